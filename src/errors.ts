@@ -1,0 +1,43 @@
+/**
+ * The few typed errors emberlm raises. Each carries a stable `code` so callers can branch on it,
+ * and a message naming what was expected and what was found. They are plain data (code, message,
+ * details) so they survive structured cloning across the worker boundary (see `toWire`/`fromWire`).
+ */
+export type ErrorCode =
+  | 'BAD_FILE' // corrupt or truncated file, wrong magic
+  | 'UNSUPPORTED' // a format version, tensor type, architecture or tokenizer we do not run
+  | 'BAD_MODEL' // a missing or mis-shaped tensor, inconsistent metadata
+  | 'CONTEXT_OVERFLOW' // prompt (plus generation) longer than the context
+  | 'DEVICE' // no WebGPU, a limit or feature the device lacks, device lost
+  | 'BAD_ARGUMENT' // an option out of range
+  | 'ABORTED'; // the caller's AbortSignal fired
+
+export class EmberError extends Error {
+  override readonly name = 'EmberError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(`[${code}] ${message}`);
+  }
+}
+
+export interface WireError {
+  readonly __emberError: true;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly details: Record<string, unknown>;
+}
+
+export function toWire(e: EmberError): WireError {
+  return { __emberError: true, code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, ''), details: e.details };
+}
+
+export function fromWire(w: WireError): EmberError {
+  return new EmberError(w.code, w.message, w.details);
+}
+
+export function isEmberError(e: unknown, code?: ErrorCode): e is EmberError {
+  return e instanceof EmberError && (code === undefined || e.code === code);
+}

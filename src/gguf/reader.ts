@@ -1,0 +1,200 @@
+import { EmberError } from '../errors.ts';
+import type { ByteSource } from './source.ts';
+
+/** ggml tensor types we know by name; only some of them are supported (see `TENSOR_TYPES`). */
+export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9, BF16: 30 } as const;
+export type TensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+
+/** Block geometry of the supported types: `blockSize` elements take `blockBytes` bytes. */
+export const TENSOR_TYPES: Record<number, { name: TensorType; blockSize: number; blockBytes: number }> = {
+  0: { name: 'F32', blockSize: 1, blockBytes: 4 },
+  1: { name: 'F16', blockSize: 1, blockBytes: 2 },
+  30: { name: 'BF16', blockSize: 1, blockBytes: 2 },
+  8: { name: 'Q8_0', blockSize: 32, blockBytes: 34 },
+  2: { name: 'Q4_0', blockSize: 32, blockBytes: 18 },
+};
+
+export type GGUFValue = number | bigint | boolean | string | GGUFValue[] | Float32Array | Int32Array | Uint32Array;
+
+export interface TensorInfo {
+  readonly name: string;
+  /** ggml order: ne[0] is the fastest-varying (row length); a weight [in, out] has `out` rows of `in`. */
+  readonly ne: readonly number[];
+  readonly type: TensorType;
+  readonly typeId: number;
+  readonly numel: number;
+  readonly byteLength: number;
+  /** Absolute offset of the data in the file. */
+  readonly offset: number;
+}
+
+export interface GGUFFile {
+  readonly version: number;
+  readonly metadata: ReadonlyMap<string, GGUFValue>;
+  readonly tensors: ReadonlyMap<string, TensorInfo>;
+  readonly alignment: number;
+  readonly dataOffset: number;
+  readonly source: ByteSource;
+}
+
+const MAGIC = 0x46554747; // "GGUF" little-endian
+const CHUNK = 1 << 20;
+const MAX_STRING = 1 << 26;
+
+/** Sequential little-endian reader that pulls the header from the source a chunk at a time. */
+class Cursor {
+  private buf = new Uint8Array(0);
+  private view = new DataView(this.buf.buffer);
+  private bufStart = 0;
+  pos = 0;
+  private readonly dec = new TextDecoder('utf-8');
+  constructor(private readonly src: ByteSource) {}
+
+  private async need(n: number): Promise<void> {
+    const have = this.bufStart + this.buf.byteLength - this.pos;
+    if (have >= n) return;
+    if (this.pos + n > this.src.size) {
+      throw new EmberError('BAD_FILE', `${this.src.name}: GGUF header is truncated: needs ${n} bytes at offset ${this.pos}, file has ${this.src.size}`, { offset: this.pos, size: this.src.size });
+    }
+    const len = Math.min(Math.max(n, CHUNK), this.src.size - this.pos);
+    this.buf = await this.src.read(this.pos, len);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.bufStart = this.pos;
+  }
+  private at(): number {
+    return this.pos - this.bufStart;
+  }
+  async u8() { await this.need(1); const v = this.view.getUint8(this.at()); this.pos += 1; return v; }
+  async i8() { await this.need(1); const v = this.view.getInt8(this.at()); this.pos += 1; return v; }
+  async u16() { await this.need(2); const v = this.view.getUint16(this.at(), true); this.pos += 2; return v; }
+  async i16() { await this.need(2); const v = this.view.getInt16(this.at(), true); this.pos += 2; return v; }
+  async u32() { await this.need(4); const v = this.view.getUint32(this.at(), true); this.pos += 4; return v; }
+  async i32() { await this.need(4); const v = this.view.getInt32(this.at(), true); this.pos += 4; return v; }
+  async f32() { await this.need(4); const v = this.view.getFloat32(this.at(), true); this.pos += 4; return v; }
+  async f64() { await this.need(8); const v = this.view.getFloat64(this.at(), true); this.pos += 8; return v; }
+  async u64big() { await this.need(8); const v = this.view.getBigUint64(this.at(), true); this.pos += 8; return v; }
+  async i64big() { await this.need(8); const v = this.view.getBigInt64(this.at(), true); this.pos += 8; return v; }
+  /** A u64 that must fit a JS number (counts, lengths, offsets). */
+  async u64(what: string): Promise<number> {
+    const v = await this.u64big();
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EmberError('BAD_FILE', `${this.src.name}: ${what} is ${v}, which is not a plausible size`);
+    return Number(v);
+  }
+  async str(): Promise<string> {
+    const n = await this.u64('string length');
+    if (n > MAX_STRING) throw new EmberError('BAD_FILE', `${this.src.name}: string of ${n} bytes at offset ${this.pos - 8} is implausible; the file is corrupt`);
+    await this.need(n);
+    const s = this.dec.decode(this.buf.subarray(this.at(), this.at() + n));
+    this.pos += n;
+    return s;
+  }
+}
+
+async function readValue(c: Cursor, type: number, name: string): Promise<GGUFValue> {
+  switch (type) {
+    case 0: return c.u8();
+    case 1: return c.i8();
+    case 2: return c.u16();
+    case 3: return c.i16();
+    case 4: return c.u32();
+    case 5: return c.i32();
+    case 6: return c.f32();
+    case 7: return (await c.u8()) !== 0;
+    case 8: return c.str();
+    case 10: { const v = await c.u64big(); return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v; }
+    case 11: { const v = await c.i64big(); return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v; }
+    case 12: return c.f64();
+    case 9: {
+      const et = await c.u32();
+      const n = await c.u64(`length of array ${name}`);
+      if (et === 6) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = await c.f32(); return a; }
+      if (et === 5) { const a = new Int32Array(n); for (let i = 0; i < n; i++) a[i] = await c.i32(); return a; }
+      if (et === 4) { const a = new Uint32Array(n); for (let i = 0; i < n; i++) a[i] = await c.u32(); return a; }
+      const a: GGUFValue[] = new Array(n);
+      for (let i = 0; i < n; i++) a[i] = await readValue(c, et, name);
+      return a;
+    }
+    default:
+      throw new EmberError('BAD_FILE', `metadata key ${name} has unknown value type ${type}; the file is corrupt`);
+  }
+}
+
+const typeName = (id: number) => Object.entries(GGML_TYPE).find(([, v]) => v === id)?.[0] ?? `type ${id}`;
+
+/** Parses the GGUF header (v2 and v3): metadata, tensor infos, alignment. Tensor data is not read. */
+export async function readGGUF(src: ByteSource): Promise<GGUFFile> {
+  const c = new Cursor(src);
+  if (src.size < 24) throw new EmberError('BAD_FILE', `${src.name}: ${src.size} bytes is too short to be a GGUF file`);
+  const magic = await c.u32();
+  if (magic !== MAGIC) {
+    const got = [0, 8, 16, 24].map((s) => String.fromCharCode((magic >>> s) & 0xff)).join('');
+    throw new EmberError('BAD_FILE', `${src.name}: not a GGUF file (magic ${JSON.stringify(got)}, expected "GGUF")`);
+  }
+  const version = await c.u32();
+  if (version !== 2 && version !== 3) {
+    throw new EmberError('UNSUPPORTED', `${src.name}: GGUF version ${version} is not supported (expected 2 or 3)`, { version });
+  }
+  const nTensors = await c.u64('tensor count');
+  const nKV = await c.u64('metadata count');
+  const metadata = new Map<string, GGUFValue>();
+  for (let i = 0; i < nKV; i++) {
+    const key = await c.str();
+    const type = await c.u32();
+    metadata.set(key, await readValue(c, type, key));
+  }
+  const align = metadata.get('general.alignment') ?? 32;
+  if (typeof align !== 'number' || align <= 0 || align % 8 !== 0) throw new EmberError('BAD_FILE', `${src.name}: general.alignment ${String(align)} is not a positive multiple of 8`);
+
+  const infos: { name: string; ne: number[]; typeId: number; rel: number }[] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = await c.str();
+    const nd = await c.u32();
+    if (nd < 1 || nd > 4) throw new EmberError('BAD_FILE', `${src.name}: tensor ${name} has ${nd} dimensions (expected 1 to 4)`);
+    const ne: number[] = [];
+    for (let d = 0; d < nd; d++) ne.push(await c.u64(`dimension of ${name}`));
+    const typeId = await c.u32();
+    const rel = await c.u64(`offset of ${name}`);
+    infos.push({ name, ne, typeId, rel });
+  }
+  const dataOffset = Math.ceil(c.pos / align) * align;
+  const tensors = new Map<string, TensorInfo>();
+  for (const t of infos) {
+    const tt = TENSOR_TYPES[t.typeId];
+    if (!tt) throw new EmberError('UNSUPPORTED', `${src.name}: tensor ${t.name} has type ${typeName(t.typeId)}, which emberlm does not load (supported: F32, F16, BF16, Q8_0, Q4_0)`, { tensor: t.name, type: t.typeId });
+    const numel = t.ne.reduce((a, b) => a * b, 1);
+    if (t.ne[0] % tt.blockSize !== 0) throw new EmberError('BAD_MODEL', `${src.name}: tensor ${t.name} (${tt.name}) has rows of ${t.ne[0]} elements, not a multiple of its block size ${tt.blockSize}`);
+    const byteLength = (numel / tt.blockSize) * tt.blockBytes;
+    const offset = dataOffset + t.rel;
+    if (t.rel % align !== 0) throw new EmberError('BAD_FILE', `${src.name}: tensor ${t.name} offset ${t.rel} is not aligned to ${align}`);
+    if (offset + byteLength > src.size) {
+      throw new EmberError('BAD_FILE', `${src.name}: tensor ${t.name} needs bytes ${offset}..${offset + byteLength} but the file has ${src.size}; the file is truncated`, { tensor: t.name, size: src.size });
+    }
+    tensors.set(t.name, { name: t.name, ne: t.ne, type: tt.name, typeId: t.typeId, numel, byteLength, offset });
+  }
+  return { version, metadata, tensors, alignment: align, dataOffset, source: src };
+}
+
+export async function readTensorBytes(f: GGUFFile, t: TensorInfo): Promise<Uint8Array> {
+  return f.source.read(t.offset, t.byteLength);
+}
+
+/** Typed metadata accessors that name the key and file in their errors. */
+export function metaNumber(f: GGUFFile, key: string, fallback?: number): number {
+  const v = f.metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} is missing`);
+  }
+  if (typeof v !== 'number') throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} should be a number, got ${typeof v}`);
+  return v;
+}
+
+export function metaString(f: GGUFFile, key: string, fallback?: string): string {
+  const v = f.metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} is missing`);
+  }
+  if (typeof v !== 'string') throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} should be a string, got ${typeof v}`);
+  return v;
+}
