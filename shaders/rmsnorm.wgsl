@@ -1,0 +1,50 @@
+// RMSNorm: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, one workgroup per token row.
+override WG: u32 = 64;
+
+struct Params {
+  dim: u32,
+  eps: f32,
+  pad0: u32,
+  pad1: u32,
+}
+
+struct Step {
+  n_tokens: u32,
+  pos: u32,
+  seed: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  uniform_rand: f32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, dim)
+@group(0) @binding(3) var<storage, read> w: array<f32>; // (dim)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // (T, dim)
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wg.x;
+  if (t >= step.n_tokens) { return; }
+  let base = t * p.dim;
+  var s = 0.0;
+  for (var i = lid; i < p.dim; i += WG) {
+    let v = x[base + i];
+    s += v * v;
+  }
+  partial[lid] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { partial[lid] += partial[lid + stride]; }
+    workgroupBarrier();
+  }
+  let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
+  for (var i = lid; i < p.dim; i += WG) {
+    y[base + i] = x[base + i] * scale * w[i];
+  }
+}

@@ -1,0 +1,108 @@
+import { EmberError } from '../errors.ts';
+
+/**
+ * What the device can do, probed once. Kernel variants are chosen as a pure function of this object
+ * and the shape, never by probing again.
+ */
+export interface GpuCaps {
+  readonly adapterName: string;
+  readonly f16: boolean; // 'shader-f16'
+  readonly subgroups: boolean; // 'subgroups'
+  readonly timestamps: boolean; // 'timestamp-query'
+  readonly dot4I8: boolean; // WGSL language feature packed_4x8_integer_dot_product
+  readonly maxStorageBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly maxWorkgroupStorageSize: number;
+  readonly maxWorkgroupInvocations: number;
+  readonly maxWorkgroupsPerDimension: number;
+  readonly minStorageOffsetAlignment: number;
+  readonly maxStorageBuffersPerStage: number;
+}
+
+export interface Gpu {
+  readonly device: GPUDevice;
+  readonly caps: GpuCaps;
+  /** Set when the device is lost; every later operation throws a DEVICE error carrying it. */
+  lostReason: string | null;
+}
+
+export type FeatureName = 'shader-f16' | 'subgroups' | 'timestamp-query';
+
+export interface GpuOptions {
+  /** Features not to use even where the adapter has them (to test the fallback paths, or to mimic a weaker device). */
+  disable?: readonly FeatureName[];
+  powerPreference?: GPUPowerPreference;
+}
+
+// Dawn's Node instance must stay referenced: if it is garbage-collected, pending waits never resolve.
+let nodeInstance: GPU | null = null;
+
+async function gpuEntry(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    if (!nodeInstance) {
+      let mod: { create: (opts: string[]) => GPU; globals: object };
+      try {
+        mod = (await import('webgpu')) as unknown as typeof mod;
+      } catch (e) {
+        throw new EmberError('DEVICE', `WebGPU for Node (npm package "webgpu") could not be loaded: ${(e as Error).message}`);
+      }
+      Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
+      nodeInstance = mod.create([]);
+    }
+    return nodeInstance;
+  }
+  throw new EmberError('DEVICE', 'WebGPU is not available here (no navigator.gpu)');
+}
+
+export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
+  const entry = await gpuEntry();
+  const adapter = await entry.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new EmberError('DEVICE', 'no WebGPU adapter was found (on Linux without a GPU, install Mesa lavapipe: scripts/install-webgpu.sh)');
+  const off = new Set(opts.disable ?? []);
+  const want: FeatureName[] = (['shader-f16', 'subgroups', 'timestamp-query'] as const).filter((f) => adapter.features.has(f) && !off.has(f));
+  const a = adapter.limits;
+  // Ask for everything the adapter offers of the limits we use; defaults (128 MiB bindings) are often below it.
+  const requiredLimits: Record<string, number> = {
+    maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+    maxBufferSize: a.maxBufferSize,
+    maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+    maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
+    maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
+    maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+  };
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures: want, requiredLimits });
+  } catch (e) {
+    throw new EmberError('DEVICE', `requestDevice failed: ${(e as Error).message}`);
+  }
+  const info = adapter.info as GPUAdapterInfo | undefined;
+  const langFeatures = (entry as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  const d = device.limits;
+  const caps: GpuCaps = Object.freeze({
+    adapterName: [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter',
+    f16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups'),
+    timestamps: device.features.has('timestamp-query'),
+    dot4I8: langFeatures?.has('packed_4x8_integer_dot_product') ?? false,
+    maxStorageBindingSize: d.maxStorageBufferBindingSize,
+    maxBufferSize: d.maxBufferSize,
+    maxWorkgroupStorageSize: d.maxComputeWorkgroupStorageSize,
+    maxWorkgroupInvocations: d.maxComputeInvocationsPerWorkgroup,
+    maxWorkgroupsPerDimension: d.maxComputeWorkgroupsPerDimension,
+    minStorageOffsetAlignment: d.minStorageBufferOffsetAlignment,
+    maxStorageBuffersPerStage: d.maxStorageBuffersPerShaderStage,
+  });
+  const gpu: Gpu = { device, caps, lostReason: null };
+  void device.lost.then((l) => {
+    gpu.lostReason = `${l.reason}: ${l.message}`;
+  });
+  return gpu;
+}
+
+export function checkLost(gpu: Gpu): void {
+  if (gpu.lostReason) throw new EmberError('DEVICE', `the GPU device was lost (${gpu.lostReason}); reload the model`);
+}

@@ -1,0 +1,42 @@
+import type { Gpu } from './device.ts';
+
+/**
+ * Compiles each (shader text, entry point, override constants) once and hands back the cached
+ * pipeline afterwards. Shader text variants are made only for what WGSL cannot parameterize:
+ * the `enable` directives. Sizes go through `override` constants, shapes through uniforms.
+ */
+export interface ShaderVariant {
+  f16?: boolean;
+  subgroups?: boolean;
+}
+
+export function shaderText(source: string, v: ShaderVariant = {}, ...parts: string[]): string {
+  const enables = [v.f16 ? 'enable f16;' : '', v.subgroups ? 'enable subgroups;' : ''].filter(Boolean).join('\n');
+  return [enables, ...parts, source].filter(Boolean).join('\n');
+}
+
+const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+export function getPipeline(
+  gpu: Gpu,
+  label: string,
+  code: string,
+  entryPoint = 'main',
+  constants: Record<string, number> = {},
+): Promise<GPUComputePipeline> {
+  let cache = caches.get(gpu.device);
+  if (!cache) caches.set(gpu.device, (cache = new Map()));
+  const key = `${label}|${entryPoint}|${JSON.stringify(constants)}|${code}`;
+  let p = cache.get(key);
+  if (!p) {
+    const module = gpu.device.createShaderModule({ label, code });
+    p = gpu.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } }).catch(async (e) => {
+      const info = await module.getCompilationInfo?.();
+      const msgs = info?.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n') ?? '';
+      cache!.delete(key);
+      throw new Error(`pipeline ${label} failed to compile: ${(e as Error).message}\n${msgs}`);
+    });
+    cache.set(key, p);
+  }
+  return p;
+}

@@ -1,0 +1,49 @@
+import { createGpu, type Gpu } from '../../src/gpu/device.ts';
+import { Allocator, writeBuffer } from '../../src/gpu/buffers.ts';
+import { STEP, type StepValues } from '../../src/kernels/dispatch.ts';
+
+/** One device per variant per test file: 'f16' uses shader-f16 and subgroups where present, 'f32' disables both. */
+const gpus = new Map<string, Promise<Gpu>>();
+export function testGpu(variant: 'f16' | 'f32' = 'f16'): Promise<Gpu> {
+  let g = gpus.get(variant);
+  if (!g) gpus.set(variant, (g = createGpu({ disable: variant === 'f32' ? ['shader-f16', 'subgroups'] : [] })));
+  return g;
+}
+export const VARIANTS = ['f16', 'f32'] as const;
+
+export function stepBuffer(alloc: Allocator, values: Partial<StepValues> = {}): GPUBuffer {
+  const buf = alloc.uniform('step', STEP.size);
+  setStep(alloc, buf, values);
+  return buf;
+}
+export function setStep(alloc: Allocator, buf: GPUBuffer, values: Partial<StepValues>): void {
+  writeBuffer(alloc.gpu, buf, STEP.pack({ n_tokens: 1, pos: 0, seed: 0, temperature: 0, top_k: 0, top_p: 1, uniform_rand: 0, pad0: 0, ...values }));
+}
+
+/** Seeded PRNG (mulberry32) for test inputs. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+export function randn(r: () => number, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+/** max |a-b| / (atol + rtol*|b|) over all elements: <= 1 means within tolerance. */
+export function worstRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let w = 0;
+  for (let i = 0; i < a.length; i++) {
+    const r = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
+    if (!(r <= w)) w = Number.isNaN(r) ? Infinity : Math.max(w, r);
+  }
+  return w;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // One GPU (lavapipe) and two cores: run test files one after another.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
