@@ -4,8 +4,8 @@ override WG: u32 = 64;
 struct Params {
   dim: u32,
   eps: f32,
+  last_only: u32, // 1: normalise only the last token's row, into row 0 of y (the LM head needs no other)
   pad0: u32,
-  pad1: u32,
 }
 
 struct Step {
@@ -29,7 +29,12 @@ var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let t = wg.x;
+  var t = wg.x;
+  var out_base = t * p.dim;
+  if (p.last_only == 1u) {
+    t = step.n_tokens - 1u;
+    out_base = 0u;
+  }
   if (t >= step.n_tokens) { return; }
   let base = t * p.dim;
   var s = 0.0;
@@ -45,6 +50,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   }
   let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    y[base + i] = x[base + i] * scale * w[i];
+    y[out_base + i] = x[base + i] * scale * w[i];
   }
 }

@@ -13,7 +13,7 @@ describe.each(VARIANTS)('rmsnorm (%s)', (variant) => {
     const x = randn(r, T * dim, 3);
     const w = randn(r, dim);
     const xb = alloc.upload('x', x), wb = alloc.upload('w', w), yb = alloc.storage('y', x.byteLength);
-    const d = await buildRmsnorm(gpu, alloc, 'norm', { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T }), x: xb, weight: wb, y: yb });
+    const d = await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T }), x: xb, weight: wb, y: yb });
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
     encodeDispatches(pass, [d], T);

@@ -97,6 +97,10 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     maxStorageBuffersPerStage: d.maxStorageBuffersPerShaderStage,
   });
   const gpu: Gpu = { device, caps, lostReason: null };
+  // Validation errors mean a bug in emberlm, not bad input (inputs are checked before they reach the GPU).
+  device.addEventListener('uncapturederror', (ev) => {
+    console.error(`emberlm: WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`);
+  });
   void device.lost.then((l) => {
     gpu.lostReason = `${l.reason}: ${l.message}`;
   });

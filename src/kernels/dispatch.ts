@@ -2,6 +2,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { writeBuffer } from '../gpu/buffers.ts';
+import { getPipeline } from '../gpu/pipelines.ts';
 
 /**
  * One recorded kernel launch: pipeline and bind group are made at load; only the grid depends on
@@ -24,14 +25,15 @@ export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dis
   }
 }
 
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+/** null: a binding the chosen entry point does not use (layout 'auto' leaves it out). */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | null;
 
 /** Bind group whose binding i is entries[i]. */
 export function bindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
   return gpu.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
-    entries: entries.map((e, i) => ({ binding: i, resource: 'usage' in e ? { buffer: e } : e })),
+    entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),
   });
 }
 
@@ -59,3 +61,22 @@ export const STEP = new UniformLayout('Step', [
 export type StepValues = Parameters<typeof STEP.pack>[0];
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+export interface KernelSpec<F extends string> {
+  label: string; // the dispatch label, "<family>/<variant>"
+  code: string; // full shader text
+  entry?: string;
+  constants?: Record<string, number>;
+  params: UniformLayout<F>;
+  values: Record<F, number>;
+  step: GPUBuffer;
+  bindings: readonly Binding[]; // bindings 2.. (0 is Params, 1 is Step)
+  grid: Dispatch['grid'];
+}
+
+/** The common shape of a kernel: Params at binding 0, Step at 1, then its buffers. */
+export async function buildKernel<F extends string>(gpu: Gpu, alloc: Allocator, s: KernelSpec<F>): Promise<Dispatch> {
+  const pipeline = await getPipeline(gpu, s.label, s.code, s.entry ?? 'main', s.constants ?? {});
+  const params = staticUniform(alloc, `${s.label}.params`, s.params, s.values);
+  return { label: s.label, pipeline, bindGroup: bindGroup(gpu, s.label, pipeline, [params, s.step, ...s.bindings]), grid: s.grid };
+}

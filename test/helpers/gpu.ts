@@ -42,8 +42,22 @@ export function worstRatio(a: ArrayLike<number>, b: ArrayLike<number>, atol: num
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
   let w = 0;
   for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
     const r = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
     if (!(r <= w)) w = Number.isNaN(r) ? Infinity : Math.max(w, r);
   }
   return w;
+}
+
+import type { Dispatch } from '../../src/kernels/dispatch.ts';
+import { encodeDispatches } from '../../src/kernels/dispatch.ts';
+import type { Gpu as GpuT } from '../../src/gpu/device.ts';
+
+/** Encodes and submits dispatches for n tokens in one compute pass. */
+export function run(gpu: GpuT, list: readonly Dispatch[], nTokens: number): void {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  encodeDispatches(pass, list, nTokens);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
 }

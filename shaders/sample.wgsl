@@ -1,0 +1,158 @@
+// Picks the next token on the GPU so only one u32 is read back per step.
+// temperature == 0: argmax (lowest index on ties, as llama.cpp's greedy sampler).
+// Otherwise: z = logits / temperature; keep the tokens with z >= tau, where tau is the largest of
+//  - the top-k threshold: the largest tau with count(z >= tau) >= k (bisection), and
+//  - the top-p threshold: the largest tau with mass(z >= tau) >= top_p (bisection),
+// then draw from the renormalised kept set with step.uniform_rand (drawn on the CPU from a seeded
+// generator), walking the vocabulary in index order. One workgroup does it all.
+override WG: u32 = 256;
+const ITERS: u32 = 32u;
+
+struct Params {
+  vocab: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+
+struct Step {
+  n_tokens: u32,
+  pos: u32,
+  seed: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  uniform_rand: f32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> logits: array<f32>; // (vocab)
+@group(0) @binding(3) var<storage, read_write> result: array<u32>; // (1): the chosen id
+
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
+var<workgroup> red_g: array<f32, WG>;
+
+fn sum_f(lid: u32, v: f32) -> f32 {
+  workgroupBarrier();
+  red_f[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red_f[lid] += red_f[lid + s]; }
+    workgroupBarrier();
+  }
+  return red_f[0];
+}
+
+fn sum_u(lid: u32, v: u32) -> u32 {
+  workgroupBarrier();
+  red_u[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) { red_u[lid] += red_u[lid + s]; }
+    workgroupBarrier();
+  }
+  return red_u[0];
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let n = p.vocab;
+  let temp = step.temperature;
+  // max (and argmax) of z; z = logits when greedy
+  var best = -3.4e38;
+  var best_i = 0u;
+  var worst = 3.4e38;
+  for (var i = lid; i < n; i += WG) {
+    let v = logits[i];
+    if (v > best) { best = v; best_i = i; }
+    worst = min(worst, v);
+  }
+  red_f[lid] = best;
+  red_u[lid] = best_i;
+  red_g[lid] = worst;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (lid < s) {
+      let o = red_f[lid + s];
+      let oi = red_u[lid + s];
+      if (o > red_f[lid] || (o == red_f[lid] && oi < red_u[lid])) { red_f[lid] = o; red_u[lid] = oi; }
+      red_g[lid] = min(red_g[lid], red_g[lid + s]);
+    }
+    workgroupBarrier();
+  }
+  let lmax = red_f[0];
+  let lmin = red_g[0];
+  let argmax = red_u[0];
+  if (temp <= 0.0) {
+    if (lid == 0u) { result[0] = argmax; }
+    return;
+  }
+  let zmax = lmax / temp;
+  let zmin = lmin / temp;
+
+  var tau = zmin;
+  if (step.top_k > 0u && step.top_k < n) {
+    var lo = zmin; // count(z >= lo) = n >= k
+    var hi = zmax + 1.0; // count = 0 < k
+    for (var it = 0u; it < ITERS; it++) {
+      let mid = 0.5 * (lo + hi);
+      var c = 0u;
+      for (var i = lid; i < n; i += WG) { c += select(0u, 1u, logits[i] / temp >= mid); }
+      if (sum_u(lid, c) >= step.top_k) { lo = mid; } else { hi = mid; }
+    }
+    tau = max(tau, lo);
+  }
+  var total = 0.0;
+  for (var i = lid; i < n; i += WG) { total += exp(logits[i] / temp - zmax); }
+  total = sum_f(lid, total);
+  if (step.top_p < 1.0) {
+    var lo = zmin; // mass(z >= lo) = 1 >= top_p
+    var hi = zmax; // mass(z >= zmax) > 0: checked first below
+    var m = 0.0;
+    for (var i = lid; i < n; i += WG) { let z = logits[i] / temp; if (z >= hi) { m += exp(z - zmax); } }
+    if (sum_f(lid, m) >= step.top_p * total) { lo = hi; }
+    for (var it = 0u; it < ITERS; it++) {
+      let mid = 0.5 * (lo + hi);
+      var mm = 0.0;
+      for (var i = lid; i < n; i += WG) { let z = logits[i] / temp; if (z >= mid) { mm += exp(z - zmax); } }
+      if (sum_f(lid, mm) >= step.top_p * total) { lo = mid; } else { hi = mid; }
+    }
+    tau = max(tau, lo);
+  }
+  // Mass of the kept set, per contiguous chunk of the vocabulary owned by each invocation.
+  let chunk = (n + WG - 1u) / WG;
+  let start = lid * chunk;
+  let end = min(n, start + chunk);
+  var mine = 0.0;
+  for (var i = start; i < end; i++) { let z = logits[i] / temp; if (z >= tau) { mine += exp(z - zmax); } }
+  workgroupBarrier();
+  red_g[lid] = mine;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var kept = 0.0;
+    for (var i = 0u; i < WG; i++) { kept += red_g[i]; }
+    let goal = step.uniform_rand * kept;
+    var acc = 0.0;
+    var chosen = argmax; // fallback: rounding can leave the goal just past the kept mass
+    var found = false;
+    for (var c = 0u; c < WG && !found; c++) {
+      if (acc + red_g[c] > goal) {
+        let s0 = c * chunk;
+        let e0 = min(n, s0 + chunk);
+        for (var i = s0; i < e0; i++) {
+          let z = logits[i] / temp;
+          if (z >= tau) {
+            acc += exp(z - zmax);
+            if (acc > goal) { chosen = i; found = true; break; }
+          }
+        }
+        break;
+      }
+      acc += red_g[c];
+    }
+    result[0] = chosen;
+  }
+}

@@ -1,0 +1,78 @@
+import source from '../../shaders/rope.wgsl?raw';
+import type { Gpu } from '../gpu/device.ts';
+import type { Allocator } from '../gpu/buffers.ts';
+import { shaderText } from '../gpu/pipelines.ts';
+import { UniformLayout } from '../gpu/uniforms.ts';
+import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
+
+export const ROPE_PARAMS = new UniformLayout('Params', [
+  ['n_head', 'u32'],
+  ['n_kv', 'u32'],
+  ['head_dim', 'u32'],
+  ['n_rot', 'u32'],
+  ['neox', 'u32'],
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
+  ['pad2', 'u32'],
+] as const);
+export const ROPE_SOURCE = source;
+
+export interface RopeArgs {
+  nHead: number;
+  nKv: number;
+  headDim: number;
+  nRot: number;
+  neox: boolean;
+  invFreq: GPUBuffer; // (nRot/2) f32, see ropeInvFreq
+  qkv: GPUBuffer; // (T, q_dim + 2*kv_dim), rotated in place
+  kCache: GPUBuffer; // (n_ctx, kv_dim)
+  vCache: GPUBuffer; // (n_ctx, kv_dim)
+  step: GPUBuffer;
+}
+
+export function buildRope(gpu: Gpu, alloc: Allocator, a: RopeArgs): Promise<Dispatch> {
+  const WG = 64;
+  const work = (a.nHead + a.nKv) * (a.headDim / 2);
+  return buildKernel(gpu, alloc, {
+    label: 'rope/qk_cache',
+    code: shaderText(source),
+    constants: { WG },
+    params: ROPE_PARAMS,
+    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, pad0: 0, pad1: 0, pad2: 0 },
+    step: a.step,
+    bindings: [a.invFreq, a.qkv, a.kCache, a.vCache],
+    grid: (n) => [ceilDiv(work, WG), n],
+  });
+}
+
+export interface RopeScaling {
+  /** Llama 3 style: per-frequency smoothing between the original and a stretched wavelength. */
+  llama3?: { factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number };
+  /** Per-dimension divisors (GGUF rope_freqs.weight), length nRot/2. */
+  freqFactors?: Float32Array;
+  /** Linear position scaling (rope.scaling.factor with type linear): theta uses pos / factor. */
+  linearFactor?: number;
+}
+
+/** inv_freq[i] = base^(-2i/nRot), adjusted for the model's scaling; computed once at load. */
+export function ropeInvFreq(nRot: number, base: number, s: RopeScaling = {}): Float32Array {
+  const out = new Float32Array(nRot / 2);
+  for (let i = 0; i < nRot / 2; i++) {
+    let f = Math.pow(base, (-2 * i) / nRot);
+    if (s.freqFactors) f /= s.freqFactors[i];
+    if (s.llama3) {
+      const { factor, lowFreqFactor, highFreqFactor, originalContext } = s.llama3;
+      const wavelen = (2 * Math.PI) / f;
+      const lowWavelen = originalContext / lowFreqFactor;
+      const highWavelen = originalContext / highFreqFactor;
+      if (wavelen > lowWavelen) f = f / factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+        f = (1 - smooth) * (f / factor) + smooth * f;
+      }
+    }
+    if (s.linearFactor) f /= s.linearFactor;
+    out[i] = f;
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
+import { buildEmbedding } from '../src/kernels/embedding.ts';
+import { buildRope, ropeInvFreq } from '../src/kernels/rope.ts';
+import { buildAttention } from '../src/kernels/attention.ts';
+import { buildSwiglu } from '../src/kernels/swiglu.ts';
+import { buildSample } from '../src/kernels/sample.ts';
+import { attentionRef, embeddingRef, ropeRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { sampleRef } from '../src/kernels/ref/sample.ts';
+import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+
+const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
+
+describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
+  it('embedding gathers f32 rows across a split table', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const dim = 12, vocab = 50;
+    const table = randn(rng(1), vocab * dim);
+    const ids = [3, 49, 0, 20, 25, 3];
+    // two chunks: rows 0..24 and 25..49
+    const chunks = [0, 25].map((rowStart) => ({ rowStart, rows: 25, data: alloc.upload('t', table.subarray(rowStart * dim, (rowStart + 25) * dim)) }));
+    const idsB = alloc.upload('ids', new Uint32Array(ids));
+    const x = alloc.storage('x', ids.length * dim * 4);
+    const d = await buildEmbedding(gpu, alloc, { table: { format: 'f32', rows: vocab, cols: dim, chunks }, ids: idsB, x, step: stepBuffer(alloc, { n_tokens: ids.length }) });
+    run(gpu, d, ids.length);
+    expect(Array.from(await f32(gpu, x, ids.length * dim))).toEqual(Array.from(embeddingRef(table, dim, ids)));
+    alloc.destroyAll();
+  });
+
+  it.each([
+    [4, 2, 8, 8, false, 0, 5],
+    [4, 4, 16, 16, true, 7, 3],
+    [2, 1, 64, 32, false, 100, 1],
+    [6, 2, 16, 8, true, 3, 4],
+  ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i', async (nHead, nKv, headDim, nRot, neox, pos, T) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const nCtx = 128, kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
+    const qkv = randn(rng(nHead + pos), T * row);
+    const inv = ropeInvFreq(nRot, 10000);
+    const qkvB = alloc.upload('qkv', qkv), kc = alloc.storage('k', nCtx * kvDim * 4), vc = alloc.storage('v', nCtx * kvDim * 4);
+    const d = await buildRope(gpu, alloc, { nHead, nKv, headDim, nRot, neox, invFreq: alloc.upload('inv', inv), qkv: qkvB, kCache: kc, vCache: vc, step: stepBuffer(alloc, { n_tokens: T, pos }) });
+    run(gpu, [d], T);
+    const kRef = new Float32Array(nCtx * kvDim), vRef = new Float32Array(nCtx * kvDim), qRef = qkv.slice();
+    ropeRef({ nHead, nKv, headDim, nRot, neox }, inv, qRef, T, pos, kRef, vRef);
+    expect(worstRatio(await f32(gpu, qkvB, T * row), qRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await f32(gpu, kc, nCtx * kvDim), kRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await f32(gpu, vc, nCtx * kvDim), vRef, 0, 0)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it.each([
+    [4, 2, 8, 0, 5],
+    [8, 4, 8, 30, 1],
+    [2, 2, 64, 70, 3],
+    [4, 1, 128, 0, 100],
+    [2, 1, 96, 200, 1],
+  ])('attention n_head=%i n_kv=%i hd=%i pos=%i T=%i', async (nHead, nKv, headDim, pos, T) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const nCtx = 512, kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
+    const r = rng(headDim * 7 + pos);
+    const qkv = randn(r, T * row), kCache = randn(r, nCtx * kvDim), vCache = randn(r, nCtx * kvDim);
+    const out = alloc.storage('out', T * qDim * 4);
+    const d = await buildAttention(gpu, alloc, { nHead, nKv, headDim, qkv: alloc.upload('qkv', qkv), kCache: alloc.upload('k', kCache), vCache: alloc.upload('v', vCache), out, step: stepBuffer(alloc, { n_tokens: T, pos }) });
+    run(gpu, [d], T);
+    expect(worstRatio(await f32(gpu, out, T * qDim), attentionRef({ nHead, nKv, headDim }, qkv, T, pos, kCache, vCache), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it('swiglu', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const T = 3, nFf = 172;
+    const gu = randn(rng(5), T * 2 * nFf, 4);
+    const h = alloc.storage('h', T * nFf * 4);
+    run(gpu, [await buildSwiglu(gpu, alloc, { nFf, gateUp: alloc.upload('gu', gu), h, step: stepBuffer(alloc, { n_tokens: T }) })], T);
+    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(gu, T, nFf), 1e-6, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it('sampling: greedy, temperature, top-k, top-p match the reference', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const vocab = 1000;
+    const logits = randn(rng(9), vocab, 3);
+    logits[700] = logits[701] = 12; // a tie: greedy takes the lower index
+    const step = stepBuffer(alloc);
+    const result = alloc.storage('r', 4);
+    const d = await buildSample(gpu, alloc, { vocab, logits: alloc.upload('l', logits), result, step });
+    const r = rng(3);
+    const cases = [
+      { temperature: 0, topK: 0, topP: 1 },
+      { temperature: 1, topK: 0, topP: 1 },
+      { temperature: 0.7, topK: 40, topP: 1 },
+      { temperature: 1.3, topK: 0, topP: 0.9 },
+      { temperature: 1, topK: 5, topP: 0.5 },
+      { temperature: 2, topK: 1, topP: 1 },
+    ];
+    for (const c of cases) {
+      for (let k = 0; k < 8; k++) {
+        const u = r();
+        setStep(alloc, step, { temperature: c.temperature, top_k: c.topK, top_p: c.topP, uniform_rand: u });
+        run(gpu, [d], 1);
+        const got = new Uint32Array(await readBuffer(gpu, result, 4))[0];
+        expect(got, JSON.stringify({ ...c, u })).toBe(sampleRef(logits, { ...c, uniformRand: u }));
+      }
+    }
+    alloc.destroyAll();
+  });
+});
