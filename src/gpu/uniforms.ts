@@ -39,8 +39,11 @@ export function parseWgslStruct(source: string, structName: string): [string, st
   const m = new RegExp(`struct\\s+${structName}\\s*\\{([^}]*)\\}`).exec(source);
   if (!m) return null;
   return m[1]
+    .split('\n')
+    .map((line) => line.replace(/\/\/.*$/, ''))
+    .join('\n')
     .split(/[,\n]/)
-    .map((s) => s.replace(/\/\/.*$/, '').trim())
+    .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => {
       const [n, t] = s.split(':').map((x) => x.trim());

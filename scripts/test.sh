@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command (README; .ci/run calls it through `npm test`): typecheck, bundle, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+npx tsc --noEmit -p .
+npx vite build --logLevel warn
+npx vitest run "$@"

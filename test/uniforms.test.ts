@@ -1,0 +1,27 @@
+/** Every kernel's TS uniform declaration agrees field for field with the WGSL struct it fills. */
+import { describe, expect, it } from 'vitest';
+import { parseWgslStruct, type UniformLayout } from '../src/gpu/uniforms.ts';
+import { STEP } from '../src/kernels/dispatch.ts';
+import { RMSNORM_PARAMS, RMSNORM_SOURCE } from '../src/kernels/rmsnorm.ts';
+import { EMBEDDING_PARAMS, EMBEDDING_SOURCE } from '../src/kernels/embedding.ts';
+import { ROPE_PARAMS, ROPE_SOURCE } from '../src/kernels/rope.ts';
+import { ATTENTION_PARAMS, ATTENTION_SOURCE } from '../src/kernels/attention.ts';
+import { SWIGLU_PARAMS, SWIGLU_SOURCE } from '../src/kernels/swiglu.ts';
+import { SAMPLE_PARAMS, SAMPLE_SOURCE } from '../src/kernels/sample.ts';
+
+const KERNELS: [string, string, UniformLayout][] = [
+  ['rmsnorm', RMSNORM_SOURCE, RMSNORM_PARAMS],
+  ['embedding', EMBEDDING_SOURCE, EMBEDDING_PARAMS],
+  ['rope', ROPE_SOURCE, ROPE_PARAMS],
+  ['attention', ATTENTION_SOURCE, ATTENTION_PARAMS],
+  ['swiglu', SWIGLU_SOURCE, SWIGLU_PARAMS],
+  ['sample', SAMPLE_SOURCE, SAMPLE_PARAMS],
+];
+
+describe('uniform layouts', () => {
+  it.each(KERNELS)('%s: Params and Step match their WGSL structs', (_name, source, params) => {
+    expect(parseWgslStruct(source, params.structName)).toEqual(params.fields.map(([n, t]) => [n, t]));
+    const step = parseWgslStruct(source, 'Step');
+    if (step) expect(step).toEqual(STEP.fields.map(([n, t]) => [n, t]));
+  });
+});
