@@ -1,0 +1,25 @@
+import { EmberError } from '../errors.ts';
+import type { GGUFFile } from '../gguf/reader.ts';
+import { BpeTokenizer } from './bpe.ts';
+import { SpmTokenizer } from './spm.ts';
+import type { Tokenizer } from './types.ts';
+import { readVocab } from './vocab.ts';
+
+/**
+ * The tokenizer stored in a GGUF file: SentencePiece ('llama') or byte-level BPE ('gpt2').
+ * Throws UNSUPPORTED for other `tokenizer.ggml.model` values and BAD_MODEL for inconsistent vocab metadata.
+ */
+export function tokenizerFromGGUF(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
+  const model = f.metadata.get('tokenizer.ggml.model');
+  if (model !== 'llama' && model !== 'gpt2') {
+    throw new EmberError('UNSUPPORTED', `tokenizer.ggml.model = ${JSON.stringify(model ?? null)} is not supported (supported: "llama" (SentencePiece), "gpt2" (byte-level BPE))`, { model });
+  }
+  const vocab = readVocab(f.metadata);
+  if (model === 'llama') return new SpmTokenizer(vocab);
+
+  const merges = f.metadata.get('tokenizer.ggml.merges');
+  if (!Array.isArray(merges) || merges.some((m) => typeof m !== 'string')) {
+    throw new EmberError('BAD_MODEL', 'tokenizer.ggml.merges is missing or is not an array of strings; a "gpt2" (BPE) tokenizer needs it');
+  }
+  return new BpeTokenizer(vocab, merges as string[]);
+}
