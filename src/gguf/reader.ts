@@ -43,7 +43,7 @@ const MAX_STRING = 1 << 26;
 
 /** Sequential little-endian reader that pulls the header from the source a chunk at a time. */
 class Cursor {
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
   private bufStart = 0;
   pos = 0;

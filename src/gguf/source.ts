@@ -20,25 +20,27 @@ function checkRange(src: { name: string; size: number }, offset: number, length:
 
 export function sourceFromBuffer(buf: ArrayBuffer | Uint8Array, name = 'buffer'): ByteSource {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
-  return {
+  const src: ByteSource = {
     name,
     size: bytes.byteLength,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       return bytes.subarray(offset, offset + length);
     },
   };
+  return src;
 }
 
 export function sourceFromBlob(blob: Blob, name = (blob as File).name ?? 'blob'): ByteSource {
-  return {
+  const src: ByteSource = {
     name,
     size: blob.size,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
     },
   };
+  return src;
 }
 
 /** A URL read with HTTP Range requests (the server must support them, as the Hugging Face Hub does). */
@@ -47,11 +49,11 @@ export async function sourceFromURL(url: string): Promise<ByteSource> {
   if (!head.ok) throw new EmberError('BAD_FILE', `${url}: HTTP ${head.status} ${head.statusText}`);
   const size = Number(head.headers.get('content-length'));
   if (!Number.isFinite(size) || size <= 0) throw new EmberError('BAD_FILE', `${url}: server sent no Content-Length, so the file cannot be read by range`);
-  return {
+  const src: ByteSource = {
     name: url,
     size,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       if (length === 0) return new Uint8Array(0);
       const r = await fetch(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
       if (r.status !== 206 && !(r.status === 200 && offset === 0 && length === size)) {
@@ -60,6 +62,7 @@ export async function sourceFromURL(url: string): Promise<ByteSource> {
       return new Uint8Array(await r.arrayBuffer());
     },
   };
+  return src;
 }
 
 /** A local file (Node only). */
@@ -73,11 +76,11 @@ export async function sourceFromPath(path: string): Promise<ByteSource> {
   }
   const size = (await fh.stat()).size;
   const handle = fh;
-  return {
+  const src: ByteSource = {
     name: path,
     size,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       const out = new Uint8Array(length);
       let done = 0;
       while (done < length) {
@@ -91,6 +94,7 @@ export async function sourceFromPath(path: string): Promise<ByteSource> {
       await handle.close();
     },
   };
+  return src;
 }
 
 /** Resolves what a user passes as a model: a path (Node), a URL, a Blob/File, or bytes. */

@@ -47,7 +47,7 @@ export class Allocator {
 }
 
 export function writeBuffer(gpu: Gpu, buf: GPUBuffer, data: ArrayBufferView | ArrayBuffer, offset = 0): void {
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = (data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)) as Uint8Array<ArrayBuffer>;
   if (bytes.byteLength % 4 === 0) {
     gpu.device.queue.writeBuffer(buf, offset, bytes);
   } else {

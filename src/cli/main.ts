@@ -1,0 +1,138 @@
+import { parseArgs } from 'node:util';
+import { Engine } from '../engine.ts';
+import { EmberError } from '../errors.ts';
+import { QUANT_SCHEMES } from '../model/weight_source.ts';
+import { openSource } from '../gguf/source.ts';
+import { readGGUF } from '../gguf/reader.ts';
+import { tokenizerFromGGUF } from '../tokenizer/index.ts';
+
+const HELP = `emberlm — LLM inference on WebGPU
+
+Usage:
+  emberlm generate --model <file.gguf> --prompt "<text>" [options]
+  emberlm tokenize --model <file.gguf> --text "<text>" [--no-bos] [--json]
+
+generate options:
+  --max-tokens N      tokens to generate (default 128)
+  --temperature T     0 = greedy (default 0.8)
+  --top-k K           0 = off (default 40)
+  --top-p P           1 = off (default 0.95)
+  --seed S            sampling seed (default random)
+  --quant Q           weight storage: ${QUANT_SCHEMES.join(', ')} (default auto = as in the file)
+  --ctx N             context length (default: the model's, at most 4096)
+  --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
+  --json              print one JSON object at the end instead of streaming text
+`;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function num(flags: Flags, name: string, fallback?: number): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n)) throw new EmberError('BAD_ARGUMENT', `--${name} expects a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function need(flags: Flags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string' || v === '') throw new EmberError('BAD_ARGUMENT', `--${name} is required (see emberlm --help)`);
+  return v;
+}
+
+async function generate(flags: Flags): Promise<void> {
+  const json = flags.json === true;
+  const engine = await Engine.load(need(flags, 'model'), {
+    quant: (flags.quant as never) ?? 'auto',
+    contextLength: num(flags, 'ctx'),
+    gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
+  });
+  try {
+    const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
+    const it = engine.generate(prompt, {
+      maxTokens: num(flags, 'max-tokens', 128),
+      temperature: num(flags, 'temperature', 0.8),
+      topK: num(flags, 'top-k', 40),
+      topP: num(flags, 'top-p', 0.95),
+      seed: num(flags, 'seed'),
+    });
+    let r = await it.next();
+    while (!r.done) {
+      if (!json) process.stdout.write(r.value.text);
+      r = await it.next();
+    }
+    const res = r.value;
+    if (json) {
+      const s = res.stats;
+      const round = (x: number) => Math.round(x * 100) / 100;
+      process.stdout.write(
+        JSON.stringify({
+          prompt_ids: res.promptIds,
+          ids: res.ids,
+          text: res.text,
+          finish_reason: res.finishReason,
+          stats: { prefill_tok_s: round(s.prefillTokS), decode_tok_s: round(s.decodeTokS), ttft_ms: round(s.ttftMs), prompt_tokens: s.promptTokens, generated_tokens: s.generatedTokens },
+        }) + '\n',
+      );
+    } else process.stdout.write('\n');
+  } finally {
+    engine.dispose();
+  }
+}
+
+async function tokenize(flags: Flags): Promise<void> {
+  const src = await openSource(need(flags, 'model'));
+  try {
+    const tok = tokenizerFromGGUF(await readGGUF(src));
+    const ids = tok.encode(typeof flags.text === 'string' ? flags.text : '', { addBos: flags['no-bos'] ? false : tok.addBos });
+    process.stdout.write(flags.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
+  } finally {
+    await src.close?.();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string', short: 'm' },
+      prompt: { type: 'string', short: 'p' },
+      text: { type: 'string' },
+      'max-tokens': { type: 'string', short: 'n' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      quant: { type: 'string' },
+      ctx: { type: 'string' },
+      'no-bos': { type: 'boolean' },
+      'no-f16': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const cmd = positionals[0];
+  if (values.help || !cmd) {
+    process.stdout.write(HELP);
+    return values.help ? 0 : 1;
+  }
+  if (cmd === 'generate') await generate(values);
+  else if (cmd === 'tokenize') await tokenize(values);
+  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize)`);
+  return 0;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (e) {
+    if (e instanceof EmberError) process.stderr.write(`emberlm: ${e.message}\n`);
+    else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`emberlm: ${(e as Error).message}\n`);
+    else process.stderr.write(`emberlm: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 2;
+  }
+  // Dawn keeps the event loop alive; leave once the output is flushed.
+  process.stdout.write('', () => process.exit());
+}

@@ -1,0 +1,205 @@
+import { EmberError } from './errors.ts';
+import { createGpu, checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { openSource, type ByteSource } from './gguf/source.ts';
+import { readGGUF } from './gguf/reader.ts';
+import { configFromGGUF, type ModelConfig } from './model/config.ts';
+import { buildModel, forward, type Model } from './model/model.ts';
+import { QUANT_SCHEMES, ggufWeights, type QuantScheme } from './model/weight_source.ts';
+import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
+import { mulberry32 } from './util/rng.ts';
+
+export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
+
+export interface LoadOptions {
+  /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
+  contextLength?: number;
+  /** Prompt tokens per prefill pass (default 256). */
+  maxBatch?: number;
+  /** Weight storage: 'auto' keeps the file's types (default). */
+  quant?: QuantScheme;
+  /** Share a device between engines, or pass options for a new one. */
+  gpu?: Gpu;
+  gpuOptions?: GpuOptions;
+  onProgress?: (fraction: number, what: string) => void;
+}
+
+export interface GenerateOptions {
+  maxTokens?: number; // default 128
+  temperature?: number; // 0 = greedy; default 0.8
+  topK?: number; // 0 = off; default 40
+  topP?: number; // 1 = off; default 0.95
+  seed?: number; // default: random
+  addBos?: boolean; // default: the tokenizer's
+  stopAtEos?: boolean; // default true
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  /** Text this token completes (may be '' mid-character). */
+  text: string;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  ttftMs: number;
+  prefillTokS: number;
+  decodeTokS: number;
+  tokenMs: number[]; // per generated token after the first
+}
+
+export interface GenerationResult {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  finishReason: 'stop' | 'length' | 'abort';
+  stats: GenerationStats;
+}
+
+/** A loaded model with its tokenizer; one generation runs at a time (calls queue up). */
+export class Engine {
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    readonly model: Model,
+    readonly tokenizer: Tokenizer,
+    private readonly ownsGpu: boolean,
+  ) {}
+
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  static async load(input: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
+    const quant = opts.quant ?? 'auto';
+    if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+    let src: ByteSource | null = null;
+    try {
+      src = await openSource(input);
+      const file = await readGGUF(src);
+      const config = configFromGGUF(file);
+      const tokenizer = tokenizerFromGGUF(file);
+      const nCtx = opts.contextLength ?? Math.min(config.contextTrain, 4096);
+      if (!(Number.isInteger(nCtx) && nCtx > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${nCtx} is not a positive integer`);
+      const maxBatch = Math.min(opts.maxBatch ?? 256, nCtx);
+      const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
+      const model = await buildModel(gpu, ggufWeights(file), config, { nCtx, maxBatch, quant, onProgress: opts.onProgress });
+      return new Engine(model, tokenizer, !opts.gpu);
+    } finally {
+      await src?.close?.();
+    }
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { addBos: opts.addBos ?? this.tokenizer.addBos });
+  }
+
+  /** Streams tokens as they are generated; the return value of the iterator is the whole result. */
+  async *generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedToken, GenerationResult> {
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const before = this.queue;
+    this.queue = before.then(() => mine);
+    await before;
+    try {
+      return yield* this.run(prompt, opts);
+    } finally {
+      release();
+    }
+  }
+
+  /** Runs a generation to the end and returns the result. */
+  async complete(prompt: string | readonly number[], opts: GenerateOptions = {}): Promise<GenerationResult> {
+    const it = this.generate(prompt, opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  private async *run(prompt: string | readonly number[], o: GenerateOptions): AsyncGenerator<GeneratedToken, GenerationResult> {
+    if (this.disposed) throw new EmberError('BAD_ARGUMENT', 'this engine was disposed');
+    checkLost(this.model.gpu);
+    const m = this.model;
+    const maxTokens = o.maxTokens ?? 128;
+    const sampling = { temperature: o.temperature ?? 0.8, topK: o.topK ?? 40, topP: o.topP ?? 0.95 };
+    if (!(maxTokens >= 0) || !(sampling.temperature >= 0) || !(sampling.topK >= 0) || !(sampling.topP > 0 && sampling.topP <= 1)) {
+      throw new EmberError('BAD_ARGUMENT', `invalid sampling options ${JSON.stringify({ maxTokens, ...sampling })}`);
+    }
+    const t0 = performance.now();
+    const promptIds = typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addBos: o.addBos ?? this.tokenizer.addBos }) : [...prompt];
+    if (promptIds.length === 0) throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
+    if (promptIds.length > m.nCtx) {
+      throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptIds.length} tokens but the context holds ${m.nCtx}`, { promptTokens: promptIds.length, nCtx: m.nCtx });
+    }
+    const rand = mulberry32(o.seed ?? (Math.random() * 2 ** 32) >>> 0);
+    const streamer = new TextStreamer(this.tokenizer, { stripLeadingSpace: false });
+    const ids: number[] = [];
+    const tokenMs: number[] = [];
+    let text = '';
+    let finishReason: GenerationResult['finishReason'] = 'length';
+    let tFirst = t0, tPrefillStart = t0;
+
+    const aborted = () => o.signal?.aborted ?? false;
+    if (maxTokens > 0 && !aborted()) {
+      // Prefill in passes of maxBatch tokens; only the last pass's sample is used.
+      tPrefillStart = performance.now();
+      let next = 0;
+      for (let i = 0; i < promptIds.length; i += m.maxBatch) {
+        next = await forward(m, promptIds.slice(i, i + m.maxBatch), i, sampling, rand());
+      }
+      tFirst = performance.now();
+      let pos = promptIds.length;
+      let tPrev = tFirst;
+      for (;;) {
+        ids.push(next);
+        if ((o.stopAtEos ?? true) && this.tokenizer.isEndOfGeneration(next)) {
+          finishReason = 'stop';
+          break;
+        }
+        const piece = streamer.push(next);
+        text += piece;
+        yield { id: next, text: piece };
+        if (ids.length >= maxTokens || pos >= m.nCtx) break;
+        if (aborted()) {
+          finishReason = 'abort';
+          break;
+        }
+        next = await forward(m, [next], pos++, sampling, rand());
+        const now = performance.now();
+        tokenMs.push(now - tPrev);
+        tPrev = now;
+      }
+      const tail = streamer.flush();
+      if (tail) {
+        text += tail;
+        yield { id: -1, text: tail };
+      }
+    } else if (aborted()) finishReason = 'abort';
+    const decodeMs = tokenMs.reduce((a, b) => a + b, 0);
+    return {
+      promptIds,
+      ids,
+      text,
+      finishReason,
+      stats: {
+        promptTokens: promptIds.length,
+        generatedTokens: ids.length,
+        ttftMs: tFirst - t0,
+        prefillTokS: promptIds.length / ((tFirst - tPrefillStart) / 1000),
+        decodeTokS: tokenMs.length > 0 ? tokenMs.length / (decodeMs / 1000) : 0,
+        tokenMs,
+      },
+    };
+  }
+
+  /** Frees every GPU buffer of the model (and the device, if the engine made it). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.model.alloc.destroyAll();
+    if (this.ownsGpu) this.model.gpu.device.destroy();
+  }
+}

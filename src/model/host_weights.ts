@@ -1,0 +1,68 @@
+import { EmberError } from '../errors.ts';
+import type { WeightData } from '../kernels/matmul.ts';
+import type { ModelConfig } from './config.ts';
+import type { QuantScheme, WeightSource } from './weight_source.ts';
+
+/**
+ * Reads one layer's tensors, converted on the CPU into the layouts the kernels bind. One layer at a
+ * time, so the host never holds more than a layer's weights beside the file.
+ */
+export interface LayerWeights {
+  attnNorm: Float32Array; // (D)
+  qkv: WeightData; // (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three
+  qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
+  o: WeightData; // (D, q_dim)
+  ffnNorm: Float32Array; // (D)
+  gateUp: WeightData; // (2F, D): gate rows then up rows
+  down: WeightData; // (D, F)
+}
+
+/** Stacks matrices with the same columns and format along rows (their layouts are row-major). */
+export function concatRows(name: string, parts: readonly WeightData[]): WeightData {
+  const first = parts[0];
+  for (const p of parts) {
+    if (p.format !== first.format || p.cols !== first.cols) {
+      throw new EmberError('UNSUPPORTED', `${name}: fused tensors are stored differently (${parts.map((q) => q.format).join(', ')}); emberlm needs them alike`);
+    }
+  }
+  const cat = <T extends Float32Array | Uint32Array>(arrs: T[]): T => {
+    const out = new (arrs[0].constructor as { new (n: number): T })(arrs.reduce((a, b) => a + b.length, 0));
+    let o = 0;
+    for (const a of arrs) {
+      out.set(a, o);
+      o += a.length;
+    }
+    return out;
+  };
+  return {
+    format: first.format,
+    rows: parts.reduce((a, p) => a + p.rows, 0),
+    cols: first.cols,
+    data: cat(parts.map((p) => p.data) as (Float32Array | Uint32Array)[]),
+    scales: first.scales ? cat(parts.map((p) => p.scales!)) : undefined,
+  } as WeightData;
+}
+
+export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme): Promise<LayerWeights> {
+  const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
+  const b = `blk.${i}.`;
+  const q = await w.matrix(`${b}attn_q.weight`, qDim, D, quant);
+  const k = await w.matrix(`${b}attn_k.weight`, kvDim, D, quant);
+  const v = await w.matrix(`${b}attn_v.weight`, kvDim, D, quant);
+  let qkvBias: Float32Array | null = null;
+  if (c.qkvBias) {
+    qkvBias = new Float32Array(qDim + 2 * kvDim);
+    qkvBias.set(await w.vector(`${b}attn_q.bias`, qDim), 0);
+    qkvBias.set(await w.vector(`${b}attn_k.bias`, kvDim), qDim);
+    qkvBias.set(await w.vector(`${b}attn_v.bias`, kvDim), qDim + kvDim);
+  }
+  return {
+    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
+    qkv: concatRows(`${b}attn_q/k/v`, [q, k, v]),
+    qkvBias,
+    o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant),
+    ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
+    gateUp: concatRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)]),
+    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant),
+  };
+}

@@ -1,0 +1,185 @@
+import { EmberError } from '../errors.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
+import { STEP, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
+import { buildMatmul, uploadWeights, type GpuWeights } from '../kernels/matmul.ts';
+import { buildRmsnorm } from '../kernels/rmsnorm.ts';
+import { buildEmbedding } from '../kernels/embedding.ts';
+import { buildRope, ropeInvFreq } from '../kernels/rope.ts';
+import { buildAttention } from '../kernels/attention.ts';
+import { buildSwiglu } from '../kernels/swiglu.ts';
+import { buildSample } from '../kernels/sample.ts';
+import type { ModelConfig } from './config.ts';
+import { readLayer } from './host_weights.ts';
+import type { QuantScheme, WeightSource } from './weight_source.ts';
+
+/**
+ * A loaded model: its config, every GPU buffer (weights, activations, KV cache, uniforms) and the
+ * dispatch lists of a forward pass, all made at load. A forward pass only writes the Step uniforms
+ * and the token ids, encodes the lists and submits once.
+ */
+export interface Model {
+  readonly config: ModelConfig;
+  readonly gpu: Gpu;
+  readonly alloc: Allocator;
+  readonly nCtx: number; // KV-cache length
+  readonly maxBatch: number; // tokens per prefill pass; longer prompts run in several passes
+  readonly weightBytes: number;
+  readonly buffers: {
+    readonly ids: GPUBuffer; // (maxBatch) u32
+    readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
+    readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
+    readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
+    readonly result: GPUBuffer; // (1) u32, the sampled token
+    readonly readback: GPUBuffer; // MAP_READ copy of result
+  };
+  /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls). */
+  readonly decode: readonly Dispatch[];
+  readonly prefill: readonly Dispatch[];
+  /** Final norm of the last token, LM head, sampler. */
+  readonly head: readonly Dispatch[];
+}
+
+export interface BuildOptions {
+  nCtx: number;
+  maxBatch: number;
+  quant: QuantScheme;
+  onProgress?: (fraction: number, what: string) => void;
+}
+
+export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
+  const alloc = new Allocator(gpu);
+  try {
+    return await build(gpu, alloc, f, c, o);
+  } catch (e) {
+    alloc.destroyAll(); // a failed load leaves nothing behind on the GPU
+    throw e;
+  }
+}
+
+async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
+  const { nCtx, maxBatch } = o;
+  const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim, qkvDim = qDim + 2 * kvDim;
+  const act = (label: string, width: number) => alloc.storage(label, maxBatch * width * 4);
+  const ids = alloc.storage('ids', maxBatch * 4);
+  const step = alloc.uniform('step', STEP.size);
+  const stepHead = alloc.uniform('step.head', STEP.size);
+  const x = act('x', D); // (T, D) residual stream
+  const xn = act('xn', D); // (T, D) normalised
+  const qkv = act('qkv', qkvDim); // (T, q_dim + 2*kv_dim)
+  const attn = act('attn', qDim); // (T, q_dim)
+  const gateUp = act('gate_up', 2 * F); // (T, 2F)
+  const hid = act('ffn_hidden', F); // (T, F)
+  const xLast = alloc.storage('x_last', D * 4); // (1, D)
+  const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
+  const result = alloc.storage('result', 4);
+  const readback = alloc.create('result.readback', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
+
+  // Frequencies per rotated dimension, with whatever scaling the model asks for.
+  const freqFactors = f.has('rope_freqs.weight') ? await f.vector('rope_freqs.weight', c.nRot / 2) : undefined;
+  const rs = c.ropeScaling;
+  const invFreq = alloc.upload('rope.inv_freq', ropeInvFreq(c.nRot, c.ropeBase, {
+      freqFactors,
+      linearFactor: rs.type === 'linear' ? rs.factor : undefined,
+      llama3: rs.type === 'llama3' && !freqFactors ? { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor ?? 1, highFreqFactor: rs.highFreqFactor ?? 4, originalContext: rs.originalContext ?? 8192 } : undefined,
+    }));
+
+  const decode: Dispatch[] = [];
+  const prefill: Dispatch[] = [];
+  const both = (d: Dispatch | Dispatch[]) => {
+    decode.push(...[d].flat());
+    prefill.push(...[d].flat());
+  };
+  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: { bias?: GPUBuffer; accumulate?: boolean } = {}) => {
+    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, ...extra });
+    decode.push(...m.gemv);
+    prefill.push(...m.gemm);
+  };
+
+  progress(0, 'token_embd.weight');
+  const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant));
+  both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step }));
+  let weightBytes = embed.bytes;
+
+  for (let l = 0; l < c.nLayer; l++) {
+    progress(l + 1, `layer ${l}`);
+    const w = await readLayer(f, c, l, o.quant);
+    const up = (name: string, d: Parameters<typeof uploadWeights>[2]) => {
+      const g = uploadWeights(alloc, `blk.${l}.${name}`, d);
+      weightBytes += g.bytes;
+      return g;
+    };
+    const vec = (name: string, v: Float32Array) => {
+      weightBytes += v.byteLength;
+      return alloc.upload(`blk.${l}.${name}`, v);
+    };
+    const kCache = alloc.storage(`blk.${l}.k_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
+    const vCache = alloc.storage(`blk.${l}.v_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
+    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn }));
+    await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined });
+    both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, invFreq, qkv, kCache, vCache, step }));
+    both(await buildAttention(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, qkv, kCache, vCache, out: attn, step }));
+    await matmul(`blk.${l}.attn_output`, up('attn_output', w.o), attn, x, { accumulate: true });
+    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn }));
+    await matmul(`blk.${l}.gate_up`, up('gate_up', w.gateUp), xn, gateUp);
+    both(await buildSwiglu(gpu, alloc, { nFf: F, gateUp, h: hid, step }));
+    await matmul(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, x, { accumulate: true });
+  }
+
+  progress(c.nLayer + 1, 'output');
+  const outNorm = alloc.upload('output_norm', await f.vector('output_norm.weight', D));
+  weightBytes += D * 4;
+  let lmHead = embed;
+  if (!c.tiedEmbeddings) {
+    lmHead = uploadWeights(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant));
+    weightBytes += lmHead.bytes;
+  }
+  const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
+  head.push(...(await buildMatmul(gpu, alloc, { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1 })).gemv);
+  head.push(await buildSample(gpu, alloc, { vocab: c.vocab, logits, result, step: stepHead }));
+  progress(c.nLayer + 2, 'ready');
+
+  return { config: c, gpu, alloc, nCtx, maxBatch, weightBytes, buffers: { ids, step, stepHead, logits, result, readback }, decode, prefill, head };
+}
+
+export interface Sampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+}
+
+/**
+ * The forward pass: runs `tokens` (at most maxBatch) at positions pos.. through every layer, writing
+ * their K and V into the cache, then norm + LM head + sampler on the last token. Resolves to the
+ * sampled token id (the only readback).
+ */
+export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number): Promise<number> {
+  const n = tokens.length;
+  if (n < 1 || n > m.maxBatch) throw new EmberError('BAD_ARGUMENT', `forward takes 1 to ${m.maxBatch} tokens, got ${n}`);
+  if (pos + n > m.nCtx) throw new EmberError('CONTEXT_OVERFLOW', `positions ${pos}..${pos + n - 1} run past the context of ${m.nCtx} tokens`, { pos, n, nCtx: m.nCtx });
+  for (let i = 0; i < n; i++) {
+    if (!(tokens[i] >= 0 && tokens[i] < m.config.vocab)) throw new EmberError('BAD_ARGUMENT', `token id ${tokens[i]} is outside the vocabulary (0..${m.config.vocab - 1})`);
+  }
+  const { gpu, buffers: b } = m;
+  const base: StepValues = { n_tokens: n, pos, seed: 0, temperature: s.temperature, top_k: s.topK, top_p: s.topP, uniform_rand: uniformRand, pad0: 0 };
+  writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
+  writeBuffer(gpu, b.step, STEP.pack(base));
+  writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
+  const enc = gpu.device.createCommandEncoder({ label: 'forward' });
+  const pass = enc.beginComputePass();
+  encodeDispatches(pass, n === 1 ? m.decode : m.prefill, n);
+  encodeDispatches(pass, m.head, 1);
+  pass.end();
+  enc.copyBufferToBuffer(b.result, 0, b.readback, 0, 4);
+  gpu.device.queue.submit([enc.finish()]);
+  await b.readback.mapAsync(GPUMapMode.READ);
+  const id = new Uint32Array(b.readback.getMappedRange(0, 4))[0];
+  b.readback.unmap();
+  return id;
+}
+
+/** The logits of the last token of the latest forward pass (tests, quality measurements). */
+export async function readLogits(m: Model): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(m.gpu, m.buffers.logits, m.config.vocab * 4));
+}

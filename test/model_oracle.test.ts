@@ -1,0 +1,101 @@
+/**
+ * Whole-model tests against llama.cpp (../shared/models/oracle): greedy ids for every prompt, and
+ * logits at every position (fed one token at a time through the decode path, and as one prefill).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { TextStreamer } from '../src/tokenizer/index.ts';
+import { readOracle, readOracleLogits } from './helpers/oracle.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { testGpu, VARIANTS } from './helpers/gpu.ts';
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+// Max |Δlogit| allowed against llama.cpp; see oracle/README.md for why the quantized ones differ more.
+const MODELS = [
+  { file: 'stories260K/stories260K.gguf', oracle: 'stories260K', tol: 2e-4 },
+  { file: 'stories260K-derived/stories260K-F16.gguf', oracle: 'stories260K-F16', tol: 2e-3 },
+  { file: 'stories260K-derived/stories260K-Q8_0.gguf', oracle: 'stories260K-Q8_0', tol: 2e-3 },
+  { file: 'stories260K-derived/stories260K-Q4_0.gguf', oracle: 'stories260K-Q4_0', tol: 2e-3 },
+];
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
+  describe.each(MODELS)('$oracle', ({ file, oracle, tol }) => {
+    let engine: Engine;
+    beforeAll(async () => {
+      engine = await Engine.load(sharedModelPath(file), { gpu: await testGpu(variant), contextLength: 256 });
+    });
+    afterAll(() => engine?.dispose());
+
+    it('greedy ids equal llama.cpp for every prompt, 32 steps', async () => {
+      for (const r of readOracle(`${oracle}.llama-cpp.json`).results) {
+        const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(res.promptIds, r.prompt).toEqual(r.prompt_token_ids);
+        expect(res.ids, r.prompt).toEqual(r.generated_token_ids);
+      }
+    });
+
+    it(`logits match llama.cpp within ${tol} at every position (decode path)`, async () => {
+      let worst = 0;
+      for (const run of readOracleLogits(`${oracle}.llama-cpp.logits.json`).runs) {
+        for (let i = 0; i < run.input_tokens.length; i++) {
+          await forward(engine.model, [run.input_tokens[i]], i, GREEDY, 0);
+          worst = Math.max(worst, maxAbsDiff(await readLogits(engine.model), run.logits[i]));
+        }
+      }
+      expect(worst).toBeLessThanOrEqual(tol);
+    });
+
+    it('prefill of a whole prompt gives the same last logits as llama.cpp', async () => {
+      let worst = 0;
+      for (const run of readOracleLogits(`${oracle}.llama-cpp.logits.json`).runs) {
+        const n = run.input_tokens.length;
+        await forward(engine.model, run.input_tokens, 0, GREEDY, 0);
+        worst = Math.max(worst, maxAbsDiff(await readLogits(engine.model), run.logits[n - 1]));
+      }
+      expect(worst).toBeLessThanOrEqual(tol);
+    });
+  });
+
+  it('BOS-only 256-token greedy run reproduces llama.cpp text exactly', async () => {
+    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512 });
+    try {
+      const r = readOracle('stories260K.llama-cpp.bos-only-256.json').results[0];
+      const res = await engine.complete('', { ...GREEDY, maxTokens: 256, stopAtEos: false });
+      expect(res.ids).toEqual(r.generated_token_ids);
+      const s = new TextStreamer(engine.tokenizer); // from BOS: drops the first space, as llama.cpp does
+      const text = [...res.promptIds, ...res.ids].map((id) => s.push(id)).join('') + s.flush();
+      expect(text).toBe(r.full_text);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('llama-2-tiny-random (32000 vocab, F16) greedy ids and top-5 logits equal llama.cpp', async () => {
+    const engine = await Engine.load(sharedModelPath('llama-2-tiny-random/llama-2-tiny-random.gguf'), { gpu: await testGpu(variant), contextLength: 256 });
+    try {
+      for (const r of readOracle('llama-2-tiny-random.llama-cpp.json').results) {
+        const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: r.generated_token_ids.length });
+        expect(res.promptIds).toEqual(r.prompt_token_ids);
+        expect(res.ids).toEqual(r.generated_token_ids);
+        const inputs = [...r.prompt_token_ids, ...r.generated_token_ids];
+        const expected = [...r.prompt_positions.map((p) => p.top5), ...r.steps.slice(1).map((s) => s.top5)];
+        let worst = 0;
+        for (let i = 0; i < expected.length; i++) {
+          await forward(engine.model, [inputs[i]], i, GREEDY, 0);
+          const logits = await readLogits(engine.model);
+          for (const t of expected[i]) worst = Math.max(worst, Math.abs(logits[t.token] - t.logit));
+        }
+        expect(worst).toBeLessThanOrEqual(1e-3);
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
+});
