@@ -143,6 +143,33 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   return { config: c, gpu, alloc, nCtx, maxBatch, weightBytes, buffers: { ids, step, stepHead, logits, result, readback }, decode, prefill, head };
 }
 
+/**
+ * Profiling hook: when given, each dispatch runs in its own compute pass with the timestamp writes
+ * the timer returns (the benchmark's per-kernel GPU time); otherwise one pass holds them all.
+ */
+export interface PassTimer {
+  timestampWrites(label: string): GPUComputePassTimestampWrites | undefined;
+}
+
+/** Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. */
+export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer): void {
+  const layers = n === 1 ? m.decode : m.prefill;
+  if (!timer) {
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, layers, n);
+    encodeDispatches(pass, m.head, 1);
+    pass.end();
+    return;
+  }
+  for (const [list, tokens] of [[layers, n], [m.head, 1]] as const) {
+    for (const d of list) {
+      const pass = enc.beginComputePass({ label: d.label, timestampWrites: timer.timestampWrites(d.label) });
+      encodeDispatches(pass, [d], tokens);
+      pass.end();
+    }
+  }
+}
+
 export interface Sampling {
   temperature: number;
   topK: number;
@@ -154,7 +181,7 @@ export interface Sampling {
  * their K and V into the cache, then norm + LM head + sampler on the last token. Resolves to the
  * sampled token id (the only readback).
  */
-export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number): Promise<number> {
+export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer): Promise<number> {
   const n = tokens.length;
   if (n < 1 || n > m.maxBatch) throw new EmberError('BAD_ARGUMENT', `forward takes 1 to ${m.maxBatch} tokens, got ${n}`);
   if (pos + n > m.nCtx) throw new EmberError('CONTEXT_OVERFLOW', `positions ${pos}..${pos + n - 1} run past the context of ${m.nCtx} tokens`, { pos, n, nCtx: m.nCtx });
@@ -167,10 +194,7 @@ export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, 
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  const pass = enc.beginComputePass();
-  encodeDispatches(pass, n === 1 ? m.decode : m.prefill, n);
-  encodeDispatches(pass, m.head, 1);
-  pass.end();
+  encodeForward(m, enc, n, timer);
   enc.copyBufferToBuffer(b.result, 0, b.readback, 0, 4);
   gpu.device.queue.submit([enc.finish()]);
   await b.readback.mapAsync(GPUMapMode.READ);
