@@ -1,0 +1,195 @@
+// matmul_f16: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]), f16 weights. As llama.cpp does, x is
+// rounded to f16 first; each product of two f16 values is exact in f32, and the sum is in f32.
+//
+// Entry points (all share the bindings below):
+//   gemv_rows   decode: R rows per invocation, each invocation runs its rows to the end alone. No
+//               cross-lane reduction: suits CPU SIMD (lavapipe, SwiftShader), where every lane's
+//               buffer load is issued on its own anyway.
+//   gemv_split  decode: a workgroup of WG lanes splits K for R rows, then reduces: suits GPUs.
+//   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
+//               workgroup memory (W widened to f32 once per tile, x rounded once per tile).
+// W holds two halves per u32 (element 2i in the low half); rows are zero-padded to a multiple of 8
+// halves at upload, so a row is a whole number of vec4<u32>; x keeps its K and is masked past it.
+// The variant header (prepended by the TS side) defines lanes_partial / lanes_stride (subgroupAdd or not).
+
+override WG: u32 = 64; // gemv: invocations per workgroup
+override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
+override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
+override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false; // y += result: the residual add, fused
+
+struct MatmulParams {
+  N: u32, // rows of the whole matrix = row length of y
+  K: u32, // row length of x and W
+  row_start: u32, // first row of this chunk of W
+  rows: u32, // rows in this chunk
+}
+
+struct Step {
+  n_tokens: u32,
+  pos: u32,
+  seed: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  uniform_rand: f32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
+@group(0) @binding(3) var<storage, read> w: array<vec4<u32>>; // (rows, ceil(K/8)) this chunk, 8 halves per vec4
+@group(0) @binding(4) var<storage, read> bias: array<f32>; // (N); a dummy unless HAS_BIAS
+@group(0) @binding(5) var<storage, read_write> y: array<f32>; // (T, N)
+
+// Writes one output: chunk row r of token t.
+fn finish(t: u32, r: u32, v: f32) {
+  let n = p.row_start + r;
+  var o = v;
+  if (HAS_BIAS) { o += bias[n]; }
+  let i = t * p.N + n;
+  if (ACCUMULATE) { o = y[i] + o; }
+  y[i] = o;
+}
+
+// x[t, k..k+3], zero past K: W is zero there, but x past its row is the next token (or nothing).
+fn x4(t: u32, k: u32) -> vec4<f32> {
+  let last = t * p.K + p.K - 1u;
+  let i = t * p.K + k;
+  let v = vec4<f32>(x[min(i, last)], x[min(i + 1u, last)], x[min(i + 2u, last)], x[min(i + 3u, last)]);
+  return select(vec4<f32>(0.0), v, vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4<u32>(p.K));
+}
+
+// x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
+// compilers may fold an f32 -> f16 -> f32 round trip away (Mesa's lavapipe drops f32(f16(v)) and
+// half of unpack2x16float(pack2x16float(v))), and llama.cpp's numerics need the rounding.
+fn round_f16(v: vec4<f32>) -> vec4<f32> {
+  let b = bitcast<vec4<u32>>(v);
+  let mag = b & vec4<u32>(0x7FFFFFFFu);
+  // f16 normals keep 10 of f32's 23 mantissa bits; a carry into the exponent is the right result.
+  var r = (b + vec4<u32>(0xFFFu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFFE000u);
+  r = select(r, (b & vec4<u32>(0x80000000u)) | vec4<u32>(0x7F800000u), (r & vec4<u32>(0x7FFFFFFFu)) >= vec4<u32>(0x47800000u));
+  // Below 2^-14 f16 is subnormal: a multiple of 2^-24 (scaling by powers of two is exact, round() is ties-to-even).
+  r = select(r, bitcast<vec4<u32>>(round(v * 16777216.0) * (1.0 / 16777216.0)), mag < vec4<u32>(0x38800000u));
+  return bitcast<vec4<f32>>(select(r, b, mag >= vec4<u32>(0x7F800000u))); // inf and NaN stay
+}
+
+// 8 weights (halves, widened exactly) times 8 values of x.
+fn dot8(q: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  return dot(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), xa) + dot(vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)), xb);
+}
+
+// Start (in vec4) of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
+fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
+  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nv;
+}
+
+@compute @workgroup_size(WG)
+fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.y;
+  if (t >= step.n_tokens) { return; }
+  let nv = (p.K + 7u) / 8u;
+  let r0 = gid.x * R;
+  let base = row_bases(r0, nv);
+  var acc = vec4<f32>(); // one per row
+  for (var v = 0u; v < nv; v++) {
+    // x loaded and rounded once, used for R rows
+    let xa = round_f16(x4(t, 8u * v));
+    let xb = round_f16(x4(t, 8u * v + 4u));
+    for (var r = 0u; r < R; r++) { acc[r] += dot8(w[base[r] + v], xa, xb); }
+  }
+  for (var r = 0u; r < R; r++) {
+    if (r0 + r < p.rows) { finish(t, r0 + r, acc[r]); }
+  }
+}
+
+var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
+
+// gemv_split's end: sums each row's partials over the workgroup and writes it.
+fn reduce_finish(t: u32, r0: u32, acc: vec4<f32>, lid: u32) {
+  for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
+  let stride = lanes_stride();
+  workgroupBarrier();
+  if (lid < R && r0 + lid < p.rows) {
+    var s = 0.0;
+    for (var i = 0u; i < WG; i += stride) { s += red[lid * WG + i]; }
+    finish(t, r0 + lid, s);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y;
+  if (t >= step.n_tokens) { return; }
+  let nv = (p.K + 7u) / 8u;
+  let r0 = wid.x * R;
+  let base = row_bases(r0, nv);
+  var acc = vec4<f32>();
+  for (var v = lid; v < nv; v += WG) {
+    let xa = round_f16(x4(t, 8u * v));
+    let xb = round_f16(x4(t, 8u * v + 4u));
+    for (var r = 0u; r < R; r++) { acc[r] += dot8(w[base[r] + v], xa, xb); }
+  }
+  reduce_finish(t, r0, acc, lid);
+}
+
+const TK: u32 = 16u; // gemm: K per stage
+// Tiles stored k-major so the inner loop reads 4 tokens / 4 rows at one k.
+var<workgroup> xt: array<f32, TM * TK>; // [k][token]
+var<workgroup> wt: array<f32, TN * TK>; // [k][row]
+
+@compute @workgroup_size(TM / 4u * (TN / 4u))
+fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let nt = step.n_tokens;
+  let n0 = wid.x * TN;
+  let t0 = wid.y * TM;
+  if (t0 >= nt) { return; }
+  let NT = TM / 4u * (TN / 4u);
+  // This invocation's outputs: tokens t0 + tm + i*TM/4, rows n0 + tn + j*TN/4 (i, j < 4), so that
+  // neighbouring lanes read neighbouring tile words.
+  let tm = lid % (TM / 4u);
+  let tn = lid / (TM / 4u);
+  let nv = (p.K + 7u) / 8u;
+  var acc: array<vec4<f32>, 4>; // [token i][row j]
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var i = lid; i < TM * TK; i += NT) {
+      let m = i / TK;
+      let kk = i % TK;
+      let t = t0 + m;
+      let k = k0 + kk;
+      let v = x[min(t, nt - 1u) * p.K + min(k, p.K - 1u)];
+      xt[kk * TM + m] = select(0.0, round_f16(vec4<f32>(v)).x, t < nt && k < p.K);
+    }
+    for (var i = lid; i < TN * (TK / 8u); i += NT) {
+      let n = i / (TK / 8u);
+      let kv = i % (TK / 8u);
+      let r = n0 + n;
+      let q = select(vec4<u32>(0u), w[min(r, p.rows - 1u) * nv + min(k0 / 8u + kv, nv - 1u)], r < p.rows && k0 / 8u + kv < nv);
+      for (var c = 0u; c < 4u; c++) {
+        let h = unpack2x16float(q[c]);
+        wt[(8u * kv + 2u * c) * TN + n] = h.x;
+        wt[(8u * kv + 2u * c + 1u) * TN + n] = h.y;
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      let xo = kk * TM + tm;
+      let wo = kk * TN + tn;
+      let wv = vec4<f32>(wt[wo], wt[wo + TN / 4u], wt[wo + TN / 2u], wt[wo + 3u * (TN / 4u)]);
+      acc[0] += xt[xo] * wv;
+      acc[1] += xt[xo + TM / 4u] * wv;
+      acc[2] += xt[xo + TM / 2u] * wv;
+      acc[3] += xt[xo + 3u * (TM / 4u)] * wv;
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let t = t0 + tm + i * (TM / 4u);
+    for (var j = 0u; j < 4u; j++) {
+      let r = n0 + tn + j * (TN / 4u);
+      if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
+    }
+  }
+}

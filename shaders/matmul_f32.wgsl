@@ -1,0 +1,169 @@
+// matmul_f32: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]), f32 weights, a plain f32 dot (as llama.cpp).
+//
+// Entry points (all share the bindings below):
+//   gemv_rows   decode: R rows per invocation, each invocation runs its rows to the end alone. No
+//               cross-lane reduction: suits CPU SIMD (lavapipe, SwiftShader), where every lane's
+//               buffer load is issued on its own anyway.
+//   gemv_split  decode: a workgroup of WG lanes splits K for R rows, then reduces: suits GPUs
+//               (neighbouring lanes read neighbouring words; enough workgroups even for small N).
+//   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
+//               workgroup memory.
+// Rows of W are zero-padded to a multiple of 4 floats at upload, so a row is a whole number of vec4;
+// x keeps its K and is masked past it.
+// The variant header (prepended by the TS side) defines lanes_partial / lanes_stride (subgroupAdd or not).
+
+override WG: u32 = 64; // gemv: invocations per workgroup
+override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
+override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
+override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false; // y += result: the residual add, fused
+
+struct MatmulParams {
+  N: u32, // rows of the whole matrix = row length of y
+  K: u32, // row length of x and W
+  row_start: u32, // first row of this chunk of W
+  rows: u32, // rows in this chunk
+}
+
+struct Step {
+  n_tokens: u32,
+  pos: u32,
+  seed: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  uniform_rand: f32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
+@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>; // (rows, ceil(K/4)) this chunk
+@group(0) @binding(4) var<storage, read> bias: array<f32>; // (N); a dummy unless HAS_BIAS
+@group(0) @binding(5) var<storage, read_write> y: array<f32>; // (T, N)
+
+// Writes one output: chunk row r of token t.
+fn finish(t: u32, r: u32, v: f32) {
+  let n = p.row_start + r;
+  var o = v;
+  if (HAS_BIAS) { o += bias[n]; }
+  let i = t * p.N + n;
+  if (ACCUMULATE) { o = y[i] + o; }
+  y[i] = o;
+}
+
+// x[t, k..k+3], zero past K: W is zero there, but x past its row is the next token (or nothing).
+fn x4(t: u32, k: u32) -> vec4<f32> {
+  let last = t * p.K + p.K - 1u;
+  let i = t * p.K + k;
+  let v = vec4<f32>(x[min(i, last)], x[min(i + 1u, last)], x[min(i + 2u, last)], x[min(i + 3u, last)]);
+  return select(vec4<f32>(0.0), v, vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4<u32>(p.K));
+}
+
+// Start (in vec4) of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
+fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
+  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nv;
+}
+
+@compute @workgroup_size(WG)
+fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.y;
+  if (t >= step.n_tokens) { return; }
+  let nv = (p.K + 3u) / 4u;
+  let r0 = gid.x * R;
+  let base = row_bases(r0, nv);
+  var acc = vec4<f32>(); // one per row
+  for (var v = 0u; v < nv; v++) {
+    let xv = x4(t, 4u * v); // loaded once, used for R rows
+    for (var r = 0u; r < R; r++) { acc[r] += dot(w[base[r] + v], xv); }
+  }
+  for (var r = 0u; r < R; r++) {
+    if (r0 + r < p.rows) { finish(t, r0 + r, acc[r]); }
+  }
+}
+
+var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
+
+// gemv_split's end: sums each row's partials over the workgroup and writes it.
+fn reduce_finish(t: u32, r0: u32, acc: vec4<f32>, lid: u32) {
+  for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
+  let stride = lanes_stride();
+  workgroupBarrier();
+  if (lid < R && r0 + lid < p.rows) {
+    var s = 0.0;
+    for (var i = 0u; i < WG; i += stride) { s += red[lid * WG + i]; }
+    finish(t, r0 + lid, s);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y;
+  if (t >= step.n_tokens) { return; }
+  let nv = (p.K + 3u) / 4u;
+  let r0 = wid.x * R;
+  let base = row_bases(r0, nv);
+  var acc = vec4<f32>();
+  for (var v = lid; v < nv; v += WG) {
+    let xv = x4(t, 4u * v);
+    for (var r = 0u; r < R; r++) { acc[r] += dot(w[base[r] + v], xv); }
+  }
+  reduce_finish(t, r0, acc, lid);
+}
+
+const TK: u32 = 16u; // gemm: K per stage
+// Tiles stored k-major so the inner loop reads 4 tokens / 4 rows at one k.
+var<workgroup> xt: array<f32, TM * TK>; // [k][token]
+var<workgroup> wt: array<f32, TN * TK>; // [k][row]
+
+@compute @workgroup_size(TM / 4u * (TN / 4u))
+fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let nt = step.n_tokens;
+  let n0 = wid.x * TN;
+  let t0 = wid.y * TM;
+  if (t0 >= nt) { return; }
+  let NT = TM / 4u * (TN / 4u);
+  // This invocation's outputs: tokens t0 + tm + i*TM/4, rows n0 + tn + j*TN/4 (i, j < 4), so that
+  // neighbouring lanes read neighbouring tile words.
+  let tm = lid % (TM / 4u);
+  let tn = lid / (TM / 4u);
+  let nv = (p.K + 3u) / 4u;
+  var acc: array<vec4<f32>, 4>; // [token i][row j]
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var i = lid; i < TM * TK; i += NT) {
+      let m = i / TK;
+      let kk = i % TK;
+      let t = t0 + m;
+      let k = k0 + kk;
+      let v = x[min(t, nt - 1u) * p.K + min(k, p.K - 1u)];
+      xt[kk * TM + m] = select(0.0, v, t < nt && k < p.K);
+    }
+    for (var i = lid; i < TN * (TK / 4u); i += NT) {
+      let n = i / (TK / 4u);
+      let kv = i % (TK / 4u);
+      let r = n0 + n;
+      let v = select(vec4<f32>(0.0), w[min(r, p.rows - 1u) * nv + min(k0 / 4u + kv, nv - 1u)], r < p.rows && k0 / 4u + kv < nv);
+      for (var c = 0u; c < 4u; c++) { wt[(4u * kv + c) * TN + n] = v[c]; }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      let xo = kk * TM + tm;
+      let wo = kk * TN + tn;
+      let wv = vec4<f32>(wt[wo], wt[wo + TN / 4u], wt[wo + TN / 2u], wt[wo + 3u * (TN / 4u)]);
+      acc[0] += xt[xo] * wv;
+      acc[1] += xt[xo + TM / 4u] * wv;
+      acc[2] += xt[xo + TM / 2u] * wv;
+      acc[3] += xt[xo + 3u * (TM / 4u)] * wv;
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let t = t0 + tm + i * (TM / 4u);
+    for (var j = 0u; j < 4u; j++) {
+      let r = n0 + tn + j * (TN / 4u);
+      if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
+    }
+  }
+}

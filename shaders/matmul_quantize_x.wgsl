@@ -1,0 +1,84 @@
+// matmul_quantize_x: activations to Q8_0 for the q8 / q4 matmuls, with ggml's quantize_row_q8_0
+// numerics. Per block of 32 values of x:
+//   amax = max |x|, d = amax / 127, id = d != 0 ? 1 / d : 0, q = roundf(x * id) (halves away from 0),
+// and the stored scale is d rounded to f16 (the codes used the unrounded d, as in ggml).
+// One invocation per block: x is tiny next to the weights, this pass is a small fraction of a matmul.
+
+override WG: u32 = 64;
+
+struct QuantizeParams {
+  K: u32, // row length of x (a multiple of 32)
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+
+struct Step {
+  n_tokens: u32,
+  pos: u32,
+  seed: u32,
+  temperature: f32,
+  top_k: u32,
+  top_p: f32,
+  uniform_rand: f32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: QuantizeParams;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (T, K/4)
+@group(0) @binding(3) var<storage, read_write> xq: array<vec4<u32>>; // (T, K/16): int8, 4 per u32, element 4i in the low byte
+@group(0) @binding(4) var<storage, read_write> xd: array<f32>; // (T, K/32)
+
+// x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
+// compilers may fold an f32 -> f16 -> f32 round trip away (Mesa's lavapipe drops f32(f16(v)) and
+// half of unpack2x16float(pack2x16float(v))), and llama.cpp's numerics need the rounding.
+fn round_f16(v: vec4<f32>) -> vec4<f32> {
+  let b = bitcast<vec4<u32>>(v);
+  let mag = b & vec4<u32>(0x7FFFFFFFu);
+  // f16 normals keep 10 of f32's 23 mantissa bits; a carry into the exponent is the right result.
+  var r = (b + vec4<u32>(0xFFFu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFFE000u);
+  r = select(r, (b & vec4<u32>(0x80000000u)) | vec4<u32>(0x7F800000u), (r & vec4<u32>(0x7FFFFFFFu)) >= vec4<u32>(0x47800000u));
+  // Below 2^-14 f16 is subnormal: a multiple of 2^-24 (scaling by powers of two is exact, round() is ties-to-even).
+  r = select(r, bitcast<vec4<u32>>(round(v * 16777216.0) * (1.0 / 16777216.0)), mag < vec4<u32>(0x38800000u));
+  return bitcast<vec4<f32>>(select(r, b, mag >= vec4<u32>(0x7F800000u))); // inf and NaN stay
+}
+
+// roundf: WGSL's round() sends halves to even; ggml's reference rounds them away from zero.
+fn round_away(v: vec4<f32>) -> vec4<i32> {
+  let a = abs(v);
+  let f = floor(a);
+  let r = select(round(a), f + 1.0, a - f == vec4<f32>(0.5));
+  return vec4<i32>(sign(v) * r);
+}
+
+fn pack_i8(q: vec4<i32>) -> u32 {
+  let b = vec4<u32>(q) & vec4<u32>(0xFFu);
+  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.y;
+  let nb = p.K / 32u;
+  let b = gid.x;
+  if (t >= step.n_tokens || b >= nb) { return; }
+  let i = t * nb + b; // block index in x
+  var v: array<vec4<f32>, 8>;
+  var amax = vec4<f32>(0.0);
+  for (var j = 0u; j < 8u; j++) {
+    v[j] = x[8u * i + j];
+    amax = max(amax, abs(v[j]));
+  }
+  let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
+  let id = select(0.0, 1.0 / d, d != 0.0);
+  for (var j = 0u; j < 2u; j++) {
+    xq[2u * i + j] = vec4<u32>(
+      pack_i8(round_away(v[4u * j] * id)),
+      pack_i8(round_away(v[4u * j + 1u] * id)),
+      pack_i8(round_away(v[4u * j + 2u] * id)),
+      pack_i8(round_away(v[4u * j + 3u] * id)),
+    );
+  }
+  xd[i] = round_f16(vec4<f32>(d)).x;
+}

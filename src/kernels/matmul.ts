@@ -1,0 +1,281 @@
+import f32Source from '../../shaders/matmul_f32.wgsl?raw';
+import f16Source from '../../shaders/matmul_f16.wgsl?raw';
+import q8Source from '../../shaders/matmul_q8.wgsl?raw';
+import q4Source from '../../shaders/matmul_q4.wgsl?raw';
+import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
+import { EmberError } from '../errors.ts';
+import type { Gpu, GpuCaps } from '../gpu/device.ts';
+import type { Allocator } from '../gpu/buffers.ts';
+import { getPipeline, shaderText } from '../gpu/pipelines.ts';
+import { UniformLayout } from '../gpu/uniforms.ts';
+import { bindGroup, ceilDiv, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
+
+/**
+ * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, with llama.cpp's CPU numerics
+ * (see ref/matmul.ts). Each format has a decode GEMV and a prefill GEMM (shaders/matmul_<fmt>.wgsl);
+ * q8 and q4 first quantize x to Q8_0 (shaders/matmul_quantize_x.wgsl) so the dot products are exact
+ * integer sums. Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
+ */
+
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
+
+/** A whole weight matrix on the CPU, rows x cols (N x K), in the layout of its format. */
+export interface WeightData {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /**
+   * f32: Float32Array (rows*cols). f16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
+   * q8: Uint32Array (rows*cols/4), int8, element 4i in the low byte. q4: Uint32Array (rows*cols/8), each
+   * 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in the high one).
+   */
+  data: Uint32Array | Float32Array;
+  /** q8, q4: (rows, cols/32) f32, one scale per 32 weights (q4: w = d * (q - 8)). */
+  scales?: Float32Array;
+}
+
+/** Rows [rowStart, rowStart + rows) of a matrix, in buffers small enough to bind. */
+export interface WeightChunk {
+  rowStart: number;
+  rows: number;
+  data: GPUBuffer; // (rows, rowWords) u32 / f32
+  scales?: GPUBuffer; // (rows, cols/32) f32
+}
+
+export interface GpuWeights {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  chunks: WeightChunk[];
+  bytes: number; // on the GPU, codes and scales
+}
+
+/** Words (u32 or f32) per row on the GPU: f32 and f16 rows are zero-padded to 16 bytes so a row is whole vec4s. */
+export function gpuRowWords(format: WeightFormat, K: number): number {
+  switch (format) {
+    case 'f32':
+      return ceilDiv(K, 4) * 4;
+    case 'f16':
+      return ceilDiv(K, 8) * 4;
+    case 'q8':
+      return K / 4;
+    case 'q4':
+      return K / 8;
+  }
+}
+
+/** Words per row of `WeightData.data`. */
+function cpuRowWords(format: WeightFormat, K: number): number {
+  return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8 }[format];
+}
+
+function checkWeights(label: string, w: WeightData): void {
+  const { format, rows, cols } = w;
+  const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `weights ${label} (${format}, ${rows}x${cols}): ${msg}`);
+  if (!['f32', 'f16', 'q8', 'q4'].includes(format)) throw bad(`unknown format`);
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) throw bad('rows and cols must be positive integers');
+  if (format === 'f16' && cols % 2) throw bad('f16 rows must have an even length');
+  if ((format === 'q8' || format === 'q4') && cols % 32) throw bad('quantized rows must be a multiple of 32 long');
+  const words = rows * cpuRowWords(format, cols);
+  if ((format === 'f32') !== w.data instanceof Float32Array) throw bad(`data must be a ${format === 'f32' ? 'Float32Array' : 'Uint32Array'}`);
+  if (w.data.length !== words) throw bad(`expected ${words} data words, got ${w.data.length}`);
+  if (format === 'q8' || format === 'q4') {
+    if (w.scales?.length !== (rows * cols) / 32) throw bad(`expected ${(rows * cols) / 32} scales, got ${w.scales?.length ?? 'none'}`);
+  }
+}
+
+/**
+ * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
+ * storage binding; the default is the device's limit, a test passes less to force a split).
+ */
+export function uploadWeights(alloc: Allocator, label: string, w: WeightData, maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize): GpuWeights {
+  checkWeights(label, w);
+  const { format, rows: N, cols: K } = w;
+  const cpuWords = cpuRowWords(format, K);
+  const gpuWords = gpuRowWords(format, K);
+  const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
+  const perChunk = Math.floor(limit / (gpuWords * 4));
+  if (perChunk < 1) {
+    throw new EmberError('DEVICE', `weights ${label}: one row takes ${gpuWords * 4} bytes, more than the ${limit} a binding may hold`);
+  }
+  const nChunks = ceilDiv(N, perChunk);
+  const rowsPer = ceilDiv(N, nChunks); // even chunks
+  const chunks: WeightChunk[] = [];
+  let bytes = 0;
+  for (let c = 0; c < nChunks; c++) {
+    const rowStart = c * rowsPer;
+    const rows = Math.min(rowsPer, N - rowStart);
+    let data = w.data.subarray(rowStart * cpuWords, (rowStart + rows) * cpuWords);
+    if (gpuWords !== cpuWords) {
+      const padded = new (data.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuWords);
+      for (let r = 0; r < rows; r++) padded.set(data.subarray(r * cpuWords, (r + 1) * cpuWords), r * gpuWords);
+      data = padded;
+    }
+    const name = nChunks > 1 ? `${label}[${c}]` : label;
+    const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
+    bytes += data.byteLength;
+    if (w.scales) {
+      const s = w.scales.subarray((rowStart * K) / 32, ((rowStart + rows) * K) / 32);
+      chunk.scales = alloc.upload(`${name}.scales`, s);
+      bytes += s.byteLength;
+    }
+    chunks.push(chunk);
+  }
+  return { format, rows: N, cols: K, chunks, bytes };
+}
+
+export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
+  ['N', 'u32'], // rows of the whole matrix = row length of y
+  ['K', 'u32'],
+  ['row_start', 'u32'], // first row of the chunk
+  ['rows', 'u32'], // rows in the chunk
+] as const);
+
+export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
+  ['K', 'u32'],
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
+  ['pad2', 'u32'],
+] as const);
+
+/** Every matmul shader, keyed by family (for the uniform-layout test and documentation). */
+export const MATMUL_SOURCES = {
+  matmul_f32: f32Source,
+  matmul_f16: f16Source,
+  matmul_q8: q8Source,
+  matmul_q4: q4Source,
+  matmul_quantize_x: quantizeSource,
+} as const;
+const FORMAT_SOURCE: Record<WeightFormat, string> = { f32: f32Source, f16: f16Source, q8: q8Source, q4: q4Source };
+
+/**
+ * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
+ * lacks may not even be named): chosen from caps, prepended to every matmul shader.
+ */
+export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>): string {
+  const dot4 = caps.dot4I8
+    ? 'fn dot4i8(a: u32, b: u32) -> i32 { return dot4I8Packed(a, b); }'
+    : `fn dot4i8(a: u32, b: u32) -> i32 {
+  let ia = bitcast<i32>(a);
+  let ib = bitcast<i32>(b);
+  return extractBits(ia, 0u, 8u) * extractBits(ib, 0u, 8u) + extractBits(ia, 8u, 8u) * extractBits(ib, 8u, 8u)
+       + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
+}`;
+  // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
+  // adds one lane per subgroup (subgroups are runs of consecutive invocation indices); without, every lane.
+  const lanes = caps.subgroups
+    ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
+    : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
+  return [dot4, lanes].join('\n');
+}
+
+/** Launch shapes. A pure function of caps (`matmulTuning`); tests override it to cover every path. */
+export interface MatmulTuning {
+  /**
+   * 'rows': R rows per invocation, no reduction (CPU SIMD: lavapipe, SwiftShader, where each lane's
+   * load is issued alone and a reduction costs barriers). 'split': a workgroup splits K (GPUs).
+   */
+  gemv: 'rows' | 'split';
+  gemvWG: number; // invocations per workgroup
+  gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
+}
+
+export function matmulTuning(caps: GpuCaps): MatmulTuning {
+  const cpu = /llvmpipe|lavapipe|swiftshader/i.test(caps.adapterName);
+  return cpu ? { gemv: 'rows', gemvWG: 64, gemvR: 2 } : { gemv: 'split', gemvWG: 64, gemvR: 4 };
+}
+
+const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
+const QUANTIZE_WG = 64;
+
+export interface MatmulArgs {
+  label: string;
+  w: GpuWeights;
+  x: GPUBuffer; // (T, K) f32
+  y: GPUBuffer; // (T, N) f32; may not alias x
+  bias?: GPUBuffer; // (N) f32
+  /** y += result (y is read first): the residual add, fused. */
+  accumulate?: boolean;
+  step: GPUBuffer; // the Step uniform
+  maxTokens: number; // the most tokens one forward pass runs (sizes the q8/q4 scratch)
+  tuning?: Partial<MatmulTuning>;
+}
+
+export interface MatmulDispatches {
+  gemv: Dispatch[]; // for n_tokens == 1 (correct for any n, but slow)
+  gemm: Dispatch[]; // for n_tokens > 1
+  forTokens(n: number): Dispatch[];
+  /** q8, q4: x in Q8_0 as the quantize dispatch leaves it, (T, K/4) u32 codes and (T, K/32) f32 scales. */
+  quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
+}
+
+/** Builds the dispatches once at load; `forTokens(n)` picks GEMV for n == 1 and GEMM otherwise. */
+export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Promise<MatmulDispatches> {
+  const { w } = a;
+  const { rows: N, cols: K } = w;
+  const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `matmul ${a.label} (${w.format}, ${N}x${K}): ${msg}`);
+  if (!Number.isInteger(a.maxTokens) || a.maxTokens < 1) throw bad(`maxTokens must be a positive integer, got ${a.maxTokens}`);
+  const need = (what: string, buf: GPUBuffer, bytes: number) => {
+    if (buf.size < bytes) throw bad(`${what} needs ${bytes} bytes, the buffer has ${buf.size}`);
+  };
+  need('x', a.x, a.maxTokens * K * 4);
+  need('y', a.y, a.maxTokens * N * 4);
+  if (a.bias) need('bias', a.bias, N * 4);
+  const quantized = w.format === 'q8' || w.format === 'q4';
+  if (quantized && w.chunks.some((c) => !c.scales)) throw bad('quantized weights need their scales');
+  const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
+  if (!(tune.gemvR >= 1 && tune.gemvR <= 4)) throw bad(`gemvR must be 1..4, got ${tune.gemvR}`);
+
+  const header = matmulVariantHeader(gpu.caps);
+  // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
+  const variant = { subgroups: gpu.caps.subgroups };
+  const family = `matmul_${w.format}`;
+  const code = shaderText(FORMAT_SOURCE[w.format], variant, header);
+  const flags = { HAS_BIAS: a.bias ? 1 : 0, ACCUMULATE: a.accumulate ? 1 : 0 };
+  const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
+    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'gemv_rows' : 'gemv_split', { ...flags, WG: tune.gemvWG, R: tune.gemvR }),
+    getPipeline(gpu, family, code, 'gemm', { ...flags, ...GEMM_TILE }),
+    quantized ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, variant, header), 'main', { WG: QUANTIZE_WG }) : null,
+  ]);
+
+  const gemv: Dispatch[] = [];
+  const gemm: Dispatch[] = [];
+  let xBindings: Binding[] = [a.x];
+  let quantizedX: MatmulDispatches['quantizedX'];
+  if (quantPipe) {
+    // Scratch for x in Q8_0, shared by every chunk.
+    const xq = alloc.storage(`${a.label}.xq`, a.maxTokens * K); // (T, K/4) u32
+    const xd = alloc.storage(`${a.label}.xd`, (a.maxTokens * K) / 8); // (T, K/32) f32
+    const params = staticUniform(alloc, `${a.label}.quantize_params`, QUANTIZE_PARAMS, { K, pad0: 0, pad1: 0, pad2: 0 });
+    const blocks = K / 32;
+    const q: Dispatch = {
+      label: 'matmul_quantize_x/q8',
+      pipeline: quantPipe,
+      bindGroup: bindGroup(gpu, `${a.label}.quantize_x`, quantPipe, [params, a.step, a.x, xq, xd]),
+      grid: (n) => [ceilDiv(blocks, QUANTIZE_WG), n],
+    };
+    gemv.push(q);
+    gemm.push(q);
+    xBindings = [xq, xd];
+    quantizedX = { codes: xq, scales: xd };
+  }
+  const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (HAS_BIAS is false)
+  const perGemvWG = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR;
+  w.chunks.forEach((c, i) => {
+    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, { N, K, row_start: c.rowStart, rows: c.rows });
+    const entries: Binding[] = [params, a.step, ...xBindings, c.data, ...(c.scales ? [c.scales] : []), bias, a.y];
+    gemv.push({
+      label: `${family}/gemv`,
+      pipeline: gemvPipe,
+      bindGroup: bindGroup(gpu, `${a.label}.gemv[${i}]`, gemvPipe, entries),
+      grid: (n) => [ceilDiv(c.rows, perGemvWG), n],
+    });
+    gemm.push({
+      label: `${family}/gemm`,
+      pipeline: gemmPipe,
+      bindGroup: bindGroup(gpu, `${a.label}.gemm[${i}]`, gemmPipe, entries),
+      grid: (n) => [ceilDiv(c.rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)],
+    });
+  });
+  return { gemv, gemm, forTokens: (n) => (n === 1 ? gemv : gemm), quantizedX };
+}
