@@ -1,0 +1,77 @@
+import { EmberError } from '../errors.ts';
+import { sourceFromPath, sourceFromURL, type ByteSource } from '../gguf/source.ts';
+
+/**
+ * The files of a Hugging Face model folder: a local directory (Node) or a base URL whose files are
+ * `base + name` (the Hub's `https://huggingface.co/<repo>/resolve/main/`, or any static server with
+ * HTTP Range support).
+ */
+export interface ModelFolder {
+  /** How `file` is named in messages: its path or URL. */
+  label(file: string): string;
+  /** The parsed JSON of `file`, or undefined when the folder has no such file. */
+  json(file: string): Promise<unknown>;
+  /** Random access to `file` (raises BAD_FILE when it is missing). */
+  source(file: string): Promise<ByteSource>;
+}
+
+const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
+
+function parse(text: string, label: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new EmberError('BAD_FILE', `${label}: not valid JSON (${(e as Error).message})`, { file: label });
+  }
+}
+
+export async function openFolder(base: string | URL): Promise<ModelFolder> {
+  const s = String(base);
+  if (base instanceof URL ? base.protocol === 'file:' : s.startsWith('file:')) {
+    const { fileURLToPath } = await import('node:url');
+    return pathFolder(fileURLToPath(s));
+  }
+  if (/^(https?|blob):/i.test(s)) return urlFolder(s);
+  if (isNode()) return pathFolder(s);
+  return urlFolder(new URL(s, globalThis.location?.href).href);
+}
+
+async function pathFolder(dir: string): Promise<ModelFolder> {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  const label = (file: string) => path.join(dir, file);
+  return {
+    label,
+    async json(file) {
+      let text: string;
+      try {
+        text = await fs.readFile(label(file), 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new EmberError('BAD_FILE', `${label(file)}: cannot read (${(e as Error).message})`, { file: label(file) });
+      }
+      return parse(text, label(file));
+    },
+    source: (file) => sourceFromPath(label(file)),
+  };
+}
+
+function urlFolder(base: string): ModelFolder {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  const label = (file: string) => new URL(file, root).href;
+  return {
+    label,
+    async json(file) {
+      let r: Response;
+      try {
+        r = await fetch(label(file));
+      } catch (e) {
+        throw new EmberError('BAD_FILE', `${label(file)}: fetch failed (${(e as Error).message})`, { file: label(file) });
+      }
+      if (r.status === 404) return undefined;
+      if (!r.ok) throw new EmberError('BAD_FILE', `${label(file)}: HTTP ${r.status} ${r.statusText}`, { file: label(file) });
+      return parse(await r.text(), label(file));
+    },
+    source: (file) => sourceFromURL(label(file)),
+  };
+}

@@ -1,0 +1,230 @@
+import { EmberError } from '../errors.ts';
+import type { WeightData } from '../kernels/matmul.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { QUANT_SCHEMES, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
+import { dequantizeFp8Blocks } from '../quant/fp8.ts';
+import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
+import { configFromHF, type HFExtra } from './config.ts';
+import { openFolder, type ModelFolder } from './folder.ts';
+import { expectedTensors, hfTensorName } from './names.ts';
+import { checkDtype, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
+
+/**
+ * A native FP8 (E4M3) weight matrix, kept as the checkpoint stores it: codes packed four per u32
+ * and one f32 scale per block of blockRows x blockCols weights, w[r][c] = e4m3(code) *
+ * scales[floor(r/blockRows) * ceil(cols/blockCols) + floor(c/blockCols)]. Blocks at the right and
+ * bottom edges may be partial.
+ */
+export interface Fp8WeightData {
+  format: 'fp8e4m3';
+  rows: number;
+  cols: number;
+  /** (rows, cols/4) u32: element 4i of a row in the low byte of word i. */
+  data: Uint32Array;
+  /** (ceil(rows/blockRows), ceil(cols/blockCols)) f32 */
+  scales: Float32Array;
+  scaleLayout: { blockRows: number; blockCols: number };
+}
+
+/**
+ * A `WeightSource` over HF tensors, addressed by GGUF names. `matrix` may return `Fp8WeightData`
+ * (native FP8 checkpoints with quant 'auto'); once `WeightData` admits that format, this is a
+ * `WeightSource`.
+ */
+export interface HFWeightSource extends Omit<WeightSource, 'matrix'> {
+  matrix(tensor: string, rows: number, cols: number, quant: QuantScheme): Promise<WeightData | Fp8WeightData>;
+}
+
+export interface HFModel {
+  readonly config: ModelConfig;
+  readonly extra: HFExtra;
+  readonly weights: HFWeightSource;
+  /** Its isEndOfGeneration also stops at generation_config.json's eos_token_id(s). */
+  readonly tokenizer: Tokenizer;
+  /** eos ids from generation_config.json, else the tokenizer's eos. */
+  readonly eosTokenIds: readonly number[];
+  /** Closes the safetensors files (weights cannot be read after). */
+  close(): Promise<void>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Loads a Hugging Face model folder: config.json, model.safetensors (or model.safetensors.index.json
+ * and its shards), tokenizer.json, and the optional tokenizer_config.json and generation_config.json.
+ * Every tensor the forward pass reads is checked (present, shape, dtype, FP8 scales) before this
+ * returns; tensor data is read only when `weights` is asked for it. `quant` is checked here and is
+ * what the caller will pass to `weights.matrix`.
+ */
+export async function loadHFModel(base: string | URL, quant: QuantScheme = 'auto'): Promise<HFModel> {
+  if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  const folder = await openFolder(base);
+  const configJson = await requiredJson(folder, 'config.json');
+  const folderName = String(base).replace(/\/+$/, '').split('/').pop() || 'model';
+  const { config, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
+
+  const tokenizerJson = await requiredJson(folder, 'tokenizer.json');
+  const tokenizerConfig = (await folder.json('tokenizer_config.json')) ?? {};
+  if (!isObject(tokenizerJson)) throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: expected a JSON object`, { file: folder.label('tokenizer.json') });
+  if (!isObject(tokenizerConfig)) throw new EmberError('BAD_MODEL', `${folder.label('tokenizer_config.json')}: expected a JSON object`, { file: folder.label('tokenizer_config.json') });
+  const baseTokenizer = typedTokenizer(tokenizerJson, tokenizerConfig, folder.label('tokenizer.json'));
+  if (baseTokenizer.vocabSize > config.vocab) {
+    // fewer tokens than embedding rows is a padded embedding (Qwen); more cannot be run
+    throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: ${baseTokenizer.vocabSize} tokens, but config.json field vocab_size is ${config.vocab}`, { file: folder.label('tokenizer.json'), field: 'vocab_size' });
+  }
+  const eosTokenIds = eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), baseTokenizer);
+  const tokenizer = withEos(baseTokenizer, eosTokenIds);
+
+  const set = await openTensors(folder);
+  try {
+    const weights = hfWeights(set, config, extra, folder.label(''));
+    validate(set, weights.name, config, extra);
+    return { config, extra, weights, tokenizer, eosTokenIds, close: set.close };
+  } catch (e) {
+    await set.close();
+    throw e;
+  }
+}
+
+/** tokenizerFromHF, with the library's own plain errors (a malformed tokenizer.json) made typed. */
+function typedTokenizer(json: object, config: object, label: string): Tokenizer {
+  try {
+    return tokenizerFromHF(json, config);
+  } catch (e) {
+    if (e instanceof EmberError) throw new EmberError(e.code, `${label}: ${e.message.replace(/^\[[A-Z_]+\] /, '')}`, { ...e.details, file: label });
+    throw new EmberError('BAD_MODEL', `${label}: the tokenizer library rejected it (${(e as Error).message})`, { file: label });
+  }
+}
+
+async function requiredJson(folder: ModelFolder, file: string): Promise<unknown> {
+  const v = await folder.json(file);
+  if (v === undefined) throw new EmberError('BAD_FILE', `${folder.label(file)}: file is missing`, { file: folder.label(file) });
+  return v;
+}
+
+async function openTensors(folder: ModelFolder): Promise<TensorSet> {
+  const indexName = 'model.safetensors.index.json';
+  const index = await folder.json(indexName);
+  if (index !== undefined) return openShards(index, folder.label(indexName), (f) => folder.source(f));
+  let src;
+  try {
+    src = await folder.source('model.safetensors');
+  } catch (e) {
+    const why = e instanceof EmberError ? e.message.replace(/^\[[A-Z_]+\] /, '') : String(e);
+    throw new EmberError('BAD_FILE', `${folder.label('model.safetensors')}: cannot open, and there is no ${indexName} either (${why})`, { file: folder.label('model.safetensors') });
+  }
+  return openSingle(src);
+}
+
+function eosIds(gen: unknown, label: string, tok: Tokenizer): number[] {
+  const v = isObject(gen) ? gen.eos_token_id : undefined;
+  const ids = v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
+  if (!ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize)) {
+    throw new EmberError('BAD_MODEL', `${label}: field eos_token_id is ${JSON.stringify(v)}; expected token ids below ${tok.vocabSize}`, { file: label, field: 'eos_token_id' });
+  }
+  if (ids.length === 0 && tok.eosId !== null) ids.push(tok.eosId);
+  return ids as number[];
+}
+
+/** The tokenizer, with generation_config's eos ids also ending a generation. */
+function withEos(tok: Tokenizer, eos: readonly number[]): Tokenizer {
+  const extra = new Set(eos);
+  return {
+    vocabSize: tok.vocabSize,
+    bosId: tok.bosId,
+    eosId: tok.eosId ?? eos[0] ?? null,
+    addBos: tok.addBos,
+    addSpacePrefix: tok.addSpacePrefix,
+    encode: (text, opts) => tok.encode(text, opts),
+    tokenBytes: (id) => tok.tokenBytes(id),
+    decode: (ids, opts) => tok.decode(ids, opts),
+    isEndOfGeneration: (id) => extra.has(id) || tok.isEndOfGeneration(id),
+  };
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+const isFp8 = (t: SafeTensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
+const scaleName = (hfName: string) => hfName.replace(/\.weight$/, '.weight_scale_inv');
+
+/** Looks tensors up by GGUF name and checks them; shared by the load-time validation and the reads. */
+function checker(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string) {
+  const [blockRows, blockCols] = extra.fp8BlockSize ?? [128, 128];
+
+  /** The HF tensor behind a GGUF name, checked against `shape` (HF order: [rows, cols] or [n]) and dtype. */
+  const tensor = (gguf: string, shape: readonly number[]): SafeTensorInfo => {
+    const hf = hfTensorName(gguf);
+    const t = hf === null || (gguf === 'output.weight' && c.tiedEmbeddings) ? undefined : set.tensors.get(hf);
+    if (!t) {
+      const why = c.tiedEmbeddings && gguf === 'output.weight' ? ' (the model ties its embeddings)' : '';
+      throw new EmberError('BAD_MODEL', `${name}: tensor ${hf ?? gguf} (${gguf}) is missing${why}`, { tensor: hf ?? gguf });
+    }
+    if (!sameShape(t.shape, shape)) {
+      throw new EmberError('BAD_MODEL', `${t.source.name}: tensor ${t.name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, { file: t.source.name, tensor: t.name });
+    }
+    checkDtype(t);
+    if (isFp8(t) && shape.length !== 2) {
+      throw new EmberError('UNSUPPORTED', `${t.source.name}: tensor ${t.name} is a vector stored as ${t.dtype}; emberlm reads vectors from F32, F16 or BF16`, { file: t.source.name, tensor: t.name });
+    }
+    return t;
+  };
+
+  /** The block scales of an FP8 matrix (`weight_scale_inv`), checked against its shape. */
+  const scalesOf = (t: SafeTensorInfo, rows: number, cols: number): SafeTensorInfo => {
+    const sName = scaleName(t.name);
+    const s = set.tensors.get(sName);
+    if (!s) {
+      throw new EmberError('BAD_MODEL', `${t.source.name}: tensor ${t.name} is ${t.dtype} but its block scales ${sName} are missing`, { file: t.source.name, tensor: sName });
+    }
+    const want = [Math.ceil(rows / blockRows), Math.ceil(cols / blockCols)];
+    if (!sameShape(s.shape, want)) {
+      throw new EmberError('BAD_MODEL', `${s.source.name}: tensor ${sName} has shape [${s.shape.join(', ')}], expected [${want.join(', ')}] (${blockRows}x${blockCols} blocks of a ${rows}x${cols} weight)`, { file: s.source.name, tensor: sName });
+    }
+    checkDtype(s);
+    if (isFp8(s)) throw new EmberError('UNSUPPORTED', `${s.source.name}: tensor ${sName} has dtype ${s.dtype}; scales must be F32, F16 or BF16`, { file: s.source.name, tensor: sName });
+    return s;
+  };
+
+  return { tensor, scalesOf, blockRows, blockCols };
+}
+
+function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string): HFWeightSource {
+  const { tensor, scalesOf, blockRows, blockCols } = checker(set, c, extra, name);
+  return {
+    name,
+    has: (gguf) => {
+      const hf = hfTensorName(gguf);
+      return hf !== null && set.tensors.has(hf) && !(gguf === 'output.weight' && c.tiedEmbeddings);
+    },
+    async vector(gguf, n) {
+      const t = tensor(gguf, [n]);
+      return tensorToF32(t, await readTensorBytes(t));
+    },
+    async matrix(gguf, rows, cols, quant) {
+      const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout
+      const bytes = await readTensorBytes(t);
+      if (isFp8(t)) {
+        const s = scalesOf(t, rows, cols);
+        const scales = tensorToF32(s, await readTensorBytes(s));
+        // Kept as FP8 when rows of codes fill whole u32 words; otherwise widened like any conversion.
+        if (quant === 'auto' && t.dtype === 'F8_E4M3' && cols % 4 === 0) {
+          return { format: 'fp8e4m3', rows, cols, data: new Uint32Array(bytes.slice().buffer), scales, scaleLayout: { blockRows, blockCols } };
+        }
+        const format = t.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2';
+        return storeF32(dequantizeFp8Blocks(bytes, scales, rows, cols, blockRows, blockCols, format), rows, cols, quant);
+      }
+      if (t.dtype === 'F16' && (quant === 'auto' || quant === 'f16') && cols % 2 === 0) {
+        return { format: 'f16', rows, cols, data: new Uint32Array(bytes.slice().buffer) }; // bit for bit
+      }
+      return storeF32(tensorToF32(t, bytes), rows, cols, quant); // F32, BF16 (f32 for 'auto'), or a conversion
+    },
+  };
+}
+
+/** Checks every tensor the forward pass will read, so a bad checkpoint fails at load, not mid-upload. */
+function validate(set: TensorSet, name: string, c: ModelConfig, extra: HFExtra): void {
+  const { tensor, scalesOf } = checker(set, c, extra, name);
+  for (const e of expectedTensors(c, extra)) {
+    const t = tensor(e.name, e.shape);
+    if (isFp8(t)) scalesOf(t, e.shape[0], e.shape[1]);
+  }
+}

@@ -1,0 +1,530 @@
+/**
+ * Hugging Face model folders: generated random models (models/generate_hf.ts) written to a temp dir,
+ * loaded through safetensors + config.json + tokenizer.json, from a path and from a local HTTP server
+ * with Range support. Values are compared with the f32 weights the generator started from; broken
+ * inputs must give a typed EmberError naming the file and the field or tensor.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FP8_BLOCK, randomHFModel, writeHFModel, type GeneratedHFModel, type HFGenerateOptions } from '../models/generate_hf.ts';
+import { generateModel } from '../models/generate.ts';
+import { f16ToF32, bf16ToF32, f32ToBF16Bits, f32ToF16Bits } from '../src/gguf/convert.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { sourceFromBuffer, type ByteSource } from '../src/gguf/source.ts';
+import { configFromHF } from '../src/hf/config.ts';
+import { loadHFModel, type Fp8WeightData, type HFModel } from '../src/hf/model.ts';
+import { expectedTensors, ggufTensorName, hfTensorName } from '../src/hf/names.ts';
+import { readSafetensors, readTensorBytes, tensorToF32 } from '../src/hf/safetensors.ts';
+import { encodeSafetensors, type SafeTensorToWrite } from '../src/hf/safetensors_writer.ts';
+import type { WeightData } from '../src/kernels/matmul.ts';
+import { dequantizeFp8Blocks, fp8e4m3ToF32, quantizeFp8Blocks } from '../src/quant/fp8.ts';
+import { tokenizerFromGGUF } from '../src/tokenizer/index.ts';
+import { expectEmberError } from './helpers/errors.ts';
+
+let root: string;
+let n = 0;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'emberlm-hf-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Writes a generated model into a fresh folder. */
+async function write(opts: HFGenerateOptions): Promise<{ dir: string; gen: GeneratedHFModel }> {
+  const dir = join(root, `m${n++}`);
+  return { dir, gen: await writeHFModel(dir, opts) };
+}
+
+/** Loads, runs `fn`, closes. */
+async function withModel<T>(base: string, fn: (m: HFModel) => Promise<T>, quant: 'auto' | 'f32' = 'auto'): Promise<T> {
+  const m = await loadHFModel(base, quant);
+  try {
+    return await fn(m);
+  } finally {
+    await m.close();
+  }
+}
+
+const byName = (gen: GeneratedHFModel, name: string) => gen.tensors.find((t) => t.name === name)!;
+const round = (x: Float32Array, dtype: string) => {
+  if (dtype === 'F16') return x.map((v) => f16ToF32(f32ToF16Bits(v)));
+  if (dtype === 'BF16') return x.map((v) => bf16ToF32(f32ToBF16Bits(v)));
+  return x;
+};
+
+/** Bit-for-bit equality of two f32 arrays (much faster than a deep toEqual on large arrays). */
+const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** Two readAll results hold the same tensors, bit for bit. */
+function expectSameTensors(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
+  expect([...b.keys()]).toEqual([...a.keys()]);
+  for (const [k, v] of a) expect(sameBits(v, b.get(k)!), k).toBe(true);
+}
+
+/** The shape a GGUF tensor name has in the generated HF model. */
+const shapeOf = (gen: GeneratedHFModel, gguf: string) => byName(gen, hfTensorName(gguf)!).shape;
+
+/** Every tensor the model has, read through the WeightSource as f32. */
+async function readAll(m: HFModel, gen: GeneratedHFModel): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const e of expectedTensors(m.config, m.extra)) {
+    const [a, b] = shapeOf(gen, e.name);
+    if (b === undefined) out.set(e.name, await m.weights.vector(e.name, a));
+    else out.set(e.name, (await m.weights.matrix(e.name, a, b, 'f32')).data as Float32Array);
+  }
+  return out;
+}
+
+describe('config.json -> ModelConfig', () => {
+  it.each([
+    ['llama', { arch: 'llama', qkvBias: false, headDim: 16 }, { qkNorm: false }],
+    ['mistral', { arch: 'mistral', qkvBias: false, headDim: 16 }, { qkNorm: false }],
+    ['qwen2', { arch: 'qwen2', qkvBias: true, headDim: 16 }, { qkNorm: false }],
+    ['qwen3', { arch: 'qwen2', qkvBias: false, headDim: 32 }, { qkNorm: true }],
+  ] as const)('%s', async (modelType, want, extra) => {
+    const { dir } = await write({ modelType, tied: modelType === 'qwen3' });
+    await withModel(dir, async (m) => {
+      expect(m.config).toMatchObject({
+        ...want, nLayer: 2, nEmbd: 64, nFf: 96, nHead: 4, nKv: 2, nRot: want.headDim, vocab: 300, contextTrain: 256,
+        eps: 1e-5, ropeBase: 10000, ropeNeox: true, ropeScaling: { type: 'none', factor: 1 }, tiedEmbeddings: modelType === 'qwen3',
+        name: `emberlm-random-${modelType}`,
+      });
+      expect(m.extra).toMatchObject({ modelType, ...extra, slidingWindow: null, fp8BlockSize: null });
+      expect(Object.isFrozen(m.config)).toBe(true);
+      expect(m.weights.has('output.weight')).toBe(modelType !== 'qwen3');
+      expect(m.weights.has('blk.0.attn_q.bias')).toBe(modelType === 'qwen2');
+      expect(m.weights.has('blk.1.attn_k_norm.weight')).toBe(modelType === 'qwen3');
+    });
+  });
+
+  const base = () => randomHFModel().config;
+
+  it('maps rope_scaling llama3 and linear, and the transformers v5 rope_parameters', () => {
+    const llama3 = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    expect(configFromHF({ ...base(), rope_theta: 500000, rope_scaling: llama3 }).config).toMatchObject({
+      ropeBase: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 },
+    });
+    expect(configFromHF({ ...base(), rope_scaling: { type: 'linear', factor: 2 } }).config.ropeScaling).toEqual({ type: 'linear', factor: 2 });
+    const v5 = { ...base(), rope_theta: undefined, rope_scaling: undefined, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } };
+    expect(configFromHF(v5).config).toMatchObject({ ropeBase: 1e6, ropeScaling: { type: 'none' } });
+  });
+
+  it('reads head_dim, num_key_value_heads defaults, sliding windows and FP8 block sizes', () => {
+    const c = { ...base(), head_dim: undefined, num_key_value_heads: undefined };
+    expect(configFromHF(c).config).toMatchObject({ headDim: 16, nKv: 4 });
+    expect(configFromHF({ ...base(), model_type: 'mistral', sliding_window: 4096 }).extra.slidingWindow).toBe(4096);
+    expect(configFromHF({ ...base(), model_type: 'qwen2', use_sliding_window: false, sliding_window: 4096 }).extra.slidingWindow).toBe(null);
+    expect(configFromHF({ ...base(), model_type: undefined, architectures: ['Qwen3ForCausalLM'] }).extra.modelType).toBe('qwen3');
+    expect(configFromHF({ ...base(), quantization_config: { quant_method: 'fp8', weight_block_size: [64, 32] } }).extra.fp8BlockSize).toEqual([64, 32]);
+  });
+
+  it('names the file and field of a bad config', async () => {
+    const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
+    await expectEmberError(bad({ model_type: 'gpt_neox' }), 'UNSUPPORTED', /\/m\/config\.json: model_type "gpt_neox" is not supported/);
+    await expectEmberError(bad({ hidden_size: undefined }), 'BAD_MODEL', /\/m\/config\.json: field hidden_size is missing/);
+    await expectEmberError(bad({ num_hidden_layers: 2.5 }), 'BAD_MODEL', /config\.json: field num_hidden_layers is 2.5; expected a positive integer/);
+    await expectEmberError(bad({ vocab_size: '300' }), 'BAD_MODEL', /field vocab_size is "300"; expected a number/);
+    await expectEmberError(bad({ num_key_value_heads: 3 }), 'BAD_MODEL', /field num_key_value_heads 3 does not divide num_attention_heads 4/);
+    await expectEmberError(bad({ head_dim: undefined, hidden_size: 66 }), 'BAD_MODEL', /field hidden_size 66 is not a multiple of num_attention_heads 4/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'UNSUPPORTED', /rope_scaling\.rope_type "yarn"/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'llama3', factor: 8 } }), 'BAD_MODEL', /field rope_scaling\.low_freq_factor is missing/);
+    await expectEmberError(bad({ hidden_act: 'gelu' }), 'UNSUPPORTED', /hidden_act "gelu"/);
+    await expectEmberError(bad({ quantization_config: { quant_method: 'gptq' } }), 'UNSUPPORTED', /quant_method "gptq"/);
+    await expectEmberError(bad({ model_type: undefined, architectures: undefined }), 'BAD_MODEL', /field model_type is missing/);
+  });
+});
+
+describe('tensor names', () => {
+  it.each(['llama', 'mistral', 'qwen2', 'qwen3'] as const)('%s: every HF tensor maps to a GGUF name and back, and the expected set is exactly the file', (modelType) => {
+    const gen = randomHFModel({ modelType, dtype: 'F8_E4M3' });
+    const { config, extra } = configFromHF(gen.config);
+    const names = gen.entries.map((e) => e.name).filter((h) => !h.endsWith('.weight_scale_inv'));
+    for (const h of names) {
+      const g = ggufTensorName(h);
+      expect(g, h).not.toBeNull();
+      expect(hfTensorName(g!)).toBe(h);
+    }
+    const expected = expectedTensors(config, extra);
+    expect(expected.map((e) => hfTensorName(e.name)).sort()).toEqual([...names].sort());
+    for (const e of expected) expect(e.shape, e.name).toEqual(byName(gen, hfTensorName(e.name)!).shape);
+    expect(hfTensorName('blk.3.attn_q_norm.weight')).toBe('model.layers.3.self_attn.q_norm.weight');
+    expect(hfTensorName('blk.0.ffn_norm.weight')).toBe('model.layers.0.post_attention_layernorm.weight');
+    expect(hfTensorName('rope_freqs.weight')).toBeNull();
+    expect(ggufTensorName('model.layers.0.self_attn.rotary_emb.inv_freq')).toBeNull();
+  });
+});
+
+describe('weights', () => {
+  it.each(['F32', 'F16', 'BF16'] as const)('%s: every tensor equals the generator\'s, rounded to the dtype', async (dtype) => {
+    const { dir, gen } = await write({ modelType: 'qwen2', dtype });
+    await withModel(dir, async (m) => {
+      const all = await readAll(m, gen);
+      expect(all.size).toBe(gen.tensors.length);
+      for (const [g, got] of all) expect(sameBits(got, round(byName(gen, hfTensorName(g)!).data, dtype)), g).toBe(true);
+    });
+  });
+
+  it('keeps F16 as packed f16 for quant auto, BF16 as f32, and converts for other schemes', async () => {
+    const { dir: d16, gen } = await write({ dtype: 'F16' });
+    await withModel(d16, async (m) => {
+      const w = await m.weights.matrix('blk.1.ffn_down.weight', 64, 96, 'auto');
+      expect([w.format, w.rows, w.cols]).toEqual(['f16', 64, 96]);
+      const bits = new Uint16Array((w.data as Uint32Array).buffer);
+      const src = byName(gen, 'model.layers.1.mlp.down_proj.weight').data;
+      expect(Array.from(bits)).toEqual(Array.from(src, (v) => f32ToF16Bits(v)));
+      const q8 = await m.weights.matrix('blk.1.ffn_down.weight', 64, 96, 'int8-g32');
+      expect([q8.format, q8.scales?.length]).toEqual(['q8', (64 * 96) / 32]);
+    });
+    const { dir: dbf } = await write({ dtype: 'BF16' });
+    await withModel(dbf, async (m) => {
+      expect((await m.weights.matrix('token_embd.weight', 300, 64, 'auto')).format).toBe('f32');
+      expect((await m.weights.matrix('token_embd.weight', 300, 64, 'f16')).format).toBe('f16');
+    });
+  });
+
+  it('checks the shape a caller asks for', async () => {
+    const { dir } = await write({});
+    await withModel(dir, async (m) => {
+      await expectEmberError(() => m.weights.matrix('blk.0.attn_k.weight', 64, 32, 'auto'), 'BAD_MODEL', /model\.safetensors: tensor model\.layers\.0\.self_attn\.k_proj\.weight has shape \[32, 64\], expected \[64, 32\]/);
+      await expectEmberError(() => m.weights.vector('output_norm.weight', 65), 'BAD_MODEL', /model\.norm\.weight has shape \[64\], expected \[65\]/);
+      await expectEmberError(() => m.weights.vector('rope_freqs.weight', 8), 'BAD_MODEL', /rope_freqs\.weight.*is missing/);
+    });
+  });
+
+  it('ties embeddings: no output.weight even when the file has lm_head', async () => {
+    const { dir } = await write({ tied: true });
+    await withModel(dir, async (m) => {
+      expect(m.config.tiedEmbeddings).toBe(true);
+      expect(m.weights.has('output.weight')).toBe(false);
+      await expectEmberError(() => m.weights.matrix('output.weight', 300, 64, 'auto'), 'BAD_MODEL', /lm_head\.weight \(output\.weight\) is missing \(the model ties its embeddings\)/);
+    });
+  });
+
+  it('loads a sharded model (2 shards + index) to the same values as the single file', async () => {
+    const opts = { modelType: 'qwen3', dtype: 'BF16', seed: 5 } as const;
+    const { dir: one, gen } = await write(opts);
+    const { dir: two } = await write({ ...opts, sharded: true });
+    const index = JSON.parse(await readFile(join(two, 'model.safetensors.index.json'), 'utf8'));
+    expect(new Set(Object.values(index.weight_map)).size).toBe(2);
+    await expect(stat(join(two, 'model.safetensors'))).rejects.toThrow();
+    const a = await withModel(one, (m) => readAll(m, gen));
+    const b = await withModel(two, (m) => readAll(m, gen));
+    expectSameTensors(a, b);
+  });
+});
+
+describe('native FP8 checkpoints (E4M3 with 128x128 weight_scale_inv)', () => {
+  // Dimensions that are not multiples of 128, so blocks at the edges are partial: D = 160, F = 288,
+  // vocab 300, q = 4 heads x 80.
+  const opts = { modelType: 'qwen3', dtype: 'F8_E4M3', nEmbd: 160, nFf: 288, nHead: 4, nHeadKv: 2, seed: 9 } as const;
+  let dir: string;
+  let gen: GeneratedHFModel;
+  beforeAll(async () => {
+    ({ dir, gen } = await write(opts));
+  });
+
+  it('reads the config and keeps the other tensors in BF16', async () => {
+    await withModel(dir, async (m) => {
+      expect(m.extra.fp8BlockSize).toEqual([128, 128]);
+      const f = await readSafetensors(sourceFromBuffer(await readFile(join(dir, 'model.safetensors')), 'model.safetensors'));
+      expect(f.tensors.get('model.layers.0.mlp.down_proj.weight')?.dtype).toBe('F8_E4M3');
+      expect(f.tensors.get('model.layers.0.mlp.down_proj.weight_scale_inv')?.shape).toEqual([2, 3]);
+      expect(f.tensors.get('model.embed_tokens.weight')?.dtype).toBe('BF16');
+    });
+  });
+
+  it('returns FP8 codes and block scales unwidened for quant auto', async () => {
+    await withModel(dir, async (m) => {
+      const w = (await m.weights.matrix('blk.1.ffn_down.weight', 160, 288, 'auto')) as Fp8WeightData;
+      expect([w.format, w.rows, w.cols, w.scaleLayout]).toEqual(['fp8e4m3', 160, 288, { blockRows: 128, blockCols: 128 }]);
+      expect(w.data).toBeInstanceOf(Uint32Array);
+      expect(w.data.length).toBe((160 * 288) / 4);
+      const want = quantizeFp8Blocks(byName(gen, 'model.layers.1.mlp.down_proj.weight').data, 160, 288, FP8_BLOCK, FP8_BLOCK);
+      expect(new Uint8Array(w.data.buffer)).toEqual(want.codes);
+      expect(w.scales).toEqual(want.scales);
+      // element 4i of a row is the low byte of word i
+      expect(w.data[1] & 0xff).toBe(want.codes[4]);
+      expect(w.data[288 / 4] >>> 24).toBe(want.codes[288 + 3]);
+      const embd = await m.weights.matrix('token_embd.weight', 300, 160, 'auto');
+      expect(embd.format).toBe('f32'); // BF16
+    });
+  });
+
+  it('dequantizes exactly (code * block scale) when widening, within FP8 rounding of the generator\'s f32', async () => {
+    await withModel(dir, async (m) => {
+      for (const [g, rows, cols] of [['blk.0.attn_q.weight', 320, 160], ['blk.0.attn_output.weight', 160, 320], ['blk.1.ffn_gate.weight', 288, 160]] as const) {
+        const src = byName(gen, hfTensorName(g)!).data;
+        const { codes, scales } = quantizeFp8Blocks(src, rows, cols, 128, 128);
+        const w = (await m.weights.matrix(g, rows, cols, 'f32')) as WeightData;
+        expect(w.format).toBe('f32');
+        const got = w.data as Float32Array;
+        const sCols = Math.ceil(cols / 128);
+        const inexact: number[] = [], outOfBound: number[] = [];
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++) {
+            const i = r * cols + c;
+            const s = scales[Math.floor(r / 128) * sCols + Math.floor(c / 128)];
+            if (got[i] !== Math.fround(fp8e4m3ToF32(codes[i]) * s)) inexact.push(i);
+            if (!(Math.abs(got[i] - src[i]) <= Math.abs(src[i]) / 16 + s * 2 ** -10)) outOfBound.push(i); // half an E4M3 step
+          }
+        }
+        expect([inexact.slice(0, 5), outOfBound.slice(0, 5)], g).toEqual([[], []]);
+        expect(sameBits(got, dequantizeFp8Blocks(codes, scales, rows, cols, 128, 128))).toBe(true);
+      }
+    });
+  });
+
+  it('loads sharded FP8 to the same values', async () => {
+    const { dir: two } = await write({ ...opts, sharded: true });
+    const a = await withModel(dir, (m) => readAll(m, gen));
+    const b = await withModel(two, (m) => readAll(m, gen));
+    expectSameTensors(a, b);
+  });
+
+  it('reports missing or mis-shaped block scales', async () => {
+    const drop = gen.entries.filter((e) => e.name !== 'model.layers.1.self_attn.v_proj.weight_scale_inv');
+    const d1 = await writeEntries(dir, drop);
+    await expectEmberError(() => loadHFModel(d1), 'BAD_MODEL', /model\.safetensors: tensor model\.layers\.1\.self_attn\.v_proj\.weight is F8_E4M3 but its block scales model\.layers\.1\.self_attn\.v_proj\.weight_scale_inv are missing/);
+    const reshaped = gen.entries.map((e) => (e.name === 'model.layers.0.mlp.up_proj.weight_scale_inv' ? { ...e, shape: [2, 3], bytes: new Uint8Array(24) } : e));
+    const d2 = await writeEntries(dir, reshaped);
+    await expectEmberError(() => loadHFModel(d2), 'BAD_MODEL', /up_proj\.weight_scale_inv has shape \[2, 3\], expected \[3, 2\]/);
+  });
+});
+
+/** A copy of `from` whose model.safetensors holds `entries`. */
+async function writeEntries(from: string, entries: readonly SafeTensorToWrite[]): Promise<string> {
+  const dir = join(root, `m${n++}`);
+  const { mkdir, copyFile } = await import('node:fs/promises');
+  await mkdir(dir);
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) await copyFile(join(from, f), join(dir, f));
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(entries));
+  return dir;
+}
+
+describe('tokenizer and generation_config', () => {
+  it('encodes like the GGUF random model with the same vocabulary, and stops at the eos ids', async () => {
+    const { dir } = await write({ modelType: 'llama' });
+    const gguf = tokenizerFromGGUF(await readGGUF(sourceFromBuffer(generateModel({ vocab: 300 }))));
+    await withModel(dir, async (m) => {
+      for (const t of ['Once upon a time', 'The cat sat. She played!', 'Émile, "hi"']) expect(m.tokenizer.encode(t), t).toEqual(gguf.encode(t));
+      expect(m.tokenizer.decode(m.tokenizer.encode('the dog and the cat'))).toBe('the dog and the cat');
+      expect([m.tokenizer.bosId, m.tokenizer.eosId, m.tokenizer.addBos]).toEqual([1, 2, true]);
+      expect(m.eosTokenIds).toEqual([2]);
+      expect(m.tokenizer.isEndOfGeneration(2)).toBe(true);
+    });
+    const gen = JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8'));
+    await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ ...gen, eos_token_id: [2, 7] }));
+    await withModel(dir, async (m) => {
+      expect(m.eosTokenIds).toEqual([2, 7]);
+      expect(m.tokenizer.isEndOfGeneration(7)).toBe(true);
+      expect(m.tokenizer.isEndOfGeneration(8)).toBe(false);
+    });
+    await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: 9999 }));
+    await expectEmberError(() => loadHFModel(dir), 'BAD_MODEL', /generation_config\.json: field eos_token_id is 9999/);
+  });
+});
+
+describe('safetensors reader', () => {
+  /** A source that records every read, to show the file is read by range. */
+  function counting(bytes: Uint8Array) {
+    const inner = sourceFromBuffer(bytes, 'counted.safetensors');
+    const reads: number[] = [];
+    const src: ByteSource = { name: inner.name, size: inner.size, read: (o, l) => { reads.push(l); return inner.read(o, l); } };
+    return { src, reads };
+  }
+
+  it('reads the header with small reads and each tensor with one read of its own bytes', async () => {
+    const gen = randomHFModel({ dtype: 'F16' });
+    const bytes = encodeSafetensors(gen.entries);
+    const { src, reads } = counting(bytes);
+    const f = await readSafetensors(src);
+    expect(f.metadata).toEqual({ format: 'pt' });
+    expect(f.tensors.size).toBe(gen.entries.length);
+    const t = f.tensors.get('model.layers.1.mlp.up_proj.weight')!;
+    const data = tensorToF32(t, await readTensorBytes(t));
+    expect(data).toEqual(round(byName(gen, t.name).data, 'F16'));
+    expect(reads.length).toBe(3);
+    expect(reads[2]).toBe(96 * 64 * 2);
+    expect(Math.max(...reads)).toBeLessThan(bytes.length / 4);
+  });
+
+  it('reads unaligned F32 data', async () => {
+    const x = Float32Array.of(1.5, -2, 3e-8);
+    const bytes = encodeSafetensors([{ name: 'pad', dtype: 'U8', shape: [3], bytes: Uint8Array.of(1, 2, 3) }, { name: 'x', dtype: 'F32', shape: [3], bytes: new Uint8Array(x.buffer) }]);
+    const f = await readSafetensors(sourceFromBuffer(bytes, 'u.safetensors'));
+    const t = f.tensors.get('x')!;
+    expect(t.offset % 4).not.toBe(0);
+    expect(tensorToF32(t, await readTensorBytes(t))).toEqual(x);
+    await expectEmberError(async () => { const p = f.tensors.get('pad')!; tensorToF32(p, await readTensorBytes(p)); }, 'UNSUPPORTED', /u\.safetensors: tensor pad has dtype U8/);
+  });
+
+  it('rejects inconsistent headers, naming the file and tensor', async () => {
+    const header = (h: object, data = 0) => {
+      const j = new TextEncoder().encode(JSON.stringify(h));
+      const out = new Uint8Array(8 + j.length + data);
+      new DataView(out.buffer).setBigUint64(0, BigInt(j.length), true);
+      out.set(j, 8);
+      return sourceFromBuffer(out, 'h.safetensors');
+    };
+    await expectEmberError(() => readSafetensors(header({ a: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 20] } }, 24)), 'BAD_FILE', /h\.safetensors: tensor a: data_offsets \[0, 20\] hold 20 bytes, but F32 \[2, 3\] needs 24/);
+    await expectEmberError(() => readSafetensors(header({ a: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, 12)), 'BAD_FILE', /h\.safetensors: tensor a: data_offsets \[8, 16\] run past the end of the data \(12 bytes/);
+    await expectEmberError(() => readSafetensors(header({ a: { dtype: 'Q9', shape: [1], data_offsets: [0, 1] } }, 1)), 'UNSUPPORTED', /h\.safetensors: tensor a has dtype Q9/);
+    await expectEmberError(() => readSafetensors(header({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } })), 'BAD_FILE', /tensor a: shape \[-1\]/);
+    await expectEmberError(() => readSafetensors(sourceFromBuffer(Uint8Array.of(4, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7b, 0x7b, 0x7b), 'j.safetensors')), 'BAD_FILE', /j\.safetensors: the header is not valid UTF-8 JSON/);
+    await expectEmberError(() => readSafetensors(sourceFromBuffer(new Uint8Array(5), 's.safetensors')), 'BAD_FILE', /s\.safetensors: 5 bytes is too short/);
+  });
+});
+
+describe('bad model folders', () => {
+  let dir: string;
+  let gen: GeneratedHFModel;
+  beforeAll(async () => {
+    ({ dir, gen } = await write({ modelType: 'llama', seed: 3 }));
+  });
+  const copy = async (mutate: (d: string) => Promise<void>) => {
+    const d = join(root, `m${n++}`);
+    const { cp } = await import('node:fs/promises');
+    await cp(dir, d, { recursive: true });
+    await mutate(d);
+    return d;
+  };
+  const st = (d: string) => join(d, 'model.safetensors');
+
+  it('truncated safetensors', async () => {
+    const d = await copy(async (x) => {
+      const b = await readFile(st(x));
+      await writeFile(st(x), b.subarray(0, b.length - 10));
+    });
+    await expectEmberError(() => loadHFModel(d), 'BAD_FILE', /model\.safetensors: tensor lm_head\.weight: data_offsets .* run past the end of the data .* truncated/);
+  });
+
+  it('header length past the end of the file', async () => {
+    const d = await copy(async (x) => {
+      const b = await readFile(st(x));
+      new DataView(b.buffer, b.byteOffset).setBigUint64(0, BigInt(b.length), true);
+      await writeFile(st(x), b);
+    });
+    await expectEmberError(() => loadHFModel(d), 'BAD_FILE', /model\.safetensors: header length \d+ runs past the end of the file/);
+  });
+
+  it('a tensor in a dtype emberlm does not read (I64)', async () => {
+    const entries = gen.entries.map((e) => (e.name === 'model.layers.0.mlp.up_proj.weight' ? { ...e, dtype: 'I64', bytes: new Uint8Array(e.bytes.length * 2) } : e));
+    const d = await writeEntries(dir, entries);
+    await expectEmberError(() => loadHFModel(d), 'UNSUPPORTED', /model\.safetensors: tensor model\.layers\.0\.mlp\.up_proj\.weight has dtype I64/);
+  });
+
+  it('a missing tensor', async () => {
+    const d = await writeEntries(dir, gen.entries.filter((e) => e.name !== 'model.layers.1.self_attn.k_proj.weight'));
+    await expectEmberError(() => loadHFModel(d), 'BAD_MODEL', /tensor model\.layers\.1\.self_attn\.k_proj\.weight \(blk\.1\.attn_k\.weight\) is missing/);
+  });
+
+  it('a mis-shaped tensor', async () => {
+    const entries = gen.entries.map((e) => (e.name === 'model.layers.1.mlp.gate_proj.weight' ? { ...e, shape: [64, 96] } : e));
+    const d = await writeEntries(dir, entries);
+    await expectEmberError(() => loadHFModel(d), 'BAD_MODEL', /model\.safetensors: tensor model\.layers\.1\.mlp\.gate_proj\.weight has shape \[64, 96\], expected \[96, 64\]/);
+  });
+
+  it('a tokenizer larger than the embedding', async () => {
+    const d = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, vocab_size: 290 })));
+    await expectEmberError(() => loadHFModel(d), 'BAD_MODEL', /tokenizer\.json: 300 tokens, but config\.json field vocab_size is 290/);
+  });
+
+  it('a vocab_size that does not match the embedding', async () => {
+    const d = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, vocab_size: 320 })));
+    await expectEmberError(() => loadHFModel(d), 'BAD_MODEL', /model\.embed_tokens\.weight has shape \[300, 64\], expected \[320, 64\]/);
+  });
+
+  it('an unknown model_type and a missing config field', async () => {
+    const d1 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, model_type: 'gpt_neox' })));
+    await expectEmberError(() => loadHFModel(d1), 'UNSUPPORTED', new RegExp(`${d1}/config\\.json: model_type "gpt_neox" is not supported`));
+    const { intermediate_size: _, ...rest } = gen.config;
+    const d2 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify(rest)));
+    await expectEmberError(() => loadHFModel(d2), 'BAD_MODEL', new RegExp(`${d2}/config\\.json: field intermediate_size is missing`));
+  });
+
+  it('missing files and bad JSON', async () => {
+    const d1 = await copy(async (x) => rm(st(x)));
+    await expectEmberError(() => loadHFModel(d1), 'BAD_FILE', /model\.safetensors: cannot open, and there is no model\.safetensors\.index\.json either/);
+    const d2 = await copy(async (x) => rm(join(x, 'config.json')));
+    await expectEmberError(() => loadHFModel(d2), 'BAD_FILE', /config\.json: file is missing/);
+    const d3 = await copy(async (x) => writeFile(join(x, 'tokenizer.json'), '{"model": '));
+    await expectEmberError(() => loadHFModel(d3), 'BAD_FILE', /tokenizer\.json: not valid JSON/);
+    await expectEmberError(() => loadHFModel(dir, 'int4' as 'auto'), 'BAD_ARGUMENT', /quant "int4"/);
+    const d4 = await copy(async (x) => writeFile(join(x, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE', vocab: {}, merges: [] } })));
+    await expectEmberError(() => loadHFModel(d4), 'BAD_MODEL', /tokenizer\.json: the tokenizer library rejected it/);
+    const d5 = await copy(async (x) => writeFile(join(x, 'tokenizer.json'), JSON.stringify({ model: { type: 'WordLevel' } })));
+    await expectEmberError(() => loadHFModel(d5), 'UNSUPPORTED', /tokenizer\.json: tokenizer\.json model type "WordLevel"/);
+  });
+
+  it('a shard index that puts a tensor in the wrong shard', async () => {
+    const { dir: s } = await write({ modelType: 'llama', seed: 3, sharded: true });
+    const p = join(s, 'model.safetensors.index.json');
+    const index = JSON.parse(await readFile(p, 'utf8'));
+    index.weight_map['model.norm.weight'] = 'model-00001-of-00002.safetensors';
+    const other = Object.entries(index.weight_map).find(([, f]) => f === 'model-00002-of-00002.safetensors')![0];
+    index.weight_map[other] = 'model-00001-of-00002.safetensors';
+    await writeFile(p, JSON.stringify(index));
+    await expectEmberError(() => loadHFModel(s), 'BAD_MODEL', /model\.safetensors\.index\.json: weight_map puts tensor .* in model-00001-of-00002\.safetensors, but .* has no such tensor/);
+    await writeFile(p, JSON.stringify({ weight_map: { 'model.norm.weight': '../x.safetensors' } }));
+    await expectEmberError(() => loadHFModel(s), 'BAD_MODEL', /weight_map\["model\.norm\.weight"\] is "\.\.\/x\.safetensors"/);
+  });
+});
+
+describe('loading from a URL (HTTP Range requests)', () => {
+  let server: Server;
+  let base: string;
+  const requests: { method: string; url: string; range?: string }[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      void (async () => {
+        requests.push({ method: req.method!, url: req.url!, range: req.headers.range });
+        const file = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+        let body: Buffer;
+        try {
+          body = await readFile(file);
+        } catch {
+          res.writeHead(404).end();
+          return;
+        }
+        const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+        if (m) {
+          const [a, b] = [Number(m[1]), Math.min(Number(m[2]), body.length - 1)];
+          res.writeHead(206, { 'Content-Length': b - a + 1, 'Content-Range': `bytes ${a}-${b}/${body.length}`, 'Accept-Ranges': 'bytes' });
+          res.end(req.method === 'HEAD' ? undefined : body.subarray(a, b + 1));
+        } else {
+          res.writeHead(200, { 'Content-Length': body.length, 'Accept-Ranges': 'bytes' });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        }
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const addr = server.address();
+    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it.each([false, true])('sharded %s: same config and values as from the path, tensors read by range', async (sharded) => {
+    const { dir, gen } = await write({ modelType: 'qwen2', dtype: 'F16', sharded });
+    const folder = dir.slice(root.length + 1);
+    requests.length = 0;
+    const fromUrl = await withModel(`${base}${folder}`, async (m) => ({ config: m.config, all: await readAll(m, gen), ids: m.tokenizer.encode('Once upon a time') }));
+    const fromPath = await withModel(dir, async (m) => ({ config: m.config, all: await readAll(m, gen), ids: m.tokenizer.encode('Once upon a time') }));
+    expect([fromUrl.config, fromUrl.ids]).toEqual([fromPath.config, fromPath.ids]);
+    expectSameTensors(fromPath.all, fromUrl.all);
+    const gets = requests.filter((r) => r.method === 'GET' && r.url.endsWith('.safetensors'));
+    expect(gets.length).toBeGreaterThan(gen.tensors.length);
+    expect(gets.every((r) => r.range !== undefined)).toBe(true);
+    expect(requests.some((r) => r.url.endsWith('/model.safetensors.index.json'))).toBe(true);
+  });
+
+  it('reports a missing file by its URL', async () => {
+    await expectEmberError(() => loadHFModel(`${base}nowhere/`), 'BAD_FILE', new RegExp(`${base}nowhere/config\\.json: file is missing`));
+  });
+});
