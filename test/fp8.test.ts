@@ -215,14 +215,16 @@ describe('FP8 block scales (native checkpoint layout)', () => {
     const { codes, scales } = quantizeFp8Blocks(w, rows, cols, 128, 128);
     expect(scales.length).toBe(3 * 2);
     const d = dequantizeFp8Blocks(codes, scales, rows, cols, 128, 128);
+    const inexact: number[] = [], outOfBound: number[] = [];
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         const i = r * cols + c;
         const s = scales[Math.floor(r / 128) * 2 + Math.floor(c / 128)];
-        expect(d[i]).toBe(Math.fround(fp8e4m3ToF32(codes[i]) * s)); // one f32 product, as a kernel computes it
-        expect(Math.abs(d[i] - w[i])).toBeLessThanOrEqual(Math.abs(w[i]) / 16 + s * 2 ** -10 + 1e-12);
+        if (d[i] !== Math.fround(fp8e4m3ToF32(codes[i]) * s)) inexact.push(i); // one f32 product, as a kernel computes it
+        if (!(Math.abs(d[i] - w[i]) <= Math.abs(w[i]) / 16 + s * 2 ** -10)) outOfBound.push(i); // half an E4M3 step
       }
     }
+    expect([inexact.slice(0, 5), outOfBound.slice(0, 5)]).toEqual([[], []]);
     // the bottom-right block (rows 256..299, cols 128..199) has its own amax
     let amax = 0;
     for (let r = 256; r < rows; r++) for (let c = 128; c < cols; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
