@@ -8,7 +8,7 @@ struct Params {
   dim: u32,
   row_start: u32,
   rows: u32,
-  pad0: u32,
+  row_words: u32, // u32 words per table row (f32/f16 rows are padded to whole vec4s)
 }
 
 struct Step {
@@ -41,7 +41,7 @@ fn gather_f32(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   let r = local_row(t);
   if (t >= step.n_tokens || r < 0) { return; }
   for (var i = lid; i < p.dim; i += WG) {
-    x[t * p.dim + i] = bitcast<f32>(table[u32(r) * p.dim + i]);
+    x[t * p.dim + i] = bitcast<f32>(table[u32(r) * p.row_words + i]);
   }
 }
 
@@ -52,7 +52,7 @@ fn gather_f16(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   if (t >= step.n_tokens || r < 0) { return; }
   let half = p.dim / 2u;
   for (var i = lid; i < half; i += WG) {
-    let v = unpack2x16float(table[u32(r) * half + i]);
+    let v = unpack2x16float(table[u32(r) * p.row_words + i]);
     x[t * p.dim + 2u * i] = v.x;
     x[t * p.dim + 2u * i + 1u] = v.y;
   }
@@ -65,7 +65,7 @@ fn gather_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   if (t >= step.n_tokens || r < 0) { return; }
   let words = p.dim / 4u;
   for (var i = lid; i < words; i += WG) {
-    let q = unpack4xI8(table[u32(r) * words + i]);
+    let q = unpack4xI8(table[u32(r) * p.row_words + i]);
     let d = scales[u32(r) * (p.dim / 32u) + i / 8u];
     let o = t * p.dim + 4u * i;
     x[o] = d * f32(q.x); x[o + 1u] = d * f32(q.y); x[o + 2u] = d * f32(q.z); x[o + 3u] = d * f32(q.w);
@@ -80,7 +80,7 @@ fn gather_q4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   if (t >= step.n_tokens || r < 0) { return; }
   let words = p.dim / 8u;
   for (var i = lid; i < words; i += WG) {
-    let w = table[u32(r) * words + i];
+    let w = table[u32(r) * p.row_words + i];
     let blk = i / 4u;
     let d = scales[u32(r) * (p.dim / 32u) + blk];
     let j0 = (i % 4u) * 4u; // first element (low nibbles) of this word within the block

@@ -6,6 +6,8 @@ import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, forward, type Model } from './model/model.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
+import { loadHFModel } from './hf/model.ts';
+import type { WeightSource } from './model/weight_source.ts';
 import { mulberry32 } from './util/rng.ts';
 
 export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
@@ -57,6 +59,19 @@ export interface GenerationResult {
   stats: GenerationStats;
 }
 
+/**
+ * A Hugging Face model folder (config.json beside safetensors) rather than a GGUF file: a local
+ * directory, or a URL ending in '/' (e.g. the Hub's .../resolve/main/).
+ */
+async function isHFFolder(input: ModelInput): Promise<boolean> {
+  if (typeof input !== 'string' && !(input instanceof URL)) return false;
+  const s = String(input);
+  if (s.endsWith('/') || s.endsWith('config.json')) return true;
+  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
+  const { stat } = await import('node:fs/promises');
+  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
+}
+
 /** A loaded model with its tokenizer; one generation runs at a time (calls queue up). */
 export class Engine {
   private queue: Promise<unknown> = Promise.resolve();
@@ -75,18 +90,35 @@ export class Engine {
   static async load(input: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
     const quant = opts.quant ?? 'auto';
     if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+    const nCtxOf = (c: ModelConfig) => {
+      const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);
+      if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
+      return n;
+    };
+    const build = async (weights: WeightSource, config: ModelConfig, tokenizer: Tokenizer) => {
+      const nCtx = nCtxOf(config);
+      const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
+      try {
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, onProgress: opts.onProgress });
+        return new Engine(model, tokenizer, !opts.gpu);
+      } catch (e) {
+        if (!opts.gpu) gpu.device.destroy();
+        throw e;
+      }
+    };
+    if (await isHFFolder(input)) {
+      const hf = await loadHFModel(String(input).replace(/config\.json$/, ''), quant);
+      try {
+        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer);
+      } finally {
+        await hf.close();
+      }
+    }
     let src: ByteSource | null = null;
     try {
       src = await openSource(input);
       const file = await readGGUF(src);
-      const config = configFromGGUF(file);
-      const tokenizer = tokenizerFromGGUF(file);
-      const nCtx = opts.contextLength ?? Math.min(config.contextTrain, 4096);
-      if (!(Number.isInteger(nCtx) && nCtx > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${nCtx} is not a positive integer`);
-      const maxBatch = Math.min(opts.maxBatch ?? 256, nCtx);
-      const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
-      const model = await buildModel(gpu, ggufWeights(file), config, { nCtx, maxBatch, quant, onProgress: opts.onProgress });
-      return new Engine(model, tokenizer, !opts.gpu);
+      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file));
     } finally {
       await src?.close?.();
     }

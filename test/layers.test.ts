@@ -5,7 +5,8 @@ import { buildRope, ropeInvFreq } from '../src/kernels/rope.ts';
 import { buildAttention } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { buildSample } from '../src/kernels/sample.ts';
-import { attentionRef, embeddingRef, ropeRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, embeddingRef, qkNormRef, ropeRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { buildQkNorm } from '../src/kernels/qk_norm.ts';
 import { sampleRef } from '../src/kernels/ref/sample.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
@@ -15,11 +16,16 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   it('embedding gathers f32 rows across a split table', async () => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
-    const dim = 12, vocab = 50;
+    const dim = 14, vocab = 50; // rows padded to 16 floats on the GPU
     const table = randn(rng(1), vocab * dim);
     const ids = [3, 49, 0, 20, 25, 3];
     // two chunks: rows 0..24 and 25..49
-    const chunks = [0, 25].map((rowStart) => ({ rowStart, rows: 25, data: alloc.upload('t', table.subarray(rowStart * dim, (rowStart + 25) * dim)) }));
+    const padded = (r0: number) => {
+      const out = new Float32Array(25 * 16);
+      for (let r = 0; r < 25; r++) out.set(table.subarray((r0 + r) * dim, (r0 + r + 1) * dim), r * 16);
+      return out;
+    };
+    const chunks = [0, 25].map((rowStart) => ({ rowStart, rows: 25, data: alloc.upload('t', padded(rowStart)) }));
     const idsB = alloc.upload('ids', new Uint32Array(ids));
     const x = alloc.storage('x', ids.length * dim * 4);
     const d = await buildEmbedding(gpu, alloc, { table: { format: 'f32', rows: vocab, cols: dim, chunks }, ids: idsB, x, step: stepBuffer(alloc, { n_tokens: ids.length }) });
@@ -66,6 +72,19 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const d = await buildAttention(gpu, alloc, { nHead, nKv, headDim, qkv: alloc.upload('qkv', qkv), kCache: alloc.upload('k', kCache), vCache: alloc.upload('v', vCache), out, step: stepBuffer(alloc, { n_tokens: T, pos }) });
     run(gpu, [d], T);
     expect(worstRatio(await f32(gpu, out, T * qDim), attentionRef({ nHead, nKv, headDim }, qkv, T, pos, kCache, vCache), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it.each([[4, 2, 8, 3], [2, 1, 128, 2], [3, 3, 96, 1]])('qk_norm n_head=%i n_kv=%i hd=%i T=%i', async (nHead, nKv, headDim, T) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(headDim + T);
+    const qkv = randn(r, T * (nHead + 2 * nKv) * headDim, 2), qW = randn(r, headDim), kW = randn(r, headDim);
+    const qkvB = alloc.upload('qkv', qkv);
+    run(gpu, [await buildQkNorm(gpu, alloc, { nHead, nKv, headDim, eps: 1e-6, qkv: qkvB, qWeight: alloc.upload('qw', qW), kWeight: alloc.upload('kw', kW), step: stepBuffer(alloc, { n_tokens: T }) })], T);
+    const ref = qkv.slice();
+    qkNormRef({ nHead, nKv, headDim }, ref, T, qW, kW, 1e-6);
+    expect(worstRatio(await f32(gpu, qkvB, qkv.length), ref, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 

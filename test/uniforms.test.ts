@@ -8,6 +8,7 @@ import { ROPE_PARAMS, ROPE_SOURCE } from '../src/kernels/rope.ts';
 import { ATTENTION_PARAMS, ATTENTION_SOURCE } from '../src/kernels/attention.ts';
 import { SWIGLU_PARAMS, SWIGLU_SOURCE } from '../src/kernels/swiglu.ts';
 import { SAMPLE_PARAMS, SAMPLE_SOURCE } from '../src/kernels/sample.ts';
+import { QK_NORM_PARAMS, QK_NORM_SOURCE } from '../src/kernels/qk_norm.ts';
 
 const KERNELS: [string, string, UniformLayout][] = [
   ['rmsnorm', RMSNORM_SOURCE, RMSNORM_PARAMS],
@@ -16,6 +17,7 @@ const KERNELS: [string, string, UniformLayout][] = [
   ['attention', ATTENTION_SOURCE, ATTENTION_PARAMS],
   ['swiglu', SWIGLU_SOURCE, SWIGLU_PARAMS],
   ['sample', SAMPLE_SOURCE, SAMPLE_PARAMS],
+  ['qk_norm', QK_NORM_SOURCE, QK_NORM_PARAMS],
 ];
 
 describe('uniform layouts', () => {

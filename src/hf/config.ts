@@ -77,7 +77,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (usesWindow && has('sliding_window')) slidingWindow = posInt('sliding_window');
 
   const config: ModelConfig = Object.freeze({
-    arch: modelType === 'qwen3' ? 'qwen2' : modelType,
+    arch: modelType,
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
     nLayer: posInt('num_hidden_layers'),
     nEmbd,
@@ -93,6 +93,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ropeNeox: true,
     ropeScaling: Object.freeze(ropeScaling),
     qkvBias: modelType === 'qwen2',
+    qkNorm: modelType === 'qwen3',
     tiedEmbeddings: flag('tie_word_embeddings', false),
   });
   if (!(config.eps > 0)) throw bad('rms_norm_eps', `is ${config.eps}; expected a positive number`);

@@ -4,12 +4,13 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
+import { gpuRowWords } from './matmul.ts';
 
 export const EMBEDDING_PARAMS = new UniformLayout('Params', [
   ['dim', 'u32'],
   ['row_start', 'u32'],
   ['rows', 'u32'],
-  ['pad0', 'u32'],
+  ['row_words', 'u32'],
 ] as const);
 export const EMBEDDING_SOURCE = source;
 
@@ -38,7 +39,7 @@ export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArg
         entry: `gather_${a.table.format}`,
         constants: { WG: 64 },
         params: EMBEDDING_PARAMS,
-        values: { dim: a.table.cols, row_start: c.rowStart, rows: c.rows, pad0: 0 },
+        values: { dim: a.table.cols, row_start: c.rowStart, rows: c.rows, row_words: gpuRowWords(a.table.format, a.table.cols) },
         step: a.step,
         bindings: [a.ids, c.data, c.scales ?? null, a.x],
         grid: (n) => [n],

@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import { metaNumber, metaString, type GGUFFile } from '../gguf/reader.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -23,6 +23,7 @@ export interface ModelConfig {
   readonly ropeNeox: boolean; // half-split rotation (Qwen2, NeoX) rather than adjacent pairs (Llama GGUF)
   readonly ropeScaling: { type: 'none' | 'linear' | 'llama3'; factor: number; lowFreqFactor?: number; highFreqFactor?: number; originalContext?: number };
   readonly qkvBias: boolean;
+  readonly qkNorm: boolean; // per-head RMSNorm of Q and K before RoPE (Qwen3)
   readonly tiedEmbeddings: boolean; // no output.weight: the LM head reads token_embd
 }
 
@@ -76,9 +77,10 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     contextTrain: num('context_length', 2048),
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
-    ropeNeox: arch === 'qwen2',
+    ropeNeox: arch === 'qwen2' || arch === 'qwen3',
     ropeScaling: Object.freeze(ropeScaling),
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
+    qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
     tiedEmbeddings: !f.tensors.has('output.weight'),
   });
 }

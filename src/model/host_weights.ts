@@ -11,6 +11,8 @@ export interface LayerWeights {
   attnNorm: Float32Array; // (D)
   qkv: WeightData; // (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
+  qNorm: Float32Array | null; // (head_dim), Qwen3
+  kNorm: Float32Array | null; // (head_dim), Qwen3
   o: WeightData; // (D, q_dim)
   ffnNorm: Float32Array; // (D)
   gateUp: WeightData; // (2F, D): gate rows then up rows
@@ -60,6 +62,8 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     attnNorm: await w.vector(`${b}attn_norm.weight`, D),
     qkv: concatRows(`${b}attn_q/k/v`, [q, k, v]),
     qkvBias,
+    qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, c.headDim) : null,
+    kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, c.headDim) : null,
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant),
     ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
     gateUp: concatRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)]),

@@ -9,6 +9,7 @@ import { buildRope, ropeInvFreq } from '../kernels/rope.ts';
 import { buildAttention } from '../kernels/attention.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample } from '../kernels/sample.ts';
+import { buildQkNorm } from '../kernels/qk_norm.ts';
 import type { ModelConfig } from './config.ts';
 import { readLayer } from './host_weights.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
@@ -118,6 +119,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const vCache = alloc.storage(`blk.${l}.v_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
     both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn }));
     await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined });
+    if (w.qNorm && w.kNorm) {
+      both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
+    }
     both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, invFreq, qkv, kCache, vCache, step }));
     both(await buildAttention(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, qkv, kCache, vCache, out: attn, step }));
     await matmul(`blk.${l}.attn_output`, up('attn_output', w.o), attn, x, { accumulate: true });

@@ -91,3 +91,19 @@ export function swigluRef(gateUp: Float32Array, T: number, nFf: number): Float32
   }
   return h;
 }
+
+/** Per-head RMSNorm of the Q and K heads of each fused QKV row, in place. */
+export function qkNormRef(s: { nHead: number; nKv: number; headDim: number }, qkv: Float32Array, T: number, qW: Float32Array, kW: Float32Array, eps: number): void {
+  const hd = s.headDim;
+  const row = (s.nHead + 2 * s.nKv) * hd;
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < s.nHead + s.nKv; h++) {
+      const base = t * row + h * hd;
+      let ss = 0;
+      for (let i = 0; i < hd; i++) ss += qkv[base + i] * qkv[base + i];
+      const scale = 1 / Math.sqrt(ss / hd + eps);
+      const w = h < s.nHead ? qW : kW;
+      for (let i = 0; i < hd; i++) qkv[base + i] = qkv[base + i] * scale * w[i];
+    }
+  }
+}
