@@ -259,7 +259,8 @@ export function writeGGUF(file: GGUFToWrite): Uint8Array {
     w.u64(offset);
     offset += Math.ceil(encoded[i].byteLength / alignment) * alignment;
   });
-  w.pad(alignment);
+  // A file without tensors ends right after the header, as llama.cpp's vocab-only files do.
+  if (encoded.length > 0) w.pad(alignment);
   for (const b of encoded) {
     w.raw(b);
     w.pad(alignment);
