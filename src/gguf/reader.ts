@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import type { ByteSource } from './source.ts';
 
 /** ggml tensor types we know by name; only some of them are supported (see `TENSOR_TYPES`). */
-export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9, BF16: 30 } as const;
+export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, Q8_K: 15, BF16: 30 } as const;
 export type TensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
 
 /** Block geometry of the supported types: `blockSize` elements take `blockBytes` bytes. */
@@ -47,7 +47,7 @@ class Cursor {
   private view = new DataView(this.buf.buffer);
   private bufStart = 0;
   pos = 0;
-  private readonly dec = new TextDecoder('utf-8');
+  private readonly dec = new TextDecoder('utf-8', { ignoreBOM: true }); // a token may be U+FEFF itself
   constructor(private readonly src: ByteSource) {}
 
   private async need(n: number): Promise<void> {
@@ -60,6 +60,9 @@ class Cursor {
     this.buf = await this.src.read(this.pos, len);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.bufStart = this.pos;
+  }
+  remaining(): number {
+    return this.src.size - this.pos;
   }
   private at(): number {
     return this.pos - this.bufStart;
@@ -107,6 +110,11 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
     case 9: {
       const et = await c.u32();
       const n = await c.u64(`length of array ${name}`);
+      // Every element takes at least one byte (a string at least 8): a longer array cannot fit the file.
+      const minBytes = et === 8 ? 8 : et === 10 || et === 11 || et === 12 ? 8 : et === 4 || et === 5 || et === 6 ? 4 : et === 2 || et === 3 ? 2 : 1;
+      if (n * minBytes > c.remaining()) {
+        throw new EmberError('BAD_FILE', `metadata array ${name} claims ${n} elements, more than the ${c.remaining()} bytes left in the file; the file is corrupt`);
+      }
       if (et === 6) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = await c.f32(); return a; }
       if (et === 5) { const a = new Int32Array(n); for (let i = 0; i < n; i++) a[i] = await c.i32(); return a; }
       if (et === 4) { const a = new Uint32Array(n); for (let i = 0; i < n; i++) a[i] = await c.u32(); return a; }
@@ -119,7 +127,7 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
   }
 }
 
-const typeName = (id: number) => Object.entries(GGML_TYPE).find(([, v]) => v === id)?.[0] ?? `type ${id}`;
+const typeName = (id: number) => Object.entries(GGML_TYPE).find(([, v]) => v === id)?.[0] ?? `id ${id}`;
 
 /** Parses the GGUF header (v2 and v3): metadata, tensor infos, alignment. Tensor data is not read. */
 export async function readGGUF(src: ByteSource): Promise<GGUFFile> {

@@ -1,0 +1,108 @@
+/**
+ * Whole-model GPU runs against the CPU reference forward (same converted weights, the kernels'
+ * numerics) on generated random models: every architecture flag, weight type and quant scheme.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../src/engine.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { loadRefModel, refLogits, type RefModel } from '../src/model/ref_forward.ts';
+import { ggufWeights, type QuantScheme, type WeightSource } from '../src/model/weight_source.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { configFromGGUF, type ModelConfig } from '../src/model/config.ts';
+import { loadHFModel } from '../src/hf/model.ts';
+import { generateModel, type GenerateOptions } from '../models/generate.ts';
+import { writeHFModel, type HFGenerateOptions } from '../models/generate_hf.ts';
+import { argmaxRef } from '../src/kernels/ref/sample.ts';
+import { testGpu, VARIANTS } from './helpers/gpu.ts';
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const PROMPT = [1, 17, 200, 45, 99, 3, 250];
+const STEPS = 12;
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0, m = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+}
+
+/** Checks decode-path logits at every position, the prefill's last logits, and greedy ids. */
+async function compare(engine: Engine, ref: RefModel, tol: number): Promise<void> {
+  const refAll = refLogits(ref, PROMPT);
+  const V = ref.config.vocab;
+  let worst = 0;
+  for (let i = 0; i < PROMPT.length; i++) {
+    await forward(engine.model, [PROMPT[i]], i, GREEDY, 0);
+    worst = Math.max(worst, maxRelDiff(await readLogits(engine.model), refAll.subarray(i * V, (i + 1) * V)));
+  }
+  await forward(engine.model, PROMPT, 0, GREEDY, 0);
+  worst = Math.max(worst, maxRelDiff(await readLogits(engine.model), refAll.subarray((PROMPT.length - 1) * V)));
+  expect(worst).toBeLessThanOrEqual(tol);
+  // Greedy continuation: the reference recomputes the whole sequence each step.
+  const res = await engine.complete(PROMPT, { ...GREEDY, maxTokens: STEPS, stopAtEos: false });
+  const seq = [...PROMPT];
+  for (let s = 0; s < STEPS; s++) {
+    const l = refLogits(ref, seq);
+    seq.push(argmaxRef(l.subarray((seq.length - 1) * V)));
+  }
+  expect(res.ids).toEqual(seq.slice(PROMPT.length));
+}
+
+const GGUF_CASES: { name: string; gen: GenerateOptions; quant: QuantScheme; tol: number }[] = [
+  { name: 'llama F32, GQA, untied', gen: { type: 'F32', nHead: 4, nHeadKv: 2 }, quant: 'auto', tol: 1e-4 },
+  { name: 'llama F16, tied', gen: { type: 'F16', tied: true, seed: 2 }, quant: 'auto', tol: 1e-3 },
+  { name: 'llama Q8_0', gen: { type: 'Q8_0', seed: 3 }, quant: 'auto', tol: 1e-3 },
+  { name: 'llama Q4_0, MHA', gen: { type: 'Q4_0', nHead: 4, nHeadKv: 4, seed: 4 }, quant: 'auto', tol: 1e-3 },
+  { name: 'llama F32 as int8-g32', gen: { type: 'F32', seed: 5 }, quant: 'int8-g32', tol: 1e-3 },
+  { name: 'llama F32 as f16', gen: { type: 'F32', seed: 6 }, quant: 'f16', tol: 1e-3 },
+];
+
+describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
+  it.each(GGUF_CASES)('GGUF $name ($quant)', async ({ gen, quant, tol }) => {
+    const bytes = generateModel({ nEmbd: 64, nLayer: 2, nFf: 96, vocab: 300, ...gen });
+    const file = await readGGUF(sourceFromBuffer(bytes));
+    const ref = await loadRefModel(ggufWeights(file), configFromGGUF(file), quant);
+    const engine = await Engine.load(bytes, { gpu: await testGpu(variant), quant, contextLength: 64 });
+    try {
+      await compare(engine, ref, tol);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  describe('Hugging Face folders', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'emberlm-hf-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    const HF_CASES: { name: string; gen: HFGenerateOptions; tol: number }[] = [
+      { name: 'llama F32', gen: { modelType: 'llama', dtype: 'F32' }, tol: 1e-4 },
+      { name: 'mistral BF16 tied', gen: { modelType: 'mistral', dtype: 'BF16', tied: true }, tol: 1e-4 },
+      { name: 'qwen2 F16 (q/k/v bias)', gen: { modelType: 'qwen2', dtype: 'F16' }, tol: 1e-3 },
+      { name: 'qwen3 F32 (q/k norm)', gen: { modelType: 'qwen3', dtype: 'F32' }, tol: 1e-4 },
+    ];
+    it.each(HF_CASES)('$name', async ({ name, gen, tol }) => {
+      const folder = join(dir, `${variant}-${name.replace(/\W+/g, '_')}`);
+      await writeHFModel(folder, { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, seed: 7, ...gen });
+      const hf = await loadHFModel(folder, 'auto');
+      let ref: RefModel;
+      try {
+        ref = await loadRefModel(hf.weights as WeightSource, hf.config as ModelConfig, 'auto');
+      } finally {
+        await hf.close();
+      }
+      const engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 64 });
+      try {
+        await compare(engine, ref, tol);
+      } finally {
+        engine.dispose();
+      }
+    });
+  });
+});
