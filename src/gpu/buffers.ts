@@ -5,6 +5,12 @@ import type { Gpu } from './device.ts';
  * Every GPU buffer of a model is created through one Allocator, at load time, so that the total
  * is known and `destroyAll` frees everything (nothing leaks when a model is unloaded or a load fails).
  */
+let liveBytes = 0;
+/** Bytes in GPU buffers made by any Allocator and not yet destroyed (tests check for leaks with it). */
+export function gpuBytesInUse(): number {
+  return liveBytes;
+}
+
 export class Allocator {
   private readonly buffers: GPUBuffer[] = [];
   bytes = 0;
@@ -36,12 +42,14 @@ export class Allocator {
     const buf = this.gpu.device.createBuffer({ label, size: padded, usage });
     this.buffers.push(buf);
     this.bytes += padded;
+    liveBytes += padded;
     return buf;
   }
 
   destroyAll(): void {
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;
+    liveBytes -= this.bytes;
     this.bytes = 0;
   }
 }

@@ -1,0 +1,121 @@
+/**
+ * Bad input through the public Engine: each gets a typed EmberError naming the problem, leaves no
+ * GPU memory behind, and the engine (or the device) stays usable afterwards.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { EmberError, type ErrorCode } from '../src/errors.ts';
+import { writeGGUF, meta, type GGUFToWrite } from '../src/gguf/writer.ts';
+import { randomModelFile } from '../models/generate.ts';
+import { readSharedBytes } from './helpers/models.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { gpuBytesInUse } from '../src/gpu/buffers.ts';
+
+const OPTS = { nEmbd: 64, nLayer: 1, nFf: 96, vocab: 300, seed: 11 };
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+
+async function expectError(p: Promise<unknown>, code: ErrorCode, pattern: RegExp): Promise<void> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e, 'expected an EmberError').toBeInstanceOf(EmberError);
+  expect((e as EmberError).code).toBe(code);
+  expect((e as EmberError).message).toMatch(pattern);
+}
+
+function edit(f: GGUFToWrite, change: { metadata?: (m: GGUFToWrite['metadata']) => GGUFToWrite['metadata']; tensors?: (t: GGUFToWrite['tensors']) => GGUFToWrite['tensors'] }): Uint8Array {
+  return writeGGUF({ ...f, metadata: change.metadata?.(f.metadata) ?? f.metadata, tensors: change.tensors?.(f.tensors) ?? f.tensors });
+}
+
+/** Rewrites the ggml type id in a tensor's info record (name, n_dims, dims, type, offset). */
+function patchTensorType(file: Uint8Array, name: string, type: number): Uint8Array {
+  const b = file.slice();
+  const key = new TextEncoder().encode(name);
+  for (let i = 8; i < b.length - key.length; i++) {
+    if (key.every((c, j) => b[i + j] === c) && new DataView(b.buffer).getUint32(i - 8, true) === key.length) {
+      const dv = new DataView(b.buffer);
+      const nd = dv.getUint32(i + key.length, true);
+      dv.setUint32(i + key.length + 4 + 8 * nd, type, true);
+      return b;
+    }
+  }
+  throw new Error(`tensor ${name} not found`);
+}
+
+describe('bad input gets a typed error and leaves the engine usable', () => {
+  const good = randomModelFile(OPTS);
+  const goodBytes = writeGGUF(good);
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(goodBytes, { gpu: await testGpu(), contextLength: 32 });
+  });
+  afterAll(() => engine?.dispose());
+
+  const load = async (bytes: Uint8Array) => Engine.load(bytes, { gpu: await testGpu(), contextLength: 32 });
+
+  it.each([
+    ['truncated in the header', () => goodBytes.subarray(0, 200), 'BAD_FILE', /truncated/],
+    ['truncated in the tensor data', () => goodBytes.subarray(0, goodBytes.length - 100), 'BAD_FILE', /truncated/],
+    ['wrong magic', () => Uint8Array.from(goodBytes, (b, i) => (i < 4 ? 0x41 : b)), 'BAD_FILE', /not a GGUF file/],
+    ['GGUF version 1', () => { const b = goodBytes.slice(); new DataView(b.buffer).setUint32(4, 1, true); return b; }, 'UNSUPPORTED', /version 1/],
+    ['unknown tensor type (Q4_K)', () => patchTensorType(goodBytes, 'blk.0.attn_q.weight', 12), 'UNSUPPORTED', /blk\.0\.attn_q\.weight has type Q4_K/],
+    ['missing tensor', () => edit(good, { tensors: (t) => t.filter((x) => x.name !== 'blk.0.ffn_up.weight') }), 'BAD_MODEL', /blk\.0\.ffn_up\.weight is missing/],
+    ['mis-shaped tensor', () => edit(good, { tensors: (t) => t.map((x) => (x.name === 'blk.0.attn_k.weight' ? { name: x.name, ne: [64, 16], type: 'F32' as const, data: new Float32Array(64 * 16) } : x)) }), 'BAD_MODEL', /attn_k\.weight has shape \[64, 16\], expected \[64, 32\]/],
+    ['unsupported architecture', () => edit(good, { metadata: (m) => m.map(([k, v]) => (k === 'general.architecture' ? [k, meta.str('mamba')] : [k, v]) as const) }), 'UNSUPPORTED', /architecture "mamba"/],
+  ] as const)('%s', async (_name, make, code, pattern) => {
+    await expectError(load(make()), code, pattern);
+    const res = await engine.complete('hello', { ...GREEDY, maxTokens: 4 });
+    expect(res.ids.length).toBe(4);
+  });
+
+  it('a prompt longer than the context is CONTEXT_OVERFLOW, and the next prompt works', async () => {
+    const before = await engine.complete('the cat', { ...GREEDY, maxTokens: 5 });
+    const long = Array.from({ length: 40 }, () => 5);
+    await expectError(engine.complete(long, GREEDY), 'CONTEXT_OVERFLOW', /40 tokens but the context holds 32/);
+    const after = await engine.complete('the cat', { ...GREEDY, maxTokens: 5 });
+    expect(after.ids).toEqual(before.ids);
+  });
+
+  it('generation stops at the end of the context with finishReason "length"', async () => {
+    const res = await engine.complete(Array.from({ length: 30 }, () => 7), { ...GREEDY, maxTokens: 100, stopAtEos: false });
+    expect(res.ids.length).toBe(2 + 1); // positions 30 and 31 are filled by the first two generated tokens, plus the last sampled one
+    expect(res.finishReason).toBe('length');
+  });
+
+  it('bad sampling options are BAD_ARGUMENT', async () => {
+    await expectError(engine.complete('x', { topP: 0 }), 'BAD_ARGUMENT', /topP/);
+    await expectError(engine.complete([1, 99999], GREEDY), 'BAD_ARGUMENT', /outside the vocabulary/);
+  });
+
+  it('an aborted signal stops generation with finishReason "abort"', async () => {
+    const ac = new AbortController();
+    const it = engine.generate('once', { ...GREEDY, maxTokens: 50, signal: ac.signal });
+    let n = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        expect(r.value.finishReason).toBe('abort');
+        break;
+      }
+      if (++n === 3) ac.abort();
+    }
+    expect(n).toBe(3);
+  });
+
+  it('a load that fails half way frees every GPU buffer it made', async () => {
+    const twoLayers = randomModelFile({ ...OPTS, nLayer: 2 });
+    const bytes = edit(twoLayers, { tensors: (t) => t.filter((x) => x.name !== 'blk.1.ffn_up.weight') });
+    const before = gpuBytesInUse();
+    await expectError(load(bytes), 'BAD_MODEL', /blk\.1\.ffn_up\.weight is missing/);
+    expect(gpuBytesInUse()).toBe(before);
+  });
+
+  it('dispose frees every GPU buffer of a model', async () => {
+    const before = gpuBytesInUse();
+    const e = await Engine.load(readSharedBytes('stories260K/stories260K.gguf'), { gpu: await testGpu(), contextLength: 64 });
+    expect(gpuBytesInUse()).toBeGreaterThan(before + 1_000_000);
+    e.dispose();
+    expect(gpuBytesInUse()).toBe(before);
+  });
+});
