@@ -1,0 +1,62 @@
+/** The CLI as a user runs it: `npx emberlm ...` → bin/emberlm.js → dist/cli.js (built by vite). */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { readOracle } from './helpers/oracle.ts';
+
+const BIN = join(REPO_ROOT, 'bin/emberlm.js');
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('emberlm CLI', () => {
+  beforeAll(() => {
+    if (!existsSync(join(REPO_ROOT, 'dist/cli.js'))) execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  });
+
+  it('generate --json --temperature 0 prints llama.cpp\'s ids', () => {
+    const o = readOracle('stories260K.llama-cpp.json').results[2];
+    const r = cli(['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', o.prompt, '--max-tokens', '32', '--temperature', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.prompt_ids).toEqual(o.prompt_token_ids);
+    expect(out.ids).toEqual(o.generated_token_ids);
+    expect(o.full_text).toBe(o.prompt + out.text.replace(/^ /, ' '));
+    expect(out.stats.decode_tok_s).toBeGreaterThan(0);
+    expect(out.stats.ttft_ms).toBeGreaterThan(0);
+  });
+
+  it('generate streams text to stdout', () => {
+    const r = cli(['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    const full = readOracle('stories260K.llama-cpp.json').results[0].generated_text; // ", there was a little girl named Lily. ..."
+    expect(r.stdout.endsWith('\n')).toBe(true);
+    expect(r.stdout.length).toBeGreaterThan(10);
+    expect(full.startsWith(r.stdout.slice(0, -1))).toBe(true);
+  });
+
+  it('tokenize --json prints the ids with BOS, --no-bos without', () => {
+    const m = sharedModelPath('stories260K/stories260K.gguf');
+    expect(JSON.parse(cli(['tokenize', '--model', m, '--text', 'Once upon a time', '--json']).stdout)).toEqual({ ids: [1, 403, 407, 261, 378] });
+    expect(JSON.parse(cli(['tokenize', '--model', m, '--text', 'Once upon a time', '--no-bos', '--json']).stdout)).toEqual({ ids: [403, 407, 261, 378] });
+  });
+
+  it('bad input exits non-zero with a one-line typed error', () => {
+    const r = cli(['generate', '--model', '/nonexistent.gguf', '--prompt', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^emberlm: \[BAD_FILE\] \/nonexistent\.gguf: cannot open/);
+    const u = cli(['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--temperature', 'hot']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/--temperature expects a number/);
+  });
+
+  it('--help lists the commands and quant schemes', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/generate/);
+    expect(r.stdout).toMatch(/int8-g32/);
+  });
+});
