@@ -81,10 +81,10 @@ async function readAll(m: HFModel, gen: GeneratedHFModel): Promise<Map<string, F
 
 describe('config.json -> ModelConfig', () => {
   it.each([
-    ['llama', { arch: 'llama', qkvBias: false, headDim: 16 }, { qkNorm: false }],
-    ['mistral', { arch: 'mistral', qkvBias: false, headDim: 16 }, { qkNorm: false }],
-    ['qwen2', { arch: 'qwen2', qkvBias: true, headDim: 16 }, { qkNorm: false }],
-    ['qwen3', { arch: 'qwen2', qkvBias: false, headDim: 32 }, { qkNorm: true }],
+    ['llama', { arch: 'llama', qkvBias: false, qkNorm: false, headDim: 16 }, { qkNorm: false }],
+    ['mistral', { arch: 'mistral', qkvBias: false, qkNorm: false, headDim: 16 }, { qkNorm: false }],
+    ['qwen2', { arch: 'qwen2', qkvBias: true, qkNorm: false, headDim: 16 }, { qkNorm: false }],
+    ['qwen3', { arch: 'qwen3', qkvBias: false, qkNorm: true, headDim: 32 }, { qkNorm: true }],
   ] as const)('%s', async (modelType, want, extra) => {
     const { dir } = await write({ modelType, tied: modelType === 'qwen3' });
     await withModel(dir, async (m) => {
