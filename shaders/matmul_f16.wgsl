@@ -10,20 +10,23 @@
 //               workgroup memory (W widened to f32 once per tile, x rounded once per tile).
 // W holds two halves per u32 (element 2i in the low half); rows are zero-padded to a multiple of 8
 // halves at upload, so a row is a whole number of vec4<u32>; x keeps its K and is masked past it.
-// The variant header (prepended by the TS side) defines lanes_partial / lanes_stride (subgroupAdd or not).
+// The variant header (prepended by the TS side) defines share4 (gemv_rows' x loads, shared through
+// subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
 override WG: u32 = 64; // gemv: invocations per workgroup
 override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false; // y += result: the residual add, fused
 
 struct MatmulParams {
   N: u32, // rows of the whole matrix = row length of y
   K: u32, // row length of x and W
   row_start: u32, // first row of this chunk of W
   rows: u32, // rows in this chunk
+  has_bias: u32, // 1: add bias[n]
+  accumulate: u32, // 1: y += result (y is read first): the residual add, fused
+  pad0: u32,
+  pad1: u32,
 }
 
 struct Step {
@@ -41,25 +44,26 @@ struct Step {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>; // (rows, ceil(K/8)) this chunk, 8 halves per vec4
-@group(0) @binding(4) var<storage, read> bias: array<f32>; // (N); a dummy unless HAS_BIAS
+@group(0) @binding(4) var<storage, read> bias: array<f32>; // (N); a dummy unless has_bias
 @group(0) @binding(5) var<storage, read_write> y: array<f32>; // (T, N)
 
 // Writes one output: chunk row r of token t.
 fn finish(t: u32, r: u32, v: f32) {
   let n = p.row_start + r;
   var o = v;
-  if (HAS_BIAS) { o += bias[n]; }
+  if (p.has_bias != 0u) { o += bias[n]; }
   let i = t * p.N + n;
-  if (ACCUMULATE) { o = y[i] + o; }
+  if (p.accumulate != 0u) { o = y[i] + o; }
   y[i] = o;
 }
 
-// x[t, k..k+3], zero past K: W is zero there, but x past its row is the next token (or nothing).
+// x[t, k] as bits, zero past K: W is zero-padded there, but x past its row is the next token (or nothing).
+fn x_word(t: u32, k: u32) -> u32 {
+  return select(0u, bitcast<u32>(x[t * p.K + min(k, p.K - 1u)]), k < p.K);
+}
+
 fn x4(t: u32, k: u32) -> vec4<f32> {
-  let last = t * p.K + p.K - 1u;
-  let i = t * p.K + k;
-  let v = vec4<f32>(x[min(i, last)], x[min(i + 1u, last)], x[min(i + 2u, last)], x[min(i + 3u, last)]);
-  return select(vec4<f32>(0.0), v, vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4<u32>(p.K));
+  return bitcast<vec4<f32>>(vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u)));
 }
 
 // x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
@@ -87,8 +91,9 @@ fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.y;
+fn gemv_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let lane = gid.x;
+  let t = wid.y; // (workgroup_id: uniform, which subgroup operations need)
   if (t >= step.n_tokens) { return; }
   let nv = (p.K + 7u) / 8u;
   let r0 = gid.x * R;
@@ -96,8 +101,8 @@ fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
   var acc = vec4<f32>(); // one per row
   for (var v = 0u; v < nv; v++) {
     // x loaded and rounded once, used for R rows
-    let xa = round_f16(x4(t, 8u * v));
-    let xb = round_f16(x4(t, 8u * v + 4u));
+    let xa = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v, lane)));
+    let xb = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v + 4u, lane)));
     for (var r = 0u; r < R; r++) { acc[r] += dot8(w[base[r] + v], xa, xb); }
   }
   for (var r = 0u; r < R; r++) {

@@ -11,21 +11,24 @@
 //               GPUs (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
 //   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one 32-block of
 //               x and W (codes and scales) per stage in workgroup memory.
-// The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations) and
-// lanes_partial / lanes_stride (subgroupAdd or not).
+// The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
+// share4 (gemv_rows' x loads, shared through subgroups or not) and lanes_partial / lanes_stride
+// (subgroupAdd or not).
 
 override WG: u32 = 64; // gemv: invocations per workgroup
 override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false; // y += result: the residual add, fused
 
 struct MatmulParams {
   N: u32, // rows of the whole matrix = row length of y
   K: u32, // row length of x and W (a multiple of 32)
   row_start: u32, // first row of this chunk of W
   rows: u32, // rows in this chunk
+  has_bias: u32, // 1: add bias[n]
+  accumulate: u32, // 1: y += result (y is read first): the residual add, fused
+  pad0: u32,
+  pad1: u32,
 }
 
 struct Step {
@@ -41,25 +44,34 @@ struct Step {
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>; // (T, K/16): int8 x, 4 per u32, from matmul_quantize_x
+@group(0) @binding(2) var<storage, read> xq: array<u32>; // (T, K/4): int8 x, 4 per u32, from matmul_quantize_x
 @group(0) @binding(3) var<storage, read> xd: array<f32>; // (T, K/32): x block scales (f16 values)
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk
 @group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, K/32): weight block scales, this chunk
-@group(0) @binding(6) var<storage, read> bias: array<f32>; // (N); a dummy unless HAS_BIAS
+@group(0) @binding(6) var<storage, read> bias: array<f32>; // (N); a dummy unless has_bias
 @group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N)
 
 // Writes one output: chunk row r of token t.
 fn finish(t: u32, r: u32, v: f32) {
   let n = p.row_start + r;
   var o = v;
-  if (HAS_BIAS) { o += bias[n]; }
+  if (p.has_bias != 0u) { o += bias[n]; }
   let i = t * p.N + n;
-  if (ACCUMULATE) { o = y[i] + o; }
+  if (p.accumulate != 0u) { o = y[i] + o; }
   y[i] = o;
 }
 
 fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
   return dot4i8(a.x, b.x) + dot4i8(a.y, b.y) + dot4i8(a.z, b.z) + dot4i8(a.w, b.w);
+}
+
+// Word k of token t's row of quantized x (4 int8).
+fn x_word(t: u32, k: u32) -> u32 {
+  return xq[t * (p.K / 4u) + k];
+}
+
+fn x_words4(t: u32, k: u32) -> vec4<u32> {
+  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }
 
 // First block of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
@@ -68,8 +80,9 @@ fn row_blocks(r0: u32, nb: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.y;
+fn gemv_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let lane = gid.x;
+  let t = wid.y; // (workgroup_id: uniform, which subgroup operations need)
   if (t >= step.n_tokens) { return; }
   let nb = p.K / 32u;
   let r0 = gid.x * R;
@@ -78,8 +91,8 @@ fn gemv_rows(@builtin(global_invocation_id) gid: vec3u) {
   var acc = vec4<f32>(); // one per row
   for (var b = 0u; b < nb; b++) {
     // x's block loaded once, used for R rows
-    let x0 = xq[2u * (xb + b)];
-    let x1 = xq[2u * (xb + b) + 1u];
+    let x0 = share4(t, 8u * b, lane);
+    let x1 = share4(t, 8u * b + 4u, lane);
     let dx = xd[xb + b];
     for (var r = 0u; r < R; r++) {
       let i = rb[r] + b;
@@ -116,8 +129,8 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   let xb = t * nb;
   var acc = vec4<f32>();
   for (var b = lid; b < nb; b += WG) {
-    let x0 = xq[2u * (xb + b)];
-    let x1 = xq[2u * (xb + b) + 1u];
+    let x0 = x_words4(t, 8u * b);
+    let x1 = x_words4(t, 8u * b + 4u);
     let dx = xd[xb + b];
     for (var r = 0u; r < R; r++) {
       let i = rb[r] + b;
@@ -149,11 +162,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var acc: array<vec4<f32>, 4>; // [token i][row j]
   for (var b = 0u; b < nb; b++) {
     // Tokens and rows past the end load as zero codes (their scales are clamped, finite, unused).
-    for (var i = lid; i < 2u * TM; i += NT) {
-      let m = i / 2u;
+    for (var i = lid; i < 8u * TM; i += NT) {
+      let m = i / 8u;
       let t = t0 + m;
-      let v = select(vec4<u32>(0u), xq[(min(t, nt - 1u) * nb + b) * 2u + i % 2u], t < nt);
-      for (var c = 0u; c < 4u; c++) { xt[(4u * (i % 2u) + c) * TM + m] = v[c]; }
+      xt[(i % 8u) * TM + m] = select(0u, x_word(min(t, nt - 1u), 8u * b + i % 8u), t < nt);
     }
     for (var i = lid; i < 2u * TN; i += NT) {
       let n = i / 2u;

@@ -23,6 +23,15 @@ function makeWeights(format: WeightFormat, N: number, K: number, r: () => number
   return format === 'q8' ? packQ8(w, N, K) : packQ4(w, N, K);
 }
 
+/**
+ * The test device: 'f16' has every feature lavapipe offers; 'f32' has no shader-f16 and no subgroups
+ * (testGpu, as Chromium's SwiftShader) and here also no dot4I8Packed, so every fallback path runs.
+ */
+async function device(variant: 'f16' | 'f32'): Promise<Gpu> {
+  const gpu = await testGpu(variant);
+  return variant === 'f16' ? gpu : { ...gpu, caps: Object.freeze({ ...gpu.caps, dot4I8: false }) };
+}
+
 function run(gpu: Gpu, list: readonly Dispatch[], nTokens: number): void {
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
@@ -42,7 +51,7 @@ interface Case {
 
 /** Runs one matmul on the GPU and returns the worst error ratio against the reference (<= 1 passes). */
 async function check(variant: 'f16' | 'f32', format: WeightFormat, path: 'gemv' | 'gemm', tuning: Partial<MatmulTuning>, c: Case): Promise<number> {
-  const gpu = await testGpu(variant);
+  const gpu = await device(variant);
   const alloc = new Allocator(gpu);
   try {
     const r = rng(c.N * 7919 + c.K * 31 + c.T);
@@ -124,7 +133,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   });
 
   it('quantize_x: codes and scales exactly as ggml (ties away from zero, d rounded to f16)', async () => {
-    const gpu = await testGpu(variant);
+    const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
       const T = 3;
@@ -158,7 +167,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   });
 
   it('f16 weights: x is rounded to f16, ties to even', async () => {
-    const gpu = await testGpu(variant);
+    const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
       const K = 8;

@@ -129,6 +129,10 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['K', 'u32'],
   ['row_start', 'u32'], // first row of the chunk
   ['rows', 'u32'], // rows in the chunk
+  ['has_bias', 'u32'], // 1: add bias (a uniform, not an override: one pipeline serves every matmul)
+  ['accumulate', 'u32'], // 1: y += result
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
 ] as const);
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
@@ -161,12 +165,23 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
   return extractBits(ia, 0u, 8u) * extractBits(ib, 0u, 8u) + extractBits(ia, 8u, 8u) * extractBits(ib, 8u, 8u)
        + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
 }`;
+  // gemv_rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
+  // CPU SIMD. With subgroups (at least 4 wide in WebGPU, runs of consecutive invocations), 4 neighbours
+  // load 4 words once and share them; without, each lane loads all 4.
+  const share = caps.subgroups
+    ? `fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+  let v = x_word(t, k + (lane & 3u));
+  return vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+}`
+    : `fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
+}`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
-  // adds one lane per subgroup (subgroups are runs of consecutive invocation indices); without, every lane.
+  // adds one lane per subgroup; without, every lane's partial.
   const lanes = caps.subgroups
     ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
     : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
-  return [dot4, lanes].join('\n');
+  return [dot4, share, lanes].join('\n');
 }
 
 /** Launch shapes. A pure function of caps (`matmulTuning`); tests override it to cover every path. */
@@ -231,11 +246,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const variant = { subgroups: gpu.caps.subgroups };
   const family = `matmul_${w.format}`;
   const code = shaderText(FORMAT_SOURCE[w.format], variant, header);
-  const flags = { HAS_BIAS: a.bias ? 1 : 0, ACCUMULATE: a.accumulate ? 1 : 0 };
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
-    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'gemv_rows' : 'gemv_split', { ...flags, WG: tune.gemvWG, R: tune.gemvR }),
-    getPipeline(gpu, family, code, 'gemm', { ...flags, ...GEMM_TILE }),
-    quantized ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, variant, header), 'main', { WG: QUANTIZE_WG }) : null,
+    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'gemv_rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR }),
+    getPipeline(gpu, family, code, 'gemm', GEMM_TILE),
+    quantized ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
   const gemv: Dispatch[] = [];
@@ -259,10 +273,19 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     xBindings = [xq, xd];
     quantizedX = { codes: xq, scales: xd };
   }
-  const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (HAS_BIAS is false)
+  const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
   const perGemvWG = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR;
   w.chunks.forEach((c, i) => {
-    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, { N, K, row_start: c.rowStart, rows: c.rows });
+    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, {
+      N,
+      K,
+      row_start: c.rowStart,
+      rows: c.rows,
+      has_bias: a.bias ? 1 : 0,
+      accumulate: a.accumulate ? 1 : 0,
+      pad0: 0,
+      pad1: 0,
+    });
     const entries: Binding[] = [params, a.step, ...xBindings, c.data, ...(c.scales ? [c.scales] : []), bias, a.y];
     gemv.push({
       label: `${family}/gemv`,

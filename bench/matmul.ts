@@ -1,0 +1,197 @@
+/**
+ * GEMV (decode) bandwidth of the matmul kernels, in GB/s of weight bytes (codes + scales), next to a
+ * streaming-read kernel measured on the same device.
+ *
+ *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2]
+ *
+ * tsx starts this file, which re-imports itself through Vite's module runner (the kernels import their
+ * WGSL with `?raw`); `benchMatmul` can also be called from any Vite-processed code (vitest, the app).
+ * Like llm.c: every kernel is checked against the CPU reference before it is timed; then warm-up, then
+ * GPU timestamps around `iters` back-to-back launches in one pass (wall clock where timestamps are missing).
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Gpu } from '../src/gpu/device.ts';
+import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
+import type { Dispatch } from '../src/kernels/dispatch.ts';
+
+export interface BenchOptions {
+  iters?: number;
+  shapes?: readonly (readonly [K: number, N: number])[];
+  formats?: readonly WeightFormat[];
+  layouts?: readonly MatmulTuning['gemv'][]; // default: the one matmulTuning picks for the device
+  tuning?: Partial<MatmulTuning>;
+  log?: (line: string) => void;
+}
+
+export interface BenchResult {
+  format: WeightFormat | 'stream';
+  layout: string;
+  K: number;
+  N: number;
+  bytes: number;
+  us: number; // per launch (all dispatches of the GEMV list, quantize_x included)
+  gbps: number;
+}
+
+// Streaming read of a (N, K/16) vec4<u32> array in the GEMV's access pattern (a row per lane): the
+// bandwidth the device gives this kind of kernel, to put the GEMV numbers next to.
+const STREAM_WGSL = `
+struct P { rows: u32, nv: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<vec4<u32>>; // (rows, nv)
+@group(0) @binding(2) var<storage, read_write> o: array<u32>; // (rows)
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let row = min(g.x, p.rows - 1u);
+  var acc = vec4<u32>();
+  for (var v = 0u; v < p.nv; v++) { acc ^= a[row * p.nv + v]; }
+  if (g.x < p.rows) { o[g.x] = acc.x ^ acc.y ^ acc.z ^ acc.w; }
+}`;
+
+/** Runs `list` `iters` times in one pass; microseconds per run (GPU timestamps, else wall clock). */
+async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number): Promise<number> {
+  const { encodeDispatches } = await import('../src/kernels/dispatch.ts');
+  const dev = gpu.device;
+  const ts = gpu.caps.timestamps;
+  const qs = ts ? dev.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolve = dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const once = async (n: number) => {
+    const enc = dev.createCommandEncoder();
+    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    for (let i = 0; i < n; i++) encodeDispatches(pass, list, 1);
+    pass.end();
+    if (qs) {
+      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
+    }
+    const t0 = performance.now();
+    dev.queue.submit([enc.finish()]);
+    await dev.queue.onSubmittedWorkDone();
+    const wall = (performance.now() - t0) * 1e3;
+    if (!qs) return wall / n;
+    await read.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    return Number(t[1] - t[0]) / 1e3 / n;
+  };
+  await once(Math.max(2, iters >> 3)); // warm-up
+  let best = Infinity;
+  for (let rep = 0; rep < 3; rep++) best = Math.min(best, await once(iters)); // the least disturbed run
+  qs?.destroy();
+  resolve.destroy();
+  read.destroy();
+  return best;
+}
+
+export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<BenchResult[]> {
+  const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
+  const { buildMatmul, matmulTuning, uploadWeights } = await import('../src/kernels/matmul.ts');
+  const ref = await import('../src/kernels/ref/matmul.ts');
+  const { STEP } = await import('../src/kernels/dispatch.ts');
+  const { getPipeline } = await import('../src/gpu/pipelines.ts');
+  const iters = opt.iters ?? 100;
+  const shapes = opt.shapes ?? [[576, 1536], [2048, 5632]];
+  const formats = opt.formats ?? ['f32', 'f16', 'q8', 'q4'];
+  const layouts = opt.layouts ?? [matmulTuning(gpu.caps).gemv];
+  const log = opt.log ?? console.log;
+  const results: BenchResult[] = [];
+  const alloc = new Allocator(gpu);
+  let seed = 1;
+  const rand = (n: number, scale: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      a[i] = ((seed / 2 ** 32) * 2 - 1) * scale;
+    }
+    return a;
+  };
+  log(`adapter: ${gpu.caps.adapterName} (subgroups ${gpu.caps.subgroups}, dot4I8Packed ${gpu.caps.dot4I8}, timestamps ${gpu.caps.timestamps})`);
+  try {
+    const step = alloc.uniform('step', STEP.size);
+    gpu.device.queue.writeBuffer(step, 0, STEP.pack({ n_tokens: 1, pos: 0, seed: 0, temperature: 0, top_k: 0, top_p: 1, uniform_rand: 0, pad0: 0 }));
+    const streamPipe = await getPipeline(gpu, 'bench_stream', STREAM_WGSL);
+    for (const [K, N] of shapes) {
+      // The baseline: as many bytes as the q8 matrix of this shape.
+      const nv = K / 16;
+      const a = alloc.storage('stream.a', N * K);
+      const params = alloc.uniform('stream.p', 16);
+      gpu.device.queue.writeBuffer(params, 0, new Uint32Array([N, nv, 0, 0]));
+      const bg = gpu.device.createBindGroup({
+        layout: streamPipe.getBindGroupLayout(0),
+        entries: [params, a, alloc.storage('stream.o', N * 4)].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const us = await timeList(gpu, [{ label: 'stream', pipeline: streamPipe, bindGroup: bg, grid: () => [Math.ceil(N / 64)] }], iters);
+      const stream: BenchResult = { format: 'stream', layout: 'rows', K, N, bytes: N * K, us, gbps: (N * K) / us / 1e3 };
+      results.push(stream);
+      log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} stream read         ${us.toFixed(1).padStart(8)} us ${stream.gbps.toFixed(2).padStart(6)} GB/s`);
+
+      const x = rand(K, 1);
+      const xb = alloc.upload('x', x);
+      const yb = alloc.storage('y', N * 4);
+      for (const format of formats) {
+        const wf = rand(N * K, 0.05);
+        const wd: WeightData =
+          format === 'f32' ? { format, rows: N, cols: K, data: wf } : format === 'f16' ? ref.packF16(wf, N, K) : format === 'q8' ? ref.packQ8(wf, N, K) : ref.packQ4(wf, N, K);
+        const w = uploadWeights(alloc, `w.${format}`, wd);
+        const expected = ref.matmulRef(wd, x, 1);
+        for (const layout of layouts) {
+          const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: 1, tuning: { ...opt.tuning, gemv: layout } });
+          // Validate first.
+          gpu.device.queue.writeBuffer(yb, 0, new Float32Array(N).fill(NaN));
+          const enc = gpu.device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          (await import('../src/kernels/dispatch.ts')).encodeDispatches(pass, mm.gemv, 1);
+          pass.end();
+          gpu.device.queue.submit([enc.finish()]);
+          const y = new Float32Array(await readBuffer(gpu, yb, N * 4));
+          let worst = 0;
+          for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(y[i] - expected[i]) / (1e-4 + 1e-4 * Math.abs(expected[i])));
+          if (!(worst <= 1)) throw new Error(`matmul_${format} ${layout} K=${K} N=${N} disagrees with the CPU reference (worst error ratio ${worst})`);
+          const us = await timeList(gpu, mm.gemv, iters);
+          const r: BenchResult = { format, layout, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
+          results.push(r);
+          log(
+            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(3)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(2).padStart(6)} MB ` +
+              `${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s (${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)`,
+          );
+        }
+      }
+    }
+  } finally {
+    alloc.destroyAll();
+  }
+  return results;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const arg = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const { createGpu } = await import('../src/gpu/device.ts');
+  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
+  const layout = arg('layout');
+  const tuning: Partial<MatmulTuning> = {};
+  if (arg('wg')) tuning.gemvWG = Number(arg('wg'));
+  if (arg('r')) tuning.gemvR = Number(arg('r'));
+  await benchMatmul(gpu, {
+    iters: Number(arg('iters') ?? 100),
+    layouts: layout === 'both' ? ['rows', 'split'] : layout ? [layout as MatmulTuning['gemv']] : undefined,
+    tuning,
+  });
+  gpu.device.destroy();
+}
+
+// Started by tsx (not under Vite, which defines import.meta.env): re-import through a Vite module runner,
+// kept open while the benchmark's dynamic imports load.
+if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { createServer, createServerModuleRunner } = await import('vite');
+  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
+  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+  const module: typeof import('./matmul.ts') = await runner.import(fileURLToPath(import.meta.url));
+  await module.main();
+  await runner.close();
+  await server.close();
+  process.exit(0);
+}
