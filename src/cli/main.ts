@@ -5,12 +5,16 @@ import { QUANT_SCHEMES } from '../model/weight_source.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { tokenizerFromGGUF } from '../tokenizer/index.ts';
+import { bench } from './bench.ts';
+import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
 
 Usage:
   emberlm generate --model <file.gguf> --prompt "<text>" [options]
   emberlm tokenize --model <file.gguf> --text "<text>" [--no-bos] [--json]
+  emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
+  emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--json|--markdown]
 
 generate options:
   --max-tokens N      tokens to generate (default 128)
@@ -22,6 +26,24 @@ generate options:
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
   --json              print one JSON object at the end instead of streaming text
+
+bench options (speed; medians over repeats, warm-up excluded):
+  --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
+                      <tmp>/emberlm-bench): smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, each with
+                      :q8_0 (default), :f16, :f32, :bf16 or :q4_0, e.g. smollm2-135m:q8_0,smollm2-135m:f16
+  --quant LIST        weight storage schemes to run, comma-separated (default auto)
+  --prompt-tokens L   prompt lengths, comma-separated (default 128)
+  --gen-tokens N      tokens generated per run (default 64)
+  --repeats N         timed runs per prompt length (default 3)
+  --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
+                      and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
+  --out FILE          also write the JSON report to FILE (e.g. bench/results/<name>.json)
+  --json | --markdown JSON report, or markdown tables (default: plain tables)
+
+quality options (each scheme against the f32 run of the same model):
+  --quant LIST        schemes (default: every one but f32: ${QUANT_SCHEMES.filter((s) => s !== 'f32').join(', ')})
+  --text FILE         text to score: a plain text file, or JSON with results[].full_text
+                      (default: ../shared/models/oracle/stories260K.llama-cpp.json)
 `;
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -110,6 +132,13 @@ export async function main(argv: string[]): Promise<number> {
       'no-bos': { type: 'boolean' },
       'no-f16': { type: 'boolean' },
       json: { type: 'boolean' },
+      synthetic: { type: 'string' },
+      'prompt-tokens': { type: 'string' },
+      'gen-tokens': { type: 'string' },
+      repeats: { type: 'string' },
+      peer: { type: 'string' },
+      out: { type: 'string' },
+      markdown: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -120,7 +149,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'generate') await generate(values);
   else if (cmd === 'tokenize') await tokenize(values);
-  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize)`);
+  else if (cmd === 'bench') await bench(values);
+  else if (cmd === 'quality') await quality(values);
+  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize, bench, quality)`);
   return 0;
 }
 

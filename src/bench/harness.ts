@@ -1,0 +1,296 @@
+/**
+ * The benchmark harness: load a model, warm up, time prefill and decode through the public
+ * `Engine.generate` path, then profile GPU time per kernel family in a separate run. Environment
+ * neutral (Node and the browser); the CLI (src/cli/bench.ts) and bench/main.ts drive it.
+ *
+ * Definitions (per prompt length; medians over repeats, with min/max under `range`):
+ * - prefill_tok_s: prompt tokens / prefill time (Engine stats: the prefill passes up to the first
+ *   sampled token id being read back). ttft_ms: the same span from the call.
+ * - decode_tok_s: decode steps / their summed time (Engine stats). latency_ms: p50/p90/p99 of the
+ *   per-token decode times of all repeats together (percentile definition in stats.ts).
+ * - weight_gb_s: weight bytes read per decoded token × decode_tok_s; every weight matrix and norm
+ *   is read once per token, plus one row of the embedding table (the KV cache is not counted).
+ *   roofline_pct: weight_gb_s / the bandwidth probe's GB/s × 100.
+ * - js_ms_per_token: decode wall time (as the caller of generate sees it) minus the time spent
+ *   awaiting the sampled id's `mapAsync`, per decode step: everything on the CPU side (uniform
+ *   writes, encoding, submit, sampling bookkeeping, detokenization, the async generator) but not the
+ *   wait for the GPU. On Dawn/Node that wait includes Dawn's polling.
+ * - submits_per_token: queue.submit calls per decode step, counted, not assumed.
+ * - dispatches_per_token: non-empty dispatches of one decode step (layers, final norm, LM head,
+ *   sampler). kernels: GPU ms per decode step by kernel family, from timestamp queries in a
+ *   separate profiled run where every dispatch has its own pass (see profile.ts).
+ */
+import { Engine, type ModelInput } from '../engine.ts';
+import { EmberError } from '../errors.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { gpuRowWords, type WeightFormat } from '../kernels/matmul.ts';
+import { forward, type Model } from '../model/model.ts';
+import type { QuantScheme } from '../model/weight_source.ts';
+import { createRng } from '../../models/rng.ts';
+import { TimestampProfiler, type KernelTime } from './profile.ts';
+import { latency, spread, type Latency } from './stats.ts';
+
+export interface BenchConfig {
+  promptTokens: readonly number[];
+  genTokens: number; // tokens generated per run, the first from the prefill (so genTokens - 1 decode steps)
+  repeats: number;
+  /** Decode steps in the profiled run (default min(genTokens - 1, 16)); 0 skips profiling. */
+  profileTokens?: number;
+  /** Prompt tokens per prefill pass (the Engine's maxBatch; default the Engine's, 256). */
+  maxBatch?: number;
+  seed?: number;
+}
+
+export interface DeviceInfo {
+  adapter: string;
+  features: string[];
+  f16: boolean;
+  subgroups: boolean;
+  timestamps: boolean;
+  dot4I8: boolean;
+  /** Where it ran and anything the caller adds (CPU, LP_NUM_THREADS, load average, ...). */
+  [more: string]: unknown;
+}
+
+export function describeDevice(gpu: Gpu, extra: Record<string, unknown> = {}): DeviceInfo {
+  const c = gpu.caps;
+  return {
+    adapter: c.adapterName,
+    features: [...gpu.device.features].sort(),
+    f16: c.f16,
+    subgroups: c.subgroups,
+    timestamps: c.timestamps,
+    dot4I8: c.dot4I8,
+    ...extra,
+  };
+}
+
+/** Speed of one configuration (ours or a peer's) at one prompt length. */
+export interface SpeedResult {
+  load_ms: number;
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  ttft_ms: number;
+  latency_ms: Latency;
+  range: Record<'prefill_tok_s' | 'decode_tok_s' | 'ttft_ms', { min: number; max: number }>;
+}
+
+export interface BenchResult extends SpeedResult {
+  model: string;
+  quant: QuantScheme;
+  prompt_tokens: number;
+  gen_tokens: number;
+  repeats: number;
+  device: { adapter: string; features: string[] };
+  weight_bytes: number; // on the GPU
+  weight_bytes_per_token: number; // read per decoded token
+  weight_gb_s: number;
+  roofline_pct: number;
+  dispatches_per_token: number;
+  submits_per_token: number;
+  js_ms_per_token: number;
+  gpu_wait_ms_per_token: number;
+  kernels: KernelTime[];
+  kernels_note?: string;
+  peer?: Record<string, SpeedResult | { error: string }>;
+}
+
+export interface BenchModelOptions {
+  model: string; // the name printed
+  quant: QuantScheme;
+  gpu: Gpu;
+  probeGbS: number;
+  config: BenchConfig;
+  onProgress?: (message: string) => void;
+}
+
+/** Weight bytes one decode step reads: every weight once, and one embedding row (not the whole table unless it is also the LM head). */
+export function weightBytesPerToken(m: Model): number {
+  const c = m.config;
+  const embed = [...m.decode].find((d) => d.label.startsWith('embedding/'));
+  const format = embed?.label.split('/')[1] as WeightFormat | undefined;
+  if (!format || !['f32', 'f16', 'q8', 'q4'].includes(format)) return m.weightBytes;
+  const rowBytes = gpuRowWords(format, c.nEmbd) * 4 + (format === 'q8' || format === 'q4' ? (c.nEmbd / 32) * 4 : 0);
+  return c.tiedEmbeddings ? m.weightBytes + rowBytes : m.weightBytes - c.vocab * rowBytes + rowBytes;
+}
+
+/** Dispatches one decode step encodes (empty grids are skipped by encodeDispatches). */
+export function dispatchesPerToken(m: Model): number {
+  return [...m.decode, ...m.head].filter((d) => d.grid(1).every((v) => v === undefined || v > 0)).length;
+}
+
+/**
+ * Counts queue.submit calls and the time spent awaiting the readback buffer's mapAsync, by
+ * wrapping those two methods on the model's own objects until `restore()`.
+ */
+class Instrument {
+  submits = 0;
+  waitMs = 0;
+  private readonly restoreFns: (() => void)[] = [];
+  constructor(m: Model) {
+    const queue = m.gpu.device.queue as GPUQueue & { submit: GPUQueue['submit'] };
+    const submit = queue.submit;
+    queue.submit = (buffers) => {
+      this.submits++;
+      return submit.call(queue, buffers);
+    };
+    const rb = m.buffers.readback;
+    const mapAsync = rb.mapAsync;
+    rb.mapAsync = async (...args: Parameters<GPUBuffer['mapAsync']>) => {
+      const t0 = performance.now();
+      try {
+        return await mapAsync.apply(rb, args);
+      } finally {
+        this.waitMs += performance.now() - t0;
+      }
+    };
+    this.restoreFns.push(() => delete (queue as { submit?: unknown }).submit, () => delete (rb as { mapAsync?: unknown }).mapAsync);
+  }
+  snapshot() {
+    return { t: performance.now(), submits: this.submits, waitMs: this.waitMs };
+  }
+  restore(): void {
+    for (const f of this.restoreFns) f();
+  }
+}
+
+/** Deterministic prompt ids spread over the vocabulary (special ids 0..2 of SPM vocabularies avoided). */
+export function benchPrompt(vocab: number, n: number, seed = 1): number[] {
+  const rng = createRng(seed);
+  const lo = Math.min(3, vocab - 1);
+  return Array.from({ length: n }, () => lo + rng.int(vocab - lo));
+}
+
+interface RunOutcome {
+  prefillTokS: number;
+  decodeTokS: number;
+  ttftMs: number;
+  tokenMs: number[];
+  jsMs: number;
+  waitMs: number;
+  submits: number;
+  steps: number;
+}
+
+async function timedRun(engine: Engine, ids: number[], gen: number): Promise<RunOutcome> {
+  const inst = new Instrument(engine.model);
+  try {
+    const it = engine.generate(ids, { maxTokens: gen, temperature: 0, topK: 0, topP: 1, stopAtEos: false });
+    let r = await it.next(); // the prefill and the first token
+    const a = inst.snapshot();
+    while (!r.done) r = await it.next();
+    const b = inst.snapshot();
+    const s = r.value.stats;
+    const steps = s.tokenMs.length;
+    return {
+      prefillTokS: s.prefillTokS,
+      decodeTokS: s.decodeTokS,
+      ttftMs: s.ttftMs,
+      tokenMs: s.tokenMs,
+      waitMs: b.waitMs - a.waitMs,
+      jsMs: b.t - a.t - (b.waitMs - a.waitMs),
+      submits: b.submits - a.submits,
+      steps,
+    };
+  } finally {
+    inst.restore();
+  }
+}
+
+async function profileRun(m: Model, ids: number[], steps: number): Promise<KernelTime[]> {
+  const greedy = { temperature: 0, topK: 0, topP: 1 };
+  for (let i = 0; i < ids.length; i += m.maxBatch) await forward(m, ids.slice(i, i + m.maxBatch), i, greedy, 0);
+  const prof = new TimestampProfiler(m.gpu, m.decode.length + m.head.length);
+  try {
+    let next = ids[ids.length - 1];
+    for (let s = 0; s < steps; s++) {
+      next = await forward(m, [next], ids.length + s, greedy, 0, prof);
+      await prof.collect();
+    }
+    return prof.families(steps);
+  } finally {
+    prof.destroy();
+  }
+}
+
+function checkConfig(c: BenchConfig): void {
+  const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `bench: ${msg}`);
+  if (c.promptTokens.length === 0 || c.promptTokens.some((p) => !Number.isInteger(p) || p < 1)) throw bad(`prompt tokens must be positive integers, got ${c.promptTokens.join(',')}`);
+  if (!Number.isInteger(c.genTokens) || c.genTokens < 2) throw bad(`gen tokens must be an integer >= 2 (one from the prefill, at least one decode step), got ${c.genTokens}`);
+  if (!Number.isInteger(c.repeats) || c.repeats < 1) throw bad(`repeats must be a positive integer, got ${c.repeats}`);
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Loads `input` with `quant`, benchmarks every prompt length, and frees the model. */
+export async function benchModel(input: ModelInput, o: BenchModelOptions): Promise<BenchResult[]> {
+  const c = o.config;
+  checkConfig(c);
+  const say = o.onProgress ?? (() => {});
+  const maxPrompt = Math.max(...c.promptTokens);
+  say(`${o.model} (${o.quant}): loading`);
+  const t0 = performance.now();
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch });
+  const loadMs = performance.now() - t0;
+  try {
+    const m = engine.model;
+    const bytesPerToken = weightBytesPerToken(m);
+    const device = { adapter: o.gpu.caps.adapterName, features: [...o.gpu.device.features].sort() };
+    const results: BenchResult[] = [];
+    for (const p of c.promptTokens) {
+      const ids = benchPrompt(m.config.vocab, p, c.seed ?? 1);
+      say(`${o.model} (${o.quant}): prompt ${p}: warm-up`);
+      await timedRun(engine, ids, Math.min(c.genTokens, 4));
+      const runs: RunOutcome[] = [];
+      for (let r = 0; r < c.repeats; r++) {
+        say(`${o.model} (${o.quant}): prompt ${p}: run ${r + 1}/${c.repeats}`);
+        runs.push(await timedRun(engine, ids, c.genTokens));
+      }
+      const profSteps = c.profileTokens ?? Math.min(c.genTokens - 1, 16);
+      let kernels: KernelTime[] = [];
+      let kernelsNote: string | undefined;
+      if (!o.gpu.caps.timestamps) kernelsNote = 'the device has no timestamp-query feature';
+      else if (profSteps > 0) {
+        say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
+        kernels = await profileRun(m, ids, profSteps);
+      }
+      const per = (f: (r: RunOutcome) => number) => runs.map(f);
+      const pre = spread(per((r) => r.prefillTokS));
+      const dec = spread(per((r) => r.decodeTokS));
+      const ttft = spread(per((r) => r.ttftMs));
+      const js = spread(per((r) => r.jsMs / r.steps));
+      const weightGbS = (bytesPerToken * dec.median) / 1e9;
+      results.push({
+        model: o.model,
+        quant: o.quant,
+        prompt_tokens: p,
+        gen_tokens: c.genTokens,
+        repeats: c.repeats,
+        device,
+        load_ms: loadMs,
+        weight_bytes: m.weightBytes,
+        weight_bytes_per_token: bytesPerToken,
+        prefill_tok_s: pre.median,
+        decode_tok_s: dec.median,
+        ttft_ms: ttft.median,
+        latency_ms: latency(runs.flatMap((r) => r.tokenMs)),
+        weight_gb_s: weightGbS,
+        roofline_pct: (100 * weightGbS) / o.probeGbS,
+        dispatches_per_token: dispatchesPerToken(m),
+        submits_per_token: mean(per((r) => r.submits / r.steps)),
+        js_ms_per_token: js.median,
+        gpu_wait_ms_per_token: spread(per((r) => r.waitMs / r.steps)).median,
+        kernels,
+        ...(kernelsNote ? { kernels_note: kernelsNote } : {}),
+        range: {
+          prefill_tok_s: { min: pre.min, max: pre.max },
+          decode_tok_s: { min: dec.min, max: dec.max },
+          ttft_ms: { min: ttft.min, max: ttft.max },
+        },
+      });
+    }
+    return results;
+  } finally {
+    engine.dispose();
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Quantization quality: each weight-storage scheme against the f32 run of the same model, on the
+ * next-token distribution at every position of some texts (teacher-forced: the text's own tokens
+ * are fed one at a time through the decode path, and the logits read back after each).
+ *
+ * Per scheme: KL(P_f32 ‖ Q_scheme) per position (mean, p99, max; nats), top-1 agreement (argmax
+ * equal), perplexity of the text under the scheme, and bytes per parameter on the GPU. Environment
+ * neutral; the CLI (src/cli/quality.ts) reads the texts.
+ */
+import { Engine, type ModelInput } from '../engine.ts';
+import { EmberError } from '../errors.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { openSource } from '../gguf/source.ts';
+import { readGGUF } from '../gguf/reader.ts';
+import { forward, readLogits, type Model } from '../model/model.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import { bytesPerParam, logSoftmax, QualityAccumulator } from './metrics.ts';
+
+export interface QualityRow {
+  quant: QuantScheme;
+  bytes_per_param: number;
+  kld_mean: number;
+  kld_p99: number;
+  kld_max: number;
+  top1: number;
+  ppl: number;
+}
+
+export interface QualityReport {
+  model: string;
+  device: string;
+  reference: QuantScheme; // always 'f32'
+  reference_ppl: number;
+  reference_bytes_per_param: number;
+  params: number;
+  texts: number;
+  positions: number; // next-token predictions scored per scheme
+  results: QualityRow[];
+}
+
+export interface QualityOptions {
+  model?: string; // the name printed
+  gpu: Gpu;
+  schemes: readonly QuantScheme[];
+  /** Each is tokenized with BOS; one longer than `window` tokens is cut into windows scored separately. */
+  texts: readonly string[];
+  window?: number; // default min(model context, 1024)
+  onProgress?: (message: string) => void;
+}
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+
+/** Parameters of the weights a model uploads: every tensor of the file except RoPE frequency factors. */
+async function countParams(input: ModelInput): Promise<number> {
+  const src = await openSource(input);
+  try {
+    const f = await readGGUF(src);
+    let n = 0;
+    for (const t of f.tensors.values()) if (t.name !== 'rope_freqs.weight') n += t.numel;
+    return n;
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** Feeds each window one token at a time and hands the logits after each token (predicting the next) to `use`. */
+async function walk(m: Model, windows: readonly number[][], use: (logits: Float32Array, next: number) => void): Promise<void> {
+  for (const ids of windows) {
+    for (let i = 0; i + 1 < ids.length; i++) {
+      await forward(m, [ids[i]], i, GREEDY, 0);
+      use(await readLogits(m), ids[i + 1]);
+    }
+  }
+}
+
+export async function runQuality(input: ModelInput, o: QualityOptions): Promise<QualityReport> {
+  for (const s of o.schemes) {
+    if (!QUANT_SCHEMES.includes(s)) throw new EmberError('BAD_ARGUMENT', `quant "${s}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  }
+  if (o.texts.length === 0) throw new EmberError('BAD_ARGUMENT', 'quality needs at least one text');
+  const say = o.onProgress ?? (() => {});
+  const params = await countParams(input);
+
+  say('reference (f32)');
+  const ref = await Engine.load(input, { quant: 'f32', gpu: o.gpu, maxBatch: 1 });
+  const window = Math.min(o.window ?? 1024, ref.model.nCtx);
+  const windows: number[][] = [];
+  for (const t of o.texts) {
+    const ids = ref.tokenize(t, { addBos: true });
+    for (let i = 0; i < ids.length; i += window) windows.push(ids.slice(i, i + window));
+  }
+  const refLogits: Float32Array[] = [];
+  const refAcc = new QualityAccumulator();
+  let refBytes: number;
+  try {
+    refBytes = ref.model.weightBytes;
+    await walk(ref.model, windows, (logits, next) => {
+      refLogits.push(logits);
+      const lp = logSoftmax(logits);
+      refAcc.add(lp, lp, next);
+    });
+  } finally {
+    ref.dispose();
+  }
+  if (refLogits.length === 0) throw new EmberError('BAD_ARGUMENT', 'the texts have no position to score (each needs at least one token after BOS)');
+
+  const results: QualityRow[] = [];
+  for (const quant of o.schemes) {
+    say(quant);
+    const e = await Engine.load(input, { quant, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
+    try {
+      const acc = new QualityAccumulator();
+      let i = 0;
+      await walk(e.model, windows, (logits, next) => acc.add(logSoftmax(refLogits[i++]), logSoftmax(logits), next));
+      results.push({ quant, bytes_per_param: bytesPerParam(e.model.weightBytes, params), ...acc.result() });
+    } finally {
+      e.dispose();
+    }
+  }
+  return {
+    model: o.model ?? 'model',
+    device: o.gpu.caps.adapterName,
+    reference: 'f32',
+    reference_ppl: refAcc.result().ppl,
+    reference_bytes_per_param: bytesPerParam(refBytes, params),
+    params,
+    texts: o.texts.length,
+    positions: refLogits.length,
+    results,
+  };
+}

@@ -1,0 +1,106 @@
+/** Plain-text and markdown tables of benchmark and quality reports (no GPU, no Node imports). */
+import type { BenchResult, DeviceInfo, SpeedResult } from './harness.ts';
+import type { QualityReport } from './quality.ts';
+import { sig } from './stats.ts';
+
+export interface BenchReport {
+  device: DeviceInfo;
+  probe_gb_s: number;
+  probe?: unknown;
+  config?: unknown;
+  peers?: unknown;
+  results: BenchResult[];
+  [more: string]: unknown;
+}
+
+/** Rounds every non-integer number in a JSON-able value to `digits` significant digits. */
+export function roundDeep<T>(v: T, digits = 4): T {
+  if (typeof v === 'number') return (Number.isInteger(v) ? v : sig(v, digits)) as T;
+  if (Array.isArray(v)) return v.map((x) => roundDeep(x, digits)) as T;
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, roundDeep(x, digits)])) as T;
+  return v;
+}
+
+const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const peerSpeed = (p: SpeedResult | { error: string } | undefined): SpeedResult | undefined => (p && 'decode_tok_s' in p ? p : undefined);
+
+interface Table {
+  head: string[];
+  rows: string[][];
+}
+
+function benchTable(r: BenchReport): Table {
+  const peers = [...new Set(r.results.flatMap((x) => Object.keys(x.peer ?? {})))];
+  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok'];
+  for (const p of peers) head.push(`${p} prefill / decode tok/s (ours ÷ theirs)`);
+  const rows = r.results.map((x) => {
+    const row = [
+      x.model,
+      x.quant,
+      String(x.prompt_tokens),
+      f(x.load_ms, 0),
+      `${f(x.prefill_tok_s)} (${f(x.range.prefill_tok_s.min)}-${f(x.range.prefill_tok_s.max)})`,
+      `${f(x.decode_tok_s)} (${f(x.range.decode_tok_s.min)}-${f(x.range.decode_tok_s.max)})`,
+      f(x.ttft_ms, 0),
+      `${f(x.latency_ms.p50)}/${f(x.latency_ms.p90)}/${f(x.latency_ms.p99)}`,
+      f(x.weight_gb_s, 2),
+      f(x.roofline_pct),
+      String(x.dispatches_per_token),
+      f(x.submits_per_token, 2),
+      f(x.js_ms_per_token, 2),
+    ];
+    for (const p of peers) {
+      const entry = x.peer?.[p];
+      const s = peerSpeed(entry);
+      row.push(s ? `${f(s.prefill_tok_s)} / ${f(s.decode_tok_s)} (${f(x.prefill_tok_s / s.prefill_tok_s, 2)}× / ${f(x.decode_tok_s / s.decode_tok_s, 2)}×)` : entry && 'error' in entry ? 'n/a' : '-');
+    }
+    return row;
+  });
+  return { head, rows };
+}
+
+function kernelTable(r: BenchReport): Table {
+  const head = ['model', 'quant', 'prompt', 'kernel family: GPU ms per decoded token (calls)'];
+  const rows = r.results.map((x) => [
+    x.model,
+    x.quant,
+    String(x.prompt_tokens),
+    x.kernels.length ? x.kernels.map((k) => `${k.name} ${f(k.ms_per_token, 3)} (${f(k.calls_per_token, 0)})`).join(', ') : (x.kernels_note ?? '-'),
+  ]);
+  return { head, rows };
+}
+
+function text(t: Table): string {
+  const w = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
+  return [line(t.head), line(w.map((n) => '-'.repeat(n))), ...t.rows.map(line)].join('\n');
+}
+
+function markdown(t: Table): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [`| ${t.head.map(esc).join(' | ')} |`, `|${t.head.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+export function deviceLine(d: DeviceInfo): string {
+  const extra = Object.entries(d)
+    .filter(([k]) => !['adapter', 'features', 'f16', 'subgroups', 'timestamps', 'dot4I8'].includes(k))
+    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return [`device: ${d.adapter}`, `features: ${d.features.join(', ')}${d.dot4I8 ? ', dot4I8Packed' : ''}`, ...extra].join('; ');
+}
+
+export function formatBench(r: BenchReport, style: 'text' | 'markdown'): string {
+  const fmt = style === 'markdown' ? markdown : text;
+  const probe = `bandwidth probe: ${f(r.probe_gb_s, 2)} GB/s`;
+  const notes = style === 'markdown' ? `${deviceLine(r.device)}. ${probe}.\n` : `${deviceLine(r.device)}\n${probe}\n`;
+  return `${notes}\n${fmt(benchTable(r))}\n\n${fmt(kernelTable(r))}\n`;
+}
+
+export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): string {
+  const head = ['quant', 'bytes/param', 'KLD mean', 'KLD p99', 'KLD max', 'top-1', 'PPL'];
+  const rows = [
+    [`${q.reference} (reference)`, f(q.reference_bytes_per_param, 3), '0', '0', '0', '1', f(q.reference_ppl, 3)],
+    ...q.results.map((x) => [x.quant, f(x.bytes_per_param, 3), x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)]),
+  ];
+  const fmt = style === 'markdown' ? markdown : text;
+  return `${q.model}: ${q.positions} positions over ${q.texts} texts; device: ${q.device}\n\n${fmt({ head, rows })}\n`;
+}

@@ -1,0 +1,267 @@
+/**
+ * Random-weight GGUF files with the exact shapes of real models, for benchmarks: same tensor names,
+ * shapes and types as the published GGUFs, seeded random values, and the small SentencePiece
+ * vocabulary of models/generate.ts padded to the real vocabulary size.
+ *
+ * models/generate.ts holds a whole model as f32 in memory (5 GB for the 1B shape, and ~12 RNG
+ * draws per weight), so this streams instead: the header comes from the GGUF writer, then each
+ * tensor is generated and encoded (with the writer's ggml reference encoders) a few MB at a time.
+ * Every tensor has its own seeded stream, so chunking does not change the bytes. Runs in Node and
+ * in the browser (the caller writes the chunks to a file or a Blob).
+ */
+import { EmberError } from '../errors.ts';
+import { GGML_TYPE, type TensorType } from '../gguf/reader.ts';
+import { encodeTensorData, meta, writeGGUF, type MetaValue } from '../gguf/writer.ts';
+import { f32ToF16Bits } from '../gguf/convert.ts';
+import { spmVocab } from '../../models/generate.ts';
+import { createRng } from '../../models/rng.ts';
+
+export interface SyntheticShape {
+  readonly arch: 'llama' | 'qwen2';
+  readonly nEmbd: number;
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly nHeadKv: number;
+  readonly nFf: number;
+  readonly vocab: number;
+  readonly tied: boolean;
+  readonly qkvBias: boolean;
+  readonly ropeBase: number;
+  readonly eps: number;
+  readonly contextLength: number;
+}
+
+/**
+ * Shapes from the models' config.json / GGUF metadata. Llama-3.2-1B's llama3 RoPE scaling is left
+ * out: it changes no shape and no cost.
+ */
+export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
+  'smollm2-135m': { arch: 'llama', nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, vocab: 49152, tied: true, qkvBias: false, ropeBase: 100000, eps: 1e-5, contextLength: 8192 },
+  'qwen2.5-0.5b': { arch: 'qwen2', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, vocab: 151936, tied: true, qkvBias: true, ropeBase: 1000000, eps: 1e-6, contextLength: 32768 },
+  'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192, vocab: 128256, tied: true, qkvBias: false, ropeBase: 500000, eps: 1e-5, contextLength: 131072 },
+};
+
+/** Weight types a synthetic file can have (norms and biases are always F32). */
+export const SYNTHETIC_TYPES: readonly TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'];
+
+/** Bumped whenever the bytes for the same (shape, type, seed) change, so caches are invalidated. */
+export const SYNTHETIC_VERSION = 1;
+
+type Kind = 'embed' | 'weight' | 'norm' | 'bias';
+interface TensorPlan {
+  readonly name: string;
+  readonly ne: readonly [number] | readonly [number, number];
+  readonly kind: Kind;
+  readonly type: TensorType;
+  readonly bytes: number;
+}
+
+export interface SyntheticGGUF {
+  readonly name: string; // e.g. "smollm2-135m-Q8_0-s1"
+  readonly fileName: string; // name + generator version + ".gguf"
+  readonly shape: SyntheticShape;
+  readonly type: TensorType;
+  readonly params: number;
+  readonly size: number; // bytes of the whole file
+  /** The file, in order, a few MB at a time. */
+  chunks(): Generator<Uint8Array>;
+}
+
+const ALIGN = 32;
+const BLOCK: Record<TensorType, [number, number]> = { F32: [1, 4], F16: [1, 2], BF16: [1, 2], Q8_0: [32, 34], Q4_0: [32, 18] };
+const CHUNK_VALUES = 1 << 20;
+
+export function resolveShape(name: string): SyntheticShape {
+  const s = SYNTHETIC_MODELS[name.toLowerCase()];
+  if (!s) throw new EmberError('BAD_ARGUMENT', `unknown synthetic model "${name}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')})`);
+  return s;
+}
+
+export function resolveType(t: string): TensorType {
+  const type = SYNTHETIC_TYPES.find((x) => x.toLowerCase() === t.toLowerCase());
+  if (!type) throw new EmberError('BAD_ARGUMENT', `unknown weight type "${t}" (known: ${SYNTHETIC_TYPES.join(', ')})`);
+  return type;
+}
+
+function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
+  const hd = s.nEmbd / s.nHead;
+  const out: TensorPlan[] = [];
+  const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
+    let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
+    if (BLOCK[t][0] > 1 && ne[0] % BLOCK[t][0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
+    const numel = ne.length === 1 ? ne[0] : ne[0] * ne[1];
+    out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK[t][0]) * BLOCK[t][1] });
+  };
+  add('token_embd.weight', [s.nEmbd, s.vocab], 'embed');
+  if (!s.tied) add('output.weight', [s.nEmbd, s.vocab], 'weight');
+  for (let l = 0; l < s.nLayer; l++) {
+    const p = `blk.${l}.`;
+    add(`${p}attn_norm.weight`, [s.nEmbd], 'norm');
+    add(`${p}attn_q.weight`, [s.nEmbd, s.nHead * hd], 'weight');
+    add(`${p}attn_k.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
+    add(`${p}attn_v.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
+    if (s.qkvBias) {
+      add(`${p}attn_q.bias`, [s.nHead * hd], 'bias');
+      add(`${p}attn_k.bias`, [s.nHeadKv * hd], 'bias');
+      add(`${p}attn_v.bias`, [s.nHeadKv * hd], 'bias');
+    }
+    add(`${p}attn_output.weight`, [s.nHead * hd, s.nEmbd], 'weight');
+    add(`${p}ffn_norm.weight`, [s.nEmbd], 'norm');
+    add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
+    add(`${p}ffn_up.weight`, [s.nEmbd, s.nFf], 'weight');
+    add(`${p}ffn_down.weight`, [s.nFf, s.nEmbd], 'weight');
+  }
+  add('output_norm.weight', [s.nEmbd], 'norm');
+  return out;
+}
+
+const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 };
+
+function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[string, MetaValue]> {
+  const a = s.arch;
+  const v = spmVocab(s.vocab);
+  return [
+    ['general.architecture', meta.str(a)],
+    ['general.name', meta.str(`emberlm-synthetic-${name}`)],
+    ['general.file_type', meta.u32(FILE_TYPE[type])],
+    [`${a}.context_length`, meta.u32(s.contextLength)],
+    [`${a}.embedding_length`, meta.u32(s.nEmbd)],
+    [`${a}.feed_forward_length`, meta.u32(s.nFf)],
+    [`${a}.block_count`, meta.u32(s.nLayer)],
+    [`${a}.attention.head_count`, meta.u32(s.nHead)],
+    [`${a}.attention.head_count_kv`, meta.u32(s.nHeadKv)],
+    [`${a}.rope.dimension_count`, meta.u32(s.nEmbd / s.nHead)],
+    [`${a}.attention.layer_norm_rms_epsilon`, meta.f32(s.eps)],
+    [`${a}.rope.freq_base`, meta.f32(s.ropeBase)],
+    [`${a}.vocab_size`, meta.u32(s.vocab)],
+    ['tokenizer.ggml.model', meta.str('llama')],
+    ['tokenizer.ggml.tokens', meta.strs(v.tokens)],
+    ['tokenizer.ggml.scores', meta.f32s(v.scores)],
+    ['tokenizer.ggml.token_type', meta.i32s(v.types)],
+    ['tokenizer.ggml.unknown_token_id', meta.u32(0)],
+    ['tokenizer.ggml.bos_token_id', meta.u32(1)],
+    ['tokenizer.ggml.eos_token_id', meta.u32(2)],
+    ['tokenizer.ggml.add_bos_token', meta.bool(true)],
+    ['tokenizer.ggml.add_eos_token', meta.bool(false)],
+    // Last on purpose: its value ends in a non-zero byte, which marks where the metadata ends (see header()).
+    ['emberlm.synthetic', meta.str(`${name} v${SYNTHETIC_VERSION}`)],
+  ];
+}
+
+/** Little-endian writer for the tensor-info section (the part writeGGUF cannot produce without the data). */
+function tensorInfos(tensors: readonly TensorPlan[]): Uint8Array {
+  const enc = new TextEncoder();
+  const names = tensors.map((t) => enc.encode(t.name));
+  const size = tensors.reduce((n, t, i) => n + 8 + names[i].byteLength + 4 + 8 * t.ne.length + 4 + 8, 0);
+  const buf = new Uint8Array(size);
+  const dv = new DataView(buf.buffer);
+  let at = 0;
+  let offset = 0;
+  tensors.forEach((t, i) => {
+    dv.setBigUint64(at, BigInt(names[i].byteLength), true);
+    buf.set(names[i], at + 8);
+    at += 8 + names[i].byteLength;
+    dv.setUint32(at, t.ne.length, true);
+    at += 4;
+    for (const d of t.ne) {
+      dv.setBigUint64(at, BigInt(d), true);
+      at += 8;
+    }
+    dv.setUint32(at, GGML_TYPE[t.type], true);
+    dv.setBigUint64(at + 4, BigInt(offset), true);
+    at += 12;
+    offset += Math.ceil(t.bytes / ALIGN) * ALIGN;
+  });
+  return buf;
+}
+
+/**
+ * The header: writeGGUF's encoding of the metadata with no tensors, cut where the metadata ends
+ * (the last non-zero byte, thanks to the last key's value), with the tensor count patched in and
+ * the tensor infos appended, padded to the alignment.
+ */
+function header(md: Array<[string, MetaValue]>, tensors: readonly TensorPlan[]): Uint8Array {
+  const bare = writeGGUF({ metadata: md, tensors: [] });
+  let end = bare.byteLength;
+  while (end > 0 && bare[end - 1] === 0) end--;
+  const infos = tensorInfos(tensors);
+  const out = new Uint8Array(Math.ceil((end + infos.byteLength) / ALIGN) * ALIGN);
+  out.set(bare.subarray(0, end));
+  new DataView(out.buffer).setBigUint64(8, BigInt(tensors.length), true);
+  out.set(infos, end);
+  return out;
+}
+
+/** FNV-1a of a name, to give each tensor its own random stream. */
+function hashName(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The standard deviation generate.ts uses: projections 1/sqrt(in) clamped to [0.02, 0.2], embeddings 0.2, norms 1 ± 0.1, biases 0.1. */
+function scaleOf(t: TensorPlan): { mean: number; half: number } {
+  const std = t.kind === 'weight' ? Math.min(0.2, Math.max(0.02, 1 / Math.sqrt(t.ne[0]))) : t.kind === 'embed' ? 0.2 : 0.1;
+  return { mean: t.kind === 'norm' ? 1 : 0, half: std * Math.sqrt(3) }; // uniform on mean ± half has this std
+}
+
+/**
+ * A tensor's bytes, a few MB at a time. Values are uniform rather than normal (only the scale
+ * matters for a benchmark, and it takes one draw per value instead of twelve). Q8_0 and Q4_0 are
+ * drawn directly as uniform codes under the block scale that gives the same std (Q8_0: random
+ * int8 codes, d = half/128; Q4_0: random nibbles, d = half/8), which is 10x faster than quantizing
+ * f32 values and gives the same kind of file. Float types go through the writer's encoders.
+ */
+function* tensorBytes(t: TensorPlan, seed: number): Generator<Uint8Array> {
+  const rng = createRng((seed * 0x9e3779b1) ^ hashName(t.name));
+  const bits = () => (rng.next() * 4294967296) >>> 0;
+  const { mean, half } = scaleOf(t);
+  const [cols, rows] = t.ne.length === 1 ? [t.ne[0], 1] : t.ne;
+  const rowsPer = Math.max(1, Math.floor(CHUNK_VALUES / cols));
+  for (let r = 0; r < rows; r += rowsPer) {
+    const n = Math.min(rowsPer, rows - r) * cols;
+    if (t.type === 'Q8_0' || t.type === 'Q4_0') {
+      const [size, per] = BLOCK[t.type];
+      const out = new Uint8Array((n / size) * per);
+      const dv = new DataView(out.buffer);
+      const d = f32ToF16Bits(t.type === 'Q8_0' ? half / 128 : half / 8);
+      for (let b = 0; b < out.length; b += per) {
+        dv.setUint16(b, d, true);
+        for (let j = 2; j < per; j += 4) dv.setUint32(b + j, bits(), true); // per - 2 is a multiple of 4 (32, 16)
+      }
+      yield out;
+    } else {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = mean + half * (2 * rng.next() - 1);
+      yield encodeTensorData(t.type, x);
+    }
+  }
+}
+
+export function syntheticGGUF(model: string | SyntheticShape, type: TensorType | string = 'Q8_0', seed = 1): SyntheticGGUF {
+  const shape = typeof model === 'string' ? resolveShape(model) : model;
+  const t = typeof type === 'string' ? resolveType(type) : type;
+  if (!Number.isInteger(seed)) throw new EmberError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
+  const label = typeof model === 'string' ? model.toLowerCase() : `${shape.arch}-${shape.nEmbd}x${shape.nLayer}`;
+  const name = `${label}-${t}-s${seed}`;
+  const tensors = plan(shape, t);
+  const head = header(metadata(shape, t, name), tensors);
+  const dataBytes = tensors.reduce((n, x) => n + Math.ceil(x.bytes / ALIGN) * ALIGN, 0);
+  const params = tensors.reduce((n, x) => n + x.ne.reduce((a, b) => a * b, 1), 0);
+  return {
+    name,
+    fileName: `${name}-v${SYNTHETIC_VERSION}.gguf`,
+    shape,
+    type: t,
+    params,
+    size: head.byteLength + dataBytes,
+    *chunks() {
+      yield head;
+      for (const x of tensors) {
+        yield* tensorBytes(x, seed);
+        const pad = (ALIGN - (x.bytes % ALIGN)) % ALIGN;
+        if (pad) yield new Uint8Array(pad);
+      }
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * `emberlm bench`: the harness of src/bench/ driven from Node, with what only Node has: files
+ * (synthetic models written to a cache folder, results written with --out), host details for the
+ * report, and llama.cpp as a peer.
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { EmberError } from '../errors.ts';
+import { createGpu, type Gpu } from '../gpu/device.ts';
+import { openSource } from '../gguf/source.ts';
+import { readGGUF } from '../gguf/reader.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../bench/harness.ts';
+import { benchLlamaCpp, loadNodeLlamaCpp, PEER_BACKENDS, type PeerBackend, type PeerInfo } from '../bench/peer.ts';
+import { probeBandwidth, type ProbeOptions } from '../bench/probe.ts';
+import { formatBench, roundDeep, type BenchReport } from '../bench/report.ts';
+import { syntheticGGUF, SYNTHETIC_MODELS } from '../bench/synthetic.ts';
+
+export interface BenchCommand {
+  model?: string; // a GGUF path
+  synthetic?: string[]; // "name" or "name:type", e.g. "smollm2-135m:q8_0"
+  quant: QuantScheme[];
+  config: BenchConfig;
+  /** "llama.cpp" (every backend) or "llama.cpp:cpu-t1,vulkan" */
+  peer?: string;
+  probe?: ProbeOptions;
+  gpu?: Gpu;
+  log?: (line: string) => void;
+  /** Where synthetic files are cached (default $EMBERLM_CACHE or <tmp>/emberlm-bench). */
+  cacheDir?: string;
+}
+
+export function parseList(v: string | undefined, what: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (xs.length === 0) throw new EmberError('BAD_ARGUMENT', `--${what} is empty`);
+  return xs;
+}
+
+export function parseInts(v: string | undefined, what: string): number[] | undefined {
+  return parseList(v, what)?.map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new EmberError('BAD_ARGUMENT', `--${what} expects positive integers, got ${JSON.stringify(s)}`);
+    return n;
+  });
+}
+
+export function parseQuant(v: string | undefined): QuantScheme[] {
+  const xs = parseList(v, 'quant') ?? ['auto'];
+  for (const q of xs) if (!(QUANT_SCHEMES as readonly string[]).includes(q)) throw new EmberError('BAD_ARGUMENT', `quant "${q}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  return xs as QuantScheme[];
+}
+
+export function parsePeer(v: string): PeerBackend[] {
+  const [name, list] = v.split(':');
+  if (name !== 'llama.cpp') throw new EmberError('BAD_ARGUMENT', `unknown peer "${name}" (known: llama.cpp)`);
+  const backends = list ? list.split(',') : [...PEER_BACKENDS];
+  for (const b of backends) if (!(PEER_BACKENDS as readonly string[]).includes(b)) throw new EmberError('BAD_ARGUMENT', `unknown llama.cpp backend "${b}" (known: ${PEER_BACKENDS.join(', ')})`);
+  return backends as PeerBackend[];
+}
+
+/** Writes a synthetic model to the cache (once; later runs reuse the file) and returns its path. */
+export async function syntheticFile(spec: string, cacheDir: string, log: (l: string) => void): Promise<{ path: string; name: string }> {
+  const [name, type = 'q8_0'] = spec.split(':');
+  const g = syntheticGGUF(name, type);
+  const path = join(cacheDir, g.fileName);
+  if (existsSync(path) && statSync(path).size === g.size) return { path, name: `${g.name.replace(/-s1$/, '')} (synthetic)` };
+  mkdirSync(cacheDir, { recursive: true });
+  log(`writing ${path} (${(g.size / 1e6).toFixed(0)} MB, ${(g.params / 1e6).toFixed(0)}M params)`);
+  const t0 = performance.now();
+  const tmp = `${path}.${process.pid}.tmp`;
+  const out = createWriteStream(tmp);
+  for (const chunk of g.chunks()) if (!out.write(chunk)) await once(out, 'drain');
+  out.end();
+  await once(out, 'finish');
+  renameSync(tmp, path); // atomic: a concurrent run sees the whole file or none
+  log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { path, name: `${g.name.replace(/-s1$/, '')} (synthetic)` };
+}
+
+function commit(): string | undefined {
+  try {
+    const cwd = dirname(new URL(import.meta.url).pathname);
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${head} (with uncommitted changes)` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+async function vocabOf(path: string): Promise<number> {
+  const src = await openSource(path);
+  try {
+    return (await readGGUF(src)).tensors.get('token_embd.weight')?.ne[1] ?? 0;
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** Runs the whole benchmark and returns the report (the CLI prints it; tests inspect it). */
+export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
+  const log = cmd.log ?? (() => {});
+  const models: { path: string; name: string }[] = [];
+  if (cmd.model) models.push({ path: resolve(cmd.model), name: basename(cmd.model) });
+  const cacheDir = cmd.cacheDir ?? process.env.EMBERLM_CACHE ?? join(tmpdir(), 'emberlm-bench');
+  for (const s of cmd.synthetic ?? []) models.push(await syntheticFile(s, cacheDir, log));
+  if (models.length === 0) throw new EmberError('BAD_ARGUMENT', `bench needs --model <file.gguf> or --synthetic <${Object.keys(SYNTHETIC_MODELS).join('|')}>[:type]`);
+  const backends = cmd.peer ? parsePeer(cmd.peer) : [];
+  if (backends.length) await loadNodeLlamaCpp(); // fail before any measurement if it is missing
+
+  const load0 = loadavg();
+  const gpu = cmd.gpu ?? (await createGpu());
+  try {
+    log('bandwidth probe');
+    const probe = await probeBandwidth(gpu, cmd.probe);
+    const results: BenchResult[] = [];
+    const peers: Record<string, PeerInfo> = {};
+    for (const m of models) {
+      const mine: BenchResult[] = [];
+      for (const quant of cmd.quant) mine.push(...(await benchModel(m.path, { model: m.name, quant, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log })));
+      if (backends.length) {
+        const vocab = await vocabOf(m.path);
+        for (const b of backends) {
+          const out = await benchLlamaCpp(m.path, b, cmd.config, vocab, log);
+          const key = `llama.cpp/${b}`;
+          if (out.info) peers[key] = out.info;
+          if (out.error) log(out.error);
+          for (const r of mine) {
+            const i = cmd.config.promptTokens.indexOf(r.prompt_tokens);
+            r.peer = { ...r.peer, [key]: out.results ? out.results[i] : { error: out.error ?? 'no result' } };
+          }
+        }
+      }
+      results.push(...mine);
+    }
+    const host = {
+      runtime: `node ${process.versions.node}, Dawn (npm webgpu)`,
+      cpu: `${cpus()[0]?.model ?? 'unknown'} x${cpus().length}`,
+      LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? '(unset: lavapipe uses one thread per CPU)',
+      loadavg_1m: { start: load0[0], end: loadavg()[0] },
+    };
+    return {
+      date: new Date().toISOString(),
+      commit: commit(),
+      device: describeDevice(gpu, { host }),
+      probe_gb_s: probe.gb_s,
+      probe,
+      config: { ...cmd.config, quant: cmd.quant, peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
+      ...(backends.length ? { peers } : {}),
+      results,
+    };
+  } finally {
+    if (!cmd.gpu) gpu.device.destroy();
+  }
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+export async function bench(flags: Flags): Promise<void> {
+  const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const one = (k: string, fallback: number) => parseInts(str(k), k)?.[0] ?? fallback;
+  const report = await runBench({
+    model: str('model'),
+    synthetic: parseList(str('synthetic'), 'synthetic'),
+    quant: parseQuant(str('quant')),
+    config: {
+      promptTokens: parseInts(str('prompt-tokens'), 'prompt-tokens') ?? [128],
+      genTokens: one('gen-tokens', 64),
+      repeats: one('repeats', 3),
+    },
+    peer: str('peer'),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  const rounded = roundDeep(report);
+  const out = str('out');
+  if (out) {
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    writeFileSync(out, JSON.stringify(rounded, null, 2) + '\n');
+  }
+  if (flags.json) process.stdout.write(JSON.stringify(rounded) + '\n');
+  else process.stdout.write(formatBench(report, flags.markdown ? 'markdown' : 'text'));
+}

@@ -1,0 +1,54 @@
+/**
+ * `emberlm quality`: src/bench/quality.ts from Node. The default text is the llama.cpp oracle's
+ * prompts + greedy continuations for stories260K (`full_text` of each result), found under
+ * $EMBERLM_MODELS or ../shared/models from the working directory.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { EmberError } from '../errors.ts';
+import { createGpu } from '../gpu/device.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import { runQuality, type QualityReport } from '../bench/quality.ts';
+import { formatQuality, roundDeep } from '../bench/report.ts';
+import { parseList } from './bench.ts';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+export function defaultTextFile(): string {
+  return resolve(process.env.EMBERLM_MODELS ?? resolve(process.cwd(), '../shared/models'), 'oracle/stories260K.llama-cpp.json');
+}
+
+/** A .json file with `results[].full_text` (the oracle format) gives one text per result; any other file is one text. */
+export function readTexts(file: string): string[] {
+  if (!existsSync(file)) throw new EmberError('BAD_ARGUMENT', `text file ${file} does not exist (pass --text FILE)`);
+  const raw = readFileSync(file, 'utf8');
+  if (file.endsWith('.json')) {
+    const texts = (JSON.parse(raw) as { results?: { full_text?: unknown }[] }).results?.map((r) => r.full_text);
+    if (!texts?.length || texts.some((t) => typeof t !== 'string')) throw new EmberError('BAD_ARGUMENT', `${file}: expected {"results": [{"full_text": "..."}, ...]}`);
+    return texts as string[];
+  }
+  return [raw];
+}
+
+/** Every scheme but the reference, so schemes added to QUANT_SCHEMES appear here without a change. */
+export const DEFAULT_QUALITY_SCHEMES = (): QuantScheme[] => QUANT_SCHEMES.filter((s) => s !== 'f32');
+
+export async function runQualityCommand(o: { model: string; quant?: string; text?: string; log?: (l: string) => void }): Promise<QualityReport> {
+  const schemes = (parseList(o.quant, 'quant') ?? DEFAULT_QUALITY_SCHEMES()) as QuantScheme[];
+  const texts = readTexts(o.text ?? defaultTextFile());
+  const gpu = await createGpu();
+  try {
+    return await runQuality(resolve(o.model), { model: basename(o.model), gpu, schemes, texts, onProgress: o.log });
+  } finally {
+    gpu.device.destroy();
+  }
+}
+
+export async function quality(flags: Flags): Promise<void> {
+  const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const model = str('model');
+  if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
+  const report = await runQualityCommand({ model, quant: str('quant'), text: str('text'), log: (l) => process.stderr.write(`${l}\n`) });
+  if (flags.json) process.stdout.write(JSON.stringify(roundDeep(report, 6)) + '\n');
+  else process.stdout.write(formatQuality(report, flags.markdown ? 'markdown' : 'text'));
+}

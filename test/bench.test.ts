@@ -1,0 +1,187 @@
+/**
+ * The benchmark harness: its arithmetic against hand-computed cases, the synthetic GGUF writer,
+ * the bandwidth probe, and a whole (tiny) bench run on stories260K with every field checked for
+ * type and sanity. No timing thresholds: speeds only have to be positive and finite.
+ */
+import { describe, expect, it } from 'vitest';
+import { latency, median, percentile, sig, spread } from '../src/bench/stats.ts';
+import { formatBench, roundDeep } from '../src/bench/report.ts';
+import { PROBE_PARAMS, PROBE_SOURCE, probeBandwidth } from '../src/bench/probe.ts';
+import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/bench/synthetic.ts';
+import { benchPrompt } from '../src/bench/harness.ts';
+import { loadNodeLlamaCpp } from '../src/bench/peer.ts';
+import { parsePeer, parseQuant, runBench } from '../src/cli/bench.ts';
+import { parseWgslStruct } from '../src/gpu/uniforms.ts';
+import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { toF32 } from '../src/gguf/convert.ts';
+import { Engine } from '../src/engine.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { expectEmberError } from './helpers/errors.ts';
+
+describe('percentiles (linear interpolation between closest ranks, numpy default)', () => {
+  const ten = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5]; // 1..10, unsorted
+  it('hand-computed cases', () => {
+    // rank h = (n-1)p/100: p50 -> 4.5 -> 5.5; p90 -> 8.1 -> 9.1; p99 -> 8.91 -> 9.91
+    expect(percentile(ten, 50)).toBeCloseTo(5.5, 12);
+    expect(percentile(ten, 90)).toBeCloseTo(9.1, 12);
+    expect(percentile(ten, 99)).toBeCloseTo(9.91, 12);
+    expect(percentile(ten, 0)).toBe(1);
+    expect(percentile(ten, 100)).toBe(10);
+    expect(percentile([4, 1, 3], 50)).toBe(3); // odd count: the middle value
+    expect(percentile([2, 4], 25)).toBe(2.5);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+    expect(median([3, 1, 2, 10])).toBe(2.5);
+  });
+  it('spread, latency and the input left unsorted', () => {
+    const xs = [3, 1, 2];
+    expect(spread(xs)).toEqual({ median: 2, min: 1, max: 3 });
+    expect(xs).toEqual([3, 1, 2]);
+    const l = latency(ten);
+    expect([l.p50, l.p90, l.p99].map((x) => +x.toFixed(9))).toEqual([5.5, 9.1, 9.91]);
+  });
+  it('rejects a percentile outside [0, 100]', async () => {
+    await expectEmberError(() => percentile([1], 101), 'BAD_ARGUMENT', /101/);
+  });
+  it('rounding for the report', () => {
+    expect(sig(123456, 3)).toBe(123000);
+    expect(sig(0.000123456, 2)).toBe(0.00012);
+    expect(roundDeep({ a: 1.23456, b: [2.34567, 7], c: 'x' }, 3)).toEqual({ a: 1.23, b: [2.35, 7], c: 'x' });
+  });
+});
+
+describe('synthetic models', () => {
+  it('have the parameter counts of the real models', () => {
+    // SmolLM2-135M, Qwen2.5-0.5B and Llama-3.2-1B as published (tied embeddings).
+    expect(syntheticGGUF('smollm2-135m', 'Q8_0').params).toBe(134_515_008);
+    expect(syntheticGGUF('qwen2.5-0.5b', 'Q8_0').params).toBe(494_032_768);
+    expect(syntheticGGUF('llama-3.2-1b', 'Q8_0').params).toBe(1_235_814_400);
+  });
+
+  const tiny: SyntheticShape = { ...SYNTHETIC_MODELS['qwen2.5-0.5b'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 128 };
+  const bytesOf = (type: string) => {
+    const g = syntheticGGUF(tiny, type, 3);
+    const parts = [...g.chunks()];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return { g, out };
+  };
+
+  it.each(['F32', 'F16', 'Q8_0', 'Q4_0'])('%s: a valid GGUF of the announced size, same bytes every time, loads and generates', async (type) => {
+    const { g, out } = bytesOf(type);
+    expect(out.byteLength).toBe(g.size);
+    expect(bytesOf(type).out).toEqual(out);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(f.metadata.get('general.architecture')).toBe('qwen2');
+    expect(f.metadata.get('qwen2.block_count')).toBe(2);
+    expect(f.tensors.get('blk.1.attn_k.bias')?.ne).toEqual([32]);
+    expect(f.tensors.has('output.weight')).toBe(false); // tied
+    expect(f.tensors.get('blk.0.ffn_down.weight')).toMatchObject({ ne: [96, 64], type });
+    expect(f.tensors.get('blk.0.ffn_norm.weight')?.type).toBe('F32');
+    // Values have the intended scale: |w| <= sqrt(3)/sqrt(96) for ffn_down (plus quantization), norms near 1.
+    const down = f.tensors.get('blk.0.ffn_down.weight')!;
+    const w = toF32(down, await readTensorBytes(f, down));
+    const half = Math.sqrt(3) / Math.sqrt(96);
+    expect(Math.max(...w.map(Math.abs))).toBeLessThanOrEqual(half * 1.01);
+    expect(Math.max(...w.map(Math.abs))).toBeGreaterThan(half * 0.8);
+    const norm = f.tensors.get('blk.0.attn_norm.weight')!;
+    const nw = toF32(norm, await readTensorBytes(f, norm));
+    expect(nw.every((x) => Math.abs(x - 1) < 0.18)).toBe(true);
+
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      const r = await engine.complete([1, 5, 9], { maxTokens: 4, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(4);
+      expect(r.ids.every((id) => id >= 0 && id < 300)).toBe(true);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('rejects unknown names and types', async () => {
+    await expectEmberError(() => syntheticGGUF('gpt-5'), 'BAD_ARGUMENT', /unknown synthetic model "gpt-5".*smollm2-135m/);
+    await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q5_K'), 'BAD_ARGUMENT', /unknown weight type "Q5_K"/);
+  });
+});
+
+describe('bandwidth probe', () => {
+  it('ProbeParams agrees with the WGSL struct', () => {
+    expect(parseWgslStruct(PROBE_SOURCE, PROBE_PARAMS.structName)).toEqual(PROBE_PARAMS.fields.map(([n, t]) => [n, t]));
+  });
+  it('validates its reduction and reports a positive bandwidth for each layout', async () => {
+    const p = await probeBandwidth(await testGpu(), { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 });
+    expect(p.bytes).toBe(4 * 2 ** 20);
+    expect(p.layouts.map((l) => l.name)).toEqual(['coalesced', 'contiguous']);
+    for (const l of p.layouts) expect(l.samples_gb_s.every((x) => x > 0 && Number.isFinite(x))).toBe(true);
+    expect(p.gb_s).toBe(Math.max(...p.layouts.map((l) => l.gb_s)));
+  });
+});
+
+describe('bench end to end (stories260K, tiny settings)', () => {
+  it('returns every field with a sane type', async () => {
+    const gpu = await testGpu();
+    const report = await runBench({
+      model: sharedModelPath('stories260K/stories260K.gguf'),
+      quant: ['auto', 'int8-g32'],
+      config: { promptTokens: [16], genTokens: 8, repeats: 1 },
+      peer: 'llama.cpp:cpu-t1',
+      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
+      gpu,
+    });
+    expect(report.device.adapter).toBe(gpu.caps.adapterName);
+    expect(report.device.features).toEqual([...gpu.device.features].sort());
+    expect(report.probe_gb_s).toBeGreaterThan(0);
+    expect(report.results).toHaveLength(2);
+    const pos = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+    for (const r of report.results) {
+      expect(r.model).toBe('stories260K.gguf');
+      expect(r.prompt_tokens).toBe(16);
+      expect(r.device.adapter).toBe(gpu.caps.adapterName);
+      for (const k of ['load_ms', 'weight_bytes', 'weight_bytes_per_token', 'prefill_tok_s', 'decode_tok_s', 'ttft_ms', 'weight_gb_s', 'roofline_pct', 'js_ms_per_token', 'gpu_wait_ms_per_token'] as const) {
+        expect(pos(r[k]), `${k} = ${r[k]}`).toBe(true);
+      }
+      expect(r.latency_ms.p50).toBeLessThanOrEqual(r.latency_ms.p90);
+      expect(r.latency_ms.p90).toBeLessThanOrEqual(r.latency_ms.p99);
+      expect(r.range.decode_tok_s.min).toBeLessThanOrEqual(r.decode_tok_s);
+      expect(r.range.decode_tok_s.max).toBeGreaterThanOrEqual(r.decode_tok_s);
+      expect(r.weight_gb_s).toBeCloseTo((r.weight_bytes_per_token * r.decode_tok_s) / 1e9, 9);
+      expect(r.roofline_pct).toBeCloseTo((100 * r.weight_gb_s) / report.probe_gb_s, 9);
+      expect(r.submits_per_token).toBe(1); // forward submits once per token
+      expect(Number.isInteger(r.dispatches_per_token) && r.dispatches_per_token > 10).toBe(true);
+      if (gpu.caps.timestamps) {
+        expect(r.kernels.map((k) => k.name)).toEqual(expect.arrayContaining(['attention', 'rmsnorm', 'sample']));
+        for (const k of r.kernels) expect(k.ms_per_token >= 0 && k.calls_per_token > 0).toBe(true);
+      }
+      const peer = r.peer?.['llama.cpp/cpu-t1'];
+      expect(peer && 'decode_tok_s' in peer ? pos(peer.decode_tok_s) && pos(peer.prefill_tok_s) && pos(peer.ttft_ms) : peer).toBe(true);
+    }
+    // stories260K has an untied LM head: a decode step reads the output matrix, not the whole embedding table.
+    const [auto, int8] = report.results;
+    expect(auto.weight_bytes_per_token).toBe(auto.weight_bytes - 512 * 64 * 4 + 64 * 4);
+    expect(int8.weight_bytes).toBeLessThan(auto.weight_bytes);
+    const table = formatBench(report, 'markdown');
+    expect(table).toContain(gpu.caps.adapterName);
+    expect(table).toMatch(/\| stories260K.gguf \| int8-g32 \| 16 \|/);
+  });
+
+  it('fails with a clear message when node-llama-cpp is missing, and on bad flags', async () => {
+    await expectEmberError(() => loadNodeLlamaCpp('node-llama-cpp-not-installed'), 'UNSUPPORTED', /node-llama-cpp-not-installed.*NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install -D node-llama-cpp/);
+    await expectEmberError(() => parsePeer('ollama'), 'BAD_ARGUMENT', /unknown peer "ollama"/);
+    await expectEmberError(() => parsePeer('llama.cpp:metal'), 'BAD_ARGUMENT', /backend "metal"/);
+    expect(parsePeer('llama.cpp')).toEqual(['cpu-t1', 'cpu-t2', 'vulkan']);
+    await expectEmberError(() => parseQuant('int3'), 'BAD_ARGUMENT', /quant "int3" is not one of auto/);
+    await expectEmberError(() => runBench({ quant: ['auto'], config: { promptTokens: [16], genTokens: 8, repeats: 1 } }), 'BAD_ARGUMENT', /--model.*--synthetic/);
+  });
+
+  it('prompt ids are deterministic and inside the vocabulary', () => {
+    const a = benchPrompt(512, 100, 1);
+    expect(benchPrompt(512, 100, 1)).toEqual(a);
+    expect(a.every((id) => id >= 3 && id < 512)).toBe(true);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Quantization quality: the metrics against hand-computed cases, and the whole measurement on
+ * stories260K (every scheme of QUANT_SCHEMES against f32, on the llama.cpp oracle texts).
+ */
+import { describe, expect, it } from 'vitest';
+import { argmax, bytesPerParam, klDivergence, logSoftmax, perplexity, QualityAccumulator } from '../src/bench/metrics.ts';
+import { runQuality } from '../src/bench/quality.ts';
+import { DEFAULT_QUALITY_SCHEMES, readTexts } from '../src/cli/quality.ts';
+import { QUANT_SCHEMES } from '../src/model/weight_source.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { testGpu } from './helpers/gpu.ts';
+
+describe('quality metrics', () => {
+  it('log softmax', () => {
+    const lp = logSoftmax([0, Math.log(3)]); // probabilities 1/4, 3/4
+    expect(lp[0]).toBeCloseTo(Math.log(0.25), 14);
+    expect(lp[1]).toBeCloseTo(Math.log(0.75), 14);
+    const big = logSoftmax([1000, 1000]); // no overflow
+    expect(big[0]).toBeCloseTo(-Math.LN2, 12); // 1000 + ln 2 keeps ~13 digits of ln 2
+  });
+  it('KL divergence in nats', () => {
+    const p = [Math.log(0.5), Math.log(0.5)];
+    const q = [Math.log(0.25), Math.log(0.75)];
+    // 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.5 (ln 2 + ln 2/3)
+    expect(klDivergence(p, q)).toBeCloseTo(0.5 * (Math.LN2 + Math.log(2 / 3)), 14);
+    expect(klDivergence(p, q)).toBeCloseTo(0.1438410362258904, 14);
+    expect(klDivergence(q, q)).toBe(0);
+    expect(klDivergence([0, -Infinity], [Math.log(0.5), Math.log(0.5)])).toBeCloseTo(Math.LN2, 14); // p = 0 terms vanish
+  });
+  it('perplexity, top-1, bytes per parameter', () => {
+    expect(perplexity([Math.log(2), Math.log(8)])).toBeCloseTo(4, 12); // exp(mean(ln 2, ln 8)) = exp(ln 4)
+    expect(argmax([1, 3, 3, 2])).toBe(1);
+    expect(bytesPerParam(32 + 4, 32)).toBe(1.125); // one Q8 block: 32 int8 + one f32 scale
+    const acc = new QualityAccumulator();
+    const a = logSoftmax([2, 1, 0]);
+    const b = logSoftmax([1, 2, 0]);
+    acc.add(a, a, 0); // agree, -log p(0)
+    acc.add(a, b, 2); // disagree
+    const r = acc.result();
+    expect(r.top1).toBe(0.5);
+    expect(r.kld_mean).toBeCloseTo(klDivergence(a, b) / 2, 14);
+    expect(r.kld_max).toBeCloseTo(klDivergence(a, b), 14);
+    expect(r.kld_p99).toBeCloseTo(0.99 * klDivergence(a, b), 14); // rank 0.99 between 0 and the max
+    expect(r.ppl).toBeCloseTo(Math.exp((-a[0] - b[2]) / 2), 12);
+  });
+});
+
+describe('quality on stories260K', () => {
+  const model = sharedModelPath('stories260K/stories260K.gguf');
+  const texts = readTexts(sharedModelPath('oracle/stories260K.llama-cpp.json'));
+
+  it('every scheme against f32: KLD >= 0, top-1 in [0, 1], PPL > 1, int8-g32 within its bound', async () => {
+    expect(texts).toHaveLength(3);
+    const schemes = DEFAULT_QUALITY_SCHEMES();
+    expect(schemes).toEqual(QUANT_SCHEMES.filter((s) => s !== 'f32')); // new schemes show up by themselves
+    const q = await runQuality(model, { gpu: await testGpu(), schemes, texts });
+    expect(q.reference).toBe('f32');
+    expect(q.positions).toBe(107); // 36 + 36 + 35 tokens after BOS
+    expect(q.reference_ppl).toBeGreaterThan(1);
+    expect(q.reference_bytes_per_param).toBeCloseTo(4, 6);
+    expect(q.results.map((r) => r.quant)).toEqual(schemes);
+    for (const r of q.results) {
+      expect(r.kld_mean, r.quant).toBeGreaterThanOrEqual(0);
+      expect(r.kld_p99, r.quant).toBeGreaterThanOrEqual(0);
+      expect(r.kld_max, r.quant).toBeGreaterThanOrEqual(r.kld_p99);
+      expect(r.top1, r.quant).toBeGreaterThanOrEqual(0);
+      expect(r.top1, r.quant).toBeLessThanOrEqual(1);
+      expect(r.ppl, r.quant).toBeGreaterThan(1);
+      expect(r.bytes_per_param, r.quant).toBeGreaterThan(0);
+    }
+    const by = Object.fromEntries(q.results.map((r) => [r.quant, r]));
+    // The file is F32, so 'auto' is the reference itself.
+    expect(by.auto.kld_max).toBe(0);
+    // Measured on lavapipe: f16 mean 5.1e-7 / max 4.2e-6; int8-g32 mean 5.2e-4, p99 3.8e-3, max 4.8e-3, top-1 0.991.
+    expect(by.f16.kld_mean).toBeLessThan(1e-5);
+    expect(by['int8-g32'].kld_mean).toBeLessThan(2e-3);
+    expect(by['int8-g32'].kld_max).toBeLessThan(2e-2);
+    expect(by['int8-g32'].top1).toBeGreaterThanOrEqual(0.95);
+    // stories260K's ffn_down rows (172) are not a multiple of 32 and stay f32, so int8-g32 is above 1.125 B/param.
+    expect(by['int8-g32'].bytes_per_param).toBeGreaterThan(1.125);
+    expect(by['int8-g32'].bytes_per_param).toBeLessThan(2);
+  });
+
+  it('is deterministic to 3 significant digits', async () => {
+    const gpu = await testGpu();
+    const a = await runQuality(model, { gpu, schemes: ['int8-g32'], texts: texts.slice(0, 1) });
+    const b = await runQuality(model, { gpu, schemes: ['int8-g32'], texts: texts.slice(0, 1) });
+    const three = (x: number) => Number(x.toPrecision(3));
+    for (const k of ['kld_mean', 'kld_p99', 'kld_max', 'top1', 'ppl', 'bytes_per_param'] as const) {
+      expect(three(a.results[0][k]), k).toBe(three(b.results[0][k]));
+    }
+  });
+});
