@@ -1,0 +1,81 @@
+/**
+ * The benchmark page (bench/index.html): runs src/bench/'s harness in the browser on a GGUF from a
+ * file input, a URL, or a synthetic model generated in memory. Serve with `npx vite bench` and open
+ * the printed address.
+ */
+import { createGpu, type Gpu } from '../src/gpu/device.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../src/model/weight_source.ts';
+import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../src/bench/harness.ts';
+import { probeBandwidth } from '../src/bench/probe.ts';
+import { formatBench, roundDeep, type BenchReport } from '../src/bench/report.ts';
+import { SYNTHETIC_MODELS, SYNTHETIC_TYPES, syntheticGGUF } from '../src/bench/synthetic.ts';
+import type { ModelInput } from '../src/engine.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const status = (s: string) => ($('status').textContent = s);
+
+for (const name of Object.keys(SYNTHETIC_MODELS)) $<HTMLSelectElement>('synthetic').add(new Option(name, name));
+for (const t of SYNTHETIC_TYPES) $<HTMLSelectElement>('type').add(new Option(t, t, t === 'Q8_0', t === 'Q8_0'));
+
+function ints(s: string): number[] {
+  const xs = s.split(',').map((x) => Number(x.trim()));
+  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`expected positive integers, got "${s}"`);
+  return xs;
+}
+
+/** The model to run and its printed name. */
+function modelInput(): { input: ModelInput; name: string } {
+  const file = $<HTMLInputElement>('file').files?.[0];
+  if (file) return { input: file, name: file.name };
+  const url = $<HTMLInputElement>('url').value.trim();
+  if (url) return { input: url, name: url.split('/').pop() ?? url };
+  const synth = $<HTMLSelectElement>('synthetic').value;
+  if (synth) {
+    const g = syntheticGGUF(synth, $<HTMLSelectElement>('type').value);
+    status(`generating ${g.name} (${(g.size / 1e6).toFixed(0)} MB) in memory`);
+    return { input: new Blob([...g.chunks()] as BlobPart[]), name: `${g.name.replace(/-s1$/, '')} (synthetic)` };
+  }
+  throw new Error('choose a file, a URL or a synthetic model');
+}
+
+let gpu: Gpu | null = null;
+
+async function run(): Promise<void> {
+  const quant = $<HTMLInputElement>('quant').value.split(',').map((q) => q.trim()) as QuantScheme[];
+  for (const q of quant) if (!QUANT_SCHEMES.includes(q)) throw new Error(`quant "${q}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  const config: BenchConfig = {
+    promptTokens: ints($<HTMLInputElement>('prompt').value),
+    genTokens: Number($<HTMLInputElement>('gen').value),
+    repeats: Number($<HTMLInputElement>('repeats').value),
+  };
+  const { input, name } = modelInput();
+  gpu ??= await createGpu();
+  status('bandwidth probe');
+  const probe = await probeBandwidth(gpu);
+  const results: BenchResult[] = [];
+  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status })));
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    device: describeDevice(gpu, { host: { runtime: navigator.userAgent, cores: navigator.hardwareConcurrency } }),
+    probe_gb_s: probe.gb_s,
+    probe,
+    config: { ...config, quant },
+    results,
+  };
+  $('table').textContent = formatBench(report, 'text');
+  const json = JSON.stringify(roundDeep(report), null, 2);
+  $('json').textContent = json;
+  const a = $<HTMLAnchorElement>('download');
+  a.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
+  a.hidden = false;
+  status('done');
+}
+
+$<HTMLFormElement>('form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const button = $<HTMLButtonElement>('run');
+  button.disabled = true;
+  run()
+    .catch((e: unknown) => status(`error: ${(e as Error).message}`))
+    .finally(() => (button.disabled = false));
+});
