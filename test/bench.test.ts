@@ -146,6 +146,7 @@ describe('bench end to end (stories260K, tiny settings)', () => {
       for (const k of ['load_ms', 'weight_bytes', 'weight_bytes_per_token', 'prefill_tok_s', 'decode_tok_s', 'ttft_ms', 'weight_gb_s', 'roofline_pct', 'js_ms_per_token', 'gpu_wait_ms_per_token'] as const) {
         expect(pos(r[k]), `${k} = ${r[k]}`).toBe(true);
       }
+      expect(r.submit_ms_per_token >= 0 && r.submit_ms_per_token <= r.js_ms_per_token).toBe(true);
       expect(r.latency_ms.p50).toBeLessThanOrEqual(r.latency_ms.p90);
       expect(r.latency_ms.p90).toBeLessThanOrEqual(r.latency_ms.p99);
       expect(r.range.decode_tok_s.min).toBeLessThanOrEqual(r.decode_tok_s);

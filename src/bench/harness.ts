@@ -14,7 +14,8 @@
  * - js_ms_per_token: decode wall time (as the caller of generate sees it) minus the time spent
  *   awaiting the sampled id's `mapAsync`, per decode step: everything on the CPU side (uniform
  *   writes, encoding, submit, sampling bookkeeping, detokenization, the async generator) but not the
- *   wait for the GPU. On Dawn/Node that wait includes Dawn's polling.
+ *   wait for the GPU. On Dawn/Node that wait includes Dawn's polling. submit_ms_per_token is the
+ *   part of it spent inside queue.submit (the rest is mostly encoding).
  * - submits_per_token: queue.submit calls per decode step, counted, not assumed.
  * - dispatches_per_token: non-empty dispatches of one decode step (layers, final norm, LM head,
  *   sampler). kernels: GPU ms per decode step by kernel family, from timestamp queries in a
@@ -89,6 +90,7 @@ export interface BenchResult extends SpeedResult {
   dispatches_per_token: number;
   submits_per_token: number;
   js_ms_per_token: number;
+  submit_ms_per_token: number; // the part of js_ms_per_token spent inside queue.submit
   gpu_wait_ms_per_token: number;
   kernels: KernelTime[];
   kernels_note?: string;
@@ -125,6 +127,7 @@ export function dispatchesPerToken(m: Model): number {
  */
 class Instrument {
   submits = 0;
+  submitMs = 0;
   waitMs = 0;
   private readonly restoreFns: (() => void)[] = [];
   constructor(m: Model) {
@@ -132,7 +135,9 @@ class Instrument {
     const submit = queue.submit;
     queue.submit = (buffers) => {
       this.submits++;
-      return submit.call(queue, buffers);
+      const t0 = performance.now();
+      submit.call(queue, buffers);
+      this.submitMs += performance.now() - t0;
     };
     const rb = m.buffers.readback;
     const mapAsync = rb.mapAsync;
@@ -147,7 +152,7 @@ class Instrument {
     this.restoreFns.push(() => delete (queue as { submit?: unknown }).submit, () => delete (rb as { mapAsync?: unknown }).mapAsync);
   }
   snapshot() {
-    return { t: performance.now(), submits: this.submits, waitMs: this.waitMs };
+    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: this.waitMs };
   }
   restore(): void {
     for (const f of this.restoreFns) f();
@@ -167,6 +172,7 @@ interface RunOutcome {
   ttftMs: number;
   tokenMs: number[];
   jsMs: number;
+  submitMs: number;
   waitMs: number;
   submits: number;
   steps: number;
@@ -189,6 +195,7 @@ async function timedRun(engine: Engine, ids: number[], gen: number): Promise<Run
       tokenMs: s.tokenMs,
       waitMs: b.waitMs - a.waitMs,
       jsMs: b.t - a.t - (b.waitMs - a.waitMs),
+      submitMs: b.submitMs - a.submitMs,
       submits: b.submits - a.submits,
       steps,
     };
@@ -279,6 +286,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         dispatches_per_token: dispatchesPerToken(m),
         submits_per_token: mean(per((r) => r.submits / r.steps)),
         js_ms_per_token: js.median,
+        submit_ms_per_token: spread(per((r) => r.submitMs / r.steps)).median,
         gpu_wait_ms_per_token: spread(per((r) => r.waitMs / r.steps)).median,
         kernels,
         ...(kernelsNote ? { kernels_note: kernelsNote } : {}),

@@ -31,7 +31,7 @@ interface Table {
 
 function benchTable(r: BenchReport): Table {
   const peers = [...new Set(r.results.flatMap((x) => Object.keys(x.peer ?? {})))];
-  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok'];
+  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok (in submit)'];
   for (const p of peers) head.push(`${p} prefill / decode tok/s (ours ÷ theirs)`);
   const rows = r.results.map((x) => {
     const row = [
@@ -47,7 +47,7 @@ function benchTable(r: BenchReport): Table {
       f(x.roofline_pct),
       String(x.dispatches_per_token),
       f(x.submits_per_token, 2),
-      f(x.js_ms_per_token, 2),
+      `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
     ];
     for (const p of peers) {
       const entry = x.peer?.[p];
