@@ -1,0 +1,142 @@
+import { EmberError } from '../errors.ts';
+import type { Engine, GeneratedToken, GenerateOptions, GenerationResult } from '../engine.ts';
+import { StopMatcher } from './stop.ts';
+import { chatPromptIds } from './template.ts';
+import type {
+  Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatFinishReason, ChatMessage, CompletionUsage,
+} from './types.ts';
+
+/** What chat needs of an Engine; an Engine that carries its model's `chatTemplate` is used as is. */
+export type ChatEngine = Pick<Engine, 'tokenizer' | 'config' | 'generate'> & { readonly chatTemplate?: string | null };
+
+export interface ChatOptions {
+  /**
+   * The Jinja chat template (`await readChatTemplate(modelInput)` reads it from the model), or null
+   * for none. Default: the engine's `chatTemplate`, else none. Without a template the prompt is the
+   * messages' contents joined by newlines.
+   */
+  template?: string | null;
+  /** The `model` field of responses (default: the model's general.name). */
+  model?: string;
+}
+
+const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
+
+function checkMessages(messages: unknown): readonly ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) throw new EmberError('BAD_ARGUMENT', `messages must be a non-empty array, got ${JSON.stringify(messages)}`);
+  messages.forEach((m: Partial<ChatMessage> | null, i) => {
+    if (!m || !ROLES.has(m.role as string) || typeof m.content !== 'string') {
+      throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be { role: ${[...ROLES].join(' | ')}, content: string }, got ${JSON.stringify(m)}`);
+    }
+  });
+  return messages as ChatMessage[];
+}
+
+function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {
+  const list = stop === undefined ? [] : typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string' || s === '')) {
+    throw new EmberError('BAD_ARGUMENT', `stop must be a non-empty string or an array of them, got ${JSON.stringify(stop)}`);
+  }
+  return list;
+}
+
+const newId = () => `chatcmpl-${Math.random().toString(36).slice(2, 12)}${Date.now().toString(36)}`;
+
+/** Ends a generation early; its `finally` releases the engine for the next call. */
+async function stopGeneration(it: AsyncGenerator<GeneratedToken, GenerationResult>): Promise<void> {
+  await it.return(undefined as unknown as GenerationResult); // the value is never read
+}
+
+/**
+ * The content of a generation in pieces as they become safe to emit (a possible start of a stop
+ * string is held back); the return value is why it ended and how many tokens were generated.
+ */
+async function* contentPieces(
+  it: AsyncGenerator<GeneratedToken, GenerationResult>,
+  first: IteratorResult<GeneratedToken, GenerationResult>,
+  stops: readonly string[],
+): AsyncGenerator<string, { finish: ChatFinishReason; completionTokens: number }> {
+  const matcher = new StopMatcher(stops);
+  let tokens = 0;
+  let r = first;
+  let finished = false;
+  try {
+    for (; !r.done; r = await it.next()) {
+      if (r.value.id >= 0) tokens++; // id -1 is the streamer's final flush
+      const { text, stopped } = matcher.push(r.value.text);
+      if (text) yield text;
+      if (stopped) {
+        finished = true;
+        await stopGeneration(it);
+        return { finish: 'stop', completionTokens: tokens };
+      }
+    }
+    finished = true;
+  } finally {
+    if (!finished) await stopGeneration(it); // the consumer stopped reading
+  }
+  if (r.value.finishReason === 'abort') throw new EmberError('ABORTED', `the chat completion was aborted after ${r.value.ids.length} tokens`);
+  const tail = matcher.flush();
+  if (tail) yield tail;
+  return { finish: r.value.finishReason, completionTokens: r.value.ids.length };
+}
+
+/**
+ * An OpenAI-style chat completions API over an Engine:
+ * `createChat(engine).completions.create({ messages, max_tokens, temperature, stream })`.
+ * `create` resolves once the first token is generated (so a prompt that does not fit rejects it with
+ * CONTEXT_OVERFLOW); with `stream: true` it resolves to an AsyncIterable of chunks. Iterate a stream
+ * to its end or break out of the loop (which ends the generation): the engine runs one generation at
+ * a time, and a stream left unread holds it.
+ */
+export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
+  const template = opts.template !== undefined ? opts.template : (engine.chatTemplate ?? null);
+  const model = opts.model ?? engine.config.name;
+
+  async function create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    const messages = checkMessages(req.messages);
+    const stops = checkStop(req.stop);
+    const promptIds = chatPromptIds(engine.tokenizer, template, messages);
+    const genOpts: GenerateOptions = {
+      maxTokens: req.max_tokens, temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed, signal: req.signal,
+      addBos: false, // chatPromptIds decided BOS
+    };
+    const it = engine.generate(promptIds, genOpts);
+    const first = await it.next();
+    if (first.done && first.value.finishReason === 'abort') throw new EmberError('ABORTED', 'the chat completion was aborted before it started');
+    const id = newId();
+    const created = Math.floor(Date.now() / 1000);
+    const usage = (completionTokens: number): CompletionUsage => ({
+      prompt_tokens: promptIds.length, completion_tokens: completionTokens, total_tokens: promptIds.length + completionTokens,
+    });
+    const pieces = contentPieces(it, first, stops);
+
+    if (!req.stream) {
+      let content = '';
+      let r;
+      while (!(r = await pieces.next()).done) content += r.value;
+      return {
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: r.value.finish }],
+        usage: usage(r.value.completionTokens),
+      };
+    }
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: ChatFinishReason | null): ChatCompletionChunk => ({
+      id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    return (async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
+      try {
+        yield chunk({ role: 'assistant', content: '' }, null);
+        let r;
+        while (!(r = await pieces.next()).done) yield chunk({ content: r.value }, null);
+        yield { ...chunk({}, r.value.finish), usage: usage(r.value.completionTokens) };
+      } finally {
+        // The consumer broke off (a no-op after the end): end the generation, even if `pieces` never started.
+        await pieces.return(undefined as never);
+        await stopGeneration(it);
+      }
+    })();
+  }
+
+  return { completions: { create } as ChatCompletions };
+}

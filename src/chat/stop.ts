@@ -1,0 +1,45 @@
+/**
+ * Finds stop strings in streamed text. Text that might be the start of a stop string is held back
+ * until the next piece decides it, so nothing of a stop string is ever emitted.
+ */
+export class StopMatcher {
+  private held = '';
+  private readonly longest: number;
+
+  constructor(private readonly stops: readonly string[]) {
+    this.longest = Math.max(0, ...stops.map((s) => s.length));
+  }
+
+  /** Text now safe to emit, and whether a stop string ended the text. */
+  push(piece: string): { text: string; stopped: boolean } {
+    const buf = this.held + piece;
+    let at = -1;
+    for (const s of this.stops) {
+      const i = buf.indexOf(s);
+      if (i >= 0 && (at < 0 || i < at)) at = i;
+    }
+    if (at >= 0) {
+      this.held = '';
+      return { text: buf.slice(0, at), stopped: true };
+    }
+    const keep = this.partialTail(buf);
+    this.held = buf.slice(buf.length - keep);
+    return { text: buf.slice(0, buf.length - keep), stopped: false };
+  }
+
+  /** What was held back, once the text has ended without a stop. */
+  flush(): string {
+    const t = this.held;
+    this.held = '';
+    return t;
+  }
+
+  /** Length of the longest suffix of `buf` that is a proper prefix of some stop string. */
+  private partialTail(buf: string): number {
+    for (let n = Math.min(this.longest - 1, buf.length); n > 0; n--) {
+      const tail = buf.slice(buf.length - n);
+      if (this.stops.some((s) => s.startsWith(tail))) return n;
+    }
+    return 0;
+  }
+}

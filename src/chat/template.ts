@@ -1,0 +1,103 @@
+import { Template } from '@huggingface/jinja';
+import { EmberError } from '../errors.ts';
+import type { ModelInput } from '../engine.ts';
+import { openSource } from '../gguf/source.ts';
+import { readGGUF } from '../gguf/reader.ts';
+import { openFolder } from '../hf/folder.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import type { ChatMessage } from './types.ts';
+
+const decoder = new TextDecoder();
+
+/** A model input that names a Hugging Face folder rather than a GGUF file (as Engine.load decides). */
+async function isHFFolder(input: ModelInput): Promise<boolean> {
+  if (typeof input !== 'string' && !(input instanceof URL)) return false;
+  const s = String(input);
+  if (s.endsWith('/') || s.endsWith('config.json')) return true;
+  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
+  const { stat } = await import('node:fs/promises');
+  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
+}
+
+/** tokenizer_config.json's chat_template: a string, or a list of named templates of which 'default' is used. */
+function configTemplate(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) {
+    const named = v.find((t) => t && typeof t === 'object' && (t as { name?: unknown }).name === 'default');
+    const tpl = (named as { template?: unknown } | undefined)?.template;
+    if (typeof tpl === 'string') return tpl;
+  }
+  return null;
+}
+
+/**
+ * The model's chat template, or null when it has none: GGUF metadata `tokenizer.chat_template`, or
+ * for a Hugging Face folder `chat_template` in tokenizer_config.json (else a chat_template.jinja file).
+ * Reads only the GGUF header (or the small JSON), so it is cheap beside `Engine.load` of the same input.
+ */
+export async function readChatTemplate(input: ModelInput): Promise<string | null> {
+  if (await isHFFolder(input)) {
+    const folder = await openFolder(String(input).replace(/config\.json$/, ''));
+    const cfg = await folder.json('tokenizer_config.json');
+    const fromConfig = cfg && typeof cfg === 'object' ? configTemplate((cfg as Record<string, unknown>).chat_template) : null;
+    if (fromConfig !== null) return fromConfig;
+    const src = await folder.source('chat_template.jinja').catch(() => null);
+    if (!src) return null;
+    try {
+      return decoder.decode(await src.read(0, src.size));
+    } finally {
+      await src.close?.();
+    }
+  }
+  const src = await openSource(input);
+  try {
+    const t = (await readGGUF(src)).metadata.get('tokenizer.chat_template');
+    return typeof t === 'string' ? t : null;
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** The text of a control token (`<s>`), or '' when the tokenizer has none. */
+function tokenText(tokenizer: Tokenizer, id: number | null): string {
+  return id === null ? '' : tokenizer.decode([id], { skipSpecial: false });
+}
+
+/**
+ * Renders `messages` with a Jinja chat template as transformers does: `add_generation_prompt: true` and
+ * `bos_token`/`eos_token` as strings (the library provides `raise_exception` and `strftime_now`). A
+ * template that raises, or fails on these messages, is a BAD_ARGUMENT.
+ */
+export function renderChatTemplate(template: string, messages: readonly ChatMessage[], tokens: { bosToken: string; eosToken: string }): string {
+  let compiled: Template;
+  try {
+    compiled = new Template(template);
+  } catch (e) {
+    throw new EmberError('UNSUPPORTED', `the model's chat template does not parse: ${(e as Error).message}`);
+  }
+  try {
+    return compiled.render({
+      messages,
+      add_generation_prompt: true,
+      bos_token: tokens.bosToken,
+      eos_token: tokens.eosToken,
+    });
+  } catch (e) {
+    throw new EmberError('BAD_ARGUMENT', `the chat template failed to render these messages: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The prompt ids for a chat. With a template: the rendered text, tokenized with `parseSpecial` so the
+ * template's control tokens become their ids, and BOS added only when the tokenizer adds one and the
+ * template did not already write it. Without a template (e.g. stories260K): the messages' contents
+ * joined by newlines, tokenized as plain text (with the tokenizer's BOS), so a single user message is
+ * exactly a plain completion prompt.
+ */
+export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
+  if (template === null) return tokenizer.encode(messages.map((m) => m.content).join('\n'), { addBos: tokenizer.addBos });
+  const bosToken = tokenText(tokenizer, tokenizer.bosId);
+  const text = renderChatTemplate(template, messages, { bosToken, eosToken: tokenText(tokenizer, tokenizer.eosId) });
+  const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
+  return tokenizer.encode(text, { addBos: tokenizer.addBos && !templateWroteBos, parseSpecial: true });
+}

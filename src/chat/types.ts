@@ -1,0 +1,78 @@
+/**
+ * The OpenAI-style chat completion types (the subset emberlm runs). Everything here is plain data,
+ * so a request and its response cross the worker boundary as they are (less `signal`).
+ */
+
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export interface ChatCompletionRequestBase {
+  messages: readonly ChatMessage[];
+  /** Tokens to generate at most (default: the Engine's, 128). */
+  max_tokens?: number;
+  /** 0 = greedy. Unset sampling options take the Engine's defaults (temperature 0.8, top_p 0.95, top_k 40). */
+  temperature?: number;
+  top_p?: number;
+  /** Not in OpenAI's API; 0 = off. */
+  top_k?: number;
+  seed?: number;
+  /** Generation ends at the first of these strings, which is not included in the content. */
+  stop?: string | readonly string[];
+  /** Aborting ends the request with an EmberError ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
+  stream?: false;
+}
+
+export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBase {
+  stream: true;
+}
+
+export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatCompletionRequestStreaming;
+
+export type ChatFinishReason = 'stop' | 'length';
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  /** Generated tokens, counting the end-of-turn token when the model produced one. */
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  /** Unix time in seconds. */
+  created: number;
+  model: string;
+  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: ChatFinishReason }];
+  usage: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  /** The first chunk's delta is `{ role: 'assistant', content: '' }`; the last one's is `{}` with a finish_reason. */
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: ChatFinishReason | null }];
+  /** On the last chunk only. */
+  usage?: CompletionUsage;
+}
+
+/** `create`, typed by `stream` as in the OpenAI and WebLLM clients. */
+export interface ChatCompletions {
+  create(request: ChatCompletionRequestNonStreaming): Promise<ChatCompletion>;
+  create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
+
+export interface Chat {
+  readonly completions: ChatCompletions;
+}
