@@ -1,0 +1,165 @@
+import { proxy, transfer, wrap, type Endpoint, type Remote } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { GenerateOptions, GeneratedToken, GenerationResult, ModelInput } from '../engine.ts';
+import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions } from '../chat/types.ts';
+import { Channel } from './channel.ts';
+import { installErrorTransfer } from './errors.ts';
+import type { EngineHost, ModelInfo, WorkerLoadOptions } from './serve.ts';
+
+/** The tokens of a generation as they arrive; `result` (also the iterator's return value) is the whole result. */
+export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
+  readonly result: Promise<GenerationResult>;
+}
+
+/** An Engine running in a worker, driven from the page. */
+export interface WorkerEngine {
+  /** Loads a model (replacing the one loaded before). An ArrayBuffer or Uint8Array is transferred to the worker, not copied. */
+  load(model: ModelInput, opts?: WorkerLoadOptions, onProgress?: (fraction: number, what: string) => void): Promise<ModelInfo>;
+  /** Starts at once; iterate for tokens, or await `result`. Breaking out of the loop aborts the generation. */
+  generate(prompt: string | readonly number[], opts?: GenerateOptions): TokenStream;
+  complete(prompt: string | readonly number[], opts?: GenerateOptions): Promise<GenerationResult>;
+  tokenize(text: string, opts?: { addBos?: boolean }): Promise<number[]>;
+  /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
+  readonly chat: Chat;
+  /** Frees the model's GPU memory; the worker stays up for another load. */
+  dispose(): Promise<void>;
+  /** Ends the worker; pending and later calls reject. */
+  terminate(): void;
+}
+
+/** A worker_threads Worker (Node): an EventEmitter rather than an EventTarget. */
+interface NodeWorkerLike {
+  postMessage(message: unknown, transfer?: readonly unknown[]): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  terminate(): unknown;
+}
+
+const isNodeWorker = (w: object): w is NodeWorkerLike => typeof (w as NodeWorkerLike).on === 'function' && !('addEventListener' in w);
+
+/** Resolves what can be resolved only in the page (relative URLs) and marks bytes for transfer. */
+function portable(input: ModelInput): ModelInput {
+  if (input instanceof ArrayBuffer) return transfer(input, [input]);
+  if (input instanceof Uint8Array) return input.buffer instanceof ArrayBuffer ? transfer(input, [input.buffer]) : input;
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  if (input instanceof URL) return input.href;
+  if (typeof input === 'string' && base && !/^[a-z][a-z\d+.-]*:/i.test(input)) return new URL(input, base).href;
+  return input; // a Blob/File crosses as a handle; a string in Node is a path
+}
+
+/**
+ * Connects to a worker that called `serveEngine()`:
+ *
+ *   const engine = await connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+ *
+ * Accepts a DOM Worker, a Node worker_threads Worker, or any comlink Endpoint. Resolves once the
+ * worker answers; rejects if it fails to start. EmberErrors thrown in the worker arrive as
+ * EmberErrors with their code. If the worker dies, pending and later calls reject.
+ */
+export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint): Promise<WorkerEngine> {
+  installErrorTransfer();
+  let dead: Error | null = null;
+  let killed: (e: Error) => void = () => {};
+  const died = new Promise<never>((_, reject) => (killed = reject));
+  died.catch(() => {});
+  const die = (why: string) => {
+    if (dead) return;
+    dead = new Error(`the engine worker ${why}`);
+    killed(dead);
+  };
+  let endpoint: Endpoint;
+  let terminate = () => {};
+  if (isNodeWorker(worker)) {
+    endpoint = nodeEndpoint(worker as Parameters<typeof nodeEndpoint>[0]);
+    worker.on('error', (e) => die(`failed: ${(e as Error).message}`));
+    worker.on('exit', (code) => die(`exited (code ${String(code)})`));
+    terminate = () => void worker.terminate();
+  } else {
+    endpoint = worker;
+    if (typeof Worker !== 'undefined' && worker instanceof Worker) {
+      worker.addEventListener('error', (e) => die(`failed: ${e.message || 'its script did not load or threw'}`));
+      terminate = () => worker.terminate();
+    }
+  }
+  const remote: Remote<EngineHost> = wrap<EngineHost>(endpoint);
+  /** A call to the worker that also rejects if the worker dies first. */
+  const call = <T>(p: Promise<T>): Promise<T> => (dead ? Promise.reject(dead) : Promise.race([p, died]));
+  let nextId = 1;
+  /** Forwards the page's AbortSignal to the worker's request; returns the detacher. */
+  const forwardAbort = (signal: AbortSignal | undefined, id: number): (() => void) => {
+    if (!signal) return () => {};
+    const onAbort = () => void remote.abort(id).catch(() => {});
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  };
+
+  await call(remote.ping());
+
+  function generate(prompt: string | readonly number[], opts: GenerateOptions = {}): TokenStream {
+    const { signal, ...rest } = opts;
+    const id = nextId++;
+    const tokens = new Channel<GeneratedToken>();
+    const started = remote.generate(prompt, rest, id, proxy((t: GeneratedToken) => tokens.push(t)));
+    const detach = forwardAbort(signal, id);
+    const result = call(started).finally(detach);
+    result.then(() => tokens.end(), (e) => tokens.fail(e));
+    async function* stream(): AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
+      let finished = false;
+      try {
+        for (let r = await tokens.next(); !r.done; r = await tokens.next()) yield r.value;
+        finished = true;
+        return await result;
+      } finally {
+        if (!finished) void remote.abort(id).catch(() => {});
+      }
+    }
+    return Object.assign(stream(), { result });
+  }
+
+  async function create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    const { signal, ...rest } = request;
+    const id = nextId++;
+    if (!rest.stream) {
+      const started = remote.chatCompletion(rest, id);
+      const detach = forwardAbort(signal, id);
+      return call(started).finally(detach);
+    }
+    const chunks = new Channel<ChatCompletionChunk>();
+    const started = remote.chatStream(rest, id, proxy((c: ChatCompletionChunk) => chunks.push(c)));
+    const detach = forwardAbort(signal, id);
+    call(started).finally(detach).then(() => chunks.end(), (e) => chunks.fail(e));
+    // As with a local chat, resolve once the first chunk (the first token) is there, or reject.
+    const first = await chunks.next();
+    return (async function* stream(): AsyncGenerator<ChatCompletionChunk> {
+      let finished = false;
+      try {
+        for (let r = first; !r.done; r = await chunks.next()) yield r.value;
+        finished = true;
+      } finally {
+        if (!finished) void remote.abort(id).catch(() => {});
+      }
+    })();
+  }
+
+  return {
+    async load(model, opts = {}, onProgress) {
+      return call(remote.load(portable(model), opts, onProgress && proxy(onProgress)));
+    },
+    generate,
+    async complete(prompt, opts = {}) {
+      const { signal, ...rest } = opts;
+      const id = nextId++;
+      const started = remote.generate(prompt, rest, id); // no token callback: only the result crosses
+      const detach = forwardAbort(signal, id);
+      return call(started).finally(detach);
+    },
+    tokenize: (text, opts = {}) => call(remote.tokenize(text, opts)),
+    chat: { completions: { create } as ChatCompletions },
+    dispose: () => call(remote.dispose()),
+    terminate() {
+      terminate();
+      die('was terminated');
+    },
+  };
+}

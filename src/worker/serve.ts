@@ -1,0 +1,143 @@
+import { expose, releaseProxy, type Endpoint } from 'comlink';
+import { Engine, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
+import { EmberError } from '../errors.ts';
+import { createChat } from '../chat/completions.ts';
+import { readChatTemplate } from '../chat/template.ts';
+import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../chat/types.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { installErrorTransfer } from './errors.ts';
+
+/** Load options that can cross to the worker (the worker makes its own device). */
+export type WorkerLoadOptions = Omit<LoadOptions, 'gpu' | 'onProgress'>;
+/** Generate options without the signal, which stays in the page (see `connectEngine`). */
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+export type WorkerChatRequest = Omit<ChatCompletionRequest, 'signal'>;
+
+/** What the page learns about the model it loaded. */
+export interface ModelInfo {
+  readonly config: ModelConfig;
+  /** null when the model has none (chat then uses the plain fallback). */
+  readonly chatTemplate: string | null;
+  readonly tokenizer: { readonly vocabSize: number; readonly bosId: number | null; readonly eosId: number | null; readonly addBos: boolean };
+}
+
+/** A comlink callback from the page: calling it posts a message and returns a promise of its receipt. */
+type Callback<A extends unknown[]> = (...args: A) => unknown;
+
+/** Calls a page callback without waiting for it; a failed delivery (the page went away) is ignored. */
+function post<A extends unknown[]>(cb: Callback<A>, ...args: A): Promise<void> {
+  return Promise.resolve(cb(...args)).then(() => {}, () => {});
+}
+
+/** Closes the port behind a page callback once it will not be called again. */
+function release(cb: Callback<never[]> | undefined): void {
+  (cb as unknown as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+}
+
+/**
+ * The engine as the worker serves it. Every method takes and returns plain data; streams go back
+ * through page callbacks (comlink proxies), and a request id lets the page abort a running request.
+ */
+export class EngineHost {
+  private model: { engine: Engine; chat: Chat } | null = null;
+  private readonly running = new Map<number, { abort: AbortController; done: Promise<unknown> }>();
+
+  ping(): true {
+    return true;
+  }
+
+  async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<[number, string]>): Promise<ModelInfo> {
+    try {
+      await this.dispose();
+      const chatTemplate = await readChatTemplate(input);
+      const engine = await Engine.load(input, { ...opts, onProgress: onProgress && ((f, what) => void post(onProgress, f, what)) });
+      this.model = { engine, chat: createChat(engine, { template: chatTemplate }) };
+      const t = engine.tokenizer;
+      return { config: engine.config, chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
+    } finally {
+      release(onProgress);
+    }
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
+    return this.loaded().engine.tokenize(text, opts);
+  }
+
+  /** Streams tokens to `onToken` (when given) and returns the whole result once the page has every token. */
+  generate(prompt: string | readonly number[], opts: WorkerGenerateOptions, requestId: number, onToken?: Callback<[GeneratedToken]>): Promise<GenerationResult> {
+    return this.track(requestId, async (signal) => {
+      const it = this.loaded().engine.generate(prompt, { ...opts, signal });
+      let delivered = Promise.resolve();
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          await delivered; // callbacks are answered in order: the last answer means every token arrived
+          return r.value;
+        }
+        if (onToken) delivered = post(onToken, r.value);
+      }
+    }, onToken);
+  }
+
+  chatCompletion(request: WorkerChatRequest & { stream?: false }, requestId: number): Promise<ChatCompletion> {
+    return this.track(requestId, (signal) => this.loaded().chat.completions.create({ ...request, signal }));
+  }
+
+  /** Sends every chunk to `onChunk`, and resolves once the page has them all. */
+  chatStream(request: WorkerChatRequest & { stream: true }, requestId: number, onChunk: Callback<[ChatCompletionChunk]>): Promise<void> {
+    return this.track(requestId, async (signal) => {
+      let delivered = Promise.resolve();
+      for await (const chunk of await this.loaded().chat.completions.create({ ...request, signal })) delivered = post(onChunk, chunk);
+      await delivered;
+    }, onChunk);
+  }
+
+  /** Aborts a running request (a no-op once it has ended). */
+  abort(requestId: number): void {
+    this.running.get(requestId)?.abort.abort();
+  }
+
+  /** Aborts what is running, waits for it to stop, then frees the model's GPU memory. */
+  async dispose(): Promise<void> {
+    const running = [...this.running.values()];
+    for (const r of running) r.abort.abort();
+    await Promise.allSettled(running.map((r) => r.done));
+    this.model?.engine.dispose();
+    this.model = null;
+  }
+
+  private loaded(): { engine: Engine; chat: Chat } {
+    if (!this.model) throw new EmberError('BAD_ARGUMENT', 'no model is loaded in the worker: call load() first');
+    return this.model;
+  }
+
+  /** Runs a request with its own AbortSignal, registered before the first await so an abort that follows the call finds it. */
+  private track<T>(requestId: number, fn: (signal: AbortSignal) => Promise<T>, cb?: Callback<never[]>): Promise<T> {
+    const entry = { abort: new AbortController(), done: Promise.resolve() as Promise<unknown> };
+    this.running.set(requestId, entry);
+    const done = (async () => {
+      try {
+        return await fn(entry.abort.signal);
+      } finally {
+        this.running.delete(requestId);
+        release(cb);
+      }
+    })();
+    entry.done = done;
+    return done;
+  }
+}
+
+/**
+ * Serves an Engine to the page over comlink. A worker file is:
+ *
+ *   import { serveEngine } from 'emberlm/worker';
+ *   serveEngine();
+ *
+ * `endpoint` defaults to the worker's global scope; in a Node worker thread pass
+ * `nodeEndpoint(parentPort)` (comlink/dist/esm/node-adapter.mjs).
+ */
+export function serveEngine(endpoint: Endpoint = globalThis as unknown as Endpoint): void {
+  installErrorTransfer();
+  expose(new EngineHost(), endpoint);
+}

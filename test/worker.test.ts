@@ -1,0 +1,169 @@
+/**
+ * The worker API end to end in Node: serveEngine() in a worker_threads Worker (through comlink's
+ * node-adapter), connectEngine() here. A worker thread cannot import our .ts (nor the `?raw` WGSL
+ * imports) directly, so beforeAll bundles a tiny worker entry with vite, as `npm run build` bundles
+ * the library, into node_modules/.cache (where `comlink` and `webgpu` still resolve).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, type Plugin } from 'vite';
+import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
+import { EmberError } from '../src/errors.ts';
+import type { GeneratedToken } from '../src/engine.ts';
+import { expectEmberError } from './helpers/errors.ts';
+import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { readOracle } from './helpers/oracle.ts';
+
+const OUT = join(REPO_ROOT, 'node_modules/.cache/emberlm-test-worker');
+const ENTRY = 'virtual:emberlm-node-worker';
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const STORIES = 'stories260K/stories260K.gguf';
+const oracle = readOracle('stories260K.llama-cpp.json').results;
+
+/** The worker file a Node user would write. */
+const entryPlugin: Plugin = {
+  name: 'emberlm-node-worker-entry',
+  resolveId: (id) => (id === ENTRY ? id : null),
+  load: (id) => id !== ENTRY ? null : [
+    "import { parentPort } from 'node:worker_threads';",
+    "import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';",
+    `import { serveEngine } from ${JSON.stringify(join(REPO_ROOT, 'src/worker/serve.ts'))};`,
+    'serveEngine(nodeEndpoint(parentPort));',
+  ].join('\n'),
+};
+
+async function buildWorker(): Promise<string> {
+  await build({
+    configFile: false, root: REPO_ROOT, logLevel: 'warn', plugins: [entryPlugin],
+    build: {
+      ssr: true, target: 'node20', outDir: OUT, emptyOutDir: true, minify: false,
+      rollupOptions: { input: { worker: ENTRY }, external: [/^node:/, 'webgpu'], output: { format: 'es', entryFileNames: '[name].mjs' } },
+    },
+  });
+  return join(OUT, 'worker.mjs');
+}
+
+async function drain(stream: AsyncIterable<GeneratedToken>): Promise<GeneratedToken[]> {
+  const out: GeneratedToken[] = [];
+  for await (const t of stream) out.push(t);
+  return out;
+}
+
+describe('worker API over node:worker_threads', () => {
+  let file: string;
+  let worker: Worker;
+  let engine: WorkerEngine;
+  beforeAll(async () => {
+    file = await buildWorker();
+    worker = new Worker(file, { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+    engine = await connectEngine(worker);
+  });
+  afterAll(async () => {
+    engine?.terminate();
+    await worker?.terminate();
+  });
+
+  it('loads by path with progress, and reports the model', async () => {
+    const progress: number[] = [];
+    const info = await engine.load(sharedModelPath(STORIES), { contextLength: 256 }, (f) => progress.push(f));
+    expect(info.config).toMatchObject({ arch: 'llama', vocab: 512, nLayer: 5 });
+    expect(info.chatTemplate).toBeNull();
+    expect(info.tokenizer).toEqual({ vocabSize: 512, bosId: 1, eosId: 2, addBos: true });
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toBeCloseTo(1);
+  });
+
+  it("greedy ids equal llama.cpp's for every prompt; tokenize agrees", async () => {
+    for (const o of oracle) {
+      expect(await engine.tokenize(o.prompt)).toEqual(o.prompt_token_ids);
+      const r = await engine.complete(o.prompt, { ...GREEDY, maxTokens: 32 });
+      expect(r.promptIds).toEqual(o.prompt_token_ids);
+      expect(r.ids, o.prompt).toEqual(o.generated_token_ids);
+      expect(o.prompt + r.text).toBe(o.full_text);
+    }
+  });
+
+  it('streams tokens through a callback; the iterator returns the result, as does .result', async () => {
+    const o = oracle[1];
+    const stream = engine.generate(o.prompt, { ...GREEDY, maxTokens: 32 });
+    const tokens: GeneratedToken[] = [];
+    let r = await stream.next();
+    for (; !r.done; r = await stream.next()) tokens.push(r.value);
+    const result = await stream.result;
+    expect(r.value).toEqual(result);
+    expect(tokens.filter((t) => t.id >= 0).map((t) => t.id)).toEqual(o.generated_token_ids);
+    expect(tokens.map((t) => t.text).join('')).toBe(result.text);
+    // `result` alone, without iterating
+    expect((await engine.generate(o.prompt, { ...GREEDY, maxTokens: 32 }).result).ids).toEqual(o.generated_token_ids);
+  });
+
+  it("a page AbortSignal stops the worker's generation; breaking out of the loop does too", async () => {
+    const ac = new AbortController();
+    const stream = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 200, signal: ac.signal });
+    let n = 0;
+    for await (const _ of stream) if (++n === 3) ac.abort();
+    const r = await stream.result;
+    expect(r.finishReason).toBe('abort');
+    expect(r.ids.length).toBeLessThan(200);
+    expect((await engine.complete(oracle[0].prompt, { ...GREEDY, maxTokens: 200, signal: AbortSignal.abort() })).finishReason).toBe('abort');
+
+    const broken = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 200 });
+    for await (const _ of broken) break;
+    expect((await broken.result).finishReason).toBe('abort');
+    expect((await engine.complete(oracle[2].prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(oracle[2].generated_token_ids);
+  });
+
+  it('EmberErrors cross the boundary with their code and details', async () => {
+    const long = 'the cat sat. '.repeat(200);
+    const e = await expectEmberError(() => engine.complete(long, GREEDY), 'CONTEXT_OVERFLOW', /context holds 256/);
+    expect(e).toBeInstanceOf(EmberError);
+    expect(e.details).toMatchObject({ nCtx: 256 });
+    await expectEmberError(() => drain(engine.generate(long)), 'CONTEXT_OVERFLOW', /context holds 256/);
+    await expectEmberError(() => engine.complete('x', { topP: 3 }), 'BAD_ARGUMENT', /sampling options/);
+    await expectEmberError(() => engine.chat.completions.create({ messages: [] }), 'BAD_ARGUMENT', /messages must be/);
+    await expectEmberError(() => engine.chat.completions.create({ messages: [{ role: 'user', content: long }], stream: true }), 'CONTEXT_OVERFLOW', /context holds/);
+  });
+
+  it('chat completions: non-streaming, streaming with the same content, stop, abort', async () => {
+    const o = oracle[0];
+    const messages = [{ role: 'user' as const, content: o.prompt }];
+    const full = await engine.chat.completions.create({ messages, max_tokens: 32, temperature: 0 });
+    expect(full).toMatchObject({ object: 'chat.completion', choices: [{ finish_reason: 'length' }], usage: { prompt_tokens: 5, completion_tokens: 32, total_tokens: 37 } });
+    expect(o.prompt + full.choices[0].message.content).toBe(o.full_text);
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ messages, max_tokens: 32, temperature: 0, stream: true })) chunks.push(c);
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(full.choices[0].message.content);
+    expect(chunks.at(-1)!.usage).toEqual(full.usage);
+    const stopped = await engine.chat.completions.create({ messages, max_tokens: 32, temperature: 0, stop: ['Lily'] });
+    expect(stopped.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: ', there was a little girl named ' } });
+
+    const ac = new AbortController();
+    await expectEmberError(async () => {
+      for await (const c of await engine.chat.completions.create({ messages, max_tokens: 200, temperature: 0, stream: true, signal: ac.signal })) {
+        if (c.choices[0].delta.content) ac.abort();
+      }
+    }, 'ABORTED', /aborted/);
+    await expectEmberError(() => engine.chat.completions.create({ messages, signal: AbortSignal.abort() }), 'ABORTED', /aborted/);
+  });
+
+  it('loads from an ArrayBuffer by transfer (not copied), replacing the model', async () => {
+    const bytes = readFileSync(sharedModelPath(STORIES));
+    const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const info = await engine.load(buf, { contextLength: 64 });
+    expect(buf.byteLength).toBe(0); // detached: it moved to the worker
+    expect(info.config.vocab).toBe(512);
+    await expectEmberError(() => engine.complete('the cat sat. '.repeat(20), GREEDY), 'CONTEXT_OVERFLOW', /context holds 64/);
+    expect((await engine.complete(oracle[2].prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(oracle[2].generated_token_ids);
+  });
+
+  it('dispose frees the model; then calls say so; terminate ends the worker', async () => {
+    await engine.dispose();
+    await expectEmberError(() => engine.tokenize('x'), 'BAD_ARGUMENT', /no model is loaded/);
+    const other = await connectEngine(new Worker(file));
+    other.terminate();
+    await expect(other.tokenize('x')).rejects.toThrow(/terminated/);
+  });
+});
