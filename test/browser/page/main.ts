@@ -1,0 +1,83 @@
+/**
+ * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
+ * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
+ * Query: ?model=<URL of the GGUF>&prompts=<JSON array>&maxTokens=<n>.
+ */
+import { connectEngine } from '../../../src/worker/index.ts';
+import { EmberError } from '../../../src/errors.ts';
+
+export interface BrowserRun {
+  adapter: { features: string[]; info: Record<string, string> };
+  progressCalls: number;
+  greedy: { promptIds: number[]; ids: number[]; text: string }[];
+  streamedIds: number[];
+  streamedText: string;
+  chatContent: string;
+  chatStreamContent: string;
+  overflow: { isEmberError: boolean; code: string | null; message: string };
+  abortedFinish: string;
+}
+declare global {
+  interface Window { __ember?: { ok: true; run: BrowserRun } | { ok: false; error: string } }
+}
+
+const q = new URLSearchParams(location.search);
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+
+async function run(): Promise<BrowserRun> {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) throw new Error('no WebGPU adapter in this page');
+  const info = adapter.info as unknown as Record<string, string>;
+  const engine = await connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+  try {
+    let progressCalls = 0;
+    await engine.load(q.get('model')!, { contextLength: 256 }, () => progressCalls++);
+    const prompts = JSON.parse(q.get('prompts')!) as string[];
+    const maxTokens = Number(q.get('maxTokens'));
+    const greedy = [];
+    for (const p of prompts) {
+      const r = await engine.complete(p, { ...GREEDY, maxTokens });
+      greedy.push({ promptIds: r.promptIds, ids: r.ids, text: r.text });
+    }
+    const streamedIds: number[] = [];
+    let streamedText = '';
+    for await (const t of engine.generate(prompts[0]!, { ...GREEDY, maxTokens })) {
+      if (t.id >= 0) streamedIds.push(t.id);
+      streamedText += t.text;
+    }
+    const messages = [{ role: 'user' as const, content: prompts[0]! }];
+    const chat = await engine.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0 });
+    let chatStreamContent = '';
+    for await (const c of await engine.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0, stream: true })) {
+      chatStreamContent += c.choices[0].delta.content ?? '';
+    }
+    let overflow: BrowserRun['overflow'] = { isEmberError: false, code: null, message: 'nothing was thrown' };
+    try {
+      await engine.complete('the cat sat. '.repeat(200), GREEDY);
+    } catch (e) {
+      overflow = { isEmberError: e instanceof EmberError, code: (e as EmberError).code ?? null, message: String((e as Error).message) };
+    }
+    const ac = new AbortController();
+    const stream = engine.generate(prompts[0]!, { ...GREEDY, maxTokens: 200, signal: ac.signal });
+    let n = 0;
+    for await (const _ of stream) if (++n === 2) ac.abort();
+    const abortedFinish = (await stream.result).finishReason;
+    return {
+      adapter: { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } },
+      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content, chatStreamContent, overflow, abortedFinish,
+    };
+  } finally {
+    engine.terminate();
+  }
+}
+
+run().then(
+  (r) => {
+    window.__ember = { ok: true, run: r };
+    document.getElementById('out')!.textContent = JSON.stringify(r, null, 1);
+  },
+  (e: unknown) => {
+    window.__ember = { ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) };
+    document.getElementById('out')!.textContent = window.__ember.error;
+  },
+);

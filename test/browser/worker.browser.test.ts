@@ -1,0 +1,92 @@
+/**
+ * The worker API in a real browser: Debian's chromium (scripts/install-webgpu.sh installs it; never
+ * downloaded) driven by playwright-core, WebGPU on SwiftShader (no shader-f16, so the f32 paths run).
+ * vite serves test/browser/page/, whose worker loads stories260K by URL (HTTP Range reads); greedy
+ * ids must equal llama.cpp's. A missing chromium fails the test, it does not skip it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
+import { readOracle } from '../helpers/oracle.ts';
+import type { BrowserRun } from './page/main.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run',
+];
+const RUN_TIMEOUT_MS = 150_000;
+const oracle = readOracle('stories260K.llama-cpp.json').results;
+
+describe('worker API in chromium (WebGPU on SwiftShader)', () => {
+  let server: ViteDevServer | undefined;
+  let context: BrowserContext | undefined;
+  let profile: string | undefined;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium (bash scripts/install-webgpu.sh installs it)`);
+    }
+    server = await createServer({
+      configFile: false,
+      root: join(REPO_ROOT, 'test/browser/page'),
+      cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
+      logLevel: 'warn',
+      server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
+      // Pre-bundle up front, so a dependency found mid-run never reloads the page.
+      optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
+    });
+    await server.listen();
+    profile = mkdtempSync(join(tmpdir(), 'emberlm-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 60_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close().catch(() => {});
+    await server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it("greedy ids in a worker equal llama.cpp's for the 3 prompts; streaming, chat, errors and abort cross the boundary", async () => {
+    const page = await context!.newPage();
+    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+    page.on('worker', (w) => w.on('console', (m) => logs.push(`[worker ${m.type()}] ${m.text()}`)));
+    const base = server!.resolvedUrls!.local[0]!;
+    const query = new URLSearchParams({
+      model: `/@fs${sharedModelPath('stories260K/stories260K.gguf')}`,
+      prompts: JSON.stringify(oracle.map((o) => o.prompt)),
+      maxTokens: '32',
+    });
+    const t0 = performance.now();
+    await page.goto(`${base}?${query}`);
+    await page.waitForFunction(() => window.__ember !== undefined, null, { timeout: RUN_TIMEOUT_MS, polling: 250 }).catch((e: Error) => {
+      throw new Error(`the page did not finish in ${RUN_TIMEOUT_MS} ms: ${e.message}\n${logs.join('\n')}`);
+    });
+    const out = await page.evaluate(() => window.__ember!);
+    if (!out.ok) throw new Error(`the page failed: ${out.error}\n${logs.join('\n')}`);
+    const run: BrowserRun = out.run;
+    console.log(`chromium run: ${Math.round(performance.now() - t0)} ms on ${JSON.stringify(run.adapter.info)}, features ${run.adapter.features.join(' ')}`);
+
+    expect(run.progressCalls).toBeGreaterThan(0);
+    run.greedy.forEach((g, i) => {
+      expect(g.promptIds, oracle[i].prompt).toEqual(oracle[i].prompt_token_ids);
+      expect(g.ids, oracle[i].prompt).toEqual(oracle[i].generated_token_ids);
+      expect(oracle[i].prompt + g.text).toBe(oracle[i].full_text);
+    });
+    expect(run.greedy).toHaveLength(3);
+    expect(run.streamedIds).toEqual(oracle[0].generated_token_ids);
+    expect(run.streamedText).toBe(run.greedy[0].text);
+    expect(run.chatContent).toBe(run.greedy[0].text);
+    expect(run.chatStreamContent).toBe(run.chatContent);
+    expect(run.overflow).toMatchObject({ isEmberError: true, code: 'CONTEXT_OVERFLOW' });
+    expect(run.abortedFinish).toBe('abort');
+    await page.close();
+  }, 180_000);
+});
