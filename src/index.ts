@@ -6,3 +6,6 @@ export { openSource, sourceFromBuffer, sourceFromBlob, sourceFromURL, type ByteS
 export { configFromGGUF, type ModelConfig } from './model/config.ts';
 export { QUANT_SCHEMES, type QuantScheme } from './model/weight_source.ts';
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
+export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
+export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
+export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions } from './worker/index.ts';
