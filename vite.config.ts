@@ -10,7 +10,7 @@ export default defineConfig({
     minify: false,
     ssr: true,
     lib: {
-      entry: { index: 'src/index.ts', cli: 'src/cli/entry.ts' },
+      entry: { index: 'src/index.ts', worker: 'src/worker/index.ts', cli: 'src/cli/entry.ts' },
       formats: ['es'],
     },
     rollupOptions: {
