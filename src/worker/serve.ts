@@ -48,9 +48,10 @@ export class EngineHost {
 
   async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<[number, string]>): Promise<ModelInfo> {
     try {
-      await this.dispose();
+      await this.dispose(); // free the old model's GPU memory before the new one takes its own
       const chatTemplate = await readChatTemplate(input);
       const engine = await Engine.load(input, { ...opts, onProgress: onProgress && ((f, what) => void post(onProgress, f, what)) });
+      await this.dispose(); // a load that overlapped this one may have finished first
       this.model = { engine, chat: createChat(engine, { template: chatTemplate }) };
       const t = engine.tokenizer;
       return { config: engine.config, chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
@@ -68,13 +69,13 @@ export class EngineHost {
     return this.track(requestId, async (signal) => {
       const it = this.loaded().engine.generate(prompt, { ...opts, signal });
       let delivered = Promise.resolve();
-      for (;;) {
-        const r = await it.next();
-        if (r.done) {
-          await delivered; // callbacks are answered in order: the last answer means every token arrived
-          return r.value;
+      try {
+        for (let r = await it.next(); ; r = await it.next()) {
+          if (r.done) return r.value;
+          if (onToken) delivered = post(onToken, r.value);
         }
-        if (onToken) delivered = post(onToken, r.value);
+      } finally {
+        await delivered; // callbacks are answered in order: once the last one is, the page has every token before the outcome
       }
     }, onToken);
   }
@@ -87,8 +88,11 @@ export class EngineHost {
   chatStream(request: WorkerChatRequest & { stream: true }, requestId: number, onChunk: Callback<[ChatCompletionChunk]>): Promise<void> {
     return this.track(requestId, async (signal) => {
       let delivered = Promise.resolve();
-      for await (const chunk of await this.loaded().chat.completions.create({ ...request, signal })) delivered = post(onChunk, chunk);
-      await delivered;
+      try {
+        for await (const chunk of await this.loaded().chat.completions.create({ ...request, signal })) delivered = post(onChunk, chunk);
+      } finally {
+        await delivered;
+      }
     }, onChunk);
   }
 
