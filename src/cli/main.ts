@@ -14,7 +14,7 @@ Usage:
   emberlm generate --model <file.gguf> --prompt "<text>" [options]
   emberlm tokenize --model <file.gguf> --text "<text>" [--no-bos] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--json|--markdown]
+  emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--out FILE] [--json|--markdown]
 
 generate options:
   --max-tokens N      tokens to generate (default 128)

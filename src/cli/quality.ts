@@ -3,8 +3,8 @@
  * prompts + greedy continuations for stories260K (`full_text` of each result), found under
  * $EMBERLM_MODELS or ../shared/models from the working directory.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { EmberError } from '../errors.ts';
 import { createGpu } from '../gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
@@ -49,6 +49,12 @@ export async function quality(flags: Flags): Promise<void> {
   const model = str('model');
   if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
   const report = await runQualityCommand({ model, quant: str('quant'), text: str('text'), log: (l) => process.stderr.write(`${l}\n`) });
-  if (flags.json) process.stdout.write(JSON.stringify(roundDeep(report, 6)) + '\n');
+  const rounded = roundDeep(report, 6);
+  const out = str('out');
+  if (out) {
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    writeFileSync(out, JSON.stringify(rounded, null, 2) + '\n');
+  }
+  if (flags.json) process.stdout.write(JSON.stringify(rounded) + '\n');
   else process.stdout.write(formatQuality(report, flags.markdown ? 'markdown' : 'text'));
 }
