@@ -2,19 +2,21 @@
 // rounded to f16 first; each product of two f16 values is exact in f32, and the sum is in f32.
 //
 // Entry points (all share the bindings below):
-//   gemv_rows   decode: R rows per invocation, each invocation runs its rows to the end alone. No
-//               cross-lane reduction: suits CPU SIMD (lavapipe, SwiftShader), where every lane's
-//               buffer load is issued on its own anyway.
-//   gemv_split  decode: a workgroup of WG lanes splits K for R rows, then reduces: suits GPUs.
-//   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
+//   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
+//               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
+//               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
+//               prefill (TT = 4: each weight loaded once for 4 tokens) both.
+//   gemv_split  decode on GPUs: a workgroup of WG lanes splits K for R rows, then reduces.
+//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
 //               workgroup memory (W widened to f32 once per tile, x rounded once per tile).
 // W holds two halves per u32 (element 2i in the low half); rows are zero-padded to a multiple of 8
 // halves at upload, so a row is a whole number of vec4<u32>; x keeps its K and is masked past it.
-// The variant header (prepended by the TS side) defines share4 (gemv_rows' x loads, shared through
+// The variant header (prepended by the TS side) defines share4 (rows' x loads, shared through
 // subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
-override WG: u32 = 64; // gemv: invocations per workgroup
-override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
+override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
+override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
+override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
 
@@ -91,22 +93,30 @@ fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn gemv_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let lane = gid.x;
-  let t = wid.y; // (workgroup_id: uniform, which subgroup operations need)
-  if (t >= step.n_tokens) { return; }
+  let nt = step.n_tokens;
+  let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
+  if (t0 >= nt) { return; }
   let nv = (p.K + 7u) / 8u;
   let r0 = gid.x * R;
   let base = row_bases(r0, nv);
-  var acc = vec4<f32>(); // one per row
+  var acc: array<vec4<f32>, 4>; // [token][row]
   for (var v = 0u; v < nv; v++) {
-    // x loaded and rounded once, used for R rows
-    let xa = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v, lane)));
-    let xb = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v + 4u, lane)));
-    for (var r = 0u; r < R; r++) { acc[r] += dot8(w[base[r] + v], xa, xb); }
+    var wv: array<vec4<u32>, 4>; // R rows' next 8 weights, used for TT tokens
+    for (var r = 0u; r < R; r++) { wv[r] = w[base[r] + v]; }
+    for (var i = 0u; i < TT; i++) {
+      // tokens past the end repeat the last one (not stored): every lane runs the same code
+      let t = min(t0 + i, nt - 1u);
+      let xa = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v, lane)));
+      let xb = round_f16(bitcast<vec4<f32>>(share4(t, 8u * v + 4u, lane)));
+      for (var r = 0u; r < R; r++) { acc[i][r] += dot8(wv[r], xa, xb); }
+    }
   }
-  for (var r = 0u; r < R; r++) {
-    if (r0 + r < p.rows) { finish(t, r0 + r, acc[r]); }
+  for (var i = 0u; i < TT; i++) {
+    for (var r = 0u; r < R; r++) {
+      if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
+    }
   }
 }
 
@@ -141,9 +151,10 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
 }
 
 const TK: u32 = 16u; // gemm: K per stage
-// Tiles stored k-major so the inner loop reads 4 tokens / 4 rows at one k.
-var<workgroup> xt: array<f32, TM * TK>; // [k][token]
-var<workgroup> wt: array<f32, TN * TK>; // [k][row]
+// Tiles hold 4 consecutive tokens (rows) per vec4, k-major: the inner loop reads one vec4 of x and one
+// of W per k for 16 products (every workgroup-memory access is a gather on CPU SIMD).
+var<workgroup> xt: array<vec4<f32>, TM / 4u * TK>; // [k][token / 4]
+var<workgroup> wt: array<vec4<f32>, TN / 4u * TK>; // [k][row / 4]
 
 @compute @workgroup_size(TM / 4u * (TN / 4u))
 fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -152,48 +163,57 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t0 = wid.y * TM;
   if (t0 >= nt) { return; }
   let NT = TM / 4u * (TN / 4u);
-  // This invocation's outputs: tokens t0 + tm + i*TM/4, rows n0 + tn + j*TN/4 (i, j < 4), so that
-  // neighbouring lanes read neighbouring tile words.
+  // This invocation's outputs: tokens t0 + 4*tm + i, rows n0 + 4*tn + j (i, j < 4).
   let tm = lid % (TM / 4u);
   let tn = lid / (TM / 4u);
   let nv = (p.K + 7u) / 8u;
   var acc: array<vec4<f32>, 4>; // [token i][row j]
   for (var k0 = 0u; k0 < p.K; k0 += TK) {
-    for (var i = lid; i < TM * TK; i += NT) {
-      let m = i / TK;
-      let kk = i % TK;
-      let t = t0 + m;
-      let k = k0 + kk;
-      let v = x[min(t, nt - 1u) * p.K + min(k, p.K - 1u)];
-      xt[kk * TM + m] = select(0.0, round_f16(vec4<f32>(v)).x, t < nt && k < p.K);
-    }
-    for (var i = lid; i < TN * (TK / 8u); i += NT) {
-      let n = i / (TK / 8u);
-      let kv = i % (TK / 8u);
-      let r = n0 + n;
-      let q = select(vec4<u32>(0u), w[min(r, p.rows - 1u) * nv + min(k0 / 8u + kv, nv - 1u)], r < p.rows && k0 / 8u + kv < nv);
+    // x: 4 tokens at one k per step; zero past the tokens (and past K: x_word)
+    for (var i = lid; i < TM / 4u * TK; i += NT) {
+      let m = i % (TM / 4u);
+      let kk = i / (TM / 4u);
+      var v: vec4<u32>;
       for (var c = 0u; c < 4u; c++) {
-        let h = unpack2x16float(q[c]);
-        wt[(8u * kv + 2u * c) * TN + n] = h.x;
-        wt[(8u * kv + 2u * c + 1u) * TN + n] = h.y;
+        let t = t0 + 4u * m + c;
+        v[c] = select(0u, x_word(min(t, nt - 1u), k0 + kk), t < nt);
+      }
+      xt[kk * (TM / 4u) + m] = round_f16(bitcast<vec4<f32>>(v));
+    }
+    // W: 4 rows x 8 k per step (zero past the chunk and past K), widened and transposed into 8 vec4 of rows
+    for (var i = lid; i < TN / 4u * (TK / 8u); i += NT) {
+      let n = i % (TN / 4u);
+      let kv = k0 / 8u + i / (TN / 4u);
+      var q: array<vec4<u32>, 4>;
+      for (var c = 0u; c < 4u; c++) {
+        let r = n0 + 4u * n + c;
+        q[c] = select(vec4<u32>(0u), w[min(r, p.rows - 1u) * nv + min(kv, nv - 1u)], r < p.rows && kv < nv);
+      }
+      for (var c = 0u; c < 4u; c++) {
+        let h0 = unpack2x16float(q[0][c]);
+        let h1 = unpack2x16float(q[1][c]);
+        let h2 = unpack2x16float(q[2][c]);
+        let h3 = unpack2x16float(q[3][c]);
+        let k = 8u * (i / (TN / 4u)) + 2u * c;
+        wt[k * (TN / 4u) + n] = vec4<f32>(h0.x, h1.x, h2.x, h3.x);
+        wt[(k + 1u) * (TN / 4u) + n] = vec4<f32>(h0.y, h1.y, h2.y, h3.y);
       }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
-      let xo = kk * TM + tm;
-      let wo = kk * TN + tn;
-      let wv = vec4<f32>(wt[wo], wt[wo + TN / 4u], wt[wo + TN / 2u], wt[wo + 3u * (TN / 4u)]);
-      acc[0] += xt[xo] * wv;
-      acc[1] += xt[xo + TM / 4u] * wv;
-      acc[2] += xt[xo + TM / 2u] * wv;
-      acc[3] += xt[xo + 3u * (TM / 4u)] * wv;
+      let xv = xt[kk * (TM / 4u) + tm];
+      let wv = wt[kk * (TN / 4u) + tn];
+      acc[0] += xv.x * wv;
+      acc[1] += xv.y * wv;
+      acc[2] += xv.z * wv;
+      acc[3] += xv.w * wv;
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {
-    let t = t0 + tm + i * (TM / 4u);
     for (var j = 0u; j < 4u; j++) {
-      let r = n0 + tn + j * (TN / 4u);
+      let t = t0 + 4u * tm + i;
+      let r = n0 + 4u * tn + j;
       if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
     }
   }

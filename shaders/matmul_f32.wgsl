@@ -1,20 +1,22 @@
 // matmul_f32: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]), f32 weights, a plain f32 dot (as llama.cpp).
 //
 // Entry points (all share the bindings below):
-//   gemv_rows   decode: R rows per invocation, each invocation runs its rows to the end alone. No
-//               cross-lane reduction: suits CPU SIMD (lavapipe, SwiftShader), where every lane's
-//               buffer load is issued on its own anyway.
-//   gemv_split  decode: a workgroup of WG lanes splits K for R rows, then reduces: suits GPUs
+//   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
+//               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
+//               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
+//               prefill (TT = 4: each weight loaded once for 4 tokens) both.
+//   gemv_split  decode on GPUs: a workgroup of WG lanes splits K for R rows, then reduces
 //               (neighbouring lanes read neighbouring words; enough workgroups even for small N).
-//   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
+//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
 //               workgroup memory.
 // Rows of W are zero-padded to a multiple of 4 floats at upload, so a row is a whole number of vec4;
 // x keeps its K and is masked past it.
-// The variant header (prepended by the TS side) defines share4 (gemv_rows' x loads, shared through
+// The variant header (prepended by the TS side) defines share4 (rows' x loads, shared through
 // subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
-override WG: u32 = 64; // gemv: invocations per workgroup
-override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
+override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
+override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
+override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
 
@@ -72,20 +74,28 @@ fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn gemv_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let lane = gid.x;
-  let t = wid.y; // (workgroup_id: uniform, which subgroup operations need)
-  if (t >= step.n_tokens) { return; }
+  let nt = step.n_tokens;
+  let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
+  if (t0 >= nt) { return; }
   let nv = (p.K + 3u) / 4u;
   let r0 = gid.x * R;
   let base = row_bases(r0, nv);
-  var acc = vec4<f32>(); // one per row
+  var acc: array<vec4<f32>, 4>; // [token][row]
   for (var v = 0u; v < nv; v++) {
-    let xv = bitcast<vec4<f32>>(share4(t, 4u * v, lane)); // used for R rows
-    for (var r = 0u; r < R; r++) { acc[r] += dot(w[base[r] + v], xv); }
+    var wv: array<vec4<f32>, 4>; // R rows' next 4 weights, used for TT tokens
+    for (var r = 0u; r < R; r++) { wv[r] = w[base[r] + v]; }
+    for (var i = 0u; i < TT; i++) {
+      // tokens past the end repeat the last one (not stored): every lane runs the same code
+      let xv = bitcast<vec4<f32>>(share4(min(t0 + i, nt - 1u), 4u * v, lane));
+      for (var r = 0u; r < R; r++) { acc[i][r] += dot(wv[r], xv); }
+    }
   }
-  for (var r = 0u; r < R; r++) {
-    if (r0 + r < p.rows) { finish(t, r0 + r, acc[r]); }
+  for (var i = 0u; i < TT; i++) {
+    for (var r = 0u; r < R; r++) {
+      if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
+    }
   }
 }
 
@@ -119,9 +129,10 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
 }
 
 const TK: u32 = 16u; // gemm: K per stage
-// Tiles stored k-major so the inner loop reads 4 tokens / 4 rows at one k.
-var<workgroup> xt: array<f32, TM * TK>; // [k][token]
-var<workgroup> wt: array<f32, TN * TK>; // [k][row]
+// Tiles hold 4 consecutive tokens (rows) per vec4, k-major: the inner loop reads one vec4 of x and one
+// of W per k for 16 products (every workgroup-memory access is a gather on CPU SIMD).
+var<workgroup> xt: array<vec4<f32>, TM / 4u * TK>; // [k][token / 4]
+var<workgroup> wt: array<vec4<f32>, TN / 4u * TK>; // [k][row / 4]
 
 @compute @workgroup_size(TM / 4u * (TN / 4u))
 fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -130,44 +141,51 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t0 = wid.y * TM;
   if (t0 >= nt) { return; }
   let NT = TM / 4u * (TN / 4u);
-  // This invocation's outputs: tokens t0 + tm + i*TM/4, rows n0 + tn + j*TN/4 (i, j < 4), so that
-  // neighbouring lanes read neighbouring tile words.
+  // This invocation's outputs: tokens t0 + 4*tm + i, rows n0 + 4*tn + j (i, j < 4).
   let tm = lid % (TM / 4u);
   let tn = lid / (TM / 4u);
   let nv = (p.K + 3u) / 4u;
   var acc: array<vec4<f32>, 4>; // [token i][row j]
   for (var k0 = 0u; k0 < p.K; k0 += TK) {
-    for (var i = lid; i < TM * TK; i += NT) {
-      let m = i / TK;
-      let kk = i % TK;
-      let t = t0 + m;
-      let k = k0 + kk;
-      let v = x[min(t, nt - 1u) * p.K + min(k, p.K - 1u)];
-      xt[kk * TM + m] = select(0.0, v, t < nt && k < p.K);
+    // x: 4 tokens at one k per step; zero past the tokens (and past K: x_word)
+    for (var i = lid; i < TM / 4u * TK; i += NT) {
+      let m = i % (TM / 4u);
+      let kk = i / (TM / 4u);
+      var v: vec4<u32>;
+      for (var c = 0u; c < 4u; c++) {
+        let t = t0 + 4u * m + c;
+        v[c] = select(0u, x_word(min(t, nt - 1u), k0 + kk), t < nt);
+      }
+      xt[kk * (TM / 4u) + m] = bitcast<vec4<f32>>(v);
     }
-    for (var i = lid; i < TN * (TK / 4u); i += NT) {
-      let n = i / (TK / 4u);
-      let kv = i % (TK / 4u);
-      let r = n0 + n;
-      let v = select(vec4<f32>(0.0), w[min(r, p.rows - 1u) * nv + min(k0 / 4u + kv, nv - 1u)], r < p.rows && k0 / 4u + kv < nv);
-      for (var c = 0u; c < 4u; c++) { wt[(4u * kv + c) * TN + n] = v[c]; }
+    // W: 4 rows x 4 k per step (zero past the chunk and past K), transposed into 4 vec4 of rows
+    for (var i = lid; i < TN / 4u * (TK / 4u); i += NT) {
+      let n = i % (TN / 4u);
+      let kv = k0 / 4u + i / (TN / 4u);
+      var q: array<vec4<f32>, 4>;
+      for (var c = 0u; c < 4u; c++) {
+        let r = n0 + 4u * n + c;
+        q[c] = select(vec4<f32>(0.0), w[min(r, p.rows - 1u) * nv + min(kv, nv - 1u)], r < p.rows && kv < nv);
+      }
+      for (var c = 0u; c < 4u; c++) {
+        wt[(4u * (i / (TN / 4u)) + c) * (TN / 4u) + n] = vec4<f32>(q[0][c], q[1][c], q[2][c], q[3][c]);
+      }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
-      let xo = kk * TM + tm;
-      let wo = kk * TN + tn;
-      let wv = vec4<f32>(wt[wo], wt[wo + TN / 4u], wt[wo + TN / 2u], wt[wo + 3u * (TN / 4u)]);
-      acc[0] += xt[xo] * wv;
-      acc[1] += xt[xo + TM / 4u] * wv;
-      acc[2] += xt[xo + TM / 2u] * wv;
-      acc[3] += xt[xo + 3u * (TM / 4u)] * wv;
+      let xv = xt[kk * (TM / 4u) + tm];
+      let wv = wt[kk * (TN / 4u) + tn];
+      acc[0] += xv.x * wv;
+      acc[1] += xv.y * wv;
+      acc[2] += xv.z * wv;
+      acc[3] += xv.w * wv;
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {
-    let t = t0 + tm + i * (TM / 4u);
     for (var j = 0u; j < 4u; j++) {
-      let r = n0 + tn + j * (TN / 4u);
+      let t = t0 + 4u * tm + i;
+      let r = n0 + 4u * tn + j;
       if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
     }
   }

@@ -4,19 +4,21 @@
 // summed over blocks in f32. A block is never split across lanes, so sumi stays one exact integer.
 //
 // Entry points (all share the bindings below):
-//   gemv_rows   decode: R rows per invocation, each invocation runs its rows to the end alone. No
-//               cross-lane reduction: suits CPU SIMD (lavapipe, SwiftShader), where every lane's
-//               buffer load is issued on its own anyway.
-//   gemv_split  decode: a workgroup of WG lanes shares out the blocks of R rows, then reduces: suits
-//               GPUs (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
-//   gemm        prefill: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one 32-block of
+//   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
+//               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
+//               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
+//               prefill (TT = 4: each weight loaded once for 4 tokens) both.
+//   gemv_split  decode on GPUs: a workgroup of WG lanes shares out the blocks of R rows, then reduces
+//               (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
+//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one 32-block of
 //               x and W (codes and scales) per stage in workgroup memory.
 // The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
-// share4 (gemv_rows' x loads, shared through subgroups or not) and lanes_partial / lanes_stride
+// share4 (rows' x loads, shared through subgroups or not) and lanes_partial / lanes_stride
 // (subgroupAdd or not).
 
-override WG: u32 = 64; // gemv: invocations per workgroup
-override R: u32 = 2; // gemv: rows per invocation (rows) or per workgroup (split); 1..4
+override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
+override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
+override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
 
@@ -80,28 +82,39 @@ fn row_blocks(r0: u32, nb: u32) -> vec4<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn gemv_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let lane = gid.x;
-  let t = wid.y; // (workgroup_id: uniform, which subgroup operations need)
-  if (t >= step.n_tokens) { return; }
+  let nt = step.n_tokens;
+  let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
+  if (t0 >= nt) { return; }
   let nb = p.K / 32u;
   let r0 = gid.x * R;
   let rb = row_blocks(r0, nb);
-  let xb = t * nb;
-  var acc = vec4<f32>(); // one per row
+  var acc: array<vec4<f32>, 4>; // [token][row]
   for (var b = 0u; b < nb; b++) {
-    // x's block loaded once, used for R rows
-    let x0 = share4(t, 8u * b, lane);
-    let x1 = share4(t, 8u * b + 4u, lane);
-    let dx = xd[xb + b];
-    for (var r = 0u; r < R; r++) {
-      let i = rb[r] + b;
-      let s = dot16(w[2u * i], x0) + dot16(w[2u * i + 1u], x1);
-      acc[r] += f32(s) * (wd[i] * dx);
+    var dw = vec4<f32>(); // R rows' scales for this block
+    for (var r = 0u; r < R; r++) { dw[r] = wd[rb[r] + b]; }
+    // This block's exact integer sums [token][row], half a block (16 codes) of R rows at a time in
+    // registers, used for TT tokens. Zeroed explicitly: under Dawn + lavapipe a loop-body `var`
+    // without initializer kept the previous iteration's value.
+    var isum = array<vec4<i32>, 4>(vec4<i32>(0), vec4<i32>(0), vec4<i32>(0), vec4<i32>(0));
+    for (var h = 0u; h < 2u; h++) {
+      var wq: array<vec4<u32>, 4>;
+      for (var r = 0u; r < R; r++) { wq[r] = w[2u * (rb[r] + b) + h]; }
+      for (var i = 0u; i < TT; i++) {
+        // tokens past the end repeat the last one (not stored): every lane runs the same code
+        let xv = share4(min(t0 + i, nt - 1u), 8u * b + 4u * h, lane);
+        for (var r = 0u; r < R; r++) { isum[i][r] += dot16(wq[r], xv); }
+      }
+    }
+    for (var i = 0u; i < TT; i++) {
+      acc[i] += vec4<f32>(isum[i]) * (dw * xd[min(t0 + i, nt - 1u) * nb + b]);
     }
   }
-  for (var r = 0u; r < R; r++) {
-    if (r0 + r < p.rows) { finish(t, r0 + r, acc[r]); }
+  for (var i = 0u; i < TT; i++) {
+    for (var r = 0u; r < R; r++) {
+      if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
+    }
   }
 }
 
@@ -141,11 +154,12 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   reduce_finish(t, r0, acc, lid);
 }
 
-// gemm tiles of one 32-block, stored word-major so the inner loop reads 4 tokens / 4 rows at one word.
-var<workgroup> xt: array<u32, 8u * TM>; // [word][token]
-var<workgroup> wt: array<u32, 8u * TN>; // [word][row]
-var<workgroup> xdt: array<f32, TM>;
-var<workgroup> wdt: array<f32, TN>;
+// gemm tiles of one 32-block: 4 consecutive tokens (rows) per vec4, word-major, so the inner loop reads
+// one vec4 of x and one of W per word for 16 dot4 (every workgroup-memory access is a gather on CPU SIMD).
+var<workgroup> xt: array<vec4<u32>, 8u * (TM / 4u)>; // [word][token / 4]
+var<workgroup> wt: array<vec4<u32>, 8u * (TN / 4u)>; // [word][row / 4]
+var<workgroup> xdt: array<vec4<f32>, TM / 4u>;
+var<workgroup> wdt: array<vec4<f32>, TN / 4u>;
 
 @compute @workgroup_size(TM / 4u * (TN / 4u))
 fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -154,47 +168,64 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t0 = wid.y * TM;
   if (t0 >= nt) { return; }
   let NT = TM / 4u * (TN / 4u);
-  // This invocation's outputs: tokens t0 + tm + i*TM/4, rows n0 + tn + j*TN/4 (i, j < 4), so that
-  // neighbouring lanes read neighbouring tile words.
+  // This invocation's outputs: tokens t0 + 4*tm + i, rows n0 + 4*tn + j (i, j < 4).
   let tm = lid % (TM / 4u);
   let tn = lid / (TM / 4u);
   let nb = p.K / 32u;
   var acc: array<vec4<f32>, 4>; // [token i][row j]
   for (var b = 0u; b < nb; b++) {
-    // Tokens and rows past the end load as zero codes (their scales are clamped, finite, unused).
-    for (var i = lid; i < 8u * TM; i += NT) {
-      let m = i / 8u;
-      let t = t0 + m;
-      xt[(i % 8u) * TM + m] = select(0u, x_word(min(t, nt - 1u), 8u * b + i % 8u), t < nt);
+    // x: one word of 4 tokens per step, and the tokens' scales. Tokens past the end load zero codes
+    // (their scales are clamped: finite, unused); rows past the chunk the same.
+    for (var i = lid; i < 8u * (TM / 4u); i += NT) {
+      let m = i % (TM / 4u);
+      var v: vec4<u32>;
+      for (var c = 0u; c < 4u; c++) {
+        let t = t0 + 4u * m + c;
+        v[c] = select(0u, x_word(min(t, nt - 1u), 8u * b + i / (TM / 4u)), t < nt);
+      }
+      xt[i] = v;
     }
-    for (var i = lid; i < 2u * TN; i += NT) {
-      let n = i / 2u;
-      let r = n0 + n;
-      let v = select(vec4<u32>(0u), w[(min(r, p.rows - 1u) * nb + b) * 2u + i % 2u], r < p.rows);
-      for (var c = 0u; c < 4u; c++) { wt[(4u * (i % 2u) + c) * TN + n] = v[c]; }
+    for (var i = lid; i < TM / 4u; i += NT) {
+      var d: vec4<f32>;
+      for (var c = 0u; c < 4u; c++) { d[c] = xd[min(t0 + 4u * i + c, nt - 1u) * nb + b]; }
+      xdt[i] = d;
     }
-    for (var i = lid; i < TM; i += NT) { xdt[i] = xd[min(t0 + i, nt - 1u) * nb + b]; }
-    for (var i = lid; i < TN; i += NT) { wdt[i] = wd[min(n0 + i, p.rows - 1u) * nb + b]; }
+    for (var i = lid; i < TN / 4u; i += NT) {
+      var d: vec4<f32>;
+      for (var c = 0u; c < 4u; c++) { d[c] = wd[min(n0 + 4u * i + c, p.rows - 1u) * nb + b]; }
+      wdt[i] = d;
+    }
+    // W: half a block (4 words) of 4 rows per step, transposed into 4 vec4 of rows
+    for (var i = lid; i < 2u * (TN / 4u); i += NT) {
+      let n = i % (TN / 4u);
+      let h = i / (TN / 4u);
+      var q: array<vec4<u32>, 4>;
+      for (var c = 0u; c < 4u; c++) {
+        let r = n0 + 4u * n + c;
+        q[c] = select(vec4<u32>(0u), w[(min(r, p.rows - 1u) * nb + b) * 2u + h], r < p.rows);
+      }
+      for (var c = 0u; c < 4u; c++) { wt[(4u * h + c) * (TN / 4u) + n] = vec4<u32>(q[0][c], q[1][c], q[2][c], q[3][c]); }
+    }
     workgroupBarrier();
     // This block's exact integer sums [token i][row j]. Zeroed explicitly: under Dawn + lavapipe a
     // loop-body `var` without initializer kept the previous iteration's value.
     var isum = array<vec4<i32>, 4>(vec4<i32>(0), vec4<i32>(0), vec4<i32>(0), vec4<i32>(0));
     for (var j = 0u; j < 8u; j++) {
-      let wo = j * TN + tn;
-      let wv = vec4<u32>(wt[wo], wt[wo + TN / 4u], wt[wo + TN / 2u], wt[wo + 3u * (TN / 4u)]);
+      let xv = xt[j * (TM / 4u) + tm];
+      let wv = wt[j * (TN / 4u) + tn];
       for (var i = 0u; i < 4u; i++) {
-        let xv = xt[j * TM + tm + i * (TM / 4u)];
-        isum[i] += vec4<i32>(dot4i8(xv, wv.x), dot4i8(xv, wv.y), dot4i8(xv, wv.z), dot4i8(xv, wv.w));
+        isum[i] += vec4<i32>(dot4i8(xv[i], wv.x), dot4i8(xv[i], wv.y), dot4i8(xv[i], wv.z), dot4i8(xv[i], wv.w));
       }
     }
-    let dw = vec4<f32>(wdt[tn], wdt[tn + TN / 4u], wdt[tn + TN / 2u], wdt[tn + 3u * (TN / 4u)]);
-    for (var i = 0u; i < 4u; i++) { acc[i] += vec4<f32>(isum[i]) * (dw * xdt[tm + i * (TM / 4u)]); }
+    let dw = wdt[tn];
+    let dx = xdt[tm];
+    for (var i = 0u; i < 4u; i++) { acc[i] += vec4<f32>(isum[i]) * (dw * dx[i]); }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {
-    let t = t0 + tm + i * (TM / 4u);
     for (var j = 0u; j < 4u; j++) {
-      let r = n0 + tn + j * (TN / 4u);
+      let t = t0 + 4u * tm + i;
+      let r = n0 + 4u * tn + j;
       if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
     }
   }

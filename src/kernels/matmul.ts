@@ -187,17 +187,23 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
 /** Launch shapes. A pure function of caps (`matmulTuning`); tests override it to cover every path. */
 export interface MatmulTuning {
   /**
-   * 'rows': R rows per invocation, no reduction (CPU SIMD: lavapipe, SwiftShader, where each lane's
-   * load is issued alone and a reduction costs barriers). 'split': a workgroup splits K (GPUs).
+   * 'rows': R rows (x TT tokens) per invocation, no reduction, no workgroup memory: for CPU SIMD
+   * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
+   * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
    */
   gemv: 'rows' | 'split';
   gemvWG: number; // invocations per workgroup
   gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
+  gemm: 'rows' | 'tiled';
+  gemmWG: number; // 'rows': invocations per workgroup
+  gemmR: number; // 'rows': rows per invocation, 1..4
+  gemmTT: number; // 'rows': tokens per invocation, 1..4
 }
 
 export function matmulTuning(caps: GpuCaps): MatmulTuning {
   const cpu = /llvmpipe|lavapipe|swiftshader/i.test(caps.adapterName);
-  return cpu ? { gemv: 'rows', gemvWG: 64, gemvR: 2 } : { gemv: 'split', gemvWG: 64, gemvR: 4 };
+  const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4 };
+  return cpu ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemm: 'rows', ...rows } : { gemv: 'split', gemvWG: 64, gemvR: 4, gemm: 'tiled', ...rows };
 }
 
 const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
@@ -239,7 +245,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const quantized = w.format === 'q8' || w.format === 'q4';
   if (quantized && w.chunks.some((c) => !c.scales)) throw bad('quantized weights need their scales');
   const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
-  if (!(tune.gemvR >= 1 && tune.gemvR <= 4)) throw bad(`gemvR must be 1..4, got ${tune.gemvR}`);
+  for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
+    if (!(Number.isInteger(tune[k]) && tune[k] >= 1 && tune[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${tune[k]}`);
+  }
 
   const header = matmulVariantHeader(gpu.caps);
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
@@ -247,8 +255,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const family = `matmul_${w.format}`;
   const code = shaderText(FORMAT_SOURCE[w.format], variant, header);
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
-    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'gemv_rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR }),
-    getPipeline(gpu, family, code, 'gemm', GEMM_TILE),
+    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1 }),
+    tune.gemm === 'rows'
+      ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT })
+      : getPipeline(gpu, family, code, 'gemm', GEMM_TILE),
     quantized ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
@@ -274,7 +284,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     quantizedX = { codes: xq, scales: xd };
   }
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const perGemvWG = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR;
+  const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR; // rows per workgroup
+  const gemmGrid = (rows: number, n: number): [number, number] =>
+    tune.gemm === 'rows' ? [ceilDiv(rows, tune.gemmWG * tune.gemmR), ceilDiv(n, tune.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
   w.chunks.forEach((c, i) => {
     const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, {
       N,
@@ -291,13 +303,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       label: `${family}/gemv`,
       pipeline: gemvPipe,
       bindGroup: bindGroup(gpu, `${a.label}.gemv[${i}]`, gemvPipe, entries),
-      grid: (n) => [ceilDiv(c.rows, perGemvWG), n],
+      grid: (n) => [ceilDiv(c.rows, gemvRows), n],
     });
     gemm.push({
       label: `${family}/gemm`,
       pipeline: gemmPipe,
       bindGroup: bindGroup(gpu, `${a.label}.gemm[${i}]`, gemmPipe, entries),
-      grid: (n) => [ceilDiv(c.rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)],
+      grid: (n) => gemmGrid(c.rows, n),
     });
   });
   return { gemv, gemm, forTokens: (n) => (n === 1 ? gemv : gemm), quantizedX };
