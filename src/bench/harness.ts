@@ -27,7 +27,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { gpuRowWords, type WeightFormat } from '../kernels/matmul.ts';
 import { forward, type Model } from '../model/model.ts';
 import type { QuantScheme } from '../model/weight_source.ts';
-import { createRng } from '../../models/rng.ts';
+import { mulberry32 } from '../util/rng.ts';
 import { TimestampProfiler, type KernelTime } from './profile.ts';
 import { latency, spread, type Latency } from './stats.ts';
 
@@ -161,9 +161,9 @@ class Instrument {
 
 /** Deterministic prompt ids spread over the vocabulary (special ids 0..2 of SPM vocabularies avoided). */
 export function benchPrompt(vocab: number, n: number, seed = 1): number[] {
-  const rng = createRng(seed);
+  const rand = mulberry32(seed);
   const lo = Math.min(3, vocab - 1);
-  return Array.from({ length: n }, () => lo + rng.int(vocab - lo));
+  return Array.from({ length: n }, () => lo + Math.floor(rand() * (vocab - lo)));
 }
 
 interface RunOutcome {

@@ -3,6 +3,7 @@
  * are in float64 from the float32 logits, so results do not depend on summation order beyond
  * ~1e-12 (runs agree to far more than the 3 significant digits promised).
  */
+import { EmberError } from '../errors.ts';
 import { percentile } from './stats.ts';
 
 /** log softmax(logits) in float64: logits - max - log Σ exp(logits - max). */
@@ -22,7 +23,7 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
  * p = 0 contribute 0. Rounding can leave a tiny negative sum for equal inputs, so it is clamped at 0.
  */
 export function klDivergence(logP: ArrayLike<number>, logQ: ArrayLike<number>): number {
-  if (logP.length !== logQ.length) throw new RangeError(`KL divergence of distributions of ${logP.length} and ${logQ.length} outcomes`);
+  if (logP.length !== logQ.length) throw new EmberError('BAD_ARGUMENT', `KL divergence needs two distributions over the same outcomes, got ${logP.length} and ${logQ.length}`);
   let kl = 0;
   for (let i = 0; i < logP.length; i++) {
     const p = Math.exp(logP[i]);

@@ -1,3 +1,4 @@
+import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { PassTimer } from '../model/model.ts';
 
@@ -28,7 +29,7 @@ export class TimestampProfiler implements PassTimer {
 
   timestampWrites(label: string): GPUComputePassTimestampWrites | undefined {
     const i = this.labels.length;
-    if (i >= this.capacity) throw new RangeError(`profiler: more than ${this.capacity} passes in one forward`);
+    if (i >= this.capacity) throw new EmberError('BAD_ARGUMENT', `profiler: a forward pass encoded more than the ${this.capacity} passes it was made for`);
     this.labels.push(label);
     return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
