@@ -69,6 +69,7 @@ export function describeDevice(gpu: Gpu, extra: Record<string, unknown> = {}): D
 /** Speed of one configuration (ours or a peer's) at one prompt length. */
 export interface SpeedResult {
   load_ms: number;
+  warmup_ms: number; // the untimed warm-up run (includes any pipeline compilation done lazily)
   prefill_tok_s: number;
   decode_tok_s: number;
   ttft_ms: number;
@@ -247,7 +248,9 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
     for (const p of c.promptTokens) {
       const ids = benchPrompt(m.config.vocab, p, c.seed ?? 1);
       say(`${o.model} (${o.quant}): prompt ${p}: warm-up`);
+      const w0 = performance.now();
       await timedRun(engine, ids, Math.min(c.genTokens, 4));
+      const warmupMs = performance.now() - w0;
       const runs: RunOutcome[] = [];
       for (let r = 0; r < c.repeats; r++) {
         say(`${o.model} (${o.quant}): prompt ${p}: run ${r + 1}/${c.repeats}`);
@@ -275,6 +278,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         repeats: c.repeats,
         device,
         load_ms: loadMs,
+        warmup_ms: warmupMs,
         weight_bytes: m.weightBytes,
         weight_bytes_per_token: bytesPerToken,
         prefill_tok_s: pre.median,

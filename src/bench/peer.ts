@@ -115,7 +115,9 @@ export async function benchLlamaCpp(modelPath: string, backend: PeerBackend, con
       for (const p of config.promptTokens) {
         const ids = benchPrompt(vocab, p, config.seed ?? 1);
         say(`llama.cpp ${backend}: prompt ${p}: warm-up`);
+        const w0 = performance.now();
         await timedRun(seq, ids, Math.min(config.genTokens, 4));
+        const warmupMs = performance.now() - w0;
         const runs = [];
         for (let r = 0; r < config.repeats; r++) {
           say(`llama.cpp ${backend}: prompt ${p}: run ${r + 1}/${config.repeats}`);
@@ -126,6 +128,7 @@ export async function benchLlamaCpp(modelPath: string, backend: PeerBackend, con
         const ttft = spread(runs.map((r) => r.ttftMs));
         results.push({
           load_ms: loadMs,
+          warmup_ms: warmupMs,
           prefill_tok_s: pre.median,
           decode_tok_s: dec.median,
           ttft_ms: ttft.median,
