@@ -4,7 +4,7 @@
  * vite serves test/browser/page/, whose worker loads stories260K by URL (HTTP Range reads); greedy
  * ids must equal llama.cpp's. A missing chromium fails the test, it does not skip it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,9 +27,14 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer | undefined;
   let context: BrowserContext | undefined;
   let profile: string | undefined;
-  const logs: string[] = [];
+  afterAll(async () => {
+    await context?.close().catch(() => {});
+    await server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
 
-  beforeAll(async () => {
+  it("greedy ids in a worker equal llama.cpp's for the 3 prompts; streaming, chat, errors and abort cross the boundary", async () => {
+    // Checked here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium (bash scripts/install-webgpu.sh installs it)`);
     }
@@ -45,20 +50,13 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     await server.listen();
     profile = mkdtempSync(join(tmpdir(), 'emberlm-chromium-'));
     context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 60_000 });
-  }, 120_000);
 
-  afterAll(async () => {
-    await context?.close().catch(() => {});
-    await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
-
-  it("greedy ids in a worker equal llama.cpp's for the 3 prompts; streaming, chat, errors and abort cross the boundary", async () => {
-    const page = await context!.newPage();
+    const logs: string[] = [];
+    const page = await context.newPage();
     page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
     page.on('worker', (w) => w.on('console', (m) => logs.push(`[worker ${m.type()}] ${m.text()}`)));
-    const base = server!.resolvedUrls!.local[0]!;
+    const base = server.resolvedUrls!.local[0]!;
     const query = new URLSearchParams({
       model: `/@fs${sharedModelPath('stories260K/stories260K.gguf')}`,
       prompts: JSON.stringify(oracle.map((o) => o.prompt)),
@@ -88,5 +86,5 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     expect(run.overflow).toMatchObject({ isEmberError: true, code: 'CONTEXT_OVERFLOW' });
     expect(run.abortedFinish).toBe('abort');
     await page.close();
-  }, 180_000);
+  }, 240_000);
 });
