@@ -2,7 +2,9 @@
  * GEMV (decode) bandwidth of the matmul kernels, in GB/s of weight bytes (codes + scales), next to a
  * streaming-read kernel measured on the same device.
  *
- *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2]
+ *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2] [--prefill 64]
+ *
+ * --prefill T also times the prefill list (GEMM) for T tokens, in GFLOP/s and time per token.
  *
  * tsx starts this file, which re-imports itself through Vite's module runner (the kernels import their
  * WGSL with `?raw`); `benchMatmul` can also be called from any Vite-processed code (vitest, the app).
@@ -20,12 +22,14 @@ export interface BenchOptions {
   formats?: readonly WeightFormat[];
   layouts?: readonly MatmulTuning['gemv'][]; // default: the one matmulTuning picks for the device
   tuning?: Partial<MatmulTuning>;
+  prefillTokens?: number; // also time the GEMM list for this many tokens
   log?: (line: string) => void;
 }
 
 export interface BenchResult {
   format: WeightFormat | 'stream';
   layout: string;
+  tokens: number;
   K: number;
   N: number;
   bytes: number;
@@ -49,7 +53,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 
 /** Runs `list` `iters` times in one pass; microseconds per run (GPU timestamps, else wall clock). */
-async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number): Promise<number> {
+async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number, nTokens = 1): Promise<number> {
   const { encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const dev = gpu.device;
   const ts = gpu.caps.timestamps;
@@ -59,7 +63,7 @@ async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number): Pro
   const once = async (n: number) => {
     const enc = dev.createCommandEncoder();
     const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let i = 0; i < n; i++) encodeDispatches(pass, list, 1);
+    for (let i = 0; i < n; i++) encodeDispatches(pass, list, nTokens);
     pass.end();
     if (qs) {
       enc.resolveQuerySet(qs, 0, 2, resolve, 0);
@@ -122,21 +126,22 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
         entries: [params, a, alloc.storage('stream.o', N * 4)].map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
       const us = await timeList(gpu, [{ label: 'stream', pipeline: streamPipe, bindGroup: bg, grid: () => [Math.ceil(N / 64)] }], iters);
-      const stream: BenchResult = { format: 'stream', layout: 'rows', K, N, bytes: N * K, us, gbps: (N * K) / us / 1e3 };
+      const stream: BenchResult = { format: 'stream', layout: 'rows', tokens: 1, K, N, bytes: N * K, us, gbps: (N * K) / us / 1e3 };
       results.push(stream);
       log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} stream read         ${us.toFixed(1).padStart(8)} us ${stream.gbps.toFixed(2).padStart(6)} GB/s`);
 
-      const x = rand(K, 1);
+      const T = Math.max(1, opt.prefillTokens ?? 1);
+      const x = rand(K * T, 1);
       const xb = alloc.upload('x', x);
-      const yb = alloc.storage('y', N * 4);
+      const yb = alloc.storage('y', N * 4 * T);
       for (const format of formats) {
         const wf = rand(N * K, 0.05);
         const wd: WeightData =
           format === 'f32' ? { format, rows: N, cols: K, data: wf } : format === 'f16' ? ref.packF16(wf, N, K) : format === 'q8' ? ref.packQ8(wf, N, K) : ref.packQ4(wf, N, K);
         const w = uploadWeights(alloc, `w.${format}`, wd);
-        const expected = ref.matmulRef(wd, x, 1);
+        const expected = ref.matmulRef(wd, x.subarray(0, K), 1);
         for (const layout of layouts) {
-          const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: 1, tuning: { ...opt.tuning, gemv: layout } });
+          const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: T, tuning: { ...opt.tuning, gemv: layout } });
           // Validate first.
           gpu.device.queue.writeBuffer(yb, 0, new Float32Array(N).fill(NaN));
           const enc = gpu.device.createCommandEncoder();
@@ -149,12 +154,20 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(y[i] - expected[i]) / (1e-4 + 1e-4 * Math.abs(expected[i])));
           if (!(worst <= 1)) throw new Error(`matmul_${format} ${layout} K=${K} N=${N} disagrees with the CPU reference (worst error ratio ${worst})`);
           const us = await timeList(gpu, mm.gemv, iters);
-          const r: BenchResult = { format, layout, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
+          const r: BenchResult = { format, layout, tokens: 1, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
           results.push(r);
           log(
             `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(3)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(2).padStart(6)} MB ` +
               `${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s (${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)`,
           );
+          if (T > 1 && layout === layouts[0]) {
+            // Prefill: step says T tokens for this list only (checked by the tests, timed here).
+            gpu.device.queue.writeBuffer(step, 0, new Uint32Array([T]));
+            const g = await timeList(gpu, mm.gemm, Math.max(2, iters >> 4), T);
+            gpu.device.queue.writeBuffer(step, 0, new Uint32Array([1]));
+            results.push({ format, layout: 'gemm', tokens: T, K, N, bytes: w.bytes, us: g, gbps: w.bytes / g / 1e3 });
+            log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(3)} gemm T=${T}  ${((2 * N * K * T) / g / 1e3).toFixed(2).padStart(6)} GFLOP/s, ${(g / T).toFixed(1)} us per token`);
+          }
         }
       }
     }
@@ -177,6 +190,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (arg('r')) tuning.gemvR = Number(arg('r'));
   await benchMatmul(gpu, {
     iters: Number(arg('iters') ?? 100),
+    prefillTokens: arg('prefill') ? Number(arg('prefill')) : undefined,
     layouts: layout === 'both' ? ['rows', 'split'] : layout ? [layout as MatmulTuning['gemv']] : undefined,
     tuning,
   });

@@ -11,7 +11,7 @@
 //               workgroup memory (W widened to f32 once per tile, x rounded once per tile).
 // W holds two halves per u32 (element 2i in the low half); rows are zero-padded to a multiple of 8
 // halves at upload, so a row is a whole number of vec4<u32>; x keeps its K and is masked past it.
-// The variant header (prepended by the TS side) defines share4 (rows' x loads, shared through
+// The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads, shared through
 // subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
 override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
@@ -94,10 +94,10 @@ fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
 
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let lane = gid.x;
   let nt = step.n_tokens;
   let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
   if (t0 >= nt) { return; }
+  let lane = subgroup_lane();
   let nv = (p.K + 7u) / 8u;
   let r0 = gid.x * R;
   let base = row_bases(r0, nv);

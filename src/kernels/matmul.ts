@@ -165,19 +165,23 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
   return extractBits(ia, 0u, 8u) * extractBits(ib, 0u, 8u) + extractBits(ia, 8u, 8u) * extractBits(ib, 8u, 8u)
        + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
 }`;
-  // gemv_rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
-  // CPU SIMD. With subgroups (at least 4 wide in WebGPU, runs of consecutive invocations), 4 neighbours
-  // load 4 words once and share them; without, each lane loads all 4.
+  // rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
+  // CPU SIMD. With subgroups (at least 4 wide in WebGPU), the first 4 lanes of a subgroup load 4 words
+  // once and share them (lane: the index in the subgroup, counted while every invocation is active);
+  // without, each lane loads all 4.
   const share = caps.subgroups
-    ? `fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+    ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
+fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
   let v = x_word(t, k + (lane & 3u));
   return vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
 }`
-    : `fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+    : `fn subgroup_lane() -> u32 { return 0u; }
+fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
-  // adds one lane per subgroup; without, every lane's partial.
+  // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
+  // implementation lays out a 1D workgroup); without, every lane's partial.
   const lanes = caps.subgroups
     ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
     : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
@@ -287,6 +291,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR; // rows per workgroup
   const gemmGrid = (rows: number, n: number): [number, number] =>
     tune.gemm === 'rows' ? [ceilDiv(rows, tune.gemmWG * tune.gemmR), ceilDiv(n, tune.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
+  const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
+  for (const [x, y] of w.chunks.flatMap((c) => [[ceilDiv(c.rows, gemvRows), a.maxTokens], gemmGrid(c.rows, a.maxTokens)])) {
+    if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
+  }
   w.chunks.forEach((c, i) => {
     const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, {
       N,
