@@ -7,12 +7,12 @@
 //               prefill (TT = 4: each weight loaded once for 4 tokens) both.
 //   gemv_split  decode on GPUs: a workgroup of WG lanes splits K for R rows, then reduces
 //               (neighbouring lanes read neighbouring words; enough workgroups even for small N).
-//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and W tiles in
-//               workgroup memory.
+//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, x and
+//               W tiles in workgroup memory.
 // Rows of W are zero-padded to a multiple of 4 floats at upload, so a row is a whole number of vec4;
 // x keeps its K and is masked past it.
-// The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads, shared through
-// subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
+// The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads,
+// shared through subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
 override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
 override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
@@ -76,7 +76,8 @@ fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let nt = step.n_tokens;
-  let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
+  // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
+  let t0 = wid.y * TT;
   if (t0 >= nt) { return; }
   let lane = subgroup_lane();
   let nv = (p.K + 3u) / 4u;

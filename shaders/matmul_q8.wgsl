@@ -13,8 +13,8 @@
 //   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one 32-block of
 //               x and W (codes and scales) per stage in workgroup memory.
 // The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
-// subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial / lanes_stride
-// (subgroupAdd or not).
+// subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
+// lanes_stride (subgroupAdd or not).
 
 override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
 override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
@@ -84,7 +84,8 @@ fn row_blocks(r0: u32, nb: u32) -> vec4<u32> {
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let nt = step.n_tokens;
-  let t0 = wid.y * TT; // this invocation's tokens: t0 .. t0+TT-1 (workgroup_id: uniform, as subgroup operations need)
+  // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
+  let t0 = wid.y * TT;
   if (t0 >= nt) { return; }
   let lane = subgroup_lane();
   let nb = p.K / 32u;
