@@ -62,7 +62,7 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
     ['unknown tensor type (Q4_K)', () => patchTensorType(goodBytes, 'blk.0.attn_q.weight', 12), 'UNSUPPORTED', /blk\.0\.attn_q\.weight has type Q4_K/],
     ['missing tensor', () => edit(good, { tensors: (t) => t.filter((x) => x.name !== 'blk.0.ffn_up.weight') }), 'BAD_MODEL', /blk\.0\.ffn_up\.weight is missing/],
     ['mis-shaped tensor', () => edit(good, { tensors: (t) => t.map((x) => (x.name === 'blk.0.attn_k.weight' ? { name: x.name, ne: [64, 16], type: 'F32' as const, data: new Float32Array(64 * 16) } : x)) }), 'BAD_MODEL', /attn_k\.weight has shape \[64, 16\], expected \[64, 32\]/],
-    ['unsupported architecture', () => edit(good, { metadata: (m) => m.map(([k, v]) => (k === 'general.architecture' ? [k, meta.str('mamba')] : [k, v]) as const) }), 'UNSUPPORTED', /architecture "mamba"/],
+    ['unsupported architecture', () => edit(good, { metadata: (m) => m.map(([k, v]) => [k, k === 'general.architecture' ? meta.str('mamba') : v] as const) }), 'UNSUPPORTED', /architecture "mamba"/],
   ] as const)('%s', async (_name, make, code, pattern) => {
     await expectError(load(make()), code, pattern);
     const res = await engine.complete('hello', { ...GREEDY, maxTokens: 4 });
