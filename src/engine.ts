@@ -7,10 +7,12 @@ import { buildModel, forward, type Model } from './model/model.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
+import { isHFFolder, type ModelInput } from './model_input.ts';
+import { readChatTemplate } from './chat/template.ts';
 import type { WeightSource } from './model/weight_source.ts';
 import { mulberry32 } from './util/rng.ts';
 
-export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
+export type { ModelInput } from './model_input.ts';
 
 export interface LoadOptions {
   /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
@@ -59,19 +61,6 @@ export interface GenerationResult {
   stats: GenerationStats;
 }
 
-/**
- * A Hugging Face model folder (config.json beside safetensors) rather than a GGUF file: a local
- * directory, or a URL ending in '/' (e.g. the Hub's .../resolve/main/).
- */
-async function isHFFolder(input: ModelInput): Promise<boolean> {
-  if (typeof input !== 'string' && !(input instanceof URL)) return false;
-  const s = String(input);
-  if (s.endsWith('/') || s.endsWith('config.json')) return true;
-  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
-  const { stat } = await import('node:fs/promises');
-  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
-}
-
 /** A loaded model with its tokenizer; one generation runs at a time (calls queue up). */
 export class Engine {
   private queue: Promise<unknown> = Promise.resolve();
@@ -80,6 +69,8 @@ export class Engine {
   private constructor(
     readonly model: Model,
     readonly tokenizer: Tokenizer,
+    /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
+    readonly chatTemplate: string | null,
     private readonly ownsGpu: boolean,
   ) {}
 
@@ -95,12 +86,12 @@ export class Engine {
       if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
       return n;
     };
-    const build = async (weights: WeightSource, config: ModelConfig, tokenizer: Tokenizer) => {
+    const build = async (weights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null) => {
       const nCtx = nCtxOf(config);
       const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, onProgress: opts.onProgress });
-        return new Engine(model, tokenizer, !opts.gpu);
+        return new Engine(model, tokenizer, chatTemplate, !opts.gpu);
       } catch (e) {
         if (!opts.gpu) gpu.device.destroy();
         throw e;
@@ -109,7 +100,7 @@ export class Engine {
     if (await isHFFolder(input)) {
       const hf = await loadHFModel(String(input).replace(/config\.json$/, ''), quant);
       try {
-        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer);
+        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, await readChatTemplate(input));
       } finally {
         await hf.close();
       }
@@ -118,7 +109,8 @@ export class Engine {
     try {
       src = await openSource(input);
       const file = await readGGUF(src);
-      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file));
+      const template = file.metadata.get('tokenizer.chat_template');
+      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null);
     } finally {
       await src?.close?.();
     }

@@ -1,6 +1,6 @@
 import { Template } from '@huggingface/jinja';
 import { EmberError } from '../errors.ts';
-import type { ModelInput } from '../engine.ts';
+import { isHFFolder, type ModelInput } from '../model_input.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { openFolder } from '../hf/folder.ts';
@@ -8,16 +8,6 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import type { ChatMessage } from './types.ts';
 
 const decoder = new TextDecoder();
-
-/** A model input that names a Hugging Face folder rather than a GGUF file (as Engine.load decides). */
-async function isHFFolder(input: ModelInput): Promise<boolean> {
-  if (typeof input !== 'string' && !(input instanceof URL)) return false;
-  const s = String(input);
-  if (s.endsWith('/') || s.endsWith('config.json')) return true;
-  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
-  const { stat } = await import('node:fs/promises');
-  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
-}
 
 /** tokenizer_config.json's chat_template: a string, or a list of named templates of which 'default' is used. */
 function configTemplate(v: unknown): string | null {

@@ -2,7 +2,6 @@ import { expose, releaseProxy, type Endpoint } from 'comlink';
 import { Engine, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import { createChat } from '../chat/completions.ts';
-import { readChatTemplate } from '../chat/template.ts';
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../chat/types.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { installErrorTransfer } from './errors.ts';
@@ -49,12 +48,13 @@ export class EngineHost {
   async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<[number, string]>): Promise<ModelInfo> {
     try {
       await this.dispose(); // free the old model's GPU memory before the new one takes its own
-      const chatTemplate = await readChatTemplate(input);
-      const engine = await Engine.load(input, { ...opts, onProgress: onProgress && ((f, what) => void post(onProgress, f, what)) });
+      const posted: Promise<void>[] = [];
+      const engine = await Engine.load(input, { ...opts, onProgress: onProgress && ((f, what) => void posted.push(post(onProgress, f, what))) });
+      await Promise.all(posted); // every progress call reaches the page before load resolves
       await this.dispose(); // a load that overlapped this one may have finished first
-      this.model = { engine, chat: createChat(engine, { template: chatTemplate }) };
+      this.model = { engine, chat: createChat(engine) };
       const t = engine.tokenizer;
-      return { config: engine.config, chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
+      return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
     } finally {
       release(onProgress);
     }

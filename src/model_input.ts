@@ -1,0 +1,15 @@
+/** What a user may pass as a model: a path (Node), a URL, a File/Blob, or the bytes. */
+export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
+
+/**
+ * A Hugging Face model folder (config.json beside safetensors) rather than a GGUF file: a local
+ * directory, or a URL ending in '/' (e.g. the Hub's .../resolve/main/), or one naming config.json.
+ */
+export async function isHFFolder(input: ModelInput): Promise<boolean> {
+  if (typeof input !== 'string' && !(input instanceof URL)) return false;
+  const s = String(input);
+  if (s.endsWith('/') || s.endsWith('config.json')) return true;
+  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
+  const { stat } = await import('node:fs/promises');
+  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
+}
