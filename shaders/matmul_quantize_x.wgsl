@@ -52,6 +52,35 @@ fn round_away(v: vec4<f32>) -> vec4<i32> {
   return vec4<i32>(sign(v) * r);
 }
 
+// a / b correctly rounded (ties to even) for positive normal a, b with a normal quotient. WGSL lets
+// f32 division be off by 2.5 ULP, and a one-ULP change in d or id moves x*id across a rounding tie
+// often enough to change llama.cpp's integer codes; so divide the 24-bit significands exactly.
+fn div_exact(a: f32, b: f32) -> f32 {
+  let ba = bitcast<u32>(a);
+  let bb = bitcast<u32>(b);
+  let ea = i32((ba >> 23u) & 0xFFu);
+  let eb = i32((bb >> 23u) & 0xFFu);
+  if (ea == 0 || eb == 0 || ea == 255 || eb == 255) { return a / b; } // zero, subnormal, inf, NaN
+  var ma = (ba & 0x7FFFFFu) | 0x800000u;
+  let mb = (bb & 0x7FFFFFu) | 0x800000u;
+  var e = ea - eb + 127;
+  if (ma < mb) { ma = ma << 1u; e = e - 1; } // now 1 <= ma/mb < 2
+  // 25 quotient bits by long division: 24 significand bits and a guard bit; the remainder is sticky.
+  var r = ma;
+  var q = 0u;
+  for (var i = 0u; i < 25u; i++) {
+    q = q << 1u;
+    if (r >= mb) { r = r - mb; q = q | 1u; }
+    r = r << 1u;
+  }
+  let guard = q & 1u;
+  q = q >> 1u;
+  if (guard == 1u && (r != 0u || (q & 1u) == 1u)) { q = q + 1u; }
+  if (q == 0x1000000u) { q = q >> 1u; e = e + 1; }
+  if (e <= 0 || e >= 255) { return a / b; }
+  return bitcast<f32>((u32(e) << 23u) | (q & 0x7FFFFFu));
+}
+
 fn pack_i8(q: vec4<i32>) -> u32 {
   let b = vec4<u32>(q) & vec4<u32>(0xFFu);
   return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
@@ -70,8 +99,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     v[j] = x[8u * i + j];
     amax = max(amax, abs(v[j]));
   }
-  let d = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 127.0;
-  let id = select(0.0, 1.0 / d, d != 0.0);
+  let d = div_exact(max(max(amax.x, amax.y), max(amax.z, amax.w)), 127.0);
+  let id = select(0.0, div_exact(1.0, d), d != 0.0);
   for (var j = 0u; j < 2u; j++) {
     xq[2u * i + j] = vec4<u32>(
       pack_i8(round_away(v[4u * j] * id)),
