@@ -1,9 +1,10 @@
 // Causal grouped-query attention over the KV cache, one workgroup per (query head, token).
-// Keys are taken in blocks of WG: first each invocation scores one key, then each invocation owns
-// up to DPT output dims and folds the block in with an online softmax (running max and sum), so
-// workgroup memory stays O(WG) whatever the context length.
-override WG: u32 = 64;
-const DPT: u32 = 4u; // output dims per invocation: head_dim <= WG * DPT
+// Each invocation owns keys lid, lid+WG, ... and keeps its own online softmax (running max m,
+// sum l, and the weighted sum of V rows, acc) in registers; the WG partial states are merged at the
+// end in log2(WG) rounds through workgroup memory. So the key loop has no barriers at all: on
+// lavapipe a barrier costs far more than the arithmetic, and the loop reads K and V as vec4s.
+override WG: u32 = 32;
+const MAXD4: u32 = 32u; // head_dim <= 4 * MAXD4 = 128
 
 struct Params {
   n_head: u32,
@@ -25,77 +26,71 @@ struct Step {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> qkv: array<f32>; // (T, q_dim + 2*kv_dim); q part read
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>; // (n_ctx, kv_dim)
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>; // (n_ctx, kv_dim)
-@group(0) @binding(5) var<storage, read_write> out: array<f32>; // (T, q_dim)
+@group(0) @binding(2) var<storage, read> qkv: array<vec4<f32>>; // (T, (q_dim + 2*kv_dim)/4); q part read
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>; // (n_ctx, kv_dim/4)
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>; // (n_ctx, kv_dim/4)
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (T, q_dim/4)
 
-var<workgroup> q_sh: array<f32, 256>; // the query head (head_dim <= 256)
-var<workgroup> prob: array<f32, WG>; // scores, then exp weights, of the current key block
-var<workgroup> red: array<f32, WG>;
+// Partial states handed from the upper half of the active invocations to the lower half.
+var<workgroup> sh_m: array<f32, WG>;
+var<workgroup> sh_l: array<f32, WG>;
+var<workgroup> sh_acc: array<vec4<f32>, WG * MAXD4 / 2u>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let h = wg.x;
   let t = wg.y;
   if (t >= step.n_tokens) { return; }
-  let hd = p.head_dim;
-  let q_dim = p.n_head * hd;
-  let kv_dim = p.n_kv * hd;
+  let hd4 = p.head_dim / 4u;
+  let q_dim4 = p.n_head * hd4;
+  let kv_dim4 = p.n_kv * hd4;
   let kvh = h / (p.n_head / p.n_kv);
-  let q_base = t * (q_dim + 2u * kv_dim) + h * hd;
-  for (var d = lid; d < hd; d += WG) { q_sh[d] = qkv[q_base + d]; }
-  workgroupBarrier();
+  let q_base = t * (q_dim4 + 2u * kv_dim4) + h * hd4;
 
-  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
-  var m = -3.0e38; // running max (same in every invocation)
-  var l = 0.0; // running sum of exp
-  var acc: array<f32, DPT>;
-  for (var blk = 0u; blk < n_keys; blk += WG) {
-    let j = blk + lid;
-    var s = -3.0e38;
-    if (j < n_keys) {
-      let kb = j * kv_dim + kvh * hd;
-      var dot = 0.0;
-      for (var d = 0u; d < hd; d++) { dot += q_sh[d] * k_cache[kb + d]; }
-      s = dot * p.scale;
-    }
-    red[lid] = s;
-    workgroupBarrier();
-    for (var st = WG / 2u; st > 0u; st /= 2u) {
-      if (lid < st) { red[lid] = max(red[lid], red[lid + st]); }
-      workgroupBarrier();
-    }
-    let m_new = max(m, red[0]);
-    var e = 0.0;
-    if (j < n_keys) { e = exp(s - m_new); }
-    prob[lid] = e;
-    workgroupBarrier();
-    red[lid] = e;
-    workgroupBarrier();
-    for (var st = WG / 2u; st > 0u; st /= 2u) {
-      if (lid < st) { red[lid] += red[lid + st]; }
-      workgroupBarrier();
-    }
-    let corr = exp(m - m_new);
-    l = l * corr + red[0];
-    m = m_new;
-    let n_in = min(WG, n_keys - blk);
-    for (var i = 0u; i < DPT; i++) {
-      let d = lid + i * WG;
-      if (d < hd) {
-        var a = acc[i] * corr;
-        for (var jj = 0u; jj < n_in; jj++) {
-          a += prob[jj] * v_cache[(blk + jj) * kv_dim + kvh * hd + d];
-        }
-        acc[i] = a;
-      }
-    }
-    workgroupBarrier(); // prob and red are rewritten by the next block
+  var q: array<vec4<f32>, MAXD4>;
+  var acc: array<vec4<f32>, MAXD4>;
+  for (var d = 0u; d < hd4; d++) {
+    q[d] = qkv[q_base + d] * p.scale;
+    acc[d] = vec4<f32>(0.0);
   }
-  let o_base = t * q_dim + h * hd;
-  for (var i = 0u; i < DPT; i++) {
-    let d = lid + i * WG;
-    if (d < hd) { out[o_base + d] = acc[i] / l; }
+  // Finite start: merging two empty states gives exp(0) * 0, never NaN.
+  var m = -3.0e38;
+  var l = 0.0;
+  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+  for (var j = lid; j < n_keys; j += WG) {
+    let kb = j * kv_dim4 + kvh * hd4;
+    var s = 0.0;
+    for (var d = 0u; d < hd4; d++) { s += dot(q[d], k_cache[kb + d]); }
+    let m_new = max(m, s);
+    let corr = exp(m - m_new);
+    let e = exp(s - m_new);
+    l = l * corr + e;
+    for (var d = 0u; d < hd4; d++) { acc[d] = acc[d] * corr + e * v_cache[kb + d]; }
+    m = m_new;
+  }
+
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid >= stride && lid < 2u * stride) {
+      let o = lid - stride;
+      sh_m[o] = m;
+      sh_l[o] = l;
+      for (var d = 0u; d < hd4; d++) { sh_acc[o * MAXD4 + d] = acc[d]; }
+    }
+    workgroupBarrier();
+    if (lid < stride) {
+      let m2 = sh_m[lid];
+      let mm = max(m, m2);
+      let c1 = exp(m - mm);
+      let c2 = exp(m2 - mm);
+      l = l * c1 + sh_l[lid] * c2;
+      for (var d = 0u; d < hd4; d++) { acc[d] = acc[d] * c1 + sh_acc[lid * MAXD4 + d] * c2; }
+      m = mm;
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let o_base = t * q_dim4 + h * hd4;
+    let inv = 1.0 / l;
+    for (var d = 0u; d < hd4; d++) { out[o_base + d] = acc[d] * inv; }
   }
 }

@@ -61,7 +61,9 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [8, 4, 8, 30, 1],
     [2, 2, 64, 70, 3],
     [4, 1, 128, 0, 100],
+    [3, 1, 4, 9, 40],
     [2, 1, 96, 200, 1],
+    [9, 3, 64, 150, 1],
   ])('attention n_head=%i n_kv=%i hd=%i pos=%i T=%i', async (nHead, nKv, headDim, pos, T) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);

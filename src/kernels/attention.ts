@@ -13,8 +13,8 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['scale', 'f32'],
 ] as const);
 export const ATTENTION_SOURCE = source;
-const WG = 64;
-const DPT = 4; // keep in step with the shader's const
+const WG = 32;
+const MAX_HEAD_DIM = 128; // keep in step with the shader's MAXD4
 
 export interface AttentionArgs {
   nHead: number;
@@ -28,7 +28,9 @@ export interface AttentionArgs {
 }
 
 export function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArgs): Promise<Dispatch> {
-  if (a.headDim > Math.min(256, WG * DPT)) throw new EmberError('UNSUPPORTED', `head_dim ${a.headDim} is larger than the attention kernel's 256`);
+  if (a.headDim > MAX_HEAD_DIM || a.headDim % 4 !== 0) {
+    throw new EmberError('UNSUPPORTED', `head_dim ${a.headDim} is not supported by the attention kernel (a multiple of 4, at most ${MAX_HEAD_DIM})`);
+  }
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
   return buildKernel(gpu, alloc, {
     label: 'attention/causal',
