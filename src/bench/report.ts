@@ -30,33 +30,48 @@ interface Table {
 }
 
 function benchTable(r: BenchReport): Table {
-  const peers = [...new Set(r.results.flatMap((x) => Object.keys(x.peer ?? {})))];
   const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok (in submit)'];
-  for (const p of peers) head.push(`${p} prefill / decode tok/s (ours ÷ theirs)`);
-  const rows = r.results.map((x) => {
-    const row = [
-      x.model,
-      x.quant,
-      String(x.prompt_tokens),
-      f(x.load_ms, 0),
-      `${f(x.prefill_tok_s)} (${f(x.range.prefill_tok_s.min)}-${f(x.range.prefill_tok_s.max)})`,
-      `${f(x.decode_tok_s)} (${f(x.range.decode_tok_s.min)}-${f(x.range.decode_tok_s.max)})`,
-      f(x.ttft_ms, 0),
-      `${f(x.latency_ms.p50)}/${f(x.latency_ms.p90)}/${f(x.latency_ms.p99)}`,
-      f(x.weight_gb_s, 2),
-      f(x.roofline_pct),
-      String(x.dispatches_per_token),
-      f(x.submits_per_token, 2),
-      `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
-    ];
-    for (const p of peers) {
-      const entry = x.peer?.[p];
-      const s = peerSpeed(entry);
-      row.push(s ? `${f(s.prefill_tok_s)} / ${f(s.decode_tok_s)} (${f(x.prefill_tok_s / s.prefill_tok_s, 2)}× / ${f(x.decode_tok_s / s.decode_tok_s, 2)}×)` : entry && 'error' in entry ? 'n/a' : '-');
-    }
-    return row;
-  });
+  const rows = r.results.map((x) => [
+    x.model,
+    x.quant,
+    String(x.prompt_tokens),
+    f(x.load_ms, 0),
+    `${f(x.prefill_tok_s)} (${f(x.range.prefill_tok_s.min)}-${f(x.range.prefill_tok_s.max)})`,
+    `${f(x.decode_tok_s)} (${f(x.range.decode_tok_s.min)}-${f(x.range.decode_tok_s.max)})`,
+    f(x.ttft_ms, 0),
+    `${f(x.latency_ms.p50)}/${f(x.latency_ms.p90)}/${f(x.latency_ms.p99)}`,
+    f(x.weight_gb_s, 2),
+    f(x.roofline_pct),
+    String(x.dispatches_per_token),
+    f(x.submits_per_token, 2),
+    `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
+  ]);
   return { head, rows };
+}
+
+/** One row per (result, peer): the peer's speeds and ours divided by theirs. */
+function peerTable(r: BenchReport): Table | null {
+  const head = ['model', 'quant', 'prompt', 'peer', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'ours ÷ peer: prefill', 'decode'];
+  const rows: string[][] = [];
+  for (const x of r.results) {
+    for (const [name, entry] of Object.entries(x.peer ?? {})) {
+      const s = peerSpeed(entry);
+      const id = [x.model, x.quant, String(x.prompt_tokens), name];
+      if (!s) rows.push([...id, 'error' in entry ? entry.error : '-', '', '', '', '', '']);
+      else {
+        rows.push([
+          ...id,
+          `${f(s.prefill_tok_s)} (${f(s.range.prefill_tok_s.min)}-${f(s.range.prefill_tok_s.max)})`,
+          `${f(s.decode_tok_s)} (${f(s.range.decode_tok_s.min)}-${f(s.range.decode_tok_s.max)})`,
+          f(s.ttft_ms, 0),
+          `${f(s.latency_ms.p50)}/${f(s.latency_ms.p90)}/${f(s.latency_ms.p99)}`,
+          `${f(x.prefill_tok_s / s.prefill_tok_s, 2)}×`,
+          `${f(x.decode_tok_s / s.decode_tok_s, 2)}×`,
+        ]);
+      }
+    }
+  }
+  return rows.length ? { head, rows } : null;
 }
 
 function kernelTable(r: BenchReport): Table {
@@ -92,7 +107,8 @@ export function formatBench(r: BenchReport, style: 'text' | 'markdown'): string 
   const fmt = style === 'markdown' ? markdown : text;
   const probe = `bandwidth probe: ${f(r.probe_gb_s, 2)} GB/s`;
   const notes = style === 'markdown' ? `${deviceLine(r.device)}. ${probe}.\n` : `${deviceLine(r.device)}\n${probe}\n`;
-  return `${notes}\n${fmt(benchTable(r))}\n\n${fmt(kernelTable(r))}\n`;
+  const peers = peerTable(r);
+  return `${notes}\n${fmt(benchTable(r))}\n\n${peers ? `${fmt(peers)}\n\n` : ''}${fmt(kernelTable(r))}\n`;
 }
 
 export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): string {
