@@ -27,8 +27,8 @@ struct MatmulParams {
   rows: u32, // rows in this chunk
   has_bias: u32, // 1: add bias[n]
   accumulate: u32, // 1: y += result (y is read first): the residual add, fused
-  pad0: u32,
-  pad1: u32,
+  group: u32, // unused (quantized formats' scale groups)
+  groups: u32, // unused
 }
 
 struct Step {

@@ -34,8 +34,8 @@ struct MatmulParams {
   rows: u32, // rows in this chunk
   has_bias: u32, // 1: add bias[n]
   accumulate: u32, // 1: y += result (y is read first): the residual add, fused
-  pad0: u32,
-  pad1: u32,
+  group: u32, // 32: Q4_0 has one scale per 32-block (the index below assumes it)
+  groups: u32, // K / 32
 }
 
 struct Step {

@@ -1,7 +1,9 @@
-// matmul_q8: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]), int8 weights with one scale per 32.
+// matmul_q8: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]), int8 weights with one scale d_w per
+// group of `group` weights along a row: 32 (GGUF's Q8_0, the int8-g32 scheme) or the whole row (int8).
 // llama.cpp's numerics: x is quantized to Q8_0 first (matmul_quantize_x), then per 32-block
 //   y += f32(sumi) * (d_w * d_x),   sumi = sum of int8 * int8, exact,
-// summed over blocks in f32. A block is never split across lanes, so sumi stays one exact integer.
+// summed over blocks in f32, d_w being the scale of the block's group (one group is whole 32-blocks).
+// A block is never split across lanes, so sumi stays one exact integer.
 //
 // Entry points (all share the bindings below):
 //   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
@@ -29,8 +31,8 @@ struct MatmulParams {
   rows: u32, // rows in this chunk
   has_bias: u32, // 1: add bias[n]
   accumulate: u32, // 1: y += result (y is read first): the residual add, fused
-  pad0: u32,
-  pad1: u32,
+  group: u32, // weights per scale along a row: a multiple of 32 (32: Q8_0; K: one scale per row)
+  groups: u32, // scales per row, K / group
 }
 
 struct Step {
@@ -49,7 +51,7 @@ struct Step {
 @group(0) @binding(2) var<storage, read> xq: array<u32>; // (T, K/4): int8 x, 4 per u32, from matmul_quantize_x
 @group(0) @binding(3) var<storage, read> xd: array<f32>; // (T, K/32): x block scales (f16 values)
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk
-@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, K/32): weight block scales, this chunk
+@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, groups): weight scales, this chunk
 @group(0) @binding(6) var<storage, read> bias: array<f32>; // (N); a dummy unless has_bias
 @group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N)
 
@@ -76,9 +78,9 @@ fn x_words4(t: u32, k: u32) -> vec4<u32> {
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }
 
-// First block of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
-fn row_blocks(r0: u32, nb: u32) -> vec4<u32> {
-  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nb;
+// Rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
+fn clamp_rows(r0: u32) -> vec4<u32> {
+  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
 }
 
 @compute @workgroup_size(WG)
@@ -89,12 +91,22 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   if (t0 >= nt) { return; }
   let lane = subgroup_lane();
   let nb = p.K / 32u;
+  let gb = p.group / 32u; // blocks per scale group
   let r0 = gid.x * R;
-  let rb = row_blocks(r0, nb);
+  let rows4 = clamp_rows(r0);
+  let rb = rows4 * nb; // first block of each row
+  let rg = rows4 * p.groups; // first scale of each row
   var acc: array<vec4<f32>, 4>; // [token][row]
+  var dw = vec4<f32>(); // R rows' scales for the current group (reloaded as a block starts a group)
+  var g = 0u;
+  var left = 0u; // blocks left in the current group
   for (var b = 0u; b < nb; b++) {
-    var dw = vec4<f32>(); // R rows' scales for this block
-    for (var r = 0u; r < R; r++) { dw[r] = wd[rb[r] + b]; }
+    if (left == 0u) {
+      for (var r = 0u; r < R; r++) { dw[r] = wd[rg[r] + g]; }
+      g += 1u;
+      left = gb;
+    }
+    left -= 1u;
     // This block's exact integer sums [token][row], half a block (16 codes) of R rows at a time in
     // registers, used for TT tokens. Zeroed explicitly: under Dawn + lavapipe a loop-body `var`
     // without initializer kept the previous iteration's value.
@@ -138,18 +150,22 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
   let nb = p.K / 32u;
+  let gb = p.group / 32u; // blocks per scale group
   let r0 = wid.x * R;
-  let rb = row_blocks(r0, nb);
+  let rows4 = clamp_rows(r0);
+  let rb = rows4 * nb;
+  let rg = rows4 * p.groups;
   let xb = t * nb;
   var acc = vec4<f32>();
   for (var b = lid; b < nb; b += WG) {
     let x0 = x_words4(t, 8u * b);
     let x1 = x_words4(t, 8u * b + 4u);
     let dx = xd[xb + b];
+    let g = b / gb;
     for (var r = 0u; r < R; r++) {
       let i = rb[r] + b;
       let s = dot16(w[2u * i], x0) + dot16(w[2u * i + 1u], x1);
-      acc[r] += f32(s) * (wd[i] * dx);
+      acc[r] += f32(s) * (wd[rg[r] + g] * dx);
     }
   }
   reduce_finish(t, r0, acc, lid);
@@ -173,6 +189,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let tm = lid % (TM / 4u);
   let tn = lid / (TM / 4u);
   let nb = p.K / 32u;
+  let gb = p.group / 32u; // blocks per scale group
   var acc: array<vec4<f32>, 4>; // [token i][row j]
   for (var b = 0u; b < nb; b++) {
     // x: one word of 4 tokens per step, and the tokens' scales. Tokens past the end load zero codes
@@ -193,7 +210,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     for (var i = lid; i < TN / 4u; i += NT) {
       var d: vec4<f32>;
-      for (var c = 0u; c < 4u; c++) { d[c] = wd[min(n0 + 4u * i + c, p.rows - 1u) * nb + b]; }
+      for (var c = 0u; c < 4u; c++) { d[c] = wd[min(n0 + 4u * i + c, p.rows - 1u) * p.groups + b / gb]; }
       wdt[i] = d;
     }
     // W: half a block (4 words) of 4 rows per step, transposed into 4 vec4 of rows

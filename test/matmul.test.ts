@@ -4,23 +4,58 @@ import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { encodeDispatches, STEP, type Dispatch } from '../src/kernels/dispatch.ts';
 import {
   buildMatmul,
+  gpuRowWords,
   MATMUL_PARAMS,
   MATMUL_SOURCES,
   QUANTIZE_PARAMS,
+  rowScales,
   uploadWeights,
   type MatmulTuning,
   type WeightData,
-  type WeightFormat,
 } from '../src/kernels/matmul.ts';
-import { matmulRef, packF16, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { buildEmbedding } from '../src/kernels/embedding.ts';
+import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
-function makeWeights(format: WeightFormat, N: number, K: number, r: () => number): WeightData {
+/**
+ * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
+ * has one scale per row, -g32 one per 32, -b128 the 128x128 blocks of native checkpoints (made per
+ * row at upload, the reference reading the blocks). q8-g64: random codes, one scale per 64 (the last
+ * group of a row partial when K is an odd multiple of 32), a layout no scheme makes but the kernels take.
+ */
+type Kind = 'f32' | 'f16' | 'q8' | 'q4' | 'int8' | 'q8-g64' | 'fp8e4m3' | 'fp8e5m2' | 'fp8e4m3-g32' | 'fp8e5m2-g32' | 'fp8e4m3-b128';
+
+function makeWeights(kind: Kind, N: number, K: number, r: () => number): WeightData {
   const w = randn(r, N * K, 0.1);
-  if (format === 'f32') return { format, rows: N, cols: K, data: w };
-  if (format === 'f16') return packF16(w, N, K);
-  return format === 'q8' ? packQ8(w, N, K) : packQ4(w, N, K);
+  switch (kind) {
+    case 'f32':
+      return { format: kind, rows: N, cols: K, data: w };
+    case 'f16':
+      return packF16(w, N, K);
+    case 'q8':
+      return packQ8(w, N, K);
+    case 'q4':
+      return packQ4(w, N, K);
+    case 'int8':
+      return packInt8Rows(w, N, K);
+    case 'q8-g64': {
+      const codes = Int8Array.from(w, () => Math.floor(r() * 255) - 127);
+      const scales = Float32Array.from({ length: N * Math.ceil(K / 64) }, () => 1e-3 * (1 + r()));
+      return { format: 'q8', rows: N, cols: K, data: new Uint32Array(codes.buffer), scales, scaleLayout: { blockRows: 1, blockCols: 64 } };
+    }
+    case 'fp8e4m3':
+    case 'fp8e5m2':
+      return packFp8(w, N, K, kind === 'fp8e4m3' ? 'e4m3' : 'e5m2');
+    case 'fp8e4m3-g32':
+    case 'fp8e5m2-g32':
+      return packFp8(w, N, K, kind === 'fp8e4m3-g32' ? 'e4m3' : 'e5m2', 32);
+    case 'fp8e4m3-b128': {
+      const { codes, scales } = quantizeFp8Blocks(w, N, K, 128, 128, 'e4m3');
+      return { format: 'fp8e4m3', rows: N, cols: K, data: new Uint32Array(codes.buffer), scales, scaleLayout: { blockRows: 128, blockCols: 128 } };
+    }
+  }
 }
 
 /**
@@ -50,16 +85,17 @@ interface Case {
 }
 
 /** Runs one matmul on the GPU and returns the worst error ratio against the reference (<= 1 passes). */
-async function check(variant: 'f16' | 'f32', format: WeightFormat, path: 'gemv' | 'gemm', tuning: Partial<MatmulTuning>, c: Case): Promise<number> {
+async function check(variant: 'f16' | 'f32', kind: Kind, path: 'gemv' | 'gemm', tuning: Partial<MatmulTuning>, c: Case): Promise<number> {
   const gpu = await device(variant);
   const alloc = new Allocator(gpu);
   try {
     const r = rng(c.N * 7919 + c.K * 31 + c.T);
-    const wd = makeWeights(format, c.N, c.K, r);
+    const wd = makeWeights(kind, c.N, c.K, r);
+    const format = wd.format;
     const x = randn(r, c.T * c.K);
     const bias = c.bias ? randn(r, c.N) : undefined;
     const y0 = c.accumulate ? randn(r, c.T * c.N) : undefined;
-    const rowBytes = { f32: Math.ceil(c.K / 4) * 16, f16: Math.ceil(c.K / 8) * 16, q8: c.K, q4: c.K / 2 }[format];
+    const rowBytes = gpuRowWords(format, c.K) * 4;
     const w = uploadWeights(alloc, 'w', wd, c.chunkRows ? c.chunkRows * rowBytes : undefined);
     if (c.chunkRows) expect(w.chunks.length).toBe(Math.ceil(c.N / c.chunkRows));
     const yb = y0 ? alloc.upload('y', y0) : alloc.storage('y', c.T * c.N * 4);
@@ -77,8 +113,8 @@ async function check(variant: 'f16' | 'f32', format: WeightFormat, path: 'gemv' 
     run(gpu, mm[path], c.T);
     const y = new Float32Array(await readBuffer(gpu, yb, c.T * c.N * 4));
     const ref = matmulRef(wd, x, c.T, { bias, y0 });
-    // Float formats: f32 sums in another order. Quantized: the integer sums are exact, only the order
-    // of the f32 block sums differs.
+    // Float formats and FP8 (f32 products, a reference in f64): f32 sums in another order. q8 / q4:
+    // the integer sums are exact, only the order of the f32 block sums differs.
     const tol = format === 'q8' || format === 'q4' ? 2e-6 : 2e-5;
     return worstRatio(y, ref, tol, tol);
   } finally {
@@ -108,7 +144,22 @@ const FLOAT_CASES: Case[] = [
   { N: 7, K: 14, T: 5, accumulate: true },
   { N: 40, K: 172, T: 33, chunkRows: 13 },
 ];
-const FORMATS: WeightFormat[] = ['f32', 'f16', 'q8', 'q4'];
+// FP8 rows need K a multiple of 4 (whole words of codes), not of 16 (rows are padded to vec4) or 32.
+const FP8_ROW_CASES: Case[] = [
+  { N: 7, K: 172, T: 1 },
+  { N: 33, K: 20, T: 1, bias: true },
+  { N: 7, K: 36, T: 5, accumulate: true },
+  { N: 40, K: 172, T: 33, chunkRows: 13 },
+];
+// Native 128x128 blocks, partial at the edges (N, K not multiples of 128), chunks not on block rows.
+const FP8_BLOCK_CASES: Case[] = [
+  { N: 200, K: 160, T: 1, bias: true },
+  { N: 130, K: 288, T: 1, chunkRows: 50 },
+  { N: 200, K: 160, T: 37, accumulate: true, chunkRows: 70 },
+];
+const KINDS: Kind[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'q8-g64', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', 'fp8e4m3-b128'];
+/** The cases each kind runs besides GEMV_CASES / GEMM_CASES (K a multiple of 32). */
+const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FP8_ROW_CASES, fp8e5m2: FP8_ROW_CASES, 'fp8e4m3-b128': FP8_BLOCK_CASES };
 // The defaults of both device kinds, then odd launch shapes (partial R / TT groups, small workgroups).
 // Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
 // the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
@@ -126,21 +177,74 @@ const caseName = (c: Case) =>
   `N=${c.N} K=${c.K} T=${c.T}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${c.chunkRows ? ` split@${c.chunkRows}` : ''}`;
 
 describe.each(VARIANTS)('matmul (%s device)', (variant) => {
-  describe.each(FORMATS)('%s weights', (format) => {
-    const floatCases = format === 'f32' || format === 'f16' ? FLOAT_CASES : [];
+  describe.each(KINDS)('%s weights', (kind) => {
+    const extra = EXTRA_CASES[kind] ?? [];
+    const blocks = kind === 'fp8e4m3-b128'; // its own shapes only
     const all = variant === 'f16';
     for (const tuning of all ? [...GEMV_LAYOUTS, ...GEMV_ODD] : GEMV_LAYOUTS) {
       const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}`;
-      it.each([...GEMV_CASES, ...floatCases.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
-        expect(await check(variant, format, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
+      it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
+        expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
     }
-    const quantized = format === 'q8' || format === 'q4';
-    for (const tuning of all ? [...GEMM_LAYOUTS, ...GEMM_ODD] : GEMM_LAYOUTS.filter((t) => quantized || t.gemm !== 'tiled')) {
+    // The tiled GEMM of q8 / q4 uses the variant's dot4i8; the others' uses none of the variant's functions.
+    const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
+    for (const tuning of all ? [...GEMM_LAYOUTS, ...GEMM_ODD] : GEMM_LAYOUTS.filter((t) => variantGemm || t.gemm !== 'tiled')) {
       const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}` : tuning.gemm;
-      it.each([...GEMM_CASES, ...floatCases].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
-        expect(await check(variant, format, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
+      it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
+        expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
       });
+    }
+  });
+
+  it.each(['e4m3', 'e5m2'] as const)('FP8 %s: all 256 codes decode as src/quant/fp8.ts (GEMV, split GEMV, tiled GEMM, embedding gather)', async (fmt) => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const values = fmt === 'e4m3' ? FP8_E4M3_VALUES : FP8_E5M2_VALUES;
+      const format = fmt === 'e4m3' ? 'fp8e4m3' : 'fp8e5m2';
+      // Row c holds code c then three zero codes, scale 1; x = (1, 0, 0, 0): y[c] = value of code c.
+      const rowsW: WeightData = { format, rows: 256, cols: 4, data: Uint32Array.from({ length: 256 }, (_, c) => c), scales: new Float32Array(256).fill(1), scaleLayout: { blockRows: 1, blockCols: 4 } };
+      const w = uploadWeights(alloc, 'w', rowsW);
+      const x = alloc.upload('x', new Float32Array([1, 0, 0, 0]));
+      const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : got === want);
+      for (const tuning of [{ gemv: 'rows' }, { gemv: 'split' }, { gemm: 'tiled' }] as Partial<MatmulTuning>[]) {
+        const yb = alloc.storage('y', 256 * 4);
+        const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning });
+        run(gpu, tuning.gemm ? mm.gemm : mm.gemv, 1);
+        const y = new Float32Array(await readBuffer(gpu, yb, 256 * 4));
+        const wrong = [...values.keys()].filter((c) => !same(y[c], values[c]));
+        expect(wrong.map((c) => [c, y[c], values[c]]), JSON.stringify(tuning)).toEqual([]);
+      }
+      // The embedding gather's copy of the decoding, one table row of all 256 codes: also -0.
+      const table = uploadWeights(alloc, 'table', { format, rows: 1, cols: 256, data: Uint32Array.from({ length: 64 }, (_, i) => (4 * i) | ((4 * i + 1) << 8) | ((4 * i + 2) << 16) | ((4 * i + 3) << 24)), scales: new Float32Array([1]), scaleLayout: { blockRows: 1, blockCols: 256 } });
+      const xe = alloc.storage('xe', 256 * 4);
+      const step = stepBuffer(alloc, { n_tokens: 1 });
+      run(gpu, await buildEmbedding(gpu, alloc, { table, ids: alloc.upload('ids', new Uint32Array([0])), x: xe, step }), 1);
+      const e = new Float32Array(await readBuffer(gpu, xe, 256 * 4));
+      expect([...values.keys()].filter((c) => !Object.is(e[c], values[c]))).toEqual([]);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it.each(['int8', 'fp8e5m2-g32', 'fp8e4m3-b128'] as const)('embedding gather of %s rows: the dequantized table', async (kind) => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const [vocab, dim] = [150, 160];
+      const wd = makeWeights(kind, vocab, dim, rng(11));
+      const ids = [0, 149, 77, 128, 127];
+      const xe = alloc.storage('xe', ids.length * dim * 4);
+      const d = await buildEmbedding(gpu, alloc, { table: uploadWeights(alloc, 'table', wd, 60 * gpuRowWords(wd.format, dim) * 4), ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
+      expect(d.length).toBe(3); // chunks of 60 rows: 128x128 blocks cut across chunks
+      run(gpu, d, ids.length);
+      const got = new Float32Array(await readBuffer(gpu, xe, ids.length * dim * 4));
+      const table = dequantize(wd);
+      const want = new Float32Array(ids.flatMap((id) => [...table.subarray(id * dim, (id + 1) * dim)]));
+      expect(worstRatio(got, want, 0, 0)).toBe(0);
+    } finally {
+      alloc.destroyAll();
     }
   });
 
@@ -208,6 +312,16 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
 });
 
 describe('matmul uniforms and validation', () => {
+  it('rowScales repeats each block scale for its rows (partial blocks at the edges)', () => {
+    // 3 x 12 weights in 2 x 4 blocks: 2 block rows (the second partial), 3 block columns.
+    const scales = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const w: WeightData = { format: 'fp8e4m3', rows: 3, cols: 12, data: new Uint32Array(9), scales, scaleLayout: { blockRows: 2, blockCols: 4 } };
+    const r = rowScales(w);
+    expect(r.scaleLayout).toEqual({ blockRows: 1, blockCols: 4 });
+    expect(Array.from(r.scales!)).toEqual([1, 2, 3, 1, 2, 3, 4, 5, 6]);
+    expect(rowScales(r)).toBe(r);
+  });
+
   it('every matmul shader declares MatmulParams / QuantizeParams and Step as the TS layouts', () => {
     for (const [family, source] of Object.entries(MATMUL_SOURCES)) {
       const layout = family === 'matmul_quantize_x' ? QUANTIZE_PARAMS : MATMUL_PARAMS;
@@ -222,6 +336,12 @@ describe('matmul uniforms and validation', () => {
     try {
       expect(() => uploadWeights(alloc, 'w', { format: 'q8', rows: 2, cols: 48, data: new Uint32Array(24), scales: new Float32Array(3) })).toThrow(/multiple of 32/);
       expect(() => uploadWeights(alloc, 'w', { format: 'f32', rows: 2, cols: 4, data: new Float32Array(7) })).toThrow(/expected 8 data words, got 7/);
+      const fp8 = { format: 'fp8e4m3', rows: 2, cols: 64, data: new Uint32Array(32), scales: new Float32Array(2), scaleLayout: { blockRows: 1, blockCols: 64 } } as const;
+      expect(() => uploadWeights(alloc, 'w', { ...fp8, cols: 6, data: new Uint32Array(3) })).toThrow(/multiple of 4 long/);
+      expect(() => uploadWeights(alloc, 'w', { ...fp8, scaleLayout: { blockRows: 1, blockCols: 24 } })).toThrow(/multiple of 16 wide or span the row, got 24/);
+      expect(() => uploadWeights(alloc, 'w', { ...fp8, scaleLayout: { blockRows: 1, blockCols: 32 } })).toThrow(/expected 4 scales \(1x32 blocks\), got 2/);
+      expect(() => uploadWeights(alloc, 'w', { ...fp8, format: 'q8', scaleLayout: { blockRows: 1, blockCols: 48 } })).toThrow(/multiple of 32 wide, got 48/);
+      expect(() => uploadWeights(alloc, 'w', { ...fp8, format: 'q4', data: new Uint32Array(16) })).toThrow(/1x32 blocks\), got 1x64/);
       const w = uploadWeights(alloc, 'w', { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) });
       const args = { label: 'mm', w, x: alloc.storage('x', 16), y: alloc.storage('y', 8), step: stepBuffer(alloc), maxTokens: 2 };
       await expect(buildMatmul(gpu, alloc, args)).rejects.toThrow(/x needs 32 bytes, the buffer has 16/);

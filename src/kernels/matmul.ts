@@ -2,6 +2,7 @@ import f32Source from '../../shaders/matmul_f32.wgsl?raw';
 import f16Source from '../../shaders/matmul_f16.wgsl?raw';
 import q8Source from '../../shaders/matmul_q8.wgsl?raw';
 import q4Source from '../../shaders/matmul_q4.wgsl?raw';
+import fp8Source from '../../shaders/matmul_fp8.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import { EmberError } from '../errors.ts';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
@@ -12,12 +13,29 @@ import { bindGroup, ceilDiv, staticUniform, type Binding, type Dispatch } from '
 
 /**
  * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, with llama.cpp's CPU numerics
- * (see ref/matmul.ts). Each format has a decode GEMV and a prefill GEMM (shaders/matmul_<fmt>.wgsl);
- * q8 and q4 first quantize x to Q8_0 (shaders/matmul_quantize_x.wgsl) so the dot products are exact
- * integer sums. Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
+ * where llama.cpp has the format (see ref/matmul.ts). Each format has a decode GEMV and a prefill GEMM
+ * (shaders/matmul_<family>.wgsl); q8 and q4 first quantize x to Q8_0 (shaders/matmul_quantize_x.wgsl)
+ * so the dot products are exact integer sums; FP8 decodes its codes to f32 and keeps x in f32.
+ * Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
  */
 
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
+/**
+ * f32, f16; q8: int8 codes (per-group or per-row scales); q4: GGUF Q4_0; fp8e4m3 / fp8e5m2: OCP FP8
+ * codes (src/quant/fp8.ts) with per-group, per-row or per-block scales.
+ */
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'fp8e5m2';
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8e4m3', 'fp8e5m2'];
+
+/**
+ * One f32 scale per block of blockRows x blockCols weights; blocks at the right and bottom edges may
+ * be partial. Per-row: {1, cols}; per-group: {1, 32}; native FP8 checkpoints: {128, 128}. The GPU
+ * takes blockRows = 1 only: `rowScales` replicates taller blocks' scales per row at upload (4 bytes
+ * per blockCols weights per row), so any rows can be stacked (concatRows) or split into chunks.
+ */
+export interface ScaleLayout {
+  blockRows: number;
+  blockCols: number;
+}
 
 /** A whole weight matrix on the CPU, rows x cols (N x K), in the layout of its format. */
 export interface WeightData {
@@ -26,12 +44,17 @@ export interface WeightData {
   cols: number;
   /**
    * f32: Float32Array (rows*cols). f16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
-   * q8: Uint32Array (rows*cols/4), int8, element 4i in the low byte. q4: Uint32Array (rows*cols/8), each
-   * 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in the high one).
+   * q8, fp8: Uint32Array (rows*cols/4), int8 / FP8 codes, element 4i in the low byte. q4: Uint32Array
+   * (rows*cols/8), each 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in
+   * the high one).
    */
   data: Uint32Array | Float32Array;
-  /** q8, q4: (rows, cols/32) f32, one scale per 32 weights (q4: w = d * (q - 8)). */
+  /**
+   * q8, q4, fp8: (ceil(rows/blockRows), ceil(cols/blockCols)) f32, w = scale * code (q4: code - 8).
+   */
   scales?: Float32Array;
+  /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
+  scaleLayout?: ScaleLayout;
 }
 
 /** Rows [rowStart, rowStart + rows) of a matrix, in buffers small enough to bind. */
@@ -39,18 +62,26 @@ export interface WeightChunk {
   rowStart: number;
   rows: number;
   data: GPUBuffer; // (rows, rowWords) u32 / f32
-  scales?: GPUBuffer; // (rows, cols/32) f32
+  scales?: GPUBuffer; // (rows, groups) f32
 }
 
 export interface GpuWeights {
   format: WeightFormat;
   rows: number;
   cols: number;
+  /** Weights per scale along a row (<= cols; the last group of a row may be partial), 0 for f32/f16. */
+  group: number;
   chunks: WeightChunk[];
   bytes: number; // on the GPU, codes and scales
 }
 
-/** Words (u32 or f32) per row on the GPU: f32 and f16 rows are zero-padded to 16 bytes so a row is whole vec4s. */
+const isQuantized = (f: WeightFormat) => f !== 'f32' && f !== 'f16';
+const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
+
+/**
+ * Words (u32 or f32) per row on the GPU: f32, f16 and FP8 rows are zero-padded to 16 bytes so a row is
+ * whole vec4s (x is masked past K, so the padding adds zeros).
+ */
 export function gpuRowWords(format: WeightFormat, K: number): number {
   switch (format) {
     case 'f32':
@@ -61,38 +92,79 @@ export function gpuRowWords(format: WeightFormat, K: number): number {
       return K / 4;
     case 'q4':
       return K / 8;
+    case 'fp8e4m3':
+    case 'fp8e5m2':
+      return ceilDiv(K, 16) * 4;
   }
 }
 
 /** Words per row of `WeightData.data`. */
 function cpuRowWords(format: WeightFormat, K: number): number {
-  return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8 }[format];
+  return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8, fp8e4m3: K / 4, fp8e5m2: K / 4 }[format];
+}
+
+/** The scale layout of a quantized matrix ({1, 32} unless it says otherwise). */
+export function scaleLayoutOf(w: Pick<WeightData, 'scaleLayout'>): ScaleLayout {
+  return w.scaleLayout ?? { blockRows: 1, blockCols: 32 };
+}
+
+/** Scales per row of blocks: ceil(cols / blockCols). */
+export function scalesPerRow(w: Pick<WeightData, 'cols' | 'scaleLayout'>): number {
+  return ceilDiv(w.cols, scaleLayoutOf(w).blockCols);
+}
+
+/**
+ * The same matrix with blockRows = 1: each block's scale repeated for each of its rows (the values
+ * are unchanged). Matrices that already have per-row(-group) scales are returned as they are.
+ */
+export function rowScales(w: WeightData): WeightData {
+  const { blockRows, blockCols } = scaleLayoutOf(w);
+  if (!w.scales || blockRows === 1) return w;
+  const spr = scalesPerRow(w);
+  const scales = new Float32Array(w.rows * spr);
+  for (let r = 0; r < w.rows; r++) {
+    const src = Math.floor(r / blockRows) * spr;
+    scales.set(w.scales.subarray(src, src + spr), r * spr);
+  }
+  return { ...w, scales, scaleLayout: { blockRows: 1, blockCols } };
 }
 
 function checkWeights(label: string, w: WeightData): void {
   const { format, rows, cols } = w;
   const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `weights ${label} (${format}, ${rows}x${cols}): ${msg}`);
-  if (!['f32', 'f16', 'q8', 'q4'].includes(format)) throw bad(`unknown format`);
+  if (!WEIGHT_FORMATS.includes(format)) throw bad(`unknown format`);
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) throw bad('rows and cols must be positive integers');
   if (format === 'f16' && cols % 2) throw bad('f16 rows must have an even length');
   if ((format === 'q8' || format === 'q4') && cols % 32) throw bad('quantized rows must be a multiple of 32 long');
+  if (isFp8(format) && cols % 4) throw bad(`FP8 rows must be a multiple of 4 long (whole u32 words of codes), got ${cols}`);
   const words = rows * cpuRowWords(format, cols);
   if ((format === 'f32') !== w.data instanceof Float32Array) throw bad(`data must be a ${format === 'f32' ? 'Float32Array' : 'Uint32Array'}`);
   if (w.data.length !== words) throw bad(`expected ${words} data words, got ${w.data.length}`);
-  if (format === 'q8' || format === 'q4') {
-    if (w.scales?.length !== (rows * cols) / 32) throw bad(`expected ${(rows * cols) / 32} scales, got ${w.scales?.length ?? 'none'}`);
+  if (!isQuantized(format)) return;
+  const { blockRows, blockCols } = scaleLayoutOf(w);
+  if (!(Number.isInteger(blockRows) && Number.isInteger(blockCols) && blockRows >= 1 && blockCols >= 1)) {
+    throw bad(`scale blocks must be positive integers, got ${blockRows}x${blockCols}`);
   }
+  const perRow = blockCols >= cols;
+  if (format === 'q4' && (blockRows !== 1 || blockCols !== 32)) throw bad(`q4 scales are one per 32 weights of a row (1x32 blocks), got ${blockRows}x${blockCols}`);
+  // A scale never changes inside a 32-block of Q8_0 x (q8) or a vec4 of 16 codes (fp8).
+  if (format === 'q8' && blockCols % 32) throw bad(`q8 scale blocks must be a multiple of 32 wide, got ${blockCols}`);
+  if (isFp8(format) && !perRow && blockCols % 16) throw bad(`FP8 scale blocks must be a multiple of 16 wide or span the row, got ${blockCols}`);
+  const n = ceilDiv(rows, blockRows) * ceilDiv(cols, blockCols);
+  if (w.scales?.length !== n) throw bad(`expected ${n} scales (${blockRows}x${blockCols} blocks), got ${w.scales?.length ?? 'none'}`);
 }
 
 /**
  * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
  * storage binding; the default is the device's limit, a test passes less to force a split).
  */
-export function uploadWeights(alloc: Allocator, label: string, w: WeightData, maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize): GpuWeights {
-  checkWeights(label, w);
+export function uploadWeights(alloc: Allocator, label: string, weights: WeightData, maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize): GpuWeights {
+  checkWeights(label, weights);
+  const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
   const cpuWords = cpuRowWords(format, K);
   const gpuWords = gpuRowWords(format, K);
+  const spr = w.scales ? scalesPerRow(w) : 0;
   const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
   const perChunk = Math.floor(limit / (gpuWords * 4));
   if (perChunk < 1) {
@@ -115,13 +187,14 @@ export function uploadWeights(alloc: Allocator, label: string, w: WeightData, ma
     const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
     bytes += data.byteLength;
     if (w.scales) {
-      const s = w.scales.subarray((rowStart * K) / 32, ((rowStart + rows) * K) / 32);
+      const s = w.scales.subarray(rowStart * spr, (rowStart + rows) * spr);
       chunk.scales = alloc.upload(`${name}.scales`, s);
       bytes += s.byteLength;
     }
     chunks.push(chunk);
   }
-  return { format, rows: N, cols: K, chunks, bytes };
+  const group = w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : 0;
+  return { format, rows: N, cols: K, group, chunks, bytes };
 }
 
 export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
@@ -131,8 +204,8 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['rows', 'u32'], // rows in the chunk
   ['has_bias', 'u32'], // 1: add bias (a uniform, not an override: one pipeline serves every matmul)
   ['accumulate', 'u32'], // 1: y += result
-  ['pad0', 'u32'],
-  ['pad1', 'u32'],
+  ['group', 'u32'], // quantized formats: weights per scale along a row (the last group may be partial)
+  ['groups', 'u32'], // quantized formats: scales per row, ceil(K / group)
 ] as const);
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
@@ -148,9 +221,18 @@ export const MATMUL_SOURCES = {
   matmul_f16: f16Source,
   matmul_q8: q8Source,
   matmul_q4: q4Source,
+  matmul_fp8: fp8Source,
   matmul_quantize_x: quantizeSource,
 } as const;
-const FORMAT_SOURCE: Record<WeightFormat, string> = { f32: f32Source, f16: f16Source, q8: q8Source, q4: q4Source };
+/** Shader family of each format: the two FP8 formats share one (override E5M2 picks the decoding). */
+const FORMAT_FAMILY: Record<WeightFormat, keyof typeof MATMUL_SOURCES> = {
+  f32: 'matmul_f32',
+  f16: 'matmul_f16',
+  q8: 'matmul_q8',
+  q4: 'matmul_q4',
+  fp8e4m3: 'matmul_fp8',
+  fp8e5m2: 'matmul_fp8',
+};
 
 /**
  * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
@@ -246,8 +328,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   need('x', a.x, a.maxTokens * K * 4);
   need('y', a.y, a.maxTokens * N * 4);
   if (a.bias) need('bias', a.bias, N * 4);
-  const quantized = w.format === 'q8' || w.format === 'q4';
-  if (quantized && w.chunks.some((c) => !c.scales)) throw bad('quantized weights need their scales');
+  const quantizeX = w.format === 'q8' || w.format === 'q4'; // x to Q8_0 first
+  if (isQuantized(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
   const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
   for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
     if (!(Number.isInteger(tune[k]) && tune[k] >= 1 && tune[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${tune[k]}`);
@@ -256,14 +338,15 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const header = matmulVariantHeader(gpu.caps);
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
   const variant = { subgroups: gpu.caps.subgroups };
-  const family = `matmul_${w.format}`;
-  const code = shaderText(FORMAT_SOURCE[w.format], variant, header);
+  const family = FORMAT_FAMILY[w.format];
+  const code = shaderText(MATMUL_SOURCES[family], variant, header);
+  const fmt: Record<string, number> = family === 'matmul_fp8' ? { E5M2: w.format === 'fp8e5m2' ? 1 : 0 } : {};
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
-    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1 }),
+    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1, ...fmt }),
     tune.gemm === 'rows'
-      ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT })
-      : getPipeline(gpu, family, code, 'gemm', GEMM_TILE),
-    quantized ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource), 'main', { WG: QUANTIZE_WG }) : null,
+      ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT, ...fmt })
+      : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt }),
+    quantizeX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
   const gemv: Dispatch[] = [];
@@ -303,8 +386,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       rows: c.rows,
       has_bias: a.bias ? 1 : 0,
       accumulate: a.accumulate ? 1 : 0,
-      pad0: 0,
-      pad1: 0,
+      group: w.group,
+      groups: w.group ? ceilDiv(K, w.group) : 0,
     });
     const entries: Binding[] = [params, a.step, ...xBindings, c.data, ...(c.scales ? [c.scales] : []), bias, a.y];
     gemv.push({

@@ -3,11 +3,15 @@
  *  - f32 weights: a plain dot product.
  *  - f16 weights: x is rounded to f16 first; the products of two f16 values are exact in f32.
  *  - q8 / q4 weights: x is quantized to Q8_0 (per 32-block: d = amax/127, q = round-half-away(x/d),
- *    d stored as f16), then y = sum over blocks of sumi * (d_w * d_x), the integer sum exact.
+ *    d stored as f16), then y = sum over blocks of sumi * (d_w * d_x), the integer sum exact, d_w the
+ *    scale of the block's group (per-row int8 takes its row scale there).
+ *  - FP8 weights (no llama.cpp type): x stays f32, y = sum over scale groups of s * sum(fp8(code) * x).
  * Also the tiny packers the tests and the benchmark use to make weights in the GPU layouts.
  * No GPU imports.
  */
 import type { WeightData } from '../matmul.ts';
+import { fp8Values, quantizeFp8, type Fp8Format } from '../../quant/fp8.ts';
+import { quantizeInt8 } from '../../quant/int8.ts';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -88,6 +92,18 @@ export function packQ8(w: Float32Array, rows: number, cols: number): WeightData 
   return { format: 'q8', rows, cols, data: new Uint32Array(q.buffer), scales: d };
 }
 
+/** int8 weights with one f32 scale per row (the `int8` scheme). K a multiple of 32. */
+export function packInt8Rows(w: Float32Array, rows: number, cols: number): WeightData {
+  const { q, scales } = quantizeInt8(w, rows, cols, cols);
+  return { format: 'q8', rows, cols, data: q, scales, scaleLayout: { blockRows: 1, blockCols: cols } };
+}
+
+/** FP8 weights with one f32 scale per `groupSize` weights of a row (groupSize = cols: per row). */
+export function packFp8(w: Float32Array, rows: number, cols: number, fmt: Fp8Format, groupSize = cols): WeightData {
+  const { q, scales } = quantizeFp8(w, rows, cols, fmt, groupSize);
+  return { format: fmt === 'e4m3' ? 'fp8e4m3' : 'fp8e5m2', rows, cols, data: q, scales, scaleLayout: { blockRows: 1, blockCols: groupSize } };
+}
+
 /**
  * Q4_0 weights (ggml's quantize_row_q4_0_ref: d = max/-8 with max the value of largest magnitude,
  * q = min(15, trunc(x/d + 8.5))), each block's 16 bytes as 4 u32: byte j holds element j in its
@@ -117,7 +133,25 @@ export function packQ4(w: Float32Array, rows: number, cols: number): WeightData 
   return { format: 'q4', rows, cols, data: new Uint32Array(bytes.buffer), scales };
 }
 
-/** The weights as f32 (rows, cols), exactly as the kernels see them. */
+/** scale(r, c): the scale of weight (r, c) of a quantized matrix, for any scale layout. */
+export function scaleOf(w: WeightData): (r: number, c: number) => number {
+  const { blockRows, blockCols } = w.scaleLayout ?? { blockRows: 1, blockCols: 32 };
+  const spr = Math.ceil(w.cols / blockCols);
+  const s = w.scales!;
+  return (r, c) => s[Math.floor(r / blockRows) * spr + Math.floor(c / blockCols)];
+}
+
+const isFp8 = (w: WeightData) => w.format === 'fp8e4m3' || w.format === 'fp8e5m2';
+
+/** FP8 codes as their values (unscaled), row-major. */
+function fp8Decoded(w: WeightData): Float32Array {
+  const words = w.data as Uint32Array;
+  const lut = fp8Values(w.format === 'fp8e4m3' ? 'e4m3' : 'e5m2');
+  const codes = new Uint8Array(words.buffer, words.byteOffset, w.rows * w.cols);
+  return Float32Array.from(codes, (c) => lut[c]);
+}
+
+/** The weights as f32 (rows, cols): f32(code * scale) for the quantized formats. */
 export function dequantize(w: WeightData): Float32Array {
   const { rows, cols } = w;
   const out = new Float32Array(rows * cols);
@@ -128,8 +162,9 @@ export function dequantize(w: WeightData): Float32Array {
     for (let i = 0; i < out.length; i++) out[i] = f16Value(h[i]);
     return out;
   }
-  const codes = weightCodes(w);
-  for (let i = 0; i < out.length; i++) out[i] = codes[i] * w.scales![i >> 5];
+  const codes = isFp8(w) ? fp8Decoded(w) : weightCodes(w);
+  const scale = scaleOf(w);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = codes[r * cols + c] * scale(r, c);
   return out;
 }
 
@@ -164,6 +199,7 @@ export function matmulRef(w: WeightData, x: Float32Array, T: number, opt: Matmul
   const y = new Float32Array(T * N);
   if (w.format === 'q8' || w.format === 'q4') {
     const qw = weightCodes(w);
+    const scale = scaleOf(w);
     const { q: qx, d: dx } = quantizeQ8_0(x, T, K);
     const nb = K / 32;
     for (let t = 0; t < T; t++) {
@@ -174,7 +210,23 @@ export function matmulRef(w: WeightData, x: Float32Array, T: number, opt: Matmul
           const ow = (n * nb + b) * 32;
           const ox = (t * nb + b) * 32;
           for (let j = 0; j < 32; j++) sumi += qw[ow + j] * qx[ox + j];
-          acc = fr(acc + fr(sumi * fr(w.scales![n * nb + b] * dx[t * nb + b])));
+          acc = fr(acc + fr(sumi * fr(scale(n, b * 32) * dx[t * nb + b])));
+        }
+        y[t * N + n] = acc;
+      }
+    }
+  } else if (isFp8(w)) {
+    // f64 sums: more accurate than the kernels' f32 ones in any order; each group's scale applied once.
+    const v = fp8Decoded(w);
+    const scale = scaleOf(w);
+    const bc = Math.min(K, (w.scaleLayout ?? { blockCols: 32 }).blockCols);
+    for (let t = 0; t < T; t++) {
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k0 = 0; k0 < K; k0 += bc) {
+          let part = 0;
+          for (let k = k0; k < Math.min(k0 + bc, K); k++) part += v[n * K + k] * x[t * K + k];
+          acc += part * scale(n, k0);
         }
         y[t * N + n] = acc;
       }
