@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
 import { loadRefModel, refLogits, type RefModel } from '../src/model/ref_forward.ts';
-import { ggufWeights, type QuantScheme, type WeightSource } from '../src/model/weight_source.ts';
+import { ggufWeights, type QuantScheme } from '../src/model/weight_source.ts';
 import { readGGUF } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { configFromGGUF, type ModelConfig } from '../src/model/config.ts';
@@ -59,6 +59,11 @@ const GGUF_CASES: { name: string; gen: GenerateOptions; quant: QuantScheme; tol:
   { name: 'llama Q4_0, MHA', gen: { type: 'Q4_0', nHead: 4, nHeadKv: 4, seed: 4 }, quant: 'auto', tol: 1e-3 },
   { name: 'llama F32 as int8-g32', gen: { type: 'F32', seed: 5 }, quant: 'int8-g32', tol: 1e-3 },
   { name: 'llama F32 as f16', gen: { type: 'F32', seed: 6 }, quant: 'f16', tol: 1e-3 },
+  // nFf 100: ffn_down's rows (100) are no multiple of 32 and stay f32 under int8 and the -g32 schemes.
+  { name: 'llama F32 as int8 (per row)', gen: { type: 'F32', nFf: 100, seed: 8 }, quant: 'int8', tol: 1e-3 },
+  { name: 'llama F32 as fp8-e4m3 (per row), tied', gen: { type: 'F32', nFf: 100, tied: true, seed: 9 }, quant: 'fp8-e4m3', tol: 1e-4 },
+  { name: 'llama F32 as fp8-e5m2 (per row)', gen: { type: 'F32', seed: 10 }, quant: 'fp8-e5m2', tol: 1e-4 },
+  { name: 'llama F32 as fp8-e4m3-g32, GQA', gen: { type: 'F32', nFf: 100, nHead: 4, nHeadKv: 2, seed: 11 }, quant: 'fp8-e4m3-g32', tol: 1e-4 },
 ];
 
 describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
@@ -81,23 +86,29 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    const HF_CASES: { name: string; gen: HFGenerateOptions; tol: number }[] = [
+    const HF_CASES: { name: string; gen: HFGenerateOptions; quant?: QuantScheme; tol: number }[] = [
       { name: 'llama F32', gen: { modelType: 'llama', dtype: 'F32' }, tol: 1e-4 },
       { name: 'mistral BF16 tied', gen: { modelType: 'mistral', dtype: 'BF16', tied: true }, tol: 1e-4 },
       { name: 'qwen2 F16 (q/k/v bias)', gen: { modelType: 'qwen2', dtype: 'F16' }, tol: 1e-3 },
       { name: 'qwen3 F32 (q/k norm)', gen: { modelType: 'qwen3', dtype: 'F32' }, tol: 1e-4 },
+      // Native FP8: 128x128 block scales, partial at every edge (D = 160, F = 288, q = 4 x 80), kept as
+      // FP8 codes on the GPU; the reference reads the blocks, the GPU per-row copies of them.
+      { name: 'qwen3 F8_E4M3 native', gen: { modelType: 'qwen3', dtype: 'F8_E4M3', nEmbd: 160, nFf: 288 }, tol: 1e-4 },
+      { name: 'llama BF16 as fp8-e4m3', gen: { modelType: 'llama', dtype: 'BF16' }, quant: 'fp8-e4m3', tol: 1e-4 },
     ];
-    it.each(HF_CASES)('$name', async ({ name, gen, tol }) => {
+    it.each(HF_CASES)('$name', async ({ name, gen, quant = 'auto', tol }) => {
       const folder = join(dir, `${variant}-${name.replace(/\W+/g, '_')}`);
       await writeHFModel(folder, { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, seed: 7, ...gen });
-      const hf = await loadHFModel(folder, 'auto');
+      const hf = await loadHFModel(folder, quant);
       let ref: RefModel;
       try {
-        ref = await loadRefModel(hf.weights as WeightSource, hf.config as ModelConfig, 'auto');
+        ref = await loadRefModel(hf.weights, hf.config as ModelConfig, quant);
+        if (gen.dtype === 'F8_E4M3') expect(ref.layers[0].down.format).toBe('fp8e4m3'); // not widened
+        if (quant === 'fp8-e4m3') expect(ref.lmHead.format).toBe('fp8e4m3');
       } finally {
         await hf.close();
       }
-      const engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 64 });
+      const engine = await Engine.load(folder, { gpu: await testGpu(variant), quant, contextLength: 64 });
       try {
         await compare(engine, ref, tol);
       } finally {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine.ts';
 import { EmberError } from '../errors.ts';
-import { QUANT_SCHEMES } from '../model/weight_source.ts';
+import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { tokenizerFromGGUF } from '../tokenizer/index.ts';
@@ -22,7 +22,7 @@ generate options:
   --top-k K           0 = off (default 40)
   --top-p P           1 = off (default 0.95)
   --seed S            sampling seed (default random)
-  --quant Q           weight storage: ${QUANT_SCHEMES.join(', ')} (default auto = as in the file)
+  --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
   --json              print one JSON object at the end instead of streaming text

@@ -1,5 +1,5 @@
 import { EmberError } from '../errors.ts';
-import type { WeightData } from '../kernels/matmul.ts';
+import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { QUANT_SCHEMES, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
@@ -10,30 +10,23 @@ import { expectedTensors, hfTensorName } from './names.ts';
 import { checkDtype, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
 
 /**
- * A native FP8 (E4M3) weight matrix, kept as the checkpoint stores it: codes packed four per u32
- * and one f32 scale per block of blockRows x blockCols weights, w[r][c] = e4m3(code) *
- * scales[floor(r/blockRows) * ceil(cols/blockCols) + floor(c/blockCols)]. Blocks at the right and
- * bottom edges may be partial.
+ * A native FP8 weight matrix as `matrix` returns it for quant 'auto' (and 'fp8-e4m3' / 'fp8-e5m2' on
+ * a checkpoint of that format): the checkpoint's codes packed four per u32 and its block scales,
+ * w[r][c] = fp8(code) * scales[floor(r/blockRows) * ceil(cols/blockCols) + floor(c/blockCols)], blocks
+ * at the right and bottom edges partial. A `WeightData`; the upload replicates each block's scale per
+ * row (`rowScales` in src/kernels/matmul.ts: +4 bytes per blockCols weights of a row).
  */
-export interface Fp8WeightData {
-  format: 'fp8e4m3';
-  rows: number;
-  cols: number;
+export type Fp8WeightData = WeightData & {
+  format: 'fp8e4m3' | 'fp8e5m2';
   /** (rows, cols/4) u32: element 4i of a row in the low byte of word i. */
   data: Uint32Array;
   /** (ceil(rows/blockRows), ceil(cols/blockCols)) f32 */
   scales: Float32Array;
-  scaleLayout: { blockRows: number; blockCols: number };
-}
+  scaleLayout: ScaleLayout;
+};
 
-/**
- * A `WeightSource` over HF tensors, addressed by GGUF names. `matrix` may return `Fp8WeightData`
- * (native FP8 checkpoints with quant 'auto'); once `WeightData` admits that format, this is a
- * `WeightSource`.
- */
-export interface HFWeightSource extends Omit<WeightSource, 'matrix'> {
-  matrix(tensor: string, rows: number, cols: number, quant: QuantScheme): Promise<WeightData | Fp8WeightData>;
-}
+/** A `WeightSource` over HF tensors, addressed by GGUF names. */
+export type HFWeightSource = WeightSource;
 
 export interface HFModel {
   readonly config: ModelConfig;
@@ -205,11 +198,15 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       if (isFp8(t)) {
         const s = scalesOf(t, rows, cols);
         const scales = tensorToF32(s, await readTensorBytes(s));
-        // Kept as FP8 when rows of codes fill whole u32 words; otherwise widened like any conversion.
-        if (quant === 'auto' && t.dtype === 'F8_E4M3' && cols % 4 === 0) {
-          return { format: 'fp8e4m3', rows, cols, data: new Uint32Array(bytes.slice().buffer), scales, scaleLayout: { blockRows, blockCols } };
-        }
         const format = t.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2';
+        // Kept as FP8 (not widened, not quantized twice) for 'auto' and the scheme of its own format,
+        // when rows of codes fill whole u32 words and a scale never changes inside 16 codes (the
+        // kernels' vec4); otherwise widened like any conversion.
+        if ((quant === 'auto' || quant === `fp8-${format}`) && cols % 4 === 0 && (blockCols % 16 === 0 || blockCols >= cols)) {
+          const data = new Uint32Array(bytes.slice().buffer);
+          const w: Fp8WeightData = { format: `fp8${format}`, rows, cols, data, scales, scaleLayout: { blockRows, blockCols } };
+          return w;
+        }
         return storeF32(dequantizeFp8Blocks(bytes, scales, rows, cols, blockRows, blockCols, format), rows, cols, quant);
       }
       if (t.dtype === 'F16' && (quant === 'auto' || quant === 'f16') && cols % 2 === 0) {

@@ -1,5 +1,5 @@
 import { EmberError } from '../errors.ts';
-import type { WeightData } from '../kernels/matmul.ts';
+import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 
@@ -19,12 +19,19 @@ export interface LayerWeights {
   down: WeightData; // (D, F)
 }
 
-/** Stacks matrices with the same columns and format along rows (their layouts are row-major). */
-export function concatRows(name: string, parts: readonly WeightData[]): WeightData {
+/**
+ * Stacks matrices with the same columns and format along rows (their layouts are row-major). Scales
+ * are made per row first (`rowScales`: native FP8's 128-row blocks need not line up with the parts'
+ * boundaries), so parts stack as long as their scale groups along a row are alike.
+ */
+export function concatRows(name: string, weights: readonly WeightData[]): WeightData {
+  const parts = weights.map(rowScales);
   const first = parts[0];
+  const group = (p: WeightData) => (p.scales ? scaleLayoutOf(p).blockCols : 0);
   for (const p of parts) {
-    if (p.format !== first.format || p.cols !== first.cols) {
-      throw new EmberError('UNSUPPORTED', `${name}: fused tensors are stored differently (${parts.map((q) => q.format).join(', ')}); emberlm needs them alike`);
+    if (p.format !== first.format || p.cols !== first.cols || group(p) !== group(first)) {
+      const how = parts.map((q) => (q.scales ? `${q.format} (scales per ${group(q)})` : q.format)).join(', ');
+      throw new EmberError('UNSUPPORTED', `${name}: fused tensors are stored differently (${how}); emberlm needs them alike`);
     }
   }
   const cat = <T extends Float32Array | Uint32Array>(arrs: T[]): T => {
@@ -42,6 +49,7 @@ export function concatRows(name: string, parts: readonly WeightData[]): WeightDa
     cols: first.cols,
     data: cat(parts.map((p) => p.data) as (Float32Array | Uint32Array)[]),
     scales: first.scales ? cat(parts.map((p) => p.scales!)) : undefined,
+    scaleLayout: first.scaleLayout,
   } as WeightData;
 }
 
