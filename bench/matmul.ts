@@ -3,6 +3,10 @@
  * streaming-read kernel measured on the same device.
  *
  *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2] [--prefill 64]
+ *     [--formats f32,f16,q8,q4,int8,fp8e4m3,fp8e5m2,fp8e4m3-g32,fp8e5m2-g32]
+ *
+ * Formats: the weight formats, plus int8 (q8 with one scale per row) and fp8*-g32 (one scale per 32;
+ * plain fp8e4m3 / fp8e5m2 have one per row).
  *
  * --prefill T also times the prefill list (GEMM) for T tokens, in GFLOP/s and time per token.
  *
@@ -14,12 +18,15 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
+
+export type BenchFormat = WeightFormat | 'int8' | 'fp8e4m3-g32' | 'fp8e5m2-g32';
+export const BENCH_FORMATS: readonly BenchFormat[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32'];
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 
 export interface BenchOptions {
   iters?: number;
   shapes?: readonly (readonly [K: number, N: number])[];
-  formats?: readonly WeightFormat[];
+  formats?: readonly BenchFormat[];
   layouts?: readonly MatmulTuning['gemv'][]; // default: the one matmulTuning picks for the device
   tuning?: Partial<MatmulTuning>;
   prefillTokens?: number; // also time the GEMM list for this many tokens
@@ -27,7 +34,7 @@ export interface BenchOptions {
 }
 
 export interface BenchResult {
-  format: WeightFormat | 'stream';
+  format: BenchFormat | 'stream';
   layout: string;
   tokens: number;
   K: number;
@@ -96,7 +103,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
   const { getPipeline } = await import('../src/gpu/pipelines.ts');
   const iters = opt.iters ?? 100;
   const shapes = opt.shapes ?? [[576, 1536], [2048, 5632]];
-  const formats = opt.formats ?? ['f32', 'f16', 'q8', 'q4'];
+  const formats = opt.formats ?? BENCH_FORMATS;
   const layouts = opt.layouts ?? [matmulTuning(gpu.caps).gemv];
   const log = opt.log ?? console.log;
   const results: BenchResult[] = [];
@@ -128,7 +135,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
       const us = await timeList(gpu, [{ label: 'stream', pipeline: streamPipe, bindGroup: bg, grid: () => [Math.ceil(N / 64)] }], iters);
       const stream: BenchResult = { format: 'stream', layout: 'rows', tokens: 1, K, N, bytes: N * K, us, gbps: (N * K) / us / 1e3 };
       results.push(stream);
-      log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} stream read         ${us.toFixed(1).padStart(8)} us ${stream.gbps.toFixed(2).padStart(6)} GB/s`);
+      log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} stream read                 ${us.toFixed(1).padStart(8)} us ${stream.gbps.toFixed(2).padStart(6)} GB/s`);
 
       const T = Math.max(1, opt.prefillTokens ?? 1);
       const x = rand(K * T, 1);
@@ -136,8 +143,12 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
       const yb = alloc.storage('y', N * 4 * T);
       for (const format of formats) {
         const wf = rand(N * K, 0.05);
-        const wd: WeightData =
-          format === 'f32' ? { format, rows: N, cols: K, data: wf } : format === 'f16' ? ref.packF16(wf, N, K) : format === 'q8' ? ref.packQ8(wf, N, K) : ref.packQ4(wf, N, K);
+        const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
+        const wd: WeightData = fp8
+          ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
+          : format === 'f32'
+            ? { format, rows: N, cols: K, data: wf }
+            : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
         const w = uploadWeights(alloc, `w.${format}`, wd);
         const expected = ref.matmulRef(wd, x.subarray(0, K), 1);
         for (const layout of layouts) {
@@ -157,7 +168,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           const r: BenchResult = { format, layout, tokens: 1, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
           results.push(r);
           log(
-            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(3)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(2).padStart(6)} MB ` +
+            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(2).padStart(6)} MB ` +
               `${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s (${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)`,
           );
           if (T > 1 && layout === layouts[0]) {
@@ -166,7 +177,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
             const g = await timeList(gpu, mm.gemm, Math.max(2, iters >> 4), T);
             gpu.device.queue.writeBuffer(step, 0, new Uint32Array([1]));
             results.push({ format, layout: 'gemm', tokens: T, K, N, bytes: w.bytes, us: g, gbps: w.bytes / g / 1e3 });
-            log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(3)} gemm T=${T}  ${((2 * N * K * T) / g / 1e3).toFixed(2).padStart(6)} GFLOP/s, ${(g / T).toFixed(1)} us per token`);
+            log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemm T=${T}  ${((2 * N * K * T) / g / 1e3).toFixed(2).padStart(6)} GFLOP/s, ${(g / T).toFixed(1)} us per token`);
           }
         }
       }
@@ -175,6 +186,12 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
     alloc.destroyAll();
   }
   return results;
+}
+
+function parseFormats(v: string): BenchFormat[] {
+  const xs = v.split(',').map((f) => f.trim());
+  for (const f of xs) if (!(BENCH_FORMATS as readonly string[]).includes(f)) throw new Error(`--formats: "${f}" is not one of ${BENCH_FORMATS.join(', ')}`);
+  return xs as BenchFormat[];
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
@@ -191,6 +208,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   await benchMatmul(gpu, {
     iters: Number(arg('iters') ?? 100),
     prefillTokens: arg('prefill') ? Number(arg('prefill')) : undefined,
+    formats: arg('formats') ? parseFormats(arg('formats')!) : undefined,
     layouts: layout === 'both' ? ['rows', 'split'] : layout ? [layout as MatmulTuning['gemv']] : undefined,
     tuning,
   });
