@@ -24,9 +24,9 @@
 import { Engine, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { gpuRowWords, type WeightFormat } from '../kernels/matmul.ts';
+import { gpuRowWords, WEIGHT_FORMATS, type WeightFormat } from '../kernels/matmul.ts';
 import { forward, type Model } from '../model/model.ts';
-import type { QuantScheme } from '../model/weight_source.ts';
+import { QUANT_INFO, type QuantScheme } from '../model/weight_source.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { TimestampProfiler, type KernelTime } from './profile.ts';
 import { latency, spread, type Latency } from './stats.ts';
@@ -107,14 +107,29 @@ export interface BenchModelOptions {
   onProgress?: (message: string) => void;
 }
 
-/** Weight bytes one decode step reads: every weight once, and one embedding row (not the whole table unless it is also the LM head). */
-export function weightBytesPerToken(m: Model): number {
+/**
+ * GPU bytes of one embedding row: its codes (padded as uploadWeights pads them) and its scales
+ * (one per row for the per-row schemes, else one per 32; a native FP8 checkpoint's 128-wide blocks
+ * are counted as 32-wide, which overstates them by 3 floats per row).
+ */
+function embedRowBytes(format: WeightFormat, D: number, quant: QuantScheme): number {
+  const codes = gpuRowWords(format, D) * 4;
+  if (format === 'f32' || format === 'f16') return codes;
+  const perRow = QUANT_INFO[quant]?.rowBytes ?? 0;
+  return codes + (perRow > 0 ? perRow : Math.ceil(D / 32) * 4);
+}
+
+/**
+ * Weight bytes one decode step reads: every weight once, and one embedding row; the whole table
+ * only when it is also the LM head (tied embeddings).
+ */
+export function weightBytesPerToken(m: Model, quant: QuantScheme): number {
   const c = m.config;
-  const embed = [...m.decode].find((d) => d.label.startsWith('embedding/'));
+  const embed = m.decode.find((d) => d.label.startsWith('embedding/'));
   const format = embed?.label.split('/')[1] as WeightFormat | undefined;
-  if (!format || !['f32', 'f16', 'q8', 'q4'].includes(format)) return m.weightBytes;
-  const rowBytes = gpuRowWords(format, c.nEmbd) * 4 + (format === 'q8' || format === 'q4' ? (c.nEmbd / 32) * 4 : 0);
-  return c.tiedEmbeddings ? m.weightBytes + rowBytes : m.weightBytes - c.vocab * rowBytes + rowBytes;
+  if (!format || !WEIGHT_FORMATS.includes(format)) return m.weightBytes;
+  const row = embedRowBytes(format, c.nEmbd, quant);
+  return c.tiedEmbeddings ? m.weightBytes + row : m.weightBytes - c.vocab * row + row;
 }
 
 /** Dispatches one decode step encodes (empty grids are skipped by encodeDispatches). */
@@ -242,7 +257,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   const loadMs = performance.now() - t0;
   try {
     const m = engine.model;
-    const bytesPerToken = weightBytesPerToken(m);
+    const bytesPerToken = weightBytesPerToken(m, o.quant);
     const device = { adapter: o.gpu.caps.adapterName, features: [...o.gpu.device.features].sort() };
     const results: BenchResult[] = [];
     for (const p of c.promptTokens) {
