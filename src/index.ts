@@ -4,7 +4,7 @@ export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device
 export { readGGUF, type GGUFFile, type TensorInfo } from './gguf/reader.ts';
 export { openSource, sourceFromBuffer, sourceFromBlob, sourceFromURL, type ByteSource } from './gguf/source.ts';
 export { configFromGGUF, type ModelConfig } from './model/config.ts';
-export { QUANT_SCHEMES, type QuantScheme } from './model/weight_source.ts';
+export { QUANT_SCHEMES, QUANT_INFO, type QuantScheme } from './model/weight_source.ts';
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
