@@ -16,18 +16,8 @@ struct Params {
   pad1: u32,
 }
 
-struct Step {
-  n_tokens: u32,
-  pos: u32,
-  seed: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  uniform_rand: f32,
-  pad0: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> ids: array<u32>; // (T)
 @group(0) @binding(3) var<storage, read> table: array<u32>; // (rows, dim) in the chunk's format

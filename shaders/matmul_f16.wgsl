@@ -31,18 +31,8 @@ struct MatmulParams {
   groups: u32, // unused
 }
 
-struct Step {
-  n_tokens: u32,
-  pos: u32,
-  seed: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  uniform_rand: f32,
-  pad0: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: MatmulParams;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
 @group(0) @binding(3) var<storage, read> w: array<vec4<u32>>; // (rows, ceil(K/8)) this chunk, 8 halves per vec4

@@ -35,18 +35,8 @@ struct MatmulParams {
   groups: u32, // scales per row, K / group
 }
 
-struct Step {
-  n_tokens: u32,
-  pos: u32,
-  seed: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  uniform_rand: f32,
-  pad0: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: MatmulParams;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> xq: array<u32>; // (T, K/4): int8 x, 4 per u32, from matmul_quantize_x
 @group(0) @binding(3) var<storage, read> xd: array<f32>; // (T, K/32): x block scales (f16 values)

@@ -13,18 +13,8 @@ struct QuantizeParams {
   pad2: u32,
 }
 
-struct Step {
-  n_tokens: u32,
-  pos: u32,
-  seed: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  uniform_rand: f32,
-  pad0: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: QuantizeParams;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (T, K/4)
 @group(0) @binding(3) var<storage, read_write> xq: array<vec4<u32>>; // (T, K/16): int8, 4 per u32, element 4i in the low byte

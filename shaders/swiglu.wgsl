@@ -8,18 +8,8 @@ struct Params {
   pad2: u32,
 }
 
-struct Step {
-  n_tokens: u32,
-  pos: u32,
-  seed: u32,
-  temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  uniform_rand: f32,
-  pad0: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] per token
 @group(0) @binding(3) var<storage, read_write> h: array<f32>; // (T, n_ff)

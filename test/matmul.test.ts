@@ -1,3 +1,4 @@
+import { shaderText } from '../src/gpu/pipelines.ts';
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
@@ -322,11 +323,12 @@ describe('matmul uniforms and validation', () => {
     expect(rowScales(r)).toBe(r);
   });
 
-  it('every matmul shader declares MatmulParams / QuantizeParams and Step as the TS layouts', () => {
+  it('every matmul shader declares MatmulParams / QuantizeParams as the TS layouts, and gets Step from it', () => {
     for (const [family, source] of Object.entries(MATMUL_SOURCES)) {
       const layout = family === 'matmul_quantize_x' ? QUANTIZE_PARAMS : MATMUL_PARAMS;
       expect(parseWgslStruct(source, layout.structName), family).toEqual(layout.fields.map(([n, t]) => [n, t]));
-      expect(parseWgslStruct(source, 'Step'), family).toEqual(STEP.fields.map(([n, t]) => [n, t]));
+      expect(parseWgslStruct(source, 'Step'), `${family} must not declare Step itself`).toBeNull();
+      expect(parseWgslStruct(shaderText(source), 'Step'), family).toEqual(STEP.fields.map(([n, t]) => [n, t]));
     }
   });
 

@@ -1,4 +1,5 @@
 import type { Gpu } from './device.ts';
+import { STEP } from './step.ts';
 
 /**
  * Compiles each (shader text, entry point, override constants) once and hands back the cached
@@ -12,7 +13,9 @@ export interface ShaderVariant {
 
 export function shaderText(source: string, v: ShaderVariant = {}, ...parts: string[]): string {
   const enables = [v.f16 ? 'enable f16;' : '', v.subgroups ? 'enable subgroups;' : ''].filter(Boolean).join('\n');
-  return [enables, ...parts, source].filter(Boolean).join('\n');
+  // Kernels that read the per-pass Step uniform get its struct from the one TS declaration.
+  const step = /\bStep\b/.test(source) ? STEP.wgsl() : '';
+  return [enables, ...parts, step, source].filter(Boolean).join('\n');
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();

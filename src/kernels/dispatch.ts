@@ -44,21 +44,7 @@ export function staticUniform<F extends string>(alloc: Allocator, label: string,
   return buf;
 }
 
-/**
- * Per-forward-pass values every kernel may read (binding 1 where used): written once per forward
- * with a single writeBuffer, so a decode step changes no other uniform.
- */
-export const STEP = new UniformLayout('Step', [
-  ['n_tokens', 'u32'], // tokens in this pass (1 for decode)
-  ['pos', 'u32'], // position of the first of them
-  ['seed', 'u32'], // sampling: per-step random seed
-  ['temperature', 'f32'], // sampling: 0 = greedy
-  ['top_k', 'u32'], // sampling: 0 = off
-  ['top_p', 'f32'], // sampling: 1 = off
-  ['uniform_rand', 'f32'], // sampling: a uniform random number in [0,1) drawn on the CPU from the seeded generator
-  ['pad0', 'u32'],
-] as const);
-export type StepValues = Parameters<typeof STEP.pack>[0];
+export { STEP, type StepValues } from '../gpu/step.ts';
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
