@@ -117,3 +117,28 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
     });
   });
 });
+
+describe('prefill longer than one pass', () => {
+  it('a 140-token prompt in three passes of 64 gives the reference greedy ids (stories260K)', async () => {
+    const { sharedModelPath } = await import('./helpers/models.ts');
+    const { sourceFromPath } = await import('../src/gguf/source.ts');
+    const path = sharedModelPath('stories260K/stories260K.gguf');
+    const file = await readGGUF(await sourceFromPath(path));
+    const ref = await loadRefModel(ggufWeights(file), configFromGGUF(file), 'auto');
+    const engine = await Engine.load(path, { gpu: await testGpu('f32'), contextLength: 256, maxBatch: 64 });
+    try {
+      const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. '.repeat(4);
+      const prompt = engine.tokenize(text);
+      expect(prompt.length).toBeGreaterThan(128); // three passes of 64
+      const res = await engine.complete(prompt, { ...GREEDY, maxTokens: 8, stopAtEos: false });
+      const seq = [...prompt];
+      for (let s = 0; s < 8; s++) {
+        const l = refLogits(ref, seq);
+        seq.push(argmaxRef(l.subarray((seq.length - 1) * ref.config.vocab)));
+      }
+      expect(res.ids).toEqual(seq.slice(prompt.length));
+    } finally {
+      engine.dispose();
+    }
+  });
+});
