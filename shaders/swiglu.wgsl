@@ -1,4 +1,6 @@
 // SwiGLU: h = silu(gate) * up, reading the fused gate|up matmul output.
+// main_q8 (one invocation per block of 32) also writes h in Q8_0 (shaders/q8_block.wgsl) for a q8/q4
+// ffn_down, which then skips its own quantize dispatch.
 override WG: u32 = 64;
 
 struct Params {
@@ -13,6 +15,8 @@ struct Params {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] per token
 @group(0) @binding(3) var<storage, read_write> h: array<f32>; // (T, n_ff)
+@group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
+@group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -22,4 +26,28 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let g = gate_up[t * 2u * p.n_ff + i];
   let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
   h[t * p.n_ff + i] = g / (1.0 + exp(-g)) * u;
+}
+
+@compute @workgroup_size(WG)
+fn main_q8(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.y;
+  let b = gid.x;
+  let nb = p.n_ff / 32u;
+  if (t >= step.n_tokens || b >= nb) { return; }
+  var v: array<vec4<f32>, 8>;
+  for (var j = 0u; j < 8u; j++) {
+    var o = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      let i = b * 32u + 4u * j + c;
+      let g = gate_up[t * 2u * p.n_ff + i];
+      let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
+      o[c] = g / (1.0 + exp(-g)) * u;
+      h[t * p.n_ff + i] = o[c];
+    }
+    v[j] = o;
+  }
+  let qb = quantize_q8_block(v);
+  hq[2u * (t * nb + b)] = qb.q0;
+  hq[2u * (t * nb + b) + 1u] = qb.q1;
+  hd[t * nb + b] = qb.d;
 }

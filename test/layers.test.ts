@@ -131,3 +131,38 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 });
+
+describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {
+  const asCodes = (buf: ArrayBuffer) => new Int8Array(buf);
+  it('rmsnorm main_q8 and swiglu main_q8 write y and exactly the codes/scales quantize_x would', async () => {
+    const { buildRmsnorm } = await import('../src/kernels/rmsnorm.ts');
+    const { rmsnormRef } = await import('../src/kernels/ref/rmsnorm.ts');
+    const { quantizeQ8_0 } = await import('../src/kernels/ref/matmul.ts');
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const T = 3, dim = 96, nFf = 160;
+    const r = rng(77);
+    const x = randn(r, T * dim, 2), w = randn(r, dim), gu = randn(r, T * 2 * nFf, 3);
+    x[5] = 0; // a block with a zero and a large outlier
+    x[6] = 40;
+    const q8 = (width: number) => ({ codes: alloc.storage('q', T * width), scales: alloc.storage('d', (T * width) / 8) });
+    const yq = q8(dim), hq = q8(nFf);
+    const y = alloc.storage('y', T * dim * 4), h = alloc.storage('h', T * nFf * 4);
+    const step = stepBuffer(alloc, { n_tokens: T });
+    run(gpu, [
+      await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y, quantized: yq }),
+      await buildSwiglu(gpu, alloc, { nFf, gateUp: alloc.upload('gu', gu), h, step, quantized: hq }),
+    ], T);
+    const yRef = rmsnormRef(x, w, dim, 1e-5), hRef = swigluRef(gu, T, nFf);
+    const yGpu = await f32(gpu, y, T * dim), hGpu = await f32(gpu, h, T * nFf);
+    expect(worstRatio(yGpu, yRef, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    expect(worstRatio(hGpu, hRef, 1e-6, 1e-5)).toBeLessThanOrEqual(1);
+    // The codes are a function of the f32 values the GPU wrote: quantizing those must give them exactly.
+    for (const [vals, buf, width] of [[yGpu, yq, dim], [hGpu, hq, nFf]] as const) {
+      const ref = quantizeQ8_0(vals, T, width);
+      expect(Array.from(asCodes(await readBuffer(gpu, buf.codes, T * width)))).toEqual(Array.from(ref.q));
+      expect(Array.from(await f32(gpu, buf.scales, (T * width) / 32))).toEqual(Array.from(ref.d));
+    }
+    alloc.destroyAll();
+  });
+});

@@ -4,6 +4,7 @@ import q8Source from '../../shaders/matmul_q8.wgsl?raw';
 import q4Source from '../../shaders/matmul_q4.wgsl?raw';
 import fp8Source from '../../shaders/matmul_fp8.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
+import q8BlockSource from '../../shaders/q8_block.wgsl?raw';
 import { EmberError } from '../errors.ts';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
@@ -216,6 +217,7 @@ export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
 ] as const);
 
 /** Every matmul shader, keyed by family (for the uniform-layout test and documentation). */
+export const Q8_BLOCK_SOURCE = q8BlockSource;
 export const MATMUL_SOURCES = {
   matmul_f32: f32Source,
   matmul_f16: f16Source,
@@ -306,6 +308,8 @@ export interface MatmulArgs {
   step: GPUBuffer; // the Step uniform
   maxTokens: number; // the most tokens one forward pass runs (sizes the q8/q4 scratch)
   tuning?: Partial<MatmulTuning>;
+  /** x already in Q8_0 (codes (T, K/4) u32, scales (T, K/32) f32), written by its producer; q8/q4 only. */
+  quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
 export interface MatmulDispatches {
@@ -346,7 +350,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     tune.gemm === 'rows'
       ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT, ...fmt })
       : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt }),
-    quantizeX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource), 'main', { WG: QUANTIZE_WG }) : null,
+    quantizeX && !a.quantizedX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, q8BlockSource), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
   const gemv: Dispatch[] = [];
@@ -369,6 +373,12 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     gemm.push(q);
     xBindings = [xq, xd];
     quantizedX = { codes: xq, scales: xd };
+  } else if (quantizeX && a.quantizedX) {
+    // The producer of x (RMSNorm, SwiGLU) already wrote it in Q8_0: one dispatch fewer.
+    need('quantizedX.codes', a.quantizedX.codes, a.maxTokens * K);
+    need('quantizedX.scales', a.quantizedX.scales, (a.maxTokens * K) / 8);
+    xBindings = [a.quantizedX.codes, a.quantizedX.scales];
+    quantizedX = a.quantizedX;
   }
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
   const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR; // rows per workgroup

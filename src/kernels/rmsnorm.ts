@@ -1,4 +1,5 @@
 import source from '../../shaders/rmsnorm.wgsl?raw';
+import q8Block from '../../shaders/q8_block.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -21,17 +22,20 @@ export interface RmsnormArgs {
   weight: Binding; // (dim) f32
   y: Binding; // (T, dim) f32, or (1, dim) with lastOnly; may not alias x
   lastOnly?: boolean;
+  /** Also write y in Q8_0 for a q8/q4 matmul: codes (T, dim/4) u32, scales (T, dim/32) f32. dim % 32 == 0. */
+  quantized?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
 export function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
   return buildKernel(gpu, alloc, {
-    label: a.lastOnly ? 'rmsnorm/last' : 'rmsnorm/rows',
-    code: shaderText(source),
+    label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : 'rmsnorm/rows',
+    code: shaderText(source, {}, q8Block),
+    entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG: 64 },
     params: RMSNORM_PARAMS,
     values: { dim: a.dim, eps: a.eps, last_only: a.lastOnly ? 1 : 0, pad0: 0 },
     step: a.step,
-    bindings: [a.x, a.weight, a.y],
+    bindings: a.quantized ? [a.x, a.weight, a.y, a.quantized.codes, a.quantized.scales] : [a.x, a.weight, a.y],
     grid: (n) => [a.lastOnly ? 1 : n],
   });
 }

@@ -1,4 +1,5 @@
 import source from '../../shaders/swiglu.wgsl?raw';
+import q8Block from '../../shaders/q8_block.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -18,18 +19,21 @@ export interface SwigluArgs {
   gateUp: GPUBuffer; // (T, 2*n_ff)
   h: GPUBuffer; // (T, n_ff)
   step: GPUBuffer;
+  /** Also write h in Q8_0 for a q8/q4 ffn_down: codes (T, n_ff/4) u32, scales (T, n_ff/32) f32. n_ff % 32 == 0. */
+  quantized?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
 export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<Dispatch> {
   const WG = 64;
   return buildKernel(gpu, alloc, {
-    label: 'swiglu/rows',
-    code: shaderText(source),
+    label: a.quantized ? 'swiglu/rows_q8' : 'swiglu/rows',
+    code: shaderText(source, {}, q8Block),
+    entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },
     params: SWIGLU_PARAMS,
     values: { n_ff: a.nFf, pad0: 0, pad1: 0, pad2: 0 },
     step: a.step,
-    bindings: [a.gateUp, a.h],
-    grid: (n) => [ceilDiv(a.nFf, WG), n],
+    bindings: a.quantized ? [a.gateUp, a.h, a.quantized.codes, a.quantized.scales] : [a.gateUp, a.h],
+    grid: (n) => [ceilDiv(a.quantized ? a.nFf / 32 : a.nFf, WG), n],
   });
 }

@@ -92,7 +92,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     decode.push(...[d].flat());
     prefill.push(...[d].flat());
   };
-  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: { bias?: GPUBuffer; accumulate?: boolean } = {}) => {
+  // Scratch for activations handed over already in Q8_0 (RMSNorm and SwiGLU write it when their
+  // consumer is a q8/q4 matmul, which then skips its own quantize dispatch).
+  type Q8x = { codes: GPUBuffer; scales: GPUBuffer };
+  const q8Scratch = (label: string, width: number): Q8x => ({ codes: alloc.storage(`${label}.q8`, maxBatch * width), scales: alloc.storage(`${label}.q8_scales`, (maxBatch * width) / 8) });
+  const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
+  const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
+  const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
+  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: { bias?: GPUBuffer; accumulate?: boolean; quantizedX?: Q8x } = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
@@ -117,18 +124,21 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     const kCache = alloc.storage(`blk.${l}.k_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
     const vCache = alloc.storage(`blk.${l}.v_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
-    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn }));
-    await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined });
+    const qkvQ8 = takesQ8(w.qkv) ? (xnQ8 ?? undefined) : undefined;
+    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn, quantized: qkvQ8 }));
+    await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined, quantizedX: qkvQ8 });
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
     both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, invFreq, qkv, kCache, vCache, step }));
     both(await buildAttention(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, qkv, kCache, vCache, out: attn, step }));
     await matmul(`blk.${l}.attn_output`, up('attn_output', w.o), attn, x, { accumulate: true });
-    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn }));
-    await matmul(`blk.${l}.gate_up`, up('gate_up', w.gateUp), xn, gateUp);
-    both(await buildSwiglu(gpu, alloc, { nFf: F, gateUp, h: hid, step }));
-    await matmul(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, x, { accumulate: true });
+    const gateUpQ8 = takesQ8(w.gateUp) ? (xnQ8 ?? undefined) : undefined;
+    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn, quantized: gateUpQ8 }));
+    await matmul(`blk.${l}.gate_up`, up('gate_up', w.gateUp), xn, gateUp, { quantizedX: gateUpQ8 });
+    const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
+    both(await buildSwiglu(gpu, alloc, { nFf: F, gateUp, h: hid, step, quantized: downQ8 }));
+    await matmul(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, x, { accumulate: true, quantizedX: downQ8 });
   }
 
   progress(c.nLayer + 1, 'output');

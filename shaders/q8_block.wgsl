@@ -1,0 +1,79 @@
+// Q8_0 quantization of one block of 32 activations, with ggml's quantize_row_q8_0 numerics:
+//   amax = max |x|, d = amax / 127, id = d != 0 ? 1 / d : 0, q = roundf(x * id) (halves away from 0),
+// and the stored scale is d rounded to f16 (the codes used the unrounded d, as in ggml).
+// A library of functions, no bindings: put in front of the kernels that quantize activations
+// (matmul_quantize_x, and RMSNorm / SwiGLU when their output feeds a q8 or q4 matmul).
+
+// x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
+// compilers may fold an f32 -> f16 -> f32 round trip away (Mesa's lavapipe drops f32(f16(v)) and
+// half of unpack2x16float(pack2x16float(v))), and llama.cpp's numerics need the rounding.
+fn round_f16(v: vec4<f32>) -> vec4<f32> {
+  let b = bitcast<vec4<u32>>(v);
+  let mag = b & vec4<u32>(0x7FFFFFFFu);
+  // f16 normals keep 10 of f32's 23 mantissa bits; a carry into the exponent is the right result.
+  var r = (b + vec4<u32>(0xFFFu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFFE000u);
+  r = select(r, (b & vec4<u32>(0x80000000u)) | vec4<u32>(0x7F800000u), (r & vec4<u32>(0x7FFFFFFFu)) >= vec4<u32>(0x47800000u));
+  // Below 2^-14 f16 is subnormal: a multiple of 2^-24 (scaling by powers of two is exact, round() is ties-to-even).
+  r = select(r, bitcast<vec4<u32>>(round(v * 16777216.0) * (1.0 / 16777216.0)), mag < vec4<u32>(0x38800000u));
+  return bitcast<vec4<f32>>(select(r, b, mag >= vec4<u32>(0x7F800000u))); // inf and NaN stay
+}
+
+// roundf: WGSL's round() sends halves to even; ggml's reference rounds them away from zero.
+fn round_away(v: vec4<f32>) -> vec4<i32> {
+  let a = abs(v);
+  let f = floor(a);
+  let r = select(round(a), f + 1.0, a - f == vec4<f32>(0.5));
+  return vec4<i32>(sign(v) * r);
+}
+
+// a / b correctly rounded (ties to even) for positive normal a, b with a normal quotient. WGSL lets
+// f32 division be off by 2.5 ULP, and a one-ULP change in d or id moves x*id across a rounding tie
+// often enough to change llama.cpp's integer codes; so divide the 24-bit significands exactly.
+fn div_exact(a: f32, b: f32) -> f32 {
+  let ba = bitcast<u32>(a);
+  let bb = bitcast<u32>(b);
+  let ea = i32((ba >> 23u) & 0xFFu);
+  let eb = i32((bb >> 23u) & 0xFFu);
+  if (ea == 0 || eb == 0 || ea == 255 || eb == 255) { return a / b; } // zero, subnormal, inf, NaN
+  var ma = (ba & 0x7FFFFFu) | 0x800000u;
+  let mb = (bb & 0x7FFFFFu) | 0x800000u;
+  var e = ea - eb + 127;
+  if (ma < mb) { ma = ma << 1u; e = e - 1; } // now 1 <= ma/mb < 2
+  // 25 quotient bits by long division: 24 significand bits and a guard bit; the remainder is sticky.
+  var r = ma;
+  var q = 0u;
+  for (var i = 0u; i < 25u; i++) {
+    q = q << 1u;
+    if (r >= mb) { r = r - mb; q = q | 1u; }
+    r = r << 1u;
+  }
+  let guard = q & 1u;
+  q = q >> 1u;
+  if (guard == 1u && (r != 0u || (q & 1u) == 1u)) { q = q + 1u; }
+  if (q == 0x1000000u) { q = q >> 1u; e = e + 1; }
+  if (e <= 0 || e >= 255) { return a / b; }
+  return bitcast<f32>((u32(e) << 23u) | (q & 0x7FFFFFu));
+}
+
+fn pack_i8(q: vec4<i32>) -> u32 {
+  let b = vec4<u32>(q) & vec4<u32>(0xFFu);
+  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+}
+
+struct Q8Block {
+  q0: vec4<u32>, // codes of elements 0..15, 4 per u32, element 4i in the low byte
+  q1: vec4<u32>, // codes of elements 16..31
+  d: f32, // the scale, rounded to f16
+}
+
+fn quantize_q8_block(v: array<vec4<f32>, 8>) -> Q8Block {
+  var amax = vec4<f32>(0.0);
+  for (var j = 0u; j < 8u; j++) { amax = max(amax, abs(v[j])); }
+  let d = div_exact(max(max(amax.x, amax.y), max(amax.z, amax.w)), 127.0);
+  let id = select(0.0, div_exact(1.0, d), d != 0.0);
+  var out: Q8Block;
+  out.q0 = vec4<u32>(pack_i8(round_away(v[0] * id)), pack_i8(round_away(v[1] * id)), pack_i8(round_away(v[2] * id)), pack_i8(round_away(v[3] * id)));
+  out.q1 = vec4<u32>(pack_i8(round_away(v[4] * id)), pack_i8(round_away(v[5] * id)), pack_i8(round_away(v[6] * id)), pack_i8(round_away(v[7] * id)));
+  out.d = round_f16(vec4<f32>(d)).x;
+  return out;
+}
