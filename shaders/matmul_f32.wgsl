@@ -14,22 +14,7 @@
 // The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads,
 // shared through subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
-override WG: u32 = 64; // rows, gemv_split: invocations per workgroup
-override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
-override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
-override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
-override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
-
-struct MatmulParams {
-  N: u32, // rows of the whole matrix = row length of y
-  K: u32, // row length of x and W
-  row_start: u32, // first row of this chunk of W
-  rows: u32, // rows in this chunk
-  has_bias: u32, // 1: add bias[n]
-  accumulate: u32, // 1: y += result (y is read first): the residual add, fused
-  group: u32, // unused (quantized formats' scale groups)
-  groups: u32, // unused
-}
+// WG, R, TT, TM, TN, MatmulParams, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
@@ -38,16 +23,6 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>; // (rows, ceil(K/4)) this chunk
 @group(0) @binding(4) var<storage, read> bias: array<f32>; // (N); a dummy unless has_bias
 @group(0) @binding(5) var<storage, read_write> y: array<f32>; // (T, N)
-
-// Writes one output: chunk row r of token t.
-fn finish(t: u32, r: u32, v: f32) {
-  let n = p.row_start + r;
-  var o = v;
-  if (p.has_bias != 0u) { o += bias[n]; }
-  let i = t * p.N + n;
-  if (p.accumulate != 0u) { o = y[i] + o; }
-  y[i] = o;
-}
 
 // x[t, k] as bits, zero past K: W is zero-padded there, but x past its row is the next token (or nothing).
 fn x_word(t: u32, k: u32) -> u32 {
@@ -87,20 +62,6 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     for (var r = 0u; r < R; r++) {
       if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
     }
-  }
-}
-
-var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
-
-// gemv_split's end: sums each row's partials over the workgroup and writes it.
-fn reduce_finish(t: u32, r0: u32, acc: vec4<f32>, lid: u32) {
-  for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
-  let stride = lanes_stride();
-  workgroupBarrier();
-  if (lid < R && r0 + lid < p.rows) {
-    var s = 0.0;
-    for (var i = 0u; i < WG; i += stride) { s += red[lid * WG + i]; }
-    finish(t, r0 + lid, s);
   }
 }
 
