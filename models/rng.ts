@@ -1,3 +1,4 @@
+import { mulberry32 } from '../src/util/rng.ts';
 /**
  * A small seeded PRNG for generated models and tests: the mulberry32 stream (the same numbers as
  * the sampler's `mulberry32` in src/util/rng.ts) plus the draws tests need. Only integer and IEEE
@@ -18,14 +19,7 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const normal = (mean = 0, std = 1): number => {
     let s = 0;
     for (let i = 0; i < 12; i++) s += next();

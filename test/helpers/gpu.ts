@@ -1,6 +1,7 @@
 import { createGpu, type Gpu } from '../../src/gpu/device.ts';
 import { Allocator, writeBuffer } from '../../src/gpu/buffers.ts';
 import { STEP, type StepValues } from '../../src/kernels/dispatch.ts';
+import { mulberry32 } from '../../src/util/rng.ts';
 
 /** One device per variant per test file: 'f16' uses shader-f16 and subgroups where present, 'f32' disables both. */
 const gpus = new Map<string, Promise<Gpu>>();
@@ -20,17 +21,8 @@ export function setStep(alloc: Allocator, buf: GPUBuffer, values: Partial<StepVa
   writeBuffer(alloc.gpu, buf, STEP.pack({ n_tokens: 1, pos: 0, seed: 0, temperature: 0, top_k: 0, top_p: 1, uniform_rand: 0, pad0: 0, ...values }));
 }
 
-/** Seeded PRNG (mulberry32) for test inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for test inputs (the sampler's own generator). */
+export const rng = mulberry32;
 export function randn(r: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
