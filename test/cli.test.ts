@@ -53,6 +53,27 @@ describe('emberlm CLI', () => {
     expect(u.stderr).toMatch(/--temperature expects a number/);
   });
 
+  it('generate runs a Hugging Face folder re-quantized to FP8 (--quant fp8-e4m3)', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { writeHFModel } = await import('../models/generate_hf.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-cli-hf-'));
+    try {
+      await writeHFModel(dir, { modelType: 'qwen3', dtype: 'BF16', seed: 3 });
+      const args = ['generate', '--model', dir, '--prompt', 'once upon', '--max-tokens', '6', '--temperature', '0', '--json'];
+      const a = cli([...args, '--quant', 'fp8-e4m3']);
+      expect(a.code, a.stderr).toBe(0);
+      const out = JSON.parse(a.stdout);
+      expect(out.ids).toHaveLength(6);
+      expect(out.prompt_ids.length).toBeGreaterThan(1);
+      const bad = cli([...args, '--quant', 'fp9']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/quant "fp9"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--help lists the commands and quant schemes', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
