@@ -10,6 +10,7 @@ import { loadHFModel } from './hf/model.ts';
 import { isHFFolder, type ModelInput } from './model_input.ts';
 import { readChatTemplate } from './chat/template.ts';
 import type { WeightSource } from './model/weight_source.ts';
+import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { mulberry32 } from './util/rng.ts';
 
 export type { ModelInput } from './model_input.ts';
@@ -25,6 +26,11 @@ export interface LoadOptions {
   gpu?: Gpu;
   gpuOptions?: GpuOptions;
   onProgress?: (fraction: number, what: string) => void;
+  /**
+   * Keep quantized weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by
+   * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
+   */
+  cache?: WeightCache;
 }
 
 export interface GenerateOptions {
@@ -86,8 +92,10 @@ export class Engine {
       if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
       return n;
     };
-    const build = async (weights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null) => {
+    const build = async (sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string) => {
       const nCtx = nCtxOf(config);
+      let weights = sourceWeights;
+      if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
       const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, onProgress: opts.onProgress });
@@ -100,7 +108,7 @@ export class Engine {
     if (await isHFFolder(input)) {
       const hf = await loadHFModel(String(input).replace(/config\.json$/, ''), quant);
       try {
-        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, await readChatTemplate(input));
+        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, await readChatTemplate(input), `hf|${String(input)}|${JSON.stringify(hf.config)}`);
       } finally {
         await hf.close();
       }
@@ -110,7 +118,7 @@ export class Engine {
       src = await openSource(input);
       const file = await readGGUF(src);
       const template = file.metadata.get('tokenizer.chat_template');
-      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null);
+      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null, `gguf|${src.name}|${src.size}`);
     } finally {
       await src?.close?.();
     }

@@ -9,3 +9,4 @@ export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions } from './worker/index.ts';
+export { folderWeightCache, browserWeightCache, type WeightCache } from './model/weight_cache.ts';

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine.ts';
+import { folderWeightCache } from '../model/weight_cache.ts';
 import { EmberError } from '../errors.ts';
 import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
 import { openSource } from '../gguf/source.ts';
@@ -25,6 +26,7 @@ generate options:
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
+  --cache DIR         keep quantized weights in DIR, so --quant runs once per model file
   --json              print one JSON object at the end instead of streaming text
 
 bench options (speed; medians over repeats, warm-up excluded):
@@ -68,6 +70,7 @@ async function generate(flags: Flags): Promise<void> {
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
+    cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
   });
   try {
     const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
@@ -131,6 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       ctx: { type: 'string' },
       'no-bos': { type: 'boolean' },
       'no-f16': { type: 'boolean' },
+      cache: { type: 'string' },
       json: { type: 'boolean' },
       synthetic: { type: 'string' },
       'prompt-tokens': { type: 'string' },
