@@ -4,12 +4,11 @@ import { openSource, type ByteSource } from './gguf/source.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, forward, type Model } from './model/model.ts';
-import { QUANT_SCHEMES, ggufWeights, type QuantScheme } from './model/weight_source.ts';
+import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { isHFFolder, type ModelInput } from './model_input.ts';
 import { readChatTemplate } from './chat/template.ts';
-import type { WeightSource } from './model/weight_source.ts';
 import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { mulberry32 } from './util/rng.ts';
 
