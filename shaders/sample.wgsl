@@ -4,7 +4,8 @@
 //  - the top-k threshold: the largest tau with count(z >= tau) >= k (bisection), and
 //  - the top-p threshold: the largest tau with mass(z >= tau) >= top_p (bisection),
 // then draw from the renormalised kept set with step.uniform_rand (drawn on the CPU from a seeded
-// generator), walking the vocabulary in index order. One workgroup does it all.
+// generator), walking the vocabulary in index order. One workgroup does it all. With top-k on, only
+// the top-k bisection passes over the vocabulary; top-p and the draw run on the k candidates.
 override WG: u32 = 256;
 const ITERS: u32 = 32u;
 
@@ -24,6 +25,66 @@ struct Params {
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> red_g: array<f32, WG>;
+
+// Top-k candidates (index, z), filled through an atomic counter in no particular order.
+const CAP: u32 = 256u;
+var<workgroup> n_cand: atomic<u32>;
+var<workgroup> cand_i: array<u32, CAP>;
+var<workgroup> cand_z: array<f32, CAP>;
+
+// Invocation 0 alone: top-p on the candidates (sorted by z, descending: the smallest prefix whose
+// mass reaches top_p of the whole distribution's), then the draw over the kept ones in index order.
+fn draw_candidates(count: u32, total: f32, zmax: f32, argmax: u32) -> u32 {
+  // insertion sort by z descending (count <= CAP, usually k = 40)
+  for (var a = 1u; a < count; a++) {
+    let zi = cand_z[a];
+    let ii = cand_i[a];
+    var b = a;
+    while (b > 0u && cand_z[b - 1u] < zi) {
+      cand_z[b] = cand_z[b - 1u];
+      cand_i[b] = cand_i[b - 1u];
+      b--;
+    }
+    cand_z[b] = zi;
+    cand_i[b] = ii;
+  }
+  var kept = count;
+  if (step.top_p < 1.0) {
+    var acc = 0.0;
+    for (var a = 0u; a < count; a++) {
+      acc += exp(cand_z[a] - zmax);
+      if (acc >= step.top_p * total) {
+        // keep everything with z >= this one's (ties included), as the threshold rule does
+        var e = a + 1u;
+        while (e < count && cand_z[e] >= cand_z[a]) { e++; }
+        kept = e;
+        break;
+      }
+    }
+  }
+  // the kept ones back into index order, for the same walk as the full path
+  for (var a = 1u; a < kept; a++) {
+    let zi = cand_z[a];
+    let ii = cand_i[a];
+    var b = a;
+    while (b > 0u && cand_i[b - 1u] > ii) {
+      cand_z[b] = cand_z[b - 1u];
+      cand_i[b] = cand_i[b - 1u];
+      b--;
+    }
+    cand_z[b] = zi;
+    cand_i[b] = ii;
+  }
+  var mass = 0.0;
+  for (var a = 0u; a < kept; a++) { mass += exp(cand_z[a] - zmax); }
+  let goal = step.uniform_rand * mass;
+  var acc = 0.0;
+  for (var a = 0u; a < kept; a++) {
+    acc += exp(cand_z[a] - zmax);
+    if (acc > goal) { return cand_i[a]; }
+  }
+  return argmax; // rounding can leave the goal just past the kept mass
+}
 
 fn sum_f(lid: u32, v: f32) -> f32 {
   workgroupBarrier();
@@ -98,6 +159,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var total = 0.0;
   for (var i = lid; i < n; i += WG) { total += exp(logits[i] / temp - zmax); }
   total = sum_f(lid, total);
+
+  // With top-k on (k <= CAP), the kept set lies among the z >= tau candidates: collect them and do
+  // top-p and the draw on those alone, exactly (sorted), instead of more passes over the vocabulary.
+  if (step.top_k > 0u && step.top_k <= CAP) {
+    if (lid == 0u) { atomicStore(&n_cand, 0u); }
+    workgroupBarrier();
+    for (var i = lid; i < n; i += WG) {
+      let z = logits[i] / temp;
+      if (z >= tau) {
+        let slot = atomicAdd(&n_cand, 1u);
+        if (slot < CAP) { cand_i[slot] = i; cand_z[slot] = z; }
+      }
+    }
+    let count = workgroupUniformLoad(&n_cand);
+    if (count <= CAP) {
+      if (lid == 0u) { result[0] = draw_candidates(count, total, zmax, argmax); }
+      return;
+    }
+    // More ties at the threshold than slots: fall through to the passes over the vocabulary.
+  }
   if (step.top_p < 1.0) {
     var lo = zmin; // mass(z >= lo) = 1 >= top_p
     var hi = zmax; // mass(z >= zmax) > 0: checked first below

@@ -130,6 +130,26 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     }
     alloc.destroyAll();
   });
+
+  it('sampling: more ties at the top-k threshold than the candidate slots falls back to the full passes', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const vocab = 700;
+    const logits = new Float32Array(vocab).fill(1.5); // 700 tokens tie for every top-k threshold
+    logits[3] = 2;
+    const step = stepBuffer(alloc);
+    const result = alloc.storage('r', 4);
+    const d = await buildSample(gpu, alloc, { vocab, logits: alloc.upload('l', logits), result, step });
+    for (const u of [0.01, 0.4, 0.77, 0.999]) {
+      for (const c of [{ temperature: 1, topK: 3, topP: 1 }, { temperature: 0.5, topK: 2, topP: 0.3 }]) {
+        setStep(alloc, step, { temperature: c.temperature, top_k: c.topK, top_p: c.topP, uniform_rand: u });
+        run(gpu, [d], 1);
+        const got = new Uint32Array(await readBuffer(gpu, result, 4))[0];
+        expect(got, JSON.stringify({ ...c, u })).toBe(sampleRef(logits, { ...c, uniformRand: u }));
+      }
+    }
+    alloc.destroyAll();
+  });
 });
 
 describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {
