@@ -20,6 +20,11 @@ struct MatmulParams {
   groups: u32, // scales per row, ceil(K / group); else unused
 }
 
+// Rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
+fn clamp_rows(r0: u32) -> vec4<u32> {
+  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
+}
+
 // Writes one output: chunk row r of token t.
 fn finish(t: u32, r: u32, v: f32) {
   let n = p.row_start + r;

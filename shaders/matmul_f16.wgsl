@@ -14,7 +14,8 @@
 // The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads,
 // shared through subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
-// WG, R, TT, TM, TN, MatmulParams, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
+// WG, R, TT, TM, TN, MatmulParams, clamp_rows, finish and reduce_finish: shaders/matmul_common.wgsl, and
+// round_f16: shaders/round_f16.wgsl, both put in front at load.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
@@ -33,28 +34,9 @@ fn x4(t: u32, k: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u)));
 }
 
-// x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
-// compilers may fold an f32 -> f16 -> f32 round trip away (Mesa's lavapipe drops f32(f16(v)) and
-// half of unpack2x16float(pack2x16float(v))), and llama.cpp's numerics need the rounding.
-fn round_f16(v: vec4<f32>) -> vec4<f32> {
-  let b = bitcast<vec4<u32>>(v);
-  let mag = b & vec4<u32>(0x7FFFFFFFu);
-  // f16 normals keep 10 of f32's 23 mantissa bits; a carry into the exponent is the right result.
-  var r = (b + vec4<u32>(0xFFFu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFFE000u);
-  r = select(r, (b & vec4<u32>(0x80000000u)) | vec4<u32>(0x7F800000u), (r & vec4<u32>(0x7FFFFFFFu)) >= vec4<u32>(0x47800000u));
-  // Below 2^-14 f16 is subnormal: a multiple of 2^-24 (scaling by powers of two is exact, round() is ties-to-even).
-  r = select(r, bitcast<vec4<u32>>(round(v * 16777216.0) * (1.0 / 16777216.0)), mag < vec4<u32>(0x38800000u));
-  return bitcast<vec4<f32>>(select(r, b, mag >= vec4<u32>(0x7F800000u))); // inf and NaN stay
-}
-
 // 8 weights (halves, widened exactly) times 8 values of x.
 fn dot8(q: vec4<u32>, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
   return dot(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), xa) + dot(vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)), xb);
-}
-
-// Start (in vec4) of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
-fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
-  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nv;
 }
 
 @compute @workgroup_size(WG)
@@ -66,7 +48,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let lane = subgroup_lane();
   let nv = (p.K + 7u) / 8u;
   let r0 = gid.x * R;
-  let base = row_bases(r0, nv);
+  let base = clamp_rows(r0) * nv;
   var acc: array<vec4<f32>, 4>; // [token][row]
   for (var v = 0u; v < nv; v++) {
     var wv: array<vec4<u32>, 4>; // R rows' next 8 weights, used for TT tokens
@@ -92,7 +74,7 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   if (t >= step.n_tokens) { return; }
   let nv = (p.K + 7u) / 8u;
   let r0 = wid.x * R;
-  let base = row_bases(r0, nv);
+  let base = clamp_rows(r0) * nv;
   var acc = vec4<f32>();
   for (var v = lid; v < nv; v += WG) {
     let xa = round_f16(x4(t, 8u * v));

@@ -14,7 +14,7 @@
 // The variant header (prepended by the TS side) defines subgroup_lane and share4 (rows' x loads,
 // shared through subgroups or not) and lanes_partial / lanes_stride (subgroupAdd or not).
 
-// WG, R, TT, TM, TN, MatmulParams, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
+// WG, R, TT, TM, TN, MatmulParams, clamp_rows, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
@@ -33,11 +33,6 @@ fn x4(t: u32, k: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u)));
 }
 
-// Start (in vec4) of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
-fn row_bases(r0: u32, nv: u32) -> vec4<u32> {
-  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nv;
-}
-
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let nt = step.n_tokens;
@@ -47,7 +42,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let lane = subgroup_lane();
   let nv = (p.K + 3u) / 4u;
   let r0 = gid.x * R;
-  let base = row_bases(r0, nv);
+  let base = clamp_rows(r0) * nv;
   var acc: array<vec4<f32>, 4>; // [token][row]
   for (var v = 0u; v < nv; v++) {
     var wv: array<vec4<f32>, 4>; // R rows' next 4 weights, used for TT tokens
@@ -71,7 +66,7 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   if (t >= step.n_tokens) { return; }
   let nv = (p.K + 3u) / 4u;
   let r0 = wid.x * R;
-  let base = row_bases(r0, nv);
+  let base = clamp_rows(r0) * nv;
   var acc = vec4<f32>();
   for (var v = lid; v < nv; v += WG) {
     let xv = x4(t, 4u * v);

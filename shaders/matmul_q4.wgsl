@@ -21,7 +21,7 @@
 // subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
 // lanes_stride (subgroupAdd or not).
 
-// WG, R, TT, TM, TN, MatmulParams, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
+// WG, R, TT, TM, TN, MatmulParams, clamp_rows, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
@@ -58,11 +58,6 @@ fn x_words4(t: u32, k: u32) -> vec4<u32> {
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }
 
-// First block of rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
-fn row_blocks(r0: u32, nb: u32) -> vec4<u32> {
-  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u)) * nb;
-}
-
 @compute @workgroup_size(WG)
 fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let nt = step.n_tokens;
@@ -72,7 +67,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let lane = subgroup_lane();
   let nb = p.K / 32u;
   let r0 = gid.x * R;
-  let rb = row_blocks(r0, nb);
+  let rb = clamp_rows(r0) * nb;
   var acc: array<vec4<f32>, 4>; // [token][row]
   let ones = vec4<u32>(0x01010101u);
   for (var b = 0u; b < nb; b++) {
@@ -106,7 +101,7 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   if (t >= step.n_tokens) { return; }
   let nb = p.K / 32u;
   let r0 = wid.x * R;
-  let rb = row_blocks(r0, nb);
+  let rb = clamp_rows(r0) * nb;
   let xb = t * nb;
   var acc = vec4<f32>();
   for (var b = lid; b < nb; b += WG) {

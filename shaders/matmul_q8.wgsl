@@ -18,7 +18,7 @@
 // subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
 // lanes_stride (subgroupAdd or not).
 
-// WG, R, TT, TM, TN, MatmulParams, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
+// WG, R, TT, TM, TN, MatmulParams, clamp_rows, finish and reduce_finish: shaders/matmul_common.wgsl, put in front at load.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
@@ -41,11 +41,6 @@ fn x_word(t: u32, k: u32) -> u32 {
 
 fn x_words4(t: u32, k: u32) -> vec4<u32> {
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
-}
-
-// Rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
-fn clamp_rows(r0: u32) -> vec4<u32> {
-  return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
 }
 
 @compute @workgroup_size(WG)

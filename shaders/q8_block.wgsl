@@ -2,21 +2,8 @@
 //   amax = max |x|, d = amax / 127, id = d != 0 ? 1 / d : 0, q = roundf(x * id) (halves away from 0),
 // and the stored scale is d rounded to f16 (the codes used the unrounded d, as in ggml).
 // A library of functions, no bindings: put in front of the kernels that quantize activations
-// (matmul_quantize_x, and RMSNorm / SwiGLU when their output feeds a q8 or q4 matmul).
-
-// x rounded to the nearest f16 (ties to even, overflow to infinity), as f32. By bit operations:
-// compilers may fold an f32 -> f16 -> f32 round trip away (Mesa's lavapipe drops f32(f16(v)) and
-// half of unpack2x16float(pack2x16float(v))), and llama.cpp's numerics need the rounding.
-fn round_f16(v: vec4<f32>) -> vec4<f32> {
-  let b = bitcast<vec4<u32>>(v);
-  let mag = b & vec4<u32>(0x7FFFFFFFu);
-  // f16 normals keep 10 of f32's 23 mantissa bits; a carry into the exponent is the right result.
-  var r = (b + vec4<u32>(0xFFFu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xFFFFE000u);
-  r = select(r, (b & vec4<u32>(0x80000000u)) | vec4<u32>(0x7F800000u), (r & vec4<u32>(0x7FFFFFFFu)) >= vec4<u32>(0x47800000u));
-  // Below 2^-14 f16 is subnormal: a multiple of 2^-24 (scaling by powers of two is exact, round() is ties-to-even).
-  r = select(r, bitcast<vec4<u32>>(round(v * 16777216.0) * (1.0 / 16777216.0)), mag < vec4<u32>(0x38800000u));
-  return bitcast<vec4<f32>>(select(r, b, mag >= vec4<u32>(0x7F800000u))); // inf and NaN stay
-}
+// (matmul_quantize_x, and RMSNorm / SwiGLU when their output feeds a q8 or q4 matmul). Needs
+// shaders/round_f16.wgsl in front of it (src/kernels/wgsl_lib.ts puts both).
 
 // roundf: WGSL's round() sends halves to even; ggml's reference rounds them away from zero.
 fn round_away(v: vec4<f32>) -> vec4<i32> {

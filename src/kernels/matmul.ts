@@ -4,8 +4,8 @@ import q8Source from '../../shaders/matmul_q8.wgsl?raw';
 import q4Source from '../../shaders/matmul_q4.wgsl?raw';
 import fp8Source from '../../shaders/matmul_fp8.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
-import q8BlockSource from '../../shaders/q8_block.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
+import { Q8_BLOCK_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
@@ -218,7 +218,6 @@ export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
 ] as const);
 
 /** Every matmul shader, keyed by family (for the uniform-layout test and documentation). */
-export const Q8_BLOCK_SOURCE = q8BlockSource;
 export const MATMUL_COMMON_SOURCE = commonSource;
 export const MATMUL_SOURCES = {
   matmul_f32: f32Source,
@@ -345,14 +344,14 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
   const variant = { subgroups: gpu.caps.subgroups };
   const family = FORMAT_FAMILY[w.format];
-  const code = shaderText(MATMUL_SOURCES[family], variant, header, commonSource);
+  const code = shaderText(MATMUL_SOURCES[family], variant, header, commonSource, family === 'matmul_f16' ? ROUND_F16_LIB : '');
   const fmt: Record<string, number> = family === 'matmul_fp8' ? { E5M2: w.format === 'fp8e5m2' ? 1 : 0 } : {};
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
     getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1, ...fmt }),
     tune.gemm === 'rows'
       ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT, ...fmt })
       : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt }),
-    quantizeX && !a.quantizedX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, q8BlockSource), 'main', { WG: QUANTIZE_WG }) : null,
+    quantizeX && !a.quantizedX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
   const gemv: Dispatch[] = [];

@@ -1,5 +1,5 @@
 import source from '../../shaders/rmsnorm.wgsl?raw';
-import q8Block from '../../shaders/q8_block.wgsl?raw';
+import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -29,7 +29,7 @@ export interface RmsnormArgs {
 export function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
   return buildKernel(gpu, alloc, {
     label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : 'rmsnorm/rows',
-    code: shaderText(source, {}, q8Block),
+    code: shaderText(source, {}, Q8_BLOCK_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG: 64 },
     params: RMSNORM_PARAMS,

@@ -1,5 +1,5 @@
 import source from '../../shaders/swiglu.wgsl?raw';
-import q8Block from '../../shaders/q8_block.wgsl?raw';
+import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -27,7 +27,7 @@ export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<
   const WG = 64;
   return buildKernel(gpu, alloc, {
     label: a.quantized ? 'swiglu/rows_q8' : 'swiglu/rows',
-    code: shaderText(source, {}, q8Block),
+    code: shaderText(source, {}, Q8_BLOCK_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },
     params: SWIGLU_PARAMS,
