@@ -10,6 +10,7 @@ import { EmberError } from '../src/errors.ts';
 import type { TensorType } from '../src/gguf/reader.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
 import { createRng, type Rng } from './rng.ts';
+import { runIfMain } from './cli.ts';
 
 export type Arch = 'llama';
 
@@ -274,26 +275,10 @@ export function parseArgs(argv: readonly string[]): { out: string; opts: Generat
 
 async function main(): Promise<void> {
   const { writeFile } = await import('node:fs/promises');
-  try {
-    const { out, opts } = parseArgs(process.argv.slice(2));
-    const bytes = generateModel(opts);
-    await writeFile(out, bytes);
-    console.log(`wrote ${out} (${bytes.byteLength} bytes)`);
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exitCode = 1;
-  }
+  const { out, opts } = parseArgs(process.argv.slice(2));
+  const bytes = generateModel(opts);
+  await writeFile(out, bytes);
+  console.log(`wrote ${out} (${bytes.byteLength} bytes)`);
 }
 
-async function isMain(): Promise<boolean> {
-  if (typeof process === 'undefined' || !process.argv?.[1]) return false;
-  const { pathToFileURL } = await import('node:url');
-  const { realpathSync } = await import('node:fs');
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-void isMain().then((m) => (m ? main() : undefined));
+runIfMain(import.meta.url, main);

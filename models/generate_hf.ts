@@ -17,6 +17,7 @@ import { encodeSafetensors, type SafeTensorToWrite } from '../src/hf/safetensors
 import { quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
+import { runIfMain } from './cli.ts';
 
 export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
@@ -324,26 +325,10 @@ export function parseArgs(argv: readonly string[]): { out: string; opts: HFGener
 }
 
 async function main(): Promise<void> {
-  try {
-    const { out, opts } = parseArgs(process.argv.slice(2));
-    const m = await writeHFModel(out, opts);
-    const bytes = [...m.files.values()].reduce((a, b) => a + b.byteLength, 0);
-    console.log(`wrote ${out}: ${[...m.files.keys()].join(', ')} (${bytes} bytes)`);
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exitCode = 1;
-  }
+  const { out, opts } = parseArgs(process.argv.slice(2));
+  const m = await writeHFModel(out, opts);
+  const bytes = [...m.files.values()].reduce((a, b) => a + b.byteLength, 0);
+  console.log(`wrote ${out}: ${[...m.files.keys()].join(', ')} (${bytes} bytes)`);
 }
 
-async function isMain(): Promise<boolean> {
-  if (typeof process === 'undefined' || !process.argv?.[1]) return false;
-  const { pathToFileURL } = await import('node:url');
-  const { realpathSync } = await import('node:fs');
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-void isMain().then((m) => (m ? main() : undefined));
+runIfMain(import.meta.url, main);
