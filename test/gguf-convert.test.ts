@@ -36,7 +36,6 @@ function refF16(h: number): number {
   return refBuf[0];
 }
 const f32FromBits = (b: number) => { refBits[0] = b >>> 0; return refBuf[0]; };
-const f32Bits = (x: number) => { refBuf[0] = x; return refBits[0]; };
 
 describe('f16 and bf16 scalars', () => {
   it('f16ToF32 matches the reference on all 65536 bit patterns', () => {

@@ -316,12 +316,11 @@ export interface MatmulArgs {
 export interface MatmulDispatches {
   gemv: Dispatch[]; // for n_tokens == 1 (correct for any n, but slow)
   gemm: Dispatch[]; // for n_tokens > 1
-  forTokens(n: number): Dispatch[];
   /** q8, q4: x in Q8_0 as the quantize dispatch leaves it, (T, K/4) u32 codes and (T, K/32) f32 scales. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
-/** Builds the dispatches once at load; `forTokens(n)` picks GEMV for n == 1 and GEMM otherwise. */
+/** Builds the dispatches once at load: the forward pass runs `gemv` for one token and `gemm` for more. */
 export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Promise<MatmulDispatches> {
   const { w } = a;
   const { rows: N, cols: K } = w;
@@ -414,5 +413,5 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       grid: (n) => gemmGrid(c.rows, n),
     });
   });
-  return { gemv, gemm, forTokens: (n) => (n === 1 ? gemv : gemm), quantizedX };
+  return { gemv, gemm, quantizedX };
 }
