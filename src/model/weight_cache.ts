@@ -46,7 +46,7 @@ export function decodeWeight(bytes: Uint8Array): WeightData | null {
 /** A WeightSource whose converted matrices come from `cache` when present, and go into it otherwise. */
 export function cachedWeights(src: WeightSource, cache: WeightCache, fileKey: string): WeightSource {
   return {
-    ...src,
+    name: src.name,
     has: (t) => src.has(t),
     vector: (t, n) => src.vector(t, n),
     async matrix(tensor: string, rows: number, cols: number, quant: QuantScheme) {
