@@ -4,10 +4,12 @@ import { byteDecode } from './byte_level.ts';
 import { joinTokenBytes } from './join_bytes.ts';
 import type { Tokenizer } from './types.ts';
 import { END_OF_GENERATION_TEXTS } from './vocab.ts';
+import { withUnicodePreTokenizers } from './unicode_pre_tokenizers.ts';
 
 /** The parts of tokenizer.json this wrapper reads itself; the library reads the rest. */
 interface TokenizerJson {
   model?: { type?: string };
+  pre_tokenizer?: unknown;
   added_tokens?: { id: number; content: string; special?: boolean }[];
   decoder?: DecoderJson | null;
   post_processor?: { type?: string; single?: unknown[] } | null;
@@ -203,5 +205,6 @@ export function tokenizerFromHF(tokenizerJson: object, tokenizerConfig: object =
   if (!['BPE', 'Unigram'].includes(json.model.type)) {
     throw new EmberError('UNSUPPORTED', `tokenizer.json model type ${JSON.stringify(json.model.type)} is not supported (supported: BPE, Unigram; WordPiece decoding is not implemented)`);
   }
-  return new HFWrappedTokenizer({ ...json, added_tokens: json.added_tokens ?? [] }, tokenizerConfig as TokenizerConfigJson);
+  const unicodeJson = withUnicodePreTokenizers({ ...json, added_tokens: json.added_tokens ?? [] });
+  return new HFWrappedTokenizer(unicodeJson, tokenizerConfig as TokenizerConfigJson);
 }
