@@ -39,6 +39,8 @@ export interface GenerateOptions {
   topP?: number; // 1 = off; default 0.95
   seed?: number; // default: random
   addBos?: boolean; // default: the tokenizer's
+  /** Match special tokens written in a string prompt (`<|im_start|>`); default false, so user text cannot inject them. */
+  parseSpecial?: boolean;
   stopAtEos?: boolean; // default true
   signal?: AbortSignal;
 }
@@ -123,8 +125,8 @@ export class Engine {
     }
   }
 
-  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
-    return this.tokenizer.encode(text, { addBos: opts.addBos ?? this.tokenizer.addBos });
+  tokenize(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { addBos: opts.addBos ?? this.tokenizer.addBos, parseSpecial: opts.parseSpecial ?? false });
   }
 
   /** Streams tokens as they are generated; the return value of the iterator is the whole result. */
@@ -160,7 +162,7 @@ export class Engine {
       throw new EmberError('BAD_ARGUMENT', `invalid sampling options ${JSON.stringify({ maxTokens, ...sampling })}`);
     }
     const t0 = performance.now();
-    const promptIds = typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addBos: o.addBos ?? this.tokenizer.addBos }) : [...prompt];
+    const promptIds = typeof prompt === 'string' ? this.tokenize(prompt, o) : [...prompt];
     if (promptIds.length === 0) throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
     if (promptIds.length > m.nCtx) {
       throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptIds.length} tokens but the context holds ${m.nCtx}`, { promptTokens: promptIds.length, nCtx: m.nCtx });

@@ -44,6 +44,17 @@ describe('emberlm CLI', () => {
     expect(JSON.parse(cli(['tokenize', '--model', m, '--text', 'Once upon a time', '--no-bos', '--json']).stdout)).toEqual({ ids: [403, 407, 261, 378] });
   });
 
+  it('tokenize takes a Hugging Face folder; --parse-special matches special tokens written in the text', () => {
+    // Expected ids: the `tokenizers` library (transformers' tokenizer) on the same tokenizer.json; without
+    // special-token parsing that is `encode_special_tokens = True`.
+    const m = sharedModelPath('hf-oracle/llama-gqa');
+    const text = '<|im_start|>user hi<|im_end|>';
+    const parsed = [1, 512, 318, 419, 285, 270, 417, 513];
+    const plain = [1, 410, 504, 506, 288, 98, 356, 295, 413, 506, 505, 425, 419, 285, 270, 417, 504, 506, 288, 98, 367, 506, 505];
+    expect(JSON.parse(cli(['tokenize', '--model', m, '--text', text, '--parse-special', '--json']).stdout)).toEqual({ ids: parsed });
+    expect(JSON.parse(cli(['tokenize', '--model', m, '--text', text, '--json']).stdout)).toEqual({ ids: plain });
+  });
+
   it('bad input exits non-zero with a one-line typed error', () => {
     const r = cli(['generate', '--model', '/nonexistent.gguf', '--prompt', 'x']);
     expect(r.code).toBe(2);

@@ -5,15 +5,17 @@ import { EmberError } from '../errors.ts';
 import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
-import { tokenizerFromGGUF } from '../tokenizer/index.ts';
+import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
+import { isHFFolder } from '../model_input.ts';
+import { loadHFTokenizer } from '../hf/model.ts';
 import { bench } from './bench.ts';
 import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
 
 Usage:
-  emberlm generate --model <file.gguf> --prompt "<text>" [options]
-  emberlm tokenize --model <file.gguf> --text "<text>" [--no-bos] [--json]
+  emberlm generate --model <file.gguf|hf-folder> --prompt "<text>" [options]
+  emberlm tokenize --model <file.gguf|hf-folder> --text "<text>" [--no-bos] [--parse-special] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--out FILE] [--json|--markdown]
 
@@ -23,6 +25,7 @@ generate options:
   --top-k K           0 = off (default 40)
   --top-p P           1 = off (default 0.95)
   --seed S            sampling seed (default random)
+  --parse-special     match special tokens written in the prompt (<|im_start|>); off by default
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
@@ -80,6 +83,7 @@ async function generate(flags: Flags): Promise<void> {
       topK: num(flags, 'top-k', 40),
       topP: num(flags, 'top-p', 0.95),
       seed: num(flags, 'seed'),
+      parseSpecial: flags['parse-special'] === true,
     });
     let r = await it.next();
     while (!r.done) {
@@ -105,15 +109,22 @@ async function generate(flags: Flags): Promise<void> {
   }
 }
 
-async function tokenize(flags: Flags): Promise<void> {
-  const src = await openSource(need(flags, 'model'));
+/** The tokenizer alone (no weights read) of whatever `generate` takes: a GGUF file or an HF folder. */
+async function loadTokenizer(model: string): Promise<Tokenizer> {
+  if (await isHFFolder(model)) return loadHFTokenizer(model.replace(/config\.json$/, ''));
+  const src = await openSource(model);
   try {
-    const tok = tokenizerFromGGUF(await readGGUF(src));
-    const ids = tok.encode(typeof flags.text === 'string' ? flags.text : '', { addBos: flags['no-bos'] ? false : tok.addBos });
-    process.stdout.write(flags.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
+    return tokenizerFromGGUF(await readGGUF(src));
   } finally {
     await src.close?.();
   }
+}
+
+async function tokenize(flags: Flags): Promise<void> {
+  const tok = await loadTokenizer(need(flags, 'model'));
+  const text = typeof flags.text === 'string' ? flags.text : '';
+  const ids = tok.encode(text, { addBos: flags['no-bos'] ? false : tok.addBos, parseSpecial: flags['parse-special'] === true });
+  process.stdout.write(flags.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -133,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       quant: { type: 'string' },
       ctx: { type: 'string' },
       'no-bos': { type: 'boolean' },
+      'parse-special': { type: 'boolean' },
       'no-f16': { type: 'boolean' },
       cache: { type: 'string' },
       json: { type: 'boolean' },

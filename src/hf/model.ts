@@ -56,11 +56,7 @@ export async function loadHFModel(base: string | URL, quant: QuantScheme = 'auto
   const folderName = String(base).replace(/\/+$/, '').split('/').pop() || 'model';
   const { config, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
 
-  const tokenizerJson = await requiredJson(folder, 'tokenizer.json');
-  const tokenizerConfig = (await folder.json('tokenizer_config.json')) ?? {};
-  if (!isObject(tokenizerJson)) throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: expected a JSON object`, { file: folder.label('tokenizer.json') });
-  if (!isObject(tokenizerConfig)) throw new EmberError('BAD_MODEL', `${folder.label('tokenizer_config.json')}: expected a JSON object`, { file: folder.label('tokenizer_config.json') });
-  const baseTokenizer = typedTokenizer(tokenizerJson, tokenizerConfig, folder.label('tokenizer.json'));
+  const baseTokenizer = await folderTokenizer(folder);
   if (baseTokenizer.vocabSize > config.vocab) {
     // fewer tokens than embedding rows is a padded embedding (Qwen); more cannot be run
     throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: ${baseTokenizer.vocabSize} tokens, but config.json field vocab_size is ${config.vocab}`, { file: folder.label('tokenizer.json'), field: 'vocab_size' });
@@ -77,6 +73,23 @@ export async function loadHFModel(base: string | URL, quant: QuantScheme = 'auto
     await set.close();
     throw e;
   }
+}
+
+/** The tokenizer of a model folder: tokenizer.json (required) and tokenizer_config.json (optional). */
+async function folderTokenizer(folder: ModelFolder): Promise<Tokenizer> {
+  const tokenizerJson = await requiredJson(folder, 'tokenizer.json');
+  const tokenizerConfig = (await folder.json('tokenizer_config.json')) ?? {};
+  const bad = (file: string) => new EmberError('BAD_MODEL', `${folder.label(file)}: expected a JSON object`, { file: folder.label(file) });
+  if (!isObject(tokenizerJson)) throw bad('tokenizer.json');
+  if (!isObject(tokenizerConfig)) throw bad('tokenizer_config.json');
+  return typedTokenizer(tokenizerJson, tokenizerConfig, folder.label('tokenizer.json'));
+}
+
+/** Only the tokenizer of a Hugging Face model folder (no weights read): `emberlm tokenize`. */
+export async function loadHFTokenizer(base: string | URL): Promise<Tokenizer> {
+  const folder = await openFolder(base);
+  const tokenizer = await folderTokenizer(folder);
+  return withEos(tokenizer, eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), tokenizer));
 }
 
 /** tokenizerFromHF, with the library's own plain errors (a malformed tokenizer.json) made typed. */

@@ -18,7 +18,7 @@ export interface WorkerEngine {
   /** Starts at once; iterate for tokens, or await `result`. Breaking out of the loop aborts the generation. */
   generate(prompt: string | readonly number[], opts?: GenerateOptions): TokenStream;
   complete(prompt: string | readonly number[], opts?: GenerateOptions): Promise<GenerationResult>;
-  tokenize(text: string, opts?: { addBos?: boolean }): Promise<number[]>;
+  tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
   readonly chat: Chat;
   /** Frees the model's GPU memory; the worker stays up for another load. */

@@ -60,7 +60,7 @@ export class EngineHost {
     }
   }
 
-  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
+  tokenize(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
     return this.loaded().engine.tokenize(text, opts);
   }
 
