@@ -1,20 +1,29 @@
 import { defineConfig } from 'vite';
 
 // Bundles the library and the Node CLI; WGSL files come in as strings through `?raw` imports.
+// Browser entries (index, worker) must reach no Node-only module: those live behind src/node/ and
+// the *_node.ts files, which only the Node entries (node, node-worker, cli) import. Types are built
+// by `tsc -p tsconfig.build.json` into dist/types (see package.json "build").
 export default defineConfig({
   build: {
-    target: 'node20',
+    target: 'es2022',
     outDir: 'dist',
     emptyOutDir: true,
     sourcemap: true,
     minify: false,
-    ssr: true,
+    ssr: true, // keep every dependency an import (the app's bundler resolves them), no browser shims
     lib: {
-      entry: { index: 'src/index.ts', worker: 'src/worker/index.ts', cli: 'src/cli/entry.ts' },
+      entry: {
+        index: 'src/index.ts',
+        worker: 'src/worker/index.ts',
+        node: 'src/node/index.ts',
+        'node-worker': 'src/node/worker.ts',
+        cli: 'src/cli/entry.ts',
+      },
       formats: ['es'],
     },
     rollupOptions: {
-      external: [/^node:/, 'webgpu', 'comlink', '@huggingface/tokenizers'],
+      external: [/^node:/, 'webgpu', 'comlink', /^comlink\//, '@huggingface/tokenizers', '@huggingface/jinja'],
     },
   },
 });

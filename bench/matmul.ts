@@ -199,6 +199,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
+  await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
   const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
   const layout = arg('layout');

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 npx tsc --noEmit -p .
-npx vite build --logLevel warn
+npm run build --silent   # vite bundles + tsc declarations (dist/types)
 npx vitest run "$@"

@@ -1,3 +1,5 @@
+/// <reference types="@webgpu/types" />
+// WebGPU types for our declarations (GPUDevice in Gpu, ...): TypeScript's DOM lib has none yet.
 export { Engine, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats, type ModelInput } from './engine.ts';
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';
 export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device.ts';
@@ -9,4 +11,4 @@ export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions } from './worker/index.ts';
-export { folderWeightCache, browserWeightCache, type WeightCache } from './model/weight_cache.ts';
+export { browserWeightCache, type WeightCache } from './model/weight_cache.ts';

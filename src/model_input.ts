@@ -1,3 +1,5 @@
+import { isNode, requireNodeHost } from './node_host.ts';
+
 /** What a user may pass as a model: a path (Node), a URL, a File/Blob, or the bytes. */
 export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
 
@@ -9,7 +11,6 @@ export async function isHFFolder(input: ModelInput): Promise<boolean> {
   if (typeof input !== 'string' && !(input instanceof URL)) return false;
   const s = String(input);
   if (s.endsWith('/') || s.endsWith('config.json')) return true;
-  if (/^(https?|blob|data):/i.test(s) || typeof process === 'undefined' || !process.versions?.node) return false;
-  const { stat } = await import('node:fs/promises');
-  return (await stat(s).catch(() => null))?.isDirectory() ?? false;
+  if (/^(https?|blob|data):/i.test(s) || !isNode()) return false;
+  return requireNodeHost(`reading ${s}`).isDirectory(s);
 }

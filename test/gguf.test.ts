@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readGGUF, readTensorBytes, type GGUFFile, type GGUFValue } from '../src/gguf/reader.ts';
-import { sourceFromBuffer, sourceFromPath } from '../src/gguf/source.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { sourceFromPath } from '../src/gguf/source_node.ts';
 import { meta, writeGGUF } from '../src/gguf/writer.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { openShared, readSharedBytes, sharedModelPath } from './helpers/models.ts';

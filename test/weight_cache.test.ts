@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../src/engine.ts';
-import { folderWeightCache, decodeWeight, encodeWeight, type WeightCache } from '../src/model/weight_cache.ts';
+import { decodeWeight, encodeWeight, type WeightCache } from '../src/model/weight_cache.ts';
+import { folderWeightCache } from '../src/model/weight_cache_node.ts';
 import { readSharedBytes } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 

@@ -29,7 +29,7 @@ const entryPlugin: Plugin = {
   load: (id) => id !== ENTRY ? null : [
     "import { parentPort } from 'node:worker_threads';",
     "import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';",
-    `import { serveEngine } from ${JSON.stringify(join(REPO_ROOT, 'src/worker/serve.ts'))};`,
+    `import { serveEngine } from ${JSON.stringify(join(REPO_ROOT, 'src/node/worker.ts'))};`,
     'serveEngine(nodeEndpoint(parentPort));',
   ].join('\n'),
 };

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
+import '../node/host.ts';
 import { Engine } from '../engine.ts';
-import { folderWeightCache } from '../model/weight_cache.ts';
+import { folderWeightCache } from '../model/weight_cache_node.ts';
 import { EmberError } from '../errors.ts';
 import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
 import { openSource } from '../gguf/source.ts';

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { isNode, requireNodeHost } from '../node_host.ts';
 
 /**
  * Random-access bytes of a model file. Reads are by range so that a multi-GB file is never held
@@ -12,7 +13,7 @@ export interface ByteSource {
   close?(): Promise<void>;
 }
 
-function checkRange(src: { name: string; size: number }, offset: number, length: number): void {
+export function checkRange(src: { name: string; size: number }, offset: number, length: number): void {
   if (offset < 0 || length < 0 || offset + length > src.size) {
     throw new EmberError('BAD_FILE', `${src.name}: read of ${length} bytes at offset ${offset} runs past the end of the file (${src.size} bytes); the file is truncated or corrupt`, { offset, length, size: src.size });
   }
@@ -65,44 +66,12 @@ export async function sourceFromURL(url: string): Promise<ByteSource> {
   return src;
 }
 
-/** A local file (Node only). */
-export async function sourceFromPath(path: string): Promise<ByteSource> {
-  const fs = await import('node:fs/promises');
-  let fh;
-  try {
-    fh = await fs.open(path, 'r');
-  } catch (e) {
-    throw new EmberError('BAD_FILE', `${path}: cannot open (${(e as Error).message})`);
-  }
-  const size = (await fh.stat()).size;
-  const handle = fh;
-  const src: ByteSource = {
-    name: path,
-    size,
-    async read(offset, length) {
-      checkRange(src, offset, length);
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new EmberError('BAD_FILE', `${path}: unexpected end of file at ${offset + done}`);
-        done += bytesRead;
-      }
-      return out;
-    },
-    async close() {
-      await handle.close();
-    },
-  };
-  return src;
-}
-
 /** Resolves what a user passes as a model: a path (Node), a URL, a Blob/File, or bytes. */
 export async function openSource(input: string | URL | Blob | ArrayBuffer | Uint8Array): Promise<ByteSource> {
   if (input instanceof Uint8Array || input instanceof ArrayBuffer) return sourceFromBuffer(input);
   if (typeof Blob !== 'undefined' && input instanceof Blob) return sourceFromBlob(input);
   const s = String(input);
   if (/^(https?|blob|data):/i.test(s)) return sourceFromURL(s);
-  if (typeof process !== 'undefined' && process.versions?.node) return sourceFromPath(s.replace(/^file:\/\//, ''));
+  if (isNode()) return requireNodeHost(`reading ${s}`).openPath(s.replace(/^file:\/\//, ''));
   return sourceFromURL(new URL(s, globalThis.location?.href).href);
 }

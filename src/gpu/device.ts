@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { isNode, requireNodeHost } from '../node_host.ts';
 
 /**
  * What the device can do, probed once. Kernel variants are chosen as a pure function of this object
@@ -34,32 +35,23 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-// Dawn's Node instance must stay referenced: if it is garbage-collected, pending waits never resolve.
-let nodeInstance: GPU | null = null;
-
+/** The browser's WebGPU, or in Node Dawn's (through the Node host, which loads the optional `webgpu` package). */
 async function gpuEntry(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    if (!nodeInstance) {
-      let mod: { create: (opts: string[]) => GPU; globals: object };
-      try {
-        mod = (await import('webgpu')) as unknown as typeof mod;
-      } catch (e) {
-        throw new EmberError('DEVICE', `WebGPU for Node (npm package "webgpu") could not be loaded: ${(e as Error).message}`);
-      }
-      Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
-      nodeInstance = mod.create([]);
-    }
-    return nodeInstance;
-  }
-  throw new EmberError('DEVICE', 'WebGPU is not available here (no navigator.gpu)');
+  if (isNode()) return requireNodeHost('WebGPU in Node').gpu();
+  throw new EmberError('DEVICE', 'WebGPU is not available in this browser (navigator.gpu is missing): use a recent Chrome or Edge, Safari 26 or later, or Firefox 141 or later (on Windows), over https or localhost', { webgpu: false });
 }
 
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const entry = await gpuEntry();
   const adapter = await entry.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new EmberError('DEVICE', 'no WebGPU adapter was found (on Linux without a GPU, install Mesa lavapipe: scripts/install-webgpu.sh)');
+  if (!adapter) {
+    const hint = isNode()
+      ? 'on Linux without a GPU, install Mesa lavapipe (Vulkan on the CPU): emberlm\'s scripts/install-webgpu.sh'
+      : 'the browser offers WebGPU but found no usable GPU: check that hardware acceleration is on (chrome://gpu)';
+    throw new EmberError('DEVICE', `no WebGPU adapter was found (${hint})`);
+  }
   const off = new Set(opts.disable ?? []);
   const want: FeatureName[] = (['shader-f16', 'subgroups', 'timestamp-query'] as const).filter((f) => adapter.features.has(f) && !off.has(f));
   const a = adapter.limits;

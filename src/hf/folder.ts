@@ -1,5 +1,6 @@
 import { EmberError } from '../errors.ts';
-import { sourceFromPath, sourceFromURL, type ByteSource } from '../gguf/source.ts';
+import { sourceFromURL, type ByteSource } from '../gguf/source.ts';
+import { isNode, requireNodeHost } from '../node_host.ts';
 
 /**
  * The files of a Hugging Face model folder: a local directory (Node) or a base URL whose files are
@@ -15,9 +16,7 @@ export interface ModelFolder {
   source(file: string): Promise<ByteSource>;
 }
 
-const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
-
-function parse(text: string, label: string): unknown {
+export function parseJson(text: string, label: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -27,33 +26,9 @@ function parse(text: string, label: string): unknown {
 
 export async function openFolder(base: string | URL): Promise<ModelFolder> {
   const s = String(base);
-  if (base instanceof URL ? base.protocol === 'file:' : s.startsWith('file:')) {
-    const { fileURLToPath } = await import('node:url');
-    return pathFolder(fileURLToPath(s));
-  }
+  if (s.startsWith('file:') || (isNode() && !/^(https?|blob):/i.test(s))) return requireNodeHost(`reading ${s}`).openFolder(s);
   if (/^(https?|blob):/i.test(s)) return urlFolder(s);
-  if (isNode()) return pathFolder(s);
   return urlFolder(new URL(s, globalThis.location?.href).href);
-}
-
-async function pathFolder(dir: string): Promise<ModelFolder> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  const label = (file: string) => path.join(dir, file);
-  return {
-    label,
-    async json(file) {
-      let text: string;
-      try {
-        text = await fs.readFile(label(file), 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new EmberError('BAD_FILE', `${label(file)}: cannot read (${(e as Error).message})`, { file: label(file) });
-      }
-      return parse(text, label(file));
-    },
-    source: (file) => sourceFromPath(label(file)),
-  };
 }
 
 function urlFolder(base: string): ModelFolder {
@@ -70,7 +45,7 @@ function urlFolder(base: string): ModelFolder {
       }
       if (r.status === 404) return undefined;
       if (!r.ok) throw new EmberError('BAD_FILE', `${label(file)}: HTTP ${r.status} ${r.statusText}`, { file: label(file) });
-      return parse(await r.text(), label(file));
+      return parseJson(await r.text(), label(file));
     },
     source: (file) => sourceFromURL(label(file)),
   };

@@ -62,25 +62,6 @@ export function cachedWeights(src: WeightSource, cache: WeightCache, fileKey: st
   };
 }
 
-/** A cache in a local folder (Node): one file per matrix, named by a hash of its key. */
-export async function folderWeightCache(dir: string): Promise<WeightCache> {
-  const fs = await import('node:fs/promises');
-  const { createHash } = await import('node:crypto');
-  const { join } = await import('node:path');
-  await fs.mkdir(dir, { recursive: true });
-  const file = (key: string) => join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
-  return {
-    async get(key) {
-      return fs.readFile(file(key)).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), () => null);
-    },
-    async put(key, bytes) {
-      const f = file(key);
-      await fs.writeFile(`${f}.tmp`, bytes);
-      await fs.rename(`${f}.tmp`, f); // never leave a half-written entry under the real name
-    },
-  };
-}
-
 /** A cache in the browser's Cache Storage (survives reloads), one entry per matrix. */
 export function browserWeightCache(name = 'emberlm-weights'): WeightCache {
   const url = (key: string) => `https://emberlm.cache/${encodeURIComponent(key)}`;

@@ -5,39 +5,27 @@
  * ids must equal llama.cpp's. A missing chromium fails the test, it does not skip it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
 import { readOracle } from '../helpers/oracle.ts';
+import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import type { BrowserRun } from './page/main.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run',
-];
 const RUN_TIMEOUT_MS = 150_000;
 const oracle = readOracle('stories260K.llama-cpp.json').results;
 
 describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer | undefined;
-  let context: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Chromium | undefined;
   afterAll(async () => {
-    await context?.close().catch(() => {});
+    await browser?.close();
     await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it("greedy ids in a worker equal llama.cpp's for the 3 prompts; streaming, chat, errors and abort cross the boundary", async () => {
-    // Checked here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium (bash scripts/install-webgpu.sh installs it)`);
-    }
+    // Launched here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
+    browser = await launchChromium();
     server = await createServer({
       configFile: false,
       root: join(REPO_ROOT, 'test/browser/page'),
@@ -48,14 +36,8 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
       optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
     });
     await server.listen();
-    profile = mkdtempSync(join(tmpdir(), 'emberlm-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 60_000 });
-
-    const logs: string[] = [];
-    const page = await context.newPage();
-    page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
-    page.on('worker', (w) => w.on('console', (m) => logs.push(`[worker ${m.type()}] ${m.text()}`)));
+    const page = await browser.context.newPage();
+    const logs = collectLogs(page);
     const base = server.resolvedUrls!.local[0]!;
     const query = new URLSearchParams({
       model: `/@fs${sharedModelPath('stories260K/stories260K.gguf')}`,

@@ -1,0 +1,36 @@
+import { EmberError } from './errors.ts';
+import type { ByteSource } from './gguf/source.ts';
+import type { ModelFolder } from './hf/folder.ts';
+
+/**
+ * What only Node has: files, folders and Dawn's WebGPU. The Node entries (src/node/) install it, so
+ * that the browser bundle carries no `node:*` module and no `webgpu` package; code shared by both
+ * reaches Node through `requireNodeHost` and never imports a Node built-in itself.
+ */
+export interface NodeHost {
+  /** WebGPU from the optional `webgpu` package (Dawn), loaded on first use. */
+  gpu(): Promise<GPU>;
+  /** Random access to a local file. */
+  openPath(path: string): Promise<ByteSource>;
+  isDirectory(path: string): Promise<boolean>;
+  /** A Hugging Face model folder on disk (a path or a file: URL). */
+  openFolder(dir: string): Promise<ModelFolder>;
+}
+
+let host: NodeHost | null = null;
+
+export function installNodeHost(h: NodeHost): void {
+  host = h;
+}
+
+export const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** The Node host, or a clear error for `what` when the Node entry was not loaded. */
+export function requireNodeHost(what: string): NodeHost {
+  if (host) return host;
+  throw new EmberError(
+    'UNSUPPORTED',
+    `${what} needs Node's file system, which the browser entry of emberlm leaves out; in Node, import 'emberlm' ` +
+      `(its "node" export condition) or 'emberlm/node', not a browser bundle`,
+  );
+}
