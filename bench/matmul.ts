@@ -99,7 +99,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
   const { buildMatmul, matmulTuning, uploadWeights } = await import('../src/kernels/matmul.ts');
   const ref = await import('../src/kernels/ref/matmul.ts');
-  const { STEP } = await import('../src/kernels/dispatch.ts');
+  const { STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
   const { getPipeline } = await import('../src/gpu/pipelines.ts');
   const iters = opt.iters ?? 100;
   const shapes = opt.shapes ?? [[576, 1536], [2048, 5632]];
@@ -120,7 +120,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
   log(`adapter: ${gpu.caps.adapterName} (subgroups ${gpu.caps.subgroups}, dot4I8Packed ${gpu.caps.dot4I8}, timestamps ${gpu.caps.timestamps})`);
   try {
     const step = alloc.uniform('step', STEP.size);
-    gpu.device.queue.writeBuffer(step, 0, STEP.pack({ n_tokens: 1, pos: 0, seed: 0, temperature: 0, top_k: 0, top_p: 1, uniform_rand: 0, pad0: 0 }));
+    gpu.device.queue.writeBuffer(step, 0, STEP.pack(STEP_DEFAULTS));
     const streamPipe = await getPipeline(gpu, 'bench_stream', STREAM_WGSL);
     for (const [K, N] of shapes) {
       // The baseline: as many bytes as the q8 matrix of this shape.

@@ -1,26 +1,45 @@
 // Picks the next token on the GPU so only one u32 is read back per step.
+// First, in place on the logits (the LM head rewrites them every step): logit_bias is added, then the
+// penalties of the tokens seen in this request (the `seen` list):
+//  - repetition: a token of the prompt or generated so far has its logit divided by the penalty when
+//    positive, multiplied when not (llama.cpp / transformers);
+//  - presence and frequency (OpenAI): logit -= presence * (count > 0) + frequency * count, where count is
+//    how often the token was generated in this request (the prompt does not count).
+// Only ids below p.n_valid are ever chosen (padded embedding rows past the tokenizer are masked).
 // temperature == 0: argmax (lowest index on ties, as llama.cpp's greedy sampler).
 // Otherwise: z = logits / temperature; keep the tokens with z >= tau, where tau is the largest of
-//  - the top-k threshold: the largest tau with count(z >= tau) >= k (bisection), and
+//  - the top-k threshold: the largest tau with count(z >= tau) >= k (bisection),
+//  - the min-p threshold: zmax + log(min_p), i.e. p >= min_p * p_max (after temperature, as transformers), and
 //  - the top-p threshold: the largest tau with mass(z >= tau) >= top_p (bisection),
 // then draw from the renormalised kept set with step.uniform_rand (drawn on the CPU from a seeded
 // generator), walking the vocabulary in index order. One workgroup does it all. With top-k on, only
 // the top-k bisection passes over the vocabulary; top-p and the draw run on the k candidates.
+// Finally, with step.record set, the chosen token's count goes up (joining `seen` when new).
 override WG: u32 = 256;
 const ITERS: u32 = 32u;
+const PROMPT_BIT: u32 = 0x80000000u;
 
 struct Params {
-  vocab: u32,
+  n_valid: u32, // ids below it can be sampled: the tokenizer's vocabulary (<= the logits' rows)
+  seen_cap: u32, // ids the seen list holds at most (the logits' rows: every id once)
   pad0: u32,
   pad1: u32,
-  pad2: u32,
+}
+
+struct Bias {
+  id: u32,
+  value: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> logits: array<f32>; // (vocab)
+@group(0) @binding(2) var<storage, read_write> logits: array<f32>; // (vocab): bias and penalties applied in place
 @group(0) @binding(3) var<storage, read_write> result: array<u32>; // (1): the chosen id
+// Per request, reset by `mark`: bit 31 = in the prompt, bits 0..30 = times generated.
+@group(0) @binding(4) var<storage, read_write> counts: array<u32>; // (vocab)
+@group(0) @binding(5) var<storage, read_write> seen: array<u32>; // (1 + seen_cap): [n, ids whose count is not 0]
+@group(0) @binding(6) var<storage, read> bias: array<Bias>; // (bias capacity): the first step.n_bias are used
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
@@ -108,9 +127,54 @@ fn sum_u(lid: u32, v: u32) -> u32 {
   return red_u[0];
 }
 
+// logit_bias, then the penalties, in place. Each id appears once in `bias` and once in `seen`, so no two
+// invocations write one logit at the same time; the barriers order the bias before the penalties.
+fn adjust_logits(lid: u32) {
+  if (step.n_bias > 0u) {
+    for (var j = lid; j < step.n_bias; j += WG) {
+      let b = bias[j];
+      logits[b.id] += b.value;
+    }
+    storageBarrier();
+  }
+  let rp = step.repetition_penalty;
+  if (rp != 1.0 || step.presence_penalty != 0.0 || step.frequency_penalty != 0.0) {
+    let n_seen = min(seen[0], p.seen_cap);
+    for (var j = lid; j < n_seen; j += WG) {
+      let id = seen[1u + j];
+      let generated = counts[id] & ~PROMPT_BIT;
+      var l = logits[id];
+      l = select(l * rp, l / rp, l > 0.0); // every listed id was seen: in the prompt or generated
+      l -= step.presence_penalty * f32(generated > 0u) + step.frequency_penalty * f32(generated);
+      logits[id] = l;
+    }
+    storageBarrier();
+  }
+}
+
+// Invocation 0 alone: writes the chosen id and, when it is a generated token, counts it.
+fn finish(id: u32) {
+  result[0] = id;
+  if (step.record == 0u) { return; }
+  let c = counts[id];
+  counts[id] = c + 1u;
+  let n_seen = seen[0];
+  if (c == 0u && n_seen < p.seen_cap) {
+    seen[1u + n_seen] = id;
+    seen[0] = n_seen + 1u;
+  }
+}
+
+// Start of a request: counts were cleared and `seen` holds the prompt's distinct ids; flag them.
+@compute @workgroup_size(WG)
+fn mark(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x < min(seen[0], p.seen_cap)) { counts[seen[1u + gid.x]] = PROMPT_BIT; }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
-  let n = p.vocab;
+  adjust_logits(lid);
+  let n = p.n_valid;
   let temp = step.temperature;
   // max (and argmax) of z; z = logits when greedy
   var best = -3.4e38;
@@ -138,7 +202,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let lmin = red_g[0];
   let argmax = red_u[0];
   if (temp <= 0.0) {
-    if (lid == 0u) { result[0] = argmax; }
+    if (lid == 0u) { finish(argmax); }
     return;
   }
   let zmax = lmax / temp;
@@ -156,6 +220,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     tau = max(tau, lo);
   }
+  // min-p before the candidates are collected: its kept set is a prefix of top-k's (by z), so the
+  // candidates path stays exact and holds fewer tokens.
+  if (step.min_p > 0.0) { tau = max(tau, zmax + log(step.min_p)); }
   var total = 0.0;
   for (var i = lid; i < n; i += WG) { total += exp(logits[i] / temp - zmax); }
   total = sum_f(lid, total);
@@ -174,7 +241,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     let count = workgroupUniformLoad(&n_cand);
     if (count <= CAP) {
-      if (lid == 0u) { result[0] = draw_candidates(count, total, zmax, argmax); }
+      if (lid == 0u) { finish(draw_candidates(count, total, zmax, argmax)); }
       return;
     }
     // More ties at the threshold than slots: fall through to the passes over the vocabulary.
@@ -224,6 +291,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       }
       acc += red_g[c];
     }
-    result[0] = chosen;
+    finish(chosen);
   }
 }

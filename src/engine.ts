@@ -3,7 +3,7 @@ import { createGpu, checkLost, type Gpu, type GpuOptions } from './gpu/device.ts
 import { openSource, type ByteSource } from './gguf/source.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
-import { buildModel, forward, type Model } from './model/model.ts';
+import { buildModel, forward, resetSampler, type Model } from './model/model.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
@@ -11,6 +11,7 @@ import { isHFFolder, type ModelInput } from './model_input.ts';
 import { readChatTemplate } from './chat/template.ts';
 import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { mulberry32 } from './util/rng.ts';
+import { validateSampling, type SamplingOptions } from './sampling.ts';
 
 export type { ModelInput } from './model_input.ts';
 
@@ -32,12 +33,9 @@ export interface LoadOptions {
   cache?: WeightCache;
 }
 
-export interface GenerateOptions {
+/** Sampling (temperature, topK, topP, minP, penalties, logitBias, seed: see src/sampling.ts) and the rest of a request. */
+export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number; // default 128
-  temperature?: number; // 0 = greedy; default 0.8
-  topK?: number; // 0 = off; default 40
-  topP?: number; // 1 = off; default 0.95
-  seed?: number; // default: random
   addBos?: boolean; // default: the tokenizer's
   /** Match special tokens written in a string prompt (`<|im_start|>`); default false, so user text cannot inject them. */
   parseSpecial?: boolean;
@@ -99,7 +97,7 @@ export class Engine {
       if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
       const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
       try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, onProgress: opts.onProgress });
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress: opts.onProgress });
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu);
       } catch (e) {
         if (!opts.gpu) gpu.device.destroy();
@@ -157,17 +155,15 @@ export class Engine {
     checkLost(this.model.gpu);
     const m = this.model;
     const maxTokens = o.maxTokens ?? 128;
-    const sampling = { temperature: o.temperature ?? 0.8, topK: o.topK ?? 40, topP: o.topP ?? 0.95 };
-    if (!(maxTokens >= 0) || !(sampling.temperature >= 0) || !(sampling.topK >= 0) || !(sampling.topP > 0 && sampling.topP <= 1)) {
-      throw new EmberError('BAD_ARGUMENT', `invalid sampling options ${JSON.stringify({ maxTokens, ...sampling })}`);
-    }
+    const sampling = validateSampling(o, { vocabSize: this.tokenizer.vocabSize });
+    if (!(maxTokens >= 0)) throw new EmberError('BAD_ARGUMENT', `maxTokens must be >= 0, got ${maxTokens}`);
     const t0 = performance.now();
     const promptIds = typeof prompt === 'string' ? this.tokenize(prompt, o) : [...prompt];
     if (promptIds.length === 0) throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
     if (promptIds.length > m.nCtx) {
       throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptIds.length} tokens but the context holds ${m.nCtx}`, { promptTokens: promptIds.length, nCtx: m.nCtx });
     }
-    const rand = mulberry32(o.seed ?? (Math.random() * 2 ** 32) >>> 0);
+    const rand = mulberry32(sampling.seed);
     const streamer = new TextStreamer(this.tokenizer, { stripLeadingSpace: false });
     const ids: number[] = [];
     const tokenMs: number[] = [];
@@ -179,9 +175,13 @@ export class Engine {
     if (maxTokens > 0 && !aborted()) {
       // Prefill in passes of maxBatch tokens; only the last pass's sample is used.
       tPrefillStart = performance.now();
+      resetSampler(m, promptIds, sampling);
       let next = 0;
       for (let i = 0; i < promptIds.length; i += m.maxBatch) {
-        next = await forward(m, promptIds.slice(i, i + m.maxBatch), i, sampling, rand());
+        // Only the last pass's sample is generated: it alone is counted and draws a random number, so a seed
+        // gives the same tokens however the prompt is split.
+        const last = i + m.maxBatch >= promptIds.length;
+        next = await forward(m, promptIds.slice(i, i + m.maxBatch), i, { ...sampling, record: last }, last ? rand() : 0);
       }
       tFirst = performance.now();
       let pos = promptIds.length;

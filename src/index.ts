@@ -2,6 +2,7 @@
 // WebGPU types for our declarations (GPUDevice in Gpu, ...): TypeScript's DOM lib has none yet.
 export { Engine, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats, type ModelInput } from './engine.ts';
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';
+export { validateSampling, LOGIT_BIAS_CAP, type SamplingOptions } from './sampling.ts';
 export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device.ts';
 export { readGGUF, type GGUFFile, type TensorInfo } from './gguf/reader.ts';
 export { openSource, sourceFromBuffer, sourceFromBlob, sourceFromURL, type ByteSource } from './gguf/source.ts';

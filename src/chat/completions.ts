@@ -1,6 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { Engine, GeneratedToken, GenerateOptions, GenerationResult } from '../engine.ts';
 import { StopMatcher } from './stop.ts';
+import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
 import { chatPromptIds } from './template.ts';
 import type {
   Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatFinishReason, ChatMessage, CompletionUsage,
@@ -97,8 +98,14 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     const messages = checkMessages(req.messages);
     const stops = checkStop(req.stop);
     const promptIds = chatPromptIds(engine.tokenizer, template, messages);
+    const sampling: SamplingOptions = {
+      temperature: req.temperature, topP: req.top_p, topK: req.top_k, minP: req.min_p, seed: req.seed,
+      presencePenalty: req.presence_penalty, frequencyPenalty: req.frequency_penalty, repetitionPenalty: req.repetition_penalty,
+      logitBias: req.logit_bias,
+    };
+    validateSampling(sampling, { vocabSize: engine.tokenizer.vocabSize, names: OPENAI_SAMPLING_NAMES }); // errors in the request's names
     const genOpts: GenerateOptions = {
-      maxTokens: req.max_tokens, temperature: req.temperature, topP: req.top_p, topK: req.top_k, seed: req.seed, signal: req.signal,
+      ...sampling, maxTokens: req.max_tokens, signal: req.signal,
       addBos: false, // chatPromptIds decided BOS
     };
     const it = engine.generate(promptIds, genOpts);

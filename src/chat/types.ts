@@ -14,11 +14,25 @@ export interface ChatCompletionRequestBase {
   messages: readonly ChatMessage[];
   /** Tokens to generate at most (default: the Engine's, 128). */
   max_tokens?: number;
-  /** 0 = greedy. Unset sampling options take the Engine's defaults (temperature 0.8, top_p 0.95, top_k 40). */
+  /**
+   * 0 = greedy. Unset sampling options take the Engine's defaults (temperature 0.8, top_p 0.95, top_k 40, the
+   * rest off); src/sampling.ts says exactly what each does.
+   */
   temperature?: number;
   top_p?: number;
   /** Not in OpenAI's API; 0 = off. */
   top_k?: number;
+  /** Not in OpenAI's API (vLLM, llama.cpp have it): keep tokens with p >= min_p * p_max; 0 = off. */
+  min_p?: number;
+  /** -2..2: subtracted from the logit of every token already generated in this completion. */
+  presence_penalty?: number;
+  /** -2..2: times a token was generated in this completion, times this, is subtracted from its logit. */
+  frequency_penalty?: number;
+  /** Not in OpenAI's API (vLLM, llama.cpp have it): > 1 discourages every token of the prompt and the completion. */
+  repetition_penalty?: number;
+  /** Token id (as a string key, as in JSON) -> -100..100 added to its logit; -100 bans it, 100 all but forces it. */
+  logit_bias?: Readonly<Record<string, number>>;
+  /** The same seed and request give the same completion. */
   seed?: number;
   /** Generation ends at the first of these strings, which is not included in the content. */
   stop?: string | readonly string[];

@@ -44,7 +44,7 @@ export function staticUniform<F extends string>(alloc: Allocator, label: string,
   return buf;
 }
 
-export { STEP, type StepValues } from '../gpu/step.ts';
+export { STEP, STEP_DEFAULTS, type StepValues } from '../gpu/step.ts';
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 

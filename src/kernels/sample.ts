@@ -1,34 +1,79 @@
 import source from '../../shaders/sample.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
-import type { Allocator } from '../gpu/buffers.ts';
-import { shaderText } from '../gpu/pipelines.ts';
+import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
+import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
-import { buildKernel, type Dispatch } from './dispatch.ts';
+import { LOGIT_BIAS_CAP, type ResolvedSampling } from '../sampling.ts';
+import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Dispatch } from './dispatch.ts';
 
 export const SAMPLE_PARAMS = new UniformLayout('Params', [
-  ['vocab', 'u32'],
+  ['n_valid', 'u32'],
+  ['seen_cap', 'u32'],
   ['pad0', 'u32'],
   ['pad1', 'u32'],
-  ['pad2', 'u32'],
 ] as const);
 export const SAMPLE_SOURCE = source;
+const WG = 256;
 
 export interface SampleArgs {
-  vocab: number;
-  logits: GPUBuffer; // (vocab) f32
+  vocab: number; // rows of the logits
+  nValid: number; // ids below it can be chosen: the tokenizer's vocabulary (<= vocab)
+  logits: GPUBuffer; // (vocab) f32, bias and penalties applied in place
   result: GPUBuffer; // (1) u32
-  step: GPUBuffer; // temperature, top_k, top_p, uniform_rand
+  step: GPUBuffer; // sampling settings, uniform_rand, record
 }
 
-export function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Promise<Dispatch> {
-  return buildKernel(gpu, alloc, {
-    label: 'sample/pick',
-    code: shaderText(source),
-    constants: { WG: 256 },
-    params: SAMPLE_PARAMS,
-    values: { vocab: a.vocab, pad0: 0, pad1: 0, pad2: 0 },
-    step: a.step,
-    bindings: [a.logits, a.result],
-    grid: () => [1],
-  });
+/** The sampler's dispatch plus its per-request state, all made at load. */
+export interface Sampler {
+  readonly pick: Dispatch; // chooses the token (grid: one workgroup)
+  readonly mark: Dispatch; // flags the prompt's ids at the start of a request (grid: the number of distinct ids)
+  readonly counts: GPUBuffer; // (vocab) u32: bit 31 = in the prompt, bits 0..30 = times generated
+  readonly seen: GPUBuffer; // (1 + vocab) u32: [n, ids whose count is not 0]
+  readonly bias: GPUBuffer; // (LOGIT_BIAS_CAP, 2) (u32 id, f32 value)
+}
+
+export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Promise<Sampler> {
+  const code = shaderText(source);
+  const [pickPipeline, markPipeline] = await Promise.all([
+    getPipeline(gpu, 'sample/pick', code, 'main', { WG }),
+    getPipeline(gpu, 'sample/mark', code, 'mark', { WG }),
+  ]);
+  const params = staticUniform(alloc, 'sample.params', SAMPLE_PARAMS, { n_valid: Math.min(a.nValid, a.vocab), seen_cap: a.vocab, pad0: 0, pad1: 0 });
+  const counts = alloc.storage('sample.counts', a.vocab * 4);
+  const seen = alloc.storage('sample.seen', (1 + a.vocab) * 4);
+  const bias = alloc.storage('sample.bias', LOGIT_BIAS_CAP * 8);
+  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, bias];
+  const markBindings = [params, null, null, null, counts, seen, null]; // `mark` uses no other binding
+  return {
+    pick: { label: 'sample/pick', pipeline: pickPipeline, bindGroup: bindGroup(gpu, 'sample/pick', pickPipeline, pickBindings), grid: () => [1] },
+    mark: { label: 'sample/mark', pipeline: markPipeline, bindGroup: bindGroup(gpu, 'sample/mark', markPipeline, markBindings), grid: (n) => [ceilDiv(n, WG)] },
+    counts,
+    seen,
+    bias,
+  };
+}
+
+/**
+ * Starts a request: clears the counts, lists the prompt's distinct ids and flags them as seen (for the
+ * repetition penalty), and writes the logit bias. One small write and one dispatch, nothing per token.
+ */
+export function resetSampler(gpu: Gpu, s: Sampler, promptIds: readonly number[], sampling: Pick<ResolvedSampling, 'logitBias'>): void {
+  const distinct = [...new Set(promptIds)];
+  writeBuffer(gpu, s.seen, Uint32Array.from([distinct.length, ...distinct]));
+  const { ids, values } = sampling.logitBias;
+  if (ids.length > 0) {
+    const entries = new ArrayBuffer(ids.length * 8);
+    const dv = new DataView(entries);
+    ids.forEach((id, i) => {
+      dv.setUint32(i * 8, id, true);
+      dv.setFloat32(i * 8 + 4, values[i], true);
+    });
+    writeBuffer(gpu, s.bias, new Uint8Array(entries));
+  }
+  const enc = gpu.device.createCommandEncoder({ label: 'sample/reset' });
+  enc.clearBuffer(s.counts);
+  const pass = enc.beginComputePass({ label: 'sample/mark' });
+  encodeDispatches(pass, [s.mark], distinct.length);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
 }

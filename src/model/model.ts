@@ -1,18 +1,19 @@
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
-import { STEP, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
+import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
 import { buildMatmul, uploadWeights, type GpuWeights } from '../kernels/matmul.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope, ropeInvFreq } from '../kernels/rope.ts';
 import { buildAttention } from '../kernels/attention.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
-import { buildSample } from '../kernels/sample.ts';
+import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import type { ModelConfig } from './config.ts';
 import { readLayer } from './host_weights.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
+import type { ResolvedSampling } from '../sampling.ts';
 
 /**
  * A loaded model: its config, every GPU buffer (weights, activations, KV cache, uniforms) and the
@@ -39,12 +40,16 @@ export interface Model {
   readonly prefill: readonly Dispatch[];
   /** Final norm of the last token, LM head, sampler. */
   readonly head: readonly Dispatch[];
+  /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
+  readonly sampler: Sampler;
 }
 
 export interface BuildOptions {
   nCtx: number;
   maxBatch: number;
   quant: QuantScheme;
+  /** Ids at or past it are never sampled: the tokenizer's vocabulary, when the embedding is padded (default: vocab). */
+  nValid?: number;
   onProgress?: (fraction: number, what: string) => void;
 }
 
@@ -151,10 +156,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
   head.push(...(await buildMatmul(gpu, alloc, { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1 })).gemv);
-  head.push(await buildSample(gpu, alloc, { vocab: c.vocab, logits, result, step: stepHead }));
+  const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
+  head.push(sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
-  return { config: c, gpu, alloc, nCtx, maxBatch, weightBytes, buffers: { ids, step, stepHead, logits, result, readback }, decode, prefill, head };
+  return { config: c, gpu, alloc, nCtx, maxBatch, weightBytes, buffers: { ids, step, stepHead, logits, result, readback }, decode, prefill, head, sampler };
 }
 
 /**
@@ -184,10 +190,17 @@ export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer
   }
 }
 
-export interface Sampling {
-  temperature: number;
-  topK: number;
-  topP: number;
+/**
+ * Sampling settings of a forward pass (see src/sampling.ts; what is left out is off). `record`: the chosen id
+ * is a generated token, counted for the penalties (default true; false for a prefill pass whose sample is
+ * thrown away).
+ */
+export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean };
+
+/** Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written. */
+export function resetSampler(m: Model, promptIds: readonly number[], s: Pick<ResolvedSampling, 'logitBias'>): void {
+  resetSamplerState(m.gpu, m.sampler, promptIds, s);
 }
 
 /**
@@ -203,7 +216,21 @@ export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, 
     if (!(tokens[i] >= 0 && tokens[i] < m.config.vocab)) throw new EmberError('BAD_ARGUMENT', `token id ${tokens[i]} is outside the vocabulary (0..${m.config.vocab - 1})`);
   }
   const { gpu, buffers: b } = m;
-  const base: StepValues = { n_tokens: n, pos, seed: 0, temperature: s.temperature, top_k: s.topK, top_p: s.topP, uniform_rand: uniformRand, pad0: 0 };
+  const base: StepValues = {
+    ...STEP_DEFAULTS,
+    n_tokens: n,
+    pos,
+    temperature: s.temperature,
+    top_k: s.topK,
+    top_p: s.topP,
+    min_p: s.minP ?? 0,
+    repetition_penalty: s.repetitionPenalty ?? 1,
+    presence_penalty: s.presencePenalty ?? 0,
+    frequency_penalty: s.frequencyPenalty ?? 0,
+    n_bias: s.logitBias?.ids.length ?? 0, // the entries resetSampler wrote
+    record: s.record === false ? 0 : 1,
+    uniform_rand: uniformRand,
+  };
   writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
@@ -217,7 +244,7 @@ export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, 
   return id;
 }
 
-/** The logits of the last token of the latest forward pass (tests, quality measurements). */
+/** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */
 export async function readLogits(m: Model): Promise<Float32Array> {
   return new Float32Array(await readBuffer(m.gpu, m.buffers.logits, m.config.vocab * 4));
 }

@@ -1,6 +1,6 @@
 import { createGpu, type Gpu } from '../../src/gpu/device.ts';
 import { Allocator, writeBuffer } from '../../src/gpu/buffers.ts';
-import { STEP, type StepValues } from '../../src/kernels/dispatch.ts';
+import { STEP, STEP_DEFAULTS, type StepValues } from '../../src/kernels/dispatch.ts';
 import { mulberry32 } from '../../src/util/rng.ts';
 
 /** One device per variant per test file: 'f16' uses shader-f16 and subgroups where present, 'f32' disables both. */
@@ -18,7 +18,7 @@ export function stepBuffer(alloc: Allocator, values: Partial<StepValues> = {}): 
   return buf;
 }
 export function setStep(alloc: Allocator, buf: GPUBuffer, values: Partial<StepValues>): void {
-  writeBuffer(alloc.gpu, buf, STEP.pack({ n_tokens: 1, pos: 0, seed: 0, temperature: 0, top_k: 0, top_p: 1, uniform_rand: 0, pad0: 0, ...values }));
+  writeBuffer(alloc.gpu, buf, STEP.pack({ ...STEP_DEFAULTS, ...values }));
 }
 
 /** Seeded PRNG for test inputs (the sampler's own generator). */

@@ -3,7 +3,42 @@ export interface SampleSettings {
   temperature: number; // 0 = greedy
   topK: number; // 0 = off
   topP: number; // 1 = off
+  minP?: number; // 0 = off (default)
   uniformRand: number; // in [0, 1)
+}
+
+/** What the sampler adds to the logits before choosing: logit_bias and the penalties of the request so far. */
+export interface Adjustments {
+  logitBias?: ReadonlyMap<number, number>;
+  repetitionPenalty?: number; // 1 = off
+  presencePenalty?: number; // 0 = off
+  frequencyPenalty?: number; // 0 = off
+  promptIds?: readonly number[]; // seen, for the repetition penalty
+  generatedIds?: readonly number[]; // seen, and counted for presence and frequency
+}
+
+/** The logits after bias, then penalties, in f32 as the kernel computes them. */
+export function adjustLogitsRef(logits: ArrayLike<number>, a: Adjustments): Float32Array {
+  const f = Math.fround;
+  const out = Float32Array.from(logits);
+  for (const [id, b] of a.logitBias ?? []) out[id] = f(out[id] + b);
+  const rp = f(a.repetitionPenalty ?? 1), pp = f(a.presencePenalty ?? 0), fp = f(a.frequencyPenalty ?? 0);
+  if (rp === 1 && pp === 0 && fp === 0) return out;
+  const generated = new Map<number, number>();
+  for (const id of a.generatedIds ?? []) generated.set(id, (generated.get(id) ?? 0) + 1);
+  for (const id of new Set([...(a.promptIds ?? []), ...generated.keys()])) {
+    const g = generated.get(id) ?? 0;
+    const l = out[id];
+    const penalized = l > 0 ? f(l / rp) : f(l * rp);
+    out[id] = f(penalized - f(f(pp * (g > 0 ? 1 : 0)) + f(fp * g)));
+  }
+  return out;
+}
+
+/** The whole sampler: adjustments, then the choice among ids below nValid (default: all). */
+export function samplerRef(logits: ArrayLike<number>, s: SampleSettings & Adjustments & { nValid?: number }): number {
+  const adjusted = adjustLogitsRef(logits, s);
+  return sampleRef(adjusted.subarray(0, s.nValid ?? adjusted.length), s);
 }
 
 export function argmaxRef(logits: ArrayLike<number>): number {
@@ -20,6 +55,7 @@ export function keptSetRef(logits: ArrayLike<number>, s: SampleSettings): boolea
   const sorted = [...z].sort((a, b) => b - a);
   let tau = -Infinity;
   if (s.topK > 0 && s.topK < n) tau = Math.max(tau, sorted[s.topK - 1]);
+  if ((s.minP ?? 0) > 0) tau = Math.max(tau, zmax + Math.log(s.minP!));
   if (s.topP < 1) {
     const total = z.reduce((a, v) => a + Math.exp(v - zmax), 0);
     let acc = 0;
