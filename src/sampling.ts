@@ -11,7 +11,7 @@ export interface SamplingOptions {
   temperature?: number;
   /** Keep the k most likely tokens; 0 = off. Default 40. */
   topK?: number;
-  /** Keep the most likely tokens whose probability mass reaches topP of the whole distribution; 1 = off. Default 0.95. */
+  /** Keep the most likely tokens whose mass reaches topP of the whole distribution; 1 = off. Default 0.95. */
   topP?: number;
   /** Keep the tokens whose probability is at least minP times the top one's (after temperature); 0 = off (default). */
   minP?: number;
@@ -21,9 +21,9 @@ export interface SamplingOptions {
    * is the whole request, as in transformers and vLLM).
    */
   repetitionPenalty?: number;
-  /** -2..2, 0 = off (default). Subtracted from the logit of every token generated at least once in this request (OpenAI). */
+  /** -2..2, 0 = off (default). Subtracted from the logit of each token generated at least once in this request (OpenAI). */
   presencePenalty?: number;
-  /** -2..2, 0 = off (default). Times the token was generated in this request, times this, is subtracted from its logit (OpenAI). */
+  /** -2..2, 0 = off (default). This times how often a token was generated in this request is taken off its logit (OpenAI). */
   frequencyPenalty?: number;
   /** Token id -> a value in -100..100 added to its logit before anything else (OpenAI); at most 1024 entries. */
   logitBias?: Readonly<Record<number, number>>;
@@ -52,7 +52,8 @@ const NO_BIAS = Object.freeze({ ids: new Uint32Array(0), values: new Float32Arra
 
 /** Argmax with nothing else on: for measurements and tests that run the model without a request. */
 export const GREEDY: ResolvedSampling = Object.freeze({
-  temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, logitBias: NO_BIAS, seed: 0,
+  temperature: 0, topK: 0, topP: 1, minP: 0,
+  repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, logitBias: NO_BIAS, seed: 0,
 });
 
 export interface ValidateContext {
@@ -72,7 +73,8 @@ export const OPENAI_SAMPLING_NAMES: Readonly<Record<keyof SamplingOptions, strin
 export function validateSampling(o: SamplingOptions, ctx: ValidateContext = {}): ResolvedSampling {
   const name = (k: keyof SamplingOptions) => ctx.names?.[k] ?? k;
   const bad = (k: keyof SamplingOptions, expected: string, found: string): never => {
-    throw new EmberError('BAD_ARGUMENT', `sampling option ${name(k)} must be ${expected}, got ${found}`, { option: name(k), expected, found });
+    const message = `sampling option ${name(k)} must be ${expected}, got ${found}`;
+    throw new EmberError('BAD_ARGUMENT', message, { option: name(k), expected, found });
   };
   const num = (k: keyof SamplingOptions, dflt: number, expected: string, ok: (v: number) => boolean): number => {
     const v = o[k] ?? dflt;
@@ -100,7 +102,9 @@ function show(v: unknown): string {
   return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
-function checkBias(bias: unknown, vocabSize: number | undefined, bad: (expected: string, found: string) => never): ResolvedSampling['logitBias'] {
+type Fail = (expected: string, found: string) => never;
+
+function checkBias(bias: unknown, vocabSize: number | undefined, bad: Fail): ResolvedSampling['logitBias'] {
   if (bias === undefined || bias === null) return NO_BIAS;
   if (typeof bias !== 'object' || Array.isArray(bias)) bad('an object mapping token ids to numbers', show(bias));
   const entries = Object.entries(bias as Record<string, unknown>);
@@ -109,7 +113,8 @@ function checkBias(bias: unknown, vocabSize: number | undefined, bad: (expected:
   const list = entries.map(([key, value]) => {
     const id = /^(0|[1-9]\d*)$/.test(key) ? Number(key) : NaN;
     if (!(id < (vocabSize ?? 2 ** 32))) bad(`keyed by token ids (integers >= 0${idLimit})`, `key ${show(key)}`);
-    if (typeof value !== 'number' || !(value >= -100 && value <= 100)) bad('values in [-100, 100]', `${show(value)} for token ${key}`);
+    const inRange = typeof value === 'number' && value >= -100 && value <= 100;
+    if (!inRange) bad('values in [-100, 100]', `${show(value)} for token ${key}`);
     return [id, value as number] as const;
   });
   list.sort((a, b) => a[0] - b[0]); // object keys are distinct, so the ids are too

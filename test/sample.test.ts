@@ -34,7 +34,9 @@ async function gpuSampler(vocab: number, nValid: number) {
       writeBuffer(gpu, logits, l); // the sampler adjusts them in place, as the LM head rewrites them every step
       setStep(alloc, step, {
         temperature: c.temperature, top_k: c.topK, top_p: c.topP, min_p: c.minP ?? 0,
-        repetition_penalty: c.repetitionPenalty ?? 1, presence_penalty: c.presencePenalty ?? 0, frequency_penalty: c.frequencyPenalty ?? 0,
+        repetition_penalty: c.repetitionPenalty ?? 1,
+        presence_penalty: c.presencePenalty ?? 0,
+        frequency_penalty: c.frequencyPenalty ?? 0,
         n_bias: nBias, record: record ? 1 : 0, uniform_rand: u,
       });
       run(gpu, [s.pick], 1);
@@ -59,8 +61,12 @@ const CASES: Record<string, Case> = {
   'presence penalty': { temperature: 0, topK: 0, topP: 1, presencePenalty: 1.5 },
   'frequency penalty': { temperature: 0, topK: 0, topP: 1, frequencyPenalty: 0.75 },
   'negative presence and frequency': { temperature: 0.5, topK: 0, topP: 1, presencePenalty: -0.5, frequencyPenalty: -0.25 },
-  combined: { temperature: 0.9, topK: 50, topP: 0.95, minP: 0.02, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.25, bias: true },
-  'combined, full passes': { temperature: 1.1, topK: 0, topP: 0.8, minP: 0.01, repetitionPenalty: 1.2, presencePenalty: 0.25, frequencyPenalty: 0.5, bias: true },
+  combined: {
+    temperature: 0.9, topK: 50, topP: 0.95, minP: 0.02, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.25, bias: true,
+  },
+  'combined, full passes': {
+    temperature: 1.1, topK: 0, topP: 0.8, minP: 0.01, repetitionPenalty: 1.2, presencePenalty: 0.25, frequencyPenalty: 0.5, bias: true,
+  },
 };
 
 // Awkward sizes: fewer rows than the workgroup, odd sizes, and padded rows past the tokenizer's vocabulary.
@@ -72,7 +78,7 @@ const SIZES = [
 ];
 
 describe('GPU sampler vs the CPU reference', () => {
-  it.each(SIZES)('every option alone and combined, 6 steps per request (vocab $vocab, valid $nValid)', async ({ vocab, nValid }) => {
+  it.each(SIZES)('every option alone and combined, 6 steps a request (vocab $vocab, valid $nValid)', async ({ vocab, nValid }) => {
     const s = await gpuSampler(vocab, nValid);
     const r = rng(vocab);
     // Steps share a base so that tokens come back and the penalties bite; padded rows would win if sampled.
@@ -123,8 +129,10 @@ describe('GPU sampler vs the CPU reference', () => {
     logits[3] = 2;
     s.start([], new Map());
     for (const u of [0.01, 0.4, 0.77, 0.999]) {
-      for (const c of [{ temperature: 1, topK: 3, topP: 1 }, { temperature: 0.5, topK: 2, topP: 0.3 }, { temperature: 1, topK: 2, topP: 1, minP: 0.5 }]) {
-        expect(await s.pick(logits, c, u, false), JSON.stringify({ ...c, u })).toBe(samplerRef(logits, { ...c, uniformRand: u }));
+      const cases = [{ temperature: 1, topK: 3, topP: 1 }, { temperature: 0.5, topK: 2, topP: 0.3 }, { temperature: 1, topK: 2, topP: 1, minP: 0.5 }];
+      for (const c of cases) {
+        const want = samplerRef(logits, { ...c, uniformRand: u });
+        expect(await s.pick(logits, c, u, false), JSON.stringify({ ...c, u })).toBe(want);
       }
     }
     s.dispose();
@@ -180,7 +188,8 @@ describe('validateSampling', () => {
 
   it('fills in the defaults and folds any integer seed to 32 bits', () => {
     const r = validateSampling({ seed: -1, logitBias: { 7: -100, 2: 3 } }, { vocabSize: 10 });
-    expect(r).toMatchObject({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, seed: 2 ** 32 - 1 });
+    expect(r).toMatchObject({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0, seed: 2 ** 32 - 1 });
+    expect(r).toMatchObject({ repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0 });
     expect([...r.logitBias.ids]).toEqual([2, 7]);
     expect([...r.logitBias.values]).toEqual([3, -100]);
     expect(validateSampling({ seed: 2 ** 40 + 5 }).seed).toBe(5);

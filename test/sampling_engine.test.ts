@@ -50,7 +50,8 @@ describe('sampling through the engine (padded embedding)', () => {
       await forward(engine.model, feed, pos, GREEDY, 0); // no bias, no penalties: the logits stay raw
       pos += feed.length;
       const logits = await readLogits(engine.model);
-      const id = samplerRef(logits, { temperature: 0, topK: 0, topP: 1, uniformRand: 0, nValid: TOKENS, ...adj, promptIds: PROMPT, generatedIds });
+      const greedy = { temperature: 0, topK: 0, topP: 1, uniformRand: 0, nValid: TOKENS };
+      const id = samplerRef(logits, { ...greedy, ...adj, promptIds: PROMPT, generatedIds });
       generatedIds.push(id);
       feed = [id];
     }
@@ -113,7 +114,10 @@ describe('sampling through the engine (padded embedding)', () => {
     const messages = [{ role: 'user', content: 'hello' }] as const;
     const forced = await chat.completions.create({ messages, temperature: 0, logit_bias: { '42': 100 }, max_tokens: 4 });
     expect(forced.choices[0].message.content).toBe(engine.tokenizer.decode([42, 42, 42, 42]));
-    const req = { messages, temperature: 1.2, top_p: 0.9, min_p: 0.01, seed: 9, presence_penalty: 0.5, frequency_penalty: 0.5, repetition_penalty: 1.1, max_tokens: 12 };
+    const req = {
+      messages, temperature: 1.2, top_p: 0.9, min_p: 0.01, seed: 9, max_tokens: 12,
+      presence_penalty: 0.5, frequency_penalty: 0.5, repetition_penalty: 1.1,
+    };
     const x = await chat.completions.create(req);
     expect((await chat.completions.create(req)).choices[0].message.content).toBe(x.choices[0].message.content);
     await expectEmberError(() => chat.completions.create({ messages, min_p: -1 }), 'BAD_ARGUMENT', /min_p must be in \[0, 1\]/);

@@ -4,7 +4,7 @@ import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { LOGIT_BIAS_CAP, type ResolvedSampling } from '../sampling.ts';
-import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Dispatch } from './dispatch.ts';
+import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
 
 export const SAMPLE_PARAMS = new UniformLayout('Params', [
   ['n_valid', 'u32'],
@@ -38,15 +38,22 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
     getPipeline(gpu, 'sample/pick', code, 'main', { WG }),
     getPipeline(gpu, 'sample/mark', code, 'mark', { WG }),
   ]);
-  const params = staticUniform(alloc, 'sample.params', SAMPLE_PARAMS, { n_valid: Math.min(a.nValid, a.vocab), seen_cap: a.vocab, pad0: 0, pad1: 0 });
+  const params = staticUniform(alloc, 'sample.params', SAMPLE_PARAMS, {
+    n_valid: Math.min(a.nValid, a.vocab),
+    seen_cap: a.vocab,
+    pad0: 0,
+    pad1: 0,
+  });
   const counts = alloc.storage('sample.counts', a.vocab * 4);
   const seen = alloc.storage('sample.seen', (1 + a.vocab) * 4);
   const bias = alloc.storage('sample.bias', LOGIT_BIAS_CAP * 8);
   const pickBindings = [params, a.step, a.logits, a.result, counts, seen, bias];
   const markBindings = [params, null, null, null, counts, seen, null]; // `mark` uses no other binding
+  const dispatch = (label: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], grid: Dispatch['grid']): Dispatch =>
+    ({ label, pipeline, bindGroup: bindGroup(gpu, label, pipeline, bindings), grid });
   return {
-    pick: { label: 'sample/pick', pipeline: pickPipeline, bindGroup: bindGroup(gpu, 'sample/pick', pickPipeline, pickBindings), grid: () => [1] },
-    mark: { label: 'sample/mark', pipeline: markPipeline, bindGroup: bindGroup(gpu, 'sample/mark', markPipeline, markBindings), grid: (n) => [ceilDiv(n, WG)] },
+    pick: dispatch('sample/pick', pickPipeline, pickBindings, () => [1]),
+    mark: dispatch('sample/mark', markPipeline, markBindings, (n) => [ceilDiv(n, WG)]),
     counts,
     seen,
     bias,
@@ -57,7 +64,12 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
  * Starts a request: clears the counts, lists the prompt's distinct ids and flags them as seen (for the
  * repetition penalty), and writes the logit bias. One small write and one dispatch, nothing per token.
  */
-export function resetSampler(gpu: Gpu, s: Sampler, promptIds: readonly number[], sampling: Pick<ResolvedSampling, 'logitBias'>): void {
+export function resetSampler(
+  gpu: Gpu,
+  s: Sampler,
+  promptIds: readonly number[],
+  sampling: Pick<ResolvedSampling, 'logitBias'>,
+): void {
   const distinct = [...new Set(promptIds)];
   writeBuffer(gpu, s.seen, Uint32Array.from([distinct.length, ...distinct]));
   const { ids, values } = sampling.logitBias;
