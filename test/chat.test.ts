@@ -126,7 +126,7 @@ describe('chat completions on stories260K (no template)', () => {
     await expectEmberError(() => chat.completions.create({ messages: [{ role: 'robot', content: 'x' }] as never }), 'BAD_ARGUMENT', /messages\[0\]/);
     await expectEmberError(() => chat.completions.create({ messages, stop: [''] }), 'BAD_ARGUMENT', /stop must be/);
     await expectEmberError(() => chat.completions.create({ messages: [{ role: 'user', content: 'the cat sat. '.repeat(200) }] }), 'CONTEXT_OVERFLOW', /context holds 256/);
-    await expectEmberError(() => chat.completions.create({ messages, stream: true, top_p: 2 }), 'BAD_ARGUMENT', /sampling options/);
+    await expectEmberError(() => chat.completions.create({ messages, stream: true, top_p: 2 }), 'BAD_ARGUMENT', /sampling option top_p must be in \(0, 1\] \(1 = off\), got 2/);
     // the engine is still usable
     expect((await chat.completions.create({ messages, max_tokens: 2 })).usage.completion_tokens).toBe(2);
   });

@@ -10,6 +10,10 @@ import { meta, writeGGUF, type MetaValue } from '../src/gguf/writer.ts';
 import { argmaxRef, samplerRef, type Adjustments } from '../src/kernels/ref/sample.ts';
 import { GREEDY } from '../src/sampling.ts';
 import { randomModel, spmVocab } from '../models/generate.ts';
+import { spmTokenizerJson, writeHFModel } from '../models/generate_hf.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 
@@ -122,5 +126,28 @@ describe('sampling through the engine (padded embedding)', () => {
     expect((await chat.completions.create(req)).choices[0].message.content).toBe(x.choices[0].message.content);
     await expectEmberError(() => chat.completions.create({ messages, min_p: -1 }), 'BAD_ARGUMENT', /min_p must be in \[0, 1\]/);
     await expectEmberError(() => chat.completions.create({ messages, logit_bias: { '9999': 1 } }), 'BAD_ARGUMENT', /logit_bias/);
+  });
+});
+
+describe('a Hugging Face folder whose config.json vocab_size is past its tokenizer (as Qwen checkpoints)', () => {
+  it('the sampler takes the tokenizer\'s size: sampled ids stay below it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'emberlm-padded-'));
+    try {
+      await writeHFModel(dir, { modelType: 'qwen2', vocab: ROWS, seed: 4, contextLength: 64 });
+      await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(spmTokenizerJson(TOKENS)));
+      const engine = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64 });
+      try {
+        expect([engine.config.vocab, engine.tokenizer.vocabSize]).toEqual([ROWS, TOKENS]);
+        // Unmasked, a random model's 50 padded rows would be drawn about once in 6 tokens at this temperature.
+        for (const seed of [1, 2, 3]) {
+          const r = await engine.complete(PROMPT, { temperature: 3, topK: 0, topP: 1, seed, maxTokens: 24, stopAtEos: false });
+          expect(r.ids.every((id) => id < TOKENS), JSON.stringify(r.ids)).toBe(true);
+        }
+      } finally {
+        engine.dispose();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -121,7 +121,7 @@ describe('worker API over node:worker_threads', () => {
     expect(e).toBeInstanceOf(EmberError);
     expect(e.details).toMatchObject({ nCtx: 256 });
     await expectEmberError(() => drain(engine.generate(long)), 'CONTEXT_OVERFLOW', /context holds 256/);
-    await expectEmberError(() => engine.complete('x', { topP: 3 }), 'BAD_ARGUMENT', /sampling options/);
+    await expectEmberError(() => engine.complete('x', { topP: 3 }), 'BAD_ARGUMENT', /sampling option topP must be in \(0, 1\] \(1 = off\), got 3/);
     await expectEmberError(() => engine.chat.completions.create({ messages: [] }), 'BAD_ARGUMENT', /messages must be/);
     await expectEmberError(() => engine.chat.completions.create({ messages: [{ role: 'user', content: long }], stream: true }), 'CONTEXT_OVERFLOW', /context holds/);
   });
