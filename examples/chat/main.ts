@@ -1,63 +1,325 @@
-/** A minimal chat page: the model runs in ./worker.ts; replies stream in through the chat API. */
-import { connectEngine, isEmberError, type ChatMessage } from 'emberlm';
+/**
+ * The chat page: the model runs in ./worker.ts (emberlm's worker entry); replies stream in through the
+ * OpenAI-style chat API. `?model=<Hub id or URL>` loads a model on arrival (a link people can share).
+ */
+import { connectEngine, isEmberError, type ChatMessage, type WorkerEngine } from 'emberlm';
+import { checkWebGpu, describeAdapter, explain, type Explained } from './explain.ts';
+import { SUGGESTED } from './models.ts';
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const status = (s: string) => ($('status').textContent = s);
-function line(cls: string, text = ''): HTMLElement {
-  const el = Object.assign(document.createElement('div'), { className: cls, textContent: text });
-  $('log').append(el);
-  return el;
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  chip: $<HTMLButtonElement>('model-chip'), dot: $('model-dot'), modelName: $('model-name'),
+  newChat: $<HTMLButtonElement>('new-chat'), settingsButton: $<HTMLButtonElement>('settings-button'),
+  banner: $('banner'), bannerTitle: $('banner-title'), bannerText: $('banner-text'), bannerCode: $('banner-code'),
+  thread: $('thread'), picker: $('picker'), suggestions: $('suggestions'), messages: $('messages'),
+  loadForm: $<HTMLFormElement>('load-form'), modelInput: $<HTMLInputElement>('model-input'),
+  loadButton: $<HTMLButtonElement>('load-button'), fileInput: $<HTMLInputElement>('file-input'),
+  progress: $('progress'), progressFill: $('progress-fill'), progressText: $('progress-text'), adapter: $('adapter'),
+  sendForm: $<HTMLFormElement>('send-form'), prompt: $<HTMLTextAreaElement>('prompt'), send: $<HTMLButtonElement>('send'),
+  stop: $<HTMLButtonElement>('stop'), settings: $<HTMLDialogElement>('settings'),
+  temperature: $<HTMLInputElement>('temperature'), temperatureValue: $('temperature-value'),
+  maxTokens: $<HTMLInputElement>('max-tokens'), systemPrompt: $<HTMLTextAreaElement>('system-prompt'), settingsInfo: $('settings-info'),
+};
+
+/** What a load reports: the fraction of the whole load, and (from emberlm's loader) the phase and bytes. */
+interface LoadEvent { readonly phase: string; readonly loaded: number; readonly total: number | null }
+
+const state = {
+  engine: null as Promise<WorkerEngine> | null,
+  model: null as string | null, // the loaded model's label
+  loading: false,
+  reply: null as AbortController | null,
+  messages: [] as ChatMessage[],
+  adapter: '',
+};
+
+/** How a model is named in the header: a Hub id as it is, a URL by its file name (or Hub repo). */
+function modelLabel(input: string): string {
+  if (!/^[a-z]+:|^\//i.test(input)) return input; // a Hub id
+  const hub = /huggingface\.co\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.*)$/.exec(input);
+  if (hub) return hub[2] && !hub[2].endsWith('/') ? hub[2].split('/').pop()! : hub[1];
+  return input.replace(/\/+$/, '').split('/').pop() || input;
 }
 
-const connected = connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
-const messages: ChatMessage[] = [];
-let controller: AbortController | null = null;
+const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0);
 
-$('load').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const model = $<HTMLInputElement>('file').files?.[0] ?? $<HTMLInputElement>('url').value.trim();
-  if (!model) return status('Choose a GGUF file or enter a URL.');
-  status('Loading…');
-  try {
-    const info = await (await connected).load(model, {}, (f) => ($<HTMLProgressElement>('progress').value = f));
-    messages.length = 0;
-    $('log').textContent = '';
-    status(`${info.config.name} loaded (${info.chatTemplate ? 'with its chat template' : 'no chat template: messages are joined as plain text'}).`);
-    $<HTMLTextAreaElement>('prompt').disabled = $<HTMLButtonElement>('go').disabled = false;
-  } catch (e) {
-    status(`Load failed: ${(e as Error).message}`);
+function showBanner(e: Explained | null): void {
+  ui.banner.hidden = !e;
+  if (!e) return;
+  ui.bannerTitle.textContent = e.title;
+  ui.bannerText.textContent = e.text;
+  ui.bannerCode.textContent = e.detail;
+}
+
+/** Every control's enabled state follows from `state`, in one place. */
+function refresh(): void {
+  const busy = state.loading || state.reply !== null;
+  const canLoad = state.engine !== null && !busy;
+  for (const b of ui.suggestions.querySelectorAll('button')) b.disabled = !canLoad;
+  ui.loadButton.disabled = ui.modelInput.disabled = ui.fileInput.disabled = !canLoad;
+  ui.prompt.disabled = state.model === null;
+  ui.prompt.placeholder = state.model ? `Message ${state.model}` : 'Load a model to start';
+  ui.send.disabled = busy || state.model === null || ui.prompt.value.trim() === '';
+  ui.stop.hidden = state.reply === null;
+  ui.newChat.disabled = state.model === null || state.loading;
+  ui.chip.disabled = state.engine === null;
+  ui.dot.className = `dot ${busy ? 'busy' : state.model ? 'ready' : ''}`;
+  ui.modelName.textContent = state.loading ? 'Loading…' : (state.model ?? 'Choose a model');
+}
+
+function showPicker(show: boolean): void {
+  ui.picker.hidden = !show;
+  if (show) ui.thread.scrollTop = 0;
+}
+
+function onProgress(fraction: number, what: string, event?: LoadEvent): void {
+  ui.progressFill.style.width = `${Math.round(fraction * 100)}%`;
+  const file = what.split('/').pop() ?? what;
+  if (event?.phase === 'download') {
+    ui.progressText.textContent = event.total ? `Downloading ${file} · ${mb(event.loaded)} / ${mb(event.total)} MB` : `Downloading ${file} · ${mb(event.loaded)} MB`;
+  } else if (event?.phase === 'parse') {
+    ui.progressText.textContent = `Reading ${file}…`;
+  } else {
+    const verb = event?.phase === 'quantize' ? 'Quantizing' : 'Uploading to the GPU and compiling';
+    ui.progressText.textContent = `${verb} · ${what} · ${Math.round(fraction * 100)}%`;
   }
-});
+}
 
-$('send').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const content = $<HTMLTextAreaElement>('prompt').value.trim();
-  if (!content || controller) return;
-  $<HTMLTextAreaElement>('prompt').value = '';
-  messages.push({ role: 'user', content });
-  line('user', `> ${content}`);
-  const out = line('assistant');
-  controller = new AbortController();
-  $<HTMLButtonElement>('stop').disabled = false;
+async function load(input: string | File): Promise<void> {
+  if (!state.engine || state.loading) return;
+  const label = typeof input === 'string' ? modelLabel(input) : input.name;
+  state.loading = true;
+  showBanner(null);
+  showPicker(true);
+  ui.progress.hidden = false;
+  onProgress(0, 'starting');
+  refresh();
   try {
-    const stream = await (await connected).chat.completions.create({ messages, max_tokens: 256, temperature: 0.7, stream: true, signal: controller.signal });
-    for await (const chunk of stream) {
-      out.textContent += chunk.choices[0].delta.content ?? '';
-      if (chunk.usage) status(`${chunk.usage.completion_tokens} tokens (${chunk.choices[0].finish_reason})`);
-    }
-    messages.push({ role: 'assistant', content: out.textContent ?? '' });
+    const info = await (await state.engine).load(input, {}, onProgress);
+    state.model = label;
+    state.messages = [];
+    ui.messages.textContent = '';
+    const ctx = info.config.contextTrain;
+    const template = info.chatTemplate ? 'its chat template' : 'no chat template (plain text)';
+    ui.settingsInfo.textContent = `${info.config.name || label}: ${info.config.arch}, ${info.config.nLayer} layers, trained context ${ctx}, ${template}. GPU: ${state.adapter}`;
+    note(`${state.model} is ready · ${info.config.arch}, ${info.config.nLayer} layers · ${template}`);
+    showPicker(false);
+    if (!matchMedia('(pointer: coarse)').matches) ui.prompt.focus();
   } catch (e) {
+    showBanner(explain(e, 'load')); // the model loaded before (if any) keeps answering
+  } finally {
+    state.loading = false;
+    ui.progress.hidden = true;
+    refresh();
+  }
+}
+
+function bubble(kind: 'user' | 'assistant' | 'error' | 'info'): { li: HTMLLIElement; body: HTMLDivElement; meta: HTMLDivElement } {
+  const li = Object.assign(document.createElement('li'), { className: `msg ${kind}` });
+  const body = Object.assign(document.createElement('div'), { className: 'bubble' });
+  const meta = Object.assign(document.createElement('div'), { className: 'meta' });
+  li.append(body, meta);
+  ui.messages.append(li);
+  return { li, body, meta };
+}
+
+function note(text: string): void {
+  bubble('info').body.textContent = text;
+}
+
+/** Keeps the newest text in view, unless the reader scrolled up to read. */
+function follow(): void {
+  const t = ui.thread;
+  if (t.scrollHeight - t.scrollTop - t.clientHeight < 120) t.scrollTop = t.scrollHeight;
+}
+
+/**
+ * Shows streamed text at most once per frame: tokens can arrive faster than the screen refreshes, and each
+ * write followed by `follow()` costs a layout on the main thread.
+ */
+function painter(el: HTMLElement): { show(text: string): void; flush(): void } {
+  let pending: string | null = null;
+  let frame = 0;
+  const flush = () => {
+    cancelAnimationFrame(frame);
+    frame = 0;
+    if (pending === null) return;
+    el.textContent = pending;
+    pending = null;
+    follow();
+  };
+  return {
+    show(text) {
+      pending = text;
+      frame ||= requestAnimationFrame(flush);
+    },
+    flush,
+  };
+}
+
+async function send(): Promise<void> {
+  const content = ui.prompt.value.trim();
+  if (!content || !state.engine || state.model === null || state.reply || state.loading) return;
+  ui.prompt.value = '';
+  fitPrompt();
+  showBanner(null);
+  state.messages.push({ role: 'user', content });
+  bubble('user').body.textContent = content;
+  const reply = bubble('assistant');
+  reply.li.dataset.state = 'typing';
+  reply.body.hidden = true;
+  const typing = Object.assign(document.createElement('div'), { className: 'typing', innerHTML: '<i></i><i></i><i></i>' });
+  typing.setAttribute('aria-label', 'The model is reading your message');
+  reply.li.insertBefore(typing, reply.meta);
+  follow();
+  const controller = (state.reply = new AbortController());
+  refresh();
+
+  const system = ui.systemPrompt.value.trim();
+  const messages: ChatMessage[] = system ? [{ role: 'system', content: system }, ...state.messages] : [...state.messages];
+  const t0 = performance.now();
+  let tFirst = 0;
+  let text = '';
+  let tokens = 0;
+  let finish: string | null = null;
+  const paint = painter(reply.body);
+  const stats = () => {
+    const decode = tokens > 1 ? ((tokens - 1) * 1000) / (performance.now() - tFirst) : 0;
+    const ttft = tFirst ? `TTFT ${Math.round(tFirst - t0)} ms` : '';
+    return [`${tokens} tokens`, decode ? `${decode.toFixed(1)} tok/s` : '', ttft].filter(Boolean).join(' · ');
+  };
+  try {
+    const stream = await (await state.engine).chat.completions.create({
+      messages, stream: true, signal: controller.signal,
+      temperature: Number(ui.temperature.value), max_tokens: Math.max(1, Number(ui.maxTokens.value) || 512),
+    });
+    tFirst = performance.now();
+    typing.remove();
+    reply.body.hidden = false;
+    reply.li.dataset.state = 'streaming';
+    reply.body.classList.add('caret');
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0].delta.content ?? '';
+      if (delta) {
+        text += delta;
+        tokens++;
+        paint.show(text);
+      }
+      finish = chunk.choices[0].finish_reason ?? finish;
+      if (chunk.usage) tokens = chunk.usage.completion_tokens;
+    }
+    paint.flush();
+    state.messages.push({ role: 'assistant', content: text });
+    reply.li.dataset.state = finish === 'abort' ? 'stopped' : 'done';
+    reply.meta.textContent = `${stats()}${finish === 'length' ? ' · hit the length limit' : finish === 'abort' ? ' · stopped' : ''}`;
+  } catch (e) {
+    typing.remove();
+    paint.flush();
     if (isEmberError(e, 'ABORTED')) {
-      messages.push({ role: 'assistant', content: out.textContent ?? '' }); // keep what was said before Stop
-      status('Stopped.');
+      if (text) state.messages.push({ role: 'assistant', content: text }); // keep what was said before Stop
+      else state.messages.pop();
+      reply.body.hidden = !text;
+      reply.li.dataset.state = 'stopped';
+      reply.meta.textContent = `${tokens ? `${stats()} · ` : ''}stopped`;
     } else {
-      line('error', (e as Error).message);
-      messages.pop(); // the turn did not complete
+      state.messages.pop(); // the turn did not happen; the user can send it again
+      reply.li.remove();
+      const err = explain(e, 'reply');
+      const shown = bubble('error');
+      shown.li.dataset.state = 'error';
+      shown.body.innerHTML = '<strong></strong><br><span></span>';
+      shown.body.querySelector('strong')!.textContent = err.title;
+      shown.body.querySelector('span')!.textContent = err.text;
+      shown.meta.textContent = err.detail;
     }
   } finally {
-    controller = null;
-    $<HTMLButtonElement>('stop').disabled = true;
+    reply.li.dataset.tokens = String(tokens);
+    reply.body.classList.remove('caret');
+    state.reply = null;
+    refresh();
+    follow();
   }
-});
+}
 
-$('stop').addEventListener('click', () => controller?.abort());
+function fitPrompt(): void {
+  ui.prompt.style.height = 'auto';
+  ui.prompt.style.height = `${ui.prompt.scrollHeight}px`;
+}
+
+function renderSuggestions(): void {
+  for (const m of SUGGESTED) {
+    const li = document.createElement('li');
+    const b = Object.assign(document.createElement('button'), { type: 'button', className: 'suggestion' });
+    b.dataset.model = m.id;
+    b.innerHTML = '<b></b><span></span><span class="size"></span>';
+    const [name, note, size] = b.children;
+    name.textContent = m.name;
+    note.textContent = m.note;
+    size.textContent = `${m.mb < 10 ? m.mb : Math.round(m.mb)} MB · ${m.id}`;
+    b.addEventListener('click', () => void load(m.id));
+    li.append(b);
+    ui.suggestions.append(li);
+  }
+}
+
+function wire(): void {
+  ui.loadForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = ui.modelInput.value.trim();
+    if (v) void load(v);
+  });
+  ui.fileInput.addEventListener('change', () => {
+    const f = ui.fileInput.files?.[0];
+    if (f) void load(f);
+    ui.fileInput.value = '';
+  });
+  ui.sendForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void send();
+  });
+  ui.prompt.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      void send();
+    }
+  });
+  ui.prompt.addEventListener('input', () => {
+    fitPrompt();
+    refresh();
+  });
+  ui.stop.addEventListener('click', () => state.reply?.abort());
+  ui.chip.addEventListener('click', () => showPicker(ui.picker.hidden));
+  ui.newChat.addEventListener('click', () => {
+    state.reply?.abort();
+    state.messages = [];
+    ui.messages.textContent = '';
+    showBanner(null);
+    ui.prompt.focus();
+  });
+  ui.settingsButton.addEventListener('click', () => ui.settings.showModal());
+  ui.temperature.addEventListener('input', () => (ui.temperatureValue.textContent = Number(ui.temperature.value).toFixed(2)));
+}
+
+async function start(): Promise<void> {
+  renderSuggestions();
+  wire();
+  refresh();
+  const gpu = await checkWebGpu();
+  if (!('adapter' in gpu)) {
+    showBanner(gpu);
+    ui.adapter.textContent = 'Models cannot run in this browser (see above).';
+    return;
+  }
+  state.adapter = describeAdapter(gpu.adapter);
+  ui.adapter.textContent = `Your GPU: ${state.adapter}`;
+  state.engine = connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+  state.engine.catch((e: unknown) => showBanner(explain(e, 'load')));
+  refresh();
+  const wanted = new URLSearchParams(location.search).get('model');
+  if (wanted) {
+    ui.modelInput.value = wanted;
+    await load(wanted);
+  }
+}
+
+void start();

@@ -1,0 +1,64 @@
+import { isEmberError } from 'emberlm';
+
+/** What went wrong, in words for someone using the page; `detail` keeps the engine's own message. */
+export interface Explained {
+  readonly title: string;
+  readonly text: string;
+  readonly detail: string;
+}
+
+const noWebGpuText =
+  'This browser cannot run models here: WebGPU is missing. Use a recent Chrome or Edge (on Linux, turn on ' +
+  'chrome://flags/#enable-unsafe-webgpu), Safari 26 or later, or Firefox 141 or later on Windows.';
+
+/** Checked once on page load, before anything is downloaded. */
+export async function checkWebGpu(): Promise<Explained | { adapter: GPUAdapter }> {
+  if (!window.isSecureContext) {
+    return { title: 'WebGPU needs a secure page', text: 'Open this page over https:// or from localhost: browsers offer WebGPU only there.', detail: location.origin };
+  }
+  if (!navigator.gpu) return { title: 'No WebGPU in this browser', text: noWebGpuText, detail: 'navigator.gpu is undefined' };
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  if (!adapter) {
+    return {
+      title: 'No usable GPU found',
+      text: 'The browser has WebGPU but offered no GPU adapter: hardware acceleration may be off (see chrome://gpu), or the GPU is blocklisted.',
+      detail: 'navigator.gpu.requestAdapter() returned null',
+    };
+  }
+  return { adapter };
+}
+
+export function describeAdapter(adapter: GPUAdapter): string {
+  const i = adapter.info;
+  const name = [i.vendor, i.architecture, i.description || i.device].filter(Boolean).join(' ') || 'unknown GPU';
+  const f16 = adapter.features.has('shader-f16') ? 'f16 shaders' : 'f32 shaders only';
+  const sub = adapter.features.has('subgroups') ? ', subgroups' : '';
+  return `${name} · ${f16}${sub}`;
+}
+
+export function explain(e: unknown, what: 'load' | 'reply'): Explained {
+  const message = e instanceof Error ? e.message : String(e);
+  const detail = isEmberError(e) ? `${e.code}: ${message}` : message;
+  const has = (re: RegExp) => re.test(message);
+  if (isEmberError(e, 'DEVICE')) {
+    if (has(/navigator\.gpu|not available/i)) return { title: 'No WebGPU in this browser', text: noWebGpuText, detail };
+    return { title: 'The GPU stopped', text: 'The GPU device failed or was lost (out of memory, or a driver reset). Reload the model; a smaller one may fit.', detail };
+  }
+  if (has(/\b404\b|not found/i)) {
+    return { title: 'Model not found (404)', text: 'Nothing is at that address: check the Hub id (org/name, case matters) or the URL, and that the repository is public.', detail };
+  }
+  if (has(/\b(401|403)\b/)) return { title: 'Access denied', text: 'The server refused the download: the repository may be gated or private.', detail };
+  if (has(/cors|failed to fetch|networkerror|network error|refused|offline|load failed/i)) {
+    return {
+      title: 'Could not reach the model server',
+      text: 'You may be offline, or the server does not let web pages read its files (CORS). The Hugging Face Hub allows it; a server you run must send Access-Control-Allow-Origin and support Range requests.',
+      detail,
+    };
+  }
+  if (isEmberError(e, 'CONTEXT_OVERFLOW')) return { title: 'The conversation is too long', text: 'It no longer fits the model\'s context. Start a new chat.', detail };
+  if (isEmberError(e, 'UNSUPPORTED')) return { title: 'This model is not supported yet', text: 'emberlm runs Llama, Mistral and Qwen 2/3 models in F32, F16, BF16, Q8_0 and Q4_0.', detail };
+  if (isEmberError(e, 'BAD_FILE') || isEmberError(e, 'BAD_MODEL')) {
+    return { title: 'Not a model file emberlm can read', text: 'Pick a .gguf file, or a Hugging Face folder with config.json and safetensors.', detail };
+  }
+  return { title: what === 'load' ? 'The model did not load' : 'The reply failed', text: 'Something unexpected went wrong.', detail };
+}
