@@ -37,7 +37,7 @@ export function describeAdapter(adapter: GPUAdapter): string {
 }
 
 export function explain(e: unknown, what: 'load' | 'reply'): Explained {
-  const message = e instanceof Error ? e.message : String(e);
+  const message = (e instanceof Error ? e.message : String(e)).replace(/^\[[A-Z_]+\] /, ''); // the code is shown once
   const detail = isEmberError(e) ? `${e.code}: ${message}` : message;
   const has = (re: RegExp) => re.test(message);
   if (isEmberError(e, 'DEVICE')) {

@@ -256,7 +256,7 @@ function renderSuggestions(): void {
     name.textContent = m.name;
     note.textContent = m.note;
     size.textContent = `${m.mb < 10 ? m.mb : Math.round(m.mb)} MB · ${m.id}`;
-    b.addEventListener('click', () => void load(m.id));
+    b.addEventListener('click', () => void load(m.source));
     li.append(b);
     ui.suggestions.append(li);
   }
