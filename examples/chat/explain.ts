@@ -44,8 +44,8 @@ export function explain(e: unknown, what: 'load' | 'reply'): Explained {
     if (has(/navigator\.gpu|not available/i)) return { title: 'No WebGPU in this browser', text: noWebGpuText, detail };
     return { title: 'The GPU stopped', text: 'The GPU device failed or was lost (out of memory, or a driver reset). Reload the model; a smaller one may fit.', detail };
   }
-  if (has(/\b404\b|not found/i)) {
-    return { title: 'Model not found (404)', text: 'Nothing is at that address: check the Hub id (org/name, case matters) or the URL, and that the repository is public.', detail };
+  if (has(/\b404\b|not found|has no file/i)) {
+    return { title: 'Model not found', text: 'Nothing is at that address: check the Hub id (org/name, case matters) or the URL, and that the repository is public.', detail };
   }
   if (has(/\b(401|403)\b/)) return { title: 'Access denied', text: 'The server refused the download: the repository may be gated or private.', detail };
   if (has(/cors|failed to fetch|networkerror|network error|refused|offline|load failed/i)) {

@@ -1,6 +1,6 @@
 /**
  * The chat page: the model runs in ./worker.ts (emberlm's worker entry); replies stream in through the
- * OpenAI-style chat API. `?model=<Hub id or URL>` loads a model on arrival (a link people can share).
+ * OpenAI-style chat API. `?model=<URL>` loads a model on arrival (a link people can share).
  */
 import { connectEngine, isEmberError, type ChatMessage, type WorkerEngine } from 'emberlm';
 import { checkWebGpu, describeAdapter, explain, type Explained } from './explain.ts';
@@ -35,11 +35,16 @@ const state = {
 
 /** How a model is named in the header: a Hub id as it is, a URL by its file name (or Hub repo). */
 function modelLabel(input: string): string {
-  if (!/^[a-z]+:|^\//i.test(input)) return input; // a Hub id
+  if (!/^[a-z][a-z\d+.-]*:|^\.{0,2}\//i.test(input)) {
+    const parts = input.split('/'); // a Hub id: org/name[:QUANT] as it is, org/name/path/file.gguf by its file
+    return parts.length > 2 ? parts[parts.length - 1] : input;
+  }
   const hub = /huggingface\.co\/([^/]+\/[^/]+)\/resolve\/[^/]+\/(.*)$/.exec(input);
   if (hub) return hub[2] && !hub[2].endsWith('/') ? hub[2].split('/').pop()! : hub[1];
   return input.replace(/\/+$/, '').split('/').pop() || input;
 }
+
+const params = new URLSearchParams(location.search);
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0);
 
@@ -127,30 +132,39 @@ function note(text: string): void {
   bubble('info').body.textContent = text;
 }
 
-/** Keeps the newest text in view, unless the reader scrolled up to read. */
-function follow(): void {
-  const t = ui.thread;
-  if (t.scrollHeight - t.scrollTop - t.clientHeight < 120) t.scrollTop = t.scrollHeight;
+/** Whether the thread is scrolled to its end, kept by a scroll listener so that streaming never reads layout. */
+let atEnd = true;
+
+/**
+ * Where the browser has scroll anchoring, the anchor at the thread's end (style.css) keeps the newest text in
+ * view as it grows, with no layout forced by script per token; elsewhere (Safari) the script scrolls.
+ */
+const anchored = CSS.supports('overflow-anchor', 'auto');
+
+/** Keeps the newest text in view, unless the reader scrolled up to read; `force` on a new message. */
+function follow(force = false): void {
+  if (force || (atEnd && !anchored)) ui.thread.scrollTop = 1e9;
 }
 
 /**
  * Shows streamed text at most once per frame: tokens can arrive faster than the screen refreshes, and each
  * write followed by `follow()` costs a layout on the main thread.
  */
-function painter(el: HTMLElement): { show(text: string): void; flush(): void } {
-  let pending: string | null = null;
+function painter(el: HTMLElement): { add(text: string): void; flush(): void } {
+  const node = el.appendChild(document.createTextNode(''));
+  let pending = '';
   let frame = 0;
   const flush = () => {
     cancelAnimationFrame(frame);
     frame = 0;
-    if (pending === null) return;
-    el.textContent = pending;
-    pending = null;
+    if (!pending) return;
+    node.appendData(pending);
+    pending = '';
     follow();
   };
   return {
-    show(text) {
-      pending = text;
+    add(text) {
+      pending += text;
       frame ||= requestAnimationFrame(flush);
     },
     flush,
@@ -171,7 +185,7 @@ async function send(): Promise<void> {
   const typing = Object.assign(document.createElement('div'), { className: 'typing', innerHTML: '<i></i><i></i><i></i>' });
   typing.setAttribute('aria-label', 'The model is reading your message');
   reply.li.insertBefore(typing, reply.meta);
-  follow();
+  follow(true);
   const controller = (state.reply = new AbortController());
   refresh();
 
@@ -203,7 +217,7 @@ async function send(): Promise<void> {
       if (delta) {
         text += delta;
         tokens++;
-        paint.show(text);
+        paint.add(delta);
       }
       finish = chunk.choices[0].finish_reason ?? finish;
       if (chunk.usage) tokens = chunk.usage.completion_tokens;
@@ -256,7 +270,7 @@ function renderSuggestions(): void {
     name.textContent = m.name;
     note.textContent = m.note;
     size.textContent = `${m.mb < 10 ? m.mb : Math.round(m.mb)} MB · ${m.id}`;
-    b.addEventListener('click', () => void load(m.source));
+    b.addEventListener('click', () => void load(m.id));
     li.append(b);
     ui.suggestions.append(li);
   }
@@ -288,6 +302,10 @@ function wire(): void {
     refresh();
   });
   ui.stop.addEventListener('click', () => state.reply?.abort());
+  ui.thread.addEventListener('scroll', () => {
+    const t = ui.thread;
+    atEnd = t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+  }, { passive: true });
   ui.chip.addEventListener('click', () => showPicker(ui.picker.hidden));
   ui.newChat.addEventListener('click', () => {
     state.reply?.abort();
@@ -315,7 +333,7 @@ async function start(): Promise<void> {
   state.engine = connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
   state.engine.catch((e: unknown) => showBanner(explain(e, 'load')));
   refresh();
-  const wanted = new URLSearchParams(location.search).get('model');
+  const wanted = params.get('model');
   if (wanted) {
     ui.modelInput.value = wanted;
     await load(wanted);

@@ -93,7 +93,7 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
       await expect.poll(() => page.isDisabled('#load-button'), WAIT).toBe(false);
       return page.textContent('#banner-title');
     };
-    expect(await failedLoad(`${hub.url}/ggml-org/models/resolve/main/no-such-model.gguf`)).toBe('Model not found (404)');
+    expect(await failedLoad(`${hub.url}/ggml-org/models/resolve/main/no-such-model.gguf`)).toBe('Model not found');
     expect(await failedLoad(`${noCors.url}${STORIES}`)).toBe('Could not reach the model server');
 
     await page.fill('#model-input', `${hub.url}${STORIES}`);
