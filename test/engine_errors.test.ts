@@ -59,7 +59,7 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
     ['truncated in the tensor data', () => goodBytes.subarray(0, goodBytes.length - 100), 'BAD_FILE', /truncated/],
     ['wrong magic', () => Uint8Array.from(goodBytes, (b, i) => (i < 4 ? 0x41 : b)), 'BAD_FILE', /not a GGUF file/],
     ['GGUF version 1', () => { const b = goodBytes.slice(); new DataView(b.buffer).setUint32(4, 1, true); return b; }, 'UNSUPPORTED', /version 1/],
-    ['unknown tensor type (Q4_K)', () => patchTensorType(goodBytes, 'blk.0.attn_q.weight', 12), 'UNSUPPORTED', /blk\.0\.attn_q\.weight has type Q4_K/],
+    ['unsupported tensor type (IQ2_XXS)', () => patchTensorType(goodBytes, 'blk.0.attn_q.weight', 16), 'UNSUPPORTED', /blk\.0\.attn_q\.weight has type IQ2_XXS/],
     ['missing tensor', () => edit(good, { tensors: (t) => t.filter((x) => x.name !== 'blk.0.ffn_up.weight') }), 'BAD_MODEL', /blk\.0\.ffn_up\.weight is missing/],
     ['mis-shaped tensor', () => edit(good, { tensors: (t) => t.map((x) => (x.name === 'blk.0.attn_k.weight' ? { name: x.name, ne: [64, 16], type: 'F32' as const, data: new Float32Array(64 * 16) } : x)) }), 'BAD_MODEL', /attn_k\.weight has shape \[64, 16\], expected \[64, 32\]/],
     ['unsupported architecture', () => edit(good, { metadata: (m) => m.map(([k, v]) => [k, k === 'general.architecture' ? meta.str('mamba') : v] as const) }), 'UNSUPPORTED', /architecture "mamba"/],

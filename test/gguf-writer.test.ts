@@ -189,6 +189,12 @@ describe('writeGGUF rejects bad input with BAD_ARGUMENT', () => {
   });
 
   it('an unknown tensor type is UNSUPPORTED', async () => {
-    await expectEmberError(() => writeGGUF({ metadata: [], tensors: [{ ...ok, type: 'Q4_K' as never }] }), 'UNSUPPORTED', /tensor w has type Q4_K/);
+    await expectEmberError(() => writeGGUF({ metadata: [], tensors: [{ ...ok, type: 'Q9_K' }] }), 'UNSUPPORTED', /tensor w has type Q9_K/);
+  });
+
+  it('a type without an encoder is UNSUPPORTED when given values, and written when given its bytes', async () => {
+    const iq = { name: 'w', ne: [256, 1], type: 'IQ2_XXS' };
+    await expectEmberError(() => writeGGUF({ metadata: [], tensors: [{ ...iq, data: new Float32Array(256) }] }), 'UNSUPPORTED', /IQ2_XXS cannot be encoded/);
+    expect(writeGGUF({ metadata: [], tensors: [{ ...iq, bytes: new Uint8Array(66) }] }).byteLength).toBeGreaterThan(66);
   });
 });

@@ -219,16 +219,31 @@ describe('readGGUF rejects corrupt files with a typed error', () => {
     expect((await open(b)).version).toBe(2);
   });
 
-  it('unknown tensor type 12 (Q4_K) is UNSUPPORTED and names the tensor', async () => {
+  it('IQ2_XXS (a ggml type emberlm does not decode) is UNSUPPORTED and names the tensor', async () => {
     const b = smallFile();
-    patchU32(b, tensorInfo(b, 'blk.0.q').type, 12);
-    await expectEmberError(() => open(b), 'UNSUPPORTED', /tensor blk\.0\.q has type Q4_K\b.*supported: F32, F16, BF16, Q8_0, Q4_0/);
+    patchU32(b, tensorInfo(b, 'blk.0.q').type, 16);
+    await expectEmberError(() => open(b), 'UNSUPPORTED', /tensor blk\.0\.q has type IQ2_XXS\b.*supported: F32, F16, BF16, Q4_0, .*Q4_K, Q5_K, Q6_K, IQ4_XS\)/);
   });
 
-  it('Q4_1 (a known but unloaded type) is UNSUPPORTED by name', async () => {
+  it('a type id ggml does not define is UNSUPPORTED by id', async () => {
     const b = smallFile();
-    patchU32(b, tensorInfo(b, 'blk.0.q').type, 3);
-    await expectEmberError(() => open(b), 'UNSUPPORTED', /tensor blk\.0\.q has type Q4_1/);
+    patchU32(b, tensorInfo(b, 'blk.0.q').type, 4); // Q4_2, removed from ggml
+    await expectEmberError(() => open(b), 'UNSUPPORTED', /tensor blk\.0\.q has type id 4\b/);
+  });
+
+  it('Q4_K rows must hold whole 256-value blocks', async () => {
+    const b = smallFile();
+    patchU32(b, tensorInfo(b, 'blk.0.q').type, 12);
+    await expectEmberError(() => open(b), 'BAD_MODEL', /tensor blk\.0\.q \(Q4_K\) has rows of 32 elements, not a multiple of its block size 256/);
+  });
+
+  it('tensor sizes follow each type\'s blocks: Q4_1 in place of Q8_0 reads 40 bytes, Q8_1 (36-byte blocks) 72', async () => {
+    for (const [id, bytes] of [[3, 40], [9, 72]] as const) {
+      const b = smallFile();
+      patchU32(b, tensorInfo(b, 'blk.0.q').type, id);
+      if (id === 9) await expectEmberError(() => open(b), 'UNSUPPORTED', /has type Q8_1/);
+      else expect((await open(b)).tensors.get('blk.0.q')!.byteLength).toBe(bytes);
+    }
   });
 
   it('absurd string length', async () => {

@@ -1,18 +1,11 @@
 import { EmberError } from '../errors.ts';
 import type { ByteSource } from './source.ts';
+import { GGML_DEQUANT_TYPES, GGML_TYPES, ggmlTypeById } from '../quant/ggml/index.ts';
 
-/** ggml tensor types we know by name; only some of them are supported (see `TENSOR_TYPES`). */
-export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q8_1: 9, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, Q8_K: 15, BF16: 30 } as const;
-export type TensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
-
-/** Block geometry of the supported types: `blockSize` elements take `blockBytes` bytes. */
-export const TENSOR_TYPES: Record<number, { name: TensorType; blockSize: number; blockBytes: number }> = {
-  0: { name: 'F32', blockSize: 1, blockBytes: 4 },
-  1: { name: 'F16', blockSize: 1, blockBytes: 2 },
-  30: { name: 'BF16', blockSize: 1, blockBytes: 2 },
-  8: { name: 'Q8_0', blockSize: 32, blockBytes: 34 },
-  2: { name: 'Q4_0', blockSize: 32, blockBytes: 18 },
-};
+/** ggml tensor type ids by name (every type ggml defines; see GGML_TYPES for block sizes). */
+export const GGML_TYPE: Readonly<Record<string, number>> = Object.fromEntries(Object.values(GGML_TYPES).map((t) => [t.name, t.id]));
+/** A ggml type name, a key of GGML_TYPES ('F32', 'Q4_K', ...). */
+export type TensorType = string;
 
 export type GGUFValue = number | bigint | boolean | string | GGUFValue[] | Float32Array | Int32Array | Uint32Array;
 
@@ -127,8 +120,6 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
   }
 }
 
-const typeName = (id: number) => Object.entries(GGML_TYPE).find(([, v]) => v === id)?.[0] ?? `id ${id}`;
-
 /** Parses the GGUF header (v2 and v3): metadata, tensor infos, alignment. Tensor data is not read. */
 export async function readGGUF(src: ByteSource): Promise<GGUFFile> {
   const c = new Cursor(src);
@@ -167,11 +158,14 @@ export async function readGGUF(src: ByteSource): Promise<GGUFFile> {
   const dataOffset = Math.ceil(c.pos / align) * align;
   const tensors = new Map<string, TensorInfo>();
   for (const t of infos) {
-    const tt = TENSOR_TYPES[t.typeId];
-    if (!tt) throw new EmberError('UNSUPPORTED', `${src.name}: tensor ${t.name} has type ${typeName(t.typeId)}, which emberlm does not load (supported: F32, F16, BF16, Q8_0, Q4_0)`, { tensor: t.name, type: t.typeId });
+    const tt = ggmlTypeById(t.typeId);
+    if (!tt || !GGML_DEQUANT_TYPES.includes(tt.name)) {
+      const type = tt?.name ?? `id ${t.typeId}`;
+      throw new EmberError('UNSUPPORTED', `${src.name}: tensor ${t.name} has type ${type}, which emberlm does not load (supported: ${GGML_DEQUANT_TYPES.join(', ')})`, { tensor: t.name, type: t.typeId });
+    }
     const numel = t.ne.reduce((a, b) => a * b, 1);
-    if (t.ne[0] % tt.blockSize !== 0) throw new EmberError('BAD_MODEL', `${src.name}: tensor ${t.name} (${tt.name}) has rows of ${t.ne[0]} elements, not a multiple of its block size ${tt.blockSize}`);
-    const byteLength = (numel / tt.blockSize) * tt.blockBytes;
+    if (t.ne[0] % tt.blockElems !== 0) throw new EmberError('BAD_MODEL', `${src.name}: tensor ${t.name} (${tt.name}) has rows of ${t.ne[0]} elements, not a multiple of its block size ${tt.blockElems}`);
+    const byteLength = (numel / tt.blockElems) * tt.blockBytes;
     const offset = dataOffset + t.rel;
     if (t.rel % align !== 0) throw new EmberError('BAD_FILE', `${src.name}: tensor ${t.name} offset ${t.rel} is not aligned to ${align}`);
     if (offset + byteLength > src.size) {

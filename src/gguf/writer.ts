@@ -1,6 +1,6 @@
 import { EmberError } from '../errors.ts';
-import { f32ToBF16Bits, f32ToF16Bits, quantizeQ8G32 } from './convert.ts';
-import { GGML_TYPE, type TensorType } from './reader.ts';
+import { GGML_QUANT_TYPES, GGML_TYPES, ggmlQuantize } from '../quant/ggml/index.ts';
+import type { TensorType } from './reader.ts';
 
 /**
  * A GGUF v3 (or v2) writer, for tests and generated models. Tensors are given as f32 and encoded
@@ -58,14 +58,6 @@ export interface GGUFToWrite {
 
 /** GGUF value type ids. */
 const VT = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 } as const;
-
-const BLOCK: Record<TensorType, { size: number; bytes: number }> = {
-  F32: { size: 1, bytes: 4 },
-  F16: { size: 1, bytes: 2 },
-  BF16: { size: 1, bytes: 2 },
-  Q8_0: { size: 32, bytes: 34 },
-  Q4_0: { size: 32, bytes: 18 },
-};
 
 const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `writeGGUF: ${msg}`);
 
@@ -150,55 +142,21 @@ function writeValue(w: Bytes, key: string, m: MetaValue): void {
 /** ggml's quantize_row_q4_0_ref: d = max/-8 (max = the signed value of largest |x|), q = min(15, trunc(x/d + 8.5)). */
 export function encodeQ4_0(x: Float32Array): Uint8Array {
   if (x.length % 32 !== 0) throw bad(`Q4_0 needs a multiple of 32 values, got ${x.length}`);
-  const fr = Math.fround;
-  const out = new Uint8Array((x.length / 32) * 18);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[b * 32 + j];
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-    }
-    const d = fr(max / -8);
-    const id = d ? fr(1 / d) : 0;
-    const h = f32ToF16Bits(d);
-    const o = b * 18;
-    out[o] = h & 0xff;
-    out[o + 1] = h >> 8;
-    for (let j = 0; j < 16; j++) {
-      const q0 = Math.min(15, Math.trunc(fr(fr(x[b * 32 + j] * id) + 8.5)));
-      const q1 = Math.min(15, Math.trunc(fr(fr(x[b * 32 + 16 + j] * id) + 8.5)));
-      out[o + 2 + j] = q0 | (q1 << 4);
-    }
-  }
-  return out;
+  return ggmlQuantize('Q4_0', x);
 }
 
 /** ggml's quantize_row_q8_0_ref: d = amax/127, q = roundf(x/d); blocks of f16 d + 32 int8. */
 export function encodeQ8_0(x: Float32Array): Uint8Array {
   if (x.length % 32 !== 0) throw bad(`Q8_0 needs a multiple of 32 values, got ${x.length}`);
-  const { q, scales } = quantizeQ8G32(x, x.length / 32, 32);
-  const codes = new Uint8Array(q.buffer);
-  const out = new Uint8Array(scales.length * 34);
-  for (let b = 0; b < scales.length; b++) {
-    const h = f32ToF16Bits(scales[b]); // exact: the scale is already an f16 value
-    out[b * 34] = h & 0xff;
-    out[b * 34 + 1] = h >> 8;
-    out.set(codes.subarray(b * 32, b * 32 + 32), b * 34 + 2);
-  }
-  return out;
+  return ggmlQuantize('Q8_0', x);
 }
 
 /** f32 values -> the GGUF bytes of `type`. */
 export function encodeTensorData(type: TensorType, x: Float32Array): Uint8Array {
-  switch (type) {
-    case 'F32': return new Uint8Array(x.slice().buffer);
-    case 'F16': { const h = new Uint16Array(x.length); for (let i = 0; i < x.length; i++) h[i] = f32ToF16Bits(x[i]); return new Uint8Array(h.buffer); }
-    case 'BF16': { const h = new Uint16Array(x.length); for (let i = 0; i < x.length; i++) h[i] = f32ToBF16Bits(x[i]); return new Uint8Array(h.buffer); }
-    case 'Q8_0': return encodeQ8_0(x);
-    case 'Q4_0': return encodeQ4_0(x);
-    default: throw new EmberError('UNSUPPORTED', `writeGGUF: tensor type ${String(type)} cannot be written`);
+  if (!GGML_QUANT_TYPES.includes(type)) {
+    throw new EmberError('UNSUPPORTED', `writeGGUF: tensor type ${String(type)} cannot be encoded from f32 (encodable: ${GGML_QUANT_TYPES.join(', ')}; give bytes for the others)`);
   }
+  return ggmlQuantize(type, x);
 }
 
 /** Serializes a GGUF file. Tensor data follows the header in the order given, each aligned. */
@@ -224,17 +182,17 @@ export function writeGGUF(file: GGUFToWrite): Uint8Array {
   for (const t of file.tensors) {
     if (names.has(t.name)) throw bad(`tensor ${t.name} appears twice`);
     names.add(t.name);
-    const blk = BLOCK[t.type];
+    const blk = GGML_TYPES[t.type];
     if (!blk) throw new EmberError('UNSUPPORTED', `writeGGUF: tensor ${t.name} has type ${String(t.type)}, which cannot be written`);
     if (t.ne.length < 1 || t.ne.length > 4 || t.ne.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`tensor ${t.name}: shape [${t.ne.join(', ')}] is not 1 to 4 non-negative integers`);
-    if (t.ne[0] % blk.size !== 0) throw bad(`tensor ${t.name} (${t.type}): ne[0] = ${t.ne[0]} is not a multiple of the block size ${blk.size}`);
+    if (t.ne[0] % blk.blockElems !== 0) throw bad(`tensor ${t.name} (${t.type}): ne[0] = ${t.ne[0]} is not a multiple of the block size ${blk.blockElems}`);
     const numel = t.ne.reduce((a, b) => a * b, 1);
     let bytes: Uint8Array;
     if ('data' in t) {
       if (t.data.length !== numel) throw bad(`tensor ${t.name}: ne=[${t.ne.join(', ')}] has ${numel} elements, data has ${t.data.length}`);
       bytes = encodeTensorData(t.type, t.data);
     } else {
-      const expected = (numel / blk.size) * blk.bytes;
+      const expected = (numel / blk.blockElems) * blk.blockBytes;
       if (t.bytes.byteLength !== expected) throw bad(`tensor ${t.name} (${t.type}, ne=[${t.ne.join(', ')}]): expected ${expected} bytes, got ${t.bytes.byteLength}`);
       bytes = t.bytes;
     }
@@ -255,7 +213,7 @@ export function writeGGUF(file: GGUFToWrite): Uint8Array {
     w.str(t.name);
     w.u32(t.ne.length);
     for (const d of t.ne) w.u64(d);
-    w.u32(GGML_TYPE[t.type]);
+    w.u32(GGML_TYPES[t.type].id);
     w.u64(offset);
     offset += Math.ceil(encoded[i].byteLength / alignment) * alignment;
   });

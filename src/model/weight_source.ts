@@ -4,6 +4,7 @@ import { f32ToF16Bits, q4_0ToPacked, q8_0ToPacked, quantizeQ8G32, toF16Packed, t
 import type { WeightData } from '../kernels/matmul.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
 import { quantizeInt8 } from '../quant/int8.ts';
+import { ggmlDequantize } from '../quant/ggml/index.ts';
 
 /** How weights are stored on the GPU: as in the file ('auto'), or converted at load. */
 export type QuantScheme = 'auto' | 'f32' | 'f16' | 'int8' | 'int8-g32' | 'fp8-e4m3' | 'fp8-e5m2' | 'fp8-e4m3-g32' | 'fp8-e5m2-g32';
@@ -84,6 +85,11 @@ export function storeF32(data: Float32Array, rows: number, cols: number, quant: 
   return { format: 'f32', rows, cols, data };
 }
 
+/** Any tensor the reader accepts, as f32: ggml's dequantize_row_* for the block types. */
+function tensorF32(t: TensorInfo, bytes: Uint8Array): Float32Array {
+  return ['F32', 'F16', 'BF16'].includes(t.type) ? toF32(t, bytes) : ggmlDequantize(t.type, bytes, t.numel);
+}
+
 export function ggufWeights(f: GGUFFile): WeightSource {
   const tensor = (name: string, ne: readonly number[]): TensorInfo => {
     const t = f.tensors.get(name);
@@ -97,7 +103,7 @@ export function ggufWeights(f: GGUFFile): WeightSource {
     has: (name) => f.tensors.has(name),
     async vector(name, n) {
       const t = tensor(name, [n]);
-      return toF32(t, await readTensorBytes(f, t));
+      return tensorF32(t, await readTensorBytes(f, t));
     },
     async matrix(name, rows, cols, quant) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
@@ -113,7 +119,7 @@ export function ggufWeights(f: GGUFFile): WeightSource {
           return { format: 'q4', rows, cols, data: q.q, scales: q.scales };
         }
       }
-      return storeF32(toF32(t, bytes), rows, cols, quant); // F32, BF16, or a conversion
+      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16, another ggml type, or a conversion
     },
   };
 }
