@@ -11,6 +11,8 @@
  */
 import { EmberError } from '../errors.ts';
 import { GGML_TYPE, type TensorType } from '../gguf/reader.ts';
+import { GGML_TYPES, ggmlRandomBlocks } from '../quant/ggml/index.ts';
+import { LLAMA_FTYPE_ID, llamaTensorType, type LlamaFtype } from '../quant/ggml/mixture.ts';
 import { encodeTensorData, meta, writeGGUF, type MetaValue } from '../gguf/writer.ts';
 import { f32ToF16Bits } from '../gguf/convert.ts';
 import { spmVocab } from '../../models/generate.ts';
@@ -41,8 +43,19 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192, vocab: 128256, tied: true, qkvBias: false, ropeBase: 500000, eps: 1e-5, contextLength: 131072 },
 };
 
-/** Weight types a synthetic file can have (norms and biases are always F32). */
-export const SYNTHETIC_TYPES: readonly TensorType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'];
+/**
+ * Weight types a synthetic file can have (norms and biases are always F32): one type for every matrix
+ * (the first five as before: rows that do not fit a block stay F32; the ggml block types as
+ * llama-quantize --pure, with its fallbacks), or a llama.cpp file type (Q4_K_M ...) whose per-tensor
+ * types follow llama-quantize's rules (src/quant/ggml/mixture.ts). Q6_K and Q8_0 are also llama.cpp's
+ * file types of those names (the same layout for a llama model).
+ */
+export const SYNTHETIC_TYPES: readonly TensorType[] = [
+  'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0',
+  'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS',
+  'Q4_K_S', 'Q4_K_M', 'Q5_K_S', 'Q5_K_M',
+];
+const isFtypeMixture = (t: string) => /_K_[SM]$/.test(t);
 
 /** Bumped whenever the bytes for the same (shape, type, seed) change, so caches are invalidated. */
 export const SYNTHETIC_VERSION = 1;
@@ -68,7 +81,8 @@ export interface SyntheticGGUF {
 }
 
 const ALIGN = 32;
-const BLOCK: Record<TensorType, [number, number]> = { F32: [1, 4], F16: [1, 2], BF16: [1, 2], Q8_0: [32, 34], Q4_0: [32, 18] };
+const LEGACY = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'];
+const BLOCK = (t: TensorType): [number, number] => [GGML_TYPES[t].blockElems, GGML_TYPES[t].blockBytes];
 const CHUNK_VALUES = 1 << 20;
 
 export function resolveShape(name: string): SyntheticShape {
@@ -88,9 +102,12 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   const out: TensorPlan[] = [];
   const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
     let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
-    if (BLOCK[t][0] > 1 && ne[0] % BLOCK[t][0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
+    if (!LEGACY.includes(type)) {
+      const ftype = isFtypeMixture(type) ? (type as LlamaFtype) : 'pure';
+      t = llamaTensorType(ftype, type, { name, ne }, s.nLayer, s.tied);
+    } else if (BLOCK(t)[0] > 1 && ne[0] % BLOCK(t)[0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
     const numel = ne.length === 1 ? ne[0] : ne[0] * ne[1];
-    out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK[t][0]) * BLOCK[t][1] });
+    out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK(t)[0]) * BLOCK(t)[1] });
   };
   add('token_embd.weight', [s.nEmbd, s.vocab], 'embed');
   if (!s.tied) add('output.weight', [s.nEmbd, s.vocab], 'weight');
@@ -115,7 +132,10 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   return out;
 }
 
-const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 };
+/** general.file_type: llama_ftype ids (pure block types: the llama.cpp file type built on them). */
+const FILE_TYPE: Record<TensorType, number> = {
+  F32: 0, F16: 1, BF16: 32, Q2_K: 10, Q3_K: 11, Q4_K: 14, Q5_K: 16, IQ4_NL: 25, IQ4_XS: 30, ...LLAMA_FTYPE_ID,
+};
 
 function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[string, MetaValue]> {
   const a = s.arch;
@@ -220,8 +240,10 @@ function* tensorBytes(t: TensorPlan, seed: number): Generator<Uint8Array> {
   const rowsPer = Math.max(1, Math.floor(CHUNK_VALUES / cols));
   for (let r = 0; r < rows; r += rowsPer) {
     const n = Math.min(rowsPer, rows - r) * cols;
-    if (t.type === 'Q8_0' || t.type === 'Q4_0') {
-      const [size, per] = BLOCK[t.type];
+    if (!LEGACY.includes(t.type)) {
+      yield ggmlRandomBlocks(t.type, n, () => rng.next(), half / Math.sqrt(3)); // the std of the uniform draws
+    } else if (t.type === 'Q8_0' || t.type === 'Q4_0') {
+      const [size, per] = BLOCK(t.type);
       const out = new Uint8Array((n / size) * per);
       const dv = new DataView(out.buffer);
       const d = f32ToF16Bits(t.type === 'Q8_0' ? half / 128 : half / 8);
