@@ -8,6 +8,7 @@ import { latency, median, percentile, sig, spread } from '../src/bench/stats.ts'
 import { formatBench, roundDeep } from '../src/bench/report.ts';
 import { PROBE_PARAMS, PROBE_SOURCE, probeBandwidth } from '../src/bench/probe.ts';
 import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/bench/synthetic.ts';
+import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { loadNodeLlamaCpp } from '../src/bench/peer.ts';
 import { parsePeer, parseQuant, runBench } from '../src/cli/bench.ts';
@@ -106,7 +107,29 @@ describe('synthetic models', () => {
 
   it('rejects unknown names and types', async () => {
     await expectEmberError(() => syntheticGGUF('gpt-5'), 'BAD_ARGUMENT', /unknown synthetic model "gpt-5".*smollm2-135m/);
-    await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q5_K'), 'BAD_ARGUMENT', /unknown weight type "Q5_K"/);
+    await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q9_K'), 'BAD_ARGUMENT', /unknown weight type "Q9_K"/);
+  });
+
+  // A llama shape whose rows fit 256-blocks except ffn_down's (n_ff 352), so the mixture has fallbacks.
+  const kshape: SyntheticShape = { ...SYNTHETIC_MODELS['llama-3.2-1b'], nEmbd: 256, nLayer: 3, nHead: 4, nHeadKv: 2, nFf: 352, vocab: 300, contextLength: 64 };
+  it.each([
+    ['Q4_K_M', { 'token_embd.weight': 'Q6_K', 'blk.0.attn_q.weight': 'Q4_K', 'blk.2.attn_v.weight': 'Q6_K', 'blk.1.attn_v.weight': 'Q4_K', 'blk.1.ffn_down.weight': 'Q5_0', 'blk.2.ffn_down.weight': 'Q8_0' }],
+    ['Q6_K', { 'token_embd.weight': 'Q6_K', 'blk.0.ffn_up.weight': 'Q6_K', 'blk.0.ffn_down.weight': 'Q8_0' }],
+    ['IQ4_XS', { 'token_embd.weight': 'IQ4_XS', 'blk.0.ffn_down.weight': 'IQ4_NL' }],
+  ] as const)('%s: llama.cpp\'s tensor types, valid random blocks of the intended scale, same bytes every time', async (type, types) => {
+    const g = syntheticGGUF(kshape, type, 5);
+    const out = new Uint8Array(g.size);
+    let at = 0;
+    for (const p of g.chunks()) [out.set(p, at), (at += p.byteLength)];
+    expect(at).toBe(g.size);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    for (const [name, t] of Object.entries(types)) expect([name, f.tensors.get(name)?.type]).toEqual([name, t]);
+    const up = f.tensors.get('blk.1.ffn_up.weight')!;
+    const w = ggmlDequantize(up.type, await readTensorBytes(f, up), up.numel);
+    const std = Math.sqrt(w.reduce((a, x) => a + x * x, 0) / w.length);
+    expect(std / (1 / Math.sqrt(256))).toBeGreaterThan(0.8); // uniform draws of std 1/sqrt(in)
+    expect(std / (1 / Math.sqrt(256))).toBeLessThan(1.25);
+    expect([...syntheticGGUF(kshape, type, 5).chunks()].at(-2)).toEqual([...g.chunks()].at(-2));
   });
 });
 
