@@ -18,6 +18,9 @@ describe('weight cache', () => {
     const f = { format: 'f32' as const, rows: 1, cols: 3, data: new Float32Array([1, -2, 3.5]) };
     expect(decodeWeight(encodeWeight(f))).toEqual(f);
     expect(decodeWeight(encodeWeight(w).subarray(0, 40))).toBeNull(); // a truncated entry is a miss
+    // ggml's raw blocks (GGUF block formats): bytes, 18 of them here so the data needs padding
+    const raw = { ...f, format: 'q5_0', cols: 32, data: Uint8Array.from({ length: 22 }, (_, i) => i * 7) } as unknown as typeof f;
+    expect(decodeWeight(encodeWeight(raw))).toEqual(raw);
   });
 
   it('fp8-e4m3 load from cache gives the same ids; puts once, then only gets', async () => {
