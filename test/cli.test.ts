@@ -29,6 +29,23 @@ describe('emberlm CLI', () => {
     expect(out.stats.ttft_ms).toBeGreaterThan(0);
   });
 
+  it('generate takes the sampling options: --logit-bias forces a token, --frequency-penalty changes greedy ids', () => {
+    const model = sharedModelPath('stories260K/stories260K.gguf');
+    const run = (...extra: string[]) => {
+      const r = cli(['generate', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '64', '--temperature', '0', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).ids as number[];
+    };
+    expect(run('--logit-bias', '300:100,5:-100')).toEqual(new Array(64).fill(300));
+    const plain = run();
+    const penalized = run('--frequency-penalty', '2', '--presence-penalty', '2', '--repetition-penalty', '1.5', '--min-p', '0.1');
+    expect(penalized).not.toEqual(plain);
+    const repeats = (ids: number[]) => ids.length - new Set(ids).size;
+    expect(repeats(penalized)).toBeLessThan(repeats(plain));
+    const bad = cli(['generate', '--model', model, '--prompt', 'x', '--logit-bias', '5']);
+    expect(bad.stderr).toMatch(/--logit-bias expects ID:BIAS pairs/);
+  });
+
   it('generate streams text to stdout', () => {
     const r = cli(['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0']);
     expect(r.code, r.stderr).toBe(0);

@@ -107,6 +107,17 @@ describe('sampling through the engine (padded embedding)', () => {
     expect(c.ids).not.toEqual(a.ids);
   });
 
+  it('a seed gives the same ids however the prompt is split into prefill passes', async () => {
+    const opts = { temperature: 1.5, topK: 0, topP: 1, seed: 77, maxTokens: 16, stopAtEos: false };
+    const whole = await engine.complete(PROMPT, opts);
+    const split = await Engine.load(paddedModel(), { gpu: await testGpu(), contextLength: 64, maxBatch: 3 });
+    try {
+      expect((await split.complete(PROMPT, opts)).ids).toEqual(whole.ids); // passes of 3, 3 and 1 tokens
+    } finally {
+      split.dispose();
+    }
+  });
+
   it('a bad option is a typed error naming it, and the engine goes on', async () => {
     await expectEmberError(() => engine.complete(PROMPT, { logitBias: { [TOKENS]: 1 } }), 'BAD_ARGUMENT', /logitBias .*below 270.*"270"/);
     await expectEmberError(() => engine.complete(PROMPT, { minP: 2 }), 'BAD_ARGUMENT', /minP must be in \[0, 1\].*got 2/);

@@ -25,6 +25,11 @@ generate options:
   --temperature T     0 = greedy (default 0.8)
   --top-k K           0 = off (default 40)
   --top-p P           1 = off (default 0.95)
+  --min-p P           keep tokens with p >= P * p_max; 0 = off (default)
+  --repetition-penalty R   > 1 discourages every token of the prompt and the output; 1 = off (default)
+  --presence-penalty P     -2..2, OpenAI's: taken off the logit of every generated token; 0 = off (default)
+  --frequency-penalty F    -2..2, OpenAI's: F times a token's count in the output is taken off its logit
+  --logit-bias ID:B,...    add B (-100..100) to token ID's logit, e.g. 42:100 forces token 42
   --seed S            sampling seed (default random)
   --parse-special     match special tokens written in the prompt (<|im_start|>); off by default
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
@@ -62,6 +67,18 @@ function num(flags: Flags, name: string, fallback?: number): number | undefined 
   return n;
 }
 
+/** --logit-bias 42:100,7:-100 as { 42: 100, 7: -100 } (the engine checks the ids and values). */
+function logitBias(flags: Flags): Record<number, number> | undefined {
+  const v = flags['logit-bias'];
+  if (v === undefined) return undefined;
+  const entries = String(v).split(',').map((pair) => {
+    const m = /^\s*(\d+)\s*:\s*(-?[\d.]+(?:e-?\d+)?)\s*$/i.exec(pair);
+    if (!m) throw new EmberError('BAD_ARGUMENT', `--logit-bias expects ID:BIAS pairs separated by commas, got ${JSON.stringify(pair)}`);
+    return [Number(m[1]), Number(m[2])] as const;
+  });
+  return Object.fromEntries(entries);
+}
+
 function need(flags: Flags, name: string): string {
   const v = flags[name];
   if (typeof v !== 'string' || v === '') throw new EmberError('BAD_ARGUMENT', `--${name} is required (see emberlm --help)`);
@@ -83,6 +100,11 @@ async function generate(flags: Flags): Promise<void> {
       temperature: num(flags, 'temperature', 0.8),
       topK: num(flags, 'top-k', 40),
       topP: num(flags, 'top-p', 0.95),
+      minP: num(flags, 'min-p'),
+      repetitionPenalty: num(flags, 'repetition-penalty'),
+      presencePenalty: num(flags, 'presence-penalty'),
+      frequencyPenalty: num(flags, 'frequency-penalty'),
+      logitBias: logitBias(flags),
       seed: num(flags, 'seed'),
       parseSpecial: flags['parse-special'] === true,
     });
@@ -142,6 +164,11 @@ export async function main(argv: string[]): Promise<number> {
       'top-k': { type: 'string' },
       'top-p': { type: 'string' },
       seed: { type: 'string' },
+      'min-p': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      'presence-penalty': { type: 'string' },
+      'frequency-penalty': { type: 'string' },
+      'logit-bias': { type: 'string' },
       quant: { type: 'string' },
       ctx: { type: 'string' },
       'no-bos': { type: 'boolean' },
