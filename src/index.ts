@@ -17,5 +17,10 @@ export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
   ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
 } from './chat/index.ts';
-export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions } from './worker/index.ts';
+export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
+export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';
+export { browserFileCache } from './loader/browser_store.ts';
+export { defaultFileCache } from './loader/platform.ts';
+export { parseHubId, type HubId } from './loader/hub_id.ts';
+export type { LoadProgress, LoadPhase, ProgressCallback } from './loader/progress.ts';
 export { browserWeightCache, type WeightCache } from './model/weight_cache.ts';

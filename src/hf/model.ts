@@ -49,11 +49,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * returns; tensor data is read only when `weights` is asked for it. `quant` is checked here and is
  * what the caller will pass to `weights.matrix`.
  */
-export async function loadHFModel(base: string | URL, quant: QuantScheme = 'auto'): Promise<HFModel> {
+export async function loadHFModel(base: string | URL | ModelFolder, quant: QuantScheme = 'auto'): Promise<HFModel> {
   if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
-  const folder = await openFolder(base);
+  const folder = typeof base === 'string' || base instanceof URL ? await openFolder(base) : base;
   const configJson = await requiredJson(folder, 'config.json');
-  const folderName = String(base).replace(/\/+$/, '').split('/').pop() || 'model';
+  const path = typeof base === 'string' || base instanceof URL ? String(base) : folder.label('');
+  const folderName = folder.name ?? (path.replace(/\/+$/, '').split('/').pop() || 'model');
   const { config, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
 
   const baseTokenizer = await folderTokenizer(folder);
@@ -86,8 +87,8 @@ async function folderTokenizer(folder: ModelFolder): Promise<Tokenizer> {
 }
 
 /** Only the tokenizer of a Hugging Face model folder (no weights read): `emberlm tokenize`. */
-export async function loadHFTokenizer(base: string | URL): Promise<Tokenizer> {
-  const folder = await openFolder(base);
+export async function loadHFTokenizer(base: string | URL | ModelFolder): Promise<Tokenizer> {
+  const folder = typeof base === 'string' || base instanceof URL ? await openFolder(base) : base;
   const tokenizer = await folderTokenizer(folder);
   return withEos(tokenizer, eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), tokenizer));
 }
