@@ -1,5 +1,6 @@
 import { EmberError } from './errors.ts';
-import { createGpu, checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, forward, resetSampler, type Model } from './model/model.ts';
@@ -33,7 +34,7 @@ export interface LoadOptions {
   maxBatch?: number;
   /** Weight storage: 'auto' keeps the file's types (default). */
   quant?: QuantScheme;
-  /** Share a device between engines, or pass options for a new one. */
+  /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
   gpu?: Gpu;
   gpuOptions?: GpuOptions;
   /** Called as the load goes: the whole load's fraction (0 to 1), what it works on, and the event (phase, bytes). */
@@ -161,14 +162,14 @@ export class Engine extends EventTarget {
       const nCtx = nCtxOf(config);
       let weights = sourceWeights;
       if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
-      const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
+      const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
       const steps = config.nLayer + 2;
       const onProgress = (f: number, what: string) => progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress });
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });
       } catch (e) {
-        if (!opts.gpu) gpu.device.destroy();
+        if (!opts.gpu) releaseGpu(gpu);
         throw e;
       }
     };
@@ -479,18 +480,18 @@ export class Engine extends EventTarget {
     await this.scheduler.acquire(me);
     try {
       const history = [...this.current.kv.ids];
-      const gpu = opts.gpu ?? (await createGpu(this.source.opts.gpuOptions));
+      const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions));
       let fresh: Engine;
       try {
         fresh = await Engine.load(this.source.input, { ...this.source.opts, gpu });
       } catch (e) {
-        if (!opts.gpu) gpu.device.destroy();
+        if (!opts.gpu) releaseGpu(gpu);
         throw e;
       }
       fresh.disposed = true; // its model is taken over below; the shell must not report events
       const old = this.current;
       old.alloc.destroyAll();
-      if (this.ownsGpu) old.gpu.device.destroy();
+      if (this.ownsGpu) releaseGpu(old.gpu);
       this.current = fresh.current;
       this.samplerOwner = null;
       this.ownsGpu = !opts.gpu;
@@ -511,6 +512,6 @@ export class Engine extends EventTarget {
     this.scheduler.cancelAll();
     for (const p of this.live) p.wake.notify();
     this.current.alloc.destroyAll();
-    if (this.ownsGpu) this.current.gpu.device.destroy();
+    if (this.ownsGpu) releaseGpu(this.current.gpu);
   }
 }

@@ -116,6 +116,14 @@ class HFWrappedTokenizer implements Tokenizer {
     if (this.eosId !== null) this.eogIds.add(this.eosId);
     const addBos = config['add_bos_token'];
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : this.postProcessorAddsBos());
+    // The library builds some parts (the post-processor) only when it first encodes: a malformed one
+    // must fail here, at load, not in the middle of a generation.
+    const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
+    const outside = probe.find((id) => !(id >= 0 && id < this.vocabSize));
+    if (probe.length === 0 || outside !== undefined) {
+      const found = probe.length === 0 ? 'no tokens' : `token id ${outside}, outside its vocabulary of ${this.vocabSize}`;
+      throw new EmberError('BAD_MODEL', `the tokenizer encodes "Once upon a time, 1 2" to ${found}; expected ids of its vocabulary`);
+    }
   }
 
   /** BOS from the post-processor's template when the config names none (Llama 3 configs sometimes do this). */
@@ -142,7 +150,13 @@ class HFWrappedTokenizer implements Tokenizer {
     // the second instance that lacks them (so a large vocab is not held twice for nothing).
     const needsPlain = !opts.parseSpecial && this.specialTexts.some((s) => text.includes(s));
     const lib = needsPlain ? this.plainTokenizer() : this.full;
-    for (const id of lib.encode(text, { add_special_tokens: false }).ids) out.push(id);
+    let ids: number[];
+    try {
+      ids = lib.encode(text, { add_special_tokens: false }).ids;
+    } catch (e) {
+      throw new EmberError('BAD_MODEL', `tokenizer.json: the tokenizer library failed to encode the text (${(e as Error).message})`);
+    }
+    for (const id of ids) out.push(id);
     return out;
   }
 
