@@ -2,7 +2,7 @@
 // (f32, f16, q8, q4, fp8e4m3, fp8e5m2 as in src/kernels/matmul.ts) so a tied LM head can share it.
 // Quantized tables have one scale per `group` weights of a row (q4: 32). A table larger
 // than one storage binding is split into row chunks; each chunk's dispatch writes only the tokens
-// whose id falls in its rows.
+// whose id falls in its rows. Values are multiplied by `scale` (Gemma scales its embeddings by sqrt(dim)).
 override WG: u32 = 64;
 
 struct Params {
@@ -12,7 +12,7 @@ struct Params {
   row_words: u32, // u32 words per table row (f32/f16/fp8 rows are padded to whole vec4s)
   group: u32, // quantized tables: weights per scale along a row
   groups: u32, // quantized tables: scales per row
-  pad0: u32,
+  scale: f32, // multiplies every value (Gemma: sqrt(dim)), else 1
   pad1: u32,
 }
 
@@ -36,7 +36,7 @@ fn gather_f32(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   let r = local_row(t);
   if (t >= step.n_tokens || r < 0) { return; }
   for (var i = lid; i < p.dim; i += WG) {
-    x[t * p.dim + i] = bitcast<f32>(table[u32(r) * p.row_words + i]);
+    x[t * p.dim + i] = bitcast<f32>(table[u32(r) * p.row_words + i]) * p.scale;
   }
 }
 
@@ -48,8 +48,8 @@ fn gather_f16(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
   let half = p.dim / 2u;
   for (var i = lid; i < half; i += WG) {
     let v = unpack2x16float(table[u32(r) * p.row_words + i]);
-    x[t * p.dim + 2u * i] = v.x;
-    x[t * p.dim + 2u * i + 1u] = v.y;
+    x[t * p.dim + 2u * i] = v.x * p.scale;
+    x[t * p.dim + 2u * i + 1u] = v.y * p.scale;
   }
 }
 
@@ -63,7 +63,8 @@ fn gather_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
     let q = unpack4xI8(table[u32(r) * p.row_words + i]);
     let d = scales[u32(r) * p.groups + (4u * i) / p.group];
     let o = t * p.dim + 4u * i;
-    x[o] = d * f32(q.x); x[o + 1u] = d * f32(q.y); x[o + 2u] = d * f32(q.z); x[o + 3u] = d * f32(q.w);
+    let ds = d * p.scale;
+    x[o] = ds * f32(q.x); x[o + 1u] = ds * f32(q.y); x[o + 2u] = ds * f32(q.z); x[o + 3u] = ds * f32(q.w);
   }
 }
 
@@ -82,8 +83,8 @@ fn gather_q4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
     let o = t * p.dim + blk * 32u;
     for (var b = 0u; b < 4u; b++) {
       let byte = (w >> (8u * b)) & 0xffu;
-      x[o + j0 + b] = d * (f32(byte & 0xfu) - 8.0);
-      x[o + j0 + b + 16u] = d * (f32(byte >> 4u) - 8.0);
+      x[o + j0 + b] = d * (f32(byte & 0xfu) - 8.0) * p.scale;
+      x[o + j0 + b + 16u] = d * (f32(byte >> 4u) - 8.0) * p.scale;
     }
   }
 }
@@ -116,7 +117,7 @@ fn gather_fp8(t: u32, lid: u32, e5m2: bool) {
   for (var i = lid; i < p.dim / 4u; i += WG) {
     let v = fp8x4(table[u32(r) * p.row_words + i], e5m2) * scales[u32(r) * p.groups + (4u * i) / p.group];
     let o = t * p.dim + 4u * i;
-    x[o] = v.x; x[o + 1u] = v.y; x[o + 2u] = v.z; x[o + 3u] = v.w;
+    x[o] = v.x * p.scale; x[o + 1u] = v.y * p.scale; x[o + 2u] = v.z * p.scale; x[o + 3u] = v.w * p.scale;
   }
 }
 

@@ -13,7 +13,7 @@ export const EMBEDDING_PARAMS = new UniformLayout('Params', [
   ['row_words', 'u32'],
   ['group', 'u32'], // quantized tables: weights per scale along a row
   ['groups', 'u32'], // quantized tables: scales per row
-  ['pad0', 'u32'],
+  ['scale', 'f32'], // multiplies every value (Gemma: sqrt(dim)), else 1
   ['pad1', 'u32'],
 ] as const);
 export const EMBEDDING_SOURCE = source;
@@ -32,6 +32,7 @@ export interface EmbeddingArgs {
   ids: GPUBuffer; // (T) u32
   x: GPUBuffer; // (T, dim) f32
   step: GPUBuffer;
+  scale?: number; // multiplies every value; default 1
 }
 
 /** One dispatch per chunk of the table. */
@@ -51,7 +52,7 @@ export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArg
           row_words: gpuRowWords(a.table.format, a.table.cols),
           group: a.table.group ?? 0,
           groups: a.table.group ? Math.ceil(a.table.cols / a.table.group) : 0,
-          pad0: 0,
+          scale: a.scale ?? 1,
           pad1: 0,
         },
         step: a.step,
