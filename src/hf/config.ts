@@ -87,7 +87,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const nLayer = posInt('num_hidden_layers');
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
-  const windows = slidingWindows(cfg, modelType, nLayer, file, bad, posInt, flag);
+  const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -146,7 +146,7 @@ type Bad = (field: string, msg: string) => EmberError;
  * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; Gemma 2: even layers; Gemma 3: all but
  * every sliding_window_pattern-th).
  */
-function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, file: string, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number[] {
+function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number[] {
   const gemma = t === 'gemma2' || t === 'gemma3_text';
   const qwen = t === 'qwen2' || t === 'qwen3';
   let window = 0;
@@ -168,7 +168,6 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
     const from = cfg.max_window_layers === undefined ? 28 : posInt('max_window_layers');
     return layerWindows(nLayer, window, (l) => l >= from);
   }
-  void file;
   return layerWindows(nLayer, window, () => true);
 }
 
