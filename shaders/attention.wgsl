@@ -3,22 +3,28 @@
 // sum l, and the weighted sum of V rows, acc) in registers; the WG partial states are merged at the
 // end in log2(WG) rounds through workgroup memory. So the key loop has no barriers at all: on
 // lavapipe a barrier costs far more than the arithmetic, and the loop reads K and V as vec4s.
+// Sliding-window layers read only the last `window` keys; their cache is a ring of cache_len rows
+// (key j lives in row j % cache_len), which full-attention layers also use with cache_len = n_ctx.
+// MAXD4 = head_dim / 4 is put in front at load (src/kernels/attention.ts): registers sized to the model.
 override WG: u32 = 32;
-const MAXD4: u32 = 32u; // head_dim <= 4 * MAXD4 = 128
 
 struct Params {
   n_head: u32,
   n_kv: u32,
   head_dim: u32,
-  scale: f32, // 1/sqrt(head_dim)
+  scale: f32, // multiplies q.k: 1/sqrt(head_dim), or query_pre_attn_scalar^-0.5 (Gemma)
+  window: u32, // keys pos-window+1..pos; 0 = all keys
+  cache_len: u32, // rows of the K/V ring
+  softcap: f32, // scores = softcap * tanh(scores / softcap) (Gemma 2); 0 = off
+  pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> qkv: array<vec4<f32>>; // (T, (q_dim + 2*kv_dim)/4); q part read
-@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>; // (n_ctx, kv_dim/4)
-@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>; // (n_ctx, kv_dim/4)
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>; // (cache_len, kv_dim/4)
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>; // (cache_len, kv_dim/4)
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (T, q_dim/4)
 
 // Partial states handed from the upper half of the active invocations to the lower half.
@@ -47,10 +53,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var m = -3.0e38;
   var l = 0.0;
   let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
-  for (var j = lid; j < n_keys; j += WG) {
-    let kb = j * kv_dim4 + kvh * hd4;
+  var first = 0u;
+  if (p.window > 0u && n_keys > p.window) { first = n_keys - p.window; }
+  for (var j = first + lid; j < n_keys; j += WG) {
+    let kb = (j % p.cache_len) * kv_dim4 + kvh * hd4;
     var s = 0.0;
     for (var d = 0u; d < hd4; d++) { s += dot(q[d], k_cache[kb + d]); }
+    if (p.softcap > 0.0) { s = p.softcap * tanh_stable(s / p.softcap); }
     let m_new = max(m, s);
     let corr = exp(m - m_new);
     let e = exp(s - m_new);

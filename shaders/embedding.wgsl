@@ -6,6 +6,9 @@
 // row chunks; each chunk's dispatch writes only the tokens whose id falls in its rows.
 // MatmulParams (K = dim, row_start, rows, group, groups), p, step, WG: shaders/matmul_common.wgsl.
 
+// Multiplies every value: Gemma scales its embeddings by sqrt(dim) (a tied LM head reads the table unscaled).
+override SCALE: f32 = 1.0;
+
 @group(0) @binding(8) var<storage, read> ids: array<u32>; // (T)
 @group(0) @binding(9) var<storage, read_write> out: array<f32>; // (T, dim)
 
@@ -32,7 +35,7 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
       let q = block_piece(blk, v);
       for (var e = 0u; e < PIECE; e++) {
         let k = b * BLOCK + v * PIECE + e;
-        if (k < p.K) { out[t * p.K + k] = block_combine(blk, piece_code(q, e), ACC(1), 1.0); }
+        if (k < p.K) { out[t * p.K + k] = block_combine(blk, piece_code(q, e), ACC(1), 1.0) * SCALE; }
       }
     }
   }

@@ -1,4 +1,5 @@
-// RMSNorm: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, one workgroup per token row.
+// RMSNorm: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, one workgroup per token row; with add = 1,
+// y[t] += that instead (Gemma's post-attention/FFN norms feed the residual stream directly).
 // main_q8 also writes y in Q8_0 (shaders/q8_block.wgsl, put in front at load) when y feeds a q8/q4
 // matmul, which then skips its own quantize dispatch: one dispatch fewer per matmul on every token.
 override WG: u32 = 64;
@@ -7,7 +8,7 @@ struct Params {
   dim: u32,
   eps: f32,
   last_only: u32, // 1: normalise only the last token's row, into row 0 of y (the LM head needs no other)
-  pad0: u32,
+  add: u32, // 1: y += norm(x) * w (main only)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,7 +45,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   }
   let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    y[out_base + i] = x[base + i] * scale * w[i];
+    var v = x[base + i] * scale * w[i];
+    if (p.add == 1u) { v += y[out_base + i]; }
+    y[out_base + i] = v;
   }
 }
 

@@ -1,11 +1,12 @@
-// SwiGLU: h = silu(gate) * up, reading the fused gate|up matmul output.
+// SwiGLU: h = silu(gate) * up, reading the fused gate|up matmul output; GeGLU (act = 1, Gemma):
+// h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh).
 // main_q8 (one invocation per block of 32) also writes h in Q8_0 (shaders/q8_block.wgsl) for a q8/q4
 // ffn_down, which then skips its own quantize dispatch.
 override WG: u32 = 64;
 
 struct Params {
   n_ff: u32,
-  pad0: u32,
+  act: u32, // 0: silu, 1: tanh GELU
   pad1: u32,
   pad2: u32,
 }
@@ -18,6 +19,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
+fn gate_act(g: f32) -> f32 {
+  if (p.act == 1u) { return 0.5 * g * (1.0 + tanh_stable(0.7978845608028654 * (g + 0.044715 * g * g * g))); }
+  return g / (1.0 + exp(-g));
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.y;
@@ -25,7 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (t >= step.n_tokens || i >= p.n_ff) { return; }
   let g = gate_up[t * 2u * p.n_ff + i];
   let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
-  h[t * p.n_ff + i] = g / (1.0 + exp(-g)) * u;
+  h[t * p.n_ff + i] = gate_act(g) * u;
 }
 
 @compute @workgroup_size(WG)
@@ -41,7 +47,7 @@ fn main_q8(@builtin(global_invocation_id) gid: vec3u) {
       let i = b * 32u + 4u * j + c;
       let g = gate_up[t * 2u * p.n_ff + i];
       let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
-      o[c] = g / (1.0 + exp(-g)) * u;
+      o[c] = gate_act(g) * u;
       h[t * p.n_ff + i] = o[c];
     }
     v[j] = o;

@@ -138,6 +138,52 @@ describe('config.json -> ModelConfig', () => {
   });
 });
 
+describe('config.json of windowed, Gemma and Phi-3 models', () => {
+  const base = () => ({ ...randomHFModel().config, num_hidden_layers: 4 });
+
+  it('windows: Mistral every layer, Qwen2 from max_window_layers on when use_sliding_window, layer_types first', () => {
+    expect(configFromHF({ ...base(), model_type: 'mistral', sliding_window: 12 }).config.layerWindow).toEqual([12, 12, 12, 12]);
+    const qwen = { ...base(), model_type: 'qwen2', sliding_window: 64, max_window_layers: 2 };
+    expect(configFromHF({ ...qwen, use_sliding_window: true }).config.layerWindow).toEqual([0, 0, 64, 64]);
+    expect(configFromHF({ ...qwen, use_sliding_window: false }).config.layerWindow).toEqual([0, 0, 0, 0]);
+    const types = ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'];
+    expect(configFromHF({ ...qwen, use_sliding_window: true, layer_types: types }).config.layerWindow).toEqual([0, 64, 0, 64]);
+  });
+
+  it('gemma2: every other layer windowed, soft-caps, query_pre_attn_scalar, (1 + w) norms and GeGLU', () => {
+    const { config: c, extra } = configFromHF({ ...base(), model_type: 'gemma2', hidden_act: undefined, sliding_window: 8, query_pre_attn_scalar: 48, tie_word_embeddings: undefined });
+    expect(c).toMatchObject({ arch: 'gemma2', layerWindow: [8, 0, 8, 0], attnSoftcap: 50, finalSoftcap: 30, postNorms: true, ffnAct: 'gelu_tanh', tiedEmbeddings: true, qkNorm: false });
+    expect(c.attnScale).toBeCloseTo(1 / Math.sqrt(48), 12);
+    expect(c.embedScale).toBe(Math.fround(Math.sqrt(64)));
+    expect(extra.slidingWindow).toBe(8);
+    expect(configFromHF({ ...base(), model_type: 'gemma2', attn_logit_softcapping: null, final_logit_softcapping: 20 }).config).toMatchObject({ attnSoftcap: 0, finalSoftcap: 20 });
+  });
+
+  it('gemma3: local layers get their own RoPE base, from the v4 fields and from v5 rope_parameters per layer type', () => {
+    const v4 = configFromHF({ ...base(), model_type: 'gemma3_text', sliding_window_pattern: 2, sliding_window: 4, rope_theta: 1e6, rope_local_base_freq: 1e4, rope_scaling: { rope_type: 'linear', factor: 8 } }).config;
+    expect(v4).toMatchObject({ arch: 'gemma3', layerWindow: [4, 0, 4, 0], ropeBase: 1e6, ropeBaseLocal: 1e4, ropeScaling: { type: 'linear', factor: 8 }, qkNorm: true, attnSoftcap: 0, finalSoftcap: 0 });
+    expect(v4.attnScale).toBe(1 / 16); // query_pre_attn_scalar defaults to 256
+    const rope_parameters = { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } };
+    const v5 = configFromHF({ ...base(), model_type: 'gemma3_text', sliding_window_pattern: 2, sliding_window: 4, rope_theta: undefined, rope_scaling: undefined, rope_parameters }).config;
+    expect(v5).toEqual(v4);
+  });
+
+  it('phi3: su is longrope, partial rotary, the attention factor transformers derives', () => {
+    const rope_scaling = { type: 'su', short_factor: [1, 1, 1, 1, 1, 1], long_factor: [2, 2, 2, 2, 2, 2] };
+    const c = configFromHF({ ...base(), model_type: 'phi3', partial_rotary_factor: 0.75, max_position_embeddings: 1024, original_max_position_embeddings: 256, rope_scaling }).config;
+    expect(c).toMatchObject({ arch: 'phi3', nRot: 12, ropeScaling: { type: 'longrope', originalContext: 256, factor: 4, shortFactor: rope_scaling.short_factor, longFactor: rope_scaling.long_factor } });
+    expect(c.ropeScaling.attnFactor).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(256)), 12);
+  });
+
+  it('names the field of a bad config', async () => {
+    const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
+    await expectEmberError(bad({ model_type: 'mistral', sliding_window: 8, layer_types: ['full_attention'] }), 'BAD_MODEL', /field layer_types is \["full_attention"\]; expected 4 entries/);
+    await expectEmberError(bad({ model_type: 'phi3', rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), 'BAD_MODEL', /field rope_scaling\.short_factor .* expected 8 positive numbers/);
+    await expectEmberError(bad({ model_type: 'gemma2', hidden_activation: 'relu' }), 'UNSUPPORTED', /hidden_activation "relu"/);
+    await expectEmberError(bad({ partial_rotary_factor: 0.1 }), 'BAD_MODEL', /field partial_rotary_factor is 0.1/);
+  });
+});
+
 describe('tensor names', () => {
   it.each(['llama', 'mistral', 'qwen2', 'qwen3'] as const)('%s: every HF tensor maps to a GGUF name and back, and the expected set is exactly the file', (modelType) => {
     const gen = randomHFModel({ modelType, dtype: 'F8_E4M3' });

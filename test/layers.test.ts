@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { buildRope, ropeInvFreq } from '../src/kernels/rope.ts';
+import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
 import { buildAttention } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { attentionRef, embeddingRef, qkNormRef, ropeRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { buildSoftcap } from '../src/kernels/softcap.ts';
+import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
+import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { buildQkNorm } from '../src/kernels/qk_norm.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
@@ -32,46 +35,90 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  // ring: cache rows (position p in row p % ring); longFrom: LongRoPE's switch to the second table
   it.each([
-    [4, 2, 8, 8, false, 0, 5],
-    [4, 4, 16, 16, true, 7, 3],
-    [2, 1, 64, 32, false, 100, 1],
-    [6, 2, 16, 8, true, 3, 4],
-  ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i', async (nHead, nKv, headDim, nRot, neox, pos, T) => {
+    [4, 2, 8, 8, false, 0, 5, 128, ONE_TABLE],
+    [4, 4, 16, 16, true, 7, 3, 128, ONE_TABLE],
+    [2, 1, 64, 32, false, 100, 1, 128, ONE_TABLE],
+    [6, 2, 16, 8, true, 3, 4, 128, ONE_TABLE],
+    [4, 2, 16, 12, true, 10, 6, 9, 4], // ring of 9 wraps; long table (pos + T > 4)
+    [4, 2, 16, 12, true, 0, 4, 9, 4], // short table: pos + T = 4
+  ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i ring=%i long_from=%i', async (nHead, nKv, headDim, nRot, neox, pos, T, ring, longFrom) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
-    const nCtx = 128, kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
+    const nCtx = ring, kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
     const qkv = randn(rng(nHead + pos), T * row);
-    const inv = ropeInvFreq(nRot, 10000);
+    const two = longFrom !== ONE_TABLE;
+    const inv = new Float32Array((two ? 2 : 1) * (nRot / 2));
+    inv.set(ropeInvFreq(nRot, 10000));
+    if (two) inv.set(ropeInvFreq(nRot, 10000, { extFactors: Array.from({ length: nRot / 2 }, (_, i) => 1 + i) }), nRot / 2);
+    const table = { invFreq: inv, longFrom, mscale: two ? 1.25 : 1 };
     const qkvB = alloc.upload('qkv', qkv), kc = alloc.storage('k', nCtx * kvDim * 4), vc = alloc.storage('v', nCtx * kvDim * 4);
-    const d = await buildRope(gpu, alloc, { nHead, nKv, headDim, nRot, neox, invFreq: alloc.upload('inv', inv), qkv: qkvB, kCache: kc, vCache: vc, step: stepBuffer(alloc, { n_tokens: T, pos }) });
+    const d = await buildRope(gpu, alloc, { nHead, nKv, headDim, nRot, neox, ...table, invFreq: alloc.upload('inv', inv), cacheLen: ring, qkv: qkvB, kCache: kc, vCache: vc, step: stepBuffer(alloc, { n_tokens: T, pos }) });
     run(gpu, [d], T);
     const kRef = new Float32Array(nCtx * kvDim), vRef = new Float32Array(nCtx * kvDim), qRef = qkv.slice();
-    ropeRef({ nHead, nKv, headDim, nRot, neox }, inv, qRef, T, pos, kRef, vRef);
+    ropeRef({ nHead, nKv, headDim, nRot, neox }, table, qRef, T, pos, kRef, vRef, ring);
     expect(worstRatio(await f32(gpu, qkvB, T * row), qRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
     expect(worstRatio(await f32(gpu, kc, nCtx * kvDim), kRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
     expect(worstRatio(await f32(gpu, vc, nCtx * kvDim), vRef, 0, 0)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 
+  // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off
   it.each([
-    [4, 2, 8, 0, 5],
-    [8, 4, 8, 30, 1],
-    [2, 2, 64, 70, 3],
-    [4, 1, 128, 0, 100],
-    [3, 1, 4, 9, 40],
-    [2, 1, 96, 200, 1],
-    [9, 3, 64, 150, 1],
-  ])('attention n_head=%i n_kv=%i hd=%i pos=%i T=%i', async (nHead, nKv, headDim, pos, T) => {
+    [4, 2, 8, 0, 5, 0, 512, 0],
+    [8, 4, 8, 30, 1, 0, 512, 0],
+    [2, 2, 64, 70, 3, 0, 512, 0],
+    [4, 1, 128, 0, 100, 0, 512, 0],
+    [3, 1, 4, 9, 40, 0, 512, 0],
+    [2, 1, 96, 200, 1, 0, 512, 0],
+    [9, 3, 64, 150, 1, 0, 512, 0],
+    [4, 2, 16, 0, 30, 12, 512, 0], // window inside one prefill pass
+    [4, 2, 16, 40, 6, 12, 17, 0], // ring of W - 1 + T rows, wrapped
+    [4, 2, 32, 100, 1, 8, 8, 15], // decode far past the window, softcap
+    [2, 1, 256, 20, 3, 0, 512, 0], // Gemma's head_dim 256
+    [4, 2, 256, 300, 2, 10, 11, 5],
+  ])('attention n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
-    const nCtx = 512, kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
+    const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
     const r = rng(headDim * 7 + pos);
-    const qkv = randn(r, T * row), kCache = randn(r, nCtx * kvDim), vCache = randn(r, nCtx * kvDim);
+    const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
     const out = alloc.storage('out', T * qDim * 4);
-    const d = await buildAttention(gpu, alloc, { nHead, nKv, headDim, qkv: alloc.upload('qkv', qkv), kCache: alloc.upload('k', kCache), vCache: alloc.upload('v', vCache), out, step: stepBuffer(alloc, { n_tokens: T, pos }) });
+    const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
+    const o = { scale, window, cacheLen: ring, softcap };
+    const d = await buildAttention(gpu, alloc, { nHead, nKv, headDim, ...o, qkv: alloc.upload('qkv', qkv), kCache: alloc.upload('k', kCache), vCache: alloc.upload('v', vCache), out, step: stepBuffer(alloc, { n_tokens: T, pos }) });
     run(gpu, [d], T);
-    expect(worstRatio(await f32(gpu, out, T * qDim), attentionRef({ nHead, nKv, headDim }, qkv, T, pos, kCache, vCache), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await f32(gpu, out, T * qDim), attentionRef({ nHead, nKv, headDim }, qkv, T, pos, kCache, vCache, o), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it('a window ring gives the full cache\'s result for every window, whatever was overwritten', () => {
+    const nHead = 2, nKv = 1, hd = 8, W = 5, T = 3, pos = 20, ring = W - 1 + T;
+    const r = rng(4);
+    const qkv = randn(r, T * (nHead + 2 * nKv) * hd), full = randn(r, (pos + T) * nKv * hd), fullV = randn(r, (pos + T) * nKv * hd);
+    const k = new Float32Array(ring * nKv * hd), v = new Float32Array(ring * nKv * hd);
+    for (let p = 0; p < pos + T; p++) {
+      k.set(full.subarray(p * hd, (p + 1) * hd), (p % ring) * hd);
+      v.set(fullV.subarray(p * hd, (p + 1) * hd), (p % ring) * hd);
+    }
+    const s = { nHead, nKv, headDim: hd };
+    expect(attentionRef(s, qkv, T, pos, k, v, { window: W, cacheLen: ring })).toEqual(attentionRef(s, qkv, T, pos, full, fullV, { window: W }));
+  });
+
+  it('softcap of logits, and RMSNorm added into the residual', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const logits = randn(rng(8), 1000, 40);
+    const buf = alloc.upload('l', logits);
+    run(gpu, [await buildSoftcap(gpu, alloc, { n: 1000, cap: 30, x: buf, step: stepBuffer(alloc) })], 1);
+    expect(worstRatio(await f32(gpu, buf, 1000), softcapRef(logits.slice(), 30), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    const T = 3, D = 80;
+    const x = randn(rng(2), T * D, 3), w = randn(rng(3), D), res = randn(rng(4), T * D);
+    const y = alloc.upload('y', res);
+    run(gpu, [await buildRmsnorm(gpu, alloc, { dim: D, eps: 1e-6, step: stepBuffer(alloc, { n_tokens: T }), x: alloc.upload('x', x), weight: alloc.upload('w', w), y, add: true })], T);
+    const want = rmsnormRef(x, w, D, 1e-6).map((v, i) => v + res[i]);
+    expect(worstRatio(await f32(gpu, y, T * D), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 
@@ -88,14 +135,15 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it('swiglu', async () => {
+  it.each(['silu', 'gelu_tanh'] as const)('swiglu/geglu (%s)', async (act) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const T = 3, nFf = 172;
     const gu = randn(rng(5), T * 2 * nFf, 4);
+    gu[0] = 60; gu[1] = -60; // far tails: tanh must stay finite
     const h = alloc.storage('h', T * nFf * 4);
-    run(gpu, [await buildSwiglu(gpu, alloc, { nFf, gateUp: alloc.upload('gu', gu), h, step: stepBuffer(alloc, { n_tokens: T }) })], T);
-    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(gu, T, nFf), 1e-6, 1e-5)).toBeLessThanOrEqual(1);
+    run(gpu, [await buildSwiglu(gpu, alloc, { nFf, act, gateUp: alloc.upload('gu', gu), h, step: stepBuffer(alloc, { n_tokens: T }) })], T);
+    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(gu, T, nFf, act), 1e-6, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 });

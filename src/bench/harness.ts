@@ -86,6 +86,8 @@ export interface BenchResult extends SpeedResult {
   device: { adapter: string; features: string[] };
   weight_bytes: number; // on the GPU
   weight_bytes_per_token: number; // read per decoded token
+  kv_bytes: number; // K/V cache on the GPU (windowed layers: a ring of window - 1 + max batch rows)
+  kv_bytes_full: number; // what it would be with every layer holding the whole context
   weight_gb_s: number;
   roofline_pct: number;
   dispatches_per_token: number;
@@ -296,6 +298,8 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         warmup_ms: warmupMs,
         weight_bytes: m.weightBytes,
         weight_bytes_per_token: bytesPerToken,
+        kv_bytes: m.kvBytes,
+        kv_bytes_full: m.config.nLayer * m.nCtx * 2 * m.config.nKv * m.config.headDim * 4,
         prefill_tok_s: pre.median,
         decode_tok_s: dec.median,
         ttft_ms: ttft.median,

@@ -30,7 +30,8 @@ interface Table {
 }
 
 function benchTable(r: BenchReport): Table {
-  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok (in submit)'];
+  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok (in submit)', 'KV KiB (no window)'];
+  const kib = (b: number) => f(b / 1024, 0);
   const rows = r.results.map((x) => [
     x.model,
     x.quant,
@@ -45,6 +46,7 @@ function benchTable(r: BenchReport): Table {
     String(x.dispatches_per_token),
     f(x.submits_per_token, 2),
     `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
+    `${kib(x.kv_bytes)} (${kib(x.kv_bytes_full)})`,
   ]);
   return { head, rows };
 }

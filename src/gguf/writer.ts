@@ -14,6 +14,7 @@ export type MetaValue =
   | { type: 'bool'; value: boolean }
   | { type: 'string'; value: string }
   | { type: 'string[]'; value: readonly string[] }
+  | { type: 'bool[]'; value: readonly boolean[] }
   | { type: 'f32[]'; value: ArrayLike<number> }
   | { type: 'i32[]'; value: ArrayLike<number> }
   | { type: 'u32[]'; value: ArrayLike<number> };
@@ -32,6 +33,7 @@ export const meta = {
   bool: (value: boolean): MetaValue => ({ type: 'bool', value }),
   str: (value: string): MetaValue => ({ type: 'string', value }),
   strs: (value: readonly string[]): MetaValue => ({ type: 'string[]', value }),
+  bools: (value: readonly boolean[]): MetaValue => ({ type: 'bool[]', value }),
   f32s: (value: ArrayLike<number>): MetaValue => ({ type: 'f32[]', value }),
   i32s: (value: ArrayLike<number>): MetaValue => ({ type: 'i32[]', value }),
   u32s: (value: ArrayLike<number>): MetaValue => ({ type: 'u32[]', value }),
@@ -121,6 +123,10 @@ function writeValue(w: Bytes, key: string, m: MetaValue): void {
     case 'string[]':
       w.u32(VT.array); w.u32(VT.string); w.u64(m.value.length);
       for (const s of m.value) w.str(s);
+      return;
+    case 'bool[]':
+      w.u32(VT.array); w.u32(VT.bool); w.u64(m.value.length);
+      for (const b of m.value) w.u8(b ? 1 : 0);
       return;
     case 'f32[]':
       w.u32(VT.array); w.u32(VT.f32); w.u64(m.value.length);

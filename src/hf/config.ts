@@ -1,25 +1,30 @@
 import { EmberError } from '../errors.ts';
-import type { ModelConfig } from '../model/config.ts';
-import { validateConfig, type ConfigFieldNames } from '../model/validate.ts';
+import { gemmaEmbedScale, layerWindows, PLAIN_FEATURES, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
+import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
-export const HF_MODEL_TYPES = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
+export const HF_MODEL_TYPES = {
+  llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
+  gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM',
+} as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
+/** The forward pass's architecture for each model_type. */
+const ARCH_OF: Record<HFModelType, Arch> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
   readonly modelType: HFModelType;
   /** Qwen3: RMSNorm over each head of q and k (weights of head_dim) before RoPE. */
   readonly qkNorm: boolean;
-  /** Attention window in tokens when the model uses sliding-window attention (Mistral v0.1), else null. */
+  /** The attention window of its windowed layers (ModelConfig.layerWindow says which), or null when none is. */
   readonly slidingWindow: number | null;
   /** FP8 checkpoints: rows x cols of the blocks that share one `weight_scale_inv` entry (null when not FP8). */
   readonly fp8BlockSize: readonly [number, number] | null;
 }
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
-const DEFAULT_CONTEXT: Record<HFModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768 };
+const DEFAULT_CONTEXT: Record<HFModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -55,48 +60,69 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     return cfg[field] as boolean;
   };
 
-  const act = cfg.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new EmberError('UNSUPPORTED', `${file}: hidden_act ${printableJson(act)} is not supported (emberlm runs SwiGLU: silu)`, { file, field: 'hidden_act' });
+  const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
+  // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
+  const actField = gemma ? 'hidden_activation' : 'hidden_act';
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : ['silu'];
+  if (!wantAct.includes(act as string)) {
+    throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
+  }
+  if (flag('use_bidirectional_attention', false)) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is not supported (causal attention only)`, { file, field: 'use_bidirectional_attention' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
   const nKv = posInt('num_key_value_heads', nHead);
   if (!has('head_dim') && nEmbd % nHead !== 0) throw bad('hidden_size', `${nEmbd} is not a multiple of num_attention_heads ${nHead} (and head_dim is not given)`);
-  const headDim = posInt('head_dim', nEmbd / nHead);
-  const partial = num('partial_rotary_factor', 1);
-  if (partial !== 1) throw new EmberError('UNSUPPORTED', `${file}: partial_rotary_factor ${partial} is not supported (only 1)`, { file, field: 'partial_rotary_factor' });
+  const headDim = posInt('head_dim', gemma && !has('head_dim') ? 256 : nEmbd / nHead);
+  if (nHead % nKv !== 0) throw bad('num_key_value_heads', `${nKv} does not divide num_attention_heads ${nHead}`);
+  if (headDim % 2 !== 0) throw bad('head_dim', `${headDim} is odd; RoPE rotates pairs`);
+  const rp = isObject(cfg.rope_parameters) ? cfg.rope_parameters : {};
+  const partial = typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : num('partial_rotary_factor', 1);
+  const nRot = Math.trunc(headDim * partial); // transformers: int(head_dim * partial_rotary_factor)
+  if (!(partial > 0 && partial <= 1) || nRot % 2 !== 0) throw bad('partial_rotary_factor', `is ${partial}; expected a fraction of head_dim ${headDim} giving an even number of rotated dims`);
 
   // Biases: Qwen2 always has q/k/v biases; Llama's attention_bias adds them to o_proj too.
   if (flag('attention_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: attention_bias true (a bias on o_proj as well as q/k/v) is not supported`, { file, field: 'attention_bias' });
   if (flag('mlp_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: mlp_bias true is not supported`, { file, field: 'mlp_bias' });
 
-  const { ropeBase, ropeScaling, ropeField } = rope(cfg, file, bad);
-
-  let slidingWindow: number | null = null;
-  const usesWindow = modelType === 'mistral' || ((modelType === 'qwen2' || modelType === 'qwen3') && flag('use_sliding_window', false));
-  if (usesWindow && has('sliding_window')) slidingWindow = posInt('sliding_window');
+  const nLayer = posInt('num_hidden_layers');
+  // bounded before any per-layer list is built (a config claiming 1e8 layers must not allocate them)
+  if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
+  const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
+  const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
+  const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag);
+  const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
+  const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
   const config: ModelConfig = validateConfig(Object.freeze({
-    arch: modelType,
+    ...PLAIN_FEATURES,
+    arch: ARCH_OF[modelType],
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
-    nLayer: posInt('num_hidden_layers'),
+    nLayer,
     nEmbd,
     nFf: posInt('intermediate_size'),
     nHead,
     nKv,
     headDim,
-    nRot: headDim,
+    nRot,
     vocab: posInt('vocab_size'),
-    contextTrain: posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]),
+    contextTrain,
     eps: num('rms_norm_eps', 1e-6),
     ropeBase,
     ropeNeox: true,
     ropeScaling: Object.freeze(ropeScaling),
+    ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3',
-    tiedEmbeddings: flag('tie_word_embeddings', false),
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
+    tiedEmbeddings: flag('tie_word_embeddings', gemma),
+    layerWindow: Object.freeze(windows),
+    ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
+    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : 1 / Math.sqrt(headDim),
+    attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
+    finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
   }), file, hfFieldNames(ropeField));
-  return { config, extra: Object.freeze({ modelType, qkNorm: modelType === 'qwen3', slidingWindow, fp8BlockSize: fp8Blocks(cfg, file) }) };
+  return { config, extra: Object.freeze({ modelType, qkNorm: config.qkNorm, slidingWindow, fp8BlockSize: fp8Blocks(cfg, file) }) };
 }
 
 function hfFieldNames(rope: string): ConfigFieldNames {
@@ -124,21 +150,76 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
   throw new EmberError('BAD_MODEL', `${file}: field model_type is missing (and architectures names no class)`, { file, field: 'model_type' });
 }
 
-/** rope_theta and rope_scaling, in the transformers v4 layout or v5's `rope_parameters`. */
-function rope(cfg: Record<string, unknown>, file: string, bad: (field: string, msg: string) => EmberError) {
+type Bad = (field: string, msg: string) => EmberError;
+
+/**
+ * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),
+ * else each family's rule as transformers applies it (Mistral, Phi-3: every layer when sliding_window is
+ * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; Gemma 2: even layers; Gemma 3: all but
+ * every sliding_window_pattern-th).
+ */
+function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number[] {
+  const gemma = t === 'gemma2' || t === 'gemma3_text';
+  const qwen = t === 'qwen2' || t === 'qwen3';
+  let window = 0;
+  if (gemma) window = posInt('sliding_window', 4096);
+  else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!qwen || flag('use_sliding_window', false))) window = posInt('sliding_window');
+  const types = cfg.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== nLayer || !types.every((v) => v === 'sliding_attention' || v === 'full_attention')) {
+      throw bad('layer_types', `is ${JSON.stringify(types)}; expected ${nLayer} entries of "sliding_attention" or "full_attention"`);
+    }
+    return layerWindows(nLayer, window, (l) => types[l] === 'sliding_attention');
+  }
+  if (t === 'gemma2') return layerWindows(nLayer, window, (l) => (l + 1) % 2 !== 0);
+  if (t === 'gemma3_text') {
+    const period = posInt('sliding_window_pattern', 6);
+    return layerWindows(nLayer, window, (l) => (l + 1) % period !== 0);
+  }
+  if (qwen) {
+    const from = cfg.max_window_layers === undefined ? 28 : posInt('max_window_layers');
+    return layerWindows(nLayer, window, (l) => l >= from);
+  }
+  return layerWindows(nLayer, window, () => true);
+}
+
+/**
+ * rope_theta and rope_scaling, in the transformers v4 layout or v5's `rope_parameters` (Gemma 3: one
+ * entry per layer type; v4: rope_local_base_freq for the sliding layers, rope_scaling for the full ones).
+ */
+function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelType: HFModelType; nRot: number; contextTrain: number }) {
   const field = isObject(cfg.rope_parameters) ? 'rope_parameters' : 'rope_scaling';
   const rp = cfg[field];
   if (rp !== undefined && rp !== null && !isObject(rp)) throw bad(field, `is ${printableJson(rp)}; expected an object or null`);
-  const p = rp ?? {};
-  const theta = cfg.rope_theta ?? p.rope_theta ?? 10000;
-  if (typeof theta !== 'number') throw bad('rope_theta', `is ${printableJson(theta)}; expected a positive number`);
-  const type = p.rope_type ?? p.type ?? 'default';
+  let p: Record<string, unknown> = rp ?? {};
+  let where = field;
+  let ropeBaseLocal: number | null = null;
+  let thetaDefault = 10000;
+  if (m.modelType === 'gemma3_text') {
+    thetaDefault = 1e6;
+    const local = isObject(p.sliding_attention) ? p.sliding_attention : null;
+    if (isObject(p.full_attention) || local) {
+      if (local && (local.rope_type ?? 'default') !== 'default') {
+        throw new EmberError('UNSUPPORTED', `${file}: ${field}.sliding_attention.rope_type ${printableJson(local.rope_type)} is not supported (default)`, { file, field: `${field}.sliding_attention.rope_type` });
+      }
+      ropeBaseLocal = typeof local?.rope_theta === 'number' ? local.rope_theta : 10000;
+      p = isObject(p.full_attention) ? p.full_attention : {};
+      where = `${field}.full_attention`;
+    } else {
+      ropeBaseLocal = typeof cfg.rope_local_base_freq === 'number' ? cfg.rope_local_base_freq : 10000;
+    }
+    if (!(ropeBaseLocal > 0)) throw bad('rope_local_base_freq', `is ${ropeBaseLocal}; expected a positive number`);
+  }
+  const theta = cfg.rope_theta ?? p.rope_theta ?? thetaDefault;
+  if (typeof theta !== 'number' || !(theta > 0)) throw bad('rope_theta', `is ${printableJson(theta)}; expected a positive number`);
+  let type = p.rope_type ?? p.type ?? 'default';
+  if (m.modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope'; // as transformers' Phi3Config renames them
   const pnum = (key: string): number => {
     const v = p[key];
-    if (typeof v !== 'number') throw bad(`${field}.${key}`, v === undefined ? 'is missing' : `is ${printableJson(v)}; expected a positive number`);
+    if (typeof v !== 'number' || !(v > 0)) throw bad(`${where}.${key}`, v === undefined ? 'is missing' : `is ${printableJson(v)}; expected a positive number`);
     return v;
   };
-  let ropeScaling: ModelConfig['ropeScaling'];
+  let ropeScaling: RopeScalingConfig;
   if (type === 'default') ropeScaling = { type: 'none', factor: 1 };
   else if (type === 'linear') ropeScaling = { type: 'linear', factor: pnum('factor') };
   else if (type === 'llama3') {
@@ -149,10 +230,30 @@ function rope(cfg: Record<string, unknown>, file: string, bad: (field: string, m
       highFreqFactor: pnum('high_freq_factor'),
       originalContext: pnum('original_max_position_embeddings'),
     };
+  } else if (type === 'longrope') {
+    ropeScaling = longrope(cfg, p, where, bad, m.nRot, m.contextTrain, pnum);
   } else {
-    throw new EmberError('UNSUPPORTED', `${file}: ${field}.rope_type ${printableJson(type)} is not supported (default, linear, llama3)`, { file, field: `${field}.rope_type` });
+    throw new EmberError('UNSUPPORTED', `${file}: ${where}.rope_type ${printableJson(type)} is not supported (default, linear, llama3, longrope)`, { file, field: `${where}.rope_type` });
   }
-  return { ropeBase: theta, ropeScaling, ropeField: field };
+  return { ropeBase: theta, ropeScaling, ropeBaseLocal, ropeField: where };
+}
+
+/** LongRoPE (Phi-3): factors of n_rot/2, and the attention factor transformers derives when it is not given. */
+function longrope(cfg: Record<string, unknown>, p: Record<string, unknown>, where: string, bad: Bad, nRot: number, contextTrain: number, pnum: (k: string) => number): RopeScalingConfig {
+  const factors = (key: string): number[] => {
+    const v = p[key];
+    if (!Array.isArray(v) || v.length !== nRot / 2 || !v.every((x) => typeof x === 'number' && x > 0)) {
+      throw bad(`${where}.${key}`, `is ${printableJson(v)?.slice(0, 80)}; expected ${nRot / 2} positive numbers (one per rotated pair)`);
+    }
+    return v as number[];
+  };
+  const origRaw = p.original_max_position_embeddings ?? cfg.original_max_position_embeddings ?? contextTrain;
+  if (typeof origRaw !== 'number' || !(origRaw > 0)) throw bad('original_max_position_embeddings', `is ${printableJson(origRaw)}; expected a positive number`);
+  const factor = p.factor === undefined || p.factor === null ? contextTrain / origRaw : pnum('factor');
+  const attnFactor = p.attention_factor === undefined || p.attention_factor === null
+    ? factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(origRaw))
+    : pnum('attention_factor');
+  return { type: 'longrope', factor, originalContext: origRaw, shortFactor: Object.freeze(factors('short_factor')), longFactor: Object.freeze(factors('long_factor')), attnFactor };
 }
 
 /** quantization_config: none, or native FP8 with block scales (quant_method "fp8"). */

@@ -160,7 +160,7 @@ function checker(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string) {
 
   /** The HF tensor behind a GGUF name, checked against `shape` (HF order: [rows, cols] or [n]) and dtype. */
   const tensor = (gguf: string, shape: readonly number[]): SafeTensorInfo => {
-    const hf = hfTensorName(gguf);
+    const hf = hfTensorName(gguf, extra.modelType);
     const t = hf === null || (gguf === 'output.weight' && c.tiedEmbeddings) ? undefined : set.tensors.get(hf);
     if (!t) {
       const why = c.tiedEmbeddings && gguf === 'output.weight' ? ' (the model ties its embeddings)' : '';
@@ -197,15 +197,20 @@ function checker(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string) {
 
 function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string): HFWeightSource {
   const { tensor, scalesOf, blockRows, blockCols } = checker(set, c, extra, name);
+  // Gemma stores RMSNorm weights as w and applies (1 + w) (computed in f32); folded in here, once, as
+  // llama.cpp's converter does, so the forward pass runs one RMSNorm for every family.
+  const normPlusOne = extra.modelType === 'gemma2' || extra.modelType === 'gemma3_text';
   return {
     name,
     has: (gguf) => {
-      const hf = hfTensorName(gguf);
+      const hf = hfTensorName(gguf, extra.modelType);
       return hf !== null && set.tensors.has(hf) && !(gguf === 'output.weight' && c.tiedEmbeddings);
     },
     async vector(gguf, n) {
       const t = tensor(gguf, [n]);
-      return tensorToF32(t, await readTensorBytes(t));
+      const v = tensorToF32(t, await readTensorBytes(t));
+      if (normPlusOne && gguf.endsWith('norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
+      return v;
     },
     async matrix(gguf, rows, cols, quant) {
       const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout

@@ -1,9 +1,9 @@
 import type { ModelConfig } from '../model/config.ts';
-import type { HFExtra } from './config.ts';
+import type { HFExtra, HFModelType } from './config.ts';
 
 /**
- * GGUF tensor names (emberlm's canonical ones) <-> Hugging Face names, for the Llama-style families
- * (llama, mistral, qwen2, qwen3 share one layout).
+ * GGUF tensor names (emberlm's canonical ones, llama.cpp's) <-> Hugging Face names. The Llama-style
+ * families (llama, mistral, qwen2, qwen3) share one layout; Gemma 2/3 and Phi-3 rename a few tensors.
  */
 
 const GLOBAL: ReadonlyArray<readonly [string, string]> = [
@@ -30,26 +30,47 @@ const LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'mlp.down_proj.weight'],
 ];
 
-const TO_HF = new Map(LAYER);
-const TO_GGUF = new Map(LAYER.map(([g, h]) => [h, g] as const));
+/** Gemma 2/3: four norms per layer; post_attention_layernorm is the attention output's norm (llama.cpp's names). */
+const GEMMA_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => g !== 'ffn_norm.weight'),
+  ['post_attention_norm.weight', 'post_attention_layernorm.weight'],
+  ['ffn_norm.weight', 'pre_feedforward_layernorm.weight'],
+  ['post_ffw_norm.weight', 'post_feedforward_layernorm.weight'],
+];
+
+/** Phi-3: q/k/v in one matrix, gate and up in one (llama.cpp keeps them fused too: ffn_up holds gate then up). */
+const PHI3_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^attn_[qkv]\.|^ffn_(gate|up)\./.test(g)),
+  ['attn_qkv.weight', 'self_attn.qkv_proj.weight'],
+  ['ffn_up.weight', 'mlp.gate_up_proj.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3';
+const familyOf = (t: HFModelType | undefined): Family => (t === 'gemma2' || t === 'gemma3_text' ? 'gemma' : t === 'phi3' ? 'phi3' : 'llama');
+const MAPS = Object.fromEntries(
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER]] as const).map(([f, layer]) => [
+    f,
+    { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
+  ]),
+) as Record<Family, { toHf: Map<string, string>; toGguf: Map<string, string> }>;
 const GLOBAL_TO_HF = new Map(GLOBAL);
 const GLOBAL_TO_GGUF = new Map(GLOBAL.map(([g, h]) => [h, g] as const));
 
-/** The HF name of a GGUF tensor name, or null when there is none. */
-export function hfTensorName(gguf: string): string | null {
+/** The HF name of a GGUF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
+export function hfTensorName(gguf: string, modelType?: HFModelType): string | null {
   const g = GLOBAL_TO_HF.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
-  const rest = m && TO_HF.get(m[2]);
+  const rest = m && MAPS[familyOf(modelType)].toHf.get(m[2]);
   return rest ? `model.layers.${m[1]}.${rest}` : null;
 }
 
-/** The GGUF name of an HF tensor name, or null when there is none. */
-export function ggufTensorName(hf: string): string | null {
+/** The GGUF name of an HF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
+export function ggufTensorName(hf: string, modelType?: HFModelType): string | null {
   const g = GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
-  const rest = m && TO_GGUF.get(m[2]);
+  const rest = m && MAPS[familyOf(modelType)].toGguf.get(m[2]);
   return rest ? `blk.${m[1]}.${rest}` : null;
 }
 
@@ -61,6 +82,7 @@ export interface ExpectedTensor {
 
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>): ExpectedTensor[] {
+  const fused = c.arch === 'phi3';
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
@@ -71,15 +93,21 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>):
     const b = `blk.${i}.`;
     out.push(
       { name: `${b}attn_norm.weight`, shape: [D] },
-      { name: `${b}attn_q.weight`, shape: [qDim, D] },
-      { name: `${b}attn_k.weight`, shape: [kvDim, D] },
-      { name: `${b}attn_v.weight`, shape: [kvDim, D] },
       { name: `${b}attn_output.weight`, shape: [D, qDim] },
       { name: `${b}ffn_norm.weight`, shape: [D] },
-      { name: `${b}ffn_gate.weight`, shape: [F, D] },
-      { name: `${b}ffn_up.weight`, shape: [F, D] },
       { name: `${b}ffn_down.weight`, shape: [D, F] },
     );
+    if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] });
+    else {
+      out.push(
+        { name: `${b}attn_q.weight`, shape: [qDim, D] },
+        { name: `${b}attn_k.weight`, shape: [kvDim, D] },
+        { name: `${b}attn_v.weight`, shape: [kvDim, D] },
+        { name: `${b}ffn_gate.weight`, shape: [F, D] },
+        { name: `${b}ffn_up.weight`, shape: [F, D] },
+      );
+    }
+    if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
     }

@@ -5,24 +5,34 @@ import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
+import { TANH_LIB } from './wgsl_lib.ts';
 
 export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['n_head', 'u32'],
   ['n_kv', 'u32'],
   ['head_dim', 'u32'],
   ['scale', 'f32'],
+  ['window', 'u32'],
+  ['cache_len', 'u32'],
+  ['softcap', 'f32'],
+  ['pad0', 'u32'],
 ] as const);
 export const ATTENTION_SOURCE = source;
-const WG = 32;
-const MAX_HEAD_DIM = 128; // keep in step with the shader's MAXD4
+export const MAX_HEAD_DIM = 256;
+/** The kernel's workgroup storage is WG * head_dim / 2 vec4s (16 KiB at most, WebGPU's default limit). */
+const workgroupSize = (headDim: number) => (headDim > 128 ? 16 : 32);
 
 export interface AttentionArgs {
   nHead: number;
   nKv: number;
   headDim: number;
+  scale: number; // multiplies q.k
+  window: number; // keys pos-window+1..pos; 0 = all
+  cacheLen: number; // rows of the K/V ring
+  softcap: number; // 0 = off
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): q read
-  kCache: GPUBuffer; // (n_ctx, kv_dim)
-  vCache: GPUBuffer; // (n_ctx, kv_dim)
+  kCache: GPUBuffer; // (cacheLen, kv_dim)
+  vCache: GPUBuffer; // (cacheLen, kv_dim)
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
 }
@@ -33,11 +43,11 @@ export function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArgs): Pr
   }
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
   return buildKernel(gpu, alloc, {
-    label: 'attention/causal',
-    code: shaderText(source),
-    constants: { WG },
+    label: a.window > 0 ? 'attention/window' : 'attention/causal',
+    code: shaderText(source, {}, TANH_LIB, `const MAXD4: u32 = ${a.headDim / 4}u;`),
+    constants: { WG: workgroupSize(a.headDim) },
     params: ATTENTION_PARAMS,
-    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: 1 / Math.sqrt(a.headDim) },
+    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen, softcap: a.softcap, pad0: 0 },
     step: a.step,
     bindings: [a.qkv, a.kCache, a.vCache, a.out],
     grid: (n) => [a.nHead, n],

@@ -20,6 +20,7 @@ export interface EmbeddingArgs {
   ids: GPUBuffer; // (T) u32
   x: GPUBuffer; // (T, dim) f32
   step: GPUBuffer;
+  scale?: number; // multiplies every value (Gemma: sqrt(dim)); default 1
 }
 
 /**
@@ -36,7 +37,7 @@ export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArg
         label: `embedding/${t.format}`,
         code,
         entry: 'gather',
-        constants: { WG: 64, ...FORMATS[t.format].constants },
+        constants: { WG: 64, SCALE: a.scale ?? 1, ...FORMATS[t.format].constants },
         params: MATMUL_PARAMS,
         values: chunkParams({ ...t, group: t.group ?? FORMATS[t.format].group }, c),
         step: a.step,

@@ -10,7 +10,7 @@ export const RMSNORM_PARAMS = new UniformLayout('Params', [
   ['dim', 'u32'],
   ['eps', 'f32'],
   ['last_only', 'u32'],
-  ['pad0', 'u32'],
+  ['add', 'u32'],
 ] as const);
 export const RMSNORM_SOURCE = source;
 
@@ -22,18 +22,20 @@ export interface RmsnormArgs {
   weight: Binding; // (dim) f32
   y: Binding; // (T, dim) f32, or (1, dim) with lastOnly; may not alias x
   lastOnly?: boolean;
+  /** y += norm(x) * w (a residual add); not with lastOnly or quantized. */
+  add?: boolean;
   /** Also write y in Q8_0 for a q8/q4 matmul: codes (T, dim/4) u32, scales (T, dim/32) f32. dim % 32 == 0. */
   quantized?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
 export function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
   return buildKernel(gpu, alloc, {
-    label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : 'rmsnorm/rows',
+    label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : a.add ? 'rmsnorm/rows_add' : 'rmsnorm/rows',
     code: shaderText(source, {}, Q8_BLOCK_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG: 64 },
     params: RMSNORM_PARAMS,
-    values: { dim: a.dim, eps: a.eps, last_only: a.lastOnly ? 1 : 0, pad0: 0 },
+    values: { dim: a.dim, eps: a.eps, last_only: a.lastOnly ? 1 : 0, add: a.add ? 1 : 0 },
     step: a.step,
     bindings: a.quantized ? [a.x, a.weight, a.y, a.quantized.codes, a.quantized.scales] : [a.x, a.weight, a.y],
     grid: (n) => [a.lastOnly ? 1 : n],

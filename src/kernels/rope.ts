@@ -11,10 +11,12 @@ export const ROPE_PARAMS = new UniformLayout('Params', [
   ['head_dim', 'u32'],
   ['n_rot', 'u32'],
   ['neox', 'u32'],
-  ['pad0', 'u32'],
-  ['pad1', 'u32'],
-  ['pad2', 'u32'],
+  ['cache_len', 'u32'],
+  ['long_from', 'u32'],
+  ['mscale', 'f32'],
 ] as const);
+/** long_from for a model with one table: never switch. */
+export const ONE_TABLE = 0xffffffff;
 export const ROPE_SOURCE = source;
 
 export interface RopeArgs {
@@ -23,10 +25,13 @@ export interface RopeArgs {
   headDim: number;
   nRot: number;
   neox: boolean;
-  invFreq: GPUBuffer; // (nRot/2) f32, see ropeInvFreq
+  invFreq: GPUBuffer; // (tables, nRot/2) f32, see ropeInvFreq: one table, or LongRoPE's short then long
+  longFrom: number; // the long table for a pass whose last position + 1 exceeds this; ONE_TABLE: never
+  mscale: number; // multiplies cos and sin (LongRoPE attention factor), else 1
+  cacheLen: number; // rows of the K/V ring
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim), rotated in place
-  kCache: GPUBuffer; // (n_ctx, kv_dim)
-  vCache: GPUBuffer; // (n_ctx, kv_dim)
+  kCache: GPUBuffer; // (cacheLen, kv_dim)
+  vCache: GPUBuffer; // (cacheLen, kv_dim)
   step: GPUBuffer;
 }
 
@@ -38,7 +43,7 @@ export function buildRope(gpu: Gpu, alloc: Allocator, a: RopeArgs): Promise<Disp
     code: shaderText(source),
     constants: { WG },
     params: ROPE_PARAMS,
-    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, pad0: 0, pad1: 0, pad2: 0 },
+    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, cache_len: a.cacheLen, long_from: a.longFrom, mscale: a.mscale },
     step: a.step,
     bindings: [a.invFreq, a.qkv, a.kCache, a.vCache],
     grid: (n) => [ceilDiv(work, WG), n],
@@ -52,6 +57,8 @@ export interface RopeScaling {
   freqFactors?: Float32Array;
   /** Linear position scaling (rope.scaling.factor with type linear): theta uses pos / factor. */
   linearFactor?: number;
+  /** LongRoPE: per-dimension divisors applied as transformers does, 1 / (factor[i] * base^(2i/nRot)). */
+  extFactors?: ArrayLike<number>;
 }
 
 /** inv_freq[i] = base^(-2i/nRot), adjusted for the model's scaling; computed once at load. */
@@ -59,6 +66,7 @@ export function ropeInvFreq(nRot: number, base: number, s: RopeScaling = {}): Fl
   const out = new Float32Array(nRot / 2);
   for (let i = 0; i < nRot / 2; i++) {
     let f = Math.pow(base, (-2 * i) / nRot);
+    if (s.extFactors) f = 1 / (s.extFactors[i] * Math.fround(Math.pow(base, (2 * i) / nRot)));
     if (s.freqFactors) f /= s.freqFactors[i];
     if (s.llama3) {
       const { factor, lowFreqFactor, highFreqFactor, originalContext } = s.llama3;

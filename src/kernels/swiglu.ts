@@ -1,5 +1,5 @@
 import source from '../../shaders/swiglu.wgsl?raw';
-import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
+import { Q8_BLOCK_LIB, TANH_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -8,7 +8,7 @@ import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
 
 export const SWIGLU_PARAMS = new UniformLayout('Params', [
   ['n_ff', 'u32'],
-  ['pad0', 'u32'],
+  ['act', 'u32'],
   ['pad1', 'u32'],
   ['pad2', 'u32'],
 ] as const);
@@ -16,6 +16,7 @@ export const SWIGLU_SOURCE = source;
 
 export interface SwigluArgs {
   nFf: number;
+  act?: 'silu' | 'gelu_tanh'; // default silu
   gateUp: GPUBuffer; // (T, 2*n_ff)
   h: GPUBuffer; // (T, n_ff)
   step: GPUBuffer;
@@ -26,12 +27,12 @@ export interface SwigluArgs {
 export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<Dispatch> {
   const WG = 64;
   return buildKernel(gpu, alloc, {
-    label: a.quantized ? 'swiglu/rows_q8' : 'swiglu/rows',
-    code: shaderText(source, {}, Q8_BLOCK_LIB),
+    label: `${a.act === 'gelu_tanh' ? 'geglu' : 'swiglu'}/${a.quantized ? 'rows_q8' : 'rows'}`,
+    code: shaderText(source, {}, Q8_BLOCK_LIB, TANH_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },
     params: SWIGLU_PARAMS,
-    values: { n_ff: a.nFf, pad0: 0, pad1: 0, pad2: 0 },
+    values: { n_ff: a.nFf, act: a.act === 'gelu_tanh' ? 1 : 0, pad1: 0, pad2: 0 },
     step: a.step,
     bindings: a.quantized ? [a.gateUp, a.h, a.quantized.codes, a.quantized.scales] : [a.gateUp, a.h],
     grid: (n) => [ceilDiv(a.quantized ? a.nFf / 32 : a.nFf, WG), n],

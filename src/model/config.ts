@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -23,10 +23,21 @@ export interface ModelConfig {
   readonly eps: number; // RMSNorm epsilon
   readonly ropeBase: number;
   readonly ropeNeox: boolean; // half-split rotation (Qwen2, NeoX) rather than adjacent pairs (Llama GGUF)
-  readonly ropeScaling: { type: 'none' | 'linear' | 'llama3'; factor: number; lowFreqFactor?: number; highFreqFactor?: number; originalContext?: number };
+  readonly ropeScaling: RopeScalingConfig;
+  /** RoPE base of the windowed layers, unscaled (Gemma 3's local layers); null: they rotate like the others. */
+  readonly ropeBaseLocal: number | null;
   readonly qkvBias: boolean;
-  readonly qkNorm: boolean; // per-head RMSNorm of Q and K before RoPE (Qwen3)
+  readonly qkNorm: boolean; // per-head RMSNorm of Q and K before RoPE (Qwen3, Gemma 3)
   readonly tiedEmbeddings: boolean; // no output.weight: the LM head reads token_embd
+  /** Per layer: attention window W (the query at position p sees keys p-W+1..p), or 0 for full attention. */
+  readonly layerWindow: readonly number[];
+  readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
+  /** Gemma 2/3: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
+  readonly postNorms: boolean;
+  readonly ffnAct: 'silu' | 'gelu_tanh'; // gate activation: SwiGLU, or GeGLU with tanh-approximated GELU (Gemma)
+  readonly attnScale: number; // multiplies q.k: 1/sqrt(head_dim), or Gemma's query_pre_attn_scalar^-0.5
+  readonly attnSoftcap: number; // Gemma 2: scores = cap * tanh(scores / cap) before softmax; 0 = off
+  readonly finalSoftcap: number; // Gemma 2: logits = cap * tanh(logits / cap); 0 = off
 }
 
 /** The GGUF metadata key (or tensor) behind each ModelConfig field, for validateConfig's messages. */
@@ -39,6 +50,39 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
     ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'),
   };
+}
+
+/**
+ * How RoPE frequencies are scaled. longrope (Phi-3 `longrope`/`su`): inv_freq[i] = base^(-2i/n_rot) / factor[i]
+ * with short factors, or long ones for a forward pass whose last position + 1 exceeds originalContext (as
+ * transformers switches them, per call); cos and sin are multiplied by attnFactor. Factors absent here are
+ * read from the rope_factors_short/long.weight tensors (GGUF).
+ */
+export interface RopeScalingConfig {
+  readonly type: 'none' | 'linear' | 'llama3' | 'longrope';
+  readonly factor: number;
+  readonly lowFreqFactor?: number;
+  readonly highFreqFactor?: number;
+  readonly originalContext?: number;
+  readonly shortFactor?: readonly number[];
+  readonly longFactor?: readonly number[];
+  readonly attnFactor?: number;
+}
+
+/** The features a plain Llama-style model has; families override what they change. */
+export const PLAIN_FEATURES = { ropeBaseLocal: null, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1 } as const;
+
+/** Per-layer windows from a window size and which layers use it. */
+export function layerWindows(nLayer: number, window: number, isWindowed: (layer: number) => boolean): number[] {
+  return Array.from({ length: nLayer }, (_, l) => (window > 0 && isWindowed(l) ? window : 0));
+}
+
+/** Gemma: sqrt(hidden) as transformers computes it in float32. */
+export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
+
+function positive(f: GGUFFile, key: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new EmberError('BAD_MODEL', `${f.source.name}: ${key} is ${v}; expected a positive integer`);
+  return v;
 }
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
@@ -61,19 +105,13 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     // llama.cpp allows a padded embedding (more rows than tokens); fewer rows than tokens is broken.
     if (tokens.length > vocab) throw new EmberError('BAD_MODEL', `${f.source.name}: tokenizer has ${tokens.length} tokens but token_embd.weight has ${vocab} rows`);
   }
-  const scalingType = metaString(f, k('rope.scaling.type'), 'none');
-  const ropeFreqs = f.tensors.has('rope_freqs.weight');
-  const ropeScaling: ModelConfig['ropeScaling'] =
-    scalingType === 'linear'
-      ? { type: 'linear', factor: num('rope.scaling.factor', 1) }
-      : { type: 'none', factor: 1 };
-  if (scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'llama3' || ropeFreqs)) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling ${printable(scalingType)} is not supported (none, linear, llama3)`);
-  }
+  const nLayer = positive(f, k('block_count'), num('block_count'));
+  const contextTrain = num('context_length', 2048);
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
   return validateConfig(Object.freeze({
     arch: arch as Arch,
     name: metaString(f, 'general.name', arch),
-    nLayer: num('block_count'),
+    nLayer,
     nEmbd,
     nFf: num('feed_forward_length'),
     nHead,
@@ -81,13 +119,55 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     headDim,
     nRot,
     vocab,
-    contextTrain: num('context_length', 2048),
+    contextTrain,
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
-    ropeNeox: arch === 'qwen2' || arch === 'qwen3',
-    ropeScaling: Object.freeze(ropeScaling),
+    ropeNeox: arch !== 'llama' && arch !== 'mistral',
+    ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
+    ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
     tiedEmbeddings: !f.tensors.has('output.weight'),
+    layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)),
+    embedScale: gemma ? gemmaEmbedScale(nEmbd) : 1,
+    postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
+    ffnAct: gemma ? 'gelu_tanh' : 'silu',
+    attnScale: num('attention.scale', 1 / Math.sqrt(headDim)),
+    // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
+    attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),
+    finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
   }), f.source.name, ggufFieldNames(arch));
+}
+
+function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {
+  const k = (s: string) => `${arch}.${s}`;
+  const scalingType = metaString(f, k('rope.scaling.type'), 'none');
+  if (f.tensors.has('rope_factors_long.weight') || scalingType === 'longrope' || scalingType === 'su') {
+    // Phi-3 LongRoPE: the factors are the rope_factors_short/long.weight tensors, read at load.
+    const orig = metaNumber(f, k('rope.scaling.original_context_length'));
+    const ratio = contextTrain / orig;
+    const attnFactor = metaNumber(f, k('rope.scaling.attn_factor'), ratio <= 1 ? 1 : Math.sqrt(1 + Math.log(ratio) / Math.log(orig)));
+    return { type: 'longrope', factor: 1, originalContext: orig, attnFactor };
+  }
+  if (scalingType === 'linear') return { type: 'linear', factor: metaNumber(f, k('rope.scaling.factor'), 1) };
+  if (scalingType !== 'none' && !(scalingType === 'llama3' || f.tensors.has('rope_freqs.weight'))) {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling "${scalingType}" is not supported (none, linear, llama3, longrope)`);
+  }
+  return { type: 'none', factor: 1 };
+}
+
+/**
+ * `<arch>.attention.sliding_window` and which layers use it: `attention.sliding_window_pattern` as one
+ * bool per layer (true: windowed) or a period n (layer l is windowed unless (l + 1) % n == 0), else the
+ * family's own (Gemma 2: every other layer; Gemma 3: 5 of 6; the others: all layers).
+ */
+function ggufLayerWindows(f: GGUFFile, arch: string, nLayer: number): number[] {
+  const window = metaNumber(f, `${arch}.attention.sliding_window`, 0);
+  const pattern = f.metadata.get(`${arch}.attention.sliding_window_pattern`);
+  if (Array.isArray(pattern)) {
+    if (pattern.length !== nLayer) throw new EmberError('BAD_MODEL', `${f.source.name}: ${arch}.attention.sliding_window_pattern has ${pattern.length} entries; expected ${nLayer} (one per layer)`);
+    return layerWindows(nLayer, window, (l) => Boolean(pattern[l]));
+  }
+  const period = typeof pattern === 'number' ? pattern : arch === 'gemma2' ? 2 : arch === 'gemma3' ? 6 : 0;
+  return layerWindows(nLayer, window, (l) => period === 0 || (l + 1) % period !== 0);
 }

@@ -17,6 +17,8 @@ export interface LayerWeights {
   ffnNorm: Float32Array; // (D)
   gateUp: WeightData; // (2F, D): gate rows then up rows
   down: WeightData; // (D, F)
+  postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
+  postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
 }
 
 /**
@@ -56,9 +58,13 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme): Promise<LayerWeights> {
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
-  const q = await w.matrix(`${b}attn_q.weight`, qDim, D, quant);
-  const k = await w.matrix(`${b}attn_k.weight`, kvDim, D, quant);
-  const v = await w.matrix(`${b}attn_v.weight`, kvDim, D, quant);
+  // Phi-3 ships q/k/v and gate/up already fused (attn_qkv; ffn_up of 2F rows with no ffn_gate).
+  const qkv = w.has(`${b}attn_qkv.weight`)
+    ? await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant)
+    : concatRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant)]);
+  const gateUp = w.has(`${b}ffn_gate.weight`)
+    ? concatRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)])
+    : await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant);
   let qkvBias: Float32Array | null = null;
   if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);
@@ -68,13 +74,15 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
   }
   return {
     attnNorm: await w.vector(`${b}attn_norm.weight`, D),
-    qkv: concatRows(`${b}attn_q/k/v`, [q, k, v]),
+    qkv,
     qkvBias,
     qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, c.headDim) : null,
     kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, c.headDim) : null,
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant),
     ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
-    gateUp: concatRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)]),
+    gateUp,
     down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant),
+    postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
+    postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
   };
 }

@@ -5,14 +5,16 @@ import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues }
 import { buildMatmul, uploadWeights, type GpuWeights } from '../kernels/matmul.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
-import { buildRope, ropeInvFreq } from '../kernels/rope.ts';
+import { buildRope } from '../kernels/rope.ts';
 import { buildAttention } from '../kernels/attention.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
+import { buildSoftcap } from '../kernels/softcap.ts';
 import type { ModelConfig } from './config.ts';
 import { readLayer } from './host_weights.ts';
 import { checkedVectors } from './validate.ts';
+import { ropeTables } from './rope_tables.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -28,6 +30,8 @@ export interface Model {
   readonly nCtx: number; // KV-cache length
   readonly maxBatch: number; // tokens per prefill pass; longer prompts run in several passes
   readonly weightBytes: number;
+  /** K and V cache bytes over all layers (windowed layers hold a ring, see kvCacheRows). */
+  readonly kvBytes: number;
   readonly buffers: {
     readonly ids: GPUBuffer; // (maxBatch) u32
     readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
@@ -54,6 +58,15 @@ export interface BuildOptions {
   /** Ids at or past it are never sampled: the tokenizer's vocabulary, when the embedding is padded (default: vocab). */
   nValid?: number;
   onProgress?: (fraction: number, what: string) => void;
+}
+
+/**
+ * Rows of a layer's K/V ring. Full attention: every position of the context. A window W: the query at
+ * p reads keys p-W+1..p, and one pass writes up to maxBatch new keys before its first query reads the
+ * oldest, so W - 1 + maxBatch rows are never overwritten while still needed.
+ */
+export function kvCacheRows(window: number, nCtx: number, maxBatch: number): number {
+  return window > 0 ? Math.min(nCtx, window - 1 + maxBatch) : nCtx;
 }
 
 export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
@@ -85,14 +98,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const readback = alloc.create('result.readback', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
 
-  // Frequencies per rotated dimension, with whatever scaling the model asks for.
-  const freqFactors = f.has('rope_freqs.weight') ? await f.vector('rope_freqs.weight', c.nRot / 2) : undefined;
-  const rs = c.ropeScaling;
-  const invFreq = alloc.upload('rope.inv_freq', ropeInvFreq(c.nRot, c.ropeBase, {
-      freqFactors,
-      linearFactor: rs.type === 'linear' ? rs.factor : undefined,
-      llama3: rs.type === 'llama3' && !freqFactors ? { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor ?? 1, highFreqFactor: rs.highFreqFactor ?? 4, originalContext: rs.originalContext ?? 8192 } : undefined,
-    }));
+  // Frequencies per rotated dimension, with whatever scaling the model asks for; Gemma 3's windowed
+  // layers have their own.
+  const tables = await ropeTables(c, f);
+  const ropeGlobal = { ...tables.global, invFreq: alloc.upload('rope.inv_freq', tables.global.invFreq) };
+  const ropeLocal = tables.local ? { ...tables.local, invFreq: alloc.upload('rope.inv_freq_local', tables.local.invFreq) } : ropeGlobal;
 
   const decode: Dispatch[] = [];
   const prefill: Dispatch[] = [];
@@ -115,8 +125,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   progress(0, 'token_embd.weight');
   const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant));
-  both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step }));
+  both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
   let weightBytes = embed.bytes;
+  let kvBytes = 0;
 
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
@@ -130,23 +141,36 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       weightBytes += v.byteLength;
       return alloc.upload(`blk.${l}.${name}`, v);
     };
-    const kCache = alloc.storage(`blk.${l}.k_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
-    const vCache = alloc.storage(`blk.${l}.v_cache`, nCtx * kvDim * 4); // (n_ctx, kv_dim)
+    const window = c.layerWindow[l] ?? 0;
+    const cacheLen = kvCacheRows(window, nCtx, maxBatch);
+    const kCache = alloc.storage(`blk.${l}.k_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
+    const vCache = alloc.storage(`blk.${l}.v_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
+    kvBytes += 2 * cacheLen * kvDim * 4;
+    const rope = window > 0 ? ropeLocal : ropeGlobal;
     const qkvQ8 = takesQ8(w.qkv) ? (xnQ8 ?? undefined) : undefined;
     both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn, quantized: qkvQ8 }));
     await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined, quantizedX: qkvQ8 });
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
-    both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, invFreq, qkv, kCache, vCache, step }));
-    both(await buildAttention(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, qkv, kCache, vCache, out: attn, step }));
-    await matmul(`blk.${l}.attn_output`, up('attn_output', w.o), attn, x, { accumulate: true });
+    both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, ...rope, cacheLen, qkv, kCache, vCache, step }));
+    both(await buildAttention(gpu, alloc, {
+      nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, cacheLen, softcap: c.attnSoftcap, qkv, kCache, vCache, out: attn, step,
+    }));
+    // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
+    // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
+    const residual = async (label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x) => {
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX });
+      await matmul(label, wt, xin, xn, { quantizedX });
+      both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
+    };
+    await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm');
     const gateUpQ8 = takesQ8(w.gateUp) ? (xnQ8 ?? undefined) : undefined;
     both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn, quantized: gateUpQ8 }));
     await matmul(`blk.${l}.gate_up`, up('gate_up', w.gateUp), xn, gateUp, { quantizedX: gateUpQ8 });
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
-    both(await buildSwiglu(gpu, alloc, { nFf: F, gateUp, h: hid, step, quantized: downQ8 }));
-    await matmul(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, x, { accumulate: true, quantizedX: downQ8 });
+    both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8 }));
+    await residual(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, w.postFfnNorm, 'post_ffw_norm', downQ8);
   }
 
   progress(c.nLayer + 1, 'output');
@@ -159,12 +183,13 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
   head.push(...(await buildMatmul(gpu, alloc, { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1 })).gemv);
+  if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
   const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
   head.push(sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
   return {
-    config: c, gpu, alloc, nCtx, maxBatch, weightBytes,
+    config: c, gpu, alloc, nCtx, maxBatch, weightBytes, kvBytes,
     buffers: { ids, step, stepHead, logits, result, readback },
     decode, prefill, head, sampler,
     kv: { ids: [] },

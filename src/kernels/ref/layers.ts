@@ -18,14 +18,27 @@ export interface RopeShape {
   neox: boolean;
 }
 
-/** Rotates q (in place, within qkv) and writes rotated k and v into the caches at pos..pos+T. */
-export function ropeRef(s: RopeShape, invFreq: Float32Array, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array): void {
+/** Frequencies as the RoPE kernel binds them (see src/model/rope_tables.ts). */
+export interface RopeTableRef {
+  invFreq: Float32Array; // (tables, nRot/2)
+  longFrom: number; // second table when pos + T > longFrom
+  mscale: number; // multiplies cos and sin
+}
+
+/**
+ * Rotates q (in place, within qkv) and writes rotated k and v into the caches at pos..pos+T; the
+ * caches are rings of `cacheLen` rows (position p in row p % cacheLen).
+ */
+export function ropeRef(s: RopeShape, table: RopeTableRef, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array, cacheLen = Infinity): void {
   const qDim = s.nHead * s.headDim;
   const kvDim = s.nKv * s.headDim;
   const row = qDim + 2 * kvDim;
   const half = s.nRot / 2;
+  const invFreq = pos + T > table.longFrom ? table.invFreq.subarray(half) : table.invFreq;
+  const ms = table.mscale;
   for (let t = 0; t < T; t++) {
     const p = pos + t;
+    const slot = p % cacheLen;
     for (let h = 0; h < s.nHead + s.nKv; h++) {
       const base = t * row + h * s.headDim;
       const out = new Float32Array(s.headDim);
@@ -33,46 +46,58 @@ export function ropeRef(s: RopeShape, invFreq: Float32Array, qkv: Float32Array, 
       for (let j = 0; j < half; j++) {
         const [a, b] = s.neox ? [j, j + half] : [2 * j, 2 * j + 1];
         const th = Math.fround(p * invFreq[j]);
-        const c = Math.cos(th), sn = Math.sin(th);
+        const c = Math.fround(Math.cos(th) * ms), sn = Math.fround(Math.sin(th) * ms);
         out[a] = qkv[base + a] * c - qkv[base + b] * sn;
         out[b] = qkv[base + a] * sn + qkv[base + b] * c;
       }
       if (h < s.nHead) qkv.set(out, base);
       else {
         const kh = h - s.nHead;
-        kCache.set(out, p * kvDim + kh * s.headDim);
+        kCache.set(out, slot * kvDim + kh * s.headDim);
         const vsrc = t * row + qDim + kvDim + kh * s.headDim;
-        vCache.set(qkv.subarray(vsrc, vsrc + s.headDim), p * kvDim + kh * s.headDim);
+        vCache.set(qkv.subarray(vsrc, vsrc + s.headDim), slot * kvDim + kh * s.headDim);
       }
     }
   }
 }
 
+export interface AttentionOptions {
+  scale?: number; // multiplies q.k (default 1/sqrt(head_dim))
+  window?: number; // keys pos-window+1..pos; 0 = all
+  softcap?: number; // scores = cap * tanh(scores / cap); 0 = off
+  cacheLen?: number; // rows of the K/V ring
+}
+
 /** Causal GQA attention of T queries (at pos..pos+T) over the caches. Returns (T, q_dim). */
-export function attentionRef(s: { nHead: number; nKv: number; headDim: number }, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array): Float32Array {
+export function attentionRef(s: { nHead: number; nKv: number; headDim: number }, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array, o: AttentionOptions = {}): Float32Array {
   const hd = s.headDim;
   const qDim = s.nHead * hd;
   const kvDim = s.nKv * hd;
   const out = new Float32Array(T * qDim);
-  const scale = 1 / Math.sqrt(hd);
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
+  const cacheLen = o.cacheLen ?? Infinity;
   for (let t = 0; t < T; t++) {
     const n = pos + t + 1;
+    const first = o.window && n > o.window ? n - o.window : 0;
     for (let h = 0; h < s.nHead; h++) {
       const kvh = Math.floor(h / (s.nHead / s.nKv));
       const q = qkv.subarray(t * (qDim + 2 * kvDim) + h * hd, t * (qDim + 2 * kvDim) + (h + 1) * hd);
-      const sc = new Float64Array(n);
+      const sc = new Float64Array(n - first);
+      const row = (j: number) => (j % cacheLen) * kvDim + kvh * hd;
       let m = -Infinity;
-      for (let j = 0; j < n; j++) {
+      for (let j = first; j < n; j++) {
         let d = 0;
-        for (let e = 0; e < hd; e++) d += q[e] * kCache[j * kvDim + kvh * hd + e];
-        sc[j] = d * scale;
-        m = Math.max(m, sc[j]);
+        for (let e = 0; e < hd; e++) d += q[e] * kCache[row(j) + e];
+        let v = d * scale;
+        if (o.softcap) v = o.softcap * Math.tanh(v / o.softcap);
+        sc[j - first] = v;
+        m = Math.max(m, v);
       }
       let l = 0;
-      for (let j = 0; j < n; j++) l += (sc[j] = Math.exp(sc[j] - m));
+      for (let j = 0; j < sc.length; j++) l += (sc[j] = Math.exp(sc[j] - m));
       for (let e = 0; e < hd; e++) {
         let a = 0;
-        for (let j = 0; j < n; j++) a += sc[j] * vCache[j * kvDim + kvh * hd + e];
+        for (let j = first; j < n; j++) a += sc[j - first] * vCache[row(j) + e];
         out[t * qDim + h * hd + e] = a / l;
       }
     }
@@ -80,13 +105,23 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
   return out;
 }
 
-/** h = silu(gate) * up from the fused (T, 2*nFf) gate|up rows. */
-export function swigluRef(gateUp: Float32Array, T: number, nFf: number): Float32Array {
+/** x = cap * tanh(x / cap), in place (Gemma 2's final logits). */
+export function softcapRef(x: Float32Array, cap: number): Float32Array {
+  for (let i = 0; i < x.length; i++) x[i] = cap * Math.tanh(x[i] / cap);
+  return x;
+}
+
+/** GELU, tanh approximation (PyTorch's gelu(approximate='tanh'), Gemma's gelu_pytorch_tanh). */
+export const geluTanh = (g: number) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g)));
+
+/** h = act(gate) * up from the fused (T, 2*nFf) gate|up rows: SwiGLU (silu) or GeGLU (tanh GELU). */
+export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: 'silu' | 'gelu_tanh' = 'silu'): Float32Array {
   const h = new Float32Array(T * nFf);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < nFf; i++) {
       const g = gateUp[t * 2 * nFf + i];
-      h[t * nFf + i] = (g / (1 + Math.exp(-g))) * gateUp[t * 2 * nFf + nFf + i];
+      const a = act === 'silu' ? g / (1 + Math.exp(-g)) : geluTanh(g);
+      h[t * nFf + i] = a * gateUp[t * 2 * nFf + nFf + i];
     }
   }
   return h;

@@ -1,0 +1,199 @@
+/**
+ * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
+ * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
+ * phi3. Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's (1 + w) norms are stored as
+ * (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
+ *
+ *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
+ */
+import { EmberError } from '../src/errors.ts';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadHFModel, type HFModel } from '../src/hf/model.ts';
+import { expectedTensors } from '../src/hf/names.ts';
+import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
+import type { ModelConfig } from '../src/model/config.ts';
+import { runIfMain } from './cli.ts';
+import { TOKEN_TYPE } from './generate.ts';
+
+/** The GGUF architecture llama.cpp converts each HF family to. */
+const GGUF_ARCH: Record<string, string> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3' };
+
+/**
+ * llama.cpp's q/k permutation for its llama architecture: HF rotates halves (i, i + d/2), GGUF llama
+ * rotates adjacent pairs (2i, 2i + 1), so within each head row i*2 + j of the output is row j*d/2 + i.
+ */
+export function permuteQK(w: Float32Array, rows: number, cols: number, nHeads: number): Float32Array {
+  const out = new Float32Array(w.length);
+  const hd = rows / nHeads, half = hd / 2;
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const src = h * hd + j * half + i, dst = h * hd + i * 2 + j;
+        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
+      }
+    }
+  }
+  return out;
+}
+
+/** llama.cpp's rope_freqs.weight for llama3 scaling: the divisor of each frequency. */
+function llama3Factors(c: ModelConfig): Float32Array {
+  const rs = c.ropeScaling;
+  const { factor, lowFreqFactor = 1, highFreqFactor = 4, originalContext = 8192 } = rs;
+  const out = new Float32Array(c.nRot / 2);
+  for (let i = 0; i < out.length; i++) {
+    const freq = Math.pow(c.ropeBase, (-2 * i) / c.nRot);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < originalContext / highFreqFactor) out[i] = 1;
+    else if (wavelen > originalContext / lowFreqFactor) out[i] = factor;
+    else {
+      const smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
+  const k = (s: string) => `${arch}.${s}`;
+  const m: Array<[string, MetaValue]> = [
+    [k('context_length'), meta.u32(c.contextTrain)],
+    [k('embedding_length'), meta.u32(c.nEmbd)],
+    [k('feed_forward_length'), meta.u32(c.nFf)],
+    [k('block_count'), meta.u32(c.nLayer)],
+    [k('attention.head_count'), meta.u32(c.nHead)],
+    [k('attention.head_count_kv'), meta.u32(c.nKv)],
+    [k('attention.key_length'), meta.u32(c.headDim)],
+    [k('attention.value_length'), meta.u32(c.headDim)],
+    [k('rope.dimension_count'), meta.u32(c.nRot)],
+    [k('attention.layer_norm_rms_epsilon'), meta.f32(c.eps)],
+    [k('rope.freq_base'), meta.f32(c.ropeBase)],
+    [k('vocab_size'), meta.u32(c.vocab)],
+  ];
+  const rs = c.ropeScaling;
+  if (rs.type === 'linear') m.push([k('rope.scaling.type'), meta.str('linear')], [k('rope.scaling.factor'), meta.f32(rs.factor)]);
+  if (rs.type === 'longrope') {
+    m.push([k('rope.scaling.attn_factor'), meta.f32(rs.attnFactor ?? 1)], [k('rope.scaling.original_context_length'), meta.u32(rs.originalContext ?? c.contextTrain)]);
+  }
+  const windows = c.layerWindow.filter((w) => w > 0);
+  if (windows.length > 0) {
+    if (new Set(windows).size > 1) throw new EmberError('UNSUPPORTED', `hf_to_gguf: layers use different windows (${[...new Set(windows)].join(', ')}); GGUF holds one`);
+    m.push([k('attention.sliding_window'), meta.u32(windows[0])]);
+    if (windows.length < c.nLayer || arch === 'gemma2' || arch === 'gemma3') {
+      m.push([k('attention.sliding_window_pattern'), meta.bools(c.layerWindow.map((w) => w > 0))]);
+    }
+  }
+  if (Math.abs(c.attnScale * Math.sqrt(c.headDim) - 1) > 1e-7) m.push([k('attention.scale'), meta.f32(c.attnScale)]);
+  if (arch === 'gemma2') m.push([k('attn_logit_softcapping'), meta.f32(c.attnSoftcap)], [k('final_logit_softcapping'), meta.f32(c.finalSoftcap)]);
+  else {
+    if (c.attnSoftcap > 0) m.push([k('attn_logit_softcapping'), meta.f32(c.attnSoftcap)]);
+    if (c.finalSoftcap > 0) m.push([k('final_logit_softcapping'), meta.f32(c.finalSoftcap)]);
+  }
+  if (c.ropeBaseLocal !== null) m.push([k('rope.freq_base_swa'), meta.f32(c.ropeBaseLocal)]);
+  return m;
+}
+
+async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
+  const c = hf.config;
+  const out: TensorToWrite[] = [];
+  for (const e of expectedTensors(c, hf.extra)) {
+    if (e.shape.length === 1) {
+      out.push({ name: e.name, ne: [e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0]) });
+      continue;
+    }
+    const [rows, cols] = e.shape;
+    let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
+    if (arch === 'llama' && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
+    out.push({ name: e.name, ne: [cols, rows], type: 'F32', data });
+  }
+  const rs = c.ropeScaling;
+  if (rs.type === 'llama3') out.push({ name: 'rope_freqs.weight', ne: [c.nRot / 2], type: 'F32', data: llama3Factors(c) });
+  if (rs.type === 'longrope') {
+    out.push({ name: 'rope_factors_long.weight', ne: [c.nRot / 2], type: 'F32', data: Float32Array.from(rs.longFactor!) });
+    out.push({ name: 'rope_factors_short.weight', ne: [c.nRot / 2], type: 'F32', data: Float32Array.from(rs.shortFactor!) });
+  }
+  return out;
+}
+
+type Json = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as Json).content === 'string' ? ((v as Json).content as string) : null);
+
+/**
+ * tokenizer.json -> tokenizer.ggml.*: a SentencePiece-style BPE (byte_fallback, '▁' normalizer) becomes
+ * 'llama' with scores from the merge ranks (the piece a rank-r merge makes scores -r, so llama.cpp's
+ * best-score-first merging follows HF's merge order); a byte-level BPE becomes 'gpt2' with its merges.
+ * Rows of the embedding past the tokenizer are padded with unused [PAD<i>] tokens, as llama.cpp does.
+ */
+function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]> {
+  const model = tj.model as Json;
+  const vocab = model.vocab as Record<string, number>;
+  const added = (tj.added_tokens as { id: number; content: string; special: boolean }[] | undefined) ?? [];
+  const n = Math.max(hf.config.vocab, ...added.map((a) => a.id + 1), ...Object.values(vocab).map((id) => id + 1));
+  const tokens: string[] = Array.from({ length: n }, (_, i) => `[PAD${i}]`);
+  const types = new Int32Array(n).fill(TOKEN_TYPE.UNUSED);
+  for (const [piece, id] of Object.entries(vocab)) { tokens[id] = piece; types[id] = TOKEN_TYPE.NORMAL; }
+  for (const a of added) { tokens[a.id] = a.content; types[a.id] = a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED; }
+  const merges = ((model.merges as (string | [string, string])[]) ?? []).map((m) => (typeof m === 'string' ? m : `${m[0]} ${m[1]}`));
+  const spm = model.byte_fallback === true;
+  const m: Array<[string, MetaValue]> = [];
+  if (spm) {
+    const unk = str(model.unk_token);
+    const scores = new Float32Array(n);
+    const seen = new Set<string>();
+    merges.forEach((mg, r) => {
+      const piece = mg.replace(' ', '');
+      if (!seen.has(piece) && vocab[piece] !== undefined) { seen.add(piece); scores[vocab[piece]] = -r; }
+    });
+    tokens.forEach((t, i) => {
+      if (/^<0x[0-9A-F]{2}>$/.test(t)) types[i] = TOKEN_TYPE.BYTE;
+      else if (t === unk) types[i] = TOKEN_TYPE.UNKNOWN;
+    });
+    m.push(['tokenizer.ggml.model', meta.str('llama')], ['tokenizer.ggml.tokens', meta.strs(tokens)], ['tokenizer.ggml.scores', meta.f32s(scores)]);
+    m.push(['tokenizer.ggml.add_space_prefix', meta.bool(JSON.stringify(tj.normalizer ?? '').includes('Prepend'))]);
+    if (unk !== null && vocab[unk] !== undefined) m.push(['tokenizer.ggml.unknown_token_id', meta.u32(vocab[unk])]);
+  } else {
+    // llama.cpp's pre-tokenizer names: single digits then GPT-2's split (SmolLM, StarCoder) or GPT-2's alone
+    const digits = /"individual_digits":true/.test(JSON.stringify(tj.pre_tokenizer ?? ''));
+    m.push(['tokenizer.ggml.model', meta.str('gpt2')], ['tokenizer.ggml.pre', meta.str(digits ? 'smollm' : 'gpt-2')], ['tokenizer.ggml.tokens', meta.strs(tokens)], ['tokenizer.ggml.merges', meta.strs(merges)]);
+  }
+  m.push(['tokenizer.ggml.token_type', meta.i32s(types)]);
+  const tok = hf.tokenizer;
+  if (tok.bosId !== null) m.push(['tokenizer.ggml.bos_token_id', meta.u32(tok.bosId)]);
+  if (tok.eosId !== null) m.push(['tokenizer.ggml.eos_token_id', meta.u32(tok.eosId)]);
+  const eot = hf.eosTokenIds.find((id) => id !== tok.eosId);
+  if (eot !== undefined) m.push(['tokenizer.ggml.eot_token_id', meta.u32(eot)]);
+  m.push(['tokenizer.ggml.add_bos_token', meta.bool(tok.addBos)], ['tokenizer.ggml.add_eos_token', meta.bool(tc.add_eos_token === true)]);
+  if (typeof tc.chat_template === 'string') m.push(['tokenizer.chat_template', meta.str(tc.chat_template)]);
+  return m;
+}
+
+/** The GGUF writer's input for an HF folder on disk. */
+export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
+  const hf = await loadHFModel(dir, 'f32');
+  try {
+    const arch = GGUF_ARCH[hf.config.arch];
+    const tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Json;
+    const tc = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8').catch(() => '{}')) as Json;
+    const metadata: Array<[string, MetaValue]> = [
+      ['general.architecture', meta.str(arch)],
+      ['general.name', meta.str(hf.config.name)],
+      ['general.file_type', meta.u32(0)],
+      ...hparams(hf.config, arch),
+      ...tokenizerMeta(tj, tc, hf),
+    ];
+    return { metadata, tensors: await tensors(hf, arch) };
+  } finally {
+    await hf.close();
+  }
+}
+
+export async function hfToGGUF(dir: string): Promise<Uint8Array> {
+  return writeGGUF(await hfToGGUFFile(dir));
+}
+
+runIfMain(import.meta.url, async () => {
+  const [dir, out] = process.argv.slice(2);
+  if (!dir || !out) throw new EmberError('BAD_ARGUMENT', 'usage: npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>');
+  await writeFile(out, await hfToGGUF(dir));
+});

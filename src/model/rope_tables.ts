@@ -1,0 +1,35 @@
+import { ONE_TABLE, ropeInvFreq } from '../kernels/rope.ts';
+import type { ModelConfig } from './config.ts';
+import type { WeightSource } from './weight_source.ts';
+
+/** What the RoPE kernel (and its CPU reference) needs for one group of layers. */
+export interface RopeTable {
+  readonly invFreq: Float32Array; // (tables, nRot/2): one table, or LongRoPE's short then long
+  readonly longFrom: number; // the long table for a pass whose last position + 1 exceeds this; ONE_TABLE: never
+  readonly mscale: number; // multiplies cos and sin (LongRoPE's attention factor), else 1
+}
+
+/**
+ * Frequencies of the full-attention layers (`global`, with the model's scaling) and, when the model
+ * gives its windowed layers their own base (Gemma 3), of those (`local`, unscaled); computed once at load.
+ */
+export async function ropeTables(c: ModelConfig, w: WeightSource): Promise<{ global: RopeTable; local: RopeTable | null }> {
+  const half = c.nRot / 2;
+  const rs = c.ropeScaling;
+  const local = c.ropeBaseLocal === null ? null : { invFreq: ropeInvFreq(c.nRot, c.ropeBaseLocal), longFrom: ONE_TABLE, mscale: 1 };
+  if (rs.type === 'longrope') {
+    const short = rs.shortFactor ?? (await w.vector('rope_factors_short.weight', half));
+    const long = rs.longFactor ?? (await w.vector('rope_factors_long.weight', half));
+    const invFreq = new Float32Array(2 * half);
+    invFreq.set(ropeInvFreq(c.nRot, c.ropeBase, { extFactors: short }), 0);
+    invFreq.set(ropeInvFreq(c.nRot, c.ropeBase, { extFactors: long }), half);
+    return { global: { invFreq, longFrom: rs.originalContext ?? c.contextTrain, mscale: rs.attnFactor ?? 1 }, local };
+  }
+  const freqFactors = w.has('rope_freqs.weight') ? await w.vector('rope_freqs.weight', half) : undefined;
+  const invFreq = ropeInvFreq(c.nRot, c.ropeBase, {
+    freqFactors,
+    linearFactor: rs.type === 'linear' ? rs.factor : undefined,
+    llama3: rs.type === 'llama3' && !freqFactors ? { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor ?? 1, highFreqFactor: rs.highFreqFactor ?? 4, originalContext: rs.originalContext ?? 8192 } : undefined,
+  });
+  return { global: { invFreq, longFrom: ONE_TABLE, mscale: 1 }, local };
+}

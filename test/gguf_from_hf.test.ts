@@ -1,0 +1,85 @@
+/**
+ * The hf-oracle folders converted to GGUF by our writer (models/hf_to_gguf.ts: llama.cpp's tensor names
+ * and metadata keys) run to transformers' prompt ids, 32 greedy ids and logits, and keep the chat
+ * template, as the folders themselves do (test/hf_oracle.test.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { configFromGGUF } from '../src/model/config.ts';
+import { chatPromptIds } from '../src/chat/template.ts';
+import { hfToGGUF, permuteQK } from '../models/hf_to_gguf.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { testGpu } from './helpers/gpu.ts';
+
+interface OraclePrompt { prompt: string; prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
+interface HFOracle { prompts: OraclePrompt[]; chat?: { messages: { role: string; content: string }[]; ids: number[] } }
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const MODELS = [
+  { name: 'llama-gqa', arch: 'llama' }, { name: 'llama3-rope', arch: 'llama' }, { name: 'mistral-swa', arch: 'llama' },
+  { name: 'qwen2', arch: 'qwen2' }, { name: 'qwen3', arch: 'qwen3' }, { name: 'qwen3-fp8', arch: 'qwen3' },
+  { name: 'gemma2', arch: 'gemma2' }, { name: 'gemma3', arch: 'gemma3' }, { name: 'phi3', arch: 'phi3' }, { name: 'phi3-longrope', arch: 'phi3' },
+  { name: 'llama-smollm2-bf16', arch: 'llama' },
+];
+
+it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
+  // 2 heads of 4 rows, 1 column: rows (0 1 2 3)(4 5 6 7) -> (0 2 1 3)(4 6 5 7)
+  expect(Array.from(permuteQK(Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), 8, 1, 2))).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
+});
+
+describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
+  const oracle = JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
+  let engine: Engine;
+  let bytes: Uint8Array;
+  beforeAll(async () => {
+    bytes = await hfToGGUF(sharedModelPath(`hf-oracle/${name}`));
+    engine = await Engine.load(bytes, { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16 });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('has llama.cpp\'s architecture and the folder\'s forward-pass config', async () => {
+    const hf = await Engine.load(sharedModelPath(`hf-oracle/${name}`), { gpu: await testGpu('f16'), contextLength: 16 });
+    try {
+      const f = await readGGUF(sourceFromBuffer(bytes));
+      expect(f.metadata.get('general.architecture')).toBe(arch);
+      // names differ; llama rotates adjacent pairs after the permutation; f32 metadata rounds eps and the scale
+      const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, ...ours } = configFromGGUF(f);
+      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, ...theirs } = hf.config;
+      expect(ours).toEqual(theirs);
+      expect(s1).toBeCloseTo(s2, 6);
+      expect(e1).toBe(Math.fround(e2));
+      expect(r1.type === r2.type || (r2.type === 'llama3' && r1.type === 'none')).toBe(true); // llama3: rope_freqs.weight
+    } finally {
+      hf.dispose();
+    }
+  });
+
+  it('prompt ids, greedy ids and top logits equal transformers\'', async () => {
+    let worst = 0;
+    for (const p of oracle.prompts) {
+      const ids = engine.tokenize(p.prompt);
+      expect(ids, p.prompt).toEqual(p.prompt_ids);
+      let next = 0;
+      for (let i = 0; i < ids.length; i += 16) next = await forward(engine.model, ids.slice(i, i + 16), i, GREEDY, 0);
+      const got: number[] = [];
+      for (let k = 0; k < p.generated_ids.length; k++) {
+        const logits = await readLogits(engine.model);
+        p.steps[k].top_ids.forEach((id, i) => (worst = Math.max(worst, Math.abs(logits[id] - p.steps[k].top_logits[i]))));
+        got.push(next);
+        if (k + 1 < p.generated_ids.length) next = await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
+      }
+      expect(got, p.prompt).toEqual(p.generated_ids);
+    }
+    console.log(`[gguf from hf] ${name}: max |dlogit| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(name === 'gemma2' ? 1e-3 : 2e-4);
+  });
+
+  it('keeps the chat template and its control tokens', () => {
+    expect(engine.chatTemplate).not.toBeNull();
+    if (oracle.chat) expect(chatPromptIds(engine.tokenizer, engine.chatTemplate, oracle.chat.messages as never)).toEqual(oracle.chat.ids);
+  });
+});

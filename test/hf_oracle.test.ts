@@ -1,0 +1,101 @@
+/**
+ * Hugging Face transformers oracle (../shared/models/hf-oracle, see its README): for every folder,
+ * prompt ids, 32 greedy ids and logits (top-20 of every step, the full vector of the first 4) equal
+ * transformers' within the README's tolerances, on both device variants; prefill runs in passes of 16
+ * tokens, so windowed layers' KV rings wrap inside prefill and decode. Chat templates render as
+ * transformers' apply_chat_template did.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { forward, kvCacheRows, readLogits } from '../src/model/model.ts';
+import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat/template.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { testGpu, VARIANTS } from './helpers/gpu.ts';
+
+interface OracleStep { top_ids: number[]; top_logits: number[] }
+interface OraclePrompt { prompt: string; prompt_ids: number[]; generated_ids: number[]; steps: OracleStep[]; full_logits?: number[][] }
+interface HFOracle {
+  prompts: OraclePrompt[];
+  chat?: { messages: { role: string; content: string }[]; text: string; ids: number[] };
+}
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const MAX_BATCH = 16;
+/** README "Tolerances observed": 2e-4 for a float32 engine, 1e-3 for gemma2 (softcaps cost precision). */
+const MODELS = [
+  'llama-gqa', 'llama3-rope', 'mistral-swa', 'qwen2', 'qwen3', 'qwen3-fp8', 'qwen3-fp8-dequant',
+  'gemma2', 'gemma3', 'phi3', 'phi3-longrope', 'llama-smollm2-bf16',
+].map((name) => ({ name, tol: name === 'gemma2' ? 1e-3 : 2e-4 }));
+
+const readOracle = (name: string) => JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
+
+describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
+  describe.each(MODELS)('$name', ({ name, tol }) => {
+    const folder = sharedModelPath(`hf-oracle/${name}`);
+    const oracle = readOracle(name);
+    let engine: Engine;
+    beforeAll(async () => {
+      engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 256, maxBatch: MAX_BATCH });
+    });
+    afterAll(() => engine?.dispose());
+
+    it('prompt ids, 32 greedy ids and logits equal transformers\'', async () => {
+      const m = engine.model;
+      let worst = 0;
+      for (const p of oracle.prompts) {
+        const ids = engine.tokenize(p.prompt);
+        expect(ids, p.prompt).toEqual(p.prompt_ids);
+        let next = 0;
+        for (let i = 0; i < ids.length; i += MAX_BATCH) next = await forward(m, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
+        const got: number[] = [];
+        for (let k = 0; k < p.generated_ids.length; k++) {
+          const logits = await readLogits(m);
+          const s = p.steps[k];
+          for (let i = 0; i < s.top_ids.length; i++) worst = Math.max(worst, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
+          const full = p.full_logits?.[k];
+          if (full) for (let i = 0; i < full.length; i++) worst = Math.max(worst, Math.abs(logits[i] - full[i]));
+          got.push(next);
+          // teacher-forced on transformers' ids, so one differing step does not hide the later ones
+          if (k + 1 < p.generated_ids.length) next = await forward(m, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
+        }
+        expect(got, p.prompt).toEqual(p.generated_ids);
+      }
+      console.log(`[hf-oracle ${variant}] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${tol}), kv bytes ${m.kvBytes}`);
+      expect(worst).toBeLessThanOrEqual(tol);
+    });
+
+    it('the engine\'s own generate gives the same ids', async () => {
+      const p = oracle.prompts[3];
+      const r = await engine.complete(p.prompt, { ...GREEDY, maxTokens: 32, stopAtEos: false });
+      expect(r.promptIds).toEqual(p.prompt_ids);
+      expect(r.ids).toEqual(p.generated_ids);
+    });
+
+    it.runIf(variant === 'f16' && oracle.chat)('the chat template renders and tokenizes as transformers\'', async () => {
+      const chat = oracle.chat!;
+      const template = await readChatTemplate(folder);
+      expect(template).not.toBeNull();
+      const tok = engine.tokenizer;
+      const text = (id: number | null) => (id === null ? '' : tok.decode([id], { skipSpecial: false }));
+      expect(renderChatTemplate(template!, chat.messages as never, { bosToken: text(tok.bosId), eosToken: text(tok.eosId) })).toBe(chat.text);
+      expect(chatPromptIds(tok, template, chat.messages as never)).toEqual(chat.ids);
+    });
+  });
+});
+
+describe('sliding-window KV memory', () => {
+  it('windowed layers hold W - 1 + maxBatch rows, not the context', async () => {
+    const engine = await Engine.load(sharedModelPath('hf-oracle/mistral-swa'), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH });
+    try {
+      const c = engine.config;
+      expect(c.layerWindow).toEqual([12, 12]);
+      const kvRow = 2 * c.nKv * c.headDim * 4; // K and V, f32
+      expect(kvCacheRows(12, 256, MAX_BATCH)).toBe(27);
+      expect(engine.model.kvBytes).toBe(c.nLayer * 27 * kvRow);
+      expect(engine.model.kvBytes * 9).toBeLessThan(c.nLayer * 256 * kvRow); // vs 256 rows without a window
+    } finally {
+      engine.dispose();
+    }
+  });
+});
