@@ -106,7 +106,7 @@ async function load(input: string | File): Promise<void> {
     ui.messages.textContent = '';
     const ctx = info.config.contextTrain;
     const template = info.chatTemplate ? 'its chat template' : 'no chat template (plain text)';
-    ui.settingsInfo.textContent = `${info.config.name || label}: ${info.config.arch}, ${info.config.nLayer} layers, trained context ${ctx}, ${template}. GPU: ${state.adapter}`;
+    ui.settingsInfo.textContent = `${label}: ${info.config.arch}, ${info.config.nLayer} layers, trained context ${ctx}, ${template}. GPU: ${state.adapter}`;
     note(`${state.model} is ready · ${info.config.arch}, ${info.config.nLayer} layers · ${template}`);
     showPicker(false);
     if (!matchMedia('(pointer: coarse)').matches) ui.prompt.focus();

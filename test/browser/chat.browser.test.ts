@@ -6,7 +6,7 @@
  * the worker generates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createServer, type ViteDevServer } from 'vite';
 import type { Page } from 'playwright-core';
 import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
@@ -60,7 +60,8 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     server = await createServer({
       configFile: join(REPO_ROOT, 'examples/chat/vite.config.ts'),
       root: join(REPO_ROOT, 'examples/chat'),
-      cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-chat-test-vite'),
+      // per worktree: node_modules (and its .cache) is shared by every checkout on this machine
+      cacheDir: join(REPO_ROOT, `node_modules/.cache/emberlm-chat-test-vite-${basename(REPO_ROOT)}`),
       logLevel: 'warn',
       server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
       optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
