@@ -19,8 +19,23 @@ export class EmberError extends Error {
     message: string,
     readonly details: Record<string, unknown> = {},
   ) {
-    super(`[${code}] ${message}`);
+    super(`[${code}] ${readable(message)}`);
   }
+}
+
+/** Longest message kept whole; longer ones keep their start and end (a file name, then what was found). */
+const MAX_MESSAGE = 600;
+
+/**
+ * The last guard of "a message a person can read", whatever a caller quoted into it: control characters
+ * other than newline and tab are escaped, and the text is cut to MAX_MESSAGE characters. Names and
+ * values are made short and printable where they are quoted (src/util/printable.ts); this catches the rest.
+ */
+function readable(message: string): string {
+  let m = message.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const head = MAX_MESSAGE - 160, tail = 150;
+  if (m.length > MAX_MESSAGE) m = `${m.slice(0, head)} …(${m.length - head - tail} characters cut)… ${m.slice(-tail)}`;
+  return m;
 }
 
 export interface WireError {

@@ -128,7 +128,7 @@ describe('config.json -> ModelConfig', () => {
     await expectEmberError(bad({ hidden_size: undefined }), 'BAD_MODEL', /\/m\/config\.json: field hidden_size is missing/);
     await expectEmberError(bad({ num_hidden_layers: 2.5 }), 'BAD_MODEL', /config\.json: field num_hidden_layers is 2.5; expected a positive integer/);
     await expectEmberError(bad({ vocab_size: '300' }), 'BAD_MODEL', /field vocab_size is "300"; expected a number/);
-    await expectEmberError(bad({ num_key_value_heads: 3 }), 'BAD_MODEL', /field num_key_value_heads 3 does not divide num_attention_heads 4/);
+    await expectEmberError(bad({ num_key_value_heads: 3 }), 'BAD_MODEL', /field num_key_value_heads is 3; expected a divisor of the 4 attention heads/);
     await expectEmberError(bad({ head_dim: undefined, hidden_size: 66 }), 'BAD_MODEL', /field hidden_size 66 is not a multiple of num_attention_heads 4/);
     await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'UNSUPPORTED', /rope_scaling\.rope_type "yarn"/);
     await expectEmberError(bad({ rope_scaling: { rope_type: 'llama3', factor: 8 } }), 'BAD_MODEL', /field rope_scaling\.low_freq_factor is missing/);

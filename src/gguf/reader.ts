@@ -1,6 +1,8 @@
 import { EmberError } from '../errors.ts';
 import type { ByteSource } from './source.ts';
-import { GGML_DEQUANT_TYPES, GGML_TYPES, ggmlTypeById } from '../quant/ggml/index.ts';
+import { GGML_TYPES } from '../quant/ggml/index.ts';
+import { printable, printableName } from '../util/printable.ts';
+import { validateLayout, type RawTensorInfo } from './validate.ts';
 
 /** ggml tensor type ids by name (every type ggml defines; see GGML_TYPES for block sizes). */
 export const GGML_TYPE: Readonly<Record<string, number>> = Object.fromEntries(Object.values(GGML_TYPES).map((t) => [t.name, t.id]));
@@ -102,11 +104,12 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
     case 12: return c.f64();
     case 9: {
       const et = await c.u32();
+      if (et === 9) throw new EmberError('BAD_FILE', `metadata key ${printableName(name)} is an array of arrays, which GGUF does not allow; the file is corrupt`);
       const n = await c.u64(`length of array ${name}`);
       // Every element takes at least one byte (a string at least 8): a longer array cannot fit the file.
       const minBytes = et === 8 ? 8 : et === 10 || et === 11 || et === 12 ? 8 : et === 4 || et === 5 || et === 6 ? 4 : et === 2 || et === 3 ? 2 : 1;
       if (n * minBytes > c.remaining()) {
-        throw new EmberError('BAD_FILE', `metadata array ${name} claims ${n} elements, more than the ${c.remaining()} bytes left in the file; the file is corrupt`);
+        throw new EmberError('BAD_FILE', `metadata array ${printableName(name)} claims ${n} elements, more than the ${c.remaining()} bytes left in the file; the file is corrupt`);
       }
       if (et === 6) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = await c.f32(); return a; }
       if (et === 5) { const a = new Int32Array(n); for (let i = 0; i < n; i++) a[i] = await c.i32(); return a; }
@@ -116,7 +119,7 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
       return a;
     }
     default:
-      throw new EmberError('BAD_FILE', `metadata key ${name} has unknown value type ${type}; the file is corrupt`);
+      throw new EmberError('BAD_FILE', `metadata key ${printableName(name)} has unknown value type ${type}; the file is corrupt`);
   }
 }
 
@@ -135,44 +138,35 @@ export async function readGGUF(src: ByteSource): Promise<GGUFFile> {
   }
   const nTensors = await c.u64('tensor count');
   const nKV = await c.u64('metadata count');
+  // A key-value pair takes at least 12 bytes (key length, type), a tensor info at least 32: bigger counts cannot fit.
+  if (nKV * 12 + nTensors * 32 > c.remaining()) {
+    throw new EmberError('BAD_FILE', `${src.name}: header claims ${nKV} metadata keys and ${nTensors} tensors, more than its ${c.remaining()} remaining bytes can hold; the header is truncated or corrupt`);
+  }
   const metadata = new Map<string, GGUFValue>();
   for (let i = 0; i < nKV; i++) {
     const key = await c.str();
+    if (metadata.has(key)) throw new EmberError('BAD_FILE', `${src.name}: metadata key ${printableName(key)} appears twice; the file is corrupt`);
     const type = await c.u32();
     metadata.set(key, await readValue(c, type, key));
   }
   const align = metadata.get('general.alignment') ?? 32;
-  if (typeof align !== 'number' || align <= 0 || align % 8 !== 0) throw new EmberError('BAD_FILE', `${src.name}: general.alignment ${String(align)} is not a positive multiple of 8`);
+  if (typeof align !== 'number' || align <= 0 || align % 8 !== 0) {
+    throw new EmberError('BAD_FILE', `${src.name}: general.alignment is ${printable(String(align))}; expected a positive multiple of 8`);
+  }
 
-  const infos: { name: string; ne: number[]; typeId: number; rel: number }[] = [];
+  const infos: RawTensorInfo[] = [];
   for (let i = 0; i < nTensors; i++) {
     const name = await c.str();
     const nd = await c.u32();
-    if (nd < 1 || nd > 4) throw new EmberError('BAD_FILE', `${src.name}: tensor ${name} has ${nd} dimensions (expected 1 to 4)`);
+    if (nd < 1 || nd > 4) throw new EmberError('BAD_FILE', `${src.name}: tensor ${printableName(name)} has ${nd} dimensions (expected 1 to 4)`);
     const ne: number[] = [];
-    for (let d = 0; d < nd; d++) ne.push(await c.u64(`dimension of ${name}`));
+    for (let d = 0; d < nd; d++) ne.push(await c.u64(`dimension of tensor ${printableName(name)}`));
     const typeId = await c.u32();
-    const rel = await c.u64(`offset of ${name}`);
+    const rel = await c.u64(`offset of tensor ${printableName(name)}`);
     infos.push({ name, ne, typeId, rel });
   }
   const dataOffset = Math.ceil(c.pos / align) * align;
-  const tensors = new Map<string, TensorInfo>();
-  for (const t of infos) {
-    const tt = ggmlTypeById(t.typeId);
-    if (!tt || !GGML_DEQUANT_TYPES.includes(tt.name)) {
-      const type = tt?.name ?? `id ${t.typeId}`;
-      throw new EmberError('UNSUPPORTED', `${src.name}: tensor ${t.name} has type ${type}, which emberlm does not load (supported: ${GGML_DEQUANT_TYPES.join(', ')})`, { tensor: t.name, type: t.typeId });
-    }
-    const numel = t.ne.reduce((a, b) => a * b, 1);
-    if (t.ne[0] % tt.blockElems !== 0) throw new EmberError('BAD_MODEL', `${src.name}: tensor ${t.name} (${tt.name}) has rows of ${t.ne[0]} elements, not a multiple of its block size ${tt.blockElems}`);
-    const byteLength = (numel / tt.blockElems) * tt.blockBytes;
-    const offset = dataOffset + t.rel;
-    if (t.rel % align !== 0) throw new EmberError('BAD_FILE', `${src.name}: tensor ${t.name} offset ${t.rel} is not aligned to ${align}`);
-    if (offset + byteLength > src.size) {
-      throw new EmberError('BAD_FILE', `${src.name}: tensor ${t.name} needs bytes ${offset}..${offset + byteLength} but the file has ${src.size}; the file is truncated`, { tensor: t.name, size: src.size });
-    }
-    tensors.set(t.name, { name: t.name, ne: t.ne, type: tt.name, typeId: t.typeId, numel, byteLength, offset });
-  }
+  const tensors = validateLayout(src, infos, align, dataOffset);
   return { version, metadata, tensors, alignment: align, dataOffset, source: src };
 }
 
@@ -187,7 +181,7 @@ export function metaNumber(f: GGUFFile, key: string, fallback?: number): number 
     if (fallback !== undefined) return fallback;
     throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} is missing`);
   }
-  if (typeof v !== 'number') throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} should be a number, got ${typeof v}`);
+  if (typeof v !== 'number') throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} should be a number, got ${typeof v} ${printable(String(v), 40)}`);
   return v;
 }
 

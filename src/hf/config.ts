@@ -1,5 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { validateConfig, type ConfigFieldNames } from '../model/validate.ts';
+import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
@@ -39,7 +41,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       return fallback;
     }
     const v = cfg[field];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(field, `is ${JSON.stringify(v)}; expected a number`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(field, `is ${printableJson(v)}; expected a number`);
     return v;
   };
   const posInt = (field: string, fallback?: number): number => {
@@ -49,20 +51,18 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   };
   const flag = (field: string, fallback: boolean): boolean => {
     if (!has(field)) return fallback;
-    if (typeof cfg[field] !== 'boolean') throw bad(field, `is ${JSON.stringify(cfg[field])}; expected true or false`);
+    if (typeof cfg[field] !== 'boolean') throw bad(field, `is ${printableJson(cfg[field])}; expected true or false`);
     return cfg[field] as boolean;
   };
 
   const act = cfg.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new EmberError('UNSUPPORTED', `${file}: hidden_act ${JSON.stringify(act)} is not supported (emberlm runs SwiGLU: silu)`, { file, field: 'hidden_act' });
+  if (act !== 'silu') throw new EmberError('UNSUPPORTED', `${file}: hidden_act ${printableJson(act)} is not supported (emberlm runs SwiGLU: silu)`, { file, field: 'hidden_act' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
   const nKv = posInt('num_key_value_heads', nHead);
   if (!has('head_dim') && nEmbd % nHead !== 0) throw bad('hidden_size', `${nEmbd} is not a multiple of num_attention_heads ${nHead} (and head_dim is not given)`);
   const headDim = posInt('head_dim', nEmbd / nHead);
-  if (nHead % nKv !== 0) throw bad('num_key_value_heads', `${nKv} does not divide num_attention_heads ${nHead}`);
-  if (headDim % 2 !== 0) throw bad('head_dim', `${headDim} is odd; RoPE rotates pairs`);
   const partial = num('partial_rotary_factor', 1);
   if (partial !== 1) throw new EmberError('UNSUPPORTED', `${file}: partial_rotary_factor ${partial} is not supported (only 1)`, { file, field: 'partial_rotary_factor' });
 
@@ -70,13 +70,13 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (flag('attention_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: attention_bias true (a bias on o_proj as well as q/k/v) is not supported`, { file, field: 'attention_bias' });
   if (flag('mlp_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: mlp_bias true is not supported`, { file, field: 'mlp_bias' });
 
-  const { ropeBase, ropeScaling } = rope(cfg, file, bad);
+  const { ropeBase, ropeScaling, ropeField } = rope(cfg, file, bad);
 
   let slidingWindow: number | null = null;
   const usesWindow = modelType === 'mistral' || ((modelType === 'qwen2' || modelType === 'qwen3') && flag('use_sliding_window', false));
   if (usesWindow && has('sliding_window')) slidingWindow = posInt('sliding_window');
 
-  const config: ModelConfig = Object.freeze({
+  const config: ModelConfig = validateConfig(Object.freeze({
     arch: modelType,
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
     nLayer: posInt('num_hidden_layers'),
@@ -95,9 +95,17 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     qkvBias: modelType === 'qwen2',
     qkNorm: modelType === 'qwen3',
     tiedEmbeddings: flag('tie_word_embeddings', false),
-  });
-  if (!(config.eps > 0)) throw bad('rms_norm_eps', `is ${config.eps}; expected a positive number`);
+  }), file, hfFieldNames(ropeField));
   return { config, extra: Object.freeze({ modelType, qkNorm: modelType === 'qwen3', slidingWindow, fp8BlockSize: fp8Blocks(cfg, file) }) };
+}
+
+function hfFieldNames(rope: string): ConfigFieldNames {
+  return {
+    nLayer: 'field num_hidden_layers', nEmbd: 'field hidden_size', nFf: 'field intermediate_size', nHead: 'field num_attention_heads', nKv: 'field num_key_value_heads',
+    headDim: 'field head_dim', nRot: 'field head_dim', vocab: 'field vocab_size', contextTrain: 'field max_position_embeddings', eps: 'field rms_norm_eps',
+    ropeBase: 'field rope_theta', ropeFactor: `field ${rope}.factor`, ropeLowFreqFactor: `field ${rope}.low_freq_factor`,
+    ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`,
+  };
 }
 
 function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
@@ -105,13 +113,13 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
   if (cfg.model_type !== undefined) {
     const t = cfg.model_type;
     if (typeof t === 'string' && t in HF_MODEL_TYPES) return t as HFModelType;
-    throw new EmberError('UNSUPPORTED', `${file}: model_type ${JSON.stringify(t)} is not supported (supported: ${known})`, { file, field: 'model_type', modelType: t });
+    throw new EmberError('UNSUPPORTED', `${file}: model_type ${printableJson(t)} is not supported (supported: ${known})`, { file, field: 'model_type', modelType: t });
   }
   const archs = cfg.architectures;
   if (Array.isArray(archs) && typeof archs[0] === 'string') {
     const hit = Object.entries(HF_MODEL_TYPES).find(([, cls]) => cls === archs[0]);
     if (hit) return hit[0] as HFModelType;
-    throw new EmberError('UNSUPPORTED', `${file}: architecture ${archs[0]} is not supported (supported: ${Object.values(HF_MODEL_TYPES).join(', ')})`, { file, field: 'architectures' });
+    throw new EmberError('UNSUPPORTED', `${file}: architecture ${printableJson(archs[0])} is not supported (supported: ${Object.values(HF_MODEL_TYPES).join(', ')})`, { file, field: 'architectures' });
   }
   throw new EmberError('BAD_MODEL', `${file}: field model_type is missing (and architectures names no class)`, { file, field: 'model_type' });
 }
@@ -120,14 +128,14 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 function rope(cfg: Record<string, unknown>, file: string, bad: (field: string, msg: string) => EmberError) {
   const field = isObject(cfg.rope_parameters) ? 'rope_parameters' : 'rope_scaling';
   const rp = cfg[field];
-  if (rp !== undefined && rp !== null && !isObject(rp)) throw bad(field, `is ${JSON.stringify(rp)}; expected an object or null`);
+  if (rp !== undefined && rp !== null && !isObject(rp)) throw bad(field, `is ${printableJson(rp)}; expected an object or null`);
   const p = rp ?? {};
   const theta = cfg.rope_theta ?? p.rope_theta ?? 10000;
-  if (typeof theta !== 'number' || !(theta > 0)) throw bad('rope_theta', `is ${JSON.stringify(theta)}; expected a positive number`);
+  if (typeof theta !== 'number') throw bad('rope_theta', `is ${printableJson(theta)}; expected a positive number`);
   const type = p.rope_type ?? p.type ?? 'default';
   const pnum = (key: string): number => {
     const v = p[key];
-    if (typeof v !== 'number' || !(v > 0)) throw bad(`${field}.${key}`, v === undefined ? 'is missing' : `is ${JSON.stringify(v)}; expected a positive number`);
+    if (typeof v !== 'number') throw bad(`${field}.${key}`, v === undefined ? 'is missing' : `is ${printableJson(v)}; expected a positive number`);
     return v;
   };
   let ropeScaling: ModelConfig['ropeScaling'];
@@ -142,9 +150,9 @@ function rope(cfg: Record<string, unknown>, file: string, bad: (field: string, m
       originalContext: pnum('original_max_position_embeddings'),
     };
   } else {
-    throw new EmberError('UNSUPPORTED', `${file}: ${field}.rope_type ${JSON.stringify(type)} is not supported (default, linear, llama3)`, { file, field: `${field}.rope_type` });
+    throw new EmberError('UNSUPPORTED', `${file}: ${field}.rope_type ${printableJson(type)} is not supported (default, linear, llama3)`, { file, field: `${field}.rope_type` });
   }
-  return { ropeBase: theta, ropeScaling };
+  return { ropeBase: theta, ropeScaling, ropeField: field };
 }
 
 /** quantization_config: none, or native FP8 with block scales (quant_method "fp8"). */
@@ -153,14 +161,14 @@ function fp8Blocks(cfg: Record<string, unknown>, file: string): readonly [number
   if (q === undefined || q === null) return null;
   if (!isObject(q)) throw new EmberError('BAD_MODEL', `${file}: field quantization_config is not an object`, { file, field: 'quantization_config' });
   if (q.quant_method !== 'fp8') {
-    throw new EmberError('UNSUPPORTED', `${file}: quantization_config.quant_method ${JSON.stringify(q.quant_method)} is not supported (only native "fp8" checkpoints)`, { file, field: 'quantization_config.quant_method' });
+    throw new EmberError('UNSUPPORTED', `${file}: quantization_config.quant_method ${printableJson(q.quant_method)} is not supported (only native "fp8" checkpoints)`, { file, field: 'quantization_config.quant_method' });
   }
   if (q.fmt !== undefined && q.fmt !== 'e4m3') {
-    throw new EmberError('UNSUPPORTED', `${file}: quantization_config.fmt ${JSON.stringify(q.fmt)} is not supported (e4m3)`, { file, field: 'quantization_config.fmt' });
+    throw new EmberError('UNSUPPORTED', `${file}: quantization_config.fmt ${printableJson(q.fmt)} is not supported (e4m3)`, { file, field: 'quantization_config.fmt' });
   }
   const b = q.weight_block_size ?? [128, 128];
   if (!Array.isArray(b) || b.length !== 2 || !b.every((v) => Number.isInteger(v) && v > 0)) {
-    throw new EmberError('BAD_MODEL', `${file}: field quantization_config.weight_block_size is ${JSON.stringify(b)}; expected two positive integers`, { file, field: 'quantization_config.weight_block_size' });
+    throw new EmberError('BAD_MODEL', `${file}: field quantization_config.weight_block_size is ${printableJson(b)}; expected two positive integers`, { file, field: 'quantization_config.weight_block_size' });
   }
   return [b[0] as number, b[1] as number];
 }

@@ -1,5 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { metaNumber, metaString, type GGUFFile } from '../gguf/reader.ts';
+import { printable } from '../util/printable.ts';
+import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
@@ -27,25 +29,30 @@ export interface ModelConfig {
   readonly tiedEmbeddings: boolean; // no output.weight: the LM head reads token_embd
 }
 
-function positive(f: GGUFFile, key: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new EmberError('BAD_MODEL', `${f.source.name}: ${key} is ${v}; expected a positive integer`);
-  return v;
+/** The GGUF metadata key (or tensor) behind each ModelConfig field, for validateConfig's messages. */
+function ggufFieldNames(arch: string): ConfigFieldNames {
+  const k = (s: string) => `metadata key ${arch}.${s}`;
+  return {
+    nLayer: k('block_count'), nEmbd: k('embedding_length'), nFf: k('feed_forward_length'), nHead: k('attention.head_count'),
+    nKv: k('attention.head_count_kv'), headDim: k('attention.key_length'), nRot: k('rope.dimension_count'),
+    vocab: 'the row count of token_embd.weight', contextTrain: k('context_length'), eps: k('attention.layer_norm_rms_epsilon'),
+    ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
+    ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'),
+  };
 }
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch)) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture "${arch}" is not supported (supported: ${SUPPORTED_ARCHS.join(', ')})`, { arch });
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${SUPPORTED_ARCHS.join(', ')})`, { arch });
   }
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
-  const nEmbd = positive(f, k('embedding_length'), num('embedding_length'));
-  const nHead = positive(f, k('attention.head_count'), num('attention.head_count'));
-  const nKv = positive(f, k('attention.head_count_kv'), num('attention.head_count_kv', nHead));
-  const headDim = positive(f, k('attention.key_length'), num('attention.key_length', nEmbd / nHead));
-  const nRot = positive(f, k('rope.dimension_count'), num('rope.dimension_count', headDim));
-  if (nHead % nKv !== 0) throw new EmberError('BAD_MODEL', `${f.source.name}: head_count ${nHead} is not a multiple of head_count_kv ${nKv}`);
-  if (nRot > headDim || nRot % 2 !== 0 || headDim % 2 !== 0) throw new EmberError('BAD_MODEL', `${f.source.name}: rope.dimension_count ${nRot} does not fit head_dim ${headDim}`);
+  const nEmbd = num('embedding_length');
+  const nHead = num('attention.head_count');
+  const nKv = num('attention.head_count_kv', nHead);
+  const headDim = num('attention.key_length', nEmbd / nHead);
+  const nRot = num('rope.dimension_count', headDim);
   const embd = f.tensors.get('token_embd.weight');
   if (!embd) throw new EmberError('BAD_MODEL', `${f.source.name}: tensor token_embd.weight is missing`);
   const tokens = f.metadata.get('tokenizer.ggml.tokens');
@@ -61,14 +68,14 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
       ? { type: 'linear', factor: num('rope.scaling.factor', 1) }
       : { type: 'none', factor: 1 };
   if (scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'llama3' || ropeFreqs)) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling "${scalingType}" is not supported (none, linear, llama3)`);
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling ${printable(scalingType)} is not supported (none, linear, llama3)`);
   }
-  return Object.freeze({
+  return validateConfig(Object.freeze({
     arch: arch as Arch,
     name: metaString(f, 'general.name', arch),
-    nLayer: positive(f, k('block_count'), num('block_count')),
+    nLayer: num('block_count'),
     nEmbd,
-    nFf: positive(f, k('feed_forward_length'), num('feed_forward_length')),
+    nFf: num('feed_forward_length'),
     nHead,
     nKv,
     headDim,
@@ -82,5 +89,5 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
     tiedEmbeddings: !f.tensors.has('output.weight'),
-  });
+  }), f.source.name, ggufFieldNames(arch));
 }

@@ -1,0 +1,89 @@
+import { EmberError } from '../errors.ts';
+import { printableJson } from '../util/printable.ts';
+import type { ModelConfig } from './config.ts';
+import type { WeightSource } from './weight_source.ts';
+
+/**
+ * The one check of a model's hyper-parameters, whichever file they came from (GGUF metadata in
+ * src/model/config.ts, config.json in src/hf/config.ts): every number finite and in range, the
+ * dimensions consistent, and the sizes bounded, before anything is allocated from them (a config
+ * claiming 1e8 layers must not make a 1e8-entry tensor list).
+ */
+
+/** Upper bounds far above any released model, low enough that nothing sized from them is absurd. */
+export const CONFIG_LIMITS = Object.freeze({
+  nLayer: 1024,
+  nEmbd: 1 << 16,
+  nFf: 1 << 20,
+  nHead: 1024,
+  headDim: 1024,
+  vocab: 1 << 22,
+  contextTrain: 2 ** 31,
+});
+
+/** How each hyper-parameter is named in the source file, for messages (`llama.block_count`, `num_hidden_layers`). */
+export type ConfigFieldNames = Readonly<Record<
+  'nLayer' | 'nEmbd' | 'nFf' | 'nHead' | 'nKv' | 'headDim' | 'nRot' | 'vocab' | 'contextTrain' | 'eps' | 'ropeBase' |
+  'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext', string>>;
+
+/** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
+export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
+  const fail = (key: keyof ConfigFieldNames, v: unknown, expected: string) =>
+    new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, { file, field: names[key].replace(/^(field|metadata key) /, ''), found: typeof v === 'number' ? v : String(v) });
+  const int = (key: keyof ConfigFieldNames, v: number, max: number) => {
+    if (!Number.isInteger(v) || v < 1 || v > max) throw fail(key, v, `an integer from 1 to ${max}`);
+  };
+  const positive = (key: keyof ConfigFieldNames, v: number | undefined) => {
+    if (v === undefined) return;
+    if (!Number.isFinite(v) || !(v > 0)) throw fail(key, v, 'a finite number above 0');
+  };
+  const L = CONFIG_LIMITS;
+  int('nLayer', c.nLayer, L.nLayer);
+  int('nEmbd', c.nEmbd, L.nEmbd);
+  int('nFf', c.nFf, L.nFf);
+  int('nHead', c.nHead, L.nHead);
+  int('nKv', c.nKv, c.nHead);
+  if (c.nHead % c.nKv !== 0) throw fail('nKv', c.nKv, `a divisor of the ${c.nHead} attention heads (${names.nHead})`);
+  int('headDim', c.headDim, L.headDim);
+  if (c.headDim % 2 !== 0) throw fail('headDim', c.headDim, 'an even number (RoPE rotates pairs)');
+  int('nRot', c.nRot, c.headDim);
+  if (c.nRot % 2 !== 0) throw fail('nRot', c.nRot, `an even number up to the head size ${c.headDim}`);
+  int('vocab', c.vocab, L.vocab);
+  int('contextTrain', c.contextTrain, L.contextTrain);
+  positive('eps', c.eps);
+  if (c.eps >= 1) throw fail('eps', c.eps, 'a small positive number below 1');
+  positive('ropeBase', c.ropeBase);
+  const rs = c.ropeScaling;
+  if (rs.type !== 'none') positive('ropeFactor', rs.factor);
+  if (rs.type === 'llama3') {
+    positive('ropeLowFreqFactor', rs.lowFreqFactor);
+    positive('ropeHighFreqFactor', rs.highFreqFactor);
+    positive('ropeOriginalContext', rs.originalContext);
+    if (rs.highFreqFactor !== undefined && rs.lowFreqFactor !== undefined && !(rs.highFreqFactor > rs.lowFreqFactor)) {
+      throw fail('ropeHighFreqFactor', rs.highFreqFactor, `a number above ${names.ropeLowFreqFactor} (${rs.lowFreqFactor})`);
+    }
+  }
+  return c;
+}
+
+/**
+ * The small tensors (norm weights, biases, RoPE frequency factors) checked as they are read: NaN or
+ * infinity there turns every output into garbage, and `rope_freqs` divides frequencies, so it must be
+ * above 0. Matrices are not scanned (too large to check for free).
+ */
+export function checkedVectors(f: WeightSource): WeightSource {
+  return {
+    name: f.name,
+    has: (tensor) => f.has(tensor),
+    matrix: (tensor, rows, cols, quant) => f.matrix(tensor, rows, cols, quant),
+    async vector(tensor, n) {
+      const v = await f.vector(tensor, n);
+      const positiveOnly = tensor === 'rope_freqs.weight';
+      for (let i = 0; i < v.length; i++) {
+        if (Number.isFinite(v[i]) && (!positiveOnly || v[i] > 0)) continue;
+        throw new EmberError('BAD_MODEL', `${f.name}: tensor ${tensor} element ${i} is ${v[i]}; expected a finite number${positiveOnly ? ' above 0' : ''}`, { tensor, index: i });
+      }
+      return v;
+    },
+  };
+}
