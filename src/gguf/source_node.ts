@@ -10,7 +10,12 @@ export async function sourceFromPath(path: string): Promise<ByteSource> {
   } catch (e) {
     throw new EmberError('BAD_FILE', `${path}: cannot open (${(e as Error).message})`);
   }
-  const size = (await fh.stat()).size;
+  const stat = await fh.stat();
+  if (!stat.isFile()) {
+    await fh.close();
+    throw new EmberError('BAD_FILE', `${path}: is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}; expected a model file`);
+  }
+  const size = stat.size;
   const handle = fh;
   const src: ByteSource = {
     name: path,
@@ -20,7 +25,12 @@ export async function sourceFromPath(path: string): Promise<ByteSource> {
       const out = new Uint8Array(length);
       let done = 0;
       while (done < length) {
-        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(out, done, length - done, offset + done));
+        } catch (e) {
+          throw new EmberError('BAD_FILE', `${path}: cannot read ${length} bytes at offset ${offset} (${(e as Error).message})`);
+        }
         if (bytesRead === 0) throw new EmberError('BAD_FILE', `${path}: unexpected end of file at ${offset + done}`);
         done += bytesRead;
       }

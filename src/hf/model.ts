@@ -3,6 +3,7 @@ import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { QUANT_SCHEMES, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
+import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { configFromHF, type HFExtra } from './config.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
@@ -126,7 +127,7 @@ function eosIds(gen: unknown, label: string, tok: Tokenizer): number[] {
   const v = isObject(gen) ? gen.eos_token_id : undefined;
   const ids = v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
   if (!ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize)) {
-    throw new EmberError('BAD_MODEL', `${label}: field eos_token_id is ${JSON.stringify(v)}; expected token ids below ${tok.vocabSize}`, { file: label, field: 'eos_token_id' });
+    throw new EmberError('BAD_MODEL', `${label}: field eos_token_id is ${printableJson(v)}; expected token ids below ${tok.vocabSize}`, { file: label, field: 'eos_token_id' });
   }
   if (ids.length === 0 && tok.eosId !== null) ids.push(tok.eosId);
   return ids as number[];

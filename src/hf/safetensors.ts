@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import type { ByteSource } from '../gguf/source.ts';
 import { bf16ToF32, f16ToF32 } from '../gguf/convert.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES } from '../quant/fp8.ts';
+import { printableJson, printableName } from '../util/printable.ts';
 
 /**
  * Hugging Face safetensors: an 8-byte little-endian header length N, N bytes of JSON
@@ -72,18 +73,19 @@ export async function readSafetensors(src: ByteSource): Promise<SafetensorsFile>
       if (isObject(v)) metadata = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
       continue;
     }
-    const bad = (msg: string) => new EmberError('BAD_FILE', `${file}: tensor ${name}: ${msg}`, { file, tensor: name });
+    const bad = (msg: string) => new EmberError('BAD_FILE', `${file}: tensor ${printableName(name)}: ${msg}`, { file, tensor: name.slice(0, 200) });
     if (!isObject(v)) throw bad('header entry is not an object');
     const { dtype, shape, data_offsets: offs } = v;
-    if (typeof dtype !== 'string') throw bad(`dtype ${JSON.stringify(dtype)} is not a string`);
+    if (typeof dtype !== 'string') throw bad(`dtype ${printableJson(dtype)} is not a string`);
     const elemBytes = DTYPE_BYTES[dtype];
     if (elemBytes === undefined) {
-      throw new EmberError('UNSUPPORTED', `${file}: tensor ${name} has dtype ${dtype}, which safetensors does not define and emberlm cannot read (supported: ${SUPPORTED_DTYPES.join(', ')})`, { file, tensor: name, dtype });
+      throw new EmberError('UNSUPPORTED', `${file}: tensor ${printableName(name)} has dtype ${printableName(dtype)}, which safetensors does not define and emberlm cannot read (supported: ${SUPPORTED_DTYPES.join(', ')})`, { file, tensor: name.slice(0, 200), dtype: dtype.slice(0, 200) });
     }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`data_offsets ${JSON.stringify(offs)} is not a pair of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`shape ${printableJson(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`data_offsets ${printableJson(offs)} is not a pair of non-negative integers`);
     const [begin, end] = offs as [number, number];
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(numel * elemBytes)) throw bad(`shape ${printableJson(shape)} has more elements than any file can hold`);
     if (end < begin || end - begin !== numel * elemBytes) {
       throw bad(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} [${shape.join(', ')}] needs ${numel * elemBytes}`);
     }
@@ -92,7 +94,20 @@ export async function readSafetensors(src: ByteSource): Promise<SafetensorsFile>
     }
     tensors.set(name, { name, dtype, shape: shape as number[], offset: dataStart + begin, byteLength: end - begin, source: src });
   }
+  checkNoOverlap(file, dataStart, tensors);
   return { source: src, tensors, metadata };
+}
+
+/** Two tensors sharing bytes is a corrupt header (the reference implementation rejects it too). */
+function checkNoOverlap(file: string, dataStart: number, tensors: ReadonlyMap<string, SafeTensorInfo>): void {
+  const byStart = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byStart.length; i++) {
+    const a = byStart[i - 1], b = byStart[i];
+    if (b.offset < a.offset + a.byteLength) {
+      const range = (t: SafeTensorInfo) => `[${t.offset - dataStart}, ${t.offset - dataStart + t.byteLength}]`;
+      throw new EmberError('BAD_FILE', `${file}: tensor ${printableName(b.name)} (data_offsets ${range(b)}) overlaps tensor ${printableName(a.name)} (${range(a)})`, { file, tensor: b.name.slice(0, 200) });
+    }
+  }
 }
 
 /** Raises UNSUPPORTED unless the tensor's dtype is one emberlm reads. */
@@ -157,7 +172,7 @@ export async function openShards(index: unknown, indexName: string, open: (file:
   try {
     for (const [name, shard] of Object.entries(map)) {
       if (typeof shard !== 'string' || shard === '' || shard.includes('..') || shard.startsWith('/')) {
-        throw new EmberError('BAD_MODEL', `${indexName}: weight_map["${name}"] is ${JSON.stringify(shard)}, not a file name in the model folder`, { file: indexName, tensor: name });
+        throw new EmberError('BAD_MODEL', `${indexName}: weight_map["${printableName(name)}"] is ${printableJson(shard)}, not a file name in the model folder`, { file: indexName, tensor: name.slice(0, 200) });
       }
       let f = files.get(shard);
       if (!f) {
@@ -167,7 +182,7 @@ export async function openShards(index: unknown, indexName: string, open: (file:
         files.set(shard, f);
       }
       const t = f.tensors.get(name);
-      if (!t) throw new EmberError('BAD_MODEL', `${indexName}: weight_map puts tensor ${name} in ${shard}, but ${f.source.name} has no such tensor`, { file: indexName, tensor: name });
+      if (!t) throw new EmberError('BAD_MODEL', `${indexName}: weight_map puts tensor ${printableName(name)} in ${printableName(shard)}, but ${f.source.name} has no such tensor`, { file: indexName, tensor: name });
       tensors.set(name, t);
     }
   } catch (e) {

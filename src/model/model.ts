@@ -12,6 +12,7 @@ import { buildSample, resetSampler as resetSamplerState, type Sampler } from '..
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import type { ModelConfig } from './config.ts';
 import { readLayer } from './host_weights.ts';
+import { checkedVectors } from './validate.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -56,7 +57,7 @@ export interface BuildOptions {
 export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
   const alloc = new Allocator(gpu);
   try {
-    return await build(gpu, alloc, f, c, o);
+    return await build(gpu, alloc, checkedVectors(f), c, o);
   } catch (e) {
     alloc.destroyAll(); // a failed load leaves nothing behind on the GPU
     throw e;

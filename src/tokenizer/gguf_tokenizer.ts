@@ -10,6 +10,16 @@ import { readVocab } from './vocab.ts';
  * Throws UNSUPPORTED for other `tokenizer.ggml.model` values and BAD_MODEL for inconsistent vocab metadata.
  */
 export function tokenizerFromGGUF(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
+  try {
+    return build(f);
+  } catch (e) {
+    if (e instanceof EmberError) throw e;
+    // a metadata value of a shape the builders did not expect: the file, not emberlm, is wrong
+    throw new EmberError('BAD_MODEL', `the tokenizer in tokenizer.ggml.* cannot be built (${(e as Error).message})`);
+  }
+}
+
+function build(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
   const model = f.metadata.get('tokenizer.ggml.model');
   if (model !== 'llama' && model !== 'gpt2') {
     throw new EmberError('UNSUPPORTED', `tokenizer.ggml.model = ${JSON.stringify(model ?? null)} is not supported (supported: "llama" (SentencePiece), "gpt2" (byte-level BPE))`, { model });

@@ -1,0 +1,191 @@
+/**
+ * Files that lie: each is rejected at load by the one validator of its kind (src/model/validate.ts for
+ * hyper-parameters from GGUF or config.json, src/gguf/validate.ts for the GGUF layout, the safetensors
+ * reader for its header) with a typed error naming the field, what was expected and what was found.
+ */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { meta, writeGGUF, type GGUFToWrite, type MetaValue } from '../src/gguf/writer.ts';
+import { configFromHF } from '../src/hf/config.ts';
+import { readSafetensors } from '../src/hf/safetensors.ts';
+import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { gpuBytesInUse } from '../src/gpu/buffers.ts';
+import { printable } from '../src/util/printable.ts';
+import { randomModelFile } from '../models/generate.ts';
+import { randomHFModel, writeHFModel } from '../models/generate_hf.ts';
+import { expectEmberError } from './helpers/errors.ts';
+import { testGpu } from './helpers/gpu.ts';
+
+const good = randomModelFile({ nEmbd: 64, nLayer: 1, nFf: 96, vocab: 300, seed: 5 });
+const load = async (bytes: Uint8Array) => Engine.load(bytes, { gpu: await testGpu(), contextLength: 32 });
+
+/** The model with metadata key `key` set to `value` (added when missing). */
+function withMeta(key: string, value: MetaValue, f: GGUFToWrite = good): Uint8Array {
+  const has = f.metadata.some(([k]) => k === key);
+  const metadata = has ? f.metadata.map(([k, v]) => [k, k === key ? value : v] as const) : [...f.metadata, [key, value] as const];
+  return writeGGUF({ ...f, metadata });
+}
+
+describe('GGUF hyper-parameters', () => {
+  it.each([
+    ['llama.attention.layer_norm_rms_epsilon', meta.f32(-1), /layer_norm_rms_epsilon is -1; expected a finite number above 0/],
+    ['llama.attention.layer_norm_rms_epsilon', meta.f32(Infinity), /layer_norm_rms_epsilon is Infinity; expected a finite number above 0/],
+    ['llama.attention.layer_norm_rms_epsilon', meta.f32(NaN), /layer_norm_rms_epsilon is NaN; expected a finite number above 0/],
+    ['llama.rope.freq_base', meta.f32(0), /rope\.freq_base is 0; expected a finite number above 0/],
+    ['llama.rope.freq_base', meta.f32(-1), /rope\.freq_base is -1;/],
+    ['llama.rope.freq_base', meta.f32(NaN), /rope\.freq_base is NaN;/],
+    ['llama.block_count', meta.u32(100_000_000), /block_count is 100000000; expected an integer from 1 to 1024/],
+    ['llama.attention.head_count_kv', meta.u32(3), /head_count_kv is 3; expected a divisor of the 4 attention heads/],
+    ['llama.rope.dimension_count', meta.u32(17), /rope\.dimension_count is 17; expected an integer from 1 to 16/],
+  ] as const)('%s = %o', async (key, value, pattern) => {
+    const e = await expectEmberError(() => load(withMeta(key, value)), 'BAD_MODEL', pattern);
+    expect(e.message).toContain(`metadata key ${key}`);
+  });
+
+  it.each([0, NaN, -1, Infinity])('linear RoPE factor %s', async (factor) => {
+    const f = { ...good, metadata: [...good.metadata, ['llama.rope.scaling.type', meta.str('linear')] as const] };
+    await expectEmberError(() => load(withMeta('llama.rope.scaling.factor', meta.f32(factor), f)), 'BAD_MODEL', new RegExp(`rope\\.scaling\\.factor is ${factor}; expected a finite number above 0`));
+  });
+
+  it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
+    const freqs = new Float32Array(8).fill(1);
+    freqs[3] = v;
+    const f = { ...good, tensors: [...good.tensors, { name: 'rope_freqs.weight', ne: [8], type: 'F32' as const, data: freqs }] };
+    const before = gpuBytesInUse();
+    await expectEmberError(() => load(writeGGUF(f)), 'BAD_MODEL', new RegExp(`rope_freqs\\.weight element 3 is ${v}; expected a finite number above 0`));
+    expect(gpuBytesInUse()).toBe(before);
+  });
+
+  it('an architecture name with control bytes is printed escaped', async () => {
+    await expectEmberError(() => load(withMeta('general.architecture', meta.str('llama\0'))), 'UNSUPPORTED', /architecture "llama\\x00" is not supported/);
+  });
+});
+
+/** The byte offsets of one tensor info record (name, n_dims, dims, type, offset) in a GGUF file. */
+function tensorInfo(b: Uint8Array, name: string): { type: number; offset: number } {
+  const key = new TextEncoder().encode(name);
+  const dv = new DataView(b.buffer, b.byteOffset);
+  for (let i = 8; i < b.length - key.length; i++) {
+    if (key.every((c, j) => b[i + j] === c) && dv.getUint32(i - 8, true) === key.length && b[i + key.length + 4] !== 0x2e) {
+      const nd = dv.getUint32(i + key.length, true);
+      if (nd < 1 || nd > 4) continue;
+      const type = i + key.length + 4 + 8 * nd;
+      return { type, offset: type + 4 };
+    }
+  }
+  throw new Error(`tensor ${name} not found`);
+}
+
+describe('GGUF layout', () => {
+  const bytes = writeGGUF(good);
+  const names = good.tensors.map((t) => t.name);
+
+  it('a tensor whose type lies about its size (F32 said to be F16)', async () => {
+    const b = bytes.slice();
+    new DataView(b.buffer).setUint32(tensorInfo(b, names[1]).type, 1, true);
+    await expectEmberError(() => load(b), 'BAD_FILE', new RegExp(`tensor ${names[2].replace(/\./g, '\\.')} starts at data offset \\d+, expected \\d+ .*gap`));
+  });
+
+  it('overlapping tensor offsets', async () => {
+    const b = bytes.slice();
+    const dv = new DataView(b.buffer);
+    dv.setBigUint64(tensorInfo(b, names[2]).offset, dv.getBigUint64(tensorInfo(b, names[1]).offset, true), true);
+    await expectEmberError(() => load(b), 'BAD_FILE', new RegExp(`tensor ${names[2].replace(/\./g, '\\.')} starts at data offset \\d+, inside tensor ${names[1].replace(/\./g, '\\.')}.*overlap`));
+  });
+
+  it('a general.alignment that lies (8 where the data is aligned to 32)', async () => {
+    // With 8, the data section would start up to 24 bytes before where it is: every tensor read from the
+    // wrong bytes. Header lengths vary with a padding key; where 8 and 32 agree the file is still honest.
+    let caught = 0;
+    for (let pad = 0; pad < 4; pad++) {
+      const honest = writeGGUF({ ...good, metadata: [...good.metadata, ['general.pad', meta.str('x'.repeat(8 * pad + 1))], ['general.alignment', meta.u32(32)]] });
+      const lie = honest.slice();
+      new DataView(lie.buffer).setUint32(findKey(lie, 'general.alignment') + 4, 8, true);
+      const r = await load(lie).then((e) => (e.dispose(), null), (e: unknown) => e);
+      if (r === null) continue;
+      expect((r as Error).message).toMatch(/bytes follow the last tensor's data, expected fewer than the alignment 8; general\.alignment or a tensor offset is wrong/);
+      caught++;
+    }
+    expect(caught).toBeGreaterThanOrEqual(3);
+  });
+
+  it('tensor data past the end of the file', async () => {
+    await expectEmberError(() => load(bytes.subarray(0, bytes.length - 64)), 'BAD_FILE', /needs bytes \d+\.\.\d+ but the file has \d+; the file is truncated/);
+  });
+
+  it('a corrupted name length quotes at most a short, escaped piece of the name', async () => {
+    const b = bytes.slice();
+    const at = tensorInfo(b, names[0]).type - 4 - 8 * 2 - names[0].length - 8; // the name's u64 length
+    new DataView(b.buffer).setBigUint64(at, 5000n, true);
+    const e = await load(b).then(() => null, (err: Error) => err);
+    expect(e).not.toBeNull();
+    expect(e!.message.length).toBeLessThan(700);
+    expect(e!.message).not.toMatch(/[\x00-\x08\x0e-\x1f]/);
+  });
+});
+
+function findKey(b: Uint8Array, key: string): number {
+  const k = new TextEncoder().encode(key);
+  for (let i = 0; i < b.length - k.length; i++) if (k.every((c, j) => b[i + j] === c)) return i + k.length;
+  throw new Error(`key ${key} not found`);
+}
+
+describe('config.json hyper-parameters (the same validator)', () => {
+  const base = () => ({ ...randomHFModel().config });
+  it.each([
+    [{ num_hidden_layers: 1e8 }, /field num_hidden_layers is 100000000; expected an integer from 1 to 1024/],
+    [{ rms_norm_eps: -1 }, /field rms_norm_eps is -1; expected a finite number above 0/],
+    [{ rope_theta: 0 }, /field rope_theta is 0; expected a finite number above 0/],
+    [{ rope_theta: Infinity }, /field rope_theta is Infinity; expected a finite number above 0/],
+    [{ rope_scaling: { rope_type: 'linear', factor: -1 } }, /field rope_scaling\.factor is -1; expected a finite number above 0/],
+    [{ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, /high_freq_factor is 4; expected a number above/],
+  ] as const)('%o', async (patch, pattern) => {
+    await expectEmberError(() => configFromHF({ ...base(), ...patch }, 'config.json'), 'BAD_MODEL', pattern);
+  });
+
+  it('num_hidden_layers 1e8 through Engine.load fails before anything is built', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'emberlm-val-'));
+    try {
+      const m = await writeHFModel(dir);
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ ...m.config, num_hidden_layers: 1e8 }));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'BAD_MODEL', /num_hidden_layers is 100000000/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('safetensors', () => {
+  const t = (name: string, n: number) => ({ name, dtype: 'F32', shape: [n], bytes: new Uint8Array(4 * n) });
+  it('overlapping data_offsets', async () => {
+    const file = encodeSafetensors([t('a', 8), t('b', 8)]);
+    const hlen = Number(new DataView(file.buffer).getBigUint64(0, true));
+    const header = new TextDecoder().decode(file.subarray(8, 8 + hlen)).replace('"data_offsets":[32,64]', '"data_offsets":[16,48]');
+    const b = file.slice();
+    b.set(new TextEncoder().encode(header), 8);
+    await expectEmberError(() => readSafetensors(sourceFromBuffer(b, 'm.safetensors')), 'BAD_FILE', /tensor b \(data_offsets \[16, 48\]\) overlaps tensor a \(\[0, 32\]\)/);
+  });
+
+  it('a model.safetensors that is a directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'emberlm-val-'));
+    try {
+      await writeHFModel(dir);
+      await rm(join(dir, 'model.safetensors'));
+      await mkdir(join(dir, 'model.safetensors'));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'BAD_FILE', /model\.safetensors.*is a directory/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('printable', () => {
+  it('escapes control bytes and truncates', () => {
+    expect(printable('llama\0')).toBe('"llama\\x00"');
+    expect(printable('x'.repeat(1000)).length).toBeLessThan(120);
+  });
+});
