@@ -1,5 +1,6 @@
 import { EmberError } from './errors.ts';
-import { createGpu, checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import { openSource, type ByteSource } from './gguf/source.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
@@ -22,7 +23,7 @@ export interface LoadOptions {
   maxBatch?: number;
   /** Weight storage: 'auto' keeps the file's types (default). */
   quant?: QuantScheme;
-  /** Share a device between engines, or pass options for a new one. */
+  /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
   gpu?: Gpu;
   gpuOptions?: GpuOptions;
   onProgress?: (fraction: number, what: string) => void;
@@ -95,12 +96,12 @@ export class Engine {
       const nCtx = nCtxOf(config);
       let weights = sourceWeights;
       if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
-      const gpu = opts.gpu ?? (await createGpu(opts.gpuOptions));
+      const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress: opts.onProgress });
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu);
       } catch (e) {
-        if (!opts.gpu) gpu.device.destroy();
+        if (!opts.gpu) releaseGpu(gpu);
         throw e;
       }
     };
@@ -228,11 +229,11 @@ export class Engine {
     };
   }
 
-  /** Frees every GPU buffer of the model (and the device, if the engine made it). */
+  /** Frees every GPU buffer of the model, and gives back the shared device if the engine took it. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.model.alloc.destroyAll();
-    if (this.ownsGpu) this.model.gpu.device.destroy();
+    if (this.ownsGpu) releaseGpu(this.model.gpu);
   }
 }

@@ -98,7 +98,7 @@ export async function probeBandwidth(gpu: Gpu, o: ProbeOptions = {}): Promise<Pr
       const groupsY = ceilDiv(groups, groupsX);
       const params = staticUniform(alloc, `probe.params.${l.name}`, PROBE_PARAMS, { n_vec4: nVec4, groups_x: groupsX, pad0: 0, pad1: 0 });
       const pipeline = await getPipeline(gpu, `bandwidth_probe/${l.name}`, source, 'main', { WG: l.WG, LOADS: l.LOADS, CONTIGUOUS: l.CONTIGUOUS ? 1 : 0 });
-      const bind = bindGroup(gpu, `bandwidth_probe/${l.name}`, pipeline, [params, src, out]);
+      const bind = bindGroup(alloc, `bandwidth_probe/${l.name}`, pipeline, [params, src, out]);
       /** Seconds for one pass of `dispatches` reads of the buffer. */
       const pass = async (): Promise<number> => {
         const enc = device.createCommandEncoder({ label: 'bandwidth_probe' });

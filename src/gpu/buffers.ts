@@ -6,13 +6,24 @@ import type { Gpu } from './device.ts';
  * is known and `destroyAll` frees everything (nothing leaks when a model is unloaded or a load fails).
  */
 let liveBytes = 0;
+let liveBuffers = 0;
+let liveBindGroups = 0;
 /** Bytes in GPU buffers made by any Allocator and not yet destroyed (tests check for leaks with it). */
 export function gpuBytesInUse(): number {
   return liveBytes;
 }
 
+/**
+ * Buffers and bind groups made through any Allocator and not yet released by `destroyAll` (a bind group
+ * cannot be destroyed: it is released with the buffers it binds, and dropped with the model).
+ */
+export function liveGpuObjects(): { buffers: number; bindGroups: number; bytes: number } {
+  return { buffers: liveBuffers, bindGroups: liveBindGroups, bytes: liveBytes };
+}
+
 export class Allocator {
   private readonly buffers: GPUBuffer[] = [];
+  private bindGroups = 0;
   bytes = 0;
   constructor(readonly gpu: Gpu) {}
 
@@ -43,14 +54,24 @@ export class Allocator {
     this.buffers.push(buf);
     this.bytes += padded;
     liveBytes += padded;
+    liveBuffers++;
     return buf;
+  }
+
+  /** Called for each bind group made over this Allocator's buffers (src/kernels/dispatch.ts `bindGroup`). */
+  countBindGroup(): void {
+    this.bindGroups++;
+    liveBindGroups++;
   }
 
   destroyAll(): void {
     for (const b of this.buffers) b.destroy();
+    liveBuffers -= this.buffers.length;
     this.buffers.length = 0;
     liveBytes -= this.bytes;
     this.bytes = 0;
+    liveBindGroups -= this.bindGroups;
+    this.bindGroups = 0;
   }
 }
 

@@ -19,6 +19,18 @@ export function shaderText(source: string, v: ShaderVariant = {}, ...parts: stri
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+let cached = 0;
+
+/** Pipelines in the caches of devices not yet dropped (tests: loading a model again compiles nothing new). */
+export function livePipelines(): number {
+  return cached;
+}
+
+/** Forgets a device's pipelines (when the device is destroyed). */
+export function dropPipelines(device: GPUDevice): void {
+  cached -= caches.get(device)?.size ?? 0;
+  caches.delete(device);
+}
 
 export function getPipeline(
   gpu: Gpu,
@@ -36,10 +48,11 @@ export function getPipeline(
     p = gpu.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } }).catch(async (e) => {
       const info = await module.getCompilationInfo?.();
       const msgs = info?.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n') ?? '';
-      cache!.delete(key);
+      if (cache!.delete(key)) cached--;
       throw new Error(`pipeline ${label} failed to compile: ${(e as Error).message}\n${msgs}`);
     });
     cache.set(key, p);
+    cached++;
   }
   return p;
 }

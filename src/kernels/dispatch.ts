@@ -28,9 +28,10 @@ export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dis
 /** null: a binding the chosen entry point does not use (layout 'auto' leaves it out). */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | null;
 
-/** Bind group whose binding i is entries[i]. */
-export function bindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
-  return gpu.device.createBindGroup({
+/** Bind group whose binding i is entries[i], counted by the model's Allocator (its buffers' owner). */
+export function bindGroup(alloc: Allocator, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
+  alloc.countBindGroup();
+  return alloc.gpu.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
     entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),
@@ -64,5 +65,5 @@ export interface KernelSpec<F extends string> {
 export async function buildKernel<F extends string>(gpu: Gpu, alloc: Allocator, s: KernelSpec<F>): Promise<Dispatch> {
   const pipeline = await getPipeline(gpu, s.label, s.code, s.entry ?? 'main', s.constants ?? {});
   const params = staticUniform(alloc, `${s.label}.params`, s.params, s.values);
-  return { label: s.label, pipeline, bindGroup: bindGroup(gpu, s.label, pipeline, [params, s.step, ...s.bindings]), grid: s.grid };
+  return { label: s.label, pipeline, bindGroup: bindGroup(alloc, s.label, pipeline, [params, s.step, ...s.bindings]), grid: s.grid };
 }

@@ -366,7 +366,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     const q: Dispatch = {
       label: 'matmul_quantize_x/q8',
       pipeline: quantPipe,
-      bindGroup: bindGroup(gpu, `${a.label}.quantize_x`, quantPipe, [params, a.step, a.x, xq, xd]),
+      bindGroup: bindGroup(alloc, `${a.label}.quantize_x`, quantPipe, [params, a.step, a.x, xq, xd]),
       grid: (n) => [ceilDiv(blocks, QUANTIZE_WG), n],
     };
     gemv.push(q);
@@ -403,13 +403,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     gemv.push({
       label: `${family}/gemv`,
       pipeline: gemvPipe,
-      bindGroup: bindGroup(gpu, `${a.label}.gemv[${i}]`, gemvPipe, entries),
+      bindGroup: bindGroup(alloc, `${a.label}.gemv[${i}]`, gemvPipe, entries),
       grid: (n) => [ceilDiv(c.rows, gemvRows), n],
     });
     gemm.push({
       label: `${family}/gemm`,
       pipeline: gemmPipe,
-      bindGroup: bindGroup(gpu, `${a.label}.gemm[${i}]`, gemmPipe, entries),
+      bindGroup: bindGroup(alloc, `${a.label}.gemm[${i}]`, gemmPipe, entries),
       grid: (n) => gemmGrid(c.rows, n),
     });
   });
