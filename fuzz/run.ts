@@ -3,7 +3,8 @@
  * Cases run in child processes (fuzz/worker.ts, V8 heap capped at 2 GB); a case that does not answer
  * within the time bound is a hang (its worker is killed and replaced), a worker that dies is a crash,
  * one whose RSS passes 2 GB is over the memory bound. Prints counts per outcome and per kind, the slowest
- * case, peak memory, and every case that did not end in a clean typed error or a correct run.
+ * case, peak memory, and every case that did not end in a clean typed error or a correct run;
+ * `--out FILE` writes the summary as JSON, `--log FILE` every case's result as JSON lines.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -135,15 +136,19 @@ async function main(argv: string[]): Promise<void> {
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
   const outIdx = argv.indexOf('--out');
+  const logIdx = argv.indexOf('--log');
+  const log: string[] = [];
   const cases = arg('--cases', 300);
   const s = await runCampaign({
     cases, seed: arg('--seed', 1), jobs: arg('--jobs', 2), timeoutMs: arg('--timeout-ms', 60_000), first: arg('--first', 0),
     onResult: (r, done) => {
+      if (logIdx >= 0) log.push(JSON.stringify(r));
       if (done % 500 === 0 || r.outcome !== 'ok' && r.outcome !== 'typed') process.stderr.write(`[${done}/${cases}] case ${r.index} ${r.outcome} ${r.kind} ${r.what.slice(0, 100)}\n`);
     },
   });
   console.log(formatSummary(s));
   if (outIdx >= 0) writeFileSync(argv[outIdx + 1], JSON.stringify(s, null, 1));
+  if (logIdx >= 0) writeFileSync(argv[logIdx + 1], `${log.join('\n')}\n`);
   process.exitCode = s.failures.length > 0 ? 1 : 0;
 }
 

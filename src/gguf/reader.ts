@@ -44,6 +44,9 @@ class Cursor {
   pos = 0;
   private readonly dec = new TextDecoder('utf-8', { ignoreBOM: true }); // a token may be U+FEFF itself
   constructor(private readonly src: ByteSource) {}
+  get name(): string {
+    return this.src.name;
+  }
 
   private async need(n: number): Promise<void> {
     const have = this.bufStart + this.buf.byteLength - this.pos;
@@ -75,7 +78,7 @@ class Cursor {
   /** A u64 that must fit a JS number (counts, lengths, offsets). */
   async u64(what: string): Promise<number> {
     const v = await this.u64big();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EmberError('BAD_FILE', `${this.src.name}: ${what} is ${v}, which is not a plausible size`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EmberError('BAD_FILE', `${this.src.name}: ${what} is ${v}, which is not a plausible size (at offset ${this.pos - 8}; the file is corrupt)`);
     return Number(v);
   }
   async str(): Promise<string> {
@@ -104,12 +107,12 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
     case 12: return c.f64();
     case 9: {
       const et = await c.u32();
-      if (et === 9) throw new EmberError('BAD_FILE', `metadata key ${printableName(name)} is an array of arrays, which GGUF does not allow; the file is corrupt`);
+      if (et === 9) throw new EmberError('BAD_FILE', `${c.name}: metadata key ${printableName(name)} is an array of arrays, which GGUF does not allow; the file is corrupt`);
       const n = await c.u64(`length of array ${name}`);
       // Every element takes at least one byte (a string at least 8): a longer array cannot fit the file.
       const minBytes = et === 8 ? 8 : et === 10 || et === 11 || et === 12 ? 8 : et === 4 || et === 5 || et === 6 ? 4 : et === 2 || et === 3 ? 2 : 1;
       if (n * minBytes > c.remaining()) {
-        throw new EmberError('BAD_FILE', `metadata array ${printableName(name)} claims ${n} elements, more than the ${c.remaining()} bytes left in the file; the file is corrupt`);
+        throw new EmberError('BAD_FILE', `${c.name}: metadata array ${printableName(name)} claims ${n} elements, more than the ${c.remaining()} bytes left in the file; the file is corrupt`);
       }
       if (et === 6) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = await c.f32(); return a; }
       if (et === 5) { const a = new Int32Array(n); for (let i = 0; i < n; i++) a[i] = await c.i32(); return a; }
@@ -119,7 +122,7 @@ async function readValue(c: Cursor, type: number, name: string): Promise<GGUFVal
       return a;
     }
     default:
-      throw new EmberError('BAD_FILE', `metadata key ${printableName(name)} has unknown value type ${type}; the file is corrupt`);
+      throw new EmberError('BAD_FILE', `${c.name}: metadata key ${printableName(name)} has unknown value type ${type}; the file is corrupt`);
   }
 }
 

@@ -1,15 +1,14 @@
 /**
  * Text as it may appear in an error message: control bytes and other invisible characters escaped
- * (`\x00`, `\u200b`), and at most `max` characters of it, so that a corrupted length field cannot make
- * a message quote megabytes of binary.
+ * (`\x00`, `\u200b`), and at most `max` characters of the result, so that a corrupted length field
+ * cannot make a message quote megabytes of binary.
  */
 function escaped(str: string, max: number, quotes: boolean): string {
   let out = '';
-  let shown = 0;
   for (const ch of str) {
-    if (shown === max) return `${out}…(${str.length} chars in all)`;
-    out += quotes || (ch !== '"' && ch !== '\\') ? escapeChar(ch) : ch;
-    shown++;
+    const e = quotes || (ch !== '"' && ch !== '\\') ? escapeChar(ch) : ch;
+    if (out.length + e.length > max) return `${out}…(${str.length} chars in all)`;
+    out += e;
   }
   return out;
 }
