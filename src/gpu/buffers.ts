@@ -72,6 +72,12 @@ export class Allocator {
     this.bytes = 0;
     liveBindGroups -= this.bindGroups;
     this.bindGroups = 0;
+    // Dawn frees destroyed buffers (and the staging memory of their uploads) only when the device next
+    // processes finished work: without this, each model loaded and disposed on a shared device kept its
+    // size in process memory until some later submit (measured: +1.5 MB per stories260K load, unbounded).
+    const queue = this.gpu.device.queue;
+    queue.submit([]);
+    queue.onSubmittedWorkDone().catch(() => undefined);
   }
 }
 
