@@ -116,6 +116,9 @@ class HFWrappedTokenizer implements Tokenizer {
     if (this.eosId !== null) this.eogIds.add(this.eosId);
     const addBos = config['add_bos_token'];
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : this.postProcessorAddsBos());
+    // The library builds some parts (the post-processor) only when it first encodes: a malformed one
+    // must fail here, at load, not in the middle of a generation.
+    this.full.encode('Once upon a time, 1 2', { add_special_tokens: false });
   }
 
   /** BOS from the post-processor's template when the config names none (Llama 3 configs sometimes do this). */
@@ -142,7 +145,13 @@ class HFWrappedTokenizer implements Tokenizer {
     // the second instance that lacks them (so a large vocab is not held twice for nothing).
     const needsPlain = !opts.parseSpecial && this.specialTexts.some((s) => text.includes(s));
     const lib = needsPlain ? this.plainTokenizer() : this.full;
-    for (const id of lib.encode(text, { add_special_tokens: false }).ids) out.push(id);
+    let ids: number[];
+    try {
+      ids = lib.encode(text, { add_special_tokens: false }).ids;
+    } catch (e) {
+      throw new EmberError('BAD_MODEL', `tokenizer.json: the tokenizer library failed to encode the text (${(e as Error).message})`);
+    }
+    for (const id of ids) out.push(id);
     return out;
   }
 
