@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import '../src/node/host.ts'; // paths, folders and Dawn, as the 'emberlm/node' entry installs them
 import { Engine } from '../src/engine.ts';
 import { writeGGUF } from '../src/gguf/writer.ts';
 import { liveGpuObjects } from '../src/gpu/buffers.ts';

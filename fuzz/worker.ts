@@ -7,6 +7,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../src/node/host.ts'; // paths, folders and Dawn, as the 'emberlm/node' entry installs them
 import { Engine } from '../src/engine.ts';
 import { EmberError } from '../src/errors.ts';
 import { loadCorpus, makeCase, type FuzzCase } from './cases.ts';

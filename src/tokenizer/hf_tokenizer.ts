@@ -118,7 +118,12 @@ class HFWrappedTokenizer implements Tokenizer {
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : this.postProcessorAddsBos());
     // The library builds some parts (the post-processor) only when it first encodes: a malformed one
     // must fail here, at load, not in the middle of a generation.
-    this.full.encode('Once upon a time, 1 2', { add_special_tokens: false });
+    const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
+    const outside = probe.find((id) => !(id >= 0 && id < this.vocabSize));
+    if (probe.length === 0 || outside !== undefined) {
+      const found = probe.length === 0 ? 'no tokens' : `token id ${outside}, outside its vocabulary of ${this.vocabSize}`;
+      throw new EmberError('BAD_MODEL', `the tokenizer encodes "Once upon a time, 1 2" to ${found}; expected ids of its vocabulary`);
+    }
   }
 
   /** BOS from the post-processor's template when the config names none (Llama 3 configs sometimes do this). */
