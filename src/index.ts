@@ -4,6 +4,7 @@ export { Engine, type LoadOptions, type GenerateOptions, type GeneratedToken, ty
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';
 export { validateSampling, LOGIT_BIAS_CAP, type SamplingOptions } from './sampling.ts';
 export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device.ts';
+export { destroyIdleGpus } from './gpu/shared.ts';
 export { readGGUF, type GGUFFile, type TensorInfo } from './gguf/reader.ts';
 export { openSource, sourceFromBuffer, sourceFromBlob, sourceFromURL, type ByteSource } from './gguf/source.ts';
 export { configFromGGUF, type ModelConfig } from './model/config.ts';
