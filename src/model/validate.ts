@@ -28,8 +28,10 @@ export type ConfigFieldNames = Readonly<Record<
 
 /** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
 export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
-  const fail = (key: keyof ConfigFieldNames, v: unknown, expected: string) =>
-    new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, { file, field: names[key].replace(/^(field|metadata key) /, ''), found: typeof v === 'number' ? v : String(v) });
+  const fail = (key: keyof ConfigFieldNames, v: unknown, expected: string) => {
+    const details = { file, field: names[key].replace(/^(field|metadata key) /, ''), found: typeof v === 'number' ? v : String(v) };
+    return new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, details);
+  };
   const int = (key: keyof ConfigFieldNames, v: number, max: number) => {
     if (!Number.isInteger(v) || v < 1 || v > max) throw fail(key, v, `an integer from 1 to ${max}`);
   };
@@ -59,8 +61,9 @@ export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldN
     positive('ropeLowFreqFactor', rs.lowFreqFactor);
     positive('ropeHighFreqFactor', rs.highFreqFactor);
     positive('ropeOriginalContext', rs.originalContext);
-    if (rs.highFreqFactor !== undefined && rs.lowFreqFactor !== undefined && !(rs.highFreqFactor > rs.lowFreqFactor)) {
-      throw fail('ropeHighFreqFactor', rs.highFreqFactor, `a number above ${names.ropeLowFreqFactor} (${rs.lowFreqFactor})`);
+    const { lowFreqFactor: low, highFreqFactor: high } = rs;
+    if (high !== undefined && low !== undefined && !(high > low)) {
+      throw fail('ropeHighFreqFactor', high, `a number above ${names.ropeLowFreqFactor} (${low})`);
     }
   }
   return c;
@@ -81,7 +84,8 @@ export function checkedVectors(f: WeightSource): WeightSource {
       const positiveOnly = tensor === 'rope_freqs.weight';
       for (let i = 0; i < v.length; i++) {
         if (Number.isFinite(v[i]) && (!positiveOnly || v[i] > 0)) continue;
-        throw new EmberError('BAD_MODEL', `${f.name}: tensor ${tensor} element ${i} is ${v[i]}; expected a finite number${positiveOnly ? ' above 0' : ''}`, { tensor, index: i });
+        const expected = `a finite number${positiveOnly ? ' above 0' : ''}`;
+        throw new EmberError('BAD_MODEL', `${f.name}: tensor ${tensor} element ${i} is ${v[i]}; expected ${expected}`, { tensor, index: i });
       }
       return v;
     },
