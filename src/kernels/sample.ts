@@ -50,7 +50,7 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
   const pickBindings = [params, a.step, a.logits, a.result, counts, seen, bias];
   const markBindings = [params, null, null, null, counts, seen, null]; // `mark` uses no other binding
   const dispatch = (label: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], grid: Dispatch['grid']): Dispatch =>
-    ({ label, pipeline, bindGroup: bindGroup(gpu, label, pipeline, bindings), grid });
+    ({ label, pipeline, bindGroup: bindGroup(alloc, label, pipeline, bindings), grid });
   return {
     pick: dispatch('sample/pick', pickPipeline, pickBindings, () => [1]),
     mark: dispatch('sample/mark', markPipeline, markBindings, (n) => [ceilDiv(n, WG)]),
