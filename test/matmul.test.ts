@@ -2,9 +2,10 @@ import { shaderText } from '../src/gpu/pipelines.ts';
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
-import { encodeDispatches, STEP, type Dispatch } from '../src/kernels/dispatch.ts';
+import { STEP } from '../src/kernels/dispatch.ts';
 import {
   buildMatmul,
+  decoderShader,
   gpuRowWords,
   MATMUL_PARAMS,
   MATMUL_SOURCES,
@@ -12,14 +13,15 @@ import {
   QUANTIZE_PARAMS,
   rowScales,
   uploadWeights,
+  WEIGHT_FORMATS,
   type MatmulTuning,
   type WeightData,
 } from '../src/kernels/matmul.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { dequantize, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
-import type { Gpu } from '../src/gpu/device.ts';
-import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { caseName, checkMatmul, matmulDevice, type MatmulCase } from './helpers/matmul.ts';
 
 /**
  * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
@@ -60,68 +62,17 @@ function makeWeights(kind: Kind, N: number, K: number, r: () => number): WeightD
   }
 }
 
-/**
- * The test device: 'f16' has every feature lavapipe offers; 'f32' has no shader-f16 and no subgroups
- * (testGpu, as Chromium's SwiftShader) and here also no dot4I8Packed, so every fallback path runs.
- */
-async function device(variant: 'f16' | 'f32'): Promise<Gpu> {
-  const gpu = await testGpu(variant);
-  return variant === 'f16' ? gpu : { ...gpu, caps: Object.freeze({ ...gpu.caps, dot4I8: false }) };
-}
-
-function run(gpu: Gpu, list: readonly Dispatch[], nTokens: number): void {
-  const enc = gpu.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  encodeDispatches(pass, list, nTokens);
-  pass.end();
-  gpu.device.queue.submit([enc.finish()]);
-}
-
-interface Case {
-  N: number;
-  K: number;
-  T: number;
-  bias?: boolean;
-  accumulate?: boolean;
-  chunkRows?: number; // force a split into chunks of this many rows
-}
+type Case = MatmulCase;
+const device = matmulDevice;
 
 /** Runs one matmul on the GPU and returns the worst error ratio against the reference (<= 1 passes). */
 async function check(variant: 'f16' | 'f32', kind: Kind, path: 'gemv' | 'gemm', tuning: Partial<MatmulTuning>, c: Case): Promise<number> {
-  const gpu = await device(variant);
-  const alloc = new Allocator(gpu);
-  try {
-    const r = rng(c.N * 7919 + c.K * 31 + c.T);
-    const wd = makeWeights(kind, c.N, c.K, r);
-    const format = wd.format;
-    const x = randn(r, c.T * c.K);
-    const bias = c.bias ? randn(r, c.N) : undefined;
-    const y0 = c.accumulate ? randn(r, c.T * c.N) : undefined;
-    const rowBytes = gpuRowWords(format, c.K) * 4;
-    const w = uploadWeights(alloc, 'w', wd, c.chunkRows ? c.chunkRows * rowBytes : undefined);
-    if (c.chunkRows) expect(w.chunks.length).toBe(Math.ceil(c.N / c.chunkRows));
-    const yb = y0 ? alloc.upload('y', y0) : alloc.storage('y', c.T * c.N * 4);
-    const mm = await buildMatmul(gpu, alloc, {
-      label: 'mm',
-      w,
-      x: alloc.upload('x', x),
-      y: yb,
-      bias: bias && alloc.upload('bias', bias),
-      accumulate: c.accumulate,
-      step: stepBuffer(alloc, { n_tokens: c.T }),
-      maxTokens: c.T,
-      tuning,
-    });
-    run(gpu, mm[path], c.T);
-    const y = new Float32Array(await readBuffer(gpu, yb, c.T * c.N * 4));
-    const ref = matmulRef(wd, x, c.T, { bias, y0 });
-    // Float formats and FP8 (f32 products, a reference in f64): f32 sums in another order. q8 / q4:
-    // the integer sums are exact, only the order of the f32 block sums differs.
-    const tol = format === 'q8' || format === 'q4' ? 2e-6 : 2e-5;
-    return worstRatio(y, ref, tol, tol);
-  } finally {
-    alloc.destroyAll();
-  }
+  const r = rng(c.N * 7919 + c.K * 31 + c.T);
+  const wd = makeWeights(kind, c.N, c.K, r);
+  // Float formats and FP8 (f32 products, a reference in f64): f32 sums in another order. q8 / q4:
+  // the integer sums are exact, only the order of the f32 block sums differs.
+  const tol = wd.format === 'q8' || wd.format === 'q4' ? 2e-6 : 2e-5;
+  return checkMatmul(variant, wd, wd, r, path, tuning, c, tol);
 }
 
 const GEMV_CASES: Case[] = [
@@ -175,8 +126,6 @@ const GEMV_ODD: Partial<MatmulTuning>[] = [
 ];
 const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4 }, { gemm: 'tiled' }];
 const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3 }];
-const caseName = (c: Case) =>
-  `N=${c.N} K=${c.K} T=${c.T}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${c.chunkRows ? ` split@${c.chunkRows}` : ''}`;
 
 describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   describe.each(KINDS)('%s weights', (kind) => {
@@ -193,9 +142,10 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     for (const tuning of all ? [...GEMM_LAYOUTS, ...GEMM_ODD] : GEMM_LAYOUTS.filter((t) => variantGemm || t.gemm !== 'tiled')) {
       const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}` : tuning.gemm;
+      // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
       it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
-      });
+      }, 600_000);
     }
   });
 
@@ -325,13 +275,15 @@ describe('matmul uniforms and validation', () => {
   });
 
   it('every matmul shader declares MatmulParams / QuantizeParams as the TS layouts, and gets Step from it', () => {
-    for (const [family, source] of Object.entries(MATMUL_SOURCES)) {
-      const layout = family === 'matmul_quantize_x' ? QUANTIZE_PARAMS : MATMUL_PARAMS;
-      // The families share MatmulParams through matmul_common.wgsl; the quantize pass declares its own.
-      const declaredIn = family === 'matmul_quantize_x' ? source : MATMUL_COMMON_SOURCE;
-      expect(parseWgslStruct(declaredIn, layout.structName), family).toEqual(layout.fields.map(([n, t]) => [n, t]));
-      expect(parseWgslStruct(source, 'Step'), `${family} must not declare Step itself`).toBeNull();
-      expect(parseWgslStruct(shaderText(source), 'Step'), family).toEqual(STEP.fields.map(([n, t]) => [n, t]));
+    // The skeletons and decoders share MatmulParams through matmul_common.wgsl; the quantize pass declares its own.
+    const fields = (l: typeof MATMUL_PARAMS | typeof QUANTIZE_PARAMS) => l.fields.map(([n, t]) => [n, t]);
+    expect(parseWgslStruct(MATMUL_COMMON_SOURCE, 'MatmulParams')).toEqual(fields(MATMUL_PARAMS));
+    expect(parseWgslStruct(MATMUL_SOURCES.matmul_quantize_x, 'QuantizeParams')).toEqual(fields(QUANTIZE_PARAMS));
+    for (const [part, source] of Object.entries(MATMUL_SOURCES)) expect(parseWgslStruct(source, 'Step'), `${part} must not declare Step itself`).toBeNull();
+    expect(parseWgslStruct(shaderText(MATMUL_SOURCES.matmul_quantize_x), 'Step')).toEqual(STEP.fields.map(([n, t]) => [n, t]));
+    for (const format of WEIGHT_FORMATS) {
+      const code = decoderShader({ subgroups: false, dot4I8: false }, format, MATMUL_SOURCES.matmul);
+      expect(parseWgslStruct(code, 'Step'), format).toEqual(STEP.fields.map(([n, t]) => [n, t]));
     }
   });
 

@@ -1,31 +1,19 @@
 import source from '../../shaders/embedding.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
-import { shaderText } from '../gpu/pipelines.ts';
-import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
-import { gpuRowWords, type WeightFormat } from './matmul.ts';
+import { FORMATS } from './weight_formats.ts';
+import { chunkParams, decoderShader, MATMUL_COMMON_SOURCE, MATMUL_PARAMS, type GpuWeights } from './matmul.ts';
 
-export const EMBEDDING_PARAMS = new UniformLayout('Params', [
-  ['dim', 'u32'],
-  ['row_start', 'u32'],
-  ['rows', 'u32'],
-  ['row_words', 'u32'],
-  ['group', 'u32'], // quantized tables: weights per scale along a row
-  ['groups', 'u32'], // quantized tables: scales per row
-  ['pad0', 'u32'],
-  ['pad1', 'u32'],
-] as const);
-export const EMBEDDING_SOURCE = source;
+/** The gather reads MatmulParams (K = dim, row_start, rows, group, groups), declared once in matmul_common.wgsl. */
+export const EMBEDDING_PARAMS = MATMUL_PARAMS;
+export const EMBEDDING_SOURCE = `${MATMUL_COMMON_SOURCE}\n${source}`;
 
-/** A weight matrix on the GPU in row chunks (structurally the matmul's GpuWeights). */
-export interface EmbeddingTable {
-  readonly format: WeightFormat;
-  readonly rows: number;
-  readonly cols: number;
-  readonly group?: number; // quantized: weights per scale along a row (GpuWeights.group)
-  readonly chunks: readonly { rowStart: number; rows: number; data: GPUBuffer; scales?: GPUBuffer }[];
-}
+/**
+ * A weight matrix on the GPU in row chunks: the matmul's GpuWeights (a tied LM head shares it); `group`
+ * may be left out for formats without a scale array.
+ */
+export type EmbeddingTable = Pick<GpuWeights, 'format' | 'rows' | 'cols' | 'chunks'> & { group?: number };
 
 export interface EmbeddingArgs {
   table: EmbeddingTable; // (vocab, dim)
@@ -34,28 +22,26 @@ export interface EmbeddingArgs {
   step: GPUBuffer;
 }
 
-/** One dispatch per chunk of the table. */
+/**
+ * One dispatch per chunk of the table. The rows are decoded by the format's matmul decoder
+ * (shaders/weights/<format>.wgsl), so every weight format gathers.
+ */
 export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArgs): Promise<Dispatch[]> {
+  const t = a.table;
+  // No subgroups or dot4I8 needed: the gather only decodes.
+  const code = decoderShader({ subgroups: false, dot4I8: false }, t.format, source);
   return Promise.all(
-    a.table.chunks.map((c) =>
+    t.chunks.map((c) =>
       buildKernel(gpu, alloc, {
-        label: `embedding/${a.table.format}`,
-        code: shaderText(source),
-        entry: `gather_${a.table.format}`,
-        constants: { WG: 64 },
-        params: EMBEDDING_PARAMS,
-        values: {
-          dim: a.table.cols,
-          row_start: c.rowStart,
-          rows: c.rows,
-          row_words: gpuRowWords(a.table.format, a.table.cols),
-          group: a.table.group ?? 0,
-          groups: a.table.group ? Math.ceil(a.table.cols / a.table.group) : 0,
-          pad0: 0,
-          pad1: 0,
-        },
+        label: `embedding/${t.format}`,
+        code,
+        entry: 'gather',
+        constants: { WG: 64, ...FORMATS[t.format].constants },
+        params: MATMUL_PARAMS,
+        values: chunkParams({ ...t, group: t.group ?? FORMATS[t.format].group }, c),
         step: a.step,
-        bindings: [a.ids, c.data, c.scales ?? null, a.x],
+        // Bindings: 2-3 (x of the matmul) unused, 4-5 codes and scales, 6-7 unused, 8 ids, 9 x.
+        bindings: [null, null, c.data, c.scales ?? null, null, null, a.ids, a.x],
         grid: (n) => [n],
       }),
     ),

@@ -1,8 +1,6 @@
-import f32Source from '../../shaders/matmul_f32.wgsl?raw';
-import f16Source from '../../shaders/matmul_f16.wgsl?raw';
-import q8Source from '../../shaders/matmul_q8.wgsl?raw';
-import q4Source from '../../shaders/matmul_q4.wgsl?raw';
-import fp8Source from '../../shaders/matmul_fp8.wgsl?raw';
+import skeletonSource from '../../shaders/matmul.wgsl?raw';
+import xF32Source from '../../shaders/matmul_x_f32.wgsl?raw';
+import xQ8Source from '../../shaders/matmul_x_q8.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
 import { Q8_BLOCK_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
@@ -12,21 +10,19 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
+import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
+import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
 
 /**
- * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, with llama.cpp's CPU numerics
- * where llama.cpp has the format (see ref/matmul.ts). Each format has a decode GEMV and a prefill GEMM
- * (shaders/matmul_<family>.wgsl); q8 and q4 first quantize x to Q8_0 (shaders/matmul_quantize_x.wgsl)
- * so the dot products are exact integer sums; FP8 decodes its codes to f32 and keeps x in f32.
+ * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, on one design: the access
+ * patterns (decode GEMV, split GEMV, tiled GEMM) are written once (shaders/matmul.wgsl), and a format
+ * is a decoder (shaders/weights/<format>.wgsl, FORMATS in weight_formats.ts) joined to them as text at
+ * load, with the x mode it takes: Q8_0 x for q8 and q4 (llama.cpp's CPU numerics, x quantized first by
+ * shaders/matmul_quantize_x.wgsl), f32 x for everything else (f16 rounds x to f16 as llama.cpp does).
  * Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
  */
 
-/**
- * f32, f16; q8: int8 codes (per-group or per-row scales); q4: GGUF Q4_0; fp8e4m3 / fp8e5m2: OCP FP8
- * codes (src/quant/fp8.ts) with per-group, per-row or per-block scales.
- */
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'fp8e5m2';
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8e4m3', 'fp8e5m2'];
+export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
 
 /**
  * One f32 scale per block of blockRows x blockCols weights; blocks at the right and bottom edges may
@@ -48,11 +44,13 @@ export interface WeightData {
    * f32: Float32Array (rows*cols). f16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
    * q8, fp8: Uint32Array (rows*cols/4), int8 / FP8 codes, element 4i in the low byte. q4: Uint32Array
    * (rows*cols/8), each 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in
-   * the high one).
+   * the high one). GGUF block formats (q4_1 ... iq4_xs): Uint8Array, ggml's raw blocks exactly as in
+   * the file, rows*cols/blockElems blocks of blockBytes (GGUF_LAYOUTS); a row is a byte range.
    */
-  data: Uint32Array | Float32Array;
+  data: Uint32Array | Float32Array | Uint8Array;
   /**
    * q8, q4, fp8: (ceil(rows/blockRows), ceil(cols/blockCols)) f32, w = scale * code (q4: code - 8).
+   * None for the GGUF block formats (their scales are in their blocks).
    */
   scales?: Float32Array;
   /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
@@ -64,44 +62,37 @@ export interface WeightChunk {
   rowStart: number;
   rows: number;
   data: GPUBuffer; // (rows, rowWords) u32 / f32
-  scales?: GPUBuffer; // (rows, groups) f32
+  scales?: GPUBuffer; // (rows, groups) f32; GGUF block formats: (rows, scale words) u32 records
 }
 
 export interface GpuWeights {
   format: WeightFormat;
   rows: number;
   cols: number;
-  /** Weights per scale along a row (<= cols; the last group of a row may be partial), 0 for f32/f16. */
+  /**
+   * Weights per scale group along a row (<= cols; the last group of a row may be partial) for q8, q4
+   * and fp8; for the other formats the group their decoder loads scales for (FormatSpec.group).
+   */
   group: number;
   chunks: WeightChunk[];
   bytes: number; // on the GPU, codes and scales
 }
 
-const isQuantized = (f: WeightFormat) => f !== 'f32' && f !== 'f16';
+/** Formats with a separate f32 scale array (`WeightData.scales`). */
+const hasScaleArray = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f);
 const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
 
 /**
- * Words (u32 or f32) per row on the GPU: f32, f16 and FP8 rows are zero-padded to 16 bytes so a row is
- * whole vec4s (x is masked past K, so the padding adds zeros).
+ * Words (u32 or f32) of codes per row on the GPU: f32, f16 and FP8 rows are zero-padded to whole
+ * decoder blocks (x is masked past K, so the padding adds zeros).
  */
 export function gpuRowWords(format: WeightFormat, K: number): number {
-  switch (format) {
-    case 'f32':
-      return ceilDiv(K, 4) * 4;
-    case 'f16':
-      return ceilDiv(K, 8) * 4;
-    case 'q8':
-      return K / 4;
-    case 'q4':
-      return K / 8;
-    case 'fp8e4m3':
-    case 'fp8e5m2':
-      return ceilDiv(K, 16) * 4;
-  }
+  return FORMATS[format].rowWords(K);
 }
 
-/** Words per row of `WeightData.data`. */
-function cpuRowWords(format: WeightFormat, K: number): number {
+/** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
+function cpuRowLength(format: WeightFormat, K: number): number {
+  if (isGguf(format)) return (K / GGUF_LAYOUTS[format].blockElems) * GGUF_LAYOUTS[format].blockBytes;
   return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8, fp8e4m3: K / 4, fp8e5m2: K / 4 }[format];
 }
 
@@ -139,10 +130,17 @@ function checkWeights(label: string, w: WeightData): void {
   if (format === 'f16' && cols % 2) throw bad('f16 rows must have an even length');
   if ((format === 'q8' || format === 'q4') && cols % 32) throw bad('quantized rows must be a multiple of 32 long');
   if (isFp8(format) && cols % 4) throw bad(`FP8 rows must be a multiple of 4 long (whole u32 words of codes), got ${cols}`);
-  const words = rows * cpuRowWords(format, cols);
-  if ((format === 'f32') !== w.data instanceof Float32Array) throw bad(`data must be a ${format === 'f32' ? 'Float32Array' : 'Uint32Array'}`);
-  if (w.data.length !== words) throw bad(`expected ${words} data words, got ${w.data.length}`);
-  if (!isQuantized(format)) return;
+  if (isGguf(format) && cols % GGUF_LAYOUTS[format].blockElems) {
+    throw bad(`${GGUF_LAYOUTS[format].ggml} rows must be whole blocks of ${GGUF_LAYOUTS[format].blockElems}, got ${cols}`);
+  }
+  const words = rows * cpuRowLength(format, cols);
+  const type = format === 'f32' ? Float32Array : isGguf(format) ? Uint8Array : Uint32Array;
+  if (!(w.data instanceof type)) throw bad(`data must be a ${type.name}`);
+  if (w.data.length !== words) throw bad(`expected ${words} data ${isGguf(format) ? 'bytes' : 'words'}, got ${w.data.length}`);
+  if (!hasScaleArray(format)) {
+    if (w.scales) throw bad('this format keeps its scales in its data, not in `scales`');
+    return;
+  }
   const { blockRows, blockCols } = scaleLayoutOf(w);
   if (!(Number.isInteger(blockRows) && Number.isInteger(blockCols) && blockRows >= 1 && blockCols >= 1)) {
     throw bad(`scale blocks must be positive integers, got ${blockRows}x${blockCols}`);
@@ -156,17 +154,34 @@ function checkWeights(label: string, w: WeightData): void {
   if (w.scales?.length !== n) throw bad(`expected ${n} scales (${blockRows}x${blockCols} blocks), got ${w.scales?.length ?? 'none'}`);
 }
 
+/** One chunk's codes and scales as the GPU binds them. */
+function chunkArrays(w: WeightData, rowStart: number, rows: number): { data: Uint32Array | Float32Array; scales?: Float32Array | Uint32Array } {
+  const { format, cols: K } = w;
+  const cpuLen = cpuRowLength(format, K);
+  const part = w.data.subarray(rowStart * cpuLen, (rowStart + rows) * cpuLen);
+  if (isGguf(format)) {
+    const { codes, scales } = repackGguf(GGUF_LAYOUTS[format], part as Uint8Array, rows, K);
+    return { data: codes, scales };
+  }
+  const spr = w.scales ? scalesPerRow(w) : 0;
+  const scales = w.scales?.subarray(rowStart * spr, (rowStart + rows) * spr);
+  const gpuLen = gpuRowWords(format, K);
+  if (gpuLen === cpuLen) return { data: part as Uint32Array | Float32Array, scales };
+  const padded = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
+  for (let r = 0; r < rows; r++) padded.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
+  return { data: padded, scales };
+}
+
 /**
  * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
- * storage binding; the default is the device's limit, a test passes less to force a split).
+ * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
+ * formats are repacked here, chunk by chunk, into their GPU layout (weight_layouts.ts).
  */
 export function uploadWeights(alloc: Allocator, label: string, weights: WeightData, maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize): GpuWeights {
   checkWeights(label, weights);
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
-  const cpuWords = cpuRowWords(format, K);
   const gpuWords = gpuRowWords(format, K);
-  const spr = w.scales ? scalesPerRow(w) : 0;
   const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
   const perChunk = Math.floor(limit / (gpuWords * 4));
   if (perChunk < 1) {
@@ -179,36 +194,52 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   for (let c = 0; c < nChunks; c++) {
     const rowStart = c * rowsPer;
     const rows = Math.min(rowsPer, N - rowStart);
-    let data = w.data.subarray(rowStart * cpuWords, (rowStart + rows) * cpuWords);
-    if (gpuWords !== cpuWords) {
-      const padded = new (data.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuWords);
-      for (let r = 0; r < rows; r++) padded.set(data.subarray(r * cpuWords, (r + 1) * cpuWords), r * gpuWords);
-      data = padded;
-    }
+    const { data, scales } = chunkArrays(w, rowStart, rows);
     const name = nChunks > 1 ? `${label}[${c}]` : label;
     const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
     bytes += data.byteLength;
-    if (w.scales) {
-      const s = w.scales.subarray(rowStart * spr, (rowStart + rows) * spr);
-      chunk.scales = alloc.upload(`${name}.scales`, s);
-      bytes += s.byteLength;
+    if (scales) {
+      chunk.scales = alloc.upload(`${name}.scales`, scales);
+      bytes += scales.byteLength;
     }
     chunks.push(chunk);
   }
-  const group = w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : 0;
+  const group = w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
   return { format, rows: N, cols: K, group, chunks, bytes };
 }
 
 export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
-  ['N', 'u32'], // rows of the whole matrix = row length of y
+  ['N', 'u32'], // row length of y
   ['K', 'u32'],
   ['row_start', 'u32'], // first row of the chunk
   ['rows', 'u32'], // rows in the chunk
   ['has_bias', 'u32'], // 1: add bias (a uniform, not an override: one pipeline serves every matmul)
   ['accumulate', 'u32'], // 1: y += result
-  ['group', 'u32'], // quantized formats: weights per scale along a row (the last group may be partial)
-  ['groups', 'u32'], // quantized formats: scales per row, ceil(K / group)
+  ['group', 'u32'], // weights per scale group along a row (the last group may be partial)
+  ['groups', 'u32'], // scale groups per row, ceil(K / group)
+  ['y_offset', 'u32'], // y column of the matrix's row 0
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
+  ['pad2', 'u32'],
 ] as const);
+
+/** MatmulParams of one chunk (also the embedding gather's, which reads K, row_start, rows and the groups). */
+export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: { N?: number; yOffset?: number; bias?: boolean; accumulate?: boolean } = {}) {
+  return {
+    N: o.N ?? w.rows,
+    K: w.cols,
+    row_start: c.rowStart,
+    rows: c.rows,
+    has_bias: o.bias ? 1 : 0,
+    accumulate: o.accumulate ? 1 : 0,
+    group: w.group,
+    groups: ceilDiv(w.cols, w.group),
+    y_offset: o.yOffset ?? 0,
+    pad0: 0,
+    pad1: 0,
+    pad2: 0,
+  };
+}
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
   ['K', 'u32'],
@@ -217,25 +248,14 @@ export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
   ['pad2', 'u32'],
 ] as const);
 
-/** Every matmul shader, keyed by family (for the uniform-layout test and documentation). */
+/** The matmul shader parts (for the uniform-layout test and documentation). */
 export const MATMUL_COMMON_SOURCE = commonSource;
 export const MATMUL_SOURCES = {
-  matmul_f32: f32Source,
-  matmul_f16: f16Source,
-  matmul_q8: q8Source,
-  matmul_q4: q4Source,
-  matmul_fp8: fp8Source,
+  matmul: skeletonSource,
+  matmul_x_f32: xF32Source,
+  matmul_x_q8: xQ8Source,
   matmul_quantize_x: quantizeSource,
 } as const;
-/** Shader family of each format: the two FP8 formats share one (override E5M2 picks the decoding). */
-const FORMAT_FAMILY: Record<WeightFormat, keyof typeof MATMUL_SOURCES> = {
-  f32: 'matmul_f32',
-  f16: 'matmul_f16',
-  q8: 'matmul_q8',
-  q4: 'matmul_q4',
-  fp8e4m3: 'matmul_fp8',
-  fp8e5m2: 'matmul_fp8',
-};
 
 /**
  * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
@@ -273,6 +293,18 @@ fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
   return [dot4, share, lanes].join('\n');
 }
 
+/**
+ * A format's decoder with what it needs in front of it: the variant header, the x mode (and, for f16
+ * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it, the embedding its gather.
+ */
+export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string): string {
+  const f = FORMATS[format];
+  const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
+  const xMode = f.x === 'q8' ? xQ8Source : `${xF32Source}\n${round}`;
+  // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
+  return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
+}
+
 /** Launch shapes. A pure function of caps (`matmulTuning`); tests override it to cover every path. */
 export interface MatmulTuning {
   /**
@@ -302,8 +334,15 @@ export interface MatmulArgs {
   label: string;
   w: GpuWeights;
   x: GPUBuffer; // (T, K) f32
-  y: GPUBuffer; // (T, N) f32; may not alias x
-  bias?: GPUBuffer; // (N) f32
+  y: GPUBuffer; // (T, yWidth) f32; may not alias x
+  bias?: GPUBuffer; // (N) f32, N = w.rows
+  /**
+   * Where the result goes in y: row n of W (output n) to y[t, yOffset + n] of a y whose rows are
+   * yWidth long. Defaults 0 and w.rows (y is (T, N)). Lets a fused output (qkv, gate|up) be written by
+   * one matmul per part when the parts' formats differ, each into its columns.
+   */
+  yOffset?: number;
+  yWidth?: number;
   /** y += result (y is read first): the residual add, fused. */
   accumulate?: boolean;
   step: GPUBuffer; // the Step uniform
@@ -326,25 +365,28 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const { rows: N, cols: K } = w;
   const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `matmul ${a.label} (${w.format}, ${N}x${K}): ${msg}`);
   if (!Number.isInteger(a.maxTokens) || a.maxTokens < 1) throw bad(`maxTokens must be a positive integer, got ${a.maxTokens}`);
+  const yOffset = a.yOffset ?? 0;
+  const yWidth = a.yWidth ?? N;
+  if (!(Number.isInteger(yOffset) && Number.isInteger(yWidth) && yOffset >= 0 && yOffset + N <= yWidth)) {
+    throw bad(`yOffset ${yOffset} + ${N} rows must fit in y rows of yWidth ${yWidth}`);
+  }
   const need = (what: string, buf: GPUBuffer, bytes: number) => {
     if (buf.size < bytes) throw bad(`${what} needs ${bytes} bytes, the buffer has ${buf.size}`);
   };
   need('x', a.x, a.maxTokens * K * 4);
-  need('y', a.y, a.maxTokens * N * 4);
+  need('y', a.y, a.maxTokens * yWidth * 4);
   if (a.bias) need('bias', a.bias, N * 4);
-  const quantizeX = w.format === 'q8' || w.format === 'q4'; // x to Q8_0 first
-  if (isQuantized(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
+  const spec = FORMATS[w.format];
+  const quantizeX = spec.x === 'q8'; // x to Q8_0 first
+  if (hasScaleArray(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
   const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
   for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
     if (!(Number.isInteger(tune[k]) && tune[k] >= 1 && tune[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${tune[k]}`);
   }
 
-  const header = matmulVariantHeader(gpu.caps);
-  // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
-  const variant = { subgroups: gpu.caps.subgroups };
-  const family = FORMAT_FAMILY[w.format];
-  const code = shaderText(MATMUL_SOURCES[family], variant, header, commonSource, family === 'matmul_f16' ? ROUND_F16_LIB : '');
-  const fmt: Record<string, number> = family === 'matmul_fp8' ? { E5M2: w.format === 'fp8e5m2' ? 1 : 0 } : {};
+  const family = `matmul_${w.format}`;
+  const code = decoderShader(gpu.caps, w.format, skeletonSource);
+  const fmt = spec.constants ?? {};
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
     getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1, ...fmt }),
     tune.gemm === 'rows'
@@ -355,7 +397,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
 
   const gemv: Dispatch[] = [];
   const gemm: Dispatch[] = [];
-  let xBindings: Binding[] = [a.x];
+  let xBindings: Binding[] = [a.x, null];
   let quantizedX: MatmulDispatches['quantizedX'];
   if (quantPipe) {
     // Scratch for x in Q8_0, shared by every chunk.
@@ -389,17 +431,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
   }
   w.chunks.forEach((c, i) => {
-    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, {
-      N,
-      K,
-      row_start: c.rowStart,
-      rows: c.rows,
-      has_bias: a.bias ? 1 : 0,
-      accumulate: a.accumulate ? 1 : 0,
-      group: w.group,
-      groups: w.group ? ceilDiv(K, w.group) : 0,
-    });
-    const entries: Binding[] = [params, a.step, ...xBindings, c.data, ...(c.scales ? [c.scales] : []), bias, a.y];
+    const values = chunkParams(w, c, { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate });
+    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, values);
+    // Bindings: 0 params, 1 step, 2-3 x (f32 x, or Q8_0 codes and scales), 4-5 codes and scales, 6 bias, 7 y.
+    const entries: Binding[] = [params, a.step, ...xBindings, c.data, c.scales ?? null, bias, a.y];
     gemv.push({
       label: `${family}/gemv`,
       pipeline: gemvPipe,

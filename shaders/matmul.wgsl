@@ -1,0 +1,211 @@
+// The matmul skeletons: y[t, n] (+)= sum_k W[n, k] * x[t, k] (+ bias[n]) for every weight format, each
+// access pattern written once. A weight format is a decoder (shaders/weights/<format>.wgsl) that cuts
+// a row into blocks of BLOCK weights and defines
+//   load_group(r, g) -> Group            the scales of scale group g of chunk row r (`group` weights:
+//                                        a block, a 256-weight super-block, a whole row ...)
+//   load_block(r, b, grp) -> Block       block b of chunk row r, grp its group's scales: what the
+//                                        format keeps of it in registers (codes or their index, scales)
+//   block_piece(blk, v) -> XV            piece v of the block's codes, in the x mode's piece type
+//   block_combine(blk, part, xs, xsc)    the block's contribution from part = sum(code * x) over the
+//                                        block, xs = sum(x) over it (for offsets and mins) and xsc,
+//                                        x's own block scale (Q8_0 x; 1 for f32 x)
+// and x comes in one of two modes (shaders/matmul_x_f32.wgsl, shaders/matmul_x_q8.wgsl), which define
+// XV / ACC / ELEM, X_PER_WORD (weights per word of x), x_word, x_piece(_shared), piece_dot, piece_sum,
+// elem_dot and x_scale: f32 x (f32 products, the exact function of the dequantized weights), or x in
+// Q8_0 (int8 products summed exactly, llama.cpp's CPU numerics for Q8_0 / Q4_0 weights).
+// A piece is 4 words of x: 4 weights in f32 mode, 16 in Q8_0 mode; a block is PIECES pieces.
+//
+// Entry points (all share the bindings):
+//   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
+//               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
+//               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
+//               prefill (TT = 4: each weight loaded and decoded once for 4 tokens) both.
+//   gemv_split  decode on GPUs: a workgroup of WG lanes shares out the blocks of R rows, then reduces
+//               (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
+//   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one block
+//               of x and W codes (and the blocks' scales) per stage in workgroup memory.
+// The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
+// subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
+// lanes_stride (subgroupAdd or not). WG, R, TT, TM, TN, MatmulParams, p, step and clamp_rows:
+// shaders/matmul_common.wgsl. Bindings 2-3: x (the x mode); 4-5: codes and scales (the decoder).
+
+@group(0) @binding(6) var<storage, read> bias: array<f32>; // (rows of the matrix); a dummy unless has_bias
+@group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N)
+
+const XW: u32 = BLOCK / X_PER_WORD; // words of x per block
+const PIECES: u32 = XW / 4u; // pieces per block
+
+// Writes one output: chunk row r of token t.
+fn finish(t: u32, r: u32, v: f32) {
+  let n = p.row_start + r;
+  var o = v;
+  if (p.has_bias != 0u) { o += bias[n]; }
+  let i = t * p.N + p.y_offset + n;
+  if (p.accumulate != 0u) { o = y[i] + o; }
+  y[i] = o;
+}
+
+@compute @workgroup_size(WG)
+fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let nt = step.n_tokens;
+  // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
+  let t0 = wid.y * TT;
+  if (t0 >= nt) { return; }
+  let lane = subgroup_lane();
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * R;
+  let rows4 = clamp_rows(r0);
+  var acc: array<vec4<f32>, 4>; // [token][row]
+  var g = 0u; // scale group of block b, counted (a division per block costs CPU SIMD dearly)
+  var left = bpg; // blocks left in group g
+  var grp: array<Group, 4>; // R rows' scales of group g, loaded as it starts
+  for (var b = 0u; b < nb; b++) {
+    if (left == bpg) {
+      for (var r = 0u; r < R; r++) { grp[r] = load_group(rows4[r], g); }
+    }
+    var blk: array<Block, 4>; // R rows' block b, loaded once for TT tokens
+    for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, grp[r]); }
+    // The block's sums [token][row] and x sums [token]. Zeroed explicitly: under Dawn + lavapipe a
+    // loop-body `var` without initializer kept the previous iteration's value.
+    var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
+    var xs = vec4<ACC>();
+    for (var v = 0u; v < PIECES; v++) {
+      var wv: array<XV, 4>; // R rows' piece v, decoded once for TT tokens
+      for (var r = 0u; r < R; r++) { wv[r] = block_piece(blk[r], v); }
+      for (var i = 0u; i < TT; i++) {
+        // tokens past the end repeat the last one (not stored): every lane runs the same code
+        let xv = x_piece_shared(min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
+        xs[i] += piece_sum(xv);
+        for (var r = 0u; r < R; r++) { part[i][r] += piece_dot(wv[r], xv); }
+      }
+    }
+    for (var i = 0u; i < TT; i++) {
+      let xsc = x_scale(min(t0 + i, nt - 1u), b);
+      for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
+    }
+    left -= 1u;
+    if (left == 0u) {
+      g += 1u;
+      left = bpg;
+    }
+  }
+  for (var i = 0u; i < TT; i++) {
+    for (var r = 0u; r < R; r++) {
+      if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
+    }
+  }
+}
+
+var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
+
+@compute @workgroup_size(WG)
+fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y;
+  if (t >= step.n_tokens) { return; }
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = wid.x * R;
+  let rows4 = clamp_rows(r0);
+  var acc = vec4<f32>();
+  for (var b = lid; b < nb; b += WG) {
+    var blk: array<Block, 4>;
+    for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, load_group(rows4[r], b / bpg)); }
+    var part = vec4<ACC>();
+    var xs = ACC(0);
+    for (var v = 0u; v < PIECES; v++) {
+      let xv = x_piece(t, b * XW + 4u * v);
+      xs += piece_sum(xv);
+      for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[r], v), xv); }
+    }
+    let xsc = x_scale(t, b);
+    for (var r = 0u; r < R; r++) { acc[r] += block_combine(blk[r], part[r], xs, xsc); }
+  }
+  // Each row's partials summed over the workgroup. With subgroups, each lane holds its subgroup's sum
+  // and the workgroup step adds one lane per subgroup.
+  for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
+  let stride = lanes_stride();
+  workgroupBarrier();
+  if (lid < R && r0 + lid < p.rows) {
+    var s = 0.0;
+    for (var i = 0u; i < WG; i += stride) { s += red[lid * WG + i]; }
+    finish(t, r0 + lid, s);
+  }
+}
+
+// gemm tiles of one block: 4 consecutive tokens (rows) per vec4, word-major, so the inner loop reads
+// one vec4 of x and one of W per word for 16 products (every workgroup-memory access is a gather on
+// CPU SIMD). Codes stay codes here; each block's scales are applied once per output by block_combine.
+var<workgroup> xt: array<vec4<ELEM>, XW * (TM / 4u)>; // [word][token / 4]
+var<workgroup> wt: array<vec4<ELEM>, XW * (TN / 4u)>; // [word][row / 4]
+var<workgroup> xst: array<ACC, TM>; // [token]: x summed over the block
+var<workgroup> xct: array<f32, TM>; // [token]: x's block scale
+var<workgroup> wb: array<Block, TN>; // [row]: the block as load_block leaves it (for its scales)
+
+@compute @workgroup_size(TM / 4u * (TN / 4u))
+fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let nt = step.n_tokens;
+  let n0 = wid.x * TN;
+  let t0 = wid.y * TM;
+  if (t0 >= nt) { return; }
+  let NT = TM / 4u * (TN / 4u);
+  // This invocation's outputs: tokens t0 + 4*tm + i, rows n0 + 4*tn + j (i, j < 4).
+  let tm = lid % (TM / 4u);
+  let tn = lid / (TM / 4u);
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  var acc: array<vec4<f32>, 4>; // [token i][row j]
+  for (var b = 0u; b < nb; b++) {
+    // Tokens past the end and rows past the chunk are clamped to the last one: computed, not stored.
+    for (var i = lid; i < XW * (TM / 4u); i += NT) {
+      let m = i % (TM / 4u);
+      let k = b * XW + i / (TM / 4u);
+      let tc = min(vec4<u32>(t0 + 4u * m) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(nt - 1u));
+      xt[i] = x_elems(vec4<u32>(x_word(tc.x, k), x_word(tc.y, k), x_word(tc.z, k), x_word(tc.w, k)));
+    }
+    for (var m = lid; m < TM; m += NT) {
+      let t = min(t0 + m, nt - 1u);
+      var s = ACC(0);
+      for (var v = 0u; v < PIECES; v++) { s += piece_sum(x_piece(t, b * XW + 4u * v)); }
+      xst[m] = s;
+      xct[m] = x_scale(t, b);
+    }
+    // W: one piece of 4 rows per step, transposed into 4 vec4 of rows; the blocks kept for block_combine
+    for (var i = lid; i < PIECES * (TN / 4u); i += NT) {
+      let n = i % (TN / 4u);
+      let v = i / (TN / 4u);
+      var q: array<XV, 4>;
+      for (var c = 0u; c < 4u; c++) {
+        let row = min(n0 + 4u * n + c, p.rows - 1u);
+        let blk = load_block(row, b, load_group(row, b / bpg));
+        if (v == 0u) { wb[4u * n + c] = blk; }
+        q[c] = block_piece(blk, v);
+      }
+      for (var c = 0u; c < 4u; c++) {
+        wt[(4u * v + c) * (TN / 4u) + n] = vec4<ELEM>(q[0][c], q[1][c], q[2][c], q[3][c]);
+      }
+    }
+    workgroupBarrier();
+    // This block's sums [token i][row j]. Zeroed explicitly (see rows).
+    var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
+    for (var j = 0u; j < XW; j++) {
+      let xv = xt[j * (TM / 4u) + tm];
+      let wv = wt[j * (TN / 4u) + tn];
+      for (var i = 0u; i < 4u; i++) {
+        part[i] += vec4<ACC>(elem_dot(xv[i], wv.x), elem_dot(xv[i], wv.y), elem_dot(xv[i], wv.z), elem_dot(xv[i], wv.w));
+      }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      let m = 4u * tm + i;
+      for (var j = 0u; j < 4u; j++) { acc[i][j] += block_combine(wb[4u * tn + j], part[i][j], xst[m], xct[m]); }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) {
+      let t = t0 + 4u * tm + i;
+      let r = n0 + 4u * tn + j;
+      if (t < nt && r < p.rows) { finish(t, r, acc[i][j]); }
+    }
+  }
+}

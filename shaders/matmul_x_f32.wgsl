@@ -1,0 +1,44 @@
+// The matmul's f32 x mode: x stays f32 (rounded to f16 first for f16 weights, as llama.cpp does:
+// x_round, chosen at load), products and sums in f32: the exact function of the dequantized weights,
+// up to the order of f32 sums. Every format but q8 / q4 takes x this way. A word of x is one value,
+// a piece four. See shaders/matmul.wgsl for what each function is for.
+
+@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
+
+const X_PER_WORD: u32 = 1u;
+alias XV = vec4<f32>; // a piece: 4 values of x, or 4 decoded weight codes
+alias ACC = f32; // sums of products
+alias ELEM = f32; // one word of a gemm tile
+
+// x[t, k] as bits, zero past K: W is zero-padded there, but x past its row is the next token (or nothing).
+fn x_word(t: u32, k: u32) -> u32 {
+  return select(0u, bitcast<u32>(x[t * p.K + min(k, p.K - 1u)]), k < p.K);
+}
+
+fn x_elems(w: vec4<u32>) -> vec4<ELEM> {
+  return x_round(bitcast<vec4<f32>>(w));
+}
+
+fn x_piece(t: u32, k: u32) -> XV {
+  return x_elems(vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u)));
+}
+
+fn x_piece_shared(t: u32, k: u32, lane: u32) -> XV {
+  return x_elems(share4(t, k, lane));
+}
+
+fn x_scale(t: u32, b: u32) -> f32 {
+  return 1.0;
+}
+
+fn piece_dot(w: XV, xv: XV) -> ACC {
+  return dot(w, xv);
+}
+
+fn piece_sum(xv: XV) -> ACC {
+  return (xv.x + xv.y) + (xv.z + xv.w);
+}
+
+fn elem_dot(a: ELEM, b: ELEM) -> ACC {
+  return a * b;
+}

@@ -1,0 +1,92 @@
+// The GPU layout of the GGUF block formats (q4_1 ... iq4_xs; src/kernels/weight_layouts.ts converts
+// ggml's blocks into it at load): each row's codes in bit planes of 4, 2 or 1 bits per weight, one
+// plane after another in the row (a 5-bit code: a 4-bit plane, then a 1-bit plane of the fifth bits),
+// and each row's scales in u32 records of f16 pairs and bytes. Every decoder of these formats takes x
+// in f32 (shaders/matmul_x_f32.wgsl): the exact function of the dequantized weights.
+
+@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, row vec4s): code planes, this chunk
+@group(0) @binding(5) var<storage, read> ws: array<u32>; // (rows, scale words): scale records, this chunk
+
+// vec4s of a plane of `bits`-bit codes in a row: ceil(K * bits / 128) (padded to a whole vec4).
+fn plane_vecs(bits: u32) -> u32 {
+  return (p.K * bits + 127u) / 128u;
+}
+
+// A block of these formats as the skeletons keep it: the vec4s of its low-bit plane (LO_BITS bits a
+// code) and high-bit plane (HI_BITS, 0 for none), which hold its codes from slot lo_slot / hi_slot on,
+// and its two scales (what they mean is the format's). In a plane of `bits`-bit codes a vec4 holds
+// 128 / bits codes, code e of it in word e % 4 at slot e / 4: the 4 codes of a piece are the 4 words
+// shifted by one amount, and one load of each plane serves a whole block.
+struct Block {
+  lo: vec4<u32>,
+  hi: vec4<u32>,
+  lo_slot: u32,
+  hi_slot: u32,
+  s: vec2<f32>,
+}
+
+fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
+  let k = BLOCK * b; // the block's first code
+  let lo_per = 128u / LO_BITS;
+  let hi_per = 128u / max(HI_BITS, 1u);
+  let base = r * (plane_vecs(LO_BITS) + plane_vecs(HI_BITS));
+  var blk = Block(w[base + k / lo_per], vec4<u32>(0u), (k % lo_per) / 4u, (k % hi_per) / 4u, s);
+  if (HI_BITS != 0u) { blk.hi = w[base + plane_vecs(LO_BITS) + k / hi_per]; }
+  return blk;
+}
+
+// Codes 4v .. 4v+3 of the block (unsigned, LO_BITS + HI_BITS bits).
+fn piece_codes(blk: Block, v: u32) -> vec4<u32> {
+  let lo = (blk.lo >> vec4<u32>(LO_BITS * (blk.lo_slot + v))) & vec4<u32>((1u << LO_BITS) - 1u);
+  if (HI_BITS == 0u) { return lo; }
+  let hi = (blk.hi >> vec4<u32>(HI_BITS * (blk.hi_slot + v))) & vec4<u32>((1u << HI_BITS) - 1u);
+  return lo | (hi << vec4<u32>(LO_BITS));
+}
+
+// A piece's codes as f32, converted through i32 (they are small): one instruction on x86 SIMD,
+// where an unsigned conversion takes several.
+fn piece_f32(blk: Block, v: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(piece_codes(blk, v)));
+}
+
+// The two IEEE binary16 halves of h as f32 (low half, high half), exactly. unpack2x16float is exact
+// for normals, infinities and NaN but may flush subnormals to zero, and most Q6_K super-block scales
+// are f16 subnormals: those are redone as m * 2^-24 (exact in f32).
+fn f16_pair(h: u32) -> vec2<f32> {
+  let bits = vec2<u32>(h & 0xFFFFu, h >> 16u);
+  let m = vec2<f32>(bitcast<vec2<i32>>(bits & vec2<u32>(0x83FFu))); // sign | mantissa
+  let sub = select(m, 32768.0 - m, m >= vec2<f32>(32768.0)) * (1.0 / 16777216.0); // +-m * 2^-24
+  return select(unpack2x16float(h), sub, (bits & vec2<u32>(0x7C00u)) == vec2<u32>(0u));
+}
+
+fn f16_value(h: u32) -> f32 {
+  return f16_pair(h & 0xFFFFu).x;
+}
+
+// The scales of a 256-weight super-block (Q2_K ... Q6_K, IQ4_XS): a record of `words` u32, the
+// first holding f16 d (and dmin), then sub-scale bytes, loaded once for the super-block's blocks.
+struct SuperScales {
+  d: vec2<f32>, // (d, dmin)
+  bytes: vec4<u32>, // sub-scale bytes 0..15
+}
+
+fn load_super(r: u32, g: u32, words: u32) -> SuperScales {
+  let s = (r * (p.K / 256u) + g) * words;
+  let bytes = vec4<u32>(ws[s + 1u], ws[s + 2u], select(0u, ws[s + 3u], words > 3u), select(0u, ws[s + 4u], words > 4u));
+  return SuperScales(f16_pair(ws[s]), bytes);
+}
+
+// Sub-scale byte j of a super-block, as f32.
+fn super_byte(sc: SuperScales, j: u32) -> f32 {
+  return f32(bitcast<i32>((sc.bytes[j / 4u] >> (8u * (j % 4u))) & 0xFFu));
+}
+
+// (d, m), f16, one word per 32-block (Q4_1, Q5_1).
+fn block_d_m(r: u32, b: u32) -> vec2<f32> {
+  return f16_pair(ws[r * (p.K / 32u) + b]);
+}
+
+// d, f16, per 32-block, two blocks a word (Q5_0, IQ4_NL).
+fn block_d(r: u32, b: u32) -> f32 {
+  return f16_value(ws[r * ((p.K + 63u) / 64u) + b / 2u] >> (16u * (b % 2u)));
+}

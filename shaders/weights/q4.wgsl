@@ -1,0 +1,30 @@
+// q4 weights (Q8_0 x): GGUF Q4_0, w = d * (q - 8), 4-bit q, one scale d per 32. A block is 4 u32,
+// GGUF's 16 bytes: byte j holds element j in its low nibble and element j + 16 in its high nibble, so
+// the low nibbles line up with x words 0..3 (piece 0) and the high ones with x words 4..7 (piece 1).
+// The codes are used as they are (0..15) and the -8 comes with the sum of x.
+const BLOCK: u32 = 32u;
+struct Block {
+  q: vec4<u32>, // the block's 32 codes
+  d: f32,
+}
+
+@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/32): one block per vec4, this chunk
+@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, K/32): block scales, this chunk
+
+alias Group = f32; // the scale
+
+fn load_group(r: u32, g: u32) -> Group {
+  return wd[r * p.groups + g];
+}
+
+fn load_block(r: u32, b: u32, d: Group) -> Block {
+  return Block(w[r * (p.K / 32u) + b], d);
+}
+
+fn block_piece(blk: Block, v: u32) -> XV {
+  return (blk.q >> vec4<u32>(4u * v)) & vec4<u32>(0x0F0F0F0Fu);
+}
+
+fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
+  return f32(part - 8 * xs) * (blk.d * xsc);
+}

@@ -1,0 +1,28 @@
+// q8 weights (Q8_0 x): int8 codes with one scale d_w per group of `group` weights along a row: 32
+// (GGUF's Q8_0, the int8-g32 scheme) or the whole row (int8); a group is whole 32-blocks.
+const BLOCK: u32 = 32u;
+struct Block {
+  i: u32, // the block's first vec4: loaded half a block at a time (fewer registers for R rows)
+  d: f32,
+}
+
+@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk
+@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, groups): weight scales, this chunk
+
+alias Group = f32; // the scale
+
+fn load_group(r: u32, g: u32) -> Group {
+  return wd[r * p.groups + g];
+}
+
+fn load_block(r: u32, b: u32, d: Group) -> Block {
+  return Block((r * (p.K / 32u) + b) * 2u, d);
+}
+
+fn block_piece(blk: Block, v: u32) -> XV {
+  return w[blk.i + v];
+}
+
+fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
+  return f32(part) * (blk.d * xsc);
+}
