@@ -3,10 +3,14 @@
  * streaming-read kernel measured on the same device.
  *
  *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2] [--prefill 64]
- *     [--formats f32,f16,q8,q4,int8,fp8e4m3,fp8e5m2,fp8e4m3-g32,fp8e5m2-g32]
+ *     [--formats f32,f16,q8,q4,int8,fp8e4m3,fp8e5m2,fp8e4m3-g32,fp8e5m2-g32,q4_1,q5_0,...,q4_k,q6_k,iq4_xs]
+ *     [--shapes 576x1536,1536x576]   (K x N)
  *
  * Formats: the weight formats, plus int8 (q8 with one scale per row) and fp8*-g32 (one scale per 32;
- * plain fp8e4m3 / fp8e5m2 have one per row).
+ * plain fp8e4m3 / fp8e5m2 have one per row). The GGUF block formats get random valid ggml blocks
+ * (ggmlRandomBlocks) and are skipped on shapes whose K is not whole blocks (K-quants: 256).
+ * The default shapes are SmolLM2-135M's (576 -> 1536 for gate/up, 1536 -> 576 for down) and a
+ * Llama-1B-sized one.
  *
  * --prefill T also times the prefill list (GEMM) for T tokens, in GFLOP/s and time per token.
  *
@@ -19,9 +23,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
 
-export type BenchFormat = WeightFormat | 'int8' | 'fp8e4m3-g32' | 'fp8e5m2-g32';
-export const BENCH_FORMATS: readonly BenchFormat[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32'];
 import type { Dispatch } from '../src/kernels/dispatch.ts';
+import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+
+const GGUF_BENCH = Object.keys(GGUF_LAYOUTS) as GgufFormat[];
+export type BenchFormat = WeightFormat | 'int8' | 'fp8e4m3-g32' | 'fp8e5m2-g32';
+export const BENCH_FORMATS: readonly BenchFormat[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', ...GGUF_BENCH];
 
 export interface BenchOptions {
   iters?: number;
@@ -102,7 +109,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
   const { STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
   const { getPipeline } = await import('../src/gpu/pipelines.ts');
   const iters = opt.iters ?? 100;
-  const shapes = opt.shapes ?? [[576, 1536], [2048, 5632]];
+  const shapes = opt.shapes ?? [[576, 1536], [1536, 576], [2048, 5632]];
   const formats = opt.formats ?? BENCH_FORMATS;
   const layouts = opt.layouts ?? [matmulTuning(gpu.caps).gemv];
   const log = opt.log ?? console.log;
@@ -117,6 +124,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
     }
     return a;
   };
+  const { ggmlDequantize, ggmlRandomBlocks } = await import('../src/quant/ggml/index.ts');
   log(`adapter: ${gpu.caps.adapterName} (subgroups ${gpu.caps.subgroups}, dot4I8Packed ${gpu.caps.dot4I8}, timestamps ${gpu.caps.timestamps})`);
   try {
     const step = alloc.uniform('step', STEP.size);
@@ -142,15 +150,24 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
       const xb = alloc.upload('x', x);
       const yb = alloc.storage('y', N * 4 * T);
       for (const format of formats) {
+        const gguf = format in GGUF_LAYOUTS ? GGUF_LAYOUTS[format as GgufFormat] : null;
+        if (gguf && K % gguf.blockElems) {
+          log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} n/a: K is not whole ${gguf.ggml} blocks of ${gguf.blockElems}`);
+          continue;
+        }
         const wf = rand(N * K, 0.05);
         const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
-        const wd: WeightData = fp8
-          ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
-          : format === 'f32'
-            ? { format, rows: N, cols: K, data: wf }
-            : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
+        const wd: WeightData = gguf
+          ? { format: format as GgufFormat, rows: N, cols: K, data: ggmlRandomBlocks(gguf.ggml, N * K, () => rand(1, 0.5)[0] + 0.5) }
+          : fp8
+            ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
+            : format === 'f32'
+              ? { format, rows: N, cols: K, data: wf }
+              : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
         const w = uploadWeights(alloc, `w.${format}`, wd);
-        const expected = ref.matmulRef(wd, x.subarray(0, K), 1);
+        // The GGUF formats take f32 x: the reference is the f64 dot of ggml's dequantized weights.
+        const refW: WeightData = gguf ? { format: 'f32', rows: N, cols: K, data: ggmlDequantize(gguf.ggml, wd.data as Uint8Array, N * K) } : wd;
+        const expected = ref.matmulRef(refW, x.subarray(0, K), 1);
         for (const layout of layouts) {
           const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: T, tuning: { ...opt.tuning, gemv: layout } });
           // Validate first.
@@ -168,8 +185,9 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           const r: BenchResult = { format, layout, tokens: 1, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
           results.push(r);
           log(
-            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(2).padStart(6)} MB ` +
-              `${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s (${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)`,
+            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(3).padStart(7)} MB ` +
+              `${((8 * w.bytes) / (N * K)).toFixed(3)} bits/w ${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s ` +
+              `(${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)`,
           );
           if (T > 1 && layout === layouts[0]) {
             // Prefill: step says T tokens for this list only (checked by the tests, timed here).
@@ -201,6 +219,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   };
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
+  const { loadavg } = await import('node:os');
+  const load = () => console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  load();
   const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
   const layout = arg('layout');
   const tuning: Partial<MatmulTuning> = {};
@@ -211,6 +232,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     prefillTokens: arg('prefill') ? Number(arg('prefill')) : undefined,
     formats: arg('formats') ? parseFormats(arg('formats')!) : undefined,
     layouts: layout === 'both' ? ['rows', 'split'] : layout ? [layout as MatmulTuning['gemv']] : undefined,
+    shapes: arg('shapes')?.split(',').map((s) => s.split('x').map(Number) as [number, number]),
     tuning,
   });
   gpu.device.destroy();

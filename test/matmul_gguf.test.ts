@@ -1,0 +1,174 @@
+/**
+ * The GGUF block formats (q4_1 ... iq4_xs) on the GPU: ggml's raw blocks repacked at upload
+ * (src/kernels/weight_layouts.ts) and decoded by their WGSL decoders, against the CPU reference:
+ * ggmlDequantize (bit-exact with ggml), then the f32 reference matmul. Every path (GEMV rows and split,
+ * GEMM rows and tiled, the embedding gather) on awkward shapes, on both device variants.
+ */
+import { describe, expect, it } from 'vitest';
+import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
+import { buildEmbedding } from '../src/kernels/embedding.ts';
+import { buildMatmul, GGUF_FORMATS, gpuRowWords, uploadWeights, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
+import { matmulRef } from '../src/kernels/ref/matmul.ts';
+import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
+import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { caseName, checkMatmul, matmulDevice, type MatmulCase } from './helpers/matmul.ts';
+
+/** Random valid blocks of `format`, rows x cols, and the same matrix dequantized by ggml's reference. */
+function makeWeights(format: GgufFormat, rows: number, cols: number, seed: number): { w: WeightData; f32: WeightData } {
+  const type = GGUF_LAYOUTS[format].ggml;
+  const data = ggmlRandomBlocks(type, rows * cols, rng(seed));
+  const values = ggmlDequantize(type, data, rows * cols);
+  return { w: { format, rows, cols, data }, f32: { format: 'f32', rows, cols, data: values } };
+}
+
+type Case = MatmulCase; // K: a multiple of 256 for the K-quants and IQ4_XS
+const device = matmulDevice;
+
+async function check(variant: 'f16' | 'f32', format: GgufFormat, path: 'gemv' | 'gemm', tuning: Partial<MatmulTuning>, c: Case): Promise<number> {
+  const { w, f32 } = makeWeights(format, c.N, c.K, c.N * 7919 + c.K * 31 + c.T);
+  // f32 x: the f64 dot of the dequantized weights, up to f32 sums in another order.
+  return checkMatmul(variant, w, f32, rng(c.T + 5), path, tuning, c, 2e-5);
+}
+
+// N not a multiple of any tile or R, several super-blocks a row, chunks of rows.
+const GEMV_CASES = (k: number): Case[] => [
+  { N: 1, K: k, T: 1 },
+  { N: 37, K: 2 * k, T: 1, bias: true },
+  { N: 70, K: 3 * k, T: 1, accumulate: true, chunkRows: 24 },
+];
+const GEMM_CASES = (k: number): Case[] => [
+  { N: 7, K: k, T: 5, bias: true },
+  { N: 37, K: 2 * k, T: 33, accumulate: true, chunkRows: 16 },
+];
+const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 64, gemvR: 2 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'rows', gemvWG: 8, gemvR: 3 },
+];
+const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4 }, { gemm: 'tiled' }];
+// The tiled GEMM (GPUs only; lavapipe runs 'rows') takes lavapipe a minute or more to compile per
+// format, and calls the decoders exactly as the other paths do: it runs for decoders of each kind
+// (4-bit codes with super-block scales, 4+2-bit codes, 4+1-bit codes with per-32 scales), on the f16
+// device (it uses none of the variant's functions in f32 x mode).
+const TILED_FORMATS: readonly GgufFormat[] = ['q4_k', 'q6_k', 'q5_0'];
+const SLOW = 600_000; // ms: a first compile under a loaded machine
+const tuningName = (t: Partial<MatmulTuning>) =>
+  t.gemv ? `gemv ${t.gemv} WG=${t.gemvWG} R=${t.gemvR}` : t.gemm === 'rows' ? `gemm rows TT=${t.gemmTT}` : 'gemm tiled';
+
+describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
+  describe.each(GGUF_FORMATS)('%s', (format) => {
+    const k = GGUF_LAYOUTS[format].blockElems;
+    const gemv = variant === 'f16' ? GEMV_LAYOUTS : GEMV_LAYOUTS.slice(0, 2);
+    const tiled = variant === 'f16' && TILED_FORMATS.includes(format);
+    for (const tuning of [...gemv, ...GEMM_LAYOUTS.filter((t) => t.gemm !== 'tiled' || tiled)]) {
+      const path = tuning.gemv ? 'gemv' : 'gemm';
+      const cases = path === 'gemv' ? GEMV_CASES(k) : GEMM_CASES(k);
+      it.each(cases.map((c) => [caseName(c), c] as const))(`${tuningName(tuning)} %s`, async (_, c) => {
+        expect(await check(variant, format, path, tuning, c)).toBeLessThanOrEqual(1);
+      }, SLOW);
+    }
+
+    it('embedding gather: the rows ggml dequantizes, across chunks', async () => {
+      const gpu = await device(variant);
+      const alloc = new Allocator(gpu);
+      try {
+        const [vocab, dim] = [50, 2 * k];
+        const { w: wd, f32 } = makeWeights(format, vocab, dim, 11);
+        const ids = [0, 49, 17, 20, 21, 0];
+        const xe = alloc.storage('xe', ids.length * dim * 4);
+        const table = uploadWeights(alloc, 'table', wd, 21 * gpuRowWords(format, dim) * 4);
+        const d = await buildEmbedding(gpu, alloc, { table, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
+        expect(d.length).toBe(3);
+        run(gpu, d, ids.length);
+        const got = new Float32Array(await readBuffer(gpu, xe, ids.length * dim * 4));
+        const all = f32.data as Float32Array;
+        const want = new Float32Array(ids.flatMap((id) => [...all.subarray(id * dim, (id + 1) * dim)]));
+        expect(worstRatio(got, want, 0, 0)).toBe(0);
+      } finally {
+        alloc.destroyAll();
+      }
+    }, SLOW);
+  });
+});
+
+describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
+  it('a Q4_K matrix takes at least 1.6x fewer GPU bytes than the same matrix in q8', async () => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, K] = [576, 1536]; // SmolLM2-135M's ffn_down
+      const q4k = uploadWeights(alloc, 'q4k', makeWeights('q4_k', N, K, 1).w);
+      const q8 = uploadWeights(alloc, 'q8', { format: 'q8', rows: N, cols: K, data: new Uint32Array((N * K) / 4), scales: new Float32Array((N * K) / 32) });
+      expect(q8.bytes / q4k.bytes).toBeGreaterThanOrEqual(1.6);
+      expect((8 * q4k.bytes) / (N * K)).toBeCloseTo(4.625, 6); // 4-bit codes, 6-bit scale and min per 32, f16 d and dmin per 256
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it.each(VARIANTS)('Q6_K with subnormal f16 d in every block decodes exactly (%s device)', async (variant) => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, K] = [9, 512];
+      const { w: wd } = makeWeights('q6_k', N, K, 3);
+      const data = (wd.data as Uint8Array).slice();
+      const r = rng(4);
+      for (let o = 208; o < data.length; o += 210) {
+        const h = 1 + Math.floor(r() * 0x3fe); // exponent field 0: subnormal
+        data[o] = h & 0xff;
+        data[o + 1] = (h >> 8) | (r() < 0.5 ? 0x80 : 0);
+      }
+      const values = ggmlDequantize('Q6_K', data, N * K);
+      expect(values.some((v) => v !== 0)).toBe(true);
+      const x = randn(r, K);
+      const w = uploadWeights(alloc, 'w', { ...wd, data });
+      const yb = alloc.storage('y', N * 4);
+      const step = stepBuffer(alloc, { n_tokens: 1 });
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: alloc.upload('x', x), y: yb, step, maxTokens: 1 });
+      run(gpu, mm.gemv, 1);
+      const y = new Float32Array(await readBuffer(gpu, yb, N * 4));
+      expect(worstRatio(y, matmulRef({ format: 'f32', rows: N, cols: K, data: values }, x, 1), 1e-9, 2e-5)).toBeLessThanOrEqual(1);
+      const xe = alloc.storage('xe', K * 4);
+      run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array([N - 1])), x: xe, step }), 1);
+      expect(worstRatio(new Float32Array(await readBuffer(gpu, xe, K * 4)), values.subarray((N - 1) * K), 0, 0)).toBe(0);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it('parts of a fused output in different formats, each written into its columns of y (yOffset, yWidth)', async () => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      // As a Q4_K_M file's attn_q / attn_k (Q4_K) and attn_v (Q6_K), fused into one qkv output.
+      const [K, T] = [256, 3];
+      const parts = [makeWeights('q4_k', 12, K, 5), makeWeights('q4_k', 4, K, 6), makeWeights('q6_k', 4, K, 7)];
+      const width = 20;
+      const x = randn(rng(8), T * K);
+      const xb = alloc.upload('x', x);
+      const y0 = randn(rng(9), T * width);
+      const yb = alloc.upload('y', y0);
+      const step = stepBuffer(alloc, { n_tokens: T });
+      let offset = 0;
+      const want = Float32Array.from(y0);
+      for (const [i, p] of parts.entries()) {
+        const bias = randn(rng(10 + i), p.w.rows);
+        const w = uploadWeights(alloc, `w${i}`, p.w);
+        const mm = await buildMatmul(gpu, alloc, { label: `mm${i}`, w, x: xb, y: yb, bias: alloc.upload(`b${i}`, bias), accumulate: true, step, maxTokens: T, yOffset: offset, yWidth: width });
+        run(gpu, mm.gemm, T);
+        const ref = matmulRef(p.f32, x, T, { bias });
+        for (let t = 0; t < T; t++) for (let n = 0; n < p.w.rows; n++) want[t * width + offset + n] += ref[t * p.w.rows + n];
+        offset += p.w.rows;
+      }
+      const y = new Float32Array(await readBuffer(gpu, yb, T * width * 4));
+      expect(worstRatio(y, want, 2e-5, 2e-5)).toBeLessThanOrEqual(1);
+      const w = uploadWeights(alloc, 'w', parts[0].w);
+      const args = { label: 'bad', w, x: xb, y: yb, step, maxTokens: T };
+      await expect(buildMatmul(gpu, alloc, { ...args, yOffset: 10, yWidth: 20 })).rejects.toThrow(/yOffset 10 \+ 12 rows must fit in y rows of yWidth 20/);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+});
