@@ -3,17 +3,7 @@
 const BLOCK: u32 = 32u;
 const LO_BITS: u32 = 4u;
 const HI_BITS: u32 = 0u;
-// Block: shaders/weights/planes.wgsl; here .s = (d, unused).
-
-alias Group = f32;
-
-fn load_group(r: u32, g: u32) -> Group {
-  return block_d(r, g);
-}
-
-fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  return load_codes(r, b, vec2<f32>(grp, 0.0));
-}
+// Group, load_group, load_block: shaders/weights/d32.wgsl.
 
 fn block_piece(blk: Block, v: u32) -> XV {
   return iq4_values4(piece_codes(blk, v));

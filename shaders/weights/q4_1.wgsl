@@ -3,22 +3,4 @@
 const BLOCK: u32 = 32u;
 const LO_BITS: u32 = 4u;
 const HI_BITS: u32 = 0u;
-// Block: shaders/weights/planes.wgsl; here .s = (d, m).
-
-alias Group = vec2<f32>;
-
-fn load_group(r: u32, g: u32) -> Group {
-  return block_d_m(r, g);
-}
-
-fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  return load_codes(r, b, grp);
-}
-
-fn block_piece(blk: Block, v: u32) -> XV {
-  return piece_f32(blk, v);
-}
-
-fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
-  return blk.s.x * part + blk.s.y * xs;
-}
+// The rest: shaders/weights/affine32.wgsl.

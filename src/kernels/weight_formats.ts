@@ -5,6 +5,9 @@ import q4Decoder from '../../shaders/weights/q4.wgsl?raw';
 import fp8Decoder from '../../shaders/weights/fp8.wgsl?raw';
 import planesLib from '../../shaders/weights/planes.wgsl?raw';
 import iq4ValuesLib from '../../shaders/weights/iq4_values.wgsl?raw';
+import affine32Lib from '../../shaders/weights/affine32.wgsl?raw';
+import d32Lib from '../../shaders/weights/d32.wgsl?raw';
+import kquantMinLib from '../../shaders/weights/kquant_min.wgsl?raw';
 import q4_1Decoder from '../../shaders/weights/q4_1.wgsl?raw';
 import q5_0Decoder from '../../shaders/weights/q5_0.wgsl?raw';
 import q5_1Decoder from '../../shaders/weights/q5_1.wgsl?raw';
@@ -62,8 +65,9 @@ const spec = (decoder: string, x: XMode, rowWords: (K: number, block: number) =>
   const block = blockOf(decoder);
   return { decoder, x, block, group: block, rowWords: (K) => rowWords(K, block), constants };
 };
-const gguf = (f: GgufFormat, decoder: string, lib = ''): FormatSpec => ({
-  ...spec([planesLib, lib, decoder].join('\n'), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
+/** A GGUF block format: its decoder file after the plane layout and the decoder families it uses. */
+const gguf = (f: GgufFormat, decoder: string, ...libs: string[]): FormatSpec => ({
+  ...spec([planesLib, ...libs, decoder].join('\n'), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
   group: GGUF_LAYOUTS[f].blockElems,
 });
 
@@ -74,15 +78,15 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   q4: spec(q4Decoder, 'q8', (K) => K / 8),
   fp8e4m3: spec(fp8Decoder, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
   fp8e5m2: spec(fp8Decoder, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
-  q4_1: gguf('q4_1', q4_1Decoder),
-  q5_0: gguf('q5_0', q5_0Decoder),
-  q5_1: gguf('q5_1', q5_1Decoder),
+  q4_1: gguf('q4_1', q4_1Decoder, affine32Lib),
+  q5_0: gguf('q5_0', q5_0Decoder, d32Lib),
+  q5_1: gguf('q5_1', q5_1Decoder, affine32Lib),
   q2_k: gguf('q2_k', q2_kDecoder),
   q3_k: gguf('q3_k', q3_kDecoder),
-  q4_k: gguf('q4_k', q4_kDecoder),
-  q5_k: gguf('q5_k', q5_kDecoder),
+  q4_k: gguf('q4_k', q4_kDecoder, kquantMinLib),
+  q5_k: gguf('q5_k', q5_kDecoder, kquantMinLib),
   q6_k: gguf('q6_k', q6_kDecoder),
-  iq4_nl: gguf('iq4_nl', iq4_nlDecoder, iq4ValuesLib),
+  iq4_nl: gguf('iq4_nl', iq4_nlDecoder, d32Lib, iq4ValuesLib),
   iq4_xs: gguf('iq4_xs', iq4_xsDecoder, iq4ValuesLib),
 };
 
