@@ -1,15 +1,17 @@
 import { EmberError } from './errors.ts';
 import { checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
-import { openSource, type ByteSource } from './gguf/source.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, forward, resetSampler, type Model } from './model/model.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
-import { isHFFolder, type ModelInput } from './model_input.ts';
-import { readChatTemplate } from './chat/template.ts';
+import type { ModelInput } from './model_input.ts';
+import { folderChatTemplate } from './chat/template.ts';
+import type { FileCache } from './loader/file_cache.ts';
+import { openModel } from './loader/open_model.ts';
+import { progressReporter, type ProgressCallback } from './loader/progress.ts';
 import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { mulberry32 } from './util/rng.ts';
 import { validateSampling, type SamplingOptions } from './sampling.ts';
@@ -26,7 +28,16 @@ export interface LoadOptions {
   /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
   gpu?: Gpu;
   gpuOptions?: GpuOptions;
-  onProgress?: (fraction: number, what: string) => void;
+  /** Called as the load goes: the whole load's fraction (0 to 1), what it works on, and the event (phase, bytes). */
+  onProgress?: ProgressCallback;
+  /** Where Hub ids (org/name, org/name/file.gguf, org/name:Q4_K_M) resolve: a mirror, a test server (default https://huggingface.co). */
+  hubUrl?: string;
+  /**
+   * Where downloads (Hub ids, http(s) URLs) are kept, so that a second load makes no request: by default a cache
+   * folder in Node (EMBERLM_CACHE, else ~/.cache/emberlm), Cache Storage in a page or worker; false: nothing is
+   * kept, files are read by Range requests.
+   */
+  fileCache?: FileCache | false;
   /**
    * Keep quantized weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by
    * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
@@ -92,35 +103,44 @@ export class Engine {
       if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
       return n;
     };
+    const progress = progressReporter(opts.onProgress);
     const build = async (sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string) => {
       const nCtx = nCtxOf(config);
       let weights = sourceWeights;
       if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
       const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
+      const steps = config.nLayer + 2;
+      const onProgress = (f: number, what: string) => progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
       try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress: opts.onProgress });
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress });
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu);
       } catch (e) {
         if (!opts.gpu) releaseGpu(gpu);
         throw e;
       }
     };
-    if (await isHFFolder(input)) {
-      const hf = await loadHFModel(String(input).replace(/config\.json$/, ''), quant);
+    const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
+    const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download });
+    if (opened.kind === 'hf') {
+      progress.parse(opened.folder.label('config.json'), false);
+      const hf = await loadHFModel(opened.folder, quant);
       try {
-        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, await readChatTemplate(input), `hf|${String(input)}|${JSON.stringify(hf.config)}`);
+        const template = await folderChatTemplate(opened.folder);
+        progress.parse(opened.folder.label('config.json'), true);
+        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`);
       } finally {
         await hf.close();
       }
     }
-    let src: ByteSource | null = null;
+    const src = opened.source;
     try {
-      src = await openSource(input);
+      progress.parse(src.name, false);
       const file = await readGGUF(src);
       const template = file.metadata.get('tokenizer.chat_template');
-      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null, `gguf|${src.name}|${src.size}`);
+      progress.parse(src.name, true);
+      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null, opened.key);
     } finally {
-      await src?.close?.();
+      await src.close?.();
     }
   }
 

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'CONTEXT_OVERFLOW' // prompt (plus generation) longer than the context
   | 'DEVICE' // no WebGPU, a limit or feature the device lacks, device lost
   | 'BAD_ARGUMENT' // an option out of range
+  | 'NETWORK' // a download failed: no connection, CORS, an HTTP error status, an interrupted transfer
   | 'ABORTED'; // the caller's AbortSignal fired
 
 export class EmberError extends Error {

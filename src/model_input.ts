@@ -1,6 +1,10 @@
 import { isNode, requireNodeHost } from './node_host.ts';
 
-/** What a user may pass as a model: a path (Node), a URL, a File/Blob, or the bytes. */
+/**
+ * What a user may pass as a model: a Hugging Face Hub id (`org/name`, `org/name/file.gguf`,
+ * `org/name:Q4_K_M`, each with an optional `@revision`; see src/loader/hub_id.ts), a URL, a path
+ * (Node), a File/Blob, or the bytes.
+ */
 export type ModelInput = string | URL | Blob | ArrayBuffer | Uint8Array;
 
 /**

@@ -1,6 +1,8 @@
 import { EmberError } from './errors.ts';
 import type { ByteSource } from './gguf/source.ts';
 import type { ModelFolder } from './hf/folder.ts';
+import type { FileCache } from './loader/file_cache.ts';
+import type { WeightCache } from './model/weight_cache.ts';
 
 /**
  * What only Node has: files, folders and Dawn's WebGPU. The Node entries (src/node/) install it, so
@@ -15,6 +17,12 @@ export interface NodeHost {
   isDirectory(path: string): Promise<boolean>;
   /** A Hugging Face model folder on disk (a path or a file: URL). */
   openFolder(dir: string): Promise<ModelFolder>;
+  /** Whether anything is at `path` (a path that exists wins over a Hub id of the same spelling). */
+  exists(path: string): Promise<boolean>;
+  /** Downloads kept in the cache folder (EMBERLM_CACHE, else the platform's cache directory). */
+  fileCache(): FileCache;
+  /** Quantized weights kept in `dir`, or in the cache folder's weights/. */
+  weightCache(dir?: string): Promise<WeightCache>;
 }
 
 let host: NodeHost | null = null;

@@ -3,7 +3,7 @@ import { EmberError } from '../errors.ts';
 import { isHFFolder, type ModelInput } from '../model_input.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
-import { openFolder } from '../hf/folder.ts';
+import { openFolder, type ModelFolder } from '../hf/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import type { ChatMessage } from './types.ts';
 
@@ -26,23 +26,25 @@ function configTemplate(v: unknown): string | null {
  * Reads only the GGUF header (or the small JSON), so it is cheap beside `Engine.load` of the same input.
  */
 export async function readChatTemplate(input: ModelInput): Promise<string | null> {
-  if (await isHFFolder(input)) {
-    const folder = await openFolder(String(input).replace(/config\.json$/, ''));
-    const cfg = await folder.json('tokenizer_config.json');
-    const fromConfig = cfg && typeof cfg === 'object' ? configTemplate((cfg as Record<string, unknown>).chat_template) : null;
-    if (fromConfig !== null) return fromConfig;
-    const src = await folder.source('chat_template.jinja').catch(() => null);
-    if (!src) return null;
-    try {
-      return decoder.decode(await src.read(0, src.size));
-    } finally {
-      await src.close?.();
-    }
-  }
+  if (await isHFFolder(input)) return folderChatTemplate(await openFolder(String(input).replace(/config\.json$/, '')));
   const src = await openSource(input);
   try {
     const t = (await readGGUF(src)).metadata.get('tokenizer.chat_template');
     return typeof t === 'string' ? t : null;
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** A Hugging Face folder's chat template: tokenizer_config.json's chat_template, else chat_template.jinja, else null. */
+export async function folderChatTemplate(folder: ModelFolder): Promise<string | null> {
+  const cfg = await folder.json('tokenizer_config.json');
+  const fromConfig = cfg && typeof cfg === 'object' ? configTemplate((cfg as Record<string, unknown>).chat_template) : null;
+  if (fromConfig !== null) return fromConfig;
+  const src = await folder.source('chat_template.jinja').catch(() => null);
+  if (!src) return null;
+  try {
+    return decoder.decode(await src.read(0, src.size));
   } finally {
     await src.close?.();
   }

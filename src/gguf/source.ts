@@ -1,5 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { isNode, requireNodeHost } from '../node_host.ts';
+import { htmlError, httpGet, isHtml, statedSize, statusError } from '../loader/http.ts';
 
 /**
  * Random-access bytes of a model file. Reads are by range so that a multi-GB file is never held
@@ -44,26 +45,45 @@ export function sourceFromBlob(blob: Blob, name = (blob as File).name ?? 'blob')
   return src;
 }
 
-/** A URL read with HTTP Range requests (the server must support them, as the Hugging Face Hub does). */
+/**
+ * A URL read with HTTP Range requests (as the Hugging Face Hub serves them). A server that states no
+ * size, or ignores Range, is read whole into memory instead. Failures are EmberErrors naming the URL.
+ */
 export async function sourceFromURL(url: string): Promise<ByteSource> {
-  const head = await fetch(url, { method: 'HEAD' });
-  if (!head.ok) throw new EmberError('BAD_FILE', `${url}: HTTP ${head.status} ${head.statusText}`);
-  const size = Number(head.headers.get('content-length'));
-  if (!Number.isFinite(size) || size <= 0) throw new EmberError('BAD_FILE', `${url}: server sent no Content-Length, so the file cannot be read by range`);
+  const head = await httpGet(url, { method: 'HEAD' });
+  if (!head.ok) throw statusError(url, head);
+  if (isHtml(head)) throw htmlError(url);
+  const size = statedSize(head);
+  if (size === undefined || head.headers.get('accept-ranges') === 'none') return sourceFromBuffer(await readWhole(url), url);
   const src: ByteSource = {
     name: url,
     size,
     async read(offset, length) {
       checkRange(src, offset, length);
       if (length === 0) return new Uint8Array(0);
-      const r = await fetch(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+      const r = await httpGet(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+      if (!r.ok) throw statusError(url, r);
       if (r.status !== 206 && !(r.status === 200 && offset === 0 && length === size)) {
-        throw new EmberError('BAD_FILE', `${url}: expected a 206 partial response to a Range request, got HTTP ${r.status}`);
+        throw new EmberError('BAD_FILE', `${url}: expected a 206 partial response to a Range request, got HTTP ${r.status}`, { url });
       }
       return new Uint8Array(await r.arrayBuffer());
     },
   };
   return src;
+}
+
+/** The whole body of `url` (a server without Content-Length or Range support). */
+async function readWhole(url: string): Promise<Uint8Array> {
+  const r = await httpGet(url);
+  if (!r.ok) throw statusError(url, r);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await r.arrayBuffer());
+  } catch (e) {
+    throw new EmberError('NETWORK', `${url}: the download stopped (${(e as Error).message})`, { url });
+  }
+  if (isHtml(r, bytes)) throw htmlError(url);
+  return bytes;
 }
 
 /** Resolves what a user passes as a model: a path (Node), a URL, a Blob/File, or bytes. */

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { htmlError, httpGet, isHtml, statusError } from '../loader/http.ts';
 import { sourceFromURL, type ByteSource } from '../gguf/source.ts';
 import { isNode, requireNodeHost } from '../node_host.ts';
 
@@ -8,6 +9,8 @@ import { isNode, requireNodeHost } from '../node_host.ts';
  * HTTP Range support).
  */
 export interface ModelFolder {
+  /** The model's name when the folder knows it (a Hub repo); else the last part of its path. */
+  readonly name?: string;
   /** How `file` is named in messages: its path or URL. */
   label(file: string): string;
   /** The parsed JSON of `file`, or undefined when the folder has no such file. */
@@ -37,14 +40,10 @@ function urlFolder(base: string): ModelFolder {
   return {
     label,
     async json(file) {
-      let r: Response;
-      try {
-        r = await fetch(label(file));
-      } catch (e) {
-        throw new EmberError('BAD_FILE', `${label(file)}: fetch failed (${(e as Error).message})`, { file: label(file) });
-      }
+      const r = await httpGet(label(file));
       if (r.status === 404) return undefined;
-      if (!r.ok) throw new EmberError('BAD_FILE', `${label(file)}: HTTP ${r.status} ${r.statusText}`, { file: label(file) });
+      if (!r.ok) throw statusError(label(file), r);
+      if (isHtml(r)) throw htmlError(label(file), file);
       return parseJson(await r.text(), label(file));
     },
     source: (file) => sourceFromURL(label(file)),

@@ -50,11 +50,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * returns; tensor data is read only when `weights` is asked for it. `quant` is checked here and is
  * what the caller will pass to `weights.matrix`.
  */
-export async function loadHFModel(base: string | URL, quant: QuantScheme = 'auto'): Promise<HFModel> {
+export async function loadHFModel(base: string | URL | ModelFolder, quant: QuantScheme = 'auto'): Promise<HFModel> {
   if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
-  const folder = await openFolder(base);
+  const folder = typeof base === 'string' || base instanceof URL ? await openFolder(base) : base;
   const configJson = await requiredJson(folder, 'config.json');
-  const folderName = String(base).replace(/\/+$/, '').split('/').pop() || 'model';
+  const path = typeof base === 'string' || base instanceof URL ? String(base) : folder.label('');
+  const folderName = folder.name ?? (path.replace(/\/+$/, '').split('/').pop() || 'model');
   const { config, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
 
   const baseTokenizer = await folderTokenizer(folder);

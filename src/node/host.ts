@@ -3,6 +3,8 @@ import { installNodeHost } from '../node_host.ts';
 import { dawnGpu } from '../gpu/dawn.ts';
 import { sourceFromPath } from '../gguf/source_node.ts';
 import { pathFolder } from '../hf/folder_node.ts';
+import { nodeFileCache, nodeWeightCache } from '../loader/node_cache.ts';
+import { folderWeightCache } from '../model/weight_cache_node.ts';
 
 // Imported for its effect by every Node entry (and by the tests' setup): paths, folders and Dawn.
 installNodeHost({
@@ -10,4 +12,7 @@ installNodeHost({
   openPath: sourceFromPath,
   isDirectory: async (path) => (await stat(path).catch(() => null))?.isDirectory() ?? false,
   openFolder: pathFolder,
+  exists: async (path) => (await stat(path).catch(() => null)) !== null,
+  fileCache: () => nodeFileCache(),
+  weightCache: (dir) => (dir === undefined ? nodeWeightCache() : folderWeightCache(dir)),
 });

@@ -7,3 +7,4 @@ import './host.ts';
 export * from '../index.ts';
 export { sourceFromPath } from '../gguf/source_node.ts';
 export { folderWeightCache } from '../model/weight_cache_node.ts';
+export { nodeFileCache, nodeWeightCache, defaultCacheRoot } from '../loader/node_cache.ts';

@@ -1,0 +1,77 @@
+import { EmberError } from '../errors.ts';
+
+/**
+ * fetch with failures as EmberErrors that name the URL and the likely cause: `fetch` itself only
+ * says "Failed to fetch" (browser) or "fetch failed" (Node), whether the server refused the
+ * connection, the page is offline, or CORS blocked the answer.
+ */
+export async function httpGet(url: string, init: RequestInit = {}): Promise<Response> {
+  let r: Response;
+  try {
+    r = await fetch(url, init);
+  } catch (e) {
+    if (init.signal?.aborted) throw new EmberError('ABORTED', `the download of ${url} was aborted`, { url });
+    throw connectError(url, e);
+  }
+  return r;
+}
+
+/** The likely cause of a fetch that got no answer at all. */
+export function connectError(url: string, e: unknown): EmberError {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? '';
+  const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+  let why: string;
+  if (offline) why = 'this browser is offline';
+  else if (code === 'ECONNREFUSED') why = 'the connection was refused: is the server running on that host and port?';
+  else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') why = 'the host name did not resolve: offline, or a typo in the host?';
+  else if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') why = 'the server closed the connection';
+  else if (code.includes('TIMEOUT') || code === 'ETIMEDOUT') why = 'the connection timed out';
+  else if (code) why = `${code}${cause?.message ? `: ${cause.message}` : ''}`;
+  else {
+    why = 'the server refused the connection or could not be reached (offline?), or it does not allow requests from ' +
+      'this page (CORS: a server must send Access-Control-Allow-Origin for a page of another origin to read it)';
+  }
+  return new EmberError('NETWORK', `${url}: no answer (${why}; ${(e as Error).message})`, { url, cause: code || undefined });
+}
+
+/** An EmberError for an HTTP error status, naming what it likely means. */
+export function statusError(url: string, r: Response): EmberError {
+  const s = r.status;
+  let why = r.statusText || 'error';
+  if (s === 404) why = 'not found: check the repo id, revision and file name';
+  else if (s === 401 || s === 403) why = 'access denied: the model may be gated or private (emberlm sends no token)';
+  else if (s === 429) why = 'too many requests: the server is rate-limiting, try again later';
+  else if (s >= 500) why = 'the server failed';
+  return new EmberError('NETWORK', `${url}: HTTP ${s} (${why})`, { url, status: s });
+}
+
+/** A web page answered where a model file was asked for (a login or error page, a wrong URL). */
+export function isHtml(r: Response, firstBytes?: Uint8Array): boolean {
+  if (/^text\/html\b/i.test(r.headers.get('content-type') ?? '')) return true;
+  if (!firstBytes) return false;
+  const head = new TextDecoder().decode(firstBytes.subarray(0, 64)).trimStart().toLowerCase();
+  return head.startsWith('<!doctype html') || head.startsWith('<html');
+}
+
+export function htmlError(url: string, what = 'a model file'): EmberError {
+  return new EmberError('BAD_FILE', `${url}: the server answered with an HTML page, not ${what} (a wrong URL, or an error or login page)`, { url });
+}
+
+/** The file's size a response states: X-Linked-Size (the Hub), Content-Range's total, or an unencoded Content-Length. */
+export function statedSize(r: Response): number | undefined {
+  const linked = Number(r.headers.get('x-linked-size') ?? NaN);
+  if (Number.isSafeInteger(linked) && linked >= 0) return linked;
+  const range = /\/(\d+)\s*$/.exec(r.headers.get('content-range') ?? '');
+  if (range) return Number(range[1]);
+  const encoded = (r.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const length = r.headers.get('content-length');
+  if (r.status === 200 && !encoded && length !== null && /^\d+$/.test(length)) return Number(length);
+  return undefined;
+}
+
+/** The Hub's X-Linked-Etag (the LFS sha256), else the ETag, without W/ and quotes. */
+export function statedEtag(r: Response): string | null {
+  const raw = r.headers.get('x-linked-etag') ?? r.headers.get('etag');
+  return raw ? raw.replace(/^W\//, '').replace(/^"|"$/g, '') : null;
+}
