@@ -12,5 +12,10 @@ export { QUANT_SCHEMES, QUANT_INFO, type QuantScheme } from './model/weight_sour
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
-export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions } from './worker/index.ts';
+export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
+export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';
+export { browserFileCache } from './loader/browser_store.ts';
+export { defaultFileCache } from './loader/platform.ts';
+export { parseHubId, type HubId } from './loader/hub_id.ts';
+export type { LoadProgress, LoadPhase, ProgressCallback } from './loader/progress.ts';
 export { browserWeightCache, type WeightCache } from './model/weight_cache.ts';

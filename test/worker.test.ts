@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, type Plugin } from 'vite';
 import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
@@ -15,6 +17,8 @@ import type { GeneratedToken } from '../src/engine.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
+import { standardHub, type MockHub } from './helpers/mock_hub.ts';
+import type { LoadProgress } from '../src/loader/progress.ts';
 
 const OUT = join(REPO_ROOT, 'node_modules/.cache/emberlm-test-worker');
 const ENTRY = 'virtual:emberlm-node-worker';
@@ -30,7 +34,7 @@ const entryPlugin: Plugin = {
     "import { parentPort } from 'node:worker_threads';",
     "import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';",
     `import { serveEngine } from ${JSON.stringify(join(REPO_ROOT, 'src/node/worker.ts'))};`,
-    'serveEngine(nodeEndpoint(parentPort));',
+    'serveEngine({ endpoint: nodeEndpoint(parentPort) });',
   ].join('\n'),
 };
 
@@ -55,14 +59,21 @@ describe('worker API over node:worker_threads', () => {
   let file: string;
   let worker: Worker;
   let engine: WorkerEngine;
+  let hub: MockHub;
+  let cacheRoot: string;
   beforeAll(async () => {
     file = await buildWorker();
-    worker = new Worker(file, { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+    cacheRoot = await mkdtemp(join(tmpdir(), 'emberlm-worker-cache-'));
+    hub = await standardHub().start();
+    // EMBERLM_CACHE: the worker's default downloads cache (files/) and `cache: true` weight cache (weights/)
+    worker = new Worker(file, { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', EMBERLM_CACHE: cacheRoot } });
     engine = await connectEngine(worker);
   });
   afterAll(async () => {
     engine?.terminate();
     await worker?.terminate();
+    await hub?.stop();
+    if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
   });
 
   it('loads by path with progress, and reports the model', async () => {
@@ -157,6 +168,42 @@ describe('worker API over node:worker_threads', () => {
     expect(info.config.vocab).toBe(512);
     await expectEmberError(() => engine.complete('the cat sat. '.repeat(20), GREEDY), 'CONTEXT_OVERFLOW', /context holds 64/);
     expect((await engine.complete(oracle[2].prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(oracle[2].generated_token_ids);
+  });
+
+  it('loads by Hub id with byte progress, keeps the download, and a failed load (404) keeps the previous model answering', async () => {
+    const events: LoadProgress[] = [];
+    await engine.load('ember/stories260K-GGUF:Q8_0', { hubUrl: hub.url, contextLength: 256 }, (_f, _what, e) => events.push(e));
+    const size = hub.bytesOf('ember/stories260K-GGUF', 'stories260K-Q8_0.gguf').length;
+    expect(events.filter((e) => e.phase === 'download').at(-1)).toMatchObject({ loaded: size, total: size });
+    const q8 = readOracle('stories260K-Q8_0.llama-cpp.json').results[0];
+    expect((await engine.complete(q8.prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(q8.generated_token_ids);
+    const url = `${hub.url}/ember/stories260K-GGUF/resolve/main/stories260K-Q8_0.gguf`;
+    expect(await engine.cache.list()).toEqual(expect.arrayContaining([expect.objectContaining({ url, complete: true, storedBytes: size })]));
+
+    hub.requests.length = 0;
+    await expectEmberError(() => engine.load('ember/no-such-model:Q8_0', { hubUrl: hub.url }), 'NETWORK', /no-such-model\/tree\/main: HTTP 404/);
+    await expectEmberError(() => engine.load(`${hub.url}/ember/stories260K/resolve/main/missing.gguf`), 'NETWORK', /missing\.gguf: HTTP 404/);
+    expect((await engine.complete(q8.prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(q8.generated_token_ids);
+
+    await engine.load('ember/stories260K-GGUF:Q8_0', { hubUrl: hub.url, contextLength: 256 });
+    expect(hub.fileRequests(/Q8_0/)).toEqual([]); // the second load reads the cache
+    expect(await engine.cache.delete(url)).toBe(1);
+    expect((await engine.cache.list()).some((e) => e.url === url)).toBe(false);
+  });
+
+  it('a weight cache named by plain data (cache: true) is made in the worker and used by the next load', async () => {
+    const o = oracle[0];
+    await engine.load(sharedModelPath(STORIES), { quant: 'int8', cache: true, contextLength: 256 });
+    const first = (await engine.complete(o.prompt, { ...GREEDY, maxTokens: 32 })).ids;
+    const written = async () => {
+      const dir = join(cacheRoot, 'weights');
+      return Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, (await stat(join(dir, f))).mtimeMs])));
+    };
+    const entries = await written();
+    expect(Object.keys(entries).length).toBeGreaterThan(5);
+    await engine.load(sharedModelPath(STORIES), { quant: 'int8', cache: true, contextLength: 256 });
+    expect((await engine.complete(o.prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(first);
+    expect(await written()).toEqual(entries); // read, not written again
   });
 
   it('dispose frees the model; then calls say so; terminate ends the worker', async () => {

@@ -4,7 +4,9 @@ import type { GenerateOptions, GeneratedToken, GenerationResult, ModelInput } fr
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions } from '../chat/types.ts';
 import { Channel } from './channel.ts';
 import { installErrorTransfer } from './errors.ts';
-import type { EngineHost, ModelInfo, WorkerLoadOptions } from './serve.ts';
+import type { EngineHost, ModelInfo, WorkerFileCache, WorkerLoadOptions } from './serve.ts';
+import { parseHubId } from '../loader/hub_id.ts';
+import type { ProgressCallback } from '../loader/progress.ts';
 
 /** The tokens of a generation as they arrive; `result` (also the iterator's return value) is the whole result. */
 export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
@@ -13,8 +15,13 @@ export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationRe
 
 /** An Engine running in a worker, driven from the page. */
 export interface WorkerEngine {
-  /** Loads a model (replacing the one loaded before). An ArrayBuffer or Uint8Array is transferred to the worker, not copied. */
-  load(model: ModelInput, opts?: WorkerLoadOptions, onProgress?: (fraction: number, what: string) => void): Promise<ModelInfo>;
+  /**
+   * Loads a model (a Hub id, URL, File/Blob, bytes), replacing the one loaded before once it is ready; if the load
+   * fails, the previous model stays loaded. An ArrayBuffer or Uint8Array is transferred to the worker, not copied.
+   */
+  load(model: ModelInput, opts?: WorkerLoadOptions, onProgress?: ProgressCallback): Promise<ModelInfo>;
+  /** The worker's downloads cache: list, size, delete entries. */
+  readonly cache: WorkerFileCache;
   /** Starts at once; iterate for tokens, or await `result`. Breaking out of the loop aborts the generation. */
   generate(prompt: string | readonly number[], opts?: GenerateOptions): TokenStream;
   complete(prompt: string | readonly number[], opts?: GenerateOptions): Promise<GenerationResult>;
@@ -43,7 +50,7 @@ function portable(input: ModelInput): ModelInput {
   if (input instanceof Uint8Array) return input.buffer instanceof ArrayBuffer ? transfer(input, [input.buffer]) : input;
   const base = (globalThis as { location?: { href: string } }).location?.href;
   if (input instanceof URL) return input.href;
-  if (typeof input === 'string' && base && !/^[a-z][a-z\d+.-]*:/i.test(input)) return new URL(input, base).href;
+  if (typeof input === 'string' && base && !/^[a-z][a-z\d+.-]*:/i.test(input) && !parseHubId(input)) return new URL(input, base).href;
   return input; // a Blob/File crosses as a handle; a string in Node is a path
 }
 
@@ -155,6 +162,12 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
       return call(started).finally(detach);
     },
     tokenize: (text, opts = {}) => call(remote.tokenize(text, opts)),
+    cache: {
+      list: () => call(remote.cacheList()),
+      size: async () => (await call(remote.cacheList())).reduce((s, e) => s + e.storedBytes, 0),
+      delete: (url) => call(remote.cacheDelete(url)),
+      clear: () => call(remote.cacheClear()),
+    },
     chat: { completions: { create } as ChatCompletions },
     dispose: () => call(remote.dispose()),
     terminate() {

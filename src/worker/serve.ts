@@ -5,9 +5,44 @@ import { createChat } from '../chat/completions.ts';
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../chat/types.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { installErrorTransfer } from './errors.ts';
+import type { CacheEntry, FileCache } from '../loader/file_cache.ts';
+import { defaultFileCache, weightCacheFrom } from '../loader/platform.ts';
+import type { ProgressCallback } from '../loader/progress.ts';
+import type { WeightCache } from '../model/weight_cache.ts';
 
-/** Load options that can cross to the worker (the worker makes its own device). */
-export type WorkerLoadOptions = Omit<LoadOptions, 'gpu' | 'onProgress'>;
+/** Load options that can cross to the worker (plain data; the worker makes its own device). */
+export type WorkerLoadOptions = Omit<LoadOptions, 'gpu' | 'onProgress' | 'cache' | 'fileCache'> & {
+  /**
+   * Quantized-weight cache: true for the platform's (Cache Storage "emberlm-weights", or the cache folder's
+   * weights/ in Node), a string for a Cache Storage name (or a folder in Node), false for none. Default: the
+   * cache given to serveEngine, if any.
+   */
+  cache?: boolean | string;
+  /** false: keep no downloads for this load (files are read by Range requests). */
+  fileCache?: false;
+};
+
+/** How the worker serves: plain options, or (as before) just the comlink endpoint. */
+export interface ServeOptions {
+  /** Default: the worker's global scope; in a Node worker thread, `nodeEndpoint(parentPort)`. */
+  endpoint?: Endpoint;
+  /** Quantized weights kept between loads (folderWeightCache, browserWeightCache), for loads that name none. */
+  cache?: WeightCache;
+  /** Where downloads are kept (default: the platform's, see LoadOptions.fileCache); false: none. */
+  fileCache?: FileCache | false;
+  /** Where Hub ids resolve, for loads that name no hubUrl. */
+  hubUrl?: string;
+}
+
+/** The downloads cache as the page sees it through the worker. */
+export interface WorkerFileCache {
+  list(): Promise<CacheEntry[]>;
+  /** Bytes stored, all entries together. */
+  size(): Promise<number>;
+  /** Deletes the entry of `url` (or every entry under it when it ends in '/'); resolves to how many. */
+  delete(url: string): Promise<number>;
+  clear(): Promise<number>;
+}
 /** Generate options without the signal, which stays in the page (see `connectEngine`). */
 export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
 export type WorkerChatRequest = Omit<ChatCompletionRequest, 'signal'>;
@@ -40,24 +75,55 @@ function release(cb: Callback<never[]> | undefined): void {
 export class EngineHost {
   private model: { engine: Engine; chat: Chat } | null = null;
   private readonly running = new Map<number, { abort: AbortController; done: Promise<unknown> }>();
+  private fileCache: Promise<FileCache | null> | null = null;
+
+  constructor(private readonly options: Omit<ServeOptions, 'endpoint'> = {}) {}
 
   ping(): true {
     return true;
   }
 
-  async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<[number, string]>): Promise<ModelInfo> {
+  /**
+   * Loads a model; the previous one keeps answering until the new one is ready and is freed then (both
+   * are on the GPU for that moment). A load that fails leaves the previous model loaded and usable.
+   */
+  async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<Parameters<ProgressCallback>>): Promise<ModelInfo> {
     try {
-      await this.dispose(); // free the old model's GPU memory before the new one takes its own
+      const { cache, fileCache, ...rest } = opts;
       const posted: Promise<void>[] = [];
-      const engine = await Engine.load(input, { ...opts, onProgress: onProgress && ((f, what) => void posted.push(post(onProgress, f, what))) });
+      const engine = await Engine.load(input, {
+        ...rest,
+        hubUrl: rest.hubUrl ?? this.options.hubUrl,
+        cache: cache === undefined ? this.options.cache : cache === false ? undefined : await weightCacheFrom(cache),
+        fileCache: fileCache === false ? false : ((await this.files()) ?? false),
+        onProgress: onProgress && ((f, what, e) => void posted.push(post(onProgress, f, what, e))),
+      });
       await Promise.all(posted); // every progress call reaches the page before load resolves
-      await this.dispose(); // a load that overlapped this one may have finished first
+      await this.dispose(); // the old model (or one whose load overlapped this one and finished first)
       this.model = { engine, chat: createChat(engine) };
       const t = engine.tokenizer;
       return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
     } finally {
       release(onProgress);
     }
+  }
+
+  async cacheList(): Promise<CacheEntry[]> {
+    return (await (await this.files())?.list()) ?? [];
+  }
+
+  async cacheDelete(url: string): Promise<number> {
+    return (await (await this.files())?.delete(url)) ?? 0;
+  }
+
+  async cacheClear(): Promise<number> {
+    return (await (await this.files())?.clear()) ?? 0;
+  }
+
+  /** The downloads cache loads use (made once). */
+  private files(): Promise<FileCache | null> {
+    this.fileCache ??= this.options.fileCache === false ? Promise.resolve(null) : this.options.fileCache ? Promise.resolve(this.options.fileCache) : defaultFileCache();
+    return this.fileCache;
   }
 
   tokenize(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
@@ -136,12 +202,13 @@ export class EngineHost {
  * Serves an Engine to the page over comlink. A worker file is:
  *
  *   import { serveEngine } from 'emberlm/worker';
- *   serveEngine();
+ *   serveEngine();                                   // or serveEngine({ cache: browserWeightCache() })
  *
- * `endpoint` defaults to the worker's global scope; in a Node worker thread pass
- * `nodeEndpoint(parentPort)` (comlink/dist/esm/node-adapter.mjs).
+ * In a Node worker thread pass `{ endpoint: nodeEndpoint(parentPort) }` (comlink/dist/esm/node-adapter.mjs);
+ * an endpoint alone, as before, is accepted too.
  */
-export function serveEngine(endpoint: Endpoint = globalThis as unknown as Endpoint): void {
+export function serveEngine(options: ServeOptions | Endpoint = {}): void {
+  const o: ServeOptions = 'postMessage' in options ? { endpoint: options } : options;
   installErrorTransfer();
-  expose(new EngineHost(), endpoint);
+  expose(new EngineHost(o), o.endpoint ?? (globalThis as unknown as Endpoint));
 }
