@@ -1,15 +1,25 @@
 /** The CLI as a user runs it: `npx emberlm ...` → bin/emberlm.js → dist/cli.js (built by vite). */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
+import { standardHub } from './helpers/mock_hub.ts';
 
 const BIN = join(REPO_ROOT, 'bin/emberlm.js');
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' }, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** As `cli`, without blocking this process (which serves the mock Hub). */
+function cliAsync(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '/tmp', ...env } });
+  let stdout = '', stderr = '';
+  p.stdout.on('data', (d) => (stdout += d));
+  p.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 describe('emberlm CLI', () => {
@@ -99,6 +109,36 @@ describe('emberlm CLI', () => {
       expect(bad.stderr).toMatch(/quant "fp9"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--model takes a Hub id (EMBERLM_HUB_URL), downloads into EMBERLM_CACHE once; cache lists and clears it', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const hub = await standardHub().start();
+    const cacheDir = mkdtempSync(join(tmpdir(), 'emberlm-cli-cache-'));
+    const env = { EMBERLM_HUB_URL: hub.url, EMBERLM_CACHE: cacheDir };
+    try {
+      const o = readOracle('stories260K-Q8_0.llama-cpp.json').results[2];
+      const args = ['generate', '--model', 'ember/stories260K-GGUF:Q8_0', '--prompt', o.prompt, '--max-tokens', '32', '--temperature', '0', '--json'];
+      for (const run of [1, 2]) {
+        const r = await cliAsync(args, env);
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout).ids, `run ${run}`).toEqual(o.generated_token_ids);
+        expect(hub.fileRequests().length, `run ${run}`).toBe(1); // the second run reads the cache
+      }
+      const t = await cliAsync(['tokenize', '--model', 'ember/llama-gqa', '--text', 'Once upon a time', '--json'], env);
+      expect(JSON.parse(t.stdout), t.stderr).toEqual({ ids: [1, 403, 407, 261, 378] });
+      const list = JSON.parse((await cliAsync(['cache', 'list', '--json'], env)).stdout);
+      expect(list.where).toBe(join(cacheDir, 'files'));
+      expect(list.entries.map((e: { url: string }) => e.url.slice(hub.url.length))).toContain('/ember/stories260K-GGUF/resolve/main/stories260K-Q8_0.gguf');
+      expect((await cliAsync(['cache', 'clear'], env)).stdout).toMatch(new RegExp(`deleted ${list.entries.length} entries`));
+      const missing = await cliAsync(['generate', '--model', 'ember/stories260K-GGUF:Q3_K', '--prompt', 'x'], env);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] ember\/stories260K-GGUF@main: no \.gguf file whose name carries Q3_K/);
+    } finally {
+      await hub.stop();
+      rmSync(cacheDir, { recursive: true, force: true });
     }
   });
 

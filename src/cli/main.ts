@@ -4,21 +4,28 @@ import { Engine } from '../engine.ts';
 import { folderWeightCache } from '../model/weight_cache_node.ts';
 import { EmberError } from '../errors.ts';
 import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
-import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
-import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
-import { isHFFolder } from '../model_input.ts';
 import { loadHFTokenizer } from '../hf/model.ts';
+import { nodeFileCache } from '../loader/node_cache.ts';
+import { openModel } from '../loader/open_model.ts';
+import type { LoadProgress } from '../loader/progress.ts';
+import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
 import { bench } from './bench.ts';
 import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
 
 Usage:
-  emberlm generate --model <file.gguf|hf-folder> --prompt "<text>" [options]
-  emberlm tokenize --model <file.gguf|hf-folder> --text "<text>" [--no-bos] [--parse-special] [--json]
+  emberlm generate --model <model> --prompt "<text>" [options]
+  emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
+  emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--out FILE] [--json|--markdown]
+
+A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
+folder), org/name/path/file.gguf, or org/name:Q4_K_M (the GGUF of that quant), each with an optional
+@revision. Hub ids resolve at $EMBERLM_HUB_URL (default https://huggingface.co); downloads are kept
+in $EMBERLM_CACHE/files (default ~/.cache/emberlm), so the second run makes no request.
 
 generate options:
   --max-tokens N      tokens to generate (default 128)
@@ -85,9 +92,19 @@ function need(flags: Flags, name: string): string {
   return v;
 }
 
+/** Download progress on a terminal's stderr (nothing when piped). */
+function showDownload(_f: number, _what: string, e: LoadProgress): void {
+  if (!process.stderr.isTTY || e.phase !== 'download') return;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const of = e.total === null ? '' : ` / ${mb(e.total)}`;
+  process.stderr.write(`\r${e.what.split('/').pop()}: ${mb(e.loaded)}${of} MB${e.loaded === e.total ? '\n' : ''}`);
+}
+
 async function generate(flags: Flags): Promise<void> {
   const json = flags.json === true;
   const engine = await Engine.load(need(flags, 'model'), {
+    hubUrl: process.env.EMBERLM_HUB_URL,
+    onProgress: showDownload,
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
@@ -132,15 +149,29 @@ async function generate(flags: Flags): Promise<void> {
   }
 }
 
-/** The tokenizer alone (no weights read) of whatever `generate` takes: a GGUF file or an HF folder. */
-async function loadTokenizer(model: string): Promise<Tokenizer> {
-  if (await isHFFolder(model)) return loadHFTokenizer(model.replace(/config\.json$/, ''));
-  const src = await openSource(model);
+/** The tokenizer alone (no weights read) of whatever `generate` takes: a GGUF file, an HF folder, a Hub id. */
+async function loadTokenizer(name: string): Promise<Tokenizer> {
+  const model = await openModel(name, { hubUrl: process.env.EMBERLM_HUB_URL, fileCache: nodeFileCache() });
+  if (model.kind === 'hf') return loadHFTokenizer(model.folder);
   try {
-    return tokenizerFromGGUF(await readGGUF(src));
+    return tokenizerFromGGUF(await readGGUF(model.source));
   } finally {
-    await src.close?.();
+    await model.source.close?.();
   }
+}
+
+/** emberlm cache [list | clear | delete URL]: the downloads kept in $EMBERLM_CACHE/files. */
+async function cache(flags: Flags, args: string[]): Promise<void> {
+  const files = nodeFileCache();
+  const [sub = 'list', url] = args;
+  if (sub === 'list') {
+    const entries = await files.list();
+    if (flags.json) return void process.stdout.write(JSON.stringify({ where: files.store.where, entries }) + '\n');
+    for (const e of entries) process.stdout.write(`${e.complete ? '' : '(partial) '}${e.storedBytes}\t${e.url}\n`);
+    process.stdout.write(`${entries.length} entries, ${await files.size()} bytes in ${files.store.where}\n`);
+  } else if (sub === 'clear') process.stdout.write(`deleted ${await files.clear()} entries\n`);
+  else if (sub === 'delete' && url) process.stdout.write(`deleted ${await files.delete(url)} entries\n`);
+  else throw new EmberError('BAD_ARGUMENT', `emberlm cache takes list, clear or delete <url>, got "${args.join(' ')}"`);
 }
 
 async function tokenize(flags: Flags): Promise<void> {
@@ -193,9 +224,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'generate') await generate(values);
   else if (cmd === 'tokenize') await tokenize(values);
+  else if (cmd === 'cache') await cache(values, positionals.slice(1));
   else if (cmd === 'bench') await bench(values);
   else if (cmd === 'quality') await quality(values);
-  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize, bench, quality)`);
+  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize, cache, bench, quality)`);
   return 0;
 }
 

@@ -88,8 +88,8 @@ async function folderTokenizer(folder: ModelFolder): Promise<Tokenizer> {
 }
 
 /** Only the tokenizer of a Hugging Face model folder (no weights read): `emberlm tokenize`. */
-export async function loadHFTokenizer(base: string | URL): Promise<Tokenizer> {
-  const folder = await openFolder(base);
+export async function loadHFTokenizer(base: string | URL | ModelFolder): Promise<Tokenizer> {
+  const folder = typeof base === 'string' || base instanceof URL ? await openFolder(base) : base;
   const tokenizer = await folderTokenizer(folder);
   return withEos(tokenizer, eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), tokenizer));
 }
