@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { build, type Plugin } from 'vite';
 import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
 import { EmberError } from '../src/errors.ts';
@@ -20,7 +20,8 @@ import { readOracle } from './helpers/oracle.ts';
 import { standardHub, type MockHub } from './helpers/mock_hub.ts';
 import type { LoadProgress } from '../src/loader/progress.ts';
 
-const OUT = join(REPO_ROOT, 'node_modules/.cache/emberlm-test-worker');
+// per worktree: node_modules (and its .cache) is shared by every checkout on this machine
+const OUT = join(REPO_ROOT, `node_modules/.cache/emberlm-test-worker-${basename(REPO_ROOT)}`);
 const ENTRY = 'virtual:emberlm-node-worker';
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 const STORIES = 'stories260K/stories260K.gguf';

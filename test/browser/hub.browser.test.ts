@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createServer as createViteServer, type ViteDevServer } from 'vite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { standardHub, type MockHub } from '../helpers/mock_hub.ts';
@@ -62,7 +62,8 @@ describe('Hub ids in chromium, with Cache Storage', () => {
     server = await createViteServer({
       configFile: false,
       root: join(REPO_ROOT, 'test/browser/hub_page'),
-      cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
+      // its own optimized deps: node_modules (and its .cache) is shared by every worktree of this machine
+      cacheDir: join(REPO_ROOT, `node_modules/.cache/emberlm-hub-test-vite-${basename(REPO_ROOT)}`),
       logLevel: 'warn',
       server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT] } }, // 127.0.0.1: a secure context, with Cache Storage
       optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
