@@ -247,6 +247,34 @@ describe('loading from a mock Hub with a download cache', () => {
     await expectEmberError(() => load(`${closed}/x.gguf`, { fileCache: false }), 'NETWORK', new RegExp(`${closed}/x\\.gguf: no answer \\(the connection was refused`));
   });
 
+  it('a server that states no length: the download ends with the body, and without a cache the file is read whole', async () => {
+    const file = '/ember/stories260K/resolve/main/gguf/stories260K.gguf';
+    hub.noLength.add(file);
+    try {
+      const totals = new Set<number | null>();
+      const engine = await load(hub.url + file, { onProgress: (_f, _w, e) => e.phase === 'download' && totals.add(e.total) });
+      try {
+        await expectOracle(engine, 'stories260K.llama-cpp.json');
+      } finally {
+        engine.dispose();
+      }
+      expect([...totals]).toEqual([null]);
+      expect((await cache.list()).find((e) => e.url === hub.url + file)).toMatchObject({ complete: true, size: 1185376, storedBytes: 1185376 });
+      hub.requests.length = 0;
+      (await load(hub.url + file, { fileCache: false })).dispose();
+      expect(hub.fileRequests().map((r) => [r.method, r.range])).toEqual([['HEAD', null], ['GET', null]]);
+    } finally {
+      hub.noLength.delete(file);
+    }
+  });
+
+  it('two loads of one file at once download it once', async () => {
+    const [a, b] = await Promise.all([load('ember/stories260K-GGUF:Q8_0'), load('ember/stories260K-GGUF:Q8_0')]);
+    a.dispose();
+    b.dispose();
+    expect(hub.fileRequests().length).toBe(1);
+  });
+
   it('without a cache (fileCache: false) a Hub file is read by Range requests, and nothing is kept', async () => {
     const engine = await load('ember/stories260K-GGUF:Q8_0', { fileCache: false });
     engine.dispose();

@@ -74,22 +74,30 @@ export interface DownloadOptions {
  * changed file starts over). Entries are not revalidated: the second load makes no request.
  */
 export class FileCache {
+  /** The last open of each URL under way: opens of one URL run one after another, so a file downloads once. */
+  private readonly opening = new Map<string, Promise<ByteSource>>();
+
   constructor(readonly store: FileStore) {}
 
   /** The cached file, downloading it (or the rest of it) first when needed. */
-  async open(url: string, o: DownloadOptions = {}): Promise<ByteSource> {
+  open(url: string, o: DownloadOptions = {}): Promise<ByteSource> {
+    const before = this.opening.get(url);
+    const mine = (before ? before.then(() => {}, () => {}) : Promise.resolve()).then(() => this.openNow(url, o));
+    this.opening.set(url, mine);
+    const forget = () => {
+      if (this.opening.get(url) === mine) this.opening.delete(url);
+    };
+    mine.then(forget, forget);
+    return mine;
+  }
+
+  private async openNow(url: string, o: DownloadOptions): Promise<ByteSource> {
     const meta = await this.store.meta(url);
     if (meta?.complete && !conflicts(meta, o.expect)) {
       const src = await this.store.open(url, meta);
       if (src) return src;
     }
     return this.download(url, meta && !meta.complete && !conflicts(meta, o.expect) ? meta : null, o);
-  }
-
-  /** Whether `url` is stored complete (no request needed to open it). */
-  async has(url: string): Promise<boolean> {
-    const meta = await this.store.meta(url);
-    return !!meta?.complete && (await this.store.open(url, meta)) !== null;
   }
 
   async list(): Promise<CacheEntry[]> {

@@ -36,6 +36,8 @@ export class MockHub {
   readonly cutAfter = new Map<string, number>();
   /** Pathnames answered with a 200 HTML page. */
   readonly html = new Set<string>();
+  /** Pathnames answered without Content-Length or X-Linked-Size (chunked), as some servers and proxies do. */
+  readonly noLength = new Set<string>();
   /** Pathnames whose bytes are altered (one byte flipped) while the listing keeps the true sha256. */
   readonly corrupt = new Set<string>();
   private readonly repos = new Map<string, Map<string, Stored>>();
@@ -147,7 +149,8 @@ export class MockHub {
       status = 206;
       headers['Content-Range'] = `bytes ${start}-${end}/${bytes.length}`;
     }
-    headers['Content-Length'] = end - start + 1;
+    if (this.noLength.has(path)) delete headers['X-Linked-Size'];
+    else headers['Content-Length'] = end - start + 1;
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return void res.end();
     const body = bytes.subarray(start, end + 1);
