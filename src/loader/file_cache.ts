@@ -138,7 +138,8 @@ export class FileCache {
       headers.Range = `bytes=${have}-`;
       if (partial?.etag) headers['If-Range'] = `"${partial.etag}"`;
     }
-    const r = await httpGet(url, { headers, signal: o.signal });
+    // no-store: this cache keeps the file; the browser's HTTP cache would keep a second copy and resume on its own
+    const r = await httpGet(url, { headers, signal: o.signal, cache: 'no-store' });
     if (r.status === 416 && have > 0 && !retried) {
       await r.body?.cancel();
       await this.store.delete(url); // the stored prefix is not a prefix of what the server has

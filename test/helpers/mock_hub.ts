@@ -157,7 +157,8 @@ export class MockHub {
     const cut = this.cutAfter.get(path);
     if (cut !== undefined && req.method === 'GET') {
       this.cutAfter.delete(path);
-      res.write(body.subarray(0, Math.max(0, cut - start)), () => setTimeout(() => res.destroy(), 20));
+      // the connection drops a while after the first bytes went out, so the client has them before the error
+      res.write(body.subarray(0, Math.max(0, cut - start)), () => setTimeout(() => res.destroy(), 500));
       return;
     }
     res.end(body);
