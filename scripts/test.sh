@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+npm run build --silent   # vite bundles + tsc declarations (dist/types), which the examples' typecheck reads
 npx tsc --noEmit -p .
-npm run build --silent   # vite bundles + tsc declarations (dist/types)
 npx vitest run "$@"

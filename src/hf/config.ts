@@ -75,8 +75,6 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const nKv = posInt('num_key_value_heads', nHead);
   if (!has('head_dim') && nEmbd % nHead !== 0) throw bad('hidden_size', `${nEmbd} is not a multiple of num_attention_heads ${nHead} (and head_dim is not given)`);
   const headDim = posInt('head_dim', gemma && !has('head_dim') ? 256 : nEmbd / nHead);
-  if (nHead % nKv !== 0) throw bad('num_key_value_heads', `${nKv} does not divide num_attention_heads ${nHead}`);
-  if (headDim % 2 !== 0) throw bad('head_dim', `${headDim} is odd; RoPE rotates pairs`);
   const rp = isObject(cfg.rope_parameters) ? cfg.rope_parameters : {};
   const partial = typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : num('partial_rotary_factor', 1);
   const nRot = Math.trunc(headDim * partial); // transformers: int(head_dim * partial_rotary_factor)
