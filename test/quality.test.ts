@@ -57,7 +57,9 @@ describe('quality on stories260K', () => {
     expect(q.reference).toBe('f32');
     expect(q.positions).toBe(107); // 36 + 36 + 35 tokens after BOS
     expect(q.reference_ppl).toBeGreaterThan(1);
-    expect(q.reference_bytes_per_param).toBeCloseTo(4, 6);
+    // GPU bytes: f32 rows are padded to whole decoder blocks (ffn_down's 172-wide rows to 176), a few 0.1%
+    expect(q.reference_bytes_per_param).toBeGreaterThanOrEqual(4);
+    expect(q.reference_bytes_per_param).toBeLessThan(4.05);
     expect(q.results.map((r) => r.quant)).toEqual(schemes);
     for (const r of q.results) {
       expect(r.kld_mean, r.quant).toBeGreaterThanOrEqual(0);
