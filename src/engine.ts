@@ -14,9 +14,18 @@ import { openModel } from './loader/open_model.ts';
 import { progressReporter, type ProgressCallback } from './loader/progress.ts';
 import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { mulberry32 } from './util/rng.ts';
-import { validateSampling, type SamplingOptions } from './sampling.ts';
+import { GREEDY, validateSampling, type ResolvedSampling, type SamplingOptions } from './sampling.ts';
+import { Scheduler } from './scheduler.ts';
+import { TokenPipe, type GeneratedToken, type GenerationResult, type ProducerEnd } from './token_pipe.ts';
+import { commonPrefix, defaultKeep, shrink, shrinkTarget, type ContextOverflow } from './context.ts';
+import {
+  boolOption, checkLoadOptions, checkPrompt, intOption, overflowOption, signalOption,
+} from './options.ts';
+import type { Sampling } from './model/model.ts';
 
 export type { ModelInput } from './model_input.ts';
+export type { GeneratedToken, GenerationResult, GenerationStats } from './token_pipe.ts';
+export type { ContextOverflow } from './context.ts';
 
 export interface LoadOptions {
   /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
@@ -53,49 +62,94 @@ export interface GenerateOptions extends SamplingOptions {
   parseSpecial?: boolean;
   stopAtEos?: boolean; // default true
   signal?: AbortSignal;
+  /** When prompt plus generation outgrow the context (default 'error'; the policies: src/context.ts, README). */
+  contextOverflow?: ContextOverflow;
+  /** 'truncate-middle': tokens kept at the start (default: a quarter of the context). */
+  keepTokens?: number;
+  /** Run only the part of the prompt that the KV cache does not already hold (default true). */
+  reuseKv?: boolean;
 }
 
-export interface GeneratedToken {
-  id: number;
-  /** Text this token completes (may be '' mid-character). */
-  text: string;
+/** `generate`'s stream: iterate for tokens; `result` (also the iterator's return value) is the whole result. */
+export interface GenerationStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
+  /** Settles when the generation ends, also when the iterator is closed early (finishReason 'abort'). */
+  readonly result: Promise<GenerationResult>;
 }
 
-export interface GenerationStats {
-  promptTokens: number;
-  generatedTokens: number;
-  ttftMs: number;
-  prefillTokS: number;
-  decodeTokS: number;
-  tokenMs: number[]; // per generated token after the first
+/** Dispatched on the engine (`engine.addEventListener('devicelost', ...)`) when its GPU device is lost. */
+export class DeviceLostEvent extends Event {
+  constructor(readonly reason: string) {
+    super('devicelost');
+  }
 }
 
-export interface GenerationResult {
+/** A prepared request: checked options and the token sequence to run. */
+interface Request {
   promptIds: number[];
-  ids: number[];
-  text: string;
-  finishReason: 'stop' | 'length' | 'abort';
-  stats: GenerationStats;
+  seq: number[]; // what the KV cache must hold before the next sample: prompt (cut to fit) + generated
+  dropped: number;
+  maxTokens: number;
+  sampling: ResolvedSampling;
+  stopAtEos: boolean;
+  overflow: ContextOverflow;
+  keep: number;
+  reuse: boolean;
 }
 
-/** A loaded model with its tokenizer; one generation runs at a time (calls queue up). */
-export class Engine {
-  private queue: Promise<unknown> = Promise.resolve();
+/** Iterators dropped without return(): when one is collected, its pipe is closed and the engine moves on. */
+const abandoned = new FinalizationRegistry<{ pipe: TokenPipe | null }>((slot) => slot.pipe?.close());
+
+const ENGINE_DISPOSED = 'this engine was disposed';
+
+/**
+ * A loaded model with its tokenizer. Generations take turns on the model (one at a time, in order of
+ * their first read); the KV cache keeps the tokens of the latest one, so a request that starts with
+ * them runs only what is new.
+ */
+export class Engine extends EventTarget {
   private disposed = false;
+  private readonly scheduler = new Scheduler();
+  private readonly live = new Set<TokenPipe>();
+  /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
+  private samplerOwner: TokenPipe | null = null;
+  /** Prompt tokens per prefill pass, tuned from measured pass times toward `tuning.passMs`. */
+  private passTokens = 4; // small at first: the first pass on a slow device should not hold a Stop for long
+  /**
+   * passMs: GPU time one prefill pass aims at (a Stop waits for at most about one pass); Infinity: passes
+   * of maxBatch tokens.
+   * runAheadMs: while another request waits, how long a generation whose reader has not come back keeps
+   * generating into its buffer before it steps aside (it resumes, re-running its tokens, when read again).
+   */
+  readonly tuning = { passMs: 100, runAheadMs: 1000 };
 
   private constructor(
-    readonly model: Model,
+    private current: Model,
     readonly tokenizer: Tokenizer,
     /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
     readonly chatTemplate: string | null,
-    private readonly ownsGpu: boolean,
-  ) {}
+    private ownsGpu: boolean,
+    /** What `recover()` loads again. */
+    private readonly source: { input: ModelInput; opts: LoadOptions },
+  ) {
+    super();
+    this.watch(current.gpu);
+  }
+
+  get model(): Model {
+    return this.current;
+  }
+
+  /** KV-cache length in tokens. */
+  get contextLength(): number {
+    return this.current.nCtx;
+  }
 
   get config(): ModelConfig {
     return this.model.config;
   }
 
   static async load(input: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
+    checkLoadOptions(opts);
     const quant = opts.quant ?? 'auto';
     if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
     const nCtxOf = (c: ModelConfig) => {
@@ -113,7 +167,7 @@ export class Engine {
       const onProgress = (f: number, what: string) => progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress });
-        return new Engine(model, tokenizer, chatTemplate, !opts.gpu);
+        return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });
       } catch (e) {
         if (!opts.gpu) releaseGpu(gpu);
         throw e;
@@ -148,18 +202,44 @@ export class Engine {
     return this.tokenizer.encode(text, { addBos: opts.addBos ?? this.tokenizer.addBos, parseSpecial: opts.parseSpecial ?? false });
   }
 
-  /** Streams tokens as they are generated; the return value of the iterator is the whole result. */
-  async *generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedToken, GenerationResult> {
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const before = this.queue;
-    this.queue = before.then(() => mine);
-    await before;
-    try {
-      return yield* this.run(prompt, opts);
-    } finally {
-      release();
+  /**
+   * Streams tokens as they are generated; the return value of the iterator (and `result`) is the whole
+   * result. The request joins the line at the first `next()`. Streams may be read in any order: one
+   * whose reader is away steps aside for the others (see `tuning.runAheadMs`); `return()`, the signal,
+   * or dropping the iterator (once it is garbage-collected) ends it.
+   */
+  generate(prompt: string | readonly number[], opts: GenerateOptions = {}): GenerationStream {
+    const slot: { pipe: TokenPipe | null } = { pipe: null };
+    let linkResult!: (p: Promise<GenerationResult>) => void;
+    const result = new Promise<GenerationResult>((resolve) => (linkResult = resolve));
+    const engine = this;
+    async function* consume(): AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
+      let pipe: TokenPipe;
+      try {
+        pipe = slot.pipe = engine.open(engine.prepare(prompt, opts), opts.signal);
+      } catch (e) {
+        linkResult(Promise.reject(e));
+        throw e;
+      }
+      linkResult(pipe.result);
+      let finished = false;
+      try {
+        for (;;) {
+          const r = await pipe.pull();
+          if (r.done) {
+            finished = true;
+            return r.value;
+          }
+          yield r.value;
+        }
+      } finally {
+        if (!finished) pipe.close();
+      }
     }
+    const stream = Object.assign(consume(), { result });
+    void result.catch(() => {});
+    abandoned.register(stream, slot);
+    return stream;
   }
 
   /** Runs a generation to the end and returns the result. */
@@ -171,89 +251,267 @@ export class Engine {
     }
   }
 
-  private async *run(prompt: string | readonly number[], o: GenerateOptions): AsyncGenerator<GeneratedToken, GenerationResult> {
-    if (this.disposed) throw new EmberError('BAD_ARGUMENT', 'this engine was disposed');
-    checkLost(this.model.gpu);
-    const m = this.model;
-    const maxTokens = o.maxTokens ?? 128;
-    const sampling = validateSampling(o, { vocabSize: this.tokenizer.vocabSize });
-    if (!(maxTokens >= 0)) throw new EmberError('BAD_ARGUMENT', `maxTokens must be >= 0, got ${maxTokens}`);
-    const t0 = performance.now();
-    const promptIds = typeof prompt === 'string' ? this.tokenize(prompt, o) : [...prompt];
-    if (promptIds.length === 0) throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
-    if (promptIds.length > m.nCtx) {
-      throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptIds.length} tokens but the context holds ${m.nCtx}`, { promptTokens: promptIds.length, nCtx: m.nCtx });
+  /** Checks the options and the prompt, and fits the prompt to the context by the overflow policy. */
+  private prepare(prompt: string | readonly number[], o: GenerateOptions): Request {
+    if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
+    checkLost(this.current.gpu);
+    if (o === null || typeof o !== 'object') {
+      throw new EmberError('BAD_ARGUMENT', `options must be an object, got ${String(o)}`);
     }
-    const rand = mulberry32(sampling.seed);
-    const streamer = new TextStreamer(this.tokenizer, { stripLeadingSpace: false });
-    const ids: number[] = [];
-    const tokenMs: number[] = [];
-    let text = '';
-    let finishReason: GenerationResult['finishReason'] = 'length';
-    let tFirst = t0, tPrefillStart = t0;
-
-    const aborted = () => o.signal?.aborted ?? false;
-    if (maxTokens > 0 && !aborted()) {
-      // Prefill in passes of maxBatch tokens; only the last pass's sample is used.
-      tPrefillStart = performance.now();
-      resetSampler(m, promptIds, sampling);
-      let next = 0;
-      for (let i = 0; i < promptIds.length; i += m.maxBatch) {
-        // Only the last pass's sample is generated: it alone is counted and draws a random number, so a seed
-        // gives the same tokens however the prompt is split.
-        const last = i + m.maxBatch >= promptIds.length;
-        next = await forward(m, promptIds.slice(i, i + m.maxBatch), i, { ...sampling, record: last }, last ? rand() : 0);
+    checkPrompt(prompt, this.config.vocab);
+    const nCtx = this.current.nCtx;
+    const r: Request = {
+      promptIds: [],
+      seq: [],
+      dropped: 0,
+      maxTokens: intOption('maxTokens', o.maxTokens, 0) ?? 128,
+      sampling: validateSampling(o, { vocabSize: this.tokenizer.vocabSize }),
+      stopAtEos: boolOption('stopAtEos', o.stopAtEos) ?? true,
+      overflow: overflowOption('contextOverflow', o.contextOverflow) ?? 'error',
+      keep: intOption('keepTokens', o.keepTokens, 0) ?? defaultKeep(nCtx),
+      reuse: boolOption('reuseKv', o.reuseKv) ?? true,
+    };
+    signalOption(o.signal);
+    const addBos = boolOption('addBos', o.addBos);
+    const parseSpecial = boolOption('parseSpecial', o.parseSpecial);
+    r.promptIds = typeof prompt === 'string' ? this.tokenize(prompt, { addBos, parseSpecial }) : [...prompt];
+    if (r.promptIds.length === 0) {
+      throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
+    }
+    r.seq = [...r.promptIds];
+    if (r.seq.length > nCtx) {
+      if (r.overflow === 'error') {
+        const promptTokens = r.seq.length;
+        throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptTokens} tokens but the context holds ${nCtx}`, { promptTokens, nCtx });
       }
-      tFirst = performance.now();
-      let pos = promptIds.length;
-      let tPrev = tFirst;
+      this.cut(r);
+    }
+    return r;
+  }
+
+  /** Cuts the request's sequence to three quarters of the context by its overflow policy. */
+  private cut(r: Request): void {
+    if (r.overflow === 'error') return;
+    const kept = shrink(r.seq, shrinkTarget(this.current.nCtx), r.overflow, r.keep, this.tokenizer.bosId);
+    r.dropped += r.seq.length - kept.length;
+    r.seq = kept;
+  }
+
+  /** A pipe for the request; its producer starts at the first read. */
+  private open(r: Request, signal: AbortSignal | undefined): TokenPipe {
+    const pipe: TokenPipe = new TokenPipe(signal, () => void this.produce(pipe, r), () => this.scheduler.cancel(pipe));
+    return pipe;
+  }
+
+  /** Runs the request whenever it holds the engine and its reader wants tokens, into its pipe. */
+  private async produce(pipe: TokenPipe, r: Request): Promise<void> {
+    this.live.add(pipe);
+    let held = false;
+    const ids: number[] = [];
+    let text = '';
+    try {
+      const streamer = new TextStreamer(this.tokenizer, { stripLeadingSpace: false });
+      const rand = mulberry32(r.sampling.seed);
+      const tokenMs: number[] = [];
+      let finishReason: GenerationResult['finishReason'] = 'length';
+      let eos: number | null = null;
+      let cachedTokens = 0;
+      let t0 = 0, tPrefill = 0, tFirst = 0, tPrev = 0, prefillRun = 0;
       for (;;) {
-        ids.push(next);
-        if ((o.stopAtEos ?? true) && this.tokenizer.isEndOfGeneration(next)) {
-          finishReason = 'stop';
+        if (r.maxTokens === 0 || pipe.stopped) {
+          if (pipe.stopped) finishReason = 'abort';
           break;
         }
-        const piece = streamer.push(next);
-        text += piece;
-        yield { id: next, text: piece };
-        if (ids.length >= maxTokens || pos >= m.nCtx) break;
-        if (aborted()) {
-          finishReason = 'abort';
+        if (!held) held = await this.scheduler.acquire(pipe);
+        if (this.disposed) throw new EmberError('ABORTED', ENGINE_DISPOSED);
+        if (!held) {
+          finishReason = 'abort'; // taken out of the line by its signal or its reader going away
           break;
         }
-        next = await forward(m, [next], pos++, sampling, rand());
+        if (t0 === 0) t0 = performance.now();
+        checkLost(this.current.gpu);
+        const first = ids.length === 0;
+        const u = rand(); // one draw per sampled token, however many passes the step takes
+        const tStep = performance.now();
+        if (this.samplerOwner !== pipe) {
+          resetSampler(this.current, r.promptIds, r.sampling, ids); // a new request, or one resumed after another ran
+          this.samplerOwner = pipe;
+        }
+        const step = await this.advance(r.seq, r.sampling, u, r.reuse || !first, () => pipe.stopped || this.disposed, true);
+        if (this.disposed) throw new EmberError('ABORTED', ENGINE_DISPOSED);
         const now = performance.now();
-        tokenMs.push(now - tPrev);
+        if (first) {
+          cachedTokens = step.cached;
+          prefillRun = r.seq.length - step.cached;
+          tPrefill = now - tStep;
+          tFirst = now;
+        } else tokenMs.push(now - tPrev);
         tPrev = now;
+        if (step.id === null || pipe.stopped) {
+          finishReason = 'abort'; // stopped between passes, or during the last one: its token is dropped
+          break;
+        }
+        ids.push(step.id);
+        if (r.stopAtEos && this.tokenizer.isEndOfGeneration(step.id)) {
+          finishReason = 'stop';
+          eos = step.id;
+          break;
+        }
+        const piece = streamer.push(step.id);
+        text += piece;
+        pipe.push({ id: step.id, text: piece });
+        if (ids.length >= r.maxTokens) break;
+        r.seq.push(step.id);
+        if (r.seq.length > this.current.nCtx) {
+          if (r.overflow === 'error') break; // the context is full: 'length'
+          this.cut(r);
+        }
+        held = await this.awaitReader(pipe, held);
       }
       const tail = streamer.flush();
       if (tail) {
         text += tail;
-        yield { id: -1, text: tail };
+        pipe.push({ id: -1, text: tail });
       }
-    } else if (aborted()) finishReason = 'abort';
-    const decodeMs = tokenMs.reduce((a, b) => a + b, 0);
-    return {
-      promptIds,
-      ids,
-      text,
-      finishReason,
-      stats: {
-        promptTokens: promptIds.length,
-        generatedTokens: ids.length,
-        ttftMs: tFirst - t0,
-        prefillTokS: promptIds.length / ((tFirst - tPrefillStart) / 1000),
-        decodeTokS: tokenMs.length > 0 ? tokenMs.length / (decodeMs / 1000) : 0,
-        tokenMs,
-      },
-    };
+      const decodeMs = tokenMs.reduce((a, b) => a + b, 0);
+      const end: ProducerEnd = {
+        promptIds: r.promptIds,
+        finishReason,
+        eos,
+        stats: {
+          promptTokens: r.promptIds.length,
+          cachedTokens,
+          droppedTokens: r.dropped,
+          ttftMs: tFirst > 0 ? tFirst - t0 : 0,
+          prefillTokS: tFirst > 0 ? prefillRun / (tPrefill / 1000) : 0,
+          decodeTokS: tokenMs.length > 0 ? tokenMs.length / (decodeMs / 1000) : 0,
+          tokenMs,
+        },
+      };
+      pipe.finish(end);
+    } catch (e) {
+      pipe.fail(await this.failure(e, r.promptIds, ids, text));
+    } finally {
+      if (held) this.scheduler.release(pipe);
+      this.live.delete(pipe);
+    }
   }
 
-  /** Frees every GPU buffer of the model, and gives back the shared device if the engine took it. */
+  /**
+   * Waits until the reader asks for the next token (or the generation stops). While another request
+   * is in line, the generation runs ahead into its buffer for `tuning.runAheadMs` after the last read,
+   * then lets go of the engine. Returns whether it still holds the engine.
+   */
+  private async awaitReader(pipe: TokenPipe, held: boolean): Promise<boolean> {
+    for (;;) {
+      if (pipe.reading || pipe.stopped || this.disposed) return held;
+      if (held && this.scheduler.contended) {
+        if (performance.now() - pipe.lastReadAt < this.tuning.runAheadMs) return held;
+        this.scheduler.release(pipe);
+        held = false;
+      }
+      await pipe.wake.wait();
+    }
+  }
+
+  /**
+   * Makes the KV cache hold `seq` and returns the id sampled after its last token. Only the part after
+   * the prefix the cache already holds runs (at least the last token), in passes of about
+   * `tuning.passMs`; `stop` is checked before each pass (id null when it stopped).
+   */
+  private async advance(
+    seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
+  ): Promise<{ id: number | null; cached: number }> {
+    const m = this.current;
+    const cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
+    let id: number | null = null;
+    for (let p = cached; p < seq.length; ) {
+      if (stop()) return { id: null, cached };
+      const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
+      const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
+      const t = performance.now();
+      id = await forward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
+      if (n > 1) this.tunePass(n, performance.now() - t);
+      p += n;
+    }
+    return { id, cached };
+  }
+
+  /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
+  private tunePass(n: number, ms: number): void {
+    const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);
+    this.passTokens = Math.max(1, Math.min(this.current.maxBatch, Math.round((this.passTokens + fit) / 2)));
+  }
+
+  /** The error a generation ends with, carrying what it produced. */
+  private async failure(e: unknown, promptIds: number[], ids: number[], text: string): Promise<EmberError> {
+    const gpu = this.current.gpu;
+    const details = { promptIds, ids: [...ids], text };
+    const after = `after ${ids.length} generated tokens`;
+    if (this.disposed) {
+      return new EmberError('ABORTED', `the engine was disposed during the generation, ${after}`, { ...details, finishReason: 'abort' });
+    }
+    // A destroyed or lost device fails the pending readback, possibly before `lost` has settled.
+    if (!(e instanceof EmberError)) await Promise.race([gpu.lost, new Promise((r) => setTimeout(r, 100))]);
+    if (gpu.lostReason) {
+      const why = `the GPU device was lost (${gpu.lostReason}) ${after}; engine.recover() reloads the model`;
+      return new EmberError('DEVICE', why, details);
+    }
+    if (e instanceof EmberError) {
+      return new EmberError(e.code, e.message.replace(/^\[[A-Z_]+\] /, ''), { ...e.details, ...details });
+    }
+    return new EmberError('DEVICE', `the generation failed ${after}: ${(e as Error)?.message ?? String(e)}`, details);
+  }
+
+  private watch(gpu: Gpu): void {
+    void gpu.lost.then((reason) => {
+      if (!this.disposed && this.current.gpu === gpu) this.dispatchEvent(new DeviceLostEvent(reason));
+    });
+  }
+
+  /**
+   * After a device loss (or at any time): loads the model again from the same source on a new device
+   * (`opts.gpu`, else one made with the load's gpuOptions), then runs the tokens the KV cache held,
+   * so that a conversation continues where it was. Waits for the running generation to end first.
+   */
+  async recover(opts: { gpu?: Gpu } = {}): Promise<void> {
+    if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
+    const me = { contended: () => {} };
+    await this.scheduler.acquire(me);
+    try {
+      const history = [...this.current.kv.ids];
+      const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions)); // a lost shared device is replaced
+      let fresh: Engine;
+      try {
+        fresh = await Engine.load(this.source.input, { ...this.source.opts, gpu });
+      } catch (e) {
+        if (!opts.gpu) releaseGpu(gpu);
+        throw e;
+      }
+      fresh.disposed = true; // its model is taken over below; the shell must not report events
+      const old = this.current;
+      old.alloc.destroyAll();
+      if (this.ownsGpu) releaseGpu(old.gpu);
+      this.current = fresh.current;
+      this.samplerOwner = null;
+      this.ownsGpu = !opts.gpu;
+      this.watch(gpu);
+      if (history.length > 0) await this.advance(history, GREEDY, 0, false, () => this.disposed, false);
+    } finally {
+      this.scheduler.release(me);
+    }
+  }
+
+  /**
+   * Frees every GPU buffer of the model (and the device, if the engine made it). A generation still
+   * running ends with an ABORTED error carrying what it produced; those in line end the same way.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.model.alloc.destroyAll();
-    if (this.ownsGpu) releaseGpu(this.model.gpu);
+    this.scheduler.cancelAll();
+    for (const p of this.live) p.wake.notify();
+    this.current.alloc.destroyAll();
+    if (this.ownsGpu) releaseGpu(this.current.gpu);
   }
 }

@@ -1,6 +1,9 @@
 /// <reference types="@webgpu/types" />
 // WebGPU types for our declarations (GPUDevice in Gpu, ...): TypeScript's DOM lib has none yet.
-export { Engine, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats, type ModelInput } from './engine.ts';
+export {
+  Engine, DeviceLostEvent, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats,
+  type GenerationStream, type ContextOverflow, type ModelInput,
+} from './engine.ts';
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';
 export { validateSampling, LOGIT_BIAS_CAP, type SamplingOptions } from './sampling.ts';
 export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device.ts';
@@ -11,7 +14,10 @@ export { configFromGGUF, type ModelConfig } from './model/config.ts';
 export { QUANT_SCHEMES, QUANT_INFO, type QuantScheme } from './model/weight_source.ts';
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
-export type { Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming, ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage } from './chat/index.ts';
+export type {
+  Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
+  ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
+} from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
 export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';
 export { browserFileCache } from './loader/browser_store.ts';

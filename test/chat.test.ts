@@ -59,7 +59,7 @@ describe('chat completions on stories260K (no template)', () => {
     expect(r).toMatchObject({
       object: 'chat.completion', model: engine.config.name,
       choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'length' }],
-      usage: { prompt_tokens: 5, completion_tokens: 32, total_tokens: 37 },
+      usage: { prompt_tokens: 5, completion_tokens: 32, total_tokens: 37, prompt_tokens_details: { cached_tokens: expect.any(Number) } },
     });
     expect(r.id).toMatch(/^chatcmpl-/);
     expect(Math.abs(r.created - Date.now() / 1000)).toBeLessThan(60);
@@ -75,7 +75,10 @@ describe('chat completions on stories260K (no template)', () => {
       expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
       const last = chunks.at(-1)!;
       expect(last.choices[0]).toEqual({ index: 0, delta: {}, finish_reason: full.choices[0].finish_reason });
-      expect(last.usage).toEqual(full.usage);
+      const { timings: _t, prompt_tokens_details: _d, ...counts } = full.usage;
+      expect(last.usage).toMatchObject(counts);
+      // The same prompt again: all but its last token come from the KV cache.
+      expect(last.usage!.prompt_tokens_details.cached_tokens).toBe(full.usage.prompt_tokens - 1);
       for (const c of chunks.slice(0, -1)) {
         expect(c).toMatchObject({ object: 'chat.completion.chunk', id: chunks[0].id, model: 'stories', choices: [{ index: 0, finish_reason: null }] });
         expect(c.usage).toBeUndefined();
@@ -97,7 +100,7 @@ describe('chat completions on stories260K (no template)', () => {
       const chunks = await collect(await chat.completions.create({ messages, max_tokens: 32, ...GREEDY, stop, stream: true }));
       expect(contentOf(chunks)).toBe(whole.slice(0, first));
       expect(chunks.at(-1)!.choices[0].finish_reason).toBe('stop');
-      expect(chunks.at(-1)!.usage).toEqual(r.usage);
+      expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens });
     }
     const none = await chat.completions.create({ messages, max_tokens: 32, ...GREEDY, stop: 'never in this story' });
     expect(none.choices[0]).toMatchObject({ finish_reason: 'length', message: { content: whole } });
@@ -125,7 +128,9 @@ describe('chat completions on stories260K (no template)', () => {
     await expectEmberError(() => chat.completions.create({ messages: [] }), 'BAD_ARGUMENT', /messages must be a non-empty array/);
     await expectEmberError(() => chat.completions.create({ messages: [{ role: 'robot', content: 'x' }] as never }), 'BAD_ARGUMENT', /messages\[0\]/);
     await expectEmberError(() => chat.completions.create({ messages, stop: [''] }), 'BAD_ARGUMENT', /stop must be/);
-    await expectEmberError(() => chat.completions.create({ messages: [{ role: 'user', content: 'the cat sat. '.repeat(200) }] }), 'CONTEXT_OVERFLOW', /context holds 256/);
+    const long = [{ role: 'user', content: 'the cat sat. '.repeat(200) }] as const;
+    await expectEmberError(() => chat.completions.create({ messages: long, context_overflow: 'error' }), 'CONTEXT_OVERFLOW', /context holds 256/);
+    await expectEmberError(() => chat.completions.create({ messages, context_overflow: 'x' as never }), 'BAD_ARGUMENT', /context_overflow must be one of/);
     await expectEmberError(() => chat.completions.create({ messages, stream: true, top_p: 2 }), 'BAD_ARGUMENT', /sampling option top_p must be in \(0, 1\] \(1 = off\), got 2/);
     // the engine is still usable
     expect((await chat.completions.create({ messages, max_tokens: 2 })).usage.completion_tokens).toBe(2);

@@ -85,7 +85,7 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
 
   it('bad sampling options are BAD_ARGUMENT', async () => {
     await expectError(engine.complete('x', { topP: 0 }), 'BAD_ARGUMENT', /topP/);
-    await expectError(engine.complete([1, 99999], GREEDY), 'BAD_ARGUMENT', /outside the vocabulary/);
+    await expectError(engine.complete([1, 99999], GREEDY), 'BAD_ARGUMENT', /prompt\[1\] must be inside the vocabulary \(an integer token id in 0\.\.299\), got 99999/);
   });
 
   it('an aborted signal stops generation with finishReason "abort"', async () => {

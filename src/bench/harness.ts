@@ -197,7 +197,7 @@ interface RunOutcome {
 async function timedRun(engine: Engine, ids: number[], gen: number): Promise<RunOutcome> {
   const inst = new Instrument(engine.model);
   try {
-    const it = engine.generate(ids, { maxTokens: gen, temperature: 0, topK: 0, topP: 1, stopAtEos: false });
+    const it = engine.generate(ids, { maxTokens: gen, temperature: 0, topK: 0, topP: 1, stopAtEos: false, reuseKv: false }); // every run prefills the whole prompt
     let r = await it.next(); // the prefill and the first token
     const a = inst.snapshot();
     while (!r.done) r = await it.next();

@@ -1,14 +1,19 @@
 import { EmberError } from '../errors.ts';
-import type { Engine, GeneratedToken, GenerateOptions, GenerationResult } from '../engine.ts';
+import type { Engine, GeneratedToken, GenerateOptions, GenerationResult, GenerationStream } from '../engine.ts';
+import { commonPrefix } from '../context.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
 import { chatPromptIds } from './template.ts';
 import type {
-  Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatFinishReason, ChatMessage, CompletionUsage,
+  Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatContextOverflow, ChatFinishReason, ChatMessage,
+  CompletionUsage,
 } from './types.ts';
 
 /** What chat needs of an Engine; an Engine that carries its model's `chatTemplate` is used as is. */
-export type ChatEngine = Pick<Engine, 'tokenizer' | 'config' | 'generate'> & { readonly chatTemplate?: string | null };
+export type ChatEngine = Pick<Engine, 'tokenizer' | 'config' | 'generate' | 'contextLength'> & {
+  readonly chatTemplate?: string | null;
+};
 
 export interface ChatOptions {
   /**
@@ -41,11 +46,45 @@ function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {
   return list;
 }
 
+const OVERFLOW: readonly ChatContextOverflow[] = ['drop-turns', 'error', 'truncate-middle', 'sliding-window'];
+
+/** The prompt ids under the 'drop-turns' policy, and how many leading tokens are the system prompt. */
+function fitTurns(
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], nCtx: number, reserve: number,
+): { ids: number[]; keep: number } {
+  const lead = messages.findIndex((m) => m.role !== 'system');
+  const system = lead < 0 ? messages : messages.slice(0, lead);
+  let ids = chatPromptIds(tokenizer, template, messages);
+  if (ids.length + reserve > nCtx && lead >= 0) {
+    const target = Math.min(Math.floor(nCtx / 2), nCtx - reserve);
+    // Drop the oldest turns, whole (the first kept one is a user message), keeping the latest message.
+    for (let start = lead; ids.length > target && start < messages.length - 1; ) {
+      start++;
+      while (start < messages.length - 1 && messages[start].role !== 'user') start++;
+      ids = chatPromptIds(tokenizer, template, [...system, ...messages.slice(start)]);
+    }
+  }
+  let keep = tokenizer.bosId !== null && ids[0] === tokenizer.bosId ? 1 : 0;
+  if (system.length > 0) {
+    try {
+      keep = Math.max(keep, commonPrefix(ids, chatPromptIds(tokenizer, template, system)));
+    } catch {
+      // a template that insists on a user message: keep only the BOS
+    }
+  }
+  return { ids, keep };
+}
+
 const newId = () => `chatcmpl-${Math.random().toString(36).slice(2, 12)}${Date.now().toString(36)}`;
 
 /** Ends a generation early; its `finally` releases the engine for the next call. */
 async function stopGeneration(it: AsyncGenerator<GeneratedToken, GenerationResult>): Promise<void> {
   await it.return(undefined as unknown as GenerationResult); // the value is never read
+}
+
+/** An ABORTED error that keeps what was generated. */
+function aborted(message: string, r?: GenerationResult): EmberError {
+  return new EmberError('ABORTED', message, { ids: r?.ids ?? [], text: r?.text ?? '', finishReason: 'abort' });
 }
 
 /**
@@ -76,7 +115,9 @@ async function* contentPieces(
   } finally {
     if (!finished) await stopGeneration(it); // the consumer stopped reading
   }
-  if (r.value.finishReason === 'abort') throw new EmberError('ABORTED', `the chat completion was aborted after ${r.value.ids.length} tokens`);
+  if (r.value.finishReason === 'abort') {
+    throw aborted(`the chat completion was aborted after ${r.value.ids.length} tokens`, r.value);
+  }
   const tail = matcher.flush();
   if (tail) yield tail;
   return { finish: r.value.finishReason, completionTokens: r.value.ids.length };
@@ -97,25 +138,47 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
   async function create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     const messages = checkMessages(req.messages);
     const stops = checkStop(req.stop);
-    const promptIds = chatPromptIds(engine.tokenizer, template, messages);
     const sampling: SamplingOptions = {
       temperature: req.temperature, topP: req.top_p, topK: req.top_k, minP: req.min_p, seed: req.seed,
       presencePenalty: req.presence_penalty, frequencyPenalty: req.frequency_penalty, repetitionPenalty: req.repetition_penalty,
       logitBias: req.logit_bias,
     };
     validateSampling(sampling, { vocabSize: engine.tokenizer.vocabSize, names: OPENAI_SAMPLING_NAMES }); // errors in the request's names
+    const overflow = req.context_overflow ?? 'drop-turns';
+    if (!OVERFLOW.includes(overflow)) {
+      const found = JSON.stringify(overflow);
+      throw new EmberError('BAD_ARGUMENT', `context_overflow must be one of ${OVERFLOW.join(', ')}, got ${found}`);
+    }
+    const nCtx = engine.contextLength;
+    const reserve = Math.min(typeof req.max_tokens === 'number' ? req.max_tokens : 128, Math.floor(nCtx / 4));
+    const fitted = overflow === 'drop-turns'
+      ? fitTurns(engine.tokenizer, template, messages, nCtx, reserve)
+      : { ids: chatPromptIds(engine.tokenizer, template, messages), keep: undefined };
+    const promptIds = fitted.ids;
     const genOpts: GenerateOptions = {
       ...sampling, maxTokens: req.max_tokens, signal: req.signal,
       addBos: false, // chatPromptIds decided BOS
+      contextOverflow: overflow === 'drop-turns' ? 'truncate-middle' : overflow,
+      keepTokens: fitted.keep,
     };
-    const it = engine.generate(promptIds, genOpts);
+    const it: GenerationStream = engine.generate(promptIds, genOpts);
     const first = await it.next();
-    if (first.done && first.value.finishReason === 'abort') throw new EmberError('ABORTED', 'the chat completion was aborted before it started');
+    if (first.done && first.value.finishReason === 'abort') {
+      throw aborted('the chat completion was aborted before it started', first.value);
+    }
     const id = newId();
     const created = Math.floor(Date.now() / 1000);
-    const usage = (completionTokens: number): CompletionUsage => ({
-      prompt_tokens: promptIds.length, completion_tokens: completionTokens, total_tokens: promptIds.length + completionTokens,
-    });
+    const usage = async (completionTokens: number): Promise<CompletionUsage> => {
+      const s = (await it.result).stats;
+      const prompt = promptIds.length;
+      return {
+        prompt_tokens: prompt,
+        completion_tokens: completionTokens,
+        total_tokens: prompt + completionTokens,
+        prompt_tokens_details: { cached_tokens: s.cachedTokens },
+        timings: { ttft_ms: s.ttftMs, prefill_tok_s: s.prefillTokS, decode_tok_s: s.decodeTokS },
+      };
+    };
     const pieces = contentPieces(it, first, stops);
 
     if (!req.stream) {
@@ -125,7 +188,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       return {
         id, object: 'chat.completion', created, model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: r.value.finish }],
-        usage: usage(r.value.completionTokens),
+        usage: await usage(r.value.completionTokens),
       };
     }
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: ChatFinishReason | null): ChatCompletionChunk => ({
@@ -136,7 +199,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         yield chunk({ role: 'assistant', content: '' }, null);
         let r;
         while (!(r = await pieces.next()).done) yield chunk({ content: r.value }, null);
-        yield { ...chunk({}, r.value.finish), usage: usage(r.value.completionTokens) };
+        yield { ...chunk({}, r.value.finish), usage: await usage(r.value.completionTokens) };
       } finally {
         // The consumer broke off (a no-op after the end): end the generation, even if `pieces` never started.
         await pieces.return(undefined as never);

@@ -80,14 +80,24 @@ export function renderChatTemplate(template: string, messages: readonly ChatMess
 }
 
 /**
+ * A chat without a template, as plain text: the contents joined by newlines, except that an assistant
+ * message follows the text before it directly, as the model wrote it (a continuation). So the next
+ * turn's prompt starts with exactly the text of the previous prompt and reply, and the KV cache that
+ * holds them is reused.
+ */
+function plainTranscript(messages: readonly ChatMessage[]): string {
+  return messages.map((m, i) => (i === 0 || m.role === 'assistant' ? '' : '\n') + m.content).join('');
+}
+
+/**
  * The prompt ids for a chat. With a template: the rendered text, tokenized with `parseSpecial` so the
  * template's control tokens become their ids, and BOS added only when the tokenizer adds one and the
- * template did not already write it. Without a template (e.g. stories260K): the messages' contents
- * joined by newlines, tokenized as plain text (with the tokenizer's BOS), so a single user message is
- * exactly a plain completion prompt.
+ * template did not already write it. Without a template (e.g. stories260K): `plainTranscript`,
+ * tokenized as plain text (with the tokenizer's BOS), so a single user message is exactly a plain
+ * completion prompt.
  */
 export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
-  if (template === null) return tokenizer.encode(messages.map((m) => m.content).join('\n'), { addBos: tokenizer.addBos });
+  if (template === null) return tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos });
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
   const text = renderChatTemplate(template, messages, { bosToken, eosToken: tokenText(tokenizer, tokenizer.eosId) });
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);

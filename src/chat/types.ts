@@ -36,9 +36,20 @@ export interface ChatCompletionRequestBase {
   seed?: number;
   /** Generation ends at the first of these strings, which is not included in the content. */
   stop?: string | readonly string[];
-  /** Aborting ends the request with an EmberError ABORTED. */
+  /** Aborting ends the request with an EmberError ABORTED (its details carry the content so far). */
   signal?: AbortSignal;
+  /**
+   * When the conversation outgrows the context (not in OpenAI's API). 'drop-turns' (default): when the
+   * prompt plus min(max_tokens, a quarter of the context) does not fit, the
+   * leading system messages stay and the oldest turns go, whole, until the prompt takes at most half
+   * the context (the latest message always stays; if it alone does not fit, its middle is cut); a
+   * reply that reaches the end of the context goes on with 'truncate-middle' keeping the system prompt.
+   * The others are the Engine's policies (`contextOverflow`), applied to the whole prompt.
+   */
+  context_overflow?: ChatContextOverflow;
 }
+
+export type ChatContextOverflow = 'drop-turns' | 'error' | 'truncate-middle' | 'sliding-window';
 
 export interface ChatCompletionRequestNonStreaming extends ChatCompletionRequestBase {
   stream?: false;
@@ -53,10 +64,15 @@ export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatComp
 export type ChatFinishReason = 'stop' | 'length';
 
 export interface CompletionUsage {
+  /** Tokens of the prompt as run (after older turns were dropped to fit the context). */
   prompt_tokens: number;
   /** Generated tokens, counting the end-of-turn token when the model produced one. */
   completion_tokens: number;
   total_tokens: number;
+  /** cached_tokens: the prefix of the prompt served from the KV cache (not run again), as OpenAI reports it. */
+  prompt_tokens_details: { cached_tokens: number };
+  /** emberlm's timings of this completion (not in OpenAI's API). */
+  timings: { ttft_ms: number; prefill_tok_s: number; decode_tok_s: number };
 }
 
 export interface ChatCompletion {

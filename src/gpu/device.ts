@@ -25,6 +25,8 @@ export interface Gpu {
   readonly caps: GpuCaps;
   /** Set when the device is lost; every later operation throws a DEVICE error carrying it. */
   lostReason: string | null;
+  /** Resolves with the reason once the device is lost (also when it is destroyed on purpose). */
+  readonly lost: Promise<string>;
 }
 
 export type FeatureName = 'shader-f16' | 'subgroups' | 'timestamp-query';
@@ -88,13 +90,12 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     minStorageOffsetAlignment: d.minStorageBufferOffsetAlignment,
     maxStorageBuffersPerStage: d.maxStorageBuffersPerShaderStage,
   });
-  const gpu: Gpu = { device, caps, lostReason: null };
+  // device.lost is handled here and only here: the reason is recorded for checkLost, and `lost` tells the engine.
+  const lost = device.lost.then((l) => (gpu.lostReason = `${l.reason}: ${l.message}`));
+  const gpu: Gpu = { device, caps, lostReason: null, lost };
   // Validation errors mean a bug in emberlm, not bad input (inputs are checked before they reach the GPU).
   device.addEventListener('uncapturederror', (ev) => {
     console.error(`emberlm: WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`);
-  });
-  void device.lost.then((l) => {
-    gpu.lostReason = `${l.reason}: ${l.message}`;
   });
   return gpu;
 }

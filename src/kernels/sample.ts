@@ -63,15 +63,17 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
 /**
  * Starts a request: clears the counts, lists the prompt's distinct ids and flags them as seen (for the
  * repetition penalty), and writes the logit bias. One small write and one dispatch, nothing per token.
+ * `generated`: a request resumed after another one used the sampler (the engine's scheduler) gets its
+ * generated tokens counted again; the counts are then written from the CPU (rare, so the bigger write is fine).
  */
 export function resetSampler(
   gpu: Gpu,
   s: Sampler,
   promptIds: readonly number[],
   sampling: Pick<ResolvedSampling, 'logitBias'>,
+  generated: readonly number[] = [],
 ): void {
   const distinct = [...new Set(promptIds)];
-  writeBuffer(gpu, s.seen, Uint32Array.from([distinct.length, ...distinct]));
   const { ids, values } = sampling.logitBias;
   if (ids.length > 0) {
     const entries = new ArrayBuffer(ids.length * 8);
@@ -82,6 +84,16 @@ export function resetSampler(
     });
     writeBuffer(gpu, s.bias, new Uint8Array(entries));
   }
+  if (generated.length > 0) {
+    const counts = new Uint32Array(s.counts.size / 4); // (vocab), the layout `mark` and `main` keep
+    for (const id of distinct) counts[id] = PROMPT_BIT;
+    for (const id of generated) counts[id] += 1;
+    const seen = [...new Set([...distinct, ...generated])];
+    writeBuffer(gpu, s.seen, Uint32Array.from([seen.length, ...seen]));
+    writeBuffer(gpu, s.counts, counts);
+    return;
+  }
+  writeBuffer(gpu, s.seen, Uint32Array.from([distinct.length, ...distinct]));
   const enc = gpu.device.createCommandEncoder({ label: 'sample/reset' });
   enc.clearBuffer(s.counts);
   const pass = enc.beginComputePass({ label: 'sample/mark' });
@@ -89,3 +101,6 @@ export function resetSampler(
   pass.end();
   gpu.device.queue.submit([enc.finish()]);
 }
+
+/** shaders/sample.wgsl's flag of a prompt id in `counts`. */
+const PROMPT_BIT = 0x80000000;

@@ -43,6 +43,8 @@ export interface Model {
   readonly head: readonly Dispatch[];
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
   readonly sampler: Sampler;
+  /** What the KV cache holds: ids[p] is the token whose K and V are at position p (kept by `forward`). */
+  readonly kv: { readonly ids: number[] };
 }
 
 export interface BuildOptions {
@@ -161,7 +163,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   head.push(sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
-  return { config: c, gpu, alloc, nCtx, maxBatch, weightBytes, buffers: { ids, step, stepHead, logits, result, readback }, decode, prefill, head, sampler };
+  return {
+    config: c, gpu, alloc, nCtx, maxBatch, weightBytes,
+    buffers: { ids, step, stepHead, logits, result, readback },
+    decode, prefill, head, sampler,
+    kv: { ids: [] },
+  };
 }
 
 /**
@@ -199,24 +206,36 @@ export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
   Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean };
 
-/** Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written. */
-export function resetSampler(m: Model, promptIds: readonly number[], s: Pick<ResolvedSampling, 'logitBias'>): void {
-  resetSamplerState(m.gpu, m.sampler, promptIds, s);
+/**
+ * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
+ * resumed after another used the sampler passes the tokens it generated so far, counted again.
+ */
+export function resetSampler(
+  m: Model, promptIds: readonly number[], s: Pick<ResolvedSampling, 'logitBias'>, generated: readonly number[] = [],
+): void {
+  resetSamplerState(m.gpu, m.sampler, promptIds, s, generated);
 }
 
 /**
  * The forward pass: runs `tokens` (at most maxBatch) at positions pos.. through every layer, writing
  * their K and V into the cache, then norm + LM head + sampler on the last token. Resolves to the
- * sampled token id (the only readback).
+ * sampled token id (the only readback). `m.kv.ids` follows: positions from pos on are forgotten
+ * before the pass and hold `tokens` once it has run (when the cache held every position before pos).
  */
 export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer): Promise<number> {
   const n = tokens.length;
   if (n < 1 || n > m.maxBatch) throw new EmberError('BAD_ARGUMENT', `forward takes 1 to ${m.maxBatch} tokens, got ${n}`);
   if (pos + n > m.nCtx) throw new EmberError('CONTEXT_OVERFLOW', `positions ${pos}..${pos + n - 1} run past the context of ${m.nCtx} tokens`, { pos, n, nCtx: m.nCtx });
   for (let i = 0; i < n; i++) {
-    if (!(tokens[i] >= 0 && tokens[i] < m.config.vocab)) throw new EmberError('BAD_ARGUMENT', `token id ${tokens[i]} is outside the vocabulary (0..${m.config.vocab - 1})`);
+    const t = tokens[i];
+    if (!(Number.isInteger(t) && t >= 0 && t < m.config.vocab)) {
+      throw new EmberError('BAD_ARGUMENT', `token id ${t} is outside the vocabulary (integers 0..${m.config.vocab - 1})`);
+    }
   }
   const { gpu, buffers: b } = m;
+  const cached = m.kv.ids;
+  const contiguous = cached.length >= pos;
+  cached.length = Math.min(cached.length, pos); // rewritten from pos on (or lost, if this pass fails)
   const base: StepValues = {
     ...STEP_DEFAULTS,
     n_tokens: n,
@@ -242,6 +261,7 @@ export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, 
   await b.readback.mapAsync(GPUMapMode.READ);
   const id = new Uint32Array(b.readback.getMappedRange(0, 4))[0];
   b.readback.unmap();
+  if (contiguous) for (let i = 0; i < n; i++) cached.push(tokens[i]);
   return id;
 }
 
