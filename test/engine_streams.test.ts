@@ -68,6 +68,24 @@ describe('streams that cannot wedge the engine', () => {
     });
   }
 
+  it('sampled streams with penalties, read round-robin and resumed after each token, replay their solo runs', async () => {
+    const opts = { temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.3, frequencyPenalty: 0.5, maxTokens: 24 };
+    const solo = [
+      (await engine.complete(oracle[0].prompt, { ...opts, seed: 3 })).ids,
+      (await engine.complete(oracle[1].prompt, { ...opts, seed: 4, logitBias: { 13: 5 } })).ids,
+    ];
+    engine.tuning.runAheadMs = 0; // each stream steps aside after every token: the sampler state is restored each time
+    try {
+      const a = engine.generate(oracle[0].prompt, { ...opts, seed: 3 });
+      const b = engine.generate(oracle[1].prompt, { ...opts, seed: 4, logitBias: { 13: 5 } });
+      const [ra, rb] = await Promise.all([drain(a), drain(b)]);
+      expect(ra).toEqual(solo[0]);
+      expect(rb).toEqual(solo[1]);
+    } finally {
+      engine.tuning.runAheadMs = 1000;
+    }
+  });
+
   it('next() on two streams at once, and a third started while both run', async () => {
     const a = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 32 });
     const b = engine.generate(oracle[1].prompt, { ...GREEDY, maxTokens: 32 });
