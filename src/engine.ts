@@ -480,7 +480,7 @@ export class Engine extends EventTarget {
     await this.scheduler.acquire(me);
     try {
       const history = [...this.current.kv.ids];
-      const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions));
+      const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions)); // a lost shared device is replaced
       let fresh: Engine;
       try {
         fresh = await Engine.load(this.source.input, { ...this.source.opts, gpu });

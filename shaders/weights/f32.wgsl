@@ -1,9 +1,11 @@
-// f32 weights (f32 x): the values themselves, no scales. Rows are zero-padded to whole blocks at
+// f32 weights (f32 x): the values themselves, no scales. Rows are zero-padded to whole vec4s at
 // upload (x is masked past K, so the padding adds zeros).
 const BLOCK: u32 = 16u;
-alias Block = u32; // the block's first vec4 (loaded a piece at a time)
+// Rows are padded only to whole vec4s (ceil(K/4)); a block's pieces past the row's end read its last
+// vec4 again, and x is zero there.
+alias Block = vec2<u32>; // (the block's first vec4, the row's last vec4): loaded a piece at a time
 
-@group(0) @binding(4) var<storage, read> w: array<vec4<f32>>; // (rows, 4 * blocks): this chunk
+@group(0) @binding(4) var<storage, read> w: array<vec4<f32>>; // (rows, ceil(K/4)): this chunk
 
 alias Group = u32; // no scales
 
@@ -12,11 +14,12 @@ fn load_group(r: u32, g: u32) -> Group {
 }
 
 fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  return (r * blocks_per_row() + b) * 4u;
+  let nv = (p.K + 3u) / 4u;
+  return vec2<u32>(r * nv + 4u * b, r * nv + nv - 1u);
 }
 
 fn block_piece(i: Block, v: u32) -> XV {
-  return w[i + v];
+  return w[min(i.x + v, i.y)];
 }
 
 fn block_combine(i: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {

@@ -83,7 +83,7 @@ const hasScaleArray = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f);
 const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
 
 /**
- * Words (u32 or f32) of codes per row on the GPU: f32, f16 and FP8 rows are zero-padded to whole
+ * Words (u32 or f32) of codes per row on the GPU: f32 and f16 rows are zero-padded to whole vec4s, FP8 rows to whole
  * decoder blocks (x is masked past K, so the padding adds zeros).
  */
 export function gpuRowWords(format: WeightFormat, K: number): number {

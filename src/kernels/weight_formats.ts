@@ -72,8 +72,8 @@ const gguf = (f: GgufFormat, decoder: string, ...libs: string[]): FormatSpec => 
 });
 
 export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
-  f32: spec(f32Decoder, 'f32', (K, b) => padded(K, b, 1)),
-  f16: spec(f16Decoder, 'f16', (K, b) => padded(K, b, 2)),
+  f32: spec(f32Decoder, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
+  f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
   q8: spec(q8Decoder, 'q8', (K) => K / 4),
   q4: spec(q4Decoder, 'q8', (K) => K / 8),
   fp8e4m3: spec(fp8Decoder, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
