@@ -423,7 +423,11 @@ export class Engine extends EventTarget {
     seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
   ): Promise<{ id: number | null; cached: number }> {
     const m = this.current;
-    const cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
+    let cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
+    // Windowed layers keep a ring: going back behind what the cache holds may need slots that later
+    // positions overwrote, so such models reuse only when the new sequence extends the cached one.
+    const windowed = m.config.layerWindow.some((w) => w > 0);
+    if (windowed && cached < m.kv.ids.length) cached = 0;
     let id: number | null = null;
     for (let p = cached; p < seq.length; ) {
       if (stop()) return { id: null, cached };
