@@ -206,15 +206,15 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
     } else {
       ropeBaseLocal = typeof cfg.rope_local_base_freq === 'number' ? cfg.rope_local_base_freq : 10000;
     }
-    if (!(ropeBaseLocal > 0)) throw bad('rope_local_base_freq', `is ${ropeBaseLocal}; expected a positive number`);
+    if (!(ropeBaseLocal > 0)) throw bad('rope_local_base_freq', `is ${ropeBaseLocal}; expected a finite number above 0`);
   }
   const theta = cfg.rope_theta ?? p.rope_theta ?? thetaDefault;
-  if (typeof theta !== 'number' || !(theta > 0)) throw bad('rope_theta', `is ${printableJson(theta)}; expected a positive number`);
+  if (typeof theta !== 'number' || !(theta > 0) || !Number.isFinite(theta)) throw bad('rope_theta', `is ${printableJson(theta)}; expected a finite number above 0`);
   let type = p.rope_type ?? p.type ?? 'default';
   if (m.modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope'; // as transformers' Phi3Config renames them
   const pnum = (key: string): number => {
     const v = p[key];
-    if (typeof v !== 'number' || !(v > 0)) throw bad(`${where}.${key}`, v === undefined ? 'is missing' : `is ${printableJson(v)}; expected a positive number`);
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw bad(`${where}.${key}`, v === undefined ? 'is missing' : `is ${printableJson(v)}; expected a finite number above 0`);
     return v;
   };
   let ropeScaling: RopeScalingConfig;
@@ -246,7 +246,7 @@ function longrope(cfg: Record<string, unknown>, p: Record<string, unknown>, wher
     return v as number[];
   };
   const origRaw = p.original_max_position_embeddings ?? cfg.original_max_position_embeddings ?? contextTrain;
-  if (typeof origRaw !== 'number' || !(origRaw > 0)) throw bad('original_max_position_embeddings', `is ${printableJson(origRaw)}; expected a positive number`);
+  if (typeof origRaw !== 'number' || !(origRaw > 0)) throw bad('original_max_position_embeddings', `is ${printableJson(origRaw)}; expected a finite number above 0`);
   const factor = p.factor === undefined || p.factor === null ? contextTrain / origRaw : pnum('factor');
   const attnFactor = p.attention_factor === undefined || p.attention_factor === null
     ? factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(origRaw))
