@@ -468,8 +468,12 @@ export class Engine extends EventTarget {
   }
 
   private watch(gpu: Gpu): void {
+    // A weak reference: the shared device outlives its engines, and its lost promise must not keep
+    // every disposed engine (and its model's objects) alive.
+    const ref = new WeakRef(this);
     void gpu.lost.then((reason) => {
-      if (!this.disposed && this.current.gpu === gpu) this.dispatchEvent(new DeviceLostEvent(reason));
+      const engine = ref.deref();
+      if (engine && !engine.disposed && engine.current.gpu === gpu) engine.dispatchEvent(new DeviceLostEvent(reason));
     });
   }
 
