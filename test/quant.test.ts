@@ -14,6 +14,9 @@ import { loadHFModel } from '../src/hf/model.ts';
 import { scaleLayoutOf } from '../src/kernels/matmul.ts';
 import { dequantize } from '../src/kernels/ref/matmul.ts';
 import { QUANT_INFO, QUANT_SCHEMES, storeF32, type QuantScheme } from '../src/model/weight_source.ts';
+import { isGguf } from '../src/kernels/weight_formats.ts';
+import { GGUF_LAYOUTS, planeRowWords } from '../src/kernels/weight_layouts.ts';
+import { GGML_TYPES } from '../src/quant/ggml/index.ts';
 import { quantizeInt8 } from '../src/quant/int8.ts';
 import { writeHFModel } from '../models/generate_hf.ts';
 import { sharedModelPath } from './helpers/models.ts';
@@ -25,19 +28,42 @@ describe('quant schemes', () => {
   it.each(converted)('%s: format, scale layout and bytes per parameter as QUANT_INFO says', (q) => {
     const [rows, K] = [8, 256];
     const w = storeF32(randn(rng(1), rows * K), rows, K, q);
-    const want = { f32: ['f32', 0], f16: ['f16', 0], int8: ['q8', K], 'int8-g32': ['q8', 32] } as Record<string, [string, number]>;
+    const want = {
+      f32: ['f32', 0], f16: ['f16', 0], int8: ['q8', K], 'int8-g32': ['q8', 32], q4_0: ['q4', 32],
+      q4_1: ['q4_1', 0], q4_k: ['q4_k', 0], q5_k: ['q5_k', 0], q6_k: ['q6_k', 0],
+    } as Record<string, [string, number]>;
     const [format, group] = want[q] ?? [q.includes('e4m3') ? 'fp8e4m3' : 'fp8e5m2', q.endsWith('-g32') ? 32 : K];
     expect([w.format, w.scales ? scaleLayoutOf(w).blockCols : 0]).toEqual([format, group]);
     const info = QUANT_INFO[q];
-    expect(w.data.byteLength + (w.scales?.byteLength ?? 0)).toBe(rows * (K * info.bytesPerParam! + info.rowBytes));
+    if (!isGguf(w.format)) {
+      expect(w.data.byteLength + (w.scales?.byteLength ?? 0)).toBe(rows * (K * info.bytesPerParam! + info.rowBytes));
+    } else {
+      // ggml's raw blocks on the CPU; QUANT_INFO counts the GPU layout they are repacked into
+      const t = GGML_TYPES[w.format.toUpperCase()];
+      expect(w.data.byteLength).toBe((rows * K * t.blockBytes) / t.blockElems);
+      const gpu = GGUF_LAYOUTS[w.format];
+      expect(info.bytesPerParam).toBe(((planeRowWords(gpu, K) + gpu.scaleWords(K)) * 4) / K);
+    }
   });
 
-  it.each(converted)('%s: rows that do not fit the grouping stay f32', (q) => {
+  const ggml = (q: string) => /^q\d_/.test(q);
+  it.each(converted)('%s: rows that do not fit the grouping stay f32 (ggml schemes: f16, as llama.cpp)', (q) => {
     // K = 100: a multiple of 4 (FP8 per row quantizes it), not of 32 (int8 and the -g32 schemes do not).
     const w = storeF32(randn(rng(2), 3 * 100), 3, 100, q);
     const fits = q === 'f16' || q === 'fp8-e4m3' || q === 'fp8-e5m2';
-    expect(w.format === 'f32', q).toBe(!fits);
-    expect(storeF32(new Float32Array(3 * 98), 3, 98, q).format).toBe(q === 'f16' ? 'f16' : 'f32'); // FP8 needs whole words
+    expect(w.format, q).toBe(fits ? w.format : ggml(q) ? 'f16' : 'f32');
+    expect(storeF32(new Float32Array(3 * 98), 3, 98, q).format).toBe(q === 'f16' || ggml(q) ? 'f16' : 'f32'); // FP8 needs whole words
+  });
+
+  it.each([
+    ['q4_k', 'q5_0'], ['q5_k', 'q5_1'], ['q6_k', 'q8'], ['q4_1', 'q4_1'],
+  ] as const)('%s: rows of 96 (not whole 256-blocks) fall back as llama.cpp does, to %s', (q, format) => {
+    const x = randn(rng(3), 2 * 96, 0.05);
+    const w = storeF32(x, 2, 96, q);
+    expect(w.format).toBe(format);
+    const y = dequantize(w);
+    const rms = Math.sqrt(y.reduce((a, v, i) => a + (v - x[i]) ** 2, 0) / y.length);
+    expect(rms / 0.05).toBeLessThan(format === 'q8' ? 0.01 : 0.1);
   });
 
   it('int8 per row: d = amax/127 in f32, codes round half away from zero, a zero row has d = 0', () => {
@@ -98,6 +124,11 @@ describe('quality on stories260K against f32', () => {
    *   fp8-e5m2      kl 3.2e-2  top-1 0.907
    *   fp8-e4m3-g32  kl 8.4e-3  top-1 0.981
    *   fp8-e5m2-g32  kl 2.8e-2  top-1 0.944
+   *   q4_0          kl 7.8e-2  top-1 0.879
+   *   q4_1          kl 5.1e-2  top-1 0.944
+   *   q4_k          kl 1.6e-2  top-1 0.935   (stories260K's rows of 64 fall back to Q5_0, of 172 to F16,
+   *   q5_k          kl 1.4e-2  top-1 0.981    as llama.cpp does; so do q5_k's to Q5_1 and q6_k's to Q8_0)
+   *   q6_k          kl 4.7e-4  top-1 1.000
    */
   const BOUNDS: Record<Exclude<QuantScheme, 'auto' | 'f32'>, { kl: number; top1: number }> = {
     f16: { kl: 1e-5, top1: 0.99 },
@@ -107,6 +138,11 @@ describe('quality on stories260K against f32', () => {
     'fp8-e5m2': { kl: 1e-1, top1: 0.85 },
     'fp8-e4m3-g32': { kl: 2.5e-2, top1: 0.93 },
     'fp8-e5m2-g32': { kl: 1e-1, top1: 0.85 },
+    q4_0: { kl: 0.25, top1: 0.8 },
+    q4_1: { kl: 0.15, top1: 0.88 },
+    q4_k: { kl: 5e-2, top1: 0.88 },
+    q5_k: { kl: 4e-2, top1: 0.93 },
+    q6_k: { kl: 2e-3, top1: 0.97 },
   };
 
   it('every scheme: mean KL and top-1 within bounds; int8 < FP8 E4M3 < FP8 E5M2 in KL', async () => {

@@ -9,17 +9,38 @@ import type { QuantScheme, WeightSource } from './weight_source.ts';
  */
 export interface LayerWeights {
   attnNorm: Float32Array; // (D)
-  qkv: WeightData; // (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three
+  /**
+   * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
+   * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
+   */
+  qkv: WeightData[];
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
   qNorm: Float32Array | null; // (head_dim), Qwen3
   kNorm: Float32Array | null; // (head_dim), Qwen3
   o: WeightData; // (D, q_dim)
   ffnNorm: Float32Array; // (D)
-  gateUp: WeightData; // (2F, D): gate rows then up rows
+  gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
   down: WeightData; // (D, F)
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
 }
+
+/**
+ * Fused matrices as few parts as possible: consecutive matrices stored alike are stacked (concatRows),
+ * a change of format (or of scale grouping) starts a new part.
+ */
+export function fuseRows(name: string, weights: readonly WeightData[]): WeightData[] {
+  const alike = (a: WeightData, b: WeightData) => a.format === b.format && a.cols === b.cols && scaleGroup(a) === scaleGroup(b);
+  const runs: WeightData[][] = [];
+  for (const w of weights) {
+    const last = runs.at(-1);
+    if (last && alike(last[0], w)) last.push(w);
+    else runs.push([w]);
+  }
+  return runs.map((r) => (r.length === 1 ? r[0] : concatRows(name, r)));
+}
+
+const scaleGroup = (p: WeightData) => (p.scales ? scaleLayoutOf(p).blockCols : 0);
 
 /**
  * Stacks matrices with the same columns and format along rows (their layouts are row-major). Scales
@@ -29,14 +50,13 @@ export interface LayerWeights {
 export function concatRows(name: string, weights: readonly WeightData[]): WeightData {
   const parts = weights.map(rowScales);
   const first = parts[0];
-  const group = (p: WeightData) => (p.scales ? scaleLayoutOf(p).blockCols : 0);
   for (const p of parts) {
-    if (p.format !== first.format || p.cols !== first.cols || group(p) !== group(first)) {
-      const how = parts.map((q) => (q.scales ? `${q.format} (scales per ${group(q)})` : q.format)).join(', ');
+    if (p.format !== first.format || p.cols !== first.cols || scaleGroup(p) !== scaleGroup(first)) {
+      const how = parts.map((q) => (q.scales ? `${q.format} (scales per ${scaleGroup(q)})` : q.format)).join(', ');
       throw new EmberError('UNSUPPORTED', `${name}: fused tensors are stored differently (${how}); emberlm needs them alike`);
     }
   }
-  const cat = <T extends Float32Array | Uint32Array>(arrs: T[]): T => {
+  const cat = <T extends Float32Array | Uint32Array | Uint8Array>(arrs: T[]): T => {
     const out = new (arrs[0].constructor as { new (n: number): T })(arrs.reduce((a, b) => a + b.length, 0));
     let o = 0;
     for (const a of arrs) {
@@ -49,7 +69,7 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
     format: first.format,
     rows: parts.reduce((a, p) => a + p.rows, 0),
     cols: first.cols,
-    data: cat(parts.map((p) => p.data) as (Float32Array | Uint32Array)[]),
+    data: cat(parts.map((p) => p.data) as (Float32Array | Uint32Array | Uint8Array)[]),
     scales: first.scales ? cat(parts.map((p) => p.scales!)) : undefined,
     scaleLayout: first.scaleLayout,
   } as WeightData;
@@ -60,11 +80,11 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
   const b = `blk.${i}.`;
   // Phi-3 ships q/k/v and gate/up already fused (attn_qkv; ffn_up of 2F rows with no ffn_gate).
   const qkv = w.has(`${b}attn_qkv.weight`)
-    ? await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant)
-    : concatRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant)]);
+    ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant)]
+    : fuseRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant)]);
   const gateUp = w.has(`${b}ffn_gate.weight`)
-    ? concatRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)])
-    : await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant);
+    ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)])
+    : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant)];
   let qkvBias: Float32Array | null = null;
   if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);

@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { buildMatmul, uploadWeights, type GpuWeights } from '../kernels/matmul.ts';
+import { buildMatmul, uploadWeights, type GpuWeights, type WeightData } from '../kernels/matmul.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
@@ -117,7 +117,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
-  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: { bias?: GPUBuffer; accumulate?: boolean; quantizedX?: Q8x } = {}) => {
+  type MatmulExtra = { bias?: GPUBuffer; accumulate?: boolean; quantizedX?: Q8x; yOffset?: number; yWidth?: number };
+  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
@@ -141,15 +142,27 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       weightBytes += v.byteLength;
       return alloc.upload(`blk.${l}.${name}`, v);
     };
+    // A fused output (qkv, gate|up): one matmul per part of alike matrices, each into its columns of y.
+    const fused = async (name: string, parts: WeightData[], xin: GPUBuffer, y: GPUBuffer, bias: Float32Array | null, q8?: Q8x) => {
+      const width = parts.reduce((n, p) => n + p.rows, 0);
+      let yOffset = 0;
+      for (const [i, p] of parts.entries()) {
+        const part = parts.length > 1 ? `${name}.${i}` : name;
+        const b = bias ? vec(`${part}_bias`, bias.subarray(yOffset, yOffset + p.rows)) : undefined;
+        const quantizedX = takesQ8(p) ? q8 : undefined;
+        await matmul(`blk.${l}.${part}`, up(part, p), xin, y, { bias: b, quantizedX, yOffset, yWidth: width });
+        yOffset += p.rows;
+      }
+    };
     const window = c.layerWindow[l] ?? 0;
     const cacheLen = kvCacheRows(window, nCtx, maxBatch);
     const kCache = alloc.storage(`blk.${l}.k_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
     const vCache = alloc.storage(`blk.${l}.v_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
     kvBytes += 2 * cacheLen * kvDim * 4;
     const rope = window > 0 ? ropeLocal : ropeGlobal;
-    const qkvQ8 = takesQ8(w.qkv) ? (xnQ8 ?? undefined) : undefined;
+    const qkvQ8 = w.qkv.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
     both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn, quantized: qkvQ8 }));
-    await matmul(`blk.${l}.qkv`, up('qkv', w.qkv), xn, qkv, { bias: w.qkvBias ? vec('qkv_bias', w.qkvBias) : undefined, quantizedX: qkvQ8 });
+    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, qkvQ8);
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
@@ -165,9 +178,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm');
-    const gateUpQ8 = takesQ8(w.gateUp) ? (xnQ8 ?? undefined) : undefined;
+    const gateUpQ8 = w.gateUp.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
     both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn, quantized: gateUpQ8 }));
-    await matmul(`blk.${l}.gate_up`, up('gate_up', w.gateUp), xn, gateUp, { quantizedX: gateUpQ8 });
+    await fused('gate_up', w.gateUp, xn, gateUp, null, gateUpQ8);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8 }));
     await residual(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, w.postFfnNorm, 'post_ffw_norm', downQ8);

@@ -34,6 +34,19 @@ export async function loadRefModel(w: WeightSource, c: ModelConfig, quant: Quant
   };
 }
 
+/** y (T, sum of parts' rows) = the parts' matmuls side by side (+ bias), as the GPU's yOffset matmuls. */
+function matmulParts(parts: readonly WeightData[], x: Float32Array, T: number, bias: Float32Array | null): Float32Array {
+  const N = parts.reduce((n, p) => n + p.rows, 0);
+  const y = new Float32Array(T * N);
+  let n0 = 0;
+  for (const p of parts) {
+    const yp = matmulRef(p, x, T, { bias: bias?.subarray(n0, n0 + p.rows) });
+    for (let t = 0; t < T; t++) y.set(yp.subarray(t * p.rows, (t + 1) * p.rows), t * N + n0);
+    n0 += p.rows;
+  }
+  return y;
+}
+
 /** Logits (T, vocab) for every position of `tokens`, run from position 0 as one batch. */
 export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array {
   const c = m.config;
@@ -49,13 +62,13 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
   m.layers.forEach((w, l) => {
     const window = c.layerWindow[l] ?? 0;
     const kCache = new Float32Array(T * kvDim), vCache = new Float32Array(T * kvDim);
-    const qkv = matmulRef(w.qkv, rmsnormRef(x, w.attnNorm, D, c.eps), T, { bias: w.qkvBias ?? undefined });
+    const qkv = matmulParts(w.qkv, rmsnormRef(x, w.attnNorm, D, c.eps), T, w.qkvBias);
     if (w.qNorm && w.kNorm) qkNormRef(c, qkv, T, w.qNorm, w.kNorm, c.eps);
     const table = window > 0 && m.rope.local ? m.rope.local : m.rope.global;
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     const attn = attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
     addResidual(matmulRef(w.o, attn, T), w.postAttnNorm);
-    const h = swigluRef(matmulRef(w.gateUp, rmsnormRef(x, w.ffnNorm, D, c.eps), T), T, F, c.ffnAct);
+    const h = swigluRef(matmulParts(w.gateUp, rmsnormRef(x, w.ffnNorm, D, c.eps), T, null), T, F, c.ffnAct);
     addResidual(matmulRef(w.down, h, T), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);

@@ -4,11 +4,25 @@ import { f32ToF16Bits, q4_0ToPacked, q8_0ToPacked, quantizeQ8G32, toF16Packed, t
 import type { WeightData } from '../kernels/matmul.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
 import { quantizeInt8 } from '../quant/int8.ts';
-import { ggmlDequantize } from '../quant/ggml/index.ts';
+import { ggmlDequantize, ggmlQuantize } from '../quant/ggml/index.ts';
+import { fallbackType } from '../quant/ggml/mixture.ts';
+import { GGUF_LAYOUTS, planeRowWords, type GgufFormat } from '../kernels/weight_layouts.ts';
 
 /** How weights are stored on the GPU: as in the file ('auto'), or converted at load. */
-export type QuantScheme = 'auto' | 'f32' | 'f16' | 'int8' | 'int8-g32' | 'fp8-e4m3' | 'fp8-e5m2' | 'fp8-e4m3-g32' | 'fp8-e5m2-g32';
-export const QUANT_SCHEMES: readonly QuantScheme[] = ['auto', 'f32', 'f16', 'int8', 'int8-g32', 'fp8-e4m3', 'fp8-e5m2', 'fp8-e4m3-g32', 'fp8-e5m2-g32'];
+export type QuantScheme =
+  | 'auto' | 'f32' | 'f16' | 'int8' | 'int8-g32' | 'fp8-e4m3' | 'fp8-e5m2' | 'fp8-e4m3-g32' | 'fp8-e5m2-g32'
+  | 'q4_0' | 'q4_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export const QUANT_SCHEMES: readonly QuantScheme[] = [
+  'auto', 'f32', 'f16', 'int8', 'int8-g32', 'fp8-e4m3', 'fp8-e5m2', 'fp8-e4m3-g32', 'fp8-e5m2-g32',
+  'q4_0', 'q4_1', 'q4_k', 'q5_k', 'q6_k',
+];
+
+/**
+ * The ggml block schemes: ggml's reference quantizers (src/quant/ggml, byte-equal to llama-quantize without
+ * an imatrix), with llama.cpp's fallbacks for rows that do not fit the block: Q4_K -> Q5_0, Q5_K -> Q5_1,
+ * Q6_K -> Q8_0 (rows not a multiple of 256), then F16 (rows not a multiple of 32).
+ */
+const GGML_SCHEMES: Partial<Record<QuantScheme, string>> = { q4_0: 'Q4_0', q4_1: 'Q4_1', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K' };
 
 export interface QuantInfo {
   /** GPU bytes per weight of a converted matrix, scales included (per-row schemes: plus `rowBytes` per row); null: as in the file. */
@@ -32,6 +46,11 @@ export const QUANT_INFO: Readonly<Record<QuantScheme, QuantInfo>> = Object.freez
   'fp8-e5m2': { bytesPerParam: 1, rowBytes: 4, describe: 'FP8 E5M2, one f32 scale per row' },
   'fp8-e4m3-g32': { bytesPerParam: 1.125, rowBytes: 0, describe: 'FP8 E4M3, one f32 scale per 32' },
   'fp8-e5m2-g32': { bytesPerParam: 1.125, rowBytes: 0, describe: 'FP8 E5M2, one f32 scale per 32' },
+  q4_0: { bytesPerParam: 0.625, rowBytes: 0, describe: 'ggml Q4_0 (4-bit codes, scale per 32; f32 scales on the GPU)' },
+  q4_1: { bytesPerParam: gpuBytesPerParam('q4_1'), rowBytes: 0, describe: 'ggml Q4_1 (4-bit codes, scale and min per 32)' },
+  q4_k: { bytesPerParam: gpuBytesPerParam('q4_k'), rowBytes: 0, describe: 'ggml Q4_K (4-bit, 6-bit scales/mins per 32, per 256)' },
+  q5_k: { bytesPerParam: gpuBytesPerParam('q5_k'), rowBytes: 0, describe: 'ggml Q5_K (5-bit, 6-bit scales/mins per 32, per 256)' },
+  q6_k: { bytesPerParam: gpuBytesPerParam('q6_k'), rowBytes: 0, describe: 'ggml Q6_K (6-bit, int8 scales per 16, per 256)' },
 });
 
 /** "int8 (1 B/param + 4 B/row)", for help texts. */
@@ -59,6 +78,11 @@ export interface WeightSource {
  * not fit a scheme's grouping stay f32.
  */
 export function storeF32(data: Float32Array, rows: number, cols: number, quant: QuantScheme): WeightData {
+  const ggml = GGML_SCHEMES[quant];
+  if (ggml) {
+    const type = fallbackType(ggml, cols);
+    return ggmlWeightData(type, rows, cols, ggmlQuantize(type, data));
+  }
   if (quant === 'int8-g32' && cols % 32 === 0) {
     const q = quantizeQ8G32(data, rows, cols);
     return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
@@ -85,6 +109,33 @@ export function storeF32(data: Float32Array, rows: number, cols: number, quant: 
   return { format: 'f32', rows, cols, data };
 }
 
+/** GPU bytes per weight of a GGUF block format in its upload layout (weight_layouts.ts), for rows of 256. */
+function gpuBytesPerParam(f: GgufFormat): number {
+  const l = GGUF_LAYOUTS[f];
+  return (planeRowWords(l, 256) + l.scaleWords(256)) * 4 / 256;
+}
+
+/**
+ * ggml blocks of `type` (rows x cols, whole blocks per row) as the kernels take them: F16 packed, Q8_0 and
+ * Q4_0 reordered into q8 / q4, the other GGUF block formats as their raw bytes (uploadWeights repacks
+ * them), F32/BF16 widened.
+ */
+export function ggmlWeightData(type: string, rows: number, cols: number, bytes: Uint8Array): WeightData {
+  const t = { name: `${rows}x${cols} ${type}`, ne: [cols, rows], type };
+  if (type === 'F16') return { format: 'f16', rows, cols, data: toF16Packed(t, bytes) };
+  if (type === 'Q8_0') {
+    const q = q8_0ToPacked(t, bytes);
+    return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
+  }
+  if (type === 'Q4_0') {
+    const q = q4_0ToPacked(t, bytes);
+    return { format: 'q4', rows, cols, data: q.q, scales: q.scales };
+  }
+  const format = type.toLowerCase();
+  if (format in GGUF_LAYOUTS) return { format: format as GgufFormat, rows, cols, data: bytes };
+  return { format: 'f32', rows, cols, data: ['F32', 'BF16'].includes(type) ? toF32(t, bytes) : ggmlDequantize(type, bytes, rows * cols) };
+}
+
 /** Any tensor the reader accepts, as f32: ggml's dequantize_row_* for the block types. */
 function tensorF32(t: TensorInfo, bytes: Uint8Array): Float32Array {
   return ['F32', 'F16', 'BF16'].includes(t.type) ? toF32(t, bytes) : ggmlDequantize(t.type, bytes, t.numel);
@@ -108,18 +159,12 @@ export function ggufWeights(f: GGUFFile): WeightSource {
     async matrix(name, rows, cols, quant) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
       const bytes = await readTensorBytes(f, t);
-      if (quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')) {
-        if (t.type === 'F16') return { format: 'f16', rows, cols, data: toF16Packed(t, bytes) };
-        if (t.type === 'Q8_0') {
-          const q = q8_0ToPacked(t, bytes);
-          return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
-        }
-        if (t.type === 'Q4_0') {
-          const q = q4_0ToPacked(t, bytes);
-          return { format: 'q4', rows, cols, data: q.q, scales: q.scales };
-        }
-      }
-      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16, another ggml type, or a conversion
+      // As in the file: 'auto', or a scheme the tensor is already in (no second rounding).
+      const ggml = GGML_SCHEMES[quant];
+      const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
+        || (ggml !== undefined && t.type === fallbackType(ggml, cols));
+      if (asIs && t.type !== 'F32' && t.type !== 'BF16') return ggmlWeightData(t.type, rows, cols, bytes);
+      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16, or a conversion
     },
   };
 }

@@ -6,12 +6,15 @@
  *    d stored as f16), then y = sum over blocks of sumi * (d_w * d_x), the integer sum exact, d_w the
  *    scale of the block's group (per-row int8 takes its row scale there).
  *  - FP8 weights (no llama.cpp type): x stays f32, y = sum over scale groups of s * sum(fp8(code) * x).
+ *  - GGUF block formats (q4_1 ... iq4_xs, ggml's raw blocks): ggml's dequantized weights times f32 x.
  * Also the tiny packers the tests and the benchmark use to make weights in the GPU layouts.
  * No GPU imports.
  */
 import type { WeightData } from '../matmul.ts';
 import { fp8Values, quantizeFp8, type Fp8Format } from '../../quant/fp8.ts';
 import { quantizeInt8 } from '../../quant/int8.ts';
+import { ggmlDequantize } from '../../quant/ggml/index.ts';
+import { GGUF_LAYOUTS, type GgufFormat } from '../weight_layouts.ts';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -156,6 +159,7 @@ export function dequantize(w: WeightData): Float32Array {
   const { rows, cols } = w;
   const out = new Float32Array(rows * cols);
   if (w.format === 'f32') return Float32Array.from(w.data as Float32Array);
+  if (w.format in GGUF_LAYOUTS) return ggmlDequantize(GGUF_LAYOUTS[w.format as GgufFormat].ggml, w.data as Uint8Array, rows * cols);
   const words = w.data as Uint32Array;
   if (w.format === 'f16') {
     const h = new Uint16Array(words.buffer, words.byteOffset, rows * cols);
