@@ -1,6 +1,7 @@
 /**
  * The chat page: the model runs in ./worker.ts (emberlm's worker entry); replies stream in through the
- * OpenAI-style chat API. `?model=<URL>` loads a model on arrival (a link people can share).
+ * OpenAI-style chat API. `?model=<Hub id or URL>` loads a model on arrival (a link people can share);
+ * `?hub=<URL>` resolves Hub ids on a mirror instead of https://huggingface.co.
  */
 import { connectEngine, isEmberError, type ChatMessage, type WorkerEngine } from 'emberlm';
 import { checkWebGpu, describeAdapter, explain, type Explained } from './explain.ts';
@@ -45,6 +46,7 @@ function modelLabel(input: string): string {
 }
 
 const params = new URLSearchParams(location.search);
+const hubUrl = params.get('hub');
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0);
 
@@ -100,7 +102,7 @@ async function load(input: string | File): Promise<void> {
   onProgress(0, 'starting');
   refresh();
   try {
-    const info = await (await state.engine).load(input, {}, onProgress);
+    const info = await (await state.engine).load(input, hubUrl ? { hubUrl } : {}, onProgress);
     state.model = label;
     state.messages = [];
     ui.messages.textContent = '';

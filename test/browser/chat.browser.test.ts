@@ -1,5 +1,6 @@
 /**
- * The chat example (examples/chat) as a user meets it, in chromium on SwiftShader: pick a model, set the
+ * The chat example (examples/chat) as a user meets it, in chromium on SwiftShader: name a model by its Hub id
+ * (resolved on a local mock of the Hub, `?hub=`), set the
  * temperature to 0 in Settings, type, press Enter, watch the reply stream; Stop; a 404; a browser without
  * WebGPU. Greedy replies must equal llama.cpp's for the oracle prompts (stories260K has no chat template,
  * so one user message is the prompt as it is), and the main thread must have no long task (> 50 ms) while
@@ -13,9 +14,11 @@ import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts'
 import { readOracle } from '../helpers/oracle.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import { serveFiles, type FileServer } from './file_server.ts';
+import { MockHub } from '../helpers/mock_hub.ts';
 
 const oracle = readOracle('stories260K.llama-cpp.json').results;
-const STORIES = '/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf'; // where the Hub has it
+const STORIES_ID = 'ggml-org/models/tinyllamas/stories260K.gguf'; // where the Hub has it
+const STORIES = '/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf';
 const WAIT = { timeout: 150_000 };
 
 /** A main-thread task over 50 ms, and how much of it was script (Long Animation Frames attribution). */
@@ -55,11 +58,11 @@ async function say(page: Page, text: string) {
 
 describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer;
-  let hub: FileServer; // the model, from another origin as the Hub serves it
+  let hub: MockHub; // another origin, as the Hub is
   let noCors: FileServer;
   let browser: Chromium;
   beforeAll(async () => {
-    hub = await serveFiles({ [STORIES]: sharedModelPath('stories260K/stories260K.gguf') });
+    hub = await new MockHub().repo('ggml-org/models', [{ path: 'tinyllamas/stories260K.gguf', fixture: 'stories260K/stories260K.gguf' }]).start();
     noCors = await serveFiles({ [STORIES]: sharedModelPath('stories260K/stories260K.gguf') }, { cors: false });
     server = await createServer({
       configFile: join(REPO_ROOT, 'examples/chat/vite.config.ts'),
@@ -75,10 +78,10 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    await hub?.close();
+    await hub?.stop();
     await noCors?.close();
   });
-  const url = () => server.resolvedUrls!.local[0]!;
+  const url = () => `${server.resolvedUrls!.local[0]!}?hub=${encodeURIComponent(hub.url)}`;
 
   it("streams greedy replies equal to llama.cpp's, without long tasks; Stop works; a 404 is explained", async () => {
     browser = await launchChromium();
@@ -96,12 +99,12 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
       await page.click('#load-button');
       await page.locator('#banner:not([hidden])').waitFor(WAIT);
       await expect.poll(() => page.isDisabled('#load-button'), WAIT).toBe(false);
-      return page.textContent('#banner-title');
+      return `${await page.textContent('#banner-title')} (${await page.textContent('#banner-code')})`;
     };
-    expect(await failedLoad(`${hub.url}/ggml-org/models/resolve/main/no-such-model.gguf`)).toBe('Model not found');
-    expect(await failedLoad(`${noCors.url}${STORIES}`)).toBe('Could not reach the model server');
+    expect(await failedLoad('ggml-org/models/tinyllamas/no-such-model.gguf')).toMatch(/^Model not found \(NETWORK: .*has no file tinyllamas\/no-such-model.gguf/);
+    expect(await failedLoad(`${noCors.url}${STORIES}`)).toMatch(/^Could not reach the model server \(NETWORK: .*CORS/);
 
-    await page.fill('#model-input', `${hub.url}${STORIES}`);
+    await page.fill('#model-input', STORIES_ID);
     await page.click('#load-button');
     await page.locator('#picker').waitFor({ state: 'hidden', ...WAIT }).catch((e: Error) => {
       throw new Error(`the model did not load: ${e.message}\n${logs.join('\n')}`);
