@@ -1,13 +1,14 @@
 import { EmberError } from './errors.ts';
 import { checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
+import { watchCompiles } from './gpu/pipelines.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, forward, resetSampler, type Model } from './model/model.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
-import type { ModelInput } from './model_input.ts';
+import { describeInput, type ModelInput } from './model_input.ts';
 import { folderChatTemplate } from './chat/template.ts';
 import type { FileCache } from './loader/file_cache.ts';
 import { openModel } from './loader/open_model.ts';
@@ -52,6 +53,8 @@ export interface LoadOptions {
    * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
    */
   cache?: WeightCache;
+  /** Aborts the load (download, parse, build): it rejects with `ABORTED` and leaves nothing on the GPU. */
+  signal?: AbortSignal;
 }
 
 /** Sampling (temperature, topK, topP, minP, penalties, logitBias, seed: see src/sampling.ts) and the rest of a request. */
@@ -158,23 +161,36 @@ export class Engine extends EventTarget {
       return n;
     };
     const progress = progressReporter(opts.onProgress);
+    const aborted = () => {
+      if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
+    };
     const build = async (sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string) => {
       const nCtx = nCtxOf(config);
       let weights = sourceWeights;
       if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
       const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
       const steps = config.nLayer + 2;
-      const onProgress = (f: number, what: string) => progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
+      const onProgress = (f: number, what: string) => {
+        aborted(); // between layers: buildModel frees what it made
+        progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
+      };
+      let compiles = 0;
+      const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
       try {
         const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress });
+        if (opts.signal?.aborted) model.alloc.destroyAll();
+        aborted();
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });
       } catch (e) {
         if (!opts.gpu) releaseGpu(gpu);
         throw e;
+      } finally {
+        unwatch();
       }
     };
     const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
-    const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download });
+    aborted();
+    const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download, signal: opts.signal });
     if (opened.kind === 'hf') {
       progress.parse(opened.folder.label('config.json'), false);
       const hf = await loadHFModel(opened.folder, quant);

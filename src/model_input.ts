@@ -18,3 +18,11 @@ export async function isHFFolder(input: ModelInput): Promise<boolean> {
   if (/^(https?|blob|data):/i.test(s) || !isNode()) return false;
   return requireNodeHost(`reading ${s}`).isDirectory(s);
 }
+
+/** The input as a message names it: the id, URL or path; a file's name; the size of bytes. */
+export function describeInput(input: ModelInput): string {
+  if (typeof input === 'string' || input instanceof URL) return String(input);
+  if (typeof File !== 'undefined' && input instanceof File) return input.name;
+  const bytes = input instanceof Blob ? input.size : input.byteLength;
+  return `a model of ${bytes} bytes`;
+}

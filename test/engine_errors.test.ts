@@ -10,6 +10,8 @@ import { randomModelFile } from '../models/generate.ts';
 import { readSharedBytes } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { gpuBytesInUse } from '../src/gpu/buffers.ts';
+import { createGpu } from '../src/gpu/device.ts';
+import type { LoadProgress } from '../src/loader/progress.ts';
 
 const OPTS = { nEmbd: 64, nLayer: 1, nFf: 96, vocab: 300, seed: 11 };
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
@@ -109,6 +111,45 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
     const before = gpuBytesInUse();
     await expectError(load(bytes), 'BAD_MODEL', /blk\.1\.ffn_up\.weight is missing/);
     expect(gpuBytesInUse()).toBe(before);
+  });
+
+  it('a load aborted by its signal, before or between layers, is ABORTED naming the input and frees what it made', async () => {
+    const bytes = writeGGUF(randomModelFile({ ...OPTS, nLayer: 3 }));
+    const gpu = await testGpu();
+    const before = gpuBytesInUse();
+    await expectError(Engine.load(bytes, { gpu, signal: AbortSignal.abort() }), 'ABORTED', /the load of a model of \d+ bytes was aborted/);
+    const ac = new AbortController();
+    const layers: string[] = [];
+    const onProgress = (_f: number, what: string, e: LoadProgress) => {
+      if (e.phase !== 'upload') return;
+      layers.push(what);
+      if (what === 'layer 1') ac.abort();
+    };
+    await expectError(Engine.load(bytes, { gpu, contextLength: 32, signal: ac.signal, onProgress }), 'ABORTED', /was aborted/);
+    expect(layers.at(-1)).toBe('layer 1'); // nothing was built after the abort
+    expect(gpuBytesInUse()).toBe(before);
+    const e = await Engine.load(bytes, { gpu, contextLength: 32, signal: new AbortController().signal });
+    expect((await e.complete([1, 2, 3], { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2);
+    e.dispose();
+  });
+
+  it("progress reports each pipeline compiled ('compile'), and none when the device has them already", async () => {
+    const gpu = await createGpu();
+    try {
+      const bytes = writeGGUF(randomModelFile(OPTS));
+      const phases = async () => {
+        const events: LoadProgress[] = [];
+        (await Engine.load(bytes, { gpu, contextLength: 32, onProgress: (_f, _w, e) => events.push(e) })).dispose();
+        return events;
+      };
+      const compiles = (await phases()).filter((e) => e.phase === 'compile');
+      expect(compiles.length).toBeGreaterThan(3);
+      expect(compiles.map((e) => e.loaded)).toEqual(compiles.map((_, i) => i + 1));
+      expect(compiles.map((e) => e.what)).toEqual(expect.arrayContaining([expect.stringMatching(/^attention/), expect.stringMatching(/^sample/)]));
+      expect((await phases()).filter((e) => e.phase === 'compile')).toEqual([]);
+    } finally {
+      gpu.device.destroy();
+    }
   });
 
   it('dispose frees every GPU buffer of a model', async () => {

@@ -194,6 +194,13 @@ describe('worker API over node:worker_threads', () => {
     expect((await engine.cache.list()).some((e) => e.url === url)).toBe(false);
   });
 
+  it('a load aborted by a page AbortSignal is ABORTED, and the previous model keeps answering', async () => {
+    const o = oracle[0];
+    await engine.load(sharedModelPath(STORIES), { contextLength: 256 });
+    await expectEmberError(() => engine.load(sharedModelPath(STORIES), { signal: AbortSignal.abort() }), 'ABORTED', /the load of .*stories260K\.gguf was aborted/);
+    expect((await engine.complete(o.prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(o.generated_token_ids);
+  });
+
   it('a weight cache named by plain data (cache: true) is made in the worker and used by the next load', async () => {
     const o = oracle[0];
     await engine.load(sharedModelPath(STORIES), { quant: 'int8', cache: true, contextLength: 256 });

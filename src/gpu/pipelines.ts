@@ -19,6 +19,15 @@ export function shaderText(source: string, v: ShaderVariant = {}, ...parts: stri
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+const compileWatchers = new WeakMap<GPUDevice, Set<(label: string) => void>>();
+
+/** Calls `cb` with the label of each pipeline compiled on the device from now on (a load's 'compile' progress); returns the unsubscribe. */
+export function watchCompiles(gpu: Gpu, cb: (label: string) => void): () => void {
+  let set = compileWatchers.get(gpu.device);
+  if (!set) compileWatchers.set(gpu.device, (set = new Set()));
+  set.add(cb);
+  return () => set.delete(cb);
+}
 let cached = 0;
 
 /** Pipelines in the caches of devices not yet dropped (tests: loading a model again compiles nothing new). */
@@ -44,6 +53,7 @@ export function getPipeline(
   const key = `${label}|${entryPoint}|${JSON.stringify(constants)}|${code}`;
   let p = cache.get(key);
   if (!p) {
+    for (const cb of compileWatchers.get(gpu.device) ?? []) cb(label);
     const module = gpu.device.createShaderModule({ label, code });
     p = gpu.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } }).catch(async (e) => {
       const info = await module.getCompilationInfo?.();

@@ -1,14 +1,14 @@
 /**
- * What a load is doing. Pipelines compile while the first layer is built, inside its 'upload' or
- * 'quantize' step.
+ * What a load is doing. 'compile': a kernel pipeline starts compiling (while the layers are built;
+ * a device that compiled them for an earlier load reports none).
  */
-export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload';
+export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload' | 'compile';
 
 export interface LoadProgress {
   readonly phase: LoadPhase;
-  /** 'download': bytes of `what` so far; the other phases: steps done. */
+  /** 'download': bytes of `what` so far; 'compile': pipelines so far; the other phases: steps done. */
   readonly loaded: number;
-  /** Bytes of the file (null when the server does not say), or the phase's steps. */
+  /** Bytes of the file (null when the server does not say), or the phase's steps (null for 'compile'). */
   readonly total: number | null;
   /** The file (its URL), or the layer or tensor being built. */
   readonly what: string;
@@ -49,7 +49,7 @@ export function progressReporter(cb: ProgressCallback | undefined) {
       emit('parse', done ? 1 : 0, 1, what, fraction);
     },
     /** A step of the model build (fraction f of it). */
-    build(phase: LoadPhase, f: number, what: string, step: number, steps: number): void {
+    build(phase: LoadPhase, f: number, what: string, step: number, steps: number | null): void {
       emit(phase, step, steps, what, downloaded ? 0.5 + 0.5 * f : f);
     },
   };

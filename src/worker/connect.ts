@@ -17,9 +17,10 @@ export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationRe
 export interface WorkerEngine {
   /**
    * Loads a model (a Hub id, URL, File/Blob, bytes), replacing the one loaded before once it is ready; if the load
-   * fails, the previous model stays loaded. An ArrayBuffer or Uint8Array is transferred to the worker, not copied.
+   * fails or is aborted (`signal`), the previous model stays loaded. An ArrayBuffer or Uint8Array is transferred to
+   * the worker, not copied.
    */
-  load(model: ModelInput, opts?: WorkerLoadOptions, onProgress?: ProgressCallback): Promise<ModelInfo>;
+  load(model: ModelInput, opts?: WorkerLoadOptions & { signal?: AbortSignal }, onProgress?: ProgressCallback): Promise<ModelInfo>;
   /** The worker's downloads cache: list, size, delete entries. */
   readonly cache: WorkerFileCache;
   /** Starts at once; iterate for tokens, or await `result`. Breaking out of the loop aborts the generation. */
@@ -151,7 +152,11 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
 
   return {
     async load(model, opts = {}, onProgress) {
-      return call(remote.load(portable(model), opts, onProgress && proxy(onProgress)));
+      const { signal, ...rest } = opts;
+      const id = nextId++;
+      const started = remote.load(portable(model), rest, onProgress && proxy(onProgress), id);
+      const detach = forwardAbort(signal, id);
+      return call(started).finally(detach);
     },
     generate,
     async complete(prompt, opts = {}) {

@@ -11,7 +11,7 @@ import type { ProgressCallback } from '../loader/progress.ts';
 import type { WeightCache } from '../model/weight_cache.ts';
 
 /** Load options that can cross to the worker (plain data; the worker makes its own device). */
-export type WorkerLoadOptions = Omit<LoadOptions, 'gpu' | 'onProgress' | 'cache' | 'fileCache'> & {
+export type WorkerLoadOptions = Omit<LoadOptions, 'gpu' | 'onProgress' | 'cache' | 'fileCache' | 'signal'> & {
   /**
    * Quantized-weight cache: true for the platform's (Cache Storage "emberlm-weights", or the cache folder's
    * weights/ in Node), a string for a Cache Storage name (or a folder in Node), false for none. Default: the
@@ -75,6 +75,8 @@ function release(cb: Callback<never[]> | undefined): void {
 export class EngineHost {
   private model: { engine: Engine; chat: Chat } | null = null;
   private readonly running = new Map<number, { abort: AbortController; done: Promise<unknown> }>();
+  /** Loads the page may abort, by request id (apart from `running`: a load ends by disposing what runs). */
+  private readonly loading = new Map<number, AbortController>();
   private fileCache: Promise<FileCache | null> | null = null;
 
   constructor(private readonly options: Omit<ServeOptions, 'endpoint'> = {}) {}
@@ -87,12 +89,15 @@ export class EngineHost {
    * Loads a model; the previous one keeps answering until the new one is ready and is freed then (both
    * are on the GPU for that moment). A load that fails leaves the previous model loaded and usable.
    */
-  async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<Parameters<ProgressCallback>>): Promise<ModelInfo> {
+  async load(input: ModelInput, opts: WorkerLoadOptions = {}, onProgress?: Callback<Parameters<ProgressCallback>>, requestId?: number): Promise<ModelInfo> {
+    const abort = new AbortController();
+    if (requestId !== undefined) this.loading.set(requestId, abort);
     try {
       const { cache, fileCache, ...rest } = opts;
       const posted: Promise<void>[] = [];
       const engine = await Engine.load(input, {
         ...rest,
+        signal: abort.signal,
         hubUrl: rest.hubUrl ?? this.options.hubUrl,
         cache: cache === undefined ? this.options.cache : cache === false ? undefined : await weightCacheFrom(cache),
         fileCache: fileCache === false ? false : ((await this.files()) ?? false),
@@ -104,6 +109,7 @@ export class EngineHost {
       const t = engine.tokenizer;
       return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
     } finally {
+      if (requestId !== undefined) this.loading.delete(requestId);
       release(onProgress);
     }
   }
@@ -162,9 +168,10 @@ export class EngineHost {
     }, onChunk);
   }
 
-  /** Aborts a running request (a no-op once it has ended). */
+  /** Aborts a running request or load (a no-op once it has ended). */
   abort(requestId: number): void {
     this.running.get(requestId)?.abort.abort();
+    this.loading.get(requestId)?.abort();
   }
 
   /** Aborts what is running, waits for it to stop, then frees the model's GPU memory. */
