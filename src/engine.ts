@@ -9,6 +9,7 @@ import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from 
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
+import { DeviceLostEvent } from './device_lost.ts';
 import { folderChatTemplate } from './chat/template.ts';
 import type { FileCache } from './loader/file_cache.ts';
 import { openModel } from './loader/open_model.ts';
@@ -79,12 +80,7 @@ export interface GenerationStream extends AsyncGenerator<GeneratedToken, Generat
   readonly result: Promise<GenerationResult>;
 }
 
-/** Dispatched on the engine (`engine.addEventListener('devicelost', ...)`) when its GPU device is lost. */
-export class DeviceLostEvent extends Event {
-  constructor(readonly reason: string) {
-    super('devicelost');
-  }
-}
+export { DeviceLostEvent } from './device_lost.ts';
 
 /** A prepared request: checked options and the token sequence to run. */
 interface Request {
@@ -507,7 +503,7 @@ export class Engine extends EventTarget {
       const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions)); // a lost shared device is replaced
       let fresh: Engine;
       try {
-        fresh = await Engine.load(this.source.input, { ...this.source.opts, gpu });
+        fresh = await Engine.load(this.source.input, { ...this.source.opts, signal: undefined, gpu }); // the load's signal was for that load
       } catch (e) {
         if (!opts.gpu) releaseGpu(gpu);
         throw e;

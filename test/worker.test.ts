@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 import { build, type Plugin } from 'vite';
 import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
 import { EmberError } from '../src/errors.ts';
-import type { GeneratedToken } from '../src/engine.ts';
+import type { DeviceLostEvent, GeneratedToken } from '../src/engine.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
@@ -214,6 +214,21 @@ describe('worker API over node:worker_threads', () => {
     await engine.load(sharedModelPath(STORIES), { quant: 'int8', cache: true, contextLength: 256 });
     expect((await engine.complete(o.prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(first);
     expect(await written()).toEqual(entries); // read, not written again
+  });
+
+  it("a lost device: the page gets 'devicelost', requests fail with DEVICE, recover() continues the conversation", async () => {
+    const o = oracle[0];
+    await engine.load(sharedModelPath(STORIES), { contextLength: 256 });
+    const first = await engine.complete(o.prompt, { ...GREEDY, maxTokens: 10, stopAtEos: false });
+    const lost = new Promise<string>((resolve) => engine.addEventListener('devicelost', (e) => resolve((e as DeviceLostEvent).reason), { once: true }));
+    await engine.loseDevice();
+    expect(await lost).toMatch(/destroyed/);
+    await expectEmberError(() => engine.complete(o.prompt, GREEDY), 'DEVICE', /device was lost/);
+    await engine.recover();
+    const prompt = [...first.promptIds, ...first.ids];
+    const rest = await engine.complete(prompt, { ...GREEDY, maxTokens: 22, stopAtEos: false });
+    expect(rest.stats.cachedTokens).toBe(prompt.length - 1); // the history ran again on the new device
+    expect([...first.ids, ...rest.ids]).toEqual(o.generated_token_ids.slice(0, 32));
   });
 
   it('dispose frees the model; then calls say so; terminate ends the worker', async () => {

@@ -6,6 +6,7 @@ import { Channel } from './channel.ts';
 import { installErrorTransfer } from './errors.ts';
 import type { EngineHost, ModelInfo, WorkerFileCache, WorkerLoadOptions } from './serve.ts';
 import { parseHubId } from '../loader/hub_id.ts';
+import { DeviceLostEvent } from '../device_lost.ts';
 import type { ProgressCallback } from '../loader/progress.ts';
 
 /** The tokens of a generation as they arrive; `result` (also the iterator's return value) is the whole result. */
@@ -13,8 +14,8 @@ export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationRe
   readonly result: Promise<GenerationResult>;
 }
 
-/** An Engine running in a worker, driven from the page. */
-export interface WorkerEngine {
+/** An Engine running in a worker, driven from the page; dispatches 'devicelost' (a DeviceLostEvent) as an Engine does. */
+export interface WorkerEngine extends EventTarget {
   /**
    * Loads a model (a Hub id, URL, File/Blob, bytes), replacing the one loaded before once it is ready; if the load
    * fails or is aborted (`signal`), the previous model stays loaded. An ArrayBuffer or Uint8Array is transferred to
@@ -29,6 +30,10 @@ export interface WorkerEngine {
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
   readonly chat: Chat;
+  /** After a 'devicelost': loads the model again on a new device and runs the KV history again (Engine.recover). */
+  recover(): Promise<void>;
+  /** Destroys the worker's GPU device as a driver reset would, to try the app's recovery path. */
+  loseDevice(): Promise<void>;
   /** Frees the model's GPU memory; the worker stays up for another load. */
   dispose(): Promise<void>;
   /** Ends the worker; pending and later calls reject. */
@@ -150,7 +155,9 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     })();
   }
 
-  return {
+  const events = new EventTarget();
+  await call(remote.watchDeviceLost(proxy((reason: string) => void events.dispatchEvent(new DeviceLostEvent(reason)))));
+  const api: Omit<WorkerEngine, keyof EventTarget> = {
     async load(model, opts = {}, onProgress) {
       const { signal, ...rest } = opts;
       const id = nextId++;
@@ -174,10 +181,13 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
       clear: () => call(remote.cacheClear()),
     },
     chat: { completions: { create } as ChatCompletions },
+    recover: () => call(remote.recover()),
+    loseDevice: () => call(remote.loseDevice()),
     dispose: () => call(remote.dispose()),
     terminate() {
       terminate();
       die('was terminated');
     },
   };
+  return Object.assign(events, api);
 }

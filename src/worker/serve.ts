@@ -1,6 +1,7 @@
 import { expose, releaseProxy, type Endpoint } from 'comlink';
 import { Engine, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
+import type { DeviceLostEvent } from '../device_lost.ts';
 import { createChat } from '../chat/completions.ts';
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../chat/types.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -81,8 +82,26 @@ export class EngineHost {
 
   constructor(private readonly options: Omit<ServeOptions, 'endpoint'> = {}) {}
 
+  /** The page's 'devicelost' listener (connectEngine registers it once). */
+  private onLost: Callback<[string]> | null = null;
+
   ping(): true {
     return true;
+  }
+
+  /** Registers the page's callback for device losses of every model loaded from now on. */
+  watchDeviceLost(cb: Callback<[string]>): void {
+    this.onLost = cb;
+  }
+
+  /** Loads the model again on a new device after a loss and runs its KV history again (Engine.recover). */
+  recover(): Promise<void> {
+    return this.loaded().engine.recover();
+  }
+
+  /** Destroys the model's GPU device as a driver reset would: to try an app's recovery path. */
+  loseDevice(): void {
+    this.loaded().engine.model.gpu.device.destroy();
   }
 
   /**
@@ -106,6 +125,9 @@ export class EngineHost {
       await Promise.all(posted); // every progress call reaches the page before load resolves
       await this.dispose(); // the old model (or one whose load overlapped this one and finished first)
       this.model = { engine, chat: createChat(engine) };
+      engine.addEventListener('devicelost', (e) => {
+        if (this.onLost && this.model?.engine === engine) void post(this.onLost, (e as DeviceLostEvent).reason);
+      });
       const t = engine.tokenizer;
       return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
     } finally {
