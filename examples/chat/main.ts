@@ -16,6 +16,7 @@ const ui = {
   loadForm: $<HTMLFormElement>('load-form'), modelInput: $<HTMLInputElement>('model-input'),
   loadButton: $<HTMLButtonElement>('load-button'), fileInput: $<HTMLInputElement>('file-input'),
   progress: $('progress'), progressFill: $('progress-fill'), progressText: $('progress-text'), adapter: $('adapter'),
+  cancelLoad: $<HTMLButtonElement>('cancel-load'),
   sendForm: $<HTMLFormElement>('send-form'), prompt: $<HTMLTextAreaElement>('prompt'), send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'), settings: $<HTMLDialogElement>('settings'),
   temperature: $<HTMLInputElement>('temperature'), temperatureValue: $('temperature-value'),
@@ -28,7 +29,7 @@ interface LoadEvent { readonly phase: string; readonly loaded: number; readonly 
 const state = {
   engine: null as Promise<WorkerEngine> | null,
   model: null as string | null, // the loaded model's label
-  loading: false,
+  loading: null as AbortController | null, // the load in progress (Cancel aborts it)
   reply: null as AbortController | null,
   messages: [] as ChatMessage[],
   adapter: '',
@@ -60,7 +61,7 @@ function showBanner(e: Explained | null): void {
 
 /** Every control's enabled state follows from `state`, in one place. */
 function refresh(): void {
-  const busy = state.loading || state.reply !== null;
+  const busy = state.loading !== null || state.reply !== null;
   const canLoad = state.engine !== null && !busy;
   for (const b of ui.suggestions.querySelectorAll('button')) b.disabled = !canLoad;
   ui.loadButton.disabled = ui.modelInput.disabled = ui.fileInput.disabled = !canLoad;
@@ -68,7 +69,7 @@ function refresh(): void {
   ui.prompt.placeholder = state.model ? `Message ${state.model}` : 'Load a model to start';
   ui.send.disabled = busy || state.model === null || ui.prompt.value.trim() === '';
   ui.stop.hidden = state.reply === null;
-  ui.newChat.disabled = state.model === null || state.loading;
+  ui.newChat.disabled = state.model === null || state.loading !== null;
   ui.chip.disabled = state.engine === null;
   ui.dot.className = `dot ${busy ? 'busy' : state.model ? 'ready' : ''}`;
   ui.modelName.textContent = state.loading ? 'Loading…' : (state.model ?? 'Choose a model');
@@ -82,12 +83,16 @@ function showPicker(show: boolean): void {
 function onProgress(fraction: number, what: string, event?: LoadEvent): void {
   ui.progressFill.style.width = `${Math.round(fraction * 100)}%`;
   const file = what.split('/').pop() ?? what;
-  if (event?.phase === 'download') {
+  if (!event) {
+    ui.progressText.textContent = 'Connecting…';
+  } else if (event.phase === 'download') {
     ui.progressText.textContent = event.total ? `Downloading ${file} · ${mb(event.loaded)} / ${mb(event.total)} MB` : `Downloading ${file} · ${mb(event.loaded)} MB`;
-  } else if (event?.phase === 'parse') {
+  } else if (event.phase === 'parse') {
     ui.progressText.textContent = `Reading ${file}…`;
+  } else if (event.phase === 'compile') {
+    ui.progressText.textContent = `Compiling GPU kernels · ${event.loaded}`;
   } else {
-    const verb = event?.phase === 'quantize' ? 'Quantizing' : 'Uploading to the GPU and compiling';
+    const verb = event.phase === 'quantize' ? 'Quantizing' : 'Uploading to the GPU';
     ui.progressText.textContent = `${verb} · ${what} · ${Math.round(fraction * 100)}%`;
   }
 }
@@ -95,14 +100,15 @@ function onProgress(fraction: number, what: string, event?: LoadEvent): void {
 async function load(input: string | File): Promise<void> {
   if (!state.engine || state.loading) return;
   const label = typeof input === 'string' ? modelLabel(input) : input.name;
-  state.loading = true;
+  const loading = (state.loading = new AbortController());
   showBanner(null);
   showPicker(true);
   ui.progress.hidden = false;
   onProgress(0, 'starting');
   refresh();
+  ui.progress.scrollIntoView({ block: 'nearest' }); // below the suggestions on a phone
   try {
-    const info = await (await state.engine).load(input, hubUrl ? { hubUrl } : {}, onProgress);
+    const info = await (await state.engine).load(input, { ...(hubUrl ? { hubUrl } : {}), signal: loading.signal }, onProgress);
     state.model = label;
     state.messages = [];
     ui.messages.textContent = '';
@@ -113,9 +119,10 @@ async function load(input: string | File): Promise<void> {
     showPicker(false);
     if (!matchMedia('(pointer: coarse)').matches) ui.prompt.focus();
   } catch (e) {
-    showBanner(explain(e, 'load')); // the model loaded before (if any) keeps answering
+    // the model loaded before (if any) keeps answering
+    if (!isEmberError(e, 'ABORTED')) showBanner(explain(e, 'load'));
   } finally {
-    state.loading = false;
+    state.loading = null;
     ui.progress.hidden = true;
     refresh();
   }
@@ -304,6 +311,7 @@ function wire(): void {
     refresh();
   });
   ui.stop.addEventListener('click', () => state.reply?.abort());
+  ui.cancelLoad.addEventListener('click', () => state.loading?.abort());
   ui.thread.addEventListener('scroll', () => {
     const t = ui.thread;
     atEnd = t.scrollHeight - t.scrollTop - t.clientHeight < 80;
@@ -320,6 +328,17 @@ function wire(): void {
   ui.temperature.addEventListener('input', () => (ui.temperatureValue.textContent = Number(ui.temperature.value).toFixed(2)));
 }
 
+/** A lost GPU (a driver reset, another tab's memory): load the model again on a new device and go on. */
+async function recover(engine: WorkerEngine): Promise<void> {
+  note('The GPU was reset: loading the model again…');
+  try {
+    await engine.recover();
+    note('Recovered: the conversation goes on.');
+  } catch (e) {
+    showBanner(explain(e, 'load'));
+  }
+}
+
 async function start(): Promise<void> {
   renderSuggestions();
   wire();
@@ -333,7 +352,7 @@ async function start(): Promise<void> {
   state.adapter = describeAdapter(gpu.adapter);
   ui.adapter.textContent = `Your GPU: ${state.adapter}`;
   state.engine = connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
-  state.engine.catch((e: unknown) => showBanner(explain(e, 'load')));
+  state.engine.then((engine) => engine.addEventListener('devicelost', () => void recover(engine)), (e: unknown) => showBanner(explain(e, 'load')));
   refresh();
   const wanted = params.get('model');
   if (wanted) {

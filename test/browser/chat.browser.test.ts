@@ -81,6 +81,11 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     await hub?.stop();
     await noCors?.close();
   });
+  /** With EMBERLM_SCREENSHOTS=<dir>, the page as the user sees it at that moment, to look at. */
+  const shot = async (page: Page, name: string) => {
+    const dir = process.env.EMBERLM_SCREENSHOTS;
+    if (dir) await page.screenshot({ path: join(dir, `${name}.png`) });
+  };
   const url = () => `${server.resolvedUrls!.local[0]!}?hub=${encodeURIComponent(hub.url)}`;
 
   it("streams greedy replies equal to llama.cpp's, without long tasks; Stop works; a 404 is explained", async () => {
@@ -103,6 +108,29 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     };
     expect(await failedLoad('ggml-org/models/tinyllamas/no-such-model.gguf')).toMatch(/^Model not found \(NETWORK: .*has no file tinyllamas\/no-such-model.gguf/);
     expect(await failedLoad(`${noCors.url}${STORIES}`)).toMatch(/^Could not reach the model server \(NETWORK: .*CORS/);
+
+    // Cancel while the download is held: the load ends quietly and the page is ready for another.
+    let releaseDownload!: () => void;
+    const held = new Promise<void>((resolve) => (releaseDownload = resolve));
+    let requested!: () => void;
+    const reached = new Promise<void>((resolve) => (requested = resolve));
+    const download = /stories260K\.gguf$/;
+    await browser.context.route(download, async (route) => {
+      requested();
+      await held;
+      await route.continue().catch(() => {}); // the worker gave up on it
+    });
+    await page.fill('#model-input', STORIES_ID);
+    await page.click('#load-button');
+    await reached; // the worker's request for the file (routes see workers' requests too)
+    await shot(page, 'chat-loading');
+    await page.click('#cancel-load');
+    await page.locator('#progress').waitFor({ state: 'hidden', ...WAIT });
+    expect(await page.isHidden('#banner')).toBe(true);
+    expect(await page.textContent('#model-name')).toBe('Choose a model');
+    expect(await page.isDisabled('#load-button')).toBe(false);
+    releaseDownload();
+    await browser.context.unroute(download);
 
     await page.fill('#model-input', STORIES_ID);
     await page.click('#load-button');
@@ -139,6 +167,7 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
       }
     }
     expect(longTasks, 'main-thread frames with over 50 ms of script while generating, in every try').toEqual([]);
+    await shot(page, 'chat-reply');
 
     // Stop during a long reply keeps what was said; the next message works.
     await setSettings(page, 0, 2000);
