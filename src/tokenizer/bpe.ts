@@ -1,19 +1,8 @@
 import { byteDecode, byteEncode } from './byte_level.ts';
-import { Heap } from './heap.ts';
+import { mergeSymbols } from './merge.ts';
 import { preTokenizerFor, splitWords, type PreTokenizer } from './pre_tokenizer.ts';
 import type { GGUFVocab } from './vocab.ts';
 import { VocabTokenizer } from './vocab_tokenizer.ts';
-
-interface Bigram {
-  readonly left: number;
-  readonly right: number;
-  readonly rank: number;
-  /** Length of the merged text; a pair whose symbols have grown since it was queued is stale. */
-  readonly size: number;
-}
-
-/** Lowest merge rank first; on equal ranks the leftmost pair, as llama.cpp's `llm_bigram_bpe::comparator`. */
-const before = (a: Bigram, b: Bigram) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left);
 
 /** Words repeat a lot in real text; remember this many word -> ids results. */
 const WORD_CACHE_LIMIT = 50_000;
@@ -61,35 +50,10 @@ export class BpeTokenizer extends VocabTokenizer {
       const whole = vocabIds.get(word);
       if (whole !== undefined) return [whole];
     }
-    const count = word.length;
-    const start = Array.from({ length: count }, (_, i) => i);
-    const len = new Array<number>(count).fill(1);
-    const prev = Array.from({ length: count }, (_, i) => i - 1);
-    const next = Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
-
-    const queue = new Heap<Bigram>(before);
-    const tryAdd = (l: number, r: number) => {
-      if (l < 0 || r < 0) return;
-      const rank = this.ranks.get(`${word.substr(start[l], len[l])} ${word.substr(start[r], len[r])}`);
-      if (rank !== undefined) queue.push({ left: l, right: r, rank, size: len[l] + len[r] });
-    };
-    for (let i = 1; i < count; i++) tryAdd(i - 1, i);
-
-    for (let bg = queue.pop(); bg !== undefined; bg = queue.pop()) {
-      const { left: l, right: r } = bg;
-      // Symbols only grow, and r stays l's neighbour while both live, so a length check finds stale pairs.
-      if (len[l] === 0 || len[r] === 0 || len[l] + len[r] !== bg.size) continue;
-      len[l] += len[r];
-      len[r] = 0;
-      next[l] = next[r];
-      if (next[r] >= 0) prev[next[r]] = l;
-      tryAdd(prev[l], l);
-      tryAdd(l, next[l]);
-    }
-
+    // Lowest merge rank first, as llama.cpp's `llm_bigram_bpe::comparator`.
+    const pieces = mergeSymbols(word, Array.from(word, (_, i) => i), new Array<number>(word.length).fill(1), (l, r) => this.ranks.get(`${l} ${r}`));
     const ids: number[] = [];
-    for (let i = 0; i !== -1 && count > 0; i = next[i]) {
-      const piece = word.substr(start[i], len[i]);
+    for (const piece of pieces) {
       const id = vocabIds.get(piece);
       if (id !== undefined) {
         ids.push(id);

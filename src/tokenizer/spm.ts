@@ -1,21 +1,10 @@
 import { EmberError } from '../errors.ts';
-import { Heap } from './heap.ts';
+import { mergeSymbols } from './merge.ts';
 import type { GGUFVocab } from './vocab.ts';
 import { VocabTokenizer } from './vocab_tokenizer.ts';
 
 const SPACE = '▁'; // U+2581, SentencePiece's visible space
 const utf8 = new TextEncoder();
-
-interface Bigram {
-  readonly left: number;
-  readonly right: number;
-  readonly score: number;
-  /** Length of the merged text; a pair whose symbols have grown since it was queued is stale. */
-  readonly size: number;
-}
-
-/** Highest score first; on equal scores the leftmost pair, as llama.cpp's `llm_bigram_spm::comparator`. */
-const before = (a: Bigram, b: Bigram) => a.score > b.score || (a.score === b.score && a.left < b.left);
 
 /**
  * SentencePiece BPE as llama.cpp runs it for `tokenizer.ggml.model == 'llama'`: spaces become '▁', a
@@ -52,34 +41,15 @@ export class SpmTokenizer extends VocabTokenizer {
       len.push(n);
       i += n;
     }
-    const count = start.length;
-    const prev = Array.from({ length: count }, (_, i) => i - 1);
-    const next = Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
-
-    const queue = new Heap<Bigram>(before);
-    const tryAdd = (l: number, r: number) => {
-      if (l < 0 || r < 0) return;
-      const size = len[l] + len[r];
-      const id = ids.get(text.substr(start[l], size));
-      if (id !== undefined) queue.push({ left: l, right: r, score: this.scores[id], size });
-    };
-    for (let i = 1; i < count; i++) tryAdd(i - 1, i);
-
-    for (let bg = queue.pop(); bg !== undefined; bg = queue.pop()) {
-      const { left: l, right: r } = bg;
-      if (len[l] === 0 || len[r] === 0 || len[l] + len[r] !== bg.size) continue;
-      len[l] += len[r];
-      len[r] = 0;
-      next[l] = next[r];
-      if (next[r] >= 0) prev[next[r]] = l;
-      tryAdd(prev[l], l);
-      tryAdd(l, next[l]);
-    }
+    // Highest score first, as llama.cpp's `llm_bigram_spm::comparator`: a merge makes a vocab entry.
+    const pieces = mergeSymbols(text, start, len, (l, r) => {
+      const id = ids.get(l + r);
+      return id === undefined ? undefined : -this.scores[id];
+    });
 
     // Every merged symbol is a vocab entry by construction; only unmerged characters can be unknown.
     // (llama.cpp's `resegment` also consults its reverse-merge map, which never holds such a character.)
-    for (let i = 0; i !== -1 && count > 0; i = next[i]) {
-      const piece = text.substr(start[i], len[i]);
+    for (const piece of pieces) {
       const id = ids.get(piece);
       if (id !== undefined) out.push(id);
       else for (const b of utf8.encode(piece)) out.push(this.byteToken(b));

@@ -13,6 +13,7 @@
 import type { WeightData } from '../matmul.ts';
 import { fp8Values, quantizeFp8, type Fp8Format } from '../../quant/fp8.ts';
 import { quantizeInt8 } from '../../quant/int8.ts';
+import { f16ToF32 } from '../../gguf/convert.ts';
 import { ggmlDequantize } from '../../quant/ggml/index.ts';
 import { GGUF_LAYOUTS, type GgufFormat } from '../weight_layouts.ts';
 
@@ -45,17 +46,8 @@ export function f16Bits(x: number): number {
   return sign | r;
 }
 
-export function f16Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
-}
-
 /** x rounded to the nearest f16 (ties to even), as a number. */
-export const roundF16 = (x: number) => f16Value(f16Bits(x));
+export const roundF16 = (x: number) => f16ToF32(f16Bits(x));
 
 /** C's roundf: halves away from zero. */
 const roundAway = (v: number) => (v < 0 ? -Math.round(-v) : Math.round(v));
@@ -163,7 +155,7 @@ export function dequantize(w: WeightData): Float32Array {
   const words = w.data as Uint32Array;
   if (w.format === 'f16') {
     const h = new Uint16Array(words.buffer, words.byteOffset, rows * cols);
-    for (let i = 0; i < out.length; i++) out[i] = f16Value(h[i]);
+    for (let i = 0; i < out.length; i++) out[i] = f16ToF32(h[i]);
     return out;
   }
   const codes = isFp8(w) ? fp8Decoded(w) : weightCodes(w);
