@@ -4,7 +4,8 @@ import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import { watchCompiles } from './gpu/pipelines.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
-import { buildModel, forward, resetSampler, type Model } from './model/model.ts';
+import { buildModel, resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { READBACK_RING } from './model/readback_ring.ts';
 import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
@@ -95,6 +96,13 @@ interface Request {
   reuse: boolean;
 }
 
+/** A decode step submitted ahead: it feeds the token at `pos` (sampled by the step before it) and samples token `j`. */
+interface Ahead {
+  pos: number;
+  j: number;
+  step: PendingStep;
+}
+
 /** Iterators dropped without return(): when one is collected, its pipe is closed and the engine moves on. */
 const abandoned = new FinalizationRegistry<{ pipe: TokenPipe | null }>((slot) => slot.pipe?.close());
 
@@ -118,8 +126,10 @@ export class Engine extends EventTarget {
    * of maxBatch tokens.
    * runAheadMs: while another request waits, how long a generation whose reader has not come back keeps
    * generating into its buffer before it steps aside (it resumes, re-running its tokens, when read again).
+   * decodeAhead: decode steps in flight on the GPU (1 to 4): each step takes its token from the previous
+   * one's sample on the GPU, so the next is submitted while one runs; 1 waits for each id before the next.
    */
-  readonly tuning = { passMs: 100, runAheadMs: 1000 };
+  readonly tuning = { passMs: 100, runAheadMs: 1000, decodeAhead: 2 };
 
   private constructor(
     private current: Model,
@@ -321,9 +331,36 @@ export class Engine extends EventTarget {
     let held = false;
     const ids: number[] = [];
     let text = '';
+    // Decode steps submitted after the one awaited, oldest first. Each feeds the token the step before it
+    // sampled (on the GPU, at `pos`) and samples token `j`; they are confirmed one by one as they are read
+    // back, and dropped, never delivered nor in m.kv.ids, when the generation stops or steps aside.
+    const ahead: Ahead[] = [];
+    let tail = { pos: 0, j: 0 }; // the latest step submitted
+    const dropAhead = () => {
+      if (ahead.length === 0) return;
+      ahead.length = 0;
+      // Their samples were counted for the penalties: the counts are written again from the kept tokens.
+      if (this.samplerOwner === pipe) this.samplerOwner = null;
+    };
     try {
       const streamer = new TextStreamer(this.tokenizer, { stripLeadingSpace: false });
       const rand = mulberry32(r.sampling.seed);
+      const draws: number[] = []; // draws[j]: generated token j's uniform number, one draw per token, kept for a rerun
+      const drawFor = (j: number) => {
+        while (draws.length <= j) draws.push(rand());
+        return draws[j];
+      };
+      // Submits steps after the latest while fewer than decodeAhead are in flight and the one-step loop
+      // would run them if no stop came (tokens below maxTokens, positions inside the context).
+      const fillAhead = async () => {
+        const depth = Math.max(1, Math.min(Math.floor(this.tuning.decodeAhead) || 1, READBACK_RING, this.current.maxBatch + 1));
+        while (1 + ahead.length < depth) {
+          const next = { pos: tail.pos + 1, j: tail.j + 1 };
+          if (next.j >= r.maxTokens || next.pos >= this.current.nCtx || pipe.stopped || this.disposed) return;
+          ahead.push({ ...next, step: await submitForward(this.current, null, next.pos, r.sampling, drawFor(next.j)) });
+          tail = next;
+        }
+      };
       const tokenMs: number[] = [];
       let finishReason: GenerationResult['finishReason'] = 'length';
       let eos: number | null = null;
@@ -343,47 +380,64 @@ export class Engine extends EventTarget {
         if (t0 === 0) t0 = performance.now();
         checkLost(this.current.gpu);
         const first = ids.length === 0;
-        const u = rand(); // one draw per sampled token, however many passes the step takes
         const tStep = performance.now();
-        if (this.samplerOwner !== pipe) {
-          resetSampler(this.current, r.promptIds, r.sampling, ids); // a new request, or one resumed after another ran
-          this.samplerOwner = pipe;
+        let step: PendingStep | null;
+        let fedAt = -1; // a step submitted ahead: the position of the token it fed, known to the CPU by now
+        const queued = ahead.shift();
+        if (queued) {
+          step = queued.step;
+          fedAt = queued.pos;
+        } else {
+          if (this.samplerOwner !== pipe) {
+            resetSampler(this.current, r.promptIds, r.sampling, ids); // a new request, or one resumed after another ran
+            this.samplerOwner = pipe;
+          }
+          const u = drawFor(ids.length);
+          const run = await this.advance(r.seq, r.sampling, u, r.reuse || !first, () => pipe.stopped || this.disposed, true);
+          if (first) {
+            cachedTokens = run.cached;
+            prefillRun = r.seq.length - run.cached;
+          }
+          step = run.step;
+          tail = { pos: r.seq.length - 1, j: ids.length };
         }
-        const step = await this.advance(r.seq, r.sampling, u, r.reuse || !first, () => pipe.stopped || this.disposed, true);
+        if (step) await fillAhead(); // the next steps go to the GPU before this one's id is awaited
+        const id = step ? await step.wait() : null;
         if (this.disposed) throw new EmberError('ABORTED', ENGINE_DISPOSED);
+        const kv = this.current.kv.ids;
+        if (fedAt >= 0 && kv.length === fedAt) kv.push(r.seq[fedAt]); // its K and V are in the cache now
         const now = performance.now();
         if (first) {
-          cachedTokens = step.cached;
-          prefillRun = r.seq.length - step.cached;
           tPrefill = now - tStep;
           tFirst = now;
         } else tokenMs.push(now - tPrev);
         tPrev = now;
-        if (step.id === null || pipe.stopped) {
+        if (id === null || pipe.stopped) {
           finishReason = 'abort'; // stopped between passes, or during the last one: its token is dropped
           break;
         }
-        ids.push(step.id);
-        if (r.stopAtEos && this.tokenizer.isEndOfGeneration(step.id)) {
+        ids.push(id);
+        if (r.stopAtEos && this.tokenizer.isEndOfGeneration(id)) {
           finishReason = 'stop';
-          eos = step.id;
+          eos = id;
           break;
         }
-        const piece = streamer.push(step.id);
+        const piece = streamer.push(id);
         text += piece;
-        pipe.push({ id: step.id, text: piece });
+        pipe.push({ id, text: piece });
         if (ids.length >= r.maxTokens) break;
-        r.seq.push(step.id);
+        r.seq.push(id);
         if (r.seq.length > this.current.nCtx) {
           if (r.overflow === 'error') break; // the context is full: 'length'
-          this.cut(r);
+          this.cut(r); // never with steps ahead: none runs past the context
         }
-        held = await this.awaitReader(pipe, held);
+        held = await this.awaitReader(pipe, held, dropAhead);
       }
-      const tail = streamer.flush();
-      if (tail) {
-        text += tail;
-        pipe.push({ id: -1, text: tail });
+      dropAhead();
+      const rest = streamer.flush();
+      if (rest) {
+        text += rest;
+        pipe.push({ id: -1, text: rest });
       }
       const decodeMs = tokenMs.reduce((a, b) => a + b, 0);
       const end: ProducerEnd = {
@@ -402,6 +456,7 @@ export class Engine extends EventTarget {
       };
       pipe.finish(end);
     } catch (e) {
+      dropAhead();
       pipe.fail(await this.failure(e, r.promptIds, ids, text));
     } finally {
       if (held) this.scheduler.release(pipe);
@@ -412,13 +467,14 @@ export class Engine extends EventTarget {
   /**
    * Waits until the reader asks for the next token (or the generation stops). While another request
    * is in line, the generation runs ahead into its buffer for `tuning.runAheadMs` after the last read,
-   * then lets go of the engine. Returns whether it still holds the engine.
+   * then lets go of the engine (`beforeRelease` first). Returns whether it still holds the engine.
    */
-  private async awaitReader(pipe: TokenPipe, held: boolean): Promise<boolean> {
+  private async awaitReader(pipe: TokenPipe, held: boolean, beforeRelease: () => void): Promise<boolean> {
     for (;;) {
       if (pipe.reading || pipe.stopped || this.disposed) return held;
       if (held && this.scheduler.contended) {
         if (performance.now() - pipe.lastReadAt < this.tuning.runAheadMs) return held;
+        beforeRelease();
         this.scheduler.release(pipe);
         held = false;
       }
@@ -427,30 +483,36 @@ export class Engine extends EventTarget {
   }
 
   /**
-   * Makes the KV cache hold `seq` and returns the id sampled after its last token. Only the part after
-   * the prefix the cache already holds runs (at least the last token), in passes of about
-   * `tuning.passMs`; `stop` is checked before each pass (id null when it stopped).
+   * Makes the KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
+   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Returns the
+   * last pass submitted, not awaited (its id is the one sampled after seq; null when it stopped).
    */
   private async advance(
     seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
-  ): Promise<{ id: number | null; cached: number }> {
+  ): Promise<{ step: PendingStep | null; cached: number }> {
     const m = this.current;
     let cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
     // Windowed layers keep a ring: going back behind what the cache holds may need slots that later
     // positions overwrote, so such models reuse only when the new sequence extends the cached one.
     const windowed = m.config.layerWindow.some((w) => w > 0);
     if (windowed && cached < m.kv.ids.length) cached = 0;
-    let id: number | null = null;
-    for (let p = cached; p < seq.length; ) {
-      if (stop()) return { id: null, cached };
+    for (let p = cached; ; ) {
+      if (stop()) return { step: null, cached };
       const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
       const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
       const t = performance.now();
-      id = await forward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
-      if (n > 1) this.tunePass(n, performance.now() - t);
+      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
+      const step = {
+        wait: async () => {
+          const id = await pass.wait();
+          if (n > 1) this.tunePass(n, performance.now() - t);
+          return id;
+        },
+      };
+      if (last) return { step, cached };
+      await step.wait();
       p += n;
     }
-    return { id, cached };
   }
 
   /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
@@ -516,7 +578,7 @@ export class Engine extends EventTarget {
       this.samplerOwner = null;
       this.ownsGpu = !opts.gpu;
       this.watch(gpu);
-      if (history.length > 0) await this.advance(history, GREEDY, 0, false, () => this.disposed, false);
+      if (history.length > 0) await (await this.advance(history, GREEDY, 0, false, () => this.disposed, false)).step?.wait();
     } finally {
       this.scheduler.release(me);
     }

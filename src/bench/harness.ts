@@ -140,13 +140,12 @@ export function dispatchesPerToken(m: Model): number {
 }
 
 /**
- * Counts queue.submit calls and the time spent awaiting the readback buffer's mapAsync, by
- * wrapping those two methods on the model's own objects until `restore()`.
+ * Counts queue.submit calls (wrapping the model's queue's submit until `restore()`), and reads the time
+ * the engine spent awaiting sampled ids from the model's readback ring.
  */
 class Instrument {
   submits = 0;
   submitMs = 0;
-  waitMs = 0;
   private readonly restoreFns: (() => void)[] = [];
   constructor(m: Model) {
     const queue = m.gpu.device.queue as GPUQueue & { submit: GPUQueue['submit'] };
@@ -157,20 +156,12 @@ class Instrument {
       submit.call(queue, buffers);
       this.submitMs += performance.now() - t0;
     };
-    const rb = m.buffers.readback;
-    const mapAsync = rb.mapAsync;
-    rb.mapAsync = async (...args: Parameters<GPUBuffer['mapAsync']>) => {
-      const t0 = performance.now();
-      try {
-        return await mapAsync.apply(rb, args);
-      } finally {
-        this.waitMs += performance.now() - t0;
-      }
-    };
-    this.restoreFns.push(() => delete (queue as { submit?: unknown }).submit, () => delete (rb as { mapAsync?: unknown }).mapAsync);
+    this.restoreFns.push(() => delete (queue as { submit?: unknown }).submit);
+    this.ring = m.readback;
   }
+  private readonly ring: Model['readback'];
   snapshot() {
-    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: this.waitMs };
+    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: this.ring.waitMs };
   }
   restore(): void {
     for (const f of this.restoreFns) f();

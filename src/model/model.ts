@@ -15,6 +15,7 @@ import type { ModelConfig } from './config.ts';
 import { readLayer } from './host_weights.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
+import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -38,11 +39,16 @@ export interface Model {
     readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
     readonly result: GPUBuffer; // (1) u32, the sampled token
-    readonly readback: GPUBuffer; // MAP_READ copy of result
   };
+  /** MAP_READ copies of `result`, one per pass in flight. */
+  readonly readback: ReadbackRing;
   /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls). */
   readonly decode: readonly Dispatch[];
   readonly prefill: readonly Dispatch[];
+  /** `decode` whose embedding gather reads its id from `result`: the token the previous pass sampled. */
+  readonly chained: readonly Dispatch[];
+  /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
+  readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
   /** Final norm of the last token, LM head, sampler. */
   readonly head: readonly Dispatch[];
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
@@ -94,8 +100,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const hid = act('ffn_hidden', F); // (T, F)
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
-  const result = alloc.storage('result', 4);
-  const readback = alloc.create('result.readback', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const result = alloc.storage('result', 4); // (1) u32
+  const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
+    alloc.create(`result.readback.${i}`, 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // (4) u32, [0] used
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
 
   // Frequencies per rotated dimension, with whatever scaling the model asks for; Gemma 3's windowed
@@ -127,6 +134,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   progress(0, 'token_embd.weight');
   const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant));
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
+  // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
+  const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
   let weightBytes = embed.bytes;
   let kvBytes = 0;
 
@@ -201,11 +210,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   head.push(sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
+  const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, weightBytes, kvBytes,
-    buffers: { ids, step, stepHead, logits, result, readback },
-    decode, prefill, head, sampler,
+    buffers: { ids, step, stepHead, logits, result },
+    readback: new ReadbackRing(readbacks),
+    decode, prefill, chained, head, sampler,
     kv: { ids: [] },
+    timing: {},
   };
 }
 
@@ -217,11 +229,14 @@ export interface PassTimer {
   timestampWrites(label: string): GPUComputePassTimestampWrites | undefined;
 }
 
-/** Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. */
-export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer): void {
-  const layers = n === 1 ? m.decode : m.prefill;
+/**
+ * Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. `chained`: one token,
+ * the one the previous pass sampled (read from `result` on the GPU).
+ */
+export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false): void {
+  const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
   if (!timer) {
-    const pass = enc.beginComputePass();
+    const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
     encodeDispatches(pass, layers, n);
     encodeDispatches(pass, m.head, 1);
     pass.end();
@@ -254,6 +269,12 @@ export function resetSampler(
   resetSamplerState(m.gpu, m.sampler, promptIds, s, generated);
 }
 
+/** A forward pass submitted to the GPU. */
+export interface PendingStep {
+  /** The id it sampled, once read back (its only readback). */
+  wait(): Promise<number>;
+}
+
 /**
  * The forward pass: runs `tokens` (at most maxBatch) at positions pos.. through every layer, writing
  * their K and V into the cache, then norm + LM head + sampler on the last token. Resolves to the
@@ -261,19 +282,31 @@ export function resetSampler(
  * before the pass and hold `tokens` once it has run (when the cache held every position before pos).
  */
 export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer): Promise<number> {
-  const n = tokens.length;
+  return (await submitForward(m, tokens, pos, s, uniformRand, timer)).wait();
+}
+
+/**
+ * `forward` without waiting for the GPU: resolves once the pass is submitted (one queue.submit), so
+ * the next can be encoded while it runs. `tokens` null: one token at `pos`, the one the previous pass
+ * sampled, read by the embedding gather from `result` (a pipelined decode step); `m.kv.ids` is then
+ * left to the caller, who learns that token only when the previous pass is read back.
+ */
+export async function submitForward(
+  m: Model, tokens: ArrayLike<number> | null, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer,
+): Promise<PendingStep> {
+  const n = tokens?.length ?? 1;
   if (n < 1 || n > m.maxBatch) throw new EmberError('BAD_ARGUMENT', `forward takes 1 to ${m.maxBatch} tokens, got ${n}`);
   if (pos + n > m.nCtx) throw new EmberError('CONTEXT_OVERFLOW', `positions ${pos}..${pos + n - 1} run past the context of ${m.nCtx} tokens`, { pos, n, nCtx: m.nCtx });
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; tokens && i < n; i++) {
     const t = tokens[i];
     if (!(Number.isInteger(t) && t >= 0 && t < m.config.vocab)) {
       throw new EmberError('BAD_ARGUMENT', `token id ${t} is outside the vocabulary (integers 0..${m.config.vocab - 1})`);
     }
   }
+  const slot = await m.readback.take(); // from here to the submit nothing awaits: Step writes and submit stay in order
   const { gpu, buffers: b } = m;
   const cached = m.kv.ids;
-  const contiguous = cached.length >= pos;
-  cached.length = Math.min(cached.length, pos); // rewritten from pos on (or lost, if this pass fails)
+  if (tokens) cached.length = Math.min(cached.length, pos); // rewritten from pos on (or lost, if this pass fails)
   const base: StepValues = {
     ...STEP_DEFAULTS,
     n_tokens: n,
@@ -289,18 +322,22 @@ export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, 
     record: s.record === false ? 0 : 1,
     uniform_rand: uniformRand,
   };
-  writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
+  if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
+  // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer);
-  enc.copyBufferToBuffer(b.result, 0, b.readback, 0, 4);
+  encodeForward(m, enc, n, timer, tokens === null);
+  enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   gpu.device.queue.submit([enc.finish()]);
-  await b.readback.mapAsync(GPUMapMode.READ);
-  const id = new Uint32Array(b.readback.getMappedRange(0, 4))[0];
-  b.readback.unmap();
-  if (contiguous) for (let i = 0; i < n; i++) cached.push(tokens[i]);
-  return id;
+  const id = m.readback.read(slot);
+  const fed = tokens ? Array.from(tokens) : [];
+  const ran = id.then((v) => {
+    if (cached.length === pos) cached.push(...fed); // only when the cache held every position before pos
+    return v;
+  });
+  void ran.catch(() => {}); // a discarded step's failure is nobody's to see
+  return { wait: () => m.readback.wait(ran) };
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */
