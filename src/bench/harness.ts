@@ -11,12 +11,19 @@
  * - weight_gb_s: weight bytes read per decoded token × decode_tok_s; every weight matrix and norm
  *   is read once per token, plus one row of the embedding table (the KV cache is not counted).
  *   roofline_pct: weight_gb_s / the bandwidth probe's GB/s × 100.
- * - js_ms_per_token: decode wall time (as the caller of generate sees it) minus the time spent
- *   awaiting the sampled id's `mapAsync`, per decode step: everything on the CPU side (uniform
- *   writes, encoding, submit, sampling bookkeeping, detokenization, the async generator) but not the
- *   wait for the GPU. On Dawn/Node that wait includes Dawn's polling. submit_ms_per_token is the
- *   part of it spent inside queue.submit (the rest is mostly encoding).
- * - submits_per_token: queue.submit calls per decode step, counted, not assumed.
+ * - decode_ahead: the Engine's tuning.decodeAhead for these runs (decode steps in flight; 1 waits for
+ *   each sampled id before submitting the next step).
+ * - js_ms_per_token: decode wall time (as the caller of generate sees it) minus the time the engine
+ *   spent awaiting sampled ids (the readback ring's wait), per decode step: everything on the CPU side
+ *   (uniform writes, encoding, submit, sampling bookkeeping, detokenization, the async generator)
+ *   that did not overlap the GPU. On Dawn/Node that wait includes Dawn's polling. submit_ms_per_token
+ *   is the part of it spent inside queue.submit (the rest is mostly encoding).
+ * - submits_per_token: queue.submit calls per decode step, counted, not assumed (the steps submitted
+ *   before the first token came back, with decode ahead, are counted in).
+ * - gpu_idle_ms_per_token: the GPU's idle time between consecutive decode steps: with timestamp
+ *   queries, the mean gap from one step's end to the next one's start (each step's one compute pass
+ *   timed in the timed runs themselves, src/bench/idle.ts); without them, decode ms per token minus
+ *   an estimate of one step's GPU time (gpu_idle_source says which).
  * - dispatches_per_token: non-empty dispatches of one decode step (layers, final norm, LM head,
  *   sampler). kernels: GPU ms per decode step by kernel family, from timestamp queries in a
  *   separate profiled run where every dispatch has its own pass (see profile.ts).
@@ -26,9 +33,11 @@ import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { gpuRowWords, WEIGHT_FORMATS, type WeightFormat } from '../kernels/matmul.ts';
 import { forward, type Model } from '../model/model.ts';
+import { READBACK_RING } from '../model/readback_ring.ts';
 import { QUANT_INFO, type QuantScheme } from '../model/weight_source.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { TimestampProfiler, type KernelTime } from './profile.ts';
+import { StepTimeline, stepBusyMs } from './idle.ts';
 import { latency, spread, type Latency } from './stats.ts';
 
 export interface BenchConfig {
@@ -39,6 +48,8 @@ export interface BenchConfig {
   profileTokens?: number;
   /** Prompt tokens per prefill pass (the Engine's maxBatch; default the Engine's, 256). */
   maxBatch?: number;
+  /** Engine tuning.decodeAhead values to run, each a result of its own (default [2]). */
+  decodeAhead?: readonly number[];
   seed?: number;
 }
 
@@ -95,6 +106,9 @@ export interface BenchResult extends SpeedResult {
   js_ms_per_token: number;
   submit_ms_per_token: number; // the part of js_ms_per_token spent inside queue.submit
   gpu_wait_ms_per_token: number;
+  decode_ahead: number; // decode steps in flight (Engine tuning.decodeAhead)
+  gpu_idle_ms_per_token: number; // GPU idle between consecutive decode steps
+  gpu_idle_source: 'timestamps' | 'estimate';
   kernels: KernelTime[];
   kernels_note?: string;
   peer?: Record<string, SpeedResult | { error: string }>;
@@ -161,7 +175,8 @@ class Instrument {
   }
   private readonly ring: Model['readback'];
   snapshot() {
-    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: this.ring.waitMs };
+    const r = this.ring;
+    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: r.waitMs, inFlight: r.reads - r.waits };
   }
   restore(): void {
     for (const f of this.restoreFns) f();
@@ -185,16 +200,20 @@ interface RunOutcome {
   waitMs: number;
   submits: number;
   steps: number;
+  idleMs: number; // mean GPU gap between consecutive decode steps (NaN without a timeline)
 }
 
-async function timedRun(engine: Engine, ids: number[], gen: number): Promise<RunOutcome> {
+async function timedRun(engine: Engine, ids: number[], gen: number, timeline?: StepTimeline): Promise<RunOutcome> {
   const inst = new Instrument(engine.model);
   try {
     const it = engine.generate(ids, { maxTokens: gen, temperature: 0, topK: 0, topP: 1, stopAtEos: false, reuseKv: false }); // every run prefills the whole prompt
     let r = await it.next(); // the prefill and the first token
     const a = inst.snapshot();
+    timeline?.attach(engine.model); // decode steps submitted from here on (those already in flight are not timed)
     while (!r.done) r = await it.next();
     const b = inst.snapshot();
+    timeline?.detach(engine.model);
+    const gaps = timeline ? await timeline.gaps() : [];
     const s = r.value.stats;
     const steps = s.tokenMs.length;
     return {
@@ -205,8 +224,9 @@ async function timedRun(engine: Engine, ids: number[], gen: number): Promise<Run
       waitMs: b.waitMs - a.waitMs,
       jsMs: b.t - a.t - (b.waitMs - a.waitMs),
       submitMs: b.submitMs - a.submitMs,
-      submits: b.submits - a.submits,
+      submits: b.submits - a.submits + a.inFlight - b.inFlight, // steps submitted before a are this run's too
       steps,
+      idleMs: gaps.length ? gaps.reduce((x, y) => x + y, 0) / gaps.length : NaN,
     };
   } finally {
     inst.restore();
@@ -234,6 +254,10 @@ function checkConfig(c: BenchConfig): void {
   if (c.promptTokens.length === 0 || c.promptTokens.some((p) => !Number.isInteger(p) || p < 1)) throw bad(`prompt tokens must be positive integers, got ${c.promptTokens.join(',')}`);
   if (!Number.isInteger(c.genTokens) || c.genTokens < 2) throw bad(`gen tokens must be an integer >= 2 (one from the prefill, at least one decode step), got ${c.genTokens}`);
   if (!Number.isInteger(c.repeats) || c.repeats < 1) throw bad(`repeats must be a positive integer, got ${c.repeats}`);
+  const ahead = c.decodeAhead ?? [2];
+  if (ahead.length === 0 || ahead.some((d) => !Number.isInteger(d) || d < 1 || d > READBACK_RING)) {
+    throw bad(`decode ahead must be integers in 1..${READBACK_RING}, got ${ahead.join(',')}`);
+  }
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -255,61 +279,78 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
     const results: BenchResult[] = [];
     for (const p of c.promptTokens) {
       const ids = benchPrompt(m.config.vocab, p, c.seed ?? 1);
-      say(`${o.model} (${o.quant}): prompt ${p}: warm-up`);
-      const w0 = performance.now();
-      await timedRun(engine, ids, Math.min(c.genTokens, 4));
-      const warmupMs = performance.now() - w0;
-      const runs: RunOutcome[] = [];
-      for (let r = 0; r < c.repeats; r++) {
-        say(`${o.model} (${o.quant}): prompt ${p}: run ${r + 1}/${c.repeats}`);
-        runs.push(await timedRun(engine, ids, c.genTokens));
-      }
+      // Kernel times do not depend on decode ahead: profiled once per prompt length.
       const profSteps = c.profileTokens ?? Math.min(c.genTokens - 1, 16);
       let kernels: KernelTime[] = [];
       let kernelsNote: string | undefined;
-      if (!o.gpu.caps.timestamps) kernelsNote = 'the device has no timestamp-query feature';
-      else if (profSteps > 0) {
+      let busyMs = NaN; // without timestamps: one decode step's GPU time, estimated
+      if (!o.gpu.caps.timestamps) {
+        kernelsNote = 'the device has no timestamp-query feature';
+        busyMs = await stepBusyMs(m, ids, Math.min(c.genTokens - 1, 8));
+      } else if (profSteps > 0) {
         say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
         kernels = await profileRun(m, ids, profSteps);
       }
-      const per = (f: (r: RunOutcome) => number) => runs.map(f);
-      const pre = spread(per((r) => r.prefillTokS));
-      const dec = spread(per((r) => r.decodeTokS));
-      const ttft = spread(per((r) => r.ttftMs));
-      const js = spread(per((r) => r.jsMs / r.steps));
-      const weightGbS = (bytesPerToken * dec.median) / 1e9;
-      results.push({
-        model: o.model,
-        quant: o.quant,
-        prompt_tokens: p,
-        gen_tokens: c.genTokens,
-        repeats: c.repeats,
-        device,
-        load_ms: loadMs,
-        warmup_ms: warmupMs,
-        weight_bytes: m.weightBytes,
-        weight_bytes_per_token: bytesPerToken,
-        kv_bytes: m.kvBytes,
-        kv_bytes_full: m.config.nLayer * m.nCtx * 2 * m.config.nKv * m.config.headDim * 4,
-        prefill_tok_s: pre.median,
-        decode_tok_s: dec.median,
-        ttft_ms: ttft.median,
-        latency_ms: latency(runs.flatMap((r) => r.tokenMs)),
-        weight_gb_s: weightGbS,
-        roofline_pct: (100 * weightGbS) / o.probeGbS,
-        dispatches_per_token: dispatchesPerToken(m),
-        submits_per_token: mean(per((r) => r.submits / r.steps)),
-        js_ms_per_token: js.median,
-        submit_ms_per_token: spread(per((r) => r.submitMs / r.steps)).median,
-        gpu_wait_ms_per_token: spread(per((r) => r.waitMs / r.steps)).median,
-        kernels,
-        ...(kernelsNote ? { kernels_note: kernelsNote } : {}),
-        range: {
-          prefill_tok_s: { min: pre.min, max: pre.max },
-          decode_tok_s: { min: dec.min, max: dec.max },
-          ttft_ms: { min: ttft.min, max: ttft.max },
-        },
-      });
+      for (const ahead of c.decodeAhead ?? [2]) {
+        engine.tuning.decodeAhead = ahead;
+        const label = `${o.model} (${o.quant}): prompt ${p}, decode ahead ${ahead}`;
+        say(`${label}: warm-up`);
+        const w0 = performance.now();
+        await timedRun(engine, ids, Math.min(c.genTokens, 4));
+        const warmupMs = performance.now() - w0;
+        const runs: RunOutcome[] = [];
+        for (let r = 0; r < c.repeats; r++) {
+          say(`${label}: run ${r + 1}/${c.repeats}`);
+          const timeline = o.gpu.caps.timestamps ? new StepTimeline(o.gpu, c.genTokens) : undefined;
+          try {
+            runs.push(await timedRun(engine, ids, c.genTokens, timeline));
+          } finally {
+            timeline?.destroy();
+          }
+        }
+        const per = (f: (r: RunOutcome) => number) => runs.map(f);
+        const pre = spread(per((r) => r.prefillTokS));
+        const dec = spread(per((r) => r.decodeTokS));
+        const ttft = spread(per((r) => r.ttftMs));
+        const js = spread(per((r) => r.jsMs / r.steps));
+        const idle = o.gpu.caps.timestamps ? spread(per((r) => r.idleMs)).median : Math.max(0, 1000 / dec.median - busyMs);
+        const weightGbS = (bytesPerToken * dec.median) / 1e9;
+        results.push({
+          model: o.model,
+          quant: o.quant,
+          prompt_tokens: p,
+          gen_tokens: c.genTokens,
+          repeats: c.repeats,
+          device,
+          load_ms: loadMs,
+          warmup_ms: warmupMs,
+          weight_bytes: m.weightBytes,
+          weight_bytes_per_token: bytesPerToken,
+          kv_bytes: m.kvBytes,
+          kv_bytes_full: m.config.nLayer * m.nCtx * 2 * m.config.nKv * m.config.headDim * 4,
+          prefill_tok_s: pre.median,
+          decode_tok_s: dec.median,
+          ttft_ms: ttft.median,
+          latency_ms: latency(runs.flatMap((r) => r.tokenMs)),
+          weight_gb_s: weightGbS,
+          roofline_pct: (100 * weightGbS) / o.probeGbS,
+          dispatches_per_token: dispatchesPerToken(m),
+          submits_per_token: mean(per((r) => r.submits / r.steps)),
+          js_ms_per_token: js.median,
+          submit_ms_per_token: spread(per((r) => r.submitMs / r.steps)).median,
+          gpu_wait_ms_per_token: spread(per((r) => r.waitMs / r.steps)).median,
+          decode_ahead: ahead,
+          gpu_idle_ms_per_token: idle,
+          gpu_idle_source: o.gpu.caps.timestamps ? 'timestamps' : 'estimate',
+          kernels,
+          ...(kernelsNote ? { kernels_note: kernelsNote } : {}),
+          range: {
+            prefill_tok_s: { min: pre.min, max: pre.max },
+            decode_tok_s: { min: dec.min, max: dec.max },
+            ttft_ms: { min: ttft.min, max: ttft.max },
+          },
+        });
+      }
     }
     return results;
   } finally {

@@ -30,7 +30,7 @@ interface Table {
 }
 
 function benchTable(r: BenchReport): Table {
-  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'JS ms/tok (in submit)', 'KV KiB (no window)'];
+  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'ahead', 'JS ms/tok (in submit)', 'GPU wait ms/tok', 'GPU idle ms/tok', 'KV KiB (no window)'];
   const kib = (b: number) => f(b / 1024, 0);
   const rows = r.results.map((x) => [
     x.model,
@@ -45,7 +45,10 @@ function benchTable(r: BenchReport): Table {
     f(x.roofline_pct),
     String(x.dispatches_per_token),
     f(x.submits_per_token, 2),
+    String(x.decode_ahead ?? 1),
     `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
+    f(x.gpu_wait_ms_per_token, 2),
+    x.gpu_idle_ms_per_token === undefined ? '-' : `${f(x.gpu_idle_ms_per_token, 2)}${x.gpu_idle_source === 'estimate' ? ' (est.)' : ''}`,
     `${kib(x.kv_bytes)} (${kib(x.kv_bytes_full)})`,
   ]);
   return { head, rows };

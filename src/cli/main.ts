@@ -53,6 +53,8 @@ bench options (speed; medians over repeats, warm-up excluded):
   --prompt-tokens L   prompt lengths, comma-separated (default 128)
   --gen-tokens N      tokens generated per run (default 64)
   --repeats N         timed runs per prompt length (default 3)
+  --decode-ahead L    decode steps in flight, comma-separated, each run side by side (default 2;
+                      1 = wait for each sampled id before the next step)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --out FILE          also write the JSON report to FILE (e.g. bench/results/<name>.json)
@@ -211,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
       'prompt-tokens': { type: 'string' },
       'gen-tokens': { type: 'string' },
       repeats: { type: 'string' },
+      'decode-ahead': { type: 'string' },
       peer: { type: 'string' },
       out: { type: 'string' },
       markdown: { type: 'boolean' },

@@ -8,37 +8,42 @@ export const READBACK_RING = 4;
  */
 export class ReadbackRing {
   private next = 0;
-  private readonly reads: Promise<unknown>[];
+  private readonly pending: Promise<unknown>[];
   /** Milliseconds spent awaiting ids through `wait` (the benchmark's GPU wait). */
   waitMs = 0;
+  /** Reads started (one per forward pass submitted, dropped ones too) and ids awaited (the benchmark's counts). */
+  reads = 0;
+  waits = 0;
 
   constructor(readonly buffers: readonly GPUBuffer[]) { // each (4) u32 at least, MAP_READ | COPY_DST
-    this.reads = buffers.map(() => Promise.resolve());
+    this.pending = buffers.map(() => Promise.resolve());
   }
 
   /** The index of the next buffer in turn, once its previous read has ended. */
   async take(): Promise<number> {
     const i = this.next;
     this.next = (i + 1) % this.buffers.length;
-    await this.reads[i];
+    await this.pending[i];
     return i;
   }
 
   /** Reads buffer i's u32, after the submit that copies into it. */
   read(i: number): Promise<number> {
     const buf = this.buffers[i];
+    this.reads++;
     const id = buf.mapAsync(GPUMapMode.READ).then(() => {
       const v = new Uint32Array(buf.getMappedRange(0, 4))[0];
       buf.unmap();
       return v;
     });
-    this.reads[i] = id.catch(() => {}); // a lost device or destroyed buffer: the step's waiter sees the error
+    this.pending[i] = id.catch(() => {}); // a lost device or destroyed buffer: the step's waiter sees the error
     return id;
   }
 
   /** Awaits an id, counting the time as waiting for the GPU. */
   async wait(id: Promise<number>): Promise<number> {
     const t0 = performance.now();
+    this.waits++;
     try {
       return await id;
     } finally {
