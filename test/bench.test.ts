@@ -178,7 +178,10 @@ describe('bench end to end (stories260K, tiny settings)', () => {
       expect(r.range.decode_tok_s.max).toBeGreaterThanOrEqual(r.decode_tok_s);
       expect(r.weight_gb_s).toBeCloseTo((r.weight_bytes_per_token * r.decode_tok_s) / 1e9, 9);
       expect(r.roofline_pct).toBeCloseTo((100 * r.weight_gb_s) / report.probe_gb_s, 9);
-      expect(r.submits_per_token).toBe(1); // forward submits once per token
+      expect(r.submits_per_token).toBe(1); // forward submits once per token, steps submitted ahead counted in
+      expect(r.decode_ahead).toBe(2);
+      expect(r.gpu_idle_source).toBe(gpu.caps.timestamps ? 'timestamps' : 'estimate');
+      expect(Number.isFinite(r.gpu_idle_ms_per_token) && r.gpu_idle_ms_per_token >= 0, `idle ${r.gpu_idle_ms_per_token}`).toBe(true);
       expect(Number.isInteger(r.dispatches_per_token) && r.dispatches_per_token > 10).toBe(true);
       if (gpu.caps.timestamps) {
         expect(r.kernels.map((k) => k.name)).toEqual(expect.arrayContaining(['attention', 'rmsnorm', 'sample']));
