@@ -353,7 +353,9 @@ export class Engine extends EventTarget {
       // Submits steps after the latest while fewer than decodeAhead are in flight and the one-step loop
       // would run them if no stop came (tokens below maxTokens, positions inside the context).
       const fillAhead = async () => {
-        const depth = Math.max(1, Math.min(Math.floor(this.tuning.decodeAhead) || 1, READBACK_RING, this.current.maxBatch + 1));
+        // At most maxBatch + 1: a windowed layer's ring then never loses a slot the kept tokens still need.
+        const wanted = Math.floor(this.tuning.decodeAhead) || 1;
+        const depth = Math.max(1, Math.min(wanted, READBACK_RING, this.current.maxBatch + 1));
         while (1 + ahead.length < depth) {
           const next = { pos: tail.pos + 1, j: tail.j + 1 };
           if (next.j >= r.maxTokens || next.pos >= this.current.nCtx || pipe.stopped || this.disposed) return;
@@ -393,7 +395,8 @@ export class Engine extends EventTarget {
             this.samplerOwner = pipe;
           }
           const u = drawFor(ids.length);
-          const run = await this.advance(r.seq, r.sampling, u, r.reuse || !first, () => pipe.stopped || this.disposed, true);
+          const stop = () => pipe.stopped || this.disposed;
+          const run = await this.advance(r.seq, r.sampling, u, r.reuse || !first, stop, true);
           if (first) {
             cachedTokens = run.cached;
             prefillRun = r.seq.length - run.cached;
@@ -578,7 +581,10 @@ export class Engine extends EventTarget {
       this.samplerOwner = null;
       this.ownsGpu = !opts.gpu;
       this.watch(gpu);
-      if (history.length > 0) await (await this.advance(history, GREEDY, 0, false, () => this.disposed, false)).step?.wait();
+      if (history.length > 0) {
+        const { step } = await this.advance(history, GREEDY, 0, false, () => this.disposed, false);
+        await step?.wait();
+      }
     } finally {
       this.scheduler.release(me);
     }

@@ -176,7 +176,8 @@ class Instrument {
   private readonly ring: Model['readback'];
   snapshot() {
     const r = this.ring;
-    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: r.waitMs, inFlight: r.reads - r.waits };
+    const inFlight = r.reads - r.waits; // passes submitted whose id nobody has awaited yet
+    return { t: performance.now(), submits: this.submits, submitMs: this.submitMs, waitMs: r.waitMs, inFlight };
   }
   restore(): void {
     for (const f of this.restoreFns) f();
@@ -313,7 +314,9 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         const dec = spread(per((r) => r.decodeTokS));
         const ttft = spread(per((r) => r.ttftMs));
         const js = spread(per((r) => r.jsMs / r.steps));
-        const idle = o.gpu.caps.timestamps ? spread(per((r) => r.idleMs)).median : Math.max(0, 1000 / dec.median - busyMs);
+        const idle = o.gpu.caps.timestamps
+          ? spread(per((r) => r.idleMs)).median
+          : Math.max(0, 1000 / dec.median - busyMs);
         const weightGbS = (bytesPerToken * dec.median) / 1e9;
         results.push({
           model: o.model,

@@ -20,8 +20,9 @@ export class StepTimeline {
   ) {
     const { device } = gpu;
     this.querySet = device.createQuerySet({ label: 'steps', type: 'timestamp', count: 2 * capacity });
-    this.resolveBuf = device.createBuffer({ label: 'steps.resolve', size: 16 * capacity, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.readBuf = device.createBuffer({ label: 'steps.read', size: 16 * capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const size = 16 * capacity; // (capacity, 2) u64 ns
+    this.resolveBuf = device.createBuffer({ label: 'steps.resolve', size, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.readBuf = device.createBuffer({ label: 'steps.read', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Times every forward pass `m` encodes from now on (until `detach`), up to the capacity. */
@@ -37,7 +38,7 @@ export class StepTimeline {
     delete m.timing.stepWrites;
   }
 
-  /** Milliseconds from each timed pass's end to the next one's start (negative gaps, if a clock allows them, count as 0). */
+  /** Milliseconds from each timed pass's end to the next one's start (a negative gap, should a clock give one, is 0). */
   async gaps(): Promise<number[]> {
     const n = this.passes;
     if (n < 2) return [];
@@ -48,7 +49,8 @@ export class StepTimeline {
     await this.readBuf.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(this.readBuf.getMappedRange(0, 16 * n).slice(0)); // [begin, end] per pass, ns
     this.readBuf.unmap();
-    return Array.from({ length: n - 1 }, (_, i) => (t[2 * i + 2] > t[2 * i + 1] ? Number(t[2 * i + 2] - t[2 * i + 1]) / 1e6 : 0));
+    const gap = (i: number) => (t[2 * i + 2] > t[2 * i + 1] ? Number(t[2 * i + 2] - t[2 * i + 1]) / 1e6 : 0);
+    return Array.from({ length: n - 1 }, (_, i) => gap(i));
   }
 
   destroy(): void {
@@ -66,7 +68,9 @@ export class StepTimeline {
 export async function stepBusyMs(m: Model, prompt: readonly number[], steps: number): Promise<number> {
   const greedy = { temperature: 0, topK: 0, topP: 1 };
   let next = 0;
-  for (let i = 0; i < prompt.length; i += m.maxBatch) next = await forward(m, prompt.slice(i, i + m.maxBatch), i, greedy, 0);
+  for (let i = 0; i < prompt.length; i += m.maxBatch) {
+    next = await forward(m, prompt.slice(i, i + m.maxBatch), i, greedy, 0);
+  }
   const ms: number[] = [];
   for (let s = 0; s < steps && prompt.length + s < m.nCtx; s++) {
     const t0 = performance.now();

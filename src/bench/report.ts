@@ -48,7 +48,7 @@ function benchTable(r: BenchReport): Table {
     String(x.decode_ahead ?? 1),
     `${f(x.js_ms_per_token, 2)} (${f(x.submit_ms_per_token, 2)})`,
     f(x.gpu_wait_ms_per_token, 2),
-    x.gpu_idle_ms_per_token === undefined ? '-' : `${f(x.gpu_idle_ms_per_token, 2)}${x.gpu_idle_source === 'estimate' ? ' (est.)' : ''}`,
+    x.gpu_idle_ms_per_token === undefined ? '-' : f(x.gpu_idle_ms_per_token, 2) + (x.gpu_idle_source === 'estimate' ? ' (est.)' : ''),
     `${kib(x.kv_bytes)} (${kib(x.kv_bytes_full)})`,
   ]);
   return { head, rows };
