@@ -5,10 +5,12 @@
  * m.kv.ids, across maxTokens, EOS, stop strings, an abort mid-decode, interleaved streams that step
  * aside after every token, and the context's end under each overflow policy. The steps run ahead are
  * counted (readbacks): none past maxTokens or the context, and decodeAhead - 1 dropped after an EOS.
+ * Dispose and a lost device with steps in flight end with their typed errors and what was produced.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type GenerateOptions, type GenerationResult } from '../src/engine.ts';
 import { createChat } from '../src/chat/index.ts';
+import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
@@ -156,6 +158,34 @@ describe('decode ahead: the pipelined loop equals the one-step loop', () => {
         expect(r.value).toEqual(solo);
       } finally {
         engine.tuning.runAheadMs = 1000;
+      }
+    }
+  });
+
+  it('dispose and a lost device with 4 steps in flight: typed errors carrying the tokens produced, the cache without the dropped steps', async () => {
+    for (const end of ['dispose', 'lost'] as const) {
+      const e = await Engine.load(sharedModelPath(STORIES), { contextLength: 128 }); // a device of its own
+      e.tuning.decodeAhead = 4;
+      try {
+        const s = e.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 32 });
+        const got: number[] = [];
+        for (let i = 0; i < 6; i++) got.push(((await s.next()).value as { id: number }).id);
+        if (end === 'dispose') e.dispose();
+        else e.model.gpu.device.destroy();
+        const err = await expectEmberError(async () => {
+          for (let r = await s.next(); !r.done; r = await s.next()) got.push(r.value.id);
+        }, end === 'dispose' ? 'ABORTED' : 'DEVICE', end === 'dispose' ? /disposed during the generation/ : /device was lost/);
+        const ids = err.details.ids as number[];
+        expect(ids.length).toBeGreaterThanOrEqual(6);
+        expect(ids).toEqual(got.slice(0, ids.length));
+        expect(ids).toEqual(oracle[0].generated_token_ids.slice(0, ids.length));
+        if (end === 'lost') {
+          const kv = e.model.kv.ids; // what recover() runs again: the tokens fed, none of the dropped steps'
+          expect(kv).toEqual([...oracle[0].prompt_token_ids, ...ids].slice(0, kv.length));
+          expect(kv.length).toBeGreaterThanOrEqual(oracle[0].prompt_token_ids.length + ids.length - 1);
+        }
+      } finally {
+        e.dispose();
       }
     }
   });
