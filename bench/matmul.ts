@@ -67,7 +67,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 
 /** Runs `list` `iters` times in one pass; microseconds per run (GPU timestamps, else wall clock). */
-async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number, nTokens = 1): Promise<number> {
+export async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number, nTokens = 1): Promise<number> {
   const { encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const dev = gpu.device;
   const ts = gpu.caps.timestamps;

@@ -10,10 +10,15 @@
 //                                        block, xs = sum(x) over it (for offsets and mins) and xsc,
 //                                        x's own block scale (Q8_0 x; 1 for f32 x)
 // and x comes in one of two modes (shaders/matmul_x_f32.wgsl, shaders/matmul_x_q8.wgsl), which define
-// XV / ACC / ELEM, X_PER_WORD (weights per word of x), x_word, x_piece(_shared), piece_dot, piece_sum,
+// XV / ACC / ELEM, X_PER_WORD (weights per word of x), x_piece(_shared), piece_dot, piece_sum,
 // elem_dot and x_scale: f32 x (f32 products, the exact function of the dequantized weights), or x in
 // Q8_0 (int8 products summed exactly, llama.cpp's CPU numerics for Q8_0 / Q4_0 weights).
 // A piece is 4 words of x: 4 weights in f32 mode, 16 in Q8_0 mode; a block is PIECES pieces.
+// The words come from the input (shaders/matmul_in_*.wgsl): x_word(t, k) (and x_scale for Q8_0) and
+// x_prepare(t, lid), the GEMVs' prologue, which all of a workgroup's invocations run first: nothing
+// for x in buffers; for decode, RMSNorm's scale of x (matmul_in_f32_norm) or x's Q8_0 blocks in
+// workgroup memory (matmul_in_q8_local), so no separate norm or quantize dispatch runs before.
+// The GEMVs' epilogue (emit) writes y, or with p.glu, h = act(gate) * up of gate/up row pairs.
 //
 // Entry points (all share the bindings):
 //   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
@@ -26,11 +31,11 @@
 //               of x and W codes (and the blocks' scales) per stage in workgroup memory.
 // The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
 // subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
-// lanes_stride (subgroupAdd or not). WG, R, TT, TM, TN, MatmulParams, p, step and clamp_rows:
+// lanes_stride (subgroupAdd or not). glu_act: shaders/glu.wgsl. WG, R, TT, TM, TN, MatmulParams, p, step and clamp_rows:
 // shaders/matmul_common.wgsl. Bindings 2-3: x (the x mode); 4-5: codes and scales (the decoder).
 
 @group(0) @binding(6) var<storage, read> bias: array<f32>; // (rows of the matrix); a dummy unless has_bias
-@group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N)
+@group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N); with p.glu: h, (T, N/2)
 
 const XW: u32 = BLOCK / X_PER_WORD; // words of x per block
 const PIECES: u32 = XW / 4u; // pieces per block
@@ -45,12 +50,32 @@ fn finish(t: u32, r: u32, v: f32) {
   y[i] = o;
 }
 
+// Writes the R outputs of rows r0 .. r0+R-1 of token t (the GEMVs): y as finish does, or with p.glu
+// (R even, chunks starting on even rows) h[t, (row_start + r) / 2] = act(gate) * up of each pair of
+// rows r, r + 1 (gate j and up j, pairRows' order): SwiGLU / GeGLU without the gate|up round trip.
+fn emit(t: u32, r0: u32, v: vec4<f32>) {
+  if (p.glu == 0u) {
+    for (var r = 0u; r < R; r++) {
+      if (r0 + r < p.rows) { finish(t, r0 + r, v[r]); }
+    }
+    return;
+  }
+  for (var r = 0u; r < R; r += 2u) {
+    if (r0 + r < p.rows) { y[t * (p.N / 2u) + (p.row_start + r0 + r) / 2u] = glu_act(v[r], p.glu - 1u) * v[r + 1u]; }
+  }
+}
+
 @compute @workgroup_size(WG)
-fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn rows(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
   let nt = step.n_tokens;
   // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
   let t0 = wid.y * TT;
   if (t0 >= nt) { return; }
+  x_prepare(t0, lid); // the decode inputs take TT = 1
   let lane = subgroup_lane();
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
@@ -91,9 +116,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     }
   }
   for (var i = 0u; i < TT; i++) {
-    for (var r = 0u; r < R; r++) {
-      if (t0 + i < nt && r0 + r < p.rows) { finish(t0 + i, r0 + r, acc[i][r]); }
-    }
+    if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
   }
 }
 
@@ -103,6 +126,7 @@ var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
 fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
+  x_prepare(t, lid);
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let r0 = wid.x * R;
@@ -126,10 +150,12 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
   let stride = lanes_stride();
   workgroupBarrier();
-  if (lid < R && r0 + lid < p.rows) {
-    var s = 0.0;
-    for (var i = 0u; i < WG; i += stride) { s += red[lid * WG + i]; }
-    finish(t, r0 + lid, s);
+  if (lid == 0u) {
+    var s = vec4<f32>();
+    for (var r = 0u; r < R; r++) {
+      for (var i = 0u; i < WG; i += stride) { s[r] += red[r * WG + i]; }
+    }
+    emit(t, r0, s);
   }
 }
 

@@ -18,9 +18,9 @@ struct MatmulParams {
   group: u32, // weights per scale group along a row (q8, fp8: 32 or more; others: their block)
   groups: u32, // scale groups per row, ceil(K / group)
   y_offset: u32, // y column of the matrix's row 0 (a part of a fused output)
-  pad0: u32,
-  pad1: u32,
-  pad2: u32,
+  x_norm: u32, // 1: RMS-normalise x (with eps and the norm weight) as the input reads it; 0: x as it is
+  eps: f32, // the RMSNorm epsilon (x_norm)
+  glu: u32, // 0: y = the rows; 1 + act: rows are gate/up pairs, y = h = act(gate) * up (glu_act's act)
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;

@@ -1,19 +1,13 @@
 // The matmul's f32 x mode: x stays f32 (rounded to f16 first for f16 weights, as llama.cpp does:
 // x_round, chosen at load), products and sums in f32: the exact function of the dequantized weights,
 // up to the order of f32 sums. Every format but q8 / q4 takes x this way. A word of x is one value,
-// a piece four. See shaders/matmul.wgsl for what each function is for.
-
-@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, K)
+// a piece four. See shaders/matmul.wgsl for what each function is for. The words come from the
+// matmul's input (x_word: shaders/matmul_in_f32.wgsl, or matmul_in_f32_norm.wgsl in decode).
 
 const X_PER_WORD: u32 = 1u;
 alias XV = vec4<f32>; // a piece: 4 values of x, or 4 decoded weight codes
 alias ACC = f32; // sums of products
 alias ELEM = f32; // one word of a gemm tile
-
-// x[t, k] as bits, zero past K: W is zero-padded there, but x past its row is the next token (or nothing).
-fn x_word(t: u32, k: u32) -> u32 {
-  return select(0u, bitcast<u32>(x[t * p.K + min(k, p.K - 1u)]), k < p.K);
-}
 
 fn x_elems(w: vec4<u32>) -> vec4<ELEM> {
   return x_round(bitcast<vec4<f32>>(w));

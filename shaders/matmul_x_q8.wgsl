@@ -1,21 +1,16 @@
 // The matmul's Q8_0 x mode, llama.cpp's CPU numerics for Q8_0 and Q4_0 weights: x is quantized to
-// Q8_0 first (matmul_quantize_x, or by its producer), then per 32-block
+// Q8_0 first, then per 32-block
 //   y += f32(sumi) * (d_w * d_x),   sumi = sum of int8 code * int8 x, exact,
 // summed over blocks in f32 (block_combine does the product in that order). A block is never split
 // across lanes, so sumi stays one exact integer. A word of x is 4 int8 values, a piece 16.
-// Decoders in this mode have BLOCK = 32 (one x scale per block). See shaders/matmul.wgsl.
-
-@group(0) @binding(2) var<storage, read> xq: array<u32>; // (T, K/4): int8 x, 4 per u32, from matmul_quantize_x
-@group(0) @binding(3) var<storage, read> xd: array<f32>; // (T, K/32): x block scales (f16 values)
+// Decoders in this mode have BLOCK = 32 (one x scale per block). See shaders/matmul.wgsl. The codes
+// and scales come from the matmul's input (x_word, x_scale): quantized by a separate dispatch or by
+// x's producer (shaders/matmul_in_q8.wgsl), or in the GEMV's own prologue (matmul_in_q8_local.wgsl).
 
 const X_PER_WORD: u32 = 4u;
 alias XV = vec4<u32>; // a piece: 16 int8 codes of x or W, 4 per u32, element 4i in the low byte
 alias ACC = i32; // exact integer sums
 alias ELEM = u32; // one word (4 codes) of a gemm tile
-
-fn x_word(t: u32, k: u32) -> u32 {
-  return xq[t * (p.K / 4u) + k];
-}
 
 fn x_elems(w: vec4<u32>) -> vec4<ELEM> {
   return w;
@@ -27,10 +22,6 @@ fn x_piece(t: u32, k: u32) -> XV {
 
 fn x_piece_shared(t: u32, k: u32, lane: u32) -> XV {
   return share4(t, k, lane);
-}
-
-fn x_scale(t: u32, b: u32) -> f32 {
-  return xd[t * (p.K / 32u) + b];
 }
 
 fn piece_dot(a: XV, b: XV) -> ACC {

@@ -1,7 +1,8 @@
 // RMSNorm: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, one workgroup per token row; with add = 1,
 // y[t] += that instead (Gemma's post-attention/FFN norms feed the residual stream directly).
 // main_q8 also writes y in Q8_0 (shaders/q8_block.wgsl, put in front at load) when y feeds a q8/q4
-// matmul, which then skips its own quantize dispatch: one dispatch fewer per matmul on every token.
+// matmul, which then skips its own quantize dispatch (the prefill; decode fuses the norm into the matmul).
+// The scale comes from rms_scale (shaders/rms_lib.wgsl, put in front at load): the fused matmuls' order of sums.
 override WG: u32 = 64;
 
 struct Params {
@@ -20,7 +21,12 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> yq: array<vec4<u32>>; // (T, dim/16): main_q8 only, int8 4 per u32
 @group(0) @binding(6) var<storage, read_write> yd: array<f32>; // (T, dim/32): main_q8 only
 
-var<workgroup> partial: array<f32, WG>;
+fn rms_x(i: u32) -> f32 {
+  return x[i];
+}
+fn rms_w(k: u32) -> f32 {
+  return w[k];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -32,18 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   }
   if (t >= step.n_tokens) { return; }
   let base = t * p.dim;
-  var s = 0.0;
-  for (var i = lid; i < p.dim; i += WG) {
-    let v = x[base + i];
-    s += v * v;
-  }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
+  let scale = rms_scale(base, p.dim, p.eps, lid, WG);
   for (var i = lid; i < p.dim; i += WG) {
     var v = x[base + i] * scale * w[i];
     if (p.add == 1u) { v += y[out_base + i]; }
@@ -56,25 +51,12 @@ fn main_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   let t = wg.x;
   if (t >= step.n_tokens) { return; }
   let base = t * p.dim;
-  var s = 0.0;
-  for (var i = lid; i < p.dim; i += WG) {
-    let v = x[base + i];
-    s += v * v;
-  }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
+  let scale = rms_scale(base, p.dim, p.eps, lid, WG);
   let nb = p.dim / 32u;
   for (var b = lid; b < nb; b += WG) {
-    var v: array<vec4<f32>, 8>;
+    let v = rms_block(base, b * 32u, scale);
     for (var j = 0u; j < 8u; j++) {
-      let k = b * 32u + 4u * j;
-      let i = base + k;
-      v[j] = vec4<f32>(x[i] * scale * w[k], x[i + 1u] * scale * w[k + 1u], x[i + 2u] * scale * w[k + 2u], x[i + 3u] * scale * w[k + 3u]);
+      let i = base + b * 32u + 4u * j;
       y[i] = v[j].x; y[i + 1u] = v[j].y; y[i + 2u] = v[j].z; y[i + 3u] = v[j].w;
     }
     let qb = quantize_q8_block(v);

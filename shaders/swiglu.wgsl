@@ -1,5 +1,8 @@
 // SwiGLU: h = silu(gate) * up, reading the fused gate|up matmul output; GeGLU (act = 1, Gemma):
-// h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh).
+// h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh). glu_act:
+// shaders/glu.wgsl, put in front at load. The rows of gate|up are [gate | up] per token, or with
+// paired = 1 gate j and up j side by side (the matmul's GLU layout, whose decode GEMV writes h itself;
+// the prefill's GEMM leaves the pairs to this kernel).
 // main_q8 (one invocation per block of 32) also writes h in Q8_0 (shaders/q8_block.wgsl) for a q8/q4
 // ffn_down, which then skips its own quantize dispatch.
 override WG: u32 = 64;
@@ -7,21 +10,23 @@ override WG: u32 = 64;
 struct Params {
   n_ff: u32,
   act: u32, // 0: silu, 1: tanh GELU
-  pad1: u32,
+  paired: u32, // 1: gate j at 2j and up j at 2j + 1 of each row; 0: gate j at j, up j at n_ff + j
   pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] per token
+@group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] or pairs per token
 @group(0) @binding(3) var<storage, read_write> h: array<f32>; // (T, n_ff)
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
-fn gate_act(g: f32) -> f32 {
-  if (p.act == 1u) { return 0.5 * g * (1.0 + tanh_stable(0.7978845608028654 * (g + 0.044715 * g * g * g))); }
-  return g / (1.0 + exp(-g));
+// act(gate j) * up j of token t
+fn glu(t: u32, j: u32) -> f32 {
+  let row = t * 2u * p.n_ff;
+  if (p.paired == 1u) { return glu_act(gate_up[row + 2u * j], p.act) * gate_up[row + 2u * j + 1u]; }
+  return glu_act(gate_up[row + j], p.act) * gate_up[row + p.n_ff + j];
 }
 
 @compute @workgroup_size(WG)
@@ -29,9 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.y;
   let i = gid.x;
   if (t >= step.n_tokens || i >= p.n_ff) { return; }
-  let g = gate_up[t * 2u * p.n_ff + i];
-  let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
-  h[t * p.n_ff + i] = gate_act(g) * u;
+  h[t * p.n_ff + i] = glu(t, i);
 }
 
 @compute @workgroup_size(WG)
@@ -45,9 +48,7 @@ fn main_q8(@builtin(global_invocation_id) gid: vec3u) {
     var o = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
       let i = b * 32u + 4u * j + c;
-      let g = gate_up[t * 2u * p.n_ff + i];
-      let u = gate_up[t * 2u * p.n_ff + p.n_ff + i];
-      o[c] = gate_act(g) * u;
+      o[c] = glu(t, i);
       h[t * p.n_ff + i] = o[c];
     }
     v[j] = o;

@@ -1,9 +1,13 @@
 import skeletonSource from '../../shaders/matmul.wgsl?raw';
 import xF32Source from '../../shaders/matmul_x_f32.wgsl?raw';
 import xQ8Source from '../../shaders/matmul_x_q8.wgsl?raw';
+import inF32Source from '../../shaders/matmul_in_f32.wgsl?raw';
+import inF32NormSource from '../../shaders/matmul_in_f32_norm.wgsl?raw';
+import inQ8Source from '../../shaders/matmul_in_q8.wgsl?raw';
+import inQ8LocalSource from '../../shaders/matmul_in_q8_local.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
-import { Q8_BLOCK_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
+import { GLU_LIB, Q8_BLOCK_LIB, RMS_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
@@ -19,7 +23,10 @@ import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
  * is a decoder (shaders/weights/<format>.wgsl, FORMATS in weight_formats.ts) joined to them as text at
  * load, with the x mode it takes: Q8_0 x for q8 and q4 (llama.cpp's CPU numerics, x quantized first by
  * shaders/matmul_quantize_x.wgsl), f32 x for everything else (f16 rounds x to f16 as llama.cpp does).
- * Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
+ * Decode's GEMV fuses what feeds it and what follows (fewer dispatches per token): its prologue reads x
+ * raw and RMS-normalises it and/or quantizes it to Q8_0 itself (`gemvX`, shaders/matmul_in_*.wgsl), and
+ * its epilogue can write SwiGLU's h from gate/up row pairs (`glu`), each bit for bit what the separate
+ * kernels give. Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
  */
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
@@ -175,20 +182,27 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number): { data: Uin
 /**
  * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
  * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
- * formats are repacked here, chunk by chunk, into their GPU layout (weight_layouts.ts).
+ * formats are repacked here, chunk by chunk, into their GPU layout (weight_layouts.ts). Chunks start on
+ * multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs).
  */
-export function uploadWeights(alloc: Allocator, label: string, weights: WeightData, maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize): GpuWeights {
+export function uploadWeights(
+  alloc: Allocator,
+  label: string,
+  weights: WeightData,
+  maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize,
+  rowAlign = 1,
+): GpuWeights {
   checkWeights(label, weights);
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
   const gpuWords = gpuRowWords(format, K);
   const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
-  const perChunk = Math.floor(limit / (gpuWords * 4));
+  const perChunk = Math.floor(limit / (gpuWords * 4 * rowAlign)) * rowAlign;
   if (perChunk < 1) {
-    throw new EmberError('DEVICE', `weights ${label}: one row takes ${gpuWords * 4} bytes, more than the ${limit} a binding may hold`);
+    throw new EmberError('DEVICE', `weights ${label}: ${rowAlign} row(s) take ${gpuWords * 4 * rowAlign} bytes, more than the ${limit} a binding may hold`);
   }
   const nChunks = ceilDiv(N, perChunk);
-  const rowsPer = ceilDiv(N, nChunks); // even chunks
+  const rowsPer = ceilDiv(ceilDiv(N, nChunks), rowAlign) * rowAlign; // even chunks, on whole row groups
   const chunks: WeightChunk[] = [];
   let bytes = 0;
   for (let c = 0; c < nChunks; c++) {
@@ -218,13 +232,25 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['group', 'u32'], // weights per scale group along a row (the last group may be partial)
   ['groups', 'u32'], // scale groups per row, ceil(K / group)
   ['y_offset', 'u32'], // y column of the matrix's row 0
-  ['pad0', 'u32'],
-  ['pad1', 'u32'],
-  ['pad2', 'u32'],
+  ['x_norm', 'u32'], // 1: the input RMS-normalises x (decode's fused norm)
+  ['eps', 'f32'], // its epsilon
+  ['glu', 'u32'], // 0: y = the rows; 1 + act (0 silu, 1 tanh GELU): y = h = act(gate) * up of row pairs
 ] as const);
 
+/** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
+export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
+export type GluAct = keyof typeof GLU_ACTS;
+
 /** MatmulParams of one chunk (also the embedding gather's, which reads K, row_start, rows and the groups). */
-export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: { N?: number; yOffset?: number; bias?: boolean; accumulate?: boolean } = {}) {
+export interface ChunkOptions {
+  N?: number;
+  yOffset?: number;
+  bias?: boolean;
+  accumulate?: boolean;
+  normEps?: number; // the input RMS-normalises x with this epsilon
+  glu?: GluAct;
+}
+export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: ChunkOptions = {}) {
   return {
     N: o.N ?? w.rows,
     K: w.cols,
@@ -235,9 +261,9 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     group: w.group,
     groups: ceilDiv(w.cols, w.group),
     y_offset: o.yOffset ?? 0,
-    pad0: 0,
-    pad1: 0,
-    pad2: 0,
+    x_norm: o.normEps === undefined ? 0 : 1,
+    eps: o.normEps ?? 0,
+    glu: o.glu === undefined ? 0 : 1 + GLU_ACTS[o.glu],
   };
 }
 
@@ -254,8 +280,32 @@ export const MATMUL_SOURCES = {
   matmul: skeletonSource,
   matmul_x_f32: xF32Source,
   matmul_x_q8: xQ8Source,
+  matmul_in_f32: inF32Source,
+  matmul_in_f32_norm: inF32NormSource,
+  matmul_in_q8: inQ8Source,
+  matmul_in_q8_local: inQ8LocalSource,
   matmul_quantize_x: quantizeSource,
 } as const;
+
+/**
+ * Where x's words come from (shaders/matmul_in_*.wgsl): a buffer of f32 x or of Q8_0 x, or for the GEMV
+ * f32 x read raw and RMS-normalised as it is read (f32_norm), or quantized to Q8_0, normalised first or
+ * not, in the prologue (q8_local).
+ */
+export type MatmulInput = 'f32' | 'f32_norm' | 'q8' | 'q8_local';
+const INPUTS: Record<MatmulInput, string> = {
+  f32: inF32Source,
+  f32_norm: `${RMS_LIB}\n${inF32NormSource}`,
+  q8: inQ8Source,
+  q8_local: `${RMS_LIB}\n${Q8_BLOCK_LIB}\n${inQ8LocalSource}`,
+};
+/** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
+export const GEMV_LOCAL_K = 8192;
+
+/** Whether decode's GEMV of `w` can read x raw (normalise and quantize it in its prologue). */
+export function gemvReadsRawX(w: Pick<GpuWeights | WeightData, 'format' | 'cols'>): boolean {
+  return FORMATS[w.format].x !== 'q8' || w.cols <= GEMV_LOCAL_K;
+}
 
 /**
  * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
@@ -295,12 +345,16 @@ fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
 
 /**
  * A format's decoder with what it needs in front of it: the variant header, the x mode (and, for f16
- * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it, the embedding its gather.
+ * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it with an input (`input`;
+ * default: x from a buffer), the embedding its gather.
  */
-export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string): string {
+export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string, input?: MatmulInput): string {
   const f = FORMATS[format];
+  const q8 = f.x === 'q8';
   const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
-  const xMode = f.x === 'q8' ? xQ8Source : `${xF32Source}\n${round}`;
+  const inp = input ?? (q8 ? 'q8' : 'f32');
+  if (q8 !== inp.startsWith('q8')) throw new Error(`matmul input ${inp} does not fit ${format}'s x mode ${f.x}`);
+  const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${INPUTS[inp]}`;
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
   return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
 }
@@ -350,10 +404,21 @@ export interface MatmulArgs {
   tuning?: Partial<MatmulTuning>;
   /** x already in Q8_0 (codes (T, K/4) u32, scales (T, K/32) f32), written by its producer; q8/q4 only. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
+  /**
+   * What decode's GEMV reads instead of x / quantizedX: `x` (T, K) f32, RMS-normalised with `norm` in the
+   * kernel (when given), and for q8/q4 quantized to Q8_0 in its prologue: the norm and quantize
+   * dispatches stay in the gemm list only. Needs gemvReadsRawX(w).
+   */
+  gemvX?: { x: GPUBuffer; norm?: { weight: GPUBuffer; eps: number } };
+  /**
+   * The rows are gate/up pairs (pairRows): the GEMV writes h[t, j] = act(gate j) * up j into `h`
+   * (T, N/2) instead of y (no bias, no accumulate); the gemm writes the pairs to y for SwiGLU (paired).
+   */
+  glu?: { h: GPUBuffer; act: GluAct };
 }
 
 export interface MatmulDispatches {
-  gemv: Dispatch[]; // for n_tokens == 1 (correct for any n, but slow)
+  gemv: Dispatch[]; // for n_tokens == 1 (correct for any n, but slow; with gemvX or glu, 1 only)
   gemm: Dispatch[]; // for n_tokens > 1
   /** q8, q4: x in Q8_0 as the quantize dispatch leaves it, (T, K/4) u32 codes and (T, K/32) f32 scales. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
@@ -377,22 +442,40 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   need('y', a.y, a.maxTokens * yWidth * 4);
   if (a.bias) need('bias', a.bias, N * 4);
   const spec = FORMATS[w.format];
-  const quantizeX = spec.x === 'q8'; // x to Q8_0 first
+  const q8 = spec.x === 'q8';
   if (hasScaleArray(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
   const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
   for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
     if (!(Number.isInteger(tune[k]) && tune[k] >= 1 && tune[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${tune[k]}`);
   }
+  const raw = a.gemvX; // decode's x, read raw
+  if (raw) {
+    if (!gemvReadsRawX(w)) throw bad(`a GEMV reads x rows of at most ${GEMV_LOCAL_K} raw, K is ${K}`);
+    need('gemvX.x', raw.x, a.maxTokens * K * 4);
+    if (raw.norm) need('gemvX.norm.weight', raw.norm.weight, K * 4);
+  }
+  const gemvInput: MatmulInput = raw ? (q8 ? 'q8_local' : raw.norm ? 'f32_norm' : 'f32') : q8 ? 'q8' : 'f32';
+  let gemvR = tune.gemvR;
+  if (a.glu) {
+    if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== N || N % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
+    if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
+    need('glu.h', a.glu.h, (a.maxTokens * N) / 2 * 4);
+    gemvR += gemvR % 2; // a pair per invocation (rows) or workgroup (split)
+  }
 
   const family = `matmul_${w.format}`;
-  const code = decoderShader(gpu.caps, w.format, skeletonSource);
+  const main = `${GLU_LIB}\n${skeletonSource}`;
+  const code = decoderShader(gpu.caps, w.format, main);
+  const gemvCode = gemvInput === (q8 ? 'q8' : 'f32') ? code : decoderShader(gpu.caps, w.format, main, gemvInput);
   const fmt = spec.constants ?? {};
+  const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
+  const quantizeGemv = gemvInput === 'q8' && !a.quantizedX;
   const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
-    getPipeline(gpu, family, code, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: tune.gemvR, TT: 1, ...fmt }),
+    getPipeline(gpu, family, gemvCode, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: gemvR, TT: 1, ...fmt }),
     tune.gemm === 'rows'
       ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT, ...fmt })
       : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt }),
-    quantizeX && !a.quantizedX ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG }) : null,
+    quantizeGemm ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG }) : null,
   ]);
 
   const gemv: Dispatch[] = [];
@@ -411,19 +494,21 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       bindGroup: bindGroup(alloc, `${a.label}.quantize_x`, quantPipe, [params, a.step, a.x, xq, xd]),
       grid: (n) => [ceilDiv(blocks, QUANTIZE_WG), n],
     };
-    gemv.push(q);
+    if (quantizeGemv) gemv.push(q);
     gemm.push(q);
     xBindings = [xq, xd];
     quantizedX = { codes: xq, scales: xd };
-  } else if (quantizeX && a.quantizedX) {
+  } else if (q8 && a.quantizedX) {
     // The producer of x (RMSNorm, SwiGLU) already wrote it in Q8_0: one dispatch fewer.
     need('quantizedX.codes', a.quantizedX.codes, a.maxTokens * K);
     need('quantizedX.scales', a.quantizedX.scales, (a.maxTokens * K) / 8);
     xBindings = [a.quantizedX.codes, a.quantizedX.scales];
     quantizedX = a.quantizedX;
   }
+  // The GEMV's x: raw f32 x and the norm weight (a dummy, never read, when there is no norm), or as the gemm's.
+  const gemvXBindings: Binding[] = raw ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * tune.gemvR : tune.gemvR; // rows per workgroup
+  const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * gemvR : gemvR; // rows per workgroup
   const gemmGrid = (rows: number, n: number): [number, number] =>
     tune.gemm === 'rows' ? [ceilDiv(rows, tune.gemmWG * tune.gemmR), ceilDiv(n, tune.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
@@ -431,20 +516,24 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
   }
   w.chunks.forEach((c, i) => {
-    const values = chunkParams(w, c, { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate });
-    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, values);
-    // Bindings: 0 params, 1 step, 2-3 x (f32 x, or Q8_0 codes and scales), 4-5 codes and scales, 6 bias, 7 y.
-    const entries: Binding[] = [params, a.step, ...xBindings, c.data, c.scales ?? null, bias, a.y];
+    const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
+    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts));
+    const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act };
+    const fused = raw?.norm || a.glu;
+    const gemvParams = fused ? staticUniform(alloc, `${a.label}.gemv_params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, gemvOpts)) : params;
+    // Bindings: 0 params, 1 step, 2-3 x (f32 x, or Q8_0 codes and scales, or f32 x and the norm weight),
+    // 4-5 codes and scales, 6 bias, 7 y (the GLU GEMV: h).
+    const weights: Binding[] = [c.data, c.scales ?? null];
     gemv.push({
-      label: `${family}/gemv`,
+      label: `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}`,
       pipeline: gemvPipe,
-      bindGroup: bindGroup(alloc, `${a.label}.gemv[${i}]`, gemvPipe, entries),
+      bindGroup: bindGroup(alloc, `${a.label}.gemv[${i}]`, gemvPipe, [gemvParams, a.step, ...gemvXBindings, ...weights, bias, a.glu?.h ?? a.y]),
       grid: (n) => [ceilDiv(c.rows, gemvRows), n],
     });
     gemm.push({
       label: `${family}/gemm`,
       pipeline: gemmPipe,
-      bindGroup: bindGroup(alloc, `${a.label}.gemm[${i}]`, gemmPipe, entries),
+      bindGroup: bindGroup(alloc, `${a.label}.gemm[${i}]`, gemmPipe, [params, a.step, ...xBindings, ...weights, bias, a.y]),
       grid: (n) => gemmGrid(c.rows, n),
     });
   });

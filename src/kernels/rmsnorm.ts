@@ -1,5 +1,5 @@
 import source from '../../shaders/rmsnorm.wgsl?raw';
-import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
+import { Q8_BLOCK_LIB, RMS_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -31,7 +31,7 @@ export interface RmsnormArgs {
 export function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
   return buildKernel(gpu, alloc, {
     label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : a.add ? 'rmsnorm/rows_add' : 'rmsnorm/rows',
-    code: shaderText(source, {}, Q8_BLOCK_LIB),
+    code: shaderText(source, {}, Q8_BLOCK_LIB, RMS_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG: 64 },
     params: RMSNORM_PARAMS,

@@ -1,5 +1,5 @@
 import source from '../../shaders/swiglu.wgsl?raw';
-import { Q8_BLOCK_LIB, TANH_LIB } from './wgsl_lib.ts';
+import { GLU_LIB, Q8_BLOCK_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -9,7 +9,7 @@ import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
 export const SWIGLU_PARAMS = new UniformLayout('Params', [
   ['n_ff', 'u32'],
   ['act', 'u32'],
-  ['pad1', 'u32'],
+  ['paired', 'u32'],
   ['pad2', 'u32'],
 ] as const);
 export const SWIGLU_SOURCE = source;
@@ -17,7 +17,9 @@ export const SWIGLU_SOURCE = source;
 export interface SwigluArgs {
   nFf: number;
   act?: 'silu' | 'gelu_tanh'; // default silu
-  gateUp: GPUBuffer; // (T, 2*n_ff)
+  gateUp: GPUBuffer; // (T, 2*n_ff): [gate | up] per token, or gate/up pairs with `paired`
+  /** gate j and up j side by side (rows of a GLU matmul's weights, pairRows), not [gate | up]. */
+  paired?: boolean;
   h: GPUBuffer; // (T, n_ff)
   step: GPUBuffer;
   /** Also write h in Q8_0 for a q8/q4 ffn_down: codes (T, n_ff/4) u32, scales (T, n_ff/32) f32. n_ff % 32 == 0. */
@@ -28,11 +30,11 @@ export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<
   const WG = 64;
   return buildKernel(gpu, alloc, {
     label: `${a.act === 'gelu_tanh' ? 'geglu' : 'swiglu'}/${a.quantized ? 'rows_q8' : 'rows'}`,
-    code: shaderText(source, {}, Q8_BLOCK_LIB, TANH_LIB),
+    code: shaderText(source, {}, Q8_BLOCK_LIB, GLU_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },
     params: SWIGLU_PARAMS,
-    values: { n_ff: a.nFf, act: a.act === 'gelu_tanh' ? 1 : 0, pad1: 0, pad2: 0 },
+    values: { n_ff: a.nFf, act: a.act === 'gelu_tanh' ? 1 : 0, paired: a.paired ? 1 : 0, pad2: 0 },
     step: a.step,
     bindings: a.quantized ? [a.gateUp, a.h, a.quantized.codes, a.quantized.scales] : [a.gateUp, a.h],
     grid: (n) => [ceilDiv(a.quantized ? a.nFf / 32 : a.nFf, WG), n],

@@ -1,6 +1,8 @@
 import roundF16Source from '../../shaders/round_f16.wgsl?raw';
 import q8BlockSource from '../../shaders/q8_block.wgsl?raw';
 import tanhSource from '../../shaders/tanh.wgsl?raw';
+import gluSource from '../../shaders/glu.wgsl?raw';
+import rmsSource from '../../shaders/rms_lib.wgsl?raw';
 
 /**
  * WGSL function libraries (no bindings) that several kernel families put in front of their source
@@ -11,3 +13,7 @@ export const ROUND_F16_LIB = roundF16Source;
 export const Q8_BLOCK_LIB = `${roundF16Source}\n${q8BlockSource}`;
 /** tanh_stable: softcapping and the tanh GELU. */
 export const TANH_LIB = tanhSource;
+/** glu_act (the gated FFN's activation) and tanh_stable, which it needs: SwiGLU and the matmul's GLU epilogue. */
+export const GLU_LIB = `${tanhSource}\n${gluSource}`;
+/** rms_scale and rms_block: RMSNorm and the matmul prologues that normalise x. */
+export const RMS_LIB = rmsSource;

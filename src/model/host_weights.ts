@@ -75,6 +75,27 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
   } as WeightData;
 }
 
+/**
+ * The rows of a fused gate|up matrix (2F rows: gate 0..F-1, then up 0..F-1) reordered as pairs, gate j
+ * at row 2j and up j at 2j + 1, so one GEMV invocation computes both and writes act(gate) * up (the
+ * matmul's GLU epilogue). Every layout keeps a row as a contiguous run of data (and, per row, scales).
+ */
+export function pairRows(w: WeightData): WeightData {
+  const r = rowScales(w);
+  const F = r.rows / 2;
+  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix needs an even number of rows, got ${r.rows}`);
+  const pair = <T extends Float32Array | Uint32Array | Uint8Array>(a: T): T => {
+    const len = a.length / r.rows; // per row
+    const out = new (a.constructor as { new (n: number): T })(a.length);
+    for (let j = 0; j < F; j++) {
+      out.set(a.subarray(j * len, (j + 1) * len), 2 * j * len);
+      out.set(a.subarray((F + j) * len, (F + j + 1) * len), (2 * j + 1) * len);
+    }
+    return out;
+  };
+  return { ...r, data: pair(r.data), scales: r.scales && pair(r.scales) } as WeightData;
+}
+
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme): Promise<LayerWeights> {
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;

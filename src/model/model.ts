@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { buildMatmul, uploadWeights, type GpuWeights, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
@@ -12,7 +12,7 @@ import { buildSample, resetSampler as resetSamplerState, type Sampler } from '..
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import type { ModelConfig } from './config.ts';
-import { readLayer } from './host_weights.ts';
+import { pairRows, readLayer } from './host_weights.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
@@ -124,7 +124,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
-  type MatmulExtra = { bias?: GPUBuffer; accumulate?: boolean; quantizedX?: Q8x; yOffset?: number; yWidth?: number };
+  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'glu'>>;
+  // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
+  const rawX = (wt: GpuWeights, xin: GPUBuffer) => (takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, ...extra });
     decode.push(...m.gemv);
@@ -142,8 +144,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant);
-    const up = (name: string, d: Parameters<typeof uploadWeights>[2]) => {
-      const g = uploadWeights(alloc, `blk.${l}.${name}`, d);
+    const up = (name: string, d: WeightData, rowAlign?: number) => {
+      const g = uploadWeights(alloc, `blk.${l}.${name}`, d, undefined, rowAlign);
       weightBytes += g.bytes;
       return g;
     };
@@ -152,14 +154,15 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       return alloc.upload(`blk.${l}.${name}`, v);
     };
     // A fused output (qkv, gate|up): one matmul per part of alike matrices, each into its columns of y.
-    const fused = async (name: string, parts: WeightData[], xin: GPUBuffer, y: GPUBuffer, bias: Float32Array | null, q8?: Q8x) => {
+    type Norm = { q8?: Q8x; gemvX?: MatmulExtra['gemvX'] };
+    const fused = async (name: string, parts: WeightData[], xin: GPUBuffer, y: GPUBuffer, bias: Float32Array | null, norm: Norm) => {
       const width = parts.reduce((n, p) => n + p.rows, 0);
       let yOffset = 0;
       for (const [i, p] of parts.entries()) {
         const part = parts.length > 1 ? `${name}.${i}` : name;
         const b = bias ? vec(`${part}_bias`, bias.subarray(yOffset, yOffset + p.rows)) : undefined;
-        const quantizedX = takesQ8(p) ? q8 : undefined;
-        await matmul(`blk.${l}.${part}`, up(part, p), xin, y, { bias: b, quantizedX, yOffset, yWidth: width });
+        const quantizedX = takesQ8(p) ? norm.q8 : undefined;
+        await matmul(`blk.${l}.${part}`, up(part, p), xin, y, { bias: b, quantizedX, gemvX: norm.gemvX, yOffset, yWidth: width });
         yOffset += p.rows;
       }
     };
@@ -169,9 +172,20 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const vCache = alloc.storage(`blk.${l}.v_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
     kvBytes += 2 * cacheLen * kvDim * 4;
     const rope = window > 0 ? ropeLocal : ropeGlobal;
-    const qkvQ8 = w.qkv.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
-    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('attn_norm', w.attnNorm), y: xn, quantized: qkvQ8 }));
-    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, qkvQ8);
+    // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
+    // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
+    const preNorm = async (name: string, weight: Float32Array, parts: WeightData[]): Promise<Norm> => {
+      const q8 = parts.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
+      const nw = vec(name, weight);
+      const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
+      prefill.push(norm);
+      if (!parts.every(gemvReadsRawX)) {
+        decode.push(norm);
+        return { q8 };
+      }
+      return { q8, gemvX: { x, norm: { weight: nw, eps: c.eps } } };
+    };
+    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, await preNorm('attn_norm', w.attnNorm, w.qkv));
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
@@ -181,18 +195,33 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     }));
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
-    const residual = async (label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x) => {
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX });
-      await matmul(label, wt, xin, xn, { quantizedX });
+    const residual = async (
+      label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x, raw = rawX(wt, xin) ?? null,
+    ) => {
+      const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX });
+      await matmul(label, wt, xin, xn, { quantizedX, gemvX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm');
-    const gateUpQ8 = w.gateUp.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
-    both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: vec('ffn_norm', w.ffnNorm), y: xn, quantized: gateUpQ8 }));
-    await fused('gate_up', w.gateUp, xn, gateUp, null, gateUpQ8);
+    const ffnNorm = await preNorm('ffn_norm', w.ffnNorm, w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
-    both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8 }));
-    await residual(`blk.${l}.ffn_down`, up('ffn_down', w.down), hid, w.postFfnNorm, 'post_ffw_norm', downQ8);
+    const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
+    const glu = w.gateUp.length === 1;
+    if (glu) {
+      // One gate|up matrix, its rows in gate/up pairs: decode's GEMV writes h itself (SwiGLU fused),
+      // the prefill's GEMM writes the pairs and SwiGLU reads them.
+      const g = up('gate_up', pairRows(w.gateUp[0]), 2);
+      const quantizedX = takesQ8(g) ? ffnNorm.q8 : undefined;
+      await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, glu: { h: hid, act: c.ffnAct } });
+      prefill.push(await swiglu(true));
+    } else {
+      await fused('gate_up', w.gateUp, xn, gateUp, null, ffnNorm);
+      both(await swiglu(false));
+    }
+    // Decode's ffn_down quantizes h itself after the GLU GEMV; SwiGLU hands it over in Q8_0 otherwise.
+    const down = up('ffn_down', w.down);
+    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu ? rawX(down, hid) : null);
   }
 
   progress(c.nLayer + 1, 'output');
@@ -204,7 +233,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     weightBytes += lmHead.bytes;
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
-  head.push(...(await buildMatmul(gpu, alloc, { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1 })).gemv);
+  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast) };
+  head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
   const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
   head.push(sampler.pick);

@@ -1,0 +1,45 @@
+// RMSNorm's scale of one row, 1 / sqrt(mean(x^2) + eps), for every kernel that normalises (the RMSNorm
+// kernel, and the matmul prologues that normalise x as they read it). Written once so the sums run in
+// one order everywhere: RMS_LANES partial sums (partial v sums elements v, v + RMS_LANES, ...), then a
+// tree; a workgroup of any size computes them, so a fused GEMV's x is bit for bit the RMSNorm kernel's.
+// A library, no bindings: the includer defines rms_x(i), element i of the x it normalises, and rms_w(k),
+// the norm's weight k. Call rms_scale from uniform control flow with every invocation of the workgroup
+// (it has barriers).
+
+const RMS_LANES: u32 = 64u;
+
+var<workgroup> rms_partial: array<f32, RMS_LANES>;
+
+// lid: the invocation's index in the workgroup; lanes: invocations in the workgroup.
+fn rms_scale(base: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
+  for (var v = lid; v < RMS_LANES; v += lanes) {
+    var s = 0.0;
+    for (var i = v; i < dim; i += RMS_LANES) {
+      let a = rms_x(base + i);
+      s += a * a;
+    }
+    rms_partial[v] = s;
+  }
+  workgroupBarrier();
+  for (var stride = RMS_LANES / 2u; stride > 0u; stride /= 2u) {
+    for (var v = lid; v < stride; v += lanes) { rms_partial[v] += rms_partial[v + stride]; }
+    workgroupBarrier();
+  }
+  return 1.0 / sqrt(rms_partial[0] / f32(dim) + eps);
+}
+
+// Elements k0 .. k0+31 of the row at base, normalised (x * scale * w, in that order), for a Q8_0 block.
+fn rms_block(base: u32, k0: u32, scale: f32) -> array<vec4<f32>, 8> {
+  var v: array<vec4<f32>, 8>;
+  for (var j = 0u; j < 8u; j++) {
+    let k = k0 + 4u * j;
+    let i = base + k;
+    v[j] = vec4<f32>(
+      rms_x(i) * scale * rms_w(k),
+      rms_x(i + 1u) * scale * rms_w(k + 1u),
+      rms_x(i + 2u) * scale * rms_w(k + 2u),
+      rms_x(i + 3u) * scale * rms_w(k + 3u),
+    );
+  }
+  return v;
+}

@@ -1,0 +1,210 @@
+/**
+ * Decode's fused GEMVs (src/kernels/matmul.ts `gemvX`, `glu`): RMSNorm of x in the prologue (and its Q8_0
+ * quantization for q8/q4 weights), Q8_0 quantization of raw x alone, and the SwiGLU / GeGLU epilogue on
+ * gate/up row pairs. Each is checked two ways: bit for bit against the separate kernels it replaces run on
+ * the GPU (RMSNorm / quantize_x, the plain GEMV, SwiGLU: the llama.cpp oracle tests rely on the same
+ * bits), and against the CPU references (rmsnormRef, matmulRef, swigluRef) within the matmul tests'
+ * tolerances. Awkward shapes (N, F not multiples of R or of a workgroup, K odd multiples of 32 or not
+ * multiples of 4 for the float formats, two tokens, chunks), every GEMV layout, both device variants.
+ */
+import { describe, expect, it } from 'vitest';
+import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
+import type { Gpu } from '../src/gpu/device.ts';
+import { buildMatmul, gemvReadsRawX, GEMV_LOCAL_K, gpuRowWords, MATMUL_SOURCES, uploadWeights, type GluAct, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
+import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
+import { buildSwiglu } from '../src/kernels/swiglu.ts';
+import { matmulRef, packF16, packFp8, packQ4, packQ8 } from '../src/kernels/ref/matmul.ts';
+import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
+import { swigluRef } from '../src/kernels/ref/layers.ts';
+import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
+import { pairRows } from '../src/model/host_weights.ts';
+import { GGUF_LAYOUTS } from '../src/kernels/weight_layouts.ts';
+import { randn, rng, run, stepBuffer, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { matmulDevice } from './helpers/matmul.ts';
+
+type Kind = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
+
+/** The weights and the same matrix in a format matmulRef takes exactly (GGUF blocks: dequantized). */
+function makeWeights(kind: Kind, N: number, K: number, r: () => number): { w: WeightData; ref: WeightData } {
+  if (kind === 'q4_k') {
+    const type = GGUF_LAYOUTS.q4_k.ggml;
+    const data = ggmlRandomBlocks(type, N * K, r);
+    return { w: { format: 'q4_k', rows: N, cols: K, data }, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(type, data, N * K) } };
+  }
+  const v = randn(r, N * K, 0.1);
+  const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
+  const w = packs[kind](v, N, K);
+  return { w, ref: w };
+}
+
+interface Case {
+  N: number; // rows of W (glu: 2F, gate rows then up rows)
+  K: number;
+  T: number;
+  norm?: boolean; // RMSNorm in the prologue (else: raw x, q8/q4 quantized in the prologue)
+  glu?: GluAct;
+  bias?: boolean;
+  accumulate?: boolean;
+  chunkRows?: number;
+}
+const caseName = (c: Case) =>
+  `N=${c.N} K=${c.K} T=${c.T}${c.norm ? ' norm' : ''}${c.glu ? ` ${c.glu}` : ''}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${c.chunkRows ? ` split@${c.chunkRows}` : ''}`;
+
+const EPS = 1e-5;
+
+/** The separate kernels on the GPU: RMSNorm (into Q8_0 for q8/q4), the plain GEMV, SwiGLU on [gate | up]. */
+async function unfused(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, nw: GPUBuffer, y0: Float32Array | undefined, bias: GPUBuffer | undefined, c: Case, tuning: Partial<MatmulTuning>) {
+  const q8 = wd.format === 'q8' || wd.format === 'q4';
+  const step = stepBuffer(alloc, { n_tokens: c.T });
+  const list = [];
+  let xin = x;
+  let quantizedX: { codes: GPUBuffer; scales: GPUBuffer } | undefined;
+  if (c.norm) {
+    xin = alloc.storage('xn', c.T * c.K * 4);
+    quantizedX = q8 ? { codes: alloc.storage('xq', c.T * c.K), scales: alloc.storage('xd', (c.T * c.K) / 8) } : undefined;
+    list.push(await buildRmsnorm(gpu, alloc, { dim: c.K, eps: EPS, step, x, weight: nw, y: xin, quantized: quantizedX }));
+  }
+  const y = y0 ? alloc.upload('y_unfused', y0) : alloc.storage('y_unfused', c.T * c.N * 4);
+  const w = uploadWeights(alloc, 'w_unfused', wd);
+  const mm = await buildMatmul(gpu, alloc, { label: 'mm_unfused', w, x: xin, y, step, maxTokens: c.T, tuning, quantizedX, bias, accumulate: c.accumulate });
+  list.push(...mm.gemv);
+  if (!c.glu) return { list, out: y, n: c.N };
+  const h = alloc.storage('h_unfused', (c.T * c.N) / 2 * 4);
+  list.push(await buildSwiglu(gpu, alloc, { nFf: c.N / 2, act: c.glu, gateUp: y, h, step }));
+  return { list, out: h, n: c.N / 2 };
+}
+
+/** Runs the fused GEMV and the unfused kernels; returns both outputs and the CPU reference. */
+async function check(variant: 'f16' | 'f32', kind: Kind, tuning: Partial<MatmulTuning>, c: Case) {
+  const gpu = await matmulDevice(variant);
+  const alloc = new Allocator(gpu);
+  try {
+    const r = rng(c.N * 7919 + c.K * 31 + c.T);
+    const { w: wd, ref } = makeWeights(kind, c.N, c.K, r);
+    const xv = randn(r, c.T * c.K, 3);
+    const nwv = Float32Array.from(randn(r, c.K, 0.2), (v) => 1 + v);
+    const y0 = c.accumulate ? randn(r, c.T * c.N) : undefined;
+    const biasV = c.bias ? randn(r, c.N) : undefined;
+    const bias = biasV && alloc.upload('bias', biasV);
+    const x = alloc.upload('x', xv);
+    const nw = alloc.upload('nw', nwv);
+    const step = stepBuffer(alloc, { n_tokens: c.T });
+    const rowBytes = gpuRowWords(wd.format, c.K) * 4;
+    const w = uploadWeights(alloc, 'w', c.glu ? pairRows(wd) : wd, c.chunkRows ? c.chunkRows * rowBytes : undefined, c.glu ? 2 : 1);
+    if (c.chunkRows) expect(w.chunks.length).toBeGreaterThan(1);
+    const n = c.glu ? c.N / 2 : c.N;
+    const out = y0 ? alloc.upload('y', y0) : alloc.storage('y', c.T * n * 4);
+    const mm = await buildMatmul(gpu, alloc, {
+      label: 'mm',
+      w,
+      x: alloc.storage('xn_unused', c.T * c.K * 4), // the gemm's x, not run here
+      y: c.glu ? alloc.storage('gate_up_unused', c.T * c.N * 4) : out,
+      step,
+      maxTokens: c.T,
+      tuning,
+      bias,
+      accumulate: c.accumulate,
+      gemvX: { x, norm: c.norm ? { weight: nw, eps: EPS } : undefined },
+      glu: c.glu && { h: out, act: c.glu },
+    });
+    expect(mm.gemv.map((d) => d.label.split('/')[0])).toEqual(w.chunks.map(() => `matmul_${wd.format}`)); // the GEMVs alone
+    run(gpu, mm.gemv, c.T);
+    const fused = new Float32Array(await readBuffer(gpu, out, c.T * n * 4));
+    const u = await unfused(gpu, alloc, wd, x, nw, y0, bias, c, tuning);
+    run(gpu, u.list, c.T);
+    const separate = new Float32Array(await readBuffer(gpu, u.out, c.T * u.n * 4));
+    const xr = c.norm ? rmsnormRef(xv, nwv, c.K, EPS) : xv;
+    let want = matmulRef(ref, xr, c.T, { y0, bias: biasV });
+    if (c.glu) want = swigluRef(want, c.T, c.N / 2, c.glu);
+    return { fused, separate, want };
+  } finally {
+    alloc.destroyAll();
+  }
+}
+
+const Q8_CASES: Case[] = [
+  { N: 7, K: 96, T: 1, norm: true, bias: true }, // qkv with a bias (Qwen2)
+  { N: 513, K: 576, T: 1, norm: true },
+  { N: 33, K: 64, T: 2, norm: true }, // the GEMV list runs any number of tokens
+  { N: 172, K: 160, T: 1, accumulate: true }, // raw x, quantized in the prologue (o, down)
+  { N: 66, K: 96, T: 1, norm: true, glu: 'silu' }, // F = 33
+  { N: 2, K: 32, T: 2, glu: 'gelu_tanh' },
+  { N: 70, K: 64, T: 1, norm: true, glu: 'silu', chunkRows: 24 },
+];
+const FLOAT_CASES: Case[] = [
+  { N: 7, K: 172, T: 1, norm: true, bias: true },
+  { N: 33, K: 14, T: 2, norm: true, accumulate: true },
+  { N: 66, K: 172, T: 1, norm: true, glu: 'gelu_tanh' },
+  { N: 40, K: 36, T: 1, glu: 'silu', chunkRows: 13 },
+];
+const KQUANT_CASES: Case[] = [
+  { N: 37, K: 256, T: 1, norm: true },
+  { N: 18, K: 512, T: 1, norm: true, glu: 'silu' },
+];
+const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
+const LAYOUTS: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 64, gemvR: 2 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4 },
+];
+// R odd: the GLU GEMV rounds it up to whole pairs; a workgroup smaller than RMSNorm's 64 partial sums.
+const ODD: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 8, gemvR: 3 },
+  { gemv: 'split', gemvWG: 32, gemvR: 1 },
+];
+const SLOW = 600_000; // ms: first compiles on a loaded machine
+
+describe.each(VARIANTS)('fused decode GEMV (%s device)', (variant) => {
+  describe.each(Object.keys(CASES) as Kind[])('%s weights', (kind) => {
+    const layouts = variant === 'f16' && (kind === 'q8' || kind === 'f16') ? [...LAYOUTS, ...ODD] : LAYOUTS;
+    for (const tuning of layouts) {
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}`;
+      it.each(CASES[kind].map((c) => [caseName(c), c] as const))(`${tn} %s`, async (_, c) => {
+        const { fused, separate, want } = await check(variant, kind, tuning, c);
+        expect(Array.from(fused)).toEqual(Array.from(separate)); // bit for bit
+        // With the norm, the f64 reference's x differs from the kernels' f32 x in the last bit, which can
+        // move a Q8_0 code of x (q8/q4) or x's f16 rounding (f16) at a tie: one step of x in one product.
+        const q8 = kind === 'q8' || kind === 'q4';
+        const tol = c.norm && (q8 || kind === 'f16') ? 1e-3 : q8 ? 2e-6 : 2e-5;
+        expect(worstRatio(fused, want, tol, tol)).toBeLessThanOrEqual(1);
+      }, SLOW);
+    }
+  });
+});
+
+describe('fused GEMV layout and limits', () => {
+  it('pairRows puts gate j and up j side by side, data and per-row scales', () => {
+    const w = packQ8(randn(rng(3), 4 * 64), 4, 64); // 2 gate rows, 2 up rows
+    const p = pairRows(w);
+    const row = (a: WeightData, i: number) => Array.from(a.data.subarray(i * 16, (i + 1) * 16));
+    const scales = (a: WeightData, i: number) => Array.from(a.scales!.subarray(i * 2, (i + 1) * 2));
+    for (const [to, from] of [[0, 0], [1, 2], [2, 1], [3, 3]]) {
+      expect(row(p, to)).toEqual(row(w, from));
+      expect(scales(p, to)).toEqual(scales(w, from));
+    }
+    expect(() => pairRows(packQ8(new Float32Array(3 * 32), 3, 32))).toThrow(/even number of rows, got 3/);
+  });
+
+  it('GEMV_LOCAL_K is the WGSL LOCAL_K; longer q8 rows are not read raw', () => {
+    expect(MATMUL_SOURCES.matmul_in_q8_local).toContain(`const LOCAL_K: u32 = ${GEMV_LOCAL_K}u;`);
+    expect(gemvReadsRawX({ format: 'q8', cols: GEMV_LOCAL_K })).toBe(true);
+    expect(gemvReadsRawX({ format: 'q8', cols: GEMV_LOCAL_K + 32 })).toBe(false);
+    expect(gemvReadsRawX({ format: 'f16', cols: 4 * GEMV_LOCAL_K })).toBe(true);
+  });
+
+  it('rejects a GLU matmul with a bias or chunks that split a pair', async () => {
+    const gpu = await matmulDevice('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const wd = packQ8(randn(rng(4), 6 * 32), 6, 32);
+      const args = { label: 'mm', x: alloc.storage('x', 128), y: alloc.storage('y', 24), step: stepBuffer(alloc), maxTokens: 1 };
+      const glu = { h: alloc.storage('h', 12), act: 'silu' as const };
+      const split = uploadWeights(alloc, 'w', wd, 3 * 32); // chunks of 3 rows
+      await expect(buildMatmul(gpu, alloc, { ...args, w: split, glu })).rejects.toThrow(/whole row pairs/);
+      const w = uploadWeights(alloc, 'w2', wd, 3 * 32, 2); // chunks of 2 rows
+      expect(w.chunks.map((c) => c.rows)).toEqual([2, 2, 2]);
+      await expect(buildMatmul(gpu, alloc, { ...args, w, glu, bias: alloc.storage('b', 24) })).rejects.toThrow(/no bias/);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+});
