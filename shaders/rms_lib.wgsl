@@ -21,10 +21,14 @@ fn rms_scale(base: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
     rms_partial[v] = s;
   }
   workgroupBarrier();
-  for (var stride = RMS_LANES / 2u; stride > 0u; stride /= 2u) {
-    for (var v = lid; v < stride; v += lanes) { rms_partial[v] += rms_partial[v + stride]; }
-    workgroupBarrier();
+  // The tree by one invocation: the order of a parallel tree, with 2 barriers instead of log2(RMS_LANES) + 1
+  // (every barrier costs a CPU-SIMD device a switch per SIMD group, and each fused GEMV workgroup pays it).
+  if (lid == 0u) {
+    for (var stride = RMS_LANES / 2u; stride > 0u; stride /= 2u) {
+      for (var v = 0u; v < stride; v++) { rms_partial[v] += rms_partial[v + stride]; }
+    }
   }
+  workgroupBarrier();
   return 1.0 / sqrt(rms_partial[0] / f32(dim) + eps);
 }
 
