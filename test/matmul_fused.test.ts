@@ -21,6 +21,9 @@ import { pairRows } from '../src/model/host_weights.ts';
 import { GGUF_LAYOUTS } from '../src/kernels/weight_layouts.ts';
 import { randn, rng, run, stepBuffer, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { matmulDevice } from './helpers/matmul.ts';
+import { shaderText, getPipeline } from '../src/gpu/pipelines.ts';
+import { bindGroup } from '../src/kernels/dispatch.ts';
+import { Q8_BLOCK_LIB } from '../src/kernels/wgsl_lib.ts';
 
 type Kind = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
 
@@ -172,6 +175,47 @@ describe.each(VARIANTS)('fused decode GEMV (%s device)', (variant) => {
 });
 
 describe('fused GEMV layout and limits', () => {
+  // The Q8_0 quantizer's division (quantize_q8_block, in every prologue that quantizes x) must round
+  // exactly as IEEE f32 division: JS's double quotient rounded to f32 is that (no double-rounding case
+  // exists for quotients of 24-bit significands). Random significands, quotients near 1 and 2, 127.
+  it.each(VARIANTS)('div_exact rounds a / b as IEEE f32 division (%s device)', async (variant) => {
+    const gpu = await matmulDevice(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const r = rng(17);
+      const a: number[] = [], b: number[] = [];
+      const sig = () => 1 + Math.floor(r() * 2 ** 23) / 2 ** 23;
+      for (let i = 0; i < 4096; i++) {
+        a.push(Math.fround(sig() * 2 ** Math.floor(r() * 40 - 20)));
+        b.push(Math.fround(i % 4 === 0 ? 127 : i % 4 === 1 ? 1 : sig() * 2 ** Math.floor(r() * 20 - 10)));
+      }
+      for (const m of [1, 1 + 2 ** -23, 2 - 2 ** -23, 1.5, 127, 3]) for (const n of [1, 1 + 2 ** -23, 2 - 2 ** -23, 127, 3]) a.push(m), b.push(n);
+      const code = shaderText(`
+@group(0) @binding(0) var<storage, read> ab: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read_write> q: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < arrayLength(&q)) { q[g.x] = div_exact(ab[g.x].x, ab[g.x].y); }
+}`, {}, Q8_BLOCK_LIB);
+      const pipe = await getPipeline(gpu, 'test_div_exact', code);
+      const n = a.length;
+      const q = alloc.storage('q', n * 4);
+      const ab = alloc.upload('ab', Float32Array.from({ length: 2 * n }, (_, i) => (i % 2 ? b[i >> 1] : a[i >> 1])));
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bindGroup(alloc, 'test_div_exact', pipe, [ab, q]));
+      pass.dispatchWorkgroups(Math.ceil(n / 64));
+      pass.end();
+      gpu.device.queue.submit([enc.finish()]);
+      const got = new Float32Array(await readBuffer(gpu, q, n * 4));
+      const wrong = a.map((x, i) => [x, b[i], got[i], Math.fround(x / b[i])]).filter(([, , g, w]) => g !== w);
+      expect(wrong).toEqual([]);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
   it('pairRows puts gate j and up j side by side, data and per-row scales', () => {
     const w = packQ8(randn(rng(3), 4 * 64), 4, 64); // 2 gate rows, 2 up rows
     const p = pairRows(w);
