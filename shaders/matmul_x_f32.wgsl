@@ -36,3 +36,18 @@ fn piece_sum(xv: XV) -> ACC {
 fn elem_dot(a: ELEM, b: ELEM) -> ACC {
   return a * b;
 }
+
+// The f32 route of 'rows' (FLOAT_DOT, see shaders/matmul_x_q8.wgsl): pieces are f32 already.
+alias XF = vec4<f32>;
+
+fn piece_f32(v: XV) -> XF {
+  return v;
+}
+
+fn piece_fdot(a: XF, b: XF) -> f32 {
+  return dot(a, b);
+}
+
+fn piece_fsum(a: XF) -> f32 {
+  return piece_sum(a);
+}

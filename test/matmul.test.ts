@@ -117,31 +117,40 @@ const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOA
 // Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
 // the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
 const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
-  { gemv: 'rows', gemvWG: 64, gemvR: 2 },
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
 ];
+const GEMV_FLOAT: Partial<MatmulTuning> = { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }; // q8 / q4 kinds only
 const GEMV_ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
   { gemv: 'split', gemvWG: 32, gemvR: 1 },
 ];
-const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4 }, { gemm: 'tiled' }];
-const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3 }];
+// gemmFloat (Q8_0 x's products as exact f32 FMAs) changes only the q8 / q4 kernels: they run both ways.
+const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [
+  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
+  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true },
+  { gemm: 'tiled' },
+];
+const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }];
 
 describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   describe.each(KINDS)('%s weights', (kind) => {
     const extra = EXTRA_CASES[kind] ?? [];
     const blocks = kind === 'fp8e4m3-b128'; // its own shapes only
     const all = variant === 'f16';
-    for (const tuning of all ? [...GEMV_LAYOUTS, ...GEMV_ODD] : GEMV_LAYOUTS) {
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}`;
+    const q8x = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
+    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : [])];
+    for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
     }
     // The tiled GEMM of q8 / q4 uses the variant's dot4i8; the others' uses none of the variant's functions.
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
-    for (const tuning of all ? [...GEMM_LAYOUTS, ...GEMM_ODD] : GEMM_LAYOUTS.filter((t) => variantGemm || t.gemm !== 'tiled')) {
-      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}` : tuning.gemm;
+    const layouts = GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat);
+    for (const tuning of all ? [...layouts, ...GEMM_ODD] : layouts.filter((t) => variantGemm || t.gemm !== 'tiled')) {
+      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}` : tuning.gemm;
       // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
       it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
@@ -195,6 +204,29 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const table = dequantize(wd);
       const want = new Float32Array(ids.flatMap((id) => [...table.subarray(id * dim, (id + 1) * dim)]));
       expect(worstRatio(got, want, 0, 0)).toBe(0);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it.each(['q8', 'q4'] as const)('%s: f32 products of the codes (gemmFloat, gemvFloat) give the same bits as the integer dots', async (kind) => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, K, T] = [40, 320, 9];
+      const r = rng(17);
+      const w = uploadWeights(alloc, 'w', makeWeights(kind, N, K, r));
+      const x = alloc.upload('x', randn(r, T * K, 3));
+      const outputs: number[][] = [];
+      for (const [path, f] of [['gemm', false], ['gemm', true], ['gemv', false], ['gemv', true]] as const) {
+        const yb = alloc.storage('y', T * N * 4);
+        const tuning: Partial<MatmulTuning> = { gemm: 'rows', gemv: 'rows', gemmFloat: f, gemvFloat: f };
+        const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: T }), maxTokens: T, tuning });
+        run(gpu, mm[path], T);
+        outputs.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, T * N * 4))));
+      }
+      expect(outputs[1]).toEqual(outputs[0]);
+      expect(outputs[3]).toEqual(outputs[2]);
     } finally {
       alloc.destroyAll();
     }

@@ -1,0 +1,110 @@
+/**
+ * Side-by-side timing of matmul launch variants (MatmulTuning), interleaved in one process so that a
+ * shared machine's load disturbs them alike: each variant is checked against the CPU reference, then
+ * the variants take turns, `rounds` times, and each reports its least disturbed run (GPU timestamps, and
+ * the process's CPU time, which on lavapipe is the work done and moves less with other processes' load).
+ *
+ *   npx tsx bench/matmul_ab.ts [--format q8] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
+ *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
+ *
+ * With --tokens 1 the GEMV list is timed, else the GEMM list.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { MatmulTuning } from '../src/kernels/matmul.ts';
+
+function parseVariant(v: string): Partial<MatmulTuning> {
+  const t: Record<string, string | number | boolean> = {};
+  for (const kv of v.split(',')) {
+    const [k, val] = kv.split('=');
+    t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$/.test(k) ? val === '1' : Number(val);
+  }
+  return t as Partial<MatmulTuning>;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const arg = (name: string, d: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : d;
+  };
+  const variants = argv.flatMap((a, i) => (a === '--variant' ? [argv[i + 1]] : []));
+  await import('../src/node/host.ts');
+  const { createGpu } = await import('../src/gpu/device.ts');
+  const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
+  const { buildMatmul, uploadWeights } = await import('../src/kernels/matmul.ts');
+  const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
+  const ref = await import('../src/kernels/ref/matmul.ts');
+  const { loadavg } = await import('node:os');
+  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
+  const format = arg('format', 'q8');
+  const [K, N] = arg('shape', '576x1536').split('x').map(Number);
+  const T = Number(arg('tokens', '128'));
+  const rounds = Number(arg('rounds', '5'));
+  const iters = Number(arg('iters', '4'));
+  console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}; ${format} K=${K} N=${N} T=${T}`);
+  const alloc = new Allocator(gpu);
+  let seed = 7;
+  const rand = (n: number, s: number) =>
+    Float32Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 * 2 - 1) * s);
+  const wf = rand(N * K, 0.05);
+  const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
+  const wd = fp8
+    ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
+    : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'q8']!(wf, N, K);
+  const x = rand(K * T, 1);
+  const expected = ref.matmulRef(wd, x, T);
+  const step = alloc.uniform('step', STEP.size);
+  gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T }));
+  const w = uploadWeights(alloc, 'w', wd);
+  const xb = alloc.upload('x', x);
+  const yb = alloc.storage('y', N * T * 4);
+  const path = T === 1 ? 'gemv' : 'gemm';
+  const lists = [];
+  for (const v of variants) {
+    const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: xb, y: yb, step, maxTokens: T, tuning: parseVariant(v) });
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, mm[path], T);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const y = new Float32Array(await readBuffer(gpu, yb, N * T * 4));
+    let worst = 0;
+    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(y[i] - expected[i]) / (1e-5 + 2e-5 * Math.abs(expected[i])));
+    if (!(worst <= 1)) throw new Error(`${v}: disagrees with the CPU reference (worst error ratio ${worst})`);
+    lists.push(mm[path]);
+  }
+  const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const best = variants.map(() => ({ gpu: Infinity, cpu: Infinity }));
+  for (let round = 0; round <= rounds; round++) {
+    for (let i = 0; i < lists.length; i++) {
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      for (let k = 0; k < iters; k++) encodeDispatches(pass, lists[i], T);
+      pass.end();
+      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+      const c0 = process.cpuUsage();
+      gpu.device.queue.submit([enc.finish()]);
+      await gpu.device.queue.onSubmittedWorkDone();
+      const c = process.cpuUsage(c0);
+      const t = new BigUint64Array(await readBuffer(gpu, resolve, 16));
+      if (round === 0) continue; // warm-up
+      best[i].gpu = Math.min(best[i].gpu, Number(t[1] - t[0]) / 1e3 / iters / T);
+      best[i].cpu = Math.min(best[i].cpu, (c.user + c.system) / iters / T);
+    }
+  }
+  variants.forEach((v, i) => console.log(`${v.padEnd(48)} ${best[i].gpu.toFixed(1).padStart(8)} us/token GPU ${best[i].cpu.toFixed(1).padStart(8)} us/token CPU`));
+  console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  alloc.destroyAll();
+  gpu.device.destroy();
+}
+
+if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { createServer, createServerModuleRunner } = await import('vite');
+  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
+  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+  const module: typeof import('./matmul_ab.ts') = await runner.import(fileURLToPath(import.meta.url));
+  await module.main();
+  await runner.close();
+  await server.close();
+  process.exit(0);
+}
