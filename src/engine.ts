@@ -25,6 +25,7 @@ import {
   boolOption, checkLoadOptions, checkPrompt, intOption, overflowOption, signalOption,
 } from './options.ts';
 import type { Sampling } from './model/model.ts';
+import { autotuneDefault } from './kernels/autotune.ts';
 
 export type { ModelInput } from './model_input.ts';
 export type { GeneratedToken, GenerationResult, GenerationStats } from './token_pipe.ts';
@@ -57,6 +58,12 @@ export interface LoadOptions {
   cache?: WeightCache;
   /** Aborts the load (download, parse, build): it rejects with `ABORTED` and leaves nothing on the GPU. */
   signal?: AbortSignal;
+  /**
+   * Time each matmul shape's launch variants for a moment at load and keep the fastest on this device
+   * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except under test runners
+   * (vitest, a browser driven by automation), where results must not depend on timing.
+   */
+  autotune?: boolean;
 }
 
 /** Sampling (temperature, topK, topP, minP, penalties, logitBias, seed: see src/sampling.ts) and the rest of a request. */
@@ -183,7 +190,7 @@ export class Engine extends EventTarget {
       let compiles = 0;
       const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
       try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress });
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault() });
         if (opts.signal?.aborted) model.alloc.destroyAll();
         aborted();
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });

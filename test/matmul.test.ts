@@ -10,6 +10,7 @@ import {
   MATMUL_PARAMS,
   MATMUL_SOURCES,
   MATMUL_COMMON_SOURCE,
+  matmulTuning,
   QUANTIZE_PARAMS,
   rowScales,
   uploadWeights,
@@ -18,7 +19,8 @@ import {
   type WeightData,
 } from '../src/kernels/matmul.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { dequantize, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/kernels/autotune.ts';
+import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, type MatmulCase } from './helpers/matmul.ts';
@@ -316,6 +318,43 @@ describe('matmul uniforms and validation', () => {
     for (const format of WEIGHT_FORMATS) {
       const code = decoderShader({ subgroups: false, dot4I8: false }, format, MATMUL_SOURCES.matmul);
       expect(parseWgslStruct(code, 'Step'), format).toEqual(STEP.fields.map(([n, t]) => [n, t]));
+    }
+  });
+
+  it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right', async () => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    resetAutotune();
+    try {
+      const [N, K, T] = [70, 96, 5];
+      const r = rng(23);
+      const wd = packQ8(randn(r, N * K, 0.1), N, K);
+      const x = randn(r, T * K);
+      const w = uploadWeights(alloc, 'w', wd);
+      const build = (y: GPUBuffer) => buildMatmul(gpu, alloc, { label: 'mm', w, x: alloc.upload('x', x), y, step: stepBuffer(alloc, { n_tokens: T }), maxTokens: T, autotune: true });
+      const y = alloc.storage('y', T * N * 4);
+      const mm = await build(y);
+      const made = await autotuneChoices(gpu.caps.adapterName);
+      expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
+      const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps), path).map(variantName);
+      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2']));
+      expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=2 TT=4 float']));
+      for (const c of made) {
+        expect(names(c.path)).toContain(c.chosen);
+        expect(Object.keys(c.us)).toEqual(names(c.path));
+        expect(Object.values(c.us).every((us) => us > 0)).toBe(true);
+      }
+      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat })).toBe(made[0].chosen);
+      run(gpu, mm.gemm, T);
+      const want = matmulRef(wd, x, T);
+      expect(worstRatio(new Float32Array(await readBuffer(gpu, y, T * N * 4)), want, 2e-6, 2e-6)).toBeLessThanOrEqual(1);
+      // The same shape again: the cached choice, no new trial.
+      const again = await build(alloc.storage('y2', T * N * 4));
+      expect(again.tuning).toEqual(mm.tuning);
+      expect(await autotuneChoices(gpu.caps.adapterName)).toHaveLength(2);
+    } finally {
+      resetAutotune();
+      alloc.destroyAll();
     }
   });
 

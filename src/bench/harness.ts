@@ -36,6 +36,7 @@ import { forward, type Model } from '../model/model.ts';
 import { READBACK_RING } from '../model/readback_ring.ts';
 import { QUANT_INFO, type QuantScheme } from '../model/weight_source.ts';
 import { mulberry32 } from '../util/rng.ts';
+import { autotuneChoices, autotuneDefault, type AutotuneChoice } from '../kernels/autotune.ts';
 import { TimestampProfiler, type KernelTime } from './profile.ts';
 import { StepTimeline, stepBusyMs } from './idle.ts';
 import { latency, spread, type Latency } from './stats.ts';
@@ -111,6 +112,8 @@ export interface BenchResult extends SpeedResult {
   gpu_idle_source: 'timestamps' | 'estimate';
   kernels: KernelTime[];
   kernels_note?: string;
+  /** The matmul launch variants autotuning chose on this adapter so far (empty when it was off). */
+  matmul_variants: AutotuneChoice[];
   peer?: Record<string, SpeedResult | { error: string }>;
 }
 
@@ -121,6 +124,8 @@ export interface BenchModelOptions {
   probeGbS: number;
   config: BenchConfig;
   onProgress?: (message: string) => void;
+  /** Time the matmul launch variants at load (default: the Engine's). */
+  autotune?: boolean;
 }
 
 /**
@@ -271,8 +276,10 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   const maxPrompt = Math.max(...c.promptTokens);
   say(`${o.model} (${o.quant}): loading`);
   const t0 = performance.now();
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch });
+  const autotune = o.autotune ?? autotuneDefault();
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune });
   const loadMs = performance.now() - t0;
+  const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
   try {
     const m = engine.model;
     const bytesPerToken = weightBytesPerToken(m, o.quant);
@@ -347,6 +354,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
           gpu_idle_source: o.gpu.caps.timestamps ? 'timestamps' : 'estimate',
           kernels,
           ...(kernelsNote ? { kernels_note: kernelsNote } : {}),
+          matmul_variants: variants,
           range: {
             prefill_tok_s: { min: pre.min, max: pre.max },
             decode_tok_s: { min: dec.min, max: dec.max },

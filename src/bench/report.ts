@@ -90,6 +90,22 @@ function kernelTable(r: BenchReport): Table {
   return { head, rows };
 }
 
+/** What autotuning chose per matmul shape (one block per model and quant); null when it was off everywhere. */
+function variantTable(r: BenchReport): Table | null {
+  const head = ['model', 'quant', 'matmul', 'list', 'chosen', 'candidates: us per run'];
+  const seen = new Set<string>();
+  const rows: string[][] = [];
+  for (const x of r.results) {
+    if (seen.has(`${x.model}|${x.quant}`)) continue;
+    seen.add(`${x.model}|${x.quant}`);
+    for (const v of x.matmul_variants ?? []) {
+      const us = Object.entries(v.us).map(([name, t]) => `${name} ${f(t, 0)}`).join(', ');
+      rows.push([x.model, x.quant, v.key.replace(/ (gemv|gemm)$/, ''), v.path, v.chosen, us]);
+    }
+  }
+  return rows.length ? { head, rows } : null;
+}
+
 function text(t: Table): string {
   const w = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
@@ -113,7 +129,8 @@ export function formatBench(r: BenchReport, style: 'text' | 'markdown'): string 
   const probe = `bandwidth probe: ${f(r.probe_gb_s, 2)} GB/s`;
   const notes = style === 'markdown' ? `${deviceLine(r.device)}. ${probe}.\n` : `${deviceLine(r.device)}\n${probe}\n`;
   const peers = peerTable(r);
-  return `${notes}\n${fmt(benchTable(r))}\n\n${peers ? `${fmt(peers)}\n\n` : ''}${fmt(kernelTable(r))}\n`;
+  const variants = variantTable(r);
+  return `${notes}\n${fmt(benchTable(r))}\n\n${peers ? `${fmt(peers)}\n\n` : ''}${fmt(kernelTable(r))}\n${variants ? `\n${fmt(variants)}\n` : ''}`;
 }
 
 export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): string {

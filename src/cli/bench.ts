@@ -31,6 +31,8 @@ export interface BenchCommand {
   log?: (line: string) => void;
   /** Where synthetic files are cached (default $EMBERLM_CACHE or <tmp>/emberlm-bench). */
   cacheDir?: string;
+  /** Matmul launch variants timed at load (default: the Engine's, on outside tests). */
+  autotune?: boolean;
 }
 
 export function parseList(v: string | undefined, what: string): string[] | undefined {
@@ -121,7 +123,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
     const peers: Record<string, PeerInfo> = {};
     for (const m of models) {
       const mine: BenchResult[] = [];
-      for (const quant of cmd.quant) mine.push(...(await benchModel(m.path, { model: m.name, quant, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log })));
+      for (const quant of cmd.quant) mine.push(...(await benchModel(m.path, { model: m.name, quant, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
       if (backends.length) {
         const vocab = await vocabOf(m.path);
         for (const b of backends) {
@@ -174,6 +176,7 @@ export async function bench(flags: Flags): Promise<void> {
       decodeAhead: parseInts(str('decode-ahead'), 'decode-ahead') ?? [2],
     },
     peer: str('peer'),
+    ...(flags['no-autotune'] ? { autotune: false } : {}),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const rounded = roundDeep(report);

@@ -42,6 +42,7 @@ generate options:
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
+  --no-autotune       skip the short timed trial of matmul launch variants at load (static defaults)
   --cache DIR         keep quantized weights in DIR, so --quant runs once per model file
   --json              print one JSON object at the end instead of streaming text
 
@@ -110,6 +111,7 @@ async function generate(flags: Flags): Promise<void> {
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
+    ...(flags['no-autotune'] ? { autotune: false } : {}),
     cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
   });
   try {
@@ -207,6 +209,7 @@ export async function main(argv: string[]): Promise<number> {
       'no-bos': { type: 'boolean' },
       'parse-special': { type: 'boolean' },
       'no-f16': { type: 'boolean' },
+      'no-autotune': { type: 'boolean' },
       cache: { type: 'string' },
       json: { type: 'boolean' },
       synthetic: { type: 'string' },

@@ -13,7 +13,8 @@ import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
-import { bindGroup, ceilDiv, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
+import { bindGroup, ceilDiv, staticUniform, STEP, STEP_DEFAULTS, type Binding, type Dispatch } from './dispatch.ts';
+import { autotune, cachedChoice, candidates, GEMM_TRIAL_TOKENS, variantName } from './autotune.ts';
 import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
 import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
 
@@ -409,6 +410,11 @@ export interface MatmulArgs {
   step: GPUBuffer; // the Step uniform
   maxTokens: number; // the most tokens one forward pass runs (sizes the q8/q4 scratch)
   tuning?: Partial<MatmulTuning>;
+  /**
+   * Pick each list's launch variant by a short timed trial (src/kernels/autotune.ts), among the
+   * GPU-style and CPU-SIMD layouts, for the paths `tuning` does not fix; cached per adapter and shape.
+   */
+  autotune?: boolean;
   /** x already in Q8_0 (codes (T, K/4) u32, scales (T, K/32) f32), written by its producer; q8/q4 only. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
   /**
@@ -427,6 +433,8 @@ export interface MatmulArgs {
 export interface MatmulDispatches {
   gemv: Dispatch[]; // for n_tokens == 1 (correct for any n, but slow; with gemvX or glu, 1 only)
   gemm: Dispatch[]; // for n_tokens > 1
+  /** The launch variants used (after autotuning, when it ran). */
+  tuning: MatmulTuning;
   /** q8, q4: x in Q8_0 as the quantize dispatch leaves it, (T, K/4) u32 codes and (T, K/32) f32 scales. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
 }
@@ -451,9 +459,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const spec = FORMATS[w.format];
   const q8 = spec.x === 'q8';
   if (hasScaleArray(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
-  const tune = { ...matmulTuning(gpu.caps), ...a.tuning };
-  for (const [k, max] of [['gemvR', 4], ['gemmR', 4], ['gemmTT', 4]] as const) {
-    if (!(Number.isInteger(tune[k]) && tune[k] >= 1 && tune[k] <= max)) throw bad(`tuning.${k} must be 1..${max}, got ${tune[k]}`);
+  const defaults = { ...matmulTuning(gpu.caps), ...a.tuning };
+  for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
+    if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
   }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
@@ -462,13 +470,22 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (raw.norm) need('gemvX.norm.weight', raw.norm.weight, K * 4);
   }
   const gemvInput: MatmulInput = raw ? (q8 ? 'q8_local' : raw.norm ? 'f32_norm' : 'f32') : q8 ? 'q8' : 'f32';
-  let gemvR = tune.gemvR;
   if (a.glu) {
     if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== N || N % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
     if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
     need('glu.h', a.glu.h, (a.maxTokens * N) / 2 * 4);
-    gemvR += gemvR % 2; // a pair per invocation (rows) or workgroup (split)
   }
+  // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
+  const gemvR = (t: MatmulTuning) => (a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
+  const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'rows' ? t.gemvWG * gemvR(t) : gemvR(t)), n];
+  const gemmGrid = (t: MatmulTuning, rows: number, n: number): [number, number] =>
+    t.gemm === 'rows' ? [ceilDiv(rows, t.gemmWG * t.gemmR), ceilDiv(n, t.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
+  const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
+  const grids = (t: MatmulTuning) => w.chunks.flatMap((c) => [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]);
+  for (const [x, y] of grids(defaults)) {
+    if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
+  }
+  const fits = (t: MatmulTuning) => grids(t).every(([x, y]) => x <= maxGroups && y <= maxGroups);
 
   const family = `matmul_${w.format}`;
   const main = `${GLU_LIB}\n${skeletonSource}`;
@@ -477,32 +494,29 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const fmt = spec.constants ?? {};
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX;
-  const [gemvPipe, gemmPipe, quantPipe] = await Promise.all([
-    getPipeline(gpu, family, gemvCode, tune.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: tune.gemvWG, R: gemvR, TT: 1, FLOAT_DOT: +tune.gemvFloat, ...fmt }),
-    tune.gemm === 'rows'
-      ? getPipeline(gpu, family, code, 'rows', { WG: tune.gemmWG, R: tune.gemmR, TT: tune.gemmTT, FLOAT_DOT: +tune.gemmFloat, ...fmt })
-      : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt }),
-    quantizeGemm ? getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG }) : null,
-  ]);
+  const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
+    path === 'gemv'
+      ? getPipeline(gpu, family, gemvCode, t.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: t.gemvWG, R: gemvR(t), TT: 1, FLOAT_DOT: +t.gemvFloat, ...fmt })
+      : t.gemm === 'rows'
+        ? getPipeline(gpu, family, code, 'rows', { WG: t.gemmWG, R: t.gemmR, TT: t.gemmTT, FLOAT_DOT: +t.gemmFloat, ...fmt })
+        : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt });
 
-  const gemv: Dispatch[] = [];
-  const gemm: Dispatch[] = [];
+  let quantize: Dispatch | null = null;
   let xBindings: Binding[] = [a.x, null];
   let quantizedX: MatmulDispatches['quantizedX'];
-  if (quantPipe) {
+  if (quantizeGemm) {
+    const quantPipe = await getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG });
     // Scratch for x in Q8_0, shared by every chunk.
     const xq = alloc.storage(`${a.label}.xq`, a.maxTokens * K); // (T, K/4) u32
     const xd = alloc.storage(`${a.label}.xd`, (a.maxTokens * K) / 8); // (T, K/32) f32
     const params = staticUniform(alloc, `${a.label}.quantize_params`, QUANTIZE_PARAMS, { K, pad0: 0, pad1: 0, pad2: 0 });
     const blocks = K / 32;
-    const q: Dispatch = {
+    quantize = {
       label: 'matmul_quantize_x/q8',
       pipeline: quantPipe,
       bindGroup: bindGroup(alloc, `${a.label}.quantize_x`, quantPipe, [params, a.step, a.x, xq, xd]),
       grid: (n) => [ceilDiv(blocks, QUANTIZE_WG), n],
     };
-    if (quantizeGemv) gemv.push(q);
-    gemm.push(q);
     xBindings = [xq, xd];
     quantizedX = { codes: xq, scales: xd };
   } else if (q8 && a.quantizedX) {
@@ -515,34 +529,69 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   // The GEMV's x: raw f32 x and the norm weight (a dummy, never read, when there is no norm), or as the gemm's.
   const gemvXBindings: Binding[] = raw ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const gemvRows = tune.gemv === 'rows' ? tune.gemvWG * gemvR : gemvR; // rows per workgroup
-  const gemmGrid = (rows: number, n: number): [number, number] =>
-    tune.gemm === 'rows' ? [ceilDiv(rows, tune.gemmWG * tune.gemmR), ceilDiv(n, tune.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
-  const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
-  for (const [x, y] of w.chunks.flatMap((c) => [[ceilDiv(c.rows, gemvRows), a.maxTokens], gemmGrid(c.rows, a.maxTokens)])) {
-    if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
+  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
+  const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act };
+  const fused = raw?.norm || a.glu;
+  const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts)));
+  const gemvParams = fused ? w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.gemv_params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, gemvOpts))) : params;
+  // One list of a path and variant: a dispatch per chunk. Bindings: 0 params, 1 step, 2-3 x (f32 x, or
+  // Q8_0 codes and scales, or f32 x and the norm weight), 4-5 codes and scales, 6 bias, 7 y (the GLU
+  // GEMV: h). A trial binds its own step and y.
+  const listOf = async (path: 'gemv' | 'gemm', t: MatmulTuning, trial?: { step: GPUBuffer; y: GPUBuffer }): Promise<Dispatch[]> => {
+    const pipeline = await pipelineOf(path, t);
+    return w.chunks.map((c, i) => {
+      const step = trial?.step ?? a.step;
+      const weights: Binding[] = [c.data, c.scales ?? null];
+      const entries: Binding[] = path === 'gemv'
+        ? [gemvParams[i], step, ...gemvXBindings, ...weights, bias, trial?.y ?? a.glu?.h ?? a.y]
+        : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? a.y];
+      const name = `${a.label}.${path}[${i}]`;
+      return {
+        label: path === 'gemv' ? `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}` : `${family}/gemm`,
+        pipeline,
+        bindGroup: trial ? rawBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
+        grid: (n: number) => (path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
+      };
+    });
+  };
+
+  let tune = defaults;
+  if (a.autotune) {
+    for (const path of ['gemv', 'gemm'] as const) {
+      if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
+      const cands = candidates(defaults, path).filter((v) => fits({ ...defaults, ...v }));
+      const key = `${w.format} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
+      const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, GEMM_TRIAL_TOKENS);
+      let choice = cachedChoice(gpu, key);
+      if (!choice) {
+        const step = gpu.device.createBuffer({ label: 'autotune.step', size: STEP.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+        const y = gpu.device.createBuffer({ label: 'autotune.y', size: T * yWidth * 4, usage: GPUBufferUsage.STORAGE });
+        try {
+          gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T }));
+          const trials = await Promise.all(cands.map(async (v) => ({ variant: v, list: await listOf(path, { ...defaults, ...v }, { step, y }) })));
+          choice = autotune(gpu, key, path, T, trials);
+          await choice;
+        } finally {
+          step.destroy();
+          y.destroy();
+        }
+      }
+      const { chosen: name } = await choice;
+      const chosen = cands.find((v) => variantName(v) === name);
+      if (chosen) tune = { ...tune, ...chosen };
+    }
   }
-  w.chunks.forEach((c, i) => {
-    const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
-    const params = staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts));
-    const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act };
-    const fused = raw?.norm || a.glu;
-    const gemvParams = fused ? staticUniform(alloc, `${a.label}.gemv_params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, gemvOpts)) : params;
-    // Bindings: 0 params, 1 step, 2-3 x (f32 x, or Q8_0 codes and scales, or f32 x and the norm weight),
-    // 4-5 codes and scales, 6 bias, 7 y (the GLU GEMV: h).
-    const weights: Binding[] = [c.data, c.scales ?? null];
-    gemv.push({
-      label: `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}`,
-      pipeline: gemvPipe,
-      bindGroup: bindGroup(alloc, `${a.label}.gemv[${i}]`, gemvPipe, [gemvParams, a.step, ...gemvXBindings, ...weights, bias, a.glu?.h ?? a.y]),
-      grid: (n) => [ceilDiv(c.rows, gemvRows), n],
-    });
-    gemm.push({
-      label: `${family}/gemm`,
-      pipeline: gemmPipe,
-      bindGroup: bindGroup(alloc, `${a.label}.gemm[${i}]`, gemmPipe, [params, a.step, ...xBindings, ...weights, bias, a.y]),
-      grid: (n) => gemmGrid(c.rows, n),
-    });
+  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), listOf('gemm', tune)]);
+  const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
+  const gemm = [...(quantize ? [quantize] : []), ...gemmList];
+  return { gemv, gemm, quantizedX, tuning: tune };
+}
+
+/** A bind group outside the Allocator's count, for a trial's short-lived lists. */
+function rawBindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
+  return gpu.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),
   });
-  return { gemv, gemm, quantizedX };
 }

@@ -64,6 +64,8 @@ export interface BuildOptions {
   /** Ids at or past it are never sampled: the tokenizer's vocabulary, when the embedding is padded (default: vocab). */
   nValid?: number;
   onProgress?: (fraction: number, what: string) => void;
+  /** Pick each matmul's launch variants by a short timed trial (src/kernels/autotune.ts; default off). */
+  autotune?: boolean;
 }
 
 /**
@@ -128,7 +130,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
-    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, ...extra });
+    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
   };
@@ -233,7 +235,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     weightBytes += lmHead.bytes;
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
-  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast) };
+  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
   const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });

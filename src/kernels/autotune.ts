@@ -1,0 +1,132 @@
+import type { Gpu } from '../gpu/device.ts';
+import { encodeDispatches, type Dispatch } from './dispatch.ts';
+import type { MatmulTuning } from './matmul.ts';
+
+/**
+ * Matmul launch variants picked per device by a short timed trial at load. The candidates are both
+ * kinds of layout everywhere: the GPU-style ones (K-split GEMV, tiled GEMM) and the CPU-SIMD ones
+ * (a row block per invocation), so a device gets what is fastest on it, not what its name suggests.
+ * Each candidate runs the real weights on private scratch (its own Step and y), a few times; the
+ * least disturbed run counts. Choices are cached per adapter and matmul shape (format, K, N, scale
+ * group, path) for the life of the page or process, so a shape is timed once; a trial budget bounds
+ * the time spent per adapter, after which shapes take the static default (matmulTuning).
+ */
+
+/** One launch variant of one list: MatmulTuning's 'gemv...' or 'gemm...' fields. */
+export type Variant = Partial<MatmulTuning>;
+
+export interface Trial {
+  variant: Variant;
+  list: readonly Dispatch[];
+}
+
+export interface AutotuneChoice {
+  key: string; // adapter-free: "<format> K=<K> N=<N> g=<group> <path>"
+  path: 'gemv' | 'gemm';
+  chosen: string; // the winner, as `variantName` writes it
+  /** Microseconds per run of each candidate ("variant name": us), Infinity where it was not timed. */
+  us: Record<string, number>;
+}
+
+/** Trial time allowed per adapter (all shapes together), in ms. Compiling the candidates is not counted. */
+export const AUTOTUNE_BUDGET_MS = 400;
+/** Tokens of a GEMM trial: the size of a short prefill pass (the engine's passes aim at ~100 ms). */
+export const GEMM_TRIAL_TOKENS = 16;
+
+const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
+const spentMs = new Map<string, number>(); // per adapter
+
+/** "rows WG=64 R=2 TT=4 float", "split WG=64 R=4", "tiled". */
+export function variantName(v: Variant): string {
+  if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}`;
+  return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}`;
+}
+
+/** The candidates of each list, the static default (matmulTuning's) first. */
+export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm'): Variant[] {
+  const pick = (t: MatmulTuning): Variant =>
+    path === 'gemv' ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat } : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat };
+  const all: Variant[] = path === 'gemv'
+    ? [pick(defaults), { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false }, { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false }]
+    : [pick(defaults), { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true }, { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false }];
+  return all.filter((v, i) => all.findIndex((u) => variantName(u) === variantName(v)) === i);
+}
+
+/** A cached choice for this adapter and key, if one was made (or is being made). */
+export function cachedChoice(gpu: Gpu, key: string): Promise<AutotuneChoice> | undefined {
+  return choices.get(`${gpu.caps.adapterName}|${key}`);
+}
+
+/** The choices made so far on this adapter (for `emberlm bench`), in the order they were made. */
+export async function autotuneChoices(adapterName: string): Promise<AutotuneChoice[]> {
+  const mine = [...choices.entries()].filter(([k]) => k.startsWith(`${adapterName}|`)).map(([, c]) => c);
+  return Promise.all(mine);
+}
+
+/** Whether loads autotune when not told: yes, except under vitest or a browser driven by automation (tests). */
+export function autotuneDefault(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return !(env?.VITEST || (globalThis as { navigator?: { webdriver?: boolean } }).navigator?.webdriver);
+}
+
+/** Forgets every choice and the spent budget (tests). */
+export function resetAutotune(): void {
+  choices.clear();
+  spentMs.clear();
+}
+
+/** Runs `list` `iters` times in one submit; ms of the whole submit (wall clock: every device has it). */
+async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, iters: number): Promise<number> {
+  const enc = gpu.device.createCommandEncoder({ label: 'autotune' });
+  const pass = enc.beginComputePass();
+  for (let i = 0; i < iters; i++) encodeDispatches(pass, list, nTokens);
+  pass.end();
+  const t0 = performance.now();
+  gpu.device.queue.submit([enc.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
+}
+
+/**
+ * The fastest of `trials` (all lists of one matmul and path, each already checked by the correctness
+ * tests), timed for `nTokens` tokens; the first trial is the default, kept when the budget is spent
+ * or the times tie within 3%. The per-adapter cache makes later calls with the same key free.
+ */
+export function autotune(gpu: Gpu, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
+  const adapter = gpu.caps.adapterName;
+  const full = `${adapter}|${key}`;
+  let c = choices.get(full);
+  if (!c) {
+    c = runTrials(gpu, adapter, key, path, nTokens, trials);
+    choices.set(full, c);
+  }
+  return c;
+}
+
+// Trials run one at a time per process: two timed at once would slow each other.
+let queue: Promise<unknown> = Promise.resolve();
+
+function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
+  const run = async (): Promise<AutotuneChoice> => {
+    const us: Record<string, number> = Object.fromEntries(trials.map((t) => [variantName(t.variant), Infinity]));
+    let best = 0;
+    for (let i = 0; i < trials.length; i++) {
+      const spent = spentMs.get(adapter) ?? 0;
+      if (spent >= AUTOTUNE_BUDGET_MS) break;
+      const t0 = performance.now();
+      const list = trials[i].list;
+      const first = await timeOnce(gpu, list, nTokens, 1); // warm-up (and a first estimate)
+      // About 2 ms per timed submit, so that submit and wait overheads do not decide small matrices.
+      const iters = Math.max(1, Math.min(32, Math.round(2 / Math.max(first, 1e-3))));
+      let ms = Infinity;
+      for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters)) / iters);
+      us[variantName(trials[i].variant)] = ms * 1e3;
+      if (ms * 1e3 < us[variantName(trials[best].variant)] * 0.97) best = i;
+      spentMs.set(adapter, spent + performance.now() - t0);
+    }
+    return { key, path, chosen: variantName(trials[best].variant), us };
+  };
+  const p = queue.then(run, run);
+  queue = p.catch(() => {});
+  return p;
+}
