@@ -4,13 +4,14 @@
  * the variants take turns, `rounds` times, and each reports its least disturbed run (GPU timestamps, and
  * the process's CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
- *   npx tsx bench/matmul_ab.ts [--format q8] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
+ *   npx tsx bench/matmul_ab.ts [--format q8,int8,fp8e4m3] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
  *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MatmulTuning } from '../src/kernels/matmul.ts';
+import type { Dispatch } from '../src/kernels/dispatch.ts';
 
 function parseVariant(v: string): Partial<MatmulTuning> {
   const t: Record<string, string | number | boolean> = {};
@@ -35,46 +36,50 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const ref = await import('../src/kernels/ref/matmul.ts');
   const { loadavg } = await import('node:os');
   const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
-  const format = arg('format', 'q8');
+  const formats = arg('format', 'q8').split(',');
   const [K, N] = arg('shape', '576x1536').split('x').map(Number);
   const T = Number(arg('tokens', '128'));
   const rounds = Number(arg('rounds', '5'));
   const iters = Number(arg('iters', '4'));
-  console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}; ${format} K=${K} N=${N} T=${T}`);
+  console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}; K=${K} N=${N} T=${T}`);
   const alloc = new Allocator(gpu);
   let seed = 7;
   const rand = (n: number, s: number) =>
     Float32Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 * 2 - 1) * s);
-  const wf = rand(N * K, 0.05);
-  const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
-  const wd = fp8
-    ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
-    : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'q8']!(wf, N, K);
   const x = rand(K * T, 1);
-  const expected = ref.matmulRef(wd, x, T);
   const step = alloc.uniform('step', STEP.size);
   gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T }));
-  const w = uploadWeights(alloc, 'w', wd);
   const xb = alloc.upload('x', x);
   const yb = alloc.storage('y', N * T * 4);
   const path = T === 1 ? 'gemv' : 'gemm';
-  const lists = [];
-  for (const v of variants) {
-    const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: xb, y: yb, step, maxTokens: T, tuning: parseVariant(v) });
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeDispatches(pass, mm[path], T);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    const y = new Float32Array(await readBuffer(gpu, yb, N * T * 4));
-    let worst = 0;
-    for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(y[i] - expected[i]) / (1e-5 + 2e-5 * Math.abs(expected[i])));
-    if (!(worst <= 1)) throw new Error(`${v}: disagrees with the CPU reference (worst error ratio ${worst})`);
-    lists.push(mm[path]);
+  const lists: Dispatch[][] = [];
+  const names: string[] = [];
+  const wf = rand(N * K, 0.05);
+  for (const format of formats) {
+    const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
+    const wd = fp8
+      ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
+      : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'q8']!(wf, N, K);
+    const expected = ref.matmulRef(wd, x, T);
+    const w = uploadWeights(alloc, `w.${format}`, wd);
+    for (const v of variants) {
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: xb, y: yb, step, maxTokens: T, tuning: parseVariant(v) });
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      encodeDispatches(pass, mm[path], T);
+      pass.end();
+      gpu.device.queue.submit([enc.finish()]);
+      const y = new Float32Array(await readBuffer(gpu, yb, N * T * 4));
+      let worst = 0;
+      for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(y[i] - expected[i]) / (1e-5 + 2e-5 * Math.abs(expected[i])));
+      if (!(worst <= 1)) throw new Error(`${format} ${v}: disagrees with the CPU reference (worst error ratio ${worst})`);
+      lists.push(mm[path]);
+      names.push(`${format} ${v}`);
+    }
   }
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const best = variants.map(() => ({ gpu: Infinity, cpu: Infinity }));
+  const best = names.map(() => ({ gpu: Infinity, cpu: Infinity }));
   for (let round = 0; round <= rounds; round++) {
     for (let i = 0; i < lists.length; i++) {
       const enc = gpu.device.createCommandEncoder();
@@ -92,7 +97,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       best[i].cpu = Math.min(best[i].cpu, (c.user + c.system) / iters / T);
     }
   }
-  variants.forEach((v, i) => console.log(`${v.padEnd(48)} ${best[i].gpu.toFixed(1).padStart(8)} us/token GPU ${best[i].cpu.toFixed(1).padStart(8)} us/token CPU`));
+  names.forEach((v, i) => console.log(`${v.padEnd(56)} ${best[i].gpu.toFixed(1).padStart(8)} us/token GPU ${best[i].cpu.toFixed(1).padStart(8)} us/token CPU`));
   console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   alloc.destroyAll();
   gpu.device.destroy();
