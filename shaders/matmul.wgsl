@@ -96,16 +96,16 @@ fn rows(
     var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
     var xs = vec4<ACC>();
     if (FLOAT_DOT) {
-      // f32 products of the codes (exact: see piece_f32), each code widened once for R rows or TT tokens
+      // f32 products of the codes (exact: see piece_wide), each code widened once for R rows or TT tokens
       var pf = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
       var xf = vec4<f32>();
       for (var v = 0u; v < PIECES; v++) {
-        var wv: array<XF, 4>;
-        for (var r = 0u; r < R; r++) { wv[r] = piece_f32(block_piece(blk[r], v)); }
+        var wv: array<XWIDE, 4>;
+        for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_f32(x_piece_shared(min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
-          xf[i] += piece_fsum(xv);
-          for (var r = 0u; r < R; r++) { pf[i][r] += piece_fdot(wv[r], xv); }
+          let xv = piece_wide(x_piece_shared(min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
+          xf[i] += wide_sum(xv);
+          for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
       }
       for (var i = 0u; i < TT; i++) {

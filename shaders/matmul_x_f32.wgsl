@@ -38,16 +38,16 @@ fn elem_dot(a: ELEM, b: ELEM) -> ACC {
 }
 
 // The f32 route of 'rows' (FLOAT_DOT, see shaders/matmul_x_q8.wgsl): pieces are f32 already.
-alias XF = vec4<f32>;
+alias XWIDE = vec4<f32>;
 
-fn piece_f32(v: XV) -> XF {
+fn piece_wide(v: XV) -> XWIDE {
   return v;
 }
 
-fn piece_fdot(a: XF, b: XF) -> f32 {
+fn wide_dot(a: XWIDE, b: XWIDE) -> f32 {
   return dot(a, b);
 }
 
-fn piece_fsum(a: XF) -> f32 {
+fn wide_sum(a: XWIDE) -> f32 {
   return piece_sum(a);
 }

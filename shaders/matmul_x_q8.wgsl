@@ -40,20 +40,20 @@ fn elem_dot(a: ELEM, b: ELEM) -> ACC {
 // them sum below 2^24, so f32 sums over a block equal the integer sumi exactly, in any order: the
 // f32 route ('rows' with FLOAT_DOT) gives bit-identical results with one FMA per product where
 // dot4i8 costs a CPU SIMD lane many (no packed-byte multiply there).
-alias XF = array<vec4<f32>, 4>;
+alias XWIDE = array<vec4<f32>, 4>;
 
-fn piece_f32(v: XV) -> XF {
-  var o: XF;
+fn piece_wide(v: XV) -> XWIDE {
+  var o: XWIDE;
   for (var j = 0u; j < 4u; j++) {
     o[j] = vec4<f32>((vec4<i32>(bitcast<i32>(v[j])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
   }
   return o;
 }
 
-fn piece_fdot(a: XF, b: XF) -> f32 {
+fn wide_dot(a: XWIDE, b: XWIDE) -> f32 {
   return (dot(a[0], b[0]) + dot(a[1], b[1])) + (dot(a[2], b[2]) + dot(a[3], b[3]));
 }
 
-fn piece_fsum(a: XF) -> f32 {
-  return piece_fdot(a, XF(vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0)));
+fn wide_sum(a: XWIDE) -> f32 {
+  return wide_dot(a, XWIDE(vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0)));
 }
