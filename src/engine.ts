@@ -528,7 +528,10 @@ export class Engine extends EventTarget {
   /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
   private tunePass(n: number, ms: number): void {
     const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);
-    this.passTokens = Math.max(1, Math.min(this.current.maxBatch, Math.round((this.passTokens + fit) / 2)));
+    // A multiple of the GEMMs' token tile: a pass of 5 costs what one of 8 does when they take 4 at a time.
+    const tile = this.current.tokenTile;
+    const want = tile * Math.max(1, Math.round((this.passTokens + fit) / 2 / tile));
+    this.passTokens = Math.max(1, Math.min(this.current.maxBatch, want));
   }
 
   /** The error a generation ends with, carrying what it produced. */

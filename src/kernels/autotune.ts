@@ -51,7 +51,12 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm'): Varia
     path === 'gemv' ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat } : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat };
   const all: Variant[] = path === 'gemv'
     ? [pick(defaults), { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false }, { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false }]
-    : [pick(defaults), { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true }, { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false }];
+    : [
+        pick(defaults),
+        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true },
+        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
+        { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
+      ];
   return all.filter((v, i) => all.findIndex((u) => variantName(u) === variantName(v)) === i);
 }
 

@@ -30,6 +30,8 @@ export interface Model {
   readonly alloc: Allocator;
   readonly nCtx: number; // KV-cache length
   readonly maxBatch: number; // tokens per prefill pass; longer prompts run in several passes
+  /** Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. */
+  readonly tokenTile: number;
   readonly weightBytes: number;
   /** K and V cache bytes over all layers (windowed layers hold a ring, see kvCacheRows). */
   readonly kvBytes: number;
@@ -129,10 +131,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'glu'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
+  let tokenTile = 1;
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
+    if (m.tuning.gemm === 'rows') tokenTile = Math.max(tokenTile, m.tuning.gemmTT);
   };
 
   progress(0, 'token_embd.weight');
@@ -244,7 +248,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
-    config: c, gpu, alloc, nCtx, maxBatch, weightBytes, kvBytes,
+    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks),
     decode, prefill, chained, head, sampler,
