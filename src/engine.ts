@@ -60,8 +60,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /**
    * Time each matmul shape's launch variants for a moment at load and keep the fastest on this device
-   * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except under test runners
-   * (vitest, a browser driven by automation), where results must not depend on timing.
+   * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except on CPU adapters (compiling the
+   * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
    */
   autotune?: boolean;
 }
@@ -190,7 +190,7 @@ export class Engine extends EventTarget {
       let compiles = 0;
       const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
       try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault() });
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName) });
         if (opts.signal?.aborted) model.alloc.destroyAll();
         aborted();
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });

@@ -176,7 +176,7 @@ export async function bench(flags: Flags): Promise<void> {
       decodeAhead: parseInts(str('decode-ahead'), 'decode-ahead') ?? [2],
     },
     peer: str('peer'),
-    ...(flags['no-autotune'] ? { autotune: false } : {}),
+    ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const rounded = roundDeep(report);

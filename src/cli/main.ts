@@ -42,7 +42,8 @@ generate options:
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
-  --no-autotune       skip the short timed trial of matmul launch variants at load (static defaults)
+  --autotune          time the matmul launch variants at load and keep the fastest (default on GPUs, off
+                      on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
   --cache DIR         keep quantized weights in DIR, so --quant runs once per model file
   --json              print one JSON object at the end instead of streaming text
 
@@ -111,7 +112,7 @@ async function generate(flags: Flags): Promise<void> {
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
-    ...(flags['no-autotune'] ? { autotune: false } : {}),
+    ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),
     cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
   });
   try {
@@ -210,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
       'parse-special': { type: 'boolean' },
       'no-f16': { type: 'boolean' },
       'no-autotune': { type: 'boolean' },
+      autotune: { type: 'boolean' },
       cache: { type: 'string' },
       json: { type: 'boolean' },
       synthetic: { type: 'string' },
