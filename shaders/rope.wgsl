@@ -1,12 +1,13 @@
-// RoPE on the fused QKV activations, and the KV-cache write.
+// RoPE on the fused QKV activations of a prefill pass, and the K/V cache write.
 // qkv is (T, q_dim + 2*kv_dim): per token [q heads | k heads | v heads]. Q is rotated in place;
-// rotated K and plain V go to the caches at positions pos..pos+T, so attention reads only the cache.
-// One invocation per (token, head, pair of elements). Frequencies come from a table computed on the
-// CPU at load (freq_base, Llama-3 scaling, per-dimension factors all live there, none in the shader).
-// LongRoPE models bind two tables (short, long) and use the long one for a pass whose last position + 1
-// exceeds long_from, as transformers switches them per forward call; cos and sin are scaled by mscale.
-// The caches are rings of cache_len rows (position p in row p % cache_len): bounded for windowed layers.
-override WG: u32 = 64;
+// rotated K and plain V go to the cache at positions pos..pos+T, so attention reads only the cache.
+// One workgroup per (head, token): a head is staged whole in workgroup memory, because a NeoX pair
+// spans the head and the int8/fp8 formats scale each head by its absmax. Decode steps do all of this
+// inside the attention dispatch (shaders/attention.wgsl). Frequencies come from a table computed on
+// the CPU at load (freq_base, Llama-3 scaling, per-dimension factors all live there); LongRoPE models
+// bind two tables (short, long) and cos and sin are scaled by mscale (see rope_elem).
+// Put in front at load: MAXD4 = head_dim / 4, a K/V format (shaders/kv/*.wgsl), shaders/kv_write.wgsl.
+override WG: u32 = 32;
 
 struct Params {
   n_head: u32,
@@ -24,59 +25,32 @@ struct Params {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> inv_freq: array<f32>; // (tables, n_rot/2), tables 1 or 2
 @group(0) @binding(3) var<storage, read_write> qkv: array<f32>; // (T, q_dim + 2*kv_dim)
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>; // (cache_len, kv_dim)
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>; // (cache_len, kv_dim)
-
-// Element indices (within a head) of pair j.
-fn pair_index(j: u32) -> vec2u {
-  let half_rot = p.n_rot / 2u;
-  if (j >= half_rot) { // past the rotated dims: a plain pair, copied unchanged
-    let e = p.n_rot + 2u * (j - half_rot);
-    return vec2u(e, e + 1u);
-  }
-  if (p.neox == 1u) { return vec2u(j, j + half_rot); }
-  return vec2u(2u * j, 2u * j + 1u);
-}
+@group(0) @binding(4) var<storage, read_write> kv: array<KvWord>; // codes (2, cache_len, kv_dim), scales (2, cache_len, n_kv)
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.y;
-  let pairs = p.head_dim / 2u;
-  let heads = p.n_head + p.n_kv;
-  let idx = gid.x;
-  if (t >= step.n_tokens || idx >= heads * pairs) { return; }
-  let h = idx / pairs;
-  let j = idx % pairs;
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let h = wg.x;
+  let t = wg.y;
+  if (t >= step.n_tokens) { return; }
+  let hd4 = p.head_dim / 4u;
   let q_dim = p.n_head * p.head_dim;
   let kv_dim = p.n_kv * p.head_dim;
   let row = t * (q_dim + 2u * kv_dim);
-  let e = pair_index(j);
   let pos = step.pos + t;
-
-  var c = 1.0;
-  var s = 0.0;
-  if (j < p.n_rot / 2u) {
-    var table = 0u;
-    if (step.pos + step.n_tokens > p.long_from) { table = p.n_rot / 2u; }
-    let theta = f32(pos) * inv_freq[table + j];
-    c = cos(theta) * p.mscale;
-    s = sin(theta) * p.mscale;
-  }
-  let base = row + h * p.head_dim; // q heads then k heads are contiguous in the row
-  let x0 = qkv[base + e.x];
-  let x1 = qkv[base + e.y];
-  let y0 = x0 * c - x1 * s;
-  let y1 = x0 * s + x1 * c;
   if (h < p.n_head) {
-    qkv[base + e.x] = y0;
-    qkv[base + e.y] = y1;
-  } else {
-    let kh = h - p.n_head;
-    let dst = (pos % p.cache_len) * kv_dim + kh * p.head_dim;
-    k_cache[dst + e.x] = y0;
-    k_cache[dst + e.y] = y1;
-    let vsrc = row + q_dim + kv_dim + kh * p.head_dim;
-    v_cache[dst + e.x] = qkv[vsrc + e.x];
-    v_cache[dst + e.y] = qkv[vsrc + e.y];
+    let base = row + h * p.head_dim;
+    for (var d = lid; d < hd4; d += WG) { kv_new[d] = rope4(base, d, pos); }
+    workgroupBarrier(); // all of the head read before any of it is overwritten
+    for (var d = lid; d < hd4; d += WG) {
+      for (var c = 0u; c < 4u; c++) { qkv[base + 4u * d + c] = kv_new[d][c]; }
+    }
+    return;
   }
+  let kvh = h - p.n_head;
+  for (var d = lid; d < hd4; d += WG) {
+    kv_new[d] = rope4(row + q_dim + kvh * p.head_dim, d, pos);
+    kv_new[hd4 + d] = qkv4(row + q_dim + kv_dim + kvh * p.head_dim, d);
+  }
+  workgroupBarrier();
+  kv_commit(pos % p.cache_len, kvh, lid, WG, true);
 }

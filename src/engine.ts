@@ -22,8 +22,9 @@ import { Scheduler } from './scheduler.ts';
 import { TokenPipe, type GeneratedToken, type GenerationResult, type ProducerEnd } from './token_pipe.ts';
 import { commonPrefix, defaultKeep, shrink, shrinkTarget, type ContextOverflow } from './context.ts';
 import {
-  boolOption, checkLoadOptions, checkPrompt, intOption, overflowOption, signalOption,
+  boolOption, checkLoadOptions, checkPrompt, intOption, kvCacheOption, overflowOption, signalOption,
 } from './options.ts';
+import type { KvCacheType } from './kernels/kv_layout.ts';
 import type { Sampling } from './model/model.ts';
 import { autotuneDefault } from './kernels/autotune.ts';
 
@@ -38,6 +39,11 @@ export interface LoadOptions {
   maxBatch?: number;
   /** Weight storage: 'auto' keeps the file's types (default). */
   quant?: QuantScheme;
+  /**
+   * K/V cache storage (default 'f16'): bytes per position and layer are 2 * kv_dim * (4, 2, 1, 1) for f32, f16,
+   * int8, fp8-e4m3, plus 8 per kv head for int8 and fp8-e4m3 (a scale per head and position).
+   */
+  kvCache?: KvCacheType;
   /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
   gpu?: Gpu;
   gpuOptions?: GpuOptions;
@@ -168,6 +174,7 @@ export class Engine extends EventTarget {
     checkLoadOptions(opts);
     const quant = opts.quant ?? 'auto';
     if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+    const kvCache = kvCacheOption(opts.kvCache);
     const nCtxOf = (c: ModelConfig) => {
       const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);
       if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
@@ -190,7 +197,7 @@ export class Engine extends EventTarget {
       let compiles = 0;
       const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
       try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName) });
+        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, kvCache, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName) });
         if (opts.signal?.aborted) model.alloc.destroyAll();
         aborted();
         return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });

@@ -12,6 +12,7 @@ export { readGGUF, type GGUFFile, type TensorInfo } from './gguf/reader.ts';
 export { openSource, sourceFromBuffer, sourceFromBlob, sourceFromURL, type ByteSource } from './gguf/source.ts';
 export { configFromGGUF, type ModelConfig } from './model/config.ts';
 export { QUANT_SCHEMES, QUANT_INFO, type QuantScheme } from './model/weight_source.ts';
+export { KV_CACHE_TYPES, DEFAULT_KV_CACHE, kvBytesPerPosition, type KvCacheType } from './kernels/kv_layout.ts';
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type {

@@ -4,6 +4,7 @@
  */
 import { EmberError } from './errors.ts';
 import { CONTEXT_OVERFLOW_POLICIES, type ContextOverflow } from './context.ts';
+import { DEFAULT_KV_CACHE, KV_CACHE_TYPES, type KvCacheType } from './kernels/kv_layout.ts';
 
 /** A value as a message shows it: JSON where it can, else its type (never pages of text). */
 export function show(v: unknown): string {
@@ -51,6 +52,13 @@ export function overflowOption(name: string, v: unknown): ContextOverflow | unde
     bad(name, `one of ${CONTEXT_OVERFLOW_POLICIES.join(', ')}`, v);
   }
   return v as ContextOverflow | undefined;
+}
+
+/** The K/V cache storage, default f16. */
+export function kvCacheOption(v: unknown): KvCacheType {
+  if (v === undefined) return DEFAULT_KV_CACHE;
+  if (!KV_CACHE_TYPES.includes(v as KvCacheType)) bad('kvCache', `one of ${KV_CACHE_TYPES.join(', ')}`, v);
+  return v as KvCacheType;
 }
 
 export function signalOption(v: unknown): AbortSignal | undefined {

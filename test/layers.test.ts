@@ -9,9 +9,36 @@ import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { buildQkNorm } from '../src/kernels/qk_norm.ts';
+import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/kv_layout.ts';
+import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
+const u32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer) => new Uint32Array(await readBuffer(gpu, b, b.size));
+
+/** One table of frequencies (base 10000), or LongRoPE's two with mscale 1.25 when longFrom is set. */
+function ropeTable(nRot: number, longFrom: number) {
+  const two = longFrom !== ONE_TABLE;
+  const invFreq = new Float32Array((two ? 2 : 1) * (nRot / 2));
+  invFreq.set(ropeInvFreq(nRot, 10000));
+  if (two) invFreq.set(ropeInvFreq(nRot, 10000, { extFactors: Array.from({ length: nRot / 2 }, (_, i) => 1 + i) }), nRot / 2);
+  return { invFreq, longFrom, mscale: two ? 1.25 : 1 };
+}
+/** The prefill attention does no RoPE. */
+const noRope = (alloc: Allocator, headDim: number) => ({ nRot: headDim, neox: false, invFreq: alloc.storage('inv', headDim * 2), longFrom: ONE_TABLE, mscale: 1 });
+
+/**
+ * Rotated K as stored, against the CPU's: GPU cos/sin differ from the CPU's by an ULP or so, which can move
+ * a value across a rounding boundary of the format (one f16 ULP, one int8 or fp8 step of its head's scale);
+ * nearly all elements must still be equal within 1e-4.
+ */
+function expectCacheK(kvType: KvCacheType, got: Float32Array, want: Float32Array): void {
+  const step = { f32: [1e-4, 1e-4], f16: [1e-4, 2e-3], int8: [0.05, 0], 'fp8-e4m3': [1e-3, 0.15] }[kvType];
+  expect(worstRatio(got, want, step[0], step[1]), kvType).toBeLessThanOrEqual(1);
+  let close = 0;
+  for (let i = 0; i < got.length; i++) if (Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i]))) close++;
+  expect(close / got.length, kvType).toBeGreaterThanOrEqual(0.98);
+}
 
 describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   it('embedding gathers f32 rows across a split table', async () => {
@@ -46,21 +73,23 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i ring=%i long_from=%i', async (nHead, nKv, headDim, nRot, neox, pos, T, ring, longFrom) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
-    const nCtx = ring, kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
+    const kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
     const qkv = randn(rng(nHead + pos), T * row);
-    const two = longFrom !== ONE_TABLE;
-    const inv = new Float32Array((two ? 2 : 1) * (nRot / 2));
-    inv.set(ropeInvFreq(nRot, 10000));
-    if (two) inv.set(ropeInvFreq(nRot, 10000, { extFactors: Array.from({ length: nRot / 2 }, (_, i) => 1 + i) }), nRot / 2);
-    const table = { invFreq: inv, longFrom, mscale: two ? 1.25 : 1 };
-    const qkvB = alloc.upload('qkv', qkv), kc = alloc.storage('k', nCtx * kvDim * 4), vc = alloc.storage('v', nCtx * kvDim * 4);
-    const d = await buildRope(gpu, alloc, { nHead, nKv, headDim, nRot, neox, ...table, invFreq: alloc.upload('inv', inv), cacheLen: ring, qkv: qkvB, kCache: kc, vCache: vc, step: stepBuffer(alloc, { n_tokens: T, pos }) });
-    run(gpu, [d], T);
-    const kRef = new Float32Array(nCtx * kvDim), vRef = new Float32Array(nCtx * kvDim), qRef = qkv.slice();
-    ropeRef({ nHead, nKv, headDim, nRot, neox }, table, qRef, T, pos, kRef, vRef, ring);
-    expect(worstRatio(await f32(gpu, qkvB, T * row), qRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
-    expect(worstRatio(await f32(gpu, kc, nCtx * kvDim), kRef, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
-    expect(worstRatio(await f32(gpu, vc, nCtx * kvDim), vRef, 0, 0)).toBeLessThanOrEqual(1);
+    const table = ropeTable(nRot, longFrom);
+    for (const kvType of KV_CACHE_TYPES) {
+      const qkvB = alloc.upload('qkv', qkv), kv = alloc.storage('kv', kvCacheBytes(kvType, ring, nKv, headDim));
+      const d = await buildRope(gpu, alloc, {
+        nHead, nKv, headDim, nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq), kvType, cacheLen: ring, kv, qkv: qkvB,
+        step: stepBuffer(alloc, { n_tokens: T, pos }),
+      });
+      run(gpu, [d], T);
+      const kRef = new Float32Array(ring * kvDim), vRef = new Float32Array(ring * kvDim), qRef = qkv.slice();
+      ropeRef({ nHead, nKv, headDim, nRot, neox }, table, qRef, T, pos, kRef, vRef, ring, kvType);
+      expect(worstRatio(await f32(gpu, qkvB, T * row), qRef, 1e-4, 1e-4), kvType).toBeLessThanOrEqual(1);
+      const got = kvUnpack(kvType, await u32(gpu, kv), ring, nKv, headDim);
+      expectCacheK(kvType, got.k, kRef);
+      expect(worstRatio(got.v, vRef, 0, 0), kvType).toBeLessThanOrEqual(1); // V is not rotated: the same bits
+    }
     alloc.destroyAll();
   });
 
@@ -78,18 +107,66 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [4, 2, 32, 100, 1, 8, 8, 15], // decode far past the window, softcap
     [2, 1, 256, 20, 3, 0, 512, 0], // Gemma's head_dim 256
     [4, 2, 256, 300, 2, 10, 11, 5],
-  ])('attention n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap) => {
+  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
     const r = rng(headDim * 7 + pos);
     const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
-    const out = alloc.storage('out', T * qDim * 4);
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
     const o = { scale, window, cacheLen: ring, softcap };
-    const d = await buildAttention(gpu, alloc, { nHead, nKv, headDim, ...o, qkv: alloc.upload('qkv', qkv), kCache: alloc.upload('k', kCache), vCache: alloc.upload('v', vCache), out, step: stepBuffer(alloc, { n_tokens: T, pos }) });
-    run(gpu, [d], T);
-    expect(worstRatio(await f32(gpu, out, T * qDim), attentionRef({ nHead, nKv, headDim }, qkv, T, pos, kCache, vCache, o), 1e-5, 1e-4)).toBeLessThanOrEqual(1);
+    for (const kvType of KV_CACHE_TYPES) {
+      const out = alloc.storage('out', T * qDim * 4);
+      const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
+      const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim); // what the kernel reads
+      const d = await buildAttention(gpu, alloc, {
+        nHead, nKv, headDim, ...o, kvType, kv, rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
+        step: stepBuffer(alloc, { n_tokens: T, pos }),
+      });
+      run(gpu, [d.prefill], T);
+      const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
+      expect(worstRatio(await f32(gpu, out, T * qDim), want, 1e-5, 1e-4), kvType).toBeLessThanOrEqual(1);
+    }
+    alloc.destroyAll();
+  });
+
+  // decode: RoPE of q and the new k, the K/V write and split-K attention in one dispatch, then the merge
+  it.each([
+    [4, 2, 8, 8, false, 0, 512, 0, 1, 0],
+    [4, 2, 8, 8, false, 0, 512, 0, 4, 0], // one key, four splits: three of them empty
+    [9, 3, 64, 64, false, 150, 512, 0, 3, 0],
+    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0], // 2,048 keys over 16 splits, partial rotation
+    [8, 4, 16, 16, true, 100, 512, 0, 5, 0],
+    [4, 2, 32, 32, false, 100, 8, 8, 2, 15], // window ring far past the window, softcap
+    [4, 2, 16, 16, true, 40, 17, 12, 3, 0], // ring of W - 1 + T rows, wrapped
+    [2, 1, 256, 256, false, 300, 512, 0, 7, 0], // Gemma's head_dim 256
+    [3, 1, 4, 4, false, 33, 64, 0, 2, 0],
+  ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
+    const r = rng(headDim * 5 + pos + nSplit);
+    const qkv = randn(r, row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
+    const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1);
+    const o = { scale, window, cacheLen: ring, softcap };
+    const table = ropeTable(nRot, ONE_TABLE);
+    for (const kvType of KV_CACHE_TYPES) {
+      const out = alloc.storage('out', qDim * 4);
+      const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
+      const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
+      const rope = { nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq) };
+      const d = await buildAttention(gpu, alloc, {
+        nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
+      });
+      run(gpu, d.decode, 1);
+      const q = qkv.slice();
+      ropeRef({ nHead, nKv, headDim, nRot, neox }, table, q, 1, pos, stored.k, stored.v, ring, kvType);
+      const want = attentionRef({ nHead, nKv, headDim }, q, 1, pos, stored.k, stored.v, o);
+      expect(worstRatio(await f32(gpu, out, qDim), want, 1e-4, 1e-3), kvType).toBeLessThanOrEqual(1);
+      const got = kvUnpack(kvType, await u32(gpu, kv), ring, nKv, headDim);
+      expectCacheK(kvType, got.k, stored.k); // the new row as the prefill writer makes it, the others untouched
+      expect(worstRatio(got.v, stored.v, 0, 0), kvType).toBeLessThanOrEqual(1);
+    }
     alloc.destroyAll();
   });
 

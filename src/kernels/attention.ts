@@ -6,6 +6,8 @@ import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
 import { TANH_LIB } from './wgsl_lib.ts';
+import { kvShaderParts } from './kv_cache.ts';
+import type { KvCacheArgs, RopeTable } from './rope.ts';
 
 export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['n_head', 'u32'],
@@ -15,41 +17,76 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['window', 'u32'],
   ['cache_len', 'u32'],
   ['softcap', 'f32'],
-  ['pad0', 'u32'],
+  ['n_split', 'u32'],
+  ['n_rot', 'u32'],
+  ['neox', 'u32'],
+  ['long_from', 'u32'],
+  ['mscale', 'f32'],
 ] as const);
 export const ATTENTION_SOURCE = source;
 export const MAX_HEAD_DIM = 256;
-/** The kernel's workgroup storage is WG * head_dim / 2 vec4s (16 KiB at most, WebGPU's default limit). */
+/** The kernel's workgroup storage is WG * head_dim / 2 vec4s plus 3 heads (at most 11 KiB of WebGPU's 16 KiB). */
 const workgroupSize = (headDim: number) => (headDim > 128 ? 16 : 32);
+/** Keys per decode split that make another split worth its workgroup (lavapipe and GPUs alike: a few per invocation). */
+const KEYS_PER_SPLIT = 128;
+const MAX_SPLITS = 16;
 
-export interface AttentionArgs {
+/** Decode splits for a layer whose queries see at most `maxKeys` keys. */
+export function decodeSplits(maxKeys: number): number {
+  return Math.max(1, Math.min(MAX_SPLITS, Math.ceil(maxKeys / KEYS_PER_SPLIT)));
+}
+
+export interface AttentionArgs extends KvCacheArgs {
   nHead: number;
   nKv: number;
   headDim: number;
   scale: number; // multiplies q.k
   window: number; // keys pos-window+1..pos; 0 = all
-  cacheLen: number; // rows of the K/V ring
   softcap: number; // 0 = off
-  qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): q read
-  kCache: GPUBuffer; // (cacheLen, kv_dim)
-  vCache: GPUBuffer; // (cacheLen, kv_dim)
+  rope: RopeTable; // decode rotates q and the new k itself
+  nSplit: number; // decode: workgroups per query head (decodeSplits)
+  qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
 }
 
-export function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArgs): Promise<Dispatch> {
+export interface AttentionDispatches {
+  /** Attention of a prefill pass, after buildRope's dispatch. */
+  prefill: Dispatch;
+  /** A decode step: RoPE, K/V write and split-K partial states, then the merge. */
+  decode: Dispatch[];
+}
+
+export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArgs): Promise<AttentionDispatches> {
   if (a.headDim > MAX_HEAD_DIM || a.headDim % 4 !== 0) {
     throw new EmberError('UNSUPPORTED', `head_dim ${a.headDim} is not supported by the attention kernel (a multiple of 4, at most ${MAX_HEAD_DIM})`);
   }
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
-  return buildKernel(gpu, alloc, {
-    label: a.window > 0 ? 'attention/window' : 'attention/causal',
-    code: shaderText(source, {}, TANH_LIB, `const MAXD4: u32 = ${a.headDim / 4}u;`),
-    constants: { WG: workgroupSize(a.headDim) },
-    params: ATTENTION_PARAMS,
-    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen, softcap: a.softcap, pad0: 0 },
-    step: a.step,
-    bindings: [a.qkv, a.kCache, a.vCache, a.out],
-    grid: (n) => [a.nHead, n],
-  });
+  const hd4 = a.headDim / 4;
+  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16); // (n_head, n_split, head_dim/4) vec4
+  const partMl = alloc.storage('attention.part_ml', a.nHead * a.nSplit * 8); // (n_head, n_split) (m, l)
+  const kernel = (entry: 'main' | 'decode' | 'merge', variant: string, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
+    buildKernel(gpu, alloc, {
+      label: `attention/${variant}`,
+      code: shaderText(source, {}, TANH_LIB, ...kvShaderParts(a.kvType, a.headDim)),
+      entry,
+      constants: { WG: workgroupSize(a.headDim) },
+      params: ATTENTION_PARAMS,
+      values: {
+        n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
+        softcap: a.softcap, n_split: a.nSplit,
+        n_rot: a.rope.nRot, neox: a.rope.neox ? 1 : 0, long_from: a.rope.longFrom, mscale: a.rope.mscale,
+      },
+      step: a.step,
+      bindings, // inv_freq, qkv, kv, out, part_acc, part_ml: null where the entry point does not use it
+      grid,
+    });
+  const span = a.window > 0 ? 'window' : 'causal';
+  return {
+    prefill: await kernel('main', `${span}_${a.kvType}`, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nHead, n]),
+    decode: [
+      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [a.nHead, a.nSplit]),
+      await kernel('merge', 'merge', [null, null, null, a.out, partAcc, partMl], () => [a.nHead]),
+    ],
+  };
 }

@@ -3,7 +3,8 @@ import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
-import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
+import { buildKernel, type Dispatch } from './dispatch.ts';
+import { kvShaderParts, type KvCacheType } from './kv_cache.ts';
 
 export const ROPE_PARAMS = new UniformLayout('Params', [
   ['n_head', 'u32'],
@@ -19,34 +20,41 @@ export const ROPE_PARAMS = new UniformLayout('Params', [
 export const ONE_TABLE = 0xffffffff;
 export const ROPE_SOURCE = source;
 
-export interface RopeArgs {
-  nHead: number;
-  nKv: number;
-  headDim: number;
+/** A layer's RoPE: the frequencies as src/model/rope_tables.ts makes them. */
+export interface RopeTable {
   nRot: number;
   neox: boolean;
   invFreq: GPUBuffer; // (tables, nRot/2) f32, see ropeInvFreq: one table, or LongRoPE's short then long
   longFrom: number; // the long table for a pass whose last position + 1 exceeds this; ONE_TABLE: never
   mscale: number; // multiplies cos and sin (LongRoPE attention factor), else 1
+}
+
+/** A layer's K/V cache: one buffer, stored as src/kernels/kv_layout.ts says. */
+export interface KvCacheArgs {
+  kvType: KvCacheType;
   cacheLen: number; // rows of the K/V ring
-  qkv: GPUBuffer; // (T, q_dim + 2*kv_dim), rotated in place
-  kCache: GPUBuffer; // (cacheLen, kv_dim)
-  vCache: GPUBuffer; // (cacheLen, kv_dim)
+  kv: GPUBuffer; // codes (2, cacheLen, kv_dim) then scales (2, cacheLen, n_kv)
+}
+
+export interface RopeArgs extends RopeTable, KvCacheArgs {
+  nHead: number;
+  nKv: number;
+  headDim: number;
+  qkv: GPUBuffer; // (T, q_dim + 2*kv_dim), q rotated in place
   step: GPUBuffer;
 }
 
+/** RoPE of a prefill pass's q and k, and its K/V cache write (decode steps do both in attention). */
 export function buildRope(gpu: Gpu, alloc: Allocator, a: RopeArgs): Promise<Dispatch> {
-  const WG = 64;
-  const work = (a.nHead + a.nKv) * (a.headDim / 2);
   return buildKernel(gpu, alloc, {
-    label: 'rope/qk_cache',
-    code: shaderText(source),
-    constants: { WG },
+    label: `rope/qk_cache_${a.kvType}`,
+    code: shaderText(source, {}, ...kvShaderParts(a.kvType, a.headDim)),
+    constants: { WG: 32 },
     params: ROPE_PARAMS,
     values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, cache_len: a.cacheLen, long_from: a.longFrom, mscale: a.mscale },
     step: a.step,
-    bindings: [a.invFreq, a.qkv, a.kCache, a.vCache],
-    grid: (n) => [ceilDiv(work, WG), n],
+    bindings: [a.invFreq, a.qkv, a.kv],
+    grid: (n) => [a.nHead + a.nKv, n],
   });
 }
 

@@ -18,6 +18,7 @@ import q5_kDecoder from '../../shaders/weights/q5_k.wgsl?raw';
 import q6_kDecoder from '../../shaders/weights/q6_k.wgsl?raw';
 import iq4_nlDecoder from '../../shaders/weights/iq4_nl.wgsl?raw';
 import iq4_xsDecoder from '../../shaders/weights/iq4_xs.wgsl?raw';
+import { FP8_CODES_LIB } from './wgsl_lib.ts';
 import { GGUF_LAYOUTS, planeRowWords, type GgufFormat } from './weight_layouts.ts';
 
 /**
@@ -76,8 +77,8 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
   q8: spec(q8Decoder, 'q8', (K) => K / 4),
   q4: spec(q4Decoder, 'q8', (K) => K / 8),
-  fp8e4m3: spec(fp8Decoder, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
-  fp8e5m2: spec(fp8Decoder, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
+  fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
+  fp8e5m2: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
   q4_1: gguf('q4_1', q4_1Decoder, affine32Lib),
   q5_0: gguf('q5_0', q5_0Decoder, d32Lib),
   q5_1: gguf('q5_1', q5_1Decoder, affine32Lib),

@@ -3,6 +3,7 @@ import q8BlockSource from '../../shaders/q8_block.wgsl?raw';
 import tanhSource from '../../shaders/tanh.wgsl?raw';
 import gluSource from '../../shaders/glu.wgsl?raw';
 import rmsSource from '../../shaders/rms_lib.wgsl?raw';
+import fp8CodesSource from '../../shaders/fp8_codes.wgsl?raw';
 
 /**
  * WGSL function libraries (no bindings) that several kernel families put in front of their source
@@ -17,3 +18,5 @@ export const TANH_LIB = tanhSource;
 export const GLU_LIB = `${tanhSource}\n${gluSource}`;
 /** rms_scale and rms_block: RMSNorm and the matmul prologues that normalise x. */
 export const RMS_LIB = rmsSource;
+/** fp8x4 (FP8 codes to f32, E4M3 or E5M2) and the E4M3 encoder: the FP8 weights and the fp8-e4m3 K/V cache. */
+export const FP8_CODES_LIB = fp8CodesSource;

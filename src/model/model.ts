@@ -6,7 +6,8 @@ import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type Matmul
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
-import { buildAttention } from '../kernels/attention.ts';
+import { buildAttention, decodeSplits } from '../kernels/attention.ts';
+import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_cache.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
@@ -33,7 +34,9 @@ export interface Model {
   /** Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. */
   readonly tokenTile: number;
   readonly weightBytes: number;
-  /** K and V cache bytes over all layers (windowed layers hold a ring, see kvCacheRows). */
+  /** How the K/V cache stores its values (src/kernels/kv_layout.ts). */
+  readonly kvCache: KvCacheType;
+  /** K and V cache bytes over all layers, codes and scales (windowed layers hold a ring, see kvCacheRows). */
   readonly kvBytes: number;
   readonly buffers: {
     readonly ids: GPUBuffer; // (maxBatch) u32
@@ -63,6 +66,8 @@ export interface BuildOptions {
   nCtx: number;
   maxBatch: number;
   quant: QuantScheme;
+  /** K/V cache storage (default f16). */
+  kvCache?: KvCacheType;
   /** Ids at or past it are never sampled: the tokenizer's vocabulary, when the embedding is padded (default: vocab). */
   nValid?: number;
   onProgress?: (fraction: number, what: string) => void;
@@ -91,6 +96,7 @@ export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: B
 
 async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
   const { nCtx, maxBatch } = o;
+  const kvType = o.kvCache ?? DEFAULT_KV_CACHE;
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim, qkvDim = qDim + 2 * kvDim;
   const act = (label: string, width: number) => alloc.storage(label, maxBatch * width * 4);
   const ids = alloc.storage('ids', maxBatch * 4);
@@ -174,10 +180,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     const window = c.layerWindow[l] ?? 0;
     const cacheLen = kvCacheRows(window, nCtx, maxBatch);
-    const kCache = alloc.storage(`blk.${l}.k_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
-    const vCache = alloc.storage(`blk.${l}.v_cache`, cacheLen * kvDim * 4); // (cacheLen, kv_dim) ring
-    kvBytes += 2 * cacheLen * kvDim * 4;
-    const rope = window > 0 ? ropeLocal : ropeGlobal;
+    const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (cacheLen, kv_dim) ring, scales
+    kvBytes += kv.size;
+    const rope = { nRot: c.nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) };
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
     const preNorm = async (name: string, weight: Float32Array, parts: WeightData[]): Promise<Norm> => {
@@ -195,10 +200,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
-    both(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox, ...rope, cacheLen, qkv, kCache, vCache, step }));
-    both(await buildAttention(gpu, alloc, {
-      nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, cacheLen, softcap: c.attnSoftcap, qkv, kCache, vCache, out: attn, step,
-    }));
+    const cache = { kvType, cacheLen, kv };
+    prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
+    const attention = await buildAttention(gpu, alloc, {
+      nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
+      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx), qkv, out: attn, step,
+    });
+    prefill.push(attention.prefill); // after the rope dispatch
+    decode.push(...attention.decode); // RoPE and the K/V write happen inside
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
     const residual = async (
@@ -248,7 +257,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
-    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvBytes,
+    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks),
     decode, prefill, chained, head, sampler,

@@ -2,6 +2,8 @@
  * CPU references of the per-layer kernels (embedding, RoPE + KV write, attention, SwiGLU) in plain
  * TypeScript with no GPU imports. Layouts match the shaders; see each kernel's WGSL for the why.
  */
+import type { KvCacheType } from '../kv_layout.ts';
+import { kvRoundTrip } from './kv_cache.ts';
 
 /** x[t] = table[ids[t]], table already widened to f32 (vocab, dim). */
 export function embeddingRef(table: Float32Array, dim: number, ids: ArrayLike<number>): Float32Array {
@@ -27,9 +29,13 @@ export interface RopeTableRef {
 
 /**
  * Rotates q (in place, within qkv) and writes rotated k and v into the caches at pos..pos+T; the
- * caches are rings of `cacheLen` rows (position p in row p % cacheLen).
+ * caches are rings of `cacheLen` rows (position p in row p % cacheLen). They hold what a cache of
+ * `kvType` reads back (values rounded to f16, or int8 / fp8 codes times the head's scale).
  */
-export function ropeRef(s: RopeShape, table: RopeTableRef, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array, cacheLen = Infinity): void {
+export function ropeRef(
+  s: RopeShape, table: RopeTableRef, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array,
+  cacheLen = Infinity, kvType: KvCacheType = 'f32',
+): void {
   const qDim = s.nHead * s.headDim;
   const kvDim = s.nKv * s.headDim;
   const row = qDim + 2 * kvDim;
@@ -53,9 +59,9 @@ export function ropeRef(s: RopeShape, table: RopeTableRef, qkv: Float32Array, T:
       if (h < s.nHead) qkv.set(out, base);
       else {
         const kh = h - s.nHead;
-        kCache.set(out, slot * kvDim + kh * s.headDim);
+        kCache.set(kvRoundTrip(kvType, out, s.headDim), slot * kvDim + kh * s.headDim);
         const vsrc = t * row + qDim + kvDim + kh * s.headDim;
-        vCache.set(qkv.subarray(vsrc, vsrc + s.headDim), slot * kvDim + kh * s.headDim);
+        vCache.set(kvRoundTrip(kvType, qkv.subarray(vsrc, vsrc + s.headDim), s.headDim), slot * kvDim + kh * s.headDim);
       }
     }
   }

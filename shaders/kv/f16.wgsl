@@ -1,0 +1,19 @@
+// K/V cache format f16: 4 elements in two words, packed by pack2x16float (core WGSL: no shader-f16
+// needed). round_f16 first: ties to even by bit operations, whatever rounding pack2x16float uses.
+alias KvWord = vec2<u32>;
+const KV_QMAX: f32 = 0.0;
+
+fn kv_encode(x: vec4<f32>, scale: f32) -> KvWord {
+  let r = round_f16(x);
+  return vec2<u32>(pack2x16float(r.xy), pack2x16float(r.zw));
+}
+
+fn kv_decode(w: KvWord) -> vec4<f32> {
+  return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+
+fn kv_scale(i: u32) -> f32 {
+  return 1.0;
+}
+
+fn kv_set_scale(i: u32, s: f32) {}

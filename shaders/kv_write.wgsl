@@ -1,0 +1,88 @@
+// Rotating and storing a new position's K and V: library functions shared by the prefill writer
+// (shaders/rope.wgsl) and the decode attention that writes its own token (shaders/attention.wgsl).
+// The includer declares Params (n_kv, head_dim, cache_len, n_rot, neox, long_from, mscale), Step,
+// inv_freq, qkv: array<f32>, kv: array<KvWord> and MAXD4; a K/V format file (shaders/kv/*.wgsl) says
+// how a word of the cache holds 4 elements.
+// Cache layout (src/kernels/kv_layout.ts): codes (2, cache_len, kv_dim) then scales (2, cache_len, n_kv);
+// position p lives in row p % cache_len (a ring for sliding-window layers).
+
+// The new position's K (rotated) and V of one kv head, staged in workgroup memory: (K | V) head_dim/4 each.
+var<workgroup> kv_new: array<vec4<f32>, 2u * MAXD4>;
+
+// Word of the first 4 elements of head kvh of K (which 0) or V (which 1) at `row`.
+fn kv_word(which: u32, row: u32, kvh: u32) -> u32 {
+  let hd4 = p.head_dim / 4u;
+  return (which * p.cache_len + row) * p.n_kv * hd4 + kvh * hd4;
+}
+
+// Word of that head's scale (scaled formats: one word of codes is 4 elements, so codes fill cache_len * kv_dim / 2).
+fn kv_scale_word(which: u32, row: u32, kvh: u32) -> u32 {
+  return p.cache_len * p.n_kv * p.head_dim / 2u + (which * p.cache_len + row) * p.n_kv + kvh;
+}
+
+// Element i of a head after RoPE at position pos, given its value x and its pair partner's xp.
+// Pairs: adjacent (2j, 2j+1) as in Llama GGUF, or halves (j, j + n_rot/2) as NeoX/Qwen2; elements
+// past n_rot are not rotated. LongRoPE: the second table when the pass's last position + 1 > long_from.
+fn rope_elem(i: u32, x: f32, xp: f32, pos: u32) -> f32 {
+  if (i >= p.n_rot) { return x; }
+  let half = p.n_rot / 2u;
+  var j = i / 2u;
+  var first = (i & 1u) == 0u;
+  if (p.neox == 1u) {
+    j = i % half;
+    first = i < half;
+  }
+  var table = 0u;
+  if (step.pos + step.n_tokens > p.long_from) { table = half; }
+  let theta = f32(pos) * inv_freq[table + j];
+  let c = cos(theta) * p.mscale;
+  let s = sin(theta) * p.mscale;
+  return select(xp * s + x * c, x * c - xp * s, first);
+}
+
+fn rope_partner(i: u32) -> u32 {
+  if (i >= p.n_rot) { return i; }
+  if (p.neox == 1u) { return select(i - p.n_rot / 2u, i + p.n_rot / 2u, i < p.n_rot / 2u); }
+  return i ^ 1u;
+}
+
+// Elements 4d..4d+3 of the head starting at qkv[base], rotated for position pos.
+fn rope4(base: u32, d: u32, pos: u32) -> vec4<f32> {
+  var y: vec4<f32>;
+  for (var c = 0u; c < 4u; c++) {
+    let i = 4u * d + c;
+    y[c] = rope_elem(i, qkv[base + i], qkv[base + rope_partner(i)], pos);
+  }
+  return y;
+}
+
+fn qkv4(base: u32, d: u32) -> vec4<f32> {
+  return vec4<f32>(qkv[base + 4u * d], qkv[base + 4u * d + 1u], qkv[base + 4u * d + 2u], qkv[base + 4u * d + 3u]);
+}
+
+fn kv_absmax(which: u32) -> f32 {
+  let hd4 = p.head_dim / 4u;
+  var a = vec4<f32>(0.0);
+  for (var d = 0u; d < hd4; d++) { a = max(a, abs(kv_new[which * hd4 + d])); }
+  return max(max(a.x, a.y), max(a.z, a.w));
+}
+
+// Encodes the staged K and V of head kvh (every invocation calls it, in uniform control flow, after a
+// barrier), stores them in `row` when `store`, and leaves in kv_new what the cache reads back.
+fn kv_commit(row: u32, kvh: u32, lid: u32, n_inv: u32, store: bool) {
+  let hd4 = p.head_dim / 4u;
+  var scale = vec2<f32>(1.0);
+  if (KV_QMAX > 0.0) { scale = vec2<f32>(div_exact(kv_absmax(0u), KV_QMAX), div_exact(kv_absmax(1u), KV_QMAX)); }
+  workgroupBarrier(); // every invocation has read kv_new before any overwrites it
+  for (var i = lid; i < 2u * hd4; i += n_inv) {
+    let which = i / hd4;
+    let w = kv_encode(kv_new[i], scale[which]);
+    if (store) { kv[kv_word(which, row, kvh) + i % hd4] = w; }
+    kv_new[i] = kv_decode(w) * scale[which];
+  }
+  if (store && lid == 0u) {
+    kv_set_scale(kv_scale_word(0u, row, kvh), scale.x);
+    kv_set_scale(kv_scale_word(1u, row, kvh), scale.y);
+  }
+  workgroupBarrier();
+}
