@@ -166,7 +166,7 @@ describe('bench end to end (stories260K, tiny settings)', () => {
       expect(r.model).toBe('stories260K.gguf');
       expect(r.prompt_tokens).toBe(16);
       expect(r.device.adapter).toBe(gpu.caps.adapterName);
-      expect(r.kv_bytes).toBe(5 * (16 + 8) * 2 * 4 * 8 * 4); // stories260K: no window; layers x context x (K, V) x kv heads x head_dim x f32
+      expect(r.kv_bytes).toBe(5 * (16 + 8) * 2 * 4 * 8 * 2); // stories260K: no window; layers x context x (K, V) x kv heads x head_dim x f16
       expect(r.kv_bytes_full).toBe(r.kv_bytes);
       for (const k of ['load_ms', 'weight_bytes', 'weight_bytes_per_token', 'kv_bytes', 'prefill_tok_s', 'decode_tok_s', 'ttft_ms', 'weight_gb_s', 'roofline_pct', 'js_ms_per_token', 'gpu_wait_ms_per_token'] as const) {
         expect(pos(r[k]), `${k} = ${r[k]}`).toBe(true);

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { forward, kvCacheRows, readLogits } from '../src/model/model.ts';
+import { kvBytesPerPosition } from '../src/kernels/kv_layout.ts';
 import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat/template.ts';
 import { sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
@@ -36,7 +37,8 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
     const oracle = readOracle(name);
     let engine: Engine;
     beforeAll(async () => {
-      engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 256, maxBatch: MAX_BATCH });
+      // transformers computes in f32, K/V included: the tolerances hold for an f32 cache (the f16 default: below)
+      engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 256, maxBatch: MAX_BATCH, kvCache: 'f32' });
       // Prefill in passes of MAX_BATCH, not time-sized ones: longrope (phi3) picks its factors per forward pass.
       engine.tuning.passMs = Infinity;
     });
@@ -86,13 +88,44 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   });
 });
 
+/** The default f16 K/V cache: the same greedy ids as transformers' f32 run, logits within F16_KV_TOL. */
+const F16_KV_TOL = 2e-2;
+describe('transformers oracle with the f16 K/V cache', () => {
+  it.each(MODELS)('$name', async ({ name }) => {
+    const oracle = readOracle(name);
+    const engine = await Engine.load(sharedModelPath(`hf-oracle/${name}`), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH });
+    engine.tuning.passMs = Infinity;
+    try {
+      expect(engine.model.kvCache).toBe('f16');
+      let worst = 0;
+      for (const p of oracle.prompts) {
+        const ids = engine.tokenize(p.prompt);
+        for (let i = 0; i < ids.length; i += MAX_BATCH) await forward(engine.model, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
+        for (let k = 0; k < p.generated_ids.length; k++) {
+          const logits = await readLogits(engine.model);
+          const s = p.steps[k];
+          for (let i = 0; i < s.top_ids.length; i++) worst = Math.max(worst, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
+          if (k + 1 < p.generated_ids.length) await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
+        }
+      }
+      console.log(`[hf-oracle f16-kv] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${F16_KV_TOL})`);
+      expect(worst).toBeLessThanOrEqual(F16_KV_TOL);
+      const p = oracle.prompts[3];
+      expect((await engine.complete(p.prompt, { ...GREEDY, maxTokens: 32, stopAtEos: false })).ids).toEqual(p.generated_ids);
+    } finally {
+      engine.dispose();
+    }
+  });
+});
+
 describe('sliding-window KV memory', () => {
   it('windowed layers hold W - 1 + maxBatch rows, not the context', async () => {
     const engine = await Engine.load(sharedModelPath('hf-oracle/mistral-swa'), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH });
     try {
       const c = engine.config;
       expect(c.layerWindow).toEqual([12, 12]);
-      const kvRow = 2 * c.nKv * c.headDim * 4; // K and V, f32
+      const kvRow = kvBytesPerPosition('f16', c.nKv, c.headDim); // K and V, the default f16 cache
+      expect(kvRow).toBe(2 * c.nKv * c.headDim * 2);
       expect(kvCacheRows(12, 256, MAX_BATCH)).toBe(27);
       expect(engine.model.kvBytes).toBe(c.nLayer * 27 * kvRow);
       expect(engine.model.kvBytes * 9).toBeLessThan(c.nLayer * 256 * kvRow); // vs 256 rows without a window

@@ -1,6 +1,8 @@
 /**
  * Whole-model tests against llama.cpp (../shared/models/oracle): greedy ids for every prompt, and
  * logits at every position (fed one token at a time through the decode path, and as one prefill).
+ * The oracles ran with an f32 K/V cache, so these engines load with kvCache 'f32'; the default f16 cache
+ * is checked against llama.cpp's own default (f16) run, stories260K.llama-cpp.kvf16.json.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
@@ -44,7 +46,7 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
   describe.each(MODELS)('$oracle', ({ file, oracle, tol, maxTol }) => {
     let engine: Engine;
     beforeAll(async () => {
-      engine = await Engine.load(sharedModelPath(file), { gpu: await testGpu(variant), contextLength: 256 });
+      engine = await Engine.load(sharedModelPath(file), { gpu: await testGpu(variant), contextLength: 256, kvCache: 'f32' });
     });
     afterAll(() => engine?.dispose());
 
@@ -79,8 +81,34 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
     });
   });
 
+  it('f16 K/V cache (the default): greedy ids and top-5 logits equal llama.cpp\'s default-cache run', async () => {
+    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 256 });
+    try {
+      expect(engine.model.kvCache).toBe('f16');
+      const oracle = readOracle('stories260K.llama-cpp.kvf16.json');
+      expect(oracle.kv_cache_type).toBe('default (F16)');
+      let worst = 0;
+      for (const r of oracle.results) {
+        const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(res.promptIds, r.prompt).toEqual(r.prompt_token_ids);
+        expect(res.ids, r.prompt).toEqual(r.generated_token_ids);
+        const inputs = [...r.prompt_token_ids, ...r.generated_token_ids];
+        const expected = [...r.prompt_positions.map((p) => p.top5), ...r.steps.slice(1).map((s) => s.top5)];
+        for (let i = 0; i < expected.length; i++) {
+          await forward(engine.model, [inputs[i]], i, GREEDY, 0);
+          const logits = await readLogits(engine.model);
+          for (const t of expected[i]) worst = Math.max(worst, Math.abs(logits[t.token] - t.logit));
+        }
+      }
+      console.log(`[oracle ${variant}] f16 K/V cache: max |dlogit| over top-5 vs llama.cpp's f16 cache ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(2e-2); // the README's gap between llama.cpp's f16 and f32 caches
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('BOS-only 256-token greedy run reproduces llama.cpp text exactly', async () => {
-    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512 });
+    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512, kvCache: 'f32' });
     try {
       const r = readOracle('stories260K.llama-cpp.bos-only-256.json').results[0];
       const res = await engine.complete('', { ...GREEDY, maxTokens: 256, stopAtEos: false });
@@ -94,7 +122,7 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
   });
 
   it('llama-2-tiny-random (32000 vocab, F16) greedy ids and top-5 logits equal llama.cpp', async () => {
-    const engine = await Engine.load(sharedModelPath('llama-2-tiny-random/llama-2-tiny-random.gguf'), { gpu: await testGpu(variant), contextLength: 256 });
+    const engine = await Engine.load(sharedModelPath('llama-2-tiny-random/llama-2-tiny-random.gguf'), { gpu: await testGpu(variant), contextLength: 256, kvCache: 'f32' });
     try {
       for (const r of readOracle('llama-2-tiny-random.llama-cpp.json').results) {
         const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: r.generated_token_ids.length });

@@ -45,6 +45,9 @@ describe('quality metrics', () => {
   });
 });
 
+/** KLD-mean bounds of the K/V cache types (measured values: README, K/V cache). */
+const KV_BOUNDS = { f16: 1e-5, int8: 1e-2, fp8: 5e-2 };
+
 describe('quality on stories260K', () => {
   const model = sharedModelPath('stories260K/stories260K.gguf');
   const texts = readTexts(sharedModelPath('oracle/stories260K.llama-cpp.json'));
@@ -81,6 +84,29 @@ describe('quality on stories260K', () => {
     // stories260K's ffn_down rows (172) are not a multiple of 32 and stay f32, so int8-g32 is above 1.125 B/param.
     expect(by['int8-g32'].bytes_per_param).toBeGreaterThan(1.125);
     expect(by['int8-g32'].bytes_per_param).toBeLessThan(2);
+  });
+
+  it('K/V cache types against the f32 cache (f32 weights): KLD >= 0, f16 tiny, int8 and fp8-e4m3 bounded', async () => {
+    const q = await runQuality(model, { gpu: await testGpu(), schemes: [], kvCaches: ['f16', 'int8', 'fp8-e4m3'], texts });
+    expect(q.results).toEqual([]);
+    expect(q.reference_kv_cache).toBe('f32');
+    expect(q.reference_kv_bytes_per_position).toBe(5 * 2 * 32 * 4); // layers x (K, V) x kv_dim x f32
+    const by = Object.fromEntries(q.kv_results.map((r) => [r.kv_cache, r]));
+    expect(Object.keys(by)).toEqual(['f16', 'int8', 'fp8-e4m3']);
+    expect(by.f16.bytes_per_position).toBe(5 * 2 * 32 * 2);
+    expect(by.int8.bytes_per_position).toBe(5 * 2 * (32 + 4 * 4)); // codes + a scale per kv head
+    expect(by['fp8-e4m3'].bytes_per_position).toBe(by.int8.bytes_per_position);
+    for (const r of q.kv_results) {
+      console.log(`[quality] K/V ${r.kv_cache}: KLD mean ${r.kld_mean.toExponential(2)} p99 ${r.kld_p99.toExponential(2)} max ${r.kld_max.toExponential(2)} top-1 ${r.top1}`);
+      expect(r.kld_mean, r.kv_cache).toBeGreaterThanOrEqual(0);
+      expect(r.kld_max, r.kv_cache).toBeGreaterThanOrEqual(r.kld_p99);
+      expect(r.ppl, r.kv_cache).toBeGreaterThan(1);
+    }
+    expect(by.f16.kld_mean).toBeLessThan(KV_BOUNDS.f16);
+    expect(by.int8.kld_mean).toBeLessThan(KV_BOUNDS.int8);
+    expect(by['fp8-e4m3'].kld_mean).toBeLessThan(KV_BOUNDS.fp8);
+    expect(by.int8.top1).toBeGreaterThanOrEqual(0.95);
+    expect(by['fp8-e4m3'].top1).toBeGreaterThanOrEqual(0.9);
   });
 
   it('is deterministic to 3 significant digits', async () => {

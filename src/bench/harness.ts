@@ -29,6 +29,7 @@
  *   separate profiled run where every dispatch has its own pass (see profile.ts).
  */
 import { Engine, type ModelInput } from '../engine.ts';
+import { kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { gpuRowWords, WEIGHT_FORMATS, type WeightFormat } from '../kernels/matmul.ts';
@@ -51,6 +52,8 @@ export interface BenchConfig {
   maxBatch?: number;
   /** Engine tuning.decodeAhead values to run, each a result of its own (default [2]). */
   decodeAhead?: readonly number[];
+  /** K/V cache storage (default the Engine's, f16). */
+  kvCache?: KvCacheType;
   seed?: number;
 }
 
@@ -98,6 +101,7 @@ export interface BenchResult extends SpeedResult {
   device: { adapter: string; features: string[] };
   weight_bytes: number; // on the GPU
   weight_bytes_per_token: number; // read per decoded token
+  kv_cache: KvCacheType; // how the K/V cache stores its values
   kv_bytes: number; // K/V cache on the GPU (windowed layers: a ring of window - 1 + max batch rows)
   kv_bytes_full: number; // what it would be with every layer holding the whole context
   weight_gb_s: number;
@@ -277,7 +281,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   say(`${o.model} (${o.quant}): loading`);
   const t0 = performance.now();
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps.adapterName);
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune });
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache });
   const loadMs = performance.now() - t0;
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
   try {
@@ -336,8 +340,9 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
           warmup_ms: warmupMs,
           weight_bytes: m.weightBytes,
           weight_bytes_per_token: bytesPerToken,
+          kv_cache: m.kvCache,
           kv_bytes: m.kvBytes,
-          kv_bytes_full: m.config.nLayer * m.nCtx * 2 * m.config.nKv * m.config.headDim * 4,
+          kv_bytes_full: m.config.nLayer * kvCacheBytes(m.kvCache, m.nCtx, m.config.nKv, m.config.headDim),
           prefill_tok_s: pre.median,
           decode_tok_s: dec.median,
           ttft_ms: ttft.median,

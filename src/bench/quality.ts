@@ -6,6 +6,9 @@
  * Per scheme: KL(P_f32 ‖ Q_scheme) per position (mean, p99, max; nats), top-1 agreement (argmax
  * equal), perplexity of the text under the scheme, and bytes per parameter on the GPU. Environment
  * neutral; the CLI (src/cli/quality.ts) reads the texts.
+ *
+ * The reference is f32 weights with an f32 K/V cache. Weight schemes run with an f32 cache, and K/V
+ * cache types (`kvCaches`) with f32 weights, so each row measures one kind of rounding alone.
  */
 import { Engine, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
@@ -15,10 +18,23 @@ import { readGGUF } from '../gguf/reader.ts';
 import { forward, readLogits, type Model } from '../model/model.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
 import { bytesPerParam, logSoftmax, QualityAccumulator } from './metrics.ts';
+import { kvBytesPerPosition, type KvCacheType } from '../kernels/kv_layout.ts';
+import { kvCacheOption } from '../options.ts';
 
 export interface QualityRow {
   quant: QuantScheme;
   bytes_per_param: number;
+  kld_mean: number;
+  kld_p99: number;
+  kld_max: number;
+  top1: number;
+  ppl: number;
+}
+
+/** A K/V cache type against the f32 cache, both with f32 weights. */
+export interface KvQualityRow {
+  kv_cache: KvCacheType;
+  bytes_per_position: number; // K and V of one position over all layers
   kld_mean: number;
   kld_p99: number;
   kld_max: number;
@@ -36,12 +52,17 @@ export interface QualityReport {
   texts: number;
   positions: number; // next-token predictions scored per scheme
   results: QualityRow[];
+  reference_kv_cache: KvCacheType; // always 'f32'
+  reference_kv_bytes_per_position: number;
+  kv_results: KvQualityRow[];
 }
 
 export interface QualityOptions {
   model?: string; // the name printed
   gpu: Gpu;
   schemes: readonly QuantScheme[];
+  /** K/V cache types to compare with the f32 cache (default none). */
+  kvCaches?: readonly KvCacheType[];
   /** Each is tokenized with BOS; one longer than `window` tokens is cut into windows scored separately. */
   texts: readonly string[];
   window?: number; // default min(model context, 1024)
@@ -77,12 +98,15 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   for (const s of o.schemes) {
     if (!QUANT_SCHEMES.includes(s)) throw new EmberError('BAD_ARGUMENT', `quant "${s}" is not one of ${QUANT_SCHEMES.join(', ')}`);
   }
+  for (const k of o.kvCaches ?? []) kvCacheOption(k);
   if (o.texts.length === 0) throw new EmberError('BAD_ARGUMENT', 'quality needs at least one text');
   const say = o.onProgress ?? (() => {});
   const params = await countParams(input);
 
   say('reference (f32)');
-  const ref = await Engine.load(input, { quant: 'f32', gpu: o.gpu, maxBatch: 1 });
+  const ref = await Engine.load(input, { quant: 'f32', kvCache: 'f32', gpu: o.gpu, maxBatch: 1 });
+  const c = ref.model.config;
+  const kvPerPosition = (k: KvCacheType) => c.nLayer * kvBytesPerPosition(k, c.nKv, c.headDim);
   const window = Math.min(o.window ?? 1024, ref.model.nCtx);
   const windows: number[][] = [];
   for (const t of o.texts) {
@@ -104,18 +128,27 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   }
   if (refLogits.length === 0) throw new EmberError('BAD_ARGUMENT', 'the texts have no position to score (each needs at least one token after BOS)');
 
-  const results: QualityRow[] = [];
-  for (const quant of o.schemes) {
-    say(quant);
-    const e = await Engine.load(input, { quant, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
+  /** Loads a variant, scores it against the reference, and hands the model (for its sizes) and the metrics to `row`. */
+  const score = async (quant: QuantScheme, kvCache: KvCacheType, row: (m: Model, r: ReturnType<QualityAccumulator['result']>) => void) => {
+    const e = await Engine.load(input, { quant, kvCache, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
     try {
       const acc = new QualityAccumulator();
       let i = 0;
       await walk(e.model, windows, (logits, next) => acc.add(logSoftmax(refLogits[i++]), logSoftmax(logits), next));
-      results.push({ quant, bytes_per_param: bytesPerParam(e.model.weightBytes, params), ...acc.result() });
+      row(e.model, acc.result());
     } finally {
       e.dispose();
     }
+  };
+  const results: QualityRow[] = [];
+  for (const quant of o.schemes) {
+    say(quant);
+    await score(quant, 'f32', (m, r) => results.push({ quant, bytes_per_param: bytesPerParam(m.weightBytes, params), ...r }));
+  }
+  const kvResults: KvQualityRow[] = [];
+  for (const kv of o.kvCaches ?? []) {
+    say(`K/V cache ${kv}`);
+    await score('f32', kv, (_m, r) => kvResults.push({ kv_cache: kv, bytes_per_position: kvPerPosition(kv), ...r }));
   }
   return {
     model: o.model ?? 'model',
@@ -127,5 +160,8 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
     texts: o.texts.length,
     positions: refLogits.length,
     results,
+    reference_kv_cache: 'f32',
+    reference_kv_bytes_per_position: kvPerPosition('f32'),
+    kv_results: kvResults,
   };
 }

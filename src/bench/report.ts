@@ -30,7 +30,7 @@ interface Table {
 }
 
 function benchTable(r: BenchReport): Table {
-  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'ahead', 'JS ms/tok (in submit)', 'GPU wait ms/tok', 'GPU idle ms/tok', 'KV KiB (no window)'];
+  const head = ['model', 'quant', 'prompt', 'load ms', 'prefill tok/s', 'decode tok/s', 'ttft ms', 'p50/p90/p99 ms', 'GB/s', 'roofline %', 'disp/tok', 'submit/tok', 'ahead', 'JS ms/tok (in submit)', 'GPU wait ms/tok', 'GPU idle ms/tok', 'KV KiB (no window)', 'KV type'];
   const kib = (b: number) => f(b / 1024, 0);
   const rows = r.results.map((x) => [
     x.model,
@@ -50,6 +50,7 @@ function benchTable(r: BenchReport): Table {
     f(x.gpu_wait_ms_per_token, 2),
     x.gpu_idle_ms_per_token === undefined ? '-' : f(x.gpu_idle_ms_per_token, 2) + (x.gpu_idle_source === 'estimate' ? ' (est.)' : ''),
     `${kib(x.kv_bytes)} (${kib(x.kv_bytes_full)})`,
+    x.kv_cache,
   ]);
   return { head, rows };
 }
@@ -140,5 +141,14 @@ export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): str
     ...q.results.map((x) => [x.quant, f(x.bytes_per_param, 3), x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)]),
   ];
   const fmt = style === 'markdown' ? markdown : text;
-  return `${q.model}: ${q.positions} positions over ${q.texts} texts; device: ${q.device}\n\n${fmt({ head, rows })}\n`;
+  let out = `${q.model}: ${q.positions} positions over ${q.texts} texts; device: ${q.device}\n\n${fmt({ head, rows })}\n`;
+  if (q.kv_results.length) {
+    const kvHead = ['K/V cache (f32 weights)', 'bytes/position', 'KLD mean', 'KLD p99', 'KLD max', 'top-1', 'PPL'];
+    const kvRows = [
+      [`${q.reference_kv_cache} (reference)`, String(q.reference_kv_bytes_per_position), '0', '0', '0', '1', f(q.reference_ppl, 3)],
+      ...q.kv_results.map((x) => [x.kv_cache, String(x.bytes_per_position), x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)]),
+    ];
+    out += `\n${fmt({ head: kvHead, rows: kvRows })}\n`;
+  }
+  return out;
 }

@@ -13,6 +13,8 @@ import { createGpu, type Gpu } from '../gpu/device.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import type { KvCacheType } from '../kernels/kv_layout.ts';
+import { kvCacheOption } from '../options.ts';
 import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp, PEER_BACKENDS, type PeerBackend, type PeerInfo } from '../bench/peer.ts';
 import { probeBandwidth, type ProbeOptions } from '../bench/probe.ts';
@@ -54,6 +56,16 @@ export function parseQuant(v: string | undefined): QuantScheme[] {
   const xs = parseList(v, 'quant') ?? ['auto'];
   for (const q of xs) if (!(QUANT_SCHEMES as readonly string[]).includes(q)) throw new EmberError('BAD_ARGUMENT', `quant "${q}" is not one of ${QUANT_SCHEMES.join(', ')}`);
   return xs as QuantScheme[];
+}
+
+/** --kv: one K/V cache type (checked as the engine checks kvCache). */
+export function kvCacheFlag(v: string | undefined): KvCacheType | undefined {
+  return v === undefined ? undefined : kvCacheOption(v);
+}
+
+/** --kv LIST: K/V cache types, comma-separated. */
+export function parseKvList(v: string | undefined): KvCacheType[] | undefined {
+  return parseList(v, 'kv')?.map((k) => kvCacheOption(k));
 }
 
 export function parsePeer(v: string): PeerBackend[] {
@@ -174,6 +186,7 @@ export async function bench(flags: Flags): Promise<void> {
       genTokens: one('gen-tokens', 64),
       repeats: one('repeats', 3),
       decodeAhead: parseInts(str('decode-ahead'), 'decode-ahead') ?? [2],
+      kvCache: kvCacheFlag(str('kv')),
     },
     peer: str('peer'),
     ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),

@@ -10,7 +10,7 @@ import { nodeFileCache } from '../loader/node_cache.ts';
 import { openModel } from '../loader/open_model.ts';
 import type { LoadProgress } from '../loader/progress.ts';
 import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
-import { bench } from './bench.ts';
+import { bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
@@ -20,7 +20,7 @@ Usage:
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm quality --model <file.gguf> [--quant a,b] [--text FILE] [--out FILE] [--json|--markdown]
+  emberlm quality --model <file.gguf> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
 folder), org/name/path/file.gguf, or org/name:Q4_K_M (the GGUF of that quant), each with an optional
@@ -41,6 +41,7 @@ generate options:
   --parse-special     match special tokens written in the prompt (<|im_start|>); off by default
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
+  --kv T              K/V cache storage: f16 (default), int8, fp8-e4m3, f32
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
   --autotune          time the matmul launch variants at load and keep the fastest (default on GPUs, off
                       on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
@@ -57,6 +58,7 @@ bench options (speed; medians over repeats, warm-up excluded):
   --repeats N         timed runs per prompt length (default 3)
   --decode-ahead L    decode steps in flight, comma-separated, each run side by side (default 2;
                       1 = wait for each sampled id before the next step)
+  --kv T              K/V cache storage (default f16)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --out FILE          also write the JSON report to FILE (e.g. bench/results/<name>.json)
@@ -64,6 +66,8 @@ bench options (speed; medians over repeats, warm-up excluded):
 
 quality options (each scheme against the f32 run of the same model):
   --quant LIST        schemes (default: every one but f32: ${QUANT_SCHEMES.filter((s) => s !== 'f32').join(', ')})
+  --kv LIST           K/V cache types to score against the f32 cache, with f32 weights (e.g. f16,int8,fp8-e4m3);
+                      given alone, only these run
   --text FILE         text to score: a plain text file, or JSON with results[].full_text
                       (default: ../shared/models/oracle/stories260K.llama-cpp.json)
 `;
@@ -111,6 +115,7 @@ async function generate(flags: Flags): Promise<void> {
     onProgress: showDownload,
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
+    kvCache: kvCacheFlag(typeof flags.kv === 'string' ? flags.kv : undefined),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
     ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),
     cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
@@ -207,6 +212,7 @@ export async function main(argv: string[]): Promise<number> {
       'logit-bias': { type: 'string' },
       quant: { type: 'string' },
       ctx: { type: 'string' },
+      kv: { type: 'string' },
       'no-bos': { type: 'boolean' },
       'parse-special': { type: 'boolean' },
       'no-f16': { type: 'boolean' },

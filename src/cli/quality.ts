@@ -10,7 +10,7 @@ import { createGpu } from '../gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
 import { runQuality, type QualityReport } from '../bench/quality.ts';
 import { formatQuality, roundDeep } from '../bench/report.ts';
-import { parseList } from './bench.ts';
+import { parseKvList, parseList } from './bench.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -33,12 +33,16 @@ export function readTexts(file: string): string[] {
 /** Every scheme but the reference, so schemes added to QUANT_SCHEMES appear here without a change. */
 export const DEFAULT_QUALITY_SCHEMES = (): QuantScheme[] => QUANT_SCHEMES.filter((s) => s !== 'f32');
 
-export async function runQualityCommand(o: { model: string; quant?: string; text?: string; log?: (l: string) => void }): Promise<QualityReport> {
-  const schemes = (parseList(o.quant, 'quant') ?? DEFAULT_QUALITY_SCHEMES()) as QuantScheme[];
+/**
+ * --quant LIST and --kv LIST: with --kv alone only the K/V cache types run; without either, every weight scheme.
+ */
+export async function runQualityCommand(o: { model: string; quant?: string; kv?: string; text?: string; log?: (l: string) => void }): Promise<QualityReport> {
+  const kvCaches = parseKvList(o.kv) ?? [];
+  const schemes = (parseList(o.quant, 'quant') ?? (kvCaches.length ? [] : DEFAULT_QUALITY_SCHEMES())) as QuantScheme[];
   const texts = readTexts(o.text ?? defaultTextFile());
   const gpu = await createGpu();
   try {
-    return await runQuality(resolve(o.model), { model: basename(o.model), gpu, schemes, texts, onProgress: o.log });
+    return await runQuality(resolve(o.model), { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log });
   } finally {
     gpu.device.destroy();
   }
@@ -48,7 +52,7 @@ export async function quality(flags: Flags): Promise<void> {
   const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
   const model = str('model');
   if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
-  const report = await runQualityCommand({ model, quant: str('quant'), text: str('text'), log: (l) => process.stderr.write(`${l}\n`) });
+  const report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log: (l) => process.stderr.write(`${l}\n`) });
   const rounded = roundDeep(report, 6);
   const out = str('out');
   if (out) {
