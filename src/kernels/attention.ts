@@ -25,8 +25,16 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
 ] as const);
 export const ATTENTION_SOURCE = source;
 export const MAX_HEAD_DIM = 256;
-/** The kernel's workgroup storage is WG * head_dim / 2 vec4s plus 3 heads (at most 11 KiB of WebGPU's 16 KiB). */
-const workgroupSize = (headDim: number) => (headDim > 128 ? 16 : 32);
+/**
+ * Workgroup storage: WG * head_dim / 8 vec4s for the merge, the group's queries and the new K and V (decode); WG is
+ * halved until it fits WebGPU's default 16 KiB.
+ */
+function workgroupSize(headDim: number, group: number): number {
+  const bytes = (wg: number) => 16 * ((wg * headDim) / 8 + ((group + 2) * headDim) / 4) + 8 * wg;
+  let wg = headDim > 128 ? 16 : 32;
+  while (wg > 4 && bytes(wg) > 16384) wg /= 2;
+  return wg;
+}
 /** Keys per decode split that make another split worth its workgroup (lavapipe and GPUs alike: a few per invocation). */
 const KEYS_PER_SPLIT = 128;
 const MAX_SPLITS = 16;
@@ -53,7 +61,7 @@ export interface AttentionArgs extends KvCacheArgs {
 export interface AttentionDispatches {
   /** Attention of a prefill pass, after buildRope's dispatch. */
   prefill: Dispatch;
-  /** A decode step: RoPE, K/V write and split-K partial states, then the merge. */
+  /** A decode step: RoPE, K/V write and split-K partial states per (kv head, split), then the merge per query head. */
   decode: Dispatch[];
 }
 
@@ -63,14 +71,15 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   }
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
   const hd4 = a.headDim / 4;
+  const group = a.nHead / a.nKv;
   const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16); // (n_head, n_split, head_dim/4) vec4
   const partMl = alloc.storage('attention.part_ml', a.nHead * a.nSplit * 8); // (n_head, n_split) (m, l)
   const kernel = (entry: 'main' | 'decode' | 'merge', variant: string, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(source, {}, TANH_LIB, ...kvShaderParts(a.kvType, a.headDim)),
+      code: shaderText(source, {}, TANH_LIB, `const GROUP: u32 = ${group}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: workgroupSize(a.headDim) },
+      constants: { WG: workgroupSize(a.headDim, group) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -85,7 +94,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   return {
     prefill: await kernel('main', `${span}_${a.kvType}`, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nHead, n]),
     decode: [
-      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [a.nHead, a.nSplit]),
+      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [a.nKv, a.nSplit]),
       await kernel('merge', 'merge', [null, null, null, a.out, partAcc, partMl], () => [a.nHead]),
     ],
   };
