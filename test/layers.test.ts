@@ -14,6 +14,8 @@ import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
+/** Each case compiles the pipelines of every K/V type (lavapipe, a loaded machine: minutes). */
+const COMPILE_TIMEOUT = 900_000;
 const u32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer) => new Uint32Array(await readBuffer(gpu, b, b.size));
 
 /** One table of frequencies (base 10000), or LongRoPE's two with mscale 1.25 when longFrom is set. */
@@ -91,7 +93,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       expect(worstRatio(got.v, vRef, 0, 0), kvType).toBeLessThanOrEqual(1); // V is not rotated: the same bits
     }
     alloc.destroyAll();
-  });
+  }, COMPILE_TIMEOUT);
 
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off
   it.each([
@@ -128,7 +130,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       expect(worstRatio(await f32(gpu, out, T * qDim), want, 1e-5, 1e-4), kvType).toBeLessThanOrEqual(1);
     }
     alloc.destroyAll();
-  });
+  }, COMPILE_TIMEOUT);
 
   // decode: RoPE of q and the new k, the K/V write and split-K attention in one dispatch, then the merge
   it.each([
@@ -168,7 +170,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       expect(worstRatio(got.v, stored.v, 0, 0), kvType).toBeLessThanOrEqual(1);
     }
     alloc.destroyAll();
-  });
+  }, COMPILE_TIMEOUT);
 
   it('a window ring gives the full cache\'s result for every window, whatever was overwritten', () => {
     const nHead = 2, nKv = 1, hd = 8, W = 5, T = 3, pos = 20, ring = W - 1 + T;

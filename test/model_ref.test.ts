@@ -71,7 +71,7 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
     const bytes = generateModel({ nEmbd: 64, nLayer: 2, nFf: 96, vocab: 300, ...gen });
     const file = await readGGUF(sourceFromBuffer(bytes));
     const ref = await loadRefModel(ggufWeights(file), configFromGGUF(file), quant);
-    const engine = await Engine.load(bytes, { gpu: await testGpu(variant), quant, contextLength: 64 });
+    const engine = await Engine.load(bytes, { gpu: await testGpu(variant), quant, contextLength: 64, kvCache: 'f32' });
     try {
       await compare(engine, ref, tol);
     } finally {
@@ -108,7 +108,7 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
       } finally {
         await hf.close();
       }
-      const engine = await Engine.load(folder, { gpu: await testGpu(variant), quant, contextLength: 64 });
+      const engine = await Engine.load(folder, { gpu: await testGpu(variant), quant, contextLength: 64, kvCache: 'f32' });
       try {
         await compare(engine, ref, tol);
       } finally {
@@ -125,7 +125,7 @@ describe('prefill longer than one pass', () => {
     const path = sharedModelPath('stories260K/stories260K.gguf');
     const file = await readGGUF(await sourceFromPath(path));
     const ref = await loadRefModel(ggufWeights(file), configFromGGUF(file), 'auto');
-    const engine = await Engine.load(path, { gpu: await testGpu('f32'), contextLength: 256, maxBatch: 64 });
+    const engine = await Engine.load(path, { gpu: await testGpu('f32'), contextLength: 256, maxBatch: 64, kvCache: 'f32' });
     try {
       const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. '.repeat(4);
       const prompt = engine.tokenize(text);
