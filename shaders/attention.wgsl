@@ -37,7 +37,8 @@ struct Params {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> inv_freq: array<f32>; // (tables, n_rot/2)
 @group(0) @binding(3) var<storage, read> qkv: array<f32>; // (T, q_dim + 2*kv_dim); prefill: q rotated
-@group(0) @binding(4) var<storage, read_write> kv: array<KvWord>; // codes (2, cache_len, kv_dim), scales (2, cache_len, n_kv)
+// codes (2, cache_len, kv_dim), then scales (2, cache_len, n_kv)
+@group(0) @binding(4) var<storage, read_write> kv: array<KvWord>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (T, q_dim/4)
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>; // (n_head, n_split, head_dim/4)
 @group(0) @binding(7) var<storage, read_write> part_ml: array<vec2<f32>>; // (n_head, n_split): (m, l)
@@ -58,7 +59,9 @@ fn capped(s: f32) -> f32 {
 }
 
 // Keys j0 + lid, j0 + lid + WG, ... below j1 of kv head kvh, from the cache, into this invocation's state.
-fn attend(q: ptr<function, Head>, acc: ptr<function, Head>, ml: ptr<function, vec2<f32>>, j0: u32, j1: u32, lid: u32, kvh: u32) {
+fn attend(
+  q: ptr<function, Head>, acc: ptr<function, Head>, ml: ptr<function, vec2<f32>>, j0: u32, j1: u32, lid: u32, kvh: u32,
+) {
   const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the head in registers
   var m = (*ml).x;
   var l = (*ml).y;

@@ -129,7 +129,8 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   if (refLogits.length === 0) throw new EmberError('BAD_ARGUMENT', 'the texts have no position to score (each needs at least one token after BOS)');
 
   /** Loads a variant, scores it against the reference, and hands the model (for its sizes) and the metrics to `row`. */
-  const score = async (quant: QuantScheme, kvCache: KvCacheType, row: (m: Model, r: ReturnType<QualityAccumulator['result']>) => void) => {
+  type Row = (m: Model, r: ReturnType<QualityAccumulator['result']>) => void;
+  const score = async (quant: QuantScheme, kvCache: KvCacheType, row: Row) => {
     const e = await Engine.load(input, { quant, kvCache, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
     try {
       const acc = new QualityAccumulator();
@@ -143,7 +144,9 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   const results: QualityRow[] = [];
   for (const quant of o.schemes) {
     say(quant);
-    await score(quant, 'f32', (m, r) => results.push({ quant, bytes_per_param: bytesPerParam(m.weightBytes, params), ...r }));
+    await score(quant, 'f32', (m, r) => {
+      results.push({ quant, bytes_per_param: bytesPerParam(m.weightBytes, params), ...r });
+    });
   }
   const kvResults: KvQualityRow[] = [];
   for (const kv of o.kvCaches ?? []) {

@@ -36,13 +36,16 @@ export const DEFAULT_QUALITY_SCHEMES = (): QuantScheme[] => QUANT_SCHEMES.filter
 /**
  * --quant LIST and --kv LIST: with --kv alone only the K/V cache types run; without either, every weight scheme.
  */
-export async function runQualityCommand(o: { model: string; quant?: string; kv?: string; text?: string; log?: (l: string) => void }): Promise<QualityReport> {
+export async function runQualityCommand(o: {
+  model: string; quant?: string; kv?: string; text?: string; log?: (l: string) => void;
+}): Promise<QualityReport> {
   const kvCaches = parseKvList(o.kv) ?? [];
   const schemes = (parseList(o.quant, 'quant') ?? (kvCaches.length ? [] : DEFAULT_QUALITY_SCHEMES())) as QuantScheme[];
   const texts = readTexts(o.text ?? defaultTextFile());
   const gpu = await createGpu();
   try {
-    return await runQuality(resolve(o.model), { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log });
+    const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log };
+    return await runQuality(resolve(o.model), opts);
   } finally {
     gpu.device.destroy();
   }
@@ -52,7 +55,8 @@ export async function quality(flags: Flags): Promise<void> {
   const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
   const model = str('model');
   if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
-  const report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log: (l) => process.stderr.write(`${l}\n`) });
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  const report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log });
   const rounded = roundDeep(report, 6);
   const out = str('out');
   if (out) {

@@ -35,7 +35,7 @@ function workgroupSize(headDim: number, group: number): number {
   while (wg > 4 && bytes(wg) > 16384) wg /= 2;
   return wg;
 }
-/** Keys per decode split that make another split worth its workgroup (lavapipe and GPUs alike: a few per invocation). */
+/** Keys per decode split that make another split worth its workgroup (a few per invocation). */
 const KEYS_PER_SPLIT = 128;
 const MAX_SPLITS = 16;
 
@@ -72,9 +72,11 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
   const hd4 = a.headDim / 4;
   const group = a.nHead / a.nKv;
-  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16); // (n_head, n_split, head_dim/4) vec4
+  // (n_head, n_split, head_dim/4) vec4
+  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16);
   const partMl = alloc.storage('attention.part_ml', a.nHead * a.nSplit * 8); // (n_head, n_split) (m, l)
-  const kernel = (entry: 'main' | 'decode' | 'merge', variant: string, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
+  type Entry = 'main' | 'decode' | 'merge';
+  const kernel = (entry: Entry, variant: string, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(source, {}, TANH_LIB, `const GROUP: u32 = ${group}u;`, ...kvShaderParts(a.kvType, a.headDim)),
@@ -94,7 +96,10 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   return {
     prefill: await kernel('main', `${span}_${a.kvType}`, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nHead, n]),
     decode: [
-      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [a.nKv, a.nSplit]),
+      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [
+        a.nKv,
+        a.nSplit,
+      ]),
       await kernel('merge', 'merge', [null, null, null, a.out, partAcc, partMl], () => [a.nHead]),
     ],
   };

@@ -65,11 +65,14 @@ export function kvPack(t: KvCacheType, k: Float32Array, v: Float32Array, nKv: nu
 }
 
 /** k and v, each (rows, nKv * headDim), of a cache's buffer image. */
-export function kvUnpack(t: KvCacheType, words: Uint32Array, rows: number, nKv: number, headDim: number): { k: Float32Array; v: Float32Array } {
+export function kvUnpack(
+  t: KvCacheType, words: Uint32Array, rows: number, nKv: number, headDim: number,
+): { k: Float32Array; v: Float32Array } {
   const n = rows * nKv * headDim, codeWords = n / KV_PER_WORD[t], heads = n / headDim;
   const part = (which: number) => {
     const w = words.slice(which * codeWords, (which + 1) * codeWords);
-    const s = kvScaled(t) ? new Float32Array(words.slice(2 * codeWords + which * heads, 2 * codeWords + (which + 1) * heads).buffer) : null;
+    const s0 = 2 * codeWords + which * heads;
+    const s = kvScaled(t) ? new Float32Array(words.slice(s0, s0 + heads).buffer) : null;
     return decode(t, { words: w, scales: s }, n, headDim);
   };
   return { k: part(0), v: part(1) };
