@@ -88,8 +88,11 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   });
 });
 
-/** The default f16 K/V cache: the same greedy ids as transformers' f32 run, logits within F16_KV_TOL. */
-const F16_KV_TOL = 2e-2;
+/**
+ * The default f16 K/V cache: the same greedy ids as transformers' f32 run, top logits within 2e-2 (measured: 2.8e-3 to
+ * 7.9e-3), 5e-2 for gemma2, whose soft-capped scores amplify rounding (2.9e-2; its f32-cache tolerance is 5x the others').
+ */
+const f16KvTol = (name: string) => (name === 'gemma2' ? 5e-2 : 2e-2);
 describe('transformers oracle with the f16 K/V cache', () => {
   it.each(MODELS)('$name', async ({ name }) => {
     const oracle = readOracle(name);
@@ -108,14 +111,14 @@ describe('transformers oracle with the f16 K/V cache', () => {
           if (k + 1 < p.generated_ids.length) await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
         }
       }
-      console.log(`[hf-oracle f16-kv] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${F16_KV_TOL})`);
-      expect(worst).toBeLessThanOrEqual(F16_KV_TOL);
+      console.log(`[hf-oracle f16-kv] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${f16KvTol(name)})`);
+      expect(worst).toBeLessThanOrEqual(f16KvTol(name));
       const p = oracle.prompts[3];
       expect((await engine.complete(p.prompt, { ...GREEDY, maxTokens: 32, stopAtEos: false })).ids).toEqual(p.generated_ids);
     } finally {
       engine.dispose();
     }
-  });
+  }, 600_000); // the load (pipeline compilation) is part of the test
 });
 
 describe('sliding-window KV memory', () => {
