@@ -14,7 +14,7 @@
  *
  * Shape: D, F, qkv rows (default SmolLM2-135M's). Each pair is checked bit for bit before it is timed.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import type { MatmulTuning, WeightFormat } from '../src/kernels/matmul.ts';
@@ -167,14 +167,4 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   gpu.device.destroy();
 }
 
-// Started by tsx (not under Vite): re-import through a Vite module runner (the kernels import WGSL with ?raw).
-if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { createServer, createServerModuleRunner } = await import('vite');
-  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
-  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
-  const module: typeof import('./fused.ts') = await runner.import(fileURLToPath(import.meta.url));
-  await module.main();
-  await runner.close();
-  await server.close();
-  process.exit(0);
-}
+await runUnderVite(import.meta);

@@ -20,7 +20,7 @@
  * Like llm.c: every kernel is checked against the CPU reference before it is timed; then warm-up, then
  * GPU timestamps around `iters` back-to-back launches in one pass (wall clock where timestamps are missing).
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
 
@@ -254,15 +254,4 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   gpu.device.destroy();
 }
 
-// Started by tsx (not under Vite, which defines import.meta.env): re-import through a Vite module runner,
-// kept open while the benchmark's dynamic imports load.
-if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { createServer, createServerModuleRunner } = await import('vite');
-  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
-  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
-  const module: typeof import('./matmul.ts') = await runner.import(fileURLToPath(import.meta.url));
-  await module.main();
-  await runner.close();
-  await server.close();
-  process.exit(0);
-}
+await runUnderVite(import.meta);

@@ -9,7 +9,7 @@
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runUnderVite } from './run_under_vite.ts';
 import type { MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 
@@ -103,13 +103,4 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   gpu.device.destroy();
 }
 
-if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { createServer, createServerModuleRunner } = await import('vite');
-  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
-  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
-  const module: typeof import('./matmul_ab.ts') = await runner.import(fileURLToPath(import.meta.url));
-  await module.main();
-  await runner.close();
-  await server.close();
-  process.exit(0);
-}
+await runUnderVite(import.meta);

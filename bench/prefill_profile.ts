@@ -6,7 +6,7 @@
  *
  * Default model: the synthetic SmolLM2-135M Q8_0 that `emberlm bench --synthetic smollm2-135m:q8_0` writes.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runUnderVite } from './run_under_vite.ts';
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const arg = (name: string, d: string) => {
@@ -44,13 +44,4 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   engine.dispose();
 }
 
-if (typeof import.meta.env === 'undefined' && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { createServer, createServerModuleRunner } = await import('vite');
-  const server = await createServer({ configFile: false, server: { middlewareMode: true, hmr: false, ws: false }, appType: 'custom', logLevel: 'error' });
-  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
-  const module: typeof import('./prefill_profile.ts') = await runner.import(fileURLToPath(import.meta.url));
-  await module.main();
-  await runner.close();
-  await server.close();
-  process.exit(0);
-}
+await runUnderVite(import.meta);
