@@ -17,6 +17,9 @@ fn plane_vecs(bits: u32) -> u32 {
 // and its two scales (what they mean is the format's). In a plane of `bits`-bit codes a vec4 holds
 // 128 / bits codes, code e of it in word e % 4 at slot e / 4: the 4 codes of a piece are the 4 words
 // shifted by one amount, and one load of each plane serves a whole block.
+// With a high plane, a row is chunks of HI_PER codes (one high vec4's worth): the chunk's low vec4s,
+// then its high vec4 (the last chunk may be short: only the low vec4s it needs). So a block's loads are
+// neighbours and a row is read as one stream, not two (on CPU SIMD every lane reads its own rows).
 struct Block {
   lo: vec4<u32>,
   hi: vec4<u32>,
@@ -25,14 +28,18 @@ struct Block {
   s: vec2<f32>,
 }
 
+const LO_PER: u32 = 128u / LO_BITS; // codes per low vec4
+const HI_PER: u32 = 128u / max(HI_BITS, 1u); // codes per high vec4 (a chunk)
+const CHUNK_LO: u32 = HI_PER / LO_PER; // low vec4s of a whole chunk
+
 fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
   let k = BLOCK * b; // the block's first code
-  let lo_per = 128u / LO_BITS;
-  let hi_per = 128u / max(HI_BITS, 1u);
   let base = r * (plane_vecs(LO_BITS) + plane_vecs(HI_BITS));
-  var blk = Block(w[base + k / lo_per], vec4<u32>(0u), (k % lo_per) / 4u, (k % hi_per) / 4u, s);
-  if (HI_BITS != 0u) { blk.hi = w[base + plane_vecs(LO_BITS) + k / hi_per]; }
-  return blk;
+  if (HI_BITS == 0u) { return Block(w[base + k / LO_PER], vec4<u32>(0u), (k % LO_PER) / 4u, 0u, s); }
+  let c = k / HI_PER; // the chunk
+  let at = base + c * (CHUNK_LO + 1u);
+  let lo_in_chunk = min(CHUNK_LO, (p.K - c * HI_PER + LO_PER - 1u) / LO_PER);
+  return Block(w[at + (k % HI_PER) / LO_PER], w[at + lo_in_chunk], (k % LO_PER) / 4u, (k % HI_PER) / 4u, s);
 }
 
 // Codes 4v .. 4v+3 of the block (unsigned, LO_BITS + HI_BITS bits).

@@ -1,7 +1,7 @@
-// Q3_K: super-blocks of 256 = 16 blocks of 16; w = (d * (sc_j - 32)) * (q - 4), q 3 bits (ggml's low
-// 2 bits and its "high bit set: no -4" bit), sc_j 6 bits (unpacked at upload into bytes), d f16.
-// Row: a 2-bit plane (K/64 vec4s), then the third bits (ceil(K/128) vec4s). Scales: per super-block 5 words:
-// d (low half), 16 scale bytes.
+// Q3_K: super-blocks of 256 = 16 blocks of 16; w = (d * (sc_j - 32)) * (q - 4), q 3 bits (ggml's low 2 bits
+// and its "high bit set: no -4" bit), sc_j 6 bits (unpacked at upload into bytes), d f16. Row: a 2-bit
+// plane (K/64 vec4s) and the third bits (ceil(K/128) vec4s), interleaved (planes.wgsl). Scales: per super-
+// block 5 words: d (low half), 16 scale bytes.
 const BLOCK: u32 = 16u;
 const LO_BITS: u32 = 2u;
 const HI_BITS: u32 = 1u;

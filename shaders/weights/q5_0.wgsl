@@ -1,5 +1,6 @@
-// Q5_0: w = d * (q - 16) per 32-block, q 5 bits. Row: a 4-bit plane (K/32 vec4s), then the fifth bits
-// (ceil(K/128) vec4s). Scales: d (f16) per block, two blocks per word (ceil(K/64) words a row).
+// Q5_0: w = d * (q - 16) per 32-block, q 5 bits. Row: a 4-bit plane (K/32 vec4s) and, interleaved
+// (planes.wgsl), the fifth bits (ceil(K/128) vec4s). Scales: d (f16) per block, two blocks per word
+// (ceil(K/64) words a row).
 const BLOCK: u32 = 32u;
 const LO_BITS: u32 = 4u;
 const HI_BITS: u32 = 1u;

@@ -186,16 +186,33 @@ export type GgufFormat = keyof typeof GGUF_LAYOUTS;
 /** Words of one bit plane of a row: ceil(K * bits / 128) vec4s. */
 const planeWords = (bits: number, K: number) => Math.ceil((K * bits) / 128) * 4;
 
-/** GPU code words per row: the planes one after another, each padded to whole vec4s. */
+/** GPU code words per row: every plane's codes, each plane padded to whole vec4s. */
 export const planeRowWords = (l: GgufLayout, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
+
+/**
+ * The vec4 of a row that holds code k of plane `plane`. One plane: its vec4s in order. Two (low, high):
+ * chunks of one high vec4's codes (128 / high bits), each its low vec4s then its high vec4; the last
+ * chunk holds only the low vec4s it needs (shaders/weights/planes.wgsl, load_codes).
+ */
+export function planeVec(l: GgufLayout, K: number, plane: number, k: number): number {
+  const loPer = 128 / l.planes[0];
+  if (l.planes.length === 1) return Math.floor(k / loPer);
+  const hiPer = 128 / l.planes[1];
+  const chunkLo = hiPer / loPer;
+  const c = Math.floor(k / hiPer);
+  const at = c * (chunkLo + 1);
+  if (plane === 0) return at + Math.floor((k % hiPer) / loPer);
+  return at + Math.min(chunkLo, Math.ceil((K - c * hiPer) / loPer));
+}
 
 /**
  * Rows of raw ggml blocks (rows x K/blockElems blocks) into their code planes and scale records. In a
  * plane of `bits`-bit codes, each vec4 (4 words) holds G = 128 / bits codes, code e of it in word e % 4
  * at bit position bits * floor(e / 4): the 4 codes of a piece (k .. k+3) sit at one shift in the 4 words
- * (shaders/weights/planes.wgsl, plane4).
+ * (shaders/weights/planes.wgsl). Where the vec4s go: planeVec.
  */
 export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: number): { codes: Uint32Array; scales: Uint32Array } {
+  if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
   const cw = planeRowWords(l, K);
   const sw = l.scaleWords(K);
@@ -207,18 +224,16 @@ export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: numb
     for (let b = 0; b < nb; b++) {
       l.unpack(src, (r * nb + b) * l.blockBytes, b, row.subarray(b * l.blockElems, (b + 1) * l.blockElems), rs);
     }
-    let w = r * cw;
     let shift = 0;
-    for (const bits of l.planes) {
+    l.planes.forEach((bits, plane) => {
       const mask = (1 << bits) - 1;
       for (let k = 0; k < K; k++) {
         const e = k % (128 / bits);
-        const word = w + ((k - e) * bits) / 32 + (e % 4); // (k - e) / (128 / bits) vec4s before, 4 words each
+        const word = r * cw + 4 * planeVec(l, K, plane, k) + (e % 4);
         codes[word] = (codes[word] | (((row[k] >> shift) & mask) << (bits * Math.floor(e / 4)))) >>> 0;
       }
-      w += planeWords(bits, K);
       shift += bits;
-    }
+    });
   }
   return { codes, scales };
 }
