@@ -227,10 +227,13 @@ export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: numb
     let shift = 0;
     l.planes.forEach((bits, plane) => {
       const mask = (1 << bits) - 1;
-      for (let k = 0; k < K; k++) {
-        const e = k % (128 / bits);
-        const word = r * cw + 4 * planeVec(l, K, plane, k) + (e % 4);
-        codes[word] = (codes[word] | (((row[k] >> shift) & mask) << (bits * Math.floor(e / 4)))) >>> 0;
+      const per = 128 / bits;
+      for (let k0 = 0; k0 < K; k0 += per) {
+        const at = r * cw + 4 * planeVec(l, K, plane, k0);
+        for (let e = 0; e < per && k0 + e < K; e++) {
+          const word = at + (e % 4);
+          codes[word] = (codes[word] | (((row[k0 + e] >> shift) & mask) << (bits * Math.floor(e / 4)))) >>> 0;
+        }
       }
       shift += bits;
     });
