@@ -230,9 +230,11 @@ export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: numb
       const per = 128 / bits;
       for (let k0 = 0; k0 < K; k0 += per) {
         const at = r * cw + 4 * planeVec(l, K, plane, k0);
-        for (let e = 0; e < per && k0 + e < K; e++) {
-          const word = at + (e % 4);
-          codes[word] = (codes[word] | (((row[k0 + e] >> shift) & mask) << (bits * Math.floor(e / 4)))) >>> 0;
+        const n = Math.min(per, K - k0);
+        for (let j = 0; j < 4; j++) {
+          let word = 0; // codes j, j + 4, j + 8 ... of this vec4, at slots 0, 1, 2 ...
+          for (let e = j, slot = 0; e < n; e += 4, slot += bits) word |= ((row[k0 + e] >> shift) & mask) << slot;
+          codes[at + j] = word >>> 0;
         }
       }
       shift += bits;
