@@ -1,0 +1,201 @@
+import { EmberError } from '../errors.ts';
+import type { Allocator } from '../gpu/buffers.ts';
+import { ceilDiv } from './dispatch.ts';
+import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
+import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
+
+/**
+ * Weight matrices for the matmul (src/kernels/matmul.ts): their CPU layout (WeightData), scale layouts,
+ * validation, and the upload into row chunks in the layout the decoders read (GGUF block formats
+ * repacked, rows padded to whole blocks, block scales repeated per row).
+ */
+/**
+ * One f32 scale per block of blockRows x blockCols weights; blocks at the right and bottom edges may
+ * be partial. Per-row: {1, cols}; per-group: {1, 32}; native FP8 checkpoints: {128, 128}. The GPU
+ * takes blockRows = 1 only: `rowScales` replicates taller blocks' scales per row at upload (4 bytes
+ * per blockCols weights per row), so any rows can be stacked (concatRows) or split into chunks.
+ */
+export interface ScaleLayout {
+  blockRows: number;
+  blockCols: number;
+}
+
+/** A whole weight matrix on the CPU, rows x cols (N x K), in the layout of its format. */
+export interface WeightData {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /**
+   * f32: Float32Array (rows*cols). f16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
+   * q8, fp8: Uint32Array (rows*cols/4), int8 / FP8 codes, element 4i in the low byte. q4: Uint32Array
+   * (rows*cols/8), each 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in
+   * the high one). GGUF block formats (q4_1 ... iq4_xs): Uint8Array, ggml's raw blocks exactly as in
+   * the file, rows*cols/blockElems blocks of blockBytes (GGUF_LAYOUTS); a row is a byte range.
+   */
+  data: Uint32Array | Float32Array | Uint8Array;
+  /**
+   * q8, q4, fp8: (ceil(rows/blockRows), ceil(cols/blockCols)) f32, w = scale * code (q4: code - 8).
+   * None for the GGUF block formats (their scales are in their blocks).
+   */
+  scales?: Float32Array;
+  /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
+  scaleLayout?: ScaleLayout;
+}
+
+/** Rows [rowStart, rowStart + rows) of a matrix, in buffers small enough to bind. */
+export interface WeightChunk {
+  rowStart: number;
+  rows: number;
+  data: GPUBuffer; // (rows, rowWords) u32 / f32
+  scales?: GPUBuffer; // (rows, groups) f32; GGUF block formats: (rows, scale words) u32 records
+}
+
+export interface GpuWeights {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /**
+   * Weights per scale group along a row (<= cols; the last group of a row may be partial) for q8, q4
+   * and fp8; for the other formats the group their decoder loads scales for (FormatSpec.group).
+   */
+  group: number;
+  chunks: WeightChunk[];
+  bytes: number; // on the GPU, codes and scales
+}
+
+/** Formats with a separate f32 scale array (`WeightData.scales`). */
+export const hasScaleArray = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f);
+const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
+
+/**
+ * Words (u32 or f32) of codes per row on the GPU: f32 and f16 rows are zero-padded to whole vec4s, FP8 rows to whole
+ * decoder blocks (x is masked past K, so the padding adds zeros).
+ */
+export function gpuRowWords(format: WeightFormat, K: number): number {
+  return FORMATS[format].rowWords(K);
+}
+
+/** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
+function cpuRowLength(format: WeightFormat, K: number): number {
+  if (isGguf(format)) return (K / GGUF_LAYOUTS[format].blockElems) * GGUF_LAYOUTS[format].blockBytes;
+  return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8, fp8e4m3: K / 4, fp8e5m2: K / 4 }[format];
+}
+
+/** The scale layout of a quantized matrix ({1, 32} unless it says otherwise). */
+export function scaleLayoutOf(w: Pick<WeightData, 'scaleLayout'>): ScaleLayout {
+  return w.scaleLayout ?? { blockRows: 1, blockCols: 32 };
+}
+
+/** Scales per row of blocks: ceil(cols / blockCols). */
+export function scalesPerRow(w: Pick<WeightData, 'cols' | 'scaleLayout'>): number {
+  return ceilDiv(w.cols, scaleLayoutOf(w).blockCols);
+}
+
+/**
+ * The same matrix with blockRows = 1: each block's scale repeated for each of its rows (the values
+ * are unchanged). Matrices that already have per-row(-group) scales are returned as they are.
+ */
+export function rowScales(w: WeightData): WeightData {
+  const { blockRows, blockCols } = scaleLayoutOf(w);
+  if (!w.scales || blockRows === 1) return w;
+  const spr = scalesPerRow(w);
+  const scales = new Float32Array(w.rows * spr);
+  for (let r = 0; r < w.rows; r++) {
+    const src = Math.floor(r / blockRows) * spr;
+    scales.set(w.scales.subarray(src, src + spr), r * spr);
+  }
+  return { ...w, scales, scaleLayout: { blockRows: 1, blockCols } };
+}
+
+function checkWeights(label: string, w: WeightData): void {
+  const { format, rows, cols } = w;
+  const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `weights ${label} (${format}, ${rows}x${cols}): ${msg}`);
+  if (!WEIGHT_FORMATS.includes(format)) throw bad(`unknown format`);
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) throw bad('rows and cols must be positive integers');
+  if (format === 'f16' && cols % 2) throw bad('f16 rows must have an even length');
+  if ((format === 'q8' || format === 'q4') && cols % 32) throw bad('quantized rows must be a multiple of 32 long');
+  if (isFp8(format) && cols % 4) throw bad(`FP8 rows must be a multiple of 4 long (whole u32 words of codes), got ${cols}`);
+  if (isGguf(format) && cols % GGUF_LAYOUTS[format].blockElems) {
+    throw bad(`${GGUF_LAYOUTS[format].ggml} rows must be whole blocks of ${GGUF_LAYOUTS[format].blockElems}, got ${cols}`);
+  }
+  const words = rows * cpuRowLength(format, cols);
+  const type = format === 'f32' ? Float32Array : isGguf(format) ? Uint8Array : Uint32Array;
+  if (!(w.data instanceof type)) throw bad(`data must be a ${type.name}`);
+  if (w.data.length !== words) throw bad(`expected ${words} data ${isGguf(format) ? 'bytes' : 'words'}, got ${w.data.length}`);
+  if (!hasScaleArray(format)) {
+    if (w.scales) throw bad('this format keeps its scales in its data, not in `scales`');
+    return;
+  }
+  const { blockRows, blockCols } = scaleLayoutOf(w);
+  if (!(Number.isInteger(blockRows) && Number.isInteger(blockCols) && blockRows >= 1 && blockCols >= 1)) {
+    throw bad(`scale blocks must be positive integers, got ${blockRows}x${blockCols}`);
+  }
+  const perRow = blockCols >= cols;
+  if (format === 'q4' && (blockRows !== 1 || blockCols !== 32)) throw bad(`q4 scales are one per 32 weights of a row (1x32 blocks), got ${blockRows}x${blockCols}`);
+  // A scale never changes inside a 32-block of Q8_0 x (q8) or a vec4 of 16 codes (fp8).
+  if (format === 'q8' && blockCols % 32) throw bad(`q8 scale blocks must be a multiple of 32 wide, got ${blockCols}`);
+  if (isFp8(format) && !perRow && blockCols % 16) throw bad(`FP8 scale blocks must be a multiple of 16 wide or span the row, got ${blockCols}`);
+  const n = ceilDiv(rows, blockRows) * ceilDiv(cols, blockCols);
+  if (w.scales?.length !== n) throw bad(`expected ${n} scales (${blockRows}x${blockCols} blocks), got ${w.scales?.length ?? 'none'}`);
+}
+
+/** One chunk's codes and scales as the GPU binds them. */
+function chunkArrays(w: WeightData, rowStart: number, rows: number): { data: Uint32Array | Float32Array; scales?: Float32Array | Uint32Array } {
+  const { format, cols: K } = w;
+  const cpuLen = cpuRowLength(format, K);
+  const part = w.data.subarray(rowStart * cpuLen, (rowStart + rows) * cpuLen);
+  if (isGguf(format)) {
+    const { codes, scales } = repackGguf(GGUF_LAYOUTS[format], part as Uint8Array, rows, K);
+    return { data: codes, scales };
+  }
+  const spr = w.scales ? scalesPerRow(w) : 0;
+  const scales = w.scales?.subarray(rowStart * spr, (rowStart + rows) * spr);
+  const gpuLen = gpuRowWords(format, K);
+  if (gpuLen === cpuLen) return { data: part as Uint32Array | Float32Array, scales };
+  const padded = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
+  for (let r = 0; r < rows; r++) padded.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
+  return { data: padded, scales };
+}
+
+/**
+ * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
+ * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
+ * formats are repacked here, chunk by chunk, into their GPU layout (weight_layouts.ts). Chunks start on
+ * multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs).
+ */
+export function uploadWeights(
+  alloc: Allocator,
+  label: string,
+  weights: WeightData,
+  maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize,
+  rowAlign = 1,
+): GpuWeights {
+  checkWeights(label, weights);
+  const w = rowScales(weights);
+  const { format, rows: N, cols: K } = w;
+  const gpuWords = gpuRowWords(format, K);
+  const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
+  const perChunk = Math.floor(limit / (gpuWords * 4 * rowAlign)) * rowAlign;
+  if (perChunk < 1) {
+    throw new EmberError('DEVICE', `weights ${label}: ${rowAlign} row(s) take ${gpuWords * 4 * rowAlign} bytes, more than the ${limit} a binding may hold`);
+  }
+  const nChunks = ceilDiv(N, perChunk);
+  const rowsPer = ceilDiv(ceilDiv(N, nChunks), rowAlign) * rowAlign; // even chunks, on whole row groups
+  const chunks: WeightChunk[] = [];
+  let bytes = 0;
+  for (let c = 0; c < nChunks; c++) {
+    const rowStart = c * rowsPer;
+    const rows = Math.min(rowsPer, N - rowStart);
+    const { data, scales } = chunkArrays(w, rowStart, rows);
+    const name = nChunks > 1 ? `${label}[${c}]` : label;
+    const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
+    bytes += data.byteLength;
+    if (scales) {
+      chunk.scales = alloc.upload(`${name}.scales`, scales);
+      bytes += scales.byteLength;
+    }
+    chunks.push(chunk);
+  }
+  const group = w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
+  return { format, rows: N, cols: K, group, chunks, bytes };
+}
