@@ -3,7 +3,7 @@
  * streaming-read kernel measured on the same device.
  *
  *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2] [--prefill 64]
- *     [--gemm rows|tiled] [--gemm-wg 64] [--gemm-r 2] [--tt 4]
+ *     [--gemm rows|tiled] [--gemm-wg 64] [--gemm-r 2] [--tt 4] [--xvec 1|4]
  *     [--formats f32,f16,q8,q4,int8,fp8e4m3,fp8e5m2,fp8e4m3-g32,fp8e5m2-g32,q4_1,q5_0,...,q4_k,q6_k,iq4_xs]
  *     [--shapes 576x1536,1536x576]   (K x N)
  *
@@ -115,7 +115,7 @@ export async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: numbe
 
 export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<BenchResult[]> {
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
-  const { buildMatmul, matmulTuning, uploadWeights } = await import('../src/kernels/matmul.ts');
+  const { buildMatmul, effectiveXVec, matmulTuning, uploadWeights } = await import('../src/kernels/matmul.ts');
   const ref = await import('../src/kernels/ref/matmul.ts');
   const { STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
   const { getPipeline } = await import('../src/gpu/pipelines.ts');
@@ -195,8 +195,10 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           const us = await timeList(gpu, mm.gemv, iters);
           const r: BenchResult = { format, layout, tokens: 1, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
           results.push(r);
+          // The GEMV's width of x loads (X_VEC, per-row layout only), as the matmul took it for this shape.
+          const xVec = layout === 'rows' ? `X_VEC=${effectiveXVec(w.format, K, mm.tuning.gemvXVec)}` : '';
           log(
-            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${(w.bytes / 1e6).toFixed(3).padStart(7)} MB ` +
+            `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${xVec.padEnd(7)} ${(w.bytes / 1e6).toFixed(3).padStart(7)} MB ` +
               `${((8 * w.bytes) / (N * K)).toFixed(3)} bits/w ${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s ` +
               `(${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream), CPU ${lastCpuUs.toFixed(1)} us`,
           );
@@ -242,6 +244,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (arg('gemm-wg')) tuning.gemmWG = Number(arg('gemm-wg'));
   if (arg('gemm-r')) tuning.gemmR = Number(arg('gemm-r'));
   if (arg('tt')) tuning.gemmTT = Number(arg('tt'));
+  if (arg('xvec')) tuning.gemvXVec = Number(arg('xvec')) as 1 | 4;
   if (argv.includes('--float')) tuning.gemmFloat = tuning.gemvFloat = true;
   await benchMatmul(gpu, {
     iters: Number(arg('iters') ?? 100),

@@ -5,27 +5,43 @@
 // The four FP8 codes of a word as f32, exactly (src/quant/fp8.ts):
 //   E4M3: S.EEEE.MMM, bias 7, no infinities, NaN = S.1111.111.
 //   E5M2: S.EEEEE.MM, bias 15, S.11111.00 = +-inf, S.11111.xx (xx != 0) = NaN.
-// Normals: the exponent and mantissa bits moved into f32's fields, plus the bias difference.
-// Subnormals (exponent field 0): mantissa * 2^(1 - bias - mbits), an exact f32 product of normals
-// (an f32 subnormal could be flushed to zero). Every step is an integer operation or a select, so the
-// compiler has no float round trip to fold away.
-fn fp8x4(word: u32) -> vec4<f32> {
-  let c = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu);
-  let mag = c & vec4<u32>(0x7Fu);
-  var bits: vec4<u32>;
+// Both are moved into f16 fields by a few integer operations on the whole word, two codes per u32
+// (codes 0 and 2, then 1 and 3), and widened by unpack2x16float, exact for every f16 (an f16 subnormal
+// is a normal f32):
+//   E5M2 is the top byte of an f16: the value itself, subnormals, infinities and NaN included.
+//   E4M3's magnitude moved down into f16's 0.EEEE.MMM0000000 is the value times 2^-8 (bias 15 against 7;
+//   E4M3 subnormals land on f16 subnormals with the same factor). With nan_codes, magnitude 0x7F (NaN)
+//   also sets the exponent's top bit (mag + 1 carries into bit 7 only there): S.11111.1110000000, a NaN;
+//   without, it would decode as 480 (a matrix with no NaN code skips the check: shaders/weights/fp8.wgsl).
+// fp8x4_units gives the codes in units of fp8_unit() (2^8 for E4M3, 1 for E5M2): a matmul folds the
+// unit into its scale once per group (an exact power-of-two product), fp8x4 multiplies it back.
+fn fp8_unit() -> f32 {
+  return select(256.0, 1.0, E5M2);
+}
+
+fn fp8x4_units(word: u32, nan_codes: bool) -> vec4<f32> {
+  var lo: u32; // codes 0 and 2 as f16 (low and high half)
+  var hi: u32; // codes 1 and 3
   if (E5M2) {
-    let normal = (mag << vec4<u32>(21u)) + vec4<u32>(112u << 23u); // bias 15 -> 127
-    let sub = bitcast<vec4<u32>>(vec4<f32>(mag) * (1.0 / 65536.0)); // m * 2^-16
-    bits = select(normal, sub, mag < vec4<u32>(4u));
-    let special = select(vec4<u32>(0x7FC00000u), vec4<u32>(0x7F800000u), mag == vec4<u32>(0x7Cu));
-    bits = select(bits, special, mag >= vec4<u32>(0x7Cu));
+    lo = (word << 8u) & 0xFF00FF00u;
+    hi = word & 0xFF00FF00u;
   } else {
-    let normal = (mag << vec4<u32>(20u)) + vec4<u32>(120u << 23u); // bias 7 -> 127
-    let sub = bitcast<vec4<u32>>(vec4<f32>(mag) * (1.0 / 512.0)); // m * 2^-9
-    bits = select(normal, sub, mag < vec4<u32>(8u));
-    bits = select(bits, vec4<u32>(0x7FC00000u), mag == vec4<u32>(0x7Fu));
+    var m0 = word & 0x007F007Fu;
+    var m1 = (word >> 8u) & 0x007F007Fu;
+    if (nan_codes) {
+      m0 |= (m0 + 0x00010001u) & 0x00800080u; // bit 7 of a half set only for magnitude 0x7F
+      m1 |= (m1 + 0x00010001u) & 0x00800080u;
+    }
+    lo = (m0 << 7u) | ((word & 0x00800080u) << 8u);
+    hi = (m1 << 7u) | (word & 0x80008000u);
   }
-  return bitcast<vec4<f32>>(bits | ((c & vec4<u32>(0x80u)) << vec4<u32>(24u)));
+  let a = unpack2x16float(lo);
+  let b = unpack2x16float(hi);
+  return vec4<f32>(a.x, b.x, a.y, b.y);
+}
+
+fn fp8x4(word: u32) -> vec4<f32> {
+  return fp8x4_units(word, true) * fp8_unit();
 }
 
 // f32 -> E4M3 code, as src/quant/fp8.ts encodes: round to nearest, ties to even, saturating at +-448

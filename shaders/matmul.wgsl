@@ -95,6 +95,7 @@ fn rows(
     // loop-body `var` without initializer kept the previous iteration's value.
     var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
     var xs = vec4<ACC>();
+    var xq: array<vec4<u32>, 4>; // X_VEC 4: [token] this lane's quad of x words (x_fetch), 4 pieces a time
     if (FLOAT_DOT) {
       // f32 products of the codes (exact: see piece_wide), each code widened once for R rows or TT tokens
       var pf = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
@@ -102,8 +103,11 @@ fn rows(
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XWIDE, 4>;
         for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
+        if (X_VEC == 4u && (v & 3u) == 0u) {
+          for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
+        }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_wide(x_piece_shared(min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
+          let xv = piece_wide(x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
           xf[i] += wide_sum(xv);
           for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
@@ -116,9 +120,12 @@ fn rows(
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XV, 4>; // R rows' piece v, decoded once for TT tokens
         for (var r = 0u; r < R; r++) { wv[r] = block_piece(blk[r], v); }
+        if (X_VEC == 4u && (v & 3u) == 0u) {
+          for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
+        }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
-          let xv = x_piece_shared(min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
+          let xv = x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
           xs[i] += piece_sum(xv);
           for (var r = 0u; r < R; r++) { part[i][r] += piece_dot(wv[r], xv); }
         }

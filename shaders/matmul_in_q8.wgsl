@@ -13,3 +13,8 @@ fn x_word(t: u32, k: u32) -> u32 {
 fn x_scale(t: u32, b: u32) -> f32 {
   return xd[t * (p.K / 32u) + b];
 }
+
+// Words k .. k+3 (k % 4 == 0; K is whole 32-blocks), word by word.
+fn x_quad(t: u32, k: u32) -> vec4<u32> {
+  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
+}

@@ -17,8 +17,8 @@ fn x_piece(t: u32, k: u32) -> XV {
   return x_elems(vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u)));
 }
 
-fn x_piece_shared(t: u32, k: u32, lane: u32) -> XV {
-  return x_elems(share4(t, k, lane));
+fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
+  return x_elems(x_shared(held, t, k, lane));
 }
 
 fn x_scale(t: u32, b: u32) -> f32 {

@@ -20,8 +20,8 @@ fn x_piece(t: u32, k: u32) -> XV {
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }
 
-fn x_piece_shared(t: u32, k: u32, lane: u32) -> XV {
-  return share4(t, k, lane);
+fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
+  return x_shared(held, t, k, lane);
 }
 
 fn piece_dot(a: XV, b: XV) -> ACC {

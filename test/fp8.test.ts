@@ -17,6 +17,7 @@ import {
   quantizeFp8Blocks,
   type Fp8Format,
 } from '../src/quant/fp8.ts';
+import { hasE4m3Nan } from '../src/kernels/matmul_weights.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { createRng } from './helpers/rng.ts';
 
@@ -229,5 +230,19 @@ describe('FP8 block scales (native checkpoint layout)', () => {
     let amax = 0;
     for (let r = 256; r < rows; r++) for (let c = 128; c < cols; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
     expect(scales[5]).toBe(Math.fround(amax / 448));
+  });
+});
+
+describe('hasE4m3Nan (whether the GPU decoder needs its NaN check)', () => {
+  it('finds a NaN code (0x7F, 0xFF) in any byte of any word, and nothing else', () => {
+    for (let c = 0; c < 256; c++) {
+      const nan = (c & 0x7f) === 0x7f;
+      for (let byte = 0; byte < 4; byte++) {
+        const words = new Uint32Array([0x7e7e7e7e, 0x00000000, 0xfefefefe]);
+        words[1] = (0x7e7e7e7e & ~(0xff << (8 * byte)) | (c << (8 * byte))) >>> 0;
+        expect(hasE4m3Nan(words)).toBe(nan);
+      }
+    }
+    expect(hasE4m3Nan(new Uint32Array(0))).toBe(false);
   });
 });

@@ -118,8 +118,11 @@ const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOA
 // The defaults of both device kinds, then odd launch shapes (partial R / TT groups, small workgroups).
 // Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
 // the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
+// Both widths of the per-row GEMV's x loads (X_VEC 4 falls back to 1 where f32 x rows are not whole vec4s:
+// FLOAT_CASES' K = 6, 14; FP8_ROW_CASES' K = 20, 36, 172 end in a partial decoder block).
 const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
-  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false },
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
 ];
 const GEMV_FLOAT: Partial<MatmulTuning> = { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }; // q8 / q4 kinds only
@@ -143,7 +146,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const q8x = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : [])];
     for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}`;
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
@@ -168,16 +171,24 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const format = fmt === 'e4m3' ? 'fp8e4m3' : 'fp8e5m2';
       // Row c holds code c then three zero codes, scale 1; x = (1, 0, 0, 0): y[c] = value of code c.
       const rowsW: WeightData = { format, rows: 256, cols: 4, data: Uint32Array.from({ length: 256 }, (_, c) => c), scales: new Float32Array(256).fill(1), scaleLayout: { blockRows: 1, blockCols: 4 } };
-      const w = uploadWeights(alloc, 'w', rowsW);
       const x = alloc.upload('x', new Float32Array([1, 0, 0, 0]));
       const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : got === want);
-      for (const tuning of [{ gemv: 'rows' }, { gemv: 'split' }, { gemm: 'tiled' }] as Partial<MatmulTuning>[]) {
-        const yb = alloc.storage('y', 256 * 4);
-        const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning });
-        run(gpu, tuning.gemm ? mm.gemm : mm.gemv, 1);
-        const y = new Float32Array(await readBuffer(gpu, yb, 256 * 4));
-        const wrong = [...values.keys()].filter((c) => !same(y[c], values[c]));
-        expect(wrong.map((c) => [c, y[c], values[c]]), JSON.stringify(tuning)).toEqual([]);
+      // E4M3: also a matrix without the NaN codes (0x7F, 0xFF: zeros instead), which the decoder takes
+      // without the NaN check (FP8_NAN false); every other code must still decode exactly.
+      const isNan = (c: number) => fmt === 'e4m3' && (c & 0x7f) === 0x7f;
+      const noNan: WeightData = { ...rowsW, data: Uint32Array.from({ length: 256 }, (_, c) => (isNan(c) ? 0 : c)) };
+      for (const wd of fmt === 'e4m3' ? [rowsW, noNan] : [rowsW]) {
+        const w = uploadWeights(alloc, 'w', wd);
+        expect(w.nanCodes).toBe(fmt === 'e4m3' ? wd === rowsW : undefined);
+        for (const tuning of [{ gemv: 'rows', gemvXVec: 1 }, { gemv: 'rows', gemvXVec: 4 }, { gemv: 'split' }, { gemm: 'tiled' }] as Partial<MatmulTuning>[]) {
+          const yb = alloc.storage('y', 256 * 4);
+          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning });
+          run(gpu, tuning.gemm ? mm.gemm : mm.gemv, 1);
+          const y = new Float32Array(await readBuffer(gpu, yb, 256 * 4));
+          const want = (c: number) => (wd === noNan && isNan(c) ? 0 : values[c]);
+          const wrong = [...values.keys()].filter((c) => !same(y[c], want(c)));
+          expect(wrong.map((c) => [c, y[c], want(c)]), JSON.stringify(tuning)).toEqual([]);
+        }
       }
       // The embedding gather's copy of the decoding, one table row of all 256 codes: also -0.
       const table = uploadWeights(alloc, 'table', { format, rows: 1, cols: 256, data: Uint32Array.from({ length: 64 }, (_, i) => (4 * i) | ((4 * i + 1) << 8) | ((4 * i + 2) << 16) | ((4 * i + 3) << 24)), scales: new Float32Array([1]), scaleLayout: { blockRows: 1, blockCols: 256 } });

@@ -145,8 +145,10 @@ const KQUANT_CASES: Case[] = [
   { N: 18, K: 512, T: 1, norm: true, glu: 'silu' },
 ];
 const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
+// The per-row GEMV with both widths of x loads (X_VEC 4: vec4 views of x and the norm weight where K % 4 == 0).
 const LAYOUTS: Partial<MatmulTuning>[] = [
-  { gemv: 'rows', gemvWG: 64, gemvR: 2 },
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
 ];
 // R odd: the GLU GEMV rounds it up to whole pairs; a workgroup smaller than RMSNorm's 64 partial sums.
@@ -160,7 +162,7 @@ describe.each(VARIANTS)('fused decode GEMV (%s device)', (variant) => {
   describe.each(Object.keys(CASES) as Kind[])('%s weights', (kind) => {
     const layouts = variant === 'f16' && (kind === 'q8' || kind === 'f16') ? [...LAYOUTS, ...ODD] : LAYOUTS;
     for (const tuning of layouts) {
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}`;
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}`;
       it.each(CASES[kind].map((c) => [caseName(c), c] as const))(`${tn} %s`, async (_, c) => {
         const { fused, separate, want } = await check(variant, kind, tuning, c);
         expect(Array.from(fused)).toEqual(Array.from(separate)); // bit for bit

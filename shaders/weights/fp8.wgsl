@@ -2,6 +2,7 @@
 // group of `group` weights along a row (a multiple of 16 or the whole row, so a block never straddles
 // two scales). Codes 4 per u32, element 4i in the low byte; rows zero-padded to whole blocks of 16.
 override E5M2: bool = false; // the code format: false E4M3, true E5M2
+override FP8_NAN: bool = true; // E4M3: false where the matrix has no NaN code (uploadWeights looks), a cheaper decode
 const BLOCK: u32 = 16u;
 struct Block {
   q: vec4<u32>, // the block's 16 codes
@@ -11,12 +12,13 @@ struct Block {
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, ceil(K/16)): FP8 codes, this chunk
 @group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, groups): weight scales, this chunk
 
-// fp8x4 (a word of codes as f32): shaders/fp8_codes.wgsl, put in front at load.
+// fp8x4_units, fp8_unit (a word of codes as f32): shaders/fp8_codes.wgsl, put in front at load.
 
 alias Group = f32; // the scale
 
+// The scale times fp8_unit(): block_piece's codes come in that unit (an exact power-of-two product).
 fn load_group(r: u32, g: u32) -> Group {
-  return wd[r * p.groups + g];
+  return wd[r * p.groups + g] * fp8_unit();
 }
 
 fn load_block(r: u32, b: u32, d: Group) -> Block {
@@ -24,7 +26,7 @@ fn load_block(r: u32, b: u32, d: Group) -> Block {
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {
-  return fp8x4(blk.q[v]);
+  return fp8x4_units(blk.q[v], FP8_NAN);
 }
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {

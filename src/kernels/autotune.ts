@@ -39,23 +39,32 @@ export const GEMM_TRIAL_TOKENS = 16;
 const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
 const spentMs = new Map<string, number>(); // per adapter
 
-/** "rows WG=64 R=2 TT=4 float", "split WG=64 R=4", "tiled". */
+/** "rows WG=64 R=2 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "tiled". */
 export function variantName(v: Variant): string {
-  if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}`;
-  return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}`;
+  const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
+  if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
+  return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}${xVec(v.gemmXVec)}`;
 }
 
 /** The candidates of each list, the static default (matmulTuning's) first. */
 export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm'): Variant[] {
   const pick = (t: MatmulTuning): Variant =>
-    path === 'gemv' ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat } : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat };
+    path === 'gemv'
+      ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec }
+      : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
+  // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
   const all: Variant[] = path === 'gemv'
-    ? [pick(defaults), { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false }, { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false }]
+    ? [
+        pick(defaults),
+        { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
+        { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
+        { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false, gemvXVec: 1 },
+      ]
     : [
         pick(defaults),
-        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true },
-        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
-        { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
+        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true, gemmXVec: 1 },
+        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
+        { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
       ];
   return all.filter((v, i) => all.findIndex((u) => variantName(u) === variantName(v)) === i);
 }

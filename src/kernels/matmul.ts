@@ -122,6 +122,23 @@ const INPUTS: Record<MatmulInput, string> = {
   q8: inQ8Source,
   q8_local: `${RMS_LIB}\n${Q8_BLOCK_LIB}\n${inQ8LocalSource}`,
 };
+/**
+ * How the f32 inputs (f32, f32_norm) bind x and the norm weight: as f32, or as vec4<f32> for X_VEC 4 (one
+ * vec4 load per quad; needs K % 4 == 0, so that rows start on vec4s and the buffers are whole vec4s).
+ */
+function xView(xVec: 1 | 4, arrays: readonly string[]): string {
+  const fns = (a: string) =>
+    xVec === 4
+      ? `fn ${a}_f(i: u32) -> f32 { return ${a}[i / 4u][i % 4u]; }\nfn ${a}_f4(i: u32) -> vec4<f32> { return ${a}[i / 4u]; }`
+      : `fn ${a}_f(i: u32) -> f32 { return ${a}[i]; }\n` +
+        `fn ${a}_f4(i: u32) -> vec4<f32> { return vec4<f32>(${a}[i], ${a}[i + 1u], ${a}[i + 2u], ${a}[i + 3u]); }`;
+  return [`alias XE = ${xVec === 4 ? 'vec4<f32>' : 'f32'};`, ...arrays.map(fns)].join('\n');
+}
+/** The x load width a matmul of `format` with rows K long takes when `xVec` is asked for: 1 where f32 x rows are not whole vec4s. */
+export function effectiveXVec(format: WeightFormat, K: number, xVec: 1 | 4): 1 | 4 {
+  return FORMATS[format].x !== 'q8' && K % 4 ? 1 : xVec;
+}
+
 /** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
 export const GEMV_LOCAL_K = 8192;
 
@@ -144,18 +161,29 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
        + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
 }`;
   // rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
-  // CPU SIMD. With subgroups (at least 4 wide in WebGPU), the first 4 lanes of a subgroup load 4 words
-  // once and share them (lane: the index in the subgroup, counted while every invocation is active);
-  // without, each lane loads all 4.
+  // CPU SIMD (each active lane issues its own). With subgroups (at least 4 wide in WebGPU), the first 4
+  // lanes of a subgroup load and the rest take the words by broadcast (lane: the index in the subgroup,
+  // counted while every invocation is active); the other lanes' loads are masked off, not repeated, so an
+  // 8-wide CPU SIMD group issues half the loads. X_VEC 1: a word per lane per piece; X_VEC 4: x_fetch
+  // gives lanes 0-3 a piece's quad each (4 pieces, one vec4 load each where the view allows), x_shared
+  // hands piece v its quad by shuffle. Without subgroups each lane loads all it needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
-fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
+  var q = vec4<u32>();
+  if (lane < n) { q = x_quad(t, k + 4u * lane); }
+  return q;
+}
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
+  if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
   var v = 0u;
-  if ((XEXP & 1u) == 0u || lane < 4u) { v = x_word(t, k + (lane & 3u)); }
+  if (lane < 4u) { v = x_word(t, k + lane); }
   return vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
-fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
+fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
+  if (X_VEC == 4u) { return x_quad(t, k); }
   return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
 }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
@@ -172,13 +200,14 @@ fn share4(t: u32, k: u32, lane: u32) -> vec4<u32> {
  * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it with an input (`input`;
  * default: x from a buffer), the embedding its gather.
  */
-export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string, input?: MatmulInput): string {
+export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string, input?: MatmulInput, xVec: 1 | 4 = 1): string {
   const f = FORMATS[format];
   const q8 = f.x === 'q8';
   const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
   const inp = input ?? (q8 ? 'q8' : 'f32');
   if (q8 !== inp.startsWith('q8')) throw new Error(`matmul input ${inp} does not fit ${format}'s x mode ${f.x}`);
-  const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${INPUTS[inp]}`;
+  const view = inp === 'f32' ? xView(xVec, ['x']) : inp === 'f32_norm' ? xView(xVec, ['x', 'nw']) : '';
+  const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${view}\n${INPUTS[inp]}`;
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
   return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
 }
@@ -200,16 +229,20 @@ export interface MatmulTuning {
   /** 'rows' (both lists): Q8_0 x's int8 products as exact f32 FMAs instead of dot4i8 (FLOAT_DOT). */
   gemvFloat: boolean;
   gemmFloat: boolean;
+  /** 'rows' (both lists): X_VEC, words of x per lane load, 1 or 4 (4 is taken as 1 where f32 x has K % 4 != 0). */
+  gemvXVec: 1 | 4;
+  gemmXVec: 1 | 4;
 }
 
 export function matmulTuning(caps: GpuCaps): MatmulTuning {
   const cpu = /llvmpipe|lavapipe|swiftshader/i.test(caps.adapterName);
-  const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4, gemvFloat: false };
+  const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
   // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
+  // Its x comes a quad per lane load (X_VEC 4): FP8's f32 x 5-10% faster on lavapipe, int8 the same.
   return cpu
-    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemm: 'rows', ...rows, gemmFloat: true }
-    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemm: 'tiled', ...rows, gemmFloat: false };
+    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4, gemm: 'rows', ...rows, gemmFloat: true }
+    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
 const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
@@ -312,17 +345,35 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
 
   const family = `matmul_${w.format}`;
   const main = `${GLU_LIB}\n${skeletonSource}`;
-  const code = decoderShader(gpu.caps, w.format, main);
-  const gemvCode = gemvInput === (q8 ? 'q8' : 'f32') ? code : decoderShader(gpu.caps, w.format, main, gemvInput);
-  const fmt = spec.constants ?? {};
+  // The shader text of each list: its input, and the view of f32 x that its x load width takes.
+  const xVecOf = (v: 1 | 4) => effectiveXVec(w.format, K, v);
+  const codeOf = (input: MatmulInput, xVec: 1 | 4) => decoderShader(gpu.caps, w.format, main, input, xVec);
+  const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
+  // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
+  const fmt = { ...spec.constants, ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX;
+  const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
-      ? getPipeline(gpu, family, gemvCode, t.gemv === 'rows' ? 'rows' : 'gemv_split', { WG: t.gemvWG, R: gemvR(t), TT: 1, FLOAT_DOT: +t.gemvFloat, ...fmt })
+      ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), t.gemv === 'rows' ? 'rows' : 'gemv_split', {
+          WG: t.gemvWG,
+          R: gemvR(t),
+          TT: 1,
+          FLOAT_DOT: +t.gemvFloat,
+          X_VEC: gemvXVec(t),
+          ...fmt,
+        })
       : t.gemm === 'rows'
-        ? getPipeline(gpu, family, code, 'rows', { WG: t.gemmWG, R: t.gemmR, TT: t.gemmTT, FLOAT_DOT: +t.gemmFloat, ...fmt })
-        : getPipeline(gpu, family, code, 'gemm', { ...GEMM_TILE, ...fmt });
+        ? getPipeline(gpu, family, codeOf(gemmInput, xVecOf(t.gemmXVec)), 'rows', {
+            WG: t.gemmWG,
+            R: t.gemmR,
+            TT: t.gemmTT,
+            FLOAT_DOT: +t.gemmFloat,
+            X_VEC: xVecOf(t.gemmXVec),
+            ...fmt,
+          })
+        : getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt });
 
   let quantize: Dispatch | null = null;
   let xBindings: Binding[] = [a.x, null];

@@ -61,6 +61,17 @@ export interface GpuWeights {
   group: number;
   chunks: WeightChunk[];
   bytes: number; // on the GPU, codes and scales
+  /** fp8e4m3: whether any code is a NaN (0x7F, 0xFF); the matmul's decoder skips the check where none is. */
+  nanCodes?: boolean;
+}
+
+/** Whether FP8 E4M3 codes (4 per u32) hold a NaN: a byte whose low 7 bits are all set. */
+export function hasE4m3Nan(codes: Uint32Array): boolean {
+  for (let i = 0; i < codes.length; i++) {
+    const m = codes[i] & 0x7f7f7f7f;
+    if (((m + 0x01010101) & 0x80808080) !== 0) return true; // a byte of 0x7F carries into its bit 7
+  }
+  return false;
 }
 
 /** Formats with a separate f32 scale array (`WeightData.scales`). */
@@ -197,5 +208,6 @@ export function uploadWeights(
     chunks.push(chunk);
   }
   const group = w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
-  return { format, rows: N, cols: K, group, chunks, bytes };
+  const nanCodes = format === 'fp8e4m3' ? hasE4m3Nan(w.data as Uint32Array) : undefined;
+  return { format, rows: N, cols: K, group, chunks, bytes, nanCodes };
 }
