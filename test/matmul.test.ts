@@ -348,14 +348,14 @@ describe('matmul uniforms and validation', () => {
       const made = await autotuneChoices(gpu.caps.adapterName);
       expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
       const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps), path).map(variantName);
-      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2']));
+      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
       expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=2 TT=4 float', 'rows WG=64 R=2 TT=4']));
       for (const c of made) {
         expect(names(c.path)).toContain(c.chosen);
         expect(Object.keys(c.us)).toEqual(names(c.path));
         expect(Object.values(c.us).every((us) => us > 0)).toBe(true);
       }
-      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat })).toBe(made[0].chosen);
+      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat, gemvXVec: mm.tuning.gemvXVec })).toBe(made[0].chosen);
       run(gpu, mm.gemm, T);
       const want = matmulRef(wd, x, T);
       expect(worstRatio(new Float32Array(await readBuffer(gpu, y, T * N * 4)), want, 2e-6, 2e-6)).toBeLessThanOrEqual(1);
