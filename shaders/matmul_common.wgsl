@@ -7,11 +7,12 @@ override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgrou
 override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override FLOAT_DOT: bool = false; // rows: products of codes in f32 (exact; for CPU SIMD), not dot4i8
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
-override TN: u32 = 32;
-// rows: words of x a lane loads at once: 1 (each of the subgroup's first 4 lanes one word of a piece,
-// broadcast), or 4 (each of the first 4 lanes the 4 words of a piece, as one vec4 where the input's view
-// allows: x_fetch, x_shared; the TS side takes 1 where an f32 x row is not whole vec4s, K % 4 != 0)
-override X_VEC: u32 = 1; // gemm: rows per tile (multiple of 4)
+override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
+// rows: words of x a lane loads at once: 1 (a word of a piece per lane, shared by subgroup broadcast), or
+// 4 (the subgroup's first 4 lanes the 4 words of a piece each, as one vec4 where the input's view allows,
+// the others' loads masked off: x_fetch, x_shared in the variant header). The TS side takes 1 where an f32
+// x row is not whole vec4s (K % 4 != 0).
+override X_VEC: u32 = 1;
 
 struct MatmulParams {
   N: u32, // row length of y (the whole matrix's rows, or more when y_offset places them in a wider y)

@@ -347,7 +347,7 @@ describe('matmul uniforms and validation', () => {
       const mm = await build(y);
       const made = await autotuneChoices(gpu.caps.adapterName);
       expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
-      const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps), path).map(variantName);
+      const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps, 'q8'), path).map(variantName);
       expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
       expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=2 TT=4 float', 'rows WG=64 R=2 TT=4']));
       for (const c of made) {
@@ -384,6 +384,8 @@ describe('matmul uniforms and validation', () => {
       const w = uploadWeights(alloc, 'w', { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) });
       const args = { label: 'mm', w, x: alloc.storage('x', 16), y: alloc.storage('y', 8), step: stepBuffer(alloc), maxTokens: 2 };
       await expect(buildMatmul(gpu, alloc, args)).rejects.toThrow(/x needs 32 bytes, the buffer has 16/);
+      const ok = { ...args, x: alloc.storage('x2', 32) };
+      await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1 or 4, got 2/);
     } finally {
       alloc.destroyAll();
     }

@@ -129,12 +129,12 @@ const INPUTS: Record<MatmulInput, string> = {
 function xView(xVec: 1 | 4, arrays: readonly string[]): string {
   const fns = (a: string) =>
     xVec === 4
-      ? `fn ${a}_f(i: u32) -> f32 { return ${a}[i / 4u][i % 4u]; }\nfn ${a}_f4(i: u32) -> vec4<f32> { return ${a}[i / 4u]; }`
+      ? `fn ${a}_f(i: u32) -> f32 { return ${a}[i / 4u][i % 4u]; }\n` + `fn ${a}_f4(i: u32) -> vec4<f32> { return ${a}[i / 4u]; }`
       : `fn ${a}_f(i: u32) -> f32 { return ${a}[i]; }\n` +
         `fn ${a}_f4(i: u32) -> vec4<f32> { return vec4<f32>(${a}[i], ${a}[i + 1u], ${a}[i + 2u], ${a}[i + 3u]); }`;
   return [`alias XE = ${xVec === 4 ? 'vec4<f32>' : 'f32'};`, ...arrays.map(fns)].join('\n');
 }
-/** The x load width a matmul of `format` with rows K long takes when `xVec` is asked for: 1 where f32 x rows are not whole vec4s. */
+/** The x load width a matmul of `format`, rows K long, takes when asked for `xVec`: 1 where f32 x rows are not whole vec4s. */
 export function effectiveXVec(format: WeightFormat, K: number, xVec: 1 | 4): 1 | 4 {
   return FORMATS[format].x !== 'q8' && K % 4 ? 1 : xVec;
 }
@@ -161,12 +161,12 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
        + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
 }`;
   // rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
-  // CPU SIMD (each active lane issues its own). With subgroups (at least 4 wide in WebGPU), the first 4
-  // lanes of a subgroup load and the rest take the words by broadcast (lane: the index in the subgroup,
-  // counted while every invocation is active); the other lanes' loads are masked off, not repeated, so an
-  // 8-wide CPU SIMD group issues half the loads. X_VEC 1: a word per lane per piece; X_VEC 4: x_fetch
-  // gives lanes 0-3 a piece's quad each (4 pieces, one vec4 load each where the view allows), x_shared
-  // hands piece v its quad by shuffle. Without subgroups each lane loads all it needs itself.
+  // CPU SIMD (each active lane issues its own). With subgroups (at least 4 wide in WebGPU), lanes share
+  // (lane: the index in the subgroup, counted while every invocation is active). X_VEC 1: each lane loads
+  // word k + lane % 4 of a piece and the 4 are broadcast. X_VEC 4: x_fetch has lanes 0-3 load 4 pieces'
+  // quads (one vec4 load each where the view allows), the other lanes' loads masked off (on CPU SIMD a
+  // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
+  // piece v its quad by shuffle. Without subgroups each lane loads all it needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
@@ -176,8 +176,7 @@ fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
 }
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
-  var v = 0u;
-  if (lane < 4u) { v = x_word(t, k + lane); }
+  let v = x_word(t, k + (lane & 3u));
   return vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
@@ -200,7 +199,13 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
  * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it with an input (`input`;
  * default: x from a buffer), the embedding its gather.
  */
-export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, format: WeightFormat, main: string, input?: MatmulInput, xVec: 1 | 4 = 1): string {
+export function decoderShader(
+  caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>,
+  format: WeightFormat,
+  main: string,
+  input?: MatmulInput,
+  xVec: 1 | 4 = 1, // the view of f32 x (xView)
+): string {
   const f = FORMATS[format];
   const q8 = f.x === 'q8';
   const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
@@ -212,7 +217,7 @@ export function decoderShader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>, forma
   return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
 }
 
-/** Launch shapes. A pure function of caps (`matmulTuning`); tests override it to cover every path. */
+/** Launch shapes. A pure function of caps and the weight format (`matmulTuning`); tests override it for every path. */
 export interface MatmulTuning {
   /**
    * 'rows': R rows (x TT tokens) per invocation, no reduction, no workgroup memory: for CPU SIMD
@@ -234,14 +239,17 @@ export interface MatmulTuning {
   gemmXVec: 1 | 4;
 }
 
-export function matmulTuning(caps: GpuCaps): MatmulTuning {
+export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
   const cpu = /llvmpipe|lavapipe|swiftshader/i.test(caps.adapterName);
   const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
   // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
-  // Its x comes a quad per lane load (X_VEC 4): FP8's f32 x 5-10% faster on lavapipe, int8 the same.
+  // The GEMV's f32 x comes a quad per lane load (X_VEC 4): 4 words of x per 4 weights, the loads that
+  // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
+  // X_VEC 1 (4 was 1.0-1.1x its time).
+  const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
   return cpu
-    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4, gemm: 'rows', ...rows, gemmFloat: true }
+    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: true }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
@@ -315,9 +323,12 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const spec = FORMATS[w.format];
   const q8 = spec.x === 'q8';
   if (hasScaleArray(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
-  const defaults = { ...matmulTuning(gpu.caps), ...a.tuning };
+  const defaults = { ...matmulTuning(gpu.caps, w.format), ...a.tuning };
   for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
     if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
+  }
+  for (const k of ['gemvXVec', 'gemmXVec'] as const) {
+    if (defaults[k] !== 1 && defaults[k] !== 4) throw bad(`tuning.${k} (X_VEC) must be 1 or 4, got ${defaults[k]}`);
   }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
