@@ -1,92 +1,25 @@
 import { EmberError } from './errors.ts';
-import { checkLost, type Gpu, type GpuOptions } from './gpu/device.ts';
+import { checkLost, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
-import { watchCompiles } from './gpu/pipelines.ts';
-import { readGGUF } from './gguf/reader.ts';
-import { configFromGGUF, type ModelConfig } from './model/config.ts';
-import { buildModel, resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import type { ModelConfig } from './model/config.ts';
+import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { READBACK_RING } from './model/readback_ring.ts';
-import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
-import { tokenizerFromGGUF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
-import { loadHFModel } from './hf/model.ts';
-import { describeInput, type ModelInput } from './model_input.ts';
-import { DeviceLostEvent } from './device_lost.ts';
-import { folderChatTemplate } from './chat/template.ts';
-import type { FileCache } from './loader/file_cache.ts';
-import { openModel } from './loader/open_model.ts';
-import { progressReporter, type ProgressCallback } from './loader/progress.ts';
-import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
+import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
+import type { ModelInput } from './model_input.ts';
 import { mulberry32 } from './util/rng.ts';
-import { GREEDY, validateSampling, type ResolvedSampling, type SamplingOptions } from './sampling.ts';
+import { GREEDY } from './sampling.ts';
 import { Scheduler } from './scheduler.ts';
 import { TokenPipe, type GeneratedToken, type GenerationResult, type ProducerEnd } from './token_pipe.ts';
-import { commonPrefix, defaultKeep, shrink, shrinkTarget, type ContextOverflow } from './context.ts';
-import {
-  boolOption, checkLoadOptions, checkPrompt, intOption, kvCacheOption, overflowOption, signalOption,
-} from './options.ts';
-import type { KvCacheType } from './kernels/kv_layout.ts';
-import type { Sampling } from './model/model.ts';
-import { autotuneDefault } from './kernels/autotune.ts';
+import { loadModel, type LoadedModel, type LoadOptions } from './load.ts';
+import { cutRequest, prepareRequest, type GenerateOptions, type Request } from './request.ts';
+import { PrefillPasses } from './prefill.ts';
+import { generationFailure, reportDeviceLoss } from './device_loss.ts';
 
 export type { ModelInput } from './model_input.ts';
 export type { GeneratedToken, GenerationResult, GenerationStats } from './token_pipe.ts';
 export type { ContextOverflow } from './context.ts';
-
-export interface LoadOptions {
-  /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
-  contextLength?: number;
-  /** Prompt tokens per prefill pass (default 256). */
-  maxBatch?: number;
-  /** Weight storage: 'auto' keeps the file's types (default). */
-  quant?: QuantScheme;
-  /**
-   * K/V cache storage (default 'f16'): bytes per position and layer are 2 * kv_dim * (4, 2, 1, 1) for f32, f16,
-   * int8, fp8-e4m3, plus 8 per kv head for int8 and fp8-e4m3 (a scale per head and position).
-   */
-  kvCache?: KvCacheType;
-  /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
-  gpu?: Gpu;
-  gpuOptions?: GpuOptions;
-  /** Called as the load goes: the whole load's fraction (0 to 1), what it works on, and the event (phase, bytes). */
-  onProgress?: ProgressCallback;
-  /** Where Hub ids (org/name, org/name/file.gguf, org/name:Q4_K_M) resolve: a mirror, a test server (default https://huggingface.co). */
-  hubUrl?: string;
-  /**
-   * Where downloads (Hub ids, http(s) URLs) are kept, so that a second load makes no request: by default a cache
-   * folder in Node (EMBERLM_CACHE, else ~/.cache/emberlm), Cache Storage in a page or worker; false: nothing is
-   * kept, files are read by Range requests.
-   */
-  fileCache?: FileCache | false;
-  /**
-   * Keep quantized weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by
-   * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
-   */
-  cache?: WeightCache;
-  /** Aborts the load (download, parse, build): it rejects with `ABORTED` and leaves nothing on the GPU. */
-  signal?: AbortSignal;
-  /**
-   * Time each matmul shape's launch variants for a moment at load and keep the fastest on this device
-   * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except on CPU adapters (compiling the
-   * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
-   */
-  autotune?: boolean;
-}
-
-/** Sampling (temperature, topK, topP, minP, penalties, logitBias, seed: see src/sampling.ts) and the rest of a request. */
-export interface GenerateOptions extends SamplingOptions {
-  maxTokens?: number; // default 128
-  addBos?: boolean; // default: the tokenizer's
-  /** Match special tokens written in a string prompt (`<|im_start|>`); default false, so user text cannot inject them. */
-  parseSpecial?: boolean;
-  stopAtEos?: boolean; // default true
-  signal?: AbortSignal;
-  /** When prompt plus generation outgrow the context (default 'error'; the policies: src/context.ts, README). */
-  contextOverflow?: ContextOverflow;
-  /** 'truncate-middle': tokens kept at the start (default: a quarter of the context). */
-  keepTokens?: number;
-  /** Run only the part of the prompt that the KV cache does not already hold (default true). */
-  reuseKv?: boolean;
-}
+export type { LoadOptions } from './load.ts';
+export type { GenerateOptions } from './request.ts';
 
 /** `generate`'s stream: iterate for tokens; `result` (also the iterator's return value) is the whole result. */
 export interface GenerationStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
@@ -95,19 +28,6 @@ export interface GenerationStream extends AsyncGenerator<GeneratedToken, Generat
 }
 
 export { DeviceLostEvent } from './device_lost.ts';
-
-/** A prepared request: checked options and the token sequence to run. */
-interface Request {
-  promptIds: number[];
-  seq: number[]; // what the KV cache must hold before the next sample: prompt (cut to fit) + generated
-  dropped: number;
-  maxTokens: number;
-  sampling: ResolvedSampling;
-  stopAtEos: boolean;
-  overflow: ContextOverflow;
-  keep: number;
-  reuse: boolean;
-}
 
 /** A decode step submitted ahead: it feeds the token at `pos` (sampled by the step before it) and samples token `j`. */
 interface Ahead {
@@ -132,8 +52,6 @@ export class Engine extends EventTarget {
   private readonly live = new Set<TokenPipe>();
   /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
   private samplerOwner: TokenPipe | null = null;
-  /** Prompt tokens per prefill pass, tuned from measured pass times toward `tuning.passMs`. */
-  private passTokens = 4; // small at first: the first pass on a slow device should not hold a Stop for long
   /**
    * passMs: GPU time one prefill pass aims at (a Stop waits for at most about one pass); Infinity: passes
    * of maxBatch tokens.
@@ -143,18 +61,23 @@ export class Engine extends EventTarget {
    * one's sample on the GPU, so the next is submitted while one runs; 1 waits for each id before the next.
    */
   readonly tuning = { passMs: 100, runAheadMs: 1000, decodeAhead: 2 };
+  private readonly passes = new PrefillPasses(this.tuning);
+  private current: Model;
+  readonly tokenizer: Tokenizer;
+  /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
+  readonly chatTemplate: string | null;
 
   private constructor(
-    private current: Model,
-    readonly tokenizer: Tokenizer,
-    /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
-    readonly chatTemplate: string | null,
+    loaded: LoadedModel,
     private ownsGpu: boolean,
     /** What `recover()` loads again. */
     private readonly source: { input: ModelInput; opts: LoadOptions },
   ) {
     super();
-    this.watch(current.gpu);
+    this.current = loaded.model;
+    this.tokenizer = loaded.tokenizer;
+    this.chatTemplate = loaded.chatTemplate;
+    this.watch(this.current.gpu);
   }
 
   get model(): Model {
@@ -171,67 +94,7 @@ export class Engine extends EventTarget {
   }
 
   static async load(input: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
-    checkLoadOptions(opts);
-    const quant = opts.quant ?? 'auto';
-    if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
-    const kvCache = kvCacheOption(opts.kvCache);
-    const nCtxOf = (c: ModelConfig) => {
-      const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);
-      if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
-      return n;
-    };
-    const progress = progressReporter(opts.onProgress);
-    const aborted = () => {
-      if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
-    };
-    const build = async (sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string) => {
-      const nCtx = nCtxOf(config);
-      let weights = sourceWeights;
-      if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
-      const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
-      const steps = config.nLayer + 2;
-      const onProgress = (f: number, what: string) => {
-        aborted(); // between layers: buildModel frees what it made
-        progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
-      };
-      let compiles = 0;
-      const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
-      try {
-        const model = await buildModel(gpu, weights, config, { nCtx, maxBatch: Math.min(opts.maxBatch ?? 256, nCtx), quant, kvCache, nValid: tokenizer.vocabSize, onProgress, autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName) });
-        if (opts.signal?.aborted) model.alloc.destroyAll();
-        aborted();
-        return new Engine(model, tokenizer, chatTemplate, !opts.gpu, { input, opts });
-      } catch (e) {
-        if (!opts.gpu) releaseGpu(gpu);
-        throw e;
-      } finally {
-        unwatch();
-      }
-    };
-    const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
-    aborted();
-    const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download, signal: opts.signal });
-    if (opened.kind === 'hf') {
-      progress.parse(opened.folder.label('config.json'), false);
-      const hf = await loadHFModel(opened.folder, quant);
-      try {
-        const template = await folderChatTemplate(opened.folder);
-        progress.parse(opened.folder.label('config.json'), true);
-        return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`);
-      } finally {
-        await hf.close();
-      }
-    }
-    const src = opened.source;
-    try {
-      progress.parse(src.name, false);
-      const file = await readGGUF(src);
-      const template = file.metadata.get('tokenizer.chat_template');
-      progress.parse(src.name, true);
-      return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), typeof template === 'string' ? template : null, opened.key);
-    } finally {
-      await src.close?.();
-    }
+    return new Engine(await loadModel(input, opts), !opts.gpu, { input, opts });
   }
 
   tokenize(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
@@ -291,46 +154,7 @@ export class Engine extends EventTarget {
   private prepare(prompt: string | readonly number[], o: GenerateOptions): Request {
     if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
     checkLost(this.current.gpu);
-    if (o === null || typeof o !== 'object') {
-      throw new EmberError('BAD_ARGUMENT', `options must be an object, got ${String(o)}`);
-    }
-    checkPrompt(prompt, this.config.vocab);
-    const nCtx = this.current.nCtx;
-    const r: Request = {
-      promptIds: [],
-      seq: [],
-      dropped: 0,
-      maxTokens: intOption('maxTokens', o.maxTokens, 0) ?? 128,
-      sampling: validateSampling(o, { vocabSize: this.tokenizer.vocabSize }),
-      stopAtEos: boolOption('stopAtEos', o.stopAtEos) ?? true,
-      overflow: overflowOption('contextOverflow', o.contextOverflow) ?? 'error',
-      keep: intOption('keepTokens', o.keepTokens, 0) ?? defaultKeep(nCtx),
-      reuse: boolOption('reuseKv', o.reuseKv) ?? true,
-    };
-    signalOption(o.signal);
-    const addBos = boolOption('addBos', o.addBos);
-    const parseSpecial = boolOption('parseSpecial', o.parseSpecial);
-    r.promptIds = typeof prompt === 'string' ? this.tokenize(prompt, { addBos, parseSpecial }) : [...prompt];
-    if (r.promptIds.length === 0) {
-      throw new EmberError('BAD_ARGUMENT', 'the prompt is empty and the model adds no BOS token');
-    }
-    r.seq = [...r.promptIds];
-    if (r.seq.length > nCtx) {
-      if (r.overflow === 'error') {
-        const promptTokens = r.seq.length;
-        throw new EmberError('CONTEXT_OVERFLOW', `the prompt has ${promptTokens} tokens but the context holds ${nCtx}`, { promptTokens, nCtx });
-      }
-      this.cut(r);
-    }
-    return r;
-  }
-
-  /** Cuts the request's sequence to three quarters of the context by its overflow policy. */
-  private cut(r: Request): void {
-    if (r.overflow === 'error') return;
-    const kept = shrink(r.seq, shrinkTarget(this.current.nCtx), r.overflow, r.keep, this.tokenizer.bosId);
-    r.dropped += r.seq.length - kept.length;
-    r.seq = kept;
+    return prepareRequest(prompt, o, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: this.current.nCtx });
   }
 
   /** A pipe for the request; its producer starts at the first read. */
@@ -410,7 +234,7 @@ export class Engine extends EventTarget {
           }
           const u = drawFor(ids.length);
           const stop = () => pipe.stopped || this.disposed;
-          const run = await this.advance(r.seq, r.sampling, u, r.reuse || !first, stop, true);
+          const run = await this.passes.advance(this.current, r.seq, r.sampling, u, r.reuse || !first, stop, true);
           if (first) {
             cachedTokens = run.cached;
             prefillRun = r.seq.length - run.cached;
@@ -446,7 +270,7 @@ export class Engine extends EventTarget {
         r.seq.push(id);
         if (r.seq.length > this.current.nCtx) {
           if (r.overflow === 'error') break; // the context is full: 'length'
-          this.cut(r); // never with steps ahead: none runs past the context
+          cutRequest(r, this.current.nCtx, this.tokenizer.bosId); // never with steps ahead: none runs past the context
         }
         held = await this.awaitReader(pipe, held, dropAhead);
       }
@@ -474,7 +298,7 @@ export class Engine extends EventTarget {
       pipe.finish(end);
     } catch (e) {
       dropAhead();
-      pipe.fail(await this.failure(e, r.promptIds, ids, text));
+      pipe.fail(await generationFailure(e, this.current.gpu, this.disposed, { promptIds: r.promptIds, ids, text }));
     } finally {
       if (held) this.scheduler.release(pipe);
       this.live.delete(pipe);
@@ -499,76 +323,13 @@ export class Engine extends EventTarget {
     }
   }
 
-  /**
-   * Makes the KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
-   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Returns the
-   * last pass submitted, not awaited (its id is the one sampled after seq; null when it stopped).
-   */
-  private async advance(
-    seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
-  ): Promise<{ step: PendingStep | null; cached: number }> {
-    const m = this.current;
-    let cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
-    // Windowed layers keep a ring: going back behind what the cache holds may need slots that later
-    // positions overwrote, so such models reuse only when the new sequence extends the cached one.
-    const windowed = m.config.layerWindow.some((w) => w > 0);
-    if (windowed && cached < m.kv.ids.length) cached = 0;
-    for (let p = cached; ; ) {
-      if (stop()) return { step: null, cached };
-      const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
-      const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
-      const t = performance.now();
-      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
-      const step = {
-        wait: async () => {
-          const id = await pass.wait();
-          if (n > 1) this.tunePass(n, performance.now() - t);
-          return id;
-        },
-      };
-      if (last) return { step, cached };
-      await step.wait();
-      p += n;
-    }
-  }
-
-  /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
-  private tunePass(n: number, ms: number): void {
-    const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);
-    // A multiple of the GEMMs' token tile: a pass of 5 costs what one of 8 does when they take 4 at a time.
-    const tile = this.current.tokenTile;
-    const want = tile * Math.max(1, Math.round((this.passTokens + fit) / 2 / tile));
-    this.passTokens = Math.max(1, Math.min(this.current.maxBatch, want));
-  }
-
-  /** The error a generation ends with, carrying what it produced. */
-  private async failure(e: unknown, promptIds: number[], ids: number[], text: string): Promise<EmberError> {
-    const gpu = this.current.gpu;
-    const details = { promptIds, ids: [...ids], text };
-    const after = `after ${ids.length} generated tokens`;
-    if (this.disposed) {
-      return new EmberError('ABORTED', `the engine was disposed during the generation, ${after}`, { ...details, finishReason: 'abort' });
-    }
-    // A destroyed or lost device fails the pending readback, possibly before `lost` has settled.
-    if (!(e instanceof EmberError)) await Promise.race([gpu.lost, new Promise((r) => setTimeout(r, 100))]);
-    if (gpu.lostReason) {
-      const why = `the GPU device was lost (${gpu.lostReason}) ${after}; engine.recover() reloads the model`;
-      return new EmberError('DEVICE', why, details);
-    }
-    if (e instanceof EmberError) {
-      return new EmberError(e.code, e.message.replace(/^\[[A-Z_]+\] /, ''), { ...e.details, ...details });
-    }
-    return new EmberError('DEVICE', `the generation failed ${after}: ${(e as Error)?.message ?? String(e)}`, details);
-  }
-
+  /** Reports the loss of `gpu` as a `devicelost` event while the engine runs on it. */
   private watch(gpu: Gpu): void {
-    // A weak reference: the shared device outlives its engines, and its lost promise must not keep
-    // every disposed engine (and its model's objects) alive.
-    const ref = new WeakRef(this);
-    void gpu.lost.then((reason) => {
-      const engine = ref.deref();
-      if (engine && !engine.disposed && engine.current.gpu === gpu) engine.dispatchEvent(new DeviceLostEvent(reason));
-    });
+    reportDeviceLoss(this, gpu, Engine.runsOn);
+  }
+
+  private static runsOn(engine: Engine, gpu: Gpu): boolean {
+    return !engine.disposed && engine.current.gpu === gpu;
   }
 
   /**
@@ -583,23 +344,22 @@ export class Engine extends EventTarget {
     try {
       const history = [...this.current.kv.ids];
       const gpu = opts.gpu ?? (await acquireGpu(this.source.opts.gpuOptions)); // a lost shared device is replaced
-      let fresh: Engine;
+      let fresh: LoadedModel;
       try {
-        fresh = await Engine.load(this.source.input, { ...this.source.opts, signal: undefined, gpu }); // the load's signal was for that load
+        fresh = await loadModel(this.source.input, { ...this.source.opts, signal: undefined, gpu }); // the load's signal was for that load
       } catch (e) {
         if (!opts.gpu) releaseGpu(gpu);
         throw e;
       }
-      fresh.disposed = true; // its model is taken over below; the shell must not report events
       const old = this.current;
       old.alloc.destroyAll();
       if (this.ownsGpu) releaseGpu(old.gpu);
-      this.current = fresh.current;
+      this.current = fresh.model;
       this.samplerOwner = null;
       this.ownsGpu = !opts.gpu;
       this.watch(gpu);
       if (history.length > 0) {
-        const { step } = await this.advance(history, GREEDY, 0, false, () => this.disposed, false);
+        const { step } = await this.passes.advance(this.current, history, GREEDY, 0, false, () => this.disposed, false);
         await step?.wait();
       }
     } finally {

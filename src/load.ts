@@ -1,0 +1,151 @@
+/**
+ * What `Engine.load` (and `engine.recover()`) do before there is an engine: open the input (a file, a URL,
+ * a Hub id, an HF folder), parse it, and build the model on a device, reporting progress and honouring
+ * the abort signal. Nothing is left on the GPU when it fails.
+ */
+import { EmberError } from './errors.ts';
+import type { Gpu, GpuOptions } from './gpu/device.ts';
+import { acquireGpu, releaseGpu } from './gpu/shared.ts';
+import { watchCompiles } from './gpu/pipelines.ts';
+import { readGGUF } from './gguf/reader.ts';
+import { configFromGGUF, type ModelConfig } from './model/config.ts';
+import { buildModel, type Model } from './model/model.ts';
+import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
+import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
+import { loadHFModel } from './hf/model.ts';
+import { describeInput, type ModelInput } from './model_input.ts';
+import { folderChatTemplate } from './chat/template.ts';
+import type { FileCache } from './loader/file_cache.ts';
+import { openModel } from './loader/open_model.ts';
+import { progressReporter, type ProgressCallback } from './loader/progress.ts';
+import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
+import { checkLoadOptions, kvCacheOption } from './options.ts';
+import type { KvCacheType } from './kernels/kv_layout.ts';
+import { autotuneDefault } from './kernels/autotune.ts';
+
+export interface LoadOptions {
+  /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
+  contextLength?: number;
+  /** Prompt tokens per prefill pass (default 256). */
+  maxBatch?: number;
+  /** Weight storage: 'auto' keeps the file's types (default). */
+  quant?: QuantScheme;
+  /**
+   * K/V cache storage (default 'f16'): bytes per position and layer are 2 * kv_dim * (4, 2, 1, 1) for f32, f16,
+   * int8, fp8-e4m3, plus 8 per kv head for int8 and fp8-e4m3 (a scale per head and position).
+   */
+  kvCache?: KvCacheType;
+  /** A device to use; by default engines share one per `gpuOptions`, kept between loads (src/gpu/shared.ts). */
+  gpu?: Gpu;
+  gpuOptions?: GpuOptions;
+  /** Called as the load goes: the whole load's fraction (0 to 1), what it works on, and the event (phase, bytes). */
+  onProgress?: ProgressCallback;
+  /** Where Hub ids (org/name, org/name/file.gguf, org/name:Q4_K_M) resolve: a mirror, a test server (default https://huggingface.co). */
+  hubUrl?: string;
+  /**
+   * Where downloads (Hub ids, http(s) URLs) are kept, so that a second load makes no request: by default a cache
+   * folder in Node (EMBERLM_CACHE, else ~/.cache/emberlm), Cache Storage in a page or worker; false: nothing is
+   * kept, files are read by Range requests.
+   */
+  fileCache?: FileCache | false;
+  /**
+   * Keep quantized weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by
+   * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
+   */
+  cache?: WeightCache;
+  /** Aborts the load (download, parse, build): it rejects with `ABORTED` and leaves nothing on the GPU. */
+  signal?: AbortSignal;
+  /**
+   * Time each matmul shape's launch variants for a moment at load and keep the fastest on this device
+   * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except on CPU adapters (compiling the
+   * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
+   */
+  autotune?: boolean;
+}
+
+/** A model built on its device, with its tokenizer and chat template. */
+export interface LoadedModel {
+  model: Model;
+  tokenizer: Tokenizer;
+  /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
+  chatTemplate: string | null;
+}
+
+/**
+ * Loads `input` onto `opts.gpu`, or onto the shared device for `opts.gpuOptions` (acquired here, and
+ * released again when the load fails).
+ */
+export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<LoadedModel> {
+  checkLoadOptions(opts);
+  const quant = opts.quant ?? 'auto';
+  if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  const kvCache = kvCacheOption(opts.kvCache);
+  const nCtxOf = (c: ModelConfig) => {
+    const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);
+    if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
+    return n;
+  };
+  const progress = progressReporter(opts.onProgress);
+  const aborted = () => {
+    if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
+  };
+  const build = async (
+    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string,
+  ): Promise<LoadedModel> => {
+    const nCtx = nCtxOf(config);
+    let weights = sourceWeights;
+    if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
+    const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
+    const steps = config.nLayer + 2;
+    const onProgress = (f: number, what: string) => {
+      aborted(); // between layers: buildModel frees what it made
+      progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
+    };
+    let compiles = 0;
+    const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
+    try {
+      const model = await buildModel(gpu, weights, config, {
+        nCtx,
+        maxBatch: Math.min(opts.maxBatch ?? 256, nCtx),
+        quant,
+        kvCache,
+        nValid: tokenizer.vocabSize,
+        onProgress,
+        autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName),
+      });
+      if (opts.signal?.aborted) model.alloc.destroyAll();
+      aborted();
+      return { model, tokenizer, chatTemplate };
+    } catch (e) {
+      if (!opts.gpu) releaseGpu(gpu);
+      throw e;
+    } finally {
+      unwatch();
+    }
+  };
+  const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
+  aborted();
+  const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download, signal: opts.signal });
+  if (opened.kind === 'hf') {
+    progress.parse(opened.folder.label('config.json'), false);
+    const hf = await loadHFModel(opened.folder, quant);
+    try {
+      const template = await folderChatTemplate(opened.folder);
+      progress.parse(opened.folder.label('config.json'), true);
+      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`);
+    } finally {
+      await hf.close();
+    }
+  }
+  const src = opened.source;
+  try {
+    progress.parse(src.name, false);
+    const file = await readGGUF(src);
+    const template = file.metadata.get('tokenizer.chat_template');
+    progress.parse(src.name, true);
+    const chatTemplate = typeof template === 'string' ? template : null;
+    return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), chatTemplate, opened.key);
+  } finally {
+    await src.close?.();
+  }
+}

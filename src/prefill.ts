@@ -1,0 +1,55 @@
+/**
+ * The prefill pass loop: makes a model's KV cache hold a token sequence, running only what the cache does
+ * not hold yet, in passes sized from measured pass times so that a Stop waits for about one pass.
+ */
+import { submitForward, type Model, type PendingStep, type Sampling } from './model/model.ts';
+import { commonPrefix } from './context.ts';
+
+export class PrefillPasses {
+  /** Prompt tokens per prefill pass, tuned from measured pass times toward `tuning.passMs`. */
+  private passTokens = 4; // small at first: the first pass on a slow device should not hold a Stop for long
+
+  /** passMs: GPU time one pass aims at; Infinity: passes of maxBatch tokens (the engine's `tuning`, shared). */
+  constructor(private readonly tuning: { readonly passMs: number }) {}
+
+  /**
+   * Makes m's KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
+   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Returns the
+   * last pass submitted, not awaited (its id is the one sampled after seq; null when it stopped).
+   */
+  async advance(
+    m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
+  ): Promise<{ step: PendingStep | null; cached: number }> {
+    let cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
+    // Windowed layers keep a ring: going back behind what the cache holds may need slots that later
+    // positions overwrote, so such models reuse only when the new sequence extends the cached one.
+    const windowed = m.config.layerWindow.some((w) => w > 0);
+    if (windowed && cached < m.kv.ids.length) cached = 0;
+    for (let p = cached; ; ) {
+      if (stop()) return { step: null, cached };
+      const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
+      const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
+      const t = performance.now();
+      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
+      const step = {
+        wait: async () => {
+          const id = await pass.wait();
+          if (n > 1) this.tunePass(m, n, performance.now() - t);
+          return id;
+        },
+      };
+      if (last) return { step, cached };
+      await step.wait();
+      p += n;
+    }
+  }
+
+  /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
+  private tunePass(m: Model, n: number, ms: number): void {
+    const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);
+    // A multiple of the GEMMs' token tile: a pass of 5 costs what one of 8 does when they take 4 at a time.
+    const tile = m.tokenTile;
+    const want = tile * Math.max(1, Math.round((this.passTokens + fit) / 2 / tile));
+    this.passTokens = Math.max(1, Math.min(m.maxBatch, want));
+  }
+}
