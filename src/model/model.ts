@@ -6,7 +6,7 @@ import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type Matmul
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
-import { buildAttention, decodeSplits, isCpuAdapter } from '../kernels/attention.ts';
+import { buildAttention, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_cache.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
@@ -204,7 +204,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
-      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, isCpuAdapter(gpu.caps.adapterName)), qkv, out: attn, step,
+      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx), qkv, out: attn, step,
     });
     prefill.push(attention.prefill); // after the rope dispatch
     decode.push(...attention.decode); // RoPE and the K/V write happen inside
