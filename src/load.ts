@@ -10,7 +10,7 @@ import { watchCompiles } from './gpu/pipelines.ts';
 import { readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, type ModelConfig } from './model/config.ts';
 import { buildModel, type Model } from './model/model.ts';
-import { QUANT_SCHEMES, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
+import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
@@ -77,8 +77,7 @@ export interface LoadedModel {
  */
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<LoadedModel> {
   checkLoadOptions(opts);
-  const quant = opts.quant ?? 'auto';
-  if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  const quant = checkQuantScheme(opts.quant ?? 'auto');
   const kvCache = kvCacheOption(opts.kvCache);
   const nCtxOf = (c: ModelConfig) => {
     const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);

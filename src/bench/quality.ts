@@ -16,7 +16,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { forward, readLogits, type Model } from '../model/model.ts';
-import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import { checkQuantScheme, type QuantScheme } from '../model/weight_source.ts';
 import { bytesPerParam, logSoftmax, QualityAccumulator } from './metrics.ts';
 import { kvBytesPerPosition, type KvCacheType } from '../kernels/kv_layout.ts';
 import { kvCacheOption } from '../options.ts';
@@ -95,9 +95,7 @@ async function walk(m: Model, windows: readonly number[][], use: (logits: Float3
 }
 
 export async function runQuality(input: ModelInput, o: QualityOptions): Promise<QualityReport> {
-  for (const s of o.schemes) {
-    if (!QUANT_SCHEMES.includes(s)) throw new EmberError('BAD_ARGUMENT', `quant "${s}" is not one of ${QUANT_SCHEMES.join(', ')}`);
-  }
+  for (const s of o.schemes) checkQuantScheme(s);
   for (const k of o.kvCaches ?? []) kvCacheOption(k);
   if (o.texts.length === 0) throw new EmberError('BAD_ARGUMENT', 'quality needs at least one text');
   const say = o.onProgress ?? (() => {});

@@ -12,7 +12,7 @@ import { EmberError } from '../errors.ts';
 import { createGpu, type Gpu } from '../gpu/device.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
-import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
+import { checkQuantScheme, type QuantScheme } from '../model/weight_source.ts';
 import type { KvCacheType } from '../kernels/kv_layout.ts';
 import { kvCacheOption } from '../options.ts';
 import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../bench/harness.ts';
@@ -53,14 +53,18 @@ export function parseInts(v: string | undefined, what: string): number[] | undef
 }
 
 export function parseQuant(v: string | undefined): QuantScheme[] {
-  const xs = parseList(v, 'quant') ?? ['auto'];
-  for (const q of xs) if (!(QUANT_SCHEMES as readonly string[]).includes(q)) throw new EmberError('BAD_ARGUMENT', `quant "${q}" is not one of ${QUANT_SCHEMES.join(', ')}`);
-  return xs as QuantScheme[];
+  return (parseList(v, 'quant') ?? ['auto']).map(checkQuantScheme);
 }
 
 /** --kv: one K/V cache type (checked as the engine checks kvCache). */
 export function kvCacheFlag(v: string | undefined): KvCacheType | undefined {
   return v === undefined ? undefined : kvCacheOption(v);
+}
+
+/** --autotune / --no-autotune as a load option; neither: the engine's default (spread into the options). */
+export function autotuneFlag(flags: Record<string, unknown>): { autotune?: boolean } {
+  if (flags['no-autotune']) return { autotune: false };
+  return flags.autotune ? { autotune: true } : {};
 }
 
 /** --kv LIST: K/V cache types, comma-separated. */
@@ -189,7 +193,7 @@ export async function bench(flags: Flags): Promise<void> {
       kvCache: kvCacheFlag(str('kv')),
     },
     peer: str('peer'),
-    ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),
+    ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   const rounded = roundDeep(report);

@@ -10,7 +10,7 @@ import { nodeFileCache } from '../loader/node_cache.ts';
 import { openModel } from '../loader/open_model.ts';
 import type { LoadProgress } from '../loader/progress.ts';
 import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
-import { bench, kvCacheFlag } from './bench.ts';
+import { autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
@@ -118,7 +118,7 @@ async function generate(flags: Flags): Promise<void> {
     contextLength: num(flags, 'ctx'),
     kvCache: kvCacheFlag(typeof flags.kv === 'string' ? flags.kv : undefined),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
-    ...(flags['no-autotune'] ? { autotune: false } : flags.autotune ? { autotune: true } : {}),
+    ...autotuneFlag(flags),
     cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
   });
   try {

@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { QUANT_SCHEMES, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
+import { checkQuantScheme, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
@@ -51,7 +51,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * what the caller will pass to `weights.matrix`.
  */
 export async function loadHFModel(base: string | URL | ModelFolder, quant: QuantScheme = 'auto'): Promise<HFModel> {
-  if (!QUANT_SCHEMES.includes(quant)) throw new EmberError('BAD_ARGUMENT', `quant "${quant}" is not one of ${QUANT_SCHEMES.join(', ')}`);
+  checkQuantScheme(quant);
   const folder = typeof base === 'string' || base instanceof URL ? await openFolder(base) : base;
   const configJson = await requiredJson(folder, 'config.json');
   const path = typeof base === 'string' || base instanceof URL ? String(base) : folder.label('');

@@ -17,6 +17,14 @@ export const QUANT_SCHEMES: readonly QuantScheme[] = [
   'q4_0', 'q4_1', 'q4_k', 'q5_k', 'q6_k',
 ];
 
+/** `v` as a scheme, or a BAD_ARGUMENT naming the schemes (the API's quant, the CLI's --quant, quality's). */
+export function checkQuantScheme(v: unknown): QuantScheme {
+  if (!QUANT_SCHEMES.includes(v as QuantScheme)) {
+    throw new EmberError('BAD_ARGUMENT', `quant "${String(v)}" is not one of ${QUANT_SCHEMES.join(', ')}`, { option: 'quant' });
+  }
+  return v as QuantScheme;
+}
+
 /**
  * The ggml block schemes: ggml's reference quantizers (src/quant/ggml, byte-equal to llama-quantize without
  * an imatrix), with llama.cpp's fallbacks for rows that do not fit the block: Q4_K -> Q5_0, Q5_K -> Q5_1,
