@@ -67,11 +67,50 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (g.x < p.rows) { o[g.x] = acc.x ^ acc.y ^ acc.z ^ acc.w; }
 }`;
 
-/** Runs `list` `iters` times in one pass; microseconds per run (GPU timestamps, else wall clock). */
-/** Process CPU microseconds per run of the least costly timed repeat (Node): on a CPU adapter (lavapipe runs in
- * this process) the work done, which other processes' load disturbs far less than elapsed time. */
+/**
+ * Process CPU microseconds per run of the least costly repeat of the last `timeList` (Node): on a CPU adapter
+ * (lavapipe runs in this process) the work done, which other processes' load disturbs far less than elapsed time.
+ */
 let lastCpuUs = Infinity;
 
+/** Uniform values in [-scale, scale) from a seeded LCG: the benches' inputs, the same in every run. */
+export function lcgUniform(seed: number): (n: number, scale: number) => Float32Array {
+  return (n, scale) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      a[i] = ((seed / 2 ** 32) * 2 - 1) * scale;
+    }
+    return a;
+  };
+}
+
+/**
+ * A random (N, K) matrix in `format` (GGUF formats: valid random blocks), and the weights the CPU reference
+ * multiplies: the same data, or for the GGUF formats (which take f32 x) ggml's dequantization of it.
+ */
+export async function benchWeights(
+  format: BenchFormat, N: number, K: number, rand: (n: number, scale: number) => Float32Array,
+): Promise<{ w: WeightData; ref: WeightData }> {
+  const ref = await import('../src/kernels/ref/matmul.ts');
+  const gguf = format in GGUF_LAYOUTS ? GGUF_LAYOUTS[format as GgufFormat] : null;
+  if (gguf) {
+    const { ggmlDequantize, ggmlRandomBlocks } = await import('../src/quant/ggml/index.ts');
+    const data = ggmlRandomBlocks(gguf.ggml, N * K, () => rand(1, 0.5)[0] + 0.5);
+    const w: WeightData = { format: format as GgufFormat, rows: N, cols: K, data };
+    return { w, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(gguf.ggml, data, N * K) } };
+  }
+  const wf = rand(N * K, 0.05);
+  const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
+  const w: WeightData = fp8
+    ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
+    : format === 'f32'
+      ? { format, rows: N, cols: K, data: wf }
+      : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
+  return { w, ref: w };
+}
+
+/** Runs `list` `iters` times in one pass; microseconds per run (GPU timestamps, else wall clock). */
 export async function timeList(gpu: Gpu, list: readonly Dispatch[], iters: number, nTokens = 1): Promise<number> {
   const { encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const dev = gpu.device;
@@ -126,16 +165,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
   const log = opt.log ?? console.log;
   const results: BenchResult[] = [];
   const alloc = new Allocator(gpu);
-  let seed = 1;
-  const rand = (n: number, scale: number) => {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      a[i] = ((seed / 2 ** 32) * 2 - 1) * scale;
-    }
-    return a;
-  };
-  const { ggmlDequantize, ggmlRandomBlocks } = await import('../src/quant/ggml/index.ts');
+  const rand = lcgUniform(1);
   log(`adapter: ${gpu.caps.adapterName} (subgroups ${gpu.caps.subgroups}, dot4I8Packed ${gpu.caps.dot4I8}, timestamps ${gpu.caps.timestamps})`);
   try {
     const step = alloc.uniform('step', STEP.size);
@@ -166,18 +196,8 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} n/a: K is not whole ${gguf.ggml} blocks of ${gguf.blockElems}`);
           continue;
         }
-        const wf = rand(N * K, 0.05);
-        const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
-        const wd: WeightData = gguf
-          ? { format: format as GgufFormat, rows: N, cols: K, data: ggmlRandomBlocks(gguf.ggml, N * K, () => rand(1, 0.5)[0] + 0.5) }
-          : fp8
-            ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
-            : format === 'f32'
-              ? { format, rows: N, cols: K, data: wf }
-              : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
+        const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
         const w = uploadWeights(alloc, `w.${format}`, wd);
-        // The GGUF formats take f32 x: the reference is the f64 dot of ggml's dequantized weights.
-        const refW: WeightData = gguf ? { format: 'f32', rows: N, cols: K, data: ggmlDequantize(gguf.ggml, wd.data as Uint8Array, N * K) } : wd;
         const expected = ref.matmulRef(refW, x.subarray(0, K), 1);
         for (const layout of layouts) {
           const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: T, tuning: { ...opt.tuning, gemv: layout } });

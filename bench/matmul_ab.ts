@@ -12,6 +12,7 @@
 import { runUnderVite } from './run_under_vite.ts';
 import type { MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
+import { benchWeights, lcgUniform, type BenchFormat } from './matmul.ts';
 
 function parseVariant(v: string): Partial<MatmulTuning> {
   const t: Record<string, string | number | boolean> = {};
@@ -36,16 +37,14 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const ref = await import('../src/kernels/ref/matmul.ts');
   const { loadavg } = await import('node:os');
   const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
-  const formats = arg('format', 'q8').split(',');
+  const formats = arg('format', 'q8').split(',') as BenchFormat[];
   const [K, N] = arg('shape', '576x1536').split('x').map(Number);
   const T = Number(arg('tokens', '128'));
   const rounds = Number(arg('rounds', '5'));
   const iters = Number(arg('iters', '4'));
   console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}; K=${K} N=${N} T=${T}`);
   const alloc = new Allocator(gpu);
-  let seed = 7;
-  const rand = (n: number, s: number) =>
-    Float32Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 * 2 - 1) * s);
+  const rand = lcgUniform(7);
   const x = rand(K * T, 1);
   const step = alloc.uniform('step', STEP.size);
   gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T }));
@@ -54,13 +53,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const path = T === 1 ? 'gemv' : 'gemm';
   const lists: Dispatch[][] = [];
   const names: string[] = [];
-  const wf = rand(N * K, 0.05);
   for (const format of formats) {
-    const fp8 = /^fp8(e4m3|e5m2)(-g32)?$/.exec(format);
-    const wd = fp8
-      ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
-      : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'q8']!(wf, N, K);
-    const expected = ref.matmulRef(wd, x, T);
+    const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
+    const expected = ref.matmulRef(refW, x, T);
     const w = uploadWeights(alloc, `w.${format}`, wd);
     for (const v of variants) {
       const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: xb, y: yb, step, maxTokens: T, tuning: parseVariant(v) });
