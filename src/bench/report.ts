@@ -134,19 +134,25 @@ export function formatBench(r: BenchReport, style: 'text' | 'markdown'): string 
   return `${notes}\n${fmt(benchTable(r))}\n\n${peers ? `${fmt(peers)}\n\n` : ''}${fmt(kernelTable(r))}\n${variants ? `\n${fmt(variants)}\n` : ''}`;
 }
 
+/** The metric columns of a quality row, and of the reference (which scores itself: no divergence). */
+const METRIC_HEAD = ['KLD mean', 'KLD p99', 'KLD max', 'top-1', 'PPL'];
+type Metrics = { kld_mean: number; kld_p99: number; kld_max: number; top1: number; ppl: number };
+const metricCells = (x: Metrics) => [x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)];
+const referenceCells = (ppl: number) => ['0', '0', '0', '1', f(ppl, 3)];
+
 export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): string {
-  const head = ['quant', 'bytes/param', 'KLD mean', 'KLD p99', 'KLD max', 'top-1', 'PPL'];
+  const head = ['quant', 'bytes/param', ...METRIC_HEAD];
   const rows = [
-    [`${q.reference} (reference)`, f(q.reference_bytes_per_param, 3), '0', '0', '0', '1', f(q.reference_ppl, 3)],
-    ...q.results.map((x) => [x.quant, f(x.bytes_per_param, 3), x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)]),
+    [`${q.reference} (reference)`, f(q.reference_bytes_per_param, 3), ...referenceCells(q.reference_ppl)],
+    ...q.results.map((x) => [x.quant, f(x.bytes_per_param, 3), ...metricCells(x)]),
   ];
   const fmt = style === 'markdown' ? markdown : text;
   let out = `${q.model}: ${q.positions} positions over ${q.texts} texts; device: ${q.device}\n\n${fmt({ head, rows })}\n`;
   if (q.kv_results.length) {
-    const kvHead = ['K/V cache (f32 weights)', 'bytes/position', 'KLD mean', 'KLD p99', 'KLD max', 'top-1', 'PPL'];
+    const kvHead = ['K/V cache (f32 weights)', 'bytes/position', ...METRIC_HEAD];
     const kvRows = [
-      [`${q.reference_kv_cache} (reference)`, String(q.reference_kv_bytes_per_position), '0', '0', '0', '1', f(q.reference_ppl, 3)],
-      ...q.kv_results.map((x) => [x.kv_cache, String(x.bytes_per_position), x.kld_mean.toExponential(2), x.kld_p99.toExponential(2), x.kld_max.toExponential(2), f(x.top1, 3), f(x.ppl, 3)]),
+      [`${q.reference_kv_cache} (reference)`, String(q.reference_kv_bytes_per_position), ...referenceCells(q.reference_ppl)],
+      ...q.kv_results.map((x) => [x.kv_cache, String(x.bytes_per_position), ...metricCells(x)]),
     ];
     out += `\n${fmt({ head: kvHead, rows: kvRows })}\n`;
   }
