@@ -31,6 +31,31 @@ const MODELS = [
 
 const readOracle = (name: string) => JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
 
+/**
+ * Runs a prompt, then teacher-forces transformers' generated ids (so one differing step does not hide the
+ * later ones); returns the greedy id sampled at each step and the worst |logit - transformers'| over the
+ * steps' top ids (top) and over the full logits where the oracle has them (full, else 0).
+ */
+async function teacherForced(engine: Engine, p: OraclePrompt): Promise<{ ids: number[]; top: number; full: number }> {
+  const m = engine.model;
+  const ids = engine.tokenize(p.prompt);
+  let next = 0;
+  for (let i = 0; i < ids.length; i += MAX_BATCH) next = await forward(m, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
+  const got: number[] = [];
+  let top = 0;
+  let full = 0;
+  for (let k = 0; k < p.generated_ids.length; k++) {
+    const logits = await readLogits(m);
+    const s = p.steps[k];
+    for (let i = 0; i < s.top_ids.length; i++) top = Math.max(top, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
+    const all = p.full_logits?.[k];
+    if (all) for (let i = 0; i < all.length; i++) full = Math.max(full, Math.abs(logits[i] - all[i]));
+    got.push(next);
+    if (k + 1 < p.generated_ids.length) next = await forward(m, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
+  }
+  return { ids: got, top, full };
+}
+
 describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   describe.each(MODELS)('$name', ({ name, tol }) => {
     const folder = sharedModelPath(`hf-oracle/${name}`);
@@ -45,27 +70,14 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
     afterAll(() => engine?.dispose());
 
     it('prompt ids, 32 greedy ids and logits equal transformers\'', async () => {
-      const m = engine.model;
       let worst = 0;
       for (const p of oracle.prompts) {
-        const ids = engine.tokenize(p.prompt);
-        expect(ids, p.prompt).toEqual(p.prompt_ids);
-        let next = 0;
-        for (let i = 0; i < ids.length; i += MAX_BATCH) next = await forward(m, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
-        const got: number[] = [];
-        for (let k = 0; k < p.generated_ids.length; k++) {
-          const logits = await readLogits(m);
-          const s = p.steps[k];
-          for (let i = 0; i < s.top_ids.length; i++) worst = Math.max(worst, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
-          const full = p.full_logits?.[k];
-          if (full) for (let i = 0; i < full.length; i++) worst = Math.max(worst, Math.abs(logits[i] - full[i]));
-          got.push(next);
-          // teacher-forced on transformers' ids, so one differing step does not hide the later ones
-          if (k + 1 < p.generated_ids.length) next = await forward(m, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
-        }
-        expect(got, p.prompt).toEqual(p.generated_ids);
+        expect(engine.tokenize(p.prompt), p.prompt).toEqual(p.prompt_ids);
+        const run = await teacherForced(engine, p);
+        expect(run.ids, p.prompt).toEqual(p.generated_ids);
+        worst = Math.max(worst, run.top, run.full);
       }
-      console.log(`[hf-oracle ${variant}] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${tol}), kv bytes ${m.kvBytes}`);
+      console.log(`[hf-oracle ${variant}] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${tol}), kv bytes ${engine.model.kvBytes}`);
       expect(worst).toBeLessThanOrEqual(tol);
     });
 
@@ -101,16 +113,7 @@ describe('transformers oracle with the f16 K/V cache', () => {
     try {
       expect(engine.model.kvCache).toBe('f16');
       let worst = 0;
-      for (const p of oracle.prompts) {
-        const ids = engine.tokenize(p.prompt);
-        for (let i = 0; i < ids.length; i += MAX_BATCH) await forward(engine.model, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
-        for (let k = 0; k < p.generated_ids.length; k++) {
-          const logits = await readLogits(engine.model);
-          const s = p.steps[k];
-          for (let i = 0; i < s.top_ids.length; i++) worst = Math.max(worst, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
-          if (k + 1 < p.generated_ids.length) await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
-        }
-      }
+      for (const p of oracle.prompts) worst = Math.max(worst, (await teacherForced(engine, p)).top);
       console.log(`[hf-oracle f16-kv] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${f16KvTol(name)})`);
       expect(worst).toBeLessThanOrEqual(f16KvTol(name));
       const p = oracle.prompts[3];
