@@ -1,8 +1,9 @@
 // Rotating and storing a new position's K and V: library functions shared by the prefill writer
 // (shaders/rope.wgsl) and the decode attention that writes its own token (shaders/attention.wgsl).
 // The includer declares Params (n_kv, head_dim, cache_len, n_rot, neox, long_from, mscale), Step,
-// inv_freq, qkv: array<f32>, kv: array<KvWord> and MAXD4; a K/V format file (shaders/kv/*.wgsl) says
-// how a word of the cache holds 4 elements.
+// inv_freq, qkv: array<f32> and kv: array<KvWord>; kvShaderParts (src/kernels/kv_cache.ts) puts MAXD4
+// (head_dim / 4) and KV_PER_WORD (elements per u32 word, kv_layout.ts) in front, and a K/V format file
+// (shaders/kv/*.wgsl) says how the cache's words hold 4 elements.
 // Cache layout (src/kernels/kv_layout.ts): codes (2, cache_len, kv_dim) then scales (2, cache_len, n_kv);
 // position p lives in row p % cache_len (a ring for sliding-window layers).
 
@@ -15,9 +16,9 @@ fn kv_word(which: u32, row: u32, kvh: u32) -> u32 {
   return (which * p.cache_len + row) * p.n_kv * hd4 + kvh * hd4;
 }
 
-// Word of that head's scale (scaled formats: one word of codes is 4 elements, so codes fill cache_len * kv_dim / 2).
+// Word of that head's scale (scaled formats): after the codes, 2 * cache_len * kv_dim / KV_PER_WORD words.
 fn kv_scale_word(which: u32, row: u32, kvh: u32) -> u32 {
-  return p.cache_len * p.n_kv * p.head_dim / 2u + (which * p.cache_len + row) * p.n_kv + kvh;
+  return 2u * p.cache_len * p.n_kv * p.head_dim / KV_PER_WORD + (which * p.cache_len + row) * p.n_kv + kvh;
 }
 
 // Element i of a head after RoPE at position pos, given its value x and its pair partner's xp.

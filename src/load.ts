@@ -110,7 +110,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         kvCache,
         nValid: tokenizer.vocabSize,
         onProgress,
-        autotune: opts.autotune ?? autotuneDefault(gpu.caps.adapterName),
+        autotune: opts.autotune ?? autotuneDefault(gpu.caps),
       });
       if (opts.signal?.aborted) model.alloc.destroyAll();
       aborted();

@@ -15,9 +15,9 @@ import {
   fp8e5m2ToF32,
   quantizeFp8,
   quantizeFp8Blocks,
+  hasE4m3Nan,
   type Fp8Format,
 } from '../src/quant/fp8.ts';
-import { hasE4m3Nan } from '../src/kernels/matmul_weights.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { createRng } from './helpers/rng.ts';
 

@@ -280,7 +280,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   const maxPrompt = Math.max(...c.promptTokens);
   say(`${o.model} (${o.quant}): loading`);
   const t0 = performance.now();
-  const autotune = o.autotune ?? autotuneDefault(o.gpu.caps.adapterName);
+  const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
   const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache });
   const loadMs = performance.now() - t0;
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];

@@ -7,6 +7,8 @@ import { isNode, requireNodeHost } from '../node_host.ts';
  */
 export interface GpuCaps {
   readonly adapterName: string;
+  /** A software adapter (lavapipe / llvmpipe, SwiftShader): kernels laid out for CPU SIMD, not GPU-style ones. */
+  readonly cpu: boolean;
   readonly f16: boolean; // 'shader-f16'
   readonly subgroups: boolean; // 'subgroups'
   readonly timestamps: boolean; // 'timestamp-query'
@@ -76,8 +78,10 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const info = adapter.info as GPUAdapterInfo | undefined;
   const langFeatures = (entry as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
   const d = device.limits;
+  const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
   const caps: GpuCaps = Object.freeze({
-    adapterName: [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter',
+    adapterName,
+    cpu: /llvmpipe|lavapipe|swiftshader/i.test(adapterName),
     f16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
     timestamps: device.features.has('timestamp-query'),

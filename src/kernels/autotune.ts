@@ -1,5 +1,5 @@
-import type { Gpu } from '../gpu/device.ts';
-import { encodeDispatches, type Dispatch } from './dispatch.ts';
+import type { Gpu, GpuCaps } from '../gpu/device.ts';
+import { encodeDispatches, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
 import type { MatmulTuning } from './matmul.ts';
 
 /**
@@ -21,7 +21,7 @@ export interface Trial {
 }
 
 export interface AutotuneChoice {
-  key: string; // adapter-free: "<format> K=<K> N=<N> g=<group> <path>"
+  key: string; // adapter-free: "<format> K=<K> N=<N> g=<group> <path>", GEMVs also " in=<x input>" and " glu"
   path: 'gemv' | 'gemm';
   chosen: string; // the winner, as `variantName` writes it
   /** Microseconds per run of each candidate ("variant name": us), Infinity where it was not timed. */
@@ -46,8 +46,11 @@ export function variantName(v: Variant): string {
   return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}${xVec(v.gemmXVec)}`;
 }
 
-/** The candidates of each list, the static default (matmulTuning's) first. */
-export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm'): Variant[] {
+/**
+ * The candidates of each list, the static default (matmulTuning's) first. Without `floatDot` (a format whose
+ * kernels FLOAT_DOT does not change) the float variants are the plain ones, and are not timed twice.
+ */
+export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatDot = true): Variant[] {
   const pick = (t: MatmulTuning): Variant =>
     path === 'gemv'
       ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec }
@@ -66,7 +69,8 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm'): Varia
         { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
         { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
       ];
-  return all.filter((v, i) => all.findIndex((u) => variantName(u) === variantName(v)) === i);
+  const plain = floatDot ? all : all.map((v) => ('gemv' in v ? { ...v, gemvFloat: false } : { ...v, gemmFloat: false }));
+  return plain.filter((v, i) => plain.findIndex((u) => variantName(u) === variantName(v)) === i);
 }
 
 /** A cached choice for this adapter and key, if one was made (or is being made). */
@@ -85,10 +89,10 @@ export async function autotuneChoices(adapterName: string): Promise<AutotuneChoi
  * and not on CPU adapters (lavapipe, SwiftShader), where compiling the GPU-style candidates costs tens
  * of seconds (26 s for SmolLM2-135M on lavapipe) and the per-row layouts are the known best.
  */
-export function autotuneDefault(adapterName: string): boolean {
+export function autotuneDefault(caps: GpuCaps): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   if (env?.VITEST || (globalThis as { navigator?: { webdriver?: boolean } }).navigator?.webdriver) return false;
-  return !/llvmpipe|lavapipe|swiftshader/i.test(adapterName);
+  return !caps.cpu;
 }
 
 /** Forgets every choice and the spent budget (tests). */
@@ -123,6 +127,39 @@ export function autotune(gpu: Gpu, key: string, path: 'gemv' | 'gemm', nTokens: 
     choices.set(full, c);
   }
   return c;
+}
+
+/** The scratch a trial's lists bind instead of the model's Step and y. */
+export interface TrialBuffers {
+  step: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/**
+ * The variant of `cands` (the default first) to run for this key on this adapter: the cached choice, or
+ * one made now by timing each candidate's list (built by `listFor` on private Step and y of `yBytes`)
+ * for `nTokens` tokens.
+ */
+export async function chooseVariant(
+  gpu: Gpu, key: string, path: 'gemv' | 'gemm', nTokens: number, yBytes: number, cands: readonly Variant[],
+  listFor: (v: Variant, trial: TrialBuffers) => Promise<readonly Dispatch[]>,
+): Promise<Variant> {
+  let choice = cachedChoice(gpu, key);
+  if (!choice) {
+    const step = gpu.device.createBuffer({ label: 'autotune.step', size: STEP.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const y = gpu.device.createBuffer({ label: 'autotune.y', size: yBytes, usage: GPUBufferUsage.STORAGE });
+    try {
+      gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: nTokens }));
+      const trials = await Promise.all(cands.map(async (v) => ({ variant: v, list: await listFor(v, { step, y }) })));
+      choice = autotune(gpu, key, path, nTokens, trials);
+      await choice;
+    } finally {
+      step.destroy();
+      y.destroy();
+    }
+  }
+  const { chosen } = await choice;
+  return cands.find((v) => variantName(v) === chosen) ?? cands[0];
 }
 
 // Trials run one at a time per process: two timed at once would slow each other.

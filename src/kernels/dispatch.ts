@@ -28,10 +28,15 @@ export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dis
 /** null: a binding the chosen entry point does not use (layout 'auto' leaves it out). */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | null;
 
-/** Bind group whose binding i is entries[i], counted by the model's Allocator (its buffers' owner). */
+/** Bind group whose binding i is entries[i] (null: left unbound), counted by the model's Allocator (its buffers' owner). */
 export function bindGroup(alloc: Allocator, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
   alloc.countBindGroup();
-  return alloc.gpu.device.createBindGroup({
+  return uncountedBindGroup(alloc.gpu, label, pipeline, entries);
+}
+
+/** The same outside any Allocator's count: for short-lived lists (an autotune trial's). */
+export function uncountedBindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
+  return gpu.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
     entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),

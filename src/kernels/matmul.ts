@@ -13,8 +13,8 @@ import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
-import { bindGroup, ceilDiv, staticUniform, STEP, STEP_DEFAULTS, type Binding, type Dispatch } from './dispatch.ts';
-import { autotune, cachedChoice, candidates, GEMM_TRIAL_TOKENS, variantName } from './autotune.ts';
+import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
+import { candidates, chooseVariant, GEMM_TRIAL_TOKENS } from './autotune.ts';
 import { FORMATS, type WeightFormat } from './weight_formats.ts';
 
 /**
@@ -142,6 +142,11 @@ export function effectiveXVec(format: WeightFormat, K: number, xVec: 1 | 4): 1 |
 /** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
 export const GEMV_LOCAL_K = 8192;
 
+/** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
+export function takesFloatDot(format: WeightFormat): boolean {
+  return FORMATS[format].x === 'q8';
+}
+
 /** Whether decode's GEMV of `w` can read x raw (normalise and quantize it in its prologue). */
 export function gemvReadsRawX(w: Pick<GpuWeights | WeightData, 'format' | 'cols'>): boolean {
   return FORMATS[w.format].x !== 'q8' || w.cols <= GEMV_LOCAL_K;
@@ -240,7 +245,7 @@ export interface MatmulTuning {
 }
 
 export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
-  const cpu = /llvmpipe|lavapipe|swiftshader/i.test(caps.adapterName);
+  const { cpu } = caps;
   const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
   // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
@@ -249,7 +254,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // X_VEC 1 (4 was 1.0-1.1x its time).
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
   return cpu
-    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: true }
+    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
@@ -323,7 +328,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const spec = FORMATS[w.format];
   const q8 = spec.x === 'q8';
   if (hasScaleArray(w.format) && (w.chunks.some((c) => !c.scales) || !(w.group >= 1 && w.group <= K))) throw bad('quantized weights need their scales');
-  const defaults = { ...matmulTuning(gpu.caps, w.format), ...a.tuning };
+  // FLOAT_DOT is off where it changes nothing, so that no variant compiles a second copy of the same kernel.
+  const floatDot = takesFloatDot(w.format);
+  const tuned = { ...matmulTuning(gpu.caps, w.format), ...a.tuning };
+  const defaults = floatDot ? tuned : { ...tuned, gemvFloat: false, gemmFloat: false };
   for (const k of ['gemvR', 'gemmR', 'gemmTT'] as const) {
     if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
   }
@@ -434,7 +442,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       return {
         label: path === 'gemv' ? `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}` : `${family}/gemm`,
         pipeline,
-        bindGroup: trial ? rawBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
+        bindGroup: trial ? uncountedBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
         grid: (n: number) => (path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
       };
     });
@@ -444,39 +452,15 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   if (a.autotune) {
     for (const path of ['gemv', 'gemm'] as const) {
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
-      const cands = candidates(defaults, path).filter((v) => fits({ ...defaults, ...v }));
+      const cands = candidates(defaults, path, floatDot).filter((v) => fits({ ...defaults, ...v }));
       const key = `${w.format} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
       const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, GEMM_TRIAL_TOKENS);
-      let choice = cachedChoice(gpu, key);
-      if (!choice) {
-        const step = gpu.device.createBuffer({ label: 'autotune.step', size: STEP.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-        const y = gpu.device.createBuffer({ label: 'autotune.y', size: T * yWidth * 4, usage: GPUBufferUsage.STORAGE });
-        try {
-          gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T }));
-          const trials = await Promise.all(cands.map(async (v) => ({ variant: v, list: await listOf(path, { ...defaults, ...v }, { step, y }) })));
-          choice = autotune(gpu, key, path, T, trials);
-          await choice;
-        } finally {
-          step.destroy();
-          y.destroy();
-        }
-      }
-      const { chosen: name } = await choice;
-      const chosen = cands.find((v) => variantName(v) === name);
-      if (chosen) tune = { ...tune, ...chosen };
+      const chosen = await chooseVariant(gpu, key, path, T, T * yWidth * 4, cands, (v, trial) => listOf(path, { ...defaults, ...v }, trial));
+      tune = { ...tune, ...chosen };
     }
   }
   const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), listOf('gemm', tune)]);
   const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
   const gemm = [...(quantize ? [quantize] : []), ...gemmList];
   return { gemv, gemm, quantizedX, tuning: tune };
-}
-
-/** A bind group outside the Allocator's count, for a trial's short-lived lists. */
-function rawBindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),
-  });
 }

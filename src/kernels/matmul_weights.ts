@@ -3,6 +3,7 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
 import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
 import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
+import { hasE4m3Nan } from '../quant/fp8.ts';
 
 /**
  * Weight matrices for the matmul (src/kernels/matmul.ts): their CPU layout (WeightData), scale layouts,
@@ -63,15 +64,6 @@ export interface GpuWeights {
   bytes: number; // on the GPU, codes and scales
   /** fp8e4m3: whether any code is a NaN (0x7F, 0xFF); the matmul's decoder skips the check where none is. */
   nanCodes?: boolean;
-}
-
-/** Whether FP8 E4M3 codes (4 per u32) hold a NaN: a byte whose low 7 bits are all set. */
-export function hasE4m3Nan(codes: Uint32Array): boolean {
-  for (let i = 0; i < codes.length; i++) {
-    const m = codes[i] & 0x7f7f7f7f;
-    if (((m + 0x01010101) & 0x80808080) !== 0) return true; // a byte of 0x7F carries into its bit 7
-  }
-  return false;
 }
 
 /** Formats with a separate f32 scale array (`WeightData.scales`). */

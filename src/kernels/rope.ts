@@ -4,7 +4,8 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
-import { kvShaderParts, type KvCacheType } from './kv_cache.ts';
+import { kvShaderParts } from './kv_cache.ts';
+import type { KvCacheType } from './kv_layout.ts';
 
 export const ROPE_PARAMS = new UniformLayout('Params', [
   ['n_head', 'u32'],

@@ -7,7 +7,7 @@ import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
 import { buildAttention, decodeSplits } from '../kernels/attention.ts';
-import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_cache.ts';
+import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';

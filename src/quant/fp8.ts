@@ -62,6 +62,16 @@ export function fp8Values(fmt: Fp8Format): Float32Array {
   return fmt === 'e4m3' ? FP8_E4M3_VALUES : FP8_E5M2_VALUES;
 }
 
+/** Whether FP8 E4M3 codes (4 per u32) hold a NaN: a byte whose low 7 bits are all set (FP8_NAN.e4m3,
+ * with either sign). */
+export function hasE4m3Nan(codes: Uint32Array): boolean {
+  for (let i = 0; i < codes.length; i++) {
+    const m = codes[i] & 0x7f7f7f7f;
+    if (((m + 0x01010101) & 0x80808080) !== 0) return true; // a byte of 0x7F carries into its bit 7
+  }
+  return false;
+}
+
 export function fp8e4m3ToF32(code: number): number {
   return FP8_E4M3_VALUES[code & 0xff];
 }

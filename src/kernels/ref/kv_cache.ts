@@ -6,8 +6,7 @@
 import { dequantizeFp8, quantizeFp8 } from '../../quant/fp8.ts';
 import { quantizeInt8 } from '../../quant/int8.ts';
 import { KV_PER_WORD, kvScaled, type KvCacheType } from '../kv_layout.ts';
-import { f16ToF32 } from '../../gguf/convert.ts';
-import { f16Bits } from './matmul.ts';
+import { f16ToF32, f32ToF16Bits } from '../../gguf/convert.ts';
 
 interface Encoded {
   words: Uint32Array; // (n / per word) codes
@@ -20,7 +19,7 @@ function encode(t: KvCacheType, x: Float32Array, headDim: number): Encoded {
   if (t === 'f32') return { words: new Uint32Array(Float32Array.from(x).buffer), scales: null };
   if (t === 'f16') {
     const w = new Uint32Array(x.length / 2);
-    for (let i = 0; i < w.length; i++) w[i] = f16Bits(x[2 * i]) | (f16Bits(x[2 * i + 1]) << 16);
+    for (let i = 0; i < w.length; i++) w[i] = f32ToF16Bits(x[2 * i]) | (f32ToF16Bits(x[2 * i + 1]) << 16);
     return { words: w, scales: null };
   }
   if (t === 'int8') {
