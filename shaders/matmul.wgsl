@@ -14,7 +14,8 @@
 // elem_dot and x_scale: f32 x (f32 products, the exact function of the dequantized weights), or x in
 // Q8_0 (int8 products summed exactly, llama.cpp's CPU numerics for Q8_0 / Q4_0 weights).
 // A piece is 4 words of x: 4 weights in f32 mode, 16 in Q8_0 mode; a block is PIECES pieces.
-// The words come from the input (shaders/matmul_in_*.wgsl): x_word(t, k) (and x_scale for Q8_0) and
+// The words come from the input (shaders/matmul_in_*.wgsl): x_word(t, k), x_quad(t, k) (words k..k+3,
+// one vec4 load where its view allows), x_scale for Q8_0, and
 // x_prepare(t, lid), the GEMVs' prologue, which all of a workgroup's invocations run first: nothing
 // for x in buffers; for decode, RMSNorm's scale of x (matmul_in_f32_norm) or x's Q8_0 blocks in
 // workgroup memory (matmul_in_q8_local), so no separate norm or quantize dispatch runs before.

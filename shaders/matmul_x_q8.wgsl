@@ -17,7 +17,7 @@ fn x_elems(w: vec4<u32>) -> vec4<ELEM> {
 }
 
 fn x_piece(t: u32, k: u32) -> XV {
-  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
+  return x_quad(t, k);
 }
 
 fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {

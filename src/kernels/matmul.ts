@@ -186,10 +186,7 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
-fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
-  if (X_VEC == 4u) { return x_quad(t, k); }
-  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
-}`;
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
   // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
   // implementation lays out a 1D workgroup); without, every lane's partial.
