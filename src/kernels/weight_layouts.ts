@@ -6,6 +6,22 @@
  * arithmetic (`d * sc * q - dmin * m` ...) is done by the WGSL decoder. No GPU imports.
  */
 
+import { bitVec, nibbleVec, nibbleVec16, orHighBits32, rd16, rd32, twoBitVec } from './repack_words.ts';
+
+/**
+ * Where a block's repacked codes and scales go: the arrays, the first word of the current row in each,
+ * and the word offset in a row of each vec4 of the low plane (`lo`, in element order) and of the high
+ * plane (`hi`), computed once per matrix with planeVec.
+ */
+export interface RowDst {
+  codes: Uint32Array;
+  scales: Uint32Array;
+  row: number;
+  srow: number;
+  lo: Int32Array;
+  hi: Int32Array;
+}
+
 /** One GGUF block format's ggml block and its GPU layout. */
 export interface GgufLayout {
   ggml: string; // ggml's type name
@@ -13,159 +29,147 @@ export interface GgufLayout {
   blockBytes: number;
   planes: readonly (1 | 2 | 4)[]; // bit planes of a code, low bits first
   scaleWords: (K: number) => number; // u32 scale words per row
-  /** Block b of a row at src[o ..]: its codes into `codes` (blockElems) and its scale words into the row's `scales`. */
-  unpack: (src: Uint8Array, o: number, b: number, codes: Uint8Array, scales: Uint32Array) => void;
-}
-
-const u16 = (s: Uint8Array, o: number) => s[o] | (s[o + 1] << 8);
-const u32 = (s: Uint8Array, o: number) => (s[o] | (s[o + 1] << 8) | (s[o + 2] << 16) | (s[o + 3] << 24)) >>> 0;
-/** Bytes b[0..n) into words at scales[w ..], little-endian. */
-function bytesToWords(b: ArrayLike<number>, scales: Uint32Array, w: number): void {
-  for (let i = 0; i < b.length; i += 4) scales[w + i / 4] = (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
-}
-
-/** 32 codes of a Q4_0-style byte array: byte j holds element j (low nibble) and j + 16 (high nibble). */
-function nibbles32(src: Uint8Array, o: number, codes: Uint8Array, at: number, high?: number): void {
-  for (let j = 0; j < 16; j++) {
-    const v = src[o + j];
-    codes[at + j] = (v & 15) | (high === undefined ? 0 : ((high >>> j) & 1) << 4);
-    codes[at + j + 16] = (v >> 4) | (high === undefined ? 0 : ((high >>> (j + 16)) & 1) << 4);
-  }
-}
-
-/** Q4_K / Q5_K's 12 bytes of 6-bit scales and mins (ggml's get_scale_min_k4), as 8 scales and 8 mins. */
-function scaleMinK4(src: Uint8Array, o: number): { sc: number[]; m: number[] } {
-  const q = (i: number) => src[o + i];
-  const sc: number[] = [];
-  const m: number[] = [];
-  for (let j = 0; j < 8; j++) {
-    sc.push(j < 4 ? q(j) & 63 : (q(j + 4) & 0xf) | ((q(j - 4) >> 6) << 4));
-    m.push(j < 4 ? q(j + 4) & 63 : (q(j + 4) >> 4) | ((q(j) >> 6) << 4));
-  }
-  return { sc, m };
+  /** Block b of the row (its bytes at src[o ..]) into its vec4s and scale words at `d`. */
+  pack: (src: Uint8Array, o: number, b: number, d: RowDst) => void;
 }
 
 /** Half-word d per 32-block, two blocks a word (Q5_0, IQ4_NL). */
-const halfPerBlock = (scales: Uint32Array, b: number, d: number) => {
-  scales[b >> 1] = (scales[b >> 1] | (d << (16 * (b & 1)))) >>> 0;
+const halfPerBlock = (d: RowDst, b: number, half: number) => {
+  d.scales[d.srow + (b >> 1)] |= half << (16 * (b & 1));
 };
 
 const Q4_1: GgufLayout = {
   ggml: 'Q4_1', blockElems: 32, blockBytes: 20, planes: [4],
   scaleWords: (K) => K / 32,
-  unpack(s, o, b, codes, scales) {
-    scales[b] = (u16(s, o) | (u16(s, o + 2) << 16)) >>> 0;
-    nibbles32(s, o + 4, codes, 0);
+  pack(s, o, b, d) {
+    d.scales[d.srow + b] = rd32(s, o); // d | m << 16
+    nibbleVec16(s, o + 4, d.codes, d.row + d.lo[b]);
   },
 };
 const Q5_0: GgufLayout = {
   ggml: 'Q5_0', blockElems: 32, blockBytes: 22, planes: [4, 1],
   scaleWords: (K) => Math.ceil(K / 64),
-  unpack(s, o, b, codes, scales) {
-    halfPerBlock(scales, b, u16(s, o));
-    nibbles32(s, o + 6, codes, 0, u32(s, o + 2));
+  pack(s, o, b, d) {
+    halfPerBlock(d, b, rd16(s, o));
+    nibbleVec16(s, o + 6, d.codes, d.row + d.lo[b]);
+    orHighBits32(rd32(s, o + 2), b & 3, d.codes, d.row + d.hi[b >> 2]);
   },
 };
 const Q5_1: GgufLayout = {
   ggml: 'Q5_1', blockElems: 32, blockBytes: 24, planes: [4, 1],
   scaleWords: (K) => K / 32,
-  unpack(s, o, b, codes, scales) {
-    scales[b] = (u16(s, o) | (u16(s, o + 2) << 16)) >>> 0;
-    nibbles32(s, o + 8, codes, 0, u32(s, o + 4));
+  pack(s, o, b, d) {
+    d.scales[d.srow + b] = rd32(s, o); // d | m << 16
+    nibbleVec16(s, o + 8, d.codes, d.row + d.lo[b]);
+    orHighBits32(rd32(s, o + 4), b & 3, d.codes, d.row + d.hi[b >> 2]);
   },
 };
 const IQ4_NL: GgufLayout = {
   ggml: 'IQ4_NL', blockElems: 32, blockBytes: 18, planes: [4],
   scaleWords: (K) => Math.ceil(K / 64),
-  unpack(s, o, b, codes, scales) {
-    halfPerBlock(scales, b, u16(s, o));
-    nibbles32(s, o + 2, codes, 0);
+  pack(s, o, b, d) {
+    halfPerBlock(d, b, rd16(s, o));
+    nibbleVec16(s, o + 2, d.codes, d.row + d.lo[b]);
   },
 };
-/** Q4_K and Q5_K (with its fifth bits at qh): 4 chunks of 64, low nibbles then high nibbles of 32 bytes. */
-function unpackQ45K(five: boolean): GgufLayout['unpack'] {
-  return (s, o, b, codes, scales) => {
-    const { sc, m } = scaleMinK4(s, o + 4);
-    scales[5 * b] = u32(s, o);
-    bytesToWords([...sc, ...m], scales, 5 * b + 1);
-    const qs = o + (five ? 48 : 16);
+
+/**
+ * Q4_K / Q5_K's scale record: d | dmin << 16, then 8 scales and 8 mins as bytes, from ggml's 12 bytes
+ * of 6-bit values at s[p ..] (get_scale_min_k4, done on words with ggml's kmasks).
+ */
+function scaleMinK4(s: Uint8Array, o: number, scales: Uint32Array, at: number): void {
+  const a = rd32(s, o + 4), b = rd32(s, o + 8), c = rd32(s, o + 12);
+  scales[at] = rd32(s, o);
+  scales[at + 1] = a & 0x3f3f3f3f; // scales 0..3
+  scales[at + 2] = (c & 0x0f0f0f0f) | (((a >>> 6) & 0x03030303) << 4); // scales 4..7
+  scales[at + 3] = b & 0x3f3f3f3f; // mins 0..3
+  scales[at + 4] = ((c >>> 4) & 0x0f0f0f0f) | (((b >>> 6) & 0x03030303) << 4); // mins 4..7
+}
+
+/** 16 bytes at s[p ..] as 4 scale words. */
+function bytes16(s: Uint8Array, p: number, scales: Uint32Array, at: number): void {
+  for (let i = 0; i < 4; i++) scales[at + i] = rd32(s, p + 4 * i);
+}
+
+/** Q4_K and Q5_K (with its fifth bits at qh, o + 16): 4 chunks of 64, low nibbles then high nibbles of 32 bytes. */
+function packQ45K(five: boolean): GgufLayout['pack'] {
+  const qs = five ? 48 : 16;
+  return (s, o, b, d) => {
+    scaleMinK4(s, o, d.scales, d.srow + 5 * b);
     for (let c = 0; c < 4; c++) {
-      for (let l = 0; l < 32; l++) {
-        const v = s[qs + 32 * c + l];
-        const h = five ? s[o + 16 + l] >> (2 * c) : 0;
-        codes[64 * c + l] = (v & 15) | ((h & 1) << 4);
-        codes[64 * c + 32 + l] = (v >> 4) | (((h >> 1) & 1) << 4);
-      }
+      nibbleVec(s, o + qs + 32 * c, 0, d.codes, d.row + d.lo[8 * b + 2 * c]);
+      nibbleVec(s, o + qs + 32 * c, 4, d.codes, d.row + d.lo[8 * b + 2 * c + 1]);
     }
+    if (five) for (let h = 0; h < 2; h++) bitVec(s, o + 16, 4 * h, d.codes, d.row + d.hi[2 * b + h]);
   };
 }
-const Q4_K: GgufLayout = { ggml: 'Q4_K', blockElems: 256, blockBytes: 144, planes: [4], scaleWords: (K) => (K / 256) * 5, unpack: unpackQ45K(false) };
-const Q5_K: GgufLayout = { ggml: 'Q5_K', blockElems: 256, blockBytes: 176, planes: [4, 1], scaleWords: (K) => (K / 256) * 5, unpack: unpackQ45K(true) };
+const Q4_K: GgufLayout = { ggml: 'Q4_K', blockElems: 256, blockBytes: 144, planes: [4], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(false) };
+const Q5_K: GgufLayout = { ggml: 'Q5_K', blockElems: 256, blockBytes: 176, planes: [4, 1], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(true) };
 const Q6_K: GgufLayout = {
   ggml: 'Q6_K', blockElems: 256, blockBytes: 210, planes: [4, 2],
   scaleWords: (K) => (K / 256) * 5,
-  unpack(s, o, b, codes, scales) {
-    scales[5 * b] = u16(s, o + 208);
-    bytesToWords(s.subarray(o + 192, o + 208), scales, 5 * b + 1); // int8 scales, one per 16, in element order
+  pack(s, o, b, d) {
+    d.scales[d.srow + 5 * b] = rd16(s, o + 208);
+    bytes16(s, o + 192, d.scales, d.srow + 5 * b + 1); // int8 scales, one per 16, in element order
     for (let n = 0; n < 2; n++) {
-      const ql = o + 64 * n;
-      const qh = o + 128 + 32 * n;
-      for (let l = 0; l < 32; l++) {
-        const e = 128 * n + l;
-        codes[e] = (s[ql + l] & 15) | ((s[qh + l] & 3) << 4);
-        codes[e + 32] = (s[ql + l + 32] & 15) | (((s[qh + l] >> 2) & 3) << 4);
-        codes[e + 64] = (s[ql + l] >> 4) | (((s[qh + l] >> 4) & 3) << 4);
-        codes[e + 96] = (s[ql + l + 32] >> 4) | (((s[qh + l] >> 6) & 3) << 4);
-      }
+      // Half n (128 codes): low nibbles of ql[0..32), ql[32..64), then their high nibbles; 2 high bits each in qh.
+      const ql = o + 64 * n, v = 8 * b + 4 * n;
+      nibbleVec(s, ql, 0, d.codes, d.row + d.lo[v]);
+      nibbleVec(s, ql + 32, 0, d.codes, d.row + d.lo[v + 1]);
+      nibbleVec(s, ql, 4, d.codes, d.row + d.lo[v + 2]);
+      nibbleVec(s, ql + 32, 4, d.codes, d.row + d.lo[v + 3]);
+      twoBitVec(s, o + 128 + 32 * n, 0, d.codes, d.row + d.hi[v >> 1]);
+      twoBitVec(s, o + 128 + 32 * n, 4, d.codes, d.row + d.hi[(v >> 1) + 1]);
     }
   },
 };
-/** Q2_K / Q3_K's 2-bit codes: 128 per half super-block, 4 shifts of 32 (16 + 16) each. */
-function twoBit(s: Uint8Array, qs: number, codes: Uint8Array, high?: (n: number, j: number, l: number) => number): void {
-  for (let n = 0; n < 2; n++) {
-    for (let j = 0; j < 4; j++) {
-      for (let l = 0; l < 32; l++) {
-        const low = (s[qs + 32 * n + l] >> (2 * j)) & 3;
-        codes[128 * n + 32 * j + l] = low | (high ? high(n, j, l) << 2 : 0);
-      }
-    }
-  }
+/** Q2_K / Q3_K's 2-bit codes: 128 per half super-block, from the 32 bytes at qs + 32n, 4 shifts of 32 codes. */
+function twoBitCodes(s: Uint8Array, qs: number, b: number, d: RowDst): void {
+  for (let v = 0; v < 4; v++) twoBitVec(s, qs + 32 * (v >> 1), 4 * (v & 1), d.codes, d.row + d.lo[4 * b + v]);
 }
 const Q2_K: GgufLayout = {
   ggml: 'Q2_K', blockElems: 256, blockBytes: 84, planes: [2],
   scaleWords: (K) => (K / 256) * 5,
-  unpack(s, o, b, codes, scales) {
-    scales[5 * b] = u32(s, o + 80); // d | dmin << 16
-    bytesToWords(s.subarray(o, o + 16), scales, 5 * b + 1); // sc | m << 4, one per 16, in element order
-    twoBit(s, o + 16, codes);
+  pack(s, o, b, d) {
+    d.scales[d.srow + 5 * b] = rd32(s, o + 80); // d | dmin << 16
+    bytes16(s, o, d.scales, d.srow + 5 * b + 1); // sc | m << 4, one per 16, in element order
+    twoBitCodes(s, o + 16, b, d);
   },
 };
 const Q3_K: GgufLayout = {
   ggml: 'Q3_K', blockElems: 256, blockBytes: 110, planes: [2, 1],
   scaleWords: (K) => (K / 256) * 5,
-  unpack(s, o, b, codes, scales) {
-    scales[5 * b] = u16(s, o + 108);
+  pack(s, o, b, d) {
+    const at = d.srow + 5 * b;
+    d.scales[at] = rd16(s, o + 108);
     // ggml's 12 bytes of 6-bit scales, unpacked as dequantize_row_q3_K does (kmask1 0x03.., kmask2 0x0f..).
-    const [a0, a1, tmp] = [u32(s, o + 96), u32(s, o + 100), u32(s, o + 104)];
+    const a0 = rd32(s, o + 96), a1 = rd32(s, o + 100), tmp = rd32(s, o + 104);
     const k1 = 0x03030303;
     const k2 = 0x0f0f0f0f;
-    scales[5 * b + 1] = ((a0 & k2) | (((tmp >>> 0) & k1) << 4)) >>> 0;
-    scales[5 * b + 2] = ((a1 & k2) | (((tmp >>> 2) & k1) << 4)) >>> 0;
-    scales[5 * b + 3] = (((a0 >>> 4) & k2) | (((tmp >>> 4) & k1) << 4)) >>> 0;
-    scales[5 * b + 4] = (((a1 >>> 4) & k2) | (((tmp >>> 6) & k1) << 4)) >>> 0;
+    d.scales[at + 1] = (a0 & k2) | ((tmp & k1) << 4);
+    d.scales[at + 2] = (a1 & k2) | (((tmp >>> 2) & k1) << 4);
+    d.scales[at + 3] = ((a0 >>> 4) & k2) | (((tmp >>> 4) & k1) << 4);
+    d.scales[at + 4] = ((a1 >>> 4) & k2) | (((tmp >>> 6) & k1) << 4);
+    twoBitCodes(s, o + 32, b, d);
     // The high bit is ggml's hmask bit 4n + j of byte l (set: no -4), so code = low | h << 2, w = d * (code - 4).
-    twoBit(s, o + 32, codes, (n, j, l) => (s[o + l] >> (4 * n + j)) & 1);
+    for (let h = 0; h < 2; h++) bitVec(s, o, 4 * h, d.codes, d.row + d.hi[2 * b + h]);
   },
 };
+/** Four 4-bit scales of IQ4_XS (the nibbles of 16 bits) as bytes, with their 2 high bits (8 bits of hi) at bits 4, 5. */
+function iq4xsScales(lo: number, hi: number): number {
+  const n = (lo & 0xf) | ((lo & 0xf0) << 4) | ((lo & 0xf00) << 8) | ((lo & 0xf000) << 12);
+  const h = (hi & 3) | ((hi & 0xc) << 6) | ((hi & 0x30) << 12) | ((hi & 0xc0) << 18);
+  return n | (h << 4);
+}
 const IQ4_XS: GgufLayout = {
   ggml: 'IQ4_XS', blockElems: 256, blockBytes: 136, planes: [4],
   scaleWords: (K) => (K / 256) * 3,
-  unpack(s, o, b, codes, scales) {
-    scales[3 * b] = u16(s, o);
-    const hi = u16(s, o + 2);
-    const ls = Array.from({ length: 8 }, (_, i) => ((s[o + 4 + (i >> 1)] >> (4 * (i & 1))) & 15) | (((hi >> (2 * i)) & 3) << 4));
-    bytesToWords(ls, scales, 3 * b + 1);
-    for (let i = 0; i < 8; i++) nibbles32(s, o + 8 + 16 * i, codes, 32 * i);
+  pack(s, o, b, d) {
+    const ls = rd32(s, o + 4), hi = rd16(s, o + 2);
+    d.scales[d.srow + 3 * b] = rd16(s, o);
+    d.scales[d.srow + 3 * b + 1] = iq4xsScales(ls & 0xffff, hi & 0xff);
+    d.scales[d.srow + 3 * b + 2] = iq4xsScales(ls >>> 16, hi >> 8);
+    for (let i = 0; i < 8; i++) nibbleVec16(s, o + 8 + 16 * i, d.codes, d.row + d.lo[8 * b + i]);
   },
 };
 
@@ -205,40 +209,46 @@ export function planeVec(l: GgufLayout, K: number, plane: number, k: number): nu
   return at + Math.min(chunkLo, Math.ceil((K - c * hiPer) / loPer));
 }
 
+/** The word offset in a row of each vec4 of plane `plane`, in element order (planeVec, once per matrix). */
+function vecWords(l: GgufLayout, K: number, plane: number): Int32Array {
+  if (plane >= l.planes.length) return new Int32Array(0);
+  const per = 128 / l.planes[plane];
+  const at = new Int32Array(Math.ceil(K / per));
+  for (let v = 0; v < at.length; v++) at[v] = 4 * planeVec(l, K, plane, v * per);
+  return at;
+}
+
+// The code words are built from ggml's bytes read as little-endian words.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('weight_layouts.ts: a little-endian platform is needed');
+
 /**
  * Rows of raw ggml blocks (rows x K/blockElems blocks) into their code planes and scale records. In a
  * plane of `bits`-bit codes, each vec4 (4 words) holds G = 128 / bits codes, code e of it in word e % 4
  * at bit position bits * floor(e / 4): the 4 codes of a piece (k .. k+3) sit at one shift in the 4 words
- * (shaders/weights/planes.wgsl). Where the vec4s go: planeVec.
+ * (shaders/weights/planes.wgsl). Where the vec4s go: planeVec. The formats' `pack` work on whole words
+ * (repack_words.ts); test/repack.test.ts checks them against a per-element reference.
  */
 export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: number): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
   const cw = planeRowWords(l, K);
   const sw = l.scaleWords(K);
-  const codes = new Uint32Array(rows * cw);
-  const scales = new Uint32Array(rows * sw);
-  const row = new Uint8Array(K);
+  const d: RowDst = {
+    codes: new Uint32Array(rows * cw), scales: new Uint32Array(rows * sw), row: 0, srow: 0,
+    lo: vecWords(l, K, 0), hi: vecWords(l, K, 1),
+  };
   for (let r = 0; r < rows; r++) {
-    const rs = scales.subarray(r * sw, (r + 1) * sw);
-    for (let b = 0; b < nb; b++) {
-      l.unpack(src, (r * nb + b) * l.blockBytes, b, row.subarray(b * l.blockElems, (b + 1) * l.blockElems), rs);
-    }
-    let shift = 0;
-    l.planes.forEach((bits, plane) => {
-      const mask = (1 << bits) - 1;
-      const per = 128 / bits;
-      for (let k0 = 0; k0 < K; k0 += per) {
-        const at = r * cw + 4 * planeVec(l, K, plane, k0);
-        const n = Math.min(per, K - k0);
-        for (let j = 0; j < 4; j++) {
-          let word = 0; // codes j, j + 4, j + 8 ... of this vec4, at slots 0, 1, 2 ...
-          for (let e = j, slot = 0; e < n; e += 4, slot += bits) word |= ((row[k0 + e] >> shift) & mask) << slot;
-          codes[at + j] = word >>> 0;
-        }
-      }
-      shift += bits;
-    });
+    d.row = r * cw;
+    d.srow = r * sw;
+    packRow(l, src, r * nb * l.blockBytes, nb, d);
   }
-  return { codes, scales };
+  return { codes: d.codes, scales: d.scales };
+}
+
+/**
+ * One row's nb blocks from src[o ..]. A function of its own (called per row), so V8 optimizes it as a
+ * whole from the first matrix on, rather than on-stack-replacing one long loop that then deoptimizes.
+ */
+function packRow(l: GgufLayout, src: Uint8Array, o: number, nb: number, d: RowDst): void {
+  for (let b = 0; b < nb; b++, o += l.blockBytes) l.pack(src, o, b, d);
 }

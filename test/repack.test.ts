@@ -1,0 +1,48 @@
+/**
+ * The word-level repacking of GGUF blocks (src/kernels/weight_layouts.ts, repack_words.ts) against the
+ * per-element implementation it replaced (test/helpers/repack_reference.ts: each code unpacked to a byte
+ * as ggml's dequantize_row_* reads it, then placed by planeVec; the GPU tests checked that one against
+ * ggml's dequantization): byte-equal codes and scales for every format, on awkward shapes.
+ */
+import { describe, expect, it } from 'vitest';
+import { GGUF_LAYOUTS, repackGguf, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
+import { REFERENCE_LAYOUTS, repackGgufReference } from './helpers/repack_reference.ts';
+import { rng } from './helpers/gpu.ts';
+
+const FORMATS = Object.keys(GGUF_LAYOUTS) as GgufFormat[];
+
+/** First index where a and b differ, -1 if none (a readable failure instead of two dumped arrays). */
+function firstDiff(a: Uint32Array, b: Uint32Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  return a.findIndex((v, i) => v !== b[i]);
+}
+
+// Blocks per row: one; five (32-blocks: a short last chunk of the high plane); nine (two whole chunks
+// and one block); rows: one, odd, more than a few.
+const SHAPES: [rows: number, blocks: number][] = [[1, 1], [3, 5], [7, 9], [2, 4], [5, 12]];
+
+describe.each(FORMATS)('repackGguf %s', (format) => {
+  const layout = GGUF_LAYOUTS[format];
+  it.each(SHAPES)('%i rows of %i blocks: byte-equal with the per-element reference', (rows, blocks) => {
+    const K = blocks * layout.blockElems;
+    // std 1: a spread of d / dmin bit patterns; random bytes everywhere else (every code and sub-scale bit).
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(rows * 131 + blocks), 1);
+    const got = repackGguf(layout, src, rows, K);
+    const want = repackGgufReference(REFERENCE_LAYOUTS[format], src, rows, K);
+    expect(firstDiff(got.codes, want.codes), 'first differing code word').toBe(-1);
+    expect(firstDiff(got.scales, want.scales), 'first differing scale word').toBe(-1);
+  });
+
+  it('reads blocks at any byte offset (a chunk of rows, an odd offset in the file)', () => {
+    const rows = 3, K = 2 * layout.blockElems;
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(99));
+    const file = new Uint8Array(src.byteLength + 3);
+    file.set(src, 1);
+    const rowBytes = src.byteLength / rows;
+    const got = repackGguf(layout, file.subarray(1 + rowBytes, 1 + src.byteLength), rows - 1, K);
+    const want = repackGgufReference(REFERENCE_LAYOUTS[format], src.subarray(rowBytes), rows - 1, K);
+    expect(firstDiff(got.codes, want.codes)).toBe(-1);
+    expect(firstDiff(got.scales, want.scales)).toBe(-1);
+  });
+});
