@@ -7,11 +7,16 @@
  * times of single runs vary several-fold (other processes take the cores and the caches).
  *
  *   npx tsx bench/repack.ts [--shape 2048x2048] [--repeats 7] [--formats q4_k,q6_k,...] [--no-reference]
+ *   npx tsx bench/repack.ts --gguf model.gguf   (every block-format matrix of a file, summed per type)
+ * With --gguf the new code runs twice: into fresh arrays per matrix, and in pieces into the reused scratch
+ * (repackGgufPieces, as uploadWeights does; the pieces are not copied anywhere here).
  */
 import { uptime, loadavg } from 'node:os';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { q4_0ToPacked, q8_0ToPacked } from '../src/gguf/convert.ts';
-import { GGUF_LAYOUTS, repackGguf, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { GGUF_LAYOUTS, repackGguf, repackGgufPieces, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
+import { sourceFromPath } from '../src/gguf/source_node.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from '../test/helpers/repack_reference.ts';
 import { createRng } from '../test/helpers/rng.ts';
 
@@ -39,6 +44,38 @@ function best(...fs: (() => unknown)[]): number[] {
 
 const equal = (a: Uint32Array, b: Uint32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 const mbps = (bytes: number, ms: number) => (bytes / 1e6 / (ms / 1e3)).toFixed(0).padStart(6);
+
+const load = () => `load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}`;
+
+/** A model file's matrices as a load repacks them: new and old time per ggml type, summed. */
+async function wholeFile(path: string): Promise<void> {
+  const f = await readGGUF(await sourceFromPath(path));
+  const sums = new Map<string, { mb: number; ms: number; pms: number; oms: number; n: number }>();
+  console.log(`${path}: ${load()}`);
+  for (const t of f.tensors.values()) {
+    const format = t.type.toLowerCase() as GgufFormat;
+    if (!(format in GGUF_LAYOUTS) || t.ne.length < 2) continue;
+    const bytes = await readTensorBytes(f, t);
+    const [K, rows] = [t.ne[0], t.numel / t.ne[0]];
+    const [ms, pms, oms] = best(() => repackGguf(GGUF_LAYOUTS[format], bytes, rows, K),
+      () => repackGgufPieces(GGUF_LAYOUTS[format], bytes, rows, K, () => undefined),
+      () => repackGgufReference(REFERENCE_LAYOUTS[format], bytes, rows, K));
+    const s = sums.get(t.type) ?? { mb: 0, ms: 0, pms: 0, oms: 0, n: 0 };
+    sums.set(t.type, { mb: s.mb + bytes.byteLength / 1e6, ms: s.ms + ms, pms: s.pms + pms, oms: s.oms + oms, n: s.n + 1 });
+  }
+  console.log('type     matrices  block MB    new ms pieces ms    old ms  speedup (new, pieces)');
+  const col = (v: number) => v.toFixed(0).padStart(9);
+  for (const [type, s] of sums) {
+    console.log(`${type.padEnd(8)} ${String(s.n).padStart(8)} ${col(s.mb)} ${col(s.ms)} ${col(s.pms)} ${col(s.oms)}` +
+      ` ${(s.oms / s.ms).toFixed(1).padStart(7)}x ${(s.oms / s.pms).toFixed(1).padStart(5)}x`);
+  }
+  console.log(`after: ${load()}`);
+}
+
+if (arg('gguf')) {
+  await wholeFile(arg('gguf')!);
+  process.exit(0);
+}
 
 console.log(`repack ${rows}x${K}, best of ${repeats}; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}` +
   ` (up ${(uptime() / 3600).toFixed(1)} h)`);

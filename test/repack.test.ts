@@ -5,7 +5,7 @@
  * ggml's dequantization): byte-equal codes and scales for every format, on awkward shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { GGUF_LAYOUTS, repackGguf, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, type GgufFormat } from '../src/kernels/weight_layouts.ts';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from './helpers/repack_reference.ts';
 import { rng } from './helpers/gpu.ts';
@@ -44,5 +44,22 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
     const want = repackGgufReference(REFERENCE_LAYOUTS[format], src.subarray(rowBytes), rows - 1, K);
     expect(firstDiff(got.codes, want.codes)).toBe(-1);
     expect(firstDiff(got.scales, want.scales)).toBe(-1);
+  });
+
+  it.each([1, 2, 3])('in pieces of %i rows (the upload\'s reused scratch): the same words, row ranges in order', (per) => {
+    const rows = 7, K = 3 * layout.blockElems;
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(per));
+    const whole = repackGguf(layout, src, rows, K);
+    const cw = planeRowWords(layout, K), sw = layout.scaleWords(K);
+    const codes = new Uint32Array(rows * cw).fill(0xdead), scales = new Uint32Array(rows * sw).fill(0xdead);
+    const firstRows: number[] = [];
+    repackGgufPieces(layout, src, rows, K, (c, s, r) => {
+      firstRows.push(r);
+      codes.set(c, r * cw);
+      scales.set(s, r * sw);
+    }, per * (cw + sw));
+    expect(firstRows).toEqual(Array.from({ length: Math.ceil(rows / per) }, (_, i) => i * per));
+    expect(firstDiff(codes, whole.codes)).toBe(-1);
+    expect(firstDiff(scales, whole.scales)).toBe(-1);
   });
 });

@@ -1,8 +1,8 @@
 import { EmberError } from '../errors.ts';
-import type { Allocator } from '../gpu/buffers.ts';
+import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
 import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
-import { GGUF_LAYOUTS, repackGguf } from './weight_layouts.ts';
+import { GGUF_LAYOUTS, planeRowWords, repackGgufPieces, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 
 /**
@@ -142,15 +142,11 @@ function checkWeights(label: string, w: WeightData): void {
   if (w.scales?.length !== n) throw bad(`expected ${n} scales (${blockRows}x${blockCols} blocks), got ${w.scales?.length ?? 'none'}`);
 }
 
-/** One chunk's codes and scales as the GPU binds them. */
+/** One chunk's codes and scales as the GPU binds them (not the GGUF block formats: uploadGgufChunk). */
 function chunkArrays(w: WeightData, rowStart: number, rows: number): { data: Uint32Array | Float32Array; scales?: Float32Array | Uint32Array } {
   const { format, cols: K } = w;
   const cpuLen = cpuRowLength(format, K);
   const part = w.data.subarray(rowStart * cpuLen, (rowStart + rows) * cpuLen);
-  if (isGguf(format)) {
-    const { codes, scales } = repackGguf(GGUF_LAYOUTS[format], part as Uint8Array, rows, K);
-    return { data: codes, scales };
-  }
   const spr = w.scales ? scalesPerRow(w) : 0;
   const scales = w.scales?.subarray(rowStart * spr, (rowStart + rows) * spr);
   const gpuLen = gpuRowWords(format, K);
@@ -161,10 +157,28 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number): { data: Uin
 }
 
 /**
+ * A chunk of a GGUF block format: buffers of its GPU layout's size, written piece by piece as
+ * repackGgufPieces repacks its rows into a reused scratch (fresh arrays per chunk cost more in page
+ * faults than the repacking; queue.writeBuffer copies each piece before the scratch is reused).
+ */
+function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number): WeightChunk {
+  const l = GGUF_LAYOUTS[w.format as GgufFormat], K = w.cols;
+  const cw = planeRowWords(l, K), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
+  const data = alloc.storage(name, rows * cw * 4); // (rows, cw) u32: code planes
+  const scales = alloc.storage(`${name}.scales`, rows * sw * 4); // (rows, sw) u32: scale records
+  const blocks = (w.data as Uint8Array).subarray(rowStart * rowBytes, (rowStart + rows) * rowBytes);
+  repackGgufPieces(l, blocks, rows, K, (codes, scaleWords, r) => {
+    writeBuffer(alloc.gpu, data, codes, r * cw * 4);
+    writeBuffer(alloc.gpu, scales, scaleWords, r * sw * 4);
+  });
+  return { rowStart, rows, data, scales };
+}
+
+/**
  * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
  * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
- * formats are repacked here, chunk by chunk, into their GPU layout (weight_layouts.ts). Chunks start on
- * multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs).
+ * formats are repacked here, chunk by chunk and piece by piece, into their GPU layout (weight_layouts.ts).
+ * Chunks start on multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs).
  */
 export function uploadWeights(
   alloc: Allocator,
@@ -189,8 +203,13 @@ export function uploadWeights(
   for (let c = 0; c < nChunks; c++) {
     const rowStart = c * rowsPer;
     const rows = Math.min(rowsPer, N - rowStart);
-    const { data, scales } = chunkArrays(w, rowStart, rows);
     const name = nChunks > 1 ? `${label}[${c}]` : label;
+    if (isGguf(format)) {
+      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows));
+      bytes += rows * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
+      continue;
+    }
+    const { data, scales } = chunkArrays(w, rowStart, rows);
     const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
     bytes += data.byteLength;
     if (scales) {

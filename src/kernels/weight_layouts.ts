@@ -226,16 +226,20 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('weigh
  * plane of `bits`-bit codes, each vec4 (4 words) holds G = 128 / bits codes, code e of it in word e % 4
  * at bit position bits * floor(e / 4): the 4 codes of a piece (k .. k+3) sit at one shift in the 4 words
  * (shaders/weights/planes.wgsl). Where the vec4s go: planeVec. The formats' `pack` work on whole words
- * (repack_words.ts); test/repack.test.ts checks them against a per-element reference.
+ * (repack_words.ts); test/repack.test.ts checks them against a per-element reference. `out`: arrays to
+ * fill (at least rows x row words each; zeroed here), instead of new ones.
  */
-export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: number): { codes: Uint32Array; scales: Uint32Array } {
+export function repackGguf(
+  l: GgufLayout, src: Uint8Array, rows: number, K: number, out?: { codes: Uint32Array; scales: Uint32Array },
+): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
   const cw = planeRowWords(l, K);
   const sw = l.scaleWords(K);
   const d: RowDst = {
-    codes: new Uint32Array(rows * cw), scales: new Uint32Array(rows * sw), row: 0, srow: 0,
-    lo: vecWords(l, K, 0), hi: vecWords(l, K, 1),
+    codes: out ? out.codes.subarray(0, rows * cw).fill(0) : new Uint32Array(rows * cw),
+    scales: out ? out.scales.subarray(0, rows * sw).fill(0) : new Uint32Array(rows * sw),
+    row: 0, srow: 0, lo: vecWords(l, K, 0), hi: vecWords(l, K, 1),
   };
   for (let r = 0; r < rows; r++) {
     d.row = r * cw;
@@ -243,6 +247,34 @@ export function repackGguf(l: GgufLayout, src: Uint8Array, rows: number, K: numb
     packRow(l, src, r * nb * l.blockBytes, nb, d);
   }
   return { codes: d.codes, scales: d.scales };
+}
+
+/** Words of the scratch that repackGgufPieces reuses (16 MB): a few rows of the largest matrices. */
+export const PIECE_WORDS = 1 << 22;
+let scratch: Uint32Array | undefined;
+
+/**
+ * repackGguf in pieces of rows that fit `pieceWords` (codes and scales; at least one row), all into one
+ * scratch buffer kept for the next call: each piece is handed to `emit` with its first row, and its
+ * arrays are overwritten after emit returns (copy them out, e.g. queue.writeBuffer). Why: memory touched
+ * for the first time costs a page fault per 4 KB, which measured ~5 ms a MB on the 2-core VM (more than
+ * the repacking itself), and a model's load would otherwise repack into ~1 GB of fresh arrays.
+ */
+export function repackGgufPieces(
+  l: GgufLayout, src: Uint8Array, rows: number, K: number,
+  emit: (codes: Uint32Array, scales: Uint32Array, firstRow: number) => void, pieceWords = PIECE_WORDS,
+): void {
+  const cw = planeRowWords(l, K), sw = l.scaleWords(K);
+  const per = Math.max(1, Math.floor(pieceWords / (cw + sw)));
+  const need = Math.min(per, rows) * (cw + sw);
+  if (!scratch || scratch.length < need) scratch = new Uint32Array(Math.max(need, Math.min(PIECE_WORDS, pieceWords)));
+  const rowBytes = (K / l.blockElems) * l.blockBytes;
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    const out = { codes: scratch.subarray(0, n * cw), scales: scratch.subarray(n * cw, n * (cw + sw)) };
+    const piece = repackGguf(l, src.subarray(r * rowBytes, (r + n) * rowBytes), n, K, out);
+    emit(piece.codes, piece.scales, r);
+  }
 }
 
 /**
