@@ -61,7 +61,9 @@ async function wholeFile(path: string): Promise<void> {
       () => repackGgufPieces(GGUF_LAYOUTS[format], bytes, rows, K, () => undefined),
       () => repackGgufReference(REFERENCE_LAYOUTS[format], bytes, rows, K));
     const s = sums.get(t.type) ?? { mb: 0, ms: 0, pms: 0, oms: 0, n: 0 };
-    sums.set(t.type, { mb: s.mb + bytes.byteLength / 1e6, ms: s.ms + ms, pms: s.pms + pms, oms: s.oms + oms, n: s.n + 1 });
+    sums.set(t.type, {
+      mb: s.mb + bytes.byteLength / 1e6, ms: s.ms + ms, pms: s.pms + pms, oms: s.oms + oms, n: s.n + 1,
+    });
   }
   console.log('type     matrices  block MB    new ms pieces ms    old ms  speedup (new, pieces)');
   const col = (v: number) => v.toFixed(0).padStart(9);
@@ -99,7 +101,9 @@ for (const f of formats) {
   }
   const ref = REFERENCE_LAYOUTS[f as GgufFormat];
   const got = newRun(), want = repackGgufReference(ref, src, rows, K);
-  if (!equal(got.codes, want.codes) || !equal(got.scales, want.scales)) throw new Error(`${f}: output differs from the reference`);
+  if (!equal(got.codes, want.codes) || !equal(got.scales, want.scales)) {
+    throw new Error(`${f}: output differs from the reference`);
+  }
   const [ms, oms] = best(newRun, () => repackGgufReference(ref, src, rows, K));
   const old = `${oms.toFixed(1).padStart(8)} ${mbps(src.byteLength, oms)} ${(oms / ms).toFixed(1).padStart(7)}x`;
   console.log(`${f.padEnd(8)} ${mb} ${ms.toFixed(1).padStart(8)} ${mbps(src.byteLength, ms)}   ${old}`);

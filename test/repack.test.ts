@@ -5,7 +5,9 @@
  * ggml's dequantization): byte-equal codes and scales for every format, on awkward shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import {
+  GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, type GgufFormat,
+} from '../src/kernels/weight_layouts.ts';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from './helpers/repack_reference.ts';
 import { rng } from './helpers/gpu.ts';
@@ -46,7 +48,7 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
     expect(firstDiff(got.scales, want.scales)).toBe(-1);
   });
 
-  it.each([1, 2, 3])('in pieces of %i rows (the upload\'s reused scratch): the same words, row ranges in order', (per) => {
+  it.each([1, 2, 3])('in pieces of %i rows (the upload\'s reused scratch): the same words, rows in order', (per) => {
     const rows = 7, K = 3 * layout.blockElems;
     const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(per));
     const whole = repackGguf(layout, src, rows, K);

@@ -8,7 +8,10 @@
  * (byte j of each still belongs to word j of the vec4), then transpose their bytes.
  */
 
-/** The u32 (as an int32) at byte o of s, little-endian; any alignment (ggml's blocks are 18, 22, 210 ... bytes). */
+/**
+ * The u32 (as an int32) at byte o of s, little-endian, assembled from bytes: ggml's blocks are 18, 22, 210 ...
+ * bytes, so a word view would be misaligned, and neither alignment nor the platform's byte order matters.
+ */
 export const rd32 = (s: Uint8Array, o: number): number => s[o] | (s[o + 1] << 8) | (s[o + 2] << 16) | (s[o + 3] << 24);
 export const rd16 = (s: Uint8Array, o: number): number => s[o] | (s[o + 1] << 8);
 

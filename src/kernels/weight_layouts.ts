@@ -103,8 +103,12 @@ function packQ45K(five: boolean): GgufLayout['pack'] {
     if (five) for (let h = 0; h < 2; h++) bitVec(s, o + 16, 4 * h, d.codes, d.row + d.hi[2 * b + h]);
   };
 }
-const Q4_K: GgufLayout = { ggml: 'Q4_K', blockElems: 256, blockBytes: 144, planes: [4], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(false) };
-const Q5_K: GgufLayout = { ggml: 'Q5_K', blockElems: 256, blockBytes: 176, planes: [4, 1], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(true) };
+const Q4_K: GgufLayout = {
+  ggml: 'Q4_K', blockElems: 256, blockBytes: 144, planes: [4], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(false),
+};
+const Q5_K: GgufLayout = {
+  ggml: 'Q5_K', blockElems: 256, blockBytes: 176, planes: [4, 1], scaleWords: (K) => (K / 256) * 5, pack: packQ45K(true),
+};
 const Q6_K: GgufLayout = {
   ggml: 'Q6_K', blockElems: 256, blockBytes: 210, planes: [4, 2],
   scaleWords: (K) => (K / 256) * 5,
@@ -155,7 +159,7 @@ const Q3_K: GgufLayout = {
     for (let h = 0; h < 2; h++) bitVec(s, o, 4 * h, d.codes, d.row + d.hi[2 * b + h]);
   },
 };
-/** Four 4-bit scales of IQ4_XS (the nibbles of 16 bits) as bytes, with their 2 high bits (8 bits of hi) at bits 4, 5. */
+/** Four 6-bit scales of IQ4_XS as bytes: the 4 nibbles of `lo`, each with its 2 high bits (from `hi`) at bits 4, 5. */
 function iq4xsScales(lo: number, hi: number): number {
   const n = (lo & 0xf) | ((lo & 0xf0) << 4) | ((lo & 0xf00) << 8) | ((lo & 0xf000) << 12);
   const h = (hi & 3) | ((hi & 0xc) << 6) | ((hi & 0x30) << 12) | ((hi & 0xc0) << 18);
@@ -217,9 +221,6 @@ function vecWords(l: GgufLayout, K: number, plane: number): Int32Array {
   for (let v = 0; v < at.length; v++) at[v] = 4 * planeVec(l, K, plane, v * per);
   return at;
 }
-
-// The code words are built from ggml's bytes read as little-endian words.
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('weight_layouts.ts: a little-endian platform is needed');
 
 /**
  * Rows of raw ggml blocks (rows x K/blockElems blocks) into their code planes and scale records. In a
