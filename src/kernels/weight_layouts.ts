@@ -16,10 +16,10 @@ import { bitVec, nibbleVec, nibbleVec16, orHighBits32, rd16, rd32, twoBitVec } f
 export interface RowDst {
   codes: Uint32Array;
   scales: Uint32Array;
-  row: number;
-  srow: number;
-  lo: Int32Array;
-  hi: Int32Array;
+  row: number; // codes[row ..]: the current row's code words
+  srow: number; // scales[srow ..]: its scale words
+  lo: Int32Array; // (low-plane vec4s of a row): word offset in the row
+  hi: Int32Array; // (high-plane vec4s of a row): word offset in the row; empty with one plane
 }
 
 /** One GGUF block format's ggml block and its GPU layout. */
@@ -75,7 +75,7 @@ const IQ4_NL: GgufLayout = {
 
 /**
  * Q4_K / Q5_K's scale record: d | dmin << 16, then 8 scales and 8 mins as bytes, from ggml's 12 bytes
- * of 6-bit values at s[p ..] (get_scale_min_k4, done on words with ggml's kmasks).
+ * of 6-bit values at s[o + 4 ..] (get_scale_min_k4, done on words with ggml's kmasks).
  */
 function scaleMinK4(s: Uint8Array, o: number, scales: Uint32Array, at: number): void {
   const a = rd32(s, o + 4), b = rd32(s, o + 8), c = rd32(s, o + 12);
