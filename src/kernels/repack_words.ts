@@ -30,18 +30,25 @@ export function putTransposed(codes: Uint32Array, at: number, a: number, b: numb
 const NIB = 0x0f0f0f0f;
 
 /**
- * A 4-bit vec4 of the nibbles at `shift` (0: low, 4: high) of the 32 bytes at s[p ..], byte l holding
- * code l (Q4_K / Q5_K / Q6_K's layout: one half of each byte is one run of 32 codes).
+ * Two 4-bit vec4s from the 32 bytes at s[p ..]: the low nibbles (byte l: code l) into codes[atLo ..], the
+ * high nibbles into codes[atHi ..] (Q4_K / Q5_K / Q6_K's layout: each half of a byte is a run of 32 codes).
  */
-export function nibbleVec(s: Uint8Array, p: number, shift: number, codes: Uint32Array, at: number): void {
-  let a = 0, b = 0, c = 0, d = 0; // byte j: codes j + 4m for m = 0, 1 (a), 2, 3 (b), 4, 5 (c), 6, 7 (d)
+export function nibbleVecs(s: Uint8Array, p: number, codes: Uint32Array, atLo: number, atHi: number): void {
+  // Byte j of a: codes j, j + 4 (of words 0, 1); b: j + 8, j + 12; c, d: the next 16. Then A ... D: the high nibbles.
+  let a = 0, b = 0, c = 0, d = 0, A = 0, B = 0, C = 0, D = 0;
   for (let m = 0; m < 2; m++) {
-    a |= ((rd32(s, p + 4 * m) >>> shift) & NIB) << (4 * m);
-    b |= ((rd32(s, p + 8 + 4 * m) >>> shift) & NIB) << (4 * m);
-    c |= ((rd32(s, p + 16 + 4 * m) >>> shift) & NIB) << (4 * m);
-    d |= ((rd32(s, p + 24 + 4 * m) >>> shift) & NIB) << (4 * m);
+    const w = rd32(s, p + 4 * m), x = rd32(s, p + 8 + 4 * m), y = rd32(s, p + 16 + 4 * m), z = rd32(s, p + 24 + 4 * m);
+    a |= (w & NIB) << (4 * m);
+    b |= (x & NIB) << (4 * m);
+    c |= (y & NIB) << (4 * m);
+    d |= (z & NIB) << (4 * m);
+    A |= ((w >>> 4) & NIB) << (4 * m);
+    B |= ((x >>> 4) & NIB) << (4 * m);
+    C |= ((y >>> 4) & NIB) << (4 * m);
+    D |= ((z >>> 4) & NIB) << (4 * m);
   }
-  putTransposed(codes, at, a, b, c, d);
+  putTransposed(codes, atLo, a, b, c, d);
+  putTransposed(codes, atHi, A, B, C, D);
 }
 
 /** A 4-bit vec4 of the 16 bytes at s[p ..] in Q4_0's order: byte l holds code l (low nibble) and l + 16. */

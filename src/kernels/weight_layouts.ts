@@ -6,7 +6,7 @@
  * arithmetic (`d * sc * q - dmin * m` ...) is done by the WGSL decoder. No GPU imports.
  */
 
-import { bitVec, nibbleVec, nibbleVec16, orHighBits32, rd16, rd32, twoBitVec } from './repack_words.ts';
+import { bitVec, nibbleVec16, nibbleVecs, orHighBits32, rd16, rd32, twoBitVec } from './repack_words.ts';
 
 /**
  * Where a block's repacked codes and scales go: the arrays, the first word of the current row in each,
@@ -97,8 +97,7 @@ function packQ45K(five: boolean): GgufLayout['pack'] {
   return (s, o, b, d) => {
     scaleMinK4(s, o, d.scales, d.srow + 5 * b);
     for (let c = 0; c < 4; c++) {
-      nibbleVec(s, o + qs + 32 * c, 0, d.codes, d.row + d.lo[8 * b + 2 * c]);
-      nibbleVec(s, o + qs + 32 * c, 4, d.codes, d.row + d.lo[8 * b + 2 * c + 1]);
+      nibbleVecs(s, o + qs + 32 * c, d.codes, d.row + d.lo[8 * b + 2 * c], d.row + d.lo[8 * b + 2 * c + 1]);
     }
     if (five) for (let h = 0; h < 2; h++) bitVec(s, o + 16, 4 * h, d.codes, d.row + d.hi[2 * b + h]);
   };
@@ -118,10 +117,8 @@ const Q6_K: GgufLayout = {
     for (let n = 0; n < 2; n++) {
       // Half n (128 codes): low nibbles of ql[0..32), ql[32..64), then their high nibbles; 2 high bits each in qh.
       const ql = o + 64 * n, v = 8 * b + 4 * n;
-      nibbleVec(s, ql, 0, d.codes, d.row + d.lo[v]);
-      nibbleVec(s, ql + 32, 0, d.codes, d.row + d.lo[v + 1]);
-      nibbleVec(s, ql, 4, d.codes, d.row + d.lo[v + 2]);
-      nibbleVec(s, ql + 32, 4, d.codes, d.row + d.lo[v + 3]);
+      nibbleVecs(s, ql, d.codes, d.row + d.lo[v], d.row + d.lo[v + 2]);
+      nibbleVecs(s, ql + 32, d.codes, d.row + d.lo[v + 1], d.row + d.lo[v + 3]);
       twoBitVec(s, o + 128 + 32 * n, 0, d.codes, d.row + d.hi[v >> 1]);
       twoBitVec(s, o + 128 + 32 * n, 4, d.codes, d.row + d.hi[(v >> 1) + 1]);
     }
