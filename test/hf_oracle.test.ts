@@ -29,6 +29,9 @@ const MODELS = [
   'gemma2', 'gemma3', 'phi3', 'phi3-longrope', 'llama-smollm2-bf16',
 ].map((name) => ({ name, tol: name === 'gemma2' ? 1e-3 : 2e-4 }));
 
+/** Model loads and 4 prompts x 32 steps, on lavapipe under other jobs' load: past vitest's default 120 s at times. */
+const SLOW = 600_000;
+
 const readOracle = (name: string) => JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
 
 /**
@@ -66,7 +69,7 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
       engine = await Engine.load(folder, { gpu: await testGpu(variant), contextLength: 256, maxBatch: MAX_BATCH, kvCache: 'f32' });
       // Prefill in passes of MAX_BATCH, not time-sized ones: longrope (phi3) picks its factors per forward pass.
       engine.tuning.passMs = Infinity;
-    });
+    }, SLOW); // compiles every pipeline of the model: minutes on a loaded 2-core lavapipe
     afterAll(() => engine?.dispose());
 
     it('prompt ids, 32 greedy ids and logits equal transformers\'', async () => {
@@ -79,7 +82,7 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
       }
       console.log(`[hf-oracle ${variant}] ${name}: max |dlogit| ${worst.toExponential(2)} (tolerance ${tol}), kv bytes ${engine.model.kvBytes}`);
       expect(worst).toBeLessThanOrEqual(tol);
-    });
+    }, SLOW);
 
     it('the engine\'s own generate gives the same ids', async () => {
       const p = oracle.prompts[3];
@@ -121,7 +124,7 @@ describe('transformers oracle with the f16 K/V cache', () => {
     } finally {
       engine.dispose();
     }
-  }, 600_000); // the load (pipeline compilation) is part of the test
+  }, SLOW); // the load (pipeline compilation) is part of the test
 });
 
 describe('sliding-window KV memory', () => {
