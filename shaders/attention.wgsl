@@ -1,21 +1,30 @@
 // Causal grouped-query attention over the K/V cache (stored as src/kernels/kv_layout.ts says; the
-// format's kv_decode / kv_scale are put in front at load), three entry points:
-//   main:   prefill, one workgroup per (query head, token); RoPE and the cache write ran before it
+// format's kv_decode / kv_scale are put in front at load). A workgroup attends with NQ = GROUP * TQ
+// queries that share one kv head (its GROUP query heads, for TQ tokens), so each K and V row it
+// reads serves all of them. Three entry points:
+//   main:   prefill, one workgroup per (kv head, TQ tokens); RoPE and the cache write ran before it
 //           (shaders/rope.wgsl).
-//   decode: one token, split-K ("flash-decoding"): workgroup (kv head, split) covers one contiguous
-//           range of the keys for the GROUP query heads that share the kv head (each K and V row read
-//           once for all of them) and writes their partial softmax states (m, l, acc) to part_ml /
-//           part_acc. It also does RoPE of the queries and of the new k, and the split holding the new
-//           position stores that K and V in the cache, so a decode layer has no RoPE dispatch.
+//   decode: one token (TQ = 1), split-K ("flash-decoding"): workgroup (kv head, split) covers one
+//           contiguous range of the keys. It also does RoPE of the queries and of the new k, and the
+//           split holding the new position stores that K and V in the cache (then reads them back
+//           from it like any other key), so a decode layer has no RoPE dispatch. With one split it
+//           writes the output; with more, the partial softmax states (m, l, acc) to part_ml / part_acc.
 //   merge:  one workgroup per query head combines the n_split partial states into the output.
-// In each, an invocation owns keys lid, lid+WG, ... of its range and keeps its own online softmax
-// (running max m, sum l, the weighted sum of V rows acc) in registers; the WG states are merged at the
-// end in log2(WG) rounds through workgroup memory. So the key loop has no barriers at all: on lavapipe a
-// barrier costs far more than the arithmetic. Sliding-window layers read only the last `window` keys;
-// their cache is a ring of cache_len rows (key j in row j % cache_len). The decode's new key is never
-// read from the cache in the dispatch that writes it: its row held a key outside every window.
-// Put in front at load: MAXD4 = head_dim / 4, GROUP = n_head / n_kv, a K/V format, shaders/kv_write.wgsl, tanh.
-override WG: u32 = 32;
+// Keys go in tiles of KT = 4 * KG * WG. In each tile an invocation first takes keys (4 consecutive
+// keys, KG times): it reads their K rows and scores them against every query held in its registers;
+// the tile's maximum per query (through workgroup memory) updates the running max m, and the
+// invocation turns its scores into probabilities. Then it takes head dimensions (the vec4s lid,
+// lid + WG, ...): for each key of the tile it reads that part of the V row and adds it, weighted by
+// every query's probability, to its part of the queries' outputs. So every K/V element is read once
+// per workgroup, the softmax state (m, l) is the same in every invocation, and nothing is merged
+// between invocations at the end. On lavapipe, where each invocation's memory load is issued lane by
+// lane, this reads each K/V word once and keeps barriers to three per tile.
+// Sliding-window layers read only the last `window` keys; their cache is a ring of cache_len rows
+// (key j in row j % cache_len).
+// Put in front at load: MAXD4 = head_dim / 4, GROUP = n_head / n_kv, TQ (tokens per workgroup: 1 for
+// decode), a K/V format, shaders/kv_write.wgsl, tanh.
+override WG: u32 = 8;
+override KG: u32 = 2; // groups of 4 keys an invocation scores per tile
 
 struct Params {
   n_head: u32,
@@ -25,7 +34,7 @@ struct Params {
   window: u32, // keys pos-window+1..pos; 0 = all keys
   cache_len: u32, // rows of the K/V ring
   softcap: f32, // scores = softcap * tanh(scores / softcap) (Gemma 2); 0 = off
-  n_split: u32, // decode: workgroups per query head, each a range of the keys
+  n_split: u32, // decode: workgroups per kv head, each a range of the keys
   n_rot: u32, // decode's RoPE, as shaders/rope.wgsl
   neox: u32,
   long_from: u32,
@@ -43,67 +52,28 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>; // (n_head, n_split, head_dim/4)
 @group(0) @binding(7) var<storage, read_write> part_ml: array<vec2<f32>>; // (n_head, n_split): (m, l)
 
-// Partial states handed from the upper half of the active invocations to the lower half.
-var<workgroup> sh_m: array<f32, WG>;
-var<workgroup> sh_l: array<f32, WG>;
-var<workgroup> sh_acc: array<vec4<f32>, WG * MAXD4 / 2u>;
-var<workgroup> sh_q: array<vec4<f32>, GROUP * MAXD4>; // decode: the rotated, scaled queries of the kv head's group
-
-alias Head = array<vec4<f32>, MAXD4>;
-// Finite start: merging two empty states gives exp(0) * 0, never NaN.
+const NQ: u32 = GROUP * TQ; // query qi: token qi / GROUP, query head kvh * GROUP + qi % GROUP
+// Finite start: a state that saw no key has m = EMPTY_M and l = 0, and merging it scales it by 0.
 const EMPTY_M: f32 = -3.0e38;
+const MASKED: f32 = -2.0e38; // scores at or below it are keys a query does not see
+
+var<workgroup> sh_q: array<vec4<f32>, NQ * MAXD4>; // decode: the rotated, scaled queries
+var<workgroup> sh_s: array<vec4<f32>, NQ * KG * WG>; // (NQ, KT/4): a tile's scores, then probabilities
+var<workgroup> sh_max: array<f32, NQ * WG>; // (NQ, WG): each invocation's highest score of the tile
+
+// One invocation's state. Every invocation holds all queries (scaled) and the same m and l; acc holds
+// its head dimensions (vec4 i of a query is dimension vec4 lid + i * WG).
+var<private> q: array<vec4<f32>, NQ * MAXD4>;
+var<private> acc: array<vec4<f32>, NQ * MAXD4>;
+var<private> m: array<f32, NQ>;
+var<private> l: array<f32, NQ>;
+
+// The keys query qi sees, [lo, hi), in the workgroup's range.
+struct Span { lo: array<u32, NQ>, hi: array<u32, NQ> }
 
 fn capped(s: f32) -> f32 {
   if (p.softcap > 0.0) { return p.softcap * tanh_stable(s / p.softcap); }
   return s;
-}
-
-// Keys j0 + lid, j0 + lid + WG, ... below j1 of kv head kvh, from the cache, into this invocation's state.
-fn attend(
-  q: ptr<function, Head>, acc: ptr<function, Head>, ml: ptr<function, vec2<f32>>, j0: u32, j1: u32, lid: u32, kvh: u32,
-) {
-  const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the head in registers
-  var m = (*ml).x;
-  var l = (*ml).y;
-  for (var j = j0 + lid; j < j1; j += WG) {
-    let row = j % p.cache_len;
-    let kb = kv_word(0u, row, kvh);
-    let vb = kv_word(1u, row, kvh);
-    var s = 0.0;
-    for (var d = 0u; d < hd4; d++) { s += dot((*q)[d], kv_decode(kv[kb + d])); }
-    s = capped(s * kv_scale(kv_scale_word(0u, row, kvh)));
-    let m_new = max(m, s);
-    let corr = exp(m - m_new);
-    let e = exp(s - m_new);
-    l = l * corr + e;
-    let ev = e * kv_scale(kv_scale_word(1u, row, kvh));
-    for (var d = 0u; d < hd4; d++) { (*acc)[d] = (*acc)[d] * corr + ev * kv_decode(kv[vb + d]); }
-    m = m_new;
-  }
-  *ml = vec2<f32>(m, l);
-}
-
-// The WG invocations' states merged into invocation 0's (all invocations call it, in uniform control flow).
-fn merge_invocations(acc: ptr<function, Head>, ml: ptr<function, vec2<f32>>, lid: u32) {
-  const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the head in registers
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid >= stride && lid < 2u * stride) {
-      let o = lid - stride;
-      sh_m[o] = (*ml).x;
-      sh_l[o] = (*ml).y;
-      for (var d = 0u; d < hd4; d++) { sh_acc[o * MAXD4 + d] = (*acc)[d]; }
-    }
-    workgroupBarrier();
-    if (lid < stride) {
-      let m2 = sh_m[lid];
-      let mm = max((*ml).x, m2);
-      let c1 = exp((*ml).x - mm);
-      let c2 = exp(m2 - mm);
-      *ml = vec2<f32>(mm, (*ml).y * c1 + sh_l[lid] * c2);
-      for (var d = 0u; d < hd4; d++) { (*acc)[d] = (*acc)[d] * c1 + sh_acc[lid * MAXD4 + d] * c2; }
-    }
-    workgroupBarrier();
-  }
 }
 
 // First key a query at key count n_keys sees.
@@ -112,57 +82,143 @@ fn first_key(n_keys: u32) -> u32 {
   return 0u;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let h = wg.x;
-  let t = wg.y;
-  if (t >= step.n_tokens) { return; }
-  const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the head in registers
-  let kvh = h / (p.n_head / p.n_kv);
-  let q_base = t * (p.n_head + 2u * p.n_kv) * p.head_dim + h * p.head_dim;
-  var q: Head;
-  var acc: Head;
-  for (var d = 0u; d < hd4; d++) {
-    q[d] = qkv4(q_base, d) * p.scale;
-    acc[d] = vec4<f32>(0.0);
+// Vec4s of a head dimension this invocation owns in the V pass: lid, lid + WG, ... below MAXD4.
+fn d4_count() -> u32 {
+  return (MAXD4 + WG - 1u) / WG;
+}
+
+// Scores of keys j0..j0+3 (those below `end`) for every query; MASKED where a query does not see the key.
+fn score4(j0: u32, end: u32, kvh: u32, span: ptr<function, Span>) -> array<vec4<f32>, NQ> {
+  var s: array<vec4<f32>, NQ>;
+  for (var c = 0u; c < 4u; c++) {
+    let j = j0 + c;
+    for (var qi = 0u; qi < NQ; qi++) { s[qi][c] = MASKED; }
+    if (j < end) {
+      let row = j % p.cache_len;
+      let kb = kv_word(0u, row, kvh);
+      var k: array<vec4<f32>, MAXD4>;
+      for (var d = 0u; d < MAXD4; d++) { k[d] = kv_decode(kv[kb + d]); }
+      let ks = kv_scale(kv_scale_word(0u, row, kvh));
+      for (var qi = 0u; qi < NQ; qi++) {
+        var dot_qk = 0.0;
+        for (var d = 0u; d < MAXD4; d++) { dot_qk += dot(q[qi * MAXD4 + d], k[d]); }
+        let seen = j >= (*span).lo[qi] && j < (*span).hi[qi];
+        s[qi][c] = select(MASKED, capped(dot_qk * ks), seen);
+      }
+    }
   }
-  var ml = vec2<f32>(EMPTY_M, 0.0);
-  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
-  attend(&q, &acc, &ml, first_key(n_keys), n_keys, lid, kvh);
-  merge_invocations(&acc, &ml, lid);
-  if (lid == 0u) {
-    let o_base = (t * p.n_head + h) * hd4;
-    let inv = 1.0 / ml.y;
-    for (var d = 0u; d < hd4; d++) { out[o_base + d] = acc[d] * inv; }
+  return s;
+}
+
+// Keys [start, end) of kv head kvh into every query's state (all invocations call it, in uniform control flow).
+fn attend(start: u32, end: u32, kvh: u32, lid: u32, span: ptr<function, Span>) {
+  let kt_len = 4u * KG * WG;
+  let n4 = KG * WG; // groups of 4 keys per tile
+  for (var kt = start; kt < end; kt += kt_len) {
+    // Keys: this invocation's groups kt + 4 * (lid + WG * g), their scores and its maximum per query.
+    var mx: array<f32, NQ>;
+    for (var qi = 0u; qi < NQ; qi++) { mx[qi] = EMPTY_M; }
+    for (var g = 0u; g < KG; g++) {
+      let s = score4(kt + 4u * (lid + WG * g), end, kvh, span);
+      for (var qi = 0u; qi < NQ; qi++) {
+        sh_s[qi * n4 + lid + WG * g] = s[qi];
+        mx[qi] = max(mx[qi], max(max(s[qi].x, s[qi].y), max(s[qi].z, s[qi].w)));
+      }
+    }
+    for (var qi = 0u; qi < NQ; qi++) { sh_max[qi * WG + lid] = mx[qi]; }
+    workgroupBarrier();
+    // The tile's maximum per query (every invocation alike), and the old state's correction.
+    var corr: array<f32, NQ>;
+    for (var qi = 0u; qi < NQ; qi++) {
+      var t = EMPTY_M;
+      for (var w = 0u; w < WG; w++) { t = max(t, sh_max[qi * WG + w]); }
+      let m_new = max(m[qi], t);
+      corr[qi] = exp(m[qi] - m_new);
+      m[qi] = m_new;
+    }
+    for (var g = 0u; g < KG; g++) {
+      for (var qi = 0u; qi < NQ; qi++) {
+        let i = qi * n4 + lid + WG * g;
+        let s = sh_s[i];
+        sh_s[i] = select(vec4<f32>(0.0), exp(s - m[qi]), s > vec4<f32>(MASKED));
+      }
+    }
+    workgroupBarrier();
+    // Head dimensions: V rows of the tile, weighted by every query's probabilities.
+    let nd = d4_count();
+    for (var qi = 0u; qi < NQ; qi++) {
+      l[qi] *= corr[qi];
+      for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] *= corr[qi]; }
+    }
+    for (var g4 = 0u; g4 < n4; g4++) {
+      let j0 = kt + 4u * g4;
+      if (j0 >= end) { break; }
+      var v: array<vec4<f32>, 4 * MAXD4>; // (4 keys, this invocation's vec4s)
+      for (var c = 0u; c < 4u; c++) {
+        let j = j0 + c;
+        let row = j % p.cache_len;
+        let vb = kv_word(1u, row, kvh);
+        let vs = select(0.0, kv_scale(kv_scale_word(1u, row, kvh)), j < end); // keys past the range weigh 0
+        for (var i = 0u; i < nd; i++) {
+          let d4 = lid + i * WG;
+          v[c * MAXD4 + i] = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]) * vs, d4 < MAXD4 && j < end);
+        }
+      }
+      for (var qi = 0u; qi < NQ; qi++) {
+        let e = sh_s[qi * n4 + g4];
+        l[qi] += (e.x + e.y) + (e.z + e.w);
+        for (var i = 0u; i < nd; i++) {
+          var a = acc[qi * MAXD4 + i];
+          a += e.x * v[i];
+          a += e.y * v[MAXD4 + i];
+          a += e.z * v[2u * MAXD4 + i];
+          a += e.w * v[3u * MAXD4 + i];
+          acc[qi * MAXD4 + i] = a;
+        }
+      }
+    }
+    workgroupBarrier(); // the next tile overwrites sh_s and sh_max
   }
 }
 
-// A decode workgroup's state, per invocation: the GROUP query heads of its kv head (query head
-// kvh * GROUP + g is g), and their online softmax over this invocation's keys.
-var<private> dq: array<vec4<f32>, GROUP * MAXD4>;
-var<private> dacc: array<vec4<f32>, GROUP * MAXD4>;
-var<private> dm: array<f32, GROUP>;
-var<private> dl: array<f32, GROUP>;
+fn init_state() {
+  for (var qi = 0u; qi < NQ; qi++) {
+    m[qi] = EMPTY_M;
+    l[qi] = 0.0;
+    for (var d = 0u; d < MAXD4; d++) { acc[qi * MAXD4 + d] = vec4<f32>(0.0); }
+  }
+}
 
-// Adds a key (its K row k, scaled by ks, and V row v, scaled by vs) to every head's state.
-fn decode_key(k: Head, ks: f32, v: Head, vs: f32) {
-  const hd4 = MAXD4;
-  var e: array<f32, GROUP>;
-  var corr: array<f32, GROUP>;
-  for (var g = 0u; g < GROUP; g++) {
-    var s = 0.0;
-    for (var d = 0u; d < hd4; d++) { s += dot(dq[g * hd4 + d], k[d]); }
-    s = capped(s * ks);
-    let m_new = max(dm[g], s);
-    corr[g] = exp(dm[g] - m_new);
-    e[g] = exp(s - m_new);
-    dl[g] = dl[g] * corr[g] + e[g];
-    dm[g] = m_new;
-    e[g] *= vs;
+// Query qi's output at token row t of out (its dimensions of this invocation).
+fn write_out(qi: u32, t: u32, kvh: u32, lid: u32) {
+  let hd4 = p.head_dim / 4u;
+  let o_base = (t * p.n_head + kvh * GROUP + qi % GROUP) * hd4;
+  let inv = 1.0 / l[qi];
+  for (var i = 0u; i < d4_count(); i++) {
+    let d4 = lid + i * WG;
+    if (d4 < MAXD4) { out[o_base + d4] = acc[qi * MAXD4 + i] * inv; }
   }
-  for (var d = 0u; d < hd4; d++) {
-    for (var g = 0u; g < GROUP; g++) { dacc[g * hd4 + d] = dacc[g * hd4 + d] * corr[g] + e[g] * v[d]; }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t0 = wg.y * TQ;
+  if (t0 >= step.n_tokens) { return; }
+  let n_t = min(TQ, step.n_tokens - t0); // tokens of this workgroup
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  var span: Span;
+  for (var qi = 0u; qi < NQ; qi++) {
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u); // tokens past the pass repeat the last one, unwritten
+    let base = t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim;
+    for (var d = 0u; d < MAXD4; d++) { q[qi * MAXD4 + d] = qkv4(base, d) * p.scale; }
+    let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+    span.lo[qi] = first_key(n_keys);
+    span.hi[qi] = n_keys;
   }
+  init_state();
+  attend(first_key(step.pos + t0 + 1u), step.pos + t0 + n_t, kvh, lid, &span);
+  for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 
 @compute @workgroup_size(WG)
@@ -170,12 +226,13 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
   if (step.n_tokens != 1u) { return; }
   let kvh = wg.x;
   let split = wg.y;
-  const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the heads in registers
+  let hd4 = p.head_dim / 4u;
   let pos = step.pos;
   let n_keys = pos + 1u;
   let first = first_key(n_keys);
-  // Ranges of whole multiples of WG keys, so that every invocation of a busy split has work.
-  let chunk = ((n_keys - first + p.n_split - 1u) / p.n_split + WG - 1u) / WG * WG;
+  // Ranges of whole tiles, so that a short context keeps to the first splits.
+  let kt_len = 4u * KG * WG;
+  let chunk = ((n_keys - first + p.n_split - 1u) / p.n_split + kt_len - 1u) / kt_len * kt_len;
   let start = first + split * chunk;
   if (start >= n_keys) { // nothing left for this split
     for (var g = lid; g < GROUP; g += WG) { part_ml[(kvh * GROUP + g) * p.n_split + split] = vec2<f32>(EMPTY_M, 0.0); }
@@ -195,48 +252,29 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
     }
   }
   workgroupBarrier();
-  if (has_new) { kv_commit(pos % p.cache_len, kvh, lid, WG, true); }
-
-  for (var i = 0u; i < GROUP * hd4; i++) {
-    dq[i] = sh_q[i];
-    dacc[i] = vec4<f32>(0.0);
+  if (has_new) {
+    kv_commit(pos % p.cache_len, kvh, lid, WG, true);
+    storageBarrier(); // the new row, stored by some invocations, is read by all
   }
-  for (var g = 0u; g < GROUP; g++) {
-    dm[g] = EMPTY_M;
-    dl[g] = 0.0;
+  var span: Span;
+  for (var qi = 0u; qi < NQ; qi++) {
+    for (var d = 0u; d < MAXD4; d++) { q[qi * MAXD4 + d] = sh_q[qi * MAXD4 + d]; }
+    span.lo[qi] = start;
+    span.hi[qi] = end;
   }
-  // The cache's keys of the range (K and V read once for the GROUP heads), then the new one from kv_new.
-  for (var j = start + lid; j < min(end, pos); j += WG) {
-    let row = j % p.cache_len;
-    let kb = kv_word(0u, row, kvh);
-    let vb = kv_word(1u, row, kvh);
-    var k: Head;
-    var v: Head;
-    for (var d = 0u; d < hd4; d++) {
-      k[d] = kv_decode(kv[kb + d]);
-      v[d] = kv_decode(kv[vb + d]);
+  init_state();
+  attend(start, end, kvh, lid, &span);
+  if (p.n_split == 1u) {
+    for (var qi = 0u; qi < NQ; qi++) { write_out(qi, 0u, kvh, lid); }
+    return;
+  }
+  for (var qi = 0u; qi < NQ; qi++) {
+    let slot = (kvh * GROUP + qi) * p.n_split + split;
+    for (var i = 0u; i < d4_count(); i++) {
+      let d4 = lid + i * WG;
+      if (d4 < MAXD4) { part_acc[slot * hd4 + d4] = acc[qi * MAXD4 + i]; }
     }
-    decode_key(k, kv_scale(kv_scale_word(0u, row, kvh)), v, kv_scale(kv_scale_word(1u, row, kvh)));
-  }
-  if (has_new && lid == 0u) {
-    var k: Head;
-    var v: Head;
-    for (var d = 0u; d < hd4; d++) {
-      k[d] = kv_new[d];
-      v[d] = kv_new[hd4 + d];
-    }
-    decode_key(k, 1.0, v, 1.0);
-  }
-  for (var g = 0u; g < GROUP; g++) {
-    var acc: Head;
-    for (var d = 0u; d < hd4; d++) { acc[d] = dacc[g * hd4 + d]; }
-    var ml = vec2<f32>(dm[g], dl[g]);
-    merge_invocations(&acc, &ml, lid);
-    if (lid == 0u) {
-      let slot = (kvh * GROUP + g) * p.n_split + split;
-      for (var d = 0u; d < hd4; d++) { part_acc[slot * hd4 + d] = acc[d]; }
-      part_ml[slot] = ml;
-    }
+    if (lid == 0u) { part_ml[slot] = vec2<f32>(m[qi], l[qi]); }
   }
 }
 
@@ -244,20 +282,20 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
 fn merge(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
   let h = wg.x;
-  const hd4 = MAXD4; // = head_dim / 4: constant loop bounds let the compiler keep the head in registers
-  var m = EMPTY_M;
-  for (var s = 0u; s < p.n_split; s++) { m = max(m, part_ml[h * p.n_split + s].x); }
-  var l = 0.0;
+  let hd4 = p.head_dim / 4u;
+  var m_all = EMPTY_M;
+  for (var s = 0u; s < p.n_split; s++) { m_all = max(m_all, part_ml[h * p.n_split + s].x); }
+  var l_all = 0.0;
   for (var s = 0u; s < p.n_split; s++) {
     let ml = part_ml[h * p.n_split + s];
-    l += ml.y * exp(ml.x - m);
+    l_all += ml.y * exp(ml.x - m_all);
   }
-  let inv = 1.0 / l;
+  let inv = 1.0 / l_all;
   for (var d = lid; d < hd4; d += WG) {
     var o = vec4<f32>(0.0);
     for (var s = 0u; s < p.n_split; s++) {
       let ml = part_ml[h * p.n_split + s];
-      if (ml.y > 0.0) { o += part_acc[(h * p.n_split + s) * hd4 + d] * exp(ml.x - m); } // empty splits wrote no acc
+      if (ml.y > 0.0) { o += part_acc[(h * p.n_split + s) * hd4 + d] * exp(ml.x - m_all); } // empty splits wrote no acc
     }
     out[h * hd4 + d] = o * inv;
   }

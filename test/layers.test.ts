@@ -95,21 +95,24 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
 
-  // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off
+  // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
+  // workgroup size (8 on lavapipe), 32 = a GPU's. Small heads put up to 8 tokens in a workgroup (prefillTokens).
   it.each([
-    [4, 2, 8, 0, 5, 0, 512, 0],
-    [8, 4, 8, 30, 1, 0, 512, 0],
-    [2, 2, 64, 70, 3, 0, 512, 0],
-    [4, 1, 128, 0, 100, 0, 512, 0],
-    [3, 1, 4, 9, 40, 0, 512, 0],
-    [2, 1, 96, 200, 1, 0, 512, 0],
-    [9, 3, 64, 150, 1, 0, 512, 0],
-    [4, 2, 16, 0, 30, 12, 512, 0], // window inside one prefill pass
-    [4, 2, 16, 40, 6, 12, 17, 0], // ring of W - 1 + T rows, wrapped
-    [4, 2, 32, 100, 1, 8, 8, 15], // decode far past the window, softcap
-    [2, 1, 256, 20, 3, 0, 512, 0], // Gemma's head_dim 256
-    [4, 2, 256, 300, 2, 10, 11, 5],
-  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap) => {
+    [4, 2, 8, 0, 5, 0, 512, 0, 0], // 16 queries per workgroup, the last tile of tokens partial
+    [8, 4, 8, 30, 1, 0, 512, 0, 32],
+    [2, 2, 64, 70, 3, 0, 512, 0, 0],
+    [4, 1, 128, 0, 100, 0, 512, 0, 0],
+    [3, 1, 4, 9, 40, 0, 512, 0, 0], // 24 queries per workgroup
+    [3, 1, 4, 9, 40, 0, 512, 0, 32],
+    [2, 1, 96, 200, 1, 0, 512, 0, 0],
+    [9, 3, 64, 150, 1, 0, 512, 0, 0],
+    [9, 3, 64, 0, 70, 0, 512, 0, 32], // past one tile of keys
+    [4, 2, 16, 0, 30, 12, 512, 0, 0], // window inside one prefill pass
+    [4, 2, 16, 40, 6, 12, 17, 0, 0], // ring of W - 1 + T rows, wrapped
+    [4, 2, 32, 100, 1, 8, 8, 15, 0], // decode far past the window, softcap
+    [2, 1, 256, 20, 3, 0, 512, 0, 0], // Gemma's head_dim 256
+    [4, 2, 256, 300, 2, 10, 11, 5, 0],
+  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
@@ -123,7 +126,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim); // what the kernel reads
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
-        step: stepBuffer(alloc, { n_tokens: T, pos }),
+        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined,
       });
       run(gpu, [d.prefill], T);
       const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
@@ -133,17 +136,21 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   }, COMPILE_TIMEOUT);
 
   // decode: RoPE of q and the new k, the K/V write and split-K attention in one dispatch, then the merge
+  // n_split 1: the decode writes the output itself (no merge); wg as in the prefill's cases
   it.each([
-    [4, 2, 8, 8, false, 0, 512, 0, 1, 0],
-    [4, 2, 8, 8, false, 0, 512, 0, 4, 0], // one key, four splits: three of them empty
-    [9, 3, 64, 64, false, 150, 512, 0, 3, 0],
-    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0], // 2,048 keys over 16 splits, partial rotation
-    [8, 4, 16, 16, true, 100, 512, 0, 5, 0],
-    [4, 2, 32, 32, false, 100, 8, 8, 2, 15], // window ring far past the window, softcap
-    [4, 2, 16, 16, true, 40, 17, 12, 3, 0], // ring of W - 1 + T rows, wrapped
-    [2, 1, 256, 256, false, 300, 512, 0, 7, 0], // Gemma's head_dim 256
-    [3, 1, 4, 4, false, 33, 64, 0, 2, 0],
-  ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap) => {
+    [4, 2, 8, 8, false, 0, 512, 0, 1, 0, 0],
+    [4, 2, 8, 8, false, 0, 512, 0, 4, 0, 0], // one key, four splits: three of them empty
+    [9, 3, 64, 64, false, 150, 512, 0, 3, 0, 0],
+    [9, 3, 64, 64, false, 1000, 1024, 0, 1, 0, 0], // many tiles of keys in one split
+    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 0], // 2,048 keys over 16 splits, partial rotation
+    [9, 3, 64, 32, true, 333, 2048, 0, 4, 0, 32],
+    [8, 4, 16, 16, true, 100, 512, 0, 5, 0, 0],
+    [4, 2, 32, 32, false, 100, 8, 8, 2, 15, 0], // window ring far past the window, softcap
+    [4, 2, 16, 16, true, 40, 17, 12, 3, 0, 0], // ring of W - 1 + T rows, wrapped
+    [4, 2, 16, 16, true, 40, 17, 12, 1, 0, 32],
+    [2, 1, 256, 256, false, 300, 512, 0, 7, 0, 0], // Gemma's head_dim 256
+    [3, 1, 4, 4, false, 33, 64, 0, 2, 0, 0],
+  ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i wg=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
@@ -159,6 +166,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const rope = { nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq) };
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
+        wg: wg || undefined,
       });
       run(gpu, d.decode, 1);
       const q = qkv.slice();

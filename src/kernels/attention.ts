@@ -25,22 +25,40 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
 ] as const);
 export const ATTENTION_SOURCE = source;
 export const MAX_HEAD_DIM = 256;
+
 /**
- * Workgroup storage: WG * head_dim / 8 vec4s for the merge, the group's queries and the new K and V (decode); WG is
- * halved until it fits WebGPU's default 16 KiB.
+ * Invocations per workgroup: on a CPU adapter one SIMD vector (8 lanes; a barrier among more costs ~7x as
+ * much on lavapipe), elsewhere 32.
  */
-function workgroupSize(headDim: number, group: number): number {
-  const bytes = (wg: number) => 16 * ((wg * headDim) / 8 + ((group + 2) * headDim) / 4) + 8 * wg;
-  let wg = headDim > 128 ? 16 : 32;
-  while (wg > 4 && bytes(wg) > 16384) wg /= 2;
-  return wg;
+export const attentionWorkgroup = (cpu: boolean) => (cpu ? 8 : 32);
+
+/**
+ * Prefill tokens per workgroup (TQ): as many as keep NQ * head_dim / 4 (the vec4s of the queries an invocation
+ * holds) within 64, at most 8. The kernel's loops over the queries must unroll (Mesa unrolls a loop of at most
+ * 32 iterations and a bounded size) or the private arrays they index live in memory, read lane by lane.
+ */
+const MAX_Q_VEC4 = 64;
+const MAX_TQ = 8;
+export function prefillTokens(group: number, headDim: number): number {
+  return Math.max(1, Math.min(MAX_TQ, Math.floor(MAX_Q_VEC4 / ((group * headDim) / 4))));
 }
-/** Keys per decode split that make another split worth its workgroup (a few per invocation). */
+
+/** Workgroup bytes: queries (decode), a tile's scores and maxima, the new K and V (decode). */
+function workgroupBytes(nq: number, headDim: number, wg: number, kg: number, decode: boolean): number {
+  const staged = decode ? 16 * ((nq + 2) * headDim) / 4 : 0;
+  return staged + 16 * nq * kg * wg + 4 * nq * wg;
+}
+
+/** Keys per decode split that make another split worth its workgroup on a GPU. */
 const KEYS_PER_SPLIT = 128;
 const MAX_SPLITS = 16;
 
-/** Decode splits for a layer whose queries see at most `maxKeys` keys. */
-export function decodeSplits(maxKeys: number): number {
+/**
+ * Decode splits for a layer whose queries see at most `maxKeys` keys. A CPU adapter runs a workgroup per
+ * core, and the kv heads already give it several: one split, and no merge dispatch.
+ */
+export function decodeSplits(maxKeys: number, cpu = false): number {
+  if (cpu) return 1;
   return Math.max(1, Math.min(MAX_SPLITS, Math.ceil(maxKeys / KEYS_PER_SPLIT)));
 }
 
@@ -52,7 +70,8 @@ export interface AttentionArgs extends KvCacheArgs {
   window: number; // keys pos-window+1..pos; 0 = all
   softcap: number; // 0 = off
   rope: RopeTable; // decode rotates q and the new k itself
-  nSplit: number; // decode: workgroups per query head (decodeSplits)
+  nSplit: number; // decode: workgroups per kv head (decodeSplits)
+  wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
@@ -61,7 +80,10 @@ export interface AttentionArgs extends KvCacheArgs {
 export interface AttentionDispatches {
   /** Attention of a prefill pass, after buildRope's dispatch. */
   prefill: Dispatch;
-  /** A decode step: RoPE, K/V write and split-K partial states per (kv head, split), then the merge per query head. */
+  /**
+   * A decode step: RoPE, K/V write and attention per (kv head, split); with more than one split, partial states
+   * and then the merge per query head.
+   */
   decode: Dispatch[];
 }
 
@@ -72,16 +94,25 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
   const hd4 = a.headDim / 4;
   const group = a.nHead / a.nKv;
-  // (n_head, n_split, head_dim/4) vec4
-  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16);
+  const wg = a.wg ?? attentionWorkgroup(gpu.caps.cpu);
+  const limit = gpu.caps.maxWorkgroupStorageSize;
+  // Tokens per prefill workgroup and key groups per tile, lowered until the workgroup memory fits.
+  let tq = prefillTokens(group, a.headDim);
+  while (tq > 1 && workgroupBytes(group * tq, a.headDim, wg, 1, false) > limit) tq--;
+  const kg = (nq: number, decode: boolean) => (workgroupBytes(nq, a.headDim, wg, 2, decode) <= limit ? 2 : 1);
+  if (workgroupBytes(group, a.headDim, wg, 1, true) > limit) {
+    throw new EmberError('UNSUPPORTED', `attention: ${group} query heads per kv head of head_dim ${a.headDim} need more than the device's ${limit} bytes of workgroup memory`);
+  }
+  // The decode's partial states (bound even with one split, where the kernel writes the output itself)
+  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16); // (n_head, n_split, head_dim/4) vec4
   const partMl = alloc.storage('attention.part_ml', a.nHead * a.nSplit * 8); // (n_head, n_split) (m, l)
   type Entry = 'main' | 'decode' | 'merge';
-  const kernel = (entry: Entry, variant: string, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
+  const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(source, {}, TANH_LIB, `const GROUP: u32 = ${group}u;`, ...kvShaderParts(a.kvType, a.headDim)),
+      code: shaderText(source, {}, TANH_LIB, `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: workgroupSize(a.headDim, group) },
+      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode') },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -93,14 +124,16 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       grid,
     });
   const span = a.window > 0 ? 'window' : 'causal';
-  return {
-    prefill: await kernel('main', `${span}_${a.kvType}`, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nHead, n]),
-    decode: [
-      await kernel('decode', `decode_${a.kvType}`, [a.rope.invFreq, a.qkv, a.kv, null, partAcc, partMl], () => [
-        a.nKv,
-        a.nSplit,
-      ]),
-      await kernel('merge', 'merge', [null, null, null, a.out, partAcc, partMl], () => [a.nHead]),
-    ],
-  };
+  const prefill = await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [
+    a.nKv,
+    Math.ceil(n / tq),
+  ]);
+  const decode = [
+    await kernel('decode', `decode_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
+      a.nKv,
+      a.nSplit,
+    ]),
+  ];
+  if (a.nSplit > 1) decode.push(await kernel('merge', 'merge', 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
+  return { prefill, decode };
 }

@@ -204,7 +204,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
-      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx), qkv, out: attn, step,
+      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu), qkv, out: attn, step,
     });
     prefill.push(attention.prefill); // after the rope dispatch
     decode.push(...attention.decode); // RoPE and the K/V write happen inside

@@ -1,0 +1,121 @@
+/**
+ * GPU time of one layer's attention, decode and prefill, at a model's head shape: each case is checked against the
+ * CPU reference first, then timed (GPU timestamps over `iters` back-to-back dispatches, least disturbed of
+ * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
+ *
+ *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8]
+ *
+ * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
+ * model's do). Prefill: `--prefill` tokens from position 0.
+ */
+import { runUnderVite } from './run_under_vite.ts';
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const arg = (name: string, d: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : d;
+  };
+  await import('../src/node/host.ts');
+  const { createGpu } = await import('../src/gpu/device.ts');
+  const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
+  const { buildAttention, decodeSplits } = await import('../src/kernels/attention.ts');
+  const { ONE_TABLE } = await import('../src/kernels/rope.ts');
+  const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
+  const { attentionRef } = await import('../src/kernels/ref/layers.ts');
+  const { kvPack, kvUnpack } = await import('../src/kernels/ref/kv_cache.ts');
+  const { mulberry32 } = await import('../src/util/rng.ts');
+  const { loadavg } = await import('node:os');
+  type KvCacheType = import('../src/kernels/kv_layout.ts').KvCacheType;
+
+  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
+  const onCpu = gpu.caps.cpu;
+  const kvType = arg('kv', 'f16') as KvCacheType;
+  const [nHead, nKv] = arg('heads', '9/3').split('/').map(Number);
+  const headDim = Number(arg('head-dim', '64'));
+  const contexts = arg('ctx', '128,2048').split(',').map(Number);
+  const prefillT = Number(arg('prefill', '128'));
+  const nCtx = Number(arg('n-ctx', String(Math.max(...contexts) + 16)));
+  const rounds = Number(arg('rounds', '5'));
+  const iters = Number(arg('iters', '8'));
+  const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+  console.log(`load average ${load()}; heads ${nHead}/${nKv} x ${headDim}, K/V ${kvType}, n_ctx ${nCtx}`);
+
+  const alloc = new Allocator(gpu);
+  const r = mulberry32(5);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+  const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
+  const kCache = rand(nCtx * kvDim), vCache = rand(nCtx * kvDim);
+  const packed = kvPack(kvType, kCache, vCache, nKv, headDim);
+  const stored = kvUnpack(kvType, packed, nCtx, nKv, headDim);
+  const nRot = headDim;
+  const invFreq = Float32Array.from({ length: nRot / 2 }, (_, i) => Math.pow(10000, (-2 * i) / nRot));
+  const rope = { nRot, neox: false, invFreq: alloc.upload('inv', invFreq), longFrom: ONE_TABLE, mscale: 1 };
+  const scale = 1 / Math.sqrt(headDim);
+
+  interface Case { name: string; run: (pass: GPUComputePassEncoder) => void; check: () => Promise<number> }
+  const cases: Case[] = [];
+  const build = async (T: number, pos: number) => {
+    const qkv = rand(T * row).map((v) => v * 4); // scores of a few units: a peaked softmax, as in a model
+    const step = alloc.uniform('step', STEP.size);
+    gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
+    const kv = alloc.upload('kv', packed);
+    const out = alloc.storage('out', T * qDim * 4);
+    const d = await buildAttention(gpu, alloc, {
+      nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
+      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step,
+    });
+    const list = T === 1 ? d.decode : [d.prefill];
+    // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
+    // the decode's new key as the cache holds it (the kernel writes it rounded, so pos's row is what it reads).
+    const k = stored.k.slice(), v = stored.v.slice();
+    if (T === 1) {
+      const { k: k1, v: v1 } = kvUnpack(kvType, kvPack(kvType, qkv.slice(qDim, qDim + kvDim), qkv.slice(qDim + kvDim), nKv, headDim), 1, nKv, headDim);
+      k.set(k1, pos * kvDim);
+      v.set(v1, pos * kvDim);
+    }
+    const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, k, v, { scale });
+    const check = async () => {
+      const got = new Float32Array(await readBuffer(gpu, out, T * qDim * 4));
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-4 + 1e-3 * Math.abs(want[i])));
+      return worst;
+    };
+    return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
+  };
+  for (const c of contexts) cases.push({ name: `decode ctx ${c}`, ...(await build(1, c - 1)) });
+  if (prefillT > 0) cases.push({ name: `prefill ${prefillT} tokens`, ...(await build(prefillT, 0)) });
+
+  const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const best = cases.map(() => ({ gpu: Infinity, cpu: Infinity }));
+  for (let round = 0; round <= rounds; round++) {
+    for (const [i, c] of cases.entries()) {
+      const n = round === 0 ? 1 : iters;
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      for (let k = 0; k < n; k++) c.run(pass);
+      pass.end();
+      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+      const c0 = process.cpuUsage();
+      gpu.device.queue.submit([enc.finish()]);
+      await gpu.device.queue.onSubmittedWorkDone();
+      const cpu = process.cpuUsage(c0);
+      const t = new BigUint64Array(await readBuffer(gpu, resolve, 16));
+      if (round === 0) {
+        const worst = await c.check(); // validate before timing
+        if (!(worst <= 1)) throw new Error(`${c.name}: disagrees with the CPU reference (worst error ratio ${worst})`);
+        continue;
+      }
+      best[i].gpu = Math.min(best[i].gpu, Number(t[1] - t[0]) / 1e3 / n);
+      best[i].cpu = Math.min(best[i].cpu, (cpu.user + cpu.system) / n);
+    }
+  }
+  const g = (i: number) => best[i].gpu.toFixed(0).padStart(8);
+  cases.forEach((c, i) => console.log(`${c.name.padEnd(22)} ${g(i)} us GPU ${best[i].cpu.toFixed(0).padStart(8)} us CPU (one layer)`));
+  console.log(`load average ${load()}`);
+  alloc.destroyAll();
+  gpu.device.destroy();
+}
+
+await runUnderVite(import.meta);
