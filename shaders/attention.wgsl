@@ -11,14 +11,21 @@
 //           writes the output; with more, the partial softmax states (m, l, acc) to part_ml / part_acc.
 //   merge:  one workgroup per query head combines the n_split partial states into the output.
 // Keys go in tiles of KT = 4 * KG * WG. In each tile an invocation first takes keys (4 consecutive
-// keys, KG times): it reads their K rows and scores them against every query held in its registers;
-// the tile's maximum per query (through workgroup memory) updates the running max m, and the
-// invocation turns its scores into probabilities. Then it takes head dimensions (the vec4s lid,
-// lid + WG, ...): for each key of the tile it reads that part of the V row and adds it, weighted by
-// every query's probability, to its part of the queries' outputs. So every K/V element is read once
-// per workgroup, the softmax state (m, l) is the same in every invocation, and nothing is merged
-// between invocations at the end. On lavapipe, where each invocation's memory load is issued lane by
-// lane, this reads each K/V word once and keeps barriers to three per tile.
+// keys, KG times): it reads their K rows and scores them against every query (in workgroup memory,
+// the same for all invocations); the tile's maximum per query (through workgroup memory) updates the
+// running max m, and the invocation turns its scores into probabilities. Then it takes head
+// dimensions (the vec4s lid, lid + WG, ...): for each key of the tile it reads that part of the V row
+// and adds it, weighted by every query's probability, to its part of the queries' outputs (acc, in
+// registers). So every K/V element is read once per workgroup, the softmax state (m, l) is the same in
+// every invocation, and nothing is merged between invocations at the end. On lavapipe, where each
+// invocation's memory load is issued lane by lane, this reads each K/V word once and keeps barriers
+// to three per tile.
+// Compile time: lavapipe compiles a shader with LLVM at its first dispatch, in time that grows much
+// faster than its size. Loops over keys and over a K row's head dimensions are kept loops (a bound or
+// start known only at run time); only the loops over queries and over an invocation's few vec4s of acc
+// are unrolled. With queries in registers and those loops unrolled (a K row's loads copied per key, a
+// tanh per key and query), one pipeline took 20-60 s of CPU to compile, and a test file of ~200 shapes
+// did not finish in an hour.
 // Sliding-window layers read only the last `window` keys; their cache is a ring of cache_len rows
 // (key j in row j % cache_len).
 // Put in front at load: MAXD4 = head_dim / 4, GROUP = n_head / n_kv, TQ (tokens per workgroup: 1 for
@@ -57,13 +64,12 @@ const NQ: u32 = GROUP * TQ; // query qi: token qi / GROUP, query head kvh * GROU
 const EMPTY_M: f32 = -3.0e38;
 const MASKED: f32 = -2.0e38; // scores at or below it are keys a query does not see
 
-var<workgroup> sh_q: array<vec4<f32>, NQ * MAXD4>; // decode: the rotated, scaled queries
+var<workgroup> sh_q: array<vec4<f32>, NQ * MAXD4>; // (NQ, MAXD4): the scaled queries (decode: rotated here)
 var<workgroup> sh_s: array<vec4<f32>, NQ * KG * WG>; // (NQ, KT/4): a tile's scores, then probabilities
 var<workgroup> sh_max: array<f32, NQ * WG>; // (NQ, WG): each invocation's highest score of the tile
 
-// One invocation's state. Every invocation holds all queries (scaled) and the same m and l; acc holds
-// its head dimensions (vec4 i of a query is dimension vec4 lid + i * WG).
-var<private> q: array<vec4<f32>, NQ * MAXD4>;
+// One invocation's state: the same m and l in every invocation; acc holds its head dimensions (vec4 i
+// of a query is dimension vec4 lid + i * WG; d4_count() of them).
 var<private> acc: array<vec4<f32>, NQ * MAXD4>;
 var<private> m: array<f32, NQ>;
 var<private> l: array<f32, NQ>;
@@ -71,9 +77,10 @@ var<private> l: array<f32, NQ>;
 // The keys query qi sees, [lo, hi), in the workgroup's range.
 struct Span { lo: array<u32, NQ>, hi: array<u32, NQ> }
 
-fn capped(s: f32) -> f32 {
-  if (p.softcap > 0.0) { return p.softcap * tanh_stable(s / p.softcap); }
-  return s;
+// tanh_stable of 4 scores at once.
+fn tanh4(x: vec4<f32>) -> vec4<f32> {
+  let e = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
 // First key a query at key count n_keys sees.
@@ -88,24 +95,27 @@ fn d4_count() -> u32 {
 }
 
 // Scores of keys j0..j0+3 (those below `end`) for every query; MASKED where a query does not see the key.
+// The keys go in a loop kept at run time (its start is not a constant): one K row's loads in the shader, not 4.
 fn score4(j0: u32, end: u32, kvh: u32, span: ptr<function, Span>) -> array<vec4<f32>, NQ> {
   var s: array<vec4<f32>, NQ>;
-  for (var c = 0u; c < 4u; c++) {
-    let j = j0 + c;
-    for (var qi = 0u; qi < NQ; qi++) { s[qi][c] = MASKED; }
-    if (j < end) {
-      let row = j % p.cache_len;
-      let kb = kv_word(0u, row, kvh);
-      var k: array<vec4<f32>, MAXD4>;
-      for (var d = 0u; d < MAXD4; d++) { k[d] = kv_decode(kv[kb + d]); }
-      let ks = kv_scale(kv_scale_word(0u, row, kvh));
-      for (var qi = 0u; qi < NQ; qi++) {
-        var dot_qk = 0.0;
-        for (var d = 0u; d < MAXD4; d++) { dot_qk += dot(q[qi * MAXD4 + d], k[d]); }
-        let seen = j >= (*span).lo[qi] && j < (*span).hi[qi];
-        s[qi][c] = select(MASKED, capped(dot_qk * ks), seen);
-      }
+  for (var qi = 0u; qi < NQ; qi++) { s[qi] = vec4<f32>(MASKED); }
+  for (var j = j0; j < min(j0 + 4u, end); j++) {
+    let row = j % p.cache_len;
+    let kb = kv_word(0u, row, kvh);
+    var dots: array<f32, NQ>;
+    for (var qi = 0u; qi < NQ; qi++) { dots[qi] = 0.0; } // explicitly: a var in a loop kept its last value here
+    for (var d = 0u; d < p.head_dim / 4u; d++) { // a run-time bound: the loop stays a loop
+      let kd = kv_decode(kv[kb + d]);
+      for (var qi = 0u; qi < NQ; qi++) { dots[qi] += dot(sh_q[qi * MAXD4 + d], kd); }
     }
+    let ks = kv_scale(kv_scale_word(0u, row, kvh));
+    for (var qi = 0u; qi < NQ; qi++) {
+      let seen = j >= (*span).lo[qi] && j < (*span).hi[qi];
+      s[qi][j - j0] = select(MASKED, dots[qi] * ks, seen);
+    }
+  }
+  if (p.softcap > 0.0) { // once per 4 keys, outside the key loop
+    for (var qi = 0u; qi < NQ; qi++) { s[qi] = select(s[qi], p.softcap * tanh4(s[qi] / p.softcap), s[qi] > vec4<f32>(MASKED)); }
   }
   return s;
 }
@@ -115,13 +125,16 @@ fn attend(start: u32, end: u32, kvh: u32, lid: u32, span: ptr<function, Span>) {
   let kt_len = 4u * KG * WG;
   let n4 = KG * WG; // groups of 4 keys per tile
   for (var kt = start; kt < end; kt += kt_len) {
-    // Keys: this invocation's groups kt + 4 * (lid + WG * g), their scores and its maximum per query.
+    // The loops over keys start at a value known only at run time, so the compiler keeps them loops.
+    let tile_end = min(end, kt + kt_len);
+    // Keys: this invocation's groups of 4, g4 = lid, lid + WG, ..., their scores and its maximum per query.
     var mx: array<f32, NQ>;
     for (var qi = 0u; qi < NQ; qi++) { mx[qi] = EMPTY_M; }
-    for (var g = 0u; g < KG; g++) {
-      let s = score4(kt + 4u * (lid + WG * g), end, kvh, span);
+    for (var j4 = kt + 4u * lid; j4 < tile_end; j4 += 4u * WG) {
+      let g4 = (j4 - kt) / 4u;
+      let s = score4(j4, end, kvh, span);
       for (var qi = 0u; qi < NQ; qi++) {
-        sh_s[qi * n4 + lid + WG * g] = s[qi];
+        sh_s[qi * n4 + g4] = s[qi];
         mx[qi] = max(mx[qi], max(max(s[qi].x, s[qi].y), max(s[qi].z, s[qi].w)));
       }
     }
@@ -129,16 +142,17 @@ fn attend(start: u32, end: u32, kvh: u32, lid: u32, span: ptr<function, Span>) {
     workgroupBarrier();
     // The tile's maximum per query (every invocation alike), and the old state's correction.
     var corr: array<f32, NQ>;
+    let n_w = min(WG, (tile_end - kt + 3u) / 4u); // invocations that scored keys of the tile (a run-time bound)
     for (var qi = 0u; qi < NQ; qi++) {
       var t = EMPTY_M;
-      for (var w = 0u; w < WG; w++) { t = max(t, sh_max[qi * WG + w]); }
+      for (var w = 0u; w < n_w; w++) { t = max(t, sh_max[qi * WG + w]); }
       let m_new = max(m[qi], t);
       corr[qi] = exp(m[qi] - m_new);
       m[qi] = m_new;
     }
-    for (var g = 0u; g < KG; g++) {
+    for (var j4 = kt + 4u * lid; j4 < tile_end; j4 += 4u * WG) {
       for (var qi = 0u; qi < NQ; qi++) {
-        let i = qi * n4 + lid + WG * g;
+        let i = qi * n4 + (j4 - kt) / 4u;
         let s = sh_s[i];
         sh_s[i] = select(vec4<f32>(0.0), exp(s - m[qi]), s > vec4<f32>(MASKED));
       }
@@ -150,31 +164,21 @@ fn attend(start: u32, end: u32, kvh: u32, lid: u32, span: ptr<function, Span>) {
       l[qi] *= corr[qi];
       for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] *= corr[qi]; }
     }
-    for (var g4 = 0u; g4 < n4; g4++) {
-      let j0 = kt + 4u * g4;
-      if (j0 >= end) { break; }
-      var v: array<vec4<f32>, 4 * MAXD4>; // (4 keys, this invocation's vec4s)
-      for (var c = 0u; c < 4u; c++) {
-        let j = j0 + c;
-        let row = j % p.cache_len;
-        let vb = kv_word(1u, row, kvh);
-        let vs = select(0.0, kv_scale(kv_scale_word(1u, row, kvh)), j < end); // keys past the range weigh 0
-        for (var i = 0u; i < nd; i++) {
-          let d4 = lid + i * WG;
-          v[c * MAXD4 + i] = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]) * vs, d4 < MAXD4 && j < end);
-        }
+    for (var j = kt; j < tile_end; j++) { // one key at a time: its V loads appear once in the shader
+      let row = j % p.cache_len;
+      let vb = kv_word(1u, row, kvh);
+      let vs = kv_scale(kv_scale_word(1u, row, kvh));
+      var v: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the row (nd of them)
+      for (var i = 0u; i < nd; i++) {
+        let d4 = lid + i * WG;
+        v[i] = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]) * vs, d4 < MAXD4);
       }
+      let g4 = (j - kt) / 4u;
+      let c = (j - kt) % 4u;
       for (var qi = 0u; qi < NQ; qi++) {
-        let e = sh_s[qi * n4 + g4];
-        l[qi] += (e.x + e.y) + (e.z + e.w);
-        for (var i = 0u; i < nd; i++) {
-          var a = acc[qi * MAXD4 + i];
-          a += e.x * v[i];
-          a += e.y * v[MAXD4 + i];
-          a += e.z * v[2u * MAXD4 + i];
-          a += e.w * v[3u * MAXD4 + i];
-          acc[qi * MAXD4 + i] = a;
-        }
+        let e = sh_s[qi * n4 + g4][c];
+        l[qi] += e;
+        for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] += e * v[i]; }
       }
     }
     workgroupBarrier(); // the next tile overwrites sh_s and sh_max
@@ -207,15 +211,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (t0 >= step.n_tokens) { return; }
   let n_t = min(TQ, step.n_tokens - t0); // tokens of this workgroup
   let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var i = lid; i < NQ * MAXD4; i += WG) {
+    let qi = i / MAXD4;
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u); // tokens past the pass repeat the last one, unwritten
+    sh_q[i] = qkv4(t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim, i % MAXD4) * p.scale;
+  }
   var span: Span;
   for (var qi = 0u; qi < NQ; qi++) {
-    let t = min(t0 + qi / GROUP, step.n_tokens - 1u); // tokens past the pass repeat the last one, unwritten
-    let base = t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim;
-    for (var d = 0u; d < MAXD4; d++) { q[qi * MAXD4 + d] = qkv4(base, d) * p.scale; }
-    let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+    let n_keys = step.pos + min(t0 + qi / GROUP, step.n_tokens - 1u) + 1u; // causal: keys 0..pos+t
     span.lo[qi] = first_key(n_keys);
     span.hi[qi] = n_keys;
   }
+  workgroupBarrier();
   init_state();
   attend(first_key(step.pos + t0 + 1u), step.pos + t0 + n_t, kvh, lid, &span);
   for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
@@ -258,7 +265,6 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
   }
   var span: Span;
   for (var qi = 0u; qi < NQ; qi++) {
-    for (var d = 0u; d < MAXD4; d++) { q[qi * MAXD4 + d] = sh_q[qi * MAXD4 + d]; }
     span.lo[qi] = start;
     span.hi[qi] = end;
   }

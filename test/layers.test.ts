@@ -96,13 +96,13 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   }, COMPILE_TIMEOUT);
 
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
-  // workgroup size (8 on lavapipe), 32 = a GPU's. Small heads put up to 8 tokens in a workgroup (prefillTokens).
+  // workgroup size (8 on lavapipe), 32 = a GPU's. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
   it.each([
-    [4, 2, 8, 0, 5, 0, 512, 0, 0], // 16 queries per workgroup, the last tile of tokens partial
+    [4, 2, 8, 0, 5, 0, 512, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
     [8, 4, 8, 30, 1, 0, 512, 0, 32],
     [2, 2, 64, 70, 3, 0, 512, 0, 0],
     [4, 1, 128, 0, 100, 0, 512, 0, 0],
-    [3, 1, 4, 9, 40, 0, 512, 0, 0], // 24 queries per workgroup
+    [3, 1, 4, 9, 40, 0, 512, 0, 0], // 3 queries per workgroup (1 token)
     [3, 1, 4, 9, 40, 0, 512, 0, 32],
     [2, 1, 96, 200, 1, 0, 512, 0, 0],
     [9, 3, 64, 150, 1, 0, 512, 0, 0],

@@ -33,19 +33,18 @@ export const MAX_HEAD_DIM = 256;
 export const attentionWorkgroup = (cpu: boolean) => (cpu ? 8 : 32);
 
 /**
- * Prefill tokens per workgroup (TQ): as many as keep NQ * head_dim / 4 (the vec4s of the queries an invocation
- * holds) within 64, at most 8. The kernel's loops over the queries must unroll (Mesa unrolls a loop of at most
- * 32 iterations and a bounded size) or the private arrays they index live in memory, read lane by lane.
+ * Prefill tokens per workgroup (TQ): as many as keep NQ = GROUP * TQ within 4 (at least 1). The kernel unrolls its
+ * loops over the NQ queries, and lavapipe's compile time grows much faster than the shader (16 queries of
+ * head_dim 8: ~5 s of CPU for one pipeline, 8: ~2 s).
  */
-const MAX_Q_VEC4 = 64;
-const MAX_TQ = 8;
-export function prefillTokens(group: number, headDim: number): number {
-  return Math.max(1, Math.min(MAX_TQ, Math.floor(MAX_Q_VEC4 / ((group * headDim) / 4))));
+const MAX_NQ = 4;
+export function prefillTokens(group: number): number {
+  return Math.max(1, Math.floor(MAX_NQ / group));
 }
 
-/** Workgroup bytes: queries (decode), a tile's scores and maxima, the new K and V (decode). */
+/** Workgroup bytes: queries, a tile's scores and maxima, the new K and V (decode). */
 function workgroupBytes(nq: number, headDim: number, wg: number, kg: number, decode: boolean): number {
-  const staged = decode ? 16 * ((nq + 2) * headDim) / 4 : 0;
+  const staged = (16 * ((nq + (decode ? 2 : 0)) * headDim)) / 4;
   return staged + 16 * nq * kg * wg + 4 * nq * wg;
 }
 
@@ -97,7 +96,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const wg = a.wg ?? attentionWorkgroup(gpu.caps.cpu);
   const limit = gpu.caps.maxWorkgroupStorageSize;
   // Tokens per prefill workgroup and key groups per tile, lowered until the workgroup memory fits.
-  let tq = prefillTokens(group, a.headDim);
+  let tq = prefillTokens(group);
   while (tq > 1 && workgroupBytes(group * tq, a.headDim, wg, 1, false) > limit) tq--;
   const kg = (nq: number, decode: boolean) => (workgroupBytes(nq, a.headDim, wg, 2, decode) <= limit ? 2 : 1);
   if (workgroupBytes(group, a.headDim, wg, 1, true) > limit) {
