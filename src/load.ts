@@ -61,6 +61,8 @@ export interface LoadOptions {
    * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
    */
   autotune?: boolean;
+  /** Fuse RMSNorm, x's Q8_0 and SwiGLU into decode's GEMVs (default: on GPUs, off on CPU adapters; see BuildOptions). */
+  fuseDecode?: boolean;
 }
 
 /** A model built on its device, with its tokenizer and chat template. */
@@ -111,6 +113,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         nValid: tokenizer.vocabSize,
         onProgress,
         autotune: opts.autotune ?? autotuneDefault(gpu.caps),
+        fuseDecode: opts.fuseDecode,
       });
       if (opts.signal?.aborted) model.alloc.destroyAll();
       aborted();

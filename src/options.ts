@@ -71,10 +71,11 @@ export function signalOption(v: unknown): AbortSignal | undefined {
 }
 
 /** The load options that are plain numbers: contextLength and maxBatch, integers of at least 1. */
-export function checkLoadOptions(o: { contextLength?: unknown; maxBatch?: unknown; autotune?: unknown }): void {
+export function checkLoadOptions(o: { contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown }): void {
   intOption('contextLength', o.contextLength, 1);
   intOption('maxBatch', o.maxBatch, 1);
   boolOption('autotune', o.autotune);
+  boolOption('fuseDecode', o.fuseDecode);
 }
 
 /** A prompt: a string, or an array of integer token ids inside the vocabulary. */

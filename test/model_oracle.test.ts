@@ -107,6 +107,19 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
     }
   });
 
+  // CPU adapters decode with separate norm / quantize / SwiGLU dispatches (faster there); GPUs with the fused GEMVs.
+  it.each(MODELS)('fused decode GEMVs (fuseDecode: true): greedy ids equal llama.cpp\'s too ($oracle)', async ({ file, oracle }) => {
+    const engine = await Engine.load(sharedModelPath(file), { gpu: await testGpu(variant), contextLength: 256, kvCache: 'f32', fuseDecode: true });
+    try {
+      for (const r of readOracle(`${oracle}.llama-cpp.json`).results) {
+        const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(res.ids, r.prompt).toEqual(r.generated_token_ids);
+      }
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('BOS-only 256-token greedy run reproduces llama.cpp text exactly', async () => {
     const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512, kvCache: 'f32' });
     try {

@@ -73,6 +73,11 @@ export interface BuildOptions {
   onProgress?: (fraction: number, what: string) => void;
   /** Pick each matmul's launch variants by a short timed trial (src/kernels/autotune.ts; default off). */
   autotune?: boolean;
+  /**
+   * Decode's GEMVs take in what feeds them (RMSNorm, x's Q8_0, SwiGLU): default on GPUs, off on CPU adapters, where a
+   * layer's fused matmuls measured 1.42x the separate kernels' time (bench/fused.ts: every workgroup redoes the prologue).
+   */
+  fuseDecode?: boolean;
 }
 
 /**
@@ -136,7 +141,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
   type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'glu'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
-  const rawX = (wt: GpuWeights, xin: GPUBuffer) => (takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
+  const fuse = o.fuseDecode ?? !gpu.caps.cpu;
+  const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   let tokenTile = 1;
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
@@ -190,7 +196,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const nw = vec(name, weight);
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
-      if (!parts.every(gemvReadsRawX)) {
+      if (!fuse || !parts.every(gemvReadsRawX)) {
         decode.push(norm);
         return { q8 };
       }
@@ -222,7 +228,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const ffnNorm = await preNorm('ffn_norm', w.ffnNorm, w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
-    const glu = w.gateUp.length === 1;
+    const glu = fuse && w.gateUp.length === 1;
     if (glu) {
       // One gate|up matrix, its rows in gate/up pairs: decode's GEMV writes h itself (SwiGLU fused),
       // the prefill's GEMM writes the pairs and SwiGLU reads them.
