@@ -192,7 +192,7 @@ export type GgufFormat = keyof typeof GGUF_LAYOUTS;
 const planeWords = (bits: number, K: number) => Math.ceil((K * bits) / 128) * 4;
 
 /** GPU code words per row: every plane's codes, each plane padded to whole vec4s. */
-export const planeRowWords = (l: GgufLayout, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
+export const planeRowWords = (l: Pick<GgufLayout, 'planes'>, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
 
 /**
  * The vec4 of a row that holds code k of plane `plane`. One plane: its vec4s in order. Two (low, high):

@@ -3,7 +3,10 @@
  * codes into a byte per code, then every code placed by planeVec), kept only as the reference that
  * test/repack.test.ts and bench/repack.ts compare src/kernels/weight_layouts.ts's word-level repacking
  * with. The GPU tests (matmul_gguf, kquants_gpu) checked this one against ggml's dequantization.
+ * A row's size in words is the layout's (planeRowWords); where each code goes stays this file's own (planeVec).
  */
+import { planeRowWords } from '../../src/kernels/weight_layouts.ts';
+
 /** One GGUF block format's ggml block and its GPU layout. */
 interface GgufLayout {
   ggml: string; // ggml's type name
@@ -180,11 +183,6 @@ export const REFERENCE_LAYOUTS = {
   iq4_xs: IQ4_XS,
 } as const satisfies Record<string, GgufLayout>;
 
-/** Words of one bit plane of a row: ceil(K * bits / 128) vec4s. */
-const planeWords = (bits: number, K: number) => Math.ceil((K * bits) / 128) * 4;
-
-/** GPU code words per row: every plane's codes, each plane padded to whole vec4s. */
-const planeRowWords = (l: GgufLayout, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
 
 /**
  * The vec4 of a row that holds code k of plane `plane`. One plane: its vec4s in order. Two (low, high):
