@@ -55,12 +55,14 @@ export class Engine extends EventTarget {
   /**
    * passMs: GPU time one prefill pass aims at (a Stop waits for at most about one pass); Infinity: passes
    * of maxBatch tokens.
+   * minPassTokens: the fewest tokens of a prefill pass after the first (a pass's fixed costs: see PrefillPasses);
+   * on a slow device it sets the Stop latency instead of passMs.
    * runAheadMs: while another request waits, how long a generation whose reader has not come back keeps
    * generating into its buffer before it steps aside (it resumes, re-running its tokens, when read again).
    * decodeAhead: decode steps in flight on the GPU (1 to 4): each step takes its token from the previous
    * one's sample on the GPU, so the next is submitted while one runs; 1 waits for each id before the next.
    */
-  readonly tuning = { passMs: 100, runAheadMs: 1000, decodeAhead: 2 };
+  readonly tuning = { passMs: 100, minPassTokens: 16, runAheadMs: 1000, decodeAhead: 2 };
   private readonly passes = new PrefillPasses(this.tuning);
   private current: Model;
   readonly tokenizer: Tokenizer;

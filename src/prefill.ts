@@ -9,13 +9,17 @@ export class PrefillPasses {
   /** Prompt tokens per prefill pass, tuned from measured pass times toward `tuning.passMs`. */
   private passTokens = 4; // small at first: the first pass on a slow device should not hold a Stop for long
 
-  /** passMs: GPU time one pass aims at; Infinity: passes of maxBatch tokens (the engine's `tuning`, shared). */
-  constructor(private readonly tuning: { readonly passMs: number }) {}
+  /**
+   * passMs: GPU time one pass aims at; Infinity: passes of maxBatch tokens. minPassTokens: the fewest tokens a
+   * tuned pass takes (the engine's `tuning`, shared).
+   */
+  constructor(private readonly tuning: { readonly passMs: number; readonly minPassTokens: number }) {}
 
   /**
    * Makes m's KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
-   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Returns the
-   * last pass submitted, not awaited (its id is the one sampled after seq; null when it stopped).
+   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Only the last
+   * pass runs the LM head and the sampler. Returns the last pass submitted, not awaited (its id is the one
+   * sampled after seq; null when it stopped).
    */
   async advance(
     m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
@@ -30,7 +34,7 @@ export class PrefillPasses {
       const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
       const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
       const t = performance.now();
-      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last }, last ? u : 0);
+      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last, head: last }, last ? u : 0);
       const step = {
         wait: async () => {
           const id = await pass.wait();
@@ -44,12 +48,17 @@ export class PrefillPasses {
     }
   }
 
-  /** Moves the pass size halfway toward the one that would have taken `tuning.passMs`. */
+  /**
+   * Moves the pass size halfway toward the one that would have taken `tuning.passMs`, but not below
+   * `tuning.minPassTokens`: a pass has costs that do not shrink with its tokens (every weight read at least
+   * once, a dispatch per kernel), and on a slow device 100 ms is only a few tokens. SmolLM2-135M Q8_0 on
+   * lavapipe, 128 tokens in passes of 4, 8, 16, 32: 32, 37, 42 and 44 tok/s.
+   */
   private tunePass(m: Model, n: number, ms: number): void {
     const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);
     // A multiple of the GEMMs' token tile: a pass of 5 costs what one of 8 does when they take 4 at a time.
     const tile = m.tokenTile;
     const want = tile * Math.max(1, Math.round((this.passTokens + fit) / 2 / tile));
-    this.passTokens = Math.max(1, Math.min(m.maxBatch, want));
+    this.passTokens = Math.min(m.maxBatch, Math.max(this.tuning.minPassTokens, want));
   }
 }

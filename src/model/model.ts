@@ -284,16 +284,16 @@ export interface PassTimer {
  * Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. `chained`: one token,
  * the one the previous pass sampled (read from `result` on the GPU).
  */
-export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false): void {
+export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head = true): void {
   const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
+  const lists = head ? ([[layers, n], [m.head, 1]] as const) : ([[layers, n]] as const);
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
-    encodeDispatches(pass, layers, n);
-    encodeDispatches(pass, m.head, 1);
+    for (const [list, tokens] of lists) encodeDispatches(pass, list, tokens);
     pass.end();
     return;
   }
-  for (const [list, tokens] of [[layers, n], [m.head, 1]] as const) {
+  for (const [list, tokens] of lists) {
     for (const d of list) {
       const pass = enc.beginComputePass({ label: d.label, timestampWrites: timer.timestampWrites(d.label) });
       encodeDispatches(pass, [d], tokens);
@@ -305,10 +305,12 @@ export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer
 /**
  * Sampling settings of a forward pass (see src/sampling.ts; what is left out is off). `record`: the chosen id
  * is a generated token, counted for the penalties (default true; false for a prefill pass whose sample is
- * thrown away).
+ * thrown away). `head: false`: a prefill pass before the last one, which only fills the KV cache: no final
+ * norm, LM head or sampler (the LM head alone reads 20-40% of a small model's weights), and the id read back
+ * means nothing.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -378,7 +380,7 @@ export async function submitForward(
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null);
+  encodeForward(m, enc, n, timer, tokens === null, s.head !== false);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   gpu.device.queue.submit([enc.finish()]);
   const id = m.readback.read(slot);
