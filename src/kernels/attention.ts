@@ -61,6 +61,20 @@ export function decodeSplits(maxKeys: number, cpu = false): number {
   return Math.max(1, Math.min(MAX_SPLITS, Math.ceil(maxKeys / KEYS_PER_SPLIT)));
 }
 
+/** The decode's partial states per (query head, split): used within one layer's decode, so shared by all layers. */
+export interface AttentionScratch {
+  partAcc: GPUBuffer; // (n_head, n_split, head_dim/4) vec4
+  partMl: GPUBuffer; // (n_head, n_split) (m, l)
+}
+
+/** Scratch for layers of at most nHead query heads, nSplit splits and headDim. */
+export function attentionScratch(alloc: Allocator, nHead: number, nSplit: number, headDim: number): AttentionScratch {
+  return {
+    partAcc: alloc.storage('attention.part_acc', nHead * nSplit * headDim * 4),
+    partMl: alloc.storage('attention.part_ml', nHead * nSplit * 8),
+  };
+}
+
 export interface AttentionArgs extends KvCacheArgs {
   nHead: number;
   nKv: number;
@@ -74,6 +88,7 @@ export interface AttentionArgs extends KvCacheArgs {
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
+  scratch?: AttentionScratch; // default: the layer's own
 }
 
 export interface AttentionDispatches {
@@ -91,7 +106,6 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     throw new EmberError('UNSUPPORTED', `head_dim ${a.headDim} is not supported by the attention kernel (a multiple of 4, at most ${MAX_HEAD_DIM})`);
   }
   if (a.nHead % a.nKv !== 0) throw new EmberError('BAD_MODEL', `head_count ${a.nHead} is not a multiple of head_count_kv ${a.nKv}`);
-  const hd4 = a.headDim / 4;
   const group = a.nHead / a.nKv;
   const wg = a.wg ?? attentionWorkgroup(gpu.caps.cpu);
   const limit = gpu.caps.maxWorkgroupStorageSize;
@@ -103,8 +117,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     throw new EmberError('UNSUPPORTED', `attention: ${group} query heads per kv head of head_dim ${a.headDim} need more than the device's ${limit} bytes of workgroup memory`);
   }
   // The decode's partial states (bound even with one split, where the kernel writes the output itself)
-  const partAcc = alloc.storage('attention.part_acc', a.nHead * a.nSplit * hd4 * 16); // (n_head, n_split, head_dim/4) vec4
-  const partMl = alloc.storage('attention.part_ml', a.nHead * a.nSplit * 8); // (n_head, n_split) (m, l)
+  const { partAcc, partMl } = a.scratch ?? attentionScratch(alloc, a.nHead, a.nSplit, a.headDim);
   type Entry = 'main' | 'decode' | 'merge';
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {

@@ -6,7 +6,7 @@ import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type Matmul
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
-import { buildAttention, decodeSplits } from '../kernels/attention.ts';
+import { attentionScratch, buildAttention, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
@@ -159,6 +159,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   let weightBytes = embed.bytes;
   let kvBytes = 0;
 
+  const splitsOf = (window: number) => decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu);
+  const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
+  const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant);
@@ -210,7 +213,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
-      rope, nSplit: decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu), qkv, out: attn, step,
+      rope, nSplit: splitsOf(window), qkv, out: attn, step, scratch: attnScratch,
     });
     prefill.push(attention.prefill); // after the rope dispatch
     decode.push(...attention.decode); // RoPE and the K/V write happen inside
