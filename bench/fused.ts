@@ -14,6 +14,7 @@
  *
  * Shape: D, F, qkv rows (default SmolLM2-135M's). Each pair is checked bit for bit before it is timed.
  */
+import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
@@ -146,23 +147,27 @@ export async function benchFused(gpu: Gpu, o: FusedBenchOptions = {}): Promise<F
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const arg = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      shape: { type: 'string', default: '576,1536,960' }, layout: { type: 'string' }, wg: { type: 'string' }, r: { type: 'string' },
+      format: { type: 'string', default: 'q8' }, iters: { type: 'string', default: '50' }, repeats: { type: 'string', default: '3' },
+      'no-subgroups': { type: 'boolean' },
+    },
+  });
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
   const { loadavg } = await import('node:os');
   const load = () => console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   load();
-  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
-  const [D, F, qkvRows] = (arg('shape') ?? '576,1536,960').split(',').map(Number);
+  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
+  const [D, F, qkvRows] = a.shape.split(',').map(Number);
   const tuning: Partial<MatmulTuning> = {};
-  if (arg('layout')) tuning.gemv = arg('layout') as MatmulTuning['gemv'];
-  if (arg('wg')) tuning.gemvWG = Number(arg('wg'));
-  if (arg('r')) tuning.gemvR = Number(arg('r'));
-  const format = (arg('format') ?? 'q8') as WeightFormat;
-  await benchFused(gpu, { iters: Number(arg('iters') ?? 50), repeats: Number(arg('repeats') ?? 3), format, D, F, qkvRows, tuning });
+  if (a.layout) tuning.gemv = a.layout as MatmulTuning['gemv'];
+  if (a.wg) tuning.gemvWG = Number(a.wg);
+  if (a.r) tuning.gemvR = Number(a.r);
+  const format = a.format as WeightFormat;
+  await benchFused(gpu, { iters: Number(a.iters), repeats: Number(a.repeats), format, D, F, qkvRows, tuning });
   load();
   gpu.device.destroy();
 }

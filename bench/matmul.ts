@@ -20,6 +20,7 @@
  * Like llm.c: every kernel is checked against the CPU reference before it is timed; then warm-up, then
  * GPU timestamps around `iters` back-to-back launches in one pass (wall clock where timestamps are missing).
  */
+import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
@@ -246,32 +247,36 @@ function parseFormats(v: string): BenchFormat[] {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const arg = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const str = { type: 'string' } as const;
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      iters: { type: 'string', default: '100' }, 'no-subgroups': { type: 'boolean' }, layout: str, wg: str, r: str, prefill: str,
+      gemm: str, 'gemm-wg': str, 'gemm-r': str, tt: str, xvec: str, float: { type: 'boolean' }, formats: str, shapes: str,
+    },
+  });
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
   const { loadavg } = await import('node:os');
   const load = () => console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   load();
-  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
-  const layout = arg('layout');
+  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
+  const layout = a.layout;
   const tuning: Partial<MatmulTuning> = {};
-  if (arg('wg')) tuning.gemvWG = Number(arg('wg'));
-  if (arg('r')) tuning.gemvR = Number(arg('r'));
-  if (arg('gemm')) tuning.gemm = arg('gemm') as MatmulTuning['gemm'];
-  if (arg('gemm-wg')) tuning.gemmWG = Number(arg('gemm-wg'));
-  if (arg('gemm-r')) tuning.gemmR = Number(arg('gemm-r'));
-  if (arg('tt')) tuning.gemmTT = Number(arg('tt'));
-  if (arg('xvec')) tuning.gemvXVec = Number(arg('xvec')) as 1 | 4;
-  if (argv.includes('--float')) tuning.gemmFloat = tuning.gemvFloat = true;
+  if (a.wg) tuning.gemvWG = Number(a.wg);
+  if (a.r) tuning.gemvR = Number(a.r);
+  if (a.gemm) tuning.gemm = a.gemm as MatmulTuning['gemm'];
+  if (a['gemm-wg']) tuning.gemmWG = Number(a['gemm-wg']);
+  if (a['gemm-r']) tuning.gemmR = Number(a['gemm-r']);
+  if (a.tt) tuning.gemmTT = Number(a.tt);
+  if (a.xvec) tuning.gemvXVec = Number(a.xvec) as 1 | 4;
+  if (a.float) tuning.gemmFloat = tuning.gemvFloat = true;
   await benchMatmul(gpu, {
-    iters: Number(arg('iters') ?? 100),
-    prefillTokens: arg('prefill') ? Number(arg('prefill')) : undefined,
-    formats: arg('formats') ? parseFormats(arg('formats')!) : undefined,
+    iters: Number(a.iters),
+    prefillTokens: a.prefill ? Number(a.prefill) : undefined,
+    formats: a.formats ? parseFormats(a.formats) : undefined,
     layouts: layout === 'both' ? ['rows', 'split'] : layout ? [layout as MatmulTuning['gemv']] : undefined,
-    shapes: arg('shapes')?.split(',').map((s) => s.split('x').map(Number) as [number, number]),
+    shapes: a.shapes?.split(',').map((s) => s.split('x').map(Number) as [number, number]),
     tuning,
   });
   gpu.device.destroy();

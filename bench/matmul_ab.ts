@@ -9,6 +9,7 @@
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
+import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
 import type { MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
@@ -24,11 +25,15 @@ function parseVariant(v: string): Partial<MatmulTuning> {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const arg = (name: string, d: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : d;
-  };
-  const variants = argv.flatMap((a, i) => (a === '--variant' ? [argv[i + 1]] : []));
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      format: { type: 'string', default: 'q8' }, shape: { type: 'string', default: '576x1536' }, tokens: { type: 'string', default: '128' },
+      rounds: { type: 'string', default: '5' }, iters: { type: 'string', default: '4' }, variant: { type: 'string', multiple: true, default: [] },
+      'no-subgroups': { type: 'boolean' },
+    },
+  });
+  const variants = a.variant;
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
@@ -36,12 +41,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const ref = await import('../src/kernels/ref/matmul.ts');
   const { loadavg } = await import('node:os');
-  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
-  const formats = arg('format', 'q8').split(',') as BenchFormat[];
-  const [K, N] = arg('shape', '576x1536').split('x').map(Number);
-  const T = Number(arg('tokens', '128'));
-  const rounds = Number(arg('rounds', '5'));
-  const iters = Number(arg('iters', '4'));
+  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
+  const formats = a.format.split(',') as BenchFormat[];
+  const [K, N] = a.shape.split('x').map(Number);
+  const T = Number(a.tokens);
+  const rounds = Number(a.rounds);
+  const iters = Number(a.iters);
   console.log(`load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}; K=${K} N=${N} T=${T}`);
   const alloc = new Allocator(gpu);
   const rand = lcgUniform(7);

@@ -6,21 +6,25 @@
  *
  * Default model: the synthetic SmolLM2-135M Q8_0 that `emberlm bench --synthetic smollm2-135m:q8_0` writes.
  */
+import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const arg = (name: string, d: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : d;
-  };
+  const { tmpdir } = await import('node:os');
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: `${tmpdir()}/emberlm-bench/smollm2-135m-Q8_0-s1-v1.gguf` },
+      tokens: { type: 'string', default: '128' }, 'no-autotune': { type: 'boolean' },
+    },
+  });
   await import('../src/node/host.ts');
   const { Engine } = await import('../src/engine.ts');
   const { forward } = await import('../src/model/model.ts');
   const { TimestampProfiler } = await import('../src/bench/profile.ts');
-  const { loadavg, tmpdir } = await import('node:os');
-  const T = Number(arg('tokens', '128'));
-  const file = arg('model', `${tmpdir()}/emberlm-bench/smollm2-135m-Q8_0-s1-v1.gguf`);
-  const engine = await Engine.load(file, { contextLength: T + 8, maxBatch: T, autotune: !argv.includes('--no-autotune') });
+  const { loadavg } = await import('node:os');
+  const T = Number(a.tokens);
+  const engine = await Engine.load(a.model, { contextLength: T + 8, maxBatch: T, autotune: !a['no-autotune'] });
   const m = engine.model;
   const ids = Array.from({ length: T }, (_, i) => 3 + ((i * 7919) % (m.config.vocab - 3)));
   const greedy = { temperature: 0, topK: 0, topP: 1 };

@@ -11,6 +11,7 @@
  * With --gguf the new code runs twice: into fresh arrays per matrix, and in pieces into the reused scratch
  * (repackGgufPieces, as uploadWeights does; the pieces are not copied anywhere here).
  */
+import { parseArgs } from 'node:util';
 import { uptime, loadavg } from 'node:os';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { q4_0ToPacked, q8_0ToPacked } from '../src/gguf/convert.ts';
@@ -20,14 +21,16 @@ import { sourceFromPath } from '../src/gguf/source_node.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from '../test/helpers/repack_reference.ts';
 import { createRng } from '../test/helpers/rng.ts';
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
-};
-const [rows, K] = (arg('shape') ?? '2048x2048').split('x').map(Number);
-const repeats = Number(arg('repeats') ?? 7);
-const withReference = !process.argv.includes('--no-reference');
-const formats = (arg('formats') ?? [...Object.keys(GGUF_LAYOUTS), 'q8_0', 'q4_0'].join(',')).split(',');
+const { values: a } = parseArgs({
+  options: {
+    shape: { type: 'string', default: '2048x2048' }, repeats: { type: 'string', default: '7' }, 'no-reference': { type: 'boolean' },
+    formats: { type: 'string', default: [...Object.keys(GGUF_LAYOUTS), 'q8_0', 'q4_0'].join(',') }, gguf: { type: 'string' },
+  },
+});
+const [rows, K] = a.shape.split('x').map(Number);
+const repeats = Number(a.repeats);
+const withReference = !a['no-reference'];
+const formats = a.formats.split(',');
 
 /** Best of `repeats` wall-clock runs of each of fs (in turn), in ms. */
 function best(...fs: (() => unknown)[]): number[] {
@@ -74,8 +77,8 @@ async function wholeFile(path: string): Promise<void> {
   console.log(`after: ${load()}`);
 }
 
-if (arg('gguf')) {
-  await wholeFile(arg('gguf')!);
+if (a.gguf) {
+  await wholeFile(a.gguf);
   process.exit(0);
 }
 
