@@ -1,3 +1,4 @@
+import { isNode } from '../node_host.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
@@ -268,7 +269,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
-    readback: new ReadbackRing(readbacks),
+    readback: new ReadbackRing(readbacks, { pace: gpu.caps.cpu && isNode() }), // see MapPacer
     decode, prefill, chained, head, sampler,
     kv: { ids: [] },
     timing: {},
@@ -386,7 +387,7 @@ export async function submitForward(
   encodeForward(m, enc, n, timer, tokens === null, s.head !== false);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   gpu.device.queue.submit([enc.finish()]);
-  const id = m.readback.read(slot);
+  const id = m.readback.read(slot, n);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
     if (cached.length === pos) cached.push(...fed); // only when the cache held every position before pos

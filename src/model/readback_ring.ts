@@ -1,3 +1,5 @@
+import { MapPacer } from './map_pacer.ts';
+
 /** Readback buffers a model has: at most this many forward passes can be in flight at once. */
 export const READBACK_RING = 4;
 
@@ -7,6 +9,9 @@ export const READBACK_RING = 4;
  * ended (a discarded step's read still runs to its end, and is then forgotten).
  */
 export class ReadbackRing {
+  /** Where waiting for a map costs the GPU (Dawn in Node on a CPU adapter): when to map each read. */
+  private readonly pacer: MapPacer | null;
+  private lastEnd: Promise<number> = Promise.resolve(0); // when the latest paced read's pass ended (ms); never rejects
   private next = 0;
   private readonly pending: Promise<unknown>[];
   /** Milliseconds spent awaiting ids through `wait` (the benchmark's GPU wait). */
@@ -15,8 +20,9 @@ export class ReadbackRing {
   reads = 0;
   waits = 0;
 
-  constructor(readonly buffers: readonly GPUBuffer[]) { // each (4) u32 at least, MAP_READ | COPY_DST
+  constructor(readonly buffers: readonly GPUBuffer[], opts: { pace?: boolean } = {}) { // each (4) u32 at least, MAP_READ | COPY_DST
     this.pending = buffers.map(() => Promise.resolve());
+    this.pacer = opts.pace ? new MapPacer() : null;
   }
 
   /** The index of the next buffer in turn, once its previous read has ended. */
@@ -27,17 +33,36 @@ export class ReadbackRing {
     return i;
   }
 
-  /** Reads buffer i's u32, after the submit that copies into it. */
-  read(i: number): Promise<number> {
+  /** Reads buffer i's u32, right after the submit of the pass (of `tokens` tokens) that copies into it. */
+  read(i: number, tokens = 1): Promise<number> {
     const buf = this.buffers[i];
     this.reads++;
-    const id = buf.mapAsync(GPUMapMode.READ).then(() => {
+    const id = this.mapped(buf, tokens).then(() => {
       const v = new Uint32Array(buf.getMappedRange(0, 4))[0];
       buf.unmap();
       return v;
     });
     this.pending[i] = id.catch(() => {}); // a lost device or destroyed buffer: the step's waiter sees the error
     return id;
+  }
+
+  /** Maps buf: at once, or with a pacer, after the previous read and a sleep through most of the pass. */
+  private async mapped(buf: GPUBuffer, tokens: number): Promise<void> {
+    const pacer = this.pacer;
+    if (!pacer) return buf.mapAsync(GPUMapMode.READ);
+    const submitted = performance.now();
+    const previous = this.lastEnd;
+    const read = (async () => {
+      const start = Math.max(submitted, await previous); // passes run in order: it starts when the last ends
+      const sleep = pacer.mapAt(tokens, start) - performance.now();
+      if (sleep > 1) await new Promise((r) => setTimeout(r, sleep));
+      await buf.mapAsync(GPUMapMode.READ);
+      const end = performance.now();
+      pacer.done(tokens, start, end);
+      return end;
+    })();
+    this.lastEnd = read.catch(() => performance.now()); // after a failure the next read goes on
+    await read;
   }
 
   /** Awaits an id, counting the time as waiting for the GPU. */
