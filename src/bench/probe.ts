@@ -1,6 +1,6 @@
 import source from '../../shaders/bandwidth_probe.wgsl?raw';
 import { EmberError } from '../errors.ts';
-import type { Gpu } from '../gpu/device.ts';
+import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { getPipeline } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
@@ -11,8 +11,9 @@ import { median } from './stats.ts';
  * The memory bandwidth the device reaches on a streaming read (shaders/bandwidth_probe.wgsl): the
  * ceiling of a decode step, which reads every weight once. Each layout is validated against the
  * CPU, warmed up, then timed with GPU timestamps around a pass where the device has them (else by
- * wall time to `onSubmittedWorkDone`, which also counts the submission). The result is the best
- * layout's median over the timed passes. Bytes moved = bytes read + the 1/(4·LOADS) written.
+ * wall time to `onSubmittedWorkDone`, which also counts the submission; where that wait spins a core the
+ * adapter needs, it sleeps through most of the previous pass's time first, as decode's readbacks do). The
+ * result is the best layout's median over the timed passes. Bytes moved = bytes read + the 1/(4·LOADS) written.
  */
 
 export const PROBE_PARAMS = new UniformLayout('ProbeParams', [
@@ -92,6 +93,7 @@ export async function probeBandwidth(gpu: Gpu, o: ProbeOptions = {}): Promise<Pr
     const stamps = querySet ? alloc.create('probe.timestamps', 16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC) : null;
 
     const results: ProbeResult['layouts'] = [];
+    const spins = waitSpins(gpu);
     for (const l of layouts) {
       const groups = nVec4 / (l.WG * l.LOADS);
       const groupsX = Math.min(groups, caps.maxWorkgroupsPerDimension);
@@ -99,6 +101,7 @@ export async function probeBandwidth(gpu: Gpu, o: ProbeOptions = {}): Promise<Pr
       const params = staticUniform(alloc, `probe.params.${l.name}`, PROBE_PARAMS, { n_vec4: nVec4, groups_x: groupsX, pad0: 0, pad1: 0 });
       const pipeline = await getPipeline(gpu, `bandwidth_probe/${l.name}`, source, 'main', { WG: l.WG, LOADS: l.LOADS, CONTIGUOUS: l.CONTIGUOUS ? 1 : 0 });
       const bind = bindGroup(alloc, `bandwidth_probe/${l.name}`, pipeline, [params, src, out]);
+      let lastMs = 0; // the previous pass's wall time: where waiting spins (waitSpins), slept through first
       /** Seconds for one pass of `dispatches` reads of the buffer. */
       const pass = async (): Promise<number> => {
         const enc = device.createCommandEncoder({ label: 'bandwidth_probe' });
@@ -110,8 +113,10 @@ export async function probeBandwidth(gpu: Gpu, o: ProbeOptions = {}): Promise<Pr
         if (querySet && stamps) enc.resolveQuerySet(querySet, 0, 2, stamps, 0);
         const t0 = performance.now();
         device.queue.submit([enc.finish()]);
+        if (spins && lastMs > 0) await new Promise((r) => setTimeout(r, 0.85 * lastMs));
         await device.queue.onSubmittedWorkDone();
-        const wallS = (performance.now() - t0) / 1000;
+        lastMs = performance.now() - t0;
+        const wallS = lastMs / 1000;
         if (!stamps) return wallS;
         const [begin, end] = new BigUint64Array(await readBuffer(gpu, stamps, 16));
         return Number(end - begin) / 1e9;

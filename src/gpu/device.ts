@@ -31,6 +31,15 @@ export interface Gpu {
   readonly lost: Promise<string>;
 }
 
+/**
+ * Whether awaiting this GPU takes a core it needs: Dawn in Node polls in a busy loop while a map or a
+ * work-done promise is pending, and a CPU adapter (lavapipe) runs on those same cores. Such waits sleep
+ * through most of the expected GPU time first (src/model/map_pacer.ts).
+ */
+export function waitSpins(gpu: Pick<Gpu, 'caps'>): boolean {
+  return gpu.caps.cpu && isNode();
+}
+
 export type FeatureName = 'shader-f16' | 'subgroups' | 'timestamp-query';
 
 export interface GpuOptions {

@@ -1,6 +1,5 @@
-import { isNode } from '../node_host.ts';
 import { EmberError } from '../errors.ts';
-import type { Gpu } from '../gpu/device.ts';
+import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
 import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
@@ -269,7 +268,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
-    readback: new ReadbackRing(readbacks, { pace: gpu.caps.cpu && isNode() }), // see MapPacer
+    readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
     kv: { ids: [] },
     timing: {},
