@@ -4,10 +4,11 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--decode keys,dims]
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
- * model's do). Prefill: `--prefill` tokens from position 0.
+ * model's do). Prefill: `--prefill` tokens from position 0. `--decode`: the decode entry points to time, in
+ * turn within each round: keys (decode) and dims (decode_dims, which needs subgroups of the workgroup's size).
  */
 import { runUnderVite } from './run_under_vite.ts';
 
@@ -55,7 +56,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
   interface Case { name: string; run: (pass: GPUComputePassEncoder) => void; check: () => Promise<number> }
   const cases: Case[] = [];
-  const build = async (T: number, pos: number) => {
+  const build = async (T: number, pos: number, decodeDims = false) => {
     const qkv = rand(T * row).map((v) => v * 4); // scores of a few units: a peaked softmax, as in a model
     const step = alloc.uniform('step', STEP.size);
     gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
@@ -63,7 +64,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const out = alloc.storage('out', T * qDim * 4);
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
-      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step,
+      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step, decodeDims,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -83,7 +84,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     };
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
   };
-  for (const c of contexts) cases.push({ name: `decode ctx ${c}`, ...(await build(1, c - 1)) });
+  const decodes = arg('decode', 'keys,dims').split(',');
+  for (const c of contexts) {
+    for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e === 'dims')) });
+  }
   if (prefillT > 0) cases.push({ name: `prefill ${prefillT} tokens`, ...(await build(prefillT, 0)) });
 
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
@@ -112,7 +116,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     }
   }
   const g = (i: number) => best[i].gpu.toFixed(0).padStart(8);
-  cases.forEach((c, i) => console.log(`${c.name.padEnd(22)} ${g(i)} us GPU ${best[i].cpu.toFixed(0).padStart(8)} us CPU (one layer)`));
+  cases.forEach((c, i) => console.log(`${c.name.padEnd(26)} ${g(i)} us GPU ${best[i].cpu.toFixed(0).padStart(8)} us CPU (one layer)`));
   console.log(`load average ${load()}`);
   alloc.destroyAll();
   gpu.device.destroy();

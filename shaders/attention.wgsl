@@ -228,22 +228,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 
-@compute @workgroup_size(WG)
-fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  if (step.n_tokens != 1u) { return; }
-  let kvh = wg.x;
-  let split = wg.y;
+// A decode workgroup's keys [start, end): a range of whole tiles, so that a short context keeps to the first
+// splits; start >= end when this split has none.
+struct Keys { start: u32, end: u32 }
+
+// Decode before the keys (every invocation, in uniform control flow): the split's keys; RoPE and scale of the
+// queries into sh_q; the split holding the new position stores its K and V. A split with no keys marks its
+// partial states empty.
+fn decode_begin(kvh: u32, split: u32, lid: u32) -> Keys {
   let hd4 = p.head_dim / 4u;
   let pos = step.pos;
   let n_keys = pos + 1u;
   let first = first_key(n_keys);
-  // Ranges of whole tiles, so that a short context keeps to the first splits.
   let kt_len = 4u * KG * WG;
   let chunk = ((n_keys - first + p.n_split - 1u) / p.n_split + kt_len - 1u) / kt_len * kt_len;
   let start = first + split * chunk;
   if (start >= n_keys) { // nothing left for this split
     for (var g = lid; g < GROUP; g += WG) { part_ml[(kvh * GROUP + g) * p.n_split + split] = vec2<f32>(EMPTY_M, 0.0); }
-    return;
+    return Keys(start, start);
   }
   let end = min(start + chunk, n_keys);
   let has_new = end == n_keys; // this split holds the new position
@@ -263,17 +265,16 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
     kv_commit(pos % p.cache_len, kvh, lid, WG, true);
     storageBarrier(); // the new row, stored by some invocations, is read by all
   }
-  var span: Span;
-  for (var qi = 0u; qi < NQ; qi++) {
-    span.lo[qi] = start;
-    span.hi[qi] = end;
-  }
-  init_state();
-  attend(start, end, kvh, lid, &span);
+  return Keys(start, end);
+}
+
+// Decode after the keys: the output (one split) or this split's partial states (m, l, acc).
+fn decode_end(kvh: u32, split: u32, lid: u32) {
   if (p.n_split == 1u) {
     for (var qi = 0u; qi < NQ; qi++) { write_out(qi, 0u, kvh, lid); }
     return;
   }
+  let hd4 = p.head_dim / 4u;
   for (var qi = 0u; qi < NQ; qi++) {
     let slot = (kvh * GROUP + qi) * p.n_split + split;
     for (var i = 0u; i < d4_count(); i++) {
@@ -282,6 +283,99 @@ fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
     }
     if (lid == 0u) { part_ml[slot] = vec2<f32>(m[qi], l[qi]); }
   }
+}
+
+@compute @workgroup_size(WG)
+fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (step.n_tokens != 1u) { return; }
+  let kvh = wg.x;
+  let keys = decode_begin(kvh, wg.y, lid);
+  if (keys.start >= keys.end) { return; }
+  var span: Span;
+  for (var qi = 0u; qi < NQ; qi++) {
+    span.lo[qi] = keys.start;
+    span.hi[qi] = keys.end;
+  }
+  init_state();
+  attend(keys.start, keys.end, kvh, lid, &span);
+  decode_end(kvh, wg.y, lid);
+}
+
+// decode_dims: the queries' vec4s of this invocation (vec4 i of query qi: dimension vec4 lid + i * WG), in registers.
+var<private> q_own: array<vec4<f32>, NQ * MAXD4>;
+const NQ4: u32 = (NQ + 3u) / 4u; // queries in groups of 4: one vec4 of scores per key
+
+// Decode for a CPU adapter whose workgroup is one subgroup (WG == subgroup size; lanes_sum4 sums over it):
+// every invocation takes the head dimensions it owns for the scores as well as for V. Per key it reads
+// its vec4s of the K row, forms every query's partial dot, and lanes_sum4 gives all invocations the
+// same scores, so the online softmax runs alike in each, with no workgroup memory and no barrier per
+// key. Per key and invocation: d4_count() K loads and as many V loads (the queries stay in registers).
+@compute @workgroup_size(WG)
+fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (step.n_tokens != 1u) { return; }
+  let kvh = wg.x;
+  let keys = decode_begin(kvh, wg.y, lid);
+  if (keys.start >= keys.end) { return; }
+  let nd = d4_count();
+  for (var qi = 0u; qi < NQ; qi++) {
+    for (var i = 0u; i < nd; i++) {
+      let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros and add nothing to the dots
+      q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), sh_q[qi * MAXD4 + min(d4, MAXD4 - 1u)], d4 < MAXD4);
+    }
+  }
+  init_state();
+  // (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation.
+  var m4: array<vec4<f32>, NQ4>;
+  var l4: array<vec4<f32>, NQ4>;
+  for (var g = 0u; g < NQ4; g++) {
+    m4[g] = vec4<f32>(EMPTY_M);
+    l4[g] = vec4<f32>(0.0);
+  }
+  for (var j = keys.start; j < keys.end; j++) { // a run-time loop: one key's loads in the shader
+    let row = j % p.cache_len;
+    let kb = kv_word(0u, row, kvh);
+    let vb = kv_word(1u, row, kvh);
+    var k: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the K row, then of the V row (nd of them)
+    var v: array<vec4<f32>, MAXD4>;
+    for (var i = 0u; i < nd; i++) {
+      let d4 = lid + i * WG;
+      let w = min(d4, MAXD4 - 1u);
+      k[i] = select(vec4<f32>(0.0), kv_decode(kv[kb + w]), d4 < MAXD4);
+      v[i] = select(vec4<f32>(0.0), kv_decode(kv[vb + w]), d4 < MAXD4);
+    }
+    var part: array<vec4<f32>, NQ4>;
+    for (var g = 0u; g < NQ4; g++) { part[g] = vec4<f32>(0.0); }
+    for (var qi = 0u; qi < NQ; qi++) {
+      var d = 0.0;
+      for (var i = 0u; i < nd; i++) { d += dot(q_own[qi * MAXD4 + i], k[i]); }
+      part[qi / 4u][qi % 4u] = d;
+    }
+    let ks = kv_scale(kv_scale_word(0u, row, kvh));
+    let vs = kv_scale(kv_scale_word(1u, row, kvh));
+    var corr: array<vec4<f32>, NQ4>;
+    var prob: array<vec4<f32>, NQ4>;
+    for (var g = 0u; g < NQ4; g++) {
+      var s = lanes_sum4(part[g]) * ks;
+      if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
+      // Of exp(m - m_new) and exp(s - m_new) one is 1: a single exp per query and key.
+      let e = exp(-abs(s - m4[g]));
+      let up = s > m4[g];
+      corr[g] = select(vec4<f32>(1.0), e, up);
+      prob[g] = select(e, vec4<f32>(1.0), up) * vs; // V's scale folded into the weight (l keeps the plain one)
+      m4[g] = max(m4[g], s);
+      l4[g] = l4[g] * corr[g] + select(e, vec4<f32>(1.0), up);
+    }
+    for (var qi = 0u; qi < NQ; qi++) {
+      let c = corr[qi / 4u][qi % 4u];
+      let e = prob[qi / 4u][qi % 4u];
+      for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] = acc[qi * MAXD4 + i] * c + e * v[i]; }
+    }
+  }
+  for (var qi = 0u; qi < NQ; qi++) {
+    m[qi] = m4[qi / 4u][qi % 4u];
+    l[qi] = l4[qi / 4u][qi % 4u];
+  }
+  decode_end(kvh, wg.y, lid);
 }
 
 @compute @workgroup_size(WG)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
-import { buildAttention } from '../src/kernels/attention.ts';
+import { attentionWorkgroup, buildAttention, canDecodeByDims } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -159,20 +159,23 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1);
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
-    for (const kvType of KV_CACHE_TYPES) {
+    // Both decode entry points where the adapter can run decode_dims (subgroups of the workgroup's size).
+    const byDims = canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? [false, true] : [false];
+    for (const decodeDims of byDims) for (const kvType of KV_CACHE_TYPES) {
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
       const rope = { nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq) };
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
-        wg: wg || undefined,
+        wg: wg || undefined, decodeDims,
       });
       run(gpu, d.decode, 1);
       const q = qkv.slice();
       ropeRef({ nHead, nKv, headDim, nRot, neox }, table, q, 1, pos, stored.k, stored.v, ring, kvType);
       const want = attentionRef({ nHead, nKv, headDim }, q, 1, pos, stored.k, stored.v, o);
-      expect(worstRatio(await f32(gpu, out, qDim), want, 1e-4, 1e-3), kvType).toBeLessThanOrEqual(1);
+      const what = `${kvType}${decodeDims ? ' decode_dims' : ''}`;
+      expect(worstRatio(await f32(gpu, out, qDim), want, 1e-4, 1e-3), what).toBeLessThanOrEqual(1);
       const got = kvUnpack(kvType, await u32(gpu, kv), ring, nKv, headDim);
       expectCacheK(kvType, got.k, stored.k); // the new row as the prefill writer makes it, the others untouched
       expect(worstRatio(got.v, stored.v, 0, 0), kvType).toBeLessThanOrEqual(1);

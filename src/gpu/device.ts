@@ -11,6 +11,9 @@ export interface GpuCaps {
   readonly cpu: boolean;
   readonly f16: boolean; // 'shader-f16'
   readonly subgroups: boolean; // 'subgroups'
+  /** The adapter's subgroup sizes (lavapipe: 8 and 8); undefined where the browser does not report them. */
+  readonly subgroupMinSize?: number;
+  readonly subgroupMaxSize?: number;
   readonly timestamps: boolean; // 'timestamp-query'
   readonly dot4I8: boolean; // WGSL language feature packed_4x8_integer_dot_product
   readonly maxStorageBindingSize: number;
@@ -93,6 +96,8 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     cpu: /llvmpipe|lavapipe|swiftshader/i.test(adapterName),
     f16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
+    subgroupMinSize: (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize,
+    subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize,
     timestamps: device.features.has('timestamp-query'),
     dot4I8: langFeatures?.has('packed_4x8_integer_dot_product') ?? false,
     maxStorageBindingSize: d.maxStorageBufferBindingSize,

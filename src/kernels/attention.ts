@@ -1,5 +1,5 @@
 import source from '../../shaders/attention.wgsl?raw';
-import type { Gpu } from '../gpu/device.ts';
+import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
@@ -75,6 +75,22 @@ export function attentionScratch(alloc: Allocator, nHead: number, nSplit: number
   };
 }
 
+/**
+ * Whether decode takes head dimensions for the scores too (decode_dims): on a CPU adapter, where each
+ * invocation's load is issued lane by lane and the old decode reloads every query per key. It sums a
+ * key's partial dots over the workgroup with subgroupAdd, so the workgroup must be exactly one subgroup
+ * (an adapter that reports its subgroup size, fixed at wg); canDecodeByDims: whether the adapter can.
+ */
+export function decodeByDims(caps: GpuCaps, wg: number): boolean {
+  return caps.cpu && canDecodeByDims(caps, wg);
+}
+export function canDecodeByDims(caps: GpuCaps, wg: number): boolean {
+  return caps.subgroups && caps.subgroupMinSize === wg && caps.subgroupMaxSize === wg;
+}
+/** The sum over the workgroup's lanes that decode_dims uses (chosen only with subgroups); a stub elsewhere, never called. */
+const LANES_SUM_LIB = (subgroups: boolean) =>
+  `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? 'subgroupAdd(x)' : 'x'}; }`;
+
 export interface AttentionArgs extends KvCacheArgs {
   nHead: number;
   nKv: number;
@@ -85,6 +101,7 @@ export interface AttentionArgs extends KvCacheArgs {
   rope: RopeTable; // decode rotates q and the new k itself
   nSplit: number; // decode: workgroups per kv head (decodeSplits)
   wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
+  decodeDims?: boolean; // decode by head dimensions (decode_dims) or by keys (decode); default decodeByDims
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
@@ -118,13 +135,19 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   }
   // The decode's partial states (bound even with one split, where the kernel writes the output itself)
   const { partAcc, partMl } = a.scratch ?? attentionScratch(alloc, a.nHead, a.nSplit, a.headDim);
-  type Entry = 'main' | 'decode' | 'merge';
+  const dims = a.decodeDims ?? decodeByDims(gpu.caps, wg);
+  if (dims && !canDecodeByDims(gpu.caps, wg)) {
+    const sizes = `${gpu.caps.subgroupMinSize ?? '?'}-${gpu.caps.subgroupMaxSize ?? '?'}`;
+    throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups'}`);
+  }
+  type Entry = 'main' | 'decode' | 'decode_dims' | 'merge';
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(source, {}, TANH_LIB, `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
+      code: shaderText(source, { subgroups: entry === 'decode_dims' }, TANH_LIB, LANES_SUM_LIB(entry === 'decode_dims'),
+        `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode') },
+      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode' || entry === 'decode_dims') },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -141,7 +164,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     Math.ceil(n / tq),
   ]);
   const decode = [
-    await kernel('decode', `decode_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
+    await kernel(dims ? 'decode_dims' : 'decode', `${dims ? 'decode_dims' : 'decode'}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
       a.nKv,
       a.nSplit,
     ]),
