@@ -331,8 +331,8 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     m4[g] = vec4<f32>(EMPTY_M);
     l4[g] = vec4<f32>(0.0);
   }
+  var row = keys.start % p.cache_len; // key j's row, j % cache_len, without a division per key
   for (var j = keys.start; j < keys.end; j++) { // a run-time loop: one key's loads in the shader
-    let row = j % p.cache_len;
     let kb = kv_word(0u, row, kvh);
     let vb = kv_word(1u, row, kvh);
     var k: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the K row, then of the V row (nd of them)
@@ -370,6 +370,7 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
       let e = prob[qi / 4u][qi % 4u];
       for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] = acc[qi * MAXD4 + i] * c + e * v[i]; }
     }
+    row = select(row + 1u, 0u, row + 1u == p.cache_len);
   }
   for (var qi = 0u; qi < NQ; qi++) {
     m[qi] = m4[qi / 4u][qi % 4u];
