@@ -64,7 +64,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const out = alloc.storage('out', T * qDim * 4);
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
-      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step, decodeDims,
+      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step,
+      decodeDims,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -116,7 +117,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     }
   }
   const g = (i: number) => best[i].gpu.toFixed(0).padStart(8);
-  cases.forEach((c, i) => console.log(`${c.name.padEnd(26)} ${g(i)} us GPU ${best[i].cpu.toFixed(0).padStart(8)} us CPU (one layer)`));
+  const cpu = (i: number) => best[i].cpu.toFixed(0).padStart(8);
+  cases.forEach((c, i) => console.log(`${c.name.padEnd(26)} ${g(i)} us GPU ${cpu(i)} us CPU (one layer)`));
   console.log(`load average ${load()}`);
   alloc.destroyAll();
   gpu.device.destroy();

@@ -1,7 +1,7 @@
 // Causal grouped-query attention over the K/V cache (stored as src/kernels/kv_layout.ts says; the
 // format's kv_decode / kv_scale are put in front at load). A workgroup attends with NQ = GROUP * TQ
 // queries that share one kv head (its GROUP query heads, for TQ tokens), so each K and V row it
-// reads serves all of them. Three entry points:
+// reads serves all of them. Four entry points:
 //   main:   prefill, one workgroup per (kv head, TQ tokens); RoPE and the cache write ran before it
 //           (shaders/rope.wgsl).
 //   decode: one token (TQ = 1), split-K ("flash-decoding"): workgroup (kv head, split) covers one
@@ -9,8 +9,11 @@
 //           split holding the new position stores that K and V in the cache (then reads them back
 //           from it like any other key), so a decode layer has no RoPE dispatch. With one split it
 //           writes the output; with more, the partial softmax states (m, l, acc) to part_ml / part_acc.
+//   decode_dims: decode as above for CPU adapters whose workgroup is one subgroup: the invocations take
+//           head dimensions for the scores too (queries in registers, a key's partial dots summed by
+//           subgroupAdd), so no query is reloaded per key (see decode_dims).
 //   merge:  one workgroup per query head combines the n_split partial states into the output.
-// Keys go in tiles of KT = 4 * KG * WG. In each tile an invocation first takes keys (4 consecutive
+// main and decode take keys in tiles of KT = 4 * KG * WG. In each tile an invocation first takes keys (4 consecutive
 // keys, KG times): it reads their K rows and scores them against every query (in workgroup memory,
 // the same for all invocations); the tile's maximum per query (through workgroup memory) updates the
 // running max m, and the invocation turns its scores into probabilities. Then it takes head
@@ -19,17 +22,22 @@
 // registers). So every K/V element is read once per workgroup, the softmax state (m, l) is the same in
 // every invocation, and nothing is merged between invocations at the end. On lavapipe, where each
 // invocation's memory load is issued lane by lane, this reads each K/V word once and keeps barriers
-// to three per tile.
+// to three per tile. But each key's K row is scored against every query from workgroup memory, so per key
+// an invocation issues head_dim/4 K loads and NQ * head_dim/4 query loads (SmolLM2: 16 + 48): decode_dims
+// splits the dimensions instead, d4_count() K and as many V loads per key and invocation (SmolLM2: 2 + 2),
+// and ran a SmolLM2-shaped decode layer 2.3-2.5x faster on lavapipe (bench/attention.ts --decode keys,dims).
 // Compile time: lavapipe compiles a shader with LLVM at its first dispatch, in time that grows much
 // faster than its size. Loops over keys and over a K row's head dimensions are kept loops (a bound or
 // start known only at run time); only the loops over queries and over an invocation's few vec4s of acc
 // are unrolled. With queries in registers and those loops unrolled (a K row's loads copied per key, a
 // tanh per key and query), one pipeline took 20-60 s of CPU to compile, and a test file of ~200 shapes
-// did not finish in an hour.
+// did not finish in an hour. decode_dims holds only an invocation's own vec4s of the queries in registers
+// (d4_count() per query), its key loop stays a run-time loop, one key per iteration (4 keys per iteration,
+// unrolled, ran 1.6x slower on lavapipe).
 // Sliding-window layers read only the last `window` keys; their cache is a ring of cache_len rows
 // (key j in row j % cache_len).
 // Put in front at load: MAXD4 = head_dim / 4, GROUP = n_head / n_kv, TQ (tokens per workgroup: 1 for
-// decode), a K/V format, shaders/kv_write.wgsl, tanh.
+// decode), a K/V format, shaders/kv_write.wgsl, tanh, lanes_sum4 (subgroupAdd; decode_dims only).
 override WG: u32 = 8;
 override KG: u32 = 2; // groups of 4 keys an invocation scores per tile
 

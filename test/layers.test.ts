@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
-import { attentionWorkgroup, buildAttention, canDecodeByDims } from '../src/kernels/attention.ts';
+import { attentionWorkgroup, buildAttention, canDecodeByDims, decodeByDims } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -182,6 +182,28 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     }
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
+
+  it('decode_dims is chosen only on a CPU adapter whose subgroups are known to be the workgroup\'s size', async () => {
+    const gpu = await testGpu(variant);
+    const caps = { ...gpu.caps, cpu: true, subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8 };
+    expect(decodeByDims(caps, 8)).toBe(true);
+    expect(decodeByDims({ ...caps, cpu: false }, 8)).toBe(false);
+    expect(decodeByDims({ ...caps, subgroups: false }, 8)).toBe(false);
+    expect(decodeByDims({ ...caps, subgroupMinSize: 4 }, 8)).toBe(false);
+    expect(decodeByDims({ ...caps, subgroupMinSize: undefined, subgroupMaxSize: undefined }, 8)).toBe(false);
+    expect(decodeByDims(caps, 32)).toBe(false);
+    if (canDecodeByDims(gpu.caps, 32)) return;
+    // Forced where it cannot run: a typed error before anything is compiled.
+    const alloc = new Allocator(gpu);
+    const table = ropeTable(8, ONE_TABLE);
+    const args = {
+      nHead: 2, nKv: 1, headDim: 8, scale: 1, window: 0, softcap: 0, kvType: 'f16' as const, cacheLen: 4, kv: alloc.storage('kv', 4096),
+      rope: { nRot: 8, neox: false, ...table, invFreq: alloc.upload('inv', table.invFreq) }, nSplit: 1, qkv: alloc.storage('qkv', 128),
+      out: alloc.storage('out', 64), step: stepBuffer(alloc, { n_tokens: 1 }), wg: 32, decodeDims: true,
+    };
+    await expect(buildAttention(gpu, alloc, args)).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/subgroups/) });
+    alloc.destroyAll();
+  });
 
   it('a window ring gives the full cache\'s result for every window, whatever was overwritten', () => {
     const nHead = 2, nKv = 1, hd = 8, W = 5, T = 3, pos = 20, ring = W - 1 + T;

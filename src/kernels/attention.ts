@@ -87,7 +87,7 @@ export function decodeByDims(caps: GpuCaps, wg: number): boolean {
 export function canDecodeByDims(caps: GpuCaps, wg: number): boolean {
   return caps.subgroups && caps.subgroupMinSize === wg && caps.subgroupMaxSize === wg;
 }
-/** The sum over the workgroup's lanes that decode_dims uses (chosen only with subgroups); a stub elsewhere, never called. */
+/** The sum over the workgroup's lanes in decode_dims (built only with subgroups); elsewhere a stub, never called. */
 const LANES_SUM_LIB = (subgroups: boolean) =>
   `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? 'subgroupAdd(x)' : 'x'}; }`;
 
@@ -138,7 +138,8 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const dims = a.decodeDims ?? decodeByDims(gpu.caps, wg);
   if (dims && !canDecodeByDims(gpu.caps, wg)) {
     const sizes = `${gpu.caps.subgroupMinSize ?? '?'}-${gpu.caps.subgroupMaxSize ?? '?'}`;
-    throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups'}`);
+    const found = gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups';
+    throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${found}`);
   }
   type Entry = 'main' | 'decode' | 'decode_dims' | 'merge';
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
@@ -163,8 +164,9 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     a.nKv,
     Math.ceil(n / tq),
   ]);
+  const entry = dims ? 'decode_dims' : 'decode';
   const decode = [
-    await kernel(dims ? 'decode_dims' : 'decode', `${dims ? 'decode_dims' : 'decode'}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
+    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
       a.nKv,
       a.nSplit,
     ]),
