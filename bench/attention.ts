@@ -4,23 +4,31 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--decode keys,dims]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--no-subgroups]
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
  * model's do). Prefill: `--prefill` tokens from position 0. `--decode`: the decode entry points to time, in
- * turn within each round: keys (decode) and dims (decode_dims, which needs subgroups of the workgroup's size).
+ * turn within each round: keys (decode) and dims (decode_dims, which needs subgroups of the workgroup's size; the
+ * default has it where the adapter can run it).
  */
+import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
-  const arg = (name: string, d: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : d;
-  };
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      kv: { type: 'string', default: 'f16' }, heads: { type: 'string', default: '9/3' },
+      'head-dim': { type: 'string', default: '64' }, ctx: { type: 'string', default: '128,2048' },
+      prefill: { type: 'string', default: '128' }, 'n-ctx': { type: 'string' }, rounds: { type: 'string', default: '5' },
+      iters: { type: 'string', default: '8' }, splits: { type: 'string' }, decode: { type: 'string' },
+      'no-subgroups': { type: 'boolean' },
+    },
+  });
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
-  const { buildAttention, decodeSplits } = await import('../src/kernels/attention.ts');
+  const { attentionWorkgroup, buildAttention, canDecodeByDims, decodeSplits } = await import('../src/kernels/attention.ts');
   const { ONE_TABLE } = await import('../src/kernels/rope.ts');
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const { attentionRef } = await import('../src/kernels/ref/layers.ts');
@@ -29,16 +37,16 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const { loadavg } = await import('node:os');
   type KvCacheType = import('../src/kernels/kv_layout.ts').KvCacheType;
 
-  const gpu = await createGpu({ disable: argv.includes('--no-subgroups') ? ['subgroups', 'shader-f16'] : [] });
+  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
   const onCpu = gpu.caps.cpu;
-  const kvType = arg('kv', 'f16') as KvCacheType;
-  const [nHead, nKv] = arg('heads', '9/3').split('/').map(Number);
-  const headDim = Number(arg('head-dim', '64'));
-  const contexts = arg('ctx', '128,2048').split(',').map(Number);
-  const prefillT = Number(arg('prefill', '128'));
-  const nCtx = Number(arg('n-ctx', String(Math.max(...contexts) + 16)));
-  const rounds = Number(arg('rounds', '5'));
-  const iters = Number(arg('iters', '8'));
+  const kvType = a.kv as KvCacheType;
+  const [nHead, nKv] = a.heads.split('/').map(Number);
+  const headDim = Number(a['head-dim']);
+  const contexts = a.ctx.split(',').map(Number);
+  const prefillT = Number(a.prefill);
+  const nCtx = Number(a['n-ctx'] ?? Math.max(...contexts) + 16);
+  const rounds = Number(a.rounds);
+  const iters = Number(a.iters);
   const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
   console.log(`load average ${load()}; heads ${nHead}/${nKv} x ${headDim}, K/V ${kvType}, n_ctx ${nCtx}`);
 
@@ -64,7 +72,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const out = alloc.storage('out', T * qDim * 4);
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
-      nSplit: Number(arg('splits', String(decodeSplits(nCtx, onCpu)))), qkv: alloc.upload('qkv', qkv), out, step,
+      nSplit: Number(a.splits ?? decodeSplits(nCtx, onCpu)), qkv: alloc.upload('qkv', qkv), out, step,
       decodeDims,
     });
     const list = T === 1 ? d.decode : [d.prefill];
@@ -85,7 +93,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     };
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
   };
-  const decodes = arg('decode', 'keys,dims').split(',');
+  const dimsOk = canDecodeByDims(gpu.caps, attentionWorkgroup(onCpu));
+  const decodes = (a.decode ?? (dimsOk ? 'keys,dims' : 'keys')).split(',');
   for (const c of contexts) {
     for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e === 'dims')) });
   }
