@@ -17,9 +17,11 @@ export class PrefillPasses {
 
   /**
    * Makes m's KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
-   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. Only the last
-   * pass runs the LM head and the sampler. Returns the last pass submitted, not awaited (its id is the one
-   * sampled after seq; null when it stopped).
+   * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. One pass is
+   * queued behind the one running, so the GPU has work while the CPU encodes and while a paced readback
+   * sleeps (MapPacer); only the last pass runs the LM head and the sampler. Returns the last pass
+   * submitted, not awaited (its id is the one sampled after seq; null when it stopped, once the passes
+   * submitted before have run).
    */
   async advance(
     m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
@@ -29,21 +31,31 @@ export class PrefillPasses {
     // positions overwrote, so such models reuse only when the new sequence extends the cached one.
     const windowed = m.config.layerWindow.some((w) => w > 0);
     if (windowed && cached < m.kv.ids.length) cached = 0;
+    let running: PendingStep | null = null; // the pass before the latest, still on the GPU
+    let doneAt = 0; // when the latest awaited pass ended: a pass queued behind it started then
     for (let p = cached; ; ) {
-      if (stop()) return { step: null, cached };
+      if (stop()) {
+        await running?.wait(); // what was submitted is in the cache before the stop is reported
+        return { step: null, cached };
+      }
       const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
       const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
-      const t = performance.now();
+      const submitted = performance.now();
       const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last, head: last }, last ? u : 0);
-      const step = {
-        wait: async () => {
-          const id = await pass.wait();
-          if (n > 1) this.tunePass(m, n, performance.now() - t);
-          return id;
-        },
+      const before = running;
+      let ended: Promise<number> | null = null;
+      const end = async () => {
+        await before?.wait(); // in order, so that each pass is timed from the end of the one before
+        const id = await pass.wait();
+        const now = performance.now();
+        if (n > 1) this.tunePass(m, n, now - Math.max(submitted, doneAt));
+        doneAt = now;
+        return id;
       };
+      const step = { wait: () => (ended ??= end()) };
       if (last) return { step, cached };
-      await step.wait();
+      await running?.wait(); // one pass stays queued behind the one running
+      running = step;
       p += n;
     }
   }
