@@ -50,7 +50,7 @@ export interface BenchConfig {
   profileTokens?: number;
   /** Prompt tokens per prefill pass (the Engine's maxBatch; default the Engine's, 256). */
   maxBatch?: number;
-  /** Engine tuning.decodeAhead values to run, each a result of its own (default [2]). */
+  /** Engine tuning.decodeAhead values to run, each a result of its own (default: the engine's own for the device). */
   decodeAhead?: readonly number[];
   /** K/V cache storage (default the Engine's, f16). */
   kvCache?: KvCacheType;
@@ -264,8 +264,8 @@ function checkConfig(c: BenchConfig): void {
   if (c.promptTokens.length === 0 || c.promptTokens.some((p) => !Number.isInteger(p) || p < 1)) throw bad(`prompt tokens must be positive integers, got ${c.promptTokens.join(',')}`);
   if (!Number.isInteger(c.genTokens) || c.genTokens < 2) throw bad(`gen tokens must be an integer >= 2 (one from the prefill, at least one decode step), got ${c.genTokens}`);
   if (!Number.isInteger(c.repeats) || c.repeats < 1) throw bad(`repeats must be a positive integer, got ${c.repeats}`);
-  const ahead = c.decodeAhead ?? [2];
-  if (ahead.length === 0 || ahead.some((d) => !Number.isInteger(d) || d < 1 || d > READBACK_RING)) {
+  const ahead = c.decodeAhead;
+  if (ahead && (ahead.length === 0 || ahead.some((d) => !Number.isInteger(d) || d < 1 || d > READBACK_RING))) {
     throw bad(`decode ahead must be integers in 1..${READBACK_RING}, got ${ahead.join(',')}`);
   }
 }
@@ -303,7 +303,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
         kernels = await profileRun(m, ids, profSteps);
       }
-      for (const ahead of c.decodeAhead ?? [2]) {
+      for (const ahead of c.decodeAhead ?? [engine.tuning.decodeAhead]) {
         engine.tuning.decodeAhead = ahead;
         const label = `${o.model} (${o.quant}): prompt ${p}, decode ahead ${ahead}`;
         say(`${label}: warm-up`);

@@ -189,7 +189,7 @@ export async function bench(flags: Flags): Promise<void> {
       promptTokens: parseInts(str('prompt-tokens'), 'prompt-tokens') ?? [128],
       genTokens: one('gen-tokens', 64),
       repeats: one('repeats', 3),
-      decodeAhead: parseInts(str('decode-ahead'), 'decode-ahead') ?? [2],
+      decodeAhead: parseInts(str('decode-ahead'), 'decode-ahead'),
       kvCache: kvCacheFlag(str('kv')),
     },
     peer: str('peer'),
