@@ -25,7 +25,7 @@
 // to three per tile. But each key's K row is scored against every query from workgroup memory, so per key
 // an invocation issues head_dim/4 K loads and NQ * head_dim/4 query loads (SmolLM2: 16 + 48): decode_dims
 // splits the dimensions instead, d4_count() K and as many V loads per key and invocation (SmolLM2: 2 + 2),
-// and ran a SmolLM2-shaped decode layer 2.3-2.5x faster on lavapipe (bench/attention.ts --decode keys,dims).
+// and ran a SmolLM2-shaped decode layer 2.4-3.7x faster on lavapipe (bench/attention.ts --decode keys,dims).
 // Compile time: lavapipe compiles a shader with LLVM at its first dispatch, in time that grows much
 // faster than its size. Loops over keys and over a K row's head dimensions are kept loops (a bound or
 // start known only at run time); only the loops over queries and over an invocation's few vec4s of acc
