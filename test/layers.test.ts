@@ -205,6 +205,21 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  it('a head shape whose queries do not fit the workgroup memory is a typed UNSUPPORTED, before anything compiles', async () => {
+    const gpu = await testGpu();
+    const alloc = new Allocator(gpu);
+    const hd = 128; // 64 query heads on one kv head (multi-query): the queries and the new K/V staged need 33 KiB
+    const table = ropeTable(hd, ONE_TABLE);
+    const args = {
+      nHead: 64, nKv: 1, headDim: hd, scale: 1, window: 0, softcap: 0, kvType: 'f16' as const, cacheLen: 4, kv: alloc.storage('kv', 4096),
+      rope: { nRot: hd, neox: false, ...table, invFreq: alloc.upload('inv', table.invFreq) }, nSplit: 1, qkv: alloc.storage('qkv', 4 * 66 * hd),
+      out: alloc.storage('out', 4 * 64 * hd), step: stepBuffer(alloc, { n_tokens: 1 }),
+    };
+    expect(gpu.caps.maxWorkgroupStorageSize).toBeLessThan(66 * hd * 4); // the premise (lavapipe: 32 KiB)
+    await expect(buildAttention(gpu, alloc, args)).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/64 query heads per kv head/) });
+    alloc.destroyAll();
+  });
+
   it('a window ring gives the full cache\'s result for every window, whatever was overwritten', () => {
     const nHead = 2, nKv = 1, hd = 8, W = 5, T = 3, pos = 20, ring = W - 1 + T;
     const r = rng(4);
