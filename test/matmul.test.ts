@@ -349,7 +349,7 @@ describe('matmul uniforms and validation', () => {
       expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
       const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps, 'q8'), path).map(variantName);
       expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
-      expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=2 TT=4 float', 'rows WG=64 R=2 TT=4']));
+      expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=4 TT=4 float', 'rows WG=64 R=4 TT=4']));
       for (const c of made) {
         expect(names(c.path)).toContain(c.chosen);
         expect(Object.keys(c.us)).toEqual(names(c.path));

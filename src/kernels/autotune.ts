@@ -39,7 +39,7 @@ export const GEMM_TRIAL_TOKENS = 16;
 const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
 const spentMs = new Map<string, number>(); // per adapter
 
-/** "rows WG=64 R=2 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "tiled". */
+/** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "tiled". */
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
   if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
@@ -65,9 +65,9 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
       ]
     : [
         pick(defaults),
-        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true, gemmXVec: 1 },
-        { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
-        { gemm: 'tiled', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
+        { gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4, gemmFloat: true, gemmXVec: 1 },
+        { gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
+        { gemm: 'tiled', gemmWG: 64, gemmR: 4, gemmTT: 4, gemmFloat: false, gemmXVec: 1 },
       ];
   const plain = floatDot ? all : all.map((v) => ('gemv' in v ? { ...v, gemvFloat: false } : { ...v, gemmFloat: false }));
   return plain.filter((v, i) => plain.findIndex((u) => variantName(u) === variantName(v)) === i);

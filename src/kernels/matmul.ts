@@ -243,7 +243,9 @@ export interface MatmulTuning {
 
 export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
   const { cpu } = caps;
-  const rows = { gemmWG: 64, gemmR: 2, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
+  // GEMM rows: 4 rows x 4 tokens per invocation. On lavapipe (bench/matmul_ab.ts --tokens 64, against 2 rows, same
+  // run): Q8_0 0.78-1.0x the time across SmolLM2's shapes, f16 0.71x, FP8 0.90x, Q4_K 0.91x, Q6_K 0.86x.
+  const rows = { gemmWG: 64, gemmR: 4, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
   // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
   // The GEMV's f32 x comes a quad per lane load (X_VEC 4): 4 words of x per 4 weights, the loads that
