@@ -78,7 +78,7 @@ export function attentionScratch(alloc: Allocator, nHead: number, nSplit: number
 /**
  * Whether decode takes head dimensions for the scores too (decode_dims): on a CPU adapter, where each
  * invocation's load is issued lane by lane and the old decode reloads every query per key. It sums a
- * key's partial dots over the workgroup with subgroupAdd, so the workgroup must be exactly one subgroup
+ * key's partial dots over the workgroup with subgroup operations, so the workgroup must be exactly one subgroup
  * (an adapter that reports its subgroup size, fixed at wg); canDecodeByDims: whether the adapter can.
  */
 export function decodeByDims(caps: GpuCaps, wg: number): boolean {
@@ -93,9 +93,10 @@ export function canDecodeByDims(caps: GpuCaps, wg: number): boolean {
  * extracts, where subgroupAdd is a loop over the lanes under the execution mask (2,048 keys: 1.7x the time).
  */
 function lanesSumLib(subgroups: boolean, wg: number): string {
-  let terms = Array.from({ length: wg }, (_, i) => `subgroupBroadcast(x, ${i}u)`);
-  while (terms.length > 1) terms = Array.from({ length: Math.ceil(terms.length / 2) }, (_, i) => terms.slice(2 * i, 2 * i + 2).join(' + ')).map((t, i, a) => (a.length > 1 && t.includes('+') ? `(${t})` : t));
-  return `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? terms[0] : 'x'}; }`;
+  const wrap = (t: string) => (t.includes('+') ? `(${t})` : t);
+  const sum = (lo: number, n: number): string =>
+    n === 1 ? `subgroupBroadcast(x, ${lo}u)` : `${wrap(sum(lo, Math.ceil(n / 2)))} + ${wrap(sum(lo + Math.ceil(n / 2), Math.floor(n / 2)))}`;
+  return `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
 }
 
 export interface AttentionArgs extends KvCacheArgs {
