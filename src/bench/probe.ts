@@ -6,6 +6,7 @@ import { getPipeline } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform } from '../kernels/dispatch.ts';
 import { median } from './stats.ts';
+import { SLEEP_SHARE, sleep } from '../model/map_pacer.ts';
 
 /**
  * The memory bandwidth the device reaches on a streaming read (shaders/bandwidth_probe.wgsl): the
@@ -113,7 +114,7 @@ export async function probeBandwidth(gpu: Gpu, o: ProbeOptions = {}): Promise<Pr
         if (querySet && stamps) enc.resolveQuerySet(querySet, 0, 2, stamps, 0);
         const t0 = performance.now();
         device.queue.submit([enc.finish()]);
-        if (spins && lastMs > 0) await new Promise((r) => setTimeout(r, 0.85 * lastMs));
+        if (spins && lastMs > 0) await sleep(SLEEP_SHARE * lastMs);
         await device.queue.onSubmittedWorkDone();
         lastMs = performance.now() - t0;
         const wallS = lastMs / 1000;

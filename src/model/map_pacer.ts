@@ -12,8 +12,10 @@
  * a late map measures the pass as at most its sleep plus the map's latency.
  */
 
-/** The share of a pass's estimated time slept before mapping. */
-const SLEEP_SHARE = 0.85;
+/** The share of a pass's estimated time slept before mapping (or before awaiting it, as the bandwidth probe does). */
+export const SLEEP_SHARE = 0.85;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class MapPacer {
   private stepMs = 0; // a decode step's time (0: not measured yet: map at once)

@@ -1,4 +1,4 @@
-import { MapPacer } from './map_pacer.ts';
+import { MapPacer, sleep } from './map_pacer.ts';
 
 /** Readback buffers a model has: at most this many forward passes can be in flight at once. */
 export const READBACK_RING = 4;
@@ -54,8 +54,8 @@ export class ReadbackRing {
     const previous = this.lastEnd;
     const read = (async () => {
       const start = Math.max(submitted, await previous); // passes run in order: it starts when the last ends
-      const sleep = pacer.mapAt(tokens, start) - performance.now();
-      if (sleep > 1) await new Promise((r) => setTimeout(r, sleep));
+      const ms = pacer.mapAt(tokens, start) - performance.now();
+      if (ms > 1) await sleep(ms);
       await buf.mapAsync(GPUMapMode.READ);
       const end = performance.now();
       pacer.done(tokens, start, end);
