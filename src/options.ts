@@ -70,7 +70,7 @@ export function signalOption(v: unknown): AbortSignal | undefined {
   return s;
 }
 
-/** The load options that are plain numbers: contextLength and maxBatch, integers of at least 1. */
+/** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune and fuseDecode (booleans). */
 export function checkLoadOptions(o: { contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown }): void {
   intOption('contextLength', o.contextLength, 1);
   intOption('maxBatch', o.maxBatch, 1);
