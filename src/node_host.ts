@@ -12,6 +12,8 @@ import type { WeightCache } from './model/weight_cache.ts';
 export interface NodeHost {
   /** WebGPU from the optional `webgpu` package (Dawn), loaded on first use. */
   gpu(): Promise<GPU>;
+  /** Dawn's event polls by timer instead of a busy loop (for CPU adapters: src/gpu/dawn.ts). */
+  pollGpuByTimer(): void;
   /** Random access to a local file. */
   openPath(path: string): Promise<ByteSource>;
   isDirectory(path: string): Promise<boolean>;

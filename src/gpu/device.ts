@@ -36,8 +36,9 @@ export interface Gpu {
 
 /**
  * Whether awaiting this GPU takes a core it needs: Dawn in Node polls in a busy loop while a map or a
- * work-done promise is pending, and a CPU adapter (lavapipe) runs on those same cores. Such waits sleep
- * through most of the expected GPU time first (src/model/map_pacer.ts).
+ * work-done promise is pending, and a CPU adapter (lavapipe) runs on those same cores. There, createGpu
+ * has Dawn poll by a 1 ms timer instead (src/gpu/dawn.ts), and waits still sleep through most of the
+ * expected GPU time first (src/model/map_pacer.ts), so that they poll rarely.
  */
 export function waitSpins(gpu: Pick<Gpu, 'caps'>): boolean {
   return gpu.caps.cpu && isNode();
@@ -108,6 +109,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     minStorageOffsetAlignment: d.minStorageBufferOffsetAlignment,
     maxStorageBuffersPerStage: d.maxStorageBuffersPerShaderStage,
   });
+  if (waitSpins({ caps })) requireNodeHost('WebGPU in Node').pollGpuByTimer();
   // device.lost is handled here and only here: the reason is recorded for checkLost, and `lost` tells the engine.
   const lost = device.lost.then((l) => (gpu.lostReason = `${l.reason}: ${l.message}`));
   const gpu: Gpu = { device, caps, lostReason: null, lost };

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { installNodeHost } from '../node_host.ts';
-import { dawnGpu } from '../gpu/dawn.ts';
+import { dawnGpu, pollDawnByTimer } from '../gpu/dawn.ts';
 import { sourceFromPath } from '../gguf/source_node.ts';
 import { pathFolder } from '../hf/folder_node.ts';
 import { nodeFileCache, nodeWeightCache } from '../loader/node_cache.ts';
@@ -9,6 +9,7 @@ import { folderWeightCache } from '../model/weight_cache_node.ts';
 // Imported for its effect by every Node entry (and by the tests' setup): paths, folders and Dawn.
 installNodeHost({
   gpu: dawnGpu,
+  pollGpuByTimer: pollDawnByTimer,
   openPath: sourceFromPath,
   isDirectory: async (path) => (await stat(path).catch(() => null))?.isDirectory() ?? false,
   openFolder: pathFolder,
