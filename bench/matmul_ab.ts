@@ -6,18 +6,19 @@
  *
  *   npx tsx bench/matmul_ab.ts [--format q8,int8,fp8e4m3] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
  *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
+ *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8: uploaded once per tile)
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
 import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
-import type { MatmulTuning } from '../src/kernels/matmul.ts';
+import type { GpuWeights, MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import { benchWeights, lcgUniform, type BenchFormat } from './matmul.ts';
 
-function parseVariant(v: string): Partial<MatmulTuning> {
+function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number } {
   const t: Record<string, string | number | boolean> = {};
-  for (const kv of v.split(',')) {
+  for (const kv of v.split(',').filter(Boolean)) {
     const [k, val] = kv.split('=');
     t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$/.test(k) ? val === '1' : Number(val);
   }
@@ -35,7 +36,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   });
   const variants = a.variant;
   await import('../src/node/host.ts');
-  const { createGpu } = await import('../src/gpu/device.ts');
+  const { createGpu, waitSpins } = await import('../src/gpu/device.ts');
+  const { SLEEP_SHARE, sleep } = await import('../src/model/map_pacer.ts');
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
   const { buildMatmul, uploadWeights } = await import('../src/kernels/matmul.ts');
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
@@ -61,9 +63,11 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   for (const format of formats) {
     const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
     const expected = ref.matmulRef(refW, x, T);
-    const w = uploadWeights(alloc, `w.${format}`, wd);
+    const uploads = new Map<number | undefined, GpuWeights>();
     for (const v of variants) {
-      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: xb, y: yb, step, maxTokens: T, tuning: parseVariant(v) });
+      const { rowTile, ...tuning } = parseVariant(v);
+      if (!uploads.has(rowTile)) uploads.set(rowTile, uploadWeights(alloc, `w.${format}`, wd, undefined, 1, rowTile));
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w: uploads.get(rowTile)!, x: xb, y: yb, step, maxTokens: T, tuning });
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       encodeDispatches(pass, mm[path], T);
@@ -80,6 +84,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   const best = names.map(() => ({ gpu: Infinity, cpu: Infinity }));
+  const expectUs = names.map(() => 0); // each variant's last time per token
   for (let round = 0; round <= rounds; round++) {
     for (let i = 0; i < lists.length; i++) {
       const enc = gpu.device.createCommandEncoder();
@@ -89,9 +94,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       enc.resolveQuerySet(qs, 0, 2, resolve, 0);
       const c0 = process.cpuUsage();
       gpu.device.queue.submit([enc.finish()]);
+      // On a CPU adapter, sleep through most of the pass (as the engine's reads do: src/model/map_pacer.ts).
+      if (waitSpins(gpu)) await sleep(SLEEP_SHARE * expectUs[i] * iters * T / 1e3);
       await gpu.device.queue.onSubmittedWorkDone();
       const c = process.cpuUsage(c0);
       const t = new BigUint64Array(await readBuffer(gpu, resolve, 16));
+      expectUs[i] = Number(t[1] - t[0]) / 1e3 / iters / T;
       if (round === 0) continue; // warm-up
       best[i].gpu = Math.min(best[i].gpu, Number(t[1] - t[0]) / 1e3 / iters / T);
       best[i].cpu = Math.min(best[i].cpu, (c.user + c.system) / iters / T);

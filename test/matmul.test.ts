@@ -210,8 +210,10 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const wd = makeWeights(kind, vocab, dim, rng(11));
       const ids = [0, 149, 77, 128, 127];
       const xe = alloc.storage('xe', ids.length * dim * 4);
-      const d = await buildEmbedding(gpu, alloc, { table: uploadWeights(alloc, 'table', wd, 60 * gpuRowWords(wd.format, dim) * 4), ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
-      expect(d.length).toBe(3); // chunks of 60 rows: 128x128 blocks cut across chunks
+      const t = uploadWeights(alloc, 'table', wd, 60 * gpuRowWords(wd.format, dim) * 4);
+      const d = await buildEmbedding(gpu, alloc, { table: t, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
+      // Chunks of 60 rows (128x128 blocks cut across chunks); int8 on lavapipe: 48, whole tiles of 16 rows.
+      expect(d.length).toBe(t.rowTile === 16 ? 4 : 3);
       run(gpu, d, ids.length);
       const got = new Float32Array(await readBuffer(gpu, xe, ids.length * dim * 4));
       const table = dequantize(wd);
@@ -365,6 +367,61 @@ describe('matmul uniforms and validation', () => {
       expect(await autotuneChoices(gpu.caps.adapterName)).toHaveLength(2);
     } finally {
       resetAutotune();
+      alloc.destroyAll();
+    }
+  });
+
+  it.each(['q8', 'int8', 'q8-g64'] as const)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, K, T] = [37, 96, 5]; // N: two whole tiles of 16 and a padded one
+      const r = rng(23);
+      const wd = makeWeights(kind, N, K, r);
+      const x = alloc.upload('x', randn(r, T * K, 2));
+      const ids = [0, 36, 17, 16, 15];
+      const outputs = new Map<number, number[][]>();
+      for (const tile of [1, 8, 16]) {
+        const limit = 20 * gpuRowWords('q8', K) * 4; // 20 rows a binding: 16 in tiles of 16 or 8, so 3 chunks; 20 row-major, 2
+        const w = uploadWeights(alloc, `w${tile}`, wd, limit, 1, tile);
+        expect(w.rowTile ?? 1).toBe(tile);
+        expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
+        const got: number[][] = [];
+        const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
+        for (const [tuning, path] of tunings) {
+          const n = path === 'gemv' ? 1 : T;
+          const yb = alloc.storage('y', T * N * 4);
+          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
+          run(gpu, mm[path], n);
+          got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
+        }
+        const xe = alloc.storage('xe', ids.length * K * 4);
+        run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
+        got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
+        outputs.set(tile, got);
+      }
+      expect(outputs.get(8)).toEqual(outputs.get(1));
+      expect(outputs.get(16)).toEqual(outputs.get(1));
+      // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
+      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
+      expect(worstRatio(y1, matmulRef(wd, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 1e-5, 2e-5)).toBeLessThanOrEqual(1);
+      const table = dequantize(wd);
+      const e1 = new Float32Array(Uint32Array.from(outputs.get(1)![4]).buffer);
+      expect(worstRatio(e1, new Float32Array(ids.flatMap((id) => [...table.subarray(id * K, (id + 1) * K)])), 0, 0)).toBe(0);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it('rejects row tiles for formats other than q8, and tiles other than 8 or 16', async () => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
+      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8 only/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), undefined, 1, 4)).toThrow(/rowTile 4/);
+      expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();
+    } finally {
       alloc.destroyAll();
     }
   });

@@ -6,17 +6,17 @@ struct Block {
   d: f32,
 }
 
-@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk
-@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, groups): weight scales, this chunk
+@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk (tiled_index by block)
+@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, groups): weight scales, this chunk (tiled_index by group)
 
 alias Group = f32; // the scale
 
 fn load_group(r: u32, g: u32) -> Group {
-  return wd[r * p.groups + g];
+  return wd[tiled_index(r, g, p.groups)];
 }
 
 fn load_block(r: u32, b: u32, d: Group) -> Block {
-  return Block((r * (p.K / 32u) + b) * 2u, d);
+  return Block(tiled_index(r, b, p.K / 32u) * 2u, d);
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

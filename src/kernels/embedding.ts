@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
 import { FORMATS } from './weight_formats.ts';
-import { chunkParams, decoderShader, MATMUL_COMMON_SOURCE, MATMUL_PARAMS, type GpuWeights } from './matmul.ts';
+import { chunkParams, decoderShader, MATMUL_COMMON_SOURCE, MATMUL_PARAMS, weightConstants, type GpuWeights } from './matmul.ts';
 
 /** The gather reads MatmulParams (K = dim, row_start, rows, group, groups), declared once in matmul_common.wgsl. */
 export const EMBEDDING_PARAMS = MATMUL_PARAMS;
@@ -13,7 +13,7 @@ export const EMBEDDING_SOURCE = `${MATMUL_COMMON_SOURCE}\n${source}`;
  * A weight matrix on the GPU in row chunks: the matmul's GpuWeights (a tied LM head shares it); `group`
  * may be left out for formats without a scale array.
  */
-export type EmbeddingTable = Pick<GpuWeights, 'format' | 'rows' | 'cols' | 'chunks'> & { group?: number };
+export type EmbeddingTable = Pick<GpuWeights, 'format' | 'rows' | 'cols' | 'chunks' | 'rowTile'> & { group?: number };
 
 export interface EmbeddingArgs {
   table: EmbeddingTable; // (vocab, dim)
@@ -37,7 +37,7 @@ export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArg
         label: `embedding/${t.format}`,
         code,
         entry: 'gather',
-        constants: { WG: 64, SCALE: a.scale ?? 1, ...FORMATS[t.format].constants },
+        constants: { WG: 64, SCALE: a.scale ?? 1, ...weightConstants(t) },
         params: MATMUL_PARAMS,
         values: chunkParams({ ...t, group: t.group ?? FORMATS[t.format].group }, c),
         step: a.step,

@@ -34,6 +34,7 @@ export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_format
 export {
   gpuRowWords,
   rowScales,
+  rowTileFor,
   scaleLayoutOf,
   scalesPerRow,
   uploadWeights,
@@ -63,6 +64,11 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
 /** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
 export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
 export type GluAct = keyof typeof GLU_ACTS;
+
+/** The override constants of every pipeline that decodes `w`: its format's, and its tiling (if any). */
+export function weightConstants(w: Pick<GpuWeights, 'format' | 'rowTile'>): Record<string, number> {
+  return { ...FORMATS[w.format].constants, ...((w.rowTile ?? 1) > 1 ? { ROW_TILE: w.rowTile! } : {}) };
+}
 
 /** MatmulParams of one chunk (also the embedding gather's, which reads K, row_start, rows and the groups). */
 export interface ChunkOptions {
@@ -368,7 +374,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const codeOf = (input: MatmulInput, xVec: 1 | 4) => decoderShader(gpu.caps, w.format, main, input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
-  const fmt = { ...spec.constants, ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };
+  const fmt = { ...weightConstants(w), ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX;
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
