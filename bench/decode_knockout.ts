@@ -6,6 +6,8 @@
  * This times; it checks nothing.
  *
  *   npx tsx bench/decode_knockout.ts [--model FILE.gguf] [--iters 8] [--pos 128]
+ *   npx tsx bench/decode_knockout.ts --fuse default,false,true [--rounds 4]
+ *     (the model loaded once per fuseDecode value, whole steps timed in turns: which decode is faster here)
  */
 import { parseArgs } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -16,8 +18,12 @@ import { timeList } from './matmul.ts';
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const { values: a } = parseArgs({
     args: argv,
-    options: { model: { type: 'string', default: join(tmpdir(), 'emberlm-bench', 'smollm2-135m-Q8_0-s1-v1.gguf') }, iters: { type: 'string', default: '8' }, pos: { type: 'string', default: '128' } },
+    options: {
+      model: { type: 'string', default: join(tmpdir(), 'emberlm-bench', 'smollm2-135m-Q8_0-s1-v1.gguf') }, iters: { type: 'string', default: '8' }, pos: { type: 'string', default: '128' },
+      fuse: { type: 'string' }, rounds: { type: 'string', default: '4' },
+    },
   });
+  if (a.fuse) return compareFusions(a.model, a.fuse.split(','), Number(a.iters), Number(a.pos), Number(a.rounds));
   await import('../src/node/host.ts');
   const { loadModel } = await import('../src/load.ts');
   const { STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
@@ -54,6 +60,31 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     console.log(`  ${name.padEnd(30)} ${alone.length.toString().padStart(4)} dispatches  alone ${(await time(alone)).toFixed(2).padStart(6)} ms`);
   }
   console.log(`whole step: ${(await time(all)).toFixed(2)} ms; load average: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  process.exit(0);
+}
+
+/** Whole decode steps of the model built once per fuseDecode value ('default' leaves it unset), timed in turns. */
+async function compareFusions(file: string, values: string[], iters: number, pos: number, rounds: number): Promise<void> {
+  await import('../src/node/host.ts');
+  const { loadModel } = await import('../src/load.ts');
+  const { STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
+  const { loadavg } = await import('node:os');
+  const models = [];
+  for (const v of values) {
+    const fuseDecode = v === 'default' ? undefined : v === 'true';
+    const { model: m } = await loadModel(file, { fuseDecode });
+    for (const b of [m.buffers.step, m.buffers.stepHead]) m.gpu.device.queue.writeBuffer(b, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: 1, pos }));
+    models.push({ v, m, list: [...m.decode, ...m.head], best: Infinity });
+  }
+  console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${models[0].m.gpu.caps.adapterName}`);
+  for (let r = 0; r <= rounds; r++) {
+    for (const e of models) {
+      const ms = (await timeList(e.m.gpu, e.list, iters)) / 1e3;
+      if (r > 0) e.best = Math.min(e.best, ms); // round 0 warms up
+    }
+  }
+  for (const e of models) console.log(`fuseDecode ${e.v.padEnd(8)} ${e.list.length} dispatches  ${e.best.toFixed(2)} ms a step (best of ${rounds})`);
+  console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   process.exit(0);
 }
 
