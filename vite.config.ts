@@ -19,6 +19,7 @@ export default defineConfig({
         node: 'src/node/index.ts',
         'node-worker': 'src/node/worker.ts',
         cli: 'src/cli/entry.ts',
+        'peer-child': 'src/bench/peer_child.ts', // the bench's llama.cpp process (src/bench/peer.ts forks it)
       },
       formats: ['es'],
     },

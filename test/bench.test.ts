@@ -10,7 +10,7 @@ import { PROBE_PARAMS, PROBE_SOURCE, probeBandwidth } from '../src/bench/probe.t
 import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/bench/synthetic.ts';
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
-import { loadNodeLlamaCpp } from '../src/bench/peer.ts';
+import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
 import { parsePeer, parseQuant, runBench } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { waitSpins } from '../src/gpu/device.ts';
@@ -207,6 +207,19 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     expect(parsePeer('llama.cpp')).toEqual(['cpu-t1', 'cpu-t2', 'vulkan']);
     await expectEmberError(() => parseQuant('int3'), 'BAD_ARGUMENT', /quant "int3" is not one of auto/);
     await expectEmberError(() => runBench({ quant: ['auto'], config: { promptTokens: [16], genTokens: 8, repeats: 1 } }), 'BAD_ARGUMENT', /--model.*--synthetic/);
+  });
+
+  it('a peer that cannot finish or cannot start comes back as an error, in its own process', async () => {
+    const path = sharedModelPath('stories260K/stories260K.gguf');
+    const config = { promptTokens: [16], genTokens: 8, repeats: 1 };
+    const phases: string[] = [];
+    // Starting a process and loading node-llama-cpp takes far longer than 1 ms: the first phase runs out.
+    const slow = await benchLlamaCpp(path, 'cpu-t1', config, 512, (m) => phases.push(m), { timeoutS: 0.001 });
+    expect(slow).toEqual({ error: 'llama.cpp cpu-t1: starting timed out after 0.001 s' });
+    expect(phases).toEqual([]);
+    const missing = await benchLlamaCpp(path, 'cpu-t1', config, 512, undefined, { specifier: 'node-llama-cpp-not-installed' });
+    expect(missing.results).toBeUndefined();
+    expect(missing.error).toMatch(/^llama\.cpp cpu-t1: \[UNSUPPORTED\] --peer llama\.cpp needs the npm package node-llama-cpp-not-installed/);
   });
 
   it('prompt ids are deterministic and inside the vocabulary', () => {

@@ -1,146 +1,102 @@
 /**
- * llama.cpp as a peer, through node-llama-cpp (a dev dependency) in the same process: the same
- * GGUF and prompt lengths, timed the same way (prefill to the first sampled token, then per-token
- * decode times). Node only; node-llama-cpp is loaded with a dynamic import so that nothing here
- * is bundled, and it never downloads or compiles anything (`build: 'never'`).
+ * llama.cpp as the bench's peer: each backend runs in a child process (peer_child.ts, which runs
+ * peer_llama.ts) on the same GGUF and the same prompt ids as ours. The child reports each phase as it
+ * starts; a phase that runs past the timeout ends the child and comes back as an error row, with any
+ * prompt lengths already measured kept. Node only.
  *
  * Backends: 'cpu-t1' and 'cpu-t2' (CPU, 1 and 2 threads), 'vulkan' (@node-llama-cpp/linux-x64-vulkan;
  * ggml-vulkan ignores CPU Vulkan devices such as lavapipe unless GGML_VK_VISIBLE_DEVICES is set,
- * so it is set to 0 here when unset).
+ * so the child gets 0 when it is unset).
  */
-import { EmberError } from '../errors.ts';
+import { fork } from 'node:child_process';
 import { benchPrompt, type BenchConfig, type SpeedResult } from './harness.ts';
-import { latency, spread } from './stats.ts';
+import type { PeerBackend, PeerEvent, PeerInfo, PeerJob } from './peer_llama.ts';
 
-export const PEER_BACKENDS = ['cpu-t1', 'cpu-t2', 'vulkan'] as const;
-export type PeerBackend = (typeof PEER_BACKENDS)[number];
+export { loadNodeLlamaCpp, LLAMA_CPP_INSTALL, PEER_BACKENDS, type PeerBackend, type PeerInfo } from './peer_llama.ts';
 
-export const LLAMA_CPP_INSTALL = 'NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install -D node-llama-cpp@3.22.1';
-
-/* The small part of node-llama-cpp's API used here (its types are not imported, so the module is optional). */
-interface LlamaSequence {
-  evaluate(tokens: number[], o: { temperature: number }): AsyncGenerator<number, void, void>;
-  clearHistory(): Promise<void>;
-}
-interface LlamaContextT {
-  getSequence(): LlamaSequence;
-  dispose(): Promise<void>;
-}
-interface LlamaModelT {
-  createContext(o: Record<string, unknown>): Promise<LlamaContextT>;
-  dispose(): Promise<void>;
-}
-interface LlamaT {
-  gpu: string | false;
-  llamaCppRelease: { repo: string; release: string };
-  getGpuDeviceNames(): Promise<string[]>;
-  loadModel(o: Record<string, unknown>): Promise<LlamaModelT>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(o: Record<string, unknown>): Promise<LlamaT>;
-}
-
-/** Imports node-llama-cpp, or fails with how to install it. `specifier` is for tests. */
-export async function loadNodeLlamaCpp(specifier = 'node-llama-cpp'): Promise<NodeLlamaCpp> {
-  try {
-    return (await import(/* @vite-ignore */ specifier)) as NodeLlamaCpp;
-  } catch (e) {
-    throw new EmberError('UNSUPPORTED', `--peer llama.cpp needs the npm package ${specifier}, which could not be loaded (${(e as Error).message.split('\n')[0]}); install it with: ${LLAMA_CPP_INSTALL}`);
-  }
-}
-
-export interface PeerInfo {
-  name: string; // "llama.cpp"
-  release: string;
-  backend: PeerBackend;
-  devices: string[];
-}
+/** A phase (loading, one prompt's warm-up, one timed run) that takes longer ends the peer (seconds). */
+export const PEER_PHASE_TIMEOUT_S = 600;
 
 export interface PeerOutcome {
   info?: PeerInfo;
-  /** One per prompt length, in the order of config.promptTokens; absent with `error`. */
-  results?: SpeedResult[];
+  /** One per prompt length, in the order of config.promptTokens; a hole where it did not finish. */
+  results?: (SpeedResult | undefined)[];
   error?: string;
 }
 
-async function timedRun(seq: LlamaSequence, ids: number[], gen: number) {
-  const t0 = performance.now();
-  const stamps: number[] = [];
-  for await (const _ of seq.evaluate(ids, { temperature: 0 })) {
-    stamps.push(performance.now());
-    if (stamps.length >= gen) break;
-  }
-  await seq.clearHistory();
-  const tokenMs = stamps.slice(1).map((t, i) => t - stamps[i]);
-  const ttftMs = stamps[0] - t0;
-  return { ttftMs, prefillTokS: ids.length / (ttftMs / 1000), decodeTokS: tokenMs.length / (tokenMs.reduce((a, b) => a + b, 0) / 1000), tokenMs };
+export interface PeerOptions {
+  /** Seconds one phase may take (default PEER_PHASE_TIMEOUT_S). */
+  timeoutS?: number;
+  /** Module to load in place of node-llama-cpp (tests). */
+  specifier?: string;
+}
+
+const VULKAN_HINT = "the first Vulkan run compiles llama.cpp's shaders on the CPU; Mesa caches them, so a rerun gets further";
+
+/** The child's script: the source under vitest/tsx (run through tsx), the bundle's peer-child.js in dist/. */
+function childScript(): { path: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const name = fromSource ? './peer_child.ts' : './peer-child.js';
+  return { path: new URL(name, import.meta.url).pathname, execArgv: fromSource ? ['--import', 'tsx'] : [] };
 }
 
 /**
- * Runs one backend of llama.cpp on `modelPath` for every prompt length of `config` (one warm-up
- * run, then `repeats`). A backend that cannot run here (no Vulkan binary or device) comes back
- * with `error` rather than throwing; a missing node-llama-cpp throws.
+ * Runs one backend of llama.cpp on `modelPath` for every prompt length of `config` (one warm-up run, then
+ * `repeats`) in a child process. Never throws for what happens in the child: a backend that cannot run here,
+ * a crash or a phase past the timeout comes back as `error`.
  */
-export async function benchLlamaCpp(modelPath: string, backend: PeerBackend, config: BenchConfig, vocab: number, say: (m: string) => void = () => {}, specifier?: string): Promise<PeerOutcome> {
-  const mod = await loadNodeLlamaCpp(specifier);
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
-  if (backend === 'vulkan' && env && env.GGML_VK_VISIBLE_DEVICES === undefined) env.GGML_VK_VISIBLE_DEVICES = '0';
-  let llama: LlamaT;
-  try {
-    llama = await mod.getLlama({ build: 'never', skipDownload: true, usePrebuiltBinaries: true, gpu: backend === 'vulkan' ? 'vulkan' : false, logLevel: 'error', progressLogs: false });
-  } catch (e) {
-    return { error: `llama.cpp ${backend} is not available: ${(e as Error).message.split('\n')[0]}` };
-  }
-  const devices = backend === 'vulkan' ? await llama.getGpuDeviceNames() : [];
-  if (backend === 'vulkan' && devices.length === 0) return { error: 'llama.cpp vulkan: no Vulkan device' };
-  const threads = backend === 'cpu-t2' ? 2 : 1;
-  const info: PeerInfo = { name: 'llama.cpp', release: llama.llamaCppRelease.release, backend, devices };
-  const maxPrompt = Math.max(...config.promptTokens);
-  say(`llama.cpp ${backend}: loading`);
-  const t0 = performance.now();
-  const model = await llama.loadModel({ modelPath, gpuLayers: backend === 'vulkan' ? 'max' : 0 });
-  const loadMs = performance.now() - t0;
-  try {
-    const ctx = await model.createContext({
-      contextSize: maxPrompt + config.genTokens,
-      batchSize: Math.min(maxPrompt, config.maxBatch ?? 512),
-      sequences: 1,
-      threads: { ideal: threads, min: threads },
-      flashAttention: false,
+export async function benchLlamaCpp(modelPath: string, backend: PeerBackend, config: BenchConfig, vocab: number, say: (m: string) => void = () => {}, opts: PeerOptions = {}): Promise<PeerOutcome> {
+  const timeoutS = opts.timeoutS ?? PEER_PHASE_TIMEOUT_S;
+  const job: PeerJob = {
+    modelPath,
+    backend,
+    prompts: config.promptTokens.map((p) => benchPrompt(vocab, p, config.seed ?? 1)),
+    genTokens: config.genTokens,
+    repeats: config.repeats,
+    maxBatch: config.maxBatch,
+  };
+  const env = { ...process.env };
+  if (backend === 'vulkan') env.GGML_VK_VISIBLE_DEVICES ??= '0';
+  const script = childScript();
+  const child = fork(script.path, opts.specifier ? [opts.specifier] : [], { execArgv: script.execArgv, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  child.stdout?.resume(); // llama.cpp's own logging must not reach our stdout (the report goes there)
+
+  const out: PeerOutcome = { results: config.promptTokens.map(() => undefined) };
+  let phase = 'starting';
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+  const exited = new Promise<void>((resolve) => {
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        out.error = `llama.cpp ${backend}: ${phase} timed out after ${timeoutS} s${backend === 'vulkan' && /warm-up/.test(phase) ? ` (${VULKAN_HINT})` : ''}`;
+        child.kill('SIGKILL');
+      }, timeoutS * 1000);
+    };
+    arm();
+    child.on('message', (e: PeerEvent | { done: true }) => {
+      if ('phase' in e) {
+        phase = e.phase;
+        say(`llama.cpp ${backend}: ${phase}`);
+        arm();
+      } else if ('info' in e) out.info = e.info;
+      else if ('result' in e) out.results![e.index] = e.result;
+      else if ('error' in e) out.error = e.error;
+      else done = true;
     });
-    try {
-      const seq = ctx.getSequence();
-      const results: SpeedResult[] = [];
-      for (const p of config.promptTokens) {
-        const ids = benchPrompt(vocab, p, config.seed ?? 1);
-        say(`llama.cpp ${backend}: prompt ${p}: warm-up`);
-        const w0 = performance.now();
-        await timedRun(seq, ids, Math.min(config.genTokens, 4));
-        const warmupMs = performance.now() - w0;
-        const runs = [];
-        for (let r = 0; r < config.repeats; r++) {
-          say(`llama.cpp ${backend}: prompt ${p}: run ${r + 1}/${config.repeats}`);
-          runs.push(await timedRun(seq, ids, config.genTokens));
-        }
-        const pre = spread(runs.map((r) => r.prefillTokS));
-        const dec = spread(runs.map((r) => r.decodeTokS));
-        const ttft = spread(runs.map((r) => r.ttftMs));
-        results.push({
-          load_ms: loadMs,
-          warmup_ms: warmupMs,
-          prefill_tok_s: pre.median,
-          decode_tok_s: dec.median,
-          ttft_ms: ttft.median,
-          latency_ms: latency(runs.flatMap((r) => r.tokenMs)),
-          range: { prefill_tok_s: { min: pre.min, max: pre.max }, decode_tok_s: { min: dec.min, max: dec.max }, ttft_ms: { min: ttft.min, max: ttft.max } },
-        });
-      }
-      return { info, results };
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
+    child.on('error', (e) => {
+      out.error ??= `llama.cpp ${backend}: the peer process failed: ${e.message}`;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!done && !out.error) out.error = `llama.cpp ${backend}: the peer process ended during ${phase} (${signal ?? `exit code ${code}`})${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+      resolve();
+    });
+  });
+  child.send(job);
+  await exited;
+  if (out.results!.every((r) => r === undefined)) delete out.results;
+  return out;
 }

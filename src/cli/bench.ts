@@ -28,6 +28,8 @@ export interface BenchCommand {
   config: BenchConfig;
   /** "llama.cpp" (every backend) or "llama.cpp:cpu-t1,vulkan" */
   peer?: string;
+  /** Seconds one phase of a peer (loading, a warm-up, a timed run) may take before it is ended (default 600). */
+  peerTimeoutS?: number;
   probe?: ProbeOptions;
   gpu?: Gpu;
   log?: (line: string) => void;
@@ -143,13 +145,13 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       if (backends.length) {
         const vocab = await vocabOf(m.path);
         for (const b of backends) {
-          const out = await benchLlamaCpp(m.path, b, cmd.config, vocab, log);
+          const out = await benchLlamaCpp(m.path, b, cmd.config, vocab, log, { timeoutS: cmd.peerTimeoutS });
           const key = `llama.cpp/${b}`;
           if (out.info) peers[key] = out.info;
           if (out.error) log(out.error);
           for (const r of mine) {
             const i = cmd.config.promptTokens.indexOf(r.prompt_tokens);
-            r.peer = { ...r.peer, [key]: out.results ? out.results[i] : { error: out.error ?? 'no result' } };
+            r.peer = { ...r.peer, [key]: out.results?.[i] ?? { error: out.error ?? 'no result' } };
           }
         }
       }
@@ -193,6 +195,7 @@ export async function bench(flags: Flags): Promise<void> {
       kvCache: kvCacheFlag(str('kv')),
     },
     peer: str('peer'),
+    peerTimeoutS: parseInts(str('peer-timeout'), 'peer-timeout')?.[0],
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),
   });

@@ -62,6 +62,8 @@ bench options (speed; medians over repeats, warm-up excluded):
   --kv T              K/V cache storage (default f16)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
+  --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
+                      ended and reported as an error (default 600)
   --out FILE          also write the JSON report to FILE (e.g. bench/results/<name>.json)
   --json | --markdown JSON report, or markdown tables (default: plain tables)
 
@@ -227,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       repeats: { type: 'string' },
       'decode-ahead': { type: 'string' },
       peer: { type: 'string' },
+      'peer-timeout': { type: 'string' },
       out: { type: 'string' },
       markdown: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
