@@ -95,6 +95,28 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
 
+  // The adapter's workgroup (8 on lavapipe, a CPU) and a GPU's (32) rotate and store the same bits.
+  it.each(KV_CACHE_TYPES)('rope + kv write: workgroups of 8 and 32 give the same bits (%s cache)', async (kvType) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const [nHead, nKv, headDim, T, ring] = [6, 2, 64, 5, 16];
+    const row = (nHead + 2 * nKv) * headDim;
+    const qkv = randn(rng(99), T * row, 2);
+    const table = ropeTable(48, ONE_TABLE);
+    const outs: number[][] = [];
+    for (const wg of [8, 32]) {
+      const qkvB = alloc.upload('qkv', qkv), kv = alloc.storage('kv', kvCacheBytes(kvType, ring, nKv, headDim));
+      const d = await buildRope(gpu, alloc, {
+        nHead, nKv, headDim, nRot: 48, neox: true, ...table, invFreq: alloc.upload('inv', table.invFreq), kvType, cacheLen: ring, kv, qkv: qkvB,
+        step: stepBuffer(alloc, { n_tokens: T, pos: 14 }), wg,
+      });
+      run(gpu, [d], T);
+      outs.push([...(await u32(gpu, qkvB)), ...(await u32(gpu, kv))]);
+    }
+    expect(outs[1]).toEqual(outs[0]);
+    alloc.destroyAll();
+  }, COMPILE_TIMEOUT);
+
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
   // workgroup size (8 on lavapipe), 32 = a GPU's. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
   it.each([
@@ -296,6 +318,12 @@ describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {
       await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y, quantized: yq }),
       await buildSwiglu(gpu, alloc, { nFf, gateUp: alloc.upload('gu', gu), h, step, quantized: hq }),
     ], T);
+    // A GPU's workgroup of 64 writes the same bits as the adapter's (8 on lavapipe).
+    const y64 = alloc.storage('y64', T * dim * 4), yq64 = q8(dim);
+    run(gpu, [await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y: y64, quantized: yq64, wg: 64 })], T);
+    expect(Array.from(await u32(gpu, y64))).toEqual(Array.from(await u32(gpu, y)));
+    expect(Array.from(await u32(gpu, yq64.codes))).toEqual(Array.from(await u32(gpu, yq.codes)));
+    expect(Array.from(await u32(gpu, yq64.scales))).toEqual(Array.from(await u32(gpu, yq.scales)));
     const yRef = rmsnormRef(x, w, dim, 1e-5), hRef = swigluRef(gu, T, nFf);
     const yGpu = await f32(gpu, y, T * dim), hGpu = await f32(gpu, h, T * nFf);
     expect(worstRatio(yGpu, yRef, 1e-5, 1e-5)).toBeLessThanOrEqual(1);

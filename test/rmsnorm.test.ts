@@ -6,14 +6,15 @@ import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 describe.each(VARIANTS)('rmsnorm (%s)', (variant) => {
-  it.each([[1, 64], [3, 172], [5, 1000], [2, 7]])('T=%i dim=%i matches the CPU reference', async (T, dim) => {
+  // wg: the adapter's default (8 on lavapipe), or a GPU's 64.
+  it.each([[1, 64, undefined], [3, 172, undefined], [5, 1000, undefined], [2, 7, undefined], [3, 172, 64], [5, 1000, 64]])('T=%i dim=%i wg=%s matches the CPU reference', async (T, dim, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const r = rng(dim * 31 + T);
     const x = randn(r, T * dim, 3);
     const w = randn(r, dim);
     const xb = alloc.upload('x', x), wb = alloc.upload('w', w), yb = alloc.storage('y', x.byteLength);
-    const d = await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T }), x: xb, weight: wb, y: yb });
+    const d = await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T }), x: xb, weight: wb, y: yb, wg });
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
     encodeDispatches(pass, [d], T);
