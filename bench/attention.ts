@@ -4,12 +4,12 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--no-subgroups]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--prefill-by keys,dims] [--no-subgroups]
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
  * model's do). Prefill: `--prefill` tokens from position 0. `--decode`: the decode entry points to time, in
  * turn within each round: keys (decode) and dims (decode_dims, which needs subgroups of the workgroup's size; the
- * default has it where the adapter can run it).
+ * default has it where the adapter can run it); `--prefill-by` likewise for the prefill (main, prefill_dims).
  */
 import { parseArgs } from 'node:util';
 import { runUnderVite } from './run_under_vite.ts';
@@ -21,7 +21,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       kv: { type: 'string', default: 'f16' }, heads: { type: 'string', default: '9/3' },
       'head-dim': { type: 'string', default: '64' }, ctx: { type: 'string', default: '128,2048' },
       prefill: { type: 'string', default: '128' }, 'n-ctx': { type: 'string' }, rounds: { type: 'string', default: '5' },
-      iters: { type: 'string', default: '8' }, splits: { type: 'string' }, decode: { type: 'string' },
+      iters: { type: 'string', default: '8' }, splits: { type: 'string' }, decode: { type: 'string' }, 'prefill-by': { type: 'string' },
       'no-subgroups': { type: 'boolean' },
     },
   });
@@ -64,7 +64,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
   interface Case { name: string; run: (pass: GPUComputePassEncoder) => void; check: () => Promise<number> }
   const cases: Case[] = [];
-  const build = async (T: number, pos: number, decodeDims = false) => {
+  const build = async (T: number, pos: number, byDims = false) => {
     const qkv = rand(T * row).map((v) => v * 4); // scores of a few units: a peaked softmax, as in a model
     const step = alloc.uniform('step', STEP.size);
     gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
@@ -73,7 +73,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
       nSplit: Number(a.splits ?? decodeSplits(nCtx, onCpu)), qkv: alloc.upload('qkv', qkv), out, step,
-      decodeDims,
+      decodeDims: byDims, prefillDims: byDims,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -98,7 +98,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   for (const c of contexts) {
     for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e === 'dims')) });
   }
-  if (prefillT > 0) cases.push({ name: `prefill ${prefillT} tokens`, ...(await build(prefillT, 0)) });
+  for (const e of prefillT > 0 ? (a['prefill-by'] ?? (dimsOk ? 'keys,dims' : 'keys')).split(',') : []) {
+    cases.push({ name: `prefill ${e} ${prefillT} tokens`, ...(await build(prefillT, 0, e === 'dims')) });
+  }
 
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
   const resolve = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });

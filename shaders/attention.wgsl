@@ -1,7 +1,7 @@
 // Causal grouped-query attention over the K/V cache (stored as src/kernels/kv_layout.ts says; the
 // format's kv_decode / kv_scale are put in front at load). A workgroup attends with NQ = GROUP * TQ
 // queries that share one kv head (its GROUP query heads, for TQ tokens), so each K and V row it
-// reads serves all of them. Four entry points:
+// reads serves all of them. Five entry points:
 //   main:   prefill, one workgroup per (kv head, TQ tokens); RoPE and the cache write ran before it
 //           (shaders/rope.wgsl).
 //   decode: one token (TQ = 1), split-K ("flash-decoding"): workgroup (kv head, split) covers one
@@ -12,6 +12,7 @@
 //   decode_dims: decode as above for CPU adapters whose workgroup is one subgroup: the invocations take
 //           head dimensions for the scores too (queries in registers, a key's partial dots summed by
 //           subgroupAdd), so no query is reloaded per key (see decode_dims).
+//   prefill_dims: main the same way, one token per workgroup (see prefill_dims).
 //   merge:  one workgroup per query head combines the n_split partial states into the output.
 // main and decode take keys in tiles of KT = 4 * KG * WG. In each tile an invocation first takes keys (4 consecutive
 // keys, KG times): it reads their K rows and scores them against every query (in workgroup memory,
@@ -324,13 +325,41 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   let kvh = wg.x;
   let keys = decode_begin(kvh, wg.y, lid);
   if (keys.start >= keys.end) { return; }
-  let nd = d4_count();
   for (var qi = 0u; qi < NQ; qi++) {
-    for (var i = 0u; i < nd; i++) {
+    for (var i = 0u; i < d4_count(); i++) {
       let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros and add nothing to the dots
       q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), sh_q[qi * MAXD4 + min(d4, MAXD4 - 1u)], d4 < MAXD4);
     }
   }
+  attend_dims(keys.start, keys.end, kvh, lid);
+  decode_end(kvh, wg.y, lid);
+}
+
+// prefill_dims: the prefill by head dimensions, for the same adapters as decode_dims, one token per workgroup
+// (TQ = 1, so every query of the workgroup sees the same keys): its GROUP queries, rotated by the RoPE dispatch,
+// straight from qkv into registers (no workgroup memory, no barrier), then attend_dims over keys 0..pos+t.
+@compute @workgroup_size(WG)
+fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t = wg.y;
+  if (t >= step.n_tokens) { return; }
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var qi = 0u; qi < NQ; qi++) {
+    for (var i = 0u; i < d4_count(); i++) {
+      let d4 = lid + i * WG;
+      let q = qkv4(t * row_len + (kvh * GROUP + qi) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
+      q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), q, d4 < MAXD4);
+    }
+  }
+  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+  attend_dims(first_key(n_keys), n_keys, kvh, lid);
+  for (var qi = 0u; qi < NQ; qi++) { write_out(qi, t, kvh, lid); }
+}
+
+// Keys [start, end) of kv head kvh into every query's state (m, l, acc), the queries in q_own: per key an
+// invocation loads its vec4s of the K and V rows, and lanes_sum4 gives every invocation the same scores.
+fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
+  let nd = d4_count();
   init_state();
   // (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation.
   var m4: array<vec4<f32>, NQ4>;
@@ -339,8 +368,8 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     m4[g] = vec4<f32>(EMPTY_M);
     l4[g] = vec4<f32>(0.0);
   }
-  var row = keys.start % p.cache_len; // key j's row, j % cache_len, without a division per key
-  for (var j = keys.start; j < keys.end; j++) { // a run-time loop: one key's loads in the shader
+  var row = start % p.cache_len; // key j's row, j % cache_len, without a division per key
+  for (var j = start; j < end; j++) { // a run-time loop: one key's loads in the shader
     let kb = kv_word(0u, row, kvh);
     let vb = kv_word(1u, row, kvh);
     var k: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the K row, then of the V row (nd of them)
@@ -384,7 +413,6 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
     m[qi] = m4[qi / 4u][qi % 4u];
     l[qi] = l4[qi / 4u][qi % 4u];
   }
-  decode_end(kvh, wg.y, lid);
 }
 
 @compute @workgroup_size(WG)

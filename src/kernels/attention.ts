@@ -110,6 +110,7 @@ export interface AttentionArgs extends KvCacheArgs {
   nSplit: number; // decode: workgroups per kv head (decodeSplits)
   wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
   decodeDims?: boolean; // decode by head dimensions (decode_dims) or by keys (decode); default decodeByDims
+  prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
@@ -144,16 +145,18 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // The decode's partial states (bound even with one split, where the kernel writes the output itself)
   const { partAcc, partMl } = a.scratch ?? attentionScratch(alloc, a.nHead, a.nSplit, a.headDim);
   const dims = a.decodeDims ?? decodeByDims(gpu.caps, wg);
-  if (dims && !canDecodeByDims(gpu.caps, wg)) {
+  const prefillDims = a.prefillDims ?? decodeByDims(gpu.caps, wg);
+  if ((dims || prefillDims) && !canDecodeByDims(gpu.caps, wg)) {
     const sizes = `${gpu.caps.subgroupMinSize ?? '?'}-${gpu.caps.subgroupMaxSize ?? '?'}`;
     const found = gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups';
     throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${found}`);
   }
-  type Entry = 'main' | 'decode' | 'decode_dims' | 'merge';
+  type Entry = 'main' | 'prefill_dims' | 'decode' | 'decode_dims' | 'merge';
+  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'prefill_dims';
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(source, { subgroups: entry === 'decode_dims' }, TANH_LIB, lanesSumLib(entry === 'decode_dims', wg),
+      code: shaderText(source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), wg),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
       constants: { WG: wg, KG: kg(group * tokens, entry === 'decode' || entry === 'decode_dims') },
@@ -168,10 +171,11 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       grid,
     });
   const span = a.window > 0 ? 'window' : 'causal';
-  const prefill = await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [
-    a.nKv,
-    Math.ceil(n / tq),
-  ]);
+  // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
+  // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
+  const prefill = prefillDims
+    ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
+    : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
   const entry = dims ? 'decode_dims' : 'decode';
   const decode = [
     await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
