@@ -13,7 +13,8 @@ override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
 // the others' loads masked off: x_fetch, x_shared in the variant header). The TS side takes 1 where an f32
 // x row is not whole vec4s (K % 4 != 0).
 override X_VEC: u32 = 1;
-// Rows per tile of the weights (src/kernels/matmul_weights.ts GpuWeights.rowTile; q8 only): 1 = row-major.
+// Rows per tile of the weights (src/kernels/matmul_weights.ts GpuWeights.rowTile; q8, GGUF block formats):
+// 1 = row-major.
 override ROW_TILE: u32 = 1;
 
 struct MatmulParams {
@@ -40,7 +41,7 @@ fn clamp_rows(r0: u32) -> vec4<u32> {
   return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
 }
 
-// Where item j of chunk row r sits, for items (blocks, scale groups) of `per` a row: row-major (ROW_TILE 1),
+// Where item j of chunk row r sits, for items (blocks, scale groups, vec4s, words) of `per` a row: row-major (ROW_TILE 1),
 // or in tiles of ROW_TILE rows, item j of a tile's rows together ((tiles, per, ROW_TILE)).
 fn tiled_index(r: u32, j: u32, per: u32) -> u32 {
   return ((r / ROW_TILE) * per + j) * ROW_TILE + r % ROW_TILE;

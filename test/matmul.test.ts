@@ -23,7 +23,7 @@ import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, matmulDevice, type MatmulCase } from './helpers/matmul.ts';
+import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
 
 /**
  * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
@@ -375,31 +375,12 @@ describe('matmul uniforms and validation', () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
-      const [N, K, T] = [37, 96, 5]; // N: two whole tiles of 16 and a padded one
+      const [N, K, T] = [37, 96, 5]; // N: two whole tiles of 16 and a padded one (rowTileOutputs)
       const r = rng(23);
       const wd = makeWeights(kind, N, K, r);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
-      const outputs = new Map<number, number[][]>();
-      for (const tile of [1, 8, 16]) {
-        const limit = 20 * gpuRowWords('q8', K) * 4; // 20 rows a binding: 16 in tiles of 16 or 8, so 3 chunks; 20 row-major, 2
-        const w = uploadWeights(alloc, `w${tile}`, wd, limit, 1, tile);
-        expect(w.rowTile ?? 1).toBe(tile);
-        expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
-        const got: number[][] = [];
-        const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
-        for (const [tuning, path] of tunings) {
-          const n = path === 'gemv' ? 1 : T;
-          const yb = alloc.storage('y', T * N * 4);
-          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
-          run(gpu, mm[path], n);
-          got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
-        }
-        const xe = alloc.storage('xe', ids.length * K * 4);
-        run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
-        got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
-        outputs.set(tile, got);
-      }
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
       expect(outputs.get(8)).toEqual(outputs.get(1));
       expect(outputs.get(16)).toEqual(outputs.get(1));
       // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
@@ -413,13 +394,14 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it('rejects row tiles for formats other than q8, and tiles other than 8 or 16', async () => {
+  it('rejects row tiles for formats other than q8 and the GGUF block formats, and tiles other than 8 or 16', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
-      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8 only/);
+      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8 and the GGUF block formats only/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), undefined, 1, 4)).toThrow(/rowTile 4/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('q4', 4, 32, rng(1)), undefined, 1, 16)).toThrow(/\(q4\): rowTile 16/);
       expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();
     } finally {
       alloc.destroyAll();

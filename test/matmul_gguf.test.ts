@@ -12,7 +12,7 @@ import { matmulRef } from '../src/kernels/ref/matmul.ts';
 import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, matmulDevice, type MatmulCase } from './helpers/matmul.ts';
+import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
 
 /** Random valid blocks of `format`, rows x cols, and the same matrix dequantized by ggml's reference. */
 function makeWeights(format: GgufFormat, rows: number, cols: number, seed: number): { w: WeightData; f32: WeightData } {
@@ -93,6 +93,31 @@ describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
 });
 
 describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
+  it.each(GGUF_FORMATS)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMVs, GEMMs, gather; chunks of whole tiles', async (format) => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const k = GGUF_LAYOUTS[format].blockElems;
+      // K: 32-blocks, a whole 128-code chunk of the high plane and a short one; super-blocks, two.
+      const [N, K, T] = [37, k === 32 ? 5 * k : 2 * k, 5];
+      const { w: wd, f32 } = makeWeights(format, N, K, 41);
+      const x = alloc.upload('x', randn(rng(42), T * K, 2));
+      const ids = [0, 36, 17, 16, 15];
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
+      expect(outputs.get(8)).toEqual(outputs.get(1));
+      expect(outputs.get(16)).toEqual(outputs.get(1));
+      // And row-major is right: the GEMV against the reference, the gather against ggml's dequantization.
+      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
+      expect(worstRatio(y1, matmulRef(f32, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 2e-5, 2e-5)).toBeLessThanOrEqual(1);
+      const all = f32.data as Float32Array;
+      const e1 = new Float32Array(Uint32Array.from(outputs.get(1)![4]).buffer);
+      expect(worstRatio(e1, new Float32Array(ids.flatMap((id) => [...all.subarray(id * K, (id + 1) * K)])), 0, 0)).toBe(0);
+      expect(() => uploadWeights(alloc, 'w', wd, undefined, 1, 4)).toThrow(/rowTile 4/);
+    } finally {
+      alloc.destroyAll();
+    }
+  }, SLOW);
+
   it('a Q4_K matrix takes at least 1.6x fewer GPU bytes than the same matrix in q8', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);

@@ -4,12 +4,22 @@
 // and each row's scales in u32 records of f16 pairs and bytes. Every decoder of these formats takes x
 // in f32 (shaders/matmul_x_f32.wgsl): the exact function of the dequantized weights.
 
-@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, row vec4s): code planes, this chunk
-@group(0) @binding(5) var<storage, read> ws: array<u32>; // (rows, scale words): scale records, this chunk
+@group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, row vec4s): code planes, this chunk (code_vec)
+@group(0) @binding(5) var<storage, read> ws: array<u32>; // (rows, scale words): scale records, this chunk (scale_word)
 
 // vec4s of a plane of `bits`-bit codes in a row: ceil(K * bits / 128) (padded to a whole vec4).
 fn plane_vecs(bits: u32) -> u32 {
   return (p.K * bits + 127u) / 128u;
+}
+
+// Vec4 j of chunk row r's codes, and word j of its scale record (`per` words a row): row-major or in row
+// tiles (tiled_index, matmul_common.wgsl; tiled by vec4 and by word).
+fn code_vec(r: u32, j: u32) -> vec4<u32> {
+  return w[tiled_index(r, j, plane_vecs(LO_BITS) + plane_vecs(HI_BITS))];
+}
+
+fn scale_word(r: u32, j: u32, per: u32) -> u32 {
+  return ws[tiled_index(r, j, per)];
 }
 
 // A block of these formats as the skeletons keep it: the vec4s of its low-bit plane (LO_BITS bits a
@@ -34,12 +44,11 @@ const CHUNK_LO: u32 = HI_PER / LO_PER; // low vec4s of a whole chunk
 
 fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
   let k = BLOCK * b; // the block's first code
-  let base = r * (plane_vecs(LO_BITS) + plane_vecs(HI_BITS));
-  if (HI_BITS == 0u) { return Block(w[base + k / LO_PER], vec4<u32>(0u), (k % LO_PER) / 4u, 0u, s); }
+  if (HI_BITS == 0u) { return Block(code_vec(r, k / LO_PER), vec4<u32>(0u), (k % LO_PER) / 4u, 0u, s); }
   let c = k / HI_PER; // the chunk
-  let at = base + c * (CHUNK_LO + 1u);
+  let at = c * (CHUNK_LO + 1u);
   let lo_in_chunk = min(CHUNK_LO, (p.K - c * HI_PER + LO_PER - 1u) / LO_PER);
-  return Block(w[at + (k % HI_PER) / LO_PER], w[at + lo_in_chunk], (k % LO_PER) / 4u, (k % HI_PER) / 4u, s);
+  return Block(code_vec(r, at + (k % HI_PER) / LO_PER), code_vec(r, at + lo_in_chunk), (k % LO_PER) / 4u, (k % HI_PER) / 4u, s);
 }
 
 // Codes 4v .. 4v+3 of the block (unsigned, LO_BITS + HI_BITS bits).
@@ -78,9 +87,11 @@ struct SuperScales {
 }
 
 fn load_super(r: u32, g: u32, words: u32) -> SuperScales {
-  let s = (r * (p.K / 256u) + g) * words;
-  let bytes = vec4<u32>(ws[s + 1u], ws[s + 2u], select(0u, ws[s + 3u], words > 3u), select(0u, ws[s + 4u], words > 4u));
-  return SuperScales(f16_pair(ws[s]), bytes);
+  let per = (p.K / 256u) * words;
+  let s = g * words;
+  let bytes = vec4<u32>(scale_word(r, s + 1u, per), scale_word(r, s + 2u, per),
+    select(0u, scale_word(r, s + 3u, per), words > 3u), select(0u, scale_word(r, s + 4u, per), words > 4u));
+  return SuperScales(f16_pair(scale_word(r, s, per)), bytes);
 }
 
 // Sub-scale byte j of a super-block, as f32.
@@ -90,10 +101,10 @@ fn super_byte(sc: SuperScales, j: u32) -> f32 {
 
 // (d, m), f16, one word per 32-block (Q4_1, Q5_1).
 fn block_d_m(r: u32, b: u32) -> vec2<f32> {
-  return f16_pair(ws[r * (p.K / 32u) + b]);
+  return f16_pair(scale_word(r, b, p.K / 32u));
 }
 
 // d, f16, per 32-block, two blocks a word (Q5_0, IQ4_NL).
 fn block_d(r: u32, b: u32) -> f32 {
-  return f16_value(ws[r * ((p.K + 63u) / 64u) + b / 2u] >> (16u * (b % 2u)));
+  return f16_value(scale_word(r, b / 2u, (p.K + 63u) / 64u) >> (16u * (b % 2u)));
 }

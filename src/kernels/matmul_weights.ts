@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
 import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
-import { GGUF_LAYOUTS, planeRowWords, repackGgufPieces, type GgufFormat } from './weight_layouts.ts';
+import { GGUF_LAYOUTS, PIECE_WORDS, planeRowWords, repackGgufPieces, tiledIndex, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 
@@ -50,6 +50,7 @@ export interface WeightChunk {
   rows: number;
   data: GPUBuffer; // (rows, rowWords) u32 / f32; tiled (GpuWeights.rowTile): (tiles, blocks, rowTile, block words)
   scales?: GPUBuffer; // (rows, groups) f32; tiled: (tiles, groups, rowTile); GGUF block formats: (rows, scale words) u32 records
+  // GGUF block formats tiled: data (tiles, row vec4s, rowTile, 4), scales (tiles, scale words, rowTile)
 }
 
 export interface GpuWeights {
@@ -66,9 +67,10 @@ export interface GpuWeights {
   /** fp8e4m3: whether any code is a NaN (0x7F, 0xFF); the matmul's decoder skips the check where none is. */
   nanCodes?: boolean;
   /**
-   * Rows per tile (1: row-major). q8 only: a chunk's rows in tiles of rowTile rows (the last one padded),
-   * block b of a tile's rows stored together, and its scales likewise (shaders/matmul_common.wgsl
-   * tiled_index): the rows one SIMD group of the CPU GEMV reads at once are one stream in memory.
+   * Rows per tile (1: row-major). q8 and the GGUF block formats: a chunk's rows in tiles of rowTile rows
+   * (the last one padded), block b (q8) or vec4 b of the code planes (GGUF) of a tile's rows stored
+   * together, and its scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows one SIMD
+   * group of the CPU GEMV reads at once are one stream in memory.
    */
   rowTile?: number;
 }
@@ -90,7 +92,7 @@ function tileRows<T extends Uint32Array | Float32Array>(a: T, rows: number, per:
   const out = new (a.constructor as { new (n: number): T })(ceilDiv(rows, tile) * tile * per * unit);
   const skip = (tile - 1) * unit; // from the end of a row's block to where its next block goes
   for (let r = 0, src = 0; r < rows; r++) {
-    let dst = (Math.floor(r / tile) * per * tile + (r % tile)) * unit;
+    let dst = tiledIndex(r, 0, per, tile) * unit;
     for (let j = 0; j < per; j++, dst += skip) for (let u = 0; u < unit; u++) out[dst++] = a[src++];
   }
   return out;
@@ -195,16 +197,18 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
  * repackGgufPieces repacks its rows into a reused scratch (fresh arrays per chunk cost more in page
  * faults than the repacking; queue.writeBuffer copies each piece before the scratch is reused).
  */
-function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number): WeightChunk {
+function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number): WeightChunk {
   const l = GGUF_LAYOUTS[w.format as GgufFormat], K = w.cols;
   const cw = planeRowWords(l, K), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
-  const data = alloc.storage(name, rows * cw * 4); // (rows, cw) u32: code planes
-  const scales = alloc.storage(`${name}.scales`, rows * sw * 4); // (rows, sw) u32: scale records
+  const padded = ceilDiv(rows, rowTile) * rowTile; // tiled: the last tile's rows padded
+  const data = alloc.storage(name, padded * cw * 4); // (rows, cw) u32: code planes; tiled (tiles, cw / 4, rowTile, 4)
+  const scales = alloc.storage(`${name}.scales`, padded * sw * 4); // (rows, sw) u32: scale records; tiled (tiles, sw, rowTile)
   const blocks = (w.data as Uint8Array).subarray(rowStart * rowBytes, (rowStart + rows) * rowBytes);
+  // Pieces of whole tiles: a piece's first row starts a tile, so its words start at r * row words.
   repackGgufPieces(l, blocks, rows, K, (codes, scaleWords, r) => {
     writeBuffer(alloc.gpu, data, codes, r * cw * 4);
     writeBuffer(alloc.gpu, scales, scaleWords, r * sw * 4);
-  });
+  }, PIECE_WORDS, rowTile);
   return { rowStart, rows, data, scales };
 }
 
@@ -223,8 +227,9 @@ export function uploadWeights(
   rowTile = rowTileFor(alloc.gpu.caps, weights.format),
 ): GpuWeights {
   checkWeights(label, weights);
-  if (rowTile !== 1 && !(weights.format === 'q8' && (rowTile === 16 || rowTile === 8))) {
-    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; tiles (8 or 16 rows) are for q8 only`);
+  if (rowTile !== 1 && !((weights.format === 'q8' || isGguf(weights.format)) && (rowTile === 16 || rowTile === 8))) {
+    const why = 'tiles (8 or 16 rows) are for q8 and the GGUF block formats only';
+    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; ${why}`);
   }
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
@@ -249,8 +254,8 @@ export function uploadWeights(
     const rows = Math.min(rowsPer, N - rowStart);
     const name = nChunks > 1 ? `${label}[${c}]` : label;
     if (isGguf(format)) {
-      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows));
-      bytes += rows * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
+      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows, rowTile));
+      bytes += ceilDiv(rows, rowTile) * rowTile * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
       continue;
     }
     const { data, scales } = chunkArrays(w, rowStart, rows, rowTile);

@@ -210,12 +210,22 @@ export function planeVec(l: GgufLayout, K: number, plane: number, k: number): nu
   return at + Math.min(chunkLo, Math.ceil((K - c * hiPer) / loPer));
 }
 
-/** The word offset in a row of each vec4 of plane `plane`, in element order (planeVec, once per matrix). */
-function vecWords(l: GgufLayout, K: number, plane: number): Int32Array {
+/**
+ * Where item j (a vec4, a word) of row r sits for `per` items a row: row-major (tile 1), or in tiles of
+ * `tile` rows, item j of a tile's rows together ((tiles, per, tile)); tiled_index in shaders/matmul_common.wgsl.
+ */
+export const tiledIndex = (r: number, j: number, per: number, tile: number) =>
+  (Math.floor(r / tile) * per + j) * tile + (r % tile);
+
+/**
+ * The word offset from a row's first word of each vec4 of plane `plane`, in element order (planeVec,
+ * once per matrix); in tiles of `tile` rows a row's vec4s are `tile` vec4s apart.
+ */
+function vecWords(l: GgufLayout, K: number, plane: number, tile: number): Int32Array {
   if (plane >= l.planes.length) return new Int32Array(0);
   const per = 128 / l.planes[plane];
   const at = new Int32Array(Math.ceil(K / per));
-  for (let v = 0; v < at.length; v++) at[v] = 4 * planeVec(l, K, plane, v * per);
+  for (let v = 0; v < at.length; v++) at[v] = 4 * tile * planeVec(l, K, plane, v * per);
   return at;
 }
 
@@ -225,26 +235,31 @@ function vecWords(l: GgufLayout, K: number, plane: number): Int32Array {
  * at bit position bits * floor(e / 4): the 4 codes of a piece (k .. k+3) sit at one shift in the 4 words
  * (shaders/weights/planes.wgsl). Where the vec4s go: planeVec. The formats' `pack` work on whole words
  * (repack_words.ts); test/repack.test.ts checks them against a per-element reference. `out`: arrays to
- * fill (at least rows x row words each; zeroed here), instead of new ones.
+ * fill (at least rows x row words each, rows padded to whole tiles; zeroed here), instead of new ones.
+ * `tile` > 1: rows in tiles (tiledIndex by vec4 for the codes, by word for the scales), the last padded.
  */
 export function repackGguf(
-  l: GgufLayout, src: Uint8Array, rows: number, K: number, out?: { codes: Uint32Array; scales: Uint32Array },
+  l: GgufLayout, src: Uint8Array, rows: number, K: number, out?: { codes: Uint32Array; scales: Uint32Array }, tile = 1,
 ): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
   const cw = planeRowWords(l, K);
   const sw = l.scaleWords(K);
+  const padded = Math.ceil(rows / tile) * tile;
+  const scales = out ? out.scales.subarray(0, padded * sw).fill(0) : new Uint32Array(padded * sw);
   const d: RowDst = {
-    codes: out ? out.codes.subarray(0, rows * cw).fill(0) : new Uint32Array(rows * cw),
-    scales: out ? out.scales.subarray(0, rows * sw).fill(0) : new Uint32Array(rows * sw),
-    row: 0, srow: 0, lo: vecWords(l, K, 0), hi: vecWords(l, K, 1),
+    codes: out ? out.codes.subarray(0, padded * cw).fill(0) : new Uint32Array(padded * cw),
+    scales: tile > 1 ? new Uint32Array(sw) : scales, // tiled: each row's record here, then spread out
+    row: 0, srow: 0, lo: vecWords(l, K, 0, tile), hi: vecWords(l, K, 1, tile),
   };
   for (let r = 0; r < rows; r++) {
-    d.row = r * cw;
-    d.srow = r * sw;
+    d.row = 4 * tiledIndex(r, 0, cw / 4, tile);
+    if (tile === 1) d.srow = r * sw;
+    else d.scales.fill(0);
     packRow(l, src, r * nb * l.blockBytes, nb, d);
+    if (tile > 1) for (let j = 0, at = tiledIndex(r, 0, sw, tile); j < sw; j++) scales[at + j * tile] = d.scales[j];
   }
-  return { codes: d.codes, scales: d.scales };
+  return { codes: d.codes, scales };
 }
 
 /** Words of the scratch that repackGgufPieces reuses (16 MB): a few rows of the largest matrices. */
@@ -252,25 +267,26 @@ export const PIECE_WORDS = 1 << 22;
 let scratch: Uint32Array | undefined;
 
 /**
- * repackGguf in pieces of rows that fit `pieceWords` (codes and scales; at least one row), all into one
- * scratch buffer kept for the next call: each piece is handed to `emit` with its first row, and its
- * arrays are overwritten after emit returns (copy them out, e.g. queue.writeBuffer). Why: memory touched
- * for the first time costs a page fault per 4 KB, which measured ~5 ms a MB on the 2-core VM (more than
- * the repacking itself), and a model's load would otherwise repack into ~1 GB of fresh arrays.
+ * repackGguf in pieces of rows that fit `pieceWords` (codes and scales; at least one row, or one tile of
+ * `tile` rows: pieces of whole tiles, the last padded), all into one scratch buffer kept for the next
+ * call: each piece is handed to `emit` with its first row, and its arrays are overwritten after emit
+ * returns (copy them out, e.g. queue.writeBuffer). Why: memory touched for the first time costs a page
+ * fault per 4 KB, which measured ~5 ms a MB on the 2-core VM (more than the repacking itself), and a
+ * model's load would otherwise repack into ~1 GB of fresh arrays.
  */
 export function repackGgufPieces(
   l: GgufLayout, src: Uint8Array, rows: number, K: number,
-  emit: (codes: Uint32Array, scales: Uint32Array, firstRow: number) => void, pieceWords = PIECE_WORDS,
+  emit: (codes: Uint32Array, scales: Uint32Array, firstRow: number) => void, pieceWords = PIECE_WORDS, tile = 1,
 ): void {
   const cw = planeRowWords(l, K), sw = l.scaleWords(K);
-  const per = Math.max(1, Math.floor(pieceWords / (cw + sw)));
-  const need = Math.min(per, rows) * (cw + sw);
+  const per = Math.max(1, Math.floor(pieceWords / (cw + sw) / tile)) * tile;
+  const need = Math.min(per, Math.ceil(rows / tile) * tile) * (cw + sw);
   if (!scratch || scratch.length < need) scratch = new Uint32Array(Math.max(need, Math.min(PIECE_WORDS, pieceWords)));
   const rowBytes = (K / l.blockElems) * l.blockBytes;
   for (let r = 0; r < rows; r += per) {
-    const n = Math.min(per, rows - r);
-    const out = { codes: scratch.subarray(0, n * cw), scales: scratch.subarray(n * cw, n * (cw + sw)) };
-    const piece = repackGguf(l, src.subarray(r * rowBytes, (r + n) * rowBytes), n, K, out);
+    const n = Math.min(per, rows - r), padded = Math.ceil(n / tile) * tile;
+    const out = { codes: scratch.subarray(0, padded * cw), scales: scratch.subarray(padded * cw, padded * (cw + sw)) };
+    const piece = repackGguf(l, src.subarray(r * rowBytes, (r + n) * rowBytes), n, K, out, tile);
     emit(piece.codes, piece.scales, r);
   }
 }

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import { Allocator, readBuffer } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
+import { buildEmbedding } from '../../src/kernels/embedding.ts';
 import { buildMatmul, gpuRowWords, uploadWeights, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
 import { matmulRef } from '../../src/kernels/ref/matmul.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
@@ -67,4 +68,34 @@ export async function checkMatmul(
   } finally {
     alloc.destroyAll();
   }
+}
+
+/**
+ * The bits of `wd` (37 rows) in row tiles 1, 8 and 16, each uploaded in chunks of at most 20 rows (16 in
+ * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the rows and split GEMVs (one
+ * token), the rows and tiled GEMMs (T tokens of x, (T, K) f32), and the gather of rows `ids`.
+ */
+export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[]): Promise<Map<number, number[][]>> {
+  const { rows: N, cols: K } = wd;
+  expect(N).toBe(37); // two whole tiles of 16 and a padded one
+  const outputs = new Map<number, number[][]>();
+  for (const tile of [1, 8, 16]) {
+    const w = uploadWeights(alloc, `w${tile}`, wd, 20 * gpuRowWords(wd.format, K) * 4, 1, tile);
+    expect(w.rowTile ?? 1).toBe(tile);
+    expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
+    const got: number[][] = [];
+    const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
+    for (const [tuning, path] of tunings) {
+      const n = path === 'gemv' ? 1 : T;
+      const yb = alloc.storage('y', T * N * 4);
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
+      run(gpu, mm[path], n);
+      got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
+    }
+    const xe = alloc.storage('xe', ids.length * K * 4);
+    run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
+    got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
+    outputs.set(tile, got);
+  }
+  return outputs;
 }
