@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, type GgufFormat,
+  GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, tiledIndex, type GgufFormat,
 } from '../src/kernels/weight_layouts.ts';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from './helpers/repack_reference.ts';
@@ -63,5 +63,27 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
     expect(firstRows).toEqual(Array.from({ length: Math.ceil(rows / per) }, (_, i) => i * per));
     expect(firstDiff(codes, whole.codes)).toBe(-1);
     expect(firstDiff(scales, whole.scales)).toBe(-1);
+  });
+
+  it('in row tiles of 8, pieces of whole tiles: row-major\'s vec4s and scale words at tiledIndex, the last tile zero', () => {
+    const rows = 19, K = 3 * layout.blockElems, tile = 8;
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(8));
+    const whole = repackGguf(layout, src, rows, K);
+    const cw = planeRowWords(layout, K), sw = layout.scaleWords(K);
+    const want = { codes: new Uint32Array(24 * cw), scales: new Uint32Array(24 * sw) }; // 3 tiles
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < cw / 4; j++) want.codes.set(whole.codes.subarray(r * cw + 4 * j, r * cw + 4 * j + 4), 4 * tiledIndex(r, j, cw / 4, tile));
+      for (let j = 0; j < sw; j++) want.scales[tiledIndex(r, j, sw, tile)] = whole.scales[r * sw + j];
+    }
+    const codes = new Uint32Array(24 * cw).fill(0xdead), scales = new Uint32Array(24 * sw).fill(0xdead);
+    const firstRows: number[] = [];
+    repackGgufPieces(layout, src, rows, K, (c, s, r) => {
+      firstRows.push(r);
+      codes.set(c, r * cw);
+      scales.set(s, r * sw);
+    }, cw + sw, tile); // one row's words: pieces of one tile
+    expect(firstRows).toEqual([0, 8, 16]);
+    expect(firstDiff(codes, want.codes)).toBe(-1);
+    expect(firstDiff(scales, want.scales)).toBe(-1);
   });
 });
