@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/matmul_ab.ts [--format q8,int8,fp8e4m3] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
  *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
- *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8: uploaded once per tile)
+ *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8 and GGUF: uploaded once per tile)
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
