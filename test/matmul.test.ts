@@ -371,7 +371,7 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each(['q8', 'int8', 'q8-g64'] as const)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
+  it.each(['q8', 'int8', 'q8-g64', 'q4', 'fp8e4m3', 'fp8e5m2-g32', 'fp8e4m3-b128'] as const)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -394,14 +394,14 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it('rejects row tiles for formats other than q8 and the GGUF block formats, and tiles other than 8 or 16', async () => {
+  it('rejects row tiles for f32 and f16 rows, and tiles other than 8 or 16', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
-      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8 and the GGUF block formats only/);
+      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), undefined, 1, 4)).toThrow(/rowTile 4/);
-      expect(() => uploadWeights(alloc, 'w', makeWeights('q4', 4, 32, rng(1)), undefined, 1, 16)).toThrow(/\(q4\): rowTile 16/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), undefined, 1, 16)).toThrow(/\(f16\): rowTile 16/);
       expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();
     } finally {
       alloc.destroyAll();

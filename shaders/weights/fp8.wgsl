@@ -18,11 +18,11 @@ alias Group = f32; // the scale
 
 // The scale times fp8_unit(): block_piece's codes come in that unit (an exact power-of-two product).
 fn load_group(r: u32, g: u32) -> Group {
-  return wd[r * p.groups + g] * fp8_unit();
+  return wd[tiled_index(r, g, p.groups)] * fp8_unit();
 }
 
 fn load_block(r: u32, b: u32, d: Group) -> Block {
-  return Block(w[r * blocks_per_row() + b], d);
+  return Block(w[tiled_index(r, b, blocks_per_row())], d);
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

@@ -14,11 +14,11 @@ struct Block {
 alias Group = f32; // the scale
 
 fn load_group(r: u32, g: u32) -> Group {
-  return wd[r * p.groups + g];
+  return wd[tiled_index(r, g, p.groups)];
 }
 
 fn load_block(r: u32, b: u32, d: Group) -> Block {
-  return Block(w[r * (p.K / 32u) + b], d);
+  return Block(w[tiled_index(r, b, p.K / 32u)], d);
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

@@ -67,10 +67,10 @@ export interface GpuWeights {
   /** fp8e4m3: whether any code is a NaN (0x7F, 0xFF); the matmul's decoder skips the check where none is. */
   nanCodes?: boolean;
   /**
-   * Rows per tile (1: row-major). q8 and the GGUF block formats: a chunk's rows in tiles of rowTile rows
-   * (the last one padded), block b (q8) or vec4 b of the code planes (GGUF) of a tile's rows stored
-   * together, and its scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows one SIMD
-   * group of the CPU GEMV reads at once are one stream in memory.
+   * Rows per tile (1: row-major). q8, q4, fp8 and the GGUF block formats: a chunk's rows in tiles of rowTile
+   * rows (the last one padded), decoder block b (q8, q4, fp8) or vec4 b of the code planes (GGUF) of a tile's
+   * rows stored together, and its scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows
+   * one SIMD group of the CPU GEMV reads at once are one stream in memory.
    */
   rowTile?: number;
 }
@@ -83,8 +83,14 @@ export interface GpuWeights {
  * q5_0 and q4_1 (576x49152) 6.7-7.9 and 6.0-6.2 against 8.5-10.7 and 7.1; 1536x576 and GEMMs unchanged.
  */
 export function rowTileFor(caps: Pick<GpuCaps, 'adapterName'>, format: WeightFormat): number {
-  return (format === 'q8' || isGguf(format)) && /llvmpipe|lavapipe/i.test(caps.adapterName) ? 16 : 1;
+  return takesTiles(format) && /llvmpipe|lavapipe/i.test(caps.adapterName) ? 16 : 1;
 }
+
+/** Formats whose decoders read through tiled_index (f32 and f16 rows are read by vec4, untiled). */
+export const takesTiles = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f) || isGguf(f);
+
+/** u32 words of codes per decoder block of the tiled formats with a scale array (q8: 32 codes, q4: 32, fp8: 16). */
+const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4 };
 
 /**
  * Rows of a chunk in tiles of `tile` (the last padded with zeros), each block's rows together: (tiles, per, tile, unit).
@@ -183,15 +189,16 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
   const part = w.data.subarray(rowStart * cpuLen, (rowStart + rows) * cpuLen);
   const spr = w.scales ? scalesPerRow(w) : 0;
   const scales = w.scales?.subarray(rowStart * spr, (rowStart + rows) * spr);
-  if (rowTile > 1) {
-    // q8 (checkWeights: K whole 32-blocks, scales per row): blocks of 8 code words, one scale per group.
-    return { data: tileRows(part as Uint32Array, rows, K / 32, 8, rowTile), scales: scales && tileRows(scales, rows, spr, 1, rowTile) };
-  }
   const gpuLen = gpuRowWords(format, K);
-  if (gpuLen === cpuLen) return { data: part as Uint32Array | Float32Array, scales };
-  const padded = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
-  for (let r = 0; r < rows; r++) padded.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
-  return { data: padded, scales };
+  let data = part as Uint32Array | Float32Array;
+  if (gpuLen !== cpuLen) {
+    data = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
+    for (let r = 0; r < rows; r++) data.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
+  }
+  if (rowTile === 1) return { data, scales };
+  // Rows padded to whole decoder blocks (fp8) are whole tile units; one scale per group.
+  const unit = TILE_UNIT[format]!;
+  return { data: tileRows(data, rows, gpuLen / unit, unit, rowTile), scales: scales && tileRows(scales, rows, spr, 1, rowTile) };
 }
 
 /**
@@ -229,8 +236,8 @@ export function uploadWeights(
   rowTile = rowTileFor(alloc.gpu.caps, weights.format),
 ): GpuWeights {
   checkWeights(label, weights);
-  if (rowTile !== 1 && !((weights.format === 'q8' || isGguf(weights.format)) && (rowTile === 16 || rowTile === 8))) {
-    const why = 'tiles (8 or 16 rows) are for q8 and the GGUF block formats only';
+  if (rowTile !== 1 && !(takesTiles(weights.format) && (rowTile === 16 || rowTile === 8))) {
+    const why = 'tiles (8 or 16 rows) are for q8, q4, fp8 and the GGUF block formats only';
     throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; ${why}`);
   }
   const w = rowScales(weights);
