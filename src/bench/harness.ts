@@ -296,13 +296,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
       let kernels: KernelTime[] = [];
       let kernelsNote: string | undefined;
       let busyMs = NaN; // without timestamps: one decode step's GPU time, estimated
-      if (!o.gpu.caps.timestamps) {
-        kernelsNote = 'the device has no timestamp-query feature';
-        busyMs = await stepBusyMs(m, ids, Math.min(c.genTokens - 1, 8));
-      } else if (profSteps > 0) {
-        say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
-        kernels = await profileRun(m, ids, profSteps);
-      }
+      let profiled = false;
       for (const ahead of c.decodeAhead ?? [engine.tuning.decodeAhead]) {
         engine.tuning.decodeAhead = ahead;
         const label = `${o.model} (${o.quant}): prompt ${p}, decode ahead ${ahead}`;
@@ -310,6 +304,17 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         const w0 = performance.now();
         await timedRun(engine, ids, Math.min(c.genTokens, 4));
         const warmupMs = performance.now() - w0;
+        // After the first warm-up, which compiled what a lazily compiling device (lavapipe) compiles at first use.
+        if (!profiled) {
+          profiled = true;
+          if (!o.gpu.caps.timestamps) {
+            kernelsNote = 'the device has no timestamp-query feature';
+            busyMs = await stepBusyMs(m, ids, Math.min(c.genTokens - 1, 8));
+          } else if (profSteps > 0) {
+            say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
+            kernels = await profileRun(m, ids, profSteps);
+          }
+        }
         const runs: RunOutcome[] = [];
         for (let r = 0; r < c.repeats; r++) {
           say(`${label}: run ${r + 1}/${c.repeats}`);
