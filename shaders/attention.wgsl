@@ -38,7 +38,8 @@
 // Sliding-window layers read only the last `window` keys; their cache is a ring of cache_len rows
 // (key j in row j % cache_len).
 // Put in front at load: MAXD4 = head_dim / 4, GROUP = n_head / n_kv, TQ (tokens per workgroup: 1 for
-// decode), a K/V format, shaders/kv_write.wgsl, tanh, lanes_sum4 (subgroupAdd; decode_dims only).
+// decode), a K/V format, shaders/kv_write.wgsl, tanh, lanes_sum4 and lanes_max (subgroup operations; the by-dims
+// entries only).
 override WG: u32 = 8;
 override KG: u32 = 2; // groups of 4 keys an invocation scores per tile
 
@@ -67,6 +68,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (T, q_dim/4)
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>; // (n_head, n_split, head_dim/4)
 @group(0) @binding(7) var<storage, read_write> part_ml: array<vec2<f32>>; // (n_head, n_split): (m, l)
+// decode_dims_q8 only: the output in Q8_0 too, for the o GEMV (so no quantize dispatch runs before it)
+@group(0) @binding(8) var<storage, read_write> out_q: array<u32>; // (T, q_dim/4): int8 codes, 4 per u32
+@group(0) @binding(9) var<storage, read_write> out_d: array<f32>; // (T, q_dim/32): block scales (f16 values)
 
 const NQ: u32 = GROUP * TQ; // query qi: token qi / GROUP, query head kvh * GROUP + qi % GROUP
 // Finite start: a state that saw no key has m = EMPTY_M and l = 0, and merging it scales it by 0.
@@ -321,10 +325,37 @@ const NQ4: u32 = (NQ + 3u) / 4u; // queries in groups of 4: one vec4 of scores p
 // key. Per key and invocation: d4_count() K loads and as many V loads (the queries stay in registers).
 @compute @workgroup_size(WG)
 fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  if (step.n_tokens != 1u) { return; }
+  decode_by_dims(wg, lid);
+}
+
+// decode_dims that also writes its output in Q8_0 (one split only; WG 8 and head_dim a multiple of 32, so a
+// block's 8 vec4s are vec4 i of each invocation: d4 = lid + 8i). ggml's quantize_row_q8_0 numerics, as
+// shaders/q8_block.wgsl's quantize_q8_block, on the f32 values write_out stores: the same codes and scales.
+@compute @workgroup_size(WG)
+fn decode_dims_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (!decode_by_dims(wg, lid)) { return; }
+  let hd4 = p.head_dim / 4u;
+  for (var qi = 0u; qi < NQ; qi++) {
+    let h = wg.x * GROUP + qi;
+    let inv = 1.0 / l[qi];
+    for (var i = 0u; i < d4_count(); i++) {
+      let v = acc[qi * MAXD4 + i] * inv;
+      let a = abs(v);
+      let d = div_exact(lanes_max(max(max(a.x, a.y), max(a.z, a.w))), 127.0);
+      let id = select(0.0, div_exact(1.0, d), d != 0.0);
+      let w = h * hd4 + lid + i * WG;
+      out_q[w] = pack_i8(round_away(v * id));
+      if (lid == 0u) { out_d[w / 8u] = round_f16(vec4<f32>(d)).x; }
+    }
+  }
+}
+
+// decode_dims's work; false where the workgroup had nothing to do (another step size, or an empty split).
+fn decode_by_dims(wg: vec3u, lid: u32) -> bool {
+  if (step.n_tokens != 1u) { return false; }
   let kvh = wg.x;
   let keys = decode_begin(kvh, wg.y, lid);
-  if (keys.start >= keys.end) { return; }
+  if (keys.start >= keys.end) { return false; }
   for (var qi = 0u; qi < NQ; qi++) {
     for (var i = 0u; i < d4_count(); i++) {
       let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros and add nothing to the dots
@@ -333,6 +364,7 @@ fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   }
   attend_dims(keys.start, keys.end, kvh, lid);
   decode_end(kvh, wg.y, lid);
+  return true;
 }
 
 // prefill_dims: the prefill by head dimensions, for the same adapters as decode_dims, one token per workgroup

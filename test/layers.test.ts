@@ -11,6 +11,7 @@ import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { buildQkNorm } from '../src/kernels/qk_norm.ts';
 import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/kv_layout.ts';
 import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
+import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
@@ -192,11 +193,20 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
       const rope = { nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq) };
+      // Asked everywhere for the output in Q8_0 too: written where decode_dims runs one split with 8 invocations.
+      const outQ8 = { codes: alloc.storage('oq', qDim), scales: alloc.storage('od', qDim / 8) };
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
-        wg: wg || undefined, decodeDims,
+        wg: wg || undefined, decodeDims, outQ8,
       });
+      expect(d.decodeQ8).toBe(decodeDims && nSplit === 1 && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8 && headDim % 32 === 0);
       run(gpu, d.decode, 1);
+      if (d.decodeQ8) {
+        // Exactly what quantize_x makes of the f32 output the kernel wrote.
+        const ref = quantizeQ8_0(await f32(gpu, out, qDim), 1, qDim);
+        expect(Array.from(new Int8Array(await readBuffer(gpu, outQ8.codes, qDim))), `${kvType} codes`).toEqual(Array.from(ref.q));
+        expect(Array.from(await f32(gpu, outQ8.scales, qDim / 32)), `${kvType} scales`).toEqual(Array.from(ref.d));
+      }
       const q = qkv.slice();
       ropeRef({ nHead, nKv, headDim, nRot, neox }, table, q, 1, pos, stored.k, stored.v, ring, kvType);
       const want = attentionRef({ nHead, nKv, headDim }, q, 1, pos, stored.k, stored.v, o);

@@ -96,7 +96,9 @@ function lanesSumLib(subgroups: boolean, wg: number): string {
   const wrap = (t: string) => (t.includes('+') ? `(${t})` : t);
   const sum = (lo: number, n: number): string =>
     n === 1 ? `subgroupBroadcast(x, ${lo}u)` : `${wrap(sum(lo, Math.ceil(n / 2)))} + ${wrap(sum(lo + Math.ceil(n / 2), Math.floor(n / 2)))}`;
-  return `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
+  const sum4 = `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
+  // decode_dims_q8's block maximum over the lanes (once per output block: subgroupMax's loop is fine there)
+  return `${sum4}\nfn lanes_max(x: f32) -> f32 { return ${subgroups ? 'subgroupMax(x)' : 'x'}; }`;
 }
 
 export interface AttentionArgs extends KvCacheArgs {
@@ -115,6 +117,12 @@ export interface AttentionArgs extends KvCacheArgs {
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
   scratch?: AttentionScratch; // default: the layer's own
+  /**
+   * Decode also writes its output in Q8_0 here, for a q8/q4 o matmul (codes (1, q_dim/4) u32, scales (1, q_dim/32)
+   * f32), where decode_dims runs with one split, 8 invocations and head_dim a multiple of 32; `decodeQ8` says
+   * whether it does.
+   */
+  outQ8?: { codes: GPUBuffer; scales: GPUBuffer };
 }
 
 export interface AttentionDispatches {
@@ -125,6 +133,8 @@ export interface AttentionDispatches {
    * and then the merge per query head.
    */
   decode: Dispatch[];
+  /** Whether decode writes outQ8 (so the o matmul needs no quantize dispatch in decode). */
+  decodeQ8: boolean;
 }
 
 export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArgs): Promise<AttentionDispatches> {
@@ -151,15 +161,15 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     const found = gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups';
     throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${found}`);
   }
-  type Entry = 'main' | 'prefill_dims' | 'decode' | 'decode_dims' | 'merge';
-  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'prefill_dims';
+  type Entry = 'main' | 'prefill_dims' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'merge';
+  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims';
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
     buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), wg),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode' || entry === 'decode_dims') },
+      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -167,7 +177,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
         n_rot: a.rope.nRot, neox: a.rope.neox ? 1 : 0, long_from: a.rope.longFrom, mscale: a.rope.mscale,
       },
       step: a.step,
-      bindings, // inv_freq, qkv, kv, out, part_acc, part_ml: null where the entry point does not use it
+      bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d: null where the entry point does not use it
       grid,
     });
   const span = a.window > 0 ? 'window' : 'causal';
@@ -176,13 +186,15 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const prefill = prefillDims
     ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
     : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
-  const entry = dims ? 'decode_dims' : 'decode';
+  // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
+  const q8 = a.outQ8 && dims && a.nSplit === 1 && wg === 8 && a.headDim % 32 === 0 ? a.outQ8 : null;
+  const entry = q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
   const decode = [
-    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl], () => [
+    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
       a.nKv,
       a.nSplit,
     ]),
   ];
   if (a.nSplit > 1) decode.push(await kernel('merge', 'merge', 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
-  return { prefill, decode };
+  return { prefill, decode, decodeQ8: q8 !== null };
 }

@@ -137,6 +137,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   type Q8x = { codes: GPUBuffer; scales: GPUBuffer };
   const q8Scratch = (label: string, width: number): Q8x => ({ codes: alloc.storage(`${label}.q8`, maxBatch * width), scales: alloc.storage(`${label}.q8_scales`, (maxBatch * width) / 8) });
   const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
+  const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
   type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'glu'>>;
@@ -144,9 +145,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   let tokenTile = 1;
-  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
+  // decodeExtra: what decode's GEMV takes instead (x already in Q8_0 from attention); the prefill keeps `extra`.
+  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}, decodeExtra?: MatmulExtra) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
-    decode.push(...m.gemv);
+    const d = decodeExtra ? await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra, ...decodeExtra }) : m;
+    decode.push(...d.gemv);
     prefill.push(...m.gemm);
     if (m.tuning.gemm === 'rows') tokenTile = Math.max(tokenTile, m.tuning.gemmTT);
   };
@@ -214,6 +217,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
       rope, nSplit: splitsOf(window), qkv, out: attn, step, scratch: attnScratch,
+      outQ8: takesQ8(w.o) && !fuse ? (attnQ8 ?? undefined) : undefined,
     });
     prefill.push(attention.prefill); // after the rope dispatch
     decode.push(...attention.decode); // RoPE and the K/V write happen inside
@@ -221,13 +225,16 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
     const residual = async (
       label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x, raw = rawX(wt, xin) ?? null,
+      decodeX?: Q8x, // decode's x in Q8_0, written by its producer (attention), where the prefill's is quantized here
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX });
-      await matmul(label, wt, xin, xn, { quantizedX, gemvX });
+      const dx = decodeX ? { quantizedX: decodeX } : undefined;
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX }, dx);
+      await matmul(label, wt, xin, xn, { quantizedX, gemvX }, dx);
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
-    await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm');
+    const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
+    await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8);
     const ffnNorm = await preNorm('ffn_norm', w.ffnNorm, w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
