@@ -61,7 +61,10 @@ export interface LoadOptions {
    * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
    */
   autotune?: boolean;
-  /** Fuse RMSNorm, x's Q8_0 and SwiGLU into decode's GEMVs (default: on GPUs, off on CPU adapters; see BuildOptions). */
+  /**
+   * Fuse RMSNorm, x's Q8_0 and SwiGLU into decode's GEMVs (default: on GPUs; on CPU adapters only attention's output in
+   * Q8_0; false: nothing; see BuildOptions).
+   */
   fuseDecode?: boolean;
 }
 

@@ -76,6 +76,8 @@ export interface BuildOptions {
   /**
    * Decode's GEMVs take in what feeds them (RMSNorm, x's Q8_0, SwiGLU): default on GPUs, off on CPU adapters, where a
    * layer's fused matmuls measured 1.42x the separate kernels' time (bench/fused.ts: every workgroup redoes the prologue).
+   * There, by default, only decode attention hands its output over in Q8_0 (attention/decode_dims_q8): a SmolLM2 step
+   * 24.6-25.0 against 25.2-25.3 ms without (bench/decode_knockout.ts --fuse default,false). false: no fusion at all.
    */
   fuseDecode?: boolean;
 }
@@ -217,7 +219,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
       rope, nSplit: splitsOf(window), qkv, out: attn, step, scratch: attnScratch,
-      outQ8: takesQ8(w.o) && !fuse ? (attnQ8 ?? undefined) : undefined,
+      outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
     });
     prefill.push(attention.prefill); // after the rope dispatch
     decode.push(...attention.decode); // RoPE and the K/V write happen inside
