@@ -13,8 +13,8 @@ override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
 // the others' loads masked off: x_fetch, x_shared in the variant header). The TS side takes 1 where an f32
 // x row is not whole vec4s (K % 4 != 0).
 override X_VEC: u32 = 1;
-// Rows per tile of the weights (src/kernels/matmul_weights.ts GpuWeights.rowTile; q8, GGUF block formats):
-// 1 = row-major.
+// Rows per tile of the weights (src/kernels/matmul_weights.ts GpuWeights.rowTile; q8, q4, fp8, GGUF block
+// formats): 1 = row-major.
 override ROW_TILE: u32 = 1;
 
 struct MatmulParams {

@@ -298,6 +298,11 @@ export interface MatmulArgs {
    */
   gemvX?: { x: GPUBuffer; norm?: { weight: GPUBuffer; eps: number } };
   /**
+   * What decode's GEMV reads instead of x / quantizedX: x in Q8_0 written by its producer for decode only
+   * (attention/decode_dims_q8); the gemm list keeps its own quantize dispatch. q8/q4 only, not with gemvX.
+   */
+  gemvQuantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
+  /**
    * The rows are gate/up pairs (pairRows): the GEMV writes h[t, j] = act(gate j) * up j into `h`
    * (T, N/2) instead of y (no bias, no accumulate); the gemm writes the pairs to y for SwiGLU (paired).
    */
@@ -376,7 +381,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
   const fmt = { ...weightConstants(w), ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
-  const quantizeGemv = gemvInput === 'q8' && !a.quantizedX;
+  const gemvQ = a.gemvQuantizedX;
+  if (gemvQ) {
+    if (!q8 || raw) throw bad('gemvQuantizedX is for a q8/q4 GEMV that does not read x raw (gemvX)');
+    need('gemvQuantizedX.codes', gemvQ.codes, K);
+    need('gemvQuantizedX.scales', gemvQ.scales, K / 8);
+  }
+  const quantizeGemv = gemvInput === 'q8' && !a.quantizedX && !gemvQ;
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
@@ -425,7 +436,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     quantizedX = a.quantizedX;
   }
   // The GEMV's x: raw f32 x and the norm weight (a dummy, never read, when there is no norm), or as the gemm's.
-  const gemvXBindings: Binding[] = raw ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)] : xBindings;
+  const gemvXBindings: Binding[] = raw
+    ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)]
+    : gemvQ ? [gemvQ.codes, gemvQ.scales] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
   const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
   const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act };

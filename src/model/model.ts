@@ -142,16 +142,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
-  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'glu'>>;
+  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   let tokenTile = 1;
-  // decodeExtra: what decode's GEMV takes instead (x already in Q8_0 from attention); the prefill keeps `extra`.
-  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}, decodeExtra?: MatmulExtra) => {
+  const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
-    const d = decodeExtra ? await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra, ...decodeExtra }) : m;
-    decode.push(...d.gemv);
+    decode.push(...m.gemv);
     prefill.push(...m.gemm);
     if (m.tuning.gemm === 'rows') tokenTile = Math.max(tokenTile, m.tuning.gemmTT);
   };
@@ -230,9 +228,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       decodeX?: Q8x, // decode's x in Q8_0, written by its producer (attention), where the prefill's is quantized here
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
-      const dx = decodeX ? { quantizedX: decodeX } : undefined;
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX }, dx);
-      await matmul(label, wt, xin, xn, { quantizedX, gemvX }, dx);
+      const gemvQuantizedX = decodeX;
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX, gemvQuantizedX });
+      await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
