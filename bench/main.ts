@@ -40,7 +40,7 @@ function modelInput(): { input: ModelInput; name: string } {
 
 let gpu: Gpu | null = null;
 
-async function run(): Promise<void> {
+async function run(): Promise<BenchReport> {
   const quant = $<HTMLInputElement>('quant').value.split(',').map((q) => q.trim()) as QuantScheme[];
   for (const q of quant) if (!QUANT_SCHEMES.includes(q)) throw new Error(`quant "${q}" is not one of ${QUANT_SCHEMES.join(', ')}`);
   const config: BenchConfig = {
@@ -69,6 +69,25 @@ async function run(): Promise<void> {
   a.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
   a.hidden = false;
   status('done');
+  return report;
+}
+
+// The query string can fill the form and start the run (bench/browser.ts drives the page this way):
+// ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1. The report lands in window.__bench.
+declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
+const query = new URLSearchParams(location.search);
+for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
+  const v = query.get(id);
+  if (v !== null) $<HTMLInputElement>(id).value = v;
+}
+if (query.get('run') === '1') {
+  run().then(
+    (report) => (window.__bench = { ok: true, result: { text: formatBench(report, 'text'), report: roundDeep(report) } }),
+    (e: unknown) => {
+      status(`error: ${(e as Error).message}`);
+      window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
+    },
+  );
 }
 
 $<HTMLFormElement>('form').addEventListener('submit', (ev) => {

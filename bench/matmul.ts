@@ -20,8 +20,6 @@
  * Like llm.c: every kernel is checked against the CPU reference before it is timed; then warm-up, then
  * GPU timestamps around `iters` back-to-back launches in one pass (wall clock where timestamps are missing).
  */
-import { parseArgs } from 'node:util';
-import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
 
@@ -248,6 +246,7 @@ function parseFormats(v: string): BenchFormat[] {
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const str = { type: 'string' } as const;
+  const { parseArgs } = await import('node:util');
   const { values: a } = parseArgs({
     args: argv,
     options: {
@@ -282,4 +281,5 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   gpu.device.destroy();
 }
 
-await runUnderVite(import.meta);
+// Node only: the bench page (bench/matmul_page) imports this module in the browser, where Vite defines import.meta.env.
+if (typeof import.meta.env === 'undefined') await (await import('./run_under_vite.ts')).runUnderVite(import.meta);

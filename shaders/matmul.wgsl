@@ -26,6 +26,7 @@
 //               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
 //               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
 //               prefill (TT = 4: each weight loaded and decoded once for 4 tokens) both.
+//   rows_flat   rows for decode with R = 4 and no arrays indexed by loop counters (SwiftShader).
 //   gemv_split  decode on GPUs: a workgroup of WG lanes shares out the blocks of R rows, then reduces
 //               (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
 //   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one block
@@ -145,6 +146,59 @@ fn rows(
   for (var i = 0u; i < TT; i++) {
     if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
   }
+}
+
+// rows for decode (TT = 1) with 4 rows per invocation, written without arrays: for SwiftShader, whose
+// JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in memory and each access
+// is a gather lane by lane (rows's arrays cost it 2-3x the time of this). The 4 rows are the components
+// of vec4s; x comes a piece at a time, each lane its own load.
+@compute @workgroup_size(WG)
+fn rows_flat(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let t = wid.y;
+  if (t >= step.n_tokens) { return; }
+  x_prepare(t, lid);
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * 4u;
+  let rr = clamp_rows(r0);
+  var acc = vec4<f32>();
+  var g = 0u; // scale group of block b, counted as in rows
+  var left = bpg;
+  var g0: Group;
+  var g1: Group;
+  var g2: Group;
+  var g3: Group;
+  for (var b = 0u; b < nb; b++) {
+    if (left == bpg) {
+      g0 = load_group(rr.x, g);
+      g1 = load_group(rr.y, g);
+      g2 = load_group(rr.z, g);
+      g3 = load_group(rr.w, g);
+    }
+    let k0 = load_block(rr.x, b, g0);
+    let k1 = load_block(rr.y, b, g1);
+    let k2 = load_block(rr.z, b, g2);
+    let k3 = load_block(rr.w, b, g3);
+    var part = vec4<ACC>();
+    var xs = ACC(0);
+    for (var v = 0u; v < PIECES; v++) {
+      let xv = x_piece(t, b * XW + 4u * v);
+      xs += piece_sum(xv);
+      part += vec4<ACC>(piece_dot(block_piece(k0, v), xv), piece_dot(block_piece(k1, v), xv), piece_dot(block_piece(k2, v), xv), piece_dot(block_piece(k3, v), xv));
+    }
+    let xsc = x_scale(t, b);
+    acc += vec4<f32>(block_combine(k0, part.x, xs, xsc), block_combine(k1, part.y, xs, xsc), block_combine(k2, part.z, xs, xsc), block_combine(k3, part.w, xs, xsc));
+    left -= 1u;
+    if (left == 0u) {
+      g += 1u;
+      left = bpg;
+    }
+  }
+  emit(t, r0, acc);
 }
 
 var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]

@@ -150,6 +150,7 @@ const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
 ];
 // R odd: the GLU GEMV rounds it up to whole pairs; a workgroup smaller than RMSNorm's 64 partial sums.
 const ODD: Partial<MatmulTuning>[] = [

@@ -230,9 +230,11 @@ export interface MatmulTuning {
   /**
    * 'rows': R rows (x TT tokens) per invocation, no reduction, no workgroup memory: for CPU SIMD
    * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
+   * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
+   * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
    * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
    */
-  gemv: 'rows' | 'split';
+  gemv: 'rows' | 'flat' | 'split';
   gemvWG: number; // invocations per workgroup
   gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
   gemm: 'rows' | 'tiled';
@@ -258,11 +260,15 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
   // X_VEC 1 (4 was 1.0-1.1x its time).
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
+  // SwiftShader's GEMV: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
+  // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
+  const flat = /swiftshader/i.test(caps.adapterName);
   return cpu
-    ? { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: format === undefined || takesFloatDot(format) }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
+const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;
 const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
 const QUANTIZE_WG = 64;
 
@@ -361,8 +367,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     need('glu.h', a.glu.h, (a.maxTokens * N) / 2 * 4);
   }
   // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
-  const gemvR = (t: MatmulTuning) => (a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
-  const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'rows' ? t.gemvWG * gemvR(t) : gemvR(t)), n];
+  const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
+  const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
   const gemmGrid = (t: MatmulTuning, rows: number, n: number): [number, number] =>
     t.gemm === 'rows' ? [ceilDiv(rows, t.gemmWG * t.gemmR), ceilDiv(n, t.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
@@ -391,11 +397,11 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
-      ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), t.gemv === 'rows' ? 'rows' : 'gemv_split', {
+      ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), GEMV_ENTRY[t.gemv], {
           WG: t.gemvWG,
           R: gemvR(t),
           TT: 1,
-          FLOAT_DOT: +t.gemvFloat,
+          FLOAT_DOT: +(t.gemv === 'rows' && t.gemvFloat),
           X_VEC: gemvXVec(t),
           ...fmt,
         })

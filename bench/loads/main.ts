@@ -1,0 +1,96 @@
+/**
+ * Which way of streaming weights is fastest on this page's adapter: a storage buffer read per lane
+ * (vec4<u32>), or an rgba32uint texture read with textureLoad, each with every invocation on its own
+ * run (CPU SIMD) or neighbours on neighbouring addresses (GPU). Software adapters differ here:
+ * lavapipe and SwiftShader issue buffer loads lane by lane, with a branch per lane under robustness,
+ * while a texel fetch is one 16-byte load per lane. Results go to the page and to window.__bench.
+ *
+ *   npx tsx bench/browser.ts loads            (chromium on SwiftShader; prints the table)
+ */
+const MIB = 2 ** 20;
+const BYTES = 64 * MIB;
+const TEX_W = 4096; // texels per texture row (16 B each)
+const WG = 64;
+const LOADS = 64; // vec4s per invocation
+
+const kernel = (read: string, decl: string) => /* wgsl */ `
+override CONTIGUOUS: bool = true;
+${decl}
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nw: vec3u) {
+  let group = wg.y * nw.x + wg.x;
+  let inv = group * ${WG}u + lid;
+  var first = group * ${WG * LOADS}u + lid;
+  var stride = ${WG}u;
+  if (CONTIGUOUS) { first = inv * ${LOADS}u; stride = 1u; }
+  var acc = vec4<u32>(0u);
+  for (var j = 0u; j < ${LOADS}u; j++) {
+    let i = first + j * stride;
+    acc ^= ${read};
+  }
+  out[inv] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}`;
+
+const BUFFER = kernel('src[i]', '@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;');
+const TEXTURE = kernel(`textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`, '@group(0) @binding(0) var src: texture_2d<u32>;');
+
+interface Row { path: string; layout: string; gb_s: number; ms: number[] }
+
+async function main(): Promise<{ adapter: string; rows: Row[] }> {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error('no WebGPU adapter');
+  const device = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize: BYTES, maxBufferSize: BYTES } });
+  const n = BYTES / 16;
+  const data = new Uint32Array(BYTES / 4);
+  for (let i = 0; i < data.length; i++) data[i] = Math.imul(i, 0x9e3779b1) >>> 0;
+  const buf = device.createBuffer({ size: BYTES, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buf, 0, data);
+  const tex = device.createTexture({ size: [TEX_W, n / TEX_W], format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+  device.queue.writeTexture({ texture: tex }, data, { bytesPerRow: TEX_W * 16 }, [TEX_W, n / TEX_W]);
+  const invocations = n / LOADS;
+  const out = device.createBuffer({ size: invocations * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const groups = invocations / WG;
+  const gx = Math.min(groups, 32768);
+  const rows: Row[] = [];
+  for (const [path, code, resource] of [['buffer', BUFFER, { buffer: buf }], ['texture', TEXTURE, tex.createView()]] as const) {
+    for (const contiguous of [true, false]) {
+      const pipeline = device.createComputePipeline({
+        layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main', constants: { CONTIGUOUS: contiguous ? 1 : 0 } },
+      });
+      const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource }, { binding: 1, resource: { buffer: out } }] });
+      const ms: number[] = [];
+      for (let r = 0; r < 6; r++) {
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bg);
+        pass.dispatchWorkgroups(gx, groups / gx);
+        pass.end();
+        const t0 = performance.now();
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        if (r > 0) ms.push(performance.now() - t0); // the first run compiles
+      }
+      const best = Math.min(...ms);
+      rows.push({ path, layout: contiguous ? 'contiguous' : 'coalesced', gb_s: BYTES / best / 1e6, ms: ms.map((m) => Math.round(m * 10) / 10) });
+    }
+  }
+  const info = adapter.info;
+  return { adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(), rows };
+}
+
+declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
+
+main().then(
+  (result) => {
+    document.getElementById('out')!.textContent = JSON.stringify(result, null, 2);
+    window.__bench = { ok: true, result };
+  },
+  (e: unknown) => {
+    document.getElementById('out')!.textContent = String(e);
+    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
+  },
+);
+
+export {}; // a module: its globals stay its own

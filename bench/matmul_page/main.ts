@@ -1,0 +1,41 @@
+/**
+ * bench/matmul.ts's GEMV timing in the browser: every kernel checked against the CPU reference, then
+ * timed next to a streaming read of as many bytes. Query: formats=q8,q4  shapes=576x1536,1536x576
+ * layouts=rows,split  iters=50  tuning={"gemvR":4}  subgroups=0 (turn the feature off).
+ *
+ *   npx tsx bench/browser.ts matmul_page 'formats=q8&layouts=rows,split'
+ */
+import { createGpu } from '../../src/gpu/device.ts';
+import { benchMatmul, type BenchFormat } from '../matmul.ts';
+import type { MatmulTuning } from '../../src/kernels/matmul.ts';
+
+const q = new URLSearchParams(location.search);
+const lines: string[] = [];
+const log = (s: string) => {
+  lines.push(s);
+  document.getElementById('out')!.textContent = lines.join('\n');
+};
+
+async function main(): Promise<{ text: string }> {
+  const gpu = await createGpu({ disable: q.get('subgroups') === '0' ? ['subgroups'] : [] });
+  const shapes = (q.get('shapes') ?? '576x1536,1536x576').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  await benchMatmul(gpu, {
+    formats: (q.get('formats') ?? 'q8').split(',') as BenchFormat[],
+    shapes,
+    layouts: q.get('layouts')?.split(',') as MatmulTuning['gemv'][] | undefined,
+    iters: Number(q.get('iters') ?? 50),
+    tuning: JSON.parse(q.get('tuning') ?? '{}') as Partial<MatmulTuning>,
+    log,
+  });
+  return { text: lines.join('\n') };
+}
+
+declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
+
+main().then(
+  (result) => (window.__bench = { ok: true, result }),
+  (e: unknown) => {
+    log(String(e));
+    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
+  },
+);
