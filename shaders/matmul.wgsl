@@ -26,7 +26,8 @@
 //               cross-lane reduction, no workgroup memory. For CPU SIMD (lavapipe, SwiftShader), where
 //               every lane's load (buffer or workgroup memory) is issued on its own: decode (TT = 1) and
 //               prefill (TT = 4: each weight loaded and decoded once for 4 tokens) both.
-//   rows_flat   rows for decode with R = 4 and no arrays indexed by loop counters (SwiftShader).
+//   rows_flat   rows with R = 4, TT = 1 (decode) or 4 (gemm_flat), no arrays indexed by loop counters
+//   gemm_flat   (SwiftShader, whose JIT unrolls no loop).
 //   gemv_split  decode on GPUs: a workgroup of WG lanes shares out the blocks of R rows, then reduces
 //               (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
 //   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one block
@@ -148,10 +149,32 @@ fn rows(
   }
 }
 
-// rows for decode (TT = 1) with 4 rows per invocation, written without arrays: for SwiftShader, whose
-// JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in memory and each access
-// is a gather lane by lane (rows's arrays cost it 2-3x the time of this). The 4 rows are the components
-// of vec4s; x comes a piece at a time, each lane its own load.
+// rows_flat and gemm_flat: rows with 4 rows (x 1 or 4 tokens) per invocation, written without arrays:
+// for SwiftShader, whose JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in
+// memory and each access is a gather lane by lane (rows's arrays cost it 2-3x the time). The 4 rows are
+// the components of vec4s; x comes a piece at a time, each lane its own load.
+
+// Rows rr's 4 blocks b (k0 .. k3), their scale groups loaded as group g starts.
+struct Blocks4 {
+  k0: Block,
+  k1: Block,
+  k2: Block,
+  k3: Block,
+}
+
+fn load_blocks4(rr: vec4<u32>, b: u32, g0: Group, g1: Group, g2: Group, g3: Group) -> Blocks4 {
+  return Blocks4(load_block(rr.x, b, g0), load_block(rr.y, b, g1), load_block(rr.z, b, g2), load_block(rr.w, b, g3));
+}
+
+// The 4 rows' products with piece v of x (xv).
+fn dot4rows(k: Blocks4, v: u32, xv: XV) -> vec4<ACC> {
+  return vec4<ACC>(piece_dot(block_piece(k.k0, v), xv), piece_dot(block_piece(k.k1, v), xv), piece_dot(block_piece(k.k2, v), xv), piece_dot(block_piece(k.k3, v), xv));
+}
+
+fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
+  return vec4<f32>(block_combine(k.k0, part.x, xs, xsc), block_combine(k.k1, part.y, xs, xsc), block_combine(k.k2, part.z, xs, xsc), block_combine(k.k3, part.w, xs, xsc));
+}
+
 @compute @workgroup_size(WG)
 fn rows_flat(
   @builtin(global_invocation_id) gid: vec3u,
@@ -179,19 +202,15 @@ fn rows_flat(
       g2 = load_group(rr.z, g);
       g3 = load_group(rr.w, g);
     }
-    let k0 = load_block(rr.x, b, g0);
-    let k1 = load_block(rr.y, b, g1);
-    let k2 = load_block(rr.z, b, g2);
-    let k3 = load_block(rr.w, b, g3);
+    let k = load_blocks4(rr, b, g0, g1, g2, g3);
     var part = vec4<ACC>();
     var xs = ACC(0);
     for (var v = 0u; v < PIECES; v++) {
       let xv = x_piece(t, b * XW + 4u * v);
       xs += piece_sum(xv);
-      part += vec4<ACC>(piece_dot(block_piece(k0, v), xv), piece_dot(block_piece(k1, v), xv), piece_dot(block_piece(k2, v), xv), piece_dot(block_piece(k3, v), xv));
+      part += dot4rows(k, v, xv);
     }
-    let xsc = x_scale(t, b);
-    acc += vec4<f32>(block_combine(k0, part.x, xs, xsc), block_combine(k1, part.y, xs, xsc), block_combine(k2, part.z, xs, xsc), block_combine(k3, part.w, xs, xsc));
+    acc += combine4(k, part, xs, x_scale(t, b));
     left -= 1u;
     if (left == 0u) {
       g += 1u;
@@ -199,6 +218,68 @@ fn rows_flat(
     }
   }
   emit(t, r0, acc);
+}
+
+// Prefill: 4 rows x 4 tokens (t0 .. t0+3; tokens past the end repeat the last one, not stored).
+@compute @workgroup_size(WG)
+fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let nt = step.n_tokens;
+  let t0 = wid.y * 4u;
+  if (t0 >= nt) { return; }
+  let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(nt - 1u));
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * 4u;
+  let rr = clamp_rows(r0);
+  var a0 = vec4<f32>(); // token t0's 4 rows
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  var g = 0u;
+  var left = bpg;
+  var g0: Group;
+  var g1: Group;
+  var g2: Group;
+  var g3: Group;
+  for (var b = 0u; b < nb; b++) {
+    if (left == bpg) {
+      g0 = load_group(rr.x, g);
+      g1 = load_group(rr.y, g);
+      g2 = load_group(rr.z, g);
+      g3 = load_group(rr.w, g);
+    }
+    let k = load_blocks4(rr, b, g0, g1, g2, g3);
+    var p0 = vec4<ACC>();
+    var p1 = vec4<ACC>();
+    var p2 = vec4<ACC>();
+    var p3 = vec4<ACC>();
+    var xs = vec4<ACC>(); // [token]
+    for (var v = 0u; v < PIECES; v++) {
+      let kx = b * XW + 4u * v;
+      let x0 = x_piece(tt.x, kx);
+      let x1 = x_piece(tt.y, kx);
+      let x2 = x_piece(tt.z, kx);
+      let x3 = x_piece(tt.w, kx);
+      xs += vec4<ACC>(piece_sum(x0), piece_sum(x1), piece_sum(x2), piece_sum(x3));
+      p0 += dot4rows(k, v, x0);
+      p1 += dot4rows(k, v, x1);
+      p2 += dot4rows(k, v, x2);
+      p3 += dot4rows(k, v, x3);
+    }
+    a0 += combine4(k, p0, xs.x, x_scale(tt.x, b));
+    a1 += combine4(k, p1, xs.y, x_scale(tt.y, b));
+    a2 += combine4(k, p2, xs.z, x_scale(tt.z, b));
+    a3 += combine4(k, p3, xs.w, x_scale(tt.w, b));
+    left -= 1u;
+    if (left == 0u) {
+      g += 1u;
+      left = bpg;
+    }
+  }
+  emit(t0, r0, a0);
+  if (t0 + 1u < nt) { emit(t0 + 1u, r0, a1); }
+  if (t0 + 2u < nt) { emit(t0 + 2u, r0, a2); }
+  if (t0 + 3u < nt) { emit(t0 + 3u, r0, a3); }
 }
 
 var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]

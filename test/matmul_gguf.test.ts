@@ -49,7 +49,7 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
 ];
-const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4 }, { gemm: 'tiled' }];
+const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4 }, { gemm: 'flat', gemmWG: 16 }, { gemm: 'tiled' }];
 // The tiled GEMM (GPUs only; lavapipe runs 'rows') costs lavapipe 15-50 s per format to compile (at its
 // first dispatch, on 2 loaded cores; TM = TN = 8, 16 or 32 and its barriers make no measurable difference).
 // Its code is the same on both device variants (in f32 x mode it calls none of the variant's functions), so

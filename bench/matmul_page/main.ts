@@ -24,6 +24,7 @@ async function main(): Promise<{ text: string }> {
     shapes,
     layouts: q.get('layouts')?.split(',') as MatmulTuning['gemv'][] | undefined,
     iters: Number(q.get('iters') ?? 50),
+    prefillTokens: q.get('prefill') ? Number(q.get('prefill')) : undefined,
     tuning: JSON.parse(q.get('tuning') ?? '{}') as Partial<MatmulTuning>,
     log,
   });

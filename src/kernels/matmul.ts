@@ -232,12 +232,13 @@ export interface MatmulTuning {
    * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
    * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
    * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
+   * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmFloat, gemmXVec do not apply).
    * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
    */
   gemv: 'rows' | 'flat' | 'split';
   gemvWG: number; // invocations per workgroup
   gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
-  gemm: 'rows' | 'tiled';
+  gemm: 'rows' | 'flat' | 'tiled';
   gemmWG: number; // 'rows': invocations per workgroup
   gemmR: number; // 'rows': rows per invocation, 1..4
   gemmTT: number; // 'rows': tokens per invocation, 1..4
@@ -260,11 +261,11 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
   // X_VEC 1 (4 was 1.0-1.1x its time).
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
-  // SwiftShader's GEMV: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
+  // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   const flat = /swiftshader/i.test(caps.adapterName);
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR: 2, gemvXVec, gemm: 'rows', ...rows, gemmFloat: format === undefined || takesFloatDot(format) }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR: 2, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: flat ? 16 : 64, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
@@ -370,7 +371,11 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
   const gemmGrid = (t: MatmulTuning, rows: number, n: number): [number, number] =>
-    t.gemm === 'rows' ? [ceilDiv(rows, t.gemmWG * t.gemmR), ceilDiv(n, t.gemmTT)] : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
+    t.gemm === 'rows'
+      ? [ceilDiv(rows, t.gemmWG * t.gemmR), ceilDiv(n, t.gemmTT)]
+      : t.gemm === 'flat'
+        ? [ceilDiv(rows, t.gemmWG * 4), ceilDiv(n, 4)]
+        : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
   const grids = (t: MatmulTuning) => w.chunks.flatMap((c) => [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]);
   for (const [x, y] of grids(defaults)) {
@@ -414,7 +419,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
             X_VEC: xVecOf(t.gemmXVec),
             ...fmt,
           })
-        : getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt });
+        : t.gemm === 'flat'
+          ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm_flat', { WG: t.gemmWG, R: 4, TT: 4, ...fmt })
+          : getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt });
 
   let quantize: Dispatch | null = null;
   let xBindings: Binding[] = [a.x, null];

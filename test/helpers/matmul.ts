@@ -74,7 +74,7 @@ export async function checkMatmul(
 /**
  * The bits of `wd` (37 rows) in row tiles 1, 8 and 16, each uploaded in chunks of at most 20 rows (16 in
  * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the rows, flat and split GEMVs (one
- * token), the rows and tiled GEMMs (T tokens of x, (T, K) f32), and (last) the gather of rows `ids`.
+ * token), the rows, flat and tiled GEMMs (T tokens of x, (T, K) f32), and (last) the gather of rows `ids`.
  */
 export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[]): Promise<Map<number, number[][]>> {
   const { rows: N, cols: K } = wd;
@@ -85,7 +85,7 @@ export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData,
     expect(w.rowTile ?? 1).toBe(tile);
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
     const got: number[][] = [];
-    const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
+    const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
     for (const [tuning, path] of tunings) {
       const n = path === 'gemv' ? 1 : T;
       const yb = alloc.storage('y', T * N * 4);
