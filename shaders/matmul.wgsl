@@ -254,17 +254,47 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
     var p2 = vec4<ACC>();
     var p3 = vec4<ACC>();
     var xs = vec4<ACC>(); // [token]
-    for (var v = 0u; v < PIECES; v++) {
-      let kx = b * XW + 4u * v;
-      let x0 = x_piece(tt.x, kx);
-      let x1 = x_piece(tt.y, kx);
-      let x2 = x_piece(tt.z, kx);
-      let x3 = x_piece(tt.w, kx);
-      xs += vec4<ACC>(piece_sum(x0), piece_sum(x1), piece_sum(x2), piece_sum(x3));
-      p0 += dot4rows(k, v, x0);
-      p1 += dot4rows(k, v, x1);
-      p2 += dot4rows(k, v, x2);
-      p3 += dot4rows(k, v, x3);
+    if (FLOAT_DOT) {
+      // f32 products (exact, see piece_wide), each code widened once for 4 rows or 4 tokens
+      var f0 = vec4<f32>();
+      var f1 = vec4<f32>();
+      var f2 = vec4<f32>();
+      var f3 = vec4<f32>();
+      var fs = vec4<f32>();
+      for (var v = 0u; v < PIECES; v++) {
+        let kx = b * XW + 4u * v;
+        let w0 = piece_wide(block_piece(k.k0, v));
+        let w1 = piece_wide(block_piece(k.k1, v));
+        let w2 = piece_wide(block_piece(k.k2, v));
+        let w3 = piece_wide(block_piece(k.k3, v));
+        let x0 = piece_wide(x_piece(tt.x, kx));
+        let x1 = piece_wide(x_piece(tt.y, kx));
+        let x2 = piece_wide(x_piece(tt.z, kx));
+        let x3 = piece_wide(x_piece(tt.w, kx));
+        fs += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3));
+        f0 += vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0));
+        f1 += vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1));
+        f2 += vec4<f32>(wide_dot(w0, x2), wide_dot(w1, x2), wide_dot(w2, x2), wide_dot(w3, x2));
+        f3 += vec4<f32>(wide_dot(w0, x3), wide_dot(w1, x3), wide_dot(w2, x3), wide_dot(w3, x3));
+      }
+      xs = vec4<ACC>(fs);
+      p0 = vec4<ACC>(f0);
+      p1 = vec4<ACC>(f1);
+      p2 = vec4<ACC>(f2);
+      p3 = vec4<ACC>(f3);
+    } else {
+      for (var v = 0u; v < PIECES; v++) {
+        let kx = b * XW + 4u * v;
+        let x0 = x_piece(tt.x, kx);
+        let x1 = x_piece(tt.y, kx);
+        let x2 = x_piece(tt.z, kx);
+        let x3 = x_piece(tt.w, kx);
+        xs += vec4<ACC>(piece_sum(x0), piece_sum(x1), piece_sum(x2), piece_sum(x3));
+        p0 += dot4rows(k, v, x0);
+        p1 += dot4rows(k, v, x1);
+        p2 += dot4rows(k, v, x2);
+        p3 += dot4rows(k, v, x3);
+      }
     }
     a0 += combine4(k, p0, xs.x, x_scale(tt.x, b));
     a1 += combine4(k, p1, xs.y, x_scale(tt.y, b));

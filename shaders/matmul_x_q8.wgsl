@@ -40,20 +40,28 @@ fn elem_dot(a: ELEM, b: ELEM) -> ACC {
 // them sum below 2^24, so f32 sums over a block equal the integer sumi exactly, in any order: the
 // f32 route ('rows' with FLOAT_DOT) gives bit-identical results with one FMA per product where
 // dot4i8 costs a CPU SIMD lane many (no packed-byte multiply there).
-alias XWIDE = array<vec4<f32>, 4>;
+// Four vec4s, not an array: SwiftShader's JIT unrolls no loop, and an array indexed by a loop counter
+// stays in memory there (see rows_flat).
+struct XWIDE {
+  a: vec4<f32>,
+  b: vec4<f32>,
+  c: vec4<f32>,
+  d: vec4<f32>,
+}
+
+fn word_wide(w: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
 
 fn piece_wide(v: XV) -> XWIDE {
-  var o: XWIDE;
-  for (var j = 0u; j < 4u; j++) {
-    o[j] = vec4<f32>((vec4<i32>(bitcast<i32>(v[j])) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
-  }
-  return o;
+  return XWIDE(word_wide(v.x), word_wide(v.y), word_wide(v.z), word_wide(v.w));
 }
 
-fn wide_dot(a: XWIDE, b: XWIDE) -> f32 {
-  return (dot(a[0], b[0]) + dot(a[1], b[1])) + (dot(a[2], b[2]) + dot(a[3], b[3]));
+fn wide_dot(p: XWIDE, q: XWIDE) -> f32 {
+  return (dot(p.a, q.a) + dot(p.b, q.b)) + (dot(p.c, q.c) + dot(p.d, q.d));
 }
 
-fn wide_sum(a: XWIDE) -> f32 {
-  return wide_dot(a, XWIDE(vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0), vec4<f32>(1.0)));
+fn wide_sum(p: XWIDE) -> f32 {
+  let one = vec4<f32>(1.0);
+  return (dot(p.a, one) + dot(p.b, one)) + (dot(p.c, one) + dot(p.d, one));
 }

@@ -135,7 +135,8 @@ const GEMV_ODD: Partial<MatmulTuning>[] = [
 const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
   { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true },
-  { gemm: 'flat', gemmWG: 16 }, // SwiftShader's
+  { gemm: 'flat', gemmWG: 16, gemmFloat: false }, // SwiftShader's
+  { gemm: 'flat', gemmWG: 16, gemmFloat: true },
   { gemm: 'tiled' },
 ];
 const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }];

@@ -232,7 +232,7 @@ export interface MatmulTuning {
    * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
    * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
    * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
-   * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmFloat, gemmXVec do not apply).
+   * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmXVec do not apply; gemmFloat does).
    * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
    */
   gemv: 'rows' | 'flat' | 'split';
@@ -420,7 +420,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
             ...fmt,
           })
         : t.gemm === 'flat'
-          ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm_flat', { WG: t.gemmWG, R: 4, TT: 4, ...fmt })
+          ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm_flat', { WG: t.gemmWG, R: 4, TT: 4, FLOAT_DOT: +t.gemmFloat, ...fmt })
           : getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt });
 
   let quantize: Dispatch | null = null;
