@@ -71,6 +71,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
  * (lavapipe runs in this process) the work done, which other processes' load disturbs far less than elapsed time.
  */
 let lastCpuUs = Infinity;
+/** ', CPU <us><unit>' where the process CPU time was measured (Node), else nothing (the browser). */
+const cpuNote = (us: number, unit: string) => (Number.isFinite(us) ? `, CPU ${us.toFixed(1)} ${unit}` : '');
 
 /** Uniform values in [-scale, scale) from a seeded LCG: the benches' inputs, the same in every run. */
 export function lcgUniform(seed: number): (n: number, scale: number) => Float32Array {
@@ -219,7 +221,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           log(
             `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${xVec.padEnd(7)} ${(w.bytes / 1e6).toFixed(3).padStart(7)} MB ` +
               `${((8 * w.bytes) / (N * K)).toFixed(3)} bits/w ${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s ` +
-              `(${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream), CPU ${lastCpuUs.toFixed(1)} us`,
+              `(${((100 * r.gbps) / stream.gbps).toFixed(0)}% of stream)${cpuNote(lastCpuUs, 'us')}`,
           );
           if (T > 1 && layout === layouts[0]) {
             // Prefill: step says T tokens for this list only (checked by the tests, timed here).
@@ -227,7 +229,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
             const g = await timeList(gpu, mm.gemm, Math.max(2, iters >> 4), T);
             gpu.device.queue.writeBuffer(step, 0, new Uint32Array([1]));
             results.push({ format, layout: 'gemm', tokens: T, K, N, bytes: w.bytes, us: g, gbps: w.bytes / g / 1e3 });
-            log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemm T=${T}  ${((2 * N * K * T) / g / 1e3).toFixed(2).padStart(6)} GFLOP/s, ${(g / T).toFixed(1)} us per token, CPU ${(lastCpuUs / T).toFixed(1)} us per token`);
+            log(`K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemm T=${T}  ${((2 * N * K * T) / g / 1e3).toFixed(2).padStart(6)} GFLOP/s, ${(g / T).toFixed(1)} us per token${cpuNote(lastCpuUs / T, 'us per token')}`);
           }
         }
       }

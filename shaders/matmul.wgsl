@@ -154,7 +154,14 @@ fn rows(
 // memory and each access is a gather lane by lane (rows's arrays cost it 2-3x the time). The 4 rows are
 // the components of vec4s; x comes a piece at a time, each lane its own load.
 
-// Rows rr's 4 blocks b (k0 .. k3), their scale groups loaded as group g starts.
+// Rows rr's scale group g (loaded as the group starts) and their blocks b.
+struct Groups4 {
+  g0: Group,
+  g1: Group,
+  g2: Group,
+  g3: Group,
+}
+
 struct Blocks4 {
   k0: Block,
   k1: Block,
@@ -162,8 +169,12 @@ struct Blocks4 {
   k3: Block,
 }
 
-fn load_blocks4(rr: vec4<u32>, b: u32, g0: Group, g1: Group, g2: Group, g3: Group) -> Blocks4 {
-  return Blocks4(load_block(rr.x, b, g0), load_block(rr.y, b, g1), load_block(rr.z, b, g2), load_block(rr.w, b, g3));
+fn load_groups4(rr: vec4<u32>, g: u32) -> Groups4 {
+  return Groups4(load_group(rr.x, g), load_group(rr.y, g), load_group(rr.z, g), load_group(rr.w, g));
+}
+
+fn load_blocks4(rr: vec4<u32>, b: u32, gs: Groups4) -> Blocks4 {
+  return Blocks4(load_block(rr.x, b, gs.g0), load_block(rr.y, b, gs.g1), load_block(rr.z, b, gs.g2), load_block(rr.w, b, gs.g3));
 }
 
 // The 4 rows' products with piece v of x (xv).
@@ -191,18 +202,10 @@ fn rows_flat(
   var acc = vec4<f32>();
   var g = 0u; // scale group of block b, counted as in rows
   var left = bpg;
-  var g0: Group;
-  var g1: Group;
-  var g2: Group;
-  var g3: Group;
+  var gs: Groups4;
   for (var b = 0u; b < nb; b++) {
-    if (left == bpg) {
-      g0 = load_group(rr.x, g);
-      g1 = load_group(rr.y, g);
-      g2 = load_group(rr.z, g);
-      g3 = load_group(rr.w, g);
-    }
-    let k = load_blocks4(rr, b, g0, g1, g2, g3);
+    if (left == bpg) { gs = load_groups4(rr, g); }
+    let k = load_blocks4(rr, b, gs);
     var part = vec4<ACC>();
     var xs = ACC(0);
     for (var v = 0u; v < PIECES; v++) {
@@ -237,18 +240,10 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   var a3 = vec4<f32>();
   var g = 0u;
   var left = bpg;
-  var g0: Group;
-  var g1: Group;
-  var g2: Group;
-  var g3: Group;
+  var gs: Groups4;
   for (var b = 0u; b < nb; b++) {
-    if (left == bpg) {
-      g0 = load_group(rr.x, g);
-      g1 = load_group(rr.y, g);
-      g2 = load_group(rr.z, g);
-      g3 = load_group(rr.w, g);
-    }
-    let k = load_blocks4(rr, b, g0, g1, g2, g3);
+    if (left == bpg) { gs = load_groups4(rr, g); }
+    let k = load_blocks4(rr, b, gs);
     var p0 = vec4<ACC>();
     var p1 = vec4<ACC>();
     var p2 = vec4<ACC>();

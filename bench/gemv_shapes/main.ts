@@ -70,25 +70,6 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   for (var i = 0u; i < 4u; i++) { if (r0 + i < N) { y[r0 + i] += acc[i]; } }
 }`;
 
-// Two rows per lane.
-const R2 = (dot: string) => HEAD + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let r0 = g.x * 2u;
-  let r = min(vec2<u32>(r0) + vec2<u32>(0u, 1u), vec2<u32>(N - 1u));
-  var acc = vec2<f32>();
-  for (var b = 0u; b < NB; b++) {
-    let xa = xq[2u * b];
-    let xb = xq[2u * b + 1u];
-    let wi = (r * NB + b) * 2u;
-    let s = vec2<f32>(vec2<i32>(${dot}(w[wi.x], xa) + ${dot}(w[wi.x + 1u], xb), ${dot}(w[wi.y], xa) + ${dot}(w[wi.y + 1u], xb)));
-    let gi = r * NB + b;
-    acc += s * vec2<f32>(wd[gi.x], wd[gi.y]) * xd[b];
-  }
-  if (r0 < N) { y[r0] += acc.x; }
-  if (r0 + 1u < N) { y[r0 + 1u] += acc.y; }
-}`;
-
 // Four rows per lane, x's codes widened to f32 once per piece for the 4 rows.
 const R4X = HEAD + /* wgsl */ `
 fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
@@ -118,7 +99,6 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 
 const VARIANTS: [string, string, number][] = [
   ['r1 dot4I8Packed', R1('d4'), 1], ['r1 f32', R1('f4'), 1],
-  ['r2 dot4I8Packed', R2('d4'), 2], ['r2 f32', R2('f4'), 2],
   ['r4 dot4I8Packed', R4('d4'), 4], ['r4 f32', R4('f4'), 4], ['r4 unpack4xI8', R4('u4'), 4], ['r4 f32, x widened once', R4X, 4], ['r4 xor (no dot)', R4('x4'), 4],
 ];
 

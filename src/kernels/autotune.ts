@@ -39,11 +39,12 @@ export const GEMM_TRIAL_TOKENS = 16;
 const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
 const spentMs = new Map<string, number>(); // per adapter
 
-/** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "tiled". */
+/** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "flat WG=16", "tiled". */
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
   if (v.gemv === 'flat') return `flat WG=${v.gemvWG}`;
   if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
+  if (v.gemm === 'flat') return `flat WG=${v.gemmWG}${v.gemmFloat ? ' float' : ''}`;
   return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}${xVec(v.gemmXVec)}`;
 }
 
