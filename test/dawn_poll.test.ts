@@ -4,8 +4,9 @@
  * adapter the polls go through a 1 ms timer: a long GPU pass is waited for with about one poll per
  * millisecond, and the map still resolves with the pass's results.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isDawnPoll } from '../src/gpu/dawn.ts';
+import { isDawnPoll, lavapipeThreads, lavapipeThreadsSet } from '../src/gpu/dawn.ts';
 import { waitSpins } from '../src/gpu/device.ts';
 import { testGpu } from './helpers/gpu.ts';
 
@@ -68,5 +69,23 @@ describe('Dawn polls by timer on CPU adapters', () => {
     expect(ms).toBeGreaterThan(20); // long enough that a busy loop would poll thousands of times
     expect(polls).toBeGreaterThan(0);
     expect(polls).toBeLessThanOrEqual(ms + 5);
+  });
+});
+
+describe("lavapipe's thread count (LP_NUM_THREADS)", () => {
+  it('is 0 on at most 2 CPUs where the user set none, and never overrides the user', () => {
+    expect(lavapipeThreads(undefined, 1)).toBe('0');
+    expect(lavapipeThreads(undefined, 2)).toBe('0');
+    expect(lavapipeThreads(undefined, 3)).toBeUndefined(); // Mesa's default: one thread per CPU
+    expect(lavapipeThreads('2', 2)).toBeUndefined();
+    expect(lavapipeThreads('', 2)).toBeUndefined();
+  });
+
+  it('is in the environment before Dawn creates its Vulkan instance: with 0, lavapipe starts no threads', async () => {
+    await testGpu();
+    const lavapipeThreads = readdirSync('/proc/self/task').filter((t) => /^llvmpipe-/.test(readFileSync(`/proc/self/task/${t}/comm`, 'utf8')));
+    if (process.env.LP_NUM_THREADS === '0') expect(lavapipeThreads).toEqual([]);
+    else expect(lavapipeThreads.length).toBeGreaterThan(0);
+    if (lavapipeThreadsSet !== undefined) expect(process.env.LP_NUM_THREADS).toBe(lavapipeThreadsSet);
   });
 });

@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { EmberError } from '../errors.ts';
 import { createGpu, type Gpu } from '../gpu/device.ts';
+import { lavapipeThreadsSet } from '../gpu/dawn.ts';
 import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { checkQuantScheme, type QuantScheme } from '../model/weight_source.ts';
@@ -160,7 +161,9 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
     const host = {
       runtime: `node ${process.versions.node}, Dawn (npm webgpu)`,
       cpu: `${cpus()[0]?.model ?? 'unknown'} x${cpus().length}`,
-      LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? '(unset: lavapipe uses one thread per CPU)',
+      LP_NUM_THREADS: lavapipeThreadsSet !== undefined
+        ? `${lavapipeThreadsSet} (emberlm's default on ${cpus().length} CPUs: src/gpu/dawn.ts)`
+        : process.env.LP_NUM_THREADS ?? '(unset: lavapipe uses one thread per CPU)',
       loadavg_1m: { start: load0[0], end: loadavg()[0] },
     };
     return {

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { EmberError } from '../errors.ts';
 
 // Dawn's Node instance must stay referenced: if it is garbage-collected, pending waits never resolve.
@@ -23,6 +25,36 @@ export function pollDawnByTimer(): void {
   g.setImmediate = (fn, ...args) => (isDawnPoll(fn) ? setTimeout(fn, 1, ...args) : immediate(fn, ...args));
 }
 
+/**
+ * lavapipe's thread count where the user has not set one: Mesa's LP_NUM_THREADS, read when Dawn creates its Vulkan
+ * instance. lavapipe hands every dispatch to a pool of that many threads (default: one per CPU) and waits for them all.
+ * On a 2-vCPU VM that wait costs ~13 us per thread per dispatch (bench/small_kernels.ts: an empty dispatch 27 us
+ * with 2 threads, 12.5 with 1, 55 with 4; 0.3 with 0, which runs each kernel on the submitting thread), and a decode
+ * step is ~245 dispatches. SmolLM2-135M Q8_0, the engine with 0 and 2 threads in turns in one process
+ * (bench/lp_threads.ts): decode 29-31 against 20-25 tok/s, prefill 46-65 against 64-92 (its GEMMs use both cores).
+ * Measured only on 2 CPUs, so only there: 0, decode first; elsewhere Mesa's default.
+ */
+export function lavapipeThreads(userValue: string | undefined, cpus: number): string | undefined {
+  if (userValue !== undefined) return undefined;
+  return cpus <= 2 ? '0' : undefined;
+}
+
+/** LP_NUM_THREADS as emberlm set it ('0'), or undefined where the user's value (or Mesa's default) holds. */
+export let lavapipeThreadsSet: string | undefined;
+let lavapipeThreadsChosen = false;
+
+/**
+ * Puts lavapipeThreads' choice in the environment, once, on the main thread (the Node host does, as it is imported):
+ * a worker thread's process.env is its own copy, which Mesa (reading the C environment) never sees, so a worker's
+ * Dawn follows what the main thread set before starting it.
+ */
+export function setLavapipeThreads(): void {
+  if (lavapipeThreadsChosen || !isMainThread) return;
+  lavapipeThreadsChosen = true;
+  lavapipeThreadsSet = lavapipeThreads(process.env.LP_NUM_THREADS, availableParallelism());
+  if (lavapipeThreadsSet !== undefined) process.env.LP_NUM_THREADS = lavapipeThreadsSet;
+}
+
 /** WebGPU in Node from the `webgpu` package (Dawn), an optional peer dependency loaded on first use. */
 export async function dawnGpu(): Promise<GPU> {
   if (nodeInstance) return nodeInstance;
@@ -33,6 +65,7 @@ export async function dawnGpu(): Promise<GPU> {
     throw new EmberError('DEVICE', `WebGPU for Node (npm package "webgpu", an optional peer dependency: npm install webgpu) could not be loaded: ${(e as Error).message}`);
   }
   Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
+  setLavapipeThreads(); // where the host's import did not (Mesa reads it as the instance is created)
   nodeInstance = mod.create([]);
   return nodeInstance;
 }

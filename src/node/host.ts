@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { installNodeHost } from '../node_host.ts';
-import { dawnGpu, pollDawnByTimer } from '../gpu/dawn.ts';
+import { dawnGpu, pollDawnByTimer, setLavapipeThreads } from '../gpu/dawn.ts';
 import { sourceFromPath } from '../gguf/source_node.ts';
 import { pathFolder } from '../hf/folder_node.ts';
 import { nodeFileCache, nodeWeightCache } from '../loader/node_cache.ts';
 import { folderWeightCache } from '../model/weight_cache_node.ts';
 
 // Imported for its effect by every Node entry (and by the tests' setup): paths, folders and Dawn.
+setLavapipeThreads(); // before any worker starts: a worker's Dawn reads the main thread's environment
 installNodeHost({
   gpu: dawnGpu,
   pollGpuByTimer: pollDawnByTimer,
