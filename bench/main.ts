@@ -53,13 +53,15 @@ async function run(): Promise<BenchReport> {
   status('bandwidth probe');
   const probe = await probeBandwidth(gpu);
   const results: BenchResult[] = [];
-  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status })));
+  const fuse = query.get('fuse'); // ?fuse=1 / 0: the Engine's fuseDecode (default: by device)
+  const fuseDecode = fuse === null ? undefined : fuse === '1';
+  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status, fuseDecode })));
   const report: BenchReport = {
     date: new Date().toISOString(),
     device: describeDevice(gpu, { host: { runtime: navigator.userAgent, cores: navigator.hardwareConcurrency } }),
     probe_gb_s: probe.gb_s,
     probe,
-    config: { ...config, quant },
+    config: { ...config, quant, ...(fuseDecode === undefined ? {} : { fuseDecode }) },
     results,
   };
   $('table').textContent = formatBench(report, 'text');
@@ -73,7 +75,8 @@ async function run(): Promise<BenchReport> {
 }
 
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
-// ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1. The report lands in window.__bench.
+// ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode). The report
+// lands in window.__bench.
 declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {

@@ -130,6 +130,8 @@ export interface BenchModelOptions {
   onProgress?: (message: string) => void;
   /** Time the matmul launch variants at load (default: the Engine's). */
   autotune?: boolean;
+  /** The Engine's fuseDecode load option (default: the Engine's, by device). */
+  fuseDecode?: boolean;
 }
 
 /**
@@ -281,7 +283,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   say(`${o.model} (${o.quant}): loading`);
   const t0 = performance.now();
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache });
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode });
   const loadMs = performance.now() - t0;
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
   try {
