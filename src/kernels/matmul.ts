@@ -261,11 +261,15 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
   // X_VEC 1 (4 was 1.0-1.1x its time).
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
+  // f16, f32 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
+  // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
+  // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4.
+  const gemvR = format === 'f16' || format === 'f32' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   const flat = /swiftshader/i.test(caps.adapterName);
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR: 2, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: flat ? 16 : 64, gemmFloat: format === undefined || takesFloatDot(format) }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: flat ? 16 : 64, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
