@@ -35,7 +35,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   for (const threads of a.threads.split(',')) {
     process.env.LP_NUM_THREADS = threads;
     const instance = webgpu.create([]); // kept referenced (Dawn's waits resolve only while it is)
-    (globalThis as { navigator?: { gpu: GPU } }).navigator = { gpu: instance }; // createGpu's entry
+    // createGpu's entry (defined, not assigned: Node 21+ has a navigator without a setter)
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: instance }, configurable: true, writable: true });
     const gpu = await createGpu();
     const { model: m } = await loadModel(a.model, { gpu });
     const set = (b: GPUBuffer, n: number) => m.gpu.device.queue.writeBuffer(b, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: n, pos }));
