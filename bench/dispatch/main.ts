@@ -1,0 +1,74 @@
+/**
+ * What one more dispatch costs on this page's adapter: N launches of a kernel in one compute pass against one launch,
+ * by wall clock (submit to onSubmittedWorkDone), median of 7; the difference over N - 1 is the cost per launch. Kernels:
+ * an empty one (one workgroup), and one that reads and writes 576 floats in a workgroup of 64 (the size of decode's
+ * RMSNorm and SwiGLU on SmolLM2). bench/small_kernels.ts measures the same in Node with the model's own kernels.
+ *
+ *   npx tsx bench/browser.ts dispatch            (chromium on SwiftShader; prints the table)
+ */
+const N = 200;
+const D = 576;
+
+const EMPTY = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> buf: array<f32>;
+@compute @workgroup_size(1)
+fn main() {}`;
+
+const SMALL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> buf: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  for (var i = lid; i < ${D}u; i += 64u) { buf[i] = buf[i] * 0.5 + 1.0; }
+}`;
+
+interface Row { kernel: string; us_per_dispatch: number; one_ms: number; many_ms: number }
+
+async function main(): Promise<{ adapter: string; rows: Row[] }> {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error('no WebGPU adapter');
+  const device = await adapter.requestDevice();
+  const buf = device.createBuffer({ size: D * 4, usage: GPUBufferUsage.STORAGE });
+  const rows: Row[] = [];
+  for (const [kernel, code] of [['empty', EMPTY], ['576 floats', SMALL]] as const) {
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+    const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] });
+    const run = async (n: number) => {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bg);
+      for (let i = 0; i < n; i++) pass.dispatchWorkgroups(1);
+      pass.end();
+      const t0 = performance.now();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+    const median = async (n: number) => {
+      const ms: number[] = [];
+      for (let r = 0; r < 8; r++) ms.push(await run(n));
+      ms.shift(); // the first run compiles
+      return ms.sort((a, b) => a - b)[ms.length >> 1];
+    };
+    const one = await median(1);
+    const many = await median(N);
+    rows.push({ kernel, us_per_dispatch: ((many - one) * 1e3) / (N - 1), one_ms: one, many_ms: many });
+  }
+  const info = adapter.info;
+  return { adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(), rows };
+}
+
+declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
+
+main().then(
+  (result) => {
+    document.getElementById('out')!.textContent = JSON.stringify(result, null, 2);
+    window.__bench = { ok: true, result };
+  },
+  (e: unknown) => {
+    document.getElementById('out')!.textContent = String(e);
+    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
+  },
+);
+
+export {}; // a module: its globals stay its own
