@@ -267,9 +267,13 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   const gemvR = format === 'f16' || format === 'f32' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
+  // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows
+  // computed a quarter of its last workgroup's rows for nothing. lavapipe, bench/matmul_ab.ts --tokens 64, WG 16
+  // against 64, one process: Q8_0 1536x576 0.71x the time (0.64x with 2 threads), 576x576 0.75x, 576x960 0.94x,
+  // 576x3072 0.98x; f16 1536x576 0.77x; Q4_K 1536x576 0.72x.
   const flat = /swiftshader/i.test(caps.adapterName);
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: flat ? 16 : 64, gemmFloat: format === undefined || takesFloatDot(format) }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
