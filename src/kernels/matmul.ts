@@ -271,9 +271,12 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // computed a quarter of its last workgroup's rows for nothing. lavapipe, bench/matmul_ab.ts --tokens 64, WG 16
   // against 64, one process: Q8_0 1536x576 0.71x the time (0.64x with 2 threads), 576x576 0.75x, 576x960 0.94x,
   // 576x3072 0.98x; f16 1536x576 0.77x; Q4_K 1536x576 0.72x.
+  // lavapipe's per-row GEMV in workgroups of 32 (64 rows with R 2: SmolLM2's 576 and 960 rows in whole workgroups):
+  // bench/matmul_ab.ts --tokens 1, WG 32 against 64, one process: 576x576 0.87-0.88x the time (0.94x with 2 threads),
+  // 1536x576 0.91x (0.93x), 576x960 0.89-0.95x (once 1.45x), 576x3072 0.96-0.98x, 576x49152 1.0x.
   const flat = /swiftshader/i.test(caps.adapterName);
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 64, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format) }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 32, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format) }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
