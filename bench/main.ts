@@ -10,6 +10,7 @@ import { probeBandwidth } from '../src/bench/probe.ts';
 import { formatBench, roundDeep, type BenchReport } from '../src/bench/report.ts';
 import { SYNTHETIC_MODELS, SYNTHETIC_TYPES, syntheticGGUF } from '../src/bench/synthetic.ts';
 import type { ModelInput } from '../src/engine.ts';
+import { reportPage } from './page_result.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (s: string) => ($('status').textContent = s);
@@ -77,20 +78,14 @@ async function run(): Promise<BenchReport> {
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
 // ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode). The report
 // lands in window.__bench.
-declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
   const v = query.get(id);
   if (v !== null) $<HTMLInputElement>(id).value = v;
 }
 if (query.get('run') === '1') {
-  run().then(
-    (report) => (window.__bench = { ok: true, result: { text: formatBench(report, 'text'), report: roundDeep(report) } }),
-    (e: unknown) => {
-      status(`error: ${(e as Error).message}`);
-      window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
-    },
-  );
+  const outcome = run().then((report) => ({ text: formatBench(report, 'text'), report: roundDeep(report) }));
+  reportPage(outcome, (e) => status(`error: ${e}`)); // run() shows its own report
 }
 
 $<HTMLFormElement>('form').addEventListener('submit', (ev) => {

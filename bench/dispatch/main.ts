@@ -6,6 +6,8 @@
  *
  *   npx tsx bench/browser.ts dispatch            (chromium on SwiftShader; prints the table)
  */
+import { asJson, reportPage, showInOut } from '../page_result.ts';
+
 const N = 200;
 const D = 576;
 
@@ -58,17 +60,4 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
   return { adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(), rows };
 }
 
-declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
-
-main().then(
-  (result) => {
-    document.getElementById('out')!.textContent = JSON.stringify(result, null, 2);
-    window.__bench = { ok: true, result };
-  },
-  (e: unknown) => {
-    document.getElementById('out')!.textContent = String(e);
-    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
-  },
-);
-
-export {}; // a module: its globals stay its own
+reportPage(main(), showInOut, asJson);

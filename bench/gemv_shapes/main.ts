@@ -3,6 +3,8 @@
  * weights (row-major int8 codes as vec4<u32>, an f32 scale per 32) and Q8_0 x, and must give the CPU's sums.
  *   npx tsx bench/browser.ts gemv_shapes 'K=576&N=1536'
  */
+import { reportPage, showInOut } from '../page_result.ts';
+
 const q = new URLSearchParams(location.search);
 const K = Number(q.get('K') ?? 576);
 const N = Number(q.get('N') ?? 1536);
@@ -48,41 +50,34 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 
 // Four rows per lane, written out (no arrays: SwiftShader does not unroll loops, so an array indexed
-// by a loop counter stays in memory and every access is a per-lane gather).
-const R4 = (dot: string) => HEAD + /* wgsl */ `
+// by a loop counter stays in memory and every access is a per-lane gather). `sums` sets block b's 4 sums s (vec4<f32>)
+// from the rows' vec4 indices wi of its codes; `lib` adds functions.
+const rows4 = (sums: string, lib = '') => HEAD + lib + /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let r0 = g.x * 4u;
   let r = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(N - 1u));
   var acc = vec4<f32>();
   for (var b = 0u; b < NB; b++) {
-    let xa = xq[2u * b];
-    let xb = xq[2u * b + 1u];
     let wi = (r * NB + b) * 2u;
-    let s = vec4<f32>(vec4<i32>(
-      ${dot}(w[wi.x], xa) + ${dot}(w[wi.x + 1u], xb),
-      ${dot}(w[wi.y], xa) + ${dot}(w[wi.y + 1u], xb),
-      ${dot}(w[wi.z], xa) + ${dot}(w[wi.z + 1u], xb),
-      ${dot}(w[wi.w], xa) + ${dot}(w[wi.w + 1u], xb)));
+    ${sums}
     let gi = r * NB + b;
     acc += s * vec4<f32>(wd[gi.x], wd[gi.y], wd[gi.z], wd[gi.w]) * xd[b];
   }
   for (var i = 0u; i < 4u; i++) { if (r0 + i < N) { y[r0 + i] += acc[i]; } }
 }`;
 
-// Four rows per lane, x's codes widened to f32 once per piece for the 4 rows.
-const R4X = HEAD + /* wgsl */ `
-fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
-  return (dot(sx(w.x), x0) + dot(sx(w.y), x1)) + (dot(sx(w.z), x2) + dot(sx(w.w), x3));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let r0 = g.x * 4u;
-  let r = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(N - 1u));
-  var acc = vec4<f32>();
-  for (var b = 0u; b < NB; b++) {
-    let wi = (r * NB + b) * 2u;
-    var s = vec4<f32>();
+// The products by `dot` (d4, u4, f4 or x4 in HEAD), x's two pieces loaded once for the 4 rows.
+const R4 = (dot: string) => rows4(/* wgsl */ `let xa = xq[2u * b];
+    let xb = xq[2u * b + 1u];
+    let s = vec4<f32>(vec4<i32>(
+      ${dot}(w[wi.x], xa) + ${dot}(w[wi.x + 1u], xb),
+      ${dot}(w[wi.y], xa) + ${dot}(w[wi.y + 1u], xb),
+      ${dot}(w[wi.z], xa) + ${dot}(w[wi.z + 1u], xb),
+      ${dot}(w[wi.w], xa) + ${dot}(w[wi.w + 1u], xb)));`);
+
+// x's codes widened to f32 once per piece for the 4 rows.
+const R4X = rows4(/* wgsl */ `var s = vec4<f32>();
     for (var v = 0u; v < 2u; v++) {
       let xv = xq[2u * b + v];
       let x0 = sx(xv.x);
@@ -90,12 +85,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       let x2 = sx(xv.z);
       let x3 = sx(xv.w);
       s += vec4<f32>(wdot(w[wi.x + v], x0, x1, x2, x3), wdot(w[wi.y + v], x0, x1, x2, x3), wdot(w[wi.z + v], x0, x1, x2, x3), wdot(w[wi.w + v], x0, x1, x2, x3));
-    }
-    let gi = r * NB + b;
-    acc += s * vec4<f32>(wd[gi.x], wd[gi.y], wd[gi.z], wd[gi.w]) * xd[b];
-  }
-  for (var i = 0u; i < 4u; i++) { if (r0 + i < N) { y[r0 + i] += acc[i]; } }
-}`;
+    }`, /* wgsl */ `
+fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
+  return (dot(sx(w.x), x0) + dot(sx(w.y), x1)) + (dot(sx(w.z), x2) + dot(sx(w.w), x3));
+}`);
 
 const VARIANTS: [string, string, number][] = [
   ['r1 dot4I8Packed', R1('d4'), 1], ['r1 f32', R1('f4'), 1],
@@ -166,14 +159,4 @@ async function main(): Promise<{ text: string }> {
   return { text: lines.join('\n') };
 }
 
-declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
-
-main().then(
-  (result) => (window.__bench = { ok: true, result }),
-  (e: unknown) => {
-    document.getElementById('out')!.textContent = String(e);
-    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
-  },
-);
-
-export {}; // a module: its globals stay its own
+reportPage(main(), showInOut); // main shows its lines as they come

@@ -7,6 +7,8 @@
  *
  *   npx tsx bench/browser.ts loads            (chromium on SwiftShader; prints the table)
  */
+import { asJson, reportPage, showInOut } from '../page_result.ts';
+
 const MIB = 2 ** 20;
 const BYTES = 64 * MIB;
 const TEX_W = 4096; // texels per texture row (16 B each)
@@ -80,17 +82,4 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
   return { adapter: `${info.vendor} ${info.architecture} ${info.description}`.trim(), rows };
 }
 
-declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
-
-main().then(
-  (result) => {
-    document.getElementById('out')!.textContent = JSON.stringify(result, null, 2);
-    window.__bench = { ok: true, result };
-  },
-  (e: unknown) => {
-    document.getElementById('out')!.textContent = String(e);
-    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
-  },
-);
-
-export {}; // a module: its globals stay its own
+reportPage(main(), showInOut, asJson);

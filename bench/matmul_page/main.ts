@@ -8,6 +8,7 @@
 import { createGpu } from '../../src/gpu/device.ts';
 import { benchMatmul, type BenchFormat } from '../matmul.ts';
 import type { MatmulTuning } from '../../src/kernels/matmul.ts';
+import { reportPage } from '../page_result.ts';
 
 const q = new URLSearchParams(location.search);
 const lines: string[] = [];
@@ -31,12 +32,4 @@ async function main(): Promise<{ text: string }> {
   return { text: lines.join('\n') };
 }
 
-declare global { interface Window { __bench?: { ok: true; result: unknown } | { ok: false; error: string } } }
-
-main().then(
-  (result) => (window.__bench = { ok: true, result }),
-  (e: unknown) => {
-    log(String(e));
-    window.__bench = { ok: false, error: String((e as Error)?.stack ?? e) };
-  },
-);
+reportPage(main(), log); // main logs its lines as they come
