@@ -281,6 +281,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
 }
 
 const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;
+const GEMM_ENTRY = { rows: 'rows', flat: 'gemm_flat' } as const; // 'tiled': gemm, with GEMM_TILE
 const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
 const QUANTIZE_WG = 64;
 
@@ -381,12 +382,12 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
+  // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
+  const gemmShape = (t: MatmulTuning) => (t.gemm === 'flat' ? { R: 4, TT: 4 } : { R: t.gemmR, TT: t.gemmTT });
   const gemmGrid = (t: MatmulTuning, rows: number, n: number): [number, number] =>
-    t.gemm === 'rows'
-      ? [ceilDiv(rows, t.gemmWG * t.gemmR), ceilDiv(n, t.gemmTT)]
-      : t.gemm === 'flat'
-        ? [ceilDiv(rows, t.gemmWG * 4), ceilDiv(n, 4)]
-        : [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)];
+    t.gemm === 'tiled'
+      ? [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)]
+      : [ceilDiv(rows, t.gemmWG * gemmShape(t).R), ceilDiv(n, gemmShape(t).TT)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
   const grids = (t: MatmulTuning) => w.chunks.flatMap((c) => [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]);
   for (const [x, y] of grids(defaults)) {
@@ -411,6 +412,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   }
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX && !gemvQ;
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
+  const gemmXVec = (t: MatmulTuning) => (t.gemm === 'rows' ? xVecOf(t.gemmXVec) : 1);
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
       ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), GEMV_ENTRY[t.gemv], {
@@ -421,18 +423,15 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           X_VEC: gemvXVec(t),
           ...fmt,
         })
-      : t.gemm === 'rows'
-        ? getPipeline(gpu, family, codeOf(gemmInput, xVecOf(t.gemmXVec)), 'rows', {
+      : t.gemm === 'tiled'
+        ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt })
+        : getPipeline(gpu, family, codeOf(gemmInput, gemmXVec(t)), GEMM_ENTRY[t.gemm], {
             WG: t.gemmWG,
-            R: t.gemmR,
-            TT: t.gemmTT,
+            ...gemmShape(t),
             FLOAT_DOT: +t.gemmFloat,
-            X_VEC: xVecOf(t.gemmXVec),
+            X_VEC: gemmXVec(t),
             ...fmt,
-          })
-        : t.gemm === 'flat'
-          ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm_flat', { WG: t.gemmWG, R: 4, TT: 4, FLOAT_DOT: +t.gemmFloat, ...fmt })
-          : getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt });
+          });
 
   let quantize: Dispatch | null = null;
   let xBindings: Binding[] = [a.x, null];
