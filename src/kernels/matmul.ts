@@ -30,6 +30,8 @@ import { FORMATS, type WeightFormat } from './weight_formats.ts';
  */
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
+export { matmulTuning, takesFloatDot, type MatmulTuning } from './matmul_tuning.ts';
+import { matmulTuning, takesFloatDot, type MatmulTuning } from './matmul_tuning.ts';
 
 export {
   gpuRowWords,
@@ -148,11 +150,6 @@ export function effectiveXVec(format: WeightFormat, K: number, xVec: 1 | 4): 1 |
 /** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
 export const GEMV_LOCAL_K = 8192;
 
-/** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
-export function takesFloatDot(format: WeightFormat): boolean {
-  return FORMATS[format].x === 'q8';
-}
-
 /** Whether decode's GEMV of `w` can read x raw (normalise and quantize it in its prologue). */
 export function gemvReadsRawX(w: Pick<GpuWeights | WeightData, 'format' | 'cols'>): boolean {
   return FORMATS[w.format].x !== 'q8' || w.cols <= GEMV_LOCAL_K;
@@ -223,61 +220,6 @@ export function decoderShader(
   const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${view}\n${INPUTS[inp]}`;
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
   return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
-}
-
-/** Launch shapes. A pure function of caps and the weight format (`matmulTuning`); tests override it for every path. */
-export interface MatmulTuning {
-  /**
-   * 'rows': R rows (x TT tokens) per invocation, no reduction, no workgroup memory: for CPU SIMD
-   * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
-   * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
-   * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
-   * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmXVec do not apply; gemmFloat does).
-   * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
-   */
-  gemv: 'rows' | 'flat' | 'split';
-  gemvWG: number; // invocations per workgroup
-  gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
-  gemm: 'rows' | 'flat' | 'tiled';
-  gemmWG: number; // 'rows': invocations per workgroup
-  gemmR: number; // 'rows': rows per invocation, 1..4
-  gemmTT: number; // 'rows': tokens per invocation, 1..4
-  /** 'rows' (both lists): Q8_0 x's int8 products as exact f32 FMAs instead of dot4i8 (FLOAT_DOT). */
-  gemvFloat: boolean;
-  gemmFloat: boolean;
-  /** 'rows' (both lists): X_VEC, words of x per lane load, 1 or 4 (4 is taken as 1 where f32 x has K % 4 != 0). */
-  gemvXVec: 1 | 4;
-  gemmXVec: 1 | 4;
-}
-
-export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
-  const { cpu } = caps;
-  // GEMM rows: 4 rows x 4 tokens per invocation. On lavapipe (bench/matmul_ab.ts --tokens 64, against 2 rows, same
-  // run): Q8_0 0.78-1.0x the time across SmolLM2's shapes, f16 0.71x, FP8 0.90x, Q4_K 0.91x, Q6_K 0.86x.
-  const rows = { gemmWG: 64, gemmR: 4, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
-  // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
-  // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
-  // The GEMV's f32 x comes a quad per lane load (X_VEC 4): 4 words of x per 4 weights, the loads that
-  // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
-  // X_VEC 1 (4 was 1.0-1.1x its time).
-  const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
-  // f16, f32 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
-  // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
-  // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4.
-  const gemvR = format === 'f16' || format === 'f32' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
-  // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
-  // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
-  // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows
-  // computed a quarter of its last workgroup's rows for nothing. lavapipe, bench/matmul_ab.ts --tokens 64, WG 16
-  // against 64, one process: Q8_0 1536x576 0.71x the time (0.64x with 2 threads), 576x576 0.75x, 576x960 0.94x,
-  // 576x3072 0.98x; f16 1536x576 0.77x; Q4_K 1536x576 0.72x.
-  // lavapipe's per-row GEMV in workgroups of 32 (64 rows with R 2: SmolLM2's 576 and 960 rows in whole workgroups):
-  // bench/matmul_ab.ts --tokens 1, WG 32 against 64, one process: 576x576 0.87-0.88x the time (0.94x with 2 threads),
-  // 1536x576 0.91x (0.93x), 576x960 0.89-0.95x (once 1.45x), 576x3072 0.96-0.98x, 576x49152 1.0x.
-  const flat = /swiftshader/i.test(caps.adapterName);
-  return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 32, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format) }
-    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
 }
 
 const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;
