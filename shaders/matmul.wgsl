@@ -68,6 +68,19 @@ fn emit(t: u32, r0: u32, v: vec4<f32>) {
   }
 }
 
+// Block b's scale group g, and the blocks left in it (from blocks_per_group() down to 1), stepped once per block: a
+// count, not a division per block (which costs CPU SIMD dearly). A value, not a pointer: the flat kernels keep
+// their state out of memory under Subzero.
+struct GroupCursor {
+  g: u32,
+  left: u32,
+}
+
+fn next_block(c: GroupCursor, bpg: u32) -> GroupCursor {
+  if (c.left == 1u) { return GroupCursor(c.g + 1u, bpg); }
+  return GroupCursor(c.g, c.left - 1u);
+}
+
 @compute @workgroup_size(WG)
 fn rows(
   @builtin(global_invocation_id) gid: vec3u,
@@ -85,12 +98,11 @@ fn rows(
   let r0 = gid.x * R;
   let rows4 = clamp_rows(r0);
   var acc: array<vec4<f32>, 4>; // [token][row]
-  var g = 0u; // scale group of block b, counted (a division per block costs CPU SIMD dearly)
-  var left = bpg; // blocks left in group g
+  var gc = GroupCursor(0u, bpg); // block b's scale group, counted (a division per block costs CPU SIMD dearly)
   var grp: array<Group, 4>; // R rows' scales of group g, loaded as it starts
   for (var b = 0u; b < nb; b++) {
-    if (left == bpg) {
-      for (var r = 0u; r < R; r++) { grp[r] = load_group(rows4[r], g); }
+    if (gc.left == bpg) {
+      for (var r = 0u; r < R; r++) { grp[r] = load_group(rows4[r], gc.g); }
     }
     var blk: array<Block, 4>; // R rows' block b, loaded once for TT tokens
     for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, grp[r]); }
@@ -138,11 +150,7 @@ fn rows(
       let xsc = x_scale(min(t0 + i, nt - 1u), b);
       for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
     }
-    left -= 1u;
-    if (left == 0u) {
-      g += 1u;
-      left = bpg;
-    }
+    gc = next_block(gc, bpg);
   }
   for (var i = 0u; i < TT; i++) {
     if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
@@ -200,11 +208,10 @@ fn rows_flat(
   let r0 = gid.x * 4u;
   let rr = clamp_rows(r0);
   var acc = vec4<f32>();
-  var g = 0u; // scale group of block b, counted as in rows
-  var left = bpg;
+  var gc = GroupCursor(0u, bpg); // block b's scale group, counted as in rows
   var gs: Groups4;
   for (var b = 0u; b < nb; b++) {
-    if (left == bpg) { gs = load_groups4(rr, g); }
+    if (gc.left == bpg) { gs = load_groups4(rr, gc.g); }
     let k = load_blocks4(rr, b, gs);
     var part = vec4<ACC>();
     var xs = ACC(0);
@@ -214,11 +221,7 @@ fn rows_flat(
       part += dot4rows(k, v, xv);
     }
     acc += combine4(k, part, xs, x_scale(t, b));
-    left -= 1u;
-    if (left == 0u) {
-      g += 1u;
-      left = bpg;
-    }
+    gc = next_block(gc, bpg);
   }
   emit(t, r0, acc);
 }
@@ -238,11 +241,10 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   var a1 = vec4<f32>();
   var a2 = vec4<f32>();
   var a3 = vec4<f32>();
-  var g = 0u;
-  var left = bpg;
+  var gc = GroupCursor(0u, bpg);
   var gs: Groups4;
   for (var b = 0u; b < nb; b++) {
-    if (left == bpg) { gs = load_groups4(rr, g); }
+    if (gc.left == bpg) { gs = load_groups4(rr, gc.g); }
     let k = load_blocks4(rr, b, gs);
     var p0 = vec4<ACC>();
     var p1 = vec4<ACC>();
@@ -295,11 +297,7 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
     a1 += combine4(k, p1, xs.y, x_scale(tt.y, b));
     a2 += combine4(k, p2, xs.z, x_scale(tt.z, b));
     a3 += combine4(k, p3, xs.w, x_scale(tt.w, b));
-    left -= 1u;
-    if (left == 0u) {
-      g += 1u;
-      left = bpg;
-    }
+    gc = next_block(gc, bpg);
   }
   emit(t0, r0, a0);
   if (t0 + 1u < nt) { emit(t0 + 1u, r0, a1); }
