@@ -7,6 +7,7 @@
  *   npx tsx bench/matmul_ab.ts [--format q8,int8,fp8e4m3] [--shape 576x1536] [--tokens 128] [--rounds 5] [--iters 4]
  *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
  *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8 and GGUF: uploaded once per tile)
+ *     --variant 'halfScales=0' --variant 'halfScales=1'   (q8's scales as f32 or f16 pairs: uploaded once each)
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  */
@@ -16,7 +17,7 @@ import type { GpuWeights, MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import { benchWeights, lcgUniform, type BenchFormat } from './matmul.ts';
 
-function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number } {
+function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number; halfScales?: number } {
   const t: Record<string, string | number | boolean> = {};
   for (const kv of v.split(',').filter(Boolean)) {
     const [k, val] = kv.split('=');
@@ -63,11 +64,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   for (const format of formats) {
     const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
     const expected = ref.matmulRef(refW, x, T);
-    const uploads = new Map<number | undefined, GpuWeights>();
+    const uploads = new Map<string, GpuWeights>();
     for (const v of variants) {
-      const { rowTile, ...tuning } = parseVariant(v);
-      if (!uploads.has(rowTile)) uploads.set(rowTile, uploadWeights(alloc, `w.${format}`, wd, undefined, 1, rowTile));
-      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w: uploads.get(rowTile)!, x: xb, y: yb, step, maxTokens: T, tuning });
+      const { rowTile, halfScales, ...tuning } = parseVariant(v);
+      const key = `${rowTile} ${halfScales}`;
+      if (!uploads.has(key)) uploads.set(key, uploadWeights(alloc, `w.${format}`, wd, undefined, 1, rowTile, halfScales !== 0));
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w: uploads.get(key)!, x: xb, y: yb, step, maxTokens: T, tuning });
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       encodeDispatches(pass, mm[path], T);

@@ -11,6 +11,7 @@ import {
   MATMUL_SOURCES,
   MATMUL_COMMON_SOURCE,
   matmulTuning,
+  pairedScales,
   QUANTIZE_PARAMS,
   rowScales,
   uploadWeights,
@@ -21,6 +22,7 @@ import {
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/kernels/autotune.ts';
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { f32ToF16Bits } from '../src/gguf/convert.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
@@ -395,6 +397,47 @@ describe('matmul uniforms and validation', () => {
     } finally {
       alloc.destroyAll();
     }
+  });
+
+  it.each([96, 160])('q8 with f16 scale pairs (K=%i, an odd number of blocks) gives the bits of f32 scales: GEMV, split GEMV, GEMMs, gather, row tiles', async (K) => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, T] = [37, 5];
+      const r = rng(29);
+      const wd = makeWeights('q8', N, K, r); // Q8_0: f16 scales
+      const paired = uploadWeights(alloc, 'w', wd, undefined, 1, 1, true);
+      expect(paired.halfScales).toBe(true);
+      expect(paired.group).toBe(64);
+      const plain = uploadWeights(alloc, 'w', wd, undefined, 1, 1, false);
+      expect(plain.halfScales).toBeUndefined();
+      expect(uploadWeights(alloc, 'w', wd).halfScales).toBe(gpu.caps.cpu ? undefined : true); // the default: GPUs only
+      expect(plain.group).toBe(32);
+      expect(plain.bytes - paired.bytes).toBe(N * (K / 32 - Math.ceil(K / 64)) * 4);
+      const x = alloc.upload('x', randn(r, T * K, 2));
+      const ids = [0, 36, 17, 16, 15];
+      const halves = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true);
+      const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false);
+      for (const tile of [1, 8, 16]) expect(halves.get(tile)).toEqual(f32s.get(tile));
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
+  it('pairs q8 scales only where each is one per 32-block of a row, an f16 value, and a row has two blocks', () => {
+    const r = rng(31);
+    const q8 = makeWeights('q8', 3, 96, r);
+    const pairs = pairedScales(q8)!;
+    expect(pairs.length).toBe(3 * 2);
+    const half = (s: number) => f32ToF16Bits(s);
+    expect(pairs[0]).toBe((half(q8.scales![0]) | (half(q8.scales![1]) << 16)) >>> 0);
+    expect(pairs[1]).toBe(half(q8.scales![2])); // the odd block's pair: its high half 0
+    const off = { ...q8, scales: q8.scales!.map((s, i) => (i === 4 ? s * (1 + 2 ** -20) : s)) };
+    expect(pairedScales(off)).toBeUndefined(); // one scale not an f16 value: all stay f32
+    expect(pairedScales(makeWeights('int8', 3, 96, r))).toBeUndefined(); // a scale per row
+    expect(pairedScales(makeWeights('q8-g64', 3, 128, r))).toBeUndefined(); // a scale per 64
+    expect(pairedScales(makeWeights('q8', 3, 32, r))).toBeUndefined(); // one block a row
+    expect(pairedScales(makeWeights('q4', 3, 96, r))).toBeUndefined();
   });
 
   it('rejects row tiles for f32 and f16 rows, and tiles other than 8 or 16', async () => {

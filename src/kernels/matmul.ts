@@ -35,6 +35,7 @@ import { matmulTuning, takesFloatDot, type MatmulTuning } from './matmul_tuning.
 
 export {
   gpuRowWords,
+  pairedScales,
   rowScales,
   rowTileFor,
   scaleLayoutOf,
@@ -67,9 +68,9 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
 export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
 export type GluAct = keyof typeof GLU_ACTS;
 
-/** The override constants of every pipeline that decodes `w`: its format's, and its tiling (if any). */
-export function weightConstants(w: Pick<GpuWeights, 'format' | 'rowTile'>): Record<string, number> {
-  return { ...FORMATS[w.format].constants, ...((w.rowTile ?? 1) > 1 ? { ROW_TILE: w.rowTile! } : {}) };
+/** The override constants of every pipeline that decodes `w`: its format's, its tiling and its f16 scale pairs (if any). */
+export function weightConstants(w: Pick<GpuWeights, 'format' | 'rowTile' | 'halfScales'>): Record<string, number> {
+  return { ...FORMATS[w.format].constants, ...((w.rowTile ?? 1) > 1 ? { ROW_TILE: w.rowTile! } : {}), ...(w.halfScales ? { HALF_SCALES: 1 } : {}) };
 }
 
 /** MatmulParams of one chunk (also the embedding gather's, which reads K, row_start, rows and the groups). */

@@ -76,12 +76,12 @@ export async function checkMatmul(
  * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the rows, flat and split GEMVs (one
  * token), the rows, flat and tiled GEMMs (T tokens of x, (T, K) f32), and (last) the gather of rows `ids`.
  */
-export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[]): Promise<Map<number, number[][]>> {
+export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean): Promise<Map<number, number[][]>> {
   const { rows: N, cols: K } = wd;
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
   const outputs = new Map<number, number[][]>();
   for (const tile of [1, 8, 16]) {
-    const w = uploadWeights(alloc, `w${tile}`, wd, 20 * gpuRowWords(wd.format, K) * 4, 1, tile);
+    const w = uploadWeights(alloc, `w${tile}`, wd, 20 * gpuRowWords(wd.format, K) * 4, 1, tile, halfScales);
     expect(w.rowTile ?? 1).toBe(tile);
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
     const got: number[][] = [];
