@@ -30,7 +30,7 @@ export interface EmbeddingArgs {
 export async function buildEmbedding(gpu: Gpu, alloc: Allocator, a: EmbeddingArgs): Promise<Dispatch[]> {
   const t = a.table;
   // No subgroups or dot4I8 needed: the gather only decodes.
-  const code = decoderShader({ subgroups: false, dot4I8: false }, t.format, source);
+  const code = decoderShader({ subgroups: false, dot4I8: false }, t, source);
   return Promise.all(
     t.chunks.map((c) =>
       buildKernel(gpu, alloc, {

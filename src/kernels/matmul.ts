@@ -15,7 +15,7 @@ import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
 import { candidates, chooseVariant, GEMM_TRIAL_TOKENS } from './autotune.ts';
-import { FORMATS, type WeightFormat } from './weight_formats.ts';
+import { decoderOf, FORMATS, type WeightFormat } from './weight_formats.ts';
 
 /**
  * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, on one design: the access
@@ -68,9 +68,9 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
 export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
 export type GluAct = keyof typeof GLU_ACTS;
 
-/** The override constants of every pipeline that decodes `w`: its format's, its tiling and its f16 scale pairs (if any). */
-export function weightConstants(w: Pick<GpuWeights, 'format' | 'rowTile' | 'halfScales'>): Record<string, number> {
-  return { ...FORMATS[w.format].constants, ...((w.rowTile ?? 1) > 1 ? { ROW_TILE: w.rowTile! } : {}), ...(w.halfScales ? { HALF_SCALES: 1 } : {}) };
+/** The override constants of every pipeline that decodes `w`: its format's, and its tiling (if any). */
+export function weightConstants(w: Pick<GpuWeights, 'format' | 'rowTile'>): Record<string, number> {
+  return { ...FORMATS[w.format].constants, ...((w.rowTile ?? 1) > 1 ? { ROW_TILE: w.rowTile! } : {}) };
 }
 
 /** MatmulParams of one chunk (also the embedding gather's, which reads K, row_start, rows and the groups). */
@@ -207,11 +207,13 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_
  */
 export function decoderShader(
   caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>,
-  format: WeightFormat,
+  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales'>, // a format, or uploaded weights (their decoder)
   main: string,
   input?: MatmulInput,
   xVec: 1 | 4 = 1, // the view of f32 x (xView)
 ): string {
+  const w = typeof weights === 'string' ? { format: weights } : weights;
+  const format = w.format;
   const f = FORMATS[format];
   const q8 = f.x === 'q8';
   const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
@@ -220,7 +222,7 @@ export function decoderShader(
   const view = inp === 'f32' ? xView(xVec, ['x']) : inp === 'f32_norm' ? xView(xVec, ['x', 'nw']) : '';
   const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${view}\n${INPUTS[inp]}`;
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
-  return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, f.decoder, main);
+  return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, decoderOf(w), main);
 }
 
 const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;
@@ -342,7 +344,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const main = `${GLU_LIB}\n${skeletonSource}`;
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
   const xVecOf = (v: 1 | 4) => effectiveXVec(w.format, K, v);
-  const codeOf = (input: MatmulInput, xVec: 1 | 4) => decoderShader(gpu.caps, w.format, main, input, xVec);
+  const codeOf = (input: MatmulInput, xVec: 1 | 4) => decoderShader(gpu.caps, w, main, input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
   const fmt = { ...weightConstants(w), ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };

@@ -76,7 +76,7 @@ export interface GpuWeights {
   rowTile?: number;
   /**
    * q8 with a scale per 32-block, all of them f16 values (GGUF's Q8_0): two blocks' scales in a word (pairedScales),
-   * and `group` is 64, so the decoder loads one scale word per two blocks (shaders/weights/q8.wgsl HALF_SCALES).
+   * and `group` is 64, so the decoder (shaders/weights/q8_half_scales.wgsl) loads one scale word per two blocks.
    */
   halfScales?: true;
 }

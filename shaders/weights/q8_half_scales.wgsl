@@ -1,0 +1,15 @@
+// q8's scales (shaders/weights/q8.wgsl) as f16 pairs: where every scale is one per 32-block and an f16 value (GGUF's
+// Q8_0: src/kernels/matmul_weights.ts pairedScales), a word holds two blocks' scales (block 2j low, 2j + 1 high) and
+// `group` is 64, so the skeleton loads a word once per two blocks and each block takes its half.
+
+@group(0) @binding(5) var<storage, read> wd: array<u32>; // (rows, groups): f16 scale pairs, this chunk (tiled_index by group)
+
+alias Group = vec2<f32>; // the scales of the group's two blocks
+
+fn load_group(r: u32, g: u32) -> Group {
+  return unpack2x16float(wd[tiled_index(r, g, p.groups)]);
+}
+
+fn load_block(r: u32, b: u32, d: Group) -> Block {
+  return Block(tiled_index(r, b, p.K / 32u) * 2u, select(d.x, d.y, (b & 1u) == 1u));
+}
