@@ -1,0 +1,69 @@
+/**
+ * How this machine's lavapipe compiles a storage-buffer load whose address differs between lanes: the x86 code
+ * llvmpipe generates (Mesa's GALLIVM_DEBUG=asm) for a kernel of 16 such loads outside any loop, summarised as the
+ * instructions that matter: vector gathers, scalar loads, conditional jumps. Mesa 25.0.7 (LLVM 15) issues each lane's
+ * 32-bit load on its own, behind a branch on the lane's mask bit and one on the buffer's bound, the buffer's address and
+ * size read again per lane: 145 instructions and 23 conditional jumps per 8-lane load here, which is why the CPU kernels
+ * count loads, not bytes. A Mesa that gathers (llvm.masked.gather for a uniform buffer index, newer llvmpipe) shows
+ * vpgatherdd instead, and the CPU layouts would be worth measuring again.
+ *
+ *   npx tsx bench/lavapipe_loads.ts            (runs itself again with GALLIVM_DEBUG=asm LP_NUM_THREADS=0)
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const LOADS = 16;
+const KERNEL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@compute @workgroup_size(8)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  var acc = 0u;
+${Array.from({ length: LOADS }, (_, i) => `  acc ^= w[g.x * ${LOADS}u + ${i}u] * 0x9E3779B1u;`).join('\n')}
+  y[g.x] = acc;
+}`;
+
+/** The child: compile and run the kernel once (lavapipe compiles at the first dispatch), so Mesa prints its code. */
+async function child(): Promise<void> {
+  const { create, globals } = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
+  Object.assign(globalThis, globals);
+  const gpu = create([]);
+  const adapter = (await gpu.requestAdapter())!;
+  console.log(`adapter: ${adapter.info.description}`);
+  const device = await adapter.requestDevice();
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: KERNEL }), entryPoint: 'main' } });
+  const buffer = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
+  const entries = [buffer(8 * LOADS * 4), buffer(8 * 4)].map((b, binding) => ({ binding, resource: { buffer: b } }));
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+  pass.dispatchWorkgroups(1);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  process.exit(0);
+}
+
+function parent(): void {
+  // The shader cache off: a cached shader is not compiled again, so Mesa would print nothing.
+  const env = { ...process.env, GALLIVM_DEBUG: 'asm', LP_NUM_THREADS: '0', MESA_SHADER_CACHE_DISABLE: 'true', EMBERLM_LOADS_CHILD: '1' };
+  const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const text = `${out.stdout}\n${out.stderr}`;
+  // The compute shader's body: from its label to the coroutine's resume stub.
+  const body = /^cs_co_variant:$([\s\S]*?)^cs_co_variant\.resume:/m.exec(text)?.[1];
+  if (!body) throw new Error(`no compute shader code in Mesa's output (is this lavapipe? GALLIVM_DEBUG=asm needs llvmpipe):\n${text.slice(0, 2000)}`);
+  const count = (re: RegExp) => body.match(re)?.length ?? 0;
+  const lines = body.split('\n').filter((l) => /^\s+[0-9a-f]+:\s/.test(l)).length;
+  const gathers = count(/\bv(p)?gather\w*/g);
+  const jumps = count(/\sj(?!mp)[a-z]+\s/g);
+  const scalarLoads = count(/\(%r\w+,%r\w+,4\)/g); // indexed 4-byte accesses: the lanes' loads
+  const mesa = /^adapter: (.*)$/m.exec(text)?.[1] ?? 'an adapter that did not say';
+  console.log(`${mesa}: ${LOADS} lane-varying u32 loads of 8 lanes, outside any loop:`);
+  console.log(`  ${lines} instructions, ${gathers} vector gathers, ${scalarLoads} indexed 4-byte loads, ${jumps} conditional jumps`);
+  console.log(`  per load: ${(lines / LOADS).toFixed(0)} instructions, ${(jumps / LOADS).toFixed(1)} conditional jumps`);
+  console.log(gathers > 0 ? '  this Mesa gathers: re-measure the CPU layouts (bench/gemv_parts.ts, bench/matmul_ab.ts)' : '  lane by lane: each load costs per lane, whatever its width');
+}
+
+if (process.env.EMBERLM_LOADS_CHILD) await child();
+else parent();
