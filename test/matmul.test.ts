@@ -22,7 +22,8 @@ import {
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/kernels/autotune.ts';
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
-import { f32ToF16Bits } from '../src/gguf/convert.ts';
+import { f16ToF32, f32ToF16Bits } from '../src/gguf/convert.ts';
+import { f16Exact } from '../src/kernels/matmul_weights.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
@@ -422,6 +423,25 @@ describe('matmul uniforms and validation', () => {
     } finally {
       alloc.destroyAll();
     }
+  });
+
+  it('f16Exact gives the f16 bits of exactly the f32s that are f16 values (every f16, and random and edge f32s)', () => {
+    const f32 = new Float32Array(1);
+    const bits = new Uint32Array(f32.buffer);
+    const expected = (b: number) => {
+      bits[0] = b;
+      const h = f32ToF16Bits(f32[0]);
+      return Number.isNaN(f32[0]) || f16ToF32(h) !== f32[0] || !Number.isFinite(f32[0]) ? -1 : h;
+    };
+    for (let h = 0; h < 0x10000; h++) {
+      const v = f16ToF32(h);
+      if (!Number.isFinite(v)) continue;
+      f32[0] = v;
+      expect(f16Exact(bits[0])).toBe(h);
+    }
+    const r = rng(37);
+    const edges = [0x33800000, 0x33000000, 0x387fc000, 0x38800000, 0x477fe000, 0x47800000, 0x7f800000, 0x7fc00000, 0x00000001, 0x3f800001, 0x80000000];
+    for (const b of [...edges, ...Array.from({ length: 20000 }, () => Math.floor(r() * 2 ** 32))]) expect(f16Exact(b >>> 0)).toBe(expected(b >>> 0));
   });
 
   it('pairs q8 scales only where each is one per 32-block of a row, an f16 value, and a row has two blocks', () => {
