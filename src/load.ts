@@ -66,6 +66,8 @@ export interface LoadOptions {
    * Q8_0; false: nothing; see BuildOptions).
    */
   fuseDecode?: boolean;
+  /** Q8_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; see BuildOptions). */
+  halfScales?: boolean;
 }
 
 /** A model built on its device, with its tokenizer and chat template. */
@@ -117,6 +119,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         onProgress,
         autotune: opts.autotune ?? autotuneDefault(gpu.caps),
         fuseDecode: opts.fuseDecode,
+        halfScales: opts.halfScales,
       });
       if (opts.signal?.aborted) model.alloc.destroyAll();
       aborted();

@@ -120,6 +120,26 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
     }
   });
 
+  // GPUs' defaults for a Q8_0 file: f16 scale pairs and fused decode GEMVs (CPU adapters measured both slower).
+  it('Q8_0 with f16 scale pairs and fused decode (GPUs\' defaults): greedy ids equal llama.cpp\'s and f32 scales\'', async () => {
+    const file = sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf');
+    const gpu = await testGpu(variant);
+    const paired = await Engine.load(file, { gpu, contextLength: 256, kvCache: 'f32', fuseDecode: true, halfScales: true });
+    const plain = await Engine.load(file, { gpu, contextLength: 256, kvCache: 'f32', fuseDecode: true, halfScales: false });
+    try {
+      expect(paired.model.weightBytes).toBeLessThan(plain.model.weightBytes); // the pairs took effect
+      for (const r of readOracle('stories260K-Q8_0.llama-cpp.json').results) {
+        const a = await paired.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(a.ids, r.prompt).toEqual(r.generated_token_ids);
+        const b = await plain.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(b.ids, r.prompt).toEqual(a.ids);
+      }
+    } finally {
+      paired.dispose();
+      plain.dispose();
+    }
+  });
+
   it('BOS-only 256-token greedy run reproduces llama.cpp text exactly', async () => {
     const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512, kvCache: 'f32' });
     try {
