@@ -400,20 +400,24 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each([96, 160])('q8 with f16 scale pairs (K=%i, an odd number of blocks) gives the bits of f32 scales: GEMV, split GEMV, GEMMs, gather, row tiles', async (K) => {
+  it.each([
+    ['q8', 96],
+    ['q8', 160],
+    ['q4', 96],
+  ] as const)('%s with f16 scale pairs (K=%i, an odd number of blocks) gives the bits of f32 scales: GEMV, split GEMV, GEMMs, gather, row tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const [N, T] = [37, 5];
       const r = rng(29);
-      const wd = makeWeights('q8', N, K, r); // Q8_0: f16 scales
+      const wd = makeWeights(kind, N, K, r); // Q8_0 / Q4_0: f16 scales
       const paired = uploadWeights(alloc, 'w', wd, undefined, 1, 1, true);
       expect(paired.halfScales).toBe(true);
       expect(paired.group).toBe(64);
       const plain = uploadWeights(alloc, 'w', wd, undefined, 1, 1, false);
       expect(plain.halfScales).toBeUndefined();
-      expect(uploadWeights(alloc, 'w', wd).halfScales).toBe(gpu.caps.cpu ? undefined : true); // the default: GPUs only
       expect(plain.group).toBe(32);
+      expect(uploadWeights(alloc, 'w', wd).halfScales).toBe(gpu.caps.cpu ? undefined : true); // the default: GPUs only
       expect(plain.bytes - paired.bytes).toBe(N * (K / 32 - Math.ceil(K / 64)) * 4);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
@@ -444,7 +448,7 @@ describe('matmul uniforms and validation', () => {
     for (const b of [...edges, ...Array.from({ length: 20000 }, () => Math.floor(r() * 2 ** 32))]) expect(f16Exact(b >>> 0)).toBe(expected(b >>> 0));
   });
 
-  it('pairs q8 scales only where each is one per 32-block of a row, an f16 value, and a row has two blocks', () => {
+  it('pairs q8 and q4 scales only where each is one per 32-block of a row, an f16 value, and a row has two blocks', () => {
     const r = rng(31);
     const q8 = makeWeights('q8', 3, 96, r);
     const pairs = pairedScales(q8)!;
@@ -457,7 +461,8 @@ describe('matmul uniforms and validation', () => {
     expect(pairedScales(makeWeights('int8', 3, 96, r))).toBeUndefined(); // a scale per row
     expect(pairedScales(makeWeights('q8-g64', 3, 128, r))).toBeUndefined(); // a scale per 64
     expect(pairedScales(makeWeights('q8', 3, 32, r))).toBeUndefined(); // one block a row
-    expect(pairedScales(makeWeights('q4', 3, 96, r))).toBeUndefined();
+    expect(pairedScales(makeWeights('q4', 3, 96, r))).toBeDefined(); // Q4_0's scales are f16 values too
+    expect(pairedScales(makeWeights('fp8e4m3-g32', 3, 96, r))).toBeUndefined(); // only q8 and q4
   });
 
   it('rejects row tiles for f32 and f16 rows, and tiles other than 8 or 16', async () => {

@@ -1,7 +1,8 @@
 // q4 weights (Q8_0 x): GGUF Q4_0, w = d * (q - 8), 4-bit q, one scale d per 32. A block is 4 u32,
 // GGUF's 16 bytes: byte j holds element j in its low nibble and element j + 16 in its high nibble, so
 // the low nibbles line up with x words 0..3 (piece 0) and the high ones with x words 4..7 (piece 1).
-// The codes are used as they are (0..15) and the -8 comes with the sum of x.
+// The codes are used as they are (0..15) and the -8 comes with the sum of x. The scales: shaders/weights/block_scales.wgsl
+// (f32) or block_half_scales.wgsl (f16 pairs), put in front at load.
 const BLOCK: u32 = 32u;
 struct Block {
   q: vec4<u32>, // the block's 32 codes
@@ -9,15 +10,9 @@ struct Block {
 }
 
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/32): one block per vec4, this chunk
-@group(0) @binding(5) var<storage, read> wd: array<f32>; // (rows, K/32): block scales, this chunk
 
-alias Group = f32; // the scale
-
-fn load_group(r: u32, g: u32) -> Group {
-  return wd[tiled_index(r, g, p.groups)];
-}
-
-fn load_block(r: u32, b: u32, d: Group) -> Block {
+// Block b of chunk row r, with scale d (the scale files' load_block).
+fn block_at(r: u32, b: u32, d: f32) -> Block {
   return Block(w[tiled_index(r, b, p.K / 32u)], d);
 }
 

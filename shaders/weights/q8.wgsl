@@ -1,7 +1,7 @@
 // q8 weights (Q8_0 x): int8 codes with one scale d_w per group of `group` weights along a row: 32
 // (GGUF's Q8_0, the int8-g32 scheme) or the whole row (int8); a group is whole 32-blocks. This file is
 // the codes; the scales come from one of two files put in front at load (src/kernels/weight_formats.ts):
-// shaders/weights/q8_scales.wgsl (f32 per group) or shaders/weights/q8_half_scales.wgsl (f16 pairs).
+// shaders/weights/block_scales.wgsl (f32 per group) or shaders/weights/block_half_scales.wgsl (f16 pairs).
 const BLOCK: u32 = 32u;
 struct Block {
   i: u32, // the block's first vec4: loaded half a block at a time (fewer registers for R rows)
@@ -9,6 +9,11 @@ struct Block {
 }
 
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, K/16): int8 codes, 4 per u32, this chunk (tiled_index by block)
+
+// Block b of chunk row r, with scale d (the scale files' load_block).
+fn block_at(r: u32, b: u32, d: f32) -> Block {
+  return Block(tiled_index(r, b, p.K / 32u) * 2u, d);
+}
 
 fn block_piece(blk: Block, v: u32) -> XV {
   return w[blk.i + v];

@@ -74,8 +74,9 @@ export interface GpuWeights {
    */
   rowTile?: number;
   /**
-   * q8 with a scale per 32-block, all of them f16 values (GGUF's Q8_0): two blocks' scales in a word (pairedScales),
-   * and `group` is 64, so the decoder (shaders/weights/q8_half_scales.wgsl) loads one scale word per two blocks.
+   * q8 or q4 with a scale per 32-block, all of them f16 values (GGUF's Q8_0, Q4_0): two blocks' scales in a word
+   * (pairedScales), and `group` is 64, so the decoder (shaders/weights/block_half_scales.wgsl) loads one scale word per
+   * two blocks.
    */
   halfScales?: true;
 }
@@ -188,13 +189,13 @@ function checkWeights(label: string, w: WeightData): void {
 }
 
 /**
- * A q8 matrix's scales as f16 pairs, (rows, ceil(groups / 2)) u32 (group 2j in the low half, 2j + 1 in the high one, 0
- * past the row's end), where its scales are one per 32-block of a row, each an f16 value (GGUF's Q8_0: exact), and a
- * row has at least two blocks; else undefined (the f32 scales stay). The same weights in fewer bytes (1.0625 a weight,
- * not 1.125) and half the scale loads: on lavapipe each is a load lane by lane, like a vec4 of codes.
+ * A q8 or q4 matrix's scales as f16 pairs, (rows, ceil(groups / 2)) u32 (group 2j in the low half, 2j + 1 in the high
+ * one, 0 past the row's end), where its scales are one per 32-block of a row, each an f16 value (GGUF's Q8_0 and Q4_0:
+ * exact), and a row has at least two blocks; else undefined (the f32 scales stay). The same weights in fewer bytes
+ * (Q8_0 1.0625 a weight, not 1.125; Q4_0 0.5625, not 0.625) and half the scale loads.
  */
 export function pairedScales(w: WeightData): Uint32Array | undefined {
-  if (w.format !== 'q8' || !w.scales || scaleLayoutOf(w).blockCols !== 32 || scaleLayoutOf(w).blockRows !== 1 || w.cols < 64) return undefined;
+  if ((w.format !== 'q8' && w.format !== 'q4') || !w.scales || scaleLayoutOf(w).blockCols !== 32 || scaleLayoutOf(w).blockRows !== 1 || w.cols < 64) return undefined;
   const spr = scalesPerRow(w);
   const ppr = ceilDiv(spr, 2);
   const bits = new Uint32Array(w.scales.buffer, w.scales.byteOffset, w.scales.length);
@@ -270,9 +271,9 @@ function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart
  * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
  * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
  * formats are repacked here, chunk by chunk and piece by piece, into their GPU layout (weight_layouts.ts).
- * Chunks start on multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs). With `halfScales`, q8 scales go
- * up as f16 pairs where they are f16 values (pairedScales): the default on GPUs, where a Q8_0 matrix then takes GGUF's
- * own 8.5 bits a weight of memory and bandwidth, not 9. Not on CPU adapters: on lavapipe the pairs' GEMV took 1.06x the
+ * Chunks start on multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs). With `halfScales`, q8 and q4
+ * scales go up as f16 pairs where they are f16 values (pairedScales): the default on GPUs, where Q8_0 and Q4_0 matrices
+ * then take GGUF's own 8.5 and 4.5 bits a weight of memory and bandwidth, not 9 and 5. Not on CPU adapters: on lavapipe the pairs' GEMV took 1.06x the
  * CPU time on 576x3072 and 1.11-1.18x on 576x49152 (bench/matmul_ab.ts --variant halfScales=0 --variant halfScales=1),
  * the scale loads saved costing less than the unpacking and the extra branch per two blocks.
  */

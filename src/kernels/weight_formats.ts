@@ -1,8 +1,8 @@
 import f32Decoder from '../../shaders/weights/f32.wgsl?raw';
 import f16Decoder from '../../shaders/weights/f16.wgsl?raw';
 import q8Decoder from '../../shaders/weights/q8.wgsl?raw';
-import q8ScalesLib from '../../shaders/weights/q8_scales.wgsl?raw';
-import q8HalfScalesLib from '../../shaders/weights/q8_half_scales.wgsl?raw';
+import blockScalesLib from '../../shaders/weights/block_scales.wgsl?raw';
+import blockHalfScalesLib from '../../shaders/weights/block_half_scales.wgsl?raw';
 import q4Decoder from '../../shaders/weights/q4.wgsl?raw';
 import fp8Decoder from '../../shaders/weights/fp8.wgsl?raw';
 import planesLib from '../../shaders/weights/planes.wgsl?raw';
@@ -77,8 +77,8 @@ const gguf = (f: GgufFormat, decoder: string, ...libs: string[]): FormatSpec => 
 export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   f32: spec(f32Decoder, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
-  q8: spec(`${q8ScalesLib}\n${q8Decoder}`, 'q8', (K) => K / 4),
-  q4: spec(q4Decoder, 'q8', (K) => K / 8),
+  q8: spec(`${blockScalesLib}\n${q8Decoder}`, 'q8', (K) => K / 4),
+  q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
   fp8e5m2: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
   q4_1: gguf('q4_1', q4_1Decoder, affine32Lib),
@@ -93,12 +93,18 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   iq4_xs: gguf('iq4_xs', iq4_xsDecoder, iq4ValuesLib),
 };
 
-/** The q8 decoder for scales in f16 pairs (GpuWeights.halfScales). */
-export const Q8_HALF_SCALES_DECODER = `${q8HalfScalesLib}\n${q8Decoder}`;
+/** The q8 and q4 decoders for scales in f16 pairs (GpuWeights.halfScales). */
+const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
+  q8: `${blockHalfScalesLib}\n${q8Decoder}`,
+  q4: `${blockHalfScalesLib}\n${q4Decoder}`,
+};
 
-/** The decoder of uploaded weights: their format's, or q8's for f16 scale pairs. */
+/** The decoder of uploaded weights: their format's, or with f16 scale pairs q8's or q4's for them. */
 export function decoderOf(w: { format: WeightFormat; halfScales?: boolean }): string {
-  return w.halfScales ? Q8_HALF_SCALES_DECODER : FORMATS[w.format].decoder;
+  if (!w.halfScales) return FORMATS[w.format].decoder;
+  const d = HALF_SCALES_DECODERS[w.format];
+  if (!d) throw new Error(`${w.format} has no f16 scale pairs`);
+  return d;
 }
 
 export const isGguf = (f: WeightFormat): f is GgufFormat => f in GGUF_LAYOUTS;
