@@ -77,7 +77,7 @@ export async function benchFused(gpu: Gpu, o: FusedBenchOptions = {}): Promise<F
     const wO = uploadWeights(alloc, 'o', pack(D, D));
     const gu = pack(2 * F, D);
     const wGu = uploadWeights(alloc, 'gate_up', gu);
-    const wGuPairs = uploadWeights(alloc, 'gate_up.pairs', pairRows(gu), undefined, 2);
+    const wGuPairs = uploadWeights(alloc, 'gate_up.pairs', pairRows(gu), { rowAlign: 2 });
     const wDown = uploadWeights(alloc, 'down', pack(D, F));
     const raw = (xin: GPUBuffer) => (q8 ? { gemvX: { x: xin } } : {});
     const stages: [string, () => Promise<[Dispatch[], Dispatch[], GPUBuffer, GPUBuffer, number]>][] = [

@@ -68,7 +68,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (const v of variants) {
       const { rowTile, halfScales, ...tuning } = parseVariant(v);
       const key = `${rowTile} ${halfScales}`;
-      if (!uploads.has(key)) uploads.set(key, uploadWeights(alloc, `w.${format}`, wd, undefined, 1, rowTile, halfScales !== 0));
+      if (!uploads.has(key)) uploads.set(key, uploadWeights(alloc, `w.${format}`, wd, { rowTile, halfScales: halfScales === undefined ? undefined : halfScales !== 0 }));
       const mm = await buildMatmul(gpu, alloc, { label: 'mm', w: uploads.get(key)!, x: xb, y: yb, step, maxTokens: T, tuning });
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();

@@ -66,7 +66,7 @@ export interface LoadOptions {
    * Q8_0; false: nothing; see BuildOptions).
    */
   fuseDecode?: boolean;
-  /** Q8_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; see BuildOptions). */
+  /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
 }
 

@@ -216,7 +216,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const wd = makeWeights(kind, vocab, dim, rng(11));
       const ids = [0, 149, 77, 128, 127];
       const xe = alloc.storage('xe', ids.length * dim * 4);
-      const t = uploadWeights(alloc, 'table', wd, 60 * gpuRowWords(wd.format, dim) * 4);
+      const t = uploadWeights(alloc, 'table', wd, { maxChunkBytes: 60 * gpuRowWords(wd.format, dim) * 4 });
       const d = await buildEmbedding(gpu, alloc, { table: t, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
       // Chunks of 60 rows (128x128 blocks cut across chunks); int8 on lavapipe: 48, whole tiles of 16 rows.
       expect(d.length).toBe(t.rowTile === 16 ? 4 : 3);
@@ -411,10 +411,10 @@ describe('matmul uniforms and validation', () => {
       const [N, T] = [37, 5];
       const r = rng(29);
       const wd = makeWeights(kind, N, K, r); // Q8_0 / Q4_0: f16 scales
-      const paired = uploadWeights(alloc, 'w', wd, undefined, 1, 1, true);
+      const paired = uploadWeights(alloc, 'w', wd, { rowTile: 1, halfScales: true });
       expect(paired.halfScales).toBe(true);
       expect(paired.group).toBe(64);
-      const plain = uploadWeights(alloc, 'w', wd, undefined, 1, 1, false);
+      const plain = uploadWeights(alloc, 'w', wd, { rowTile: 1, halfScales: false });
       expect(plain.halfScales).toBeUndefined();
       expect(plain.group).toBe(32);
       expect(uploadWeights(alloc, 'w', wd).halfScales).toBe(gpu.caps.cpu ? undefined : true); // the default: GPUs only
@@ -470,9 +470,9 @@ describe('matmul uniforms and validation', () => {
     const alloc = new Allocator(gpu);
     try {
       const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
-      expect(() => uploadWeights(alloc, 'w', f32, undefined, 1, 16)).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
-      expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), undefined, 1, 4)).toThrow(/rowTile 4/);
-      expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), undefined, 1, 16)).toThrow(/\(f16\): rowTile 16/);
+      expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 16 })).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), { rowTile: 4 })).toThrow(/rowTile 4/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), { rowTile: 16 })).toThrow(/\(f16\): rowTile 16/);
       expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();
     } finally {
       alloc.destroyAll();

@@ -93,7 +93,7 @@ async function check(variant: 'f16' | 'f32', kind: Kind, tuning: Partial<MatmulT
     const nw = alloc.upload('nw', nwv);
     const step = stepBuffer(alloc, { n_tokens: c.T });
     const rowBytes = gpuRowWords(wd.format, c.K) * 4;
-    const w = uploadWeights(alloc, 'w', c.glu ? pairRows(wd) : wd, c.chunkRows ? c.chunkRows * rowBytes : undefined, c.glu ? 2 : 1);
+    const w = uploadWeights(alloc, 'w', c.glu ? pairRows(wd) : wd, { maxChunkBytes: c.chunkRows ? c.chunkRows * rowBytes : undefined, rowAlign: c.glu ? 2 : 1 });
     if (c.chunkRows) expect(w.chunks.length).toBeGreaterThan(1);
     const n = c.glu ? c.N / 2 : c.N;
     const out = y0 ? alloc.upload('y', y0) : alloc.storage('y', c.T * n * 4);
@@ -245,9 +245,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       const wd = packQ8(randn(rng(4), 6 * 32), 6, 32);
       const args = { label: 'mm', x: alloc.storage('x', 128), y: alloc.storage('y', 24), step: stepBuffer(alloc), maxTokens: 1 };
       const glu = { h: alloc.storage('h', 12), act: 'silu' as const };
-      const split = uploadWeights(alloc, 'w', wd, 3 * 32); // chunks of 3 rows
+      const split = uploadWeights(alloc, 'w', wd, { maxChunkBytes: 3 * 32 }); // chunks of 3 rows
       await expect(buildMatmul(gpu, alloc, { ...args, w: split, glu })).rejects.toThrow(/whole row pairs/);
-      const w = uploadWeights(alloc, 'w2', wd, 3 * 32, 2); // chunks of 2 rows
+      const w = uploadWeights(alloc, 'w2', wd, { maxChunkBytes: 3 * 32, rowAlign: 2 }); // chunks of 2 rows
       expect(w.chunks.map((c) => c.rows)).toEqual([2, 2, 2]);
       await expect(buildMatmul(gpu, alloc, { ...args, w, glu, bias: alloc.storage('b', 24) })).rejects.toThrow(/no bias/);
     } finally {

@@ -78,7 +78,7 @@ describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
         const { w: wd, f32 } = makeWeights(format, vocab, dim, 11);
         const ids = [0, 49, 17, 20, 21, 0];
         const xe = alloc.storage('xe', ids.length * dim * 4);
-        const table = uploadWeights(alloc, 'table', wd, 21 * gpuRowWords(format, dim) * 4);
+        const table = uploadWeights(alloc, 'table', wd, { maxChunkBytes: 21 * gpuRowWords(format, dim) * 4 });
         const d = await buildEmbedding(gpu, alloc, { table, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
         expect(d.length).toBe(table.rowTile === 16 ? 4 : 3); // 21 rows a chunk, or 16 in tiles (lavapipe)
         run(gpu, d, ids.length);
@@ -113,7 +113,7 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
       const all = f32.data as Float32Array;
       const e1 = new Float32Array(Uint32Array.from(outputs.get(1)!.at(-1)!).buffer);
       expect(worstRatio(e1, new Float32Array(ids.flatMap((id) => [...all.subarray(id * K, (id + 1) * K)])), 0, 0)).toBe(0);
-      expect(() => uploadWeights(alloc, 'w', wd, undefined, 1, 4)).toThrow(/rowTile 4/);
+      expect(() => uploadWeights(alloc, 'w', wd, { rowTile: 4 })).toThrow(/rowTile 4/);
     } finally {
       alloc.destroyAll();
     }

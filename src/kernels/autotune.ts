@@ -21,7 +21,7 @@ export interface Trial {
 }
 
 export interface AutotuneChoice {
-  key: string; // adapter-free: "<format> K=<K> N=<N> g=<group> <path>", GEMVs also " in=<x input>" and " glu"
+  key: string; // adapter-free: "<format>[ f16-scales] K=<K> N=<N> g=<group> <path>", GEMVs also " in=<x input>" and " glu"
   path: 'gemv' | 'gemm';
   chosen: string; // the winner, as `variantName` writes it
   /** Microseconds per run of each candidate ("variant name": us), Infinity where it was not timed. */

@@ -267,25 +267,31 @@ function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart
   return { rowStart, rows, data, scales };
 }
 
+/** How uploadWeights lays a matrix out; every field has a default. */
+export interface UploadOptions {
+  /** Codes per chunk at most (a chunk's codes must fit one storage binding): default the device's limit; tests pass less to force a split. */
+  maxChunkBytes?: number;
+  /** Chunks start on multiples of it: 1, or 2 for the GLU matmul's gate/up pairs. */
+  rowAlign?: number;
+  /** Rows per tile (GpuWeights.rowTile): default rowTileFor the device and format. */
+  rowTile?: number;
+  /**
+   * q8 and q4 scales as f16 pairs where they are f16 values (pairedScales): default on GPUs, where Q8_0 and Q4_0
+   * matrices then take GGUF's own 8.5 and 4.5 bits a weight of memory and bandwidth, not 9 and 5. Not on CPU adapters:
+   * on lavapipe the pairs' GEMV took 1.06x the CPU time on 576x3072 and 1.11-1.18x on 576x49152 (bench/matmul_ab.ts
+   * --variant halfScales=0 --variant halfScales=1), the scale loads saved costing less than the unpacking and the extra
+   * branch per two blocks.
+   */
+  halfScales?: boolean;
+}
+
 /**
- * Uploads a matrix, split into row chunks of at most `maxChunkBytes` each (a chunk's codes must fit one
- * storage binding; the default is the device's limit, a test passes less to force a split). GGUF block
- * formats are repacked here, chunk by chunk and piece by piece, into their GPU layout (weight_layouts.ts).
- * Chunks start on multiples of `rowAlign` rows (2 for the GLU matmul's gate/up pairs). With `halfScales`, q8 and q4
- * scales go up as f16 pairs where they are f16 values (pairedScales): the default on GPUs, where Q8_0 and Q4_0 matrices
- * then take GGUF's own 8.5 and 4.5 bits a weight of memory and bandwidth, not 9 and 5. Not on CPU adapters: on lavapipe the pairs' GEMV took 1.06x the
- * CPU time on 576x3072 and 1.11-1.18x on 576x49152 (bench/matmul_ab.ts --variant halfScales=0 --variant halfScales=1),
- * the scale loads saved costing less than the unpacking and the extra branch per two blocks.
+ * Uploads a matrix, split into row chunks (UploadOptions). GGUF block formats are repacked here, chunk by chunk and
+ * piece by piece, into their GPU layout (weight_layouts.ts).
  */
-export function uploadWeights(
-  alloc: Allocator,
-  label: string,
-  weights: WeightData,
-  maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize,
-  rowAlign = 1,
-  rowTile = rowTileFor(alloc.gpu.caps, weights.format),
-  halfScales = !alloc.gpu.caps.cpu,
-): GpuWeights {
+export function uploadWeights(alloc: Allocator, label: string, weights: WeightData, opts: UploadOptions = {}): GpuWeights {
+  const { maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize, rowAlign = 1, rowTile = rowTileFor(alloc.gpu.caps, weights.format) } = opts;
+  const halfScales = opts.halfScales ?? !alloc.gpu.caps.cpu;
   checkWeights(label, weights);
   if (rowTile !== 1 && !(takesTiles(weights.format) && (rowTile === 16 || rowTile === 8))) {
     const why = 'tiles (8 or 16 rows) are for q8, q4, fp8 and the GGUF block formats only';

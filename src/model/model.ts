@@ -80,10 +80,7 @@ export interface BuildOptions {
    * 24.6-25.0 against 25.2-25.3 ms without (bench/decode_knockout.ts --fuse default,false). false: no fusion at all.
    */
   fuseDecode?: boolean;
-  /**
-   * q8 scales as f16 pairs where every scale of a matrix is an f16 value, as a GGUF Q8_0 file's are (uploadWeights,
-   * pairedScales): GGUF's own 8.5 bits a weight instead of 9. Default on GPUs; off on CPU adapters, slower there.
-   */
+  /** q8 and q4 scales as f16 pairs where they are f16 values, as GGUF Q8_0 and Q4_0 files' are (UploadOptions.halfScales). */
   halfScales?: boolean;
 }
 
@@ -160,7 +157,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   };
 
   progress(0, 'token_embd.weight');
-  const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant), undefined, 1, undefined, o.halfScales);
+  const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant), { halfScales: o.halfScales });
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
@@ -174,7 +171,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant);
     const up = (name: string, d: WeightData, rowAlign?: number) => {
-      const g = uploadWeights(alloc, `blk.${l}.${name}`, d, undefined, rowAlign, undefined, o.halfScales);
+      const g = uploadWeights(alloc, `blk.${l}.${name}`, d, { rowAlign, halfScales: o.halfScales });
       weightBytes += g.bytes;
       return g;
     };
@@ -265,7 +262,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   weightBytes += D * 4;
   let lmHead = embed;
   if (!c.tiedEmbeddings) {
-    lmHead = uploadWeights(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant), undefined, 1, undefined, o.halfScales);
+    lmHead = uploadWeights(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant), { halfScales: o.halfScales });
     weightBytes += lmHead.bytes;
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];

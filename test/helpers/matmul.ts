@@ -48,7 +48,7 @@ export async function checkMatmul(
     const bias = c.bias ? randn(r, c.N) : undefined;
     const y0 = c.accumulate ? randn(r, c.T * c.N) : undefined;
     const rowBytes = gpuRowWords(wd.format, c.K) * 4;
-    const w = uploadWeights(alloc, 'w', wd, c.chunkRows ? c.chunkRows * rowBytes : undefined);
+    const w = uploadWeights(alloc, 'w', wd, { maxChunkBytes: c.chunkRows ? c.chunkRows * rowBytes : undefined });
     const tile = w.rowTile ?? 1; // chunks of whole row tiles where one fits (uploadWeights)
     if (c.chunkRows) expect(w.chunks.length).toBe(Math.ceil(c.N / (c.chunkRows < tile ? c.chunkRows : c.chunkRows - (c.chunkRows % tile))));
     const yb = y0 ? alloc.upload('y', y0) : alloc.storage('y', c.T * c.N * 4);
@@ -81,7 +81,7 @@ export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData,
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
   const outputs = new Map<number, number[][]>();
   for (const tile of [1, 8, 16]) {
-    const w = uploadWeights(alloc, `w${tile}`, wd, 20 * gpuRowWords(wd.format, K) * 4, 1, tile, halfScales);
+    const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K) * 4, rowTile: tile, halfScales });
     expect(w.rowTile ?? 1).toBe(tile);
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
     const got: number[][] = [];
