@@ -40,6 +40,9 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   const { cpu } = caps;
   // GEMM rows: 4 rows x 4 tokens per invocation. On lavapipe (bench/matmul_ab.ts --tokens 64, against 2 rows, same
   // run): Q8_0 0.78-1.0x the time across SmolLM2's shapes, f16 0.71x, FP8 0.90x, Q4_K 0.91x, Q6_K 0.86x.
+  // 8 tokens (tried: a token loop of 8 is past NIR's unroll limit, so its arrays went to memory, 2.2x the time; split
+  // into two loops of 4 it unrolled) measured 1.02x at 576x1536, 1.04x at 1536x576, 0.78x at 576x576, and the same
+  // 128-token prefill of SmolLM2-135M (bench/prefill_passes.ts, 76.5-79.0 against 76.6-79.2 tok/s): not taken.
   const rows = { gemmWG: 64, gemmR: 4, gemmTT: 4, gemvFloat: false, gemmXVec: 1 } as const;
   // CPU SIMD has no packed-byte dot: a code widened once serves R rows x TT tokens of f32 FMAs in the
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
