@@ -8,9 +8,19 @@
  * pass starts when it is submitted or when the one before it ended, whichever is later (the reads resolve
  * in that order, so the caller knows the previous end), and takes about what the last passes of its kind
  * took: decode steps (1 token) as a whole, prefill passes per token. Mapping late costs nothing while a
- * later pass is queued behind (decode ahead), and the oversleep otherwise, which the estimate then sheds:
- * a late map measures the pass as at most its sleep plus the map's latency.
+ * later pass is queued behind (decode ahead), and the oversleep otherwise. A map that resolves at once
+ * (within OVERSLEPT_MS) says only that the pass ended at some time during the sleep: the estimate then
+ * takes the middle of the sleep, so an estimate too high sheds its excess in a few passes. Averaging with
+ * such a late map's time (the sleep itself) shed 7.5% a pass: a first pass slowed by compiling pipelines
+ * (36-84 ms a token where the passes then took 12.5) had the reads of the next 20 prefill passes sleep
+ * past their ends, a 128-token prompt 1.6x slower (emberlm bench, SmolLM2-135M Q8_0 on lavapipe).
  */
+
+/**
+ * A map that resolves within this many ms of being asked found its pass done (Dawn in Node polls every 1 ms on a
+ * CPU adapter: such maps took 0.6-1.6 ms on lavapipe), or within half the margin the sleep left, if less.
+ */
+export const OVERSLEPT_MS = 2;
 
 /** The share of a pass's estimated time slept before mapping (or before awaiting it, as the bandwidth probe does). */
 export const SLEEP_SHARE = 0.85;
@@ -30,8 +40,19 @@ export class MapPacer {
     return start + SLEEP_SHARE * this.estimate(tokens);
   }
 
-  /** The pass ran from `start` until its map resolved at `end`. */
-  done(tokens: number, start: number, end: number): void {
+  /**
+   * The pass ran from `start` until its map, asked for at `asked` (after the sleep; `start` when unknown),
+   * resolved at `end`.
+   */
+  done(tokens: number, start: number, end: number, asked = start): void {
+    // Half the margin the sleep left, at most: a pass that ended just after the wake is not an oversleep.
+    const overslept = asked > start && end - asked <= Math.min(OVERSLEPT_MS, ((1 - SLEEP_SHARE) / 2) * this.estimate(tokens));
+    if (overslept) { // it ended somewhere in the sleep: take the middle
+      const mid = (asked - start) / 2;
+      if (tokens === 1) this.stepMs = mid;
+      else this.tokenMs = mid / tokens;
+      return;
+    }
     const took = end - start;
     if (tokens === 1) this.stepMs = this.stepMs === 0 ? took : (this.stepMs + took) / 2;
     else this.tokenMs = this.tokenMs === 0 ? took / tokens : (this.tokenMs + took / tokens) / 2;

@@ -56,9 +56,10 @@ export class ReadbackRing {
       const start = Math.max(submitted, await previous); // passes run in order: it starts when the last ends
       const ms = pacer.mapAt(tokens, start) - performance.now();
       if (ms > 1) await sleep(ms);
+      const asked = performance.now();
       await buf.mapAsync(GPUMapMode.READ);
       const end = performance.now();
-      pacer.done(tokens, start, end);
+      pacer.done(tokens, start, end, asked);
       return end;
     })();
     this.lastEnd = read.catch(() => performance.now()); // after a failure the next read goes on
