@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# On a lent GPU machine (the `device` tool, carry ['.device-kit'] made by bench/gpu/kit.sh): unpacks Node and
+# the CLI, points Dawn at the NVIDIA Vulkan driver, and runs the issue's benchmarks, each report to $OUT:
+#   SmolLM2-135M and Llama-3.2-1B shapes, Q8_0, prompts of 128 and 2,048 tokens; Q8_0 as read (auto: f16 scale
+#   pairs on GPUs, 8.5 bits a weight) against int8-g32 (the same codes and scales, f32 scales: 9 bits).
+# BENCH_ARGS replaces the bench's arguments (e.g. a quicker check); the first argument, if any, names the report.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/out}
+mkdir -p "$out" /tmp/ember
+unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
+unxz .device-kit/node.xz > /tmp/ember/node && chmod +x /tmp/ember/node
+unxz .device-kit/app.tar.xz | tar -C /tmp/ember -x
+export LD_LIBRARY_PATH="/tmp/ember/app/vulkan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; fi
+export EMBERLM_CACHE=/tmp/ember/cache
+nvidia-smi -L 2>/dev/null
+echo "kit: $(cat .device-kit/VERSION); node $(/tmp/ember/node -v)"
+name=${1:-gpu-bench}
+args=${BENCH_ARGS:---synthetic smollm2-135m:q8_0,llama-3.2-1b:q8_0 --quant auto,int8-g32 --prompt-tokens 128,2048 --gen-tokens 64 --repeats 3}
+cd /tmp/ember/app
+# shellcheck disable=SC2086 # the arguments are words
+/tmp/ember/node bin/emberlm.js bench $args --out "$out/$name.json" 2>&1 | tee "$out/$name.txt"
