@@ -11,7 +11,7 @@ import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/ben
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
-import { parsePeer, parseQuant, runBench } from '../src/cli/bench.ts';
+import { parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { waitSpins } from '../src/gpu/device.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
@@ -199,6 +199,27 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     expect(table).toContain(gpu.caps.adapterName);
     expect(table).toMatch(/\| stories260K.gguf \| int8-g32 \| 16 \|/);
   });
+
+  it('--scales runs a Q8_0 file with its scales as f16 pairs and as f32, side by side, and names each run', async () => {
+    const gpu = await testGpu();
+    const report = await runBench({
+      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
+      quant: ['auto'],
+      scales: ['f16', 'f32'],
+      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
+      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
+      gpu,
+    });
+    const [pairs, f32] = report.results;
+    expect([pairs.scales, f32.scales]).toEqual(['f16', 'f32']);
+    // Rows of 64 weights: two f32 scales (8 bytes) against one word of two f16 scales (4), on every row.
+    expect(f32.weight_bytes - pairs.weight_bytes).toBeGreaterThan(0);
+    expect(report.config).toMatchObject({ scales: ['f16', 'f32'] });
+    const table = formatBench(report, 'markdown');
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, f16 scales \| 16 \|/);
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, f32 scales \| 16 \|/);
+    await expectEmberError(() => parseScales('f8'), 'BAD_ARGUMENT', /--scales takes f16 or f32, got "f8"/);
+  }, 300_000);
 
   it('fails with a clear message when node-llama-cpp is missing, and on bad flags', async () => {
     await expectEmberError(() => loadNodeLlamaCpp('node-llama-cpp-not-installed'), 'UNSUPPORTED', /node-llama-cpp-not-installed.*NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install -D node-llama-cpp/);

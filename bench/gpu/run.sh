@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a lent GPU machine (the `device` tool, carry ['.device-kit'] made by bench/gpu/kit.sh): unpacks Node and
 # the CLI, points Dawn at the NVIDIA Vulkan driver, and runs the issue's benchmarks, each report to $OUT:
-#   SmolLM2-135M and Llama-3.2-1B shapes, Q8_0, prompts of 128 and 2,048 tokens; Q8_0 as read (auto: f16 scale
-#   pairs on GPUs, 8.5 bits a weight) against int8-g32 (the same codes and scales, f32 scales: 9 bits).
+#   SmolLM2-135M and Llama-3.2-1B shapes, Q8_0, prompts of 128 and 2,048 tokens, the Q8_0 scales as f16 pairs (the
+#   GPU default: 8.5 bits a weight) and as f32 (9 bits), side by side.
 # BENCH_ARGS replaces the bench's arguments (e.g. a quicker check); the first argument, if any, names the report.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +18,7 @@ export EMBERLM_CACHE=/tmp/ember/cache
 nvidia-smi -L 2>/dev/null
 echo "kit: $(cat .device-kit/VERSION); node $(/tmp/ember/node -v)"
 name=${1:-gpu-bench}
-args=${BENCH_ARGS:---synthetic smollm2-135m:q8_0,llama-3.2-1b:q8_0 --quant auto,int8-g32 --prompt-tokens 128,2048 --gen-tokens 64 --repeats 3}
+args=${BENCH_ARGS:---synthetic smollm2-135m:q8_0,llama-3.2-1b:q8_0 --scales f16,f32 --prompt-tokens 128,2048 --gen-tokens 64 --repeats 3}
 cd /tmp/ember/app
 # shellcheck disable=SC2086 # the arguments are words
 /tmp/ember/node bin/emberlm.js bench $args --out "$out/$name.json" 2>&1 | tee "$out/$name.txt"

@@ -29,6 +29,7 @@
  *   separate profiled run where every dispatch has its own pass (see profile.ts).
  */
 import { Engine, type ModelInput } from '../engine.ts';
+import { runLabel } from './report.ts';
 import { kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
@@ -95,6 +96,8 @@ export interface SpeedResult {
 export interface BenchResult extends SpeedResult {
   model: string;
   quant: QuantScheme;
+  /** q8/q4 block scales as asked for (BenchModelOptions.scales); absent: the Engine's default for the device. */
+  scales?: BenchScales;
   prompt_tokens: number;
   gen_tokens: number;
   repeats: number;
@@ -132,7 +135,15 @@ export interface BenchModelOptions {
   autotune?: boolean;
   /** The Engine's fuseDecode load option (default: the Engine's, by device). */
   fuseDecode?: boolean;
+  /**
+   * q8/q4 block scales on the GPU (the Engine's halfScales load option): 'f16', pairs where every scale is an f16
+   * value (GGUF Q8_0 and Q4_0: the default on GPUs), or 'f32' (the default on CPU adapters). Default: the Engine's.
+   */
+  scales?: BenchScales;
 }
+
+export type BenchScales = 'f16' | 'f32';
+export const BENCH_SCALES: readonly BenchScales[] = ['f16', 'f32'];
 
 /**
  * GPU bytes of one embedding row: its codes (padded as uploadWeights pads them) and its scales
@@ -280,10 +291,11 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   checkConfig(c);
   const say = o.onProgress ?? (() => {});
   const maxPrompt = Math.max(...c.promptTokens);
-  say(`${o.model} (${o.quant}): loading`);
+  const label = runLabel(o);
+  say(`${o.model} (${label}): loading`);
   const t0 = performance.now();
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode });
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
   const loadMs = performance.now() - t0;
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
   try {
@@ -301,8 +313,8 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
       let profiled = false;
       for (const ahead of c.decodeAhead ?? [engine.tuning.decodeAhead]) {
         engine.tuning.decodeAhead = ahead;
-        const label = `${o.model} (${o.quant}): prompt ${p}, decode ahead ${ahead}`;
-        say(`${label}: warm-up`);
+        const runName = `${o.model} (${label}): prompt ${p}, decode ahead ${ahead}`;
+        say(`${runName}: warm-up`);
         const w0 = performance.now();
         await timedRun(engine, ids, Math.min(c.genTokens, 4));
         const warmupMs = performance.now() - w0;
@@ -313,13 +325,13 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
             kernelsNote = 'the device has no timestamp-query feature';
             busyMs = await stepBusyMs(m, ids, Math.min(c.genTokens - 1, 8));
           } else if (profSteps > 0) {
-            say(`${o.model} (${o.quant}): prompt ${p}: profiling ${profSteps} decode steps`);
+            say(`${o.model} (${label}): prompt ${p}: profiling ${profSteps} decode steps`);
             kernels = await profileRun(m, ids, profSteps);
           }
         }
         const runs: RunOutcome[] = [];
         for (let r = 0; r < c.repeats; r++) {
-          say(`${label}: run ${r + 1}/${c.repeats}`);
+          say(`${runName}: run ${r + 1}/${c.repeats}`);
           const timeline = o.gpu.caps.timestamps ? new StepTimeline(o.gpu, c.genTokens) : undefined;
           try {
             runs.push(await timedRun(engine, ids, c.genTokens, timeline));
@@ -339,6 +351,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
         results.push({
           model: o.model,
           quant: o.quant,
+          ...(o.scales ? { scales: o.scales } : {}),
           prompt_tokens: p,
           gen_tokens: c.genTokens,
           repeats: c.repeats,

@@ -1,7 +1,13 @@
 /** Plain-text and markdown tables of benchmark and quality reports (no GPU, no Node imports). */
-import type { BenchResult, DeviceInfo, SpeedResult } from './harness.ts';
+import type { BenchResult, BenchScales, DeviceInfo, SpeedResult } from './harness.ts';
 import type { QualityReport } from './quality.ts';
 import { sig } from './stats.ts';
+import type { QuantScheme } from '../model/weight_source.ts';
+
+/** A run's weight storage as the reports name it: the scheme, and the block scales where they were chosen. */
+export function runLabel(x: { quant: QuantScheme; scales?: BenchScales }): string {
+  return x.scales ? `${x.quant}, ${x.scales} scales` : x.quant;
+}
 
 export interface BenchReport {
   device: DeviceInfo;
@@ -34,7 +40,7 @@ function benchTable(r: BenchReport): Table {
   const kib = (b: number) => f(b / 1024, 0);
   const rows = r.results.map((x) => [
     x.model,
-    x.quant,
+    runLabel(x),
     String(x.prompt_tokens),
     f(x.load_ms, 0),
     `${f(x.prefill_tok_s)} (${f(x.range.prefill_tok_s.min)}-${f(x.range.prefill_tok_s.max)})`,
@@ -62,7 +68,7 @@ function peerTable(r: BenchReport): Table | null {
   for (const x of r.results) {
     for (const [name, entry] of Object.entries(x.peer ?? {})) {
       const s = peerSpeed(entry);
-      const id = [x.model, x.quant, String(x.prompt_tokens), name];
+      const id = [x.model, runLabel(x), String(x.prompt_tokens), name];
       if (!s) rows.push([...id, 'error' in entry ? entry.error : '-', '', '', '', '', '']);
       else {
         rows.push([
@@ -84,7 +90,7 @@ function kernelTable(r: BenchReport): Table {
   const head = ['model', 'quant', 'prompt', 'kernel family: GPU ms per decoded token (calls)'];
   const rows = r.results.map((x) => [
     x.model,
-    x.quant,
+    runLabel(x),
     String(x.prompt_tokens),
     x.kernels.length ? x.kernels.map((k) => `${k.name} ${f(k.ms_per_token, 3)} (${f(k.calls_per_token, 0)})`).join(', ') : (x.kernels_note ?? '-'),
   ]);
@@ -97,11 +103,11 @@ function variantTable(r: BenchReport): Table | null {
   const seen = new Set<string>();
   const rows: string[][] = [];
   for (const x of r.results) {
-    if (seen.has(`${x.model}|${x.quant}`)) continue;
-    seen.add(`${x.model}|${x.quant}`);
+    if (seen.has(`${x.model}|${runLabel(x)}`)) continue;
+    seen.add(`${x.model}|${runLabel(x)}`);
     for (const v of x.matmul_variants ?? []) {
       const us = Object.entries(v.us).map(([name, t]) => `${name} ${f(t, 0)}`).join(', ');
-      rows.push([x.model, x.quant, v.key.replace(/ (gemv|gemm)$/, ''), v.path, v.chosen, us]);
+      rows.push([x.model, runLabel(x), v.key.replace(/ (gemv|gemm)$/, ''), v.path, v.chosen, us]);
     }
   }
   return rows.length ? { head, rows } : null;

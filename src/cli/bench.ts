@@ -16,7 +16,7 @@ import { readGGUF } from '../gguf/reader.ts';
 import { checkQuantScheme, type QuantScheme } from '../model/weight_source.ts';
 import type { KvCacheType } from '../kernels/kv_layout.ts';
 import { kvCacheOption } from '../options.ts';
-import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../bench/harness.ts';
+import { BENCH_SCALES, benchModel, describeDevice, type BenchConfig, type BenchResult, type BenchScales } from '../bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp, PEER_BACKENDS, type PeerBackend, type PeerInfo } from '../bench/peer.ts';
 import { probeBandwidth, type ProbeOptions } from '../bench/probe.ts';
 import { formatBench, roundDeep, type BenchReport } from '../bench/report.ts';
@@ -38,6 +38,8 @@ export interface BenchCommand {
   cacheDir?: string;
   /** Matmul launch variants timed at load (default: the Engine's, on outside tests). */
   autotune?: boolean;
+  /** q8/q4 block scales to run, each side by side (default: the Engine's for the device). */
+  scales?: BenchScales[];
 }
 
 export function parseList(v: string | undefined, what: string): string[] | undefined {
@@ -68,6 +70,14 @@ export function kvCacheFlag(v: string | undefined): KvCacheType | undefined {
 export function autotuneFlag(flags: Record<string, unknown>): { autotune?: boolean } {
   if (flags['no-autotune']) return { autotune: false };
   return flags.autotune ? { autotune: true } : {};
+}
+
+/** --scales LIST: f16 and/or f32. */
+export function parseScales(v: string | undefined): BenchScales[] | undefined {
+  return parseList(v, 'scales')?.map((s) => {
+    if (!(BENCH_SCALES as readonly string[]).includes(s)) throw new EmberError('BAD_ARGUMENT', `--scales takes ${BENCH_SCALES.join(' or ')}, got ${JSON.stringify(s)}`);
+    return s as BenchScales;
+  });
 }
 
 /** --kv LIST: K/V cache types, comma-separated. */
@@ -142,7 +152,11 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
     const peers: Record<string, PeerInfo> = {};
     for (const m of models) {
       const mine: BenchResult[] = [];
-      for (const quant of cmd.quant) mine.push(...(await benchModel(m.path, { model: m.name, quant, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+      for (const quant of cmd.quant) {
+        for (const scales of cmd.scales ?? [undefined]) {
+          mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+        }
+      }
       if (backends.length) {
         const vocab = await vocabOf(m.path);
         for (const b of backends) {
@@ -172,7 +186,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       device: describeDevice(gpu, { host }),
       probe_gb_s: probe.gb_s,
       probe,
-      config: { ...cmd.config, quant: cmd.quant, peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
+      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
       ...(backends.length ? { peers } : {}),
       results,
     };
@@ -198,6 +212,7 @@ export async function bench(flags: Flags): Promise<void> {
       kvCache: kvCacheFlag(str('kv')),
     },
     peer: str('peer'),
+    scales: parseScales(str('scales')),
     peerTimeoutS: parseInts(str('peer-timeout'), 'peer-timeout')?.[0],
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),

@@ -60,6 +60,9 @@ bench options (speed; medians over repeats, warm-up excluded):
   --decode-ahead L    decode steps in flight, comma-separated, each run side by side (default 2;
                       1 = wait for each sampled id before the next step)
   --kv T              K/V cache storage (default f16)
+  --scales L          Q8_0/Q4_0 block scales on the GPU, comma-separated, each run side by side: f16 (pairs,
+                      where every scale is an f16 value as in GGUF files; the default on GPUs) or f32 (the
+                      default on CPU adapters such as lavapipe)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
@@ -228,6 +231,7 @@ export async function main(argv: string[]): Promise<number> {
       'gen-tokens': { type: 'string' },
       repeats: { type: 'string' },
       'decode-ahead': { type: 'string' },
+      scales: { type: 'string' },
       peer: { type: 'string' },
       'peer-timeout': { type: 'string' },
       out: { type: 'string' },
