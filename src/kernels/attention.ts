@@ -88,15 +88,22 @@ export function canDecodeByDims(caps: GpuCaps, wg: number): boolean {
   return caps.subgroups && caps.subgroupMinSize === wg && caps.subgroupMaxSize === wg;
 }
 /**
- * The sum over the workgroup's lanes in decode_dims (built only with subgroups; elsewhere a stub, never called): a
- * tree of subgroupBroadcast from each lane, whose lane ids are constants. lavapipe makes that a few register
- * extracts, where subgroupAdd is a loop over the lanes under the execution mask (2,048 keys: 1.7x the time).
+ * The sum over the workgroup's lanes in decode_dims (built only with subgroups; elsewhere a stub, never called), the
+ * same bits in every lane: for a power-of-two workgroup a butterfly of subgroupShuffleXor with constant masks (one
+ * lane permute per step on lavapipe), else a tree of subgroupBroadcast from each lane. Both add in the same order,
+ * ((x0 + x1) + (x2 + x3)) + ..., and each lane's operands are swapped at most, so the sums are equal bit for bit.
+ * subgroupAdd is a loop over the lanes under the execution mask on lavapipe (2,048 keys: 1.7x the time); the
+ * butterfly against the broadcast tree, bench/attention.ts --decode dims at 2,048 keys in turns: 459-475 against
+ * 483-492 us a layer. `butterfly` false takes the tree for any size (tests compare the two).
  */
-function lanesSumLib(subgroups: boolean, wg: number): string {
+export function lanesSumLib(subgroups: boolean, wg: number, butterfly = (wg & (wg - 1)) === 0): string {
   const wrap = (t: string) => (t.includes('+') ? `(${t})` : t);
   const sum = (lo: number, n: number): string =>
     n === 1 ? `subgroupBroadcast(x, ${lo}u)` : `${wrap(sum(lo, Math.ceil(n / 2)))} + ${wrap(sum(lo + Math.ceil(n / 2), Math.floor(n / 2)))}`;
-  const sum4 = `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
+  const steps = Array.from({ length: Math.log2(wg) }, (_, i) => `  s = s + subgroupShuffleXor(s, ${1 << i}u);`).join('\n');
+  const xor = `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> {\n  var s = x;\n${steps}\n  return s;\n}`;
+  const tree = `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
+  const sum4 = subgroups && butterfly ? xor : tree;
   // decode_dims_q8's block maximum over the lanes (once per output block: subgroupMax's loop is fine there)
   return `${sum4}\nfn lanes_max(x: f32) -> f32 { return ${subgroups ? 'subgroupMax(x)' : 'x'}; }`;
 }
