@@ -56,7 +56,9 @@ async function run(): Promise<BenchReport> {
   const results: BenchResult[] = [];
   const fuse = query.get('fuse'); // ?fuse=1 / 0: the Engine's fuseDecode (default: by device)
   const fuseDecode = fuse === null ? undefined : fuse === '1';
-  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status, fuseDecode })));
+  const minPass = query.get('minPass'); // ?minPass=N: the Engine's tuning.minPassTokens (prefill passes' floor)
+  const tuning = minPass === null ? undefined : { minPassTokens: Number(minPass) };
+  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status, fuseDecode, tuning })));
   const report: BenchReport = {
     date: new Date().toISOString(),
     device: describeDevice(gpu, { host: { runtime: navigator.userAgent, cores: navigator.hardwareConcurrency } }),

@@ -66,7 +66,8 @@ export class PrefillPasses {
    * once, a dispatch per kernel), and on a slow device 100 ms is only a few tokens. SmolLM2-135M Q8_0 on
    * lavapipe with its thread pool (LP_NUM_THREADS=2), 128 tokens in passes of 4, 8, 16, 32: 32, 37, 42 and 44 tok/s;
    * without it (the Node host's default on 2 CPUs), passes of 4, 8, 16, 32, 128: 74, 77, 78, 80 and 80 tok/s
-   * (bench/prefill_passes.ts). 16 stays the floor for devices whose passes cost more.
+   * (bench/prefill_passes.ts). In chromium on SwiftShader passes of 2 halved the prefill speed (bench/index.html
+   * ?minPass=N): the floor is 8 there (Engine.tuning).
    */
   private tunePass(m: Model, n: number, ms: number): void {
     const fit = (n * this.tuning.passMs) / Math.max(ms, 1e-3);

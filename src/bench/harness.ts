@@ -140,6 +140,8 @@ export interface BenchModelOptions {
    * value (GGUF Q8_0 and Q4_0: the default on GPUs), or 'f32' (the default on CPU adapters). Default: the Engine's.
    */
   scales?: BenchScales;
+  /** Engine tuning to set after load (e.g. minPassTokens, the prefill passes' floor). */
+  tuning?: Partial<Engine['tuning']>;
 }
 
 export type BenchScales = 'f16' | 'f32';
@@ -297,6 +299,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
   const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
   const loadMs = performance.now() - t0;
+  Object.assign(engine.tuning, o.tuning);
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
   try {
     const m = engine.model;
