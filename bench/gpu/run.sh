@@ -11,9 +11,16 @@ mkdir -p "$out" /tmp/ember
 unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
 unxz .device-kit/node.xz > /tmp/ember/node && chmod +x /tmp/ember/node
 unxz .device-kit/app.tar.xz | tar -C /tmp/ember -x
-export LD_LIBRARY_PATH="/tmp/ember/app/vulkan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The loaders, as the device tool's README says, where the image has none (those packages may go to /).
+if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  for f in .device-kit/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; fi
+egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+if [ -f "$egl" ]; then export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"; fi
+ldconfig -p | grep -E 'libvulkan\.so|libGLdispatch' | head -3
 export EMBERLM_CACHE=/tmp/ember/cache
 nvidia-smi -L 2>/dev/null
 echo "kit: $(cat .device-kit/VERSION); node $(/tmp/ember/node -v)"
