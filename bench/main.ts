@@ -79,8 +79,7 @@ async function run(): Promise<BenchReport> {
 
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
 // ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode; &minPass=N:
-// tuning.minPassTokens). The report
-// lands in window.__bench.
+// tuning.minPassTokens). The report lands in window.__bench.
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
   const v = query.get(id);
