@@ -39,12 +39,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     return performance.now() - t0;
   };
   for (const n of sizes) await prefill(n); // warm-up: pipelines and autotune for every pass size
-  const best = new Map<number, number[]>();
+  const speeds = new Map<number, number[]>(); // tok/s of each round, by pass size
   for (let r = 0; r < Number(a.rounds); r++) {
-    for (const n of sizes) best.set(n, [...(best.get(n) ?? []), (1e3 * T) / (await prefill(n))]);
+    for (const n of sizes) speeds.set(n, [...(speeds.get(n) ?? []), (1e3 * T) / (await prefill(n))]);
   }
   console.log(`${T} tokens, load average ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
-  for (const [n, v] of best) console.log(`  passes of ${String(n).padStart(4)}: ${v.map((x) => x.toFixed(1)).join(', ')} tok/s`);
+  for (const [n, v] of speeds) console.log(`  passes of ${String(n).padStart(4)}: ${v.map((x) => x.toFixed(1)).join(', ')} tok/s`);
   engine.dispose();
 }
 

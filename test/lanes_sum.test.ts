@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lanesSumLib } from '../src/kernels/attention.ts';
-import { readBuffer } from '../src/gpu/buffers.ts';
-import { testGpu, rng } from './helpers/gpu.ts';
+import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
+import { bindGroup } from '../src/kernels/dispatch.ts';
+import { testGpu, rng, run } from './helpers/gpu.ts';
 
 const WG = 8;
 const GROUPS = 64;
@@ -25,30 +26,19 @@ describe('lanes_sum4', () => {
     const r = rng(11);
     // Mixed magnitudes and signs, so that another order of additions rounds differently.
     const x = new Float32Array(GROUPS * WG * 4).map(() => (r() - 0.5) * 10 ** Math.floor(r() * 16 - 8));
-    const run = async (butterfly: boolean) => {
+    const alloc = new Allocator(gpu);
+    const xb = alloc.upload('x', x);
+    const yb = alloc.storage('y', x.byteLength);
+    const sums = async (butterfly: boolean) => {
       const code = `enable subgroups;\n${lanesSumLib(true, WG, butterfly)}
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3u) { y[g.x] = lanes_sum4(x[g.x]); }`;
-      const d = gpu.device;
-      const pipeline = d.createComputePipeline({ layout: 'auto', compute: { module: d.createShaderModule({ code }), entryPoint: 'main' } });
-      const xb = d.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-      d.queue.writeBuffer(xb, 0, x);
-      const yb = d.createBuffer({ size: x.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const bind = d.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [xb, yb].map((buffer, binding) => ({ binding, resource: { buffer } })) });
-      const enc = d.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(GROUPS);
-      pass.end();
-      d.queue.submit([enc.finish()]);
-      const y = new Float32Array(await readBuffer(gpu, yb));
-      xb.destroy();
-      yb.destroy();
-      return y;
+      const pipeline = gpu.device.createComputePipeline({ layout: 'auto', compute: { module: gpu.device.createShaderModule({ code }), entryPoint: 'main' } });
+      run(gpu, [{ label: 'lanes_sum', pipeline, bindGroup: bindGroup(alloc, 'lanes_sum', pipeline, [xb, yb]), grid: () => [GROUPS] }], 1);
+      return new Float32Array(await readBuffer(gpu, yb));
     };
-    const [xor, tree] = [await run(true), await run(false)];
+    const [xor, tree] = [await sums(true), await sums(false)];
     let orderMatters = 0;
     for (let g = 0; g < GROUPS; g++) {
       for (let c = 0; c < 4; c++) {
@@ -63,5 +53,6 @@ describe('lanes_sum4', () => {
       }
     }
     expect(orderMatters, 'inputs whose sum depends on the order').toBeGreaterThan(GROUPS);
+    alloc.destroyAll();
   });
 });

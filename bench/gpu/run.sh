@@ -8,9 +8,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/out}
 mkdir -p "$out" /tmp/ember
-unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
-unxz .device-kit/node.xz > /tmp/ember/node && chmod +x /tmp/ember/node
-unxz .device-kit/app.tar.xz | tar -C /tmp/ember -x
+decompress() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
+decompress .device-kit/node.xz > /tmp/ember/node && chmod +x /tmp/ember/node
+decompress .device-kit/app.tar.xz | tar -C /tmp/ember -x
 # The loaders, as the device tool's README says, where the image has none (those packages may go to /).
 if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
   for f in .device-kit/debs/*.deb; do dpkg -x "$f" /; done

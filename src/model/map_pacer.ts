@@ -47,14 +47,11 @@ export class MapPacer {
   done(tokens: number, start: number, end: number, asked = start): void {
     // Half the margin the sleep left, at most: a pass that ended just after the wake is not an oversleep.
     const overslept = asked > start && end - asked <= Math.min(OVERSLEPT_MS, ((1 - SLEEP_SHARE) / 2) * this.estimate(tokens));
-    if (overslept) { // it ended somewhere in the sleep: take the middle
-      const mid = (asked - start) / 2;
-      if (tokens === 1) this.stepMs = mid;
-      else this.tokenMs = mid / tokens;
-      return;
-    }
-    const took = end - start;
-    if (tokens === 1) this.stepMs = this.stepMs === 0 ? took : (this.stepMs + took) / 2;
-    else this.tokenMs = this.tokenMs === 0 ? took / tokens : (this.tokenMs + took / tokens) / 2;
+    // An oversleep: the pass ended somewhere in the sleep, so the middle of it replaces the estimate.
+    const took = (overslept ? (asked - start) / 2 : end - start) / tokens; // decode steps whole (tokens 1)
+    const old = tokens === 1 ? this.stepMs : this.tokenMs;
+    const next = overslept || old === 0 ? took : (old + took) / 2;
+    if (tokens === 1) this.stepMs = next;
+    else this.tokenMs = next;
   }
 }
