@@ -3,7 +3,7 @@
  * streaming-read kernel measured on the same device.
  *
  *   npx tsx bench/matmul.ts [--iters 100] [--no-subgroups] [--layout rows|split|both] [--wg 64] [--r 2] [--prefill 64]
- *     [--gemm rows|tiled] [--gemm-wg 64] [--gemm-r 2] [--tt 4] [--xvec 1|4]
+ *     [--gemm rows|tiled] [--gemm-wg 64] [--gemm-r 2] [--tt 4] [--xvec 1|4|8]
  *     [--formats f32,f16,q8,q4,int8,fp8e4m3,fp8e5m2,fp8e4m3-g32,fp8e5m2-g32,q4_1,q5_0,...,q4_k,q6_k,iq4_xs]
  *     [--shapes 576x1536,1536x576]   (K x N)
  *
@@ -21,7 +21,7 @@
  * GPU timestamps around `iters` back-to-back launches in one pass (wall clock where timestamps are missing).
  */
 import type { Gpu } from '../src/gpu/device.ts';
-import type { MatmulTuning, WeightData, WeightFormat } from '../src/kernels/matmul.ts';
+import type { MatmulTuning, WeightData, WeightFormat, XVec } from '../src/kernels/matmul.ts';
 
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts';
@@ -217,7 +217,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           const r: BenchResult = { format, layout, tokens: 1, K, N, bytes: w.bytes, us, gbps: w.bytes / us / 1e3 };
           results.push(r);
           // The GEMV's width of x loads (X_VEC, per-row layout only), as the matmul took it for this shape.
-          const xVec = layout === 'rows' ? `X_VEC=${effectiveXVec(w.format, K, mm.tuning.gemvXVec)}` : '';
+          const xVec = layout === 'rows' ? `X_VEC=${effectiveXVec(w.format, K, mm.tuning.gemvXVec, gpu.caps)}` : '';
           log(
             `K=${String(K).padStart(5)} N=${String(N).padStart(5)} ${format.padEnd(11)} gemv ${layout.padEnd(5)} ${xVec.padEnd(7)} ${(w.bytes / 1e6).toFixed(3).padStart(7)} MB ` +
               `${((8 * w.bytes) / (N * K)).toFixed(3)} bits/w ${us.toFixed(1).padStart(8)} us ${r.gbps.toFixed(2).padStart(6)} GB/s ` +
@@ -270,7 +270,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (a['gemm-wg']) tuning.gemmWG = Number(a['gemm-wg']);
   if (a['gemm-r']) tuning.gemmR = Number(a['gemm-r']);
   if (a.tt) tuning.gemmTT = Number(a.tt);
-  if (a.xvec) tuning.gemvXVec = Number(a.xvec) as 1 | 4;
+  if (a.xvec) tuning.gemvXVec = Number(a.xvec) as XVec;
   if (a.float) tuning.gemmFloat = tuning.gemvFloat = true;
   await benchMatmul(gpu, {
     iters: Number(a.iters),

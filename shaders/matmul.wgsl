@@ -68,6 +68,11 @@ fn emit(t: u32, r0: u32, v: vec4<f32>) {
   }
 }
 
+// Whether piece v starts the pieces that x words held by the lanes serve: 4 (X_VEC 4) or 2 (X_VEC 8).
+fn x_fetch_at(v: u32) -> bool {
+  return (X_VEC == 4u && (v & 3u) == 0u) || (X_VEC == 8u && (v & 1u) == 0u);
+}
+
 // Block b's scale group g, and the blocks left in it (from blocks_per_group() down to 1), stepped once per block: a
 // count, not a division per block (which costs CPU SIMD dearly). A value, not a pointer: the flat kernels keep
 // their state out of memory under Subzero.
@@ -110,7 +115,7 @@ fn rows(
     // loop-body `var` without initializer kept the previous iteration's value.
     var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
     var xs = vec4<ACC>();
-    var xq: array<vec4<u32>, 4>; // X_VEC 4: [token] this lane's quad of x words (x_fetch), 4 pieces a time
+    var xq: array<vec4<u32>, 4>; // X_VEC 4 and 8: [token] the x words this lane holds (x_fetch) for x_shared
     if (FLOAT_DOT) {
       // f32 products of the codes (exact: see piece_wide), each code widened once for R rows or TT tokens
       var pf = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
@@ -118,7 +123,7 @@ fn rows(
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XWIDE, 4>;
         for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
-        if (X_VEC == 4u && (v & 3u) == 0u) {
+        if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
         for (var i = 0u; i < TT; i++) {
@@ -135,7 +140,7 @@ fn rows(
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XV, 4>; // R rows' piece v, decoded once for TT tokens
         for (var r = 0u; r < R; r++) { wv[r] = block_piece(blk[r], v); }
-        if (X_VEC == 4u && (v & 3u) == 0u) {
+        if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
         for (var i = 0u; i < TT; i++) {

@@ -8,10 +8,11 @@ override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override FLOAT_DOT: bool = false; // rows: products of codes in f32 (exact; for CPU SIMD), not dot4i8
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)
-// rows: words of x a lane loads at once: 1 (a word of a piece per lane, shared by subgroup broadcast), or
-// 4 (the subgroup's first 4 lanes the 4 words of a piece each, as one vec4 where the input's view allows,
-// the others' loads masked off: x_fetch, x_shared in the variant header). The TS side takes 1 where an f32
-// x row is not whole vec4s (K % 4 != 0).
+// rows: how x's words reach the lanes: 1 (a word of a piece per lane, shared by subgroup broadcast), 4 (the
+// subgroup's first 4 lanes the 4 words of a piece each, as one vec4 where the input's view allows, the others'
+// loads masked off), or 8 (the first 8 lanes a word of two pieces each, once per two pieces: Q8_0 x, subgroups
+// of 8 or more): x_fetch, x_shared in the variant header. The TS side takes 1 where an f32 x row is not whole
+// vec4s (K % 4 != 0, for 4) and where 8 does not apply (effectiveXVec).
 override X_VEC: u32 = 1;
 // Rows per tile of the weights (src/kernels/matmul_weights.ts GpuWeights.rowTile; q8, q4, fp8, GGUF block
 // formats): 1 = row-major.

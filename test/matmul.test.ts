@@ -6,6 +6,7 @@ import { STEP } from '../src/kernels/dispatch.ts';
 import {
   buildMatmul,
   decoderShader,
+  effectiveXVec,
   gpuRowWords,
   MATMUL_PARAMS,
   MATMUL_SOURCES,
@@ -121,9 +122,11 @@ const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOA
 // The defaults of both device kinds, then odd launch shapes (partial R / TT groups, small workgroups).
 // Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
 // the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
-// Both widths of the per-row GEMV's x loads (X_VEC 4 falls back to 1 where f32 x rows are not whole vec4s:
-// FLOAT_CASES' K = 6, 14; FP8_ROW_CASES' K = 20, 36, 172 end in a partial decoder block).
+// Every way of the per-row GEMV's x loads (X_VEC 4 falls back to 1 where f32 x rows are not whole vec4s:
+// FLOAT_CASES' K = 6, 14; FP8_ROW_CASES' K = 20, 36, 172 end in a partial decoder block; 8 to 1 but for Q8_0 x
+// with subgroups of 8 or more: lavapipe's).
 const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 8 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
@@ -340,6 +343,25 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
+  it('X_VEC 8 is taken for Q8_0 x on subgroups of 8 or more lanes only, and is the CPU GEMV default there', async () => {
+    const sg8 = { subgroups: true, subgroupMinSize: 8 };
+    expect(effectiveXVec('q8', 64, 8, sg8)).toBe(8);
+    expect(effectiveXVec('q4', 64, 8, sg8)).toBe(8);
+    expect(effectiveXVec('q8', 64, 8, { subgroups: true, subgroupMinSize: 4 })).toBe(1);
+    expect(effectiveXVec('q8', 64, 8, { subgroups: true })).toBe(1); // sizes not reported
+    expect(effectiveXVec('q8', 64, 8, { subgroups: false, subgroupMinSize: 8 })).toBe(1);
+    expect(effectiveXVec('f32', 64, 8, sg8)).toBe(1);
+    expect(effectiveXVec('f32', 6, 4, sg8)).toBe(1);
+    expect(effectiveXVec('f32', 8, 4, sg8)).toBe(4);
+    const caps = (await testGpu('f16')).caps; // lavapipe: 8-lane subgroups
+    expect(caps.cpu && caps.subgroups && caps.subgroupMinSize).toBe(8);
+    expect(matmulTuning(caps, 'q8').gemvXVec).toBe(8);
+    expect(matmulTuning(caps, 'q8').gemmXVec).toBe(1);
+    expect(matmulTuning(caps, 'fp8e4m3').gemvXVec).toBe(4);
+    expect(matmulTuning({ ...caps, subgroups: false }, 'q8').gemvXVec).toBe(1);
+    expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemvXVec).toBe(1);
+  });
+
   it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
@@ -495,7 +517,7 @@ describe('matmul uniforms and validation', () => {
       const args = { label: 'mm', w, x: alloc.storage('x', 16), y: alloc.storage('y', 8), step: stepBuffer(alloc), maxTokens: 2 };
       await expect(buildMatmul(gpu, alloc, args)).rejects.toThrow(/x needs 32 bytes, the buffer has 16/);
       const ok = { ...args, x: alloc.storage('x2', 32) };
-      await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1 or 4, got 2/);
+      await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1, 4 or 8, got 2/);
     } finally {
       alloc.destroyAll();
     }

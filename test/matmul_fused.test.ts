@@ -145,8 +145,10 @@ const KQUANT_CASES: Case[] = [
   { N: 18, K: 512, T: 1, norm: true, glu: 'silu' },
 ];
 const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
-// The per-row GEMV with both widths of x loads (X_VEC 4: vec4 views of x and the norm weight where K % 4 == 0).
+// The per-row GEMV with every way of its x loads (X_VEC 4: vec4 views of x and the norm weight where K % 4 == 0;
+// 8: Q8_0 x, held in workgroup memory by the q8_local input, on subgroups of 8 or more).
 const LAYOUTS: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 8 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },

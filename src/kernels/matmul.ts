@@ -30,8 +30,8 @@ import { decoderOf, FORMATS, type WeightFormat } from './weight_formats.ts';
  */
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
-export { matmulTuning, takesFloatDot, type MatmulTuning } from './matmul_tuning.ts';
-import { matmulTuning, takesFloatDot, type MatmulTuning } from './matmul_tuning.ts';
+export { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
+import { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
 
 export {
   gpuRowWords,
@@ -135,7 +135,7 @@ const INPUTS: Record<MatmulInput, string> = {
  * How the f32 inputs (f32, f32_norm) bind x and the norm weight: as f32, or as vec4<f32> for X_VEC 4 (one
  * vec4 load per quad; needs K % 4 == 0, so that rows start on vec4s and the buffers are whole vec4s).
  */
-function xView(xVec: 1 | 4, arrays: readonly string[]): string {
+function xView(xVec: XVec, arrays: readonly string[]): string {
   const fns = (a: string) =>
     xVec === 4
       ? `fn ${a}_f(i: u32) -> f32 { return ${a}[i / 4u][i % 4u]; }\n` + `fn ${a}_f4(i: u32) -> vec4<f32> { return ${a}[i / 4u]; }`
@@ -143,9 +143,15 @@ function xView(xVec: 1 | 4, arrays: readonly string[]): string {
         `fn ${a}_f4(i: u32) -> vec4<f32> { return vec4<f32>(${a}[i], ${a}[i + 1u], ${a}[i + 2u], ${a}[i + 3u]); }`;
   return [`alias XE = ${xVec === 4 ? 'vec4<f32>' : 'f32'};`, ...arrays.map(fns)].join('\n');
 }
-/** The x load width a matmul of `format`, rows K long, takes when asked for `xVec`: 1 where f32 x rows are not whole vec4s. */
-export function effectiveXVec(format: WeightFormat, K: number, xVec: 1 | 4): 1 | 4 {
-  return FORMATS[format].x !== 'q8' && K % 4 ? 1 : xVec;
+/**
+ * The X_VEC a matmul of `format`, rows K long, takes when asked for `xVec`: 1 where f32 x rows are not whole vec4s
+ * (for 4), and where x is not Q8_0 (whole 32-blocks, so that 8 words never run past a row) or the subgroups may
+ * have fewer than 8 lanes (for 8).
+ */
+export function effectiveXVec(format: WeightFormat, K: number, xVec: XVec, caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>): XVec {
+  const q8 = FORMATS[format].x === 'q8';
+  if (xVec === 8) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  return !q8 && K % 4 ? 1 : xVec;
 }
 
 /** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
@@ -175,18 +181,26 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
   // word k + lane % 4 of a piece and the 4 are broadcast. X_VEC 4: x_fetch has lanes 0-3 load 4 pieces'
   // quads (one vec4 load each where the view allows), the other lanes' loads masked off (on CPU SIMD a
   // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
-  // piece v its quad by shuffle. Without subgroups each lane loads all it needs itself.
+  // piece v its quad by shuffle. X_VEC 8 (subgroups of 8 or more): x_fetch has lane l load word l % 8 of
+  // two pieces (held in .x), and x_shared broadcasts piece v's half. Without subgroups each lane loads all
+  // it needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
+  if (X_VEC == 8u) { return vec4<u32>(x_word(t, k + (lane & 7u)), 0u, 0u, 0u); }
   var q = vec4<u32>();
   if (lane < n) { q = x_quad(t, k + 4u * lane); }
   return q;
 }
+fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
+  let lo = vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+  if (first == 0u) { return lo; }
+  return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
-  let v = x_word(t, k + (lane & 3u));
-  return vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+  if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
+  return x_broadcast4(x_word(t, k + (lane & 3u)), 0u);
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
@@ -210,7 +224,7 @@ export function decoderShader(
   weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales'>, // a format, or uploaded weights (their decoder)
   main: string,
   input?: MatmulInput,
-  xVec: 1 | 4 = 1, // the view of f32 x (xView)
+  xVec: XVec = 1, // the view of f32 x (xView)
 ): string {
   const w = typeof weights === 'string' ? { format: weights } : weights;
   const format = w.format;
@@ -310,7 +324,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
   }
   for (const k of ['gemvXVec', 'gemmXVec'] as const) {
-    if (defaults[k] !== 1 && defaults[k] !== 4) throw bad(`tuning.${k} (X_VEC) must be 1 or 4, got ${defaults[k]}`);
+    if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
   }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
@@ -343,8 +357,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const family = `matmul_${w.format}`;
   const main = `${GLU_LIB}\n${skeletonSource}`;
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
-  const xVecOf = (v: 1 | 4) => effectiveXVec(w.format, K, v);
-  const codeOf = (input: MatmulInput, xVec: 1 | 4) => decoderShader(gpu.caps, w, main, input, xVec);
+  const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
+  const codeOf = (input: MatmulInput, xVec: XVec) => decoderShader(gpu.caps, w, main, input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
   const fmt = { ...weightConstants(w), ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };

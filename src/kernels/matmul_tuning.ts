@@ -31,10 +31,17 @@ export interface MatmulTuning {
   /** 'rows' (both lists): Q8_0 x's int8 products as exact f32 FMAs instead of dot4i8 (FLOAT_DOT). */
   gemvFloat: boolean;
   gemmFloat: boolean;
-  /** 'rows' (both lists): X_VEC, words of x per lane load, 1 or 4 (4 is taken as 1 where f32 x has K % 4 != 0). */
-  gemvXVec: 1 | 4;
-  gemmXVec: 1 | 4;
+  /** 'rows' (both lists): X_VEC, how x's words reach the lanes (XVec; shaders/matmul_common.wgsl). */
+  gemvXVec: XVec;
+  gemmXVec: XVec;
 }
+
+/**
+ * X_VEC: 1, a word of a piece per lane; 4, a piece's 4 words per lane load (one vec4); 8, one word of two pieces
+ * per lane for 8 lanes. Taken as 1 where it does not apply (effectiveXVec): 4 where f32 x has K % 4 != 0, 8 but
+ * for Q8_0 x on subgroups of at least 8 lanes.
+ */
+export type XVec = 1 | 4 | 8;
 
 export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
   const { cpu } = caps;
@@ -48,8 +55,12 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // GEMM (1.35x less CPU time on lavapipe, bench/matmul_ab.ts); the GEMV, with no reuse, keeps dot4i8.
   // The GEMV's f32 x comes a quad per lane load (X_VEC 4): 4 words of x per 4 weights, the loads that
   // count there (FP8 on lavapipe: 0.7-0.85x the time of X_VEC 1); Q8_0 x, a word per 4 weights, keeps
-  // X_VEC 1 (4 was 1.0-1.1x its time).
-  const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : 1;
+  // X_VEC 1 (4 was 1.0-1.1x its time). With subgroups of 8 or more lanes Q8_0 x takes X_VEC 8: each of 8 lanes loads a
+  // word of two pieces once, half X_VEC 1's x loads (bench/matmul.ts --xvec 1,8 alternated 3 times, one process:
+  // 576x1536 and 1536x576, q8 0.94-0.96x the time, int8 0.94-0.95x; SmolLM2-135M decode 34.5-34.7 against 33.3-33.6
+  // tok/s). The GEMM keeps X_VEC 1 (8 was 1.15-1.2x its time: its 4 tokens' held words cost more than the loads saved).
+  const xWords8 = caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : cpu ? xWords8 : 1;
   // f16, f32 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
   // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
   // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4.
