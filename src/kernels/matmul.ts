@@ -192,6 +192,7 @@ fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
   if (lane < n) { q = x_quad(t, k + 4u * lane); }
   return q;
 }
+// Lanes first .. first + 3's v (first 0 or 4: constant lanes, as subgroupBroadcast needs).
 fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
   let lo = vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
   if (first == 0u) { return lo; }
