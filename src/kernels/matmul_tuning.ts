@@ -65,7 +65,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
   // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4.
   const gemvR = format === 'f16' || format === 'f32' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
-  // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: see README).
+  // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: docs/kernels.md).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows
   // computed a quarter of its last workgroup's rows for nothing. lavapipe, bench/matmul_ab.ts --tokens 64, WG 16
