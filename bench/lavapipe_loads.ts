@@ -7,13 +7,31 @@
  * count loads, not bytes. A Mesa that gathers (llvm.masked.gather for a uniform buffer index, newer llvmpipe) shows
  * vpgatherdd instead, and the CPU layouts would be worth measuring again.
  *
- *   npx tsx bench/lavapipe_loads.ts            (runs itself again with GALLIVM_DEBUG=asm LP_NUM_THREADS=0)
+ * --uniform: the same words read at addresses every lane shares (the subgroup's 8 words loaded by each lane, then
+ * lane l keeps word l by selects): whether this Mesa loads a uniform address once (it does not: each lane loads it).
+ *
+ *   npx tsx bench/lavapipe_loads.ts [--uniform]  (runs itself again with GALLIVM_DEBUG=asm LP_NUM_THREADS=0)
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const LOADS = 16;
-const KERNEL = /* wgsl */ `
+const UNIFORM = process.argv.includes('--uniform') || process.env.EMBERLM_LOADS_UNIFORM === '1';
+// Lane l's word of 8 read uniformly: all 8 words at addresses the lanes share, then lane l's picked by selects.
+const pick = (i: number) =>
+  Array.from({ length: 8 }, (_, k) => `w[base + ${i * 8 + k}u]`).reduce((a, v, k) => (k === 0 ? v : `select(${a}, ${v}, lane == ${k}u)`));
+const KERNEL = UNIFORM
+  ? /* wgsl */ `enable subgroups;
+@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let base = wg.x * ${LOADS * 8}u;
+  var acc = 0u;
+${Array.from({ length: LOADS }, (_, i) => `  acc ^= ${pick(i)} * 0x9E3779B1u;`).join('\n')}
+  y[wg.x * 8u + lane] = acc;
+}`
+  : /* wgsl */ `
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
 @compute @workgroup_size(8)
@@ -30,10 +48,10 @@ async function child(): Promise<void> {
   const gpu = create([]);
   const adapter = (await gpu.requestAdapter())!;
   console.log(`adapter: ${adapter.info.description}`);
-  const device = await adapter.requestDevice();
+  const device = await adapter.requestDevice({ requiredFeatures: UNIFORM ? ['subgroups' as GPUFeatureName] : [] });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: KERNEL }), entryPoint: 'main' } });
   const buffer = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
-  const entries = [buffer(8 * LOADS * 4), buffer(8 * 4)].map((b, binding) => ({ binding, resource: { buffer: b } }));
+  const entries = [buffer(8 * LOADS * (UNIFORM ? 8 : 1) * 4), buffer(8 * 4)].map((b, binding) => ({ binding, resource: { buffer: b } }));
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
@@ -47,7 +65,7 @@ async function child(): Promise<void> {
 
 function parent(): void {
   // The shader cache off: a cached shader is not compiled again, so Mesa would print nothing.
-  const env = { ...process.env, GALLIVM_DEBUG: 'asm', LP_NUM_THREADS: '0', MESA_SHADER_CACHE_DISABLE: 'true', EMBERLM_LOADS_CHILD: '1' };
+  const env = { ...process.env, GALLIVM_DEBUG: 'asm', LP_NUM_THREADS: '0', MESA_SHADER_CACHE_DISABLE: 'true', EMBERLM_LOADS_CHILD: '1', EMBERLM_LOADS_UNIFORM: UNIFORM ? '1' : '0' };
   const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const text = `${out.stdout}\n${out.stderr}`;
   // The compute shader's body: from its label to the coroutine's resume stub.
@@ -59,9 +77,10 @@ function parent(): void {
   const jumps = count(/\sj(?!mp)[a-z]+\s/g);
   const scalarLoads = count(/\(%r\w+,%r\w+,4\)/g); // indexed 4-byte accesses: the lanes' loads
   const mesa = /^adapter: (.*)$/m.exec(text)?.[1] ?? 'an adapter that did not say';
-  console.log(`${mesa}: ${LOADS} lane-varying u32 loads of 8 lanes, outside any loop:`);
+  const what = UNIFORM ? `${LOADS} groups of 8 u32 loads at addresses the 8 lanes share (lane l keeps word l)` : `${LOADS} lane-varying u32 loads of 8 lanes`;
+  console.log(`${mesa}: ${what}, outside any loop:`);
   console.log(`  ${lines} instructions, ${gathers} vector gathers, ${scalarLoads} indexed 4-byte loads, ${jumps} conditional jumps`);
-  console.log(`  per load: ${(lines / LOADS).toFixed(0)} instructions, ${(jumps / LOADS).toFixed(1)} conditional jumps`);
+  console.log(`  per ${UNIFORM ? 'group of 8 words' : 'load'}: ${(lines / LOADS).toFixed(0)} instructions, ${(jumps / LOADS).toFixed(1)} conditional jumps`);
   console.log(gathers > 0 ? '  this Mesa gathers: re-measure the CPU layouts (bench/gemv_parts.ts, bench/matmul_ab.ts)' : '  lane by lane: each load costs per lane, whatever its width');
 }
 
