@@ -8,6 +8,7 @@
  *     --variant 'gemm=rows,gemmR=2,gemmTT=4' --variant 'gemm=rows,gemmR=2,gemmTT=4,gemmFloat=1' ...
  *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8 and GGUF: uploaded once per tile)
  *     --variant 'halfScales=0' --variant 'halfScales=1'   (q8's scales as f32 or f16 pairs: uploaded once each)
+ *     --variant 'fp8Bits=0' --variant 'fp8Bits=1'   (FP8 E4M3 through f16 fields or straight into f32 bits)
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  * NOCHECK=1 times a variant that disagrees with the reference too (for knock-out experiments).
@@ -22,7 +23,7 @@ function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number; ha
   const t: Record<string, string | number | boolean> = {};
   for (const kv of v.split(',').filter(Boolean)) {
     const [k, val] = kv.split('=');
-    t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$/.test(k) ? val === '1' : Number(val);
+    t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$|^fp8Bits$/.test(k) ? val === '1' : Number(val);
   }
   return t as Partial<MatmulTuning>;
 }

@@ -40,6 +40,17 @@ fn fp8x4_units(word: u32, nan_codes: bool) -> vec4<f32> {
   return vec4<f32>(a.x, b.x, a.y, b.y);
 }
 
+// E4M3 codes as f32 bits, for CPU adapters (FP8_BITS in shaders/weights/fp8.wgsl): each code is moved to the top
+// byte (its sign in bit 31), and an arithmetic shift by 4 puts its E.MMM at f32's exponent (E in its low 4 bits) and
+// fraction (M in its top 3), the sign copied into the bits between, which the mask clears with everything below. That
+// f32 is the code's value times 2^-120, exactly: E = 0 lands on f32 subnormals (2^-126 * M/8), so this is for devices
+// that keep f32 subnormals (lavapipe does; a GPU may flush them). No NaN check: magnitude 0x7F decodes as 480 * 2^-120.
+// Three operations a code where fp8x4_units takes about five (the f16 fields, then unpack2x16float's conversions).
+fn fp8x4_bits(word: u32) -> vec4<f32> {
+  let top = bitcast<vec4<i32>>(vec4<u32>(word) << vec4<u32>(24u, 16u, 8u, 0u));
+  return bitcast<vec4<f32>>((top >> vec4<u32>(4u)) & vec4<i32>(bitcast<i32>(0x87F00000u)));
+}
+
 fn fp8x4(word: u32) -> vec4<f32> {
   return fp8x4_units(word, true) * fp8_unit();
 }

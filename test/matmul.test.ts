@@ -133,6 +133,15 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
 ];
 const GEMV_FLOAT: Partial<MatmulTuning> = { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }; // q8 / q4 kinds only
+// E4M3 kinds: both decodes (through f16 fields, or into f32 bits: the CPU adapters' default), whatever the default.
+const GEMV_FP8_ROUTES: Partial<MatmulTuning>[] = [
+  { gemv: 'rows', gemvWG: 16, gemvR: 4, gemvXVec: 4, fp8Bits: false },
+  { gemv: 'rows', gemvWG: 16, gemvR: 4, gemvXVec: 4, fp8Bits: true },
+];
+const GEMM_FP8_ROUTES: Partial<MatmulTuning>[] = [
+  { gemm: 'rows', gemmWG: 16, gemmR: 4, gemmTT: 4, fp8Bits: false },
+  { gemm: 'rows', gemmWG: 16, gemmR: 4, gemmTT: 4, fp8Bits: true },
+];
 const GEMV_ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
   { gemv: 'split', gemvWG: 32, gemvR: 1 },
@@ -153,18 +162,21 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const blocks = kind === 'fp8e4m3-b128'; // its own shapes only
     const all = variant === 'f16';
     const q8x = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
-    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : [])];
+    const e4m3 = kind === 'fp8e4m3' || kind === 'fp8e4m3-g32' || kind === 'fp8e4m3-b128';
+    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])];
     for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}`;
+      const bits = tuning.fp8Bits === undefined ? '' : ` fp8Bits=${+tuning.fp8Bits}`;
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}${bits}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
     }
     // The tiled GEMM of q8 / q4 uses the variant's dot4i8; the others' uses none of the variant's functions.
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
-    const layouts = GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat);
+    const layouts = [...GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat), ...(e4m3 ? GEMM_FP8_ROUTES : [])];
     for (const tuning of all ? [...layouts, ...GEMM_ODD] : layouts.filter((t) => variantGemm || t.gemm !== 'tiled')) {
-      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}` : tuning.gemm;
+      const bits = tuning.fp8Bits === undefined ? '' : ` fp8Bits=${+tuning.fp8Bits}`;
+      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${bits}` : tuning.gemm;
       // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
       it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
@@ -172,7 +184,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     }
   });
 
-  it.each(['e4m3', 'e5m2'] as const)('FP8 %s: all 256 codes decode as src/quant/fp8.ts (GEMV, split GEMV, tiled GEMM, embedding gather)', async (fmt) => {
+  it.each(['e4m3', 'e5m2'] as const)('FP8 %s: all 256 codes decode as src/quant/fp8.ts (GEMV, split GEMV, GEMMs, both E4M3 decodes, embedding gather)', async (fmt) => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
@@ -189,7 +201,9 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       for (const wd of fmt === 'e4m3' ? [rowsW, noNan] : [rowsW]) {
         const w = uploadWeights(alloc, 'w', wd);
         expect(w.nanCodes).toBe(fmt === 'e4m3' ? wd === rowsW : undefined);
-        for (const tuning of [{ gemv: 'rows', gemvXVec: 1 }, { gemv: 'rows', gemvXVec: 4 }, { gemv: 'split' }, { gemm: 'tiled' }] as Partial<MatmulTuning>[]) {
+        expect(w.fp8Bits).toBe(fmt === 'e4m3' ? wd === noNan : undefined);
+        const layouts: Partial<MatmulTuning>[] = [{ gemv: 'rows', gemvXVec: 1 }, { gemv: 'rows', gemvXVec: 4 }, { gemv: 'split' }, { gemm: 'tiled' }, { gemm: 'rows' }];
+        for (const tuning of layouts.flatMap((t) => [{ ...t, fp8Bits: false }, { ...t, fp8Bits: true }])) {
           const yb = alloc.storage('y', 256 * 4);
           const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning });
           run(gpu, tuning.gemm ? mm.gemm : mm.gemv, 1);
@@ -360,6 +374,36 @@ describe('matmul uniforms and validation', () => {
     expect(matmulTuning(caps, 'fp8e4m3').gemvXVec).toBe(4);
     expect(matmulTuning({ ...caps, subgroups: false }, 'q8').gemvXVec).toBe(1);
     expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemvXVec).toBe(1);
+  });
+
+  it('FP8 E4M3 by f32 bits: the default on lavapipe only, and only for weights with no NaN code and scales below 2^60', async () => {
+    const gpu = await testGpu('f16');
+    const caps = gpu.caps; // lavapipe
+    expect(matmulTuning(caps, 'fp8e4m3').fp8Bits).toBe(true);
+    expect(matmulTuning({ ...caps, cpu: false }, 'fp8e4m3').fp8Bits).toBe(false); // GPUs may flush f32 subnormals
+    expect(matmulTuning({ ...caps, adapterName: 'SwiftShader Device (Subzero)' }, 'fp8e4m3').fp8Bits).toBe(false);
+    // 4 rows a lane in workgroups of 16, 2 rows in 32: 64 rows a workgroup either way
+    expect([matmulTuning(caps, 'fp8e4m3'), matmulTuning(caps, 'f16'), matmulTuning(caps, 'q8')].map((t) => t.gemvWG * t.gemvR)).toEqual([64, 64, 64]);
+    const alloc = new Allocator(gpu);
+    try {
+      const r = rng(31);
+      const [N, K] = [9, 64];
+      const wd = packFp8(randn(r, N * K, 1), N, K, 'e4m3');
+      expect(uploadWeights(alloc, 'w', wd).fp8Bits).toBe(true);
+      // A scale of 2^61 (weights near 2^70) takes the f16-field decode, even where the tuning asks for bits.
+      const huge = { ...wd, scales: Float32Array.from(wd.scales!, (v, i) => (i === 3 ? 2 ** 61 : v)) };
+      const w = uploadWeights(alloc, 'huge', huge);
+      expect(w.fp8Bits).toBe(false);
+      const xs = randn(r, K, 1);
+      const want = matmulRef(huge, xs, 1);
+      const yb = alloc.storage('y', N * 4);
+      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x: alloc.upload('x', xs), y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning: { gemv: 'rows', fp8Bits: true } });
+      run(gpu, mm.gemv, 1);
+      const y = new Float32Array(await readBuffer(gpu, yb, N * 4));
+      for (let i = 0; i < N; i++) expect(Math.abs(y[i] - want[i]), `row ${i}`).toBeLessThanOrEqual(1e-5 * Math.abs(want[i]) + 1e-6);
+    } finally {
+      alloc.destroyAll();
+    }
   });
 
   it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right', async () => {

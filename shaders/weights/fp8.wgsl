@@ -3,6 +3,12 @@
 // two scales). Codes 4 per u32, element 4i in the low byte; rows zero-padded to whole blocks of 16.
 override E5M2: bool = false; // the code format: false E4M3, true E5M2
 override FP8_NAN: bool = true; // E4M3: false where the matrix has no NaN code (uploadWeights looks), a cheaper decode
+// E4M3 by fp8x4_bits (CPU adapters that keep f32 subnormals; a matrix with no NaN code and every scale below 2^60:
+// GpuWeights.fp8Bits). Its codes come in units of 2^-120: x takes 2^60 of that as the matmul reads it (x_round, in
+// src/kernels/matmul.ts), the scale the other 2^60, so no product overflows (f32 reaches 2^128) and code * x falls
+// below f32's normal range only where it is under 2^-66. The embedding gather keeps fp8x4_units (FP8_BITS unset).
+override FP8_BITS: bool = false;
+const BITS_UNIT: f32 = 0x1p60f;
 const BLOCK: u32 = 16u;
 struct Block {
   q: vec4<u32>, // the block's 16 codes
@@ -16,9 +22,10 @@ struct Block {
 
 alias Group = f32; // the scale
 
-// The scale times fp8_unit(): block_piece's codes come in that unit (an exact power-of-two product).
+// The scale times fp8_unit(): block_piece's codes come in that unit (an exact power-of-two product); with FP8_BITS,
+// times 2^60 (x brings the other 2^60 of fp8x4_bits's 2^120).
 fn load_group(r: u32, g: u32) -> Group {
-  return wd[tiled_index(r, g, p.groups)] * fp8_unit();
+  return wd[tiled_index(r, g, p.groups)] * select(fp8_unit(), BITS_UNIT, FP8_BITS);
 }
 
 fn load_block(r: u32, b: u32, d: Group) -> Block {
@@ -26,6 +33,7 @@ fn load_block(r: u32, b: u32, d: Group) -> Block {
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {
+  if (FP8_BITS) { return fp8x4_bits(blk.q[v]); }
   return fp8x4_units(blk.q[v], FP8_NAN);
 }
 

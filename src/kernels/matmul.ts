@@ -231,7 +231,13 @@ export function decoderShader(
   const format = w.format;
   const f = FORMATS[format];
   const q8 = f.x === 'q8';
-  const round = f.x === 'f16' ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }` : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
+  // FP8 with FP8_BITS (shaders/weights/fp8.wgsl): x in units of 2^-60, half of what fp8x4_bits's codes need.
+  const round =
+    f.x === 'f16'
+      ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }`
+      : format === 'fp8e4m3' || format === 'fp8e5m2'
+        ? 'fn x_round(v: vec4<f32>) -> vec4<f32> { return select(v, v * BITS_UNIT, FP8_BITS); }'
+        : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
   const inp = input ?? (q8 ? 'q8' : 'f32');
   if (q8 !== inp.startsWith('q8')) throw new Error(`matmul input ${inp} does not fit ${format}'s x mode ${f.x}`);
   const view = inp === 'f32' ? xView(xVec, ['x']) : inp === 'f32_norm' ? xView(xVec, ['x', 'nw']) : '';
@@ -361,8 +367,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
   const codeOf = (input: MatmulInput, xVec: XVec) => decoderShader(gpu.caps, w, main, input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
-  // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl).
-  const fmt = { ...weightConstants(w), ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}) };
+  // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl), or by f32 bits where the
+  // tuning takes that (FP8_BITS).
+  const fmtOf = (t: MatmulTuning) => ({
+    ...weightConstants(w),
+    ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}),
+    ...(w.fp8Bits && t.fp8Bits ? { FP8_BITS: 1 } : {}),
+  });
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
   const gemvQ = a.gemvQuantizedX;
   if (gemvQ) {
@@ -381,16 +392,16 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           TT: 1,
           FLOAT_DOT: +(t.gemv === 'rows' && t.gemvFloat),
           X_VEC: gemvXVec(t),
-          ...fmt,
+          ...fmtOf(t),
         })
       : t.gemm === 'tiled'
-        ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmt })
+        ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmtOf(t) })
         : getPipeline(gpu, family, codeOf(gemmInput, gemmXVec(t)), GEMM_ENTRY[t.gemm], {
             WG: t.gemmWG,
             ...gemmShape(t),
             FLOAT_DOT: +t.gemmFloat,
             X_VEC: gemmXVec(t),
-            ...fmt,
+            ...fmtOf(t),
           });
 
   let quantize: Dispatch | null = null;

@@ -34,6 +34,12 @@ export interface MatmulTuning {
   /** 'rows' (both lists): X_VEC, how x's words reach the lanes (XVec; shaders/matmul_common.wgsl). */
   gemvXVec: XVec;
   gemmXVec: XVec;
+  /**
+   * FP8 E4M3 weights (both lists) decoded straight into f32 bits (fp8x4_bits in shaders/fp8_codes.wgsl) instead of
+   * through f16 fields: exact only where the device keeps f32 subnormals, as lavapipe does. Taken where the weights
+   * allow it (GpuWeights.fp8Bits).
+   */
+  fp8Bits: boolean;
 }
 
 /**
@@ -75,7 +81,14 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // bench/matmul_ab.ts --tokens 1, WG 32 against 64, one process: 576x576 0.87-0.88x the time (0.94x with 2 threads),
   // 1536x576 0.91x (0.93x), 576x960 0.89-0.95x (once 1.45x), 576x3072 0.96-0.98x, 576x49152 1.0x.
   const flat = /swiftshader/i.test(caps.adapterName);
+  // FP8 E4M3 by f32 bits on lavapipe (which keeps f32 subnormals): SmolLM2's GEMVs (bench/matmul_ab.ts --format
+  // fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.04-1.09x int8's time, against 1.17-1.34x.
+  // GPUs may flush subnormals; SwiftShader's 'flat' kernels were not measured with it.
+  const fp8Bits = cpu && !flat;
+  // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
+  // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
+  const gemvWG = flat || gemvR === 4 ? 16 : 32;
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG: flat ? 16 : 32, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format) }
-    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false };
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
+    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false };
 }

@@ -67,6 +67,11 @@ export interface GpuWeights {
   /** fp8e4m3: whether any code is a NaN (0x7F, 0xFF); the matmul's decoder skips the check where none is. */
   nanCodes?: boolean;
   /**
+   * fp8e4m3: whether the CPU adapters' f32-bit decode (MatmulTuning.fp8Bits, FP8_BITS in shaders/weights/fp8.wgsl)
+   * can take these weights: no NaN code, and every scale below 2^60 in magnitude (the decode's unit is folded in).
+   */
+  fp8Bits?: boolean;
+  /**
    * Rows per tile (1: row-major). q8, q4, fp8 and the GGUF block formats: a chunk's rows in tiles of rowTile
    * rows (the last one padded), decoder block b (q8, q4, fp8) or vec4 b of the code planes (GGUF) of a tile's
    * rows stored together, and its scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows
@@ -336,5 +341,6 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   }
   const group = paired ? 64 : w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
   const nanCodes = format === 'fp8e4m3' ? hasE4m3Nan(w.data as Uint32Array) : undefined;
-  return { format, rows: N, cols: K, group, chunks, bytes, nanCodes, ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}) };
+  const fp8Bits = format === 'fp8e4m3' ? !nanCodes && w.scales!.every((s) => Math.abs(s) < 2 ** 60) : undefined;
+  return { format, rows: N, cols: K, group, chunks, bytes, nanCodes, fp8Bits, ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}) };
 }
