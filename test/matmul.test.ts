@@ -382,6 +382,7 @@ describe('matmul uniforms and validation', () => {
     expect(matmulTuning(caps, 'fp8e4m3').fp8Bits).toBe(true);
     expect(matmulTuning({ ...caps, cpu: false }, 'fp8e4m3').fp8Bits).toBe(false); // GPUs may flush f32 subnormals
     expect(matmulTuning({ ...caps, adapterName: 'SwiftShader Device (Subzero)' }, 'fp8e4m3').fp8Bits).toBe(false);
+    expect(matmulTuning({ ...caps, adapterName: 'Microsoft Basic Render Driver' }, 'fp8e4m3').fp8Bits).toBe(false); // not known to keep them
     // 4 rows a lane in workgroups of 16, 2 rows in 32: 64 rows a workgroup either way
     expect([matmulTuning(caps, 'fp8e4m3'), matmulTuning(caps, 'f16'), matmulTuning(caps, 'q8')].map((t) => t.gemvWG * t.gemvR)).toEqual([64, 64, 64]);
     const alloc = new Allocator(gpu);

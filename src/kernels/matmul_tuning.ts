@@ -85,7 +85,8 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.04-1.09x int8's time, against 1.17-1.34x.
   // GPUs may flush subnormals; SwiftShader does (bench/fp8_codes_page: its 14 subnormal codes decode to 0 there, though
   // the flat GEMV took 0.83-0.89x the time), so it keeps the f16 fields.
-  const fp8Bits = cpu && !flat;
+  // Only where subnormals are known to be kept: another CPU adapter (WARP, say) may flush them as SwiftShader does.
+  const fp8Bits = cpu && /llvmpipe|lavapipe/i.test(caps.adapterName);
   // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
   // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
   const gemvWG = flat || gemvR === 4 ? 16 : 32;
