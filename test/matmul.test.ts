@@ -142,6 +142,8 @@ const GEMM_FP8_ROUTES: Partial<MatmulTuning>[] = [
   { gemm: 'rows', gemmWG: 16, gemmR: 4, gemmTT: 4, fp8Bits: false },
   { gemm: 'rows', gemmWG: 16, gemmR: 4, gemmTT: 4, fp8Bits: true },
 ];
+/** A test name's part for a layout that names its FP8 decode. */
+const bitsName = (t: Partial<MatmulTuning>) => (t.fp8Bits === undefined ? '' : ` fp8Bits=${+t.fp8Bits}`);
 const GEMV_ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
   { gemv: 'split', gemvWG: 32, gemvR: 1 },
@@ -165,8 +167,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const e4m3 = kind === 'fp8e4m3' || kind === 'fp8e4m3-g32' || kind === 'fp8e4m3-b128';
     const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])];
     for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
-      const bits = tuning.fp8Bits === undefined ? '' : ` fp8Bits=${+tuning.fp8Bits}`;
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}${bits}`;
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}${bitsName(tuning)}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
@@ -175,8 +176,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     const layouts = [...GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat), ...(e4m3 ? GEMM_FP8_ROUTES : [])];
     for (const tuning of all ? [...layouts, ...GEMM_ODD] : layouts.filter((t) => variantGemm || t.gemm !== 'tiled')) {
-      const bits = tuning.fp8Bits === undefined ? '' : ` fp8Bits=${+tuning.fp8Bits}`;
-      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${bits}` : tuning.gemm;
+      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${bitsName(tuning)}` : tuning.gemm;
       // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
       it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);

@@ -81,11 +81,10 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // bench/matmul_ab.ts --tokens 1, WG 32 against 64, one process: 576x576 0.87-0.88x the time (0.94x with 2 threads),
   // 1536x576 0.91x (0.93x), 576x960 0.89-0.95x (once 1.45x), 576x3072 0.96-0.98x, 576x49152 1.0x.
   const flat = /swiftshader/i.test(caps.adapterName);
-  // FP8 E4M3 by f32 bits on lavapipe (which keeps f32 subnormals): SmolLM2's GEMVs (bench/matmul_ab.ts --format
-  // fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.04-1.09x int8's time, against 1.17-1.34x.
-  // GPUs may flush subnormals; SwiftShader does (bench/fp8_codes_page: its 14 subnormal codes decode to 0 there, though
-  // the flat GEMV took 0.83-0.89x the time), so it keeps the f16 fields.
-  // Only where subnormals are known to be kept: another CPU adapter (WARP, say) may flush them as SwiftShader does.
+  // FP8 E4M3 by f32 bits only where f32 subnormals are known to be kept, lavapipe: SmolLM2's GEMVs there (bench/matmul_ab.ts
+  // --format fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.00-1.07x int8's time, against
+  // 1.17-1.38x. SwiftShader flushes them (bench/fp8_codes_page: its 14 subnormal codes decode to 0, though its flat GEMV
+  // took 0.83-0.89x the time); GPUs and other CPU adapters (WARP) may.
   const fp8Bits = cpu && /llvmpipe|lavapipe/i.test(caps.adapterName);
   // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
   // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
