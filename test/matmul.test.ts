@@ -235,8 +235,8 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const xe = alloc.storage('xe', ids.length * dim * 4);
       const t = uploadWeights(alloc, 'table', wd, { maxChunkBytes: 60 * gpuRowWords(wd.format, dim) * 4 });
       const d = await buildEmbedding(gpu, alloc, { table: t, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
-      // Chunks of 60 rows (128x128 blocks cut across chunks); int8 on lavapipe: 48, whole tiles of 16 rows.
-      expect(d.length).toBe(t.rowTile === 16 ? 4 : 3);
+      // Chunks of 60 rows (128x128 blocks cut across chunks); on lavapipe whole tiles: int8 48 (tiles of 16), FP8 32.
+      expect(d.length).toBe({ 16: 4, 32: 5 }[t.rowTile ?? 1] ?? 3);
       run(gpu, d, ids.length);
       const got = new Float32Array(await readBuffer(gpu, xe, ids.length * dim * 4));
       const table = dequantize(wd);
@@ -444,7 +444,7 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each(['q8', 'int8', 'q8-g64', 'q4', 'fp8e4m3', 'fp8e5m2-g32', 'fp8e4m3-b128'] as const)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
+  it.each(['q8', 'int8', 'q8-g64', 'q4', 'fp8e4m3', 'fp8e5m2-g32', 'fp8e4m3-b128'] as const)('%s in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -456,6 +456,7 @@ describe('matmul uniforms and validation', () => {
       const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
       expect(outputs.get(8)).toEqual(outputs.get(1));
       expect(outputs.get(16)).toEqual(outputs.get(1));
+      expect(outputs.get(32)).toEqual(outputs.get(1));
       // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
       const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
       expect(worstRatio(y1, matmulRef(wd, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 1e-5, 2e-5)).toBeLessThanOrEqual(1);
@@ -490,7 +491,7 @@ describe('matmul uniforms and validation', () => {
       const ids = [0, 36, 17, 16, 15];
       const halves = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true);
       const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false);
-      for (const tile of [1, 8, 16]) expect(halves.get(tile)).toEqual(f32s.get(tile));
+      for (const tile of [1, 8, 16, 32]) expect(halves.get(tile)).toEqual(f32s.get(tile));
     } finally {
       alloc.destroyAll();
     }
@@ -537,7 +538,7 @@ describe('matmul uniforms and validation', () => {
     const alloc = new Allocator(gpu);
     try {
       const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
-      expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 16 })).toThrow(/rowTile 16; tiles \(8 or 16 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
+      expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 16 })).toThrow(/rowTile 16; tiles \(8, 16 or 32 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), { rowTile: 4 })).toThrow(/rowTile 4/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), { rowTile: 16 })).toThrow(/\(f16\): rowTile 16/);
       expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();

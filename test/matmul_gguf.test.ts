@@ -94,7 +94,7 @@ describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
 });
 
 describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
-  it.each(GGUF_FORMATS)('%s in row tiles (rowTile 8, 16) gives the bits of row-major: GEMVs, GEMMs, gather; chunks of whole tiles', async (format) => {
+  it.each(GGUF_FORMATS)('%s in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMVs, GEMMs, gather; chunks of whole tiles', async (format) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -107,6 +107,7 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
       const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
       expect(outputs.get(8)).toEqual(outputs.get(1));
       expect(outputs.get(16)).toEqual(outputs.get(1));
+      expect(outputs.get(32)).toEqual(outputs.get(1));
       // And row-major is right: the GEMV against the reference, the gather against ggml's dequantization.
       const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
       expect(worstRatio(y1, matmulRef(f32, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 2e-5, 2e-5)).toBeLessThanOrEqual(1);

@@ -94,8 +94,16 @@ export interface GpuWeights {
  * q5_0 and q4_1 (576x49152) 6.7-7.9 and 6.0-6.2 against 8.5-10.7 and 7.1; 1536x576 and GEMMs unchanged.
  */
 export function rowTileFor(caps: Pick<GpuCaps, 'adapterName'>, format: WeightFormat): number {
-  return takesTiles(format) && /llvmpipe|lavapipe/i.test(caps.adapterName) ? 16 : 1;
+  if (!takesTiles(format) || !/llvmpipe|lavapipe/i.test(caps.adapterName)) return 1;
+  // FP8's GEMV takes 4 rows a lane (matmulTuning's gemvR), so 8 lanes read 32 rows: one tile of 32. bench/matmul_ab.ts
+  // --format fp8e4m3 --tokens 1 --variant rowTile=16 --variant rowTile=32, one process: 576x49152 (the LM head)
+  // 0.91-0.92x the time, 2048x5632 0.96x, SmolLM2's 576- and 1536-wide shapes the same; 64-token GEMMs the same
+  // or less. int8 (2 rows a lane) took 1.06x the time with 32 on the LM head, so it keeps 16.
+  return isFp8(format) ? 32 : 16;
 }
+
+/** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests. */
+const ROW_TILES = [8, 16, 32];
 
 /** Formats whose decoders read through tiled_index (f32 and f16 rows are read by vec4, untiled). */
 export const takesTiles = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f) || isGguf(f);
@@ -298,8 +306,8 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   const { maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize, rowAlign = 1, rowTile = rowTileFor(alloc.gpu.caps, weights.format) } = opts;
   const halfScales = opts.halfScales ?? !alloc.gpu.caps.cpu;
   checkWeights(label, weights);
-  if (rowTile !== 1 && !(takesTiles(weights.format) && (rowTile === 16 || rowTile === 8))) {
-    const why = 'tiles (8 or 16 rows) are for q8, q4, fp8 and the GGUF block formats only';
+  if (rowTile !== 1 && !(takesTiles(weights.format) && ROW_TILES.includes(rowTile))) {
+    const why = 'tiles (8, 16 or 32 rows) are for q8, q4, fp8 and the GGUF block formats only';
     throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; ${why}`);
   }
   const w = rowScales(weights);
@@ -313,7 +321,7 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   }
   // Chunks of whole tiles where a tile fits (a chunk is tiled on its own, its last tile padded).
   if (rowTile > 1 && perChunk >= rowTile * rowAlign) {
-    align = rowTile * rowAlign; // rowAlign is 1 or 2, rowTile 8 or 16: their product is a common multiple
+    align = rowTile * rowAlign; // rowAlign is 1 or 2, rowTile 8, 16 or 32: their product is a common multiple
     perChunk = Math.floor(perChunk / align) * align;
   }
   const paired = halfScales ? pairedScales(w) : undefined;

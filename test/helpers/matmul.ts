@@ -80,10 +80,11 @@ export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData,
   const { rows: N, cols: K } = wd;
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
   const outputs = new Map<number, number[][]>();
-  for (const tile of [1, 8, 16]) {
+  for (const tile of [1, 8, 16, 32]) {
     const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K) * 4, rowTile: tile, halfScales });
     expect(w.rowTile ?? 1).toBe(tile);
-    expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 ? [19, 18] : [16, 16, 5]);
+    // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
+    expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 || tile === 32 ? [19, 18] : [16, 16, 5]);
     const got: number[][] = [];
     const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
     for (const [tuning, path] of tunings) {
