@@ -37,6 +37,7 @@ export interface BenchOptions {
   layouts?: readonly MatmulTuning['gemv'][]; // default: the one matmulTuning picks for the device
   tuning?: Partial<MatmulTuning>;
   prefillTokens?: number; // also time the GEMM list for this many tokens
+  rowTile?: number; // the weights' row tiles (uploadWeights' rowTile; default rowTileFor the device)
   log?: (line: string) => void;
 }
 
@@ -198,7 +199,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           continue;
         }
         const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
-        const w = uploadWeights(alloc, `w.${format}`, wd);
+        const w = uploadWeights(alloc, `w.${format}`, wd, opt.rowTile ? { rowTile: opt.rowTile } : {});
         const expected = ref.matmulRef(refW, x.subarray(0, K), 1);
         for (const layout of layouts) {
           const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: T, tuning: { ...opt.tuning, gemv: layout } });

@@ -1,7 +1,7 @@
 /**
  * bench/matmul.ts's GEMV timing in the browser: every kernel checked against the CPU reference, then
  * timed next to a streaming read of as many bytes. Query: formats=q8,q4  shapes=576x1536,1536x576
- * layouts=rows,split  iters=50  tuning={"gemvR":4}  subgroups=0 (turn the feature off).
+ * layouts=rows,split  iters=50  tuning={"gemvR":4}  rowTile=16 (the weights' row tiles)  subgroups=0 (turn the feature off).
  *
  *   npx tsx bench/browser.ts matmul_page 'formats=q8&layouts=rows,split'
  */
@@ -27,6 +27,7 @@ async function main(): Promise<{ text: string }> {
     iters: Number(q.get('iters') ?? 50),
     prefillTokens: q.get('prefill') ? Number(q.get('prefill')) : undefined,
     tuning: JSON.parse(q.get('tuning') ?? '{}') as Partial<MatmulTuning>,
+    rowTile: q.get('rowTile') ? Number(q.get('rowTile')) : undefined,
     log,
   });
   return { text: lines.join('\n') };
