@@ -9,18 +9,42 @@
  *
  * --uniform: the same words read at addresses every lane shares (the subgroup's 8 words loaded by each lane, then
  * lane l keeps word l by selects): whether this Mesa loads a uniform address once (it does not: each lane loads it).
+ * --width vec2|vec4|mat4: 64 words a lane read as 32 vec2<u32>, 16 vec4<u32> or 4 mat4x4<f32> loads (Mesa 25.0.7:
+ * 7,140, 6,326 and 6,351 instructions, 99-112 a word against 145 for u32 loads: a wider load saves little).
  *
- *   npx tsx bench/lavapipe_loads.ts [--uniform]  (runs itself again with GALLIVM_DEBUG=asm LP_NUM_THREADS=0)
+ *   npx tsx bench/lavapipe_loads.ts [--uniform | --width vec2|vec4|mat4]  (runs itself again with GALLIVM_DEBUG=asm LP_NUM_THREADS=0)
  */
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const LOADS = 16;
 const UNIFORM = process.argv.includes('--uniform') || process.env.EMBERLM_LOADS_UNIFORM === '1';
+const WIDTH = process.env.EMBERLM_LOADS_WIDTH ?? process.argv[process.argv.indexOf('--width') + 1] ?? '';
+// The wide loads' element type, its words, and how its words are folded into a vec4<u32>.
+const WIDE: Record<string, { type: string; words: number; fold: (e: string) => string }> = {
+  vec2: { type: 'vec2<u32>', words: 2, fold: (e) => `vec4<u32>(${e}, 0u, 0u)` },
+  vec4: { type: 'vec4<u32>', words: 4, fold: (e) => e },
+  mat4: { type: 'mat4x4<f32>', words: 16, fold: (e) => `bitcast<vec4<u32>>((${e})[0] + (${e})[1] + (${e})[2] + (${e})[3])` },
+};
+const wide = process.argv.includes('--width') || process.env.EMBERLM_LOADS_WIDTH ? WIDE[WIDTH] : undefined;
+if ((process.argv.includes('--width') || process.env.EMBERLM_LOADS_WIDTH) && !wide) throw new Error(`--width: vec2, vec4 or mat4, not '${WIDTH}'`);
+const LOADS = wide ? 64 / wide.words : 16;
 // Lane l's word of 8 read uniformly: all 8 words at addresses the lanes share, then lane l's picked by selects.
 const pick = (i: number) =>
   Array.from({ length: 8 }, (_, k) => `w[base + ${i * 8 + k}u]`).reduce((a, v, k) => (k === 0 ? v : `select(${a}, ${v}, lane == ${k}u)`));
-const KERNEL = UNIFORM
+const KERNEL = wide
+  ? /* wgsl */ `
+@group(0) @binding(0) var<storage, read> w: array<${wide.type}>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@compute @workgroup_size(8)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  var acc = vec4<u32>();
+${Array.from({ length: LOADS }, (_, i) => `  acc ^= ${wide.fold(`w[g.x * ${LOADS}u + ${i}u]`)};`).join('\n')}
+  y[g.x] = acc.x ^ acc.y ^ acc.z ^ acc.w;
+}`
+  : UNIFORM
   ? /* wgsl */ `enable subgroups;
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
@@ -51,7 +75,7 @@ async function child(): Promise<void> {
   const device = await adapter.requestDevice({ requiredFeatures: UNIFORM ? ['subgroups' as GPUFeatureName] : [] });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: KERNEL }), entryPoint: 'main' } });
   const buffer = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
-  const entries = [buffer(8 * LOADS * (UNIFORM ? 8 : 1) * 4), buffer(8 * 4)].map((b, binding) => ({ binding, resource: { buffer: b } }));
+  const entries = [buffer(8 * LOADS * (UNIFORM ? 8 : 1) * 4 * (wide?.words ?? 1)), buffer(8 * 4)].map((b, binding) => ({ binding, resource: { buffer: b } }));
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
@@ -65,9 +89,18 @@ async function child(): Promise<void> {
 
 function parent(): void {
   // The shader cache off: a cached shader is not compiled again, so Mesa would print nothing.
-  const env = { ...process.env, GALLIVM_DEBUG: 'asm', LP_NUM_THREADS: '0', MESA_SHADER_CACHE_DISABLE: 'true', EMBERLM_LOADS_CHILD: '1', EMBERLM_LOADS_UNIFORM: UNIFORM ? '1' : '0' };
-  const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const text = `${out.stdout}\n${out.stderr}`;
+  const env = {
+    ...process.env, GALLIVM_DEBUG: 'asm', LP_NUM_THREADS: '0', MESA_SHADER_CACHE_DISABLE: 'true', EMBERLM_LOADS_CHILD: '1',
+    EMBERLM_LOADS_UNIFORM: UNIFORM ? '1' : '0', ...(wide ? { EMBERLM_LOADS_WIDTH: WIDTH } : {}),
+  };
+  // The child's output goes to a file: Mesa writes the code with C stdio, and into a pipe that Node has made
+  // non-blocking a long listing (--uniform) lost whatever did not fit when the pipe was full.
+  const file = join(mkdtempSync(join(tmpdir(), 'emberlm-loads-')), 'asm.txt');
+  const fd = openSync(file, 'w');
+  spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const text = readFileSync(file, 'utf8');
+  rmSync(dirname(file), { recursive: true });
   // The compute shader's body: from its label to the coroutine's resume stub.
   const body = /^cs_co_variant:$([\s\S]*?)^cs_co_variant\.resume:/m.exec(text)?.[1];
   if (!body) throw new Error(`no compute shader code in Mesa's output (is this lavapipe? GALLIVM_DEBUG=asm needs llvmpipe):\n${text.slice(0, 2000)}`);
@@ -77,10 +110,12 @@ function parent(): void {
   const jumps = count(/\sj(?!mp)[a-z]+\s/g);
   const scalarLoads = count(/\(%r\w+,%r\w+,4\)/g); // indexed 4-byte accesses: the lanes' loads
   const mesa = /^adapter: (.*)$/m.exec(text)?.[1] ?? 'an adapter that did not say';
-  const what = UNIFORM ? `${LOADS} groups of 8 u32 loads at addresses the 8 lanes share (lane l keeps word l)` : `${LOADS} lane-varying u32 loads of 8 lanes`;
+  const what = wide ? `${LOADS} lane-varying ${wide.type} loads of 8 lanes (64 words a lane)`
+    : UNIFORM ? `${LOADS} groups of 8 u32 loads at addresses the 8 lanes share (lane l keeps word l)` : `${LOADS} lane-varying u32 loads of 8 lanes`;
   console.log(`${mesa}: ${what}, outside any loop:`);
   console.log(`  ${lines} instructions, ${gathers} vector gathers, ${scalarLoads} indexed 4-byte loads, ${jumps} conditional jumps`);
   console.log(`  per ${UNIFORM ? 'group of 8 words' : 'load'}: ${(lines / LOADS).toFixed(0)} instructions, ${(jumps / LOADS).toFixed(1)} conditional jumps`);
+  if (wide) console.log(`  per word a lane: ${(lines / 64).toFixed(0)} instructions`);
   console.log(gathers > 0 ? '  this Mesa gathers: re-measure the CPU layouts (bench/gemv_parts.ts, bench/matmul_ab.ts)' : '  lane by lane: each load costs per lane, whatever its width');
 }
 
