@@ -444,11 +444,21 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each(['q8', 'int8', 'q8-g64', 'q4', 'fp8e4m3', 'fp8e5m2-g32', 'fp8e4m3-b128'] as const)('%s in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind) => {
+  it.each([
+    ['q8', 96],
+    ['int8', 96],
+    ['q8-g64', 96],
+    ['q4', 96],
+    ['fp8e4m3', 96],
+    ['fp8e5m2-g32', 96],
+    ['fp8e4m3-b128', 96],
+    ['f32', 90], // rows padded to whole vec4s: a block's last pieces read the row's last vec4 again
+    ['f16', 90], // rows padded to whole vec4<u32>s of 8 halves, read by vec2
+  ] as const)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
-      const [N, K, T] = [37, 96, 5]; // N: two whole tiles of 16 and a padded one (rowTileOutputs)
+      const [N, T] = [37, 5]; // N: two whole tiles of 16 and a padded one (rowTileOutputs)
       const r = rng(23);
       const wd = makeWeights(kind, N, K, r);
       const x = alloc.upload('x', randn(r, T * K, 2));
@@ -533,15 +543,20 @@ describe('matmul uniforms and validation', () => {
     expect(pairedScales(makeWeights('fp8e4m3-g32', 3, 96, r))).toBeUndefined(); // only q8 and q4
   });
 
-  it('rejects row tiles for f32 and f16 rows, and tiles other than 8 or 16', async () => {
+  it('rejects row tiles other than 8, 16 or 32, and takes the device default', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const f32: WeightData = { format: 'f32', rows: 2, cols: 4, data: new Float32Array(8) };
-      expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 16 })).toThrow(/rowTile 16; tiles \(8, 16 or 32 rows\) are for q8, q4, fp8 and the GGUF block formats only/);
-      expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), { rowTile: 4 })).toThrow(/rowTile 4/);
-      expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), { rowTile: 16 })).toThrow(/\(f16\): rowTile 16/);
-      expect(uploadWeights(alloc, 'w', f32).rowTile).toBeUndefined();
+      expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 4 })).toThrow(/\(f32\): rowTile 4; tiles are of 8, 16 or 32 rows/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), { rowTile: 12 })).toThrow(/rowTile 12/);
+      expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), { rowTile: 64 })).toThrow(/\(f16\): rowTile 64/);
+      // lavapipe: f32 in tiles of 16, f16 and FP8 of 32; elsewhere row-major (rowTile unset)
+      const lavapipe = /llvmpipe|lavapipe/i.test(gpu.caps.adapterName);
+      expect(uploadWeights(alloc, 'w', f32).rowTile).toBe(lavapipe ? 16 : undefined);
+      expect(uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
+      expect(uploadWeights(alloc, 'w', makeWeights('fp8e4m3', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
+      expect(uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 16 : undefined);
     } finally {
       alloc.destroyAll();
     }

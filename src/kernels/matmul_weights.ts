@@ -72,10 +72,10 @@ export interface GpuWeights {
    */
   fp8Bits?: boolean;
   /**
-   * Rows per tile (1: row-major). q8, q4, fp8 and the GGUF block formats: a chunk's rows in tiles of rowTile
-   * rows (the last one padded), decoder block b (q8, q4, fp8) or vec4 b of the code planes (GGUF) of a tile's
-   * rows stored together, and its scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows
-   * one SIMD group of the CPU GEMV reads at once are one stream in memory.
+   * Rows per tile (1: row-major): a chunk's rows in tiles of rowTile rows (the last one padded), decoder block b
+   * (q8, q4, fp8), vec4 b of the code planes (GGUF), vec4 b (f32) or vec2 b (f16) of a tile's rows stored together,
+   * and the scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows one SIMD group of the CPU
+   * GEMV reads at once are one stream in memory.
    */
   rowTile?: number;
   /**
@@ -92,24 +92,26 @@ export interface GpuWeights {
  * (113 MB matrix, one process, 3 runs), 1.1-1.2x at 1.8 MB. The GGUF block formats gained less (they
  * decode more per byte): 512x49152 GEMV 5.0 against 6.1 ms in q4_k, 11.8 against 13.1-13.4 in q6_k,
  * q5_0 and q4_1 (576x49152) 6.7-7.9 and 6.0-6.2 against 8.5-10.7 and 7.1; 1536x576 and GEMMs unchanged.
+ * The formats of 4 rows a lane (matmulTuning's gemvR: FP8, f16, f32) read 32 rows per 8 lanes. bench/matmul_ab.ts
+ * --tokens 1 --variant rowTile=1 --variant rowTile=16 --variant rowTile=32, one process (us):
+ *   FP8 E4M3 (tiles of 16 before): 576x49152 (the LM head) 5,177-5,243 with 32 against 5,636-5,767 with 16,
+ *     2048x5632 1,999 against 2,081, SmolLM2's other shapes the same (int8, 2 rows a lane, took 1.06x the time
+ *     with 32 on the LM head);
+ *   f16 (row-major before): 576x49152 11,321 with 32, 11,534 with 16, 15,270 row-major; 576x1536 344 / 344 / 410;
+ *     1536x576 344 / 360 / 410;
+ *   f32: 576x49152 26,542 with 32, 24,724 with 16, 30,523 row-major; 576x1536 770 / 754 / 852; 1536x576 754 / 754 / 983.
+ * The 64-token GEMMs took the same time (within 3%) in every tile.
  */
 export function rowTileFor(caps: Pick<GpuCaps, 'adapterName'>, format: WeightFormat): number {
-  if (!takesTiles(format) || !/llvmpipe|lavapipe/i.test(caps.adapterName)) return 1;
-  // FP8's GEMV takes 4 rows a lane (matmulTuning's gemvR), so 8 lanes read 32 rows: one tile of 32. bench/matmul_ab.ts
-  // --format fp8e4m3 --tokens 1 --variant rowTile=16 --variant rowTile=32, one process: 576x49152 (the LM head)
-  // 0.91-0.92x the time, 2048x5632 0.96x, SmolLM2's 576- and 1536-wide shapes the same; 64-token GEMMs the same
-  // or less. int8 (2 rows a lane) took 1.06x the time with 32 on the LM head, so it keeps 16.
-  return isFp8(format) ? 32 : 16;
+  if (!/llvmpipe|lavapipe/i.test(caps.adapterName)) return 1;
+  return isFp8(format) || format === 'f16' ? 32 : 16;
 }
 
 /** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests. */
 const ROW_TILES = [8, 16, 32];
 
-/** Formats whose decoders read through tiled_index (f32 and f16 rows are read by vec4, untiled). */
-export const takesTiles = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f) || isGguf(f);
-
-/** u32 words of codes per decoder block of the tiled formats with a scale array (q8: 32 codes, q4: 32, fp8: 16). */
-const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4 };
+/** u32 words a tiled item holds: a decoder block's codes (q8: 32 codes, q4: 32, fp8: 16), f32's vec4, f16's vec2. */
+const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2 };
 
 /**
  * Rows of a chunk in tiles of `tile` (the last padded with zeros), each block's rows together: (tiles, per, tile, unit).
@@ -306,9 +308,8 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   const { maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize, rowAlign = 1, rowTile = rowTileFor(alloc.gpu.caps, weights.format) } = opts;
   const halfScales = opts.halfScales ?? !alloc.gpu.caps.cpu;
   checkWeights(label, weights);
-  if (rowTile !== 1 && !(takesTiles(weights.format) && ROW_TILES.includes(rowTile))) {
-    const why = 'tiles (8, 16 or 32 rows) are for q8, q4, fp8 and the GGUF block formats only';
-    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; ${why}`);
+  if (rowTile !== 1 && !ROW_TILES.includes(rowTile)) {
+    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; tiles are of 8, 16 or 32 rows`);
   }
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
