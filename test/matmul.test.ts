@@ -15,6 +15,7 @@ import {
   pairedScales,
   QUANTIZE_PARAMS,
   rowScales,
+  rowTileFor,
   uploadWeights,
   WEIGHT_FORMATS,
   type MatmulTuning,
@@ -384,7 +385,8 @@ describe('matmul uniforms and validation', () => {
     expect(matmulTuning({ ...caps, adapterName: 'SwiftShader Device (Subzero)' }, 'fp8e4m3').fp8Bits).toBe(false);
     expect(matmulTuning({ ...caps, adapterName: 'Microsoft Basic Render Driver' }, 'fp8e4m3').fp8Bits).toBe(false); // not known to keep them
     // 4 rows a lane in workgroups of 16, 2 rows in 32: 64 rows a workgroup either way
-    expect([matmulTuning(caps, 'fp8e4m3'), matmulTuning(caps, 'f16'), matmulTuning(caps, 'q8')].map((t) => t.gemvWG * t.gemvR)).toEqual([64, 64, 64]);
+    const formats = ['fp8e4m3', 'f16', 'f32', 'q8'] as const;
+    expect(formats.map((f) => matmulTuning(caps, f).gemvWG * matmulTuning(caps, f).gemvR)).toEqual([64, 64, 64, 64]);
     const alloc = new Allocator(gpu);
     try {
       const r = rng(31);
@@ -557,6 +559,8 @@ describe('matmul uniforms and validation', () => {
       expect(uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
       expect(uploadWeights(alloc, 'w', makeWeights('fp8e4m3', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
       expect(uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 16 : undefined);
+      // There a tile is the rows one SIMD group of the GEMV reads at once: 8 lanes x gemvR rows
+      for (const f of lavapipe ? WEIGHT_FORMATS : []) expect(rowTileFor(gpu.caps, f), f).toBe(8 * matmulTuning(gpu.caps, f).gemvR);
     } finally {
       alloc.destroyAll();
     }

@@ -67,10 +67,13 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // tok/s). The GEMM keeps X_VEC 1 (8 was 1.15-1.2x its time: its 4 tokens' held words cost more than the loads saved).
   const xWords8 = caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : cpu ? xWords8 : 1;
-  // f16, f32 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
+  // f16 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
   // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
-  // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4.
-  const gemvR = format === 'f16' || format === 'f32' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
+  // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4. In row tiles
+  // (rowTileFor: 32 rows for 4 a lane, 16 for 2) FP8 and f16 keep 4 (2 took 1.1-1.3x the time), but f32 takes 2:
+  // 393 against 737-754 us on 576x1536 and 1536x576, 12.8-13.0 against 24.3 ms on 576x49152 (1 row in tiles of 8:
+  // 426 us and 14.3 ms).
+  const gemvR = format === 'f16' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: docs/kernels.md).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows

@@ -92,7 +92,8 @@ export interface GpuWeights {
  * (113 MB matrix, one process, 3 runs), 1.1-1.2x at 1.8 MB. The GGUF block formats gained less (they
  * decode more per byte): 512x49152 GEMV 5.0 against 6.1 ms in q4_k, 11.8 against 13.1-13.4 in q6_k,
  * q5_0 and q4_1 (576x49152) 6.7-7.9 and 6.0-6.2 against 8.5-10.7 and 7.1; 1536x576 and GEMMs unchanged.
- * The formats of 4 rows a lane (matmulTuning's gemvR: FP8, f16, f32) read 32 rows per 8 lanes. bench/matmul_ab.ts
+ * The formats of 4 rows a lane (matmulTuning's gemvR: FP8, f16) read 32 rows per 8 lanes (f32, 2 rows a lane since
+ * its tiles, was measured with 4: 16 rows were better there already). bench/matmul_ab.ts
  * --tokens 1 --variant rowTile=1 --variant rowTile=16 --variant rowTile=32, one process (us):
  *   FP8 E4M3 (tiles of 16 before): 576x49152 (the LM head) 5,177-5,243 with 32 against 5,636-5,767 with 16,
  *     2048x5632 1,999 against 2,081, SmolLM2's other shapes the same (int8, 2 rows a lane, took 1.06x the time
