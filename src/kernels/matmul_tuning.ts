@@ -92,7 +92,10 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
   // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
   const gemvWG = flat || gemvR === 4 ? 16 : 32;
+  // f32's per-row GEMM takes 2 rows too (bench/matmul_ab.ts --tokens 64 --variant gemmR=4 --variant gemmR=2, one
+  // process: 260 against 453 us a token on 576x1536, 250 against 402 on 1536x576; 1 row 316; f16 keeps 4: 2 took 1.5x).
+  const gemmR = format === 'f32' ? 2 : 4;
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmR, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false };
 }
