@@ -7,6 +7,7 @@
  *   npx tsx bench/stream_loads.ts   (LP_NUM_THREADS=0 unless set; 3 rounds, best of 3 each)
  */
 import { loadavg } from 'node:os';
+import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_SOURCE } from './loads/kernel.ts';
 
 process.env.LP_NUM_THREADS ??= '0';
 const { create, globals } = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
@@ -16,41 +17,20 @@ const adapter = (await gpu.requestAdapter())!;
 const device = await adapter.requestDevice();
 const BYTES = 64 * 2 ** 20;
 const WG = 8;
-const LOADS = 64; // vec4s per invocation
-const TEX_W = 4096;
 const invocations = BYTES / 16 / LOADS;
-const kernel = (decl: string, read: string, contiguous: boolean) => /* wgsl */ `
-${decl}
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nw: vec3u) {
-  let group = wg.y * nw.x + wg.x;
-  let inv = group * ${WG}u + lid;
-  var first = group * ${WG * LOADS}u + lid;
-  var stride = ${WG}u;
-  if (${contiguous}) { first = inv * ${LOADS}u; stride = 1u; }
-  var acc = vec4<u32>(0u);
-  for (var j = 0u; j < ${LOADS}u; j++) { let i = first + j * stride; acc ^= ${read}; }
-  out[inv] = acc.x ^ acc.y ^ acc.z ^ acc.w;
-}`;
 const buffer = device.createBuffer({ size: BYTES, usage: GPUBufferUsage.STORAGE });
 const texture = device.createTexture({ size: [TEX_W, BYTES / 16 / TEX_W], format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING });
 const out = device.createBuffer({ size: invocations * 4, usage: GPUBufferUsage.STORAGE });
-const VEC4 = '@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;';
-const U32 = '@group(0) @binding(0) var<storage, read> src: array<u32>;';
-const TEX = '@group(0) @binding(0) var src: texture_2d<u32>;';
-const reads = [
-  ['buffer vec4', VEC4, 'src[i]'],
-  ['buffer 4 x u32', U32, 'vec4<u32>(src[4u * i], src[4u * i + 1u], src[4u * i + 2u], src[4u * i + 3u])'],
-  ['texture', TEX, `textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`],
-] as const;
+// The 4 x u32 read: the same words as the vec4 one, a load each.
+const U32_SOURCE = ['vec4<u32>(src[4u * i], src[4u * i + 1u], src[4u * i + 2u], src[4u * i + 3u])', '@group(0) @binding(0) var<storage, read> src: array<u32>;'] as const;
+const reads = [['buffer vec4', ...BUFFER_SOURCE], ['buffer 4 x u32', ...U32_SOURCE], ['texture', ...TEXTURE_SOURCE]] as const;
 const groups = invocations / WG;
 console.log(`adapter: ${adapter.info.description}; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 for (let round = 0; round < 3; round++) {
   for (const contiguous of [true, false]) {
-    for (const [name, decl, read] of reads) {
-      const module = device.createShaderModule({ code: kernel(decl, read, contiguous) });
-      const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    for (const [name, read, decl] of reads) {
+      const module = device.createShaderModule({ code: streamKernel(read, decl, WG) });
+      const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants: { CONTIGUOUS: +contiguous } } });
       const source = name === 'texture' ? texture.createView() : { buffer };
       const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: source }, { binding: 1, resource: { buffer: out } }] });
       const run = async () => {

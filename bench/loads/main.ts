@@ -8,34 +8,14 @@
  *   npx tsx bench/browser.ts loads            (chromium on SwiftShader; prints the table)
  */
 import { asJson, reportPage, showInOut } from '../page_result.ts';
+import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_SOURCE } from './kernel.ts';
 
 const MIB = 2 ** 20;
 const BYTES = 64 * MIB;
-const TEX_W = 4096; // texels per texture row (16 B each)
 const WG = 64;
-const LOADS = 64; // vec4s per invocation
 
-const kernel = (read: string, decl: string) => /* wgsl */ `
-override CONTIGUOUS: bool = true;
-${decl}
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nw: vec3u) {
-  let group = wg.y * nw.x + wg.x;
-  let inv = group * ${WG}u + lid;
-  var first = group * ${WG * LOADS}u + lid;
-  var stride = ${WG}u;
-  if (CONTIGUOUS) { first = inv * ${LOADS}u; stride = 1u; }
-  var acc = vec4<u32>(0u);
-  for (var j = 0u; j < ${LOADS}u; j++) {
-    let i = first + j * stride;
-    acc ^= ${read};
-  }
-  out[inv] = acc.x ^ acc.y ^ acc.z ^ acc.w;
-}`;
-
-const BUFFER = kernel('src[i]', '@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;');
-const TEXTURE = kernel(`textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`, '@group(0) @binding(0) var src: texture_2d<u32>;');
+const BUFFER = streamKernel(...BUFFER_SOURCE, WG);
+const TEXTURE = streamKernel(...TEXTURE_SOURCE, WG);
 
 interface Row { path: string; layout: string; gb_s: number; ms: number[] }
 
