@@ -7,6 +7,12 @@ import type { GpuCaps } from '../gpu/device.ts';
 import { FORMATS, type WeightFormat } from './weight_formats.ts';
 
 /** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
+/** lavapipe (Mesa's llvmpipe behind Vulkan): 8-lane SIMD groups, every load issued lane by lane, f32 subnormals kept. */
+export const isLavapipe = (caps: Pick<GpuCaps, 'adapterName'>) => /llvmpipe|lavapipe/i.test(caps.adapterName);
+
+/** Lanes of lavapipe's SIMD group (its 256-bit vectors of 32-bit lanes): the rows a GEMV group reads are LANES x gemvR. */
+export const LAVAPIPE_LANES = 8;
+
 export function takesFloatDot(format: WeightFormat): boolean {
   return FORMATS[format].x === 'q8';
 }
@@ -88,7 +94,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // --format fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.00-1.07x int8's time, against
   // 1.17-1.38x. SwiftShader flushes them (bench/fp8_codes_page: its 14 subnormal codes decode to 0, though its flat GEMV
   // took 0.83-0.89x the time); GPUs and other CPU adapters (WARP) may.
-  const fp8Bits = cpu && /llvmpipe|lavapipe/i.test(caps.adapterName);
+  const fp8Bits = cpu && isLavapipe(caps);
   // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
   // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
   const gemvWG = flat || gemvR === 4 ? 16 : 32;

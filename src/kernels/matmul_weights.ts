@@ -5,6 +5,7 @@ import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_for
 import { GGUF_LAYOUTS, PIECE_WORDS, planeRowWords, repackGgufPieces, tiledIndex, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { GpuCaps } from '../gpu/device.ts';
+import { isLavapipe, LAVAPIPE_LANES, matmulTuning } from './matmul_tuning.ts';
 
 /**
  * Weight matrices for the matmul (src/kernels/matmul.ts): their CPU layout (WeightData), scale layouts,
@@ -92,9 +93,9 @@ export interface GpuWeights {
  * (113 MB matrix, one process, 3 runs), 1.1-1.2x at 1.8 MB. The GGUF block formats gained less (they
  * decode more per byte): 512x49152 GEMV 5.0 against 6.1 ms in q4_k, 11.8 against 13.1-13.4 in q6_k,
  * q5_0 and q4_1 (576x49152) 6.7-7.9 and 6.0-6.2 against 8.5-10.7 and 7.1; 1536x576 and GEMMs unchanged.
- * The formats of 4 rows a lane (matmulTuning's gemvR: FP8, f16) read 32 rows per 8 lanes (f32, 2 rows a lane since
- * its tiles, was measured with 4: 16 rows were better there already). bench/matmul_ab.ts
- * --tokens 1 --variant rowTile=1 --variant rowTile=16 --variant rowTile=32, one process (us):
+ * So a tile is the rows one SIMD group reads, LAVAPIPE_LANES x matmulTuning's gemvR: 32 for the formats of 4 rows a
+ * lane (FP8, f16), 16 for the rest (f32, 2 rows a lane since its tiles, was measured with 4: 16 rows were better there
+ * already). bench/matmul_ab.ts --tokens 1 --variant rowTile=1 --variant rowTile=16 --variant rowTile=32, one process (us):
  *   FP8 E4M3 (tiles of 16 before): 576x49152 (the LM head) 5,177-5,243 with 32 against 5,636-5,767 with 16,
  *     2048x5632 1,999 against 2,081, SmolLM2's other shapes the same (int8, 2 rows a lane, took 1.06x the time
  *     with 32 on the LM head);
@@ -103,9 +104,8 @@ export interface GpuWeights {
  *   f32: 576x49152 26,542 with 32, 24,724 with 16, 30,523 row-major; 576x1536 770 / 754 / 852; 1536x576 754 / 754 / 983.
  * The 64-token GEMMs took the same time (within 3%) in every tile.
  */
-export function rowTileFor(caps: Pick<GpuCaps, 'adapterName'>, format: WeightFormat): number {
-  if (!/llvmpipe|lavapipe/i.test(caps.adapterName)) return 1;
-  return isFp8(format) || format === 'f16' ? 32 : 16;
+export function rowTileFor(caps: GpuCaps, format: WeightFormat): number {
+  return isLavapipe(caps) ? LAVAPIPE_LANES * matmulTuning(caps, format).gemvR : 1;
 }
 
 /** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests. */
