@@ -15,7 +15,7 @@ import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
 import { candidates, chooseVariant, GEMM_TRIAL_TOKENS } from './autotune.ts';
-import { decoderOf, FORMATS, type WeightFormat } from './weight_formats.ts';
+import { decoderOf, FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
 
 /**
  * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, on one design: the access
@@ -235,7 +235,7 @@ export function decoderShader(
   const round =
     f.x === 'f16'
       ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }`
-      : format === 'fp8e4m3' || format === 'fp8e5m2'
+      : isFp8(format)
         ? 'fn x_round(v: vec4<f32>) -> vec4<f32> { return select(v, v * BITS_UNIT, FP8_BITS); }'
         : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
   const inp = input ?? (q8 ? 'q8' : 'f32');

@@ -4,7 +4,7 @@
  * width of x's loads. Each choice is measured (the comments say where); tests and autotune override it per path.
  */
 import type { GpuCaps } from '../gpu/device.ts';
-import { FORMATS, type WeightFormat } from './weight_formats.ts';
+import { FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
 
 /** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
 /** lavapipe (Mesa's llvmpipe behind Vulkan): 8-lane SIMD groups, every load issued lane by lane, f32 subnormals kept. */
@@ -79,7 +79,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // (rowTileFor: 32 rows for 4 a lane, 16 for 2) FP8 and f16 keep 4 (2 took 1.1-1.3x the time), but f32 takes 2:
   // 393 against 737-754 us on 576x1536 and 1536x576, 12.8-13.0 against 24.3 ms on 576x49152 (1 row in tiles of 8:
   // 426 us and 14.3 ms).
-  const gemvR = format === 'f16' || format === 'fp8e4m3' || format === 'fp8e5m2' ? 4 : 2;
+  const gemvR = format !== undefined && (format === 'f16' || isFp8(format)) ? 4 : 2;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: docs/kernels.md).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows

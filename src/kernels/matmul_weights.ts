@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
-import { FORMATS, WEIGHT_FORMATS, isGguf, type WeightFormat } from './weight_formats.ts';
+import { FORMATS, WEIGHT_FORMATS, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
 import { GGUF_LAYOUTS, PIECE_WORDS, planeRowWords, repackGgufPieces, tiledIndex, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { GpuCaps } from '../gpu/device.ts';
@@ -130,7 +130,6 @@ function tileRows<T extends Uint32Array | Float32Array>(a: T, rows: number, per:
 
 /** Formats with a separate f32 scale array (`WeightData.scales`). */
 export const hasScaleArray = (f: WeightFormat) => f === 'q8' || f === 'q4' || isFp8(f);
-const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
 
 /**
  * Words (u32 or f32) of codes per row on the GPU: f32 and f16 rows are zero-padded to whole vec4s, FP8 rows to whole

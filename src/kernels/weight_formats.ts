@@ -108,3 +108,4 @@ export function decoderOf(w: { format: WeightFormat; halfScales?: boolean }): st
 }
 
 export const isGguf = (f: WeightFormat): f is GgufFormat => f in GGUF_LAYOUTS;
+export const isFp8 = (f: WeightFormat) => f === 'fp8e4m3' || f === 'fp8e5m2';
