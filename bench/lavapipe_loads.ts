@@ -21,15 +21,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const UNIFORM = process.argv.includes('--uniform') || process.env.EMBERLM_LOADS_UNIFORM === '1';
-const WIDTH = process.env.EMBERLM_LOADS_WIDTH ?? process.argv[process.argv.indexOf('--width') + 1] ?? '';
+const widthAt = process.argv.indexOf('--width');
+const WIDTH = process.env.EMBERLM_LOADS_WIDTH ?? (widthAt >= 0 ? process.argv[widthAt + 1] : undefined);
 // The wide loads' element type, its words, and how its words are folded into a vec4<u32>.
 const WIDE: Record<string, { type: string; words: number; fold: (e: string) => string }> = {
   vec2: { type: 'vec2<u32>', words: 2, fold: (e) => `vec4<u32>(${e}, 0u, 0u)` },
   vec4: { type: 'vec4<u32>', words: 4, fold: (e) => e },
   mat4: { type: 'mat4x4<f32>', words: 16, fold: (e) => `bitcast<vec4<u32>>((${e})[0] + (${e})[1] + (${e})[2] + (${e})[3])` },
 };
-const wide = process.argv.includes('--width') || process.env.EMBERLM_LOADS_WIDTH ? WIDE[WIDTH] : undefined;
-if ((process.argv.includes('--width') || process.env.EMBERLM_LOADS_WIDTH) && !wide) throw new Error(`--width: vec2, vec4 or mat4, not '${WIDTH}'`);
+const wide = WIDTH === undefined ? undefined : WIDE[WIDTH];
+if (WIDTH !== undefined && !wide) throw new Error(`--width: vec2, vec4 or mat4, not '${WIDTH}'`);
 const LOADS = wide ? 64 / wide.words : 16;
 // Lane l's word of 8 read uniformly: all 8 words at addresses the lanes share, then lane l's picked by selects.
 const pick = (i: number) =>
