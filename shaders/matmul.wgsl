@@ -73,6 +73,25 @@ fn x_fetch_at(v: u32) -> bool {
   return (X_VEC == 4u && (v & 3u) == 0u) || (X_VEC == 8u && (v & 1u) == 0u);
 }
 
+// Token i's (row t of x) piece at word k in rows: from the pairs the lanes hold (X_VEC 16), or x_piece_shared's.
+fn x_rows_piece(xh: vec4<u32>, held: vec4<u32>, t: u32, k: u32, lane: u32, i: u32) -> XV {
+  if (X_VEC == 16u) { return x_piece_lane(xh, i); }
+  return x_piece_shared(held, t, k, lane);
+}
+
+// Token i's (row t of x) block scale: lane i's (X_VEC 16) or loaded.
+fn x_rows_scale(xsh: f32, t: u32, b: u32, i: u32) -> f32 {
+  if (X_VEC == 16u) { return x_lane_scale(xsh, i); }
+  return x_scale(t, b);
+}
+
+// X_VEC 16: lane l loads words k + 2(l % 2), +1 of token t0 + (l % 8) / 2 (TT <= 4): a piece for 4 tokens.
+fn x_gemm_fetch(t0: u32, nt: u32, k: u32, lane: u32) -> vec4<u32> {
+  let t = min(t0 + ((lane & 7u) >> 1u), nt - 1u);
+  let w = k + 2u * (lane & 1u);
+  return vec4<u32>(x_word(t, w), x_word(t, w + 1u), 0u, 0u);
+}
+
 // Block b's scale group g, and the blocks left in it (from blocks_per_group() down to 1), stepped once per block: a
 // count, not a division per block (which costs CPU SIMD dearly). A value, not a pointer: the flat kernels keep
 // their state out of memory under Subzero.
@@ -116,6 +135,9 @@ fn rows(
     var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
     var xs = vec4<ACC>();
     var xq: array<vec4<u32>, 4>; // X_VEC 4 and 8: [token] the x words this lane holds (x_fetch) for x_shared
+    var xh = vec4<u32>(); // X_VEC 16: a piece's x for the TT tokens, a word pair a lane (x_gemm_fetch)
+    var xsh = 0.0; // X_VEC 16: token lane % 4's x scale of the block
+    if (X_VEC == 16u) { xsh = x_scale(min(t0 + (lane & 3u), nt - 1u), b); }
     if (FLOAT_DOT) {
       // f32 products of the codes (exact: see piece_wide), each code widened once for R rows or TT tokens
       var pf = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
@@ -126,8 +148,9 @@ fn rows(
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
+        if (X_VEC == 16u) { xh = x_gemm_fetch(t0, nt, b * XW + 4u * v, lane); }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_wide(x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
+          let xv = piece_wide(x_rows_piece(xh, xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane, i));
           xf[i] += wide_sum(xv);
           for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
@@ -143,16 +166,17 @@ fn rows(
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
+        if (X_VEC == 16u) { xh = x_gemm_fetch(t0, nt, b * XW + 4u * v, lane); }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
-          let xv = x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
+          let xv = x_rows_piece(xh, xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane, i);
           xs[i] += piece_sum(xv);
           for (var r = 0u; r < R; r++) { part[i][r] += piece_dot(wv[r], xv); }
         }
       }
     }
     for (var i = 0u; i < TT; i++) {
-      let xsc = x_scale(min(t0 + i, nt - 1u), b);
+      let xsc = x_rows_scale(xsh, min(t0 + i, nt - 1u), b, i);
       for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
     }
     gc = next_block(gc, bpg);

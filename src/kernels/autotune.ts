@@ -57,7 +57,8 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
     path === 'gemv'
       ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec }
       : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
-  // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
+  // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's other rows take 1 (its default
+  // takes 16 where it applies).
   const all: Variant[] = path === 'gemv'
     ? [
         pick(defaults),

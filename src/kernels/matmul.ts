@@ -150,7 +150,7 @@ function xView(xVec: XVec, arrays: readonly string[]): string {
  */
 export function effectiveXVec(format: WeightFormat, K: number, xVec: XVec, caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>): XVec {
   const q8 = FORMATS[format].x === 'q8';
-  if (xVec === 8) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  if (xVec === 8 || xVec === 16) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? xVec : 1;
   return !q8 && K % 4 ? 1 : xVec;
 }
 
@@ -182,8 +182,10 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
   // quads (one vec4 load each where the view allows), the other lanes' loads masked off (on CPU SIMD a
   // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
   // piece v its quad by shuffle. X_VEC 8 (subgroups of 8 or more): x_fetch has lane l load word l % 8 of
-  // two pieces (held in .x), and x_shared broadcasts piece v's half. Without subgroups each lane loads all
-  // it needs itself.
+  // two pieces (held in .x), and x_shared broadcasts piece v's half. X_VEC 16 (rows' GEMM, subgroups of 8 or
+  // more): x_gemm_fetch has lane l load a word pair of token l % 8 / 2's piece, x_lane_pairs hands token i its
+  // piece from lanes 2i and 2i + 1, and x_lane_scale token i its block scale from lane i (constant lanes once the
+  // token loop unrolls). Without subgroups each lane loads all it needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
@@ -198,6 +200,22 @@ fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
   if (first == 0u) { return lo; }
   return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
+fn x_lane_pairs(h: vec4<u32>, i: u32) -> vec4<u32> { // lanes 2i and 2i + 1's h.xy (i < 4, a constant once loops unroll)
+  switch i {
+    case 0u: { return vec4<u32>(subgroupBroadcast(h.x, 0u), subgroupBroadcast(h.y, 0u), subgroupBroadcast(h.x, 1u), subgroupBroadcast(h.y, 1u)); }
+    case 1u: { return vec4<u32>(subgroupBroadcast(h.x, 2u), subgroupBroadcast(h.y, 2u), subgroupBroadcast(h.x, 3u), subgroupBroadcast(h.y, 3u)); }
+    case 2u: { return vec4<u32>(subgroupBroadcast(h.x, 4u), subgroupBroadcast(h.y, 4u), subgroupBroadcast(h.x, 5u), subgroupBroadcast(h.y, 5u)); }
+    default: { return vec4<u32>(subgroupBroadcast(h.x, 6u), subgroupBroadcast(h.y, 6u), subgroupBroadcast(h.x, 7u), subgroupBroadcast(h.y, 7u)); }
+  }
+}
+fn x_lane_scale(s: f32, l: u32) -> f32 { // lane l's s (l < 4)
+  switch l {
+    case 0u: { return subgroupBroadcast(s, 0u); }
+    case 1u: { return subgroupBroadcast(s, 1u); }
+    case 2u: { return subgroupBroadcast(s, 2u); }
+    default: { return subgroupBroadcast(s, 3u); }
+  }
+}
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
   if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
@@ -205,7 +223,9 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
-fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }`;
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
+fn x_lane_pairs(h: vec4<u32>, i: u32) -> vec4<u32> { return h; }
+fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
   // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
   // implementation lays out a 1D workgroup); without, every lane's partial.
@@ -331,7 +351,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
   }
   for (const k of ['gemvXVec', 'gemmXVec'] as const) {
-    if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
+    if (![1, 4, 8, 16].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4, 8 or 16, got ${defaults[k]}`);
   }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
