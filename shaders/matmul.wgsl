@@ -73,25 +73,6 @@ fn x_fetch_at(v: u32) -> bool {
   return (X_VEC == 4u && (v & 3u) == 0u) || (X_VEC == 8u && (v & 1u) == 0u);
 }
 
-// Token i's (row t of x) piece at word k in rows: from the pairs the lanes hold (X_VEC 16), or x_piece_shared's.
-fn x_rows_piece(xh: vec4<u32>, held: vec4<u32>, t: u32, k: u32, lane: u32, i: u32) -> XV {
-  if (X_VEC == 16u) { return x_piece_lane(xh, i); }
-  return x_piece_shared(held, t, k, lane);
-}
-
-// Token i's (row t of x) block scale: lane i's (X_VEC 16) or loaded.
-fn x_rows_scale(xsh: f32, t: u32, b: u32, i: u32) -> f32 {
-  if (X_VEC == 16u) { return x_lane_scale(xsh, i); }
-  return x_scale(t, b);
-}
-
-// X_VEC 16: lane l loads words k + 2(l % 2), +1 of token t0 + (l % 8) / 2 (TT <= 4): a piece for 4 tokens.
-fn x_gemm_fetch(t0: u32, nt: u32, k: u32, lane: u32) -> vec4<u32> {
-  let t = min(t0 + ((lane & 7u) >> 1u), nt - 1u);
-  let w = k + 2u * (lane & 1u);
-  return vec4<u32>(x_word(t, w), x_word(t, w + 1u), 0u, 0u);
-}
-
 // Block b's scale group g, and the blocks left in it (from blocks_per_group() down to 1), stepped once per block: a
 // count, not a division per block (which costs CPU SIMD dearly). A value, not a pointer: the flat kernels keep
 // their state out of memory under Subzero.
@@ -135,9 +116,6 @@ fn rows(
     var part = array<vec4<ACC>, 4>(vec4<ACC>(), vec4<ACC>(), vec4<ACC>(), vec4<ACC>());
     var xs = vec4<ACC>();
     var xq: array<vec4<u32>, 4>; // X_VEC 4 and 8: [token] the x words this lane holds (x_fetch) for x_shared
-    var xh = vec4<u32>(); // X_VEC 16: a piece's x for the TT tokens, a word pair a lane (x_gemm_fetch)
-    var xsh = 0.0; // X_VEC 16: token lane % 4's x scale of the block
-    if (X_VEC == 16u) { xsh = x_scale(min(t0 + (lane & 3u), nt - 1u), b); }
     if (FLOAT_DOT) {
       // f32 products of the codes (exact: see piece_wide), each code widened once for R rows or TT tokens
       var pf = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
@@ -148,9 +126,8 @@ fn rows(
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
-        if (X_VEC == 16u) { xh = x_gemm_fetch(t0, nt, b * XW + 4u * v, lane); }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_wide(x_rows_piece(xh, xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane, i));
+          let xv = piece_wide(x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
           xf[i] += wide_sum(xv);
           for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
@@ -166,23 +143,87 @@ fn rows(
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
         }
-        if (X_VEC == 16u) { xh = x_gemm_fetch(t0, nt, b * XW + 4u * v, lane); }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
-          let xv = x_rows_piece(xh, xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane, i);
+          let xv = x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
           xs[i] += piece_sum(xv);
           for (var r = 0u; r < R; r++) { part[i][r] += piece_dot(wv[r], xv); }
         }
       }
     }
     for (var i = 0u; i < TT; i++) {
-      let xsc = x_rows_scale(xsh, min(t0 + i, nt - 1u), b, i);
+      let xsc = x_scale(min(t0 + i, nt - 1u), b);
       for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
     }
     gc = next_block(gc, bpg);
   }
   for (var i = 0u; i < TT; i++) {
     if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
+  }
+}
+
+// rows8: rows' GEMM for 8 tokens (t0 .. t0+7) with FLOAT_DOT and Q8_0 x shared by 8 lanes: lane l loads token
+// t0 + l's piece (a quad) and its block scale; the tokens' loops run as two of 4 (a loop of 8 is past NIR's unroll limit).
+@compute @workgroup_size(WG)
+fn rows8(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let nt = step.n_tokens;
+  let t0 = wid.y * 8u;
+  if (t0 >= nt) { return; }
+  let lane = subgroup_lane();
+  let t_own = min(t0 + (lane & 7u), nt - 1u);
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * R;
+  let rows4 = clamp_rows(r0);
+  var acc_a: array<vec4<f32>, 4>; // [token 0-3][row]
+  var acc_b: array<vec4<f32>, 4>; // [token 4-7][row]
+  var gc = GroupCursor(0u, bpg);
+  var grp: array<Group, 4>;
+  for (var b = 0u; b < nb; b++) {
+    if (gc.left == bpg) {
+      for (var r = 0u; r < R; r++) { grp[r] = load_group(rows4[r], gc.g); }
+    }
+    var blk: array<Block, 4>;
+    for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, grp[r]); }
+    let xsh = x_scale(t_own, b);
+    var pa = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
+    var pb = array<vec4<f32>, 4>(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
+    var xa = vec4<f32>();
+    var xb = vec4<f32>();
+    for (var v = 0u; v < PIECES; v++) {
+      var wv: array<XWIDE, 4>;
+      for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
+      let xh = x_quad(t_own, b * XW + 4u * v);
+      for (var i = 0u; i < 4u; i++) {
+        let xv = piece_wide(x_piece_lane(xh, i));
+        xa[i] += wide_sum(xv);
+        for (var r = 0u; r < R; r++) { pa[i][r] += wide_dot(wv[r], xv); }
+      }
+      for (var i = 0u; i < 4u; i++) {
+        let xv = piece_wide(x_piece_lane(xh, 4u + i));
+        xb[i] += wide_sum(xv);
+        for (var r = 0u; r < R; r++) { pb[i][r] += wide_dot(wv[r], xv); }
+      }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      let sa = x_lane_scale(xsh, i);
+      let sb = x_lane_scale(xsh, 4u + i);
+      for (var r = 0u; r < R; r++) {
+        acc_a[i][r] += block_combine(blk[r], ACC(pa[i][r]), ACC(xa[i]), sa);
+        acc_b[i][r] += block_combine(blk[r], ACC(pb[i][r]), ACC(xb[i]), sb);
+      }
+    }
+    gc = next_block(gc, bpg);
+  }
+  for (var i = 0u; i < 4u; i++) {
+    if (t0 + i < nt) { emit(t0 + i, r0, acc_a[i]); }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    if (t0 + 4u + i < nt) { emit(t0 + 4u + i, r0, acc_b[i]); }
   }
 }
 

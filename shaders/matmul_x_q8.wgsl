@@ -24,9 +24,9 @@ fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
   return x_shared(held, t, k, lane);
 }
 
-// X_VEC 16 (the per-row GEMM): token i's piece, words 0-1 from lane 2i's held pair, 2-3 from lane 2i + 1's (x_gemm_fetch).
-fn x_piece_lane(xh: vec4<u32>, i: u32) -> XV {
-  return x_lane_pairs(xh, i);
+// rows8: token l's piece, held by lane l.
+fn x_piece_lane(xh: vec4<u32>, l: u32) -> XV {
+  return x_lane_quad(xh, l);
 }
 
 fn piece_dot(a: XV, b: XV) -> ACC {

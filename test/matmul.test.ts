@@ -149,17 +149,16 @@ const GEMV_ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
   { gemv: 'split', gemvWG: 32, gemvR: 1 },
 ];
-// gemmFloat (Q8_0 x's products as exact f32 FMAs) changes only the q8 / q4 kernels: they run both ways. X_VEC 16
-// (4 tokens' x shared by 8 lanes; Q8_0 x with subgroups of 8 or more, else 1) and 1 both.
+// gemmFloat (Q8_0 x's products as exact f32 FMAs) changes only the q8 / q4 kernels: they run both ways.
 const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [
-  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false, gemmXVec: 16 },
-  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true, gemmXVec: 16 },
-  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true, gemmXVec: 1 },
+  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: false },
+  { gemm: 'rows', gemmWG: 64, gemmR: 2, gemmTT: 4, gemmFloat: true },
+  { gemm: 'rows8', gemmWG: 16, gemmR: 4 }, // lavapipe's ('rows' where subgroups may have fewer than 8 lanes)
   { gemm: 'flat', gemmWG: 16, gemmFloat: false }, // SwiftShader's
   { gemm: 'flat', gemmWG: 16, gemmFloat: true },
   { gemm: 'tiled' },
 ];
-const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }];
+const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }, { gemm: 'rows8', gemmWG: 8, gemmR: 3 }];
 
 describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   describe.each(KINDS)('%s weights', (kind) => {
@@ -179,7 +178,8 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     const layouts = [...GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat), ...(e4m3 ? GEMM_FP8_ROUTES : [])];
     for (const tuning of all ? [...layouts, ...GEMM_ODD] : layouts.filter((t) => variantGemm || t.gemm !== 'tiled')) {
-      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${tuning.gemmXVec ? ` X_VEC=${tuning.gemmXVec}` : ''}${bitsName(tuning)}` : tuning.gemm;
+      const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${bitsName(tuning)}`
+        : tuning.gemm === 'rows8' ? `rows8 WG=${tuning.gemmWG} R=${tuning.gemmR}` : tuning.gemm;
       // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
       it.each([...(blocks ? [] : GEMM_CASES), ...extra].map((c) => [caseName(c), c] as const))(`gemm ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemm', tuning, c)).toBeLessThanOrEqual(1);
@@ -360,26 +360,22 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it('X_VEC 8 and 16 are taken for Q8_0 x on subgroups of 8 or more lanes only, and are the CPU GEMV and GEMM defaults there', async () => {
+  it('X_VEC 8 is taken for Q8_0 x on subgroups of 8 or more lanes only, and is the CPU GEMV default there, as rows8 the GEMM\'s', async () => {
     const sg8 = { subgroups: true, subgroupMinSize: 8 };
     expect(effectiveXVec('q8', 64, 8, sg8)).toBe(8);
     expect(effectiveXVec('q4', 64, 8, sg8)).toBe(8);
     expect(effectiveXVec('q8', 64, 8, { subgroups: true, subgroupMinSize: 4 })).toBe(1);
     expect(effectiveXVec('q8', 64, 8, { subgroups: true })).toBe(1); // sizes not reported
     expect(effectiveXVec('q8', 64, 8, { subgroups: false, subgroupMinSize: 8 })).toBe(1);
-    expect(effectiveXVec('q4', 64, 16, sg8)).toBe(16);
-    expect(effectiveXVec('q8', 64, 16, { subgroups: true, subgroupMinSize: 4 })).toBe(1);
-    expect(effectiveXVec('f16', 64, 16, sg8)).toBe(1);
     expect(effectiveXVec('f32', 64, 8, sg8)).toBe(1);
     expect(effectiveXVec('f32', 6, 4, sg8)).toBe(1);
     expect(effectiveXVec('f32', 8, 4, sg8)).toBe(4);
     const caps = (await testGpu('f16')).caps; // lavapipe: 8-lane subgroups
     expect(caps.cpu && caps.subgroups && caps.subgroupMinSize).toBe(8);
     expect(matmulTuning(caps, 'q8').gemvXVec).toBe(8);
-    expect(matmulTuning(caps, 'q8').gemmXVec).toBe(16);
-    expect(matmulTuning(caps, 'f16').gemmXVec).toBe(1);
-    expect(matmulTuning({ ...caps, subgroups: false }, 'q8').gemmXVec).toBe(1);
-    expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemmXVec).toBe(1);
+    expect(matmulTuning(caps, 'q8').gemmXVec).toBe(1);
+    expect([matmulTuning(caps, 'q8').gemm, matmulTuning(caps, 'f32').gemm, matmulTuning(caps, 'f32').gemmR]).toEqual(['rows8', 'rows8', 4]);
+    expect([matmulTuning({ ...caps, subgroups: false }, 'f32').gemm, matmulTuning({ ...caps, subgroups: false }, 'f32').gemmR]).toEqual(['rows', 2]);
     expect(matmulTuning(caps, 'fp8e4m3').gemvXVec).toBe(4);
     expect(matmulTuning({ ...caps, subgroups: false }, 'q8').gemvXVec).toBe(1);
     expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemvXVec).toBe(1);
@@ -590,7 +586,7 @@ describe('matmul uniforms and validation', () => {
       const args = { label: 'mm', w, x: alloc.storage('x', 16), y: alloc.storage('y', 8), step: stepBuffer(alloc), maxTokens: 2 };
       await expect(buildMatmul(gpu, alloc, args)).rejects.toThrow(/x needs 32 bytes, the buffer has 16/);
       const ok = { ...args, x: alloc.storage('x2', 32) };
-      await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1, 4, 8 or 16, got 2/);
+      await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1, 4 or 8, got 2/);
     } finally {
       alloc.destroyAll();
     }

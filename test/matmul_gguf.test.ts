@@ -49,14 +49,14 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
 ];
-const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4 }, { gemm: 'flat', gemmWG: 16 }, { gemm: 'tiled' }];
+const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 64, gemmR: 4, gemmTT: 4 }, { gemm: 'rows8', gemmWG: 16, gemmR: 4 }, { gemm: 'flat', gemmWG: 16 }, { gemm: 'tiled' }];
 // The tiled GEMM (GPUs only; lavapipe runs 'rows') costs lavapipe 15-50 s per format to compile (at its
 // first dispatch, on 2 loaded cores; TM = TN = 8, 16 or 32 and its barriers make no measurable difference).
 // Its code is the same on both device variants (in f32 x mode it calls none of the variant's functions), so
 // Mesa's shader cache serves the f32 device's compile from the f16 device's, run first: well under a second.
 const SLOW = 600_000; // ms: a first compile under a loaded machine
 const tuningName = (t: Partial<MatmulTuning>) =>
-  t.gemv ? `gemv ${t.gemv} WG=${t.gemvWG} R=${t.gemvR}` : t.gemm === 'rows' ? `gemm rows TT=${t.gemmTT}` : 'gemm tiled';
+  t.gemv ? `gemv ${t.gemv} WG=${t.gemvWG} R=${t.gemvR}` : t.gemm === 'rows' ? `gemm rows TT=${t.gemmTT}` : `gemm ${t.gemm}`;
 
 describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
   describe.each(GGUF_FORMATS)('%s', (format) => {

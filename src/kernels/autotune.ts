@@ -39,12 +39,13 @@ export const GEMM_TRIAL_TOKENS = 16;
 const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
 const spentMs = new Map<string, number>(); // per adapter
 
-/** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "split WG=64 R=4", "flat WG=16", "tiled". */
+/** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "rows8 WG=16 R=4", "split WG=64 R=4", "flat WG=16", "tiled". */
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
   if (v.gemv === 'flat') return `flat WG=${v.gemvWG}`;
   if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
   if (v.gemm === 'flat') return `flat WG=${v.gemmWG}${v.gemmFloat ? ' float' : ''}`;
+  if (v.gemm === 'rows8') return `rows8 WG=${v.gemmWG} R=${v.gemmR}`;
   return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}${xVec(v.gemmXVec)}`;
 }
 
@@ -57,8 +58,7 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
     path === 'gemv'
       ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec }
       : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
-  // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's other rows take 1 (its default
-  // takes 16 where it applies).
+  // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
   const all: Variant[] = path === 'gemv'
     ? [
         pick(defaults),

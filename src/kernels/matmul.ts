@@ -150,7 +150,7 @@ function xView(xVec: XVec, arrays: readonly string[]): string {
  */
 export function effectiveXVec(format: WeightFormat, K: number, xVec: XVec, caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>): XVec {
   const q8 = FORMATS[format].x === 'q8';
-  if (xVec === 8 || xVec === 16) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? xVec : 1;
+  if (xVec === 8) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
   return !q8 && K % 4 ? 1 : xVec;
 }
 
@@ -182,10 +182,9 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>)
   // quads (one vec4 load each where the view allows), the other lanes' loads masked off (on CPU SIMD a
   // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
   // piece v its quad by shuffle. X_VEC 8 (subgroups of 8 or more): x_fetch has lane l load word l % 8 of
-  // two pieces (held in .x), and x_shared broadcasts piece v's half. X_VEC 16 (rows' GEMM, subgroups of 8 or
-  // more): x_gemm_fetch has lane l load a word pair of token l % 8 / 2's piece, x_lane_pairs hands token i its
-  // piece from lanes 2i and 2i + 1, and x_lane_scale token i its block scale from lane i (constant lanes once the
-  // token loop unrolls). Without subgroups each lane loads all it needs itself.
+  // two pieces (held in .x), and x_shared broadcasts piece v's half. rows8 (subgroups of 8 or more): lane l loads
+  // token l's piece and block scale, and x_lane_quad / x_lane_scale hand token i lane i's (a constant lane once
+  // the token loop unrolls). Without subgroups each lane loads all it needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
@@ -200,20 +199,28 @@ fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
   if (first == 0u) { return lo; }
   return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
-fn x_lane_pairs(h: vec4<u32>, i: u32) -> vec4<u32> { // lanes 2i and 2i + 1's h.xy (i < 4, a constant once loops unroll)
-  switch i {
-    case 0u: { return vec4<u32>(subgroupBroadcast(h.x, 0u), subgroupBroadcast(h.y, 0u), subgroupBroadcast(h.x, 1u), subgroupBroadcast(h.y, 1u)); }
-    case 1u: { return vec4<u32>(subgroupBroadcast(h.x, 2u), subgroupBroadcast(h.y, 2u), subgroupBroadcast(h.x, 3u), subgroupBroadcast(h.y, 3u)); }
-    case 2u: { return vec4<u32>(subgroupBroadcast(h.x, 4u), subgroupBroadcast(h.y, 4u), subgroupBroadcast(h.x, 5u), subgroupBroadcast(h.y, 5u)); }
-    default: { return vec4<u32>(subgroupBroadcast(h.x, 6u), subgroupBroadcast(h.y, 6u), subgroupBroadcast(h.x, 7u), subgroupBroadcast(h.y, 7u)); }
-  }
-}
-fn x_lane_scale(s: f32, l: u32) -> f32 { // lane l's s (l < 4)
+fn x_lane_scale(s: f32, l: u32) -> f32 { // lane l's s (l < 8, a constant once loops unroll)
   switch l {
     case 0u: { return subgroupBroadcast(s, 0u); }
     case 1u: { return subgroupBroadcast(s, 1u); }
     case 2u: { return subgroupBroadcast(s, 2u); }
-    default: { return subgroupBroadcast(s, 3u); }
+    case 3u: { return subgroupBroadcast(s, 3u); }
+    case 4u: { return subgroupBroadcast(s, 4u); }
+    case 5u: { return subgroupBroadcast(s, 5u); }
+    case 6u: { return subgroupBroadcast(s, 6u); }
+    default: { return subgroupBroadcast(s, 7u); }
+  }
+}
+fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { // lane l's h (l < 8, a constant once loops unroll)
+  switch l {
+    case 0u: { return subgroupBroadcast(h, 0u); }
+    case 1u: { return subgroupBroadcast(h, 1u); }
+    case 2u: { return subgroupBroadcast(h, 2u); }
+    case 3u: { return subgroupBroadcast(h, 3u); }
+    case 4u: { return subgroupBroadcast(h, 4u); }
+    case 5u: { return subgroupBroadcast(h, 5u); }
+    case 6u: { return subgroupBroadcast(h, 6u); }
+    default: { return subgroupBroadcast(h, 7u); }
   }
 }
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
@@ -224,8 +231,8 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
     : `fn subgroup_lane() -> u32 { return 0u; }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
-fn x_lane_pairs(h: vec4<u32>, i: u32) -> vec4<u32> { return h; }
-fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }`;
+fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }
+fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
   // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
   // implementation lays out a 1D workgroup); without, every lane's partial.
@@ -267,7 +274,7 @@ export function decoderShader(
 }
 
 const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;
-const GEMM_ENTRY = { rows: 'rows', flat: 'gemm_flat' } as const; // 'tiled': gemm, with GEMM_TILE
+const GEMM_ENTRY = { rows: 'rows', rows8: 'rows8', flat: 'gemm_flat' } as const; // 'tiled': gemm, with GEMM_TILE
 const GEMM_TILE = { TM: 32, TN: 32 }; // 64 invocations, 4 x 4 outputs each
 const QUANTIZE_WG = 64;
 
@@ -319,6 +326,8 @@ export interface MatmulDispatches {
   gemm: Dispatch[]; // for n_tokens > 1
   /** The launch variants used (after autotuning, when it ran). */
   tuning: MatmulTuning;
+  /** Tokens one invocation of the GEMM takes ('rows' gemmTT, 'rows8' 8; 1 for the others): a pass of n costs one of a multiple of it. */
+  tokenTile: number;
   /** q8, q4: x in Q8_0 as the quantize dispatch leaves it, (T, K/4) u32 codes and (T, K/32) f32 scales. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
 }
@@ -351,7 +360,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (!(Number.isInteger(defaults[k]) && defaults[k] >= 1 && defaults[k] <= 4)) throw bad(`tuning.${k} must be 1..4, got ${defaults[k]}`);
   }
   for (const k of ['gemvXVec', 'gemmXVec'] as const) {
-    if (![1, 4, 8, 16].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4, 8 or 16, got ${defaults[k]}`);
+    if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
   }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
@@ -369,7 +378,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
   // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
-  const gemmShape = (t: MatmulTuning) => (t.gemm === 'flat' ? { R: 4, TT: 4 } : { R: t.gemmR, TT: t.gemmTT });
+  // rows8 shares x through subgroups of 8 or more lanes (x_lane_quad); where it cannot, it is rows.
+  const rows8Applies = gpu.caps.subgroups && (gpu.caps.subgroupMinSize ?? 0) >= 8;
+  const gemmOf = (t: MatmulTuning) => (t.gemm === 'rows8' && !rows8Applies ? 'rows' : t.gemm);
+  const gemmShape = (t: MatmulTuning) => {
+    const gemm = gemmOf(t);
+    return gemm === 'flat' ? { R: 4, TT: 4 } : gemm === 'rows8' ? { R: t.gemmR, TT: 8 } : { R: t.gemmR, TT: t.gemmTT };
+  };
   const gemmGrid = (t: MatmulTuning, rows: number, n: number): [number, number] =>
     t.gemm === 'tiled'
       ? [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)]
@@ -403,7 +418,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   }
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX && !gemvQ;
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
-  const gemmXVec = (t: MatmulTuning) => (t.gemm === 'rows' ? xVecOf(t.gemmXVec) : 1);
+  const gemmXVec = (t: MatmulTuning) => (gemmOf(t) === 'rows' ? xVecOf(t.gemmXVec) : 1);
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
       ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), GEMV_ENTRY[t.gemv], {
@@ -416,7 +431,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
         })
       : t.gemm === 'tiled'
         ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmtOf(t) })
-        : getPipeline(gpu, family, codeOf(gemmInput, gemmXVec(t)), GEMM_ENTRY[t.gemm], {
+        : getPipeline(gpu, family, codeOf(gemmInput, gemmXVec(t)), GEMM_ENTRY[gemmOf(t) as 'rows' | 'rows8' | 'flat'], {
             WG: t.gemmWG,
             ...gemmShape(t),
             FLOAT_DOT: +t.gemmFloat,
@@ -494,5 +509,6 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), listOf('gemm', tune)]);
   const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
   const gemm = [...(quantize ? [quantize] : []), ...gemmList];
-  return { gemv, gemm, quantizedX, tuning: tune };
+  const gemmTile = gemmOf(tune) === 'rows' || gemmOf(tune) === 'rows8' ? gemmShape(tune).TT : 1;
+  return { gemv, gemm, quantizedX, tuning: tune, tokenTile: gemmTile };
 }

@@ -25,12 +25,14 @@ export interface MatmulTuning {
    * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
    * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
    * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmXVec do not apply; gemmFloat does).
+   * The GEMM's 'rows8': 'rows' for 8 tokens, FLOAT_DOT's products, x shared by 8 lanes (each loads a token's piece
+   * and block scale); gemmTT, gemmXVec and gemmFloat do not apply. 'rows' where subgroups may have fewer lanes.
    * 'split': a workgroup splits K and reduces (GPUs). 'tiled': workgroup-memory tiles (GPUs).
    */
   gemv: 'rows' | 'flat' | 'split';
   gemvWG: number; // invocations per workgroup
   gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
-  gemm: 'rows' | 'flat' | 'tiled';
+  gemm: 'rows' | 'rows8' | 'flat' | 'tiled';
   gemmWG: number; // 'rows': invocations per workgroup
   gemmR: number; // 'rows': rows per invocation, 1..4
   gemmTT: number; // 'rows': tokens per invocation, 1..4
@@ -50,11 +52,10 @@ export interface MatmulTuning {
 
 /**
  * X_VEC: 1, a word of a piece per lane; 4, a piece's 4 words per lane load (one vec4); 8, one word of two pieces
- * per lane for 8 lanes; 16 (the per-row GEMM), a piece of 4 tokens at once, a word pair per lane for 8 lanes, and the
- * block's x scales of the 4 tokens, a lane each. Taken as 1 where it does not apply (effectiveXVec): 4 where f32 x has
- * K % 4 != 0, 8 and 16 but for Q8_0 x on subgroups of at least 8 lanes.
+ * per lane for 8 lanes. Taken as 1 where it does not apply (effectiveXVec): 4 where f32 x has K % 4 != 0, 8 but
+ * for Q8_0 x on subgroups of at least 8 lanes.
  */
-export type XVec = 1 | 4 | 8 | 16;
+export type XVec = 1 | 4 | 8;
 
 export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
   const { cpu } = caps;
@@ -71,15 +72,17 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // X_VEC 1 (4 was 1.0-1.1x its time). With subgroups of 8 or more lanes Q8_0 x takes X_VEC 8: each of 8 lanes loads a
   // word of two pieces once, half X_VEC 1's x loads (bench/matmul.ts --xvec 1,8 alternated 3 times, one process:
   // 576x1536 and 1536x576, q8 0.94-0.96x the time, int8 0.94-0.95x; SmolLM2-135M decode 34.5-34.7 against 33.3-33.6
-  // tok/s). The GEMM's 4 tokens take X_VEC 16: 8 lanes load a piece of all 4 (a word pair each) and the block's 4 x
-  // scales, where each lane loaded every token's word of the piece and scale (X_VEC 1; 8, a word of two pieces per token,
-  // was 1.15-1.2x its time: its 4 tokens' held words cost more than the loads saved). lavapipe, bench/matmul_ab.ts
-  // --tokens 64 --variant gemmXVec=1 --variant gemmXVec=16, one process: 0.86-0.91x the time on 576x960, 576x1536,
-  // 576x3072 and 1536x576 (the scales alone: 0.96-0.97x).
-  const xWords8 = caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8;
-  const q8x = format !== undefined && FORMATS[format].x === 'q8';
-  const gemvXVec = cpu && !q8x ? 4 : cpu && xWords8 ? 8 : 1;
-  const gemmXVec = cpu && q8x && xWords8 ? 16 : 1;
+  // tok/s). The GEMM keeps X_VEC 1 (8 was 1.15-1.2x its time: its 4 tokens' held words cost more than the loads saved).
+  const xWords8 = caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : cpu ? xWords8 : 1;
+  // With subgroups of 8 or more lanes the per-row GEMM takes 8 tokens (rows8): each weight piece loaded and decoded once
+  // for 8, and x's pieces and block scales loaded once for the subgroup (lane l: token l's), where 'rows' took 4 and every
+  // lane loaded every token's word of a piece. lavapipe, bench/matmul_ab.ts --tokens 64 --variant gemm=rows --variant
+  // gemm=rows8, one process: Q8_0 0.75-0.85x the time on 576x960, 576x1536, 576x3072 and 1536x576; 576x1536 f16 0.72x, f32 0.44x, FP8 E4M3 0.90x; 768x1536 Q4_K 0.81x,
+  // Q6_K 0.69x, Q5_0 0.70x, Q4_0 0.93-1.02x (its 2 or 3 rows an invocation 1.0-1.2x). 4 rows an invocation for every
+  // format (f32 with 2: 1.7x the time of 4). A 128-token pass of SmolLM2-135M Q8_0 (bench/prefill_profile.ts): 97-101
+  // against 80 tok/s.
+  const gemmRows = xWords8 === 8 ? 'rows8' : 'rows';
   // f16 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
   // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
   // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4. In row tiles
@@ -107,8 +110,8 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   const gemvWG = flat || gemvR === 4 ? 16 : 32;
   // f32's per-row GEMM takes 2 rows too (bench/matmul_ab.ts --tokens 64 --variant gemmR=4 --variant gemmR=2, one
   // process: 260 against 453 us a token on 576x1536, 250 against 402 on 1536x576; 1 row 316; f16 keeps 4: 2 took 1.5x).
-  const gemmR = format === 'f32' ? 2 : 4;
+  const gemmR = format === 'f32' && gemmRows === 'rows' ? 2 : 4;
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : 'rows', gemmWG: 16, gemmR, gemmXVec, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false };
 }

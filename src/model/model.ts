@@ -153,7 +153,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
-    if (m.tuning.gemm === 'rows') tokenTile = Math.max(tokenTile, m.tuning.gemmTT);
+    tokenTile = Math.max(tokenTile, m.tokenTile);
   };
 
   progress(0, 'token_embd.weight');
