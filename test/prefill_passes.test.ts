@@ -51,11 +51,12 @@ describe('prefill passes', () => {
     };
     try {
       const tile = engine.model.tokenTile;
-      // The pass size carries over between requests: it starts at 4 (no pass has run through the engine yet).
-      const many = await passes(1); // 4, then one token tile each
-      expect(many.n).toBe(1 + Math.ceil(36 / tile));
-      const few = await passes(16); // one tile (where the last request left it), then 16, 16 and the rest
-      expect(few.n).toBe(1 + Math.ceil((40 - tile) / 16));
+      // The pass size carries over between requests: it starts at 4 (no pass has run through the engine yet). The
+      // second pass is submitted before the first has run, so it takes the first's size too.
+      const many = await passes(1); // 4, 4, then one token tile each
+      expect(many.n).toBe(2 + Math.ceil(32 / tile));
+      const few = await passes(16); // one tile twice (where the last request left it), then 16s and the rest
+      expect(few.n).toBe(2 + Math.ceil((40 - 2 * tile) / 16));
       expect(few.ids).toEqual(many.ids);
     } finally {
       Object.assign(engine.tuning, { passMs: 100, minPassTokens: 16 });
