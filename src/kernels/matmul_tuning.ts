@@ -80,7 +80,8 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // lane loaded every token's word of a piece. lavapipe, bench/matmul_ab.ts --tokens 64 --variant gemm=rows --variant
   // gemm=rows8, one process: Q8_0 0.75-0.85x the time on 576x960, 576x1536, 576x3072 and 1536x576; 576x1536 f16 0.72x, f32 0.44x, FP8 E4M3 0.90x; 768x1536 Q4_K 0.81x,
   // Q6_K 0.69x, Q5_0 0.70x, Q4_0 0.93-1.02x (its 2 or 3 rows an invocation 1.0-1.2x). 4 rows an invocation for every
-  // format (f32 with 2: 1.7x the time of 4). A 128-token pass of SmolLM2-135M Q8_0 (bench/prefill_profile.ts): 97-101
+  // format (f32 with 2: 1.7x the time of 4). 16 tokens (x loaded twice a piece by the 8 lanes) took 1.07-1.32x the time
+  // of 8 with 2, 3 or 4 rows (Q8_0 576x1536, 1536x576). A 128-token pass of SmolLM2-135M Q8_0 (bench/prefill_profile.ts): 97-101
   // against 80 tok/s.
   const gemmRows = xWords8 === 8 ? 'rows8' : 'rows';
   // f16 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
