@@ -162,8 +162,9 @@ fn rows(
   }
 }
 
-// rows8: rows' GEMM for 8 tokens (t0 .. t0+7) with FLOAT_DOT and Q8_0 x shared by 8 lanes: lane l loads token
-// t0 + l's piece (a quad) and its block scale; the tokens' loops run as two of 4 (a loop of 8 is past NIR's unroll limit).
+// rows8: rows' GEMM for 8 tokens (t0 .. t0+7), products in f32 (FLOAT_DOT's route; f32 x's pieces are f32 already),
+// x shared by the subgroup (8 lanes or more): lane l loads token t0 + l's piece and block scale, and x_piece_lane /
+// x_lane_scale hand token i lane i's. The tokens' loops run as two of 4 (a loop of 8 is past NIR's unroll limit).
 @compute @workgroup_size(WG)
 fn rows8(
   @builtin(global_invocation_id) gid: vec3u,

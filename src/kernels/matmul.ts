@@ -163,6 +163,20 @@ export function gemvReadsRawX(w: Pick<GpuWeights | WeightData, 'format' | 'cols'
 }
 
 /**
+ * `name(v, l)`: lane l's v (l < 8), by subgroupBroadcast, whose lane must be a constant: a switch that folds once the
+ * caller's loop over l unrolls.
+ */
+function laneValue(name: string, type: string): string {
+  const cases = Array.from({ length: 7 }, (_, l) => `    case ${l}u: { return subgroupBroadcast(v, ${l}u); }`);
+  return `fn ${name}(v: ${type}, l: u32) -> ${type} {
+  switch l {
+${cases.join('\n')}
+    default: { return subgroupBroadcast(v, 7u); }
+  }
+}`;
+}
+
+/**
  * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
  * lacks may not even be named): chosen from caps, prepended to every matmul shader.
  */
@@ -199,30 +213,8 @@ fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
   if (first == 0u) { return lo; }
   return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
-fn x_lane_scale(s: f32, l: u32) -> f32 { // lane l's s (l < 8, a constant once loops unroll)
-  switch l {
-    case 0u: { return subgroupBroadcast(s, 0u); }
-    case 1u: { return subgroupBroadcast(s, 1u); }
-    case 2u: { return subgroupBroadcast(s, 2u); }
-    case 3u: { return subgroupBroadcast(s, 3u); }
-    case 4u: { return subgroupBroadcast(s, 4u); }
-    case 5u: { return subgroupBroadcast(s, 5u); }
-    case 6u: { return subgroupBroadcast(s, 6u); }
-    default: { return subgroupBroadcast(s, 7u); }
-  }
-}
-fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { // lane l's h (l < 8, a constant once loops unroll)
-  switch l {
-    case 0u: { return subgroupBroadcast(h, 0u); }
-    case 1u: { return subgroupBroadcast(h, 1u); }
-    case 2u: { return subgroupBroadcast(h, 2u); }
-    case 3u: { return subgroupBroadcast(h, 3u); }
-    case 4u: { return subgroupBroadcast(h, 4u); }
-    case 5u: { return subgroupBroadcast(h, 5u); }
-    case 6u: { return subgroupBroadcast(h, 6u); }
-    default: { return subgroupBroadcast(h, 7u); }
-  }
-}
+${laneValue('x_lane_scale', 'f32')}
+${laneValue('x_lane_quad', 'vec4<u32>')}
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
   if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
