@@ -31,7 +31,7 @@ import { decoderOf, FORMATS, isFp8, type WeightFormat } from './weight_formats.t
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
 export { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
-import { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
+import { matmulTuning, subgroupsOf8, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
 
 export {
   gpuRowWords,
@@ -150,7 +150,7 @@ function xView(xVec: XVec, arrays: readonly string[]): string {
  */
 export function effectiveXVec(format: WeightFormat, K: number, xVec: XVec, caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>): XVec {
   const q8 = FORMATS[format].x === 'q8';
-  if (xVec === 8) return q8 && caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  if (xVec === 8) return q8 && subgroupsOf8(caps) ? 8 : 1;
   return !q8 && K % 4 ? 1 : xVec;
 }
 
@@ -371,8 +371,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
   // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
   // rows8 shares x through subgroups of 8 or more lanes (x_lane_quad); where it cannot, it is rows.
-  const rows8Applies = gpu.caps.subgroups && (gpu.caps.subgroupMinSize ?? 0) >= 8;
-  const gemmOf = (t: MatmulTuning) => (t.gemm === 'rows8' && !rows8Applies ? 'rows' : t.gemm);
+  const gemmOf = (t: MatmulTuning) => (t.gemm === 'rows8' && !subgroupsOf8(gpu.caps) ? 'rows' : t.gemm);
   const gemmShape = (t: MatmulTuning) => {
     const gemm = gemmOf(t);
     return gemm === 'flat' ? { R: 4, TT: 4 } : gemm === 'rows8' ? { R: t.gemmR, TT: 8 } : { R: t.gemmR, TT: t.gemmTT };

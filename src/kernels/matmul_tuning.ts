@@ -6,13 +6,16 @@
 import type { GpuCaps } from '../gpu/device.ts';
 import { FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
 
-/** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
 /** lavapipe (Mesa's llvmpipe behind Vulkan): 8-lane SIMD groups, every load issued lane by lane, f32 subnormals kept. */
 export const isLavapipe = (caps: Pick<GpuCaps, 'adapterName'>) => /llvmpipe|lavapipe/i.test(caps.adapterName);
 
 /** Lanes of lavapipe's SIMD group (its 256-bit vectors of 32-bit lanes): the rows a GEMV group reads are LANES x gemvR. */
 export const LAVAPIPE_LANES = 8;
 
+/** Whether every subgroup has at least 8 lanes (X_VEC 8 and rows8 hand x out from lanes 0-7). */
+export const subgroupsOf8 = (caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>) => caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8;
+
+/** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
 export function takesFloatDot(format: WeightFormat): boolean {
   return FORMATS[format].x === 'q8';
 }
@@ -73,7 +76,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // word of two pieces once, half X_VEC 1's x loads (bench/matmul.ts --xvec 1,8 alternated 3 times, one process:
   // 576x1536 and 1536x576, q8 0.94-0.96x the time, int8 0.94-0.95x; SmolLM2-135M decode 34.5-34.7 against 33.3-33.6
   // tok/s). The GEMM keeps X_VEC 1 (8 was 1.15-1.2x its time: its 4 tokens' held words cost more than the loads saved).
-  const xWords8 = caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8 ? 8 : 1;
+  const xWords8 = subgroupsOf8(caps) ? 8 : 1;
   const gemvXVec = cpu && (format === undefined || FORMATS[format].x !== 'q8') ? 4 : cpu ? xWords8 : 1;
   // With subgroups of 8 or more lanes the per-row GEMM takes 8 tokens (rows8): each weight piece loaded and decoded once
   // for 8, and x's pieces and block scales loaded once for the subgroup (lane l: token l's), where 'rows' took 4 and every
@@ -83,7 +86,7 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // format (f32 with 2: 1.7x the time of 4). 16 tokens (x loaded twice a piece by the 8 lanes) took 1.07-1.32x the time
   // of 8 with 2, 3 or 4 rows (Q8_0 576x1536, 1536x576). A 128-token pass of SmolLM2-135M Q8_0 (bench/prefill_profile.ts): 97-101
   // against 80 tok/s.
-  const gemmRows = xWords8 === 8 ? 'rows8' : 'rows';
+  const gemmRows = subgroupsOf8(caps) ? 'rows8' : 'rows';
   // f16 and FP8 read 2-4 bytes of f32 x per weight, more than their codes: 4 rows per invocation share each x load.
   // lavapipe (bench/matmul_ab.ts, gemvR 4 against 2, same run, SmolLM2's and 1.5B-sized shapes): FP8 0.87-1.0x the time
   // (1.06x on 1536x576), f16 0.77-0.93x; Q8_0 x and the GGUF block formats were 1.0-1.2x slower with 4. In row tiles
