@@ -199,16 +199,8 @@ fn rows8(
       var wv: array<XWIDE, 4>;
       for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
       let xh = x_quad(t_own, b * XW + 4u * v);
-      for (var i = 0u; i < 4u; i++) {
-        let xv = piece_wide(x_piece_lane(xh, i));
-        xa[i] += wide_sum(xv);
-        for (var r = 0u; r < R; r++) { pa[i][r] += wide_dot(wv[r], xv); }
-      }
-      for (var i = 0u; i < 4u; i++) {
-        let xv = piece_wide(x_piece_lane(xh, 4u + i));
-        xb[i] += wide_sum(xv);
-        for (var r = 0u; r < R; r++) { pb[i][r] += wide_dot(wv[r], xv); }
-      }
+      rows8_piece(wv, xh, 0u, &pa, &xa);
+      rows8_piece(wv, xh, 4u, &pb, &xb);
     }
     for (var i = 0u; i < 4u; i++) {
       let sa = x_lane_scale(xsh, i);
@@ -222,9 +214,18 @@ fn rows8(
   }
   for (var i = 0u; i < 4u; i++) {
     if (t0 + i < nt) { emit(t0 + i, r0, acc_a[i]); }
-  }
-  for (var i = 0u; i < 4u; i++) {
     if (t0 + 4u + i < nt) { emit(t0 + 4u + i, r0, acc_b[i]); }
+  }
+}
+
+// rows8's tokens first .. first+3 of a piece (lanes first.. hold them in xh) against the R rows' widened pieces wv:
+// the products' sums into part [token][row], x's sums into xsum [token]. Called with constant `first`, so each call's
+// token loop unrolls into constant-lane broadcasts.
+fn rows8_piece(wv: array<XWIDE, 4>, xh: vec4<u32>, first: u32, part: ptr<function, array<vec4<f32>, 4>>, xsum: ptr<function, vec4<f32>>) {
+  for (var i = 0u; i < 4u; i++) {
+    let xv = piece_wide(x_piece_lane(xh, first + i));
+    (*xsum)[i] += wide_sum(xv);
+    for (var r = 0u; r < R; r++) { (*part)[i][r] += wide_dot(wv[r], xv); }
   }
 }
 
