@@ -1,5 +1,5 @@
 // The matmul's input for f32 x read as it is: x (T, K) f32, a storage buffer. See shaders/matmul.wgsl.
-// XE, x_f, x_f4: the view of x (xView in src/kernels/matmul.ts): f32, or vec4<f32> where x is read a
+// XE, x_f, x_f4: the view of x (xView in src/kernels/matmul_shader.ts): f32, or vec4<f32> where x is read a
 // quad at a time (X_VEC 4, K % 4 == 0).
 
 @group(0) @binding(2) var<storage, read> x: array<XE>; // (T, K)

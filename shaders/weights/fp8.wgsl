@@ -5,7 +5,7 @@ override E5M2: bool = false; // the code format: false E4M3, true E5M2
 override FP8_NAN: bool = true; // E4M3: false where the matrix has no NaN code (uploadWeights looks), a cheaper decode
 // E4M3 by fp8x4_bits (CPU adapters that keep f32 subnormals; a matrix with no NaN code and every scale below 2^60:
 // GpuWeights.fp8Bits). Its codes come in units of 2^-120: x takes 2^60 of that as the matmul reads it (x_round, in
-// src/kernels/matmul.ts), the scale the other 2^60, so no product overflows (f32 reaches 2^128) and code * x falls
+// src/kernels/matmul_shader.ts), the scale the other 2^60, so no product overflows (f32 reaches 2^128) and code * x falls
 // below f32's normal range only where it is under 2^-66. The embedding gather keeps fp8x4_units (FP8_BITS unset).
 override FP8_BITS: bool = false;
 const BITS_UNIT: f32 = 0x1p60f;

@@ -1,0 +1,170 @@
+/**
+ * The matmul's shader text: the WGSL sources, the inputs x comes from, the device-variant header (subgroups or not,
+ * dot4I8Packed or not) and a decoder joined to them (decoderShader). src/kernels/matmul.ts builds its pipelines from it.
+ */
+import skeletonSource from '../../shaders/matmul.wgsl?raw';
+import xF32Source from '../../shaders/matmul_x_f32.wgsl?raw';
+import xQ8Source from '../../shaders/matmul_x_q8.wgsl?raw';
+import inF32Source from '../../shaders/matmul_in_f32.wgsl?raw';
+import inF32NormSource from '../../shaders/matmul_in_f32_norm.wgsl?raw';
+import inQ8Source from '../../shaders/matmul_in_q8.wgsl?raw';
+import inQ8LocalSource from '../../shaders/matmul_in_q8_local.wgsl?raw';
+import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
+import commonSource from '../../shaders/matmul_common.wgsl?raw';
+import { Q8_BLOCK_LIB, RMS_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
+import type { GpuCaps } from '../gpu/device.ts';
+import { shaderText } from '../gpu/pipelines.ts';
+import { decoderOf, FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
+import { subgroupsOf8, type XVec } from './matmul_tuning.ts';
+import type { GpuWeights } from './matmul_weights.ts';
+
+/** The matmul shader parts (for the uniform-layout test and documentation). */
+export const MATMUL_COMMON_SOURCE = commonSource;
+export const MATMUL_SOURCES = {
+  matmul: skeletonSource,
+  matmul_x_f32: xF32Source,
+  matmul_x_q8: xQ8Source,
+  matmul_in_f32: inF32Source,
+  matmul_in_f32_norm: inF32NormSource,
+  matmul_in_q8: inQ8Source,
+  matmul_in_q8_local: inQ8LocalSource,
+  matmul_quantize_x: quantizeSource,
+} as const;
+
+/**
+ * Where x's words come from (shaders/matmul_in_*.wgsl): a buffer of f32 x or of Q8_0 x, or for the GEMV
+ * f32 x read raw and RMS-normalised as it is read (f32_norm), or quantized to Q8_0, normalised first or
+ * not, in the prologue (q8_local).
+ */
+export type MatmulInput = 'f32' | 'f32_norm' | 'q8' | 'q8_local';
+const INPUTS: Record<MatmulInput, string> = {
+  f32: inF32Source,
+  f32_norm: `${RMS_LIB}\n${inF32NormSource}`,
+  q8: inQ8Source,
+  q8_local: `${RMS_LIB}\n${Q8_BLOCK_LIB}\n${inQ8LocalSource}`,
+};
+/**
+ * How the f32 inputs (f32, f32_norm) bind x and the norm weight: as f32, or as vec4<f32> for X_VEC 4 (one
+ * vec4 load per quad; needs K % 4 == 0, so that rows start on vec4s and the buffers are whole vec4s).
+ */
+function xView(xVec: XVec, arrays: readonly string[]): string {
+  const fns = (a: string) =>
+    xVec === 4
+      ? `fn ${a}_f(i: u32) -> f32 { return ${a}[i / 4u][i % 4u]; }\n` + `fn ${a}_f4(i: u32) -> vec4<f32> { return ${a}[i / 4u]; }`
+      : `fn ${a}_f(i: u32) -> f32 { return ${a}[i]; }\n` +
+        `fn ${a}_f4(i: u32) -> vec4<f32> { return vec4<f32>(${a}[i], ${a}[i + 1u], ${a}[i + 2u], ${a}[i + 3u]); }`;
+  return [`alias XE = ${xVec === 4 ? 'vec4<f32>' : 'f32'};`, ...arrays.map(fns)].join('\n');
+}
+/**
+ * The X_VEC a matmul of `format`, rows K long, takes when asked for `xVec`: 1 where f32 x rows are not whole vec4s
+ * (for 4), and where x is not Q8_0 (whole 32-blocks, so that 8 words never run past a row) or the subgroups may
+ * have fewer than 8 lanes (for 8).
+ */
+export function effectiveXVec(format: WeightFormat, K: number, xVec: XVec, caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>): XVec {
+  const q8 = FORMATS[format].x === 'q8';
+  if (xVec === 8) return q8 && subgroupsOf8(caps) ? 8 : 1;
+  return !q8 && K % 4 ? 1 : xVec;
+}
+
+/**
+ * `name(v, l)`: lane l's v (l < 8), by subgroupBroadcast, whose lane must be a constant: a switch that folds once the
+ * caller's loop over l unrolls.
+ */
+function laneValue(name: string, type: string): string {
+  const cases = Array.from({ length: 7 }, (_, l) => `    case ${l}u: { return subgroupBroadcast(v, ${l}u); }`);
+  return `fn ${name}(v: ${type}, l: u32) -> ${type} {
+  switch l {
+${cases.join('\n')}
+    default: { return subgroupBroadcast(v, 7u); }
+  }
+}`;
+}
+
+/**
+ * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
+ * lacks may not even be named): chosen from caps, prepended to every matmul shader.
+ */
+export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>): string {
+  const dot4 = caps.dot4I8
+    ? 'fn dot4i8(a: u32, b: u32) -> i32 { return dot4I8Packed(a, b); }'
+    : `fn dot4i8(a: u32, b: u32) -> i32 {
+  let ia = bitcast<i32>(a);
+  let ib = bitcast<i32>(b);
+  return extractBits(ia, 0u, 8u) * extractBits(ib, 0u, 8u) + extractBits(ia, 8u, 8u) * extractBits(ib, 8u, 8u)
+       + extractBits(ia, 16u, 8u) * extractBits(ib, 16u, 8u) + extractBits(ia, 24u, 8u) * extractBits(ib, 24u, 8u);
+}`;
+  // rows: every lane needs the same words of x, and a lane's loads are not merged across lanes on
+  // CPU SIMD (each active lane issues its own). With subgroups (at least 4 wide in WebGPU), lanes share
+  // (lane: the index in the subgroup, counted while every invocation is active). X_VEC 1: each lane loads
+  // word k + lane % 4 of a piece and the 4 are broadcast. X_VEC 4: x_fetch has lanes 0-3 load 4 pieces'
+  // quads (one vec4 load each where the view allows), the other lanes' loads masked off (on CPU SIMD a
+  // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
+  // piece v its quad by shuffle. X_VEC 8 (subgroups of 8 or more): x_fetch has lane l load word l % 8 of
+  // two pieces (held in .x), and x_shared broadcasts piece v's half. rows8 (subgroups of 8 or more): lane l loads
+  // token l's piece and block scale, and x_lane_quad / x_lane_scale hand token i lane i's (a constant lane once
+  // the token loop unrolls). Without subgroups each lane loads all it needs itself.
+  const share = caps.subgroups
+    ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
+fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
+  if (X_VEC == 8u) { return vec4<u32>(x_word(t, k + (lane & 7u)), 0u, 0u, 0u); }
+  var q = vec4<u32>();
+  if (lane < n) { q = x_quad(t, k + 4u * lane); }
+  return q;
+}
+// Lanes first .. first + 3's v (first 0 or 4: constant lanes, as subgroupBroadcast needs).
+fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
+  let lo = vec4<u32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+  if (first == 0u) { return lo; }
+  return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
+${laneValue('x_lane_scale', 'f32')}
+${laneValue('x_lane_quad', 'vec4<u32>')}
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
+  if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
+  if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
+  return x_broadcast4(x_word(t, k + (lane & 3u)), 0u);
+}`
+    : `fn subgroup_lane() -> u32 { return 0u; }
+fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
+fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
+fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }
+fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
+  // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
+  // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
+  // implementation lays out a 1D workgroup); without, every lane's partial.
+  const lanes = caps.subgroups
+    ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
+    : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
+  return [dot4, share, lanes].join('\n');
+}
+
+/**
+ * A format's decoder with what it needs in front of it: the variant header, the x mode (and, for f16
+ * weights, x rounded to f16), MatmulParams. The matmul puts its skeleton after it with an input (`input`;
+ * default: x from a buffer), the embedding its gather.
+ */
+export function decoderShader(
+  caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>,
+  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales'>, // a format, or uploaded weights (their decoder)
+  main: string,
+  input?: MatmulInput,
+  xVec: XVec = 1, // the view of f32 x (xView)
+): string {
+  const w = typeof weights === 'string' ? { format: weights } : weights;
+  const format = w.format;
+  const f = FORMATS[format];
+  const q8 = f.x === 'q8';
+  // FP8 with FP8_BITS (shaders/weights/fp8.wgsl): x in units of 2^-60, half of what fp8x4_bits's codes need.
+  const round =
+    f.x === 'f16'
+      ? `${ROUND_F16_LIB}\nfn x_round(v: vec4<f32>) -> vec4<f32> { return round_f16(v); }`
+      : isFp8(format)
+        ? 'fn x_round(v: vec4<f32>) -> vec4<f32> { return select(v, v * BITS_UNIT, FP8_BITS); }'
+        : 'fn x_round(v: vec4<f32>) -> vec4<f32> { return v; }';
+  const inp = input ?? (q8 ? 'q8' : 'f32');
+  if (q8 !== inp.startsWith('q8')) throw new Error(`matmul input ${inp} does not fit ${format}'s x mode ${f.x}`);
+  const view = inp === 'f32' ? xView(xVec, ['x']) : inp === 'f32_norm' ? xView(xVec, ['x', 'nw']) : '';
+  const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${view}\n${INPUTS[inp]}`;
+  // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
+  return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, decoderOf(w), main);
+}
