@@ -7,9 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { buildMatmul, GGUF_FORMATS, gpuRowWords, uploadWeights, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
+import { buildMatmul, GGUF_FORMATS, gpuRowWords, uploadWeights, widensCodes, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
 import { matmulRef } from '../src/kernels/ref/matmul.ts';
-import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts';
+import { WIDE_CODES } from '../src/kernels/weight_formats.ts';
+import { GGUF_LAYOUTS, planeRowWords, wideRowWords, type GgufFormat } from '../src/kernels/weight_layouts.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
@@ -78,7 +79,7 @@ describe.each(VARIANTS)('GGUF block formats (%s device)', (variant) => {
         const { w: wd, f32 } = makeWeights(format, vocab, dim, 11);
         const ids = [0, 49, 17, 20, 21, 0];
         const xe = alloc.storage('xe', ids.length * dim * 4);
-        const table = uploadWeights(alloc, 'table', wd, { maxChunkBytes: 21 * gpuRowWords(format, dim) * 4 });
+        const table = uploadWeights(alloc, 'table', wd, { maxChunkBytes: 21 * gpuRowWords(format, dim, widensCodes(gpu.caps, format)) * 4 });
         const d = await buildEmbedding(gpu, alloc, { table, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) });
         expect(d.length).toBe(table.rowTile === 16 ? 4 : 3); // 21 rows a chunk, or 16 in tiles (lavapipe)
         run(gpu, d, ids.length);
@@ -115,6 +116,28 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
       const e1 = new Float32Array(Uint32Array.from(outputs.get(1)!.at(-1)!).buffer);
       expect(worstRatio(e1, new Float32Array(ids.flatMap((id) => [...all.subarray(id * K, (id + 1) * K)])), 0, 0)).toBe(0);
       expect(() => uploadWeights(alloc, 'w', wd, { rowTile: 4 })).toThrow(/rowTile 4/);
+    } finally {
+      alloc.destroyAll();
+    }
+  }, SLOW);
+
+  it.each(WIDE_CODES)('%s with its codes widened to a byte (CPU adapters\' default) gives the bits of its planes: GEMVs, GEMMs, gather, every row tile', async (format) => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      const k = GGUF_LAYOUTS[format].blockElems;
+      const [N, K, T] = [37, k === 32 ? 5 * k : 2 * k, 5];
+      const { w: wd } = makeWeights(format, N, K, 43);
+      const x = alloc.upload('x', randn(rng(44), T * K, 2));
+      const ids = [0, 36, 17, 16, 15];
+      const wide = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, true);
+      const planes = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, false);
+      expect(wide).toEqual(planes);
+      // The bytes: a byte a code against the planes' 5, 6 or 3 bits (each plane padded to whole vec4s).
+      const bytes = (wideCodes: boolean) => uploadWeights(alloc, 'b', wd, { wideCodes, rowTile: 1 }).bytes;
+      expect(bytes(true) - bytes(false)).toBe(N * 4 * (wideRowWords(K) - planeRowWords(GGUF_LAYOUTS[format], K)));
+      expect(() => uploadWeights(alloc, 'q4k', makeWeights('q4_k', 1, 256, 1).w, { wideCodes: true })).not.toThrow();
+      expect(uploadWeights(alloc, 'q4k', makeWeights('q4_k', 1, 256, 1).w, { wideCodes: true }).wideCodes).toBeUndefined(); // 4-bit codes stay
     } finally {
       alloc.destroyAll();
     }

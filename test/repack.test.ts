@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, tiledIndex, type GgufFormat,
+  GGUF_LAYOUTS, planeRowWords, repackGguf, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat,
 } from '../src/kernels/weight_layouts.ts';
+import { WIDE_CODES } from '../src/kernels/weight_formats.ts';
 import { ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { REFERENCE_LAYOUTS, repackGgufReference } from './helpers/repack_reference.ts';
 import { rng } from './helpers/gpu.ts';
@@ -85,5 +86,37 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
     expect(firstRows).toEqual([0, 8, 16]);
     expect(firstDiff(codes, want.codes)).toBe(-1);
     expect(firstDiff(scales, want.scales)).toBe(-1);
+  });
+});
+
+describe.each(WIDE_CODES)('repackGguf %s widened to a byte a code', (format) => {
+  const layout = GGUF_LAYOUTS[format];
+  // The reference places each whole code in a plane of 8 bits: the same codes, a vec4 per 16.
+  const wideRef = { ...REFERENCE_LAYOUTS[format], planes: [8] as const };
+  it.each(SHAPES)('%i rows of %i blocks: byte-equal with the per-element reference', (rows, blocks) => {
+    const K = blocks * layout.blockElems;
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(rows * 17 + blocks), 1);
+    const got = repackGguf(layout, src, rows, K, undefined, 1, true);
+    const want = repackGgufReference(wideRef, src, rows, K);
+    expect(got.codes.length).toBe(rows * wideRowWords(K));
+    expect(firstDiff(got.codes, want.codes), 'first differing code word').toBe(-1);
+    expect(firstDiff(got.scales, want.scales), 'first differing scale word').toBe(-1);
+  });
+
+  it('in row tiles of 8, pieces of whole tiles: row-major\'s vec4s at tiledIndex, the last tile zero', () => {
+    const rows = 19, K = 3 * layout.blockElems, tile = 8, cw = wideRowWords(K), sw = layout.scaleWords(K);
+    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(81));
+    const whole = repackGguf(layout, src, rows, K, undefined, 1, true);
+    const want = new Uint32Array(24 * cw);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < cw / 4; j++) want.set(whole.codes.subarray(r * cw + 4 * j, r * cw + 4 * j + 4), 4 * tiledIndex(r, j, cw / 4, tile));
+    }
+    const codes = new Uint32Array(24 * cw).fill(0xdead);
+    repackGgufPieces(layout, src, rows, K, (c, _s, r) => codes.set(c, r * cw), cw + sw, tile, true);
+    expect(firstDiff(codes, want)).toBe(-1);
+  });
+
+  it('only the formats of two planes widen', () => {
+    expect(() => repackGguf(GGUF_LAYOUTS.q4_k, new Uint8Array(144), 1, 256, undefined, 1, true)).toThrow(/only codes in two planes/);
   });
 });

@@ -1,5 +1,5 @@
 // Decoder functions of the formats w = d * q + m per 32-block, d and m f16 in one scale word per
-// block (Q4_1, Q5_1: their files set BLOCK, LO_BITS and HI_BITS). Block: shaders/weights/planes.wgsl,
+// block (Q4_1, Q5_1: their files set BLOCK). Block: shaders/weights/planes.wgsl,
 // its .s = (d, m).
 
 alias Group = vec2<f32>;

@@ -1,8 +1,6 @@
 // IQ4_NL: w = d * IQ4_VALUES[q] per 32-block, q 4 bits. Row: a 4-bit plane (K/32 vec4s). Scales: d
 // (f16) per block, two blocks per word (ceil(K/64) words a row).
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 0u;
 // Group, load_group, load_block: shaders/weights/d32.wgsl.
 
 fn block_piece(blk: Block, v: u32) -> XV {

@@ -2,8 +2,6 @@
 // 6 bits (unpacked at upload into bytes), d f16. Row: a 4-bit plane (K/32 vec4s). Scales: per
 // super-block 3 words: d (low half), 8 scale bytes.
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 0u;
 // Block: shaders/weights/planes.wgsl; here .s = (d * (ls - 32), unused).
 
 alias Group = SuperScales;

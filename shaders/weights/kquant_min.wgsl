@@ -1,4 +1,4 @@
-// Decoder functions of Q4_K and Q5_K (their files set BLOCK, LO_BITS and HI_BITS): super-blocks of 256
+// Decoder functions of Q4_K and Q5_K (their files set BLOCK): super-blocks of 256
 // = 8 blocks of 32, w = (d * sc_j) * q - (dmin * m_j); the scale record: d | dmin << 16, 8 scale bytes,
 // 8 min bytes. Block: shaders/weights/planes.wgsl, its .s = (d * sc, dmin * m).
 

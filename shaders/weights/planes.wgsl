@@ -3,6 +3,9 @@
 // plane after another in the row (a 5-bit code: a 4-bit plane, then a 1-bit plane of the fifth bits),
 // and each row's scales in u32 records of f16 pairs and bytes. Every decoder of these formats takes x
 // in f32 (shaders/matmul_x_f32.wgsl): the exact function of the dequantized weights.
+// LO_BITS and HI_BITS, the planes' bits, come from the layout (src/kernels/weight_formats.ts puts them in
+// front). On CPU adapters the codes of 5, 6 and 3 bits are widened at load to one 8-bit plane (LO_BITS 8,
+// HI_BITS 0: a byte a code, a block of 32 two vec4s): the same codes, decoded by a shift and a mask a piece.
 
 @group(0) @binding(4) var<storage, read> w: array<vec4<u32>>; // (rows, row vec4s): code planes, this chunk (code_vec)
 @group(0) @binding(5) var<storage, read> ws: array<u32>; // (rows, scale words): scale records, this chunk (scale_word)
@@ -44,6 +47,8 @@ const CHUNK_LO: u32 = HI_PER / LO_PER; // low vec4s of a whole chunk
 
 fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
   let k = BLOCK * b; // the block's first code
+  // 8 bits: a block of 32 is two vec4s (the second in .hi), a block of 16 one.
+  if (LO_BITS == 8u && BLOCK > 16u) { return Block(code_vec(r, k / 16u), code_vec(r, k / 16u + 1u), 0u, 0u, s); }
   if (HI_BITS == 0u) { return Block(code_vec(r, k / LO_PER), vec4<u32>(0u), (k % LO_PER) / 4u, 0u, s); }
   let c = k / HI_PER; // the chunk
   let at = c * (CHUNK_LO + 1u);
@@ -53,6 +58,7 @@ fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
 
 // Codes 4v .. 4v+3 of the block (unsigned, LO_BITS + HI_BITS bits).
 fn piece_codes(blk: Block, v: u32) -> vec4<u32> {
+  if (LO_BITS == 8u) { return (select(blk.lo, blk.hi, v >= 4u) >> vec4<u32>(8u * (v % 4u))) & vec4<u32>(0xFFu); }
   let lo = (blk.lo >> vec4<u32>(LO_BITS * (blk.lo_slot + v))) & vec4<u32>((1u << LO_BITS) - 1u);
   if (HI_BITS == 0u) { return lo; }
   let hi = (blk.hi >> vec4<u32>(HI_BITS * (blk.hi_slot + v))) & vec4<u32>((1u << HI_BITS) - 1u);

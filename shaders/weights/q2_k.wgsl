@@ -2,8 +2,6 @@
 // m_j 4 bits (a byte each block, sc in the low nibble, as in the file), d and dmin f16.
 // Row: a 2-bit plane (K/64 vec4s). Scales: per super-block 5 words: d | dmin << 16, 16 bytes.
 const BLOCK: u32 = 16u;
-const LO_BITS: u32 = 2u;
-const HI_BITS: u32 = 0u;
 // Block: shaders/weights/planes.wgsl; here .s = (d * sc, dmin * m).
 
 alias Group = SuperScales;

@@ -3,8 +3,6 @@
 // plane (K/64 vec4s) and the third bits (ceil(K/128) vec4s), interleaved (planes.wgsl). Scales: per super-
 // block 5 words: d (low half), 16 scale bytes.
 const BLOCK: u32 = 16u;
-const LO_BITS: u32 = 2u;
-const HI_BITS: u32 = 1u;
 // Block: shaders/weights/planes.wgsl; here .s = (d * (sc - 32), unused).
 
 alias Group = SuperScales;

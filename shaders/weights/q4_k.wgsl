@@ -3,6 +3,4 @@
 // Row: a 4-bit plane (K/32 vec4s). Scales: per super-block 5 words: d | dmin << 16, 8 scale bytes,
 // 8 min bytes (0.625 bits a weight: 4.625 in all).
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 0u;
 // The rest: shaders/weights/kquant_min.wgsl.

@@ -2,8 +2,6 @@
 // (planes.wgsl), the fifth bits (ceil(K/128) vec4s). Scales: d (f16) per block, two blocks per word
 // (ceil(K/64) words a row).
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 1u;
 // Group, load_group, load_block: shaders/weights/d32.wgsl.
 
 fn block_piece(blk: Block, v: u32) -> XV {

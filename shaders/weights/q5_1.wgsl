@@ -1,6 +1,4 @@
 // Q5_1: w = d * q + m per 32-block, q 5 bits. Row: a 4-bit plane (K/32 vec4s) and, interleaved
 // (planes.wgsl), the fifth bits (ceil(K/128) vec4s). Scales: per block one word, d | m << 16 (f16).
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 1u;
 // The rest: shaders/weights/affine32.wgsl.

@@ -7,8 +7,6 @@
 // product), so (d * sc_j) * (q - 32) rounds once, as ggml's dequantization does. Blocks of 16 loaded
 // each low-plane vec4 twice and paid the skeleton's per-block work (x sums, combine) twice as often.
 const BLOCK: u32 = 32u;
-const LO_BITS: u32 = 4u;
-const HI_BITS: u32 = 2u;
 // Block: shaders/weights/planes.wgsl; here .s = (d * sc of the first sub-block, d * sc of the second).
 
 alias Group = SuperScales;

@@ -33,7 +33,7 @@ import { runLabel } from './report.ts';
 import { kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { gpuRowWords, WEIGHT_FORMATS, type WeightFormat } from '../kernels/matmul.ts';
+import { gpuRowWords, WEIGHT_FORMATS, widensCodes, type WeightFormat } from '../kernels/matmul.ts';
 import { forward, type Model } from '../model/model.ts';
 import { READBACK_RING } from '../model/readback_ring.ts';
 import { QUANT_INFO, type QuantScheme } from '../model/weight_source.ts';
@@ -152,8 +152,8 @@ export const BENCH_SCALES: readonly BenchScales[] = ['f16', 'f32'];
  * (one per row for the per-row schemes, else one per 32; a native FP8 checkpoint's 128-wide blocks
  * are counted as 32-wide, which overstates them by 3 floats per row).
  */
-function embedRowBytes(format: WeightFormat, D: number, quant: QuantScheme): number {
-  const codes = gpuRowWords(format, D) * 4;
+function embedRowBytes(format: WeightFormat, D: number, quant: QuantScheme, wideCodes: boolean): number {
+  const codes = gpuRowWords(format, D, wideCodes) * 4;
   if (format === 'f32' || format === 'f16') return codes;
   const perRow = QUANT_INFO[quant]?.rowBytes ?? 0;
   return codes + (perRow > 0 ? perRow : Math.ceil(D / 32) * 4);
@@ -168,7 +168,7 @@ export function weightBytesPerToken(m: Model, quant: QuantScheme): number {
   const embed = m.decode.find((d) => d.label.startsWith('embedding/'));
   const format = embed?.label.split('/')[1] as WeightFormat | undefined;
   if (!format || !WEIGHT_FORMATS.includes(format)) return m.weightBytes;
-  const row = embedRowBytes(format, c.nEmbd, quant);
+  const row = embedRowBytes(format, c.nEmbd, quant, widensCodes(m.gpu.caps, format));
   return c.tiedEmbeddings ? m.weightBytes + row : m.weightBytes - c.vocab * row + row;
 }
 

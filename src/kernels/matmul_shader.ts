@@ -145,7 +145,7 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
  */
 export function decoderShader(
   caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>,
-  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales'>, // a format, or uploaded weights (their decoder)
+  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales' | 'wideCodes'>, // a format, or uploaded weights (their decoder)
   main: string,
   input?: MatmulInput,
   xVec: XVec = 1, // the view of f32 x (xView)

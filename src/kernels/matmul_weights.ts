@@ -1,8 +1,8 @@
 import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
-import { FORMATS, WEIGHT_FORMATS, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
-import { GGUF_LAYOUTS, PIECE_WORDS, planeRowWords, repackGgufPieces, tiledIndex, type GgufFormat } from './weight_layouts.ts';
+import { FORMATS, WEIGHT_FORMATS, WIDE_CODES, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
+import { GGUF_LAYOUTS, gpuCodeWords, PIECE_WORDS, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { isLavapipe, LAVAPIPE_LANES, matmulTuning } from './matmul_tuning.ts';
@@ -85,6 +85,11 @@ export interface GpuWeights {
    * two blocks.
    */
   halfScales?: true;
+  /**
+   * A GGUF format whose codes have high bits (Q5_0, Q5_1, Q5_K, Q6_K, Q3_K: WIDE_CODES), its codes widened at upload
+   * to a byte each (weight_layouts.ts widenRow), decoded by a shift and a mask a piece (shaders/weights/planes.wgsl).
+   */
+  wideCodes?: true;
 }
 
 /**
@@ -135,8 +140,13 @@ export const hasScaleArray = (f: WeightFormat) => f === 'q8' || f === 'q4' || is
  * Words (u32 or f32) of codes per row on the GPU: f32 and f16 rows are zero-padded to whole vec4s, FP8 rows to whole
  * decoder blocks (x is masked past K, so the padding adds zeros).
  */
-export function gpuRowWords(format: WeightFormat, K: number): number {
-  return FORMATS[format].rowWords(K);
+export function gpuRowWords(format: WeightFormat, K: number, wideCodes = false): number {
+  return wideCodes ? wideRowWords(K) : FORMATS[format].rowWords(K);
+}
+
+/** Whether uploadWeights widens `format`'s codes to a byte each on this device (UploadOptions.wideCodes; `asked` overrides). */
+export function widensCodes(caps: Pick<GpuCaps, 'cpu'>, format: WeightFormat, asked?: boolean): boolean {
+  return WIDE_CODES.includes(format as GgufFormat) && (asked ?? caps.cpu);
 }
 
 /** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
@@ -267,9 +277,9 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
  * repackGgufPieces repacks its rows into a reused scratch (fresh arrays per chunk cost more in page
  * faults than the repacking; queue.writeBuffer copies each piece before the scratch is reused).
  */
-function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number): WeightChunk {
+function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, wide: boolean): WeightChunk {
   const l = GGUF_LAYOUTS[w.format as GgufFormat], K = w.cols;
-  const cw = planeRowWords(l, K), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
+  const cw = gpuCodeWords(l, K, wide), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
   const padded = ceilDiv(rows, rowTile) * rowTile; // tiled: the last tile's rows padded
   const data = alloc.storage(name, padded * cw * 4); // (rows, cw) u32: code planes; tiled (tiles, cw / 4, rowTile, 4)
   const scales = alloc.storage(`${name}.scales`, padded * sw * 4); // (rows, sw) u32: scale records; tiled (tiles, sw, rowTile)
@@ -278,7 +288,7 @@ function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart
   repackGgufPieces(l, blocks, rows, K, (codes, scaleWords, r) => {
     writeBuffer(alloc.gpu, data, codes, r * cw * 4);
     writeBuffer(alloc.gpu, scales, scaleWords, r * sw * 4);
-  }, PIECE_WORDS, rowTile);
+  }, PIECE_WORDS, rowTile, wide);
   return { rowStart, rows, data, scales };
 }
 
@@ -298,6 +308,12 @@ export interface UploadOptions {
    * branch per two blocks.
    */
   halfScales?: boolean;
+  /**
+   * A GGUF format's codes of 5, 6 or 3 bits widened to a byte each (GpuWeights.wideCodes): default on CPU adapters, where
+   * decoding their high bits cost more than their bytes save (lavapipe, bench/matmul_ab.ts --variant wideCodes=0
+   * --variant wideCodes=1: see docs/kernels.md). GPUs keep the planes, a third to a half fewer bytes.
+   */
+  wideCodes?: boolean;
 }
 
 /**
@@ -308,12 +324,13 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   const { maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize, rowAlign = 1, rowTile = rowTileFor(alloc.gpu.caps, weights.format) } = opts;
   const halfScales = opts.halfScales ?? !alloc.gpu.caps.cpu;
   checkWeights(label, weights);
+  const wide = widensCodes(alloc.gpu.caps, weights.format, opts.wideCodes);
   if (rowTile !== 1 && !ROW_TILES.includes(rowTile)) {
     throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; tiles are of 8, 16 or 32 rows`);
   }
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
-  const gpuWords = gpuRowWords(format, K);
+  const gpuWords = gpuRowWords(format, K, wide);
   const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
   let align = rowAlign;
   let perChunk = Math.floor(limit / (gpuWords * 4 * align)) * align;
@@ -335,7 +352,7 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
     const rows = Math.min(rowsPer, N - rowStart);
     const name = nChunks > 1 ? `${label}[${c}]` : label;
     if (isGguf(format)) {
-      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows, rowTile));
+      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows, rowTile, wide));
       bytes += ceilDiv(rows, rowTile) * rowTile * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
       continue;
     }
@@ -351,5 +368,8 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   const group = paired ? 64 : w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
   const nanCodes = format === 'fp8e4m3' ? hasE4m3Nan(w.data as Uint32Array) : undefined;
   const fp8Bits = format === 'fp8e4m3' ? !nanCodes && w.scales!.every((s) => Math.abs(s) < 2 ** 60) : undefined;
-  return { format, rows: N, cols: K, group, chunks, bytes, nanCodes, fp8Bits, ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}) };
+  return {
+    format, rows: N, cols: K, group, chunks, bytes, nanCodes, fp8Bits,
+    ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}), ...(wide ? { wideCodes: true as const } : {}),
+  };
 }

@@ -68,9 +68,11 @@ const spec = (decoder: string, x: XMode, rowWords: (K: number, block: number) =>
   const block = blockOf(decoder);
   return { decoder, x, block, group: block, rowWords: (K) => rowWords(K, block), constants };
 };
+/** The planes' bits of a GGUF layout as the decoders read them (shaders/weights/planes.wgsl). */
+const planeBits = (planes: readonly number[]) => `const LO_BITS: u32 = ${planes[0]}u;\nconst HI_BITS: u32 = ${planes[1] ?? 0}u;`;
 /** A GGUF block format: its decoder file after the plane layout and the decoder families it uses. */
 const gguf = (f: GgufFormat, decoder: string, ...libs: string[]): FormatSpec => ({
-  ...spec([planesLib, ...libs, decoder].join('\n'), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
+  ...spec([planeBits(GGUF_LAYOUTS[f].planes), planesLib, ...libs, decoder].join('\n'), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
   group: GGUF_LAYOUTS[f].blockElems,
 });
 
@@ -99,8 +101,19 @@ const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
   q4: `${blockHalfScalesLib}\n${q4Decoder}`,
 };
 
-/** The decoder of uploaded weights: their format's, or with f16 scale pairs q8's or q4's for them. */
-export function decoderOf(w: { format: WeightFormat; halfScales?: boolean }): string {
+/**
+ * The GGUF formats whose codes have high bits (5, 6 or 3 bits in two planes), which CPU adapters widen at load to
+ * one 8-bit plane (GpuWeights.wideCodes, weight_layouts.ts widenRow): their decoders with the planes' bits 8 and 0.
+ */
+export const WIDE_CODES: readonly GgufFormat[] = GGUF_FORMATS.filter((f) => GGUF_LAYOUTS[f].planes.length > 1);
+const wideDecoder = (f: GgufFormat) => FORMATS[f].decoder.replace(planeBits(GGUF_LAYOUTS[f].planes), planeBits([8]));
+
+/** The decoder of uploaded weights: their format's, with f16 scale pairs q8's or q4's, widened codes a GGUF format's. */
+export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean }): string {
+  if (w.wideCodes) {
+    if (!WIDE_CODES.includes(w.format as GgufFormat)) throw new Error(`${w.format} has no widened codes`);
+    return wideDecoder(w.format as GgufFormat);
+  }
   if (!w.halfScales) return FORMATS[w.format].decoder;
   const d = HALF_SCALES_DECODERS[w.format];
   if (!d) throw new Error(`${w.format} has no f16 scale pairs`);

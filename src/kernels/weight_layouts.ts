@@ -229,6 +229,35 @@ function vecWords(l: GgufLayout, K: number, plane: number, tile: number): Int32A
   return at;
 }
 
+/** GPU code words per row with the codes widened (`wide`): a byte a code, K / 16 vec4s. */
+export const wideRowWords = (K: number) => K / 4;
+
+/** Code words per row of a layout on the GPU: its planes, or widened to a byte a code. */
+export const gpuCodeWords = (l: Pick<GgufLayout, 'planes'>, K: number, wide: boolean) => (wide ? wideRowWords(K) : planeRowWords(l, K));
+
+/** The 4 `n`-bit fields at the bottom of x (field i at bit n * i) as the 4 bytes of a word. */
+function fieldBytes(x: number, n: number): number {
+  const m = (1 << n) - 1;
+  return (x & m) | (((x >>> n) & m) << 8) | (((x >>> (2 * n)) & m) << 16) | (((x >>> (3 * n)) & m) << 24);
+}
+
+/**
+ * One row's codes from its planes (`row`, row-major, the planes' vec4s at word offsets lo and hi) into one 8-bit plane
+ * at out[at ..], its vec4s `4 * tile` words apart: vec4 q holds codes 16q .. 16q + 15, code e of it in word e % 4 at
+ * byte e / 4 (the planes' order with 8-bit slots), each the low plane's bits with the high plane's above them.
+ */
+function widenRow(l: GgufLayout, K: number, row: Uint32Array, lo: Int32Array, hi: Int32Array, out: Uint32Array, at: number, tile: number): void {
+  const [loBits, hiBits] = l.planes;
+  const loPer = 128 / loBits, hiPer = 128 / hiBits;
+  for (let q = 0, k = 0; k < K; q++, k += 16) {
+    const l0 = lo[Math.floor(k / loPer)], lShift = (loBits * (k % loPer)) / 4;
+    const h0 = hi[Math.floor(k / hiPer)], hShift = (hiBits * (k % hiPer)) / 4;
+    for (let j = 0; j < 4; j++) {
+      out[at + 4 * tile * q + j] = fieldBytes(row[l0 + j] >>> lShift, loBits) | (fieldBytes(row[h0 + j] >>> hShift, hiBits) << loBits);
+    }
+  }
+}
+
 /**
  * Rows of raw ggml blocks (rows x K/blockElems blocks) into their code planes and scale records. In a
  * plane of `bits`-bit codes, each vec4 (4 words) holds G = 128 / bits codes, code e of it in word e % 4
@@ -237,29 +266,37 @@ function vecWords(l: GgufLayout, K: number, plane: number, tile: number): Int32A
  * (repack_words.ts); test/repack.test.ts checks them against a per-element reference. `out`: arrays to
  * fill (at least rows x row words each, rows padded to whole tiles; zeroed here), instead of new ones.
  * `tile` > 1: rows in tiles (tiledIndex by vec4 for the codes, by word for the scales), the last padded.
+ * `wide`: the codes of a two-plane layout widened to one 8-bit plane (widenRow; GpuWeights.wideCodes).
  */
 export function repackGguf(
-  l: GgufLayout, src: Uint8Array, rows: number, K: number, out?: { codes: Uint32Array; scales: Uint32Array }, tile = 1,
+  l: GgufLayout, src: Uint8Array, rows: number, K: number, out?: { codes: Uint32Array; scales: Uint32Array }, tile = 1, wide = false,
 ): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
+  if (wide && l.planes.length !== 2) throw new Error(`${l.ggml}: only codes in two planes are widened`);
   const nb = K / l.blockElems;
-  const cw = planeRowWords(l, K);
+  const cw = gpuCodeWords(l, K, wide);
   const sw = l.scaleWords(K);
   const padded = Math.ceil(rows / tile) * tile;
   const scales = out ? out.scales.subarray(0, padded * sw).fill(0) : new Uint32Array(padded * sw);
+  const codes = out ? out.codes.subarray(0, padded * cw).fill(0) : new Uint32Array(padded * cw);
+  // Widened: each row packed into its planes here first (tile 1), then widened into `codes`.
+  const planes = wide ? new Uint32Array(planeRowWords(l, K)) : codes;
   const d: RowDst = {
-    codes: out ? out.codes.subarray(0, padded * cw).fill(0) : new Uint32Array(padded * cw),
+    codes: planes,
     scales: tile > 1 ? new Uint32Array(sw) : scales, // tiled: each row's record here, then spread out
-    row: 0, srow: 0, lo: vecWords(l, K, 0, tile), hi: vecWords(l, K, 1, tile),
+    row: 0, srow: 0, lo: vecWords(l, K, 0, wide ? 1 : tile), hi: vecWords(l, K, 1, wide ? 1 : tile),
   };
   for (let r = 0; r < rows; r++) {
-    d.row = 4 * tiledIndex(r, 0, cw / 4, tile);
+    const at = 4 * tiledIndex(r, 0, cw / 4, tile);
+    if (wide) planes.fill(0);
+    else d.row = at;
     if (tile === 1) d.srow = r * sw;
     else d.scales.fill(0);
     packRow(l, src, r * nb * l.blockBytes, nb, d);
+    if (wide) widenRow(l, K, planes, d.lo, d.hi, codes, at, tile);
     if (tile > 1) for (let j = 0, at = tiledIndex(r, 0, sw, tile); j < sw; j++) scales[at + j * tile] = d.scales[j];
   }
-  return { codes: d.codes, scales };
+  return { codes, scales };
 }
 
 /** Words of the scratch that repackGgufPieces reuses (16 MB): a few rows of the largest matrices. */
@@ -276,9 +313,9 @@ let scratch: Uint32Array | undefined;
  */
 export function repackGgufPieces(
   l: GgufLayout, src: Uint8Array, rows: number, K: number,
-  emit: (codes: Uint32Array, scales: Uint32Array, firstRow: number) => void, pieceWords = PIECE_WORDS, tile = 1,
+  emit: (codes: Uint32Array, scales: Uint32Array, firstRow: number) => void, pieceWords = PIECE_WORDS, tile = 1, wide = false,
 ): void {
-  const cw = planeRowWords(l, K), sw = l.scaleWords(K);
+  const cw = gpuCodeWords(l, K, wide), sw = l.scaleWords(K);
   const per = Math.max(1, Math.floor(pieceWords / (cw + sw) / tile)) * tile;
   const need = Math.min(per, Math.ceil(rows / tile) * tile) * (cw + sw);
   if (!scratch || scratch.length < need) scratch = new Uint32Array(Math.max(need, Math.min(PIECE_WORDS, pieceWords)));
@@ -286,7 +323,7 @@ export function repackGgufPieces(
   for (let r = 0; r < rows; r += per) {
     const n = Math.min(per, rows - r), padded = Math.ceil(n / tile) * tile;
     const out = { codes: scratch.subarray(0, padded * cw), scales: scratch.subarray(padded * cw, padded * (cw + sw)) };
-    const piece = repackGguf(l, src.subarray(r * rowBytes, (r + n) * rowBytes), n, K, out, tile);
+    const piece = repackGguf(l, src.subarray(r * rowBytes, (r + n) * rowBytes), n, K, out, tile, wide);
     emit(piece.codes, piece.scales, r);
   }
 }

@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { Allocator, readBuffer } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
 import { buildEmbedding } from '../../src/kernels/embedding.ts';
-import { buildMatmul, gpuRowWords, uploadWeights, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
+import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
 import { matmulRef } from '../../src/kernels/ref/matmul.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
 
@@ -47,7 +47,7 @@ export async function checkMatmul(
     const x = randn(r, c.T * c.K);
     const bias = c.bias ? randn(r, c.N) : undefined;
     const y0 = c.accumulate ? randn(r, c.T * c.N) : undefined;
-    const rowBytes = gpuRowWords(wd.format, c.K) * 4;
+    const rowBytes = gpuRowWords(wd.format, c.K, widensCodes(gpu.caps, wd.format)) * 4;
     const w = uploadWeights(alloc, 'w', wd, { maxChunkBytes: c.chunkRows ? c.chunkRows * rowBytes : undefined });
     const tile = w.rowTile ?? 1; // chunks of whole row tiles where one fits (uploadWeights)
     if (c.chunkRows) expect(w.chunks.length).toBe(Math.ceil(c.N / (c.chunkRows < tile ? c.chunkRows : c.chunkRows - (c.chunkRows % tile))));
@@ -76,13 +76,17 @@ export async function checkMatmul(
  * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the rows, flat and split GEMVs (one
  * token), the rows, flat and tiled GEMMs (T tokens of x, (T, K) f32), and (last) the gather of rows `ids`.
  */
-export async function rowTileOutputs(gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean): Promise<Map<number, number[][]>> {
+export async function rowTileOutputs(
+  gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean, wideCodes?: boolean,
+): Promise<Map<number, number[][]>> {
   const { rows: N, cols: K } = wd;
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
   const outputs = new Map<number, number[][]>();
   for (const tile of [1, 8, 16, 32]) {
-    const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K) * 4, rowTile: tile, halfScales });
+    const wide = widensCodes(gpu.caps, wd.format, wideCodes);
+    const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K, wide) * 4, rowTile: tile, halfScales, wideCodes });
     expect(w.rowTile ?? 1).toBe(tile);
+    expect(w.wideCodes).toBe(wide || undefined);
     // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 || tile === 32 ? [19, 18] : [16, 16, 5]);
     const got: number[][] = [];

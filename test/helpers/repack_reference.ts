@@ -3,16 +3,15 @@
  * codes into a byte per code, then every code placed by planeVec), kept only as the reference that
  * test/repack.test.ts and bench/repack.ts compare src/kernels/weight_layouts.ts's word-level repacking
  * with. The GPU tests (matmul_gguf, kquants_gpu) checked this one against ggml's dequantization.
- * A row's size in words is the layout's (planeRowWords); where each code goes stays this file's own (planeVec).
+ * A row's size in words is the layout's (planeRowWords, computed here too); where each code goes stays this file's own (planeVec).
  */
-import { planeRowWords } from '../../src/kernels/weight_layouts.ts';
 
 /** One GGUF block format's ggml block and its GPU layout. */
 interface GgufLayout {
   ggml: string; // ggml's type name
   blockElems: number;
   blockBytes: number;
-  planes: readonly (1 | 2 | 4)[]; // bit planes of a code, low bits first
+  planes: readonly (1 | 2 | 4 | 8)[]; // bit planes of a code, low bits first (8: whole codes, a widened layout)
   scaleWords: (K: number) => number; // u32 scale words per row
   /** Block b of a row at src[o ..]: its codes into `codes` (blockElems) and its scale words into the row's `scales`. */
   unpack: (src: Uint8Array, o: number, b: number, codes: Uint8Array, scales: Uint32Array) => void;
@@ -209,7 +208,7 @@ function planeVec(l: GgufLayout, K: number, plane: number, k: number): number {
 export function repackGgufReference(l: GgufLayout, src: Uint8Array, rows: number, K: number): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
-  const cw = planeRowWords(l, K);
+  const cw = l.planes.reduce((a, bits) => a + Math.ceil((K * bits) / 128) * 4, 0); // planeRowWords
   const sw = l.scaleWords(K);
   const codes = new Uint32Array(rows * cw);
   const scales = new Uint32Array(rows * sw);
