@@ -38,6 +38,7 @@ export interface BenchOptions {
   tuning?: Partial<MatmulTuning>;
   prefillTokens?: number; // also time the GEMM list for this many tokens
   rowTile?: number; // the weights' row tiles (uploadWeights' rowTile; default rowTileFor the device)
+  wideCodes?: boolean; // GGUF 5-, 6- and 3-bit codes a byte each (uploadWeights' wideCodes; default on CPU adapters)
   log?: (line: string) => void;
 }
 
@@ -199,7 +200,7 @@ export async function benchMatmul(gpu: Gpu, opt: BenchOptions = {}): Promise<Ben
           continue;
         }
         const { w: wd, ref: refW } = await benchWeights(format, N, K, rand);
-        const w = uploadWeights(alloc, `w.${format}`, wd, opt.rowTile ? { rowTile: opt.rowTile } : {});
+        const w = uploadWeights(alloc, `w.${format}`, wd, { ...(opt.rowTile ? { rowTile: opt.rowTile } : {}), wideCodes: opt.wideCodes });
         const expected = ref.matmulRef(refW, x.subarray(0, K), 1);
         for (const layout of layouts) {
           const mm = await buildMatmul(gpu, alloc, { label: `mm.${format}`, w, x: xb, y: yb, step, maxTokens: T, tuning: { ...opt.tuning, gemv: layout } });

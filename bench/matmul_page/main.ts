@@ -1,7 +1,8 @@
 /**
  * bench/matmul.ts's GEMV timing in the browser: every kernel checked against the CPU reference, then
  * timed next to a streaming read of as many bytes. Query: formats=q8,q4  shapes=576x1536,1536x576
- * layouts=rows,split  iters=50  tuning={"gemvR":4}  rowTile=16 (the weights' row tiles)  subgroups=0 (turn the feature off).
+ * layouts=rows,split  iters=50  tuning={"gemvR":4}  rowTile=16 (the weights' row tiles)  subgroups=0 (turn the feature off)
+ * wideCodes=0|1 (GGUF 5-, 6- and 3-bit codes in planes or a byte each).
  *
  *   npx tsx bench/browser.ts matmul_page 'formats=q8&layouts=rows,split'
  */
@@ -28,6 +29,7 @@ async function main(): Promise<{ text: string }> {
     prefillTokens: q.get('prefill') ? Number(q.get('prefill')) : undefined,
     tuning: JSON.parse(q.get('tuning') ?? '{}') as Partial<MatmulTuning>,
     rowTile: q.get('rowTile') ? Number(q.get('rowTile')) : undefined,
+    wideCodes: q.get('wideCodes') ? q.get('wideCodes') === '1' : undefined,
     log,
   });
   return { text: lines.join('\n') };
