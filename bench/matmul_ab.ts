@@ -10,6 +10,7 @@
  *     --variant 'halfScales=0' --variant 'halfScales=1'   (q8's scales as f32 or f16 pairs: uploaded once each)
  *     --variant 'wideCodes=0' --variant 'wideCodes=1'   (a GGUF format's 5-, 6- or 3-bit codes in planes or a byte each)
  *     --variant 'fp8Bits=0' --variant 'fp8Bits=1'   (FP8 E4M3 through f16 fields or straight into f32 bits)
+ *     --variant 'iq4Selects=0' --variant 'iq4Selects=1'   (IQ4 values from an array or by selects)
  *
  * With --tokens 1 the GEMV list is timed, else the GEMM list.
  * NOCHECK=1 times a variant that disagrees with the reference too (for knock-out experiments).
@@ -24,7 +25,7 @@ function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number; ha
   const t: Record<string, string | number | boolean> = {};
   for (const kv of v.split(',').filter(Boolean)) {
     const [k, val] = kv.split('=');
-    t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$|^fp8Bits$/.test(k) ? val === '1' : Number(val);
+    t[k] = /^(gemm|gemv)$/.test(k) ? val : /Float$|^fp8Bits$|^iq4Selects$/.test(k) ? val === '1' : Number(val);
   }
   return t as Partial<MatmulTuning>;
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { buildMatmul, GGUF_FORMATS, gpuRowWords, uploadWeights, widensCodes, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
+import { buildMatmul, GGUF_FORMATS, gpuRowWords, matmulTuning, uploadWeights, widensCodes, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
 import { matmulRef } from '../src/kernels/ref/matmul.ts';
 import { WIDE_CODES } from '../src/kernels/weight_formats.ts';
 import { GGUF_LAYOUTS, planeRowWords, wideRowWords, type GgufFormat } from '../src/kernels/weight_layouts.ts';
@@ -138,6 +138,32 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
       expect(bytes(true) - bytes(false)).toBe(N * 4 * (wideRowWords(K) - planeRowWords(GGUF_LAYOUTS[format], K)));
       expect(() => uploadWeights(alloc, 'q4k', makeWeights('q4_k', 1, 256, 1).w, { wideCodes: true })).not.toThrow();
       expect(uploadWeights(alloc, 'q4k', makeWeights('q4_k', 1, 256, 1).w, { wideCodes: true }).wideCodes).toBeUndefined(); // 4-bit codes stay
+    } finally {
+      alloc.destroyAll();
+    }
+  }, SLOW);
+
+  it.each(['iq4_nl', 'iq4_xs'] as const)('%s: values by selects (lavapipe\'s default) give the bits of the array lookup, GEMV and GEMM', async (format) => {
+    const gpu = await testGpu('f16');
+    const alloc = new Allocator(gpu);
+    try {
+      expect([matmulTuning(gpu.caps, format).iq4Selects, matmulTuning({ ...gpu.caps, cpu: false }, format).iq4Selects]).toEqual([true, false]);
+      expect(matmulTuning({ ...gpu.caps, adapterName: 'SwiftShader Device (Subzero)' }, format).iq4Selects).toBe(false);
+      const [N, K, T] = [37, 512, 9];
+      const w = uploadWeights(alloc, 'w', makeWeights(format, N, K, 47).w);
+      const x = alloc.upload('x', randn(rng(48), T * K));
+      const outputs = async (iq4Selects: boolean) => {
+        const got: number[][] = [];
+        for (const [tuning, path] of [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemm: 'rows8' }, 'gemm']] as const) {
+          const n = path === 'gemv' ? 1 : T;
+          const yb = alloc.storage('y', T * N * 4);
+          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning: { ...tuning, iq4Selects } });
+          run(gpu, mm[path], n);
+          got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
+        }
+        return got;
+      };
+      expect(await outputs(true)).toEqual(await outputs(false));
     } finally {
       alloc.destroyAll();
     }

@@ -244,6 +244,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     ...weightConstants(w),
     ...(w.format === 'fp8e4m3' && w.nanCodes === false ? { FP8_NAN: 0 } : {}),
     ...(w.fp8Bits && t.fp8Bits ? { FP8_BITS: 1 } : {}),
+    ...((w.format === 'iq4_nl' || w.format === 'iq4_xs') && t.iq4Selects ? { IQ4_SELECTS: 1 } : {}),
   });
   const quantizeGemm = q8 && !a.quantizedX; // x to Q8_0 first
   const gemvQ = a.gemvQuantizedX;

@@ -51,6 +51,11 @@ export interface MatmulTuning {
    * allow it (GpuWeights.fp8Bits).
    */
   fp8Bits: boolean;
+  /**
+   * IQ4_NL / IQ4_XS (both lists): a code's value picked from the table's bytes by selects and a shift (IQ4_SELECTS in
+   * shaders/weights/iq4_values.wgsl) instead of read from an array, the same values.
+   */
+  iq4Selects: boolean;
 }
 
 /**
@@ -109,6 +114,11 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // 1.17-1.38x. SwiftShader flushes them (bench/fp8_codes_page: its 14 subnormal codes decode to 0, though its flat GEMV
   // took 0.83-0.89x the time); GPUs and other CPU adapters (WARP) may.
   const fp8Bits = cpu && isLavapipe(caps);
+  // IQ4 values by selects on lavapipe, where an array indexed by a lane's code is a gather issued lane by lane:
+  // bench/matmul_ab.ts --format iq4_nl,iq4_xs --tokens 1 (768x1536, the build before and after alternating twice, µs):
+  // IQ4_NL 590-606 against 459-524, IQ4_XS 557-573 against 377-410. SwiftShader's flat GEMV took 1.0-1.4x the time with
+  // them (bench/browser.ts matmul_page: IQ4_NL 3,744 and 2,822 against 4,697 and 3,856 us); GPUs are unmeasured.
+  const iq4Selects = cpu && isLavapipe(caps);
   // lavapipe's GEMV in workgroups of 16 where 4 rows a lane take 64 rows a workgroup, as 2 rows in 32: a 576-row
   // matrix is 9 whole workgroups, not 4.5 (FP8 1536x576: 154-177 against 170-298 us with 32).
   const gemvWG = flat || gemvR === 4 ? 16 : 32;
@@ -116,6 +126,6 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // process: 260 against 453 us a token on 576x1536, 250 against 402 on 1536x576; 1 row 316; f16 keeps 4: 2 took 1.5x).
   const gemmR = format === 'f32' && gemmRows === 'rows' ? 2 : 4;
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits }
-    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false };
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits, iq4Selects }
+    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false, iq4Selects: false };
 }
