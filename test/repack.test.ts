@@ -66,11 +66,13 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
     expect(firstDiff(scales, whole.scales)).toBe(-1);
   });
 
-  it('in row tiles of 8, pieces of whole tiles: row-major\'s vec4s and scale words at tiledIndex, the last tile zero', () => {
+  // Widened codes (WIDE_CODES) are tiled the same way.
+  const widths = WIDE_CODES.includes(format) ? [false, true] : [false];
+  it.each(widths)('in row tiles of 8, pieces of whole tiles: row-major\'s vec4s and scale words at tiledIndex, the last tile zero (widened: %s)', (wide) => {
     const rows = 19, K = 3 * layout.blockElems, tile = 8;
     const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(8));
-    const whole = repackGguf(layout, src, rows, K);
-    const cw = planeRowWords(layout, K), sw = layout.scaleWords(K);
+    const whole = repackGguf(layout, src, rows, K, undefined, 1, wide);
+    const cw = wide ? wideRowWords(K) : planeRowWords(layout, K), sw = layout.scaleWords(K);
     const want = { codes: new Uint32Array(24 * cw), scales: new Uint32Array(24 * sw) }; // 3 tiles
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < cw / 4; j++) want.codes.set(whole.codes.subarray(r * cw + 4 * j, r * cw + 4 * j + 4), 4 * tiledIndex(r, j, cw / 4, tile));
@@ -82,7 +84,7 @@ describe.each(FORMATS)('repackGguf %s', (format) => {
       firstRows.push(r);
       codes.set(c, r * cw);
       scales.set(s, r * sw);
-    }, cw + sw, tile); // one row's words: pieces of one tile
+    }, cw + sw, tile, wide); // one row's words: pieces of one tile
     expect(firstRows).toEqual([0, 8, 16]);
     expect(firstDiff(codes, want.codes)).toBe(-1);
     expect(firstDiff(scales, want.scales)).toBe(-1);
@@ -101,19 +103,6 @@ describe.each(WIDE_CODES)('repackGguf %s widened to a byte a code', (format) => 
     expect(got.codes.length).toBe(rows * wideRowWords(K));
     expect(firstDiff(got.codes, want.codes), 'first differing code word').toBe(-1);
     expect(firstDiff(got.scales, want.scales), 'first differing scale word').toBe(-1);
-  });
-
-  it('in row tiles of 8, pieces of whole tiles: row-major\'s vec4s at tiledIndex, the last tile zero', () => {
-    const rows = 19, K = 3 * layout.blockElems, tile = 8, cw = wideRowWords(K), sw = layout.scaleWords(K);
-    const src = ggmlRandomBlocks(layout.ggml, rows * K, rng(81));
-    const whole = repackGguf(layout, src, rows, K, undefined, 1, true);
-    const want = new Uint32Array(24 * cw);
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < cw / 4; j++) want.set(whole.codes.subarray(r * cw + 4 * j, r * cw + 4 * j + 4), 4 * tiledIndex(r, j, cw / 4, tile));
-    }
-    const codes = new Uint32Array(24 * cw).fill(0xdead);
-    repackGgufPieces(layout, src, rows, K, (c, _s, r) => codes.set(c, r * cw), cw + sw, tile, true);
-    expect(firstDiff(codes, want)).toBe(-1);
   });
 
   it('only the formats of two planes widen', () => {

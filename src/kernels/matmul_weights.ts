@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
 import { FORMATS, WEIGHT_FORMATS, WIDE_CODES, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
-import { GGUF_LAYOUTS, gpuCodeWords, PIECE_WORDS, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat } from './weight_layouts.ts';
+import { GGUF_LAYOUTS, PIECE_WORDS, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { isLavapipe, LAVAPIPE_LANES, matmulTuning } from './matmul_tuning.ts';
@@ -279,7 +279,7 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
  */
 function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, wide: boolean): WeightChunk {
   const l = GGUF_LAYOUTS[w.format as GgufFormat], K = w.cols;
-  const cw = gpuCodeWords(l, K, wide), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
+  const cw = gpuRowWords(w.format, K, wide), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
   const padded = ceilDiv(rows, rowTile) * rowTile; // tiled: the last tile's rows padded
   const data = alloc.storage(name, padded * cw * 4); // (rows, cw) u32: code planes; tiled (tiles, cw / 4, rowTile, 4)
   const scales = alloc.storage(`${name}.scales`, padded * sw * 4); // (rows, sw) u32: scale records; tiled (tiles, sw, rowTile)

@@ -70,9 +70,23 @@ const spec = (decoder: string, x: XMode, rowWords: (K: number, block: number) =>
 };
 /** The planes' bits of a GGUF layout as the decoders read them (shaders/weights/planes.wgsl). */
 const planeBits = (planes: readonly number[]) => `const LO_BITS: u32 = ${planes[0]}u;\nconst HI_BITS: u32 = ${planes[1] ?? 0}u;`;
-/** A GGUF block format: its decoder file after the plane layout and the decoder families it uses. */
-const gguf = (f: GgufFormat, decoder: string, ...libs: string[]): FormatSpec => ({
-  ...spec([planeBits(GGUF_LAYOUTS[f].planes), planesLib, ...libs, decoder].join('\n'), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
+/** Each GGUF block format's decoder after the plane layout: the decoder families it uses, then its file. */
+const GGUF_DECODERS: Readonly<Record<GgufFormat, readonly string[]>> = {
+  q4_1: [affine32Lib, q4_1Decoder],
+  q5_0: [d32Lib, q5_0Decoder],
+  q5_1: [affine32Lib, q5_1Decoder],
+  q2_k: [q2_kDecoder],
+  q3_k: [q3_kDecoder],
+  q4_k: [kquantMinLib, q4_kDecoder],
+  q5_k: [kquantMinLib, q5_kDecoder],
+  q6_k: [q6_kDecoder],
+  iq4_nl: [d32Lib, iq4ValuesLib, iq4_nlDecoder],
+  iq4_xs: [iq4ValuesLib, iq4_xsDecoder],
+};
+/** A GGUF block format's decoder with its planes' bits, its layout's or the widened codes' ([8]). */
+const ggufDecoder = (f: GgufFormat, planes: readonly number[]) => [planeBits(planes), planesLib, ...GGUF_DECODERS[f]].join('\n');
+const gguf = (f: GgufFormat): FormatSpec => ({
+  ...spec(ggufDecoder(f, GGUF_LAYOUTS[f].planes), 'f32', (K) => planeRowWords(GGUF_LAYOUTS[f], K)),
   group: GGUF_LAYOUTS[f].blockElems,
 });
 
@@ -83,16 +97,16 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
   fp8e5m2: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
-  q4_1: gguf('q4_1', q4_1Decoder, affine32Lib),
-  q5_0: gguf('q5_0', q5_0Decoder, d32Lib),
-  q5_1: gguf('q5_1', q5_1Decoder, affine32Lib),
-  q2_k: gguf('q2_k', q2_kDecoder),
-  q3_k: gguf('q3_k', q3_kDecoder),
-  q4_k: gguf('q4_k', q4_kDecoder, kquantMinLib),
-  q5_k: gguf('q5_k', q5_kDecoder, kquantMinLib),
-  q6_k: gguf('q6_k', q6_kDecoder),
-  iq4_nl: gguf('iq4_nl', iq4_nlDecoder, d32Lib, iq4ValuesLib),
-  iq4_xs: gguf('iq4_xs', iq4_xsDecoder, iq4ValuesLib),
+  q4_1: gguf('q4_1'),
+  q5_0: gguf('q5_0'),
+  q5_1: gguf('q5_1'),
+  q2_k: gguf('q2_k'),
+  q3_k: gguf('q3_k'),
+  q4_k: gguf('q4_k'),
+  q5_k: gguf('q5_k'),
+  q6_k: gguf('q6_k'),
+  iq4_nl: gguf('iq4_nl'),
+  iq4_xs: gguf('iq4_xs'),
 };
 
 /** The q8 and q4 decoders for scales in f16 pairs (GpuWeights.halfScales). */
@@ -106,13 +120,14 @@ const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
  * one 8-bit plane (GpuWeights.wideCodes, weight_layouts.ts widenRow): their decoders with the planes' bits 8 and 0.
  */
 export const WIDE_CODES: readonly GgufFormat[] = GGUF_FORMATS.filter((f) => GGUF_LAYOUTS[f].planes.length > 1);
-const wideDecoder = (f: GgufFormat) => FORMATS[f].decoder.replace(planeBits(GGUF_LAYOUTS[f].planes), planeBits([8]));
+const WIDE_DECODERS = Object.fromEntries(WIDE_CODES.map((f) => [f, ggufDecoder(f, [8])])) as Partial<Record<WeightFormat, string>>;
 
 /** The decoder of uploaded weights: their format's, with f16 scale pairs q8's or q4's, widened codes a GGUF format's. */
 export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean }): string {
   if (w.wideCodes) {
-    if (!WIDE_CODES.includes(w.format as GgufFormat)) throw new Error(`${w.format} has no widened codes`);
-    return wideDecoder(w.format as GgufFormat);
+    const d = WIDE_DECODERS[w.format];
+    if (!d) throw new Error(`${w.format} has no widened codes`);
+    return d;
   }
   if (!w.halfScales) return FORMATS[w.format].decoder;
   const d = HALF_SCALES_DECODERS[w.format];

@@ -192,7 +192,7 @@ export type GgufFormat = keyof typeof GGUF_LAYOUTS;
 const planeWords = (bits: number, K: number) => Math.ceil((K * bits) / 128) * 4;
 
 /** GPU code words per row: every plane's codes, each plane padded to whole vec4s. */
-export const planeRowWords = (l: Pick<GgufLayout, 'planes'>, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
+export const planeRowWords = (l: { planes: readonly number[] }, K: number) => l.planes.reduce((a, bits) => a + planeWords(bits, K), 0);
 
 /**
  * The vec4 of a row that holds code k of plane `plane`. One plane: its vec4s in order. Two (low, high):
@@ -233,7 +233,7 @@ function vecWords(l: GgufLayout, K: number, plane: number, tile: number): Int32A
 export const wideRowWords = (K: number) => K / 4;
 
 /** Code words per row of a layout on the GPU: its planes, or widened to a byte a code. */
-export const gpuCodeWords = (l: Pick<GgufLayout, 'planes'>, K: number, wide: boolean) => (wide ? wideRowWords(K) : planeRowWords(l, K));
+const gpuCodeWords = (l: Pick<GgufLayout, 'planes'>, K: number, wide: boolean) => (wide ? wideRowWords(K) : planeRowWords(l, K));
 
 /** The 4 `n`-bit fields at the bottom of x (field i at bit n * i) as the 4 bytes of a word. */
 function fieldBytes(x: number, n: number): number {

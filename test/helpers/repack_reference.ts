@@ -3,8 +3,9 @@
  * codes into a byte per code, then every code placed by planeVec), kept only as the reference that
  * test/repack.test.ts and bench/repack.ts compare src/kernels/weight_layouts.ts's word-level repacking
  * with. The GPU tests (matmul_gguf, kquants_gpu) checked this one against ggml's dequantization.
- * A row's size in words is the layout's (planeRowWords, computed here too); where each code goes stays this file's own (planeVec).
+ * A row's size in words is the layout's (planeRowWords); where each code goes stays this file's own (planeVec).
  */
+import { planeRowWords } from '../../src/kernels/weight_layouts.ts';
 
 /** One GGUF block format's ggml block and its GPU layout. */
 interface GgufLayout {
@@ -208,7 +209,7 @@ function planeVec(l: GgufLayout, K: number, plane: number, k: number): number {
 export function repackGgufReference(l: GgufLayout, src: Uint8Array, rows: number, K: number): { codes: Uint32Array; scales: Uint32Array } {
   if (l.planes.length > 2) throw new Error(`${l.ggml}: at most two bit planes`);
   const nb = K / l.blockElems;
-  const cw = l.planes.reduce((a, bits) => a + Math.ceil((K * bits) / 128) * 4, 0); // planeRowWords
+  const cw = planeRowWords(l, K);
   const sw = l.scaleWords(K);
   const codes = new Uint32Array(rows * cw);
   const scales = new Uint32Array(rows * sw);
