@@ -9,6 +9,7 @@
 //   block_combine(blk, part, xs, xsc)    the block's contribution from part = sum(code * x) over the
 //                                        block, xs = sum(x) over it (for offsets and mins) and xsc,
 //                                        x's own block scale (Q8_0 x; 1 for f32 x)
+//   X_SUMS                               whether block_combine uses xs (rows_flat skips it otherwise, Q8_0 x)
 // and x comes in one of two modes (shaders/matmul_x_f32.wgsl, shaders/matmul_x_q8.wgsl), which define
 // XV / ACC / ELEM, X_PER_WORD (weights per word of x), x_piece(_shared), piece_dot, piece_sum,
 // elem_dot and x_scale: f32 x (f32 products, the exact function of the dequantized weights), or x in
@@ -41,7 +42,7 @@
 @group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N); with p.glu: h, (T, N/2)
 
 const XW: u32 = BLOCK / X_PER_WORD; // words of x per block
-const PIECES: u32 = XW / 4u; // pieces per block
+const PIECES: u32 = XW / 4u; // pieces per block: 2 (Q8_0 x), 4 or 8 (f32 x)
 
 // Writes one output: chunk row r of token t.
 fn finish(t: u32, r: u32, v: f32) {
@@ -266,6 +267,22 @@ fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
   return vec4<f32>(block_combine(k.k0, part.x, xs, xsc), block_combine(k.k1, part.y, xs, xsc), block_combine(k.k2, part.z, xs, xsc), block_combine(k.k3, part.w, xs, xsc));
 }
 
+// Q8_0 x's two pieces of block b: the products with x[t] (dots, [row]) and x's sum (xsum, for decoders with
+// X_SUMS), written out, not looped: Subzero keeps a loop a loop, and this one, inside the loop over blocks, cost
+// SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page). f32 x's 4 or 8 pieces keep the loop:
+// written out, they were no faster there (f16, FP8 and Q6_K within noise, or slower).
+struct FlatSums {
+  dots: vec4<ACC>,
+  xsum: ACC,
+}
+
+fn flat_add(s: FlatSums, k: Blocks4, t: u32, b: u32, v: u32) -> FlatSums {
+  let xv = x_piece(t, b * XW + 4u * v);
+  var xsum = s.xsum;
+  if (X_SUMS) { xsum += piece_sum(xv); }
+  return FlatSums(s.dots + dot4rows(k, v, xv), xsum);
+}
+
 @compute @workgroup_size(WG)
 fn rows_flat(
   @builtin(global_invocation_id) gid: vec3u,
@@ -287,10 +304,16 @@ fn rows_flat(
     let k = load_blocks4(rr, b, gs);
     var part = vec4<ACC>();
     var xs = ACC(0);
-    for (var v = 0u; v < PIECES; v++) {
-      let xv = x_piece(t, b * XW + 4u * v);
-      xs += piece_sum(xv);
-      part += dot4rows(k, v, xv);
+    if (PIECES == 2u) { // a constant condition: folds away
+      let f = flat_add(flat_add(FlatSums(part, xs), k, t, b, 0u), k, t, b, 1u);
+      part = f.dots;
+      xs = f.xsum;
+    } else {
+      for (var v = 0u; v < PIECES; v++) {
+        let xv = x_piece(t, b * XW + 4u * v);
+        xs += piece_sum(xv);
+        part += dot4rows(k, v, xv);
+      }
     }
     acc += combine4(k, part, xs, x_scale(t, b));
     gc = next_block(gc, bpg);
