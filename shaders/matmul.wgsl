@@ -321,6 +321,36 @@ fn rows_flat(
   emit(t, r0, acc);
 }
 
+// gemm_flat's f32 products (FLOAT_DOT) of a block so far: tokens tt's 4 rows each (t0 .. t3) and their x sums.
+struct GemmFlatSums {
+  t0: vec4<f32>,
+  t1: vec4<f32>,
+  t2: vec4<f32>,
+  t3: vec4<f32>,
+  xsum: vec4<f32>, // [token], for decoders with X_SUMS
+}
+
+// f plus piece v of block b: each code widened once for 4 rows or 4 tokens (exact, see piece_wide).
+fn gemm_flat_add(f: GemmFlatSums, k: Blocks4, tt: vec4<u32>, b: u32, v: u32) -> GemmFlatSums {
+  let kx = b * XW + 4u * v;
+  let w0 = piece_wide(block_piece(k.k0, v));
+  let w1 = piece_wide(block_piece(k.k1, v));
+  let w2 = piece_wide(block_piece(k.k2, v));
+  let w3 = piece_wide(block_piece(k.k3, v));
+  let x0 = piece_wide(x_piece(tt.x, kx));
+  let x1 = piece_wide(x_piece(tt.y, kx));
+  let x2 = piece_wide(x_piece(tt.z, kx));
+  let x3 = piece_wide(x_piece(tt.w, kx));
+  var xsum = f.xsum;
+  if (X_SUMS) { xsum += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3)); }
+  return GemmFlatSums(
+    f.t0 + vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0)),
+    f.t1 + vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1)),
+    f.t2 + vec4<f32>(wide_dot(w0, x2), wide_dot(w1, x2), wide_dot(w2, x2), wide_dot(w3, x2)),
+    f.t3 + vec4<f32>(wide_dot(w0, x3), wide_dot(w1, x3), wide_dot(w2, x3), wide_dot(w3, x3)),
+    xsum);
+}
+
 // Prefill: 4 rows x 4 tokens (t0 .. t0+3; tokens past the end repeat the last one, not stored).
 @compute @workgroup_size(WG)
 fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -348,32 +378,17 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
     var xs = vec4<ACC>(); // [token]
     if (FLOAT_DOT) {
       // f32 products (exact, see piece_wide), each code widened once for 4 rows or 4 tokens
-      var f0 = vec4<f32>();
-      var f1 = vec4<f32>();
-      var f2 = vec4<f32>();
-      var f3 = vec4<f32>();
-      var fs = vec4<f32>();
-      for (var v = 0u; v < PIECES; v++) {
-        let kx = b * XW + 4u * v;
-        let w0 = piece_wide(block_piece(k.k0, v));
-        let w1 = piece_wide(block_piece(k.k1, v));
-        let w2 = piece_wide(block_piece(k.k2, v));
-        let w3 = piece_wide(block_piece(k.k3, v));
-        let x0 = piece_wide(x_piece(tt.x, kx));
-        let x1 = piece_wide(x_piece(tt.y, kx));
-        let x2 = piece_wide(x_piece(tt.z, kx));
-        let x3 = piece_wide(x_piece(tt.w, kx));
-        fs += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3));
-        f0 += vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0));
-        f1 += vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1));
-        f2 += vec4<f32>(wide_dot(w0, x2), wide_dot(w1, x2), wide_dot(w2, x2), wide_dot(w3, x2));
-        f3 += vec4<f32>(wide_dot(w0, x3), wide_dot(w1, x3), wide_dot(w2, x3), wide_dot(w3, x3));
+      var f = GemmFlatSums(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
+      if (PIECES == 2u) { // written out, as in rows_flat (a constant condition: folds away)
+        f = gemm_flat_add(gemm_flat_add(f, k, tt, b, 0u), k, tt, b, 1u);
+      } else {
+        for (var v = 0u; v < PIECES; v++) { f = gemm_flat_add(f, k, tt, b, v); }
       }
-      xs = vec4<ACC>(fs);
-      p0 = vec4<ACC>(f0);
-      p1 = vec4<ACC>(f1);
-      p2 = vec4<ACC>(f2);
-      p3 = vec4<ACC>(f3);
+      xs = vec4<ACC>(f.xsum);
+      p0 = vec4<ACC>(f.t0);
+      p1 = vec4<ACC>(f.t1);
+      p2 = vec4<ACC>(f.t2);
+      p3 = vec4<ACC>(f.t3);
     } else {
       for (var v = 0u; v < PIECES; v++) {
         let kx = b * XW + 4u * v;
