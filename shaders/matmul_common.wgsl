@@ -45,7 +45,17 @@ fn clamp_rows(r0: u32) -> vec4<u32> {
 // Where item j of chunk row r sits, for items (blocks, scale groups, vec4s, words) of `per` a row: row-major (ROW_TILE 1),
 // or in tiles of ROW_TILE rows, item j of a tile's rows together ((tiles, per, ROW_TILE)).
 fn tiled_index(r: u32, j: u32, per: u32) -> u32 {
+  if (ROW_TILE == 1u) { return r * per + j; } // no division (see k_blocks32)
   return ((r / ROW_TILE) * per + j) * ROW_TILE + r % ROW_TILE;
+}
+
+// K's 32-blocks and its words of 4 int8 codes (Q8_0 weights and x): shifts, not divisions, which SwiftShader's JIT
+// runs lane by lane (a division per block cost its Q8_0 GEMV 10-20%, bench/gemv_shapes' 'r4 d4 runtime nb').
+fn k_blocks32() -> u32 {
+  return p.K >> 5u;
+}
+fn k_words() -> u32 {
+  return p.K >> 2u;
 }
 
 // Decoder blocks per row (rows are padded to whole blocks at upload) and per scale group.

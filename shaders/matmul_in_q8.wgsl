@@ -7,11 +7,11 @@
 fn x_prepare(t: u32, lid: u32) {}
 
 fn x_word(t: u32, k: u32) -> u32 {
-  return xq[t * (p.K / 4u) + k];
+  return xq[t * k_words() + k];
 }
 
 fn x_scale(t: u32, b: u32) -> f32 {
-  return xd[t * (p.K / 32u) + b];
+  return xd[t * k_blocks32() + b];
 }
 
 // Words k .. k+3 (k % 4 == 0; K is whole 32-blocks), word by word.

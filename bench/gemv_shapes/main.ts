@@ -168,7 +168,16 @@ const R4I = rows4(/* wgsl */ `var si = vec4<i32>();
     }`).join('\n    ')}
     let s = vec4<f32>(si);`, XWORDS + 'const PC: u32 = 2u;');
 
+// R4 with the engine's row-tile index (tiled_index: a division and a remainder by the override ROW_TILE, 1 here)
+// and its blocks per row divided from K (a runtime value) for every block.
+const R4T = (index: string) => R4('d4').replace('let wi = (r * NB + b) * 2u;', `let wi = ${index} * 2u;`).replace('@compute', `
+override RT: u32 = 1u;
+fn tiled(r: vec4<u32>, b: u32, per: u32) -> vec4<u32> { return ((r / RT) * per + b) * RT + r % RT; }
+fn k_words() -> u32 { return arrayLength(&xq) * 16u; }
+@compute`);
+
 const VARIANTS: [string, string, number, number?][] = [
+  ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],
   ['r4 dot4I8Packed xsums', R4XS, 4],

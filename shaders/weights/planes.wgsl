@@ -107,7 +107,7 @@ fn super_byte(sc: SuperScales, j: u32) -> f32 {
 
 // (d, m), f16, one word per 32-block (Q4_1, Q5_1).
 fn block_d_m(r: u32, b: u32) -> vec2<f32> {
-  return f16_pair(scale_word(r, b, p.K / 32u));
+  return f16_pair(scale_word(r, b, k_blocks32()));
 }
 
 // d, f16, per 32-block, two blocks a word (Q5_0, IQ4_NL).

@@ -13,7 +13,7 @@ struct Block {
 
 // Block b of chunk row r, with scale d (the scale files' load_block).
 fn block_at(r: u32, b: u32, d: f32) -> Block {
-  return Block(w[tiled_index(r, b, p.K / 32u)], d);
+  return Block(w[tiled_index(r, b, k_blocks32())], d);
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

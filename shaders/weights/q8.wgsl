@@ -12,7 +12,7 @@ struct Block {
 
 // Block b of chunk row r, with scale d (the scale files' load_block).
 fn block_at(r: u32, b: u32, d: f32) -> Block {
-  return Block(tiled_index(r, b, p.K / 32u) * 2u, d);
+  return Block(tiled_index(r, b, k_blocks32()) * 2u, d);
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {
