@@ -11,7 +11,7 @@ fn load_group(r: u32, g: u32) -> Group {
 }
 
 fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  return load_codes(r, b, vec2<f32>(grp.d.x * (super_byte(grp, b % 8u) - 32.0), 0.0));
+  return load_codes(r, b, vec2<f32>(grp.d.x * (super_byte(grp, b & 7u) - 32.0), 0.0));
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

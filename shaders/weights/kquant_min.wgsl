@@ -9,7 +9,7 @@ fn load_group(r: u32, g: u32) -> Group {
 }
 
 fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  return load_codes(r, b, grp.d * vec2<f32>(super_byte(grp, b % 8u), super_byte(grp, 8u + b % 8u)));
+  return load_codes(r, b, grp.d * vec2<f32>(super_byte(grp, b & 7u), super_byte(grp, 8u + (b & 7u))));
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {

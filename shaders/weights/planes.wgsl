@@ -12,7 +12,7 @@
 
 // vec4s of a plane of `bits`-bit codes in a row: ceil(K * bits / 128) (padded to a whole vec4).
 fn plane_vecs(bits: u32) -> u32 {
-  return (p.K * bits + 127u) / 128u;
+  return (p.K * bits + 127u) >> 7u;
 }
 
 // Vec4 j of chunk row r's codes, and word j of its scale record (`per` words a row): row-major or in row
@@ -44,21 +44,28 @@ struct Block {
 const LO_PER: u32 = 128u / LO_BITS; // codes per low vec4
 const HI_PER: u32 = 128u / max(HI_BITS, 1u); // codes per high vec4 (a chunk)
 const CHUNK_LO: u32 = HI_PER / LO_PER; // low vec4s of a whole chunk
+// Divisions by these powers of two are written as shifts and masks: SwiftShader's JIT divides lane by lane, even
+// by a constant (see k_blocks32 in matmul_common.wgsl; there Q4_K and Q5_0 GEMVs took 0.84-0.87x the time).
+const LO_SHIFT: u32 = countTrailingZeros(LO_PER);
+const HI_SHIFT: u32 = countTrailingZeros(HI_PER);
+const_assert (LO_PER & (LO_PER - 1u)) == 0u && (HI_PER & (HI_PER - 1u)) == 0u;
 
 fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
   let k = BLOCK * b; // the block's first code
   // 8 bits: a block of 32 is two vec4s (the second in .hi), a block of 16 one.
-  if (LO_BITS == 8u && BLOCK > 16u) { return Block(code_vec(r, k / 16u), code_vec(r, k / 16u + 1u), 0u, 0u, s); }
-  if (HI_BITS == 0u) { return Block(code_vec(r, k / LO_PER), vec4<u32>(0u), (k % LO_PER) / 4u, 0u, s); }
-  let c = k / HI_PER; // the chunk
+  let lo_slot = (k & (LO_PER - 1u)) >> 2u; // (k % LO_PER) / 4
+  if (LO_BITS == 8u && BLOCK > 16u) { return Block(code_vec(r, k >> 4u), code_vec(r, (k >> 4u) + 1u), 0u, 0u, s); }
+  if (HI_BITS == 0u) { return Block(code_vec(r, k >> LO_SHIFT), vec4<u32>(0u), lo_slot, 0u, s); }
+  let c = k >> HI_SHIFT; // the chunk
   let at = c * (CHUNK_LO + 1u);
-  let lo_in_chunk = min(CHUNK_LO, (p.K - c * HI_PER + LO_PER - 1u) / LO_PER);
-  return Block(code_vec(r, at + (k % HI_PER) / LO_PER), code_vec(r, at + lo_in_chunk), (k % LO_PER) / 4u, (k % HI_PER) / 4u, s);
+  let lo_in_chunk = min(CHUNK_LO, (p.K - c * HI_PER + LO_PER - 1u) >> LO_SHIFT);
+  let in_chunk = k & (HI_PER - 1u);
+  return Block(code_vec(r, at + (in_chunk >> LO_SHIFT)), code_vec(r, at + lo_in_chunk), lo_slot, in_chunk >> 2u, s);
 }
 
 // Codes 4v .. 4v+3 of the block (unsigned, LO_BITS + HI_BITS bits).
 fn piece_codes(blk: Block, v: u32) -> vec4<u32> {
-  if (LO_BITS == 8u) { return (select(blk.lo, blk.hi, v >= 4u) >> vec4<u32>(8u * (v % 4u))) & vec4<u32>(0xFFu); }
+  if (LO_BITS == 8u) { return (select(blk.lo, blk.hi, v >= 4u) >> vec4<u32>(8u * (v & 3u))) & vec4<u32>(0xFFu); }
   let lo = (blk.lo >> vec4<u32>(LO_BITS * (blk.lo_slot + v))) & vec4<u32>((1u << LO_BITS) - 1u);
   if (HI_BITS == 0u) { return lo; }
   let hi = (blk.hi >> vec4<u32>(HI_BITS * (blk.hi_slot + v))) & vec4<u32>((1u << HI_BITS) - 1u);
@@ -93,7 +100,7 @@ struct SuperScales {
 }
 
 fn load_super(r: u32, g: u32, words: u32) -> SuperScales {
-  let per = (p.K / 256u) * words;
+  let per = (p.K >> 8u) * words;
   let s = g * words;
   let bytes = vec4<u32>(scale_word(r, s + 1u, per), scale_word(r, s + 2u, per),
     select(0u, scale_word(r, s + 3u, per), words > 3u), select(0u, scale_word(r, s + 4u, per), words > 4u));
@@ -102,7 +109,7 @@ fn load_super(r: u32, g: u32, words: u32) -> SuperScales {
 
 // Sub-scale byte j of a super-block, as f32.
 fn super_byte(sc: SuperScales, j: u32) -> f32 {
-  return f32(bitcast<i32>((sc.bytes[j / 4u] >> (8u * (j % 4u))) & 0xFFu));
+  return f32(bitcast<i32>((sc.bytes[j >> 2u] >> (8u * (j & 3u))) & 0xFFu));
 }
 
 // (d, m), f16, one word per 32-block (Q4_1, Q5_1).
@@ -112,5 +119,5 @@ fn block_d_m(r: u32, b: u32) -> vec2<f32> {
 
 // d, f16, per 32-block, two blocks a word (Q5_0, IQ4_NL).
 fn block_d(r: u32, b: u32) -> f32 {
-  return f16_value(scale_word(r, b / 2u, (p.K + 63u) / 64u) >> (16u * (b % 2u)));
+  return f16_value(scale_word(r, b >> 1u, (p.K + 63u) >> 6u) >> (16u * (b & 1u)));
 }

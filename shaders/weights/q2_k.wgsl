@@ -11,7 +11,7 @@ fn load_group(r: u32, g: u32) -> Group {
 }
 
 fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  let sm = super_byte(grp, b % 16u); // sc | m << 4
+  let sm = super_byte(grp, b & 15u); // sc | m << 4
   return load_codes(r, b, grp.d * vec2<f32>(sm % 16.0, floor(sm / 16.0)));
 }
 

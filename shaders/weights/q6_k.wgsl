@@ -22,7 +22,7 @@ fn load_group(r: u32, g: u32) -> Group {
 }
 
 fn load_block(r: u32, b: u32, grp: Group) -> Block {
-  let j = 2u * (b % 8u);
+  let j = 2u * (b & 7u);
   return load_codes(r, b, grp.d.x * vec2<f32>(q6_scale(grp, j), q6_scale(grp, j + 1u)));
 }
 
