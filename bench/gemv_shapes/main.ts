@@ -86,50 +86,29 @@ const R4 = (dot: string) => rows4(/* wgsl */ `let xa = xq[2u * b];
       ${dot}(w[wi.z], xa) + ${dot}(w[wi.z + 1u], xb),
       ${dot}(w[wi.w], xa) + ${dot}(w[wi.w + 1u], xb)));`);
 
-// x's codes widened to f32 once per piece for the 4 rows.
-const R4X = rows4(/* wgsl */ `var s = vec4<f32>();
+// Codes widened to f32 by `widen` (a WGSL function of a word, defined in `lib`), x's once per piece for the 4 rows;
+// the sums then times `scale`.
+const rows4Wide = (widen: string, lib: string, scale = '') => rows4(/* wgsl */ `var s = vec4<f32>();
     for (var v = 0u; v < 2u; v++) {
       let xv = xq[2u * b + v];
-      let x0 = sx(xv.x);
-      let x1 = sx(xv.y);
-      let x2 = sx(xv.z);
-      let x3 = sx(xv.w);
+      let x0 = ${widen}(xv.x);
+      let x1 = ${widen}(xv.y);
+      let x2 = ${widen}(xv.z);
+      let x3 = ${widen}(xv.w);
       s += vec4<f32>(wdot(w[wi.x + v], x0, x1, x2, x3), wdot(w[wi.y + v], x0, x1, x2, x3), wdot(w[wi.z + v], x0, x1, x2, x3), wdot(w[wi.w + v], x0, x1, x2, x3));
-    }`, /* wgsl */ `
-fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
-  return (dot(sx(w.x), x0) + dot(sx(w.y), x1)) + (dot(sx(w.z), x2) + dot(sx(w.w), x3));
-}`);
-
-// Codes widened by unpack4x8snorm, whose shifts SwiftShader compiles with constant amounts (a WGSL shift's amount
-// is a vector there, which SSE has no instruction for); x's pieces widened once for the 4 rows. Codes come as c/127.
-const R4S = rows4(/* wgsl */ `var s = vec4<f32>();
-    for (var v = 0u; v < 2u; v++) {
-      let xv = xq[2u * b + v];
-      let x0 = unpack4x8snorm(xv.x);
-      let x1 = unpack4x8snorm(xv.y);
-      let x2 = unpack4x8snorm(xv.z);
-      let x3 = unpack4x8snorm(xv.w);
-      s += vec4<f32>(ndot(w[wi.x + v], x0, x1, x2, x3), ndot(w[wi.y + v], x0, x1, x2, x3), ndot(w[wi.z + v], x0, x1, x2, x3), ndot(w[wi.w + v], x0, x1, x2, x3));
     }
-    s *= 16129.0;`, /* wgsl */ `
-fn ndot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
-  return (dot(unpack4x8snorm(w.x), x0) + dot(unpack4x8snorm(w.y), x1)) + (dot(unpack4x8snorm(w.z), x2) + dot(unpack4x8snorm(w.w), x3));
+    ${scale}`, lib + /* wgsl */ `
+fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
+  return (dot(${widen}(w.x), x0) + dot(${widen}(w.y), x1)) + (dot(${widen}(w.z), x2) + dot(${widen}(w.w), x3));
 }`);
 
+// By shifts (sx in HEAD).
+const R4X = rows4Wide('sx', '');
+// By unpack4x8snorm, whose shifts SwiftShader compiles with constant amounts (a WGSL shift's amount is a vector
+// there, which SSE has no instruction for). Codes come as c/127.
+const R4S = rows4Wide('sn', 'fn sn(w: u32) -> vec4<f32> { return unpack4x8snorm(w); }', 's *= 16129.0;');
 // As R4S with the codes made exact integers again (round(c/127 * 127)), the products then exact in f32.
-const R4SR = rows4(/* wgsl */ `var s = vec4<f32>();
-    for (var v = 0u; v < 2u; v++) {
-      let xv = xq[2u * b + v];
-      let x0 = round(unpack4x8snorm(xv.x) * 127.0);
-      let x1 = round(unpack4x8snorm(xv.y) * 127.0);
-      let x2 = round(unpack4x8snorm(xv.z) * 127.0);
-      let x3 = round(unpack4x8snorm(xv.w) * 127.0);
-      s += vec4<f32>(rdot(w[wi.x + v], x0, x1, x2, x3), rdot(w[wi.y + v], x0, x1, x2, x3), rdot(w[wi.z + v], x0, x1, x2, x3), rdot(w[wi.w + v], x0, x1, x2, x3));
-    }`, /* wgsl */ `
-fn ic(w: u32) -> vec4<f32> { return round(unpack4x8snorm(w) * 127.0); }
-fn rdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
-  return (dot(ic(w.x), x0) + dot(ic(w.y), x1)) + (dot(ic(w.z), x2) + dot(ic(w.w), x3));
-}`);
+const R4SR = rows4Wide('ic', 'fn ic(w: u32) -> vec4<f32> { return round(unpack4x8snorm(w) * 127.0); }');
 
 // R4's dot4I8Packed with the x sums the engine's rows_flat keeps for every format (used by formats with a minimum),
 // here folded in with a factor 0 so that nothing can drop them.
@@ -183,7 +162,7 @@ const VARIANTS: [string, string, number, number?][] = [
   ['r4 dot4I8Packed xsums', R4XS, 4],
   ['r4 snorm', R4S, 4], ['r4 snorm rounded', R4SR, 4],
   ['r1 dot4I8Packed', R1('d4'), 1], ['r1 f32', R1('f4'), 1],
-  ['r4 dot4I8Packed', R4('d4'), 4], ['r4 f32', R4('f4'), 4], ['r4 unpack4xI8', R4('u4'), 4], ['r4 f32, x widened once', R4X, 4], ['r4 xor (no dot)', R4('x4'), 4],
+  ['r4 dot4I8Packed', R4('d4'), 4], ['r4 f32', R4('f4'), 4], ['r4 unpack4xI8', R4('u4'), 4], ['r4 f32 x widened once', R4X, 4], ['r4 xor (no dot)', R4('x4'), 4],
 ];
 
 async function main(): Promise<{ text: string }> {
