@@ -25,8 +25,7 @@ fn block_piece(i: Block, v: u32) -> XV {
   return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
 }
 
-// block_combine ignores x's sum over the block (xs), so the matmul need not compute it.
-const X_SUMS: bool = false;
+const X_SUMS: bool = false; // block_combine ignores xs (shaders/matmul.wgsl)
 
 fn block_combine(i: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return part;

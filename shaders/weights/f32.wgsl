@@ -23,8 +23,7 @@ fn block_piece(i: Block, v: u32) -> XV {
   return w[i.x + min(i.y + v, i.z) * ROW_TILE];
 }
 
-// block_combine ignores x's sum over the block (xs), so the matmul need not compute it.
-const X_SUMS: bool = false;
+const X_SUMS: bool = false; // block_combine ignores xs (shaders/matmul.wgsl)
 
 fn block_combine(i: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return part;

@@ -7,8 +7,7 @@ fn block_piece(blk: Block, v: u32) -> XV {
   return iq4_values4(piece_codes(blk, v));
 }
 
-// block_combine ignores x's sum over the block (xs), so the matmul need not compute it.
-const X_SUMS: bool = false;
+const X_SUMS: bool = false; // block_combine ignores xs (shaders/matmul.wgsl)
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return blk.s.x * part;

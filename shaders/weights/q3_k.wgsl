@@ -19,8 +19,7 @@ fn block_piece(blk: Block, v: u32) -> XV {
   return piece_f32(blk, v);
 }
 
-// block_combine uses x's sum over the block (xs): the matmul computes it only where this is true.
-const X_SUMS: bool = true;
+const X_SUMS: bool = true; // block_combine uses xs (shaders/matmul.wgsl)
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return blk.s.x * (part - 4.0 * xs);

@@ -20,8 +20,7 @@ fn block_piece(blk: Block, v: u32) -> XV {
   return (blk.q >> vec4<u32>(4u * v)) & vec4<u32>(0x0F0F0F0Fu);
 }
 
-// block_combine uses x's sum over the block (xs): the matmul computes it only where this is true.
-const X_SUMS: bool = true;
+const X_SUMS: bool = true; // block_combine uses xs (shaders/matmul.wgsl)
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return f32(part - 8 * xs) * (blk.d * xsc);

@@ -19,8 +19,7 @@ fn block_piece(blk: Block, v: u32) -> XV {
   return w[blk.i + v];
 }
 
-// block_combine ignores x's sum over the block (xs), so the matmul need not compute it.
-const X_SUMS: bool = false;
+const X_SUMS: bool = false; // block_combine ignores xs (shaders/matmul.wgsl)
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {
   return f32(part) * (blk.d * xsc);

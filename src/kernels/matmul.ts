@@ -1,4 +1,3 @@
-import skeletonSource from '../../shaders/matmul.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import { GLU_LIB, Q8_BLOCK_LIB } from './wgsl_lib.ts';
 import { EmberError } from '../errors.ts';
@@ -42,7 +41,7 @@ export {
 } from './matmul_weights.ts';
 import { hasScaleArray, type GpuWeights, type WeightChunk, type WeightData } from './matmul_weights.ts';
 export { decoderShader, effectiveXVec, MATMUL_COMMON_SOURCE, MATMUL_SOURCES, matmulVariantHeader, type MatmulInput } from './matmul_shader.ts';
-import { decoderShader, effectiveXVec, type MatmulInput } from './matmul_shader.ts';
+import { decoderShader, effectiveXVec, MATMUL_SOURCES, type MatmulInput } from './matmul_shader.ts';
 
 
 export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
@@ -233,7 +232,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const fits = (t: MatmulTuning) => grids(t).every(([x, y]) => x <= maxGroups && y <= maxGroups);
 
   const family = `matmul_${w.format}`;
-  const main = `${GLU_LIB}\n${skeletonSource}`;
+  const main = `${GLU_LIB}\n${MATMUL_SOURCES.matmul}\n${MATMUL_SOURCES.matmul_flat}`;
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
   const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
   const codeOf = (input: MatmulInput, xVec: XVec) => decoderShader(gpu.caps, w, main, input, xVec);

@@ -3,6 +3,7 @@
  * dot4I8Packed or not) and a decoder joined to them (decoderShader). src/kernels/matmul.ts builds its pipelines from it.
  */
 import skeletonSource from '../../shaders/matmul.wgsl?raw';
+import flatSource from '../../shaders/matmul_flat.wgsl?raw';
 import xF32Source from '../../shaders/matmul_x_f32.wgsl?raw';
 import xQ8Source from '../../shaders/matmul_x_q8.wgsl?raw';
 import inF32Source from '../../shaders/matmul_in_f32.wgsl?raw';
@@ -22,6 +23,7 @@ import type { GpuWeights } from './matmul_weights.ts';
 export const MATMUL_COMMON_SOURCE = commonSource;
 export const MATMUL_SOURCES = {
   matmul: skeletonSource,
+  matmul_flat: flatSource,
   matmul_x_f32: xF32Source,
   matmul_x_q8: xQ8Source,
   matmul_in_f32: inF32Source,

@@ -1,0 +1,187 @@
+// The matmul's entry points for SwiftShader, joined after shaders/matmul.wgsl (whose helpers they use: emit,
+// GroupCursor, next_block, x_piece, x_scale; the decoder's and x mode's functions likewise).
+
+// rows_flat and gemm_flat: rows with 4 rows (x 1 or 4 tokens) per invocation, written without arrays:
+// for SwiftShader, whose JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in
+// memory and each access is a gather lane by lane (rows's arrays cost it 2-3x the time). The 4 rows are
+// the components of vec4s; x comes a piece at a time, each lane its own load.
+
+// Rows rr's scale group g (loaded as the group starts) and their blocks b.
+struct Groups4 {
+  g0: Group,
+  g1: Group,
+  g2: Group,
+  g3: Group,
+}
+
+struct Blocks4 {
+  k0: Block,
+  k1: Block,
+  k2: Block,
+  k3: Block,
+}
+
+fn load_groups4(rr: vec4<u32>, g: u32) -> Groups4 {
+  return Groups4(load_group(rr.x, g), load_group(rr.y, g), load_group(rr.z, g), load_group(rr.w, g));
+}
+
+fn load_blocks4(rr: vec4<u32>, b: u32, gs: Groups4) -> Blocks4 {
+  return Blocks4(load_block(rr.x, b, gs.g0), load_block(rr.y, b, gs.g1), load_block(rr.z, b, gs.g2), load_block(rr.w, b, gs.g3));
+}
+
+// The 4 rows' products with piece v of x (xv).
+fn dot4rows(k: Blocks4, v: u32, xv: XV) -> vec4<ACC> {
+  return vec4<ACC>(piece_dot(block_piece(k.k0, v), xv), piece_dot(block_piece(k.k1, v), xv), piece_dot(block_piece(k.k2, v), xv), piece_dot(block_piece(k.k3, v), xv));
+}
+
+fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
+  return vec4<f32>(block_combine(k.k0, part.x, xs, xsc), block_combine(k.k1, part.y, xs, xsc), block_combine(k.k2, part.z, xs, xsc), block_combine(k.k3, part.w, xs, xsc));
+}
+
+// Q8_0 x's two pieces of block b: the products with x[t] (dots, [row]) and x's sum (xsum, for decoders with
+// X_SUMS), written out, not looped: Subzero keeps a loop a loop, and this one, inside the loop over blocks, cost
+// SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page). f32 x's 4 or 8 pieces keep the loop:
+// written out, they were no faster there (f16, FP8 and Q6_K within noise, or slower).
+struct FlatSums {
+  dots: vec4<ACC>,
+  xsum: ACC,
+}
+
+fn flat_add(s: FlatSums, k: Blocks4, t: u32, b: u32, v: u32) -> FlatSums {
+  let xv = x_piece(t, b * XW + 4u * v);
+  var xsum = s.xsum;
+  if (X_SUMS) { xsum += piece_sum(xv); }
+  return FlatSums(s.dots + dot4rows(k, v, xv), xsum);
+}
+
+@compute @workgroup_size(WG)
+fn rows_flat(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let t = wid.y;
+  if (t >= step.n_tokens) { return; }
+  x_prepare(t, lid);
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * 4u;
+  let rr = clamp_rows(r0);
+  var acc = vec4<f32>();
+  var gc = GroupCursor(0u, bpg); // block b's scale group, counted as in rows
+  var gs: Groups4;
+  for (var b = 0u; b < nb; b++) {
+    if (gc.left == bpg) { gs = load_groups4(rr, gc.g); }
+    let k = load_blocks4(rr, b, gs);
+    var part = vec4<ACC>();
+    var xs = ACC(0);
+    if (PIECES == 2u) { // a constant condition: folds away
+      let f = flat_add(flat_add(FlatSums(part, xs), k, t, b, 0u), k, t, b, 1u);
+      part = f.dots;
+      xs = f.xsum;
+    } else {
+      for (var v = 0u; v < PIECES; v++) {
+        let xv = x_piece(t, b * XW + 4u * v);
+        xs += piece_sum(xv);
+        part += dot4rows(k, v, xv);
+      }
+    }
+    acc += combine4(k, part, xs, x_scale(t, b));
+    gc = next_block(gc, bpg);
+  }
+  emit(t, r0, acc);
+}
+
+// gemm_flat's f32 products (FLOAT_DOT) of a block so far: tokens tt's 4 rows each (t0 .. t3) and their x sums.
+struct GemmFlatSums {
+  t0: vec4<f32>,
+  t1: vec4<f32>,
+  t2: vec4<f32>,
+  t3: vec4<f32>,
+  xsum: vec4<f32>, // [token], for decoders with X_SUMS
+}
+
+// f plus piece v of block b: each code widened once for 4 rows or 4 tokens (exact, see piece_wide).
+fn gemm_flat_add(f: GemmFlatSums, k: Blocks4, tt: vec4<u32>, b: u32, v: u32) -> GemmFlatSums {
+  let kx = b * XW + 4u * v;
+  let w0 = piece_wide(block_piece(k.k0, v));
+  let w1 = piece_wide(block_piece(k.k1, v));
+  let w2 = piece_wide(block_piece(k.k2, v));
+  let w3 = piece_wide(block_piece(k.k3, v));
+  let x0 = piece_wide(x_piece(tt.x, kx));
+  let x1 = piece_wide(x_piece(tt.y, kx));
+  let x2 = piece_wide(x_piece(tt.z, kx));
+  let x3 = piece_wide(x_piece(tt.w, kx));
+  var xsum = f.xsum;
+  if (X_SUMS) { xsum += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3)); }
+  return GemmFlatSums(
+    f.t0 + vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0)),
+    f.t1 + vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1)),
+    f.t2 + vec4<f32>(wide_dot(w0, x2), wide_dot(w1, x2), wide_dot(w2, x2), wide_dot(w3, x2)),
+    f.t3 + vec4<f32>(wide_dot(w0, x3), wide_dot(w1, x3), wide_dot(w2, x3), wide_dot(w3, x3)),
+    xsum);
+}
+
+// Prefill: 4 rows x 4 tokens (t0 .. t0+3; tokens past the end repeat the last one, not stored).
+@compute @workgroup_size(WG)
+fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let nt = step.n_tokens;
+  let t0 = wid.y * 4u;
+  if (t0 >= nt) { return; }
+  let tt = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(nt - 1u));
+  let nb = blocks_per_row();
+  let bpg = blocks_per_group();
+  let r0 = gid.x * 4u;
+  let rr = clamp_rows(r0);
+  var a0 = vec4<f32>(); // token t0's 4 rows
+  var a1 = vec4<f32>();
+  var a2 = vec4<f32>();
+  var a3 = vec4<f32>();
+  var gc = GroupCursor(0u, bpg);
+  var gs: Groups4;
+  for (var b = 0u; b < nb; b++) {
+    if (gc.left == bpg) { gs = load_groups4(rr, gc.g); }
+    let k = load_blocks4(rr, b, gs);
+    var p0 = vec4<ACC>();
+    var p1 = vec4<ACC>();
+    var p2 = vec4<ACC>();
+    var p3 = vec4<ACC>();
+    var xs = vec4<ACC>(); // [token]
+    if (FLOAT_DOT) {
+      // f32 products (exact, see piece_wide), each code widened once for 4 rows or 4 tokens
+      var f = GemmFlatSums(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
+      if (PIECES == 2u) { // written out, as in rows_flat (a constant condition: folds away)
+        f = gemm_flat_add(gemm_flat_add(f, k, tt, b, 0u), k, tt, b, 1u);
+      } else {
+        for (var v = 0u; v < PIECES; v++) { f = gemm_flat_add(f, k, tt, b, v); }
+      }
+      xs = vec4<ACC>(f.xsum);
+      p0 = vec4<ACC>(f.t0);
+      p1 = vec4<ACC>(f.t1);
+      p2 = vec4<ACC>(f.t2);
+      p3 = vec4<ACC>(f.t3);
+    } else {
+      for (var v = 0u; v < PIECES; v++) {
+        let kx = b * XW + 4u * v;
+        let x0 = x_piece(tt.x, kx);
+        let x1 = x_piece(tt.y, kx);
+        let x2 = x_piece(tt.z, kx);
+        let x3 = x_piece(tt.w, kx);
+        xs += vec4<ACC>(piece_sum(x0), piece_sum(x1), piece_sum(x2), piece_sum(x3));
+        p0 += dot4rows(k, v, x0);
+        p1 += dot4rows(k, v, x1);
+        p2 += dot4rows(k, v, x2);
+        p3 += dot4rows(k, v, x3);
+      }
+    }
+    a0 += combine4(k, p0, xs.x, x_scale(tt.x, b));
+    a1 += combine4(k, p1, xs.y, x_scale(tt.y, b));
+    a2 += combine4(k, p2, xs.z, x_scale(tt.z, b));
+    a3 += combine4(k, p3, xs.w, x_scale(tt.w, b));
+    gc = next_block(gc, bpg);
+  }
+  emit(t0, r0, a0);
+  if (t0 + 1u < nt) { emit(t0 + 1u, r0, a1); }
+  if (t0 + 2u < nt) { emit(t0 + 2u, r0, a2); }
+  if (t0 + 3u < nt) { emit(t0 + 3u, r0, a3); }
+}
