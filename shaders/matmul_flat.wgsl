@@ -49,9 +49,23 @@ struct FlatSums {
 
 fn flat_add(s: FlatSums, k: Blocks4, t: u32, b: u32, v: u32) -> FlatSums {
   let xv = x_piece(t, b * XW + 4u * v);
+  if (FLOAT_DOT) { return flat_add_f32(s, k, v, piece_top(xv)); }
   var xsum = s.xsum;
   if (X_SUMS) { xsum += piece_sum(xv); }
   return FlatSums(s.dots + dot4rows(k, v, xv), xsum);
+}
+
+// flat_add by exact f32 products (FLOAT_DOT): x's piece widened once for the 4 rows (xt: code * TOP), each row's
+// codes by piece_top; a piece's 16 products sum below 2^24, so they convert back to the integer sums exactly.
+fn flat_add_f32(s: FlatSums, k: Blocks4, v: u32, xt: XWIDE) -> FlatSums {
+  let xw = wide_scaled(xt, 1.0 / (TOP * TOP));
+  var xsum = s.xsum;
+  if (X_SUMS) { xsum += ACC(wide_sum(xt) / TOP); }
+  let w0 = piece_top(block_piece(k.k0, v));
+  let w1 = piece_top(block_piece(k.k1, v));
+  let w2 = piece_top(block_piece(k.k2, v));
+  let w3 = piece_top(block_piece(k.k3, v));
+  return FlatSums(s.dots + vec4<ACC>(vec4<f32>(wide_dot(w0, xw), wide_dot(w1, xw), wide_dot(w2, xw), wide_dot(w3, xw))), xsum);
 }
 
 @compute @workgroup_size(WG)
@@ -101,19 +115,21 @@ struct GemmFlatSums {
   xsum: vec4<f32>, // [token], for decoders with X_SUMS
 }
 
-// f plus piece v of block b: each code widened once for 4 rows or 4 tokens (exact, see piece_wide).
+// f plus piece v of block b: each code widened once for 4 rows or 4 tokens, without shifts (exact products code *
+// code: see piece_top).
 fn gemm_flat_add(f: GemmFlatSums, k: Blocks4, tt: vec4<u32>, b: u32, v: u32) -> GemmFlatSums {
   let kx = b * XW + 4u * v;
-  let w0 = piece_wide(block_piece(k.k0, v));
-  let w1 = piece_wide(block_piece(k.k1, v));
-  let w2 = piece_wide(block_piece(k.k2, v));
-  let w3 = piece_wide(block_piece(k.k3, v));
-  let x0 = piece_wide(x_piece(tt.x, kx));
-  let x1 = piece_wide(x_piece(tt.y, kx));
-  let x2 = piece_wide(x_piece(tt.z, kx));
-  let x3 = piece_wide(x_piece(tt.w, kx));
+  let w0 = piece_top(block_piece(k.k0, v));
+  let w1 = piece_top(block_piece(k.k1, v));
+  let w2 = piece_top(block_piece(k.k2, v));
+  let w3 = piece_top(block_piece(k.k3, v));
+  let unit = 1.0 / (TOP * TOP);
+  let x0 = wide_scaled(piece_top(x_piece(tt.x, kx)), unit);
+  let x1 = wide_scaled(piece_top(x_piece(tt.y, kx)), unit);
+  let x2 = wide_scaled(piece_top(x_piece(tt.z, kx)), unit);
+  let x3 = wide_scaled(piece_top(x_piece(tt.w, kx)), unit);
   var xsum = f.xsum;
-  if (X_SUMS) { xsum += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3)); }
+  if (X_SUMS) { xsum += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3)) * TOP; }
   return GemmFlatSums(
     f.t0 + vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0)),
     f.t1 + vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1)),
@@ -148,7 +164,7 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
     var p3 = vec4<ACC>();
     var xs = vec4<ACC>(); // [token]
     if (FLOAT_DOT) {
-      // f32 products (exact, see piece_wide), each code widened once for 4 rows or 4 tokens
+      // f32 products (exact, see piece_top), each code widened once for 4 rows or 4 tokens
       var f = GemmFlatSums(vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>(), vec4<f32>());
       if (PIECES == 2u) { // written out, as in rows_flat (a constant condition: folds away)
         f = gemm_flat_add(gemm_flat_add(f, k, tt, b, 0u), k, tt, b, 1u);

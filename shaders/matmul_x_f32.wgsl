@@ -56,3 +56,14 @@ fn wide_dot(a: XWIDE, b: XWIDE) -> f32 {
 fn wide_sum(a: XWIDE) -> f32 {
   return piece_sum(a);
 }
+
+// The flat kernels' route (see shaders/matmul_x_q8.wgsl): f32 pieces are their own values.
+const TOP: f32 = 1.0;
+
+fn piece_top(v: XV) -> XWIDE {
+  return v;
+}
+
+fn wide_scaled(p: XWIDE, s: f32) -> XWIDE {
+  return p * s;
+}

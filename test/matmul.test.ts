@@ -131,9 +131,10 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
-  { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
+  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
-const GEMV_FLOAT: Partial<MatmulTuning> = { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }; // q8 / q4 kinds only
+// Q8_0 x's products in exact f32 (FLOAT_DOT): q8 / q4 kinds only. SwiftShader's flat takes them.
+const GEMV_FLOAT: Partial<MatmulTuning>[] = [{ gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }, { gemv: 'flat', gemvWG: 64, gemvFloat: true }];
 // E4M3 kinds: both decodes (through f16 fields, or into f32 bits: the CPU adapters' default), whatever the default.
 const GEMV_FP8_ROUTES: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 16, gemvR: 4, gemvXVec: 4, fp8Bits: false },
@@ -167,7 +168,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const all = variant === 'f16';
     const q8x = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     const e4m3 = kind === 'fp8e4m3' || kind === 'fp8e4m3-g32' || kind === 'fp8e4m3-b128';
-    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? [GEMV_FLOAT] : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])];
+    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? GEMV_FLOAT : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])];
     for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
       const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}${bitsName(tuning)}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {

@@ -152,8 +152,9 @@ const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
-  { gemv: 'flat', gemvWG: 64 }, // SwiftShader's
+  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
+const FLAT_FLOAT: Partial<MatmulTuning> = { gemv: 'flat', gemvWG: 64, gemvFloat: true }; // SwiftShader's, for Q8_0 x
 // R odd: the GLU GEMV rounds it up to whole pairs; a workgroup smaller than RMSNorm's 64 partial sums.
 const ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
@@ -163,9 +164,10 @@ const SLOW = 600_000; // ms: first compiles on a loaded machine
 
 describe.each(VARIANTS)('fused decode GEMV (%s device)', (variant) => {
   describe.each(Object.keys(CASES) as Kind[])('%s weights', (kind) => {
-    const layouts = variant === 'f16' && (kind === 'q8' || kind === 'f16') ? [...LAYOUTS, ...ODD] : LAYOUTS;
+    const q8x = kind === 'q8' || kind === 'q4';
+    const layouts = [...LAYOUTS, ...(q8x ? [FLAT_FLOAT] : []), ...(variant === 'f16' && (kind === 'q8' || kind === 'f16') ? ODD : [])];
     for (const tuning of layouts) {
-      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}`;
+      const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}`;
       it.each(CASES[kind].map((c) => [caseName(c), c] as const))(`${tn} %s`, async (_, c) => {
         const { fused, separate, want } = await check(variant, kind, tuning, c);
         expect(Array.from(fused)).toEqual(Array.from(separate)); // bit for bit

@@ -261,7 +261,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           WG: t.gemvWG,
           R: gemvR(t),
           TT: 1,
-          FLOAT_DOT: +(t.gemv === 'rows' && t.gemvFloat),
+          FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
           X_VEC: gemvXVec(t),
           ...fmtOf(t),
         })

@@ -26,7 +26,7 @@ export interface MatmulTuning {
    * 'rows': R rows (x TT tokens) per invocation, no reduction, no workgroup memory: for CPU SIMD
    * (lavapipe, SwiftShader), where every lane's load is issued on its own and barriers are costly.
    * 'flat': 'rows' for decode with R = 4 and no arrays indexed by loop counters (SwiftShader, whose JIT
-   * unrolls no loop: such an array stays in memory there). gemvR and the float/X_VEC options do not apply.
+   * unrolls no loop: such an array stays in memory there). gemvR and X_VEC do not apply; gemvFloat does.
    * The GEMM's 'flat' is the same with R = 4 x TT = 4 (gemmR, gemmTT, gemmXVec do not apply; gemmFloat does).
    * The GEMM's 'rows8': 'rows' for 8 tokens, FLOAT_DOT's products, x shared by 8 lanes (each loads a token's piece
    * and block scale); gemmTT, gemmXVec and gemmFloat do not apply. 'rows' where subgroups may have fewer lanes.
@@ -39,7 +39,7 @@ export interface MatmulTuning {
   gemmWG: number; // 'rows': invocations per workgroup
   gemmR: number; // 'rows': rows per invocation, 1..4
   gemmTT: number; // 'rows': tokens per invocation, 1..4
-  /** 'rows' (both lists): Q8_0 x's int8 products as exact f32 FMAs instead of dot4i8 (FLOAT_DOT). */
+  /** 'rows' and 'flat' (both lists): Q8_0 x's int8 products as exact f32 FMAs instead of dot4i8 (FLOAT_DOT). */
   gemvFloat: boolean;
   gemmFloat: boolean;
   /** 'rows' (both lists): X_VEC, how x's words reach the lanes (XVec; shaders/matmul_common.wgsl). */
@@ -125,7 +125,11 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // f32's per-row GEMM takes 2 rows too (bench/matmul_ab.ts --tokens 64 --variant gemmR=4 --variant gemmR=2, one
   // process: 260 against 453 us a token on 576x1536, 250 against 402 on 1536x576; 1 row 316; f16 keeps 4: 2 took 1.5x).
   const gemmR = format === 'f32' && gemmRows === 'rows' ? 2 : 4;
+  // Q8_0 x's products in exact f32 (FLOAT_DOT) in every CPU GEMM, and in SwiftShader's GEMV, whose packed dot takes
+  // each lane apart (bench/gemv_shapes in chromium, 4 rows a lane: 620 against 880 us on 576x1536, 1,005 against
+  // 1,465 on 1536x576; the flat kernels widen codes without shifts, see piece_top). lavapipe's GEMV keeps dot4i8.
+  const floats = format === undefined || takesFloatDot(format);
   return cpu
-    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: format === undefined || takesFloatDot(format), fp8Bits, iq4Selects }
+    ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemvFloat: flat && floats, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: floats, fp8Bits, iq4Selects }
     : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false, iq4Selects: false };
 }
