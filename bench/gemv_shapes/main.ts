@@ -104,6 +104,16 @@ fn wdot(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>
 
 // By shifts (sx in HEAD).
 const R4X = rows4Wide('sx', '');
+// By shifts, each component's written with scalar amounts (is it the vector of amounts that costs?).
+const R4X1 = rows4Wide('sx1', `fn sx1(v: u32) -> vec4<f32> {
+  let i = bitcast<i32>(v);
+  return vec4<f32>(f32((i << 24u) >> 24u), f32((i << 16u) >> 24u), f32((i << 8u) >> 24u), f32(i >> 24u));
+}`);
+// mw (below) in the same loop, for a like-for-like comparison with R4X.
+const R4MW = rows4Wide('mw1', `fn mw1(w: u32) -> vec4<f32> {
+  const M = 0xFF000000u;
+  return vec4<f32>(vec4<i32>(bitcast<i32>(w * 16777216u), bitcast<i32>((w * 65536u) & M), bitcast<i32>((w * 256u) & M), bitcast<i32>(w & M)));
+}`, 's *= 3.552713678800501e-15;');
 // By unpack4x8snorm, whose shifts SwiftShader compiles with constant amounts (a WGSL shift's amount is a vector
 // there, which SSE has no instruction for). Codes come as c/127.
 const R4S = rows4Wide('sn', 'fn sn(w: u32) -> vec4<f32> { return unpack4x8snorm(w); }', 's *= 16129.0;');
@@ -177,7 +187,7 @@ fn k_words() -> u32 { return arrayLength(&xq) * 16u; }
 @compute`);
 
 const VARIANTS: [string, string, number, number?][] = [
-  ['r4 f32 mul-and', R4M, 4],
+  ['r4 f32 mul-and', R4M, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],

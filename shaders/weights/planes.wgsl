@@ -75,7 +75,25 @@ fn piece_codes(blk: Block, v: u32) -> vec4<u32> {
 // A piece's codes as f32, converted through i32 (they are small): one instruction on x86 SIMD,
 // where an unsigned conversion takes several.
 fn piece_f32(blk: Block, v: u32) -> vec4<f32> {
+  if (MUL_WIDEN && HI_BITS == 0u) { return piece_f32_mul(blk, v); }
   return vec4<f32>(bitcast<vec4<i32>>(piece_codes(blk, v)));
+}
+
+// piece_f32 without a shift per code (MUL_WIDEN: SwiftShader, whose JIT shifts a vector lane by lane, even by a
+// constant; bench/gemv_shapes: codes widened by shifts took 2.4x the time of these multiplies). A code is moved
+// to the word's top bits by a multiply by 2^(LO_TOP - LO_BITS * slot) and masked: code * 2^LO_TOP as an i32,
+// exact in f32. Codes of 4, 2 or 1 bits have their top bit flipped first, so that the i32 is
+// (code - LO_HALF) * 2^LO_TOP, never past the sign; the 8-bit plane holds widened codes of at most 6 bits.
+const LO_TOP: u32 = 32u - LO_BITS;
+const LO_HALF: u32 = select(1u << (LO_BITS - 1u), 0u, LO_BITS == 8u);
+const LO_FLIP: u32 = (0xFFFFFFFFu / ((1u << LO_BITS) - 1u)) * LO_HALF; // LO_HALF in every code
+const LO_TOP_MASK: u32 = ((1u << LO_BITS) - 1u) << LO_TOP;
+
+fn piece_f32_mul(blk: Block, v: u32) -> vec4<f32> {
+  let words = select(blk.lo, blk.hi, LO_BITS == 8u && v >= 4u);
+  let slot = select(blk.lo_slot + v, v & 3u, LO_BITS == 8u);
+  let top = ((words ^ vec4<u32>(LO_FLIP)) * (1u << (LO_TOP - LO_BITS * slot))) & vec4<u32>(LO_TOP_MASK);
+  return vec4<f32>(bitcast<vec4<i32>>(top)) * (1.0 / f32(1u << LO_TOP)) + f32(LO_HALF);
 }
 
 // The two IEEE binary16 halves of h as f32 (low half, high half), exactly. unpack2x16float is exact

@@ -28,8 +28,7 @@ fn load_block(r: u32, b: u32, grp: Group) -> Block {
 
 // Pieces 0-3 are the first sub-block, 4-7 the second.
 fn block_piece(blk: Block, v: u32) -> XV {
-  let q = bitcast<vec4<i32>>(piece_codes(blk, v)) - vec4<i32>(32);
-  return vec4<f32>(q) * select(blk.s.x, blk.s.y, v >= 4u);
+  return (piece_f32(blk, v) - 32.0) * select(blk.s.x, blk.s.y, v >= 4u);
 }
 
 const X_SUMS: bool = false; // block_combine ignores xs (shaders/matmul.wgsl)

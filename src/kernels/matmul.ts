@@ -262,6 +262,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           R: gemvR(t),
           TT: 1,
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
+          MUL_WIDEN: +(t.gemv === 'flat'),
           X_VEC: gemvXVec(t),
           ...fmtOf(t),
         })
@@ -271,6 +272,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
             WG: t.gemmWG,
             ...gemmShape(t),
             FLOAT_DOT: +t.gemmFloat,
+            MUL_WIDEN: +(gemmOf(t) === 'flat'),
             X_VEC: gemmXVec(t),
             ...fmtOf(t),
           });
