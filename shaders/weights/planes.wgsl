@@ -93,7 +93,9 @@ fn piece_f32_mul(blk: Block, v: u32) -> vec4<f32> {
   let words = select(blk.lo, blk.hi, LO_BITS == 8u && v >= 4u);
   let slot = select(blk.lo_slot + v, v & 3u, LO_BITS == 8u);
   let top = ((words ^ vec4<u32>(LO_FLIP)) * (1u << (LO_TOP - LO_BITS * slot))) & vec4<u32>(LO_TOP_MASK);
-  return vec4<f32>(bitcast<vec4<i32>>(top)) * (1.0 / f32(1u << LO_TOP)) + f32(LO_HALF);
+  let codes = vec4<f32>(bitcast<vec4<i32>>(top)) * (1.0 / f32(1u << LO_TOP));
+  if (LO_HALF == 0u) { return codes; } // a compiler keeps a + 0.0 (-0 + 0 is +0)
+  return codes + f32(LO_HALF);
 }
 
 // The two IEEE binary16 halves of h as f32 (low half, high half), exactly. unpack2x16float is exact
