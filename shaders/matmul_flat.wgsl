@@ -40,8 +40,9 @@ fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
 
 // Q8_0 x's two pieces of block b: the products with x[t] (dots, [row]) and x's sum (xsum, for decoders with
 // X_SUMS), written out, not looped: Subzero keeps a loop a loop, and this one, inside the loop over blocks, cost
-// SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page). f32 x's 4 or 8 pieces keep the loop:
-// written out, they were no faster there (f16, FP8 and Q6_K within noise, or slower).
+// SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page). f32 x's 4 or 8 pieces are written out
+// for the GGUF planes (MUL_WIDEN), whose multipliers then fold (Q5_0 1536x576: 0.72-0.88x the time); f16's and
+// FP8's keep the loop (written out, within noise or slower).
 struct FlatSums {
   dots: vec4<ACC>,
   xsum: ACC,
@@ -91,6 +92,20 @@ fn rows_flat(
     var xs = ACC(0);
     if (PIECES == 2u) { // a constant condition: folds away
       let f = flat_add(flat_add(FlatSums(part, xs), k, t, b, 0u), k, t, b, 1u);
+      part = f.dots;
+      xs = f.xsum;
+    } else if (MUL_WIDEN && (PIECES == 4u || PIECES == 8u)) { // constant pieces: piece_f32_mul's multipliers fold
+      var f = FlatSums(part, xs);
+      f = flat_add(f, k, t, b, 0u);
+      f = flat_add(f, k, t, b, 1u);
+      f = flat_add(f, k, t, b, 2u);
+      f = flat_add(f, k, t, b, 3u);
+      if (PIECES == 8u) {
+        f = flat_add(f, k, t, b, 4u);
+        f = flat_add(f, k, t, b, 5u);
+        f = flat_add(f, k, t, b, 6u);
+        f = flat_add(f, k, t, b, 7u);
+      }
       part = f.dots;
       xs = f.xsum;
     } else {

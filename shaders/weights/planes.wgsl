@@ -53,7 +53,7 @@ const_assert (LO_PER & (LO_PER - 1u)) == 0u && (HI_PER & (HI_PER - 1u)) == 0u;
 fn load_codes(r: u32, b: u32, s: vec2<f32>) -> Block {
   let k = BLOCK * b; // the block's first code
   // 8 bits: a block of 32 is two vec4s (the second in .hi), a block of 16 one.
-  let lo_slot = (k & (LO_PER - 1u)) >> 2u; // (k % LO_PER) / 4
+  let lo_slot = select((k & (LO_PER - 1u)) >> 2u, 0u, BLOCK % LO_PER == 0u); // (k % LO_PER) / 4
   if (LO_BITS == 8u && BLOCK > 16u) { return Block(code_vec(r, k >> 4u), code_vec(r, (k >> 4u) + 1u), 0u, 0u, s); }
   if (HI_BITS == 0u) { return Block(code_vec(r, k >> LO_SHIFT), vec4<u32>(0u), lo_slot, 0u, s); }
   let c = k >> HI_SHIFT; // the chunk

@@ -7,7 +7,7 @@ import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
 import { candidates, chooseVariant, GEMM_TRIAL_TOKENS } from './autotune.ts';
-import { FORMATS } from './weight_formats.ts';
+import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
 
 /**
  * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, on one design: the access
@@ -253,6 +253,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     need('gemvQuantizedX.scales', gemvQ.scales, K / 8);
   }
   const quantizeGemv = gemvInput === 'q8' && !a.quantizedX && !gemvQ;
+  // SwiftShader's flat kernels widen the GGUF planes' codes by multiplies (MUL_WIDEN, shaders/weights/planes.wgsl).
+  const planes = (GGUF_FORMATS as readonly string[]).includes(w.format);
   const gemvXVec = (t: MatmulTuning) => (t.gemv === 'rows' ? xVecOf(t.gemvXVec) : 1); // X_VEC: rows only
   const gemmXVec = (t: MatmulTuning) => (gemmOf(t) === 'rows' ? xVecOf(t.gemmXVec) : 1);
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
@@ -262,7 +264,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           R: gemvR(t),
           TT: 1,
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
-          MUL_WIDEN: +(t.gemv === 'flat'),
+          MUL_WIDEN: +(t.gemv === 'flat' && planes),
           X_VEC: gemvXVec(t),
           ...fmtOf(t),
         })
@@ -272,7 +274,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
             WG: t.gemmWG,
             ...gemmShape(t),
             FLOAT_DOT: +t.gemmFloat,
-            MUL_WIDEN: +(gemmOf(t) === 'flat'),
+            MUL_WIDEN: +(gemmOf(t) === 'flat' && planes),
             X_VEC: gemmXVec(t),
             ...fmtOf(t),
           });
