@@ -5,7 +5,7 @@
 override WG: u32 = 64; // rows, gemv_split, gather: invocations per workgroup
 override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per workgroup; 1..4
 override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
-override FLOAT_DOT: bool = false; // rows: products of codes in f32 (exact; for CPU SIMD), not dot4i8
+override FLOAT_DOT: bool = false; // rows, flat: products of codes in f32 (exact; for CPU SIMD), not dot4i8
 override MUL_WIDEN: bool = false; // GGUF planes' codes taken out by multiplies and masks, not shifts (piece_f32)
 override TM: u32 = 32; // gemm: tokens per tile (multiple of 4)
 override TN: u32 = 32; // gemm: rows per tile (multiple of 4)

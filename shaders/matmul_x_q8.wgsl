@@ -71,8 +71,8 @@ fn wide_sum(p: XWIDE) -> f32 {
   return (dot(p.a, one) + dot(p.b, one)) + (dot(p.c, one) + dot(p.d, one));
 }
 
-// The flat kernels' route to the same exact f32 products (SwiftShader): a WGSL shift's amount is a vector
-// there, and SSE shifts a vector only by one amount, so word_wide's shifts go lane by lane. piece_top
+// The flat kernels' route to the same exact f32 products (SwiftShader): its JIT shifts lane by lane, even by
+// a constant (word_wide's shifts: 2.4x the time of these multiplies, bench/gemv_shapes). piece_top
 // widens a code without shifts: byte i is moved to the top byte by a multiply by 2^(24 - 8i) (a vector
 // multiply there), masked and taken as i32: code * 2^24, exact in f32. Its partner is scaled by 1 / TOP^2
 // (code * 2^-24, exact), so each product is exactly code * code (bench/gemv_shapes: 0.70x dot4I8Packed's time).
