@@ -42,7 +42,7 @@ const spentMs = new Map<string, number>(); // per adapter
 /** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "rows8 WG=16 R=4", "split WG=64 R=4", "flat WG=16", "tiled". */
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
-  if (v.gemv === 'flat') return `flat WG=${v.gemvWG}`;
+  if (v.gemv === 'flat') return `flat WG=${v.gemvWG}${v.gemvFloat ? ' float' : ''}`;
   if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
   if (v.gemm === 'flat') return `flat WG=${v.gemmWG}${v.gemmFloat ? ' float' : ''}`;
   if (v.gemm === 'rows8') return `rows8 WG=${v.gemmWG} R=${v.gemmR}`;
