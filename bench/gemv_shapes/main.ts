@@ -141,6 +141,15 @@ const R4M = rows4(/* wgsl */ `let xa = mx(xq[2u * b]);
       mdot(w[wi.z], xa) + mdot(w[wi.z + 1u], xb),
       mdot(w[wi.w], xa) + mdot(w[wi.w + 1u], xb)) * 3.552713678800501e-15;`, MW);
 
+// R4M with x as the engine reads it (xquad: 4 word loads a piece, not one vec4).
+const R4MW4 = rows4(/* wgsl */ `let xa = mx(xquad(0u, 8u * b));
+    let xb = mx(xquad(0u, 8u * b + 4u));
+    let s = vec4<f32>(
+      mdot(w[wi.x], xa) + mdot(w[wi.x + 1u], xb),
+      mdot(w[wi.y], xa) + mdot(w[wi.y + 1u], xb),
+      mdot(w[wi.z], xa) + mdot(w[wi.z + 1u], xb),
+      mdot(w[wi.w], xa) + mdot(w[wi.w + 1u], xb)) * 3.552713678800501e-15;`, MW + XWORDS);
+
 // R4's dot4I8Packed with the x sums the engine's rows_flat keeps for every format (used by formats with a minimum),
 // here folded in with a factor 0 so that nothing can drop them.
 const R4XS = rows4(/* wgsl */ `let xa = xq[2u * b];
@@ -187,7 +196,7 @@ fn k_words() -> u32 { return arrayLength(&xq) * 16u; }
 @compute`);
 
 const VARIANTS: [string, string, number, number?][] = [
-  ['r4 f32 mul-and', R4M, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
+  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],
