@@ -150,6 +150,15 @@ const R4MW4 = rows4(/* wgsl */ `let xa = mx(xquad(0u, 8u * b));
       mdot(w[wi.z], xa) + mdot(w[wi.z + 1u], xb),
       mdot(w[wi.w], xa) + mdot(w[wi.w + 1u], xb)) * 3.552713678800501e-15;`, MW + XWORDS);
 
+// R4M with the engine's scale-group cursor: the 4 rows' scales loaded under a branch on a counter carried in the loop
+// (one block a group here, as in Q8_0), not unconditionally each block.
+const R4MC = R4M.replace('var acc = vec4<f32>();', `var acc = vec4<f32>();
+  var left = 1u;
+  var grp = 0u;
+  var sc = vec4<f32>();`).replace('acc += s * vec4<f32>(wd[gi.x], wd[gi.y], wd[gi.z], wd[gi.w]) * xd[b];', `if (left == 1u) { sc = vec4<f32>(wd[r.x * NB + grp], wd[r.y * NB + grp], wd[r.z * NB + grp], wd[r.w * NB + grp]); }
+    acc += s * sc * xd[b];
+    if (left == 1u) { grp += 1u; left = 1u; } else { left -= 1u; }`);
+
 // R4's dot4I8Packed with the x sums the engine's rows_flat keeps for every format (used by formats with a minimum),
 // here folded in with a factor 0 so that nothing can drop them.
 const R4XS = rows4(/* wgsl */ `let xa = xq[2u * b];
@@ -196,7 +205,7 @@ fn k_words() -> u32 { return arrayLength(&xq) * 16u; }
 @compute`);
 
 const VARIANTS: [string, string, number, number?][] = [
-  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
+  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],
@@ -242,7 +251,12 @@ async function main(): Promise<{ text: string }> {
   const runs: { name: string; best: number; run: (n: number) => Promise<{ ms: number; y: Float32Array }>; y: Float32Array }[] = [];
   for (const [name, source, rows, wg = WG] of VARIANTS.filter(([n]) => !ONLY || ONLY.some((o) => n === o))) {
     const code = source.replace('WGS', String(wg));
+    // A variant that does not compile must fail here: an invalid pipeline's submits fail, and the read buffer would
+    // still hold the previous variant's (right) sums.
+    device.pushErrorScope('validation');
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+    const invalid = await device.popErrorScope();
+    if (invalid) throw new Error(`${name}: ${invalid.message}`);
     const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const run = async (n: number) => {
       device.queue.writeBuffer(bufs[4], 0, new Float32Array(N));
