@@ -29,9 +29,25 @@ fn load_blocks4(rr: vec4<u32>, b: u32, gs: Groups4) -> Blocks4 {
   return Blocks4(load_block(rr.x, b, gs.g0), load_block(rr.y, b, gs.g1), load_block(rr.z, b, gs.g2), load_block(rr.w, b, gs.g3));
 }
 
-// The 4 rows' products with piece v of x (xv).
+// The 4 rows' piece v, decoded.
+struct Pieces4 {
+  w0: XV,
+  w1: XV,
+  w2: XV,
+  w3: XV,
+}
+
+fn pieces4(k: Blocks4, v: u32) -> Pieces4 {
+  return Pieces4(block_piece(k.k0, v), block_piece(k.k1, v), block_piece(k.k2, v), block_piece(k.k3, v));
+}
+
+// The 4 rows' products with a piece of x (xv).
+fn dot4(w: Pieces4, xv: XV) -> vec4<ACC> {
+  return vec4<ACC>(piece_dot(w.w0, xv), piece_dot(w.w1, xv), piece_dot(w.w2, xv), piece_dot(w.w3, xv));
+}
+
 fn dot4rows(k: Blocks4, v: u32, xv: XV) -> vec4<ACC> {
-  return vec4<ACC>(piece_dot(block_piece(k.k0, v), xv), piece_dot(block_piece(k.k1, v), xv), piece_dot(block_piece(k.k2, v), xv), piece_dot(block_piece(k.k3, v), xv));
+  return dot4(pieces4(k, v), xv);
 }
 
 fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
@@ -199,10 +215,11 @@ fn gemm_flat(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
         let x2 = x_piece(tt.z, kx);
         let x3 = x_piece(tt.w, kx);
         xs += vec4<ACC>(piece_sum(x0), piece_sum(x1), piece_sum(x2), piece_sum(x3));
-        p0 += dot4rows(k, v, x0);
-        p1 += dot4rows(k, v, x1);
-        p2 += dot4rows(k, v, x2);
-        p3 += dot4rows(k, v, x3);
+        let w = pieces4(k, v); // decoded once for the 4 tokens
+        p0 += dot4(w, x0);
+        p1 += dot4(w, x1);
+        p2 += dot4(w, x2);
+        p3 += dot4(w, x3);
       }
     }
     a0 += combine4(k, p0, xs.x, x_scale(tt.x, b));
