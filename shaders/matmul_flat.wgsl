@@ -46,43 +46,55 @@ fn dot4(w: Pieces4, xv: XV) -> vec4<ACC> {
   return vec4<ACC>(piece_dot(w.w0, xv), piece_dot(w.w1, xv), piece_dot(w.w2, xv), piece_dot(w.w3, xv));
 }
 
-fn dot4rows(k: Blocks4, v: u32, xv: XV) -> vec4<ACC> {
-  return dot4(pieces4(k, v), xv);
+// The 4 rows' piece v widened by piece_top (the f32 route), and x's side of those products: code * TOP_UNIT.
+struct Tops4 {
+  w0: XWIDE,
+  w1: XWIDE,
+  w2: XWIDE,
+  w3: XWIDE,
 }
+
+fn tops4(k: Blocks4, v: u32) -> Tops4 {
+  return Tops4(piece_top(block_piece(k.k0, v)), piece_top(block_piece(k.k1, v)), piece_top(block_piece(k.k2, v)), piece_top(block_piece(k.k3, v)));
+}
+
+fn wide_dot4(w: Tops4, xw: XWIDE) -> vec4<f32> {
+  return vec4<f32>(wide_dot(w.w0, xw), wide_dot(w.w1, xw), wide_dot(w.w2, xw), wide_dot(w.w3, xw));
+}
+
+const TOP_UNIT: f32 = 1.0 / (TOP * TOP);
 
 fn combine4(k: Blocks4, part: vec4<ACC>, xs: ACC, xsc: f32) -> vec4<f32> {
   return vec4<f32>(block_combine(k.k0, part.x, xs, xsc), block_combine(k.k1, part.y, xs, xsc), block_combine(k.k2, part.z, xs, xsc), block_combine(k.k3, part.w, xs, xsc));
 }
 
-// Q8_0 x's two pieces of block b: the products with x[t] (dots, [row]) and x's sum (xsum, for decoders with
-// X_SUMS), written out, not looped: Subzero keeps a loop a loop, and this one, inside the loop over blocks, cost
-// SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page). f32 x's 4 or 8 pieces are written out
-// for the GGUF planes (MUL_WIDEN), whose multipliers then fold (Q5_0 1536x576: 0.72-0.88x the time); f16's and
-// FP8's keep the loop (written out, within noise or slower).
+// A block's sums so far for rows_flat: the products with x[t] (dots, [row]) and x's sum (xsum, only for decoders
+// with X_SUMS).
 struct FlatSums {
   dots: vec4<ACC>,
   xsum: ACC,
 }
 
+// s plus piece v of block b.
 fn flat_add(s: FlatSums, k: Blocks4, t: u32, b: u32, v: u32) -> FlatSums {
   let xv = x_piece(t, b * XW + 4u * v);
   if (FLOAT_DOT) { return flat_add_f32(s, k, v, piece_top(xv)); }
   var xsum = s.xsum;
   if (X_SUMS) { xsum += piece_sum(xv); }
-  return FlatSums(s.dots + dot4rows(k, v, xv), xsum);
+  return FlatSums(s.dots + dot4(pieces4(k, v), xv), xsum);
 }
 
 // flat_add by exact f32 products (FLOAT_DOT): x's piece widened once for the 4 rows (xt: code * TOP), each row's
 // codes by piece_top; a piece's 16 products sum below 2^24, so they convert back to the integer sums exactly.
 fn flat_add_f32(s: FlatSums, k: Blocks4, v: u32, xt: XWIDE) -> FlatSums {
-  let xw = wide_scaled(xt, 1.0 / (TOP * TOP));
   var xsum = s.xsum;
   if (X_SUMS) { xsum += ACC(wide_sum(xt) / TOP); }
-  let w0 = piece_top(block_piece(k.k0, v));
-  let w1 = piece_top(block_piece(k.k1, v));
-  let w2 = piece_top(block_piece(k.k2, v));
-  let w3 = piece_top(block_piece(k.k3, v));
-  return FlatSums(s.dots + vec4<ACC>(vec4<f32>(wide_dot(w0, xw), wide_dot(w1, xw), wide_dot(w2, xw), wide_dot(w3, xw))), xsum);
+  return FlatSums(s.dots + vec4<ACC>(wide_dot4(tops4(k, v), wide_scaled(xt, TOP_UNIT))), xsum);
+}
+
+// Pieces first .. first+3, written out (v constant once inlined).
+fn flat_add4(s: FlatSums, k: Blocks4, t: u32, b: u32, first: u32) -> FlatSums {
+  return flat_add(flat_add(flat_add(flat_add(s, k, t, b, first), k, t, b, first + 1u), k, t, b, first + 2u), k, t, b, first + 3u);
 }
 
 @compute @workgroup_size(WG)
@@ -104,34 +116,20 @@ fn rows_flat(
   for (var b = 0u; b < nb; b++) {
     if (gc.left == bpg) { gs = load_groups4(rr, gc.g); }
     let k = load_blocks4(rr, b, gs);
-    var part = vec4<ACC>();
-    var xs = ACC(0);
-    if (PIECES == 2u) { // a constant condition: folds away
-      let f = flat_add(flat_add(FlatSums(part, xs), k, t, b, 0u), k, t, b, 1u);
-      part = f.dots;
-      xs = f.xsum;
-    } else if (MUL_WIDEN && (PIECES == 4u || PIECES == 8u)) { // constant pieces: piece_f32_mul's multipliers fold
-      var f = FlatSums(part, xs);
-      f = flat_add(f, k, t, b, 0u);
-      f = flat_add(f, k, t, b, 1u);
-      f = flat_add(f, k, t, b, 2u);
-      f = flat_add(f, k, t, b, 3u);
-      if (PIECES == 8u) {
-        f = flat_add(f, k, t, b, 4u);
-        f = flat_add(f, k, t, b, 5u);
-        f = flat_add(f, k, t, b, 6u);
-        f = flat_add(f, k, t, b, 7u);
-      }
-      part = f.dots;
-      xs = f.xsum;
+    // The pieces written out where that measured faster (constant conditions: they fold away). Subzero keeps a loop
+    // a loop: Q8_0 x's 2 pieces in one cost SwiftShader's Q8_0 GEMV 15-30% (bench/gemv_shapes, bench/matmul_page);
+    // the GGUF planes' 4 or 8 (MUL_WIDEN) written out let piece_f32_mul's multipliers fold (Q5_0 1536x576:
+    // 0.72-0.88x the time). f16's and FP8's keep the loop (written out, within noise or slower).
+    var f = FlatSums(vec4<ACC>(), ACC(0));
+    if (PIECES == 2u) {
+      f = flat_add(flat_add(f, k, t, b, 0u), k, t, b, 1u);
+    } else if (MUL_WIDEN && (PIECES == 4u || PIECES == 8u)) {
+      f = flat_add4(f, k, t, b, 0u);
+      if (PIECES == 8u) { f = flat_add4(f, k, t, b, 4u); }
     } else {
-      for (var v = 0u; v < PIECES; v++) {
-        let xv = x_piece(t, b * XW + 4u * v);
-        xs += piece_sum(xv);
-        part += dot4rows(k, v, xv);
-      }
+      for (var v = 0u; v < PIECES; v++) { f = flat_add(f, k, t, b, v); }
     }
-    acc += combine4(k, part, xs, x_scale(t, b));
+    acc += combine4(k, f.dots, f.xsum, x_scale(t, b));
     gc = next_block(gc, bpg);
   }
   emit(t, r0, acc);
@@ -150,23 +148,14 @@ struct GemmFlatSums {
 // code: see piece_top).
 fn gemm_flat_add(f: GemmFlatSums, k: Blocks4, tt: vec4<u32>, b: u32, v: u32) -> GemmFlatSums {
   let kx = b * XW + 4u * v;
-  let w0 = piece_top(block_piece(k.k0, v));
-  let w1 = piece_top(block_piece(k.k1, v));
-  let w2 = piece_top(block_piece(k.k2, v));
-  let w3 = piece_top(block_piece(k.k3, v));
-  let unit = 1.0 / (TOP * TOP);
-  let x0 = wide_scaled(piece_top(x_piece(tt.x, kx)), unit);
-  let x1 = wide_scaled(piece_top(x_piece(tt.y, kx)), unit);
-  let x2 = wide_scaled(piece_top(x_piece(tt.z, kx)), unit);
-  let x3 = wide_scaled(piece_top(x_piece(tt.w, kx)), unit);
+  let w = tops4(k, v);
+  let x0 = wide_scaled(piece_top(x_piece(tt.x, kx)), TOP_UNIT);
+  let x1 = wide_scaled(piece_top(x_piece(tt.y, kx)), TOP_UNIT);
+  let x2 = wide_scaled(piece_top(x_piece(tt.z, kx)), TOP_UNIT);
+  let x3 = wide_scaled(piece_top(x_piece(tt.w, kx)), TOP_UNIT);
   var xsum = f.xsum;
   if (X_SUMS) { xsum += vec4<f32>(wide_sum(x0), wide_sum(x1), wide_sum(x2), wide_sum(x3)) * TOP; }
-  return GemmFlatSums(
-    f.t0 + vec4<f32>(wide_dot(w0, x0), wide_dot(w1, x0), wide_dot(w2, x0), wide_dot(w3, x0)),
-    f.t1 + vec4<f32>(wide_dot(w0, x1), wide_dot(w1, x1), wide_dot(w2, x1), wide_dot(w3, x1)),
-    f.t2 + vec4<f32>(wide_dot(w0, x2), wide_dot(w1, x2), wide_dot(w2, x2), wide_dot(w3, x2)),
-    f.t3 + vec4<f32>(wide_dot(w0, x3), wide_dot(w1, x3), wide_dot(w2, x3), wide_dot(w3, x3)),
-    xsum);
+  return GemmFlatSums(f.t0 + wide_dot4(w, x0), f.t1 + wide_dot4(w, x1), f.t2 + wide_dot4(w, x2), f.t3 + wide_dot4(w, x3), xsum);
 }
 
 // Prefill: 4 rows x 4 tokens (t0 .. t0+3; tokens past the end repeat the last one, not stored).
