@@ -27,4 +27,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
 
 /** The sources: a vec4<u32> storage buffer, and an rgba32uint texture of TEX_W texels a row. */
 export const BUFFER_SOURCE = ['src[i]', '@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;'] as const;
+/**
+ * A u32 storage buffer read a word per load: coalesced, the lanes of a load on consecutive words (vec4 j of invocation
+ * lid is words c * WG + lid, c = 0..3, of the workgroup's run); contiguous, a lane's own 4 consecutive words.
+ */
+export const wordSource = (wg: number) =>
+  ['words(i, lid)', /* wgsl */ `@group(0) @binding(0) var<storage, read> src: array<u32>;
+fn words(i: u32, lid: u32) -> vec4<u32> {
+  if (CONTIGUOUS) { return vec4<u32>(src[4u * i], src[4u * i + 1u], src[4u * i + 2u], src[4u * i + 3u]); }
+  let b = 4u * (i - lid) + lid;
+  return vec4<u32>(src[b], src[b + ${wg}u], src[b + ${2 * wg}u], src[b + ${3 * wg}u]);
+}`] as const;
 export const TEXTURE_SOURCE = [`textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`, '@group(0) @binding(0) var src: texture_2d<u32>;'] as const;

@@ -1,6 +1,6 @@
 /**
  * Which way of streaming weights is fastest on this page's adapter: a storage buffer read per lane
- * (vec4<u32>), or an rgba32uint texture read with textureLoad, each with every invocation on its own
+ * (vec4<u32>, or u32 words: "buffer words"), or an rgba32uint texture read with textureLoad, each with every invocation on its own
  * run (CPU SIMD) or neighbours on neighbouring addresses (GPU). Software adapters differ here:
  * lavapipe and SwiftShader issue buffer loads lane by lane, with a branch per lane under robustness,
  * while a texel fetch is one 16-byte load per lane. Results go to the page and to window.__bench.
@@ -8,7 +8,7 @@
  *   npx tsx bench/browser.ts loads            (chromium on SwiftShader; prints the table)
  */
 import { asJson, reportPage, showInOut } from '../page_result.ts';
-import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_SOURCE } from './kernel.ts';
+import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_SOURCE, wordSource } from './kernel.ts';
 
 const MIB = 2 ** 20;
 const BYTES = 64 * MIB;
@@ -16,6 +16,7 @@ const WG = 64;
 
 const BUFFER = streamKernel(...BUFFER_SOURCE, WG);
 const TEXTURE = streamKernel(...TEXTURE_SOURCE, WG);
+const WORDS = streamKernel(...wordSource(WG), WG);
 
 interface Row { path: string; layout: string; gb_s: number; ms: number[] }
 
@@ -35,7 +36,7 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
   const groups = invocations / WG;
   const gx = Math.min(groups, 32768);
   const rows: Row[] = [];
-  for (const [path, code, resource] of [['buffer', BUFFER, { buffer: buf }], ['texture', TEXTURE, tex.createView()]] as const) {
+  for (const [path, code, resource] of [['buffer', BUFFER, { buffer: buf }], ['buffer words', WORDS, { buffer: buf }], ['texture', TEXTURE, tex.createView()]] as const) {
     for (const contiguous of [true, false]) {
       const pipeline = device.createComputePipeline({
         layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main', constants: { CONTIGUOUS: contiguous ? 1 : 0 } },
