@@ -5,6 +5,7 @@
  *   product none: the codes xor-ed with x (loads only); dot4: dot4I8Packed (the engine's GEMV); f32: codes widened
  *   options no-w-scale / no-x-scale: the block's scale loaded once before the loop instead of per block;
  *           w-scale-pairs: the weight scales as f16 pairs, a word per two blocks (GpuWeights.halfScales)
+ *           w-scale-quads: the weight scales as f32 vec4s, one load per four blocks, block b's picked by b & 3
  * Times only (no result is checked: most variants compute nothing meaningful).
  *
  *   npx tsx bench/gemv_parts.ts [--rows 3072] [--k 4608] [--rounds 6]
@@ -26,7 +27,10 @@ function kernel(nb: number, x: string, product: string, opts: string[]): string 
   const xLoad = x === 'uniform'
     ? 'for (var j = 0u; j < 8u; j++) { xv[j] = xq[b * 8u + j]; }'
     : 'let mine = xq[b * 8u + lane % 8u];\n    for (var j = 0u; j < 8u; j++) { xv[j] = subgroupShuffle(mine, j); }';
-  const wScale = has('no-w-scale') ? 'wd0' : has('w-scale-pairs') ? 'select(pair[r].x, pair[r].y, (b & 1u) == 1u)' : 'wd[(r0 + r) * NB + b]';
+  const wScale = has('no-w-scale') ? 'wd0'
+    : has('w-scale-pairs') ? 'select(pair[r].x, pair[r].y, (b & 1u) == 1u)'
+    : has('w-scale-quads') ? 'quad[r][b & 3u]'
+    : 'wd[(r0 + r) * NB + b]';
   return /* wgsl */ `
 enable subgroups;
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
@@ -35,16 +39,19 @@ enable subgroups;
 @group(0) @binding(3) var<storage, read> xq: array<u32>;
 @group(0) @binding(4) var<storage, read> xd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> wd4: array<vec4<f32>>;
 const NB: u32 = ${nb}u;
 fn sx(v: u32) -> vec4<f32> { return vec4<f32>((vec4<i32>(bitcast<i32>(v)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)); }
 @compute @workgroup_size(32)
 fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let r0 = g.x * 2u;
-  let wd0 = wd[g.x & 7u] + f32(wdh[g.x & 7u]); // keeps every binding used
+  let wd0 = wd[g.x & 7u] + f32(wdh[g.x & 7u]) + wd4[g.x & 7u].x; // keeps every binding used
   let xs0 = xd[g.x & 7u];
   var pair: array<vec2<f32>, 2>;
+  var quad: array<vec4<f32>, 2>;
   var acc = vec2<f32>();
   for (var b = 0u; b < NB; b++) {
+    ${has('w-scale-quads') ? 'if ((b & 3u) == 0u) { for (var r = 0u; r < 2u; r++) { quad[r] = wd4[(r0 + r) * (NB / 4u) + b / 4u]; } }' : ''}
     ${has('w-scale-pairs') ? 'if ((b & 1u) == 0u) { for (var r = 0u; r < 2u; r++) { pair[r] = unpack2x16float(wdh[(r0 + r) * (NB / 2u) + b / 2u]); } }' : ''}
     var xv: array<u32, 8>;
     ${xLoad}
@@ -78,7 +85,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const [N, K] = [Number(a.rows), Number(a.k)];
   const nb = K / 32;
   const buf = (size: number) => device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  const buffers = [buf(N * K), buf(N * nb * 4), buf(N * nb * 2), buf(K), buf(nb * 4), buf(N * 4)];
+  const buffers = [buf(N * K), buf(N * nb * 4), buf(N * nb * 2), buf(K), buf(nb * 4), buf(N * 4), buf(N * nb * 4)];
   const runs = a.variants.split(',').map((name) => {
     const [x, product, ...opts] = name.split(':');
     if (!(product in PRODUCTS) || (x !== 'uniform' && x !== 'shared')) throw new Error(`variant ${name}: x uniform|shared, product ${Object.keys(PRODUCTS).join('|')}`);
