@@ -16,12 +16,32 @@ const EMPTY = /* wgsl */ `
 @compute @workgroup_size(1)
 fn main() {}`;
 
-const SMALL = /* wgsl */ `
+// The same work (576 floats) in workgroups of `wg` invocations, `groups` of them.
+const small = (wg: number, groups: number) => /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> buf: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  for (var i = lid; i < ${D}u; i += 64u) { buf[i] = buf[i] * 0.5 + 1.0; }
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  for (var i = gid.x; i < ${D}u; i += ${wg * groups}u) { buf[i] = buf[i] * 0.5 + 1.0; }
 }`;
+
+// One float per invocation, workgroups of `wg`: what a workgroup costs with next to no work.
+const touch = (wg: number) => /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> buf: array<f32>;
+@compute @workgroup_size(${wg})
+fn main(@builtin(local_invocation_index) lid: u32) { buf[lid] += 1.0; }`;
+
+// [name, shader, workgroups]
+const KERNELS: [string, string, number][] = [
+  ['empty', EMPTY, 1],
+  ['576 floats, 1 x 64', small(64, 1), 1],
+  ['576 floats, 16 x 4', small(4, 16), 16],
+  ['576 floats, 4 x 16', small(16, 4), 4],
+  ['576 floats, 1 x 4', small(4, 1), 1],
+  ['a float each, 1 x 4', touch(4), 1],
+  ['a float each, 1 x 64', touch(64), 1],
+  ['a float each, 16 x 4', touch(4), 16],
+  ['a float each, 64 x 4', touch(4), 64],
+];
 
 interface Row { kernel: string; us_per_dispatch: number; one_ms: number; many_ms: number }
 
@@ -31,7 +51,7 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
   const device = await adapter.requestDevice();
   const buf = device.createBuffer({ size: D * 4, usage: GPUBufferUsage.STORAGE });
   const rows: Row[] = [];
-  for (const [kernel, code] of [['empty', EMPTY], ['576 floats', SMALL]] as const) {
+  for (const [kernel, code, groups] of KERNELS) {
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
     const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] });
     const run = async (n: number) => {
@@ -39,7 +59,7 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bg);
-      for (let i = 0; i < n; i++) pass.dispatchWorkgroups(1);
+      for (let i = 0; i < n; i++) pass.dispatchWorkgroups(groups);
       pass.end();
       const t0 = performance.now();
       device.queue.submit([enc.finish()]);

@@ -204,8 +204,28 @@ fn tiled(r: vec4<u32>, b: u32, per: u32) -> vec4<u32> { return ((r / RT) * per +
 fn k_words() -> u32 { return arrayLength(&xq) * 16u; }
 @compute`);
 
+// R4M with x shared by the subgroup (SwiftShader's 4 lanes): lane l loads word l of a piece (a gather of 4 different
+// words, not 4 of one word per lane) and subgroupBroadcast hands each word to every lane.
+const R4MS = 'enable subgroups;\n' + rows4(/* wgsl */ `let xa = mx(xshared(2u * b, lane));
+    let xb = mx(xshared(2u * b + 1u, lane));
+    let s = vec4<f32>(
+      mdot(w[wi.x], xa) + mdot(w[wi.x + 1u], xb),
+      mdot(w[wi.y], xa) + mdot(w[wi.y + 1u], xb),
+      mdot(w[wi.z], xa) + mdot(w[wi.z + 1u], xb),
+      mdot(w[wi.w], xa) + mdot(w[wi.w + 1u], xb)) * 3.552713678800501e-15;`, MW + /* wgsl */ `
+@group(0) @binding(5) var<storage, read> xw: array<u32>; // x's words (the buffer of xq)
+fn xshared(piece: u32, lane: u32) -> vec4<u32> {
+  let mine = xw[4u * piece + (lane & 3u)];
+  return vec4<u32>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
+}`).replace('fn main(@builtin(global_invocation_id) g: vec3u)', 'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32)');
+
+// Controls for R4MS: R4M with the subgroups extension and the lane id only; and with one subgroupBroadcast of its sums.
+const withLane = (src: string) => 'enable subgroups;\n' + src.replace('fn main(@builtin(global_invocation_id) g: vec3u)', 'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32)');
+const R4ML = withLane(R4M);
+const R4MB = withLane(R4M).replace('acc += s *', 'acc += select(s, subgroupBroadcast(s, 0u), lane == 0u) *');
+
 const VARIANTS: [string, string, number, number?][] = [
-  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
+  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x shared', R4MS, 4], ['r4 mul-and lane id', R4ML, 4], ['r4 mul-and broadcast own', R4MB, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],
@@ -215,10 +235,13 @@ const VARIANTS: [string, string, number, number?][] = [
   ['r4 dot4I8Packed', R4('d4'), 4], ['r4 f32', R4('f4'), 4], ['r4 unpack4xI8', R4('u4'), 4], ['r4 f32 x widened once', R4X, 4], ['r4 xor (no dot)', R4('x4'), 4],
 ];
 
+// Whether a variant's code reads binding i: 'auto' layouts drop the others, and a bind group naming them is invalid.
+const uses = (code: string, i: number) => new RegExp(`@binding\\(${i}\\) var<[^>]*> \\w+`).test(code) && new RegExp(`\\b${['w', 'wd', 'xq', 'xd', 'y', 'xw'][i]}\\[`).test(code.replace(/@group.*\n/g, ''));
+
 async function main(): Promise<{ text: string }> {
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter');
-  const device = await adapter.requestDevice();
+  const device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [] });
   let seed = 1;
   const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) >>> 0);
   const codes = new Int8Array(N * K).map(() => (rnd() % 255) - 127);
@@ -245,19 +268,20 @@ async function main(): Promise<{ text: string }> {
     return b;
   };
   const bufs = [buf(codes), buf(wd), buf(xc), buf(xd), device.createBuffer({ size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST })];
+  bufs.push(bufs[2]); // binding 5: x's words, for the variants that declare it
   const read = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const lines = [`adapter ${adapter.info.vendor} ${adapter.info.architecture}, K=${K} N=${N}, ${(N * K * 1.125 / 1e6).toFixed(2)} MB`];
   const ROUNDS = Number(q.get('rounds') ?? 3);
   const runs: { name: string; best: number; run: (n: number) => Promise<{ ms: number; y: Float32Array }>; y: Float32Array }[] = [];
   for (const [name, source, rows, wg = WG] of VARIANTS.filter(([n]) => !ONLY || ONLY.some((o) => n === o))) {
     const code = source.replace('WGS', String(wg));
-    // A variant that does not compile must fail here: an invalid pipeline's submits fail, and the read buffer would
-    // still hold the previous variant's (right) sums.
+    // A variant that does not compile or bind must fail here: an invalid pipeline's or bind group's submits fail, and
+    // the read buffer would still hold the previous variant's (right) sums.
     device.pushErrorScope('validation');
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+    const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })).filter((e) => uses(code, e.binding)) });
     const invalid = await device.popErrorScope();
     if (invalid) throw new Error(`${name}: ${invalid.message}`);
-    const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const run = async (n: number) => {
       device.queue.writeBuffer(bufs[4], 0, new Float32Array(N));
       const enc = device.createCommandEncoder();
