@@ -110,8 +110,19 @@ export interface GpuWeights {
  * The 64-token GEMMs took the same time (within 3%) in every tile.
  */
 export function rowTileFor(caps: GpuCaps, format: WeightFormat): number {
-  return isLavapipe(caps) ? LAVAPIPE_LANES * matmulTuning(caps, format).gemvR : 1;
+  if (isLavapipe(caps)) return LAVAPIPE_LANES * matmulTuning(caps, format).gemvR;
+  return matmulTuning(caps, format).gemv === 'flat' ? FLAT_TILE : 1;
 }
+
+/**
+ * SwiftShader's flat kernels: the 16 rows of one SIMD group (its 4 lanes x 4 rows) together, as on lavapipe. Chromium,
+ * bench/browser.ts matmul_page 'formats=q8&layouts=flat&rowTile=1|16' alternating twice: the 576x49152 LM head (32 MB,
+ * streamed from memory) 30.4-32.5 ms against 34.3-39.3 row-major; 576x3072 (2 MB) 2.46-2.49 against 2.30-2.52;
+ * 1536x12288 Q5_0 37.6-40.8 against 48.7-54.5, Q4_K 50.2-59.1 against 48.5-58.1 (compute-bound there). SmolLM2-135M
+ * Q8_0 decode in chromium, alternating with the row-major build 4 times (a slow hour): 3.5, 4.0, 4.0, 4.4 against 3.5,
+ * 3.5, 4.0, 3.7 tok/s; Q4_K_M twice: 2.4 (disturbed), 3.7 against 3.6, 2.9.
+ */
+const FLAT_TILE = 16;
 
 /** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests. */
 const ROW_TILES = [8, 16, 32];
