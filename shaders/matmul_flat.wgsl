@@ -75,9 +75,21 @@ struct FlatSums {
   xsum: ACC,
 }
 
+// This invocation's lane in its subgroup (0 without subgroups), set once by rows_flat.
+var<private> flat_lane: u32;
+
+// x's piece at word k of token t. f32 x (a word a value): lanes 0-3 of the subgroup load its 4 words, one each, and
+// subgroupBroadcast hands them to every lane (x_shared, X_VEC 1): one gather of 4 words where every lane loaded all
+// 4. SwiftShader, bench/browser.ts matmul_page 1536x3072 alternating twice: Q5_0 0.64-0.79x the time, Q4_K 0.76-0.90x.
+// Q8_0 x keeps its own loads (shared, bench/gemv_shapes: 800 against 760 us).
+fn flat_x(t: u32, k: u32) -> XV {
+  if (X_PER_WORD == 1u) { return x_piece_shared(vec4<u32>(), t, k, flat_lane); }
+  return x_piece(t, k);
+}
+
 // s plus piece v of block b.
 fn flat_add(s: FlatSums, k: Blocks4, t: u32, b: u32, v: u32) -> FlatSums {
-  let xv = x_piece(t, b * XW + 4u * v);
+  let xv = flat_x(t, b * XW + 4u * v);
   if (FLOAT_DOT) { return flat_add_f32(s, k, v, piece_top(xv)); }
   var xsum = s.xsum;
   if (X_SUMS) { xsum += piece_sum(xv); }
@@ -106,6 +118,7 @@ fn rows_flat(
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
   x_prepare(t, lid);
+  flat_lane = subgroup_lane();
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let r0 = gid.x * 4u;
