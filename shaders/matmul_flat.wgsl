@@ -1,10 +1,11 @@
 // The matmul's entry points for SwiftShader, joined after shaders/matmul.wgsl (whose helpers they use: emit,
-// GroupCursor, next_block, x_piece, x_scale; the decoder's and x mode's functions likewise).
+// GroupCursor, next_block, x_piece, x_piece_shared, subgroup_lane, x_scale; the decoder's and x mode's functions likewise).
 
 // rows_flat and gemm_flat: rows with 4 rows (x 1 or 4 tokens) per invocation, written without arrays:
 // for SwiftShader, whose JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in
 // memory and each access is a gather lane by lane (rows's arrays cost it 2-3x the time). The 4 rows are
-// the components of vec4s; x comes a piece at a time, each lane its own load.
+// the components of vec4s; x comes a piece at a time: Q8_0 x each lane its own load, f32 x in rows_flat shared
+// through the subgroup (flat_x).
 
 // Rows rr's scale group g (loaded as the group starts) and their blocks b.
 struct Groups4 {
@@ -83,7 +84,7 @@ var<private> flat_lane: u32;
 // 4. SwiftShader, bench/browser.ts matmul_page 1536x3072 alternating twice: Q5_0 0.64-0.79x the time, Q4_K 0.76-0.90x.
 // Q8_0 x keeps its own loads (shared, bench/gemv_shapes: 800 against 760 us).
 fn flat_x(t: u32, k: u32) -> XV {
-  if (X_PER_WORD == 1u) { return x_piece_shared(vec4<u32>(), t, k, flat_lane); }
+  if (X_PER_WORD == 1u) { return x_piece_shared(vec4<u32>(), t, k, flat_lane); } // no held words: X_VEC is 1 here
   return x_piece(t, k);
 }
 
