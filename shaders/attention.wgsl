@@ -63,7 +63,7 @@ struct Params {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> inv_freq: array<f32>; // (tables, n_rot/2)
 @group(0) @binding(3) var<storage, read> qkv: array<f32>; // (T, q_dim + 2*kv_dim); prefill: q rotated
-// codes (2, cache_len, kv_dim), then scales (2, cache_len, n_kv)
+// codes (2, n_kv, cache_len, head_dim), then scales (2, n_kv, cache_len)
 @group(0) @binding(4) var<storage, read_write> kv: array<KvWord>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>; // (T, q_dim/4)
 @group(0) @binding(6) var<storage, read_write> part_acc: array<vec4<f32>>; // (n_head, n_split, head_dim/4)

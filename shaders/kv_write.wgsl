@@ -4,7 +4,7 @@
 // inv_freq, qkv: array<f32> and kv: array<KvWord>; kvShaderParts (src/kernels/kv_cache.ts) puts MAXD4
 // (head_dim / 4) and KV_PER_WORD (elements per u32 word, kv_layout.ts) in front, and a K/V format file
 // (shaders/kv/*.wgsl) says how the cache's words hold 4 elements.
-// Cache layout (src/kernels/kv_layout.ts): codes (2, cache_len, kv_dim) then scales (2, cache_len, n_kv);
+// Cache layout (src/kernels/kv_layout.ts): codes (2, n_kv, cache_len, head_dim) then scales (2, n_kv, cache_len);
 // position p lives in row p % cache_len (a ring for sliding-window layers).
 
 // The new position's K (rotated) and V of one kv head, staged in workgroup memory: (K | V) head_dim/4 each.
@@ -13,12 +13,12 @@ var<workgroup> kv_new: array<vec4<f32>, 2u * MAXD4>;
 // Word of the first 4 elements of head kvh of K (which 0) or V (which 1) at `row`.
 fn kv_word(which: u32, row: u32, kvh: u32) -> u32 {
   let hd4 = p.head_dim / 4u;
-  return (which * p.cache_len + row) * p.n_kv * hd4 + kvh * hd4;
+  return ((which * p.n_kv + kvh) * p.cache_len + row) * hd4;
 }
 
 // Word of that head's scale (scaled formats): after the codes, 2 * cache_len * kv_dim / KV_PER_WORD words.
 fn kv_scale_word(which: u32, row: u32, kvh: u32) -> u32 {
-  return 2u * p.cache_len * p.n_kv * p.head_dim / KV_PER_WORD + (which * p.cache_len + row) * p.n_kv + kvh;
+  return 2u * p.cache_len * p.n_kv * p.head_dim / KV_PER_WORD + (which * p.n_kv + kvh) * p.cache_len + row;
 }
 
 // Element i of a head after RoPE at position pos, given its value x and its pair partner's xp.

@@ -25,7 +25,7 @@ struct Params {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> inv_freq: array<f32>; // (tables, n_rot/2), tables 1 or 2
 @group(0) @binding(3) var<storage, read_write> qkv: array<f32>; // (T, q_dim + 2*kv_dim)
-// codes (2, cache_len, kv_dim), then scales (2, cache_len, n_kv)
+// codes (2, n_kv, cache_len, head_dim), then scales (2, n_kv, cache_len)
 @group(0) @binding(4) var<storage, read_write> kv: array<KvWord>;
 
 @compute @workgroup_size(WG)

@@ -41,7 +41,7 @@ export interface RopeTable {
 export interface KvCacheArgs {
   kvType: KvCacheType;
   cacheLen: number; // rows of the K/V ring
-  kv: GPUBuffer; // codes (2, cacheLen, kv_dim) then scales (2, cacheLen, n_kv)
+  kv: GPUBuffer; // codes (2, n_kv, cacheLen, head_dim) then scales (2, n_kv, cacheLen)
 }
 
 export interface RopeArgs extends RopeTable, KvCacheArgs {

@@ -194,7 +194,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     const window = c.layerWindow[l] ?? 0;
     const cacheLen = kvCacheRows(window, nCtx, maxBatch);
-    const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (cacheLen, kv_dim) ring, scales
+    const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
     kvBytes += kv.size;
     const rope = { nRot: c.nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) };
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x

@@ -51,12 +51,21 @@ export function kvRoundTrip(t: KvCacheType, x: Float32Array, headDim: number): F
   return decode(t, encode(t, x, headDim), x.length, headDim);
 }
 
+/** (a, b, headDim) heads -> (b, a, headDim): rows by kv head into kv heads by row, and back. */
+function swapHeads(x: Float32Array, a: number, b: number, headDim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) out.set(x.subarray((i * b + j) * headDim, (i * b + j + 1) * headDim), (j * a + i) * headDim);
+  }
+  return out;
+}
+
 /** The GPU buffer image of a layer's cache holding k and v, each (rows, nKv * headDim). */
 export function kvPack(t: KvCacheType, k: Float32Array, v: Float32Array, nKv: number, headDim: number): Uint32Array {
   const n = k.length, codeWords = n / KV_PER_WORD[t], heads = n / headDim;
   const out = new Uint32Array(2 * codeWords + (kvScaled(t) ? 2 * heads : 0));
   [k, v].forEach((x, which) => {
-    const e = encode(t, x, headDim);
+    const e = encode(t, swapHeads(x, heads / nKv, nKv, headDim), headDim);
     out.set(e.words, which * codeWords);
     if (e.scales) out.set(new Uint32Array(e.scales.buffer), 2 * codeWords + which * heads);
   });
@@ -72,7 +81,7 @@ export function kvUnpack(
     const w = words.slice(which * codeWords, (which + 1) * codeWords);
     const s0 = 2 * codeWords + which * heads;
     const s = kvScaled(t) ? new Float32Array(words.slice(s0, s0 + heads).buffer) : null;
-    return decode(t, { words: w, scales: s }, n, headDim);
+    return swapHeads(decode(t, { words: w, scales: s }, n, headDim), nKv, rows, headDim);
   };
   return { k: part(0), v: part(1) };
 }
