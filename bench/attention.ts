@@ -4,18 +4,18 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--prefill-by keys,dims] [--no-subgroups]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--prefill-by keys,dims] [--wg N] [--no-subgroups]
+ *   npx tsx bench/browser.ts attention_page 'ctx=32,512&prefill=0&wg=4'   (the same in chromium, on SwiftShader)
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
  * model's do). Prefill: `--prefill` tokens from position 0. `--decode`: the decode entry points to time, in
- * turn within each round: keys (decode) and dims (decode_dims, which needs subgroups of the workgroup's size; the
- * default has it where the adapter can run it); `--prefill-by` likewise for the prefill (main, prefill_dims).
+ * turn within each round: keys (decode), dims (decode_dims, which needs subgroups of the workgroup's size) and flat
+ * (decode_flat, subgroups of 4: SwiftShader); the default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims).
  * NOCHECK=1 times a case that disagrees with the reference too (for knock-out experiments: a part of a kernel removed).
  */
-import { parseArgs } from 'node:util';
-import { runUnderVite } from './run_under_vite.ts';
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const { parseArgs } = await import('node:util');
   const { values: a } = parseArgs({
     args: argv,
     options: {
@@ -23,34 +23,66 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       'head-dim': { type: 'string', default: '64' }, ctx: { type: 'string', default: '128,2048' },
       prefill: { type: 'string', default: '128' }, 'n-ctx': { type: 'string' }, rounds: { type: 'string', default: '5' },
       iters: { type: 'string', default: '8' }, splits: { type: 'string' }, decode: { type: 'string' }, 'prefill-by': { type: 'string' },
-      'no-subgroups': { type: 'boolean' },
+      wg: { type: 'string' }, 'no-subgroups': { type: 'boolean' },
     },
   });
   await import('../src/node/host.ts');
   const { createGpu } = await import('../src/gpu/device.ts');
+  const { loadavg } = await import('node:os');
+  const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
+  console.log(`load average ${load()}`);
+  await benchAttention(gpu, {
+    kv: a.kv, heads: a.heads, headDim: Number(a['head-dim']), ctx: a.ctx.split(',').map(Number), prefill: Number(a.prefill),
+    nCtx: a['n-ctx'] ? Number(a['n-ctx']) : undefined, rounds: Number(a.rounds), iters: Number(a.iters),
+    splits: a.splits ? Number(a.splits) : undefined, decode: a.decode?.split(','), prefillBy: a['prefill-by']?.split(','),
+    wg: a.wg ? Number(a.wg) : undefined,
+  }, console.log, () => { const c = process.cpuUsage(); return (c.user + c.system); });
+  console.log(`load average ${load()}`);
+  gpu.device.destroy();
+}
+
+export interface AttentionBenchOptions {
+  kv: string; // K/V cache type
+  heads: string; // 'n_head/n_kv'
+  headDim: number;
+  ctx: number[]; // decode contexts
+  prefill: number; // prefill tokens (0: none)
+  nCtx?: number; // cache rows (default the largest context + 16)
+  rounds: number;
+  iters: number;
+  splits?: number;
+  decode?: string[]; // keys, dims
+  prefillBy?: string[]; // keys, dims
+  wg?: number; // the attention workgroup (default attentionWorkgroup of the adapter)
+  noCheck?: boolean; // time a case that disagrees with the reference too
+}
+
+/**
+ * The timing itself, for Node (main) and the browser (bench/attention_page): `cpuUs` reads the process's CPU time
+ * where there is one (Node), for a second column.
+ */
+export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o: AttentionBenchOptions, log: (s: string) => void, cpuUs?: () => number): Promise<string[]> {
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
-  const { attentionWorkgroup, buildAttention, canDecodeByDims, decodeSplits } = await import('../src/kernels/attention.ts');
+  const { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, decodeSplits } = await import('../src/kernels/attention.ts');
   const { ONE_TABLE } = await import('../src/kernels/rope.ts');
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const { attentionRef } = await import('../src/kernels/ref/layers.ts');
   const { kvPack, kvUnpack } = await import('../src/kernels/ref/kv_cache.ts');
   const { mulberry32 } = await import('../src/util/rng.ts');
-  const { loadavg } = await import('node:os');
   type KvCacheType = import('../src/kernels/kv_layout.ts').KvCacheType;
 
-  const gpu = await createGpu({ disable: a['no-subgroups'] ? ['subgroups', 'shader-f16'] : [] });
   const onCpu = gpu.caps.cpu;
-  const kvType = a.kv as KvCacheType;
-  const [nHead, nKv] = a.heads.split('/').map(Number);
-  const headDim = Number(a['head-dim']);
-  const contexts = a.ctx.split(',').map(Number);
-  const prefillT = Number(a.prefill);
-  const nCtx = Number(a['n-ctx'] ?? Math.max(...contexts) + 16);
-  const rounds = Number(a.rounds);
-  const iters = Number(a.iters);
-  const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
-  console.log(`load average ${load()}; heads ${nHead}/${nKv} x ${headDim}, K/V ${kvType}, n_ctx ${nCtx}`);
-
+  const kvType = o.kv as KvCacheType;
+  const [nHead, nKv] = o.heads.split('/').map(Number);
+  const headDim = o.headDim;
+  const contexts = o.ctx;
+  const prefillT = o.prefill;
+  const nCtx = o.nCtx ?? Math.max(...contexts) + 16;
+  const rounds = o.rounds;
+  const iters = o.iters;
+  const wg = o.wg ?? attentionWorkgroup(onCpu);
+  log(`${gpu.caps.adapterName}; heads ${nHead}/${nKv} x ${headDim}, K/V ${kvType}, n_ctx ${nCtx}, workgroup ${wg}`);
   const alloc = new Allocator(gpu);
   const r = mulberry32(5);
   const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
@@ -65,7 +97,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
 
   interface Case { name: string; run: (pass: GPUComputePassEncoder) => void; check: () => Promise<number> }
   const cases: Case[] = [];
-  const build = async (T: number, pos: number, byDims = false) => {
+  const build = async (T: number, pos: number, by = 'keys') => {
+    const byDims = by === 'dims';
     const qkv = rand(T * row).map((v) => v * 4); // scores of a few units: a peaked softmax, as in a model
     const step = alloc.uniform('step', STEP.size);
     gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
@@ -73,8 +106,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const out = alloc.storage('out', T * qDim * 4);
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
-      nSplit: Number(a.splits ?? decodeSplits(nCtx, onCpu)), qkv: alloc.upload('qkv', qkv), out, step,
-      decodeDims: byDims, prefillDims: byDims,
+      nSplit: o.splits ?? decodeSplits(nCtx, onCpu), qkv: alloc.upload('qkv', qkv), out, step,
+      decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat',
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -94,13 +127,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     };
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
   };
-  const dimsOk = canDecodeByDims(gpu.caps, attentionWorkgroup(onCpu));
-  const decodes = (a.decode ?? (dimsOk ? 'keys,dims' : 'keys')).split(',');
+  const dimsOk = canDecodeByDims(gpu.caps, wg);
+  const decodes = o.decode ?? [...(dimsOk ? ['keys', 'dims'] : ['keys']), ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : [])];
   for (const c of contexts) {
-    for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e === 'dims')) });
+    for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e)) });
   }
-  for (const e of prefillT > 0 ? (a['prefill-by'] ?? (dimsOk ? 'keys,dims' : 'keys')).split(',') : []) {
-    cases.push({ name: `prefill ${e} ${prefillT} tokens`, ...(await build(prefillT, 0, e === 'dims')) });
+  for (const e of prefillT > 0 ? (o.prefillBy ?? (dimsOk ? ['keys', 'dims'] : ['keys'])) : []) {
+    cases.push({ name: `prefill ${e} ${prefillT} tokens`, ...(await build(prefillT, 0, e)) });
   }
 
   const qs = gpu.device.createQuerySet({ type: 'timestamp', count: 2 });
@@ -114,26 +147,27 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       for (let k = 0; k < n; k++) c.run(pass);
       pass.end();
       enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-      const c0 = process.cpuUsage();
+      const c0 = cpuUs?.() ?? 0;
       gpu.device.queue.submit([enc.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
-      const cpu = process.cpuUsage(c0);
+      const cpu = (cpuUs?.() ?? 0) - c0;
       const t = new BigUint64Array(await readBuffer(gpu, resolve, 16));
       if (round === 0) {
         const worst = await c.check(); // validate before timing
-        if (!(worst <= 1) && !process.env.NOCHECK) throw new Error(`${c.name}: disagrees with the CPU reference (worst error ratio ${worst})`);
+        if (!(worst <= 1) && !(o.noCheck ?? globalThis.process?.env?.NOCHECK)) throw new Error(`${c.name}: disagrees with the CPU reference (worst error ratio ${worst})`);
         continue;
       }
       best[i].gpu = Math.min(best[i].gpu, Number(t[1] - t[0]) / 1e3 / n);
-      best[i].cpu = Math.min(best[i].cpu, (cpu.user + cpu.system) / n);
+      best[i].cpu = Math.min(best[i].cpu, cpu / n);
     }
   }
   const g = (i: number) => best[i].gpu.toFixed(0).padStart(8);
   const cpu = (i: number) => best[i].cpu.toFixed(0).padStart(8);
-  cases.forEach((c, i) => console.log(`${c.name.padEnd(26)} ${g(i)} us GPU ${cpu(i)} us CPU (one layer)`));
-  console.log(`load average ${load()}`);
+  const lines = cases.map((c, i) => `${c.name.padEnd(26)} ${g(i)} us GPU${cpuUs ? ` ${cpu(i)} us CPU` : ''} (one layer)`);
+  lines.forEach((l) => log(l));
   alloc.destroyAll();
-  gpu.device.destroy();
+  return lines;
 }
 
-await runUnderVite(import.meta);
+// Under tsx: run main through Vite (the kernels import WGSL with ?raw); imported by the browser page, nothing.
+if (typeof import.meta.env === 'undefined') await (await import('./run_under_vite.ts')).runUnderVite(import.meta);

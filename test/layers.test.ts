@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
-import { attentionWorkgroup, buildAttention, canDecodeByDims, decodeByDims } from '../src/kernels/attention.ts';
+import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -143,21 +143,26 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
     const o = { scale, window, cacheLen: ring, softcap };
-    // Both prefill entry points where the adapter can run prefill_dims (as decode_dims: subgroups of the workgroup's size).
-    const byDims = canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? [false, true] : [false];
-    for (const prefillDims of byDims) for (const kvType of KV_CACHE_TYPES) {
+    // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
+    // and prefill_flat (as decode_flat: subgroups of 4 or more).
+    const modes = [
+      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
+      ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : []),
+    ];
+    for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
+      const prefillDims = mode === 'dims', flat = mode === 'flat';
       const out = alloc.storage('out', T * qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim); // what the kernel reads
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
-        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, prefillDims,
+        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, prefillDims, flat,
       });
       run(gpu, [d.prefill], T);
       const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
-      // prefill_dims sums a score's partial dots over lanes by a tree (decode_dims' order and tolerance).
-      const [atol, rtol] = prefillDims ? [1e-4, 1e-3] : [1e-5, 1e-4];
-      expect(worstRatio(await f32(gpu, out, T * qDim), want, atol, rtol), `${kvType}${prefillDims ? ' prefill_dims' : ''}`).toBeLessThanOrEqual(1);
+      // prefill_dims and prefill_flat sum a score's partial dots over lanes (decode_dims' order and tolerance).
+      const [atol, rtol] = mode === 'keys' ? [1e-5, 1e-4] : [1e-4, 1e-3];
+      expect(worstRatio(await f32(gpu, out, T * qDim), want, atol, rtol), `${kvType} ${mode}`).toBeLessThanOrEqual(1);
     }
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
@@ -177,6 +182,8 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [4, 2, 16, 16, true, 40, 17, 12, 1, 0, 32],
     [2, 1, 256, 256, false, 300, 512, 0, 7, 0, 0], // Gemma's head_dim 256
     [3, 1, 4, 4, false, 33, 64, 0, 2, 0, 0],
+    [14, 2, 128, 128, true, 77, 512, 0, 1, 0, 0], // decode_flat: 7 queries a kv head (two passes), both halves of a head
+    [6, 1, 96, 96, false, 20, 64, 0, 1, 0, 0], // decode_flat: a partial second half (6 vec4s a lane)
   ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i wg=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
@@ -186,31 +193,39 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1);
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
-    // Both decode entry points where the adapter can run decode_dims (subgroups of the workgroup's size).
-    const byDims = canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? [false, true] : [false];
-    for (const decodeDims of byDims) for (const kvType of KV_CACHE_TYPES) {
+    // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size) and decode_flat
+    // (subgroups of 4 or more; one split, so it takes the case with one).
+    const modes = [
+      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
+      ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : []),
+    ];
+    for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
+      const decodeDims = mode === 'dims', flat = mode === 'flat';
+      const splits = flat ? 1 : nSplit;
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
       const rope = { nRot, neox, ...table, invFreq: alloc.upload('inv', table.invFreq) };
-      // Asked everywhere for the output in Q8_0 too: written where decode_dims runs one split with 8 invocations.
+      // Asked everywhere for the output in Q8_0 too: written where decode_dims runs one split with 8 invocations, and
+      // by decode_flat, for heads of whole 32-blocks.
       const outQ8 = { codes: alloc.storage('oq', qDim), scales: alloc.storage('od', qDim / 8) };
       const d = await buildAttention(gpu, alloc, {
-        nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
-        wg: wg || undefined, decodeDims, outQ8,
+        nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit: splits, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
+        wg: wg || undefined, decodeDims, flat, outQ8,
       });
-      expect(d.decodeQ8).toBe(decodeDims && nSplit === 1 && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8 && headDim % 32 === 0);
+      const q8Dims = decodeDims && splits === 1 && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8;
+      expect(d.decodeQ8).toBe((q8Dims || flat) && headDim % 32 === 0);
       run(gpu, d.decode, 1);
       if (d.decodeQ8) {
         // Exactly what quantize_x makes of the f32 output the kernel wrote.
         const ref = quantizeQ8_0(await f32(gpu, out, qDim), 1, qDim);
-        expect(Array.from(new Int8Array(await readBuffer(gpu, outQ8.codes, qDim))), `${kvType} codes`).toEqual(Array.from(ref.q));
-        expect(Array.from(await f32(gpu, outQ8.scales, qDim / 32)), `${kvType} scales`).toEqual(Array.from(ref.d));
+        expect(Array.from(new Int8Array(await readBuffer(gpu, outQ8.codes, qDim))), `${kvType} ${mode} codes`).toEqual(Array.from(ref.q));
+        expect(Array.from(await f32(gpu, outQ8.scales, qDim / 32)), `${kvType} ${mode} scales`).toEqual(Array.from(ref.d));
       }
       const q = qkv.slice();
       ropeRef({ nHead, nKv, headDim, nRot, neox }, table, q, 1, pos, stored.k, stored.v, ring, kvType);
       const want = attentionRef({ nHead, nKv, headDim }, q, 1, pos, stored.k, stored.v, o);
-      const what = `${kvType}${decodeDims ? ' decode_dims' : ''}`;
+      const what = `${kvType} ${mode}`;
       expect(worstRatio(await f32(gpu, out, qDim), want, 1e-4, 1e-3), what).toBeLessThanOrEqual(1);
       const got = kvUnpack(kvType, await u32(gpu, kv), ring, nKv, headDim);
       expectCacheK(kvType, got.k, stored.k); // the new row as the prefill writer makes it, the others untouched
@@ -239,6 +254,17 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     };
     await expect(buildAttention(gpu, alloc, args)).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/subgroups/) });
     alloc.destroyAll();
+  });
+
+  it('decode_flat is chosen on SwiftShader, for heads of at most 128 dimensions and one split', async () => {
+    const gpu = await testGpu(variant);
+    const caps = { ...gpu.caps, cpu: true, adapterName: 'google swiftshader', subgroups: true, subgroupMinSize: 4, subgroupMaxSize: 4 };
+    expect(decodeFlat(caps, 64, 1)).toBe(true);
+    expect(decodeFlat(caps, 128, 1)).toBe(true);
+    expect(decodeFlat(caps, 256, 1)).toBe(false);
+    expect(decodeFlat(caps, 64, 2)).toBe(false);
+    expect(decodeFlat({ ...caps, subgroups: false }, 64, 1)).toBe(false);
+    expect(decodeFlat({ ...caps, adapterName: 'llvmpipe (LLVM 15.0.6, 256 bits)', subgroupMinSize: 8, subgroupMaxSize: 8 }, 64, 1)).toBe(false);
   });
 
   it('a head shape whose queries do not fit the workgroup memory is a typed UNSUPPORTED, before anything compiles', async () => {

@@ -1,4 +1,5 @@
 import source from '../../shaders/attention.wgsl?raw';
+import flatSource from '../../shaders/attention_flat.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -108,6 +109,23 @@ export function lanesSumLib(subgroups: boolean, wg: number, butterfly = (wg & (w
   return `${sum4}\nfn lanes_max(x: f32) -> f32 { return ${subgroups ? 'subgroupMax(x)' : 'x'}; }`;
 }
 
+/** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
+const FLAT_WG = 4;
+const FLAT_MAX_HEAD_DIM = 128;
+
+/**
+ * Whether decode runs decode_flat (shaders/attention_flat.wgsl): on SwiftShader, whose JIT keeps decode_dims's arrays
+ * indexed by loop counters in memory; heads of at most 128 dimensions, one split. canDecodeFlat: whether the adapter
+ * and head can run it at all (subgroups of 4 lanes or more).
+ */
+export function decodeFlat(caps: GpuCaps, headDim: number, nSplit: number): boolean {
+  return /swiftshader/i.test(caps.adapterName) && canDecodeFlat(caps, headDim, nSplit);
+}
+export function canDecodeFlat(caps: GpuCaps, headDim: number, nSplit: number): boolean {
+  // A workgroup of 4 within one subgroup: SwiftShader's exactly, a wider one's partly (lavapipe's 8, for the tests).
+  return caps.subgroups && (caps.subgroupMinSize ?? 0) >= FLAT_WG && headDim <= FLAT_MAX_HEAD_DIM && nSplit === 1;
+}
+
 export interface AttentionArgs extends KvCacheArgs {
   nHead: number;
   nKv: number;
@@ -119,6 +137,7 @@ export interface AttentionArgs extends KvCacheArgs {
   nSplit: number; // decode: workgroups per kv head (decodeSplits)
   wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
   decodeDims?: boolean; // decode by head dimensions (decode_dims) or by keys (decode); default decodeByDims
+  flat?: boolean; // decode and prefill by decode_flat and prefill_flat (over decodeDims, prefillDims); default decodeFlat
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
@@ -168,15 +187,21 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     const found = gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups';
     throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${found}`);
   }
-  type Entry = 'main' | 'prefill_dims' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'merge';
-  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims';
-  const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) =>
-    buildKernel(gpu, alloc, {
+  const flat = a.flat ?? decodeFlat(gpu.caps, a.headDim, a.nSplit);
+  if (flat && !canDecodeFlat(gpu.caps, a.headDim, a.nSplit)) {
+    throw new EmberError('UNSUPPORTED', `attention: decode_flat needs subgroups of ${FLAT_WG} lanes or more, head_dim at most ${FLAT_MAX_HEAD_DIM} and one split`);
+  }
+  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge';
+  const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
+  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims' || isFlat(entry);
+  const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
+    const lanes = isFlat(entry) ? FLAT_WG : wg;
+    return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), wg),
+      code: shaderText(isFlat(entry) ? `${source}\n${flatSource}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: wg, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
+      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -187,17 +212,20 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d: null where the entry point does not use it
       grid,
     });
+  };
   const span = a.window > 0 ? 'window' : 'causal';
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
-  const prefill = prefillDims
+  const prefill = flat
+    ? await kernel('prefill_flat', `prefill_flat_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
+    : prefillDims
     ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
     : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
-  const q8 = a.outQ8 && dims && a.nSplit === 1 && wg === 8 && a.headDim % 32 === 0 ? a.outQ8 : null;
-  const entry = q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
+  const q8 = a.outQ8 && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
+  const entry = flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
   const decode = [
-    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
+    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, flat ? null : partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
       a.nKv,
       a.nSplit,
     ]),
