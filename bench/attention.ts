@@ -128,7 +128,7 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
   };
   const dimsOk = canDecodeByDims(gpu.caps, wg);
-  const decodes = o.decode ?? [...(dimsOk ? ['keys', 'dims'] : ['keys']), ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : [])];
+  const decodes = o.decode ?? [...(dimsOk ? ['keys', 'dims'] : ['keys']), ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : [])];
   for (const c of contexts) {
     for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e)) });
   }

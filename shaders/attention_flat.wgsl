@@ -6,7 +6,8 @@
 // it), and lane lid owns the head's vec4s lid + 4i, i < ND: columns i of two mat4x4s, lo (i < 4) and hi (i >= 4),
 // so head_dim is at most 128. Up to 4 queries at once are the components of a vec4 (a key's scores, the online
 // softmax's m and l), each with its own q and acc matrices; a kv head's GROUP queries go over its keys in passes
-// of 4. Every index into a matrix is a constant, which Subzero keeps out of memory. One split, no merge.
+// of 4. Every index into a matrix is a constant, which Subzero keeps out of memory. decode_flat takes splits of the keys
+// as decode does (then attention/merge); decode_flat_q8 one split.
 const FW: u32 = 4u;
 const ND: u32 = (MAXD4 + FW - 1u) / FW; // vec4s of the head a lane owns (the last lanes may own fewer)
 
@@ -156,11 +157,32 @@ fn write_flat_q8(fp: FlatPass, q0: u32, kvh: u32, lid: u32) {
   }
 }
 
+// With more than one split: the pass's partial states (m, l, acc) for attention/merge, as decode_end writes them.
+fn write_flat_part(fp: FlatPass, q0: u32, kvh: u32, split: u32, lid: u32) {
+  let hd4 = p.head_dim / 4u;
+  for (var c = 0u; c < 4u; c++) {
+    let q = q0 + c;
+    if (q >= GROUP) { break; }
+    let slot = (kvh * GROUP + q) * p.n_split + split;
+    for (var i = 0u; i < ND; i++) {
+      let d4 = lid + FW * i;
+      if (d4 < MAXD4) { part_acc[slot * hd4 + d4] = flat_out(c, i, 1.0); }
+    }
+    if (lid == 0u) { part_ml[slot] = vec2<f32>(fp.m[c], fp.l[c]); }
+  }
+}
+
+// Workgroup (kv head, split): the split's keys (decode_begin: whole tiles of keys, so a short context leaves the last
+// splits empty), its output with one split, else partial states that attention/merge combines.
 @compute @workgroup_size(FW)
 fn decode_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
-  let keys = decode_begin(wg.x, 0u, lid);
-  for (var q0 = 0u; q0 < GROUP; q0 += 4u) { write_flat(attend_flat(keys.start, keys.end, wg.x, lid, q0), q0, 0u, wg.x, lid); }
+  let keys = decode_begin(wg.x, wg.y, lid);
+  if (keys.start >= keys.end) { return; }
+  for (var q0 = 0u; q0 < GROUP; q0 += 4u) {
+    let fp = attend_flat(keys.start, keys.end, wg.x, lid, q0);
+    if (p.n_split == 1u) { write_flat(fp, q0, 0u, wg.x, lid); } else { write_flat_part(fp, q0, wg.x, wg.y, lid); }
+  }
 }
 
 // decode_flat that also writes its output in Q8_0, for the o GEMV (so no quantize dispatch runs before it).

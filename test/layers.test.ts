@@ -147,7 +147,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     // and prefill_flat (as decode_flat: subgroups of 4 or more).
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
-      ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : []),
+      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
     ];
     for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
       const prefillDims = mode === 'dims', flat = mode === 'flat';
@@ -194,14 +194,13 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
     // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size) and decode_flat
-    // (subgroups of 4 or more; one split, so it takes the case with one).
+    // (subgroups of 4 or more).
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
-      ...(canDecodeFlat(gpu.caps, headDim, 1) ? ['flat'] : []),
+      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
     ];
     for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
       const decodeDims = mode === 'dims', flat = mode === 'flat';
-      const splits = flat ? 1 : nSplit;
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
@@ -210,11 +209,11 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       // by decode_flat, for heads of whole 32-blocks.
       const outQ8 = { codes: alloc.storage('oq', qDim), scales: alloc.storage('od', qDim / 8) };
       const d = await buildAttention(gpu, alloc, {
-        nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit: splits, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
+        nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
         wg: wg || undefined, decodeDims, flat, outQ8,
       });
-      const q8Dims = decodeDims && splits === 1 && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8;
-      expect(d.decodeQ8).toBe((q8Dims || flat) && headDim % 32 === 0);
+      const q8Dims = decodeDims && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8;
+      expect(d.decodeQ8).toBe((q8Dims || flat) && nSplit === 1 && headDim % 32 === 0);
       run(gpu, d.decode, 1);
       if (d.decodeQ8) {
         // Exactly what quantize_x makes of the f32 output the kernel wrote.
@@ -256,15 +255,14 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it('decode_flat is chosen on SwiftShader, for heads of at most 128 dimensions and one split', async () => {
+  it('decode_flat is chosen on SwiftShader, for heads of at most 128 dimensions', async () => {
     const gpu = await testGpu(variant);
     const caps = { ...gpu.caps, cpu: true, adapterName: 'google swiftshader', subgroups: true, subgroupMinSize: 4, subgroupMaxSize: 4 };
-    expect(decodeFlat(caps, 64, 1)).toBe(true);
-    expect(decodeFlat(caps, 128, 1)).toBe(true);
-    expect(decodeFlat(caps, 256, 1)).toBe(false);
-    expect(decodeFlat(caps, 64, 2)).toBe(false);
-    expect(decodeFlat({ ...caps, subgroups: false }, 64, 1)).toBe(false);
-    expect(decodeFlat({ ...caps, adapterName: 'llvmpipe (LLVM 15.0.6, 256 bits)', subgroupMinSize: 8, subgroupMaxSize: 8 }, 64, 1)).toBe(false);
+    expect(decodeFlat(caps, 64)).toBe(true);
+    expect(decodeFlat(caps, 128)).toBe(true);
+    expect(decodeFlat(caps, 256)).toBe(false);
+    expect(decodeFlat({ ...caps, subgroups: false }, 64)).toBe(false);
+    expect(decodeFlat({ ...caps, adapterName: 'llvmpipe (LLVM 15.0.6, 256 bits)', subgroupMinSize: 8, subgroupMaxSize: 8 }, 64)).toBe(false);
   });
 
   it('a head shape whose queries do not fit the workgroup memory is a typed UNSUPPORTED, before anything compiles', async () => {

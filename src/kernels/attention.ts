@@ -115,15 +115,15 @@ const FLAT_MAX_HEAD_DIM = 128;
 
 /**
  * Whether decode runs decode_flat (shaders/attention_flat.wgsl): on SwiftShader, whose JIT keeps decode_dims's arrays
- * indexed by loop counters in memory; heads of at most 128 dimensions, one split. canDecodeFlat: whether the adapter
- * and head can run it at all (subgroups of 4 lanes or more).
+ * indexed by loop counters in memory; heads of at most 128 dimensions. canDecodeFlat: whether the adapter and head can
+ * run it at all (subgroups of 4 lanes or more).
  */
-export function decodeFlat(caps: GpuCaps, headDim: number, nSplit: number): boolean {
-  return /swiftshader/i.test(caps.adapterName) && canDecodeFlat(caps, headDim, nSplit);
+export function decodeFlat(caps: GpuCaps, headDim: number): boolean {
+  return /swiftshader/i.test(caps.adapterName) && canDecodeFlat(caps, headDim);
 }
-export function canDecodeFlat(caps: GpuCaps, headDim: number, nSplit: number): boolean {
+export function canDecodeFlat(caps: GpuCaps, headDim: number): boolean {
   // A workgroup of 4 within one subgroup: SwiftShader's exactly, a wider one's partly (lavapipe's 8, for the tests).
-  return caps.subgroups && (caps.subgroupMinSize ?? 0) >= FLAT_WG && headDim <= FLAT_MAX_HEAD_DIM && nSplit === 1;
+  return caps.subgroups && (caps.subgroupMinSize ?? 0) >= FLAT_WG && headDim <= FLAT_MAX_HEAD_DIM;
 }
 
 export interface AttentionArgs extends KvCacheArgs {
@@ -187,9 +187,9 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     const found = gpu.caps.subgroups ? `subgroups of ${sizes}` : 'no subgroups';
     throw new EmberError('UNSUPPORTED', `attention: decode by head dimensions needs subgroups of exactly ${wg} lanes (the workgroup); the adapter has ${found}`);
   }
-  const flat = a.flat ?? decodeFlat(gpu.caps, a.headDim, a.nSplit);
-  if (flat && !canDecodeFlat(gpu.caps, a.headDim, a.nSplit)) {
-    throw new EmberError('UNSUPPORTED', `attention: decode_flat needs subgroups of ${FLAT_WG} lanes or more, head_dim at most ${FLAT_MAX_HEAD_DIM} and one split`);
+  const flat = a.flat ?? decodeFlat(gpu.caps, a.headDim);
+  if (flat && !canDecodeFlat(gpu.caps, a.headDim)) {
+    throw new EmberError('UNSUPPORTED', `attention: decode_flat needs subgroups of ${FLAT_WG} lanes or more and head_dim at most ${FLAT_MAX_HEAD_DIM}`);
   }
   type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
@@ -225,7 +225,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const q8 = a.outQ8 && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
   const entry = flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
   const decode = [
-    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, flat ? null : partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
+    await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, entry === 'decode_flat_q8' ? null : partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
       a.nKv,
       a.nSplit,
     ]),
