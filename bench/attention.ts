@@ -69,6 +69,7 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const { attentionRef } = await import('../src/kernels/ref/layers.ts');
   const { kvPack, kvUnpack } = await import('../src/kernels/ref/kv_cache.ts');
+  const { quantizeQ8_0 } = await import('../src/kernels/ref/matmul.ts');
   const { mulberry32 } = await import('../src/util/rng.ts');
   type KvCacheType = import('../src/kernels/kv_layout.ts').KvCacheType;
 
@@ -104,10 +105,12 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
     const kv = alloc.upload('kv', packed);
     const out = alloc.storage('out', T * qDim * 4);
+    // The decode's output in Q8_0 too, as a model with q8 weights asks for it (written where the entry point can).
+    const outQ8 = { codes: alloc.storage('out_q', qDim), scales: alloc.storage('out_d', qDim / 8) };
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
       nSplit: o.splits ?? decodeSplits(nCtx, onCpu), qkv: alloc.upload('qkv', qkv), out, step,
-      decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat',
+      decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', outQ8: T === 1 ? outQ8 : undefined,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -123,6 +126,12 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
       const got = new Float32Array(await readBuffer(gpu, out, T * qDim * 4));
       let worst = 0;
       for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-4 + 1e-3 * Math.abs(want[i])));
+      if (d.decodeQ8) { // exactly what quantize_x makes of the f32 output: else not a ratio at all
+        const ref = quantizeQ8_0(got, 1, qDim);
+        const codes = new Int8Array(await readBuffer(gpu, outQ8.codes, qDim));
+        const scales = new Float32Array(await readBuffer(gpu, outQ8.scales, qDim / 8));
+        if (codes.some((c, i) => c !== ref.q[i]) || scales.some((x, i) => x !== ref.d[i])) return Infinity;
+      }
       return worst;
     };
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
