@@ -1,8 +1,8 @@
 // decode_flat and prefill_flat: attention for SwiftShader (chromium's CPU adapter), joined after shaders/attention.wgsl.
-// SwiftShader's JIT (Subzero) unrolls no loop, so decode_dims's small arrays indexed by loop counters (a key's
-// vec4s, the queries' dots and states) stay in memory there, every access a gather issued lane by lane: a
-// SmolLM2-shaped layer took 4.0-4.4 ms at 512 keys (bench/attention_page), 25x lavapipe's. This is decode_dims
-// written out. The workgroup is one subgroup of FW = 4 lanes (SwiftShader's SIMD width; lanes_sum4 sums over
+// SwiftShader's JIT (Subzero) unrolls no loop, so the other entry points' small arrays indexed by loop counters (a
+// key's vec4s, the queries' dots and states) stay in memory there, every access a gather issued lane by lane: a
+// SmolLM2-shaped layer took 4.0-4.4 ms at 512 keys by keys or by dims (bench/attention_page), 25x lavapipe's
+// decode_dims. This is decode_dims written out. The workgroup is one subgroup of FW = 4 lanes (SwiftShader's SIMD width; lanes_sum4 sums over
 // it), and lane lid owns the head's vec4s lid + 4i, i < ND: columns i of two mat4x4s, lo (i < 4) and hi (i >= 4),
 // so head_dim is at most 128. Up to 4 queries at once are the components of a vec4 (a key's scores, the online
 // softmax's m and l), each with its own q and acc matrices; a kv head's GROUP queries go over its keys in passes
