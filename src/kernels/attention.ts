@@ -145,8 +145,8 @@ export interface AttentionArgs extends KvCacheArgs {
   scratch?: AttentionScratch; // default: the layer's own
   /**
    * Decode also writes its output in Q8_0 here, for a q8/q4 o matmul (codes (1, q_dim/4) u32, scales (1, q_dim/32)
-   * f32), where decode_dims (8 invocations) or decode_flat runs with one split and head_dim a multiple of 32; `decodeQ8` says
-   * whether it does.
+   * f32), where decode_dims (8 invocations) or decode_flat runs with one split and head_dim a multiple of 32;
+   * `decodeQ8` says whether it does.
    */
   outQ8?: { codes: GPUBuffer; scales: GPUBuffer };
 }
