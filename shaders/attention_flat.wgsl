@@ -2,12 +2,13 @@
 // SwiftShader's JIT (Subzero) unrolls no loop, so the other entry points' small arrays indexed by loop counters (a
 // key's vec4s, the queries' dots and states) stay in memory there, every access a gather issued lane by lane: a
 // SmolLM2-shaped layer took 4.0-4.4 ms at 512 keys by keys or by dims (bench/attention_page), 25x lavapipe's
-// decode_dims. This is decode_dims written out. The workgroup is one subgroup of FW = 4 lanes (SwiftShader's SIMD width; lanes_sum4 sums over
-// it), and lane lid owns the head's vec4s lid + 4i, i < ND: columns i of two mat4x4s, lo (i < 4) and hi (i >= 4),
-// so head_dim is at most 128. Up to 4 queries at once are the components of a vec4 (a key's scores, the online
-// softmax's m and l), each with its own q and acc matrices; a kv head's GROUP queries go over its keys in passes
-// of 4. Every index into a matrix is a constant, which Subzero keeps out of memory. decode_flat takes splits of the keys
-// as decode does (then attention/merge); decode_flat_q8 one split.
+// decode_dims. This is decode_dims written out. The workgroup is one subgroup of FW = 4 lanes (SwiftShader's SIMD
+// width; lanes_sum4 sums over it), and lane lid owns the head's vec4s lid + 4i, i < ND: column i % 4 of quarter i / 4,
+// a mat4x4, up to 4 quarters (head_dim at most 256). Up to 4 queries at once are the components of a vec4 (a key's
+// scores, the online softmax's m and l), each with its own q and acc matrices per quarter; a kv head's GROUP queries
+// go over its keys in passes of 4. Every index into an array or a matrix is a constant, which Subzero keeps out of
+// memory; quarters past ND and queries past GROUP are left out by constant conditions. decode_flat takes splits of
+// the keys as decode does (then attention/merge); decode_flat_q8 one split.
 const FW: u32 = 4u;
 const ND: u32 = (MAXD4 + FW - 1u) / FW; // vec4s of the head a lane owns (the last lanes may own fewer)
 
@@ -19,8 +20,8 @@ fn kv4(base: u32, lid: u32, i: u32) -> vec4<f32> {
   return select(vec4<f32>(0.0), kv_decode(kv[base + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
 }
 
-// Columns 4h .. 4h + 3 of a row (h: 0 for lo, 1 for hi); columns past ND zero.
-fn kv_half(base: u32, lid: u32, h: u32) -> mat4x4<f32> {
+// Quarter h of this lane's part of a K or V row: its vec4s 4h .. 4h + 3; those past ND zero.
+fn kv_quarter(base: u32, lid: u32, h: u32) -> mat4x4<f32> {
   var m = mat4x4<f32>(kv4(base, lid, 4u * h), vec4<f32>(), vec4<f32>(), vec4<f32>());
   if (ND > 4u * h + 1u) { m[1] = kv4(base, lid, 4u * h + 1u); }
   if (ND > 4u * h + 2u) { m[2] = kv4(base, lid, 4u * h + 2u); }
@@ -29,7 +30,7 @@ fn kv_half(base: u32, lid: u32, h: u32) -> mat4x4<f32> {
 }
 
 // This lane's part of a query's head (rotated and scaled in sh_q by decode_begin); zero for a query past GROUP.
-fn q_half(q: u32, lid: u32, h: u32) -> mat4x4<f32> {
+fn q_quarter(q: u32, lid: u32, h: u32) -> mat4x4<f32> {
   var m = mat4x4<f32>();
   if (q < GROUP) {
     for (var c = 0u; c < 4u; c++) { // once per pass: a loop is fine here
@@ -40,34 +41,35 @@ fn q_half(q: u32, lid: u32, h: u32) -> mat4x4<f32> {
   return m;
 }
 
-// Sum over the 4 columns of the products of two halves.
-fn half_dot(a: mat4x4<f32>, b: mat4x4<f32>) -> f32 {
+// Sum over the 4 columns of the products of two quarters.
+fn quarter_dot(a: mat4x4<f32>, b: mat4x4<f32>) -> f32 {
   return (dot(a[0], b[0]) + dot(a[1], b[1])) + (dot(a[2], b[2]) + dot(a[3], b[3]));
 }
 
-// One pass's softmax state, by query (component); its accumulators are fa_lo and fa_hi.
+// One pass's softmax state, by query (component); its accumulators are fa.
 struct FlatPass {
   m: vec4<f32>,
   l: vec4<f32>,
 }
-var<private> fq_lo: array<mat4x4<f32>, 4>; // [query] (constant indices only)
-var<private> fq_hi: array<mat4x4<f32>, 4>;
-var<private> fa_lo: array<mat4x4<f32>, 4>;
-var<private> fa_hi: array<mat4x4<f32>, 4>;
+var<private> fq: array<mat4x4<f32>, 16>; // [4 * quarter + query] (constant indices only)
+var<private> fa: array<mat4x4<f32>, 16>;
+
+// Quarter h's dots of a key's K quarter k with the pass's 4 queries (their q quarters a0 .. a3).
+fn quarter_dots(a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>, k: mat4x4<f32>) -> vec4<f32> {
+  var d = vec4<f32>(quarter_dot(a0, k), 0.0, 0.0, 0.0);
+  if (GROUP > 1u) { d.y = quarter_dot(a1, k); }
+  if (GROUP > 2u) { d.z = quarter_dot(a2, k); }
+  if (GROUP > 3u) { d.w = quarter_dot(a3, k); }
+  return d;
+}
 
 // Keys [start, end) of kv head kvh for queries q0 .. q0+3: m, l and the accumulators.
 fn attend_flat(start: u32, end: u32, kvh: u32, lid: u32, q0: u32) -> FlatPass {
-  fq_lo[0] = q_half(q0, lid, 0u);
-  fq_lo[1] = q_half(q0 + 1u, lid, 0u);
-  fq_lo[2] = q_half(q0 + 2u, lid, 0u);
-  fq_lo[3] = q_half(q0 + 3u, lid, 0u);
-  fa_lo = array<mat4x4<f32>, 4>();
-  if (ND > 4u) {
-    fq_hi[0] = q_half(q0, lid, 1u);
-    fq_hi[1] = q_half(q0 + 1u, lid, 1u);
-    fq_hi[2] = q_half(q0 + 2u, lid, 1u);
-    fq_hi[3] = q_half(q0 + 3u, lid, 1u);
-    fa_hi = array<mat4x4<f32>, 4>();
+  fa = array<mat4x4<f32>, 16>();
+  for (var h = 0u; h < 4u; h++) { // once per pass: dynamic indices are fine here
+    if (ND > 4u * h) {
+      for (var c = 0u; c < 4u; c++) { fq[4u * h + c] = q_quarter(q0 + c, lid, h); }
+    }
   }
   var m = vec4<f32>(EMPTY_M);
   var l = vec4<f32>(0.0);
@@ -75,19 +77,10 @@ fn attend_flat(start: u32, end: u32, kvh: u32, lid: u32, q0: u32) -> FlatPass {
   for (var j = start; j < end; j++) {
     let kb = kv_word(0u, row, kvh);
     let vb = kv_word(1u, row, kvh);
-    let k_lo = kv_half(kb, lid, 0u);
-    // Queries past GROUP (a head with fewer than 4) are left out by constant conditions: no work under Subzero.
-    var part = vec4<f32>(half_dot(fq_lo[0], k_lo), 0.0, 0.0, 0.0);
-    if (GROUP > 1u) { part.y = half_dot(fq_lo[1], k_lo); }
-    if (GROUP > 2u) { part.z = half_dot(fq_lo[2], k_lo); }
-    if (GROUP > 3u) { part.w = half_dot(fq_lo[3], k_lo); }
-    if (ND > 4u) {
-      let k_hi = kv_half(kb, lid, 1u);
-      part.x += half_dot(fq_hi[0], k_hi);
-      if (GROUP > 1u) { part.y += half_dot(fq_hi[1], k_hi); }
-      if (GROUP > 2u) { part.z += half_dot(fq_hi[2], k_hi); }
-      if (GROUP > 3u) { part.w += half_dot(fq_hi[3], k_hi); }
-    }
+    var part = quarter_dots(fq[0], fq[1], fq[2], fq[3], kv_quarter(kb, lid, 0u));
+    if (ND > 4u) { part += quarter_dots(fq[4], fq[5], fq[6], fq[7], kv_quarter(kb, lid, 1u)); }
+    if (ND > 8u) { part += quarter_dots(fq[8], fq[9], fq[10], fq[11], kv_quarter(kb, lid, 2u)); }
+    if (ND > 12u) { part += quarter_dots(fq[12], fq[13], fq[14], fq[15], kv_quarter(kb, lid, 3u)); }
     var s = lanes_sum4(part) * kv_scale(kv_scale_word(0u, row, kvh));
     if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
     // Of exp(m - m_new) and exp(s - m_new) one is 1: a single exp per query and key (as attend_dims).
@@ -97,17 +90,31 @@ fn attend_flat(start: u32, end: u32, kvh: u32, lid: u32, q0: u32) -> FlatPass {
     let prob = select(e, vec4<f32>(1.0), up) * kv_scale(kv_scale_word(1u, row, kvh));
     m = max(m, s);
     l = l * corr + select(e, vec4<f32>(1.0), up);
-    let v_lo = kv_half(vb, lid, 0u);
-    fa_lo[0] = fa_lo[0] * corr.x + v_lo * prob.x;
-    if (GROUP > 1u) { fa_lo[1] = fa_lo[1] * corr.y + v_lo * prob.y; }
-    if (GROUP > 2u) { fa_lo[2] = fa_lo[2] * corr.z + v_lo * prob.z; }
-    if (GROUP > 3u) { fa_lo[3] = fa_lo[3] * corr.w + v_lo * prob.w; }
+    let v0 = kv_quarter(vb, lid, 0u);
+    fa[0] = fa[0] * corr.x + v0 * prob.x;
+    if (GROUP > 1u) { fa[1] = fa[1] * corr.y + v0 * prob.y; }
+    if (GROUP > 2u) { fa[2] = fa[2] * corr.z + v0 * prob.z; }
+    if (GROUP > 3u) { fa[3] = fa[3] * corr.w + v0 * prob.w; }
     if (ND > 4u) {
-      let v_hi = kv_half(vb, lid, 1u);
-      fa_hi[0] = fa_hi[0] * corr.x + v_hi * prob.x;
-      if (GROUP > 1u) { fa_hi[1] = fa_hi[1] * corr.y + v_hi * prob.y; }
-      if (GROUP > 2u) { fa_hi[2] = fa_hi[2] * corr.z + v_hi * prob.z; }
-      if (GROUP > 3u) { fa_hi[3] = fa_hi[3] * corr.w + v_hi * prob.w; }
+      let v1 = kv_quarter(vb, lid, 1u);
+      fa[4] = fa[4] * corr.x + v1 * prob.x;
+      if (GROUP > 1u) { fa[5] = fa[5] * corr.y + v1 * prob.y; }
+      if (GROUP > 2u) { fa[6] = fa[6] * corr.z + v1 * prob.z; }
+      if (GROUP > 3u) { fa[7] = fa[7] * corr.w + v1 * prob.w; }
+    }
+    if (ND > 8u) {
+      let v2 = kv_quarter(vb, lid, 2u);
+      fa[8] = fa[8] * corr.x + v2 * prob.x;
+      if (GROUP > 1u) { fa[9] = fa[9] * corr.y + v2 * prob.y; }
+      if (GROUP > 2u) { fa[10] = fa[10] * corr.z + v2 * prob.z; }
+      if (GROUP > 3u) { fa[11] = fa[11] * corr.w + v2 * prob.w; }
+    }
+    if (ND > 12u) {
+      let v3 = kv_quarter(vb, lid, 3u);
+      fa[12] = fa[12] * corr.x + v3 * prob.x;
+      if (GROUP > 1u) { fa[13] = fa[13] * corr.y + v3 * prob.y; }
+      if (GROUP > 2u) { fa[14] = fa[14] * corr.z + v3 * prob.z; }
+      if (GROUP > 3u) { fa[15] = fa[15] * corr.w + v3 * prob.w; }
     }
     row = select(row + 1u, 0u, row + 1u == p.cache_len);
   }
@@ -116,8 +123,7 @@ fn attend_flat(start: u32, end: u32, kvh: u32, lid: u32, q0: u32) -> FlatPass {
 
 // Query q0 + c's output vec4 i of this lane (c, i constants at every call).
 fn flat_out(c: u32, i: u32, inv: f32) -> vec4<f32> {
-  if (i < 4u) { return fa_lo[c][i] * inv; }
-  return fa_hi[c][i - 4u] * inv;
+  return fa[4u * (i / 4u) + c][i % 4u] * inv;
 }
 
 // The pass's outputs into out, at token row t.

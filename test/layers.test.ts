@@ -182,8 +182,8 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [4, 2, 16, 16, true, 40, 17, 12, 1, 0, 32],
     [2, 1, 256, 256, false, 300, 512, 0, 7, 0, 0], // Gemma's head_dim 256
     [3, 1, 4, 4, false, 33, 64, 0, 2, 0, 0],
-    [14, 2, 128, 128, true, 77, 512, 0, 1, 0, 0], // decode_flat: 7 queries a kv head (two passes), both halves of a head
-    [6, 1, 96, 96, false, 20, 64, 0, 1, 0, 0], // decode_flat: a partial second half (6 vec4s a lane)
+    [14, 2, 128, 128, true, 77, 512, 0, 1, 0, 0], // decode_flat: 7 queries a kv head (two passes), two quarters of a head
+    [6, 1, 96, 96, false, 20, 64, 0, 1, 0, 0], // decode_flat: a partial second quarter (6 vec4s a lane)
   ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i wg=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
@@ -255,12 +255,12 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it('decode_flat is chosen on SwiftShader, for heads of at most 128 dimensions', async () => {
+  it('decode_flat is chosen on SwiftShader, for heads of at most 256 dimensions', async () => {
     const gpu = await testGpu(variant);
     const caps = { ...gpu.caps, cpu: true, adapterName: 'google swiftshader', subgroups: true, subgroupMinSize: 4, subgroupMaxSize: 4 };
     expect(decodeFlat(caps, 64)).toBe(true);
-    expect(decodeFlat(caps, 128)).toBe(true);
-    expect(decodeFlat(caps, 256)).toBe(false);
+    expect(decodeFlat(caps, 256)).toBe(true);
+    expect(decodeFlat(caps, 512)).toBe(false);
     expect(decodeFlat({ ...caps, subgroups: false }, 64)).toBe(false);
     expect(decodeFlat({ ...caps, adapterName: 'llvmpipe (LLVM 15.0.6, 256 bits)', subgroupMinSize: 8, subgroupMaxSize: 8 }, 64)).toBe(false);
   });

@@ -111,11 +111,11 @@ export function lanesSumLib(subgroups: boolean, wg: number, butterfly = (wg & (w
 
 /** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
 const FLAT_WG = 4;
-const FLAT_MAX_HEAD_DIM = 128;
+const FLAT_MAX_HEAD_DIM = 256;
 
 /**
  * Whether decode runs decode_flat (shaders/attention_flat.wgsl): on SwiftShader, whose JIT keeps decode_dims's arrays
- * indexed by loop counters in memory; heads of at most 128 dimensions. canDecodeFlat: whether the adapter and head can
+ * indexed by loop counters in memory; heads of at most 256 dimensions. canDecodeFlat: whether the adapter and head can
  * run it at all (subgroups of 4 lanes or more).
  */
 export function decodeFlat(caps: GpuCaps, headDim: number): boolean {
