@@ -51,7 +51,7 @@ struct FlatPass {
   m: vec4<f32>,
   l: vec4<f32>,
 }
-var<private> fq: array<mat4x4<f32>, 16>; // [4 * quarter + query] (constant indices only)
+var<private> fq: array<mat4x4<f32>, 16>; // [4 * quarter + query]: constant indices in the key loop
 var<private> fa: array<mat4x4<f32>, 16>;
 
 // Quarter h's dots of a key's K quarter k with the pass's 4 queries (their q quarters a0 .. a3).
