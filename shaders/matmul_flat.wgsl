@@ -4,8 +4,8 @@
 // rows_flat and gemm_flat: rows with 4 rows (x 1 or 4 tokens) per invocation, written without arrays:
 // for SwiftShader, whose JIT (Subzero) unrolls no loop, so an array indexed by a loop counter stays in
 // memory and each access is a gather lane by lane (rows's arrays cost it 2-3x the time). The 4 rows are
-// the components of vec4s; x comes a piece at a time: Q8_0 x each lane its own load, f32 x in rows_flat shared
-// through the subgroup (flat_x).
+// the components of vec4s; x comes a piece at a time, in rows_flat shared through the subgroup (flat_x), in gemm_flat
+// each lane its own loads.
 
 // Rows rr's scale group g (loaded as the group starts) and their blocks b.
 struct Groups4 {
@@ -79,13 +79,12 @@ struct FlatSums {
 // This invocation's lane in its subgroup (0 without subgroups), set once by rows_flat.
 var<private> flat_lane: u32;
 
-// x's piece at word k of token t. f32 x (a word a value): lanes 0-3 of the subgroup load its 4 words, one each, and
-// subgroupBroadcast hands them to every lane (x_shared, X_VEC 1): one gather of 4 words where every lane loaded all
-// 4. SwiftShader, bench/browser.ts matmul_page 1536x3072 alternating twice: Q5_0 0.64-0.79x the time, Q4_K 0.76-0.90x.
-// Q8_0 x keeps its own loads (shared, bench/gemv_shapes: 800 against 760 us).
+// x's piece at word k of token t: lanes 0-3 of the subgroup load its 4 words, one each, and subgroupBroadcast hands
+// them to every lane (x_shared, X_VEC 1 here): one gather of 4 words where every lane loaded all 4. SwiftShader,
+// bench/browser.ts matmul_page 1536x3072 alternating twice: Q5_0 0.64-0.79x the time, Q4_K 0.76-0.90x; Q8_0 (int8 x)
+// 576x49152, 576x1536, 1536x576 and 576x3072 alternating, rounds 6: 0.94x each.
 fn flat_x(t: u32, k: u32) -> XV {
-  if (X_PER_WORD == 1u) { return x_piece_shared(vec4<u32>(), t, k, flat_lane); } // no held words: X_VEC is 1 here
-  return x_piece(t, k);
+  return x_piece_shared(vec4<u32>(), t, k, flat_lane); // no held words
 }
 
 // s plus piece v of block b.
