@@ -224,7 +224,28 @@ const withLane = (src: string) => 'enable subgroups;\n' + src.replace('fn main(@
 const R4ML = withLane(R4M);
 const R4MB = withLane(R4M).replace('acc += s *', 'acc += select(s, subgroupBroadcast(s, 0u), lane == 0u) *');
 
+// R4M with the codes from an rgba32uint texture (a texel fetch is one 16-byte load per lane in SwiftShader, a buffer's
+// vec4 four gathers lane by lane): TEX_ROWS weight rows to a texture row, so a row's run never crosses one and its
+// coordinates are found once, before the loop.
+const TEX_ROWS = Math.max(1, Math.floor(8192 / (2 * NB)));
+const R4MT = rows4(/* wgsl */ `let xa = mx(xq[2u * b]);
+    let xb = mx(xq[2u * b + 1u]);
+    let cx = tcol + 2u * b;
+    let s = vec4<f32>(
+      mdot(textureLoad(wt, vec2u(cx.x, trow.x), 0), xa) + mdot(textureLoad(wt, vec2u(cx.x + 1u, trow.x), 0), xb),
+      mdot(textureLoad(wt, vec2u(cx.y, trow.y), 0), xa) + mdot(textureLoad(wt, vec2u(cx.y + 1u, trow.y), 0), xb),
+      mdot(textureLoad(wt, vec2u(cx.z, trow.z), 0), xa) + mdot(textureLoad(wt, vec2u(cx.z + 1u, trow.z), 0), xb),
+      mdot(textureLoad(wt, vec2u(cx.w, trow.w), 0), xa) + mdot(textureLoad(wt, vec2u(cx.w + 1u, trow.w), 0), xb)) * 3.552713678800501e-15;`, MW + /* wgsl */ `
+@group(0) @binding(6) var wt: texture_2d<u32>;`).replace('var acc = vec4<f32>();', `var acc = vec4<f32>();
+  let trow = r / ${TEX_ROWS}u;
+  let tcol = (r - trow * ${TEX_ROWS}u) * ${2 * NB}u;`);
+
+// R4M and R4MT with the codes xor-folded in place of their products: the two loads alone, the loop otherwise the same.
+const XT = 'fn xt(a: vec4<u32>, x: mat4x4<f32>) -> f32 { return f32(a.x ^ a.y ^ a.z ^ a.w) * x[0].x; }\n';
+const xorOf = (src: string) => src.replaceAll('mdot(', 'xt(').replace('@compute', XT + '@compute');
+
 const VARIANTS: [string, string, number, number?][] = [
+  ['r4 mul-and texture', R4MT, 4], ['r4 texture xor', xorOf(R4MT), 4], ['r4 mul-and xor', xorOf(R4M), 4],
   ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x shared', R4MS, 4], ['r4 mul-and lane id', R4ML, 4], ['r4 mul-and broadcast own', R4MB, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
@@ -269,6 +290,13 @@ async function main(): Promise<{ text: string }> {
   };
   const bufs = [buf(codes), buf(wd), buf(xc), buf(xd), device.createBuffer({ size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST })];
   bufs.push(bufs[2]); // binding 5: x's words, for the variants that declare it
+  // Binding 6: the codes as an rgba32uint texture, TEX_ROWS rows of 2 * NB texels to a texture row.
+  const texW = TEX_ROWS * 2 * NB;
+  const texH = Math.ceil(N / TEX_ROWS);
+  const tex = device.createTexture({ size: [texW, texH], format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+  const texData = new Uint8Array(texW * texH * 16);
+  texData.set(new Uint8Array(codes.buffer));
+  device.queue.writeTexture({ texture: tex }, texData, { bytesPerRow: texW * 16 }, [texW, texH]);
   const read = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const lines = [`adapter ${adapter.info.vendor} ${adapter.info.architecture}, K=${K} N=${N}, ${(N * K * 1.125 / 1e6).toFixed(2)} MB`];
   const ROUNDS = Number(q.get('rounds') ?? 3);
@@ -279,7 +307,10 @@ async function main(): Promise<{ text: string }> {
     // the read buffer would still hold the previous variant's (right) sums.
     device.pushErrorScope('validation');
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
-    const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })).filter((e) => uses(code, e.binding)) });
+    const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [
+      ...bufs.map((buffer, binding) => ({ binding, resource: { buffer } as GPUBindingResource })).filter((e) => uses(code, e.binding)),
+      ...(code.includes('var wt:') ? [{ binding: 6, resource: tex.createView() }] : []),
+    ] });
     const invalid = await device.popErrorScope();
     if (invalid) throw new Error(`${name}: ${invalid.message}`);
     const run = async (n: number) => {

@@ -6,7 +6,7 @@
 export const LOADS = 64; // vec4s per invocation
 export const TEX_W = 4096; // texels per texture row (16 B each)
 
-export const streamKernel = (read: string, decl: string, wg: number) => /* wgsl */ `
+export const streamKernel = (read: string, decl: string, wg: number, pre = '') => /* wgsl */ `
 override CONTIGUOUS: bool = true;
 ${decl}
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
@@ -17,6 +17,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var first = group * ${wg * LOADS}u + lid;
   var stride = ${wg}u;
   if (CONTIGUOUS) { first = inv * ${LOADS}u; stride = 1u; }
+  ${pre}
   var acc = vec4<u32>(0u);
   for (var j = 0u; j < ${LOADS}u; j++) {
     let i = first + j * stride;
@@ -39,3 +40,11 @@ fn words(i: u32, lid: u32) -> vec4<u32> {
   return vec4<u32>(src[b], src[b + ${wg}u], src[b + ${2 * wg}u], src[b + ${3 * wg}u]);
 }`] as const;
 export const TEXTURE_SOURCE = [`textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`, '@group(0) @binding(0) var src: texture_2d<u32>;'] as const;
+/**
+ * The texture read without a division or remainder per load (SwiftShader divides lane by lane): a contiguous run of
+ * LOADS texels never crosses a row, so its row and first column are found once, before the loop. Contiguous only.
+ */
+export const TEXTURE_ROW_SOURCE = [
+  'textureLoad(src, vec2u(tcol + j, trow), 0)', '@group(0) @binding(0) var src: texture_2d<u32>;',
+  `let trow = first / ${TEX_W}u; let tcol = first - trow * ${TEX_W}u;`,
+] as const;
