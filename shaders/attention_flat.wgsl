@@ -16,8 +16,8 @@ const ND: u32 = (MAXD4 + FW - 1u) / FW; // vec4s of the head a lane owns (the la
 // owns ND vec4s (head_dim a multiple of 16), no clamp and no select.
 fn kv4(base: u32, lid: u32, i: u32) -> vec4<f32> {
   let d4 = lid + FW * i;
-  if (MAXD4 % FW == 0u) { return kv_decode(kv[base + d4]); }
-  return select(vec4<f32>(0.0), kv_decode(kv[base + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+  if (MAXD4 % FW == 0u) { return kv_decode_flat(kv[base + d4]); }
+  return select(vec4<f32>(0.0), kv_decode_flat(kv[base + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
 }
 
 // Quarter h of this lane's part of a K or V row: its vec4s 4h .. 4h + 3; those past ND zero.

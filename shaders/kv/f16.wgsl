@@ -12,6 +12,15 @@ fn kv_decode(w: KvWord) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 
+// SwiftShader's unpack2x16float shifts by constants inside its JIT, as vectors (a WGSL shift is per lane there). Written
+// without shifts (f16 bits to f32's by a multiply and a rebias, the high half brought down by conversions) a layer's
+// decode_flat at 512 keys took 975-986 us against 858-903 (bench/browser.ts attention_page, alternating); with a
+// multiply by 2^112 for the rebias (subnormals exact where f32 subnormals are kept, inf and NaN lost) 822-824 against
+// 848-1,032, within noise: not kept.
+fn kv_decode_flat(w: KvWord) -> vec4<f32> {
+  return kv_decode(w);
+}
+
 fn kv_scale(i: u32) -> f32 {
   return 1.0;
 }

@@ -19,6 +19,10 @@ fn kv_decode(w: KvWord) -> vec4<f32> {
   return fp8x4(w);
 }
 
+fn kv_decode_flat(w: KvWord) -> vec4<f32> {
+  return kv_decode(w);
+}
+
 fn kv_scale(i: u32) -> f32 {
   return bitcast<f32>(kv[i]);
 }

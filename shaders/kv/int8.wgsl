@@ -13,6 +13,16 @@ fn kv_decode(w: KvWord) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
 }
 
+// Without shifts, for SwiftShader (its JIT shifts a WGSL vector lane by lane): a multiply by 2^(24 - 8i) moves byte i
+// to the top byte, a mask keeps it, and the i32 is the code times 2^24 (exact in f32, as is the scaling back). A
+// SmolLM2 layer's decode_flat at 512 and 2,048 keys: 448-458 and 1,497-1,507 us against 714-722 and 2,577-2,586.
+// kv_decode stays for the others (lavapipe's LLVM shifts vectors at once).
+fn kv_decode_flat(w: KvWord) -> vec4<f32> {
+  const M = 0xFF000000u;
+  let top = vec4<u32>(w * 16777216u, (w * 65536u) & M, (w * 256u) & M, w & M);
+  return vec4<f32>(bitcast<vec4<i32>>(top)) * 5.9604644775390625e-8;
+}
+
 fn kv_scale(i: u32) -> f32 {
   return bitcast<f32>(kv[i]);
 }
