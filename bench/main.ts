@@ -10,6 +10,7 @@ import { probeBandwidth } from '../src/bench/probe.ts';
 import { formatBench, roundDeep, type BenchReport } from '../src/bench/report.ts';
 import { SYNTHETIC_MODELS, SYNTHETIC_TYPES, syntheticGGUF } from '../src/bench/synthetic.ts';
 import type { ModelInput } from '../src/engine.ts';
+import type { KvCacheType } from '../src/kernels/kv_layout.ts';
 import { reportPage } from './page_result.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -48,6 +49,7 @@ async function run(): Promise<BenchReport> {
     promptTokens: ints($<HTMLInputElement>('prompt').value),
     genTokens: Number($<HTMLInputElement>('gen').value),
     repeats: Number($<HTMLInputElement>('repeats').value),
+    ...(query.get('kv') === null ? {} : { kvCache: query.get('kv') as KvCacheType }), // ?kv=int8: the K/V cache type
   };
   const { input, name } = modelInput();
   gpu ??= await createGpu();
@@ -79,7 +81,7 @@ async function run(): Promise<BenchReport> {
 
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
 // ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode; &minPass=N:
-// tuning.minPassTokens). The report lands in window.__bench.
+// tuning.minPassTokens; &kv=f16|int8|fp8-e4m3|f32: the K/V cache). The report lands in window.__bench.
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
   const v = query.get(id);
