@@ -1,6 +1,7 @@
 // K/V cache format f32 (src/kernels/kv_layout.ts): a word of the cache is 4 elements; no scales.
-// Every format file defines KvWord, KV_QMAX (0: unscaled), kv_encode, kv_decode, kv_decode_flat (kv_decode's values
-// without shifts, for SwiftShader's flat attention: its JIT shifts lane by lane), kv_scale, kv_set_scale.
+// Every format file defines KvWord, KV_QMAX (0: unscaled), kv_encode, kv_decode, kv_decode_flat (kv_decode's values as
+// SwiftShader's flat attention reads them: int8's without shifts, which its JIT runs lane by lane), kv_scale,
+// kv_set_scale.
 alias KvWord = vec4<u32>;
 const KV_QMAX: f32 = 0.0;
 
