@@ -44,16 +44,13 @@ fn clamp_rows(r0: u32) -> vec4<u32> {
 }
 
 // Where item j of chunk row r sits, for items (blocks, scale groups, vec4s, words) of `per` a row: row-major (ROW_TILE 1),
-// or in tiles of ROW_TILE rows, item j of a tile's rows together ((tiles, per, ROW_TILE)).
-// A tile of a power of two rows takes r's place in it by a mask, not a division and a remainder: SwiftShader divides
-// lane by lane, and a block's 4 rows took 8 of them.
+// or in tiles of ROW_TILE rows, item j of a tile's rows together ((tiles, per, ROW_TILE)). Tiles are a power of two
+// rows (ROW_TILES in src/kernels/matmul_weights.ts), so r's place in its tile is a mask, not a division and a
+// remainder: SwiftShader divides lane by lane, and a block's 4 rows took 8 of them.
 fn tiled_index(r: u32, j: u32, per: u32) -> u32 {
-  if (ROW_TILE == 1u) { return r * per + j; } // no division (see k_blocks32)
-  if ((ROW_TILE & (ROW_TILE - 1u)) == 0u) {
-    let within = r & (ROW_TILE - 1u);
-    return (r - within) * per + j * ROW_TILE + within;
-  }
-  return ((r / ROW_TILE) * per + j) * ROW_TILE + r % ROW_TILE;
+  if (ROW_TILE == 1u) { return r * per + j; } // row-major: nothing more (see k_blocks32)
+  let within = r & (ROW_TILE - 1u);
+  return (r - within) * per + j * ROW_TILE + within;
 }
 
 // K's 32-blocks and its words of 4 int8 codes (Q8_0 weights and x): shifts, not divisions, which SwiftShader's JIT

@@ -14,7 +14,8 @@ fn kv_decode(w: KvWord) -> vec4<f32> {
 }
 
 // Without shifts, for SwiftShader (its JIT shifts a WGSL vector lane by lane): a multiply by 2^(24 - 8i) moves byte i
-// to the top byte, a mask keeps it, and the i32 is the code times 2^24 (exact in f32, as is the scaling back). A
+// to the top byte, a mask keeps it, and the i32 is the code times 2^24 (exact in f32, as is the scaling back): the
+// matmul's word_top (shaders/matmul_x_q8.wgsl), which the K/V shaders do not include. A
 // SmolLM2 layer's decode_flat at 512 and 2,048 keys: 448-458 and 1,497-1,507 us against 714-722 and 2,577-2,586.
 // kv_decode stays for the others (lavapipe's LLVM shifts vectors at once).
 fn kv_decode_flat(w: KvWord) -> vec4<f32> {

@@ -124,7 +124,7 @@ export function rowTileFor(caps: GpuCaps, format: WeightFormat): number {
  */
 const FLAT_TILE = 16;
 
-/** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests. */
+/** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests; powers of two (tiled_index masks). */
 const ROW_TILES = [8, 16, 32];
 
 /** u32 words a tiled item holds: a decoder block's codes (q8: 32 codes, q4: 32, fp8: 16), f32's vec4, f16's vec2. */
