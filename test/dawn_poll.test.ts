@@ -89,3 +89,35 @@ describe("lavapipe's thread count (LP_NUM_THREADS)", () => {
     if (lavapipeThreadsSet !== undefined) expect(process.env.LP_NUM_THREADS).toBe(lavapipeThreadsSet);
   });
 });
+
+describe("Dawn's timestamps in Node", () => {
+  it('are not rounded to 65,536 ns (timestamp_quantization off): some of a few short passes read off the quantum', async () => {
+    const gpu = await testGpu();
+    expect(gpu.caps.timestamps).toBe(true);
+    const { device } = gpu;
+    const query = device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const out = device.createBuffer({ size: 64 * 4, usage: GPUBufferUsage.STORAGE });
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: BUSY }), entryPoint: 'main' } });
+    const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] });
+    const stamps: bigint[] = [];
+    for (let i = 0; i < 4; i++) {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: query, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      enc.resolveQuerySet(query, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
+      device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      stamps.push(...new BigUint64Array(read.getMappedRange().slice(0)));
+      read.unmap();
+    }
+    for (const b of [query, resolved, read, out]) b.destroy();
+    expect(stamps.every((s) => s > 0n)).toBe(true);
+    expect(stamps.some((s) => s % 65536n !== 0n)).toBe(true); // quantized, all 8 would be multiples: odds 2^-128 otherwise
+  });
+});

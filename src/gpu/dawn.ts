@@ -55,6 +55,13 @@ export function setLavapipeThreads(): void {
   if (lavapipeThreadsSet !== undefined) process.env.LP_NUM_THREADS = lavapipeThreadsSet;
 }
 
+/**
+ * Dawn rounds timestamp queries down to 65,536 ns unless told not to (its timestamp_quantization toggle, a guard for
+ * pages against timing attacks). A Node process has no such page, and on a GPU a kernel takes a few microseconds: a
+ * lent H200's bandwidth probe read two quanta (4,224 GB/s) and its per-kernel profile only quanta.
+ */
+export const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 /** WebGPU in Node from the `webgpu` package (Dawn), an optional peer dependency loaded on first use. */
 export async function dawnGpu(): Promise<GPU> {
   if (nodeInstance) return nodeInstance;
@@ -66,6 +73,6 @@ export async function dawnGpu(): Promise<GPU> {
   }
   Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ... as in a browser
   setLavapipeThreads(); // where the host's import did not (Mesa reads it as the instance is created)
-  nodeInstance = mod.create([]);
+  nodeInstance = mod.create(DAWN_FLAGS);
   return nodeInstance;
 }
