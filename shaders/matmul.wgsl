@@ -29,8 +29,9 @@
 //               prefill (TT = 4: each weight loaded and decoded once for 4 tokens) both.
 //   rows_flat   rows with R = 4, TT = 1 (decode) or 4 (gemm_flat), no arrays indexed by loop counters
 //   gemm_flat   (SwiftShader, whose JIT unrolls no loop): shaders/matmul_flat.wgsl, joined after this file.
-//   gemv_split  decode on GPUs: a workgroup of WG lanes shares out the blocks of R rows, then reduces
-//               (neighbouring lanes read neighbouring blocks; enough workgroups even for small N).
+//   gemv_split  decode on GPUs: each group of LANES lanes shares out the blocks of R rows, then reduces
+//               (neighbouring lanes read neighbouring blocks); a workgroup is WG / LANES such groups, so the
+//               prologue (x_prepare) serves that many times R rows.
 //   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one block
 //               of x and W codes (and the blocks' scales) per stage in workgroup memory.
 // The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
@@ -232,6 +233,11 @@ fn rows8_piece(wv: array<XWIDE, 4>, xh: vec4<u32>, first: u32, part: ptr<functio
 
 var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
 
+// A lane group's partials are summed in workgroup memory; with subgroups, each lane already holds its subgroup's sum,
+// so the group adds one lane per subgroup: LANES must then be a multiple of the subgroup size (src/kernels/matmul.ts
+// takes LANES >= the adapter's largest subgroup, both powers of two). Many groups a workgroup matter on a GPU where
+// x_prepare (RMSNorm and Q8_0 of x) costs as much as a group's rows: an H200 ran the 128,256-row head of Llama-3.2-1B in
+// 2,490 us with one group of 4 rows a workgroup.
 @compute @workgroup_size(WG)
 fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = wid.y;
@@ -239,10 +245,12 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   x_prepare(t, lid);
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
-  let r0 = wid.x * R;
+  let lane = lid % LANES;
+  let first = lid - lane; // the group's first lane
+  let r0 = (wid.x * (WG / LANES) + lid / LANES) * R;
   let rows4 = clamp_rows(r0);
   var acc = vec4<f32>();
-  for (var b = lid; b < nb; b += WG) {
+  for (var b = lane; b < nb; b += LANES) {
     var blk: array<Block, 4>;
     for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, load_group(rows4[r], b / bpg)); }
     var part = vec4<ACC>();
@@ -255,15 +263,13 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     let xsc = x_scale(t, b);
     for (var r = 0u; r < R; r++) { acc[r] += block_combine(blk[r], part[r], xs, xsc); }
   }
-  // Each row's partials summed over the workgroup. With subgroups, each lane holds its subgroup's sum
-  // and the workgroup step adds one lane per subgroup.
   for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
   let stride = lanes_stride();
   workgroupBarrier();
-  if (lid == 0u) {
+  if (lane == 0u) {
     var s = vec4<f32>();
     for (var r = 0u; r < R; r++) {
-      for (var i = 0u; i < WG; i += stride) { s[r] += red[r * WG + i]; }
+      for (var i = 0u; i < LANES; i += stride) { s[r] += red[r * WG + first + i]; }
     }
     emit(t, r0, s);
   }

@@ -26,6 +26,7 @@ import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { f16ToF32, f32ToF16Bits } from '../src/gguf/convert.ts';
 import { f16Exact } from '../src/kernels/matmul_weights.ts';
+import { gemvLanesFit } from '../src/kernels/matmul_tuning.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
@@ -131,6 +132,7 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows a workgroup
   { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 // Q8_0 x's products in exact f32 (FLOAT_DOT): q8 / q4 kinds only. SwiftShader's flat takes them.
@@ -430,14 +432,14 @@ describe('matmul uniforms and validation', () => {
       const made = await autotuneChoices(gpu.caps.adapterName);
       expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
       const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps, 'q8'), path).map(variantName);
-      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
+      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'split WG=256 R=4 LANES=32', 'split WG=128 R=2 LANES=32', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
       expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=4 TT=4 float', 'rows WG=64 R=4 TT=4']));
       for (const c of made) {
         expect(names(c.path)).toContain(c.chosen);
         expect(Object.keys(c.us)).toEqual(names(c.path));
         expect(Object.values(c.us).every((us) => us > 0)).toBe(true);
       }
-      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat, gemvXVec: mm.tuning.gemvXVec })).toBe(made[0].chosen);
+      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat, gemvXVec: mm.tuning.gemvXVec, gemvLanes: mm.tuning.gemvLanes })).toBe(made[0].chosen);
       run(gpu, mm.gemm, T);
       const want = matmulRef(wd, x, T);
       expect(worstRatio(new Float32Array(await readBuffer(gpu, y, T * N * 4)), want, 2e-6, 2e-6)).toBeLessThanOrEqual(1);
@@ -588,6 +590,13 @@ describe('matmul uniforms and validation', () => {
       await expect(buildMatmul(gpu, alloc, args)).rejects.toThrow(/x needs 32 bytes, the buffer has 16/);
       const ok = { ...args, x: alloc.storage('x2', 32) };
       await expect(buildMatmul(gpu, alloc, { ...ok, tuning: { gemvXVec: 2 as 4 } })).rejects.toThrow(/gemvXVec \(X_VEC\) must be 1, 4 or 8, got 2/);
+      // A split GEMV's lane groups: divisors of the workgroup, and with subgroups (lavapipe's 8 lanes) no smaller than one.
+      const split = (gemvWG: number, gemvLanes: number) => buildMatmul(gpu, alloc, { ...ok, tuning: { gemv: 'split', gemvWG, gemvR: 4, gemvLanes } });
+      await expect(split(64, 24)).rejects.toThrow(/gemvLanes 24 does not fit workgroups of 64/);
+      if (gpu.caps.subgroups) await expect(split(64, gpu.caps.subgroupMaxSize! / 2)).rejects.toThrow(/does not fit/);
+      expect(gemvLanesFit({ subgroups: true, subgroupMaxSize: 32 }, 256, 32)).toBe(true);
+      expect(gemvLanesFit({ subgroups: true, subgroupMaxSize: 64 }, 256, 32)).toBe(false); // AMD's wave64
+      expect(gemvLanesFit({ subgroups: false }, 48, 16)).toBe(true);
     } finally {
       alloc.destroyAll();
     }

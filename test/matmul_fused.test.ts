@@ -152,6 +152,7 @@ const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows share the prologue
   { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 const FLAT_FLOAT: Partial<MatmulTuning> = { gemv: 'flat', gemvWG: 64, gemvFloat: true }; // SwiftShader's, for Q8_0 x
@@ -159,6 +160,7 @@ const FLAT_FLOAT: Partial<MatmulTuning> = { gemv: 'flat', gemvWG: 64, gemvFloat:
 const ODD: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 8, gemvR: 3 },
   { gemv: 'split', gemvWG: 32, gemvR: 1 },
+  { gemv: 'split', gemvWG: 32, gemvR: 1, gemvLanes: 8 },
 ];
 const SLOW = 600_000; // ms: first compiles on a loaded machine
 

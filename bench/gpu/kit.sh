@@ -4,6 +4,7 @@
 # carried files. Node's binary, the bundled CLI (dist/, bin/), the runtime packages it imports (webgpu with the
 # linux-x64 Dawn only, @huggingface/tokenizers and jinja, comlink), and the Vulkan and GL loader packages that the
 # device tool's README names for a machine without them (libvulkan1, libglvnd0, ...: the NVIDIA ICD needs libglvnd).
+# And bench/gpu/tools.ts bundled (tools/tools.js: the attention and matmul kernel benches).
 # Then: device run, carry ['.device-kit'], command 'bash bench/gpu/run.sh' (see that file).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,6 +16,7 @@ trap 'rm -rf "$stage"' EXIT
 app="$stage/app"
 mkdir -p "$app/node_modules/webgpu/dist/linux-x64" "$app/node_modules/@huggingface" "$kit/debs"
 cp -r bin dist package.json "$app/"
+TOOLS_OUT="$app/tools" npx vite build --config bench/gpu/vite.tools.ts --logLevel warn # the kernel benches: tools/tools.js
 cp node_modules/webgpu/{index.js,package.json} "$app/node_modules/webgpu/"
 cp node_modules/webgpu/dist/linux-x64/dawn.node "$app/node_modules/webgpu/dist/linux-x64/"
 cp -r node_modules/@huggingface/tokenizers node_modules/@huggingface/jinja "$app/node_modules/@huggingface/"

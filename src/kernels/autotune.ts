@@ -1,4 +1,5 @@
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
+import { readBuffer } from '../gpu/buffers.ts';
 import { encodeDispatches, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
 import type { MatmulTuning } from './matmul.ts';
 
@@ -43,7 +44,8 @@ const spentMs = new Map<string, number>(); // per adapter
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
   if (v.gemv === 'flat') return `flat WG=${v.gemvWG}${v.gemvFloat ? ' float' : ''}`;
-  if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
+  const lanes = v.gemvLanes !== undefined && v.gemvLanes !== v.gemvWG ? ` LANES=${v.gemvLanes}` : '';
+  if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}${lanes}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
   if (v.gemm === 'flat') return `flat WG=${v.gemmWG}${v.gemmFloat ? ' float' : ''}`;
   if (v.gemm === 'rows8') return `rows8 WG=${v.gemmWG} R=${v.gemmR}`;
   return v.gemm === 'tiled' ? 'tiled' : `rows WG=${v.gemmWG} R=${v.gemmR} TT=${v.gemmTT}${v.gemmFloat ? ' float' : ''}${xVec(v.gemmXVec)}`;
@@ -53,10 +55,10 @@ export function variantName(v: Variant): string {
  * The candidates of each list, the static default (matmulTuning's) first. Without `floatDot` (a format whose
  * kernels FLOAT_DOT does not change) the float variants are the plain ones, and are not timed twice.
  */
-export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatDot = true): Variant[] {
+export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatDot = true, splitLanes = 32): Variant[] {
   const pick = (t: MatmulTuning): Variant =>
     path === 'gemv'
-      ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec }
+      ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec, gemvLanes: t.gemvLanes }
       : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
   // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
   const all: Variant[] = path === 'gemv'
@@ -65,6 +67,10 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
         { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
         { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
         { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false, gemvXVec: 1 },
+        // Groups of a subgroup's lanes, several a workgroup (8 and 4 of 32 lanes): its prologue (RMSNorm, Q8_0 of x)
+        // serves them all. Within WebGPU's default 256 invocations and 16 KiB of workgroup memory.
+        { gemv: 'split', gemvWG: 256, gemvR: 4, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(256, splitLanes) },
+        { gemv: 'split', gemvWG: 128, gemvR: 2, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(128, splitLanes) },
       ]
     : [
         pick(defaults),
@@ -104,16 +110,38 @@ export function resetAutotune(): void {
   spentMs.clear();
 }
 
-/** Runs `list` `iters` times in one submit; ms of the whole submit (wall clock: every device has it). */
-async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, iters: number): Promise<number> {
+/** A pass's begin and end timestamps, where the device has timestamp queries. */
+interface Stamps {
+  querySet: GPUQuerySet;
+  resolved: GPUBuffer;
+}
+
+function createStamps(gpu: Gpu): Stamps | null {
+  if (!gpu.caps.timestamps) return null;
+  const querySet = gpu.device.createQuerySet({ label: 'autotune', type: 'timestamp', count: 2 });
+  const resolved = gpu.device.createBuffer({ label: 'autotune.stamps', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  return { querySet, resolved };
+}
+
+/**
+ * Runs `list` `iters` times in one pass; ms of the pass by its timestamps where the device has them, else of the whole
+ * submit by the wall clock. A GPU runs a small GEMV in microseconds, less than a submit and its wait take.
+ */
+async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, iters: number, stamps: Stamps | null): Promise<number> {
   const enc = gpu.device.createCommandEncoder({ label: 'autotune' });
-  const pass = enc.beginComputePass();
+  const writes = stamps ? { timestampWrites: { querySet: stamps.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {};
+  const pass = enc.beginComputePass(writes);
   for (let i = 0; i < iters; i++) encodeDispatches(pass, list, nTokens);
   pass.end();
+  if (stamps) enc.resolveQuerySet(stamps.querySet, 0, 2, stamps.resolved, 0);
   const t0 = performance.now();
   gpu.device.queue.submit([enc.finish()]);
-  await gpu.device.queue.onSubmittedWorkDone();
-  return performance.now() - t0;
+  if (!stamps) {
+    await gpu.device.queue.onSubmittedWorkDone();
+    return performance.now() - t0;
+  }
+  const [begin, end] = new BigUint64Array(await readBuffer(gpu, stamps.resolved, 16));
+  return Number(end - begin) / 1e6;
 }
 
 /**
@@ -165,28 +193,35 @@ export async function chooseVariant(
   return cands.find((v) => variantName(v) === chosen) ?? cands[0];
 }
 
+/** Microseconds per run of `list` (run once before): the least of 3 timed submits of ~2 ms. */
+async function timeTrial(gpu: Gpu, list: readonly Dispatch[], nTokens: number, stamps: Stamps | null): Promise<number> {
+  const first = await timeOnce(gpu, list, nTokens, 1, stamps); // a first estimate
+  // About 2 ms per timed submit, so that submit and wait overheads (without timestamps) do not decide small matrices.
+  const iters = Math.max(1, Math.min(32, Math.round(2 / Math.max(first, 1e-3))));
+  let ms = Infinity;
+  for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters, stamps)) / iters);
+  return ms * 1e3;
+}
+
 // Trials run one at a time per process: two timed at once would slow each other.
 let queue: Promise<unknown> = Promise.resolve();
 
 function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
   const run = async (): Promise<AutotuneChoice> => {
     const us: Record<string, number> = Object.fromEntries(trials.map((t) => [variantName(t.variant), Infinity]));
+    const stamps = createStamps(gpu);
     let best = 0;
-    for (let i = 0; i < trials.length; i++) {
-      const spent = spentMs.get(adapter) ?? 0;
-      if (spent >= AUTOTUNE_BUDGET_MS) break;
-      const list = trials[i].list;
-      // Warm-up, not counted: a CPU adapter compiles a pipeline at its first dispatch.
-      await timeOnce(gpu, list, nTokens, 1);
-      const t0 = performance.now();
-      const first = await timeOnce(gpu, list, nTokens, 1); // a first estimate
-      // About 2 ms per timed submit, so that submit and wait overheads do not decide small matrices.
-      const iters = Math.max(1, Math.min(32, Math.round(2 / Math.max(first, 1e-3))));
-      let ms = Infinity;
-      for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters)) / iters);
-      us[variantName(trials[i].variant)] = ms * 1e3;
-      if (ms * 1e3 < us[variantName(trials[best].variant)] * 0.9) best = i; // a clear win only: timings are noisy
-      spentMs.set(adapter, spent + performance.now() - t0);
+    try {
+      for (let i = 0; i < trials.length && (spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS; i++) {
+        await timeOnce(gpu, trials[i].list, nTokens, 1, stamps); // warm-up, not counted: a CPU adapter compiles at the first dispatch
+        const t0 = performance.now();
+        us[variantName(trials[i].variant)] = await timeTrial(gpu, trials[i].list, nTokens, stamps);
+        if (us[variantName(trials[i].variant)] < us[variantName(trials[best].variant)] * 0.9) best = i; // a clear win only: timings are noisy
+        spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
+      }
+    } finally {
+      stamps?.querySet.destroy();
+      stamps?.resolved.destroy();
     }
     return { key, path, chosen: variantName(trials[best].variant), us };
   };

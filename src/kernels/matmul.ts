@@ -23,7 +23,7 @@ import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
 export { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
-import { matmulTuning, subgroupsOf8, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
+import { gemvLanesFit, matmulTuning, splitLanes, subgroupsOf8, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
 
 export {
   gpuRowWords,
@@ -198,6 +198,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   for (const k of ['gemvXVec', 'gemmXVec'] as const) {
     if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
   }
+  const lanesFit = (t: MatmulTuning) => t.gemv !== 'split' || t.gemvLanes === undefined || t.gemvLanes === t.gemvWG || gemvLanesFit(gpu.caps, t.gemvWG, t.gemvLanes);
+  if (!lanesFit(defaults)) {
+    throw bad(`tuning.gemvLanes ${defaults.gemvLanes} does not fit workgroups of ${defaults.gemvWG} (a divisor, and with subgroups a multiple of ${gpu.caps.subgroupMaxSize})`);
+  }
   const raw = a.gemvX; // decode's x, read raw
   if (raw) {
     if (!gemvReadsRawX(w)) throw bad(`a GEMV reads x rows of at most ${GEMV_LOCAL_K} raw, K is ${K}`);
@@ -212,7 +216,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   }
   // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
-  const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, t.gemv === 'split' ? gemvR(t) : t.gemvWG * gemvR(t)), n];
+  // A split GEMV's lanes per group of rows (LANES), and so its groups per workgroup.
+  const gemvLanes = (t: MatmulTuning) => t.gemvLanes ?? t.gemvWG;
+  const gemvGroups = (t: MatmulTuning) => (t.gemv === 'split' ? t.gemvWG / gemvLanes(t) : t.gemvWG);
+  const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, gemvGroups(t) * gemvR(t)), n];
   // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
   // rows8 shares x through subgroups of 8 or more lanes (x_lane_quad); where it cannot, it is rows.
   const gemmOf = (t: MatmulTuning) => (t.gemm === 'rows8' && !subgroupsOf8(gpu.caps) ? 'rows' : t.gemm);
@@ -262,6 +269,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), GEMV_ENTRY[t.gemv], {
           WG: t.gemvWG,
           R: gemvR(t),
+          LANES: t.gemv === 'split' ? gemvLanes(t) : t.gemvWG,
           TT: 1,
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
           MUL_WIDEN: +(t.gemv === 'flat' && planes),
@@ -339,7 +347,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   if (a.autotune) {
     for (const path of ['gemv', 'gemm'] as const) {
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
-      const cands = candidates(defaults, path, floatDot).filter((v) => fits({ ...defaults, ...v }));
+      const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => fits({ ...defaults, ...v }) && lanesFit({ ...defaults, ...v }));
       const key = `${w.format}${w.halfScales ? ' f16-scales' : ''}${w.wideCodes ? ' wide' : ''} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
       const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, GEMM_TRIAL_TOKENS);
       const chosen = await chooseVariant(gpu, key, path, T, T * yWidth * 4, cands, (v, trial) => listOf(path, { ...defaults, ...v }, trial));

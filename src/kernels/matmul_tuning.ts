@@ -15,6 +15,24 @@ export const LAVAPIPE_LANES = 8;
 /** Whether every subgroup has at least 8 lanes (X_VEC 8 and rows8 hand x out from lanes 0-7). */
 export const subgroupsOf8 = (caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>) => caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8;
 
+/**
+ * Whether a split GEMV can take groups of `lanes` in workgroups of `wg`: a divisor, and with subgroups a multiple of the
+ * subgroup size (its reduction adds one lane per subgroup), which for powers of two is lanes >= the largest subgroup.
+ */
+export function gemvLanesFit(caps: Pick<GpuCaps, 'subgroups' | 'subgroupMaxSize'>, wg: number, lanes: number): boolean {
+  const pow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+  if (!(Number.isInteger(lanes) && lanes >= 1 && wg % lanes === 0)) return false;
+  return !caps.subgroups || (pow2(lanes) && pow2(caps.subgroupMaxSize ?? 0) && lanes >= (caps.subgroupMaxSize ?? Infinity));
+}
+
+/**
+ * The lanes per group of rows of the split GEMV's many-group candidates: a warp's 32, or the adapter's largest subgroup
+ * where that is more (AMD's 64).
+ */
+export function splitLanes(caps: Pick<GpuCaps, 'subgroups' | 'subgroupMaxSize'>): number {
+  return caps.subgroups ? Math.max(32, caps.subgroupMaxSize ?? 32) : 32;
+}
+
 /** Whether FLOAT_DOT changes `format`'s kernels: only Q8_0 x has integer products (f32 x's pieces are f32 already). */
 export function takesFloatDot(format: WeightFormat): boolean {
   return FORMATS[format].x === 'q8';
@@ -34,7 +52,12 @@ export interface MatmulTuning {
    */
   gemv: 'rows' | 'flat' | 'split';
   gemvWG: number; // invocations per workgroup
-  gemvR: number; // rows per invocation ('rows') or per workgroup ('split'), 1..4
+  gemvR: number; // rows per invocation ('rows') or per lane group ('split'), 1..4
+  /**
+   * 'split': lanes per group of gemvR rows (LANES), a divisor of gemvWG and, with subgroups, at least the adapter's
+   * largest subgroup (gemvLanesFit); default gemvWG, one group a workgroup.
+   */
+  gemvLanes?: number;
   gemm: 'rows' | 'rows8' | 'flat' | 'tiled';
   gemmWG: number; // 'rows': invocations per workgroup
   gemmR: number; // 'rows': rows per invocation, 1..4
