@@ -107,30 +107,45 @@ fn d4_count() -> u32 {
   return (MAXD4 + WG - 1u) / WG;
 }
 
-// Scores of keys j0..j0+3 (those below `end`) for every query; MASKED where a query does not see the key.
-// The keys go in a loop kept at run time (its start is not a constant): one K row's loads in the shader, not 4.
+// Scores of keys j0..j0+3 for every query; MASKED where a query does not see the key (and past `end`, where the last
+// key's row stands in). The 4 keys' K rows are read together, a vec4 of each per step: on a GPU each step waits for
+// its loads, so one step serves 4 keys (a lent H200 took ~0.3 us a step). The loop over a row's head dimensions keeps a
+// run-time bound, so the compiler keeps it a loop (lavapipe's compile time).
 fn score4(j0: u32, end: u32, kvh: u32, span: ptr<function, Span>) -> array<vec4<f32>, NQ> {
-  var s: array<vec4<f32>, NQ>;
-  for (var qi = 0u; qi < NQ; qi++) { s[qi] = vec4<f32>(MASKED); }
-  for (var j = j0; j < min(j0 + 4u, end); j++) {
-    let row = j % p.cache_len;
-    let kb = kv_word(0u, row, kvh);
-    var dots: array<f32, NQ>;
-    for (var qi = 0u; qi < NQ; qi++) { dots[qi] = 0.0; } // explicitly: a var in a loop kept its last value here
-    for (var d = 0u; d < p.head_dim / 4u; d++) { // a run-time bound: the loop stays a loop
-      let kd = kv_decode(kv[kb + d]);
-      for (var qi = 0u; qi < NQ; qi++) { dots[qi] += dot(sh_q[qi * MAXD4 + d], kd); }
-    }
-    let ks = kv_scale(kv_scale_word(0u, row, kvh));
+  let last = end - 1u;
+  let rows = vec4<u32>(min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last))) % p.cache_len;
+  let kb = vec4<u32>(kv_word(0u, rows.x, kvh), kv_word(0u, rows.y, kvh), kv_word(0u, rows.z, kvh), kv_word(0u, rows.w, kvh));
+  var dots: array<vec4<f32>, NQ>;
+  for (var qi = 0u; qi < NQ; qi++) { dots[qi] = vec4<f32>(0.0); } // explicitly: a var in a loop kept its last value here
+  for (var d = 0u; d < p.head_dim / 4u; d++) { // a run-time bound: the loop stays a loop
+    let k0 = kv_decode(kv[kb.x + d]);
+    let k1 = kv_decode(kv[kb.y + d]);
+    let k2 = kv_decode(kv[kb.z + d]);
+    let k3 = kv_decode(kv[kb.w + d]);
     for (var qi = 0u; qi < NQ; qi++) {
-      let seen = j >= (*span).lo[qi] && j < (*span).hi[qi];
-      s[qi][j - j0] = select(MASKED, dots[qi] * ks, seen);
+      let q = sh_q[qi * MAXD4 + d];
+      dots[qi] += vec4<f32>(dot(q, k0), dot(q, k1), dot(q, k2), dot(q, k3));
     }
+  }
+  let ks = vec4<f32>(kv_scale(kv_scale_word(0u, rows.x, kvh)), kv_scale(kv_scale_word(0u, rows.y, kvh)),
+    kv_scale(kv_scale_word(0u, rows.z, kvh)), kv_scale(kv_scale_word(0u, rows.w, kvh)));
+  var s: array<vec4<f32>, NQ>;
+  let j = vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u);
+  for (var qi = 0u; qi < NQ; qi++) {
+    let seen = (j >= vec4<u32>((*span).lo[qi])) & (j < vec4<u32>(min((*span).hi[qi], end)));
+    s[qi] = select(vec4<f32>(MASKED), dots[qi] * ks, seen);
   }
   if (p.softcap > 0.0) { // once per 4 keys, outside the key loop
     for (var qi = 0u; qi < NQ; qi++) { s[qi] = select(s[qi], p.softcap * tanh4(s[qi] / p.softcap), s[qi] > vec4<f32>(MASKED)); }
   }
   return s;
+}
+
+// Vec4 d4 of key j's V row, scaled; zeros for a key at or past `end`.
+fn v_elem(j: u32, end: u32, d4: u32, kvh: u32) -> vec4<f32> {
+  let row = min(j, end - 1u) % p.cache_len;
+  let v = kv_decode(kv[kv_word(1u, row, kvh) + d4]) * kv_scale(kv_scale_word(1u, row, kvh));
+  return select(vec4<f32>(0.0), v, j < end);
 }
 
 // Keys [start, end) of kv head kvh into every query's state (all invocations call it, in uniform control flow).
@@ -177,21 +192,28 @@ fn attend(start: u32, end: u32, kvh: u32, lid: u32, span: ptr<function, Span>) {
       l[qi] *= corr[qi];
       for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] *= corr[qi]; }
     }
-    for (var j = kt; j < tile_end; j++) { // one key at a time: its V loads appear once in the shader
-      let row = j % p.cache_len;
-      let vb = kv_word(1u, row, kvh);
-      let vs = kv_scale(kv_scale_word(1u, row, kvh));
-      var v: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the row (nd of them)
-      for (var i = 0u; i < nd; i++) {
-        let d4 = lid + i * WG;
-        v[i] = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]) * vs, d4 < MAXD4);
-      }
-      let g4 = (j - kt) / 4u;
-      let c = (j - kt) % 4u;
-      for (var qi = 0u; qi < NQ; qi++) {
-        let e = sh_s[qi * n4 + g4][c];
-        l[qi] += e;
-        for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] += e * v[i]; }
+    // Each of this invocation's vec4s of the head dimensions, over the tile's groups of 4 keys (the scores' vec4s): the 4
+    // keys' V loads together, as in score4. Probabilities past the tile's end are 0 (MASKED scores) and their rows
+    // are read as zeros.
+    let n_g = (tile_end - kt + 3u) / 4u;
+    for (var qi = 0u; qi < NQ; qi++) {
+      var sum = 0.0;
+      for (var g4 = 0u; g4 < n_g; g4++) { sum += dot(sh_s[qi * n4 + g4], vec4<f32>(1.0)); }
+      l[qi] += sum;
+    }
+    for (var i = 0u; i < nd; i++) {
+      let d4 = lid + i * WG;
+      if (d4 >= MAXD4) { break; }
+      for (var g4 = 0u; g4 < n_g; g4++) {
+        let j = kt + 4u * g4;
+        let v0 = v_elem(j, tile_end, d4, kvh);
+        let v1 = v_elem(j + 1u, tile_end, d4, kvh);
+        let v2 = v_elem(j + 2u, tile_end, d4, kvh);
+        let v3 = v_elem(j + 3u, tile_end, d4, kvh);
+        for (var qi = 0u; qi < NQ; qi++) {
+          let e = sh_s[qi * n4 + g4];
+          acc[qi * MAXD4 + i] += e.x * v0 + e.y * v1 + e.z * v2 + e.w * v3;
+        }
       }
     }
     workgroupBarrier(); // the next tile overwrites sh_s and sh_max

@@ -119,7 +119,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   }, COMPILE_TIMEOUT);
 
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
-  // workgroup size (8 on lavapipe), 32 = a GPU's. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
+  // workgroup size (8 on lavapipe), 16 = a GPU's, 32 its earlier one. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
   it.each([
     [4, 2, 8, 0, 5, 0, 512, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
     [8, 4, 8, 30, 1, 0, 512, 0, 32],
@@ -130,6 +130,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [2, 1, 96, 200, 1, 0, 512, 0, 0],
     [9, 3, 64, 150, 1, 0, 512, 0, 0],
     [9, 3, 64, 0, 70, 0, 512, 0, 32], // past one tile of keys
+    [9, 3, 64, 0, 70, 0, 512, 0, 16],
     [4, 2, 16, 0, 30, 12, 512, 0, 0], // window inside one prefill pass
     [4, 2, 16, 40, 6, 12, 17, 0, 0], // ring of W - 1 + T rows, wrapped
     [4, 2, 32, 100, 1, 8, 8, 15, 0], // decode far past the window, softcap
@@ -176,6 +177,8 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [9, 3, 64, 64, false, 1000, 1024, 0, 1, 0, 0], // many tiles of keys in one split
     [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 0], // 2,048 keys over 16 splits, partial rotation
     [9, 3, 64, 32, true, 333, 2048, 0, 4, 0, 32],
+    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 16], // a GPU's workgroup: 16 splits of 128 keys
+    [4, 2, 128, 128, false, 61, 512, 0, 3, 0, 16], // a partial last group of 4 keys, two vec4s of V a lane
     [8, 4, 16, 16, true, 100, 512, 0, 5, 0, 0],
     [4, 2, 32, 32, false, 100, 8, 8, 2, 15, 0], // window ring far past the window, softcap
     [4, 2, 16, 16, true, 40, 17, 12, 3, 0, 0], // ring of W - 1 + T rows, wrapped

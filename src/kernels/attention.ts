@@ -29,9 +29,13 @@ export const MAX_HEAD_DIM = 256;
 
 /**
  * Invocations per workgroup: on a CPU adapter one SIMD vector (8 lanes; a barrier among more costs ~7x as
- * much on lavapipe), elsewhere 32.
+ * much on lavapipe), elsewhere 16. A workgroup's keys come in tiles of 4 * KG * WG, its split's keys in whole tiles,
+ * and on a GPU each key of a tile costs its V pass a load's latency: with 16 lanes a split is 128 keys, not 256, and
+ * 2,048 keys take 16 splits, not 8. A lent H200 (bench/attention.ts --splits 16, one layer, at 128 / 2,048 keys):
+ * 86 / 90 us against 81 / 152 with 32 lanes for SmolLM2's 9/3 heads, 97 / 101 against 92 / 170 for Llama-3.2-1B's
+ * 32/8 (8 lanes: 92 / 175 and 105 / 199; 64: 81 / 271 and 94 / 313).
  */
-export const attentionWorkgroup = (cpu: boolean) => (cpu ? 8 : 32);
+export const attentionWorkgroup = (cpu: boolean) => (cpu ? 8 : 16);
 
 /**
  * Prefill tokens per workgroup (TQ): as many as keep NQ = GROUP * TQ within 4 (at least 1). The kernel unrolls its
