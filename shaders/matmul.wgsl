@@ -30,8 +30,8 @@
 //   rows_flat   rows with R = 4, TT = 1 (decode) or 4 (gemm_flat), no arrays indexed by loop counters
 //   gemm_flat   (SwiftShader, whose JIT unrolls no loop): shaders/matmul_flat.wgsl, joined after this file.
 //   gemv_split  decode on GPUs: each group of LANES lanes shares out the blocks of R rows, then reduces
-//               (neighbouring lanes read neighbouring blocks); a workgroup is WG / LANES such groups, so the
-//               prologue (x_prepare) serves that many times R rows.
+//               (neighbouring lanes read neighbouring blocks), ROW_ITERS times; a workgroup is WG / LANES such
+//               groups, so the prologue (x_prepare) serves WG / LANES * R * ROW_ITERS rows.
 //   gemm        prefill on GPUs: TM x TN tiles (tokens x rows), 4 x 4 outputs per invocation, one block
 //               of x and W codes (and the blocks' scales) per stage in workgroup memory.
 // The variant header (prepended by the TS side) defines dot4i8 (dot4I8Packed or bit operations),
@@ -243,11 +243,18 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
   x_prepare(t, lid);
+  for (var it = 0u; it < ROW_ITERS; it++) {
+    split_rows(t, ((wid.x * ROW_ITERS + it) * (WG / LANES) + lid / LANES) * R, lid);
+    if (ROW_ITERS > 1u) { workgroupBarrier(); } // the next rows' partials overwrite red
+  }
+}
+
+// Rows r0 .. r0+R-1 of token t by lane group lid / LANES (every invocation calls it, in uniform control flow).
+fn split_rows(t: u32, r0: u32, lid: u32) {
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let lane = lid % LANES;
   let first = lid - lane; // the group's first lane
-  let r0 = (wid.x * (WG / LANES) + lid / LANES) * R;
   let rows4 = clamp_rows(r0);
   var acc = vec4<f32>();
   for (var b = lane; b < nb; b += LANES) {

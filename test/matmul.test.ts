@@ -133,6 +133,7 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows a workgroup
+  { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16, gemvIters: 3 }, // and 3 turns of them
   { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 // Q8_0 x's products in exact f32 (FLOAT_DOT): q8 / q4 kinds only. SwiftShader's flat takes them.
@@ -432,14 +433,14 @@ describe('matmul uniforms and validation', () => {
       const made = await autotuneChoices(gpu.caps.adapterName);
       expect(made.map((c) => c.path)).toEqual(['gemv', 'gemm']);
       const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps, 'q8'), path).map(variantName);
-      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'split WG=256 R=4 LANES=32', 'split WG=128 R=2 LANES=32', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
+      expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'split WG=256 R=4 LANES=32', 'split WG=128 R=2 LANES=32', 'split WG=256 R=4 LANES=32 ITERS=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
       expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=4 TT=4 float', 'rows WG=64 R=4 TT=4']));
       for (const c of made) {
         expect(names(c.path)).toContain(c.chosen);
         expect(Object.keys(c.us)).toEqual(names(c.path));
         expect(Object.values(c.us).every((us) => us > 0)).toBe(true);
       }
-      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat, gemvXVec: mm.tuning.gemvXVec, gemvLanes: mm.tuning.gemvLanes })).toBe(made[0].chosen);
+      expect(variantName({ gemv: mm.tuning.gemv, gemvWG: mm.tuning.gemvWG, gemvR: mm.tuning.gemvR, gemvFloat: mm.tuning.gemvFloat, gemvXVec: mm.tuning.gemvXVec, gemvLanes: mm.tuning.gemvLanes, gemvIters: mm.tuning.gemvIters })).toBe(made[0].chosen);
       run(gpu, mm.gemm, T);
       const want = matmulRef(wd, x, T);
       expect(worstRatio(new Float32Array(await readBuffer(gpu, y, T * N * 4)), want, 2e-6, 2e-6)).toBeLessThanOrEqual(1);

@@ -44,7 +44,7 @@ const spentMs = new Map<string, number>(); // per adapter
 export function variantName(v: Variant): string {
   const xVec = (n?: number) => (n && n !== 1 ? ` X_VEC=${n}` : '');
   if (v.gemv === 'flat') return `flat WG=${v.gemvWG}${v.gemvFloat ? ' float' : ''}`;
-  const lanes = v.gemvLanes !== undefined && v.gemvLanes !== v.gemvWG ? ` LANES=${v.gemvLanes}` : '';
+  const lanes = (v.gemvLanes !== undefined && v.gemvLanes !== v.gemvWG ? ` LANES=${v.gemvLanes}` : '') + (v.gemvIters && v.gemvIters > 1 ? ` ITERS=${v.gemvIters}` : '');
   if (v.gemv) return v.gemv === 'split' ? `split WG=${v.gemvWG} R=${v.gemvR}${lanes}` : `rows WG=${v.gemvWG} R=${v.gemvR}${v.gemvFloat ? ' float' : ''}${xVec(v.gemvXVec)}`;
   if (v.gemm === 'flat') return `flat WG=${v.gemmWG}${v.gemmFloat ? ' float' : ''}`;
   if (v.gemm === 'rows8') return `rows8 WG=${v.gemmWG} R=${v.gemmR}`;
@@ -58,7 +58,7 @@ export function variantName(v: Variant): string {
 export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatDot = true, splitLanes = 32): Variant[] {
   const pick = (t: MatmulTuning): Variant =>
     path === 'gemv'
-      ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec, gemvLanes: t.gemvLanes }
+      ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec, gemvLanes: t.gemvLanes, gemvIters: t.gemvIters }
       : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
   // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
   const all: Variant[] = path === 'gemv'
@@ -71,6 +71,9 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
         // serves them all. Within WebGPU's default 256 invocations and 16 KiB of workgroup memory.
         { gemv: 'split', gemvWG: 256, gemvR: 4, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(256, splitLanes) },
         { gemv: 'split', gemvWG: 128, gemvR: 2, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(128, splitLanes) },
+        // And 4 groups of rows in turn: long matrices (a vocabulary) in a quarter of the workgroups, each prologue
+        // serving 128 rows. A lent H200 ran SmolLM2's 49,152-row head in 97 us with one turn, 54-58 by rows.
+        { gemv: 'split', gemvWG: 256, gemvR: 4, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(256, splitLanes), gemvIters: 4 },
       ]
     : [
         pick(defaults),
@@ -110,39 +113,53 @@ export function resetAutotune(): void {
   spentMs.clear();
 }
 
-/** A pass's begin and end timestamps, where the device has timestamp queries. */
+/** Each pass's begin and end timestamps, where the device has timestamp queries: pass i writes 2i and 2i + 1. */
 interface Stamps {
   querySet: GPUQuerySet;
   resolved: GPUBuffer;
 }
 
-function createStamps(gpu: Gpu): Stamps | null {
+function createStamps(gpu: Gpu, passes: number): Stamps | null {
   if (!gpu.caps.timestamps) return null;
-  const querySet = gpu.device.createQuerySet({ label: 'autotune', type: 'timestamp', count: 2 });
-  const resolved = gpu.device.createBuffer({ label: 'autotune.stamps', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const querySet = gpu.device.createQuerySet({ label: 'autotune', type: 'timestamp', count: 2 * passes });
+  const resolved = gpu.device.createBuffer({ label: 'autotune.stamps', size: 16 * passes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   return { querySet, resolved };
 }
 
 /**
- * Runs `list` `iters` times in one pass; ms of the pass by its timestamps where the device has them, else of the whole
- * submit by the wall clock. A GPU runs a small GEMV in microseconds, less than a submit and its wait take.
+ * Runs each list its `iters` times in a pass of its own, all in one submit; ms of each pass by its timestamps. A GPU
+ * runs a small GEMV in microseconds, less than a submit and its wait take, so every candidate is timed in one.
  */
-async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, iters: number, stamps: Stamps | null): Promise<number> {
+async function timePasses(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTokens: number, iters: readonly number[], stamps: Stamps): Promise<number[]> {
   const enc = gpu.device.createCommandEncoder({ label: 'autotune' });
-  const writes = stamps ? { timestampWrites: { querySet: stamps.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {};
-  const pass = enc.beginComputePass(writes);
+  lists.forEach((list, i) => {
+    const pass = enc.beginComputePass({ timestampWrites: { querySet: stamps.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    for (let k = 0; k < iters[i]; k++) encodeDispatches(pass, list, nTokens);
+    pass.end();
+  });
+  enc.resolveQuerySet(stamps.querySet, 0, 2 * lists.length, stamps.resolved, 0);
+  gpu.device.queue.submit([enc.finish()]);
+  const t = new BigUint64Array(await readBuffer(gpu, stamps.resolved, 16 * lists.length));
+  return lists.map((_, i) => Number(t[2 * i + 1] - t[2 * i]) / 1e6);
+}
+
+/** Runs `list` `iters` times in one submit; ms of the whole submit by the wall clock (every device has it). */
+async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, iters: number): Promise<number> {
+  const enc = gpu.device.createCommandEncoder({ label: 'autotune' });
+  const pass = enc.beginComputePass();
   for (let i = 0; i < iters; i++) encodeDispatches(pass, list, nTokens);
   pass.end();
-  if (stamps) enc.resolveQuerySet(stamps.querySet, 0, 2, stamps.resolved, 0);
   const t0 = performance.now();
   gpu.device.queue.submit([enc.finish()]);
-  if (!stamps) {
-    await gpu.device.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
-  }
-  const [begin, end] = new BigUint64Array(await readBuffer(gpu, stamps.resolved, 16));
-  return Number(end - begin) / 1e6;
+  await gpu.device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
 }
+
+/**
+ * Iterations of a list whose one run took `ms` for a timed pass of about `target` ms: long enough that a GPU's
+ * timestamps, or a submit and its wait by the wall clock, do not decide small matrices.
+ */
+const itersFor = (ms: number, target: number) => Math.max(1, Math.min(32, Math.round(target / Math.max(ms, 1e-3))));
 
 /**
  * The fastest of `trials` (all lists of one matmul and path, each already checked by the correctness
@@ -193,15 +210,23 @@ export async function chooseVariant(
   return cands.find((v) => variantName(v) === chosen) ?? cands[0];
 }
 
-/** Microseconds per run of `list` (run once before): the least of 3 timed submits of ~2 ms. */
-async function timeTrial(gpu: Gpu, list: readonly Dispatch[], nTokens: number, stamps: Stamps | null): Promise<number> {
-  const first = await timeOnce(gpu, list, nTokens, 1, stamps); // a first estimate
-  // About 2 ms per timed submit, so that submit and wait overheads do not decide small matrices; a pass's timestamps
-  // leave them out, so there 0.25 ms (a lent H200 tuned Llama-3.2-1B's first 6 of 7 GEMVs in the 400 ms at 2 ms).
-  const iters = Math.max(1, Math.min(32, Math.round((stamps ? 0.25 : 2) / Math.max(first, 1e-3))));
+/** Microseconds per run of `list` (run once before) by the wall clock: the least of 3 timed submits of ~2 ms. */
+async function timeTrial(gpu: Gpu, list: readonly Dispatch[], nTokens: number): Promise<number> {
+  const iters = itersFor(await timeOnce(gpu, list, nTokens, 1), 2);
   let ms = Infinity;
-  for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters, stamps)) / iters);
+  for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters)) / iters);
   return ms * 1e3;
+}
+
+/** Microseconds per run of each list (run once before) by timestamps: the least of 3 submits of a pass each, ~0.25 ms a pass. */
+async function timeTrialsTogether(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTokens: number, stamps: Stamps): Promise<number[]> {
+  const iters = (await timePasses(gpu, lists, nTokens, lists.map(() => 1), stamps)).map((ms) => itersFor(ms, 0.25));
+  const best = lists.map(() => Infinity);
+  for (let r = 0; r < 3; r++) {
+    const ms = await timePasses(gpu, lists, nTokens, iters, stamps);
+    ms.forEach((t, i) => (best[i] = Math.min(best[i], (1e3 * t) / iters[i])));
+  }
+  return best;
 }
 
 // Trials run one at a time per process: two timed at once would slow each other.
@@ -209,22 +234,33 @@ let queue: Promise<unknown> = Promise.resolve();
 
 function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
   const run = async (): Promise<AutotuneChoice> => {
-    const us: Record<string, number> = Object.fromEntries(trials.map((t) => [variantName(t.variant), Infinity]));
-    const stamps = createStamps(gpu);
-    let best = 0;
+    const names = trials.map((t) => variantName(t.variant));
+    const us: Record<string, number> = Object.fromEntries(names.map((n) => [n, Infinity]));
+    const spend = (t0: number) => spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
+    const open = () => (spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS;
+    const stamps = createStamps(gpu, trials.length);
     try {
-      for (let i = 0; i < trials.length && (spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS; i++) {
-        await timeOnce(gpu, trials[i].list, nTokens, 1, stamps); // warm-up, not counted: a CPU adapter compiles at the first dispatch
+      // Warm-up, not counted: a CPU adapter compiles a pipeline at its first dispatch.
+      if (stamps && open()) {
+        await timePasses(gpu, trials.map((t) => t.list), nTokens, trials.map(() => 1), stamps);
         const t0 = performance.now();
-        us[variantName(trials[i].variant)] = await timeTrial(gpu, trials[i].list, nTokens, stamps);
-        if (us[variantName(trials[i].variant)] < us[variantName(trials[best].variant)] * 0.9) best = i; // a clear win only: timings are noisy
-        spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
+        const times = await timeTrialsTogether(gpu, trials.map((t) => t.list), nTokens, stamps);
+        times.forEach((t, i) => (us[names[i]] = t));
+        spend(t0);
+      }
+      for (let i = 0; !stamps && i < trials.length && open(); i++) {
+        await timeOnce(gpu, trials[i].list, nTokens, 1);
+        const t0 = performance.now();
+        us[names[i]] = await timeTrial(gpu, trials[i].list, nTokens);
+        spend(t0);
       }
     } finally {
       stamps?.querySet.destroy();
       stamps?.resolved.destroy();
     }
-    return { key, path, chosen: variantName(trials[best].variant), us };
+    let best = 0; // a clear win only (10%): timings are noisy
+    names.forEach((n, i) => { if (us[n] < us[names[best]] * 0.9) best = i; });
+    return { key, path, chosen: names[best], us };
   };
   const p = queue.then(run, run);
   queue = p.catch(() => {});

@@ -199,6 +199,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
   }
   const lanesFit = (t: MatmulTuning) => t.gemv !== 'split' || t.gemvLanes === undefined || t.gemvLanes === t.gemvWG || gemvLanesFit(gpu.caps, t.gemvWG, t.gemvLanes);
+  if (defaults.gemvIters !== undefined && !(Number.isInteger(defaults.gemvIters) && defaults.gemvIters >= 1)) throw bad(`tuning.gemvIters must be a positive integer, got ${defaults.gemvIters}`);
   if (!lanesFit(defaults)) {
     throw bad(`tuning.gemvLanes ${defaults.gemvLanes} does not fit workgroups of ${defaults.gemvWG} (a divisor, and with subgroups a multiple of ${gpu.caps.subgroupMaxSize})`);
   }
@@ -218,7 +219,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
   // A split GEMV's lanes per group of rows (LANES), and so its groups per workgroup.
   const gemvLanes = (t: MatmulTuning) => t.gemvLanes ?? t.gemvWG;
-  const gemvGroups = (t: MatmulTuning) => (t.gemv === 'split' ? t.gemvWG / gemvLanes(t) : t.gemvWG);
+  const gemvIters = (t: MatmulTuning) => (t.gemv === 'split' ? t.gemvIters ?? 1 : 1);
+  const gemvGroups = (t: MatmulTuning) => (t.gemv === 'split' ? (t.gemvWG / gemvLanes(t)) * gemvIters(t) : t.gemvWG);
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, gemvGroups(t) * gemvR(t)), n];
   // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
   // rows8 shares x through subgroups of 8 or more lanes (x_lane_quad); where it cannot, it is rows.
@@ -270,6 +272,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           WG: t.gemvWG,
           R: gemvR(t),
           LANES: t.gemv === 'split' ? gemvLanes(t) : t.gemvWG,
+          ROW_ITERS: gemvIters(t),
           TT: 1,
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
           MUL_WIDEN: +(t.gemv === 'flat' && planes),

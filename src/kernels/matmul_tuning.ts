@@ -58,6 +58,8 @@ export interface MatmulTuning {
    * largest subgroup (gemvLanesFit); default gemvWG, one group a workgroup.
    */
   gemvLanes?: number;
+  /** 'split': groups of rows each lane group takes in turn (ROW_ITERS), so the prologue serves more rows; default 1. */
+  gemvIters?: number;
   gemm: 'rows' | 'rows8' | 'flat' | 'tiled';
   gemmWG: number; // 'rows': invocations per workgroup
   gemmR: number; // 'rows': rows per invocation, 1..4
