@@ -26,6 +26,12 @@ mkdir -p "$stage/lists/partial"
 # shellcheck disable=SC2086 # the options are words
 apt-get $apt update -qq && (cd "$kit/debs" && apt-get $apt download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 tar -C "$stage" -cJf "$kit/app.tar.xz" app
+# The oracle check's models and references (bench/gpu/oracle_check.py), ~6 MB, from the shared folder beside the repo.
+shared=../shared/models
+mkdir -p "$kit/oracle"
+cp "$shared"/stories260K/stories260K.gguf "$shared"/stories260K-derived/stories260K-Q8_0.gguf "$kit/oracle/"
+cp "$shared"/oracle/stories260K{,-Q8_0}.{llama-cpp,numpy-ref}.json "$shared"/oracle/stories260K.llama-cpp.kvf16.json "$kit/oracle/"
+for t in Q8_0 Q4_K_M Q6_K; do cp "$shared"/kquants-real/kqr-$t.{gguf,llama-cpp.json,numpy-ref.json} "$kit/oracle/"; done
 xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$kit/node.xz"
 echo "$(node -v) $(git rev-parse --short HEAD)" > "$kit/VERSION"
 du -sh "$kit"/*

@@ -4,9 +4,11 @@
 #   SmolLM2-135M and Llama-3.2-1B shapes, Q8_0, prompts of 128 and 2,048 tokens, the Q8_0 scales as f16 pairs (the
 #   GPU default: 8.5 bits a weight) and as f32 (9 bits), side by side.
 # BENCH_ARGS replaces the bench's arguments (e.g. a quicker check); the first argument, if any, names the report.
-# TOOL=attention or TOOL=matmul runs that kernel bench instead (bench/gpu/tools.ts), appending to $OUT/<name>.txt.
+# TOOL=attention or TOOL=matmul runs that kernel bench instead (bench/gpu/tools.ts), appending to $OUT/<name>.txt;
+# ORACLE=1 checks greedy ids against the shared oracles (bench/gpu/oracle_check.py).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+repo=$(pwd)
 out=${OUT:-/tmp/out}
 mkdir -p "$out" /tmp/ember
 decompress() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
@@ -29,6 +31,10 @@ nvidia-smi -L 2>/dev/null
 echo "kit: $(cat .device-kit/VERSION); node $(/tmp/ember/node -v)"
 name=${1:-gpu-bench}
 cd /tmp/ember/app
+if [ -n "${ORACLE:-}" ]; then # greedy ids against the shared oracles (bench/gpu/oracle_check.py)
+  python3 "$repo/bench/gpu/oracle_check.py" /tmp/ember/node bin/emberlm.js "$repo/.device-kit/oracle" 2>&1 | tee -a "$out/$name.txt"
+  exit
+fi
 if [ -n "${TOOL:-}" ]; then # a kernel bench (bench/gpu/tools.ts): TOOL=attention BENCH_ARGS='--ctx 128,2048 ...'
   # shellcheck disable=SC2086 # the arguments are words
   /tmp/ember/node tools/tools.js "$TOOL" ${BENCH_ARGS:-} 2>&1 | tee -a "$out/$name.txt"
