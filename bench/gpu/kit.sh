@@ -4,7 +4,8 @@
 # carried files. Node's binary, the bundled CLI (dist/, bin/), the runtime packages it imports (webgpu with the
 # linux-x64 Dawn only, @huggingface/tokenizers and jinja, comlink), and the Vulkan and GL loader packages that the
 # device tool's README names for a machine without them (libvulkan1, libglvnd0, ...: the NVIDIA ICD needs libglvnd).
-# And bench/gpu/tools.ts bundled (tools/tools.js: the attention and matmul kernel benches).
+# And bench/gpu/tools.ts bundled (tools/tools.js: the attention and matmul kernel benches), and the oracle check's
+# models and references from ../shared/models (oracle/, ~6 MB).
 # Then: device run, carry ['.device-kit'], command 'bash bench/gpu/run.sh' (see that file).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
