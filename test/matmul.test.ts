@@ -383,6 +383,9 @@ describe('matmul uniforms and validation', () => {
     expect(matmulTuning(caps, 'fp8e4m3').gemvXVec).toBe(4);
     expect(matmulTuning({ ...caps, subgroups: false }, 'q8').gemvXVec).toBe(1);
     expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemvXVec).toBe(1);
+    // GPUs: the K-split in lane groups of a warp, or of the adapter's largest subgroup where that is more.
+    expect(matmulTuning({ ...caps, cpu: false, subgroupMaxSize: 32 }, 'q8')).toMatchObject({ gemv: 'split', gemvWG: 256, gemvR: 4, gemvLanes: 32 });
+    expect(matmulTuning({ ...caps, cpu: false, subgroupMaxSize: 64 }, 'q8').gemvLanes).toBe(64);
   });
 
   it('FP8 E4M3 by f32 bits: the default on lavapipe only, and only for weights with no NaN code and scales below 2^60', async () => {

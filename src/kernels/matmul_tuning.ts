@@ -134,6 +134,10 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // bench/matmul_ab.ts --tokens 1, WG 32 against 64, one process: 576x576 0.87-0.88x the time (0.94x with 2 threads),
   // 1536x576 0.91x (0.93x), 576x960 0.89-0.95x (once 1.45x), 576x3072 0.96-0.98x, 576x49152 1.0x.
   const flat = /swiftshader/i.test(caps.adapterName);
+  // GPUs' GEMV without autotune (or past its budget): the K-split in groups of a subgroup's lanes, 8 a workgroup. On a lent
+  // H200 (autotune's table, 7438809) it took 0.20-1.0x the time of one group of 4 rows a workgroup on every shape of
+  // SmolLM2-135M and Llama-3.2-1B (their heads 80 against 394 and 577 against 2,445 us), and was the fastest or within
+  // 2 us of it on the small ones.
   // FP8 E4M3 by f32 bits only where f32 subnormals are known to be kept, lavapipe: SmolLM2's GEMVs there (bench/matmul_ab.ts
   // --format fp8e4m3,int8 --variant fp8Bits=0 --variant fp8Bits=1, one process) at 1.00-1.07x int8's time, against
   // 1.17-1.38x. SwiftShader flushes them (bench/fp8_codes_page: its 14 subnormal codes decode to 0, though its flat GEMV
@@ -156,5 +160,5 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   const floats = format === undefined || takesFloatDot(format);
   return cpu
     ? { gemv: flat ? 'flat' : 'rows', gemvWG, gemvR, gemvXVec, ...rows, gemvFloat: flat && floats, gemm: flat ? 'flat' : gemmRows, gemmWG: 16, gemmR, gemmFloat: floats, fp8Bits, iq4Selects }
-    : { gemv: 'split', gemvWG: 64, gemvR: 4, gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false, iq4Selects: false };
+    : { gemv: 'split', gemvWG: 256, gemvR: 4, gemvLanes: splitLanes(caps), gemvXVec: 1, gemm: 'tiled', ...rows, gemmFloat: false, fp8Bits: false, iq4Selects: false };
 }
