@@ -34,5 +34,5 @@ cp "$shared"/stories260K/stories260K.gguf "$shared"/stories260K-derived/stories2
 cp "$shared"/oracle/stories260K{,-Q8_0}.{llama-cpp,numpy-ref}.json "$shared"/oracle/stories260K.llama-cpp.kvf16.json "$kit/oracle/"
 for t in Q8_0 Q4_K_M Q6_K; do cp "$shared"/kquants-real/kqr-$t.{gguf,llama-cpp.json,numpy-ref.json} "$kit/oracle/"; done
 xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$kit/node.xz"
-echo "$(node -v) $(git rev-parse --short HEAD)" > "$kit/VERSION"
+echo "$(node -v) $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +changes) $(date -u +%FT%TZ)" > "$kit/VERSION" # run.sh unpacks a kit once
 du -sh "$kit"/*

@@ -12,9 +12,11 @@ repo=$(pwd)
 out=${OUT:-/tmp/out}
 mkdir -p "$out" /tmp/ember
 decompress() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$1"; fi; }
-if [ ! -x /tmp/ember/node ]; then # once per machine
+if ! cmp -s .device-kit/VERSION /tmp/ember/VERSION; then # once per kit and machine
+  rm -rf /tmp/ember/app
   decompress .device-kit/node.xz > /tmp/ember/node && chmod +x /tmp/ember/node
   decompress .device-kit/app.tar.xz | tar -C /tmp/ember -x
+  cp .device-kit/VERSION /tmp/ember/VERSION
 fi
 # The loaders, as the device tool's README says, where the image has none (those packages may go to /).
 if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
