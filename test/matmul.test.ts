@@ -438,6 +438,9 @@ describe('matmul uniforms and validation', () => {
       const names = (path: 'gemv' | 'gemm') => candidates(matmulTuning(gpu.caps, 'q8'), path).map(variantName);
       expect(names('gemv')).toEqual(expect.arrayContaining(['split WG=64 R=4', 'split WG=256 R=4 LANES=32', 'split WG=128 R=2 LANES=32', 'split WG=256 R=4 LANES=32 ITERS=4', 'rows WG=64 R=2', 'rows WG=64 R=2 X_VEC=4']));
       expect(names('gemm')).toEqual(expect.arrayContaining(['tiled', 'rows WG=64 R=4 TT=4 float', 'rows WG=64 R=4 TT=4']));
+      // A candidate runs merged over the defaults: on a GPU (whose defaults have lanes) each still runs as it is named.
+      const gpuDefaults = matmulTuning({ ...gpu.caps, cpu: false, subgroupMaxSize: 32 }, 'q8');
+      for (const v of candidates(gpuDefaults, 'gemv')) expect(variantName({ ...gpuDefaults, ...v })).toBe(variantName(v));
       for (const c of made) {
         expect(names(c.path)).toContain(c.chosen);
         expect(Object.keys(c.us)).toEqual(names(c.path));

@@ -60,20 +60,23 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
     path === 'gemv'
       ? { gemv: t.gemv, gemvWG: t.gemvWG, gemvR: t.gemvR, gemvFloat: t.gemvFloat, gemvXVec: t.gemvXVec, gemvLanes: t.gemvLanes, gemvIters: t.gemvIters }
       : { gemm: t.gemm, gemmWG: t.gemmWG, gemmR: t.gemmR, gemmTT: t.gemmTT, gemmFloat: t.gemmFloat, gemmXVec: t.gemmXVec };
+  // A split candidate names all of its shape, lanes and turns too: a run merges it over the defaults (GPUs' have lanes).
+  const split = (gemvWG: number, gemvR: number, gemvLanes: number, gemvIters: number): Variant =>
+    ({ gemv: 'split', gemvWG, gemvR, gemvFloat: false, gemvXVec: 1, gemvLanes, gemvIters });
   // The vector width of x loads (X_VEC) is a candidate of the per-row GEMV; the GEMM's rows keep 1.
   const all: Variant[] = path === 'gemv'
     ? [
         pick(defaults),
         { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
         { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
-        { gemv: 'split', gemvWG: 64, gemvR: 4, gemvFloat: false, gemvXVec: 1 },
+        split(64, 4, 64, 1), // one group of 4 rows a workgroup
         // Groups of a subgroup's lanes, several a workgroup (8 and 4 of 32 lanes): its prologue (RMSNorm, Q8_0 of x)
         // serves them all. Within WebGPU's default 256 invocations and 16 KiB of workgroup memory.
-        { gemv: 'split', gemvWG: 256, gemvR: 4, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(256, splitLanes) },
-        { gemv: 'split', gemvWG: 128, gemvR: 2, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(128, splitLanes) },
+        split(256, 4, Math.min(256, splitLanes), 1),
+        split(128, 2, Math.min(128, splitLanes), 1),
         // And 4 groups of rows in turn: long matrices (a vocabulary) in a quarter of the workgroups, each prologue
         // serving 128 rows. A lent H200 ran Llama-3.2-1B's 128,256-row head in 403 us so, 577 in one turn, 716 by rows.
-        { gemv: 'split', gemvWG: 256, gemvR: 4, gemvFloat: false, gemvXVec: 1, gemvLanes: Math.min(256, splitLanes), gemvIters: 4 },
+        split(256, 4, Math.min(256, splitLanes), 4),
       ]
     : [
         pick(defaults),
@@ -155,11 +158,30 @@ async function timeOnce(gpu: Gpu, list: readonly Dispatch[], nTokens: number, it
   return performance.now() - t0;
 }
 
+/** ms of each list run its `iters` times: by timestamps, all in one submit, where the device has them; else a submit each. */
+async function timeLists(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTokens: number, iters: readonly number[], stamps: Stamps | null): Promise<number[]> {
+  if (stamps) return timePasses(gpu, lists, nTokens, iters, stamps);
+  const ms: number[] = [];
+  for (let i = 0; i < lists.length; i++) ms.push(await timeOnce(gpu, lists[i], nTokens, iters[i]));
+  return ms;
+}
+
 /**
- * Iterations of a list whose one run took `ms` for a timed pass of about `target` ms: long enough that a GPU's
- * timestamps, or a submit and its wait by the wall clock, do not decide small matrices.
+ * Microseconds per run of each list (each run once before): the least of 3 rounds. A list runs enough times for a
+ * timed pass of ~0.25 ms by timestamps, or a submit of ~2 ms by the wall clock, so that neither the clock's grain nor a
+ * submit and its wait decide small matrices.
  */
-const itersFor = (ms: number, target: number) => Math.max(1, Math.min(32, Math.round(target / Math.max(ms, 1e-3))));
+async function timeTrials(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTokens: number, stamps: Stamps | null): Promise<number[]> {
+  const target = stamps ? 0.25 : 2;
+  const first = await timeLists(gpu, lists, nTokens, lists.map(() => 1), stamps);
+  const iters = first.map((ms) => Math.max(1, Math.min(32, Math.round(target / Math.max(ms, 1e-3)))));
+  const best = lists.map(() => Infinity);
+  for (let r = 0; r < 3; r++) {
+    const ms = await timeLists(gpu, lists, nTokens, iters, stamps);
+    ms.forEach((t, i) => (best[i] = Math.min(best[i], (1e3 * t) / iters[i])));
+  }
+  return best;
+}
 
 /**
  * The fastest of `trials` (all lists of one matmul and path, each already checked by the correctness
@@ -210,25 +232,6 @@ export async function chooseVariant(
   return cands.find((v) => variantName(v) === chosen) ?? cands[0];
 }
 
-/** Microseconds per run of `list` (run once before) by the wall clock: the least of 3 timed submits of ~2 ms. */
-async function timeTrial(gpu: Gpu, list: readonly Dispatch[], nTokens: number): Promise<number> {
-  const iters = itersFor(await timeOnce(gpu, list, nTokens, 1), 2);
-  let ms = Infinity;
-  for (let r = 0; r < 3; r++) ms = Math.min(ms, (await timeOnce(gpu, list, nTokens, iters)) / iters);
-  return ms * 1e3;
-}
-
-/** Microseconds per run of each list (run once before) by timestamps: the least of 3 submits of a pass each, ~0.25 ms a pass. */
-async function timeTrialsTogether(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTokens: number, stamps: Stamps): Promise<number[]> {
-  const iters = (await timePasses(gpu, lists, nTokens, lists.map(() => 1), stamps)).map((ms) => itersFor(ms, 0.25));
-  const best = lists.map(() => Infinity);
-  for (let r = 0; r < 3; r++) {
-    const ms = await timePasses(gpu, lists, nTokens, iters, stamps);
-    ms.forEach((t, i) => (best[i] = Math.min(best[i], (1e3 * t) / iters[i])));
-  }
-  return best;
-}
-
 // Trials run one at a time per process: two timed at once would slow each other.
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -236,23 +239,14 @@ function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm'
   const run = async (): Promise<AutotuneChoice> => {
     const names = trials.map((t) => variantName(t.variant));
     const us: Record<string, number> = Object.fromEntries(names.map((n) => [n, Infinity]));
-    const spend = (t0: number) => spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
-    const open = () => (spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS;
     const stamps = createStamps(gpu, trials.length);
     try {
-      // Warm-up, not counted: a CPU adapter compiles a pipeline at its first dispatch.
-      if (stamps && open()) {
-        await timePasses(gpu, trials.map((t) => t.list), nTokens, trials.map(() => 1), stamps);
+      if ((spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS) {
+        const lists = trials.map((t) => t.list);
+        await timeLists(gpu, lists, nTokens, lists.map(() => 1), stamps); // warm-up, not counted: a CPU adapter compiles here
         const t0 = performance.now();
-        const times = await timeTrialsTogether(gpu, trials.map((t) => t.list), nTokens, stamps);
-        times.forEach((t, i) => (us[names[i]] = t));
-        spend(t0);
-      }
-      for (let i = 0; !stamps && i < trials.length && open(); i++) {
-        await timeOnce(gpu, trials[i].list, nTokens, 1);
-        const t0 = performance.now();
-        us[names[i]] = await timeTrial(gpu, trials[i].list, nTokens);
-        spend(t0);
+        (await timeTrials(gpu, lists, nTokens, stamps)).forEach((t, i) => (us[names[i]] = t));
+        spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
       }
     } finally {
       stamps?.querySet.destroy();

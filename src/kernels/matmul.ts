@@ -198,7 +198,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   for (const k of ['gemvXVec', 'gemmXVec'] as const) {
     if (![1, 4, 8].includes(defaults[k])) throw bad(`tuning.${k} (X_VEC) must be 1, 4 or 8, got ${defaults[k]}`);
   }
-  const lanesFit = (t: MatmulTuning) => t.gemv !== 'split' || t.gemvLanes === undefined || t.gemvLanes === t.gemvWG || gemvLanesFit(gpu.caps, t.gemvWG, t.gemvLanes);
+  const lanesFit = (t: MatmulTuning) => t.gemv !== 'split' || gemvLanesFit(gpu.caps, t.gemvWG, t.gemvLanes ?? t.gemvWG);
   if (defaults.gemvIters !== undefined && !(Number.isInteger(defaults.gemvIters) && defaults.gemvIters >= 1)) throw bad(`tuning.gemvIters must be a positive integer, got ${defaults.gemvIters}`);
   if (!lanesFit(defaults)) {
     throw bad(`tuning.gemvLanes ${defaults.gemvLanes} does not fit workgroups of ${defaults.gemvWG} (a divisor, and with subgroups a multiple of ${gpu.caps.subgroupMaxSize})`);

@@ -16,11 +16,13 @@ export const LAVAPIPE_LANES = 8;
 export const subgroupsOf8 = (caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize'>) => caps.subgroups && (caps.subgroupMinSize ?? 0) >= 8;
 
 /**
- * Whether a split GEMV can take groups of `lanes` in workgroups of `wg`: a divisor, and with subgroups a multiple of the
- * subgroup size (its reduction adds one lane per subgroup), which for powers of two is lanes >= the largest subgroup.
+ * Whether a split GEMV can take groups of `lanes` in workgroups of `wg`: the whole workgroup (one group, any size), or a
+ * divisor that with subgroups is a multiple of the subgroup size (its reduction adds one lane per subgroup), which for
+ * powers of two is lanes >= the largest subgroup.
  */
 export function gemvLanesFit(caps: Pick<GpuCaps, 'subgroups' | 'subgroupMaxSize'>, wg: number, lanes: number): boolean {
   const pow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+  if (lanes === wg) return true;
   if (!(Number.isInteger(lanes) && lanes >= 1 && wg % lanes === 0)) return false;
   return !caps.subgroups || (pow2(lanes) && pow2(caps.subgroupMaxSize ?? 0) && lanes >= (caps.subgroupMaxSize ?? Infinity));
 }
