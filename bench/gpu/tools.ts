@@ -6,6 +6,7 @@ const [tool, ...args] = process.argv.slice(2);
 const benches: Record<string, () => Promise<{ main(argv?: string[]): Promise<void> }>> = {
   attention: () => import('../attention.ts'),
   matmul: () => import('../matmul.ts'),
+  lab: () => import('../gemv_lab.ts'),
 };
 const bench = benches[tool ?? ''];
 if (!bench) {
