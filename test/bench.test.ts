@@ -11,7 +11,7 @@ import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/ben
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
-import { parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
+import { parseFuse, parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { waitSpins } from '../src/gpu/device.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
@@ -219,6 +219,28 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, f16 scales \| 16 \|/);
     expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, f32 scales \| 16 \|/);
     await expectEmberError(() => parseScales('f8'), 'BAD_ARGUMENT', /--scales takes f16 or f32, got "f8"/);
+  }, 300_000);
+
+  it('--fuse runs decode with the GEMVs taking in their norms and without, side by side, and names each run', async () => {
+    const gpu = await testGpu();
+    const report = await runBench({
+      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
+      quant: ['auto'],
+      fuse: [true, false],
+      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
+      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
+      gpu,
+    });
+    const [on, off] = report.results;
+    expect([on.fuse_decode, off.fuse_decode]).toEqual([true, false]);
+    // Unfused, each pre-norm is a dispatch of its own: two a layer more.
+    expect(off.dispatches_per_token).toBeGreaterThan(on.dispatches_per_token);
+    expect(report.config).toMatchObject({ fuse: [true, false] });
+    const table = formatBench(report, 'markdown');
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, fuse on \| 16 \|/);
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, fuse off \| 16 \|/);
+    expect(parseFuse('on,off')).toEqual([true, false]);
+    await expectEmberError(() => parseFuse('yes'), 'BAD_ARGUMENT', /--fuse takes on or off, got "yes"/);
   }, 300_000);
 
   it('fails with a clear message when node-llama-cpp is missing, and on bad flags', async () => {

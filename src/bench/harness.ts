@@ -98,6 +98,8 @@ export interface BenchResult extends SpeedResult {
   quant: QuantScheme;
   /** q8/q4 block scales as asked for (BenchModelOptions.scales); absent: the Engine's default for the device. */
   scales?: BenchScales;
+  /** Decode fusion as asked for (BenchModelOptions.fuseDecode); absent: the Engine's default for the device. */
+  fuse_decode?: boolean;
   prompt_tokens: number;
   gen_tokens: number;
   repeats: number;
@@ -355,6 +357,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
           model: o.model,
           quant: o.quant,
           ...(o.scales ? { scales: o.scales } : {}),
+          ...(o.fuseDecode === undefined ? {} : { fuse_decode: o.fuseDecode }),
           prompt_tokens: p,
           gen_tokens: c.genTokens,
           repeats: c.repeats,

@@ -4,9 +4,10 @@ import type { QualityReport } from './quality.ts';
 import { sig } from './stats.ts';
 import type { QuantScheme } from '../model/weight_source.ts';
 
-/** A run's weight storage as the reports name it: the scheme, and the block scales where they were chosen. */
-export function runLabel(x: { quant: QuantScheme; scales?: BenchScales }): string {
-  return x.scales ? `${x.quant}, ${x.scales} scales` : x.quant;
+/** A run as the reports name it: the weight scheme, and the block scales and decode fusion where they were chosen. */
+export function runLabel(x: { quant: QuantScheme; scales?: BenchScales; fuse_decode?: boolean }): string {
+  const fuse = x.fuse_decode === undefined ? '' : `, fuse ${x.fuse_decode ? 'on' : 'off'}`;
+  return (x.scales ? `${x.quant}, ${x.scales} scales` : x.quant) + fuse;
 }
 
 export interface BenchReport {

@@ -40,6 +40,8 @@ export interface BenchCommand {
   autotune?: boolean;
   /** q8/q4 block scales to run, each side by side (default: the Engine's for the device). */
   scales?: BenchScales[];
+  /** Decode fusion (the Engine's fuseDecode) to run, each side by side (default: the Engine's for the device). */
+  fuse?: boolean[];
 }
 
 export function parseList(v: string | undefined, what: string): string[] | undefined {
@@ -77,6 +79,14 @@ export function parseScales(v: string | undefined): BenchScales[] | undefined {
   return parseList(v, 'scales')?.map((s) => {
     if (!(BENCH_SCALES as readonly string[]).includes(s)) throw new EmberError('BAD_ARGUMENT', `--scales takes ${BENCH_SCALES.join(' or ')}, got ${JSON.stringify(s)}`);
     return s as BenchScales;
+  });
+}
+
+/** --fuse LIST: on and/or off (the Engine's fuseDecode). */
+export function parseFuse(v: string | undefined): boolean[] | undefined {
+  return parseList(v, 'fuse')?.map((s) => {
+    if (s !== 'on' && s !== 'off') throw new EmberError('BAD_ARGUMENT', `--fuse takes on or off, got ${JSON.stringify(s)}`);
+    return s === 'on';
   });
 }
 
@@ -154,7 +164,9 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       const mine: BenchResult[] = [];
       for (const quant of cmd.quant) {
         for (const scales of cmd.scales ?? [undefined]) {
-          mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+          for (const fuseDecode of cmd.fuse ?? [undefined]) {
+            mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, fuseDecode, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+          }
         }
       }
       if (backends.length) {
@@ -186,7 +198,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       device: describeDevice(gpu, { host }),
       probe_gb_s: probe.gb_s,
       probe,
-      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
+      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), ...(cmd.fuse ? { fuse: cmd.fuse } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
       ...(backends.length ? { peers } : {}),
       results,
     };
@@ -213,6 +225,7 @@ export async function bench(flags: Flags): Promise<void> {
     },
     peer: str('peer'),
     scales: parseScales(str('scales')),
+    fuse: parseFuse(str('fuse')),
     peerTimeoutS: parseInts(str('peer-timeout'), 'peer-timeout')?.[0],
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),

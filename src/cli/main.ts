@@ -63,6 +63,8 @@ bench options (speed; medians over repeats, warm-up excluded):
   --scales L          Q8_0/Q4_0 block scales on the GPU, comma-separated, each run side by side: f16 (pairs,
                       where every scale is an f16 value as in GGUF files; the default on GPUs) or f32 (the
                       default on CPU adapters such as lavapipe)
+  --fuse L            decode's GEMVs taking in RMSNorm and x's Q8_0 in their prologue, comma-separated, each
+                      run side by side: on (the default on GPUs), off (separate norm and quantize kernels)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
@@ -232,6 +234,7 @@ export async function main(argv: string[]): Promise<number> {
       repeats: { type: 'string' },
       'decode-ahead': { type: 'string' },
       scales: { type: 'string' },
+      fuse: { type: 'string' },
       peer: { type: 'string' },
       'peer-timeout': { type: 'string' },
       out: { type: 'string' },
