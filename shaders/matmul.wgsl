@@ -245,7 +245,7 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   x_prepare(t, lid);
   for (var it = 0u; it < ROW_ITERS; it++) {
     split_rows(t, ((wid.x * ROW_ITERS + it) * (WG / LANES) + lid / LANES) * R, lid);
-    if (ROW_ITERS > 1u) { workgroupBarrier(); } // the next rows' partials overwrite red
+    if (ROW_ITERS > 1u && !WARP) { workgroupBarrier(); } // the next rows' partials overwrite red
   }
 }
 
@@ -257,18 +257,31 @@ fn split_rows(t: u32, r0: u32, lid: u32) {
   let first = lid - lane; // the group's first lane
   let rows4 = clamp_rows(r0);
   var acc = vec4<f32>();
-  for (var b = lane; b < nb; b += LANES) {
-    var blk: array<Block, 4>;
-    for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], b, load_group(rows4[r], b / bpg)); }
-    var part = vec4<ACC>();
-    var xs = ACC(0);
-    for (var v = 0u; v < PIECES; v++) {
-      let xv = x_piece(t, b * XW + 4u * v);
-      xs += piece_sum(xv);
-      for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[r], v), xv); }
+  // Two blocks a lane per step, b and b + LANES, with no branch (a block past the row is clamped and its sum not
+  // added): one basic block, so a GPU's compiler issues all 2R blocks' loads before it waits for the first. The sums
+  // run in the order of a lane's blocks, as one block a step did.
+  for (var base = 0u; base < nb; base += 2u * LANES) {
+    for (var u = 0u; u < 2u; u++) {
+      let b = base + u * LANES + lane;
+      let bc = min(b, nb - 1u);
+      var blk: array<Block, 4>;
+      for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], bc, load_group(rows4[r], bc / bpg)); }
+      var part = vec4<ACC>();
+      var xs = ACC(0);
+      for (var v = 0u; v < PIECES; v++) {
+        let xv = x_piece(t, bc * XW + 4u * v);
+        xs += piece_sum(xv);
+        for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[r], v), xv); }
+      }
+      let xsc = x_scale(t, bc);
+      for (var r = 0u; r < R; r++) { acc[r] += select(0.0, block_combine(blk[r], part[r], xs, xsc), b < nb); }
     }
-    let xsc = x_scale(t, b);
-    for (var r = 0u; r < R; r++) { acc[r] += block_combine(blk[r], part[r], xs, xsc); }
+  }
+  if (WARP) { // the group is one subgroup: its sum is every lane's, no workgroup memory or barrier
+    var s = vec4<f32>();
+    for (var r = 0u; r < R; r++) { s[r] = lanes_partial(acc[r]); }
+    if (lane == 0u) { emit(t, r0, s); }
+    return;
   }
   for (var r = 0u; r < R; r++) { red[r * WG + lid] = lanes_partial(acc[r]); }
   let stride = lanes_stride();

@@ -6,6 +6,7 @@ override WG: u32 = 64; // rows, gemv_split, gather: invocations per workgroup
 override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per lane group; 1..4
 override LANES: u32 = WG; // gemv_split: lanes that share out one group of R rows (WG a multiple; see gemv_split)
 override ROW_ITERS: u32 = 1u; // gemv_split: groups of rows each lane group takes in turn
+override WARP: bool = false; // gemv_split: each lane group is one subgroup (LANES lanes, every subgroup that size)
 override TT: u32 = 1; // rows: tokens per invocation, 1..4 (1 for decode)
 override FLOAT_DOT: bool = false; // rows, flat: products of codes in f32 (exact; for CPU SIMD), not dot4i8
 override MUL_WIDEN: bool = false; // GGUF planes' codes taken out by multiplies and masks, not shifts (piece_f32)

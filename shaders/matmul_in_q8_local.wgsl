@@ -8,7 +8,7 @@
 @group(0) @binding(3) var<storage, read> nw: array<f32>; // (K): the RMSNorm weight (read when p.x_norm == 1)
 
 const LOCAL_K: u32 = 8192u; // the longest x row; src/kernels/matmul.ts keeps the same number
-var<workgroup> xq_local: array<u32, LOCAL_K / 4u>; // (K/4): int8 codes of x, 4 per u32
+var<workgroup> xq_local: array<vec4<u32>, LOCAL_K / 16u>; // (K/16): int8 codes of x, 4 per u32, a piece per vec4
 var<workgroup> xd_local: array<f32, LOCAL_K / 32u>; // (K/32): block scales
 
 fn rms_x(i: u32) -> f32 {
@@ -33,24 +33,22 @@ fn x_prepare(t: u32, lid: u32) {
       }
     }
     let qb = quantize_q8_block(v);
-    for (var j = 0u; j < 4u; j++) {
-      xq_local[8u * b + j] = qb.q0[j];
-      xq_local[8u * b + 4u + j] = qb.q1[j];
-    }
+    xq_local[2u * b] = qb.q0;
+    xq_local[2u * b + 1u] = qb.q1;
     xd_local[b] = qb.d;
   }
   workgroupBarrier();
 }
 
 fn x_word(t: u32, k: u32) -> u32 {
-  return xq_local[k];
+  return xq_local[k >> 2u][k & 3u];
 }
 
 fn x_scale(t: u32, b: u32) -> f32 {
   return xd_local[b];
 }
 
-// Words k .. k+3 (k % 4 == 0; K is whole 32-blocks), word by word.
+// Words k .. k+3 (k % 4 == 0; K is whole 32-blocks): one load (four, word by word, were four bank conflicts on a GPU).
 fn x_quad(t: u32, k: u32) -> vec4<u32> {
-  return vec4<u32>(x_word(t, k), x_word(t, k + 1u), x_word(t, k + 2u), x_word(t, k + 3u));
+  return xq_local[k >> 2u];
 }

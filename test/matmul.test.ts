@@ -26,7 +26,7 @@ import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { f16ToF32, f32ToF16Bits } from '../src/gguf/convert.ts';
 import { f16Exact } from '../src/kernels/matmul_weights.ts';
-import { gemvLanesFit } from '../src/kernels/matmul_tuning.ts';
+import { gemvLanesFit, laneGroupIsSubgroup } from '../src/kernels/matmul_tuning.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
@@ -134,6 +134,7 @@ const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows a workgroup
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16, gemvIters: 3 }, // and 3 turns of them
+  { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 8, gemvIters: 3 }, // groups of one subgroup each (WARP on lavapipe)
   { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 // Q8_0 x's products in exact f32 (FLOAT_DOT): q8 / q4 kinds only. SwiftShader's flat takes them.
@@ -385,6 +386,11 @@ describe('matmul uniforms and validation', () => {
     expect(matmulTuning({ ...caps, cpu: false }, 'q8').gemvXVec).toBe(1);
     // GPUs: the K-split in lane groups of a warp, or of the adapter's largest subgroup where that is more.
     expect(matmulTuning({ ...caps, cpu: false, subgroupMaxSize: 32 }, 'q8')).toMatchObject({ gemv: 'split', gemvWG: 256, gemvR: 4, gemvLanes: 32 });
+    // A lane group sums by its subgroup alone only where every subgroup is the group's size.
+    expect(laneGroupIsSubgroup({ subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 }, 32)).toBe(true);
+    expect(laneGroupIsSubgroup({ subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 64 }, 64)).toBe(false);
+    expect(laneGroupIsSubgroup({ subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 }, 64)).toBe(false);
+    expect(laneGroupIsSubgroup({ subgroups: false, subgroupMinSize: 32, subgroupMaxSize: 32 }, 32)).toBe(false);
     expect(matmulTuning({ ...caps, cpu: false, subgroupMaxSize: 64 }, 'q8').gemvLanes).toBe(64);
   });
 

@@ -154,6 +154,7 @@ const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows share the prologue
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16, gemvIters: 3 }, // in 3 turns
+  { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 8, gemvIters: 3 }, // groups of one subgroup each (WARP on lavapipe)
   { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 const FLAT_FLOAT: Partial<MatmulTuning> = { gemv: 'flat', gemvWG: 64, gemvFloat: true }; // SwiftShader's, for Q8_0 x

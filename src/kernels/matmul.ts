@@ -23,7 +23,7 @@ import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
 export { matmulTuning, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
-import { gemvLanesFit, matmulTuning, splitLanes, subgroupsOf8, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
+import { gemvLanesFit, laneGroupIsSubgroup, matmulTuning, splitLanes, subgroupsOf8, takesFloatDot, type MatmulTuning, type XVec } from './matmul_tuning.ts';
 
 export {
   gpuRowWords,
@@ -273,6 +273,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           R: gemvR(t),
           LANES: t.gemv === 'split' ? gemvLanes(t) : t.gemvWG,
           ROW_ITERS: gemvIters(t),
+          WARP: +(t.gemv === 'split' && laneGroupIsSubgroup(gpu.caps, gemvLanes(t))),
           TT: 1,
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
           MUL_WIDEN: +(t.gemv === 'flat' && planes),

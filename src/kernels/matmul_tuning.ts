@@ -28,6 +28,14 @@ export function gemvLanesFit(caps: Pick<GpuCaps, 'subgroups' | 'subgroupMaxSize'
 }
 
 /**
+ * Whether a split GEMV's lane groups of `lanes` are each one subgroup (every subgroup has that size): then a group's sum
+ * is its subgroup's, without workgroup memory or a barrier (WARP in shaders/matmul.wgsl).
+ */
+export function laneGroupIsSubgroup(caps: Pick<GpuCaps, 'subgroups' | 'subgroupMinSize' | 'subgroupMaxSize'>, lanes: number): boolean {
+  return caps.subgroups && caps.subgroupMinSize === lanes && caps.subgroupMaxSize === lanes;
+}
+
+/**
  * The lanes per group of rows of the split GEMV's many-group candidates: a warp's 32, or the adapter's largest subgroup
  * where that is more (AMD's 64).
  */
