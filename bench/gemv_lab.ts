@@ -4,7 +4,11 @@
  * `rounds`), with a read-only ceiling of the same pattern (MODE 1) beside it.
  *
  *   npx tsx bench/gemv_lab.ts [--shapes 2048x2048,2048x16384] [--pair 0,1] [--xsrc 0,1,2] [--r 1,2,4] [--u 1,2,4]
- *     [--iters-rows 1,4] [--wg 256] [--rounds 5] [--iters 20] [--flags disable_robustness,...]
+ *     [--iters-rows 1,4] [--wg 256] [--rounds 5] [--iters 20] [--flags disable_robustness,...] [--engine split,split-warp,...]
+ *
+ * --engine: the engine's own GEMV (shaders/matmul.wgsl's gemv_split as src/kernels/matmul_shader.ts assembles it for
+ * q8 weights and Q8_0 x from a buffer) on the same data, bound here: 'split' (f32 scales, WG=256 R=4 LANES=32),
+ * 'split-half' (f16 scale pairs), 'split-warp' (WARP: each lane group one subgroup), to set the skeleton beside the lab.
  *
  * --flags: Dawn toggles to enable (disable_robustness, disable_workgroup_init, skip_validation), beside
  * timestamp_quantization off. On a lent GPU: TOOL=lab bash bench/gpu/run.sh (bench/gpu/tools.ts).
@@ -72,6 +76,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       pair: { type: 'string', default: '0,1' }, xsrc: { type: 'string', default: '0,2' }, r: { type: 'string', default: '1,2,4' },
       u: { type: 'string', default: '1,2,4' }, 'iters-rows': { type: 'string', default: '1,4' }, wg: { type: 'string', default: '256' },
       rounds: { type: 'string', default: '5' }, iters: { type: 'string', default: '20' }, flags: { type: 'string', default: '' },
+      engine: { type: 'string', default: '' },
     },
   });
   const mod = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
@@ -111,6 +116,19 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (const ITERS of list(a['iters-rows'])) for (const XSRC of list(a.xsrc)) variants.push({ WG, R, U, ITERS, PAIR: PAIR === 1, XSRC, MODE: 0 });
     if (U !== 2) variants.push({ WG, R, U, ITERS: 1, PAIR: PAIR === 1, XSRC: 0, MODE: 1 });
   }
+  const engines = a.engine ? a.engine.split(',') : [];
+  const engineCode = new Map<boolean, GPUShaderModule>();
+  const engineShader = async (half: boolean) => {
+    let m = engineCode.get(half);
+    if (!m) {
+      const { decoderShader, MATMUL_SOURCES } = await import('../src/kernels/matmul_shader.ts');
+      const { GLU_LIB } = await import('../src/kernels/wgsl_lib.ts');
+      const text = decoderShader({ subgroups: true, dot4I8: true }, { format: 'q8', halfScales: half } as never, `${GLU_LIB}\n${MATMUL_SOURCES.matmul}`, 'q8', 1);
+      m = device.createShaderModule({ code: text });
+      engineCode.set(half, m);
+    }
+    return m;
+  };
   const rounds = Number(a.rounds);
   const iters = Number(a.iters);
   const results: { shape: string; variant: string; us: number; gbs: number }[] = [];
@@ -123,7 +141,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     }
     const rand = lcg(K * 31 + N);
     const w = new Uint32Array(N * K / 4).map(() => (rand() * 2 ** 32) >>> 0);
-    const dw = new Float32Array(N * K / 32).map(() => 0.001 + 0.01 * rand());
+    // Scales exact in f16 (k * 2^-16, k < 1024), so that f16 scale pairs carry the same values as f32 scales.
+    const dw = new Float32Array(N * K / 32).map(() => (64 + Math.floor(640 * rand())) / 65536);
     const xf = new Float32Array(K).map(() => rand() * 2 - 1);
     const nw = new Float32Array(K).map(() => 0.5 + rand());
     const eps = 1e-5;
@@ -154,12 +173,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const qbuf = device.createBuffer({ size: 16 * rounds, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     const qread = device.createBuffer({ size: 16 * rounds, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const bytes = N * K + N * K / 32 * 4;
-    for (const v of variants) {
-      const pl = await pipeline(v);
-      const bg = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [...bufs, y].map((b, i) => ({ binding: i, resource: { buffer: b } })) });
-      const groups = Math.ceil(N / (v.R * (v.WG / sg) * v.ITERS));
-      if (groups > 65535) continue;
-      // checked first: one dispatch, read back
+    // One dispatch checked (its largest error against the reference), then `rounds` passes of `iters` timed.
+    const timeOne = async (pl: GPUComputePipeline, bg: GPUBindGroup, groups: number) => {
       let enc = device.createCommandEncoder();
       let pass = enc.beginComputePass();
       pass.setPipeline(pl);
@@ -172,8 +187,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       const got = new Float32Array(read.getMappedRange().slice(0));
       read.unmap();
       let err = 0;
-      if (v.MODE === 0) for (let n = 0; n < N; n++) err = Math.max(err, Math.abs(got[n] - ref[n]));
-      const bad = v.MODE === 0 && v.XSRC < 3 && !(err <= 2e-3 * maxRef); // 3 and 4 are parts of 2's prologue
+      for (let n = 0; n < N; n++) err = Math.max(err, Math.abs(got[n] - ref[n]));
       enc = device.createCommandEncoder();
       for (let r = 0; r < rounds; r++) {
         pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * r, endOfPassWriteIndex: 2 * r + 1 } });
@@ -188,12 +202,45 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       await qread.mapAsync(GPUMapMode.READ);
       const t = new BigUint64Array(qread.getMappedRange().slice(0));
       qread.unmap();
-      let best = Infinity;
-      for (let r = 0; r < rounds; r++) best = Math.min(best, Number(t[2 * r + 1] - t[2 * r]) / 1000 / iters);
+      let us = Infinity;
+      for (let r = 0; r < rounds; r++) us = Math.min(us, Number(t[2 * r + 1] - t[2 * r]) / 1000 / iters);
+      return { us, err: Number.isNaN(err) ? Infinity : err };
+    };
+    for (const v of variants) {
+      const pl = await pipeline(v);
+      const bg = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: [...bufs, y].map((b, i) => ({ binding: i, resource: { buffer: b } })) });
+      const groups = Math.ceil(N / (v.R * (v.WG / sg) * v.ITERS));
+      if (groups > 65535) continue;
+      const { us: best, err } = await timeOne(pl, bg, groups);
+      const bad = v.MODE === 0 && v.XSRC < 3 && !(err <= 2e-3 * maxRef); // 3 and 4 are parts of 2's prologue
       const gbs = bytes / best / 1000;
       results.push({ shape, variant: name(v), us: best, gbs });
       if (bad) console.log(`${shape} ${name(v)}: WRONG (max error ${err.toExponential(2)} against ${maxRef.toExponential(2)})`);
       results[results.length - 1].variant += bad ? ' WRONG' : '';
+    }
+    for (const e of engines) {
+      const half = e.includes('half');
+      const warp = e.includes('warp');
+      const pl = await device.createComputePipelineAsync({
+        layout: 'auto',
+        compute: { module: await engineShader(half), entryPoint: 'gemv_split', constants: { WG: 256, R: 4, LANES: sg, ROW_ITERS: 1, WARP: warp ? 1 : 0, TT: 1, FLOAT_DOT: 0, MUL_WIDEN: 0, X_VEC: 1 } },
+      });
+      const group = half ? 64 : 32;
+      const params = new Uint32Array([N, K, 0, N, 0, 0, group, K / group, 0, 0, 0, 0]);
+      const stepU = new Uint32Array(12);
+      stepU[0] = 1;
+      let scales: Uint32Array | Float32Array = dw;
+      if (half) {
+        const f16 = (v: number) => { const e = Math.floor(Math.log2(v)); return ((e + 15) << 10) | Math.round((v / 2 ** e - 1) * 1024); };
+        scales = new Uint32Array(N * K / 64).map((_, i) => f16(dw[2 * i]) | (f16(dw[2 * i + 1]) << 16));
+      }
+      const eb = [buf(params, GPUBufferUsage.UNIFORM), buf(stepU, GPUBufferUsage.UNIFORM), bufs[3], bufs[4], bufs[1], buf(scales), buf(new Float32Array(4)), y];
+      const bg = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: eb.map((b, i) => ({ binding: i, resource: { buffer: b } })) });
+      const groups = Math.ceil(N / (4 * (256 / sg)));
+      const { us, err } = await timeOne(pl, bg, groups);
+      const bad = !(err <= 2e-3 * maxRef);
+      results.push({ shape, variant: `engine ${e}${bad ? ' WRONG' : ''}`, us, gbs: bytes / us / 1000 });
+      for (const b of [eb[0], eb[1], eb[5], eb[6]]) b.destroy();
     }
     const mine = results.filter((r) => r.shape === shape).sort((p, q) => p.us - q.us);
     console.log(`\n${shape} (K x N), ${(bytes / 1e6).toFixed(1)} MB: fastest first`);
