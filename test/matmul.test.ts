@@ -22,7 +22,7 @@ import {
   type WeightData,
 } from '../src/kernels/matmul.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
-import { autotuneChoices, candidates, resetAutotune, variantName } from '../src/kernels/autotune.ts';
+import { autotuneChoices, candidates, gpuWarmupMs, resetAutotune, variantName } from '../src/kernels/autotune.ts';
 import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { f16ToF32, f32ToF16Bits } from '../src/gguf/convert.ts';
 import { f16Exact } from '../src/kernels/matmul_weights.ts';
@@ -424,6 +424,13 @@ describe('matmul uniforms and validation', () => {
     } finally {
       alloc.destroyAll();
     }
+  });
+
+  it('autotune wakes a GPU left idle before timing it, and never a CPU adapter', () => {
+    expect(gpuWarmupMs({ cpu: false }, Infinity)).toBeGreaterThan(0); // the first shape of a load
+    expect(gpuWarmupMs({ cpu: false }, 1000)).toBeGreaterThan(0);
+    expect(gpuWarmupMs({ cpu: false }, 10)).toBe(0); // shapes timed one after another
+    expect(gpuWarmupMs({ cpu: true }, Infinity)).toBe(0);
   });
 
   it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right', async () => {

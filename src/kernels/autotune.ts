@@ -39,6 +39,17 @@ export const GEMM_TRIAL_TOKENS = 16;
 
 const choices = new Map<string, Promise<AutotuneChoice>>(); // "<adapter>|<key>"
 const spentMs = new Map<string, number>(); // per adapter
+const lastTrialAt = new Map<string, number>(); // per adapter: performance.now() when its last trial ended
+
+/**
+ * Wall-clock ms to keep a GPU busy before timing, after `idleMs` without trials: a GPU left idle drops its clocks, and a
+ * lent H200 ran a 296 MB GEMV in 193 us in a fresh process against 69 us in the next one (bench/gemv_lab, the same
+ * code, one run after the other), so a load's first shapes were timed at a third of the speed decode sees. Not on
+ * CPU adapters, which have no such states to wake.
+ */
+export function gpuWarmupMs(caps: Pick<GpuCaps, 'cpu'>, idleMs: number): number {
+  return !caps.cpu && idleMs > 250 ? 30 : 0;
+}
 
 /** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "rows8 WG=16 R=4", "split WG=64 R=4", "flat WG=16", "tiled". */
 export function variantName(v: Variant): string {
@@ -114,6 +125,7 @@ export function autotuneDefault(caps: GpuCaps): boolean {
 export function resetAutotune(): void {
   choices.clear();
   spentMs.clear();
+  lastTrialAt.clear();
 }
 
 /** Each pass's begin and end timestamps, where the device has timestamp queries: pass i writes 2i and 2i + 1. */
@@ -244,9 +256,12 @@ function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm'
       if ((spentMs.get(adapter) ?? 0) < AUTOTUNE_BUDGET_MS) {
         const lists = trials.map((t) => t.list);
         await timeLists(gpu, lists, nTokens, lists.map(() => 1), stamps); // warm-up, not counted: a CPU adapter compiles here
+        const warm = gpuWarmupMs(gpu.caps, performance.now() - (lastTrialAt.get(adapter) ?? -Infinity));
+        for (const w0 = performance.now(); performance.now() - w0 < warm;) await timeLists(gpu, lists, nTokens, lists.map(() => 4), stamps);
         const t0 = performance.now();
         (await timeTrials(gpu, lists, nTokens, stamps)).forEach((t, i) => (us[names[i]] = t));
         spentMs.set(adapter, (spentMs.get(adapter) ?? 0) + performance.now() - t0);
+        lastTrialAt.set(adapter, performance.now());
       }
     } finally {
       stamps?.querySet.destroy();
