@@ -8,7 +8,8 @@
  *
  * --engine: the engine's own GEMV (shaders/matmul.wgsl's gemv_split as src/kernels/matmul_shader.ts assembles it for
  * q8 weights and Q8_0 x from a buffer) on the same data, bound here: 'split' (f32 scales, WG=256 R=4 LANES=32),
- * 'split-half' (f16 scale pairs), 'split-warp' (WARP: each lane group one subgroup), to set the skeleton beside the lab.
+ * 'split-half' (f16 scale pairs), 'split-warp' (WARP: each lane group one subgroup), 'split-local' (x RMS-normed and
+ * quantized in the prologue, as decode's fused GEMVs), to set the skeleton beside the lab.
  *
  * --flags: Dawn toggles to enable (disable_robustness, disable_workgroup_init, skip_validation), beside
  * timestamp_quantization off. On a lent GPU: TOOL=lab bash bench/gpu/run.sh (bench/gpu/tools.ts).
@@ -117,15 +118,15 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     if (U !== 2) variants.push({ WG, R, U, ITERS: 1, PAIR: PAIR === 1, XSRC: 0, MODE: 1 });
   }
   const engines = a.engine ? a.engine.split(',') : [];
-  const engineCode = new Map<boolean, GPUShaderModule>();
-  const engineShader = async (half: boolean) => {
-    let m = engineCode.get(half);
+  const engineCode = new Map<string, GPUShaderModule>();
+  const engineShader = async (half: boolean, local: boolean) => {
+    let m = engineCode.get(`${half} ${local}`);
     if (!m) {
       const { decoderShader, MATMUL_SOURCES } = await import('../src/kernels/matmul_shader.ts');
       const { GLU_LIB } = await import('../src/kernels/wgsl_lib.ts');
-      const text = decoderShader({ subgroups: true, dot4I8: true }, { format: 'q8', halfScales: half } as never, `${GLU_LIB}\n${MATMUL_SOURCES.matmul}`, 'q8', 1);
+      const text = decoderShader({ subgroups: true, dot4I8: true }, { format: 'q8', halfScales: half } as never, `${GLU_LIB}\n${MATMUL_SOURCES.matmul}`, local ? 'q8_local' : 'q8', 1);
       m = device.createShaderModule({ code: text });
-      engineCode.set(half, m);
+      engineCode.set(`${half} ${local}`, m);
     }
     return m;
   };
@@ -221,12 +222,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     for (const e of engines) {
       const half = e.includes('half');
       const warp = e.includes('warp');
+      const local = e.includes('local'); // x normed and quantized in the prologue (q8_local, x_norm 1)
       const pl = await device.createComputePipelineAsync({
         layout: 'auto',
-        compute: { module: await engineShader(half), entryPoint: 'gemv_split', constants: { WG: 256, R: 4, LANES: sg, ROW_ITERS: 1, WARP: warp ? 1 : 0, TT: 1, FLOAT_DOT: 0, MUL_WIDEN: 0, X_VEC: 1 } },
+        compute: { module: await engineShader(half, local), entryPoint: 'gemv_split', constants: { WG: 256, R: 4, LANES: sg, ROW_ITERS: 1, WARP: warp ? 1 : 0, TT: 1, FLOAT_DOT: 0, MUL_WIDEN: 0, X_VEC: 1 } },
       });
       const group = half ? 64 : 32;
-      const params = new Uint32Array([N, K, 0, N, 0, 0, group, K / group, 0, 0, 0, 0]);
+      const params = new Uint32Array([N, K, 0, N, 0, 0, group, K / group, 0, local ? 1 : 0, new Uint32Array(new Float32Array([eps]).buffer)[0], 0]);
       const stepU = new Uint32Array(12);
       stepU[0] = 1;
       let scales: Uint32Array | Float32Array = dw;
@@ -234,7 +236,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         const f16 = (v: number) => { const e = Math.floor(Math.log2(v)); return ((e + 15) << 10) | Math.round((v / 2 ** e - 1) * 1024); };
         scales = new Uint32Array(N * K / 64).map((_, i) => f16(dw[2 * i]) | (f16(dw[2 * i + 1]) << 16));
       }
-      const eb = [buf(params, GPUBufferUsage.UNIFORM), buf(stepU, GPUBufferUsage.UNIFORM), bufs[3], bufs[4], bufs[1], buf(scales), buf(new Float32Array(4)), y];
+      const eb = [buf(params, GPUBufferUsage.UNIFORM), buf(stepU, GPUBufferUsage.UNIFORM), local ? bufs[5] : bufs[3], local ? bufs[6] : bufs[4], bufs[1], buf(scales), buf(new Float32Array(4)), y];
       const bg = device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries: eb.map((b, i) => ({ binding: i, resource: { buffer: b } })) });
       const groups = Math.ceil(N / (4 * (256 / sg)));
       const { us, err } = await timeOne(pl, bg, groups);
