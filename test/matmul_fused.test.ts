@@ -246,7 +246,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     expect(gemvReadsRawX({ format: 'f16', cols: 4 * GEMV_LOCAL_K })).toBe(true);
   });
 
-  it('rejects a GLU matmul with a bias or chunks that split a pair', async () => {
+  it('rejects a GLU matmul with a bias or chunks that split a pair, and a quantizing prologue of odd workgroups', async () => {
     const gpu = await matmulDevice('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -258,6 +258,9 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       const w = uploadWeights(alloc, 'w2', wd, { maxChunkBytes: 3 * 32, rowAlign: 2 }); // chunks of 2 rows
       expect(w.chunks.map((c) => c.rows)).toEqual([2, 2, 2]);
       await expect(buildMatmul(gpu, alloc, { ...args, w, glu, bias: alloc.storage('b', 24) })).rejects.toThrow(/no bias/);
+      // The Q8_0 prologue takes a block's 8 words in one turn of the workgroup.
+      const raw = { ...args, w, gemvX: { x: args.x }, tuning: { gemv: 'rows' as const, gemvWG: 12 } };
+      await expect(buildMatmul(gpu, alloc, raw)).rejects.toThrow(/multiple of 8 lanes, got 12/);
     } finally {
       alloc.destroyAll();
     }

@@ -210,6 +210,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (raw.norm) need('gemvX.norm.weight', raw.norm.weight, K * 4);
   }
   const gemvInput: MatmulInput = raw ? (q8 ? 'q8_local' : raw.norm ? 'f32_norm' : 'f32') : q8 ? 'q8' : 'f32';
+  // The Q8_0 prologue quantizes a word a lane, a block's 8 words in one turn of the workgroup (matmul_in_q8_local.wgsl).
+  if (gemvInput === 'q8_local' && defaults.gemvWG % 8) throw bad(`a GEMV that quantizes x itself needs workgroups of a multiple of 8 lanes, got ${defaults.gemvWG}`);
   if (a.glu) {
     if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== N || N % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
     if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
