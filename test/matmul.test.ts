@@ -428,8 +428,9 @@ describe('matmul uniforms and validation', () => {
 
   it('autotune wakes a GPU left idle before timing it, and never a CPU adapter', () => {
     expect(gpuWarmupMs({ cpu: false }, Infinity)).toBeGreaterThan(0); // the first shape of a load
-    expect(gpuWarmupMs({ cpu: false }, 1000)).toBeGreaterThan(0);
+    expect(gpuWarmupMs({ cpu: false }, 5000)).toBeGreaterThan(0);
     expect(gpuWarmupMs({ cpu: false }, 10)).toBe(0); // shapes timed one after another
+    expect(gpuWarmupMs({ cpu: false }, 500)).toBe(0); // a compile between them
     expect(gpuWarmupMs({ cpu: true }, Infinity)).toBe(0);
   });
 

@@ -43,12 +43,13 @@ const lastTrialAt = new Map<string, number>(); // per adapter: performance.now()
 
 /**
  * Wall-clock ms to keep a GPU busy before timing, after `idleMs` without trials: a GPU left idle drops its clocks, and a
- * lent H200 ran a 296 MB GEMV in 193 us in a fresh process against 69 us in the next one (bench/gemv_lab, the same
- * code, one run after the other), so a load's first shapes were timed at a third of the speed decode sees. Not on
- * CPU adapters, which have no such states to wake.
+ * lent H200 ran a 296 MB GEMV in 193 us through a whole first process (~20 ms of such GEMVs) against 69 us in the next
+ * one, started ~1 s later (bench/gemv_lab, the same code): a load's first shapes were timed at a third of the speed
+ * decode sees. So 100 ms of work after a second idle (a guess from that one pair of runs: the ramp took more than 20
+ * ms, and the clocks held across ~1 s). Not on CPU adapters, which have no such states to wake.
  */
 export function gpuWarmupMs(caps: Pick<GpuCaps, 'cpu'>, idleMs: number): number {
-  return !caps.cpu && idleMs > 250 ? 30 : 0;
+  return !caps.cpu && idleMs > 1000 ? 100 : 0;
 }
 
 /** "rows WG=64 R=4 TT=4 float", "rows WG=64 R=2 X_VEC=4", "rows8 WG=16 R=4", "split WG=64 R=4", "flat WG=16", "tiled". */
