@@ -6,7 +6,8 @@
 //   PAIR true: 2 lanes per block, a vec4 each, so a warp's load is 512 contiguous bytes; the halves' integer sums
 //     are joined by a shuffle (exact).
 //   XSRC 0: x's Q8_0 codes from a buffer (quantized once, by its producer); 1: copied to workgroup memory first;
-//     2: RMSNorm and Q8_0 of f32 x in a prologue per workgroup (the engine's matmul_in_q8_local, its library code);
+//     2: RMSNorm and Q8_0 of f32 x in a prologue per workgroup, a lane a block (the engine's matmul_in_q8_local
+//     before ce83df8, from its library code; `--engine split-local` runs today's);
 //     3: only its RMSNorm sums (codes copied); 4: only its quantization (no norm). Results are wrong in 3 and 4.
 //   MODE 1: only read the weights (XOR), the ceiling for this pattern.
 enable subgroups;

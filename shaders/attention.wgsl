@@ -363,11 +363,10 @@ fn decode_dims_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
     for (var i = 0u; i < d4_count(); i++) {
       let v = acc[qi * MAXD4 + i] * inv;
       let a = abs(v);
-      let d = div_exact(lanes_max(max(max(a.x, a.y), max(a.z, a.w))), 127.0);
-      let id = select(0.0, div_exact(1.0, d), d != 0.0);
+      let s = q8_scale(lanes_max(max(max(a.x, a.y), max(a.z, a.w))));
       let w = h * hd4 + lid + i * WG;
-      out_q[w] = pack_i8(round_away(v * id));
-      if (lid == 0u) { out_d[w / 8u] = round_f16(vec4<f32>(d)).x; }
+      out_q[w] = q8_word(v, s.y);
+      if (lid == 0u) { out_d[w / 8u] = q8_stored_scale(s.x); }
     }
   }
 }

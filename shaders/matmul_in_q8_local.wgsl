@@ -34,20 +34,17 @@ fn x_prepare(t: u32, lid: u32) {
     let k = 4u * jc;
     let i = base + k;
     var v = vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-    if (p.x_norm != 0u) {
-      v = vec4<f32>(v.x * scale * nw[k], v.y * scale * nw[k + 1u], v.z * scale * nw[k + 2u], v.w * scale * nw[k + 3u]);
-    }
+    if (p.x_norm != 0u) { v = rms_quad(i, k, scale); }
     let a = abs(v);
     if (j < words) { xq_local[j >> 2u][j & 3u] = bitcast<u32>(max(max(a.x, a.y), max(a.z, a.w))); }
     workgroupBarrier();
     let b = jc >> 3u; // the block
     let m = max(bitcast<vec4<f32>>(xq_local[2u * b]), bitcast<vec4<f32>>(xq_local[2u * b + 1u]));
-    let d = div_exact(max(max(m.x, m.y), max(m.z, m.w)), 127.0);
-    let id = select(0.0, div_exact(1.0, d), d != 0.0);
+    let s = q8_scale(max(max(m.x, m.y), max(m.z, m.w)));
     workgroupBarrier();
     if (j < words) {
-      xq_local[j >> 2u][j & 3u] = pack_i8(round_away(v * id));
-      if ((j & 7u) == 0u) { xd_local[b] = round_f16(vec4<f32>(d)).x; }
+      xq_local[j >> 2u][j & 3u] = q8_word(v, s.y);
+      if ((j & 7u) == 0u) { xd_local[b] = q8_stored_scale(s.x); }
     }
   }
   workgroupBarrier();

@@ -60,14 +60,28 @@ struct Q8Block {
   d: f32, // the scale, rounded to f16
 }
 
+// The block's steps, for kernels that spread a block over lanes (a word each; amax gathered by them): its scale d =
+// amax / 127 and the inverse id the codes use (0 for a block of zeros), a word of 4 codes, and the scale as stored.
+fn q8_scale(amax: f32) -> vec2<f32> {
+  let d = div_exact(amax, 127.0);
+  return vec2<f32>(d, select(0.0, div_exact(1.0, d), d != 0.0));
+}
+
+fn q8_word(v: vec4<f32>, id: f32) -> u32 {
+  return pack_i8(round_away(v * id));
+}
+
+fn q8_stored_scale(d: f32) -> f32 {
+  return round_f16(vec4<f32>(d)).x;
+}
+
 fn quantize_q8_block(v: array<vec4<f32>, 8>) -> Q8Block {
   var amax = vec4<f32>(0.0);
   for (var j = 0u; j < 8u; j++) { amax = max(amax, abs(v[j])); }
-  let d = div_exact(max(max(amax.x, amax.y), max(amax.z, amax.w)), 127.0);
-  let id = select(0.0, div_exact(1.0, d), d != 0.0);
+  let s = q8_scale(max(max(amax.x, amax.y), max(amax.z, amax.w)));
   var out: Q8Block;
-  out.q0 = vec4<u32>(pack_i8(round_away(v[0] * id)), pack_i8(round_away(v[1] * id)), pack_i8(round_away(v[2] * id)), pack_i8(round_away(v[3] * id)));
-  out.q1 = vec4<u32>(pack_i8(round_away(v[4] * id)), pack_i8(round_away(v[5] * id)), pack_i8(round_away(v[6] * id)), pack_i8(round_away(v[7] * id)));
-  out.d = round_f16(vec4<f32>(d)).x;
+  out.q0 = vec4<u32>(q8_word(v[0], s.y), q8_word(v[1], s.y), q8_word(v[2], s.y), q8_word(v[3], s.y));
+  out.q1 = vec4<u32>(q8_word(v[4], s.y), q8_word(v[5], s.y), q8_word(v[6], s.y), q8_word(v[7], s.y));
+  out.d = q8_stored_scale(s.x);
   return out;
 }

@@ -52,18 +52,19 @@ fn rms_scale(base: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
   return 1.0 / sqrt(rms_partial[0].x / f32(dim) + eps);
 }
 
-// Elements k0 .. k0+31 of the row at base, normalised (x * scale * w, in that order), for a Q8_0 block.
+// Elements i .. i+3 of x (weights k .. k+3 of the norm), normalised: x * scale * w, in that order.
+fn rms_quad(i: u32, k: u32, scale: f32) -> vec4<f32> {
+  return vec4<f32>(
+    rms_x(i) * scale * rms_w(k),
+    rms_x(i + 1u) * scale * rms_w(k + 1u),
+    rms_x(i + 2u) * scale * rms_w(k + 2u),
+    rms_x(i + 3u) * scale * rms_w(k + 3u),
+  );
+}
+
+// Elements k0 .. k0+31 of the row at base, normalised, for a Q8_0 block.
 fn rms_block(base: u32, k0: u32, scale: f32) -> array<vec4<f32>, 8> {
   var v: array<vec4<f32>, 8>;
-  for (var j = 0u; j < 8u; j++) {
-    let k = k0 + 4u * j;
-    let i = base + k;
-    v[j] = vec4<f32>(
-      rms_x(i) * scale * rms_w(k),
-      rms_x(i + 1u) * scale * rms_w(k + 1u),
-      rms_x(i + 2u) * scale * rms_w(k + 2u),
-      rms_x(i + 3u) * scale * rms_w(k + 3u),
-    );
-  }
+  for (var j = 0u; j < 8u; j++) { v[j] = rms_quad(base + k0 + 4u * j, k0 + 4u * j, scale); }
   return v;
 }

@@ -211,7 +211,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   }
   const gemvInput: MatmulInput = raw ? (q8 ? 'q8_local' : raw.norm ? 'f32_norm' : 'f32') : q8 ? 'q8' : 'f32';
   // The Q8_0 prologue quantizes a word a lane, a block's 8 words in one turn of the workgroup (matmul_in_q8_local.wgsl).
-  if (gemvInput === 'q8_local' && defaults.gemvWG % 8) throw bad(`a GEMV that quantizes x itself needs workgroups of a multiple of 8 lanes, got ${defaults.gemvWG}`);
+  const prologueFits = (t: MatmulTuning) => gemvInput !== 'q8_local' || t.gemvWG % 8 === 0;
+  if (!prologueFits(defaults)) throw bad(`a GEMV that quantizes x itself needs workgroups of a multiple of 8 lanes, got ${defaults.gemvWG}`);
   if (a.glu) {
     if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== N || N % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
     if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
@@ -353,7 +354,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   if (a.autotune) {
     for (const path of ['gemv', 'gemm'] as const) {
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
-      const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => fits({ ...defaults, ...v }) && lanesFit({ ...defaults, ...v }));
+      const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits].every((ok) => ok({ ...defaults, ...v })));
       const key = `${w.format}${w.halfScales ? ' f16-scales' : ''}${w.wideCodes ? ' wide' : ''} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
       const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, GEMM_TRIAL_TOKENS);
       const chosen = await chooseVariant(gpu, key, path, T, T * yWidth * 4, cands, (v, trial) => listOf(path, { ...defaults, ...v }, trial));
