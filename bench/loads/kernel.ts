@@ -39,6 +39,17 @@ fn words(i: u32, lid: u32) -> vec4<u32> {
   let b = 4u * (i - lid) + lid;
   return vec4<u32>(src[b], src[b + ${wg}u], src[b + ${2 * wg}u], src[b + ${3 * wg}u]);
 }`] as const;
+/**
+ * The same words read by atomicLoad from a read_write buffer: SwiftShader's relaxed loads always gather lane by lane,
+ * while its atomic loads check at run time whether the 4 lanes' offsets are equal or consecutive and then load once.
+ */
+export const atomicWordSource = (wg: number) =>
+  ['words(i, lid)', /* wgsl */ `@group(0) @binding(0) var<storage, read_write> src: array<atomic<u32>>;
+fn words(i: u32, lid: u32) -> vec4<u32> {
+  if (CONTIGUOUS) { return vec4<u32>(atomicLoad(&src[4u * i]), atomicLoad(&src[4u * i + 1u]), atomicLoad(&src[4u * i + 2u]), atomicLoad(&src[4u * i + 3u])); }
+  let b = 4u * (i - lid) + lid;
+  return vec4<u32>(atomicLoad(&src[b]), atomicLoad(&src[b + ${wg}u]), atomicLoad(&src[b + ${2 * wg}u]), atomicLoad(&src[b + ${3 * wg}u]));
+}`] as const;
 export const TEXTURE_SOURCE = [`textureLoad(src, vec2u(i % ${TEX_W}u, i / ${TEX_W}u), 0)`, '@group(0) @binding(0) var src: texture_2d<u32>;'] as const;
 /**
  * The texture read without a division or remainder per load (SwiftShader divides lane by lane): a contiguous run of

@@ -8,7 +8,7 @@
  *   npx tsx bench/browser.ts loads            (chromium on SwiftShader; prints the table)
  */
 import { asJson, reportPage, showInOut } from '../page_result.ts';
-import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_ROW_SOURCE, TEXTURE_SOURCE, wordSource } from './kernel.ts';
+import { BUFFER_SOURCE, LOADS, streamKernel, TEX_W, TEXTURE_ROW_SOURCE, TEXTURE_SOURCE, wordSource, atomicWordSource } from './kernel.ts';
 
 const MIB = 2 ** 20;
 const BYTES = 64 * MIB;
@@ -17,6 +17,7 @@ const WG = 64;
 const BUFFER = streamKernel(...BUFFER_SOURCE, WG);
 const TEXTURE = streamKernel(...TEXTURE_SOURCE, WG);
 const WORDS = streamKernel(...wordSource(WG), WG);
+const ATOMIC_WORDS = streamKernel(...atomicWordSource(WG), WG);
 const TEXTURE_ROW = streamKernel(TEXTURE_ROW_SOURCE[0], TEXTURE_ROW_SOURCE[1], WG, TEXTURE_ROW_SOURCE[2]);
 
 interface Row { path: string; layout: string; gb_s: number; ms: number[] }
@@ -37,7 +38,7 @@ async function main(): Promise<{ adapter: string; rows: Row[] }> {
   const groups = invocations / WG;
   const gx = Math.min(groups, 32768);
   const rows: Row[] = [];
-  for (const [path, code, resource] of [['buffer', BUFFER, { buffer: buf }], ['buffer words', WORDS, { buffer: buf }], ['texture', TEXTURE, tex.createView()], ['texture rows', TEXTURE_ROW, tex.createView()]] as const) {
+  for (const [path, code, resource] of [['buffer', BUFFER, { buffer: buf }], ['buffer words', WORDS, { buffer: buf }], ['atomic words', ATOMIC_WORDS, { buffer: buf }], ['texture', TEXTURE, tex.createView()], ['texture rows', TEXTURE_ROW, tex.createView()]] as const) {
     for (const contiguous of path === 'texture rows' ? [true] : [true, false]) {
       const pipeline = device.createComputePipeline({
         layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main', constants: { CONTIGUOUS: contiguous ? 1 : 0 } },
