@@ -4,13 +4,14 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims] [--prefill-by keys,dims] [--wg N] [--no-subgroups]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,flat,wide] [--prefill-by keys,dims] [--wg N] [--no-subgroups]
  *   npx tsx bench/browser.ts attention_page 'ctx=32,512&prefill=0&wg=4'   (the same in chromium, on SwiftShader)
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
  * model's do). Prefill: `--prefill` tokens from position 0. `--decode`: the decode entry points to time, in
  * turn within each round: keys (decode), dims (decode_dims, which needs subgroups of the workgroup's size) and flat
- * (decode_flat, subgroups of 4: SwiftShader); the default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims).
+ * (decode_flat, subgroups of 4: SwiftShader) and wide (decode_wide, a key a lane, splits of 64 keys: for GPUs); the
+ * default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims).
  * NOCHECK=1 times a case that disagrees with the reference too (for knock-out experiments: a part of a kernel removed).
  */
 
@@ -64,7 +65,7 @@ export interface AttentionBenchOptions {
  */
 export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o: AttentionBenchOptions, log: (s: string) => void, cpuUs?: () => number): Promise<string[]> {
   const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
-  const { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, decodeSplits } = await import('../src/kernels/attention.ts');
+  const { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, decodeSplits } = await import('../src/kernels/attention.ts');
   const { ONE_TABLE } = await import('../src/kernels/rope.ts');
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const { attentionRef } = await import('../src/kernels/ref/layers.ts');
@@ -109,8 +110,8 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     const outQ8 = { codes: alloc.storage('out_q', qDim), scales: alloc.storage('out_d', qDim / 8) };
     const d = await buildAttention(gpu, alloc, {
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
-      nSplit: o.splits ?? decodeSplits(nCtx, onCpu), qkv: alloc.upload('qkv', qkv), out, step,
-      decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', outQ8: T === 1 ? outQ8 : undefined,
+      nSplit: o.splits ?? decodeSplits(nCtx, onCpu, by === 'wide'), qkv: alloc.upload('qkv', qkv), out, step,
+      decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', wide: by === 'wide', outQ8: T === 1 ? outQ8 : undefined,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and
@@ -137,7 +138,10 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     return { run: (pass: GPUComputePassEncoder) => encodeDispatches(pass, list, T), check };
   };
   const dimsOk = canDecodeByDims(gpu.caps, wg);
-  const decodes = o.decode ?? [...(dimsOk ? ['keys', 'dims'] : ['keys']), ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : [])];
+  const decodes = o.decode ?? [
+    ...(dimsOk ? ['keys', 'dims'] : ['keys']), ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
+    ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
+  ];
   for (const c of contexts) {
     for (const e of decodes) cases.push({ name: `decode ${e} ctx ${c}`, ...(await build(1, c - 1, e)) });
   }

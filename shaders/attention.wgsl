@@ -270,13 +270,13 @@ struct Keys { start: u32, end: u32 }
 // Decode before the keys (every invocation, in uniform control flow): the split's keys; RoPE and scale of the
 // queries into sh_q; the split holding the new position stores its K and V. A split with no keys marks its
 // partial states empty.
-fn decode_begin(kvh: u32, split: u32, lid: u32) -> Keys {
+// Splits are whole multiples of `gran` keys (the entry point's tile).
+fn decode_begin(kvh: u32, split: u32, lid: u32, gran: u32) -> Keys {
   let hd4 = p.head_dim / 4u;
   let pos = step.pos;
   let n_keys = pos + 1u;
   let first = first_key(n_keys);
-  let kt_len = 4u * KG * WG;
-  let chunk = ((n_keys - first + p.n_split - 1u) / p.n_split + kt_len - 1u) / kt_len * kt_len;
+  let chunk = ((n_keys - first + p.n_split - 1u) / p.n_split + gran - 1u) / gran * gran;
   let start = first + split * chunk;
   if (start >= n_keys) { // nothing left for this split
     for (var g = lid; g < GROUP; g += WG) { part_ml[(kvh * GROUP + g) * p.n_split + split] = vec2<f32>(EMPTY_M, 0.0); }
@@ -324,7 +324,7 @@ fn decode_end(kvh: u32, split: u32, lid: u32) {
 fn decode(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
   let kvh = wg.x;
-  let keys = decode_begin(kvh, wg.y, lid);
+  let keys = decode_begin(kvh, wg.y, lid, 4u * KG * WG);
   if (keys.start >= keys.end) { return; }
   var span: Span;
   for (var qi = 0u; qi < NQ; qi++) {
@@ -375,7 +375,7 @@ fn decode_dims_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
 fn decode_by_dims(wg: vec3u, lid: u32) -> bool {
   if (step.n_tokens != 1u) { return false; }
   let kvh = wg.x;
-  let keys = decode_begin(kvh, wg.y, lid);
+  let keys = decode_begin(kvh, wg.y, lid, 4u * KG * WG);
   if (keys.start >= keys.end) { return false; }
   for (var qi = 0u; qi < NQ; qi++) {
     for (var i = 0u; i < d4_count(); i++) {

@@ -183,7 +183,7 @@ fn write_flat_part(fp: FlatPass, q0: u32, kvh: u32, split: u32, lid: u32) {
 @compute @workgroup_size(FW)
 fn decode_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
-  let keys = decode_begin(wg.x, wg.y, lid);
+  let keys = decode_begin(wg.x, wg.y, lid, 4u * KG * WG);
   if (keys.start >= keys.end) { return; }
   for (var q0 = 0u; q0 < GROUP; q0 += 4u) {
     let fp = attend_flat(keys.start, keys.end, wg.x, lid, q0);
@@ -195,7 +195,7 @@ fn decode_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 @compute @workgroup_size(FW)
 fn decode_flat_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
-  let keys = decode_begin(wg.x, 0u, lid);
+  let keys = decode_begin(wg.x, 0u, lid, 4u * KG * WG);
   for (var q0 = 0u; q0 < GROUP; q0 += 4u) {
     let fp = attend_flat(keys.start, keys.end, wg.x, lid, q0);
     write_flat(fp, q0, 0u, wg.x, lid);

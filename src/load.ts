@@ -68,6 +68,8 @@ export interface LoadOptions {
   fuseDecode?: boolean;
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
+  /** Decode attention a key a lane (decode_wide, for GPUs; default off: see BuildOptions). */
+  wideAttention?: boolean;
 }
 
 /** A model built on its device, with its tokenizer and chat template. */
@@ -120,6 +122,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         autotune: opts.autotune ?? autotuneDefault(gpu.caps),
         fuseDecode: opts.fuseDecode,
         halfScales: opts.halfScales,
+        wideAttention: opts.wideAttention,
       });
       if (opts.signal?.aborted) model.alloc.destroyAll();
       aborted();

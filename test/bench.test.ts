@@ -11,7 +11,8 @@ import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/ben
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
-import { parseFuse, parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
+import { watchCompiles } from '../src/gpu/pipelines.ts';
+import { parseAttention, parseFuse, parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { waitSpins } from '../src/gpu/device.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
@@ -241,6 +242,29 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, fuse off \| 16 \|/);
     expect(parseFuse('on,off')).toEqual([true, false]);
     await expectEmberError(() => parseFuse('yes'), 'BAD_ARGUMENT', /--fuse takes on or off, got "yes"/);
+  }, 300_000);
+
+  it('--attention runs decode with decode_wide and with the device\'s own kernel, side by side, and names each run', async () => {
+    const gpu = await testGpu();
+    const compiled: string[] = [];
+    const unwatch = watchCompiles(gpu, (label) => compiled.push(label));
+    const report = await runBench({
+      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
+      quant: ['auto'],
+      attention: [true, false],
+      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
+      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
+      gpu,
+    }).finally(unwatch);
+    const [wide, plain] = report.results;
+    expect([wide.wide_attention, plain.wide_attention]).toEqual([true, false]);
+    expect(compiled.filter((l) => /^attention\/decode_wide/.test(l))).toHaveLength(1); // the option reached the model
+    expect(report.config).toMatchObject({ attention: ['wide', 'default'] });
+    const table = formatBench(report, 'markdown');
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, attention wide \| 16 \|/);
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, attention default \| 16 \|/);
+    expect(parseAttention('wide,default')).toEqual([true, false]);
+    await expectEmberError(() => parseAttention('tiles'), 'BAD_ARGUMENT', /--attention takes wide or default, got "tiles"/);
   }, 300_000);
 
   it('fails with a clear message when node-llama-cpp is missing, and on bad flags', async () => {

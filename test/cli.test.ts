@@ -82,6 +82,17 @@ describe('emberlm CLI', () => {
     expect(JSON.parse(cli(['tokenize', '--model', m, '--text', text, '--json']).stdout)).toEqual({ ids: plain });
   });
 
+  it('generate --attention wide (decode_wide) prints llama.cpp\'s ids too; a bad value is a typed error', () => {
+    const o = readOracle('stories260K.llama-cpp.json').results[2];
+    const args = ['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', o.prompt, '--max-tokens', '32', '--temperature', '0', '--json'];
+    const r = cli([...args, '--attention', 'wide']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ids).toEqual(o.generated_token_ids);
+    const bad = cli([...args, '--attention', 'wide,default']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] --attention takes one of wide or default here, got "wide,default"/);
+  });
+
   it('bad input exits non-zero with a one-line typed error', () => {
     const r = cli(['generate', '--model', '/nonexistent.gguf', '--prompt', 'x']);
     expect(r.code).toBe(2);

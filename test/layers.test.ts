@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
-import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
+import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -196,14 +196,14 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1);
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
-    // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size) and decode_flat
-    // (subgroups of 4 or more).
+    // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size), decode_flat
+    // (subgroups of 4 or more) and decode_wide (with merge_wide; its own 64 lanes, whatever wg says).
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
-      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
+      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []), ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
     ];
     for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
-      const decodeDims = mode === 'dims', flat = mode === 'flat';
+      const decodeDims = mode === 'dims', flat = mode === 'flat', wide = mode === 'wide';
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
@@ -213,7 +213,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const outQ8 = { codes: alloc.storage('oq', qDim), scales: alloc.storage('od', qDim / 8) };
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
-        wg: wg || undefined, decodeDims, flat, outQ8,
+        wg: wg || undefined, decodeDims, flat, wide, outQ8,
       });
       const q8Dims = decodeDims && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8;
       expect(d.decodeQ8).toBe((q8Dims || flat) && nSplit === 1 && headDim % 32 === 0);

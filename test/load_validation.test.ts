@@ -189,3 +189,12 @@ describe('printable', () => {
     expect(printable('x'.repeat(1000)).length).toBeLessThan(120);
   });
 });
+
+describe('load options', () => {
+  it.each(['autotune', 'fuseDecode', 'wideAttention'])('%s that is not a boolean is BAD_ARGUMENT, before anything is built', async (name) => {
+    const gpu = await testGpu();
+    const before = gpuBytesInUse();
+    await expectEmberError(() => Engine.load(writeGGUF(good), { gpu, contextLength: 32, [name]: 'yes' }), 'BAD_ARGUMENT', new RegExp(`${name} must be true or false, got "yes"`));
+    expect(gpuBytesInUse()).toBe(before);
+  });
+});

@@ -143,6 +143,23 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
     }
   }, 300_000); // lavapipe compiles the pairs' fused GEMVs on first use: tens of seconds with a cold shader cache
 
+  // decode_wide (written for GPUs; its splits and merge_wide: test/layers.test.ts) on the whole model, with the GPUs'
+  // other defaults. One file: lavapipe compiles its pipelines for a while with a cold shader cache.
+  it.runIf(variant === 'f16')('decode attention a key a lane (wideAttention: true): greedy ids equal llama.cpp\'s', async () => {
+    const type = 'Q8_0';
+    const engine = await Engine.load(sharedModelPath(`stories260K-derived/stories260K-${type}.gguf`), {
+      gpu: await testGpu(variant), contextLength: 256, kvCache: 'f32', fuseDecode: true, wideAttention: true,
+    });
+    try {
+      for (const r of readOracle(`stories260K-${type}.llama-cpp.json`).results) {
+        const res = await engine.complete(r.prompt, { ...GREEDY, maxTokens: 32 });
+        expect(res.ids, r.prompt).toEqual(r.generated_token_ids);
+      }
+    } finally {
+      engine.dispose();
+    }
+  }, 300_000);
+
   it('BOS-only 256-token greedy run reproduces llama.cpp text exactly', async () => {
     const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(variant), contextLength: 512, kvCache: 'f32' });
     try {

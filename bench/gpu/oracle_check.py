@@ -2,12 +2,14 @@
 """Greedy ids on a lent GPU against the shared oracles (the tests' rule: equal to llama.cpp's or the float64
 reference's), through the bundled CLI with its GPU defaults (autotune on). Run by bench/gpu/run.sh ORACLE=1 from the
 kit (bench/gpu/kit.sh copies the models and references into .device-kit/oracle). Prints one line per run and exits 1
-on any mismatch."""
+on any mismatch. GEN_ARGS (the environment) adds arguments to every `emberlm generate`, e.g. '--attention wide'."""
 import json
+import os
 import subprocess
 import sys
 
 NODE, CLI, DIR = sys.argv[1], sys.argv[2], sys.argv[3]
+GEN_ARGS = os.environ.get('GEN_ARGS', '').split()
 CASES = [  # model, K/V cache, references
     ('stories260K.gguf', 'f16', ['stories260K.llama-cpp.kvf16.json']),
     ('stories260K.gguf', 'f32', ['stories260K.llama-cpp.json', 'stories260K.numpy-ref.json']),
@@ -35,7 +37,7 @@ for model, kv, refs in CASES:
             wanted.setdefault(prompt, []).append(ids)
     for prompt, options in wanted.items():
         out = subprocess.run([NODE, CLI, 'generate', '--model', f'{DIR}/{model}', '--prompt', prompt, '--temperature', '0',
-                              '--max-tokens', '32', '--kv', kv, '--json'], capture_output=True, text=True)
+                              '--max-tokens', '32', '--kv', kv, '--json', *GEN_ARGS], capture_output=True, text=True)
         try:
             got = json.loads(out.stdout.strip().splitlines()[-1])['ids']
         except Exception:

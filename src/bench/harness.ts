@@ -100,6 +100,8 @@ export interface BenchResult extends SpeedResult {
   scales?: BenchScales;
   /** Decode fusion as asked for (BenchModelOptions.fuseDecode); absent: the Engine's default for the device. */
   fuse_decode?: boolean;
+  /** Decode attention as asked for (BenchModelOptions.wideAttention); absent: the Engine's default. */
+  wide_attention?: boolean;
   prompt_tokens: number;
   gen_tokens: number;
   repeats: number;
@@ -137,6 +139,8 @@ export interface BenchModelOptions {
   autotune?: boolean;
   /** The Engine's fuseDecode load option (default: the Engine's, by device). */
   fuseDecode?: boolean;
+  /** The Engine's wideAttention load option (default: the Engine's). */
+  wideAttention?: boolean;
   /**
    * q8/q4 block scales on the GPU (the Engine's halfScales load option): 'f16', pairs where every scale is an f16
    * value (GGUF Q8_0 and Q4_0: the default on GPUs), or 'f32' (the default on CPU adapters). Default: the Engine's.
@@ -299,7 +303,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   say(`${o.model} (${label}): loading`);
   const t0 = performance.now();
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, wideAttention: o.wideAttention, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
   const loadMs = performance.now() - t0;
   Object.assign(engine.tuning, o.tuning);
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];
@@ -358,6 +362,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
           quant: o.quant,
           ...(o.scales ? { scales: o.scales } : {}),
           ...(o.fuseDecode === undefined ? {} : { fuse_decode: o.fuseDecode }),
+          ...(o.wideAttention === undefined ? {} : { wide_attention: o.wideAttention }),
           prompt_tokens: p,
           gen_tokens: c.genTokens,
           repeats: c.repeats,

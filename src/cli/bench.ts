@@ -42,6 +42,8 @@ export interface BenchCommand {
   scales?: BenchScales[];
   /** Decode fusion (the Engine's fuseDecode) to run, each side by side (default: the Engine's for the device). */
   fuse?: boolean[];
+  /** Decode attention kernels (the Engine's wideAttention) to run, each side by side (default: the Engine's). */
+  attention?: boolean[];
 }
 
 export function parseList(v: string | undefined, what: string): string[] | undefined {
@@ -88,6 +90,22 @@ export function parseFuse(v: string | undefined): boolean[] | undefined {
     if (s !== 'on' && s !== 'off') throw new EmberError('BAD_ARGUMENT', `--fuse takes on or off, got ${JSON.stringify(s)}`);
     return s === 'on';
   });
+}
+
+/** --attention LIST: wide and/or default (the Engine's wideAttention on or off). */
+export function parseAttention(v: string | undefined): boolean[] | undefined {
+  return parseList(v, 'attention')?.map((s) => {
+    if (s !== 'wide' && s !== 'default') throw new EmberError('BAD_ARGUMENT', `--attention takes wide or default, got ${JSON.stringify(s)}`);
+    return s === 'wide';
+  });
+}
+
+/** generate's --attention: one of wide or default, as the Engine's wideAttention (nothing when absent). */
+export function attentionFlag(v: unknown): { wideAttention?: boolean } {
+  if (v === undefined) return {};
+  const list = parseAttention(typeof v === 'string' ? v : String(v)) ?? [];
+  if (list.length !== 1) throw new EmberError('BAD_ARGUMENT', `--attention takes one of wide or default here, got ${JSON.stringify(v)}`);
+  return { wideAttention: list[0] };
 }
 
 /** --kv LIST: K/V cache types, comma-separated. */
@@ -165,7 +183,9 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       for (const quant of cmd.quant) {
         for (const scales of cmd.scales ?? [undefined]) {
           for (const fuseDecode of cmd.fuse ?? [undefined]) {
-            mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, fuseDecode, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+            for (const wideAttention of cmd.attention ?? [undefined]) {
+              mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, fuseDecode, wideAttention, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+            }
           }
         }
       }
@@ -198,7 +218,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       device: describeDevice(gpu, { host }),
       probe_gb_s: probe.gb_s,
       probe,
-      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), ...(cmd.fuse ? { fuse: cmd.fuse } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
+      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), ...(cmd.fuse ? { fuse: cmd.fuse } : {}), ...(cmd.attention ? { attention: cmd.attention.map((w) => (w ? 'wide' : 'default')) } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
       ...(backends.length ? { peers } : {}),
       results,
     };
@@ -226,6 +246,7 @@ export async function bench(flags: Flags): Promise<void> {
     peer: str('peer'),
     scales: parseScales(str('scales')),
     fuse: parseFuse(str('fuse')),
+    attention: parseAttention(str('attention')),
     peerTimeoutS: parseInts(str('peer-timeout'), 'peer-timeout')?.[0],
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),

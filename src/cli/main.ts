@@ -10,7 +10,7 @@ import { nodeFileCache } from '../loader/node_cache.ts';
 import { openModel } from '../loader/open_model.ts';
 import type { LoadProgress } from '../loader/progress.ts';
 import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
-import { autotuneFlag, bench, kvCacheFlag } from './bench.ts';
+import { attentionFlag, autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
@@ -42,6 +42,8 @@ generate options:
   --quant Q           weight storage (default auto = as in the file): ${QUANT_SCHEMES.filter((q) => q !== 'auto').map((q) => `\n                      ${quantLabel(q)}`).join('')}
   --ctx N             context length (default: the model's, at most 4096)
   --kv T              K/V cache storage: f16 (default), int8, fp8-e4m3, f32
+  --attention A       decode attention: default (the device's own kernel) or wide (a key a lane in
+                      workgroups of 64, written for GPUs)
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
   --autotune          time the matmul launch variants at load and keep the fastest (default on GPUs, off
                       on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
@@ -65,6 +67,8 @@ bench options (speed; medians over repeats, warm-up excluded):
                       default on CPU adapters such as lavapipe)
   --fuse L            decode's GEMVs taking in RMSNorm and x's Q8_0 in their prologue, comma-separated, each
                       run side by side: on (the default on GPUs), off (separate norm and quantize kernels)
+  --attention L       decode attention, comma-separated, each run side by side: wide (a key a lane in
+                      workgroups of 64, written for GPUs) or default (the device's own kernel)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
@@ -126,6 +130,7 @@ async function generate(flags: Flags): Promise<void> {
     kvCache: kvCacheFlag(typeof flags.kv === 'string' ? flags.kv : undefined),
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
     ...autotuneFlag(flags),
+    ...attentionFlag(flags.attention),
     cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
   });
   try {
@@ -235,6 +240,7 @@ export async function main(argv: string[]): Promise<number> {
       'decode-ahead': { type: 'string' },
       scales: { type: 'string' },
       fuse: { type: 'string' },
+      attention: { type: 'string' },
       peer: { type: 'string' },
       'peer-timeout': { type: 'string' },
       out: { type: 'string' },

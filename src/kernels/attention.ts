@@ -1,5 +1,6 @@
 import source from '../../shaders/attention.wgsl?raw';
 import flatSource from '../../shaders/attention_flat.wgsl?raw';
+import wideSource from '../../shaders/attention_wide.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -56,14 +57,30 @@ function workgroupBytes(nq: number, headDim: number, wg: number, kg: number, dec
 /** Keys per decode split that make another split worth its workgroup on a GPU. */
 const KEYS_PER_SPLIT = 128;
 const MAX_SPLITS = 16;
+/** decode_wide's lanes: a key a lane per pass, and a split's keys in passes of as many (at least MAXD4: heads of 256). */
+export const WIDE_WG = 64;
+/** decode_wide's splits: of WIDE_WG keys up to 2,048 keys, then longer; at most WIDE_WG (merge_wide's lane a split). */
+const WIDE_MAX_SPLITS = 32;
 
 /**
  * Decode splits for a layer whose queries see at most `maxKeys` keys. A CPU adapter runs a workgroup per
- * core, and the kv heads already give it several: one split, and no merge dispatch.
+ * core, and the kv heads already give it several: one split, and no merge dispatch. decode_wide (`wide`) takes
+ * splits of one pass of WIDE_WG keys, as many as WIDE_MAX_SPLITS.
  */
-export function decodeSplits(maxKeys: number, cpu = false): number {
+export function decodeSplits(maxKeys: number, cpu = false, wide = false): number {
   if (cpu) return 1;
+  if (wide) return Math.max(1, Math.min(WIDE_MAX_SPLITS, Math.ceil(maxKeys / WIDE_WG)));
   return Math.max(1, Math.min(MAX_SPLITS, Math.ceil(maxKeys / KEYS_PER_SPLIT)));
+}
+
+/** decode_wide's workgroup bytes: the queries, the new K and V, a pass's weights, the key subsets' outputs. */
+function wideBytes(nq: number, headDim: number): number {
+  return 16 * (nq + 2) * (headDim / 4) + 4 * nq * WIDE_WG + 16 * nq * WIDE_WG;
+}
+
+/** Whether decode_wide can take a layer of `group` query heads per kv head of headDim on this device. */
+export function canDecodeWide(caps: GpuCaps, group: number, headDim: number): boolean {
+  return headDim <= 4 * WIDE_WG && wideBytes(group, headDim) <= caps.maxWorkgroupStorageSize;
 }
 
 /** The decode's partial states per (query head, split): used within one layer's decode, so shared by all layers. */
@@ -142,6 +159,7 @@ export interface AttentionArgs extends KvCacheArgs {
   wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
   decodeDims?: boolean; // decode by head dimensions (decode_dims) or by keys (decode); default decodeByDims
   flat?: boolean; // decode and prefill by decode_flat and prefill_flat (over decodeDims, prefillDims); default decodeFlat
+  wide?: boolean; // decode by decode_wide and merge_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
@@ -195,14 +213,20 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   if (flat && !canDecodeFlat(gpu.caps, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_flat needs subgroups of ${FLAT_WG} lanes or more and head_dim at most ${FLAT_MAX_HEAD_DIM}`);
   }
-  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge';
+  const wide = a.wide ?? false;
+  if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
+    throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
+  }
+  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide' | 'merge_wide';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
+  const isWide = (entry: Entry) => entry === 'decode_wide' || entry === 'merge_wide';
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims' || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
-    const lanes = isFlat(entry) ? FLAT_WG : wg;
+    const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : wg;
+    const text = isFlat(entry) ? `${source}\n${flatSource}` : isWide(entry) ? `${source}\n${wideSource}` : source;
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(isFlat(entry) ? `${source}\n${flatSource}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
+      code: shaderText(text, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
       constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
@@ -226,14 +250,16 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
     : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
-  const q8 = a.outQ8 && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
-  const entry = flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
+  const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
+  const entry = wide ? 'decode_wide' : flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
   const decode = [
     await kernel(entry, `${entry}_${a.kvType}`, 1, [a.rope.invFreq, a.qkv, a.kv, a.out, entry === 'decode_flat_q8' ? null : partAcc, partMl, ...(q8 ? [q8.codes, q8.scales] : [])], () => [
       a.nKv,
       a.nSplit,
     ]),
   ];
-  if (a.nSplit > 1) decode.push(await kernel('merge', 'merge', 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
+  if (wide && a.nSplit > WIDE_WG) throw new EmberError('UNSUPPORTED', `attention: decode_wide merges at most ${WIDE_WG} splits, not ${a.nSplit}`);
+  const merge = wide ? 'merge_wide' : 'merge';
+  if (a.nSplit > 1) decode.push(await kernel(merge, merge, 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
   return { prefill, decode, decodeQ8: q8 !== null };
 }

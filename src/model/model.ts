@@ -82,6 +82,11 @@ export interface BuildOptions {
   fuseDecode?: boolean;
   /** q8 and q4 scales as f16 pairs where they are f16 values, as GGUF Q8_0 and Q4_0 files' are (UploadOptions.halfScales). */
   halfScales?: boolean;
+  /**
+   * Decode attention by decode_wide (shaders/attention_wide.wgsl: a key a lane, workgroups of 64, splits of 64 keys),
+   * written for GPUs, where decode's tiles cost a load's latency per 4 keys. Default off: not yet measured on a GPU.
+   */
+  wideAttention?: boolean;
 }
 
 /**
@@ -164,7 +169,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   let weightBytes = embed.bytes;
   let kvBytes = 0;
 
-  const splitsOf = (window: number) => decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu);
+  const wide = o.wideAttention ?? false;
+  const splitsOf = (window: number) => decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu, wide);
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
   for (let l = 0; l < c.nLayer; l++) {
@@ -218,7 +224,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
     const attention = await buildAttention(gpu, alloc, {
       nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
-      rope, nSplit: splitsOf(window), qkv, out: attn, step, scratch: attnScratch,
+      rope, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
       outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
     });
     prefill.push(attention.prefill); // after the rope dispatch
