@@ -68,7 +68,7 @@ export interface LoadOptions {
   fuseDecode?: boolean;
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
-  /** Decode attention a key a lane (decode_wide, for GPUs; default off: see BuildOptions). */
+  /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */
   wideAttention?: boolean;
 }
 

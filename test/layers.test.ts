@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
-import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
+import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, chooseDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
+import { autotuneChoices, resetAutotune } from '../src/kernels/autotune.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -233,6 +234,31 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       expectCacheK(kvType, got.k, stored.k); // the new row as the prefill writer makes it, the others untouched
       expect(worstRatio(got.v, stored.v, 0, 0), kvType).toBeLessThanOrEqual(1);
     }
+    alloc.destroyAll();
+  }, COMPILE_TIMEOUT);
+
+  // Which way wins is the device's business (no timing asserted): both are timed, the answer is the recorded choice,
+  // and the same shape again is the cached choice.
+  it('decode attention\'s trial (autotune) times the default entry point and decode_wide, and keeps one', async () => {
+    const gpu = await testGpu(variant);
+    resetAutotune();
+    const alloc = new Allocator(gpu);
+    const table = ropeTable(64, ONE_TABLE);
+    const rope = { nRot: 64, neox: false, ...table, invFreq: alloc.upload('inv', table.invFreq) };
+    const args = { nHead: 9, nKv: 3, headDim: 64, scale: 0.125, window: 0, softcap: 0, kvType: 'f16' as const, cacheLen: 300, maxKeys: 300, rope };
+    const wide = await chooseDecodeWide(gpu, args);
+    const made = await autotuneChoices(gpu.caps.adapterName);
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatchObject({ path: 'attention', key: 'attention f16 heads=9/3 hd=64 keys=300 ring=300 decode' });
+    expect(Object.keys(made[0].us)).toEqual(['default', 'wide']);
+    expect(Object.values(made[0].us).every((us) => us > 0 && Number.isFinite(us))).toBe(true);
+    expect(made[0].chosen).toBe(wide ? 'wide' : 'default');
+    expect(await chooseDecodeWide(gpu, args)).toBe(wide);
+    expect(await autotuneChoices(gpu.caps.adapterName)).toHaveLength(1);
+    // A head decode_wide cannot take is not tried.
+    expect(await chooseDecodeWide(gpu, { ...args, nHead: 64, nKv: 1, headDim: 256 })).toBe(false);
+    expect(await autotuneChoices(gpu.caps.adapterName)).toHaveLength(1);
+    resetAutotune();
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
 

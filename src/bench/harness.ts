@@ -123,7 +123,7 @@ export interface BenchResult extends SpeedResult {
   gpu_idle_source: 'timestamps' | 'estimate';
   kernels: KernelTime[];
   kernels_note?: string;
-  /** The matmul launch variants autotuning chose on this adapter so far (empty when it was off). */
+  /** The matmul launch variants, and decode attention's entry point, autotuning chose on this adapter so far (empty when it was off). */
   matmul_variants: AutotuneChoice[];
   peer?: Record<string, SpeedResult | { error: string }>;
 }

@@ -99,9 +99,9 @@ function kernelTable(r: BenchReport): Table {
   return { head, rows };
 }
 
-/** What autotuning chose per matmul shape (one block per model and quant); null when it was off everywhere. */
+/** What autotuning chose per matmul shape and for decode attention (one block per model and quant); null when it was off everywhere. */
 function variantTable(r: BenchReport): Table | null {
-  const head = ['model', 'quant', 'matmul', 'list', 'chosen', 'candidates: us per run'];
+  const head = ['model', 'quant', 'shape', 'list', 'chosen', 'candidates: us per run'];
   const seen = new Set<string>();
   const rows: string[][] = [];
   for (const x of r.results) {
@@ -109,7 +109,7 @@ function variantTable(r: BenchReport): Table | null {
     seen.add(`${x.model}|${runLabel(x)}`);
     for (const v of x.matmul_variants ?? []) {
       const us = Object.entries(v.us).map(([name, t]) => `${name} ${f(t, 0)}`).join(', ');
-      rows.push([x.model, runLabel(x), v.key.replace(/ (gemv|gemm)$/, ''), v.path, v.chosen, us]);
+      rows.push([x.model, runLabel(x), v.key.replace(/ (gemv|gemm|decode)$/, ''), v.path, v.chosen, us]);
     }
   }
   return rows.length ? { head, rows } : null;

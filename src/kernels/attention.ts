@@ -2,11 +2,13 @@ import source from '../../shaders/attention.wgsl?raw';
 import flatSource from '../../shaders/attention_flat.wgsl?raw';
 import wideSource from '../../shaders/attention_wide.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
-import type { Allocator } from '../gpu/buffers.ts';
+import { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
-import { buildKernel, type Dispatch } from './dispatch.ts';
+import { buildKernel, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
+import { autotuneNamed, cachedChoice } from './autotune.ts';
+import { kvCacheBytes } from './kv_layout.ts';
 import { TANH_LIB } from './wgsl_lib.ts';
 import { kvShaderParts } from './kv_cache.ts';
 import type { KvCacheArgs, RopeTable } from './rope.ts';
@@ -262,4 +264,45 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const merge = wide ? 'merge_wide' : 'merge';
   if (a.nSplit > 1) decode.push(await kernel(merge, merge, 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
   return { prefill, decode, decodeQ8: q8 !== null };
+}
+
+/** A layer's decode attention as the trial times it: AttentionArgs without the buffers the trial makes itself. */
+export type DecodeTrialArgs = Omit<AttentionArgs, 'kv' | 'qkv' | 'out' | 'step' | 'scratch' | 'outQ8' | 'nSplit' | 'wide'> & {
+  maxKeys: number; // the most keys a query sees (decodeSplits)
+};
+
+/** Keys of the trial's decode: a long-ish context, where the two entry points' split counts differ too. */
+const TRIAL_KEYS = 1024;
+
+/**
+ * Whether decode attention runs decode_wide on this device, by a short timed trial (autotune): one layer's decode both
+ * ways at min(cacheLen, 1,024) keys, on buffers of its own (cache, qkv, output, Step, partial states), with the
+ * splits each would run with. The default entry point is kept unless decode_wide is 10% faster; the choice is cached
+ * per adapter and shape like the matmuls' (src/kernels/autotune.ts, and `emberlm bench` prints it).
+ */
+export async function chooseDecodeWide(gpu: Gpu, a: DecodeTrialArgs): Promise<boolean> {
+  if (!canDecodeWide(gpu.caps, a.nHead / a.nKv, a.headDim)) return false;
+  const shape = `${a.kvType} heads=${a.nHead}/${a.nKv} hd=${a.headDim} keys=${a.maxKeys} ring=${a.cacheLen}${a.window ? ` window=${a.window}` : ''}${a.softcap ? ' softcap' : ''}`;
+  const key = `attention ${shape} decode`;
+  let choice = cachedChoice(gpu, key);
+  if (!choice) {
+    const alloc = new Allocator(gpu);
+    try {
+      const step = alloc.uniform('attention.trial.step', STEP.size);
+      gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: 1, pos: Math.min(a.cacheLen, TRIAL_KEYS) - 1 }));
+      const buffers = {
+        step,
+        kv: alloc.storage('attention.trial.kv', kvCacheBytes(a.kvType, a.cacheLen, a.nKv, a.headDim)),
+        qkv: alloc.storage('attention.trial.qkv', (a.nHead + 2 * a.nKv) * a.headDim * 4),
+        out: alloc.storage('attention.trial.out', a.nHead * a.headDim * 4),
+      };
+      const list = async (wide: boolean) =>
+        (await buildAttention(gpu, alloc, { ...a, ...buffers, wide, nSplit: decodeSplits(a.maxKeys, gpu.caps.cpu, wide) })).decode;
+      choice = autotuneNamed(gpu, key, 'attention', 1, [{ name: 'default', list: await list(false) }, { name: 'wide', list: await list(true) }]);
+      await choice;
+    } finally {
+      alloc.destroyAll();
+    }
+  }
+  return (await choice).chosen === 'wide';
 }

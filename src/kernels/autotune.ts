@@ -10,7 +10,8 @@ import type { MatmulTuning } from './matmul.ts';
  * Each candidate runs the real weights on private scratch (its own Step and y), a few times; the
  * least disturbed run counts. Choices are cached per adapter and matmul shape (format, K, N, scale
  * group, path) for the life of the page or process, so a shape is timed once; a trial budget bounds
- * the time spent per adapter, after which shapes take the static default (matmulTuning).
+ * the time spent per adapter, after which shapes take the static default (matmulTuning). Decode attention's entry
+ * point is picked the same way, by name (autotuneNamed; src/kernels/attention.ts's chooseDecodeWide).
  */
 
 /** One launch variant of one list: MatmulTuning's 'gemv...' or 'gemm...' fields. */
@@ -21,9 +22,12 @@ export interface Trial {
   list: readonly Dispatch[];
 }
 
+/** What a trial picks: a matmul's GEMV or GEMM variant, or decode attention's entry point (src/kernels/attention.ts). */
+export type TrialPath = 'gemv' | 'gemm' | 'attention';
+
 export interface AutotuneChoice {
   key: string; // adapter-free: "<format>[ f16-scales] K=<K> N=<N> g=<group> <path>", GEMVs also " in=<x input>" and " glu"
-  path: 'gemv' | 'gemm';
+  path: TrialPath;
   chosen: string; // the winner, as `variantName` writes it
   /** Microseconds per run of each candidate ("variant name": us), Infinity where it was not timed. */
   us: Record<string, number>;
@@ -201,15 +205,25 @@ async function timeTrials(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTo
  * tests), timed for `nTokens` tokens; the first trial is the default, kept when the budget is spent
  * or no other is 10% faster. The per-adapter cache makes later calls with the same key free.
  */
-export function autotune(gpu: Gpu, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
+export function autotune(gpu: Gpu, key: string, path: TrialPath, nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
+  return autotuneNamed(gpu, key, path, nTokens, trials.map((t) => ({ name: variantName(t.variant), list: t.list })));
+}
+
+/** As `autotune`, for candidates given by name (the first is the default). */
+export function autotuneNamed(gpu: Gpu, key: string, path: TrialPath, nTokens: number, named: readonly NamedTrial[]): Promise<AutotuneChoice> {
   const adapter = gpu.caps.adapterName;
   const full = `${adapter}|${key}`;
   let c = choices.get(full);
   if (!c) {
-    c = runTrials(gpu, adapter, key, path, nTokens, trials);
+    c = runTrials(gpu, adapter, key, path, nTokens, named);
     choices.set(full, c);
   }
   return c;
+}
+
+export interface NamedTrial {
+  name: string;
+  list: readonly Dispatch[];
 }
 
 /** The scratch a trial's lists bind instead of the model's Step and y. */
@@ -248,9 +262,9 @@ export async function chooseVariant(
 // Trials run one at a time per process: two timed at once would slow each other.
 let queue: Promise<unknown> = Promise.resolve();
 
-function runTrials(gpu: Gpu, adapter: string, key: string, path: 'gemv' | 'gemm', nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
+function runTrials(gpu: Gpu, adapter: string, key: string, path: TrialPath, nTokens: number, trials: readonly NamedTrial[]): Promise<AutotuneChoice> {
   const run = async (): Promise<AutotuneChoice> => {
-    const names = trials.map((t) => variantName(t.variant));
+    const names = trials.map((t) => t.name);
     const us: Record<string, number> = Object.fromEntries(names.map((n) => [n, Infinity]));
     const stamps = createStamps(gpu, trials.length);
     try {

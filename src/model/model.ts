@@ -6,7 +6,7 @@ import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type Matmul
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
-import { attentionScratch, buildAttention, decodeSplits } from '../kernels/attention.ts';
+import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
@@ -84,7 +84,8 @@ export interface BuildOptions {
   halfScales?: boolean;
   /**
    * Decode attention by decode_wide (shaders/attention_wide.wgsl: a key a lane, workgroups of 64, splits of 64 keys),
-   * written for GPUs, where decode's tiles cost a load's latency per 4 keys. Default off: not yet measured on a GPU.
+   * written for GPUs, where decode's tiles cost a load's latency per 4 keys. Default: with autotune, a timed trial of
+   * both at load (chooseDecodeWide); without, off.
    */
   wideAttention?: boolean;
 }
@@ -169,7 +170,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   let weightBytes = embed.bytes;
   let kvBytes = 0;
 
-  const wide = o.wideAttention ?? false;
+  const window0 = c.layerWindow[0] ?? 0;
+  const wide = o.wideAttention ?? (o.autotune ? await chooseDecodeWide(gpu, {
+    nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window: window0, softcap: c.attnSoftcap, kvType,
+    cacheLen: kvCacheRows(window0, nCtx, maxBatch), maxKeys: window0 > 0 ? Math.min(window0, nCtx) : nCtx,
+    rope: { nRot: c.nRot, neox: c.ropeNeox, ...(window0 > 0 ? ropeLocal : ropeGlobal) },
+  }) : false);
   const splitsOf = (window: number) => decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu, wide);
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
