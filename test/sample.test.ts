@@ -39,7 +39,7 @@ async function gpuSampler(vocab: number, nValid: number) {
         frequency_penalty: c.frequencyPenalty ?? 0,
         n_bias: nBias, record: record ? 1 : 0, uniform_rand: u,
       });
-      run(gpu, [s.pick], 1);
+      run(gpu, s.pick, 1);
       return new Uint32Array(await readBuffer(gpu, result, 4))[0];
     },
     dispose: () => alloc.destroyAll(),
@@ -119,6 +119,26 @@ describe('GPU sampler vs the CPU reference', () => {
     expect(second).toBe(samplerRef(l, { ...c, uniformRand: 0, generatedIds: [first] }));
     s.start([], new Map()); // a new request forgets the counts
     expect(await s.pick(l, c, 0)).toBe(first);
+    s.dispose();
+  });
+
+  // `part` splits the vocabulary into chunks (sampleParts): each chunk's max and min, then one workgroup over those.
+  it('greedy ties across the chunks of `part` take the lowest index, as llama.cpp does; the bias reaches every chunk', async () => {
+    const vocab = 5003;
+    const s = await gpuSampler(vocab, vocab);
+    const greedy: Case = { temperature: 0, topK: 0, topP: 1 };
+    s.start([], new Map());
+    const l = new Float32Array(vocab).fill(-1);
+    expect(await s.pick(l, greedy, 0, false)).toBe(0); // all equal
+    l[4990] = 3;
+    expect(await s.pick(l, greedy, 0, false)).toBe(4990); // the last chunk
+    l[70] = 3;
+    l[2500] = 3;
+    expect(await s.pick(l, greedy, 0, false)).toBe(70);
+    for (const id of [0, 2501, 5002]) { // a bias in the first, a middle and the last chunk
+      s.start([], new Map([[id, 50]]));
+      expect(await s.pick(l, greedy, 0, false)).toBe(id);
+    }
     s.dispose();
   });
 

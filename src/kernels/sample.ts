@@ -9,7 +9,7 @@ import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Binding, type
 export const SAMPLE_PARAMS = new UniformLayout('Params', [
   ['n_valid', 'u32'],
   ['seen_cap', 'u32'],
-  ['pad0', 'u32'],
+  ['n_parts', 'u32'],
   ['pad1', 'u32'],
 ] as const);
 export const SAMPLE_SOURCE = source;
@@ -18,6 +18,13 @@ const WG = 256;
 // costs a switch at every barrier: SwiftShader 0.52-0.61 against 2.19-2.83 ms a token in workgroups of 8 (SmolLM2's
 // 49,152 logits, greedy, alternating twice), lavapipe 0.07 against 0.11-0.19.
 const pickWorkgroup = (cpu: boolean) => (cpu ? 8 : WG);
+/**
+ * Workgroups of `part`, at most 256 (what main then reads): on a GPU enough that a lane reads ~8 logits; on a CPU
+ * adapter ~1,024 (a few workgroups: lavapipe runs them one after another, and 256 of 8 lanes took 0.22 against 0.08 ms
+ * a token for SmolLM2's 49,152 logits in one, `emberlm bench` alternating twice).
+ */
+const MAX_PARTS = 256;
+export const sampleParts = (nValid: number, wg: number, cpu: boolean) => Math.max(1, Math.min(MAX_PARTS, Math.ceil(nValid / (wg * (cpu ? 1024 : 8)))));
 
 export interface SampleArgs {
   vocab: number; // rows of the logits
@@ -29,7 +36,7 @@ export interface SampleArgs {
 
 /** The sampler's dispatch plus its per-request state, all made at load. */
 export interface Sampler {
-  readonly pick: Dispatch; // chooses the token (grid: one workgroup)
+  readonly pick: readonly Dispatch[]; // choose the token: `part` (the logits adjusted, each chunk's extremes), then one workgroup
   readonly mark: Dispatch; // flags the prompt's ids at the start of a request (grid: the number of distinct ids)
   readonly counts: GPUBuffer; // (vocab) u32: bit 31 = in the prompt, bits 0..30 = times generated
   readonly seen: GPUBuffer; // (1 + vocab) u32: [n, ids whose count is not 0]
@@ -38,25 +45,31 @@ export interface Sampler {
 
 export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Promise<Sampler> {
   const code = shaderText(source);
-  const [pickPipeline, markPipeline] = await Promise.all([
-    getPipeline(gpu, 'sample/pick', code, 'main', { WG: pickWorkgroup(gpu.caps.cpu) }),
+  const wg = pickWorkgroup(gpu.caps.cpu);
+  const [partPipeline, pickPipeline, markPipeline] = await Promise.all([
+    getPipeline(gpu, 'sample/part', code, 'part', { WG: wg }),
+    getPipeline(gpu, 'sample/pick', code, 'main', { WG: wg }),
     getPipeline(gpu, 'sample/mark', code, 'mark', { WG }),
   ]);
+  const nValid = Math.min(a.nValid, a.vocab);
+  const nParts = sampleParts(nValid, wg, gpu.caps.cpu);
   const params = staticUniform(alloc, 'sample.params', SAMPLE_PARAMS, {
-    n_valid: Math.min(a.nValid, a.vocab),
+    n_valid: nValid,
     seen_cap: a.vocab,
-    pad0: 0,
+    n_parts: nParts,
     pad1: 0,
   });
   const counts = alloc.storage('sample.counts', a.vocab * 4);
   const seen = alloc.storage('sample.seen', (1 + a.vocab) * 4);
   const bias = alloc.storage('sample.bias', LOGIT_BIAS_CAP * 8);
-  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, bias];
-  const markBindings = [params, null, null, null, counts, seen, null]; // `mark` uses no other binding
+  const parts = alloc.storage('sample.parts', nParts * 16);
+  const partBindings = [params, a.step, a.logits, null, counts, seen, bias, parts]; // `part` writes no result
+  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, null, parts]; // the bias went in at `part`
+  const markBindings = [params, null, null, null, counts, seen, null, null]; // `mark` uses no other binding
   const dispatch = (label: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], grid: Dispatch['grid']): Dispatch =>
     ({ label, pipeline, bindGroup: bindGroup(alloc, label, pipeline, bindings), grid });
   return {
-    pick: dispatch('sample/pick', pickPipeline, pickBindings, () => [1]),
+    pick: [dispatch('sample/part', partPipeline, partBindings, () => [nParts]), dispatch('sample/pick', pickPipeline, pickBindings, () => [1])],
     mark: dispatch('sample/mark', markPipeline, markBindings, (n) => [ceilDiv(n, WG)]),
     counts,
     seen,

@@ -282,7 +282,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
   const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
-  head.push(sampler.pick);
+  head.push(...sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
