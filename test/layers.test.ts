@@ -306,6 +306,11 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     };
     expect(gpu.caps.maxWorkgroupStorageSize).toBeLessThan(66 * hd * 4); // the premise (lavapipe: 32 KiB)
     await expect(buildAttention(gpu, alloc, args)).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/64 query heads per kv head/) });
+    // decode_wide's weights and partial outputs need more: 20 queries of 128 fit the other entry points, not it.
+    const twenty = { ...args, nHead: 20 };
+    expect(canDecodeWide(gpu.caps, 20, hd)).toBe(false);
+    await expect(buildAttention(gpu, alloc, { ...twenty, wide: true })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/decode_wide takes heads of at most 256 dimensions whose 20 queries fit/) });
+    await expect(buildAttention(gpu, alloc, { ...args, nHead: 2, wide: true, nSplit: 65 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/decode_wide merges at most 64 splits, not 65/) });
     alloc.destroyAll();
   });
 

@@ -219,6 +219,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
   }
+  if (wide && a.nSplit > WIDE_WG) throw new EmberError('UNSUPPORTED', `attention: decode_wide merges at most ${WIDE_WG} splits, not ${a.nSplit}`);
   type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide' | 'merge_wide';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
   const isWide = (entry: Entry) => entry === 'decode_wide' || entry === 'merge_wide';
@@ -260,7 +261,6 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       a.nSplit,
     ]),
   ];
-  if (wide && a.nSplit > WIDE_WG) throw new EmberError('UNSUPPORTED', `attention: decode_wide merges at most ${WIDE_WG} splits, not ${a.nSplit}`);
   const merge = wide ? 'merge_wide' : 'merge';
   if (a.nSplit > 1) decode.push(await kernel(merge, merge, 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
   return { prefill, decode, decodeQ8: q8 !== null };
