@@ -2,7 +2,7 @@
 // loads, not its instruction count. decode (shaders/attention.wgsl) takes a tile's keys 4 at a time in its V pass, each
 // invocation over every key of the tile: on a lent H200 ~0.3 us a step, 32 steps for a tile of 128 keys, and a short
 // context gave a few workgroups (kv heads x splits of 128 keys) for the whole GPU. Here a workgroup of WG lanes takes
-// WG keys a pass: lane l scores key k0 + l against every query (its K row's loads independent of the other lanes'),
+// WG keys a pass: lane l scores key k0 + l against every query (its K row's loads its own, 4 words a step),
 // the pass's maximum and weights go through workgroup memory, and in the V pass lane l takes head vec4 l % MAXD4 for
 // the keys l / MAXD4, + WG / MAXD4, ... of the pass, 4 of them a step (16 keys a lane for heads of 64). Splits are WG keys
 // (decodeSplits), so a short context still spreads over several workgroups per kv head; merge_wide combines the
@@ -39,7 +39,20 @@ fn wide_scores(j: u32, end: u32, row: u32, kvh: u32) -> array<f32, NQ> {
   let kb = kv_word(0u, row, kvh);
   var dots: array<f32, NQ>;
   for (var qi = 0u; qi < NQ; qi++) { dots[qi] = 0.0; }
-  for (var d = 0u; d < p.head_dim / 4u; d++) {
+  // 4 of the row's words a step, their loads together (on a GPU each step waits for its loads), then the rest.
+  let hd4 = p.head_dim / 4u;
+  var d = 0u;
+  for (; d + 3u < hd4; d += 4u) {
+    let k0 = kv_decode(kv[kb + d]);
+    let k1 = kv_decode(kv[kb + d + 1u]);
+    let k2 = kv_decode(kv[kb + d + 2u]);
+    let k3 = kv_decode(kv[kb + d + 3u]);
+    for (var qi = 0u; qi < NQ; qi++) {
+      let q = qi * MAXD4 + d;
+      dots[qi] += (dot(sh_q[q], k0) + dot(sh_q[q + 1u], k1)) + (dot(sh_q[q + 2u], k2) + dot(sh_q[q + 3u], k3));
+    }
+  }
+  for (; d < hd4; d++) {
     let k = kv_decode(kv[kb + d]);
     for (var qi = 0u; qi < NQ; qi++) { dots[qi] += dot(sh_q[qi * MAXD4 + d], k); }
   }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One device call (carry ['.device-kit'], after bench/gpu/kit.sh) for what was written for GPUs on 2026-12-04 without
+# one to run it on: decode_wide against the default decode attention, one layer (bench/attention.ts) at SmolLM2's and
+# Llama-3.2-1B's heads and in whole models (--attention wide,default, side by side); the sampler's part (the bench's
+# profile, kernel family "sample"); what autotune's attention trial picks when nothing is forced (its table); and
+# greedy ids with decode_wide forced (ORACLE=1 with GEN_ARGS). Reports in $OUT, ~8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+for heads in 9/3 32/8; do
+  TOOL=attention BENCH_ARGS="--heads $heads --head-dim 64 --ctx 128,2048 --prefill 0 --decode keys,wide" bash bench/gpu/run.sh wide-layer
+done
+BENCH_ARGS='--synthetic llama-3.2-1b:q8_0,smollm2-135m:q8_0 --prompt-tokens 128,2048 --gen-tokens 64 --repeats 2 --attention wide,default' \
+  bash bench/gpu/run.sh wide-bench
+BENCH_ARGS='--synthetic llama-3.2-1b:q8_0 --prompt-tokens 128 --gen-tokens 32 --repeats 1' bash bench/gpu/run.sh wide-autotune
+ORACLE=1 GEN_ARGS='--attention wide' bash bench/gpu/run.sh wide-oracle
