@@ -10,25 +10,38 @@ const RMS_LANES: u32 = 64u;
 
 var<workgroup> rms_partial: array<vec4<f32>, RMS_LANES / 4u>; // partial v at [v / 4][v % 4]
 
+// s plus the squares of a's components, one at a time in order.
+fn rms_add4(s: f32, a: vec4<f32>) -> f32 {
+  var t = s;
+  t += a.x * a.x;
+  t += a.y * a.y;
+  t += a.z * a.z;
+  t += a.w * a.w;
+  return t;
+}
+
 // lid: the invocation's index in the workgroup; lanes: invocations in the workgroup.
 fn rms_scale(base: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
   for (var v = lid; v < RMS_LANES; v += lanes) {
     var s = 0.0;
     var i = v;
-    // 8 loads in flight, then summed in order: a loop of dependent loads waited for each on a GPU (an H200's fused
-    // GEMV of K = 8,192 spent ~35 us in its prologue). Two vec4s, no array: SwiftShader keeps arrays in memory.
+    // 16 loads in flight, then 8, then one at a time, each group summed in order (so the same adds in the same order
+    // whatever the row's length): a loop of dependent loads waited for each on a GPU (an H200's fused GEMV of K = 8,192
+    // spent ~35 us in its prologue; with 8 a step still ~16 steps there). Vec4s, no array: SwiftShader keeps arrays in
+    // memory.
+    for (; i + 15u * RMS_LANES < dim; i += 16u * RMS_LANES) {
+      let j = base + i;
+      let a = vec4<f32>(rms_x(j), rms_x(j + RMS_LANES), rms_x(j + 2u * RMS_LANES), rms_x(j + 3u * RMS_LANES));
+      let b = vec4<f32>(rms_x(j + 4u * RMS_LANES), rms_x(j + 5u * RMS_LANES), rms_x(j + 6u * RMS_LANES), rms_x(j + 7u * RMS_LANES));
+      let c = vec4<f32>(rms_x(j + 8u * RMS_LANES), rms_x(j + 9u * RMS_LANES), rms_x(j + 10u * RMS_LANES), rms_x(j + 11u * RMS_LANES));
+      let e = vec4<f32>(rms_x(j + 12u * RMS_LANES), rms_x(j + 13u * RMS_LANES), rms_x(j + 14u * RMS_LANES), rms_x(j + 15u * RMS_LANES));
+      s = rms_add4(rms_add4(rms_add4(rms_add4(s, a), b), c), e);
+    }
     for (; i + 7u * RMS_LANES < dim; i += 8u * RMS_LANES) {
       let j = base + i;
       let a = vec4<f32>(rms_x(j), rms_x(j + RMS_LANES), rms_x(j + 2u * RMS_LANES), rms_x(j + 3u * RMS_LANES));
       let b = vec4<f32>(rms_x(j + 4u * RMS_LANES), rms_x(j + 5u * RMS_LANES), rms_x(j + 6u * RMS_LANES), rms_x(j + 7u * RMS_LANES));
-      s += a.x * a.x;
-      s += a.y * a.y;
-      s += a.z * a.z;
-      s += a.w * a.w;
-      s += b.x * b.x;
-      s += b.y * b.y;
-      s += b.z * b.z;
-      s += b.w * b.w;
+      s = rms_add4(rms_add4(s, a), b);
     }
     for (; i < dim; i += RMS_LANES) {
       let a = rms_x(base + i);

@@ -128,6 +128,7 @@ async function check(variant: 'f16' | 'f32', kind: Kind, tuning: Partial<MatmulT
 const Q8_CASES: Case[] = [
   { N: 7, K: 96, T: 1, norm: true, bias: true }, // qkv with a bias (Qwen2)
   { N: 513, K: 576, T: 1, norm: true },
+  { N: 40, K: 2080, T: 1, norm: true }, // RMSNorm's partials 16 loads a step, then 8, then one (shaders/rms_lib.wgsl)
   { N: 33, K: 64, T: 2, norm: true }, // the GEMV list runs any number of tokens
   { N: 172, K: 160, T: 1, accumulate: true }, // raw x, quantized in the prologue (o, down)
   { N: 66, K: 96, T: 1, norm: true, glu: 'silu' }, // F = 33

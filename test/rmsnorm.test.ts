@@ -7,7 +7,7 @@ import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers
 
 describe.each(VARIANTS)('rmsnorm (%s)', (variant) => {
   // wg: the adapter's default (8 on lavapipe), or a GPU's 64.
-  it.each([[1, 64, undefined], [3, 172, undefined], [5, 1000, undefined], [2, 7, undefined], [3, 172, 64], [5, 1000, 64]])('T=%i dim=%i wg=%s matches the CPU reference', async (T, dim, wg) => {
+  it.each([[1, 64, undefined], [3, 172, undefined], [5, 1000, undefined], [2, 7, undefined], [3, 172, 64], [5, 1000, 64], [2, 2100, undefined], [2, 2100, 64]])('T=%i dim=%i wg=%s matches the CPU reference', async (T, dim, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const r = rng(dim * 31 + T);
