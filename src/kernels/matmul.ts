@@ -6,7 +6,7 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
-import { candidates, chooseVariant, GEMM_TRIAL_TOKENS } from './autotune.ts';
+import { candidates, chooseVariant, gemmTrialTokens } from './autotune.ts';
 import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
 
 /**
@@ -356,7 +356,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
       const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits].every((ok) => ok({ ...defaults, ...v })));
       const key = `${w.format}${w.halfScales ? ' f16-scales' : ''}${w.wideCodes ? ' wide' : ''} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
-      const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, GEMM_TRIAL_TOKENS);
+      const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, gemmTrialTokens(gpu.caps));
       const chosen = await chooseVariant(gpu, key, path, T, T * yWidth * 4, cands, (v, trial) => listOf(path, { ...defaults, ...v }, trial));
       tune = { ...tune, ...chosen };
     }
