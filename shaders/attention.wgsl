@@ -468,25 +468,37 @@ fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
   }
 }
 
+// One workgroup of WG >= MAXD4 lanes per query head (64: src/kernels/attention.ts's MERGE_WG): lane s loads split s's
+// (m, l) (n_split <= WG), and lane l sums head vec4 l % MAXD4 over the splits l / MAXD4, + WG / MAXD4, ... (empty splits
+// wrote no acc), so its loads are in flight together where one lane per head vec4 went over every split in turn.
+var<workgroup> sh_ml: array<vec2<f32>, WG>; // the splits' (m, l)
+var<workgroup> sh_merge: array<vec4<f32>, WG>; // (WG / MAXD4, MAXD4): the split subsets' partial outputs
+
 @compute @workgroup_size(WG)
 fn merge(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
   let h = wg.x;
   let hd4 = p.head_dim / 4u;
+  sh_ml[lid] = select(vec2<f32>(EMPTY_M, 0.0), part_ml[h * p.n_split + min(lid, p.n_split - 1u)], lid < p.n_split);
+  workgroupBarrier();
   var m_all = EMPTY_M;
-  for (var s = 0u; s < p.n_split; s++) { m_all = max(m_all, part_ml[h * p.n_split + s].x); }
+  for (var s = 0u; s < p.n_split; s++) { m_all = max(m_all, sh_ml[s].x); }
   var l_all = 0.0;
-  for (var s = 0u; s < p.n_split; s++) {
-    let ml = part_ml[h * p.n_split + s];
-    l_all += ml.y * exp(ml.x - m_all);
-  }
-  let inv = 1.0 / l_all;
-  for (var d = lid; d < hd4; d += WG) {
+  for (var s = 0u; s < p.n_split; s++) { l_all += sh_ml[s].y * exp(sh_ml[s].x - m_all); }
+  let ksub = WG / MAXD4;
+  let sub = lid / MAXD4;
+  let d4 = lid % MAXD4;
+  if (sub < ksub) {
     var o = vec4<f32>(0.0);
-    for (var s = 0u; s < p.n_split; s++) {
-      let ml = part_ml[h * p.n_split + s];
-      if (ml.y > 0.0) { o += part_acc[(h * p.n_split + s) * hd4 + d] * exp(ml.x - m_all); } // empty splits wrote no acc
+    for (var s = sub; s < p.n_split; s += ksub) {
+      let ml = sh_ml[s];
+      if (ml.y > 0.0) { o += part_acc[(h * p.n_split + s) * hd4 + d4] * exp(ml.x - m_all); }
     }
-    out[h * hd4 + d] = o * inv;
+    sh_merge[sub * MAXD4 + d4] = o;
   }
+  workgroupBarrier();
+  if (lid >= MAXD4) { return; }
+  var a = sh_merge[d4];
+  for (var u = 1u; u < ksub; u++) { a += sh_merge[u * MAXD4 + d4]; }
+  out[h * hd4 + d4] = a * (1.0 / l_all);
 }

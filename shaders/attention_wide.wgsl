@@ -1,16 +1,15 @@
-// decode_wide and merge_wide: decode attention for GPUs, where a workgroup's time is its chain of dependent memory
+// decode_wide: decode attention for GPUs, where a workgroup's time is its chain of dependent memory
 // loads, not its instruction count. decode (shaders/attention.wgsl) takes a tile's keys 4 at a time in its V pass, each
 // invocation over every key of the tile: on a lent H200 ~0.3 us a step, 32 steps for a tile of 128 keys, and a short
 // context gave a few workgroups (kv heads x splits of 128 keys) for the whole GPU. Here a workgroup of WG lanes takes
 // WG keys a pass: lane l scores key k0 + l against every query (its K row's loads its own, 4 words a step),
 // the pass's maximum and weights go through workgroup memory, and in the V pass lane l takes head vec4 l % MAXD4 for
 // the keys l / MAXD4, + WG / MAXD4, ... of the pass, 4 of them a step (16 keys a lane for heads of 64). Splits are WG keys
-// (decodeSplits), so a short context still spreads over several workgroups per kv head; merge_wide combines the
-// splits' partial states with a lane per split. Put after shaders/attention.wgsl (decode_begin, the cache, sh_q).
+// (decodeSplits), so a short context still spreads over several workgroups per kv head; attention.wgsl's merge combines
+// the splits' partial states. Put after shaders/attention.wgsl (decode_begin, the cache, sh_q).
 
 var<workgroup> sh_w: array<vec4<f32>, NQ * WG / 4u>; // (NQ, WG): a pass's scores, then its weights; then the lanes' sums
 var<workgroup> sh_part: array<vec4<f32>, NQ * WG>; // (WG / MAXD4, NQ, MAXD4): the key subsets' partial outputs
-var<workgroup> sh_ml: array<vec2<f32>, WG>; // merge_wide: the splits' (m, l)
 
 fn wide_set(qi: u32, t: u32, x: f32) {
   sh_w[(qi * WG + t) / 4u][t % 4u] = x;
@@ -148,35 +147,4 @@ fn decode_wide(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
       if (d4 == 0u) { part_ml[slot] = vec2<f32>(mr[qi], lsum); }
     }
   }
-}
-
-// One workgroup per query head: lane s loads split s's (m, l) (n_split <= WG), and lane l sums head vec4 l % MAXD4 over
-// the splits l / MAXD4, + WG / MAXD4, ... (empty splits wrote no acc).
-@compute @workgroup_size(WG)
-fn merge_wide(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  if (step.n_tokens != 1u) { return; }
-  let h = wg.x;
-  let hd4 = p.head_dim / 4u;
-  sh_ml[lid] = select(vec2<f32>(EMPTY_M, 0.0), part_ml[h * p.n_split + min(lid, p.n_split - 1u)], lid < p.n_split);
-  workgroupBarrier();
-  var m_all = EMPTY_M;
-  for (var s = 0u; s < p.n_split; s++) { m_all = max(m_all, sh_ml[s].x); }
-  var l_all = 0.0;
-  for (var s = 0u; s < p.n_split; s++) { l_all += sh_ml[s].y * exp(sh_ml[s].x - m_all); }
-  let ksub = WG / MAXD4;
-  let sub = lid / MAXD4;
-  let d4 = lid % MAXD4;
-  if (sub < ksub) {
-    var o = vec4<f32>(0.0);
-    for (var s = sub; s < p.n_split; s += ksub) {
-      let ml = sh_ml[s];
-      if (ml.y > 0.0) { o += part_acc[(h * p.n_split + s) * hd4 + d4] * exp(ml.x - m_all); }
-    }
-    sh_part[sub * MAXD4 + d4] = o;
-  }
-  workgroupBarrier();
-  if (lid >= MAXD4) { return; }
-  var a = sh_part[d4];
-  for (var u = 1u; u < ksub; u++) { a += sh_part[u * MAXD4 + d4]; }
-  out[h * hd4 + d4] = a * (1.0 / l_all);
 }

@@ -198,7 +198,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
     // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size), decode_flat
-    // (subgroups of 4 or more) and decode_wide (with merge_wide; its own 64 lanes, whatever wg says).
+    // (subgroups of 4 or more) and decode_wide (its own 64 lanes, whatever wg says); every split count goes through the merge.
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
       ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []), ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
@@ -310,7 +310,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const twenty = { ...args, nHead: 20 };
     expect(canDecodeWide(gpu.caps, 20, hd)).toBe(false);
     await expect(buildAttention(gpu, alloc, { ...twenty, wide: true })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/decode_wide takes heads of at most 256 dimensions whose 20 queries fit/) });
-    await expect(buildAttention(gpu, alloc, { ...args, nHead: 2, wide: true, nSplit: 65 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/decode_wide merges at most 64 splits, not 65/) });
+    await expect(buildAttention(gpu, alloc, { ...args, nHead: 2, wide: true, nSplit: 65 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/decode merges at most 64 splits, not 65/) });
     alloc.destroyAll();
   });
 

@@ -143,7 +143,7 @@ describe.each(VARIANTS)('llama.cpp oracle (%s)', (variant) => {
     }
   }, 300_000); // lavapipe compiles the pairs' fused GEMVs on first use: tens of seconds with a cold shader cache
 
-  // decode_wide (written for GPUs; its splits and merge_wide: test/layers.test.ts) on the whole model, with the GPUs'
+  // decode_wide (written for GPUs; its splits and the merge: test/layers.test.ts) on the whole model, with the GPUs'
   // other defaults. One file: lavapipe compiles its pipelines for a while with a cold shader cache.
   it.runIf(variant === 'f16')('decode attention a key a lane (wideAttention: true): greedy ids equal llama.cpp\'s', async () => {
     const type = 'Q8_0';

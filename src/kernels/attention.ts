@@ -61,8 +61,10 @@ const KEYS_PER_SPLIT = 128;
 const MAX_SPLITS = 16;
 /** decode_wide's lanes: a key a lane per pass, and a split's keys in passes of as many (at least MAXD4: heads of 256). */
 export const WIDE_WG = 64;
-/** decode_wide's splits: of WIDE_WG keys up to 2,048 keys, then longer; at most WIDE_WG (merge_wide's lane a split). */
+/** decode_wide's splits: of WIDE_WG keys up to 2,048 keys, then longer. */
 const WIDE_MAX_SPLITS = 32;
+/** The merge's lanes: one a split (so at most MERGE_WG splits), and head vec4s by subsets of the splits (heads of 256 at most). */
+const MERGE_WG = 64;
 
 /**
  * Decode splits for a layer whose queries see at most `maxKeys` keys. A CPU adapter runs a workgroup per
@@ -161,7 +163,7 @@ export interface AttentionArgs extends KvCacheArgs {
   wg?: number; // invocations per workgroup (default attentionWorkgroup of the adapter)
   decodeDims?: boolean; // decode by head dimensions (decode_dims) or by keys (decode); default decodeByDims
   flat?: boolean; // decode and prefill by decode_flat and prefill_flat (over decodeDims, prefillDims); default decodeFlat
-  wide?: boolean; // decode by decode_wide and merge_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
+  wide?: boolean; // decode by decode_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
@@ -219,13 +221,13 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
   }
-  if (wide && a.nSplit > WIDE_WG) throw new EmberError('UNSUPPORTED', `attention: decode_wide merges at most ${WIDE_WG} splits, not ${a.nSplit}`);
-  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide' | 'merge_wide';
+  if (a.nSplit > MERGE_WG) throw new EmberError('UNSUPPORTED', `attention: decode merges at most ${MERGE_WG} splits, not ${a.nSplit}`);
+  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
-  const isWide = (entry: Entry) => entry === 'decode_wide' || entry === 'merge_wide';
+  const isWide = (entry: Entry) => entry === 'decode_wide';
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims' || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
-    const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : wg;
+    const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : wg;
     const text = isFlat(entry) ? `${source}\n${flatSource}` : isWide(entry) ? `${source}\n${wideSource}` : source;
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
@@ -261,8 +263,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       a.nSplit,
     ]),
   ];
-  const merge = wide ? 'merge_wide' : 'merge';
-  if (a.nSplit > 1) decode.push(await kernel(merge, merge, 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
+  if (a.nSplit > 1) decode.push(await kernel('merge', 'merge', 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
   return { prefill, decode, decodeQ8: q8 !== null };
 }
 
