@@ -153,12 +153,11 @@ fn write_flat_q8(fp: FlatPass, q0: u32, kvh: u32, lid: u32) {
       let o0 = flat_out(c, i - 1u, inv[c]);
       let o1 = flat_out(c, i, inv[c]);
       let a = max(abs(o0), abs(o1));
-      let d = div_exact(lanes_max(max(max(a.x, a.y), max(a.z, a.w))), 127.0);
-      let id = select(0.0, div_exact(1.0, d), d != 0.0);
+      let s = q8_scale(lanes_max(max(max(a.x, a.y), max(a.z, a.w))));
       let w = base + lid + FW * i;
-      out_q[w - FW] = pack_i8(round_away(o0 * id));
-      out_q[w] = pack_i8(round_away(o1 * id));
-      if (lid == 0u) { out_d[w / 8u] = round_f16(vec4<f32>(d)).x; }
+      out_q[w - FW] = q8_word(o0, s.y);
+      out_q[w] = q8_word(o1, s.y);
+      if (lid == 0u) { out_d[w / 8u] = q8_stored_scale(s.x); }
     }
   }
 }
@@ -183,7 +182,7 @@ fn write_flat_part(fp: FlatPass, q0: u32, kvh: u32, split: u32, lid: u32) {
 @compute @workgroup_size(FW)
 fn decode_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
-  let keys = decode_begin(wg.x, wg.y, lid, 4u * KG * WG);
+  let keys = decode_begin(wg.x, wg.y, lid, KT);
   if (keys.start >= keys.end) { return; }
   for (var q0 = 0u; q0 < GROUP; q0 += 4u) {
     let fp = attend_flat(keys.start, keys.end, wg.x, lid, q0);
@@ -195,7 +194,7 @@ fn decode_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 @compute @workgroup_size(FW)
 fn decode_flat_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (step.n_tokens != 1u) { return; }
-  let keys = decode_begin(wg.x, 0u, lid, 4u * KG * WG);
+  let keys = decode_begin(wg.x, 0u, lid, KT);
   for (var q0 = 0u; q0 < GROUP; q0 += 4u) {
     let fp = attend_flat(keys.start, keys.end, wg.x, lid, q0);
     write_flat(fp, q0, 0u, wg.x, lid);

@@ -12,9 +12,9 @@ import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
 import { watchCompiles } from '../src/gpu/pipelines.ts';
-import { parseAttention, parseFuse, parsePeer, parseQuant, parseScales, runBench } from '../src/cli/bench.ts';
+import { parseAttention, parseFuse, parsePeer, parseQuant, parseScales, runBench, type BenchCommand } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
-import { waitSpins } from '../src/gpu/device.ts';
+import { waitSpins, type Gpu } from '../src/gpu/device.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { toF32 } from '../src/gguf/convert.ts';
@@ -148,6 +148,16 @@ describe('bandwidth probe', () => {
   });
 });
 
+/** A short bench of stories260K's Q8_0 file with `runs` (one option's values, each run side by side). */
+const sideBySide = (gpu: Gpu, runs: Partial<BenchCommand>) => runBench({
+  model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
+  quant: ['auto'],
+  config: { promptTokens: [16], genTokens: 4, repeats: 1 },
+  probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
+  gpu,
+  ...runs,
+});
+
 describe('bench end to end (stories260K, tiny settings)', () => {
   it('returns every field with a sane type', async () => {
     const gpu = await testGpu();
@@ -203,14 +213,7 @@ describe('bench end to end (stories260K, tiny settings)', () => {
 
   it('--scales runs a Q8_0 file with its scales as f16 pairs and as f32, side by side, and names each run', async () => {
     const gpu = await testGpu();
-    const report = await runBench({
-      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
-      quant: ['auto'],
-      scales: ['f16', 'f32'],
-      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
-      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
-      gpu,
-    });
+    const report = await sideBySide(gpu, { scales: ['f16', 'f32'] });
     const [pairs, f32] = report.results;
     expect([pairs.scales, f32.scales]).toEqual(['f16', 'f32']);
     // Rows of 64 weights: two f32 scales (8 bytes) against one word of two f16 scales (4), on every row.
@@ -224,14 +227,7 @@ describe('bench end to end (stories260K, tiny settings)', () => {
 
   it('--fuse runs decode with the GEMVs taking in their norms and without, side by side, and names each run', async () => {
     const gpu = await testGpu();
-    const report = await runBench({
-      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
-      quant: ['auto'],
-      fuse: [true, false],
-      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
-      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
-      gpu,
-    });
+    const report = await sideBySide(gpu, { fuse: [true, false] });
     const [on, off] = report.results;
     expect([on.fuse_decode, off.fuse_decode]).toEqual([true, false]);
     // Unfused, each pre-norm is a dispatch of its own: two a layer more.
@@ -248,14 +244,7 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     const gpu = await testGpu();
     const compiled: string[] = [];
     const unwatch = watchCompiles(gpu, (label) => compiled.push(label));
-    const report = await runBench({
-      model: sharedModelPath('stories260K-derived/stories260K-Q8_0.gguf'),
-      quant: ['auto'],
-      attention: [true, false],
-      config: { promptTokens: [16], genTokens: 4, repeats: 1 },
-      probe: { bytes: 4 * 2 ** 20, repeats: 2, dispatches: 1 },
-      gpu,
-    }).finally(unwatch);
+    const report = await sideBySide(gpu, { attention: [true, false] }).finally(unwatch);
     const [wide, plain] = report.results;
     expect([wide.wide_attention, plain.wide_attention]).toEqual([true, false]);
     expect(compiled.filter((l) => /^attention\/decode_wide/.test(l))).toHaveLength(1); // the option reached the model

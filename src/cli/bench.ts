@@ -84,21 +84,19 @@ export function parseScales(v: string | undefined): BenchScales[] | undefined {
   });
 }
 
-/** --fuse LIST: on and/or off (the Engine's fuseDecode). */
-export function parseFuse(v: string | undefined): boolean[] | undefined {
-  return parseList(v, 'fuse')?.map((s) => {
-    if (s !== 'on' && s !== 'off') throw new EmberError('BAD_ARGUMENT', `--fuse takes on or off, got ${JSON.stringify(s)}`);
-    return s === 'on';
+/** --<what> LIST of a boolean load option's two names, `yes` (true) and/or `no` (false). */
+function parseSwitch(v: string | undefined, what: string, yes: string, no: string): boolean[] | undefined {
+  return parseList(v, what)?.map((s) => {
+    if (s !== yes && s !== no) throw new EmberError('BAD_ARGUMENT', `--${what} takes ${yes} or ${no}, got ${JSON.stringify(s)}`);
+    return s === yes;
   });
 }
 
+/** --fuse LIST: on and/or off (the Engine's fuseDecode). */
+export const parseFuse = (v: string | undefined) => parseSwitch(v, 'fuse', 'on', 'off');
+
 /** --attention LIST: wide and/or default (the Engine's wideAttention on or off). */
-export function parseAttention(v: string | undefined): boolean[] | undefined {
-  return parseList(v, 'attention')?.map((s) => {
-    if (s !== 'wide' && s !== 'default') throw new EmberError('BAD_ARGUMENT', `--attention takes wide or default, got ${JSON.stringify(s)}`);
-    return s === 'wide';
-  });
-}
+export const parseAttention = (v: string | undefined) => parseSwitch(v, 'attention', 'wide', 'default');
 
 /** generate's --attention: one of wide or default, as the Engine's wideAttention (nothing when absent). */
 export function attentionFlag(v: unknown): { wideAttention?: boolean } {

@@ -1,13 +1,14 @@
 import source from '../../shaders/attention.wgsl?raw';
 import flatSource from '../../shaders/attention_flat.wgsl?raw';
 import wideSource from '../../shaders/attention_wide.wgsl?raw';
+import dimsSource from '../../shaders/attention_dims.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
-import { Allocator } from '../gpu/buffers.ts';
+import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
 import { buildKernel, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
-import { autotuneNamed, cachedChoice } from './autotune.ts';
+import { chooseByTrial } from './autotune.ts';
 import { kvCacheBytes } from './kv_layout.ts';
 import { TANH_LIB } from './wgsl_lib.ts';
 import { kvShaderParts } from './kv_cache.ts';
@@ -228,10 +229,10 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims' || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
     const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : wg;
-    const text = isFlat(entry) ? `${source}\n${flatSource}` : isWide(entry) ? `${source}\n${wideSource}` : source;
+    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : '';
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
-      code: shaderText(text, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
+      code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
       constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
@@ -284,26 +285,18 @@ const TRIAL_KEYS = 1024;
 export async function chooseDecodeWide(gpu: Gpu, a: DecodeTrialArgs): Promise<boolean> {
   if (!canDecodeWide(gpu.caps, a.nHead / a.nKv, a.headDim)) return false;
   const shape = `${a.kvType} heads=${a.nHead}/${a.nKv} hd=${a.headDim} keys=${a.maxKeys} ring=${a.cacheLen}${a.window ? ` window=${a.window}` : ''}${a.softcap ? ' softcap' : ''}`;
-  const key = `attention ${shape} decode`;
-  let choice = cachedChoice(gpu, key);
-  if (!choice) {
-    const alloc = new Allocator(gpu);
-    try {
-      const step = alloc.uniform('attention.trial.step', STEP.size);
-      gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: 1, pos: Math.min(a.cacheLen, TRIAL_KEYS) - 1 }));
-      const buffers = {
-        step,
-        kv: alloc.storage('attention.trial.kv', kvCacheBytes(a.kvType, a.cacheLen, a.nKv, a.headDim)),
-        qkv: alloc.storage('attention.trial.qkv', (a.nHead + 2 * a.nKv) * a.headDim * 4),
-        out: alloc.storage('attention.trial.out', a.nHead * a.headDim * 4),
-      };
-      const list = async (wide: boolean) =>
-        (await buildAttention(gpu, alloc, { ...a, ...buffers, wide, nSplit: decodeSplits(a.maxKeys, gpu.caps.cpu, wide) })).decode;
-      choice = autotuneNamed(gpu, key, 'attention', 1, [{ name: 'default', list: await list(false) }, { name: 'wide', list: await list(true) }]);
-      await choice;
-    } finally {
-      alloc.destroyAll();
-    }
-  }
-  return (await choice).chosen === 'wide';
+  const chosen = await chooseByTrial(gpu, `attention ${shape} decode`, 'attention', 1, async (scratch) => {
+    const step = scratch.uniform('attention.trial.step', STEP.size);
+    gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: 1, pos: Math.min(a.cacheLen, TRIAL_KEYS) - 1 }));
+    const buffers = {
+      step,
+      kv: scratch.storage('attention.trial.kv', kvCacheBytes(a.kvType, a.cacheLen, a.nKv, a.headDim)),
+      qkv: scratch.storage('attention.trial.qkv', (a.nHead + 2 * a.nKv) * a.headDim * 4),
+      out: scratch.storage('attention.trial.out', a.nHead * a.headDim * 4),
+    };
+    const list = async (wide: boolean) =>
+      (await buildAttention(gpu, scratch, { ...a, ...buffers, wide, nSplit: decodeSplits(a.maxKeys, gpu.caps.cpu, wide) })).decode;
+    return [{ name: 'default', list: await list(false) }, { name: 'wide', list: await list(true) }];
+  });
+  return chosen === 'wide';
 }

@@ -1,5 +1,5 @@
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
-import { readBuffer } from '../gpu/buffers.ts';
+import { Allocator, readBuffer } from '../gpu/buffers.ts';
 import { encodeDispatches, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
 import type { MatmulTuning } from './matmul.ts';
 
@@ -11,16 +11,11 @@ import type { MatmulTuning } from './matmul.ts';
  * least disturbed run counts. Choices are cached per adapter and matmul shape (format, K, N, scale
  * group, path) for the life of the page or process, so a shape is timed once; a trial budget bounds
  * the time spent per adapter, after which shapes take the static default (matmulTuning). Decode attention's entry
- * point is picked the same way, by name (autotuneNamed; src/kernels/attention.ts's chooseDecodeWide).
+ * point is picked the same way, by name (chooseByTrial; src/kernels/attention.ts's chooseDecodeWide).
  */
 
 /** One launch variant of one list: MatmulTuning's 'gemv...' or 'gemm...' fields. */
 export type Variant = Partial<MatmulTuning>;
-
-export interface Trial {
-  variant: Variant;
-  list: readonly Dispatch[];
-}
 
 /** What a trial picks: a matmul's GEMV or GEMM variant, or decode attention's entry point (src/kernels/attention.ts). */
 export type TrialPath = 'gemv' | 'gemm' | 'attention';
@@ -107,11 +102,6 @@ export function candidates(defaults: MatmulTuning, path: 'gemv' | 'gemm', floatD
       ];
   const plain = floatDot ? all : all.map((v) => ('gemv' in v ? { ...v, gemvFloat: false } : { ...v, gemmFloat: false }));
   return plain.filter((v, i) => plain.findIndex((u) => variantName(u) === variantName(v)) === i);
-}
-
-/** A cached choice for this adapter and key, if one was made (or is being made). */
-export function cachedChoice(gpu: Gpu, key: string): Promise<AutotuneChoice> | undefined {
-  return choices.get(`${gpu.caps.adapterName}|${key}`);
 }
 
 /** The choices made so far on this adapter (for `emberlm bench`), in the order they were made. */
@@ -205,30 +195,34 @@ async function timeTrials(gpu: Gpu, lists: readonly (readonly Dispatch[])[], nTo
   return best;
 }
 
-/**
- * The fastest of `trials` (all lists of one matmul and path, each already checked by the correctness
- * tests), timed for `nTokens` tokens; the first trial is the default, kept when the budget is spent
- * or no other is 10% faster. The per-adapter cache makes later calls with the same key free.
- */
-export function autotune(gpu: Gpu, key: string, path: TrialPath, nTokens: number, trials: readonly Trial[]): Promise<AutotuneChoice> {
-  return autotuneNamed(gpu, key, path, nTokens, trials.map((t) => ({ name: variantName(t.variant), list: t.list })));
-}
-
-/** As `autotune`, for candidates given by name (the first is the default). */
-export function autotuneNamed(gpu: Gpu, key: string, path: TrialPath, nTokens: number, named: readonly NamedTrial[]): Promise<AutotuneChoice> {
-  const adapter = gpu.caps.adapterName;
-  const full = `${adapter}|${key}`;
-  let c = choices.get(full);
-  if (!c) {
-    c = runTrials(gpu, adapter, key, path, nTokens, named);
-    choices.set(full, c);
-  }
-  return c;
-}
-
+/** A candidate of a trial: its name (variantName for a matmul's) and the list it runs. */
 export interface NamedTrial {
   name: string;
   list: readonly Dispatch[];
+}
+
+/**
+ * The name of the candidate to run for `key` on this adapter: the cached choice, or one made now by timing the lists
+ * `trials` builds (each already checked by the correctness tests; called only then, on scratch from its own Allocator,
+ * freed after) for `nTokens` tokens. The first candidate is the default, kept when the budget is spent or no other is
+ * 10% faster.
+ */
+export async function chooseByTrial(
+  gpu: Gpu, key: string, path: TrialPath, nTokens: number, trials: (scratch: Allocator) => Promise<readonly NamedTrial[]>,
+): Promise<string> {
+  const full = `${gpu.caps.adapterName}|${key}`;
+  let choice = choices.get(full);
+  if (!choice) {
+    const scratch = new Allocator(gpu);
+    try {
+      choice = runTrials(gpu, gpu.caps.adapterName, key, path, nTokens, await trials(scratch));
+      choices.set(full, choice);
+      await choice;
+    } finally {
+      scratch.destroyAll();
+    }
+  }
+  return (await choice).chosen;
 }
 
 /** The scratch a trial's lists bind instead of the model's Step and y. */
@@ -246,21 +240,12 @@ export async function chooseVariant(
   gpu: Gpu, key: string, path: 'gemv' | 'gemm', nTokens: number, yBytes: number, cands: readonly Variant[],
   listFor: (v: Variant, trial: TrialBuffers) => Promise<readonly Dispatch[]>,
 ): Promise<Variant> {
-  let choice = cachedChoice(gpu, key);
-  if (!choice) {
-    const step = gpu.device.createBuffer({ label: 'autotune.step', size: STEP.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    const y = gpu.device.createBuffer({ label: 'autotune.y', size: yBytes, usage: GPUBufferUsage.STORAGE });
-    try {
-      gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: nTokens }));
-      const trials = await Promise.all(cands.map(async (v) => ({ variant: v, list: await listFor(v, { step, y }) })));
-      choice = autotune(gpu, key, path, nTokens, trials);
-      await choice;
-    } finally {
-      step.destroy();
-      y.destroy();
-    }
-  }
-  const { chosen } = await choice;
+  const chosen = await chooseByTrial(gpu, key, path, nTokens, (scratch) => {
+    const step = scratch.uniform('autotune.step', STEP.size);
+    const y = scratch.storage('autotune.y', yBytes);
+    gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: nTokens }));
+    return Promise.all(cands.map(async (v) => ({ name: variantName(v), list: await listFor(v, { step, y }) })));
+  });
   return cands.find((v) => variantName(v) === chosen) ?? cands[0];
 }
 

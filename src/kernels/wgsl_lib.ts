@@ -16,7 +16,7 @@ export const Q8_BLOCK_LIB = `${roundF16Source}\n${q8BlockSource}`;
 export const TANH_LIB = tanhSource;
 /** glu_act (the gated FFN's activation) and tanh_stable, which it needs: SwiGLU and the matmul's GLU epilogue. */
 export const GLU_LIB = `${tanhSource}\n${gluSource}`;
-/** rms_scale and rms_block: RMSNorm and the matmul prologues that normalise x. */
+/** rms_scale, rms_quad and rms_block: RMSNorm and the matmul prologues that normalise x. */
 export const RMS_LIB = rmsSource;
 /** fp8x4 (FP8 codes to f32, E4M3 or E5M2) and the E4M3 encoder: the FP8 weights and the fp8-e4m3 K/V cache. */
 export const FP8_CODES_LIB = fp8CodesSource;

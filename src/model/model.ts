@@ -170,13 +170,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   let weightBytes = embed.bytes;
   let kvBytes = 0;
 
-  const window0 = c.layerWindow[0] ?? 0;
-  const wide = o.wideAttention ?? (o.autotune ? await chooseDecodeWide(gpu, {
-    nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window: window0, softcap: c.attnSoftcap, kvType,
-    cacheLen: kvCacheRows(window0, nCtx, maxBatch), maxKeys: window0 > 0 ? Math.min(window0, nCtx) : nCtx,
-    rope: { nRot: c.nRot, neox: c.ropeNeox, ...(window0 > 0 ? ropeLocal : ropeGlobal) },
-  }) : false);
-  const splitsOf = (window: number) => decodeSplits(window > 0 ? Math.min(window, nCtx) : nCtx, gpu.caps.cpu, wide);
+  // A layer's attention by its window (0: all keys): its heads, K/V ring, RoPE table and the most keys a query sees.
+  const attentionOf = (window: number) => ({
+    nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, kvType,
+    cacheLen: kvCacheRows(window, nCtx, maxBatch), maxKeys: window > 0 ? Math.min(window, nCtx) : nCtx,
+    rope: { nRot: c.nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) },
+  });
+  const wide = o.wideAttention ?? (o.autotune ? await chooseDecodeWide(gpu, attentionOf(c.layerWindow[0] ?? 0)) : false);
+  const splitsOf = (window: number) => decodeSplits(attentionOf(window).maxKeys, gpu.caps.cpu, wide);
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
   for (let l = 0; l < c.nLayer; l++) {
@@ -205,10 +206,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       }
     };
     const window = c.layerWindow[l] ?? 0;
-    const cacheLen = kvCacheRows(window, nCtx, maxBatch);
+    const shape = attentionOf(window);
+    const { cacheLen, rope } = shape;
     const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
     kvBytes += kv.size;
-    const rope = { nRot: c.nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) };
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
     const preNorm = async (name: string, weight: Float32Array, parts: WeightData[]): Promise<Norm> => {
@@ -229,8 +230,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const cache = { kvType, cacheLen, kv };
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
     const attention = await buildAttention(gpu, alloc, {
-      nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, ...cache,
-      rope, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
+      ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
       outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
     });
     prefill.push(attention.prefill); // after the rope dispatch

@@ -1,0 +1,135 @@
+// decode_dims, decode_dims_q8 and prefill_dims: attention by head dimensions, for CPU adapters whose workgroup is one
+// subgroup (src/kernels/attention.ts's decodeByDims). Put after shaders/attention.wgsl (decode_begin, decode_end,
+// write_out, the softmax state), with lanes_sum4 and lanes_max (subgroup operations) in front.
+
+// decode_dims: the queries' vec4s of this invocation (vec4 i of query qi: dimension vec4 lid + i * WG), in registers.
+var<private> q_own: array<vec4<f32>, NQ * MAXD4>;
+const NQ4: u32 = (NQ + 3u) / 4u; // queries in groups of 4: one vec4 of scores per key
+
+// Decode for a CPU adapter whose workgroup is one subgroup (WG == subgroup size; lanes_sum4 sums over it):
+// every invocation takes the head dimensions it owns for the scores as well as for V. Per key it reads
+// its vec4s of the K row, forms every query's partial dot, and lanes_sum4 gives all invocations the
+// same scores, so the online softmax runs alike in each, with no workgroup memory and no barrier per
+// key. Per key and invocation: d4_count() K loads and as many V loads (the queries stay in registers).
+@compute @workgroup_size(WG)
+fn decode_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  decode_by_dims(wg, lid);
+}
+
+// decode_dims that also writes its output in Q8_0 (one split only; WG 8 and head_dim a multiple of 32, so a
+// block's 8 vec4s are vec4 i of each invocation: d4 = lid + 8i). ggml's quantize_row_q8_0 numerics, as
+// shaders/q8_block.wgsl's quantize_q8_block, on the f32 values write_out stores: the same codes and scales.
+@compute @workgroup_size(WG)
+fn decode_dims_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (!decode_by_dims(wg, lid)) { return; }
+  let hd4 = p.head_dim / 4u;
+  for (var qi = 0u; qi < NQ; qi++) {
+    let h = wg.x * GROUP + qi;
+    let inv = 1.0 / l[qi];
+    for (var i = 0u; i < d4_count(); i++) {
+      let v = acc[qi * MAXD4 + i] * inv;
+      let a = abs(v);
+      let s = q8_scale(lanes_max(max(max(a.x, a.y), max(a.z, a.w))));
+      let w = h * hd4 + lid + i * WG;
+      out_q[w] = q8_word(v, s.y);
+      if (lid == 0u) { out_d[w / 8u] = q8_stored_scale(s.x); }
+    }
+  }
+}
+
+// decode_dims's work; false where the workgroup had nothing to do (another step size, or an empty split).
+fn decode_by_dims(wg: vec3u, lid: u32) -> bool {
+  if (step.n_tokens != 1u) { return false; }
+  let kvh = wg.x;
+  let keys = decode_begin(kvh, wg.y, lid, KT);
+  if (keys.start >= keys.end) { return false; }
+  for (var qi = 0u; qi < NQ; qi++) {
+    for (var i = 0u; i < d4_count(); i++) {
+      let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros and add nothing to the dots
+      q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), sh_q[qi * MAXD4 + min(d4, MAXD4 - 1u)], d4 < MAXD4);
+    }
+  }
+  attend_dims(keys.start, keys.end, kvh, lid);
+  decode_end(kvh, wg.y, lid);
+  return true;
+}
+
+// prefill_dims: the prefill by head dimensions, for the same adapters as decode_dims, one token per workgroup
+// (TQ = 1, so every query of the workgroup sees the same keys): its GROUP queries, rotated by the RoPE dispatch,
+// straight from qkv into registers (no workgroup memory, no barrier), then attend_dims over keys 0..pos+t.
+@compute @workgroup_size(WG)
+fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t = wg.y;
+  if (t >= step.n_tokens) { return; }
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var qi = 0u; qi < NQ; qi++) {
+    for (var i = 0u; i < d4_count(); i++) {
+      let d4 = lid + i * WG;
+      let q = qkv4(t * row_len + (kvh * GROUP + qi) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
+      q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), q, d4 < MAXD4);
+    }
+  }
+  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+  attend_dims(first_key(n_keys), n_keys, kvh, lid);
+  for (var qi = 0u; qi < NQ; qi++) { write_out(qi, t, kvh, lid); }
+}
+
+// Keys [start, end) of kv head kvh into every query's state (m, l, acc), the queries in q_own: per key an
+// invocation loads its vec4s of the K and V rows, and lanes_sum4 gives every invocation the same scores.
+fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
+  let nd = d4_count();
+  init_state();
+  // (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation.
+  var m4: array<vec4<f32>, NQ4>;
+  var l4: array<vec4<f32>, NQ4>;
+  for (var g = 0u; g < NQ4; g++) {
+    m4[g] = vec4<f32>(EMPTY_M);
+    l4[g] = vec4<f32>(0.0);
+  }
+  var row = start % p.cache_len; // key j's row, j % cache_len, without a division per key
+  for (var j = start; j < end; j++) { // a run-time loop: one key's loads in the shader
+    let kb = kv_word(0u, row, kvh);
+    let vb = kv_word(1u, row, kvh);
+    var k: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the K row, then of the V row (nd of them)
+    var v: array<vec4<f32>, MAXD4>;
+    for (var i = 0u; i < nd; i++) {
+      let d4 = lid + i * WG;
+      let w = min(d4, MAXD4 - 1u);
+      k[i] = select(vec4<f32>(0.0), kv_decode(kv[kb + w]), d4 < MAXD4);
+      v[i] = select(vec4<f32>(0.0), kv_decode(kv[vb + w]), d4 < MAXD4);
+    }
+    var part: array<vec4<f32>, NQ4>;
+    for (var g = 0u; g < NQ4; g++) { part[g] = vec4<f32>(0.0); }
+    for (var qi = 0u; qi < NQ; qi++) {
+      var d = 0.0;
+      for (var i = 0u; i < nd; i++) { d += dot(q_own[qi * MAXD4 + i], k[i]); }
+      part[qi / 4u][qi % 4u] = d;
+    }
+    let ks = kv_scale(kv_scale_word(0u, row, kvh));
+    let vs = kv_scale(kv_scale_word(1u, row, kvh));
+    var corr: array<vec4<f32>, NQ4>;
+    var prob: array<vec4<f32>, NQ4>;
+    for (var g = 0u; g < NQ4; g++) {
+      var s = lanes_sum4(part[g]) * ks;
+      if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
+      // Of exp(m - m_new) and exp(s - m_new) one is 1: a single exp per query and key.
+      let e = exp(-abs(s - m4[g]));
+      let up = s > m4[g];
+      corr[g] = select(vec4<f32>(1.0), e, up);
+      prob[g] = select(e, vec4<f32>(1.0), up) * vs; // V's scale folded into the weight (l keeps the plain one)
+      m4[g] = max(m4[g], s);
+      l4[g] = l4[g] * corr[g] + select(e, vec4<f32>(1.0), up);
+    }
+    for (var qi = 0u; qi < NQ; qi++) {
+      let c = corr[qi / 4u][qi % 4u];
+      let e = prob[qi / 4u][qi % 4u];
+      for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] = acc[qi * MAXD4 + i] * c + e * v[i]; }
+    }
+    row = select(row + 1u, 0u, row + 1u == p.cache_len);
+  }
+  for (var qi = 0u; qi < NQ; qi++) {
+    m[qi] = m4[qi / 4u][qi % 4u];
+    l[qi] = l4[qi / 4u][qi % 4u];
+  }
+}
