@@ -86,7 +86,7 @@ ${cases.join('\n')}
  * The few functions whose WGSL must differ with the device (WGSL has no #if, and a builtin a device
  * lacks may not even be named): chosen from caps, prepended to every matmul shader.
  */
-export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>): string {
+export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8' | 'subgroupMinSize'>): string {
   const dot4 = caps.dot4I8
     ? 'fn dot4i8(a: u32, b: u32) -> i32 { return dot4I8Packed(a, b); }'
     : `fn dot4i8(a: u32, b: u32) -> i32 {
@@ -137,7 +137,18 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
   const lanes = caps.subgroups
     ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
     : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
-  return [dot4, share, lanes].join('\n');
+  // The q8_local prologue's block maximum over a block's 8 lanes (8 consecutive invocations, in one subgroup where every
+  // subgroup has 8 lanes or more) by a butterfly of shuffles, where it otherwise goes through workgroup memory and two
+  // barriers a turn (matmul_in_q8_local.wgsl).
+  const by8 = subgroupsOf8(caps);
+  const blockMax = by8
+    ? `fn lanes_block_max(v: f32) -> f32 {
+  var m = max(v, subgroupShuffleXor(v, 1u));
+  m = max(m, subgroupShuffleXor(m, 2u));
+  return max(m, subgroupShuffleXor(m, 4u));
+}`
+    : 'fn lanes_block_max(v: f32) -> f32 { return v; }';
+  return [dot4, share, lanes, `const BLOCK_MAX_BY_LANES: bool = ${by8};`, blockMax].join('\n');
 }
 
 /**
@@ -146,7 +157,7 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
  * default: x from a buffer), the embedding its gather.
  */
 export function decoderShader(
-  caps: Pick<GpuCaps, 'subgroups' | 'dot4I8'>,
+  caps: Pick<GpuCaps, 'subgroups' | 'dot4I8' | 'subgroupMinSize'>,
   weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales' | 'wideCodes'>, // a format, or uploaded weights (their decoder)
   main: string,
   input?: MatmulInput,
