@@ -7,6 +7,7 @@ import { DEFAULT_HUB, expectedFromTree, hubFileUrl, hubTreeUrl, parseHubId, pick
 import { htmlError, httpGet, isHtml, statusError } from './http.ts';
 import { isNode, requireNodeHost } from '../node_host.ts';
 import { defaultFileCache } from './platform.ts';
+import { printable } from '../util/printable.ts';
 
 /** A model input resolved to what the readers take: one GGUF file, or a Hugging Face folder. */
 export type OpenedModel =
@@ -33,17 +34,33 @@ export async function openModel(input: ModelInput, opts: OpenOptions): Promise<O
   const o: Ctx = { ...opts, files: () => (made ??= cache === 'default' ? defaultFileCache() : Promise.resolve(cache)) };
   if (typeof input !== 'string' && !(input instanceof URL)) return gguf(await openSource(input));
   let s = String(input);
+  // '' would resolve to the page itself (then fail as "an HTML page"), and Node has no file named ''
+  if (s.trim() === '') throw new EmberError('BAD_ARGUMENT', `the model is ${printable(s)}; expected a URL, a path, a Hub id, a File/Blob or bytes`, { input: s });
+  if (opts.hubUrl !== undefined) checkUrl(opts.hubUrl, 'hubUrl');
+  if (/^https?:/i.test(s)) checkUrl(s, 'the model URL'); // 'http://' would fail later as a bare TypeError
   if (isNode() && !/^[a-z][a-z\d+.-]*:\/\//i.test(s) && (await requireNodeHost(`reading ${s}`).exists(s))) return local(s);
   const id = typeof input === 'string' ? parseHubId(s) : null;
   if (id) return openHub(id, o);
   const page = (globalThis as { location?: { href: string } }).location?.href;
-  if (!isNode() && page && !/^[a-z][a-z\d+.-]*:/i.test(s)) s = new URL(s, page).href; // relative to the page
+  if (!isNode() && page && !/^[a-z][a-z\d+.-]*:/i.test(s)) s = checkUrl(s, 'the model URL', page); // relative to the page
   const files = /^https?:/i.test(s) ? await o.files() : null;
   if (files) {
     if (await isHFFolder(s)) return hfFolder(cachedFolder(s.replace(/config\.json$/, ''), o, null));
     return gguf(await files.open(s, { onProgress: o.onDownload, signal: o.signal }));
   }
   return local(s);
+}
+
+/**
+ * `s` (resolved against `base`) as an absolute URL, or a BAD_ARGUMENT naming it: the URL constructor's
+ * own TypeError ("Invalid base URL") names neither the input nor the option it came from.
+ */
+function checkUrl(s: string, what: string, base?: string): string {
+  try {
+    return new URL(s, base).href;
+  } catch {
+    throw new EmberError('BAD_ARGUMENT', `${what} ${printable(s, 200)} is not a valid URL`, { input: s });
+  }
 }
 
 /** A path, a file: / blob: / data: URL, an uncached URL: as the readers always took them. */

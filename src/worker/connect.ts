@@ -56,7 +56,14 @@ function portable(input: ModelInput): ModelInput {
   if (input instanceof Uint8Array) return input.buffer instanceof ArrayBuffer ? transfer(input, [input.buffer]) : input;
   const base = (globalThis as { location?: { href: string } }).location?.href;
   if (input instanceof URL) return input.href;
-  if (typeof input === 'string' && base && !/^[a-z][a-z\d+.-]*:/i.test(input) && !parseHubId(input)) return new URL(input, base).href;
+  if (typeof input === 'string' && base && input.trim() !== '' && !/^[a-z][a-z\d+.-]*:/i.test(input) && !parseHubId(input)) {
+    // what does not resolve ('' would resolve to the page itself) crosses as it is: the worker's load names it in a BAD_ARGUMENT
+    try {
+      return new URL(input, base).href;
+    } catch {
+      return input;
+    }
+  }
   return input; // a Blob/File crosses as a handle; a string in Node is a path
 }
 
