@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
-// WebGPU types for our declarations (GPUDevice in Gpu, ...): TypeScript's DOM lib has none yet.
+// WebGPU types for this file's checks (GPUDevice in Gpu, ...); the emitted .d.ts drops this line: apps on TypeScript 5
+// get @webgpu/types through src/ts5/, those on 6+ from their DOM lib.
 export {
   Engine, DeviceLostEvent, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats,
   type GenerationStream, type ContextOverflow, type ModelInput,
