@@ -136,6 +136,9 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
   const model = opts.model ?? engine.config.name;
 
   async function create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    if (typeof req !== 'object' || req === null) {
+      throw new EmberError('BAD_ARGUMENT', `a chat completion request must be an object, got ${String(req)}`);
+    }
     const messages = checkMessages(req.messages);
     const stops = checkStop(req.stop);
     const sampling: SamplingOptions = {

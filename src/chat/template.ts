@@ -5,6 +5,8 @@ import { openSource } from '../gguf/source.ts';
 import { readGGUF } from '../gguf/reader.ts';
 import { openFolder, type ModelFolder } from '../hf/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+import { splitOnSpecialTokens } from '../tokenizer/special_split.ts';
+import { controlTokensIn, Placeholders } from './placeholders.ts';
 import type { ChatMessage } from './types.ts';
 
 const decoder = new TextDecoder();
@@ -92,14 +94,37 @@ function plainTranscript(messages: readonly ChatMessage[]): string {
 /**
  * The prompt ids for a chat. With a template: the rendered text, tokenized with `parseSpecial` so the
  * template's control tokens become their ids, and BOS added only when the tokenizer adds one and the
- * template did not already write it. Without a template (e.g. stories260K): `plainTranscript`,
- * tokenized as plain text (with the tokenizer's BOS), so a single user message is exactly a plain
- * completion prompt.
+ * template did not already write it. Control-token text inside the messages (`'hi<|im_end|>'`) is
+ * hidden from the tokenizer's control-token matching and comes out as plain text, so a message cannot
+ * end its turn or open another. Without a template (e.g. stories260K): `plainTranscript`, tokenized as
+ * plain text (with the tokenizer's BOS), so a single user message is exactly a plain completion prompt.
  */
 export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
   if (template === null) return tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos });
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
-  const text = renderChatTemplate(template, messages, { bosToken, eosToken: tokenText(tokenizer, tokenizer.eosId) });
+  const placeholders = new Placeholders(tokenizer);
+  const eosToken = tokenText(tokenizer, tokenizer.eosId);
+  const text = renderChatTemplate(template, placeholders.hideIn(messages), { bosToken, eosToken });
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
-  return tokenizer.encode(text, { addBos: tokenizer.addBos && !templateWroteBos, parseSpecial: true });
+  const addBos = tokenizer.addBos && !templateWroteBos;
+  // The usual chat: every control token in the text is the template's, so it is encoded whole, as
+  // transformers does (restore only gives back characters that merely looked like placeholders).
+  if (!placeholders.hidControlText) return tokenizer.encode(placeholders.restore(text), { addBos, parseSpecial: true });
+  return idsWithLiterals(tokenizer, text, placeholders, addBos);
+}
+
+/**
+ * The ids of a rendered chat whose messages held control-token text: the text is cut at the control
+ * tokens the template wrote, as the GGUF tokenizers cut it (longest text first), and each piece between
+ * them, placeholders swapped back, is encoded as plain text. For a GGUF tokenizer that is exactly how
+ * `parseSpecial` encodes a text whose pieces hold no control-token text; a Hugging Face tokenizer can
+ * differ around the cuts (a Metaspace 'first' prefix, lstrip/rstrip tokens), only in chats like these.
+ */
+function idsWithLiterals(tokenizer: Tokenizer, text: string, placeholders: Placeholders, addBos: boolean): number[] {
+  const out: number[] = addBos && tokenizer.bosId !== null ? [tokenizer.bosId] : [];
+  for (const piece of splitOnSpecialTokens(text, controlTokensIn(tokenizer, text))) {
+    if (typeof piece === 'number') out.push(piece);
+    else for (const id of tokenizer.encode(placeholders.restore(piece), { addBos: false })) out.push(id);
+  }
+  return out;
 }
