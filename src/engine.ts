@@ -3,7 +3,6 @@ import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
-import { READBACK_RING } from './model/readback_ring.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
 import { mulberry32 } from './util/rng.ts';
@@ -13,6 +12,7 @@ import { TokenPipe, type GeneratedToken, type GenerationResult, type ProducerEnd
 import { loadModel, type LoadedModel, type LoadOptions } from './load.ts';
 import { cutRequest, prepareRequest, type GenerateOptions, type Request } from './request.ts';
 import { PrefillPasses } from './prefill.ts';
+import { EngineTuning } from './tuning.ts';
 import { generationFailure, reportDeviceLoss } from './device_loss.ts';
 
 export type { ModelInput } from './model_input.ts';
@@ -37,9 +37,49 @@ interface Ahead {
 }
 
 /** Iterators dropped without return(): when one is collected, its pipe is closed and the engine moves on. */
-const abandoned = new FinalizationRegistry<{ pipe: TokenPipe | null }>((slot) => slot.pipe?.close());
+const abandoned = new FinalizationRegistry<TokenPipe>((pipe) => pipe.close());
 
 const ENGINE_DISPOSED = 'this engine was disposed';
+/** The most dispose() waits for the GPU to finish the stopped generations' work before freeing their buffers. */
+const RELEASE_WAIT_MS = 10_000;
+
+/** p, or a rejection once `ms` have passed. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The stream of a request: its pipe's tokens, or a request's error at the first next() and in `result`. Made out
+ * here, where no closure the pipe keeps (its promise's handlers) can reach the stream: the stream must stay
+ * collectable while the pipe runs, for `abandoned` to close it.
+ */
+function streamOf(source: TokenPipe | unknown): GenerationStream {
+  const pipe = source instanceof TokenPipe ? source : null;
+  async function* consume(): AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
+    if (!pipe) throw source;
+    let finished = false;
+    try {
+      for (;;) {
+        const r = await pipe.pull();
+        if (r.done) {
+          finished = true;
+          return r.value;
+        }
+        yield r.value;
+      }
+    } finally {
+      if (!finished) pipe.close();
+    }
+  }
+  const it = consume();
+  const end = it.return.bind(it);
+  const result = pipe ? pipe.result : Promise.reject(source);
+  if (!pipe) result.catch(() => {}); // read by next() too: not an unhandled rejection
+  // return() closes the pipe first: a generator not yet started never runs its body (nor its finally).
+  return Object.assign(it, { result, return: (v: GenerationResult | PromiseLike<GenerationResult>) => (pipe?.close(), end(v)) });
+}
 
 /**
  * A loaded model with its tokenizer. Generations take turns on the model (one at a time, in order of
@@ -50,6 +90,8 @@ export class Engine extends EventTarget {
   private disposed = false;
   private readonly scheduler = new Scheduler();
   private readonly live = new Set<TokenPipe>();
+  private readonly producers = new Set<Promise<void>>();
+  private released: Promise<void> | null = null;
   /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
   private samplerOwner: TokenPipe | null = null;
   /**
@@ -67,7 +109,7 @@ export class Engine extends EventTarget {
    * 3 where readbacks are paced (waitSpins): a readback that wakes late then finds the GPU still busy
    * (lavapipe, SmolLM2-135M Q8_0: GPU idle 0.15-0.9 ms per token with 3, 2.2-14 with 2, same run).
    */
-  readonly tuning = { passMs: 100, minPassTokens: 8, runAheadMs: 1000, decodeAhead: 2 };
+  readonly tuning = new EngineTuning();
   private readonly passes = new PrefillPasses(this.tuning);
   private current: Model;
   readonly tokenizer: Tokenizer;
@@ -111,42 +153,20 @@ export class Engine extends EventTarget {
 
   /**
    * Streams tokens as they are generated; the return value of the iterator (and `result`) is the whole
-   * result. The request joins the line at the first `next()`. Streams may be read in any order: one
-   * whose reader is away steps aside for the others (see `tuning.runAheadMs`); `return()`, the signal,
-   * or dropping the iterator (once it is garbage-collected) ends it.
+   * result. The request is checked at once (a bad one rejects `result` and the first `next()`) and joins the
+   * line at the first `next()`. Streams may be read in any order: one whose reader is away steps aside for the
+   * others (see `tuning.runAheadMs`); `return()`, the signal, or dropping the iterator (once it is
+   * garbage-collected) ends it, also before its first `next()`, and `result` then settles with 'abort'.
    */
   generate(prompt: string | readonly number[], opts: GenerateOptions = {}): GenerationStream {
-    const slot: { pipe: TokenPipe | null } = { pipe: null };
-    let linkResult!: (p: Promise<GenerationResult>) => void;
-    const result = new Promise<GenerationResult>((resolve) => (linkResult = resolve));
-    const engine = this;
-    async function* consume(): AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
-      let pipe: TokenPipe;
-      try {
-        pipe = slot.pipe = engine.open(engine.prepare(prompt, opts), opts.signal);
-      } catch (e) {
-        linkResult(Promise.reject(e));
-        throw e;
-      }
-      linkResult(pipe.result);
-      let finished = false;
-      try {
-        for (;;) {
-          const r = await pipe.pull();
-          if (r.done) {
-            finished = true;
-            return r.value;
-          }
-          yield r.value;
-        }
-      } finally {
-        if (!finished) pipe.close();
-      }
+    try {
+      const pipe = this.open(this.prepare(prompt, opts), opts.signal);
+      const stream = streamOf(pipe);
+      abandoned.register(stream, pipe);
+      return stream;
+    } catch (e) {
+      return streamOf(e);
     }
-    const stream = Object.assign(consume(), { result });
-    void result.catch(() => {});
-    abandoned.register(stream, slot);
-    return stream;
   }
 
   /** Runs a generation to the end and returns the result. */
@@ -167,8 +187,14 @@ export class Engine extends EventTarget {
 
   /** A pipe for the request; its producer starts at the first read. */
   private open(r: Request, signal: AbortSignal | undefined): TokenPipe {
-    const pipe: TokenPipe = new TokenPipe(signal, () => void this.produce(pipe, r), () => this.scheduler.cancel(pipe));
+    const pipe: TokenPipe = new TokenPipe(signal, () => this.track(this.produce(pipe, r)), () => this.scheduler.cancel(pipe));
     return pipe;
+  }
+
+  /** Keeps a running producer for dispose(), which frees the GPU buffers only once every producer has stopped. */
+  private track(producer: Promise<void>): void {
+    this.producers.add(producer);
+    void producer.finally(() => this.producers.delete(producer));
   }
 
   /** Runs the request whenever it holds the engine and its reader wants tokens, into its pipe. */
@@ -200,8 +226,7 @@ export class Engine extends EventTarget {
       // would run them if no stop came (tokens below maxTokens, positions inside the context).
       const fillAhead = async () => {
         // At most maxBatch + 1: a windowed layer's ring then never loses a slot the kept tokens still need.
-        const wanted = Math.floor(this.tuning.decodeAhead) || 1;
-        const depth = Math.max(1, Math.min(wanted, READBACK_RING, this.current.maxBatch + 1));
+        const depth = Math.min(this.tuning.decodeAhead, this.current.maxBatch + 1);
         while (1 + ahead.length < depth) {
           const next = { pos: tail.pos + 1, j: tail.j + 1 };
           if (next.j >= r.maxTokens || next.pos >= this.current.nCtx || pipe.stopped || this.disposed) return;
@@ -360,7 +385,7 @@ export class Engine extends EventTarget {
         throw e;
       }
       const old = this.current;
-      old.alloc.destroyAll();
+      await old.alloc.destroyAll();
       if (this.ownsGpu) releaseGpu(old.gpu);
       this.current = fresh.model;
       this.samplerOwner = null;
@@ -377,14 +402,28 @@ export class Engine extends EventTarget {
 
   /**
    * Frees every GPU buffer of the model (and the device, if the engine made it). A generation still
-   * running ends with an ABORTED error carrying what it produced; those in line end the same way.
+   * running ends with an ABORTED error carrying what it produced; those in line end the same way. The engine
+   * refuses new requests at once; the buffers go once the running generations have stopped and the GPU has
+   * finished their work (the promise), so no map or submit is left pending on a destroyed buffer.
    */
-  dispose(): void {
-    if (this.disposed) return;
+  dispose(): Promise<void> {
+    if (this.released) return this.released;
     this.disposed = true;
     this.scheduler.cancelAll();
     for (const p of this.live) p.wake.notify();
-    this.current.alloc.destroyAll();
-    if (this.ownsGpu) releaseGpu(this.current.gpu);
+    this.released = this.release();
+    return this.released;
+  }
+
+  private async release(): Promise<void> {
+    const { gpu, alloc, readback } = this.current;
+    if (this.producers.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
+      await Promise.allSettled([...this.producers]);
+      // The GPU's work done and every id read (a lost device answers too): no map left pending on a destroyed buffer.
+      await withTimeout(Promise.all([gpu.device.queue.onSubmittedWorkDone(), readback.settled()]), RELEASE_WAIT_MS).catch(() => {});
+    }
+    const freed = alloc.destroyAll();
+    if (this.ownsGpu) releaseGpu(gpu);
+    await freed;
   }
 }

@@ -124,7 +124,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         halfScales: opts.halfScales,
         wideAttention: opts.wideAttention,
       });
-      if (opts.signal?.aborted) model.alloc.destroyAll();
+      if (opts.signal?.aborted) await model.alloc.destroyAll();
       aborted();
       return { model, tokenizer, chatTemplate };
     } catch (e) {

@@ -72,13 +72,21 @@ export class TokenPipe implements Holder {
   ) {
     void this.result.catch(() => {}); // read by the consumer's next() too: not an unhandled rejection
     signal?.addEventListener('abort', this.stopNow, { once: true });
+    if (signal?.aborted) queueMicrotask(this.stopNow); // no event comes for a signal aborted already
   }
 
   private readonly stopNow = (): void => {
     this.onStop();
+    this.start(); // a pipe stopped before its first read: its producer ends it at once ('abort'), settling the result
     this.wake.notify();
     this.ready.notify();
   };
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.startProducer();
+  }
 
   /** The producer should stop: the consumer went away or the signal fired. */
   get stopped(): boolean {
@@ -99,7 +107,8 @@ export class TokenPipe implements Holder {
     this.signal?.removeEventListener('abort', this.stopNow);
     this.end = { ok: e };
     this.ready.notify();
-    if (this.closed) this.settle.resolve(this.resultOf(e));
+    // Settled now where no read may come to settle it: closed, or aborted (its unread tokens are dropped anyway).
+    if (this.stopped) this.settle.resolve(this.resultOf(e));
   }
 
   fail(error: EmberError): void {
@@ -119,10 +128,7 @@ export class TokenPipe implements Holder {
 
   /** The next token, or the result at the end; throws the generation's error. */
   async pull(): Promise<IteratorResult<GeneratedToken, GenerationResult>> {
-    if (!this.started) {
-      this.started = true;
-      this.startProducer();
-    }
+    this.start();
     for (;;) {
       this.lastReadAt = performance.now();
       if (this.signal?.aborted && this.unread.length > 0) {

@@ -150,6 +150,34 @@ describe('streams that cannot wedge the engine', () => {
     await expectOracle(2);
   });
 
+  it('result settles for a stream ended before its first next(): return(), a signal (before or after), a bad request', async () => {
+    const settles = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, no) => setTimeout(() => no(new Error('result did not settle')), 5000))]);
+    const closed = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 5 });
+    const r = await closed.return(undefined as never);
+    expect(r.done).toBe(true);
+    expect(await settles(closed.result)).toMatchObject({ finishReason: 'abort', ids: [] });
+    expect((await closed.next()).done).toBe(true);
+
+    const early = new AbortController();
+    early.abort();
+    const pre = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 5, signal: early.signal });
+    expect(await settles(pre.result)).toMatchObject({ finishReason: 'abort', ids: [] });
+
+    const late = new AbortController();
+    const post = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 5, signal: late.signal });
+    late.abort();
+    expect(await settles(post.result)).toMatchObject({ finishReason: 'abort', ids: [] });
+    expect((await post.next()).done).toBe(true);
+
+    const bad = engine.generate(oracle[0].prompt, { temperature: -1 });
+    await expectEmberError(() => settles(bad.result), 'BAD_ARGUMENT', /temperature/);
+    await expectEmberError(() => bad.next(), 'BAD_ARGUMENT', /temperature/);
+    const badClosed = engine.generate(oracle[0].prompt, { temperature: -1 });
+    await badClosed.return(undefined as never);
+    await expectEmberError(() => settles(badClosed.result), 'BAD_ARGUMENT', /temperature/);
+    await expectOracle(1);
+  });
+
   it('Stop during a long prefill: no token, finishReason abort, the prefill stopped between passes', async () => {
     const e = await Engine.load(sharedModelPath(STORIES), { gpu: await testGpu(), contextLength: 512, maxBatch: 4 });
     try {
@@ -205,6 +233,14 @@ describe('streams that cannot wedge the engine', () => {
     await bad({ keepTokens: -3 }, /keepTokens/);
     await bad({ reuseKv: 'yes' }, /reuseKv/);
     await bad({ signal: 'stop' }, /signal must be an AbortSignal/);
+    const tune = (name: string, v: unknown, pattern: RegExp) => expectEmberError(() => Object.assign(engine.tuning, { [name]: v }), 'BAD_ARGUMENT', pattern);
+    await tune('passMs', NaN, /tuning\.passMs must be a number above 0 .*got NaN/);
+    await tune('passMs', 0, /passMs/);
+    await tune('minPassTokens', NaN, /tuning\.minPassTokens must be an integer in 1 or more, got NaN/);
+    await tune('runAheadMs', -1, /runAheadMs/);
+    await tune('decodeAhead', 5, /tuning\.decodeAhead must be an integer in 1\.\.4, got 5/);
+    await tune('decodeAhead', '2', /decodeAhead/);
+    expect({ ...Object.fromEntries(['passMs', 'minPassTokens', 'runAheadMs'].map((k) => [k, engine.tuning[k as 'passMs']])) }).toEqual({ passMs: 100, minPassTokens: 8, runAheadMs: 1000 });
     const ids = async (p: unknown[], pattern: RegExp) => expectEmberError(() => engine.complete(p as number[], GREEDY), 'BAD_ARGUMENT', pattern);
     await ids([1, 3.7], /prompt\[1\] must be an integer token id in 0\.\.511, got 3\.7/);
     await ids([1, '5'], /prompt\[1\] .* got "5"/);

@@ -71,8 +71,7 @@ describe('worker API over node:worker_threads', () => {
     engine = await connectEngine(worker);
   });
   afterAll(async () => {
-    engine?.terminate();
-    await worker?.terminate();
+    await engine?.terminate(); // stops the worker thread too, once its model is disposed
     await hub?.stop();
     if (cacheRoot) await rm(cacheRoot, { recursive: true, force: true });
   });
@@ -231,11 +230,16 @@ describe('worker API over node:worker_threads', () => {
     expect([...first.ids, ...rest.ids]).toEqual(o.generated_token_ids.slice(0, 32));
   });
 
-  it('dispose frees the model; then calls say so; terminate ends the worker', async () => {
+  it('dispose frees the model (a running stream ends with ABORTED, as locally); then calls say so; terminate ends the worker', async () => {
+    await expectEmberError(() => engine.chat.completions.create(null as never), 'BAD_ARGUMENT', /request must be an object/);
+    const s = engine.generate(oracle[0].prompt, { ...GREEDY, maxTokens: 100, stopAtEos: false });
+    await s.next();
     await engine.dispose();
+    await expectEmberError(() => s.result, 'ABORTED', /disposed/);
     await expectEmberError(() => engine.tokenize('x'), 'BAD_ARGUMENT', /no model is loaded/);
     const other = await connectEngine(new Worker(file));
-    other.terminate();
-    await expect(other.tokenize('x')).rejects.toThrow(/terminated/);
+    const stopped = other.terminate();
+    await expectEmberError(() => other.tokenize('x'), 'ABORTED', /terminated/);
+    await stopped;
   });
 });

@@ -219,7 +219,7 @@ export async function chooseByTrial(
       choices.set(full, choice);
       await choice;
     } finally {
-      scratch.destroyAll();
+      await scratch.destroyAll();
     }
   }
   return (await choice).chosen;

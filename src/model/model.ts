@@ -104,7 +104,7 @@ export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: B
   try {
     return await build(gpu, alloc, checkedVectors(f), c, o);
   } catch (e) {
-    alloc.destroyAll(); // a failed load leaves nothing behind on the GPU
+    await alloc.destroyAll(); // a failed load leaves nothing behind on the GPU
     throw e;
   }
 }

@@ -42,7 +42,8 @@ export class ReadbackRing {
       buf.unmap();
       return v;
     });
-    this.pending[i] = id.catch(() => {}); // a lost device or destroyed buffer: the step's waiter sees the error
+    this.inFlight++;
+    this.pending[i] = id.catch(() => {}).finally(() => this.inFlight--); // a lost device or destroyed buffer: the step's waiter sees the error
     return id;
   }
 
@@ -64,6 +65,14 @@ export class ReadbackRing {
     })();
     this.lastEnd = read.catch(() => performance.now()); // after a failure the next read goes on
     await read;
+  }
+
+  /** Reads started and not yet ended (dropped steps' too). */
+  inFlight = 0;
+
+  /** Resolves once every read started has ended (dropped steps' too): then no map is pending on the buffers. */
+  async settled(): Promise<void> {
+    await Promise.all(this.pending);
   }
 
   /** Awaits an id, counting the time as waiting for the GPU. */

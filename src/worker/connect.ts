@@ -4,6 +4,7 @@ import type { GenerateOptions, GeneratedToken, GenerationResult, ModelInput } fr
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions } from '../chat/types.ts';
 import { Channel } from './channel.ts';
 import { installErrorTransfer } from './errors.ts';
+import { EmberError, type ErrorCode } from '../errors.ts';
 import type { EngineHost, ModelInfo, WorkerFileCache, WorkerLoadOptions } from './serve.ts';
 import { parseHubId } from '../loader/hub_id.ts';
 import { DeviceLostEvent } from '../device_lost.ts';
@@ -36,8 +37,13 @@ export interface WorkerEngine extends EventTarget {
   loseDevice(): Promise<void>;
   /** Frees the model's GPU memory; the worker stays up for another load. */
   dispose(): Promise<void>;
-  /** Ends the worker; pending and later calls reject. */
-  terminate(): void;
+  /**
+   * Ends the worker; pending and later calls reject (ABORTED) at once. Resolves once the worker has stopped: a Node
+   * worker thread only after its model is disposed (at most 3 s), since Dawn's Node binding takes the whole process
+   * down when a thread stops inside a GPU call or with one pending (so end a Node worker by this, not by its own
+   * terminate()).
+   */
+  terminate(): Promise<void>;
 }
 
 /** A worker_threads Worker (Node): an EventEmitter rather than an EventTarget. */
@@ -47,6 +53,11 @@ interface NodeWorkerLike {
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   terminate(): unknown;
 }
+
+/** The most a Node worker's terminate() waits for its model to be disposed before the thread is stopped. */
+const NODE_STOP_MS = 3000;
+/** Resolves after ms; its timer keeps no Node process alive. */
+const sleep = (ms: number) => new Promise<void>((resolve) => (setTimeout(resolve, ms) as { unref?: () => void }).unref?.());
 
 const isNodeWorker = (w: object): w is NodeWorkerLike => typeof (w as NodeWorkerLike).on === 'function' && !('addEventListener' in w);
 
@@ -78,27 +89,35 @@ function portable(input: ModelInput): ModelInput {
  */
 export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint): Promise<WorkerEngine> {
   installErrorTransfer();
-  let dead: Error | null = null;
-  let killed: (e: Error) => void = () => {};
+  let dead: EmberError | null = null;
+  let killed: (e: EmberError) => void = () => {};
   const died = new Promise<never>((_, reject) => (killed = reject));
   died.catch(() => {});
-  const die = (why: string) => {
+  // Typed as any other failure: ABORTED where the page ended the worker, DEVICE where it died (a crash, out of memory).
+  const die = (why: string, code: ErrorCode = 'DEVICE') => {
     if (dead) return;
-    dead = new Error(`the engine worker ${why}`);
+    dead = new EmberError(code, `the engine worker ${why}`);
     killed(dead);
   };
   let endpoint: Endpoint;
-  let terminate = () => {};
+  let terminate = (): Promise<void> => Promise.resolve();
+  let stopping: Promise<void> | undefined;
   if (isNodeWorker(worker)) {
     endpoint = nodeEndpoint(worker as Parameters<typeof nodeEndpoint>[0]);
     worker.on('error', (e) => die(`failed: ${(e as Error).message}`));
     worker.on('exit', (code) => die(`exited (code ${String(code)})`));
-    terminate = () => void worker.terminate();
+    // A worker thread stopped inside a Dawn call takes the whole process down (Dawn's binding throws into the dying
+    // isolate: a fatal error), as does one stopped with a map or submit still pending: the model is disposed first
+    // (its generations stopped, the GPU done with them), for at most NODE_STOP_MS.
+    terminate = async () => {
+      await Promise.race([remote.dispose(), sleep(NODE_STOP_MS)]).catch(() => {});
+      await worker.terminate();
+    };
   } else {
     endpoint = worker;
     if (typeof Worker !== 'undefined' && worker instanceof Worker) {
       worker.addEventListener('error', (e) => die(`failed: ${e.message || 'its script did not load or threw'}`));
-      terminate = () => worker.terminate();
+      terminate = async () => worker.terminate();
     }
   }
   const remote: Remote<EngineHost> = wrap<EngineHost>(endpoint);
@@ -138,6 +157,7 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
   }
 
   async function create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    if (typeof request !== 'object' || request === null) throw new EmberError('BAD_ARGUMENT', `a chat completion request must be an object, got ${String(request)}`);
     const { signal, ...rest } = request;
     const id = nextId++;
     if (!rest.stream) {
@@ -192,8 +212,9 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     loseDevice: () => call(remote.loseDevice()),
     dispose: () => call(remote.dispose()),
     terminate() {
-      terminate();
-      die('was terminated');
+      stopping ??= terminate();
+      die('was terminated', 'ABORTED');
+      return stopping;
     },
   };
   return Object.assign(events, api);

@@ -76,6 +76,7 @@ function release(cb: Callback<never[]> | undefined): void {
 export class EngineHost {
   private model: { engine: Engine; chat: Chat } | null = null;
   private readonly running = new Map<number, { abort: AbortController; done: Promise<unknown> }>();
+  private disposals: Promise<void> = Promise.resolve(); // models being freed (dispose)
   /** Loads the page may abort, by request id (apart from `running`: a load ends by disposing what runs). */
   private readonly loading = new Map<number, AbortController>();
   private fileCache: Promise<FileCache | null> | null = null;
@@ -196,13 +197,20 @@ export class EngineHost {
     this.loading.get(requestId)?.abort();
   }
 
-  /** Aborts what is running, waits for it to stop, then frees the model's GPU memory. */
-  async dispose(): Promise<void> {
-    const running = [...this.running.values()];
-    for (const r of running) r.abort.abort();
-    await Promise.allSettled(running.map((r) => r.done));
-    this.model?.engine.dispose();
+  /**
+   * Frees the model's GPU memory as Engine.dispose does: what is running ends with ABORTED (as with a local Engine),
+   * and this resolves once it has stopped and the GPU is done with its work.
+   */
+  dispose(): Promise<void> {
+    const engine = this.model?.engine;
     this.model = null;
+    const running = [...this.running.values()];
+    const now = (async () => {
+      await engine?.dispose();
+      await Promise.allSettled(running.map((r) => r.done));
+    })();
+    this.disposals = Promise.all([this.disposals, now]).then(() => {}); // a second call waits for the first's too
+    return this.disposals;
   }
 
   private loaded(): { engine: Engine; chat: Chat } {
