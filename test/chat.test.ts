@@ -130,6 +130,12 @@ describe('chat completions on stories260K (no template)', () => {
     await expectEmberError(() => chat.completions.create({ messages: [] }), 'BAD_ARGUMENT', /messages must be a non-empty array/);
     await expectEmberError(() => chat.completions.create({ messages: [{ role: 'robot', content: 'x' }] as never }), 'BAD_ARGUMENT', /messages\[0\]/);
     await expectEmberError(() => chat.completions.create({ messages, stop: [''] }), 'BAD_ARGUMENT', /stop must be/);
+    const refused = (extra: object, pattern: RegExp) => expectEmberError(() => chat.completions.create({ messages, ...extra } as never), 'UNSUPPORTED', pattern);
+    await refused({ n: 2 }, /n must be 1 .*got 2/);
+    await refused({ logprobs: true }, /logprobs/);
+    await refused({ tools: [{ type: 'function', function: { name: 'f' } }] }, /tools/);
+    await refused({ response_format: { type: 'json_object' } }, /response_format "json_object"/);
+    await expectEmberError(() => chat.completions.create({ messages, stream: 'yes' } as never), 'BAD_ARGUMENT', /stream must be true or false, got "yes"/);
     const long = [{ role: 'user', content: 'the cat sat. '.repeat(200) }] as const;
     await expectEmberError(() => chat.completions.create({ messages: long, context_overflow: 'error' }), 'CONTEXT_OVERFLOW', /context holds 256/);
     await expectEmberError(() => chat.completions.create({ messages, context_overflow: 'x' as never }), 'BAD_ARGUMENT', /context_overflow must be one of/);

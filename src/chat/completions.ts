@@ -1,3 +1,4 @@
+import { show } from '../options.ts';
 import { EmberError } from '../errors.ts';
 import type { Engine, GeneratedToken, GenerateOptions, GenerationResult, GenerationStream } from '../engine.ts';
 import { commonPrefix } from '../context.ts';
@@ -124,6 +125,26 @@ async function* contentPieces(
 }
 
 /**
+ * OpenAI request fields whose effect this engine does not have are refused, not ignored: a client that asks for two
+ * choices, log probabilities or tools would otherwise get an answer that only looks like what it asked for. Fields
+ * that change nothing here (user, store, metadata, ...) pass.
+ */
+function refuseUnsupported(req: Record<string, unknown>): void {
+  const no = (what: string) => {
+    throw new EmberError('UNSUPPORTED', `chat completions: ${what}`);
+  };
+  if (req.n !== undefined && req.n !== 1) no(`n must be 1 (one choice a completion), got ${show(req.n)}`);
+  if (req.logprobs !== undefined && req.logprobs !== false) no('logprobs are not reported');
+  if (Array.isArray(req.tools) && req.tools.length > 0) no('tools (function calling) are not supported');
+  if (Array.isArray(req.functions) && req.functions.length > 0) no('functions are not supported');
+  const format = (req.response_format as { type?: unknown } | undefined)?.type;
+  if (format !== undefined && format !== 'text') no(`response_format ${show(format)} is not supported (only text)`);
+  if (req.stream !== undefined && typeof req.stream !== 'boolean') {
+    throw new EmberError('BAD_ARGUMENT', `stream must be true or false, got ${show(req.stream)}`);
+  }
+}
+
+/**
  * An OpenAI-style chat completions API over an Engine:
  * `createChat(engine).completions.create({ messages, max_tokens, temperature, stream })`.
  * `create` resolves once the first token is generated (so a prompt that does not fit rejects it with
@@ -139,6 +160,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     if (typeof req !== 'object' || req === null) {
       throw new EmberError('BAD_ARGUMENT', `a chat completion request must be an object, got ${String(req)}`);
     }
+    refuseUnsupported(req as unknown as Record<string, unknown>);
     const messages = checkMessages(req.messages);
     const stops = checkStop(req.stop);
     const sampling: SamplingOptions = {

@@ -64,7 +64,10 @@ export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatComp
 export type ChatFinishReason = 'stop' | 'length';
 
 export interface CompletionUsage {
-  /** Tokens of the prompt as run (after older turns were dropped to fit the context). */
+  /**
+   * Tokens of the rendered prompt (after 'drop-turns' dropped older turns to fit the context); a cut by
+   * 'truncate-middle' or 'sliding-window' beyond that is not subtracted.
+   */
   prompt_tokens: number;
   /** Generated tokens, counting the end-of-turn token when the model produced one. */
   completion_tokens: number;
