@@ -13,6 +13,8 @@ import { configFromHF } from '../src/hf/config.ts';
 import { readSafetensors } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { configFromGGUF } from '../src/model/config.ts';
 import { gpuBytesInUse } from '../src/gpu/buffers.ts';
 import { printable } from '../src/util/printable.ts';
 import { randomModelFile } from '../models/generate.ts';
@@ -44,6 +46,13 @@ describe('GGUF hyper-parameters', () => {
   ] as const)('%s = %o', async (key, value, pattern) => {
     const e = await expectEmberError(() => load(withMeta(key, value)), 'BAD_MODEL', pattern);
     expect(e.message).toContain(`metadata key ${key}`);
+  });
+
+  // No GPU: configFromGGUF alone. Before the range check came first, the per-layer window list was
+  // built from these counts and Node died of heap exhaustion instead of raising BAD_MODEL.
+  it.each([2 ** 30, 2 ** 31, 2 ** 32 - 1])('llama.block_count = %d is refused before anything per layer is built', async (n) => {
+    const f = await readGGUF(sourceFromBuffer(withMeta('llama.block_count', meta.u32(n)), 'huge.gguf'));
+    await expectEmberError(() => configFromGGUF(f), 'BAD_MODEL', new RegExp(`huge\\.gguf: metadata key llama\\.block_count is ${n}; expected an integer from 1 to 1024`));
   });
 
   it.each([0, NaN, -1, Infinity])('linear RoPE factor %s', async (factor) => {

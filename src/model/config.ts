@@ -108,7 +108,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const nLayer = positive(f, k('block_count'), num('block_count'));
   const contextTrain = num('context_length', 2048);
   const gemma = arch === 'gemma2' || arch === 'gemma3';
-  return validateConfig(Object.freeze({
+  const config = validateConfig(Object.freeze({
     arch: arch as Arch,
     name: metaString(f, 'general.name', arch),
     nLayer,
@@ -128,7 +128,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
     tiedEmbeddings: !f.tensors.has('output.weight'),
-    layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)),
+    layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : 1,
     postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
@@ -137,6 +137,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
   }), f.source.name, ggufFieldNames(arch));
+  // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
+  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)) });
 }
 
 function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {
