@@ -153,6 +153,87 @@ describe('emberlm CLI', () => {
     }
   });
 
+  it('each command takes only its own options and no stray arguments', () => {
+    const m = sharedModelPath('stories260K/stories260K.gguf');
+    const refused: [string[], RegExp][] = [
+      [['generate', '--model', m, '--text', 'hi'], /unknown option --text for generate; it takes --model, --prompt/],
+      [['tokenize', '--model', m, '--prompt', 'hi'], /unknown option --prompt for tokenize; it takes --model, --text/],
+      [['tokenize', '--model', m, '--text', 'hi', '--quant', 'bogus'], /unknown option --quant for tokenize/],
+      [['tokenize', '--model', m, '-n', '3'], /unknown option -n for tokenize/],
+      [['tokenize', '--model', m], /--text is required/],
+      [['quality', '--model', m, '--temperature', '0'], /unknown option --temperature for quality/],
+      [['bench', '--prompt', 'hello'], /unknown option --prompt for bench/],
+      [['generate', '--model', m, '--bogus'], /unknown option --bogus for generate/],
+      [['generate', '--model', m, 'hi'], /unexpected argument "hi" for generate/],
+      [['cache', 'list', 'extra'], /cache takes list, clear or delete <url>/],
+      [['generate', '--model', m, '--max-tokens', ''], /--max-tokens expects a number, got ""/],
+      [['generate', '--model', m, '--max-tokens', '0x10'], /--max-tokens expects a number, got "0x10"/],
+      [['bench', '--model', m, '--repeats', '0x10'], /--repeats expects positive integers, got "0x10"/],
+      [['generate', '--model', m, '--max-tokens'], /\[BAD_ARGUMENT\] Option '-n, --max-tokens <value>' argument missing/],
+    ];
+    for (const [args, message] of refused) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^emberlm: \[BAD_ARGUMENT\] /);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+  });
+
+  it('numeric options take negative numbers without "=" (--frequency-penalty -0.5, -n with --seed -1)', () => {
+    const m = sharedModelPath('stories260K/stories260K.gguf');
+    const run = (...extra: string[]) => {
+      const r = cli(['generate', '-m', m, '-p', 'Once upon a time', '-n', '16', '--temperature', '0', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).ids as number[];
+    };
+    expect(run('--frequency-penalty', '-0.5', '--presence-penalty', '-1', '--seed', '-1')).toEqual(run('--frequency-penalty=-0.5', '--presence-penalty=-1', '--seed=-1'));
+  });
+
+  it('bad --cache, --out and --text paths are one-line BAD_ARGUMENTs naming the flag, raised before any work', async () => {
+    const { mkdtempSync, rmSync, writeFileSync, existsSync: exists } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const m = sharedModelPath('stories260K/stories260K.gguf');
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-cli-paths-'));
+    try {
+      const file = join(dir, 'a-file');
+      writeFileSync(file, 'x');
+      writeFileSync(join(dir, 'bad.json'), '{bad');
+      const gen = ['generate', '--model', m, '--prompt', 'x', '--max-tokens', '2'];
+      const refused: [string[], RegExp][] = [
+        [[...gen, '--cache', file], /--cache .*a-file: cannot create or write to this folder \(EEXIST/],
+        [[...gen, '--cache', join(file, 'sub')], /--cache .*a-file\/sub: cannot create or write to this folder \(ENOTDIR/],
+        [[...gen, '--cache', ''], /--cache is empty; expected a folder/],
+        [['bench', '--model', m, '--out', join(file, 'x.json')], /--out .*a-file\/x\.json: cannot create its folder .*a-file \(EEXIST/],
+        [['quality', '--model', m, '--out', dir], /--out .*: cannot write this file \(EISDIR/],
+        [['quality', '--model', m, '--text', join(dir, 'bad.json')], /--text .*bad\.json: not valid JSON/],
+        [['quality', '--model', m, '--text', dir], /--text .*: is a folder; expected a text or JSON file/],
+      ];
+      for (const [args, message] of refused) {
+        const r = cli(args);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr, args.join(' ')).toMatch(/^emberlm: \[BAD_ARGUMENT\] [^\n]*\n$/);
+        expect(r.stderr, args.join(' ')).toMatch(message);
+      }
+      // --out is opened before the run; a run that fails leaves no empty file behind
+      const out = join(dir, 'new', 'report.json');
+      expect(cli(['quality', '--model', m, '--text', dir, '--out', out]).code).toBe(2);
+      expect(exists(out)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('generate stops quietly when its reader goes away (emberlm generate ... | head -c 20)', async () => {
+    const args = ['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', 'Once', '--max-tokens', '2000', '--temperature', '0'];
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.stdout.once('data', () => p.stdout.destroy()); // as head does after its 20 bytes
+    const code = await new Promise((resolve) => p.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
+  });
+
   it('--help lists the commands and quant schemes', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);

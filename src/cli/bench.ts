@@ -4,7 +4,7 @@
  * report, and llama.cpp as a peer.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
@@ -21,6 +21,8 @@ import { benchLlamaCpp, loadNodeLlamaCpp, PEER_BACKENDS, type PeerBackend, type 
 import { probeBandwidth, type ProbeOptions } from '../bench/probe.ts';
 import { formatBench, roundDeep, type BenchReport } from '../bench/report.ts';
 import { syntheticGGUF, SYNTHETIC_MODELS } from '../bench/synthetic.ts';
+import { strFlag, type Flags } from './args.ts';
+import { openOut, printThenSave } from './files.ts';
 
 export interface BenchCommand {
   model?: string; // a GGUF path
@@ -55,7 +57,7 @@ export function parseList(v: string | undefined, what: string): string[] | undef
 
 export function parseInts(v: string | undefined, what: string): number[] | undefined {
   return parseList(v, what)?.map((s) => {
-    const n = Number(s);
+    const n = /^\d+$/.test(s) ? Number(s) : NaN; // decimal digits only: Number() takes "0x10" as 16
     if (!Number.isInteger(n) || n < 1) throw new EmberError('BAD_ARGUMENT', `--${what} expects positive integers, got ${JSON.stringify(s)}`);
     return n;
   });
@@ -225,12 +227,14 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
   }
 }
 
-type Flags = Record<string, string | boolean | undefined>;
-
 export async function bench(flags: Flags): Promise<void> {
-  const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
-  const one = (k: string, fallback: number) => parseInts(str(k), k)?.[0] ?? fallback;
-  const report = await runBench({
+  const str = (k: string) => strFlag(flags, k);
+  const one = (k: string, fallback: number) => {
+    const xs = parseInts(str(k), k) ?? [fallback];
+    if (xs.length > 1) throw new EmberError('BAD_ARGUMENT', `--${k} takes one number, got ${JSON.stringify(str(k))}`);
+    return xs[0];
+  };
+  const cmd: BenchCommand = {
     model: str('model'),
     synthetic: parseList(str('synthetic'), 'synthetic'),
     quant: parseQuant(str('quant')),
@@ -245,16 +249,16 @@ export async function bench(flags: Flags): Promise<void> {
     scales: parseScales(str('scales')),
     fuse: parseFuse(str('fuse')),
     attention: parseAttention(str('attention')),
-    peerTimeoutS: parseInts(str('peer-timeout'), 'peer-timeout')?.[0],
+    peerTimeoutS: str('peer-timeout') === undefined ? undefined : one('peer-timeout', 0),
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),
+  };
+  const out = str('out') === undefined ? undefined : openOut(str('out')!); // before the run, which may take an hour
+  const report = await runBench(cmd).catch((e) => {
+    out?.discard();
+    throw e;
   });
   const rounded = roundDeep(report);
-  const out = str('out');
-  if (out) {
-    mkdirSync(dirname(resolve(out)), { recursive: true });
-    writeFileSync(out, JSON.stringify(rounded, null, 2) + '\n');
-  }
-  if (flags.json) process.stdout.write(JSON.stringify(rounded) + '\n');
-  else process.stdout.write(formatBench(report, flags.markdown ? 'markdown' : 'text'));
+  const printed = flags.json ? JSON.stringify(rounded) + '\n' : formatBench(report, flags.markdown ? 'markdown' : 'text');
+  printThenSave(printed, rounded, out);
 }

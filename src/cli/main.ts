@@ -1,7 +1,5 @@
-import { parseArgs } from 'node:util';
 import '../node/host.ts';
 import { Engine } from '../engine.ts';
-import { folderWeightCache } from '../model/weight_cache_node.ts';
 import { EmberError } from '../errors.ts';
 import { QUANT_SCHEMES, quantLabel } from '../model/weight_source.ts';
 import { readGGUF } from '../gguf/reader.ts';
@@ -12,6 +10,8 @@ import type { LoadProgress } from '../loader/progress.ts';
 import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
 import { attentionFlag, autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
+import { decimal, num, parseCommandLine, type Flags } from './args.ts';
+import { cacheFolder } from './files.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
 
@@ -84,24 +84,17 @@ quality options (each scheme against the f32 run of the same model):
                       (default: ../shared/models/oracle/stories260K.llama-cpp.json)
 `;
 
-type Flags = Record<string, string | boolean | undefined>;
-
-function num(flags: Flags, name: string, fallback?: number): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n)) throw new EmberError('BAD_ARGUMENT', `--${name} expects a number, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 /** --logit-bias 42:100,7:-100 as { 42: 100, 7: -100 } (the engine checks the ids and values). */
 function logitBias(flags: Flags): Record<number, number> | undefined {
   const v = flags['logit-bias'];
   if (v === undefined) return undefined;
   const entries = String(v).split(',').map((pair) => {
-    const m = /^\s*(\d+)\s*:\s*(-?[\d.]+(?:e-?\d+)?)\s*$/i.exec(pair);
-    if (!m) throw new EmberError('BAD_ARGUMENT', `--logit-bias expects ID:BIAS pairs separated by commas, got ${JSON.stringify(pair)}`);
-    return [Number(m[1]), Number(m[2])] as const;
+    const m = /^\s*(\d+)\s*:\s*(\S+)\s*$/.exec(pair);
+    const bias = m ? decimal(m[2]) : undefined;
+    if (bias === undefined) {
+      throw new EmberError('BAD_ARGUMENT', `--logit-bias expects ID:BIAS pairs separated by commas, got ${JSON.stringify(pair)}`);
+    }
+    return [Number(m![1]), bias] as const;
   });
   return Object.fromEntries(entries);
 }
@@ -122,6 +115,20 @@ function showDownload(_f: number, _what: string, e: LoadProgress): void {
 
 async function generate(flags: Flags): Promise<void> {
   const json = flags.json === true;
+  // Every flag is read before the model loads, so a typo fails at once.
+  const options = {
+    maxTokens: num(flags, 'max-tokens', 128),
+    temperature: num(flags, 'temperature', 0.8),
+    topK: num(flags, 'top-k', 40),
+    topP: num(flags, 'top-p', 0.95),
+    minP: num(flags, 'min-p'),
+    repetitionPenalty: num(flags, 'repetition-penalty'),
+    presencePenalty: num(flags, 'presence-penalty'),
+    frequencyPenalty: num(flags, 'frequency-penalty'),
+    logitBias: logitBias(flags),
+    seed: num(flags, 'seed'),
+    parseSpecial: flags['parse-special'] === true,
+  };
   const engine = await Engine.load(need(flags, 'model'), {
     hubUrl: process.env.EMBERLM_HUB_URL,
     onProgress: showDownload,
@@ -131,29 +138,17 @@ async function generate(flags: Flags): Promise<void> {
     gpuOptions: flags['no-f16'] ? { disable: ['shader-f16', 'subgroups'] } : {},
     ...autotuneFlag(flags),
     ...attentionFlag(flags.attention),
-    cache: typeof flags.cache === 'string' ? await folderWeightCache(flags.cache) : undefined,
+    cache: typeof flags.cache === 'string' ? await cacheFolder(flags.cache) : undefined,
   });
   try {
     const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
-    const it = engine.generate(prompt, {
-      maxTokens: num(flags, 'max-tokens', 128),
-      temperature: num(flags, 'temperature', 0.8),
-      topK: num(flags, 'top-k', 40),
-      topP: num(flags, 'top-p', 0.95),
-      minP: num(flags, 'min-p'),
-      repetitionPenalty: num(flags, 'repetition-penalty'),
-      presencePenalty: num(flags, 'presence-penalty'),
-      frequencyPenalty: num(flags, 'frequency-penalty'),
-      logitBias: logitBias(flags),
-      seed: num(flags, 'seed'),
-      parseSpecial: flags['parse-special'] === true,
-    });
-    let r = await it.next();
-    while (!r.done) {
-      if (!json) process.stdout.write(r.value.text);
-      r = await it.next();
+    const it = engine.generate(prompt, options);
+    for await (const t of it) {
+      if (stdoutGone) break; // `emberlm generate ... | head`: nobody reads the rest (break ends the generation)
+      if (!json) process.stdout.write(t.text);
     }
-    const res = r.value;
+    if (stdoutGone) return;
+    const res = await it.result;
     if (json) {
       const s = res.stats;
       const round = (x: number) => Math.round(x * 100) / 100;
@@ -187,90 +182,57 @@ async function loadTokenizer(name: string): Promise<Tokenizer> {
 async function cache(flags: Flags, args: string[]): Promise<void> {
   const files = nodeFileCache();
   const [sub = 'list', url] = args;
+  const fits = sub === 'delete' ? url !== undefined : (sub === 'list' || sub === 'clear') && url === undefined;
+  if (!fits) {
+    throw new EmberError('BAD_ARGUMENT', `emberlm cache takes list, clear or delete <url>, got "${args.join(' ')}"`);
+  }
   if (sub === 'list') {
     const entries = await files.list();
     if (flags.json) return void process.stdout.write(JSON.stringify({ where: files.store.where, entries }) + '\n');
     for (const e of entries) process.stdout.write(`${e.complete ? '' : '(partial) '}${e.storedBytes}\t${e.url}\n`);
     process.stdout.write(`${entries.length} entries, ${await files.size()} bytes in ${files.store.where}\n`);
   } else if (sub === 'clear') process.stdout.write(`deleted ${await files.clear()} entries\n`);
-  else if (sub === 'delete' && url) process.stdout.write(`deleted ${await files.delete(url)} entries\n`);
-  else throw new EmberError('BAD_ARGUMENT', `emberlm cache takes list, clear or delete <url>, got "${args.join(' ')}"`);
+  else process.stdout.write(`deleted ${await files.delete(url)} entries\n`);
 }
 
 async function tokenize(flags: Flags): Promise<void> {
+  const text = flags.text;
+  if (typeof text !== 'string') throw new EmberError('BAD_ARGUMENT', '--text is required (an empty text is --text "")');
   const tok = await loadTokenizer(need(flags, 'model'));
-  const text = typeof flags.text === 'string' ? flags.text : '';
   const ids = tok.encode(text, { addBos: flags['no-bos'] ? false : tok.addBos, parseSpecial: flags['parse-special'] === true });
   process.stdout.write(flags.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string', short: 'm' },
-      prompt: { type: 'string', short: 'p' },
-      text: { type: 'string' },
-      'max-tokens': { type: 'string', short: 'n' },
-      temperature: { type: 'string' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
-      seed: { type: 'string' },
-      'min-p': { type: 'string' },
-      'repetition-penalty': { type: 'string' },
-      'presence-penalty': { type: 'string' },
-      'frequency-penalty': { type: 'string' },
-      'logit-bias': { type: 'string' },
-      quant: { type: 'string' },
-      ctx: { type: 'string' },
-      kv: { type: 'string' },
-      'no-bos': { type: 'boolean' },
-      'parse-special': { type: 'boolean' },
-      'no-f16': { type: 'boolean' },
-      'no-autotune': { type: 'boolean' },
-      autotune: { type: 'boolean' },
-      cache: { type: 'string' },
-      json: { type: 'boolean' },
-      synthetic: { type: 'string' },
-      'prompt-tokens': { type: 'string' },
-      'gen-tokens': { type: 'string' },
-      repeats: { type: 'string' },
-      'decode-ahead': { type: 'string' },
-      scales: { type: 'string' },
-      fuse: { type: 'string' },
-      attention: { type: 'string' },
-      peer: { type: 'string' },
-      'peer-timeout': { type: 'string' },
-      out: { type: 'string' },
-      markdown: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const cmd = positionals[0];
-  if (values.help || !cmd) {
+  const { command, flags, args } = parseCommandLine(argv);
+  if (flags.help || !command) {
     process.stdout.write(HELP);
-    return values.help ? 0 : 1;
+    return flags.help ? 0 : 1;
   }
-  if (cmd === 'generate') await generate(values);
-  else if (cmd === 'tokenize') await tokenize(values);
-  else if (cmd === 'cache') await cache(values, positionals.slice(1));
-  else if (cmd === 'bench') await bench(values);
-  else if (cmd === 'quality') await quality(values);
-  else throw new EmberError('BAD_ARGUMENT', `unknown command "${cmd}" (generate, tokenize, cache, bench, quality)`);
+  if (command === 'generate') await generate(flags);
+  else if (command === 'tokenize') await tokenize(flags);
+  else if (command === 'cache') await cache(flags, args);
+  else if (command === 'bench') await bench(flags);
+  else await quality(flags);
   return 0;
 }
 
+/** Set when stdout's reader has gone (a closed pipe): output stops and the CLI ends quietly. */
+let stdoutGone = false;
+
 export async function runCli(argv: string[]): Promise<void> {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    stdoutGone = true;
+    if (e.code !== 'EPIPE') process.stderr.write(`emberlm: cannot write to stdout: ${e.message}\n`);
+  });
   try {
     process.exitCode = await main(argv);
   } catch (e) {
     if (e instanceof EmberError) process.stderr.write(`emberlm: ${e.message}\n`);
-    else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`emberlm: ${(e as Error).message}\n`);
     else process.stderr.write(`emberlm: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 2;
   }
-  // Dawn keeps the event loop alive; leave once the output is flushed.
+  // Dawn keeps the event loop alive; leave once the output is flushed (or at once when nobody reads it).
+  if (stdoutGone) process.exit();
   process.stdout.write('', () => process.exit());
 }

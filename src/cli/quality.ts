@@ -3,16 +3,16 @@
  * prompts + greedy continuations for stories260K (`full_text` of each result), found under
  * $EMBERLM_MODELS or ../shared/models from the working directory.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { EmberError } from '../errors.ts';
 import { createGpu } from '../gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
 import { runQuality, type QualityReport } from '../bench/quality.ts';
 import { formatQuality, roundDeep } from '../bench/report.ts';
+import { strFlag, type Flags } from './args.ts';
 import { parseKvList, parseList } from './bench.ts';
-
-type Flags = Record<string, string | boolean | undefined>;
+import { openOut, printThenSave, readTextFile } from './files.ts';
 
 export function defaultTextFile(): string {
   return resolve(process.env.EMBERLM_MODELS ?? resolve(process.cwd(), '../shared/models'), 'oracle/stories260K.llama-cpp.json');
@@ -21,13 +21,23 @@ export function defaultTextFile(): string {
 /** A .json file with `results[].full_text` (the oracle format) gives one text per result; any other file is one text. */
 export function readTexts(file: string): string[] {
   if (!existsSync(file)) throw new EmberError('BAD_ARGUMENT', `text file ${file} does not exist (pass --text FILE)`);
-  const raw = readFileSync(file, 'utf8');
+  const raw = readTextFile(file);
   if (file.endsWith('.json')) {
-    const texts = (JSON.parse(raw) as { results?: { full_text?: unknown }[] }).results?.map((r) => r.full_text);
+    const json = parseJson(file, raw) as { results?: { full_text?: unknown }[] } | null;
+    const texts = json?.results?.map?.((r) => r?.full_text);
     if (!texts?.length || texts.some((t) => typeof t !== 'string')) throw new EmberError('BAD_ARGUMENT', `${file}: expected {"results": [{"full_text": "..."}, ...]}`);
     return texts as string[];
   }
   return [raw];
+}
+
+function parseJson(file: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    const why = `not valid JSON (${(e as Error).message}); a file not named .json is read as plain text`;
+    throw new EmberError('BAD_ARGUMENT', `--text ${file}: ${why}`, { flag: 'text', path: file });
+  }
 }
 
 /** Every scheme but the reference, so schemes added to QUANT_SCHEMES appear here without a change. */
@@ -52,17 +62,19 @@ export async function runQualityCommand(o: {
 }
 
 export async function quality(flags: Flags): Promise<void> {
-  const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const str = (k: string) => strFlag(flags, k);
   const model = str('model');
   if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
   const log = (l: string) => process.stderr.write(`${l}\n`);
-  const report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log });
-  const rounded = roundDeep(report, 6);
-  const out = str('out');
-  if (out) {
-    mkdirSync(dirname(resolve(out)), { recursive: true });
-    writeFileSync(out, JSON.stringify(rounded, null, 2) + '\n');
+  const out = str('out') === undefined ? undefined : openOut(str('out')!);
+  let report: QualityReport;
+  try {
+    report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log });
+  } catch (e) {
+    out?.discard();
+    throw e;
   }
-  if (flags.json) process.stdout.write(JSON.stringify(rounded) + '\n');
-  else process.stdout.write(formatQuality(report, flags.markdown ? 'markdown' : 'text'));
+  const rounded = roundDeep(report, 6);
+  const printed = flags.json ? JSON.stringify(rounded) + '\n' : formatQuality(report, flags.markdown ? 'markdown' : 'text');
+  printThenSave(printed, rounded, out);
 }
