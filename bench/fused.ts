@@ -15,7 +15,6 @@
  * Shape: D, F, qkv rows (default SmolLM2-135M's). Each pair is checked bit for bit before it is timed.
  */
 import { parseArgs } from 'node:util';
-import { runUnderVite } from './run_under_vite.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import type { MatmulTuning, WeightFormat } from '../src/kernels/matmul.ts';
@@ -172,4 +171,5 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   gpu.device.destroy();
 }
 
-await runUnderVite(import.meta);
+// Node only: under a bundle (bench/gpu/tools.ts) Vite defines import.meta.env.
+if (typeof import.meta.env === 'undefined') await (await import('./run_under_vite.ts')).runUnderVite(import.meta);

@@ -242,39 +242,59 @@ var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
 fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
+  // The first turn's first step of blocks is loaded before the prologue: its loads wait for memory while the prologue's
+  // barriers and sums run (they do not depend on x), where after it they waited in turn. The same blocks, the same sums.
+  let first_rows = split_first_row(wid.x, 0u, lid);
+  let first = split_load(clamp_rows(first_rows), 0u, lid % LANES, blocks_per_row(), blocks_per_group());
   x_prepare(t, lid);
   for (var it = 0u; it < ROW_ITERS; it++) {
-    split_rows(t, ((wid.x * ROW_ITERS + it) * (WG / LANES) + lid / LANES) * R, lid);
+    split_rows(t, split_first_row(wid.x, it, lid), lid, first, it == 0u);
     if (ROW_ITERS > 1u && !WARP) { workgroupBarrier(); } // the next rows' partials overwrite red
   }
 }
 
-// Rows r0 .. r0+R-1 of token t by lane group lid / LANES (every invocation calls it, in uniform control flow).
-fn split_rows(t: u32, r0: u32, lid: u32) {
+// The first row of lane group lid / LANES in turn `it` of workgroup `wg`.
+fn split_first_row(wg: u32, it: u32, lid: u32) -> u32 {
+  return ((wg * ROW_ITERS + it) * (WG / LANES) + lid / LANES) * R;
+}
+
+// A lane's blocks of one step, [u * 4 + r]: blocks base + u * LANES + lane (clamped to the row) of rows rows4[r].
+fn split_load(rows4: vec4<u32>, base: u32, lane: u32, nb: u32, bpg: u32) -> array<Block, 8> {
+  var blk: array<Block, 8>;
+  for (var u = 0u; u < 2u; u++) {
+    let bc = min(base + u * LANES + lane, nb - 1u);
+    for (var r = 0u; r < R; r++) { blk[u * 4u + r] = load_block(rows4[r], bc, load_group(rows4[r], bc / bpg)); }
+  }
+  return blk;
+}
+
+// Rows r0 .. r0+R-1 of token t by lane group lid / LANES (every invocation calls it, in uniform control flow); the
+// first step's blocks are `first` where `loaded`.
+fn split_rows(t: u32, r0: u32, lid: u32, first: array<Block, 8>, loaded: bool) {
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let lane = lid % LANES;
-  let first = lid - lane; // the group's first lane
+  let first_lane = lid - lane; // the group's first lane
   let rows4 = clamp_rows(r0);
   var acc = vec4<f32>();
   // Two blocks a lane per step, b and b + LANES, with no branch (a block past the row is clamped and its sum not
   // added): one basic block, so a GPU's compiler issues all 2R blocks' loads before it waits for the first. The sums
   // run in the order of a lane's blocks, as one block a step did.
   for (var base = 0u; base < nb; base += 2u * LANES) {
+    var blk = first;
+    if (base > 0u || !loaded) { blk = split_load(rows4, base, lane, nb, bpg); }
     for (var u = 0u; u < 2u; u++) {
       let b = base + u * LANES + lane;
       let bc = min(b, nb - 1u);
-      var blk: array<Block, 4>;
-      for (var r = 0u; r < R; r++) { blk[r] = load_block(rows4[r], bc, load_group(rows4[r], bc / bpg)); }
       var part = vec4<ACC>();
       var xs = ACC(0);
       for (var v = 0u; v < PIECES; v++) {
         let xv = x_piece(t, bc * XW + 4u * v);
         xs += piece_sum(xv);
-        for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[r], v), xv); }
+        for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[u * 4u + r], v), xv); }
       }
       let xsc = x_scale(t, bc);
-      for (var r = 0u; r < R; r++) { acc[r] += select(0.0, block_combine(blk[r], part[r], xs, xsc), b < nb); }
+      for (var r = 0u; r < R; r++) { acc[r] += select(0.0, block_combine(blk[u * 4u + r], part[r], xs, xsc), b < nb); }
     }
   }
   if (WARP) { // the group is one subgroup: its sum is every lane's, no workgroup memory or barrier
@@ -289,7 +309,7 @@ fn split_rows(t: u32, r0: u32, lid: u32) {
   if (lane == 0u) {
     var s = vec4<f32>();
     for (var r = 0u; r < R; r++) {
-      for (var i = 0u; i < LANES; i += stride) { s[r] += red[r * WG + first + i]; }
+      for (var i = 0u; i < LANES; i += stride) { s[r] += red[r * WG + first_lane + i]; }
     }
     emit(t, r0, s);
   }
