@@ -59,8 +59,8 @@ bench options (speed; medians over repeats, warm-up excluded):
   --prompt-tokens L   prompt lengths, comma-separated (default 128)
   --gen-tokens N      tokens generated per run (default 64)
   --repeats N         timed runs per prompt length (default 3)
-  --decode-ahead L    decode steps in flight, comma-separated, each run side by side (default 2;
-                      1 = wait for each sampled id before the next step)
+  --decode-ahead L    decode steps in flight, comma-separated, each run side by side (default 2, 3 where
+                      readbacks are paced: Dawn in Node on a CPU adapter; 1 = wait for each sampled id)
   --kv T              K/V cache storage (default f16)
   --scales L          Q8_0/Q4_0 block scales on the GPU, comma-separated, each run side by side: f16 (pairs,
                       where every scale is an f16 value as in GGUF files; the default on GPUs) or f32 (the
