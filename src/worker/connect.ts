@@ -122,7 +122,11 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
   }
   const remote: Remote<EngineHost> = wrap<EngineHost>(endpoint);
   /** A call to the worker that also rejects if the worker dies first. */
-  const call = <T>(p: Promise<T>): Promise<T> => (dead ? Promise.reject(dead) : Promise.race([p, died]));
+  const call = <T>(p: Promise<T>): Promise<T> => {
+    if (!dead) return Promise.race([p, died]);
+    p.catch(() => {}); // sent to a worker still stopping (terminate() disposes first): its answer is not awaited
+    return Promise.reject(dead);
+  };
   let nextId = 1;
   /** Forwards the page's AbortSignal to the worker's request; returns the detacher. */
   const forwardAbort = (signal: AbortSignal | undefined, id: number): (() => void) => {
