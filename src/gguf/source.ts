@@ -1,6 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { isNode, requireNodeHost } from '../node_host.ts';
-import { htmlError, httpGet, isHtml, statedSize, statusError } from '../loader/http.ts';
+import { htmlError, httpGet, isHtml, isStall, statedSize, statusError } from '../loader/http.ts';
 
 /**
  * Random-access bytes of a model file. Reads are by range so that a multi-GB file is never held
@@ -66,7 +66,12 @@ export async function sourceFromURL(url: string): Promise<ByteSource> {
       if (r.status !== 206 && !(r.status === 200 && offset === 0 && length === size)) {
         throw new EmberError('BAD_FILE', `${url}: expected a 206 partial response to a Range request, got HTTP ${r.status}`, { url });
       }
-      return new Uint8Array(await r.arrayBuffer());
+      try {
+        return new Uint8Array(await r.arrayBuffer());
+      } catch (e) {
+        if (isStall(e)) throw e;
+        throw new EmberError('NETWORK', `${url}: the read of bytes ${offset}..${offset + length} stopped (${(e as Error).message})`, { url });
+      }
     },
   };
   return src;
@@ -80,6 +85,7 @@ async function readWhole(url: string): Promise<Uint8Array> {
   try {
     bytes = new Uint8Array(await r.arrayBuffer());
   } catch (e) {
+    if (isStall(e)) throw e;
     throw new EmberError('NETWORK', `${url}: the download stopped (${(e as Error).message})`, { url });
   }
   if (isHtml(r, bytes)) throw htmlError(url);

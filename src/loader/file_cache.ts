@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ByteSource } from '../gguf/source.ts';
 import type { ExpectedFile } from './hub_id.ts';
-import { htmlError, httpGet, isHtml, statedEtag, statedSize, statusError } from './http.ts';
+import { htmlError, httpGet, isHtml, isStall, STALL_MS, statedEtag, statedSize, statusError } from './http.ts';
 import { sha256, type Hasher } from './sha256.ts';
 
 /** What a store keeps beside a downloaded file. */
@@ -65,6 +65,8 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** For messages: 'a model file', 'config.json'. */
   what?: string;
+  /** How long the answer, and then each chunk, may take before the download fails (default STALL_MS, 60 s). */
+  stallMs?: number;
 }
 
 /**
@@ -139,7 +141,7 @@ export class FileCache {
       if (partial?.etag) headers['If-Range'] = `"${partial.etag}"`;
     }
     // no-store: this cache keeps the file; the browser's HTTP cache would keep a second copy and resume on its own
-    const r = await httpGet(url, { headers, signal: o.signal, cache: 'no-store' });
+    const r = await httpGet(url, { headers, signal: o.signal, cache: 'no-store' }, o.stallMs);
     if (r.status === 416 && have > 0 && !retried) {
       await r.body?.cancel();
       await this.store.delete(url); // the stored prefix is not a prefix of what the server has
@@ -181,7 +183,7 @@ export class FileCache {
           next = await reader.read();
         } catch (e) {
           if (o.signal?.aborted) throw new EmberError('ABORTED', `the download of ${url} was aborted`, { url });
-          throw interrupted(url, done, total, (e as Error).message);
+          throw interrupted(url, done, total, isStall(e) ? `no data for ${(o.stallMs ?? STALL_MS) / 1000} s` : (e as Error).message);
         }
         if (next.done) break;
         const chunk = next.value;

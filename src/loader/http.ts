@@ -1,19 +1,60 @@
 import { EmberError } from '../errors.ts';
 
 /**
+ * How long a download may wait for an answer, and then for each next chunk of its body, before it fails: a browser's
+ * fetch has no timeout of its own and waits forever on a stalled connection (Node's undici gave up after 300 s).
+ */
+export const STALL_MS = 60_000;
+
+/**
  * fetch with failures as EmberErrors that name the URL and the likely cause: `fetch` itself only
  * says "Failed to fetch" (browser) or "fetch failed" (Node), whether the server refused the
- * connection, the page is offline, or CORS blocked the answer.
+ * connection, the page is offline, or CORS blocked the answer. A watchdog aborts it when the answer,
+ * or the next chunk of its body, does not come within `stallMs`: the body's reads then reject with a
+ * NETWORK error that says so (`isStall`).
  */
-export async function httpGet(url: string, init: RequestInit = {}): Promise<Response> {
+export async function httpGet(url: string, init: RequestInit = {}, stallMs = STALL_MS): Promise<Response> {
+  const watchdog = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => clearTimeout(timer);
+  const arm = (what: string) => {
+    stop();
+    timer = setTimeout(() => watchdog.abort(stallError(url, stallMs, what)), stallMs);
+    (timer as { unref?: () => void }).unref?.(); // keeps no Node process alive
+  };
+  arm('no answer');
+  const signal = init.signal ? AbortSignal.any([init.signal, watchdog.signal]) : watchdog.signal;
   let r: Response;
   try {
-    r = await fetch(url, init);
+    r = await fetch(url, { ...init, signal });
   } catch (e) {
+    stop();
     if (init.signal?.aborted) throw new EmberError('ABORTED', `the download of ${url} was aborted`, { url });
+    if (watchdog.signal.aborted) throw watchdog.signal.reason as EmberError;
     throw connectError(url, e);
   }
-  return r;
+  if (!r.body) {
+    stop();
+    return r;
+  }
+  arm('no data');
+  const body = r.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      arm('no data');
+      out.enqueue(chunk);
+    },
+    flush: stop,
+  }));
+  return new Response(body, { status: r.status, statusText: r.statusText, headers: r.headers });
+}
+
+function stallError(url: string, ms: number, what: string): EmberError {
+  return new EmberError('NETWORK', `${url}: ${what} for ${ms / 1000} s (the connection stalled)`, { url, stalled: true });
+}
+
+/** Whether a body read failed because httpGet's watchdog found the connection stalled. */
+export function isStall(e: unknown): e is EmberError {
+  return e instanceof EmberError && e.details.stalled === true;
 }
 
 /** The likely cause of a fetch that got no answer at all. */
