@@ -16,6 +16,7 @@ export default defineConfig({
       entry: {
         index: 'src/index.ts',
         worker: 'src/worker/index.ts',
+        client: 'src/client.ts', // a page's connectEngine without the engine (src/client.ts)
         node: 'src/node/index.ts',
         'node-worker': 'src/node/worker.ts',
         cli: 'src/cli/entry.ts',

@@ -7,8 +7,8 @@ import { EmberError } from '../src/errors.ts';
 import { connectError, htmlError, statusError } from '../src/loader/http.ts';
 import { explain } from '../examples/chat/explain.ts';
 
-// The example imports 'emberlm' as an app would; here that is the sources.
-vi.mock('emberlm', async () => ({ isEmberError: (await import('../src/errors.ts')).isEmberError }));
+// The example imports 'emberlm/client' as an app would; here that is the sources.
+vi.mock('emberlm/client', async () => ({ isEmberError: (await import('../src/errors.ts')).isEmberError }));
 
 const URL_ = 'http://127.0.0.1:8012/offline-mirror/cors-404/garbage.gguf';
 const title = (e: unknown, what: 'load' | 'reply' = 'load') => explain(e, what).title;

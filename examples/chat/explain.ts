@@ -1,4 +1,4 @@
-import { isEmberError } from 'emberlm';
+import { isEmberError } from 'emberlm/client';
 
 /** What went wrong, in words for someone using the page; `detail` keeps the engine's own message. */
 export interface Explained {

@@ -3,7 +3,7 @@
  * OpenAI-style chat API. `?model=<Hub id or URL>` loads a model on arrival (a link people can share);
  * `?hub=<URL>` resolves Hub ids on a mirror instead of https://huggingface.co.
  */
-import { connectEngine, isEmberError, type ChatMessage, type WorkerEngine } from 'emberlm';
+import { connectEngine, isEmberError, type ChatMessage, type WorkerEngine } from 'emberlm/client';
 import { checkWebGpu, describeAdapter, explain, type Explained } from './explain.ts';
 import { SUGGESTED } from './models.ts';
 
