@@ -13,6 +13,7 @@ import { loadModel, type LoadedModel, type LoadOptions } from './load.ts';
 import { cutRequest, prepareRequest, type GenerateOptions, type Request } from './request.ts';
 import { PrefillPasses } from './prefill.ts';
 import { EngineTuning } from './tuning.ts';
+import { quietSleep } from './util/timers.ts';
 import { generationFailure, reportDeviceLoss } from './device_loss.ts';
 
 export type { ModelInput } from './model_input.ts';
@@ -42,13 +43,6 @@ const abandoned = new FinalizationRegistry<TokenPipe>((pipe) => pipe.close());
 const ENGINE_DISPOSED = 'this engine was disposed';
 /** The most dispose() waits for the GPU to finish the stopped generations' work before freeing their buffers. */
 const RELEASE_WAIT_MS = 10_000;
-
-/** p, or a rejection once `ms` have passed. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The stream of a request: its pipe's tokens, or a request's error at the first next() and in `result`. Made out
@@ -89,8 +83,8 @@ function streamOf(source: TokenPipe | unknown): GenerationStream {
 export class Engine extends EventTarget {
   private disposed = false;
   private readonly scheduler = new Scheduler();
-  private readonly live = new Set<TokenPipe>();
-  private readonly producers = new Set<Promise<void>>();
+  /** The generations whose producer runs, with its promise (dispose() frees the buffers once all have settled). */
+  private readonly live = new Map<TokenPipe, Promise<void>>();
   private released: Promise<void> | null = null;
   /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
   private samplerOwner: TokenPipe | null = null;
@@ -187,19 +181,20 @@ export class Engine extends EventTarget {
 
   /** A pipe for the request; its producer starts at the first read. */
   private open(r: Request, signal: AbortSignal | undefined): TokenPipe {
-    const pipe: TokenPipe = new TokenPipe(signal, () => this.track(this.produce(pipe, r)), () => this.scheduler.cancel(pipe));
+    const pipe: TokenPipe = new TokenPipe(signal, () => this.run(pipe, r), () => this.scheduler.cancel(pipe));
     return pipe;
   }
 
-  /** Keeps a running producer for dispose(), which frees the GPU buffers only once every producer has stopped. */
-  private track(producer: Promise<void>): void {
-    this.producers.add(producer);
-    void producer.finally(() => this.producers.delete(producer));
+  /** Starts the pipe's producer, kept in `live` until it has settled (it may end before its first await). */
+  private run(pipe: TokenPipe, r: Request): void {
+    const producer = this.produce(pipe, r);
+    this.live.set(pipe, producer);
+    const gone = () => this.live.delete(pipe);
+    producer.then(gone, gone);
   }
 
   /** Runs the request whenever it holds the engine and its reader wants tokens, into its pipe. */
   private async produce(pipe: TokenPipe, r: Request): Promise<void> {
-    this.live.add(pipe);
     let held = false;
     const ids: number[] = [];
     let text = '';
@@ -334,7 +329,6 @@ export class Engine extends EventTarget {
       pipe.fail(await generationFailure(e, this.current.gpu, this.disposed, { promptIds: r.promptIds, ids, text }));
     } finally {
       if (held) this.scheduler.release(pipe);
-      this.live.delete(pipe);
     }
   }
 
@@ -410,17 +404,18 @@ export class Engine extends EventTarget {
     if (this.released) return this.released;
     this.disposed = true;
     this.scheduler.cancelAll();
-    for (const p of this.live) p.wake.notify();
+    for (const p of this.live.keys()) p.wake.notify();
     this.released = this.release();
     return this.released;
   }
 
   private async release(): Promise<void> {
     const { gpu, alloc, readback } = this.current;
-    if (this.producers.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
-      await Promise.allSettled([...this.producers]);
+    if (this.live.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
+      await Promise.allSettled(this.live.values());
       // The GPU's work done and every id read (a lost device answers too): no map left pending on a destroyed buffer.
-      await withTimeout(Promise.all([gpu.device.queue.onSubmittedWorkDone(), readback.settled()]), RELEASE_WAIT_MS).catch(() => {});
+      const idle = Promise.all([gpu.device.queue.onSubmittedWorkDone(), readback.settled()]).catch(() => {});
+      await Promise.race([idle, quietSleep(RELEASE_WAIT_MS)]);
     }
     const freed = alloc.destroyAll();
     if (this.ownsGpu) releaseGpu(gpu);

@@ -20,7 +20,8 @@ export function show(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-function bad(name: string, expected: string, found: unknown): never {
+/** The BAD_ARGUMENT every option check throws: `name must be expected, got found`. */
+export function bad(name: string, expected: string, found: unknown): never {
   throw new EmberError('BAD_ARGUMENT', `${name} must be ${expected}, got ${show(found)}`, { option: name });
 }
 

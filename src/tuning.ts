@@ -2,14 +2,11 @@
  * The engine's run-time knobs (`engine.tuning`), each checked where it is set: a bad value is a BAD_ARGUMENT at the
  * assignment, never a state the engine keeps (a NaN pass time once left every later prefill pass at 0 tokens).
  */
-import { EmberError } from './errors.ts';
-import { show } from './options.ts';
+import { bad } from './options.ts';
 import { READBACK_RING } from './model/readback_ring.ts';
 
 function checked(name: string, v: unknown, ok: (n: number) => boolean, expected: string): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || !ok(v)) {
-    throw new EmberError('BAD_ARGUMENT', `tuning.${name} must be ${expected}, got ${show(v)}`, { option: `tuning.${name}` });
-  }
+  if (typeof v !== 'number' || Number.isNaN(v) || !ok(v)) bad(`tuning.${name}`, expected, v);
   return v;
 }
 

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { quietTimeout } from '../util/timers.ts';
 
 /**
  * How long a download may wait for an answer, and then for each next chunk of its body, before it fails: a browser's
@@ -19,8 +20,7 @@ export async function httpGet(url: string, init: RequestInit = {}, stallMs = STA
   const stop = () => clearTimeout(timer);
   const arm = (what: string) => {
     stop();
-    timer = setTimeout(() => watchdog.abort(stallError(url, stallMs, what)), stallMs);
-    (timer as { unref?: () => void }).unref?.(); // keeps no Node process alive
+    timer = quietTimeout(() => watchdog.abort(stallError(url, stallMs, what)), stallMs);
   };
   arm('no answer');
   const signal = init.signal ? AbortSignal.any([init.signal, watchdog.signal]) : watchdog.signal;

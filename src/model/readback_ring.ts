@@ -19,6 +19,8 @@ export class ReadbackRing {
   /** Reads started (one per forward pass submitted, dropped ones too) and ids awaited (the benchmark's counts). */
   reads = 0;
   waits = 0;
+  /** Reads started and not yet ended (dropped steps' too). */
+  inFlight = 0;
 
   constructor(readonly buffers: readonly GPUBuffer[], opts: { pace?: boolean } = {}) { // each (4) u32 at least, MAP_READ | COPY_DST
     this.pending = buffers.map(() => Promise.resolve());
@@ -66,9 +68,6 @@ export class ReadbackRing {
     this.lastEnd = read.catch(() => performance.now()); // after a failure the next read goes on
     await read;
   }
-
-  /** Reads started and not yet ended (dropped steps' too). */
-  inFlight = 0;
 
   /** Resolves once every read started has ended (dropped steps' too): then no map is pending on the buffers. */
   async settled(): Promise<void> {

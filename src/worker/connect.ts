@@ -8,6 +8,7 @@ import { EmberError, type ErrorCode } from '../errors.ts';
 import type { EngineHost, ModelInfo, WorkerFileCache, WorkerLoadOptions } from './serve.ts';
 import { parseHubId } from '../loader/hub_id.ts';
 import { DeviceLostEvent } from '../device_lost.ts';
+import { quietSleep } from '../util/timers.ts';
 import type { ProgressCallback } from '../loader/progress.ts';
 
 /** The tokens of a generation as they arrive; `result` (also the iterator's return value) is the whole result. */
@@ -56,8 +57,6 @@ interface NodeWorkerLike {
 
 /** The most a Node worker's terminate() waits for its model to be disposed before the thread is stopped. */
 const NODE_STOP_MS = 3000;
-/** Resolves after ms; its timer keeps no Node process alive. */
-const sleep = (ms: number) => new Promise<void>((resolve) => (setTimeout(resolve, ms) as { unref?: () => void }).unref?.());
 
 const isNodeWorker = (w: object): w is NodeWorkerLike => typeof (w as NodeWorkerLike).on === 'function' && !('addEventListener' in w);
 
@@ -110,7 +109,7 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     // isolate: a fatal error), as does one stopped with a map or submit still pending: the model is disposed first
     // (its generations stopped, the GPU done with them), for at most NODE_STOP_MS.
     terminate = async () => {
-      await Promise.race([remote.dispose(), sleep(NODE_STOP_MS)]).catch(() => {});
+      await Promise.race([remote.dispose(), quietSleep(NODE_STOP_MS)]).catch(() => {});
       await worker.terminate();
     };
   } else {
