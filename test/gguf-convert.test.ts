@@ -268,6 +268,19 @@ describe('packed GPU layouts', () => {
     }
   });
 
+  it('q8_0ToPacked and q4_0ToPacked take bytes at an odd offset (a copy) the same as aligned ones', () => {
+    for (const [file, type, conv] of [[derived.Q8_0, 'Q8_0', q8_0ToPacked], [derived.Q4_0, 'Q4_0', q4_0ToPacked]] as const) {
+      const { t, bytes } = ofType(file, type)[0];
+      const shifted = new Uint8Array(bytes.byteLength + 1);
+      shifted.set(bytes, 1);
+      const odd = shifted.subarray(1);
+      expect(odd.byteOffset % 2).toBe(1);
+      const a = conv(t, bytes), b = conv(t, odd);
+      expect(b.q).toEqual(a.q);
+      expect(b.scales).toEqual(a.scales);
+    }
+  });
+
   it('toF16Packed: F16 bits two per u32 (element 2i low), F32 input rounded to nearest even', () => {
     for (const { t, bytes } of ofType(derived.F16, 'F16').slice(0, 8)) {
       const p = toF16Packed(t, bytes);

@@ -4,7 +4,7 @@ import { ceilDiv } from './dispatch.ts';
 import { FORMATS, WEIGHT_FORMATS, WIDE_CODES, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
 import { GGUF_LAYOUTS, PIECE_WORDS, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
-import type { GpuCaps } from '../gpu/device.ts';
+import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import { isLavapipe, LAVAPIPE_LANES, matmulTuning } from './matmul_tuning.ts';
 
 /**
@@ -131,17 +131,41 @@ const ROW_TILES = [8, 16, 32];
 const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2 };
 
 /**
- * Rows of a chunk in tiles of `tile` (the last padded with zeros), each block's rows together: (tiles, per, tile, unit).
- * Element by element: 8-word subarray copies took 9x as long (a 49152 x 576 q8 matrix: ~400 against ~45 ms).
+ * A chunk's rows (`per` items of `unit` words each) into `buf` in tiles of `tile` rows (the last padded with zeros),
+ * each item's rows together: (tiles, per, tile, unit). Whole tiles at a time through one scratch kept for the next
+ * call, each piece written out (queue.writeBuffer copies it), as repackGgufPieces does: a tiled copy of the whole
+ * chunk was as much fresh memory as the weights, and fresh memory costs a page fault per 4 KB. Word by word:
+ * 8-word subarray copies took 9x as long (a 49152 x 576 q8 matrix: ~400 against ~45 ms).
  */
-function tileRows<T extends Uint32Array | Float32Array>(a: T, rows: number, per: number, unit: number, tile: number): T {
-  const out = new (a.constructor as { new (n: number): T })(ceilDiv(rows, tile) * tile * per * unit);
-  const skip = (tile - 1) * unit; // from the end of a row's block to where its next block goes
-  for (let r = 0, src = 0; r < rows; r++) {
-    let dst = tiledIndex(r, 0, per, tile) * unit;
-    for (let j = 0; j < per; j++, dst += skip) for (let u = 0; u < unit; u++) out[dst++] = a[src++];
+function writeTiled(gpu: Gpu, buf: GPUBuffer, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number): void {
+  const words = new Uint32Array(a.buffer, a.byteOffset, a.length); // bits, whatever the type: one loop for both
+  const tileWords = tile * per * unit;
+  const tiles = Math.max(1, Math.floor(pieceWords / tileWords));
+  if (!tileScratch || tileScratch.length < tiles * tileWords) tileScratch = new Uint32Array(Math.max(tiles * tileWords, PIECE_WORDS));
+  const step = tile * unit; // from an item of a row to the row's next item
+  for (let r0 = 0, src = 0; r0 < rows; r0 += tiles * tile) {
+    const n = Math.min(tiles * tile, rows - r0);
+    const piece = tileScratch.subarray(0, Math.ceil(n / tile) * tileWords);
+    if (n % tile) piece.fill(0, Math.floor(n / tile) * tileWords); // the padded tile's missing rows
+    for (let r = 0; r < n; r++) {
+      for (let j = 0, dst = tiledIndex(r, 0, per, tile) * unit; j < per; j++, dst += step) {
+        for (let u = 0; u < unit; u++) piece[dst + u] = words[src++];
+      }
+    }
+    writeBuffer(gpu, buf, piece, tiledIndex(r0, 0, per, tile) * unit * 4);
   }
-  return out;
+}
+let tileScratch: Uint32Array | undefined;
+
+/** Bytes of `rows` rows of `per` items of `unit` words in tiles of `tile` rows (the last one padded). */
+const tiledBytes = (rows: number, per: number, unit: number, tile: number) => Math.ceil(rows / tile) * tile * per * unit * 4;
+
+/** `a`, a chunk's rows of `per` items of `unit` words, uploaded row-major (tile 1) or in tiles (writeTiled). */
+function uploadRows(alloc: Allocator, name: string, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number): GPUBuffer {
+  if (tile === 1) return alloc.upload(name, a);
+  const buf = alloc.storage(name, tiledBytes(rows, per, unit, tile));
+  writeTiled(alloc.gpu, buf, a, rows, per, unit, tile, pieceWords);
+  return buf;
 }
 
 /** Formats with a separate f32 scale array (`WeightData.scales`). */
@@ -264,8 +288,13 @@ export function f16Exact(b: number): number {
   return shift > 24 || full & ((1 << shift) - 1) ? -1 : sign | (full >>> shift);
 }
 
-/** One chunk's codes and scales as the GPU binds them (not the GGUF block formats: uploadGgufChunk). */
-function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: number, paired?: Uint32Array): { data: Uint32Array | Float32Array; scales?: Float32Array | Uint32Array } {
+/**
+ * One chunk's codes and scales as the GPU binds them (not the GGUF block formats: uploadGgufChunk), with their
+ * bytes on the GPU; tiled as the rows' items (a decoder block's, f32's vec4, f16's vec2) and one scale per group.
+ */
+function uploadChunk(
+  alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, pieceWords: number, paired?: Uint32Array,
+): { chunk: WeightChunk; bytes: number } {
   const { format, cols: K } = w;
   const cpuLen = cpuRowLength(format, K);
   const part = w.data.subarray(rowStart * cpuLen, (rowStart + rows) * cpuLen);
@@ -273,14 +302,18 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
   const scales = (paired ?? w.scales)?.subarray(rowStart * spr, (rowStart + rows) * spr);
   const gpuLen = gpuRowWords(format, K);
   let data = part as Uint32Array | Float32Array;
-  if (gpuLen !== cpuLen) {
+  if (gpuLen !== cpuLen) { // rows padded to whole decoder blocks (fp8) or vec4s (f32, f16)
     data = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
     for (let r = 0; r < rows; r++) data.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
   }
-  if (rowTile === 1) return { data, scales };
-  // Rows padded to whole decoder blocks (fp8) are whole tile units; one scale per group.
-  const unit = TILE_UNIT[format]!;
-  return { data: tileRows(data, rows, gpuLen / unit, unit, rowTile), scales: scales && tileRows(scales, rows, spr, 1, rowTile) };
+  const unit = rowTile === 1 ? gpuLen : TILE_UNIT[format]!;
+  const chunk: WeightChunk = { rowStart, rows, data: uploadRows(alloc, name, data, rows, gpuLen / unit, unit, rowTile, pieceWords) };
+  let bytes = tiledBytes(rows, gpuLen / unit, unit, rowTile);
+  if (scales) {
+    chunk.scales = uploadRows(alloc, `${name}.scales`, scales, rows, spr, 1, rowTile, pieceWords);
+    bytes += tiledBytes(rows, spr, 1, rowTile);
+  }
+  return { chunk, bytes };
 }
 
 /**
@@ -288,7 +321,7 @@ function chunkArrays(w: WeightData, rowStart: number, rows: number, rowTile: num
  * repackGgufPieces repacks its rows into a reused scratch (fresh arrays per chunk cost more in page
  * faults than the repacking; queue.writeBuffer copies each piece before the scratch is reused).
  */
-function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, wide: boolean): WeightChunk {
+function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, wide: boolean, pieceWords: number): WeightChunk {
   const l = GGUF_LAYOUTS[w.format as GgufFormat], K = w.cols;
   const cw = gpuRowWords(w.format, K, wide), sw = l.scaleWords(K), rowBytes = cpuRowLength(w.format, K);
   const padded = ceilDiv(rows, rowTile) * rowTile; // tiled: the last tile's rows padded
@@ -299,7 +332,7 @@ function uploadGgufChunk(alloc: Allocator, name: string, w: WeightData, rowStart
   repackGgufPieces(l, blocks, rows, K, (codes, scaleWords, r) => {
     writeBuffer(alloc.gpu, data, codes, r * cw * 4);
     writeBuffer(alloc.gpu, scales, scaleWords, r * sw * 4);
-  }, PIECE_WORDS, rowTile, wide);
+  }, pieceWords, rowTile, wide);
   return { rowStart, rows, data, scales };
 }
 
@@ -311,6 +344,8 @@ export interface UploadOptions {
   rowAlign?: number;
   /** Rows per tile (GpuWeights.rowTile): default rowTileFor the device and format. */
   rowTile?: number;
+  /** Words a tiled or GGUF matrix is written in at a time (at least a tile or a row): default PIECE_WORDS; tests pass less to force pieces. */
+  pieceWords?: number;
   /**
    * q8 and q4 scales as f16 pairs where they are f16 values (pairedScales): default on GPUs, where Q8_0 and Q4_0
    * matrices then take GGUF's own 8.5 and 4.5 bits a weight of memory and bandwidth, not 9 and 5. Not on CPU adapters:
@@ -354,6 +389,7 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
     perChunk = Math.floor(perChunk / align) * align;
   }
   const paired = halfScales ? pairedScales(w) : undefined;
+  const pieceWords = opts.pieceWords ?? PIECE_WORDS;
   const nChunks = ceilDiv(N, perChunk);
   const rowsPer = ceilDiv(ceilDiv(N, nChunks), align) * align; // even chunks, on whole row groups
   const chunks: WeightChunk[] = [];
@@ -363,18 +399,13 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
     const rows = Math.min(rowsPer, N - rowStart);
     const name = nChunks > 1 ? `${label}[${c}]` : label;
     if (isGguf(format)) {
-      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows, rowTile, wide));
+      chunks.push(uploadGgufChunk(alloc, name, w, rowStart, rows, rowTile, wide, pieceWords));
       bytes += ceilDiv(rows, rowTile) * rowTile * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
       continue;
     }
-    const { data, scales } = chunkArrays(w, rowStart, rows, rowTile, paired);
-    const chunk: WeightChunk = { rowStart, rows, data: alloc.upload(name, data) };
-    bytes += data.byteLength;
-    if (scales) {
-      chunk.scales = alloc.upload(`${name}.scales`, scales);
-      bytes += scales.byteLength;
-    }
-    chunks.push(chunk);
+    const up = uploadChunk(alloc, name, w, rowStart, rows, rowTile, pieceWords, paired);
+    bytes += up.bytes;
+    chunks.push(up.chunk);
   }
   const group = paired ? 64 : w.scales ? Math.min(scaleLayoutOf(w).blockCols, K) : FORMATS[format].group;
   const nanCodes = format === 'fp8e4m3' ? hasE4m3Nan(w.data as Uint32Array) : undefined;

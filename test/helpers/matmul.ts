@@ -84,7 +84,9 @@ export async function rowTileOutputs(
   const outputs = new Map<number, number[][]>();
   for (const tile of [1, 8, 16, 32]) {
     const wide = widensCodes(gpu.caps, wd.format, wideCodes);
-    const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K, wide) * 4, rowTile: tile, halfScales, wideCodes });
+    // Tiles of 8 written a tile at a time (pieceWords 1): a chunk's tiles in pieces, the last one padded.
+    const pieceWords = tile === 8 ? 1 : undefined;
+    const w = uploadWeights(alloc, `w${tile}`, wd, { maxChunkBytes: 20 * gpuRowWords(wd.format, K, wide) * 4, rowTile: tile, halfScales, wideCodes, pieceWords });
     expect(w.rowTile ?? 1).toBe(tile);
     expect(w.wideCodes).toBe(wide || undefined);
     // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
