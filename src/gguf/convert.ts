@@ -159,13 +159,13 @@ export function toF32(t: TensorDesc, bytes: Uint8Array): Float32Array {
       return new Float32Array(alignedBuffer(bytes));
     case 'F16': {
       const lut = f16Lut();
-      const h = new Uint16Array(alignedBuffer(bytes));
+      const h = halfWords(bytes);
       const out = new Float32Array(numel);
       for (let i = 0; i < numel; i++) out[i] = lut[h[i]];
       return out;
     }
     case 'BF16': {
-      const h = new Uint16Array(alignedBuffer(bytes));
+      const h = halfWords(bytes);
       const out = new Float32Array(numel);
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < numel; i++) bits[i] = h[i] << 16;
@@ -267,15 +267,17 @@ export function quantizeQ8G32(w: Float32Array, rows: number, K: number): Q8Packe
   const q8 = new Int8Array(rows * K);
   const scales = new Float32Array(nb);
   const fr = Math.fround;
-  for (let b = 0; b < nb; b++) {
+  const lut = f16Lut(); // f16ToF32 takes a power of two per call: a table, ~1/6 of the time (1.6 of 9 ns a weight)
+  for (let b = 0, o = 0; b < nb; b++, o += 32) {
     let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(w[b * 32 + j]));
+    for (let j = o; j < o + 32; j++) amax = Math.max(amax, Math.abs(w[j]));
     const d = fr(amax / 127);
     const id = d ? fr(1 / d) : 0;
-    scales[b] = f16ToF32(f32ToF16Bits(d));
-    for (let j = 0; j < 32; j++) {
-      const x0 = fr(w[b * 32 + j] * id);
-      q8[b * 32 + j] = x0 < 0 ? -Math.round(-x0) : Math.round(x0); // roundf: halves away from zero
+    scales[b] = lut[f32ToF16Bits(d)];
+    for (let j = o; j < o + 32; j++) {
+      const x0 = fr(w[j] * id);
+      // roundf, halves away from zero: x0 is an f32 of magnitude <= 127, so x0 +- 0.5 is exact in a double
+      q8[j] = Math.trunc(x0 < 0 ? x0 - 0.5 : x0 + 0.5);
     }
   }
   return { q: new Uint32Array(q8.buffer), scales };
