@@ -28,7 +28,7 @@ import { GGUF_LAYOUTS, type GgufFormat } from '../src/kernels/weight_layouts.ts'
 
 const GGUF_BENCH = Object.keys(GGUF_LAYOUTS) as GgufFormat[];
 export type BenchFormat = WeightFormat | 'int8' | 'fp8e4m3-g32' | 'fp8e5m2-g32';
-export const BENCH_FORMATS: readonly BenchFormat[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', ...GGUF_BENCH];
+export const BENCH_FORMATS: readonly BenchFormat[] = ['f32', 'f16', 'bf16', 'q8', 'q4', 'int8', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', ...GGUF_BENCH];
 
 export interface BenchOptions {
   iters?: number;
@@ -109,7 +109,7 @@ export async function benchWeights(
     ? ref.packFp8(wf, N, K, fp8[1] as 'e4m3' | 'e5m2', fp8[2] ? 32 : K)
     : format === 'f32'
       ? { format, rows: N, cols: K, data: wf }
-      : { f16: ref.packF16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'q8' | 'q4' | 'int8'](wf, N, K);
+      : { f16: ref.packF16, bf16: ref.packBf16, q8: ref.packQ8, q4: ref.packQ4, int8: ref.packInt8Rows }[format as 'f16' | 'bf16' | 'q8' | 'q4' | 'int8'](wf, N, K);
   return { w, ref: w };
 }
 

@@ -225,10 +225,15 @@ describe('weights', () => {
       const q8 = await m.weights.matrix('blk.1.ffn_down.weight', 64, 96, 'int8-g32');
       expect([q8.format, q8.scales?.length]).toEqual(['q8', (64 * 96) / 32]);
     });
-    const { dir: dbf } = await write({ dtype: 'BF16' });
+    const { dir: dbf, gen: gbf } = await write({ dtype: 'BF16' });
     await withModel(dbf, async (m) => {
-      expect((await m.weights.matrix('token_embd.weight', 300, 64, 'auto')).format).toBe('f32');
+      // BF16 stays bf16 for 'auto', bit for bit (the GPU widens it exactly); other schemes convert it.
+      const b = await m.weights.matrix('token_embd.weight', 300, 64, 'auto');
+      expect([b.format, b.rows, b.cols]).toEqual(['bf16', 300, 64]);
+      const src = byName(gbf, 'model.embed_tokens.weight').data;
+      expect(Array.from(new Uint16Array((b.data as Uint32Array).buffer, (b.data as Uint32Array).byteOffset, 300 * 64))).toEqual(Array.from(src, (v) => f32ToBF16Bits(v)));
       expect((await m.weights.matrix('token_embd.weight', 300, 64, 'f16')).format).toBe('f16');
+      expect((await m.weights.matrix('token_embd.weight', 300, 64, 'f32')).format).toBe('f32');
     });
   });
 
@@ -296,7 +301,7 @@ describe('native FP8 checkpoints (E4M3 with 128x128 weight_scale_inv)', () => {
       expect(w.data[1] & 0xff).toBe(want.codes[4]);
       expect(w.data[288 / 4] >>> 24).toBe(want.codes[288 + 3]);
       const embd = await m.weights.matrix('token_embd.weight', 300, 160, 'auto');
-      expect(embd.format).toBe('f32'); // BF16
+      expect(embd.format).toBe('bf16'); // BF16, as in the file
     });
   });
 

@@ -23,7 +23,7 @@ import {
 } from '../src/kernels/matmul.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { autotuneChoices, candidates, gpuWarmupMs, resetAutotune, variantName } from '../src/kernels/autotune.ts';
-import { dequantize, matmulRef, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
+import { dequantize, matmulRef, packBf16, packF16, packFp8, packInt8Rows, packQ4, packQ8, quantizeQ8_0, roundF16 } from '../src/kernels/ref/matmul.ts';
 import { f16ToF32, f32ToF16Bits } from '../src/gguf/convert.ts';
 import { f16Exact } from '../src/kernels/matmul_weights.ts';
 import { gemvLanesFit, laneGroupIsSubgroup } from '../src/kernels/matmul_tuning.ts';
@@ -37,7 +37,7 @@ import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } 
  * row at upload, the reference reading the blocks). q8-g64: random codes, one scale per 64 (the last
  * group of a row partial when K is an odd multiple of 32), a layout no scheme makes but the kernels take.
  */
-type Kind = 'f32' | 'f16' | 'q8' | 'q4' | 'int8' | 'q8-g64' | 'fp8e4m3' | 'fp8e5m2' | 'fp8e4m3-g32' | 'fp8e5m2-g32' | 'fp8e4m3-b128';
+type Kind = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'int8' | 'q8-g64' | 'fp8e4m3' | 'fp8e5m2' | 'fp8e4m3-g32' | 'fp8e5m2-g32' | 'fp8e4m3-b128';
 
 function makeWeights(kind: Kind, N: number, K: number, r: () => number): WeightData {
   const w = randn(r, N * K, 0.1);
@@ -46,6 +46,8 @@ function makeWeights(kind: Kind, N: number, K: number, r: () => number): WeightD
       return { format: kind, rows: N, cols: K, data: w };
     case 'f16':
       return packF16(w, N, K);
+    case 'bf16':
+      return packBf16(w, N, K);
     case 'q8':
       return packQ8(w, N, K);
     case 'q4':
@@ -118,9 +120,9 @@ const FP8_BLOCK_CASES: Case[] = [
   { N: 130, K: 288, T: 1, chunkRows: 50 },
   { N: 200, K: 160, T: 37, accumulate: true, chunkRows: 70 },
 ];
-const KINDS: Kind[] = ['f32', 'f16', 'q8', 'q4', 'int8', 'q8-g64', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', 'fp8e4m3-b128'];
+const KINDS: Kind[] = ['f32', 'f16', 'bf16', 'q8', 'q4', 'int8', 'q8-g64', 'fp8e4m3', 'fp8e5m2', 'fp8e4m3-g32', 'fp8e5m2-g32', 'fp8e4m3-b128'];
 /** The cases each kind runs besides GEMV_CASES / GEMM_CASES (K a multiple of 32). */
-const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FP8_ROW_CASES, fp8e5m2: FP8_ROW_CASES, 'fp8e4m3-b128': FP8_BLOCK_CASES };
+const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOAT_CASES, bf16: FLOAT_CASES, fp8e4m3: FP8_ROW_CASES, fp8e5m2: FP8_ROW_CASES, 'fp8e4m3-b128': FP8_BLOCK_CASES };
 // The defaults of both device kinds, then odd launch shapes (partial R / TT groups, small workgroups).
 // Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
 // the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
@@ -339,6 +341,44 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       alloc.destroyAll();
     }
   });
+
+  // bf16 is f32's values in half the bytes, read in f32's blocks and pieces: the same sums in the same order.
+  it.each([[7, 14, 3], [40, 172, 9]] as const)('bf16 weights (%i x %i) give the bits of the f32 weights they equal: every GEMV and GEMM layout, the gather', async (N, K, T) => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const r = rng(N * 31 + K);
+      const b16 = packBf16(randn(r, N * K, 0.1), N, K);
+      const f32: WeightData = { format: 'f32', rows: N, cols: K, data: dequantize(b16) };
+      const x = alloc.upload('x', randn(r, T * K, 2));
+      const ids = [0, N - 1, 3];
+      const layouts: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [
+        ...GEMV_LAYOUTS.map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
+        ...GEMM_LAYOUTS.filter((t) => !t.gemmFloat).map((t) => [t, 'gemm'] as [Partial<MatmulTuning>, 'gemm']),
+      ];
+      const outputs = async (wd: WeightData, tile: number) => {
+        const w = uploadWeights(alloc, 'w', wd, { rowTile: tile });
+        const got: number[][] = [];
+        for (const [tuning, path] of layouts) {
+          const n = path === 'gemv' ? 1 : T;
+          const yb = alloc.storage('y', T * N * 4);
+          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
+          run(gpu, mm[path], n);
+          got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
+        }
+        const xe = alloc.storage('xe', ids.length * K * 4);
+        run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
+        got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
+        return got;
+      };
+      const want = await outputs(f32, 1);
+      expect(await outputs(b16, 1)).toEqual(want);
+      expect(await outputs(b16, 32)).toEqual(want); // lavapipe's tiles
+      expect(uploadWeights(alloc, 'w', b16, { rowTile: 1 }).bytes).toBe(N * Math.ceil(K / 4) * 8); // half of f32's
+    } finally {
+      alloc.destroyAll();
+    }
+  });
 });
 
 describe('matmul uniforms and validation', () => {
@@ -485,6 +525,7 @@ describe('matmul uniforms and validation', () => {
     ['fp8e4m3-b128', 96],
     ['f32', 90], // rows padded to whole vec4s: a block's last pieces read the row's last vec4 again
     ['f16', 90], // rows padded to whole vec4<u32>s of 8 halves, read by vec2
+    ['bf16', 90], // rows padded to whole vec2<u32>s of 4 values
   ] as const)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);

@@ -160,7 +160,7 @@ export const BENCH_SCALES: readonly BenchScales[] = ['f16', 'f32'];
  */
 function embedRowBytes(format: WeightFormat, D: number, quant: QuantScheme, wideCodes: boolean): number {
   const codes = gpuRowWords(format, D, wideCodes) * 4;
-  if (format === 'f32' || format === 'f16') return codes;
+  if (format === 'f32' || format === 'f16' || format === 'bf16') return codes;
   const perRow = QUANT_INFO[quant]?.rowBytes ?? 0;
   return codes + (perRow > 0 ? perRow : Math.ceil(D / 32) * 4);
 }

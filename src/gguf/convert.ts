@@ -241,6 +241,19 @@ function splitBlocks(bytes: Uint8Array, nb: number, blockHalves: number): { q: U
   return { q, scales };
 }
 
+/**
+ * BF16 values two per u32 as they are (element 2i in the low half: the file's little-endian order), for the GPU's
+ * bf16 weights: a view of the bytes where they start on a word, else a copy. K must be even, as for f16.
+ */
+export function bf16Packed(t: TensorDesc, bytes: Uint8Array): Uint32Array {
+  const { K } = check(t, bytes, ['BF16'], 'bf16Packed');
+  if (K % 2 !== 0) {
+    throw new EmberError('BAD_MODEL', `tensor ${t.name}: rows of ${K} elements cannot be packed two bf16 per u32 (ne[0] must be even)`, { tensor: t.name });
+  }
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  return new Uint32Array(alignedBuffer(bytes));
+}
+
 /** Byte-exact reorder of GGUF Q8_0 blocks into `Q8Packed` (scale = the block's f16 d widened to f32). */
 export function q8_0ToPacked(t: TensorDesc, bytes: Uint8Array): Q8Packed {
   const { numel } = check(t, bytes, ['Q8_0'], 'q8_0ToPacked');

@@ -3,6 +3,7 @@ import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { checkQuantScheme, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
+import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { configFromHF, type HFExtra } from './config.ts';
@@ -232,7 +233,10 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       if (t.dtype === 'F16' && (quant === 'auto' || quant === 'f16') && cols % 2 === 0) {
         return { format: 'f16', rows, cols, data: new Uint32Array(bytes.slice().buffer) }; // bit for bit
       }
-      return storeF32(tensorToF32(t, bytes), rows, cols, quant); // F32, BF16 (f32 for 'auto'), or a conversion
+      if (t.dtype === 'BF16' && quant === 'auto' && cols % 2 === 0) {
+        return { format: 'bf16', rows, cols, data: bf16Packed({ name: gguf, ne: [cols, rows], type: 'BF16' }, bytes) }; // bit for bit
+      }
+      return storeF32(tensorToF32(t, bytes), rows, cols, quant); // F32, BF16 of odd rows, or a conversion
     },
   };
 }

@@ -133,6 +133,9 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // (rowTileFor: 32 rows for 4 a lane, 16 for 2) FP8 and f16 keep 4 (2 took 1.1-1.3x the time), but f32 takes 2:
   // 393 against 737-754 us on 576x1536 and 1536x576, 12.8-13.0 against 24.3 ms on 576x49152 (1 row in tiles of 8:
   // 426 us and 14.3 ms).
+  // bf16 (a vec2 of 4 values a piece, as f16, but no rounding of x) takes 2 as f32 does: bench/matmul_ab.ts --format
+  // bf16,f32 --tokens 1, 2 rows in tiles of 16 against 4 in tiles of 32, one process: 576x1536 341 against 374 us,
+  // 1536x576 329 against 351, 576x49152 11,820 against 11,865 (f32 with 2 rows: 496, 473, 16,338).
   const gemvR = format !== undefined && (format === 'f16' || isFp8(format)) ? 4 : 2;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: docs/kernels.md).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.

@@ -29,7 +29,7 @@ export interface WeightData {
   rows: number;
   cols: number;
   /**
-   * f32: Float32Array (rows*cols). f16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
+   * f32: Float32Array (rows*cols). f16, bf16: Uint32Array (rows*cols/2), element 2i in the low half of word i.
    * q8, fp8: Uint32Array (rows*cols/4), int8 / FP8 codes, element 4i in the low byte. q4: Uint32Array
    * (rows*cols/8), each 32-block is GGUF Q4_0's 16 bytes (byte j: element j in the low nibble, j+16 in
    * the high one). GGUF block formats (q4_1 ... iq4_xs): Uint8Array, ggml's raw blocks exactly as in
@@ -127,8 +127,8 @@ const FLAT_TILE = 16;
 /** The row tiles uploadWeights takes: 16 rows (8 SIMD lanes x 2 rows), 32 (x 4), and 8 for tests; powers of two (tiled_index masks). */
 const ROW_TILES = [8, 16, 32];
 
-/** u32 words a tiled item holds: a decoder block's codes (q8: 32 codes, q4: 32, fp8: 16), f32's vec4, f16's vec2. */
-const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2 };
+/** u32 words a tiled item holds: a decoder block's codes (q8: 32 codes, q4: 32, fp8: 16), f32's vec4, f16's and bf16's vec2. */
+const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2, bf16: 2 };
 
 /**
  * A chunk's rows (`per` items of `unit` words each) into `buf` in tiles of `tile` rows (the last padded with zeros),
@@ -187,7 +187,7 @@ export function widensCodes(caps: Pick<GpuCaps, 'cpu'>, format: WeightFormat, as
 /** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
 function cpuRowLength(format: WeightFormat, K: number): number {
   if (isGguf(format)) return (K / GGUF_LAYOUTS[format].blockElems) * GGUF_LAYOUTS[format].blockBytes;
-  return { f32: K, f16: K / 2, q8: K / 4, q4: K / 8, fp8e4m3: K / 4, fp8e5m2: K / 4 }[format];
+  return { f32: K, f16: K / 2, bf16: K / 2, q8: K / 4, q4: K / 8, fp8e4m3: K / 4, fp8e5m2: K / 4 }[format];
 }
 
 /** The scale layout of a quantized matrix ({1, 32} unless it says otherwise). */
@@ -221,7 +221,7 @@ function checkWeights(label: string, w: WeightData): void {
   const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `weights ${label} (${format}, ${rows}x${cols}): ${msg}`);
   if (!WEIGHT_FORMATS.includes(format)) throw bad(`unknown format`);
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) throw bad('rows and cols must be positive integers');
-  if (format === 'f16' && cols % 2) throw bad('f16 rows must have an even length');
+  if ((format === 'f16' || format === 'bf16') && cols % 2) throw bad(`${format} rows must have an even length`);
   if ((format === 'q8' || format === 'q4') && cols % 32) throw bad('quantized rows must be a multiple of 32 long');
   if (isFp8(format) && cols % 4) throw bad(`FP8 rows must be a multiple of 4 long (whole u32 words of codes), got ${cols}`);
   if (isGguf(format) && cols % GGUF_LAYOUTS[format].blockElems) {

@@ -1,5 +1,6 @@
 import f32Decoder from '../../shaders/weights/f32.wgsl?raw';
 import f16Decoder from '../../shaders/weights/f16.wgsl?raw';
+import bf16Decoder from '../../shaders/weights/bf16.wgsl?raw';
 import q8Decoder from '../../shaders/weights/q8.wgsl?raw';
 import blockScalesLib from '../../shaders/weights/block_scales.wgsl?raw';
 import blockHalfScalesLib from '../../shaders/weights/block_half_scales.wgsl?raw';
@@ -28,13 +29,13 @@ import { GGUF_LAYOUTS, planeRowWords, type GgufFormat } from './weight_layouts.t
  * decoder, the x mode it takes, its block, and its GPU row size. Adding a format is a decoder file,
  * an entry here and (for a GGUF block format) its repacking in weight_layouts.ts.
  *
- * f32, f16; q8: int8 codes (per-group or per-row scales); q4: GGUF Q4_0; fp8e4m3 / fp8e5m2: OCP FP8
+ * f32, f16, bf16 (f32's values in half the bytes: a Hugging Face checkpoint's, as it is); q8: int8 codes (per-group or per-row scales); q4: GGUF Q4_0; fp8e4m3 / fp8e5m2: OCP FP8
  * codes (src/quant/fp8.ts) with per-group, per-row or per-block scales; the GGUF block formats
  * q4_1 ... iq4_xs (GGUF_LAYOUTS), kept as ggml's blocks on the CPU and repacked at upload.
  */
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'fp8e5m2' | GgufFormat;
+export type WeightFormat = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'fp8e4m3' | 'fp8e5m2' | GgufFormat;
 export const GGUF_FORMATS = Object.keys(GGUF_LAYOUTS) as GgufFormat[];
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8e4m3', 'fp8e5m2', ...GGUF_FORMATS];
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'bf16', 'q8', 'q4', 'fp8e4m3', 'fp8e5m2', ...GGUF_FORMATS];
 
 /**
  * How x enters the dot products: 'f32' (f32 products of the decoded weights: the exact function of
@@ -93,6 +94,7 @@ const gguf = (f: GgufFormat): FormatSpec => ({
 export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   f32: spec(f32Decoder, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
+  bf16: spec(bf16Decoder, 'f32', (K) => padded(K, 4, 2)), // whole vec2<u32>
   q8: spec(`${blockScalesLib}\n${q8Decoder}`, 'q8', (K) => K / 4),
   q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),

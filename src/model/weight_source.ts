@@ -1,6 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { readTensorBytes, type GGUFFile, type TensorInfo } from '../gguf/reader.ts';
-import { f32ToF16Bits, q4_0ToPacked, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32 } from '../gguf/convert.ts';
+import { bf16Packed, f32ToF16Bits, q4_0ToPacked, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32 } from '../gguf/convert.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
 import { quantizeInt8 } from '../quant/int8.ts';
@@ -45,7 +45,7 @@ export interface QuantInfo {
  * per-row schemes a multiple of 4, the FP8 -g32 schemes a multiple of 32.
  */
 export const QUANT_INFO: Readonly<Record<QuantScheme, QuantInfo>> = Object.freeze({
-  auto: { bytesPerParam: null, rowBytes: 0, describe: 'as in the file (F32/BF16 widened to f32; native FP8 kept)' },
+  auto: { bytesPerParam: null, rowBytes: 0, describe: 'as in the file (BF16 kept, widened in the shader; F32 f32; native FP8 kept)' },
   f32: { bytesPerParam: 4, rowBytes: 0, describe: 'f32' },
   f16: { bytesPerParam: 2, rowBytes: 0, describe: 'f16' },
   int8: { bytesPerParam: 1, rowBytes: 4, describe: 'int8, one f32 scale per row' },
@@ -124,13 +124,14 @@ function gpuBytesPerParam(f: GgufFormat): number {
 }
 
 /**
- * ggml blocks of `type` (rows x cols, whole blocks per row) as the kernels take them: F16 packed, Q8_0 and
- * Q4_0 reordered into q8 / q4, the other GGUF block formats as their raw bytes (uploadWeights repacks
- * them), F32/BF16 widened.
+ * ggml blocks of `type` (rows x cols, whole blocks per row) as the kernels take them: F16 and BF16 packed (BF16
+ * rows of odd length widened), Q8_0 and Q4_0 reordered into q8 / q4, the other GGUF block formats as their raw
+ * bytes (uploadWeights repacks them), F32 as it is.
  */
 export function ggmlWeightData(type: string, rows: number, cols: number, bytes: Uint8Array): WeightData {
   const t = { name: `${rows}x${cols} ${type}`, ne: [cols, rows], type };
   if (type === 'F16') return { format: 'f16', rows, cols, data: toF16Packed(t, bytes) };
+  if (type === 'BF16' && cols % 2 === 0) return { format: 'bf16', rows, cols, data: bf16Packed(t, bytes) };
   if (type === 'Q8_0') {
     const q = q8_0ToPacked(t, bytes);
     return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
@@ -171,8 +172,8 @@ export function ggufWeights(f: GGUFFile): WeightSource {
       const ggml = GGML_SCHEMES[quant];
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
         || (ggml !== undefined && t.type === fallbackType(ggml, cols));
-      if (asIs && t.type !== 'F32' && t.type !== 'BF16') return ggmlWeightData(t.type, rows, cols, bytes);
-      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16, or a conversion
+      if (asIs && t.type !== 'F32' && !(t.type === 'BF16' && cols % 2)) return ggmlWeightData(t.type, rows, cols, bytes);
+      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16 rows of odd length, or a conversion
     },
   };
 }

@@ -13,7 +13,7 @@
 import type { WeightData } from '../matmul.ts';
 import { fp8Values, quantizeFp8, type Fp8Format } from '../../quant/fp8.ts';
 import { quantizeInt8 } from '../../quant/int8.ts';
-import { f16ToF32 } from '../../gguf/convert.ts';
+import { bf16ToF32, f16ToF32, f32ToBF16Bits } from '../../gguf/convert.ts';
 import { ggmlDequantize } from '../../quant/ggml/index.ts';
 import { GGUF_LAYOUTS, type GgufFormat } from '../weight_layouts.ts';
 
@@ -79,6 +79,12 @@ export function packF16(w: Float32Array, rows: number, cols: number): WeightData
   const h = new Uint16Array(rows * cols);
   for (let i = 0; i < h.length; i++) h[i] = f16Bits(w[i]);
   return { format: 'f16', rows, cols, data: new Uint32Array(h.buffer) };
+}
+
+/** bf16 weights, two per u32 (element 2i in the low half), each `w` rounded to the nearest bf16. K even. */
+export function packBf16(w: Float32Array, rows: number, cols: number): WeightData {
+  const h = Uint16Array.from(w, f32ToBF16Bits);
+  return { format: 'bf16', rows, cols, data: new Uint32Array(h.buffer) };
 }
 
 /** int8 weights with one f16-rounded scale per 32 (the numerics of a GGUF Q8_0 file of `w`). */
@@ -156,6 +162,11 @@ export function dequantize(w: WeightData): Float32Array {
   if (w.format === 'f16') {
     const h = new Uint16Array(words.buffer, words.byteOffset, rows * cols);
     for (let i = 0; i < out.length; i++) out[i] = f16ToF32(h[i]);
+    return out;
+  }
+  if (w.format === 'bf16') {
+    const h = new Uint16Array(words.buffer, words.byteOffset, rows * cols);
+    for (let i = 0; i < out.length; i++) out[i] = bf16ToF32(h[i]);
     return out;
   }
   const codes = isFp8(w) ? fp8Decoded(w) : weightCodes(w);
