@@ -281,6 +281,25 @@ describe('packed GPU layouts', () => {
     }
   });
 
+  it('toQ8Packed of F32, F16 and BF16 (a chunk of rows at a time through one scratch) equals quantizeQ8G32 of the whole tensor', () => {
+    const [K, rows] = [4096, 300]; // 1.2M values: chunks of 256 rows and 44
+    const r = createRng(5);
+    const f = Float32Array.from({ length: rows * K }, () => (r.next() - 0.5) * (r.next() < 0.01 ? 40 : 1));
+    const bytesOf: Record<string, () => Uint8Array> = {
+      F32: () => new Uint8Array(f.buffer.slice(0)),
+      F16: () => new Uint8Array(Uint16Array.from(f, f32ToF16Bits).buffer),
+      BF16: () => new Uint8Array(Uint16Array.from(f, f32ToBF16Bits).buffer),
+    };
+    for (const type of ['F32', 'F16', 'BF16']) {
+      const t = { name: `w.${type}`, ne: [K, rows], type };
+      const bytes = bytesOf[type]();
+      const whole = quantizeQ8G32(toF32(t, bytes), rows, K);
+      const chunked = toQ8Packed(t, bytes);
+      expect(chunked.q, type).toEqual(whole.q);
+      expect(chunked.scales, type).toEqual(whole.scales);
+    }
+  });
+
   it('toF16Packed: F16 bits two per u32 (element 2i low), F32 input rounded to nearest even', () => {
     for (const { t, bytes } of ofType(derived.F16, 'F16').slice(0, 8)) {
       const p = toF16Packed(t, bytes);

@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { checkQuantScheme, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
+import { checkQuantScheme, q8FromFloats, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
@@ -236,7 +236,8 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       if (t.dtype === 'BF16' && quant === 'auto' && cols % 2 === 0) {
         return { format: 'bf16', rows, cols, data: bf16Packed({ name: gguf, ne: [cols, rows], type: 'BF16' }, bytes) }; // bit for bit
       }
-      return storeF32(tensorToF32(t, bytes), rows, cols, quant); // F32, BF16 of odd rows, or a conversion
+      // F32, BF16 of odd rows, or a conversion
+      return q8FromFloats(t.dtype, gguf, bytes, rows, cols, quant) ?? storeF32(tensorToF32(t, bytes), rows, cols, quant);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { EmberError } from '../errors.ts';
 import type { ByteSource } from '../gguf/source.ts';
-import { bf16ToF32, f16ToF32 } from '../gguf/convert.ts';
+import { toF32 } from '../gguf/convert.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES } from '../quant/fp8.ts';
 import { printableJson, printableName } from '../util/printable.ts';
 
@@ -135,11 +135,8 @@ export function tensorToF32(t: SafeTensorInfo, bytes: Uint8Array): Float32Array 
       else for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(4 * i, true);
       break;
     case 'F16':
-      for (let i = 0; i < numel; i++) out[i] = f16ToF32(dv.getUint16(2 * i, true));
-      break;
     case 'BF16':
-      for (let i = 0; i < numel; i++) out[i] = bf16ToF32(dv.getUint16(2 * i, true));
-      break;
+      return toF32({ name: t.name, ne: [numel], type: dtype }, bytes, out); // by a table / a shift, not a call per value
     case 'F8_E4M3':
       for (let i = 0; i < numel; i++) out[i] = FP8_E4M3_VALUES[bytes[i]];
       break;
