@@ -29,7 +29,7 @@ import { f16Exact } from '../src/kernels/matmul_weights.ts';
 import { gemvLanesFit, laneGroupIsSubgroup } from '../src/kernels/matmul_tuning.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
+import { caseName, checkMatmul, layoutOutputs, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
 
 /**
  * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
@@ -356,21 +356,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
         ...GEMV_LAYOUTS.map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
         ...GEMM_LAYOUTS.filter((t) => !t.gemmFloat).map((t) => [t, 'gemm'] as [Partial<MatmulTuning>, 'gemm']),
       ];
-      const outputs = async (wd: WeightData, tile: number) => {
-        const w = uploadWeights(alloc, 'w', wd, { rowTile: tile });
-        const got: number[][] = [];
-        for (const [tuning, path] of layouts) {
-          const n = path === 'gemv' ? 1 : T;
-          const yb = alloc.storage('y', T * N * 4);
-          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
-          run(gpu, mm[path], n);
-          got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
-        }
-        const xe = alloc.storage('xe', ids.length * K * 4);
-        run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
-        got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
-        return got;
-      };
+      const outputs = (wd: WeightData, tile: number) => layoutOutputs(gpu, alloc, uploadWeights(alloc, 'w', wd, { rowTile: tile }), x, T, ids, layouts);
       const want = await outputs(f32, 1);
       expect(await outputs(b16, 1)).toEqual(want);
       expect(await outputs(b16, 32)).toEqual(want); // lavapipe's tiles

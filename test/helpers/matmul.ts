@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { Allocator, readBuffer } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
 import { buildEmbedding } from '../../src/kernels/embedding.ts';
-import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
+import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type GpuWeights, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
 import { matmulRef } from '../../src/kernels/ref/matmul.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
 
@@ -91,19 +91,30 @@ export async function rowTileOutputs(
     expect(w.wideCodes).toBe(wide || undefined);
     // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 || tile === 32 ? [19, 18] : [16, 16, 5]);
-    const got: number[][] = [];
     const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
-    for (const [tuning, path] of tunings) {
-      const n = path === 'gemv' ? 1 : T;
-      const yb = alloc.storage('y', T * N * 4);
-      const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
-      run(gpu, mm[path], n);
-      got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
-    }
-    const xe = alloc.storage('xe', ids.length * K * 4);
-    run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
-    got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
-    outputs.set(tile, got);
+    outputs.set(tile, await layoutOutputs(gpu, alloc, w, x, T, ids, tunings));
   }
   return outputs;
+}
+
+/**
+ * The bits each launch layout writes for uploaded weights `w` (the GEMVs for one token, the GEMMs for T), then the
+ * embedding gather of rows `ids`: what tests compare across layouts of the same values.
+ */
+export async function layoutOutputs(
+  gpu: Gpu, alloc: Allocator, w: GpuWeights, x: GPUBuffer, T: number, ids: number[], tunings: readonly [Partial<MatmulTuning>, 'gemv' | 'gemm'][],
+): Promise<number[][]> {
+  const { rows: N, cols: K } = w;
+  const got: number[][] = [];
+  for (const [tuning, path] of tunings) {
+    const n = path === 'gemv' ? 1 : T;
+    const yb = alloc.storage('y', T * N * 4);
+    const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: n }), maxTokens: T, tuning });
+    run(gpu, mm[path], n);
+    got.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, n * N * 4))));
+  }
+  const xe = alloc.storage('xe', ids.length * K * 4);
+  run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
+  got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
+  return got;
 }
