@@ -290,7 +290,7 @@ export function f16Exact(b: number): number {
 
 /**
  * One chunk's codes and scales as the GPU binds them (not the GGUF block formats: uploadGgufChunk), with their
- * bytes on the GPU; tiled as the rows' items (a decoder block's, f32's vec4, f16's vec2) and one scale per group.
+ * bytes on the GPU; tiled as the rows' items (a decoder block's, f32's vec4, f16's and bf16's vec2) and one scale per group.
  */
 function uploadChunk(
   alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, pieceWords: number, paired?: Uint32Array,
@@ -302,7 +302,7 @@ function uploadChunk(
   const scales = (paired ?? w.scales)?.subarray(rowStart * spr, (rowStart + rows) * spr);
   const gpuLen = gpuRowWords(format, K);
   let data = part as Uint32Array | Float32Array;
-  if (gpuLen !== cpuLen) { // rows padded to whole decoder blocks (fp8) or vec4s (f32, f16)
+  if (gpuLen !== cpuLen) { // rows padded to whole decoder blocks (fp8), vec4s (f32, f16) or vec2s (bf16)
     data = new (part.constructor as typeof Uint32Array | typeof Float32Array)(rows * gpuLen);
     for (let r = 0; r < rows; r++) data.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
   }
