@@ -68,6 +68,11 @@ export interface LoadOptions {
   fuseDecode?: boolean;
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
+  /**
+   * int8-g32 of F32 and BF16 tensors quantized on the GPU as they are uploaded (the CPU's codes and scales; default
+   * true), so a BF16 checkpoint loads with `quant: 'int8-g32'` without quantizing in JavaScript; false: on the CPU.
+   */
+  gpuQuantize?: boolean;
   /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */
   wideAttention?: boolean;
 }
@@ -122,6 +127,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         autotune: opts.autotune ?? autotuneDefault(gpu.caps),
         fuseDecode: opts.fuseDecode,
         halfScales: opts.halfScales,
+        gpuQuantize: opts.gpuQuantize,
         wideAttention: opts.wideAttention,
       });
       if (opts.signal?.aborted) await model.alloc.destroyAll();

@@ -72,12 +72,15 @@ export function signalOption(v: unknown): AbortSignal | undefined {
 }
 
 /** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune, fuseDecode and wideAttention (booleans). */
-export function checkLoadOptions(o: { contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown }): void {
+export function checkLoadOptions(o: {
+  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown;
+}): void {
   intOption('contextLength', o.contextLength, 1);
   intOption('maxBatch', o.maxBatch, 1);
   boolOption('autotune', o.autotune);
   boolOption('fuseDecode', o.fuseDecode);
   boolOption('wideAttention', o.wideAttention);
+  boolOption('gpuQuantize', o.gpuQuantize);
 }
 
 /** A prompt: a string, or an array of integer token ids inside the vocabulary. */

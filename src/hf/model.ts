@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { checkQuantScheme, q8FromFloats, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
+import { checkQuantScheme, gpuQuantValues, q8FromFloats, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
@@ -213,9 +213,11 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       if (normPlusOne && gguf.endsWith('norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
       return v;
     },
-    async matrix(gguf, rows, cols, quant) {
+    async matrix(gguf, rows, cols, quant, opts) {
       const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout
       const bytes = await readTensorBytes(t);
+      const marked = gpuQuantValues(t.dtype, gguf, bytes, rows, cols, quant, opts);
+      if (marked) return marked;
       if (isFp8(t)) {
         const s = scalesOf(t, rows, cols);
         const scales = tensorToF32(s, await readTensorBytes(s));

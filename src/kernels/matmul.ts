@@ -32,6 +32,7 @@ export {
   rowTileFor,
   scaleLayoutOf,
   scalesPerRow,
+  storedFormat,
   uploadWeights,
   widensCodes,
   type GpuWeights,

@@ -43,6 +43,17 @@ export interface WeightData {
   scales?: Float32Array;
   /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
   scaleLayout?: ScaleLayout;
+  /**
+   * 'q8': f32 or bf16 values to be stored as q8 (int8-g32), quantized on the GPU at upload (quantize_weights.ts
+   * uploadMatrix), with the codes and scales the CPU's quantizeQ8G32 would give. Only the model builder asks for these
+   * (WeightSource.matrix's gpuQuant); the weights are then the values, not yet their codes.
+   */
+  gpuQuant?: 'q8';
+}
+
+/** The format `w` takes on the GPU: its own, or q8 for values the GPU quantizes (gpuQuant). */
+export function storedFormat(w: Pick<WeightData, 'format' | 'gpuQuant'>): WeightFormat {
+  return w.gpuQuant ?? w.format;
 }
 
 /** Rows [rowStart, rowStart + rows) of a matrix, in buffers small enough to bind. */
@@ -362,6 +373,35 @@ export interface UploadOptions {
   wideCodes?: boolean;
 }
 
+/** A row tile uploadWeights takes (1, or ROW_TILES), else a BAD_ARGUMENT. */
+export function checkRowTile(label: string, format: WeightFormat, rowTile: number): void {
+  if (rowTile !== 1 && !ROW_TILES.includes(rowTile)) {
+    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${format}): rowTile ${rowTile}; tiles are of 8, 16 or 32 rows`);
+  }
+}
+
+/**
+ * How a matrix of N rows of `rowWords` code words splits into chunks that each fit one binding: even chunks of whole row
+ * groups (rowAlign), of whole tiles where a tile fits (a chunk is tiled on its own, its last tile padded).
+ */
+export function chunkRows(
+  caps: Pick<GpuCaps, 'maxStorageBindingSize' | 'maxBufferSize'>, label: string, N: number, rowWords: number,
+  o: { maxChunkBytes: number; rowAlign: number; rowTile: number },
+): { nChunks: number; rowsPer: number } {
+  const limit = Math.min(o.maxChunkBytes, caps.maxStorageBindingSize, caps.maxBufferSize);
+  let align = o.rowAlign;
+  let perChunk = Math.floor(limit / (rowWords * 4 * align)) * align;
+  if (perChunk < 1) {
+    throw new EmberError('DEVICE', `weights ${label}: ${o.rowAlign} row(s) take ${rowWords * 4 * o.rowAlign} bytes, more than the ${limit} a binding may hold`);
+  }
+  if (o.rowTile > 1 && perChunk >= o.rowTile * o.rowAlign) {
+    align = o.rowTile * o.rowAlign; // rowAlign is 1 or 2, rowTile 8, 16 or 32: their product is a common multiple
+    perChunk = Math.floor(perChunk / align) * align;
+  }
+  const nChunks = ceilDiv(N, perChunk);
+  return { nChunks, rowsPer: ceilDiv(ceilDiv(N, nChunks), align) * align };
+}
+
 /**
  * Uploads a matrix, split into row chunks (UploadOptions). GGUF block formats are repacked here, chunk by chunk and
  * piece by piece, into their GPU layout (weight_layouts.ts).
@@ -370,28 +410,15 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   const { maxChunkBytes = alloc.gpu.caps.maxStorageBindingSize, rowAlign = 1, rowTile = rowTileFor(alloc.gpu.caps, weights.format) } = opts;
   const halfScales = opts.halfScales ?? !alloc.gpu.caps.cpu;
   checkWeights(label, weights);
+  if (weights.gpuQuant) throw new EmberError('BAD_ARGUMENT', `weights ${label}: values the GPU quantizes go up by uploadMatrix`);
   const wide = widensCodes(alloc.gpu.caps, weights.format, opts.wideCodes);
-  if (rowTile !== 1 && !ROW_TILES.includes(rowTile)) {
-    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${weights.format}): rowTile ${rowTile}; tiles are of 8, 16 or 32 rows`);
-  }
+  checkRowTile(label, weights.format, rowTile);
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
   const gpuWords = gpuRowWords(format, K, wide);
-  const limit = Math.min(maxChunkBytes, alloc.gpu.caps.maxStorageBindingSize, alloc.gpu.caps.maxBufferSize);
-  let align = rowAlign;
-  let perChunk = Math.floor(limit / (gpuWords * 4 * align)) * align;
-  if (perChunk < 1) {
-    throw new EmberError('DEVICE', `weights ${label}: ${rowAlign} row(s) take ${gpuWords * 4 * rowAlign} bytes, more than the ${limit} a binding may hold`);
-  }
-  // Chunks of whole tiles where a tile fits (a chunk is tiled on its own, its last tile padded).
-  if (rowTile > 1 && perChunk >= rowTile * rowAlign) {
-    align = rowTile * rowAlign; // rowAlign is 1 or 2, rowTile 8, 16 or 32: their product is a common multiple
-    perChunk = Math.floor(perChunk / align) * align;
-  }
+  const { nChunks, rowsPer } = chunkRows(alloc.gpu.caps, label, N, gpuWords, { maxChunkBytes, rowAlign, rowTile });
   const paired = halfScales ? pairedScales(w) : undefined;
   const pieceWords = opts.pieceWords ?? PIECE_WORDS;
-  const nChunks = ceilDiv(N, perChunk);
-  const rowsPer = ceilDiv(ceilDiv(N, nChunks), align) * align; // even chunks, on whole row groups
   const chunks: WeightChunk[] = [];
   let bytes = 0;
   for (let c = 0; c < nChunks; c++) {

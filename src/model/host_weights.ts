@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from './config.ts';
-import type { QuantScheme, WeightSource } from './weight_source.ts';
+import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
 
 /**
  * Reads one layer's tensors, converted on the CPU into the layouts the kernels bind. One layer at a
@@ -30,7 +30,7 @@ export interface LayerWeights {
  * a change of format (or of scale grouping) starts a new part.
  */
 export function fuseRows(name: string, weights: readonly WeightData[]): WeightData[] {
-  const alike = (a: WeightData, b: WeightData) => a.format === b.format && a.cols === b.cols && scaleGroup(a) === scaleGroup(b);
+  const alike = (a: WeightData, b: WeightData) => a.format === b.format && a.cols === b.cols && scaleGroup(a) === scaleGroup(b) && a.gpuQuant === b.gpuQuant;
   const runs: WeightData[][] = [];
   for (const w of weights) {
     const last = runs.at(-1);
@@ -51,7 +51,7 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
   const parts = weights.map(rowScales);
   const first = parts[0];
   for (const p of parts) {
-    if (p.format !== first.format || p.cols !== first.cols || scaleGroup(p) !== scaleGroup(first)) {
+    if (p.format !== first.format || p.cols !== first.cols || scaleGroup(p) !== scaleGroup(first) || p.gpuQuant !== first.gpuQuant) {
       const how = parts.map((q) => (q.scales ? `${q.format} (scales per ${scaleGroup(q)})` : q.format)).join(', ');
       throw new EmberError('UNSUPPORTED', `${name}: fused tensors are stored differently (${how}); emberlm needs them alike`);
     }
@@ -72,6 +72,7 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
     data: cat(parts.map((p) => p.data) as (Float32Array | Uint32Array | Uint8Array)[]),
     scales: first.scales ? cat(parts.map((p) => p.scales!)) : undefined,
     scaleLayout: first.scaleLayout,
+    ...(first.gpuQuant ? { gpuQuant: first.gpuQuant } : {}),
   } as WeightData;
 }
 
@@ -96,16 +97,16 @@ export function pairRows(w: WeightData): WeightData {
   return { ...r, data: pair(r.data), scales: r.scales && pair(r.scales) } as WeightData;
 }
 
-export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme): Promise<LayerWeights> {
+export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
   // Phi-3 ships q/k/v and gate/up already fused (attn_qkv; ffn_up of 2F rows with no ffn_gate).
   const qkv = w.has(`${b}attn_qkv.weight`)
-    ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant)]
-    : fuseRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant)]);
+    ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant, opts)]
+    : fuseRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant, opts), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant, opts), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant, opts)]);
   const gateUp = w.has(`${b}ffn_gate.weight`)
-    ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant)])
-    : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant)];
+    ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
+    : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)];
   let qkvBias: Float32Array | null = null;
   if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);
@@ -119,10 +120,10 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     qkvBias,
     qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, c.headDim) : null,
     kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, c.headDim) : null,
-    o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant),
+    o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
     ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
     gateUp,
-    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant),
+    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
     postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
   };

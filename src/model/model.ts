@@ -2,7 +2,8 @@ import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { buildMatmul, gemvReadsRawX, uploadWeights, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, gemvReadsRawX, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
@@ -83,6 +84,11 @@ export interface BuildOptions {
   /** q8 and q4 scales as f16 pairs where they are f16 values, as GGUF Q8_0 and Q4_0 files' are (UploadOptions.halfScales). */
   halfScales?: boolean;
   /**
+   * int8-g32 of F32 and BF16 tensors quantized on the GPU as they are uploaded (src/kernels/quantize_weights.ts; the
+   * CPU's codes and scales), not on the CPU first: default true. false: the CPU quantizes (as the weight cache stores).
+   */
+  gpuQuantize?: boolean;
+  /**
    * Decode attention by decode_wide (shaders/attention_wide.wgsl: a key a lane, workgroups of 64, splits of 64 keys),
    * written for GPUs, where decode's tiles cost a load's latency per 4 keys. Default: with autotune, a timed trial of
    * both at load (chooseDecodeWide); without, off.
@@ -149,7 +155,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
   const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
-  const takesQ8 = (w: { format: string }) => w.format === 'q8' || w.format === 'q4';
+  const takesQ8 = (w: Pick<WeightData, 'format' | 'gpuQuant'>) => ['q8', 'q4'].includes(storedFormat(w));
   type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
@@ -163,7 +169,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   };
 
   progress(0, 'token_embd.weight');
-  const embed = uploadWeights(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant), { halfScales: o.halfScales });
+  const gpuQuant = { gpuQuant: o.gpuQuantize ?? true };
+  const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
@@ -182,9 +189,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
-    const w = await readLayer(f, c, l, o.quant);
-    const up = (name: string, d: WeightData, rowAlign?: number) => {
-      const g = uploadWeights(alloc, `blk.${l}.${name}`, d, { rowAlign, halfScales: o.halfScales });
+    const w = await readLayer(f, c, l, o.quant, gpuQuant);
+    const up = async (name: string, d: WeightData, rowAlign?: number) => {
+      const g = await uploadMatrix(alloc, `blk.${l}.${name}`, d, { rowAlign, halfScales: o.halfScales });
       weightBytes += g.bytes;
       return g;
     };
@@ -201,7 +208,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         const part = parts.length > 1 ? `${name}.${i}` : name;
         const b = bias ? vec(`${part}_bias`, bias.subarray(yOffset, yOffset + p.rows)) : undefined;
         const quantizedX = takesQ8(p) ? norm.q8 : undefined;
-        await matmul(`blk.${l}.${part}`, up(part, p), xin, y, { bias: b, quantizedX, gemvX: norm.gemvX, yOffset, yWidth: width });
+        await matmul(`blk.${l}.${part}`, await up(part, p), xin, y, { bias: b, quantizedX, gemvX: norm.gemvX, yOffset, yWidth: width });
         yOffset += p.rows;
       }
     };
@@ -217,7 +224,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const nw = vec(name, weight);
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
-      if (!fuse || !parts.every(gemvReadsRawX)) {
+      if (!fuse || !parts.every((p) => gemvReadsRawX({ format: storedFormat(p), cols: p.cols }))) {
         decode.push(norm);
         return { q8 };
       }
@@ -248,7 +255,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
-    await residual(`blk.${l}.attn_output`, up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8);
+    await residual(`blk.${l}.attn_output`, await up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8);
     const ffnNorm = await preNorm('ffn_norm', w.ffnNorm, w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
@@ -256,7 +263,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     if (glu) {
       // One gate|up matrix, its rows in gate/up pairs: decode's GEMV writes h itself (SwiGLU fused),
       // the prefill's GEMM writes the pairs and SwiGLU reads them.
-      const g = up('gate_up', pairRows(w.gateUp[0]), 2);
+      const g = await up('gate_up', pairRows(w.gateUp[0]), 2);
       const quantizedX = takesQ8(g) ? ffnNorm.q8 : undefined;
       await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, glu: { h: hid, act: c.ffnAct } });
       prefill.push(await swiglu(true));
@@ -265,7 +272,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await swiglu(false));
     }
     // Decode's ffn_down quantizes h itself after the GLU GEMV; SwiGLU hands it over in Q8_0 otherwise.
-    const down = up('ffn_down', w.down);
+    const down = await up('ffn_down', w.down);
     await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu ? rawX(down, hid) : null);
   }
 
@@ -274,7 +281,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   weightBytes += D * 4;
   let lmHead = embed;
   if (!c.tiedEmbeddings) {
-    lmHead = uploadWeights(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant), { halfScales: o.halfScales });
+    lmHead = await uploadMatrix(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
     weightBytes += lmHead.bytes;
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];

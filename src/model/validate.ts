@@ -78,7 +78,7 @@ export function checkedVectors(f: WeightSource): WeightSource {
   return {
     name: f.name,
     has: (tensor) => f.has(tensor),
-    matrix: (tensor, rows, cols, quant) => f.matrix(tensor, rows, cols, quant),
+    matrix: (tensor, rows, cols, quant, opts) => f.matrix(tensor, rows, cols, quant, opts),
     async vector(tensor, n) {
       const v = await f.vector(tensor, n);
       const positiveOnly = tensor === 'rope_freqs.weight';

@@ -1,5 +1,5 @@
 import type { WeightData } from '../kernels/matmul.ts';
-import type { QuantScheme, WeightSource } from './weight_source.ts';
+import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
 
 /**
  * Where quantized weights are kept between loads, so a scheme's quantization runs once per model
@@ -62,14 +62,14 @@ export function cachedWeights(src: WeightSource, cache: WeightCache, fileKey: st
     name: src.name,
     has: (t) => src.has(t),
     vector: (t, n) => src.vector(t, n),
-    async matrix(tensor: string, rows: number, cols: number, quant: QuantScheme) {
+    async matrix(tensor: string, rows: number, cols: number, quant: QuantScheme, opts?: MatrixOptions) {
       if (quant === 'auto') return src.matrix(tensor, rows, cols, quant); // nothing to save: it is the file's own layout
       const key = `${fileKey}|${tensor}|${rows}x${cols}|${quant}|v2`; // v2: data kind f32/u32/u8
       const hit = await cache.get(key);
       const w = hit && decodeWeight(hit);
       if (w && w.rows === rows && w.cols === cols) return w;
-      const fresh = await src.matrix(tensor, rows, cols, quant);
-      await cache.put(key, encodeWeight(fresh));
+      const fresh = await src.matrix(tensor, rows, cols, quant, opts);
+      if (!fresh.gpuQuant) await cache.put(key, encodeWeight(fresh)); // values the GPU quantizes: nothing was converted
       return fresh;
     },
   };

@@ -76,7 +76,28 @@ export interface WeightSource {
   readonly name: string;
   has(tensor: string): boolean;
   vector(tensor: string, n: number): Promise<Float32Array>;
-  matrix(tensor: string, rows: number, cols: number, quant: QuantScheme): Promise<WeightData>;
+  matrix(tensor: string, rows: number, cols: number, quant: QuantScheme, opts?: MatrixOptions): Promise<WeightData>;
+}
+
+export interface MatrixOptions {
+  /**
+   * int8-g32 of f32 or bf16 values is left to the GPU: the values come back marked (WeightData.gpuQuant) for
+   * uploadMatrix to quantize as it uploads them. The model builder asks for this; CPU readers (references, caches) do not.
+   */
+  gpuQuant?: boolean;
+}
+
+/**
+ * The values of an F32 or BF16 tensor marked for the GPU's int8-g32 (WeightData.gpuQuant), where `opts` asks for that
+ * and the rows are whole 32-blocks; else null.
+ */
+export function gpuQuantValues(
+  type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme, opts: MatrixOptions | undefined,
+): WeightData | null {
+  if (!opts?.gpuQuant || quant !== 'int8-g32' || cols % 32 !== 0 || (type !== 'BF16' && type !== 'F32')) return null;
+  const t = { name, ne: [cols, rows], type };
+  const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
+  return { ...values, rows, cols, gpuQuant: 'q8' };
 }
 
 /**
@@ -176,9 +197,11 @@ export function ggufWeights(f: GGUFFile): WeightSource {
       const t = tensor(name, [n]);
       return tensorF32(t, await readTensorBytes(f, t));
     },
-    async matrix(name, rows, cols, quant) {
+    async matrix(name, rows, cols, quant, opts) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
       const bytes = await readTensorBytes(f, t);
+      const marked = gpuQuantValues(t.type, name, bytes, rows, cols, quant, opts);
+      if (marked) return marked;
       // As in the file: 'auto', or a scheme the tensor is already in (no second rounding).
       const ggml = GGML_SCHEMES[quant];
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
