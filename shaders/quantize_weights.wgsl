@@ -1,11 +1,11 @@
-// quantize_weights: f32 or bf16 weights to Q8_0 on the GPU, with ggml's quantize_row_q8_0 numerics (quantize_q8_block,
+// quantize_weights: f32, f16 or bf16 weights to Q8_0 on the GPU, with ggml's quantize_row_q8_0 numerics (quantize_q8_block,
 // shaders/q8_block.wgsl: the codes and scales src/gguf/convert.ts's quantizeQ8G32 makes), written in the q8 decoder's
 // layout (shaders/weights/q8.wgsl, block_scales.wgsl or block_half_scales.wgsl): a chunk's blocks of 2 vec4 of codes
 // and its scales, row-major or in tiles of ROW_TILE rows (matmul_common.wgsl's tiled_index), the scales f32 or f16
 // pairs (PAIRED). One invocation per row and pair of blocks (a pair's scales share a word). A load's int8-g32 of a
 // BF16 checkpoint this way uploads 2 bytes a weight and quantizes nothing on the CPU.
 
-override SRC_BF16: bool = true; // the source's words: two bf16 (element 2i in the low half), else one f32
+override SRC: u32 = 2u; // the source's words: 0 one f32, 1 two f16, 2 two bf16 (element 2i in the low half)
 override PAIRED: bool = false; // scales as f16 pairs (group 2j low, 2j + 1 high), else one f32 per block
 override ROW_TILE: u32 = 1u; // rows per tile of the destination (1: row-major)
 override WG: u32 = 64u;
@@ -29,15 +29,31 @@ fn tiled_at(r: u32, j: u32, per: u32) -> u32 {
   return (r - within) * per + j * ROW_TILE + within;
 }
 
-// Block b of source row r as 8 vec4 of f32: bf16 widened exactly (the low half moved up, the high one masked).
+// Four f16 values (the low 16 bits of each lane) as f32, exactly, by bit operations: unpack2x16float may flush f16
+// subnormals. Normals rebias their exponent (+112), subnormals are their integer times 2^-24, inf and NaN stay so.
+fn f16_values(h: vec4<u32>) -> vec4<f32> {
+  let mag = h & vec4<u32>(0x7FFFu);
+  let normal = (mag << vec4<u32>(13u)) + vec4<u32>(0x38000000u);
+  let special = (mag << vec4<u32>(13u)) | vec4<u32>(0x7F800000u);
+  let sub = bitcast<vec4<u32>>(vec4<f32>(mag) * 5.9604644775390625e-8);
+  let bits = select(select(normal, sub, mag < vec4<u32>(0x400u)), special, mag >= vec4<u32>(0x7C00u));
+  return bitcast<vec4<f32>>(bits | ((h & vec4<u32>(0x8000u)) << vec4<u32>(16u)));
+}
+
+// Block b of source row r as 8 vec4 of f32, widened exactly: bf16's low half moved up and high half masked, f16's by
+// f16_values.
 fn source_block(r: u32, b: u32) -> array<vec4<f32>, 8> {
   var v: array<vec4<f32>, 8>;
-  if (SRC_BF16) {
+  if (SRC != 0u) {
     let base = (r * p.K + 32u * b) / 8u; // 8 values a vec4 of words
     for (var i = 0u; i < 4u; i++) {
       let w = src[base + i];
-      let lo = bitcast<vec4<f32>>(w * 65536u);
-      let hi = bitcast<vec4<f32>>(w & vec4<u32>(0xFFFF0000u));
+      var lo = bitcast<vec4<f32>>(w * 65536u);
+      var hi = bitcast<vec4<f32>>(w & vec4<u32>(0xFFFF0000u));
+      if (SRC == 1u) {
+        lo = f16_values(w);
+        hi = f16_values(w >> vec4<u32>(16u));
+      }
       v[2u * i] = vec4<f32>(lo.x, hi.x, lo.y, hi.y);
       v[2u * i + 1u] = vec4<f32>(lo.z, hi.z, lo.w, hi.w);
     }

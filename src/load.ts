@@ -69,7 +69,7 @@ export interface LoadOptions {
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
   /**
-   * int8-g32 of F32 and BF16 tensors quantized on the GPU as they are uploaded (the CPU's codes and scales; default
+   * int8-g32 of F32, F16 and BF16 tensors quantized on the GPU as they are uploaded (the CPU's codes and scales; default
    * true), so a BF16 checkpoint loads with `quant: 'int8-g32'` without quantizing in JavaScript; false: on the CPU.
    */
   gpuQuantize?: boolean;

@@ -1,13 +1,13 @@
 /**
  * Weights quantized on the GPU at upload (src/kernels/quantize_weights.ts) against the CPU's quantizeQ8G32 uploaded by
  * uploadWeights: the same buffers, bit for bit, in every layout they take (row tiles, f32 scales or f16 pairs, chunks,
- * source pieces), from bf16 and f32 values.
+ * source pieces), from bf16, f16 and f32 values.
  */
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { quantizeQ8G32 } from '../src/gguf/convert.ts';
 import { uploadWeights, type GpuWeights, type WeightData } from '../src/kernels/matmul.ts';
-import { dequantize, packBf16 } from '../src/kernels/ref/matmul.ts';
+import { dequantize, packBf16, packF16 } from '../src/kernels/ref/matmul.ts';
 import { quantizeOnGpu, uploadMatrix } from '../src/kernels/quantize_weights.ts';
 import type { UploadOptions } from '../src/kernels/matmul_weights.ts';
 import { randn, rng, testGpu, VARIANTS } from './helpers/gpu.ts';
@@ -35,6 +35,7 @@ function values(N: number, K: number, seed: number): Float32Array {
   v.fill(0, 0, 32);
   v[K + 5] = 40;
   for (let i = 0; i < 32; i++) v[2 * K + i] = (i - 16) / 2; // amax 8: d = 8/127, halves of codes near ties
+  for (let i = 0; i < 32; i++) v[3 * K + i] = (i - 7) * 1e-7; // f16 subnormals (f16 sources: their exact decode)
   return v;
 }
 
@@ -46,6 +47,8 @@ describe.each(VARIANTS)('weights quantized on the GPU (%s device)', (variant) =>
     ['bf16', 37, 64, { halfScales: true, maxChunkBytes: 16 * 64 }], // chunks of 16 rows
     ['bf16', 40, 128, { rowTile: 8, halfScales: false, pieceWords: 3 * 64 }], // source pieces of 3 rows
     ['bf16', 9, 32, { halfScales: true }], // one block a row: no pairs (as pairedScales)
+    ['f16', 37, 96, { rowTile: 16, halfScales: true }],
+    ['f16', 21, 160, { halfScales: false, pieceWords: 5 * 80 }],
     ['f32', 37, 96, { rowTile: 16, halfScales: true }],
     ['f32', 21, 160, { halfScales: false, pieceWords: 5 * 160, maxChunkBytes: 8 * 160 }],
   ] as const)('%s %ix%i %o: the buffers uploadWeights makes of quantizeQ8G32', async (kind, N, K, opts: UploadOptions) => {
@@ -53,7 +56,7 @@ describe.each(VARIANTS)('weights quantized on the GPU (%s device)', (variant) =>
     const alloc = new Allocator(gpu);
     try {
       const f = values(N, K, N * K);
-      const w: WeightData = kind === 'bf16' ? packBf16(f, N, K) : { format: 'f32', rows: N, cols: K, data: f };
+      const w: WeightData = kind === 'bf16' ? packBf16(f, N, K) : kind === 'f16' ? packF16(f, N, K) : { format: 'f32', rows: N, cols: K, data: f };
       const q = quantizeQ8G32(dequantize(w), N, K);
       const cpu = uploadWeights(alloc, 'cpu', { format: 'q8', rows: N, cols: K, data: q.q, scales: q.scales }, opts);
       const gpuW = await quantizeOnGpu(alloc, 'gpu', w, opts);
@@ -69,7 +72,7 @@ describe.each(VARIANTS)('weights quantized on the GPU (%s device)', (variant) =>
     const alloc = new Allocator(gpu);
     try {
       const f = randn(rng(1), 4 * 40, 1);
-      await expect(quantizeOnGpu(alloc, 'w', { format: 'f32', rows: 4, cols: 40, data: f })).rejects.toThrow(/f32 or bf16 rows of whole 32-blocks/);
+      await expect(quantizeOnGpu(alloc, 'w', { format: 'f32', rows: 4, cols: 40, data: f })).rejects.toThrow(/f32, f16 or bf16 rows of whole 32-blocks/);
       expect(() => uploadWeights(alloc, 'w', { format: 'f32', rows: 4, cols: 40, data: f, gpuQuant: 'q8' })).toThrow(/go up by uploadMatrix/);
     } finally {
       await alloc.destroyAll();
@@ -86,7 +89,7 @@ describe('a BF16 checkpoint loaded with int8-g32', () => {
       const run = async (gpuQuantize: boolean) => {
         const engine = await Engine.load(dir, { gpu: await testGpu('f16'), quant: 'int8-g32', gpuQuantize, contextLength: 64, maxBatch: 16 });
         try {
-          const r = await engine.complete([1, 5, 9, 200, 7, 33], { maxTokens: 12, temperature: 0, ignoreEos: true });
+          const r = await engine.complete([1, 5, 9, 200, 7, 33], { maxTokens: 12, temperature: 0, stopAtEos: false });
           return { ids: r.ids, logits: Array.from(await readLogits(engine.model)), bytes: engine.model.weightBytes };
         } finally {
           await engine.dispose();

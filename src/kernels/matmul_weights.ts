@@ -44,7 +44,7 @@ export interface WeightData {
   /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
   scaleLayout?: ScaleLayout;
   /**
-   * 'q8': f32 or bf16 values to be stored as q8 (int8-g32), quantized on the GPU at upload (quantize_weights.ts
+   * 'q8': f32, f16 or bf16 values to be stored as q8 (int8-g32), quantized on the GPU at upload (quantize_weights.ts
    * uploadMatrix), with the codes and scales the CPU's quantizeQ8G32 would give. Only the model builder asks for these
    * (WeightSource.matrix's gpuQuant); the weights are then the values, not yet their codes.
    */

@@ -1,5 +1,5 @@
 /**
- * int8-g32 (GGUF Q8_0's numerics) of f32 or bf16 weights, quantized on the GPU as they are uploaded
+ * int8-g32 (GGUF Q8_0's numerics) of f32, f16 or bf16 weights, quantized on the GPU as they are uploaded
  * (shaders/quantize_weights.wgsl), into the buffers uploadWeights would make of the CPU's quantization
  * (quantizeQ8G32): the same chunks, row tiles and scales (f32, or f16 pairs), the same codes. A load of a BF16
  * checkpoint with `quant: 'int8-g32'` then uploads its 2 bytes a weight as they are and quantizes nothing in
@@ -11,6 +11,7 @@ import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { bindGroup, ceilDiv } from './dispatch.ts';
 import { chunkRows, checkRowTile, rowTileFor, uploadWeights, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData } from './matmul_weights.ts';
+import type { WeightFormat } from './weight_formats.ts';
 import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
 
 const WG = 64;
@@ -19,21 +20,24 @@ const SOURCE_PIECE_BYTES = 16 << 20;
 /** Workgroups along x at most (WebGPU's default limit); the grid goes 2D past it. */
 const MAX_GROUPS_X = 65535;
 
-/** Whether quantizeOnGpu takes these weights: f32 or bf16 rows of whole 32-blocks. */
-export const gpuQuantizable = (w: Pick<WeightData, 'format' | 'cols'>) => (w.format === 'bf16' || w.format === 'f32') && w.cols % 32 === 0;
+/** The quantizer's source words (shaders/quantize_weights.wgsl SRC) by format. */
+const SOURCES: Partial<Record<WeightFormat, number>> = { f32: 0, f16: 1, bf16: 2 };
+
+/** Whether quantizeOnGpu takes these weights: f32, f16 or bf16 rows of whole 32-blocks. */
+export const gpuQuantizable = (w: Pick<WeightData, 'format' | 'cols'>) => SOURCES[w.format] !== undefined && w.cols % 32 === 0;
 
 /**
- * Uploads `w`, weights stored as q8 where they are marked so (WeightData.gpuQuant, for f32 or bf16 values), else
+ * Uploads `w`, weights stored as q8 where they are marked so (WeightData.gpuQuant, for f32, f16 or bf16 values), else
  * as they are (uploadWeights).
  */
 export async function uploadMatrix(alloc: Allocator, label: string, w: WeightData, opts: UploadOptions = {}): Promise<GpuWeights> {
   return w.gpuQuant === 'q8' ? quantizeOnGpu(alloc, label, w, opts) : uploadWeights(alloc, label, w, opts);
 }
 
-/** f32 or bf16 weights `w` as q8 (int8, a scale per 32), quantized on the GPU; laid out as uploadWeights lays q8 out. */
+/** f32, f16 or bf16 weights `w` as q8 (int8, a scale per 32), quantized on the GPU; laid out as uploadWeights lays q8 out. */
 export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightData, opts: UploadOptions = {}): Promise<GpuWeights> {
   if (!gpuQuantizable(w)) {
-    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${w.format}, ${w.rows}x${w.cols}): the GPU quantizes f32 or bf16 rows of whole 32-blocks`);
+    throw new EmberError('BAD_ARGUMENT', `weights ${label} (${w.format}, ${w.rows}x${w.cols}): the GPU quantizes f32, f16 or bf16 rows of whole 32-blocks`);
   }
   const { gpu } = alloc;
   const caps = gpu.caps;
@@ -43,12 +47,11 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const nb = K / 32;
   const np = ceilDiv(nb, 2);
   const paired = (opts.halfScales ?? !caps.cpu) && K >= 64; // as pairedScales: rows of two blocks or more
-  const bf16 = w.format === 'bf16';
-  const rowWords = bf16 ? K / 2 : K; // source words a row
+  const rowWords = w.format === 'f32' ? K : K / 2; // source words a row
   const words = new Uint32Array(w.data.buffer, w.data.byteOffset, N * rowWords);
   const { nChunks, rowsPer } = chunkRows(caps, label, N, K / 4, { maxChunkBytes: opts.maxChunkBytes ?? caps.maxStorageBindingSize, rowAlign: opts.rowAlign ?? 1, rowTile });
   const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB), 'main', {
-    SRC_BF16: bf16 ? 1 : 0, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG,
+    SRC: SOURCES[w.format]!, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG,
   });
   const pieceBytes = Math.min(opts.pieceWords ? opts.pieceWords * 4 : SOURCE_PIECE_BYTES, caps.maxStorageBindingSize);
   const pieceRows = Math.max(1, Math.floor(pieceBytes / (rowWords * 4)));

@@ -81,22 +81,23 @@ export interface WeightSource {
 
 export interface MatrixOptions {
   /**
-   * int8-g32 of f32 or bf16 values is left to the GPU: the values come back marked (WeightData.gpuQuant) for
+   * int8-g32 of f32, f16 or bf16 values is left to the GPU: the values come back marked (WeightData.gpuQuant) for
    * uploadMatrix to quantize as it uploads them. The model builder asks for this; CPU readers (references, caches) do not.
    */
   gpuQuant?: boolean;
 }
 
 /**
- * The values of an F32 or BF16 tensor marked for the GPU's int8-g32 (WeightData.gpuQuant), where `opts` asks for that
+ * The values of an F32, F16 or BF16 tensor marked for the GPU's int8-g32 (WeightData.gpuQuant), where `opts` asks for that
  * and the rows are whole 32-blocks; else null.
  */
 export function gpuQuantValues(
   type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme, opts: MatrixOptions | undefined,
 ): WeightData | null {
-  if (!opts?.gpuQuant || quant !== 'int8-g32' || cols % 32 !== 0 || (type !== 'BF16' && type !== 'F32')) return null;
+  if (!opts?.gpuQuant || quant !== 'int8-g32' || cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
   const t = { name, ne: [cols, rows], type };
-  const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
+  const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) }
+    : type === 'F16' ? { format: 'f16' as const, data: toF16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
   return { ...values, rows, cols, gpuQuant: 'q8' };
 }
 
