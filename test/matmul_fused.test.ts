@@ -13,7 +13,7 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { buildMatmul, gemvReadsRawX, GEMV_LOCAL_K, gpuRowWords, MATMUL_SOURCES, uploadWeights, type GluAct, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { matmulRef, packF16, packFp8, packQ4, packQ8 } from '../src/kernels/ref/matmul.ts';
+import { matmulRef, packBf16, packF16, packFp8, packQ4, packQ8 } from '../src/kernels/ref/matmul.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { swigluRef } from '../src/kernels/ref/layers.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
@@ -25,7 +25,7 @@ import { shaderText, getPipeline } from '../src/gpu/pipelines.ts';
 import { bindGroup } from '../src/kernels/dispatch.ts';
 import { Q8_BLOCK_LIB } from '../src/kernels/wgsl_lib.ts';
 
-type Kind = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
+type Kind = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
 
 /** The weights and the same matrix in a format matmulRef takes exactly (GGUF blocks: dequantized). */
 function makeWeights(kind: Kind, N: number, K: number, r: () => number): { w: WeightData; ref: WeightData } {
@@ -35,7 +35,7 @@ function makeWeights(kind: Kind, N: number, K: number, r: () => number): { w: We
     return { w: { format: 'q4_k', rows: N, cols: K, data }, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(type, data, N * K) } };
   }
   const v = randn(r, N * K, 0.1);
-  const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
+  const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, bf16: packBf16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
   const w = packs[kind](v, N, K);
   return { w, ref: w };
 }
@@ -145,7 +145,7 @@ const KQUANT_CASES: Case[] = [
   { N: 37, K: 256, T: 1, norm: true },
   { N: 18, K: 512, T: 1, norm: true, glu: 'silu' },
 ];
-const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
+const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, bf16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
 // The per-row GEMV with every way of its x loads (X_VEC 4: vec4 views of x and the norm weight where K % 4 == 0;
 // 8: Q8_0 x, held in workgroup memory by the q8_local input, on subgroups of 8 or more).
 const LAYOUTS: Partial<MatmulTuning>[] = [
