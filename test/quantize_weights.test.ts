@@ -81,13 +81,14 @@ describe.each(VARIANTS)('weights quantized on the GPU (%s device)', (variant) =>
 });
 
 describe('a BF16 checkpoint loaded with int8-g32', () => {
-  it('quantized on the GPU (the default) runs as quantized on the CPU: the same weight bytes, logits and greedy ids', async () => {
+  it('quantized on the GPU (the default) runs as quantized on the CPU: the same weight bytes, logits and greedy ids, fused or not', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'emberlm-gpuq-'));
     try {
       // Rows of 64 and 128 (whole 32-blocks, pairs of them) and a tied 64-wide embedding: every matrix is quantized.
       await writeHFModel(dir, { modelType: 'llama', dtype: 'BF16', nEmbd: 64, nHead: 4, nHeadKv: 2, nFf: 128, nLayer: 2, vocab: 300, seed: 11 });
-      const run = async (gpuQuantize: boolean) => {
-        const engine = await Engine.load(dir, { gpu: await testGpu('f16'), quant: 'int8-g32', gpuQuantize, contextLength: 64, maxBatch: 16 });
+      // fuseDecode (GPUs' default) too: its gate/up pairs (pairRows, rowAlign 2) go up as marked values.
+      const run = async (gpuQuantize: boolean, fuseDecode?: boolean) => {
+        const engine = await Engine.load(dir, { gpu: await testGpu('f16'), quant: 'int8-g32', gpuQuantize, fuseDecode, contextLength: 64, maxBatch: 16 });
         try {
           const r = await engine.complete([1, 5, 9, 200, 7, 33], { maxTokens: 12, temperature: 0, stopAtEos: false });
           return { ids: r.ids, logits: Array.from(await readLogits(engine.model)), bytes: engine.model.weightBytes };
@@ -110,6 +111,10 @@ describe('a BF16 checkpoint loaded with int8-g32', () => {
       expect(onGpu.ids).toEqual(onCpu.ids);
       expect(onGpu.logits).toEqual(onCpu.logits);
       expect(onGpu.bytes).toBe(onCpu.bytes);
+      const fusedGpu = await run(true, true);
+      const fusedCpu = await run(false, true);
+      expect(fusedGpu.ids).toEqual(fusedCpu.ids);
+      expect(fusedGpu.logits).toEqual(fusedCpu.logits);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
