@@ -119,3 +119,18 @@ describe('quality on stories260K', () => {
     }
   });
 });
+
+describe('quality of a Hugging Face folder', () => {
+  it('scores a BF16 checkpoint as it loads it: bf16 (auto) is the f32 reference exactly, params from its tensors', async () => {
+    const model = sharedModelPath('hf-oracle/llama-smollm2-bf16');
+    const texts = readTexts(sharedModelPath('oracle/stories260K.llama-cpp.json')).slice(0, 1);
+    const q = await runQuality(model, { gpu: await testGpu(), schemes: ['auto', 'int8-g32'], texts });
+    // hidden 16, 2 layers (q of 2 heads of 16, k and v of one, o, gate/up/down 64x16), vocab 49152, tied, 5 norms
+    const D = 16, F = 64, H = 32, KV = 16;
+    expect(q.params).toBe(49152 * D + 2 * (D * (H + 2 * KV) + H * D + 3 * D * F + 2 * D) + D);
+    const by = Object.fromEntries(q.results.map((r) => [r.quant, r]));
+    expect(by.auto.kld_max).toBe(0);
+    expect(by.auto.bytes_per_param).toBeCloseTo(2, 2); // bf16, the norms f32
+    expect(by['int8-g32'].kld_mean).toBeGreaterThan(0);
+  });
+});

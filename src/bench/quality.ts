@@ -10,11 +10,9 @@
  * The reference is f32 weights with an f32 K/V cache. Weight schemes run with an f32 cache, and K/V
  * cache types (`kvCaches`) with f32 weights, so each row measures one kind of rounding alone.
  */
-import { Engine, type ModelInput } from '../engine.ts';
+import { Engine, type LoadOptions, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { openSource } from '../gguf/source.ts';
-import { readGGUF } from '../gguf/reader.ts';
 import { forward, readLogits, type Model } from '../model/model.ts';
 import { checkQuantScheme, type QuantScheme } from '../model/weight_source.ts';
 import { bytesPerParam, logSoftmax, QualityAccumulator } from './metrics.ts';
@@ -67,22 +65,11 @@ export interface QualityOptions {
   texts: readonly string[];
   window?: number; // default min(model context, 1024)
   onProgress?: (message: string) => void;
+  /** How the model is found (a Hub mirror, the downloads cache); quant, kvCache, gpu and batch are the report's. */
+  load?: Pick<LoadOptions, 'hubUrl' | 'fileCache'>;
 }
 
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
-
-/** Parameters of the weights a model uploads: every tensor of the file except RoPE frequency factors. */
-async function countParams(input: ModelInput): Promise<number> {
-  const src = await openSource(input);
-  try {
-    const f = await readGGUF(src);
-    let n = 0;
-    for (const t of f.tensors.values()) if (t.name !== 'rope_freqs.weight') n += t.numel;
-    return n;
-  } finally {
-    await src.close?.();
-  }
-}
 
 /** Feeds each window one token at a time and hands the logits after each token (predicting the next) to `use`. */
 async function walk(m: Model, windows: readonly number[][], use: (logits: Float32Array, next: number) => void): Promise<void> {
@@ -99,11 +86,12 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   for (const k of o.kvCaches ?? []) kvCacheOption(k);
   if (o.texts.length === 0) throw new EmberError('BAD_ARGUMENT', 'quality needs at least one text');
   const say = o.onProgress ?? (() => {});
-  const params = await countParams(input);
+  const load = o.load ?? {};
 
   say('reference (f32)');
-  const ref = await Engine.load(input, { quant: 'f32', kvCache: 'f32', gpu: o.gpu, maxBatch: 1 });
+  const ref = await Engine.load(input, { ...load, quant: 'f32', kvCache: 'f32', gpu: o.gpu, maxBatch: 1 });
   const c = ref.model.config;
+  const params = ref.model.params; // the file's tensors (a GGUF's, a Hugging Face folder's), the tied head once
   const kvPerPosition = (k: KvCacheType) => c.nLayer * kvBytesPerPosition(k, c.nKv, c.headDim);
   const window = Math.min(o.window ?? 1024, ref.model.nCtx);
   const windows: number[][] = [];
@@ -129,7 +117,7 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   /** Loads a variant, scores it against the reference, and hands the model (for its sizes) and the metrics to `row`. */
   type Row = (m: Model, r: ReturnType<QualityAccumulator['result']>) => void;
   const score = async (quant: QuantScheme, kvCache: KvCacheType, row: Row) => {
-    const e = await Engine.load(input, { quant, kvCache, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
+    const e = await Engine.load(input, { ...load, quant, kvCache, gpu: o.gpu, maxBatch: 1, contextLength: ref.model.nCtx });
     try {
       const acc = new QualityAccumulator();
       let i = 0;

@@ -20,7 +20,7 @@ Usage:
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm quality --model <file.gguf> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
+  emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
 folder), org/name/path/file.gguf, or org/name:Q4_K_M (the GGUF of that quant), each with an optional

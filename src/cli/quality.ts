@@ -54,8 +54,9 @@ export async function runQualityCommand(o: {
   const texts = readTexts(o.text ?? defaultTextFile());
   const gpu = await createGpu();
   try {
-    const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log };
-    return await runQuality(resolve(o.model), opts);
+    // The model as generate takes it: a GGUF file, a Hugging Face folder, a URL or a Hub id.
+    const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log, load: { hubUrl: process.env.EMBERLM_HUB_URL } };
+    return await runQuality(o.model, opts);
   } finally {
     gpu.device.destroy();
   }

@@ -35,6 +35,8 @@ export interface Model {
   /** Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. */
   readonly tokenTile: number;
   readonly weightBytes: number;
+  /** The weights' parameters (matrices and vectors as the file holds them, the LM head once when tied). */
+  readonly params: number;
   /** How the K/V cache stores its values (src/kernels/kv_layout.ts). */
   readonly kvCache: KvCacheType;
   /** K and V cache bytes over all layers, codes and scales (windowed layers hold a ring, see kvCacheRows). */
@@ -175,6 +177,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
   let weightBytes = embed.bytes;
+  let params = c.vocab * D;
   let kvBytes = 0;
 
   // A layer's attention by its window (0: all keys): its heads, K/V ring, RoPE table and the most keys a query sees.
@@ -193,10 +196,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const up = async (name: string, d: WeightData, rowAlign?: number) => {
       const g = await uploadMatrix(alloc, `blk.${l}.${name}`, d, { rowAlign, halfScales: o.halfScales });
       weightBytes += g.bytes;
+      params += d.rows * d.cols;
       return g;
     };
     const vec = (name: string, v: Float32Array) => {
       weightBytes += v.byteLength;
+      params += v.length;
       return alloc.upload(`blk.${l}.${name}`, v);
     };
     // A fused output (qkv, gate|up): one matmul per part of alike matrices, each into its columns of y.
@@ -279,10 +284,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   progress(c.nLayer + 1, 'output');
   const outNorm = alloc.upload('output_norm', await f.vector('output_norm.weight', D));
   weightBytes += D * 4;
+  params += D;
   let lmHead = embed;
   if (!c.tiedEmbeddings) {
     lmHead = await uploadMatrix(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
     weightBytes += lmHead.bytes;
+    params += c.vocab * D;
   }
   const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
@@ -294,7 +301,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
-    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, kvCache: kvType, kvBytes,
+    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, params, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
