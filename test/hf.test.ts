@@ -533,12 +533,17 @@ describe('loading from a URL (HTTP Range requests)', () => {
     server = createServer((req, res) => {
       void (async () => {
         requests.push({ method: req.method!, url: req.url!, range: req.headers.range });
-        const file = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+        // Under /spa/ a missing file is answered with an HTML page and 200, as Vite's dev server and single-page-app
+        // hosts answer (their index.html), not with a 404.
+        const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+        const spa = path.startsWith('/spa/');
+        const file = join(root, spa ? path.slice(4) : path);
         let body: Buffer;
         try {
           body = await readFile(file);
         } catch {
-          res.writeHead(404).end();
+          if (spa) res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><html><body>app</body></html>');
+          else res.writeHead(404).end();
           return;
         }
         const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
@@ -577,5 +582,15 @@ describe('loading from a URL (HTTP Range requests)', () => {
 
   it('reports a missing file by its URL', async () => {
     await expectEmberError(() => loadHFModel(`${base}nowhere/`), 'BAD_FILE', new RegExp(`${base}nowhere/config\\.json: file is missing`));
+  });
+
+  it('a server that answers missing files with an HTML page (Vite, single-page-app hosts): optional files are absent, a required one says so', async () => {
+    const { dir, gen } = await write({ modelType: 'llama', dtype: 'F16' }); // one model.safetensors, no index
+    const folder = dir.slice(root.length + 1);
+    const fromSpa = await withModel(`${base}spa/${folder}`, async (m) => ({ config: m.config, all: await readAll(m, gen) }));
+    const fromPath = await withModel(dir, async (m) => ({ config: m.config, all: await readAll(m, gen) }));
+    expect(fromSpa.config).toEqual(fromPath.config);
+    expectSameTensors(fromPath.all, fromSpa.all);
+    await expectEmberError(() => loadHFModel(`${base}spa/nowhere/`), 'BAD_FILE', /nowhere\/config\.json: the server answered with an HTML page/);
   });
 });

@@ -13,8 +13,12 @@ export interface ModelFolder {
   readonly name?: string;
   /** How `file` is named in messages: its path or URL. */
   label(file: string): string;
-  /** The parsed JSON of `file`, or undefined when the folder has no such file. */
-  json(file: string): Promise<unknown>;
+  /**
+   * The parsed JSON of `file`, or undefined when the folder has no such file. By URL an HTML answer counts as no file
+   * (a dev server's or a single-page app host's fallback page: Vite serves index.html for a path it does not have),
+   * unless the file is `required`: then it is a BAD_FILE that says so.
+   */
+  json(file: string, required?: boolean): Promise<unknown>;
   /** Random access to `file` (raises BAD_FILE when it is missing). */
   source(file: string): Promise<ByteSource>;
 }
@@ -39,11 +43,15 @@ function urlFolder(base: string): ModelFolder {
   const label = (file: string) => new URL(file, root).href;
   return {
     label,
-    async json(file) {
+    async json(file, required = false) {
       const r = await httpGet(label(file));
       if (r.status === 404) return undefined;
       if (!r.ok) throw statusError(label(file), r);
-      if (isHtml(r)) throw htmlError(label(file), file);
+      if (isHtml(r)) {
+        await r.body?.cancel();
+        if (required) throw htmlError(label(file), file);
+        return undefined; // a fallback page for a file the server lacks
+      }
       return parseJson(await r.text(), label(file));
     },
     source: (file) => sourceFromURL(label(file)),

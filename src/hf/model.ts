@@ -106,7 +106,7 @@ function typedTokenizer(json: object, config: object, label: string): Tokenizer 
 }
 
 async function requiredJson(folder: ModelFolder, file: string): Promise<unknown> {
-  const v = await folder.json(file);
+  const v = await folder.json(file, true);
   if (v === undefined) throw new EmberError('BAD_FILE', `${folder.label(file)}: file is missing`, { file: folder.label(file) });
   return v;
 }

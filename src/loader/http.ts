@@ -96,8 +96,11 @@ export function isHtml(r: Response, firstBytes?: Uint8Array): boolean {
 }
 
 export function htmlError(url: string, what = 'a model file'): EmberError {
-  return new EmberError('BAD_FILE', `${url}: the server answered with an HTML page, not ${what} (a wrong URL, or an error or login page)`, { url });
+  return new EmberError('BAD_FILE', `${url}: the server answered with an HTML page, not ${what} (a wrong URL, or an error or login page)`, { url, html: true });
 }
+
+/** Whether `e` is htmlError's: a server's HTML page where a file was asked for. */
+export const isHtmlError = (e: unknown) => e instanceof EmberError && e.code === 'BAD_FILE' && e.details.html === true;
 
 /** The file's size a response states: X-Linked-Size (the Hub), Content-Range's total, or an unencoded Content-Length. */
 export function statedSize(r: Response): number | undefined {

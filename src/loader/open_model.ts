@@ -4,7 +4,7 @@ import { openFolder, type ModelFolder } from '../hf/folder.ts';
 import { isHFFolder, type ModelInput } from '../model_input.ts';
 import type { DownloadProgress, FileCache } from './file_cache.ts';
 import { DEFAULT_HUB, expectedFromTree, hubFileUrl, hubTreeUrl, parseHubId, pickQuantFile, type ExpectedFile, type HubId, type TreeEntry } from './hub_id.ts';
-import { htmlError, httpGet, isHtml, statusError } from './http.ts';
+import { htmlError, httpGet, isHtml, isHtmlError, statusError } from './http.ts';
 import { isNode, requireNodeHost } from '../node_host.ts';
 import { defaultFileCache } from './platform.ts';
 import { printable } from '../util/printable.ts';
@@ -177,12 +177,13 @@ function cachedFolder(base: string, o: Ctx, files: Map<string, TreeEntry> | null
   return {
     name,
     label,
-    async json(file) {
+    async json(file, required = false) {
       if (files && !files.has(file)) return undefined;
       try {
         return await fetchJson(label(file), expect(file), o, file);
       } catch (e) {
         if (!files && e instanceof EmberError && e.code === 'NETWORK' && e.details.status === 404) return undefined;
+        if (!files && !required && isHtmlError(e)) return undefined; // a fallback page for a file the server lacks
         throw e;
       }
     },

@@ -1,10 +1,11 @@
 /**
  * The worker API in a real browser: Debian's chromium (scripts/install-webgpu.sh installs it; never
  * downloaded) driven by playwright-core, WebGPU on SwiftShader (no shader-f16, so the f32 paths run).
- * vite serves test/browser/page/, whose worker loads stories260K by URL (HTTP Range reads); greedy
- * ids must equal llama.cpp's. A missing chromium fails the test, it does not skip it.
+ * vite serves test/browser/page/, whose worker loads stories260K by URL (HTTP Range reads), then a Hugging Face BF16
+ * folder; greedy ids must equal llama.cpp's and transformers'. A missing chromium fails the test, it does not skip it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type ViteDevServer } from 'vite';
 import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
@@ -24,36 +25,11 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   });
 
   it("greedy ids in a worker equal llama.cpp's for the 3 prompts; streaming, chat, errors and abort cross the boundary", async () => {
-    // Launched here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
-    browser = await launchChromium();
-    server = await createServer({
-      configFile: false,
-      root: join(REPO_ROOT, 'test/browser/page'),
-      cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
-      logLevel: 'warn',
-      server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
-      // Pre-bundle up front, so a dependency found mid-run never reloads the page.
-      optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
-    });
-    await server.listen();
-    const page = await browser.context.newPage();
-    const logs = collectLogs(page);
-    const base = server.resolvedUrls!.local[0]!;
-    const query = new URLSearchParams({
+    const run = await runPage({ // stories260K by URL (HTTP Range reads)
       model: `/@fs${sharedModelPath('stories260K/stories260K.gguf')}`,
       prompts: JSON.stringify(oracle.map((o) => o.prompt)),
       maxTokens: '32',
     });
-    const t0 = performance.now();
-    await page.goto(`${base}?${query}`);
-    await page.waitForFunction(() => window.__ember !== undefined, null, { timeout: RUN_TIMEOUT_MS, polling: 250 }).catch((e: Error) => {
-      throw new Error(`the page did not finish in ${RUN_TIMEOUT_MS} ms: ${e.message}\n${logs.join('\n')}`);
-    });
-    const out = await page.evaluate(() => window.__ember!);
-    if (!out.ok) throw new Error(`the page failed: ${out.error}\n${logs.join('\n')}`);
-    const run: BrowserRun = out.run;
-    console.log(`chromium run: ${Math.round(performance.now() - t0)} ms on ${JSON.stringify(run.adapter.info)}, features ${run.adapter.features.join(' ')}`);
-
     expect(run.progressCalls).toBeGreaterThan(0);
     run.greedy.forEach((g, i) => {
       expect(g.promptIds, oracle[i].prompt).toEqual(oracle[i].prompt_token_ids);
@@ -67,6 +43,59 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     expect(run.chatStreamContent).toBe(run.chatContent);
     expect(run.overflow).toMatchObject({ isEmberError: true, code: 'CONTEXT_OVERFLOW' });
     expect(run.abortedFinish).toBe('abort');
-    await page.close();
   }, 240_000);
+
+  // A BF16 checkpoint runs as bf16 (SwiftShader's flat kernels widen it in the shader): transformers' ids, with an f32
+  // K/V cache as transformers computes (its prompt with a 0.0055 logit gap is left out: f32 sums in another order).
+  it("a Hugging Face BF16 folder by URL: transformers' prompt and greedy ids", async () => {
+    type HfPrompt = { prompt: string; prompt_ids: number[]; generated_ids: number[]; min_gap: number };
+    const file = readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8');
+    const hf = (JSON.parse(file) as { prompts: HfPrompt[] }).prompts.filter((p) => p.min_gap > 0.01);
+    expect(hf).toHaveLength(3);
+    const run = await runPage({
+      model: `/@fs${sharedModelPath('hf-oracle/llama-smollm2-bf16')}/`,
+      prompts: JSON.stringify(hf.map((p) => p.prompt)),
+      maxTokens: '32',
+      kv: 'f32',
+    });
+    run.greedy.forEach((g, i) => {
+      expect(g.promptIds, hf[i].prompt).toEqual(hf[i].prompt_ids);
+      expect(g.ids, hf[i].prompt).toEqual(hf[i].generated_ids);
+    });
+    expect(run.abortedFinish).toBe('abort');
+  }, 240_000);
+
+  /** Serves test/browser/page/ (once), opens it with `query` and returns what it left in window.__ember. */
+  async function runPage(query: Record<string, string>): Promise<BrowserRun> {
+    // Launched here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
+    browser ??= await launchChromium();
+    server ??= await startServer();
+    const page = await browser.context.newPage();
+    const logs = collectLogs(page);
+    const base = server.resolvedUrls!.local[0]!;
+    const t0 = performance.now();
+    await page.goto(`${base}?${new URLSearchParams(query)}`);
+    await page.waitForFunction(() => window.__ember !== undefined, null, { timeout: RUN_TIMEOUT_MS, polling: 250 }).catch((e: Error) => {
+      throw new Error(`the page did not finish in ${RUN_TIMEOUT_MS} ms: ${e.message}\n${logs.join('\n')}`);
+    });
+    const out = await page.evaluate(() => window.__ember!);
+    await page.close();
+    if (!out.ok) throw new Error(`the page failed: ${out.error}\n${logs.join('\n')}`);
+    console.log(`chromium run: ${Math.round(performance.now() - t0)} ms on ${JSON.stringify(out.run.adapter.info)}, features ${out.run.adapter.features.join(' ')}`);
+    return out.run;
+  }
 });
+
+async function startServer(): Promise<ViteDevServer> {
+  const server = await createServer({
+    configFile: false,
+    root: join(REPO_ROOT, 'test/browser/page'),
+    cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
+    // Pre-bundle up front, so a dependency found mid-run never reloads the page.
+    optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
+  });
+  await server.listen();
+  return server;
+}

@@ -1,7 +1,7 @@
 /**
  * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
  * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
- * Query: ?model=<URL of the GGUF>&prompts=<JSON array>&maxTokens=<n>.
+ * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>].
  */
 import { connectEngine } from '../../../src/worker/index.ts';
 import { EmberError } from '../../../src/errors.ts';
@@ -31,7 +31,8 @@ async function run(): Promise<BrowserRun> {
   const engine = await connectEngine(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
   try {
     let progressCalls = 0;
-    await engine.load(q.get('model')!, { contextLength: 256 }, () => progressCalls++);
+    const kvCache = (q.get('kv') ?? undefined) as 'f32' | undefined;
+    await engine.load(q.get('model')!, { contextLength: 256, kvCache }, () => progressCalls++);
     const prompts = JSON.parse(q.get('prompts')!) as string[];
     const maxTokens = Number(q.get('maxTokens'));
     const greedy = [];
