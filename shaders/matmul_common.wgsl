@@ -1,6 +1,6 @@
 // What the matmul skeletons (shaders/matmul.wgsl), the embedding gather and every weight decoder
 // (shaders/weights/*.wgsl) share, put in front of each at load: launch-shape overrides, the Params
-// uniform, and the row clamp.
+// uniform, and the row clamp; shaders/tiled_index.wgsl (tiled_index) goes with it (MATMUL_COMMON_SOURCE).
 
 override WG: u32 = 64; // rows, gemv_split, gather: invocations per workgroup
 override R: u32 = 2; // rows: rows per invocation; gemv_split: rows per lane group; 1..4
@@ -44,16 +44,6 @@ struct MatmulParams {
 // Rows r0 .. r0+3 of the chunk, clamped into it so that every lane runs the same loop.
 fn clamp_rows(r0: u32) -> vec4<u32> {
   return min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
-}
-
-// Where item j of chunk row r sits, for items (blocks, scale groups, vec4s, words) of `per` a row: row-major (ROW_TILE 1),
-// or in tiles of ROW_TILE rows, item j of a tile's rows together ((tiles, per, ROW_TILE)). Tiles are a power of two
-// rows (ROW_TILES in src/kernels/matmul_weights.ts), so r's place in its tile is a mask, not a division and a
-// remainder: SwiftShader divides lane by lane, and a block's 4 rows took 8 of them.
-fn tiled_index(r: u32, j: u32, per: u32) -> u32 {
-  if (ROW_TILE == 1u) { return r * per + j; } // row-major: nothing more (see k_blocks32)
-  let within = r & (ROW_TILE - 1u);
-  return (r - within) * per + j * ROW_TILE + within;
 }
 
 // K's 32-blocks and its words of 4 int8 codes (Q8_0 weights and x): shifts, not divisions, which SwiftShader's JIT

@@ -1,9 +1,9 @@
-// quantize_weights: f32, f16 or bf16 weights to Q8_0 on the GPU, with ggml's quantize_row_q8_0 numerics (quantize_q8_block,
-// shaders/q8_block.wgsl: the codes and scales src/gguf/convert.ts's quantizeQ8G32 makes), written in the q8 decoder's
-// layout (shaders/weights/q8.wgsl, block_scales.wgsl or block_half_scales.wgsl): a chunk's blocks of 2 vec4 of codes
-// and its scales, row-major or in tiles of ROW_TILE rows (matmul_common.wgsl's tiled_index), the scales f32 or f16
-// pairs (PAIRED). One invocation per row and pair of blocks (a pair's scales share a word). A load's int8-g32 of a
-// BF16 checkpoint this way uploads 2 bytes a weight and quantizes nothing on the CPU.
+// quantize_weights: f32, f16 or bf16 weights to Q8_0 on the GPU, with ggml's quantize_row_q8_0 numerics
+// (quantize_q8_block, shaders/q8_block.wgsl: the codes and scales src/gguf/convert.ts's quantizeQ8G32 makes), written
+// in the q8 decoder's layout (shaders/weights/q8.wgsl, block_scales.wgsl or block_half_scales.wgsl): a chunk's blocks
+// of 2 vec4 of codes and its scales, row-major or in tiles of ROW_TILE rows (tiled_index, shaders/tiled_index.wgsl, put
+// in front), the scales f32 or f16 pairs (PAIRED). One invocation per row and pair of blocks (a pair's scales share a
+// word). A load's int8-g32 of a BF16 checkpoint this way uploads 2 bytes a weight and quantizes nothing on the CPU.
 
 override SRC: u32 = 2u; // the source's words: 0 one f32, 1 two f16, 2 two bf16 (element 2i in the low half)
 override PAIRED: bool = false; // scales as f16 pairs (group 2j low, 2j + 1 high), else one f32 per block
@@ -21,13 +21,6 @@ struct QuantizeWeightsParams {
 @group(0) @binding(1) var<storage, read> src: array<vec4<u32>>; // (rows, K words of f32 or K/2 of bf16 pairs)
 @group(0) @binding(2) var<storage, read_write> codes: array<vec4<u32>>; // the chunk's q8 codes, 2 vec4 a block
 @group(0) @binding(3) var<storage, read_write> scales: array<u32>; // f32 bits, or f16 pairs
-
-// As tiled_index in shaders/matmul_common.wgsl: item j of chunk row r.
-fn tiled_at(r: u32, j: u32, per: u32) -> u32 {
-  if (ROW_TILE == 1u) { return r * per + j; }
-  let within = r & (ROW_TILE - 1u);
-  return (r - within) * per + j * ROW_TILE + within;
-}
 
 // Four f16 values (the low 16 bits of each lane) as f32, exactly, by bit operations: unpack2x16float may flush f16
 // subnormals. Normals rebias their exponent (+112), subnormals are their integer times 2^-24, inf and NaN stay so.
@@ -89,11 +82,11 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     let b = 2u * pair + h;
     if (b < nb) {
       let q = quantize_q8_block(source_block(r, b));
-      let at = tiled_at(cr, b, nb);
+      let at = tiled_index(cr, b, nb);
       codes[2u * at] = q.q0;
       codes[2u * at + 1u] = q.q1;
       if (PAIRED) { half[h] = f16_bits(q.d); } else { scales[at] = bitcast<u32>(q.d); }
     }
   }
-  if (PAIRED) { scales[tiled_at(cr, pair, np)] = half.x | (half.y << 16u); }
+  if (PAIRED) { scales[tiled_index(cr, pair, np)] = half.x | (half.y << 16u); }
 }

@@ -13,6 +13,13 @@ function cli(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `emberlm generate <args> --json`'s generated ids; the command must succeed. */
+function generatedIds(args: string[]): number[] {
+  const r = cli(['generate', ...args, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout).ids as number[];
+}
+
 /** As `cli`, without blocking this process (which serves the mock Hub). */
 function cliAsync(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '/tmp', ...env } });
@@ -41,11 +48,7 @@ describe('emberlm CLI', () => {
 
   it('generate takes the sampling options: --logit-bias forces a token, --frequency-penalty changes greedy ids', () => {
     const model = sharedModelPath('stories260K/stories260K.gguf');
-    const run = (...extra: string[]) => {
-      const r = cli(['generate', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '64', '--temperature', '0', '--json', ...extra]);
-      expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout).ids as number[];
-    };
+    const run = (...extra: string[]) => generatedIds(['--model', model, '--prompt', 'Once upon a time', '--max-tokens', '64', '--temperature', '0', ...extra]);
     expect(run('--logit-bias', '300:100,5:-100')).toEqual(new Array(64).fill(300));
     const plain = run();
     const penalized = run('--frequency-penalty', '2', '--presence-penalty', '2', '--repetition-penalty', '1.5', '--min-p', '0.1');
@@ -181,11 +184,7 @@ describe('emberlm CLI', () => {
 
   it('numeric options take negative numbers without "=" (--frequency-penalty -0.5, -n with --seed -1)', () => {
     const m = sharedModelPath('stories260K/stories260K.gguf');
-    const run = (...extra: string[]) => {
-      const r = cli(['generate', '-m', m, '-p', 'Once upon a time', '-n', '16', '--temperature', '0', '--json', ...extra]);
-      expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout).ids as number[];
-    };
+    const run = (...extra: string[]) => generatedIds(['-m', m, '-p', 'Once upon a time', '-n', '16', '--temperature', '0', ...extra]);
     expect(run('--frequency-penalty', '-0.5', '--presence-penalty', '-1', '--seed', '-1')).toEqual(run('--frequency-penalty=-0.5', '--presence-penalty=-1', '--seed=-1'));
   });
 

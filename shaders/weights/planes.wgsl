@@ -16,7 +16,7 @@ fn plane_vecs(bits: u32) -> u32 {
 }
 
 // Vec4 j of chunk row r's codes, and word j of its scale record (`per` words a row): row-major or in row
-// tiles (tiled_index, matmul_common.wgsl; tiled by vec4 and by word).
+// tiles (tiled_index, shaders/tiled_index.wgsl; tiled by vec4 and by word).
 fn code_vec(r: u32, j: u32) -> vec4<u32> {
   return w[tiled_index(r, j, plane_vecs(LO_BITS) + plane_vecs(HI_BITS))];
 }

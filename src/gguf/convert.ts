@@ -159,11 +159,9 @@ export function toF32(t: TensorDesc, bytes: Uint8Array, into?: Float32Array): Fl
   const { numel } = check(t, bytes, ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'], 'toF32');
   switch (t.type) {
     case 'F32':
-      if (into) {
-        into.set(new Float32Array(alignedBuffer(bytes)));
-        return into.subarray(0, numel);
-      }
-      return new Float32Array(alignedBuffer(bytes));
+      if (!into) return new Float32Array(alignedBuffer(bytes)); // a copy: the caller may change it
+      into.set(bytes.byteOffset % 4 ? new Float32Array(alignedBuffer(bytes)) : new Float32Array(bytes.buffer, bytes.byteOffset, numel));
+      return into.subarray(0, numel);
     case 'F16': {
       const lut = f16Lut();
       const h = halfWords(bytes);

@@ -40,7 +40,7 @@ export {
   type WeightChunk,
   type WeightData,
 } from './matmul_weights.ts';
-import { hasScaleArray, type GpuWeights, type WeightChunk, type WeightData } from './matmul_weights.ts';
+import { hasScaleArray, storedFormat, type GpuWeights, type WeightChunk, type WeightData } from './matmul_weights.ts';
 export { decoderShader, effectiveXVec, MATMUL_COMMON_SOURCE, MATMUL_SOURCES, matmulVariantHeader, type MatmulInput } from './matmul_shader.ts';
 import { decoderShader, effectiveXVec, MATMUL_SOURCES, type MatmulInput } from './matmul_shader.ts';
 
@@ -105,9 +105,9 @@ export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
 /** The longest row of x a q8_local GEMV takes (its workgroup memory; LOCAL_K in matmul_in_q8_local.wgsl). */
 export const GEMV_LOCAL_K = 8192;
 
-/** Whether decode's GEMV of `w` can read x raw (normalise and quantize it in its prologue). */
-export function gemvReadsRawX(w: Pick<GpuWeights | WeightData, 'format' | 'cols'>): boolean {
-  return FORMATS[w.format].x !== 'q8' || w.cols <= GEMV_LOCAL_K;
+/** Whether decode's GEMV of `w` (as stored on the GPU: storedFormat) can read x raw (normalise and quantize it in its prologue). */
+export function gemvReadsRawX(w: Pick<GpuWeights, 'format' | 'cols'> | Pick<WeightData, 'format' | 'cols' | 'gpuQuant'>): boolean {
+  return FORMATS[storedFormat(w)].x !== 'q8' || w.cols <= GEMV_LOCAL_K;
 }
 
 const GEMV_ENTRY = { rows: 'rows', flat: 'rows_flat', split: 'gemv_split' } as const;

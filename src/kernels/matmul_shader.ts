@@ -12,7 +12,7 @@ import inQ8Source from '../../shaders/matmul_in_q8.wgsl?raw';
 import inQ8LocalSource from '../../shaders/matmul_in_q8_local.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
-import { Q8_BLOCK_LIB, RMS_LIB, ROUND_F16_LIB } from './wgsl_lib.ts';
+import { Q8_BLOCK_LIB, RMS_LIB, ROUND_F16_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { decoderOf, FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
@@ -20,7 +20,7 @@ import { subgroupsOf8, type XVec } from './matmul_tuning.ts';
 import type { GpuWeights } from './matmul_weights.ts';
 
 /** The matmul shader parts (for the uniform-layout test and documentation). */
-export const MATMUL_COMMON_SOURCE = commonSource;
+export const MATMUL_COMMON_SOURCE = `${commonSource}\n${TILED_INDEX_LIB}`;
 export const MATMUL_SOURCES = {
   matmul: skeletonSource,
   matmul_flat: flatSource,
@@ -179,5 +179,5 @@ export function decoderShader(
   const view = inp === 'f32' ? xView(xVec, ['x']) : inp === 'f32_norm' ? xView(xVec, ['x', 'nw']) : '';
   const xMode = `${q8 ? xQ8Source : `${xF32Source}\n${round}`}\n${view}\n${INPUTS[inp]}`;
   // No f16 arithmetic: f16 weights are widened exactly with unpack2x16float, x is rounded by bit operations.
-  return shaderText(commonSource, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, decoderOf(w), main);
+  return shaderText(MATMUL_COMMON_SOURCE, { subgroups: caps.subgroups }, matmulVariantHeader(caps), xMode, decoderOf(w), main);
 }

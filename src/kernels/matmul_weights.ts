@@ -86,7 +86,7 @@ export interface GpuWeights {
   /**
    * Rows per tile (1: row-major): a chunk's rows in tiles of rowTile rows (the last one padded), decoder block b
    * (q8, q4, fp8), vec4 b of the code planes (GGUF), vec4 b (f32) or vec2 b (f16) of a tile's rows stored together,
-   * and the scales (words) likewise (shaders/matmul_common.wgsl tiled_index): the rows one SIMD group of the CPU
+   * and the scales (words) likewise (shaders/tiled_index.wgsl): the rows one SIMD group of the CPU
    * GEMV reads at once are one stream in memory.
    */
   rowTile?: number;
@@ -169,7 +169,7 @@ function writeTiled(gpu: Gpu, buf: GPUBuffer, a: Uint32Array | Float32Array, row
 let tileScratch: Uint32Array | undefined;
 
 /** Bytes of `rows` rows of `per` items of `unit` words in tiles of `tile` rows (the last one padded). */
-const tiledBytes = (rows: number, per: number, unit: number, tile: number) => Math.ceil(rows / tile) * tile * per * unit * 4;
+export const tiledBytes = (rows: number, per: number, unit: number, tile: number) => Math.ceil(rows / tile) * tile * per * unit * 4;
 
 /** `a`, a chunk's rows of `per` items of `unit` words, uploaded row-major (tile 1) or in tiles (writeTiled). */
 function uploadRows(alloc: Allocator, name: string, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number): GPUBuffer {

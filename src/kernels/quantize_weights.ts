@@ -10,9 +10,9 @@ import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { bindGroup, ceilDiv } from './dispatch.ts';
-import { chunkRows, checkRowTile, rowTileFor, uploadWeights, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData } from './matmul_weights.ts';
+import { chunkRows, checkRowTile, rowTileFor, tiledBytes, uploadWeights, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData } from './matmul_weights.ts';
 import type { WeightFormat } from './weight_formats.ts';
-import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
+import { Q8_BLOCK_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 
 const WG = 64;
 /** Source bytes written and quantized at a time (one reused buffer): 16 MB. */
@@ -50,7 +50,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const rowWords = w.format === 'f32' ? K : K / 2; // source words a row
   const words = new Uint32Array(w.data.buffer, w.data.byteOffset, N * rowWords);
   const { nChunks, rowsPer } = chunkRows(caps, label, N, K / 4, { maxChunkBytes: opts.maxChunkBytes ?? caps.maxStorageBindingSize, rowAlign: opts.rowAlign ?? 1, rowTile });
-  const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB), 'main', {
+  const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB, TILED_INDEX_LIB), 'main', {
     SRC: SOURCES[w.format]!, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG,
   });
   const pieceBytes = Math.min(opts.pieceWords ? opts.pieceWords * 4 : SOURCE_PIECE_BYTES, caps.maxStorageBindingSize);
@@ -65,9 +65,11 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
       const rowStart = c * rowsPer;
       const rows = Math.min(rowsPer, N - rowStart);
       const name = nChunks > 1 ? `${label}[${c}]` : label;
-      const padded = ceilDiv(rows, rowTile) * rowTile; // tiled: the last tile's rows padded (zeros, as the CPU's)
-      const chunk: WeightChunk = { rowStart, rows, data: alloc.storage(name, padded * K), scales: alloc.storage(`${name}.scales`, padded * (paired ? np : nb) * 4) };
-      bytes += padded * K + padded * (paired ? np : nb) * 4;
+      // A block's 8 words of codes and a scale word per block or pair; the last tile's rows padded (zeros, as the CPU's).
+      const codeBytes = tiledBytes(rows, nb, 8, rowTile);
+      const scaleBytes = tiledBytes(rows, paired ? np : nb, 1, rowTile);
+      const chunk: WeightChunk = { rowStart, rows, data: alloc.storage(name, codeBytes), scales: alloc.storage(`${name}.scales`, scaleBytes) };
+      bytes += codeBytes + scaleBytes;
       const group = bindGroup(alloc, `${name}.quantize`, pipeline, [params, src, chunk.data, chunk.scales!]);
       for (let r0 = 0; r0 < rows; r0 += pieceRows) {
         const n = Math.min(pieceRows, rows - r0);

@@ -1,6 +1,7 @@
 import f32Decoder from '../../shaders/weights/f32.wgsl?raw';
 import f16Decoder from '../../shaders/weights/f16.wgsl?raw';
 import bf16Decoder from '../../shaders/weights/bf16.wgsl?raw';
+import floatPiecesLib from '../../shaders/weights/float_pieces.wgsl?raw';
 import q8Decoder from '../../shaders/weights/q8.wgsl?raw';
 import blockScalesLib from '../../shaders/weights/block_scales.wgsl?raw';
 import blockHalfScalesLib from '../../shaders/weights/block_half_scales.wgsl?raw';
@@ -92,9 +93,9 @@ const gguf = (f: GgufFormat): FormatSpec => ({
 });
 
 export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
-  f32: spec(f32Decoder, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
+  f32: spec(`${floatPiecesLib}\n${f32Decoder}`, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
-  bf16: spec(bf16Decoder, 'f32', (K) => padded(K, 4, 2)), // whole vec2<u32>
+  bf16: spec(`${floatPiecesLib}\n${bf16Decoder}`, 'f32', (K) => padded(K, 4, 2)), // whole vec2<u32>
   q8: spec(`${blockScalesLib}\n${q8Decoder}`, 'q8', (K) => K / 4),
   q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),

@@ -212,7 +212,7 @@ export function planeVec(l: GgufLayout, K: number, plane: number, k: number): nu
 
 /**
  * Where item j (a vec4, a word) of row r sits for `per` items a row: row-major (tile 1), or in tiles of
- * `tile` rows, item j of a tile's rows together ((tiles, per, tile)); tiled_index in shaders/matmul_common.wgsl.
+ * `tile` rows, item j of a tile's rows together ((tiles, per, tile)); tiled_index in shaders/tiled_index.wgsl.
  */
 export const tiledIndex = (r: number, j: number, per: number, tile: number) =>
   (Math.floor(r / tile) * per + j) * tile + (r % tile);

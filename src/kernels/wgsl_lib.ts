@@ -4,6 +4,7 @@ import tanhSource from '../../shaders/tanh.wgsl?raw';
 import gluSource from '../../shaders/glu.wgsl?raw';
 import rmsSource from '../../shaders/rms_lib.wgsl?raw';
 import fp8CodesSource from '../../shaders/fp8_codes.wgsl?raw';
+import tiledIndexSource from '../../shaders/tiled_index.wgsl?raw';
 
 /**
  * WGSL function libraries (no bindings) that several kernel families put in front of their source
@@ -20,3 +21,5 @@ export const GLU_LIB = `${tanhSource}\n${gluSource}`;
 export const RMS_LIB = rmsSource;
 /** fp8x4 (FP8 codes to f32, E4M3 or E5M2) and the E4M3 encoder: the FP8 weights and the fp8-e4m3 K/V cache. */
 export const FP8_CODES_LIB = fp8CodesSource;
+/** tiled_index: where a weight item sits in a row-major or row-tiled chunk (the includer declares ROW_TILE). */
+export const TILED_INDEX_LIB = tiledIndexSource;

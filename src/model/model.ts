@@ -229,7 +229,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const nw = vec(name, weight);
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
-      if (!fuse || !parts.every((p) => gemvReadsRawX({ format: storedFormat(p), cols: p.cols }))) {
+      if (!fuse || !parts.every(gemvReadsRawX)) {
         decode.push(norm);
         return { q8 };
       }

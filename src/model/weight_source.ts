@@ -88,14 +88,20 @@ export interface MatrixOptions {
 }
 
 /**
- * The values of an F32, F16 or BF16 tensor marked for the GPU's int8-g32 (WeightData.gpuQuant), where `opts` asks for that
- * and the rows are whole 32-blocks; else null.
+ * int8-g32 of an F32, F16 or BF16 tensor (rows x cols of whole 32-blocks; a GGUF type name or a safetensors dtype):
+ * its values marked for the GPU to quantize as it uploads them where `opts` asks for that (WeightData.gpuQuant), else
+ * quantized here a chunk of rows at a time (toQ8Packed, without a whole f32 copy first: a Llama-3.2-1B BF16 took 29.5 s
+ * to load with one). Null for any other tensor or scheme.
  */
-export function gpuQuantValues(
+export function int8G32OfFloats(
   type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme, opts: MatrixOptions | undefined,
 ): WeightData | null {
-  if (!opts?.gpuQuant || quant !== 'int8-g32' || cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
+  if (quant !== 'int8-g32' || cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
   const t = { name, ne: [cols, rows], type };
+  if (!opts?.gpuQuant) {
+    const q = toQ8Packed(t, bytes);
+    return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
+  }
   const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) }
     : type === 'F16' ? { format: 'f16' as const, data: toF16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
   return { ...values, rows, cols, gpuQuant: 'q8' };
@@ -137,17 +143,6 @@ export function storeF32(data: Float32Array, rows: number, cols: number, quant: 
   }
   // f32, auto, and rows a quantized scheme cannot group (as llama.cpp leaves them unquantized)
   return { format: 'f32', rows, cols, data };
-}
-
-/**
- * int8-g32 of an F32, F16 or BF16 tensor (rows x cols, a GGUF type name or a safetensors dtype) straight from its
- * bytes, a chunk of rows at a time (toQ8Packed): the codes storeF32 would make, without a whole f32 copy first (a
- * Llama-3.2-1B BF16 loaded with int8-g32 in 29.5 s with one, see the commit). Null where another path applies.
- */
-export function q8FromFloats(type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme): WeightData | null {
-  if (quant !== 'int8-g32' || cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
-  const q = toQ8Packed({ name, ne: [cols, rows], type }, bytes);
-  return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
 }
 
 /** GPU bytes per weight of a GGUF block format in its upload layout (weight_layouts.ts), for rows of 256. */
@@ -201,15 +196,14 @@ export function ggufWeights(f: GGUFFile): WeightSource {
     async matrix(name, rows, cols, quant, opts) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
       const bytes = await readTensorBytes(f, t);
-      const marked = gpuQuantValues(t.type, name, bytes, rows, cols, quant, opts);
-      if (marked) return marked;
+      const int8 = int8G32OfFloats(t.type, name, bytes, rows, cols, quant, opts);
+      if (int8) return int8;
       // As in the file: 'auto', or a scheme the tensor is already in (no second rounding).
       const ggml = GGML_SCHEMES[quant];
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
         || (ggml !== undefined && t.type === fallbackType(ggml, cols));
       if (asIs && t.type !== 'F32' && !(t.type === 'BF16' && cols % 2)) return ggmlWeightData(t.type, rows, cols, bytes);
-      // F32, BF16 rows of odd length, or a conversion
-      return q8FromFloats(t.type, name, bytes, rows, cols, quant) ?? storeF32(tensorF32(t, bytes), rows, cols, quant);
+      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16 rows of odd length, or a conversion
     },
   };
 }
