@@ -7,7 +7,9 @@
  * `--out FILE` writes the summary as JSON, `--log FILE` every case's result as JSON lines.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CaseResult, Outcome } from './worker.ts';
 
@@ -45,6 +47,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
   const t0 = performance.now();
   const results: CaseResult[] = [];
   let next = first;
+  let workers = 0;
   const end = first + o.cases;
 
   const lane = async (): Promise<void> => {
@@ -53,8 +56,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
     const start = () =>
       new Promise<ChildProcess>((resolve, reject) => {
         stderr = '';
-        const c = fork(WORKER, [], { execArgv: ['--import', 'tsx', '--import', fileURLToPath(new URL('./raw_loader.mjs', import.meta.url)), `--max-old-space-size=${memMB}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+        // The parent owns the worker's scratch folder: a killed worker runs no exit handler.
+        const dir = join(tmpdir(), `emberlm-fuzz-${process.pid}-${workers++}`);
+        const c = fork(WORKER, [dir], { execArgv: ['--import', 'tsx', '--import', fileURLToPath(new URL('./raw_loader.mjs', import.meta.url)), `--max-old-space-size=${memMB}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
         c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+        c.once('exit', () => rmSync(dir, { recursive: true, force: true }));
         c.once('message', () => resolve(c));
         c.once('exit', (code) => reject(new Error(`fuzz worker exited (${code}) before it was ready: ${stderr}`)));
       });
@@ -84,7 +90,6 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
         res = { index, kind: '?', base: '?', what: '(replay with --first to see)', outcome: r.outcome, message: r.message, ms: performance.now() - t, rssMB: 0, heapMB: 0 };
       }
       if (res.outcome === 'hang' || res.outcome === 'crash' || res.outcome === 'memory') {
-        c.removeAllListeners('exit');
         c.kill('SIGKILL');
         child = null;
       }
@@ -92,7 +97,6 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
       o.onResult?.(res, results.length);
     }
     if (child) {
-      child.removeAllListeners('exit');
       child.kill();
     }
   };

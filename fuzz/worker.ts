@@ -5,7 +5,6 @@
  * a hang) and watches for crashes and memory.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/node/host.ts'; // paths, folders and Dawn, as the 'emberlm/node' entry installs them
 import { Engine } from '../src/engine.ts';
@@ -70,7 +69,7 @@ async function run(c: FuzzCase, dir: string): Promise<Pick<CaseResult, 'outcome'
 
 async function main(): Promise<void> {
   const corpus = loadCorpus();
-  const dir = join(tmpdir(), `emberlm-fuzz-${process.pid}`);
+  const dir = process.argv[2];
   process.on('message', async (msg: { seed: number; index: number }) => {
     const c = makeCase(corpus, msg.seed, msg.index);
     const t0 = performance.now();
@@ -82,7 +81,6 @@ async function main(): Promise<void> {
     };
     process.send!(result);
   });
-  process.on('exit', () => void rm(dir, { recursive: true, force: true }));
   process.send!({ ready: true });
 }
 
