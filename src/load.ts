@@ -69,8 +69,9 @@ export interface LoadOptions {
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
   /**
-   * int8-g32 of F32, F16 and BF16 tensors quantized on the GPU as they are uploaded (the CPU's codes and scales; default
-   * true), so a BF16 checkpoint loads with `quant: 'int8-g32'` without quantizing in JavaScript; false: on the CPU.
+   * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded (the CPU's codes
+   * and scales; default true), so a BF16 checkpoint loads with such a `quant` without converting in JavaScript; false:
+   * on the CPU.
    */
   gpuQuantize?: boolean;
   /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */

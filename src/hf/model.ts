@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { checkQuantScheme, int8G32OfFloats, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
+import { checkQuantScheme, convertFloats, storeF32, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
 import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
@@ -216,8 +216,8 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
     async matrix(gguf, rows, cols, quant, opts) {
       const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout
       const bytes = await readTensorBytes(t);
-      const int8 = int8G32OfFloats(t.dtype, gguf, bytes, rows, cols, quant, opts);
-      if (int8) return int8;
+      const converted = convertFloats(t.dtype, gguf, bytes, rows, cols, quant, opts);
+      if (converted) return converted;
       if (isFp8(t)) {
         const s = scalesOf(t, rows, cols);
         const scales = tensorToF32(s, await readTensorBytes(s));

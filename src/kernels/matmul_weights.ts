@@ -44,16 +44,22 @@ export interface WeightData {
   /** Default {1, 32} (GGUF's Q8_0 and Q4_0). q4: {1, 32} only; q8: blockCols a multiple of 32. */
   scaleLayout?: ScaleLayout;
   /**
-   * 'q8': f32, f16 or bf16 values to be stored as q8 (int8-g32), quantized on the GPU at upload (quantize_weights.ts
-   * uploadMatrix), with the codes and scales the CPU's quantizeQ8G32 would give. Only the model builder asks for these
+   * f32, f16 or bf16 values to be stored in this scheme, converted on the GPU at upload (quantize_weights.ts
+   * uploadMatrix) to the codes and scales the CPU's conversion would give. Only the model builder asks for these
    * (WeightSource.matrix's gpuQuant); the weights are then the values, not yet their codes.
    */
-  gpuQuant?: 'q8';
+  gpuQuant?: GpuQuant;
 }
 
-/** The format `w` takes on the GPU: its own, or q8 for values the GPU quantizes (gpuQuant). */
+/** The schemes the GPU applies to f32, f16 or bf16 values as it uploads them (quantize_weights.ts), and the format each stores. */
+export const GPU_QUANT_FORMATS = {
+  'int8-g32': 'q8', int8: 'q8', 'fp8-e4m3': 'fp8e4m3', 'fp8-e5m2': 'fp8e5m2', 'fp8-e4m3-g32': 'fp8e4m3', 'fp8-e5m2-g32': 'fp8e5m2', f16: 'f16',
+} as const satisfies Record<string, WeightFormat>;
+export type GpuQuant = keyof typeof GPU_QUANT_FORMATS;
+
+/** The format `w` takes on the GPU: its own, or its scheme's for values the GPU converts (gpuQuant). */
 export function storedFormat(w: Pick<WeightData, 'format' | 'gpuQuant'>): WeightFormat {
-  return w.gpuQuant ?? w.format;
+  return w.gpuQuant ? GPU_QUANT_FORMATS[w.gpuQuant] : w.format;
 }
 
 /** Rows [rowStart, rowStart + rows) of a matrix, in buffers small enough to bind. */
@@ -139,7 +145,7 @@ const FLAT_TILE = 16;
 const ROW_TILES = [8, 16, 32];
 
 /** u32 words a tiled item holds: a decoder block's codes (q8: 32 codes, q4: 32, fp8: 16), f32's vec4, f16's and bf16's vec2. */
-const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2, bf16: 2 };
+export const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, fp8e4m3: 4, fp8e5m2: 4, f32: 4, f16: 2, bf16: 2 };
 
 /**
  * A chunk's rows (`per` items of `unit` words each) into `buf` in tiles of `tile` rows (the last padded with zeros),

@@ -86,8 +86,9 @@ export interface BuildOptions {
   /** q8 and q4 scales as f16 pairs where they are f16 values, as GGUF Q8_0 and Q4_0 files' are (UploadOptions.halfScales). */
   halfScales?: boolean;
   /**
-   * int8-g32 of F32, F16 and BF16 tensors quantized on the GPU as they are uploaded (src/kernels/quantize_weights.ts; the
-   * CPU's codes and scales), not on the CPU first: default true. false: the CPU quantizes (as the weight cache stores).
+   * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded
+   * (src/kernels/quantize_weights.ts; the CPU's codes and scales), not on the CPU first: default true. false: the CPU
+   * converts (as the weight cache stores).
    */
   gpuQuantize?: boolean;
   /**

@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import { readTensorBytes, type GGUFFile, type TensorInfo } from '../gguf/reader.ts';
 import { bf16Packed, f32ToF16Bits, q4_0ToPacked, toQ8Packed, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32 } from '../gguf/convert.ts';
 import type { WeightData } from '../kernels/matmul.ts';
+import { GPU_QUANT_FORMATS, type GpuQuant } from '../kernels/matmul_weights.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
 import { quantizeInt8 } from '../quant/int8.ts';
 import { ggmlDequantize, ggmlQuantize } from '../quant/ggml/index.ts';
@@ -81,37 +82,40 @@ export interface WeightSource {
 
 export interface MatrixOptions {
   /**
-   * int8-g32 of f32, f16 or bf16 values is left to the GPU: the values come back marked (WeightData.gpuQuant) for
-   * uploadMatrix to quantize as it uploads them. The model builder asks for this; CPU readers (references, caches) do not.
+   * A conversion of f32, f16 or bf16 values that the GPU makes (int8-g32, int8, the FP8 schemes, f16) is left to it: the
+   * values come back marked (WeightData.gpuQuant) for uploadMatrix to convert as it uploads them. The model builder asks
+   * for this; CPU readers (references, caches) do not.
    */
   gpuQuant?: boolean;
 }
 
 /**
- * int8-g32 of an F32, F16 or BF16 tensor (rows x cols of whole 32-blocks; a GGUF type name or a safetensors dtype):
- * its values marked for the GPU to quantize as it uploads them where `opts` asks for that (WeightData.gpuQuant), else
- * quantized here a chunk of rows at a time (toQ8Packed, without a whole f32 copy first: a Llama-3.2-1B BF16 took 29.5 s
- * to load with one). Null for any other tensor or scheme.
+ * An F32, F16 or BF16 tensor (a GGUF type name or a safetensors dtype; rows x cols of whole 32-blocks) converted to
+ * `quant` at load: its values marked for the GPU to convert as it uploads them where `opts` asks for that and the GPU
+ * makes that scheme (GPU_QUANT_FORMATS; not F16 to f16, which stays as it is), else int8-g32 quantized here a chunk of
+ * rows at a time (toQ8Packed, without a whole f32 copy first: a Llama-3.2-1B BF16 took 29.5 s to load with one).
+ * Null for any other tensor or scheme (the caller converts it).
  */
-export function int8G32OfFloats(
+export function convertFloats(
   type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme, opts: MatrixOptions | undefined,
 ): WeightData | null {
-  if (quant !== 'int8-g32' || cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
+  if (cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
   const t = { name, ne: [cols, rows], type };
-  if (!opts?.gpuQuant) {
-    const q = toQ8Packed(t, bytes);
-    return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
+  if (opts?.gpuQuant && quant in GPU_QUANT_FORMATS && !(quant === 'f16' && type === 'F16')) {
+    const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) }
+      : type === 'F16' ? { format: 'f16' as const, data: toF16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
+    return { ...values, rows, cols, gpuQuant: quant as GpuQuant };
   }
-  const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) }
-    : type === 'F16' ? { format: 'f16' as const, data: toF16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
-  return { ...values, rows, cols, gpuQuant: 'q8' };
+  if (quant !== 'int8-g32') return null;
+  const q = toQ8Packed(t, bytes);
+  return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
 }
 
 /**
  * Converts f32 values to the requested storage, once, at load, on the CPU: 4 (int8) to 30 (FP8 per 32)
- * ms per million weights on one core, so seconds for small models but 15-30 s for FP8 on a 1B model,
- * where a GPU pass (after uploading the f32 rows) would be much faster. `auto` keeps f32; rows that do
- * not fit a scheme's grouping stay f32.
+ * ms per million weights on one core, so seconds for small models but 15-30 s for FP8 on a 1B model
+ * (the model builder leaves the schemes the GPU makes to it: convertFloats). `auto` keeps f32; rows that
+ * do not fit a scheme's grouping stay f32.
  */
 export function storeF32(data: Float32Array, rows: number, cols: number, quant: QuantScheme): WeightData {
   const ggml = GGML_SCHEMES[quant];
@@ -196,8 +200,8 @@ export function ggufWeights(f: GGUFFile): WeightSource {
     async matrix(name, rows, cols, quant, opts) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
       const bytes = await readTensorBytes(f, t);
-      const int8 = int8G32OfFloats(t.type, name, bytes, rows, cols, quant, opts);
-      if (int8) return int8;
+      const converted = convertFloats(t.type, name, bytes, rows, cols, quant, opts);
+      if (converted) return converted;
       // As in the file: 'auto', or a scheme the tensor is already in (no second rounding).
       const ggml = GGML_SCHEMES[quant];
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
