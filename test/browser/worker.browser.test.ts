@@ -14,6 +14,7 @@ import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import type { BrowserRun } from './page/main.ts';
 
 const RUN_TIMEOUT_MS = 150_000;
+type HfPrompt = { prompt: string; prompt_ids: number[]; generated_ids: number[]; min_gap: number };
 const oracle = readOracle('stories260K.llama-cpp.json').results;
 
 describe('worker API in chromium (WebGPU on SwiftShader)', () => {
@@ -48,7 +49,6 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   // A BF16 checkpoint runs as bf16 (SwiftShader's flat kernels widen it in the shader): transformers' ids, with an f32
   // K/V cache as transformers computes (its prompt with a 0.0055 logit gap is left out: f32 sums in another order).
   it("a Hugging Face BF16 folder by URL: transformers' prompt and greedy ids", async () => {
-    type HfPrompt = { prompt: string; prompt_ids: number[]; generated_ids: number[]; min_gap: number };
     const file = readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8');
     const hf = (JSON.parse(file) as { prompts: HfPrompt[] }).prompts.filter((p) => p.min_gap > 0.01);
     expect(hf).toHaveLength(3);
@@ -63,6 +63,19 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
       expect(g.ids, hf[i].prompt).toEqual(hf[i].generated_ids);
     });
     expect(run.abortedFinish).toBe('abort');
+  }, 240_000);
+
+  // Converted at load on SwiftShader's GPU (shaders/quantize_weights.wgsl, through Tint and Subzero) as on the CPU.
+  it('the BF16 folder converted to int8, FP8 and f16 on the GPU runs as converted on the CPU', async () => {
+    const prompt = (JSON.parse(readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8')) as { prompts: HfPrompt[] }).prompts[0].prompt;
+    for (const quant of ['int8', 'fp8-e4m3-g32', 'f16']) {
+      const page = (gpuQuantize: string) => runPage({
+        model: `/@fs${sharedModelPath('hf-oracle/llama-smollm2-bf16')}/`, prompts: JSON.stringify([prompt]), maxTokens: '16', quant, gpuQuantize,
+      });
+      const [onGpu, onCpu] = [await page('1'), await page('0')];
+      expect(onGpu.greedy, quant).toEqual(onCpu.greedy);
+      expect(onGpu.greedy[0].ids, quant).toHaveLength(16);
+    }
   }, 240_000);
 
   /** Serves test/browser/page/ (once), opens it with `query` and returns what it left in window.__ember. */

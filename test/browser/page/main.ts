@@ -1,7 +1,8 @@
 /**
  * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
  * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
- * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>].
+ * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>]
+ * [&quant=<scheme>&gpuQuantize=0|1].
  */
 import { connectEngine } from '../../../src/worker/index.ts';
 import { EmberError } from '../../../src/errors.ts';
@@ -32,7 +33,9 @@ async function run(): Promise<BrowserRun> {
   try {
     let progressCalls = 0;
     const kvCache = (q.get('kv') ?? undefined) as 'f32' | undefined;
-    await engine.load(q.get('model')!, { contextLength: 256, kvCache }, () => progressCalls++);
+    const quant = (q.get('quant') ?? undefined) as 'int8' | undefined;
+    const gpuQuantize = q.has('gpuQuantize') ? q.get('gpuQuantize') === '1' : undefined;
+    await engine.load(q.get('model')!, { contextLength: 256, kvCache, quant, gpuQuantize }, () => progressCalls++);
     const prompts = JSON.parse(q.get('prompts')!) as string[];
     const maxTokens = Number(q.get('maxTokens'));
     const greedy = [];
