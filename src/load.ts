@@ -49,8 +49,11 @@ export interface LoadOptions {
    */
   fileCache?: FileCache | false;
   /**
-   * Keep quantized weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by
-   * the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme.
+   * Keep weights converted on the CPU between loads (folderWeightCache in Node, browserWeightCache in a page), keyed
+   * by the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme: the ggml schemes,
+   * and any conversion where the GPU makes none (`gpuQuantize: false`, rows not of whole 32-blocks, quantized sources).
+   * What the GPU converts as it uploads (int8-g32, int8, FP8, f16 of F32/F16/BF16 values) is not stored: converting
+   * again costs less than the converted bytes would to read.
    */
   cache?: WeightCache;
   /** Aborts the load (download, parse, build): it rejects with `ABORTED` and leaves nothing on the GPU. */
