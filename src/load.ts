@@ -134,16 +134,22 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         gpuQuantize: opts.gpuQuantize,
         wideAttention: opts.wideAttention,
       });
-      if (opts.signal?.aborted) await model.alloc.destroyAll();
+      // The uploads and conversions done: a device lost on the way has said so by now, and a model on it is no model.
+      await gpu.device.queue.onSubmittedWorkDone();
+      if (opts.signal?.aborted || gpu.lostReason) await model.alloc.destroyAll();
       aborted();
+      if (gpu.lostReason) throw lostWhileLoading(gpu);
       return { model, tokenizer, chatTemplate };
     } catch (e) {
       if (!opts.gpu) releaseGpu(gpu);
-      throw e;
+      // A lost device fails a pending readback or pipeline, possibly before `lost` has settled.
+      if (!(e instanceof EmberError)) await Promise.race([gpu.lost, new Promise((r) => setTimeout(r, 100))]);
+      throw gpu.lostReason && !(e instanceof EmberError && e.code === 'ABORTED') ? lostWhileLoading(gpu) : e;
     } finally {
       unwatch();
     }
   };
+  const lostWhileLoading = (gpu: Gpu) => new EmberError('DEVICE', `the GPU device was lost (${gpu.lostReason}) while loading ${describeInput(input)}; load again${opts.gpu ? ' on a new device' : ''}`);
   const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
   aborted();
   const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download, signal: opts.signal });

@@ -133,6 +133,26 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
     e.dispose();
   });
 
+  it('a device lost during the load is a DEVICE error naming the input, frees what it made, and a new device loads', async () => {
+    const bytes = writeGGUF(randomModelFile({ ...OPTS, nLayer: 3 }));
+    const before = gpuBytesInUse();
+    // auto: uploads only; int8: converted on the GPU; fp8-e4m3: converted, its flags read back (a readback on a lost device)
+    for (const quant of ['auto', 'int8', 'fp8-e4m3'] as const) {
+      for (const at of [1, 4]) {
+        const gpu = await createGpu();
+        let events = 0;
+        const onProgress = () => void (++events === at && gpu.device.destroy());
+        await expectError(Engine.load(bytes, { gpu, quant, contextLength: 32, onProgress }), 'DEVICE', /device was lost \(destroyed.*\) while loading a model of \d+ bytes; load again on a new device/);
+        expect(gpuBytesInUse(), `${quant} at ${at}`).toBe(before);
+      }
+      const gpu = await createGpu();
+      const e = await Engine.load(bytes, { gpu, quant, contextLength: 32 });
+      expect((await e.complete([1, 2, 3], { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2);
+      await e.dispose();
+      gpu.device.destroy();
+    }
+  });
+
   it("progress reports each pipeline compiled ('compile'), and none when the device has them already", async () => {
     const gpu = await createGpu();
     try {
