@@ -41,6 +41,13 @@ export interface CampaignSummary {
 const BAD: readonly Outcome[] = ['raw', 'unreadable', 'wrong-output', 'hang', 'crash', 'memory'];
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
+/** Stops a worker and waits for it to be gone (its scratch folder removed on its exit), so no campaign leaves one. */
+async function stop(c: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  const gone = c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((resolve) => c.once('exit', resolve));
+  c.kill(signal);
+  await gone;
+}
+
 export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> {
   const seed = o.seed ?? 1, jobs = o.jobs ?? 2, timeoutMs = o.timeoutMs ?? 60_000, memMB = o.memoryLimitMB ?? 2048;
   const first = o.first ?? 0;
@@ -90,15 +97,13 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
         res = { index, kind: '?', base: '?', what: '(replay with --first to see)', outcome: r.outcome, message: r.message, ms: performance.now() - t, rssMB: 0, heapMB: 0 };
       }
       if (res.outcome === 'hang' || res.outcome === 'crash' || res.outcome === 'memory') {
-        c.kill('SIGKILL');
+        await stop(c, 'SIGKILL');
         child = null;
       }
       results.push(res);
       o.onResult?.(res, results.length);
     }
-    if (child) {
-      child.kill();
-    }
+    if (child) await stop(child, 'SIGTERM');
   };
   await Promise.all(Array.from({ length: Math.min(jobs, o.cases) }, lane));
 
