@@ -15,9 +15,17 @@ const TENTH = fr(0.1); // 0.1f
 export const nearestInt = (x: number): number => fr(x + 12582912) - 12582912;
 
 /**
+ * MAX(lo, MIN(hi, l)) for nearestInt's results (never -0; NaN stays NaN): by comparisons, where Math.max and Math.min
+ * (which order -0 and 0) cost Q4_K's quantizer ~15% of its time.
+ */
+const clamp = (l: number, lo: number, hi: number): number => (l < lo ? lo : l > hi ? hi : l);
+
+/**
  * make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL): signed codes L in 0..2*nmax-1 (code - nmax),
  * scale search over 19 candidate scales -(nmax + 0.1*is)/max weighted by x^2; returns the scale.
+ * A candidate whose codes equal the previous candidate's has its sums too, so the same outcome: its sums are skipped.
  */
+let qxCodes = new Float64Array(16);
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
   let max = 0, amax = 0;
   for (let i = 0; i < n; i++) {
@@ -31,28 +39,28 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
     L.fill(0, lo, lo + n);
     return 0;
   }
-  const sums = (iscale: number, store: boolean): [number, number] => {
+  const codes = qxCodes.length >= n ? qxCodes : (qxCodes = new Float64Array(n));
+  let scale = 0, best = 0;
+  for (let is = -10; is <= 9; is++) { // -10: the first candidate, -nmax / max, taken whatever its sums
+    if (is === 0) continue;
+    const iscale = is === -10 ? fr(-nmax / max) : fr(-fr(nmax + fr(TENTH * is)) / max);
+    let changed = is === -10;
+    for (let i = 0; i < n; i++) {
+      const l = clamp(nearestInt(fr(iscale * x[xo + i])), -nmax, nmax - 1);
+      if (l !== codes[i]) changed = true;
+      codes[i] = l;
+    }
+    if (!changed) continue;
     let sumlx = 0, suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[xo + i];
-      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
-      if (store) L[lo + i] = l + nmax;
+      const xi = x[xo + i], l = codes[i];
       const w = fr(xi * xi);
       sumlx = fr(sumlx + fr(fr(w * xi) * l));
       suml2 = fr(suml2 + fr(fr(w * l) * l));
     }
-    return [sumlx, suml2];
-  };
-  let [sumlx, suml2] = sums(fr(-nmax / max), true);
-  let scale = suml2 ? fr(sumlx / suml2) : 0;
-  let best = fr(scale * sumlx);
-  for (let is = -9; is <= 9; is++) {
-    if (is === 0) continue;
-    const iscale = fr(-fr(nmax + fr(TENTH * is)) / max);
-    [sumlx, suml2] = sums(iscale, false);
-    if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
-      sums(iscale, true);
-      scale = fr(sumlx / suml2);
+    if (is === -10 || (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2))) {
+      for (let i = 0; i < n; i++) L[lo + i] = codes[i] + nmax;
+      scale = is === -10 && !suml2 ? 0 : fr(sumlx / suml2);
       best = fr(scale * sumlx);
     }
   }
@@ -62,14 +70,17 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
 /**
  * make_qkx2_quants(n, nmax, x, weights, L, &min, Laux, rmin, rdelta, nstep, use_mad = false): unsigned
  * codes with a min, least-squares refit of (scale, min) over nstep+1 candidate iscales; returns
- * [scale, -min].
+ * [scale, -min]. A candidate whose codes (and min) equal the last evaluated one's would give the same fit and error,
+ * so the same outcome: its sums and error are skipped (the same bytes, ~3x faster). x - min is kept per min.
  */
 let lauxBuf = new Uint8Array(32);
+let xmBuf = new Float64Array(32);
 export function makeQkx2Quants(
   n: number, nmax: number, x: Float32Array, xo: number, w: Float32Array, L: Uint8Array, lo: number,
   rmin: number, rdelta: number, nstep: number,
 ): [number, number] {
   const Laux = lauxBuf.length >= n ? lauxBuf : (lauxBuf = new Uint8Array(n));
+  const xm = xmBuf.length >= n ? xmBuf : (xmBuf = new Float64Array(n));
   let min = x[xo], max = x[xo];
   let sumW = w[0], sumX = fr(sumW * x[xo]);
   for (let i = 1; i < n; i++) {
@@ -83,25 +94,39 @@ export function makeQkx2Quants(
     L.fill(0, lo, lo + n);
     return [0, -min];
   }
+  const setMin = (m: number) => {
+    min = m;
+    for (let i = 0; i < n; i++) xm[i] = fr(x[xo + i] - m);
+  };
+  setMin(min);
   let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[xo + i] - min)))));
+    const l = clamp(nearestInt(fr(iscale * xm[i])), 0, nmax);
     L[lo + i] = l;
     const diff = fr(fr(fr(scale * l) + min) - x[xo + i]);
     bestError = fr(bestError + fr(w[i] * fr(diff * diff)));
   }
+  let fresh = false; // whether Laux holds the codes of the last evaluated candidate, at the current min
   for (let is = 0; is <= nstep; is++) {
     // min is the best fit so far, as in ggml (it changes the candidates that follow)
     iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
+    let changed = !fresh;
+    for (let i = 0; i < n; i++) {
+      const l = clamp(nearestInt(fr(iscale * xm[i])), 0, nmax);
+      if (l !== Laux[i]) changed = true;
+      Laux[i] = l;
+    }
+    fresh = true;
+    if (!changed) continue;
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[xo + i] - min)))));
-      Laux[i] = l;
-      sumL = fr(sumL + fr(w[i] * l));
-      sumL2 = fr(sumL2 + fr(fr(w[i] * l) * l));
-      sumXL = fr(sumXL + fr(fr(w[i] * l) * x[xo + i]));
+      const l = Laux[i];
+      const wl = fr(w[i] * l);
+      sumL = fr(sumL + wl);
+      sumL2 = fr(sumL2 + fr(wl * l));
+      sumXL = fr(sumXL + fr(wl * x[xo + i]));
     }
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
@@ -120,7 +145,10 @@ export function makeQkx2Quants(
         L.set(Laux.subarray(0, n), lo);
         bestError = curError;
         scale = thisScale;
-        min = thisMin;
+        if (!Object.is(thisMin, min)) {
+          setMin(thisMin);
+          fresh = false;
+        }
       }
     }
   }
