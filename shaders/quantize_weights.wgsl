@@ -80,7 +80,9 @@ fn flag_big(amax: u32) {
   if (amax >= BIG) { atomicOr(&flags[0], 1u); }
 }
 
-// amax / c correctly rounded (src/quant: f32 divisions of f32 values); inf and NaN as they divide.
+// amax / c correctly rounded (src/quant: f32 divisions of f32 values); inf and NaN as they divide. div_exact leaves
+// subnormal operands and quotients to the hardware's division, so rows or blocks whose largest magnitude is below
+// ~2^-118 (and FP8 codes of subnormal weights) may differ from the CPU's: zeros in all but name.
 fn scale_of(amax: u32, c: f32) -> f32 {
   // Bit patterns made at run time: WGSL refuses a constant inf or NaN.
   if (amax > 0x7F800000u) { return bitcast<f32>((amax & 0u) | NAN); }

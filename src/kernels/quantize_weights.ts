@@ -95,8 +95,9 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
       const chunk: WeightChunk = { rowStart, rows, data: alloc.storage(name, codeBytes) };
       bytes += codeBytes;
       if (scaleWords) {
-        chunk.scales = alloc.storage(`${name}.scales`, tiledBytes(rows, scaleWords, 1, rowTile));
-        bytes += tiledBytes(rows, scaleWords, 1, rowTile);
+        const scaleBytes = tiledBytes(rows, scaleWords, 1, rowTile);
+        chunk.scales = alloc.storage(`${name}.scales`, scaleBytes);
+        bytes += scaleBytes;
       }
       const bindings: Binding[] = entry === 'main_f16' ? [params, src, null, flags, null, chunk.data] : [params, src, chunk.data, flags, chunk.scales!];
       const group = bindGroup(alloc, `${name}.quantize`, pipeline, bindings);
