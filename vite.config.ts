@@ -21,6 +21,7 @@ export default defineConfig({
         'node-worker': 'src/node/worker.ts',
         cli: 'src/cli/entry.ts',
         'peer-child': 'src/bench/peer_child.ts', // the bench's llama.cpp process (src/bench/peer.ts forks it)
+        'ggml-worker': 'src/quant/ggml/quantize_worker_node.ts', // a worker thread of src/quant/ggml/quantize_pool_node.ts
       },
       formats: ['es'],
     },

@@ -25,6 +25,8 @@ export interface NodeHost {
   fileCache(): FileCache;
   /** Quantized weights kept in `dir`, or in the cache folder's weights/. */
   weightCache(dir?: string): Promise<WeightCache>;
+  /** ggmlQuantize on worker threads (src/quant/ggml/quantize_pool_node.ts): the same bytes, the cores sharing the work. */
+  ggmlQuantize(type: string, values: Float32Array): Promise<Uint8Array>;
 }
 
 let host: NodeHost | null = null;
@@ -34,6 +36,9 @@ export function installNodeHost(h: NodeHost): void {
 }
 
 export const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** The Node host where the Node entry installed it, else null (the browser). */
+export const nodeHostIfAny = (): NodeHost | null => host;
 
 /** The Node host, or a clear error for `what` when the Node entry was not loaded. */
 export function requireNodeHost(what: string): NodeHost {

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { nodeHostIfAny } from '../node_host.ts';
 import { readTensorBytes, type GGUFFile, type TensorInfo } from '../gguf/reader.ts';
 import { bf16Packed, f32ToF16Bits, q4_0ToPacked, toQ8Packed, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32 } from '../gguf/convert.ts';
 import type { WeightData } from '../kernels/matmul.ts';
@@ -111,6 +112,21 @@ export function convertFloats(
   return { format: 'q8', rows, cols, data: q.q, scales: q.scales };
 }
 
+/** Values a ggml conversion takes before it goes to worker threads where the host has them (Node): 64K (a message costs ~1 ms). */
+const PARALLEL_VALUES = 1 << 16;
+
+/**
+ * storeF32 for a weight source: a ggml scheme's conversion of a large matrix runs on the Node host's worker threads
+ * (the same bytes: NodeHost.ggmlQuantize), everything else as storeF32 does it.
+ */
+export async function convertF32(data: Float32Array, rows: number, cols: number, quant: QuantScheme): Promise<WeightData> {
+  const ggml = GGML_SCHEMES[quant];
+  const host = nodeHostIfAny();
+  if (!ggml || !host || data.length < PARALLEL_VALUES) return storeF32(data, rows, cols, quant);
+  const type = fallbackType(ggml, cols);
+  return ggmlWeightData(type, rows, cols, await host.ggmlQuantize(type, data));
+}
+
 /**
  * Converts f32 values to the requested storage, once, at load, on the CPU: 4 (int8) to 30 (FP8 per 32)
  * ms per million weights on one core, so seconds for small models but 15-30 s for FP8 on a 1B model
@@ -207,7 +223,7 @@ export function ggufWeights(f: GGUFFile): WeightSource {
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
         || (ggml !== undefined && t.type === fallbackType(ggml, cols));
       if (asIs && t.type !== 'F32' && !(t.type === 'BF16' && cols % 2)) return ggmlWeightData(t.type, rows, cols, bytes);
-      return storeF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16 rows of odd length, or a conversion
+      return convertF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16 rows of odd length, or a conversion
     },
   };
 }
