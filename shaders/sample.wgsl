@@ -15,12 +15,15 @@
 // generator), walking the vocabulary in index order. With top-k on, only the top-k bisection passes over the
 // vocabulary; top-p and the draw run on the k candidates.
 // Finally, with step.record set, the chosen token's count goes up (joining `seen` when new).
+// A logit that is NaN or infinite (none can be: logit_bias is finite, so the weights or activations went wrong) makes
+// the result NONFINITE, not a token: the engine ends the request with an error rather than emit what argmax made of it.
 // Two entry points: `part`, n_parts workgroups, each adjusts the logits it owns and finds its chunk's max (lowest index
 // on ties) and min; then `main`, one workgroup, takes those and does the rest. Greedy decode is then a pass over the
 // vocabulary spread over the device, not one workgroup's (a lent H200: ~0.19 ms a token for Llama-3.2-1B's 128,256).
 override WG: u32 = 256;
 const ITERS: u32 = 32u;
 const PROMPT_BIT: u32 = 0x80000000u;
+const NONFINITE: u32 = 0xFFFFFFFFu; // the result where a logit is NaN or infinite (src/kernels/sample.ts)
 
 struct Params {
   n_valid: u32, // ids below it can be sampled: the tokenizer's vocabulary (<= the logits' rows)
@@ -43,11 +46,12 @@ struct Bias {
 @group(0) @binding(4) var<storage, read_write> counts: array<u32>; // (vocab)
 @group(0) @binding(5) var<storage, read_write> seen: array<u32>; // (1 + seen_cap): [n, ids whose count is not 0]
 @group(0) @binding(6) var<storage, read> bias: array<Bias>; // (bias capacity): the first step.n_bias are used
-@group(0) @binding(7) var<storage, read_write> parts: array<vec4<u32>>; // (n_parts): a chunk's max (f32 bits), its id, min (bits), -
+@group(0) @binding(7) var<storage, read_write> parts: array<vec4<u32>>; // (n_parts): a chunk's max (f32 bits), its id, min (bits), 1 if a logit is not finite
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> red_g: array<f32, WG>;
+var<workgroup> nonfinite: atomic<u32>;
 
 // Top-k candidates (index, z), filled through an atomic counter in no particular order.
 const CAP: u32 = 256u;
@@ -215,13 +219,16 @@ fn part(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var best = -3.4e38;
   var best_i = 0u;
   var worst = 3.4e38;
+  var bad = false;
   for (var i = lo + lid; i < hi; i += WG) {
     let v = logits[i];
     if (v > best) { best = v; best_i = i; }
     worst = min(worst, v);
+    bad = bad || (bitcast<u32>(v) & 0x7FFFFFFFu) >= 0x7F800000u; // by bits: a compiler may assume no NaN
   }
-  let e = reduce_extremes(lid, best, best_i, worst);
-  if (lid == 0u) { parts[wg.x] = vec4<u32>(bitcast<u32>(e.best), e.best_i, bitcast<u32>(e.worst), 0u); }
+  if (bad) { atomicStore(&nonfinite, 1u); }
+  let e = reduce_extremes(lid, best, best_i, worst); // its barriers order the store before the load
+  if (lid == 0u) { parts[wg.x] = vec4<u32>(bitcast<u32>(e.best), e.best_i, bitcast<u32>(e.worst), atomicLoad(&nonfinite)); }
 }
 
 @compute @workgroup_size(WG)
@@ -237,8 +244,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let v = bitcast<f32>(q.x);
     if (v > best) { best = v; best_i = q.y; }
     worst = min(worst, bitcast<f32>(q.z));
+    if (q.w != 0u) { atomicStore(&nonfinite, 1u); }
   }
   let e = reduce_extremes(lid, best, best_i, worst);
+  if (workgroupUniformLoad(&nonfinite) != 0u) {
+    if (lid == 0u) { result[0] = NONFINITE; } // nothing counted: no token was chosen
+    return;
+  }
   let lmax = e.best;
   let lmin = e.worst;
   let argmax = e.best_i;

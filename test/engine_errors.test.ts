@@ -153,6 +153,37 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
     }
   });
 
+  it("non-finite logits end the request with BAD_MODEL naming the position, keeping the tokens produced; the engine serves on", async () => {
+    const file = randomModelFile({ ...OPTS, nLayer: 2 });
+    const prompt = [1, 2, 3];
+    const clean = await Engine.load(writeGGUF(file), { gpu: await testGpu(), contextLength: 32 });
+    const ids = (await clean.complete(prompt, { ...GREEDY, maxTokens: 6, stopAtEos: false })).ids;
+    await clean.dispose();
+    // The third generated token's embedding row poisoned: the logits go NaN once that token is read back in.
+    const poisoned = ids[2];
+    expect([...prompt, ids[0], ids[1]]).not.toContain(poisoned);
+    const tensors = file.tensors.map((t) => {
+      if (t.name !== 'token_embd.weight' || !('data' in t)) return t;
+      const data = Float32Array.from(t.data as Float32Array);
+      data[poisoned * OPTS.nEmbd + 7] = NaN;
+      return { ...t, data };
+    });
+    const e = await Engine.load(writeGGUF({ ...file, tensors }), { gpu: await testGpu(), contextLength: 32 });
+    try {
+      for (const decodeAhead of [1, 3]) {
+        e.tuning.decodeAhead = decodeAhead;
+        const err = await e.complete(prompt, { ...GREEDY, maxTokens: 6, stopAtEos: false }).catch((x: unknown) => x);
+        expect(err, `decodeAhead ${decodeAhead}`).toBeInstanceOf(EmberError);
+        expect((err as EmberError).code).toBe('BAD_MODEL');
+        expect((err as EmberError).message).toMatch(/the model's logits at position 5 are not finite \(NaN or infinity\)/);
+        expect((err as EmberError).details.ids).toEqual(ids.slice(0, 3));
+        expect((await e.complete(prompt, { ...GREEDY, maxTokens: 2, stopAtEos: false })).ids).toEqual(ids.slice(0, 2));
+      }
+    } finally {
+      await e.dispose();
+    }
+  });
+
   it("progress reports each pipeline compiled ('compile'), and none when the device has them already", async () => {
     const gpu = await createGpu();
     try {

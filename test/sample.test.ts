@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
-import { buildSample, resetSampler } from '../src/kernels/sample.ts';
+import { buildSample, NONFINITE_LOGITS, resetSampler } from '../src/kernels/sample.ts';
 import { samplerRef, type SampleSettings } from '../src/kernels/ref/sample.ts';
 import { LOGIT_BIAS_CAP, OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../src/sampling.ts';
 import { isEmberError } from '../src/errors.ts';
@@ -154,6 +154,25 @@ describe('GPU sampler vs the CPU reference', () => {
         const want = samplerRef(logits, { ...c, uniformRand: u });
         expect(await s.pick(logits, c, u, false), JSON.stringify({ ...c, u })).toBe(want);
       }
+    }
+    s.dispose();
+  });
+
+  it('a NaN or infinite logit in any chunk: NONFINITE_LOGITS and nothing counted, greedy or sampled; masked rows are not read', async () => {
+    const vocab = 5003, nValid = 4999;
+    const s = await gpuSampler(vocab, nValid);
+    const clean = randn(rng(12), vocab, 2);
+    clean[5000] = NaN; // a masked row
+    const cases: Case[] = [{ temperature: 0, topK: 0, topP: 1 }, { temperature: 0.8, topK: 40, topP: 0.9 }, { temperature: 1, topK: 0, topP: 1, frequencyPenalty: 1 }];
+    s.start([], new Map());
+    for (const c of cases) {
+      const want = samplerRef(clean, { ...c, uniformRand: 0.3, nValid });
+      for (const [at, v] of [[0, NaN], [2500, Infinity], [4998, -Infinity]] as const) {
+        const l = clean.slice();
+        l[at] = v;
+        expect(await s.pick(l, c, 0.3), `${JSON.stringify(c)} ${v} at ${at}`).toBe(NONFINITE_LOGITS);
+      }
+      expect(await s.pick(clean, c, 0.3, false)).toBe(want); // no count was taken above (frequencyPenalty would show it)
     }
     s.dispose();
   });

@@ -6,6 +6,9 @@ import { UniformLayout } from '../gpu/uniforms.ts';
 import { LOGIT_BIAS_CAP, type ResolvedSampling } from '../sampling.ts';
 import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
 
+/** The sampler's result where a logit is NaN or infinite (shaders/sample.wgsl NONFINITE): no token was chosen. */
+export const NONFINITE_LOGITS = 0xffffffff;
+
 export const SAMPLE_PARAMS = new UniformLayout('Params', [
   ['n_valid', 'u32'],
   ['seen_cap', 'u32'],

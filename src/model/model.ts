@@ -10,7 +10,7 @@ import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
-import { buildSample, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
+import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import type { ModelConfig } from './config.ts';
@@ -425,6 +425,9 @@ export async function submitForward(
   const id = m.readback.read(slot, n);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
+    if (v === NONFINITE_LOGITS && s.head !== false) {
+      throw new EmberError('BAD_MODEL', `the model's logits at position ${pos + n - 1} are not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow`, { pos: pos + n - 1 });
+    }
     if (cached.length === pos) cached.push(...fed); // only when the cache held every position before pos
     return v;
   });
