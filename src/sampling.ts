@@ -82,7 +82,7 @@ export function validateSampling(o: SamplingOptions, ctx: ValidateContext = {}):
     return v as number;
   };
   const seedIn = o.seed ?? (Math.random() * 2 ** 32) >>> 0;
-  if (typeof seedIn !== 'number' || !Number.isSafeInteger(seedIn)) bad('seed', 'an integer', show(seedIn));
+  if (typeof seedIn !== 'number' || !Number.isSafeInteger(seedIn)) bad('seed', 'an integer of magnitude below 2^53', show(seedIn));
   return {
     temperature: num('temperature', 0.8, 'a finite number >= 0', (v) => v >= 0),
     topK: num('topK', 40, 'an integer >= 0 (0 = off)', (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32),

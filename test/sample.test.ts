@@ -215,6 +215,7 @@ describe('validateSampling', () => {
     expectBad({ presencePenalty: 3 }, 'presencePenalty', /\[-2, 2\]/, '3');
     expectBad({ frequencyPenalty: '1' as unknown as number }, 'frequencyPenalty', /\[-2, 2\]/, '"1"');
     expectBad({ seed: 1.5 }, 'seed', /integer/, '1.5');
+    expectBad({ seed: 1e300 }, 'seed', /an integer of magnitude below 2\^53/, '1e+300'); // an integer, past exact ones
     expectBad({ logitBias: { 300: 1 } }, 'logitBias', /below 300/, 'key "300"');
     expectBad({ logitBias: { '-1': 1 } }, 'logitBias', /token ids/, 'key "-1"');
     expectBad({ logitBias: { 5: 101 } }, 'logitBias', /\[-100, 100\]/, '101 for token 5');
