@@ -11,7 +11,7 @@ export { DeviceLostEvent } from './device_lost.ts';
 export type { GenerateOptions, GeneratedToken, GenerationResult, GenerationStats, ContextOverflow, ModelInput } from './engine.ts';
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
-  ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
+  ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
 } from './chat/types.ts';
 export type { LoadProgress, LoadPhase, ProgressCallback } from './loader/progress.ts';
 export type { CacheEntry, DownloadProgress } from './loader/file_cache.ts';

@@ -18,7 +18,7 @@ export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
-  ChatCompletionRequestNonStreaming, ChatMessage, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
+  ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
 } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
 export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';

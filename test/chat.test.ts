@@ -66,6 +66,19 @@ describe('chat completions on stories260K (no template)', () => {
     expect(oracle.prompt + r.choices[0].message.content).toBe(oracle.full_text);
   });
 
+  it("a message's content as OpenAI's text parts: the parts joined by newlines, the same completion; other parts refused", async () => {
+    const chat = createChat(engine);
+    const asString = await chat.completions.create({ messages: [{ role: 'user', content: `Once upon\na time` }], max_tokens: 8, ...GREEDY });
+    const parts = [{ type: 'text', text: 'Once upon' }, { type: 'text', text: 'a time' }] as const;
+    const asParts = await chat.completions.create({ messages: [{ role: 'user', content: parts }], max_tokens: 8, ...GREEDY });
+    expect(asParts.choices[0].message.content).toBe(asString.choices[0].message.content);
+    expect(asParts.usage.prompt_tokens).toBe(asString.usage.prompt_tokens);
+    const image = { type: 'image_url', image_url: { url: 'data:image/png;base64,' } };
+    await expectEmberError(() => chat.completions.create({ messages: [{ role: 'user', content: [parts[0], image] }] } as never), 'UNSUPPORTED', /messages\[0\]\.content\[1\] is a part of type "image_url"; only text parts/);
+    await expectEmberError(() => chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'text' }] }] } as never), 'BAD_ARGUMENT', /messages\[0\]\.content\[0\] must be \{ type: 'text', text: string \}/);
+    await expectEmberError(() => chat.completions.create({ messages: [{ role: 'user', content: 7 }] } as never), 'BAD_ARGUMENT', /messages\[0\] must be .*content: string or/);
+  });
+
   it('streaming: role chunk first, deltas concatenate to the non-streaming content, usage on the last chunk', async () => {
     const chat = createChat(engine, { model: 'stories' });
     for (const sampling of [GREEDY, { temperature: 0.9, top_k: 40, top_p: 0.9 }]) {

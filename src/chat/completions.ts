@@ -29,14 +29,23 @@ export interface ChatOptions {
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
 
+/** The messages with string contents: text parts joined by newlines (as vLLM joins them for a template). */
 function checkMessages(messages: unknown): readonly ChatMessage[] {
   if (!Array.isArray(messages) || messages.length === 0) throw new EmberError('BAD_ARGUMENT', `messages must be a non-empty array, got ${JSON.stringify(messages)}`);
-  messages.forEach((m: Partial<ChatMessage> | null, i) => {
-    if (!m || !ROLES.has(m.role as string) || typeof m.content !== 'string') {
-      throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be { role: ${[...ROLES].join(' | ')}, content: string }, got ${JSON.stringify(m)}`);
-    }
+  return messages.map((m: { role?: unknown; content?: unknown } | null, i) => {
+    const expected = `{ role: ${[...ROLES].join(' | ')}, content: string or [{ type: 'text', text: string }, ...] }`;
+    if (!m || !ROLES.has(m.role as string)) throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be ${expected}, got ${JSON.stringify(m)}`);
+    if (typeof m.content === 'string') return m as ChatMessage;
+    if (!Array.isArray(m.content)) throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be ${expected}, got ${JSON.stringify(m)}`);
+    const texts = m.content.map((part: { type?: unknown; text?: unknown } | null, j) => {
+      if (part?.type === 'text' && typeof part.text === 'string') return part.text;
+      if (part && typeof part.type === 'string' && part.type !== 'text') {
+        throw new EmberError('UNSUPPORTED', `chat completions: messages[${i}].content[${j}] is a part of type ${show(part.type)}; only text parts are supported`);
+      }
+      throw new EmberError('BAD_ARGUMENT', `messages[${i}].content[${j}] must be { type: 'text', text: string }, got ${JSON.stringify(part)}`);
+    });
+    return { role: m.role, content: texts.join('\n') } as ChatMessage;
   });
-  return messages as ChatMessage[];
 }
 
 function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {

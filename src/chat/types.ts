@@ -10,8 +10,20 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A part of a message's content, as OpenAI's API takes it: only text parts (other types are UNSUPPORTED). */
+export interface ChatContentPart {
+  type: 'text';
+  text: string;
+}
+
+/** A message of a request: its content a string, or text parts (joined by newlines, as vLLM joins them). */
+export interface ChatRequestMessage {
+  role: ChatRole;
+  content: string | readonly ChatContentPart[];
+}
+
 export interface ChatCompletionRequestBase {
-  messages: readonly ChatMessage[];
+  messages: readonly ChatRequestMessage[];
   /** Tokens to generate at most (default: the Engine's, 128). */
   max_tokens?: number;
   /**
