@@ -12,6 +12,7 @@ import { quantizeOnGpu, uploadMatrix } from '../src/kernels/quantize_weights.ts'
 import { GPU_QUANT_FORMATS, type GpuQuant, type UploadOptions } from '../src/kernels/matmul_weights.ts';
 import { storeF32 } from '../src/model/weight_source.ts';
 import { randn, rng, testGpu, VARIANTS } from './helpers/gpu.ts';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,23 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
         expect({ ...onGpu, nanCodes: undefined, fp8Bits: undefined }, scheme).toEqual({ ...cpu, nanCodes: undefined, fp8Bits: undefined });
         expect([onGpu.nanCodes, onGpu.fp8Bits], scheme).toEqual(e4m3 ? [true, false] : [undefined, undefined]);
         if (e4m3) expect(cpu.nanCodes, scheme).toBe(true);
+      }
+    } finally {
+      await alloc.destroyAll();
+    }
+  });
+
+  // 70,000 rows: main_row's workgroup a row passes 65,535 along x, so its grid goes 2D (a Llama-3 vocabulary's 128,256).
+  it('per-row schemes past 65,535 rows: a 2D grid, the buffers of the CPU', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const N = 70_000, K = 32;
+      const w = packBf16(values(N, K, 70), N, K);
+      // Digests of the buffers: a deep comparison of 2.2 MB of bytes takes vitest seconds.
+      const digest = async (g: GpuWeights) => JSON.stringify(await contents(alloc, g), (_k, v) => (v instanceof Uint8Array ? createHash('sha256').update(v).digest('hex') : v));
+      for (const scheme of ['int8', 'fp8-e4m3'] as const) {
+        expect(await digest(await quantizeOnGpu(alloc, 'gpu', w, scheme)), scheme).toBe(await digest(onCpu(alloc, w, scheme, {})));
       }
     } finally {
       await alloc.destroyAll();
