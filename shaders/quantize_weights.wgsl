@@ -106,18 +106,6 @@ fn q8_codes(v: array<vec4<u32>, 8>, d: f32) -> array<vec4<u32>, 2> {
   return q;
 }
 
-// The f16 bits of d, an f32 that holds an f16 value (round_f16's result), by bit operations: pack2x16float may flush
-// f16 subnormals. Normals move their exponent; subnormals are d * 2^24, an integer below 1024.
-fn f16_bits(d: f32) -> u32 {
-  let b = bitcast<u32>(d);
-  let sign = (b >> 16u) & 0x8000u;
-  let mag = b & 0x7FFFFFFFu;
-  if (mag > 0x7F800000u) { return 0x7E00u; } // the f16 NaN of JavaScript's NaN
-  if (mag == 0x7F800000u) { return sign | 0x7C00u; }
-  if (mag < 0x38800000u) { return sign | u32(abs(d) * 16777216.0); }
-  return sign | (((mag >> 23u) - 112u) << 10u) | ((mag >> 13u) & 0x3FFu);
-}
-
 // The q8 per-32 scale as stored: d rounded to f16 (NaN kept a NaN).
 fn q8_stored(d: f32) -> f32 {
   if ((bitcast<u32>(d) & 0x7FFFFFFFu) > 0x7F800000u) { return d; }
@@ -224,7 +212,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       let d = row_scale(amax);
       store_block(cr, b, nb, block_codes(v, d));
       let stored = select(d, q8_stored(d), TARGET == 0u);
-      if (PAIRED) { half[h] = f16_bits(stored); } else { scales[tiled_index(cr, b, nb)] = bitcast<u32>(stored); }
+      // An f16 pair by bit operations (to_f16, exact for an f16 value): pack2x16float may flush f16 subnormals.
+      if (PAIRED) { half[h] = to_f16(bitcast<u32>(stored)); } else { scales[tiled_index(cr, b, nb)] = bitcast<u32>(stored); }
     }
   }
   if (PAIRED) { scales[tiled_index(cr, pair, np)] = half.x | (half.y << 16u); }

@@ -62,6 +62,16 @@ function onCpu(alloc: Allocator, w: WeightData, scheme: GpuQuant, opts: UploadOp
 const SCHEMES = Object.keys(GPU_QUANT_FORMATS) as GpuQuant[];
 
 describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) => {
+  /** `body` with an Allocator on the variant's device, its buffers destroyed after. */
+  const withAlloc = async (body: (alloc: Allocator) => Promise<void>) => {
+    const alloc = new Allocator(await testGpu(variant));
+    try {
+      await body(alloc);
+    } finally {
+      await alloc.destroyAll();
+    }
+  };
+
   it.each([
     ['bf16', 37, 96, {}], // 3 blocks a row: a pair and a lone block
     ['bf16', 37, 96, { rowTile: 16 }],
@@ -75,9 +85,7 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
     ['f32', 37, 96, { rowTile: 16, halfScales: true }],
     ['f32', 21, 160, { halfScales: false, pieceWords: 5 * 160, maxChunkBytes: 8 * 160 }],
   ] as const)('%s %ix%i %o: in every scheme, the buffers uploadWeights makes of the CPU\'s conversion', async (kind, N, K, opts: UploadOptions) => {
-    const gpu = await testGpu(variant);
-    const alloc = new Allocator(gpu);
-    try {
+    await withAlloc(async (alloc) => {
       const f = values(N, K, N * K);
       const w: WeightData = kind === 'bf16' ? packBf16(f, N, K) : kind === 'f16' ? packF16(f, N, K) : { format: 'f32', rows: N, cols: K, data: f };
       for (const scheme of SCHEMES) {
@@ -86,15 +94,11 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
         expect(await contents(alloc, await quantizeOnGpu(alloc, 'gpu', w, scheme, opts)), scheme).toEqual(cpu);
         expect(await contents(alloc, await uploadMatrix(alloc, 'marked', { ...w, gpuQuant: scheme }, opts)), scheme).toEqual(cpu);
       }
-    } finally {
-      await alloc.destroyAll();
-    }
+    });
   });
 
   it('values of magnitude 2^60 or more, inf and NaN: the CPU\'s bits; FP8 E4M3 leaves its f32-bit decode and checks for NaN codes', async () => {
-    const gpu = await testGpu(variant);
-    const alloc = new Allocator(gpu);
-    try {
+    await withAlloc(async (alloc) => {
       const N = 6, K = 64;
       const f = values(N, K, 5);
       f[0] = Infinity; // a row whose scale is inf: zeros (signed, FP8), a NaN code for the inf
@@ -112,16 +116,12 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
         expect([onGpu.nanCodes, onGpu.fp8Bits], scheme).toEqual(e4m3 ? [true, false] : [undefined, undefined]);
         if (e4m3) expect(cpu.nanCodes, scheme).toBe(true);
       }
-    } finally {
-      await alloc.destroyAll();
-    }
+    });
   });
 
   // 70,000 rows: main_row's workgroup a row passes 65,535 along x, so its grid goes 2D (a Llama-3 vocabulary's 128,256).
   it('per-row schemes past 65,535 rows: a 2D grid, the buffers of the CPU', async () => {
-    const gpu = await testGpu(variant);
-    const alloc = new Allocator(gpu);
-    try {
+    await withAlloc(async (alloc) => {
       const N = 70_000, K = 32;
       const w = packBf16(values(N, K, 70), N, K);
       // Digests of the buffers: a deep comparison of 2.2 MB of bytes takes vitest seconds.
@@ -129,21 +129,15 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
       for (const scheme of ['int8', 'fp8-e4m3'] as const) {
         expect(await digest(await quantizeOnGpu(alloc, 'gpu', w, scheme)), scheme).toBe(await digest(onCpu(alloc, w, scheme, {})));
       }
-    } finally {
-      await alloc.destroyAll();
-    }
+    });
   });
 
   it('refuses what it cannot take, and uploadWeights refuses values marked for it', async () => {
-    const gpu = await testGpu(variant);
-    const alloc = new Allocator(gpu);
-    try {
+    await withAlloc(async (alloc) => {
       const f = randn(rng(1), 4 * 40, 1);
       await expect(quantizeOnGpu(alloc, 'w', { format: 'f32', rows: 4, cols: 40, data: f }, 'int8')).rejects.toThrow(/f32, f16 or bf16 rows of whole 32-blocks/);
       expect(() => uploadWeights(alloc, 'w', { format: 'f32', rows: 4, cols: 40, data: f, gpuQuant: 'int8-g32' })).toThrow(/go up by uploadMatrix/);
-    } finally {
-      await alloc.destroyAll();
-    }
+    });
   });
 });
 

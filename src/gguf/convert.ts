@@ -255,6 +255,11 @@ export function bf16Packed(t: TensorDesc, bytes: Uint8Array): Uint32Array {
   if (K % 2 !== 0) {
     throw new EmberError('BAD_MODEL', `tensor ${t.name}: rows of ${K} elements cannot be packed two bf16 per u32 (ne[0] must be even)`, { tensor: t.name });
   }
+  return wordsOf(bytes);
+}
+
+/** `bytes` as u32 words: a view where they are 4-byte aligned, else an aligned copy (the values are only read). */
+export function wordsOf(bytes: Uint8Array): Uint32Array {
   if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   return new Uint32Array(alignedBuffer(bytes));
 }

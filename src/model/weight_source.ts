@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { nodeHostIfAny } from '../node_host.ts';
 import { readTensorBytes, type GGUFFile, type TensorInfo } from '../gguf/reader.ts';
-import { bf16Packed, f32ToF16Bits, q4_0ToPacked, toQ8Packed, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32 } from '../gguf/convert.ts';
+import { bf16Packed, f32ToF16Bits, q4_0ToPacked, toQ8Packed, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32, wordsOf } from '../gguf/convert.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { GPU_QUANT_FORMATS, type GpuQuant } from '../kernels/matmul_weights.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
@@ -103,8 +103,10 @@ export function convertFloats(
   if (cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
   const t = { name, ne: [cols, rows], type };
   if (opts?.gpuQuant && quant in GPU_QUANT_FORMATS && !(quant === 'f16' && type === 'F16')) {
-    const values = type === 'BF16' ? { format: 'bf16' as const, data: bf16Packed(t, bytes) }
-      : type === 'F16' ? { format: 'f16' as const, data: toF16Packed(t, bytes) } : { format: 'f32' as const, data: toF32(t, bytes) };
+    // The file's words as they are (a view, not a copy): the GPU reads them, nothing changes them.
+    const words = wordsOf(bytes);
+    const values = type === 'F32' ? { format: 'f32' as const, data: new Float32Array(words.buffer, words.byteOffset, words.length) }
+      : { format: type === 'F16' ? 'f16' as const : 'bf16' as const, data: words };
     return { ...values, rows, cols, gpuQuant: quant as GpuQuant };
   }
   if (quant !== 'int8-g32') return null;

@@ -16,6 +16,8 @@ import type { BrowserRun } from './page/main.ts';
 const RUN_TIMEOUT_MS = 150_000;
 type HfPrompt = { prompt: string; prompt_ids: number[]; generated_ids: number[]; min_gap: number };
 const oracle = readOracle('stories260K.llama-cpp.json').results;
+const HF_FOLDER = `/@fs${sharedModelPath('hf-oracle/llama-smollm2-bf16')}/`;
+const hfPrompts = () => (JSON.parse(readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8')) as { prompts: HfPrompt[] }).prompts;
 
 describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer | undefined;
@@ -49,11 +51,10 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   // A BF16 checkpoint runs as bf16 (SwiftShader's flat kernels widen it in the shader): transformers' ids, with an f32
   // K/V cache as transformers computes (its prompt with a 0.0055 logit gap is left out: f32 sums in another order).
   it("a Hugging Face BF16 folder by URL: transformers' prompt and greedy ids", async () => {
-    const file = readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8');
-    const hf = (JSON.parse(file) as { prompts: HfPrompt[] }).prompts.filter((p) => p.min_gap > 0.01);
+    const hf = hfPrompts().filter((p) => p.min_gap > 0.01);
     expect(hf).toHaveLength(3);
     const run = await runPage({
-      model: `/@fs${sharedModelPath('hf-oracle/llama-smollm2-bf16')}/`,
+      model: HF_FOLDER,
       prompts: JSON.stringify(hf.map((p) => p.prompt)),
       maxTokens: '32',
       kv: 'f32',
@@ -67,11 +68,9 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
 
   // Converted at load on SwiftShader's GPU (shaders/quantize_weights.wgsl, through Tint and Subzero) as on the CPU.
   it('the BF16 folder converted to int8, FP8 and f16 on the GPU runs as converted on the CPU', async () => {
-    const prompt = (JSON.parse(readFileSync(sharedModelPath('hf-oracle/llama-smollm2-bf16.transformers.json'), 'utf8')) as { prompts: HfPrompt[] }).prompts[0].prompt;
+    const prompt = hfPrompts()[0].prompt;
     for (const quant of ['int8', 'fp8-e4m3-g32', 'f16']) {
-      const page = (gpuQuantize: string) => runPage({
-        model: `/@fs${sharedModelPath('hf-oracle/llama-smollm2-bf16')}/`, prompts: JSON.stringify([prompt]), maxTokens: '16', quant, gpuQuantize,
-      });
+      const page = (gpuQuantize: string) => runPage({ model: HF_FOLDER, prompts: JSON.stringify([prompt]), maxTokens: '16', quant, gpuQuantize });
       const [onGpu, onCpu] = [await page('1'), await page('0')];
       expect(onGpu.greedy, quant).toEqual(onCpu.greedy);
       expect(onGpu.greedy[0].ids, quant).toHaveLength(16);

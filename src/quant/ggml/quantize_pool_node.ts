@@ -87,11 +87,10 @@ export async function ggmlQuantizeParallel(type: string, values: Float32Array, o
   const lane = async () => {
     while (next < values.length) {
       const start = next;
-      next = Math.min(values.length, start + per);
-      const piece = values.slice(start, next);
-      const bytes = await run({ type, values: piece }).catch(() => {
+      const end = (next = Math.min(values.length, start + per)); // `next` moves on with the other lanes
+      const bytes = await run({ type, values: values.slice(start, end) }).catch(() => {
         fallbacks++;
-        return ggmlQuantize(type, values.subarray(start, next));
+        return ggmlQuantize(type, values.subarray(start, end));
       });
       out.set(bytes, (start / t.blockElems) * t.blockBytes);
     }
