@@ -26,11 +26,8 @@ export class PrefillPasses {
   async advance(
     m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
   ): Promise<{ step: PendingStep | null; cached: number }> {
-    let cached = Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1);
-    // Windowed layers keep a ring: going back behind what the cache holds may need slots that later
-    // positions overwrote, so such models reuse only when the new sequence extends the cached one.
-    const windowed = m.config.layerWindow.some((w) => w > 0);
-    if (windowed && cached < m.kv.ids.length) cached = 0;
+    // Windowed layers keep a ring: a restart behind what the cache holds may need rows that later positions overwrote.
+    const cached = m.kv.rings.restartAt(Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1));
     let running: PendingStep | null = null; // the pass before the latest, still on the GPU
     let doneAt = 0; // when the latest awaited pass ended: a pass queued behind it started then
     for (let p = cached; ; ) {

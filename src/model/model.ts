@@ -18,6 +18,7 @@ import { pairRows, readLayer } from './host_weights.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
+import { KvRings, kvCacheRows } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -61,8 +62,11 @@ export interface Model {
   readonly head: readonly Dispatch[];
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
   readonly sampler: Sampler;
-  /** What the KV cache holds: ids[p] is the token whose K and V are at position p (kept by `forward`). */
-  readonly kv: { readonly ids: number[] };
+  /**
+   * What the KV cache holds: ids[p] is the token whose K and V are at position p (kept by `forward`), and
+   * which positions the windowed layers' rings still hold (for a request that goes back behind ids' end).
+   */
+  readonly kv: { readonly ids: number[]; readonly rings: KvRings };
 }
 
 export interface BuildOptions {
@@ -99,14 +103,7 @@ export interface BuildOptions {
   wideAttention?: boolean;
 }
 
-/**
- * Rows of a layer's K/V ring. Full attention: every position of the context. A window W: the query at
- * p reads keys p-W+1..p, and one pass writes up to maxBatch new keys before its first query reads the
- * oldest, so W - 1 + maxBatch rows are never overwritten while still needed.
- */
-export function kvCacheRows(window: number, nCtx: number, maxBatch: number): number {
-  return window > 0 ? Math.min(nCtx, window - 1 + maxBatch) : nCtx;
-}
+export { kvCacheRows };
 
 export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
   const alloc = new Allocator(gpu);
@@ -306,7 +303,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
-    kv: { ids: [] },
+    kv: { ids: [], rings: new KvRings(c.layerWindow, nCtx, maxBatch) },
     timing: {},
   };
 }
@@ -399,6 +396,7 @@ export async function submitForward(
   const { gpu, buffers: b } = m;
   const cached = m.kv.ids;
   if (tokens) cached.length = Math.min(cached.length, pos); // rewritten from pos on (or lost, if this pass fails)
+  m.kv.rings.wrote(pos, n);
   const base: StepValues = {
     ...STEP_DEFAULTS,
     n_tokens: n,

@@ -1,0 +1,98 @@
+/**
+ * Windowed layers' K/V rings across requests: KvRings says from which position a request may restart
+ * (the rows its first queries read still hold their positions), and on hf-oracle/mistral-swa (window 12,
+ * rings of 27 rows) and gemma2 (window 8 on every other layer) a request that goes back behind what the
+ * cache holds reuses exactly that much, with the greedy ids and logits of a run from scratch.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { KvRings } from '../src/model/kv_rings.ts';
+import { readLogits } from '../src/model/model.ts';
+import { sharedModelPath } from './helpers/models.ts';
+import { rng, testGpu } from './helpers/gpu.ts';
+
+describe('KvRings', () => {
+  it('full attention restarts anywhere', () => {
+    const rings = new KvRings([0, 0], 64, 4);
+    rings.wrote(0, 64);
+    expect(rings.restartAt(10)).toBe(10);
+  });
+
+  it('a window of 4 in rings of 5 rows (maxBatch 2): a restart needs the 3 positions before it', () => {
+    const rings = new KvRings([4, 0], 100, 2);
+    rings.wrote(0, 5); // rows 0..4 hold 0..4: nothing overwritten yet
+    expect([0, 1, 2, 3, 4, 5].map((c) => rings.restartAt(c))).toEqual([0, 1, 2, 3, 4, 5]);
+    rings.wrote(5, 5); // rows hold 5..9
+    expect(rings.restartAt(10)).toBe(10);
+    expect(rings.restartAt(8)).toBe(8); // reads 5..7
+    expect(rings.restartAt(7)).toBe(0); // reads 4..6: row 4 holds 9, and so on down
+  });
+
+  it('a discarded step counts: its row no longer holds the older position', () => {
+    const rings = new KvRings([4], 100, 2);
+    rings.wrote(0, 6); // row 0 holds 5
+    expect(rings.restartAt(5)).toBe(5); // reads 2..4
+    rings.wrote(6, 1); // a decode step submitted ahead and dropped: row 1 holds 6
+    expect(rings.restartAt(5)).toBe(5);
+    rings.wrote(7, 2); // rows 2, 3 hold 7, 8
+    expect(rings.restartAt(5)).toBe(0);
+  });
+
+  it('two windows: the smaller ring decides', () => {
+    const rings = new KvRings([4, 8], 100, 2); // rings of 5 and 9 rows
+    rings.wrote(0, 9);
+    expect(rings.restartAt(8)).toBe(8); // ring of 9 holds 0..8; ring of 5 holds 4..8, reads 5..7
+    expect(rings.restartAt(6)).toBe(0); // ring of 5: reads 3..5, row 3 holds 8
+  });
+});
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1, stopAtEos: false, addBos: false, maxTokens: 8 } as const;
+
+for (const name of ['mistral-swa', 'gemma2']) {
+  describe(`${name}: requests that go back behind the cache`, () => {
+    let engine: Engine;
+    let scratch: Engine;
+    beforeAll(async () => {
+      const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
+      engine = await Engine.load(sharedModelPath(`hf-oracle/${name}`), opts);
+      scratch = await Engine.load(sharedModelPath(`hf-oracle/${name}`), opts);
+    }, 600_000);
+    afterAll(() => {
+      engine?.dispose();
+      scratch?.dispose();
+    });
+    const r = rng(7);
+    const tokens = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (engine.config.vocab - 3)));
+
+    /** Runs `seq` with the cache as it is and from scratch: same ids, logits within f32 rounding of other pass splits. */
+    async function expectFromScratch(seq: number[]): Promise<number> {
+      const reused = await engine.complete(seq, GREEDY);
+      const logits = await readLogits(engine.model);
+      const fresh = await scratch.complete(seq, { ...GREEDY, reuseKv: false });
+      expect(reused.ids).toEqual(fresh.ids);
+      const want = await readLogits(scratch.model);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i] - want[i]));
+      expect(worst).toBeLessThan(1e-3);
+      return reused.stats.cachedTokens;
+    }
+
+    it('a regenerated turn inside the window reuses the shared prefix (the rings never wrapped)', async () => {
+      const head = tokens(10);
+      await engine.complete([...head, ...tokens(4)], GREEDY); // positions 0..20: inside the 27-row ring
+      expect(await expectFromScratch([...head, ...tokens(5)])).toBe(10);
+    });
+
+    it('after the rings wrapped: back to where the window still holds its keys, else from the start', async () => {
+      const long = tokens(60);
+      await engine.complete(long, { ...GREEDY, maxTokens: 1 }); // positions 0..59
+      // With 27 rows, positions 33..59 are still held: a restart at 50 reads 39..49 (gemma2's 8: 43..49).
+      expect(await expectFromScratch([...long.slice(0, 50), ...tokens(3)])).toBe(50);
+      await engine.complete(long, { ...GREEDY, maxTokens: 1 });
+      expect(await expectFromScratch([...long.slice(0, 30), ...tokens(3)])).toBe(0); // 19..29 were overwritten
+      // What the cache holds extended: everything reused.
+      const held = engine.model.kv.ids.slice();
+      expect(await expectFromScratch([...held, ...tokens(4)])).toBe(held.length);
+    });
+  });
+}
