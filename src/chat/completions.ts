@@ -5,7 +5,7 @@ import { commonPrefix } from '../context.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
-import { chatPromptIds } from './template.ts';
+import { chatPrompt, chatPromptIds, continuedPromptIds, type ChatPrompt } from './template.ts';
 import type {
   Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatContextOverflow, ChatFinishReason, ChatMessage,
   CompletionUsage,
@@ -25,6 +25,15 @@ export interface ChatOptions {
   template?: string | null;
   /** The `model` field of responses (default: the model's general.name). */
   model?: string;
+  /**
+   * Whether a turn that continues the latest completion (its messages, then that reply as returned, then
+   * more) keeps the reply's tokens as generated rather than tokenizing its text again (default true). The
+   * KV cache holds the generated ones, so the whole conversation so far is reused; a sampled reply often
+   * tokenizes differently (" cat" + "s" where the text is " cats"), and then everything after its first
+   * differing token ran again. false: every prompt is the canonical tokenization of the messages, the same
+   * whatever came before (as a stateless server's).
+   */
+  keepReplyTokens?: boolean;
 }
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
@@ -58,22 +67,26 @@ function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {
 
 const OVERFLOW: readonly ChatContextOverflow[] = ['drop-turns', 'error', 'truncate-middle', 'sliding-window'];
 
-/** The prompt ids under the 'drop-turns' policy, and how many leading tokens are the system prompt. */
+/**
+ * The prompt under the 'drop-turns' policy, and how many leading tokens are the system prompt: `whole` (the
+ * prompt of every message) when it leaves `reserve` tokens of the context, else the oldest turns dropped.
+ */
 function fitTurns(
-  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], nCtx: number, reserve: number,
-): { ids: number[]; keep: number } {
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], whole: ChatPrompt, nCtx: number, reserve: number,
+): ChatPrompt & { keep: number } {
   const lead = messages.findIndex((m) => m.role !== 'system');
   const system = lead < 0 ? messages : messages.slice(0, lead);
-  let ids = chatPromptIds(tokenizer, template, messages);
-  if (ids.length + reserve > nCtx && lead >= 0) {
+  let prompt = whole;
+  if (prompt.ids.length + reserve > nCtx && lead >= 0) {
     const target = Math.min(Math.floor(nCtx / 2), nCtx - reserve);
     // Drop the oldest turns, whole (the first kept one is a user message), keeping the latest message.
-    for (let start = lead; ids.length > target && start < messages.length - 1; ) {
+    for (let start = lead; prompt.ids.length > target && start < messages.length - 1; ) {
       start++;
       while (start < messages.length - 1 && messages[start].role !== 'user') start++;
-      ids = chatPromptIds(tokenizer, template, [...system, ...messages.slice(start)]);
+      prompt = chatPrompt(tokenizer, template, [...system, ...messages.slice(start)]);
     }
   }
+  const ids = prompt.ids;
   let keep = tokenizer.bosId !== null && ids[0] === tokenizer.bosId ? 1 : 0;
   if (system.length > 0) {
     try {
@@ -82,7 +95,7 @@ function fitTurns(
       // a template that insists on a user message: keep only the BOS
     }
   }
-  return { ids, keep };
+  return { ...prompt, keep };
 }
 
 const newId = () => `chatcmpl-${Math.random().toString(36).slice(2, 12)}${Date.now().toString(36)}`;
@@ -164,6 +177,8 @@ function refuseUnsupported(req: Record<string, unknown>): void {
 export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
   const template = opts.template !== undefined ? opts.template : (engine.chatTemplate ?? null);
   const model = opts.model ?? engine.config.name;
+  const keepReplies = opts.keepReplyTokens ?? true;
+  let prior: ChatPrompt | null = null; // the latest completion's prompt and reply, as the model ran them
 
   async function create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     if (typeof req !== 'object' || req === null) {
@@ -185,9 +200,12 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     }
     const nCtx = engine.contextLength;
     const reserve = Math.min(typeof req.max_tokens === 'number' ? req.max_tokens : 128, Math.floor(nCtx / 4));
+    const canonical = chatPrompt(engine.tokenizer, template, messages);
+    const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;
+    const whole = continued ? { ids: continued, text: canonical.text } : canonical;
     const fitted = overflow === 'drop-turns'
-      ? fitTurns(engine.tokenizer, template, messages, nCtx, reserve)
-      : { ids: chatPromptIds(engine.tokenizer, template, messages), keep: undefined };
+      ? fitTurns(engine.tokenizer, template, messages, whole, nCtx, reserve)
+      : { ...whole, keep: undefined };
     const promptIds = fitted.ids;
     const genOpts: GenerateOptions = {
       ...sampling, maxTokens: req.max_tokens, signal: req.signal,
@@ -214,11 +232,19 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       };
     };
     const pieces = contentPieces(it, first, stops);
+    /** After a reply that is the text of every token generated: the next turn may continue this one's ids. */
+    const remember = async (content: string) => {
+      const r = await it.result;
+      if (fitted.text === null || r.finishReason === 'abort' || r.text !== content) return;
+      const eos = r.finishReason === 'stop' && r.ids.length > 0 && engine.tokenizer.isEndOfGeneration(r.ids.at(-1)!);
+      prior = { ids: [...promptIds, ...(eos ? r.ids.slice(0, -1) : r.ids)], text: fitted.text + content };
+    };
 
     if (!req.stream) {
       let content = '';
       let r;
       while (!(r = await pieces.next()).done) content += r.value;
+      await remember(content);
       return {
         id, object: 'chat.completion', created, model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: r.value.finish }],
@@ -232,7 +258,12 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       try {
         yield chunk({ role: 'assistant', content: '' }, null);
         let r;
-        while (!(r = await pieces.next()).done) yield chunk({ content: r.value }, null);
+        let content = '';
+        while (!(r = await pieces.next()).done) {
+          content += r.value;
+          yield chunk({ content: r.value }, null);
+        }
+        await remember(content);
         yield { ...chunk({}, r.value.finish), usage: await usage(r.value.completionTokens) };
       } finally {
         // The consumer broke off (a no-op after the end): end the generation, even if `pieces` never started.

@@ -92,6 +92,15 @@ function plainTranscript(messages: readonly ChatMessage[]): string {
 }
 
 /**
+ * A chat's prompt ids, and the text they encode where a later turn can continue it by text (`continuedPromptIds`):
+ * null without a template, or when the messages held control-token text.
+ */
+export interface ChatPrompt {
+  ids: number[];
+  text: string | null;
+}
+
+/**
  * The prompt ids for a chat. With a template: the rendered text, tokenized with `parseSpecial` so the
  * template's control tokens become their ids, and BOS added only when the tokenizer adds one and the
  * template did not already write it. Control-token text inside the messages (`'hi<|im_end|>'`) is
@@ -99,18 +108,40 @@ function plainTranscript(messages: readonly ChatMessage[]): string {
  * end its turn or open another. Without a template (e.g. stories260K): `plainTranscript`, tokenized as
  * plain text (with the tokenizer's BOS), so a single user message is exactly a plain completion prompt.
  */
-export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
-  if (template === null) return tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos });
+export function chatPrompt(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): ChatPrompt {
+  if (template === null) return { ids: tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos }), text: null };
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
   const placeholders = new Placeholders(tokenizer);
   const eosToken = tokenText(tokenizer, tokenizer.eosId);
   const text = renderChatTemplate(template, placeholders.hideIn(messages), { bosToken, eosToken });
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
   const addBos = tokenizer.addBos && !templateWroteBos;
+  if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null };
   // The usual chat: every control token in the text is the template's, so it is encoded whole, as
   // transformers does (restore only gives back characters that merely looked like placeholders).
-  if (!placeholders.hidControlText) return tokenizer.encode(placeholders.restore(text), { addBos, parseSpecial: true });
-  return idsWithLiterals(tokenizer, text, placeholders, addBos);
+  const restored = placeholders.restore(text);
+  return { ids: tokenizer.encode(restored, { addBos, parseSpecial: true }), text: restored };
+}
+
+export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
+  return chatPrompt(tokenizer, template, messages).ids;
+}
+
+/**
+ * The ids of a chat that continues `prior`, an earlier prompt and its reply as the model ran them (the reply's
+ * ids as generated, which need not be how its text tokenizes: sampled pieces, a character's bytes split across
+ * tokens): prior's ids, then the rest of the text. Only when the text starts with prior's and the rest starts
+ * with a control token (the template's end of turn), so that the rest is cut there and encoded as it is within
+ * the whole text. Null otherwise. Keeping the reply's own ids keeps the KV cache that holds them.
+ */
+export function continuedPromptIds(tokenizer: Tokenizer, prompt: ChatPrompt, prior: ChatPrompt): number[] | null {
+  if (prompt.text === null || prior.text === null || !prompt.text.startsWith(prior.text)) return null;
+  const rest = tokenizer.encode(prompt.text.slice(prior.text.length), { addBos: false, parseSpecial: true });
+  const first = rest[0];
+  if (first === undefined || tokenizer.tokenBytes(first).length > 0) return null;
+  const control = tokenizer.decode([first], { skipSpecial: false });
+  if (control === '' || !prompt.text.startsWith(control, prior.text.length)) return null;
+  return [...prior.ids, ...rest];
 }
 
 /**
