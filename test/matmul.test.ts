@@ -609,12 +609,13 @@ describe('matmul uniforms and validation', () => {
       expect(() => uploadWeights(alloc, 'w', f32, { rowTile: 4 })).toThrow(/\(f32\): rowTile 4; tiles are of 8, 16 or 32 rows/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1)), { rowTile: 12 })).toThrow(/rowTile 12/);
       expect(() => uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1)), { rowTile: 64 })).toThrow(/\(f16\): rowTile 64/);
-      // lavapipe: f32 in tiles of 16, f16 and FP8 of 32; elsewhere row-major (rowTile unset)
+      // lavapipe: f32 in tiles of 16, f16, FP8 and Q8_0 of 32, Q6_K of 16; elsewhere row-major (rowTile unset)
       const lavapipe = /llvmpipe|lavapipe/i.test(gpu.caps.adapterName);
       expect(uploadWeights(alloc, 'w', f32).rowTile).toBe(lavapipe ? 16 : undefined);
       expect(uploadWeights(alloc, 'w', makeWeights('f16', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
       expect(uploadWeights(alloc, 'w', makeWeights('fp8e4m3', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
-      expect(uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 16 : undefined);
+      expect(uploadWeights(alloc, 'w', makeWeights('q8', 4, 32, rng(1))).rowTile).toBe(lavapipe ? 32 : undefined);
+      expect(rowTileFor(gpu.caps, 'q6_k')).toBe(lavapipe ? 16 : 1);
       // There a tile is the rows one SIMD group of the GEMV reads at once: 8 lanes x gemvR rows
       for (const f of lavapipe ? WEIGHT_FORMATS : []) expect(rowTileFor(gpu.caps, f), f).toBe(8 * matmulTuning(gpu.caps, f).gemvR);
     } finally {

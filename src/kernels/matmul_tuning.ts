@@ -100,6 +100,9 @@ export interface MatmulTuning {
  */
 export type XVec = 1 | 4 | 8;
 
+/** Formats whose codes have 5 or 6 bits (a plane of high bits beside 4-bit codes): 2 rows a lane on CPU SIMD. */
+const FIVE_SIX_BIT: ReadonlySet<WeightFormat> = new Set<WeightFormat>(['q5_0', 'q5_1', 'q5_k', 'q6_k']);
+
 export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning {
   const { cpu } = caps;
   // GEMM rows: 4 rows x 4 tokens per invocation. On lavapipe (bench/matmul_ab.ts --tokens 64, against 2 rows, same
@@ -136,7 +139,14 @@ export function matmulTuning(caps: GpuCaps, format?: WeightFormat): MatmulTuning
   // bf16 (a vec2 of 4 values a piece, as f16, but no rounding of x) takes 2 as f32 does: bench/matmul_ab.ts --format
   // bf16,f32 --tokens 1, 2 rows in tiles of 16 against 4 in tiles of 32, one process: 576x1536 341 against 374 us,
   // 1536x576 329 against 351, 576x49152 11,820 against 11,865 (f32 with 2 rows: 496, 473, 16,338).
-  const gemvR = format !== undefined && (format === 'f16' || isFp8(format)) ? 4 : 2;
+  // Since then (X_VEC 8, row tiles, the prologues) 4 rows won for every format but those with 5- or 6-bit codes:
+  // bench/matmul_ab.ts --tokens 1 --variant 'gemvR=2,gemvWG=32,rowTile=16' --variant 'gemvR=4,gemvWG=16,rowTile=32',
+  // one process a shape (load 0.7-1.3), 4 rows against 2: Q8_0 0.92x on 576x49152 (SmolLM2's LM head), 0.96-0.98x on
+  // 576x960, 576x3072, 1536x576, 576x576; Q4_0 0.83-0.87x (1.07x once on 768x3072), Q4_1 0.74-0.83x, IQ4_NL 0.83-0.88x,
+  // IQ4_XS 0.88-0.90x, Q4_K 0.81-0.85x, Q3_K 0.88-0.91x, Q2_K 0.88-0.90x; but Q5_0 1.35-1.44x, Q5_1 1.38-1.48x, Q5_K
+  // 1.39-1.41x, Q6_K 1.38-1.43x (their high bits' planes). SmolLM2-135M Q8_0 decode 27.1-27.4 against 25.1-25.6 tok/s.
+  const twoRows = format === undefined || format === 'f32' || format === 'bf16' || FIVE_SIX_BIT.has(format);
+  const gemvR = twoRows ? 2 : 4;
   // SwiftShader's GEMV and GEMM: 'flat' (bench/gemv_shapes and bench/matmul_page in chromium: docs/kernels.md).
   // Workgroups of 16 there: a 576-row matrix is then 9 workgroups for its threads, not 3.
   // The per-row GEMM in workgroups of 16 too (64 rows each, not 256): a 576-row matrix in 2.25 workgroups of 256 rows
