@@ -75,9 +75,20 @@ fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   for (var qi = 0u; qi < NQ; qi++) { write_out(qi, t, kvh, lid); }
 }
 
+// Keys in blocks of WG (attend_blocks) or one at a time (attend_each): src/kernels/attention.ts's keyBlocks.
+override KEY_BLOCKS: bool = false;
+
+fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
+  if (KEY_BLOCKS) {
+    attend_blocks(start, end, kvh, lid);
+  } else {
+    attend_each(start, end, kvh, lid);
+  }
+}
+
 // Keys [start, end) of kv head kvh into every query's state (m, l, acc), the queries in q_own: per key an
 // invocation loads its vec4s of the K and V rows, and lanes_sum4 gives every invocation the same scores.
-fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
+fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
   let nd = d4_count();
   init_state();
   // (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation.
@@ -127,6 +138,76 @@ fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
       for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] = acc[qi * MAXD4 + i] * c + e * v[i]; }
     }
     row = select(row + 1u, 0u, row + 1u == p.cache_len);
+  }
+  for (var qi = 0u; qi < NQ; qi++) {
+    m[qi] = m4[qi / 4u][qi % 4u];
+    l[qi] = l4[qi / 4u][qi % 4u];
+  }
+}
+
+// attend_each in blocks of KB = WG keys (WG a power of two: KB, lanes_sum_each, lanes_max4 and lanes_all). Per key an invocation
+// forms its partial dots as attend_each does, but a block's WG keys are summed over the lanes together, lane L getting
+// key j0 + L's scores (WG - 1 shuffles for the block, log2(WG) per key before), so the online softmax runs once per
+// block: one maximum, one rescale of acc, and the block's probabilities in one vector exp, where attend_each ran them
+// per key in every lane alike. Lanes past the last key stand in with its row (finite values) and get probability 0.
+fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
+  let nd = d4_count();
+  init_state();
+  var m4: array<vec4<f32>, NQ4>;
+  var l4: array<vec4<f32>, NQ4>;
+  for (var g = 0u; g < NQ4; g++) {
+    m4[g] = vec4<f32>(EMPTY_M);
+    l4[g] = vec4<f32>(0.0);
+  }
+  var row0 = start % p.cache_len; // the block's first key's row
+  for (var j0 = start; j0 < end; j0 += KB) {
+    let last = min(end - j0, KB) - 1u; // the block's last key
+    var part: array<array<vec4<f32>, KB>, NQ4>; // [query group][key of the block]: this lane's partial dots
+    var row = row0;
+    for (var jj = 0u; jj < KB; jj++) {
+      let kb = kv_word(0u, row, kvh);
+      var dots: array<vec4<f32>, NQ4>;
+      for (var g = 0u; g < NQ4; g++) { dots[g] = vec4<f32>(0.0); }
+      for (var i = 0u; i < nd; i++) {
+        let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros
+        let k = select(vec4<f32>(0.0), kv_decode(kv[kb + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+        for (var qi = 0u; qi < NQ; qi++) { dots[qi / 4u][qi % 4u] += dot(q_own[qi * MAXD4 + i], k); }
+      }
+      for (var g = 0u; g < NQ4; g++) { part[g][jj] = dots[g]; }
+      if (jj < last) { row = select(row + 1u, 0u, row + 1u == p.cache_len); }
+    }
+    var own = row0 + min(lid, last); // this lane's key's row (a block spans less than the ring: see kvCacheRows)
+    if (own >= p.cache_len) { own -= p.cache_len; }
+    let ks = kv_scale(kv_scale_word(0u, own, kvh));
+    let vs = kv_scale(kv_scale_word(1u, own, kvh));
+    var corr: array<vec4<f32>, NQ4>;
+    var probs: array<array<vec4<f32>, KB>, NQ4>; // [query group][key of the block]: V's weights, in every lane
+    for (var g = 0u; g < NQ4; g++) {
+      var s = lanes_sum_each(part[g], lid) * ks;
+      if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
+      s = select(vec4<f32>(MASKED), s, lid <= last);
+      let m_new = max(m4[g], lanes_max4(s));
+      corr[g] = exp(m4[g] - m_new);
+      let e = exp(s - m_new);
+      l4[g] = l4[g] * corr[g] + lanes_sum4(e);
+      m4[g] = m_new;
+      probs[g] = lanes_all(e * vs); // V's scale folded into the weight (l keeps the plain one)
+    }
+    for (var qi = 0u; qi < NQ; qi++) {
+      let c = corr[qi / 4u][qi % 4u];
+      for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] *= c; }
+    }
+    row = row0;
+    for (var jj = 0u; jj < KB; jj++) { // keys past the last: its row again, weight 0
+      let vb = kv_word(1u, row, kvh);
+      for (var i = 0u; i < nd; i++) {
+        let d4 = lid + i * WG;
+        let v = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+        for (var qi = 0u; qi < NQ; qi++) { acc[qi * MAXD4 + i] += probs[qi / 4u][jj][qi % 4u] * v; }
+      }
+      if (jj < last) { row = select(row + 1u, 0u, row + 1u == p.cache_len); }
+    }
+    row0 = select(row + 1u, 0u, row + 1u == p.cache_len); // after a whole block, the next one's first row
   }
   for (var qi = 0u; qi < NQ; qi++) {
     m[qi] = m4[qi / 4u][qi % 4u];

@@ -148,17 +148,18 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
     // and prefill_flat (as decode_flat: subgroups of 4 or more).
     const modes = [
-      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
+      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
       ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
     ];
     for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
-      const prefillDims = mode === 'dims', flat = mode === 'flat';
+      // dims: keys in blocks of the workgroup's lanes (attend_blocks, the default); dims1: one at a time (attend_each)
+      const prefillDims = mode.startsWith('dims'), flat = mode === 'flat', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', T * qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim); // what the kernel reads
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
-        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, prefillDims, flat,
+        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, prefillDims, flat, keyBlocks,
       });
       run(gpu, [d.prefill], T);
       const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
@@ -200,11 +201,11 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size), decode_flat
     // (subgroups of 4 or more) and decode_wide (its own 64 lanes, whatever wg says); every split count goes through the merge.
     const modes = [
-      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims'] : []),
+      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
       ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []), ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
     ];
     for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
-      const decodeDims = mode === 'dims', flat = mode === 'flat', wide = mode === 'wide';
+      const decodeDims = mode.startsWith('dims'), flat = mode === 'flat', wide = mode === 'wide', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
       const stored = kvUnpack(kvType, kvPack(kvType, kCache, vCache, nKv, headDim), ring, nKv, headDim);
@@ -214,7 +215,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const outQ8 = { codes: alloc.storage('oq', qDim), scales: alloc.storage('od', qDim / 8) };
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope, nSplit, qkv: alloc.upload('qkv', qkv), out, step: stepBuffer(alloc, { n_tokens: 1, pos }),
-        wg: wg || undefined, decodeDims, flat, wide, outQ8,
+        wg: wg || undefined, decodeDims, flat, wide, outQ8, keyBlocks,
       });
       const q8Dims = decodeDims && (wg || attentionWorkgroup(gpu.caps.cpu)) === 8;
       expect(d.decodeQ8).toBe((q8Dims || flat) && nSplit === 1 && headDim % 32 === 0);

@@ -132,7 +132,41 @@ export function lanesSumLib(subgroups: boolean, wg: number, butterfly = (wg & (w
   const tree = `fn lanes_sum4(x: vec4<f32>) -> vec4<f32> { return ${subgroups ? sum(0, wg) : 'x'}; }`;
   const sum4 = subgroups && butterfly ? xor : tree;
   // decode_dims_q8's block maximum over the lanes (once per output block: subgroupMax's loop is fine there)
-  return `${sum4}\nfn lanes_max(x: f32) -> f32 { return ${subgroups ? 'subgroupMax(x)' : 'x'}; }`;
+  return `${sum4}\nfn lanes_max(x: f32) -> f32 { return ${subgroups ? 'subgroupMax(x)' : 'x'}; }\n${keyBlockLib(subgroups && butterfly, wg)}`;
+}
+
+/**
+ * attend_blocks' block size KB and lane operations (shaders/attention_dims.wgsl; a power-of-two workgroup with
+ * subgroups, else stubs, never called): lanes_sum_each, lane L gets the sum over the lanes of v[L] (recursive halving: at mask h a lane keeps
+ * the half of its values whose key has its bit h and adds its partner's; WG - 1 shuffles); lanes_max4, the maximum over
+ * the lanes in every lane (a butterfly); lanes_all, every lane's x (subgroupBroadcast takes only constant lanes).
+ */
+function keyBlockLib(blocks: boolean, wg: number): string {
+  const arr = 'array<vec4<f32>, KB>';
+  const kb = `const KB: u32 = ${wg}u; // the workgroup's lanes (WG), as a constant: arrays of private memory take no override`;
+  if (!blocks) {
+    return [
+      kb,
+      `fn lanes_sum_each(v: ${arr}, lid: u32) -> vec4<f32> { return v[0]; }`,
+      'fn lanes_max4(x: vec4<f32>) -> vec4<f32> { return x; }',
+      `fn lanes_all(x: vec4<f32>) -> ${arr} { return ${arr}(); }`,
+    ].join('\n');
+  }
+  const halving: string[] = [];
+  for (let h = wg / 2; h >= 1; h /= 2) {
+    halving.push(`  let up${h} = (lid & ${h}u) != 0u;`);
+    for (let i = 0; i < h; i++) {
+      halving.push(`  a[${i}] = select(a[${i}], a[${i + h}], up${h}) + subgroupShuffleXor(select(a[${i + h}], a[${i}], up${h}), ${h}u);`);
+    }
+  }
+  const maxSteps = Array.from({ length: Math.log2(wg) }, (_, i) => `  s = max(s, subgroupShuffleXor(s, ${1 << i}u));`);
+  const lanes = Array.from({ length: wg }, (_, i) => `subgroupBroadcast(x, ${i}u)`).join(', ');
+  return [
+    kb,
+    `fn lanes_sum_each(v: ${arr}, lid: u32) -> vec4<f32> {`, '  var a = v;', ...halving, '  return a[0];', '}',
+    'fn lanes_max4(x: vec4<f32>) -> vec4<f32> {', '  var s = x;', ...maxSteps, '  return s;', '}',
+    `fn lanes_all(x: vec4<f32>) -> ${arr} { return ${arr}(${lanes}); }`,
+  ].join('\n');
 }
 
 /** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
@@ -166,6 +200,7 @@ export interface AttentionArgs extends KvCacheArgs {
   flat?: boolean; // decode and prefill by decode_flat and prefill_flat (over decodeDims, prefillDims); default decodeFlat
   wide?: boolean; // decode by decode_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
+  keyBlocks?: boolean; // decode_dims and prefill_dims take keys in blocks of wg (attend_blocks); default where wg is a power of two
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
@@ -219,6 +254,12 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     throw new EmberError('UNSUPPORTED', `attention: decode_flat needs subgroups of ${FLAT_WG} lanes or more and head_dim at most ${FLAT_MAX_HEAD_DIM}`);
   }
   const wide = a.wide ?? false;
+  const pow2 = (wg & (wg - 1)) === 0;
+  // Keys in blocks: at 2,048 keys one SmolLM2-shaped layer's decode_dims took 489 against 557 us on lavapipe
+  // (bench/attention.ts --decode dims1,dims), and a 2,048-token decode's attention 16.4 against 22.7 ms a token in the
+  // model (emberlm bench, alternating with the build before); prefill_dims the same within noise (128 and 512 tokens).
+  const keyBlocks = a.keyBlocks ?? pow2;
+  if (keyBlocks && !pow2) throw new EmberError('UNSUPPORTED', `attention: keys in blocks need a power-of-two workgroup, not ${wg}`);
   if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
   }
@@ -235,7 +276,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)) },
+      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: keyBlocks ? 1 : 0 } : {}) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
