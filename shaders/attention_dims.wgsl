@@ -5,6 +5,9 @@
 // decode_dims: the queries' vec4s of this invocation (vec4 i of query qi: dimension vec4 lid + i * WG), in registers.
 var<private> q_own: array<vec4<f32>, NQ * MAXD4>;
 const NQ4: u32 = (NQ + 3u) / 4u; // queries in groups of 4: one vec4 of scores per key
+// The keys query 4g + c sees, [q_lo[g][c], q_hi[g][c]) (attend_blocks; attend_each's queries all see [start, end)).
+var<private> q_lo: array<vec4<u32>, NQ4>;
+var<private> q_hi: array<vec4<u32>, NQ4>;
 
 // Decode for a CPU adapter whose workgroup is one subgroup (WG == subgroup size; lanes_sum4 sums over it):
 // every invocation takes the head dimensions it owns for the scores as well as for V. Per key it reads
@@ -49,30 +52,39 @@ fn decode_by_dims(wg: vec3u, lid: u32) -> bool {
       q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), sh_q[qi * MAXD4 + min(d4, MAXD4 - 1u)], d4 < MAXD4);
     }
   }
+  for (var g = 0u; g < NQ4; g++) {
+    q_lo[g] = vec4<u32>(keys.start);
+    q_hi[g] = vec4<u32>(keys.end);
+  }
   attend_dims(keys.start, keys.end, kvh, lid);
   decode_end(kvh, wg.y, lid);
   return true;
 }
 
-// prefill_dims: the prefill by head dimensions, for the same adapters as decode_dims, one token per workgroup
-// (TQ = 1, so every query of the workgroup sees the same keys): its GROUP queries, rotated by the RoPE dispatch,
-// straight from qkv into registers (no workgroup memory, no barrier), then attend_dims over keys 0..pos+t.
+// prefill_dims: the prefill by head dimensions, for the same adapters as decode_dims: TQ tokens a workgroup (1 unless
+// KEY_BLOCKS: attend_each takes one key span for all its queries), their GROUP queries each, rotated by the RoPE
+// dispatch, straight from qkv into registers (no workgroup memory, no barrier), then attend_dims over keys 0..pos+t
+// (query qi: token t0 + qi / GROUP; tokens past the pass repeat the last one, unwritten).
 @compute @workgroup_size(WG)
 fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let kvh = wg.x;
-  let t = wg.y;
-  if (t >= step.n_tokens) { return; }
+  let t0 = wg.y * TQ;
+  if (t0 >= step.n_tokens) { return; }
+  let n_t = min(TQ, step.n_tokens - t0);
   let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
   for (var qi = 0u; qi < NQ; qi++) {
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u);
     for (var i = 0u; i < d4_count(); i++) {
       let d4 = lid + i * WG;
-      let q = qkv4(t * row_len + (kvh * GROUP + qi) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
+      let q = qkv4(t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
       q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), q, d4 < MAXD4);
     }
+    let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+    q_lo[qi / 4u][qi % 4u] = first_key(n_keys);
+    q_hi[qi / 4u][qi % 4u] = n_keys;
   }
-  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
-  attend_dims(first_key(n_keys), n_keys, kvh, lid);
-  for (var qi = 0u; qi < NQ; qi++) { write_out(qi, t, kvh, lid); }
+  attend_dims(first_key(step.pos + t0 + 1u), step.pos + t0 + n_t, kvh, lid);
+  for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 
 // Keys in blocks of WG (attend_blocks) or one at a time (attend_each): src/kernels/attention.ts's keyBlocks.
@@ -149,7 +161,8 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
 // forms its partial dots as attend_each does, but a block's WG keys are summed over the lanes together, lane L getting
 // key j0 + L's scores (WG - 1 shuffles for the block, log2(WG) per key before), so the online softmax runs once per
 // block: one maximum, one rescale of acc, and the block's probabilities in one vector exp, where attend_each ran them
-// per key in every lane alike. Lanes past the last key stand in with its row (finite values) and get probability 0.
+// per key in every lane alike. Lanes past the last key stand in with its row (finite values) and get probability 0, as
+// do keys outside a query's own span (q_lo, q_hi: a prefill's tokens see different keys).
 fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
   let nd = d4_count();
   init_state();
@@ -185,10 +198,12 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
     for (var g = 0u; g < NQ4; g++) {
       var s = lanes_sum_each(part[g], lid) * ks;
       if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
-      s = select(vec4<f32>(MASKED), s, lid <= last);
+      let key = vec4<u32>(j0 + lid);
+      let seen = (key >= q_lo[g]) & (key < q_hi[g]); // lanes past the last key too (key >= end)
+      s = select(vec4<f32>(MASKED), s, seen);
       let m_new = max(m4[g], lanes_max4(s));
       corr[g] = exp(m4[g] - m_new);
-      let e = exp(s - m_new);
+      let e = select(vec4<f32>(0.0), exp(s - m_new), seen); // a query may see none of a block's keys
       l4[g] = l4[g] * corr[g] + lanes_sum4(e);
       m4[g] = m_new;
       probs[g] = lanes_all(e * vs); // V's scale folded into the weight (l keeps the plain one)

@@ -169,6 +169,11 @@ function keyBlockLib(blocks: boolean, wg: number): string {
   ].join('\n');
 }
 
+/** Queries of a prefill_dims workgroup with keys in blocks: GROUP query heads of as many tokens as fit. */
+const DIMS_PREFILL_QUERIES = 12;
+/** Private memory a prefill_dims workgroup's queries may take: under WGSL's 8,192 bytes, with room for the rest. */
+const PRIVATE_BYTES = 8000;
+
 /** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
 const FLAT_WG = 4;
 const FLAT_MAX_HEAD_DIM = 256;
@@ -201,6 +206,7 @@ export interface AttentionArgs extends KvCacheArgs {
   wide?: boolean; // decode by decode_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
   keyBlocks?: boolean; // decode_dims and prefill_dims take keys in blocks of wg (attend_blocks); default where wg is a power of two
+  prefillDimsTokens?: number; // prefill_dims' tokens a workgroup with keyBlocks (default: DIMS_PREFILL_QUERIES / group, at least 1)
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
   step: GPUBuffer;
@@ -289,12 +295,16 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     });
   };
   const span = a.window > 0 ? 'window' : 'causal';
+  // prefill_dims' tokens a workgroup: with keys in blocks each K and V load serves DIMS_PREFILL_QUERIES queries or so.
+  // Each query holds head_dim floats of q_own and of acc in private memory, which WGSL bounds (8 KiB a module).
+  const queries = Math.min(DIMS_PREFILL_QUERIES, Math.floor(PRIVATE_BYTES / (8 * a.headDim + 16)));
+  const dimsTq = keyBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefill = flat
     ? await kernel('prefill_flat', `prefill_flat_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
     : prefillDims
-    ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
+    ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, dimsTq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / dimsTq)])
     : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
