@@ -87,6 +87,26 @@ fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 
+// (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation (attend_each, attend_blocks).
+var<private> m4: array<vec4<f32>, NQ4>;
+var<private> l4: array<vec4<f32>, NQ4>;
+
+fn init_state4() {
+  init_state();
+  for (var g = 0u; g < NQ4; g++) {
+    m4[g] = vec4<f32>(EMPTY_M);
+    l4[g] = vec4<f32>(0.0);
+  }
+}
+
+// m4 and l4 into the softmax state m and l that write_out and decode_end read.
+fn store_state4() {
+  for (var qi = 0u; qi < NQ; qi++) {
+    m[qi] = m4[qi / 4u][qi % 4u];
+    l[qi] = l4[qi / 4u][qi % 4u];
+  }
+}
+
 // Keys in blocks of WG (attend_blocks) or one at a time (attend_each): src/kernels/attention.ts's keyBlocks.
 override KEY_BLOCKS: bool = false;
 
@@ -102,14 +122,7 @@ fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
 // invocation loads its vec4s of the K and V rows, and lanes_sum4 gives every invocation the same scores.
 fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
   let nd = d4_count();
-  init_state();
-  // (m, l) of query 4g + c in component c of m4[g], l4[g]: the same in every invocation.
-  var m4: array<vec4<f32>, NQ4>;
-  var l4: array<vec4<f32>, NQ4>;
-  for (var g = 0u; g < NQ4; g++) {
-    m4[g] = vec4<f32>(EMPTY_M);
-    l4[g] = vec4<f32>(0.0);
-  }
+  init_state4();
   var row = start % p.cache_len; // key j's row, j % cache_len, without a division per key
   for (var j = start; j < end; j++) { // a run-time loop: one key's loads in the shader
     let kb = kv_word(0u, row, kvh);
@@ -151,10 +164,7 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
     }
     row = select(row + 1u, 0u, row + 1u == p.cache_len);
   }
-  for (var qi = 0u; qi < NQ; qi++) {
-    m[qi] = m4[qi / 4u][qi % 4u];
-    l[qi] = l4[qi / 4u][qi % 4u];
-  }
+  store_state4();
 }
 
 // attend_each in blocks of KB = WG keys (WG a power of two: KB, lanes_sum_each, lanes_max4 and lanes_all). Per key an invocation
@@ -165,13 +175,7 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
 // do keys outside a query's own span (q_lo, q_hi: a prefill's tokens see different keys).
 fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
   let nd = d4_count();
-  init_state();
-  var m4: array<vec4<f32>, NQ4>;
-  var l4: array<vec4<f32>, NQ4>;
-  for (var g = 0u; g < NQ4; g++) {
-    m4[g] = vec4<f32>(EMPTY_M);
-    l4[g] = vec4<f32>(0.0);
-  }
+  init_state4();
   var row0 = start % p.cache_len; // the block's first key's row
   for (var j0 = start; j0 < end; j0 += KB) {
     let last = min(end - j0, KB) - 1u; // the block's last key
@@ -224,8 +228,5 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
     }
     row0 = select(row + 1u, 0u, row + 1u == p.cache_len); // after a whole block, the next one's first row
   }
-  for (var qi = 0u; qi < NQ; qi++) {
-    m[qi] = m4[qi / 4u][qi % 4u];
-    l[qi] = l4[qi / 4u][qi % 4u];
-  }
+  store_state4();
 }
