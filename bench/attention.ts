@@ -4,7 +4,7 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1] [--wg N] [--no-subgroups]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1,dims@N] [--wg N] [--no-subgroups]
  *   npx tsx bench/browser.ts attention_page 'ctx=32,512&prefill=0&wg=4'   (the same in chromium, on SwiftShader)
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
@@ -12,7 +12,8 @@
  * turn within each round: keys (decode), dims (decode_dims, which needs subgroups of the workgroup's size; dims1: its
  * keys one at a time, not in blocks of the workgroup's size) and flat
  * (decode_flat, subgroups of 4: SwiftShader) and wide (decode_wide, a key a lane, splits of 64 keys: for GPUs); the
- * default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims).
+ * default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims; dims@N: N
+ * tokens a workgroup).
  * NOCHECK=1 times a case that disagrees with the reference too (for knock-out experiments: a part of a kernel removed).
  */
 
@@ -101,7 +102,8 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
   interface Case { name: string; run: (pass: GPUComputePassEncoder) => void; check: () => Promise<number> }
   const cases: Case[] = [];
   const build = async (T: number, pos: number, by = 'keys') => {
-    const byDims = by === 'dims' || by === 'dims1';
+    const byDims = by.startsWith('dims');
+    const tokensAt = /^dims@(\d+)$/.exec(by); // dims@N: prefill_dims with N tokens a workgroup
     const qkv = rand(T * row).map((v) => v * 4); // scores of a few units: a peaked softmax, as in a model
     const step = alloc.uniform('step', STEP.size);
     gpu.device.queue.writeBuffer(step, 0, STEP.pack({ ...STEP_DEFAULTS, n_tokens: T, pos }));
@@ -113,7 +115,7 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
       nSplit: o.splits ?? decodeSplits(nCtx, onCpu, by === 'wide'), qkv: alloc.upload('qkv', qkv), out, step,
       decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', wide: by === 'wide', outQ8: T === 1 ? outQ8 : undefined,
-      keyBlocks: by === 'dims1' ? false : undefined,
+      keyBlocks: by === 'dims1' ? false : undefined, prefillDimsTokens: tokensAt ? Number(tokensAt[1]) : undefined,
     });
     const list = T === 1 ? d.decode : [d.prefill];
     // The reference reads the queries unrotated (prefill: RoPE ran before; decode: n_rot 0 rotates nothing) and

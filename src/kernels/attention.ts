@@ -169,8 +169,12 @@ function keyBlockLib(blocks: boolean, wg: number): string {
   ].join('\n');
 }
 
-/** Queries of a prefill_dims workgroup with keys in blocks: GROUP query heads of as many tokens as fit. */
-const DIMS_PREFILL_QUERIES = 12;
+/**
+ * Queries of a prefill_dims workgroup with keys in blocks: GROUP query heads of as many tokens as fit. One layer at 512
+ * tokens (bench/attention.ts --prefill-by dims@N): SmolLM2's 9/3 heads 22.4, 22.4, 22.1 ms with 3, 4, 5 tokens (31.3
+ * with 1); Qwen2.5-0.5B's 14/2 34.3 with 2 tokens against 38.3 with 1.
+ */
+const DIMS_PREFILL_QUERIES = 15;
 /** Private memory a prefill_dims workgroup's queries may take: under WGSL's 8,192 bytes, with room for the rest. */
 const PRIVATE_BYTES = 8000;
 
