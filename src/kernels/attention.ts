@@ -209,7 +209,11 @@ export interface AttentionArgs extends KvCacheArgs {
   flat?: boolean; // decode and prefill by decode_flat and prefill_flat (over decodeDims, prefillDims); default decodeFlat
   wide?: boolean; // decode by decode_wide (a key a lane: for GPUs; over decodeDims); nSplit from decodeSplits(.., wide)
   prefillDims?: boolean; // the prefill by head dimensions (prefill_dims) or by keys (main); default decodeByDims
-  keyBlocks?: boolean; // decode_dims and prefill_dims take keys in blocks of wg (attend_blocks); default where wg is a power of two
+  /**
+   * decode_dims and prefill_dims take keys in blocks of wg (attend_blocks, wg a power of two); default where measured
+   * faster: decode with at most 3 query heads a kv head, prefill_dims with at most 4.
+   */
+  keyBlocks?: boolean;
   prefillDimsTokens?: number; // prefill_dims' tokens a workgroup with keyBlocks (default: DIMS_PREFILL_QUERIES / group, at least 1)
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim): prefill reads rotated q; decode reads q, k, v as the matmul wrote them
   out: GPUBuffer; // (T, q_dim)
@@ -265,10 +269,16 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   }
   const wide = a.wide ?? false;
   const pow2 = (wg & (wg - 1)) === 0;
-  // Keys in blocks: at 2,048 keys one SmolLM2-shaped layer's decode_dims took 489 against 557 us on lavapipe
-  // (bench/attention.ts --decode dims1,dims), and a 2,048-token decode's attention 16.4 against 22.7 ms a token in the
-  // model (emberlm bench, alternating with the build before); prefill_dims the same within noise (128 and 512 tokens).
-  const keyBlocks = a.keyBlocks ?? pow2;
+  // Keys in blocks, where they were measured faster: one layer on lavapipe (bench/attention.ts --heads H/KV --decode
+  // dims1,dims, at 2,048 keys), blocks against one key at a time: decode with 1, 2, 3 query heads a kv head 0.88x,
+  // 0.83x, 0.90x the time (SmolLM2's 9/3: 475 against 526 us; in the model 16.4 against 22.7 ms a token), but with 4
+  // (Llama-3.2-1B's 32/8) 1.07x, 7 (Qwen2.5-0.5B's 14/2) 1.17x, 8 1.18x (their blocks' arrays of scores and weights
+  // per query group spill). prefill_dims with several tokens a workgroup: 9/3 0.71x the time at 512 tokens, 32/8 0.85x,
+  // 14/2 1.09x.
+  const keyBlocksFor = (maxGroup: number) => a.keyBlocks ?? (pow2 && group <= maxGroup);
+  const decodeBlocks = keyBlocksFor(3);
+  const prefillBlocks = keyBlocksFor(4);
+  const keyBlocks = decodeBlocks || prefillBlocks;
   if (keyBlocks && !pow2) throw new EmberError('UNSUPPORTED', `attention: keys in blocks need a power-of-two workgroup, not ${wg}`);
   if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
@@ -286,7 +296,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: keyBlocks ? 1 : 0 } : {}) },
+      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: (entry === 'prefill_dims' ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -302,7 +312,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // prefill_dims' tokens a workgroup: with keys in blocks each K and V load serves DIMS_PREFILL_QUERIES queries or so.
   // Each query holds head_dim floats of q_own and of acc in private memory, which WGSL bounds (8 KiB a module).
   const queries = Math.min(DIMS_PREFILL_QUERIES, Math.floor(PRIVATE_BYTES / (8 * a.headDim + 16)));
-  const dimsTq = keyBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
+  const dimsTq = prefillBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefill = flat
