@@ -118,6 +118,18 @@ fn attend_dims(start: u32, end: u32, kvh: u32, lid: u32) {
   }
 }
 
+// This invocation's vec4 i of the K or V row at word `base` (dimension vec4 lid + i * WG); zeros past the head's vec4s,
+// which then add nothing to the dots.
+fn own_vec4(base: u32, lid: u32, i: u32) -> vec4<f32> {
+  let d4 = lid + i * WG;
+  return select(vec4<f32>(0.0), kv_decode(kv[base + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+}
+
+// The ring row after `row` (key j + 1's, given key j's), without a division per key.
+fn next_row(row: u32) -> u32 {
+  return select(row + 1u, 0u, row + 1u == p.cache_len);
+}
+
 // Keys [start, end) of kv head kvh into every query's state (m, l, acc), the queries in q_own: per key an
 // invocation loads its vec4s of the K and V rows, and lanes_sum4 gives every invocation the same scores.
 fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
@@ -130,10 +142,8 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
     var k: array<vec4<f32>, MAXD4>; // this invocation's vec4s of the K row, then of the V row (nd of them)
     var v: array<vec4<f32>, MAXD4>;
     for (var i = 0u; i < nd; i++) {
-      let d4 = lid + i * WG;
-      let w = min(d4, MAXD4 - 1u);
-      k[i] = select(vec4<f32>(0.0), kv_decode(kv[kb + w]), d4 < MAXD4);
-      v[i] = select(vec4<f32>(0.0), kv_decode(kv[vb + w]), d4 < MAXD4);
+      k[i] = own_vec4(kb, lid, i);
+      v[i] = own_vec4(vb, lid, i);
     }
     var part: array<vec4<f32>, NQ4>;
     for (var g = 0u; g < NQ4; g++) { part[g] = vec4<f32>(0.0); }
@@ -162,7 +172,7 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
       let e = prob[qi / 4u][qi % 4u];
       for (var i = 0u; i < nd; i++) { acc[qi * MAXD4 + i] = acc[qi * MAXD4 + i] * c + e * v[i]; }
     }
-    row = select(row + 1u, 0u, row + 1u == p.cache_len);
+    row = next_row(row);
   }
   store_state4();
 }
@@ -186,12 +196,11 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
       var dots: array<vec4<f32>, NQ4>;
       for (var g = 0u; g < NQ4; g++) { dots[g] = vec4<f32>(0.0); }
       for (var i = 0u; i < nd; i++) {
-        let d4 = lid + i * WG; // lanes past the head's vec4s hold zeros
-        let k = select(vec4<f32>(0.0), kv_decode(kv[kb + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+        let k = own_vec4(kb, lid, i);
         for (var qi = 0u; qi < NQ; qi++) { dots[qi / 4u][qi % 4u] += dot(q_own[qi * MAXD4 + i], k); }
       }
       for (var g = 0u; g < NQ4; g++) { part[g][jj] = dots[g]; }
-      if (jj < last) { row = select(row + 1u, 0u, row + 1u == p.cache_len); }
+      if (jj < last) { row = next_row(row); }
     }
     var own = row0 + min(lid, last); // this lane's key's row (a block spans less than the ring: see kvCacheRows)
     if (own >= p.cache_len) { own -= p.cache_len; }
@@ -220,13 +229,12 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
     for (var jj = 0u; jj < KB; jj++) { // keys past the last: its row again, weight 0
       let vb = kv_word(1u, row, kvh);
       for (var i = 0u; i < nd; i++) {
-        let d4 = lid + i * WG;
-        let v = select(vec4<f32>(0.0), kv_decode(kv[vb + min(d4, MAXD4 - 1u)]), d4 < MAXD4);
+        let v = own_vec4(vb, lid, i);
         for (var qi = 0u; qi < NQ; qi++) { acc[qi * MAXD4 + i] += probs[qi / 4u][jj][qi % 4u] * v; }
       }
-      if (jj < last) { row = select(row + 1u, 0u, row + 1u == p.cache_len); }
+      if (jj < last) { row = next_row(row); }
     }
-    row0 = select(row + 1u, 0u, row + 1u == p.cache_len); // after a whole block, the next one's first row
+    row0 = next_row(row); // after a whole block, the next one's first row
   }
   store_state4();
 }

@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
-import { forward, kvCacheRows, readLogits } from '../src/model/model.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { kvCacheRows } from '../src/model/kv_rings.ts';
 import { kvBytesPerPosition } from '../src/kernels/kv_layout.ts';
 import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat/template.ts';
 import { sharedModelPath } from './helpers/models.ts';

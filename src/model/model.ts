@@ -103,8 +103,6 @@ export interface BuildOptions {
   wideAttention?: boolean;
 }
 
-export { kvCacheRows };
-
 export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
   const alloc = new Allocator(gpu);
   try {
