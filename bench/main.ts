@@ -60,7 +60,9 @@ async function run(): Promise<BenchReport> {
   const fuseDecode = fuse === null ? undefined : fuse === '1';
   const minPass = query.get('minPass'); // ?minPass=N: the Engine's tuning.minPassTokens (prefill passes' floor)
   const tuning = minPass === null ? undefined : { minPassTokens: Number(minPass) };
-  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status, fuseDecode, tuning })));
+  const gpuQ = query.get('gpuQuantize'); // ?gpuQuantize=0: conversions at load on the CPU (the Engine's gpuQuantize)
+  const gpuQuantize = gpuQ === null ? undefined : gpuQ === '1';
+  for (const q of quant) results.push(...(await benchModel(input, { model: name, quant: q, gpu, probeGbS: probe.gb_s, config, onProgress: status, fuseDecode, tuning, gpuQuantize })));
   const report: BenchReport = {
     date: new Date().toISOString(),
     device: describeDevice(gpu, { host: { runtime: navigator.userAgent, cores: navigator.hardwareConcurrency } }),
@@ -81,7 +83,8 @@ async function run(): Promise<BenchReport> {
 
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
 // ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode; &minPass=N:
-// tuning.minPassTokens; &kv=f16|int8|fp8-e4m3|f32: the K/V cache). The report lands in window.__bench.
+// tuning.minPassTokens; &kv=f16|int8|fp8-e4m3|f32: the K/V cache; &gpuQuantize=0: conversions on the CPU). The report
+// lands in window.__bench.
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
   const v = query.get(id);

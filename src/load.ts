@@ -49,9 +49,10 @@ export interface LoadOptions {
    */
   fileCache?: FileCache | false;
   /**
-   * Keep weights converted on the CPU between loads (folderWeightCache in Node, browserWeightCache in a page), keyed
-   * by the file's name and size (GGUF) or the folder and its config (HF), the tensor and the scheme: the ggml schemes,
-   * and any conversion where the GPU makes none (`gpuQuantize: false`, rows not of whole 32-blocks, quantized sources).
+   * Keep converted weights between loads (folderWeightCache in Node, browserWeightCache in a page), keyed by the file's
+   * name and size (GGUF) or the folder and its config (HF), the tensor and the scheme: the ggml schemes (converted on
+   * the GPU or the CPU), and any conversion the GPU does not make as it uploads (`gpuQuantize: false`, rows not of
+   * whole 32-blocks, quantized sources).
    * What the GPU converts as it uploads (int8-g32, int8, FP8, f16 of F32/F16/BF16 values) is not stored: converting
    * again costs less than the converted bytes would to read.
    */
@@ -72,9 +73,9 @@ export interface LoadOptions {
   /** Q8_0 and Q4_0 scales on the GPU as f16 pairs, where each is an f16 value (default: on GPUs, off on CPU adapters; UploadOptions). */
   halfScales?: boolean;
   /**
-   * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded (the CPU's codes
-   * and scales; default true), so a BF16 checkpoint loads with such a `quant` without converting in JavaScript; false:
-   * on the CPU.
+   * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded, and to the ggml
+   * schemes (q4_0 ... q6_k) on the GPU before they are laid out (the CPU's codes and scales, the same bytes; default
+   * true), so a BF16 checkpoint loads with such a `quant` without converting in JavaScript; false: on the CPU.
    */
   gpuQuantize?: boolean;
   /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */

@@ -20,6 +20,9 @@ import { Engine } from '../src/engine.ts';
 import { readLogits } from '../src/model/model.ts';
 import { writeHFModel } from '../models/generate_hf.ts';
 import { loadHFModel } from '../src/hf/model.ts';
+import { createGpu } from '../src/gpu/device.ts';
+import { watchCompiles } from '../src/gpu/pipelines.ts';
+import { ggmlQuantize as ggmlQuantizeOnCpu } from '../src/quant/ggml/index.ts';
 
 /**
  * Every chunk's codes and scales as bytes, and the weights' description; `anyNan`: f32 scales that are NaNs as one NaN
@@ -187,5 +190,51 @@ describe('a BF16 checkpoint converted at load', () => {
     const fusedCpu = await run(quant, false, true);
     expect(fusedGpu.ids).toEqual(fusedCpu.ids);
     expect(fusedGpu.logits).toEqual(fusedCpu.logits);
+  });
+});
+
+describe('a BF16 checkpoint converted to the ggml schemes at load', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'emberlm-gpuq-ggml-'));
+    // Rows of 256 and 512: whole K-quant super-blocks, so q4_k, q5_k and q6_k keep their own types.
+    await writeHFModel(dir, { modelType: 'llama', dtype: 'BF16', nEmbd: 256, nHead: 4, nHeadKv: 2, nFf: 512, nLayer: 2, vocab: 300, seed: 12 });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('the source hands a ggml conversion to the quantizer it is given, with the type llama.cpp would take', async () => {
+    const hf = await loadHFModel(dir, 'q4_k');
+    try {
+      const asked: string[] = [];
+      const ggmlQuantize = async (type: string, v: Float32Array) => (asked.push(type), ggmlQuantizeOnCpu(type, v));
+      const w = await hf.weights.matrix('blk.0.ffn_down.weight', 256, 512, 'q4_k', { gpuQuant: true, ggmlQuantize });
+      const tied = await hf.weights.matrix('blk.0.attn_q.weight', 256, 256, 'q6_k', { gpuQuant: true, ggmlQuantize });
+      expect([w.format, tied.format, asked]).toEqual(['q4_k', 'q6_k', ['Q4_K', 'Q6_K']]);
+    } finally {
+      await hf.close();
+    }
+  });
+
+  it.each(['q4_k', 'q5_k', 'q6_k', 'q4_0', 'q4_1'] as const)('%s converted on the GPU (the default) runs as converted on the CPU: the same weight bytes, logits and greedy ids', async (quant) => {
+    const run = async (gpuQuantize: boolean) => {
+      const gpu = await createGpu({}); // its own device: the converter's pipeline is compiled anew, and seen
+      const compiled: string[] = [];
+      const unwatch = watchCompiles(gpu, (label) => compiled.push(label));
+      const engine = await Engine.load(dir, { gpu, quant, gpuQuantize, contextLength: 64, maxBatch: 16 });
+      unwatch();
+      try {
+        const r = await engine.complete([1, 5, 9, 200, 7, 33], { maxTokens: 12, temperature: 0, stopAtEos: false });
+        return { ids: r.ids, logits: Array.from(await readLogits(engine.model)), bytes: engine.model.weightBytes, converter: compiled.includes('quantize_ggml') };
+      } finally {
+        await engine.dispose();
+        gpu.device.destroy();
+      }
+    };
+    const onGpu = await run(true);
+    const onCpu = await run(false);
+    expect([onGpu.converter, onCpu.converter]).toEqual([true, false]);
+    expect(onGpu.ids).toEqual(onCpu.ids);
+    expect(onGpu.logits).toEqual(onCpu.logits);
+    expect(onGpu.bytes).toBe(onCpu.bytes);
   });
 });

@@ -148,6 +148,8 @@ export interface BenchModelOptions {
   scales?: BenchScales;
   /** Engine tuning to set after load (e.g. minPassTokens, the prefill passes' floor). */
   tuning?: Partial<Engine['tuning']>;
+  /** The Engine's gpuQuantize load option: conversions at load on the GPU (default) or the CPU. */
+  gpuQuantize?: boolean;
 }
 
 export type BenchScales = 'f16' | 'f32';
@@ -303,7 +305,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
   say(`${o.model} (${label}): loading`);
   const t0 = performance.now();
   const autotune = o.autotune ?? autotuneDefault(o.gpu.caps);
-  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, wideAttention: o.wideAttention, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
+  const engine = await Engine.load(input, { quant: o.quant, gpu: o.gpu, contextLength: maxPrompt + c.genTokens, maxBatch: c.maxBatch, autotune, kvCache: c.kvCache, fuseDecode: o.fuseDecode, wideAttention: o.wideAttention, gpuQuantize: o.gpuQuantize, ...(o.scales ? { halfScales: o.scales === 'f16' } : {}) });
   const loadMs = performance.now() - t0;
   Object.assign(engine.tuning, o.tuning);
   const variants = autotune ? await autotuneChoices(o.gpu.caps.adapterName) : [];

@@ -47,7 +47,7 @@ generate options:
   --no-f16            do not use shader-f16 or subgroups (test the f32 fallback)
   --autotune          time the matmul launch variants at load and keep the fastest (default on GPUs, off
                       on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
-  --cache DIR         keep weights converted on the CPU (the ggml schemes) in DIR, so --quant runs once per model file
+  --cache DIR         keep weights converted to the ggml schemes in DIR, so --quant runs once per model file
   --json              print one JSON object at the end instead of streaming text
 
 bench options (speed; medians over repeats, warm-up excluded):

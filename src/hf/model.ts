@@ -230,7 +230,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
           const w: Fp8WeightData = { format: `fp8${format}`, rows, cols, data, scales, scaleLayout: { blockRows, blockCols } };
           return w;
         }
-        return convertF32(dequantizeFp8Blocks(bytes, scales, rows, cols, blockRows, blockCols, format), rows, cols, quant);
+        return convertF32(dequantizeFp8Blocks(bytes, scales, rows, cols, blockRows, blockCols, format), rows, cols, quant, opts);
       }
       if (t.dtype === 'F16' && (quant === 'auto' || quant === 'f16') && cols % 2 === 0) {
         return { format: 'f16', rows, cols, data: new Uint32Array(bytes.slice().buffer) }; // bit for bit
@@ -238,7 +238,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       if (t.dtype === 'BF16' && quant === 'auto' && cols % 2 === 0) {
         return { format: 'bf16', rows, cols, data: bf16Packed({ name: gguf, ne: [cols, rows], type: 'BF16' }, bytes) }; // bit for bit
       }
-      return convertF32(tensorToF32(t, bytes), rows, cols, quant); // F32, BF16 of odd rows, or a conversion
+      return convertF32(tensorToF32(t, bytes), rows, cols, quant, opts); // F32, BF16 of odd rows, or a conversion
     },
   };
 }

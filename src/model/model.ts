@@ -15,6 +15,8 @@ import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import type { ModelConfig } from './config.ts';
 import { pairRows, readLayer } from './host_weights.ts';
+import { ggmlQuantizeOnGpu, GPU_GGML_TYPES } from '../kernels/quantize_ggml.ts';
+import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
@@ -91,8 +93,8 @@ export interface BuildOptions {
   halfScales?: boolean;
   /**
    * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded
-   * (src/kernels/quantize_weights.ts; the CPU's codes and scales), not on the CPU first: default true. false: the CPU
-   * converts (as the weight cache stores).
+   * (src/kernels/quantize_weights.ts; the CPU's codes and scales), and to the ggml schemes on the GPU before they are
+   * laid out (src/kernels/quantize_ggml.ts; the CPU's bytes), not on the CPU: default true. false: the CPU converts.
    */
   gpuQuantize?: boolean;
   /**
@@ -167,7 +169,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   };
 
   progress(0, 'token_embd.weight');
-  const gpuQuant = { gpuQuant: o.gpuQuantize ?? true };
+  // Conversions the GPU makes: int8, FP8 and f16 as the weights upload, the ggml schemes before (their bytes come back).
+  const onGpu = o.gpuQuantize ?? true;
+  const ggmlQuantize = (type: string, v: Float32Array) => (GPU_GGML_TYPES.includes(type) ? ggmlQuantizeOnGpu(gpu, type, v) : Promise.resolve(ggmlQuantizeOnCpu(type, v)));
+  const gpuQuant = { gpuQuant: onGpu, ...(onGpu ? { ggmlQuantize } : {}) };
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.

@@ -88,6 +88,11 @@ export interface MatrixOptions {
    * for this; CPU readers (references, caches) do not.
    */
   gpuQuant?: boolean;
+  /**
+   * ggml's quantizer for a ggml scheme's conversion of f32 values (the same bytes as ggmlQuantize): the model builder's
+   * runs on its GPU (src/kernels/quantize_ggml.ts). Without it the CPU converts (worker threads on the Node host).
+   */
+  ggmlQuantize?: (type: string, values: Float32Array) => Promise<Uint8Array>;
 }
 
 /**
@@ -118,15 +123,18 @@ export function convertFloats(
 const PARALLEL_VALUES = 1 << 16;
 
 /**
- * storeF32 for a weight source: a ggml scheme's conversion of a large matrix runs on the Node host's worker threads
- * (the same bytes: NodeHost.ggmlQuantize), everything else as storeF32 does it.
+ * storeF32 for a weight source: a ggml scheme's conversion runs where `opts` says (the model builder's GPU), else, for a
+ * large matrix, on the Node host's worker threads (the same bytes: NodeHost.ggmlQuantize); everything else as storeF32
+ * does it.
  */
-export async function convertF32(data: Float32Array, rows: number, cols: number, quant: QuantScheme): Promise<WeightData> {
+export async function convertF32(data: Float32Array, rows: number, cols: number, quant: QuantScheme, opts?: MatrixOptions): Promise<WeightData> {
   const ggml = GGML_SCHEMES[quant];
-  const host = nodeHostIfAny();
-  if (!ggml || !host || data.length < PARALLEL_VALUES) return storeF32(data, rows, cols, quant);
+  if (!ggml) return storeF32(data, rows, cols, quant);
   const type = fallbackType(ggml, cols);
-  return ggmlWeightData(type, rows, cols, await host.ggmlQuantize(type, data));
+  const host = nodeHostIfAny();
+  const quantize = opts?.ggmlQuantize ?? (host && data.length >= PARALLEL_VALUES ? host.ggmlQuantize : null);
+  if (!quantize) return storeF32(data, rows, cols, quant);
+  return ggmlWeightData(type, rows, cols, await quantize(type, data));
 }
 
 /**
@@ -225,7 +233,7 @@ export function ggufWeights(f: GGUFFile): WeightSource {
       const asIs = quant === 'auto' || (quant === 'int8-g32' && t.type === 'Q8_0') || (quant === 'f16' && t.type === 'F16')
         || (ggml !== undefined && t.type === fallbackType(ggml, cols));
       if (asIs && t.type !== 'F32' && !(t.type === 'BF16' && cols % 2)) return ggmlWeightData(t.type, rows, cols, bytes);
-      return convertF32(tensorF32(t, bytes), rows, cols, quant); // F32, BF16 rows of odd length, or a conversion
+      return convertF32(tensorF32(t, bytes), rows, cols, quant, opts); // F32, BF16 rows of odd length, or a conversion
     },
   };
 }

@@ -1,0 +1,371 @@
+// quantize_ggml: f32 values to ggml's blocks on the GPU, the bytes of ggml's reference quantizers
+// (quantize_row_*_ref without an imatrix; src/quant/ggml/quant_32.ts and quant_k.ts are the CPU's copies, each C float
+// operation rounded once). One invocation a block (32 values, 256 for the K-quants), written to `dst` as the block's
+// bytes padded to whole words (BLOCK_WORDS); the host drops the padding. Needs shaders/round_f16.wgsl and
+// shaders/q8_block.wgsl (div_exact, round_away) in front of it.
+// Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP) and every product that feeds a sum goes through
+// rn (a compiler may fuse a multiply and an add into one rounding; C built without FMA, as llama-quantize is, does not).
+// nearest_int is round(): ties to even, as ggml's 1.5 * 2^23 trick. sqrt (the K-quants' weights) is WGSL's: exact on
+// CPU adapters, within an ULP or so on GPUs, where a block's codes may then differ from the CPU's at a near tie.
+
+override TYPE: u32 = 0u; // 0 Q4_0, 1 Q4_1, 2 Q5_0, 3 Q5_1, 4 Q8_0, 5 Q4_K, 6 Q5_K, 7 Q6_K
+override BLOCK_WORDS: u32 = 5u; // words of a padded block in dst
+override WG: u32 = 64u;
+
+struct QuantizeGgmlParams {
+  blocks: u32, // blocks in this piece of src
+  groups_x: u32, // invocations along x of the dispatch (its grid is 2D past 65,535 workgroups)
+  zero: u32, // 0, unknown to the compiler: rn's OR cannot be folded away
+  pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: QuantizeGgmlParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // (blocks * values a block)
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>; // (blocks * BLOCK_WORDS)
+
+var<private> out: array<u32, 53>; // the block's bytes, little-endian in words (Q6_K's 210 the most)
+var<private> xb: array<f32, 32>; // a sub-block's values
+var<private> lq: array<u32, 256>; // the block's codes
+var<private> scales: array<f32, 16>; // the sub-blocks' scales
+var<private> mins: array<f32, 8>; // and mins (Q4_K, Q5_K)
+
+// x as stored: a product rounded before it is added (no fused multiply-add).
+fn rn(x: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) | p.zero);
+}
+
+// a / b correctly rounded, any signs (div_exact takes magnitudes; the sign as IEEE's, -0 included).
+fn div_rn(a: f32, b: f32) -> f32 {
+  let q = div_exact(abs(a), abs(b));
+  return select(q, -q, ((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) != 0u);
+}
+
+fn put(i: u32, v: u32) {
+  out[i >> 2u] |= (v & 0xFFu) << (8u * (i & 3u));
+}
+
+// v as the f16 bits ggml stores (ties to even; subnormals as multiples of 2^-24).
+fn f16_bits(v: f32) -> u32 {
+  let r = round_f16(vec4<f32>(v)).x;
+  let b = bitcast<u32>(r);
+  let sign = (b >> 16u) & 0x8000u;
+  let mag = b & 0x7FFFFFFFu;
+  if (mag >= 0x7F800000u) { return sign | 0x7C00u | select(0u, 0x200u, mag > 0x7F800000u); }
+  if (mag < 0x38800000u) { return sign | u32(abs(r) * 16777216.0); }
+  return sign | ((mag - 0x38000000u) >> 13u);
+}
+
+// f16(v)'s bytes at i, i + 1; returns the f16 value.
+fn put_f16(i: u32, v: f32) -> f32 {
+  let h = f16_bits(v);
+  put(i, h);
+  put(i + 1u, h >> 8u);
+  return round_f16(vec4<f32>(v)).x;
+}
+
+// The low byte of nearest_int(v), as C's (int) then & 255 (negatives in two's complement).
+fn low_byte(v: f32) -> u32 {
+  return bitcast<u32>(i32(round(v))) & 0xFFu;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let blk = gid.y * p.groups_x + gid.x;
+  if (blk >= p.blocks) { return; }
+  for (var i = 0u; i < BLOCK_WORDS; i++) { out[i] = 0u; }
+  switch TYPE {
+    case 0u: { quant_sym(blk * 32u, 4u); }
+    case 1u: { quant_affine(blk * 32u, 4u); }
+    case 2u: { quant_sym(blk * 32u, 5u); }
+    case 3u: { quant_affine(blk * 32u, 5u); }
+    case 4u: { quant_q8_0(blk * 32u); }
+    case 5u: { quant_q45_k(blk * 256u, false); }
+    case 6u: { quant_q45_k(blk * 256u, true); }
+    default: { quant_q6_k(blk * 256u); }
+  }
+  for (var i = 0u; i < BLOCK_WORDS; i++) { dst[blk * BLOCK_WORDS + i] = out[i]; }
+}
+
+// Q4_0, Q5_0: d = max / -half (max the value of largest magnitude, the first on a tie), codes trunc(x / d + half + 0.5).
+fn quant_sym(x0: u32, bits: u32) {
+  let half = f32(1u << (bits - 1u));
+  let top = f32((1u << bits) - 1u);
+  let qs = select(2u, 6u, bits == 5u);
+  var amax = 0.0;
+  var mx = 0.0;
+  for (var j = 0u; j < 32u; j++) {
+    let v = src[x0 + j];
+    if (amax < abs(v)) {
+      amax = abs(v);
+      mx = v;
+    }
+  }
+  let d = div_rn(mx, -half);
+  let id = select(0.0, div_rn(1.0, d), d != 0.0);
+  put_f16(0u, d);
+  var qh = 0u;
+  for (var j = 0u; j < 16u; j++) {
+    let a = u32(min(top, trunc(rn(src[x0 + j] * id) + (half + 0.5))));
+    let b = u32(min(top, trunc(rn(src[x0 + j + 16u] * id) + (half + 0.5))));
+    put(qs + j, (a & 15u) | ((b & 15u) << 4u));
+    qh |= ((a >> 4u) << j) | ((b >> 4u) << (j + 16u));
+  }
+  if (bits == 5u) { // qh's 4 bytes at 2..5
+    out[0] |= qh << 16u;
+    out[1] |= qh >> 16u;
+  }
+}
+
+// Q4_1, Q5_1: d = (max - min) / (2^bits - 1), m = min, codes trunc((x - min) / d + 0.5) (Q5_1's C has no clamp).
+fn quant_affine(x0: u32, bits: u32) {
+  var mn = src[x0];
+  var mx = src[x0];
+  for (var j = 1u; j < 32u; j++) { // comparisons, not min/max: which of -0 and 0 is kept matters to the f16 min
+    if (src[x0 + j] < mn) { mn = src[x0 + j]; }
+    if (src[x0 + j] > mx) { mx = src[x0 + j]; }
+  }
+  let d = div_rn(mx - mn, f32((1u << bits) - 1u));
+  let id = select(0.0, div_rn(1.0, d), d != 0.0);
+  put_f16(0u, d);
+  put_f16(2u, mn);
+  var qh = 0u;
+  for (var j = 0u; j < 16u; j++) {
+    var a = u32(trunc(rn((src[x0 + j] - mn) * id) + 0.5));
+    var b = u32(trunc(rn((src[x0 + j + 16u] - mn) * id) + 0.5));
+    if (bits == 4u) {
+      a = min(15u, a);
+      b = min(15u, b);
+    }
+    put(select(4u, 8u, bits == 5u) + j, (a & 15u) | ((b & 15u) << 4u));
+    qh |= (((a >> 4u) & 1u) << j) | (((b >> 4u) & 1u) << (j + 16u));
+  }
+  if (bits == 5u) { out[1] = qh; }
+}
+
+// Q8_0: d = amax / 127, codes roundf(x / d) (halves away from zero).
+fn quant_q8_0(x0: u32) {
+  var amax = 0.0;
+  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(src[x0 + j])); }
+  let d = div_rn(amax, 127.0);
+  let id = select(0.0, div_rn(1.0, d), d != 0.0);
+  put_f16(0u, d);
+  for (var j = 0u; j < 32u; j++) {
+    put(2u + j, u32(round_away(vec4<f32>(src[x0 + j] * id)).x));
+  }
+}
+
+// make_qkx2_quants(32, nmax, xb, weights av_x + |x|, lq[lo..], rmin, rdelta, nstep, use_mad = false): unsigned codes
+// with a min, the least-squares (scale, min) of nstep + 1 candidate scales; returns (scale, -min). A candidate's codes
+// and weights are recomputed where they are needed, and the best candidate's codes written once at the end (its scale
+// and the min it was taken against): SwiftShader keeps private arrays in memory, where an access costs more than the
+// arithmetic; the same operations give the same values.
+fn make_qkx2(nmax: f32, lo: u32, rmin: f32, rdelta: f32, nstep: u32, av_x: f32) -> vec2<f32> {
+  var mn = xb[0];
+  var mx = xb[0];
+  var sum_w = av_x + abs(xb[0]);
+  var sum_x = rn(sum_w * xb[0]);
+  for (var i = 1u; i < 32u; i++) {
+    let x = xb[i];
+    if (x < mn) { mn = x; }
+    if (x > mx) { mx = x; }
+    let w = av_x + abs(x);
+    sum_w = sum_w + w;
+    sum_x = sum_x + rn(w * x);
+  }
+  if (mn > 0.0) { mn = 0.0; }
+  if (mx == mn) {
+    for (var i = 0u; i < 32u; i++) { lq[lo + i] = 0u; }
+    return vec2<f32>(0.0, -mn);
+  }
+  var iscale = div_rn(nmax, mx - mn);
+  var scale = div_rn(1.0, iscale);
+  var best = 0.0;
+  for (var i = 0u; i < 32u; i++) {
+    let x = xb[i];
+    let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
+    let diff = (rn(scale * l) + mn) - x;
+    best = best + rn((av_x + abs(x)) * rn(diff * diff));
+  }
+  var code_scale = iscale; // the best codes so far: clamp(round(code_scale * (x - code_min)), 0, nmax)
+  var code_min = mn;
+  for (var is = 0u; is <= nstep; is++) {
+    iscale = div_rn((rmin + rn(rdelta * f32(is))) + nmax, mx - mn);
+    var sum_l = 0.0;
+    var sum_l2 = 0.0;
+    var sum_xl = 0.0;
+    for (var i = 0u; i < 32u; i++) {
+      let x = xb[i];
+      let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
+      let wl = rn((av_x + abs(x)) * l);
+      sum_l = sum_l + wl;
+      sum_l2 = sum_l2 + rn(wl * l);
+      sum_xl = sum_xl + rn(wl * x);
+    }
+    let det = rn(sum_w * sum_l2) - rn(sum_l * sum_l);
+    if (det > 0.0) {
+      var this_scale = div_rn(rn(sum_w * sum_xl) - rn(sum_x * sum_l), det);
+      var this_min = div_rn(rn(sum_l2 * sum_x) - rn(sum_l * sum_xl), det);
+      if (this_min > 0.0) {
+        this_min = 0.0;
+        this_scale = div_rn(sum_xl, sum_l2);
+      }
+      var err = 0.0;
+      for (var i = 0u; i < 32u; i++) {
+        let x = xb[i];
+        let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
+        let diff = (rn(this_scale * l) + this_min) - x;
+        err = err + rn((av_x + abs(x)) * rn(diff * diff));
+      }
+      if (err < best) {
+        code_scale = iscale;
+        code_min = mn;
+        best = err;
+        scale = this_scale;
+        if (this_min != mn) { mn = this_min; }
+      }
+    }
+  }
+  for (var i = 0u; i < 32u; i++) { lq[lo + i] = u32(clamp(round(code_scale * (xb[i] - code_min)), 0.0, nmax)); }
+  return vec2<f32>(scale, -mn);
+}
+
+// Q4_K, Q5_K: 8 sub-blocks of 32, make_qkx2 each (weights avg |x| + |x|), 6-bit scales and mins, f16 d and dmin.
+fn quant_q45_k(x0: u32, fifth: bool) {
+  let nmax = select(15.0, 31.0, fifth);
+  var max_scale = 0.0;
+  var max_min = 0.0;
+  for (var j = 0u; j < 8u; j++) {
+    var sum_x2 = 0.0;
+    for (var l = 0u; l < 32u; l++) {
+      xb[l] = src[x0 + 32u * j + l];
+      sum_x2 = sum_x2 + rn(xb[l] * xb[l]);
+    }
+    let av_x = sqrt(sum_x2 * 0.03125);
+    var sm: vec2<f32>;
+    if (fifth) { sm = make_qkx2(nmax, 32u * j, -0.5, 0.1, 15u, av_x); } else { sm = make_qkx2(nmax, 32u * j, -1.0, 0.1, 20u, av_x); }
+    scales[j] = sm.x;
+    mins[j] = sm.y;
+    if (sm.x > max_scale) { max_scale = sm.x; }
+    if (sm.y > max_min) { max_min = sm.y; }
+  }
+  let inv_scale = select(0.0, div_rn(63.0, max_scale), max_scale > 0.0);
+  let inv_min = select(0.0, div_rn(63.0, max_min), max_min > 0.0);
+  var ls: array<u32, 8>;
+  var lm: array<u32, 8>;
+  for (var j = 0u; j < 8u; j++) {
+    ls[j] = min(63u, low_byte(inv_scale * scales[j]));
+    lm[j] = min(63u, low_byte(inv_min * mins[j]));
+    if (j < 4u) {
+      put(4u + j, ls[j]);
+      put(8u + j, lm[j]);
+    } else {
+      put(8u + j, (ls[j] & 15u) | ((lm[j] & 15u) << 4u));
+      put(j, (ls[j] >> 4u) << 6u);
+      put(4u + j, (lm[j] >> 4u) << 6u);
+    }
+  }
+  let d0 = put_f16(0u, div_rn(max_scale, 63.0));
+  let dmin0 = put_f16(2u, div_rn(max_min, 63.0));
+  for (var j = 0u; j < 8u; j++) {
+    let d = d0 * f32(ls[j]);
+    if (d == 0.0) { continue; }
+    let dm = dmin0 * f32(lm[j]);
+    for (var i = 0u; i < 32u; i++) {
+      lq[32u * j + i] = u32(clamp(round(div_rn(src[x0 + 32u * j + i] + dm, d)), 0.0, nmax));
+    }
+  }
+  let qs = select(16u, 48u, fifth);
+  for (var c = 0u; c < 4u; c++) {
+    for (var l = 0u; l < 32u; l++) {
+      var l1 = lq[64u * c + l];
+      var l2 = lq[64u * c + l + 32u];
+      if (fifth && l1 > 15u) {
+        l1 -= 16u;
+        put(16u + l, 1u << (2u * c));
+      }
+      if (fifth && l2 > 15u) {
+        l2 -= 16u;
+        put(16u + l, 2u << (2u * c));
+      }
+      put(qs + 32u * c + l, l1 | (l2 << 4u));
+    }
+  }
+}
+
+// make_qx_quants(16, 32, xb, lq[lo..], rmse_type 1): signed codes (stored + 32), the best of 19 candidate scales
+// -(32 + 0.1 is) / max weighted by x^2; returns the scale. The best candidate's codes are written once at the end.
+fn make_qx(lo: u32) -> f32 {
+  var amax = 0.0;
+  var mx = 0.0;
+  for (var i = 0u; i < 16u; i++) {
+    if (abs(xb[i]) > amax) {
+      amax = abs(xb[i]);
+      mx = xb[i];
+    }
+  }
+  if (amax < 1e-15) {
+    for (var i = 0u; i < 16u; i++) { lq[lo + i] = 0u; }
+    return 0.0;
+  }
+  var scale = 0.0;
+  var best = 0.0;
+  var code_scale = 0.0; // the best codes so far: clamp(round(code_scale * x), -32, 31)
+  for (var is = -10; is <= 9; is++) {
+    if (is == 0) { continue; }
+    var iscale = div_rn(-32.0, mx);
+    if (is != -10) { iscale = div_rn(-(32.0 + rn(0.1 * f32(is))), mx); }
+    var sum_lx = 0.0;
+    var sum_l2 = 0.0;
+    for (var i = 0u; i < 16u; i++) {
+      let x = xb[i];
+      let l = clamp(round(iscale * x), -32.0, 31.0);
+      let w = x * x;
+      sum_lx = sum_lx + rn(rn(w * x) * l);
+      sum_l2 = sum_l2 + rn(rn(w * l) * l);
+    }
+    if (is == -10 || (sum_l2 > 0.0 && sum_lx * sum_lx > best * sum_l2)) {
+      code_scale = iscale;
+      scale = select(div_rn(sum_lx, sum_l2), 0.0, is == -10 && sum_l2 == 0.0);
+      best = scale * sum_lx;
+    }
+  }
+  for (var i = 0u; i < 16u; i++) { lq[lo + i] = u32(clamp(round(code_scale * xb[i]), -32.0, 31.0) + 32.0); }
+  return scale;
+}
+
+// Q6_K: 16 sub-blocks of 16, make_qx each, int8 scales against one f16 d = max_scale / -128.
+fn quant_q6_k(x0: u32) {
+  var max_scale = 0.0;
+  var max_abs = 0.0;
+  for (var ib = 0u; ib < 16u; ib++) {
+    for (var i = 0u; i < 16u; i++) { xb[i] = src[x0 + 16u * ib + i]; }
+    scales[ib] = make_qx(16u * ib);
+    if (abs(scales[ib]) > max_abs) {
+      max_abs = abs(scales[ib]);
+      max_scale = scales[ib];
+    }
+  }
+  if (max_abs < 1e-15) { return; } // an all-zero block
+  let iscale = div_rn(-128.0, max_scale);
+  let d0 = put_f16(208u, div_rn(1.0, iscale));
+  for (var ib = 0u; ib < 16u; ib++) {
+    let q = i32(min(127.0, round(iscale * scales[ib])));
+    put(192u + ib, bitcast<u32>(q));
+    let d = d0 * f32(q);
+    if (d == 0.0) { continue; }
+    for (var i = 0u; i < 16u; i++) {
+      lq[16u * ib + i] = u32(i32(clamp(round(div_rn(src[x0 + 16u * ib + i], d)), -32.0, 31.0)) + 32);
+    }
+  }
+  for (var h = 0u; h < 2u; h++) {
+    for (var l = 0u; l < 32u; l++) {
+      let a = lq[128u * h + l];
+      let b = lq[128u * h + l + 32u];
+      let c = lq[128u * h + l + 64u];
+      let e = lq[128u * h + l + 96u];
+      put(64u * h + l, (a & 15u) | ((c & 15u) << 4u));
+      put(64u * h + l + 32u, (b & 15u) | ((e & 15u) << 4u));
+      put(128u + 32u * h + l, (a >> 4u) | ((b >> 4u) << 2u) | ((c >> 4u) << 4u) | ((e >> 4u) << 6u));
+    }
+  }
+}
