@@ -66,10 +66,12 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     expect(run.abortedFinish).toBe('abort');
   }, 240_000);
 
-  // Converted at load on SwiftShader's GPU (shaders/quantize_weights.wgsl, through Tint and Subzero) as on the CPU.
-  it('the BF16 folder converted to int8, FP8 and f16 on the GPU runs as converted on the CPU', async () => {
+  // Converted at load on SwiftShader's GPU (shaders/quantize_weights.wgsl and quantize_ggml.wgsl, through Tint and
+  // Subzero) as on the CPU. The folder's rows of 64 take q4_k's and q6_k's fallbacks, Q5_0 and Q8_0 (the K-quants'
+  // own blocks: test/browser/quantize_ggml.browser.test.ts).
+  it('the BF16 folder converted to int8, FP8, f16 and the ggml schemes on the GPU runs as converted on the CPU', async () => {
     const prompt = hfPrompts()[0].prompt;
-    for (const quant of ['int8', 'fp8-e4m3-g32', 'f16']) {
+    for (const quant of ['int8', 'fp8-e4m3-g32', 'f16', 'q4_k', 'q6_k']) {
       const page = (gpuQuantize: string) => runPage({ model: HF_FOLDER, prompts: JSON.stringify([prompt]), maxTokens: '16', quant, gpuQuantize });
       const [onGpu, onCpu] = [await page('1'), await page('0')];
       expect(onGpu.greedy, quant).toEqual(onCpu.greedy);
