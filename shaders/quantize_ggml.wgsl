@@ -24,7 +24,7 @@ struct QuantizeGgmlParams {
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>; // (blocks * BLOCK_WORDS)
 
 var<private> out: array<u32, 53>; // the block's bytes, little-endian in words (Q6_K's 210 the most)
-var<private> xb: array<f32, 32>; // a sub-block's values
+var<private> xs: X32; // a sub-block's values (Q6_K's 16 in v0..v3)
 var<private> lq: array<u32, 256>; // the block's codes
 var<private> scales: array<f32, 16>; // the sub-blocks' scales
 var<private> mins: array<f32, 8>; // and mins (Q4_K, Q5_K)
@@ -154,68 +154,130 @@ fn quant_q8_0(x0: u32) {
   }
 }
 
-// make_qkx2_quants(32, nmax, xb, weights av_x + |x|, lq[lo..], rmin, rdelta, nstep, use_mad = false): unsigned codes
-// with a min, the least-squares (scale, min) of nstep + 1 candidate scales; returns (scale, -min). A candidate's codes
-// and weights are recomputed where they are needed, and the best candidate's codes written once at the end (its scale
-// and the min it was taken against): SwiftShader keeps private arrays in memory, where an access costs more than the
-// arithmetic; the same operations give the same values.
-fn make_qkx2(nmax: f32, lo: u32, rmin: f32, rdelta: f32, nstep: u32, av_x: f32) -> vec2<f32> {
-  var mn = xb[0];
-  var mx = xb[0];
-  var sum_w = av_x + abs(xb[0]);
-  var sum_x = rn(sum_w * xb[0]);
-  for (var i = 1u; i < 32u; i++) {
-    let x = xb[i];
-    if (x < mn) { mn = x; }
-    if (x > mx) { mx = x; }
-    let w = av_x + abs(x);
-    sum_w = sum_w + w;
-    sum_x = sum_x + rn(w * x);
+// A sub-block's 32 values as named vec4s, not an array: registers where an array indexed by a loop counter stays in
+// memory (SwiftShader unrolls no loop; lavapipe's NIR not loops of 32). The searches below go through them 4 values at
+// a time, each sum in element order (add4), so every f32 operation is the C's, on the same values in the same order.
+struct X32 {
+  v0: vec4<f32>,
+  v1: vec4<f32>,
+  v2: vec4<f32>,
+  v3: vec4<f32>,
+  v4: vec4<f32>,
+  v5: vec4<f32>,
+  v6: vec4<f32>,
+  v7: vec4<f32>,
+}
+
+fn load4(i: u32) -> vec4<f32> {
+  return vec4<f32>(src[i], src[i + 1u], src[i + 2u], src[i + 3u]);
+}
+
+fn rn4(v: vec4<f32>) -> vec4<f32> {
+  return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) | vec4<u32>(p.zero));
+}
+
+// s + v.x + v.y + v.z + v.w, in that order.
+fn add4(s: f32, v: vec4<f32>) -> f32 {
+  return (((s + v.x) + v.y) + v.z) + v.w;
+}
+
+// make_qkx2's statistics over q in order: (min, max) by comparisons, and the sums of w and w * x (w = av_x + |x|).
+fn qkx2_stats4(m: vec4<f32>, q: vec4<f32>, av_x: f32) -> vec4<f32> {
+  var r = m;
+  for (var c = 0u; c < 4u; c++) {
+    if (q[c] < r.x) { r.x = q[c]; }
+    if (q[c] > r.y) { r.y = q[c]; }
   }
+  let w = av_x + abs(q);
+  return vec4<f32>(r.xy, add4(r.z, w), add4(r.w, rn4(w * q)));
+}
+
+// A candidate's sums over q: (sum w l, sum w l^2, sum w l x), codes l = clamp(round(iscale * (x - mn)), 0, nmax).
+fn qkx2_sums4(s: vec3<f32>, q: vec4<f32>, iscale: f32, mn: f32, nmax: f32, av_x: f32) -> vec3<f32> {
+  let l = clamp(round(iscale * (q - mn)), vec4<f32>(0.0), vec4<f32>(nmax));
+  let wl = rn4((av_x + abs(q)) * l);
+  return vec3<f32>(add4(s.x, wl), add4(s.y, rn4(wl * l)), add4(s.z, rn4(wl * q)));
+}
+
+// The weighted squared error over q of codes clamp(round(iscale * (x - mn)), 0, nmax) taken as scale * l + m.
+fn qkx2_err4(e: f32, q: vec4<f32>, iscale: f32, mn: f32, nmax: f32, av_x: f32, scale: f32, m: f32) -> f32 {
+  let l = clamp(round(iscale * (q - mn)), vec4<f32>(0.0), vec4<f32>(nmax));
+  let diff = (rn4(scale * l) + m) - q;
+  return add4(e, rn4((av_x + abs(q)) * rn4(diff * diff)));
+}
+
+fn qkx2_sums(iscale: f32, mn: f32, nmax: f32, av_x: f32) -> vec3<f32> {
+  var s = vec3<f32>(0.0);
+  s = qkx2_sums4(s, xs.v0, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v1, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v2, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v3, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v4, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v5, iscale, mn, nmax, av_x);
+  s = qkx2_sums4(s, xs.v6, iscale, mn, nmax, av_x);
+  return qkx2_sums4(s, xs.v7, iscale, mn, nmax, av_x);
+}
+
+fn qkx2_err(iscale: f32, mn: f32, nmax: f32, av_x: f32, scale: f32, m: f32) -> f32 {
+  var e = qkx2_err4(0.0, xs.v0, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v1, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v2, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v3, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v4, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v5, iscale, mn, nmax, av_x, scale, m);
+  e = qkx2_err4(e, xs.v6, iscale, mn, nmax, av_x, scale, m);
+  return qkx2_err4(e, xs.v7, iscale, mn, nmax, av_x, scale, m);
+}
+
+// Codes clamp(round(iscale * (x - mn)), lo_code, hi_code) + bias of q into lq[at .. at + 3].
+fn put_codes4(at: u32, q: vec4<f32>, iscale: f32, mn: f32, lo_code: f32, hi_code: f32, bias: f32) {
+  let l = vec4<u32>(clamp(round(iscale * (q - mn)), vec4<f32>(lo_code), vec4<f32>(hi_code)) + bias);
+  lq[at] = l.x;
+  lq[at + 1u] = l.y;
+  lq[at + 2u] = l.z;
+  lq[at + 3u] = l.w;
+}
+
+// make_qkx2_quants(32, nmax, xs, weights av_x + |x|, lq[lo..], rmin, rdelta, nstep, use_mad = false): unsigned codes
+// with a min, the least-squares (scale, min) of nstep + 1 candidate scales; returns (scale, -min). A candidate's codes
+// are recomputed where they are needed, and the best candidate's written once at the end (its scale and the min it
+// was taken against).
+fn make_qkx2(nmax: f32, lo: u32, rmin: f32, rdelta: f32, nstep: u32, av_x: f32) -> vec2<f32> {
+  // -0 is the sums' identity (+0 would turn a first -0 term into +0)
+  var st = qkx2_stats4(vec4<f32>(xs.v0.x, xs.v0.x, -0.0, -0.0), xs.v0, av_x);
+  st = qkx2_stats4(st, xs.v1, av_x);
+  st = qkx2_stats4(st, xs.v2, av_x);
+  st = qkx2_stats4(st, xs.v3, av_x);
+  st = qkx2_stats4(st, xs.v4, av_x);
+  st = qkx2_stats4(st, xs.v5, av_x);
+  st = qkx2_stats4(st, xs.v6, av_x);
+  st = qkx2_stats4(st, xs.v7, av_x);
+  var mn = st.x;
   if (mn > 0.0) { mn = 0.0; }
+  let mx = st.y;
+  let sum_w = st.z;
+  let sum_x = st.w;
   if (mx == mn) {
     for (var i = 0u; i < 32u; i++) { lq[lo + i] = 0u; }
     return vec2<f32>(0.0, -mn);
   }
   var iscale = div_rn(nmax, mx - mn);
   var scale = div_rn(1.0, iscale);
-  var best = 0.0;
-  for (var i = 0u; i < 32u; i++) {
-    let x = xb[i];
-    let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
-    let diff = (rn(scale * l) + mn) - x;
-    best = best + rn((av_x + abs(x)) * rn(diff * diff));
-  }
+  var best = qkx2_err(iscale, mn, nmax, av_x, scale, mn);
   var code_scale = iscale; // the best codes so far: clamp(round(code_scale * (x - code_min)), 0, nmax)
   var code_min = mn;
   for (var is = 0u; is <= nstep; is++) {
     iscale = div_rn((rmin + rn(rdelta * f32(is))) + nmax, mx - mn);
-    var sum_l = 0.0;
-    var sum_l2 = 0.0;
-    var sum_xl = 0.0;
-    for (var i = 0u; i < 32u; i++) {
-      let x = xb[i];
-      let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
-      let wl = rn((av_x + abs(x)) * l);
-      sum_l = sum_l + wl;
-      sum_l2 = sum_l2 + rn(wl * l);
-      sum_xl = sum_xl + rn(wl * x);
-    }
-    let det = rn(sum_w * sum_l2) - rn(sum_l * sum_l);
+    let s = qkx2_sums(iscale, mn, nmax, av_x); // (sum_l, sum_l2, sum_xl)
+    let det = rn(sum_w * s.y) - rn(s.x * s.x);
     if (det > 0.0) {
-      var this_scale = div_rn(rn(sum_w * sum_xl) - rn(sum_x * sum_l), det);
-      var this_min = div_rn(rn(sum_l2 * sum_x) - rn(sum_l * sum_xl), det);
+      var this_scale = div_rn(rn(sum_w * s.z) - rn(sum_x * s.x), det);
+      var this_min = div_rn(rn(s.y * sum_x) - rn(s.x * s.z), det);
       if (this_min > 0.0) {
         this_min = 0.0;
-        this_scale = div_rn(sum_xl, sum_l2);
+        this_scale = div_rn(s.z, s.y);
       }
-      var err = 0.0;
-      for (var i = 0u; i < 32u; i++) {
-        let x = xb[i];
-        let l = clamp(round(iscale * (x - mn)), 0.0, nmax);
-        let diff = (rn(this_scale * l) + this_min) - x;
-        err = err + rn((av_x + abs(x)) * rn(diff * diff));
-      }
+      let err = qkx2_err(iscale, mn, nmax, av_x, this_scale, this_min);
       if (err < best) {
         code_scale = iscale;
         code_min = mn;
@@ -225,7 +287,14 @@ fn make_qkx2(nmax: f32, lo: u32, rmin: f32, rdelta: f32, nstep: u32, av_x: f32) 
       }
     }
   }
-  for (var i = 0u; i < 32u; i++) { lq[lo + i] = u32(clamp(round(code_scale * (xb[i] - code_min)), 0.0, nmax)); }
+  put_codes4(lo, xs.v0, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 4u, xs.v1, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 8u, xs.v2, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 12u, xs.v3, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 16u, xs.v4, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 20u, xs.v5, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 24u, xs.v6, code_scale, code_min, 0.0, nmax, 0.0);
+  put_codes4(lo + 28u, xs.v7, code_scale, code_min, 0.0, nmax, 0.0);
   return vec2<f32>(scale, -mn);
 }
 
@@ -235,11 +304,16 @@ fn quant_q45_k(x0: u32, fifth: bool) {
   var max_scale = 0.0;
   var max_min = 0.0;
   for (var j = 0u; j < 8u; j++) {
-    var sum_x2 = 0.0;
-    for (var l = 0u; l < 32u; l++) {
-      xb[l] = src[x0 + 32u * j + l];
-      sum_x2 = sum_x2 + rn(xb[l] * xb[l]);
-    }
+    let at = x0 + 32u * j;
+    xs = X32(load4(at), load4(at + 4u), load4(at + 8u), load4(at + 12u), load4(at + 16u), load4(at + 20u), load4(at + 24u), load4(at + 28u));
+    var sum_x2 = add4(0.0, rn4(xs.v0 * xs.v0));
+    sum_x2 = add4(sum_x2, rn4(xs.v1 * xs.v1));
+    sum_x2 = add4(sum_x2, rn4(xs.v2 * xs.v2));
+    sum_x2 = add4(sum_x2, rn4(xs.v3 * xs.v3));
+    sum_x2 = add4(sum_x2, rn4(xs.v4 * xs.v4));
+    sum_x2 = add4(sum_x2, rn4(xs.v5 * xs.v5));
+    sum_x2 = add4(sum_x2, rn4(xs.v6 * xs.v6));
+    sum_x2 = add4(sum_x2, rn4(xs.v7 * xs.v7));
     let av_x = sqrt(sum_x2 * 0.03125);
     var sm: vec2<f32>;
     if (fifth) { sm = make_qkx2(nmax, 32u * j, -0.5, 0.1, 15u, av_x); } else { sm = make_qkx2(nmax, 32u * j, -1.0, 0.1, 20u, av_x); }
@@ -292,17 +366,28 @@ fn quant_q45_k(x0: u32, fifth: bool) {
   }
 }
 
-// make_qx_quants(16, 32, xb, lq[lo..], rmse_type 1): signed codes (stored + 32), the best of 19 candidate scales
-// -(32 + 0.1 is) / max weighted by x^2; returns the scale. The best candidate's codes are written once at the end.
-fn make_qx(lo: u32) -> f32 {
-  var amax = 0.0;
-  var mx = 0.0;
-  for (var i = 0u; i < 16u; i++) {
-    if (abs(xb[i]) > amax) {
-      amax = abs(xb[i]);
-      mx = xb[i];
-    }
+// make_qx's sums over q for codes l = clamp(round(iscale * x), -32, 31): (sum x^2 x l, sum x^2 l^2), in order.
+fn qx_sums4(s: vec2<f32>, q: vec4<f32>, iscale: f32) -> vec2<f32> {
+  let l = clamp(round(iscale * q), vec4<f32>(-32.0), vec4<f32>(31.0));
+  let w = q * q;
+  return vec2<f32>(add4(s.x, rn4(rn4(w * q) * l)), add4(s.y, rn4(rn4(w * l) * l)));
+}
+
+// The value of largest magnitude so far (m.y; m.x its magnitude), the first on a tie, over q in order.
+fn qx_max4(m: vec2<f32>, q: vec4<f32>) -> vec2<f32> {
+  var r = m;
+  for (var c = 0u; c < 4u; c++) {
+    if (abs(q[c]) > r.x) { r = vec2<f32>(abs(q[c]), q[c]); }
   }
+  return r;
+}
+
+// make_qx_quants(16, 32, xs.v0..v3, lq[lo..], rmse_type 1): signed codes (stored + 32), the best of 19 candidate
+// scales -(32 + 0.1 is) / max weighted by x^2; returns the scale. The best candidate's codes are written once at the end.
+fn make_qx(lo: u32) -> f32 {
+  let m = qx_max4(qx_max4(qx_max4(qx_max4(vec2<f32>(0.0), xs.v0), xs.v1), xs.v2), xs.v3);
+  let amax = m.x;
+  let mx = m.y;
   if (amax < 1e-15) {
     for (var i = 0u; i < 16u; i++) { lq[lo + i] = 0u; }
     return 0.0;
@@ -314,22 +399,19 @@ fn make_qx(lo: u32) -> f32 {
     if (is == 0) { continue; }
     var iscale = div_rn(-32.0, mx);
     if (is != -10) { iscale = div_rn(-(32.0 + rn(0.1 * f32(is))), mx); }
-    var sum_lx = 0.0;
-    var sum_l2 = 0.0;
-    for (var i = 0u; i < 16u; i++) {
-      let x = xb[i];
-      let l = clamp(round(iscale * x), -32.0, 31.0);
-      let w = x * x;
-      sum_lx = sum_lx + rn(rn(w * x) * l);
-      sum_l2 = sum_l2 + rn(rn(w * l) * l);
-    }
+    let s = qx_sums4(qx_sums4(qx_sums4(qx_sums4(vec2<f32>(0.0), xs.v0, iscale), xs.v1, iscale), xs.v2, iscale), xs.v3, iscale);
+    let sum_lx = s.x;
+    let sum_l2 = s.y;
     if (is == -10 || (sum_l2 > 0.0 && sum_lx * sum_lx > best * sum_l2)) {
       code_scale = iscale;
       scale = select(div_rn(sum_lx, sum_l2), 0.0, is == -10 && sum_l2 == 0.0);
       best = scale * sum_lx;
     }
   }
-  for (var i = 0u; i < 16u; i++) { lq[lo + i] = u32(clamp(round(code_scale * xb[i]), -32.0, 31.0) + 32.0); }
+  put_codes4(lo, xs.v0, code_scale, 0.0, -32.0, 31.0, 32.0);
+  put_codes4(lo + 4u, xs.v1, code_scale, 0.0, -32.0, 31.0, 32.0);
+  put_codes4(lo + 8u, xs.v2, code_scale, 0.0, -32.0, 31.0, 32.0);
+  put_codes4(lo + 12u, xs.v3, code_scale, 0.0, -32.0, 31.0, 32.0);
   return scale;
 }
 
@@ -338,7 +420,11 @@ fn quant_q6_k(x0: u32) {
   var max_scale = 0.0;
   var max_abs = 0.0;
   for (var ib = 0u; ib < 16u; ib++) {
-    for (var i = 0u; i < 16u; i++) { xb[i] = src[x0 + 16u * ib + i]; }
+    let at = x0 + 16u * ib;
+    xs.v0 = load4(at);
+    xs.v1 = load4(at + 4u);
+    xs.v2 = load4(at + 8u);
+    xs.v3 = load4(at + 12u);
     scales[ib] = make_qx(16u * ib);
     if (abs(scales[ib]) > max_abs) {
       max_abs = abs(scales[ib]);
