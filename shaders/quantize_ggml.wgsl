@@ -3,7 +3,7 @@
 // operation rounded once). One invocation a block (32 values, 256 for the K-quants), written to `dst` as the block's
 // bytes padded to whole words (BLOCK_WORDS); the host drops the padding. Needs shaders/round_f16.wgsl and
 // shaders/q8_block.wgsl (div_exact, round_away) in front of it.
-// Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP) and every product that feeds a sum goes through
+// Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP: EXACT_DIV) and every product that feeds a sum goes through
 // rn (a compiler may fuse a multiply and an add into one rounding; C built without FMA, as llama-quantize is, does not).
 // nearest_int is round(): ties to even, as ggml's 1.5 * 2^23 trick. sqrt (the K-quants' weights) is WGSL's: exact on
 // CPU adapters, within an ULP or so on GPUs, where a block's codes may then differ from the CPU's at a near tie.
@@ -11,6 +11,10 @@
 override TYPE: u32 = 0u; // 0 Q4_0, 1 Q4_1, 2 Q5_0, 3 Q5_1, 4 Q8_0, 5 Q4_K, 6 Q5_K, 7 Q6_K
 override BLOCK_WORDS: u32 = 5u; // words of a padded block in dst
 override WG: u32 = 64u;
+// Divisions by div_exact (correctly rounded on any device), or by WGSL's `/` where the device's is known to be:
+// lavapipe's (x86's divps; test/quantize_ggml.test.ts checks the bytes), at 0.5-0.6x the time. SwiftShader's `/` is not
+// (its blocks then differ from the CPU's), nor, by WGSL's 2.5 ULP, any GPU's.
+override EXACT_DIV: bool = true;
 
 struct QuantizeGgmlParams {
   blocks: u32, // blocks in this piece of src
@@ -36,6 +40,7 @@ fn rn(x: f32) -> f32 {
 
 // a / b correctly rounded, any signs (div_exact takes magnitudes; the sign as IEEE's, -0 included).
 fn div_rn(a: f32, b: f32) -> f32 {
+  if (!EXACT_DIV) { return a / b; }
   let q = div_exact(abs(a), abs(b));
   return select(q, -q, ((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) != 0u);
 }

@@ -45,9 +45,10 @@ describe('ggml quantizers on the GPU', () => {
   });
 
   const values = cases();
-  for (const type of GPU_GGML_TYPES) {
-    it(`${type}: the CPU reference's bytes`, async () => {
-      const gpuBytes = await ggmlQuantizeOnGpu(gpu, type, values);
+  // Both ways of dividing: div_exact (GPUs', SwiftShader's) and lavapipe's own `/`.
+  for (const type of GPU_GGML_TYPES) for (const exactDiv of [true, false]) {
+    it(`${type}${exactDiv ? ', exact divisions' : ''}: the CPU reference's bytes`, async () => {
+      const gpuBytes = await ggmlQuantizeOnGpu(gpu, type, values, exactDiv);
       const cpuBytes = ggmlQuantize(type, values);
       const bb = GGML_TYPES[type].blockBytes;
       const differing = [];

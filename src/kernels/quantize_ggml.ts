@@ -12,6 +12,7 @@ import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { GGML_TYPES } from '../quant/ggml/types.ts';
 import { ceilDiv, uncountedBindGroup } from './dispatch.ts';
+import { isLavapipe } from './matmul_tuning.ts';
 import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
 
 /** The shader's TYPE of each ggml type it writes. */
@@ -24,8 +25,11 @@ const MAX_GROUPS_X = 65535;
 /** Values converted a pass: 16 MB of f32 in, well inside any storage binding. */
 const PIECE_VALUES = 1 << 22;
 
-/** `values` (a whole number of `type`'s blocks) as ggml's reference quantizer writes them, converted on the GPU. */
-export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: Float32Array): Promise<Uint8Array> {
+/**
+ * `values` (a whole number of `type`'s blocks) as ggml's reference quantizer writes them, converted on the GPU.
+ * `exactDiv`: divisions by div_exact (default: except on lavapipe, whose `/` is correctly rounded already).
+ */
+export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: Float32Array, exactDiv = !isLavapipe(gpu.caps)): Promise<Uint8Array> {
   const t = GGML_TYPES[type];
   if (TYPES[type] === undefined || !t) {
     throw new EmberError('UNSUPPORTED', `the GPU quantizes to ${GPU_GGML_TYPES.join(', ')}, not ${type}`, { type });
@@ -39,7 +43,7 @@ export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: Float32A
   const out = new Uint8Array(nb * t.blockBytes);
   if (nb === 0) return out;
   const { device } = gpu;
-  const pipeline = await getPipeline(gpu, 'quantize_ggml', shaderText(source, {}, Q8_BLOCK_LIB), 'main', { TYPE: TYPES[type], BLOCK_WORDS: blockWords, WG });
+  const pipeline = await getPipeline(gpu, 'quantize_ggml', shaderText(source, {}, Q8_BLOCK_LIB), 'main', { TYPE: TYPES[type], BLOCK_WORDS: blockWords, WG, EXACT_DIV: +exactDiv });
   const src = device.createBuffer({ label: `quantize_ggml.${type}.source`, size: pieceBlocks * t.blockElems * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   const dst = device.createBuffer({ label: `quantize_ggml.${type}.blocks`, size: pieceBlocks * blockWords * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const params = device.createBuffer({ label: `quantize_ggml.${type}.params`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
