@@ -136,8 +136,9 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
   it('a device lost during the load is a DEVICE error naming the input, frees what it made, and a new device loads', async () => {
     const bytes = writeGGUF(randomModelFile({ ...OPTS, nLayer: 3 }));
     const before = gpuBytesInUse();
-    // auto: uploads only; int8: converted on the GPU; fp8-e4m3: converted, its flags read back (a readback on a lost device)
-    for (const quant of ['auto', 'int8', 'fp8-e4m3'] as const) {
+    // auto: uploads only; int8: converted on the GPU; fp8-e4m3: converted, its flags read back (a readback on a lost
+    // device); q4_0: ggml's blocks made on the GPU and read back (shaders/quantize_ggml.wgsl)
+    for (const quant of ['auto', 'int8', 'fp8-e4m3', 'q4_0'] as const) {
       for (const at of [1, 4]) {
         const gpu = await createGpu();
         let events = 0;
