@@ -12,7 +12,7 @@ import { ggmlDequantize } from '../src/quant/ggml/index.ts';
 import { benchPrompt } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
 import { watchCompiles } from '../src/gpu/pipelines.ts';
-import { parseAttention, parseFuse, parsePeer, parseQuant, parseScales, runBench, type BenchCommand } from '../src/cli/bench.ts';
+import { parseAttention, parseConvert, parseFuse, parsePeer, parseQuant, parseScales, runBench, type BenchCommand } from '../src/cli/bench.ts';
 import { parseWgslStruct } from '../src/gpu/uniforms.ts';
 import { waitSpins, type Gpu } from '../src/gpu/device.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
@@ -254,6 +254,22 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     expect(table).toMatch(/\| stories260K-Q8_0.gguf \| auto, attention default \| 16 \|/);
     expect(parseAttention('wide,default')).toEqual([true, false]);
     await expectEmberError(() => parseAttention('tiles'), 'BAD_ARGUMENT', /--attention takes wide or default, got "tiles"/);
+  }, 300_000);
+
+  it('--convert loads with the conversions on the GPU and on the CPU, side by side, and names each run', async () => {
+    const gpu = await testGpu();
+    const compiled: string[] = [];
+    const unwatch = watchCompiles(gpu, (label) => compiled.push(label));
+    const report = await sideBySide(gpu, { quant: ['q4_0'], convert: [true, false] }).finally(unwatch);
+    const [onGpu, onCpu] = report.results;
+    expect([onGpu.gpu_quantize, onCpu.gpu_quantize]).toEqual([true, false]);
+    expect(compiled.filter((l) => l === 'quantize_ggml')).toHaveLength(1); // the option reached the load
+    expect(report.config).toMatchObject({ convert: ['gpu', 'cpu'] });
+    const table = formatBench(report, 'markdown');
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| q4_0, converted on the GPU \| 16 \|/);
+    expect(table).toMatch(/\| stories260K-Q8_0.gguf \| q4_0, converted on the CPU \| 16 \|/);
+    expect(parseConvert('gpu,cpu')).toEqual([true, false]);
+    await expectEmberError(() => parseConvert('wasm'), 'BAD_ARGUMENT', /--convert takes gpu or cpu, got "wasm"/);
   }, 300_000);
 
   it('fails with a clear message when node-llama-cpp is missing, and on bad flags', async () => {

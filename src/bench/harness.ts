@@ -102,6 +102,8 @@ export interface BenchResult extends SpeedResult {
   fuse_decode?: boolean;
   /** Decode attention as asked for (BenchModelOptions.wideAttention); absent: the Engine's default. */
   wide_attention?: boolean;
+  /** Conversions at load on the GPU or the CPU as asked for (BenchModelOptions.gpuQuantize); absent: the GPU. */
+  gpu_quantize?: boolean;
   prompt_tokens: number;
   gen_tokens: number;
   repeats: number;
@@ -365,6 +367,7 @@ export async function benchModel(input: ModelInput, o: BenchModelOptions): Promi
           ...(o.scales ? { scales: o.scales } : {}),
           ...(o.fuseDecode === undefined ? {} : { fuse_decode: o.fuseDecode }),
           ...(o.wideAttention === undefined ? {} : { wide_attention: o.wideAttention }),
+          ...(o.gpuQuantize === undefined ? {} : { gpu_quantize: o.gpuQuantize }),
           prompt_tokens: p,
           gen_tokens: c.genTokens,
           repeats: c.repeats,

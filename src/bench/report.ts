@@ -4,11 +4,15 @@ import type { QualityReport } from './quality.ts';
 import { sig } from './stats.ts';
 import type { QuantScheme } from '../model/weight_source.ts';
 
-/** A run as the reports name it: the weight scheme, and the block scales, decode fusion and attention where they were chosen. */
-export function runLabel(x: { quant: QuantScheme; scales?: BenchScales; fuse_decode?: boolean; wide_attention?: boolean }): string {
+/**
+ * A run as the reports name it: the weight scheme, and the block scales, decode fusion, attention and where the load
+ * converted where they were chosen.
+ */
+export function runLabel(x: { quant: QuantScheme; scales?: BenchScales; fuse_decode?: boolean; wide_attention?: boolean; gpu_quantize?: boolean }): string {
   const fuse = x.fuse_decode === undefined ? '' : `, fuse ${x.fuse_decode ? 'on' : 'off'}`;
   const attention = x.wide_attention === undefined ? '' : `, attention ${x.wide_attention ? 'wide' : 'default'}`;
-  return (x.scales ? `${x.quant}, ${x.scales} scales` : x.quant) + fuse + attention;
+  const convert = x.gpu_quantize === undefined ? '' : `, converted on the ${x.gpu_quantize ? 'GPU' : 'CPU'}`;
+  return (x.scales ? `${x.quant}, ${x.scales} scales` : x.quant) + fuse + attention + convert;
 }
 
 export interface BenchReport {

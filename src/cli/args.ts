@@ -34,7 +34,7 @@ export const COMMAND_OPTIONS = {
   cache: { json: bool },
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,
-    'decode-ahead': str, kv: str, scales: str, fuse: str, attention: str, ...AUTOTUNE,
+    'decode-ahead': str, kv: str, scales: str, fuse: str, attention: str, convert: str, ...AUTOTUNE,
     peer: str, 'peer-timeout': str, out: str, json: bool, markdown: bool,
   },
   quality: { ...MODEL, quant: str, kv: str, text: str, out: str, json: bool, markdown: bool },

@@ -46,6 +46,8 @@ export interface BenchCommand {
   fuse?: boolean[];
   /** Decode attention kernels (the Engine's wideAttention) to run, each side by side (default: the Engine's). */
   attention?: boolean[];
+  /** Where conversions at load run (the Engine's gpuQuantize: true on the GPU), each side by side (default: the GPU). */
+  convert?: boolean[];
 }
 
 export function parseList(v: string | undefined, what: string): string[] | undefined {
@@ -96,6 +98,9 @@ function parseSwitch(v: string | undefined, what: string, yes: string, no: strin
 
 /** --fuse LIST: on and/or off (the Engine's fuseDecode). */
 export const parseFuse = (v: string | undefined) => parseSwitch(v, 'fuse', 'on', 'off');
+
+/** --convert LIST: gpu and/or cpu (the Engine's gpuQuantize on or off). */
+export const parseConvert = (v: string | undefined) => parseSwitch(v, 'convert', 'gpu', 'cpu');
 
 /** --attention LIST: wide and/or default (the Engine's wideAttention on or off). */
 export const parseAttention = (v: string | undefined) => parseSwitch(v, 'attention', 'wide', 'default');
@@ -184,7 +189,10 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
         for (const scales of cmd.scales ?? [undefined]) {
           for (const fuseDecode of cmd.fuse ?? [undefined]) {
             for (const wideAttention of cmd.attention ?? [undefined]) {
-              mine.push(...(await benchModel(m.path, { model: m.name, quant, scales, fuseDecode, wideAttention, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune })));
+              for (const gpuQuantize of cmd.convert ?? [undefined]) {
+                const o = { model: m.name, quant, scales, fuseDecode, wideAttention, gpuQuantize, gpu, probeGbS: probe.gb_s, config: cmd.config, onProgress: log, autotune: cmd.autotune };
+                mine.push(...(await benchModel(m.path, o)));
+              }
             }
           }
         }
@@ -218,7 +226,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
       device: describeDevice(gpu, { host }),
       probe_gb_s: probe.gb_s,
       probe,
-      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), ...(cmd.fuse ? { fuse: cmd.fuse } : {}), ...(cmd.attention ? { attention: cmd.attention.map((w) => (w ? 'wide' : 'default')) } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
+      config: { ...cmd.config, quant: cmd.quant, ...(cmd.scales ? { scales: cmd.scales } : {}), ...(cmd.fuse ? { fuse: cmd.fuse } : {}), ...(cmd.attention ? { attention: cmd.attention.map((w) => (w ? 'wide' : 'default')) } : {}), ...(cmd.convert ? { convert: cmd.convert.map((g) => (g ? 'gpu' : 'cpu')) } : {}), peer_note: backends.length ? 'llama.cpp runs the GGUF as it is (its own weight types), whatever --quant says' : undefined },
       ...(backends.length ? { peers } : {}),
       results,
     };
@@ -249,6 +257,7 @@ export async function bench(flags: Flags): Promise<void> {
     scales: parseScales(str('scales')),
     fuse: parseFuse(str('fuse')),
     attention: parseAttention(str('attention')),
+    convert: parseConvert(str('convert')),
     peerTimeoutS: str('peer-timeout') === undefined ? undefined : one('peer-timeout', 0),
     ...autotuneFlag(flags),
     log: (l) => process.stderr.write(`${l}\n`),

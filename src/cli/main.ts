@@ -69,6 +69,8 @@ bench options (speed; medians over repeats, warm-up excluded):
                       run side by side: on (the default on GPUs), off (separate norm and quantize kernels)
   --attention L       decode attention, comma-separated, each run side by side: wide (a key a lane in
                       workgroups of 64, written for GPUs) or default (the device's own kernel)
+  --convert L         where --quant's conversions at load run, comma-separated, each run side by side: gpu
+                      (the default) or cpu (the load's time is the report's load ms)
   --peer llama.cpp    also run llama.cpp (node-llama-cpp) on the same file: CPU with 1 and 2 threads,
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
