@@ -1,13 +1,15 @@
 // quantize_ggml: f32 values to ggml's blocks on the GPU, the bytes of ggml's reference quantizers
 // (quantize_row_*_ref without an imatrix; src/quant/ggml/quant_32.ts and quant_k.ts are the CPU's copies, each C float
 // operation rounded once). One invocation a block (32 values, 256 for the K-quants), written to `dst` as the block's
-// bytes padded to whole words (BLOCK_WORDS); the host drops the padding. Needs shaders/round_f16.wgsl and
-// shaders/q8_block.wgsl (div_exact, round_away) in front of it.
+// bytes padded to whole words (BLOCK_WORDS); the host drops the padding. The values come as f32, or as a checkpoint's
+// f16 or bf16 words (SRC), widened exactly here. Needs shaders/round_f16.wgsl, shaders/q8_block.wgsl (div_exact,
+// round_away) and shaders/f16_bits.wgsl in front of it.
 // Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP: EXACT_DIV) and every product that feeds a sum goes through
 // rn (a compiler may fuse a multiply and an add into one rounding; C built without FMA, as llama-quantize is, does not).
 // nearest_int is round(): ties to even, as ggml's 1.5 * 2^23 trick. sqrt (the K-quants' weights) is WGSL's: exact on
 // CPU adapters, within an ULP or so on GPUs, where a block's codes may then differ from the CPU's at a near tie.
 
+override SRC: u32 = 0u; // the values' words: 0 one f32, 1 two f16, 2 two bf16 (value 2i in the low half)
 override TYPE: u32 = 0u; // 0 Q4_0, 1 Q4_1, 2 Q5_0, 3 Q5_1, 4 Q8_0, 5 Q4_K, 6 Q5_K, 7 Q6_K
 override BLOCK_WORDS: u32 = 5u; // words of a padded block in dst
 override WG: u32 = 64u;
@@ -24,7 +26,7 @@ struct QuantizeGgmlParams {
 }
 
 @group(0) @binding(0) var<uniform> p: QuantizeGgmlParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // (blocks * values a block)
+@group(0) @binding(1) var<storage, read> src: array<u32>; // (blocks * values a block) f32 words, or half as many pairs
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>; // (blocks * BLOCK_WORDS)
 
 var<private> out: array<u32, 53>; // the block's bytes, little-endian in words (Q6_K's 210 the most)
@@ -43,6 +45,18 @@ fn div_rn(a: f32, b: f32) -> f32 {
   if (!EXACT_DIV) { return a / b; }
   let q = div_exact(abs(a), abs(b));
   return select(q, -q, ((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) != 0u);
+}
+
+// 16-bit source values (in the low halves) as f32, exactly.
+fn widen(h: vec4<u32>) -> vec4<f32> {
+  if (SRC == 2u) { return bitcast<vec4<f32>>(h << vec4<u32>(16u)); }
+  return bitcast<vec4<f32>>(f16_bits_to_f32(h));
+}
+
+// Value i of the source.
+fn value(i: u32) -> f32 {
+  if (SRC == 0u) { return bitcast<f32>(src[i]); }
+  return widen(vec4<u32>((src[i >> 1u] >> (16u * (i & 1u))) & 0xFFFFu)).x;
 }
 
 fn put(i: u32, v: u32) {
@@ -99,7 +113,7 @@ fn quant_sym(x0: u32, bits: u32) {
   var amax = 0.0;
   var mx = 0.0;
   for (var j = 0u; j < 32u; j++) {
-    let v = src[x0 + j];
+    let v = value(x0 + j);
     if (amax < abs(v)) {
       amax = abs(v);
       mx = v;
@@ -110,8 +124,8 @@ fn quant_sym(x0: u32, bits: u32) {
   put_f16(0u, d);
   var qh = 0u;
   for (var j = 0u; j < 16u; j++) {
-    let a = u32(min(top, trunc(rn(src[x0 + j] * id) + (half + 0.5))));
-    let b = u32(min(top, trunc(rn(src[x0 + j + 16u] * id) + (half + 0.5))));
+    let a = u32(min(top, trunc(rn(value(x0 + j) * id) + (half + 0.5))));
+    let b = u32(min(top, trunc(rn(value(x0 + j + 16u) * id) + (half + 0.5))));
     put(qs + j, (a & 15u) | ((b & 15u) << 4u));
     qh |= ((a >> 4u) << j) | ((b >> 4u) << (j + 16u));
   }
@@ -123,11 +137,11 @@ fn quant_sym(x0: u32, bits: u32) {
 
 // Q4_1, Q5_1: d = (max - min) / (2^bits - 1), m = min, codes trunc((x - min) / d + 0.5) (Q5_1's C has no clamp).
 fn quant_affine(x0: u32, bits: u32) {
-  var mn = src[x0];
-  var mx = src[x0];
+  var mn = value(x0);
+  var mx = value(x0);
   for (var j = 1u; j < 32u; j++) { // comparisons, not min/max: which of -0 and 0 is kept matters to the f16 min
-    if (src[x0 + j] < mn) { mn = src[x0 + j]; }
-    if (src[x0 + j] > mx) { mx = src[x0 + j]; }
+    if (value(x0 + j) < mn) { mn = value(x0 + j); }
+    if (value(x0 + j) > mx) { mx = value(x0 + j); }
   }
   let d = div_rn(mx - mn, f32((1u << bits) - 1u));
   let id = select(0.0, div_rn(1.0, d), d != 0.0);
@@ -135,8 +149,8 @@ fn quant_affine(x0: u32, bits: u32) {
   put_f16(2u, mn);
   var qh = 0u;
   for (var j = 0u; j < 16u; j++) {
-    var a = u32(trunc(rn((src[x0 + j] - mn) * id) + 0.5));
-    var b = u32(trunc(rn((src[x0 + j + 16u] - mn) * id) + 0.5));
+    var a = u32(trunc(rn((value(x0 + j) - mn) * id) + 0.5));
+    var b = u32(trunc(rn((value(x0 + j + 16u) - mn) * id) + 0.5));
     if (bits == 4u) {
       a = min(15u, a);
       b = min(15u, b);
@@ -150,12 +164,12 @@ fn quant_affine(x0: u32, bits: u32) {
 // Q8_0: d = amax / 127, codes roundf(x / d) (halves away from zero).
 fn quant_q8_0(x0: u32) {
   var amax = 0.0;
-  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(src[x0 + j])); }
+  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(value(x0 + j))); }
   let d = div_rn(amax, 127.0);
   let id = select(0.0, div_rn(1.0, d), d != 0.0);
   put_f16(0u, d);
   for (var j = 0u; j < 32u; j++) {
-    put(2u + j, u32(round_away(vec4<f32>(src[x0 + j] * id)).x));
+    put(2u + j, u32(round_away(vec4<f32>(value(x0 + j) * id)).x));
   }
 }
 
@@ -173,8 +187,12 @@ struct X32 {
   v7: vec4<f32>,
 }
 
+// Values i .. i + 3 (i % 4 == 0).
 fn load4(i: u32) -> vec4<f32> {
-  return vec4<f32>(src[i], src[i + 1u], src[i + 2u], src[i + 3u]);
+  if (SRC == 0u) { return bitcast<vec4<f32>>(vec4<u32>(src[i], src[i + 1u], src[i + 2u], src[i + 3u])); }
+  let w0 = src[i >> 1u];
+  let w1 = src[(i >> 1u) + 1u];
+  return widen(vec4<u32>(w0, w0 >> 16u, w1, w1 >> 16u) & vec4<u32>(0xFFFFu));
 }
 
 fn rn4(v: vec4<f32>) -> vec4<f32> {
@@ -350,7 +368,7 @@ fn quant_q45_k(x0: u32, fifth: bool) {
     if (d == 0.0) { continue; }
     let dm = dmin0 * f32(lm[j]);
     for (var i = 0u; i < 32u; i++) {
-      lq[32u * j + i] = u32(clamp(round(div_rn(src[x0 + 32u * j + i] + dm, d)), 0.0, nmax));
+      lq[32u * j + i] = u32(clamp(round(div_rn(value(x0 + 32u * j + i) + dm, d)), 0.0, nmax));
     }
   }
   let qs = select(16u, 48u, fifth);
@@ -445,7 +463,7 @@ fn quant_q6_k(x0: u32) {
     let d = d0 * f32(q);
     if (d == 0.0) { continue; }
     for (var i = 0u; i < 16u; i++) {
-      lq[16u * ib + i] = u32(i32(clamp(round(div_rn(src[x0 + 16u * ib + i], d)), -32.0, 31.0)) + 32);
+      lq[16u * ib + i] = u32(i32(clamp(round(div_rn(value(x0 + 16u * ib + i), d)), -32.0, 31.0)) + 32);
     }
   }
   for (var h = 0u; h < 2u; h++) {

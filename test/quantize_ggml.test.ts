@@ -10,6 +10,8 @@ import { ggmlQuantize } from '../src/quant/ggml/index.ts';
 import { GGML_TYPES } from '../src/quant/ggml/types.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES } from '../src/kernels/quantize_ggml.ts';
 import { randn, rng, testGpu } from './helpers/gpu.ts';
+import { f16Table } from '../src/quant/ggml/f16.ts';
+import { f32ToBF16Bits, f32ToF16Bits } from '../src/gguf/convert.ts';
 
 /** Blocks of 256 values, each a case the quantizers branch on, then normals at several scales. */
 function cases(): Float32Array {
@@ -62,6 +64,24 @@ describe('ggml quantizers on the GPU', () => {
       }
       expect(differing.slice(0, 5)).toEqual([]);
       expect(gpuBytes.length).toBe(cpuBytes.length);
+    });
+  }
+
+  // A checkpoint's f16 and bf16 words, widened on the GPU: the bytes of the CPU's conversion of the widened values.
+  const f16 = f16Table();
+  const halves = {
+    f16: { bits: (v: number) => f32ToF16Bits(v), value: (h: number) => f16[h] },
+    bf16: { bits: (v: number) => f32ToBF16Bits(v), value: (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0] },
+  };
+  for (const [format, { bits, value }] of Object.entries(halves) as [keyof typeof halves, (typeof halves)['f16']][]) {
+    it(`every type from ${format} words: the CPU's bytes of the same values`, async () => {
+      const h = Uint16Array.from(values, bits);
+      const words = new Uint32Array(h.buffer);
+      const widened = Float32Array.from(h, value);
+      for (const type of GPU_GGML_TYPES) {
+        const gpuBytes = await ggmlQuantizeOnGpu(gpu, type, { format, words });
+        expect(Buffer.compare(gpuBytes, ggmlQuantize(type, widened)), type).toBe(0);
+      }
     });
   }
 });

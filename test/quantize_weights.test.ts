@@ -23,6 +23,10 @@ import { loadHFModel } from '../src/hf/model.ts';
 import { createGpu } from '../src/gpu/device.ts';
 import { watchCompiles } from '../src/gpu/pipelines.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../src/quant/ggml/index.ts';
+import type { GgmlValues } from '../src/kernels/quantize_ggml.ts';
+
+/** Pairs of BF16 values (value 2i in the low half) as f32, exactly. */
+const bf16ToF32 = (words: Uint32Array) => new Float32Array(new Uint32Array(Array.from(words, (w) => [w << 16, w & 0xffff0000]).flat()).buffer);
 
 /**
  * Every chunk's codes and scales as bytes, and the weights' description; `anyNan`: f32 scales that are NaNs as one NaN
@@ -202,14 +206,20 @@ describe('a BF16 checkpoint converted to the ggml schemes at load', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('the source hands a ggml conversion to the quantizer it is given, with the type llama.cpp would take', async () => {
+  it('the source hands a ggml conversion to the quantizer it is given: the file\'s BF16 words, the type llama.cpp would take', async () => {
     const hf = await loadHFModel(dir, 'q4_k');
     try {
       const asked: string[] = [];
-      const ggmlQuantize = async (type: string, v: Float32Array) => (asked.push(type), ggmlQuantizeOnCpu(type, v));
+      const ggmlQuantize = async (type: string, v: GgmlValues) => {
+        asked.push(`${type} from ${v instanceof Float32Array ? 'f32' : v.format}`);
+        const f32 = v instanceof Float32Array ? v : bf16ToF32(v.words); // as toF32 widens BF16
+        return ggmlQuantizeOnCpu(type, f32);
+      };
       const w = await hf.weights.matrix('blk.0.ffn_down.weight', 256, 512, 'q4_k', { gpuQuant: true, ggmlQuantize });
       const tied = await hf.weights.matrix('blk.0.attn_q.weight', 256, 256, 'q6_k', { gpuQuant: true, ggmlQuantize });
-      expect([w.format, tied.format, asked]).toEqual(['q4_k', 'q6_k', ['Q4_K', 'Q6_K']]);
+      expect([w.format, tied.format, asked]).toEqual(['q4_k', 'q6_k', ['Q4_K from bf16', 'Q6_K from bf16']]);
+      // The same bytes as the CPU's conversion of the same values.
+      expect(w).toEqual(await hf.weights.matrix('blk.0.ffn_down.weight', 256, 512, 'q4_k'));
     } finally {
       await hf.close();
     }

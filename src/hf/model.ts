@@ -216,7 +216,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
     async matrix(gguf, rows, cols, quant, opts) {
       const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout
       const bytes = await readTensorBytes(t);
-      const converted = convertFloats(t.dtype, gguf, bytes, rows, cols, quant, opts);
+      const converted = await convertFloats(t.dtype, gguf, bytes, rows, cols, quant, opts);
       if (converted) return converted;
       if (isFp8(t)) {
         const s = scalesOf(t, rows, cols);

@@ -13,7 +13,7 @@ import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { GGML_TYPES } from '../quant/ggml/types.ts';
 import { ceilDiv, uncountedBindGroup } from './dispatch.ts';
 import { isLavapipe } from './matmul_tuning.ts';
-import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
+import { F16_BITS_LIB, Q8_BLOCK_LIB } from './wgsl_lib.ts';
 
 /** The shader's TYPE of each ggml type it writes. */
 const TYPES: Readonly<Record<string, number>> = { Q4_0: 0, Q4_1: 1, Q5_0: 2, Q5_1: 3, Q8_0: 4, Q4_K: 5, Q5_K: 6, Q6_K: 7 };
@@ -25,33 +25,51 @@ const MAX_GROUPS_X = 65535;
 /** Values converted a pass: 16 MB of f32 in, well inside any storage binding. */
 const PIECE_VALUES = 1 << 22;
 
+/** A checkpoint's f16 or bf16 values as they are stored: two a word, value 2i in the low half. */
+export interface HalfWords {
+  format: 'f16' | 'bf16';
+  words: Uint32Array;
+}
+
+/** What the converter takes: f32 values, or f16 / bf16 words, which it widens itself (exactly, as toF32 does). */
+export type GgmlValues = Float32Array | HalfWords;
+
+/** The shader's SRC by source. */
+const sourceOf = (v: GgmlValues) => (v instanceof Float32Array ? 0 : v.format === 'f16' ? 1 : 2);
+
 /**
  * `values` (a whole number of `type`'s blocks) as ggml's reference quantizer writes them, converted on the GPU.
  * `exactDiv`: divisions by div_exact (default: except on lavapipe, whose `/` is correctly rounded already).
  */
-export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: Float32Array, exactDiv = !isLavapipe(gpu.caps)): Promise<Uint8Array> {
+export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: GgmlValues, exactDiv = !isLavapipe(gpu.caps)): Promise<Uint8Array> {
   const t = GGML_TYPES[type];
   if (TYPES[type] === undefined || !t) {
     throw new EmberError('UNSUPPORTED', `the GPU quantizes to ${GPU_GGML_TYPES.join(', ')}, not ${type}`, { type });
   }
-  if (values.length % t.blockElems !== 0) {
-    throw new EmberError('BAD_ARGUMENT', `${values.length} values are not a whole number of ${type} blocks of ${t.blockElems}`, { type });
+  const src = sourceOf(values);
+  const count = values instanceof Float32Array ? values.length : 2 * values.words.length;
+  if (count % t.blockElems !== 0) {
+    throw new EmberError('BAD_ARGUMENT', `${count} values are not a whole number of ${type} blocks of ${t.blockElems}`, { type });
   }
+  const words = values instanceof Float32Array ? values : values.words;
+  const perWord = src === 0 ? 1 : 2;
   const blockWords = ceilDiv(t.blockBytes, 4);
-  const nb = values.length / t.blockElems;
+  const nb = count / t.blockElems;
   const pieceBlocks = Math.min(nb, Math.floor(PIECE_VALUES / t.blockElems));
   const out = new Uint8Array(nb * t.blockBytes);
   if (nb === 0) return out;
   const { device } = gpu;
-  const pipeline = await getPipeline(gpu, 'quantize_ggml', shaderText(source, {}, Q8_BLOCK_LIB), 'main', { TYPE: TYPES[type], BLOCK_WORDS: blockWords, WG, EXACT_DIV: +exactDiv });
-  const src = device.createBuffer({ label: `quantize_ggml.${type}.source`, size: pieceBlocks * t.blockElems * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const code = shaderText(source, {}, Q8_BLOCK_LIB, F16_BITS_LIB);
+  const pipeline = await getPipeline(gpu, 'quantize_ggml', code, 'main', { SRC: src, TYPE: TYPES[type], BLOCK_WORDS: blockWords, WG, EXACT_DIV: +exactDiv });
+  const pieceWords = (pieceBlocks * t.blockElems) / perWord;
+  const input = device.createBuffer({ label: `quantize_ggml.${type}.source`, size: pieceWords * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   const dst = device.createBuffer({ label: `quantize_ggml.${type}.blocks`, size: pieceBlocks * blockWords * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const params = device.createBuffer({ label: `quantize_ggml.${type}.params`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   try {
-    const group = uncountedBindGroup(gpu, `quantize_ggml.${type}`, pipeline, [params, src, dst]);
+    const group = uncountedBindGroup(gpu, `quantize_ggml.${type}`, pipeline, [params, input, dst]);
     for (let b0 = 0; b0 < nb; b0 += pieceBlocks) {
       const n = Math.min(pieceBlocks, nb - b0);
-      writeBuffer(gpu, src, values.subarray(b0 * t.blockElems, (b0 + n) * t.blockElems));
+      writeBuffer(gpu, input, words.subarray((b0 * t.blockElems) / perWord, ((b0 + n) * t.blockElems) / perWord));
       const groups = ceilDiv(n, WG);
       const gx = Math.min(groups, MAX_GROUPS_X);
       writeBuffer(gpu, params, new Uint32Array([n, gx * WG, 0, 0]));
@@ -70,7 +88,7 @@ export async function ggmlQuantizeOnGpu(gpu: Gpu, type: string, values: Float32A
     }
     return out;
   } finally {
-    src.destroy();
+    input.destroy();
     dst.destroy();
     params.destroy();
   }

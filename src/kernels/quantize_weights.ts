@@ -16,7 +16,7 @@ import {
   type GpuQuant, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData,
 } from './matmul_weights.ts';
 import { FORMATS, type WeightFormat } from './weight_formats.ts';
-import { Q8_BLOCK_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
+import { F16_BITS_LIB, Q8_BLOCK_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 
 const WG = 64;
 /** Source bytes written and converted at a time (one reused buffer): 16 MB. */
@@ -74,7 +74,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const rowWords = w.format === 'f32' ? K : K / 2; // source words a row
   const words = new Uint32Array(w.data.buffer, w.data.byteOffset, N * rowWords);
   const { nChunks, rowsPer } = chunkRows(caps, label, N, gpuRowWords(format, K), { maxChunkBytes: opts.maxChunkBytes ?? caps.maxStorageBindingSize, rowAlign: opts.rowAlign ?? 1, rowTile });
-  const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB, TILED_INDEX_LIB), entry, {
+  const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB, TILED_INDEX_LIB, F16_BITS_LIB), entry, {
     SRC: SOURCES[w.format]!, TARGET: target, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG,
   });
   const pieceBytes = Math.min(opts.pieceWords ? opts.pieceWords * 4 : SOURCE_PIECE_BYTES, caps.maxStorageBindingSize);

@@ -5,6 +5,7 @@ import gluSource from '../../shaders/glu.wgsl?raw';
 import rmsSource from '../../shaders/rms_lib.wgsl?raw';
 import fp8CodesSource from '../../shaders/fp8_codes.wgsl?raw';
 import tiledIndexSource from '../../shaders/tiled_index.wgsl?raw';
+import f16BitsSource from '../../shaders/f16_bits.wgsl?raw';
 
 /**
  * WGSL function libraries (no bindings) that several kernel families put in front of their source
@@ -23,3 +24,5 @@ export const RMS_LIB = rmsSource;
 export const FP8_CODES_LIB = fp8CodesSource;
 /** tiled_index: where a weight item sits in a row-major or row-tiled chunk (the includer declares ROW_TILE). */
 export const TILED_INDEX_LIB = tiledIndexSource;
+/** f16_bits_to_f32: f16 values decoded exactly (the load-time converters' f16 sources). */
+export const F16_BITS_LIB = f16BitsSource;

@@ -15,7 +15,7 @@ import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import type { ModelConfig } from './config.ts';
 import { pairRows, readLayer } from './host_weights.ts';
-import { ggmlQuantizeOnGpu, GPU_GGML_TYPES } from '../kernels/quantize_ggml.ts';
+import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
@@ -171,7 +171,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   progress(0, 'token_embd.weight');
   // Conversions the GPU makes: int8, FP8 and f16 as the weights upload, the ggml schemes before (their bytes come back).
   const onGpu = o.gpuQuantize ?? true;
-  const ggmlQuantize = (type: string, v: Float32Array) => (GPU_GGML_TYPES.includes(type) ? ggmlQuantizeOnGpu(gpu, type, v) : Promise.resolve(ggmlQuantizeOnCpu(type, v)));
+  const ggmlQuantize = (type: string, v: GgmlValues) =>
+    (GPU_GGML_TYPES.includes(type) || !(v instanceof Float32Array) ? ggmlQuantizeOnGpu(gpu, type, v) : Promise.resolve(ggmlQuantizeOnCpu(type, v)));
   const gpuQuant = { gpuQuant: onGpu, ...(onGpu ? { ggmlQuantize } : {}) };
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));

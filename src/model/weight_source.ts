@@ -3,6 +3,7 @@ import { nodeHostIfAny } from '../node_host.ts';
 import { readTensorBytes, type GGUFFile, type TensorInfo } from '../gguf/reader.ts';
 import { bf16Packed, f32ToF16Bits, q4_0ToPacked, toQ8Packed, q8_0ToPacked, quantizeQ8G32, toF16Packed, toF32, wordsOf } from '../gguf/convert.ts';
 import type { WeightData } from '../kernels/matmul.ts';
+import type { GgmlValues } from '../kernels/quantize_ggml.ts';
 import { GPU_QUANT_FORMATS, type GpuQuant } from '../kernels/matmul_weights.ts';
 import { quantizeFp8, type Fp8Format } from '../quant/fp8.ts';
 import { quantizeInt8 } from '../quant/int8.ts';
@@ -92,21 +93,29 @@ export interface MatrixOptions {
    * ggml's quantizer for a ggml scheme's conversion of f32 values (the same bytes as ggmlQuantize): the model builder's
    * runs on its GPU (src/kernels/quantize_ggml.ts). Without it the CPU converts (worker threads on the Node host).
    */
-  ggmlQuantize?: (type: string, values: Float32Array) => Promise<Uint8Array>;
+  ggmlQuantize?: (type: string, values: GgmlValues) => Promise<Uint8Array>;
 }
 
 /**
  * An F32, F16 or BF16 tensor (a GGUF type name or a safetensors dtype; rows x cols of whole 32-blocks) converted to
  * `quant` at load: its values marked for the GPU to convert as it uploads them where `opts` asks for that and the GPU
- * makes that scheme (GPU_QUANT_FORMATS; not F16 to f16, which stays as it is), else int8-g32 quantized here a chunk of
- * rows at a time (toQ8Packed, without a whole f32 copy first: a Llama-3.2-1B BF16 took 29.5 s to load with one).
+ * makes that scheme (GPU_QUANT_FORMATS; not F16 to f16, which stays as it is); a ggml scheme's blocks made by
+ * `opts.ggmlQuantize` from the file's words as they are (no f32 copy); else int8-g32 quantized here a chunk of rows at
+ * a time (toQ8Packed, without a whole f32 copy first: a Llama-3.2-1B BF16 took 29.5 s to load with one).
  * Null for any other tensor or scheme (the caller converts it).
  */
-export function convertFloats(
+export async function convertFloats(
   type: string, name: string, bytes: Uint8Array, rows: number, cols: number, quant: QuantScheme, opts: MatrixOptions | undefined,
-): WeightData | null {
+): Promise<WeightData | null> {
   if (cols % 32 !== 0 || !['F32', 'F16', 'BF16'].includes(type)) return null;
   const t = { name, ne: [cols, rows], type };
+  const ggml = GGML_SCHEMES[quant];
+  const ggmlType = ggml && fallbackType(ggml, cols);
+  if (opts?.ggmlQuantize && ggmlType && ggmlType !== 'F16') {
+    const words = wordsOf(bytes);
+    const values = type === 'F32' ? new Float32Array(words.buffer, words.byteOffset, words.length) : { format: type === 'F16' ? 'f16' as const : 'bf16' as const, words };
+    return ggmlWeightData(ggmlType, rows, cols, await opts.ggmlQuantize(ggmlType, values));
+  }
   if (opts?.gpuQuant && quant in GPU_QUANT_FORMATS && !(quant === 'f16' && type === 'F16')) {
     // The file's words as they are (a view, not a copy): the GPU reads them, nothing changes them.
     const words = wordsOf(bytes);
@@ -226,7 +235,7 @@ export function ggufWeights(f: GGUFFile): WeightSource {
     async matrix(name, rows, cols, quant, opts) {
       const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
       const bytes = await readTensorBytes(f, t);
-      const converted = convertFloats(t.type, name, bytes, rows, cols, quant, opts);
+      const converted = await convertFloats(t.type, name, bytes, rows, cols, quant, opts);
       if (converted) return converted;
       // As in the file: 'auto', or a scheme the tensor is already in (no second rounding).
       const ggml = GGML_SCHEMES[quant];
