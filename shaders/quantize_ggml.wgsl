@@ -1,13 +1,14 @@
-// quantize_ggml: f32 values to ggml's blocks on the GPU, the bytes of ggml's reference quantizers
-// (quantize_row_*_ref without an imatrix; src/quant/ggml/quant_32.ts and quant_k.ts are the CPU's copies, each C float
-// operation rounded once). One invocation a block (32 values, 256 for the K-quants), written to `dst` as the block's
-// bytes padded to whole words (BLOCK_WORDS); the host drops the padding. The values come as f32, or as a checkpoint's
-// f16 or bf16 words (SRC), widened exactly here. Needs shaders/round_f16.wgsl, shaders/q8_block.wgsl (div_exact,
-// round_away) and shaders/f16_bits.wgsl in front of it.
-// Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP: EXACT_DIV) and every product that feeds a sum goes through
-// rn (a compiler may fuse a multiply and an add into one rounding; C built without FMA, as llama-quantize is, does not).
-// nearest_int is round(): ties to even, as ggml's 1.5 * 2^23 trick. sqrt (the K-quants' weights) is WGSL's: exact on
-// CPU adapters, within an ULP or so on GPUs, where a block's codes may then differ from the CPU's at a near tie.
+// quantize_ggml: values to ggml's blocks on the GPU, the bytes of ggml's reference quantizers (quantize_row_*_ref
+// without an imatrix; src/quant/ggml/quant_32.ts and quant_k.ts are the CPU's copies, each C float operation rounded
+// once). One invocation a block (32 values, 256 for the K-quants), written to `dst` as the block's bytes padded to
+// whole words (BLOCK_WORDS); the host drops the padding. The values come as f32, or as a checkpoint's f16 or bf16
+// words (SRC), widened exactly here. Needs shaders/round_f16.wgsl, shaders/q8_block.wgsl (div_exact, round_away) and
+// shaders/f16_bits.wgsl in front of it.
+// Every division is div_rn (WGSL lets f32 division be off by 2.5 ULP: EXACT_DIV) and every product that feeds a sum
+// goes through rn (a compiler may fuse a multiply and an add into one rounding; C built without FMA, as llama-quantize
+// is, does not). nearest_int is round(): ties to even, as ggml's 1.5 * 2^23 trick. sqrt (the K-quants' weights) is
+// WGSL's: exact on CPU adapters, within an ULP or so on GPUs, where a block's codes may then differ from the CPU's at a
+// near tie.
 
 override SRC: u32 = 0u; // the values' words: 0 one f32, 1 two f16, 2 two bf16 (value 2i in the low half)
 override TYPE: u32 = 0u; // 0 Q4_0, 1 Q4_1, 2 Q5_0, 3 Q5_1, 4 Q8_0, 5 Q4_K, 6 Q5_K, 7 Q6_K
@@ -35,7 +36,8 @@ var<private> lq: array<u32, 256>; // the block's codes
 var<private> scales: array<f32, 16>; // the sub-blocks' scales
 var<private> mins: array<f32, 8>; // and mins (Q4_K, Q5_K)
 
-// x as stored: a product rounded before it is added (no fused multiply-add).
+// x, a product, as an f32 value: the OR with a zero the compiler cannot see keeps it from fusing the product into the
+// add that takes it (one rounding, where C rounds twice).
 fn rn(x: f32) -> f32 {
   return bitcast<f32>(bitcast<u32>(x) | p.zero);
 }
