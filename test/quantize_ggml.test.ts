@@ -1,10 +1,11 @@
 /**
- * ggml's quantizers on the GPU (src/kernels/quantize_ggml.ts) against the CPU's (ggmlQuantize, byte-equal to ggml's
- * reference C: test/ggml_quant.test.ts): the same bytes for every type, on values that reach the quantizers' branches
- * (all-zero and constant blocks, one value far above the rest, all-negative and all-positive sub-blocks, ties, tiny and
- * subnormal scales) and on trained-weight-like normals; more blocks than one pass converts.
+ * ggml's quantizers on the GPU (src/kernels/quantize_ggml.ts) against ggml's own C (its fixture) and the CPU's
+ * (ggmlQuantize, byte-equal to that C: test/ggml_quant.test.ts): the same bytes for every type, on values that reach
+ * the quantizers' branches (all-zero and constant blocks, one value far above the rest, all-negative and all-positive
+ * sub-blocks, ties, tiny and subnormal scales) and on trained-weight-like normals; more blocks than one pass converts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import type { Gpu } from '../src/gpu/device.ts';
 import { ggmlQuantize } from '../src/quant/ggml/index.ts';
 import { GGML_TYPES } from '../src/quant/ggml/types.ts';
@@ -66,6 +67,20 @@ describe('ggml quantizers on the GPU', () => {
       expect(gpuBytes.length).toBe(cpuBytes.length);
     });
   }
+
+  // ggml's own C (test/fixtures/ggml/ggml_ref.json: quantize_row_*_ref of ggml-quants.c, see make_fixture.mjs).
+  it("every type the fixture has: the bytes of ggml-quants.c's quantize_row_*_ref, both ways of dividing", async () => {
+    const fx = JSON.parse(readFileSync(new URL('./fixtures/ggml/ggml_ref.json', import.meta.url), 'utf8'));
+    const b64 = (t: string) => new Uint8Array(Buffer.from(t, 'base64'));
+    const input = new Float32Array(b64(fx.input).buffer);
+    const types = Object.keys(fx.quant).filter((t) => GPU_GGML_TYPES.includes(t));
+    expect(types).toEqual(expect.arrayContaining(['Q4_0', 'Q4_K', 'Q5_K', 'Q6_K']));
+    for (const type of types) {
+      for (const exactDiv of [true, false]) {
+        expect(Buffer.compare(await ggmlQuantizeOnGpu(gpu, type, input, exactDiv), b64(fx.quant[type])), type).toBe(0);
+      }
+    }
+  });
 
   // A checkpoint's f16 and bf16 words, widened on the GPU: the bytes of the CPU's conversion of the widened values.
   const f16 = f16Table();
