@@ -171,8 +171,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   progress(0, 'token_embd.weight');
   // Conversions the GPU makes: int8, FP8 and f16 as the weights upload, the ggml schemes before (their bytes come back).
   const onGpu = o.gpuQuantize ?? true;
+  // (F16, a fallback the GPU does not write, comes as f32 values only: convertFloats keeps F16 for the CPU.)
   const ggmlQuantize = (type: string, v: GgmlValues) =>
-    (GPU_GGML_TYPES.includes(type) || !(v instanceof Float32Array) ? ggmlQuantizeOnGpu(gpu, type, v) : Promise.resolve(ggmlQuantizeOnCpu(type, v)));
+    (v instanceof Float32Array && !GPU_GGML_TYPES.includes(type) ? Promise.resolve(ggmlQuantizeOnCpu(type, v)) : ggmlQuantizeOnGpu(gpu, type, v));
   const gpuQuant = { gpuQuant: onGpu, ...(onGpu ? { ggmlQuantize } : {}) };
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));

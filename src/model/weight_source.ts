@@ -90,8 +90,9 @@ export interface MatrixOptions {
    */
   gpuQuant?: boolean;
   /**
-   * ggml's quantizer for a ggml scheme's conversion of f32 values (the same bytes as ggmlQuantize): the model builder's
-   * runs on its GPU (src/kernels/quantize_ggml.ts). Without it the CPU converts (worker threads on the Node host).
+   * ggml's quantizer for a ggml scheme's conversion (the same bytes as ggmlQuantize) of f32 values, or of an F16 or BF16
+   * tensor's words as they are: the model builder's runs on its GPU (src/kernels/quantize_ggml.ts). Without it the CPU
+   * converts (worker threads on the Node host).
    */
   ggmlQuantize?: (type: string, values: GgmlValues) => Promise<Uint8Array>;
 }
