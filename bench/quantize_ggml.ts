@@ -11,10 +11,9 @@ import type { Gpu } from '../src/gpu/device.ts';
 export async function quantizeGgmlReport(gpu: Gpu, n = 1 << 22, types = ['Q4_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K']): Promise<string> {
   // Imported here: under tsx the kernels' WGSL loads only once runUnderVite has re-imported this file.
   const { ggmlQuantizeOnGpu } = await import('../src/kernels/quantize_ggml.ts');
-  const { ggmlQuantize } = await import('../src/quant/ggml/index.ts');
-  let seed = 7;
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-  const values = Float32Array.from({ length: n }, () => 0.04 * Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand()));
+  const { ggmlQuantize, ggmlRandomBlocks } = await import('../src/quant/ggml/index.ts');
+  const { mulberry32 } = await import('../src/util/rng.ts');
+  const values = new Float32Array(ggmlRandomBlocks('F32', n, mulberry32(7)).buffer); // normals of std 0.04
   const lines = [`${gpu.caps.adapterName}: ${n} values`];
   for (const type of types) {
     await ggmlQuantizeOnGpu(gpu, type, values.subarray(0, 256)); // compiles the pipeline

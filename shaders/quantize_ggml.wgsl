@@ -65,23 +65,12 @@ fn put(i: u32, v: u32) {
   out[i >> 2u] |= (v & 0xFFu) << (8u * (i & 3u));
 }
 
-// v as the f16 bits ggml stores (ties to even; subnormals as multiples of 2^-24).
-fn f16_bits(v: f32) -> u32 {
-  let r = round_f16(vec4<f32>(v)).x;
-  let b = bitcast<u32>(r);
-  let sign = (b >> 16u) & 0x8000u;
-  let mag = b & 0x7FFFFFFFu;
-  if (mag >= 0x7F800000u) { return sign | 0x7C00u | select(0u, 0x200u, mag > 0x7F800000u); }
-  if (mag < 0x38800000u) { return sign | u32(abs(r) * 16777216.0); }
-  return sign | ((mag - 0x38000000u) >> 13u);
-}
-
-// f16(v)'s bytes at i, i + 1; returns the f16 value.
+// f16(v)'s bytes at i, i + 1 (ties to even, as ggml stores it); returns the f16 value.
 fn put_f16(i: u32, v: f32) -> f32 {
-  let h = f16_bits(v);
+  let h = to_f16(bitcast<u32>(v));
   put(i, h);
   put(i + 1u, h >> 8u);
-  return round_f16(vec4<f32>(v)).x;
+  return bitcast<f32>(f16_bits_to_f32(vec4<u32>(h)).x);
 }
 
 // The low byte of nearest_int(v), as C's (int) then & 255 (negatives in two's complement).
@@ -163,15 +152,18 @@ fn quant_affine(x0: u32, bits: u32) {
   if (bits == 5u) { out[1] = qh; }
 }
 
-// Q8_0: d = amax / 127, codes roundf(x / d) (halves away from zero).
+// Q8_0: quantize_q8_block (shaders/q8_block.wgsl: d = amax / 127, codes roundf(x / d), d stored as f16), the rule the
+// activations take; its codes' words at byte 2.
 fn quant_q8_0(x0: u32) {
-  var amax = 0.0;
-  for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(value(x0 + j))); }
-  let d = div_rn(amax, 127.0);
-  let id = select(0.0, div_rn(1.0, d), d != 0.0);
-  put_f16(0u, d);
-  for (var j = 0u; j < 32u; j++) {
-    put(2u + j, u32(round_away(vec4<f32>(value(x0 + j) * id)).x));
+  var v: array<vec4<f32>, 8>;
+  for (var i = 0u; i < 8u; i++) { v[i] = load4(x0 + 4u * i); }
+  let b = quantize_q8_block(v);
+  put_f16(0u, b.d);
+  for (var w = 0u; w < 4u; w++) {
+    for (var c = 0u; c < 4u; c++) {
+      put(2u + 4u * w + c, b.q0[w] >> (8u * c));
+      put(18u + 4u * w + c, b.q1[w] >> (8u * c));
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // quantize_weights: f32, f16 or bf16 weights converted on the GPU as they are uploaded, bit for bit as the CPU converts
 // them, written in the stored format's upload layout (row-major, or in tiles of ROW_TILE rows: tiled_index,
-// shaders/tiled_index.wgsl, put in front with shaders/q8_block.wgsl):
+// shaders/tiled_index.wgsl, put in front with shaders/q8_block.wgsl and shaders/f16_bits.wgsl: f16 both ways):
 //   TARGET 0, q8: ggml's quantize_row_q8_0 rule (d = amax / 127, codes round(x / d) half away from 0 by 1 / d), per
 //     32-block (`main`: the scale rounded to f16, src/gguf/convert.ts quantizeQ8G32; f32 scales or f16 pairs, PAIRED) or
 //     per row (`main_row`: an f32 scale, src/quant/int8.ts quantizeInt8), 2 vec4 of codes a block;
@@ -231,32 +231,6 @@ fn main_row(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) 
 }
 
 // ---- f16 ------------------------------------------------------------------------------------------------------
-
-// f32 bits rounded to the nearest f16 (ties to even), as f32ToF16Bits: overflow to inf, NaN kept a quiet NaN.
-fn to_f16(b: u32) -> u32 {
-  let sign = (b >> 16u) & 0x8000u;
-  let exp = (b >> 23u) & 0xFFu;
-  let mant = b & 0x7FFFFFu;
-  if (exp == 0xFFu) { return sign | 0x7C00u | select(0u, 0x200u | (mant >> 13u), mant != 0u); }
-  if (exp >= 143u) { return sign | 0x7C00u; } // f16 exponent 31 and up
-  var r: u32;
-  var rem: u32;
-  var half: u32;
-  if (exp <= 112u) { // an f16 subnormal or zero: (1.mant) * 2^(exp - 127) in units of 2^-24 is m >> (126 - exp)
-    if (exp < 102u) { return sign; } // below 2^-25, which itself rounds (to even) to 0
-    let m = mant | 0x800000u;
-    let shift = 126u - exp; // 14..24
-    r = m >> shift;
-    rem = m & ((1u << shift) - 1u);
-    half = 1u << (shift - 1u);
-  } else {
-    r = ((exp - 112u) << 10u) | (mant >> 13u);
-    rem = mant & 0x1FFFu;
-    half = 0x1000u;
-  }
-  if (rem > half || (rem == half && (r & 1u) == 1u)) { r++; } // a carry into the exponent is right, up to inf
-  return sign | r;
-}
 
 // One invocation per row and 32-block: 8 tiled items of a vec2 (4 values).
 @compute @workgroup_size(WG)

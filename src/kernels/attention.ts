@@ -278,8 +278,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const keyBlocksFor = (maxGroup: number) => a.keyBlocks ?? (pow2 && group <= maxGroup);
   const decodeBlocks = keyBlocksFor(3);
   const prefillBlocks = keyBlocksFor(4);
-  const keyBlocks = decodeBlocks || prefillBlocks;
-  if (keyBlocks && !pow2) throw new EmberError('UNSUPPORTED', `attention: keys in blocks need a power-of-two workgroup, not ${wg}`);
+  if (a.keyBlocks && !pow2) throw new EmberError('UNSUPPORTED', `attention: keys in blocks need a power-of-two workgroup, not ${wg}`);
   if (wide && !canDecodeWide(gpu.caps, group, a.headDim)) {
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
   }

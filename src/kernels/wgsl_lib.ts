@@ -24,5 +24,5 @@ export const RMS_LIB = rmsSource;
 export const FP8_CODES_LIB = fp8CodesSource;
 /** tiled_index: where a weight item sits in a row-major or row-tiled chunk (the includer declares ROW_TILE). */
 export const TILED_INDEX_LIB = tiledIndexSource;
-/** f16_bits_to_f32: f16 values decoded exactly (the load-time converters' f16 sources). */
+/** f16_bits_to_f32 and to_f16: f16 bits to f32 and back, exactly (the load-time converters). */
 export const F16_BITS_LIB = f16BitsSource;
