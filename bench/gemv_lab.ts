@@ -122,9 +122,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const engineShader = async (half: boolean, local: boolean) => {
     let m = engineCode.get(`${half} ${local}`);
     if (!m) {
-      const { decoderShader, MATMUL_SOURCES } = await import('../src/kernels/matmul_shader.ts');
-      const { GLU_LIB } = await import('../src/kernels/wgsl_lib.ts');
-      const text = decoderShader({ subgroups: true, dot4I8: true }, { format: 'q8', halfScales: half } as never, `${GLU_LIB}\n${MATMUL_SOURCES.matmul}`, local ? 'q8_local' : 'q8', 1);
+      const { decoderShader, matmulSkeleton } = await import('../src/kernels/matmul_shader.ts');
+      const text = decoderShader({ subgroups: true, dot4I8: true }, { format: 'q8', halfScales: half } as never, matmulSkeleton(), local ? 'q8_local' : 'q8', 1);
       m = device.createShaderModule({ code: text });
       engineCode.set(`${half} ${local}`, m);
     }

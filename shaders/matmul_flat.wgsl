@@ -114,6 +114,7 @@ fn rows_flat(
   @builtin(global_invocation_id) gid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(local_invocation_index) lid: u32,
+  @builtin(num_workgroups) nwg: vec3u,
 ) {
   let t = wid.y;
   if (t >= step.n_tokens) { return; }
@@ -146,6 +147,7 @@ fn rows_flat(
     gc = next_block(gc, bpg);
   }
   emit(t, r0, acc);
+  gemv_tail(lid, nwg.x * nwg.y);
 }
 
 // gemm_flat's f32 products (FLOAT_DOT) of a block so far: tokens tt's 4 rows each (t0 .. t3) and their x sums.

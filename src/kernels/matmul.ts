@@ -1,7 +1,7 @@
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
-import { GLU_LIB, Q8_BLOCK_LIB } from './wgsl_lib.ts';
+import { Q8_BLOCK_LIB } from './wgsl_lib.ts';
 import { EmberError } from '../errors.ts';
-import type { Gpu } from '../gpu/device.ts';
+import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
@@ -17,8 +17,9 @@ import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
  * shaders/matmul_quantize_x.wgsl), f32 x for everything else (f16 rounds x to f16 as llama.cpp does).
  * Decode's GEMV fuses what feeds it and what follows (fewer dispatches per token): its prologue reads x
  * raw and RMS-normalises it and/or quantizes it to Q8_0 itself (`gemvX`, shaders/matmul_in_*.wgsl), and
- * its epilogue can write SwiGLU's h from gate/up row pairs (`glu`), each bit for bit what the separate
- * kernels give. Pipelines, uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
+ * its epilogue can write SwiGLU's h from gate/up row pairs (`glu`), and on CPU adapters its last subgroup can run the
+ * RMSNorm or Q8_0 quantization that follows (`tail`), each bit for bit what the separate kernels give. Pipelines,
+ * uniforms, scratch and bind groups are all made in `buildMatmul`, at load.
  */
 
 export { WEIGHT_FORMATS, GGUF_FORMATS, type WeightFormat } from './weight_formats.ts';
@@ -41,8 +42,8 @@ export {
   type WeightData,
 } from './matmul_weights.ts';
 import { hasScaleArray, storedFormat, type GpuWeights, type WeightChunk, type WeightData } from './matmul_weights.ts';
-export { decoderShader, effectiveXVec, MATMUL_COMMON_SOURCE, MATMUL_SOURCES, matmulVariantHeader, type MatmulInput } from './matmul_shader.ts';
-import { decoderShader, effectiveXVec, MATMUL_SOURCES, type MatmulInput } from './matmul_shader.ts';
+export { decoderShader, effectiveXVec, MATMUL_COMMON_SOURCE, MATMUL_SOURCES, matmulSkeleton, matmulVariantHeader, type MatmulInput } from './matmul_shader.ts';
+import { decoderShader, effectiveXVec, matmulSkeleton, type MatmulInput } from './matmul_shader.ts';
 
 
 export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
@@ -76,6 +77,7 @@ export interface ChunkOptions {
   bias?: boolean;
   accumulate?: boolean;
   normEps?: number; // the input RMS-normalises x with this epsilon
+  tailEps?: number; // the GEMV's tail RMS-normalises y with this epsilon
   glu?: GluAct;
 }
 export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: ChunkOptions = {}) {
@@ -90,7 +92,7 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     groups: ceilDiv(w.cols, w.group),
     y_offset: o.yOffset ?? 0,
     x_norm: o.normEps === undefined ? 0 : 1,
-    eps: o.normEps ?? 0,
+    eps: o.normEps ?? o.tailEps ?? 0,
     glu: o.glu === undefined ? 0 : 1 + GLU_ACTS[o.glu],
   };
 }
@@ -156,6 +158,25 @@ export interface MatmulArgs {
    * (T, N/2) instead of y (no bias, no accumulate); the gemm writes the pairs to y for SwiGLU (paired).
    */
   glu?: { h: GPUBuffer; act: GluAct };
+  /**
+   * What follows decode's GEMV, run by its last subgroup (shaders/matmul_tail.wgsl) instead of a dispatch: `norm`, the
+   * RMSNorm of y (the residual stream: one token, N = yWidth, no yOffset) into norm.y, and/or `quantized`, that row (or
+   * the GLU GEMV's h as it is) in Q8_0: the RMSNorm / SwiGLU kernels' bits. `count`: a zeroed u32 the GEMVs with a tail
+   * share. Needs gemvTakesTail; not with gemvX.
+   */
+  tail?: { count: GPUBuffer; norm?: { weight: GPUBuffer; eps: number; y: GPUBuffer }; quantized?: { codes: GPUBuffer; scales: GPUBuffer } };
+}
+
+/** Storage buffers a GEMV with a tail binds: x (2), weights (2), bias, y, and the tail's count, weight, y, codes, scales. */
+const TAIL_STORAGE_BUFFERS = 11;
+
+/**
+ * Whether decode's GEMV of `w` on this device can end in a tail (MatmulArgs.tail): CPU adapters only (the last subgroup
+ * reads what the others wrote, an ordering WGSL does not promise but their threads' atomics give) with subgroups of 8
+ * lanes or more (the tail's), a matrix in one chunk, and room for the tail's bindings.
+ */
+export function gemvTakesTail(caps: GpuCaps, w: Pick<GpuWeights, 'chunks'>): boolean {
+  return caps.cpu && subgroupsOf8(caps) && w.chunks.length === 1 && caps.maxStorageBuffersPerStage >= TAIL_STORAGE_BUFFERS;
 }
 
 export interface MatmulDispatches {
@@ -219,6 +240,26 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
     need('glu.h', a.glu.h, (a.maxTokens * N) / 2 * 4);
   }
+  const tail = a.tail;
+  if (tail) {
+    if (!gemvTakesTail(gpu.caps, w)) throw bad('a GEMV tail needs a CPU adapter with subgroups of 8, one chunk and room for its bindings (gemvTakesTail)');
+    if (raw || yOffset !== 0 || yWidth !== N) throw bad('a GEMV tail reads the whole y: no gemvX, no y offset');
+    if (tail.norm && a.glu) throw bad('a GEMV tail normalises a residual row, not a GLU\'s h');
+    if (!tail.norm && !tail.quantized) throw bad('a GEMV tail needs a norm or Q8_0 output');
+    const n = a.glu ? N / 2 : N; // the row it reads
+    if (tail.norm) {
+      need('tail.norm.y', tail.norm.y, n * 4);
+      need('tail.norm.weight', tail.norm.weight, n * 4);
+    }
+    if (tail.quantized) {
+      if (n % 32) throw bad(`a GEMV tail writes Q8_0 of whole 32-blocks, its row is ${n}`);
+      need('tail.quantized.codes', tail.quantized.codes, n);
+      need('tail.quantized.scales', tail.quantized.scales, n / 8);
+    }
+  }
+  // The GEMV variants that end in gemv_tail.
+  const tailFits = (t: MatmulTuning) => !tail || t.gemv !== 'split';
+  if (!tailFits(defaults)) throw bad(`a GEMV tail needs the rows or flat GEMV, not ${defaults.gemv}`);
   // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
   const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
   // A split GEMV's lanes per group of rows (LANES), and so its groups per workgroup.
@@ -245,10 +286,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const fits = (t: MatmulTuning) => grids(t).every(([x, y]) => x <= maxGroups && y <= maxGroups);
 
   const family = `matmul_${w.format}`;
-  const main = `${GLU_LIB}\n${MATMUL_SOURCES.matmul}\n${MATMUL_SOURCES.matmul_flat}`;
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
   const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
-  const codeOf = (input: MatmulInput, xVec: XVec) => decoderShader(gpu.caps, w, main, input, xVec);
+  const codeOf = (input: MatmulInput, xVec: XVec, withTail = false) =>
+    decoderShader(gpu.caps, w, matmulSkeleton(withTail ? { roundF16: spec.x === 'f16' } : undefined), input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl), or by f32 bits where the
   // tuning takes that (FP8_BITS).
@@ -272,7 +313,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemmXVec = (t: MatmulTuning) => (gemmOf(t) === 'rows' ? xVecOf(t.gemmXVec) : 1);
   const pipelineOf = (path: 'gemv' | 'gemm', t: MatmulTuning) =>
     path === 'gemv'
-      ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t)), GEMV_ENTRY[t.gemv], {
+      ? getPipeline(gpu, family, codeOf(gemvInput, gemvXVec(t), !!tail), GEMV_ENTRY[t.gemv], {
           WG: t.gemvWG,
           R: gemvR(t),
           LANES: t.gemv === 'split' ? gemvLanes(t) : t.gemvWG,
@@ -282,6 +323,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           FLOAT_DOT: +(t.gemv !== 'split' && t.gemvFloat),
           MUL_WIDEN: +(t.gemv === 'flat' && planes),
           X_VEC: gemvXVec(t),
+          ...(tail ? { TAIL_NORM: +!!tail.norm, TAIL_Q8: +!!tail.quantized } : {}),
           ...fmtOf(t),
         })
       : t.gemm === 'tiled'
@@ -326,24 +368,29 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     : gemvQ ? [gemvQ.codes, gemvQ.scales] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
   const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
-  const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act };
-  const fused = raw?.norm || a.glu;
+  const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act, tailEps: tail?.norm?.eps };
+  const fused = raw?.norm || a.glu || tail;
   const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts)));
   const gemvParams = fused ? w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.gemv_params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, gemvOpts))) : params;
   // One list of a path and variant: a dispatch per chunk. Bindings: 0 params, 1 step, 2-3 x (f32 x, or
   // Q8_0 codes and scales, or f32 x and the norm weight), 4-5 codes and scales, 6 bias, 7 y (the GLU
-  // GEMV: h). A trial binds its own step and y.
+  // GEMV: h), 8-12 the tail's count, norm weight and y, codes and scales (dummies for what it does not write). A trial
+  // binds its own step and y.
+  const dummy = (name: string) => alloc.storage(`${a.label}.tail_no_${name}`, 16);
+  const tailBindings: Binding[] = tail
+    ? [tail.count, tail.norm?.weight ?? dummy('w'), tail.norm?.y ?? dummy('y'), tail.quantized?.codes ?? dummy('q'), tail.quantized?.scales ?? dummy('d')]
+    : [];
   const listOf = async (path: 'gemv' | 'gemm', t: MatmulTuning, trial?: { step: GPUBuffer; y: GPUBuffer }): Promise<Dispatch[]> => {
     const pipeline = await pipelineOf(path, t);
     return w.chunks.map((c, i) => {
       const step = trial?.step ?? a.step;
       const weights: Binding[] = [c.data, c.scales ?? null];
       const entries: Binding[] = path === 'gemv'
-        ? [gemvParams[i], step, ...gemvXBindings, ...weights, bias, trial?.y ?? a.glu?.h ?? a.y]
+        ? [gemvParams[i], step, ...gemvXBindings, ...weights, bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings]
         : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? a.y];
       const name = `${a.label}.${path}[${i}]`;
       return {
-        label: path === 'gemv' ? `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}` : `${family}/gemm`,
+        label: path === 'gemv' ? `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}${tail ? (tail.norm ? '_tailnorm' : '_tailq8') : ''}` : `${family}/gemm`,
         pipeline,
         bindGroup: trial ? uncountedBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
         grid: (n: number) => (path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
@@ -355,7 +402,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   if (a.autotune) {
     for (const path of ['gemv', 'gemm'] as const) {
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
-      const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits].every((ok) => ok({ ...defaults, ...v })));
+      const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits, tailFits].every((ok) => ok({ ...defaults, ...v })));
       const key = `${w.format}${w.halfScales ? ' f16-scales' : ''}${w.wideCodes ? ' wide' : ''} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
       const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, gemmTrialTokens(gpu.caps));
       const chosen = await chooseVariant(gpu, key, path, T, T * yWidth * 4, cands, (v, trial) => listOf(path, { ...defaults, ...v }, trial));

@@ -12,7 +12,8 @@ import inQ8Source from '../../shaders/matmul_in_q8.wgsl?raw';
 import inQ8LocalSource from '../../shaders/matmul_in_q8_local.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
-import { Q8_BLOCK_LIB, RMS_LIB, ROUND_F16_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
+import tailSource from '../../shaders/matmul_tail.wgsl?raw';
+import { GLU_LIB, Q8_BLOCK_LIB, Q8_BLOCK_ONLY, RMS_LIB, ROUND_F16_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { decoderOf, FORMATS, isFp8, type WeightFormat } from './weight_formats.ts';
@@ -31,7 +32,18 @@ export const MATMUL_SOURCES = {
   matmul_in_q8: inQ8Source,
   matmul_in_q8_local: inQ8LocalSource,
   matmul_quantize_x: quantizeSource,
+  matmul_tail: tailSource,
 } as const;
+
+/**
+ * The skeletons a decoder goes in front of (decoderShader's `main`): every access pattern, and the GEMVs' tail, the
+ * RMSNorm their last workgroup runs (shaders/matmul_tail.wgsl) where `tail`, or an empty one. `tail.roundF16`: the
+ * decoder's x mode has round_f16 already (f16 weights), which the tail's Q8_0 needs.
+ */
+export function matmulSkeleton(tail?: { roundF16: boolean }): string {
+  const end = tail ? `${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}` : 'fn gemv_tail(lid: u32, groups: u32) {}';
+  return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}`;
+}
 
 /**
  * Where x's words come from (shaders/matmul_in_*.wgsl): a buffer of f32 x or of Q8_0 x, or for the GEMV

@@ -14,6 +14,8 @@ import f16BitsSource from '../../shaders/f16_bits.wgsl?raw';
 export const ROUND_F16_LIB = roundF16Source;
 /** quantize_q8_block and what it needs. */
 export const Q8_BLOCK_LIB = `${roundF16Source}\n${q8BlockSource}`;
+/** quantize_q8_block alone, for a shader that has ROUND_F16_LIB already. */
+export const Q8_BLOCK_ONLY = q8BlockSource;
 /** tanh_stable: softcapping and the tanh GELU. */
 export const TANH_LIB = tanhSource;
 /** glu_act (the gated FFN's activation) and tanh_stable, which it needs: SwiGLU and the matmul's GLU epilogue. */

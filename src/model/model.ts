@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { buildMatmul, gemvReadsRawX, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
@@ -156,7 +156,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: Pick<WeightData, 'format' | 'gpuQuant'>) => ['q8', 'q4'].includes(storedFormat(w));
-  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu'>>;
+  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
@@ -193,6 +193,13 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const splitsOf = (window: number) => decodeSplits(attentionOf(window).maxKeys, gpu.caps.cpu, wide);
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
+  // Decode on CPU adapters (no fused prologues there): the residual GEMVs (o, down) end in the RMSNorm of the sublayer
+  // that follows, run by their last workgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
+  // next pre-norm's weight buffer, which the last down GEMV's tail already reads, and whether it wrote Q8_0 too.
+  const tailCount = alloc.storage('gemv_tail.count', 4);
+  const tailOf = (wt: GpuWeights, weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] =>
+    !fuse && gemvTakesTail(gpu.caps, wt) ? { norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount } : undefined;
+  let tailed: { weight: GPUBuffer; q8: boolean } | null = null;
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant, gpuQuant);
@@ -227,18 +234,28 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     kvBytes += kv.size;
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
-    const preNorm = async (name: string, weight: Float32Array, parts: WeightData[]): Promise<Norm> => {
+    // `nw`: the norm's weight, uploaded; `byTail`: decode's norm ran in the GEMV before, into Q8_0 too where q8.
+    const preNorm = async (nw: GPUBuffer, parts: WeightData[], byTail?: { q8: boolean }): Promise<Norm> => {
       const q8 = parts.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
-      const nw = vec(name, weight);
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
       if (!fuse || !parts.every(gemvReadsRawX)) {
-        decode.push(norm);
+        if (!byTail || (q8 && !byTail.q8)) decode.push(norm);
         return { q8 };
       }
       return { q8, gemvX: { x, norm: { weight: nw, eps: c.eps } } };
     };
-    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, await preNorm('attn_norm', w.attnNorm, w.qkv));
+    let attnNorm: GPUBuffer;
+    if (tailed) {
+      attnNorm = tailed.weight; // made with the last layer's down GEMV, whose tail reads it
+      writeBuffer(gpu, attnNorm, w.attnNorm);
+      weightBytes += w.attnNorm.byteLength;
+      params += w.attnNorm.length;
+    } else {
+      attnNorm = vec('attn_norm', w.attnNorm);
+    }
+    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, await preNorm(attnNorm, w.qkv, tailed ?? undefined));
+    tailed = null;
     if (w.qNorm && w.kNorm) {
       both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
@@ -255,33 +272,50 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const residual = async (
       label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x, raw = rawX(wt, xin) ?? null,
       decodeX?: Q8x, // decode's x in Q8_0, written by its producer (attention), where the prefill's is quantized here
+      tail?: MatmulArgs['tail'], // decode's RMSNorm of the next sublayer, at the GEMV's end (no post-norm)
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
       const gemvQuantizedX = decodeX;
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX, gemvQuantizedX });
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX, gemvQuantizedX, tail });
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
-    await residual(`blk.${l}.attn_output`, await up('attn_output', w.o), attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8);
-    const ffnNorm = await preNorm('ffn_norm', w.ffnNorm, w.gateUp);
+    const attnOut = await up('attn_output', w.o);
+    const ffnNw = vec('ffn_norm', w.ffnNorm);
+    const ffnQ8 = w.gateUp.some(takesQ8);
+    const oTail = w.postAttnNorm ? undefined : tailOf(attnOut, ffnNw, ffnQ8);
+    await residual(`blk.${l}.attn_output`, attnOut, attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8, oTail);
+    const ffnNorm = await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 });
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
-    const glu = fuse && w.gateUp.length === 1;
-    if (glu) {
-      // One gate|up matrix, its rows in gate/up pairs: decode's GEMV writes h itself (SwiGLU fused),
-      // the prefill's GEMM writes the pairs and SwiGLU reads them.
+    let glu = false;
+    if (w.gateUp.length === 1) {
+      // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
+      // GEMV writes h itself (SwiGLU fused) on GPUs, and on CPU adapters where ffn_down reads h as it is (f32 x) or in
+      // Q8_0 from the GEMV's tail; elsewhere it writes the pairs too.
       const g = await up('gate_up', pairRows(w.gateUp[0]), 2);
       const quantizedX = takesQ8(g) ? ffnNorm.q8 : undefined;
-      await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, glu: { h: hid, act: c.ffnAct } });
-      prefill.push(await swiglu(true));
+      const hTail = !fuse && downQ8 && gemvTakesTail(gpu.caps, g) ? { quantized: downQ8, count: tailCount } : undefined;
+      glu = fuse || !downQ8 || !!hTail;
+      const gluArgs = glu ? { glu: { h: hid, act: c.ffnAct }, tail: hTail } : {};
+      await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, ...gluArgs });
+      const sw = await swiglu(true);
+      if (glu) prefill.push(sw);
+      else both(sw);
     } else {
       await fused('gate_up', w.gateUp, xn, gateUp, null, ffnNorm);
       both(await swiglu(false));
     }
-    // Decode's ffn_down quantizes h itself after the GLU GEMV; SwiGLU hands it over in Q8_0 otherwise.
+    // Decode's ffn_down quantizes h itself after the GLU GEMV on GPUs; SwiGLU or the GLU GEMV's tail hands it over in
+    // Q8_0 otherwise.
     const down = await up('ffn_down', w.down);
-    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu ? rawX(down, hid) : null);
+    // The next layer's attn_norm, in a buffer made now for this GEMV's tail and filled when that layer loads; in Q8_0
+    // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
+    const nextNorm = l + 1 < c.nLayer && !w.postFfnNorm ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
+    const downTail = nextNorm ? tailOf(down, nextNorm, w.qkv.some(takesQ8)) : undefined;
+    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail);
+    tailed = nextNorm && downTail ? { weight: nextNorm, q8: !!downTail.quantized } : null;
   }
 
   progress(c.nLayer + 1, 'output');
