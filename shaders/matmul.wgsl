@@ -40,7 +40,9 @@
 // lanes_stride (subgroupAdd or not). glu_act: shaders/glu.wgsl. WG, R, TT, TM, TN, MatmulParams, p, step and clamp_rows:
 // shaders/matmul_common.wgsl. Bindings 2-3: x (the x mode); 4-5: codes and scales (the decoder).
 
-@group(0) @binding(6) var<storage, read> bias: array<f32>; // (rows of the matrix); a dummy unless has_bias
+@group(0) @binding(6) var<storage, read> bias: array<f32>; // (rows of the matrix); a dummy unless has_bias, unbound with a tail
+// (bias_at, from matmulSkeleton: bias[n], or 0 where a GEMV's tail takes the binding's place: Chromium gives 10 storage
+// buffers a stage)
 @group(0) @binding(7) var<storage, read_write> y: array<f32>; // (T, N); with p.glu: h, (T, N/2)
 
 const XW: u32 = BLOCK / X_PER_WORD; // words of x per block
@@ -50,7 +52,7 @@ const PIECES: u32 = XW / 4u; // pieces per block: 2 (Q8_0 x), 4 or 8 (f32 x)
 fn finish(t: u32, r: u32, v: f32) {
   let n = p.row_start + r;
   var o = v;
-  if (p.has_bias != 0u) { o += bias[n]; }
+  if (p.has_bias != 0u) { o += bias_at(n); }
   let i = t * p.N + p.y_offset + n;
   if (p.accumulate != 0u) { o = y[i] + o; }
   y[i] = o;

@@ -5,7 +5,9 @@
 // main / main_q8, SwiGLU's quantize_q8_block: the same sums, products and Q8_0 blocks, bit for bit), and sets the count
 // back to 0 for the next. By subgroup, with no barrier: a workgroup's barriers cost every workgroup a switch per SIMD
 // group (SmolLM2-135M decoded 1-2% slower so than with the RMSNorm dispatches), and one invocation alone, whose loads
-// lavapipe issues as an 8-lane group's, took ~22 us a tail against ~13 for the RMSNorm dispatch.
+// lavapipe issues as an 8-lane group's, took ~22 us a tail against ~13 for the RMSNorm dispatch. SwiftShader (subgroups
+// of 4, the same tail on 4 lanes) decoded 0.9-1.0x as fast with the norms' tails, 0.95x with every tail: it keeps the
+// dispatches.
 // The last subgroup reads what the others wrote after the atomic that tells it they are done: WGSL promises that
 // ordering across workgroups nowhere, so only CPU adapters, whose workgroups are threads of one process with atomics
 // that order, take it, with subgroups of 8 lanes or more (src/kernels/matmul.ts gemvTakesTail). Joined after
@@ -43,9 +45,9 @@ fn tail_scale8(l: u32, n: u32, eps: f32) -> f32 {
   }
   for (var m = 0u; m < 4u; m++) { q[m] += q[m + 4u]; }
   for (var m = 0u; m < 2u; m++) { q[m] += q[m + 2u]; }
-  let s8 = q[0] + q[1]; // partials l (< 8) summed with l + 8, .. the tree down to 8
+  let s8 = q[0] + q[1]; // partial l (< 8) after the tree's steps of 32, 16 and 8
   let s4 = s8 + subgroupShuffle(s8, (l + 4u) & 7u); // lanes 0-3: partials 0-3 of the tree's last vec4
-  let t = (s4 + subgroupShuffle(s4, (l + 2u) & 7u)) ; // (x + z), (y + w) in lanes 0, 1
+  let t = s4 + subgroupShuffle(s4, (l + 2u) & 7u); // (x + z), (y + w) in lanes 0, 1
   let total = t + subgroupShuffle(t, (l + 1u) & 7u);
   return 1.0 / sqrt(subgroupBroadcast(total, 0u) / f32(n) + eps);
 }

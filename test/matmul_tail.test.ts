@@ -121,10 +121,12 @@ describe('GEMV tail limits', () => {
     const gpu = await matmulDevice('f16');
     const one = { chunks: [{}] } as never;
     expect(gpu.caps.cpu && gpu.caps.subgroups).toBe(true); // lavapipe
-    expect(gemvTakesTail(gpu.caps, one)).toBe(gpu.caps.maxStorageBuffersPerStage >= 11);
-    expect(gemvTakesTail((await matmulDevice('f32')).caps, one)).toBe(false); // no subgroups (as SwiftShader)
+    expect(gemvTakesTail(gpu.caps, one)).toBe(gpu.caps.maxStorageBuffersPerStage >= 10);
+    expect(gemvTakesTail((await matmulDevice('f32')).caps, one)).toBe(false); // no subgroups
+    expect(gemvTakesTail({ ...gpu.caps, subgroupMinSize: 4 }, one)).toBe(false); // SwiftShader's 4
     expect(gemvTakesTail({ ...gpu.caps, cpu: false }, one)).toBe(false);
-    expect(gemvTakesTail({ ...gpu.caps, maxStorageBuffersPerStage: 8 }, one)).toBe(false);
+    expect(gemvTakesTail({ ...gpu.caps, maxStorageBuffersPerStage: 9 }, one)).toBe(false);
+    expect(gemvTakesTail({ ...gpu.caps, maxStorageBuffersPerStage: 10 }, one)).toBe(true); // Chromium's
     expect(gemvTakesTail(gpu.caps, { chunks: [{}, {}] } as never)).toBe(false);
   });
 
@@ -144,6 +146,7 @@ describe('GEMV tail limits', () => {
       await expect(buildMatmul(gpu, alloc, { ...base(64), accumulate: false, glu: { h: alloc.storage('h', 128), act: 'silu' }, tail: tailOf(64) })).rejects.toThrow(/not a GLU's h/);
       await expect(buildMatmul(gpu, alloc, { ...base(64), yOffset: 64, yWidth: 128, tail: tailOf(64) })).rejects.toThrow(/no y offset/);
       await expect(buildMatmul(gpu, alloc, { ...base(64), tail: { count: alloc.storage('count', 4) } })).rejects.toThrow(/norm or Q8_0 output/);
+      await expect(buildMatmul(gpu, alloc, { ...base(64), bias: alloc.storage('bias', 256), tail: tailOf(64) })).rejects.toThrow(/no bias/);
       await expect(buildMatmul(gpu, alloc, { ...base(64), gemvX: { x: alloc.storage('raw', 256) }, tail: tailOf(64) })).rejects.toThrow(/no gemvX/);
       await expect(buildMatmul(gpu, alloc, { ...base(48), tail: tailOf(48, true) })).rejects.toThrow(/whole 32-blocks/);
     } finally {

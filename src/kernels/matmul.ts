@@ -167,13 +167,14 @@ export interface MatmulArgs {
   tail?: { count: GPUBuffer; norm?: { weight: GPUBuffer; eps: number; y: GPUBuffer }; quantized?: { codes: GPUBuffer; scales: GPUBuffer } };
 }
 
-/** Storage buffers a GEMV with a tail binds: x (2), weights (2), bias, y, and the tail's count, weight, y, codes, scales. */
-const TAIL_STORAGE_BUFFERS = 11;
+/** Storage buffers a GEMV with a tail binds: x (2), weights (2), y, and the tail's count, weight, y, codes, scales (no bias). */
+const TAIL_STORAGE_BUFFERS = 10;
 
 /**
  * Whether decode's GEMV of `w` on this device can end in a tail (MatmulArgs.tail): CPU adapters only (the last subgroup
  * reads what the others wrote, an ordering WGSL does not promise but their threads' atomics give) with subgroups of 8
- * lanes or more (the tail's), a matrix in one chunk, and room for the tail's bindings.
+ * lanes or more (the tail's; SwiftShader's 4 decoded slower with tails than without), a matrix in one chunk, and room
+ * for the tail's bindings.
  */
 export function gemvTakesTail(caps: GpuCaps, w: Pick<GpuWeights, 'chunks'>): boolean {
   return caps.cpu && subgroupsOf8(caps) && w.chunks.length === 1 && caps.maxStorageBuffersPerStage >= TAIL_STORAGE_BUFFERS;
@@ -243,7 +244,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const tail = a.tail;
   if (tail) {
     if (!gemvTakesTail(gpu.caps, w)) throw bad('a GEMV tail needs a CPU adapter with subgroups of 8, one chunk and room for its bindings (gemvTakesTail)');
-    if (raw || yOffset !== 0 || yWidth !== N) throw bad('a GEMV tail reads the whole y: no gemvX, no y offset');
+    if (raw || yOffset !== 0 || yWidth !== N || a.bias) throw bad('a GEMV tail reads the whole y: no gemvX, no y offset, no bias');
     if (tail.norm && a.glu) throw bad('a GEMV tail normalises a residual row, not a GLU\'s h');
     if (!tail.norm && !tail.quantized) throw bad('a GEMV tail needs a norm or Q8_0 output');
     const n = a.glu ? N / 2 : N; // the row it reads
@@ -386,7 +387,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       const step = trial?.step ?? a.step;
       const weights: Binding[] = [c.data, c.scales ?? null];
       const entries: Binding[] = path === 'gemv'
-        ? [gemvParams[i], step, ...gemvXBindings, ...weights, bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings]
+        ? [gemvParams[i], step, ...gemvXBindings, ...weights, tail ? null : bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings]
         : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? a.y];
       const name = `${a.label}.${path}[${i}]`;
       return {

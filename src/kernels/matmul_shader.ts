@@ -37,11 +37,14 @@ export const MATMUL_SOURCES = {
 
 /**
  * The skeletons a decoder goes in front of (decoderShader's `main`): every access pattern, and the GEMVs' tail, the
- * RMSNorm their last workgroup runs (shaders/matmul_tail.wgsl) where `tail`, or an empty one. `tail.roundF16`: the
+ * RMSNorm or Q8_0 their last subgroup runs (shaders/matmul_tail.wgsl) where `tail`, with no bias (its binding unused), or
+ * an empty one. `tail.roundF16`: the
  * decoder's x mode has round_f16 already (f16 weights), which the tail's Q8_0 needs.
  */
 export function matmulSkeleton(tail?: { roundF16: boolean }): string {
-  const end = tail ? `${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}` : 'fn gemv_tail(lid: u32, groups: u32) {}';
+  const end = tail
+    ? `fn bias_at(n: u32) -> f32 { return 0.0; }\n${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}`
+    : 'fn bias_at(n: u32) -> f32 { return bias[n]; }\nfn gemv_tail(lid: u32, groups: u32) {}';
   return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}`;
 }
 
