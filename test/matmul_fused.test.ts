@@ -13,32 +13,17 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { buildMatmul, gemvReadsRawX, GEMV_LOCAL_K, gpuRowWords, MATMUL_SOURCES, uploadWeights, type GluAct, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { matmulRef, packBf16, packF16, packFp8, packQ4, packQ8 } from '../src/kernels/ref/matmul.ts';
+import { matmulRef, packQ8 } from '../src/kernels/ref/matmul.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { swigluRef } from '../src/kernels/ref/layers.ts';
-import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { pairRows } from '../src/model/host_weights.ts';
-import { GGUF_LAYOUTS } from '../src/kernels/weight_layouts.ts';
 import { randn, rng, run, stepBuffer, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { matmulDevice } from './helpers/matmul.ts';
+import { makeWeights, matmulDevice, type WeightKind } from './helpers/matmul.ts';
 import { shaderText, getPipeline } from '../src/gpu/pipelines.ts';
 import { bindGroup } from '../src/kernels/dispatch.ts';
 import { Q8_BLOCK_LIB } from '../src/kernels/wgsl_lib.ts';
 
-type Kind = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
-
-/** The weights and the same matrix in a format matmulRef takes exactly (GGUF blocks: dequantized). */
-function makeWeights(kind: Kind, N: number, K: number, r: () => number): { w: WeightData; ref: WeightData } {
-  if (kind === 'q4_k') {
-    const type = GGUF_LAYOUTS.q4_k.ggml;
-    const data = ggmlRandomBlocks(type, N * K, r);
-    return { w: { format: 'q4_k', rows: N, cols: K, data }, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(type, data, N * K) } };
-  }
-  const v = randn(r, N * K, 0.1);
-  const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, bf16: packBf16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
-  const w = packs[kind](v, N, K);
-  return { w, ref: w };
-}
+type Kind = WeightKind;
 
 interface Case {
   N: number; // rows of W (glu: 2F, gate rows then up rows)

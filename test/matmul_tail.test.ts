@@ -8,33 +8,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
-import { buildMatmul, gemvTakesTail, uploadWeights, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
+import { buildMatmul, gemvTakesTail, uploadWeights, type MatmulTuning } from '../src/kernels/matmul.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { matmulRef, packF16, packQ8 } from '../src/kernels/ref/matmul.ts';
+import { matmulRef, packQ8 } from '../src/kernels/ref/matmul.ts';
 import { swigluRef } from '../src/kernels/ref/layers.ts';
 import { pairRows } from '../src/model/host_weights.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
-import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
-import { GGUF_LAYOUTS } from '../src/kernels/weight_layouts.ts';
 import { randn, rng, run, stepBuffer, worstRatio } from './helpers/gpu.ts';
-import { matmulDevice } from './helpers/matmul.ts';
+import { makeWeights, matmulDevice } from './helpers/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 
 type Kind = 'q8' | 'f16' | 'f32' | 'q4_k';
 const EPS = 1e-5;
 const STEPS = 3;
-
-function makeWeights(kind: Kind, N: number, K: number, r: () => number): { w: WeightData; ref: WeightData } {
-  if (kind === 'q4_k') {
-    const type = GGUF_LAYOUTS.q4_k.ggml;
-    const data = ggmlRandomBlocks(type, N * K, r);
-    return { w: { format: 'q4_k', rows: N, cols: K, data }, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(type, data, N * K) } };
-  }
-  const v = randn(r, N * K, 0.1);
-  const w = kind === 'q8' ? packQ8(v, N, K) : kind === 'f16' ? packF16(v, N, K) : ({ format: 'f32', rows: N, cols: K, data: v } as WeightData);
-  return { w, ref: w };
-}
 
 interface Case {
   N: number; // the residual row (the GEMV's rows); glu: 2F rows, gate/up pairs

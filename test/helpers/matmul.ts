@@ -3,7 +3,9 @@ import { Allocator, readBuffer } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
 import { buildEmbedding } from '../../src/kernels/embedding.ts';
 import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type GpuWeights, type MatmulTuning, type WeightData } from '../../src/kernels/matmul.ts';
-import { matmulRef } from '../../src/kernels/ref/matmul.ts';
+import { matmulRef, packBf16, packF16, packFp8, packQ4, packQ8 } from '../../src/kernels/ref/matmul.ts';
+import { ggmlDequantize, ggmlRandomBlocks } from '../../src/quant/ggml/index.ts';
+import { GGUF_LAYOUTS } from '../../src/kernels/weight_layouts.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
 
 /**
@@ -117,4 +119,19 @@ export async function layoutOutputs(
   run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
   got.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
   return got;
+}
+
+export type WeightKind = 'f32' | 'f16' | 'bf16' | 'q8' | 'q4' | 'fp8e4m3' | 'q4_k';
+
+/** The weights and the same matrix in a format matmulRef takes exactly (GGUF blocks: dequantized). */
+export function makeWeights(kind: WeightKind, N: number, K: number, r: () => number): { w: WeightData; ref: WeightData } {
+  if (kind === 'q4_k') {
+    const type = GGUF_LAYOUTS.q4_k.ggml;
+    const data = ggmlRandomBlocks(type, N * K, r);
+    return { w: { format: 'q4_k', rows: N, cols: K, data }, ref: { format: 'f32', rows: N, cols: K, data: ggmlDequantize(type, data, N * K) } };
+  }
+  const v = randn(r, N * K, 0.1);
+  const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, bf16: packBf16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
+  const w = packs[kind](v, N, K);
+  return { w, ref: w };
 }
