@@ -49,6 +49,11 @@ fn rms_scale(base: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
     }
     rms_partial[v >> 2u][v & 3u] = s;
   }
+  return rms_tree(dim, eps, lid);
+}
+
+// The partials' tree and the scale, once every partial is in rms_partial (after the barrier it starts with).
+fn rms_tree(dim: u32, eps: f32, lid: u32) -> f32 {
   workgroupBarrier();
   // The tree by one invocation: the order of a parallel tree, with 2 barriers instead of log2(RMS_LANES) + 1
   // (every barrier costs a CPU-SIMD device a switch per SIMD group, and each fused GEMV workgroup pays it).

@@ -1,10 +1,13 @@
 import source from '../../shaders/rmsnorm.wgsl?raw';
+import wordsSource from '../../shaders/rmsnorm_words.wgsl?raw';
 import { Q8_BLOCK_LIB, RMS_LIB } from './wgsl_lib.ts';
 import type { Gpu } from '../gpu/device.ts';
+import { EmberError } from '../errors.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Binding, type Dispatch } from './dispatch.ts';
+import { subgroupsOf8 } from './matmul_tuning.ts';
 
 export const RMSNORM_PARAMS = new UniformLayout('Params', [
   ['dim', 'u32'],
@@ -34,14 +37,19 @@ export interface RmsnormArgs {
   /** Also write y in Q8_0 for a q8/q4 matmul: codes (T, dim/4) u32, scales (T, dim/32) f32. dim % 32 == 0. */
   quantized?: { codes: GPUBuffer; scales: GPUBuffer };
   wg?: number; // invocations per workgroup (default rmsnormWorkgroup of the adapter)
+  /** Q8_0 a word a lane (shaders/rmsnorm_words.wgsl): the same bits; default on CPU adapters with subgroups of 8. */
+  words?: boolean;
 }
 
-export function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
+export async function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
+  const words = !!a.quantized && (a.words ?? (gpu.caps.cpu && subgroupsOf8(gpu.caps)));
+  const wg = a.wg ?? rmsnormWorkgroup(gpu.caps.cpu);
+  if (words && (!subgroupsOf8(gpu.caps) || wg % 8)) throw new EmberError('BAD_ARGUMENT', `rmsnorm: Q8_0 a word a lane needs subgroups of 8 and workgroups of a multiple of 8, got ${wg}`);
   return buildKernel(gpu, alloc, {
     label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : a.add ? 'rmsnorm/rows_add' : 'rmsnorm/rows',
-    code: shaderText(source, {}, Q8_BLOCK_LIB, RMS_LIB),
-    entry: a.quantized ? 'main_q8' : 'main',
-    constants: { WG: a.wg ?? rmsnormWorkgroup(gpu.caps.cpu) },
+    code: words ? shaderText(`${source}\n${wordsSource}`, { subgroups: true }, Q8_BLOCK_LIB, RMS_LIB) : shaderText(source, {}, Q8_BLOCK_LIB, RMS_LIB),
+    entry: words ? 'main_q8_words' : a.quantized ? 'main_q8' : 'main',
+    constants: { WG: wg },
     params: RMSNORM_PARAMS,
     values: { dim: a.dim, eps: a.eps, last_only: a.lastOnly ? 1 : 0, add: a.add ? 1 : 0 },
     step: a.step,
