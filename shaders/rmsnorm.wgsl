@@ -65,3 +65,44 @@ fn main_q8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     yd[t * nb + b] = qb.d;
   }
 }
+
+// main_q8 with x, w and y a vec4 at a time, the partial sums too (rms_scale_quads): the same bits, for CPU adapters
+// without subgroups of 8 (SwiftShader), whose loads are issued lane by lane (src/kernels/rmsnorm.ts). Also the views
+// and sums shaders/rmsnorm_words.wgsl takes.
+@group(0) @binding(2) var<storage, read> x_quads: array<vec4<f32>>; // (T, dim/4)
+@group(0) @binding(3) var<storage, read> w_quads: array<vec4<f32>>; // (dim/4)
+@group(0) @binding(4) var<storage, read_write> y_quads: array<vec4<f32>>; // (T, dim/4)
+
+// rms_scale's partials by quads: invocation lid takes partials 4a .. 4a+3 for a = lid, lid + lanes, ..., each
+// summing its elements in order as rms_scale's do (x_quads[q] holds elements 4q .. 4q+3). q0: the row's first quad.
+fn rms_scale_quads(q0: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
+  for (var a = lid; a < RMS_LANES / 4u; a += lanes) {
+    var s = vec4<f32>();
+    for (var q = a; q < dim / 4u; q += RMS_LANES / 4u) {
+      let v = x_quads[q0 + q];
+      s += v * v;
+    }
+    rms_partial[a] = s;
+  }
+  return rms_tree(dim, eps, lid);
+}
+
+@compute @workgroup_size(WG)
+fn main_q8_quads(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wg.x;
+  if (t >= step.n_tokens) { return; }
+  let q0 = t * (p.dim / 4u);
+  let scale = rms_scale_quads(q0, p.dim, p.eps, lid, WG);
+  let nb = p.dim / 32u;
+  for (var b = lid; b < nb; b += WG) {
+    var v: array<vec4<f32>, 8>;
+    for (var j = 0u; j < 8u; j++) {
+      v[j] = x_quads[q0 + 8u * b + j] * scale * w_quads[8u * b + j];
+      y_quads[q0 + 8u * b + j] = v[j];
+    }
+    let qb = quantize_q8_block(v);
+    yq[2u * (t * nb + b)] = qb.q0;
+    yq[2u * (t * nb + b) + 1u] = qb.q1;
+    yd[t * nb + b] = qb.d;
+  }
+}

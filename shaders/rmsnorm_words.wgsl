@@ -4,24 +4,7 @@
 // every lane's load on its own, so a vec4 is a quarter of the loads, and neighbouring lanes' words where main_q8's lane
 // a block spread each load over 8 blocks: a 128-token pass's RMSNorm + Q8_0 (D = 576) 471 against 926 us.
 
-@group(0) @binding(2) var<storage, read> x_quads: array<vec4<f32>>; // (T, dim/4)
-@group(0) @binding(3) var<storage, read> w_quads: array<vec4<f32>>; // (dim/4)
-@group(0) @binding(4) var<storage, read_write> y_quads: array<vec4<f32>>; // (T, dim/4)
 @group(0) @binding(5) var<storage, read_write> yq_words: array<u32>; // (T, dim/4): int8 codes, 4 per u32
-
-// rms_scale's partials by quads: invocation lid takes partials 4a .. 4a+3 for a = lid, lid + lanes, ..., each
-// summing its elements in order as rms_scale's do (x_quads[q] holds elements 4q .. 4q+3). q0: the row's first quad.
-fn rms_scale_quads(q0: u32, dim: u32, eps: f32, lid: u32, lanes: u32) -> f32 {
-  for (var a = lid; a < RMS_LANES / 4u; a += lanes) {
-    var s = vec4<f32>();
-    for (var q = a; q < dim / 4u; q += RMS_LANES / 4u) {
-      let v = x_quads[q0 + q];
-      s += v * v;
-    }
-    rms_partial[a] = s;
-  }
-  return rms_tree(dim, eps, lid);
-}
 
 @compute @workgroup_size(WG)
 fn main_q8_words(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {

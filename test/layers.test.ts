@@ -372,7 +372,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
 
 describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {
   const asCodes = (buf: ArrayBuffer) => new Int8Array(buf);
-  it('rmsnorm main_q8 (and main_q8_words) and swiglu main_q8 write y and exactly the codes/scales quantize_x would', async () => {
+  it('rmsnorm main_q8 (every layout) and swiglu main_q8 write y and exactly the codes/scales quantize_x would', async () => {
     const { buildRmsnorm } = await import('../src/kernels/rmsnorm.ts');
     const { rmsnormRef } = await import('../src/kernels/ref/rmsnorm.ts');
     const { quantizeQ8_0 } = await import('../src/kernels/ref/matmul.ts');
@@ -397,13 +397,14 @@ describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {
     expect(Array.from(await u32(gpu, y64))).toEqual(Array.from(await u32(gpu, y)));
     expect(Array.from(await u32(gpu, yq64.codes))).toEqual(Array.from(await u32(gpu, yq.codes)));
     expect(Array.from(await u32(gpu, yq64.scales))).toEqual(Array.from(await u32(gpu, yq.scales)));
-    // Where the adapter's default is a word a lane (CPU adapters with subgroups of 8), main_q8's lane a block gives the same bits.
-    if (variant === 'f16') {
+    // Every layout of main_q8's work gives the adapter's default's bits (a word a lane on lavapipe, quads without subgroups).
+    for (const layout of variant === 'f16' ? (['blocks', 'quads', 'words'] as const) : (['blocks', 'quads'] as const)) {
       const yb = alloc.storage('yb', T * dim * 4), yqb = q8(dim);
-      run(gpu, [await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y: yb, quantized: yqb, words: false })], T);
-      for (const [a, b] of [[yb, y], [yqb.codes, yq.codes], [yqb.scales, yq.scales]]) expect(Array.from(await u32(gpu, a))).toEqual(Array.from(await u32(gpu, b)));
-    } else {
-      await expect(buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y: y64, quantized: yq64, words: true })).rejects.toThrow(/subgroups of 8/);
+      run(gpu, [await buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y: yb, quantized: yqb, layout })], T);
+      for (const [a, b] of [[yb, y], [yqb.codes, yq.codes], [yqb.scales, yq.scales]]) expect(Array.from(await u32(gpu, a)), layout).toEqual(Array.from(await u32(gpu, b)));
+    }
+    if (variant === 'f32') {
+      await expect(buildRmsnorm(gpu, alloc, { dim, eps: 1e-5, step, x: alloc.upload('x', x), weight: alloc.upload('w', w), y: y64, quantized: yq64, layout: 'words' })).rejects.toThrow(/subgroups of 8/);
     }
     const yRef = rmsnormRef(x, w, dim, 1e-5), hRef = swigluRef(gu, T, nFf);
     const yGpu = await f32(gpu, y, T * dim), hGpu = await f32(gpu, h, T * nFf);

@@ -37,18 +37,27 @@ export interface RmsnormArgs {
   /** Also write y in Q8_0 for a q8/q4 matmul: codes (T, dim/4) u32, scales (T, dim/32) f32. dim % 32 == 0. */
   quantized?: { codes: GPUBuffer; scales: GPUBuffer };
   wg?: number; // invocations per workgroup (default rmsnormWorkgroup of the adapter)
-  /** Q8_0 a word a lane (shaders/rmsnorm_words.wgsl): the same bits; default on CPU adapters with subgroups of 8. */
-  words?: boolean;
+  /**
+   * How main_q8 lays out the Q8_0 work, the same bits every way: 'blocks' (main_q8: a block a lane, scalar loads; GPUs'
+   * default), 'quads' (a block a lane, x, w and y by vec4; CPU adapters'), 'words' (a word a lane, by vec4,
+   * shaders/rmsnorm_words.wgsl; CPU adapters' with subgroups of 8).
+   */
+  layout?: RmsnormQ8Layout;
 }
 
+export type RmsnormQ8Layout = 'blocks' | 'quads' | 'words';
+const Q8_ENTRY: Record<RmsnormQ8Layout, string> = { blocks: 'main_q8', quads: 'main_q8_quads', words: 'main_q8_words' };
+
 export async function buildRmsnorm(gpu: Gpu, alloc: Allocator, a: RmsnormArgs): Promise<Dispatch> {
-  const words = !!a.quantized && (a.words ?? (gpu.caps.cpu && subgroupsOf8(gpu.caps)));
-  const wg = a.wg ?? rmsnormWorkgroup(gpu.caps.cpu);
+  const { cpu } = gpu.caps;
+  const layout = a.layout ?? (cpu ? (subgroupsOf8(gpu.caps) ? 'words' : 'quads') : 'blocks');
+  const words = !!a.quantized && layout === 'words';
+  const wg = a.wg ?? rmsnormWorkgroup(cpu);
   if (words && (!subgroupsOf8(gpu.caps) || wg % 8)) throw new EmberError('BAD_ARGUMENT', `rmsnorm: Q8_0 a word a lane needs subgroups of 8 and workgroups of a multiple of 8, got ${wg}`);
   return buildKernel(gpu, alloc, {
     label: a.lastOnly ? 'rmsnorm/last' : a.quantized ? 'rmsnorm/rows_q8' : a.add ? 'rmsnorm/rows_add' : 'rmsnorm/rows',
     code: words ? shaderText(`${source}\n${wordsSource}`, { subgroups: true }, Q8_BLOCK_LIB, RMS_LIB) : shaderText(source, {}, Q8_BLOCK_LIB, RMS_LIB),
-    entry: words ? 'main_q8_words' : a.quantized ? 'main_q8' : 'main',
+    entry: a.quantized ? Q8_ENTRY[layout] : 'main',
     constants: { WG: wg },
     params: RMSNORM_PARAMS,
     values: { dim: a.dim, eps: a.eps, last_only: a.lastOnly ? 1 : 0, add: a.add ? 1 : 0 },
