@@ -21,7 +21,7 @@
 // for x in buffers; for decode, RMSNorm's scale of x (matmul_in_f32_norm) or x's Q8_0 blocks in
 // workgroup memory (matmul_in_q8_local), so no separate norm or quantize dispatch runs before.
 // The GEMVs' epilogue (emit) writes y, or with p.glu, h = act(gate) * up of gate/up row pairs. rows and rows_flat
-// end in gemv_tail (shaders/matmul_tail.wgsl: the RMSNorm after a residual GEMV, by its last workgroup; or nothing).
+// end in gemv_tail (shaders/matmul_tail.wgsl: the RMSNorm or Q8_0 after a GEMV, by its last subgroup; or nothing).
 //
 // Entry points (all share the bindings):
 //   rows        R rows x TT tokens per invocation, each invocation alone to the end of K: no
@@ -166,7 +166,7 @@ fn rows(
   for (var i = 0u; i < TT; i++) {
     if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
   }
-  gemv_tail(lid, nwg.x * nwg.y);
+  gemv_tail(nwg.x * nwg.y);
 }
 
 // rows8: rows' GEMM for 8 tokens (t0 .. t0+7), products in f32 (FLOAT_DOT's route; f32 x's pieces are f32 already),

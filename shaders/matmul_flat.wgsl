@@ -147,7 +147,7 @@ fn rows_flat(
     gc = next_block(gc, bpg);
   }
   emit(t, r0, acc);
-  gemv_tail(lid, nwg.x * nwg.y);
+  gemv_tail(nwg.x * nwg.y);
 }
 
 // gemm_flat's f32 products (FLOAT_DOT) of a block so far: tokens tt's 4 rows each (t0 .. t3) and their x sums.

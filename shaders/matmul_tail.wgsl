@@ -54,7 +54,7 @@ fn tail_scale8(l: u32, n: u32, eps: f32) -> f32 {
 
 // Called by every invocation of the dispatch (one token's), after its outputs; `groups`: the dispatch's workgroups.
 @diagnostic(off, subgroup_uniformity)
-fn gemv_tail(lid: u32, groups: u32) {
+fn gemv_tail(groups: u32) {
   let l = subgroup_lane();
   let lanes = subgroupAdd(1u);
   var before = 0u;

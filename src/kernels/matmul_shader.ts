@@ -44,7 +44,7 @@ export const MATMUL_SOURCES = {
 export function matmulSkeleton(tail?: { roundF16: boolean }): string {
   const end = tail
     ? `fn bias_at(n: u32) -> f32 { return 0.0; }\n${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}`
-    : 'fn bias_at(n: u32) -> f32 { return bias[n]; }\nfn gemv_tail(lid: u32, groups: u32) {}';
+    : 'fn bias_at(n: u32) -> f32 { return bias[n]; }\nfn gemv_tail(groups: u32) {}';
   return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}`;
 }
 

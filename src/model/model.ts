@@ -194,11 +194,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
   // Decode on CPU adapters (no fused prologues there): the residual GEMVs (o, down) end in the RMSNorm of the sublayer
-  // that follows, run by their last workgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
+  // that follows, run by their last subgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
   // next pre-norm's weight buffer, which the last down GEMV's tail already reads, and whether it wrote Q8_0 too.
   const tailCount = alloc.storage('gemv_tail.count', 4);
-  const tailOf = (wt: GpuWeights, weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] =>
-    !fuse && gemvTakesTail(gpu.caps, wt) ? { norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount } : undefined;
+  const takesTail = (wt: GpuWeights) => !fuse && gemvTakesTail(gpu.caps, wt);
+  const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
   let tailed: { weight: GPUBuffer; q8: boolean } | null = null;
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
@@ -209,10 +209,13 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       params += d.rows * d.cols;
       return g;
     };
-    const vec = (name: string, v: Float32Array) => {
+    // A vector's buffer: uploaded now, or written into one made before (`into`).
+    const vec = (name: string, v: Float32Array, into?: GPUBuffer) => {
       weightBytes += v.byteLength;
       params += v.length;
-      return alloc.upload(`blk.${l}.${name}`, v);
+      if (!into) return alloc.upload(`blk.${l}.${name}`, v);
+      writeBuffer(gpu, into, v);
+      return into;
     };
     // A fused output (qkv, gate|up): one matmul per part of alike matrices, each into its columns of y.
     type Norm = { q8?: Q8x; gemvX?: MatmulExtra['gemvX'] };
@@ -245,15 +248,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       }
       return { q8, gemvX: { x, norm: { weight: nw, eps: c.eps } } };
     };
-    let attnNorm: GPUBuffer;
-    if (tailed) {
-      attnNorm = tailed.weight; // made with the last layer's down GEMV, whose tail reads it
-      writeBuffer(gpu, attnNorm, w.attnNorm);
-      weightBytes += w.attnNorm.byteLength;
-      params += w.attnNorm.length;
-    } else {
-      attnNorm = vec('attn_norm', w.attnNorm);
-    }
+    const attnNorm = vec('attn_norm', w.attnNorm, tailed?.weight); // tailed: made with the last layer's down GEMV, whose tail reads it
     await fused('qkv', w.qkv, xn, qkv, w.qkvBias, await preNorm(attnNorm, w.qkv, tailed ?? undefined));
     tailed = null;
     if (w.qNorm && w.kNorm) {
@@ -284,7 +279,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const attnOut = await up('attn_output', w.o);
     const ffnNw = vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
-    const oTail = w.postAttnNorm ? undefined : tailOf(attnOut, ffnNw, ffnQ8);
+    const oTail = !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
     await residual(`blk.${l}.attn_output`, attnOut, attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8, oTail);
     const ffnNorm = await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 });
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
@@ -296,7 +291,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       // Q8_0 from the GEMV's tail; elsewhere it writes the pairs too.
       const g = await up('gate_up', pairRows(w.gateUp[0]), 2);
       const quantizedX = takesQ8(g) ? ffnNorm.q8 : undefined;
-      const hTail = !fuse && downQ8 && gemvTakesTail(gpu.caps, g) ? { quantized: downQ8, count: tailCount } : undefined;
+      const hTail = downQ8 && takesTail(g) ? { quantized: downQ8, count: tailCount } : undefined;
       glu = fuse || !downQ8 || !!hTail;
       const gluArgs = glu ? { glu: { h: hid, act: c.ffnAct }, tail: hTail } : {};
       await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, ...gluArgs });
@@ -312,10 +307,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const down = await up('ffn_down', w.down);
     // The next layer's attn_norm, in a buffer made now for this GEMV's tail and filled when that layer loads; in Q8_0
     // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
-    const nextNorm = l + 1 < c.nLayer && !w.postFfnNorm ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
-    const downTail = nextNorm ? tailOf(down, nextNorm, w.qkv.some(takesQ8)) : undefined;
+    const nextNorm = l + 1 < c.nLayer && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
+    const downTail = nextNorm ? normTail(nextNorm, w.qkv.some(takesQ8)) : undefined;
     await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail);
-    tailed = nextNorm && downTail ? { weight: nextNorm, q8: !!downTail.quantized } : null;
+    tailed = downTail && nextNorm ? { weight: nextNorm, q8: !!downTail.quantized } : null;
   }
 
   progress(c.nLayer + 1, 'output');
