@@ -9,6 +9,7 @@
  *     --variant 'rowTile=1' --variant 'rowTile=16'   (the weights' row tiles, q8 and GGUF: uploaded once per tile)
  *     --variant 'halfScales=0' --variant 'halfScales=1'   (q8's scales as f32 or f16 pairs: uploaded once each)
  *     --variant 'wideCodes=0' --variant 'wideCodes=1'   (a GGUF format's 5-, 6- or 3-bit codes in planes or a byte each)
+ *     --variant 'offsetCodes=0' --variant 'offsetCodes=1'   (q8's codes as they are or offset by 128: uploaded once each)
  *     --variant 'fp8Bits=0' --variant 'fp8Bits=1'   (FP8 E4M3 through f16 fields or straight into f32 bits)
  *     --variant 'iq4Selects=0' --variant 'iq4Selects=1'   (IQ4 values from an array or by selects)
  *
@@ -21,7 +22,7 @@ import type { GpuWeights, MatmulTuning } from '../src/kernels/matmul.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
 import { benchWeights, lcgUniform, type BenchFormat } from './matmul.ts';
 
-function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number; halfScales?: number; wideCodes?: number } {
+function parseVariant(v: string): Partial<MatmulTuning> & { rowTile?: number; halfScales?: number; wideCodes?: number; offsetCodes?: number } {
   const t: Record<string, string | number | boolean> = {};
   for (const kv of v.split(',').filter(Boolean)) {
     const [k, val] = kv.split('=');
@@ -70,10 +71,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const expected = ref.matmulRef(refW, x, T);
     const uploads = new Map<string, GpuWeights>();
     for (const v of variants) {
-      const { rowTile, halfScales, wideCodes, ...tuning } = parseVariant(v);
-      const key = `${rowTile} ${halfScales} ${wideCodes}`;
+      const { rowTile, halfScales, wideCodes, offsetCodes, ...tuning } = parseVariant(v);
+      const key = `${rowTile} ${halfScales} ${wideCodes} ${offsetCodes}`;
       const flag = (f?: number) => (f === undefined ? undefined : f !== 0);
-      if (!uploads.has(key)) uploads.set(key, uploadWeights(alloc, `w.${format}`, wd, { rowTile, halfScales: flag(halfScales), wideCodes: flag(wideCodes) }));
+      if (!uploads.has(key)) uploads.set(key, uploadWeights(alloc, `w.${format}`, wd, { rowTile, halfScales: flag(halfScales), wideCodes: flag(wideCodes), offsetCodes: flag(offsetCodes) }));
       const mm = await buildMatmul(gpu, alloc, { label: 'mm', w: uploads.get(key)!, x: xb, y: yb, step, maxTokens: T, tuning });
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();

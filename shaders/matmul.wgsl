@@ -143,18 +143,31 @@ fn rows(
         part[i] = vec4<ACC>(pf[i]);
       }
     } else {
+      // Unsigned codes (CODES_UNSIGNED: offset Q8_0, Q4_0) take piece_dot_unsigned; with X_VEC 8 x's block sum comes
+      // from the words the 8 lanes hold, one each, and 3 shuffles (a fifth row's dot products when summed a piece).
+      let lane_sums = CODES_UNSIGNED && X_VEC == 8u;
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XV, 4>; // R rows' piece v, decoded once for TT tokens
-        for (var r = 0u; r < R; r++) { wv[r] = block_piece(blk[r], v); }
+        for (var r = 0u; r < R; r++) {
+          if (CODES_UNSIGNED) { wv[r] = block_piece_unsigned(blk[r], v); } else { wv[r] = block_piece(blk[r], v); }
+        }
         if (x_fetch_at(v)) {
-          for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
+          for (var i = 0u; i < TT; i++) {
+            xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v));
+            if (lane_sums) { xs[i] += x_block_sum(xq[i]); }
+          }
         }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
           let xv = x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
-          xs[i] += piece_sum(xv);
-          for (var r = 0u; r < R; r++) { part[i][r] += piece_dot(wv[r], xv); }
+          if (!lane_sums) { xs[i] += piece_sum(xv); }
+          for (var r = 0u; r < R; r++) {
+            if (CODES_UNSIGNED) { part[i][r] += piece_dot_unsigned(wv[r], xv); } else { part[i][r] += piece_dot(wv[r], xv); }
+          }
         }
+      }
+      if (CODES_UNSIGNED && UNSIGNED_BIAS != 0) { // offset codes: the integer sums of the signed ones
+        for (var i = 0u; i < TT; i++) { part[i] -= vec4<ACC>(ACC(UNSIGNED_BIAS) * xs[i]); }
       }
     }
     for (var i = 0u; i < TT; i++) {

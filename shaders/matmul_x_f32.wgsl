@@ -34,6 +34,22 @@ fn piece_dot(w: XV, xv: XV) -> ACC {
   return dot(w, xv);
 }
 
+// Q8_0 x's unsigned-code route (shaders/matmul_x_q8.wgsl), never taken with f32 x.
+const CODES_UNSIGNED: bool = false;
+const UNSIGNED_BIAS: i32 = 0;
+
+fn block_piece_unsigned(blk: Block, v: u32) -> XV {
+  return block_piece(blk, v);
+}
+
+fn piece_dot_unsigned(a: XV, b: XV) -> ACC {
+  return piece_dot(a, b);
+}
+
+fn x_block_sum(held: vec4<u32>) -> ACC {
+  return 0.0;
+}
+
 fn piece_sum(xv: XV) -> ACC {
   return (xv.x + xv.y) + (xv.z + xv.w);
 }

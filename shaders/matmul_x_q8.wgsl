@@ -33,6 +33,30 @@ fn piece_dot(a: XV, b: XV) -> ACC {
   return dot4i8(a.x, b.x) + dot4i8(a.y, b.y) + dot4i8(a.z, b.z) + dot4i8(a.w, b.w);
 }
 
+// The same sum with a's bytes unsigned (0..255) and x's signed: each byte's product an unsigned byte's times a signed
+// one, as LLVM (lavapipe) compiles to a 16-bit multiply-add (vpmaddwd, vpdpwssd) where dot4I8Packed's sign-extended
+// bytes take a 32-bit multiply each (vpmulld): the decoders' CODES_UNSIGNED codes (offset Q8_0, Q4_0).
+fn word_dot_unsigned(a: u32, b: u32) -> i32 {
+  let ib = bitcast<i32>(b);
+  return (i32(a & 255u) * extractBits(ib, 0u, 8u) + i32((a >> 8u) & 255u) * extractBits(ib, 8u, 8u))
+       + (i32((a >> 16u) & 255u) * extractBits(ib, 16u, 8u) + i32(a >> 24u) * extractBits(ib, 24u, 8u));
+}
+
+fn piece_dot_unsigned(a: XV, b: XV) -> ACC {
+  return (word_dot_unsigned(a.x, b.x) + word_dot_unsigned(a.y, b.y)) + (word_dot_unsigned(a.z, b.z) + word_dot_unsigned(a.w, b.w));
+}
+
+// A word's 4 signed codes summed.
+fn word_sum(v: u32) -> i32 {
+  let iv = bitcast<i32>(v);
+  return (extractBits(iv, 0u, 8u) + extractBits(iv, 8u, 8u)) + (extractBits(iv, 16u, 8u) + extractBits(iv, 24u, 8u));
+}
+
+// X_VEC 8: the sum of a block's 32 codes, its 8 words held one a lane by 8 neighbouring lanes (x_fetch).
+fn x_block_sum(held: vec4<u32>) -> ACC {
+  return lanes8_sum(word_sum(held.x));
+}
+
 fn piece_sum(xv: XV) -> ACC {
   return piece_dot(xv, vec4<u32>(0x01010101u));
 }

@@ -280,6 +280,52 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     }
   });
 
+  it('q8 codes offset by 128 (offsetCodes): the same bits as codes as they are, every code from -128 to 127, every layout and the gather', async () => {
+    const gpu = await device(variant);
+    const alloc = new Allocator(gpu);
+    try {
+      const [N, K, T] = [72, 320, 9];
+      const r = rng(23);
+      const codes = new Uint32Array((N * K) / 4);
+      for (let i = 0; i < codes.length; i++) codes[i] = (Math.floor(r() * 2 ** 16) * 2 ** 16 + Math.floor(r() * 2 ** 16)) >>> 0;
+      codes[0] = 0x80808080; // -128 four times, then 127 and -1
+      codes[1] = 0x7f7fffff;
+      const scales = Float32Array.from({ length: (N * K) / 32 }, () => roundF16(0.001 + 0.01 * r()));
+      const wd: WeightData = { format: 'q8', rows: N, cols: K, data: codes, scales };
+      const x = alloc.upload('x', randn(r, T * K, 3));
+      const step = stepBuffer(alloc, { n_tokens: T });
+      const tunings: [('gemv' | 'gemm'), Partial<MatmulTuning>][] = [
+        ['gemv', { gemv: 'rows', gemvXVec: 8 }], ['gemv', { gemv: 'rows', gemvXVec: 4 }], ['gemv', { gemv: 'rows', gemvXVec: 1 }],
+        ['gemv', { gemv: 'flat' }], ['gemv', { gemv: 'split', gemvWG: 64, gemvR: 2, gemvLanes: 8 }],
+        ['gemm', { gemm: 'rows8' }], ['gemm', { gemm: 'rows', gemmR: 2, gemmTT: 4 }], ['gemm', { gemm: 'tiled' }], ['gemm', { gemm: 'flat' }],
+      ];
+      const outputs = async (offsetCodes: boolean) => {
+        const w = uploadWeights(alloc, 'w', wd, { offsetCodes });
+        expect(w.offsetCodes).toBe(offsetCodes || undefined);
+        const out: number[][] = [];
+        for (const [path, tuning] of tunings) {
+          const yb = alloc.storage('y', T * N * 4);
+          const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step, maxTokens: T, tuning });
+          run(gpu, mm[path], T);
+          out.push(Array.from(new Uint32Array(await readBuffer(gpu, yb, T * N * 4))));
+        }
+        const ids = [0, 71, 5];
+        const xe = alloc.storage('xe', ids.length * K * 4);
+        run(gpu, await buildEmbedding(gpu, alloc, { table: w, ids: alloc.upload('ids', new Uint32Array(ids)), x: xe, step: stepBuffer(alloc, { n_tokens: ids.length }) }), ids.length);
+        out.push(Array.from(new Uint32Array(await readBuffer(gpu, xe, ids.length * K * 4))));
+        return out;
+      };
+      const plain = await outputs(false);
+      const offset = await outputs(true);
+      offset.forEach((o, i) => expect(o, tunings[i]?.[1] ? JSON.stringify(tunings[i][1]) : 'gather').toEqual(plain[i]));
+      // and the codes as they are match the reference (the gather exactly)
+      const table = dequantize(wd);
+      expect(worstRatio(new Float32Array(new Uint32Array(plain.at(-1)!).buffer), new Float32Array([0, 71, 5].flatMap((id) => [...table.subarray(id * K, (id + 1) * K)])), 0, 0)).toBe(0);
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+
   it('quantize_x: codes and scales exactly as ggml (ties away from zero, d rounded to f16)', async () => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);

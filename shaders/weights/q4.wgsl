@@ -20,6 +20,14 @@ fn block_piece(blk: Block, v: u32) -> XV {
   return (blk.q >> vec4<u32>(4u * v)) & vec4<u32>(0x0F0F0F0Fu);
 }
 
+// The codes are unsigned (0..15) as they are: rows may take piece_dot_unsigned, and the -8 stays in block_combine.
+const CODES_UNSIGNED: bool = true;
+const UNSIGNED_BIAS: i32 = 0;
+
+fn block_piece_unsigned(blk: Block, v: u32) -> XV {
+  return block_piece(blk, v);
+}
+
 const X_SUMS: bool = true; // block_combine uses xs (shaders/matmul.wgsl)
 
 fn block_combine(blk: Block, part: ACC, xs: ACC, xsc: f32) -> f32 {

@@ -2,6 +2,8 @@
 // (GGUF's Q8_0, the int8-g32 scheme) or the whole row (int8); a group is whole 32-blocks. This file is
 // the codes; the scales come from one of two files put in front at load (src/kernels/weight_formats.ts):
 // shaders/weights/block_scales.wgsl (f32 per group) or shaders/weights/block_half_scales.wgsl (f16 pairs).
+// CODE_FLIP, put in front too (decoderOf): 0, or 0x80808080 where the codes are stored offset by 128 (each byte
+// flipped: GpuWeights.offsetCodes), which block_piece flips back and rows' integer GEMV reads as they are.
 const BLOCK: u32 = 32u;
 struct Block {
   i: u32, // the block's first vec4: loaded half a block at a time (fewer registers for R rows)
@@ -16,6 +18,14 @@ fn block_at(r: u32, b: u32, d: f32) -> Block {
 }
 
 fn block_piece(blk: Block, v: u32) -> XV {
+  return w[blk.i + v] ^ vec4<u32>(CODE_FLIP);
+}
+
+// Offset codes (code + 128, 0..255) as stored, for piece_dot_unsigned; rows subtracts UNSIGNED_BIAS * the x sum.
+const CODES_UNSIGNED: bool = CODE_FLIP != 0u;
+const UNSIGNED_BIAS: i32 = 128;
+
+fn block_piece_unsigned(blk: Block, v: u32) -> XV {
   return w[blk.i + v];
 }
 

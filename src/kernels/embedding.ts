@@ -13,7 +13,7 @@ export const EMBEDDING_SOURCE = `${MATMUL_COMMON_SOURCE}\n${source}`;
  * A weight matrix on the GPU in row chunks: the matmul's GpuWeights (a tied LM head shares it); `group`
  * may be left out for formats without a scale array.
  */
-export type EmbeddingTable = Pick<GpuWeights, 'format' | 'rows' | 'cols' | 'chunks' | 'rowTile' | 'halfScales' | 'wideCodes'> & { group?: number };
+export type EmbeddingTable = Pick<GpuWeights, 'format' | 'rows' | 'cols' | 'chunks' | 'rowTile' | 'halfScales' | 'wideCodes' | 'offsetCodes'> & { group?: number };
 
 export interface EmbeddingArgs {
   table: EmbeddingTable; // (vocab, dim)

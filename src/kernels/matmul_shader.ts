@@ -152,6 +152,15 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
   const lanes = caps.subgroups
     ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
     : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
+  // X_VEC 8's x block sums (rows): a value summed over each run of 8 lanes, by a butterfly of shuffles.
+  const lanes8 = caps.subgroups
+    ? `fn lanes8_sum(v: i32) -> i32 {
+  let lo = vec4<i32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+  let hi = vec4<i32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+  let s = lo + hi;
+  return (s.x + s.y) + (s.z + s.w);
+}`
+    : 'fn lanes8_sum(v: i32) -> i32 { return v; }';
   // The q8_local prologue's block maximum over a block's 8 lanes (8 consecutive invocations, in one subgroup where every
   // subgroup has 8 lanes or more) by a butterfly of shuffles, where it otherwise goes through workgroup memory and two
   // barriers a turn (matmul_in_q8_local.wgsl).
@@ -163,7 +172,7 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
   return max(m, subgroupShuffleXor(m, 4u));
 }`
     : 'fn lanes_block_max(v: f32) -> f32 { return v; }';
-  return [dot4, share, lanes, `const BLOCK_MAX_BY_LANES: bool = ${by8};`, blockMax].join('\n');
+  return [dot4, share, lanes, lanes8, `const BLOCK_MAX_BY_LANES: bool = ${by8};`, blockMax].join('\n');
 }
 
 /**
@@ -173,7 +182,7 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
  */
 export function decoderShader(
   caps: Pick<GpuCaps, 'subgroups' | 'dot4I8' | 'subgroupMinSize'>,
-  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales' | 'wideCodes'>, // a format, or uploaded weights (their decoder)
+  weights: WeightFormat | Pick<GpuWeights, 'format' | 'halfScales' | 'wideCodes' | 'offsetCodes'>, // a format, or uploaded weights (their decoder)
   main: string,
   input?: MatmulInput,
   xVec: XVec = 1, // the view of f32 x (xView)

@@ -107,6 +107,12 @@ export interface GpuWeights {
    * to a byte each (weight_layouts.ts widenRow), decoded by a shift and a mask a piece (shaders/weights/planes.wgsl).
    */
   wideCodes?: true;
+  /**
+   * q8 codes stored offset by 128 (each byte flipped: 0..255), which lavapipe's GEMV multiplies as unsigned bytes by x's
+   * signed ones in 16-bit multiply-adds (shaders/matmul_x_q8.wgsl piece_dot_unsigned); every other reader flips them back
+   * (CODE_FLIP in shaders/weights/q8.wgsl).
+   */
+  offsetCodes?: true;
 }
 
 /**
@@ -154,7 +160,7 @@ export const TILE_UNIT: Partial<Record<WeightFormat, number>> = { q8: 8, q4: 4, 
  * chunk was as much fresh memory as the weights, and fresh memory costs a page fault per 4 KB. Word by word:
  * 8-word subarray copies took 9x as long (a 49152 x 576 q8 matrix: ~400 against ~45 ms).
  */
-function writeTiled(gpu: Gpu, buf: GPUBuffer, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number): void {
+function writeTiled(gpu: Gpu, buf: GPUBuffer, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number, flip: number): void {
   const words = new Uint32Array(a.buffer, a.byteOffset, a.length); // bits, whatever the type: one loop for both
   const tileWords = tile * per * unit;
   const tiles = Math.max(1, Math.floor(pieceWords / tileWords));
@@ -166,7 +172,7 @@ function writeTiled(gpu: Gpu, buf: GPUBuffer, a: Uint32Array | Float32Array, row
     if (n % tile) piece.fill(0, Math.floor(n / tile) * tileWords); // the padded tile's missing rows
     for (let r = 0; r < n; r++) {
       for (let j = 0, dst = tiledIndex(r, 0, per, tile) * unit; j < per; j++, dst += step) {
-        for (let u = 0; u < unit; u++) piece[dst + u] = words[src++];
+        for (let u = 0; u < unit; u++) piece[dst + u] = words[src++] ^ flip;
       }
     }
     writeBuffer(gpu, buf, piece, tiledIndex(r0, 0, per, tile) * unit * 4);
@@ -177,11 +183,14 @@ let tileScratch: Uint32Array | undefined;
 /** Bytes of `rows` rows of `per` items of `unit` words in tiles of `tile` rows (the last one padded). */
 export const tiledBytes = (rows: number, per: number, unit: number, tile: number) => Math.ceil(rows / tile) * tile * per * unit * 4;
 
-/** `a`, a chunk's rows of `per` items of `unit` words, uploaded row-major (tile 1) or in tiles (writeTiled). */
-function uploadRows(alloc: Allocator, name: string, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number): GPUBuffer {
-  if (tile === 1) return alloc.upload(name, a);
+/**
+ * `a`, a chunk's rows of `per` items of `unit` words, uploaded row-major (tile 1) or in tiles (writeTiled), each word
+ * XORed with `flip` (offset codes: GpuWeights.offsetCodes).
+ */
+function uploadRows(alloc: Allocator, name: string, a: Uint32Array | Float32Array, rows: number, per: number, unit: number, tile: number, pieceWords: number, flip = 0): GPUBuffer {
+  if (tile === 1) return alloc.upload(name, flip ? a.map((v) => v ^ flip) : a);
   const buf = alloc.storage(name, tiledBytes(rows, per, unit, tile));
-  writeTiled(alloc.gpu, buf, a, rows, per, unit, tile, pieceWords);
+  writeTiled(alloc.gpu, buf, a, rows, per, unit, tile, pieceWords, flip);
   return buf;
 }
 
@@ -200,6 +209,18 @@ export function gpuRowWords(format: WeightFormat, K: number, wideCodes = false):
 export function widensCodes(caps: Pick<GpuCaps, 'cpu'>, format: WeightFormat, asked?: boolean): boolean {
   return WIDE_CODES.includes(format as GgufFormat) && (asked ?? caps.cpu);
 }
+
+/**
+ * Whether uploadWeights stores `format`'s codes offset by 128 on this device (UploadOptions.offsetCodes; `asked` overrides):
+ * q8 on lavapipe, where LLVM compiles an unsigned byte's product with a signed one to a 16-bit multiply-add and dot4I8Packed's
+ * to a 32-bit multiply (see docs/kernels.md, "Unsigned codes on lavapipe").
+ */
+export function offsetsCodes(caps: GpuCaps, format: WeightFormat, asked?: boolean): boolean {
+  return format === 'q8' && (asked ?? isLavapipe(caps));
+}
+
+/** The XOR that offsets a q8 code word's 4 bytes by 128. */
+const OFFSET_FLIP = 0x80808080 | 0;
 
 /** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
 function cpuRowLength(format: WeightFormat, K: number): number {
@@ -310,7 +331,7 @@ export function f16Exact(b: number): number {
  * bytes on the GPU; tiled as the rows' items (a decoder block's, f32's vec4, f16's and bf16's vec2) and one scale per group.
  */
 function uploadChunk(
-  alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, pieceWords: number, paired?: Uint32Array,
+  alloc: Allocator, name: string, w: WeightData, rowStart: number, rows: number, rowTile: number, pieceWords: number, paired?: Uint32Array, offset = false,
 ): { chunk: WeightChunk; bytes: number } {
   const { format, cols: K } = w;
   const cpuLen = cpuRowLength(format, K);
@@ -324,7 +345,7 @@ function uploadChunk(
     for (let r = 0; r < rows; r++) data.set(part.subarray(r * cpuLen, (r + 1) * cpuLen), r * gpuLen);
   }
   const unit = rowTile === 1 ? gpuLen : TILE_UNIT[format]!;
-  const chunk: WeightChunk = { rowStart, rows, data: uploadRows(alloc, name, data, rows, gpuLen / unit, unit, rowTile, pieceWords) };
+  const chunk: WeightChunk = { rowStart, rows, data: uploadRows(alloc, name, data, rows, gpuLen / unit, unit, rowTile, pieceWords, offset ? OFFSET_FLIP : 0) };
   let bytes = tiledBytes(rows, gpuLen / unit, unit, rowTile);
   if (scales) {
     chunk.scales = uploadRows(alloc, `${name}.scales`, scales, rows, spr, 1, rowTile, pieceWords);
@@ -377,6 +398,11 @@ export interface UploadOptions {
    * --variant wideCodes=1: see docs/kernels.md). GPUs keep the planes, a third to a half fewer bytes.
    */
   wideCodes?: boolean;
+  /**
+   * q8 codes offset by 128 (GpuWeights.offsetCodes): default on lavapipe, whose integer GEMV then takes 16-bit multiply-adds
+   * (see offsetsCodes).
+   */
+  offsetCodes?: boolean;
 }
 
 /** A row tile uploadWeights takes (1, or ROW_TILES), else a BAD_ARGUMENT. */
@@ -418,6 +444,7 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   checkWeights(label, weights);
   if (weights.gpuQuant) throw new EmberError('BAD_ARGUMENT', `weights ${label}: values the GPU quantizes go up by uploadMatrix`);
   const wide = widensCodes(alloc.gpu.caps, weights.format, opts.wideCodes);
+  const offset = offsetsCodes(alloc.gpu.caps, weights.format, opts.offsetCodes);
   checkRowTile(label, weights.format, rowTile);
   const w = rowScales(weights);
   const { format, rows: N, cols: K } = w;
@@ -436,7 +463,7 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
       bytes += ceilDiv(rows, rowTile) * rowTile * (gpuWords + GGUF_LAYOUTS[format].scaleWords(K)) * 4;
       continue;
     }
-    const up = uploadChunk(alloc, name, w, rowStart, rows, rowTile, pieceWords, paired);
+    const up = uploadChunk(alloc, name, w, rowStart, rows, rowTile, pieceWords, paired, offset);
     bytes += up.bytes;
     chunks.push(up.chunk);
   }
@@ -446,5 +473,6 @@ export function uploadWeights(alloc: Allocator, label: string, weights: WeightDa
   return {
     format, rows: N, cols: K, group, chunks, bytes, nanCodes, fp8Bits,
     ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}), ...(wide ? { wideCodes: true as const } : {}),
+    ...(offset ? { offsetCodes: true as const } : {}),
   };
 }

@@ -65,6 +65,8 @@ function blockOf(decoder: string): number {
   if (!m) throw new Error('a weight decoder must declare `const BLOCK: u32 = <n>u;`');
   return Number(m[1]);
 }
+/** The q8 decoder for codes as they are or offset by 128 (GpuWeights.offsetCodes): its CODE_FLIP in front. */
+const q8Codes = (offset: boolean) => `const CODE_FLIP: u32 = ${offset ? '0x80808080u' : '0u'};\n${q8Decoder}`;
 const padded = (K: number, block: number, perWord: number) => (Math.ceil(K / block) * block) / perWord;
 const spec = (decoder: string, x: XMode, rowWords: (K: number, block: number) => number, constants?: Record<string, number>): FormatSpec => {
   const block = blockOf(decoder);
@@ -96,7 +98,7 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   f32: spec(`${floatPiecesLib}\n${f32Decoder}`, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
   bf16: spec(`${floatPiecesLib}\n${bf16Decoder}`, 'f32', (K) => padded(K, 4, 2)), // whole vec2<u32>
-  q8: spec(`${blockScalesLib}\n${q8Decoder}`, 'q8', (K) => K / 4),
+  q8: spec(`${blockScalesLib}\n${q8Codes(false)}`, 'q8', (K) => K / 4),
   q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
   fp8e5m2: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
@@ -114,7 +116,7 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
 
 /** The q8 and q4 decoders for scales in f16 pairs (GpuWeights.halfScales). */
 const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
-  q8: `${blockHalfScalesLib}\n${q8Decoder}`,
+  q8: `${blockHalfScalesLib}\n${q8Codes(false)}`,
   q4: `${blockHalfScalesLib}\n${q4Decoder}`,
 };
 
@@ -126,7 +128,11 @@ export const WIDE_CODES: readonly GgufFormat[] = GGUF_FORMATS.filter((f) => GGUF
 const WIDE_DECODERS = Object.fromEntries(WIDE_CODES.map((f) => [f, ggufDecoder(f, [8])])) as Partial<Record<WeightFormat, string>>;
 
 /** The decoder of uploaded weights: their format's, with f16 scale pairs q8's or q4's, widened codes a GGUF format's. */
-export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean }): string {
+export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean; offsetCodes?: boolean }): string {
+  if (w.offsetCodes) {
+    if (w.format !== 'q8') throw new Error(`${w.format} has no offset codes`);
+    return `${w.halfScales ? blockHalfScalesLib : blockScalesLib}\n${q8Codes(true)}`;
+  }
   if (w.wideCodes) {
     const d = WIDE_DECODERS[w.format];
     if (!d) throw new Error(`${w.format} has no widened codes`);
