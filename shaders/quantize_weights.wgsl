@@ -16,6 +16,7 @@ override SRC: u32 = 2u; // the source's words: 0 one f32, 1 two f16, 2 two bf16 
 override TARGET: u32 = 0u; // 0 q8, 1 FP8 E4M3, 2 FP8 E5M2 (main, main_row)
 override PAIRED: bool = false; // q8 per 32-block: scales as f16 pairs (group 2j low, 2j + 1 high), else one f32 per block
 override ROW_TILE: u32 = 1u; // rows per tile of the destination (1: row-major)
+override CODE_FLIP: u32 = 0u; // q8: 0x80808080 stores the codes offset by 128 (GpuWeights.offsetCodes)
 override WG: u32 = 64u;
 
 struct QuantizeWeightsParams {
@@ -168,8 +169,8 @@ fn block_codes(v: array<vec4<u32>, 8>, scale: f32) -> array<vec4<u32>, 2> {
 fn store_block(cr: u32, b: u32, nb: u32, q: array<vec4<u32>, 2>) {
   if (TARGET == 0u) {
     let at = tiled_index(cr, b, nb);
-    codes[2u * at] = q[0];
-    codes[2u * at + 1u] = q[1];
+    codes[2u * at] = q[0] ^ vec4<u32>(CODE_FLIP);
+    codes[2u * at + 1u] = q[1] ^ vec4<u32>(CODE_FLIP);
   } else {
     codes[tiled_index(cr, 2u * b, 2u * nb)] = q[0];
     codes[tiled_index(cr, 2u * b + 1u, 2u * nb)] = q[1];

@@ -87,6 +87,8 @@ describe.each(VARIANTS)('weights converted on the GPU (%s device)', (variant) =>
     ['bf16', 40, 128, { rowTile: 8, halfScales: false, pieceWords: 3 * 64 }], // source pieces of 3 rows
     ['bf16', 9, 32, { halfScales: true }], // one block a row: no pairs (as pairedScales)
     ['bf16', 7, 2560, { rowTile: 8 }], // 80 blocks a row: main_row's workgroup takes more than one
+    ['bf16', 37, 96, { rowTile: 16, offsetCodes: false }], // q8 codes as they are (offset by 128 by default on lavapipe)
+    ['bf16', 37, 96, { rowTile: 1, offsetCodes: true }],
     ['f16', 37, 96, { rowTile: 16, halfScales: true }],
     ['f16', 21, 160, { halfScales: false, pieceWords: 5 * 80 }],
     ['f32', 37, 96, { rowTile: 16, halfScales: true }],

@@ -152,7 +152,9 @@ fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
   const lanes = caps.subgroups
     ? 'fn lanes_partial(v: f32) -> f32 { return subgroupAdd(v); }\nfn lanes_stride() -> u32 { return subgroupAdd(1u); }'
     : 'fn lanes_partial(v: f32) -> f32 { return v; }\nfn lanes_stride() -> u32 { return 1u; }';
-  // X_VEC 8's x block sums (rows): a value summed over each run of 8 lanes, by a butterfly of shuffles.
+  // X_VEC 8's x block sums (rows): lanes 0-7's values summed (x_fetch gives lane l word l % 8 of the block, so every
+  // lane gets the block's sum), by broadcasts: a butterfly of subgroupShuffleXor made the GLU GEMV with its tail 1.3x
+  // slower on lavapipe (docs/kernels.md, "Unsigned codes on lavapipe").
   const lanes8 = caps.subgroups
     ? `fn lanes8_sum(v: i32) -> i32 {
   let lo = vec4<i32>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));

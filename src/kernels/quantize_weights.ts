@@ -12,7 +12,7 @@ import { readBuffer, writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { bindGroup, ceilDiv, type Binding } from './dispatch.ts';
 import {
-  chunkRows, checkRowTile, gpuRowWords, GPU_QUANT_FORMATS, rowTileFor, tiledBytes, TILE_UNIT, uploadWeights,
+  chunkRows, checkRowTile, gpuRowWords, GPU_QUANT_FORMATS, offsetsCodes, rowTileFor, tiledBytes, TILE_UNIT, uploadWeights,
   type GpuQuant, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData,
 } from './matmul_weights.ts';
 import { FORMATS, type WeightFormat } from './weight_formats.ts';
@@ -68,6 +68,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const np = ceilDiv(nb, 2);
   // q8 per 32 as f16 pairs as pairedScales would: its scales are f16 values, paired in rows of two blocks or more.
   const paired = scheme === 'int8-g32' && (opts.halfScales ?? !caps.cpu) && K >= 64;
+  const offset = offsetsCodes(caps, format, opts.offsetCodes);
   const scaleWords = entry === 'main_row' ? 1 : entry === 'main_f16' ? 0 : paired ? np : nb; // a row's
   const unit = TILE_UNIT[format]!;
   const itemsPerRow = gpuRowWords(format, K) / unit;
@@ -75,7 +76,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const words = new Uint32Array(w.data.buffer, w.data.byteOffset, N * rowWords);
   const { nChunks, rowsPer } = chunkRows(caps, label, N, gpuRowWords(format, K), { maxChunkBytes: opts.maxChunkBytes ?? caps.maxStorageBindingSize, rowAlign: opts.rowAlign ?? 1, rowTile });
   const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB, TILED_INDEX_LIB, F16_BITS_LIB), entry, {
-    SRC: SOURCES[w.format]!, TARGET: target, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG,
+    SRC: SOURCES[w.format]!, TARGET: target, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG, CODE_FLIP: offset ? 0x80808080 : 0,
   });
   const pieceBytes = Math.min(opts.pieceWords ? opts.pieceWords * 4 : SOURCE_PIECE_BYTES, caps.maxStorageBindingSize);
   const pieceRows = Math.max(1, Math.floor(pieceBytes / (rowWords * 4)));
@@ -126,7 +127,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
     return {
       format, rows: N, cols: K, group, chunks, bytes,
       ...(big === undefined ? {} : { nanCodes: big, fp8Bits: !big }),
-      ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}),
+      ...(rowTile > 1 ? { rowTile } : {}), ...(paired ? { halfScales: true as const } : {}), ...(offset ? { offsetCodes: true as const } : {}),
     };
   } finally {
     src.destroy(); // after the submitted passes, which keep it until they have run
