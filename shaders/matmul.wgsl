@@ -144,7 +144,7 @@ fn rows(
       }
     } else {
       // Unsigned codes (CODES_UNSIGNED: offset Q8_0, Q4_0) take piece_dot_unsigned; with X_VEC 8 x's block sum comes
-      // from the words the 8 lanes hold, one each, and 3 shuffles (a fifth row's dot products when summed a piece).
+      // from the words the 8 lanes hold, one each, and 8 broadcasts (a fifth row's dot products when summed a piece).
       let lane_sums = CODES_UNSIGNED && X_VEC == 8u;
       for (var v = 0u; v < PIECES; v++) {
         var wv: array<XV, 4>; // R rows' piece v, decoded once for TT tokens
