@@ -46,15 +46,9 @@ fn piece_dot_unsigned(a: XV, b: XV) -> ACC {
   return (word_dot_unsigned(a.x, b.x) + word_dot_unsigned(a.y, b.y)) + (word_dot_unsigned(a.z, b.z) + word_dot_unsigned(a.w, b.w));
 }
 
-// A word's 4 signed codes summed.
-fn word_sum(v: u32) -> i32 {
-  let iv = bitcast<i32>(v);
-  return (extractBits(iv, 0u, 8u) + extractBits(iv, 8u, 8u)) + (extractBits(iv, 16u, 8u) + extractBits(iv, 24u, 8u));
-}
-
 // X_VEC 8: the sum of a block's 32 codes, its 8 words held one a lane by 8 neighbouring lanes (x_fetch).
 fn x_block_sum(held: vec4<u32>) -> ACC {
-  return lanes8_sum(word_sum(held.x));
+  return lanes8_sum(dot4i8(held.x, 0x01010101u));
 }
 
 fn piece_sum(xv: XV) -> ACC {

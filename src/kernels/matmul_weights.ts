@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { ceilDiv } from './dispatch.ts';
-import { FORMATS, WEIGHT_FORMATS, WIDE_CODES, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
+import { FORMATS, OFFSET_FLIP, WEIGHT_FORMATS, WIDE_CODES, isFp8, isGguf, type WeightFormat } from './weight_formats.ts';
 import { GGUF_LAYOUTS, PIECE_WORDS, repackGgufPieces, tiledIndex, wideRowWords, type GgufFormat } from './weight_layouts.ts';
 import { hasE4m3Nan } from '../quant/fp8.ts';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
@@ -218,9 +218,6 @@ export function widensCodes(caps: Pick<GpuCaps, 'cpu'>, format: WeightFormat, as
 export function offsetsCodes(caps: GpuCaps, format: WeightFormat, asked?: boolean): boolean {
   return format === 'q8' && (asked ?? isLavapipe(caps));
 }
-
-/** The XOR that offsets a q8 code word's 4 bytes by 128. */
-const OFFSET_FLIP = 0x80808080 | 0;
 
 /** Elements per row of `WeightData.data` (GGUF block formats: bytes). */
 function cpuRowLength(format: WeightFormat, K: number): number {

@@ -15,7 +15,7 @@ import {
   chunkRows, checkRowTile, gpuRowWords, GPU_QUANT_FORMATS, offsetsCodes, rowTileFor, tiledBytes, TILE_UNIT, uploadWeights,
   type GpuQuant, type GpuWeights, type UploadOptions, type WeightChunk, type WeightData,
 } from './matmul_weights.ts';
-import { FORMATS, type WeightFormat } from './weight_formats.ts';
+import { FORMATS, OFFSET_FLIP, type WeightFormat } from './weight_formats.ts';
 import { F16_BITS_LIB, Q8_BLOCK_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 
 const WG = 64;
@@ -76,7 +76,7 @@ export async function quantizeOnGpu(alloc: Allocator, label: string, w: WeightDa
   const words = new Uint32Array(w.data.buffer, w.data.byteOffset, N * rowWords);
   const { nChunks, rowsPer } = chunkRows(caps, label, N, gpuRowWords(format, K), { maxChunkBytes: opts.maxChunkBytes ?? caps.maxStorageBindingSize, rowAlign: opts.rowAlign ?? 1, rowTile });
   const pipeline = await getPipeline(gpu, 'quantize_weights', shaderText(source, {}, Q8_BLOCK_LIB, TILED_INDEX_LIB, F16_BITS_LIB), entry, {
-    SRC: SOURCES[w.format]!, TARGET: target, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG, CODE_FLIP: offset ? 0x80808080 : 0,
+    SRC: SOURCES[w.format]!, TARGET: target, PAIRED: paired ? 1 : 0, ROW_TILE: rowTile, WG, CODE_FLIP: offset ? OFFSET_FLIP : 0,
   });
   const pieceBytes = Math.min(opts.pieceWords ? opts.pieceWords * 4 : SOURCE_PIECE_BYTES, caps.maxStorageBindingSize);
   const pieceRows = Math.max(1, Math.floor(pieceBytes / (rowWords * 4)));

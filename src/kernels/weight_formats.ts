@@ -65,8 +65,11 @@ function blockOf(decoder: string): number {
   if (!m) throw new Error('a weight decoder must declare `const BLOCK: u32 = <n>u;`');
   return Number(m[1]);
 }
-/** The q8 decoder for codes as they are or offset by 128 (GpuWeights.offsetCodes): its CODE_FLIP in front. */
-const q8Codes = (offset: boolean) => `const CODE_FLIP: u32 = ${offset ? '0x80808080u' : '0u'};\n${q8Decoder}`;
+/** The XOR that offsets a q8 code word's 4 bytes by 128 (GpuWeights.offsetCodes). */
+export const OFFSET_FLIP = 0x80808080;
+/** The q8 decoder: scales f32 or in f16 pairs (halfScales), codes as they are or offset by 128 (its CODE_FLIP). */
+const q8With = (halfScales: boolean, offset: boolean) =>
+  `${halfScales ? blockHalfScalesLib : blockScalesLib}\nconst CODE_FLIP: u32 = ${offset ? `0x${OFFSET_FLIP.toString(16)}u` : '0u'};\n${q8Decoder}`;
 const padded = (K: number, block: number, perWord: number) => (Math.ceil(K / block) * block) / perWord;
 const spec = (decoder: string, x: XMode, rowWords: (K: number, block: number) => number, constants?: Record<string, number>): FormatSpec => {
   const block = blockOf(decoder);
@@ -98,7 +101,7 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   f32: spec(`${floatPiecesLib}\n${f32Decoder}`, 'f32', (K) => padded(K, 4, 1)), // whole vec4s
   f16: spec(f16Decoder, 'f16', (K) => padded(K, 8, 2)), // whole vec4<u32>
   bf16: spec(`${floatPiecesLib}\n${bf16Decoder}`, 'f32', (K) => padded(K, 4, 2)), // whole vec2<u32>
-  q8: spec(`${blockScalesLib}\n${q8Codes(false)}`, 'q8', (K) => K / 4),
+  q8: spec(q8With(false, false), 'q8', (K) => K / 4),
   q4: spec(`${blockScalesLib}\n${q4Decoder}`, 'q8', (K) => K / 8),
   fp8e4m3: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 0 }),
   fp8e5m2: spec(`${FP8_CODES_LIB}\n${fp8Decoder}`, 'f32', (K, b) => padded(K, b, 4), { E5M2: 1 }),
@@ -116,7 +119,7 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
 
 /** The q8 and q4 decoders for scales in f16 pairs (GpuWeights.halfScales). */
 const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
-  q8: `${blockHalfScalesLib}\n${q8Codes(false)}`,
+  q8: q8With(true, false),
   q4: `${blockHalfScalesLib}\n${q4Decoder}`,
 };
 
@@ -131,7 +134,7 @@ const WIDE_DECODERS = Object.fromEntries(WIDE_CODES.map((f) => [f, ggufDecoder(f
 export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean; offsetCodes?: boolean }): string {
   if (w.offsetCodes) {
     if (w.format !== 'q8') throw new Error(`${w.format} has no offset codes`);
-    return `${w.halfScales ? blockHalfScalesLib : blockScalesLib}\n${q8Codes(true)}`;
+    return q8With(!!w.halfScales, true);
   }
   if (w.wideCodes) {
     const d = WIDE_DECODERS[w.format];
