@@ -218,9 +218,9 @@ fn rows8(
     for (var v = 0u; v < PIECES; v++) {
       var wv: array<XWIDE, 4>;
       for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
-      let xh = x_quad(t_own, b * XW + 4u * v);
-      rows8_piece(wv, xh, 0u, &pa, &xa);
-      rows8_piece(wv, xh, 4u, &pb, &xb);
+      let xl = wide_lanes(piece_wide(x_elems(x_quad(t_own, b * XW + 4u * v)))); // token t_own's piece, widened by its lane
+      rows8_piece(wv, xl, 0u, &pa, &xa);
+      rows8_piece(wv, xl, 4u, &pb, &xb);
     }
     for (var i = 0u; i < 4u; i++) {
       let sa = x_lane_scale(xsh, i);
@@ -238,12 +238,12 @@ fn rows8(
   }
 }
 
-// rows8's tokens first .. first+3 of a piece (lanes first.. hold them in xh) against the R rows' widened pieces wv:
-// the products' sums into part [token][row], x's sums into xsum [token]. Called with constant `first`, so each call's
-// token loop unrolls into constant-lane broadcasts.
-fn rows8_piece(wv: array<XWIDE, 4>, xh: vec4<u32>, first: u32, part: ptr<function, array<vec4<f32>, 4>>, xsum: ptr<function, vec4<f32>>) {
+// rows8's tokens first .. first+3 of a piece (xl: every token's, widened once by its own lane and broadcast, where every
+// lane widened each token's broadcast words alike) against the R rows' widened pieces wv: the products' sums into part
+// [token][row], x's sums into xsum [token].
+fn rows8_piece(wv: array<XWIDE, 4>, xl: array<XWIDE, 8>, first: u32, part: ptr<function, array<vec4<f32>, 4>>, xsum: ptr<function, vec4<f32>>) {
   for (var i = 0u; i < 4u; i++) {
-    let xv = piece_wide(x_piece_lane(xh, first + i));
+    let xv = xl[first + i];
     (*xsum)[i] += wide_sum(xv);
     for (var r = 0u; r < R; r++) { (*part)[i][r] += wide_dot(wv[r], xv); }
   }

@@ -65,6 +65,11 @@ fn piece_wide(v: XV) -> XWIDE {
   return v;
 }
 
+// rows8: lane l's widened piece (token l's) at l, in every lane.
+fn wide_lanes(w: XWIDE) -> array<XWIDE, 8> {
+  return lanes8_vec4f(w);
+}
+
 fn wide_dot(a: XWIDE, b: XWIDE) -> f32 {
   return dot(a, b);
 }

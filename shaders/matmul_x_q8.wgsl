@@ -80,6 +80,17 @@ fn piece_wide(v: XV) -> XWIDE {
   return XWIDE(word_wide(v.x), word_wide(v.y), word_wide(v.z), word_wide(v.w));
 }
 
+// rows8: lane l's widened piece (token l's) at l, in every lane.
+fn wide_lanes(w: XWIDE) -> array<XWIDE, 8> {
+  let a = lanes8_vec4f(w.a);
+  let b = lanes8_vec4f(w.b);
+  let c = lanes8_vec4f(w.c);
+  let d = lanes8_vec4f(w.d);
+  var out: array<XWIDE, 8>;
+  for (var l = 0u; l < 8u; l++) { out[l] = XWIDE(a[l], b[l], c[l], d[l]); }
+  return out;
+}
+
 fn wide_dot(p: XWIDE, q: XWIDE) -> f32 {
   return (dot(p.a, q.a) + dot(p.b, q.b)) + (dot(p.c, q.c) + dot(p.d, q.d));
 }

@@ -136,6 +136,10 @@ fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
 }
 ${laneValue('x_lane_scale', 'f32')}
 ${laneValue('x_lane_quad', 'vec4<u32>')}
+fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  return array<vec4<f32>, 8>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u),
+    subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
   if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
@@ -145,7 +149,8 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
 fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }
-fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }`;
+fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }
+fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> { return array<vec4<f32>, 8>(v, v, v, v, v, v, v, v); }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
   // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
   // implementation lays out a 1D workgroup); without, every lane's partial.
