@@ -183,7 +183,7 @@ fn rows(
 }
 
 // rows8: rows' GEMM for 8 tokens (t0 .. t0+7), products in f32 (FLOAT_DOT's route; f32 x's pieces are f32 already),
-// x shared by the subgroup (8 lanes or more): lane l loads token t0 + l's piece and block scale, and x_piece_lane /
+// x shared by the subgroup (8 lanes or more): lane l loads token t0 + l's piece and block scale, and wide_lanes /
 // x_lane_scale hand token i lane i's. The tokens' loops run as two of 4 (a loop of 8 is past NIR's unroll limit).
 @compute @workgroup_size(WG)
 fn rows8(

@@ -21,11 +21,6 @@ fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
   return x_elems(x_shared(held, t, k, lane));
 }
 
-// rows8: token l's piece, held by lane l.
-fn x_piece_lane(xh: vec4<u32>, l: u32) -> XV {
-  return x_elems(x_lane_quad(xh, l));
-}
-
 fn x_scale(t: u32, b: u32) -> f32 {
   return 1.0;
 }

@@ -24,11 +24,6 @@ fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
   return x_shared(held, t, k, lane);
 }
 
-// rows8: token l's piece, held by lane l.
-fn x_piece_lane(xh: vec4<u32>, l: u32) -> XV {
-  return x_lane_quad(xh, l);
-}
-
 fn piece_dot(a: XV, b: XV) -> ACC {
   return dot4i8(a.x, b.x) + dot4i8(a.y, b.y) + dot4i8(a.z, b.z) + dot4i8(a.w, b.w);
 }

@@ -269,7 +269,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const gemvGroups = (t: MatmulTuning) => (t.gemv === 'split' ? (t.gemvWG / gemvLanes(t)) * gemvIters(t) : t.gemvWG);
   const gemvGrid = (t: MatmulTuning, rows: number, n: number): [number, number] => [ceilDiv(rows, gemvGroups(t) * gemvR(t)), n];
   // Rows and tokens per invocation of the per-row GEMMs ('flat' is 'rows' at 4 x 4).
-  // rows8 shares x through subgroups of 8 or more lanes (x_lane_quad); where it cannot, it is rows.
+  // rows8 shares x through subgroups of 8 or more lanes (wide_lanes); where it cannot, it is rows.
   const gemmOf = (t: MatmulTuning) => (t.gemm === 'rows8' && !subgroupsOf8(gpu.caps) ? 'rows' : t.gemm);
   const gemmShape = (t: MatmulTuning) => {
     const gemm = gemmOf(t);

@@ -118,8 +118,9 @@ export function matmulVariantHeader(caps: Pick<GpuCaps, 'subgroups' | 'dot4I8' |
   // masked lane issues no load: half the loads of an 8-wide group, for a branch), and x_shared hands
   // piece v its quad by shuffle. X_VEC 8 (subgroups of 8 or more): x_fetch has lane l load word l % 8 of
   // two pieces (held in .x), and x_shared broadcasts piece v's half. rows8 (subgroups of 8 or more): lane l loads
-  // token l's piece and block scale, and x_lane_quad / x_lane_scale hand token i lane i's (a constant lane once
-  // the token loop unrolls). Without subgroups each lane loads all it needs itself.
+  // token l's piece and block scale and widens the piece, and lanes8_vec4f / x_lane_scale hand token i lane i's (a
+  // constant lane: x_lane_scale's switch folds once the token loop unrolls). Without subgroups each lane loads all it
+  // needs itself.
   const share = caps.subgroups
     ? `fn subgroup_lane() -> u32 { return subgroupExclusiveAdd(1u); }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> {
@@ -135,7 +136,6 @@ fn x_broadcast4(v: u32, first: u32) -> vec4<u32> {
   return vec4<u32>(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
 ${laneValue('x_lane_scale', 'f32')}
-${laneValue('x_lane_quad', 'vec4<u32>')}
 fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> {
   return array<vec4<f32>, 8>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u),
     subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
@@ -149,7 +149,6 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
 fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }
-fn x_lane_quad(h: vec4<u32>, l: u32) -> vec4<u32> { return h; }
 fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> { return array<vec4<f32>, 8>(v, v, v, v, v, v, v, v); }`;
   // gemv_split's reduction: with subgroups, each lane holds its subgroup's sum and the workgroup step
   // adds one lane per subgroup, taking subgroups to be runs of consecutive invocation indices (as every
