@@ -130,7 +130,7 @@ fn rows(
         var wv: array<XWIDE, 4>;
         for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
         if (x_fetch_at(v)) {
-          for (var i = 0u; i < TT; i++) { xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)); }
+          for (var i = 0u; i < TT; i++) { xq[i] = x_held(x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v))); }
         }
         for (var i = 0u; i < TT; i++) {
           let xv = piece_wide(x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
@@ -153,7 +153,7 @@ fn rows(
         }
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) {
-            xq[i] = x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v));
+            xq[i] = x_held(x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)));
             if (lane_sums) { xs[i] += x_block_sum(xq[i]); }
           }
         }

@@ -18,7 +18,15 @@ fn x_piece(t: u32, k: u32) -> XV {
 }
 
 fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
+  if (X_VEC == 4u && X_HELD) { return bitcast<vec4<f32>>(x_shared(held, t, k, lane)); } // rounded by x_held
   return x_elems(x_shared(held, t, k, lane));
+}
+
+// rows' words of x as x_fetch hands them out (X_VEC 4 with subgroups: a piece's quad a lane, which x_shared shuffles to
+// every lane), rounded as they are fetched: once for the subgroup's 4 pieces, where each piece was rounded after the
+// shuffle, in every lane alike (f16 weights' round_f16, FP8's unit).
+fn x_held(q: vec4<u32>) -> vec4<u32> {
+  return bitcast<vec4<u32>>(x_round(bitcast<vec4<f32>>(q)));
 }
 
 fn x_scale(t: u32, b: u32) -> f32 {

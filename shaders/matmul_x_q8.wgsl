@@ -24,6 +24,11 @@ fn x_piece_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> XV {
   return x_shared(held, t, k, lane);
 }
 
+// rows' fetched words of x, as they are (see shaders/matmul_x_f32.wgsl).
+fn x_held(q: vec4<u32>) -> vec4<u32> {
+  return q;
+}
+
 fn piece_dot(a: XV, b: XV) -> ACC {
   return dot4i8(a.x, b.x) + dot4i8(a.y, b.y) + dot4i8(a.z, b.z) + dot4i8(a.w, b.w);
 }

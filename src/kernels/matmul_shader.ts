@@ -140,6 +140,7 @@ fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> {
   return array<vec4<f32>, 8>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u),
     subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
+const X_HELD: bool = true; // x_shared hands out x_fetch's words (X_VEC 4 and 8)
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
   if (X_VEC == 4u) { return subgroupShuffle(held, ((k % XW) / 4u) & 3u); }
   if (X_VEC == 8u) { return x_broadcast4(held.x, k & 4u); }
@@ -147,6 +148,7 @@ fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> {
 }`
     : `fn subgroup_lane() -> u32 { return 0u; }
 fn x_fetch(t: u32, k: u32, lane: u32, n: u32) -> vec4<u32> { return vec4<u32>(); }
+const X_HELD: bool = false;
 fn x_shared(held: vec4<u32>, t: u32, k: u32, lane: u32) -> vec4<u32> { return x_quad(t, k); }
 fn x_lane_scale(s: f32, l: u32) -> f32 { return s; }
 fn lanes8_vec4f(v: vec4<f32>) -> array<vec4<f32>, 8> { return array<vec4<f32>, 8>(v, v, v, v, v, v, v, v); }`;
