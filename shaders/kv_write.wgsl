@@ -21,9 +21,22 @@ fn kv_scale_word(which: u32, row: u32, kvh: u32) -> u32 {
   return 2u * p.cache_len * p.n_kv * p.head_dim / KV_PER_WORD + (which * p.n_kv + kvh) * p.cache_len + row;
 }
 
-// Element i of a head after RoPE at position pos, given its value x and its pair partner's xp.
-// Pairs: adjacent (2j, 2j+1) as in Llama GGUF, or halves (j, j + n_rot/2) as NeoX/Qwen2; elements
-// past n_rot are not rotated. LongRoPE: the second table when the pass's last position + 1 > long_from.
+// RoPE's (cos, sin) of pair j at position pos, scaled by mscale. Pairs: adjacent (2j, 2j+1) as in Llama GGUF, or halves
+// (j, j + n_rot/2) as NeoX/Qwen2. LongRoPE: the second table when the pass's last position + 1 > long_from.
+fn rope_cs(j: u32, pos: u32) -> vec2<f32> {
+  var table = 0u;
+  if (step.pos + step.n_tokens > p.long_from) { table = p.n_rot / 2u; }
+  let theta = f32(pos) * inv_freq[table + j];
+  return vec2<f32>(cos(theta), sin(theta)) * p.mscale;
+}
+
+// An element x rotated with its pair partner xp by (cos, sin) cs: the pair's first element or its second.
+fn rope_rot(x: f32, xp: f32, cs: vec2<f32>, first: bool) -> f32 {
+  return select(xp * cs.y + x * cs.x, x * cs.x - xp * cs.y, first);
+}
+
+// Element i of a head after RoPE at position pos, given its value x and its pair partner's xp; elements past n_rot
+// are not rotated.
 fn rope_elem(i: u32, x: f32, xp: f32, pos: u32) -> f32 {
   if (i >= p.n_rot) { return x; }
   let half = p.n_rot / 2u;
@@ -33,12 +46,7 @@ fn rope_elem(i: u32, x: f32, xp: f32, pos: u32) -> f32 {
     j = i % half;
     first = i < half;
   }
-  var table = 0u;
-  if (step.pos + step.n_tokens > p.long_from) { table = half; }
-  let theta = f32(pos) * inv_freq[table + j];
-  let c = cos(theta) * p.mscale;
-  let s = sin(theta) * p.mscale;
-  return select(xp * s + x * c, x * c - xp * s, first);
+  return rope_rot(x, xp, rope_cs(j, pos), first);
 }
 
 fn rope_partner(i: u32) -> u32 {
@@ -47,11 +55,30 @@ fn rope_partner(i: u32) -> u32 {
   return i ^ 1u;
 }
 
-// Elements 4d..4d+3 of the head starting at qkv[base], rotated for position pos.
+// Elements 4d..4d+3 of the head starting at qkv[base], rotated for position pos. A vec4 of rotated elements is loaded
+// as one, its partners as one more (NeoX, halves of whole vec4s) or as its own pairs swapped (adjacent pairs, whose two
+// elements share one angle: half the cos and sin); the same operations per element as rope_elem, so the same values.
+// Elsewhere (past n_rot, partial vec4s) element by element.
 fn rope4(base: u32, d: u32, pos: u32) -> vec4<f32> {
+  let i0 = 4u * d;
+  let half = p.n_rot / 2u;
+  if (i0 + 3u < p.n_rot && p.neox == 0u) {
+    let x = qkv4(base, d);
+    let cs0 = rope_cs(2u * d, pos);
+    let cs1 = rope_cs(2u * d + 1u, pos);
+    return vec4<f32>(rope_rot(x.x, x.y, cs0, true), rope_rot(x.y, x.x, cs0, false), rope_rot(x.z, x.w, cs1, true), rope_rot(x.w, x.z, cs1, false));
+  }
+  if (i0 + 3u < p.n_rot && half % 4u == 0u) {
+    let lo = i0 < half;
+    let x = qkv4(base, d);
+    let xp = qkv4(base, select(d - half / 4u, d + half / 4u, lo));
+    let j0 = select(i0 - half, i0, lo);
+    return vec4<f32>(rope_rot(x.x, xp.x, rope_cs(j0, pos), lo), rope_rot(x.y, xp.y, rope_cs(j0 + 1u, pos), lo),
+      rope_rot(x.z, xp.z, rope_cs(j0 + 2u, pos), lo), rope_rot(x.w, xp.w, rope_cs(j0 + 3u, pos), lo));
+  }
   var y: vec4<f32>;
   for (var c = 0u; c < 4u; c++) {
-    let i = 4u * d + c;
+    let i = i0 + c;
     y[c] = rope_elem(i, qkv[base + i], qkv[base + rope_partner(i)], pos);
   }
   return y;
