@@ -218,7 +218,7 @@ fn rows8(
     for (var v = 0u; v < PIECES; v++) {
       var wv: array<XWIDE, 4>;
       for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
-      let xl = wide_lanes(piece_wide(x_elems(x_quad(t_own, b * XW + 4u * v)))); // token t_own's piece, widened by its lane
+      let xl = wide_lanes(piece_wide(x_piece(t_own, b * XW + 4u * v))); // token t_own's piece, widened by its lane
       rows8_piece(wv, xl, 0u, &pa, &xa);
       rows8_piece(wv, xl, 4u, &pb, &xb);
     }

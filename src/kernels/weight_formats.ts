@@ -117,9 +117,8 @@ export const FORMATS: Readonly<Record<WeightFormat, FormatSpec>> = {
   iq4_xs: gguf('iq4_xs'),
 };
 
-/** The q8 and q4 decoders for scales in f16 pairs (GpuWeights.halfScales). */
+/** The q4 decoder for scales in f16 pairs (GpuWeights.halfScales); q8's comes from q8With. */
 const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
-  q8: q8With(true, false),
   q4: `${blockHalfScalesLib}\n${q4Decoder}`,
 };
 
@@ -130,12 +129,10 @@ const HALF_SCALES_DECODERS: Partial<Record<WeightFormat, string>> = {
 export const WIDE_CODES: readonly GgufFormat[] = GGUF_FORMATS.filter((f) => GGUF_LAYOUTS[f].planes.length > 1);
 const WIDE_DECODERS = Object.fromEntries(WIDE_CODES.map((f) => [f, ggufDecoder(f, [8])])) as Partial<Record<WeightFormat, string>>;
 
-/** The decoder of uploaded weights: their format's, with f16 scale pairs q8's or q4's, widened codes a GGUF format's. */
+/** The decoder of uploaded weights: q8's from q8With (scale pairs, offset codes), q4's with f16 scale pairs, a GGUF format's with widened codes, else their format's. */
 export function decoderOf(w: { format: WeightFormat; halfScales?: boolean; wideCodes?: boolean; offsetCodes?: boolean }): string {
-  if (w.offsetCodes) {
-    if (w.format !== 'q8') throw new Error(`${w.format} has no offset codes`);
-    return q8With(!!w.halfScales, true);
-  }
+  if (w.format === 'q8') return q8With(!!w.halfScales, !!w.offsetCodes);
+  if (w.offsetCodes) throw new Error(`${w.format} has no offset codes`);
   if (w.wideCodes) {
     const d = WIDE_DECODERS[w.format];
     if (!d) throw new Error(`${w.format} has no widened codes`);
