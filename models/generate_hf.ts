@@ -19,7 +19,7 @@ import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
 import { runIfMain } from './cli.ts';
 
-export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
 export interface HFGenerateOptions {
@@ -131,7 +131,7 @@ function encode(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
 }
 
 const TORCH_DTYPE: Record<HFDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'bfloat16' };
-const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM' };
 
 function configJson(o: Options): Record<string, unknown> {
   const c: Record<string, unknown> = {
@@ -160,6 +160,8 @@ function configJson(o: Options): Record<string, unknown> {
   if (o.modelType === 'mistral') c.sliding_window = null;
   if (o.modelType === 'qwen2' || o.modelType === 'qwen3') Object.assign(c, { use_sliding_window: false, sliding_window: null, max_window_layers: o.nLayer });
   if (o.modelType === 'qwen3') c.attention_bias = false;
+  // SmolLM3: every other layer without RoPE (its default is every 4th), so that a 2-layer model has one of each
+  if (o.modelType === 'smollm3') Object.assign(c, { use_sliding_window: false, sliding_window: null, no_rope_layers: Array.from({ length: o.nLayer }, (_, l) => (l % 2 === 0 ? 1 : 0)) });
   if (o.dtype === 'F8_E4M3') {
     c.quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [FP8_BLOCK, FP8_BLOCK] };
   }

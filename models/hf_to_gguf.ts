@@ -1,8 +1,9 @@
 /**
  * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
- * phi3. Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's (1 + w) norms are stored as
- * (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
+ * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th). Weights are written
+ * F32 (BF16/F16/FP8 widened exactly); Gemma's (1 + w) norms are stored as (1 + w), as llama.cpp's
+ * converter stores them. The tokenizer comes from tokenizer.json.
  *
  *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
  */
@@ -12,12 +13,12 @@ import { join } from 'node:path';
 import { loadHFModel, type HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
-import type { ModelConfig } from '../src/model/config.ts';
+import { nopeEvery, type ModelConfig } from '../src/model/config.ts';
 import { runIfMain } from './cli.ts';
 import { TOKEN_TYPE } from './generate.ts';
 
 /** The GGUF architecture llama.cpp converts each HF family to. */
-const GGUF_ARCH: Record<string, string> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3' };
+const GGUF_ARCH: Record<string, string> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3' };
 
 /**
  * llama.cpp's q/k permutation for its llama architecture: HF rotates halves (i, i + d/2), GGUF llama
@@ -104,7 +105,7 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
     }
     const [rows, cols] = e.shape;
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
-    if (arch === 'llama' && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
+    if ((arch === 'llama' || arch === 'smollm3') && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
     out.push({ name: e.name, ne: [cols, rows], type: 'F32', data });
   }
   const rs = c.ropeScaling;
@@ -173,6 +174,11 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const hf = await loadHFModel(dir, 'f32');
   try {
     const arch = GGUF_ARCH[hf.config.arch];
+    // GGUF has no key for NoPE layers: llama.cpp's smollm3 skips RoPE on every 4th layer, whatever the file says.
+    const llamaCppNope = nopeEvery(hf.config.nLayer, 4);
+    if (arch === 'smollm3' && hf.config.layerRope.some((r, l) => r !== llamaCppNope[l])) {
+      throw new EmberError('UNSUPPORTED', `${dir}: no_rope_layers other than every 4th layer cannot be written to GGUF (llama.cpp's smollm3 reads no such key)`);
+    }
     const tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Json;
     const tc = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8').catch(() => '{}')) as Json;
     const metadata: Array<[string, MetaValue]> = [

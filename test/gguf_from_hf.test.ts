@@ -3,7 +3,9 @@
  * and metadata keys) run to transformers' prompt ids, 32 greedy ids and logits, and keep the chat
  * template, as the folders themselves do (test/hf_oracle.test.ts).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
@@ -12,8 +14,9 @@ import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { configFromGGUF } from '../src/model/config.ts';
 import { chatPromptIds } from '../src/chat/template.ts';
 import { hfToGGUF, permuteQK } from '../models/hf_to_gguf.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
+import { expectEmberError } from './helpers/errors.ts';
 
 interface OraclePrompt { prompt: string; prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
 interface HFOracle { prompts: OraclePrompt[]; chat?: { messages: { role: string; content: string }[]; ids: number[] } }
@@ -23,7 +26,7 @@ const MODELS = [
   { name: 'llama-gqa', arch: 'llama' }, { name: 'llama3-rope', arch: 'llama' }, { name: 'mistral-swa', arch: 'llama' },
   { name: 'qwen2', arch: 'qwen2' }, { name: 'qwen3', arch: 'qwen3' }, { name: 'qwen3-fp8', arch: 'qwen3' },
   { name: 'gemma2', arch: 'gemma2' }, { name: 'gemma3', arch: 'gemma3' }, { name: 'phi3', arch: 'phi3' }, { name: 'phi3-longrope', arch: 'phi3' },
-  { name: 'llama-smollm2-bf16', arch: 'llama' },
+  { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' },
 ];
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
@@ -32,17 +35,17 @@ it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
 });
 
 describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
-  const oracle = JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
+  const oracle = JSON.parse(readFileSync(hfOraclePath(name), 'utf8')) as HFOracle;
   let engine: Engine;
   let bytes: Uint8Array;
   beforeAll(async () => {
-    bytes = await hfToGGUF(sharedModelPath(`hf-oracle/${name}`));
+    bytes = await hfToGGUF(hfOracleFolder(name));
     engine = await Engine.load(bytes, { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' }); // transformers' logits: an f32 K/V cache
   });
   afterAll(() => engine?.dispose());
 
   it('has llama.cpp\'s architecture and the folder\'s forward-pass config', async () => {
-    const hf = await Engine.load(sharedModelPath(`hf-oracle/${name}`), { gpu: await testGpu('f16'), contextLength: 16 });
+    const hf = await Engine.load(hfOracleFolder(name), { gpu: await testGpu('f16'), contextLength: 16 });
     try {
       const f = await readGGUF(sourceFromBuffer(bytes));
       expect(f.metadata.get('general.architecture')).toBe(arch);
@@ -82,4 +85,17 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
     expect(engine.chatTemplate).not.toBeNull();
     if (oracle.chat) expect(chatPromptIds(engine.tokenizer, engine.chatTemplate, oracle.chat.messages as never)).toEqual(oracle.chat.ids);
   });
+});
+
+it('refuses a smollm3 whose NoPE layers are not every 4th: GGUF has no key for them (llama.cpp fixes the step at 4)', async () => {
+  const src = hfOracleFolder('smollm3');
+  const dir = mkdtempSync(join(tmpdir(), 'emberlm-smollm3-nope-'));
+  try {
+    for (const f of readdirSync(src)) if (f !== 'config.json') symlinkSync(join(src, f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, no_rope_layers: [1, 0, 1, 0] }));
+    await expectEmberError(() => hfToGGUF(dir), 'UNSUPPORTED', /no_rope_layers other than every 4th layer cannot be written to GGUF/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });

@@ -175,8 +175,22 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(c.ropeScaling.attnFactor).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(256)), 12);
   });
 
+  it('smollm3: NoPE layers from no_rope_layers or every no_rope_layer_interval-th, tied by default, windows only on NoPE layers', () => {
+    const smol = { ...base(), model_type: 'smollm3', tie_word_embeddings: undefined };
+    const c = configFromHF(smol).config;
+    expect(c).toMatchObject({ arch: 'smollm3', layerRope: [true, true, true, false], tiedEmbeddings: true, ropeNeox: true, layerWindow: [0, 0, 0, 0] });
+    expect(configFromHF({ ...smol, no_rope_layer_interval: 2 }).config.layerRope).toEqual([true, false, true, false]);
+    expect(configFromHF({ ...smol, no_rope_layers: [0, 1, 1, 0] }).config.layerRope).toEqual([false, true, true, false]);
+    expect(configFromHF({ ...smol, use_sliding_window: true, sliding_window: 16 }).config.layerWindow).toEqual([0, 0, 0, 16]);
+    expect(configFromHF({ ...smol, sliding_window: 16 }).config.layerWindow).toEqual([0, 0, 0, 0]); // use_sliding_window false
+    expect(configFromHF({ ...base(), model_type: 'llama' }).config.layerRope).toEqual([true, true, true, true]);
+  });
+
   it('names the field of a bad config', async () => {
     const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
+    await expectEmberError(bad({ model_type: 'smollm3', no_rope_layers: [1, 1, 0] }), 'BAD_MODEL', /field no_rope_layers is \[1,1,0\]; expected 4 entries of 1 \(RoPE\) or 0/);
+    await expectEmberError(bad({ model_type: 'smollm3', no_rope_layers: [1, 2, 1, 0] }), 'BAD_MODEL', /field no_rope_layers/);
+    await expectEmberError(bad({ model_type: 'smollm3', no_rope_layer_interval: 0 }), 'BAD_MODEL', /field no_rope_layer_interval is 0/);
     await expectEmberError(bad({ model_type: 'mistral', sliding_window: 8, layer_types: ['full_attention'] }), 'BAD_MODEL', /field layer_types is \["full_attention"\]; expected 4 entries/);
     await expectEmberError(bad({ model_type: 'phi3', rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), 'BAD_MODEL', /field rope_scaling\.short_factor .* expected 8 positive numbers/);
     await expectEmberError(bad({ model_type: 'gemma2', hidden_activation: 'relu' }), 'UNSUPPORTED', /hidden_activation "relu"/);

@@ -12,7 +12,7 @@ import { forward, readLogits } from '../src/model/model.ts';
 import { kvCacheRows } from '../src/model/kv_rings.ts';
 import { kvBytesPerPosition } from '../src/kernels/kv_layout.ts';
 import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat/template.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { hfOracleFolder, hfOraclePath, sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 
 interface OracleStep { top_ids: number[]; top_logits: number[] }
@@ -27,13 +27,13 @@ const MAX_BATCH = 16;
 /** README "Tolerances observed": 2e-4 for a float32 engine, 1e-3 for gemma2 (softcaps cost precision). */
 const MODELS = [
   'llama-gqa', 'llama3-rope', 'mistral-swa', 'qwen2', 'qwen3', 'qwen3-fp8', 'qwen3-fp8-dequant',
-  'gemma2', 'gemma3', 'phi3', 'phi3-longrope', 'llama-smollm2-bf16',
+  'gemma2', 'gemma3', 'phi3', 'phi3-longrope', 'llama-smollm2-bf16', 'smollm3',
 ].map((name) => ({ name, tol: name === 'gemma2' ? 1e-3 : 2e-4 }));
 
 /** Model loads and 4 prompts x 32 steps, on lavapipe under other jobs' load: past vitest's default 120 s at times. */
 const SLOW = 600_000;
 
-const readOracle = (name: string) => JSON.parse(readFileSync(sharedModelPath(`hf-oracle/${name}.transformers.json`), 'utf8')) as HFOracle;
+const readOracle = (name: string) => JSON.parse(readFileSync(hfOraclePath(name), 'utf8')) as HFOracle;
 
 /**
  * Runs a prompt, then teacher-forces transformers' generated ids (so one differing step does not hide the
@@ -62,7 +62,7 @@ async function teacherForced(engine: Engine, p: OraclePrompt): Promise<{ ids: nu
 
 describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   describe.each(MODELS)('$name', ({ name, tol }) => {
-    const folder = sharedModelPath(`hf-oracle/${name}`);
+    const folder = hfOracleFolder(name);
     const oracle = readOracle(name);
     let engine: Engine;
     beforeAll(async () => {
@@ -106,13 +106,15 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
 
 /**
  * The default f16 K/V cache: the same greedy ids as transformers' f32 run, top logits within 2e-2 (measured: 2.8e-3 to
- * 7.9e-3), 5e-2 for gemma2, whose soft-capped scores amplify rounding (2.9e-2; its f32-cache tolerance is 5x the others').
+ * 7.9e-3), 5e-2 for gemma2, whose soft-capped scores amplify rounding (2.9e-2; its f32-cache tolerance is 5x the others'),
+ * and for smollm3, whose random weights are drawn wider (std 0.2: test/fixtures/smollm3/make_oracle.py), so its K and V
+ * are larger and their f16 rounding moves logits more (1.8e-2; its generator checks that f16 K and V keep the ids).
  */
-const f16KvTol = (name: string) => (name === 'gemma2' ? 5e-2 : 2e-2);
+const f16KvTol = (name: string) => (name === 'gemma2' || name === 'smollm3' ? 5e-2 : 2e-2);
 describe('transformers oracle with the f16 K/V cache', () => {
   it.each(MODELS)('$name', async ({ name }) => {
     const oracle = readOracle(name);
-    const engine = await Engine.load(sharedModelPath(`hf-oracle/${name}`), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH });
+    const engine = await Engine.load(hfOracleFolder(name), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH });
     engine.tuning.passMs = Infinity;
     try {
       expect(engine.model.kvCache).toBe('f16');

@@ -1,16 +1,16 @@
 import { EmberError } from '../errors.ts';
-import { gemmaEmbedScale, layerWindows, PLAIN_FEATURES, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
+import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
-  gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM',
+  gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
-const ARCH_OF: Record<HFModelType, Arch> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3' };
+const ARCH_OF: Record<HFModelType, Arch> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -24,7 +24,7 @@ export interface HFExtra {
 }
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
-const DEFAULT_CONTEXT: Record<HFModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096 };
+const DEFAULT_CONTEXT: Record<HFModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -89,7 +89,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
-  const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag);
+  const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : Array<boolean>(nLayer).fill(true);
+  const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -113,8 +114,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
     qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
-    tiedEmbeddings: flag('tie_word_embeddings', gemma),
+    tiedEmbeddings: flag('tie_word_embeddings', gemma || modelType === 'smollm3'),
     layerWindow: Object.freeze(windows),
+    layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
@@ -156,9 +158,9 @@ type Bad = (field: string, msg: string) => EmberError;
  * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; Gemma 2: even layers; Gemma 3: all but
  * every sliding_window_pattern-th).
  */
-function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number[] {
+function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean, layerRope: readonly boolean[]): number[] {
   const gemma = t === 'gemma2' || t === 'gemma3_text';
-  const qwen = t === 'qwen2' || t === 'qwen3';
+  const qwen = t === 'qwen2' || t === 'qwen3' || t === 'smollm3'; // a window only with use_sliding_window
   let window = 0;
   if (gemma) window = posInt('sliding_window', 4096);
   else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!qwen || flag('use_sliding_window', false))) window = posInt('sliding_window');
@@ -174,11 +176,25 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
     const period = posInt('sliding_window_pattern', 6);
     return layerWindows(nLayer, window, (l) => (l + 1) % period !== 0);
   }
+  if (t === 'smollm3') return layerWindows(nLayer, window, (l) => !layerRope[l]); // SmolLM3Config: the NoPE layers slide
   if (qwen) {
     const from = cfg.max_window_layers === undefined ? 28 : posInt('max_window_layers');
     return layerWindows(nLayer, window, (l) => l >= from);
   }
   return layerWindows(nLayer, window, () => true);
+}
+
+/**
+ * SmolLM3's NoPE layers: `no_rope_layers`, one entry a layer, 1 (RoPE) or 0 (none), else every
+ * `no_rope_layer_interval`-th layer (default 4) takes none, as SmolLM3Config fills it in.
+ */
+function nopeLayers(cfg: Record<string, unknown>, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number): boolean[] {
+  const list = cfg.no_rope_layers;
+  if (list === undefined || list === null) return nopeEvery(nLayer, posInt('no_rope_layer_interval', 4));
+  if (!Array.isArray(list) || list.length !== nLayer || !list.every((v) => v === 0 || v === 1 || typeof v === 'boolean')) {
+    throw bad('no_rope_layers', `is ${printableJson(list)?.slice(0, 80)}; expected ${nLayer} entries of 1 (RoPE) or 0 (no RoPE), one per layer`);
+  }
+  return list.map((v) => v === 1 || v === true);
 }
 
 /**

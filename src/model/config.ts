@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -31,6 +31,8 @@ export interface ModelConfig {
   readonly tiedEmbeddings: boolean; // no output.weight: the LM head reads token_embd
   /** Per layer: attention window W (the query at position p sees keys p-W+1..p), or 0 for full attention. */
   readonly layerWindow: readonly number[];
+  /** Per layer: whether q and k are rotated; false for SmolLM3's NoPE layers (every 4th by default). */
+  readonly layerRope: readonly boolean[];
   readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
   /** Gemma 2/3: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
   readonly postNorms: boolean;
@@ -77,6 +79,12 @@ export function layerWindows(nLayer: number, window: number, isWindowed: (layer:
   return Array.from({ length: nLayer }, (_, l) => (window > 0 && isWindowed(l) ? window : 0));
 }
 
+/** Rotated dims per head of layer l: nRot, or 0 where the layer takes no RoPE (its q and k pass through as they are). */
+export const layerRot = (c: ModelConfig, l: number) => (c.layerRope[l] === false ? 0 : c.nRot);
+
+/** SmolLM3's NoPE rule where a file lists no layers: every `interval`-th layer (transformers' default, llama.cpp's fixed 4). */
+export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.from({ length: nLayer }, (_, l) => (l + 1) % interval !== 0);
+
 /** Gemma: sqrt(hidden) as transformers computes it in float32. */
 export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
 
@@ -122,13 +130,14 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     contextTrain,
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
-    ropeNeox: arch !== 'llama' && arch !== 'mistral',
+    ropeNeox: arch !== 'llama' && arch !== 'mistral' && arch !== 'smollm3', // llama.cpp's converter permutes their q/k rows
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
+    layerRope: Object.freeze([]), // likewise
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : 1,
     postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
@@ -138,7 +147,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
-  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)) });
+  // smollm3: llama.cpp has no key for its NoPE layers; it skips RoPE on every 4th (n_no_rope_layer_step = 4).
+  const layerRope = arch === 'smollm3' ? nopeEvery(nLayer, 4) : Array<boolean>(nLayer).fill(true);
+  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope) });
 }
 
 function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {

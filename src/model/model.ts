@@ -13,7 +13,7 @@ import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
-import type { ModelConfig } from './config.ts';
+import { layerRot, type ModelConfig } from './config.ts';
 import { pairRows, readLayer } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
@@ -183,11 +183,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   let params = c.vocab * D;
   let kvBytes = 0;
 
-  // A layer's attention by its window (0: all keys): its heads, K/V ring, RoPE table and the most keys a query sees.
-  const attentionOf = (window: number) => ({
+  // A layer's attention by its window (0: all keys) and rotated dims: its heads, K/V ring, RoPE and the most keys a query sees.
+  const attentionOf = (window: number, nRot = c.nRot) => ({
     nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, kvType,
     cacheLen: kvCacheRows(window, nCtx, maxBatch), maxKeys: window > 0 ? Math.min(window, nCtx) : nCtx,
-    rope: { nRot: c.nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) },
+    rope: { nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) },
   });
   const wide = o.wideAttention ?? (o.autotune ? await chooseDecodeWide(gpu, attentionOf(c.layerWindow[0] ?? 0)) : false);
   const splitsOf = (window: number) => decodeSplits(attentionOf(window).maxKeys, gpu.caps.cpu, wide);
@@ -231,7 +231,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       }
     };
     const window = c.layerWindow[l] ?? 0;
-    const shape = attentionOf(window);
+    const shape = attentionOf(window, layerRot(c, l));
     const { cacheLen, rope } = shape;
     const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
     kvBytes += kv.size;

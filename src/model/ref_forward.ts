@@ -2,7 +2,7 @@ import { matmulRef, dequantize } from '../kernels/ref/matmul.ts';
 import { rmsnormRef } from '../kernels/ref/rmsnorm.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../kernels/ref/layers.ts';
 import type { WeightData } from '../kernels/matmul.ts';
-import type { ModelConfig } from './config.ts';
+import { layerRot, type ModelConfig } from './config.ts';
 import { readLayer, type LayerWeights } from './host_weights.ts';
 import { ropeTables, type RopeTable } from './rope_tables.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
@@ -65,7 +65,7 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     const qkv = matmulParts(w.qkv, rmsnormRef(x, w.attnNorm, D, c.eps), T, w.qkvBias);
     if (w.qNorm && w.kNorm) qkNormRef(c, qkv, T, w.qNorm, w.kNorm, c.eps);
     const table = window > 0 && m.rope.local ? m.rope.local : m.rope.global;
-    ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: c.nRot, neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
+    ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     const attn = attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
     addResidual(matmulRef(w.o, attn, T), w.postAttnNorm);
     const h = swigluRef(matmulParts(w.gateUp, rmsnormRef(x, w.ffnNorm, D, c.eps), T, null), T, F, c.ffnAct);

@@ -3,7 +3,9 @@
  * $EMBERLM_MODELS). A missing fixture is an error, never a skip: tests that need real files must
  * fail loudly when the files are not there.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readGGUF, type GGUFFile } from '../../src/gguf/reader.ts';
@@ -29,4 +31,34 @@ export function readSharedBytes(rel: string): Uint8Array {
 /** A parsed fixture, read from memory. */
 export async function openShared(rel: string): Promise<GGUFFile> {
   return readGGUF(sourceFromBuffer(readSharedBytes(rel), rel));
+}
+
+/**
+ * An hf-oracle model folder and its transformers oracle JSON: ../shared/models/hf-oracle/<name>, or for the models whose
+ * oracle this repository made (test/fixtures/<name>/make_oracle.py: smollm3) a folder in the temp directory joining
+ * the fixture's config and weights to the shared tokenizer it names (hf-oracle/llama-gqa's, not copied here).
+ */
+const OWN_ORACLES: Record<string, string> = { smollm3: 'hf-oracle/llama-gqa' };
+
+export function hfOracleFolder(name: string): string {
+  const tokenizerFrom = OWN_ORACLES[name];
+  if (!tokenizerFrom) return sharedModelPath(`hf-oracle/${name}`);
+  // One folder per checkout and model, made once and reused (links only; test workers may make it at the same time).
+  const checkout = createHash('sha256').update(`${REPO_ROOT}\0${SHARED_MODELS}`).digest('hex').slice(0, 12);
+  const dir = resolve(tmpdir(), `emberlm-oracle-${name}-${checkout}`);
+  mkdirSync(dir, { recursive: true });
+  const link = (target: string, file: string) => {
+    try {
+      symlinkSync(target, resolve(dir, file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  };
+  for (const file of ['config.json', 'generation_config.json', 'model.safetensors']) link(resolve(REPO_ROOT, 'test/fixtures', name, file), file);
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) link(sharedModelPath(`${tokenizerFrom}/${file}`), file);
+  return dir;
+}
+
+export function hfOraclePath(name: string): string {
+  return OWN_ORACLES[name] ? resolve(REPO_ROOT, 'test/fixtures', name, `${name}.transformers.json`) : sharedModelPath(`hf-oracle/${name}.transformers.json`);
 }
