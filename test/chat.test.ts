@@ -130,7 +130,7 @@ describe('chat completions on stories260K (no template)', () => {
     expect(r.usage.completion_tokens).toBe(4);
   });
 
-  it('typed errors: abort, bad messages, bad stop, context overflow', async () => {
+  it('typed errors: abort, bad messages, bad stop, context overflow, template variables without a template', async () => {
     const chat = createChat(engine);
     await expectEmberError(() => chat.completions.create({ messages, signal: AbortSignal.abort() }), 'ABORTED', /aborted/);
     const ac = new AbortController();
@@ -152,6 +152,7 @@ describe('chat completions on stories260K (no template)', () => {
     const long = [{ role: 'user', content: 'the cat sat. '.repeat(200) }] as const;
     await expectEmberError(() => chat.completions.create({ messages: long, context_overflow: 'error' }), 'CONTEXT_OVERFLOW', /context holds 256/);
     await expectEmberError(() => chat.completions.create({ messages, context_overflow: 'x' as never }), 'BAD_ARGUMENT', /context_overflow must be one of/);
+    await expectEmberError(() => chat.completions.create({ messages, chat_template_kwargs: { enable_thinking: false } }), 'BAD_ARGUMENT', /the model has no chat template/);
     await expectEmberError(() => chat.completions.create({ messages, stream: true, top_p: 2 }), 'BAD_ARGUMENT', /sampling option top_p must be in \(0, 1\] \(1 = off\), got 2/);
     // the engine is still usable
     expect((await chat.completions.create({ messages, max_tokens: 2 })).usage.completion_tokens).toBe(2);
@@ -186,6 +187,29 @@ describe('chat template (ChatML in a generated GGUF)', () => {
       '<s><|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\n');
     await expectEmberError(() => renderChatTemplate("{{ raise_exception('no system role') }}", messages, { bosToken: '', eosToken: '' }), 'BAD_ARGUMENT', /no system role/);
     await expectEmberError(() => renderChatTemplate('{% for %}', messages, { bosToken: '', eosToken: '' }), 'UNSUPPORTED', /does not parse/);
+  });
+
+  it('chat_template_kwargs reach the template as apply_chat_template\'s extra variables (Qwen3\'s enable_thinking)', async () => {
+    // Qwen3's (and SmolLM3's) way of turning thinking off: an empty think block opens the reply.
+    const thinking = `${CHATML}{%- if add_generation_prompt and enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}`;
+    const tokens = { bosToken: '<s>', eosToken: '</s>' };
+    expect(renderChatTemplate(thinking, messages, tokens, { enable_thinking: false })).toBe(`${renderChatTemplate(CHATML, messages, tokens)}<think>\n\n</think>\n\n`);
+    expect(renderChatTemplate(thinking, messages, tokens, { enable_thinking: true })).toBe(renderChatTemplate(CHATML, messages, tokens));
+    const { bytes } = chatmlModel(thinking);
+    const engine = await Engine.load(bytes.slice(), { gpu: await testGpu(), contextLength: 128 });
+    try {
+      const chat = createChat(engine, { template: thinking });
+      const off = chatPromptIds(engine.tokenizer, thinking, messages, { enable_thinking: false });
+      expect(off.length).toBeGreaterThan(chatPromptIds(engine.tokenizer, thinking, messages).length);
+      const r = await chat.completions.create({ messages: [...messages], max_tokens: 2, ...GREEDY, chat_template_kwargs: { enable_thinking: false } });
+      expect(r.usage.prompt_tokens).toBe(off.length);
+      const bad = (kwargs: unknown) => () => chat.completions.create({ messages: [...messages], max_tokens: 1, chat_template_kwargs: kwargs as Record<string, unknown> });
+      await expectEmberError(bad({ add_generation_prompt: false, messages: [] }), 'BAD_ARGUMENT', /may not set add_generation_prompt, messages: the chat sets them itself/);
+      await expectEmberError(bad([true]), 'BAD_ARGUMENT', /chat_template_kwargs must be an object/);
+      expect((await chat.completions.create({ messages: [...messages], max_tokens: 1, ...GREEDY })).usage.prompt_tokens).toBeLessThan(off.length); // the engine still serves
+    } finally {
+      engine.dispose();
+    }
   });
 
   for (const [name, template] of [['template writes BOS', CHATML], ['tokenizer adds BOS', CHATML_NO_BOS]] as const) {

@@ -5,7 +5,7 @@ import { commonPrefix } from '../context.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
-import { chatPrompt, chatPromptIds, continuedPromptIds, type ChatPrompt } from './template.ts';
+import { chatPrompt, chatPromptIds, continuedPromptIds, TEMPLATE_OWN_VARIABLES, type ChatPrompt, type TemplateVariables } from './template.ts';
 import type {
   Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatContextOverflow, ChatFinishReason, ChatMessage,
   CompletionUsage,
@@ -67,12 +67,27 @@ function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {
 
 const OVERFLOW: readonly ChatContextOverflow[] = ['drop-turns', 'error', 'truncate-middle', 'sliding-window'];
 
+/** chat_template_kwargs: a plain object, only where there is a template, and none of the template's own variables. */
+function checkTemplateVariables(kwargs: unknown, template: string | null): TemplateVariables {
+  if (kwargs === undefined) return {};
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
+    throw new EmberError('BAD_ARGUMENT', `chat_template_kwargs must be an object of template variables, got ${show(kwargs)}`);
+  }
+  const own = Object.keys(kwargs).filter((k) => TEMPLATE_OWN_VARIABLES.includes(k));
+  if (own.length > 0) throw new EmberError('BAD_ARGUMENT', `chat_template_kwargs may not set ${own.join(', ')}: the chat sets them itself`);
+  if (template === null && Object.keys(kwargs).length > 0) {
+    throw new EmberError('BAD_ARGUMENT', 'chat_template_kwargs were given, but the model has no chat template to read them');
+  }
+  return kwargs as TemplateVariables;
+}
+
 /**
  * The prompt under the 'drop-turns' policy, and how many leading tokens are the system prompt: `whole` (the
  * prompt of every message) when it leaves `reserve` tokens of the context, else the oldest turns dropped.
  */
 function fitTurns(
   tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], whole: ChatPrompt, nCtx: number, reserve: number,
+  variables: TemplateVariables,
 ): ChatPrompt & { keep: number } {
   const lead = messages.findIndex((m) => m.role !== 'system');
   const system = lead < 0 ? messages : messages.slice(0, lead);
@@ -83,14 +98,14 @@ function fitTurns(
     for (let start = lead; prompt.ids.length > target && start < messages.length - 1; ) {
       start++;
       while (start < messages.length - 1 && messages[start].role !== 'user') start++;
-      prompt = chatPrompt(tokenizer, template, [...system, ...messages.slice(start)]);
+      prompt = chatPrompt(tokenizer, template, [...system, ...messages.slice(start)], variables);
     }
   }
   const ids = prompt.ids;
   let keep = tokenizer.bosId !== null && ids[0] === tokenizer.bosId ? 1 : 0;
   if (system.length > 0) {
     try {
-      keep = Math.max(keep, commonPrefix(ids, chatPromptIds(tokenizer, template, system)));
+      keep = Math.max(keep, commonPrefix(ids, chatPromptIds(tokenizer, template, system, variables)));
     } catch {
       // a template that insists on a user message: keep only the BOS
     }
@@ -200,11 +215,12 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     }
     const nCtx = engine.contextLength;
     const reserve = Math.min(typeof req.max_tokens === 'number' ? req.max_tokens : 128, Math.floor(nCtx / 4));
-    const canonical = chatPrompt(engine.tokenizer, template, messages);
+    const variables = checkTemplateVariables(req.chat_template_kwargs, template);
+    const canonical = chatPrompt(engine.tokenizer, template, messages, variables);
     const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;
     const whole = continued ? { ids: continued, text: canonical.text } : canonical;
     const fitted = overflow === 'drop-turns'
-      ? fitTurns(engine.tokenizer, template, messages, whole, nCtx, reserve)
+      ? fitTurns(engine.tokenizer, template, messages, whole, nCtx, reserve, variables)
       : { ...whole, keep: undefined };
     const promptIds = fitted.ids;
     const genOpts: GenerateOptions = {

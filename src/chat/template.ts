@@ -57,12 +57,19 @@ function tokenText(tokenizer: Tokenizer, id: number | null): string {
   return id === null ? '' : tokenizer.decode([id], { skipSpecial: false });
 }
 
+/** The variables renderChatTemplate sets itself, which a request's template variables may not replace. */
+export const TEMPLATE_OWN_VARIABLES: readonly string[] = ['messages', 'add_generation_prompt', 'bos_token', 'eos_token'];
+
+/** Variables for a chat template beyond the messages (`{ enable_thinking: false }` for Qwen3 and SmolLM3's templates). */
+export type TemplateVariables = Readonly<Record<string, unknown>>;
+
 /**
  * Renders `messages` with a Jinja chat template as transformers does: `add_generation_prompt: true` and
- * `bos_token`/`eos_token` as strings (the library provides `raise_exception` and `strftime_now`). A
- * template that raises, or fails on these messages, is a BAD_ARGUMENT.
+ * `bos_token`/`eos_token` as strings (the library provides `raise_exception` and `strftime_now`), and
+ * `variables` as apply_chat_template's extra keyword arguments. A template that raises, or fails on
+ * these messages, is a BAD_ARGUMENT.
  */
-export function renderChatTemplate(template: string, messages: readonly ChatMessage[], tokens: { bosToken: string; eosToken: string }): string {
+export function renderChatTemplate(template: string, messages: readonly ChatMessage[], tokens: { bosToken: string; eosToken: string }, variables: TemplateVariables = {}): string {
   let compiled: Template;
   try {
     compiled = new Template(template);
@@ -71,6 +78,7 @@ export function renderChatTemplate(template: string, messages: readonly ChatMess
   }
   try {
     return compiled.render({
+      ...variables,
       messages,
       add_generation_prompt: true,
       bos_token: tokens.bosToken,
@@ -108,12 +116,12 @@ export interface ChatPrompt {
  * end its turn or open another. Without a template (e.g. stories260K): `plainTranscript`, tokenized as
  * plain text (with the tokenizer's BOS), so a single user message is exactly a plain completion prompt.
  */
-export function chatPrompt(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): ChatPrompt {
+export function chatPrompt(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables): ChatPrompt {
   if (template === null) return { ids: tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos }), text: null };
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
   const placeholders = new Placeholders(tokenizer);
   const eosToken = tokenText(tokenizer, tokenizer.eosId);
-  const text = renderChatTemplate(template, placeholders.hideIn(messages), { bosToken, eosToken });
+  const text = renderChatTemplate(template, placeholders.hideIn(messages), { bosToken, eosToken }, variables);
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
   const addBos = tokenizer.addBos && !templateWroteBos;
   if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null };
@@ -123,8 +131,8 @@ export function chatPrompt(tokenizer: Tokenizer, template: string | null, messag
   return { ids: tokenizer.encode(restored, { addBos, parseSpecial: true }), text: restored };
 }
 
-export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[]): number[] {
-  return chatPrompt(tokenizer, template, messages).ids;
+export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables): number[] {
+  return chatPrompt(tokenizer, template, messages, variables).ids;
 }
 
 /**

@@ -59,6 +59,12 @@ export interface ChatCompletionRequestBase {
    * The others are the Engine's policies (`contextOverflow`), applied to the whole prompt.
    */
   context_overflow?: ChatContextOverflow;
+  /**
+   * Not in OpenAI's API (vLLM has it): more variables for the model's chat template, as transformers'
+   * apply_chat_template takes them: `{ enable_thinking: false }` for Qwen3's and SmolLM3's. Without a template
+   * they are refused; messages, add_generation_prompt, bos_token and eos_token are the template's own.
+   */
+  chat_template_kwargs?: Readonly<Record<string, unknown>>;
 }
 
 export type ChatContextOverflow = 'drop-turns' | 'error' | 'truncate-middle' | 'sliding-window';
