@@ -26,7 +26,7 @@ const MODELS = [
   { name: 'llama-gqa', arch: 'llama' }, { name: 'llama3-rope', arch: 'llama' }, { name: 'mistral-swa', arch: 'llama' },
   { name: 'qwen2', arch: 'qwen2' }, { name: 'qwen3', arch: 'qwen3' }, { name: 'qwen3-fp8', arch: 'qwen3' },
   { name: 'gemma2', arch: 'gemma2' }, { name: 'gemma3', arch: 'gemma3' }, { name: 'phi3', arch: 'phi3' }, { name: 'phi3-longrope', arch: 'phi3' },
-  { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' },
+  { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' }, { name: 'ernie4_5', arch: 'ernie4_5' },
 ];
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {

@@ -186,6 +186,13 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(configFromHF({ ...base(), model_type: 'llama' }).config.layerRope).toEqual([true, true, true, true]);
   });
 
+  it('ernie4_5: RoPE on adjacent pairs as its weights are stored, tied by default; use_bias refused', async () => {
+    const c = configFromHF({ ...base(), model_type: 'ernie4_5', tie_word_embeddings: undefined, use_bias: false }).config;
+    expect(c).toMatchObject({ arch: 'ernie4_5', ropeNeox: false, tiedEmbeddings: true, layerRope: [true, true, true, true] });
+    expect(configFromHF({ ...base(), model_type: undefined, architectures: ['Ernie4_5ForCausalLM'] }).extra.modelType).toBe('ernie4_5');
+    await expectEmberError(() => configFromHF({ ...base(), model_type: 'ernie4_5', use_bias: true }, '/m/config.json'), 'UNSUPPORTED', /use_bias true/);
+  });
+
   it('names the field of a bad config', async () => {
     const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
     await expectEmberError(bad({ model_type: 'smollm3', no_rope_layers: [1, 1, 0] }), 'BAD_MODEL', /field no_rope_layers is \[1,1,0\]; expected 4 entries of 1 \(RoPE\) or 0/);

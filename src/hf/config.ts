@@ -7,10 +7,13 @@ import { printableJson } from '../util/printable.ts';
 export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
+  ernie4_5: 'Ernie4_5ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
-const ARCH_OF: Record<HFModelType, Arch> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3' };
+const ARCH_OF: Record<HFModelType, Arch> = {
+  llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5',
+};
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -24,14 +27,17 @@ export interface HFExtra {
 }
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
-const DEFAULT_CONTEXT: Record<HFModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768 };
+const DEFAULT_CONTEXT: Record<HFModelType, number> = {
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072,
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * config.json -> ModelConfig. `file` names the file in errors. HF checkpoints keep q/k rows in the
- * order that HF's `rotate_half` expects (the GGUF converter permutes Llama's into adjacent pairs; HF
- * files are not permuted), so every family here rotates half-split: `ropeNeox` is always true.
+ * order that their `rotate_half` expects (the GGUF converter permutes Llama's into adjacent pairs; HF
+ * files are not permuted), so the families here rotate half-split (`ropeNeox`), except ERNIE 4.5,
+ * whose own rotate_half takes adjacent pairs (2i, 2i + 1).
  */
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
@@ -83,6 +89,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   // Biases: Qwen2 always has q/k/v biases; Llama's attention_bias adds them to o_proj too.
   if (flag('attention_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: attention_bias true (a bias on o_proj as well as q/k/v) is not supported`, { file, field: 'attention_bias' });
   if (flag('mlp_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: mlp_bias true is not supported`, { file, field: 'mlp_bias' });
+  if (flag('use_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: use_bias true (biases on every projection) is not supported`, { file, field: 'use_bias' });
 
   const nLayer = posInt('num_hidden_layers');
   // bounded before any per-layer list is built (a config claiming 1e8 layers must not allocate them)
@@ -109,12 +116,12 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     contextTrain,
     eps: num('rms_norm_eps', 1e-6),
     ropeBase,
-    ropeNeox: true,
+    ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
     qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
-    tiedEmbeddings: flag('tie_word_embeddings', gemma || modelType === 'smollm3'),
+    tiedEmbeddings: flag('tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5'),
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),

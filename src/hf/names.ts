@@ -3,7 +3,7 @@ import type { HFExtra, HFModelType } from './config.ts';
 
 /**
  * GGUF tensor names (emberlm's canonical ones, llama.cpp's) <-> Hugging Face names. The Llama-style
- * families (llama, mistral, qwen2, qwen3, smollm3) share one layout; Gemma 2/3 and Phi-3 rename a few tensors.
+ * families (llama, mistral, qwen2, qwen3, smollm3, ernie4_5) share one layout; Gemma 2/3 and Phi-3 rename a few tensors.
  */
 
 const GLOBAL: ReadonlyArray<readonly [string, string]> = [

@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -130,7 +130,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     contextTrain,
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
-    ropeNeox: arch !== 'llama' && arch !== 'mistral' && arch !== 'smollm3', // llama.cpp's converter permutes their q/k rows
+    // adjacent pairs: llama.cpp's converter permutes llama's and smollm3's q/k rows; ERNIE's rotate so already
+    ropeNeox: !['llama', 'mistral', 'smollm3', 'ernie4_5'].includes(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
