@@ -162,15 +162,16 @@ type Bad = (field: string, msg: string) => EmberError;
 /**
  * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),
  * else each family's rule as transformers applies it (Mistral, Phi-3: every layer when sliding_window is
- * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; Gemma 2: even layers; Gemma 3: all but
- * every sliding_window_pattern-th).
+ * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; SmolLM3: its NoPE layers when
+ * use_sliding_window; Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th).
  */
 function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean, layerRope: readonly boolean[]): number[] {
   const gemma = t === 'gemma2' || t === 'gemma3_text';
-  const qwen = t === 'qwen2' || t === 'qwen3' || t === 'smollm3'; // a window only with use_sliding_window
+  const qwen = t === 'qwen2' || t === 'qwen3';
+  const gated = qwen || t === 'smollm3'; // a window only with use_sliding_window
   let window = 0;
   if (gemma) window = posInt('sliding_window', 4096);
-  else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!qwen || flag('use_sliding_window', false))) window = posInt('sliding_window');
+  else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!gated || flag('use_sliding_window', false))) window = posInt('sliding_window');
   const types = cfg.layer_types;
   if (types !== undefined && types !== null) {
     if (!Array.isArray(types) || types.length !== nLayer || !types.every((v) => v === 'sliding_attention' || v === 'full_attention')) {
