@@ -136,6 +136,8 @@ describe('worker API over node:worker_threads', () => {
     await expectEmberError(() => engine.chat.completions.create({ messages: [] }), 'BAD_ARGUMENT', /messages must be/);
     const tooLong = [{ role: 'user' as const, content: long }];
     await expectEmberError(() => engine.chat.completions.create({ messages: tooLong, stream: true, context_overflow: 'error' }), 'CONTEXT_OVERFLOW', /context holds/);
+    // chat_template_kwargs cross the boundary: stories260K has no template to read them
+    await expectEmberError(() => engine.chat.completions.create({ messages: tooLong, chat_template_kwargs: { enable_thinking: false } }), 'BAD_ARGUMENT', /no chat template/);
   });
 
   it('chat completions: non-streaming, streaming with the same content, stop, abort', async () => {
