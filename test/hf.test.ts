@@ -523,6 +523,8 @@ describe('bad model folders', () => {
     await expectEmberError(() => loadHFModel(d1), 'BAD_FILE', /model\.safetensors: cannot open, and there is no model\.safetensors\.index\.json either/);
     const d2 = await copy(async (x) => rm(join(x, 'config.json')));
     await expectEmberError(() => loadHFModel(d2), 'BAD_FILE', /config\.json: file is missing/);
+    const noTokenizer = await copy(async (x) => rm(join(x, 'tokenizer.json')));
+    await expectEmberError(() => loadHFModel(noTokenizer), 'BAD_FILE', /tokenizer\.json: file is missing \(a folder with only a SentencePiece tokenizer\.model needs one: .*or load the model's GGUF/);
     const d3 = await copy(async (x) => writeFile(join(x, 'tokenizer.json'), '{"model": '));
     await expectEmberError(() => loadHFModel(d3), 'BAD_FILE', /tokenizer\.json: not valid JSON/);
     await expectEmberError(() => loadHFModel(dir, 'int4' as 'auto'), 'BAD_ARGUMENT', /quant "int4"/);
