@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { loadHFModel, type HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
-import { nopeEvery, type ModelConfig } from '../src/model/config.ts';
+import { ggufLayerRope, ggufRopeNeox, type ModelConfig } from '../src/model/config.ts';
 import { runIfMain } from './cli.ts';
 import { TOKEN_TYPE } from './generate.ts';
 
@@ -100,6 +100,7 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
 
 async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   const c = hf.config;
+  const permute = c.ropeNeox && !ggufRopeNeox(arch); // HF rotates halves where the GGUF architecture rotates adjacent pairs
   const out: TensorToWrite[] = [];
   for (const e of expectedTensors(c, hf.extra)) {
     if (e.shape.length === 1) {
@@ -108,7 +109,7 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
     }
     const [rows, cols] = e.shape;
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
-    if ((arch === 'llama' || arch === 'smollm3') && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
+    if (permute && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
     out.push({ name: e.name, ne: [cols, rows], type: 'F32', data });
   }
   const rs = c.ropeScaling;
@@ -177,9 +178,9 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const hf = await loadHFModel(dir, 'f32');
   try {
     const arch = GGUF_ARCH[hf.config.arch];
-    // GGUF has no key for NoPE layers: llama.cpp's smollm3 skips RoPE on every 4th layer, whatever the file says.
-    const llamaCppNope = nopeEvery(hf.config.nLayer, 4);
-    if (arch === 'smollm3' && hf.config.layerRope.some((r, l) => r !== llamaCppNope[l])) {
+    // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
+    const implied = ggufLayerRope(arch, hf.config.nLayer);
+    if (hf.config.layerRope.some((r, l) => r !== implied[l])) {
       throw new EmberError('UNSUPPORTED', `${dir}: no_rope_layers other than every 4th layer cannot be written to GGUF (llama.cpp's smollm3 reads no such key)`);
     }
     const tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Json;

@@ -1,5 +1,5 @@
 import { EmberError } from '../errors.ts';
-import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
+import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { printableJson } from '../util/printable.ts';
 
@@ -96,7 +96,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
-  const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : Array<boolean>(nLayer).fill(true);
+  const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : ropeOnEveryLayer(nLayer);
   const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));

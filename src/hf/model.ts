@@ -80,13 +80,8 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
 
 /** The tokenizer of a model folder: tokenizer.json (required) and tokenizer_config.json (optional). */
 async function folderTokenizer(folder: ModelFolder): Promise<Tokenizer> {
-  const tokenizerJson = await folder.json('tokenizer.json', true);
-  if (tokenizerJson === undefined) {
-    // Some repos ship only SentencePiece's tokenizer.model (ERNIE 4.5, older Llama ports), which is not read here.
-    const file = folder.label('tokenizer.json');
-    const how = 'a folder with only a SentencePiece tokenizer.model needs one: save it with transformers (AutoTokenizer.from_pretrained(folder).save_pretrained(folder)), or load the model\'s GGUF, which carries its vocabulary';
-    throw new EmberError('BAD_FILE', `${file}: file is missing (${how})`, { file });
-  }
+  // Some repos ship only SentencePiece's tokenizer.model (ERNIE 4.5, older Llama ports), which is not read here.
+  const tokenizerJson = await requiredJson(folder, 'tokenizer.json', 'a folder with only a SentencePiece tokenizer.model needs one: save it with transformers (AutoTokenizer.from_pretrained(folder).save_pretrained(folder)), or load the model\'s GGUF, which carries its vocabulary');
   const tokenizerConfig = (await folder.json('tokenizer_config.json')) ?? {};
   const bad = (file: string) => new EmberError('BAD_MODEL', `${folder.label(file)}: expected a JSON object`, { file: folder.label(file) });
   if (!isObject(tokenizerJson)) throw bad('tokenizer.json');
@@ -111,9 +106,10 @@ function typedTokenizer(json: object, config: object, label: string): Tokenizer 
   }
 }
 
-async function requiredJson(folder: ModelFolder, file: string): Promise<unknown> {
+/** `file`'s JSON, or BAD_FILE saying it is missing (and `how` to get one, where given). */
+async function requiredJson(folder: ModelFolder, file: string, how?: string): Promise<unknown> {
   const v = await folder.json(file, true);
-  if (v === undefined) throw new EmberError('BAD_FILE', `${folder.label(file)}: file is missing`, { file: folder.label(file) });
+  if (v === undefined) throw new EmberError('BAD_FILE', `${folder.label(file)}: file is missing${how ? ` (${how})` : ''}`, { file: folder.label(file) });
   return v;
 }
 

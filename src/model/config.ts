@@ -82,8 +82,20 @@ export function layerWindows(nLayer: number, window: number, isWindowed: (layer:
 /** Rotated dims per head of layer l: nRot, or 0 where the layer takes no RoPE (its q and k pass through as they are). */
 export const layerRot = (c: ModelConfig, l: number) => (c.layerRope[l] === false ? 0 : c.nRot);
 
+/** Every layer rotates q and k (every family but SmolLM3). */
+export const ropeOnEveryLayer = (nLayer: number): boolean[] => Array<boolean>(nLayer).fill(true);
+
 /** SmolLM3's NoPE rule where a file lists no layers: every `interval`-th layer (transformers' default, llama.cpp's fixed 4). */
 export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.from({ length: nLayer }, (_, l) => (l + 1) % interval !== 0);
+
+/**
+ * How a GGUF architecture rotates: adjacent pairs (2i, 2i + 1) where llama.cpp's converter permutes the q/k rows into
+ * them (llama, mistral, smollm3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
+ */
+export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5'].includes(arch);
+
+/** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
+export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
 
 /** Gemma: sqrt(hidden) as transformers computes it in float32. */
 export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
@@ -130,8 +142,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     contextTrain,
     eps: num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
-    // adjacent pairs: llama.cpp's converter permutes llama's and smollm3's q/k rows; ERNIE's rotate so already
-    ropeNeox: !['llama', 'mistral', 'smollm3', 'ernie4_5'].includes(arch),
+    ropeNeox: ggufRopeNeox(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
@@ -148,9 +159,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
-  // smollm3: llama.cpp has no key for its NoPE layers; it skips RoPE on every 4th (n_no_rope_layer_step = 4).
-  const layerRope = arch === 'smollm3' ? nopeEvery(nLayer, 4) : Array<boolean>(nLayer).fill(true);
-  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope) });
+  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)) });
 }
 
 function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {
