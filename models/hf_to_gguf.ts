@@ -2,9 +2,8 @@
  * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
- * its HF rows already rotate adjacent pairs). Weights are written
- * F32 (BF16/F16/FP8 widened exactly); Gemma's (1 + w) norms are stored as (1 + w), as llama.cpp's
- * converter stores them. The tokenizer comes from tokenizer.json.
+ * its HF rows already rotate adjacent pairs). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
+ * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
  *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
  */
