@@ -10,7 +10,7 @@
 import { EmberError } from '../src/errors.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadHFModel, type HFModel } from '../src/hf/model.ts';
+import type { HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
 import { ggufLayerRope, ggufRopeNeox, type ModelConfig } from '../src/model/config.ts';
@@ -174,6 +174,8 @@ function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValu
 
 /** The GGUF writer's input for an HF folder on disk. */
 export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
+  // Imported when called: src/hf/model.ts reaches the kernels' WGSL, which a script started by tsx loads under Vite (cli.ts).
+  const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
     const arch = GGUF_ARCH[hf.config.arch];
@@ -204,5 +206,6 @@ export async function hfToGGUF(dir: string): Promise<Uint8Array> {
 runIfMain(import.meta.url, async () => {
   const [dir, out] = process.argv.slice(2);
   if (!dir || !out) throw new EmberError('BAD_ARGUMENT', 'usage: npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>');
+  await import('../src/node/host.ts'); // paths and folders in Node
   await writeFile(out, await hfToGGUF(dir));
 });

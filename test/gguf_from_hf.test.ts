@@ -3,6 +3,7 @@
  * and metadata keys) run to transformers' prompt ids, 32 greedy ids and logits, and keep the chat
  * template, as the folders themselves do (test/hf_oracle.test.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,3 +100,19 @@ it('refuses a smollm3 whose NoPE layers are not every 4th: GGUF has no key for t
     rmSync(dir, { recursive: true });
   }
 });
+
+it('runs as the command models/README.md gives (npx tsx models/hf_to_gguf.ts <folder> <out.gguf>), writing what hfToGGUF returns', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emberlm-hf-to-gguf-cli-'));
+  try {
+    const out = join(dir, 'ernie4_5.gguf');
+    const run = spawnSync('npx', ['tsx', 'models/hf_to_gguf.ts', hfOracleFolder('ernie4_5'), out], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(new Uint8Array(readFileSync(out))).toEqual(await hfToGGUF(hfOracleFolder('ernie4_5')));
+    const missing = spawnSync('npx', ['tsx', 'models/hf_to_gguf.ts', join(dir, 'nothing'), out], { encoding: 'utf8', timeout: 120_000 });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/nothing\/config\.json: file is missing/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+}, 300_000);
