@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
-import { ggufLayerRope, ggufRopeNeox, type ModelConfig } from '../src/model/config.ts';
+import { ggufLayerRope, ggufRopeNeox, yarnMscale, type ModelConfig } from '../src/model/config.ts';
 import { runIfMain } from './cli.ts';
 import { TOKEN_TYPE } from './generate.ts';
 
@@ -58,6 +58,25 @@ function llama3Factors(c: ModelConfig): Float32Array {
   return out;
 }
 
+/**
+ * YaRN as llama.cpp reads it for these architectures: its betas are fixed at 32 and 1 with the ramp's ends rounded
+ * out, and cos and sin are multiplied by rope.scaling.attn_factor times its own 1 + 0.1 ln(factor).
+ */
+function yarnKeys(c: ModelConfig, k: (s: string) => string): Array<[string, MetaValue]> {
+  const rs = c.ropeScaling;
+  if ((rs.betaFast ?? 32) !== 32 || (rs.betaSlow ?? 1) !== 1 || rs.truncate === false) {
+    throw new EmberError('UNSUPPORTED', `hf_to_gguf: YaRN with beta_fast ${rs.betaFast}, beta_slow ${rs.betaSlow}, truncate ${rs.truncate}: llama.cpp reads only 32, 1 and true`);
+  }
+  const m: Array<[string, MetaValue]> = [
+    [k('rope.scaling.type'), meta.str('yarn')],
+    [k('rope.scaling.factor'), meta.f32(rs.factor)],
+    [k('rope.scaling.original_context_length'), meta.u32(rs.originalContext ?? c.contextTrain)],
+  ];
+  const attnFactor = (rs.attnFactor ?? 1) / yarnMscale(rs.factor);
+  if (Math.abs(attnFactor - 1) > 1e-7) m.push([k('rope.scaling.attn_factor'), meta.f32(attnFactor)]);
+  return m;
+}
+
 function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   const k = (s: string) => `${arch}.${s}`;
   const m: Array<[string, MetaValue]> = [
@@ -79,6 +98,7 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   if (rs.type === 'longrope') {
     m.push([k('rope.scaling.attn_factor'), meta.f32(rs.attnFactor ?? 1)], [k('rope.scaling.original_context_length'), meta.u32(rs.originalContext ?? c.contextTrain)]);
   }
+  if (rs.type === 'yarn') m.push(...yarnKeys(c, k));
   const windows = c.layerWindow.filter((w) => w > 0);
   if (windows.length > 0) {
     if (new Set(windows).size > 1) throw new EmberError('UNSUPPORTED', `hf_to_gguf: layers use different windows (${[...new Set(windows)].join(', ')}); GGUF holds one`);

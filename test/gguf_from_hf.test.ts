@@ -28,6 +28,7 @@ const MODELS = [
   { name: 'qwen2', arch: 'qwen2' }, { name: 'qwen3', arch: 'qwen3' }, { name: 'qwen3-fp8', arch: 'qwen3' },
   { name: 'gemma2', arch: 'gemma2' }, { name: 'gemma3', arch: 'gemma3' }, { name: 'phi3', arch: 'phi3' }, { name: 'phi3-longrope', arch: 'phi3' },
   { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' }, { name: 'ernie4_5', arch: 'ernie4_5' },
+  { name: 'qwen3-yarn', arch: 'qwen3' },
 ];
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
@@ -57,6 +58,10 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       expect(s1).toBeCloseTo(s2, 6);
       expect(e1).toBe(Math.fround(e2));
       expect(r1.type === r2.type || (r2.type === 'llama3' && r1.type === 'none')).toBe(true); // llama3: rope_freqs.weight
+      if (r2.type === 'yarn') {
+        expect(r1).toMatchObject({ factor: r2.factor, originalContext: r2.originalContext, betaFast: 32, betaSlow: 1, truncate: true });
+        expect(r1.attnFactor).toBeCloseTo(r2.attnFactor!, 6);
+      }
     } finally {
       hf.dispose();
     }
@@ -88,17 +93,38 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
   });
 });
 
-it('refuses a smollm3 whose NoPE layers are not every 4th: GGUF has no key for them (llama.cpp fixes the step at 4)', async () => {
-  const src = hfOracleFolder('smollm3');
-  const dir = mkdtempSync(join(tmpdir(), 'emberlm-smollm3-nope-'));
+/** An oracle folder with its config.json patched, in a temp folder (its other files linked). */
+async function withConfig(name: string, patch: (c: Record<string, unknown>) => Record<string, unknown>, use: (dir: string) => Promise<void>): Promise<void> {
+  const src = hfOracleFolder(name);
+  const dir = mkdtempSync(join(tmpdir(), `emberlm-${name}-patched-`));
   try {
     for (const f of readdirSync(src)) if (f !== 'config.json') symlinkSync(join(src, f), join(dir, f));
-    const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, no_rope_layers: [1, 0, 1, 0] }));
-    await expectEmberError(() => hfToGGUF(dir), 'UNSUPPORTED', /no_rope_layers other than every 4th layer cannot be written to GGUF/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(patch(JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>)));
+    await use(dir);
   } finally {
     rmSync(dir, { recursive: true });
   }
+}
+
+it('refuses a smollm3 whose NoPE layers are not every 4th: GGUF has no key for them (llama.cpp fixes the step at 4)', async () => {
+  await withConfig('smollm3', (c) => ({ ...c, no_rope_layers: [1, 0, 1, 0] }), async (dir) => {
+    await expectEmberError(() => hfToGGUF(dir), 'UNSUPPORTED', /no_rope_layers other than every 4th layer cannot be written to GGUF/);
+  });
+});
+
+it('refuses YaRN whose ramp llama.cpp cannot read (betas other than 32 and 1, or not truncated), and writes an attention factor it can', async () => {
+  const yarn = (extra: Record<string, unknown>) => (c: Record<string, unknown>) => ({ ...c, rope_parameters: { ...(c.rope_parameters as object), ...extra } });
+  await withConfig('qwen3-yarn', yarn({ beta_fast: 16 }), async (dir) => {
+    await expectEmberError(() => hfToGGUF(dir), 'UNSUPPORTED', /YaRN with beta_fast 16, beta_slow 1, truncate true: llama\.cpp reads only 32, 1 and true/);
+  });
+  await withConfig('qwen3-yarn', yarn({ truncate: false }), async (dir) => {
+    await expectEmberError(() => hfToGGUF(dir), 'UNSUPPORTED', /truncate false/);
+  });
+  await withConfig('qwen3-yarn', yarn({ attention_factor: 0.75 }), async (dir) => {
+    const f = await readGGUF(sourceFromBuffer(await hfToGGUF(dir)));
+    expect(f.metadata.get('qwen3.rope.scaling.attn_factor')).toBeCloseTo(0.75 / (1 + 0.1 * Math.log(4)), 6);
+    expect(configFromGGUF(f).ropeScaling.attnFactor).toBeCloseTo(0.75, 6);
+  });
 });
 
 it('runs as the command models/README.md gives (npx tsx models/hf_to_gguf.ts <folder> <out.gguf>), writing what hfToGGUF returns', async () => {

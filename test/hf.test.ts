@@ -15,6 +15,7 @@ import { f16ToF32, bf16ToF32, f32ToBF16Bits, f32ToF16Bits } from '../src/gguf/co
 import { readGGUF } from '../src/gguf/reader.ts';
 import { sourceFromBuffer, type ByteSource } from '../src/gguf/source.ts';
 import { configFromHF } from '../src/hf/config.ts';
+import { ropeInvFreq } from '../src/kernels/rope.ts';
 import { loadHFModel, type Fp8WeightData, type HFModel } from '../src/hf/model.ts';
 import { expectedTensors, ggufTensorName, hfTensorName } from '../src/hf/names.ts';
 import { readSafetensors, readTensorBytes, tensorToF32 } from '../src/hf/safetensors.ts';
@@ -113,6 +114,42 @@ describe('config.json -> ModelConfig', () => {
     expect(configFromHF(v5).config).toMatchObject({ ropeBase: 1e6, ropeScaling: { type: 'none' } });
   });
 
+  // transformers 5.18's _compute_yarn_parameters on these configs (inv_freq as float32, attention_factor), run once.
+  const YARN_QWEN3 = [1.0, 0.6493816375732422, 0.4216965138912201, 0.2738419771194458, 0.17782793939113617, 0.11547820270061493,
+    0.07498941570520401, 0.04869675263762474, 0.03162277862429619, 0.02053525112569332, 0.01333521492779255, 0.00865964312106371,
+    0.005154795479029417, 0.0030431177001446486, 0.0017785303061828017, 0.001026617712341249, 0.0005833333707414567,
+    0.00032469083089381456, 0.0001757068675942719, 9.128064994001761e-05, 4.4456985051510856e-05, 2.8869548259535804e-05,
+    1.8747356079984456e-05, 1.2174188668723218e-05, 7.905693564680405e-06, 5.133812464919174e-06, 3.3338035336782923e-06,
+    2.1649109385180054e-06, 1.405853367941745e-06, 9.129353202297352e-07, 5.928434347879374e-07, 3.8498163235090033e-07];
+  const YARN_UNTRUNCATED = [1.0, 0.5623413324356079, 0.3162277638912201, 0.17782793939113617, 0.10000000149011612, 0.05623412877321243,
+    0.025771617889404297, 0.010185026563704014, 0.003305222140625119, 0.0007029266562312841, 0.00039528473280370235,
+    0.00022228492889553308, 0.0001250000059371814, 7.029266271274537e-05, 3.9528473280370235e-05, 2.2228492525755428e-05];
+
+  it('maps rope_scaling yarn as transformers computes it: frequencies, attention factor, defaults', () => {
+    const qwen3 = { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768 };
+    const c = configFromHF({ ...base(), head_dim: 64, rope_theta: 1e6, max_position_embeddings: 131072, rope_scaling: qwen3 }).config;
+    expect(c.ropeScaling).toMatchObject({ type: 'yarn', factor: 4, originalContext: 32768, betaFast: 32, betaSlow: 1, truncate: true });
+    expect(c.ropeScaling.attnFactor).toBeCloseTo(1.138629436111989, 12);
+    const rs = c.ropeScaling;
+    const yarn = { factor: rs.factor, originalContext: rs.originalContext!, betaFast: rs.betaFast!, betaSlow: rs.betaSlow!, truncate: rs.truncate! };
+    ropeInvFreq(64, 1e6, { yarn }).forEach((f, i) => expect(f / YARN_QWEN3[i]).toBeCloseTo(1, 6));
+    // no ramp, every pair interpolated, or none: what the table would be if YaRN's blend were lost
+    expect(ropeInvFreq(64, 1e6)[20] / YARN_QWEN3[20]).toBeCloseTo(4, 5);
+    expect(ropeInvFreq(64, 1e6)[4] / YARN_QWEN3[4]).toBeCloseTo(1, 6);
+
+    const other = { rope_type: 'yarn', factor: 8, original_max_position_embeddings: 2048, beta_fast: 16, beta_slow: 2, truncate: false, mscale: 1, mscale_all_dim: 0.5 };
+    const d = configFromHF({ ...base(), head_dim: 32, max_position_embeddings: 16384, rope_scaling: other }).config.ropeScaling;
+    expect(d).toMatchObject({ type: 'yarn', factor: 8, originalContext: 2048, betaFast: 16, betaSlow: 2, truncate: false });
+    expect(d.attnFactor).toBeCloseTo(1.094179988101349, 12);
+    const yarn2 = { factor: d.factor, originalContext: d.originalContext!, betaFast: d.betaFast!, betaSlow: d.betaSlow!, truncate: d.truncate! };
+    ropeInvFreq(32, 10000, { yarn: yarn2 }).forEach((f, i) => expect(f / YARN_UNTRUNCATED[i]).toBeCloseTo(1, 6));
+
+    // factor from max_position_embeddings over the top-level original_max_position_embeddings (which wins, as transformers reads it)
+    const implied = configFromHF({ ...base(), max_position_embeddings: 8192, original_max_position_embeddings: 2048,
+      rope_parameters: { rope_type: 'yarn', rope_theta: 1e4, factor: null, original_max_position_embeddings: 4096, attention_factor: 0.9, beta_fast: 0 } }).config.ropeScaling;
+    expect(implied).toMatchObject({ type: 'yarn', factor: 4, originalContext: 2048, attnFactor: 0.9, betaFast: 32 });
+  });
+
   it('reads head_dim, num_key_value_heads defaults, sliding windows and FP8 block sizes', () => {
     const c = { ...base(), head_dim: undefined, num_key_value_heads: undefined };
     expect(configFromHF(c).config).toMatchObject({ headDim: 16, nKv: 4 });
@@ -130,7 +167,11 @@ describe('config.json -> ModelConfig', () => {
     await expectEmberError(bad({ vocab_size: '300' }), 'BAD_MODEL', /field vocab_size is "300"; expected a number/);
     await expectEmberError(bad({ num_key_value_heads: 3 }), 'BAD_MODEL', /field num_key_value_heads is 3; expected a divisor of the 4 attention heads/);
     await expectEmberError(bad({ head_dim: undefined, hidden_size: 66 }), 'BAD_MODEL', /field hidden_size 66 is not a multiple of num_attention_heads 4/);
-    await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'UNSUPPORTED', /rope_scaling\.rope_type "yarn"/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'dynamic', factor: 4 } }), 'UNSUPPORTED', /rope_scaling\.rope_type "dynamic" is not supported \(default, linear, llama3, longrope, yarn\)/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: -4 } }), 'BAD_MODEL', /field rope_scaling\.factor is -4; expected a finite number above 0/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: 4, truncate: 'no' } }), 'BAD_MODEL', /field rope_scaling\.truncate is "no"; expected true or false/);
+    await expectEmberError(bad({ rope_scaling: { rope_type: 'yarn', factor: 4, beta_fast: -1 } }), 'BAD_MODEL', /field rope_scaling\.beta_fast is -1/);
+    await expectEmberError(bad({ original_max_position_embeddings: 'x', rope_scaling: { rope_type: 'yarn', factor: 4 } }), 'BAD_MODEL', /field original_max_position_embeddings is "x"/);
     await expectEmberError(bad({ rope_scaling: { rope_type: 'llama3', factor: 8 } }), 'BAD_MODEL', /field rope_scaling\.low_freq_factor is missing/);
     await expectEmberError(bad({ hidden_act: 'gelu' }), 'UNSUPPORTED', /hidden_act "gelu"/);
     await expectEmberError(bad({ quantization_config: { quant_method: 'gptq' } }), 'UNSUPPORTED', /quant_method "gptq"/);

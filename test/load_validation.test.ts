@@ -60,6 +60,19 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => load(withMeta('llama.rope.scaling.factor', meta.f32(factor), f)), 'BAD_MODEL', new RegExp(`rope\\.scaling\\.factor is ${factor}; expected a finite number above 0`));
   });
 
+  it('YaRN from GGUF as llama.cpp reads it: betas 32 and 1, cos and sin times attn_factor and 1 + 0.1 ln(factor)', async () => {
+    const yarn = { ...good, metadata: [...good.metadata, ['llama.rope.scaling.type', meta.str('yarn')] as const, ['llama.rope.scaling.factor', meta.f32(4)] as const] };
+    const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'yarn.gguf'))).ropeScaling;
+    const plain = await read(yarn);
+    expect(plain).toMatchObject({ type: 'yarn', factor: 4, originalContext: configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(good)))).contextTrain, betaFast: 32, betaSlow: 1, truncate: true });
+    expect(plain.attnFactor).toBeCloseTo(1 + 0.1 * Math.log(4), 6);
+    const given = await read({ ...yarn, metadata: [...yarn.metadata, ['llama.rope.scaling.original_context_length', meta.u32(2048)] as const, ['llama.rope.scaling.attn_factor', meta.f32(0.5)] as const] });
+    expect(given).toMatchObject({ originalContext: 2048 });
+    expect(given.attnFactor).toBeCloseTo(0.5 * (1 + 0.1 * Math.log(4)), 6);
+    await expectEmberError(() => load(withMeta('llama.rope.scaling.original_context_length', meta.f32(-1), yarn)), 'BAD_MODEL', /rope\.scaling\.original_context_length is -1; expected a finite number above 0/);
+    await expectEmberError(() => load(withMeta('llama.rope.scaling.attn_factor', meta.f32(NaN), yarn)), 'BAD_MODEL', /rope\.scaling\.attn_factor is NaN; expected a finite number above 0/);
+  });
+
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
     const freqs = new Float32Array(8).fill(1);
     freqs[3] = v;

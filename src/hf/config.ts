@@ -1,5 +1,5 @@
 import { EmberError } from '../errors.ts';
-import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
+import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, yarnMscale, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { printableJson } from '../util/printable.ts';
 
@@ -137,7 +137,7 @@ function hfFieldNames(rope: string): ConfigFieldNames {
     nLayer: 'field num_hidden_layers', nEmbd: 'field hidden_size', nFf: 'field intermediate_size', nHead: 'field num_attention_heads', nKv: 'field num_key_value_heads',
     headDim: 'field head_dim', nRot: 'field head_dim', vocab: 'field vocab_size', contextTrain: 'field max_position_embeddings', eps: 'field rms_norm_eps',
     ropeBase: 'field rope_theta', ropeFactor: `field ${rope}.factor`, ropeLowFreqFactor: `field ${rope}.low_freq_factor`,
-    ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`,
+    ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`, ropeAttnFactor: `field ${rope}.attention_factor`,
   };
 }
 
@@ -254,8 +254,10 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
     };
   } else if (type === 'longrope') {
     ropeScaling = longrope(cfg, p, where, bad, m.nRot, m.contextTrain, pnum);
+  } else if (type === 'yarn') {
+    ropeScaling = yarn(cfg, p, where, bad, m.contextTrain, pnum);
   } else {
-    throw new EmberError('UNSUPPORTED', `${file}: ${where}.rope_type ${printableJson(type)} is not supported (default, linear, llama3, longrope)`, { file, field: `${where}.rope_type` });
+    throw new EmberError('UNSUPPORTED', `${file}: ${where}.rope_type ${printableJson(type)} is not supported (default, linear, llama3, longrope, yarn)`, { file, field: `${where}.rope_type` });
   }
   return { ropeBase: theta, ropeScaling, ropeBaseLocal, ropeField: where };
 }
@@ -276,6 +278,27 @@ function longrope(cfg: Record<string, unknown>, p: Record<string, unknown>, wher
     ? factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(origRaw))
     : pnum('attention_factor');
   return { type: 'longrope', factor, originalContext: origRaw, shortFactor: Object.freeze(factors('short_factor')), longFactor: Object.freeze(factors('long_factor')), attnFactor };
+}
+
+/**
+ * YaRN as transformers' _compute_yarn_parameters reads it: original_max_position_embeddings at the top level first,
+ * factor (else max_position_embeddings over it), the attention factor given or derived from factor (and mscale /
+ * mscale_all_dim, DeepSeek's), beta_fast and beta_slow (32 and 1 when absent or 0), truncate (true when absent).
+ */
+function yarn(cfg: Record<string, unknown>, p: Record<string, unknown>, where: string, bad: Bad, contextTrain: number, pnum: (k: string) => number): RopeScalingConfig {
+  const top = cfg.original_max_position_embeddings !== undefined && cfg.original_max_position_embeddings !== null;
+  const origRaw = top ? cfg.original_max_position_embeddings : p.original_max_position_embeddings ?? contextTrain;
+  if (typeof origRaw !== 'number' || !(origRaw > 0) || !Number.isFinite(origRaw)) {
+    throw bad(top ? 'original_max_position_embeddings' : `${where}.original_max_position_embeddings`, `is ${printableJson(origRaw)}; expected a finite number above 0`);
+  }
+  const given = (key: string) => p[key] !== undefined && p[key] !== null;
+  const factor = given('factor') ? pnum('factor') : contextTrain / origRaw;
+  const attnFactor = given('attention_factor') ? pnum('attention_factor')
+    : given('mscale') && given('mscale_all_dim') && p.mscale && p.mscale_all_dim ? yarnMscale(factor, pnum('mscale')) / yarnMscale(factor, pnum('mscale_all_dim'))
+    : yarnMscale(factor);
+  const beta = (key: string, fallback: number) => (given(key) && p[key] !== 0 ? pnum(key) : fallback);
+  if (given('truncate') && typeof p.truncate !== 'boolean') throw bad(`${where}.truncate`, `is ${printableJson(p.truncate)}; expected true or false`);
+  return { type: 'yarn', factor, originalContext: origRaw, attnFactor, betaFast: beta('beta_fast', 32), betaSlow: beta('beta_slow', 1), truncate: p.truncate !== false };
 }
 
 /** quantization_config: none, or native FP8 with block scales (quant_method "fp8"). */

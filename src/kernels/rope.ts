@@ -76,13 +76,33 @@ export interface RopeScaling {
   linearFactor?: number;
   /** LongRoPE: per-dimension divisors applied as transformers does, 1 / (factor[i] * base^(2i/nRot)). */
   extFactors?: ArrayLike<number>;
+  /** YaRN: pairs below the ramp keep their frequency, pairs above it are divided by factor, the ramp blends them. */
+  yarn?: { factor: number; originalContext: number; betaFast: number; betaSlow: number; truncate: boolean };
+}
+
+/**
+ * YaRN's ramp over the nRot/2 pairs: the fraction of pair i's frequency divided by factor (0 below `low`, 1 above
+ * `high`), where low and high are the pairs that turn betaFast and betaSlow times in originalContext positions
+ * (transformers' find_correction_range and linear_ramp_factor, llama.cpp's ggml_rope_yarn_corr_dims and rope_yarn_ramp).
+ */
+function yarnRamp(nRot: number, base: number, y: NonNullable<RopeScaling['yarn']>): (i: number) => number {
+  const pairOf = (turns: number) => (nRot * Math.log(y.originalContext / (turns * 2 * Math.PI))) / (2 * Math.log(base));
+  let low = pairOf(y.betaFast);
+  let high = pairOf(y.betaSlow);
+  if (y.truncate) [low, high] = [Math.floor(low), Math.ceil(high)];
+  low = Math.max(low, 0);
+  high = Math.min(high, nRot - 1);
+  const width = high === low ? 0.001 : high - low;
+  return (i) => Math.min(1, Math.max(0, (i - low) / width));
 }
 
 /** inv_freq[i] = base^(-2i/nRot), adjusted for the model's scaling; computed once at load. */
 export function ropeInvFreq(nRot: number, base: number, s: RopeScaling = {}): Float32Array {
   const out = new Float32Array(nRot / 2);
+  const ramp = s.yarn && yarnRamp(nRot, base, s.yarn);
   for (let i = 0; i < nRot / 2; i++) {
     let f = Math.pow(base, (-2 * i) / nRot);
+    if (ramp) f = f / s.yarn!.factor * ramp(i) + f * (1 - ramp(i));
     if (s.extFactors) f = 1 / (s.extFactors[i] * Math.fround(Math.pow(base, (2 * i) / nRot)));
     if (s.freqFactors) f /= s.freqFactors[i];
     if (s.llama3) {

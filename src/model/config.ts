@@ -50,7 +50,7 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
     nKv: k('attention.head_count_kv'), headDim: k('attention.key_length'), nRot: k('rope.dimension_count'),
     vocab: 'the row count of token_embd.weight', contextTrain: k('context_length'), eps: k('attention.layer_norm_rms_epsilon'),
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
-    ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'),
+    ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'), ropeAttnFactor: k('rope.scaling.attn_factor'),
   };
 }
 
@@ -58,10 +58,12 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
  * How RoPE frequencies are scaled. longrope (Phi-3 `longrope`/`su`): inv_freq[i] = base^(-2i/n_rot) / factor[i]
  * with short factors, or long ones for a forward pass whose last position + 1 exceeds originalContext (as
  * transformers switches them, per call); cos and sin are multiplied by attnFactor. Factors absent here are
- * read from the rope_factors_short/long.weight tensors (GGUF).
+ * read from the rope_factors_short/long.weight tensors (GGUF). yarn (YaRN, static as transformers and llama.cpp
+ * run it): each frequency blends base^(-2i/n_rot) and that divided by factor along a ramp between the pairs that
+ * turn betaFast and betaSlow times in originalContext positions; cos and sin are multiplied by attnFactor.
  */
 export interface RopeScalingConfig {
-  readonly type: 'none' | 'linear' | 'llama3' | 'longrope';
+  readonly type: 'none' | 'linear' | 'llama3' | 'longrope' | 'yarn';
   readonly factor: number;
   readonly lowFreqFactor?: number;
   readonly highFreqFactor?: number;
@@ -69,6 +71,14 @@ export interface RopeScalingConfig {
   readonly shortFactor?: readonly number[];
   readonly longFactor?: readonly number[];
   readonly attnFactor?: number;
+  readonly betaFast?: number;
+  readonly betaSlow?: number;
+  readonly truncate?: boolean; // yarn: the ramp's ends rounded out to whole pairs (transformers' default, llama.cpp's rule)
+}
+
+/** YaRN's attention factor from its factor alone (transformers' get_mscale, llama.cpp's 1 + 0.1 ln(1 / freq_scale)). */
+export function yarnMscale(factor: number, mscale = 1): number {
+  return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
 }
 
 /** The features a plain Llama-style model has; families override what they change. */
@@ -173,8 +183,16 @@ function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeS
     return { type: 'longrope', factor: 1, originalContext: orig, attnFactor };
   }
   if (scalingType === 'linear') return { type: 'linear', factor: metaNumber(f, k('rope.scaling.factor'), 1) };
+  if (scalingType === 'yarn') {
+    // llama.cpp's YaRN for the architectures read here: its ramp's betas fixed at 32 and 1 (the yarn_beta_* keys are
+    // not read), cos and sin times rope.scaling.attn_factor and 1 + 0.1 ln(factor).
+    const factor = metaNumber(f, k('rope.scaling.factor'), 1);
+    const originalContext = metaNumber(f, k('rope.scaling.original_context_length'), contextTrain);
+    const attnFactor = metaNumber(f, k('rope.scaling.attn_factor'), 1) * yarnMscale(factor);
+    return { type: 'yarn', factor, originalContext, attnFactor, betaFast: 32, betaSlow: 1, truncate: true };
+  }
   if (scalingType !== 'none' && !(scalingType === 'llama3' || f.tensors.has('rope_freqs.weight'))) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling "${scalingType}" is not supported (none, linear, llama3, longrope)`);
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling "${scalingType}" is not supported (none, linear, llama3, longrope, yarn)`);
   }
   return { type: 'none', factor: 1 };
 }

@@ -30,6 +30,7 @@ export async function ropeTables(c: ModelConfig, w: WeightSource): Promise<{ glo
     freqFactors,
     linearFactor: rs.type === 'linear' ? rs.factor : undefined,
     llama3: rs.type === 'llama3' && !freqFactors ? { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor ?? 1, highFreqFactor: rs.highFreqFactor ?? 4, originalContext: rs.originalContext ?? 8192 } : undefined,
+    yarn: rs.type === 'yarn' ? { factor: rs.factor, originalContext: rs.originalContext ?? c.contextTrain, betaFast: rs.betaFast ?? 32, betaSlow: rs.betaSlow ?? 1, truncate: rs.truncate ?? true } : undefined,
   });
-  return { global: { invFreq, longFrom: ONE_TABLE, mscale: 1 }, local };
+  return { global: { invFreq, longFrom: ONE_TABLE, mscale: rs.type === 'yarn' ? rs.attnFactor ?? 1 : 1 }, local };
 }

@@ -24,7 +24,7 @@ export const CONFIG_LIMITS = Object.freeze({
 /** How each hyper-parameter is named in the source file, for messages (`llama.block_count`, `num_hidden_layers`). */
 export type ConfigFieldNames = Readonly<Record<
   'nLayer' | 'nEmbd' | 'nFf' | 'nHead' | 'nKv' | 'headDim' | 'nRot' | 'vocab' | 'contextTrain' | 'eps' | 'ropeBase' |
-  'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext', string>>;
+  'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext' | 'ropeAttnFactor', string>>;
 
 /** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
 export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
@@ -57,6 +57,8 @@ export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldN
   positive('ropeBase', c.ropeBase);
   const rs = c.ropeScaling;
   if (rs.type !== 'none') positive('ropeFactor', rs.factor);
+  positive('ropeAttnFactor', rs.attnFactor);
+  if (rs.type === 'yarn') positive('ropeOriginalContext', rs.originalContext);
   if (rs.type === 'llama3') {
     positive('ropeLowFreqFactor', rs.lowFreqFactor);
     positive('ropeHighFreqFactor', rs.highFreqFactor);
