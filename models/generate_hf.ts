@@ -19,7 +19,7 @@ import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
 import { runIfMain } from './cli.ts';
 
-export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3';
+export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
 export interface HFGenerateOptions {
@@ -131,7 +131,7 @@ function encode(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
 }
 
 const TORCH_DTYPE: Record<HFDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'bfloat16' };
-const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM' };
+const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM' };
 
 function configJson(o: Options): Record<string, unknown> {
   const c: Record<string, unknown> = {
@@ -162,6 +162,8 @@ function configJson(o: Options): Record<string, unknown> {
   if (o.modelType === 'qwen3') c.attention_bias = false;
   // SmolLM3: every other layer without RoPE (its default is every 4th), so that a 2-layer model has one of each
   if (o.modelType === 'smollm3') Object.assign(c, { use_sliding_window: false, sliding_window: null, no_rope_layers: Array.from({ length: o.nLayer }, (_, l) => (l % 2 === 0 ? 1 : 0)) });
+  // Granite 3.x's multipliers, the attention's for a head_dim of 16 (its 1/128 is for 128)
+  if (o.modelType === 'granite') Object.assign(c, { embedding_multiplier: 12, attention_multiplier: 0.125, residual_multiplier: 0.22, logits_scaling: 8 });
   if (o.dtype === 'F8_E4M3') {
     c.quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [FP8_BLOCK, FP8_BLOCK] };
   }
@@ -291,7 +293,7 @@ export async function writeHFModel(dir: string, opts: HFGenerateOptions = {}): P
 
 // ---- CLI ------------------------------------------------------------------------------------
 
-const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3 --out DIR [--dtype F32|F16|BF16|F8_E4M3]
+const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite --out DIR [--dtype F32|F16|BF16|F8_E4M3]
   [--tied] [--sharded] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-head-kv 2] [--head-dim N] [--n-ff 96] [--vocab 300]
   [--ctx 256] [--seed 1]`;
 

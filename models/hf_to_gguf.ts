@@ -19,7 +19,7 @@ import { TOKEN_TYPE } from './generate.ts';
 
 /** The GGUF architecture llama.cpp converts each HF family to. */
 const GGUF_ARCH: Record<string, string> = {
-  llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5',
+  llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
 };
 
 /**
@@ -114,6 +114,9 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
     if (c.finalSoftcap > 0) m.push([k('final_logit_softcapping'), meta.f32(c.finalSoftcap)]);
   }
   if (c.ropeBaseLocal !== null) m.push([k('rope.freq_base_swa'), meta.f32(c.ropeBaseLocal)]);
+  if (arch === 'granite') {
+    m.push([k('embedding_scale'), meta.f32(c.embedScale)], [k('residual_scale'), meta.f32(c.residualScale)], [k('logit_scale'), meta.f32(c.logitScale)]);
+  }
   return m;
 }
 

@@ -53,6 +53,7 @@ fn finish(t: u32, r: u32, v: f32) {
   let n = p.row_start + r;
   var o = v;
   if (p.has_bias != 0u) { o += bias_at(n); }
+  o *= p.out_scale; // 1 (exact) but for Granite's residual multiplier
   let i = t * p.N + p.y_offset + n;
   if (p.accumulate != 0u) { o = y[i] + o; }
   y[i] = o;

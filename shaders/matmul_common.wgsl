@@ -35,6 +35,7 @@ struct MatmulParams {
   x_norm: u32, // 1: RMS-normalise x (with eps and the norm weight) as the input reads it; 0: x as it is
   eps: f32, // the RMSNorm epsilon (x_norm)
   glu: u32, // 0: y = the rows; 1 + act: rows are gate/up pairs, y = h = act(gate) * up (glu_act's act)
+  out_scale: f32, // multiplies each output before it is written or added (Granite's residual multiplier), else 1
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;

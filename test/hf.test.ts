@@ -150,6 +150,17 @@ describe('config.json -> ModelConfig', () => {
     expect(implied).toMatchObject({ type: 'yarn', factor: 4, originalContext: 2048, attnFactor: 0.9, betaFast: 32 });
   });
 
+  it('granite: the four multipliers, each 1 when absent (attention_multiplier too, as GraniteConfig)', async () => {
+    const granite = { ...base(), model_type: 'granite', embedding_multiplier: 12, attention_multiplier: 0.0078125, residual_multiplier: 0.22, logits_scaling: 8 };
+    expect(configFromHF(granite).config).toMatchObject({ arch: 'granite', embedScale: 12, attnScale: 0.0078125, residualScale: 0.22, logitScale: 8, ropeNeox: true, tiedEmbeddings: false });
+    expect(configFromHF({ ...base(), model_type: 'granite' }).config).toMatchObject({ embedScale: 1, attnScale: 1, residualScale: 1, logitScale: 1 });
+    expect(configFromHF(base()).config).toMatchObject({ embedScale: 1, attnScale: 0.25, residualScale: 1, logitScale: 1 }); // llama ignores them
+    const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...granite, ...patch }, '/m/config.json');
+    await expectEmberError(bad({ residual_multiplier: -1 }), 'BAD_MODEL', /field residual_multiplier is -1; expected a finite number above 0/);
+    await expectEmberError(bad({ logits_scaling: 0 }), 'BAD_MODEL', /field logits_scaling is 0; expected a finite number above 0/);
+    await expectEmberError(bad({ embedding_multiplier: 'x' }), 'BAD_MODEL', /field embedding_multiplier is "x"; expected a number/);
+  });
+
   it('reads head_dim, num_key_value_heads defaults, sliding windows and FP8 block sizes', () => {
     const c = { ...base(), head_dim: undefined, num_key_value_heads: undefined };
     expect(configFromHF(c).config).toMatchObject({ headDim: 16, nKv: 4 });

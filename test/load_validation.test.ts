@@ -73,6 +73,15 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => load(withMeta('llama.rope.scaling.attn_factor', meta.f32(NaN), yarn)), 'BAD_MODEL', /rope\.scaling\.attn_factor is NaN; expected a finite number above 0/);
   });
 
+  it('granite from GGUF as llama.cpp reads it: logit_scale required, a scale of 0 or none is 1', async () => {
+    const granite = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'granite.'), k === 'general.architecture' ? meta.str('granite') : v] as const) };
+    const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'granite.gguf')));
+    await expectEmberError(() => read(granite), 'BAD_MODEL', /granite\.gguf: metadata key granite\.logit_scale is missing/);
+    const scaled = { ...granite, metadata: [...granite.metadata, ['granite.logit_scale', meta.f32(8)] as const, ['granite.residual_scale', meta.f32(0.25)] as const, ['granite.embedding_scale', meta.f32(0)] as const] };
+    expect(await read(scaled)).toMatchObject({ arch: 'granite', logitScale: 8, residualScale: 0.25, embedScale: 1, ropeNeox: false });
+    await expectEmberError(() => load(withMeta('granite.residual_scale', meta.f32(-2), scaled)), 'BAD_MODEL', /metadata key granite\.residual_scale is -2; expected a finite number above 0/);
+  });
+
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
     const freqs = new Float32Array(8).fill(1);
     freqs[3] = v;

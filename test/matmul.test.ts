@@ -89,7 +89,7 @@ const GEMV_CASES: Case[] = [
   { N: 1, K: 32, T: 1 },
   { N: 7, K: 96, T: 1, bias: true },
   { N: 172, K: 64, T: 1, accumulate: true },
-  { N: 513, K: 576, T: 1, bias: true, accumulate: true },
+  { N: 513, K: 576, T: 1, bias: true, accumulate: true, outScale: 0.22 },
   { N: 7, K: 64, T: 1, chunkRows: 3 },
   { N: 33, K: 32, T: 2 }, // the GEMV list also runs more than one token
 ];
@@ -97,7 +97,7 @@ const GEMM_CASES: Case[] = [
   { N: 1, K: 32, T: 2 },
   { N: 7, K: 96, T: 5, bias: true },
   { N: 172, K: 64, T: 33, accumulate: true },
-  { N: 513, K: 576, T: 70, bias: true, accumulate: true },
+  { N: 513, K: 576, T: 70, bias: true, accumulate: true, outScale: 0.22 },
   { N: 37, K: 64, T: 33, chunkRows: 16 },
 ];
 // K not a multiple of 32 (or of 4 / 8, the vec4 widths) for the float formats.

@@ -92,6 +92,7 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
       { name: 'qwen2 F16 (q/k/v bias)', gen: { modelType: 'qwen2', dtype: 'F16' }, tol: 1e-3 },
       { name: 'qwen3 F32 (q/k norm)', gen: { modelType: 'qwen3', dtype: 'F32' }, tol: 1e-4 },
       { name: 'smollm3 BF16 (layer 1 without RoPE)', gen: { modelType: 'smollm3', dtype: 'BF16', tied: true }, tol: 1e-4 },
+      { name: 'granite F32 (multipliers)', gen: { modelType: 'granite', dtype: 'F32', tied: true }, tol: 1e-4 },
       // Native FP8: 128x128 block scales, partial at every edge (D = 160, F = 288, q = 4 x 80), kept as
       // FP8 codes on the GPU; the reference reads the blocks, the GPU per-row copies of them.
       { name: 'qwen3 F8_E4M3 native', gen: { modelType: 'qwen3', dtype: 'F8_E4M3', nEmbd: 160, nFf: 288 }, tol: 1e-4 },

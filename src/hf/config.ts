@@ -7,12 +7,12 @@ import { printableJson } from '../util/printable.ts';
 export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
-  ernie4_5: 'Ernie4_5ForCausalLM',
+  ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
 const ARCH_OF: Record<HFModelType, Arch> = {
-  llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5',
+  llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -28,7 +28,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -67,6 +67,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   };
 
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
+  const granite = modelType === 'granite';
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -125,19 +126,22 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
-    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : 1 / Math.sqrt(headDim),
+    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
-  }), file, hfFieldNames(ropeField));
+    // Granite's multipliers (GraniteConfig's defaults are 1, attention_multiplier's too, not 1/sqrt(head_dim))
+    ...(granite ? { embedScale: num('embedding_multiplier', 1), residualScale: num('residual_multiplier', 1), logitScale: num('logits_scaling', 1) } : {}),
+  }), file, hfFieldNames(ropeField, gemma));
   return { config, extra: Object.freeze({ modelType, qkNorm: config.qkNorm, slidingWindow, fp8BlockSize: fp8Blocks(cfg, file) }) };
 }
 
-function hfFieldNames(rope: string): ConfigFieldNames {
+function hfFieldNames(rope: string, gemma: boolean): ConfigFieldNames {
   return {
     nLayer: 'field num_hidden_layers', nEmbd: 'field hidden_size', nFf: 'field intermediate_size', nHead: 'field num_attention_heads', nKv: 'field num_key_value_heads',
     headDim: 'field head_dim', nRot: 'field head_dim', vocab: 'field vocab_size', contextTrain: 'field max_position_embeddings', eps: 'field rms_norm_eps',
     ropeBase: 'field rope_theta', ropeFactor: `field ${rope}.factor`, ropeLowFreqFactor: `field ${rope}.low_freq_factor`,
     ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`, ropeAttnFactor: `field ${rope}.attention_factor`,
+    embedScale: 'field embedding_multiplier', attnScale: gemma ? 'field query_pre_attn_scalar' : 'field attention_multiplier', residualScale: 'field residual_multiplier', logitScale: 'field logits_scaling',
   };
 }
 

@@ -59,6 +59,7 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['x_norm', 'u32'], // 1: the input RMS-normalises x (decode's fused norm)
   ['eps', 'f32'], // its epsilon
   ['glu', 'u32'], // 0: y = the rows; 1 + act (0 silu, 1 tanh GELU): y = h = act(gate) * up of row pairs
+  ['out_scale', 'f32'], // multiplies each output before it is written or added (Granite's residual multiplier), else 1
 ] as const);
 
 /** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
@@ -79,6 +80,7 @@ export interface ChunkOptions {
   normEps?: number; // the input RMS-normalises x with this epsilon
   tailEps?: number; // the GEMV's tail RMS-normalises y with this epsilon
   glu?: GluAct;
+  outScale?: number; // y = outScale * (W x + bias), before accumulate's add
 }
 export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: ChunkOptions = {}) {
   return {
@@ -94,6 +96,7 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     x_norm: o.normEps === undefined ? 0 : 1,
     eps: o.normEps ?? o.tailEps ?? 0,
     glu: o.glu === undefined ? 0 : 1 + GLU_ACTS[o.glu],
+    out_scale: o.outScale ?? 1,
   };
 }
 
@@ -132,6 +135,8 @@ export interface MatmulArgs {
   yWidth?: number;
   /** y += result (y is read first): the residual add, fused. */
   accumulate?: boolean;
+  /** The result (W x + bias) is multiplied by this before it is written or added: Granite's residual multiplier. */
+  outScale?: number;
   step: GPUBuffer; // the Step uniform
   maxTokens: number; // the most tokens one forward pass runs (sizes the q8/q4 scratch)
   tuning?: Partial<MatmulTuning>;
@@ -368,7 +373,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)]
     : gemvQ ? [gemvQ.codes, gemvQ.scales] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate };
+  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate, outScale: a.outScale };
   const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act, tailEps: tail?.norm?.eps };
   const fused = raw?.norm || a.glu || tail;
   const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts)));

@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -40,6 +40,10 @@ export interface ModelConfig {
   readonly attnScale: number; // multiplies q.k: 1/sqrt(head_dim), or Gemma's query_pre_attn_scalar^-0.5
   readonly attnSoftcap: number; // Gemma 2: scores = cap * tanh(scores / cap) before softmax; 0 = off
   readonly finalSoftcap: number; // Gemma 2: logits = cap * tanh(logits / cap); 0 = off
+  /** Granite: the attention and FFN outputs are multiplied by this before each residual add (residual_multiplier), else 1. */
+  readonly residualScale: number;
+  /** Granite: logits are divided by this (logits_scaling), else 1. */
+  readonly logitScale: number;
 }
 
 /** The GGUF metadata key (or tensor) behind each ModelConfig field, for validateConfig's messages. */
@@ -51,6 +55,7 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
     vocab: 'the row count of token_embd.weight', contextTrain: k('context_length'), eps: k('attention.layer_norm_rms_epsilon'),
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
     ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'), ropeAttnFactor: k('rope.scaling.attn_factor'),
+    embedScale: k('embedding_scale'), attnScale: k('attention.scale'), residualScale: k('residual_scale'), logitScale: k('logit_scale'),
   };
 }
 
@@ -82,7 +87,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 }
 
 /** The features a plain Llama-style model has; families override what they change. */
-export const PLAIN_FEATURES = { ropeBaseLocal: null, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1 } as const;
+export const PLAIN_FEATURES = { ropeBaseLocal: null, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
 
 /** Per-layer windows from a window size and which layers use it. */
 export function layerWindows(nLayer: number, window: number, isWindowed: (layer: number) => boolean): number[] {
@@ -100,9 +105,9 @@ export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.
 
 /**
  * How a GGUF architecture rotates: adjacent pairs (2i, 2i + 1) where llama.cpp's converter permutes the q/k rows into
- * them (llama, mistral, smollm3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
+ * them (llama, mistral, smollm3, granite) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
  */
-export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5'].includes(arch);
+export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite'].includes(arch);
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
@@ -138,6 +143,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const nLayer = positive(f, k('block_count'), num('block_count'));
   const contextTrain = num('context_length', 2048);
   const gemma = arch === 'gemma2' || arch === 'gemma3';
+  // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
+  const granite = (key: string, fallback?: number) => (arch === 'granite' ? num(key, fallback) || 1 : 1);
   const config = validateConfig(Object.freeze({
     arch: arch as Arch,
     name: metaString(f, 'general.name', arch),
@@ -160,13 +167,15 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
     layerRope: Object.freeze([]), // likewise
-    embedScale: gemma ? gemmaEmbedScale(nEmbd) : 1,
+    embedScale: gemma ? gemmaEmbedScale(nEmbd) : granite('embedding_scale', 0),
     postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
-    attnScale: num('attention.scale', 1 / Math.sqrt(headDim)),
+    attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
+    residualScale: granite('residual_scale', 0),
+    logitScale: granite('logit_scale'),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
   return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)) });

@@ -26,6 +26,15 @@ export interface LayerWeights {
 }
 
 /**
+ * The final norm's weight, divided by Granite's logit scale: logits / s = W (xn * w / s), and W is often the
+ * embedding, so the norm takes it (exact where s is a power of two, as Granite's are).
+ */
+export async function readOutputNorm(w: WeightSource, c: ModelConfig): Promise<Float32Array> {
+  const v = await w.vector('output_norm.weight', c.nEmbd);
+  return c.logitScale === 1 ? v : v.map((x) => x / c.logitScale);
+}
+
+/**
  * Fused matrices as few parts as possible: consecutive matrices stored alike are stacked (concatRows),
  * a change of format (or of scale grouping) starts a new part.
  */

@@ -14,7 +14,7 @@ import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type 
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { pairRows, readLayer } from './host_weights.ts';
+import { pairRows, readLayer, readOutputNorm } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
@@ -156,7 +156,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const takesQ8 = (w: Pick<WeightData, 'format' | 'gpuQuant'>) => ['q8', 'q4'].includes(storedFormat(w));
-  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail'>>;
+  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'outScale' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
@@ -271,7 +271,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
       const gemvQuantizedX = decodeX;
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, quantizedX, gemvX, gemvQuantizedX, tail });
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, outScale: c.residualScale, quantizedX, gemvX, gemvQuantizedX, tail });
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
@@ -314,7 +314,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   }
 
   progress(c.nLayer + 1, 'output');
-  const outNorm = alloc.upload('output_norm', await f.vector('output_norm.weight', D));
+  const outNorm = alloc.upload('output_norm', await readOutputNorm(f, c));
   weightBytes += D * 4;
   params += D;
   let lmHead = embed;

@@ -3,7 +3,7 @@ import { rmsnormRef } from '../kernels/ref/rmsnorm.ts';
 import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../kernels/ref/layers.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { readLayer, type LayerWeights } from './host_weights.ts';
+import { readLayer, readOutputNorm, type LayerWeights } from './host_weights.ts';
 import { ropeTables, type RopeTable } from './rope_tables.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 
@@ -28,7 +28,7 @@ export async function loadRefModel(w: WeightSource, c: ModelConfig, quant: Quant
     config: c,
     embed: dequantize(embedW),
     lmHead: c.tiedEmbeddings ? embedW : await w.matrix('output.weight', c.vocab, c.nEmbd, quant),
-    outputNorm: await w.vector('output_norm.weight', c.nEmbd),
+    outputNorm: await readOutputNorm(w, c),
     layers,
     rope: await ropeTables(c, w),
   };
@@ -54,9 +54,9 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
   const kvDim = c.nKv * c.headDim;
   const x = embeddingRef(m.embed, D, tokens);
   if (c.embedScale !== 1) for (let i = 0; i < x.length; i++) x[i] *= c.embedScale;
-  // y = x + out, or x + rmsnorm(out) * w with Gemma's post-norms
+  // y = x + out (times Granite's residual multiplier), or x + rmsnorm(out) * w with Gemma's post-norms
   const addResidual = (out: Float32Array, postNorm: Float32Array | null) => {
-    const add = postNorm ? rmsnormRef(out, postNorm, D, c.eps) : out;
+    const add = postNorm ? rmsnormRef(out, postNorm, D, c.eps) : out.map((v) => v * c.residualScale);
     for (let i = 0; i < x.length; i++) x[i] += add[i];
   };
   m.layers.forEach((w, l) => {

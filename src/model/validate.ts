@@ -24,7 +24,8 @@ export const CONFIG_LIMITS = Object.freeze({
 /** How each hyper-parameter is named in the source file, for messages (`llama.block_count`, `num_hidden_layers`). */
 export type ConfigFieldNames = Readonly<Record<
   'nLayer' | 'nEmbd' | 'nFf' | 'nHead' | 'nKv' | 'headDim' | 'nRot' | 'vocab' | 'contextTrain' | 'eps' | 'ropeBase' |
-  'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext' | 'ropeAttnFactor', string>>;
+  'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext' | 'ropeAttnFactor' |
+  'embedScale' | 'attnScale' | 'residualScale' | 'logitScale', string>>;
 
 /** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
 export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
@@ -55,6 +56,7 @@ export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldN
   positive('eps', c.eps);
   if (c.eps >= 1) throw fail('eps', c.eps, 'a small positive number below 1');
   positive('ropeBase', c.ropeBase);
+  for (const key of ['embedScale', 'attnScale', 'residualScale', 'logitScale'] as const) positive(key, c[key]);
   const rs = c.ropeScaling;
   if (rs.type !== 'none') positive('ropeFactor', rs.factor);
   positive('ropeAttnFactor', rs.attnFactor);

@@ -23,11 +23,12 @@ export interface MatmulCase {
   T: number;
   bias?: boolean;
   accumulate?: boolean;
+  outScale?: number; // the result times this before the add (Granite's residual multiplier)
   chunkRows?: number; // force a split into chunks of this many rows
 }
 
 export const caseName = (c: MatmulCase) =>
-  `N=${c.N} K=${c.K} T=${c.T}${c.bias ? ' +bias' : ''}${c.accumulate ? ' +=' : ''}${c.chunkRows ? ` split@${c.chunkRows}` : ''}`;
+  `N=${c.N} K=${c.K} T=${c.T}${c.bias ? ' +bias' : ''}${c.outScale ? ` x${c.outScale}` : ''}${c.accumulate ? ' +=' : ''}${c.chunkRows ? ` split@${c.chunkRows}` : ''}`;
 
 /**
  * Runs one matmul of `wd` on the GPU (x, bias and y0 drawn from `r`) and returns the worst error ratio
@@ -61,13 +62,14 @@ export async function checkMatmul(
       y: yb,
       bias: bias && alloc.upload('bias', bias),
       accumulate: c.accumulate,
+      outScale: c.outScale,
       step: stepBuffer(alloc, { n_tokens: c.T }),
       maxTokens: c.T,
       tuning,
     });
     run(gpu, mm[path], c.T);
     const y = new Float32Array(await readBuffer(gpu, yb, c.T * c.N * 4));
-    return worstRatio(y, matmulRef(refW, x, c.T, { bias, y0 }), tol, tol);
+    return worstRatio(y, matmulRef(refW, x, c.T, { bias, y0, outScale: c.outScale }), tol, tol);
   } finally {
     alloc.destroyAll();
   }

@@ -196,6 +196,8 @@ export interface MatmulRefOptions {
   bias?: Float32Array; // (N)
   /** y before the call, for `accumulate`: the result is y0 + (W x + bias). */
   y0?: Float32Array; // (T, N)
+  /** (W x + bias) times this, before y0 is added (Granite's residual multiplier). */
+  outScale?: number;
 }
 
 /** y (T, N) = W x (+ bias) (+ y0) with llama.cpp's numerics for the weight format. x: (T, K). */
@@ -253,6 +255,7 @@ export function matmulRef(w: WeightData, x: Float32Array, T: number, opt: Matmul
     for (let n = 0; n < N; n++) {
       let v = y[t * N + n];
       if (opt.bias) v = fr(v + opt.bias[n]);
+      if (opt.outScale !== undefined) v = fr(v * opt.outScale);
       if (opt.y0) v = fr(opt.y0[t * N + n] + v);
       y[t * N + n] = v;
     }
