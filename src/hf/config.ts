@@ -298,7 +298,7 @@ function yarn(cfg: Record<string, unknown>, p: Record<string, unknown>, where: s
   const given = (key: string) => p[key] !== undefined && p[key] !== null;
   const factor = given('factor') ? pnum('factor') : contextTrain / origRaw;
   const attnFactor = given('attention_factor') ? pnum('attention_factor')
-    : given('mscale') && given('mscale_all_dim') && p.mscale && p.mscale_all_dim ? yarnMscale(factor, pnum('mscale')) / yarnMscale(factor, pnum('mscale_all_dim'))
+    : p.mscale && p.mscale_all_dim ? yarnMscale(factor, pnum('mscale')) / yarnMscale(factor, pnum('mscale_all_dim'))
     : yarnMscale(factor);
   const beta = (key: string, fallback: number) => (given(key) && p[key] !== 0 ? pnum(key) : fallback);
   if (given('truncate') && typeof p.truncate !== 'boolean') throw bad(`${where}.truncate`, `is ${printableJson(p.truncate)}; expected true or false`);

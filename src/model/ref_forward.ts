@@ -54,9 +54,9 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
   const kvDim = c.nKv * c.headDim;
   const x = embeddingRef(m.embed, D, tokens);
   if (c.embedScale !== 1) for (let i = 0; i < x.length; i++) x[i] *= c.embedScale;
-  // y = x + out (times Granite's residual multiplier), or x + rmsnorm(out) * w with Gemma's post-norms
+  // y = x + out, or x + rmsnorm(out) * w with Gemma's post-norms
   const addResidual = (out: Float32Array, postNorm: Float32Array | null) => {
-    const add = postNorm ? rmsnormRef(out, postNorm, D, c.eps) : out.map((v) => v * c.residualScale);
+    const add = postNorm ? rmsnormRef(out, postNorm, D, c.eps) : out;
     for (let i = 0; i < x.length; i++) x[i] += add[i];
   };
   m.layers.forEach((w, l) => {
@@ -67,9 +67,10 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     const table = window > 0 && m.rope.local ? m.rope.local : m.rope.global;
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     const attn = attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
-    addResidual(matmulRef(w.o, attn, T), w.postAttnNorm);
+    const residual = { outScale: c.residualScale }; // Granite's multiplier (1 elsewhere), as the GPU's o and down matmuls apply it
+    addResidual(matmulRef(w.o, attn, T, residual), w.postAttnNorm);
     const h = swigluRef(matmulParts(w.gateUp, rmsnormRef(x, w.ffnNorm, D, c.eps), T, null), T, F, c.ffnAct);
-    addResidual(matmulRef(w.down, h, T), w.postFfnNorm);
+    addResidual(matmulRef(w.down, h, T, residual), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);
   return c.finalSoftcap > 0 ? softcapRef(logits, c.finalSoftcap) : logits;
