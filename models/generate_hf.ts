@@ -19,7 +19,7 @@ import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
 import { runIfMain } from './cli.ts';
 
-export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite';
+export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite' | 'olmo2';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
 export interface HFGenerateOptions {
@@ -78,10 +78,11 @@ interface Spec { readonly name: string; readonly shape: readonly number[]; reado
 function specs(o: Options): Spec[] {
   const D = o.nEmbd, qDim = o.nHead * o.headDim, kvDim = o.nHeadKv * o.headDim;
   const t: Spec[] = [{ name: 'model.embed_tokens.weight', shape: [o.vocab, D], kind: 'embed' }];
+  const olmo = o.modelType === 'olmo2'; // no pre-norms, a norm on each sublayer's output, q/k norms over all heads
   for (let l = 0; l < o.nLayer; l++) {
     const p = `model.layers.${l}.`;
+    if (!olmo) t.push({ name: `${p}input_layernorm.weight`, shape: [D], kind: 'norm' });
     t.push(
-      { name: `${p}input_layernorm.weight`, shape: [D], kind: 'norm' },
       { name: `${p}self_attn.q_proj.weight`, shape: [qDim, D], kind: 'linear' },
       { name: `${p}self_attn.k_proj.weight`, shape: [kvDim, D], kind: 'linear' },
       { name: `${p}self_attn.v_proj.weight`, shape: [kvDim, D], kind: 'linear' },
@@ -96,6 +97,7 @@ function specs(o: Options): Spec[] {
     if (o.modelType === 'qwen3') {
       t.push({ name: `${p}self_attn.q_norm.weight`, shape: [o.headDim], kind: 'norm' }, { name: `${p}self_attn.k_norm.weight`, shape: [o.headDim], kind: 'norm' });
     }
+    if (olmo) t.push({ name: `${p}self_attn.q_norm.weight`, shape: [qDim], kind: 'norm' }, { name: `${p}self_attn.k_norm.weight`, shape: [kvDim], kind: 'norm' });
     t.push(
       { name: `${p}self_attn.o_proj.weight`, shape: [D, qDim], kind: 'linear' },
       { name: `${p}post_attention_layernorm.weight`, shape: [D], kind: 'norm' },
@@ -103,6 +105,7 @@ function specs(o: Options): Spec[] {
       { name: `${p}mlp.up_proj.weight`, shape: [o.nFf, D], kind: 'linear' },
       { name: `${p}mlp.down_proj.weight`, shape: [D, o.nFf], kind: 'linear' },
     );
+    if (olmo) t.push({ name: `${p}post_feedforward_layernorm.weight`, shape: [D], kind: 'norm' });
   }
   t.push({ name: 'model.norm.weight', shape: [D], kind: 'norm' });
   if (!o.tied) t.push({ name: 'lm_head.weight', shape: [o.vocab, D], kind: 'embed' });
@@ -131,7 +134,7 @@ function encode(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
 }
 
 const TORCH_DTYPE: Record<HFDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'bfloat16' };
-const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM' };
+const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM' };
 
 function configJson(o: Options): Record<string, unknown> {
   const c: Record<string, unknown> = {
@@ -159,7 +162,7 @@ function configJson(o: Options): Record<string, unknown> {
   if (o.modelType === 'llama') Object.assign(c, { attention_bias: false, mlp_bias: false, pretraining_tp: 1 });
   if (o.modelType === 'mistral') c.sliding_window = null;
   if (o.modelType === 'qwen2' || o.modelType === 'qwen3') Object.assign(c, { use_sliding_window: false, sliding_window: null, max_window_layers: o.nLayer });
-  if (o.modelType === 'qwen3') c.attention_bias = false;
+  if (o.modelType === 'qwen3' || o.modelType === 'olmo2') c.attention_bias = false;
   // SmolLM3: every other layer without RoPE (its default is every 4th), so that a 2-layer model has one of each
   if (o.modelType === 'smollm3') Object.assign(c, { use_sliding_window: false, sliding_window: null, no_rope_layers: Array.from({ length: o.nLayer }, (_, l) => (l % 2 === 0 ? 1 : 0)) });
   // Granite 3.x's multipliers, the attention's for a head_dim of 16 (its 1/128 is for 128)
@@ -293,7 +296,7 @@ export async function writeHFModel(dir: string, opts: HFGenerateOptions = {}): P
 
 // ---- CLI ------------------------------------------------------------------------------------
 
-const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite --out DIR [--dtype F32|F16|BF16|F8_E4M3]
+const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite|olmo2 --out DIR [--dtype F32|F16|BF16|F8_E4M3]
   [--tied] [--sharded] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-head-kv 2] [--head-dim N] [--n-ff 96] [--vocab 300]
   [--ctx 256] [--seed 1]`;
 

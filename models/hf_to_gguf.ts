@@ -2,7 +2,7 @@
  * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
- * its HF rows already rotate adjacent pairs). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
+ * its HF rows already rotate adjacent pairs), granite (permuted as llama), olmo2 (OLMo 2 and 3). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
  * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
  *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
@@ -20,6 +20,7 @@ import { TOKEN_TYPE } from './generate.ts';
 /** The GGUF architecture llama.cpp converts each HF family to. */
 const GGUF_ARCH: Record<string, string> = {
   llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
+  olmo2: 'olmo2', // OLMo 2 and 3
 };
 
 /**

@@ -1,11 +1,13 @@
-// Per-head RMSNorm of Q and K (Qwen3), in place on the fused QKV rows, before RoPE.
-// One workgroup per (head, token); heads 0..n_head-1 are Q (weight q_w), the next n_kv are K (k_w).
+// RMSNorm of the Q and K heads, in place on the fused QKV rows, before RoPE: per head (Qwen3, Gemma 3: q_span = k_span =
+// head_dim), or one norm over all of Q and one over all of K (OLMo 2: q_span = q_dim, k_span = kv_dim).
+// One workgroup per (norm group, token); the first q_dim / q_span groups are Q's (weight q_w), the rest K's (k_w).
 override WG: u32 = 64;
 
 struct Params {
-  n_head: u32,
-  n_kv: u32,
-  head_dim: u32,
+  q_dim: u32,
+  kv_dim: u32,
+  q_span: u32, // elements one Q norm covers (its weight's length)
+  k_span: u32,
   eps: f32,
 }
 
@@ -13,20 +15,22 @@ struct Params {
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read_write> qkv: array<f32>; // (T, q_dim + 2*kv_dim)
-@group(0) @binding(3) var<storage, read> q_w: array<f32>; // (head_dim)
-@group(0) @binding(4) var<storage, read> k_w: array<f32>; // (head_dim)
+@group(0) @binding(3) var<storage, read> q_w: array<f32>; // (q_span)
+@group(0) @binding(4) var<storage, read> k_w: array<f32>; // (k_span)
 
 var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let h = wg.x;
   let t = wg.y;
   if (t >= step.n_tokens) { return; }
-  let hd = p.head_dim;
-  let base = t * (p.n_head + 2u * p.n_kv) * hd + h * hd;
+  let q_groups = p.q_dim / p.q_span;
+  let is_q = wg.x < q_groups;
+  let len = select(p.k_span, p.q_span, is_q);
+  let offset = select(p.q_dim + (wg.x - q_groups) * p.k_span, wg.x * p.q_span, is_q);
+  let base = t * (p.q_dim + 2u * p.kv_dim) + offset;
   var s = 0.0;
-  for (var i = lid; i < hd; i += WG) {
+  for (var i = lid; i < len; i += WG) {
     let v = qkv[base + i];
     s += v * v;
   }
@@ -36,11 +40,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     if (lid < stride) { partial[lid] += partial[lid + stride]; }
     workgroupBarrier();
   }
-  let scale = 1.0 / sqrt(partial[0] / f32(hd) + p.eps);
+  let scale = 1.0 / sqrt(partial[0] / f32(len) + p.eps);
   // Each invocation rewrites only the elements it read above, so in place is safe.
-  for (var i = lid; i < hd; i += WG) {
-    var w = k_w[i];
-    if (h < p.n_head) { w = q_w[i]; }
+  for (var i = lid; i < len; i += WG) {
+    let w = select(k_w[i], q_w[i], is_q);
     qkv[base + i] = qkv[base + i] * scale * w;
   }
 }

@@ -227,6 +227,22 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(c.ropeScaling.attnFactor).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(256)), 12);
   });
 
+  it('olmo2 and olmo3: post-norms only, q/k norms over all heads, eps 1e-5; OLMo 3\'s windows on 3 of 4 layers, rotated unscaled', () => {
+    const olmo = (t: string, patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: t, rms_norm_eps: undefined, rope_theta: undefined, rope_scaling: undefined, ...patch }).config;
+    const plain = { preNorms: false, postNorms: true, qkNorm: true, qkNormAllHeads: true, eps: 1e-5, ropeNeox: true };
+    expect(olmo('olmo2')).toMatchObject({ arch: 'olmo2', ...plain, ropeBase: 10000, ropeBaseLocal: null, layerWindow: [0, 0, 0, 0] });
+    // Olmo3Config's defaults: window 4096 on all but every 4th layer, rope_theta 500000 for both layer types
+    expect(olmo('olmo3')).toMatchObject({ arch: 'olmo2', ...plain, ropeBase: 500000, ropeBaseLocal: 500000, layerWindow: [4096, 4096, 4096, 0] });
+    const yarn = { rope_type: 'yarn', factor: 8, original_max_position_embeddings: 8192 };
+    const v5 = olmo('olmo3', { sliding_window: 16, rope_parameters: { full_attention: { ...yarn, rope_theta: 5e5 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } });
+    expect(v5).toMatchObject({ ropeBase: 5e5, ropeBaseLocal: 1e4, ropeScaling: { type: 'yarn', factor: 8, originalContext: 8192 }, layerWindow: [16, 16, 16, 0] });
+    // transformers v4's layout: rope_scaling for the full layers, rope_theta for both
+    expect(olmo('olmo3', { rope_theta: 5e5, rope_scaling: yarn, layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'] }))
+      .toMatchObject({ ropeBase: 5e5, ropeBaseLocal: 5e5, ropeScaling: { type: 'yarn', factor: 8 }, layerWindow: [0, 4096, 0, 4096] });
+    expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_type: 'linear', factor: 2 } } })).toThrow(/sliding_attention\.rope_type "linear" is not supported/);
+    expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_theta: -1 } } })).toThrow(/sliding_attention\.rope_theta is -1; expected a finite number above 0/);
+  });
+
   it('smollm3: NoPE layers from no_rope_layers or every no_rope_layer_interval-th, tied by default, windows only on NoPE layers', () => {
     const smol = { ...base(), model_type: 'smollm3', tie_word_embeddings: undefined };
     const c = configFromHF(smol).config;

@@ -344,15 +344,16 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it.each([[4, 2, 8, 3], [2, 1, 128, 2], [3, 3, 96, 1]])('qk_norm n_head=%i n_kv=%i hd=%i T=%i', async (nHead, nKv, headDim, T) => {
+  it.each([[4, 2, 8, 3, false], [2, 1, 128, 2, false], [3, 3, 96, 1, false], [4, 2, 8, 3, true], [6, 2, 40, 2, true]])('qk_norm n_head=%i n_kv=%i hd=%i T=%i all heads %s', async (nHead, nKv, headDim, T, allHeads) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const r = rng(headDim + T);
-    const qkv = randn(r, T * (nHead + 2 * nKv) * headDim, 2), qW = randn(r, headDim), kW = randn(r, headDim);
+    const [qLen, kLen] = allHeads ? [nHead * headDim, nKv * headDim] : [headDim, headDim];
+    const qkv = randn(r, T * (nHead + 2 * nKv) * headDim, 2), qW = randn(r, qLen), kW = randn(r, kLen);
     const qkvB = alloc.upload('qkv', qkv);
-    run(gpu, [await buildQkNorm(gpu, alloc, { nHead, nKv, headDim, eps: 1e-6, qkv: qkvB, qWeight: alloc.upload('qw', qW), kWeight: alloc.upload('kw', kW), step: stepBuffer(alloc, { n_tokens: T }) })], T);
+    run(gpu, [await buildQkNorm(gpu, alloc, { nHead, nKv, headDim, eps: 1e-6, qkv: qkvB, qWeight: alloc.upload('qw', qW), kWeight: alloc.upload('kw', kW), step: stepBuffer(alloc, { n_tokens: T }), allHeads })], T);
     const ref = qkv.slice();
-    qkNormRef({ nHead, nKv, headDim }, ref, T, qW, kW, 1e-6);
+    qkNormRef({ nHead, nKv, headDim, allHeads }, ref, T, qW, kW, 1e-6);
     expect(worstRatio(await f32(gpu, qkvB, qkv.length), ref, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });

@@ -82,6 +82,18 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => load(withMeta('granite.residual_scale', meta.f32(-2), scaled)), 'BAD_MODEL', /metadata key granite\.residual_scale is -2; expected a finite number above 0/);
   });
 
+  it('olmo2 from GGUF as llama.cpp reads it: no pre-norms, q/k norms over all heads; with a window, 3 of 4 layers rotated unscaled', async () => {
+    const olmo = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'olmo2.'), k === 'general.architecture' ? meta.str('olmo2') : v] as const) };
+    const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'olmo2.gguf')));
+    const plain = await read(olmo);
+    expect(plain).toMatchObject({ arch: 'olmo2', preNorms: false, qkNormAllHeads: true, ropeNeox: true, ropeBaseLocal: null });
+    expect(plain.layerWindow.every((w) => w === 0)).toBe(true);
+    const fourLayers = olmo.metadata.map(([k, v]) => [k, k === 'olmo2.block_count' ? meta.u32(4) : v] as const); // the config alone: no tensors read
+    const swa = await read({ ...olmo, metadata: [...fourLayers, ['olmo2.attention.sliding_window', meta.u32(64)] as const] });
+    expect(swa.layerWindow).toEqual([64, 64, 64, 0]);
+    expect(swa.ropeBaseLocal).toBe(plain.ropeBase);
+  });
+
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
     const freqs = new Float32Array(8).fill(1);
     freqs[3] = v;

@@ -86,19 +86,22 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    const HF_CASES: { name: string; gen: HFGenerateOptions; quant?: QuantScheme; tol: number }[] = [
+    const HF_CASES: { name: string; gen: HFGenerateOptions; quant?: QuantScheme; tol: number; fuseDecode?: boolean }[] = [
       { name: 'llama F32', gen: { modelType: 'llama', dtype: 'F32' }, tol: 1e-4 },
       { name: 'mistral BF16 tied', gen: { modelType: 'mistral', dtype: 'BF16', tied: true }, tol: 1e-4 },
       { name: 'qwen2 F16 (q/k/v bias)', gen: { modelType: 'qwen2', dtype: 'F16' }, tol: 1e-3 },
       { name: 'qwen3 F32 (q/k norm)', gen: { modelType: 'qwen3', dtype: 'F32' }, tol: 1e-4 },
       { name: 'smollm3 BF16 (layer 1 without RoPE)', gen: { modelType: 'smollm3', dtype: 'BF16', tied: true }, tol: 1e-4 },
       { name: 'granite F32 (multipliers)', gen: { modelType: 'granite', dtype: 'F32', tied: true }, tol: 1e-4 },
+      { name: 'olmo2 F32 (post-norms only, q/k norms over all heads)', gen: { modelType: 'olmo2', dtype: 'F32' }, tol: 1e-4 },
+      { name: 'olmo2 BF16 as int8-g32 (q8 matmuls on x itself)', gen: { modelType: 'olmo2', dtype: 'BF16' }, quant: 'int8-g32', tol: 1e-4 },
+      { name: 'olmo2 BF16 as int8-g32, fused decode (GPUs\' GEMVs quantize raw x)', gen: { modelType: 'olmo2', dtype: 'BF16' }, quant: 'int8-g32', tol: 1e-4, fuseDecode: true },
       // Native FP8: 128x128 block scales, partial at every edge (D = 160, F = 288, q = 4 x 80), kept as
       // FP8 codes on the GPU; the reference reads the blocks, the GPU per-row copies of them.
       { name: 'qwen3 F8_E4M3 native', gen: { modelType: 'qwen3', dtype: 'F8_E4M3', nEmbd: 160, nFf: 288 }, tol: 1e-4 },
       { name: 'llama BF16 as fp8-e4m3', gen: { modelType: 'llama', dtype: 'BF16' }, quant: 'fp8-e4m3', tol: 1e-4 },
     ];
-    it.each(HF_CASES)('$name', async ({ name, gen, quant = 'auto', tol }) => {
+    it.each(HF_CASES)('$name', async ({ name, gen, quant = 'auto', tol, fuseDecode }) => {
       const folder = join(dir, `${variant}-${name.replace(/\W+/g, '_')}`);
       await writeHFModel(folder, { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, seed: 7, ...gen });
       const hf = await loadHFModel(folder, quant);
@@ -110,7 +113,7 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
       } finally {
         await hf.close();
       }
-      const engine = await Engine.load(folder, { gpu: await testGpu(variant), quant, contextLength: 64, kvCache: 'f32' });
+      const engine = await Engine.load(folder, { gpu: await testGpu(variant), quant, contextLength: 64, kvCache: 'f32', fuseDecode });
       try {
         await compare(engine, ref, tol);
       } finally {

@@ -7,12 +7,13 @@ import { printableJson } from '../util/printable.ts';
 export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
-  ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM',
+  ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
 const ARCH_OF: Record<HFModelType, Arch> = {
   llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
+  olmo2: 'olmo2', olmo3: 'olmo2', // OLMo 3 is OLMo 2 with windowed layers (as llama.cpp's olmo2 runs it)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -28,7 +29,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -68,6 +69,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
 
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
   const granite = modelType === 'granite';
+  const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -115,17 +117,19 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: num('rms_norm_eps', 1e-6),
+    eps: num('rms_norm_eps', olmo ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo,
+    qkNormAllHeads: olmo,
     tiedEmbeddings: flag('tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5'),
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
+    ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
@@ -167,14 +171,14 @@ type Bad = (field: string, msg: string) => EmberError;
  * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),
  * else each family's rule as transformers applies it (Mistral, Phi-3: every layer when sliding_window is
  * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; SmolLM3: its NoPE layers when
- * use_sliding_window; Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th).
+ * use_sliding_window; Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th; OLMo 3: all but every 4th).
  */
 function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean, layerRope: readonly boolean[]): number[] {
   const gemma = t === 'gemma2' || t === 'gemma3_text';
   const qwen = t === 'qwen2' || t === 'qwen3';
   const gated = qwen || t === 'smollm3'; // a window only with use_sliding_window
   let window = 0;
-  if (gemma) window = posInt('sliding_window', 4096);
+  if (gemma || t === 'olmo3') window = posInt('sliding_window', 4096);
   else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!gated || flag('use_sliding_window', false))) window = posInt('sliding_window');
   const types = cfg.layer_types;
   if (types !== undefined && types !== null) {
@@ -189,6 +193,7 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
     return layerWindows(nLayer, window, (l) => (l + 1) % period !== 0);
   }
   if (t === 'smollm3') return layerWindows(nLayer, window, (l) => !layerRope[l]); // SmolLM3Config: the NoPE layers slide
+  if (t === 'olmo3') return layerWindows(nLayer, window, (l) => (l + 1) % 4 !== 0); // Olmo3Config: 3 of 4
   if (qwen) {
     const from = cfg.max_window_layers === undefined ? 28 : posInt('max_window_layers');
     return layerWindows(nLayer, window, (l) => l >= from);
@@ -221,23 +226,29 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let where = field;
   let ropeBaseLocal: number | null = null;
   let thetaDefault = 10000;
-  if (m.modelType === 'gemma3_text') {
-    thetaDefault = 1e6;
+  // Gemma 3 and OLMo 3: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
+  const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3';
+  if (gemma3 || olmo3) {
+    thetaDefault = gemma3 ? 1e6 : 500000;
     const local = isObject(p.sliding_attention) ? p.sliding_attention : null;
     if (isObject(p.full_attention) || local) {
       if (local && (local.rope_type ?? 'default') !== 'default') {
         throw new EmberError('UNSUPPORTED', `${file}: ${field}.sliding_attention.rope_type ${printableJson(local.rope_type)} is not supported (default)`, { file, field: `${field}.sliding_attention.rope_type` });
       }
-      ropeBaseLocal = typeof local?.rope_theta === 'number' ? local.rope_theta : 10000;
+      if (typeof local?.rope_theta === 'number') ropeBaseLocal = local.rope_theta;
+      else if (gemma3) ropeBaseLocal = 10000;
       p = isObject(p.full_attention) ? p.full_attention : {};
       where = `${field}.full_attention`;
-    } else {
+    } else if (gemma3) {
       ropeBaseLocal = typeof cfg.rope_local_base_freq === 'number' ? cfg.rope_local_base_freq : 10000;
     }
-    if (!(ropeBaseLocal > 0)) throw bad('rope_local_base_freq', `is ${ropeBaseLocal}; expected a finite number above 0`);
   }
   const theta = cfg.rope_theta ?? p.rope_theta ?? thetaDefault;
   if (typeof theta !== 'number' || !(theta > 0) || !Number.isFinite(theta)) throw bad('rope_theta', `is ${printableJson(theta)}; expected a finite number above 0`);
+  if (olmo3) ropeBaseLocal ??= theta;
+  if (ropeBaseLocal !== null && !(ropeBaseLocal > 0 && Number.isFinite(ropeBaseLocal))) {
+    throw bad(gemma3 ? 'rope_local_base_freq' : `${field}.sliding_attention.rope_theta`, `is ${ropeBaseLocal}; expected a finite number above 0`);
+  }
   let type = p.rope_type ?? p.type ?? 'default';
   if (m.modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope'; // as transformers' Phi3Config renames them
   const pnum = (key: string): number => {

@@ -3,7 +3,8 @@ import type { HFExtra, HFModelType } from './config.ts';
 
 /**
  * GGUF tensor names (emberlm's canonical ones, llama.cpp's) <-> Hugging Face names. The Llama-style
- * families (llama, mistral, qwen2, qwen3, smollm3, ernie4_5) share one layout; Gemma 2/3 and Phi-3 rename a few tensors.
+ * families (llama, mistral, qwen2, qwen3, smollm3, ernie4_5, granite) share one layout; Gemma 2/3, Phi-3 and OLMo 2/3
+ * rename a few tensors.
  */
 
 const GLOBAL: ReadonlyArray<readonly [string, string]> = [
@@ -45,10 +46,18 @@ const PHI3_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_up.weight', 'mlp.gate_up_proj.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3';
-const familyOf = (t: HFModelType | undefined): Family => (t === 'gemma2' || t === 'gemma3_text' ? 'gemma' : t === 'phi3' ? 'phi3' : 'llama');
+/** OLMo 2/3: no pre-norms, a norm on each sublayer's output (post_attention_layernorm, as Gemma's, is the attention's). */
+const OLMO_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => g !== 'attn_norm.weight' && g !== 'ffn_norm.weight'),
+  ['post_attention_norm.weight', 'post_attention_layernorm.weight'],
+  ['post_ffw_norm.weight', 'post_feedforward_layernorm.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo';
+const FAMILY: Partial<Record<HFModelType, Family>> = { gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo' };
+const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
@@ -91,12 +100,8 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>):
   if (!c.tiedEmbeddings) out.push({ name: 'output.weight', shape: [c.vocab, D] });
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
-    out.push(
-      { name: `${b}attn_norm.weight`, shape: [D] },
-      { name: `${b}attn_output.weight`, shape: [D, qDim] },
-      { name: `${b}ffn_norm.weight`, shape: [D] },
-      { name: `${b}ffn_down.weight`, shape: [D, F] },
-    );
+    out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+    if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] });
     else {
       out.push(
@@ -111,7 +116,8 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>):
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
     }
-    if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [c.headDim] }, { name: `${b}attn_k_norm.weight`, shape: [c.headDim] });
+    const [qNorm, kNorm] = c.qkNormAllHeads ? [qDim, kvDim] : [c.headDim, c.headDim];
+    if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [qNorm] }, { name: `${b}attn_k_norm.weight`, shape: [kNorm] });
   }
   return out;
 }

@@ -6,9 +6,10 @@ import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
 
 export const QK_NORM_PARAMS = new UniformLayout('Params', [
-  ['n_head', 'u32'],
-  ['n_kv', 'u32'],
-  ['head_dim', 'u32'],
+  ['q_dim', 'u32'],
+  ['kv_dim', 'u32'],
+  ['q_span', 'u32'],
+  ['k_span', 'u32'],
   ['eps', 'f32'],
 ] as const);
 export const QK_NORM_SOURCE = source;
@@ -19,20 +20,24 @@ export interface QkNormArgs {
   headDim: number;
   eps: number;
   qkv: GPUBuffer; // (T, q_dim + 2*kv_dim), normalised in place (Q and K heads)
-  qWeight: GPUBuffer; // (head_dim)
-  kWeight: GPUBuffer; // (head_dim)
+  qWeight: GPUBuffer; // (head_dim), or (q_dim) with allHeads
+  kWeight: GPUBuffer; // (head_dim), or (kv_dim) with allHeads
   step: GPUBuffer;
+  /** One norm over all Q heads and one over all K heads (OLMo 2), not one a head. */
+  allHeads?: boolean;
 }
 
 export function buildQkNorm(gpu: Gpu, alloc: Allocator, a: QkNormArgs): Promise<Dispatch> {
+  const qDim = a.nHead * a.headDim, kvDim = a.nKv * a.headDim;
+  const [qSpan, kSpan] = a.allHeads ? [qDim, kvDim] : [a.headDim, a.headDim];
   return buildKernel(gpu, alloc, {
-    label: 'qk_norm/heads',
+    label: a.allHeads ? 'qk_norm/all_heads' : 'qk_norm/heads',
     code: shaderText(source),
     constants: { WG: 64 },
     params: QK_NORM_PARAMS,
-    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, eps: a.eps },
+    values: { q_dim: qDim, kv_dim: kvDim, q_span: qSpan, k_span: kSpan, eps: a.eps },
     step: a.step,
     bindings: [a.qkv, a.qWeight, a.kWeight],
-    grid: (n) => [a.nHead + a.nKv, n],
+    grid: (n) => [qDim / qSpan + kvDim / kSpan, n],
   });
 }

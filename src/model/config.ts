@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -28,13 +28,17 @@ export interface ModelConfig {
   readonly ropeBaseLocal: number | null;
   readonly qkvBias: boolean;
   readonly qkNorm: boolean; // per-head RMSNorm of Q and K before RoPE (Qwen3, Gemma 3)
+  /** OLMo 2: the Q and K norms span all heads (one RMSNorm over q_dim, one over kv_dim; weights that long), not one head each. */
+  readonly qkNormAllHeads: boolean;
   readonly tiedEmbeddings: boolean; // no output.weight: the LM head reads token_embd
   /** Per layer: attention window W (the query at position p sees keys p-W+1..p), or 0 for full attention. */
   readonly layerWindow: readonly number[];
   /** Per layer: whether q and k are rotated; false for SmolLM3's NoPE layers (every 4th by default). */
   readonly layerRope: readonly boolean[];
   readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
-  /** Gemma 2/3: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
+  /** Each sublayer reads the residual stream through its RMSNorm (attn_norm, ffn_norm); false for OLMo 2, whose sublayers read it as it is. */
+  readonly preNorms: boolean;
+  /** Gemma 2/3, OLMo 2: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
   readonly postNorms: boolean;
   readonly ffnAct: 'silu' | 'gelu_tanh'; // gate activation: SwiGLU, or GeGLU with tanh-approximated GELU (Gemma)
   readonly attnScale: number; // multiplies q.k: 1/sqrt(head_dim), or Gemma's query_pre_attn_scalar^-0.5
@@ -87,7 +91,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 }
 
 /** The features a plain Llama-style model has; families override what they change. */
-export const PLAIN_FEATURES = { ropeBaseLocal: null, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
+export const PLAIN_FEATURES = { ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
 
 /** Per-layer windows from a window size and which layers use it. */
 export function layerWindows(nLayer: number, window: number, isWindowed: (layer: number) => boolean): number[] {
@@ -143,6 +147,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const nLayer = positive(f, k('block_count'), num('block_count'));
   const contextTrain = num('context_length', 2048);
   const gemma = arch === 'gemma2' || arch === 'gemma3';
+  const olmo = arch === 'olmo2';
+  // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
+  const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
   const granite = (key: string, fallback?: number) => (arch === 'granite' ? num(key, fallback) || 1 : 1);
   const config = validateConfig(Object.freeze({
@@ -161,13 +168,15 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ropeBase: num('rope.freq_base', 10000),
     ropeNeox: ggufRopeNeox(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
-    ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : null,
+    ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
+    qkNormAllHeads: olmo,
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
     layerRope: Object.freeze([]), // likewise
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : granite('embedding_scale', 0),
+    preNorms: !olmo,
     postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
@@ -209,7 +218,7 @@ function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeS
 /**
  * `<arch>.attention.sliding_window` and which layers use it: `attention.sliding_window_pattern` as one
  * bool per layer (true: windowed) or a period n (layer l is windowed unless (l + 1) % n == 0), else the
- * family's own (Gemma 2: every other layer; Gemma 3: 5 of 6; the others: all layers).
+ * family's own (Gemma 2: every other layer; Gemma 3: 5 of 6; OLMo 3 (olmo2): 3 of 4; the others: all layers).
  */
 function ggufLayerWindows(f: GGUFFile, arch: string, nLayer: number): number[] {
   const window = metaNumber(f, `${arch}.attention.sliding_window`, 0);
@@ -218,6 +227,6 @@ function ggufLayerWindows(f: GGUFFile, arch: string, nLayer: number): number[] {
     if (pattern.length !== nLayer) throw new EmberError('BAD_MODEL', `${f.source.name}: ${arch}.attention.sliding_window_pattern has ${pattern.length} entries; expected ${nLayer} (one per layer)`);
     return layerWindows(nLayer, window, (l) => Boolean(pattern[l]));
   }
-  const period = typeof pattern === 'number' ? pattern : arch === 'gemma2' ? 2 : arch === 'gemma3' ? 6 : 0;
+  const period = typeof pattern === 'number' ? pattern : arch === 'gemma2' ? 2 : arch === 'gemma3' ? 6 : arch === 'olmo2' ? 4 : 0;
   return layerWindows(nLayer, window, (l) => period === 0 || (l + 1) % period !== 0);
 }

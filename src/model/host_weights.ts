@@ -8,17 +8,17 @@ import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.t
  * time, so the host never holds more than a layer's weights beside the file.
  */
 export interface LayerWeights {
-  attnNorm: Float32Array; // (D)
+  attnNorm: Float32Array | null; // (D); null where the sublayers read x as it is (OLMo 2: ModelConfig.preNorms false)
   /**
    * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
    * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
    */
   qkv: WeightData[];
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
-  qNorm: Float32Array | null; // (head_dim), Qwen3
-  kNorm: Float32Array | null; // (head_dim), Qwen3
+  qNorm: Float32Array | null; // (head_dim), Qwen3; (q_dim) OLMo 2
+  kNorm: Float32Array | null; // (head_dim), Qwen3; (kv_dim) OLMo 2
   o: WeightData; // (D, q_dim)
-  ffnNorm: Float32Array; // (D)
+  ffnNorm: Float32Array | null; // (D), as attnNorm
   gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
   down: WeightData; // (D, F)
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
@@ -123,14 +123,15 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     qkvBias.set(await w.vector(`${b}attn_k.bias`, kvDim), qDim);
     qkvBias.set(await w.vector(`${b}attn_v.bias`, kvDim), qDim + kvDim);
   }
+  const [qNormLen, kNormLen] = c.qkNormAllHeads ? [qDim, kvDim] : [c.headDim, c.headDim];
   return {
-    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
+    attnNorm: c.preNorms ? await w.vector(`${b}attn_norm.weight`, D) : null,
     qkv,
     qkvBias,
-    qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, c.headDim) : null,
-    kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, c.headDim) : null,
+    qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, qNormLen) : null,
+    kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, kNormLen) : null,
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
-    ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
+    ffnNorm: c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null,
     gateUp,
     down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,

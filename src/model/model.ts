@@ -248,11 +248,17 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       }
       return { q8, gemvX: { x, norm: { weight: nw, eps: c.eps } } };
     };
-    const attnNorm = vec('attn_norm', w.attnNorm, tailed?.weight); // tailed: made with the last layer's down GEMV, whose tail reads it
-    await fused('qkv', w.qkv, xn, qkv, w.qkvBias, await preNorm(attnNorm, w.qkv, tailed ?? undefined));
+    // Without pre-norms (OLMo 2) a sublayer's matmuls read x itself; decode's GEMVs read it raw where they can.
+    const noNorm = (parts: WeightData[]): Norm => (fuse && parts.every(gemvReadsRawX) ? { gemvX: { x } } : {});
+    const normed = async (name: string, weight: Float32Array | null, parts: WeightData[], byTail?: { q8: boolean }, into?: GPUBuffer) =>
+      (weight ? { xin: xn, norm: await preNorm(vec(name, weight, into), parts, byTail) } : { xin: x, norm: noNorm(parts) });
+    // tailed: attn_norm's buffer, made with the last layer's down GEMV, whose tail reads it
+    const attnIn = await normed('attn_norm', w.attnNorm, w.qkv, tailed ?? undefined, tailed?.weight);
+    await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
     tailed = null;
     if (w.qNorm && w.kNorm) {
-      both(await buildQkNorm(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
+      const qkNorm = { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, allHeads: c.qkNormAllHeads };
+      both(await buildQkNorm(gpu, alloc, { ...qkNorm, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
     }
     const cache = { kvType, cacheLen, kv };
     prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
@@ -277,11 +283,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
     const attnOut = await up('attn_output', w.o);
-    const ffnNw = vec('ffn_norm', w.ffnNorm);
+    const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
-    const oTail = !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
+    const oTail = ffnNw && !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
     await residual(`blk.${l}.attn_output`, attnOut, attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8, oTail);
-    const ffnNorm = await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 });
+    const ffnIn = ffnNw ? xn : x;
+    const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
     let glu = false;
@@ -294,12 +301,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const hTail = downQ8 && takesTail(g) ? { quantized: downQ8, count: tailCount } : undefined;
       glu = fuse || !downQ8 || !!hTail;
       const gluArgs = glu ? { glu: { h: hid, act: c.ffnAct }, tail: hTail } : {};
-      await matmul(`blk.${l}.gate_up`, g, xn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, ...gluArgs });
+      await matmul(`blk.${l}.gate_up`, g, ffnIn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, ...gluArgs });
       const sw = await swiglu(true);
       if (glu) prefill.push(sw);
       else both(sw);
     } else {
-      await fused('gate_up', w.gateUp, xn, gateUp, null, ffnNorm);
+      await fused('gate_up', w.gateUp, ffnIn, gateUp, null, ffnNorm);
       both(await swiglu(false));
     }
     // Decode's ffn_down quantizes h itself after the GLU GEMV on GPUs; SwiGLU or the GLU GEMV's tail hands it over in
@@ -307,7 +314,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const down = await up('ffn_down', w.down);
     // The next layer's attn_norm, in a buffer made now for this GEMV's tail and filled when that layer loads; in Q8_0
     // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
-    const nextNorm = l + 1 < c.nLayer && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
+    const nextNorm = l + 1 < c.nLayer && c.preNorms && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
     const downTail = nextNorm ? normTail(nextNorm, w.qkv.some(takesQ8)) : undefined;
     await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail);
     tailed = downTail && nextNorm ? { weight: nextNorm, q8: !!downTail.quantized } : null;

@@ -54,22 +54,23 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
   const kvDim = c.nKv * c.headDim;
   const x = embeddingRef(m.embed, D, tokens);
   if (c.embedScale !== 1) for (let i = 0; i < x.length; i++) x[i] *= c.embedScale;
-  // y = x + out, or x + rmsnorm(out) * w with Gemma's post-norms
+  // y = x + out, or x + rmsnorm(out) * w with Gemma's and OLMo 2's post-norms
   const addResidual = (out: Float32Array, postNorm: Float32Array | null) => {
     const add = postNorm ? rmsnormRef(out, postNorm, D, c.eps) : out;
     for (let i = 0; i < x.length; i++) x[i] += add[i];
   };
+  const normed = (weight: Float32Array | null) => (weight ? rmsnormRef(x, weight, D, c.eps) : x); // OLMo 2: no pre-norms
   m.layers.forEach((w, l) => {
     const window = c.layerWindow[l] ?? 0;
     const kCache = new Float32Array(T * kvDim), vCache = new Float32Array(T * kvDim);
-    const qkv = matmulParts(w.qkv, rmsnormRef(x, w.attnNorm, D, c.eps), T, w.qkvBias);
-    if (w.qNorm && w.kNorm) qkNormRef(c, qkv, T, w.qNorm, w.kNorm, c.eps);
+    const qkv = matmulParts(w.qkv, normed(w.attnNorm), T, w.qkvBias);
+    if (w.qNorm && w.kNorm) qkNormRef({ ...c, allHeads: c.qkNormAllHeads }, qkv, T, w.qNorm, w.kNorm, c.eps);
     const table = window > 0 && m.rope.local ? m.rope.local : m.rope.global;
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     const attn = attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
     const residual = { outScale: c.residualScale }; // Granite's multiplier (1 elsewhere), as the GPU's o and down matmuls apply it
     addResidual(matmulRef(w.o, attn, T, residual), w.postAttnNorm);
-    const h = swigluRef(matmulParts(w.gateUp, rmsnormRef(x, w.ffnNorm, D, c.eps), T, null), T, F, c.ffnAct);
+    const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
     addResidual(matmulRef(w.down, h, T, residual), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);

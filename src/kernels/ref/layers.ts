@@ -133,18 +133,23 @@ export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: 'si
   return h;
 }
 
-/** Per-head RMSNorm of the Q and K heads of each fused QKV row, in place. */
-export function qkNormRef(s: { nHead: number; nKv: number; headDim: number }, qkv: Float32Array, T: number, qW: Float32Array, kW: Float32Array, eps: number): void {
-  const hd = s.headDim;
-  const row = (s.nHead + 2 * s.nKv) * hd;
+/**
+ * RMSNorm of the Q and K heads of each fused QKV row, in place: per head (weights of head_dim), or with allHeads one
+ * norm over all of Q and one over all of K (OLMo 2: weights of q_dim and kv_dim).
+ */
+export function qkNormRef(s: { nHead: number; nKv: number; headDim: number; allHeads?: boolean }, qkv: Float32Array, T: number, qW: Float32Array, kW: Float32Array, eps: number): void {
+  const qDim = s.nHead * s.headDim, kvDim = s.nKv * s.headDim;
+  const [qSpan, kSpan] = s.allHeads ? [qDim, kvDim] : [s.headDim, s.headDim];
+  const groups: [number, number, Float32Array][] = []; // [offset in the row, length, weight]
+  for (let o = 0; o < qDim; o += qSpan) groups.push([o, qSpan, qW]);
+  for (let o = 0; o < kvDim; o += kSpan) groups.push([qDim + o, kSpan, kW]);
   for (let t = 0; t < T; t++) {
-    for (let h = 0; h < s.nHead + s.nKv; h++) {
-      const base = t * row + h * hd;
+    for (const [offset, len, w] of groups) {
+      const base = t * (qDim + 2 * kvDim) + offset;
       let ss = 0;
-      for (let i = 0; i < hd; i++) ss += qkv[base + i] * qkv[base + i];
-      const scale = 1 / Math.sqrt(ss / hd + eps);
-      const w = h < s.nHead ? qW : kW;
-      for (let i = 0; i < hd; i++) qkv[base + i] = qkv[base + i] * scale * w[i];
+      for (let i = 0; i < len; i++) ss += qkv[base + i] * qkv[base + i];
+      const scale = 1 / Math.sqrt(ss / len + eps);
+      for (let i = 0; i < len; i++) qkv[base + i] = qkv[base + i] * scale * w[i];
     }
   }
 }
