@@ -19,7 +19,7 @@ import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
 import { runIfMain } from './cli.ts';
 
-export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite' | 'olmo2';
+export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite' | 'olmo2' | 'lfm2';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
 export interface HFGenerateOptions {
@@ -72,13 +72,14 @@ export interface GeneratedHFModel {
   readonly files: ReadonlyMap<string, Uint8Array>;
 }
 
-type Kind = 'embed' | 'linear' | 'norm' | 'bias';
+type Kind = 'embed' | 'linear' | 'norm' | 'bias' | 'conv';
 interface Spec { readonly name: string; readonly shape: readonly number[]; readonly kind: Kind }
 
 function specs(o: Options): Spec[] {
   const D = o.nEmbd, qDim = o.nHead * o.headDim, kvDim = o.nHeadKv * o.headDim;
   const t: Spec[] = [{ name: 'model.embed_tokens.weight', shape: [o.vocab, D], kind: 'embed' }];
   const olmo = o.modelType === 'olmo2'; // no pre-norms, a norm on each sublayer's output, q/k norms over all heads
+  if (o.modelType === 'lfm2') return lfm2Specs(o);
   for (let l = 0; l < o.nLayer; l++) {
     const p = `model.layers.${l}.`;
     if (!olmo) t.push({ name: `${p}input_layernorm.weight`, shape: [D], kind: 'norm' });
@@ -112,6 +113,44 @@ function specs(o: Options): Spec[] {
   return t;
 }
 
+/** LFM2's layers alike: attention at odd layers (LFM2_ATTENTION), short convolutions of LFM2_TAPS taps elsewhere. */
+const LFM2_TAPS = 3;
+const lfm2Attention = (l: number) => l % 2 === 1;
+
+function lfm2Specs(o: Options): Spec[] {
+  const D = o.nEmbd, qDim = o.nHead * o.headDim, kvDim = o.nHeadKv * o.headDim;
+  const t: Spec[] = [{ name: 'model.embed_tokens.weight', shape: [o.vocab, D], kind: 'embed' }];
+  for (let l = 0; l < o.nLayer; l++) {
+    const p = `model.layers.${l}.`;
+    t.push({ name: `${p}operator_norm.weight`, shape: [D], kind: 'norm' });
+    if (lfm2Attention(l)) {
+      t.push(
+        { name: `${p}self_attn.q_proj.weight`, shape: [qDim, D], kind: 'linear' },
+        { name: `${p}self_attn.k_proj.weight`, shape: [kvDim, D], kind: 'linear' },
+        { name: `${p}self_attn.v_proj.weight`, shape: [kvDim, D], kind: 'linear' },
+        { name: `${p}self_attn.out_proj.weight`, shape: [D, qDim], kind: 'linear' },
+        { name: `${p}self_attn.q_layernorm.weight`, shape: [o.headDim], kind: 'norm' },
+        { name: `${p}self_attn.k_layernorm.weight`, shape: [o.headDim], kind: 'norm' },
+      );
+    } else {
+      t.push(
+        { name: `${p}conv.in_proj.weight`, shape: [3 * D, D], kind: 'linear' },
+        { name: `${p}conv.conv.weight`, shape: [D, 1, LFM2_TAPS], kind: 'conv' },
+        { name: `${p}conv.out_proj.weight`, shape: [D, D], kind: 'linear' },
+      );
+    }
+    t.push(
+      { name: `${p}ffn_norm.weight`, shape: [D], kind: 'norm' },
+      { name: `${p}feed_forward.w1.weight`, shape: [o.nFf, D], kind: 'linear' },
+      { name: `${p}feed_forward.w3.weight`, shape: [o.nFf, D], kind: 'linear' },
+      { name: `${p}feed_forward.w2.weight`, shape: [D, o.nFf], kind: 'linear' },
+    );
+  }
+  t.push({ name: 'model.embedding_norm.weight', shape: [D], kind: 'norm' });
+  if (!o.tied) t.push({ name: 'lm_head.weight', shape: [o.vocab, D], kind: 'embed' });
+  return t;
+}
+
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 
 /** Same distributions as models/generate.ts: projections ~N(0, 1/sqrt(in)) in [0.02, 0.2], embeddings N(0, 0.2), norms N(1, 0.1). */
@@ -121,6 +160,7 @@ function init(rng: Rng, s: Spec): Float32Array {
     case 'norm': return rng.normals(n, 0.1, 1);
     case 'embed': return rng.normals(n, 0.2);
     case 'bias': return rng.normals(n, 0.1);
+    case 'conv': return rng.normals(n, 0.5);
     default: return rng.normals(n, clamp(1 / Math.sqrt(s.shape[1]), 0.02, 0.2));
   }
 }
@@ -134,7 +174,7 @@ function encode(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
 }
 
 const TORCH_DTYPE: Record<HFDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'bfloat16' };
-const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM' };
+const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', lfm2: 'Lfm2ForCausalLM' };
 
 function configJson(o: Options): Record<string, unknown> {
   const c: Record<string, unknown> = {
@@ -163,6 +203,12 @@ function configJson(o: Options): Record<string, unknown> {
   if (o.modelType === 'mistral') c.sliding_window = null;
   if (o.modelType === 'qwen2' || o.modelType === 'qwen3') Object.assign(c, { use_sliding_window: false, sliding_window: null, max_window_layers: o.nLayer });
   if (o.modelType === 'qwen3' || o.modelType === 'olmo2') c.attention_bias = false;
+  if (o.modelType === 'lfm2') {
+    // Lfm2Config's own names, and intermediate_size as it is (not adjusted to 2/3)
+    Object.assign(c, { norm_eps: o.rmsEps, conv_L_cache: LFM2_TAPS, conv_bias: false, block_auto_adjust_ff_dim: false });
+    c.layer_types = Array.from({ length: o.nLayer }, (_, l) => (lfm2Attention(l) ? 'full_attention' : 'conv'));
+    delete c.rms_norm_eps;
+  }
   // SmolLM3: every other layer without RoPE (its default is every 4th), so that a 2-layer model has one of each
   if (o.modelType === 'smollm3') Object.assign(c, { use_sliding_window: false, sliding_window: null, no_rope_layers: Array.from({ length: o.nLayer }, (_, l) => (l % 2 === 0 ? 1 : 0)) });
   // Granite 3.x's multipliers, the attention's for a head_dim of 16 (its 1/128 is for 128)
@@ -296,7 +342,7 @@ export async function writeHFModel(dir: string, opts: HFGenerateOptions = {}): P
 
 // ---- CLI ------------------------------------------------------------------------------------
 
-const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite|olmo2 --out DIR [--dtype F32|F16|BF16|F8_E4M3]
+const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite|olmo2|lfm2 --out DIR [--dtype F32|F16|BF16|F8_E4M3]
   [--tied] [--sharded] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-head-kv 2] [--head-dim N] [--n-ff 96] [--vocab 300]
   [--ctx 256] [--seed 1]`;
 

@@ -2,7 +2,8 @@
  * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
- * its HF rows already rotate adjacent pairs), granite (permuted as llama), olmo2 (OLMo 2 and 3). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
+ * its HF rows already rotate adjacent pairs), granite (permuted as llama), olmo2 (OLMo 2 and 3), lfm2 (its
+ * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
  * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
  *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
@@ -21,6 +22,7 @@ import { TOKEN_TYPE } from './generate.ts';
 const GGUF_ARCH: Record<string, string> = {
   llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', // OLMo 2 and 3
+  lfm2: 'lfm2',
 };
 
 /**
@@ -86,7 +88,8 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
     [k('feed_forward_length'), meta.u32(c.nFf)],
     [k('block_count'), meta.u32(c.nLayer)],
     [k('attention.head_count'), meta.u32(c.nHead)],
-    [k('attention.head_count_kv'), meta.u32(c.nKv)],
+    // LFM2: one count a layer, 0 marking its short-convolution layers (as llama.cpp reads them)
+    [k('attention.head_count_kv'), c.layerConv.some(Boolean) ? meta.u32s(c.layerConv.map((conv) => (conv ? 0 : c.nKv))) : meta.u32(c.nKv)],
     [k('attention.key_length'), meta.u32(c.headDim)],
     [k('attention.value_length'), meta.u32(c.headDim)],
     [k('rope.dimension_count'), meta.u32(c.nRot)],
@@ -115,6 +118,7 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
     if (c.finalSoftcap > 0) m.push([k('final_logit_softcapping'), meta.f32(c.finalSoftcap)]);
   }
   if (c.ropeBaseLocal !== null) m.push([k('rope.freq_base_swa'), meta.f32(c.ropeBaseLocal)]);
+  if (arch === 'lfm2') m.push([k('shortconv.l_cache'), meta.u32(c.convKernel)]);
   if (arch === 'granite') {
     m.push([k('embedding_scale'), meta.f32(c.embedScale)], [k('residual_scale'), meta.f32(c.residualScale)], [k('logit_scale'), meta.f32(c.logitScale)]);
   }

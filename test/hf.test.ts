@@ -243,6 +243,23 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_theta: -1 } } })).toThrow(/sliding_attention\.rope_theta is -1; expected a finite number above 0/);
   });
 
+  it('lfm2: conv layers from layer_types or full_attn_idxs, the MLP width Lfm2MLP derives, its own eps, tie and theta names', () => {
+    const lfm2 = (patch: Record<string, unknown> = {}) => configFromHF({
+      ...base(), model_type: 'lfm2', rms_norm_eps: undefined, rope_theta: undefined, rope_scaling: undefined, tie_word_embeddings: undefined,
+      full_attn_idxs: [1], intermediate_size: 6656, ...patch,
+    }).config;
+    // LFM2-350M's MLP: int(2 * 6656 / 3) = 4437, rounded up to 256: 4608 (llama.cpp's feed_forward_length for it)
+    expect(lfm2()).toMatchObject({ arch: 'lfm2', layerConv: [true, false, true, true], convKernel: 3, nFf: 4608, eps: 1e-5, ropeBase: 1e6, tiedEmbeddings: true, qkNorm: true, qkNormAllHeads: false, layerWindow: [0, 0, 0, 0] });
+    expect(lfm2({ block_ff_dim: 768, block_multiple_of: 64, block_ffn_dim_multiplier: 1.5 })).toMatchObject({ nFf: 768 }); // 512 x 1.5
+    expect(lfm2({ block_auto_adjust_ff_dim: false })).toMatchObject({ nFf: 6656 });
+    expect(lfm2({ layer_types: ['full_attention', 'conv', 'conv', 'full_attention'], conv_L_cache: 4, norm_eps: 1e-6, tie_embedding: false, tie_word_embeddings: true }))
+      .toMatchObject({ layerConv: [false, true, true, false], convKernel: 4, eps: 1e-6, tiedEmbeddings: false });
+    expect(() => lfm2({ conv_bias: true })).toThrow(/conv_bias true .* is not supported/);
+    expect(() => lfm2({ layer_types: ['conv', 'sliding_attention', 'conv', 'conv'] })).toThrow(/layer_types is .*; expected 4 entries of "conv" or "full_attention"/);
+    expect(() => lfm2({ full_attn_idxs: [7] })).toThrow(/full_attn_idxs is \[7\]; expected the indices of the attention layers/);
+    expect(() => lfm2({ conv_L_cache: 9 })).toThrow(/conv_L_cache is 9; expected an integer from 1 to 8/);
+  });
+
   it('smollm3: NoPE layers from no_rope_layers or every no_rope_layer_interval-th, tied by default, windows only on NoPE layers', () => {
     const smol = { ...base(), model_type: 'smollm3', tie_word_embeddings: undefined };
     const c = configFromHF(smol).config;

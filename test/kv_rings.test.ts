@@ -1,14 +1,15 @@
 /**
  * Windowed layers' K/V rings across requests: KvRings says from which position a request may restart
  * (the rows its first queries read still hold their positions), and on hf-oracle/mistral-swa (window 12,
- * rings of 27 rows) and gemma2 (window 8 on every other layer) a request that goes back behind what the
- * cache holds reuses exactly that much, with the greedy ids and logits of a run from scratch.
+ * rings of 27 rows), gemma2 (window 8 on every other layer) and lfm2 (test/fixtures/lfm2: 3 short-convolution layers
+ * whose B * x rings of 18 rows are read 2 positions back) a request that goes back behind what the cache holds reuses
+ * exactly that much, with the greedy ids and logits of a run from scratch.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { KvRings } from '../src/model/kv_rings.ts';
 import { readLogits } from '../src/model/model.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { hfOracleFolder } from './helpers/models.ts';
 import { rng, testGpu } from './helpers/gpu.ts';
 
 describe('KvRings', () => {
@@ -48,14 +49,14 @@ describe('KvRings', () => {
 
 const GREEDY = { temperature: 0, topK: 0, topP: 1, stopAtEos: false, addBos: false, maxTokens: 8 } as const;
 
-for (const name of ['mistral-swa', 'gemma2']) {
+for (const name of ['mistral-swa', 'gemma2', 'lfm2']) {
   describe(`${name}: requests that go back behind the cache`, () => {
     let engine: Engine;
     let scratch: Engine;
     beforeAll(async () => {
       const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
-      engine = await Engine.load(sharedModelPath(`hf-oracle/${name}`), opts);
-      scratch = await Engine.load(sharedModelPath(`hf-oracle/${name}`), opts);
+      engine = await Engine.load(hfOracleFolder(name), opts);
+      scratch = await Engine.load(hfOracleFolder(name), opts);
     }, 600_000);
     afterAll(() => {
       engine?.dispose();
@@ -86,7 +87,8 @@ for (const name of ['mistral-swa', 'gemma2']) {
     it('after the rings wrapped: back to where the window still holds its keys, else from the start', async () => {
       const long = tokens(60);
       await engine.complete(long, { ...GREEDY, maxTokens: 1 }); // positions 0..59
-      // With 27 rows, positions 33..59 are still held: a restart at 50 reads 39..49 (gemma2's 8: 43..49).
+      // With 27 rows, positions 33..59 are still held: a restart at 50 reads 39..49 (gemma2's 8: 43..49; lfm2's 18
+      // rows hold 42..59, its convolutions read 48..49).
       expect(await expectFromScratch([...long.slice(0, 50), ...tokens(3)])).toBe(50);
       await engine.complete(long, { ...GREEDY, maxTokens: 1 });
       expect(await expectFromScratch([...long.slice(0, 30), ...tokens(3)])).toBe(0); // 19..29 were overwritten

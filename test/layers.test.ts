@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
+import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
 import { buildEmbedding } from '../src/kernels/embedding.ts';
 import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
 import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, chooseDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { autotuneChoices, resetAutotune } from '../src/kernels/autotune.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { buildShortConv } from '../src/kernels/shortconv.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
@@ -355,6 +356,29 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const ref = qkv.slice();
     qkNormRef({ nHead, nKv, headDim, allHeads }, ref, T, qW, kW, 1e-6);
     expect(worstRatio(await f32(gpu, qkvB, qkv.length), ref, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  // Passes of 3 tokens through a ring of taps - 1 + 3 rows: each pass reads the older positions' B * x back from the ring,
+  // and later passes overwrite rows of positions no tap reads any more.
+  it.each([[3, 70, 11], [4, 33, 9]])('shortconv taps=%i D=%i, %i tokens in passes of 3 against one pass of the reference', async (taps, D, T) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(taps * D);
+    const bcx = randn(r, T * 3 * D, 1.5), kernel = randn(r, D * taps, 0.7);
+    const maxBatch = 3, rows = taps - 1 + maxBatch;
+    const bcxB = alloc.storage('bcx', maxBatch * 3 * D * 4), y = alloc.storage('y', maxBatch * D * 4);
+    const state = alloc.upload('state', new Float32Array(rows * D).fill(NaN)); // rows never written must never be read
+    const kernelB = alloc.upload('kernel', kernel);
+    const got = new Float32Array(T * D);
+    for (let pos = 0; pos < T; pos += maxBatch) {
+      const n = Math.min(maxBatch, T - pos);
+      const step = stepBuffer(alloc, { n_tokens: n, pos });
+      writeBuffer(gpu, bcxB, bcx.slice(pos * 3 * D, (pos + n) * 3 * D));
+      run(gpu, [await buildShortConv(gpu, alloc, { dim: D, taps, rows, bcx: bcxB, kernel: kernelB, state, y, step })], n);
+      got.set(await f32(gpu, y, n * D), pos * D);
+    }
+    expect(worstRatio(got, shortConvRef(bcx, T, D, kernel, taps), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 

@@ -94,6 +94,19 @@ describe('GGUF hyper-parameters', () => {
     expect(swa.ropeBaseLocal).toBe(plain.ropeBase);
   });
 
+  it('lfm2 from GGUF as llama.cpp reads it: a head_count_kv of 0 marks a short-convolution layer; shortconv.l_cache required', async () => {
+    const lfm2 = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'lfm2.'), k === 'general.architecture' ? meta.str('lfm2') : v] as const) };
+    const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'lfm2.gguf')));
+    const withKv = (kv: number[], extra: (readonly [string, MetaValue])[] = [['lfm2.shortconv.l_cache', meta.u32(3)]]) => ({
+      ...lfm2, metadata: [...lfm2.metadata.filter(([k]) => k !== 'lfm2.attention.head_count_kv' && k !== 'lfm2.block_count'), ['lfm2.block_count', meta.u32(kv.length)] as const, ['lfm2.attention.head_count_kv', meta.u32s(kv)] as const, ...extra],
+    });
+    const nKv = configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(good)))).nKv;
+    expect(await read(withKv([0, nKv, 0]))).toMatchObject({ arch: 'lfm2', layerConv: [true, false, true], convKernel: 3, nKv, ropeNeox: true });
+    await expectEmberError(() => read(withKv([0, nKv], [])), 'BAD_MODEL', /metadata key lfm2\.shortconv\.l_cache is missing/);
+    await expectEmberError(() => read(withKv([0, nKv], [['lfm2.shortconv.l_cache', meta.u32(0)]])), 'BAD_MODEL', /lfm2\.shortconv\.l_cache is 0; expected an integer from 1 to 8/);
+    await expectEmberError(() => read(withKv([nKv, 2 * nKv])), 'UNSUPPORTED', /head_count_kv differs between attention layers/);
+  });
+
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
     const freqs = new Float32Array(8).fill(1);
     freqs[3] = v;

@@ -10,6 +10,7 @@ import { ATTENTION_PARAMS, ATTENTION_SOURCE } from '../src/kernels/attention.ts'
 import { SWIGLU_PARAMS, SWIGLU_SOURCE } from '../src/kernels/swiglu.ts';
 import { SAMPLE_PARAMS, SAMPLE_SOURCE } from '../src/kernels/sample.ts';
 import { QK_NORM_PARAMS, QK_NORM_SOURCE } from '../src/kernels/qk_norm.ts';
+import { SHORTCONV_PARAMS, SHORTCONV_SOURCE } from '../src/kernels/shortconv.ts';
 
 const KERNELS: [string, string, UniformLayout][] = [
   ['rmsnorm', RMSNORM_SOURCE, RMSNORM_PARAMS],
@@ -19,6 +20,7 @@ const KERNELS: [string, string, UniformLayout][] = [
   ['swiglu', SWIGLU_SOURCE, SWIGLU_PARAMS],
   ['sample', SAMPLE_SOURCE, SAMPLE_PARAMS],
   ['qk_norm', QK_NORM_SOURCE, QK_NORM_PARAMS],
+  ['shortconv', SHORTCONV_SOURCE, SHORTCONV_PARAMS],
 ];
 
 describe('uniform layouts', () => {

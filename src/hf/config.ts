@@ -8,12 +8,14 @@ export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
+  lfm2: 'Lfm2ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
 const ARCH_OF: Record<HFModelType, Arch> = {
   llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', olmo3: 'olmo2', // OLMo 3 is OLMo 2 with windowed layers (as llama.cpp's olmo2 runs it)
+  lfm2: 'lfm2',
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -29,7 +31,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,6 +72,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
   const granite = modelType === 'granite';
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
+  const lfm2 = modelType === 'lfm2';
+  if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
@@ -100,7 +104,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : ropeOnEveryLayer(nLayer);
-  const windows = slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
+  const windows = lfm2 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -110,26 +115,28 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
     nLayer,
     nEmbd,
-    nFf: posInt('intermediate_size'),
+    nFf: lfm2 ? lfm2FfnWidth(cfg, posInt, num, flag) : posInt('intermediate_size'),
     nHead,
     nKv,
     headDim,
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: num('rms_norm_eps', olmo ? 1e-5 : 1e-6),
+    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo,
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo || lfm2,
     qkNormAllHeads: olmo,
-    tiedEmbeddings: flag('tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5'),
+    // (Lfm2Config: tie_embedding, when given, wins)
+    tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
+    ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
@@ -146,6 +153,7 @@ function hfFieldNames(rope: string, gemma: boolean): ConfigFieldNames {
     ropeBase: 'field rope_theta', ropeFactor: `field ${rope}.factor`, ropeLowFreqFactor: `field ${rope}.low_freq_factor`,
     ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`, ropeAttnFactor: `field ${rope}.attention_factor`,
     embedScale: 'field embedding_multiplier', attnScale: gemma ? 'field query_pre_attn_scalar' : 'field attention_multiplier', residualScale: 'field residual_multiplier', logitScale: 'field logits_scaling',
+    convKernel: 'field conv_L_cache',
   };
 }
 
@@ -201,6 +209,33 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
   return layerWindows(nLayer, window, () => true);
 }
 
+/** LFM2's short-convolution layers: `layer_types` ("conv" or "full_attention"), else every layer not in `full_attn_idxs`. */
+function convLayers(cfg: Record<string, unknown>, nLayer: number, bad: Bad): boolean[] {
+  const types = cfg.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== nLayer || !types.every((v) => v === 'conv' || v === 'full_attention')) {
+      throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected ${nLayer} entries of "conv" or "full_attention"`);
+    }
+    return types.map((v) => v === 'conv');
+  }
+  const full = cfg.full_attn_idxs;
+  if (!Array.isArray(full) || !full.every((i) => Number.isInteger(i) && i >= 0 && i < nLayer)) {
+    throw bad('full_attn_idxs', `is ${printableJson(full)?.slice(0, 80)}; expected the indices of the attention layers (or layer_types)`);
+  }
+  return Array.from({ length: nLayer }, (_, l) => !full.includes(l));
+}
+
+/** LFM2's MLP width as Lfm2MLP computes it: with block_auto_adjust_ff_dim, 2/3 of intermediate_size, times the multiplier, rounded up to block_multiple_of. */
+function lfm2FfnWidth(cfg: Record<string, unknown>, posInt: (f: string, d?: number) => number, num: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number {
+  let width = cfg.block_ff_dim !== undefined ? posInt('block_ff_dim') : posInt('intermediate_size', 12288); // Lfm2Config: block_ff_dim wins
+  if (!flag('block_auto_adjust_ff_dim', true)) return width;
+  width = Math.trunc((2 * width) / 3);
+  if (cfg.block_ffn_dim_multiplier === null) return width;
+  const multiple = posInt('block_multiple_of', 256);
+  width = Math.trunc(num('block_ffn_dim_multiplier', 1) * width);
+  return multiple * Math.ceil(width / multiple);
+}
+
 /**
  * SmolLM3's NoPE layers: `no_rope_layers`, one entry a layer, 1 (RoPE) or 0 (none), else every
  * `no_rope_layer_interval`-th layer (default 4) takes none, as SmolLM3Config fills it in.
@@ -225,7 +260,7 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let p: Record<string, unknown> = rp ?? {};
   let where = field;
   let ropeBaseLocal: number | null = null;
-  let thetaDefault = 10000;
+  let thetaDefault = m.modelType === 'lfm2' ? 1e6 : 10000;
   // Gemma 3 and OLMo 3: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
   const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3';
   if (gemma3 || olmo3) {

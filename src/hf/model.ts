@@ -154,6 +154,8 @@ function withEos(tok: Tokenizer, eos: readonly number[]): Tokenizer {
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+/** Shapes that lay the same values out alike: equal once their dimensions of 1 are dropped (LFM2's conv kernels: [D, 1, taps]). */
+const sameLayout = (a: readonly number[], b: readonly number[]) => sameShape(a.filter((d) => d !== 1), b.filter((d) => d !== 1));
 const isFp8 = (t: SafeTensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
 const scaleName = (hfName: string) => hfName.replace(/\.weight$/, '.weight_scale_inv');
 
@@ -169,7 +171,7 @@ function checker(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string) {
       const why = c.tiedEmbeddings && gguf === 'output.weight' ? ' (the model ties its embeddings)' : '';
       throw new EmberError('BAD_MODEL', `${name}: tensor ${hf ?? gguf} (${gguf}) is missing${why}`, { tensor: hf ?? gguf });
     }
-    if (!sameShape(t.shape, shape)) {
+    if (!sameLayout(t.shape, shape)) {
       throw new EmberError('BAD_MODEL', `${t.source.name}: tensor ${t.name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, { file: t.source.name, tensor: t.name });
     }
     checkDtype(t);
@@ -209,8 +211,8 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       const hf = hfTensorName(gguf, extra.modelType);
       return hf !== null && set.tensors.has(hf) && !(gguf === 'output.weight' && c.tiedEmbeddings);
     },
-    async vector(gguf, n) {
-      const t = tensor(gguf, [n]);
+    async vector(gguf, n, shape = [n]) {
+      const t = tensor(gguf, shape);
       const v = tensorToF32(t, await readTensorBytes(t));
       if (normPlusOne && gguf.endsWith('norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
       return v;

@@ -11,6 +11,7 @@ const GLOBAL: ReadonlyArray<readonly [string, string]> = [
   ['token_embd.weight', 'model.embed_tokens.weight'],
   ['output.weight', 'lm_head.weight'],
   ['output_norm.weight', 'model.norm.weight'],
+  ['token_embd_norm.weight', 'model.embedding_norm.weight'], // LFM2's final norm (llama.cpp's name for it)
 ];
 
 const LAYER: ReadonlyArray<readonly [string, string]> = [
@@ -53,11 +54,29 @@ const OLMO_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['post_ffw_norm.weight', 'post_feedforward_layernorm.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo';
-const FAMILY: Partial<Record<HFModelType, Family>> = { gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo' };
+/** LFM2: its own names, the short-convolution layers' (conv.*) beside the attention layers'. */
+const LFM2_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_norm.weight', 'operator_norm.weight'],
+  ['attn_q.weight', 'self_attn.q_proj.weight'],
+  ['attn_k.weight', 'self_attn.k_proj.weight'],
+  ['attn_v.weight', 'self_attn.v_proj.weight'],
+  ['attn_output.weight', 'self_attn.out_proj.weight'],
+  ['attn_q_norm.weight', 'self_attn.q_layernorm.weight'],
+  ['attn_k_norm.weight', 'self_attn.k_layernorm.weight'],
+  ['shortconv.in_proj.weight', 'conv.in_proj.weight'],
+  ['shortconv.conv.weight', 'conv.conv.weight'],
+  ['shortconv.out_proj.weight', 'conv.out_proj.weight'],
+  ['ffn_norm.weight', 'ffn_norm.weight'],
+  ['ffn_gate.weight', 'feed_forward.w1.weight'],
+  ['ffn_up.weight', 'feed_forward.w3.weight'],
+  ['ffn_down.weight', 'feed_forward.w2.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2';
+const FAMILY: Partial<Record<HFModelType, Family>> = { gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2' };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
@@ -95,11 +114,24 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>):
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
-    { name: 'output_norm.weight', shape: [D] },
+    { name: c.arch === 'lfm2' ? 'token_embd_norm.weight' : 'output_norm.weight', shape: [D] },
   ];
   if (!c.tiedEmbeddings) out.push({ name: 'output.weight', shape: [c.vocab, D] });
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
+    if (c.layerConv[i]) {
+      out.push(
+        { name: `${b}attn_norm.weight`, shape: [D] },
+        { name: `${b}shortconv.in_proj.weight`, shape: [3 * D, D] },
+        { name: `${b}shortconv.conv.weight`, shape: [D, c.convKernel] }, // HF's [D, 1, taps]
+        { name: `${b}shortconv.out_proj.weight`, shape: [D, D] },
+        { name: `${b}ffn_norm.weight`, shape: [D] },
+        { name: `${b}ffn_gate.weight`, shape: [F, D] },
+        { name: `${b}ffn_up.weight`, shape: [F, D] },
+        { name: `${b}ffn_down.weight`, shape: [D, F] },
+      );
+      continue;
+    }
     out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] });

@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -35,6 +35,13 @@ export interface ModelConfig {
   readonly layerWindow: readonly number[];
   /** Per layer: whether q and k are rotated; false for SmolLM3's NoPE layers (every 4th by default). */
   readonly layerRope: readonly boolean[];
+  /**
+   * Per layer: a gated short convolution in place of attention (LFM2): in_proj to B, C and x, B * x convolved over
+   * each channel's last convKernel positions, times C, out_proj. Empty or all false for the attention-only families.
+   */
+  readonly layerConv: readonly boolean[];
+  /** Taps of the short convolutions (LFM2's conv_L_cache, 3), or 0 where no layer has one. */
+  readonly convKernel: number;
   readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
   /** Each sublayer reads the residual stream through its RMSNorm (attn_norm, ffn_norm); false for OLMo 2, whose sublayers read it as it is. */
   readonly preNorms: boolean;
@@ -60,6 +67,7 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
     ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'), ropeAttnFactor: k('rope.scaling.attn_factor'),
     embedScale: k('embedding_scale'), attnScale: k('attention.scale'), residualScale: k('residual_scale'), logitScale: k('logit_scale'),
+    convKernel: k('shortconv.l_cache'),
   };
 }
 
@@ -91,7 +99,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 }
 
 /** The features a plain Llama-style model has; families override what they change. */
-export const PLAIN_FEATURES = { ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
+export const PLAIN_FEATURES = { layerConv: [], convKernel: 0, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
 
 /** Per-layer windows from a window size and which layers use it. */
 export function layerWindows(nLayer: number, window: number, isWindowed: (layer: number) => boolean): number[] {
@@ -133,7 +141,13 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
   const nHead = num('attention.head_count');
-  const nKv = num('attention.head_count_kv', nHead);
+  // LFM2: one head_count_kv per layer, 0 for its short-convolution layers
+  const kvList = f.metadata.get(k('attention.head_count_kv'));
+  const kvPerLayer = Array.isArray(kvList) || ArrayBuffer.isView(kvList) ? Array.from(kvList as ArrayLike<number>, Number) : null;
+  const nKv = kvPerLayer ? Math.max(...kvPerLayer.filter((n) => n > 0), 0) : num('attention.head_count_kv', nHead);
+  if (kvPerLayer && kvPerLayer.some((n) => n !== 0 && n !== nKv)) {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${k('attention.head_count_kv')} differs between attention layers (${[...new Set(kvPerLayer)].join(', ')}); emberlm needs one count`);
+  }
   const headDim = num('attention.key_length', nEmbd / nHead);
   const nRot = num('rope.dimension_count', headDim);
   const embd = f.tensors.get('token_embd.weight');
@@ -170,7 +184,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
-    qkNorm: f.tensors.has('blk.0.attn_q_norm.weight'),
+    qkNorm: [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution)
     qkNormAllHeads: olmo,
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
@@ -185,9 +199,17 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
     residualScale: granite('residual_scale', 0),
     logitScale: granite('logit_scale'),
+    layerConv: Object.freeze([]), // filled in below
+    convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
-  return Object.freeze({ ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)) });
+  if (kvPerLayer && kvPerLayer.length !== nLayer) {
+    throw new EmberError('BAD_MODEL', `${f.source.name}: ${k('attention.head_count_kv')} has ${kvPerLayer.length} entries; expected ${nLayer} (one per layer)`);
+  }
+  const layerConv = arch === 'lfm2' ? Array.from({ length: nLayer }, (_, l) => kvPerLayer?.[l] === 0) : [];
+  return Object.freeze({
+    ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)), layerConv: Object.freeze(layerConv),
+  });
 }
 
 function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {

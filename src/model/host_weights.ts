@@ -13,11 +13,13 @@ export interface LayerWeights {
    * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
    * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
    */
-  qkv: WeightData[];
+  qkv: WeightData[]; // a short-convolution layer's (LFM2): its in_proj, (3D, D): B, C and x rows
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
   qNorm: Float32Array | null; // (head_dim), Qwen3; (q_dim) OLMo 2
   kNorm: Float32Array | null; // (head_dim), Qwen3; (kv_dim) OLMo 2
-  o: WeightData; // (D, q_dim)
+  o: WeightData; // (D, q_dim); a short-convolution layer's out_proj, (D, D)
+  /** A short-convolution layer's kernel (D, convKernel): channel c's taps, oldest position first; null for attention layers. */
+  conv: Float32Array | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
   gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
   down: WeightData; // (D, F)
@@ -30,7 +32,7 @@ export interface LayerWeights {
  * embedding, so the norm takes it (exact where s is a power of two, as Granite's are).
  */
 export async function readOutputNorm(w: WeightSource, c: ModelConfig): Promise<Float32Array> {
-  const v = await w.vector('output_norm.weight', c.nEmbd);
+  const v = await w.vector(c.arch === 'lfm2' ? 'token_embd_norm.weight' : 'output_norm.weight', c.nEmbd); // LFM2's keeps llama.cpp's name
   return c.logitScale === 1 ? v : v.map((x) => x / c.logitScale);
 }
 
@@ -107,6 +109,7 @@ export function pairRows(w: WeightData): WeightData {
 }
 
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
+  if (c.layerConv[i]) return readConvLayer(w, c, i, quant, opts);
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
   // Phi-3 ships q/k/v and gate/up already fused (attn_qkv; ffn_up of 2F rows with no ffn_gate).
@@ -136,5 +139,26 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
     postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
+    conv: null,
+  };
+}
+
+/** An LFM2 short-convolution layer: in_proj in qkv's place, out_proj in o's, its kernel; the FFN as any layer's. */
+async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
+  const D = c.nEmbd;
+  const b = `blk.${i}.`;
+  return {
+    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
+    qkv: [await w.matrix(`${b}shortconv.in_proj.weight`, 3 * D, D, quant, opts)],
+    qkvBias: null,
+    qNorm: null,
+    kNorm: null,
+    o: await w.matrix(`${b}shortconv.out_proj.weight`, D, D, quant, opts),
+    conv: await w.vector(`${b}shortconv.conv.weight`, D * c.convKernel, [D, c.convKernel]),
+    ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
+    gateUp: fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)]),
+    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
+    postAttnNorm: null,
+    postFfnNorm: null,
   };
 }

@@ -1,3 +1,5 @@
+import type { ModelConfig } from './config.ts';
+
 /**
  * Rows of a layer's K/V ring. Full attention: every position of the context. A window W: the query at
  * p reads keys p-W+1..p, and one pass writes up to maxBatch new keys before its first query reads the
@@ -58,4 +60,12 @@ function fitRing({ window, held }: { window: number; held: Int32Array }, c: numb
     if (lost < 0) return c;
     c = lost; // restarting at `lost` writes it again
   }
+}
+
+/**
+ * Per layer, how many positions back its ring reads: the attention window (0: every position), or for an LFM2
+ * short-convolution layer its taps (the convolution at p reads B * x of p-taps+1..p, as a window of that size).
+ */
+export function ringWindows(c: Pick<ModelConfig, 'layerWindow' | 'layerConv' | 'convKernel'>): number[] {
+  return c.layerWindow.map((w, l) => (c.layerConv[l] ? c.convKernel : w));
 }

@@ -13,6 +13,7 @@ import { buildSwiglu } from '../kernels/swiglu.ts';
 import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
+import { buildShortConv } from '../kernels/shortconv.ts';
 import { layerRot, type ModelConfig } from './config.ts';
 import { pairRows, readLayer, readOutputNorm } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
@@ -20,7 +21,7 @@ import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
-import { KvRings, kvCacheRows } from './kv_rings.ts';
+import { KvRings, kvCacheRows, ringWindows } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -129,6 +130,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const attn = act('attn', qDim); // (T, q_dim)
   const gateUp = act('gate_up', 2 * F); // (T, 2F)
   const hid = act('ffn_hidden', F); // (T, F)
+  const hasConv = c.layerConv.some(Boolean);
+  const convIn = hasConv ? act('shortconv.bcx', 3 * D) : null; // (T, 3D): B, C, x
+  const convOut = hasConv ? act('shortconv.y', D) : null; // (T, D)
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
@@ -230,11 +234,6 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         yOffset += p.rows;
       }
     };
-    const window = c.layerWindow[l] ?? 0;
-    const shape = attentionOf(window, layerRot(c, l));
-    const { cacheLen, rope } = shape;
-    const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
-    kvBytes += kv.size;
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
     // `nw`: the norm's weight, uploaded; `byTail`: decode's norm ran in the GEMV before, into Q8_0 too where q8.
@@ -254,20 +253,40 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       (weight ? { xin: xn, norm: await preNorm(vec(name, weight, into), parts, byTail) } : { xin: x, norm: noNorm(parts) });
     // tailed: attn_norm's buffer, made with the last layer's down GEMV, whose tail reads it
     const attnIn = await normed('attn_norm', w.attnNorm, w.qkv, tailed ?? undefined, tailed?.weight);
-    await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
     tailed = null;
-    if (w.qNorm && w.kNorm) {
-      const qkNorm = { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, allHeads: c.qkNormAllHeads };
-      both(await buildQkNorm(gpu, alloc, { ...qkNorm, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
-    }
-    const cache = { kvType, cacheLen, kv };
-    prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
-    const attention = await buildAttention(gpu, alloc, {
-      ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
-      outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
-    });
-    prefill.push(attention.prefill); // after the rope dispatch
-    decode.push(...attention.decode); // RoPE and the K/V write happen inside
+    // Attention: its K/V ring, q/k norms, RoPE (in the prefill; decode's attention rotates), the attention itself.
+    const attend = async () => {
+      const window = c.layerWindow[l] ?? 0;
+      const shape = attentionOf(window, layerRot(c, l));
+      const { cacheLen, rope } = shape;
+      const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
+      kvBytes += kv.size;
+      await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
+      if (w.qNorm && w.kNorm) {
+        const qkNorm = { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, allHeads: c.qkNormAllHeads };
+        both(await buildQkNorm(gpu, alloc, { ...qkNorm, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
+      }
+      const cache = { kvType, cacheLen, kv };
+      prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
+      const attention = await buildAttention(gpu, alloc, {
+        ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
+        outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
+      });
+      prefill.push(attention.prefill); // after the rope dispatch
+      decode.push(...attention.decode); // RoPE and the K/V write happen inside
+      return { out: attn, q8: attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined };
+    };
+    // LFM2's short convolution: in_proj to B, C, x; B * x into its ring and convolved; times C (out_proj follows).
+    const convolve = async (kernel: Float32Array) => {
+      const rows = kvCacheRows(c.convKernel, nCtx, maxBatch);
+      const state = alloc.storage(`blk.${l}.conv_state`, rows * D * 4); // (rows, D) f32: B * x by position
+      kvBytes += state.size;
+      await fused('shortconv.in_proj', w.qkv, attnIn.xin, convIn!, null, attnIn.norm);
+      const k = vec('shortconv.conv', kernel);
+      both(await buildShortConv(gpu, alloc, { dim: D, taps: c.convKernel, rows, bcx: convIn!, kernel: k, state, y: convOut!, step }));
+      return { out: convOut!, q8: undefined };
+    };
+    const mixed = w.conv ? await convolve(w.conv) : await attend();
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
     const residual = async (
@@ -281,12 +300,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
-    const attnOutQ8 = attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined;
-    const attnOut = await up('attn_output', w.o);
+    const attnOut = await up(w.conv ? 'shortconv.out_proj' : 'attn_output', w.o);
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
     const oTail = ffnNw && !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
-    await residual(`blk.${l}.attn_output`, attnOut, attn, w.postAttnNorm, 'post_attention_norm', undefined, undefined, attnOutQ8, oTail);
+    await residual(`blk.${l}.${w.conv ? 'shortconv.out_proj' : 'attn_output'}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', undefined, undefined, mixed.q8, oTail);
     const ffnIn = ffnNw ? xn : x;
     const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
@@ -344,7 +362,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
-    kv: { ids: [], rings: new KvRings(c.layerWindow, nCtx, maxBatch) },
+    kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch) },
     timing: {},
   };
 }

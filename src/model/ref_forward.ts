@@ -1,6 +1,6 @@
 import { matmulRef, dequantize } from '../kernels/ref/matmul.ts';
 import { rmsnormRef } from '../kernels/ref/rmsnorm.ts';
-import { attentionRef, embeddingRef, qkNormRef, ropeRef, softcapRef, swigluRef } from '../kernels/ref/layers.ts';
+import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../kernels/ref/layers.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { layerRot, type ModelConfig } from './config.ts';
 import { readLayer, readOutputNorm, type LayerWeights } from './host_weights.ts';
@@ -60,16 +60,21 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     for (let i = 0; i < x.length; i++) x[i] += add[i];
   };
   const normed = (weight: Float32Array | null) => (weight ? rmsnormRef(x, weight, D, c.eps) : x); // OLMo 2: no pre-norms
-  m.layers.forEach((w, l) => {
+  // A layer's attention over its own K/V, from position 0
+  const attend = (w: LayerWeights, l: number) => {
     const window = c.layerWindow[l] ?? 0;
     const kCache = new Float32Array(T * kvDim), vCache = new Float32Array(T * kvDim);
     const qkv = matmulParts(w.qkv, normed(w.attnNorm), T, w.qkvBias);
     if (w.qNorm && w.kNorm) qkNormRef({ ...c, allHeads: c.qkNormAllHeads }, qkv, T, w.qNorm, w.kNorm, c.eps);
     const table = window > 0 && m.rope.local ? m.rope.local : m.rope.global;
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
-    const attn = attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
+    return attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
+  };
+  m.layers.forEach((w, l) => {
+    // LFM2's short-convolution layers: in_proj to B, C, x, then C * conv(B * x)
+    const mixed = w.conv ? shortConvRef(matmulParts(w.qkv, normed(w.attnNorm), T, null), T, D, w.conv, c.convKernel) : attend(w, l);
     const residual = { outScale: c.residualScale }; // Granite's multiplier (1 elsewhere), as the GPU's o and down matmuls apply it
-    addResidual(matmulRef(w.o, attn, T, residual), w.postAttnNorm);
+    addResidual(matmulRef(w.o, mixed, T, residual), w.postAttnNorm);
     const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
     addResidual(matmulRef(w.down, h, T, residual), w.postFfnNorm);
   });

@@ -21,11 +21,14 @@ export const CONFIG_LIMITS = Object.freeze({
   contextTrain: 2 ** 31,
 });
 
+/** The most taps a short convolution may have (LFM2's have 3). */
+export const CONV_TAPS_MAX = 8;
+
 /** How each hyper-parameter is named in the source file, for messages (`llama.block_count`, `num_hidden_layers`). */
 export type ConfigFieldNames = Readonly<Record<
   'nLayer' | 'nEmbd' | 'nFf' | 'nHead' | 'nKv' | 'headDim' | 'nRot' | 'vocab' | 'contextTrain' | 'eps' | 'ropeBase' |
   'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext' | 'ropeAttnFactor' |
-  'embedScale' | 'attnScale' | 'residualScale' | 'logitScale', string>>;
+  'embedScale' | 'attnScale' | 'residualScale' | 'logitScale' | 'convKernel', string>>;
 
 /** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
 export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
@@ -57,6 +60,7 @@ export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldN
   if (c.eps >= 1) throw fail('eps', c.eps, 'a small positive number below 1');
   positive('ropeBase', c.ropeBase);
   for (const key of ['embedScale', 'attnScale', 'residualScale', 'logitScale'] as const) positive(key, c[key]);
+  if (c.arch === 'lfm2') int('convKernel', c.convKernel, CONV_TAPS_MAX); // the shortconv kernel's loop over taps is unrolled to this
   const rs = c.ropeScaling;
   if (rs.type !== 'none') positive('ropeFactor', rs.factor);
   positive('ropeAttnFactor', rs.attnFactor);
@@ -83,8 +87,8 @@ export function checkedVectors(f: WeightSource): WeightSource {
     name: f.name,
     has: (tensor) => f.has(tensor),
     matrix: (tensor, rows, cols, quant, opts) => f.matrix(tensor, rows, cols, quant, opts),
-    async vector(tensor, n) {
-      const v = await f.vector(tensor, n);
+    async vector(tensor, n, shape) {
+      const v = await f.vector(tensor, n, shape);
       const positiveOnly = tensor === 'rope_freqs.weight';
       for (let i = 0; i < v.length; i++) {
         if (Number.isFinite(v[i]) && (!positiveOnly || v[i] > 0)) continue;

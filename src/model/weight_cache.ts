@@ -61,7 +61,7 @@ export function cachedWeights(src: WeightSource, cache: WeightCache, fileKey: st
   return {
     name: src.name,
     has: (t) => src.has(t),
-    vector: (t, n) => src.vector(t, n),
+    vector: (t, n, shape) => src.vector(t, n, shape),
     async matrix(tensor: string, rows: number, cols: number, quant: QuantScheme, opts?: MatrixOptions) {
       if (quant === 'auto') return src.matrix(tensor, rows, cols, quant); // nothing to save: it is the file's own layout
       const key = `${fileKey}|${tensor}|${rows}x${cols}|${quant}|v2`; // v2: data kind f32/u32/u8

@@ -78,7 +78,8 @@ export function quantLabel(q: QuantScheme): string {
 export interface WeightSource {
   readonly name: string;
   has(tensor: string): boolean;
-  vector(tensor: string, n: number): Promise<Float32Array>;
+  /** n values; `shape` (row-major, default [n]) for a small tensor of more dimensions read whole (LFM2's conv kernels, [D, taps]). */
+  vector(tensor: string, n: number, shape?: readonly number[]): Promise<Float32Array>;
   matrix(tensor: string, rows: number, cols: number, quant: QuantScheme, opts?: MatrixOptions): Promise<WeightData>;
 }
 
@@ -229,8 +230,8 @@ export function ggufWeights(f: GGUFFile): WeightSource {
   return {
     name: f.source.name,
     has: (name) => f.tensors.has(name),
-    async vector(name, n) {
-      const t = tensor(name, [n]);
+    async vector(name, n, shape = [n]) {
+      const t = tensor(name, [...shape].reverse()); // ggml order
       return tensorF32(t, await readTensorBytes(f, t));
     },
     async matrix(name, rows, cols, quant, opts) {

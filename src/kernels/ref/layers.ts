@@ -153,3 +153,23 @@ export function qkNormRef(s: { nHead: number; nKv: number; headDim: number; allH
     }
   }
 }
+
+/**
+ * LFM2's gated short convolution of T tokens from position 0 (bcx: (T, 3D) of B, C, x): y[t][c] = C[t][c] times the
+ * sum over taps k of kernel[c][k] * (B * x)[t - taps + 1 + k][c], positions before 0 being zero.
+ */
+export function shortConvRef(bcx: Float32Array, T: number, D: number, kernel: Float32Array, taps: number): Float32Array {
+  const y = new Float32Array(T * D);
+  const gated = (t: number, c: number) => bcx[t * 3 * D + c] * bcx[t * 3 * D + 2 * D + c];
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < D; c++) {
+      let acc = 0;
+      for (let k = 0; k < taps; k++) {
+        const q = t - (taps - 1) + k;
+        if (q >= 0) acc = Math.fround(acc + Math.fround(kernel[c * taps + k] * gated(q, c)));
+      }
+      y[t * D + c] = bcx[t * 3 * D + D + c] * acc;
+    }
+  }
+  return y;
+}
