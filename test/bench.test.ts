@@ -107,6 +107,29 @@ describe('synthetic models', () => {
     }
   });
 
+  it('lfm2-350m: LFM2-350M\'s tensors (10 short-convolution layers, 354,483,968 weights); a small one loads and generates', async () => {
+    expect(syntheticGGUF('lfm2-350m', 'Q8_0').params).toBe(354_483_968);
+    const small: SyntheticShape = { ...SYNTHETIC_MODELS['lfm2-350m'], nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 64, attentionLayers: [1] };
+    const g = syntheticGGUF(small, 'Q4_K_M', 2);
+    const out = new Uint8Array(g.size);
+    let at = 0;
+    for (const p of g.chunks()) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(Array.from(f.metadata.get('lfm2.attention.head_count_kv') as ArrayLike<number>)).toEqual([0, 2, 0]);
+    expect(f.tensors.get('blk.0.shortconv.conv.weight')).toMatchObject({ ne: [3, 64], type: 'F32' });
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'lfm2', layerConv: [true, false, true], convKernel: 3 });
+      const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(6);
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('rejects unknown names and types', async () => {
     await expectEmberError(() => syntheticGGUF('gpt-5'), 'BAD_ARGUMENT', /unknown synthetic model "gpt-5".*smollm2-135m/);
     await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q9_K'), 'BAD_ARGUMENT', /unknown weight type "Q9_K"/);

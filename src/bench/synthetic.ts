@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2';
+  readonly arch: 'llama' | 'qwen2' | 'lfm2';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -31,6 +31,9 @@ export interface SyntheticShape {
   readonly ropeBase: number;
   readonly eps: number;
   readonly contextLength: number;
+  /** LFM2: the attention layers (the others are short convolutions of convTaps taps, with per-head q/k norms on attention). */
+  readonly attentionLayers?: readonly number[];
+  readonly convTaps?: number;
 }
 
 /**
@@ -41,6 +44,11 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'smollm2-135m': { arch: 'llama', nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, vocab: 49152, tied: true, qkvBias: false, ropeBase: 100000, eps: 1e-5, contextLength: 8192 },
   'qwen2.5-0.5b': { arch: 'qwen2', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, vocab: 151936, tied: true, qkvBias: true, ropeBase: 1000000, eps: 1e-6, contextLength: 32768 },
   'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192, vocab: 128256, tied: true, qkvBias: false, ropeBase: 500000, eps: 1e-5, contextLength: 131072 },
+  // LiquidAI/LFM2-350M: 10 short-convolution layers, attention at 2, 5, 8, 10, 12, 14; the MLP 4608 wide (llama.cpp's)
+  'lfm2-350m': {
+    arch: 'lfm2', nEmbd: 1024, nLayer: 16, nHead: 16, nHeadKv: 8, nFf: 4608, vocab: 65536, tied: true, qkvBias: false, ropeBase: 1000000, eps: 1e-5,
+    contextLength: 128000, attentionLayers: [2, 5, 8, 10, 12, 14], convTaps: 3,
+  },
 };
 
 /**
@@ -60,7 +68,7 @@ const isFtypeMixture = (t: string) => /_K_[SM]$/.test(t);
 /** Bumped whenever the bytes for the same (shape, type, seed) change, so caches are invalidated. */
 export const SYNTHETIC_VERSION = 1;
 
-type Kind = 'embed' | 'weight' | 'norm' | 'bias';
+type Kind = 'embed' | 'weight' | 'norm' | 'bias' | 'conv';
 interface TensorPlan {
   readonly name: string;
   readonly ne: readonly [number] | readonly [number, number];
@@ -102,18 +110,37 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   const out: TensorPlan[] = [];
   const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
     let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
-    if (!LEGACY.includes(type)) {
+    if (kind === 'conv') t = 'F32'; // as llama-quantize keeps LFM2's convolution kernels
+    else if (!LEGACY.includes(type)) {
       const ftype = isFtypeMixture(type) ? (type as LlamaFtype) : 'pure';
       t = llamaTensorType(ftype, type, { name, ne }, s.nLayer, s.tied);
     } else if (BLOCK(t)[0] > 1 && ne[0] % BLOCK(t)[0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
     const numel = ne.length === 1 ? ne[0] : ne[0] * ne[1];
     out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK(t)[0]) * BLOCK(t)[1] });
   };
+  const addFfn = (p: string) => {
+    add(`${p}ffn_norm.weight`, [s.nEmbd], 'norm');
+    add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
+    add(`${p}ffn_up.weight`, [s.nEmbd, s.nFf], 'weight');
+    add(`${p}ffn_down.weight`, [s.nFf, s.nEmbd], 'weight');
+  };
   add('token_embd.weight', [s.nEmbd, s.vocab], 'embed');
   if (!s.tied) add('output.weight', [s.nEmbd, s.vocab], 'weight');
+  const isConv = (l: number) => s.arch === 'lfm2' && !s.attentionLayers?.includes(l);
   for (let l = 0; l < s.nLayer; l++) {
     const p = `blk.${l}.`;
     add(`${p}attn_norm.weight`, [s.nEmbd], 'norm');
+    if (isConv(l)) {
+      add(`${p}shortconv.in_proj.weight`, [s.nEmbd, 3 * s.nEmbd], 'weight');
+      add(`${p}shortconv.conv.weight`, [s.convTaps ?? 3, s.nEmbd], 'conv');
+      add(`${p}shortconv.out_proj.weight`, [s.nEmbd, s.nEmbd], 'weight');
+      addFfn(p);
+      continue;
+    }
+    if (s.arch === 'lfm2') {
+      add(`${p}attn_q_norm.weight`, [hd], 'norm');
+      add(`${p}attn_k_norm.weight`, [hd], 'norm');
+    }
     add(`${p}attn_q.weight`, [s.nEmbd, s.nHead * hd], 'weight');
     add(`${p}attn_k.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
     add(`${p}attn_v.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
@@ -123,12 +150,9 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       add(`${p}attn_v.bias`, [s.nHeadKv * hd], 'bias');
     }
     add(`${p}attn_output.weight`, [s.nHead * hd, s.nEmbd], 'weight');
-    add(`${p}ffn_norm.weight`, [s.nEmbd], 'norm');
-    add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
-    add(`${p}ffn_up.weight`, [s.nEmbd, s.nFf], 'weight');
-    add(`${p}ffn_down.weight`, [s.nFf, s.nEmbd], 'weight');
+    addFfn(p);
   }
-  add('output_norm.weight', [s.nEmbd], 'norm');
+  add(s.arch === 'lfm2' ? 'token_embd_norm.weight' : 'output_norm.weight', [s.nEmbd], 'norm'); // LFM2's final norm: llama.cpp's name
   return out;
 }
 
@@ -149,7 +173,9 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     [`${a}.feed_forward_length`, meta.u32(s.nFf)],
     [`${a}.block_count`, meta.u32(s.nLayer)],
     [`${a}.attention.head_count`, meta.u32(s.nHead)],
-    [`${a}.attention.head_count_kv`, meta.u32(s.nHeadKv)],
+    // LFM2: one count a layer, 0 on its short-convolution layers
+    [`${a}.attention.head_count_kv`, s.arch === 'lfm2' ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
+    ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
     [`${a}.rope.dimension_count`, meta.u32(s.nEmbd / s.nHead)],
     [`${a}.attention.layer_norm_rms_epsilon`, meta.f32(s.eps)],
     [`${a}.rope.freq_base`, meta.f32(s.ropeBase)],
@@ -221,7 +247,7 @@ function hashName(s: string): number {
 
 /** The standard deviation generate.ts uses: projections 1/sqrt(in) clamped to [0.02, 0.2], embeddings 0.2, norms 1 ± 0.1, biases 0.1. */
 function scaleOf(t: TensorPlan): { mean: number; half: number } {
-  const std = t.kind === 'weight' ? Math.min(0.2, Math.max(0.02, 1 / Math.sqrt(t.ne[0]))) : t.kind === 'embed' ? 0.2 : 0.1;
+  const std = t.kind === 'weight' ? Math.min(0.2, Math.max(0.02, 1 / Math.sqrt(t.ne[0]))) : t.kind === 'embed' ? 0.2 : t.kind === 'conv' ? 0.3 : 0.1;
   return { mean: t.kind === 'norm' ? 1 : 0, half: std * Math.sqrt(3) }; // uniform on mean ± half has this std
 }
 
