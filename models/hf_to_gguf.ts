@@ -2,7 +2,8 @@
  * Hugging Face folder -> GGUF with llama.cpp's tensor names and metadata keys (convert_hf_to_gguf.py's
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
- * its HF rows already rotate adjacent pairs), granite (permuted as llama), olmo2 (OLMo 2 and 3), lfm2 (its
+ * its HF rows already rotate adjacent pairs), granite (permuted as llama; Granite 4.0's dense granitemoehybrid too, its
+ * gate|up matrix split), olmo2 (OLMo 2 and 3), lfm2 (its
  * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
  * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
@@ -137,6 +138,13 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
     const [rows, cols] = e.shape;
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
     if (permute && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
+    if (arch !== 'phi3' && e.name.endsWith('ffn_up.weight') && rows === 2 * c.nFf) {
+      // Granite 4.0's gate|up matrix: llama.cpp's granite reads them apart (gate rows first), as its converter splits them
+      const half = c.nFf * cols;
+      out.push({ name: e.name.replace('ffn_up', 'ffn_gate'), ne: [cols, c.nFf], type: 'F32', data: data.slice(0, half) });
+      out.push({ name: e.name, ne: [cols, c.nFf], type: 'F32', data: data.slice(half) });
+      continue;
+    }
     out.push({ name: e.name, ne: [cols, rows], type: 'F32', data });
   }
   const rs = c.ropeScaling;

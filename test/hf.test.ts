@@ -243,6 +243,19 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_theta: -1 } } })).toThrow(/sliding_attention\.rope_theta is -1; expected a finite number above 0/);
   });
 
+  it('granitemoehybrid: Granite 4.0\'s dense models as granite (shared_mlp\'s width, RoPE only when asked); Mamba-2 layers and experts refused', () => {
+    const g4 = (patch: Record<string, unknown> = {}) => configFromHF({
+      ...base(), model_type: 'granitemoehybrid', layer_types: ['attention', 'attention', 'full_attention', 'attention'], num_local_experts: 0,
+      shared_intermediate_size: 2048, position_embedding_type: 'rope', residual_multiplier: 0.22, ...patch,
+    }, '/m/config.json').config;
+    expect(g4()).toMatchObject({ arch: 'granite', nFf: 2048, residualScale: 0.22, layerRope: [true, true, true, true] });
+    expect(g4({ position_embedding_type: undefined }).layerRope).toEqual([false, false, false, false]); // GraniteMoeHybridConfig's default: no RoPE
+    expect(() => g4({ layer_types: ['mamba', 'attention', 'mamba', 'mamba'] })).toThrow(/Mamba-2 layers \(layer_types "mamba"\) are not supported/);
+    expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected one "attention"/);
+    expect(() => g4({ num_local_experts: 62 })).toThrow(/num_local_experts 62 \(a mixture of experts\) is not supported/);
+    expect(() => g4({ num_local_experts: undefined })).toThrow(/num_local_experts 8 /);
+  });
+
   it('lfm2: conv layers from layer_types or full_attn_idxs, the MLP width Lfm2MLP derives, its own eps, tie and theta names', () => {
     const lfm2 = (patch: Record<string, unknown> = {}) => configFromHF({
       ...base(), model_type: 'lfm2', rms_norm_eps: undefined, rope_theta: undefined, rope_scaling: undefined, tie_word_embeddings: undefined,

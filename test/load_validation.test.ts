@@ -94,6 +94,14 @@ describe('GGUF hyper-parameters', () => {
     expect(swa.ropeBaseLocal).toBe(plain.ropeBase);
   });
 
+  it('head_count_kv one a layer (llama.cpp\'s converter writes Granite 4.0\'s dense models so): the same count everywhere', async () => {
+    const nLayer = configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(good)))).nLayer;
+    const perLayer = (kv: number[]) => ({ ...good, metadata: [...good.metadata.filter(([k]) => k !== 'llama.attention.head_count_kv'), ['llama.attention.head_count_kv', meta.u32s(kv)] as const] });
+    const nKv = configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(good)))).nKv;
+    expect(configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(perLayer(Array(nLayer).fill(nKv))))))).toMatchObject({ nKv, layerConv: [] });
+    await expectEmberError(async () => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(perLayer([...Array(nLayer).fill(nKv), nKv])), 'kv.gguf'))), 'BAD_MODEL', /head_count_kv has \d+ entries; expected \d+ \(one per layer\)/);
+  });
+
   it('lfm2 from GGUF as llama.cpp reads it: a head_count_kv of 0 marks a short-convolution layer; shortconv.l_cache required', async () => {
     const lfm2 = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'lfm2.'), k === 'general.architecture' ? meta.str('lfm2') : v] as const) };
     const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'lfm2.gguf')));

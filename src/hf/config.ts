@@ -8,7 +8,7 @@ export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
-  lfm2: 'Lfm2ForCausalLM',
+  lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -16,6 +16,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', olmo3: 'olmo2', // OLMo 3 is OLMo 2 with windowed layers (as llama.cpp's olmo2 runs it)
   lfm2: 'lfm2',
+  granitemoehybrid: 'granite', // Granite 4.0's dense models (every layer attention, no experts), as llama.cpp converts them
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -31,7 +32,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +71,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   };
 
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
-  const granite = modelType === 'granite';
+  const granite4 = modelType === 'granitemoehybrid';
+  const granite = modelType === 'granite' || granite4;
+  if (granite4) graniteDense(cfg, file, bad, posInt);
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   const lfm2 = modelType === 'lfm2';
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
@@ -103,9 +106,11 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
-  const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : ropeOnEveryLayer(nLayer);
+  // Granite 4.0 rotates only with position_embedding_type "rope" (GraniteMoeHybridConfig's default is none: NoPE)
+  const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
-  const windows = lfm2 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  // (LFM2's and Granite 4.0's layer_types name their layers' kinds, no windows)
+  const windows = lfm2 || granite4 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -115,7 +120,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
     nLayer,
     nEmbd,
-    nFf: lfm2 ? lfm2FfnWidth(cfg, posInt, num, flag) : posInt('intermediate_size'),
+    nFf: lfm2 ? lfm2FfnWidth(cfg, posInt, num, flag) : granite4 ? posInt('shared_intermediate_size', 1024) : posInt('intermediate_size'),
     nHead,
     nKv,
     headDim,
@@ -207,6 +212,27 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
     return layerWindows(nLayer, window, (l) => l >= from);
   }
   return layerWindows(nLayer, window, () => true);
+}
+
+/**
+ * Granite 4.0 (GraniteMoeHybridForCausalLM) as emberlm runs it: the dense models, every layer attention
+ * (layer_types "attention") and no experts (num_local_experts 0), whose MLP is the shared one. The hybrid
+ * models' Mamba-2 layers and the mixtures of experts are refused.
+ */
+function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, posInt: (f: string, d?: number) => number): void {
+  // IBM's configs say "attention" and "mamba"; transformers 5 saves them as "full_attention" and "linear_attention"
+  const types = cfg.layer_types ?? cfg.layers_block_type;
+  const attention = (t: unknown) => t === 'attention' || t === 'full_attention';
+  if (!Array.isArray(types) || !types.every((t) => attention(t) || t === 'mamba' || t === 'linear_attention')) {
+    throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected one "attention" (or "mamba") per layer`);
+  }
+  if (!types.every(attention)) {
+    throw new EmberError('UNSUPPORTED', `${file}: Mamba-2 layers (layer_types "${types.find((t) => !attention(t))}") are not supported; Granite 4.0's dense models, every layer "attention", are`, { file, field: 'layer_types' });
+  }
+  if (cfg.num_local_experts !== 0) {
+    throw new EmberError('UNSUPPORTED', `${file}: num_local_experts ${printableJson(cfg.num_local_experts ?? 8)} (a mixture of experts) is not supported; Granite 4.0's dense models have 0`, { file, field: 'num_local_experts' });
+  }
+  posInt('shared_intermediate_size', 1024);
 }
 
 /** LFM2's short-convolution layers: `layer_types` ("conv" or "full_attention"), else every layer not in `full_attn_idxs`. */

@@ -72,11 +72,20 @@ const LFM2_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'feed_forward.w2.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2';
-const FAMILY: Partial<Record<HFModelType, Family>> = { gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2' };
+/** Granite 4.0's dense models: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up). */
+const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down)\./.test(g)),
+  ['ffn_up.weight', 'shared_mlp.input_linear.weight'],
+  ['ffn_down.weight', 'shared_mlp.output_linear.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4';
+const FAMILY: Partial<Record<HFModelType, Family>> = {
+  gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4',
+};
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
@@ -109,8 +118,9 @@ export interface ExpectedTensor {
 }
 
 /** Every tensor a model with this config must have, in GGUF names. */
-export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>): ExpectedTensor[] {
+export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
   const fused = c.arch === 'phi3';
+  const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
@@ -134,16 +144,10 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm'>):
     }
     out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] });
-    if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] });
-    else {
-      out.push(
-        { name: `${b}attn_q.weight`, shape: [qDim, D] },
-        { name: `${b}attn_k.weight`, shape: [kvDim, D] },
-        { name: `${b}attn_v.weight`, shape: [kvDim, D] },
-        { name: `${b}ffn_gate.weight`, shape: [F, D] },
-        { name: `${b}ffn_up.weight`, shape: [F, D] },
-      );
-    }
+    if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] });
+    else out.push({ name: `${b}attn_q.weight`, shape: [qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
+    if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] });
+    else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] });
     if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
