@@ -4,6 +4,8 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
+import { RMS_LIB } from './wgsl_lib.ts';
+import { rmsnormWorkgroup } from './rmsnorm.ts';
 
 export const QK_NORM_PARAMS = new UniformLayout('Params', [
   ['q_dim', 'u32'],
@@ -32,8 +34,8 @@ export function buildQkNorm(gpu: Gpu, alloc: Allocator, a: QkNormArgs): Promise<
   const [qSpan, kSpan] = a.allHeads ? [qDim, kvDim] : [a.headDim, a.headDim];
   return buildKernel(gpu, alloc, {
     label: a.allHeads ? 'qk_norm/all_heads' : 'qk_norm/heads',
-    code: shaderText(source),
-    constants: { WG: 64 },
+    code: shaderText(source, {}, RMS_LIB),
+    constants: { WG: rmsnormWorkgroup(gpu.caps.cpu) },
     params: QK_NORM_PARAMS,
     values: { q_dim: qDim, kv_dim: kvDim, q_span: qSpan, k_span: kSpan, eps: a.eps },
     step: a.step,
