@@ -251,7 +251,8 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(g4()).toMatchObject({ arch: 'granite', nFf: 2048, residualScale: 0.22, layerRope: [true, true, true, true] });
     expect(g4({ position_embedding_type: undefined }).layerRope).toEqual([false, false, false, false]); // GraniteMoeHybridConfig's default: no RoPE
     expect(() => g4({ layer_types: ['mamba', 'attention', 'mamba', 'mamba'] })).toThrow(/Mamba-2 layers \(layer_types "mamba"\) are not supported/);
-    expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected one "attention"/);
+    expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected 4 entries of "attention"/);
+    expect(() => g4({ layer_types: ['attention', 'attention'] })).toThrow(/layer_types is .*; expected 4 entries of "attention" \(or "mamba"\), one per layer/);
     expect(() => g4({ num_local_experts: 62 })).toThrow(/num_local_experts 62 \(a mixture of experts\) is not supported/);
     expect(() => g4({ num_local_experts: undefined })).toThrow(/num_local_experts 8 /);
   });

@@ -73,7 +73,6 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
   const granite4 = modelType === 'granitemoehybrid';
   const granite = modelType === 'granite' || granite4;
-  if (granite4) graniteDense(cfg, file, bad, posInt);
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   const lfm2 = modelType === 'lfm2';
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
@@ -104,6 +103,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const nLayer = posInt('num_hidden_layers');
   // bounded before any per-layer list is built (a config claiming 1e8 layers must not allocate them)
   if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
+  if (granite4) graniteDense(cfg, file, bad, nLayer);
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
   // Granite 4.0 rotates only with position_embedding_type "rope" (GraniteMoeHybridConfig's default is none: NoPE)
@@ -219,12 +219,12 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
  * (layer_types "attention") and no experts (num_local_experts 0), whose MLP is the shared one. The hybrid
  * models' Mamba-2 layers and the mixtures of experts are refused.
  */
-function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, posInt: (f: string, d?: number) => number): void {
+function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, nLayer: number): void {
   // IBM's configs say "attention" and "mamba"; transformers 5 saves them as "full_attention" and "linear_attention"
   const types = cfg.layer_types ?? cfg.layers_block_type;
   const attention = (t: unknown) => t === 'attention' || t === 'full_attention';
-  if (!Array.isArray(types) || !types.every((t) => attention(t) || t === 'mamba' || t === 'linear_attention')) {
-    throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected one "attention" (or "mamba") per layer`);
+  if (!Array.isArray(types) || types.length !== nLayer || !types.every((t) => attention(t) || t === 'mamba' || t === 'linear_attention')) {
+    throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected ${nLayer} entries of "attention" (or "mamba"), one per layer`);
   }
   if (!types.every(attention)) {
     throw new EmberError('UNSUPPORTED', `${file}: Mamba-2 layers (layer_types "${types.find((t) => !attention(t))}") are not supported; Granite 4.0's dense models, every layer "attention", are`, { file, field: 'layer_types' });
@@ -232,7 +232,6 @@ function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, posI
   if (cfg.num_local_experts !== 0) {
     throw new EmberError('UNSUPPORTED', `${file}: num_local_experts ${printableJson(cfg.num_local_experts ?? 8)} (a mixture of experts) is not supported; Granite 4.0's dense models have 0`, { file, field: 'num_local_experts' });
   }
-  posInt('shared_intermediate_size', 1024);
 }
 
 /** LFM2's short-convolution layers: `layer_types` ("conv" or "full_attention"), else every layer not in `full_attn_idxs`. */

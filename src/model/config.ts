@@ -99,7 +99,10 @@ export function yarnMscale(factor: number, mscale = 1): number {
 }
 
 /** The features a plain Llama-style model has; families override what they change. */
-export const PLAIN_FEATURES = { layerConv: [], convKernel: 0, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu', attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1 } as const;
+export const PLAIN_FEATURES = {
+  layerConv: [], convKernel: 0, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
+} as const;
 
 /** Per-layer windows from a window size and which layers use it. */
 export function layerWindows(nLayer: number, window: number, isWindowed: (layer: number) => boolean): number[] {
