@@ -61,6 +61,7 @@ describe('synthetic models', () => {
     expect(syntheticGGUF('smollm2-135m', 'Q8_0').params).toBe(134_515_008);
     expect(syntheticGGUF('qwen2.5-0.5b', 'Q8_0').params).toBe(494_032_768);
     expect(syntheticGGUF('llama-3.2-1b', 'Q8_0').params).toBe(1_235_814_400);
+    expect(syntheticGGUF('qwen3-0.6b', 'Q8_0').params).toBe(596_049_920); // 0.44B without the embedding, as Qwen3-0.6B's card says
   });
 
   const tiny: SyntheticShape = { ...SYNTHETIC_MODELS['qwen2.5-0.5b'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 128 };
@@ -125,6 +126,24 @@ describe('synthetic models', () => {
       expect(engine.config).toMatchObject({ arch: 'lfm2', layerConv: [true, false, true], convKernel: 3 });
       const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
       expect(r.ids).toHaveLength(6);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('qwen3-0.6b: heads wider than nEmbd / nHead and per-head q/k norms; a small one loads as qwen3 and generates', async () => {
+    const small: SyntheticShape = { ...SYNTHETIC_MODELS['qwen3-0.6b'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 32, nFf: 96, vocab: 300, contextLength: 64 };
+    const g = syntheticGGUF(small, 'Q8_0', 4);
+    const out = new Uint8Array(g.size);
+    let at = 0;
+    for (const p of g.chunks()) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'qwen3', headDim: 32, qkNorm: true });
+      expect((await engine.complete([1, 5, 9], { maxTokens: 4, temperature: 0, stopAtEos: false })).ids).toHaveLength(4);
     } finally {
       engine.dispose();
     }

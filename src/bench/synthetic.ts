@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2' | 'lfm2';
+  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -31,6 +31,8 @@ export interface SyntheticShape {
   readonly ropeBase: number;
   readonly eps: number;
   readonly contextLength: number;
+  /** Per head, where it is not nEmbd / nHead (Qwen3's 128). */
+  readonly headDim?: number;
   /** LFM2: the attention layers (the others are short convolutions of convTaps taps, with per-head q/k norms on attention). */
   readonly attentionLayers?: readonly number[];
   readonly convTaps?: number;
@@ -44,6 +46,8 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'smollm2-135m': { arch: 'llama', nEmbd: 576, nLayer: 30, nHead: 9, nHeadKv: 3, nFf: 1536, vocab: 49152, tied: true, qkvBias: false, ropeBase: 100000, eps: 1e-5, contextLength: 8192 },
   'qwen2.5-0.5b': { arch: 'qwen2', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864, vocab: 151936, tied: true, qkvBias: true, ropeBase: 1000000, eps: 1e-6, contextLength: 32768 },
   'llama-3.2-1b': { arch: 'llama', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192, vocab: 128256, tied: true, qkvBias: false, ropeBase: 500000, eps: 1e-5, contextLength: 131072 },
+  // Qwen/Qwen3-0.6B: heads of 128 (q 2,048 wide on a 1,024 model), per-head q/k RMSNorm
+  'qwen3-0.6b': { arch: 'qwen3', nEmbd: 1024, nLayer: 28, nHead: 16, nHeadKv: 8, headDim: 128, nFf: 3072, vocab: 151936, tied: true, qkvBias: false, ropeBase: 1000000, eps: 1e-6, contextLength: 40960 },
   // LiquidAI/LFM2-350M: 10 short-convolution layers, attention at 2, 5, 8, 10, 12, 14; the MLP 4608 wide (llama.cpp's)
   'lfm2-350m': {
     arch: 'lfm2', nEmbd: 1024, nLayer: 16, nHead: 16, nHeadKv: 8, nFf: 4608, vocab: 65536, tied: true, qkvBias: false, ropeBase: 1000000, eps: 1e-5,
@@ -106,7 +110,7 @@ export function resolveType(t: string): TensorType {
 }
 
 function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
-  const hd = s.nEmbd / s.nHead;
+  const hd = s.headDim ?? s.nEmbd / s.nHead;
   const out: TensorPlan[] = [];
   const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
     let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
@@ -137,7 +141,7 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       addFfn(p);
       continue;
     }
-    if (s.arch === 'lfm2') {
+    if (s.arch === 'lfm2' || s.arch === 'qwen3') {
       add(`${p}attn_q_norm.weight`, [hd], 'norm');
       add(`${p}attn_k_norm.weight`, [hd], 'norm');
     }
@@ -176,7 +180,9 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     // LFM2: one count a layer, 0 on its short-convolution layers
     [`${a}.attention.head_count_kv`, s.arch === 'lfm2' ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
     ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
-    [`${a}.rope.dimension_count`, meta.u32(s.nEmbd / s.nHead)],
+    // (key_length only where heads are not nEmbd / nHead wide: the older shapes' files keep their bytes)
+    ...(s.headDim ? [[`${a}.attention.key_length`, meta.u32(s.headDim)], [`${a}.attention.value_length`, meta.u32(s.headDim)]] as [string, MetaValue][] : []),
+    [`${a}.rope.dimension_count`, meta.u32(s.headDim ?? s.nEmbd / s.nHead)],
     [`${a}.attention.layer_norm_rms_epsilon`, meta.f32(s.eps)],
     [`${a}.rope.freq_base`, meta.f32(s.ropeBase)],
     [`${a}.vocab_size`, meta.u32(s.vocab)],
