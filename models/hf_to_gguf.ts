@@ -23,7 +23,7 @@ import { TOKEN_TYPE } from './generate.ts';
 const GGUF_ARCH: Record<string, string> = {
   llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', // OLMo 2 and 3
-  lfm2: 'lfm2',
+  lfm2: 'lfm2', mistral3: 'mistral3',
 };
 
 /**
@@ -66,9 +66,10 @@ function llama3Factors(c: ModelConfig): Float32Array {
  * YaRN as llama.cpp reads it for these architectures: its betas are fixed at 32 and 1 with the ramp's ends rounded
  * out, and cos and sin are multiplied by rope.scaling.attn_factor times its own 1 + 0.1 ln(factor).
  */
-function yarnKeys(c: ModelConfig, k: (s: string) => string): Array<[string, MetaValue]> {
+function yarnKeys(c: ModelConfig, arch: string, k: (s: string) => string): Array<[string, MetaValue]> {
   const rs = c.ropeScaling;
-  if ((rs.betaFast ?? 32) !== 32 || (rs.betaSlow ?? 1) !== 1 || rs.truncate === false) {
+  const mistral3 = arch === 'mistral3'; // llama.cpp reads its betas and log multiplier
+  if ((!mistral3 && ((rs.betaFast ?? 32) !== 32 || (rs.betaSlow ?? 1) !== 1)) || rs.truncate === false) {
     throw new EmberError('UNSUPPORTED', `hf_to_gguf: YaRN with beta_fast ${rs.betaFast}, beta_slow ${rs.betaSlow}, truncate ${rs.truncate}: llama.cpp reads only 32, 1 and true`);
   }
   const m: Array<[string, MetaValue]> = [
@@ -76,7 +77,11 @@ function yarnKeys(c: ModelConfig, k: (s: string) => string): Array<[string, Meta
     [k('rope.scaling.factor'), meta.f32(rs.factor)],
     [k('rope.scaling.original_context_length'), meta.u32(rs.originalContext ?? c.contextTrain)],
   ];
-  const attnFactor = (rs.attnFactor ?? 1) / yarnMscale(rs.factor);
+  if (mistral3) {
+    // a log multiplier of 1 cancels llama.cpp's own 1 + 0.1 ln(factor): attn_factor is then the whole factor
+    m.push([k('rope.scaling.yarn_beta_fast'), meta.f32(rs.betaFast ?? 32)], [k('rope.scaling.yarn_beta_slow'), meta.f32(rs.betaSlow ?? 1)], [k('rope.scaling.yarn_log_multiplier'), meta.f32(1)]);
+  }
+  const attnFactor = (rs.attnFactor ?? 1) / (mistral3 ? 1 : yarnMscale(rs.factor));
   if (Math.abs(attnFactor - 1) > 1e-7) m.push([k('rope.scaling.attn_factor'), meta.f32(attnFactor)]);
   return m;
 }
@@ -103,7 +108,13 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   if (rs.type === 'longrope') {
     m.push([k('rope.scaling.attn_factor'), meta.f32(rs.attnFactor ?? 1)], [k('rope.scaling.original_context_length'), meta.u32(rs.originalContext ?? c.contextTrain)]);
   }
-  if (rs.type === 'yarn') m.push(...yarnKeys(c, k));
+  if (rs.type === 'yarn') m.push(...yarnKeys(c, arch, k));
+  if (c.attnTemperature) {
+    if (arch !== 'mistral3' || c.attnTemperature.floor !== (rs.originalContext ?? c.contextTrain)) {
+      throw new EmberError('UNSUPPORTED', `hf_to_gguf: an attention temperature over ${c.attnTemperature.floor} positions: llama.cpp reads it for mistral3 over YaRN's original context only`);
+    }
+    m.push([k('attention.temperature_scale'), meta.f32(c.attnTemperature.beta)]);
+  }
   const windows = c.layerWindow.filter((w) => w > 0);
   if (windows.length > 0) {
     if (new Set(windows).size > 1) throw new EmberError('UNSUPPORTED', `hf_to_gguf: layers use different windows (${[...new Set(windows)].join(', ')}); GGUF holds one`);

@@ -57,6 +57,10 @@ struct Params {
   neox: u32,
   long_from: u32,
   mscale: f32,
+  temp_beta: f32, // q's temperature (q_temperature, shaders/kv_write.wgsl)
+  temp_floor: u32,
+  pad0: u32,
+  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -286,8 +290,9 @@ fn decode_begin(kvh: u32, split: u32, lid: u32, gran: u32) -> Keys {
   let has_new = end == n_keys; // this split holds the new position
   let q_dim = p.n_head * p.head_dim;
   let kv_dim = p.n_kv * p.head_dim;
+  let q_scale = q_temperature(pos) * p.scale; // the same for every element of the step's queries
   for (var i = lid; i < GROUP * hd4; i += WG) {
-    sh_q[i] = rope4((kvh * GROUP + i / hd4) * p.head_dim, i % hd4, pos) * p.scale;
+    sh_q[i] = rope4((kvh * GROUP + i / hd4) * p.head_dim, i % hd4, pos) * q_scale;
   }
   if (has_new) {
     for (var d = lid; d < hd4; d += WG) {

@@ -30,6 +30,13 @@ fn rope_cs(j: u32, pos: u32) -> vec2<f32> {
   return vec2<f32>(cos(theta), sin(theta)) * p.mscale;
 }
 
+// Llama 4's attention temperature (Ministral 3): q times 1 + beta ln(1 + floor(pos / floor)) after RoPE, 1 below
+// `floor` positions (the YaRN original context); temp_floor 0: off.
+fn q_temperature(pos: u32) -> f32 {
+  if (p.temp_floor == 0u) { return 1.0; }
+  return 1.0 + p.temp_beta * log(1.0 + f32(pos / p.temp_floor));
+}
+
 // An element x rotated with its pair partner xp by (cos, sin) cs: the pair's first element or its second.
 fn rope_rot(x: f32, xp: f32, cs: vec2<f32>, first: bool) -> f32 {
   return select(xp * cs.y + x * cs.x, x * cs.x - xp * cs.y, first);

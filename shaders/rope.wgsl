@@ -18,6 +18,10 @@ struct Params {
   cache_len: u32, // rows of the K/V ring
   long_from: u32, // use the second table when pos + n_tokens > long_from (0xffffffff: one table)
   mscale: f32, // multiplies cos and sin of the rotated dims (LongRoPE attention factor), else 1
+  temp_beta: f32, // q's temperature (q_temperature, shaders/kv_write.wgsl)
+  temp_floor: u32,
+  pad0: u32,
+  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -40,7 +44,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let pos = step.pos + t;
   if (h < p.n_head) {
     let base = row + h * p.head_dim;
-    for (var d = lid; d < hd4; d += WG) { kv_new[d] = rope4(base, d, pos); }
+    let q_temp = q_temperature(pos);
+    for (var d = lid; d < hd4; d += WG) { kv_new[d] = rope4(base, d, pos) * q_temp; }
     workgroupBarrier(); // all of the head read before any of it is overwritten
     for (var d = lid; d < hd4; d += WG) {
       for (var c = 0u; c < 4u; c++) { qkv[base + 4u * d + c] = kv_new[d][c]; }

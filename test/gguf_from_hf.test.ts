@@ -30,7 +30,7 @@ const MODELS = [
   { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' }, { name: 'ernie4_5', arch: 'ernie4_5' },
   { name: 'qwen3-yarn', arch: 'qwen3' }, { name: 'granite', arch: 'granite' },
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
-  { name: 'granite4', arch: 'granite' },
+  { name: 'granite4', arch: 'granite' }, { name: 'ministral3', arch: 'mistral3' },
 ];
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
@@ -54,10 +54,11 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       const f = await readGGUF(sourceFromBuffer(bytes));
       expect(f.metadata.get('general.architecture')).toBe(arch);
       // names differ; llama rotates adjacent pairs after the permutation; f32 metadata rounds eps and the scales
-      const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, ...ours } = configFromGGUF(f);
-      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, ...theirs } = hf.config;
+      const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, attnTemperature: t1, ...ours } = configFromGGUF(f);
+      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ...theirs } = hf.config;
       expect(ours).toEqual(theirs);
-      for (const [a, b] of [[s1, s2], [m1, m2], [q1, q2], [l1, l2]]) expect(a).toBeCloseTo(b, 6);
+      for (const [a, b] of [[s1, s2], [m1, m2], [q1, q2], [l1, l2], [t1?.beta ?? 0, t2?.beta ?? 0]]) expect(a).toBeCloseTo(b, 6);
+      expect(t1?.floor).toBe(t2?.floor);
       expect(e1).toBe(Math.fround(e2));
       expect(r1.type === r2.type || (r2.type === 'llama3' && r1.type === 'none')).toBe(true); // llama3: rope_freqs.weight
       if (r2.type === 'yarn') {

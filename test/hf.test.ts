@@ -257,6 +257,17 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => g4({ num_local_experts: undefined })).toThrow(/num_local_experts 8 /);
   });
 
+  it('ministral3: YaRN with mscale = mscale_all_dim (attention factor 1) and Llama 4\'s temperature over the original context', () => {
+    const rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 16, original_max_position_embeddings: 16384, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1, llama_4_scaling_beta: 0.1 };
+    const m3 = (patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: 'ministral3', rope_theta: undefined, rope_scaling: undefined, rope_parameters, max_position_embeddings: 262144, ...patch }, '/m/config.json').config;
+    const c = m3();
+    expect(c).toMatchObject({ arch: 'mistral3', ropeBase: 1e6, ropeNeox: true, attnTemperature: { beta: 0.1, floor: 16384 }, ropeScaling: { type: 'yarn', factor: 16, originalContext: 16384, betaFast: 32, betaSlow: 1 } });
+    expect(c.ropeScaling.attnFactor).toBe(1);
+    expect(m3({ rope_parameters: { ...rope_parameters, llama_4_scaling_beta: 0 } }).attnTemperature).toBeNull();
+    expect(() => m3({ rope_parameters: { ...rope_parameters, llama_4_scaling_beta: 'x' } })).toThrow(/rope_parameters\.llama_4_scaling_beta is "x"; expected a finite number/);
+    expect(() => m3({ rope_parameters: { ...rope_parameters, rope_type: 'linear', factor: 2, original_max_position_embeddings: undefined } })).toThrow(/original_max_position_embeddings is undefined; llama_4_scaling_beta needs a positive integer/);
+  });
+
   it('lfm2: conv layers from layer_types or full_attn_idxs, the MLP width Lfm2MLP derives, its own eps, tie and theta names', () => {
     const lfm2 = (patch: Record<string, unknown> = {}) => configFromHF({
       ...base(), model_type: 'lfm2', rms_norm_eps: undefined, rope_theta: undefined, rope_scaling: undefined, tie_word_embeddings: undefined,

@@ -22,12 +22,13 @@ const COMPILE_TIMEOUT = 900_000;
 const u32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer) => new Uint32Array(await readBuffer(gpu, b, b.size));
 
 /** One table of frequencies (base 10000), or LongRoPE's two with mscale 1.25 when longFrom is set. */
-function ropeTable(nRot: number, longFrom: number) {
+/** tempFloor: Ministral 3's attention temperature over that many positions (beta 0.25); 0: none. */
+function ropeTable(nRot: number, longFrom: number, tempFloor = 0) {
   const two = longFrom !== ONE_TABLE;
   const invFreq = new Float32Array((two ? 2 : 1) * (nRot / 2));
   invFreq.set(ropeInvFreq(nRot, 10000));
   if (two) invFreq.set(ropeInvFreq(nRot, 10000, { extFactors: Array.from({ length: nRot / 2 }, (_, i) => 1 + i) }), nRot / 2);
-  return { invFreq, longFrom, mscale: two ? 1.25 : 1 };
+  return { invFreq, longFrom, mscale: two ? 1.25 : 1, tempBeta: tempFloor ? 0.25 : 0, tempFloor };
 }
 /** The prefill attention does no RoPE. */
 const noRope = (alloc: Allocator, headDim: number) => ({ nRot: headDim, neox: false, invFreq: alloc.storage('inv', headDim * 2), longFrom: ONE_TABLE, mscale: 1 });
@@ -75,12 +76,13 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [6, 2, 16, 8, true, 3, 4, 128, ONE_TABLE],
     [4, 2, 16, 12, true, 10, 6, 9, 4], // ring of 9 wraps; long table (pos + T > 4)
     [4, 2, 16, 12, true, 0, 4, 9, 4], // short table: pos + T = 4
-  ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i ring=%i long_from=%i', async (nHead, nKv, headDim, nRot, neox, pos, T, ring, longFrom) => {
+    [4, 2, 16, 16, false, 3, 6, 128, ONE_TABLE, 4], // q's temperature over 4 positions: 1 at 3, then ln 2, ln 3 steps
+  ])('rope + kv write, n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i T=%i ring=%i long_from=%i temp_floor=%s', async (nHead, nKv, headDim, nRot, neox, pos, T, ring, longFrom, tempFloor = 0) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, row = nHead * headDim + 2 * kvDim;
     const qkv = randn(rng(nHead + pos), T * row);
-    const table = ropeTable(nRot, longFrom);
+    const table = ropeTable(nRot, longFrom, tempFloor);
     for (const kvType of KV_CACHE_TYPES) {
       const qkvB = alloc.upload('qkv', qkv), kv = alloc.storage('kv', kvCacheBytes(kvType, ring, nKv, headDim));
       const d = await buildRope(gpu, alloc, {

@@ -102,6 +102,18 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(async () => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(perLayer([...Array(nLayer).fill(nKv), nKv])), 'kv.gguf'))), 'BAD_MODEL', /head_count_kv has \d+ entries; expected \d+ \(one per layer\)/);
   });
 
+  it('mistral3 from GGUF as llama.cpp reads it: temperature_scale over the YaRN original context, its betas and log multiplier', async () => {
+    const m3 = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'mistral3.'), k === 'general.architecture' ? meta.str('mistral3') : v] as const) };
+    const read = async (extra: (readonly [string, MetaValue])[]) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF({ ...m3, metadata: [...m3.metadata, ...extra] }), 'm3.gguf')));
+    const yarn = [['mistral3.rope.scaling.type', meta.str('yarn')], ['mistral3.rope.scaling.factor', meta.f32(16)], ['mistral3.rope.scaling.original_context_length', meta.u32(16384)]] as const;
+    expect(await read([])).toMatchObject({ arch: 'mistral3', ropeNeox: false, attnTemperature: null });
+    const c = await read([...yarn, ['mistral3.attention.temperature_scale', meta.f32(0.5)], ['mistral3.rope.scaling.yarn_log_multiplier', meta.f32(1)], ['mistral3.rope.scaling.yarn_beta_fast', meta.f32(16)]]);
+    expect(c.attnTemperature).toEqual({ beta: 0.5, floor: 16384 });
+    expect(c.ropeScaling).toMatchObject({ type: 'yarn', factor: 16, betaFast: 16, betaSlow: 1, attnFactor: 1 }); // mscale(16) / mscale(16, 1)
+    expect((await read([...yarn])).ropeScaling.attnFactor).toBeCloseTo(1 + 0.1 * Math.log(16), 6); // no multiplier: llama.cpp's 1 + 0.1 ln(factor)
+    await expectEmberError(() => read([['mistral3.attention.temperature_scale', meta.f32(NaN)]]), 'BAD_MODEL', /temperature_scale is NaN; expected a finite number/);
+  });
+
   it('lfm2 from GGUF as llama.cpp reads it: a head_count_kv of 0 marks a short-convolution layer; shortconv.l_cache required', async () => {
     const lfm2 = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'lfm2.'), k === 'general.architecture' ? meta.str('lfm2') : v] as const) };
     const read = async (f: GGUFToWrite) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(f), 'lfm2.gguf')));

@@ -53,7 +53,7 @@ export function explain(e: unknown, what: 'load' | 'reply'): Explained {
     case 'CONTEXT_OVERFLOW':
       return { title: 'The conversation is too long', text: 'It no longer fits the model\'s context. Start a new chat.', detail };
     case 'UNSUPPORTED':
-      return { title: 'This model is not supported yet', text: 'emberlm runs Llama, Mistral, Qwen 2/3, Gemma 2/3, Phi-3, SmolLM2/3, ERNIE 4.5, Granite 3/4.0 (dense), OLMo 2/3 and LFM2 models: GGUF (F32, F16, BF16, Q8_0, Q4_0/1, Q5_0/1, the K-quants such as Q4_K_M) or safetensors.', detail };
+      return { title: 'This model is not supported yet', text: 'emberlm runs Llama, Mistral, Ministral 3, Qwen 2/3, Gemma 2/3, Phi-3, SmolLM2/3, ERNIE 4.5, Granite 3/4.0 (dense), OLMo 2/3 and LFM2 models: GGUF (F32, F16, BF16, Q8_0, Q4_0/1, Q5_0/1, the K-quants such as Q4_K_M) or safetensors.', detail };
     case 'BAD_FILE':
     case 'BAD_MODEL':
       return { title: 'Not a model file emberlm can read', text: 'Pick a .gguf file, or a Hugging Face folder with config.json and safetensors.', detail };

@@ -8,7 +8,7 @@ export const HF_MODEL_TYPES = {
   llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
-  lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM',
+  lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -17,6 +17,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   olmo2: 'olmo2', olmo3: 'olmo2', // OLMo 3 is OLMo 2 with windowed layers (as llama.cpp's olmo2 runs it)
   lfm2: 'lfm2',
   granitemoehybrid: 'granite', // Granite 4.0's dense models (every layer attention, no experts), as llama.cpp converts them
+  ministral3: 'mistral3', // llama.cpp's name for it
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -32,7 +33,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -142,6 +143,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
+    ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
@@ -234,6 +236,23 @@ function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, nLay
   }
 }
 
+/**
+ * Ministral 3's attention temperature (Llama 4's): rope_parameters.llama_4_scaling_beta over its
+ * original_max_position_embeddings, as Ministral3Attention reads them; null where beta is 0 or absent.
+ */
+function llama4Temperature(cfg: Record<string, unknown>, bad: Bad): ModelConfig['attnTemperature'] {
+  const field = isObject(cfg.rope_parameters) ? 'rope_parameters' : 'rope_scaling';
+  const p = isObject(cfg[field]) ? (cfg[field] as Record<string, unknown>) : {};
+  const beta = p.llama_4_scaling_beta ?? 0;
+  if (typeof beta !== 'number' || !Number.isFinite(beta)) throw bad(`${field}.llama_4_scaling_beta`, `is ${printableJson(beta)}; expected a finite number`);
+  if (beta === 0) return null;
+  const floor = p.original_max_position_embeddings;
+  if (typeof floor !== 'number' || !Number.isInteger(floor) || floor <= 0) {
+    throw bad(`${field}.original_max_position_embeddings`, `is ${printableJson(floor)}; llama_4_scaling_beta needs a positive integer`);
+  }
+  return Object.freeze({ beta, floor });
+}
+
 /** LFM2's short-convolution layers: `layer_types` ("conv" or "full_attention"), else every layer not in `full_attn_idxs`. */
 function convLayers(cfg: Record<string, unknown>, nLayer: number, bad: Bad): boolean[] {
   const types = cfg.layer_types;
@@ -285,7 +304,7 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let p: Record<string, unknown> = rp ?? {};
   let where = field;
   let ropeBaseLocal: number | null = null;
-  let thetaDefault = m.modelType === 'lfm2' ? 1e6 : 10000;
+  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'ministral3' ? 1e6 : 10000;
   // Gemma 3 and OLMo 3: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
   const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3';
   if (gemma3 || olmo3) {

@@ -27,6 +27,10 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['neox', 'u32'],
   ['long_from', 'u32'],
   ['mscale', 'f32'],
+  ['temp_beta', 'f32'],
+  ['temp_floor', 'u32'],
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
 ] as const);
 export const ATTENTION_SOURCE = source;
 export const MAX_HEAD_DIM = 256;
@@ -301,6 +305,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
         softcap: a.softcap, n_split: a.nSplit,
         n_rot: a.rope.nRot, neox: a.rope.neox ? 1 : 0, long_from: a.rope.longFrom, mscale: a.rope.mscale,
+        temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, pad0: 0, pad1: 0,
       },
       step: a.step,
       bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d: null where the entry point does not use it

@@ -16,6 +16,10 @@ export const ROPE_PARAMS = new UniformLayout('Params', [
   ['cache_len', 'u32'],
   ['long_from', 'u32'],
   ['mscale', 'f32'],
+  ['temp_beta', 'f32'],
+  ['temp_floor', 'u32'],
+  ['pad0', 'u32'],
+  ['pad1', 'u32'],
 ] as const);
 /** long_from for a model with one table: never switch. */
 export const ONE_TABLE = 0xffffffff;
@@ -35,6 +39,8 @@ export interface RopeTable {
   invFreq: GPUBuffer; // (tables, nRot/2) f32, see ropeInvFreq: one table, or LongRoPE's short then long
   longFrom: number; // the long table for a pass whose last position + 1 exceeds this; ONE_TABLE: never
   mscale: number; // multiplies cos and sin (LongRoPE attention factor), else 1
+  tempBeta?: number; // q times 1 + tempBeta ln(1 + floor(pos / tempFloor)) after RoPE (Ministral 3); tempFloor 0 or absent: off
+  tempFloor?: number;
 }
 
 /** A layer's K/V cache: one buffer, stored as src/kernels/kv_layout.ts says. */
@@ -60,7 +66,9 @@ export function buildRope(gpu: Gpu, alloc: Allocator, a: RopeArgs): Promise<Disp
     code: shaderText(source, {}, ...kvShaderParts(a.kvType, a.headDim)),
     constants: { WG: a.wg ?? ropeWorkgroup(gpu.caps.cpu) },
     params: ROPE_PARAMS,
-    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, cache_len: a.cacheLen, long_from: a.longFrom, mscale: a.mscale },
+    values: { n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, n_rot: a.nRot, neox: a.neox ? 1 : 0, cache_len: a.cacheLen, long_from: a.longFrom, mscale: a.mscale,
+      temp_beta: a.tempBeta ?? 0, temp_floor: a.tempFloor ?? 0, pad0: 0, pad1: 0,
+    },
     step: a.step,
     bindings: [a.invFreq, a.qkv, a.kv],
     grid: (n) => [a.nHead + a.nKv, n],

@@ -4,7 +4,7 @@ import { printable } from '../util/printable.ts';
 import { validateConfig, type ConfigFieldNames } from './validate.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -55,6 +55,11 @@ export interface ModelConfig {
   readonly residualScale: number;
   /** Granite: logits are divided by this (logits_scaling), else 1. */
   readonly logitScale: number;
+  /**
+   * Ministral 3 (Llama 4's attention temperature): after RoPE, q times 1 + beta ln(1 + floor(pos / floor)), 1 below `floor`
+   * positions (YaRN's original context); null where the model has none.
+   */
+  readonly attnTemperature: { readonly beta: number; readonly floor: number } | null;
 }
 
 /** The GGUF metadata key (or tensor) behind each ModelConfig field, for validateConfig's messages. */
@@ -100,7 +105,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -120,9 +125,9 @@ export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.
 
 /**
  * How a GGUF architecture rotates: adjacent pairs (2i, 2i + 1) where llama.cpp's converter permutes the q/k rows into
- * them (llama, mistral, smollm3, granite) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
+ * them (llama, mistral, smollm3, granite, mistral3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
  */
-export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite'].includes(arch);
+export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'mistral3'].includes(arch);
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
@@ -204,6 +209,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     logitScale: granite('logit_scale'),
     layerConv: Object.freeze([]), // filled in below
     convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
+    attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
   if (kvPerLayer && kvPerLayer.length !== nLayer) {
@@ -213,6 +219,18 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   return Object.freeze({
     ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)), layerConv: Object.freeze(layerConv),
   });
+}
+
+/** Ministral 3's attention temperature as llama.cpp reads it: attention.temperature_scale, over YaRN's original context. */
+function ggufAttnTemperature(f: GGUFFile, arch: string, contextTrain: number): ModelConfig['attnTemperature'] {
+  const beta = arch === 'mistral3' ? metaNumber(f, `${arch}.attention.temperature_scale`, 0) : 0;
+  if (beta === 0) return null;
+  if (!Number.isFinite(beta)) throw new EmberError('BAD_MODEL', `${f.source.name}: ${arch}.attention.temperature_scale is ${beta}; expected a finite number`);
+  const floor = metaNumber(f, `${arch}.rope.scaling.original_context_length`, contextTrain); // llama.cpp's n_ctx_orig_yarn
+  if (!(Number.isInteger(floor) && floor > 0)) {
+    throw new EmberError('BAD_MODEL', `${f.source.name}: ${arch}.rope.scaling.original_context_length is ${floor}; attention.temperature_scale needs a positive one`);
+  }
+  return { beta, floor };
 }
 
 function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeScalingConfig {
@@ -227,12 +245,16 @@ function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeS
   }
   if (scalingType === 'linear') return { type: 'linear', factor: metaNumber(f, k('rope.scaling.factor'), 1) };
   if (scalingType === 'yarn') {
-    // llama.cpp's YaRN for the architectures read here: its ramp's betas fixed at 32 and 1 (the yarn_beta_* keys are
-    // not read), cos and sin times rope.scaling.attn_factor and 1 + 0.1 ln(factor).
+    // llama.cpp's YaRN for the architectures read here: its ramp's betas 32 and 1 (mistral3 alone reads the
+    // yarn_beta_* keys), cos and sin times rope.scaling.attn_factor and mscale(factor) / mscale(factor, log_mul) with
+    // mistral3's yarn_log_multiplier (mscale_all_dim; llama.cpp's context takes mscale as 1), else 1 + 0.1 ln(factor).
     const factor = metaNumber(f, k('rope.scaling.factor'), 1);
     const originalContext = metaNumber(f, k('rope.scaling.original_context_length'), contextTrain);
-    const attnFactor = metaNumber(f, k('rope.scaling.attn_factor'), 1) * yarnMscale(factor);
-    return { type: 'yarn', factor, originalContext, attnFactor, betaFast: 32, betaSlow: 1, truncate: true };
+    const logMul = arch === 'mistral3' ? metaNumber(f, k('rope.scaling.yarn_log_multiplier'), 0) : 0;
+    const mscale = logMul !== 0 ? yarnMscale(factor) / yarnMscale(factor, logMul) : yarnMscale(factor);
+    const attnFactor = metaNumber(f, k('rope.scaling.attn_factor'), 1) * mscale;
+    const betas = arch === 'mistral3' ? { betaFast: metaNumber(f, k('rope.scaling.yarn_beta_fast'), 32), betaSlow: metaNumber(f, k('rope.scaling.yarn_beta_slow'), 1) } : { betaFast: 32, betaSlow: 1 };
+    return { type: 'yarn', factor, originalContext, attnFactor, ...betas, truncate: true };
   }
   if (scalingType !== 'none' && !(scalingType === 'llama3' || f.tensors.has('rope_freqs.weight'))) {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: rope scaling "${scalingType}" is not supported (none, linear, llama3, longrope, yarn)`);

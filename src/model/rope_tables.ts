@@ -7,6 +7,9 @@ export interface RopeTable {
   readonly invFreq: Float32Array; // (tables, nRot/2): one table, or LongRoPE's short then long
   readonly longFrom: number; // the long table for a pass whose last position + 1 exceeds this; ONE_TABLE: never
   readonly mscale: number; // multiplies cos and sin (LongRoPE's attention factor), else 1
+  /** Llama 4 / Ministral 3: q times 1 + tempBeta ln(1 + floor(pos / tempFloor)) after RoPE; tempFloor 0: off. */
+  readonly tempBeta: number;
+  readonly tempFloor: number;
 }
 
 /**
@@ -16,14 +19,15 @@ export interface RopeTable {
 export async function ropeTables(c: ModelConfig, w: WeightSource): Promise<{ global: RopeTable; local: RopeTable | null }> {
   const half = c.nRot / 2;
   const rs = c.ropeScaling;
-  const local = c.ropeBaseLocal === null ? null : { invFreq: ropeInvFreq(c.nRot, c.ropeBaseLocal), longFrom: ONE_TABLE, mscale: 1 };
+  const temp = { tempBeta: c.attnTemperature?.beta ?? 0, tempFloor: c.attnTemperature?.floor ?? 0 };
+  const local = c.ropeBaseLocal === null ? null : { invFreq: ropeInvFreq(c.nRot, c.ropeBaseLocal), longFrom: ONE_TABLE, mscale: 1, ...temp };
   if (rs.type === 'longrope') {
     const short = rs.shortFactor ?? (await w.vector('rope_factors_short.weight', half));
     const long = rs.longFactor ?? (await w.vector('rope_factors_long.weight', half));
     const invFreq = new Float32Array(2 * half);
     invFreq.set(ropeInvFreq(c.nRot, c.ropeBase, { extFactors: short }), 0);
     invFreq.set(ropeInvFreq(c.nRot, c.ropeBase, { extFactors: long }), half);
-    return { global: { invFreq, longFrom: rs.originalContext ?? c.contextTrain, mscale: rs.attnFactor ?? 1 }, local };
+    return { global: { invFreq, longFrom: rs.originalContext ?? c.contextTrain, mscale: rs.attnFactor ?? 1, ...temp }, local };
   }
   const freqFactors = w.has('rope_freqs.weight') ? await w.vector('rope_freqs.weight', half) : undefined;
   const invFreq = ropeInvFreq(c.nRot, c.ropeBase, {
@@ -32,5 +36,5 @@ export async function ropeTables(c: ModelConfig, w: WeightSource): Promise<{ glo
     llama3: rs.type === 'llama3' && !freqFactors ? { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor ?? 1, highFreqFactor: rs.highFreqFactor ?? 4, originalContext: rs.originalContext ?? 8192 } : undefined,
     yarn: rs.type === 'yarn' ? { factor: rs.factor, originalContext: rs.originalContext ?? c.contextTrain, betaFast: rs.betaFast ?? 32, betaSlow: rs.betaSlow ?? 1, truncate: rs.truncate ?? true } : undefined,
   });
-  return { global: { invFreq, longFrom: ONE_TABLE, mscale: rs.type === 'yarn' ? rs.attnFactor ?? 1 : 1 }, local };
+  return { global: { invFreq, longFrom: ONE_TABLE, mscale: rs.type === 'yarn' ? rs.attnFactor ?? 1 : 1, ...temp }, local };
 }

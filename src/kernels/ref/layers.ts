@@ -25,6 +25,8 @@ export interface RopeTableRef {
   invFreq: Float32Array; // (tables, nRot/2)
   longFrom: number; // second table when pos + T > longFrom
   mscale: number; // multiplies cos and sin
+  tempBeta?: number; // q times 1 + tempBeta ln(1 + floor(pos / tempFloor)) after RoPE; tempFloor 0 or absent: off
+  tempFloor?: number;
 }
 
 /**
@@ -56,7 +58,10 @@ export function ropeRef(
         out[a] = qkv[base + a] * c - qkv[base + b] * sn;
         out[b] = qkv[base + a] * sn + qkv[base + b] * c;
       }
-      if (h < s.nHead) qkv.set(out, base);
+      if (h < s.nHead) {
+        const temp = table.tempFloor ? Math.fround(1 + (table.tempBeta ?? 0) * Math.log(1 + Math.floor(p / table.tempFloor))) : 1;
+        qkv.set(temp === 1 ? out : out.map((v) => v * temp), base);
+      }
       else {
         const kh = h - s.nHead;
         kCache.set(kvRoundTrip(kvType, out, s.headDim), slot * kvDim + kh * s.headDim);
