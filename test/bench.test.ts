@@ -65,8 +65,8 @@ describe('synthetic models', () => {
   });
 
   const tiny: SyntheticShape = { ...SYNTHETIC_MODELS['qwen2.5-0.5b'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 128 };
-  const bytesOf = (type: string) => {
-    const g = syntheticGGUF(tiny, type, 3);
+  /** A synthetic file's chunks, joined. */
+  const joined = (g: ReturnType<typeof syntheticGGUF>) => {
     const parts = [...g.chunks()];
     const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
     let at = 0;
@@ -74,7 +74,11 @@ describe('synthetic models', () => {
       out.set(p, at);
       at += p.byteLength;
     }
-    return { g, out };
+    return out;
+  };
+  const bytesOf = (type: string) => {
+    const g = syntheticGGUF(tiny, type, 3);
+    return { g, out: joined(g) };
   };
 
   it.each(['F32', 'F16', 'Q8_0', 'Q4_0'])('%s: a valid GGUF of the announced size, same bytes every time, loads and generates', async (type) => {
@@ -112,12 +116,7 @@ describe('synthetic models', () => {
     expect(syntheticGGUF('lfm2-350m', 'Q8_0').params).toBe(354_483_968);
     const small: SyntheticShape = { ...SYNTHETIC_MODELS['lfm2-350m'], nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 64, attentionLayers: [1] };
     const g = syntheticGGUF(small, 'Q4_K_M', 2);
-    const out = new Uint8Array(g.size);
-    let at = 0;
-    for (const p of g.chunks()) {
-      out.set(p, at);
-      at += p.byteLength;
-    }
+    const out = joined(g);
     const f = await readGGUF(sourceFromBuffer(out, g.fileName));
     expect(Array.from(f.metadata.get('lfm2.attention.head_count_kv') as ArrayLike<number>)).toEqual([0, 2, 0]);
     expect(f.tensors.get('blk.0.shortconv.conv.weight')).toMatchObject({ ne: [3, 64], type: 'F32' });
@@ -134,12 +133,7 @@ describe('synthetic models', () => {
   it('qwen3-0.6b: heads wider than nEmbd / nHead and per-head q/k norms; a small one loads as qwen3 and generates', async () => {
     const small: SyntheticShape = { ...SYNTHETIC_MODELS['qwen3-0.6b'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, headDim: 32, nFf: 96, vocab: 300, contextLength: 64 };
     const g = syntheticGGUF(small, 'Q8_0', 4);
-    const out = new Uint8Array(g.size);
-    let at = 0;
-    for (const p of g.chunks()) {
-      out.set(p, at);
-      at += p.byteLength;
-    }
+    const out = joined(g);
     const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
     try {
       expect(engine.config).toMatchObject({ arch: 'qwen3', headDim: 32, qkNorm: true });
