@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../model/config.ts';
+import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { HFExtra, HFModelType } from './config.ts';
 
 /**
@@ -152,7 +153,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
     }
-    const [qNorm, kNorm] = c.qkNormAllHeads ? [qDim, kvDim] : [c.headDim, c.headDim];
+    const [qNorm, kNorm] = qkNormSpans(c, c.qkNormAllHeads);
     if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [qNorm] }, { name: `${b}attn_k_norm.weight`, shape: [kNorm] });
   }
   return out;

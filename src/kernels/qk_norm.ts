@@ -6,6 +6,7 @@ import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, type Dispatch } from './dispatch.ts';
 import { RMS_LIB } from './wgsl_lib.ts';
 import { rmsnormWorkgroup } from './rmsnorm.ts';
+import { qkNormSpans } from './qk_norm_spans.ts';
 
 export const QK_NORM_PARAMS = new UniformLayout('Params', [
   ['q_dim', 'u32'],
@@ -31,7 +32,7 @@ export interface QkNormArgs {
 
 export function buildQkNorm(gpu: Gpu, alloc: Allocator, a: QkNormArgs): Promise<Dispatch> {
   const qDim = a.nHead * a.headDim, kvDim = a.nKv * a.headDim;
-  const [qSpan, kSpan] = a.allHeads ? [qDim, kvDim] : [a.headDim, a.headDim];
+  const [qSpan, kSpan] = qkNormSpans(a, a.allHeads);
   return buildKernel(gpu, alloc, {
     label: a.allHeads ? 'qk_norm/all_heads' : 'qk_norm/heads',
     code: shaderText(source, {}, RMS_LIB),

@@ -1,5 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
+import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { ModelConfig } from './config.ts';
 import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
 
@@ -112,13 +113,10 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
   if (c.layerConv[i]) return readConvLayer(w, c, i, quant, opts);
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
-  // Phi-3 ships q/k/v and gate/up already fused (attn_qkv; ffn_up of 2F rows with no ffn_gate).
+  // Phi-3 ships q/k/v already fused (attn_qkv).
   const qkv = w.has(`${b}attn_qkv.weight`)
     ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant, opts)]
     : fuseRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant, opts), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant, opts), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant, opts)]);
-  const gateUp = w.has(`${b}ffn_gate.weight`)
-    ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
-    : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)];
   let qkvBias: Float32Array | null = null;
   if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);
@@ -126,7 +124,7 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     qkvBias.set(await w.vector(`${b}attn_k.bias`, kvDim), qDim);
     qkvBias.set(await w.vector(`${b}attn_v.bias`, kvDim), qDim + kvDim);
   }
-  const [qNormLen, kNormLen] = c.qkNormAllHeads ? [qDim, kvDim] : [c.headDim, c.headDim];
+  const [qNormLen, kNormLen] = qkNormSpans(c, c.qkNormAllHeads);
   return {
     attnNorm: c.preNorms ? await w.vector(`${b}attn_norm.weight`, D) : null,
     qkv,
@@ -134,16 +132,26 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, qNormLen) : null,
     kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, kNormLen) : null,
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
-    ffnNorm: c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null,
-    gateUp,
-    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
-    postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
     conv: null,
+    ...(await readFfn(w, c, b, quant, opts)),
   };
 }
 
-/** An LFM2 short-convolution layer: in_proj in qkv's place, out_proj in o's, its kernel; the FFN as any layer's. */
+/** A layer's FFN, alike for every kind of layer; Phi-3 and Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no ffn_gate). */
+async function readFfn(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'>> {
+  const D = c.nEmbd;
+  return {
+    ffnNorm: c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null,
+    gateUp: w.has(`${b}ffn_gate.weight`)
+      ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
+      : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)],
+    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
+    postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
+  };
+}
+
+/** An LFM2 short-convolution layer: in_proj in qkv's place, out_proj in o's, its kernel; the FFN as any layer's (readFfn). */
 async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   const D = c.nEmbd;
   const b = `blk.${i}.`;
@@ -155,10 +163,7 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
     kNorm: null,
     o: await w.matrix(`${b}shortconv.out_proj.weight`, D, D, quant, opts),
     conv: await w.vector(`${b}shortconv.conv.weight`, D * c.convKernel, [D, c.convKernel]),
-    ffnNorm: await w.vector(`${b}ffn_norm.weight`, D),
-    gateUp: fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)]),
-    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postAttnNorm: null,
-    postFfnNorm: null,
+    ...(await readFfn(w, c, b, quant, opts)),
   };
 }

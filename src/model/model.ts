@@ -300,11 +300,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
-    const attnOut = await up(w.conv ? 'shortconv.out_proj' : 'attn_output', w.o);
+    const oName = w.conv ? 'shortconv.out_proj' : 'attn_output';
+    const attnOut = await up(oName, w.o);
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
     const oTail = ffnNw && !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
-    await residual(`blk.${l}.${w.conv ? 'shortconv.out_proj' : 'attn_output'}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', undefined, undefined, mixed.q8, oTail);
+    await residual(`blk.${l}.${oName}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', undefined, undefined, mixed.q8, oTail);
     const ffnIn = ffnNw ? xn : x;
     const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
