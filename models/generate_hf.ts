@@ -19,7 +19,7 @@ import { spmVocab, TOKEN_TYPE } from './generate.ts';
 import { createRng, type Rng } from './rng.ts';
 import { runIfMain } from './cli.ts';
 
-export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite' | 'olmo2' | 'lfm2';
+export type HFModelType = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'smollm3' | 'granite' | 'olmo2' | 'lfm2' | 'granitemoehybrid';
 export type HFDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
 
 export interface HFGenerateOptions {
@@ -72,7 +72,7 @@ export interface GeneratedHFModel {
   readonly files: ReadonlyMap<string, Uint8Array>;
 }
 
-type Kind = 'embed' | 'linear' | 'norm' | 'bias' | 'conv';
+type Kind = 'embed' | 'linear' | 'norm' | 'bias' | 'conv' | 'a_log';
 interface Spec { readonly name: string; readonly shape: readonly number[]; readonly kind: Kind }
 
 function specs(o: Options): Spec[] {
@@ -80,6 +80,7 @@ function specs(o: Options): Spec[] {
   const t: Spec[] = [{ name: 'model.embed_tokens.weight', shape: [o.vocab, D], kind: 'embed' }];
   const olmo = o.modelType === 'olmo2'; // no pre-norms, a norm on each sublayer's output, q/k norms over all heads
   if (o.modelType === 'lfm2') return lfm2Specs(o);
+  if (o.modelType === 'granitemoehybrid') return graniteHybridSpecs(o);
   for (let l = 0; l < o.nLayer; l++) {
     const p = `model.layers.${l}.`;
     if (!olmo) t.push({ name: `${p}input_layernorm.weight`, shape: [D], kind: 'norm' });
@@ -151,6 +152,47 @@ function lfm2Specs(o: Options): Spec[] {
   return t;
 }
 
+/** Granite 4.0-H's layers alike: Mamba-2 mixers at even layers, attention at odd ones; heads of 16, state 16, 4 taps. */
+const MAMBA = { headDim: 16, dState: 16, taps: 4 };
+const graniteAttention = (l: number) => l % 2 === 1;
+
+function graniteHybridSpecs(o: Options): Spec[] {
+  const D = o.nEmbd, qDim = o.nHead * o.headDim, kvDim = o.nHeadKv * o.headDim;
+  const inner = 2 * D, heads = inner / MAMBA.headDim, convDim = inner + 2 * MAMBA.dState;
+  const t: Spec[] = [{ name: 'model.embed_tokens.weight', shape: [o.vocab, D], kind: 'embed' }];
+  for (let l = 0; l < o.nLayer; l++) {
+    const p = `model.layers.${l}.`;
+    t.push({ name: `${p}input_layernorm.weight`, shape: [D], kind: 'norm' });
+    if (graniteAttention(l)) {
+      t.push(
+        { name: `${p}self_attn.q_proj.weight`, shape: [qDim, D], kind: 'linear' },
+        { name: `${p}self_attn.k_proj.weight`, shape: [kvDim, D], kind: 'linear' },
+        { name: `${p}self_attn.v_proj.weight`, shape: [kvDim, D], kind: 'linear' },
+        { name: `${p}self_attn.o_proj.weight`, shape: [D, qDim], kind: 'linear' },
+      );
+    } else {
+      t.push(
+        { name: `${p}mamba.in_proj.weight`, shape: [inner + convDim + heads, D], kind: 'linear' },
+        { name: `${p}mamba.conv1d.weight`, shape: [convDim, 1, MAMBA.taps], kind: 'conv' },
+        { name: `${p}mamba.conv1d.bias`, shape: [convDim], kind: 'bias' },
+        { name: `${p}mamba.dt_bias`, shape: [heads], kind: 'bias' },
+        { name: `${p}mamba.A_log`, shape: [heads], kind: 'a_log' },
+        { name: `${p}mamba.D`, shape: [heads], kind: 'norm' },
+        { name: `${p}mamba.norm.weight`, shape: [inner], kind: 'norm' },
+        { name: `${p}mamba.out_proj.weight`, shape: [D, inner], kind: 'linear' },
+      );
+    }
+    t.push(
+      { name: `${p}post_attention_layernorm.weight`, shape: [D], kind: 'norm' },
+      { name: `${p}shared_mlp.input_linear.weight`, shape: [2 * o.nFf, D], kind: 'linear' },
+      { name: `${p}shared_mlp.output_linear.weight`, shape: [D, o.nFf], kind: 'linear' },
+    );
+  }
+  t.push({ name: 'model.norm.weight', shape: [D], kind: 'norm' });
+  if (!o.tied) t.push({ name: 'lm_head.weight', shape: [o.vocab, D], kind: 'embed' });
+  return t;
+}
+
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 
 /** Same distributions as models/generate.ts: projections ~N(0, 1/sqrt(in)) in [0.02, 0.2], embeddings N(0, 0.2), norms N(1, 0.1). */
@@ -161,6 +203,7 @@ function init(rng: Rng, s: Spec): Float32Array {
     case 'embed': return rng.normals(n, 0.2);
     case 'bias': return rng.normals(n, 0.1);
     case 'conv': return rng.normals(n, 0.5);
+    case 'a_log': return rng.normals(n, 0.5); // A = -exp(A_log): decays around e^-1 a step
     default: return rng.normals(n, clamp(1 / Math.sqrt(s.shape[1]), 0.02, 0.2));
   }
 }
@@ -174,7 +217,7 @@ function encode(x: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
 }
 
 const TORCH_DTYPE: Record<HFDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'bfloat16' };
-const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', lfm2: 'Lfm2ForCausalLM' };
+const CLASS: Record<HFModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', smollm3: 'SmolLM3ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM' };
 
 function configJson(o: Options): Record<string, unknown> {
   const c: Record<string, unknown> = {
@@ -212,7 +255,15 @@ function configJson(o: Options): Record<string, unknown> {
   // SmolLM3: every other layer without RoPE (its default is every 4th), so that a 2-layer model has one of each
   if (o.modelType === 'smollm3') Object.assign(c, { use_sliding_window: false, sliding_window: null, no_rope_layers: Array.from({ length: o.nLayer }, (_, l) => (l % 2 === 0 ? 1 : 0)) });
   // Granite 3.x's multipliers, the attention's for a head_dim of 16 (its 1/128 is for 128)
-  if (o.modelType === 'granite') Object.assign(c, { embedding_multiplier: 12, attention_multiplier: 0.125, residual_multiplier: 0.22, logits_scaling: 8 });
+  if (o.modelType === 'granite' || o.modelType === 'granitemoehybrid') Object.assign(c, { embedding_multiplier: 12, attention_multiplier: 0.125, residual_multiplier: 0.22, logits_scaling: 8 });
+  if (o.modelType === 'granitemoehybrid') {
+    // Granite 4.0-H: no RoPE (position_embedding_type left out), Mamba-2 at even layers, the shared MLP
+    Object.assign(c, {
+      layer_types: Array.from({ length: o.nLayer }, (_, l) => (graniteAttention(l) ? 'attention' : 'mamba')), num_local_experts: 0, shared_intermediate_size: o.nFf,
+      mamba_n_heads: (2 * o.nEmbd) / MAMBA.headDim, mamba_d_head: MAMBA.headDim, mamba_d_state: MAMBA.dState, mamba_d_conv: MAMBA.taps, mamba_n_groups: 1, mamba_expand: 2,
+    });
+    delete c.intermediate_size;
+  }
   if (o.dtype === 'F8_E4M3') {
     c.quantization_config = { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [FP8_BLOCK, FP8_BLOCK] };
   }
@@ -342,7 +393,7 @@ export async function writeHFModel(dir: string, opts: HFGenerateOptions = {}): P
 
 // ---- CLI ------------------------------------------------------------------------------------
 
-const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite|olmo2|lfm2 --out DIR [--dtype F32|F16|BF16|F8_E4M3]
+const USAGE = `usage: npx tsx models/generate_hf.ts --model-type llama|mistral|qwen2|qwen3|smollm3|granite|olmo2|lfm2|granitemoehybrid --out DIR [--dtype F32|F16|BF16|F8_E4M3]
   [--tied] [--sharded] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-head-kv 2] [--head-dim N] [--n-ff 96] [--vocab 300]
   [--ctx 256] [--seed 1]`;
 

@@ -3,7 +3,7 @@
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
  * its HF rows already rotate adjacent pairs), granite (permuted as llama; Granite 4.0's dense granitemoehybrid too, its
- * gate|up matrix split), olmo2 (OLMo 2 and 3), lfm2 (its
+ * gate|up matrix split; with Mamba-2 layers granitehybrid, A as -exp(A_log)), olmo2 (OLMo 2 and 3), lfm2 (its
  * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
  * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
@@ -16,6 +16,7 @@ import type { HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
 import { ggufLayerRope, ggufRopeNeox, yarnMscale, type ModelConfig } from '../src/model/config.ts';
+import { ssmInner } from '../src/model/ssm_shape.ts';
 import { runIfMain } from './cli.ts';
 import { TOKEN_TYPE } from './generate.ts';
 
@@ -94,8 +95,8 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
     [k('feed_forward_length'), meta.u32(c.nFf)],
     [k('block_count'), meta.u32(c.nLayer)],
     [k('attention.head_count'), meta.u32(c.nHead)],
-    // LFM2: one count a layer, 0 marking its short-convolution layers (as llama.cpp reads them)
-    [k('attention.head_count_kv'), c.layerConv.some(Boolean) ? meta.u32s(c.layerConv.map((conv) => (conv ? 0 : c.nKv))) : meta.u32(c.nKv)],
+    // LFM2, granitehybrid: one count a layer, 0 marking the short-convolution or Mamba-2 layers (as llama.cpp reads them)
+    [k('attention.head_count_kv'), recurrent(c).some(Boolean) ? meta.u32s(recurrent(c).map((r) => (r ? 0 : c.nKv))) : meta.u32(c.nKv)],
     [k('attention.key_length'), meta.u32(c.headDim)],
     [k('attention.value_length'), meta.u32(c.headDim)],
     [k('rope.dimension_count'), meta.u32(c.nRot)],
@@ -131,11 +132,23 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   }
   if (c.ropeBaseLocal !== null) m.push([k('rope.freq_base_swa'), meta.f32(c.ropeBaseLocal)]);
   if (arch === 'lfm2') m.push([k('shortconv.l_cache'), meta.u32(c.convKernel)]);
-  if (arch === 'granite') {
+  if (arch === 'granite' || arch === 'granitehybrid') {
     m.push([k('embedding_scale'), meta.f32(c.embedScale)], [k('residual_scale'), meta.f32(c.residualScale)], [k('logit_scale'), meta.f32(c.logitScale)]);
+  }
+  if (arch === 'granitehybrid' && c.ssm) {
+    const s = c.ssm;
+    if (s.dtMin !== 0 || s.dtMax !== Infinity) throw new EmberError('UNSUPPORTED', `hf_to_gguf: time_step_limit [${s.dtMin}, ${s.dtMax}]: GGUF has no key for it (llama.cpp clamps nothing)`);
+    m.push(
+      [k('ssm.conv_kernel'), meta.u32(s.convKernel)], [k('ssm.inner_size'), meta.u32(ssmInner(s))], [k('ssm.state_size'), meta.u32(s.dState)],
+      [k('ssm.time_step_rank'), meta.u32(s.nHead)], [k('ssm.group_count'), meta.u32(s.nGroup)],
+      [k('rope.scaling.finetuned'), meta.bool(c.layerRope[0])], // llama.cpp's switch for RoPE in granitehybrid (NoPE: false)
+    );
   }
   return m;
 }
+
+/** Layers without attention: LFM2's short convolutions, Granite 4.0-H's Mamba-2 mixers. */
+const recurrent = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => !!c.layerConv[l] || !!c.layerSsm[l]);
 
 async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   const c = hf.config;
@@ -144,6 +157,10 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   for (const e of expectedTensors(c, hf.extra)) {
     if (e.shape.length === 1) {
       out.push({ name: e.name, ne: [e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0]) });
+      continue;
+    }
+    if (/\.ssm_[ad]$|\.ssm_norm\.weight$/.test(e.name)) { // vectors llama.cpp keeps 2-D (A as -exp(A_log), which vector() gives)
+      out.push({ name: e.name, ne: [e.shape[1], e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0] * e.shape[1], e.shape) });
       continue;
     }
     const [rows, cols] = e.shape;
@@ -225,9 +242,10 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
-    const arch = GGUF_ARCH[hf.config.arch];
+    // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
+    const arch = hf.config.layerSsm.some(Boolean) ? 'granitehybrid' : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
-    const implied = ggufLayerRope(arch, hf.config.nLayer);
+    const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
     if (hf.config.layerRope.some((r, l) => r !== implied[l])) {
       throw new EmberError('UNSUPPORTED', `${dir}: no_rope_layers other than every 4th layer cannot be written to GGUF (llama.cpp's smollm3 reads no such key)`);
     }

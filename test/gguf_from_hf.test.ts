@@ -30,7 +30,7 @@ const MODELS = [
   { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' }, { name: 'ernie4_5', arch: 'ernie4_5' },
   { name: 'qwen3-yarn', arch: 'qwen3' }, { name: 'granite', arch: 'granite' },
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
-  { name: 'granite4', arch: 'granite' }, { name: 'ministral3', arch: 'mistral3' },
+  { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'ministral3', arch: 'mistral3' },
 ];
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {

@@ -243,18 +243,41 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_theta: -1 } } })).toThrow(/sliding_attention\.rope_theta is -1; expected a finite number above 0/);
   });
 
-  it('granitemoehybrid: Granite 4.0\'s dense models as granite (shared_mlp\'s width, RoPE only when asked); Mamba-2 layers and experts refused', () => {
+  it('granitemoehybrid: Granite 4.0\'s dense models as granite (shared_mlp\'s width, RoPE only when asked); experts refused', () => {
     const g4 = (patch: Record<string, unknown> = {}) => configFromHF({
       ...base(), model_type: 'granitemoehybrid', layer_types: ['attention', 'attention', 'full_attention', 'attention'], num_local_experts: 0,
       shared_intermediate_size: 2048, position_embedding_type: 'rope', residual_multiplier: 0.22, ...patch,
     }, '/m/config.json').config;
     expect(g4()).toMatchObject({ arch: 'granite', nFf: 2048, residualScale: 0.22, layerRope: [true, true, true, true] });
     expect(g4({ position_embedding_type: undefined }).layerRope).toEqual([false, false, false, false]); // GraniteMoeHybridConfig's default: no RoPE
-    expect(() => g4({ layer_types: ['mamba', 'attention', 'mamba', 'mamba'] })).toThrow(/Mamba-2 layers \(layer_types "mamba"\) are not supported/);
-    expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected 4 entries of "attention"/);
-    expect(() => g4({ layer_types: ['attention', 'attention'] })).toThrow(/layer_types is .*; expected 4 entries of "attention" \(or "mamba"\), one per layer/);
+    expect(g4()).toMatchObject({ layerSsm: [false, false, false, false], ssm: null });
+    expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected 4 entries of "attention" or "mamba"/);
+    expect(() => g4({ layer_types: ['attention', 'attention'] })).toThrow(/layer_types is .*; expected 4 entries of "attention" or "mamba", one per layer/);
     expect(() => g4({ num_local_experts: 62 })).toThrow(/num_local_experts 62 \(a mixture of experts\) is not supported/);
     expect(() => g4({ num_local_experts: undefined })).toThrow(/num_local_experts 8 /);
+  });
+
+  it('granitemoehybrid with Mamba-2 layers (Granite 4.0-H): which layers, their shape from mamba_* (defaults, "auto" head size), time_step_limit; groups and biases refused', () => {
+    const h = (patch: Record<string, unknown> = {}) => configFromHF({
+      ...base(), model_type: 'granitemoehybrid', hidden_size: 64, layer_types: ['mamba', 'attention', 'mamba', 'mamba'], num_local_experts: 0,
+      shared_intermediate_size: 256, mamba_n_heads: 8, mamba_d_head: 16, mamba_d_state: 32, ...patch,
+    }, '/m/config.json').config;
+    expect(h()).toMatchObject({
+      arch: 'granite', layerSsm: [true, false, true, true], layerRope: [false, false, false, false], layerWindow: [0, 0, 0, 0],
+      ssm: { nHead: 8, headDim: 16, dState: 32, nGroup: 1, convKernel: 4, dtMin: 0, dtMax: Infinity },
+    });
+    // transformers 5's names, infinity as it saves it, the head size derived
+    const v5 = h({ layer_types: ['linear_attention', 'full_attention', 'linear_attention', 'linear_attention'], mamba_d_head: 'auto', mamba_n_heads: 4, mamba_d_conv: 3, time_step_limit: [0.001, { __float__: 'Infinity' }] });
+    expect(v5).toMatchObject({ layerSsm: [true, false, true, true], ssm: { nHead: 4, headDim: 32, convKernel: 3, dtMin: 0.001, dtMax: Infinity } });
+    expect(h({ time_step_limit: [0.01, 0.2] }).ssm).toMatchObject({ dtMin: 0.01, dtMax: 0.2 });
+    expect(() => h({ mamba_d_head: 12 })).toThrow(/field mamba_expand times hidden_size is 128; expected 8 heads x 12 = 96/);
+    expect(() => h({ mamba_d_state: 512 })).toThrow(/mamba_d_state is 512; expected an integer from 1 to 256/);
+    expect(() => h({ mamba_d_conv: 0 })).toThrow(/mamba_d_conv is 0; expected a positive integer/);
+    expect(() => h({ mamba_n_groups: 2 })).toThrow(/mamba_n_groups 2 \(groups of B and C, .*\) is not supported/);
+    expect(() => h({ mamba_proj_bias: true })).toThrow(/mamba_proj_bias true \(biases on in_proj and out_proj\) is not supported/);
+    expect(() => h({ mamba_conv_bias: false })).toThrow(/mamba_conv_bias false .* is not supported/);
+    expect(() => h({ time_step_limit: [0.5, 0.1] })).toThrow(/time_step_limit\[1\] is 0.1; expected a number above 0.5/);
+    expect(() => h({ time_step_limit: 'wide' })).toThrow(/time_step_limit is "wide"; expected \[min, max\]/);
   });
 
   it('ministral3: YaRN with mscale = mscale_all_dim (attention factor 1) and Llama 4\'s temperature over the original context', () => {

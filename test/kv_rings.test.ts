@@ -98,3 +98,66 @@ for (const name of ['mistral-swa', 'gemma2', 'lfm2']) {
     });
   });
 }
+
+describe('KvRings with a recurrent state (Mamba-2): kept after the last position of each pass', () => {
+  it('a restart needs the state after the position before it; rewriting a position forgets the states after it', () => {
+    const rings = new KvRings([4], 100, 16, 5); // a convolution of 4 taps: rings of 19 rows
+    rings.wrote(0, 16);
+    rings.wrote(16, 4); // states after 15 and 19
+    expect([20, 19, 16, 15, 1, 0].map((c) => rings.restartAt(c))).toEqual([20, 16, 16, 0, 0, 0]);
+    for (let p = 20; p < 24; p++) rings.wrote(p, 1); // decode steps: slots of 20..23 (20 took 15's)
+    expect(rings.restartAt(24)).toBe(24);
+    expect(rings.restartAt(17)).toBe(0);
+    rings.wrote(21, 1); // a regenerated step at 21: 22 and 23 were computed from the old 21
+    expect(rings.restartAt(24)).toBe(22);
+  });
+});
+
+describe('granite4h (test/fixtures/granite4h, 3 Mamba-2 layers): requests that go back behind the cache', () => {
+  let engine: Engine;
+  let scratch: Engine;
+  beforeAll(async () => {
+    const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
+    engine = await Engine.load(hfOracleFolder('granite4h'), opts);
+    scratch = await Engine.load(hfOracleFolder('granite4h'), opts);
+    engine.tuning.decodeAhead = 4; // the most steps in flight past a stop: their states take the other slots
+  }, 600_000);
+  afterAll(() => {
+    engine?.dispose();
+    scratch?.dispose();
+  });
+  const r = rng(11);
+  const tokens = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (engine.config.vocab - 3)));
+
+  async function expectFromScratch(seq: number[]): Promise<number> {
+    const reused = await engine.complete(seq, GREEDY);
+    const logits = await readLogits(engine.model);
+    const fresh = await scratch.complete(seq, { ...GREEDY, reuseKv: false });
+    expect(reused.ids).toEqual(fresh.ids);
+    const want = await readLogits(scratch.model);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i] - want[i]));
+    expect(worst).toBeLessThan(1e-3);
+    return reused.stats.cachedTokens;
+  }
+
+  it('the next turn of a conversation reuses everything the cache holds, after a generation stopped with steps in flight', async () => {
+    await engine.complete(tokens(20), GREEDY); // 8 tokens: 7 of them fed back, decode steps submitted ahead
+    const held = engine.model.kv.ids.slice();
+    expect(await expectFromScratch([...held, ...tokens(5)])).toBe(held.length);
+    // A generation aborted after its 3rd token: the steps already submitted past it are discarded with their states.
+    const stop = new AbortController();
+    let n = 0;
+    for await (const _ of engine.generate(tokens(12), { ...GREEDY, maxTokens: 20, signal: stop.signal })) if (++n === 3) stop.abort();
+    const kept = engine.model.kv.ids.slice();
+    expect(await expectFromScratch([...kept, ...tokens(3)])).toBe(kept.length);
+  });
+
+  it('a regenerated turn restarts where a pass left its state, else from the start', async () => {
+    const long = tokens(20);
+    await engine.complete(long, { ...GREEDY, maxTokens: 1 }); // passes 0..15 and 16..19: states after 15 and 19
+    expect(await expectFromScratch([...long.slice(0, 16), ...tokens(3)])).toBe(16);
+    await engine.complete(long, { ...GREEDY, maxTokens: 1 });
+    expect(await expectFromScratch([...long.slice(0, 12), ...tokens(3)])).toBe(0); // no state after 11
+  });
+});

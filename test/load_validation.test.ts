@@ -127,6 +127,27 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => read(withKv([nKv, 2 * nKv])), 'UNSUPPORTED', /head_count_kv differs between attention layers/);
   });
 
+  it('granitehybrid from GGUF as llama.cpp reads it: Granite with Mamba-2 layers where head_count_kv is 0, their ssm.* keys, RoPE by rope.scaling.finetuned', async () => {
+    const gh = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'granitehybrid.'), k === 'general.architecture' ? meta.str('granitehybrid') : v] as const) };
+    const nKv = configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(good)))).nKv;
+    const ssm = (patch: Record<string, number> = {}) => Object.entries({ conv_kernel: 4, inner_size: 96, state_size: 16, time_step_rank: 6, group_count: 1, ...patch })
+      .map(([k, v]) => [`granitehybrid.ssm.${k}`, meta.u32(v)] as const);
+    const read = async (extra: (readonly [string, MetaValue])[]) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF({
+      ...gh, metadata: [...gh.metadata.filter(([k]) => k !== 'granitehybrid.attention.head_count_kv' && k !== 'granitehybrid.block_count'),
+        ['granitehybrid.block_count', meta.u32(3)] as const, ['granitehybrid.attention.head_count_kv', meta.u32s([0, nKv, 0])] as const, ...extra],
+    }), 'gh.gguf')));
+    expect(await read(ssm())).toMatchObject({
+      arch: 'granite', layerSsm: [true, false, true], layerConv: [], layerRope: [true, true, true], ropeNeox: false,
+      ssm: { nHead: 6, headDim: 16, dState: 16, nGroup: 1, convKernel: 4, dtMin: 0, dtMax: Infinity },
+    });
+    expect((await read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.bool(false)]])).layerRope).toEqual([false, false, false]);
+    await expectEmberError(() => read(ssm({ inner_size: 100 })), 'BAD_MODEL', /granitehybrid\.ssm\.inner_size over granitehybrid\.ssm\.time_step_rank is 16\.6+\d*; expected an integer/);
+    await expectEmberError(() => read(ssm({ group_count: 2 })), 'UNSUPPORTED', /granitehybrid\.ssm\.group_count is 2; emberlm runs Mamba-2 mixers of one group/);
+    await expectEmberError(() => read(ssm({ state_size: 1024 })), 'BAD_MODEL', /granitehybrid\.ssm\.state_size is 1024; expected an integer from 1 to 256/);
+    await expectEmberError(() => read(ssm().filter(([k]) => !k.endsWith('conv_kernel'))), 'BAD_MODEL', /metadata key granitehybrid\.ssm\.conv_kernel is missing/);
+    await expectEmberError(() => read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.u32(1)]]), 'BAD_MODEL', /rope\.scaling\.finetuned should be a bool, got number "1"/);
+  });
+
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {
     const freqs = new Float32Array(8).fill(1);
     freqs[3] = v;

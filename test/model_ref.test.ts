@@ -97,6 +97,10 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
       { name: 'olmo2 BF16 as int8-g32 (q8 matmuls on x itself)', gen: { modelType: 'olmo2', dtype: 'BF16' }, quant: 'int8-g32', tol: 1e-4 },
       { name: 'lfm2 F32 (short convolutions at layers 0 and 2)', gen: { modelType: 'lfm2', dtype: 'F32', nLayer: 3 }, tol: 1e-4 },
       { name: 'lfm2 BF16 as int8-g32, fused decode', gen: { modelType: 'lfm2', dtype: 'BF16', nLayer: 3 }, quant: 'int8-g32', tol: 1e-4, fuseDecode: true },
+      { name: 'granitemoehybrid F32 (Mamba-2 at layers 0 and 2)', gen: { modelType: 'granitemoehybrid', dtype: 'F32', nLayer: 3 }, tol: 1e-4 },
+      // the gated RMSNorm hands ssm_out its x in Q8_0, prefill and decode alike
+      { name: 'granitemoehybrid BF16 as int8-g32', gen: { modelType: 'granitemoehybrid', dtype: 'BF16', nLayer: 3 }, quant: 'int8-g32', tol: 1e-4 },
+      { name: 'granitemoehybrid BF16 as int8-g32, fused decode', gen: { modelType: 'granitemoehybrid', dtype: 'BF16', nLayer: 3 }, quant: 'int8-g32', tol: 1e-4, fuseDecode: true },
       { name: 'olmo2 BF16 as int8-g32, fused decode (GPUs\' GEMVs quantize raw x)', gen: { modelType: 'olmo2', dtype: 'BF16' }, quant: 'int8-g32', tol: 1e-4, fuseDecode: true },
       // Native FP8: 128x128 block scales, partial at every edge (D = 160, F = 288, q = 4 x 80), kept as
       // FP8 codes on the GPU; the reference reads the blocks, the GPU per-row copies of them.

@@ -11,6 +11,7 @@ import { SWIGLU_PARAMS, SWIGLU_SOURCE } from '../src/kernels/swiglu.ts';
 import { SAMPLE_PARAMS, SAMPLE_SOURCE } from '../src/kernels/sample.ts';
 import { QK_NORM_PARAMS, QK_NORM_SOURCE } from '../src/kernels/qk_norm.ts';
 import { SHORTCONV_PARAMS, SHORTCONV_SOURCE } from '../src/kernels/shortconv.ts';
+import { SSM_PARAMS, SSM_SOURCE } from '../src/kernels/ssm.ts';
 
 const KERNELS: [string, string, UniformLayout][] = [
   ['rmsnorm', RMSNORM_SOURCE, RMSNORM_PARAMS],
@@ -21,6 +22,7 @@ const KERNELS: [string, string, UniformLayout][] = [
   ['sample', SAMPLE_SOURCE, SAMPLE_PARAMS],
   ['qk_norm', QK_NORM_SOURCE, QK_NORM_PARAMS],
   ['shortconv', SHORTCONV_SOURCE, SHORTCONV_PARAMS],
+  ['ssm', SSM_SOURCE, SSM_PARAMS],
 ];
 
 describe('uniform layouts', () => {

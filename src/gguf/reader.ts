@@ -188,6 +188,16 @@ export function metaNumber(f: GGUFFile, key: string, fallback?: number): number 
   return v;
 }
 
+export function metaBool(f: GGUFFile, key: string, fallback?: boolean): boolean {
+  const v = f.metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} is missing`);
+  }
+  if (typeof v !== 'boolean') throw new EmberError('BAD_MODEL', `${f.source.name}: metadata key ${key} should be a bool, got ${typeof v} ${printable(String(v), 40)}`);
+  return v;
+}
+
 export function metaString(f: GGUFFile, key: string, fallback?: string): string {
   const v = f.metadata.get(key);
   if (v === undefined) {

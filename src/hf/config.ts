@@ -1,6 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, yarnMscale, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
-import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
+import { CONFIG_LIMITS, validateConfig, validateSsm, type ConfigFieldNames } from '../model/validate.ts';
+import type { SsmShape } from '../model/ssm_shape.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -104,7 +105,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const nLayer = posInt('num_hidden_layers');
   // bounded before any per-layer list is built (a config claiming 1e8 layers must not allocate them)
   if (nLayer > CONFIG_LIMITS.nLayer) throw bad('num_hidden_layers', `is ${nLayer}; expected an integer from 1 to ${CONFIG_LIMITS.nLayer}`);
-  if (granite4) graniteDense(cfg, file, bad, nLayer);
+  const granite4Layers = granite4 ? graniteLayers(cfg, file, bad, nLayer, posInt('hidden_size')) : null;
   const contextTrain = posInt('max_position_embeddings', DEFAULT_CONTEXT[modelType]);
   const { ropeBase, ropeScaling, ropeBaseLocal, ropeField } = rope(cfg, file, bad, { modelType, nRot, contextTrain });
   // Granite 4.0 rotates only with position_embedding_type "rope" (GraniteMoeHybridConfig's default is none: NoPE)
@@ -143,6 +144,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
+    ...(granite4Layers ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: granite4Layers.ssm && Object.freeze(granite4Layers.ssm) } : {}),
     ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
@@ -217,23 +219,55 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
 }
 
 /**
- * Granite 4.0 (GraniteMoeHybridForCausalLM) as emberlm runs it: the dense models, every layer attention
- * (layer_types "attention") and no experts (num_local_experts 0), whose MLP is the shared one. The hybrid
- * models' Mamba-2 layers and the mixtures of experts are refused.
+ * Granite 4.0 (GraniteMoeHybridForCausalLM) as emberlm runs it: the dense models, no experts (num_local_experts 0),
+ * whose MLP is the shared one; each layer attention or (the -H models) a Mamba-2 mixer. Which layers are Mamba-2, and
+ * their shape (null where none is); mixtures of experts are refused.
  */
-function graniteDense(cfg: Record<string, unknown>, file: string, bad: Bad, nLayer: number): void {
+function graniteLayers(cfg: Record<string, unknown>, file: string, bad: Bad, nLayer: number, nEmbd: number): { layerSsm: boolean[]; ssm: SsmShape | null } {
   // IBM's configs say "attention" and "mamba"; transformers 5 saves them as "full_attention" and "linear_attention"
   const types = cfg.layer_types ?? cfg.layers_block_type;
   const attention = (t: unknown) => t === 'attention' || t === 'full_attention';
   if (!Array.isArray(types) || types.length !== nLayer || !types.every((t) => attention(t) || t === 'mamba' || t === 'linear_attention')) {
-    throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected ${nLayer} entries of "attention" (or "mamba"), one per layer`);
-  }
-  if (!types.every(attention)) {
-    throw new EmberError('UNSUPPORTED', `${file}: Mamba-2 layers (layer_types "${types.find((t) => !attention(t))}") are not supported; Granite 4.0's dense models, every layer "attention", are`, { file, field: 'layer_types' });
+    throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected ${nLayer} entries of "attention" or "mamba", one per layer`);
   }
   if (cfg.num_local_experts !== 0) {
     throw new EmberError('UNSUPPORTED', `${file}: num_local_experts ${printableJson(cfg.num_local_experts ?? 8)} (a mixture of experts) is not supported; Granite 4.0's dense models have 0`, { file, field: 'num_local_experts' });
   }
+  const layerSsm = types.map((t) => !attention(t));
+  return { layerSsm, ssm: layerSsm.some(Boolean) ? mambaShape(cfg, file, bad, nEmbd) : null };
+}
+
+/** GraniteMoeHybridConfig's mamba_* fields (its defaults where absent), as GraniteMoeHybridMambaLayer reads them. */
+function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd: number): SsmShape {
+  const int = (field: string, fallback: number) => {
+    const v = cfg[field] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(field, `is ${printableJson(v)}; expected a positive integer`);
+    return v;
+  };
+  const refuse = (field: string, what: string) => new EmberError('UNSUPPORTED', `${file}: ${field} ${printableJson(cfg[field])} (${what}) is not supported`, { file, field });
+  if (cfg.mamba_proj_bias === true) throw refuse('mamba_proj_bias', 'biases on in_proj and out_proj');
+  if (cfg.mamba_conv_bias === false) throw refuse('mamba_conv_bias', 'a convolution without its bias');
+  const nHead = int('mamba_n_heads', 128);
+  const inner = int('mamba_expand', 2) * nEmbd;
+  const headDim = cfg.mamba_d_head === undefined || cfg.mamba_d_head === 'auto' ? inner / nHead : int('mamba_d_head', 0);
+  // transformers normalises the gated output over every head at once where mamba_ssm and llama.cpp normalise per group
+  if (int('mamba_n_groups', 1) !== 1) throw refuse('mamba_n_groups', 'groups of B and C, whose gated norm transformers and llama.cpp compute differently');
+  const [dtMin, dtMax] = timeStepLimit(cfg.time_step_limit, bad);
+  const names = {
+    nHead: 'field mamba_n_heads', headDim: 'field mamba_d_head', dState: 'field mamba_d_state', nGroup: 'field mamba_n_groups',
+    convKernel: 'field mamba_d_conv', dtMin: 'field time_step_limit[0]', dtMax: 'field time_step_limit[1]', inner: 'field mamba_expand times hidden_size',
+  };
+  const shape = { nHead, headDim, dState: int('mamba_d_state', 256), nGroup: 1, convKernel: int('mamba_d_conv', 4), dtMin, dtMax };
+  return validateSsm(shape, file, names, inner);
+}
+
+/** time_step_limit: absent, or two numbers (transformers 5 saves infinity as {"__float__": "Infinity"}). */
+function timeStepLimit(v: unknown, bad: Bad): [number, number] {
+  if (v === undefined || v === null) return [0, Infinity];
+  const value = (x: unknown) => (typeof x === 'number' ? x : isObject(x) && x.__float__ === 'Infinity' ? Infinity : NaN);
+  const pair = Array.isArray(v) && v.length === 2 ? v.map(value) : [];
+  if (pair.length !== 2 || pair.some(Number.isNaN)) throw bad('time_step_limit', `is ${printableJson(v)?.slice(0, 80)}; expected [min, max]`);
+  return [pair[0], pair[1]];
 }
 
 /**

@@ -215,6 +215,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       const t = tensor(gguf, shape);
       const v = tensorToF32(t, await readTensorBytes(t));
       if (normPlusOne && gguf.endsWith('norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
+      if (/\.ssm_a$/.test(gguf)) for (let i = 0; i < v.length; i++) v[i] = -Math.exp(v[i]); // A = -exp(A_log)
       return v;
     },
     async matrix(gguf, rows, cols, quant, opts) {

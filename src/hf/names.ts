@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../model/config.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
+import { ssmConvDim, ssmInner, ssmInProj } from '../model/ssm_shape.ts';
 import type { HFExtra, HFModelType } from './config.ts';
 
 /**
@@ -73,11 +74,22 @@ const LFM2_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'feed_forward.w2.weight'],
 ];
 
-/** Granite 4.0's dense models: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up). */
+/**
+ * Granite 4.0: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up); the -H models'
+ * Mamba-2 layers by llama.cpp's names (ssm_a holds A_log there: the reader takes -exp of it, as llama.cpp's converter).
+ */
 const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...LAYER.filter(([g]) => !/^ffn_(gate|up|down)\./.test(g)),
   ['ffn_up.weight', 'shared_mlp.input_linear.weight'],
   ['ffn_down.weight', 'shared_mlp.output_linear.weight'],
+  ['ssm_in.weight', 'mamba.in_proj.weight'],
+  ['ssm_conv1d.weight', 'mamba.conv1d.weight'],
+  ['ssm_conv1d.bias', 'mamba.conv1d.bias'],
+  ['ssm_dt.bias', 'mamba.dt_bias'],
+  ['ssm_a', 'mamba.A_log'],
+  ['ssm_d', 'mamba.D'],
+  ['ssm_norm.weight', 'mamba.norm.weight'],
+  ['ssm_out.weight', 'mamba.out_proj.weight'],
 ];
 
 type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4';
@@ -139,6 +151,24 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
         { name: `${b}ffn_norm.weight`, shape: [D] },
         { name: `${b}ffn_gate.weight`, shape: [F, D] },
         { name: `${b}ffn_up.weight`, shape: [F, D] },
+        { name: `${b}ffn_down.weight`, shape: [D, F] },
+      );
+      continue;
+    }
+    if (c.layerSsm[i] && c.ssm) {
+      const m = c.ssm, inner = ssmInner(m), convDim = ssmConvDim(m);
+      out.push(
+        { name: `${b}attn_norm.weight`, shape: [D] },
+        { name: `${b}ssm_in.weight`, shape: [ssmInProj(m), D] },
+        { name: `${b}ssm_conv1d.weight`, shape: [convDim, m.convKernel] }, // HF's [convDim, 1, taps]
+        { name: `${b}ssm_conv1d.bias`, shape: [convDim] },
+        { name: `${b}ssm_dt.bias`, shape: [m.nHead] },
+        { name: `${b}ssm_a`, shape: [m.nHead, 1] },
+        { name: `${b}ssm_d`, shape: [m.nHead, 1] },
+        { name: `${b}ssm_norm.weight`, shape: [m.nGroup, inner / m.nGroup] },
+        { name: `${b}ssm_out.weight`, shape: [D, inner] },
+        { name: `${b}ffn_norm.weight`, shape: [D] },
+        { name: `${b}ffn_up.weight`, shape: [2 * F, D] },
         { name: `${b}ffn_down.weight`, shape: [D, F] },
       );
       continue;

@@ -1,7 +1,8 @@
 import { EmberError } from '../errors.ts';
-import { metaNumber, metaString, type GGUFFile } from '../gguf/reader.ts';
+import { metaBool, metaNumber, metaString, type GGUFFile } from '../gguf/reader.ts';
 import { printable } from '../util/printable.ts';
-import { validateConfig, type ConfigFieldNames } from './validate.ts';
+import { validateConfig, validateSsm, type ConfigFieldNames } from './validate.ts';
+import type { SsmShape } from './ssm_shape.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3'] as const;
@@ -42,6 +43,14 @@ export interface ModelConfig {
   readonly layerConv: readonly boolean[];
   /** Taps of the short convolutions (LFM2's conv_L_cache, 3), or 0 where no layer has one. */
   readonly convKernel: number;
+  /**
+   * Per layer: a Mamba-2 mixer in place of attention (Granite 4.0-H): in_proj to z, x|B|C and dt; x|B|C convolved
+   * causally (a bias, SiLU); the selective scan over a recurrent state; y + D x times SiLU(z), RMS-normalised;
+   * out_proj. Empty or all false for the other families.
+   */
+  readonly layerSsm: readonly boolean[];
+  /** The Mamba-2 mixers' shape, or null where no layer has one. */
+  readonly ssm: SsmShape | null;
   readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
   /** Each sublayer reads the residual stream through its RMSNorm (attn_norm, ffn_norm); false for OLMo 2, whose sublayers read it as it is. */
   readonly preNorms: boolean;
@@ -105,7 +114,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -125,9 +134,9 @@ export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.
 
 /**
  * How a GGUF architecture rotates: adjacent pairs (2i, 2i + 1) where llama.cpp's converter permutes the q/k rows into
- * them (llama, mistral, smollm3, granite, mistral3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
+ * them (llama, mistral, smollm3, granite, granitehybrid, mistral3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
  */
-export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'mistral3'].includes(arch);
+export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'granitehybrid', 'mistral3'].includes(arch);
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
@@ -140,16 +149,21 @@ function positive(f: GGUFFile, key: string, v: number): number {
   return v;
 }
 
+/** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite' };
+
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
-  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch)) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${SUPPORTED_ARCHS.join(', ')})`, { arch });
+  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
+    const names = [...SUPPORTED_ARCHS, ...Object.keys(GGUF_ARCH_AS)].join(', ');
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
+  const hybrid = arch === 'granitehybrid';
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
   const nHead = num('attention.head_count');
-  // LFM2: one head_count_kv per layer, 0 for its short-convolution layers
+  // LFM2, granitehybrid: one head_count_kv per layer, 0 for the short-convolution or Mamba-2 layers
   const kvList = f.metadata.get(k('attention.head_count_kv'));
   const kvPerLayer = Array.isArray(kvList) || ArrayBuffer.isView(kvList) ? Array.from(kvList as ArrayLike<number>, Number) : null;
   const nKv = kvPerLayer ? Math.max(...kvPerLayer.filter((n) => n > 0), 0) : num('attention.head_count_kv', nHead);
@@ -173,9 +187,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
-  const granite = (key: string, fallback?: number) => (arch === 'granite' ? num(key, fallback) || 1 : 1);
+  const granite = (key: string, fallback?: number) => (arch === 'granite' || hybrid ? num(key, fallback) || 1 : 1);
   const config = validateConfig(Object.freeze({
-    arch: arch as Arch,
+    arch: GGUF_ARCH_AS[arch] ?? (arch as Arch),
     name: metaString(f, 'general.name', arch),
     nLayer,
     nEmbd,
@@ -206,19 +220,43 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),
     finalSoftcap: num('final_logit_softcapping', arch === 'gemma2' ? 30 : 0),
     residualScale: granite('residual_scale', 0),
-    logitScale: granite('logit_scale'),
+    logitScale: granite('logit_scale', hybrid ? 0 : undefined), // (optional in llama.cpp's granitehybrid)
     layerConv: Object.freeze([]), // filled in below
     convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
+    layerSsm: Object.freeze([]), // filled in below
+    ssm: hybrid ? ggufSsm(f, arch) : null,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
   if (kvPerLayer && kvPerLayer.length !== nLayer) {
     throw new EmberError('BAD_MODEL', `${f.source.name}: ${k('attention.head_count_kv')} has ${kvPerLayer.length} entries; expected ${nLayer} (one per layer)`);
   }
-  const layerConv = arch === 'lfm2' ? Array.from({ length: nLayer }, (_, l) => kvPerLayer?.[l] === 0) : [];
+  const recurrent = Array.from({ length: nLayer }, (_, l) => kvPerLayer?.[l] === 0);
+  // granitehybrid rotates only where rope.scaling.finetuned is true (llama.cpp's switch; its converter writes false for the -H models)
+  const layerRope = hybrid ? Array<boolean>(nLayer).fill(metaBool(f, `${arch}.rope.scaling.finetuned`, true)) : ggufLayerRope(arch, nLayer);
   return Object.freeze({
-    ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(ggufLayerRope(arch, nLayer)), layerConv: Object.freeze(layerConv),
+    ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
+    layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : []),
   });
+}
+
+/** A granitehybrid file's Mamba-2 shape, from the ssm.* keys as llama.cpp reads them (heads are ssm.time_step_rank). */
+function ggufSsm(f: GGUFFile, arch: string): SsmShape {
+  const key = (s: string) => `${arch}.ssm.${s}`;
+  const nHead = metaNumber(f, key('time_step_rank'));
+  const inner = metaNumber(f, key('inner_size'));
+  const names = {
+    nHead: `metadata key ${key('time_step_rank')}`, headDim: `metadata key ${key('inner_size')} over ${key('time_step_rank')}`, dState: `metadata key ${key('state_size')}`,
+    nGroup: `metadata key ${key('group_count')}`, convKernel: `metadata key ${key('conv_kernel')}`, dtMin: 'time_step_limit', dtMax: 'time_step_limit', inner: `metadata key ${key('inner_size')}`,
+  };
+  const shape = {
+    nHead, headDim: inner / nHead, dState: metaNumber(f, key('state_size')), nGroup: metaNumber(f, key('group_count'), 1),
+    convKernel: metaNumber(f, key('conv_kernel')), dtMin: 0, dtMax: Infinity, // GGUF keeps no time_step_limit; llama.cpp clamps nothing
+  };
+  if (shape.nGroup !== 1) {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('group_count')} is ${shape.nGroup}; emberlm runs Mamba-2 mixers of one group (Granite 4.0-H's)`, { field: key('group_count') });
+  }
+  return validateSsm(shape, f.source.name, names, inner);
 }
 
 /** Ministral 3's attention temperature as llama.cpp reads it: attention.temperature_scale, over YaRN's original context. */

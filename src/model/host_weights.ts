@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { ModelConfig } from './config.ts';
+import { ssmConvDim, ssmInner, ssmInProj } from './ssm_shape.ts';
 import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
 
 /**
@@ -14,18 +15,30 @@ export interface LayerWeights {
    * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
    * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
    */
-  qkv: WeightData[]; // a short-convolution layer's (LFM2): its in_proj, (3D, D): B, C and x rows
+  qkv: WeightData[]; // a short-convolution layer's (LFM2): its in_proj, (3D, D): B, C and x rows; a Mamba-2 layer's, z|xBC|dt rows
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
   qNorm: Float32Array | null; // (head_dim), Qwen3; (q_dim) OLMo 2
   kNorm: Float32Array | null; // (head_dim), Qwen3; (kv_dim) OLMo 2
-  o: WeightData; // (D, q_dim); a short-convolution layer's out_proj, (D, D)
+  o: WeightData; // (D, q_dim); a short-convolution layer's out_proj, (D, D); a Mamba-2 layer's, (D, inner)
   /** A short-convolution layer's kernel (D, convKernel): channel c's taps, oldest position first; null for attention layers. */
   conv: Float32Array | null;
+  /** A Mamba-2 layer's vectors; null for the other kinds. */
+  ssm: SsmWeights | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
   gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
   down: WeightData; // (D, F)
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
+}
+
+/** A Mamba-2 mixer's vectors (src/model/ssm_shape.ts's widths). */
+export interface SsmWeights {
+  conv: Float32Array; // (convDim, taps): channel c's taps, oldest position first
+  convBias: Float32Array; // (convDim)
+  dtBias: Float32Array; // (nHead)
+  a: Float32Array; // (nHead): A = -exp(A_log), as llama.cpp's files store it
+  d: Float32Array; // (nHead): the skip, y + D x
+  norm: Float32Array; // (inner): the gated RMSNorm's weight
 }
 
 /**
@@ -111,6 +124,7 @@ export function pairRows(w: WeightData): WeightData {
 
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   if (c.layerConv[i]) return readConvLayer(w, c, i, quant, opts);
+  if (c.layerSsm[i]) return readSsmLayer(w, c, i, quant, opts);
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
   // Phi-3 ships q/k/v already fused (attn_qkv).
@@ -134,6 +148,7 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
     conv: null,
+    ssm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };
 }
@@ -163,6 +178,34 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
     kNorm: null,
     o: await w.matrix(`${b}shortconv.out_proj.weight`, D, D, quant, opts),
     conv: await w.vector(`${b}shortconv.conv.weight`, D * c.convKernel, [D, c.convKernel]),
+    ssm: null,
+    postAttnNorm: null,
+    ...(await readFfn(w, c, b, quant, opts)),
+  };
+}
+
+/** A Mamba-2 layer (Granite 4.0-H): in_proj in qkv's place, out_proj in o's, its vectors; the FFN as any layer's. */
+async function readSsmLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
+  const s = c.ssm!;
+  const D = c.nEmbd, inner = ssmInner(s), convDim = ssmConvDim(s);
+  const b = `blk.${i}.`;
+  const head = (name: string) => w.vector(`${b}${name}`, s.nHead, [s.nHead, 1]);
+  return {
+    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
+    qkv: [await w.matrix(`${b}ssm_in.weight`, ssmInProj(s), D, quant, opts)],
+    qkvBias: null,
+    qNorm: null,
+    kNorm: null,
+    o: await w.matrix(`${b}ssm_out.weight`, D, inner, quant, opts),
+    conv: null,
+    ssm: {
+      conv: await w.vector(`${b}ssm_conv1d.weight`, convDim * s.convKernel, [convDim, s.convKernel]),
+      convBias: await w.vector(`${b}ssm_conv1d.bias`, convDim),
+      dtBias: await w.vector(`${b}ssm_dt.bias`, s.nHead),
+      a: await head('ssm_a'),
+      d: await head('ssm_d'),
+      norm: await w.vector(`${b}ssm_norm.weight`, inner, [s.nGroup, inner / s.nGroup]),
+    },
     postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };

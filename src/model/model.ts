@@ -14,14 +14,16 @@ import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type 
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import { buildShortConv } from '../kernels/shortconv.ts';
+import { buildSsm } from '../kernels/ssm.ts';
+import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { pairRows, readLayer, readOutputNorm } from './host_weights.ts';
+import { pairRows, readLayer, readOutputNorm, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
-import { KvRings, kvCacheRows, ringWindows } from './kv_rings.ts';
+import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 
@@ -133,6 +135,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const hasConv = c.layerConv.some(Boolean);
   const convIn = hasConv ? act('shortconv.bcx', 3 * D) : null; // (T, 3D): B, C, x
   const convOut = hasConv ? act('shortconv.y', D) : null; // (T, D)
+  const ssm = c.layerSsm.some(Boolean) ? c.ssm : null;
+  const inner = ssm ? ssmInner(ssm) : 0;
+  const ssmAct = ssm && { // Mamba-2 layers' activations (T, width)
+    zxbcdt: act('ssm.zxbcdt', ssmInProj(ssm)), xbc: act('ssm.xbc', ssmConvDim(ssm)), y: act('ssm.y', inner), yNorm: act('ssm.y_norm', inner),
+  };
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
@@ -159,6 +166,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xnQ8 = D % 32 === 0 ? q8Scratch('xn', D) : null;
   const attnQ8 = qDim % 32 === 0 ? q8Scratch('attn', qDim) : null; // decode attention's output in Q8_0 (CPU adapters)
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
+  const ssmQ8 = ssm && inner % 32 === 0 ? q8Scratch('ssm.y_norm', inner) : null;
   const takesQ8 = (w: Pick<WeightData, 'format' | 'gpuQuant'>) => ['q8', 'q4'].includes(storedFormat(w));
   type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'outScale' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
@@ -286,7 +294,21 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildShortConv(gpu, alloc, { dim: D, taps: c.convKernel, rows, bcx: convIn!, kernel: k, state, y: convOut!, step }));
       return { out: convOut!, q8: undefined };
     };
-    const mixed = w.conv ? await convolve(w.conv) : await attend();
+    // A Mamba-2 mixer: in_proj to z, x|B|C, dt; the convolution and scan (its ring and state slots); the gated output's
+    // RMSNorm, in Q8_0 where out_proj takes it (prefill and decode alike).
+    const mamba = async (sw: SsmWeights, s: NonNullable<typeof ssm>, a: NonNullable<typeof ssmAct>) => {
+      const rows = kvCacheRows(s.convKernel, nCtx, maxBatch);
+      const ring = alloc.storage(`blk.${l}.ssm_conv_state`, rows * ssmConvDim(s) * 4); // (rows, conv_dim) f32: x|B|C by position
+      const state = alloc.storage(`blk.${l}.ssm_state`, SSM_SLOTS * ssmStateSize(s) * 4); // (slots, inner, d_state) f32
+      kvBytes += ring.size + state.size;
+      await fused('ssm_in', w.qkv, attnIn.xin, a.zxbcdt, null, attnIn.norm);
+      const convWeight = vec('ssm_conv1d', sw.conv), convBias = vec('ssm_conv1d.bias', sw.convBias), perHead = vec('ssm_per_head', ssmPerHead(sw));
+      both(await buildSsm(gpu, alloc, { shape: s, rows, slots: SSM_SLOTS, zxbcdt: a.zxbcdt, convWeight, convBias, ring, xbc: a.xbc, perHead, state, y: a.y, step }));
+      const q8 = takesQ8(w.o) ? (ssmQ8 ?? undefined) : undefined;
+      both(await buildRmsnorm(gpu, alloc, { dim: inner, eps: c.eps, step, x: a.y, weight: vec('ssm_norm', sw.norm), y: a.yNorm, quantized: q8 }));
+      return { out: a.yNorm, q8 };
+    };
+    const mixed = w.conv ? await convolve(w.conv) : w.ssm && ssm && ssmAct ? await mamba(w.ssm, ssm, ssmAct) : await attend();
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
     const residual = async (
@@ -300,12 +322,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
-    const oName = w.conv ? 'shortconv.out_proj' : 'attn_output';
+    const oName = w.conv ? 'shortconv.out_proj' : w.ssm ? 'ssm_out' : 'attn_output';
     const attnOut = await up(oName, w.o);
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
     const oTail = ffnNw && !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
-    await residual(`blk.${l}.${oName}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', undefined, undefined, mixed.q8, oTail);
+    // (a Mamba-2 layer's norm hands the prefill its Q8_0 too, and decode's GEMV reads that rather than f32 x)
+    const handed = w.ssm && mixed.q8 ? { prefill: mixed.q8, raw: null } : {};
+    await residual(`blk.${l}.${oName}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, mixed.q8, oTail);
     const ffnIn = ffnNw ? xn : x;
     const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
@@ -363,7 +387,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
-    kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch) },
+    kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm ? SSM_SLOTS : 0) },
     timing: {},
   };
 }

@@ -1,10 +1,11 @@
 import { matmulRef, dequantize } from '../kernels/ref/matmul.ts';
 import { rmsnormRef } from '../kernels/ref/rmsnorm.ts';
-import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../kernels/ref/layers.ts';
+import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, ssmRef, swigluRef } from '../kernels/ref/layers.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { layerRot, type ModelConfig } from './config.ts';
 import { readLayer, readOutputNorm, type LayerWeights } from './host_weights.ts';
 import { ropeTables, type RopeTable } from './rope_tables.ts';
+import { ssmPerHead } from './ssm_shape.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 
 /**
@@ -70,9 +71,15 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     return attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
   };
+  // A Mamba-2 layer: in_proj, convolution and scan, the gated output RMS-normalised
+  const scan = (w: LayerWeights, ssm: NonNullable<LayerWeights['ssm']>) => {
+    const zxbcdt = matmulParts(w.qkv, normed(w.attnNorm), T, null);
+    const { y } = ssmRef(c.ssm!, zxbcdt, T, ssm.conv, ssm.convBias, ssmPerHead(ssm));
+    return rmsnormRef(y, ssm.norm, ssm.norm.length, c.eps);
+  };
   m.layers.forEach((w, l) => {
     // LFM2's short-convolution layers: in_proj to B, C, x, then C * conv(B * x)
-    const mixed = w.conv ? shortConvRef(matmulParts(w.qkv, normed(w.attnNorm), T, null), T, D, w.conv, c.convKernel) : attend(w, l);
+    const mixed = w.conv ? shortConvRef(matmulParts(w.qkv, normed(w.attnNorm), T, null), T, D, w.conv, c.convKernel) : w.ssm ? scan(w, w.ssm) : attend(w, l);
     const residual = { outScale: c.residualScale }; // Granite's multiplier (1 elsewhere), as the GPU's o and down matmuls apply it
     addResidual(matmulRef(w.o, mixed, T, residual), w.postAttnNorm);
     const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);

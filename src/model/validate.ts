@@ -1,6 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { printableJson } from '../util/printable.ts';
 import type { ModelConfig } from './config.ts';
+import type { SsmShape } from './ssm_shape.ts';
 import type { WeightSource } from './weight_source.ts';
 
 /**
@@ -23,6 +24,32 @@ export const CONFIG_LIMITS = Object.freeze({
 
 /** The most taps a short convolution may have (LFM2's have 3). */
 export const CONV_TAPS_MAX = 8;
+
+/** The most state entries per channel a Mamba-2 scan may hold (its private array; Granite 4.0-H's have 128). */
+export const SSM_STATE_MAX = 256;
+
+/**
+ * A Mamba-2 mixer's shape, checked as validateConfig checks the rest: BAD_MODEL naming the field (`names`) where a number
+ * is out of range or the widths disagree with the model's (`inner`: the file's inner size, when it states one).
+ */
+export function validateSsm(s: SsmShape, file: string, names: Readonly<Record<keyof SsmShape | 'inner', string>>, inner?: number): SsmShape {
+  const fail = (key: keyof SsmShape | 'inner', v: unknown, expected: string) =>
+    new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, { file, field: names[key].replace(/^(field|metadata key) /, '') });
+  const int = (key: keyof SsmShape, max: number) => {
+    const v = s[key];
+    if (!Number.isInteger(v) || v < 1 || v > max) throw fail(key, v, `an integer from 1 to ${max}`);
+  };
+  int('nHead', CONFIG_LIMITS.nHead * 4);
+  int('headDim', CONFIG_LIMITS.headDim);
+  int('dState', SSM_STATE_MAX);
+  int('nGroup', s.nHead);
+  if (s.nHead % s.nGroup !== 0) throw fail('nGroup', s.nGroup, `a divisor of the ${s.nHead} heads (${names.nHead})`);
+  int('convKernel', CONV_TAPS_MAX);
+  if (!(Number.isFinite(s.dtMin) && s.dtMin >= 0)) throw fail('dtMin', s.dtMin, 'a finite number from 0');
+  if (!(s.dtMax > s.dtMin)) throw fail('dtMax', s.dtMax, `a number above ${s.dtMin}`);
+  if (inner !== undefined && inner !== s.nHead * s.headDim) throw fail('inner', inner, `${s.nHead} heads x ${s.headDim} = ${s.nHead * s.headDim}`);
+  return s;
+}
 
 /** How each hyper-parameter is named in the source file, for messages (`llama.block_count`, `num_hidden_layers`). */
 export type ConfigFieldNames = Readonly<Record<

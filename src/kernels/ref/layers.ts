@@ -4,6 +4,7 @@
  */
 import type { KvCacheType } from '../kv_layout.ts';
 import { kvRoundTrip } from './kv_cache.ts';
+import { ssmConvDim, ssmInner, ssmInProj, type SsmShape } from '../../model/ssm_shape.ts';
 
 /** x[t] = table[ids[t]], table already widened to f32 (vocab, dim). */
 export function embeddingRef(table: Float32Array, dim: number, ids: ArrayLike<number>): Float32Array {
@@ -177,4 +178,46 @@ export function shortConvRef(bcx: Float32Array, T: number, D: number, kernel: Fl
     }
   }
   return y;
+}
+
+/**
+ * A Mamba-2 mixer's convolution and scan (shaders/ssm.wgsl) over a whole sequence from position 0, in f64 then
+ * rounded: y (T, inner) = (C.s + D x) SiLU(z) of each token, the state after the last token (inner, d_state).
+ * `perHead`: dt_bias, A, D of each head, as the kernel binds them.
+ */
+export function ssmRef(
+  s: SsmShape, zxbcdt: Float32Array, T: number, convW: Float32Array, convB: Float32Array, perHead: Float32Array,
+): { y: Float32Array; state: Float64Array } {
+  const inner = ssmInner(s), convDim = ssmConvDim(s), inProj = ssmInProj(s);
+  const silu = (v: number) => v / (1 + Math.exp(-v));
+  const xbc = new Float64Array(T * convDim);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < convDim; c++) {
+      let acc = convB[c];
+      for (let k = 0; k < s.convKernel; k++) {
+        const q = t - (s.convKernel - 1) + k;
+        if (q >= 0) acc += convW[c * s.convKernel + k] * zxbcdt[q * inProj + inner + c];
+      }
+      xbc[t * convDim + c] = silu(acc);
+    }
+  }
+  const y = new Float32Array(T * inner);
+  const state = new Float64Array(inner * s.dState);
+  for (let ch = 0; ch < inner; ch++) {
+    const h = Math.floor(ch / s.headDim), g = Math.floor(h / (s.nHead / s.nGroup));
+    for (let t = 0; t < T; t++) {
+      const raw = zxbcdt[t * inProj + inner + convDim + h] + perHead[h];
+      const dt = Math.min(Math.max(raw > 20 ? raw : Math.log1p(Math.exp(raw)), s.dtMin), s.dtMax);
+      const decay = Math.exp(dt * perHead[s.nHead + h]);
+      const x = xbc[t * convDim + ch];
+      let acc = 0;
+      for (let n = 0; n < s.dState; n++) {
+        const i = ch * s.dState + n;
+        state[i] = state[i] * decay + dt * x * xbc[t * convDim + inner + g * s.dState + n];
+        acc += state[i] * xbc[t * convDim + inner + (s.nGroup + g) * s.dState + n];
+      }
+      y[t * inner + ch] = (acc + perHead[2 * s.nHead + h] * x) * silu(zxbcdt[t * inProj + ch]);
+    }
+  }
+  return { y, state };
 }
