@@ -2,13 +2,13 @@
 // conv: one invocation per (channel of x|B|C, token): the token's x|B|C into the layer's ring by position, as
 //   shortconv.wgsl keeps LFM2's, and the causal convolution over the channel's last `taps` positions, its bias, SiLU.
 // scan: one invocation per channel (head h, channel i of it) walking the pass's tokens in order, its d_state entries of
-//   the recurrent state in registers: s = exp(dt A) s + dt x B; y = C.s + D x; out = y SiLU(z). The state comes from
-//   the slot of position pos - 1 (zero at position 0) and goes to the slot of the pass's last position, so a request
-//   may go back to any position whose slot is still held (src/model/kv_rings.ts). A token's B and C serve every
-//   channel of its group: the workgroup loads them once into its memory.
+//   the recurrent state in registers (vec4s: d_state is a multiple of 4): s = exp(dt A) s + dt x B; y = C.s + D x;
+//   out = y SiLU(z). The state comes from the slot of position pos - 1 (zero at position 0) and goes to the slot of
+//   the pass's last position, so a request may go back to any position whose slot is still held
+//   (src/model/kv_rings.ts). A token's B and C serve every channel of its group: the workgroup loads them once.
 override WG: u32 = 64;
-override BC: u32 = 32; // 2 n_group d_state: one token's B and C
-const STATE_MAX: u32 = 256u; // src/model/validate.ts's SSM_STATE_MAX
+override BC4: u32 = 8; // 2 n_group d_state / 4: one token's B and C, in vec4s
+const STATE4_MAX: u32 = 64u; // src/model/validate.ts's SSM_STATE_MAX / 4
 
 struct Params {
   n_head: u32,
@@ -34,7 +34,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> ring: array<f32>; // (rows, conv_dim): x|B|C of position q in row q % rows
 @group(0) @binding(6) var<storage, read_write> xbc: array<f32>; // (T, conv_dim): convolved, SiLU
 @group(0) @binding(7) var<storage, read> per_head: array<f32>; // (3, n_head): dt_bias, A, D
-@group(0) @binding(8) var<storage, read_write> state: array<f32>; // (slots, inner, d_state)
+@group(0) @binding(8) var<storage, read_write> state: array<vec4f>; // (slots, inner, d_state / 4)
 @group(0) @binding(9) var<storage, read_write> y: array<f32>; // (T, inner): gated, before the norm
 
 fn silu(v: f32) -> f32 {
@@ -73,7 +73,8 @@ fn conv(@builtin(global_invocation_id) gid: vec3u) {
   xbc[t * p.conv_dim + c] = silu(acc);
 }
 
-var<workgroup> bc: array<f32, BC>;
+// Four state entries a load: on CPU adapters a lane's load costs about the same whatever its width.
+var<workgroup> bc: array<vec4f, BC4>;
 
 @compute @workgroup_size(WG)
 fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -82,20 +83,24 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
   let h = min(ch, p.inner - 1u) / p.head_dim;
   let g = h / (p.n_head / p.n_group);
   let n_tok = step.n_tokens;
-  let slot = p.inner * p.d_state;
-  var s: array<f32, STATE_MAX>;
+  let n4 = p.d_state / 4u;
+  let slot = p.inner * n4;
+  var s: array<vec4f, STATE4_MAX>;
   if (live && step.pos > 0u) {
-    let src = ((step.pos - 1u) % p.slots) * slot + ch * p.d_state;
-    for (var n = 0u; n < p.d_state; n++) { s[n] = state[src + n]; }
+    let src = ((step.pos - 1u) % p.slots) * slot + ch * n4;
+    for (var n = 0u; n < n4; n++) { s[n] = state[src + n]; }
   }
   let dt_bias = per_head[h];
   let a = per_head[p.n_head + h];
   let skip = per_head[2u * p.n_head + h];
-  let b0 = g * p.d_state;
-  let c0 = (p.n_group + g) * p.d_state;
+  let b0 = g * n4;
+  let c0 = (p.n_group + g) * n4;
   for (var t = 0u; t < n_tok; t++) {
     workgroupBarrier(); // the previous token's B and C are read
-    for (var j = li; j < 2u * p.n_group * p.d_state; j += WG) { bc[j] = xbc[t * p.conv_dim + p.inner + j]; }
+    let row = t * p.conv_dim + p.inner;
+    for (var j = li; j < 2u * p.n_group * n4; j += WG) {
+      bc[j] = vec4f(xbc[row + 4u * j], xbc[row + 4u * j + 1u], xbc[row + 4u * j + 2u], xbc[row + 4u * j + 3u]);
+    }
     workgroupBarrier();
     if (live) {
       let dt = clamp(softplus(zxbcdt[t * p.in_proj + p.inner + p.conv_dim + h] + dt_bias), p.dt_min, p.dt_max);
@@ -103,15 +108,15 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       let x = xbc[t * p.conv_dim + ch];
       let dtx = dt * x;
       var acc = 0.0;
-      for (var n = 0u; n < p.d_state; n++) {
+      for (var n = 0u; n < n4; n++) {
         s[n] = s[n] * decay + dtx * bc[b0 + n];
-        acc += s[n] * bc[c0 + n];
+        acc += dot(s[n], bc[c0 + n]);
       }
       y[t * p.inner + ch] = (acc + skip * x) * silu(zxbcdt[t * p.in_proj + ch]);
     }
   }
   if (live) {
-    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch * p.d_state;
-    for (var n = 0u; n < p.d_state; n++) { state[dst + n] = s[n]; }
+    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch * n4;
+    for (var n = 0u; n < n4; n++) { state[dst + n] = s[n]; }
   }
 }

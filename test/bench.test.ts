@@ -143,6 +143,24 @@ describe('synthetic models', () => {
     }
   });
 
+  it('granite-4.0-h-350m: 28 Mamba-2 layers (granitehybrid as llama.cpp names it); a small one loads and generates', async () => {
+    expect(syntheticGGUF('granite-4.0-h-350m', 'Q8_0').params).toBe(340_332_224); // "340M" on its model card
+    const small: SyntheticShape = { ...SYNTHETIC_MODELS['granite-4.0-h-350m'], nEmbd: 64, nLayer: 3, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 64, attentionLayers: [1], ssm: { nHead: 8, dState: 16, taps: 4 } };
+    const g = syntheticGGUF(small, 'Q8_0', 3);
+    const out = joined(g);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(f.tensors.get('blk.0.ssm_in.weight')).toMatchObject({ ne: [64, 128 + 160 + 8], type: 'Q8_0' });
+    expect(f.tensors.get('blk.0.ssm_a')).toMatchObject({ ne: [1, 8], type: 'F32' });
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'granite', layerSsm: [true, false, true], layerRope: [false, false, false], ssm: { nHead: 8, headDim: 16, dState: 16 } });
+      const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(6);
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('rejects unknown names and types', async () => {
     await expectEmberError(() => syntheticGGUF('gpt-5'), 'BAD_ARGUMENT', /unknown synthetic model "gpt-5".*smollm2-135m/);
     await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q9_K'), 'BAD_ARGUMENT', /unknown weight type "Q9_K"/);

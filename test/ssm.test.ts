@@ -14,11 +14,17 @@ const SHAPES: { name: string; shape: SsmShape }[] = [
   { name: '4 heads of 16, state 16, 1 group, 4 taps', shape: { nHead: 4, headDim: 16, dState: 16, nGroup: 1, convKernel: 4, dtMin: 0, dtMax: Infinity } },
   // groups of 3 heads, 48 channels (a workgroup's last 16 lanes idle), dt clamped into [0.05, 0.4]
   { name: '6 heads of 8, state 32, 2 groups, 3 taps, dt clamped', shape: { nHead: 6, headDim: 8, dState: 32, nGroup: 2, convKernel: 3, dtMin: 0.05, dtMax: 0.4 } },
+  // groups 12 channels wide: a subgroup of 8 would span two, so B and C go through workgroup memory
+  { name: '6 heads of 4, state 8, 2 groups', shape: { nHead: 6, headDim: 4, dState: 8, nGroup: 2, convKernel: 4, dtMin: 0, dtMax: Infinity } },
 ];
 
+/** Both scans: B and C shared by subgroup shuffles (where the adapter has subgroups), and through workgroup memory. */
+const CASES = SHAPES.flatMap((c) => [{ ...c, subgroups: true }, { ...c, subgroups: false }]);
+
 /** One layer's buffers and inputs: in_proj outputs of T tokens, the convolution's weights, dt_bias, A < 0, D. */
-async function setup(shape: SsmShape, T: number, maxBatch: number) {
-  const gpu = await testGpu('f32');
+async function setup(shape: SsmShape, T: number, maxBatch: number, subgroups: boolean) {
+  const gpu = await testGpu(subgroups ? 'f16' : 'f32'); // (the f32 variant is a device without subgroups)
+  expect(gpu.caps.subgroups).toBe(subgroups);
   const alloc = new Allocator(gpu);
   const r = rng(shape.nHead * 31 + shape.dState);
   const inProj = ssmInProj(shape), convDim = ssmConvDim(shape), inner = ssmInner(shape);
@@ -48,16 +54,16 @@ async function setup(shape: SsmShape, T: number, maxBatch: number) {
     const step = stepBuffer(alloc, { n_tokens: n, pos });
     writeBuffer(gpu, buffers.zxbcdt, input.slice(pos * inProj, (pos + n) * inProj));
     rings.wrote(pos, n);
-    run(gpu, await buildSsm(gpu, alloc, { shape, rows, slots: SSM_SLOTS, ...buffers, step }), n);
+    run(gpu, await buildSsm(gpu, alloc, { shape, rows, slots: SSM_SLOTS, ...buffers, step, subgroups }), n);
     return f32(gpu, buffers.y, n * inner);
   };
   return { gpu, alloc, zxbcdt, convW, convB, perHead, buffers, rings, pass, inProj, inner };
 }
 
 describe('Mamba-2 convolution and scan (shaders/ssm.wgsl) against the CPU reference', () => {
-  it.each(SHAPES)('$name: 11 tokens in passes of 3, then decode steps; the last state', async ({ shape }) => {
+  it.each(CASES)('$name, subgroups $subgroups: 11 tokens in passes of 3, then decode steps; the last state', async ({ shape, subgroups }) => {
     const T = 14, prefill = 11, maxBatch = 3;
-    const s = await setup(shape, T, maxBatch);
+    const s = await setup(shape, T, maxBatch, subgroups);
     const got = new Float32Array(T * s.inner);
     for (let pos = 0; pos < T; ) {
       const n = pos < prefill ? Math.min(maxBatch, prefill - pos) : 1;
@@ -72,9 +78,9 @@ describe('Mamba-2 convolution and scan (shaders/ssm.wgsl) against the CPU refere
     s.alloc.destroyAll();
   });
 
-  it.each(SHAPES)('$name: a request that goes back restarts where KvRings finds a held state, and matches a fresh run', async ({ shape }) => {
+  it.each(CASES)('$name, subgroups $subgroups: a request that goes back restarts where KvRings finds a held state, and matches a fresh run', async ({ shape, subgroups }) => {
     const T = 11, maxBatch = 3;
-    const s = await setup(shape, T, maxBatch);
+    const s = await setup(shape, T, maxBatch, subgroups);
     for (let pos = 0; pos < T; pos += maxBatch) await s.pass(s.zxbcdt, pos, Math.min(maxBatch, T - pos));
     // States held after positions 2, 8, 10 (5's slot taken by 10); the ring holds positions 5..10.
     expect(s.rings.restartAt(9)).toBe(9);

@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2';
+  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -36,6 +36,8 @@ export interface SyntheticShape {
   /** LFM2: the attention layers (the others are short convolutions of convTaps taps, with per-head q/k norms on attention). */
   readonly attentionLayers?: readonly number[];
   readonly convTaps?: number;
+  /** granitehybrid: the Mamba-2 layers' shape (the others, attentionLayers, attend without RoPE); one group. */
+  readonly ssm?: { readonly nHead: number; readonly dState: number; readonly taps: number };
 }
 
 /**
@@ -52,6 +54,11 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'lfm2-350m': {
     arch: 'lfm2', nEmbd: 1024, nLayer: 16, nHead: 16, nHeadKv: 8, nFf: 4608, vocab: 65536, tied: true, qkvBias: false, ropeBase: 1000000, eps: 1e-5,
     contextLength: 128000, attentionLayers: [2, 5, 8, 10, 12, 14], convTaps: 3,
+  },
+  // ibm-granite/granite-4.0-h-350m: 28 Mamba-2 layers (48 heads of 32, state 128), attention (NoPE) at 10, 13, 17, 27
+  'granite-4.0-h-350m': {
+    arch: 'granitehybrid', nEmbd: 768, nLayer: 32, nHead: 12, nHeadKv: 4, nFf: 2048, vocab: 100352, tied: true, qkvBias: false, ropeBase: 10000, eps: 1e-5,
+    contextLength: 32768, attentionLayers: [10, 13, 17, 27], ssm: { nHead: 48, dState: 128, taps: 4 },
   },
 };
 
@@ -72,7 +79,7 @@ const isFtypeMixture = (t: string) => /_K_[SM]$/.test(t);
 /** Bumped whenever the bytes for the same (shape, type, seed) change, so caches are invalidated. */
 export const SYNTHETIC_VERSION = 1;
 
-type Kind = 'embed' | 'weight' | 'norm' | 'bias' | 'conv';
+type Kind = 'embed' | 'weight' | 'norm' | 'bias' | 'conv' | 'decay';
 interface TensorPlan {
   readonly name: string;
   readonly ne: readonly [number] | readonly [number, number];
@@ -114,7 +121,7 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   const out: TensorPlan[] = [];
   const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
     let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
-    if (kind === 'conv') t = 'F32'; // as llama-quantize keeps LFM2's convolution kernels
+    if (kind === 'conv' || kind === 'decay') t = 'F32'; // as llama-quantize keeps LFM2's and Mamba's convolution kernels, and A
     else if (!LEGACY.includes(type)) {
       const ftype = isFtypeMixture(type) ? (type as LlamaFtype) : 'pure';
       t = llamaTensorType(ftype, type, { name, ne }, s.nLayer, s.tied);
@@ -131,9 +138,23 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   add('token_embd.weight', [s.nEmbd, s.vocab], 'embed');
   if (!s.tied) add('output.weight', [s.nEmbd, s.vocab], 'weight');
   const isConv = (l: number) => s.arch === 'lfm2' && !s.attentionLayers?.includes(l);
+  const isSsm = (l: number) => s.arch === 'granitehybrid' && !s.attentionLayers?.includes(l);
   for (let l = 0; l < s.nLayer; l++) {
     const p = `blk.${l}.`;
     add(`${p}attn_norm.weight`, [s.nEmbd], 'norm');
+    if (isSsm(l) && s.ssm) {
+      const inner = 2 * s.nEmbd, convDim = inner + 2 * s.ssm.dState, h = s.ssm.nHead;
+      add(`${p}ssm_in.weight`, [s.nEmbd, inner + convDim + h], 'weight');
+      add(`${p}ssm_conv1d.weight`, [s.ssm.taps, convDim], 'conv');
+      add(`${p}ssm_conv1d.bias`, [convDim], 'bias');
+      add(`${p}ssm_dt.bias`, [h], 'bias');
+      add(`${p}ssm_a`, [1, h], 'decay');
+      add(`${p}ssm_d`, [1, h], 'norm');
+      add(`${p}ssm_norm.weight`, [inner, 1], 'norm');
+      add(`${p}ssm_out.weight`, [inner, s.nEmbd], 'weight');
+      addFfn(p);
+      continue;
+    }
     if (isConv(l)) {
       add(`${p}shortconv.in_proj.weight`, [s.nEmbd, 3 * s.nEmbd], 'weight');
       add(`${p}shortconv.conv.weight`, [s.convTaps ?? 3, s.nEmbd], 'conv');
@@ -160,6 +181,15 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   return out;
 }
 
+/** granitehybrid's Mamba-2 keys as llama.cpp reads them, NoPE (rope.scaling.finetuned false), Granite 4.0's multipliers. */
+function ssmMetadata(a: string, nEmbd: number, m: NonNullable<SyntheticShape['ssm']>): Array<[string, MetaValue]> {
+  return [
+    [`${a}.ssm.conv_kernel`, meta.u32(m.taps)], [`${a}.ssm.inner_size`, meta.u32(2 * nEmbd)], [`${a}.ssm.state_size`, meta.u32(m.dState)],
+    [`${a}.ssm.time_step_rank`, meta.u32(m.nHead)], [`${a}.ssm.group_count`, meta.u32(1)], [`${a}.rope.scaling.finetuned`, meta.bool(false)],
+    [`${a}.embedding_scale`, meta.f32(12)], [`${a}.residual_scale`, meta.f32(0.246)], [`${a}.logit_scale`, meta.f32(3)], [`${a}.attention.scale`, meta.f32(0.015625)],
+  ];
+}
+
 /** general.file_type: llama_ftype ids (pure block types: the llama.cpp file type built on them). */
 const FILE_TYPE: Record<TensorType, number> = {
   F32: 0, F16: 1, BF16: 32, Q2_K: 10, Q3_K: 11, Q4_K: 14, Q5_K: 16, IQ4_NL: 25, IQ4_XS: 30, ...LLAMA_FTYPE_ID,
@@ -177,9 +207,10 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     [`${a}.feed_forward_length`, meta.u32(s.nFf)],
     [`${a}.block_count`, meta.u32(s.nLayer)],
     [`${a}.attention.head_count`, meta.u32(s.nHead)],
-    // LFM2: one count a layer, 0 on its short-convolution layers
-    [`${a}.attention.head_count_kv`, s.arch === 'lfm2' ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
+    // LFM2, granitehybrid: one count a layer, 0 on the short-convolution or Mamba-2 layers
+    [`${a}.attention.head_count_kv`, s.attentionLayers ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
     ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
+    ...(s.ssm ? ssmMetadata(a, s.nEmbd, s.ssm) : []),
     // (key_length only where heads are not nEmbd / nHead wide: the older shapes' files keep their bytes)
     ...(s.headDim ? [[`${a}.attention.key_length`, meta.u32(s.headDim)], [`${a}.attention.value_length`, meta.u32(s.headDim)]] as [string, MetaValue][] : []),
     [`${a}.rope.dimension_count`, meta.u32(s.headDim ?? s.nEmbd / s.nHead)],
@@ -253,6 +284,7 @@ function hashName(s: string): number {
 
 /** The standard deviation generate.ts uses: projections 1/sqrt(in) clamped to [0.02, 0.2], embeddings 0.2, norms 1 ± 0.1, biases 0.1. */
 function scaleOf(t: TensorPlan): { mean: number; half: number } {
+  if (t.kind === 'decay') return { mean: -1, half: 0.5 }; // A = -exp(A_log) < 0
   const std = t.kind === 'weight' ? Math.min(0.2, Math.max(0.02, 1 / Math.sqrt(t.ne[0]))) : t.kind === 'embed' ? 0.2 : t.kind === 'conv' ? 0.3 : 0.1;
   return { mean: t.kind === 'norm' ? 1 : 0, half: std * Math.sqrt(3) }; // uniform on mean ± half has this std
 }

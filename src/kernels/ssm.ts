@@ -1,4 +1,5 @@
 import source from '../../shaders/ssm.wgsl?raw';
+import subgroupScan from '../../shaders/ssm_scan_sg.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -37,6 +38,8 @@ export interface SsmArgs {
   state: GPUBuffer; // (slots, inner, d_state) f32, kept across passes
   y: GPUBuffer; // (T, inner): (C.s + D x) SiLU(z), for the gated RMSNorm
   step: GPUBuffer;
+  /** The scan that shares B and C by subgroup shuffles (default: where the adapter has subgroups and no subgroup spans two groups). */
+  subgroups?: boolean;
 }
 
 /** A Mamba-2 mixer's convolution and selective scan for the pass's tokens at positions pos.. (two dispatches). */
@@ -48,14 +51,21 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
     taps: s.convKernel, rows: a.rows, slots: a.slots, dt_min: s.dtMin, dt_max: Math.min(s.dtMax, F32_MAX),
   };
   const common = { code: shaderText(source), params: SSM_PARAMS, values, step: a.step };
-  const constants = { WG, BC: 2 * s.nGroup * s.dState };
+  const constants = { WG, BC4: (2 * s.nGroup * s.dState) / 4 };
+  // (lanes share B and C by shuffles only where a subgroup never spans two groups of heads)
+  const groupWidth = (s.nHead / s.nGroup) * s.headDim;
+  const sg = (a.subgroups ?? gpu.caps.subgroups) && gpu.caps.subgroups && (s.nGroup === 1 || groupWidth % (gpu.caps.subgroupMaxSize ?? WG) === 0);
   return [
     await buildKernel(gpu, alloc, {
       ...common, label: 'ssm/conv', entry: 'conv', constants,
       bindings: [a.zxbcdt, a.convWeight, a.convBias, a.ring, a.xbc, null, null, null],
       grid: (n) => [ceilDiv(convDim, WG), n],
     }),
-    await buildKernel(gpu, alloc, {
+    await buildKernel(gpu, alloc, sg ? {
+      ...common, code: shaderText(source + subgroupScan, { subgroups: true }), label: 'ssm/scan_sg', entry: 'scan_sg', constants,
+      bindings: [a.zxbcdt, null, null, null, null, a.perHead, a.state, a.y, a.xbc],
+      grid: () => [ceilDiv(inner, WG)],
+    } : {
       ...common, label: 'ssm/scan', entry: 'scan', constants,
       bindings: [a.zxbcdt, null, null, null, a.xbc, a.perHead, a.state, a.y],
       grid: () => [ceilDiv(inner, WG)],

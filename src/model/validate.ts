@@ -42,6 +42,7 @@ export function validateSsm(s: SsmShape, file: string, names: Readonly<Record<ke
   int('nHead', CONFIG_LIMITS.nHead * 4);
   int('headDim', CONFIG_LIMITS.headDim);
   int('dState', SSM_STATE_MAX);
+  if (s.dState % 4 !== 0) throw fail('dState', s.dState, 'a multiple of 4 (the scan holds the state in vec4s)');
   int('nGroup', s.nHead);
   if (s.nHead % s.nGroup !== 0) throw fail('nGroup', s.nGroup, `a divisor of the ${s.nHead} heads (${names.nHead})`);
   int('convKernel', CONV_TAPS_MAX);

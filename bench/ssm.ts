@@ -1,0 +1,91 @@
+/**
+ * Time of one Mamba-2 layer's convolution and scan (shaders/ssm.wgsl) at a model's shape: a decode step (one token
+ * after `--pos` tokens) and a prefill pass, each checked against the CPU reference first, then timed as `iters`
+ * runs in one submit, the least disturbed of `rounds` (wall ms a run; on lavapipe the work is the CPU's).
+ * NOCHECK=1 times a kernel that disagrees with the reference too (knock-out experiments).
+ *
+ *   npx tsx bench/ssm.ts [--heads 48] [--head-dim 32] [--state 128] [--taps 4] [--prefill 128] [--rounds 5] [--iters 20] [--scan sg,plain]
+ * --scan: the scans to time, alternating within each round: sg (B and C shared by subgroup shuffles), plain (through
+ * workgroup memory); default: the adapter's.
+ */
+import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
+import { runIfMain } from '../models/cli.ts';
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      heads: { type: 'string', default: '48' }, 'head-dim': { type: 'string', default: '32' }, state: { type: 'string', default: '128' },
+      taps: { type: 'string', default: '4' }, prefill: { type: 'string', default: '128' }, rounds: { type: 'string', default: '5' }, iters: { type: 'string', default: '20' },
+      scan: { type: 'string' },
+    },
+  });
+  await import('../src/node/host.ts');
+  const { createGpu } = await import('../src/gpu/device.ts');
+  const { Allocator, readBuffer, writeBuffer } = await import('../src/gpu/buffers.ts');
+  const { buildSsm } = await import('../src/kernels/ssm.ts');
+  const { encodeDispatches, STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
+  const { ssmRef } = await import('../src/kernels/ref/layers.ts');
+  const { ssmConvDim, ssmInner, ssmInProj, ssmStateSize } = await import('../src/model/ssm_shape.ts');
+  const { SSM_SLOTS, kvCacheRows } = await import('../src/model/kv_rings.ts');
+  const { mulberry32 } = await import('../src/util/rng.ts');
+  const shape = { nHead: Number(a.heads), headDim: Number(a['head-dim']), dState: Number(a.state), nGroup: 1, convKernel: Number(a.taps), dtMin: 0, dtMax: Infinity };
+  const T = Number(a.prefill), rounds = Number(a.rounds), iters = Number(a.iters);
+  const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+  const gpu = await createGpu();
+  const alloc = new Allocator(gpu);
+  const inProj = ssmInProj(shape), convDim = ssmConvDim(shape), inner = ssmInner(shape);
+  const r = mulberry32(1);
+  const randn = (n: number, scale: number) => Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+  const zxbcdt = randn(T * inProj, 1), convW = randn(convDim * shape.convKernel, 0.5), convB = randn(convDim, 0.3);
+  const perHead = new Float32Array(3 * shape.nHead).map((_, i) => (i < shape.nHead ? r() - 0.5 : i < 2 * shape.nHead ? -0.5 - r() : 1));
+  const rows = kvCacheRows(shape.convKernel, 4096, T);
+  const step = alloc.uniform('step', STEP.size);
+  const b = {
+    zxbcdt: alloc.upload('zxbcdt', zxbcdt), xbc: alloc.storage('xbc', T * convDim * 4), y: alloc.storage('y', T * inner * 4),
+    ring: alloc.storage('ring', rows * convDim * 4), state: alloc.storage('state', SSM_SLOTS * ssmStateSize(shape) * 4),
+    convWeight: alloc.upload('conv_w', convW), convBias: alloc.upload('conv_b', convB), perHead: alloc.upload('per_head', perHead),
+  };
+  const scans = a.scan?.split(',') ?? [gpu.caps.subgroups ? 'sg' : 'plain'];
+  const lists = new Map<string, Awaited<ReturnType<typeof buildSsm>>>();
+  for (const v of scans) lists.set(v, await buildSsm(gpu, alloc, { shape, rows, slots: SSM_SLOTS, ...b, step, subgroups: v === 'sg' }));
+  const runPass = async (list: Awaited<ReturnType<typeof buildSsm>>, n: number, pos: number, times: number) => {
+    writeBuffer(gpu, step, STEP.pack({ ...STEP_DEFAULTS, n_tokens: n, pos }));
+    const t0 = performance.now();
+    const enc = gpu.device.createCommandEncoder(); // one submit, as a model's step (a submit's own cost left out)
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < times; i++) encodeDispatches(pass, list, n);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / times;
+  };
+  // Checked: the prefill from position 0 against the reference
+  const ref = ssmRef(shape, zxbcdt, T, convW, convB, perHead).y;
+  for (const [v, list] of lists) {
+    await runPass(list, T, 0, 1);
+    const got = new Float32Array(await readBuffer(gpu, b.y, T * inner * 4));
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]) / (1e-4 + Math.abs(ref[i])));
+    if (!(worst < 1e-2) && !process.env.NOCHECK) throw new Error(`${v}: the scan disagrees with its reference (worst relative error ${worst})`);
+    console.log(`${v}: checked (${worst.toExponential(1)})`);
+  }
+  console.log(`load average ${load()}; ${shape.nHead} heads of ${shape.headDim}, state ${shape.dState}, ${shape.convKernel} taps`);
+  const best = new Map([...lists.keys()].map((v) => [v, { decode: Infinity, prefill: Infinity }]));
+  for (let i = 0; i < rounds; i++) {
+    for (const [v, list] of lists) {
+      const m = best.get(v)!;
+      m.decode = Math.min(m.decode, await runPass(list, 1, T, iters));
+      m.prefill = Math.min(m.prefill, await runPass(list, T, 0, Math.max(1, iters >> 3)));
+    }
+  }
+  for (const [v, m] of best) {
+    console.log(`${v}: decode step (1 token at position ${T}) ${m.decode.toFixed(3)} ms; prefill pass (${T} tokens) ${m.prefill.toFixed(3)} ms, ${(m.prefill / T).toFixed(4)} ms a token`);
+  }
+  console.log(`load average ${load()}`);
+  await alloc.destroyAll();
+  gpu.device.destroy();
+}
+
+runIfMain(import.meta.url, () => main());
