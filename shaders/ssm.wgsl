@@ -34,7 +34,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> ring: array<f32>; // (rows, conv_dim): x|B|C of position q in row q % rows
 @group(0) @binding(6) var<storage, read_write> xbc: array<f32>; // (T, conv_dim): convolved, SiLU
 @group(0) @binding(7) var<storage, read> per_head: array<f32>; // (3, n_head): dt_bias, A, D
-@group(0) @binding(8) var<storage, read_write> state: array<vec4f>; // (slots, inner, d_state / 4)
+// (slots, d_state / 4, inner): a vec4 of state entries n..n+3 of each channel, channels side by side, so that on GPUs
+// a subgroup's lanes (consecutive channels) read consecutive vec4s
+@group(0) @binding(8) var<storage, read_write> state: array<vec4f>;
 @group(0) @binding(9) var<storage, read_write> y: array<f32>; // (T, inner): gated, before the norm
 
 fn silu(v: f32) -> f32 {
@@ -87,8 +89,8 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
   let slot = p.inner * n4;
   var s: array<vec4f, STATE4_MAX>;
   if (live && step.pos > 0u) {
-    let src = ((step.pos - 1u) % p.slots) * slot + ch * n4;
-    for (var n = 0u; n < n4; n++) { s[n] = state[src + n]; }
+    let src = ((step.pos - 1u) % p.slots) * slot + ch;
+    for (var n = 0u; n < n4; n++) { s[n] = state[src + n * p.inner]; }
   }
   let dt_bias = per_head[h];
   let a = per_head[p.n_head + h];
@@ -116,7 +118,7 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     }
   }
   if (live) {
-    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch * n4;
-    for (var n = 0u; n < n4; n++) { state[dst + n] = s[n]; }
+    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch;
+    for (var n = 0u; n < n4; n++) { state[dst + n * p.inner] = s[n]; }
   }
 }

@@ -16,8 +16,8 @@ fn scan_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocati
   let slot = p.inner * n4;
   var s: array<vec4f, STATE4_MAX>;
   if (step.pos > 0u) {
-    let src = ((step.pos - 1u) % p.slots) * slot + ch * n4;
-    for (var n = 0u; n < n4; n++) { s[n] = state[src + n]; }
+    let src = ((step.pos - 1u) % p.slots) * slot + ch;
+    for (var n = 0u; n < n4; n++) { s[n] = state[src + n * p.inner]; }
   }
   let dt_bias = per_head[h];
   let a = per_head[p.n_head + h];
@@ -46,7 +46,7 @@ fn scan_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocati
     if (live) { y[t * p.inner + ch] = (acc + skip * x) * silu(zxbcdt[t * p.in_proj + ch]); }
   }
   if (live) {
-    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch * n4;
-    for (var n = 0u; n < n4; n++) { state[dst + n] = s[n]; }
+    let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch;
+    for (var n = 0u; n < n4; n++) { state[dst + n * p.inner] = s[n]; }
   }
 }

@@ -6,13 +6,15 @@
  * aside after every token, and the context's end under each overflow policy. The steps run ahead are
  * counted (readbacks): none past maxTokens or the context, and decodeAhead - 1 dropped after an EOS.
  * Dispose and a lost device with steps in flight end with their typed errors and what was produced.
+ * On test/fixtures/granite4h, whose Mamba-2 states are kept only after each pass's last position, interleaved streams
+ * and the overflow policies (each a restart behind the cache) equal their one-step and solo runs too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type GenerateOptions, type GenerationResult } from '../src/engine.ts';
 import { createChat } from '../src/chat/index.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { hfOracleFolder, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 
 const STORIES = 'stories260K/stories260K.gguf';
@@ -28,6 +30,25 @@ interface Outcome {
   reads: number; // forward passes read back (every submitted pass is, dropped ones too)
 }
 
+/** Runs `fn` with decodeAhead = depth on `e`, counting the passes read back. */
+async function at<T>(e: Engine, depth: number, fn: () => Promise<T>): Promise<{ value: T; reads: number; kv: number[] }> {
+  const reads0 = e.model.readback.reads;
+  e.tuning.decodeAhead = depth;
+  try {
+    const value = await fn();
+    return { value, reads: e.model.readback.reads - reads0, kv: [...e.model.kv.ids] };
+  } finally {
+    e.tuning.decodeAhead = 2;
+  }
+}
+
+async function complete(e: Engine, depth: number, prompt: string | number[], opts: GenerateOptions): Promise<Outcome> {
+  const r = await at(e, depth, () => e.complete(prompt, { reuseKv: false, ...opts }));
+  const { stats, ...rest } = r.value;
+  expect(stats.tokenMs.length).toBe(Math.max(0, rest.ids.length - 1)); // one time per decode step, EOS's too
+  return { result: { ...rest, steps: stats.tokenMs.length }, kv: r.kv, reads: r.reads };
+}
+
 describe('decode ahead: the pipelined loop equals the one-step loop', () => {
   let engine: Engine;
   beforeAll(async () => {
@@ -35,25 +56,6 @@ describe('decode ahead: the pipelined loop equals the one-step loop', () => {
     engine.tuning.passMs = Infinity; // prefill passes of maxBatch, not timed ones: the count of passes is fixed
   });
   afterAll(() => engine?.dispose());
-
-  /** Runs `fn` with decodeAhead = depth on `e`, counting the passes read back. */
-  async function at<T>(e: Engine, depth: number, fn: () => Promise<T>): Promise<{ value: T; reads: number; kv: number[] }> {
-    const reads0 = e.model.readback.reads;
-    e.tuning.decodeAhead = depth;
-    try {
-      const value = await fn();
-      return { value, reads: e.model.readback.reads - reads0, kv: [...e.model.kv.ids] };
-    } finally {
-      e.tuning.decodeAhead = 2;
-    }
-  }
-
-  async function complete(e: Engine, depth: number, prompt: string | number[], opts: GenerateOptions): Promise<Outcome> {
-    const r = await at(e, depth, () => e.complete(prompt, { reuseKv: false, ...opts }));
-    const { stats, ...rest } = r.value;
-    expect(stats.tokenMs.length).toBe(Math.max(0, rest.ids.length - 1)); // one time per decode step, EOS's too
-    return { result: { ...rest, steps: stats.tokenMs.length }, kv: r.kv, reads: r.reads };
-  }
 
   it('greedy to maxTokens: the oracle ids at every depth, the same cache, no step past maxTokens', async () => {
     for (const o of oracle) {
@@ -207,6 +209,41 @@ describe('decode ahead: the pipelined loop equals the one-step loop', () => {
       }
     } finally {
       small.dispose();
+    }
+  });
+});
+
+describe('decode ahead on a recurrent model (test/fixtures/granite4h: Mamba-2 layers, states kept in slots by position)', () => {
+  it('interleaved streams and the context end under each overflow policy: equal at every depth, as their solo runs', async () => {
+    const g = await Engine.load(hfOracleFolder('granite4h'), { gpu: await testGpu(), contextLength: 40, maxBatch: 16 });
+    g.tuning.passMs = Infinity;
+    try {
+      const prompts = ['Once upon a time', 'The cat sat on the'];
+      const opts = [{ ...SAMPLED, seed: 3, maxTokens: 12 }, { ...SAMPLED, seed: 4, maxTokens: 12 }];
+      const solo = [(await complete(g, 1, prompts[0], opts[0])).result.ids, (await complete(g, 1, prompts[1], opts[1])).result.ids];
+      g.tuning.runAheadMs = 0; // each stream lets go after each token: every switch restarts the other's sequence
+      const r = await at(g, 3, async () => {
+        const streams = prompts.map((p, k) => g.generate(p, opts[k]));
+        const ids: number[][] = [[], []];
+        for (let open = 2; open > 0; ) {
+          open = 0;
+          for (const [k, s] of streams.entries()) {
+            const n = await s.next();
+            if (!n.done) [ids[k], open] = [[...ids[k], n.value.id], open + 1];
+          }
+        }
+        return ids;
+      });
+      expect(r.value).toEqual(solo);
+      g.tuning.runAheadMs = 1000;
+      for (const contextOverflow of ['error', 'truncate-middle', 'sliding-window'] as const) {
+        const o = { ...SAMPLED, seed: 7, maxTokens: 50, contextOverflow };
+        const one = await complete(g, 1, prompts[0], o);
+        expect(one.result.finishReason).toBe('length');
+        for (const depth of [2, 4]) expect(await complete(g, depth, prompts[0], o)).toEqual(one);
+      }
+    } finally {
+      g.dispose();
     }
   });
 });

@@ -49,51 +49,60 @@ describe('KvRings', () => {
 
 const GREEDY = { temperature: 0, topK: 0, topP: 1, stopAtEos: false, addBos: false, maxTokens: 8 } as const;
 
+/**
+ * Two engines on one model, the first reusing its cache and the second running everything from scratch (loaded before
+ * the describe's tests, disposed after); `expectFromScratch` runs a sequence on both: the same ids, and logits within f32
+ * rounding of other pass splits; it returns how many tokens the first reused.
+ */
+function cachedAndScratch(name: string, seed: number, decodeAhead?: number) {
+  const e: { engine?: Engine; scratch?: Engine } = {};
+  beforeAll(async () => {
+    const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
+    e.engine = await Engine.load(hfOracleFolder(name), opts);
+    e.scratch = await Engine.load(hfOracleFolder(name), opts);
+    if (decodeAhead) e.engine.tuning.decodeAhead = decodeAhead;
+  }, 600_000);
+  afterAll(() => {
+    e.engine?.dispose();
+    e.scratch?.dispose();
+  });
+  const r = rng(seed);
+  const engine = () => e.engine!;
+  const tokens = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (engine().config.vocab - 3)));
+  async function expectFromScratch(seq: number[]): Promise<number> {
+    const reused = await engine().complete(seq, GREEDY);
+    const logits = await readLogits(engine().model);
+    const fresh = await e.scratch!.complete(seq, { ...GREEDY, reuseKv: false });
+    expect(reused.ids).toEqual(fresh.ids);
+    const want = await readLogits(e.scratch!.model);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i] - want[i]));
+    expect(worst).toBeLessThan(1e-3);
+    return reused.stats.cachedTokens;
+  }
+  return { engine, tokens, expectFromScratch };
+}
+
 for (const name of ['mistral-swa', 'gemma2', 'lfm2']) {
   describe(`${name}: requests that go back behind the cache`, () => {
-    let engine: Engine;
-    let scratch: Engine;
-    beforeAll(async () => {
-      const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
-      engine = await Engine.load(hfOracleFolder(name), opts);
-      scratch = await Engine.load(hfOracleFolder(name), opts);
-    }, 600_000);
-    afterAll(() => {
-      engine?.dispose();
-      scratch?.dispose();
-    });
-    const r = rng(7);
-    const tokens = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (engine.config.vocab - 3)));
-
-    /** Runs `seq` with the cache as it is and from scratch: same ids, logits within f32 rounding of other pass splits. */
-    async function expectFromScratch(seq: number[]): Promise<number> {
-      const reused = await engine.complete(seq, GREEDY);
-      const logits = await readLogits(engine.model);
-      const fresh = await scratch.complete(seq, { ...GREEDY, reuseKv: false });
-      expect(reused.ids).toEqual(fresh.ids);
-      const want = await readLogits(scratch.model);
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i] - want[i]));
-      expect(worst).toBeLessThan(1e-3);
-      return reused.stats.cachedTokens;
-    }
+    const { engine, tokens, expectFromScratch } = cachedAndScratch(name, 7);
 
     it('a regenerated turn inside the window reuses the shared prefix (the rings never wrapped)', async () => {
       const head = tokens(10);
-      await engine.complete([...head, ...tokens(4)], GREEDY); // positions 0..20: inside the 27-row ring
+      await engine().complete([...head, ...tokens(4)], GREEDY); // positions 0..20: inside the 27-row ring
       expect(await expectFromScratch([...head, ...tokens(5)])).toBe(10);
     });
 
     it('after the rings wrapped: back to where the window still holds its keys, else from the start', async () => {
       const long = tokens(60);
-      await engine.complete(long, { ...GREEDY, maxTokens: 1 }); // positions 0..59
+      await engine().complete(long, { ...GREEDY, maxTokens: 1 }); // positions 0..59
       // With 27 rows, positions 33..59 are still held: a restart at 50 reads 39..49 (gemma2's 8: 43..49; lfm2's 18
       // rows hold 42..59, its convolutions read 48..49).
       expect(await expectFromScratch([...long.slice(0, 50), ...tokens(3)])).toBe(50);
-      await engine.complete(long, { ...GREEDY, maxTokens: 1 });
+      await engine().complete(long, { ...GREEDY, maxTokens: 1 });
       expect(await expectFromScratch([...long.slice(0, 30), ...tokens(3)])).toBe(0); // 19..29 were overwritten
       // What the cache holds extended: everything reused.
-      const held = engine.model.kv.ids.slice();
+      const held = engine().model.kv.ids.slice();
       expect(await expectFromScratch([...held, ...tokens(4)])).toBe(held.length);
     });
   });
@@ -114,50 +123,26 @@ describe('KvRings with a recurrent state (Mamba-2): kept after the last position
 });
 
 describe('granite4h (test/fixtures/granite4h, 3 Mamba-2 layers): requests that go back behind the cache', () => {
-  let engine: Engine;
-  let scratch: Engine;
-  beforeAll(async () => {
-    const opts = { gpu: await testGpu(), contextLength: 256, maxBatch: 16 };
-    engine = await Engine.load(hfOracleFolder('granite4h'), opts);
-    scratch = await Engine.load(hfOracleFolder('granite4h'), opts);
-    engine.tuning.decodeAhead = 4; // the most steps in flight past a stop: their states take the other slots
-  }, 600_000);
-  afterAll(() => {
-    engine?.dispose();
-    scratch?.dispose();
-  });
-  const r = rng(11);
-  const tokens = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (engine.config.vocab - 3)));
-
-  async function expectFromScratch(seq: number[]): Promise<number> {
-    const reused = await engine.complete(seq, GREEDY);
-    const logits = await readLogits(engine.model);
-    const fresh = await scratch.complete(seq, { ...GREEDY, reuseKv: false });
-    expect(reused.ids).toEqual(fresh.ids);
-    const want = await readLogits(scratch.model);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(logits[i] - want[i]));
-    expect(worst).toBeLessThan(1e-3);
-    return reused.stats.cachedTokens;
-  }
+  // the most steps in flight past a stop (decodeAhead 4): their states take the other slots
+  const { engine, tokens, expectFromScratch } = cachedAndScratch('granite4h', 11, 4);
 
   it('the next turn of a conversation reuses everything the cache holds, after a generation stopped with steps in flight', async () => {
-    await engine.complete(tokens(20), GREEDY); // 8 tokens: 7 of them fed back, decode steps submitted ahead
-    const held = engine.model.kv.ids.slice();
+    await engine().complete(tokens(20), GREEDY); // 8 tokens: 7 of them fed back, decode steps submitted ahead
+    const held = engine().model.kv.ids.slice();
     expect(await expectFromScratch([...held, ...tokens(5)])).toBe(held.length);
     // A generation aborted after its 3rd token: the steps already submitted past it are discarded with their states.
     const stop = new AbortController();
     let n = 0;
-    for await (const _ of engine.generate(tokens(12), { ...GREEDY, maxTokens: 20, signal: stop.signal })) if (++n === 3) stop.abort();
-    const kept = engine.model.kv.ids.slice();
+    for await (const _ of engine().generate(tokens(12), { ...GREEDY, maxTokens: 20, signal: stop.signal })) if (++n === 3) stop.abort();
+    const kept = engine().model.kv.ids.slice();
     expect(await expectFromScratch([...kept, ...tokens(3)])).toBe(kept.length);
   });
 
   it('a regenerated turn restarts where a pass left its state, else from the start', async () => {
     const long = tokens(20);
-    await engine.complete(long, { ...GREEDY, maxTokens: 1 }); // passes 0..15 and 16..19: states after 15 and 19
+    await engine().complete(long, { ...GREEDY, maxTokens: 1 }); // passes 0..15 and 16..19: states after 15 and 19
     expect(await expectFromScratch([...long.slice(0, 16), ...tokens(3)])).toBe(16);
-    await engine.complete(long, { ...GREEDY, maxTokens: 1 });
+    await engine().complete(long, { ...GREEDY, maxTokens: 1 });
     expect(await expectFromScratch([...long.slice(0, 12), ...tokens(3)])).toBe(0); // no state after 11
   });
 });

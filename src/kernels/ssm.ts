@@ -35,7 +35,7 @@ export interface SsmArgs {
   ring: GPUBuffer; // (rows, conv_dim) f32: x|B|C by position, kept across passes
   xbc: GPUBuffer; // (T, conv_dim): the convolution's output
   perHead: GPUBuffer; // (3, n_head) f32: dt_bias, A (= -exp(A_log)), D
-  state: GPUBuffer; // (slots, inner, d_state) f32, kept across passes
+  state: GPUBuffer; // (slots, d_state / 4, inner) vec4 of f32, kept across passes
   y: GPUBuffer; // (T, inner): (C.s + D x) SiLU(z), for the gated RMSNorm
   step: GPUBuffer;
   /** The scan that shares B and C by subgroup shuffles (default: where the adapter has subgroups and no subgroup spans two groups). */

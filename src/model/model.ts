@@ -299,7 +299,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const mamba = async (sw: SsmWeights, s: NonNullable<typeof ssm>, a: NonNullable<typeof ssmAct>) => {
       const rows = kvCacheRows(s.convKernel, nCtx, maxBatch);
       const ring = alloc.storage(`blk.${l}.ssm_conv_state`, rows * ssmConvDim(s) * 4); // (rows, conv_dim) f32: x|B|C by position
-      const state = alloc.storage(`blk.${l}.ssm_state`, SSM_SLOTS * ssmStateSize(s) * 4); // (slots, inner, d_state) f32
+      const state = alloc.storage(`blk.${l}.ssm_state`, SSM_SLOTS * ssmStateSize(s) * 4); // (slots, d_state / 4, inner) vec4 of f32
       kvBytes += ring.size + state.size;
       await fused('ssm_in', w.qkv, attnIn.xin, a.zxbcdt, null, attnIn.norm);
       const convWeight = vec('ssm_conv1d', sw.conv), convBias = vec('ssm_conv1d.bias', sw.convBias), perHead = vec('ssm_per_head', ssmPerHead(sw));
