@@ -250,7 +250,7 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     }, '/m/config.json').config;
     expect(g4()).toMatchObject({ arch: 'granite', nFf: 2048, residualScale: 0.22, layerRope: [true, true, true, true] });
     expect(g4({ position_embedding_type: undefined }).layerRope).toEqual([false, false, false, false]); // GraniteMoeHybridConfig's default: no RoPE
-    expect(g4()).toMatchObject({ layerSsm: [false, false, false, false], ssm: null });
+    expect(g4()).toMatchObject({ layerSsm: [], ssm: null });
     expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected 4 entries of "attention" or "mamba"/);
     expect(() => g4({ layer_types: ['attention', 'attention'] })).toThrow(/layer_types is .*; expected 4 entries of "attention" or "mamba", one per layer/);
     expect(() => g4({ num_local_experts: 62 })).toThrow(/num_local_experts 62 \(a mixture of experts\) is not supported/);

@@ -45,7 +45,7 @@ export interface Model {
   readonly params: number;
   /** How the K/V cache stores its values (src/kernels/kv_layout.ts). */
   readonly kvCache: KvCacheType;
-  /** K and V cache bytes over all layers, codes and scales (windowed layers hold a ring, see kvCacheRows). */
+  /** K and V cache bytes over all layers, codes and scales (windowed layers hold a ring, see kvCacheRows), with LFM2's convolution rings and Mamba-2's rings and state slots. */
   readonly kvBytes: number;
   readonly buffers: {
     readonly ids: GPUBuffer; // (maxBatch) u32
