@@ -27,10 +27,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const { buildSsm } = await import('../src/kernels/ssm.ts');
   const { encodeDispatches, STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
   const { ssmRef } = await import('../src/kernels/ref/layers.ts');
-  const { ssmConvDim, ssmInner, ssmInProj, ssmStateSize } = await import('../src/model/ssm_shape.ts');
+  const { ssmConvDim, ssmInner, ssmInProj, ssmStateSize, UNIT_SCALES } = await import('../src/model/ssm_shape.ts');
   const { SSM_SLOTS, kvCacheRows } = await import('../src/model/kv_rings.ts');
   const { mulberry32 } = await import('../src/util/rng.ts');
-  const shape = { nHead: Number(a.heads), headDim: Number(a['head-dim']), dState: Number(a.state), nGroup: 1, convKernel: Number(a.taps), dtMin: 0, dtMax: Infinity };
+  const shape = { nHead: Number(a.heads), headDim: Number(a['head-dim']), dState: Number(a.state), nGroup: 1, convKernel: Number(a.taps), dtMin: 0, dtMax: Infinity, inScales: UNIT_SCALES, gatedNorm: true };
   const T = Number(a.prefill), rounds = Number(a.rounds), iters = Number(a.iters);
   const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
   const gpu = await createGpu();

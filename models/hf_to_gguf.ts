@@ -242,6 +242,9 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
+    if (hf.config.ssmBesideAttention) {
+      throw new EmberError('UNSUPPORTED', `${dir}: Falcon-H1 is not written to GGUF here (llama.cpp's falcon-h1 folds its muP multipliers into the weights)`);
+    }
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
     const arch = hf.config.layerSsm.some(Boolean) ? 'granitehybrid' : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).

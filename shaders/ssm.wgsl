@@ -23,6 +23,12 @@ struct Params {
   slots: u32, // the recurrent state's slots
   dt_min: f32,
   dt_max: f32,
+  // in_proj's output scaled by segment as it is read (Falcon-H1's muP multipliers; 1 elsewhere)
+  z_scale: f32,
+  x_scale: f32,
+  b_scale: f32,
+  c_scale: f32,
+  dt_scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -48,8 +54,19 @@ fn softplus(v: f32) -> f32 {
   return select(log(1.0 + exp(v)), v, v > 20.0);
 }
 
+// Channel c of x|B|C of this pass's token t, scaled by its segment's multiplier (the ring keeps it scaled).
 fn xbc_in(t: u32, c: u32) -> f32 {
-  return zxbcdt[t * p.in_proj + p.inner + c];
+  let bc = p.n_group * p.d_state;
+  let scale = select(select(p.c_scale, p.b_scale, c < p.inner + bc), p.x_scale, c < p.inner);
+  return scale * zxbcdt[t * p.in_proj + p.inner + c];
+}
+
+fn dt_in(t: u32, h: u32) -> f32 {
+  return p.dt_scale * zxbcdt[t * p.in_proj + p.inner + p.conv_dim + h];
+}
+
+fn z_in(t: u32, ch: u32) -> f32 {
+  return p.z_scale * zxbcdt[t * p.in_proj + ch];
 }
 
 @compute @workgroup_size(WG)
@@ -105,7 +122,7 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     }
     workgroupBarrier();
     if (live) {
-      let dt = clamp(softplus(zxbcdt[t * p.in_proj + p.inner + p.conv_dim + h] + dt_bias), p.dt_min, p.dt_max);
+      let dt = clamp(softplus(dt_in(t, h) + dt_bias), p.dt_min, p.dt_max);
       let decay = exp(dt * a);
       let x = xbc[t * p.conv_dim + ch];
       let dtx = dt * x;
@@ -114,7 +131,7 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
         s[n] = s[n] * decay + dtx * bc[b0 + n];
         acc += dot(s[n], bc[c0 + n]);
       }
-      y[t * p.inner + ch] = (acc + skip * x) * silu(zxbcdt[t * p.in_proj + ch]);
+      y[t * p.inner + ch] = (acc + skip * x) * silu(z_in(t, ch));
     }
   }
   if (live) {

@@ -24,7 +24,7 @@ fn scan_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocati
   let skip = per_head[2u * p.n_head + h];
   let row4 = p.conv_dim / 4u;
   for (var t = 0u; t < n_tok; t++) {
-    let dt = clamp(softplus(zxbcdt[t * p.in_proj + p.inner + p.conv_dim + h] + dt_bias), p.dt_min, p.dt_max);
+    let dt = clamp(softplus(dt_in(t, h) + dt_bias), p.dt_min, p.dt_max);
     let decay = exp(dt * a);
     let xv = xbc4[t * row4 + ch / 4u];
     let x = xv[ch % 4u];
@@ -43,7 +43,7 @@ fn scan_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocati
         acc += dot(s[n], subgroupShuffle(cv, j));
       }
     }
-    if (live) { y[t * p.inner + ch] = (acc + skip * x) * silu(zxbcdt[t * p.in_proj + ch]); }
+    if (live) { y[t * p.inner + ch] = (acc + skip * x) * silu(z_in(t, ch)); }
   }
   if (live) {
     let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + ch;

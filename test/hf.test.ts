@@ -280,6 +280,30 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => h({ time_step_limit: 'wide' })).toThrow(/time_step_limit is "wide"; expected \[min, max\]/);
   });
 
+  it('falcon_h1: a Mamba-2 mixer beside attention in every layer; its muP multipliers folded into attnScale, the embedding and logit scales, the sublayer scales and in_proj\'s segment scales', () => {
+    const f = (patch: Record<string, unknown> = {}) => configFromHF({
+      ...base(), model_type: 'falcon_h1', hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rope_theta: undefined, rope_scaling: undefined,
+      rope_parameters: { rope_type: 'default', rope_theta: 1e11 },
+      mamba_d_ssm: 96, mamba_n_heads: 6, mamba_d_state: 16, attention_in_multiplier: 0.5, key_multiplier: 2, attention_out_multiplier: 3, embedding_multiplier: 4,
+      lm_head_multiplier: 0.25, ssm_in_multiplier: 2, ssm_multipliers: [1, 2, 3, 4, 5], ssm_out_multiplier: 0.5, mlp_multipliers: [2, 0.5], ...patch,
+    }, '/m/config.json').config;
+    expect(f()).toMatchObject({
+      arch: 'falcon-h1', layerSsm: [true, true, true, true], ssmBesideAttention: true, ropeBase: 1e11, layerRope: [true, true, true, true], tiedEmbeddings: false, eps: 1e-5,
+      embedScale: 4, logitScale: 4, attnScale: (0.5 * 0.5 * 2) / 4, mup: { attnOut: 1.5, ssmOut: 0.5, ffnOut: 0.25, ffnGate: 2 },
+      ssm: { nHead: 6, headDim: 16, dState: 16, nGroup: 1, convKernel: 4, inScales: [2, 4, 6, 8, 10], gatedNorm: false },
+    });
+    // transformers' defaults: every multiplier 1, the inner width twice hidden_size, no gated norm
+    const plain = f({ mamba_d_ssm: undefined, mamba_n_heads: 8, attention_in_multiplier: undefined, key_multiplier: undefined, attention_out_multiplier: undefined, embedding_multiplier: undefined,
+      lm_head_multiplier: undefined, ssm_in_multiplier: undefined, ssm_multipliers: undefined, ssm_out_multiplier: undefined, mlp_multipliers: undefined });
+    expect(plain).toMatchObject({ embedScale: 1, logitScale: 1, attnScale: 0.25, mup: { attnOut: 1, ssmOut: 1, ffnOut: 1, ffnGate: 1 }, ssm: { headDim: 16, inScales: [1, 1, 1, 1, 1] } });
+    expect(f({ mamba_rms_norm: true, mamba_norm_before_gate: false }).ssm).toMatchObject({ gatedNorm: true });
+    expect(() => f({ mamba_rms_norm: true })).toThrow(/mamba_norm_before_gate undefined \(the gated output normalised before its gate\) is not supported/);
+    expect(() => f({ projectors_bias: true })).toThrow(/projectors_bias true .* is not supported/);
+    expect(() => f({ mlp_multipliers: [0, 1] })).toThrow(/mlp_multipliers is \[0,1\]; expected \[gate, down\]/);
+    expect(() => f({ ssm_multipliers: [1, 2] })).toThrow(/ssm_multipliers is \[1,2\]; expected 5 numbers/);
+    expect(() => f({ mamba_d_ssm: 100, mamba_d_head: 16 })).toThrow(/mamba_d_ssm is 100; expected 6 heads x 16 = 96/);
+  });
+
   it('ministral3: YaRN with mscale = mscale_all_dim (attention factor 1) and Llama 4\'s temperature over the original context', () => {
     const rope_parameters = { rope_type: 'yarn', rope_theta: 1e6, factor: 16, original_max_position_embeddings: 16384, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1, llama_4_scaling_beta: 0.1 };
     const m3 = (patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: 'ministral3', rope_theta: undefined, rope_scaling: undefined, rope_parameters, max_position_embeddings: 262144, ...patch }, '/m/config.json').config;

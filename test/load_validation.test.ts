@@ -146,6 +146,8 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => read(ssm({ state_size: 1024 })), 'BAD_MODEL', /granitehybrid\.ssm\.state_size is 1024; expected an integer from 1 to 256/);
     await expectEmberError(() => read(ssm().filter(([k]) => !k.endsWith('conv_kernel'))), 'BAD_MODEL', /metadata key granitehybrid\.ssm\.conv_kernel is missing/);
     await expectEmberError(() => read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.u32(1)]]), 'BAD_MODEL', /rope\.scaling\.finetuned should be a bool, got number "1"/);
+    const falcon = { ...good, metadata: good.metadata.map(([k, v]) => [k, k === 'general.architecture' ? meta.str('falcon-h1') : v] as const) };
+    await expectEmberError(async () => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(falcon), 'fh1.gguf'))), 'UNSUPPORTED', /Falcon-H1 GGUF files \(architecture falcon-h1\) are not read yet/);
   });
 
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
 import { buildSsm } from '../src/kernels/ssm.ts';
 import { ssmRef } from '../src/kernels/ref/layers.ts';
-import { ssmConvDim, ssmInner, ssmInProj, ssmStateSize, type SsmShape } from '../src/model/ssm_shape.ts';
+import { ssmConvDim, ssmInner, ssmInProj, ssmStateSize, UNIT_SCALES, type SsmShape } from '../src/model/ssm_shape.ts';
 import { KvRings, kvCacheRows, SSM_SLOTS } from '../src/model/kv_rings.ts';
 import { randn, rng, run, stepBuffer, testGpu, worstRatio } from './helpers/gpu.ts';
 
@@ -11,11 +11,15 @@ const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: numbe
 
 const SHAPES: { name: string; shape: SsmShape }[] = [
   // Granite 4.0-H's kind (one group, 4 taps), 64 channels: one workgroup
-  { name: '4 heads of 16, state 16, 1 group, 4 taps', shape: { nHead: 4, headDim: 16, dState: 16, nGroup: 1, convKernel: 4, dtMin: 0, dtMax: Infinity } },
-  // groups of 3 heads, 48 channels (a workgroup's last 16 lanes idle), dt clamped into [0.05, 0.4]
-  { name: '6 heads of 8, state 32, 2 groups, 3 taps, dt clamped', shape: { nHead: 6, headDim: 8, dState: 32, nGroup: 2, convKernel: 3, dtMin: 0.05, dtMax: 0.4 } },
+  { name: '4 heads of 16, state 16, 1 group, 4 taps', shape: { nHead: 4, headDim: 16, dState: 16, nGroup: 1, convKernel: 4, dtMin: 0, dtMax: Infinity, inScales: UNIT_SCALES, gatedNorm: true } },
+  // groups of 3 heads, 48 channels (a workgroup's last 16 lanes idle), dt clamped into [0.05, 0.4], in_proj's segments
+  // scaled (Falcon-H1's muP multipliers)
+  {
+    name: '6 heads of 8, state 32, 2 groups, 3 taps, dt clamped, segments scaled',
+    shape: { nHead: 6, headDim: 8, dState: 32, nGroup: 2, convKernel: 3, dtMin: 0.05, dtMax: 0.4, inScales: [0.9, 1.1, 0.8, 1.3, 0.7], gatedNorm: false },
+  },
   // groups 12 channels wide: a subgroup of 8 would span two, so B and C go through workgroup memory
-  { name: '6 heads of 4, state 8, 2 groups', shape: { nHead: 6, headDim: 4, dState: 8, nGroup: 2, convKernel: 4, dtMin: 0, dtMax: Infinity } },
+  { name: '6 heads of 4, state 8, 2 groups', shape: { nHead: 6, headDim: 4, dState: 8, nGroup: 2, convKernel: 4, dtMin: 0, dtMax: Infinity, inScales: UNIT_SCALES, gatedNorm: true } },
 ];
 
 /** Both scans: B and C shared by subgroup shuffles (where the adapter has subgroups), and through workgroup memory. */

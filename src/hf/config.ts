@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, yarnMscale, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
 import { CONFIG_LIMITS, validateConfig, validateSsm, type ConfigFieldNames } from '../model/validate.ts';
-import type { SsmShape } from '../model/ssm_shape.ts';
+import { UNIT_SCALES, type SsmShape } from '../model/ssm_shape.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -10,6 +10,7 @@ export const HF_MODEL_TYPES = {
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
+  falcon_h1: 'FalconH1ForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -19,6 +20,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   lfm2: 'lfm2',
   granitemoehybrid: 'granite', // Granite 4.0's dense models (every layer attention, no experts), as llama.cpp converts them
   ministral3: 'mistral3', // llama.cpp's name for it
+  falcon_h1: 'falcon-h1', // llama.cpp's name for it
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -34,7 +36,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192,
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -77,6 +79,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const granite = modelType === 'granite' || granite4;
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   const lfm2 = modelType === 'lfm2';
+  const falcon = modelType === 'falcon_h1';
+  if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
@@ -112,7 +116,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
   // (LFM2's and Granite 4.0's layer_types name their layers' kinds, no windows)
-  const windows = lfm2 || granite4 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  const windows = lfm2 || granite4 || falcon ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -129,7 +133,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo ? 1e-5 : 1e-6),
+    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo || falcon ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -152,6 +156,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
     // Granite's multipliers (GraniteConfig's defaults are 1, attention_multiplier's too, not 1/sqrt(head_dim))
     ...(granite ? { embedScale: num('embedding_multiplier', 1), residualScale: num('residual_multiplier', 1), logitScale: num('logits_scaling', 1) } : {}),
+    ...(falcon ? falconMup(cfg, bad, num, headDim, mambaShape(cfg, file, bad, nEmbd, true), nLayer) : {}),
   }), file, hfFieldNames(ropeField, gemma));
   return { config, extra: Object.freeze({ modelType, qkNorm: config.qkNorm, slidingWindow, fp8BlockSize: fp8Blocks(cfg, file) }) };
 }
@@ -238,8 +243,34 @@ function graniteLayers(cfg: Record<string, unknown>, file: string, bad: Bad, nLa
   return { layerSsm, ssm: layerSsm.some(Boolean) ? mambaShape(cfg, file, bad, nEmbd) : null };
 }
 
-/** GraniteMoeHybridConfig's mamba_* fields (its defaults where absent), as GraniteMoeHybridMambaLayer reads them. */
-function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd: number): SsmShape {
+/**
+ * Falcon-H1: a Mamba-2 mixer beside attention in every layer, and its muP multipliers. The attention's input multiplier a
+ * scales q, k and v, its key multiplier k again: scores a^2 k_m q.k / sqrt(head_dim), the output a times, so both go
+ * into attnScale and the attention's output scale (the K/V cache holds them unscaled). The FFN gate's multiplier g sits
+ * inside the activation: pre_ff_layernorm's weight takes it (src/model/host_weights.ts), which scales gate and up alike,
+ * and the FFN's output scale divides it out again: down(act(g gate) g up) / g.
+ */
+function falconMup(cfg: Record<string, unknown>, bad: Bad, num: (f: string, d?: number) => number, headDim: number, ssm: SsmShape, nLayer: number) {
+  const pair = cfg.mlp_multipliers ?? [1, 1];
+  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => typeof v === 'number' && Number.isFinite(v) && v !== 0)) {
+    throw bad('mlp_multipliers', `is ${printableJson(pair)?.slice(0, 80)}; expected [gate, down], two non-zero numbers`);
+  }
+  const [gate, down] = pair as number[];
+  const a = num('attention_in_multiplier', 1);
+  return {
+    layerSsm: Object.freeze(Array<boolean>(nLayer).fill(true)), ssm: Object.freeze(ssm), ssmBesideAttention: true,
+    embedScale: num('embedding_multiplier', 1), logitScale: 1 / num('lm_head_multiplier', 1),
+    attnScale: (a * a * num('key_multiplier', 1)) / Math.sqrt(headDim),
+    mup: Object.freeze({ attnOut: a * num('attention_out_multiplier', 1), ssmOut: num('ssm_out_multiplier', 1), ffnOut: down / gate, ffnGate: gate }),
+  };
+}
+
+/**
+ * The mamba_* fields (their defaults where absent) as GraniteMoeHybridMambaLayer and FalconH1Mixer read them: Falcon-H1's
+ * inner width may be its own (mamba_d_ssm), its gated norm is optional (mamba_rms_norm) and its in_proj output is scaled
+ * by segment (ssm_multipliers times ssm_in_multiplier, the input's scale, which the linear in_proj passes through).
+ */
+function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd: number, falcon = false): SsmShape {
   const int = (field: string, fallback: number) => {
     const v = cfg[field] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(field, `is ${printableJson(v)}; expected a positive integer`);
@@ -249,17 +280,32 @@ function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd:
   if (cfg.mamba_proj_bias === true) throw refuse('mamba_proj_bias', 'biases on in_proj and out_proj');
   if (cfg.mamba_conv_bias === false) throw refuse('mamba_conv_bias', 'a convolution without its bias');
   const nHead = int('mamba_n_heads', 128);
-  const inner = int('mamba_expand', 2) * nEmbd;
+  const inner = falcon && typeof cfg.mamba_d_ssm === 'number' ? int('mamba_d_ssm', 0) : int('mamba_expand', 2) * nEmbd;
   const headDim = cfg.mamba_d_head === undefined || cfg.mamba_d_head === 'auto' ? inner / nHead : int('mamba_d_head', 0);
   // transformers normalises the gated output over every head at once where mamba_ssm and llama.cpp normalise per group
   if (int('mamba_n_groups', 1) !== 1) throw refuse('mamba_n_groups', 'groups of B and C, whose gated norm transformers and llama.cpp compute differently');
+  const gatedNorm = !falcon || cfg.mamba_rms_norm === true;
+  if (falcon && gatedNorm && cfg.mamba_norm_before_gate !== false) throw refuse('mamba_norm_before_gate', 'the gated output normalised before its gate');
   const [dtMin, dtMax] = timeStepLimit(cfg.time_step_limit, bad);
   const names = {
     nHead: 'field mamba_n_heads', headDim: 'field mamba_d_head', dState: 'field mamba_d_state', nGroup: 'field mamba_n_groups',
-    convKernel: 'field mamba_d_conv', dtMin: 'field time_step_limit[0]', dtMax: 'field time_step_limit[1]', inner: 'field mamba_expand times hidden_size',
+    convKernel: 'field mamba_d_conv', dtMin: 'field time_step_limit[0]', dtMax: 'field time_step_limit[1]', inScales: 'field ssm_multipliers',
+    inner: falcon ? 'field mamba_d_ssm' : 'field mamba_expand times hidden_size',
   };
-  const shape = { nHead, headDim, dState: int('mamba_d_state', 256), nGroup: 1, convKernel: int('mamba_d_conv', 4), dtMin, dtMax };
+  const shape = {
+    nHead, headDim, dState: int('mamba_d_state', 256), nGroup: 1, convKernel: int('mamba_d_conv', 4), dtMin, dtMax,
+    inScales: falcon ? ssmInScales(cfg, bad) : UNIT_SCALES, gatedNorm,
+  };
   return validateSsm(shape, file, names, inner);
+}
+
+/** Falcon-H1's in_proj scales: ssm_multipliers (z, x, B, C, dt; default 1s) times ssm_in_multiplier. */
+function ssmInScales(cfg: Record<string, unknown>, bad: Bad): SsmShape['inScales'] {
+  const m = cfg.ssm_multipliers ?? [1, 1, 1, 1, 1];
+  const k = cfg.ssm_in_multiplier ?? 1;
+  if (!Array.isArray(m) || m.length !== 5 || !m.every((v) => typeof v === 'number')) throw bad('ssm_multipliers', `is ${printableJson(m)?.slice(0, 80)}; expected 5 numbers (z, x, B, C, dt)`);
+  if (typeof k !== 'number') throw bad('ssm_in_multiplier', `is ${printableJson(k)}; expected a number`);
+  return m.map((v: number) => v * k) as unknown as SsmShape['inScales'];
 }
 
 /** time_step_limit: absent, or two numbers (transformers 5 saves infinity as {"__float__": "Infinity"}). */

@@ -74,14 +74,8 @@ const LFM2_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'feed_forward.w2.weight'],
 ];
 
-/**
- * Granite 4.0: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up); the -H models'
- * Mamba-2 layers by llama.cpp's names (ssm_a holds A_log there: the reader takes -exp of it, as llama.cpp's converter).
- */
-const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
-  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down)\./.test(g)),
-  ['ffn_up.weight', 'shared_mlp.input_linear.weight'],
-  ['ffn_down.weight', 'shared_mlp.output_linear.weight'],
+/** Mamba-2 mixers (Granite 4.0-H, Falcon-H1) by llama.cpp's names; ssm_a holds A_log there: the reader takes -exp of it, as llama.cpp's converter. */
+const SSM_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_in.weight', 'mamba.in_proj.weight'],
   ['ssm_conv1d.weight', 'mamba.conv1d.weight'],
   ['ssm_conv1d.bias', 'mamba.conv1d.bias'],
@@ -92,22 +86,43 @@ const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_out.weight', 'mamba.out_proj.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4';
+/** Granite 4.0: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up); the -H models' Mamba-2 layers. */
+const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down)\./.test(g)),
+  ['ffn_up.weight', 'shared_mlp.input_linear.weight'],
+  ['ffn_down.weight', 'shared_mlp.output_linear.weight'],
+  ...SSM_LAYER,
+];
+
+/** Falcon-H1: attention and a Mamba-2 mixer in every layer, the FFN as `feed_forward`, its norm `pre_ff_layernorm`. */
+const FALCON_H1_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^ffn_/.test(g)),
+  ...SSM_LAYER,
+  ['ffn_norm.weight', 'pre_ff_layernorm.weight'],
+  ['ffn_gate.weight', 'feed_forward.gate_proj.weight'],
+  ['ffn_up.weight', 'feed_forward.up_proj.weight'],
+  ['ffn_down.weight', 'feed_forward.down_proj.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
-  gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4',
+  gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
 ) as Record<Family, { toHf: Map<string, string>; toGguf: Map<string, string> }>;
 const GLOBAL_TO_HF = new Map(GLOBAL);
 const GLOBAL_TO_GGUF = new Map(GLOBAL.map(([g, h]) => [h, g] as const));
+/** Falcon-H1's final norm is `final_layernorm`. */
+const FALCON_FINAL_NORM = 'model.final_layernorm.weight';
 
 /** The HF name of a GGUF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
 export function hfTensorName(gguf: string, modelType?: HFModelType): string | null {
+  if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const g = GLOBAL_TO_HF.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
@@ -117,6 +132,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 
 /** The GGUF name of an HF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
 export function ggufTensorName(hf: string, modelType?: HFModelType): string | null {
+  if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
   const g = GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
@@ -158,20 +174,19 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     if (c.layerSsm[i] && c.ssm) {
       const m = c.ssm, inner = ssmInner(m), convDim = ssmConvDim(m);
       out.push(
-        { name: `${b}attn_norm.weight`, shape: [D] },
         { name: `${b}ssm_in.weight`, shape: [ssmInProj(m), D] },
         { name: `${b}ssm_conv1d.weight`, shape: [convDim, m.convKernel] }, // HF's [convDim, 1, taps]
         { name: `${b}ssm_conv1d.bias`, shape: [convDim] },
         { name: `${b}ssm_dt.bias`, shape: [m.nHead] },
         { name: `${b}ssm_a`, shape: [m.nHead, 1] },
         { name: `${b}ssm_d`, shape: [m.nHead, 1] },
-        { name: `${b}ssm_norm.weight`, shape: [m.nGroup, inner / m.nGroup] },
         { name: `${b}ssm_out.weight`, shape: [D, inner] },
-        { name: `${b}ffn_norm.weight`, shape: [D] },
-        { name: `${b}ffn_up.weight`, shape: [2 * F, D] },
-        { name: `${b}ffn_down.weight`, shape: [D, F] },
       );
-      continue;
+      if (m.gatedNorm) out.push({ name: `${b}ssm_norm.weight`, shape: [m.nGroup, inner / m.nGroup] });
+      if (!c.ssmBesideAttention) {
+        out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+        continue;
+      }
     }
     out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] });

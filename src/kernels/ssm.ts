@@ -20,6 +20,11 @@ export const SSM_PARAMS = new UniformLayout('Params', [
   ['slots', 'u32'],
   ['dt_min', 'f32'],
   ['dt_max', 'f32'],
+  ['z_scale', 'f32'],
+  ['x_scale', 'f32'],
+  ['b_scale', 'f32'],
+  ['c_scale', 'f32'],
+  ['dt_scale', 'f32'],
 ] as const);
 export const SSM_SOURCE = source;
 
@@ -49,6 +54,7 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
   const values = {
     n_head: s.nHead, head_dim: s.headDim, d_state: s.dState, n_group: s.nGroup, inner, conv_dim: convDim, in_proj: ssmInProj(s),
     taps: s.convKernel, rows: a.rows, slots: a.slots, dt_min: s.dtMin, dt_max: Math.min(s.dtMax, F32_MAX),
+    z_scale: s.inScales[0], x_scale: s.inScales[1], b_scale: s.inScales[2], c_scale: s.inScales[3], dt_scale: s.inScales[4],
   };
   const common = { code: shaderText(source), params: SSM_PARAMS, values, step: a.step };
   const constants = { WG, BC4: (2 * s.nGroup * s.dState) / 4 };

@@ -2,10 +2,10 @@ import { EmberError } from '../errors.ts';
 import { metaBool, metaNumber, metaString, type GGUFFile } from '../gguf/reader.ts';
 import { printable } from '../util/printable.ts';
 import { validateConfig, validateSsm, type ConfigFieldNames } from './validate.ts';
-import type { SsmShape } from './ssm_shape.ts';
+import { UNIT_SCALES, type SsmShape } from './ssm_shape.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -51,6 +51,14 @@ export interface ModelConfig {
   readonly layerSsm: readonly boolean[];
   /** The Mamba-2 mixers' shape, or null where no layer has one. */
   readonly ssm: SsmShape | null;
+  /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
+  readonly ssmBesideAttention: boolean;
+  /**
+   * Falcon-H1's muP multipliers on each sublayer's output before the residual add (attention's, the Mamba-2 mixer's, the
+   * FFN's) and on the FFN's gate before its activation; null elsewhere. (Its attention-input and key multipliers are
+   * in attnScale and `attnOut`, its embedding and LM-head ones in embedScale and logitScale.)
+   */
+  readonly mup: { readonly attnOut: number; readonly ssmOut: number; readonly ffnOut: number; readonly ffnGate: number } | null;
   readonly embedScale: number; // the embedding row is multiplied by this (Gemma: sqrt(D) rounded to f32), else 1
   /** Each sublayer reads the residual stream through its RMSNorm (attn_norm, ffn_norm); false for OLMo 2, whose sublayers read it as it is. */
   readonly preNorms: boolean;
@@ -114,7 +122,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -159,6 +167,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
   const hybrid = arch === 'granitehybrid';
+  if (arch === 'falcon-h1') {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: Falcon-H1 GGUF files (architecture falcon-h1) are not read yet; its Hugging Face folder runs`, { arch });
+  }
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
@@ -225,6 +236,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
     layerSsm: Object.freeze([]), // filled in below
     ssm: hybrid ? ggufSsm(f, arch) : null,
+    ssmBesideAttention: false,
+    mup: null,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
@@ -247,11 +260,12 @@ function ggufSsm(f: GGUFFile, arch: string): SsmShape {
   const inner = metaNumber(f, key('inner_size'));
   const names = {
     nHead: `metadata key ${key('time_step_rank')}`, headDim: `metadata key ${key('inner_size')} over ${key('time_step_rank')}`, dState: `metadata key ${key('state_size')}`,
-    nGroup: `metadata key ${key('group_count')}`, convKernel: `metadata key ${key('conv_kernel')}`, dtMin: 'time_step_limit', dtMax: 'time_step_limit', inner: `metadata key ${key('inner_size')}`,
+    nGroup: `metadata key ${key('group_count')}`, convKernel: `metadata key ${key('conv_kernel')}`, dtMin: 'time_step_limit', dtMax: 'time_step_limit', inScales: 'ssm multipliers', inner: `metadata key ${key('inner_size')}`,
   };
   const shape = {
     nHead, headDim: inner / nHead, dState: metaNumber(f, key('state_size')), nGroup: metaNumber(f, key('group_count'), 1),
     convKernel: metaNumber(f, key('conv_kernel')), dtMin: 0, dtMax: Infinity, // GGUF keeps no time_step_limit; llama.cpp clamps nothing
+    inScales: UNIT_SCALES, gatedNorm: true,
   };
   if (shape.nGroup !== 1) {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('group_count')} is ${shape.nGroup}; emberlm runs Mamba-2 mixers of one group (Granite 4.0-H's)`, { field: key('group_count') });

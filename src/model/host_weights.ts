@@ -15,14 +15,14 @@ export interface LayerWeights {
    * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
    * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
    */
-  qkv: WeightData[]; // a short-convolution layer's (LFM2): its in_proj, (3D, D): B, C and x rows; a Mamba-2 layer's, z|xBC|dt rows
+  qkv: WeightData[]; // a short-convolution layer's (LFM2): its in_proj, (3D, D): B, C and x rows; none in a Mamba-2 layer
   qkvBias: Float32Array | null; // (q_dim + 2*kv_dim)
   qNorm: Float32Array | null; // (head_dim), Qwen3; (q_dim) OLMo 2
   kNorm: Float32Array | null; // (head_dim), Qwen3; (kv_dim) OLMo 2
-  o: WeightData; // (D, q_dim); a short-convolution layer's out_proj, (D, D); a Mamba-2 layer's, (D, inner)
+  o: WeightData | null; // (D, q_dim); a short-convolution layer's out_proj, (D, D); null in a Mamba-2 layer
   /** A short-convolution layer's kernel (D, convKernel): channel c's taps, oldest position first; null for attention layers. */
   conv: Float32Array | null;
-  /** A Mamba-2 layer's vectors; null for the other kinds. */
+  /** A Mamba-2 mixer's weights (Granite 4.0-H's in place of attention, Falcon-H1's beside it); null for the other kinds. */
   ssm: SsmWeights | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
   gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
@@ -31,14 +31,16 @@ export interface LayerWeights {
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
 }
 
-/** A Mamba-2 mixer's vectors (src/model/ssm_shape.ts's widths). */
+/** A Mamba-2 mixer's weights (src/model/ssm_shape.ts's widths). */
 export interface SsmWeights {
+  inProj: WeightData; // (in_proj, D): z, x|B|C, dt rows
+  outProj: WeightData; // (D, inner)
   conv: Float32Array; // (convDim, taps): channel c's taps, oldest position first
   convBias: Float32Array; // (convDim)
   dtBias: Float32Array; // (nHead)
   a: Float32Array; // (nHead): A = -exp(A_log), as llama.cpp's files store it
   d: Float32Array; // (nHead): the skip, y + D x
-  norm: Float32Array; // (inner): the gated RMSNorm's weight
+  norm: Float32Array | null; // (inner): the gated RMSNorm's weight; null without that norm (SsmShape.gatedNorm)
 }
 
 /**
@@ -124,7 +126,7 @@ export function pairRows(w: WeightData): WeightData {
 
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   if (c.layerConv[i]) return readConvLayer(w, c, i, quant, opts);
-  if (c.layerSsm[i]) return readSsmLayer(w, c, i, quant, opts);
+  if (c.layerSsm[i] && !c.ssmBesideAttention) return readSsmLayer(w, c, i, quant, opts);
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
   // Phi-3 ships q/k/v already fused (attn_qkv).
@@ -148,16 +150,21 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
     conv: null,
-    ssm: null,
+    ssm: c.layerSsm[i] ? await readSsm(w, c, b, quant, opts) : null, // Falcon-H1's, beside attention
     ...(await readFfn(w, c, b, quant, opts)),
   };
 }
 
-/** A layer's FFN, alike for every kind of layer; Phi-3 and Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no ffn_gate). */
+/**
+ * A layer's FFN, alike for every kind of layer; Phi-3 and Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no
+ * ffn_gate). Falcon-H1's gate multiplier scales its norm's weight (ModelConfig.mup says why).
+ */
 async function readFfn(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'>> {
   const D = c.nEmbd;
+  const norm = c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null;
+  const gate = c.mup?.ffnGate ?? 1;
   return {
-    ffnNorm: c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null,
+    ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
     gateUp: w.has(`${b}ffn_gate.weight`)
       ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
       : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)],
@@ -184,29 +191,36 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
   };
 }
 
-/** A Mamba-2 layer (Granite 4.0-H): in_proj in qkv's place, out_proj in o's, its vectors; the FFN as any layer's. */
+/** A Mamba-2 layer (Granite 4.0-H): its mixer in place of attention; the FFN as any layer's. */
 async function readSsmLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
-  const s = c.ssm!;
-  const D = c.nEmbd, inner = ssmInner(s), convDim = ssmConvDim(s);
   const b = `blk.${i}.`;
-  const head = (name: string) => w.vector(`${b}${name}`, s.nHead, [s.nHead, 1]);
   return {
-    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
-    qkv: [await w.matrix(`${b}ssm_in.weight`, ssmInProj(s), D, quant, opts)],
+    attnNorm: await w.vector(`${b}attn_norm.weight`, c.nEmbd),
+    qkv: [],
     qkvBias: null,
     qNorm: null,
     kNorm: null,
-    o: await w.matrix(`${b}ssm_out.weight`, D, inner, quant, opts),
+    o: null,
     conv: null,
-    ssm: {
-      conv: await w.vector(`${b}ssm_conv1d.weight`, convDim * s.convKernel, [convDim, s.convKernel]),
-      convBias: await w.vector(`${b}ssm_conv1d.bias`, convDim),
-      dtBias: await w.vector(`${b}ssm_dt.bias`, s.nHead),
-      a: await head('ssm_a'),
-      d: await head('ssm_d'),
-      norm: await w.vector(`${b}ssm_norm.weight`, inner, [s.nGroup, inner / s.nGroup]),
-    },
+    ssm: await readSsm(w, c, b, quant, opts),
     postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
+  };
+}
+
+/** A Mamba-2 mixer's in_proj, out_proj and vectors. */
+async function readSsm(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<SsmWeights> {
+  const s = c.ssm!;
+  const inner = ssmInner(s), convDim = ssmConvDim(s);
+  const head = (name: string) => w.vector(`${b}${name}`, s.nHead, [s.nHead, 1]);
+  return {
+    inProj: await w.matrix(`${b}ssm_in.weight`, ssmInProj(s), c.nEmbd, quant, opts),
+    outProj: await w.matrix(`${b}ssm_out.weight`, c.nEmbd, inner, quant, opts),
+    conv: await w.vector(`${b}ssm_conv1d.weight`, convDim * s.convKernel, [convDim, s.convKernel]),
+    convBias: await w.vector(`${b}ssm_conv1d.bias`, convDim),
+    dtBias: await w.vector(`${b}ssm_dt.bias`, s.nHead),
+    a: await head('ssm_a'),
+    d: await head('ssm_d'),
+    norm: s.gatedNorm ? await w.vector(`${b}ssm_norm.weight`, inner, [s.nGroup, inner / s.nGroup]) : null,
   };
 }

@@ -17,7 +17,7 @@ import { buildShortConv } from '../kernels/shortconv.ts';
 import { buildSsm } from '../kernels/ssm.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { pairRows, readLayer, readOutputNorm, type SsmWeights } from './host_weights.ts';
+import { pairRows, readLayer, readOutputNorm, type LayerWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
@@ -260,10 +260,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const normed = async (name: string, weight: Float32Array | null, parts: WeightData[], byTail?: { q8: boolean }, into?: GPUBuffer) =>
       (weight ? { xin: xn, norm: await preNorm(vec(name, weight, into), parts, byTail) } : { xin: x, norm: noNorm(parts) });
     // tailed: attn_norm's buffer, made with the last layer's down GEMV, whose tail reads it
-    const attnIn = await normed('attn_norm', w.attnNorm, w.qkv, tailed ?? undefined, tailed?.weight);
+    // (the matrices that read the norm: attention's q/k/v, a Mamba-2 mixer's in_proj, or both side by side in Falcon-H1)
+    const attnIn = await normed('attn_norm', w.attnNorm, inProjections(w), tailed ?? undefined, tailed?.weight);
     tailed = null;
     // Attention: its K/V ring, q/k norms, RoPE (in the prefill; decode's attention rotates), the attention itself.
-    const attend = async () => {
+    const attend = async (wO: WeightData) => {
       const window = c.layerWindow[l] ?? 0;
       const shape = attentionOf(window, layerRot(c, l));
       const { cacheLen, rope } = shape;
@@ -278,11 +279,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
       const attention = await buildAttention(gpu, alloc, {
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
-        outQ8: takesQ8(w.o) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
+        outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
       });
       prefill.push(attention.prefill); // after the rope dispatch
       decode.push(...attention.decode); // RoPE and the K/V write happen inside
-      return { out: attn, q8: attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined };
+      return { out: attn, q8: attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined, wOut: wO, name: 'attn_output', scale: c.mup?.attnOut ?? 1 };
     };
     // LFM2's short convolution: in_proj to B, C, x; B * x into its ring and convolved; times C (out_proj follows).
     const convolve = async (kernel: Float32Array) => {
@@ -292,44 +293,55 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await fused('shortconv.in_proj', w.qkv, attnIn.xin, convIn!, null, attnIn.norm);
       const k = vec('shortconv.conv', kernel);
       both(await buildShortConv(gpu, alloc, { dim: D, taps: c.convKernel, rows, bcx: convIn!, kernel: k, state, y: convOut!, step }));
-      return { out: convOut!, q8: undefined };
+      return { out: convOut!, q8: undefined, wOut: w.o!, name: 'shortconv.out_proj', scale: 1 };
     };
     // A Mamba-2 mixer: in_proj to z, x|B|C, dt; the convolution and scan (its ring and state slots); the gated output's
-    // RMSNorm, in Q8_0 where out_proj takes it (prefill and decode alike).
+    // RMSNorm where the model has it, in Q8_0 where out_proj takes it (prefill and decode alike: `handed`).
     const mamba = async (sw: SsmWeights, s: NonNullable<typeof ssm>, a: NonNullable<typeof ssmAct>) => {
       const rows = kvCacheRows(s.convKernel, nCtx, maxBatch);
       const ring = alloc.storage(`blk.${l}.ssm_conv_state`, rows * ssmConvDim(s) * 4); // (rows, conv_dim) f32: x|B|C by position
       const state = alloc.storage(`blk.${l}.ssm_state`, SSM_SLOTS * ssmStateSize(s) * 4); // (slots, d_state / 4, inner) vec4 of f32
       kvBytes += ring.size + state.size;
-      await fused('ssm_in', w.qkv, attnIn.xin, a.zxbcdt, null, attnIn.norm);
+      await fused('ssm_in', [sw.inProj], attnIn.xin, a.zxbcdt, null, attnIn.norm);
       const convWeight = vec('ssm_conv1d', sw.conv), convBias = vec('ssm_conv1d.bias', sw.convBias), perHead = vec('ssm_per_head', ssmPerHead(sw));
       both(await buildSsm(gpu, alloc, { shape: s, rows, slots: SSM_SLOTS, zxbcdt: a.zxbcdt, convWeight, convBias, ring, xbc: a.xbc, perHead, state, y: a.y, step }));
-      const q8 = takesQ8(w.o) ? (ssmQ8 ?? undefined) : undefined;
+      const mixer = { wOut: sw.outProj, name: 'ssm_out', scale: c.mup?.ssmOut ?? 1 };
+      if (!sw.norm) return { ...mixer, out: a.y, q8: undefined };
+      const q8 = takesQ8(sw.outProj) ? (ssmQ8 ?? undefined) : undefined;
       both(await buildRmsnorm(gpu, alloc, { dim: inner, eps: c.eps, step, x: a.y, weight: vec('ssm_norm', sw.norm), y: a.yNorm, quantized: q8 }));
-      return { out: a.yNorm, q8 };
+      return { ...mixer, out: a.yNorm, q8, handed: !!q8 };
     };
-    const mixed = w.conv ? await convolve(w.conv) : w.ssm && ssm && ssmAct ? await mamba(w.ssm, ssm, ssmAct) : await attend();
+    // The layer's mixers, each read from attnIn before any adds to x (Falcon-H1 runs a Mamba-2 mixer beside attention).
+    type Mixer = { out: GPUBuffer; q8?: Q8x; handed?: boolean; wOut: WeightData; name: string; scale: number };
+    const mixers: Mixer[] = [];
+    if (w.conv) mixers.push(await convolve(w.conv));
+    if (w.ssm && ssm && ssmAct) mixers.push(await mamba(w.ssm, ssm, ssmAct));
+    if (w.o && !w.conv) mixers.push(await attend(w.o));
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
     const residual = async (
       label: string, wt: GpuWeights, xin: GPUBuffer, postNorm: Float32Array | null, name: string, quantizedX?: Q8x, raw = rawX(wt, xin) ?? null,
       decodeX?: Q8x, // decode's x in Q8_0, written by its producer (attention), where the prefill's is quantized here
       tail?: MatmulArgs['tail'], // decode's RMSNorm of the next sublayer, at the GEMV's end (no post-norm)
+      scale = 1, // the sublayer's own output multiplier (Falcon-H1's), beside Granite's residual one
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
       const gemvQuantizedX = decodeX;
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, outScale: c.residualScale, quantizedX, gemvX, gemvQuantizedX, tail });
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, outScale: c.residualScale * scale, quantizedX, gemvX, gemvQuantizedX, tail });
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
-    const oName = w.conv ? 'shortconv.out_proj' : w.ssm ? 'ssm_out' : 'attn_output';
-    const attnOut = await up(oName, w.o);
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnQ8 = w.gateUp.some(takesQ8);
-    const oTail = ffnNw && !w.postAttnNorm && takesTail(attnOut) ? normTail(ffnNw, ffnQ8) : undefined;
-    // (a Mamba-2 layer's norm hands the prefill its Q8_0 too, and decode's GEMV reads that rather than f32 x)
-    const handed = w.ssm && mixed.q8 ? { prefill: mixed.q8, raw: null } : {};
-    await residual(`blk.${l}.${oName}`, attnOut, mixed.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, mixed.q8, oTail);
+    let oTail: MatmulArgs['tail'];
+    for (const [i, m] of mixers.entries()) {
+      const out = await up(m.name, m.wOut);
+      // the FFN's norm runs at the end of the last output projection (the norm reads x once every mixer added to it)
+      oTail = i === mixers.length - 1 && ffnNw && !w.postAttnNorm && takesTail(out) ? normTail(ffnNw, ffnQ8) : undefined;
+      // (a Mamba-2 mixer's norm hands the prefill its Q8_0 too, and decode's GEMV reads that rather than f32 x)
+      const handed = m.handed ? { prefill: m.q8, raw: null } : {};
+      await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale);
+    }
     const ffnIn = ffnNw ? xn : x;
     const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
     const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
@@ -358,8 +370,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     // The next layer's attn_norm, in a buffer made now for this GEMV's tail and filled when that layer loads; in Q8_0
     // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
     const nextNorm = l + 1 < c.nLayer && c.preNorms && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
-    const downTail = nextNorm ? normTail(nextNorm, w.qkv.some(takesQ8)) : undefined;
-    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail);
+    const downTail = nextNorm ? normTail(nextNorm, inProjections(w).some(takesQ8)) : undefined;
+    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail, c.mup?.ffnOut);
     tailed = downTail && nextNorm ? { weight: nextNorm, q8: !!downTail.quantized } : null;
   }
 
@@ -391,6 +403,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     timing: {},
   };
 }
+
+/** The matrices that read a layer's first norm: attention's q/k/v, a Mamba-2 mixer's in_proj, or both (Falcon-H1). */
+const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.ssm ? [w.ssm.inProj] : [])];
 
 /**
  * Profiling hook: when given, each dispatch runs in its own compute pass with the timestamp writes

@@ -71,19 +71,24 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     ropeRef({ nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, nRot: layerRot(c, l), neox: c.ropeNeox }, table, qkv, T, 0, kCache, vCache);
     return attentionRef(c, qkv, T, 0, kCache, vCache, { scale: c.attnScale, window, softcap: c.attnSoftcap });
   };
-  // A Mamba-2 layer: in_proj, convolution and scan, the gated output RMS-normalised
+  // A Mamba-2 mixer: in_proj, convolution and scan, the gated output RMS-normalised where the model has that norm
   const scan = (w: LayerWeights, ssm: NonNullable<LayerWeights['ssm']>) => {
-    const zxbcdt = matmulParts(w.qkv, normed(w.attnNorm), T, null);
+    const zxbcdt = matmulRef(ssm.inProj, normed(w.attnNorm), T);
     const { y } = ssmRef(c.ssm!, zxbcdt, T, ssm.conv, ssm.convBias, ssmPerHead(ssm));
-    return rmsnormRef(y, ssm.norm, ssm.norm.length, c.eps);
+    return ssm.norm ? rmsnormRef(y, ssm.norm, ssm.norm.length, c.eps) : y;
   };
+  // Granite's residual multiplier (1 elsewhere) and Falcon-H1's per sublayer, as the GPU's output matmuls apply them
+  const scaled = (s = 1) => ({ outScale: c.residualScale * s });
   m.layers.forEach((w, l) => {
-    // LFM2's short-convolution layers: in_proj to B, C, x, then C * conv(B * x)
-    const mixed = w.conv ? shortConvRef(matmulParts(w.qkv, normed(w.attnNorm), T, null), T, D, w.conv, c.convKernel) : w.ssm ? scan(w, w.ssm) : attend(w, l);
-    const residual = { outScale: c.residualScale }; // Granite's multiplier (1 elsewhere), as the GPU's o and down matmuls apply it
-    addResidual(matmulRef(w.o, mixed, T, residual), w.postAttnNorm);
+    // Each mixer reads the norm of x before any adds to it: LFM2's short convolutions (in_proj to B, C, x, then
+    // C * conv(B * x)), a Mamba-2 mixer, attention; Falcon-H1 has the last two side by side.
+    const outs: [WeightData, Float32Array, number][] = [];
+    if (w.conv) outs.push([w.o!, shortConvRef(matmulParts(w.qkv, normed(w.attnNorm), T, null), T, D, w.conv, c.convKernel), 1]);
+    if (w.ssm) outs.push([w.ssm.outProj, scan(w, w.ssm), c.mup?.ssmOut ?? 1]);
+    if (w.o && !w.conv) outs.push([w.o, attend(w, l), c.mup?.attnOut ?? 1]);
+    for (const [wo, mixed, s] of outs) addResidual(matmulRef(wo, mixed, T, scaled(s)), w.postAttnNorm);
     const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
-    addResidual(matmulRef(w.down, h, T, residual), w.postFfnNorm);
+    addResidual(matmulRef(w.down, h, T, scaled(c.mup?.ffnOut)), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);
   return c.finalSoftcap > 0 ? softcapRef(logits, c.finalSoftcap) : logits;

@@ -11,7 +11,14 @@ export interface SsmShape {
   /** dt = clamp(softplus(dt + dt_bias), dtMin, dtMax) (time_step_limit; (0, inf) is no clamp). */
   readonly dtMin: number;
   readonly dtMax: number;
+  /** in_proj's output scaled by segment before anything reads it: z, x, B, C, dt (Falcon-H1's muP multipliers; else 1s). */
+  readonly inScales: readonly [number, number, number, number, number];
+  /** RMSNorm of the gated output before out_proj (Granite 4.0-H's; Falcon-H1's mamba_rms_norm, false in its releases). */
+  readonly gatedNorm: boolean;
 }
+
+/** No per-segment scaling of in_proj's output. */
+export const UNIT_SCALES = Object.freeze([1, 1, 1, 1, 1] as const);
 
 /** x's width, and z's and y's: every head's channels. */
 export const ssmInner = (s: SsmShape) => s.nHead * s.headDim;

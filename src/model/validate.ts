@@ -32,10 +32,11 @@ export const SSM_STATE_MAX = 256;
  * A Mamba-2 mixer's shape, checked as validateConfig checks the rest: BAD_MODEL naming the field (`names`) where a number
  * is out of range or the widths disagree with the model's (`inner`: the file's inner size, when it states one).
  */
-export function validateSsm(s: SsmShape, file: string, names: Readonly<Record<keyof SsmShape | 'inner', string>>, inner?: number): SsmShape {
-  const fail = (key: keyof SsmShape | 'inner', v: unknown, expected: string) =>
+type SsmNames = Readonly<Record<Exclude<keyof SsmShape, 'gatedNorm'> | 'inner', string>>;
+export function validateSsm(s: SsmShape, file: string, names: SsmNames, inner?: number): SsmShape {
+  const fail = (key: keyof SsmNames, v: unknown, expected: string) =>
     new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, { file, field: names[key].replace(/^(field|metadata key) /, '') });
-  const int = (key: keyof SsmShape, max: number) => {
+  const int = (key: 'nHead' | 'headDim' | 'dState' | 'nGroup' | 'convKernel', max: number) => {
     const v = s[key];
     if (!Number.isInteger(v) || v < 1 || v > max) throw fail(key, v, `an integer from 1 to ${max}`);
   };
@@ -48,6 +49,7 @@ export function validateSsm(s: SsmShape, file: string, names: Readonly<Record<ke
   int('convKernel', CONV_TAPS_MAX);
   if (!(Number.isFinite(s.dtMin) && s.dtMin >= 0)) throw fail('dtMin', s.dtMin, 'a finite number from 0');
   if (!(s.dtMax > s.dtMin)) throw fail('dtMax', s.dtMax, `a number above ${s.dtMin}`);
+  if (s.inScales.length !== 5 || !s.inScales.every((v) => Number.isFinite(v) && v !== 0)) throw fail('inScales', s.inScales, 'five finite non-zero numbers (z, x, B, C, dt)');
   if (inner !== undefined && inner !== s.nHead * s.headDim) throw fail('inner', inner, `${s.nHead} heads x ${s.headDim} = ${s.nHead * s.headDim}`);
   return s;
 }

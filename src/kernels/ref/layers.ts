@@ -182,7 +182,8 @@ export function shortConvRef(bcx: Float32Array, T: number, D: number, kernel: Fl
 
 /**
  * A Mamba-2 mixer's convolution and scan (shaders/ssm.wgsl) over a whole sequence from position 0, in f64 then
- * rounded: y (T, inner) = (C.s + D x) SiLU(z) of each token, the state after the last token (inner, d_state).
+ * rounded: y (T, inner) = (C.s + D x) SiLU(z) of each token, the state after the last token (inner, d_state), in_proj's
+ * segments scaled by shape.inScales.
  * `perHead`: dt_bias, A, D of each head, as the kernel binds them.
  */
 export function ssmRef(
@@ -190,13 +191,15 @@ export function ssmRef(
 ): { y: Float32Array; state: Float64Array } {
   const inner = ssmInner(s), convDim = ssmConvDim(s), inProj = ssmInProj(s);
   const silu = (v: number) => v / (1 + Math.exp(-v));
+  const [zScale, xScale, bScale, cScale, dtScale] = s.inScales;
+  const segment = (c: number) => (c < inner ? xScale : c < inner + s.nGroup * s.dState ? bScale : cScale);
   const xbc = new Float64Array(T * convDim);
   for (let t = 0; t < T; t++) {
     for (let c = 0; c < convDim; c++) {
       let acc = convB[c];
       for (let k = 0; k < s.convKernel; k++) {
         const q = t - (s.convKernel - 1) + k;
-        if (q >= 0) acc += convW[c * s.convKernel + k] * zxbcdt[q * inProj + inner + c];
+        if (q >= 0) acc += convW[c * s.convKernel + k] * segment(c) * zxbcdt[q * inProj + inner + c];
       }
       xbc[t * convDim + c] = silu(acc);
     }
@@ -206,7 +209,7 @@ export function ssmRef(
   for (let ch = 0; ch < inner; ch++) {
     const h = Math.floor(ch / s.headDim), g = Math.floor(h / (s.nHead / s.nGroup));
     for (let t = 0; t < T; t++) {
-      const raw = zxbcdt[t * inProj + inner + convDim + h] + perHead[h];
+      const raw = dtScale * zxbcdt[t * inProj + inner + convDim + h] + perHead[h];
       const dt = Math.min(Math.max(raw > 20 ? raw : Math.log1p(Math.exp(raw)), s.dtMin), s.dtMax);
       const decay = Math.exp(dt * perHead[s.nHead + h]);
       const x = xbc[t * convDim + ch];
@@ -216,7 +219,7 @@ export function ssmRef(
         state[i] = state[i] * decay + dt * x * xbc[t * convDim + inner + g * s.dState + n];
         acc += state[i] * xbc[t * convDim + inner + (s.nGroup + g) * s.dState + n];
       }
-      y[t * inner + ch] = (acc + perHead[2 * s.nHead + h] * x) * silu(zxbcdt[t * inProj + ch]);
+      y[t * inner + ch] = (acc + perHead[2 * s.nHead + h] * x) * silu(zScale * zxbcdt[t * inProj + ch]);
     }
   }
   return { y, state };
