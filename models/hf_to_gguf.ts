@@ -3,7 +3,8 @@
  * layout): llama/mistral (as llama, q/k rows permuted to adjacent pairs), qwen2, qwen3, gemma2, gemma3,
  * phi3, smollm3 (permuted as llama; its NoPE layers are llama.cpp's fixed every 4th), ernie4_5 (not permuted:
  * its HF rows already rotate adjacent pairs), granite (permuted as llama; Granite 4.0's dense granitemoehybrid too, its
- * gate|up matrix split; with Mamba-2 layers granitehybrid, A as -exp(A_log)), olmo2 (OLMo 2 and 3), lfm2 (its
+ * gate|up matrix split; with Mamba-2 layers granitehybrid, A as -exp(A_log)), falcon-h1 (its muP multipliers folded
+ * into the weights as llama.cpp's converter does, its LM head written apart from a tied embedding), olmo2 (OLMo 2 and 3), lfm2 (its
  * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
  * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
  *
@@ -25,6 +26,7 @@ const GGUF_ARCH: Record<string, string> = {
   llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', // OLMo 2 and 3
   lfm2: 'lfm2', mistral3: 'mistral3',
+  'falcon-h1': 'falcon-h1',
 };
 
 /**
@@ -135,20 +137,68 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   if (arch === 'granite' || arch === 'granitehybrid') {
     m.push([k('embedding_scale'), meta.f32(c.embedScale)], [k('residual_scale'), meta.f32(c.residualScale)], [k('logit_scale'), meta.f32(c.logitScale)]);
   }
-  if (arch === 'granitehybrid' && c.ssm) {
+  if ((arch === 'granitehybrid' || arch === 'falcon-h1') && c.ssm) {
     const s = c.ssm;
     if (s.dtMin !== 0 || s.dtMax !== Infinity) throw new EmberError('UNSUPPORTED', `hf_to_gguf: time_step_limit [${s.dtMin}, ${s.dtMax}]: GGUF has no key for it (llama.cpp clamps nothing)`);
     m.push(
       [k('ssm.conv_kernel'), meta.u32(s.convKernel)], [k('ssm.inner_size'), meta.u32(ssmInner(s))], [k('ssm.state_size'), meta.u32(s.dState)],
       [k('ssm.time_step_rank'), meta.u32(s.nHead)], [k('ssm.group_count'), meta.u32(s.nGroup)],
-      [k('rope.scaling.finetuned'), meta.bool(c.layerRope[0])], // llama.cpp's switch for RoPE in granitehybrid (NoPE: false)
     );
+    // llama.cpp's switch for RoPE in granitehybrid (NoPE: false)
+    if (arch === 'granitehybrid') m.push([k('rope.scaling.finetuned'), meta.bool(c.layerRope[0])]);
   }
   return m;
 }
 
-/** Layers without attention: LFM2's short convolutions, Granite 4.0-H's Mamba-2 mixers. */
-const recurrent = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => !!c.layerConv[l] || !!c.layerSsm[l]);
+/** Layers without attention: LFM2's short convolutions, Granite 4.0-H's Mamba-2 mixers (Falcon-H1's are beside it). */
+const recurrent = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) => !!c.layerConv[l] || (!!c.layerSsm[l] && !c.ssmBesideAttention));
+
+/**
+ * Falcon-H1's config as its GGUF states it: llama.cpp's falcon-h1 reads no multiplier, its converter folds them into the
+ * weights (`muP`, below), so the file's attention scale is the plain one and its embedding and LM head unscaled.
+ */
+function withMupFolded(c: ModelConfig): ModelConfig {
+  if (!c.mup) return c;
+  return { ...c, attnScale: 1 / Math.sqrt(c.headDim), embedScale: 1, logitScale: 1, mup: null, ssm: c.ssm && { ...c.ssm, inScales: [1, 1, 1, 1, 1] } };
+}
+
+/**
+ * Falcon-H1's multipliers folded into its weights, as llama.cpp's converter does (the same products on the logits):
+ * q takes attention's input and key multipliers (a^2 k_m: the scores' factor), o the attention's output scale, in_proj its
+ * segments' scales, ssm_out, ffn_gate and ffn_down theirs, the embedding the embedding multiplier; the LM head (written
+ * apart from the embedding, where llama.cpp's converter drops lm_head_multiplier for tied ones) the LM-head multiplier.
+ */
+function muP(c: ModelConfig, name: string, rows: number): number | Float32Array | null {
+  const m = c.mup;
+  if (!m) return null;
+  const s = c.ssm!;
+  const rest = name.replace(/^blk\.\d+\./, '');
+  if (rest === 'attn_q.weight') return c.attnScale * Math.sqrt(c.headDim);
+  if (rest === 'attn_output.weight') return m.attnOut;
+  if (rest === 'ssm_out.weight') return m.ssmOut;
+  if (rest === 'ffn_gate.weight') return m.ffnGate;
+  if (rest === 'ffn_down.weight') return m.ffnOut * m.ffnGate;
+  if (name === 'token_embd.weight') return c.embedScale;
+  if (name === 'output.weight') return 1 / c.logitScale;
+  if (rest === 'ssm_in.weight') {
+    const inner = ssmInner(s), bc = s.nGroup * s.dState;
+    const ends = [inner, 2 * inner, 2 * inner + bc, 2 * inner + 2 * bc, rows]; // z, x, B, C, dt rows
+    const perRow = new Float32Array(rows);
+    for (let r = 0, seg = 0; r < rows; r++) {
+      while (r >= ends[seg]) seg++;
+      perRow[r] = s.inScales[seg];
+    }
+    return perRow;
+  }
+  return null;
+}
+
+/** Rows times their scale (one for all, or one a row). */
+function scaleRows(data: Float32Array, cols: number, scale: number | Float32Array): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i] * (typeof scale === 'number' ? scale : scale[Math.floor(i / cols)]);
+  return out;
+}
 
 async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   const c = hf.config;
@@ -156,7 +206,8 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   const out: TensorToWrite[] = [];
   for (const e of expectedTensors(c, hf.extra)) {
     if (e.shape.length === 1) {
-      out.push({ name: e.name, ne: [e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0]) });
+      const name = arch === 'falcon-h1' && e.name.endsWith('.ffn_norm.weight') ? e.name.replace(/\.weight$/, '') : e.name; // llama.cpp's falcon-h1 name
+      out.push({ name, ne: [e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0]) });
       continue;
     }
     if (/\.ssm_[ad]$|\.ssm_norm\.weight$/.test(e.name)) { // vectors llama.cpp keeps 2-D (A as -exp(A_log), which vector() gives)
@@ -165,6 +216,13 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
     }
     const [rows, cols] = e.shape;
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
+    const fold = muP(c, e.name, rows);
+    if (fold !== null) {
+      if (e.name === 'token_embd.weight' && c.tiedEmbeddings) {
+        out.push({ name: 'output.weight', ne: [cols, rows], type: 'F32', data: scaleRows(data, cols, 1 / c.logitScale) }); // its own LM head
+      }
+      data = scaleRows(data, cols, fold);
+    }
     if (permute && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
     if (arch !== 'phi3' && e.name.endsWith('ffn_up.weight') && rows === 2 * c.nFf) {
       // Granite 4.0's gate|up matrix: llama.cpp's granite reads them apart (gate rows first), as its converter splits them
@@ -242,11 +300,8 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
-    if (hf.config.ssmBesideAttention) {
-      throw new EmberError('UNSUPPORTED', `${dir}: Falcon-H1 is not written to GGUF here (llama.cpp's falcon-h1 folds its muP multipliers into the weights)`);
-    }
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
-    const arch = hf.config.layerSsm.some(Boolean) ? 'granitehybrid' : GGUF_ARCH[hf.config.arch];
+    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
     if (hf.config.layerRope.some((r, l) => r !== implied[l])) {
@@ -258,7 +313,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
       ['general.architecture', meta.str(arch)],
       ['general.name', meta.str(hf.config.name)],
       ['general.file_type', meta.u32(0)],
-      ...hparams(hf.config, arch),
+      ...hparams(withMupFolded(hf.config), arch),
       ...tokenizerMeta(tj, tc, hf),
     ];
     return { metadata, tensors: await tensors(hf, arch) };

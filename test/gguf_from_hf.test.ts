@@ -12,7 +12,7 @@ import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
 import { readGGUF } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
-import { configFromGGUF } from '../src/model/config.ts';
+import { configFromGGUF, type ModelConfig } from '../src/model/config.ts';
 import { chatPromptIds } from '../src/chat/template.ts';
 import { hfToGGUF, permuteQK } from '../models/hf_to_gguf.ts';
 import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
@@ -30,8 +30,14 @@ const MODELS = [
   { name: 'llama-smollm2-bf16', arch: 'llama' }, { name: 'smollm3', arch: 'smollm3' }, { name: 'ernie4_5', arch: 'ernie4_5' },
   { name: 'qwen3-yarn', arch: 'qwen3' }, { name: 'granite', arch: 'granite' },
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
-  { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'ministral3', arch: 'mistral3' },
+  { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'falcon_h1', arch: 'falcon-h1' }, { name: 'ministral3', arch: 'mistral3' },
 ];
+
+/** Falcon-H1's config as its GGUF states it: the muP multipliers are in the weights, the LM head written apart. */
+function muPFolded(c: ModelConfig): ModelConfig {
+  if (!c.mup) return c;
+  return { ...c, attnScale: 1 / Math.sqrt(c.headDim), embedScale: 1, logitScale: 1, mup: null, tiedEmbeddings: false, ssm: c.ssm && { ...c.ssm, inScales: [1, 1, 1, 1, 1] } };
+}
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
   // 2 heads of 4 rows, 1 column: rows (0 1 2 3)(4 5 6 7) -> (0 2 1 3)(4 6 5 7)
@@ -54,12 +60,13 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       const f = await readGGUF(sourceFromBuffer(bytes));
       expect(f.metadata.get('general.architecture')).toBe(arch);
       // names differ; llama rotates adjacent pairs after the permutation; f32 metadata rounds eps and the scales
-      const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, attnTemperature: t1, ...ours } = configFromGGUF(f);
-      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ...theirs } = hf.config;
+      const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, attnTemperature: t1, ropeBase: b1, ...ours } = configFromGGUF(f);
+      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ropeBase: b2, ...theirs } = muPFolded(hf.config);
       expect(ours).toEqual(theirs);
       for (const [a, b] of [[s1, s2], [m1, m2], [q1, q2], [l1, l2], [t1?.beta ?? 0, t2?.beta ?? 0]]) expect(a).toBeCloseTo(b, 6);
       expect(t1?.floor).toBe(t2?.floor);
       expect(e1).toBe(Math.fround(e2));
+      expect(b1).toBe(Math.fround(b2)); // (Falcon-H1's 1e11 is 99999997952 in f32, for llama.cpp too)
       expect(r1.type === r2.type || (r2.type === 'llama3' && r1.type === 'none')).toBe(true); // llama3: rope_freqs.weight
       if (r2.type === 'yarn') {
         expect(r1).toMatchObject({ factor: r2.factor, originalContext: r2.originalContext, betaFast: 32, betaSlow: 1, truncate: true });

@@ -146,8 +146,18 @@ describe('GGUF hyper-parameters', () => {
     await expectEmberError(() => read(ssm({ state_size: 1024 })), 'BAD_MODEL', /granitehybrid\.ssm\.state_size is 1024; expected an integer from 1 to 256/);
     await expectEmberError(() => read(ssm().filter(([k]) => !k.endsWith('conv_kernel'))), 'BAD_MODEL', /metadata key granitehybrid\.ssm\.conv_kernel is missing/);
     await expectEmberError(() => read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.u32(1)]]), 'BAD_MODEL', /rope\.scaling\.finetuned should be a bool, got number "1"/);
-    const falcon = { ...good, metadata: good.metadata.map(([k, v]) => [k, k === 'general.architecture' ? meta.str('falcon-h1') : v] as const) };
-    await expectEmberError(async () => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF(falcon), 'fh1.gguf'))), 'UNSUPPORTED', /Falcon-H1 GGUF files \(architecture falcon-h1\) are not read yet/);
+  });
+
+  it('falcon-h1 from GGUF as llama.cpp reads it: attention and a Mamba-2 mixer in every layer, its multipliers in the weights, the gated norm where ssm_norm is', async () => {
+    const fh = { ...good, metadata: good.metadata.map(([k, v]) => [k.replace(/^llama\./, 'falcon-h1.'), k === 'general.architecture' ? meta.str('falcon-h1') : v] as const) };
+    const ssm = Object.entries({ conv_kernel: 4, inner_size: 64, state_size: 16, time_step_rank: 4, group_count: 1 }).map(([k, v]) => [`falcon-h1.ssm.${k}`, meta.u32(v)] as const);
+    const read = async (extra: (readonly [string, MetaValue])[], tensors = fh.tensors) => configFromGGUF(await readGGUF(sourceFromBuffer(writeGGUF({ ...fh, metadata: [...fh.metadata, ...extra], tensors }), 'fh1.gguf')));
+    const c = await read(ssm);
+    expect(c).toMatchObject({ arch: 'falcon-h1', ssmBesideAttention: true, mup: null, ropeNeox: true, ssm: { nHead: 4, headDim: 16, gatedNorm: false, inScales: [1, 1, 1, 1, 1] } });
+    expect(c.layerSsm.every(Boolean)).toBe(true);
+    const norm = { name: 'blk.0.ssm_norm.weight', ne: [64, 1], type: 'F32' as const, data: new Float32Array(64).fill(1) };
+    expect((await read(ssm, [...fh.tensors, norm])).ssm).toMatchObject({ gatedNorm: true });
+    await expectEmberError(() => read(ssm.filter(([k]) => !k.endsWith('state_size'))), 'BAD_MODEL', /metadata key falcon-h1\.ssm\.state_size is missing/);
   });
 
   it.each([NaN, Infinity, 0])('a rope_freqs tensor holding %s', async (v) => {

@@ -167,9 +167,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
   const hybrid = arch === 'granitehybrid';
-  if (arch === 'falcon-h1') {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: Falcon-H1 GGUF files (architecture falcon-h1) are not read yet; its Hugging Face folder runs`, { arch });
-  }
+  const falcon = arch === 'falcon-h1'; // a Mamba-2 mixer beside attention in every layer, its muP multipliers in the weights
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
@@ -235,8 +233,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     layerConv: Object.freeze([]), // filled in below
     convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
     layerSsm: Object.freeze([]), // filled in below
-    ssm: hybrid ? ggufSsm(f, arch) : null,
-    ssmBesideAttention: false,
+    ssm: hybrid || falcon ? ggufSsm(f, arch) : null,
+    ssmBesideAttention: falcon,
     mup: null,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
@@ -249,11 +247,14 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const layerRope = hybrid ? Array<boolean>(nLayer).fill(metaBool(f, `${arch}.rope.scaling.finetuned`, true)) : ggufLayerRope(arch, nLayer);
   return Object.freeze({
     ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
-    layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : []),
+    layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : falcon ? Array<boolean>(nLayer).fill(true) : []),
   });
 }
 
-/** A granitehybrid file's Mamba-2 shape, from the ssm.* keys as llama.cpp reads them (heads are ssm.time_step_rank). */
+/**
+ * A granitehybrid or falcon-h1 file's Mamba-2 shape, from the ssm.* keys as llama.cpp reads them (heads are
+ * ssm.time_step_rank); the gated norm where the file has its weights (Falcon-H1's is optional).
+ */
 function ggufSsm(f: GGUFFile, arch: string): SsmShape {
   const key = (s: string) => `${arch}.ssm.${s}`;
   const nHead = metaNumber(f, key('time_step_rank'));
@@ -265,10 +266,10 @@ function ggufSsm(f: GGUFFile, arch: string): SsmShape {
   const shape = {
     nHead, headDim: inner / nHead, dState: metaNumber(f, key('state_size')), nGroup: metaNumber(f, key('group_count'), 1),
     convKernel: metaNumber(f, key('conv_kernel')), dtMin: 0, dtMax: Infinity, // GGUF keeps no time_step_limit; llama.cpp clamps nothing
-    inScales: UNIT_SCALES, gatedNorm: true,
+    inScales: UNIT_SCALES, gatedNorm: arch !== 'falcon-h1' || f.tensors.has('blk.0.ssm_norm.weight'),
   };
   if (shape.nGroup !== 1) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('group_count')} is ${shape.nGroup}; emberlm runs Mamba-2 mixers of one group (Granite 4.0-H's)`, { field: key('group_count') });
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('group_count')} is ${shape.nGroup}; emberlm runs Mamba-2 mixers of one group (Granite 4.0-H's, Falcon-H1's)`, { field: key('group_count') });
   }
   return validateSsm(shape, f.source.name, names, inner);
 }

@@ -161,7 +161,9 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
  */
 async function readFfn(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'>> {
   const D = c.nEmbd;
-  const norm = c.preNorms ? await w.vector(`${b}ffn_norm.weight`, D) : null;
+  // (llama.cpp's falcon-h1 files name it without `.weight`)
+  const normName = c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
+  const norm = c.preNorms ? await w.vector(normName, D) : null;
   const gate = c.mup?.ffnGate ?? 1;
   return {
     ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
