@@ -15,6 +15,7 @@ import { f16ToF32, bf16ToF32, f32ToBF16Bits, f32ToF16Bits } from '../src/gguf/co
 import { readGGUF } from '../src/gguf/reader.ts';
 import { sourceFromBuffer, type ByteSource } from '../src/gguf/source.ts';
 import { configFromHF } from '../src/hf/config.ts';
+import { parseJson } from '../src/hf/folder.ts';
 import { ropeInvFreq } from '../src/kernels/rope.ts';
 import { loadHFModel, type Fp8WeightData, type HFModel } from '../src/hf/model.ts';
 import { expectedTensors, ggufTensorName, hfTensorName } from '../src/hf/names.ts';
@@ -302,6 +303,20 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => f({ mlp_multipliers: [0, 1] })).toThrow(/mlp_multipliers is \[0,1\]; expected \[gate, down\]/);
     expect(() => f({ ssm_multipliers: [1, 2] })).toThrow(/ssm_multipliers is \[1,2\]; expected 5 numbers/);
     expect(() => f({ mamba_d_ssm: 100, mamba_d_head: 16 })).toThrow(/mamba_d_ssm is 100; expected 6 heads x 16 = 96/);
+  });
+
+  it('config.json as Python writes it: bare Infinity, -Infinity and NaN read as those numbers, never inside strings; anything else still BAD_FILE', async () => {
+    const text = '{"time_step_limit": [0.0, Infinity], "low": -Infinity, "x": NaN, "name": "Infinity and NaN \\" Infinity", "nested": {"a": [NaN]}}';
+    expect(parseJson(text, 'c.json')).toEqual({ time_step_limit: [0, Infinity], low: -Infinity, x: NaN, name: 'Infinity and NaN " Infinity', nested: { a: [NaN] } });
+    expect(parseJson('{"a": 1}', 'c.json')).toEqual({ a: 1 });
+    await expectEmberError(() => parseJson('{"a": Infinityy}', 'c.json'), 'BAD_FILE', /c\.json: not valid JSON/);
+    await expectEmberError(() => parseJson('{"a": inf}', 'c.json'), 'BAD_FILE', /c\.json: not valid JSON/);
+    // and time_step_limit's infinity in each spelling the configs in the wild have
+    const h = (limit: unknown) => configFromHF({
+      ...base(), model_type: 'granitemoehybrid', hidden_size: 64, layer_types: ['mamba', 'attention', 'mamba', 'mamba'], num_local_experts: 0,
+      mamba_n_heads: 8, mamba_d_head: 16, mamba_d_state: 32, time_step_limit: limit,
+    }, '/m/config.json').config.ssm;
+    for (const inf of [Infinity, 'Infinity', 'inf', { __float__: 'Infinity' }]) expect(h([0, inf])).toMatchObject({ dtMin: 0, dtMax: Infinity });
   });
 
   it('ministral3: YaRN with mscale = mscale_all_dim (attention factor 1) and Llama 4\'s temperature over the original context', () => {

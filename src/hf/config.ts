@@ -308,10 +308,14 @@ function ssmInScales(cfg: Record<string, unknown>, bad: Bad): SsmShape['inScales
   return m.map((v: number) => v * k) as unknown as SsmShape['inScales'];
 }
 
-/** time_step_limit: absent, or two numbers (transformers 5 saves infinity as {"__float__": "Infinity"}). */
+/**
+ * time_step_limit: absent, or two numbers; infinity as Python's json writes it (a bare Infinity, read by parseJson), as
+ * transformers 5 saves it ({"__float__": "Infinity"}) or as a string ("Infinity", "inf").
+ */
 function timeStepLimit(v: unknown, bad: Bad): [number, number] {
   if (v === undefined || v === null) return [0, Infinity];
-  const value = (x: unknown) => (typeof x === 'number' ? x : isObject(x) && x.__float__ === 'Infinity' ? Infinity : NaN);
+  const infinite = (x: unknown) => x === 'Infinity' || x === 'inf' || (isObject(x) && x.__float__ === 'Infinity');
+  const value = (x: unknown) => (typeof x === 'number' ? x : infinite(x) ? Infinity : NaN);
   const pair = Array.isArray(v) && v.length === 2 ? v.map(value) : [];
   if (pair.length !== 2 || pair.some(Number.isNaN)) throw bad('time_step_limit', `is ${printableJson(v)?.slice(0, 80)}; expected [min, max]`);
   return [pair[0], pair[1]];

@@ -27,7 +27,41 @@ export function parseJson(text: string, label: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
+    const loose = pythonFloats(text); // Python's json.dump writes inf and nan as bare Infinity and NaN (a Mamba config's time_step_limit)
+    if (loose !== null) return loose;
     throw new EmberError('BAD_FILE', `${label}: not valid JSON (${(e as Error).message})`, { file: label });
+  }
+}
+
+const PY_FLOAT = '\u0000py-float:';
+
+/** JSON with Python's bare Infinity, -Infinity and NaN as values (outside strings), or null where it is not that either. */
+function pythonFloats(text: string): unknown {
+  let out = '';
+  let found = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') { // copy a string whole, escapes included
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+      continue;
+    }
+    const word = /^(-?Infinity|NaN)\b/.exec(text.slice(i, i + 9));
+    if (word) {
+      out += JSON.stringify(PY_FLOAT + word[1]);
+      i += word[1].length - 1;
+      found = true;
+      continue;
+    }
+    out += ch;
+  }
+  if (!found) return null;
+  try {
+    return JSON.parse(out, (_k, v) => (typeof v === 'string' && v.startsWith(PY_FLOAT) ? Number(v.slice(PY_FLOAT.length)) : v));
+  } catch {
+    return null;
   }
 }
 
