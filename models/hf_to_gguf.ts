@@ -140,6 +140,7 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
   if ((arch === 'granitehybrid' || arch === 'falcon-h1') && c.ssm) {
     const s = c.ssm;
     if (s.dtMin !== 0 || s.dtMax !== Infinity) throw new EmberError('UNSUPPORTED', `hf_to_gguf: time_step_limit [${s.dtMin}, ${s.dtMax}]: GGUF has no key for it (llama.cpp clamps nothing)`);
+    if (s.nGroup !== 1 && s.gatedNorm) throw new EmberError('UNSUPPORTED', `hf_to_gguf: ${s.nGroup} groups with a gated norm: llama.cpp normalises each group apart, transformers' Granite every head at once`);
     m.push(
       [k('ssm.conv_kernel'), meta.u32(s.convKernel)], [k('ssm.inner_size'), meta.u32(ssmInner(s))], [k('ssm.state_size'), meta.u32(s.dState)],
       [k('ssm.time_step_rank'), meta.u32(s.nHead)], [k('ssm.group_count'), meta.u32(s.nGroup)],

@@ -274,7 +274,8 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => h({ mamba_d_head: 12 })).toThrow(/field mamba_expand times hidden_size is 128; expected 8 heads x 12 = 96/);
     expect(() => h({ mamba_d_state: 512 })).toThrow(/mamba_d_state is 512; expected an integer from 1 to 256/);
     expect(() => h({ mamba_d_conv: 0 })).toThrow(/mamba_d_conv is 0; expected a positive integer/);
-    expect(() => h({ mamba_n_groups: 2 })).toThrow(/mamba_n_groups 2 \(groups of B and C, .*\) is not supported/);
+    expect(h({ mamba_n_groups: 2 }).ssm).toMatchObject({ nGroup: 2, gatedNorm: true }); // (the gated norm over every head, as transformers)
+    expect(() => h({ mamba_n_groups: 3 })).toThrow(/mamba_n_groups is 3; expected a divisor of the 8 heads/);
     expect(() => h({ mamba_proj_bias: true })).toThrow(/mamba_proj_bias true \(biases on in_proj and out_proj\) is not supported/);
     expect(() => h({ mamba_conv_bias: false })).toThrow(/mamba_conv_bias false .* is not supported/);
     expect(() => h({ time_step_limit: [0.5, 0.1] })).toThrow(/time_step_limit\[1\] is 0.1; expected a number above 0.5/);
@@ -298,6 +299,8 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
       lm_head_multiplier: undefined, ssm_in_multiplier: undefined, ssm_multipliers: undefined, ssm_out_multiplier: undefined, mlp_multipliers: undefined });
     expect(plain).toMatchObject({ embedScale: 1, logitScale: 1, attnScale: 0.25, mup: { attnOut: 1, ssmOut: 1, ffnOut: 1, ffnGate: 1 }, ssm: { headDim: 16, inScales: [1, 1, 1, 1, 1] } });
     expect(f({ mamba_rms_norm: true, mamba_norm_before_gate: false }).ssm).toMatchObject({ gatedNorm: true });
+    expect(f({ mamba_n_groups: 2 }).ssm).toMatchObject({ nGroup: 2, gatedNorm: false });
+    expect(() => f({ mamba_rms_norm: true, mamba_norm_before_gate: false, mamba_n_groups: 2 })).toThrow(/mamba_n_groups 2 \(groups of heads with a gated norm taken per group\) is not supported/);
     expect(() => f({ mamba_rms_norm: true })).toThrow(/mamba_norm_before_gate undefined \(the gated output normalised before its gate\) is not supported/);
     expect(() => f({ projectors_bias: true })).toThrow(/projectors_bias true .* is not supported/);
     expect(() => f({ mlp_multipliers: [0, 1] })).toThrow(/mlp_multipliers is \[0,1\]; expected \[gate, down\]/);

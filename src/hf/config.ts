@@ -282,10 +282,12 @@ function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd:
   const nHead = int('mamba_n_heads', 128);
   const inner = falcon && typeof cfg.mamba_d_ssm === 'number' ? int('mamba_d_ssm', 0) : int('mamba_expand', 2) * nEmbd;
   const headDim = cfg.mamba_d_head === undefined || cfg.mamba_d_head === 'auto' ? inner / nHead : int('mamba_d_head', 0);
-  // transformers normalises the gated output over every head at once where mamba_ssm and llama.cpp normalise per group
-  if (int('mamba_n_groups', 1) !== 1) throw refuse('mamba_n_groups', 'groups of B and C, whose gated norm transformers and llama.cpp compute differently');
+  const nGroup = int('mamba_n_groups', 1);
   const gatedNorm = !falcon || cfg.mamba_rms_norm === true;
   if (falcon && gatedNorm && cfg.mamba_norm_before_gate !== false) throw refuse('mamba_norm_before_gate', 'the gated output normalised before its gate');
+  // Groups of heads share B and C (the scan's), and GraniteMoeHybridRMSNormGated normalises every head at once as the
+  // model's RMSNorm does; FalconH1RMSNormGated normalises each group apart, which no kernel here does.
+  if (falcon && gatedNorm && nGroup !== 1) throw refuse('mamba_n_groups', 'groups of heads with a gated norm taken per group');
   const [dtMin, dtMax] = timeStepLimit(cfg.time_step_limit, bad);
   const names = {
     nHead: 'field mamba_n_heads', headDim: 'field mamba_d_head', dState: 'field mamba_d_state', nGroup: 'field mamba_n_groups',
@@ -293,7 +295,7 @@ function mambaShape(cfg: Record<string, unknown>, file: string, bad: Bad, nEmbd:
     inner: falcon ? 'field mamba_d_ssm' : 'field mamba_expand times hidden_size',
   };
   const shape = {
-    nHead, headDim, dState: int('mamba_d_state', 256), nGroup: 1, convKernel: int('mamba_d_conv', 4), dtMin, dtMax,
+    nHead, headDim, dState: int('mamba_d_state', 256), nGroup, convKernel: int('mamba_d_conv', 4), dtMin, dtMax,
     inScales: falcon ? ssmInScales(cfg, bad) : UNIT_SCALES, gatedNorm,
   };
   return validateSsm(shape, file, names, inner);

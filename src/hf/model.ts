@@ -154,8 +154,14 @@ function withEos(tok: Tokenizer, eos: readonly number[]): Tokenizer {
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-/** Shapes that lay the same values out alike: equal once their dimensions of 1 are dropped (LFM2's conv kernels: [D, 1, taps]). */
-const sameLayout = (a: readonly number[], b: readonly number[]) => sameShape(a.filter((d) => d !== 1), b.filter((d) => d !== 1));
+/**
+ * Shapes that lay the same values out alike: equal once their dimensions of 1 are dropped (LFM2's conv kernels: [D, 1,
+ * taps]), or a file's vector where as many values are read in rows (a grouped norm's weight: GGUF's [groups, width]).
+ */
+const sameLayout = (file: readonly number[], want: readonly number[]) => {
+  const [f, w] = [file.filter((d) => d !== 1), want.filter((d) => d !== 1)];
+  return sameShape(f, w) || (f.length === 1 && f[0] === w.reduce((n, d) => n * d, 1));
+};
 const isFp8 = (t: SafeTensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
 const scaleName = (hfName: string) => hfName.replace(/\.weight$/, '.weight_scale_inv');
 
