@@ -8,7 +8,8 @@
 //   (src/model/kv_rings.ts). A token's B and C serve every channel of its group: the workgroup loads them once.
 override WG: u32 = 64;
 override BC4: u32 = 8; // 2 n_group d_state / 4: one token's B and C, in vec4s
-const STATE4_MAX: u32 = 64u; // src/model/validate.ts's SSM_STATE_MAX / 4
+// STATE4: d_state / 4, the vec4s of a channel's state (a const put in front at load: the scan's registers are as many,
+// not src/model/validate.ts's SSM_STATE_MAX / 4)
 
 struct Params {
   n_head: u32,
@@ -104,7 +105,7 @@ fn scan(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
   let n_tok = step.n_tokens;
   let n4 = p.d_state / 4u;
   let slot = p.inner * n4;
-  var s: array<vec4f, STATE4_MAX>;
+  var s: array<vec4f, STATE4>;
   if (live && step.pos > 0u) {
     let src = ((step.pos - 1u) % p.slots) * slot + ch;
     for (var n = 0u; n < n4; n++) { s[n] = state[src + n * p.inner]; }

@@ -14,7 +14,7 @@ fn scan_sg(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocati
   let n_tok = step.n_tokens;
   let n4 = p.d_state / 4u;
   let slot = p.inner * n4;
-  var s: array<vec4f, STATE4_MAX>;
+  var s: array<vec4f, STATE4>;
   if (step.pos > 0u) {
     let src = ((step.pos - 1u) % p.slots) * slot + ch;
     for (var n = 0u; n < n4; n++) { s[n] = state[src + n * p.inner]; }

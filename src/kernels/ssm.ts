@@ -56,7 +56,8 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
     taps: s.convKernel, rows: a.rows, slots: a.slots, dt_min: s.dtMin, dt_max: Math.min(s.dtMax, F32_MAX),
     z_scale: s.inScales[0], x_scale: s.inScales[1], b_scale: s.inScales[2], c_scale: s.inScales[3], dt_scale: s.inScales[4],
   };
-  const common = { code: shaderText(source), params: SSM_PARAMS, values, step: a.step };
+  const state4 = `const STATE4: u32 = ${s.dState / 4}u;`;
+  const common = { code: shaderText(source, {}, state4), params: SSM_PARAMS, values, step: a.step };
   const constants = { WG, BC4: (2 * s.nGroup * s.dState) / 4 };
   // (lanes share B and C by shuffles only where a subgroup never spans two groups of heads)
   const groupWidth = (s.nHead / s.nGroup) * s.headDim;
@@ -68,7 +69,7 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
       grid: (n) => [ceilDiv(convDim, WG), n],
     }),
     await buildKernel(gpu, alloc, sg ? {
-      ...common, code: shaderText(source + subgroupScan, { subgroups: true }), label: 'ssm/scan_sg', entry: 'scan_sg', constants,
+      ...common, code: shaderText(source + subgroupScan, { subgroups: true }, state4), label: 'ssm/scan_sg', entry: 'scan_sg', constants,
       bindings: [a.zxbcdt, null, null, null, null, a.perHead, a.state, a.y, a.xbc],
       grid: () => [ceilDiv(inner, WG)],
     } : {
