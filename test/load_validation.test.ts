@@ -143,6 +143,7 @@ describe('GGUF hyper-parameters', () => {
     expect((await read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.bool(false)]])).layerRope).toEqual([false, false, false]);
     await expectEmberError(() => read(ssm({ inner_size: 100 })), 'BAD_MODEL', /granitehybrid\.ssm\.inner_size over granitehybrid\.ssm\.time_step_rank is 16\.6+\d*; expected an integer/);
     await expectEmberError(() => read(ssm({ group_count: 2 })), 'UNSUPPORTED', /granitehybrid\.ssm\.group_count is 2; emberlm runs Mamba-2 mixers of one group/);
+    await expectEmberError(() => read([...ssm(), ['granitehybrid.expert_count', meta.u32(64)]]), 'UNSUPPORTED', /granitehybrid\.expert_count is 64 \(a mixture of experts\) is not supported/);
     await expectEmberError(() => read(ssm({ state_size: 1024 })), 'BAD_MODEL', /granitehybrid\.ssm\.state_size is 1024; expected an integer from 1 to 256/);
     await expectEmberError(() => read(ssm().filter(([k]) => !k.endsWith('conv_kernel'))), 'BAD_MODEL', /metadata key granitehybrid\.ssm\.conv_kernel is missing/);
     await expectEmberError(() => read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.u32(1)]]), 'BAD_MODEL', /rope\.scaling\.finetuned should be a bool, got number "1"/);

@@ -168,6 +168,10 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   }
   const hybrid = arch === 'granitehybrid';
   const falcon = arch === 'falcon-h1'; // a Mamba-2 mixer beside attention in every layer, its muP multipliers in the weights
+  // Mixtures of experts (Mixtral's llama files, Granite-4.0-H-Tiny's granitehybrid ones): their expert tensors are not read
+  if (metaNumber(f, `${arch}.expert_count`, 0) > 0) {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${arch}.expert_count is ${metaNumber(f, `${arch}.expert_count`)} (a mixture of experts) is not supported`, { arch });
+  }
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
