@@ -158,9 +158,12 @@ const recurrent = (c: ModelConfig) => Array.from({ length: c.nLayer }, (_, l) =>
  * Falcon-H1's config as its GGUF states it: llama.cpp's falcon-h1 reads no multiplier, its converter folds them into the
  * weights (`muP`, below), so the file's attention scale is the plain one and its embedding and LM head unscaled.
  */
-function withMupFolded(c: ModelConfig): ModelConfig {
+export function withMupFolded(c: ModelConfig): ModelConfig {
   if (!c.mup) return c;
-  return { ...c, attnScale: 1 / Math.sqrt(c.headDim), embedScale: 1, logitScale: 1, mup: null, ssm: c.ssm && { ...c.ssm, inScales: [1, 1, 1, 1, 1] } };
+  return {
+    ...c, attnScale: 1 / Math.sqrt(c.headDim), embedScale: 1, logitScale: 1, mup: null, tiedEmbeddings: false, // (its own LM head: muP below)
+    ssm: c.ssm && { ...c.ssm, inScales: [1, 1, 1, 1, 1] },
+  };
 }
 
 /**

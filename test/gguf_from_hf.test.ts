@@ -12,9 +12,9 @@ import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
 import { readGGUF } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
-import { configFromGGUF, type ModelConfig } from '../src/model/config.ts';
+import { configFromGGUF } from '../src/model/config.ts';
 import { chatPromptIds } from '../src/chat/template.ts';
-import { hfToGGUF, permuteQK } from '../models/hf_to_gguf.ts';
+import { hfToGGUF, permuteQK, withMupFolded } from '../models/hf_to_gguf.ts';
 import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
@@ -32,12 +32,6 @@ const MODELS = [
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
   { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'falcon_h1', arch: 'falcon-h1' }, { name: 'ministral3', arch: 'mistral3' },
 ];
-
-/** Falcon-H1's config as its GGUF states it: the muP multipliers are in the weights, the LM head written apart. */
-function muPFolded(c: ModelConfig): ModelConfig {
-  if (!c.mup) return c;
-  return { ...c, attnScale: 1 / Math.sqrt(c.headDim), embedScale: 1, logitScale: 1, mup: null, tiedEmbeddings: false, ssm: c.ssm && { ...c.ssm, inScales: [1, 1, 1, 1, 1] } };
-}
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
   // 2 heads of 4 rows, 1 column: rows (0 1 2 3)(4 5 6 7) -> (0 2 1 3)(4 6 5 7)
@@ -61,7 +55,7 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       expect(f.metadata.get('general.architecture')).toBe(arch);
       // names differ; llama rotates adjacent pairs after the permutation; f32 metadata rounds eps and the scales
       const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, attnTemperature: t1, ropeBase: b1, ...ours } = configFromGGUF(f);
-      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ropeBase: b2, ...theirs } = muPFolded(hf.config);
+      const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ropeBase: b2, ...theirs } = withMupFolded(hf.config); // (Falcon-H1's GGUF: its muP multipliers in the weights, its LM head apart)
       expect(ours).toEqual(theirs);
       for (const [a, b] of [[s1, s2], [m1, m2], [q1, q2], [l1, l2], [t1?.beta ?? 0, t2?.beta ?? 0]]) expect(a).toBeCloseTo(b, 6);
       expect(t1?.floor).toBe(t2?.floor);

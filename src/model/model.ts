@@ -1,7 +1,6 @@
-import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
-import { Allocator, readBuffer, writeBuffer } from '../gpu/buffers.ts';
-import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
+import { Allocator, writeBuffer } from '../gpu/buffers.ts';
+import { STEP, type Dispatch } from '../kernels/dispatch.ts';
 import { buildMatmul, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
@@ -10,7 +9,7 @@ import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
-import { buildSample, NONFINITE_LOGITS, resetSampler as resetSamplerState, type Sampler } from '../kernels/sample.ts';
+import { buildSample, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import { buildShortConv } from '../kernels/shortconv.ts';
@@ -25,7 +24,6 @@ import { ropeTables } from './rope_tables.ts';
 import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
-import type { ResolvedSampling } from '../sampling.ts';
 
 /**
  * A loaded model: its config, every GPU buffer (weights, activations, KV cache, uniforms) and the
@@ -407,132 +405,5 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 /** The matrices that read a layer's first norm: attention's q/k/v, a Mamba-2 mixer's in_proj, or both (Falcon-H1). */
 const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.ssm ? [w.ssm.inProj] : [])];
 
-/**
- * Profiling hook: when given, each dispatch runs in its own compute pass with the timestamp writes
- * the timer returns (the benchmark's per-kernel GPU time); otherwise one pass holds them all.
- */
-export interface PassTimer {
-  timestampWrites(label: string): GPUComputePassTimestampWrites | undefined;
-}
-
-/**
- * Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. `chained`: one token,
- * the one the previous pass sampled (read from `result` on the GPU).
- */
-export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head = true): void {
-  const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const lists = head ? ([[layers, n], [m.head, 1]] as const) : ([[layers, n]] as const);
-  if (!timer) {
-    const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
-    for (const [list, tokens] of lists) encodeDispatches(pass, list, tokens);
-    pass.end();
-    return;
-  }
-  for (const [list, tokens] of lists) {
-    for (const d of list) {
-      const pass = enc.beginComputePass({ label: d.label, timestampWrites: timer.timestampWrites(d.label) });
-      encodeDispatches(pass, [d], tokens);
-      pass.end();
-    }
-  }
-}
-
-/**
- * Sampling settings of a forward pass (see src/sampling.ts; what is left out is off). `record`: the chosen id
- * is a generated token, counted for the penalties (default true; false for a prefill pass whose sample is
- * thrown away). `head: false`: a prefill pass before the last one, which only fills the KV cache: no final
- * norm, LM head or sampler (the LM head alone reads 20-40% of a small model's weights), and the id read back
- * means nothing.
- */
-export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean };
-
-/**
- * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
- * resumed after another used the sampler passes the tokens it generated so far, counted again.
- */
-export function resetSampler(
-  m: Model, promptIds: readonly number[], s: Pick<ResolvedSampling, 'logitBias'>, generated: readonly number[] = [],
-): void {
-  resetSamplerState(m.gpu, m.sampler, promptIds, s, generated);
-}
-
-/** A forward pass submitted to the GPU. */
-export interface PendingStep {
-  /** The id it sampled, once read back (its only readback). */
-  wait(): Promise<number>;
-}
-
-/**
- * The forward pass: runs `tokens` (at most maxBatch) at positions pos.. through every layer, writing
- * their K and V into the cache, then norm + LM head + sampler on the last token. Resolves to the
- * sampled token id (the only readback). `m.kv.ids` follows: positions from pos on are forgotten
- * before the pass and hold `tokens` once it has run (when the cache held every position before pos).
- */
-export async function forward(m: Model, tokens: ArrayLike<number>, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer): Promise<number> {
-  return (await submitForward(m, tokens, pos, s, uniformRand, timer)).wait();
-}
-
-/**
- * `forward` without waiting for the GPU: resolves once the pass is submitted (one queue.submit), so
- * the next can be encoded while it runs. `tokens` null: one token at `pos`, the one the previous pass
- * sampled, read by the embedding gather from `result` (a pipelined decode step); `m.kv.ids` is then
- * left to the caller, who learns that token only when the previous pass is read back.
- */
-export async function submitForward(
-  m: Model, tokens: ArrayLike<number> | null, pos: number, s: Sampling, uniformRand: number, timer?: PassTimer,
-): Promise<PendingStep> {
-  const n = tokens?.length ?? 1;
-  if (n < 1 || n > m.maxBatch) throw new EmberError('BAD_ARGUMENT', `forward takes 1 to ${m.maxBatch} tokens, got ${n}`);
-  if (pos + n > m.nCtx) throw new EmberError('CONTEXT_OVERFLOW', `positions ${pos}..${pos + n - 1} run past the context of ${m.nCtx} tokens`, { pos, n, nCtx: m.nCtx });
-  for (let i = 0; tokens && i < n; i++) {
-    const t = tokens[i];
-    if (!(Number.isInteger(t) && t >= 0 && t < m.config.vocab)) {
-      throw new EmberError('BAD_ARGUMENT', `token id ${t} is outside the vocabulary (integers 0..${m.config.vocab - 1})`);
-    }
-  }
-  const slot = await m.readback.take(); // from here to the submit nothing awaits: Step writes and submit stay in order
-  const { gpu, buffers: b } = m;
-  const cached = m.kv.ids;
-  if (tokens) cached.length = Math.min(cached.length, pos); // rewritten from pos on (or lost, if this pass fails)
-  m.kv.rings.wrote(pos, n);
-  const base: StepValues = {
-    ...STEP_DEFAULTS,
-    n_tokens: n,
-    pos,
-    temperature: s.temperature,
-    top_k: s.topK,
-    top_p: s.topP,
-    min_p: s.minP ?? 0,
-    repetition_penalty: s.repetitionPenalty ?? 1,
-    presence_penalty: s.presencePenalty ?? 0,
-    frequency_penalty: s.frequencyPenalty ?? 0,
-    n_bias: s.logitBias?.ids.length ?? 0, // the entries resetSampler wrote
-    record: s.record === false ? 0 : 1,
-    uniform_rand: uniformRand,
-  };
-  if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
-  // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
-  writeBuffer(gpu, b.step, STEP.pack(base));
-  writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
-  const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null, s.head !== false);
-  enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
-  gpu.device.queue.submit([enc.finish()]);
-  const id = m.readback.read(slot, n);
-  const fed = tokens ? Array.from(tokens) : [];
-  const ran = id.then((v) => {
-    if (v === NONFINITE_LOGITS && s.head !== false) {
-      throw new EmberError('BAD_MODEL', `the model's logits at position ${pos + n - 1} are not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow`, { pos: pos + n - 1 });
-    }
-    if (cached.length === pos) cached.push(...fed); // only when the cache held every position before pos
-    return v;
-  });
-  void ran.catch(() => {}); // a discarded step's failure is nobody's to see
-  return { wait: () => m.readback.wait(ran) };
-}
-
-/** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */
-export async function readLogits(m: Model): Promise<Float32Array> {
-  return new Float32Array(await readBuffer(m.gpu, m.buffers.logits, m.config.vocab * 4));
-}
+// The passes themselves (encode, submit, read back): src/model/forward.ts.
+export { encodeForward, forward, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';
