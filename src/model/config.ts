@@ -44,9 +44,9 @@ export interface ModelConfig {
   /** Taps of the short convolutions (LFM2's conv_L_cache, 3), or 0 where no layer has one. */
   readonly convKernel: number;
   /**
-   * Per layer: a Mamba-2 mixer in place of attention (Granite 4.0-H): in_proj to z, x|B|C and dt; x|B|C convolved
-   * causally (a bias, SiLU); the selective scan over a recurrent state; y + D x times SiLU(z), RMS-normalised;
-   * out_proj. Empty or all false for the other families.
+   * Per layer: a Mamba-2 mixer, in place of attention (Granite 4.0-H) or beside it (ssmBesideAttention: Falcon-H1):
+   * in_proj to z, x|B|C and dt; x|B|C convolved causally (a bias, SiLU); the selective scan over a recurrent state;
+   * y + D x times SiLU(z), RMS-normalised where ssm.gatedNorm; out_proj. Empty for the other families.
    */
   readonly layerSsm: readonly boolean[];
   /** The Mamba-2 mixers' shape, or null where no layer has one. */
