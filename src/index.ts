@@ -19,6 +19,7 @@ export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from 
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
   ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
+  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage,
 } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
 export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';

@@ -76,14 +76,14 @@ describe('chat turns that continue a reply (qwen2, ChatML)', () => {
       expect(content).toBe(fresh.text);
       previous = r.usage.total_tokens;
       held = [...ids, ...(fresh.finishReason === 'stop' ? fresh.ids.slice(0, -1) : fresh.ids)];
-      messages.push({ role: 'assistant', content });
+      messages.push({ role: 'assistant', content: content! });
     }
     expect(differs).toBeGreaterThan(0); // the test's point: some reply tokenized otherwise
   });
 
   it('with keepReplyTokens false, and after a reply cut by a stop string, the prompt is the messages tokenized', async () => {
     const first: ChatMessage[] = [{ role: 'system', content: 'Be brief.' }, question(0)];
-    const probe = (await createChat(engine).completions.create({ messages: first, ...SAMPLED, seed: 3 })).choices[0].message.content;
+    const probe = (await createChat(engine).completions.create({ messages: first, ...SAMPLED, seed: 3 })).choices[0].message.content!;
     expect(probe.length).toBeGreaterThan(4);
     const cases = [
       { chat: createChat(engine, { keepReplyTokens: false }), stop: undefined },
@@ -92,7 +92,7 @@ describe('chat turns that continue a reply (qwen2, ChatML)', () => {
     for (const { chat, stop } of cases) {
       const r = await chat.completions.create({ messages: first, ...SAMPLED, seed: 3, stop });
       expect(r.choices[0].message.content).toBe(stop ? probe.slice(0, 2) : probe);
-      const messages = [...first, r.choices[0].message, question(1)];
+      const messages: ChatMessage[] = [...first, { role: 'assistant', content: r.choices[0].message.content! }, question(1)];
       const next = await chat.completions.create({ messages, ...SAMPLED, max_tokens: 1 });
       expect(engine.model.kv.ids.slice(0, next.usage.prompt_tokens)).toEqual(chatPromptIds(engine.tokenizer, engine.chatTemplate!, messages));
     }

@@ -129,7 +129,7 @@ describe('chat turns with KV reuse (context 256)', () => {
         expect(r.usage.prompt_tokens_details.cached_tokens).toBe(i === 0 ? 0 : previous - 1);
         expect(r.usage.timings.ttft_ms).toBeGreaterThan(0);
         previous = r.usage.total_tokens;
-        messages.push({ role: 'assistant', content: r.choices[0].message.content });
+        messages.push({ role: 'assistant', content: r.choices[0].message.content! });
       }
     } finally {
       scratchEngine.dispose();
@@ -147,7 +147,7 @@ describe('chat turns with KV reuse (context 256)', () => {
       expect(r.usage.completion_tokens).toBeGreaterThan(0);
       expect(r.usage.prompt_tokens + Math.min(60, 64)).toBeLessThanOrEqual(256);
       expect(engine.model.kv.ids.slice(0, sysIds.length - 1)).toEqual(sysIds.slice(0, -1)); // the system prompt is still first
-      messages.push({ role: 'assistant', content: r.choices[0].message.content });
+      messages.push({ role: 'assistant', content: r.choices[0].message.content! });
     }
     expect(chatPromptIds(engine.tokenizer, null, messages).length).toBeGreaterThan(256); // it did outgrow the context
   });

@@ -4,11 +4,14 @@ import type { Engine, GeneratedToken, GenerateOptions, GenerationResult, Generat
 import { commonPrefix } from '../context.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
+import { checkMessages } from './messages.ts';
+import { ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
+import { markerIds, newToolCallId, planTools } from './tools.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
-import { chatPrompt, chatPromptIds, continuedPromptIds, TEMPLATE_OWN_VARIABLES, type ChatPrompt, type TemplateVariables } from './template.ts';
+import { chatPrompt, continuedPromptIds, TEMPLATE_OWN_VARIABLES, type ChatPrompt, type TemplateVariables } from './template.ts';
 import type {
   Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatContextOverflow, ChatFinishReason, ChatMessage,
-  CompletionUsage,
+  ChatReplyMessage, ChatToolCall, CompletionUsage,
 } from './types.ts';
 
 /** What chat needs of an Engine; an Engine that carries its model's `chatTemplate` is used as is. */
@@ -34,27 +37,6 @@ export interface ChatOptions {
    * whatever came before (as a stateless server's).
    */
   keepReplyTokens?: boolean;
-}
-
-const ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant', 'tool']);
-
-/** The messages with string contents: text parts joined by newlines (as vLLM joins them for a template). */
-function checkMessages(messages: unknown): readonly ChatMessage[] {
-  if (!Array.isArray(messages) || messages.length === 0) throw new EmberError('BAD_ARGUMENT', `messages must be a non-empty array, got ${JSON.stringify(messages)}`);
-  return messages.map((m: { role?: unknown; content?: unknown } | null, i) => {
-    const expected = `{ role: ${[...ROLES].join(' | ')}, content: string or [{ type: 'text', text: string }, ...] }`;
-    if (!m || !ROLES.has(m.role as string)) throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be ${expected}, got ${JSON.stringify(m)}`);
-    if (typeof m.content === 'string') return m as ChatMessage;
-    if (!Array.isArray(m.content)) throw new EmberError('BAD_ARGUMENT', `messages[${i}] must be ${expected}, got ${JSON.stringify(m)}`);
-    const texts = m.content.map((part: { type?: unknown; text?: unknown } | null, j) => {
-      if (part?.type === 'text' && typeof part.text === 'string') return part.text;
-      if (part && typeof part.type === 'string' && part.type !== 'text') {
-        throw new EmberError('UNSUPPORTED', `chat completions: messages[${i}].content[${j}] is a part of type ${show(part.type)}; only text parts are supported`);
-      }
-      throw new EmberError('BAD_ARGUMENT', `messages[${i}].content[${j}] must be { type: 'text', text: string }, got ${JSON.stringify(part)}`);
-    });
-    return { role: m.role, content: texts.join('\n') } as ChatMessage;
-  });
 }
 
 function checkStop(stop: ChatCompletionRequest['stop']): readonly string[] {
@@ -86,8 +68,8 @@ function checkTemplateVariables(kwargs: unknown, template: string | null): Templ
  * prompt of every message) when it leaves `reserve` tokens of the context, else the oldest turns dropped.
  */
 function fitTurns(
-  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], whole: ChatPrompt, nCtx: number, reserve: number,
-  variables: TemplateVariables,
+  tokenizer: Tokenizer, render: (messages: readonly ChatMessage[]) => ChatPrompt, messages: readonly ChatMessage[], whole: ChatPrompt,
+  nCtx: number, reserve: number,
 ): ChatPrompt & { keep: number } {
   const lead = messages.findIndex((m) => m.role !== 'system');
   const system = lead < 0 ? messages : messages.slice(0, lead);
@@ -98,14 +80,14 @@ function fitTurns(
     for (let start = lead; prompt.ids.length > target && start < messages.length - 1; ) {
       start++;
       while (start < messages.length - 1 && messages[start].role !== 'user') start++;
-      prompt = chatPrompt(tokenizer, template, [...system, ...messages.slice(start)], variables);
+      prompt = render([...system, ...messages.slice(start)]);
     }
   }
   const ids = prompt.ids;
   let keep = tokenizer.bosId !== null && ids[0] === tokenizer.bosId ? 1 : 0;
   if (system.length > 0) {
     try {
-      keep = Math.max(keep, commonPrefix(ids, chatPromptIds(tokenizer, template, system, variables)));
+      keep = Math.max(keep, commonPrefix(ids, render(system).ids));
     } catch {
       // a template that insists on a user message: keep only the BOS
     }
@@ -125,28 +107,43 @@ function aborted(message: string, r?: GenerationResult): EmberError {
   return new EmberError('ABORTED', message, { ids: r?.ids ?? [], text: r?.text ?? '', finishReason: 'abort' });
 }
 
+/** A reply without tools: its text is all content. */
+const plainReply: Pick<ToolCallSplitter, 'push' | 'end' | 'done' | 'calls'> = {
+  push: (text) => ({ content: text, calls: [] }),
+  end: () => ({ content: '', calls: [] }),
+  done: false,
+  calls: 0,
+};
+
 /**
- * The content of a generation in pieces as they become safe to emit (a possible start of a stop
- * string is held back); the return value is why it ended and how many tokens were generated.
+ * The reply of a generation in parts as they become safe to emit: content (a possible start of a stop string,
+ * or of a tool call, is held back) and tool calls as each completes. `markers` are the tool-call format's
+ * control tokens, whose text the reply keeps. The return value is why it ended and how many tokens were generated.
  */
-async function* contentPieces(
+async function* replyParts(
   it: AsyncGenerator<GeneratedToken, GenerationResult>,
   first: IteratorResult<GeneratedToken, GenerationResult>,
   stops: readonly string[],
-): AsyncGenerator<string, { finish: ChatFinishReason; completionTokens: number }> {
+  reply: Pick<ToolCallSplitter, 'push' | 'end' | 'done' | 'calls'>,
+  markers: ReadonlyMap<number, string>,
+): AsyncGenerator<ReplyPart, { finish: ChatFinishReason; completionTokens: number }> {
   const matcher = new StopMatcher(stops);
+  const some = (p: ReplyPart) => p.content !== '' || p.calls.length > 0;
   let tokens = 0;
   let r = first;
   let finished = false;
   try {
     for (; !r.done; r = await it.next()) {
       if (r.value.id >= 0) tokens++; // id -1 is the streamer's final flush
-      const { text, stopped } = matcher.push(r.value.text);
-      if (text) yield text;
-      if (stopped) {
+      const { text, stopped } = matcher.push(markers.get(r.value.id) ?? r.value.text);
+      const part = reply.push(text);
+      if (some(part)) yield part;
+      if (stopped || reply.done) { // a stop string, or the one call parallel_tool_calls: false allows
         finished = true;
         await stopGeneration(it);
-        return { finish: 'stop', completionTokens: tokens };
+        const last = reply.end();
+        if (some(last)) yield last;
+        return { finish: reply.calls > 0 ? 'tool_calls' : 'stop', completionTokens: tokens };
       }
     }
     finished = true;
@@ -156,9 +153,9 @@ async function* contentPieces(
   if (r.value.finishReason === 'abort') {
     throw aborted(`the chat completion was aborted after ${r.value.ids.length} tokens`, r.value);
   }
-  const tail = matcher.flush();
-  if (tail) yield tail;
-  return { finish: r.value.finishReason, completionTokens: r.value.ids.length };
+  for (const part of [reply.push(matcher.flush()), reply.end()]) if (some(part)) yield part;
+  const finish = r.value.finishReason === 'stop' && reply.calls > 0 ? 'tool_calls' : r.value.finishReason;
+  return { finish, completionTokens: r.value.ids.length };
 }
 
 /**
@@ -172,8 +169,7 @@ function refuseUnsupported(req: Record<string, unknown>): void {
   };
   if (req.n !== undefined && req.n !== 1) no(`n must be 1 (one choice a completion), got ${show(req.n)}`);
   if (req.logprobs !== undefined && req.logprobs !== false) no('logprobs are not reported');
-  if (Array.isArray(req.tools) && req.tools.length > 0) no('tools (function calling) are not supported');
-  if (Array.isArray(req.functions) && req.functions.length > 0) no('functions are not supported');
+  if (Array.isArray(req.functions) && req.functions.length > 0) no('functions (the deprecated form) are not supported; give tools');
   const format = (req.response_format as { type?: unknown } | undefined)?.type;
   if (format !== undefined && format !== 'text') no(`response_format ${show(format)} is not supported (only text)`);
   if (req.stream !== undefined && typeof req.stream !== 'boolean') {
@@ -215,12 +211,15 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     }
     const nCtx = engine.contextLength;
     const reserve = Math.min(typeof req.max_tokens === 'number' ? req.max_tokens : 128, Math.floor(nCtx / 4));
-    const variables = checkTemplateVariables(req.chat_template_kwargs, template);
-    const canonical = chatPrompt(engine.tokenizer, template, messages, variables);
+    const tools = planTools(req, template);
+    const kwargs = checkTemplateVariables(req.chat_template_kwargs, template);
+    const variables = tools ? { ...kwargs, tools: tools.tools } : kwargs;
+    const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, tools?.prefix);
+    const canonical = render(messages);
     const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;
     const whole = continued ? { ids: continued, text: canonical.text } : canonical;
     const fitted = overflow === 'drop-turns'
-      ? fitTurns(engine.tokenizer, template, messages, whole, nCtx, reserve, variables)
+      ? fitTurns(engine.tokenizer, render, messages, whole, nCtx, reserve)
       : { ...whole, keep: undefined };
     const promptIds = fitted.ids;
     const genOpts: GenerateOptions = {
@@ -247,7 +246,10 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         timings: { ttft_ms: s.ttftMs, prefill_tok_s: s.prefillTokS, decode_tok_s: s.decodeTokS },
       };
     };
-    const pieces = contentPieces(it, first, stops);
+    const reply = tools ? new ToolCallSplitter(tools.format, newToolCallId, tools.maxCalls) : plainReply;
+    reply.push(tools?.prefix ?? ''); // a forced call's opening, in the prompt: the reply is inside a call from its start
+    const markers = tools ? markerIds(engine.tokenizer, tools.format) : new Map<number, string>();
+    const parts = replyParts(it, first, stops, reply, markers);
     /** After a reply that is the text of every token generated: the next turn may continue this one's ids. */
     const remember = async (content: string) => {
       const r = await it.result;
@@ -255,15 +257,22 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       const eos = r.finishReason === 'stop' && r.ids.length > 0 && engine.tokenizer.isEndOfGeneration(r.ids.at(-1)!);
       prior = { ids: [...promptIds, ...(eos ? r.ids.slice(0, -1) : r.ids)], text: fitted.text + content };
     };
+    const apiCall = (c: ParsedToolCall): ChatToolCall => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } });
 
     if (!req.stream) {
       let content = '';
+      const calls: ChatToolCall[] = [];
       let r;
-      while (!(r = await pieces.next()).done) content += r.value;
-      await remember(content);
+      while (!(r = await parts.next()).done) {
+        content += r.value.content;
+        calls.push(...r.value.calls.map(apiCall));
+      }
+      if (calls.length === 0) await remember(content);
+      const message: ChatReplyMessage = calls.length === 0 ? { role: 'assistant', content }
+        : { role: 'assistant', content: content.trim() === '' ? null : content, tool_calls: calls };
       return {
         id, object: 'chat.completion', created, model,
-        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: r.value.finish }],
+        choices: [{ index: 0, message, finish_reason: r.value.finish }],
         usage: await usage(r.value.completionTokens),
       };
     }
@@ -275,15 +284,18 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         yield chunk({ role: 'assistant', content: '' }, null);
         let r;
         let content = '';
-        while (!(r = await pieces.next()).done) {
-          content += r.value;
-          yield chunk({ content: r.value }, null);
+        let calls = 0;
+        while (!(r = await parts.next()).done) {
+          content += r.value.content;
+          if (r.value.content) yield chunk({ content: r.value.content }, null);
+          if (r.value.calls.length > 0) yield chunk({ tool_calls: r.value.calls.map((c, k) => ({ index: calls + k, ...apiCall(c) })) }, null);
+          calls += r.value.calls.length;
         }
-        await remember(content);
+        if (calls === 0) await remember(content);
         yield { ...chunk({}, r.value.finish), usage: await usage(r.value.completionTokens) };
       } finally {
-        // The consumer broke off (a no-op after the end): end the generation, even if `pieces` never started.
-        await pieces.return(undefined as never);
+        // The consumer broke off (a no-op after the end): end the generation, even if `parts` never started.
+        await parts.return(undefined as never);
         await stopGeneration(it);
       }
     })();

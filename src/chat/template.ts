@@ -58,7 +58,7 @@ function tokenText(tokenizer: Tokenizer, id: number | null): string {
 }
 
 /** The variables renderChatTemplate sets itself, which a request's template variables may not replace. */
-export const TEMPLATE_OWN_VARIABLES: readonly string[] = ['messages', 'add_generation_prompt', 'bos_token', 'eos_token'];
+export const TEMPLATE_OWN_VARIABLES: readonly string[] = ['messages', 'add_generation_prompt', 'bos_token', 'eos_token', 'tools'];
 
 /** Variables for a chat template beyond the messages (`{ enable_thinking: false }` for Qwen3 and SmolLM3's templates). */
 export type TemplateVariables = Readonly<Record<string, unknown>>;
@@ -115,13 +115,18 @@ export interface ChatPrompt {
  * hidden from the tokenizer's control-token matching and comes out as plain text, so a message cannot
  * end its turn or open another. Without a template (e.g. stories260K): `plainTranscript`, tokenized as
  * plain text (with the tokenizer's BOS), so a single user message is exactly a plain completion prompt.
+ * The variables (tools among them) are the request's too, so their control-token text is hidden as well.
+ * `replyPrefix` is written after the generation prompt, as the start of the reply (a forced tool call's opening).
  */
-export function chatPrompt(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables): ChatPrompt {
+export function chatPrompt(
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, replyPrefix = '',
+): ChatPrompt {
   if (template === null) return { ids: tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos }), text: null };
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
   const placeholders = new Placeholders(tokenizer);
   const eosToken = tokenText(tokenizer, tokenizer.eosId);
-  const text = renderChatTemplate(template, placeholders.hideIn(messages), { bosToken, eosToken }, variables);
+  const hidden = { messages: placeholders.hideIn(messages), variables: variables && placeholders.hideIn(variables) };
+  const text = renderChatTemplate(template, hidden.messages, { bosToken, eosToken }, hidden.variables) + replyPrefix;
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
   const addBos = tokenizer.addBos && !templateWroteBos;
   if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null };
@@ -131,8 +136,10 @@ export function chatPrompt(tokenizer: Tokenizer, template: string | null, messag
   return { ids: tokenizer.encode(restored, { addBos, parseSpecial: true }), text: restored };
 }
 
-export function chatPromptIds(tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables): number[] {
-  return chatPrompt(tokenizer, template, messages, variables).ids;
+export function chatPromptIds(
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, replyPrefix = '',
+): number[] {
+  return chatPrompt(tokenizer, template, messages, variables, replyPrefix).ids;
 }
 
 /**

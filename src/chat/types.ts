@@ -5,9 +5,45 @@
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 
+/** A message as the chat template sees it. */
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  /** An assistant message's calls, their arguments as objects (as transformers' templates take them). */
+  tool_calls?: readonly TemplateToolCall[];
+  /** A tool message's: the call it answers, and that call's function (filled in from the call where not given). */
+  tool_call_id?: string;
+  name?: string;
+}
+
+export interface TemplateToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: Record<string, unknown> };
+}
+
+/** A function the model may call, as OpenAI's API takes it: `parameters` is a JSON Schema object. */
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/**
+ * 'auto' (default): the model decides; 'none': the model is not shown the tools; 'required': the reply starts
+ * with the model's call opening, so it calls one; a named function: the reply starts with that call.
+ */
+export type ChatToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+/** A call as OpenAI's API returns it (and takes it back in an assistant message): `arguments` is JSON text. */
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A call in a stream's delta: each call arrives whole, in one chunk, at its `index` among the reply's calls. */
+export interface ChatToolCallDelta extends ChatToolCall {
+  index: number;
 }
 
 /** A part of a message's content, as OpenAI's API takes it: only text parts (other types are UNSUPPORTED). */
@@ -19,7 +55,13 @@ export interface ChatContentPart {
 /** A message of a request: its content a string, or text parts (joined by newlines, as vLLM joins them). */
 export interface ChatRequestMessage {
   role: ChatRole;
-  content: string | readonly ChatContentPart[];
+  /** May be null or absent in an assistant message that has tool_calls. */
+  content: string | readonly ChatContentPart[] | null;
+  /** An assistant message's calls, as a completion returned them (arguments as JSON text, or an object). */
+  tool_calls?: readonly (ChatToolCall | { id: string; type: 'function'; function: { name: string; arguments: Record<string, unknown> } })[];
+  /** A tool message's: the id of the call it answers. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 export interface ChatCompletionRequestBase {
@@ -65,6 +107,15 @@ export interface ChatCompletionRequestBase {
    * they are refused; messages, add_generation_prompt, bos_token and eos_token are the template's own.
    */
   chat_template_kwargs?: Readonly<Record<string, unknown>>;
+  /**
+   * Functions the model may call: they go to the model's chat template, which must know a call format emberlm
+   * parses (Qwen2.5/3, Granite 4.0, Hermes; Llama 3.1-3.3; Mistral Nemo, Ministral 3, Mistral Small 3.2), else
+   * UNSUPPORTED. Calls come back in `message.tool_calls` with finish_reason 'tool_calls'.
+   */
+  tools?: readonly ChatTool[];
+  tool_choice?: ChatToolChoice;
+  /** false: at most one call a reply (the generation ends after it). Default true. */
+  parallel_tool_calls?: boolean;
 }
 
 export type ChatContextOverflow = 'drop-turns' | 'error' | 'truncate-middle' | 'sliding-window';
@@ -79,7 +130,7 @@ export interface ChatCompletionRequestStreaming extends ChatCompletionRequestBas
 
 export type ChatCompletionRequest = ChatCompletionRequestNonStreaming | ChatCompletionRequestStreaming;
 
-export type ChatFinishReason = 'stop' | 'length';
+export type ChatFinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface CompletionUsage {
   /**
@@ -96,13 +147,20 @@ export interface CompletionUsage {
   timings: { ttft_ms: number; prefill_tok_s: number; decode_tok_s: number };
 }
 
+/** A reply: its content null where it is only tool calls; tool_calls only where there are some. */
+export interface ChatReplyMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ChatToolCall[];
+}
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   /** Unix time in seconds. */
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: ChatFinishReason }];
+  choices: [{ index: 0; message: ChatReplyMessage; finish_reason: ChatFinishReason }];
   usage: CompletionUsage;
 }
 
@@ -112,7 +170,7 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   /** The first chunk's delta is `{ role: 'assistant', content: '' }`; the last one's is `{}` with a finish_reason. */
-  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: ChatFinishReason | null }];
+  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string; tool_calls?: ChatToolCallDelta[] }; finish_reason: ChatFinishReason | null }];
   /** On the last chunk only. */
   usage?: CompletionUsage;
 }

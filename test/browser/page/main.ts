@@ -68,7 +68,7 @@ async function run(): Promise<BrowserRun> {
     const abortedFinish = (await stream.result).finishReason;
     return {
       adapter: { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } },
-      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content, chatStreamContent, overflow, abortedFinish,
+      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, overflow, abortedFinish,
     };
   } finally {
     engine.terminate();
