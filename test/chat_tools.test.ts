@@ -11,13 +11,12 @@ import { checkMessages } from '../src/chat/messages.ts';
 import { ToolCallSplitter, type ParsedToolCall, type ToolFormat } from '../src/chat/tool_calls.ts';
 import { markerIds, planTools, toolFormatOf } from '../src/chat/tools.ts';
 import { tokenizerFromGGUF } from '../src/tokenizer/index.ts';
-import { bigramModel, type BigramToken } from './helpers/bigram_model.ts';
+import { bigramModel, mistralToolModel, toolTemplate as template } from './helpers/bigram_model.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { openShared } from './helpers/models.ts';
 
 const DIR = new URL('./fixtures/chat_tools/', import.meta.url);
-const template = (name: string) => readFileSync(new URL(`${name}.jinja`, DIR), 'utf8');
 interface Oracle {
   tools: unknown[];
   variables: Record<string, unknown>;
@@ -193,14 +192,8 @@ describe('tool calls through an engine (bigram models on the real kernels)', () 
     ['<0x0A>', 'Checking.', '<tool_call>', CALL, '</tool_call>', '<tool_call>'],
     template('Qwen-Qwen2.5-7B-Instruct'),
   );
-  // Mistral Nemo's template, its control tokens; the reply: [TOOL_CALLS] (a control token), a list of one call, EOS.
-  const LIST = '[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcdefghi"}]';
-  const mistral = bigramModel(
-    ['[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_CALLS]', '[TOOL_RESULTS]', '[/TOOL_RESULTS]']
-      .map((text): BigramToken => ({ text, type: 'control' })).concat([{ text: LIST, type: 'user' }]),
-    ['[/INST]', '[TOOL_CALLS]', LIST, '</s>'],
-    template('mistralai-Mistral-Nemo-Instruct-2407'),
-  );
+  const mistral = mistralToolModel();
+  const LIST = mistral.list;
   let engines: Engine[] = [];
   beforeAll(async () => {
     const gpu = await testGpu();

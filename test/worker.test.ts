@@ -18,6 +18,7 @@ import { expectEmberError } from './helpers/errors.ts';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub, type MockHub } from './helpers/mock_hub.ts';
+import { MISTRAL_CALL, mistralToolModel } from './helpers/bigram_model.ts';
 import type { LoadProgress } from '../src/loader/progress.ts';
 
 // per worktree: node_modules (and its .cache) is shared by every checkout on this machine
@@ -55,6 +56,11 @@ async function drain(stream: AsyncIterable<GeneratedToken>): Promise<GeneratedTo
   for await (const t of stream) out.push(t);
   return out;
 }
+
+const WEATHER_TOOL = {
+  type: 'function' as const,
+  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
 
 describe('worker API over node:worker_threads', () => {
   let file: string;
@@ -172,6 +178,19 @@ describe('worker API over node:worker_threads', () => {
     expect(info.config.vocab).toBe(512);
     await expectEmberError(() => engine.complete('the cat sat. '.repeat(20), GREEDY), 'CONTEXT_OVERFLOW', /context holds 64/);
     expect((await engine.complete(oracle[2].prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(oracle[2].generated_token_ids);
+  });
+
+  it('tools cross the boundary: a request with tools, tool_calls back, whole and streamed', async () => {
+    const model = mistralToolModel();
+    await engine.load(model.bytes.buffer as ArrayBuffer, { contextLength: 2048 });
+    const request = { messages: [{ role: 'user' as const, content: 'Weather in Paris?' }], tools: [WEATHER_TOOL], temperature: 0 };
+    const call = { id: MISTRAL_CALL.id, type: 'function', function: { name: MISTRAL_CALL.name, arguments: MISTRAL_CALL.arguments } };
+    const r = await engine.chat.completions.create(request);
+    expect(r.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [call] } });
+    const chunks = [];
+    for await (const c of await engine.chat.completions.create({ ...request, stream: true })) chunks.push(c);
+    expect(chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? [])).toEqual([{ index: 0, ...call }]);
+    await expectEmberError(() => engine.chat.completions.create({ ...request, tool_choice: 'sometimes' as never }), 'BAD_ARGUMENT', /tool_choice must be/);
   });
 
   it('loads by Hub id with byte progress, keeps the download, and a failed load (404) keeps the previous model answering', async () => {

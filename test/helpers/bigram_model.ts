@@ -7,6 +7,7 @@
  * the test needs. The engine runs it on its real kernels like any model.
  */
 import { meta, writeGGUF, type MetaValue } from '../../src/gguf/writer.ts';
+import { readFileSync } from 'node:fs';
 import { randomModel, TOKEN_TYPE } from '../../models/generate.ts';
 
 export interface BigramToken {
@@ -62,4 +63,21 @@ export function bigramModel(extra: readonly BigramToken[], chain: readonly strin
     k === 'tokenizer.ggml.tokens' ? [k, meta.strs(tokens)] : k === 'tokenizer.ggml.token_type' ? [k, meta.i32s(types)] : [k, v]);
   metadata.push(['tokenizer.chat_template', meta.str(template)]);
   return { bytes: writeGGUF({ metadata, tensors }), id };
+}
+
+/** A real model's chat template from test/fixtures/chat_tools. */
+export const toolTemplate = (name: string) => readFileSync(new URL(`../fixtures/chat_tools/${name}.jinja`, import.meta.url), 'utf8');
+
+/** The one call the Mistral bigram model makes, as the API returns it. */
+export const MISTRAL_CALL = { id: 'abcdefghi', name: 'get_weather', arguments: '{"city":"Paris"}' };
+
+/**
+ * Mistral Nemo's template and control tokens; after its prompt the model writes [TOOL_CALLS] (a control token,
+ * which decodes to nothing), a list of one call as one token, then EOS.
+ */
+export function mistralToolModel(): BigramModel & { list: string } {
+  const list = '[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abcdefghi"}]';
+  const controls = ['[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_CALLS]', '[TOOL_RESULTS]', '[/TOOL_RESULTS]'];
+  const extra = controls.map((text): BigramToken => ({ text, type: 'control' })).concat([{ text: list, type: 'user' }]);
+  return { ...bigramModel(extra, ['[/INST]', '[TOOL_CALLS]', list, '</s>'], toolTemplate('mistralai-Mistral-Nemo-Instruct-2407')), list };
 }
