@@ -14,6 +14,8 @@
 // then draw from the renormalised kept set with step.uniform_rand (drawn on the CPU from a seeded
 // generator), walking the vocabulary in index order. With top-k on, only the top-k bisection passes over the
 // vocabulary; top-p and the draw run on the k candidates.
+// With step.masked set, a token whose bit in `allowed` is clear (a grammar rules it out) has its logit set to MASKED
+// after the penalties: it is never kept, and the range the thresholds are looked for in is the allowed tokens'.
 // Finally, with step.record set, the chosen token's count goes up (joining `seen` when new).
 // A logit that is NaN or infinite (none can be: logit_bias is finite, so the weights or activations went wrong) makes
 // the result NONFINITE, not a token: the engine ends the request with an error rather than emit what argmax made of it.
@@ -24,6 +26,8 @@ override WG: u32 = 256;
 const ITERS: u32 = 32u;
 const PROMPT_BIT: u32 = 0x80000000u;
 const NONFINITE: u32 = 0xFFFFFFFFu; // the result where a logit is NaN or infinite (src/kernels/sample.ts)
+// A ruled-out token's logit: finite (so not NONFINITE) and below any real one, even divided by a small temperature.
+const MASKED: f32 = -1e30;
 
 struct Params {
   n_valid: u32, // ids below it can be sampled: the tokenizer's vocabulary (<= the logits' rows)
@@ -47,6 +51,7 @@ struct Bias {
 @group(0) @binding(5) var<storage, read_write> seen: array<u32>; // (1 + seen_cap): [n, ids whose count is not 0]
 @group(0) @binding(6) var<storage, read> bias: array<Bias>; // (bias capacity): the first step.n_bias are used
 @group(0) @binding(7) var<storage, read_write> parts: array<vec4<u32>>; // (n_parts): a chunk's max (f32 bits), its id, min (bits), 1 if a logit is not finite
+@group(0) @binding(8) var<storage, read> allowed: array<u32>; // (ceil(vocab / 32)): bit i % 32 of word i / 32 = token i may be chosen
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
@@ -222,6 +227,10 @@ fn part(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var bad = false;
   for (var i = lo + lid; i < hi; i += WG) {
     let v = logits[i];
+    if (step.masked != 0u && ((allowed[i >> 5u] >> (i & 31u)) & 1u) == 0u) {
+      logits[i] = MASKED;
+      continue; // neither the max nor the min: the thresholds stay among the allowed tokens
+    }
     if (v > best) { best = v; best_i = i; }
     worst = min(worst, v);
     bad = bad || (bitcast<u32>(v) & 0x7FFFFFFFu) >= 0x7F800000u; // by bits: a compiler may assume no NaN

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
-import { buildSample, NONFINITE_LOGITS, resetSampler } from '../src/kernels/sample.ts';
+import { buildSample, NONFINITE_LOGITS, resetSampler, writeAllowed } from '../src/kernels/sample.ts';
 import { samplerRef, type SampleSettings } from '../src/kernels/ref/sample.ts';
 import { LOGIT_BIAS_CAP, OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../src/sampling.ts';
 import { isEmberError } from '../src/errors.ts';
@@ -30,14 +30,15 @@ async function gpuSampler(vocab: number, nValid: number) {
       nBias = resolved.logitBias.ids.length;
       resetSampler(gpu, s, promptIds, resolved);
     },
-    async pick(l: Float32Array, c: Case, u: number, record = true): Promise<number> {
+    async pick(l: Float32Array, c: Case, u: number, record = true, allowed?: Uint32Array): Promise<number> {
       writeBuffer(gpu, logits, l); // the sampler adjusts them in place, as the LM head rewrites them every step
+      if (allowed) writeAllowed(gpu, s, allowed);
       setStep(alloc, step, {
         temperature: c.temperature, top_k: c.topK, top_p: c.topP, min_p: c.minP ?? 0,
         repetition_penalty: c.repetitionPenalty ?? 1,
         presence_penalty: c.presencePenalty ?? 0,
         frequency_penalty: c.frequencyPenalty ?? 0,
-        n_bias: nBias, record: record ? 1 : 0, uniform_rand: u,
+        n_bias: nBias, record: record ? 1 : 0, uniform_rand: u, masked: allowed ? 1 : 0,
       });
       run(gpu, s.pick, 1);
       return new Uint32Array(await readBuffer(gpu, result, 4))[0];
@@ -174,6 +175,33 @@ describe('GPU sampler vs the CPU reference', () => {
       }
       expect(await s.pick(clean, c, 0.3, false)).toBe(want); // no count was taken above (frequencyPenalty would show it)
     }
+    s.dispose();
+  });
+
+  it.each(SIZES)("a grammar's mask: only allowed tokens, every option, as the reference (vocab $vocab, valid $nValid)", async ({ vocab, nValid }) => {
+    const s = await gpuSampler(vocab, nValid);
+    const r = rng(vocab + 1);
+    let differs = 0;
+    for (const [name, c] of Object.entries(CASES)) {
+      const bias = new Map<number, number>(c.bias ? [[1, 40], [nValid - 2, 3]] : []);
+      s.start([2, 3, 2], bias);
+      const generatedIds: number[] = [];
+      for (let t = 0; t < 4; t++) {
+        const l = randn(r, vocab, 3);
+        // Few tokens allowed, as a grammar allows (one, a handful, or about half), the best ones often among the banned.
+        const density = [0.002, 0.05, 0.5, 0][t];
+        const allowed = new Uint32Array(Math.ceil(vocab / 32));
+        for (let id = 0; id < nValid; id++) if (r() < density || id === (t * 7) % nValid) allowed[id >>> 5] |= 1 << (id & 31);
+        const u = r();
+        const got = await s.pick(l, c, u, true, allowed);
+        const want = samplerRef(l, { ...c, uniformRand: u, nValid, logitBias: bias, promptIds: [2, 3, 2], generatedIds, allowed });
+        expect(got, JSON.stringify({ name, step: t, u })).toBe(want);
+        expect((allowed[got >>> 5] >>> (got & 31)) & 1, `${name}: ${got} is not allowed`).toBe(1);
+        if (want !== samplerRef(l, { ...c, uniformRand: u, nValid, logitBias: bias, promptIds: [2, 3, 2], generatedIds })) differs++;
+        generatedIds.push(got);
+      }
+    }
+    expect(differs).toBeGreaterThan(10); // the mask did change choices
     s.dispose();
   });
 

@@ -3,6 +3,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
+import { EmberError } from '../errors.ts';
 import { LOGIT_BIAS_CAP, type ResolvedSampling } from '../sampling.ts';
 import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
 
@@ -44,6 +45,7 @@ export interface Sampler {
   readonly counts: GPUBuffer; // (vocab) u32: bit 31 = in the prompt, bits 0..30 = times generated
   readonly seen: GPUBuffer; // (1 + vocab) u32: [n, ids whose count is not 0]
   readonly bias: GPUBuffer; // (LOGIT_BIAS_CAP, 2) (u32 id, f32 value)
+  readonly allowed: GPUBuffer; // (ceil(vocab / 32)) u32: the tokens a grammar allows next, read where step.masked is 1
 }
 
 export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Promise<Sampler> {
@@ -66,9 +68,10 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
   const seen = alloc.storage('sample.seen', (1 + a.vocab) * 4);
   const bias = alloc.storage('sample.bias', LOGIT_BIAS_CAP * 8);
   const parts = alloc.storage('sample.parts', nParts * 16);
-  const partBindings = [params, a.step, a.logits, null, counts, seen, bias, parts]; // `part` writes no result
-  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, null, parts]; // the bias went in at `part`
-  const markBindings = [params, null, null, null, counts, seen, null, null]; // `mark` uses no other binding
+  const allowed = alloc.storage('sample.allowed', ceilDiv(a.vocab, 32) * 4);
+  const partBindings = [params, a.step, a.logits, null, counts, seen, bias, parts, allowed]; // `part` writes no result
+  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, null, parts, null]; // bias and mask went in at `part`
+  const markBindings = [params, null, null, null, counts, seen, null, null, null]; // `mark` uses no other binding
   const dispatch = (label: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], grid: Dispatch['grid']): Dispatch =>
     ({ label, pipeline, bindGroup: bindGroup(alloc, label, pipeline, bindings), grid });
   return {
@@ -77,7 +80,18 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
     counts,
     seen,
     bias,
+    allowed,
   };
+}
+
+/** The tokens a grammar allows at the next sampled step (step.masked 1): a bit each, as TokenConstraint gives them. */
+export function writeAllowed(gpu: Gpu, s: Sampler, words: Uint32Array): void {
+  const room = s.allowed.size / 4;
+  if (words.length > room) throw new EmberError('BAD_ARGUMENT', `a token mask of ${words.length} words is longer than the vocabulary's ${room}`);
+  if (words.length === room) return writeBuffer(gpu, s.allowed, words);
+  const full = new Uint32Array(room); // the rows past the mask are not allowed
+  full.set(words);
+  writeBuffer(gpu, s.allowed, full);
 }
 
 /**

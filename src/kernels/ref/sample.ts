@@ -15,10 +15,21 @@ export interface Adjustments {
   frequencyPenalty?: number; // 0 = off
   promptIds?: readonly number[]; // seen, for the repetition penalty
   generatedIds?: readonly number[]; // seen, and counted for presence and frequency
+  allowed?: Uint32Array; // a grammar's mask: bit id % 32 of word id / 32; the others get MASKED_LOGIT
 }
 
-/** The logits after bias, then penalties, in f32 as the kernel computes them. */
+/** shaders/sample.wgsl's logit for a token the mask rules out. */
+export const MASKED_LOGIT = Math.fround(-1e30);
+
+/** The logits after bias, then penalties, then the mask, in f32 as the kernel computes them. */
 export function adjustLogitsRef(logits: ArrayLike<number>, a: Adjustments): Float32Array {
+  const out = penalizedRef(logits, a);
+  const mask = a.allowed;
+  if (mask) for (let id = 0; id < out.length; id++) if (((mask[id >>> 5] >>> (id & 31)) & 1) === 0) out[id] = MASKED_LOGIT;
+  return out;
+}
+
+function penalizedRef(logits: ArrayLike<number>, a: Adjustments): Float32Array {
   const f = Math.fround;
   const out = Float32Array.from(logits);
   for (const [id, b] of a.logitBias ?? []) out[id] = f(out[id] + b);
