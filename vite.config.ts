@@ -26,7 +26,7 @@ export default defineConfig({
       formats: ['es'],
     },
     rollupOptions: {
-      external: [/^node:/, 'webgpu', 'comlink', /^comlink\//, '@huggingface/tokenizers', '@huggingface/jinja'],
+      external: [/^node:/, 'webgpu', 'comlink', /^comlink\//, '@huggingface/tokenizers', '@huggingface/jinja', '@mlc-ai/web-xgrammar'],
     },
   },
 });

@@ -3,6 +3,7 @@ import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { writeAllowed } from './kernels/sample.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
 import { mulberry32 } from './util/rng.ts';
@@ -225,6 +226,7 @@ export class Engine extends EventTarget {
         while (1 + ahead.length < depth) {
           const next = { pos: tail.pos + 1, j: tail.j + 1 };
           if (next.j >= r.maxTokens || next.pos >= this.current.nCtx || pipe.stopped || this.disposed) return;
+          if (r.constraint) return; // each token's mask follows from the one before: no step runs ahead
           ahead.push({ ...next, step: await submitForward(this.current, null, next.pos, r.sampling, drawFor(next.j)) });
           tail = next;
         }
@@ -262,6 +264,7 @@ export class Engine extends EventTarget {
           }
           const u = drawFor(ids.length);
           const stop = () => pipe.stopped || this.disposed;
+          if (r.constraint) writeAllowed(this.current.gpu, this.current.sampler, await r.constraint.allowed());
           const run = await this.passes.advance(this.current, r.seq, r.sampling, u, r.reuse || !first, stop, true);
           if (first) {
             cachedTokens = run.cached;
@@ -286,6 +289,7 @@ export class Engine extends EventTarget {
           break;
         }
         ids.push(id);
+        r.constraint?.accept(id);
         if (r.stopAtEos && this.tokenizer.isEndOfGeneration(id)) {
           finishReason = 'stop';
           eos = id;

@@ -16,10 +16,11 @@ export { QUANT_SCHEMES, QUANT_INFO, type QuantScheme } from './model/weight_sour
 export { KV_CACHE_TYPES, DEFAULT_KV_CACHE, kvBytesPerPosition, type KvCacheType } from './kernels/kv_layout.ts';
 export { tokenizerFromGGUF, tokenizerFromHF, TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 export { createChat, readChatTemplate, type ChatEngine, type ChatOptions } from './chat/index.ts';
+export { grammarConstraint, type TokenConstraint, type OutputFormat } from './grammar/constraint.ts';
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
   ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
-  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage,
+  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage, ChatResponseFormat,
 } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
 export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';

@@ -6,7 +6,8 @@ import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import { validateSampling, type ResolvedSampling, type SamplingOptions } from './sampling.ts';
 import { defaultKeep, shrink, shrinkTarget, type ContextOverflow } from './context.ts';
-import { boolOption, checkPrompt, intOption, overflowOption, signalOption } from './options.ts';
+import { boolOption, checkPrompt, intOption, overflowOption, show, signalOption } from './options.ts';
+import type { TokenConstraint } from './grammar/constraint.ts';
 
 /** Sampling (temperature, topK, topP, minP, penalties, logitBias, seed: see src/sampling.ts) and the rest of a request. */
 export interface GenerateOptions extends SamplingOptions {
@@ -22,6 +23,11 @@ export interface GenerateOptions extends SamplingOptions {
   keepTokens?: number;
   /** Run only the part of the prompt that the KV cache does not already hold (default true). */
   reuseKv?: boolean;
+  /**
+   * Which tokens may come next, asked before each one (structured output: `grammarConstraint`). Each step then
+   * waits for the token before it (no decode steps ahead). In-process only: it does not cross to a worker.
+   */
+  constraint?: TokenConstraint;
 }
 
 /** A prepared request: checked options and the token sequence to run. */
@@ -30,7 +36,8 @@ export interface Request {
   seq: number[]; // what the KV cache must hold before the next sample: prompt (cut to fit) + generated
   dropped: number;
   maxTokens: number;
-  sampling: ResolvedSampling;
+  sampling: ResolvedSampling & { masked: boolean };
+  constraint: TokenConstraint | null;
   stopAtEos: boolean;
   overflow: ContextOverflow;
   keep: number;
@@ -56,7 +63,8 @@ export function prepareRequest(prompt: string | readonly number[], o: GenerateOp
     seq: [],
     dropped: 0,
     maxTokens: intOption('maxTokens', o.maxTokens, 0) ?? 128,
-    sampling: validateSampling(o, { vocabSize: tokenizer.vocabSize }),
+    sampling: { ...validateSampling(o, { vocabSize: tokenizer.vocabSize }), masked: o.constraint !== undefined },
+    constraint: constraintOption(o.constraint),
     stopAtEos: boolOption('stopAtEos', o.stopAtEos) ?? true,
     overflow: overflowOption('contextOverflow', o.contextOverflow) ?? 'error',
     keep: intOption('keepTokens', o.keepTokens, 0) ?? defaultKeep(nCtx),
@@ -78,6 +86,13 @@ export function prepareRequest(prompt: string | readonly number[], o: GenerateOp
     cutRequest(r, nCtx, tokenizer.bosId);
   }
   return r;
+}
+
+function constraintOption(c: unknown): TokenConstraint | null {
+  if (c === undefined) return null;
+  const ok = typeof c === 'object' && c !== null && typeof (c as TokenConstraint).allowed === 'function' && typeof (c as TokenConstraint).accept === 'function';
+  if (!ok) throw new EmberError('BAD_ARGUMENT', `constraint must be an object with allowed() and accept(id), got ${show(c)}`);
+  return c as TokenConstraint;
 }
 
 /** Cuts the request's sequence to three quarters of the context by its overflow policy. */

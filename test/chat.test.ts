@@ -147,7 +147,7 @@ describe('chat completions on stories260K (no template)', () => {
     await refused({ n: 2 }, /n must be 1 .*got 2/);
     await refused({ logprobs: true }, /logprobs/);
     await refused({ tools: [{ type: 'function', function: { name: 'f' } }] }, /tools/);
-    await refused({ response_format: { type: 'json_object' } }, /response_format "json_object"/);
+    await refused({ functions: [{ name: 'f' }] }, /functions \(the deprecated form\)/);
     await expectEmberError(() => chat.completions.create({ messages, stream: 'yes' } as never), 'BAD_ARGUMENT', /stream must be true or false, got "yes"/);
     const long = [{ role: 'user', content: 'the cat sat. '.repeat(200) }] as const;
     await expectEmberError(() => chat.completions.create({ messages: long, context_overflow: 'error' }), 'CONTEXT_OVERFLOW', /context holds 256/);

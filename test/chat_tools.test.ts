@@ -263,6 +263,7 @@ describe('tool calls through an engine (bigram models on the real kernels)', () 
     expect(plain.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: LIST } });
     // A bad request leaves the engine as it was: the next one runs.
     await expectEmberError(() => chat.completions.create({ messages: ask, tools: [{ type: 'function' }] as never }), 'BAD_ARGUMENT', /tools\[0\]/);
+    await expectEmberError(() => chat.completions.create({ messages: ask, tools, response_format: { type: 'json_object' } }), 'UNSUPPORTED', /together with tools/);
     expect((await chat.completions.create({ messages: ask, tools, ...GREEDY })).choices[0].finish_reason).toBe('tool_calls');
   });
 });

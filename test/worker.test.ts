@@ -170,6 +170,18 @@ describe('worker API over node:worker_threads', () => {
     await expectEmberError(() => engine.chat.completions.create({ messages, signal: AbortSignal.abort() }), 'ABORTED', /aborted/);
   });
 
+  it('structured output in the worker: a reply held to a JSON Schema (XGrammar loads there)', async () => {
+    const schema = { type: 'object', properties: { name: { type: 'string', enum: ['Lily', 'Tom'] }, age: { type: 'integer', minimum: 1, maximum: 99 } }, required: ['name', 'age'] };
+    const r = await engine.chat.completions.create({
+      messages: [{ role: 'user', content: oracle[0].prompt }], max_tokens: 40, temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'kid', schema } },
+    });
+    expect(r.choices[0].finish_reason).toBe('stop');
+    expect(JSON.parse(r.choices[0].message.content!)).toMatchObject({ name: expect.stringMatching(/^(Lily|Tom)$/), age: expect.any(Number) });
+    const constraint = { allowed: async () => new Uint32Array(16), accept: () => {} };
+    await expectEmberError(() => engine.complete('x', { constraint } as never), 'BAD_ARGUMENT', /constraint does not cross to a worker/);
+  });
+
   it('loads from an ArrayBuffer by transfer (not copied), replacing the model', async () => {
     const bytes = readFileSync(sharedModelPath(STORIES));
     const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);

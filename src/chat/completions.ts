@@ -7,6 +7,8 @@ import { StopMatcher } from './stop.ts';
 import { checkMessages } from './messages.ts';
 import { ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
 import { markerIds, newToolCallId, planTools } from './tools.ts';
+import { outputFormatOf } from './response_format.ts';
+import { grammarConstraint } from '../grammar/constraint.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
 import { chatPrompt, continuedPromptIds, TEMPLATE_OWN_VARIABLES, type ChatPrompt, type TemplateVariables } from './template.ts';
 import type {
@@ -170,8 +172,6 @@ function refuseUnsupported(req: Record<string, unknown>): void {
   if (req.n !== undefined && req.n !== 1) no(`n must be 1 (one choice a completion), got ${show(req.n)}`);
   if (req.logprobs !== undefined && req.logprobs !== false) no('logprobs are not reported');
   if (Array.isArray(req.functions) && req.functions.length > 0) no('functions (the deprecated form) are not supported; give tools');
-  const format = (req.response_format as { type?: unknown } | undefined)?.type;
-  if (format !== undefined && format !== 'text') no(`response_format ${show(format)} is not supported (only text)`);
   if (req.stream !== undefined && typeof req.stream !== 'boolean') {
     throw new EmberError('BAD_ARGUMENT', `stream must be true or false, got ${show(req.stream)}`);
   }
@@ -212,6 +212,8 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     const nCtx = engine.contextLength;
     const reserve = Math.min(typeof req.max_tokens === 'number' ? req.max_tokens : 128, Math.floor(nCtx / 4));
     const tools = planTools(req, template);
+    const format = outputFormatOf(req.response_format);
+    if (format && tools) throw new EmberError('UNSUPPORTED', 'chat completions: a response_format other than text together with tools (give tool_choice \'none\', or no tools)');
     const kwargs = checkTemplateVariables(req.chat_template_kwargs, template);
     const variables = tools ? { ...kwargs, tools: tools.tools } : kwargs;
     const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, tools?.prefix);
@@ -228,7 +230,16 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       contextOverflow: overflow === 'drop-turns' ? 'truncate-middle' : overflow,
       keepTokens: fitted.keep,
     };
-    const it: GenerationStream = engine.generate(promptIds, genOpts);
+    // The grammar's tables for this vocabulary are built once (about a second for 150k tokens), then cached.
+    const constraint = format ? await grammarConstraint(engine.tokenizer, engine.config.vocab, format) : null;
+    let it: GenerationStream;
+    try {
+      it = engine.generate(promptIds, constraint ? { ...genOpts, constraint } : genOpts);
+    } catch (e) {
+      constraint?.dispose();
+      throw e;
+    }
+    if (constraint) it.result.then(constraint.dispose, constraint.dispose);
     const first = await it.next();
     if (first.done && first.value.finishReason === 'abort') {
       throw aborted('the chat completion was aborted before it started', first.value);

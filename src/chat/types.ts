@@ -116,7 +116,18 @@ export interface ChatCompletionRequestBase {
   tool_choice?: ChatToolChoice;
   /** false: at most one call a reply (the generation ends after it). Default true. */
   parallel_tool_calls?: boolean;
+  /**
+   * Structured output: 'json_object' holds the reply to JSON, 'json_schema' to JSON that `json_schema.schema`
+   * accepts (no properties it does not name), by a grammar over the model's vocabulary (XGrammar): the sampler
+   * chooses among the tokens that continue it. The reply ends at the end of the value (or max_tokens).
+   */
+  response_format?: ChatResponseFormat;
 }
+
+export type ChatResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name?: string; description?: string; schema: Record<string, unknown>; strict?: boolean } };
 
 export type ChatContextOverflow = 'drop-turns' | 'error' | 'truncate-middle' | 'sliding-window';
 

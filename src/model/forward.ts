@@ -48,7 +48,7 @@ export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer
  * means nothing.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean; masked?: boolean };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -113,6 +113,7 @@ export async function submitForward(
     n_bias: s.logitBias?.ids.length ?? 0, // the entries resetSampler wrote
     record: s.record === false ? 0 : 1,
     uniform_rand: uniformRand,
+    masked: s.masked ? 1 : 0, // the sampler's `allowed` bits, written for this step (writeAllowed)
   };
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.

@@ -17,6 +17,16 @@ export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationRe
 }
 
 /** An Engine running in a worker, driven from the page; dispatches 'devicelost' (a DeviceLostEvent) as an Engine does. */
+/** Generation options as they cross to the worker: plain data, so no `constraint` (chat's response_format runs one there). */
+export type PageGenerateOptions = Omit<GenerateOptions, 'constraint'>;
+
+function crossable(opts: PageGenerateOptions): PageGenerateOptions {
+  if ((opts as GenerateOptions | null)?.constraint !== undefined) {
+    throw new EmberError('BAD_ARGUMENT', "constraint does not cross to a worker (an object of functions, which postMessage cannot send): use chat's response_format there, or an Engine in the page");
+  }
+  return opts;
+}
+
 export interface WorkerEngine extends EventTarget {
   /**
    * Loads a model (a Hub id, URL, File/Blob, bytes), replacing the one loaded before once it is ready; if the load
@@ -27,8 +37,8 @@ export interface WorkerEngine extends EventTarget {
   /** The worker's downloads cache: list, size, delete entries. */
   readonly cache: WorkerFileCache;
   /** Starts at once; iterate for tokens, or await `result`. Breaking out of the loop aborts the generation. */
-  generate(prompt: string | readonly number[], opts?: GenerateOptions): TokenStream;
-  complete(prompt: string | readonly number[], opts?: GenerateOptions): Promise<GenerationResult>;
+  generate(prompt: string | readonly number[], opts?: PageGenerateOptions): TokenStream;
+  complete(prompt: string | readonly number[], opts?: PageGenerateOptions): Promise<GenerationResult>;
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
   readonly chat: Chat;
@@ -138,8 +148,8 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
 
   await call(remote.ping());
 
-  function generate(prompt: string | readonly number[], opts: GenerateOptions = {}): TokenStream {
-    const { signal, ...rest } = opts;
+  function generate(prompt: string | readonly number[], opts: PageGenerateOptions = {}): TokenStream {
+    const { signal, ...rest } = crossable(opts);
     const id = nextId++;
     const tokens = new Channel<GeneratedToken>();
     const started = remote.generate(prompt, rest, id, proxy((t: GeneratedToken) => tokens.push(t)));
@@ -197,7 +207,7 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     },
     generate,
     async complete(prompt, opts = {}) {
-      const { signal, ...rest } = opts;
+      const { signal, ...rest } = crossable(opts);
       const id = nextId++;
       const started = remote.generate(prompt, rest, id); // no token callback: only the result crosses
       const detach = forwardAbort(signal, id);

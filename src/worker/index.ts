@@ -3,5 +3,5 @@
  * comlink. The worker file calls `serveEngine()`; the page calls `connectEngine(worker)`.
  */
 export { serveEngine, EngineHost, type ServeOptions, type WorkerFileCache, type ModelInfo, type WorkerLoadOptions, type WorkerGenerateOptions, type WorkerChatRequest } from './serve.ts';
-export { connectEngine, type WorkerEngine, type TokenStream } from './connect.ts';
+export { connectEngine, type WorkerEngine, type TokenStream, type PageGenerateOptions } from './connect.ts';
 export { installErrorTransfer } from './errors.ts';

@@ -45,7 +45,7 @@ export interface WorkerFileCache {
   clear(): Promise<number>;
 }
 /** Generate options without the signal, which stays in the page (see `connectEngine`). */
-export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal' | 'constraint'>;
 export type WorkerChatRequest = Omit<ChatCompletionRequest, 'signal'>;
 
 /** What the page learns about the model it loaded. */

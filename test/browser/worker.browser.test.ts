@@ -33,6 +33,7 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
       model: `/@fs${sharedModelPath('stories260K/stories260K.gguf')}`,
       prompts: JSON.stringify(oracle.map((o) => o.prompt)),
       maxTokens: '32',
+      json: '1',
     });
     expect(run.progressCalls).toBeGreaterThan(0);
     run.greedy.forEach((g, i) => {
@@ -45,6 +46,8 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     expect(run.streamedText).toBe(run.greedy[0].text);
     expect(run.chatContent).toBe(run.greedy[0].text);
     expect(run.chatStreamContent).toBe(run.chatContent);
+    expect(run.json?.finish).toBe('stop'); // structured output: XGrammar's wasm loads in the page's worker
+    expect(JSON.parse(run.json!.content)).toMatchObject({ name: expect.stringMatching(/^(Lily|Tom)$/), age: expect.any(Number) });
     expect(run.overflow).toMatchObject({ isEmberError: true, code: 'CONTEXT_OVERFLOW' });
     expect(run.abortedFinish).toBe('abort');
   }, 240_000);

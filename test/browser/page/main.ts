@@ -2,7 +2,7 @@
  * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
  * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
  * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>]
- * [&quant=<scheme>&gpuQuantize=0|1].
+ * [&quant=<scheme>&gpuQuantize=0|1][&json=1].
  */
 import { connectEngine } from '../../../src/worker/index.ts';
 import { EmberError } from '../../../src/errors.ts';
@@ -15,6 +15,8 @@ export interface BrowserRun {
   streamedText: string;
   chatContent: string;
   chatStreamContent: string;
+  /** With &json=1: a reply held to a JSON Schema (XGrammar's wasm in the worker), and why it ended. */
+  json: { content: string; finish: string } | null;
   overflow: { isEmberError: boolean; code: string | null; message: string };
   abortedFinish: string;
 }
@@ -55,6 +57,12 @@ async function run(): Promise<BrowserRun> {
     for await (const c of await engine.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0, stream: true })) {
       chatStreamContent += c.choices[0].delta.content ?? '';
     }
+    let json: BrowserRun['json'] = null;
+    if (q.get('json') === '1') {
+      const schema = { type: 'object', properties: { name: { type: 'string', enum: ['Lily', 'Tom'] }, age: { type: 'integer', minimum: 1, maximum: 99 } }, required: ['name', 'age'] };
+      const r = await engine.chat.completions.create({ messages, max_tokens: 40, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'kid', schema } } });
+      json = { content: r.choices[0].message.content ?? '', finish: r.choices[0].finish_reason };
+    }
     let overflow: BrowserRun['overflow'] = { isEmberError: false, code: null, message: 'nothing was thrown' };
     try {
       await engine.complete('the cat sat. '.repeat(200), GREEDY);
@@ -68,7 +76,7 @@ async function run(): Promise<BrowserRun> {
     const abortedFinish = (await stream.result).finishReason;
     return {
       adapter: { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } },
-      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, overflow, abortedFinish,
+      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, json, overflow, abortedFinish,
     };
   } finally {
     engine.terminate();
