@@ -251,6 +251,28 @@ describe('tool calls through an engine (bigram models on the real kernels)', () 
     expect(engine.model.kv.ids.slice(0, next.usage.prompt_tokens)).toEqual(tok.encode(text, { addBos: true, parseSpecial: true }));
   });
 
+  // The model would call with Paris; the schema allows Rome alone: a grammar (XGrammar's structural tag) must hold the call.
+  const strictWeather = {
+    type: 'function' as const,
+    function: { name: 'get_weather', strict: true, parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Rome'] } }, required: ['city'], additionalProperties: false } },
+  };
+  const rome = { name: 'get_weather', arguments: '{"city":"Rome"}' };
+
+  it('strict tools: each call is held to its schema, free text before it stays free; required starts with the call', async () => {
+    const chat = createChat(engines[0]);
+    const r = await chat.completions.create({ messages: ask, tools: [strictWeather], parallel_tool_calls: false, max_tokens: 120, ...GREEDY });
+    expect(r.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: 'Checking.', tool_calls: [{ type: 'function', function: rome }] } });
+    const forced = await chat.completions.create({ messages: ask, tools: [strictWeather], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 120, ...GREEDY });
+    expect(forced.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: null, tool_calls: [{ function: rome }] } });
+  });
+
+  it('strict tools in Mistral\'s format: the grammar reads [TOOL_CALLS], a control token, as its text', async () => {
+    const chat = createChat(engines[1]);
+    const r = await chat.completions.create({ messages: ask, tools: [strictWeather], max_tokens: 60, ...GREEDY });
+    expect(r.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: null, tool_calls: [{ type: 'function', function: rome }] } });
+    expect(r.choices[0].message.tool_calls![0].id).toMatch(/^[a-zA-Z0-9]{9}$/); // the model's own id is not in the grammar's call
+  });
+
   it("mistral: [TOOL_CALLS], a control token that decodes to nothing, opens the call; the model's id is kept", async () => {
     const chat = createChat(engines[1]);
     expect([...markerIds(engines[1].tokenizer, 'mistral')]).toEqual([[mistral.id('[TOOL_CALLS]'), '[TOOL_CALLS]']]);

@@ -5,7 +5,7 @@ import { commonPrefix } from '../context.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { checkMessages } from './messages.ts';
-import { ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
+import { TOOL_MARKERS, ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
 import { markerIds, newToolCallId, planTools } from './tools.ts';
 import { outputFormatOf } from './response_format.ts';
 import { grammarConstraint } from '../grammar/constraint.ts';
@@ -231,7 +231,8 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       keepTokens: fitted.keep,
     };
     // The grammar's tables for this vocabulary are built once (about a second for 150k tokens), then cached.
-    const constraint = format ? await grammarConstraint(engine.tokenizer, engine.config.vocab, format) : null;
+    const output = format ?? (tools?.structure ? { type: 'structural_tag' as const, format: tools.structure, markers: TOOL_MARKERS[tools.format] } : null);
+    const constraint = output ? await grammarConstraint(engine.tokenizer, engine.config.vocab, output) : null;
     let it: GenerationStream;
     try {
       it = engine.generate(promptIds, constraint ? { ...genOpts, constraint } : genOpts);

@@ -25,6 +25,11 @@ export interface ToolPlan {
   prefix: string;
   /** 1 where parallel_tool_calls is false. */
   maxCalls: number;
+  /**
+   * Where a tool is `strict` (OpenAI's structured outputs for functions): a grammar holds every call to its function's
+   * parameters (the others' to any object), and a forced call to the format's opening by the grammar, not `prefix`.
+   */
+  structure: Readonly<Record<string, unknown>> | null;
 }
 
 function checkTools(tools: unknown): readonly ChatTool[] {
@@ -67,6 +72,35 @@ function forcedPrefix(format: ToolFormat, name: string | null): string {
   }
 }
 
+/** What opens any call: the grammar's trigger, after which the text must be one of the calls' tags. */
+const TRIGGER: Readonly<Record<ToolFormat, string>> = { hermes: '<tool_call>', llama3: '{"name": ', mistral: '[TOOL_CALLS]', 'mistral-args': '[TOOL_CALLS]' };
+
+/** A call of `tool` as its format writes it, around the arguments. */
+function callTag(format: ToolFormat, tool: ChatTool): Record<string, unknown> {
+  const { name, parameters, strict } = tool.function;
+  const q = JSON.stringify(name);
+  const [begin, end] = {
+    hermes: [`<tool_call>\n{"name": ${q}, "arguments": `, '}\n</tool_call>'],
+    llama3: [`{"name": ${q}, "parameters": `, '}'],
+    mistral: [`[TOOL_CALLS][{"name": ${q}, "arguments": `, '}]'],
+    'mistral-args': [`[TOOL_CALLS]${name}[ARGS]`, ''],
+  }[format];
+  const schema = strict === true && parameters ? parameters : { type: 'object' };
+  return { type: 'tag', begin, content: { type: 'json_schema', json_schema: schema }, end };
+}
+
+/**
+ * XGrammar's structural tag for strict tools: free text in which each call, once opened, is held to its tool's
+ * schema ('auto'); for 'required' or a named function the reply is calls only, starting at once.
+ */
+function callStructure(format: ToolFormat, tools: readonly ChatTool[], choice: 'auto' | 'required' | { name: string }, maxCalls: number) {
+  const named = typeof choice === 'object' ? tools.filter((t) => t.function.name === choice.name) : tools;
+  const tags = named.map((t) => callTag(format, t));
+  const stop_after_first = maxCalls === 1 || format === 'llama3' || format === 'mistral'; // their replies hold one call here
+  if (choice === 'auto') return { type: 'triggered_tags', triggers: [TRIGGER[format]], tags, stop_after_first };
+  return { type: 'tags_with_separator', tags, separator: format === 'hermes' ? '\n' : '', at_least_one: true, stop_after_first };
+}
+
 /**
  * The plan for a request's tools, tool_choice and parallel_tool_calls; null where the reply is plain text (no
  * tools, or tool_choice 'none', under which the template does not see them either). Tools need the model's chat
@@ -91,8 +125,12 @@ export function planTools(req: { tools?: unknown; tool_choice?: unknown; paralle
     const why = /\btools\b/.test(template) ? 'takes tools, but writes calls in a format emberlm does not parse' : 'takes no tools';
     throw new EmberError('UNSUPPORTED', `chat completions: this model's chat template ${why}`);
   }
+  const maxCalls = req.parallel_tool_calls === false ? 1 : Infinity;
+  if (tools.some((t) => t.function.strict === true)) {
+    return { tools, format, prefix: '', maxCalls, structure: callStructure(format, tools, choice, maxCalls) };
+  }
   const prefix = choice === 'auto' ? '' : forcedPrefix(format, choice === 'required' ? null : choice.name);
-  return { tools, format, prefix, maxCalls: req.parallel_tool_calls === false ? 1 : Infinity };
+  return { tools, format, prefix, maxCalls, structure: null };
 }
 
 /** The format's control tokens by id, whose text the reply's stream must keep (they decode to nothing). */

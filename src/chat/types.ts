@@ -25,7 +25,8 @@ export interface TemplateToolCall {
 /** A function the model may call, as OpenAI's API takes it: `parameters` is a JSON Schema object. */
 export interface ChatTool {
   type: 'function';
-  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+  /** strict: the calls are held to `parameters` by a grammar (OpenAI's structured outputs), so they always parse. */
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
 }
 
 /**
