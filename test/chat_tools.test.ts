@@ -9,9 +9,10 @@ import { Engine } from '../src/engine.ts';
 import { createChat, renderChatTemplate, type ChatCompletionChunk, type ChatRequestMessage } from '../src/chat/index.ts';
 import { checkMessages } from '../src/chat/messages.ts';
 import { ToolCallSplitter, type ParsedToolCall, type ToolFormat } from '../src/chat/tool_calls.ts';
+import { parsePythonicCalls, pythonicCalls } from '../src/chat/pythonic.ts';
 import { markerIds, planTools, toolFormatOf } from '../src/chat/tools.ts';
 import { tokenizerFromGGUF } from '../src/tokenizer/index.ts';
-import { bigramModel, mistralToolModel, toolTemplate as template } from './helpers/bigram_model.ts';
+import { bigramModel, mistralToolModel, toolTemplate as template, type BigramToken } from './helpers/bigram_model.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { openShared } from './helpers/models.ts';
@@ -32,7 +33,8 @@ const FORMATS: Record<string, ToolFormat | null> = {
   'meta-llama-Llama-3.2-3B-Instruct': 'llama3',
   'mistralai-Mistral-Nemo-Instruct-2407': 'mistral',
   'mistralai-Ministral-3-14B-Reasoning-2512': 'mistral-args',
-  'LFM2.5-Instruct': null,
+  'LFM2.5-Instruct': 'pythonic',
+  'LFM2-8B-A1B': 'pythonic',
 };
 
 /** A case's messages as an OpenAI client sends them: arguments as JSON text, tool messages without a name. */
@@ -85,7 +87,7 @@ describe('ToolCallSplitter reads back the calls each template writes', () => {
   ];
 
   for (const [name, format] of Object.entries(FORMATS)) {
-    if (format === null) continue;
+    if (format === null || format === 'pythonic') continue; // LFM2's templates drop the calls: tested below
     it(name, () => {
       const { eos, cases } = oracle.rendered[name];
       for (const c of ['one-call', 'results']) {
@@ -135,6 +137,41 @@ describe('ToolCallSplitter reads back the calls each template writes', () => {
   });
 });
 
+describe("LFM2's Python-style calls", () => {
+  // The format as llama.cpp's LFM2 parser reads it (tests/test-chat.cpp's cases, written again here).
+  const CASES: Array<[string, Array<{ name: string; arguments: unknown }> | null]> = [
+    ['[special_function(arg1=1)]', [{ name: 'special_function', arguments: { arg1: 1 } }]],
+    ['[get_time(city="XYZCITY")]', [{ name: 'get_time', arguments: { city: 'XYZCITY' } }]],
+    ['[toggle(enabled=True)]', [{ name: 'toggle', arguments: { enabled: true } }]],
+    ['[set_nullable(value=None)]', [{ name: 'set_nullable', arguments: { value: null } }]],
+    ['[set_config(config={"enabled": True, "count": 3})]', [{ name: 'set_config', arguments: { config: { enabled: true, count: 3 } } }]],
+    ['[set_config(config={"enabled": true, "note": null})]', [{ name: 'set_config', arguments: { config: { enabled: true, note: null } } }]],
+    ['[Calendar.create_event(title="demo", participants=["Alice", \'Bob\'], n=-2.5e1)]', [{ name: 'Calendar.create_event', arguments: { title: 'demo', participants: ['Alice', 'Bob'], n: -25 } }]],
+    ['[python(code="def hello():\\n    print(\'hey\')\\tx \\"q\\" \\u00e9")]', [{ name: 'python', arguments: { code: "def hello():\n    print('hey')\tx \"q\" é" } }]],
+    ['[f(), g(a=[1, 2,], b={})]', [{ name: 'f', arguments: {} }, { name: 'g', arguments: { a: [1, 2], b: {} } }]],
+    ['f(a=1)', [{ name: 'f', arguments: { a: 1 } }]],
+    ['[f(a=1)] and more', null],
+    ['[link text](url)', null],
+    ['[f(a=undefined)]', null],
+    ['[f(1)]', null],
+    ['[f(a="open)]', null],
+  ];
+  it.each(CASES)('%s', (text, want) => {
+    expect(parsePythonicCalls(text)).toEqual(want);
+    if (want) expect(parsePythonicCalls(pythonicCalls(want as never))).toEqual(want); // written back, read the same
+  });
+
+  it('the splitter takes calls between the markers, text before them as content', () => {
+    const reply = 'Let me check.<|tool_call_start|>[get_time(city="Paris"), toggle(enabled=False)]<|tool_call_end|>';
+    for (let i = 1; i < reply.length; i++) {
+      const s = new ToolCallSplitter('pythonic', () => 'id');
+      const parts = [s.push(reply.slice(0, i)), s.push(reply.slice(i)), s.end()];
+      expect(parts.map((p) => p.content).join('')).toBe('Let me check.');
+      expect(parts.flatMap((p) => p.calls)).toEqual([{ id: 'id', name: 'get_time', arguments: '{"city":"Paris"}' }, { id: 'id', name: 'toggle', arguments: '{"enabled":false}' }]);
+    }
+  });
+});
+
 describe('tool requests', () => {
   const qwen = template('Qwen-Qwen2.5-7B-Instruct');
   const tools = oracle.tools;
@@ -154,7 +191,9 @@ describe('tool requests', () => {
     await expectEmberError(() => planTools({ tool_choice: 'required' }, qwen), 'BAD_ARGUMENT', /needs tools/);
     await expectEmberError(() => planTools({ tools, parallel_tool_calls: 'yes' }, qwen), 'BAD_ARGUMENT', /parallel_tool_calls/);
     await expectEmberError(() => planTools({ tools }, null), 'UNSUPPORTED', /has none/);
-    await expectEmberError(() => planTools({ tools }, template('LFM2.5-Instruct')), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/);
+    await expectEmberError(() => planTools({ tools }, '{{ tools | tojson }}{{ messages[0].content }}'), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/);
+    expect(planTools({ tools, tool_choice: named }, template('LFM2.5-Instruct'))!.prefix).toBe('<|tool_call_start|>[get_time(');
+    await expectEmberError(() => planTools({ tools: [{ ...tools[0] as object, function: { name: 'f', strict: true } }] }, template('LFM2.5-Instruct')), 'UNSUPPORTED', /strict tools in LFM2/);
     await expectEmberError(() => planTools({ tools }, '{{ messages[0].content }}'), 'UNSUPPORTED', /takes no tools/);
   });
 
@@ -194,10 +233,18 @@ describe('tool calls through an engine (bigram models on the real kernels)', () 
   );
   const mistral = mistralToolModel();
   const LIST = mistral.list;
+  // LFM2.5's template; the reply: <|tool_call_start|> (a control token), a Python-style call as one token, its end, EOS.
+  const PY_CALL = '[get_weather(city="Paris")]';
+  const lfm2 = bigramModel(
+    ['<|im_start|>', '<|im_end|>', '<|tool_call_start|>', '<|tool_call_end|>'].map((text): BigramToken => ({ text, type: 'control' }))
+      .concat([{ text: PY_CALL, type: 'user' }]),
+    ['<0x0A>', '<|tool_call_start|>', PY_CALL, '<|tool_call_end|>', '</s>'],
+    template('LFM2.5-Instruct'),
+  );
   let engines: Engine[] = [];
   beforeAll(async () => {
     const gpu = await testGpu();
-    engines = [await Engine.load(hermes.bytes.slice(), { gpu, contextLength: 2048 }), await Engine.load(mistral.bytes.slice(), { gpu, contextLength: 2048 })];
+    engines = await Promise.all([hermes, mistral, lfm2].map((m) => Engine.load(m.bytes.slice(), { gpu, contextLength: 2048 })));
   });
   afterAll(() => engines.forEach((e) => e.dispose()));
   const weather = { name: 'get_weather', arguments: '{"city":"Paris"}' };
@@ -249,6 +296,24 @@ describe('tool calls through an engine (bigram models on the real kernels)', () 
     const text = renderChatTemplate(template('Qwen-Qwen2.5-7B-Instruct'), checkMessages(messages), { bosToken: '<s>', eosToken: '</s>' }, { tools });
     expect(text).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n{"temperature": 21}\n</tool_response>');
     expect(engine.model.kv.ids.slice(0, next.usage.prompt_tokens)).toEqual(tok.encode(text, { addBos: true, parseSpecial: true }));
+  });
+
+  it("LFM2: a Python-style call between control tokens; sent back, it is the assistant's text with those tokens", async () => {
+    const engine = engines[2];
+    const chat = createChat(engine);
+    const r = await chat.completions.create({ messages: ask, tools, ...GREEDY });
+    expect(r.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: null, tool_calls: [{ type: 'function', function: weather }] } });
+    const call = r.choices[0].message.tool_calls![0];
+    const messages: ChatRequestMessage[] = [
+      { role: 'user', content: 'Weather in Paris? (not <|tool_call_start|>, which I typed)' }, r.choices[0].message,
+      { role: 'tool', tool_call_id: call.id, content: '{"temperature": 21}' },
+    ];
+    await chat.completions.create({ messages, tools, max_tokens: 1, ...GREEDY });
+    const ids = engine.model.kv.ids;
+    const start = lfm2.id('<|tool_call_start|>');
+    expect(ids.filter((id) => id === start)).toHaveLength(1); // the user's text stays text
+    const at = ids.indexOf(start);
+    expect(ids.slice(at, at + 3)).toEqual([start, lfm2.id(PY_CALL), lfm2.id('<|tool_call_end|>')]);
   });
 
   // The model would call with Paris; the schema allows Rome alone: a grammar (XGrammar's structural tag) must hold the call.

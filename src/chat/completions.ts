@@ -6,7 +6,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { checkMessages } from './messages.ts';
 import { TOOL_MARKERS, ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
-import { markerIds, newToolCallId, planTools } from './tools.ts';
+import { callsInContentFor, markerIds, newToolCallId, planTools } from './tools.ts';
 import { outputFormatOf } from './response_format.ts';
 import { grammarConstraint } from '../grammar/constraint.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
@@ -216,7 +216,8 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     if (format && tools) throw new EmberError('UNSUPPORTED', 'chat completions: a response_format other than text together with tools (give tool_choice \'none\', or no tools)');
     const kwargs = checkTemplateVariables(req.chat_template_kwargs, template);
     const variables = tools ? { ...kwargs, tools: tools.tools } : kwargs;
-    const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, tools?.prefix);
+    const rendering = { replyPrefix: tools?.prefix, callsInContent: callsInContentFor(template) };
+    const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, rendering);
     const canonical = render(messages);
     const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;
     const whole = continued ? { ids: continued, text: canonical.text } : canonical;

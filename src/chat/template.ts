@@ -7,7 +7,7 @@ import { openFolder, type ModelFolder } from '../hf/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { splitOnSpecialTokens } from '../tokenizer/special_split.ts';
 import { controlTokensIn, Placeholders } from './placeholders.ts';
-import type { ChatMessage } from './types.ts';
+import type { ChatMessage, TemplateToolCall } from './types.ts';
 
 const decoder = new TextDecoder();
 
@@ -99,6 +99,14 @@ function plainTranscript(messages: readonly ChatMessage[]): string {
   return messages.map((m, i) => (i === 0 || m.role === 'assistant' ? '' : '\n') + m.content).join('');
 }
 
+/** How tool calls reach the prompt beyond the template's variables. */
+export interface ToolRendering {
+  /** Written after the generation prompt, as the start of the reply (a forced tool call's opening). */
+  replyPrefix?: string;
+  /** An assistant message's calls as text after its content, for templates that render only content (LFM2's). */
+  callsInContent?: (calls: readonly TemplateToolCall[]) => string;
+}
+
 /**
  * A chat's prompt ids, and the text they encode where a later turn can continue it by text (`continuedPromptIds`):
  * null without a template, or when the messages held control-token text.
@@ -116,17 +124,21 @@ export interface ChatPrompt {
  * end its turn or open another. Without a template (e.g. stories260K): `plainTranscript`, tokenized as
  * plain text (with the tokenizer's BOS), so a single user message is exactly a plain completion prompt.
  * The variables (tools among them) are the request's too, so their control-token text is hidden as well.
- * `replyPrefix` is written after the generation prompt, as the start of the reply (a forced tool call's opening).
  */
 export function chatPrompt(
-  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, replyPrefix = '',
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, tools: ToolRendering = {},
 ): ChatPrompt {
   if (template === null) return { ids: tokenizer.encode(plainTranscript(messages), { addBos: tokenizer.addBos }), text: null };
   const bosToken = tokenText(tokenizer, tokenizer.bosId);
   const placeholders = new Placeholders(tokenizer);
   const eosToken = tokenText(tokenizer, tokenizer.eosId);
-  const hidden = { messages: placeholders.hideIn(messages), variables: variables && placeholders.hideIn(variables) };
-  const text = renderChatTemplate(template, hidden.messages, { bosToken, eosToken }, hidden.variables) + replyPrefix;
+  let hiddenMessages = placeholders.hideIn(messages);
+  const { callsInContent } = tools;
+  if (callsInContent) { // after hiding: the format's markers are written as the template's own control tokens
+    hiddenMessages = hiddenMessages.map((m) => (m.tool_calls ? { ...m, content: m.content + callsInContent(m.tool_calls) } : m));
+  }
+  const hiddenVariables = variables && placeholders.hideIn(variables);
+  const text = renderChatTemplate(template, hiddenMessages, { bosToken, eosToken }, hiddenVariables) + (tools.replyPrefix ?? '');
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
   const addBos = tokenizer.addBos && !templateWroteBos;
   if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null };
@@ -137,9 +149,9 @@ export function chatPrompt(
 }
 
 export function chatPromptIds(
-  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, replyPrefix = '',
+  tokenizer: Tokenizer, template: string | null, messages: readonly ChatMessage[], variables?: TemplateVariables, tools?: ToolRendering,
 ): number[] {
-  return chatPrompt(tokenizer, template, messages, variables, replyPrefix).ids;
+  return chatPrompt(tokenizer, template, messages, variables, tools).ids;
 }
 
 /**

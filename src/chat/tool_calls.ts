@@ -3,11 +3,14 @@
  * - 'hermes' (Qwen2.5/3, Granite 4.0, Hermes): `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, any number;
  * - 'llama3' (Llama 3.1-3.3): the whole reply one `{"name": ..., "parameters": {...}}`, maybe after `<|python_tag|>`;
  * - 'mistral' (Mistral Nemo): `[TOOL_CALLS][{"name": ..., "arguments": {...}, "id": ...}, ...]` to the end;
- * - 'mistral-args' (Ministral 3, Mistral Small 3.2): `[TOOL_CALLS]name[ARGS]{...}`, repeated, to the end.
+ * - 'mistral-args' (Ministral 3, Mistral Small 3.2): `[TOOL_CALLS]name[ARGS]{...}`, repeated, to the end;
+ * - 'pythonic' (LFM2, LFM2.5): `<|tool_call_start|>[name(arg="x"), ...]<|tool_call_end|>`.
  * Text that does not parse as the format's calls stays content, as the model wrote it.
  */
 
-export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args';
+import { parsePythonicCalls } from './pythonic.ts';
+
+export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args' | 'pythonic';
 
 export interface ParsedToolCall {
   id: string;
@@ -31,6 +34,7 @@ export const TOOL_MARKERS: Readonly<Record<ToolFormat, readonly string[]>> = {
   llama3: ['<|python_tag|>'],
   mistral: ['[TOOL_CALLS]'],
   'mistral-args': ['[TOOL_CALLS]', '[ARGS]'],
+  pythonic: ['<|tool_call_start|>', '<|tool_call_end|>'],
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -93,6 +97,11 @@ const FORMATS: Readonly<Record<ToolFormat, FormatSpec>> = {
       }
       return calls;
     },
+  },
+  pythonic: {
+    opener: '<|tool_call_start|>',
+    closer: '<|tool_call_end|>',
+    parse: (text, newId) => parsePythonicCalls(text)?.map((c) => ({ id: newId(), name: c.name, arguments: JSON.stringify(c.arguments) })) ?? null,
   },
 };
 

@@ -7,10 +7,12 @@ import { show } from '../options.ts';
 import { EmberError } from '../errors.ts';
 import { TOOL_MARKERS, type ToolFormat } from './tool_calls.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import type { ChatTool, ChatToolChoice } from './types.ts';
+import type { ChatTool, TemplateToolCall } from './types.ts';
+import { pythonicCalls } from './pythonic.ts';
 
 /** The format a chat template's model writes its calls in, read off the template; null where none is known. */
 export function toolFormatOf(template: string): ToolFormat | null {
+  if (template.includes('<|tool_list_start|>') || template.includes('List of tools: [')) return 'pythonic'; // LFM2, LFM2.5
   if (template.includes('[TOOL_CALLS]')) return template.includes('[ARGS]') ? 'mistral-args' : 'mistral';
   if (template.includes('<tool_call>')) return 'hermes';
   if (template.includes('<|python_tag|>') || template.includes('"parameters": ')) return 'llama3';
@@ -69,14 +71,18 @@ function forcedPrefix(format: ToolFormat, name: string | null): string {
     case 'llama3': return name === null ? '{"name": "' : `{"name": ${quoted}, "parameters": `;
     case 'mistral': return name === null ? '[TOOL_CALLS]' : `[TOOL_CALLS][{"name": ${quoted}, "arguments": `;
     case 'mistral-args': return name === null ? '[TOOL_CALLS]' : `[TOOL_CALLS]${name}[ARGS]`;
+    case 'pythonic': return name === null ? '<|tool_call_start|>[' : `<|tool_call_start|>[${name}(`;
   }
 }
 
+/** The formats whose arguments are JSON, which a structural tag's JSON Schema can hold (not LFM2's Python calls). */
+type JsonToolFormat = Exclude<ToolFormat, 'pythonic'>;
+
 /** What opens any call: the grammar's trigger, after which the text must be one of the calls' tags. */
-const TRIGGER: Readonly<Record<ToolFormat, string>> = { hermes: '<tool_call>', llama3: '{"name": ', mistral: '[TOOL_CALLS]', 'mistral-args': '[TOOL_CALLS]' };
+const TRIGGER: Readonly<Record<JsonToolFormat, string>> = { hermes: '<tool_call>', llama3: '{"name": ', mistral: '[TOOL_CALLS]', 'mistral-args': '[TOOL_CALLS]' };
 
 /** A call of `tool` as its format writes it, around the arguments. */
-function callTag(format: ToolFormat, tool: ChatTool): Record<string, unknown> {
+function callTag(format: JsonToolFormat, tool: ChatTool): Record<string, unknown> {
   const { name, parameters, strict } = tool.function;
   const q = JSON.stringify(name);
   const [begin, end] = {
@@ -93,7 +99,7 @@ function callTag(format: ToolFormat, tool: ChatTool): Record<string, unknown> {
  * XGrammar's structural tag for strict tools: free text in which each call, once opened, is held to its tool's
  * schema ('auto'); for 'required' or a named function the reply is calls only, starting at once.
  */
-function callStructure(format: ToolFormat, tools: readonly ChatTool[], choice: 'auto' | 'required' | { name: string }, maxCalls: number) {
+function callStructure(format: JsonToolFormat, tools: readonly ChatTool[], choice: 'auto' | 'required' | { name: string }, maxCalls: number) {
   const named = typeof choice === 'object' ? tools.filter((t) => t.function.name === choice.name) : tools;
   const tags = named.map((t) => callTag(format, t));
   const stop_after_first = maxCalls === 1 || format === 'llama3' || format === 'mistral'; // their replies hold one call here
@@ -127,6 +133,7 @@ export function planTools(req: { tools?: unknown; tool_choice?: unknown; paralle
   }
   const maxCalls = req.parallel_tool_calls === false ? 1 : Infinity;
   if (tools.some((t) => t.function.strict === true)) {
+    if (format === 'pythonic') throw new EmberError('UNSUPPORTED', "chat completions: strict tools in LFM2's Python-style calls (their arguments are not JSON a schema holds)");
     return { tools, format, prefix: '', maxCalls, structure: callStructure(format, tools, choice, maxCalls) };
   }
   const prefix = choice === 'auto' ? '' : forcedPrefix(format, choice === 'required' ? null : choice.name);
@@ -150,4 +157,11 @@ export function newToolCallId(): string {
   let id = '';
   for (let i = 0; i < 9; i++) id += ALNUM[Math.floor(Math.random() * ALNUM.length)];
   return id;
+}
+
+/** LFM2's templates render an assistant message's content only: its calls go there, as the model wrote them. */
+export function callsInContentFor(template: string | null): ((calls: readonly TemplateToolCall[]) => string) | undefined {
+  if (template === null || toolFormatOf(template) !== 'pythonic') return undefined;
+  const [open, close] = TOOL_MARKERS.pythonic;
+  return (calls) => open + pythonicCalls(calls.map((c) => c.function)) + close;
 }
