@@ -192,6 +192,8 @@ describe('tool requests', () => {
     await expectEmberError(() => planTools({ tools, parallel_tool_calls: 'yes' }, qwen), 'BAD_ARGUMENT', /parallel_tool_calls/);
     await expectEmberError(() => planTools({ tools }, null), 'UNSUPPORTED', /has none/);
     await expectEmberError(() => planTools({ tools }, '{{ tools | tojson }}{{ messages[0].content }}'), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/);
+    const xml = '{{ tools | tojson }}<tool_call>\n<function=name>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>';
+    await expectEmberError(() => planTools({ tools }, xml), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/); // Qwen3-Coder's XML
     expect(planTools({ tools, tool_choice: named }, template('LFM2.5-Instruct'))!.prefix).toBe('<|tool_call_start|>[get_time(');
     await expectEmberError(() => planTools({ tools: [{ ...tools[0] as object, function: { name: 'f', strict: true } }] }, template('LFM2.5-Instruct')), 'UNSUPPORTED', /strict tools in LFM2/);
     await expectEmberError(() => planTools({ tools }, '{{ messages[0].content }}'), 'UNSUPPORTED', /takes no tools/);

@@ -14,6 +14,8 @@ import { pythonicCalls } from './pythonic.ts';
 export function toolFormatOf(template: string): ToolFormat | null {
   if (template.includes('<|tool_list_start|>') || template.includes('List of tools: [')) return 'pythonic'; // LFM2, LFM2.5
   if (template.includes('[TOOL_CALLS]')) return template.includes('[ARGS]') ? 'mistral-args' : 'mistral';
+  // <tool_call> around XML (Qwen3-Coder's and Qwen3.5's <function=...>, GLM's <arg_key>, MiniMax's <invoke>) is not JSON.
+  if (['<function=', '<arg_key>', '<invoke'].some((xml) => template.includes(xml))) return null;
   if (template.includes('<tool_call>')) return 'hermes';
   if (template.includes('<|python_tag|>') || template.includes('"parameters": ')) return 'llama3';
   return null;
