@@ -20,7 +20,7 @@ const ui = {
   sendForm: $<HTMLFormElement>('send-form'), prompt: $<HTMLTextAreaElement>('prompt'), send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'), settings: $<HTMLDialogElement>('settings'),
   temperature: $<HTMLInputElement>('temperature'), temperatureValue: $('temperature-value'),
-  maxTokens: $<HTMLInputElement>('max-tokens'), systemPrompt: $<HTMLTextAreaElement>('system-prompt'), settingsInfo: $('settings-info'),
+  maxTokens: $<HTMLInputElement>('max-tokens'), jsonMode: $<HTMLInputElement>('json-mode'), systemPrompt: $<HTMLTextAreaElement>('system-prompt'), settingsInfo: $('settings-info'),
 };
 
 /** What a load reports: the fraction of the whole load, and (from emberlm's loader) the phase and bytes. */
@@ -215,6 +215,7 @@ async function send(): Promise<void> {
     const stream = await (await state.engine).chat.completions.create({
       messages, stream: true, signal: controller.signal,
       temperature: Number(ui.temperature.value), max_tokens: Math.max(1, Number(ui.maxTokens.value) || 512),
+      response_format: ui.jsonMode.checked ? { type: 'json_object' } : undefined,
     });
     tFirst = performance.now();
     typing.remove();

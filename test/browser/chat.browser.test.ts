@@ -184,6 +184,17 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     const after = await say(page, oracle[1].prompt);
     await page.locator('li.msg.assistant[data-state=done]').waitFor(WAIT);
     expect(await after.locator('.bubble').textContent()).toBe(oracle[1].full_text.slice(oracle[1].prompt.length));
+
+    // "Reply in JSON": the same prompt, its reply held to a JSON object by the grammar in the worker.
+    await page.click('#settings-button');
+    await page.check('#json-mode');
+    await shot(page, 'chat-json-setting');
+    await page.click('#settings button[value=close]');
+    await page.click('#new-chat');
+    const json = await say(page, oracle[1].prompt);
+    await page.locator('li.msg.assistant[data-state=done]').waitFor(WAIT);
+    expect(await json.locator('.bubble').textContent()).toMatch(/^\{"/);
+    await shot(page, 'chat-json-reply');
     await page.close();
   }, 400_000);
 
