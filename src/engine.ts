@@ -264,7 +264,14 @@ export class Engine extends EventTarget {
           }
           const u = drawFor(ids.length);
           const stop = () => pipe.stopped || this.disposed;
-          if (r.constraint) writeAllowed(this.current.gpu, this.current.sampler, await r.constraint.allowed());
+          if (r.constraint) {
+            const allowed = await r.constraint.allowed();
+            if (!allowed.some((w) => w !== 0)) {
+              finishReason = 'stop'; // the constraint is complete and allows no token, not even an end of generation
+              break;
+            }
+            writeAllowed(this.current.gpu, this.current.sampler, allowed);
+          }
           const run = await this.passes.advance(this.current, r.seq, r.sampling, u, r.reuse || !first, stop, true);
           if (first) {
             cachedTokens = run.cached;

@@ -54,6 +54,12 @@ describe('constrained decoding on stories260K', () => {
         expect(c.masks).toBe(12);
       }
     }
+    // A constraint that allows nothing more (complete, with no end-of-generation token to offer) ends the reply there.
+    const three = forcing(rows, (i) => want[i]);
+    const allowed = three.allowed.bind(three);
+    three.allowed = async () => (three.masks < 3 ? allowed() : (three.masks++, new Uint32Array(Math.ceil(rows / 32))));
+    const ended = await engine.complete('Once upon a time', { temperature: 0, maxTokens: 12, constraint: three });
+    expect(ended).toMatchObject({ ids: want.slice(0, 3), finishReason: 'stop' });
     // The next request without a constraint is the model's own again.
     expect((await engine.complete('Once upon a time', { temperature: 0, maxTokens: 12 })).ids).toEqual(free.ids);
     await expectEmberError(() => engine.complete('x', { constraint: {} as never }), 'BAD_ARGUMENT', /constraint must be an object with allowed\(\) and accept\(id\)/);
