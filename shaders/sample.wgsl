@@ -28,6 +28,7 @@ const PROMPT_BIT: u32 = 0x80000000u;
 const NONFINITE: u32 = 0xFFFFFFFFu; // the result where a logit is NaN or infinite (src/kernels/sample.ts)
 // A ruled-out token's logit: finite (so not NONFINITE) and below any real one, even divided by a small temperature.
 const MASKED: f32 = -1e30;
+const LOGPROBS_CAP: u32 = 20u; // the most alternatives `logprobs` reports (OpenAI's top_logprobs)
 
 struct Params {
   n_valid: u32, // ids below it can be sampled: the tokenizer's vocabulary (<= the logits' rows)
@@ -52,6 +53,8 @@ struct Bias {
 @group(0) @binding(6) var<storage, read> bias: array<Bias>; // (bias capacity): the first step.n_bias are used
 @group(0) @binding(7) var<storage, read_write> parts: array<vec4<u32>>; // (n_parts): a chunk's max (f32 bits), its id, min (bits), 1 if a logit is not finite
 @group(0) @binding(8) var<storage, read> allowed: array<u32>; // (ceil(vocab / 32)): bit i % 32 of word i / 32 = token i may be chosen
+// (2 + 2 * LOGPROBS_CAP): [the chosen token's log-probability (f32 bits), k, then k (id, log-probability bits)]
+@group(0) @binding(9) var<storage, read_write> lp: array<u32>;
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
@@ -354,5 +357,49 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       acc += red_g[c];
     }
     finish(chosen);
+  }
+}
+
+// After `main`, where step.logprobs = 1 + k is set: the chosen token's log-probability and the k likeliest tokens'
+// (ids, log-probabilities, likeliest first, lower id on ties), under the softmax of the logits as `part` left them
+// (bias, penalties, mask; before temperature and truncation). Masked tokens are never among the k.
+@compute @workgroup_size(WG)
+fn logprobs(@builtin(local_invocation_index) lid: u32) {
+  let n = p.n_valid;
+  var m = -3.4e38;
+  for (var i = lid; i < n; i += WG) { m = max(m, logits[i]); }
+  m = reduce_extremes(lid, m, 0u, 0.0).best;
+  var total = 0.0;
+  for (var i = lid; i < n; i += WG) { total += exp(logits[i] - m); }
+  let lse = m + log(sum_f(lid, total));
+  let k = min(step.logprobs - 1u, LOGPROBS_CAP);
+  var prev = 3.4e38;
+  var prev_i = 0u;
+  var found = 0u;
+  for (var j = 0u; j < k; j++) {
+    // the largest (logit, lowest id) that comes after the previous one in that order
+    var best = -3.4e38;
+    var best_i = 0u;
+    for (var i = lid; i < n; i += WG) {
+      let v = logits[i];
+      let after = j == 0u || v < prev || (v == prev && i > prev_i);
+      if (after && (v > best || (v == best && i < best_i))) { best = v; best_i = i; }
+    }
+    workgroupBarrier(); // the last round's results are read by every lane before they are overwritten
+    let e = reduce_extremes(lid, best, best_i, 0.0);
+    if (e.best > MASKED) { // else fewer tokens than k are allowed: the rest are left out (no break: barriers follow)
+      if (lid == 0u) {
+        lp[2u + 2u * j] = e.best_i;
+        lp[3u + 2u * j] = bitcast<u32>(e.best - lse);
+      }
+      found = j + 1u;
+    }
+    prev = e.best;
+    prev_i = e.best_i;
+  }
+  if (lid == 0u) {
+    let chosen = result[0];
+    lp[0] = select(0x7FC00000u, bitcast<u32>(logits[min(chosen, n - 1u)] - lse), chosen < n); // NaN where none was chosen
+    lp[1] = found;
   }
 }

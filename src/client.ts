@@ -12,7 +12,7 @@ export type { GenerateOptions, GeneratedToken, GenerationResult, GenerationStats
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
   ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
-  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage, ChatResponseFormat,
+  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage, ChatResponseFormat, ChatTokenLogprob, ChatLogprobs,
 } from './chat/types.ts';
 export type { LoadProgress, LoadPhase, ProgressCallback } from './loader/progress.ts';
 export type { CacheEntry, DownloadProgress } from './loader/file_cache.ts';

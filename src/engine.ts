@@ -304,7 +304,8 @@ export class Engine extends EventTarget {
         }
         const piece = streamer.push(id);
         text += piece;
-        pipe.push({ id, text: piece });
+        const lp = step && r.sampling.logprobs > 0 ? await step.logprobs?.() : undefined;
+        pipe.push(lp ? { id, text: piece, logprob: lp.logprob, topLogprobs: lp.top } : { id, text: piece });
         if (ids.length >= r.maxTokens) break;
         r.seq.push(id);
         if (r.seq.length > this.current.nCtx) {

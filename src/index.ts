@@ -20,7 +20,7 @@ export { grammarConstraint, type TokenConstraint, type OutputFormat } from './gr
 export type {
   Chat, ChatCompletions, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionRequestStreaming,
   ChatCompletionRequestNonStreaming, ChatMessage, ChatRequestMessage, ChatContentPart, ChatRole, ChatFinishReason, CompletionUsage, ChatContextOverflow,
-  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage, ChatResponseFormat,
+  ChatTool, ChatToolChoice, ChatToolCall, ChatToolCallDelta, ChatReplyMessage, ChatResponseFormat, ChatTokenLogprob, ChatLogprobs,
 } from './chat/index.ts';
 export { connectEngine, type WorkerEngine, type TokenStream, type ModelInfo, type WorkerLoadOptions, type WorkerFileCache } from './worker/index.ts';
 export { FileCache, type CacheEntry, type FileStore, type DownloadProgress } from './loader/file_cache.ts';

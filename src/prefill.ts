@@ -49,7 +49,7 @@ export class PrefillPasses {
         doneAt = now;
         return id;
       };
-      const step = { wait: () => (ended ??= end()) };
+      const step: PendingStep = { wait: () => (ended ??= end()), logprobs: pass.logprobs && (() => pass.logprobs!()) };
       if (last) return { step, cached };
       await running?.wait(); // one pass stays queued behind the one running
       running = step;

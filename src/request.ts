@@ -4,7 +4,7 @@
  */
 import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
-import { validateSampling, type ResolvedSampling, type SamplingOptions } from './sampling.ts';
+import { LOGPROBS_CAP, validateSampling, type ResolvedSampling, type SamplingOptions } from './sampling.ts';
 import { defaultKeep, shrink, shrinkTarget, type ContextOverflow } from './context.ts';
 import { boolOption, checkPrompt, intOption, overflowOption, show, signalOption } from './options.ts';
 import type { TokenConstraint } from './grammar/constraint.ts';
@@ -28,6 +28,11 @@ export interface GenerateOptions extends SamplingOptions {
    * waits for the token before it (no decode steps ahead). In-process only: it does not cross to a worker.
    */
   constraint?: TokenConstraint;
+  /**
+   * Report each generated token's log-probability and this many likeliest alternatives' (0 to 20), on its
+   * GeneratedToken and in the result; a pass over the vocabulary a token more (k + 2 for k alternatives).
+   */
+  logprobs?: number;
 }
 
 /** A prepared request: checked options and the token sequence to run. */
@@ -36,7 +41,7 @@ export interface Request {
   seq: number[]; // what the KV cache must hold before the next sample: prompt (cut to fit) + generated
   dropped: number;
   maxTokens: number;
-  sampling: ResolvedSampling & { masked: boolean };
+  sampling: ResolvedSampling & { masked: boolean; logprobs: number };
   constraint: TokenConstraint | null;
   stopAtEos: boolean;
   overflow: ContextOverflow;
@@ -63,7 +68,11 @@ export function prepareRequest(prompt: string | readonly number[], o: GenerateOp
     seq: [],
     dropped: 0,
     maxTokens: intOption('maxTokens', o.maxTokens, 0) ?? 128,
-    sampling: { ...validateSampling(o, { vocabSize: tokenizer.vocabSize }), masked: o.constraint !== undefined },
+    sampling: {
+      ...validateSampling(o, { vocabSize: tokenizer.vocabSize }),
+      masked: o.constraint !== undefined,
+      logprobs: o.logprobs === undefined ? 0 : 1 + (intOption('logprobs', o.logprobs, 0, LOGPROBS_CAP) ?? 0),
+    },
     constraint: constraintOption(o.constraint),
     stopAtEos: boolOption('stopAtEos', o.stopAtEos) ?? true,
     overflow: overflowOption('contextOverflow', o.contextOverflow) ?? 'error',

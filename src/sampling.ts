@@ -45,6 +45,9 @@ export interface ResolvedSampling {
   readonly seed: number;
 }
 
+/** The most alternatives a token's logprobs report (OpenAI's top_logprobs: 0 to 20; shaders/sample.wgsl LOGPROBS_CAP). */
+export const LOGPROBS_CAP = 20;
+
 /** The most logit_bias entries a request may carry (the size of the sampler's bias buffer). */
 export const LOGIT_BIAS_CAP = 1024;
 

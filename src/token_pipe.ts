@@ -5,6 +5,12 @@ export interface GeneratedToken {
   id: number;
   /** Text this token completes (may be '' mid-character). */
   text: string;
+  /**
+   * With GenerateOptions.logprobs: the token's log-probability and its `logprobs` likeliest alternatives' (likeliest
+   * first), under the softmax of the logits after logit_bias, penalties and a constraint's mask, before temperature.
+   */
+  logprob?: number;
+  topLogprobs?: { id: number; logprob: number }[];
 }
 
 export interface GenerationStats {
@@ -24,6 +30,8 @@ export interface GenerationResult {
   promptIds: number[];
   ids: number[];
   text: string;
+  /** With GenerateOptions.logprobs: each streamed token's (every id but a final end of generation, which is not streamed). */
+  logprobs?: { logprob: number; top: { id: number; logprob: number }[] }[];
   finishReason: 'stop' | 'length' | 'abort';
   stats: GenerationStats;
 }
@@ -47,7 +55,7 @@ export interface ProducerEnd {
  */
 export class TokenPipe implements Holder {
   private readonly unread: GeneratedToken[] = [];
-  private readonly given = { ids: [] as number[], text: '' };
+  private readonly given = { ids: [] as number[], text: '', logprobs: [] as NonNullable<GenerationResult['logprobs']> };
   private end: { ok: ProducerEnd } | { error: EmberError } | null = null;
   private dropped = false;
   private started = false;
@@ -138,6 +146,7 @@ export class TokenPipe implements Holder {
       const t = this.unread.shift();
       if (t) {
         if (t.id >= 0) this.given.ids.push(t.id);
+        if (t.logprob !== undefined) this.given.logprobs.push({ logprob: t.logprob, top: t.topLogprobs ?? [] });
         this.given.text += t.text;
         return { done: false, value: t };
       }
@@ -161,6 +170,7 @@ export class TokenPipe implements Holder {
       promptIds: e.promptIds,
       ids,
       text: this.given.text,
+      ...(this.given.logprobs.length > 0 ? { logprobs: [...this.given.logprobs] } : {}),
       finishReason: cut ? 'abort' : e.finishReason,
       stats: { ...e.stats, generatedTokens: ids.length },
     };

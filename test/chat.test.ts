@@ -145,7 +145,7 @@ describe('chat completions on stories260K (no template)', () => {
     await expectEmberError(() => chat.completions.create({ messages, stop: [''] }), 'BAD_ARGUMENT', /stop must be/);
     const refused = (extra: object, pattern: RegExp) => expectEmberError(() => chat.completions.create({ messages, ...extra } as never), 'UNSUPPORTED', pattern);
     await refused({ n: 2 }, /n must be 1 .*got 2/);
-    await refused({ logprobs: true }, /logprobs/);
+    await refused({ n: 3 }, /n must be 1/);
     await refused({ tools: [{ type: 'function', function: { name: 'f' } }] }, /tools/);
     await refused({ functions: [{ name: 'f' }] }, /functions \(the deprecated form\)/);
     await expectEmberError(() => chat.completions.create({ messages, stream: 'yes' } as never), 'BAD_ARGUMENT', /stream must be true or false, got "yes"/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
-import { buildSample, NONFINITE_LOGITS, resetSampler, writeAllowed } from '../src/kernels/sample.ts';
-import { samplerRef, type SampleSettings } from '../src/kernels/ref/sample.ts';
+import { buildSample, decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler, writeAllowed } from '../src/kernels/sample.ts';
+import { adjustLogitsRef, logprobsRef, samplerRef, type SampleSettings } from '../src/kernels/ref/sample.ts';
 import { LOGIT_BIAS_CAP, OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../src/sampling.ts';
 import { isEmberError } from '../src/errors.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu } from './helpers/gpu.ts';
@@ -30,7 +30,7 @@ async function gpuSampler(vocab: number, nValid: number) {
       nBias = resolved.logitBias.ids.length;
       resetSampler(gpu, s, promptIds, resolved);
     },
-    async pick(l: Float32Array, c: Case, u: number, record = true, allowed?: Uint32Array): Promise<number> {
+    async pick(l: Float32Array, c: Case, u: number, record = true, allowed?: Uint32Array, logprobs = 0): Promise<number> {
       writeBuffer(gpu, logits, l); // the sampler adjusts them in place, as the LM head rewrites them every step
       if (allowed) writeAllowed(gpu, s, allowed);
       setStep(alloc, step, {
@@ -38,10 +38,14 @@ async function gpuSampler(vocab: number, nValid: number) {
         repetition_penalty: c.repetitionPenalty ?? 1,
         presence_penalty: c.presencePenalty ?? 0,
         frequency_penalty: c.frequencyPenalty ?? 0,
-        n_bias: nBias, record: record ? 1 : 0, uniform_rand: u, masked: allowed ? 1 : 0,
+        n_bias: nBias, record: record ? 1 : 0, uniform_rand: u, masked: allowed ? 1 : 0, logprobs,
       });
-      run(gpu, s.pick, 1);
+      run(gpu, logprobs > 0 ? [...s.pick, s.logprobs] : s.pick, 1);
       return new Uint32Array(await readBuffer(gpu, result, 4))[0];
+    },
+    /** What the `logprobs` pass wrote after the latest pick. */
+    async logprobs() {
+      return decodeLogprobs(new Uint32Array(await readBuffer(gpu, s.lp, LOGPROBS_WORDS * 4)));
     },
     dispose: () => alloc.destroyAll(),
   };
@@ -202,6 +206,34 @@ describe('GPU sampler vs the CPU reference', () => {
       }
     }
     expect(differs).toBeGreaterThan(10); // the mask did change choices
+    s.dispose();
+  });
+
+  it.each(SIZES)("logprobs: the chosen token's and the k likeliest, after bias, penalties and mask, as the reference (vocab $vocab)", async ({ vocab, nValid }) => {
+    const s = await gpuSampler(vocab, nValid);
+    const r = rng(vocab + 2);
+    const cases: Array<[Case, number, boolean]> = [
+      [CASES.greedy, 0, false], [CASES.greedy, 5, false], [CASES['top-k'], 20, false], [CASES.combined, 3, false], [CASES['top-p'], 20, true],
+    ];
+    for (const [c, k, masked] of cases) {
+      const bias = new Map<number, number>(c.bias ? [[1, 40], [nValid - 2, 3]] : []);
+      s.start([2, 3], bias);
+      const l = randn(r, vocab, 3);
+      let allowed: Uint32Array | undefined;
+      if (masked) { // fewer allowed than k: only those are reported
+        allowed = new Uint32Array(Math.ceil(vocab / 32));
+        for (const id of [0, 7, nValid - 1]) allowed[id >>> 5] |= 1 << (id & 31);
+      }
+      const u = r();
+      const got = await s.pick(l, c, u, false, allowed, 1 + k);
+      const adjusted = adjustLogitsRef(l, { ...c, logitBias: bias, promptIds: [2, 3], allowed });
+      const want = logprobsRef(adjusted, got, k, nValid);
+      const lp = await s.logprobs();
+      expect(lp.top.map((t) => t.id), JSON.stringify({ c, k })).toEqual(want.top.map((t) => t.id));
+      expect(lp.logprob).toBeCloseTo(want.logprob, 4);
+      lp.top.forEach((t, j) => expect(t.logprob).toBeCloseTo(want.top[j].logprob, 4));
+      if (masked) expect(lp.top.length).toBe(3);
+    }
     s.dispose();
   });
 

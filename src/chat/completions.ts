@@ -8,12 +8,13 @@ import { checkMessages } from './messages.ts';
 import { TOOL_MARKERS, ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
 import { callsInContentFor, markerIds, newToolCallId, planTools } from './tools.ts';
 import { outputFormatOf } from './response_format.ts';
+import { checkLogprobs, logprobEntry } from './logprobs.ts';
 import { grammarConstraint } from '../grammar/constraint.ts';
 import { OPENAI_SAMPLING_NAMES, validateSampling, type SamplingOptions } from '../sampling.ts';
 import { chatPrompt, continuedPromptIds, TEMPLATE_OWN_VARIABLES, type ChatPrompt, type TemplateVariables } from './template.ts';
 import type {
   Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions, ChatContextOverflow, ChatFinishReason, ChatMessage,
-  ChatReplyMessage, ChatToolCall, CompletionUsage,
+  ChatReplyMessage, ChatTokenLogprob, ChatToolCall, CompletionUsage,
 } from './types.ts';
 
 /** What chat needs of an Engine; an Engine that carries its model's `chatTemplate` is used as is. */
@@ -128,6 +129,7 @@ async function* replyParts(
   stops: readonly string[],
   reply: Pick<ToolCallSplitter, 'push' | 'end' | 'done' | 'calls'>,
   markers: ReadonlyMap<number, string>,
+  onToken: (t: GeneratedToken) => void,
 ): AsyncGenerator<ReplyPart, { finish: ChatFinishReason; completionTokens: number }> {
   const matcher = new StopMatcher(stops);
   const some = (p: ReplyPart) => p.content !== '' || p.calls.length > 0;
@@ -136,7 +138,10 @@ async function* replyParts(
   let finished = false;
   try {
     for (; !r.done; r = await it.next()) {
-      if (r.value.id >= 0) tokens++; // id -1 is the streamer's final flush
+      if (r.value.id >= 0) { // id -1 is the streamer's final flush
+        tokens++;
+        onToken(r.value);
+      }
       const { text, stopped } = matcher.push(markers.get(r.value.id) ?? r.value.text);
       const part = reply.push(text);
       if (some(part)) yield part;
@@ -170,7 +175,6 @@ function refuseUnsupported(req: Record<string, unknown>): void {
     throw new EmberError('UNSUPPORTED', `chat completions: ${what}`);
   };
   if (req.n !== undefined && req.n !== 1) no(`n must be 1 (one choice a completion), got ${show(req.n)}`);
-  if (req.logprobs !== undefined && req.logprobs !== false) no('logprobs are not reported');
   if (Array.isArray(req.functions) && req.functions.length > 0) no('functions (the deprecated form) are not supported; give tools');
   if (req.stream !== undefined && typeof req.stream !== 'boolean') {
     throw new EmberError('BAD_ARGUMENT', `stream must be true or false, got ${show(req.stream)}`);
@@ -225,8 +229,9 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
       ? fitTurns(engine.tokenizer, render, messages, whole, nCtx, reserve)
       : { ...whole, keep: undefined };
     const promptIds = fitted.ids;
+    const logprobs = checkLogprobs(req);
     const genOpts: GenerateOptions = {
-      ...sampling, maxTokens: req.max_tokens, signal: req.signal,
+      ...sampling, maxTokens: req.max_tokens, signal: req.signal, logprobs,
       addBos: false, // chatPromptIds decided BOS
       contextOverflow: overflow === 'drop-turns' ? 'truncate-middle' : overflow,
       keepTokens: fitted.keep,
@@ -262,7 +267,12 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     const reply = tools ? new ToolCallSplitter(tools.format, newToolCallId, tools.maxCalls) : plainReply;
     reply.push(tools?.prefix ?? ''); // a forced call's opening, in the prompt: the reply is inside a call from its start
     const markers = tools ? markerIds(engine.tokenizer, tools.format) : new Map<number, string>();
-    const parts = replyParts(it, first, stops, reply, markers);
+    const entries: ChatTokenLogprob[] = []; // logprobs of the tokens not yet reported
+    const onToken = (t: GeneratedToken) => {
+      if (t.logprob !== undefined) entries.push(logprobEntry(engine.tokenizer, t));
+    };
+    const drain = () => (logprobs === undefined ? {} : { logprobs: { content: entries.splice(0) } });
+    const parts = replyParts(it, first, stops, reply, markers, onToken);
     /** After a reply that is the text of every token generated: the next turn may continue this one's ids. */
     const remember = async (content: string) => {
       const r = await it.result;
@@ -285,12 +295,12 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         : { role: 'assistant', content: content.trim() === '' ? null : content, tool_calls: calls };
       return {
         id, object: 'chat.completion', created, model,
-        choices: [{ index: 0, message, finish_reason: r.value.finish }],
+        choices: [{ index: 0, message, finish_reason: r.value.finish, ...drain() }],
         usage: await usage(r.value.completionTokens),
       };
     }
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: ChatFinishReason | null): ChatCompletionChunk => ({
-      id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }],
+      id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, ...drain() }],
     });
     return (async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
       try {

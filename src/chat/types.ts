@@ -123,6 +123,25 @@ export interface ChatCompletionRequestBase {
    * chooses among the tokens that continue it. The reply ends at the end of the value (or max_tokens).
    */
   response_format?: ChatResponseFormat;
+  /**
+   * Each reply token's log-probability in choices[0].logprobs (in a stream, on the chunk that follows the token), and
+   * top_logprobs (0 to 20) likeliest alternatives': under the softmax of the logits after logit_bias, penalties and a
+   * grammar's mask, before temperature and top-k/top-p.
+   */
+  logprobs?: boolean;
+  top_logprobs?: number;
+}
+
+/** A token's entry in choices[0].logprobs.content, as OpenAI's. */
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
+
+export interface ChatLogprobs {
+  content: ChatTokenLogprob[];
 }
 
 export type ChatResponseFormat =
@@ -172,7 +191,7 @@ export interface ChatCompletion {
   /** Unix time in seconds. */
   created: number;
   model: string;
-  choices: [{ index: 0; message: ChatReplyMessage; finish_reason: ChatFinishReason }];
+  choices: [{ index: 0; message: ChatReplyMessage; finish_reason: ChatFinishReason; logprobs?: ChatLogprobs }];
   usage: CompletionUsage;
 }
 
@@ -182,7 +201,10 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   /** The first chunk's delta is `{ role: 'assistant', content: '' }`; the last one's is `{}` with a finish_reason. */
-  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string; tool_calls?: ChatToolCallDelta[] }; finish_reason: ChatFinishReason | null }];
+  choices: [{
+    index: 0; delta: { role?: 'assistant'; content?: string; tool_calls?: ChatToolCallDelta[] }; finish_reason: ChatFinishReason | null;
+    logprobs?: ChatLogprobs;
+  }];
   /** On the last chunk only. */
   usage?: CompletionUsage;
 }

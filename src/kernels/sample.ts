@@ -4,7 +4,7 @@ import { writeBuffer, type Allocator } from '../gpu/buffers.ts';
 import { getPipeline, shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
-import { LOGIT_BIAS_CAP, type ResolvedSampling } from '../sampling.ts';
+import { LOGIT_BIAS_CAP, LOGPROBS_CAP, type ResolvedSampling } from '../sampling.ts';
 import { bindGroup, ceilDiv, encodeDispatches, staticUniform, type Binding, type Dispatch } from './dispatch.ts';
 
 /** The sampler's result where a logit is NaN or infinite (shaders/sample.wgsl NONFINITE): no token was chosen. */
@@ -46,15 +46,35 @@ export interface Sampler {
   readonly seen: GPUBuffer; // (1 + vocab) u32: [n, ids whose count is not 0]
   readonly bias: GPUBuffer; // (LOGIT_BIAS_CAP, 2) (u32 id, f32 value)
   readonly allowed: GPUBuffer; // (ceil(vocab / 32)) u32: the tokens a grammar allows next, read where step.masked is 1
+  /** After `pick`, where step.logprobs is set: the chosen token's log-probability and the likeliest tokens' into `lp`. */
+  readonly logprobs: Dispatch;
+  readonly lp: GPUBuffer; // (LOGPROBS_WORDS) u32: [chosen's log-probability bits, k, (id, log-probability bits) x k]
+}
+
+/** `Sampler.lp`'s size in words. */
+export const LOGPROBS_WORDS = 2 + 2 * LOGPROBS_CAP;
+
+/** A sampled token's log-probability and its alternatives', as the `logprobs` pass wrote them. */
+export interface TokenLogprobs {
+  logprob: number;
+  top: { id: number; logprob: number }[];
+}
+
+/** Reads `Sampler.lp`'s words. */
+export function decodeLogprobs(words: Uint32Array): TokenLogprobs {
+  const f = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const k = Math.min(words[1], LOGPROBS_CAP);
+  return { logprob: f[0], top: Array.from({ length: k }, (_, j) => ({ id: words[2 + 2 * j], logprob: f[3 + 2 * j] })) };
 }
 
 export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Promise<Sampler> {
   const code = shaderText(source);
   const wg = pickWorkgroup(gpu.caps.cpu);
-  const [partPipeline, pickPipeline, markPipeline] = await Promise.all([
+  const [partPipeline, pickPipeline, markPipeline, logprobsPipeline] = await Promise.all([
     getPipeline(gpu, 'sample/part', code, 'part', { WG: wg }),
     getPipeline(gpu, 'sample/pick', code, 'main', { WG: wg }),
     getPipeline(gpu, 'sample/mark', code, 'mark', { WG }),
+    getPipeline(gpu, 'sample/logprobs', code, 'logprobs', { WG: wg }),
   ]);
   const nValid = Math.min(a.nValid, a.vocab);
   const nParts = sampleParts(nValid, wg, gpu.caps.cpu);
@@ -69,14 +89,18 @@ export async function buildSample(gpu: Gpu, alloc: Allocator, a: SampleArgs): Pr
   const bias = alloc.storage('sample.bias', LOGIT_BIAS_CAP * 8);
   const parts = alloc.storage('sample.parts', nParts * 16);
   const allowed = alloc.storage('sample.allowed', ceilDiv(a.vocab, 32) * 4);
-  const partBindings = [params, a.step, a.logits, null, counts, seen, bias, parts, allowed]; // `part` writes no result
-  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, null, parts, null]; // bias and mask went in at `part`
-  const markBindings = [params, null, null, null, counts, seen, null, null, null]; // `mark` uses no other binding
+  const lp = alloc.storage('sample.lp', LOGPROBS_WORDS * 4);
+  const partBindings = [params, a.step, a.logits, null, counts, seen, bias, parts, allowed, null]; // `part` writes no result
+  const pickBindings = [params, a.step, a.logits, a.result, counts, seen, null, parts, null, null]; // bias and mask went in at `part`
+  const markBindings = [params, null, null, null, counts, seen, null, null, null, null]; // `mark` uses no other binding
+  const logprobsBindings = [params, a.step, a.logits, a.result, null, null, null, null, null, lp];
   const dispatch = (label: string, pipeline: GPUComputePipeline, bindings: readonly Binding[], grid: Dispatch['grid']): Dispatch =>
     ({ label, pipeline, bindGroup: bindGroup(alloc, label, pipeline, bindings), grid });
   return {
     pick: [dispatch('sample/part', partPipeline, partBindings, () => [nParts]), dispatch('sample/pick', pickPipeline, pickBindings, () => [1])],
     mark: dispatch('sample/mark', markPipeline, markBindings, (n) => [ceilDiv(n, WG)]),
+    logprobs: dispatch('sample/logprobs', logprobsPipeline, logprobsBindings, () => [1]),
+    lp,
     counts,
     seen,
     bias,

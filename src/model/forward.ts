@@ -1,9 +1,10 @@
 import { EmberError } from '../errors.ts';
 import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
-import { STEP, STEP_DEFAULTS, encodeDispatches, type StepValues } from '../kernels/dispatch.ts';
-import { NONFINITE_LOGITS, resetSampler as resetSamplerState } from '../kernels/sample.ts';
+import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
+import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type TokenLogprobs } from '../kernels/sample.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
+import { READBACK_LOGPROBS_AT } from './readback_ring.ts';
 
 /**
  * A loaded Model's forward passes: each writes the Step uniforms and the token ids, encodes the dispatch lists made at
@@ -22,9 +23,12 @@ export interface PassTimer {
  * Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. `chained`: one token,
  * the one the previous pass sampled (read from `result` on the GPU).
  */
-export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head = true): void {
+export function encodeForward(
+  m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head = true, logprobs = false,
+): void {
   const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const lists = head ? ([[layers, n], [m.head, 1]] as const) : ([[layers, n]] as const);
+  const tail = head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
+  const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, 1] as const)];
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
     for (const [list, tokens] of lists) encodeDispatches(pass, list, tokens);
@@ -48,7 +52,7 @@ export function encodeForward(m: Model, enc: GPUCommandEncoder, n: number, timer
  * means nothing.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean; masked?: boolean };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean; masked?: boolean; logprobs?: number };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -64,6 +68,8 @@ export function resetSampler(
 export interface PendingStep {
   /** The id it sampled, once read back (its only readback). */
   wait(): Promise<number>;
+  /** Where the pass reported logprobs (Sampling.logprobs): the sampled token's, read back with its id. */
+  logprobs?(): Promise<TokenLogprobs>;
 }
 
 /**
@@ -114,16 +120,20 @@ export async function submitForward(
     record: s.record === false ? 0 : 1,
     uniform_rand: uniformRand,
     masked: s.masked ? 1 : 0, // the sampler's `allowed` bits, written for this step (writeAllowed)
+    logprobs: s.logprobs ?? 0,
   };
+  const logprobs = (s.logprobs ?? 0) > 0 && s.head !== false;
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null, s.head !== false);
+  encodeForward(m, enc, n, timer, tokens === null, s.head !== false, logprobs);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
+  if (logprobs) enc.copyBufferToBuffer(m.sampler.lp, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, LOGPROBS_WORDS * 4);
   gpu.device.queue.submit([enc.finish()]);
-  const id = m.readback.read(slot, n);
+  const words = m.readback.readWords(slot, n, logprobs ? READBACK_LOGPROBS_AT + LOGPROBS_WORDS : 1);
+  const id = words.then((w) => w[0]);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
     if (v === NONFINITE_LOGITS && s.head !== false) {
@@ -133,7 +143,10 @@ export async function submitForward(
     return v;
   });
   void ran.catch(() => {}); // a discarded step's failure is nobody's to see
-  return { wait: () => m.readback.wait(ran) };
+  if (!logprobs) return { wait: () => m.readback.wait(ran) };
+  const reported = ran.then(() => words).then((w) => decodeLogprobs(w.subarray(READBACK_LOGPROBS_AT)));
+  void reported.catch(() => {});
+  return { wait: () => m.readback.wait(ran), logprobs: () => reported };
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

@@ -9,7 +9,7 @@ import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
 import { buildSwiglu } from '../kernels/swiglu.ts';
-import { buildSample, type Sampler } from '../kernels/sample.ts';
+import { buildSample, LOGPROBS_WORDS, type Sampler } from '../kernels/sample.ts';
 import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import { buildShortConv } from '../kernels/shortconv.ts';
@@ -21,7 +21,10 @@ import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/q
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
-import { READBACK_RING, ReadbackRing } from './readback_ring.ts';
+import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
+
+/** A readback buffer: the id, then (where asked) the sampler's logprobs. */
+const READBACK_BYTES = (READBACK_LOGPROBS_AT + LOGPROBS_WORDS) * 4;
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 
@@ -52,7 +55,7 @@ export interface Model {
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
     readonly result: GPUBuffer; // (1) u32, the sampled token
   };
-  /** MAP_READ copies of `result`, one per pass in flight. */
+  /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
   readonly readback: ReadbackRing;
   /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls). */
   readonly decode: readonly Dispatch[];
@@ -142,7 +145,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
-    alloc.create(`result.readback.${i}`, 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // (4) u32, [0] used
+    alloc.create(`result.readback.${i}`, READBACK_BYTES, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
 
   // Frequencies per rotated dimension, with whatever scaling the model asks for; Gemma 3's windowed

@@ -2,6 +2,8 @@ import { MapPacer, sleep } from './map_pacer.ts';
 
 /** Readback buffers a model has: at most this many forward passes can be in flight at once. */
 export const READBACK_RING = 4;
+/** Where a pass's logprobs land in its readback buffer (words), after its id. */
+export const READBACK_LOGPROBS_AT = 4;
 
 /**
  * Sampled ids come back through a few MAP_READ buffers used in turn, so several steps can be in flight:
@@ -37,10 +39,15 @@ export class ReadbackRing {
 
   /** Reads buffer i's u32, right after the submit of the pass (of `tokens` tokens) that copies into it. */
   read(i: number, tokens = 1): Promise<number> {
+    return this.readWords(i, tokens, 1).then((w) => w[0]);
+  }
+
+  /** Reads buffer i's first `words` u32 (the id, then what else the pass copied there: its logprobs). */
+  readWords(i: number, tokens: number, words: number): Promise<Uint32Array> {
     const buf = this.buffers[i];
     this.reads++;
     const id = this.mapped(buf, tokens).then(() => {
-      const v = new Uint32Array(buf.getMappedRange(0, 4))[0];
+      const v = new Uint32Array(buf.getMappedRange(0, words * 4).slice(0));
       buf.unmap();
       return v;
     });

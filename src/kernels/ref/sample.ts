@@ -97,3 +97,17 @@ export function sampleRef(logits: ArrayLike<number>, s: SampleSettings): number 
   }
   return argmaxRef(logits);
 }
+
+/**
+ * The `logprobs` pass: the chosen token's log-probability and the k likeliest tokens' (likeliest first, lower id on
+ * ties; never a masked one), under the softmax of `adjusted` (adjustLogitsRef's logits) over the first nValid.
+ */
+export function logprobsRef(adjusted: Float32Array, chosen: number, k: number, nValid = adjusted.length) {
+  const valid = adjusted.subarray(0, nValid);
+  const m = Math.max(...valid);
+  let total = 0;
+  for (const v of valid) total += Math.exp(v - m);
+  const lse = m + Math.log(total);
+  const order = [...valid.keys()].filter((i) => valid[i] > MASKED_LOGIT).sort((a, b) => valid[b] - valid[a] || a - b);
+  return { logprob: valid[chosen] - lse, top: order.slice(0, k).map((id) => ({ id, logprob: valid[id] - lse })) };
+}
