@@ -228,9 +228,10 @@ fn part(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var best_i = 0u;
   var worst = 3.4e38;
   var bad = false;
+  let masked = step.masked != 0u; // read once: a CPU adapter loads a uniform lane by lane
   for (var i = lo + lid; i < hi; i += WG) {
     let v = logits[i];
-    if (step.masked != 0u && ((allowed[i >> 5u] >> (i & 31u)) & 1u) == 0u) {
+    if (masked && ((allowed[i >> 5u] >> (i & 31u)) & 1u) == 0u) {
       logits[i] = MASKED;
       continue; // neither the max nor the min: the thresholds stay among the allowed tokens
     }

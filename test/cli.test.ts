@@ -1,7 +1,8 @@
 /** The CLI as a user runs it: `npx emberlm ...` → bin/emberlm.js → dist/cli.js (built by vite). */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
@@ -57,6 +58,28 @@ describe('emberlm CLI', () => {
     expect(repeats(penalized)).toBeLessThan(repeats(plain));
     const bad = cli(['generate', '--model', model, '--prompt', 'x', '--logit-bias', '5']);
     expect(bad.stderr).toMatch(/--logit-bias expects ID:BIAS pairs/);
+  });
+
+  it('generate holds the output to a JSON Schema (--json-schema FILE) and reports logprobs (--logprobs K)', () => {
+    const model = sharedModelPath('stories260K/stories260K.gguf');
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-cli-schema-'));
+    const schema = join(dir, 'kid.json');
+    writeFileSync(schema, JSON.stringify({ type: 'object', properties: { name: { enum: ['Lily', 'Tom'] }, age: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['name', 'age'] }));
+    const args = ['generate', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0', '--json'];
+    const r = cli([...args, '--json-schema', schema, '--logprobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.finish_reason).toBe('stop');
+    expect(JSON.parse(out.text)).toMatchObject({ name: expect.stringMatching(/^(Lily|Tom)$/), age: expect.any(Number) });
+    expect(out.logprobs).toHaveLength(out.ids.length - 1); // every token but the end of generation, which is not streamed
+    // Two alternatives where the grammar allows two or more tokens; where it allows one, that one, certain.
+    for (const lp of out.logprobs) expect(lp.top.length === 2 || (lp.top.length === 1 && lp.top[0].logprob === 0)).toBe(true);
+    expect(out.logprobs.some((lp: { top: unknown[] }) => lp.top.length === 2)).toBe(true);
+    const object = JSON.parse(cli([...args, '--json-object']).stdout);
+    expect(object.text).toMatch(/^\{/);
+    writeFileSync(schema, '{ not json');
+    expect(cli([...args, '--json-schema', schema]).stderr).toMatch(/--json-schema .*kid\.json/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('generate streams text to stdout', () => {

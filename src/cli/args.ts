@@ -28,7 +28,7 @@ export const COMMAND_OPTIONS = {
     'repetition-penalty': str, 'presence-penalty': str, 'frequency-penalty': str, 'logit-bias': str,
     'parse-special': bool,
     quant: str, ctx: str, kv: str, attention: str, 'no-f16': bool, ...AUTOTUNE, cache: str,
-    json: bool,
+    json: bool, logprobs: str, 'json-object': bool, 'json-schema': str,
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
   cache: { json: bool },

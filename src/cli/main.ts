@@ -10,6 +10,8 @@ import type { LoadProgress } from '../loader/progress.ts';
 import { tokenizerFromGGUF, type Tokenizer } from '../tokenizer/index.ts';
 import { attentionFlag, autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
+import { grammarConstraint, type OutputFormat } from '../grammar/constraint.ts';
+import { readFile } from 'node:fs/promises';
 import { decimal, num, parseCommandLine, type Flags } from './args.ts';
 import { cacheFolder } from './files.ts';
 
@@ -49,6 +51,9 @@ generate options:
                       on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
   --cache DIR         keep weights converted to the ggml schemes in DIR, so --quant runs once per model file
   --json              print one JSON object at the end instead of streaming text
+  --logprobs K        with --json: each token's log-probability and its K likeliest alternatives' (0..20)
+  --json-object       the output held to a JSON object by a grammar (each token chosen among those that continue it)
+  --json-schema FILE  the output held to JSON that the JSON Schema in FILE accepts
 
 bench options (speed; medians over repeats, warm-up excluded):
   --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
@@ -131,7 +136,9 @@ async function generate(flags: Flags): Promise<void> {
     logitBias: logitBias(flags),
     seed: num(flags, 'seed'),
     parseSpecial: flags['parse-special'] === true,
+    logprobs: num(flags, 'logprobs'),
   };
+  const output = await outputFlag(flags);
   const engine = await Engine.load(need(flags, 'model'), {
     hubUrl: process.env.EMBERLM_HUB_URL,
     onProgress: showDownload,
@@ -145,7 +152,8 @@ async function generate(flags: Flags): Promise<void> {
   });
   try {
     const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
-    const it = engine.generate(prompt, options);
+    const constraint = output ? await grammarConstraint(engine.tokenizer, engine.config.vocab, output) : undefined;
+    const it = engine.generate(prompt, { ...options, constraint });
     for await (const t of it) {
       if (stdoutGone) break; // `emberlm generate ... | head`: nobody reads the rest (break ends the generation)
       if (!json) process.stdout.write(t.text);
@@ -161,6 +169,7 @@ async function generate(flags: Flags): Promise<void> {
           ids: res.ids,
           text: res.text,
           finish_reason: res.finishReason,
+          ...(res.logprobs ? { logprobs: res.logprobs } : {}),
           stats: { prefill_tok_s: round(s.prefillTokS), decode_tok_s: round(s.decodeTokS), ttft_ms: round(s.ttftMs), prompt_tokens: s.promptTokens, generated_tokens: s.generatedTokens },
         }) + '\n',
       );
@@ -168,6 +177,23 @@ async function generate(flags: Flags): Promise<void> {
   } finally {
     engine.dispose();
   }
+}
+
+/** --json-object or --json-schema FILE: the output held to a JSON object, or to JSON the schema (a file) accepts. */
+async function outputFlag(flags: Flags): Promise<OutputFormat | undefined> {
+  const file = flags['json-schema'];
+  if (file !== undefined) {
+    if (typeof file !== 'string') throw new EmberError('BAD_ARGUMENT', '--json-schema needs a file holding a JSON Schema');
+    let schema: unknown;
+    try {
+      schema = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new EmberError('BAD_ARGUMENT', `--json-schema ${file}: ${(e as Error).message}`);
+    }
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new EmberError('BAD_ARGUMENT', `--json-schema ${file}: not a JSON Schema object`);
+    return { type: 'json_schema', schema: schema as Record<string, unknown> };
+  }
+  return flags['json-object'] === true ? { type: 'json' } : undefined;
 }
 
 /** The tokenizer alone (no weights read) of whatever `generate` takes: a GGUF file, an HF folder, a Hub id. */
