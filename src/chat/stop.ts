@@ -22,7 +22,7 @@ export class StopMatcher {
       this.held = '';
       return { text: buf.slice(0, at), stopped: true };
     }
-    const keep = this.partialTail(buf);
+    const keep = partialTail(buf, this.stops, this.longest);
     this.held = buf.slice(buf.length - keep);
     return { text: buf.slice(0, buf.length - keep), stopped: false };
   }
@@ -34,12 +34,13 @@ export class StopMatcher {
     return t;
   }
 
-  /** Length of the longest suffix of `buf` that is a proper prefix of some stop string. */
-  private partialTail(buf: string): number {
-    for (let n = Math.min(this.longest - 1, buf.length); n > 0; n--) {
-      const tail = buf.slice(buf.length - n);
-      if (this.stops.some((s) => s.startsWith(tail))) return n;
-    }
-    return 0;
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of one of `words` (text to hold back). */
+export function partialTail(text: string, words: readonly string[], longest = Math.max(0, ...words.map((w) => w.length))): number {
+  for (let n = Math.min(longest - 1, text.length); n > 0; n--) {
+    const tail = text.slice(text.length - n);
+    if (words.some((w) => w.startsWith(tail))) return n;
   }
+  return 0;
 }

@@ -9,6 +9,7 @@
  */
 
 import { parsePythonicCalls } from './pythonic.ts';
+import { partialTail } from './stop.ts';
 
 export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args' | 'pythonic';
 
@@ -111,14 +112,6 @@ export interface ReplyPart {
   calls: ParsedToolCall[];
 }
 
-/** Length of the longest suffix of `text` that is a proper prefix of `word`. */
-function partialTail(text: string, word: string): number {
-  for (let n = Math.min(word.length - 1, text.length); n > 0; n--) {
-    if (word.startsWith(text.slice(text.length - n))) return n;
-  }
-  return 0;
-}
-
 /**
  * Splits a reply, as it streams, into content and tool calls. Text that may be the start of a call is held
  * back until it is decided; whitespace between calls is dropped. `maxCalls` (1 for parallel_tool_calls:
@@ -157,7 +150,7 @@ export class ToolCallSplitter {
     for (;;) {
       if (this.mode === 'content') {
         const at = this.held.indexOf(opener);
-        const safe = at >= 0 ? at : this.held.length - partialTail(this.held, opener);
+        const safe = at >= 0 ? at : this.held.length - partialTail(this.held, [opener]);
         this.emitContent(out, this.held.slice(0, safe));
         this.held = this.held.slice(safe);
         if (at < 0) return out;
