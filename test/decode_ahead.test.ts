@@ -6,7 +6,7 @@
  * aside after every token, and the context's end under each overflow policy. The steps run ahead are
  * counted (readbacks): none past maxTokens or the context, and decodeAhead - 1 dropped after an EOS.
  * Dispose and a lost device with steps in flight end with their typed errors and what was produced.
- * On test/fixtures/granite4h and falcon_h1, whose Mamba-2 states are kept only after each pass's last position, interleaved streams
+ * On test/fixtures/granite4h, falcon_h1 and qwen3_5, whose recurrent (Mamba-2, Gated DeltaNet) states are kept only after each pass's last position, interleaved streams
  * and the overflow policies (each a restart behind the cache) equal their one-step and solo runs too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,8 +213,9 @@ describe('decode ahead: the pipelined loop equals the one-step loop', () => {
   });
 });
 
-// granite4h: Mamba-2 layers in place of attention; falcon_h1: beside it, K/V and states restarting together
-describe.each(['granite4h', 'falcon_h1'])('decode ahead on a recurrent model (test/fixtures/%s: Mamba-2 states kept in slots by position)', (name) => {
+// granite4h: Mamba-2 layers in place of attention; falcon_h1: beside it, K/V and states restarting together; qwen3_5: Gated
+// DeltaNet layers in place of attention
+describe.each(['granite4h', 'falcon_h1', 'qwen3_5'])('decode ahead on a recurrent model (test/fixtures/%s: recurrent states kept in slots by position)', (name) => {
   it('interleaved streams and the context end under each overflow policy: equal at every depth, as their solo runs', async () => {
     const g = await Engine.load(hfOracleFolder(name), { gpu: await testGpu(), contextLength: 40, maxBatch: 16 });
     g.tuning.passMs = Infinity;

@@ -122,9 +122,9 @@ describe('KvRings with a recurrent state (Mamba-2): kept after the last position
   });
 });
 
-describe('granite4h (test/fixtures/granite4h, 3 Mamba-2 layers): requests that go back behind the cache', () => {
+describe.each(['granite4h', 'qwen3_5'])('%s (test/fixtures: 3 recurrent layers, Mamba-2 or Gated DeltaNet): requests that go back behind the cache', (name) => {
   // the most steps in flight past a stop (decodeAhead 4): their states take the other slots
-  const { engine, tokens, expectFromScratch } = cachedAndScratch('granite4h', 11, 4);
+  const { engine, tokens, expectFromScratch } = cachedAndScratch(name, 11, 4);
 
   it('the next turn of a conversation reuses everything the cache holds, after a generation stopped with steps in flight', async () => {
     await engine().complete(tokens(20), GREEDY); // 8 tokens: 7 of them fed back, decode steps submitted ahead

@@ -5,7 +5,8 @@ import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
 import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, chooseDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { autotuneChoices, resetAutotune } from '../src/kernels/autotune.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, attnGateRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { buildAttnGate } from '../src/kernels/attn_gate.ts';
 import { buildShortConv } from '../src/kernels/shortconv.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
@@ -344,6 +345,20 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     run(gpu, [await buildRmsnorm(gpu, alloc, { dim: D, eps: 1e-6, step: stepBuffer(alloc, { n_tokens: T }), x: alloc.upload('x', x), weight: alloc.upload('w', w), y, add: true })], T);
     const want = rmsnormRef(x, w, D, 1e-6).map((v, i) => v + res[i]);
     expect(worstRatio(await f32(gpu, y, T * D), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it('attn_gate: the attention output times sigmoid(gate), the pass\'s tokens only', async () => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const T = 3, width = 72;
+    const out = randn(rng(5), (T + 1) * width, 2), gate = randn(rng(6), (T + 1) * width, 4);
+    const buf = alloc.upload('attn', out);
+    run(gpu, [await buildAttnGate(gpu, alloc, { width, gate: alloc.upload('gate', gate), out: buf, step: stepBuffer(alloc, { n_tokens: T }) })], T);
+    const want = attnGateRef(out.subarray(0, T * width), gate.subarray(0, T * width));
+    const got = await f32(gpu, buf, (T + 1) * width);
+    expect(worstRatio(got.subarray(0, T * width), want, 1e-6, 1e-5)).toBeLessThanOrEqual(1);
+    expect(got.subarray(T * width)).toEqual(out.subarray(T * width)); // a row past n_tokens is left as it was
     alloc.destroyAll();
   });
 

@@ -12,6 +12,8 @@ import { SAMPLE_PARAMS, SAMPLE_SOURCE } from '../src/kernels/sample.ts';
 import { QK_NORM_PARAMS, QK_NORM_SOURCE } from '../src/kernels/qk_norm.ts';
 import { SHORTCONV_PARAMS, SHORTCONV_SOURCE } from '../src/kernels/shortconv.ts';
 import { SSM_PARAMS, SSM_SOURCE } from '../src/kernels/ssm.ts';
+import { DELTA_NET_PARAMS, DELTA_NET_SOURCE } from '../src/kernels/delta_net.ts';
+import { ATTN_GATE_PARAMS, ATTN_GATE_SOURCE } from '../src/kernels/attn_gate.ts';
 
 const KERNELS: [string, string, UniformLayout][] = [
   ['rmsnorm', RMSNORM_SOURCE, RMSNORM_PARAMS],
@@ -23,6 +25,8 @@ const KERNELS: [string, string, UniformLayout][] = [
   ['qk_norm', QK_NORM_SOURCE, QK_NORM_PARAMS],
   ['shortconv', SHORTCONV_SOURCE, SHORTCONV_PARAMS],
   ['ssm', SSM_SOURCE, SSM_PARAMS],
+  ['delta_net', DELTA_NET_SOURCE, DELTA_NET_PARAMS],
+  ['attn_gate', ATTN_GATE_SOURCE, ATTN_GATE_PARAMS],
 ];
 
 describe('uniform layouts', () => {

@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLayer, yarnMscale, type Arch, type ModelConfig, type RopeScalingConfig } from '../model/config.ts';
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
+import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -10,7 +11,7 @@ export const HF_MODEL_TYPES = {
   gemma2: 'Gemma2ForCausalLM', gemma3_text: 'Gemma3ForCausalLM', phi3: 'Phi3ForCausalLM', smollm3: 'SmolLM3ForCausalLM',
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
-  falcon_h1: 'FalconH1ForCausalLM',
+  falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -21,6 +22,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   granitemoehybrid: 'granite', // Granite 4.0's dense models (every layer attention, no experts), as llama.cpp converts them
   ministral3: 'mistral3', // llama.cpp's name for it
   falcon_h1: 'falcon-h1', // llama.cpp's name for it
+  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', // (the second: the text model of a checkpoint with a vision tower)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -36,7 +38,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -49,10 +51,10 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
  */
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
-  const cfg = json;
+  const modelType = typeFrom(json, file);
+  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
-  const modelType = typeFrom(cfg, file);
   const has = (field: string) => cfg[field] !== undefined && cfg[field] !== null;
   const num = (field: string, fallback?: number): number => {
     if (!has(field)) {
@@ -80,6 +82,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   const lfm2 = modelType === 'lfm2';
   const falcon = modelType === 'falcon_h1';
+  const qwen35 = modelType === 'qwen3_5' || modelType === 'qwen3_5_text';
   if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
@@ -95,9 +98,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const nHead = posInt('num_attention_heads');
   const nKv = posInt('num_key_value_heads', nHead);
   if (!has('head_dim') && nEmbd % nHead !== 0) throw bad('hidden_size', `${nEmbd} is not a multiple of num_attention_heads ${nHead} (and head_dim is not given)`);
-  const headDim = posInt('head_dim', gemma && !has('head_dim') ? 256 : nEmbd / nHead);
+  const headDim = posInt('head_dim', (gemma || qwen35) && !has('head_dim') ? 256 : nEmbd / nHead);
   const rp = isObject(cfg.rope_parameters) ? cfg.rope_parameters : {};
-  const partial = typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : num('partial_rotary_factor', 1);
+  const partial = typeof rp.partial_rotary_factor === 'number' ? rp.partial_rotary_factor : num('partial_rotary_factor', qwen35 ? 0.25 : 1);
   const nRot = Math.trunc(headDim * partial); // transformers: int(head_dim * partial_rotary_factor)
   if (!(partial > 0 && partial <= 1) || nRot % 2 !== 0) throw bad('partial_rotary_factor', `is ${partial}; expected a fraction of head_dim ${headDim} giving an even number of rotated dims`);
 
@@ -115,8 +118,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   // Granite 4.0 rotates only with position_embedding_type "rope" (GraniteMoeHybridConfig's default is none: NoPE)
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
-  // (LFM2's and Granite 4.0's layer_types name their layers' kinds, no windows)
-  const windows = lfm2 || granite4 || falcon ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  const qwen35Mixers = qwen35 ? qwen35Layers(cfg, file, bad, nLayer) : null;
+  // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
+  const windows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -139,7 +143,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo || lfm2,
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35,
     qkNormAllHeads: olmo,
     // (Lfm2Config: tie_embedding, when given, wins)
     tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
@@ -150,6 +154,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
+    ...(qwen35Mixers ? { layerDelta: Object.freeze(qwen35Mixers.layerDelta), delta: Object.freeze(qwen35Mixers.delta), attnGate: true } : {}),
     ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,

@@ -208,9 +208,10 @@ function checker(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string) {
 
 function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string): HFWeightSource {
   const { tensor, scalesOf, blockRows, blockCols } = checker(set, c, extra, name);
-  // Gemma stores RMSNorm weights as w and applies (1 + w) (computed in f32); folded in here, once, as
-  // llama.cpp's converter does, so the forward pass runs one RMSNorm for every family.
-  const normPlusOne = extra.modelType === 'gemma2' || extra.modelType === 'gemma3_text';
+  // Gemma and Qwen3.5 store RMSNorm weights as w and apply (1 + w) (computed in f32); folded in here, once, as
+  // llama.cpp's converter does, so the forward pass runs one RMSNorm for every family. (Qwen3.5's gated norm, ssm_norm,
+  // multiplies by its weight as it is.)
+  const normPlusOne = ['gemma2', 'gemma3_text', 'qwen3_5', 'qwen3_5_text'].includes(extra.modelType);
   return {
     name,
     has: (gguf) => {
@@ -220,7 +221,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
     async vector(gguf, n, shape = [n]) {
       const t = tensor(gguf, shape);
       const v = tensorToF32(t, await readTensorBytes(t));
-      if (normPlusOne && gguf.endsWith('norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
+      if (normPlusOne && gguf.endsWith('norm.weight') && !gguf.endsWith('ssm_norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
       if (/\.ssm_a$/.test(gguf)) for (let i = 0; i < v.length; i++) v[i] = -Math.exp(v[i]); // A = -exp(A_log)
       return v;
     },

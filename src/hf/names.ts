@@ -1,6 +1,7 @@
 import type { ModelConfig } from '../model/config.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import { ssmConvDim, ssmInner, ssmInProj } from '../model/ssm_shape.ts';
+import { deltaConvDim, deltaValueDim } from '../model/delta_shape.ts';
 import type { HFExtra, HFModelType } from './config.ts';
 
 /**
@@ -104,13 +105,32 @@ const FALCON_H1_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'feed_forward.down_proj.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1';
+/**
+ * Qwen3.5: Llama's names for the attention layers (q_proj twice as wide: q and its output gate) and the FFN, and the
+ * Gated DeltaNet layers' `linear_attn` by llama.cpp's qwen35 names (ssm_a holds A_log there, as for Mamba-2).
+ */
+const QWEN35_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => g !== 'ffn_norm.weight'),
+  ['post_attention_norm.weight', 'post_attention_layernorm.weight'], // the FFN's pre-norm, by llama.cpp's qwen35 name
+  ['attn_qkv.weight', 'linear_attn.in_proj_qkv.weight'],
+  ['attn_gate.weight', 'linear_attn.in_proj_z.weight'],
+  ['ssm_beta.weight', 'linear_attn.in_proj_b.weight'],
+  ['ssm_alpha.weight', 'linear_attn.in_proj_a.weight'],
+  ['ssm_conv1d.weight', 'linear_attn.conv1d.weight'],
+  ['ssm_dt.bias', 'linear_attn.dt_bias'],
+  ['ssm_a', 'linear_attn.A_log'],
+  ['ssm_norm.weight', 'linear_attn.norm.weight'],
+  ['ssm_out.weight', 'linear_attn.out_proj.weight'],
+];
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
+  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
@@ -120,8 +140,17 @@ const GLOBAL_TO_GGUF = new Map(GLOBAL.map(([g, h]) => [h, g] as const));
 /** Falcon-H1's final norm is `final_layernorm`. */
 const FALCON_FINAL_NORM = 'model.final_layernorm.weight';
 
+/** A checkpoint whose language model sits beside a vision tower keeps it under model.language_model (Qwen3.5's). */
+const inLanguageModel = (modelType?: HFModelType) => modelType === 'qwen3_5';
+const LANGUAGE_MODEL = 'model.language_model.';
+
 /** The HF name of a GGUF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
 export function hfTensorName(gguf: string, modelType?: HFModelType): string | null {
+  const name = textModelName(gguf, modelType);
+  return name && inLanguageModel(modelType) ? name.replace(/^model\./, LANGUAGE_MODEL) : name;
+}
+
+function textModelName(gguf: string, modelType?: HFModelType): string | null {
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const g = GLOBAL_TO_HF.get(gguf);
   if (g) return g;
@@ -132,6 +161,10 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 
 /** The GGUF name of an HF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
 export function ggufTensorName(hf: string, modelType?: HFModelType): string | null {
+  if (inLanguageModel(modelType)) {
+    if (!hf.startsWith(LANGUAGE_MODEL) && hf !== 'lm_head.weight') return null; // the vision tower's, the MTP head's
+    hf = hf.replace(LANGUAGE_MODEL, 'model.');
+  }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
   const g = GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
@@ -188,10 +221,30 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
         continue;
       }
     }
+    if (c.layerDelta[i] && c.delta) {
+      const m = c.delta, convDim = deltaConvDim(m), valueDim = deltaValueDim(m);
+      out.push(
+        { name: `${b}attn_norm.weight`, shape: [D] },
+        { name: `${b}attn_qkv.weight`, shape: [convDim, D] },
+        { name: `${b}attn_gate.weight`, shape: [valueDim, D] },
+        { name: `${b}ssm_beta.weight`, shape: [m.nVHead, D] },
+        { name: `${b}ssm_alpha.weight`, shape: [m.nVHead, D] },
+        { name: `${b}ssm_conv1d.weight`, shape: [convDim, m.convKernel] }, // HF's [convDim, 1, taps]
+        { name: `${b}ssm_dt.bias`, shape: [m.nVHead] },
+        { name: `${b}ssm_a`, shape: [m.nVHead] },
+        { name: `${b}ssm_norm.weight`, shape: [m.headVDim] },
+        { name: `${b}ssm_out.weight`, shape: [D, valueDim] },
+        { name: `${b}post_attention_norm.weight`, shape: [D] }, // (llama.cpp's qwen35 name for the FFN's pre-norm)
+        { name: `${b}ffn_gate.weight`, shape: [F, D] },
+        { name: `${b}ffn_up.weight`, shape: [F, D] },
+        { name: `${b}ffn_down.weight`, shape: [D, F] },
+      );
+      continue;
+    }
     out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
-    if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] });
+    if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}${c.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] });
-    else out.push({ name: `${b}attn_q.weight`, shape: [qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
+    else out.push({ name: `${b}attn_q.weight`, shape: [c.attnGate ? 2 * qDim : qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
     if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] });
     else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] });
     if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });

@@ -63,10 +63,20 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
   const groupWidth = (s.nHead / s.nGroup) * s.headDim;
   const sg = (a.subgroups ?? gpu.caps.subgroups) && gpu.caps.subgroups && (s.nGroup === 1 || groupWidth % (gpu.caps.subgroupMaxSize ?? WG) === 0);
   return [
-    await buildKernel(gpu, alloc, {
-      ...common, label: 'ssm/conv', entry: 'conv', constants,
-      bindings: [a.zxbcdt, a.convWeight, a.convBias, a.ring, a.xbc, null, null, null],
-      grid: (n) => [ceilDiv(convDim, WG), n],
+    await buildSsmConv(gpu, alloc, {
+      label: 'ssm/conv',
+      inner,
+      convDim,
+      inProj: values.in_proj,
+      taps: s.convKernel,
+      rows: a.rows,
+      segments: { nGroup: s.nGroup, dState: s.dState, scales: [s.inScales[1], s.inScales[2], s.inScales[3]] },
+      input: a.zxbcdt,
+      convWeight: a.convWeight,
+      convBias: a.convBias,
+      ring: a.ring,
+      out: a.xbc,
+      step: a.step,
     }),
     await buildKernel(gpu, alloc, sg ? {
       ...common, code: shaderText(source + subgroupScan, { subgroups: true }, state4), label: 'ssm/scan_sg', entry: 'scan_sg', constants,
@@ -78,4 +88,48 @@ export async function buildSsm(gpu: Gpu, alloc: Allocator, a: SsmArgs): Promise<
       grid: () => [ceilDiv(inner, WG)],
     }),
   ];
+}
+
+/**
+ * ssm.wgsl's causal convolution on its own, for every mixer whose in-projection row is z, then the convolved channels
+ * (Mamba-2's x|B|C, Gated DeltaNet's q|k|v), then per-head values it does not read.
+ */
+export interface SsmConvArgs {
+  label: string; // the dispatch's: 'ssm/conv', or '<family>/conv' of a mixer that reuses it
+  inner: number; // the channels in front of the convolved ones in a row of `input` (z's width)
+  convDim: number; // the convolved channels
+  inProj: number; // a row of `input`
+  taps: number;
+  rows: number; // the ring's rows: kvCacheRows(taps, nCtx, maxBatch)
+  /** Mamba-2's x|B|C scaled by segment as read (x: inner channels, B and C: nGroup dState each); unscaled if absent. */
+  segments?: { nGroup: number; dState: number; scales: readonly [number, number, number] };
+  input: GPUBuffer; // (T, inProj)
+  convWeight: GPUBuffer; // (convDim, taps) f32, oldest position first
+  convBias: GPUBuffer; // (convDim) f32
+  ring: GPUBuffer; // (rows, convDim) f32: the convolved channels by position, kept across passes
+  out: GPUBuffer; // (T, convDim): convolved, SiLU
+  step: GPUBuffer;
+}
+
+export async function buildSsmConv(gpu: Gpu, alloc: Allocator, a: SsmConvArgs): Promise<Dispatch> {
+  const WG = 64;
+  const seg = a.segments ?? { nGroup: 1, dState: 0, scales: [1, 1, 1] as const };
+  // The fields the convolution reads; the scan's are zero (its own dispatch has its own Params).
+  const values = {
+    n_head: 0, head_dim: 0, d_state: seg.dState, n_group: seg.nGroup,
+    inner: a.inner, conv_dim: a.convDim, in_proj: a.inProj, taps: a.taps, rows: a.rows, slots: 0, dt_min: 0, dt_max: 0,
+    z_scale: 1, x_scale: seg.scales[0], b_scale: seg.scales[1], c_scale: seg.scales[2], dt_scale: 1,
+  };
+  return buildKernel(gpu, alloc, {
+    // STATE4 sizes only the scan's registers: one text, so one pipeline, serves every shape's convolution
+    code: shaderText(source, {}, 'const STATE4: u32 = 1u;'),
+    label: a.label,
+    entry: 'conv',
+    constants: { WG },
+    params: SSM_PARAMS,
+    values,
+    step: a.step,
+    bindings: [a.input, a.convWeight, a.convBias, a.ring, a.out, null, null, null],
+    grid: (n) => [ceilDiv(a.convDim, WG), n],
+  });
 }

@@ -3,9 +3,11 @@ import { metaBool, metaNumber, metaString, type GGUFFile } from '../gguf/reader.
 import { printable } from '../util/printable.ts';
 import { validateConfig, validateSsm, type ConfigFieldNames } from './validate.ts';
 import { UNIT_SCALES, type SsmShape } from './ssm_shape.ts';
+import type { DeltaShape } from './delta_shape.ts';
+import { qwen35Gguf, qwen35NextnLayers } from './config_delta_gguf.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -51,6 +53,20 @@ export interface ModelConfig {
   readonly layerSsm: readonly boolean[];
   /** The Mamba-2 mixers' shape, or null where no layer has one. */
   readonly ssm: SsmShape | null;
+  /**
+   * Per layer: a Gated DeltaNet in place of attention (Qwen3.5's linear-attention layers): in-projections to z, q|k|v,
+   * b and a; q|k|v convolved causally (SiLU); q and k L2-normalised; a delta-rule update of a (key x value) state per
+   * value head, decayed by exp(A softplus(a + dt_bias)), written by sigmoid(b); the read-out RMS-normalised per head,
+   * times SiLU(z); out_proj. Empty for the other families.
+   */
+  readonly layerDelta: readonly boolean[];
+  /** The Gated DeltaNet mixers' shape, or null where no layer has one. */
+  readonly delta: DeltaShape | null;
+  /**
+   * Qwen3.5's attention layers: the q projection also writes a gate per q channel (its rows interleaved per head: q
+   * then gate), and the attention's output is multiplied by sigmoid(gate) before o_proj.
+   */
+  readonly attnGate: boolean;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -122,7 +138,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, attnGate: false, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -193,10 +209,11 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     // llama.cpp allows a padded embedding (more rows than tokens); fewer rows than tokens is broken.
     if (tokens.length > vocab) throw new EmberError('BAD_MODEL', `${f.source.name}: tokenizer has ${tokens.length} tokens but token_embd.weight has ${vocab} rows`);
   }
-  const nLayer = positive(f, k('block_count'), num('block_count'));
+  const nLayer = positive(f, k('block_count'), num('block_count') - qwen35NextnLayers(f, arch));
   const contextTrain = num('context_length', 2048);
   const gemma = arch === 'gemma2' || arch === 'gemma3';
   const olmo = arch === 'olmo2';
+  const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
@@ -226,7 +243,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     layerRope: Object.freeze([]), // likewise
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : granite('embedding_scale', 0),
     preNorms: !olmo,
-    postNorms: f.tensors.has('blk.0.post_attention_norm.weight'),
+    postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
@@ -239,6 +256,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     layerSsm: Object.freeze([]), // filled in below
     ssm: hybrid || falcon ? ggufSsm(f, arch) : null,
     ssmBesideAttention: falcon,
+    layerDelta: Object.freeze([]), // filled in below
+    delta: null,
+    attnGate: qwen35,
     mup: null,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
@@ -249,8 +269,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const recurrent = Array.from({ length: nLayer }, (_, l) => kvPerLayer?.[l] === 0);
   // granitehybrid rotates only where rope.scaling.finetuned is true (llama.cpp's switch; its converter writes false for the -H models)
   const layerRope = hybrid ? Array<boolean>(nLayer).fill(metaBool(f, `${arch}.rope.scaling.finetuned`, true)) : ggufLayerRope(arch, nLayer);
+  const q35 = qwen35 ? qwen35Gguf(f, arch, nLayer) : null;
   return Object.freeze({
-    ...config, layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
+    ...config, ...(q35 ? { layerDelta: Object.freeze(q35.layerDelta), delta: Object.freeze(q35.delta) } : {}), layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
     layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : falcon ? Array<boolean>(nLayer).fill(true) : []),
   });
 }

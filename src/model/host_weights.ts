@@ -3,6 +3,7 @@ import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts'
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { ModelConfig } from './config.ts';
 import { ssmConvDim, ssmInner, ssmInProj } from './ssm_shape.ts';
+import { deltaConvDim, deltaValueDim } from './delta_shape.ts';
 import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
 
 /**
@@ -20,10 +21,14 @@ export interface LayerWeights {
   qNorm: Float32Array | null; // (head_dim), Qwen3; (q_dim) OLMo 2
   kNorm: Float32Array | null; // (head_dim), Qwen3; (kv_dim) OLMo 2
   o: WeightData | null; // (D, q_dim); a short-convolution layer's out_proj, (D, D); null in a Mamba-2 layer
+  /** (q_dim, D): the attention output's gate (Qwen3.5: out = attention * sigmoid(gate)), from q_proj's rows; else null. */
+  attnGate: WeightData | null;
   /** A short-convolution layer's kernel (D, convKernel): channel c's taps, oldest position first; null for attention layers. */
   conv: Float32Array | null;
   /** A Mamba-2 mixer's weights (Granite 4.0-H's in place of attention, Falcon-H1's beside it); null for the other kinds. */
   ssm: SsmWeights | null;
+  /** A Gated DeltaNet's weights (Qwen3.5's linear-attention layers, in place of attention); null for the other kinds. */
+  delta: DeltaWeights | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
   gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
   down: WeightData; // (D, F)
@@ -41,6 +46,17 @@ export interface SsmWeights {
   a: Float32Array; // (nHead): A = -exp(A_log), as llama.cpp's files store it
   d: Float32Array; // (nHead): the skip, y + D x
   norm: Float32Array | null; // (inner): the gated RMSNorm's weight; null without that norm (SsmShape.gatedNorm)
+}
+
+/** A Gated DeltaNet mixer's weights (src/model/delta_shape.ts's widths). */
+export interface DeltaWeights {
+  /** (in_proj, D): z, q|k|v, b, a rows, in parts as qkv (fuseRows). */
+  inProj: WeightData[];
+  outProj: WeightData; // (D, valueDim)
+  conv: Float32Array; // (convDim, taps): channel c's taps, oldest position first
+  a: Float32Array; // (nVHead): A = -exp(A_log)
+  dtBias: Float32Array; // (nVHead)
+  norm: Float32Array; // (headVDim): the gated RMSNorm's weight, shared by every value head
 }
 
 /**
@@ -124,15 +140,38 @@ export function pairRows(w: WeightData): WeightData {
   return { ...r, data: pair(r.data), scales: r.scales && pair(r.scales) } as WeightData;
 }
 
+/**
+ * A matrix whose rows alternate between two matrices in runs of `run` rows (Qwen3.5's q_proj: each head's q rows, then
+ * its gate rows), as those two.
+ */
+export function deinterleaveRows(w: WeightData, run: number): [WeightData, WeightData] {
+  const r = rowScales(w);
+  if (r.rows % (2 * run) !== 0) throw new EmberError('BAD_MODEL', `${r.rows} rows do not split into runs of ${run} for two matrices`);
+  const pick = <T extends Float32Array | Uint32Array | Uint8Array>(a: T, second: number): T => {
+    const len = a.length / r.rows; // per row
+    const out = new (a.constructor as { new (n: number): T })(a.length / 2);
+    for (let j = 0; j < r.rows / (2 * run); j++) {
+      const from = (2 * j + second) * run * len;
+      out.set(a.subarray(from, from + run * len), j * run * len);
+    }
+    return out;
+  };
+  const half = (second: number) => ({ ...r, rows: r.rows / 2, data: pick(r.data, second), scales: r.scales && pick(r.scales, second) }) as WeightData;
+  return [half(0), half(1)];
+}
+
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   if (c.layerConv[i]) return readConvLayer(w, c, i, quant, opts);
+  if (c.layerDelta[i]) return readDeltaLayer(w, c, i, quant, opts);
   if (c.layerSsm[i] && !c.ssmBesideAttention) return readSsmLayer(w, c, i, quant, opts);
   const D = c.nEmbd, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const b = `blk.${i}.`;
+  // Qwen3.5's q_proj writes each head's q, then its output gate
+  const [q, attnGate] = c.attnGate ? deinterleaveRows(await w.matrix(`${b}attn_q.weight`, 2 * qDim, D, quant, opts), c.headDim) : [null, null];
   // Phi-3 ships q/k/v already fused (attn_qkv).
   const qkv = w.has(`${b}attn_qkv.weight`)
     ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant, opts)]
-    : fuseRows(`${b}attn_q/k/v`, [await w.matrix(`${b}attn_q.weight`, qDim, D, quant, opts), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant, opts), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant, opts)]);
+    : fuseRows(`${b}attn_q/k/v`, [q ?? await w.matrix(`${b}attn_q.weight`, qDim, D, quant, opts), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant, opts), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant, opts)]);
   let qkvBias: Float32Array | null = null;
   if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);
@@ -148,9 +187,11 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, qNormLen) : null,
     kNorm: c.qkNorm ? await w.vector(`${b}attn_k_norm.weight`, kNormLen) : null,
     o: await w.matrix(`${b}attn_output.weight`, D, qDim, quant, opts),
+    attnGate,
     postAttnNorm: c.postNorms ? await w.vector(`${b}post_attention_norm.weight`, D) : null,
     conv: null,
     ssm: c.layerSsm[i] ? await readSsm(w, c, b, quant, opts) : null, // Falcon-H1's, beside attention
+    delta: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };
 }
@@ -161,8 +202,8 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
  */
 async function readFfn(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'>> {
   const D = c.nEmbd;
-  // (llama.cpp's falcon-h1 files name it without `.weight`)
-  const normName = c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
+  // (llama.cpp's falcon-h1 files name it without `.weight`, its qwen35 ones post_attention_norm)
+  const normName = c.arch === 'qwen35' ? `${b}post_attention_norm.weight` : c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
   const norm = c.preNorms ? await w.vector(normName, D) : null;
   const gate = c.mup?.ffnGate ?? 1;
   return {
@@ -186,8 +227,10 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
     qNorm: null,
     kNorm: null,
     o: await w.matrix(`${b}shortconv.out_proj.weight`, D, D, quant, opts),
+    attnGate: null,
     conv: await w.vector(`${b}shortconv.conv.weight`, D * c.convKernel, [D, c.convKernel]),
     ssm: null,
+    delta: null,
     postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };
@@ -203,8 +246,40 @@ async function readSsmLayer(w: WeightSource, c: ModelConfig, i: number, quant: Q
     qNorm: null,
     kNorm: null,
     o: null,
+    attnGate: null,
     conv: null,
     ssm: await readSsm(w, c, b, quant, opts),
+    delta: null,
+    postAttnNorm: null,
+    ...(await readFfn(w, c, b, quant, opts)),
+  };
+}
+
+/** A Gated DeltaNet layer (Qwen3.5): its mixer in place of attention; the FFN as any layer's. */
+async function readDeltaLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
+  const b = `blk.${i}.`;
+  const s = c.delta!, D = c.nEmbd;
+  const convDim = deltaConvDim(s), valueDim = deltaValueDim(s);
+  const matrix = (name: string, rows: number, cols = D) => w.matrix(`${b}${name}`, rows, cols, quant, opts);
+  const inProj = [await matrix('attn_gate.weight', valueDim), await matrix('attn_qkv.weight', convDim), await matrix('ssm_beta.weight', s.nVHead), await matrix('ssm_alpha.weight', s.nVHead)];
+  return {
+    attnNorm: await w.vector(`${b}attn_norm.weight`, D),
+    qkv: [],
+    qkvBias: null,
+    qNorm: null,
+    kNorm: null,
+    o: null,
+    attnGate: null,
+    conv: null,
+    ssm: null,
+    delta: {
+      inProj: fuseRows(`${b}attn_gate/qkv/ssm_beta/ssm_alpha`, inProj),
+      outProj: await matrix('ssm_out.weight', D, valueDim),
+      conv: await w.vector(`${b}ssm_conv1d.weight`, convDim * s.convKernel, [convDim, s.convKernel]),
+      a: await w.vector(`${b}ssm_a`, s.nVHead),
+      dtBias: await w.vector(`${b}ssm_dt.bias`, s.nVHead),
+      norm: await w.vector(`${b}ssm_norm.weight`, s.headVDim),
+    },
     postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };

@@ -92,8 +92,8 @@ function fitRing({ window, held }: { window: number; held: Int32Array }, c: numb
 /**
  * Per layer, how many positions back its ring reads: the attention window (0: every position), or for an LFM2
  * short-convolution layer its taps (the convolution at p reads B * x of p-taps+1..p, as a window of that size), and
- * for a Mamba-2 layer its convolution's.
+ * for a Mamba-2 or Gated DeltaNet layer its convolution's.
  */
-export function ringWindows(c: Pick<ModelConfig, 'layerWindow' | 'layerConv' | 'convKernel' | 'layerSsm' | 'ssm'>): number[] {
-  return c.layerWindow.map((w, l) => (c.layerConv[l] ? c.convKernel : c.layerSsm[l] && c.ssm ? c.ssm.convKernel : w));
+export function ringWindows(c: Pick<ModelConfig, 'layerWindow' | 'layerConv' | 'convKernel' | 'layerSsm' | 'ssm' | 'layerDelta' | 'delta'>): number[] {
+  return c.layerWindow.map((w, l) => (c.layerConv[l] ? c.convKernel : c.layerSsm[l] && c.ssm ? c.ssm.convKernel : c.layerDelta[l] && c.delta ? c.delta.convKernel : w));
 }

@@ -14,9 +14,12 @@ import { buildQkNorm } from '../kernels/qk_norm.ts';
 import { buildSoftcap } from '../kernels/softcap.ts';
 import { buildShortConv } from '../kernels/shortconv.ts';
 import { buildSsm } from '../kernels/ssm.ts';
+import { buildDeltaNet } from '../kernels/delta_net.ts';
+import { buildAttnGate } from '../kernels/attn_gate.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
+import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { pairRows, readLayer, readOutputNorm, type LayerWeights, type SsmWeights } from './host_weights.ts';
+import { pairRows, readLayer, readOutputNorm, type DeltaWeights, type LayerWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
@@ -141,6 +144,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const ssmAct = ssm && { // Mamba-2 layers' activations (T, width)
     zxbcdt: act('ssm.zxbcdt', ssmInProj(ssm)), xbc: act('ssm.xbc', ssmConvDim(ssm)), y: act('ssm.y', inner), yNorm: act('ssm.y_norm', inner),
   };
+  const delta = c.layerDelta.some(Boolean) ? c.delta : null;
+  const deltaAct = delta && { // Gated DeltaNet layers' activations (T, width)
+    inProj: act('delta.in_proj', deltaInProj(delta)), qkv: act('delta.qkv', deltaConvDim(delta)), y: act('delta.y', deltaValueDim(delta)),
+  };
+  const attnGate = c.attnGate ? act('attn_gate', qDim) : null; // (T, q_dim): Qwen3.5's gate on the attention output
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
@@ -272,6 +280,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
       kvBytes += kv.size;
       await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
+      const gated = w.attnGate && attnGate;
+      if (gated) await fused('attn_gate', [w.attnGate!], attnIn.xin, attnGate, null, attnIn.norm);
       if (w.qNorm && w.kNorm) {
         const qkNorm = { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, eps: c.eps, allHeads: c.qkNormAllHeads };
         both(await buildQkNorm(gpu, alloc, { ...qkNorm, qkv, qWeight: vec('attn_q_norm', w.qNorm), kWeight: vec('attn_k_norm', w.kNorm), step }));
@@ -280,10 +290,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
       const attention = await buildAttention(gpu, alloc, {
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
-        outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false ? (attnQ8 ?? undefined) : undefined,
+        // (a gated output is gated before o_proj reads it, in f32)
+        outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false && !gated ? (attnQ8 ?? undefined) : undefined,
       });
       prefill.push(attention.prefill); // after the rope dispatch
       decode.push(...attention.decode); // RoPE and the K/V write happen inside
+      if (gated) both(await buildAttnGate(gpu, alloc, { width: qDim, gate: attnGate, out: attn, step }));
       return { out: attn, q8: attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined, wOut: wO, name: 'attn_output', scale: c.mup?.attnOut ?? 1 };
     };
     // LFM2's short convolution: in_proj to B, C, x; B * x into its ring and convolved; times C (out_proj follows).
@@ -312,11 +324,24 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: inner, eps: c.eps, step, x: a.y, weight: vec('ssm_norm', sw.norm), y: a.yNorm, quantized: q8 }));
       return { ...mixer, out: a.yNorm, q8, handed: !!q8 };
     };
+    // A Gated DeltaNet (Qwen3.5): in-projections to z, q|k|v, b, a; the convolution and the delta-rule scan (its ring
+    // and state slots), whose output is already normalised and gated for out_proj.
+    const deltaNet = async (dw: DeltaWeights, s: NonNullable<typeof delta>, a: NonNullable<typeof deltaAct>) => {
+      const rows = kvCacheRows(s.convKernel, nCtx, maxBatch);
+      const ring = alloc.storage(`blk.${l}.delta_conv_state`, rows * deltaConvDim(s) * 4); // (rows, conv_dim) f32: q|k|v by position
+      const state = alloc.storage(`blk.${l}.delta_state`, SSM_SLOTS * deltaStateSize(s) * 4); // (slots, dk / 4, value_dim) vec4 of f32
+      kvBytes += ring.size + state.size;
+      await fused('delta_in', dw.inProj, attnIn.xin, a.inProj, null, attnIn.norm);
+      const convWeight = vec('ssm_conv1d', dw.conv), perHead = vec('delta_per_head', deltaPerHead(dw)), normWeight = vec('ssm_norm', dw.norm);
+      both(await buildDeltaNet(gpu, alloc, { shape: s, eps: c.eps, rows, slots: SSM_SLOTS, inProj: a.inProj, convWeight, ring, qkv: a.qkv, perHead, normWeight, state, y: a.y, step }));
+      return { out: a.y, q8: undefined, wOut: dw.outProj, name: 'ssm_out', scale: 1 };
+    };
     // The layer's mixers, each read from attnIn before any adds to x (Falcon-H1 runs a Mamba-2 mixer beside attention).
     type Mixer = { out: GPUBuffer; q8?: Q8x; handed?: boolean; wOut: WeightData; name: string; scale: number };
     const mixers: Mixer[] = [];
     if (w.conv) mixers.push(await convolve(w.conv));
     if (w.ssm && ssm && ssmAct) mixers.push(await mamba(w.ssm, ssm, ssmAct));
+    if (w.delta && delta && deltaAct) mixers.push(await deltaNet(w.delta, delta, deltaAct));
     if (w.o && !w.conv) mixers.push(await attend(w.o));
     // Gemma normalises each sublayer's output before the residual add: the matmul writes xn (free
     // by then) and the norm adds into x; the others accumulate into x in the matmul itself.
@@ -400,13 +425,13 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,
-    kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm ? SSM_SLOTS : 0) },
+    kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };
 }
 
-/** The matrices that read a layer's first norm: attention's q/k/v, a Mamba-2 mixer's in_proj, or both (Falcon-H1). */
-const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.ssm ? [w.ssm.inProj] : [])];
+/** The matrices that read a layer's first norm: attention's q/k/v (and gate), a Mamba-2 mixer's in_proj, or both (Falcon-H1), a Gated DeltaNet's in-projections. */
+const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];
 
 // The passes themselves (encode, submit, read back): src/model/forward.ts.
 export { encodeForward, forward, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';

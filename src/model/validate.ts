@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import { printableJson } from '../util/printable.ts';
 import type { ModelConfig } from './config.ts';
 import type { SsmShape } from './ssm_shape.ts';
+import type { DeltaShape } from './delta_shape.ts';
 import type { WeightSource } from './weight_source.ts';
 
 /**
@@ -51,6 +52,28 @@ export function validateSsm(s: SsmShape, file: string, names: SsmNames, inner?: 
   if (!(s.dtMax > s.dtMin)) throw fail('dtMax', s.dtMax, `a number above ${s.dtMin}`);
   if (s.inScales.length !== 5 || !s.inScales.every((v) => Number.isFinite(v) && v !== 0)) throw fail('inScales', s.inScales, 'five finite non-zero numbers (z, x, B, C, dt)');
   if (inner !== undefined && inner !== s.nHead * s.headDim) throw fail('inner', inner, `${s.nHead} heads x ${s.headDim} = ${s.nHead * s.headDim}`);
+  return s;
+}
+
+/**
+ * A Gated DeltaNet's shape, checked as validateSsm checks Mamba-2's: the scan runs a workgroup per value head, a lane per
+ * state column (headVDim lanes, a multiple of 4), each holding its column of headKDim entries in vec4 registers.
+ */
+export function validateDelta(s: DeltaShape, file: string, names: Readonly<Record<keyof DeltaShape, string>>): DeltaShape {
+  const fail = (key: keyof DeltaShape, v: unknown, expected: string) =>
+    new EmberError('BAD_MODEL', `${file}: ${names[key]} is ${printableJson(v)}; expected ${expected}`, { file, field: names[key].replace(/^(field|metadata key) /, '') });
+  const int = (key: Exclude<keyof DeltaShape, 'vTiled'>, max: number) => {
+    const v = s[key];
+    if (!Number.isInteger(v) || v < 1 || v > max) throw fail(key, v, `an integer from 1 to ${max}`);
+  };
+  int('nKHead', CONFIG_LIMITS.nHead);
+  int('nVHead', CONFIG_LIMITS.nHead);
+  if (s.nVHead % s.nKHead !== 0) throw fail('nVHead', s.nVHead, `a multiple of the ${s.nKHead} key heads (${names.nKHead})`);
+  int('headKDim', SSM_STATE_MAX);
+  if (s.headKDim % 4 !== 0) throw fail('headKDim', s.headKDim, 'a multiple of 4 (the scan holds a state column in vec4s)');
+  int('headVDim', SSM_STATE_MAX);
+  if (s.headVDim % 4 !== 0) throw fail('headVDim', s.headVDim, 'a multiple of 4 (a lane per state column, their squares summed in vec4s)');
+  int('convKernel', CONV_TAPS_MAX);
   return s;
 }
 

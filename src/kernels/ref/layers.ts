@@ -224,3 +224,8 @@ export function ssmRef(
   }
   return { y, state };
 }
+
+/** Qwen3.5's gated attention output (shaders/attn_gate.wgsl): out * sigmoid(gate), elementwise. */
+export function attnGateRef(out: Float32Array, gate: Float32Array): Float32Array {
+  return out.map((v, i) => v / (1 + Math.exp(-gate[i])));
+}

@@ -1,0 +1,102 @@
+import source from '../../shaders/delta_net.wgsl?raw';
+import type { Gpu } from '../gpu/device.ts';
+import type { Allocator } from '../gpu/buffers.ts';
+import { shaderText } from '../gpu/pipelines.ts';
+import { UniformLayout } from '../gpu/uniforms.ts';
+import { EmberError } from '../errors.ts';
+import { buildKernel, type Dispatch } from './dispatch.ts';
+import { buildSsmConv } from './ssm.ts';
+import { deltaConvDim, deltaInProj, deltaKeyDim, deltaValueDim, type DeltaShape } from '../model/delta_shape.ts';
+
+export const DELTA_NET_PARAMS = new UniformLayout('Params', [
+  ['n_k_head', 'u32'],
+  ['n_v_head', 'u32'],
+  ['head_k', 'u32'],
+  ['head_v', 'u32'],
+  ['key_dim', 'u32'],
+  ['value_dim', 'u32'],
+  ['conv_dim', 'u32'],
+  ['in_proj', 'u32'],
+  ['slots', 'u32'],
+  ['eps', 'f32'],
+  ['v_tiled', 'u32'],
+] as const);
+export const DELTA_NET_SOURCE = source;
+
+export interface DeltaNetArgs {
+  shape: DeltaShape;
+  eps: number; // the gated RMSNorm's (the model's rms_norm_eps)
+  rows: number; // the convolution ring's rows: kvCacheRows(taps, nCtx, maxBatch)
+  slots: number; // the recurrent state's slots
+  inProj: GPUBuffer; // (T, deltaInProj): z | q|k|v | b | a
+  convWeight: GPUBuffer; // (convDim, taps) f32, oldest position first
+  ring: GPUBuffer; // (rows, convDim) f32: q|k|v by position, kept across passes
+  qkv: GPUBuffer; // (T, convDim): the convolution's output
+  perHead: GPUBuffer; // (2, nVHead) f32: A (= -exp(A_log)), dt_bias (deltaPerHead)
+  normWeight: GPUBuffer; // (headVDim) f32: the gated norm's weight as is (not 1 + w), shared by every head
+  state: GPUBuffer; // (slots, headKDim / 4, valueDim) vec4 of f32: slots * deltaStateSize floats, kept across passes
+  y: GPUBuffer; // (T, valueDim): normed and gated, for out_proj
+  step: GPUBuffer;
+}
+
+/**
+ * A Gated DeltaNet mixer from in_proj's output to the gated norm's, for the pass's tokens at positions pos..: the causal
+ * convolution over q|k|v (shaders/ssm.wgsl's, unbiased), then the delta-rule scan (two dispatches).
+ */
+export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs): Promise<Dispatch[]> {
+  const s = a.shape;
+  const keyDim = deltaKeyDim(s), valueDim = deltaValueDim(s);
+  const convDim = deltaConvDim(s), inProj = deltaInProj(s);
+  const wg = s.headVDim; // a lane per column of a head's state
+  const unsupported = (what: string) => new EmberError('UNSUPPORTED', `delta_net: ${what}`);
+  if (s.headKDim % 4 !== 0) {
+    throw unsupported(`linear_key_head_dim ${s.headKDim} is not a multiple of 4 (the scan holds a column in vec4s)`);
+  }
+  const lanes = gpu.caps.maxWorkgroupInvocations;
+  if (wg % 4 !== 0 || wg > lanes) {
+    throw unsupported(`linear_value_head_dim ${wg} is not a multiple of 4 up to the device's ${lanes} invocations per workgroup`);
+  }
+  if (s.nVHead % s.nKHead !== 0) {
+    throw new EmberError(
+      'BAD_MODEL',
+      `delta_net: linear_num_value_heads ${s.nVHead} is not a multiple of linear_num_key_heads ${s.nKHead}`,
+    );
+  }
+  const shared = 16 * (s.headKDim + wg / 2); // qk: 2 tokens of q and k; o2: 2 tokens of o^2
+  const limit = gpu.caps.maxWorkgroupStorageSize;
+  if (shared > limit) {
+    throw unsupported(`heads of ${s.headKDim} x ${wg} need ${shared} bytes of workgroup memory; the device has ${limit}`);
+  }
+  const values = {
+    n_k_head: s.nKHead, n_v_head: s.nVHead, head_k: s.headKDim, head_v: wg, key_dim: keyDim, value_dim: valueDim,
+    conv_dim: convDim, in_proj: inProj, slots: a.slots, eps: a.eps, v_tiled: s.vTiled ? 1 : 0,
+  };
+  return [
+    await buildSsmConv(gpu, alloc, {
+      label: 'delta_net/conv',
+      inner: valueDim, // z in front of q|k|v
+      convDim,
+      inProj,
+      taps: s.convKernel,
+      rows: a.rows,
+      input: a.inProj,
+      convWeight: a.convWeight,
+      // (convDim) zeros: Qwen3.5's convolution has no bias
+      convBias: alloc.upload('delta_net.conv_b', new Float32Array(convDim)),
+      ring: a.ring,
+      out: a.qkv,
+      step: a.step,
+    }),
+    await buildKernel(gpu, alloc, {
+      code: shaderText(source, {}, `const K4: u32 = ${s.headKDim / 4}u;`),
+      label: 'delta_net/scan',
+      entry: 'scan',
+      constants: { WG: wg },
+      params: DELTA_NET_PARAMS,
+      values,
+      step: a.step,
+      bindings: [a.inProj, a.qkv, a.perHead, a.normWeight, a.state, a.y],
+      grid: () => [s.nVHead],
+    }),
+  ];
+}
