@@ -2,6 +2,7 @@ import type { EmberError } from './errors.ts';
 import { Notifier, type Holder } from './scheduler.ts';
 
 export interface GeneratedToken {
+  /** The token; -1 for the last item of a generation that ended mid-character, whose `text` is what was held back. */
   id: number;
   /** Text this token completes (may be '' mid-character). */
   text: string;

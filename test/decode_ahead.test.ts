@@ -231,7 +231,7 @@ describe.each(['granite4h', 'falcon_h1', 'qwen3_5'])('decode ahead on a recurren
           open = 0;
           for (const [k, s] of streams.entries()) {
             const n = await s.next();
-            if (!n.done) [ids[k], open] = [[...ids[k], n.value.id], open + 1];
+            if (!n.done) [ids[k], open] = [n.value.id < 0 ? ids[k] : [...ids[k], n.value.id], open + 1]; // (-1: the text held back mid-character, flushed at the end)
           }
         }
         return ids;

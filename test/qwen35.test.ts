@@ -1,0 +1,107 @@
+/**
+ * Qwen3.5 as people download it. The Hub's checkpoints are Qwen3_5ForConditionalGeneration: config.json keeps the text
+ * model's fields under text_config beside a vision tower's, the weights sit under model.language_model, beside
+ * model.visual and the multi-token-prediction head (mtp.*), which emberlm does not run: the fixture's text model
+ * (test/fixtures/qwen3_5) rewritten so runs to transformers' ids as the folder does.
+ * And from a GGUF file as llama.cpp's own converter writes it: test/fixtures/qwen3_5/qwen3_5.llama-cpp.gguf,
+ * convert_hf_to_gguf.py run once on the qwen3_5 fixture's folder (its README says how): architecture qwen35, the value
+ * heads reordered to ggml's tiled order (2 key heads serving 4 value heads), A = -exp(A_log), the (1 + w) norms folded,
+ * the FFN's pre-norm named post_attention_norm, q and its gate still interleaved per head. Its tokenizer is the fixture's
+ * vocabulary written as gpt2 (the converter knows no other for qwen35), so the prompts go in as transformers' ids.
+ */
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
+import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
+import { sourceFromPath } from '../src/gguf/source_node.ts';
+
+interface OraclePrompt { prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
+
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const GGUF = resolve(import.meta.dirname, 'fixtures/qwen3_5/qwen3_5.llama-cpp.gguf');
+const oracle = JSON.parse(readFileSync(hfOraclePath('qwen3_5'), 'utf8')) as { prompts: OraclePrompt[] };
+
+/** Teacher-forced on transformers' paths from its prompt ids: the greedy ids and the worst |dlogit| over the top 20. */
+async function againstOracle(engine: Engine): Promise<number> {
+  let worst = 0;
+  for (const p of oracle.prompts) {
+    const ids = p.prompt_ids;
+    let next = 0;
+    for (let i = 0; i < ids.length; i += 16) next = await forward(engine.model, ids.slice(i, i + 16), i, GREEDY, 0);
+    const got: number[] = [];
+    for (let k = 0; k < p.generated_ids.length; k++) {
+      const logits = await readLogits(engine.model);
+      p.steps[k].top_ids.forEach((id, i) => (worst = Math.max(worst, Math.abs(logits[id] - p.steps[k].top_logits[i]))));
+      got.push(next);
+      if (k + 1 < p.generated_ids.length) next = await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
+    }
+    expect(got).toEqual(p.generated_ids);
+  }
+  return worst;
+}
+
+describe('qwen3_5 as a Qwen3_5ForConditionalGeneration checkpoint', () => {
+  it('reads text_config and model.language_model, leaves the vision tower and the MTP head, runs to transformers\' ids', async () => {
+    const src = hfOracleFolder('qwen3_5');
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-qwen35-vl-'));
+    try {
+      const text = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const { tie_word_embeddings: tied, ...textConfig } = text;
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({
+        architectures: ['Qwen3_5ForConditionalGeneration'], model_type: 'qwen3_5', tie_word_embeddings: tied,
+        text_config: { ...textConfig, model_type: 'qwen3_5_text' }, vision_config: { model_type: 'qwen3_5', depth: 1, hidden_size: 8 },
+        image_token_id: 513, video_token_id: 512,
+      }));
+      const st = await readSafetensors(await sourceFromPath(join(src, 'model.safetensors')));
+      const tensors = [];
+      for (const t of st.tensors.values()) tensors.push({ name: t.name.replace(/^model\./, 'model.language_model.'), dtype: t.dtype, shape: t.shape, bytes: await readTensorBytes(t) });
+      const bf16 = (n: number) => new Uint8Array(2 * n).fill(0x3f); // (values the engine must never read)
+      tensors.push({ name: 'model.visual.patch_embed.proj.weight', dtype: 'BF16', shape: [8, 4], bytes: bf16(32) });
+      tensors.push({ name: 'mtp.fc.weight', dtype: 'BF16', shape: [64, 128], bytes: bf16(64 * 128) });
+      writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors(tensors));
+      for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(join(src, f), join(dir, f));
+      const engine = await Engine.load(dir, { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+      try {
+        expect(engine.model.config.layerDelta).toEqual([true, true, true, false]);
+        expect(await againstOracle(engine)).toBeLessThanOrEqual(1e-3);
+      } finally {
+        engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('qwen3_5 as llama.cpp converts it', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(new Uint8Array(readFileSync(GGUF)), { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('reads the folder\'s forward-pass config, its value heads tiled', async () => {
+    const hf = await Engine.load(hfOracleFolder('qwen3_5'), { gpu: await testGpu('f16'), contextLength: 16 });
+    try {
+      const { name: _a, eps: e1, ropeBase: _b, delta: d1, ...ours } = engine.model.config;
+      const { name: _c, eps: e2, ropeBase: _d, delta: d2, ...theirs } = hf.model.config;
+      expect(ours).toEqual(theirs);
+      expect(e1).toBe(Math.fround(e2));
+      expect(d1).toEqual({ ...d2, vTiled: true });
+    } finally {
+      hf.dispose();
+    }
+  });
+
+  it('greedy ids and top logits equal transformers\'', async () => {
+    const worst = await againstOracle(engine);
+    console.log(`[qwen35 gguf] max |dlogit| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(1e-3); // as the folder (test/hf_oracle.test.ts: the oracle's own float32 error is 6.6e-4)
+  });
+});
