@@ -82,7 +82,8 @@ describe('qwen3_5 as a Qwen3_5ForConditionalGeneration checkpoint', () => {
 describe('qwen3_5 as llama.cpp converts it', () => {
   let engine: Engine;
   beforeAll(async () => {
-    engine = await Engine.load(new Uint8Array(readFileSync(GGUF)), { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+    // (a Node Buffer as it is: its F32 tensors were once read from the Buffer pool's start, not the file's bytes)
+    engine = await Engine.load(readFileSync(GGUF), { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
   });
   afterAll(() => engine?.dispose());
 

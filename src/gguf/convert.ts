@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { ownBuffer } from '../util/own_bytes.ts';
 import type { TensorInfo } from './reader.ts';
 
 /**
@@ -145,9 +146,7 @@ function check(t: TensorDesc, bytes: Uint8Array, allowed: readonly string[], wha
 }
 
 /** A 4-byte aligned copy of `bytes` (GGUF data in a sub-array may start at any offset). */
-function alignedBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
-}
+const alignedBuffer = ownBuffer;
 
 // ---- tensor conversions ---------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { ownBuffer } from '../util/own_bytes.ts';
 import type { ScaleLayout, WeightData } from '../kernels/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { checkQuantScheme, convertF32, convertFloats, type QuantScheme, type WeightSource } from '../model/weight_source.ts';
@@ -238,14 +239,14 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
         // when rows of codes fill whole u32 words and a scale never changes inside 16 codes (the
         // kernels' vec4); otherwise widened like any conversion.
         if ((quant === 'auto' || quant === `fp8-${format}`) && cols % 4 === 0 && (blockCols % 16 === 0 || blockCols >= cols)) {
-          const data = new Uint32Array(bytes.slice().buffer);
+          const data = new Uint32Array(ownBuffer(bytes));
           const w: Fp8WeightData = { format: `fp8${format}`, rows, cols, data, scales, scaleLayout: { blockRows, blockCols } };
           return w;
         }
         return convertF32(dequantizeFp8Blocks(bytes, scales, rows, cols, blockRows, blockCols, format), rows, cols, quant, opts);
       }
       if (t.dtype === 'F16' && (quant === 'auto' || quant === 'f16') && cols % 2 === 0) {
-        return { format: 'f16', rows, cols, data: new Uint32Array(bytes.slice().buffer) }; // bit for bit
+        return { format: 'f16', rows, cols, data: new Uint32Array(ownBuffer(bytes)) }; // bit for bit
       }
       if (t.dtype === 'BF16' && quant === 'auto' && cols % 2 === 0) {
         return { format: 'bf16', rows, cols, data: bf16Packed({ name: gguf, ne: [cols, rows], type: 'BF16' }, bytes) }; // bit for bit
