@@ -5,8 +5,11 @@
  * its HF rows already rotate adjacent pairs), granite (permuted as llama; Granite 4.0's dense granitemoehybrid too, its
  * gate|up matrix split; with Mamba-2 layers granitehybrid, A as -exp(A_log)), falcon-h1 (its muP multipliers folded
  * into the weights as llama.cpp's converter does, its LM head written apart from a tied embedding), olmo2 (OLMo 2 and 3), lfm2 (its
- * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]). Weights are written F32 (BF16/F16/FP8 widened exactly); Gemma's
- * (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The tokenizer comes from tokenizer.json.
+ * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]), qwen35 (Qwen3.5: its
+ * Gated DeltaNets' value heads in llama.cpp's tiled order, A as -exp(A_log), q and its gate left interleaved per head; no
+ * multi-token-prediction layers, as llama.cpp's --no-mtp: hf_to_gguf_qwen35.ts). Weights are written F32 (BF16/F16/FP8
+ * widened exactly); Gemma's and Qwen3.5's (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The
+ * tokenizer comes from tokenizer.json.
  *
  *   npx tsx models/hf_to_gguf.ts <hf-folder> <out.gguf>
  */
@@ -19,14 +22,17 @@ import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite }
 import { ggufLayerRope, ggufRopeNeox, yarnMscale, type ModelConfig } from '../src/model/config.ts';
 import { ssmInner } from '../src/model/ssm_shape.ts';
 import { runIfMain } from './cli.ts';
+import { qwen35Keys, tileValueHeads } from './hf_to_gguf_qwen35.ts';
 import { TOKEN_TYPE } from './generate.ts';
+
+type Json = Record<string, unknown>;
 
 /** The GGUF architecture llama.cpp converts each HF family to. */
 const GGUF_ARCH: Record<string, string> = {
   llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', // OLMo 2 and 3
   lfm2: 'lfm2', mistral3: 'mistral3',
-  'falcon-h1': 'falcon-h1',
+  'falcon-h1': 'falcon-h1', qwen35: 'qwen35',
 };
 
 /**
@@ -89,7 +95,8 @@ function yarnKeys(c: ModelConfig, arch: string, k: (s: string) => string): Array
   return m;
 }
 
-function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
+/** `json`: config.json as llama.cpp reads it (text_config's fields at the top level), for keys ModelConfig does not hold. */
+function hparams(c: ModelConfig, arch: string, json: Json): Array<[string, MetaValue]> {
   const k = (s: string) => `${arch}.${s}`;
   const m: Array<[string, MetaValue]> = [
     [k('context_length'), meta.u32(c.contextTrain)],
@@ -148,6 +155,7 @@ function hparams(c: ModelConfig, arch: string): Array<[string, MetaValue]> {
     // llama.cpp's switch for RoPE in granitehybrid (NoPE: false)
     if (arch === 'granitehybrid') m.push([k('rope.scaling.finetuned'), meta.bool(c.layerRope[0])]);
   }
+  if (arch === 'qwen35') m.push(...qwen35Keys(c, json, k));
   return m;
 }
 
@@ -211,7 +219,7 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   for (const e of expectedTensors(c, hf.extra)) {
     if (e.shape.length === 1) {
       const name = arch === 'falcon-h1' && e.name.endsWith('.ffn_norm.weight') ? e.name.replace(/\.weight$/, '') : e.name; // llama.cpp's falcon-h1 name
-      out.push({ name, ne: [e.shape[0]], type: 'F32', data: await hf.weights.vector(e.name, e.shape[0]) });
+      out.push({ name, ne: [e.shape[0]], type: 'F32', data: tileValueHeads(c, e.name, await hf.weights.vector(e.name, e.shape[0]), e.shape[0], 1) });
       continue;
     }
     if (/\.ssm_[ad]$|\.ssm_norm\.weight$/.test(e.name)) { // vectors llama.cpp keeps 2-D (A as -exp(A_log), which vector() gives)
@@ -228,6 +236,7 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
       data = scaleRows(data, cols, fold);
     }
     if (permute && /attn_[qk]\.weight$/.test(e.name)) data = permuteQK(data, rows, cols, e.name.includes('attn_q') ? c.nHead : c.nKv);
+    data = tileValueHeads(c, e.name, data, rows, cols); // (Qwen3.5's Gated DeltaNets)
     if (arch !== 'phi3' && e.name.endsWith('ffn_up.weight') && rows === 2 * c.nFf) {
       // Granite 4.0's gate|up matrix: llama.cpp's granite reads them apart (gate rows first), as its converter splits them
       const half = c.nFf * cols;
@@ -246,7 +255,6 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
   return out;
 }
 
-type Json = Record<string, unknown>;
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as Json).content === 'string' ? ((v as Json).content as string) : null);
 
 /**
@@ -313,11 +321,12 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     }
     const tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Json;
     const tc = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8').catch(() => '{}')) as Json;
+    const cj = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Json;
     const metadata: Array<[string, MetaValue]> = [
       ['general.architecture', meta.str(arch)],
       ['general.name', meta.str(hf.config.name)],
       ['general.file_type', meta.u32(0)],
-      ...hparams(withMupFolded(hf.config), arch),
+      ...hparams(withMupFolded(hf.config), arch, { ...cj, ...(cj.text_config as Json | undefined) }),
       ...tokenizerMeta(tj, tc, hf),
     ];
     return { metadata, tensors: await tensors(hf, arch) };

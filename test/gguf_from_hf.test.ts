@@ -6,11 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
-import { readGGUF } from '../src/gguf/reader.ts';
+import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
+import { toF32 } from '../src/gguf/convert.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { configFromGGUF } from '../src/model/config.ts';
 import { chatPromptIds } from '../src/chat/template.ts';
@@ -31,7 +32,10 @@ const MODELS = [
   { name: 'qwen3-yarn', arch: 'qwen3' }, { name: 'granite', arch: 'granite' },
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
   { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'falcon_h1', arch: 'falcon-h1' }, { name: 'ministral3', arch: 'mistral3' },
+  { name: 'qwen3_5', arch: 'qwen35' },
 ];
+/** As test/hf_oracle.test.ts's: 1e-3 for gemma2 and for qwen3_5 (whose oracle is itself 6.6e-4 from float64), else 2e-4. */
+const TOLERANCE: Record<string, number> = { gemma2: 1e-3, qwen3_5: 1e-3 };
 
 it('permuteQK turns half-split rows into adjacent pairs, per head', () => {
   // 2 heads of 4 rows, 1 column: rows (0 1 2 3)(4 5 6 7) -> (0 2 1 3)(4 6 5 7)
@@ -56,7 +60,9 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       // names differ; llama rotates adjacent pairs after the permutation; f32 metadata rounds eps and the scales
       const { name: _a, arch: _b, ropeNeox: _c, ropeScaling: r1, attnScale: s1, eps: e1, embedScale: m1, residualScale: q1, logitScale: l1, attnTemperature: t1, ropeBase: b1, ...ours } = configFromGGUF(f);
       const { name: _d, arch: _e, ropeNeox: _f, ropeScaling: r2, attnScale: s2, eps: e2, embedScale: m2, residualScale: q2, logitScale: l2, attnTemperature: t2, ropeBase: b2, ...theirs } = withMupFolded(hf.config); // (Falcon-H1's GGUF: its muP multipliers in the weights, its LM head apart)
-      expect(ours).toEqual(theirs);
+      // (Qwen3.5's GGUF: the value heads in llama.cpp's tiled order wherever a key head serves several)
+      const delta = theirs.delta && { ...theirs.delta, vTiled: theirs.delta.nVHead !== theirs.delta.nKHead };
+      expect(ours).toEqual({ ...theirs, delta });
       for (const [a, b] of [[s1, s2], [m1, m2], [q1, q2], [l1, l2], [t1?.beta ?? 0, t2?.beta ?? 0]]) expect(a).toBeCloseTo(b, 6);
       expect(t1?.floor).toBe(t2?.floor);
       expect(e1).toBe(Math.fround(e2));
@@ -88,13 +94,40 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
       expect(got, p.prompt).toEqual(p.generated_ids);
     }
     console.log(`[gguf from hf] ${name}: max |dlogit| ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(name === 'gemma2' ? 1e-3 : 2e-4);
+    expect(worst).toBeLessThanOrEqual(TOLERANCE[name] ?? 2e-4);
   });
 
   it('keeps the chat template and its control tokens', () => {
     expect(engine.chatTemplate).not.toBeNull();
     if (oracle.chat) expect(chatPromptIds(engine.tokenizer, engine.chatTemplate, oracle.chat.messages as never)).toEqual(oracle.chat.ids);
   });
+});
+
+/**
+ * llama.cpp's own conversion of the qwen3_5 folder (test/fixtures/qwen3_5/README.md: BF16, --no-mtp). It wrote its
+ * matrices BF16 (the folder's type) and its norms and vectors F32; ours are all F32 (BF16 widened exactly, as for every
+ * family here), so each tensor's bytes are compared with llama.cpp's values widened to F32: equal bit for bit, the value
+ * heads' tiled order, A = -exp(A_log) and the (1 + w) norms included.
+ */
+it('writes the qwen3_5 folder as llama.cpp\'s converter does: every tensor\'s name, shape and values, and the qwen35.* keys', async () => {
+  const ours = await readGGUF(sourceFromBuffer(await hfToGGUF(hfOracleFolder('qwen3_5')), 'ours'));
+  const theirs = await readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(resolve(import.meta.dirname, 'fixtures/qwen3_5/qwen3_5.llama-cpp.gguf'))), 'llama.cpp'));
+  expect([...ours.tensors.keys()].sort()).toEqual([...theirs.tensors.keys()].sort());
+  const differ: string[] = [];
+  for (const [name, t] of theirs.tensors) {
+    const o = ours.tensors.get(name)!;
+    expect(o.ne, name).toEqual(t.ne);
+    expect(o.type, name).toBe('F32');
+    expect(['F32', 'BF16'], name).toContain(t.type);
+    const want = toF32(t, await readTensorBytes(theirs, t));
+    if (!Buffer.from(await readTensorBytes(ours, o)).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength))) differ.push(name);
+  }
+  expect(differ).toEqual([]);
+  // the forward pass's keys: llama.cpp's, and the vocab_size ours writes for every architecture
+  const keys = (f: typeof ours) => [...f.metadata.keys()].filter((k) => k.startsWith('qwen35.')).sort();
+  expect(keys(ours)).toEqual([...keys(theirs), 'qwen35.vocab_size'].sort());
+  for (const k of keys(theirs)) expect(ours.metadata.get(k), k).toEqual(theirs.metadata.get(k));
+  expect(ours.metadata.get('qwen35.vocab_size')).toBe(theirs.tensors.get('token_embd.weight')!.ne[1]);
 });
 
 /** An oracle folder with its config.json patched, in a temp folder (its other files linked). */
