@@ -11,6 +11,7 @@ import { checkMessages } from '../src/chat/messages.ts';
 import { ToolCallSplitter, type ParsedToolCall, type ToolFormat } from '../src/chat/tool_calls.ts';
 import { parsePythonicCalls, pythonicCalls } from '../src/chat/pythonic.ts';
 import { markerIds, planTools, toolFormatOf } from '../src/chat/tools.ts';
+import { opensThinking, ReasoningSplitter, thinksIn } from '../src/chat/reasoning.ts';
 import { tokenizerFromGGUF } from '../src/tokenizer/index.ts';
 import { bigramModel, mistralToolModel, toolTemplate as template, type BigramToken } from './helpers/bigram_model.ts';
 import { expectEmberError } from './helpers/errors.ts';
@@ -35,6 +36,8 @@ const FORMATS: Record<string, ToolFormat | null> = {
   'mistralai-Ministral-3-14B-Reasoning-2512': 'mistral-args',
   'LFM2.5-Instruct': 'pythonic',
   'LFM2-8B-A1B': 'pythonic',
+  'Qwen3.5-4B': 'qwen-xml',
+  'Qwen3-Coder': 'qwen-xml',
 };
 
 /** A case's messages as an OpenAI client sends them: arguments as JSON text, tool messages without a name. */
@@ -71,8 +74,10 @@ describe('ToolCallSplitter reads back the calls each template writes', () => {
   let ids = 0;
   const newId = () => `id${ids++}`;
   /** The reply text in pieces of `size` characters (0: every split in two). */
-  function split(format: ToolFormat, text: string, pieces: string[], maxCalls?: number) {
-    const s = new ToolCallSplitter(format, newId, maxCalls);
+  /** `thinking`: the reply starts inside a <think> the prompt opened (Qwen3.5's), whose end comes first. */
+  function split(format: ToolFormat, text: string, pieces: string[], maxCalls?: number, thinking?: boolean) {
+    const calls0 = new ToolCallSplitter(format, newId, maxCalls, oracle.tools as never);
+    const s = thinking === undefined ? calls0 : new ReasoningSplitter(calls0, thinking);
     let content = '';
     const calls: ParsedToolCall[] = [];
     for (const p of [...pieces.map((x) => s.push(x)), s.end()]) {
@@ -96,8 +101,10 @@ describe('ToolCallSplitter reads back the calls each template writes', () => {
         const ask = cases.ask as string;
         expect(rendered.startsWith(ask)).toBe(true);
         const reply = rendered.slice(ask.length, rendered.indexOf(eos, ask.length));
-        for (const pieces of chunkings(reply)) expect(split(format, reply, pieces), JSON.stringify(pieces)).toEqual({ content: '', calls: callsOf(oracle.cases[c]), done: false });
-        expect(split(format, reply, [reply], 1).calls).toEqual(callsOf(oracle.cases[c]).slice(0, 1));
+        // (Qwen3.5's reply follows its prompt's <think>: an empty reasoning closes first)
+        const thinking = thinksIn(template(name)) ? opensThinking(ask) : undefined;
+        for (const pieces of chunkings(reply)) expect(split(format, reply, pieces, undefined, thinking), JSON.stringify(pieces)).toEqual({ content: '', calls: callsOf(oracle.cases[c]), done: false });
+        expect(split(format, reply, [reply], 1, thinking).calls).toEqual(callsOf(oracle.cases[c]).slice(0, 1));
       }
     });
   }
@@ -192,8 +199,12 @@ describe('tool requests', () => {
     await expectEmberError(() => planTools({ tools, parallel_tool_calls: 'yes' }, qwen), 'BAD_ARGUMENT', /parallel_tool_calls/);
     await expectEmberError(() => planTools({ tools }, null), 'UNSUPPORTED', /has none/);
     await expectEmberError(() => planTools({ tools }, '{{ tools | tojson }}{{ messages[0].content }}'), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/);
-    const xml = '{{ tools | tojson }}<tool_call>\n<function=name>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>';
-    await expectEmberError(() => planTools({ tools }, xml), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/); // Qwen3-Coder's XML
+    const glm = '{{ tools | tojson }}<tool_call>name\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>';
+    await expectEmberError(() => planTools({ tools }, glm), 'UNSUPPORTED', /takes tools, but writes calls in a format emberlm does not parse/); // GLM's XML
+    const qwen35 = template('Qwen3.5-4B');
+    expect(planTools({ tools, tool_choice: named }, qwen35)!.prefix).toBe('<tool_call>\n<function=get_time>\n');
+    expect(planTools({ tools, tool_choice: 'required' }, qwen35)!.prefix).toBe('<tool_call>\n<function=');
+    await expectEmberError(() => planTools({ tools: [{ ...tools[0] as object, function: { name: 'f', strict: true } }] }, qwen35), 'UNSUPPORTED', /strict tools in the XML calls/);
     expect(planTools({ tools, tool_choice: named }, template('LFM2.5-Instruct'))!.prefix).toBe('<|tool_call_start|>[get_time(');
     await expectEmberError(() => planTools({ tools: [{ ...tools[0] as object, function: { name: 'f', strict: true } }] }, template('LFM2.5-Instruct')), 'UNSUPPORTED', /strict tools in LFM2/);
     await expectEmberError(() => planTools({ tools }, '{{ messages[0].content }}'), 'UNSUPPORTED', /takes no tools/);

@@ -6,7 +6,8 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { StopMatcher } from './stop.ts';
 import { checkMessages } from './messages.ts';
 import { TOOL_MARKERS, ToolCallSplitter, type ParsedToolCall, type ReplyPart } from './tool_calls.ts';
-import { callsInContentFor, markerIds, newToolCallId, planTools } from './tools.ts';
+import { callsInContentFor, controlMarkers, markerIds, newToolCallId, planTools } from './tools.ts';
+import { ReasoningSplitter, THINK_CLOSE, THINK_OPEN, thinksIn, type Reply } from './reasoning.ts';
 import { outputFormatOf } from './response_format.ts';
 import { checkLogprobs, logprobEntry } from './logprobs.ts';
 import { grammarConstraint } from '../grammar/constraint.ts';
@@ -111,7 +112,7 @@ function aborted(message: string, r?: GenerationResult): EmberError {
 }
 
 /** A reply without tools: its text is all content. */
-const plainReply: Pick<ToolCallSplitter, 'push' | 'end' | 'done' | 'calls'> = {
+const plainReply: Reply = {
   push: (text) => ({ content: text, calls: [] }),
   end: () => ({ content: '', calls: [] }),
   done: false,
@@ -127,12 +128,12 @@ async function* replyParts(
   it: AsyncGenerator<GeneratedToken, GenerationResult>,
   first: IteratorResult<GeneratedToken, GenerationResult>,
   stops: readonly string[],
-  reply: Pick<ToolCallSplitter, 'push' | 'end' | 'done' | 'calls'>,
+  reply: Reply,
   markers: ReadonlyMap<number, string>,
   onToken: (t: GeneratedToken) => void,
 ): AsyncGenerator<ReplyPart, { finish: ChatFinishReason; completionTokens: number }> {
   const matcher = new StopMatcher(stops);
-  const some = (p: ReplyPart) => p.content !== '' || p.calls.length > 0;
+  const some = (p: ReplyPart) => p.content !== '' || p.calls.length > 0 || !!p.reasoning;
   let tokens = 0;
   let r = first;
   let finished = false;
@@ -224,7 +225,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, rendering);
     const canonical = render(messages);
     const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;
-    const whole = continued ? { ids: continued, text: canonical.text } : canonical;
+    const whole = continued ? { ...canonical, ids: continued } : canonical;
     const fitted = overflow === 'drop-turns'
       ? fitTurns(engine.tokenizer, render, messages, whole, nCtx, reserve)
       : { ...whole, keep: undefined };
@@ -264,9 +265,11 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         timings: { ttft_ms: s.ttftMs, prefill_tok_s: s.prefillTokS, decode_tok_s: s.decodeTokS },
       };
     };
-    const reply = tools ? new ToolCallSplitter(tools.format, newToolCallId, tools.maxCalls) : plainReply;
-    reply.push(tools?.prefix ?? ''); // a forced call's opening, in the prompt: the reply is inside a call from its start
-    const markers = tools ? markerIds(engine.tokenizer, tools.format) : new Map<number, string>();
+    const answer = tools ? new ToolCallSplitter(tools.format, newToolCallId, tools.maxCalls, tools.tools) : plainReply;
+    const thinks = thinksIn(template);
+    const reply = thinks ? new ReasoningSplitter(answer, fitted.thinking ?? false) : answer;
+    reply.push(fitted.replyPrefix ?? ''); // a forced call's opening, in the prompt: the reply is inside a call from its start
+    const markers = new Map([...(tools ? markerIds(engine.tokenizer, tools.format) : []), ...(thinks ? controlMarkers(engine.tokenizer, [THINK_OPEN, THINK_CLOSE]) : [])]);
     const entries: ChatTokenLogprob[] = []; // logprobs of the tokens not yet reported
     const onToken = (t: GeneratedToken) => {
       if (t.logprob !== undefined) entries.push(logprobEntry(engine.tokenizer, t));
@@ -284,15 +287,18 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
 
     if (!req.stream) {
       let content = '';
+      let reasoning = '';
       const calls: ChatToolCall[] = [];
       let r;
       while (!(r = await parts.next()).done) {
         content += r.value.content;
+        reasoning += r.value.reasoning ?? '';
         calls.push(...r.value.calls.map(apiCall));
       }
       if (calls.length === 0) await remember(content);
-      const message: ChatReplyMessage = calls.length === 0 ? { role: 'assistant', content }
-        : { role: 'assistant', content: content.trim() === '' ? null : content, tool_calls: calls };
+      const thought = reasoning ? { reasoning_content: reasoning } : {};
+      const message: ChatReplyMessage = calls.length === 0 ? { role: 'assistant', content, ...thought }
+        : { role: 'assistant', content: content.trim() === '' ? null : content, ...thought, tool_calls: calls };
       return {
         id, object: 'chat.completion', created, model,
         choices: [{ index: 0, message, finish_reason: r.value.finish, ...drain() }],
@@ -310,6 +316,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
         let calls = 0;
         while (!(r = await parts.next()).done) {
           content += r.value.content;
+          if (r.value.reasoning) yield chunk({ reasoning_content: r.value.reasoning }, null);
           if (r.value.content) yield chunk({ content: r.value.content }, null);
           if (r.value.calls.length > 0) yield chunk({ tool_calls: r.value.calls.map((c, k) => ({ index: calls + k, ...apiCall(c) })) }, null);
           calls += r.value.calls.length;

@@ -7,6 +7,7 @@ import { openFolder, type ModelFolder } from '../hf/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { splitOnSpecialTokens } from '../tokenizer/special_split.ts';
 import { controlTokensIn, Placeholders } from './placeholders.ts';
+import { opensThinking, SKIP_THINKING, thinksIn } from './reasoning.ts';
 import type { ChatMessage, TemplateToolCall } from './types.ts';
 
 const decoder = new TextDecoder();
@@ -114,6 +115,10 @@ export interface ToolRendering {
 export interface ChatPrompt {
   ids: number[];
   text: string | null;
+  /** The generation prompt left the reply inside an opened <think> (src/chat/reasoning.ts). */
+  thinking?: boolean;
+  /** What the prompt ends with as the start of the reply (ToolRendering.replyPrefix, after the end of a <think> it opened). */
+  replyPrefix?: string;
 }
 
 /**
@@ -138,14 +143,19 @@ export function chatPrompt(
     hiddenMessages = hiddenMessages.map((m) => (m.tool_calls ? { ...m, content: m.content + callsInContent(m.tool_calls) } : m));
   }
   const hiddenVariables = variables && placeholders.hideIn(variables);
-  const text = renderChatTemplate(template, hiddenMessages, { bosToken, eosToken }, hiddenVariables) + (tools.replyPrefix ?? '');
+  const rendered = renderChatTemplate(template, hiddenMessages, { bosToken, eosToken }, hiddenVariables);
+  const thinking = thinksIn(template) && opensThinking(rendered);
+  // (a forced call is written after the reasoning the prompt opened, closed at once)
+  const replyPrefix = tools.replyPrefix ? (thinking ? SKIP_THINKING : '') + tools.replyPrefix : '';
+  const text = rendered + replyPrefix;
+  const reply = { thinking, replyPrefix };
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
   const addBos = tokenizer.addBos && !templateWroteBos;
-  if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null };
+  if (placeholders.hidControlText) return { ids: idsWithLiterals(tokenizer, text, placeholders, addBos), text: null, ...reply };
   // The usual chat: every control token in the text is the template's, so it is encoded whole, as
   // transformers does (restore only gives back characters that merely looked like placeholders).
   const restored = placeholders.restore(text);
-  return { ids: tokenizer.encode(restored, { addBos, parseSpecial: true }), text: restored };
+  return { ids: tokenizer.encode(restored, { addBos, parseSpecial: true }), text: restored, ...reply };
 }
 
 export function chatPromptIds(

@@ -4,14 +4,17 @@
  * - 'llama3' (Llama 3.1-3.3): the whole reply one `{"name": ..., "parameters": {...}}`, maybe after `<|python_tag|>`;
  * - 'mistral' (Mistral Nemo): `[TOOL_CALLS][{"name": ..., "arguments": {...}, "id": ...}, ...]` to the end;
  * - 'mistral-args' (Ministral 3, Mistral Small 3.2): `[TOOL_CALLS]name[ARGS]{...}`, repeated, to the end;
- * - 'pythonic' (LFM2, LFM2.5): `<|tool_call_start|>[name(arg="x"), ...]<|tool_call_end|>`.
+ * - 'pythonic' (LFM2, LFM2.5): `<|tool_call_start|>[name(arg="x"), ...]<|tool_call_end|>`;
+ * - 'qwen-xml' (Qwen3-Coder, Qwen3.5, Nemotron 3): `<tool_call>\n<function=name>\n<parameter=arg>\nx\n</parameter>\n</function>\n</tool_call>` (xml_calls.ts).
  * Text that does not parse as the format's calls stays content, as the model wrote it.
  */
 
 import { parsePythonicCalls } from './pythonic.ts';
+import { parseXmlCall } from './xml_calls.ts';
+import type { ChatTool } from './types.ts';
 import { partialTail } from './stop.ts';
 
-export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args' | 'pythonic';
+export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args' | 'pythonic' | 'qwen-xml';
 
 export interface ParsedToolCall {
   id: string;
@@ -25,8 +28,8 @@ interface FormatSpec {
   opener: string | null;
   /** Where a call ends; null: the calls run to the end of the reply. */
   closer: string | null;
-  /** The calls in the text between opener and closer (or the end), or null where it is not calls. */
-  parse(text: string, newId: () => string): ParsedToolCall[] | null;
+  /** The calls in the text between opener and closer (or the end), or null where it is not calls; `tools`: the request's. */
+  parse(text: string, newId: () => string, tools: readonly ChatTool[]): ParsedToolCall[] | null;
 }
 
 /** Control tokens that the formats write, which decode to nothing unless their text is put back. */
@@ -36,6 +39,7 @@ export const TOOL_MARKERS: Readonly<Record<ToolFormat, readonly string[]>> = {
   mistral: ['[TOOL_CALLS]'],
   'mistral-args': ['[TOOL_CALLS]', '[ARGS]'],
   pythonic: ['<|tool_call_start|>', '<|tool_call_end|>'],
+  'qwen-xml': ['<tool_call>', '</tool_call>'],
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -104,12 +108,22 @@ const FORMATS: Readonly<Record<ToolFormat, FormatSpec>> = {
     closer: '<|tool_call_end|>',
     parse: (text, newId) => parsePythonicCalls(text)?.map((c) => ({ id: newId(), name: c.name, arguments: JSON.stringify(c.arguments) })) ?? null,
   },
+  'qwen-xml': {
+    opener: '<tool_call>',
+    closer: '</tool_call>',
+    parse: (text, newId, tools) => {
+      const call = parseXmlCall(text, tools);
+      return call && [{ id: newId(), name: call.name, arguments: JSON.stringify(call.arguments) }];
+    },
+  },
 };
 
 /** What a piece of the reply turned into: content to show, and calls that completed. */
 export interface ReplyPart {
   content: string;
   calls: ParsedToolCall[];
+  /** A thinking model's reasoning (src/chat/reasoning.ts), where some came. */
+  reasoning?: string;
 }
 
 /**
@@ -128,7 +142,7 @@ export class ToolCallSplitter {
   /** Whether no content came since the last call. */
   private afterCall = false;
 
-  constructor(format: ToolFormat, private readonly newId: () => string, private readonly maxCalls = Infinity) {
+  constructor(format: ToolFormat, private readonly newId: () => string, private readonly maxCalls = Infinity, private readonly tools: readonly ChatTool[] = []) {
     this.spec = FORMATS[format];
   }
 
@@ -211,7 +225,7 @@ export class ToolCallSplitter {
 
   /** A call's text: calls where it parses, else the text back as content, as the model wrote it. */
   private finishCall(out: ReplyPart, body: string, closer: string): void {
-    const calls = this.spec.parse(body, this.newId);
+    const calls = this.spec.parse(body, this.newId, this.tools);
     if (!calls) {
       out.content += this.space + (this.spec.opener ?? '') + body + closer;
       this.space = '';

@@ -14,7 +14,10 @@ import { pythonicCalls } from './pythonic.ts';
 export function toolFormatOf(template: string): ToolFormat | null {
   if (template.includes('<|tool_list_start|>') || template.includes('List of tools: [')) return 'pythonic'; // LFM2, LFM2.5
   if (template.includes('[TOOL_CALLS]')) return template.includes('[ARGS]') ? 'mistral-args' : 'mistral';
-  // <tool_call> around XML (Qwen3-Coder's and Qwen3.5's <function=...>, GLM's <arg_key>, MiniMax's <invoke>) is not JSON.
+  // <tool_call> around <function=...> and its <parameter=...>s: Qwen3-Coder, Qwen3.5, Nemotron 3 (functionary's
+  // <function=...> holds JSON; Seed-OSS's opener is <seed:tool_call>)
+  if (['<tool_call>', '<function=', '<parameter='].every((tag) => template.includes(tag))) return 'qwen-xml';
+  // Other XML (GLM's <arg_key>, MiniMax's <invoke>) is not read.
   if (['<function=', '<arg_key>', '<invoke'].some((xml) => template.includes(xml))) return null;
   if (template.includes('<tool_call>')) return 'hermes';
   if (template.includes('<|python_tag|>') || template.includes('"parameters": ')) return 'llama3';
@@ -74,11 +77,12 @@ function forcedPrefix(format: ToolFormat, name: string | null): string {
     case 'mistral': return name === null ? '[TOOL_CALLS]' : `[TOOL_CALLS][{"name": ${quoted}, "arguments": `;
     case 'mistral-args': return name === null ? '[TOOL_CALLS]' : `[TOOL_CALLS]${name}[ARGS]`;
     case 'pythonic': return name === null ? '<|tool_call_start|>[' : `<|tool_call_start|>[${name}(`;
+    case 'qwen-xml': return name === null ? '<tool_call>\n<function=' : `<tool_call>\n<function=${name}>\n`;
   }
 }
 
-/** The formats whose arguments are JSON, which a structural tag's JSON Schema can hold (not LFM2's Python calls). */
-type JsonToolFormat = Exclude<ToolFormat, 'pythonic'>;
+/** The formats whose arguments are JSON, which a structural tag's JSON Schema can hold (not LFM2's Python calls, nor XML parameters). */
+type JsonToolFormat = Exclude<ToolFormat, 'pythonic' | 'qwen-xml'>;
 
 /** What opens any call: the grammar's trigger, after which the text must be one of the calls' tags. */
 const TRIGGER: Readonly<Record<JsonToolFormat, string>> = { hermes: '<tool_call>', llama3: '{"name": ', mistral: '[TOOL_CALLS]', 'mistral-args': '[TOOL_CALLS]' };
@@ -136,6 +140,7 @@ export function planTools(req: { tools?: unknown; tool_choice?: unknown; paralle
   const maxCalls = req.parallel_tool_calls === false ? 1 : Infinity;
   if (tools.some((t) => t.function.strict === true)) {
     if (format === 'pythonic') throw new EmberError('UNSUPPORTED', "chat completions: strict tools in LFM2's Python-style calls (their arguments are not JSON a schema holds)");
+    if (format === 'qwen-xml') throw new EmberError('UNSUPPORTED', 'chat completions: strict tools in the XML calls of Qwen3-Coder and Qwen3.5 (their arguments are not JSON a schema holds)');
     return { tools, format, prefix: '', maxCalls, structure: callStructure(format, tools, choice, maxCalls) };
   }
   const prefix = choice === 'auto' ? '' : forcedPrefix(format, choice === 'required' ? null : choice.name);
@@ -144,8 +149,13 @@ export function planTools(req: { tools?: unknown; tool_choice?: unknown; paralle
 
 /** The format's control tokens by id, whose text the reply's stream must keep (they decode to nothing). */
 export function markerIds(tokenizer: Tokenizer, format: ToolFormat): Map<number, string> {
+  return controlMarkers(tokenizer, TOOL_MARKERS[format]);
+}
+
+/** Those of `markers` that are one control token (decoding to nothing), by id. */
+export function controlMarkers(tokenizer: Tokenizer, markers: readonly string[]): Map<number, string> {
   const ids = new Map<number, string>();
-  for (const marker of TOOL_MARKERS[format]) {
+  for (const marker of markers) {
     const enc = tokenizer.encode(marker, { addBos: false, parseSpecial: true });
     if (enc.length === 1 && tokenizer.tokenBytes(enc[0]).length === 0) ids.set(enc[0], marker);
   }

@@ -182,6 +182,12 @@ export interface CompletionUsage {
 export interface ChatReplyMessage {
   role: 'assistant';
   content: string | null;
+  /**
+   * A thinking model's reasoning (its <think> block: Qwen3, Qwen3.5, DeepSeek-R1's distills), apart from `content`, as
+   * vLLM and llama.cpp's server return it; absent where the reply had none. Sent back in the message, the templates
+   * that read it (Qwen3.5's) render it.
+   */
+  reasoning_content?: string;
   tool_calls?: ChatToolCall[];
 }
 
@@ -202,7 +208,7 @@ export interface ChatCompletionChunk {
   model: string;
   /** The first chunk's delta is `{ role: 'assistant', content: '' }`; the last one's is `{}` with a finish_reason. */
   choices: [{
-    index: 0; delta: { role?: 'assistant'; content?: string; tool_calls?: ChatToolCallDelta[] }; finish_reason: ChatFinishReason | null;
+    index: 0; delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: ChatToolCallDelta[] }; finish_reason: ChatFinishReason | null;
     logprobs?: ChatLogprobs;
   }];
   /** On the last chunk only. */
