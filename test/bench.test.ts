@@ -161,6 +161,33 @@ describe('synthetic models', () => {
     }
   });
 
+  it('qwen3.5-0.8b: 18 Gated DeltaNet layers (qwen35 as llama.cpp names it, the fixture\'s keys and tensors); a small one loads and generates', async () => {
+    expect(syntheticGGUF('qwen3.5-0.8b', 'Q8_0').params).toBe(752_393_024); // the text model, without the multi-token-prediction block
+    const small: SyntheticShape = {
+      ...SYNTHETIC_MODELS['qwen3.5-0.8b'], nEmbd: 64, nLayer: 4, nHead: 4, nHeadKv: 2, headDim: 16, ropeDims: 8, nFf: 96, vocab: 300, contextLength: 64,
+      attentionLayers: [3], delta: { nKHead: 2, nVHead: 4, headKDim: 32, headVDim: 16, taps: 4 },
+    };
+    const g = syntheticGGUF(small, 'Q4_K_M', 3);
+    const out = joined(g);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(Array.from(f.metadata.get('qwen35.attention.recurrent_layers') as ArrayLike<boolean>)).toEqual([true, true, true, false]);
+    expect(f.metadata.get('qwen35.attention.head_count_kv')).toBe(2);
+    expect(f.tensors.get('blk.3.attn_q.weight')?.ne).toEqual([64, 2 * 4 * 16]); // q and its gate, per head
+    expect(f.tensors.get('blk.0.attn_qkv.weight')?.ne).toEqual([64, 2 * 64 + 64]);
+    expect(f.tensors.get('blk.0.ssm_conv1d.weight')).toMatchObject({ ne: [4, 192], type: 'F32' });
+    const a = f.tensors.get('blk.0.ssm_a')!;
+    expect(a.ne).toEqual([4]);
+    expect(toF32(a, await readTensorBytes(f, a)).every((x) => x < 0)).toBe(true);
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'qwen35', layerDelta: [true, true, true, false], headDim: 16, nRot: 8, attnGate: true, delta: { nKHead: 2, nVHead: 4, headVDim: 16 } });
+      const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(6);
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('rejects unknown names and types', async () => {
     await expectEmberError(() => syntheticGGUF('gpt-5'), 'BAD_ARGUMENT', /unknown synthetic model "gpt-5".*smollm2-135m/);
     await expectEmberError(() => syntheticGGUF('smollm2-135m', 'Q9_K'), 'BAD_ARGUMENT', /unknown weight type "Q9_K"/);

@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid';
+  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid' | 'qwen35';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -38,6 +38,19 @@ export interface SyntheticShape {
   readonly convTaps?: number;
   /** granitehybrid: the Mamba-2 layers' shape (the others, attentionLayers, attend without RoPE); one group. */
   readonly ssm?: { readonly nHead: number; readonly dState: number; readonly taps: number };
+  /** Rotated dims of each head, where not all of them (Qwen3.5's 64 of 256). */
+  readonly ropeDims?: number;
+  /**
+   * qwen35: the Gated DeltaNet layers' shape (the others, attentionLayers, attend with a sigmoid output gate): heads of
+   * q and k (nKHead x headKDim), of v (nVHead x headVDim), and the causal convolution's taps.
+   */
+  readonly delta?: {
+    readonly nKHead: number;
+    readonly nVHead: number;
+    readonly headKDim: number;
+    readonly headVDim: number;
+    readonly taps: number;
+  };
 }
 
 /**
@@ -59,6 +72,13 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'granite-4.0-h-350m': {
     arch: 'granitehybrid', nEmbd: 768, nLayer: 32, nHead: 12, nHeadKv: 4, nFf: 2048, vocab: 100352, tied: true, qkvBias: false, ropeBase: 10000, eps: 1e-5,
     contextLength: 32768, attentionLayers: [10, 13, 17, 27], ssm: { nHead: 48, dState: 128, taps: 4 },
+  },
+  // Qwen/Qwen3.5-0.8B (its text model; no multi-token-prediction block): 18 Gated DeltaNet layers (16 q/k heads and
+  // 16 v heads of 128, 4 taps), gated attention (heads of 256, 64 of them rotated) at 3, 7, ..., 23
+  'qwen3.5-0.8b': {
+    arch: 'qwen35', nEmbd: 1024, nLayer: 24, nHead: 8, nHeadKv: 2, headDim: 256, ropeDims: 64, nFf: 3584, vocab: 248320, tied: true, qkvBias: false,
+    ropeBase: 10000000, eps: 1e-6, contextLength: 262144, attentionLayers: [3, 7, 11, 15, 19, 23],
+    delta: { nKHead: 16, nVHead: 16, headKDim: 128, headVDim: 128, taps: 4 },
   },
 };
 
@@ -124,13 +144,16 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
     if (kind === 'conv' || kind === 'decay') t = 'F32'; // as llama-quantize keeps LFM2's and Mamba's convolution kernels, and A
     else if (!LEGACY.includes(type)) {
       const ftype = isFtypeMixture(type) ? (type as LlamaFtype) : 'pure';
-      t = llamaTensorType(ftype, type, { name, ne }, s.nLayer, s.tied);
+      // llama-quantize counts attn_qkv (qwen35's DeltaNet layers', one a layer where the others have attn_v) as attn_v
+      const asNamed = name.replace(/attn_qkv\.weight$/, 'attn_v.weight');
+      t = llamaTensorType(ftype, type, { name: asNamed, ne }, s.nLayer, s.tied);
     } else if (BLOCK(t)[0] > 1 && ne[0] % BLOCK(t)[0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
     const numel = ne.length === 1 ? ne[0] : ne[0] * ne[1];
     out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK(t)[0]) * BLOCK(t)[1] });
   };
   const addFfn = (p: string) => {
-    add(`${p}ffn_norm.weight`, [s.nEmbd], 'norm');
+    // (qwen35's name for the FFN's pre-norm)
+    add(`${p}${s.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, [s.nEmbd], 'norm');
     add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
     add(`${p}ffn_up.weight`, [s.nEmbd, s.nFf], 'weight');
     add(`${p}ffn_down.weight`, [s.nFf, s.nEmbd], 'weight');
@@ -142,6 +165,21 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   for (let l = 0; l < s.nLayer; l++) {
     const p = `blk.${l}.`;
     add(`${p}attn_norm.weight`, [s.nEmbd], 'norm');
+    if (s.delta && !s.attentionLayers?.includes(l)) {
+      const d = s.delta, keyDim = d.nKHead * d.headKDim, valueDim = d.nVHead * d.headVDim;
+      const convDim = 2 * keyDim + valueDim;
+      add(`${p}attn_qkv.weight`, [s.nEmbd, convDim], 'weight'); // q | k | v, convolved
+      add(`${p}attn_gate.weight`, [s.nEmbd, valueDim], 'weight'); // z, the gated norm's gate
+      add(`${p}ssm_beta.weight`, [s.nEmbd, d.nVHead], 'weight');
+      add(`${p}ssm_alpha.weight`, [s.nEmbd, d.nVHead], 'weight');
+      add(`${p}ssm_conv1d.weight`, [d.taps, convDim], 'conv');
+      add(`${p}ssm_dt.bias`, [d.nVHead], 'bias');
+      add(`${p}ssm_a`, [d.nVHead], 'decay'); // A = -exp(A_log), as llama.cpp's converter stores it
+      add(`${p}ssm_norm.weight`, [d.headVDim], 'norm');
+      add(`${p}ssm_out.weight`, [valueDim, s.nEmbd], 'weight');
+      addFfn(p);
+      continue;
+    }
     if (isSsm(l) && s.ssm) {
       const inner = 2 * s.nEmbd, convDim = inner + 2 * s.ssm.dState, h = s.ssm.nHead;
       add(`${p}ssm_in.weight`, [s.nEmbd, inner + convDim + h], 'weight');
@@ -162,11 +200,12 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       addFfn(p);
       continue;
     }
-    if (s.arch === 'lfm2' || s.arch === 'qwen3') {
+    if (s.arch === 'lfm2' || s.arch === 'qwen3' || s.arch === 'qwen35') {
       add(`${p}attn_q_norm.weight`, [hd], 'norm');
       add(`${p}attn_k_norm.weight`, [hd], 'norm');
     }
-    add(`${p}attn_q.weight`, [s.nEmbd, s.nHead * hd], 'weight');
+    // qwen35: each head's q, then its output gate
+    add(`${p}attn_q.weight`, [s.nEmbd, (s.arch === 'qwen35' ? 2 : 1) * s.nHead * hd], 'weight');
     add(`${p}attn_k.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
     add(`${p}attn_v.weight`, [s.nEmbd, s.nHeadKv * hd], 'weight');
     if (s.qkvBias) {
@@ -190,6 +229,25 @@ function ssmMetadata(a: string, nEmbd: number, m: NonNullable<SyntheticShape['ss
   ];
 }
 
+/**
+ * qwen35's Gated DeltaNet keys as llama.cpp's converter writes them (ssm.state_size: the key heads' width, group_count:
+ * their number, time_step_rank: the value heads', inner_size: v's width), the recurrent layers, and the MRoPE sections
+ * (Qwen3.5's [11, 11, 10]: text positions rotate every section alike).
+ */
+function deltaMetadata(a: string, s: SyntheticShape, d: NonNullable<SyntheticShape['delta']>): Array<[string, MetaValue]> {
+  const recurrent = Array.from({ length: s.nLayer }, (_, l) => !s.attentionLayers?.includes(l));
+  return [
+    [`${a}.rope.dimension_sections`, meta.i32s([11, 11, 10, 0])],
+    [`${a}.ssm.conv_kernel`, meta.u32(d.taps)],
+    [`${a}.ssm.state_size`, meta.u32(d.headKDim)],
+    [`${a}.ssm.group_count`, meta.u32(d.nKHead)],
+    [`${a}.ssm.time_step_rank`, meta.u32(d.nVHead)],
+    [`${a}.ssm.inner_size`, meta.u32(d.nVHead * d.headVDim)],
+    [`${a}.attention.recurrent_layers`, meta.bools(recurrent)],
+    [`${a}.full_attention_interval`, meta.u32(4)],
+  ];
+}
+
 /** general.file_type: llama_ftype ids (pure block types: the llama.cpp file type built on them). */
 const FILE_TYPE: Record<TensorType, number> = {
   F32: 0, F16: 1, BF16: 32, Q2_K: 10, Q3_K: 11, Q4_K: 14, Q5_K: 16, IQ4_NL: 25, IQ4_XS: 30, ...LLAMA_FTYPE_ID,
@@ -207,16 +265,18 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     [`${a}.feed_forward_length`, meta.u32(s.nFf)],
     [`${a}.block_count`, meta.u32(s.nLayer)],
     [`${a}.attention.head_count`, meta.u32(s.nHead)],
-    // LFM2, granitehybrid: one count a layer, 0 on the short-convolution or Mamba-2 layers
-    [`${a}.attention.head_count_kv`, s.attentionLayers ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
+    // LFM2, granitehybrid: one count a layer, 0 on the short-convolution or Mamba-2 layers (qwen35: one count)
+    [`${a}.attention.head_count_kv`, s.attentionLayers && !s.delta ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
     ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
     ...(s.ssm ? ssmMetadata(a, s.nEmbd, s.ssm) : []),
+    ...(s.delta ? deltaMetadata(a, s, s.delta) : []),
     // (key_length only where heads are not nEmbd / nHead wide: the older shapes' files keep their bytes)
     ...(s.headDim ? [[`${a}.attention.key_length`, meta.u32(s.headDim)], [`${a}.attention.value_length`, meta.u32(s.headDim)]] as [string, MetaValue][] : []),
-    [`${a}.rope.dimension_count`, meta.u32(s.headDim ?? s.nEmbd / s.nHead)],
+    [`${a}.rope.dimension_count`, meta.u32(s.ropeDims ?? s.headDim ?? s.nEmbd / s.nHead)],
     [`${a}.attention.layer_norm_rms_epsilon`, meta.f32(s.eps)],
     [`${a}.rope.freq_base`, meta.f32(s.ropeBase)],
-    [`${a}.vocab_size`, meta.u32(s.vocab)],
+    // (llama.cpp's qwen35 files have none)
+    ...(s.delta ? [] : [[`${a}.vocab_size`, meta.u32(s.vocab)] as [string, MetaValue]]),
     ['tokenizer.ggml.model', meta.str('llama')],
     ['tokenizer.ggml.tokens', meta.strs(v.tokens)],
     ['tokenizer.ggml.scores', meta.f32s(v.scores)],
