@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub } from './helpers/mock_hub.ts';
+import { SYNTHETIC_MODELS } from '../src/bench/synthetic.ts';
 
 const BIN = join(REPO_ROOT, 'bin/emberlm.js');
 function cli(args: string[]) {
@@ -256,10 +257,11 @@ describe('emberlm CLI', () => {
     expect(stderr).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
   });
 
-  it('--help lists the commands and quant schemes', () => {
+  it('--help lists the commands, quant schemes and every synthetic bench model', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/generate/);
     expect(r.stdout).toMatch(/int8-g32/);
+    for (const name of Object.keys(SYNTHETIC_MODELS)) expect(r.stdout).toContain(name);
   });
 });
