@@ -137,6 +137,30 @@ function bubble(kind: 'user' | 'assistant' | 'error' | 'info'): { li: HTMLLIElem
   return { li, body, meta };
 }
 
+/**
+ * A thinking model's reasoning, above its answer: open while it streams, folded (a summary to click) once the answer
+ * starts or the reply ends.
+ */
+function thoughts(reply: { li: HTMLLIElement; body: HTMLDivElement }) {
+  const box = Object.assign(document.createElement('details'), { className: 'thinking', open: true });
+  const summary = Object.assign(document.createElement('summary'), { textContent: 'Thinking…' });
+  const body = Object.assign(document.createElement('div'), { className: 'thought' });
+  box.append(summary, body);
+  reply.li.insertBefore(box, reply.body);
+  const paint = painter(body);
+  let closed = false;
+  return {
+    paint,
+    done(tokens: number) {
+      if (closed) return;
+      closed = true;
+      paint.flush();
+      box.open = false;
+      summary.textContent = `Thought for ${tokens} token${tokens === 1 ? '' : 's'}`;
+    },
+  };
+}
+
 function note(text: string): void {
   bubble('info').body.textContent = text;
 }
@@ -203,6 +227,8 @@ async function send(): Promise<void> {
   const t0 = performance.now();
   let tFirst = 0;
   let text = '';
+  let thought = ''; // a thinking model's reasoning (delta.reasoning_content), shown folded above the answer
+  let thinking: ReturnType<typeof thoughts> | null = null;
   let tokens = 0;
   let finish: string | null = null;
   const paint = painter(reply.body);
@@ -223,8 +249,16 @@ async function send(): Promise<void> {
     reply.li.dataset.state = 'streaming';
     reply.body.classList.add('caret');
     for await (const chunk of stream) {
+      const reasoning = chunk.choices[0].delta.reasoning_content ?? '';
+      if (reasoning) {
+        thinking ??= thoughts(reply);
+        thought += reasoning;
+        tokens++;
+        thinking.paint.add(reasoning);
+      }
       const delta = chunk.choices[0].delta.content ?? '';
       if (delta) {
+        thinking?.done(tokens);
         text += delta;
         tokens++;
         paint.add(delta);
@@ -233,12 +267,15 @@ async function send(): Promise<void> {
       if (chunk.usage) tokens = chunk.usage.completion_tokens;
     }
     paint.flush();
-    state.messages.push({ role: 'assistant', content: text });
+    thinking?.done(tokens);
+    // (the reasoning goes back too: templates that read it, Qwen3.5's, render it for the turn that needs it)
+    state.messages.push({ role: 'assistant', content: text, ...(thought ? { reasoning_content: thought } : {}) });
     reply.li.dataset.state = finish === 'abort' ? 'stopped' : 'done';
     reply.meta.textContent = `${stats()}${finish === 'length' ? ' · hit the length limit' : finish === 'abort' ? ' · stopped' : ''}`;
   } catch (e) {
     typing.remove();
     paint.flush();
+    thinking?.done(tokens);
     if (isEmberError(e, 'ABORTED')) {
       if (text) state.messages.push({ role: 'assistant', content: text }); // keep what was said before Stop
       else state.messages.pop();

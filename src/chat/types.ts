@@ -58,6 +58,8 @@ export interface ChatRequestMessage {
   role: ChatRole;
   /** May be null or absent in an assistant message that has tool_calls. */
   content: string | readonly ChatContentPart[] | null;
+  /** An assistant message's reasoning, as a completion returned it (the templates that read it render it). */
+  reasoning_content?: string;
   /** An assistant message's calls, as a completion returned them (arguments as JSON text, or an object). */
   tool_calls?: readonly (ChatToolCall | { id: string; type: 'function'; function: { name: string; arguments: Record<string, unknown> } })[];
   /** A tool message's: the id of the call it answers. */

@@ -4,10 +4,14 @@
  * temperature to 0 in Settings, type, press Enter, watch the reply stream; Stop; a 404; a browser without
  * WebGPU. Greedy replies must equal llama.cpp's for the oracle prompts (stories260K has no chat template,
  * so one user message is the prompt as it is), and the main thread must have no long task (> 50 ms) while
- * the worker generates.
+ * the worker generates. A thinking model (Qwen3.5's template on a bigram model) shows its reasoning folded above the
+ * answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { bigramModel, toolTemplate, type BigramToken } from '../helpers/bigram_model.ts';
 import { createServer, type ViteDevServer } from 'vite';
 import type { Page } from 'playwright-core';
 import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
@@ -17,6 +21,15 @@ import { serveFiles, type FileServer } from './file_server.ts';
 import { MockHub } from '../helpers/mock_hub.ts';
 
 const oracle = readOracle('stories260K.llama-cpp.json').results;
+
+/** Qwen3.5's chat template on a bigram model: after its prompt's "<think>\n" it writes THOUGHT, </think>, ANSWER, EOS. */
+const THOUGHT = 'The user asks about Paris.';
+const ANSWER = 'Paris is sunny.';
+function thinker(): Uint8Array {
+  const extra = ([['<|im_start|>', 'control'], ['<|im_end|>', 'control'], ['<think>', 'user'], ['</think>', 'user'], [THOUGHT, 'user'], ['\n\n', 'user'], [ANSWER, 'user']] as const)
+    .map(([text, type]): BigramToken => ({ text, type }));
+  return bigramModel(extra, ['<0x0A>', THOUGHT, '</think>', '\n\n', ANSWER, '</s>'], toolTemplate('Qwen3.5-4B')).bytes;
+}
 const STORIES_ID = 'ggml-org/models/tinyllamas/stories260K.gguf'; // where the Hub has it
 const STORIES = '/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf';
 const WAIT = { timeout: 150_000 };
@@ -61,8 +74,13 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
   let hub: MockHub; // another origin, as the Hub is
   let noCors: FileServer;
   let browser: Chromium;
+  const made = mkdtempSync(join(tmpdir(), 'emberlm-thinker-'));
   beforeAll(async () => {
-    hub = await new MockHub().repo('ggml-org/models', [{ path: 'tinyllamas/stories260K.gguf', fixture: 'stories260K/stories260K.gguf' }]).start();
+    writeFileSync(join(made, 'thinker.gguf'), thinker());
+    hub = await new MockHub()
+      .repo('ggml-org/models', [{ path: 'tinyllamas/stories260K.gguf', fixture: 'stories260K/stories260K.gguf' }])
+      .repo('ember/thinker-GGUF', [{ path: 'thinker.gguf', fixture: join(made, 'thinker.gguf') }]) // (an absolute path)
+      .start();
     noCors = await serveFiles({ [STORIES]: sharedModelPath('stories260K/stories260K.gguf') }, { cors: false });
     server = await createServer({
       configFile: join(REPO_ROOT, 'examples/chat/vite.config.ts'),
@@ -80,6 +98,7 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     await server?.close();
     await hub?.stop();
     await noCors?.close();
+    rmSync(made, { recursive: true });
   });
   /** With EMBERLM_SCREENSHOTS=<dir>, the page as the user sees it at that moment, to look at. */
   const shot = async (page: Page, name: string) => {
@@ -197,6 +216,31 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     await shot(page, 'chat-json-reply');
     await page.close();
   }, 400_000);
+
+  it("a thinking model's reasoning streams open above its answer, then folds; the next turn goes on", async () => {
+    browser ??= await launchChromium(); // (when run alone)
+    const page = await browser.context.newPage();
+    const logs = collectLogs(page);
+    await page.goto(url());
+    await page.fill('#model-input', 'ember/thinker-GGUF/thinker.gguf');
+    await page.click('#load-button');
+    await page.locator('#picker').waitFor({ state: 'hidden', ...WAIT }).catch((e: Error) => {
+      throw new Error(`the model did not load: ${e.message}\n${logs.join('\n')}`);
+    });
+    await setSettings(page, 0, 64);
+    for (const turn of [0, 1]) {
+      const reply = await say(page, turn === 0 ? 'What is the weather in Paris?' : 'And tomorrow?');
+      await page.locator('li.msg.assistant[data-state=done]').nth(turn).waitFor(WAIT);
+      expect(await reply.locator('.thinking .thought').textContent()).toBe(THOUGHT);
+      expect(await reply.locator('.thinking summary').textContent()).toBe('Thought for 1 token');
+      expect(await reply.locator('.thinking').getAttribute('open')).toBeNull(); // folded once the answer came
+      expect(await reply.locator('.bubble').textContent()).toBe(ANSWER);
+    }
+    await shot(page, 'chat-thinking-folded');
+    await page.locator('li.msg.assistant >> nth=1').locator('.thinking summary').click();
+    await shot(page, 'chat-thinking-open');
+    await page.close();
+  }, 200_000);
 
   it('explains on arrival that a browser without WebGPU cannot run models', async () => {
     const page = await browser.context.newPage();
