@@ -20,6 +20,11 @@ import { testGpu } from './helpers/gpu.ts';
 import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
 import { sourceFromPath } from '../src/gguf/source_node.ts';
+import { configFromHF } from '../src/hf/config.ts';
+import { configFromGGUF } from '../src/model/config.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { expectEmberError } from './helpers/errors.ts';
 
 interface OraclePrompt { prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
 
@@ -104,5 +109,28 @@ describe('qwen3_5 as llama.cpp converts it', () => {
     const worst = await againstOracle(engine);
     console.log(`[qwen35 gguf] max |dlogit| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(1e-3); // as the folder (test/hf_oracle.test.ts: the oracle's own float32 error is 6.6e-4)
+  });
+});
+
+describe('Qwen3.5 configs that do not describe a runnable model are refused, naming the field', () => {
+  const text = () => JSON.parse(readFileSync(join(hfOracleFolder('qwen3_5'), 'config.json'), 'utf8')) as Record<string, unknown>;
+  it('config.json', async () => {
+    expect(configFromHF(text()).config).toMatchObject({ arch: 'qwen35', attnGate: true, nRot: 8, delta: { nKHead: 2, nVHead: 4, headKDim: 32, headVDim: 16, convKernel: 4, vTiled: false } });
+    // Qwen3_5TextConfig's defaults: every 4th layer attends where layer_types is absent
+    const { layer_types: _, ...noTypes } = text();
+    expect(configFromHF({ ...noTypes, num_hidden_layers: 8 }).config.layerDelta).toEqual([true, true, true, false, true, true, true, false]);
+    await expectEmberError(() => configFromHF({ ...text(), linear_num_value_heads: 3 }), 'BAD_MODEL', /field linear_num_value_heads is 3; expected a multiple of the 2 key heads/);
+    await expectEmberError(() => configFromHF({ ...text(), linear_key_head_dim: 30 }), 'BAD_MODEL', /field linear_key_head_dim is 30; expected a multiple of 4/);
+    await expectEmberError(() => configFromHF({ ...text(), layer_types: ['linear_attention', 'mamba', 'linear_attention', 'full_attention'] }), 'BAD_MODEL', /field layer_types .* expected 4 entries of "linear_attention" or "full_attention"/);
+    await expectEmberError(() => configFromHF({ model_type: 'qwen3_5', text_config: 'none' }), 'BAD_MODEL', /field text_config is "none"/);
+  });
+  it('GGUF qwen35 metadata', async () => {
+    const f = await readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(GGUF))));
+    /** The file's config with one metadata value replaced. */
+    const patched = async (key: string, value: number | boolean[]) => configFromGGUF({ ...f, metadata: new Map([...f.metadata, [key, value]]) });
+    expect((await patched('qwen35.nextn_predict_layers', 1)).nLayer).toBe(3); // an MTP block past the model's own
+    await expectEmberError(() => patched('qwen35.ssm.group_count', 3), 'BAD_MODEL', /metadata key qwen35\.ssm\.time_step_rank is 4; expected a multiple of the 3 key heads/);
+    await expectEmberError(() => patched('qwen35.ssm.inner_size', 66), 'BAD_MODEL', /qwen35\.ssm\.inner_size over qwen35\.ssm\.time_step_rank is 16\.5/);
+    await expectEmberError(() => patched('qwen35.attention.recurrent_layers', [true, true]), 'BAD_MODEL', /recurrent_layers has 2 entries; expected 4/);
   });
 });
