@@ -35,7 +35,14 @@ function modelInput(): { input: ModelInput; name: string } {
   if (synth) {
     const g = syntheticGGUF(synth, $<HTMLSelectElement>('type').value);
     status(`generating ${g.name} (${(g.size / 1e6).toFixed(0)} MB) in memory`);
-    return { input: new Blob([...g.chunks()] as BlobPart[]), name: `${g.name.replace(/-s1$/, '')} (synthetic)` };
+    // One array, not a Blob of the chunks: chromium could not read back a Blob of 806 MB (Qwen3.5-0.8B's Q8_0) here
+    const bytes = new Uint8Array(g.size);
+    let at = 0;
+    for (const c of g.chunks()) {
+      bytes.set(c, at);
+      at += c.length;
+    }
+    return { input: bytes, name: `${g.name.replace(/-s1$/, '')} (synthetic)` };
   }
   throw new Error('choose a file, a URL or a synthetic model');
 }

@@ -112,9 +112,10 @@ describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
 /**
  * Decode's GEMVs with their prologues fused (RMSNorm and x's quantization inside the GEMV: GPUs' default), on the
  * families whose layers add more than one mixer's output to x (Falcon-H1: attention and a Mamba-2 mixer side by side, each
- * in_proj reading the norm of x before either adds) or hand a norm's Q8_0 to out_proj (Granite 4.0-H), as int8-g32.
+ * in_proj reading the norm of x before either adds) or hand a norm's Q8_0 to out_proj (Granite 4.0-H), or read the norm
+ * in more matrices than q/k/v (Qwen3.5: the attention's gate, the Gated DeltaNet's four in-projections), as int8-g32.
  */
-describe.each(['falcon_h1', 'granite4h'])('transformers oracle, fused decode, int8-g32 weights: %s', (name) => {
+describe.each(['falcon_h1', 'granite4h', 'qwen3_5'])('transformers oracle, fused decode, int8-g32 weights: %s', (name) => {
   it('the same greedy ids as the separate kernels, as far from transformers\' logits', async () => {
     const engine = await Engine.load(hfOracleFolder(name), { gpu: await testGpu('f16'), contextLength: 256, maxBatch: MAX_BATCH, kvCache: 'f32', fuseDecode: true, quant: 'int8-g32' });
     try {

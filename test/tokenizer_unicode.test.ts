@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { tokenizerFromHF } from '../src/tokenizer/index.ts';
 import { withUnicodePreTokenizers } from '../src/tokenizer/unicode_pre_tokenizers.ts';
+import { preTokenizerFor, splitWords } from '../src/tokenizer/pre_tokenizer.ts';
 import { sharedModelPath } from './helpers/models.ts';
 
 const SMOLLM2 = sharedModelPath('hf-oracle/llama-smollm2-bf16');
@@ -58,5 +59,21 @@ describe('Unicode-aware pre-tokenizers', () => {
     expect(withUnicodePreTokenizers(json)).toEqual(json);
     const none = { model: { type: 'BPE' }, pre_tokenizer: null };
     expect(withUnicodePreTokenizers(none)).toBe(none);
+  });
+});
+
+/**
+ * GGUF `tokenizer.ggml.pre = "qwen35"` (Qwen3.5's byte-level BPE): Qwen2's split with combining marks kept in their
+ * letters' words. Expected: Python's `regex` module (2025.x, the Oniguruma-compatible engine transformers depends on)
+ * on the pattern llama.cpp's llama-vocab.cpp gives for qwen35, `regex.findall(pattern, s)`, computed once.
+ */
+describe('the qwen35 pre-tokenizer', () => {
+  it.each([
+    ["He's cafe\u0301 नमस्ते दुनिया 123 ok!!\n\n  x", ['He', "'s", ' cafe\u0301', ' \u0928\u092e\u0938\u094d\u0924\u0947', ' \u0926\u0941\u0928\u093f\u092f\u093e', ' ', '1', '2', '3', ' ok', '!!\n\n', ' ', ' x']],
+    ["ภาษาไทย e\u0300 \u0301start I'LL 42x", ['\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22', ' e\u0300', ' \u0301start', ' I', "'LL", ' ', '4', '2', 'x']],
+  ])('%j', (text, want) => {
+    expect(splitWords(text, preTokenizerFor('qwen35').regexes)).toEqual(want);
+    // Qwen2's own split cuts a word at its combining marks
+    expect(splitWords('नमस्ते', preTokenizerFor('qwen2').regexes).length).toBeGreaterThan(1);
   });
 });

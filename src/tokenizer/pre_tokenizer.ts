@@ -27,6 +27,8 @@ const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 const LLAMA3 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
 const QWEN2 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
+// Qwen3.5: Qwen2's with combining marks (\p{M}) kept in their letters' words (Devanagari's vowel signs, a decomposed é).
+const QWEN35 = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
 // GPT-4o / Llama 4 / Tekken split letter runs at lower->upper case changes.
 const UPPER = '[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]';
 const LOWER = '[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]';
@@ -41,6 +43,7 @@ const FAMILIES: Record<string, Family> = {
   llama3: { patterns: [LLAMA3], ignoreMerges: true, addBos: true },
   llama3Like: { patterns: [LLAMA3] },
   qwen2: { patterns: [QWEN2] },
+  qwen35: { patterns: [QWEN35] },
   // StarCoder-style: every digit on its own, then GPT-2 words.
   digitsThenGpt2: { patterns: ['\\p{N}', GPT2] },
   deepseekCoder: { patterns: ['[\\r\\n]', '\\s?\\p{L}+', '\\s?\\p{P}+', '[一-龥ࠀ-一가-퟿]+', '\\p{N}'] },
@@ -55,7 +58,7 @@ const PRE_TYPES: Record<string, keyof typeof FAMILIES> = {
   'gpt-2': 'gpt2', 'phi-2': 'gpt2', mpt: 'gpt2', olmo: 'gpt2', 'jina-es': 'gpt2', 'jina-de': 'gpt2', 'roberta-bpe': 'gpt2', exaone4: 'gpt2',
   'llama-bpe': 'llama3', llama3: 'llama3', 'llama-v3': 'llama3', falcon3: 'llama3', 'falcon-h1': 'llama3', pixtral: 'llama3', lfm2: 'llama3',
   dbrx: 'llama3Like', 'smaug-bpe': 'llama3Like', 'chatglm-bpe': 'llama3Like', glm4: 'llama3Like',
-  qwen2: 'qwen2', 'deepseek-r1-qwen': 'qwen2', stablelm2: 'qwen2', megrez: 'qwen2',
+  qwen2: 'qwen2', 'deepseek-r1-qwen': 'qwen2', stablelm2: 'qwen2', megrez: 'qwen2', qwen35: 'qwen35',
   smollm: 'digitsThenGpt2', starcoder: 'digitsThenGpt2', refact: 'digitsThenGpt2', 'command-r': 'digitsThenGpt2',
   codeshell: 'digitsThenGpt2', exaone: 'digitsThenGpt2', 'minerva-7b': 'digitsThenGpt2',
   'deepseek-coder': 'deepseekCoder',
