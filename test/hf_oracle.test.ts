@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
-import { forward, readLogits } from '../src/model/model.ts';
 import { kvCacheRows } from '../src/model/kv_rings.ts';
 import { kvBytesPerPosition } from '../src/kernels/kv_layout.ts';
 import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat/template.ts';
 import { hfOracleFolder, hfOraclePath, sharedModelPath } from './helpers/models.ts';
+import { teacherForced as teacherForcedIds } from './helpers/teacher_forced.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 
 interface OracleStep { top_ids: number[]; top_logits: number[] }
@@ -40,30 +40,8 @@ const SLOW = 600_000;
 
 const readOracle = (name: string) => JSON.parse(readFileSync(hfOraclePath(name), 'utf8')) as HFOracle;
 
-/**
- * Runs a prompt, then teacher-forces transformers' generated ids (so one differing step does not hide the
- * later ones); returns the greedy id sampled at each step and the worst |logit - transformers'| over the
- * steps' top ids (top) and over the full logits where the oracle has them (full, else 0).
- */
-async function teacherForced(engine: Engine, p: OraclePrompt): Promise<{ ids: number[]; top: number; full: number }> {
-  const m = engine.model;
-  const ids = engine.tokenize(p.prompt);
-  let next = 0;
-  for (let i = 0; i < ids.length; i += MAX_BATCH) next = await forward(m, ids.slice(i, i + MAX_BATCH), i, GREEDY, 0);
-  const got: number[] = [];
-  let top = 0;
-  let full = 0;
-  for (let k = 0; k < p.generated_ids.length; k++) {
-    const logits = await readLogits(m);
-    const s = p.steps[k];
-    for (let i = 0; i < s.top_ids.length; i++) top = Math.max(top, Math.abs(logits[s.top_ids[i]] - s.top_logits[i]));
-    const all = p.full_logits?.[k];
-    if (all) for (let i = 0; i < all.length; i++) full = Math.max(full, Math.abs(logits[i] - all[i]));
-    got.push(next);
-    if (k + 1 < p.generated_ids.length) next = await forward(m, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
-  }
-  return { ids: got, top, full };
-}
+/** The oracle's prompt, tokenized by the engine, teacher-forced on its path (test/helpers/teacher_forced.ts). */
+const teacherForced = (engine: Engine, p: OraclePrompt) => teacherForcedIds(engine, engine.tokenize(p.prompt), p, MAX_BATCH);
 
 describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   describe.each(MODELS)('$name', ({ name, tol }) => {

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
-import { forward, readLogits } from '../src/model/model.ts';
 import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
+import { teacherForced } from './helpers/teacher_forced.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
@@ -28,25 +28,16 @@ import { expectEmberError } from './helpers/errors.ts';
 
 interface OraclePrompt { prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
 
-const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 const GGUF = resolve(import.meta.dirname, 'fixtures/qwen3_5/qwen3_5.llama-cpp.gguf');
 const oracle = JSON.parse(readFileSync(hfOraclePath('qwen3_5'), 'utf8')) as { prompts: OraclePrompt[] };
 
-/** Teacher-forced on transformers' paths from its prompt ids: the greedy ids and the worst |dlogit| over the top 20. */
+/** Teacher-forced on transformers' paths from its prompt ids: the greedy ids must be its; the worst |dlogit| over the top 20. */
 async function againstOracle(engine: Engine): Promise<number> {
   let worst = 0;
   for (const p of oracle.prompts) {
-    const ids = p.prompt_ids;
-    let next = 0;
-    for (let i = 0; i < ids.length; i += 16) next = await forward(engine.model, ids.slice(i, i + 16), i, GREEDY, 0);
-    const got: number[] = [];
-    for (let k = 0; k < p.generated_ids.length; k++) {
-      const logits = await readLogits(engine.model);
-      p.steps[k].top_ids.forEach((id, i) => (worst = Math.max(worst, Math.abs(logits[id] - p.steps[k].top_logits[i]))));
-      got.push(next);
-      if (k + 1 < p.generated_ids.length) next = await forward(engine.model, [p.generated_ids[k]], ids.length + k, GREEDY, 0);
-    }
-    expect(got).toEqual(p.generated_ids);
+    const run = await teacherForced(engine, p.prompt_ids, p);
+    expect(run.ids).toEqual(p.generated_ids);
+    worst = Math.max(worst, run.top);
   }
   return worst;
 }

@@ -236,21 +236,17 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
   };
 }
 
+/** A recurrent layer's attention fields: none (its mixer, Mamba-2 or Gated DeltaNet, takes attention's place). */
+const noAttention = (): Omit<LayerWeights, 'attnNorm' | 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'> =>
+  ({ qkv: [], qkvBias: null, qNorm: null, kNorm: null, o: null, attnGate: null, conv: null, ssm: null, delta: null, postAttnNorm: null });
+
 /** A Mamba-2 layer (Granite 4.0-H): its mixer in place of attention; the FFN as any layer's. */
 async function readSsmLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
   const b = `blk.${i}.`;
   return {
+    ...noAttention(),
     attnNorm: await w.vector(`${b}attn_norm.weight`, c.nEmbd),
-    qkv: [],
-    qkvBias: null,
-    qNorm: null,
-    kNorm: null,
-    o: null,
-    attnGate: null,
-    conv: null,
     ssm: await readSsm(w, c, b, quant, opts),
-    delta: null,
-    postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };
 }
@@ -263,15 +259,8 @@ async function readDeltaLayer(w: WeightSource, c: ModelConfig, i: number, quant:
   const matrix = (name: string, rows: number, cols = D) => w.matrix(`${b}${name}`, rows, cols, quant, opts);
   const inProj = [await matrix('attn_gate.weight', valueDim), await matrix('attn_qkv.weight', convDim), await matrix('ssm_beta.weight', s.nVHead), await matrix('ssm_alpha.weight', s.nVHead)];
   return {
+    ...noAttention(),
     attnNorm: await w.vector(`${b}attn_norm.weight`, D),
-    qkv: [],
-    qkvBias: null,
-    qNorm: null,
-    kNorm: null,
-    o: null,
-    attnGate: null,
-    conv: null,
-    ssm: null,
     delta: {
       inProj: fuseRows(`${b}attn_gate/qkv/ssm_beta/ssm_alpha`, inProj),
       outProj: await matrix('ssm_out.weight', D, valueDim),
@@ -280,7 +269,6 @@ async function readDeltaLayer(w: WeightSource, c: ModelConfig, i: number, quant:
       dtBias: await w.vector(`${b}ssm_dt.bias`, s.nVHead),
       norm: await w.vector(`${b}ssm_norm.weight`, s.headVDim),
     },
-    postAttnNorm: null,
     ...(await readFfn(w, c, b, quant, opts)),
   };
 }
