@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
-import { createChat, renderChatTemplate, type ChatCompletionChunk, type ChatRequestMessage } from '../src/chat/index.ts';
+import { chatPrompt, createChat, renderChatTemplate, type ChatCompletionChunk, type ChatRequestMessage } from '../src/chat/index.ts';
 import { checkMessages } from '../src/chat/messages.ts';
 import { ReasoningSplitter, opensThinking } from '../src/chat/reasoning.ts';
 import { parseXmlCall } from '../src/chat/xml_calls.ts';
@@ -120,5 +120,14 @@ describe("Qwen3.5's template through an engine (a bigram model on the real kerne
     expect(forced.usage.prompt_tokens).toBe(opening.length);
     expect(engine.model.kv.ids.slice(0, opening.length)).toEqual(opening);
     expect(forced.choices[0].message.reasoning_content).toBeUndefined();
+  });
+
+  it('a call forced by a grammar (strict tools, tool_choice required) closes a <think> the prompt opened (Qwen3 Thinking-2507\'s kind)', () => {
+    const opens = "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}<think>\n{% endif %}{# <tool_call> </think> #}";
+    const prompt = (rendering: { forcedCall?: boolean; replyPrefix?: string }) => chatPrompt(engine.tokenizer, opens, checkMessages(ask), {}, rendering);
+    expect(prompt({}).text).toMatch(/<think>\n$/);
+    expect(prompt({}).thinking).toBe(true);
+    expect(prompt({ forcedCall: true })).toMatchObject({ replyPrefix: '\n</think>\n\n' });
+    expect(prompt({ forcedCall: true, replyPrefix: '<tool_call>\n' }).text).toMatch(/<think>\n\n<\/think>\n\n<tool_call>\n$/);
   });
 });

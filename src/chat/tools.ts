@@ -30,6 +30,8 @@ export interface ToolPlan {
   format: ToolFormat;
   /** Text the reply starts with, written after the template's generation prompt ('' for 'auto'). */
   prefix: string;
+  /** tool_choice 'required' or a named function: the reply is a call from its start (after any reasoning the prompt opened, closed). */
+  forced: boolean;
   /** 1 where parallel_tool_calls is false. */
   maxCalls: number;
   /**
@@ -81,7 +83,11 @@ function forcedPrefix(format: ToolFormat, name: string | null): string {
   }
 }
 
-/** The formats whose arguments are JSON, which a structural tag's JSON Schema can hold (not LFM2's Python calls, nor XML parameters). */
+/**
+ * The formats whose arguments are JSON, which a structural tag's JSON Schema can hold: not LFM2's Python calls, nor the
+ * XML parameters of Qwen3-Coder and Qwen3.5 (XGrammar 0.1.27's qwen_xml_parameter wants a string value quoted as JSON,
+ * `<parameter=city>"Paris"</parameter>`, where their templates write it bare).
+ */
 type JsonToolFormat = Exclude<ToolFormat, 'pythonic' | 'qwen-xml'>;
 
 /** What opens any call: the grammar's trigger, after which the text must be one of the calls' tags. */
@@ -140,11 +146,11 @@ export function planTools(req: { tools?: unknown; tool_choice?: unknown; paralle
   const maxCalls = req.parallel_tool_calls === false ? 1 : Infinity;
   if (tools.some((t) => t.function.strict === true)) {
     if (format === 'pythonic') throw new EmberError('UNSUPPORTED', "chat completions: strict tools in LFM2's Python-style calls (their arguments are not JSON a schema holds)");
-    if (format === 'qwen-xml') throw new EmberError('UNSUPPORTED', 'chat completions: strict tools in the XML calls of Qwen3-Coder and Qwen3.5 (their arguments are not JSON a schema holds)');
-    return { tools, format, prefix: '', maxCalls, structure: callStructure(format, tools, choice, maxCalls) };
+    if (format === 'qwen-xml') throw new EmberError('UNSUPPORTED', 'chat completions: strict tools in the XML calls of Qwen3-Coder and Qwen3.5 (their bare string values are not what XGrammar\'s XML grammar takes)');
+    return { tools, format, prefix: '', forced: choice !== 'auto', maxCalls, structure: callStructure(format, tools, choice, maxCalls) };
   }
   const prefix = choice === 'auto' ? '' : forcedPrefix(format, choice === 'required' ? null : choice.name);
-  return { tools, format, prefix, maxCalls, structure: null };
+  return { tools, format, prefix, forced: choice !== 'auto', maxCalls, structure: null };
 }
 
 /** The format's control tokens by id, whose text the reply's stream must keep (they decode to nothing). */
