@@ -5,10 +5,11 @@
  * rounds; medians over the rounds (and the least disturbed round). Wall ms a run (on CPU adapters the work is the CPU's).
  * NOCHECK=1 times a kernel that disagrees with the reference too (knock-out experiments).
  *
- *   npx tsx bench/delta_net.ts [--k-heads 16] [--v-heads 16] [--head-k 128] [--head-v 128] [--taps 4] [--prefill 64] [--rounds 5] [--iters 20] [--scan plain,conv]
- *   npx tsx bench/browser.ts delta_net_page 'scan=plain,conv&prefill=32'   (the same in chromium, on SwiftShader)
- * Qwen3.5-0.8B's shape is the default; --v-heads 32 is Qwen3.5-9B's. --scan: the variants to time: plain (the scan),
- * conv (the convolution alone, the part every variant shares); default: plain.
+ *   npx tsx bench/delta_net.ts [--k-heads 16] [--v-heads 16] [--head-k 128] [--head-v 128] [--taps 4] [--prefill 64] [--rounds 5] [--iters 20] [--scan sg,plain,conv]
+ *   npx tsx bench/browser.ts delta_net_page 'scan=sg,plain&prefill=32'   (the same in chromium, on SwiftShader)
+ * Qwen3.5-0.8B's shape is the default; --v-heads 32 is Qwen3.5-9B's. --scan: the variants to time: sg (q and k shared
+ * by subgroup shuffles), plain (through workgroup memory), conv (the convolution alone, the part every variant shares);
+ * default: the adapter's scan.
  */
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
@@ -23,12 +24,12 @@ export interface DeltaNetBenchOptions {
   prefill: number; // the prefill pass's tokens (the decode step follows them)
   rounds: number;
   iters: number;
-  scans?: string[]; // plain, conv
+  scans?: string[]; // sg, plain, conv
   noCheck?: boolean;
   load?: () => string; // the host's load average, printed with every result (Node)
 }
 
-/** A variant's dispatches for a layer's buffers (bench/ labs pass their own beside plain and conv). */
+/** A variant's dispatches for a layer's buffers (bench/ labs pass their own beside sg, plain, conv). */
 export type DeltaNetBuilder = (gpu: Gpu, args: DeltaNetArgs) => Promise<Dispatch[]>;
 
 export interface DeltaNetBenchResult {
@@ -80,14 +81,16 @@ export async function benchDeltaNet(
     y: alloc.storage('y', T * valueDim * 4), // (T, valueDim)
   };
   const builders: Record<string, DeltaNetBuilder> = {
-    plain: (g, a) => buildDeltaNet(g, alloc, a),
+    sg: (g, a) => buildDeltaNet(g, alloc, { ...a, subgroups: true }),
+    plain: (g, a) => buildDeltaNet(g, alloc, { ...a, subgroups: false }),
     conv: async (g, a) => (await buildDeltaNet(g, alloc, a)).slice(0, 1),
     ...labs,
   };
-  const names = o.scans ?? ['plain'];
+  const names = o.scans ?? [gpu.caps.subgroups ? 'sg' : 'plain'];
   const lists = new Map<string, Dispatch[]>();
   for (const v of names) {
     if (!builders[v]) throw new Error(`no scan variant '${v}' (${Object.keys(builders).join(', ')})`);
+    if (v === 'sg' && !gpu.caps.subgroups) throw new Error(`sg: ${gpu.caps.adapterName} has no subgroups`);
     lists.set(v, await builders[v](gpu, args));
   }
   const runPass = async (list: Dispatch[], n: number, pos: number, times: number) => {
@@ -106,7 +109,8 @@ export async function benchDeltaNet(
     lines.push(line);
     log(line);
   };
-  say(gpu.caps.adapterName);
+  const c = gpu.caps;
+  say(`${c.adapterName}; subgroups ${c.subgroups ? `${c.subgroupMinSize ?? '?'}..${c.subgroupMaxSize ?? '?'}` : 'none'}`);
   // Checked: the prefill from position 0 against the reference
   const ref = deltaNetRef(shape, input, T, convW, perHead, normW, eps).y;
   for (const [v, list] of lists) {

@@ -50,10 +50,16 @@ fn softplus(v: f32) -> f32 {
 }
 
 // One barrier a token (on CPU adapters each barrier costs a switch per SIMD group): q and k of the next token are
-// staged, and o^2 of this one published, in the halves the token before last used, which every lane left before the
-// barrier in between. qk: per half, q (K4 vec4s) then k.
+// staged, o^2 of this one published, and the partial sums of o^2 of the one before, in the halves the token before
+// last used, which every lane left before the barrier in between. qk: per half, q (K4 vec4s) then k.
 var<workgroup> qk: array<vec4f, 4u * K4>;
 var<workgroup> o2: array<vec4f, WG / 2u>; // per half, o^2 of lane j at [j / 4][j % 4]
+// The gated norm's sum of o^2 in two steps, a token apart: lane p < WG / 16 sums vec4s 4p..4p+3 of o2 into
+// component p % 4 of part[p / 4] (components no lane writes stay zero), then every lane sums the P4 vec4s of part,
+// 2 for heads of 128, where each summing o2 read WG / 4 vec4s (on CPU adapters a lane's load is what costs: on
+// lavapipe a 64-token prefill pass took a quarter less).
+override P4: u32 = (WG + 63u) / 64u;
+var<workgroup> part: array<vec4f, 2u * P4>; // per half
 
 // q and k of this pass's token t (its head hk's) into half `buf` of qk, the workgroup's lanes sharing the loads.
 fn stage(t: u32, hk: u32, buf: u32, li: u32) {
@@ -64,11 +70,21 @@ fn stage(t: u32, hk: u32, buf: u32, li: u32) {
   }
 }
 
-// Token t's output of column `col` (lane j of head h), once every lane's o^2 of it is in its half of o2.
-fn emit(t: u32, o: f32, col: u32, j: u32, w: f32) {
-  let base = (t % 2u) * (WG / 4u);
+// Token t's partial sums of o^2, once every lane's o^2 of it is in its half of o2.
+fn sum_part(t: u32, j: u32) {
+  if (j < (WG + 15u) / 16u) {
+    let base = (t % 2u) * (WG / 4u);
+    var acc = vec4f(0.0);
+    for (var i = 4u * j; i < min(4u * j + 4u, WG / 4u); i++) { acc += o2[base + i]; }
+    part[(t % 2u) * P4 + j / 4u][j % 4u] = acc.x + acc.y + acc.z + acc.w;
+  }
+}
+
+// Token t's output of column `col` (lane j of head h), once its partial sums of o^2 are in their half of part.
+fn emit(t: u32, o: f32, col: u32, w: f32) {
+  let base = (t % 2u) * P4;
   var acc = vec4f(0.0);
-  for (var i = 0u; i < WG / 4u; i++) { acc += o2[base + i]; } // every lane the same sums in the same order
+  for (var i = 0u; i < P4; i++) { acc += part[base + i]; } // every lane the same sums in the same order
   let ms = (acc.x + acc.y + acc.z + acc.w) / f32(WG);
   y[t * p.value_dim + col] = o * inverseSqrt(ms + p.eps) * w * silu(zqkvba[t * p.in_proj + col]);
 }
@@ -91,10 +107,12 @@ fn scan(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) j: u
   let q_scale = inverseSqrt(f32(p.head_k));
   let ba = p.value_dim + p.conv_dim + h; // b of head h in a token's row; a is n_v_head further
   stage(0u, hk, 0u, j);
-  var o_prev = 0.0;
+  var o_prev = 0.0; // token t - 1's o
+  var o_prev2 = 0.0; // token t - 2's
   for (var t = 0u; t < n_tok; t++) {
-    workgroupBarrier(); // token t's q and k staged; token t - 1's o^2 published
-    if (t > 0u) { emit(t - 1u, o_prev, col, j, w); }
+    workgroupBarrier(); // token t's q and k staged; token t - 1's o^2 published, token t - 2's partial sums
+    if (t > 1u) { emit(t - 2u, o_prev2, col, w); }
+    if (t > 0u) { sum_part(t - 1u, j); }
     if (t + 1u < n_tok) { stage(t + 1u, hk, (t + 1u) % 2u, j); }
     let qb = (t % 2u) * 2u * K4;
     let kb = qb + K4;
@@ -121,10 +139,14 @@ fn scan(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) j: u
     for (var n = 0u; n < K4; n++) { s[n] = s[n] * decay + qk[kb + n] * u; }
     let o = (decay * sq + u * kq) * rq;
     o2[(t % 2u) * (WG / 4u) + j / 4u][j % 4u] = o * o;
+    o_prev2 = o_prev;
     o_prev = o;
   }
-  workgroupBarrier(); // the last token's o^2 published
-  emit(n_tok - 1u, o_prev, col, j, w);
+  workgroupBarrier(); // the last token's o^2 published, the partial sums of the one before
+  if (n_tok > 1u) { emit(n_tok - 2u, o_prev2, col, w); }
+  sum_part(n_tok - 1u, j);
+  workgroupBarrier(); // the last token's partial sums published
+  emit(n_tok - 1u, o_prev, col, w);
   let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + col;
   for (var n = 0u; n < K4; n++) { state[dst + n * p.value_dim] = s[n]; }
 }

@@ -20,10 +20,13 @@ const SHAPES: { name: string; shape: DeltaShape }[] = [
   { name: '3 k and v heads, 32 x 8, 3 taps', shape: { nKHead: 3, nVHead: 3, headKDim: 32, headVDim: 8, convKernel: 3, vTiled: false } },
 ];
 const EPS = 1e-6;
+/** Both scans: q and k shared by subgroup shuffles (where the adapter has subgroups), and through workgroup memory. */
+const CASES = SHAPES.flatMap((c) => [{ ...c, subgroups: true }, { ...c, subgroups: false }]);
 
 /** One layer's buffers and inputs: in_proj outputs of T tokens, the convolution's weights, A < 0, dt_bias, norm weights. */
-async function setup(shape: DeltaShape, T: number, maxBatch: number) {
-  const gpu = await testGpu('f32'); // no shader-f16 and no subgroups: the kernel needs neither
+async function setup(shape: DeltaShape, T: number, maxBatch: number, subgroups: boolean) {
+  const gpu = await testGpu(subgroups ? 'f16' : 'f32'); // (the f32 variant is a device without subgroups)
+  expect(gpu.caps.subgroups).toBe(subgroups);
   const alloc = new Allocator(gpu);
   const r = rng(shape.nVHead * 31 + shape.headKDim);
   const inProj = deltaInProj(shape), convDim = deltaConvDim(shape), valueDim = deltaValueDim(shape);
@@ -53,7 +56,9 @@ async function setup(shape: DeltaShape, T: number, maxBatch: number) {
     const step = stepBuffer(alloc, { n_tokens: n, pos });
     writeBuffer(gpu, buffers.inProj, rowsIn.slice(pos * inProj, (pos + n) * inProj));
     rings.wrote(pos, n);
-    run(gpu, await buildDeltaNet(gpu, alloc, { shape, eps: EPS, rows, slots: SSM_SLOTS, ...buffers, step }), n);
+    const list = await buildDeltaNet(gpu, alloc, { shape, eps: EPS, rows, slots: SSM_SLOTS, ...buffers, step, subgroups });
+    expect(list[1].label).toBe(subgroups ? 'delta_net/scan_sg' : 'delta_net/scan');
+    run(gpu, list, n);
     return new Float32Array(await readBuffer(gpu, buffers.y, n * valueDim * 4));
   };
   /** The state slot after position `at`, in the reference's layout (nVHead, headKDim, headVDim). */
@@ -76,9 +81,9 @@ describe('Gated DeltaNet convolution and scan (shaders/delta_net.wgsl) against t
     expect(parseWgslStruct(shaderText(DELTA_NET_SOURCE), 'Step')).toEqual(STEP.fields.map(([n, t]) => [n, t]));
   });
 
-  it.each(SHAPES)('$name: 11 tokens in passes of 3, then decode steps; the last state', async ({ shape }) => {
+  it.each(CASES)('$name, subgroups $subgroups: 11 tokens in passes of 3, then decode steps; the last state', async ({ shape, subgroups }) => {
     const T = 14, prefill = 11, maxBatch = 3;
-    const s = await setup(shape, T, maxBatch);
+    const s = await setup(shape, T, maxBatch, subgroups);
     const got = new Float32Array(T * s.valueDim);
     for (let pos = 0; pos < T; ) {
       const n = pos < prefill ? Math.min(maxBatch, prefill - pos) : 1;
@@ -91,9 +96,9 @@ describe('Gated DeltaNet convolution and scan (shaders/delta_net.wgsl) against t
     await s.alloc.destroyAll();
   });
 
-  it.each(SHAPES)('$name: a request that goes back restarts where KvRings finds a held state, and matches a fresh run', async ({ shape }) => {
+  it.each(CASES)('$name, subgroups $subgroups: a request that goes back restarts where KvRings finds a held state, and matches a fresh run', async ({ shape, subgroups }) => {
     const T = 12, maxBatch = 3;
-    const s = await setup(shape, T, maxBatch);
+    const s = await setup(shape, T, maxBatch, subgroups);
     for (let pos = 0; pos < 11; pos += maxBatch) await s.pass(s.input, pos, Math.min(maxBatch, 11 - pos));
     // States held after positions 2, 8, 10 (5's slot taken by 10): back to 9, the state after 8 and ring rows 6..8.
     expect(s.rings.restartAt(9)).toBe(9);

@@ -1,4 +1,5 @@
 import source from '../../shaders/delta_net.wgsl?raw';
+import subgroupScan from '../../shaders/delta_net_sg.wgsl?raw';
 import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -37,6 +38,8 @@ export interface DeltaNetArgs {
   state: GPUBuffer; // (slots, headKDim / 4, valueDim) vec4 of f32: slots * deltaStateSize floats, kept across passes
   y: GPUBuffer; // (T, valueDim): normed and gated, for out_proj
   step: GPUBuffer;
+  /** The scan that shares q and k by subgroup shuffles (default: where the adapter has subgroups that fit a head). */
+  subgroups?: boolean;
 }
 
 /**
@@ -62,7 +65,7 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
       `delta_net: linear_num_value_heads ${s.nVHead} is not a multiple of linear_num_key_heads ${s.nKHead}`,
     );
   }
-  const shared = 16 * (s.headKDim + wg / 2); // qk: 2 tokens of q and k; o2: 2 tokens of o^2
+  const shared = 16 * (s.headKDim + wg / 2 + 2 * Math.ceil(wg / 64)); // qk: 2 tokens of q and k; o2: 2 tokens of o^2; part: their partial sums
   const limit = gpu.caps.maxWorkgroupStorageSize;
   if (shared > limit) {
     throw unsupported(`heads of ${s.headKDim} x ${wg} need ${shared} bytes of workgroup memory; the device has ${limit}`);
@@ -71,6 +74,10 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
     n_k_head: s.nKHead, n_v_head: s.nVHead, head_k: s.headKDim, head_v: wg, key_dim: keyDim, value_dim: valueDim,
     conv_dim: convDim, in_proj: inProj, slots: a.slots, eps: a.eps, v_tiled: s.vTiled ? 1 : 0,
   };
+  const k4 = `const K4: u32 = ${s.headKDim / 4}u;`;
+  // (lanes share q and k by shuffles only where a head's lanes are whole subgroups)
+  const caps = gpu.caps;
+  const sg = (a.subgroups ?? caps.subgroups) && caps.subgroups && wg % (caps.subgroupMaxSize ?? wg) === 0;
   return [
     await buildSsmConv(gpu, alloc, {
       label: 'delta_net/conv',
@@ -88,14 +95,15 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
       step: a.step,
     }),
     await buildKernel(gpu, alloc, {
-      code: shaderText(source, {}, `const K4: u32 = ${s.headKDim / 4}u;`),
-      label: 'delta_net/scan',
-      entry: 'scan',
-      constants: { WG: wg },
+      code: sg ? shaderText(source + subgroupScan, { subgroups: true }, k4) : shaderText(source, {}, k4),
+      label: sg ? 'delta_net/scan_sg' : 'delta_net/scan',
+      entry: sg ? 'scan_sg' : 'scan',
+      // (the subgroup size as a constant where the adapter has only one)
+      constants: sg && caps.subgroupMinSize && caps.subgroupMinSize === caps.subgroupMaxSize ? { WG: wg, SG: caps.subgroupMinSize } : { WG: wg },
       params: DELTA_NET_PARAMS,
       values,
       step: a.step,
-      bindings: [a.inProj, a.qkv, a.perHead, a.normWeight, a.state, a.y],
+      bindings: [a.inProj, a.qkv, a.perHead, a.normWeight, a.state, a.y, ...(sg ? [a.qkv] : [])],
       grid: () => [s.nVHead],
     }),
   ];
