@@ -1,14 +1,13 @@
 // shaders/delta_net.wgsl's scan where the adapter has subgroups (appended to it, with `enable subgroups`): q and k of a
 // token come straight from the convolution's output, each lane of a subgroup loading a different vec4 of them and the
-// subgroup sharing them by shuffles (as ssm_scan_sg.wgsl shares B and C), where each lane read every vec4 from
-// workgroup memory; |k|^2, |q|^2 and k.q are subgroup sums of each lane's own vec4's products, not K4 dot products every
-// lane repeats. The sum of o^2 goes through workgroup memory as in `scan`. Used where head_v is a multiple of the
-// subgroup size, so that no subgroup spans two heads or runs short of lanes to shuffle from.
+// subgroup sharing them by shuffles (as ssm_scan_sg.wgsl shares B and C), where `scan` has each lane read every vec4;
+// |k|^2, |q|^2 and k.q are subgroup sums of each lane's own vec4's products, not K4 dot products every lane repeats.
+// Used where head_v is a multiple of the subgroup size, so that no subgroup spans two heads or runs short of lanes to
+// shuffle from.
 // SG: the subgroup size where the adapter has only one (lavapipe: 8), so that the loops over a chunk of SG vec4s have
-// constant trip counts, which the compiler unrolls, the column's indices into s then constants (on lavapipe a 64-token
+// constant trip counts, which lavapipe's compiler unrolls, the column's indices into s then constants (a 64-token
 // prefill pass took 24.8 ms against 53.2 with the trip counts from the subgroup_size builtin); 0: the builtin's
 override SG: u32 = 0u;
-@group(0) @binding(8) var<storage, read> qkv4: array<vec4f>; // (T, conv_dim / 4): qkv as vec4s (key_dim and conv_dim are multiples of 4)
 
 @compute @workgroup_size(WG)
 fn scan_sg(
@@ -30,16 +29,10 @@ fn scan_sg(
   }
   let a_neg = per_head[h];
   let dt_bias = per_head[p.n_v_head + h];
-  let w = norm_w[j];
   let q_scale = inverseSqrt(f32(p.head_k));
   let ba = p.value_dim + p.conv_dim + h; // b of head h in a token's row; a is n_v_head further
   let row4 = p.conv_dim / 4u;
-  var o_prev = 0.0; // token t - 1's o
-  var o_prev2 = 0.0; // token t - 2's
   for (var t = 0u; t < n_tok; t++) {
-    workgroupBarrier(); // token t - 1's o^2 published, token t - 2's partial sums
-    if (t > 1u) { emit(t - 2u, o_prev2, col, w); }
-    if (t > 0u) { sum_part(t - 1u, j); }
     let q0 = t * row4 + hk * K4; // q of head hk in the token's row, in vec4s
     let k0 = q0 + p.key_dim / 4u;
     let beta = 1.0 / (1.0 + exp(-zqkvba[t * p.in_proj + ba]));
@@ -51,8 +44,8 @@ fn scan_sg(
     var kq = 0.0;
     for (var c = 0u; c < K4; c += sg) {
       let i = min(c + sid, K4 - 1u); // lanes past K4 load the last vec4 again and count nothing
-      let kv = qkv4[k0 + i];
-      let qv = qkv4[q0 + i];
+      let kv = qkv[k0 + i];
+      let qv = qkv[q0 + i];
       let own = select(0.0, 1.0, c + sid < K4);
       kk += dot(kv, kv) * own;
       qq += dot(qv, qv) * own;
@@ -68,23 +61,16 @@ fn scan_sg(
     kq = subgroupAdd(kq);
     let rk = inverseSqrt(kk + 1e-6);
     let rq = inverseSqrt(qq + 1e-6) * q_scale;
-    let v = qkv[t * p.conv_dim + 2u * p.key_dim + col];
+    let v = qkv[(t * p.conv_dim + 2u * p.key_dim) / 4u + col / 4u][col % 4u];
     let u = (v - decay * sk * rk) * beta * rk; // delta_j / |k|: S += k u^T with the raw k
     for (var c = 0u; c < K4; c += sg) {
-      let kv = qkv4[k0 + min(c + sid, K4 - 1u)]; // loaded again: one vec4 a lane, where keeping them costs registers
+      let kv = qkv[k0 + min(c + sid, K4 - 1u)]; // loaded again: one vec4 a lane, where keeping them costs registers
       let m = min(sg, K4 - c);
       for (var l = 0u; l < m; l++) { s[c + l] = s[c + l] * decay + subgroupShuffle(kv, l) * u; }
     }
     let o = (decay * sq + u * kq) * rq;
-    o2[(t % 2u) * (WG / 4u) + j / 4u][j % 4u] = o * o;
-    o_prev2 = o_prev;
-    o_prev = o;
+    y[t * p.value_dim + col] = o;
   }
-  workgroupBarrier(); // the last token's o^2 published, the partial sums of the one before
-  if (n_tok > 1u) { emit(n_tok - 2u, o_prev2, col, w); }
-  sum_part(n_tok - 1u, j);
-  workgroupBarrier(); // the last token's partial sums published
-  emit(n_tok - 1u, o_prev, col, w);
   let dst = ((step.pos + n_tok - 1u) % p.slots) * slot + col;
   for (var n = 0u; n < K4; n++) { state[dst + n * p.value_dim] = s[n]; }
 }

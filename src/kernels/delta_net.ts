@@ -5,7 +5,7 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { EmberError } from '../errors.ts';
-import { buildKernel, type Dispatch } from './dispatch.ts';
+import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
 import { buildSsmConv } from './ssm.ts';
 import { deltaConvDim, deltaInProj, deltaKeyDim, deltaValueDim, type DeltaShape } from '../model/delta_shape.ts';
 
@@ -43,8 +43,8 @@ export interface DeltaNetArgs {
 }
 
 /**
- * A Gated DeltaNet mixer from in_proj's output to the gated norm's, for the pass's tokens at positions pos..: the causal
- * convolution over q|k|v (shaders/ssm.wgsl's, unbiased), then the delta-rule scan (two dispatches).
+ * A Gated DeltaNet mixer from in_proj's output to the gated norm's, for the pass's tokens at positions pos..: the
+ * causal convolution over q|k|v (shaders/ssm.wgsl's, unbiased), the delta-rule scan, the gated norm (three dispatches).
  */
 export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs): Promise<Dispatch[]> {
   const s = a.shape;
@@ -65,11 +65,6 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
       `delta_net: linear_num_value_heads ${s.nVHead} is not a multiple of linear_num_key_heads ${s.nKHead}`,
     );
   }
-  const shared = 16 * (s.headKDim + wg / 2 + 2 * Math.ceil(wg / 64)); // qk: 2 tokens of q and k; o2: 2 tokens of o^2; part: their partial sums
-  const limit = gpu.caps.maxWorkgroupStorageSize;
-  if (shared > limit) {
-    throw unsupported(`heads of ${s.headKDim} x ${wg} need ${shared} bytes of workgroup memory; the device has ${limit}`);
-  }
   const values = {
     n_k_head: s.nKHead, n_v_head: s.nVHead, head_k: s.headKDim, head_v: wg, key_dim: keyDim, value_dim: valueDim,
     conv_dim: convDim, in_proj: inProj, slots: a.slots, eps: a.eps, v_tiled: s.vTiled ? 1 : 0,
@@ -78,6 +73,8 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
   // (lanes share q and k by shuffles only where a head's lanes are whole subgroups)
   const caps = gpu.caps;
   const sg = (a.subgroups ?? caps.subgroups) && caps.subgroups && wg % (caps.subgroupMaxSize ?? wg) === 0;
+  // (the subgroup size as a constant where the adapter has only one)
+  const oneSize = sg && !!caps.subgroupMinSize && caps.subgroupMinSize === caps.subgroupMaxSize;
   return [
     await buildSsmConv(gpu, alloc, {
       label: 'delta_net/conv',
@@ -98,13 +95,22 @@ export async function buildDeltaNet(gpu: Gpu, alloc: Allocator, a: DeltaNetArgs)
       code: sg ? shaderText(source + subgroupScan, { subgroups: true }, k4) : shaderText(source, {}, k4),
       label: sg ? 'delta_net/scan_sg' : 'delta_net/scan',
       entry: sg ? 'scan_sg' : 'scan',
-      // (the subgroup size as a constant where the adapter has only one)
-      constants: sg && caps.subgroupMinSize && caps.subgroupMinSize === caps.subgroupMaxSize ? { WG: wg, SG: caps.subgroupMinSize } : { WG: wg },
+      constants: oneSize ? { WG: wg, SG: caps.subgroupMinSize! } : { WG: wg },
       params: DELTA_NET_PARAMS,
       values,
       step: a.step,
-      bindings: [a.inProj, a.qkv, a.perHead, a.normWeight, a.state, a.y, ...(sg ? [a.qkv] : [])],
+      bindings: [a.inProj, a.qkv, a.perHead, null, a.state, a.y],
       grid: () => [s.nVHead],
+    }),
+    await buildKernel(gpu, alloc, {
+      code: shaderText(source, {}, k4),
+      label: 'delta_net/norm',
+      entry: 'norm',
+      params: DELTA_NET_PARAMS,
+      values,
+      step: a.step,
+      bindings: [a.inProj, null, null, a.normWeight, null, a.y],
+      grid: (n) => [ceilDiv(n * s.nVHead, 64)],
     }),
   ];
 }
