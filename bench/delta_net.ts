@@ -1,5 +1,5 @@
 /**
- * Time of one Gated DeltaNet layer's convolution and scan (shaders/delta_net.wgsl) at a model's shape: a decode step
+ * Time of one Gated DeltaNet layer's convolution, scan and norm (shaders/delta_net.wgsl) at a model's shape: a decode step
  * (one token after the prefill's tokens) and a prefill pass, each variant checked against the CPU reference first, then
  * timed as `iters` runs in one submit (a prefill pass: iters / 8), the variants alternating within each of `rounds`
  * rounds; medians over the rounds (and the least disturbed round). Wall ms a run (on CPU adapters the work is the CPU's).
@@ -8,7 +8,7 @@
  *   npx tsx bench/delta_net.ts [--k-heads 16] [--v-heads 16] [--head-k 128] [--head-v 128] [--taps 4] [--prefill 64] [--rounds 5] [--iters 20] [--scan sg,plain,conv]
  *   npx tsx bench/browser.ts delta_net_page 'scan=sg,plain&prefill=32'   (the same in chromium, on SwiftShader)
  * Qwen3.5-0.8B's shape is the default; --v-heads 32 is Qwen3.5-9B's. --scan: the variants to time: sg (q and k shared
- * by subgroup shuffles), plain (through workgroup memory), conv (the convolution alone, the part every variant shares);
+ * by subgroup shuffles), plain (every lane reads them), conv (the convolution alone, the part every variant shares);
  * default: the adapter's scan.
  */
 import type { Gpu } from '../src/gpu/device.ts';

@@ -1,9 +1,9 @@
 /**
- * bench/delta_net.ts's timing in the browser: one Gated DeltaNet layer's convolution and scan, checked against the CPU
- * reference, then timed. Query: kHeads=16  vHeads=16  headK=128  headV=128  taps=4  prefill=64  rounds=5  iters=20
- * scan=plain,conv  nocheck. The result (bench/browser.ts's report) holds every round's times.
+ * bench/delta_net.ts's timing in the browser: one Gated DeltaNet layer's convolution, scan and norm, checked against
+ * the CPU reference, then timed. Query: kHeads=16  vHeads=16  headK=128  headV=128  taps=4  prefill=64  rounds=5  iters=20
+ * scan=sg,plain,conv  nocheck. The result (bench/browser.ts's report) holds every round's times.
  *
- *   npx tsx bench/browser.ts delta_net_page 'scan=plain,conv&prefill=32' [report.json]
+ *   npx tsx bench/browser.ts delta_net_page 'scan=sg,plain&prefill=32' [report.json]
  */
 import { createGpu } from '../../src/gpu/device.ts';
 import { benchDeltaNet } from '../delta_net.ts';
