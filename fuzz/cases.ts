@@ -2,7 +2,7 @@
  * The fuzz corpus (valid files) and the case generator: case `i` of seed `s` is always the same
  * mutation of the same base file. GGUF: stories260K (F32 and Q8_0, from ../shared/models) and a
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
- * rope_freqs tensor). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
+ * rope_freqs tensor), and test/fixtures/qwen3_5's llama.cpp conversion (a Gated DeltaNet model). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
  * file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
@@ -72,6 +72,8 @@ export function loadCorpus(): Corpus {
       ggufBase('stories260K.gguf', shared('stories260K/stories260K.gguf')),
       ggufBase('stories260K-Q8_0.gguf', shared('stories260K-derived/stories260K-Q8_0.gguf')),
       ggufBase('generated-extras.gguf', generatedWithExtras()),
+      // Qwen3.5 as llama.cpp converts it: its ssm.* keys size the Gated DeltaNet's state, ring and kernels
+      ggufBase('qwen3_5.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/qwen3_5/qwen3_5.llama-cpp.gguf')))),
     ],
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
