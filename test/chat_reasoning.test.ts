@@ -120,14 +120,21 @@ describe("Qwen3.5's template through an engine (a bigram model on the real kerne
     expect(forced.usage.prompt_tokens).toBe(opening.length);
     expect(engine.model.kv.ids.slice(0, opening.length)).toEqual(opening);
     expect(forced.choices[0].message.reasoning_content).toBeUndefined();
+
+    // response_format's grammar holds the reply from its first token: the answer, after the opened <think> is closed
+    const json = await chat.completions.create({ messages: ask, response_format: { type: 'json_object' }, max_tokens: 8, ...GREEDY });
+    const closed = tok.encode(`${renderChatTemplate(template('Qwen3.5-4B'), checkMessages(ask), { bosToken: '', eosToken: '</s>' }, {})}\n</think>\n\n`, { addBos: true, parseSpecial: true });
+    expect(engine.model.kv.ids.slice(0, closed.length)).toEqual(closed);
+    expect(json.choices[0].message.reasoning_content).toBeUndefined();
+    expect(json.choices[0].message.content).toMatch(/^\{/);
   });
 
   it('a call forced by a grammar (strict tools, tool_choice required) closes a <think> the prompt opened (Qwen3 Thinking-2507\'s kind)', () => {
     const opens = "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}<think>\n{% endif %}{# <tool_call> </think> #}";
-    const prompt = (rendering: { forcedCall?: boolean; replyPrefix?: string }) => chatPrompt(engine.tokenizer, opens, checkMessages(ask), {}, rendering);
+    const prompt = (rendering: { forcedStart?: boolean; replyPrefix?: string }) => chatPrompt(engine.tokenizer, opens, checkMessages(ask), {}, rendering);
     expect(prompt({}).text).toMatch(/<think>\n$/);
     expect(prompt({}).thinking).toBe(true);
-    expect(prompt({ forcedCall: true })).toMatchObject({ replyPrefix: '\n</think>\n\n' });
-    expect(prompt({ forcedCall: true, replyPrefix: '<tool_call>\n' }).text).toMatch(/<think>\n\n<\/think>\n\n<tool_call>\n$/);
+    expect(prompt({ forcedStart: true })).toMatchObject({ replyPrefix: '\n</think>\n\n' });
+    expect(prompt({ forcedStart: true, replyPrefix: '<tool_call>\n' }).text).toMatch(/<think>\n\n<\/think>\n\n<tool_call>\n$/);
   });
 });

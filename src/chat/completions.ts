@@ -221,7 +221,7 @@ export function createChat(engine: ChatEngine, opts: ChatOptions = {}): Chat {
     if (format && tools) throw new EmberError('UNSUPPORTED', 'chat completions: a response_format other than text together with tools (give tool_choice \'none\', or no tools)');
     const kwargs = checkTemplateVariables(req.chat_template_kwargs, template);
     const variables = tools ? { ...kwargs, tools: tools.tools } : kwargs;
-    const rendering = { replyPrefix: tools?.prefix, forcedCall: tools?.forced, callsInContent: callsInContentFor(template) };
+    const rendering = { replyPrefix: tools?.prefix, forcedStart: !!tools?.forced || format !== null, callsInContent: callsInContentFor(template) };
     const render = (msgs: readonly ChatMessage[]) => chatPrompt(engine.tokenizer, template, msgs, variables, rendering);
     const canonical = render(messages);
     const continued = prior && keepReplies ? continuedPromptIds(engine.tokenizer, canonical, prior) : null;

@@ -104,8 +104,11 @@ function plainTranscript(messages: readonly ChatMessage[]): string {
 export interface ToolRendering {
   /** Written after the generation prompt, as the start of the reply (a forced tool call's opening). */
   replyPrefix?: string;
-  /** The reply must start with a call (tool_choice 'required' or named): a <think> the prompt opened is closed first. */
-  forcedCall?: boolean;
+  /**
+   * The reply's start is held (a call by tool_choice 'required' or named, JSON by response_format's grammar): a <think>
+   * the prompt opened is closed first, so that what is held is the answer, not its reasoning.
+   */
+  forcedStart?: boolean;
   /** An assistant message's calls as text after its content, for templates that render only content (LFM2's). */
   callsInContent?: (calls: readonly TemplateToolCall[]) => string;
 }
@@ -148,7 +151,7 @@ export function chatPrompt(
   const rendered = renderChatTemplate(template, hiddenMessages, { bosToken, eosToken }, hiddenVariables);
   const thinking = thinksIn(template) && opensThinking(rendered);
   // (a forced call is written after the reasoning the prompt opened, closed at once)
-  const replyPrefix = (thinking && (tools.forcedCall || tools.replyPrefix) ? SKIP_THINKING : '') + (tools.replyPrefix ?? '');
+  const replyPrefix = (thinking && (tools.forcedStart || tools.replyPrefix) ? SKIP_THINKING : '') + (tools.replyPrefix ?? '');
   const text = rendered + replyPrefix;
   const reply = { thinking, replyPrefix };
   const templateWroteBos = bosToken !== '' && text.startsWith(bosToken);
