@@ -20,7 +20,8 @@ const ui = {
   sendForm: $<HTMLFormElement>('send-form'), prompt: $<HTMLTextAreaElement>('prompt'), send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'), settings: $<HTMLDialogElement>('settings'),
   temperature: $<HTMLInputElement>('temperature'), temperatureValue: $('temperature-value'),
-  maxTokens: $<HTMLInputElement>('max-tokens'), jsonMode: $<HTMLInputElement>('json-mode'), systemPrompt: $<HTMLTextAreaElement>('system-prompt'), settingsInfo: $('settings-info'),
+  maxTokens: $<HTMLInputElement>('max-tokens'), jsonMode: $<HTMLInputElement>('json-mode'),
+  thinking: $<HTMLInputElement>('thinking'), thinkingSetting: $('thinking-setting'), systemPrompt: $<HTMLTextAreaElement>('system-prompt'), settingsInfo: $('settings-info'),
 };
 
 /** What a load reports: the fraction of the whole load, and (from emberlm's loader) the phase and bytes. */
@@ -33,6 +34,8 @@ const state = {
   reply: null as AbortController | null,
   messages: [] as ChatMessage[],
   adapter: '',
+  /** The model's chat template reads enable_thinking (Qwen3, Qwen3.5, SmolLM3): the setting can turn its reasoning off. */
+  canThink: false,
 };
 
 /** How a model is named in the header: a Hub id as it is, a URL by its file name (or Hub repo). */
@@ -114,6 +117,8 @@ async function load(input: string | File): Promise<void> {
     ui.messages.textContent = '';
     const ctx = info.config.contextTrain;
     const template = info.chatTemplate ? 'its chat template' : 'no chat template (plain text)';
+    state.canThink = info.chatTemplate?.includes('enable_thinking') ?? false;
+    ui.thinkingSetting.hidden = !state.canThink;
     ui.settingsInfo.textContent = `${label}: ${info.config.arch}, ${info.config.nLayer} layers, trained context ${ctx}, ${template}. GPU: ${state.adapter}`;
     note(`${state.model} is ready · ${info.config.arch}, ${info.config.nLayer} layers · ${template}`);
     showPicker(false);
@@ -242,6 +247,7 @@ async function send(): Promise<void> {
       messages, stream: true, signal: controller.signal,
       temperature: Number(ui.temperature.value), max_tokens: Math.max(1, Number(ui.maxTokens.value) || 512),
       response_format: ui.jsonMode.checked ? { type: 'json_object' } : undefined,
+      ...(state.canThink && !ui.thinking.checked ? { chat_template_kwargs: { enable_thinking: false } } : {}),
     });
     tFirst = performance.now();
     typing.remove();

@@ -206,6 +206,7 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
 
     // "Reply in JSON": the same prompt, its reply held to a JSON object by the grammar in the worker.
     await page.click('#settings-button');
+    expect(await page.isHidden('#thinking-setting')).toBe(true); // stories260K's has no template, so no thinking to turn off
     await page.check('#json-mode');
     await shot(page, 'chat-json-setting');
     await page.click('#settings button[value=close]');
@@ -239,6 +240,18 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
     await shot(page, 'chat-thinking-folded');
     await page.locator('li.msg.assistant >> nth=1').locator('.thinking summary').click();
     await shot(page, 'chat-thinking-open');
+    // Settings: "Think before answering" off renders the template with enable_thinking false, whose prompt closes an
+    // empty <think> itself: this model's reply after "</think>\n\n" is the answer alone, nothing folded above it.
+    await page.click('#settings-button');
+    expect(await page.isVisible('#thinking')).toBe(true);
+    await page.uncheck('#thinking');
+    await shot(page, 'chat-thinking-setting');
+    await page.click('#settings button[value=close]');
+    await page.click('#new-chat');
+    const plain = await say(page, 'What is the weather in Paris?');
+    await page.locator('li.msg.assistant[data-state=done]').last().waitFor(WAIT);
+    expect(await plain.locator('.thinking').count()).toBe(0);
+    expect(await plain.locator('.bubble').textContent()).toBe(ANSWER);
     await page.close();
   }, 200_000);
 
