@@ -13,6 +13,7 @@
  */
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
+import { timePass } from './time_pass.ts';
 import type { DeltaNetArgs } from '../src/kernels/delta_net.ts';
 
 export interface DeltaNetBenchOptions {
@@ -53,7 +54,7 @@ export async function benchDeltaNet(
   // (imported here: under tsx the kernels' WGSL loads only once runUnderVite has started the script again)
   const { Allocator, readBuffer, writeBuffer } = await import('../src/gpu/buffers.ts');
   const { buildDeltaNet } = await import('../src/kernels/delta_net.ts');
-  const { encodeDispatches, STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
+  const { STEP } = await import('../src/kernels/dispatch.ts');
   const { deltaNetRef } = await import('../src/kernels/ref/delta_net.ts');
   const { deltaConvDim, deltaInProj, deltaStateSize, deltaValueDim } = await import('../src/model/delta_shape.ts');
   const { kvCacheRows, SSM_SLOTS } = await import('../src/model/kv_rings.ts');
@@ -93,17 +94,7 @@ export async function benchDeltaNet(
     if (v === 'sg' && !gpu.caps.subgroups) throw new Error(`sg: ${gpu.caps.adapterName} has no subgroups`);
     lists.set(v, await builders[v](gpu, args));
   }
-  const runPass = async (list: Dispatch[], n: number, pos: number, times: number) => {
-    writeBuffer(gpu, step, STEP.pack({ ...STEP_DEFAULTS, n_tokens: n, pos }));
-    const t0 = performance.now();
-    const enc = gpu.device.createCommandEncoder(); // one submit, as a model's step (a submit's own cost left out)
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < times; i++) encodeDispatches(pass, list, n);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / times;
-  };
+  const runPass = (list: Dispatch[], n: number, pos: number, times: number) => timePass(gpu, step, list, n, pos, times);
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);

@@ -25,3 +25,9 @@ export const showInOut = (text: string): void => {
 
 /** JSON as the pages print it. */
 export const asJson = (result: unknown): string => JSON.stringify(result, null, 2);
+
+/** A log whose lines accumulate in the page's `#out` element (the lines also kept, for a page's result). */
+export function outLog(): { lines: string[]; log: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, log: (line) => showInOut((lines.push(line), lines.join('\n'))) };
+}

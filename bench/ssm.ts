@@ -11,6 +11,7 @@
  */
 import type { Gpu } from '../src/gpu/device.ts';
 import type { Dispatch } from '../src/kernels/dispatch.ts';
+import { timePass } from './time_pass.ts';
 
 export interface SsmBenchOptions {
   heads: number;
@@ -26,9 +27,9 @@ export interface SsmBenchOptions {
 
 export async function benchSsm(gpu: Gpu, o: SsmBenchOptions, log: (line: string) => void): Promise<void> {
   // (imported here: under tsx the kernels' WGSL loads only once runUnderVite has started the script again)
-  const { Allocator, readBuffer, writeBuffer } = await import('../src/gpu/buffers.ts');
+  const { Allocator, readBuffer } = await import('../src/gpu/buffers.ts');
   const { buildSsm } = await import('../src/kernels/ssm.ts');
-  const { encodeDispatches, STEP, STEP_DEFAULTS } = await import('../src/kernels/dispatch.ts');
+  const { STEP } = await import('../src/kernels/dispatch.ts');
   const { ssmRef } = await import('../src/kernels/ref/layers.ts');
   const { ssmConvDim, ssmInner, ssmInProj, ssmStateSize, UNIT_SCALES } = await import('../src/model/ssm_shape.ts');
   const { kvCacheRows, SSM_SLOTS } = await import('../src/model/kv_rings.ts');
@@ -50,17 +51,7 @@ export async function benchSsm(gpu: Gpu, o: SsmBenchOptions, log: (line: string)
   };
   const lists = new Map<string, Dispatch[]>();
   for (const v of o.scans ?? [gpu.caps.subgroups ? 'sg' : 'plain']) lists.set(v, await buildSsm(gpu, alloc, { shape, rows, slots: SSM_SLOTS, ...b, step, subgroups: v === 'sg' }));
-  const runPass = async (list: Dispatch[], n: number, pos: number, times: number) => {
-    writeBuffer(gpu, step, STEP.pack({ ...STEP_DEFAULTS, n_tokens: n, pos }));
-    const t0 = performance.now();
-    const enc = gpu.device.createCommandEncoder(); // one submit, as a model's step (a submit's own cost left out)
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < times; i++) encodeDispatches(pass, list, n);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / times;
-  };
+  const runPass = (list: Dispatch[], n: number, pos: number, times: number) => timePass(gpu, step, list, n, pos, times);
   // Checked: the prefill from position 0 against the reference
   const ref = ssmRef(shape, zxbcdt, T, convW, convB, perHead).y;
   for (const [v, list] of lists) {

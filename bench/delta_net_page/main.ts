@@ -7,14 +7,10 @@
  */
 import { createGpu } from '../../src/gpu/device.ts';
 import { benchDeltaNet } from '../delta_net.ts';
-import { reportPage } from '../page_result.ts';
+import { outLog, reportPage } from '../page_result.ts';
 
 const q = new URLSearchParams(location.search);
-const lines: string[] = [];
-const log = (s: string) => {
-  lines.push(s);
-  document.getElementById('out')!.textContent = lines.join('\n');
-};
+const { log } = outLog();
 const num = (k: string, fallback: number) => (q.get(k) === null ? fallback : Number(q.get(k)));
 
 reportPage(

@@ -6,14 +6,10 @@
  */
 import { createGpu } from '../../src/gpu/device.ts';
 import { benchSsm } from '../ssm.ts';
-import { reportPage } from '../page_result.ts';
+import { outLog, reportPage } from '../page_result.ts';
 
 const q = new URLSearchParams(location.search);
-const lines: string[] = [];
-const log = (s: string) => {
-  lines.push(s);
-  document.getElementById('out')!.textContent = lines.join('\n');
-};
+const { lines, log } = outLog();
 const num = (k: string, fallback: number) => (q.get(k) === null ? fallback : Number(q.get(k)));
 
 async function main(): Promise<{ text: string }> {
