@@ -3,7 +3,7 @@
  * Qwen3.5, DeepSeek-R1's distills, SmolLM3) comes back as `reasoning_content`, the rest as content and tool calls.
  * Where the generation prompt already opened <think> (Qwen3.5's and the R1 distills' do), the reply starts inside it.
  */
-import { partialTail } from './stop.ts';
+import { EdgeTrimmer, partialTail } from './stop.ts';
 import type { ReplyPart } from './tool_calls.ts';
 
 export const THINK_OPEN = '<think>';
@@ -34,8 +34,7 @@ export interface Reply {
 export class ReasoningSplitter implements Reply {
   private mode: 'start' | 'think' | 'after';
   private held = '';
-  private space = ''; // whitespace at the reasoning's end so far, kept until more reasoning follows
-  private started = false;
+  private readonly edges = new EdgeTrimmer(); // the reasoning's, as it streams
   private trimAfter = false; // the whitespace right after </think> is dropped
 
   constructor(private readonly inner: Reply, inside: boolean) {
@@ -67,11 +66,11 @@ export class ReasoningSplitter implements Reply {
     const out = empty();
     if (at < 0) {
       const safe = this.held.length - partialTail(this.held, [THINK_CLOSE]);
-      out.reasoning = this.reasoning(this.held.slice(0, safe));
+      out.reasoning = this.edges.push(this.held.slice(0, safe));
       this.held = this.held.slice(safe);
       return out;
     }
-    out.reasoning = this.reasoning(this.held.slice(0, at));
+    out.reasoning = this.edges.push(this.held.slice(0, at));
     const rest = this.held.slice(at + THINK_CLOSE.length);
     this.held = '';
     this.mode = 'after';
@@ -82,7 +81,7 @@ export class ReasoningSplitter implements Reply {
   end(): ReplyPart {
     if (this.mode === 'start') return merge(this.inner.push(this.taken()), this.inner.end());
     const out = empty();
-    if (this.mode === 'think') out.reasoning = this.reasoning(this.taken()); // cut off mid-thought: what it wrote
+    if (this.mode === 'think') out.reasoning = this.edges.push(this.taken()); // cut off mid-thought: what it wrote
     return merge(out, this.inner.end());
   }
 
@@ -101,14 +100,6 @@ export class ReasoningSplitter implements Reply {
     return t;
   }
 
-  private reasoning(text: string): string {
-    let body = this.space + text;
-    if (!this.started) body = body.trimStart();
-    const trimmed = body.trimEnd();
-    this.space = body.slice(trimmed.length);
-    if (trimmed !== '') this.started = true;
-    return trimmed;
-  }
 }
 
 const empty = (): ReplyPart => ({ content: '', calls: [] });

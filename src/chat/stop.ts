@@ -44,3 +44,37 @@ export function partialTail(text: string, words: readonly string[], longest = Ma
   }
   return 0;
 }
+
+/**
+ * Streamed text with the whitespace at its edges dropped, the same however it was cut into pieces: leading whitespace
+ * while `trimStart` is on (until text comes), trailing whitespace held back until text after it shows it was inside.
+ */
+export class EdgeTrimmer {
+  /** Whitespace held back at the end of the text so far. */
+  private space = '';
+
+  constructor(private trimStart = true) {}
+
+  /** The piece's text now safe to emit. */
+  push(piece: string): string {
+    let body = this.space + piece;
+    if (this.trimStart) body = body.trimStart();
+    const trimmed = body.trimEnd();
+    this.space = body.slice(trimmed.length);
+    if (trimmed !== '') this.trimStart = false;
+    return trimmed;
+  }
+
+  /** The whitespace held back (and no longer held). */
+  takeSpace(): string {
+    const s = this.space;
+    this.space = '';
+    return s;
+  }
+
+  /** From here on, as at a start: what is held is dropped, and leading whitespace too. */
+  restart(): void {
+    this.space = '';
+    this.trimStart = true;
+  }
+}

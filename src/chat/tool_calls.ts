@@ -12,7 +12,7 @@
 import { parsePythonicCalls } from './pythonic.ts';
 import { parseXmlCall } from './xml_calls.ts';
 import type { ChatTool } from './types.ts';
-import { partialTail } from './stop.ts';
+import { EdgeTrimmer, partialTail } from './stop.ts';
 
 export type ToolFormat = 'hermes' | 'llama3' | 'mistral' | 'mistral-args' | 'pythonic' | 'qwen-xml';
 
@@ -137,10 +137,8 @@ export class ToolCallSplitter {
   /** 'text': a 'llama3' reply that did not open with a call, passed through as it comes. */
   private mode: 'content' | 'call' | 'text' = 'content';
   private callCount = 0;
-  /** Whitespace held back at the end of the content so far. */
-  private space = '';
-  /** Whether no content came since the last call. */
-  private afterCall = false;
+  /** The content's edges: whitespace held back at its end, and dropped after a call (until content comes). */
+  private readonly edges = new EdgeTrimmer(false);
 
   constructor(format: ToolFormat, private readonly newId: () => string, private readonly maxCalls = Infinity, private readonly tools: readonly ChatTool[] = []) {
     this.spec = FORMATS[format];
@@ -187,8 +185,8 @@ export class ToolCallSplitter {
     if (this.done) return out;
     if (this.mode === 'call') this.finishCall(out, this.held, '');
     else this.emitContent(out, this.held);
-    if (this.callCount === 0) out.content += this.space; // a reply without calls keeps every character
-    this.space = '';
+    const space = this.edges.takeSpace();
+    if (this.callCount === 0) out.content += space; // a reply without calls keeps every character
     this.held = '';
     this.mode = 'content';
     return out;
@@ -215,25 +213,18 @@ export class ToolCallSplitter {
    * the text was cut into pieces; a reply without calls keeps every character.
    */
   private emitContent(out: ReplyPart, text: string): void {
-    let body = this.space + text;
-    if (this.afterCall) body = body.trimStart();
-    const trimmed = body.trimEnd();
-    this.space = body.slice(trimmed.length);
-    if (trimmed !== '') this.afterCall = false;
-    out.content += trimmed;
+    out.content += this.edges.push(text);
   }
 
   /** A call's text: calls where it parses, else the text back as content, as the model wrote it. */
   private finishCall(out: ReplyPart, body: string, closer: string): void {
     const calls = this.spec.parse(body, this.newId, this.tools);
     if (!calls) {
-      out.content += this.space + (this.spec.opener ?? '') + body + closer;
-      this.space = '';
+      out.content += this.edges.takeSpace() + (this.spec.opener ?? '') + body + closer;
       return;
     }
     const room = this.maxCalls - this.callCount;
-    this.space = '';
-    this.afterCall = true;
+    this.edges.restart();
     out.calls.push(...calls.slice(0, room));
     this.callCount += Math.min(calls.length, room);
   }
