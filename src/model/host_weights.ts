@@ -125,19 +125,9 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
  * matmul's GLU epilogue). Every layout keeps a row as a contiguous run of data (and, per row, scales).
  */
 export function pairRows(w: WeightData): WeightData {
-  const r = rowScales(w);
-  const F = r.rows / 2;
-  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix needs an even number of rows, got ${r.rows}`);
-  const pair = <T extends Float32Array | Uint32Array | Uint8Array>(a: T): T => {
-    const len = a.length / r.rows; // per row
-    const out = new (a.constructor as { new (n: number): T })(a.length);
-    for (let j = 0; j < F; j++) {
-      out.set(a.subarray(j * len, (j + 1) * len), 2 * j * len);
-      out.set(a.subarray((F + j) * len, (F + j + 1) * len), (2 * j + 1) * len);
-    }
-    return out;
-  };
-  return { ...r, data: pair(r.data), scales: r.scales && pair(r.scales) } as WeightData;
+  const F = w.rows / 2;
+  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix needs an even number of rows, got ${w.rows}`);
+  return gatherRows(w, Array.from({ length: w.rows }, (_, i) => (i % 2 === 0 ? i / 2 : F + (i - 1) / 2)));
 }
 
 /**
@@ -145,19 +135,21 @@ export function pairRows(w: WeightData): WeightData {
  * its gate rows), as those two.
  */
 export function deinterleaveRows(w: WeightData, run: number): [WeightData, WeightData] {
+  if (w.rows % (2 * run) !== 0) throw new EmberError('BAD_MODEL', `${w.rows} rows do not split into runs of ${run} for two matrices`);
+  const half = (second: number) => gatherRows(w, Array.from({ length: w.rows / 2 }, (_, i) => (2 * Math.floor(i / run) + second) * run + (i % run)));
+  return [half(0), half(1)];
+}
+
+/** The matrix of `w`'s rows `rows`, in that order (every layout keeps a row's data, and per row its scales, together). */
+function gatherRows(w: WeightData, rows: readonly number[]): WeightData {
   const r = rowScales(w);
-  if (r.rows % (2 * run) !== 0) throw new EmberError('BAD_MODEL', `${r.rows} rows do not split into runs of ${run} for two matrices`);
-  const pick = <T extends Float32Array | Uint32Array | Uint8Array>(a: T, second: number): T => {
+  const gather = <T extends Float32Array | Uint32Array | Uint8Array>(a: T): T => {
     const len = a.length / r.rows; // per row
-    const out = new (a.constructor as { new (n: number): T })(a.length / 2);
-    for (let j = 0; j < r.rows / (2 * run); j++) {
-      const from = (2 * j + second) * run * len;
-      out.set(a.subarray(from, from + run * len), j * run * len);
-    }
+    const out = new (a.constructor as { new (n: number): T })(rows.length * len);
+    rows.forEach((from, to) => out.set(a.subarray(from * len, (from + 1) * len), to * len));
     return out;
   };
-  const half = (second: number) => ({ ...r, rows: r.rows / 2, data: pick(r.data, second), scales: r.scales && pick(r.scales, second) }) as WeightData;
-  return [half(0), half(1)];
+  return { ...r, rows: rows.length, data: gather(r.data), scales: r.scales && gather(r.scales) } as WeightData;
 }
 
 export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<LayerWeights> {
