@@ -99,16 +99,18 @@ fn rows(
   @builtin(local_invocation_index) lid: u32,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let nt = step.n_tokens;
+  let nt = y_rows();
   // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
   let t0 = wid.y * TT;
   if (t0 >= nt) { return; }
-  x_prepare(t0, lid); // the decode inputs take TT = 1
+  let w0 = expert_start(t0, lid); // the expert GEMV's first row of t0's expert (TT = 1 there), 0 for a plain matrix
+  if (w0 == NOT_HERE) { return; }
+  x_prepare(x_row(t0), lid); // the decode inputs take TT = 1
   let lane = subgroup_lane();
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let r0 = gid.x * R;
-  let rows4 = clamp_rows(r0);
+  let rows4 = clamp_rows(r0) + vec4<u32>(w0);
   var acc: array<vec4<f32>, 4>; // [token][row]
   var gc = GroupCursor(0u, bpg); // block b's scale group, counted (a division per block costs CPU SIMD dearly)
   var grp: array<Group, 4>; // R rows' scales of group g, loaded as it starts
@@ -131,10 +133,10 @@ fn rows(
         var wv: array<XWIDE, 4>;
         for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
         if (x_fetch_at(v)) {
-          for (var i = 0u; i < TT; i++) { xq[i] = x_held(x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v))); }
+          for (var i = 0u; i < TT; i++) { xq[i] = x_held(x_fetch(x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane, min(4u, PIECES - v))); }
         }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_wide(x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane));
+          let xv = piece_wide(x_piece_shared(xq[i], x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane));
           xf[i] += wide_sum(xv);
           for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
@@ -154,13 +156,13 @@ fn rows(
         }
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) {
-            xq[i] = x_held(x_fetch(min(t0 + i, nt - 1u), b * XW + 4u * v, lane, min(4u, PIECES - v)));
+            xq[i] = x_held(x_fetch(x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane, min(4u, PIECES - v)));
             if (lane_sums) { xs[i] += x_block_sum(xq[i]); }
           }
         }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
-          let xv = x_piece_shared(xq[i], min(t0 + i, nt - 1u), b * XW + 4u * v, lane);
+          let xv = x_piece_shared(xq[i], x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane);
           if (!lane_sums) { xs[i] += piece_sum(xv); }
           for (var r = 0u; r < R; r++) {
             if (CODES_UNSIGNED) { part[i][r] += piece_dot_unsigned(wv[r], xv); } else { part[i][r] += piece_dot(wv[r], xv); }
@@ -172,7 +174,7 @@ fn rows(
       }
     }
     for (var i = 0u; i < TT; i++) {
-      let xsc = x_scale(min(t0 + i, nt - 1u), b);
+      let xsc = x_scale(x_row(min(t0 + i, nt - 1u)), b);
       for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
     }
     gc = next_block(gc, bpg);
@@ -260,14 +262,16 @@ var<workgroup> red: array<f32, 4u * WG>; // gemv_split: partial sums [row][lane]
 @compute @workgroup_size(WG)
 fn gemv_split(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let t = wid.y;
-  if (t >= step.n_tokens) { return; }
+  if (t >= y_rows()) { return; }
+  let w0 = expert_start(t, lid); // as in rows
+  if (w0 == NOT_HERE) { return; }
   // The first turn's first step of blocks is loaded before the prologue: its loads wait for memory while the prologue's
   // barriers and sums run (they do not depend on x), where after it they waited in turn. The same blocks, the same sums.
   let first_rows = split_first_row(wid.x, 0u, lid);
-  let first = split_load(clamp_rows(first_rows), 0u, lid % LANES, blocks_per_row(), blocks_per_group());
-  x_prepare(t, lid);
+  let first = split_load(clamp_rows(first_rows) + vec4<u32>(w0), 0u, lid % LANES, blocks_per_row(), blocks_per_group());
+  x_prepare(x_row(t), lid);
   for (var it = 0u; it < ROW_ITERS; it++) {
-    split_rows(t, split_first_row(wid.x, it, lid), lid, first, it == 0u);
+    split_rows(t, w0, split_first_row(wid.x, it, lid), lid, first, it == 0u);
     if (ROW_ITERS > 1u && !WARP) { workgroupBarrier(); } // the next rows' partials overwrite red
   }
 }
@@ -289,12 +293,13 @@ fn split_load(rows4: vec4<u32>, base: u32, lane: u32, nb: u32, bpg: u32) -> arra
 
 // Rows r0 .. r0+R-1 of token t by lane group lid / LANES (every invocation calls it, in uniform control flow); the
 // first step's blocks are `first` where `loaded`.
-fn split_rows(t: u32, r0: u32, lid: u32, first: array<Block, 8>, loaded: bool) {
+fn split_rows(t: u32, w0: u32, r0: u32, lid: u32, first: array<Block, 8>, loaded: bool) {
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let lane = lid % LANES;
   let first_lane = lid - lane; // the group's first lane
-  let rows4 = clamp_rows(r0);
+  let rows4 = clamp_rows(r0) + vec4<u32>(w0);
+  let tx = x_row(t);
   var acc = vec4<f32>();
   // Two blocks a lane per step, b and b + LANES, with no branch (a block past the row is clamped and its sum not
   // added): one basic block, so a GPU's compiler issues all 2R blocks' loads before it waits for the first. The sums
@@ -308,11 +313,11 @@ fn split_rows(t: u32, r0: u32, lid: u32, first: array<Block, 8>, loaded: bool) {
       var part = vec4<ACC>();
       var xs = ACC(0);
       for (var v = 0u; v < PIECES; v++) {
-        let xv = x_piece(t, bc * XW + 4u * v);
+        let xv = x_piece(tx, bc * XW + 4u * v);
         xs += piece_sum(xv);
         for (var r = 0u; r < R; r++) { part[r] += piece_dot(block_piece(blk[u * 4u + r], v), xv); }
       }
-      let xsc = x_scale(t, bc);
+      let xsc = x_scale(tx, bc);
       for (var r = 0u; r < R; r++) { acc[r] += select(0.0, block_combine(blk[u * 4u + r], part[r], xs, xsc), b < nb); }
     }
   }

@@ -117,13 +117,16 @@ fn rows_flat(
   @builtin(num_workgroups) nwg: vec3u,
 ) {
   let t = wid.y;
-  if (t >= step.n_tokens) { return; }
-  x_prepare(t, lid);
+  if (t >= y_rows()) { return; }
+  let w0 = expert_start(t, lid); // as in rows
+  if (w0 == NOT_HERE) { return; }
+  let tx = x_row(t); // x's row (t but for the expert GEMV)
+  x_prepare(tx, lid);
   flat_lane = subgroup_lane();
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let r0 = gid.x * 4u;
-  let rr = clamp_rows(r0);
+  let rr = clamp_rows(r0) + vec4<u32>(w0);
   var acc = vec4<f32>();
   var gc = GroupCursor(0u, bpg); // block b's scale group, counted as in rows
   var gs: Groups4;
@@ -136,14 +139,14 @@ fn rows_flat(
     // 0.72-0.88x the time). f16's and FP8's keep the loop (written out, within noise or slower).
     var f = FlatSums(vec4<ACC>(), ACC(0));
     if (PIECES == 2u) {
-      f = flat_add(flat_add(f, k, t, b, 0u), k, t, b, 1u);
+      f = flat_add(flat_add(f, k, tx, b, 0u), k, tx, b, 1u);
     } else if (MUL_WIDEN && (PIECES == 4u || PIECES == 8u)) {
-      f = flat_add4(f, k, t, b, 0u);
-      if (PIECES == 8u) { f = flat_add4(f, k, t, b, 4u); }
+      f = flat_add4(f, k, tx, b, 0u);
+      if (PIECES == 8u) { f = flat_add4(f, k, tx, b, 4u); }
     } else {
-      for (var v = 0u; v < PIECES; v++) { f = flat_add(f, k, t, b, v); }
+      for (var v = 0u; v < PIECES; v++) { f = flat_add(f, k, tx, b, v); }
     }
-    acc += combine4(k, f.dots, f.xsum, x_scale(t, b));
+    acc += combine4(k, f.dots, f.xsum, x_scale(tx, b));
     gc = next_block(gc, bpg);
   }
   emit(t, r0, acc);

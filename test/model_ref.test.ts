@@ -114,7 +114,7 @@ describe.each(VARIANTS)('GPU forward vs CPU reference (%s)', (variant) => {
       let ref: RefModel;
       try {
         ref = await loadRefModel(hf.weights, hf.config as ModelConfig, quant);
-        if (gen.dtype === 'F8_E4M3') expect(ref.layers[0].down.format).toBe('fp8e4m3'); // not widened
+        if (gen.dtype === 'F8_E4M3') expect(ref.layers[0].down!.format).toBe('fp8e4m3'); // not widened
         if (quant === 'fp8-e4m3') expect(ref.lmHead.format).toBe('fp8e4m3');
       } finally {
         await hf.close();

@@ -3,6 +3,7 @@ import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLa
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
+import { qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -12,6 +13,7 @@ export const HF_MODEL_TYPES = {
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
+  qwen3_moe: 'Qwen3MoeForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -23,6 +25,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   ministral3: 'mistral3', // llama.cpp's name for it
   falcon_h1: 'falcon-h1', // llama.cpp's name for it
   qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', // (the second: the text model of a checkpoint with a vision tower)
+  qwen3_moe: 'qwen3', // Qwen3 with mixtures of experts (ModelConfig.moe)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -38,7 +41,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -119,6 +122,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
   const qwen35Mixers = qwen35 ? qwen35Layers(cfg, file, bad, nLayer) : null;
+  const experts = modelType === 'qwen3_moe' ? qwen3MoeLayers(cfg, file, bad, nLayer) : null;
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
   const windows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
@@ -143,7 +147,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35,
+    qkNorm: modelType === 'qwen3' || modelType === 'qwen3_moe' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35,
     qkNormAllHeads: olmo,
     // (Lfm2Config: tie_embedding, when given, wins)
     tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
@@ -156,6 +160,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
     ...(qwen35Mixers ? { layerDelta: Object.freeze(qwen35Mixers.layerDelta), delta: Object.freeze(qwen35Mixers.delta), attnGate: true } : {}),
     ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
+    ...(experts ? { layerMoe: Object.freeze(experts.layerMoe), moe: Object.freeze(experts.moe) } : {}),
     attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,

@@ -9,8 +9,11 @@ import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { configFromHF, type HFExtra } from './config.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
-import { expectedTensors, hfTensorName } from './names.ts';
+import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
 import { checkDtype, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
+
+/** GGUF's name of a mixture's stacked experts (blk.L.ffn_gate_exps.weight), read from one tensor per expert. */
+const STACKED_EXPERTS = /^blk\.\d+\.ffn_(gate|up|down)_exps\.weight$/;
 
 /**
  * A native FP8 weight matrix as `matrix` returns it for quant 'auto' (and 'fp8-e4m3' / 'fp8-e5m2' on
@@ -213,6 +216,24 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
   // llama.cpp's converter does, so the forward pass runs one RMSNorm for every family. (Qwen3.5's gated norm, ssm_norm,
   // multiplies by its weight as it is.)
   const normPlusOne = ['gemma2', 'gemma3_text', 'qwen3_5', 'qwen3_5_text'].includes(extra.modelType);
+  const one = async (gguf: string, rows: number, cols: number) => {
+    const t = tensor(gguf, [rows, cols]);
+    return { t, bytes: await readTensorBytes(t) };
+  };
+  // A mixture's experts, one tensor each, read as one matrix of them stacked (GGUF's ffn_*_exps): alike dtypes, no FP8.
+  const stackedExperts = async (gguf: string, rows: number, cols: number) => {
+    const n = c.moe?.experts ?? 0;
+    if (!(n > 0 && rows % n === 0)) throw new EmberError('BAD_MODEL', `${name}: ${gguf} read as ${rows} rows of ${n} experts`, { tensor: gguf });
+    const parts = await Promise.all(Array.from({ length: n }, (_, e) => one(expertTensorName(gguf, e), rows / n, cols)));
+    const first = parts[0].t;
+    const odd = parts.find((p) => p.t.dtype !== first.dtype || isFp8(p.t));
+    if (odd) {
+      throw new EmberError('UNSUPPORTED', `${odd.t.source.name}: tensor ${odd.t.name} is ${odd.t.dtype} beside ${first.name}'s ${first.dtype}; emberlm stacks experts of one dtype, F32, F16 or BF16`, { tensor: odd.t.name });
+    }
+    const bytes = new Uint8Array(parts.reduce((sum, p) => sum + p.bytes.length, 0));
+    parts.reduce((at, p) => (bytes.set(p.bytes, at), at + p.bytes.length), 0);
+    return { t: { ...first, name: gguf, shape: [rows, cols], byteLength: bytes.length }, bytes };
+  };
   return {
     name,
     has: (gguf) => {
@@ -227,8 +248,8 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       return v;
     },
     async matrix(gguf, rows, cols, quant, opts) {
-      const t = tensor(gguf, [rows, cols]); // HF linear weights are [out, in]: already the kernels' row layout
-      const bytes = await readTensorBytes(t);
+      // HF linear weights are [out, in]: already the kernels' row layout; a mixture's experts stacked along rows
+      const { t, bytes } = STACKED_EXPERTS.test(gguf) ? await stackedExperts(gguf, rows, cols) : await one(gguf, rows, cols);
       const converted = await convertFloats(t.dtype, gguf, bytes, rows, cols, quant, opts);
       if (converted) return converted;
       if (isFp8(t)) {

@@ -33,7 +33,17 @@ const LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_gate.weight', 'mlp.gate_proj.weight'],
   ['ffn_up.weight', 'mlp.up_proj.weight'],
   ['ffn_down.weight', 'mlp.down_proj.weight'],
+  ['ffn_gate_inp.weight', 'mlp.gate.weight'], // a mixture's router (Qwen3-MoE); its experts: EXPERT_GGUF
 ];
+
+/**
+ * A mixture's experts, one tensor each (Qwen3-MoE's mlp.experts.E.{gate,up,down}_proj), by the per-expert names of
+ * llama.cpp's first Mixtral files (blk.L.ffn_gate.E.weight); the GGUF files of today stack them (ffn_gate_exps).
+ */
+const EXPERT_GGUF = /^blk\.(\d+)\.ffn_(gate|up|down)\.(\d+)\.weight$/;
+const EXPERT_HF = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/;
+/** Expert e's tensor of a stacked GGUF name (blk.L.ffn_gate_exps.weight), as hfTensorName maps it. */
+export const expertTensorName = (stacked: string, e: number) => stacked.replace(/_exps\.weight$/, `.${e}.weight`);
 
 /** Gemma 2/3: four norms per layer; post_attention_layernorm is the attention output's norm (llama.cpp's names). */
 const GEMMA_LAYER: ReadonlyArray<readonly [string, string]> = [
@@ -152,6 +162,8 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
+  const ex = familyOf(modelType) === 'llama' ? EXPERT_GGUF.exec(gguf) : null;
+  if (ex) return `model.layers.${ex[1]}.mlp.experts.${ex[3]}.${ex[2]}_proj.weight`;
   const g = GLOBAL_TO_HF.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
@@ -166,6 +178,8 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
+  const ex = familyOf(modelType) === 'llama' ? EXPERT_HF.exec(hf) : null;
+  if (ex) return `blk.${ex[1]}.ffn_${ex[3]}.${ex[2]}.weight`;
   const g = GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
@@ -241,18 +255,28 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
       );
       continue;
     }
-    out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+    out.push({ name: `${b}attn_output.weight`, shape: [D, qDim] });
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}${c.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] });
     else out.push({ name: `${b}attn_q.weight`, shape: [c.attnGate ? 2 * qDim : qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
-    if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] });
-    else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] });
+    if (c.layerMoe[i] && c.moe) out.push(...expertTensors(b, D, c.moe));
+    else if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+    else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
     }
     const [qNorm, kNorm] = qkNormSpans(c, c.qkNormAllHeads);
     if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [qNorm] }, { name: `${b}attn_k_norm.weight`, shape: [kNorm] });
+  }
+  return out;
+}
+
+/** A mixture's router and each expert's gate, up and down, by the names hfTensorName maps. */
+function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>): ExpectedTensor[] {
+  const out: ExpectedTensor[] = [{ name: `${b}ffn_gate_inp.weight`, shape: [m.experts, D] }];
+  for (let e = 0; e < m.experts; e++) {
+    out.push({ name: `${b}ffn_gate.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_up.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_down.${e}.weight`, shape: [D, m.nFf] });
   }
   return out;
 }

@@ -60,6 +60,11 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['eps', 'f32'], // its epsilon
   ['glu', 'u32'], // 0: y = the rows; 1 + act (0 silu, 1 tanh GELU): y = h = act(gate) * up of row pairs
   ['out_scale', 'f32'], // multiplies each output before it is written or added (Granite's residual multiplier), else 1
+  ['slots', 'u32'], // the expert GEMV (MatmulArgs.experts): rows of y per token, else 0
+  ['x_div', 'u32'], // the expert GEMV: rows of y per row of x, else 1
+  ['expert_rows', 'u32'], // the expert GEMV: rows of one expert, else 0
+  ['expert_first', 'u32'], // the expert GEMV: the chunk's first expert, else 0
+  ['expert_count', 'u32'], // the expert GEMV: the chunk's experts, else 0
 ] as const);
 
 /** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
@@ -81,13 +86,15 @@ export interface ChunkOptions {
   tailEps?: number; // the GEMV's tail RMS-normalises y with this epsilon
   glu?: GluAct;
   outScale?: number; // y = outScale * (W x + bias), before accumulate's add
+  experts?: Pick<ExpertRows, 'rows' | 'slots' | 'xPerSlot'>; // the expert GEMV: each chunk one expert's rows wide
 }
 export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: ChunkOptions = {}) {
+  const e = o.experts;
   return {
-    N: o.N ?? w.rows,
+    N: o.N ?? e?.rows ?? w.rows,
     K: w.cols,
-    row_start: c.rowStart,
-    rows: c.rows,
+    row_start: e ? 0 : c.rowStart,
+    rows: e ? e.rows : c.rows,
     has_bias: o.bias ? 1 : 0,
     accumulate: o.accumulate ? 1 : 0,
     group: w.group,
@@ -97,7 +104,25 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     eps: o.normEps ?? o.tailEps ?? 0,
     glu: o.glu === undefined ? 0 : 1 + GLU_ACTS[o.glu],
     out_scale: o.outScale ?? 1,
+    slots: e?.slots ?? 0,
+    x_div: e && !e.xPerSlot ? e.slots : 1,
+    expert_rows: e?.rows ?? 0,
+    expert_first: e ? c.rowStart / e.rows : 0,
+    expert_count: e ? c.rows / e.rows : 0,
   };
+}
+
+/**
+ * A mixture of experts' matrices stacked into one (expert e's rows at e * rows, chunks of whole experts: uploadWeights
+ * rowAlign), run as GEMVs whose y has a row per token's slot, T * slots, each with the expert routing chose for it
+ * (`ids`, (T * slots) u32, shaders/moe.wgsl): x a row per token (the FFN's input, `xPerSlot` false) or per slot (the
+ * hidden rows). Decode and prefill both run these GEMVs (each slot its own expert: no weight a GEMM could share).
+ */
+export interface ExpertRows {
+  ids: GPUBuffer;
+  rows: number;
+  slots: number;
+  xPerSlot: boolean;
 }
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
@@ -170,6 +195,8 @@ export interface MatmulArgs {
    * share. Needs gemvTakesTail; not with gemvX.
    */
   tail?: { count: GPUBuffer; norm?: { weight: GPUBuffer; eps: number; y: GPUBuffer }; quantized?: { codes: GPUBuffer; scales: GPUBuffer } };
+  /** The GEMVs of stacked experts (ExpertRows): `gemm` is then the GEMV list too, y and maxTokens count tokens. */
+  experts?: ExpertRows;
 }
 
 /** Storage buffers a GEMV with a tail binds: x (2), weights (2), y, and the tail's count, weight, y, codes, scales (no bias). */
@@ -203,15 +230,19 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const bad = (msg: string) => new EmberError('BAD_ARGUMENT', `matmul ${a.label} (${w.format}, ${N}x${K}): ${msg}`);
   if (!Number.isInteger(a.maxTokens) || a.maxTokens < 1) throw bad(`maxTokens must be a positive integer, got ${a.maxTokens}`);
   const yOffset = a.yOffset ?? 0;
-  const yWidth = a.yWidth ?? N;
-  if (!(Number.isInteger(yOffset) && Number.isInteger(yWidth) && yOffset >= 0 && yOffset + N <= yWidth)) {
+  const yWidth = a.yWidth ?? a.experts?.rows ?? N;
+  if (!(Number.isInteger(yOffset) && Number.isInteger(yWidth) && yOffset >= 0 && yOffset + (a.experts?.rows ?? N) <= yWidth)) {
     throw bad(`yOffset ${yOffset} + ${N} rows must fit in y rows of yWidth ${yWidth}`);
   }
   const need = (what: string, buf: GPUBuffer, bytes: number) => {
     if (buf.size < bytes) throw bad(`${what} needs ${bytes} bytes, the buffer has ${buf.size}`);
   };
-  need('x', a.x, a.maxTokens * K * 4);
-  need('y', a.y, a.maxTokens * yWidth * 4);
+  const ex = a.experts;
+  // Rows of x and y per token: the expert GEMV's slots (x's too where it reads a row per slot).
+  const xPer = ex?.xPerSlot ? ex.slots : 1, yPer = ex?.slots ?? 1;
+  if (ex) checkExperts(w, a, bad);
+  need('x', a.x, a.maxTokens * xPer * K * 4);
+  if (!(ex && a.glu)) need('y', a.y, a.maxTokens * yPer * yWidth * 4); // (the expert GLU GEMV writes h alone)
   if (a.bias) need('bias', a.bias, N * 4);
   const spec = FORMATS[w.format];
   const q8 = spec.x === 'q8';
@@ -242,9 +273,9 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const prologueFits = (t: MatmulTuning) => gemvInput !== 'q8_local' || t.gemvWG % 8 === 0;
   if (!prologueFits(defaults)) throw bad(`a GEMV that quantizes x itself needs workgroups of a multiple of 8 lanes, got ${defaults.gemvWG}`);
   if (a.glu) {
-    if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== N || N % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
+    if (a.bias || a.accumulate || yOffset !== 0 || yWidth !== (ex?.rows ?? N) || yWidth % 2) throw bad('a GLU matmul has gate/up row pairs, no bias, no accumulate, no y offset');
     if (w.chunks.some((c) => c.rowStart % 2 || c.rows % 2)) throw bad('a GLU matmul needs chunks of whole row pairs (uploadWeights rowAlign 2)');
-    need('glu.h', a.glu.h, (a.maxTokens * N) / 2 * 4);
+    need('glu.h', a.glu.h, (a.maxTokens * yPer * (ex?.rows ?? N)) / 2 * 4);
   }
   const tail = a.tail;
   if (tail) {
@@ -285,7 +316,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       ? [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)]
       : [ceilDiv(rows, t.gemmWG * gemmShape(t).R), ceilDiv(n, gemmShape(t).TT)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
-  const grids = (t: MatmulTuning) => w.chunks.flatMap((c) => [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]);
+  const grids = (t: MatmulTuning) =>
+    w.chunks.flatMap((c) => (ex ? [gemvGrid(t, ex.rows, a.maxTokens * ex.slots)] : [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]));
   for (const [x, y] of grids(defaults)) {
     if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
   }
@@ -295,7 +327,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
   const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
   const codeOf = (input: MatmulInput, xVec: XVec, withTail = false) =>
-    decoderShader(gpu.caps, w, matmulSkeleton(withTail ? { roundF16: spec.x === 'f16' } : undefined), input, xVec);
+    decoderShader(gpu.caps, w, matmulSkeleton(withTail ? { roundF16: spec.x === 'f16' } : undefined, !!ex), input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl), or by f32 bits where the
   // tuning takes that (FP8_BITS).
@@ -349,10 +381,11 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   if (quantizeGemm) {
     const quantPipe = await getPipeline(gpu, 'matmul_quantize_x', shaderText(quantizeSource, {}, Q8_BLOCK_LIB), 'main', { WG: QUANTIZE_WG });
     // Scratch for x in Q8_0, shared by every chunk.
-    const xq = alloc.storage(`${a.label}.xq`, a.maxTokens * K); // (T, K/4) u32
-    const xd = alloc.storage(`${a.label}.xd`, (a.maxTokens * K) / 8); // (T, K/32) f32
-    const params = staticUniform(alloc, `${a.label}.quantize_params`, QUANTIZE_PARAMS, { K, pad0: 0, pad1: 0, pad2: 0 });
-    const blocks = K / 32;
+    // (x of an expert GEMV with a row per slot: a token's slots as one row, its blocks the same.)
+    const xq = alloc.storage(`${a.label}.xq`, a.maxTokens * xPer * K); // (T, K/4) u32
+    const xd = alloc.storage(`${a.label}.xd`, (a.maxTokens * xPer * K) / 8); // (T, K/32) f32
+    const params = staticUniform(alloc, `${a.label}.quantize_params`, QUANTIZE_PARAMS, { K: K * xPer, pad0: 0, pad1: 0, pad2: 0 });
+    const blocks = (K * xPer) / 32;
     quantize = {
       label: 'matmul_quantize_x/q8',
       pipeline: quantPipe,
@@ -363,8 +396,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     quantizedX = { codes: xq, scales: xd };
   } else if (q8 && a.quantizedX) {
     // The producer of x (RMSNorm, SwiGLU) already wrote it in Q8_0: one dispatch fewer.
-    need('quantizedX.codes', a.quantizedX.codes, a.maxTokens * K);
-    need('quantizedX.scales', a.quantizedX.scales, (a.maxTokens * K) / 8);
+    need('quantizedX.codes', a.quantizedX.codes, a.maxTokens * xPer * K);
+    need('quantizedX.scales', a.quantizedX.scales, (a.maxTokens * xPer * K) / 8);
     xBindings = [a.quantizedX.codes, a.quantizedX.scales];
     quantizedX = a.quantizedX;
   }
@@ -373,7 +406,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)]
     : gemvQ ? [gemvQ.codes, gemvQ.scales] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate, outScale: a.outScale };
+  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate, outScale: a.outScale, experts: ex };
   const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act, tailEps: tail?.norm?.eps };
   const fused = raw?.norm || a.glu || tail;
   const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts)));
@@ -392,20 +425,20 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       const step = trial?.step ?? a.step;
       const weights: Binding[] = [c.data, c.scales ?? null];
       const entries: Binding[] = path === 'gemv'
-        ? [gemvParams[i], step, ...gemvXBindings, ...weights, tail ? null : bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings]
+        ? [gemvParams[i], step, ...gemvXBindings, ...weights, tail ? null : bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings, ...(ex ? [ex.ids] : [])]
         : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? a.y];
       const name = `${a.label}.${path}[${i}]`;
       return {
-        label: path === 'gemv' ? `${family}/gemv${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}${tail ? (tail.norm ? '_tailnorm' : '_tailq8') : ''}` : `${family}/gemm`,
+        label: path === 'gemv' ? `${family}/gemv${ex ? '_experts' : ''}${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}${tail ? (tail.norm ? '_tailnorm' : '_tailq8') : ''}` : `${family}/gemm`,
         pipeline,
         bindGroup: trial ? uncountedBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
-        grid: (n: number) => (path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
+        grid: (n: number) => (ex ? gemvGrid(t, ex.rows, n * ex.slots) : path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
       };
     });
   };
 
   let tune = defaults;
-  if (a.autotune) {
+  if (a.autotune && !ex) {
     for (const path of ['gemv', 'gemm'] as const) {
       if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
       const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits, tailFits].every((ok) => ok({ ...defaults, ...v })));
@@ -415,9 +448,20 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       tune = { ...tune, ...chosen };
     }
   }
-  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), listOf('gemm', tune)]);
+  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), ex ? null : listOf('gemm', tune)]);
   const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
-  const gemm = [...(quantize ? [quantize] : []), ...gemmList];
-  const gemmTile = gemmOf(tune) === 'rows' || gemmOf(tune) === 'rows8' ? gemmShape(tune).TT : 1;
+  const gemm = [...(quantize ? [quantize] : []), ...(gemmList ?? gemvList)];
+  const gemmTile = !ex && (gemmOf(tune) === 'rows' || gemmOf(tune) === 'rows8') ? gemmShape(tune).TT : 1;
   return { gemv, gemm, quantizedX, tuning: tune, tokenTile: gemmTile };
+}
+
+/** What the expert GEMV takes: whole experts in each chunk, and none of what reads or writes a plain matrix's y. */
+function checkExperts(w: GpuWeights, a: MatmulArgs, bad: (msg: string) => EmberError): void {
+  const e = a.experts!;
+  if (!(Number.isInteger(e.slots) && e.slots >= 1 && Number.isInteger(e.rows) && e.rows >= 1 && w.rows % e.rows === 0)) {
+    throw bad(`experts of ${e.rows} rows, ${e.slots} a token, must divide the ${w.rows} stacked rows`);
+  }
+  if (w.chunks.some((c) => c.rowStart % e.rows || c.rows % e.rows)) throw bad('an expert GEMV needs chunks of whole experts (uploadWeights rowAlign)');
+  if (a.tail || a.gemvX || a.gemvQuantizedX || a.bias || a.accumulate || a.yOffset) throw bad('an expert GEMV takes no tail, raw x, bias, accumulate or y offset');
+  if (e.ids.size < a.maxTokens * e.slots * 4) throw bad(`experts.ids needs ${a.maxTokens * e.slots * 4} bytes, the buffer has ${e.ids.size}`);
 }

@@ -13,6 +13,7 @@ import inQ8LocalSource from '../../shaders/matmul_in_q8_local.wgsl?raw';
 import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
 import tailSource from '../../shaders/matmul_tail.wgsl?raw';
+import expertsSource from '../../shaders/matmul_experts.wgsl?raw';
 import { GLU_LIB, Q8_BLOCK_LIB, Q8_BLOCK_ONLY, RMS_LIB, ROUND_F16_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -33,20 +34,28 @@ export const MATMUL_SOURCES = {
   matmul_in_q8_local: inQ8LocalSource,
   matmul_quantize_x: quantizeSource,
   matmul_tail: tailSource,
+  matmul_experts: expertsSource,
 } as const;
 
 /**
  * The skeletons a decoder goes in front of (decoderShader's `main`): every access pattern, and the GEMVs' tail, the
  * RMSNorm or Q8_0 their last subgroup runs (shaders/matmul_tail.wgsl) where `tail`, with no bias (its binding unused), or
- * an empty one. `tail.roundF16`: the
- * decoder's x mode has round_f16 already (f16 weights), which the tail's Q8_0 needs.
+ * an empty one. `tail.roundF16`: the decoder's x mode has round_f16 already (f16 weights), which the tail's Q8_0 needs.
+ * `experts`: the GEMVs over stacked experts' matrices, a row of y per token's slot (shaders/matmul_experts.wgsl); else
+ * the plain matrix's hooks, which fold away.
  */
-export function matmulSkeleton(tail?: { roundF16: boolean }): string {
+export function matmulSkeleton(tail?: { roundF16: boolean }, experts = false): string {
   const end = tail
     ? `fn bias_at(n: u32) -> f32 { return 0.0; }\n${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}`
     : 'fn bias_at(n: u32) -> f32 { return bias[n]; }\nfn gemv_tail(groups: u32) {}';
-  return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}`;
+  return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}\n${experts ? expertsSource : PLAIN_ROWS}`;
 }
+
+/** A plain matrix's row hooks (shaders/matmul_experts.wgsl has the expert GEMV's): y's rows are the pass's tokens. */
+const PLAIN_ROWS = `const NOT_HERE: u32 = 0xffffffffu;
+fn y_rows() -> u32 { return step.n_tokens; }
+fn x_row(t: u32) -> u32 { return t; }
+fn expert_start(t: u32, lid: u32) -> u32 { return 0u; }`;
 
 /**
  * Where x's words come from (shaders/matmul_in_*.wgsl): a buffer of f32 x or of Q8_0 x, or for the GEMV

@@ -5,6 +5,7 @@ import { validateConfig, validateSsm, type ConfigFieldNames } from './validate.t
 import { UNIT_SCALES, type SsmShape } from './ssm_shape.ts';
 import type { DeltaShape } from './delta_shape.ts';
 import { qwen35Gguf, qwen35NextnLayers } from './config_delta_gguf.ts';
+import { ggufMoe, type MoeShape } from './moe_shape.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35'] as const;
@@ -67,6 +68,10 @@ export interface ModelConfig {
    * then gate), and the attention's output is multiplied by sigmoid(gate) before o_proj.
    */
   readonly attnGate: boolean;
+  /** Per layer: a mixture of experts in place of the dense FFN (Qwen3-MoE, Mixtral); empty where no layer has one. */
+  readonly layerMoe: readonly boolean[];
+  /** The mixtures' shape (src/model/moe_shape.ts), or null where no layer has one. */
+  readonly moe: MoeShape | null;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -138,7 +143,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, attnGate: false, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -174,7 +179,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', qwen3moe: 'qwen3' };
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
@@ -184,10 +189,6 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   }
   const hybrid = arch === 'granitehybrid';
   const falcon = arch === 'falcon-h1'; // a Mamba-2 mixer beside attention in every layer, its muP multipliers in the weights
-  // Mixtures of experts (Mixtral's llama files, Granite-4.0-H-Tiny's granitehybrid ones): their expert tensors are not read
-  if (metaNumber(f, `${arch}.expert_count`, 0) > 0) {
-    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${arch}.expert_count is ${metaNumber(f, `${arch}.expert_count`)} (a mixture of experts) is not supported`, { arch });
-  }
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
   const nEmbd = num('embedding_length');
@@ -258,6 +259,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ssmBesideAttention: falcon,
     layerDelta: Object.freeze([]), // filled in below
     delta: null,
+    layerMoe: Object.freeze([]), // filled in below
+    moe: null,
     attnGate: qwen35,
     mup: null,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
@@ -270,8 +273,11 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   // granitehybrid rotates only where rope.scaling.finetuned is true (llama.cpp's switch; its converter writes false for the -H models)
   const layerRope = hybrid ? Array<boolean>(nLayer).fill(metaBool(f, `${arch}.rope.scaling.finetuned`, true)) : ggufLayerRope(arch, nLayer);
   const q35 = qwen35 ? qwen35Gguf(f, arch, nLayer) : null;
+  // Mixtures of experts (Qwen3-MoE, Mixtral's llama files); refused for the architectures not read for them
+  const moe = ggufMoe(f, arch, nLayer);
   return Object.freeze({
-    ...config, ...(q35 ? { layerDelta: Object.freeze(q35.layerDelta), delta: Object.freeze(q35.delta) } : {}), layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
+    ...config, ...(q35 ? { layerDelta: Object.freeze(q35.layerDelta), delta: Object.freeze(q35.delta) } : {}),
+    ...(moe ? { layerMoe: Object.freeze(moe.layerMoe), moe: Object.freeze(moe.moe) } : {}), layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
     layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : falcon ? Array<boolean>(nLayer).fill(true) : []),
   });
 }

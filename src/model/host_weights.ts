@@ -2,6 +2,7 @@ import { EmberError } from '../errors.ts';
 import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { ModelConfig } from './config.ts';
+import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj } from './ssm_shape.ts';
 import { deltaConvDim, deltaValueDim } from './delta_shape.ts';
 import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.ts';
@@ -30,10 +31,20 @@ export interface LayerWeights {
   /** A Gated DeltaNet's weights (Qwen3.5's linear-attention layers, in place of attention); null for the other kinds. */
   delta: DeltaWeights | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
-  gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv
-  down: WeightData; // (D, F)
+  gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv; none where `moe`
+  down: WeightData | null; // (D, F); null where `moe`
+  /** A mixture of experts in place of the dense FFN (ModelConfig.layerMoe); null for a dense one. */
+  moe: MoeWeights | null;
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
+}
+
+/** A mixture of experts' weights (src/model/moe_shape.ts): each matrix its experts' stacked along rows. */
+export interface MoeWeights {
+  router: WeightData; // (experts, D), as the file stores it
+  gate: WeightData; // (experts * nFf, D)
+  up: WeightData; // (experts * nFf, D)
+  down: WeightData; // (experts * D, nFf)
 }
 
 /** A Mamba-2 mixer's weights (src/model/ssm_shape.ts's widths). */
@@ -184,7 +195,7 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     conv: null,
     ssm: c.layerSsm[i] ? await readSsm(w, c, b, quant, opts) : null, // Falcon-H1's, beside attention
     delta: null,
-    ...(await readFfn(w, c, b, quant, opts)),
+    ...(await readFfn(w, c, i, quant, opts)),
   };
 }
 
@@ -192,20 +203,50 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
  * A layer's FFN, alike for every kind of layer; Phi-3 and Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no
  * ffn_gate). Falcon-H1's gate multiplier scales its norm's weight (ModelConfig.mup says why).
  */
-async function readFfn(w: WeightSource, c: ModelConfig, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'>> {
+async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'moe' | 'postFfnNorm'>> {
   const D = c.nEmbd;
+  const b = `blk.${i}.`;
+  const moe = c.moe && c.layerMoe[i] ? await readMoe(w, c.moe, D, b, quant, opts) : null;
   // (llama.cpp's falcon-h1 files name it without `.weight`, its qwen35 ones post_attention_norm)
   const normName = c.arch === 'qwen35' ? `${b}post_attention_norm.weight` : c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
   const norm = c.preNorms ? await w.vector(normName, D) : null;
   const gate = c.mup?.ffnGate ?? 1;
   return {
     ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
-    gateUp: w.has(`${b}ffn_gate.weight`)
+    moe,
+    gateUp: moe ? [] : w.has(`${b}ffn_gate.weight`)
       ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
       : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)],
-    down: await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
+    down: moe ? null : await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
     postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
   };
+}
+
+/**
+ * A mixture's router, kept as the file stores it whatever the scheme (its logits pick the experts; llama-quantize
+ * leaves it F32 too), and its experts' gate, up and down, each stacked.
+ */
+async function readMoe(w: WeightSource, m: MoeShape, D: number, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<MoeWeights> {
+  return {
+    router: await w.matrix(`${b}ffn_gate_inp.weight`, m.experts, D, 'auto', opts),
+    gate: await w.matrix(`${b}ffn_gate_exps.weight`, m.experts * m.nFf, D, quant, opts),
+    up: await w.matrix(`${b}ffn_up_exps.weight`, m.experts * m.nFf, D, quant, opts),
+    down: await w.matrix(`${b}ffn_down_exps.weight`, m.experts * D, m.nFf, quant, opts),
+  };
+}
+
+/**
+ * A mixture's gate and up (each experts x nFf rows) as the GLU GEMV reads them: each expert's rows in gate/up pairs
+ * (pairRows' order), the experts one after another.
+ */
+export function pairExpertRows(gate: WeightData, up: WeightData, experts: number): WeightData {
+  const [both] = fuseRows('ffn_gate/up_exps', [gate, up]);
+  if (both.rows !== gate.rows + up.rows) throw new EmberError('UNSUPPORTED', `a mixture's gate (${gate.format}) and up (${up.format}) are stored differently; emberlm needs them alike`);
+  const F = gate.rows / experts;
+  return gatherRows(both, Array.from({ length: both.rows }, (_, i) => {
+    const e = Math.floor(i / (2 * F)), j = (i % (2 * F)) >> 1;
+    return (i % 2 ? gate.rows : 0) + e * F + j;
+  }));
 }
 
 /** An LFM2 short-convolution layer: in_proj in qkv's place, out_proj in o's, its kernel; the FFN as any layer's (readFfn). */
@@ -224,12 +265,12 @@ async function readConvLayer(w: WeightSource, c: ModelConfig, i: number, quant: 
     ssm: null,
     delta: null,
     postAttnNorm: null,
-    ...(await readFfn(w, c, b, quant, opts)),
+    ...(await readFfn(w, c, i, quant, opts)),
   };
 }
 
 /** A recurrent layer's attention fields: none (its mixer, Mamba-2 or Gated DeltaNet, takes attention's place). */
-const noAttention = (): Omit<LayerWeights, 'attnNorm' | 'ffnNorm' | 'gateUp' | 'down' | 'postFfnNorm'> =>
+const noAttention = (): Omit<LayerWeights, 'attnNorm' | 'ffnNorm' | 'gateUp' | 'down' | 'moe' | 'postFfnNorm'> =>
   ({ qkv: [], qkvBias: null, qNorm: null, kNorm: null, o: null, attnGate: null, conv: null, ssm: null, delta: null, postAttnNorm: null });
 
 /** A Mamba-2 layer (Granite 4.0-H): its mixer in place of attention; the FFN as any layer's. */
@@ -239,7 +280,7 @@ async function readSsmLayer(w: WeightSource, c: ModelConfig, i: number, quant: Q
     ...noAttention(),
     attnNorm: await w.vector(`${b}attn_norm.weight`, c.nEmbd),
     ssm: await readSsm(w, c, b, quant, opts),
-    ...(await readFfn(w, c, b, quant, opts)),
+    ...(await readFfn(w, c, i, quant, opts)),
   };
 }
 
@@ -261,7 +302,7 @@ async function readDeltaLayer(w: WeightSource, c: ModelConfig, i: number, quant:
       dtBias: await w.vector(`${b}ssm_dt.bias`, s.nVHead),
       norm: await w.vector(`${b}ssm_norm.weight`, s.headVDim),
     },
-    ...(await readFfn(w, c, b, quant, opts)),
+    ...(await readFfn(w, c, i, quant, opts)),
   };
 }
 

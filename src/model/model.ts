@@ -16,10 +16,12 @@ import { buildShortConv } from '../kernels/shortconv.ts';
 import { buildSsm } from '../kernels/ssm.ts';
 import { buildDeltaNet } from '../kernels/delta_net.ts';
 import { buildAttnGate } from '../kernels/attn_gate.ts';
+import { buildMoeCombine, buildMoeRoute } from '../kernels/moe.ts';
+import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
 import { layerRot, type ModelConfig } from './config.ts';
-import { pairRows, readLayer, readOutputNorm, type DeltaWeights, type LayerWeights, type SsmWeights } from './host_weights.ts';
+import { pairExpertRows, pairRows, readLayer, readOutputNorm, type DeltaWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
@@ -149,6 +151,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     inProj: act('delta.in_proj', deltaInProj(delta)), qkv: act('delta.qkv', deltaConvDim(delta)), y: act('delta.y', deltaValueDim(delta)),
   };
   const attnGate = c.attnGate ? act('attn_gate', qDim) : null; // (T, q_dim): Qwen3.5's gate on the attention output
+  const moe = c.layerMoe.some(Boolean) ? c.moe : null;
+  const moeAct = moe && { // a mixture's activations: per token, and per token's slot (T * used rows)
+    logits: act('moe.logits', moe.experts), ids: act('moe.ids', moe.used), weights: act('moe.weights', moe.used),
+    hidden: act('moe.hidden', moe.used * moe.nFf), out: act('moe.out', moe.used * D),
+  };
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
@@ -177,7 +184,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const hidQ8 = F % 32 === 0 ? q8Scratch('ffn_hidden', F) : null;
   const ssmQ8 = ssm && inner % 32 === 0 ? q8Scratch('ssm.y_norm', inner) : null;
   const takesQ8 = (w: Pick<WeightData, 'format' | 'gpuQuant'>) => ['q8', 'q4'].includes(storedFormat(w));
-  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'outScale' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail'>>;
+  type MatmulExtra = Partial<Pick<MatmulArgs, 'bias' | 'accumulate' | 'outScale' | 'quantizedX' | 'yOffset' | 'yWidth' | 'gemvX' | 'gemvQuantizedX' | 'glu' | 'tail' | 'experts'>>;
   // Decode's GEMV of a q8/q4 matrix quantizes its f32 x itself (no quantize dispatch before it).
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
@@ -254,11 +261,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
     // `nw`: the norm's weight, uploaded; `byTail`: decode's norm ran in the GEMV before, into Q8_0 too where q8.
-    const preNorm = async (nw: GPUBuffer, parts: WeightData[], byTail?: { q8: boolean }): Promise<Norm> => {
+    // `own`: decode keeps the norm's dispatch even where GEMVs could fuse it (a mixture's router and experts read xn).
+    const preNorm = async (nw: GPUBuffer, parts: WeightData[], byTail?: { q8: boolean }, own = false): Promise<Norm> => {
       const q8 = parts.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
-      if (!fuse || !parts.every(gemvReadsRawX)) {
+      if (!fuse || own || !parts.every(gemvReadsRawX)) {
         if (!byTail || (q8 && !byTail.q8)) decode.push(norm);
         return { q8 };
       }
@@ -336,6 +344,21 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildDeltaNet(gpu, alloc, { shape: s, eps: c.eps, rows, slots: SSM_SLOTS, inProj: a.inProj, convWeight, ring, qkv: a.qkv, perHead, normWeight, state, y: a.y, step }));
       return { out: a.y, q8: undefined, wOut: dw.outProj, name: 'ssm_out', scale: 1 };
     };
+    // A mixture of experts: the router's logits, each token's experts and weights, the experts' gate/up GEMV writing
+    // h per token's slot (SwiGLU fused), their down GEMV, and the slots' outputs weighted into x.
+    const mixture = async (mw: MoeWeights, m: MoeShape, a: NonNullable<typeof moeAct>, xin: GPUBuffer, norm: Norm) => {
+      const router = await up('ffn_gate_inp', mw.router);
+      await matmul(`blk.${l}.ffn_gate_inp`, router, xin, a.logits, { quantizedX: takesQ8(router) ? norm.q8 : undefined });
+      both(await buildMoeRoute(gpu, alloc, { experts: m.experts, slots: m.used, normTopk: m.normTopk, logits: a.logits, ids: a.ids, weights: a.weights, step }));
+      const slotsOf = (rows: number, xPerSlot: boolean) => ({ ids: a.ids, rows, slots: m.used, xPerSlot });
+      const gateUp = await up('ffn_gate_up_exps', pairExpertRows(mw.gate, mw.up, m.experts), 2 * m.nFf);
+      const quantizedX = takesQ8(gateUp) ? norm.q8 : undefined;
+      await matmul(`blk.${l}.ffn_gate_up_exps`, gateUp, xin, a.hidden, { quantizedX, glu: { h: a.hidden, act: c.ffnAct }, experts: slotsOf(2 * m.nFf, false) });
+      const down = await up('ffn_down_exps', mw.down, D);
+      await matmul(`blk.${l}.ffn_down_exps`, down, a.hidden, a.out, { experts: slotsOf(D, true) });
+      const scale = c.residualScale * (c.mup?.ffnOut ?? 1);
+      both(await buildMoeCombine(gpu, alloc, { slots: m.used, width: D, scale, weights: a.weights, expertOut: a.out, x, step }));
+    };
     // The layer's mixers, each read from attnIn before any adds to x (Falcon-H1 runs a Mamba-2 mixer beside attention).
     type Mixer = { out: GPUBuffer; q8?: Q8x; handed?: boolean; wOut: WeightData; name: string; scale: number };
     const mixers: Mixer[] = [];
@@ -358,7 +381,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
-    const ffnQ8 = w.gateUp.some(takesQ8);
+    const ffnParts = w.moe ? [w.moe.router, w.moe.gate] : w.gateUp; // the matrices that read the FFN's norm
+    const ffnQ8 = ffnParts.some(takesQ8);
     let oTail: MatmulArgs['tail'];
     for (const [i, m] of mixers.entries()) {
       const out = await up(m.name, m.wOut);
@@ -369,8 +393,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale);
     }
     const ffnIn = ffnNw ? xn : x;
-    const ffnNorm = ffnNw ? await preNorm(ffnNw, w.gateUp, oTail && { q8: ffnQ8 }) : noNorm(w.gateUp);
-    const downQ8 = takesQ8(w.down) ? (hidQ8 ?? undefined) : undefined;
+    const ffnNorm = ffnNw ? await preNorm(ffnNw, ffnParts, oTail && { q8: ffnQ8 }, !!w.moe) : w.moe ? {} : noNorm(w.gateUp);
+    if (w.moe && moe && moeAct) {
+      await mixture(w.moe, moe, moeAct, ffnIn, ffnNorm);
+      continue; // (no tail: the next layer's norm runs on its own)
+    }
+    const downQ8 = takesQ8(w.down!) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
     let glu = false;
     if (w.gateUp.length === 1) {
@@ -392,7 +420,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     }
     // Decode's ffn_down quantizes h itself after the GLU GEMV on GPUs; SwiGLU or the GLU GEMV's tail hands it over in
     // Q8_0 otherwise.
-    const down = await up('ffn_down', w.down);
+    const down = await up('ffn_down', w.down!);
     // The next layer's attn_norm, in a buffer made now for this GEMV's tail and filled when that layer loads; in Q8_0
     // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
     const nextNorm = l + 1 < c.nLayer && c.preNorms && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;

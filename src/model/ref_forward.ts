@@ -4,6 +4,7 @@ import { attentionRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRe
 import type { WeightData } from '../kernels/matmul.ts';
 import { layerRot, type ModelConfig } from './config.ts';
 import { readLayer, readOutputNorm, type LayerWeights } from './host_weights.ts';
+import { moeFfnRef } from '../kernels/ref/moe.ts';
 import { ropeTables, type RopeTable } from './rope_tables.ts';
 import { ssmPerHead } from './ssm_shape.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
@@ -87,8 +88,13 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     if (w.ssm) outs.push([w.ssm.outProj, scan(w, w.ssm), c.mup?.ssmOut ?? 1]);
     if (w.o && !w.conv) outs.push([w.o, attend(w, l), c.mup?.attnOut ?? 1]);
     for (const [wo, mixed, s] of outs) addResidual(matmulRef(wo, mixed, T, scaled(s)), w.postAttnNorm);
+    if (w.moe) {
+      const y = moeFfnRef(w.moe, c.moe!, normed(w.ffnNorm), T, c.ffnAct);
+      addResidual(y.map((v) => Math.fround(v * c.residualScale)), w.postFfnNorm);
+      return;
+    }
     const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
-    addResidual(matmulRef(w.down, h, T, scaled(c.mup?.ffnOut)), w.postFfnNorm);
+    addResidual(matmulRef(w.down!, h, T, scaled(c.mup?.ffnOut)), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);
   return c.finalSoftcap > 0 ? softcapRef(logits, c.finalSoftcap) : logits;

@@ -235,7 +235,9 @@ export function ggufWeights(f: GGUFFile): WeightSource {
       return tensorF32(t, await readTensorBytes(f, t));
     },
     async matrix(name, rows, cols, quant, opts) {
-      const t = tensor(name, [cols, rows]); // ggml order: ne = [in, out]
+      // ggml order: ne = [in, out]; a mixture's experts (ffn_*_exps) [in, out, experts], read as their rows stacked
+      const experts = /_exps\.weight$/.test(name) ? f.tensors.get(name)?.ne[2] ?? 1 : 1;
+      const t = tensor(name, experts > 1 && rows % experts === 0 ? [cols, rows / experts, experts] : [cols, rows]);
       const bytes = await readTensorBytes(f, t);
       const converted = await convertFloats(t.type, name, bytes, rows, cols, quant, opts);
       if (converted) return converted;

@@ -1,0 +1,79 @@
+// A mixture of experts' routing and its output (src/kernels/moe.ts). route: each token's router logits to the experts it
+// takes (the `slots` largest, softmax over all of them, the chosen weights renormalised where NORM_TOPK) and their
+// weights; the expert GEMVs (shaders/matmul_experts.wgsl) then run a row per token's slot. combine: the slots' outputs
+// weighted and added into the residual stream.
+override WG: u32 = 64;
+override NORM_TOPK: bool = true; // the chosen weights divided by their sum (Qwen3-MoE's norm_topk_prob, Mixtral)
+
+struct Params {
+  experts: u32, // router logits per token
+  slots: u32, // experts a token takes (top-k), at most MAX_SLOTS
+  width: u32, // combine: the residual row (D)
+  scale: f32, // combine: multiplies the sum before it is added (Granite's residual multiplier), else 1
+}
+
+const MAX_SLOTS: u32 = 16u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
+@group(0) @binding(1) var<uniform> step: Step;
+
+// route's bindings
+@group(0) @binding(2) var<storage, read> logits: array<f32>; // (T, experts): the router's
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>; // (T, slots): the chosen experts, largest first
+@group(0) @binding(4) var<storage, read_write> weights: array<f32>; // (T, slots): their weights
+
+// One token a lane: the slots' experts by repeated maxima over the logits (the lowest index among equals), their
+// softmax probabilities over every expert, then renormalised.
+@compute @workgroup_size(WG)
+fn route(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.x;
+  if (t >= step.n_tokens) { return; }
+  let row = t * p.experts;
+  var top = logits[row];
+  for (var e = 1u; e < p.experts; e++) { top = max(top, logits[row + e]); }
+  var total = 0.0;
+  for (var e = 0u; e < p.experts; e++) { total += exp(logits[row + e] - top); }
+  var chosen: array<u32, MAX_SLOTS>;
+  var w: array<f32, MAX_SLOTS>;
+  var sum = 0.0;
+  for (var s = 0u; s < p.slots; s++) {
+    var best = 0xffffffffu;
+    var best_l = 0.0;
+    for (var e = 0u; e < p.experts; e++) {
+      var taken = false;
+      for (var j = 0u; j < s; j++) { taken = taken || chosen[j] == e; }
+      let l = logits[row + e];
+      if (!taken && (best == 0xffffffffu || l > best_l)) {
+        best = e;
+        best_l = l;
+      }
+    }
+    chosen[s] = best;
+    w[s] = exp(best_l - top) / total;
+    sum += w[s];
+  }
+  for (var s = 0u; s < p.slots; s++) {
+    ids[t * p.slots + s] = chosen[s];
+    weights[t * p.slots + s] = select(w[s], w[s] / sum, NORM_TOPK);
+  }
+}
+
+// combine's bindings (route's 3 and 4 read-only here: a pipeline's bindings are its own)
+@group(0) @binding(5) var<storage, read> slot_weights: array<f32>; // (T, slots)
+@group(0) @binding(6) var<storage, read> expert_out: array<f32>; // (T * slots, width): each slot's expert output
+@group(0) @binding(7) var<storage, read_write> x: array<f32>; // (T, width): the residual stream, added to
+
+// x[t] += scale * sum over the slots of weight * the slot's output, in slot order. One invocation per (channel, token).
+@compute @workgroup_size(WG)
+fn combine(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x;
+  let t = gid.y;
+  if (i >= p.width || t >= step.n_tokens) { return; }
+  var sum = 0.0;
+  for (var s = 0u; s < p.slots; s++) {
+    let a = t * p.slots + s;
+    sum += slot_weights[a] * expert_out[a * p.width + i];
+  }
+  x[t * p.width + i] += p.scale * sum;
+}
