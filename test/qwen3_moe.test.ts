@@ -1,0 +1,124 @@
+/**
+ * Qwen3-MoE as people download it: from a folder (test/fixtures/qwen3_moe: experts one tensor each, as the Hub's
+ * checkpoints store them) and from a GGUF file as llama.cpp's own converter writes it
+ * (test/fixtures/qwen3_moe/qwen3_moe.llama-cpp.gguf: architecture qwen3moe, the experts stacked in 3-D ffn_*_exps
+ * tensors, layer 2 a dense FFN); at load-time quantization against the CPU reference forward (src/model/ref_forward.ts:
+ * every expert of every token computed, the same converted weights); configs that describe no runnable mixture refused.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { forward, readLogits } from '../src/model/model.ts';
+import { loadRefModel, refLogits } from '../src/model/ref_forward.ts';
+import { ggufWeights, type QuantScheme } from '../src/model/weight_source.ts';
+import { configFromGGUF } from '../src/model/config.ts';
+import { configFromHF } from '../src/hf/config.ts';
+import { readGGUF } from '../src/gguf/reader.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
+import { argmaxRef } from '../src/kernels/ref/sample.ts';
+import { hfOracleFolder, hfOraclePath } from './helpers/models.ts';
+import { teacherForced } from './helpers/teacher_forced.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { expectEmberError } from './helpers/errors.ts';
+
+interface OraclePrompt { prompt_ids: number[]; generated_ids: number[]; steps: { top_ids: number[]; top_logits: number[] }[] }
+
+const GGUF = resolve(import.meta.dirname, 'fixtures/qwen3_moe/qwen3_moe.llama-cpp.gguf');
+const oracle = JSON.parse(readFileSync(hfOraclePath('qwen3_moe'), 'utf8')) as { prompts: OraclePrompt[] };
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+const ggufFile = async () => readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(GGUF)), 'qwen3_moe.llama-cpp.gguf'));
+
+describe('qwen3_moe as llama.cpp converts it', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(GGUF, { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('reads the folder\'s forward-pass config: the experts\' shape, layer 2 dense', async () => {
+    const hf = configFromHF(JSON.parse(readFileSync(resolve(hfOracleFolder('qwen3_moe'), 'config.json'), 'utf8'))).config;
+    const { name: _a, eps: e1, ...ours } = engine.model.config;
+    const { name: _b, eps: e2, ...theirs } = hf;
+    expect(ours).toEqual(theirs);
+    expect(e1).toBe(Math.fround(e2));
+    expect(ours).toMatchObject({ arch: 'qwen3', layerMoe: [true, true, false, true], moe: { experts: 8, used: 2, nFf: 32, normTopk: true } });
+  });
+
+  it('greedy ids and top logits equal transformers\'', async () => {
+    let worst = 0;
+    for (const p of oracle.prompts) {
+      const run = await teacherForced(engine, p.prompt_ids, p);
+      expect(run.ids).toEqual(p.generated_ids);
+      worst = Math.max(worst, run.top);
+    }
+    console.log(`[qwen3_moe gguf] max |dlogit| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(2e-4); // as the folder (test/hf_oracle.test.ts)
+  });
+});
+
+/**
+ * The worst |logit - reference| over a prompt's positions (decode, one token a pass) and the prefill's last, relative to
+ * the reference's largest |logit| (as test/model_ref.test.ts); then 8 greedy ids.
+ */
+async function againstReference(quant: QuantScheme, variant: 'f16' | 'f32'): Promise<number> {
+  const file = await ggufFile();
+  const ref = await loadRefModel(ggufWeights(file), configFromGGUF(file), quant);
+  const engine = await Engine.load(GGUF, { gpu: await testGpu(variant), quant, contextLength: 64, maxBatch: 16, kvCache: 'f32' });
+  try {
+    const prompt = oracle.prompts[3].prompt_ids.slice(0, 12);
+    const V = ref.config.vocab;
+    const want = refLogits(ref, prompt);
+    let worst = 0;
+    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const diff = (got: Float32Array, at: number) => got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[at * V + i]) / scale)));
+    for (let i = 0; i < prompt.length; i++) {
+      await forward(engine.model, [prompt[i]], i, GREEDY, 0);
+      diff(await readLogits(engine.model), i);
+    }
+    await forward(engine.model, prompt, 0, GREEDY, 0); // a prefill pass: every slot's expert GEMV in one dispatch
+    diff(await readLogits(engine.model), prompt.length - 1);
+    const res = await engine.complete(prompt, { ...GREEDY, maxTokens: 8, stopAtEos: false });
+    const seq = [...prompt];
+    for (let s = 0; s < 8; s++) seq.push(argmaxRef(refLogits(ref, seq).subarray((seq.length - 1) * V)));
+    expect(res.ids).toEqual(seq.slice(prompt.length));
+    return worst;
+  } finally {
+    engine.dispose();
+  }
+}
+
+describe('qwen3_moe quantized at load, against the CPU reference forward', () => {
+  // int8-g32: the experts' Q8_0 codes (offset on lavapipe); q4_k: rows of 64 and 32 fall back to Q5_0 as llama-quantize's do
+  for (const [quant, variant] of [['int8-g32', 'f16'], ['int8-g32', 'f32'], ['q4_k', 'f16'], ['fp8-e4m3', 'f16'], ['f16', 'f32']] as const) {
+    it(`${quant} (${variant})`, async () => {
+      const worst = await againstReference(quant, variant);
+      console.log(`[qwen3_moe ${quant} ${variant}] max |dlogit| / max |logit| against the reference ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-3);
+    });
+  }
+});
+
+describe('mixtures that emberlm cannot run are refused, naming the field', () => {
+  const config = () => JSON.parse(readFileSync(resolve(hfOracleFolder('qwen3_moe'), 'config.json'), 'utf8')) as Record<string, unknown>;
+  it('config.json', async () => {
+    const { num_local_experts: _, ...hub } = config();
+    expect(configFromHF({ ...hub, num_experts: 8 }).config.moe).toEqual({ experts: 8, used: 2, nFf: 32, normTopk: true }); // the Hub's field name
+    expect(configFromHF({ ...config(), mlp_only_layers: [], decoder_sparse_step: 2 }).config.layerMoe).toEqual([false, true, false, true]);
+    expect(configFromHF({ ...config(), num_local_experts: 0 }).config.moe).toBeNull();
+    await expectEmberError(() => configFromHF({ ...config(), num_experts_per_tok: 9 }), 'BAD_MODEL', /field num_experts_per_tok is 9; expected an integer from 1 to the 8 experts/);
+    await expectEmberError(() => configFromHF({ ...config(), num_local_experts: 64, num_experts_per_tok: 17 }), 'UNSUPPORTED', /num_experts_per_tok is 17; emberlm's router takes at most 16/);
+    await expectEmberError(() => configFromHF({ ...config(), norm_topk_prob: 'yes' }), 'BAD_MODEL', /field norm_topk_prob is "yes"/);
+    await expectEmberError(() => configFromHF({ ...config(), mlp_only_layers: 2 }), 'BAD_MODEL', /field mlp_only_layers is 2; expected a list/);
+    await expectEmberError(() => configFromHF({ ...config(), moe_intermediate_size: 0 }), 'BAD_MODEL', /field moe_intermediate_size is 0/);
+  });
+  it('GGUF metadata', async () => {
+    const f = await ggufFile();
+    const patched = async (key: string, value: number | boolean | string) => configFromGGUF({ ...f, metadata: new Map([...f.metadata, [key, value]]) });
+    expect((await patched('qwen3moe.expert_weights_norm', false)).moe?.normTopk).toBe(false);
+    await expectEmberError(() => patched('qwen3moe.expert_used_count', 0), 'BAD_MODEL', /metadata key qwen3moe\.expert_used_count is 0/);
+    await expectEmberError(() => patched('qwen3moe.expert_gating_func', 2), 'UNSUPPORTED', /expert_gating_func is 2; emberlm routes by softmax/);
+    await expectEmberError(() => patched('qwen3moe.expert_weights_scale', 2.5), 'UNSUPPORTED', /expert_weights_scale is 2\.5/);
+    await expectEmberError(() => configFromGGUF({ ...f, metadata: new Map([...f.metadata, ['general.architecture', 'olmoe'], ['olmoe.expert_count', 8]]) }), 'UNSUPPORTED', /olmoe/);
+  });
+});
