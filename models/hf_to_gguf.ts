@@ -7,7 +7,8 @@
  * into the weights as llama.cpp's converter does, its LM head written apart from a tied embedding), olmo2 (OLMo 2 and 3), lfm2 (its
  * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]), qwen35 (Qwen3.5: its
  * Gated DeltaNets' value heads in llama.cpp's tiled order, A as -exp(A_log), q and its gate left interleaved per head; no
- * multi-token-prediction layers, as llama.cpp's --no-mtp: hf_to_gguf_qwen35.ts). Weights are written F32 (BF16/F16/FP8
+ * multi-token-prediction layers, as llama.cpp's --no-mtp: hf_to_gguf_qwen35.ts), qwen3moe (Qwen3-MoE: each layer's experts
+ * stacked into ffn_{gate,up,down}_exps, expert slowest). Weights are written F32 (BF16/F16/FP8
  * widened exactly); Gemma's and Qwen3.5's (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The
  * tokenizer comes from tokenizer.json.
  *
@@ -156,6 +157,7 @@ function hparams(c: ModelConfig, arch: string, json: Json): Array<[string, MetaV
     if (arch === 'granitehybrid') m.push([k('rope.scaling.finetuned'), meta.bool(c.layerRope[0])]);
   }
   if (arch === 'qwen35') m.push(...qwen35Keys(c, json, k));
+  if (c.moe) m.push([k('expert_count'), meta.u32(c.moe.experts)], [k('expert_used_count'), meta.u32(c.moe.used)], [k('expert_feed_forward_length'), meta.u32(c.moe.nFf)]);
   return m;
 }
 
@@ -227,6 +229,13 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
       continue;
     }
     const [rows, cols] = e.shape;
+    const expert = /^(blk\.\d+\.ffn_(?:gate|up|down))\.(\d+)\.weight$/.exec(e.name); // a mixture's, one tensor each
+    if (expert && c.moe) { // llama.cpp's converter stacks them, expert slowest: [cols, rows, experts]
+      if (expert[2] !== '0') continue;
+      const name = `${expert[1]}_exps.weight`;
+      out.push({ name, ne: [cols, rows, c.moe.experts], type: 'F32', data: (await hf.weights.matrix(name, c.moe.experts * rows, cols, 'f32')).data as Float32Array });
+      continue;
+    }
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
     const fold = muP(c, e.name, rows);
     if (fold !== null) {
@@ -306,6 +315,14 @@ function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValu
   return m;
 }
 
+/** The GGUF architecture of a mixture of experts: qwen3moe, which renormalises the chosen experts' weights always. */
+function moeArch(c: ModelConfig, dir: string): string {
+  if (c.arch !== 'qwen3' || !c.moe?.normTopk) {
+    throw new EmberError('UNSUPPORTED', `${dir}: a mixture of experts is written as llama.cpp's qwen3moe, which renormalises the chosen experts' weights (norm_topk_prob true)`);
+  }
+  return 'qwen3moe';
+}
+
 /** The GGUF writer's input for an HF folder on disk. */
 export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   // Imported when called: src/hf/model.ts reaches the kernels' WGSL, which a script started by tsx loads under Vite (cli.ts).
@@ -313,7 +330,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const hf = await loadHFModel(dir, 'f32');
   try {
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
-    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : GGUF_ARCH[hf.config.arch];
+    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : hf.config.moe ? moeArch(hf.config, dir) : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
     if (hf.config.layerRope.some((r, l) => r !== implied[l])) {

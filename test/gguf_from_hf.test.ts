@@ -32,7 +32,7 @@ const MODELS = [
   { name: 'qwen3-yarn', arch: 'qwen3' }, { name: 'granite', arch: 'granite' },
   { name: 'olmo2', arch: 'olmo2' }, { name: 'olmo3', arch: 'olmo2' }, { name: 'lfm2', arch: 'lfm2' },
   { name: 'granite4', arch: 'granite' }, { name: 'granite4h', arch: 'granitehybrid' }, { name: 'falcon_h1', arch: 'falcon-h1' }, { name: 'ministral3', arch: 'mistral3' },
-  { name: 'qwen3_5', arch: 'qwen35' },
+  { name: 'qwen3_5', arch: 'qwen35' }, { name: 'qwen3_moe', arch: 'qwen3moe' },
 ];
 /** As test/hf_oracle.test.ts's: 1e-3 for gemma2 and for qwen3_5 (whose oracle is itself 6.6e-4 from float64), else 2e-4. */
 const TOLERANCE: Record<string, number> = { gemma2: 1e-3, qwen3_5: 1e-3 };
@@ -104,14 +104,15 @@ describe.each(MODELS)('$name as GGUF', ({ name, arch }) => {
 });
 
 /**
- * llama.cpp's own conversion of the qwen3_5 folder (test/fixtures/qwen3_5/README.md: BF16, --no-mtp). It wrote its
- * matrices BF16 (the folder's type) and its norms and vectors F32; ours are all F32 (BF16 widened exactly, as for every
- * family here), so each tensor's bytes are compared with llama.cpp's values widened to F32: equal bit for bit, the value
- * heads' tiled order, A = -exp(A_log) and the (1 + w) norms included.
+ * llama.cpp's own conversions of the qwen3_5 and qwen3_moe folders (test/fixtures/<name>/README.md: BF16; qwen3_5
+ * --no-mtp). It wrote its matrices BF16 (the folder's type) and its norms and vectors F32; ours are all F32 (BF16 widened
+ * exactly, as for every family here), so each tensor's bytes are compared with llama.cpp's values widened to F32: equal
+ * bit for bit, Qwen3.5's value heads' tiled order, A = -exp(A_log) and the (1 + w) norms, Qwen3-MoE's stacked experts
+ * included.
  */
-it('writes the qwen3_5 folder as llama.cpp\'s converter does: every tensor\'s name, shape and values, and the qwen35.* keys', async () => {
-  const ours = await readGGUF(sourceFromBuffer(await hfToGGUF(hfOracleFolder('qwen3_5')), 'ours'));
-  const theirs = await readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(resolve(import.meta.dirname, 'fixtures/qwen3_5/qwen3_5.llama-cpp.gguf'))), 'llama.cpp'));
+it.each([['qwen3_5', 'qwen35'], ['qwen3_moe', 'qwen3moe']])('writes the %s folder as llama.cpp\'s converter does: every tensor\'s name, shape and values, and the %s.* keys', async (name, arch) => {
+  const ours = await readGGUF(sourceFromBuffer(await hfToGGUF(hfOracleFolder(name)), 'ours'));
+  const theirs = await readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(resolve(import.meta.dirname, `fixtures/${name}/${name}.llama-cpp.gguf`))), 'llama.cpp'));
   expect([...ours.tensors.keys()].sort()).toEqual([...theirs.tensors.keys()].sort());
   const differ: string[] = [];
   for (const [name, t] of theirs.tensors) {
@@ -123,11 +124,14 @@ it('writes the qwen3_5 folder as llama.cpp\'s converter does: every tensor\'s na
     if (!Buffer.from(await readTensorBytes(ours, o)).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength))) differ.push(name);
   }
   expect(differ).toEqual([]);
-  // the forward pass's keys: llama.cpp's, and the vocab_size ours writes for every architecture
-  const keys = (f: typeof ours) => [...f.metadata.keys()].filter((k) => k.startsWith('qwen35.')).sort();
-  expect(keys(ours)).toEqual([...keys(theirs), 'qwen35.vocab_size'].sort());
+  // the forward pass's keys: llama.cpp's, and the vocab_size ours writes for every architecture (and the rotated dims,
+  // which llama.cpp's qwen3moe leaves to their default, the head's)
+  const keys = (f: typeof ours) => [...f.metadata.keys()].filter((k) => k.startsWith(`${arch}.`)).sort();
+  const rot = `${arch}.rope.dimension_count`;
+  if (!theirs.metadata.has(rot)) expect(ours.metadata.get(rot)).toBe(theirs.metadata.get(`${arch}.attention.key_length`));
+  expect(keys(ours)).toEqual([...new Set([...keys(theirs), `${arch}.vocab_size`, rot])].sort());
   for (const k of keys(theirs)) expect(ours.metadata.get(k), k).toEqual(theirs.metadata.get(k));
-  expect(ours.metadata.get('qwen35.vocab_size')).toBe(theirs.tensors.get('token_embd.weight')!.ne[1]);
+  expect(ours.metadata.get(`${arch}.vocab_size`)).toBe(theirs.tensors.get('token_embd.weight')!.ne[1]);
 });
 
 /** An oracle folder with its config.json patched, in a temp folder (its other files linked). */
