@@ -9,7 +9,7 @@ import { formatBench, roundDeep } from '../src/bench/report.ts';
 import { PROBE_PARAMS, PROBE_SOURCE, probeBandwidth } from '../src/bench/probe.ts';
 import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/bench/synthetic.ts';
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
-import { benchPrompt } from '../src/bench/harness.ts';
+import { benchPrompt, weightBytesPerToken } from '../src/bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp } from '../src/bench/peer.ts';
 import { watchCompiles } from '../src/gpu/pipelines.ts';
 import { parseAttention, parseConvert, parseFuse, parsePeer, parseQuant, parseScales, runBench, type BenchCommand } from '../src/cli/bench.ts';
@@ -183,6 +183,31 @@ describe('synthetic models', () => {
       expect(engine.config).toMatchObject({ arch: 'qwen35', layerDelta: [true, true, true, false], headDim: 16, nRot: 8, attnGate: true, delta: { nKHead: 2, nVHead: 4, headVDim: 16 } });
       const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
       expect(r.ids).toHaveLength(6);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('granite-3.0-1b-a400m: granitemoe, every FFN 32 experts stacked in ffn_*_exps, routers F32; runs', async () => {
+    expect(syntheticGGUF('granite-3.0-1b-a400m', 'Q8_0').params).toBe(1_334_628_352); // 1.3B in all (its card), ~400M a token
+    const small: SyntheticShape = { ...SYNTHETIC_MODELS['granite-3.0-1b-a400m'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 32, vocab: 300, contextLength: 64, moe: { experts: 6, used: 2 } };
+    const g = syntheticGGUF(small, 'Q8_0', 3);
+    const out = joined(g);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(f.metadata.get('general.architecture')).toBe('granitemoe');
+    expect(f.tensors.get('blk.1.ffn_gate_exps.weight')).toMatchObject({ ne: [64, 32, 6], type: 'Q8_0' });
+    expect(f.tensors.get('blk.1.ffn_down_exps.weight')).toMatchObject({ ne: [32, 64, 6], type: 'Q8_0' });
+    expect(f.tensors.get('blk.0.ffn_gate_inp.weight')).toMatchObject({ ne: [64, 6], type: 'F32' });
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'granite', layerMoe: [true, true], moe: { experts: 6, used: 2, nFf: 32, normTopk: true }, residualScale: Math.fround(0.22), logitScale: 6 });
+      const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(6);
+      // a token reads its 2 of 6 experts: the harness's roofline counts those
+      const all = engine.model.weightBytes, experts = engine.model.expertBytes;
+      expect(experts).toBeGreaterThan(0);
+      expect(weightBytesPerToken(engine.model, 'auto')).toBeCloseTo(weightBytesPerToken({ ...engine.model, expertBytes: 0 }, 'auto') - (experts * 4) / 6, 6);
+      expect(all).toBeGreaterThan(experts);
     } finally {
       engine.dispose();
     }

@@ -171,9 +171,15 @@ function embedRowBytes(format: WeightFormat, D: number, quant: QuantScheme, wide
 
 /**
  * Weight bytes one decode step reads: every weight once, and one embedding row; the whole table
- * only when it is also the LM head (tied embeddings).
+ * only when it is also the LM head (tied embeddings); of a mixture's experts, the share a token takes.
  */
 export function weightBytesPerToken(m: Model, quant: QuantScheme): number {
+  const c = m.config;
+  const unread = c.moe ? m.expertBytes * (1 - c.moe.used / c.moe.experts) : 0;
+  return denseBytesPerToken(m, quant) - unread;
+}
+
+function denseBytesPerToken(m: Model, quant: QuantScheme): number {
   const c = m.config;
   const embed = m.decode.find((d) => d.label.startsWith('embedding/'));
   const format = embed?.label.split('/')[1] as WeightFormat | undefined;

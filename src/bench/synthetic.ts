@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid' | 'qwen35';
+  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid' | 'qwen35' | 'granitemoe';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -51,6 +51,8 @@ export interface SyntheticShape {
     readonly headVDim: number;
     readonly taps: number;
   };
+  /** granitemoe: every layer's FFN a mixture of `experts` SwiGLU experts of nFf, `used` a token (llama.cpp's stacked ffn_*_exps). */
+  readonly moe?: { readonly experts: number; readonly used: number };
 }
 
 /**
@@ -80,6 +82,11 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
     ropeBase: 10000000, eps: 1e-6, contextLength: 262144, attentionLayers: [3, 7, 11, 15, 19, 23],
     delta: { nKHead: 16, nVHead: 16, headKDim: 128, headVDim: 128, taps: 4 },
   },
+  // ibm-granite/granite-3.0-1b-a400m (and 3.1's, whose shape is the same): every FFN 32 experts of 512, 8 a token
+  'granite-3.0-1b-a400m': {
+    arch: 'granitemoe', nEmbd: 1024, nLayer: 24, nHead: 16, nHeadKv: 8, nFf: 512, vocab: 49155, tied: true, qkvBias: false, ropeBase: 10000, eps: 1e-6,
+    contextLength: 4096, moe: { experts: 32, used: 8 },
+  },
 };
 
 /**
@@ -99,10 +106,10 @@ const isFtypeMixture = (t: string) => /_K_[SM]$/.test(t);
 /** Bumped whenever the bytes for the same (shape, type, seed) change, so caches are invalidated. */
 export const SYNTHETIC_VERSION = 1;
 
-type Kind = 'embed' | 'weight' | 'norm' | 'bias' | 'conv' | 'decay';
+type Kind = 'embed' | 'weight' | 'norm' | 'bias' | 'conv' | 'decay' | 'router';
 interface TensorPlan {
   readonly name: string;
-  readonly ne: readonly [number] | readonly [number, number];
+  readonly ne: readonly [number] | readonly [number, number] | readonly [number, number, number];
   readonly kind: Kind;
   readonly type: TensorType;
   readonly bytes: number;
@@ -141,19 +148,27 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   const out: TensorPlan[] = [];
   const add = (name: string, ne: TensorPlan['ne'], kind: Kind) => {
     let t: TensorType = kind === 'embed' || kind === 'weight' ? type : 'F32';
-    if (kind === 'conv' || kind === 'decay') t = 'F32'; // as llama-quantize keeps LFM2's and Mamba's convolution kernels, and A
+    // as llama-quantize keeps LFM2's and Mamba's convolution kernels, A, and a mixture's router
+    if (kind === 'conv' || kind === 'decay' || kind === 'router') t = 'F32';
     else if (!LEGACY.includes(type)) {
       const ftype = isFtypeMixture(type) ? (type as LlamaFtype) : 'pure';
       // llama-quantize counts attn_qkv (qwen35's DeltaNet layers', one a layer where the others have attn_v) as attn_v
       const asNamed = name.replace(/attn_qkv\.weight$/, 'attn_v.weight');
       t = llamaTensorType(ftype, type, { name: asNamed, ne }, s.nLayer, s.tied);
     } else if (BLOCK(t)[0] > 1 && ne[0] % BLOCK(t)[0] !== 0) t = 'F32'; // as llama.cpp leaves such rows unquantized
-    const numel = ne.length === 1 ? ne[0] : ne[0] * ne[1];
+    const numel = ne.reduce((a, b) => a * b, 1);
     out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK(t)[0]) * BLOCK(t)[1] });
   };
   const addFfn = (p: string) => {
     // (qwen35's name for the FFN's pre-norm)
     add(`${p}${s.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, [s.nEmbd], 'norm');
+    if (s.moe) {
+      add(`${p}ffn_gate_inp.weight`, [s.nEmbd, s.moe.experts], 'router');
+      add(`${p}ffn_gate_exps.weight`, [s.nEmbd, s.nFf, s.moe.experts], 'weight');
+      add(`${p}ffn_up_exps.weight`, [s.nEmbd, s.nFf, s.moe.experts], 'weight');
+      add(`${p}ffn_down_exps.weight`, [s.nFf, s.nEmbd, s.moe.experts], 'weight');
+      return;
+    }
     add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
     add(`${p}ffn_up.weight`, [s.nEmbd, s.nFf], 'weight');
     add(`${p}ffn_down.weight`, [s.nFf, s.nEmbd], 'weight');
@@ -220,6 +235,17 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   return out;
 }
 
+/**
+ * granitemoe's experts and Granite 3.0's multipliers (granite-3.0-1b-a400m's: embedding 12, residual 0.22, attention
+ * 1/64, logits 6), which llama.cpp's granite reads (logit_scale it requires).
+ */
+function moeMetadata(a: string, m: NonNullable<SyntheticShape['moe']>): Array<[string, MetaValue]> {
+  return [
+    [`${a}.expert_count`, meta.u32(m.experts)], [`${a}.expert_used_count`, meta.u32(m.used)],
+    [`${a}.embedding_scale`, meta.f32(12)], [`${a}.residual_scale`, meta.f32(0.22)], [`${a}.attention.scale`, meta.f32(0.015625)], [`${a}.logit_scale`, meta.f32(6)],
+  ];
+}
+
 /** granitehybrid's Mamba-2 keys as llama.cpp reads them, NoPE (rope.scaling.finetuned false), Granite 4.0's multipliers. */
 function ssmMetadata(a: string, nEmbd: number, m: NonNullable<SyntheticShape['ssm']>): Array<[string, MetaValue]> {
   return [
@@ -270,6 +296,7 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
     ...(s.ssm ? ssmMetadata(a, s.nEmbd, s.ssm) : []),
     ...(s.delta ? deltaMetadata(a, s, s.delta) : []),
+    ...(s.moe ? moeMetadata(a, s.moe) : []),
     // (key_length only where heads are not nEmbd / nHead wide: the older shapes' files keep their bytes)
     ...(s.headDim ? [[`${a}.attention.key_length`, meta.u32(s.headDim)], [`${a}.attention.value_length`, meta.u32(s.headDim)]] as [string, MetaValue][] : []),
     [`${a}.rope.dimension_count`, meta.u32(s.ropeDims ?? s.headDim ?? s.nEmbd / s.nHead)],
@@ -360,7 +387,7 @@ function* tensorBytes(t: TensorPlan, seed: number): Generator<Uint8Array> {
   const rng = createRng((seed * 0x9e3779b1) ^ hashName(t.name));
   const bits = () => (rng.next() * 4294967296) >>> 0;
   const { mean, half } = scaleOf(t);
-  const [cols, rows] = t.ne.length === 1 ? [t.ne[0], 1] : t.ne;
+  const cols = t.ne[0], rows = t.ne.slice(1).reduce((a, b) => a * b, 1); // (a mixture's experts stacked along rows)
   const rowsPer = Math.max(1, Math.floor(CHUNK_VALUES / cols));
   for (let r = 0; r < rows; r += rowsPer) {
     const n = Math.min(rowsPer, rows - r) * cols;

@@ -58,7 +58,8 @@ generate options:
 bench options (speed; medians over repeats, warm-up excluded):
   --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
                       <tmp>/emberlm-bench): smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, qwen3-0.6b,
-                      lfm2-350m, granite-4.0-h-350m, qwen3.5-0.8b, each with :q8_0 (default), :f16,
+                      lfm2-350m, granite-4.0-h-350m, qwen3.5-0.8b, granite-3.0-1b-a400m,
+                      each with :q8_0 (default), :f16,
                       :f32, :bf16, a ggml block type (:q4_0,
                       :q4_k, :q6_k ...)
                       or a llama.cpp file type (:q4_k_m, :q5_k_m ...), e.g. smollm2-135m:q8_0,smollm2-135m:q4_k_m

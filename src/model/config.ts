@@ -165,7 +165,7 @@ export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.
  * How a GGUF architecture rotates: adjacent pairs (2i, 2i + 1) where llama.cpp's converter permutes the q/k rows into
  * them (llama, mistral, smollm3, granite, granitehybrid, mistral3) or the checkpoint already rotates so (ernie4_5), else halves (NeoX order).
  */
-export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'granitehybrid', 'mistral3'].includes(arch);
+export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'granitemoe', 'granitehybrid', 'mistral3'].includes(arch);
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
@@ -179,7 +179,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', qwen3moe: 'qwen3' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3' };
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
@@ -218,7 +218,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
-  const granite = (key: string, fallback?: number) => (arch === 'granite' || hybrid ? num(key, fallback) || 1 : 1);
+  const granite = (key: string, fallback?: number) => (arch === 'granite' || arch === 'granitemoe' || hybrid ? num(key, fallback) || 1 : 1);
   const config = validateConfig(Object.freeze({
     arch: GGUF_ARCH_AS[arch] ?? (arch as Arch),
     name: metaString(f, 'general.name', arch),

@@ -47,6 +47,8 @@ export interface Model {
   /** Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. */
   readonly tokenTile: number;
   readonly weightBytes: number;
+  /** The mixtures' expert matrices' share of weightBytes, of which a token reads `moe.used / moe.experts` (0: no mixture). */
+  readonly expertBytes: number;
   /** The weights' parameters (matrices and vectors as the file holds them, the LM head once when tied). */
   readonly params: number;
   /** How the K/V cache stores its values (src/kernels/kv_layout.ts). */
@@ -208,6 +210,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
   let weightBytes = embed.bytes;
+  let expertBytes = 0;
   let params = c.vocab * D;
   let kvBytes = 0;
 
@@ -355,6 +358,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const quantizedX = takesQ8(gateUp) ? norm.q8 : undefined;
       await matmul(`blk.${l}.ffn_gate_up_exps`, gateUp, xin, a.hidden, { quantizedX, glu: { h: a.hidden, act: c.ffnAct }, experts: slotsOf(2 * m.nFf, false) });
       const down = await up('ffn_down_exps', mw.down, D);
+      expertBytes += gateUp.bytes + down.bytes;
       await matmul(`blk.${l}.ffn_down_exps`, down, a.hidden, a.out, { experts: slotsOf(D, true) });
       const scale = c.residualScale * (c.mup?.ffnOut ?? 1);
       both(await buildMoeCombine(gpu, alloc, { slots: m.used, width: D, scale, weights: a.weights, expertOut: a.out, x, step }));
@@ -449,7 +453,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
-    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, params, kvCache: kvType, kvBytes,
+    config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, sampler,

@@ -33,7 +33,10 @@ export function validateMoe(s: MoeShape, file: string, names: MoeFieldNames): Mo
 }
 
 /** GGUF architectures whose experts' weights llama.cpp renormalises (build_moe_ffn's norm_w) when the file says nothing. */
-const NORM_TOPK: Readonly<Record<string, boolean>> = { qwen3moe: true, llama: true };
+const NORM_TOPK: Readonly<Record<string, boolean>> = { qwen3moe: true, llama: true, granitemoe: true };
+
+/** Architectures whose experts are feed_forward_length wide (llama.cpp's n_ff), not expert_feed_forward_length. */
+const EXPERTS_N_FF = ['llama', 'granitemoe'];
 
 /** A GGUF file's mixture (its expert_* keys as llama.cpp reads them) and which layers have one; null where none does. */
 export function ggufMoe(f: GGUFFile, arch: string, nLayer: number): { moe: MoeShape; layerMoe: boolean[] } | null {
@@ -43,18 +46,21 @@ export function ggufMoe(f: GGUFFile, arch: string, nLayer: number): { moe: MoeSh
   if (!(arch in NORM_TOPK)) {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: ${arch}.expert_count is ${experts} (a mixture of experts) is not supported for ${arch}; emberlm runs them for ${Object.keys(NORM_TOPK).join(', ')}`, { arch });
   }
+  const shared = metaNumber(f, key('expert_shared_feed_forward_length'), 0) || metaNumber(f, key('expert_shared_count'), 0);
+  if (shared > 0) throw new EmberError('UNSUPPORTED', `${f.source.name}: shared experts (${key('expert_shared_feed_forward_length')}) are not supported`, { field: key('expert_shared_feed_forward_length') });
   const scale = metaNumber(f, key('expert_weights_scale'), 0);
   if (scale !== 0 && scale !== 1) throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('expert_weights_scale')} is ${scale}; emberlm runs experts' weights unscaled`, { field: key('expert_weights_scale') });
   const gating = metaNumber(f, key('expert_gating_func'), 1); // llama.cpp: 1 softmax, 2 sigmoid
   if (gating !== 1) throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('expert_gating_func')} is ${gating}; emberlm routes by softmax (1)`, { field: key('expert_gating_func') });
   const names: MoeFieldNames = {
     experts: `metadata key ${key('expert_count')}`, used: `metadata key ${key('expert_used_count')}`,
-    nFf: `metadata key ${key('expert_feed_forward_length')}`, normTopk: `metadata key ${key('expert_weights_norm')}`,
+    nFf: `metadata key ${key(EXPERTS_N_FF.includes(arch) ? 'feed_forward_length' : 'expert_feed_forward_length')}`, normTopk: `metadata key ${key('expert_weights_norm')}`,
   };
   const used = metaNumber(f, key('expert_used_count'));
   const moe = validateMoe({
     experts, used,
-    nFf: metaNumber(f, key('expert_feed_forward_length'), Math.floor(metaNumber(f, key('feed_forward_length'), 0) / used)),
+    // (qwen3moe without the key: feed_forward_length shared out among the experts a token takes, as llama.cpp reads it)
+    nFf: EXPERTS_N_FF.includes(arch) ? metaNumber(f, key('feed_forward_length')) : metaNumber(f, key('expert_feed_forward_length'), Math.floor(metaNumber(f, key('feed_forward_length'), 0) / used)),
     normTopk: metaBool(f, key('expert_weights_norm'), NORM_TOPK[arch]),
   }, f.source.name, names);
   return { moe, layerMoe: Array.from({ length: nLayer }, (_, l) => f.tensors.has(`blk.${l}.ffn_gate_inp.weight`)) };
