@@ -103,9 +103,12 @@ fn rows(
   // This invocation's tokens: t0 .. t0+TT-1 (from workgroup_id: uniform, as subgroup operations need).
   let t0 = wid.y * TT;
   if (t0 >= nt) { return; }
-  let w0 = expert_start(t0, lid); // the expert GEMV's first row of t0's expert (TT = 1 there), 0 for a plain matrix
+  // The expert matmuls' first row of t0's expert (one expert for the TT tokens), 0 for a plain matrix; the rows of x the
+  // TT tokens read (the tokens themselves for a plain matrix; past the pass's end, its last).
+  let w0 = expert_start(t0, lid);
   if (w0 == NOT_HERE) { return; }
-  x_prepare(x_row(t0), lid); // the decode inputs take TT = 1
+  let xr = x_rows4(t0, nt);
+  x_prepare(xr.x, lid); // the decode inputs take TT = 1
   let lane = subgroup_lane();
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
@@ -133,10 +136,10 @@ fn rows(
         var wv: array<XWIDE, 4>;
         for (var r = 0u; r < R; r++) { wv[r] = piece_wide(block_piece(blk[r], v)); }
         if (x_fetch_at(v)) {
-          for (var i = 0u; i < TT; i++) { xq[i] = x_held(x_fetch(x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane, min(4u, PIECES - v))); }
+          for (var i = 0u; i < TT; i++) { xq[i] = x_held(x_fetch(xr[i], b * XW + 4u * v, lane, min(4u, PIECES - v))); }
         }
         for (var i = 0u; i < TT; i++) {
-          let xv = piece_wide(x_piece_shared(xq[i], x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane));
+          let xv = piece_wide(x_piece_shared(xq[i], xr[i], b * XW + 4u * v, lane));
           xf[i] += wide_sum(xv);
           for (var r = 0u; r < R; r++) { pf[i][r] += wide_dot(wv[r], xv); }
         }
@@ -156,13 +159,13 @@ fn rows(
         }
         if (x_fetch_at(v)) {
           for (var i = 0u; i < TT; i++) {
-            xq[i] = x_held(x_fetch(x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane, min(4u, PIECES - v)));
+            xq[i] = x_held(x_fetch(xr[i], b * XW + 4u * v, lane, min(4u, PIECES - v)));
             if (lane_sums) { xs[i] += x_block_sum(xq[i]); }
           }
         }
         for (var i = 0u; i < TT; i++) {
           // tokens past the end repeat the last one (not stored): every lane runs the same code
-          let xv = x_piece_shared(xq[i], x_row(min(t0 + i, nt - 1u)), b * XW + 4u * v, lane);
+          let xv = x_piece_shared(xq[i], xr[i], b * XW + 4u * v, lane);
           if (!lane_sums) { xs[i] += piece_sum(xv); }
           for (var r = 0u; r < R; r++) {
             if (CODES_UNSIGNED) { part[i][r] += piece_dot_unsigned(wv[r], xv); } else { part[i][r] += piece_dot(wv[r], xv); }
@@ -174,13 +177,13 @@ fn rows(
       }
     }
     for (var i = 0u; i < TT; i++) {
-      let xsc = x_scale(x_row(min(t0 + i, nt - 1u)), b);
+      let xsc = x_scale(xr[i], b);
       for (var r = 0u; r < R; r++) { acc[i][r] += block_combine(blk[r], part[i][r], xs[i], xsc); }
     }
     gc = next_block(gc, bpg);
   }
   for (var i = 0u; i < TT; i++) {
-    if (t0 + i < nt) { emit(t0 + i, r0, acc[i]); }
+    if (t0 + i < nt) { emit(y_row(t0 + i), r0, acc[i]); }
   }
   gemv_tail(nwg.x * nwg.y);
 }

@@ -41,6 +41,8 @@ struct MatmulParams {
   expert_rows: u32, // the expert GEMV: rows of one expert in the stacked matrix (N), else 0
   expert_first: u32, // the expert GEMV: the first expert in this chunk, else 0
   expert_count: u32, // the expert GEMV: experts in this chunk, else 0
+  experts_all: u32, // the expert GEMM: the mixture's experts, else 0
+  order_at: u32, // the expert GEMM: where moe/group's slot order starts in its buffer (after the tiles' experts), else 0
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;

@@ -1,15 +1,21 @@
 // A mixture of experts' routing and its output (src/kernels/moe.ts). route: each token's router logits to the experts it
 // takes (the `slots` largest, softmax over all of them, the chosen weights renormalised where NORM_TOPK) and their
-// weights; the expert GEMVs (shaders/matmul_experts.wgsl) then run a row per token's slot. combine: the slots' outputs
-// weighted and added into the residual stream.
+// weights; the expert GEMVs (shaders/matmul_experts.wgsl) then run a row per token's slot. group (the prefill's): the
+// pass's slots sorted by expert into runs of whole tiles for the expert GEMM (shaders/matmul_experts_grouped.wgsl).
+// combine: the slots' outputs weighted and added into the residual stream.
 override WG: u32 = 64;
 override NORM_TOPK: bool = true; // the chosen weights divided by their sum (Qwen3-MoE's norm_topk_prob, Mixtral)
+override EXPERTS_MAX: u32 = 1; // group: the mixture's experts (its workgroup arrays)
 
 struct Params {
   experts: u32, // router logits per token
   slots: u32, // experts a token takes (top-k), at most MAX_SLOTS
   width: u32, // combine: the residual row (D)
   scale: f32, // combine: multiplies the sum before it is added (Granite's residual multiplier), else 1
+  tile: u32, // group: slots of one expert a tile of the GEMM takes (EXPERT_TILE)
+  tiles: u32, // group: the tiles its output has room for; the slot order follows them
+  pad0: u32,
+  pad1: u32,
 }
 
 const MAX_SLOTS: u32 = 16u;
@@ -76,4 +82,49 @@ fn combine(@builtin(global_invocation_id) gid: vec3u) {
     sum += slot_weights[a] * expert_out[a * p.width + i];
   }
   x[t * p.width + i] += p.scale * sum;
+}
+
+// group's bindings
+@group(0) @binding(8) var<storage, read> group_ids: array<u32>; // (T, slots): route's ids
+// [tile] the tile's expert (NO_EXPERT past the last), then from p.tiles [padded row] its slot
+@group(0) @binding(9) var<storage, read_write> groups: array<u32>;
+
+const NO_EXPERT: u32 = 0xffffffffu;
+
+var<workgroup> counts: array<atomic<u32>, EXPERTS_MAX>; // slots per expert
+var<workgroup> fills: array<atomic<u32>, EXPERTS_MAX>; // the next free row of each expert's run
+var<workgroup> starts: array<u32, EXPERTS_MAX>; // the first row of each expert's run
+
+// The pass's slots by expert: each expert's run starts on a whole tile and is padded to whole tiles with its first slot;
+// the order within a run is whatever the atomics give (each row of y is computed on its own). One workgroup.
+@compute @workgroup_size(WG)
+fn group(@builtin(local_invocation_index) lid: u32) {
+  let n = step.n_tokens * p.slots;
+  for (var e = lid; e < p.experts; e += WG) { atomicStore(&counts[e], 0u); }
+  workgroupBarrier();
+  for (var a = lid; a < n; a += WG) { atomicAdd(&counts[group_ids[a]], 1u); }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var row = 0u;
+    var tile = 0u;
+    for (var e = 0u; e < p.experts; e++) {
+      let runs = (atomicLoad(&counts[e]) + p.tile - 1u) / p.tile;
+      starts[e] = row;
+      atomicStore(&fills[e], row);
+      for (var j = 0u; j < runs; j++) { groups[tile + j] = e; }
+      tile += runs;
+      row += runs * p.tile;
+    }
+    for (; tile < p.tiles; tile++) { groups[tile] = NO_EXPERT; }
+  }
+  workgroupBarrier();
+  for (var a = lid; a < n; a += WG) { groups[p.tiles + atomicAdd(&fills[group_ids[a]], 1u)] = a; }
+  storageBarrier();
+  workgroupBarrier();
+  for (var e = lid; e < p.experts; e += WG) {
+    let c = atomicLoad(&counts[e]);
+    if (c == 0u) { continue; }
+    let first = groups[p.tiles + starts[e]];
+    for (var r = c; r % p.tile != 0u; r++) { groups[p.tiles + starts[e] + r] = first; }
+  }
 }

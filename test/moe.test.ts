@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
-import { buildMatmul, gpuRowWords, uploadWeights, type MatmulTuning } from '../src/kernels/matmul.ts';
-import { buildMoeCombine, buildMoeRoute } from '../src/kernels/moe.ts';
+import { buildMatmul, EXPERT_TILE, expertGroups, gpuRowWords, uploadWeights, type MatmulTuning } from '../src/kernels/matmul.ts';
+import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../src/kernels/moe.ts';
 import { matmulRef } from '../src/kernels/ref/matmul.ts';
 import { moeCombineRef, moeRouteRef } from '../src/kernels/ref/moe.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
@@ -83,8 +83,11 @@ interface ExpertCase {
 
 const silu = (v: number) => v / (1 + Math.exp(-v));
 
-/** The expert GEMV on the GPU, and the reference: each slot's expert's rows (of the whole stacked matmulRef) for its x row. */
-async function checkExperts(variant: 'f16' | 'f32', kind: WeightKind, tuning: Partial<MatmulTuning>, c: ExpertCase): Promise<number> {
+/**
+ * The expert GEMV (or with `grouped`, moe/group then the expert GEMM) on the GPU, and the reference: each slot's
+ * expert's rows (of the whole stacked matmulRef) for its x row.
+ */
+async function checkExperts(variant: 'f16' | 'f32', kind: WeightKind, tuning: Partial<MatmulTuning>, c: ExpertCase, grouped = false): Promise<number> {
   const gpu = await matmulDevice(variant);
   const alloc = new Allocator(gpu);
   try {
@@ -101,13 +104,16 @@ async function checkExperts(variant: 'f16' | 'f32', kind: WeightKind, tuning: Pa
     const width = c.glu ? c.rows / 2 : c.rows;
     const y = alloc.storage('y', A * width * 4);
     const step = stepBuffer(alloc, { n_tokens: c.T });
-    const experts = { ids: alloc.upload('ids', ids), rows: c.rows, slots: c.slots, xPerSlot: c.xPerSlot };
+    const idsBuf = alloc.upload('ids', ids);
+    const groups = grouped ? alloc.storage('groups', expertGroups(c.T, c.slots, c.experts).words * 4) : undefined;
+    const experts = { ids: idsBuf, rows: c.rows, slots: c.slots, xPerSlot: c.xPerSlot, groups };
     const mm = await buildMatmul(gpu, alloc, {
       label: 'experts', w, x: alloc.upload('x', xv), y: c.glu ? alloc.storage('unused', 4 * A * c.rows) : y, step, maxTokens: c.T, tuning, experts,
       glu: c.glu ? { h: y, act: 'silu' } : undefined,
     });
-    expect(mm.gemm).toEqual(mm.gemv); // prefill runs the same GEMVs
-    run(gpu, mm.gemv, c.T);
+    if (!groups) expect(mm.gemm).toEqual(mm.gemv); // prefill runs the same GEMVs
+    const group = groups && (await buildMoeGroup(gpu, alloc, { experts: c.experts, slots: c.slots, maxTokens: c.T, ids: idsBuf, groups, step }));
+    run(gpu, group ? [group, ...mm.gemm] : mm.gemv, c.T);
     const got = new Float32Array(await readBuffer(gpu, y, A * width * 4));
     const want = new Float32Array(A * width);
     for (let a = 0; a < A; a++) {
@@ -140,6 +146,59 @@ const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'flat', gemvWG: 64 },
 ];
+
+describe('moe group', () => {
+  for (const variant of VARIANTS) {
+    it(`${variant}: each expert's slots in a run of whole tiles, padded with its first, each tile's expert`, async () => {
+      const gpu = await testGpu(variant);
+      const alloc = new Allocator(gpu);
+      try {
+        const [experts, slots, maxTokens] = [12, 3, 40];
+        for (const T of [1, 7, 40]) {
+          const r = rng(T);
+          const A = T * slots;
+          const ids = Uint32Array.from({ length: A }, () => Math.floor(r() * r() * experts)); // skewed: some experts idle
+          const { tiles, words } = expertGroups(maxTokens, slots, experts);
+          const groups = alloc.storage(`groups${T}`, words * 4);
+          const step = stepBuffer(alloc, { n_tokens: T });
+          run(gpu, [await buildMoeGroup(gpu, alloc, { experts, slots, maxTokens, ids: alloc.upload(`ids${T}`, ids), groups, step })], T);
+          const out = new Uint32Array(await readBuffer(gpu, groups, words * 4));
+          const seen = new Uint32Array(A);
+          let row = 0, tile = 0;
+          for (let e = 0; e < experts; e++) {
+            const mine = Array.from(ids.keys()).filter((a) => ids[a] === e);
+            const run = Array.from(out.subarray(tiles + row, tiles + row + Math.ceil(mine.length / EXPERT_TILE) * EXPERT_TILE));
+            expect(new Set(run.slice(0, mine.length))).toEqual(new Set(mine));
+            run.slice(0, mine.length).forEach((a) => seen[a]++);
+            for (const a of run.slice(mine.length)) expect(a).toBe(run[0]);
+            for (let j = 0; j < run.length / EXPERT_TILE; j++) expect(out[tile + j]).toBe(e);
+            row += run.length;
+            tile += run.length / EXPERT_TILE;
+          }
+          expect(Array.from(seen).every((n) => n === 1)).toBe(true);
+          expect(Array.from(out.subarray(tile, tiles)).every((e) => e === 0xffffffff)).toBe(true);
+        }
+      } finally {
+        alloc.destroyAll();
+      }
+    });
+  }
+});
+
+describe('expert GEMM (the prefill: slots grouped by expert)', () => {
+  const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{}, { gemmWG: 16, gemmR: 3, gemmXVec: 1, gemmFloat: false }, { gemmWG: 64, gemmR: 4, gemmXVec: 4, gemmFloat: true }];
+  for (const variant of VARIANTS) {
+    for (const kind of KINDS) {
+      for (const t of GEMM_LAYOUTS) {
+        it(`${variant} ${kind} ${JSON.stringify(t)}`, async () => {
+          for (const c of kind === 'q4_k' ? KQUANT_CASES : EXPERT_CASES) {
+            expect(await checkExperts(variant, kind, t, { ...c, T: c.T + 6 }, true), JSON.stringify(c)).toBeLessThanOrEqual(1);
+          }
+        }, 120_000);
+      }
+    }
+  }
+});
 
 describe('expert GEMV', () => {
   for (const variant of VARIANTS) {

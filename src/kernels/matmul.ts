@@ -65,6 +65,8 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['expert_rows', 'u32'], // the expert GEMV: rows of one expert, else 0
   ['expert_first', 'u32'], // the expert GEMV: the chunk's first expert, else 0
   ['expert_count', 'u32'], // the expert GEMV: the chunk's experts, else 0
+  ['experts_all', 'u32'], // the expert GEMM: the mixture's experts, else 0
+  ['order_at', 'u32'], // the expert GEMM: where the slot order starts in `groups`, else 0
 ] as const);
 
 /** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
@@ -86,7 +88,7 @@ export interface ChunkOptions {
   tailEps?: number; // the GEMV's tail RMS-normalises y with this epsilon
   glu?: GluAct;
   outScale?: number; // y = outScale * (W x + bias), before accumulate's add
-  experts?: Pick<ExpertRows, 'rows' | 'slots' | 'xPerSlot'>; // the expert GEMV: each chunk one expert's rows wide
+  experts?: Pick<ExpertRows, 'rows' | 'slots' | 'xPerSlot'> & { all?: number; orderAt?: number }; // the expert matmuls
 }
 export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: Pick<WeightChunk, 'rowStart' | 'rows'>, o: ChunkOptions = {}) {
   const e = o.experts;
@@ -109,20 +111,34 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     expert_rows: e?.rows ?? 0,
     expert_first: e ? c.rowStart / e.rows : 0,
     expert_count: e ? c.rows / e.rows : 0,
+    experts_all: e?.all ?? 0,
+    order_at: e?.orderAt ?? 0,
   };
 }
 
 /**
  * A mixture of experts' matrices stacked into one (expert e's rows at e * rows, chunks of whole experts: uploadWeights
- * rowAlign), run as GEMVs whose y has a row per token's slot, T * slots, each with the expert routing chose for it
- * (`ids`, (T * slots) u32, shaders/moe.wgsl): x a row per token (the FFN's input, `xPerSlot` false) or per slot (the
- * hidden rows). Decode and prefill both run these GEMVs (each slot its own expert: no weight a GEMM could share).
+ * rowAlign), run with a row of y per token's slot, T * slots, each with the expert routing chose for it (`ids`,
+ * (T * slots) u32, shaders/moe.wgsl): x a row per token (the FFN's input, `xPerSlot` false) or per slot (the hidden
+ * rows). Decode runs GEMVs, a slot each; with `groups` (moe/group's sort of the pass's slots by expert, expertGroups'
+ * layout) the prefill runs the `rows` GEMM over tiles of EXPERT_TILE slots of one expert, else the GEMVs too.
  */
 export interface ExpertRows {
   ids: GPUBuffer;
   rows: number;
   slots: number;
   xPerSlot: boolean;
+  groups?: GPUBuffer;
+}
+
+/** Slots of one expert the expert GEMM takes at a time (its TT): moe/group pads each expert's run to a multiple. */
+export const EXPERT_TILE = 4;
+
+/** moe/group's output for passes of up to `maxTokens`: each tile's expert (`tiles` of them), then every padded row's slot. */
+export function expertGroups(maxTokens: number, slots: number, experts: number): { tiles: number; words: number } {
+  const rows = maxTokens * slots + experts * (EXPERT_TILE - 1);
+  const tiles = ceilDiv(rows, EXPERT_TILE);
+  return { tiles, words: tiles + tiles * EXPERT_TILE };
 }
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
@@ -316,8 +332,11 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       ? [ceilDiv(rows, GEMM_TILE.TN), ceilDiv(n, GEMM_TILE.TM)]
       : [ceilDiv(rows, t.gemmWG * gemmShape(t).R), ceilDiv(n, gemmShape(t).TT)];
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
+  // The expert GEMM's grid: tiles of the pass's padded rows (expertGroups), EXPERT_TILE a workgroup row.
+  const nExperts = ex ? w.rows / ex.rows : 0;
+  const groupedGrid = (t: MatmulTuning, n: number): [number, number] => [ceilDiv(ex!.rows, t.gemmWG * t.gemmR), expertGroups(n, ex!.slots, nExperts).tiles];
   const grids = (t: MatmulTuning) =>
-    w.chunks.flatMap((c) => (ex ? [gemvGrid(t, ex.rows, a.maxTokens * ex.slots)] : [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]));
+    w.chunks.flatMap((c) => (ex ? [gemvGrid(t, ex.rows, a.maxTokens * ex.slots), ...(ex.groups ? [groupedGrid(t, a.maxTokens)] : [])] : [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]));
   for (const [x, y] of grids(defaults)) {
     if (x > maxGroups || y > maxGroups) throw bad(`a grid of ${x} x ${y} workgroups exceeds the device's ${maxGroups} per dimension`);
   }
@@ -326,8 +345,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const family = `matmul_${w.format}`;
   // The shader text of each list: its input, and the view of f32 x that its x load width takes.
   const xVecOf = (v: XVec) => effectiveXVec(w.format, K, v, gpu.caps);
-  const codeOf = (input: MatmulInput, xVec: XVec, withTail = false) =>
-    decoderShader(gpu.caps, w, matmulSkeleton(withTail ? { roundF16: spec.x === 'f16' } : undefined, !!ex), input, xVec);
+  const codeOf = (input: MatmulInput, xVec: XVec, withTail = false, experts: 'slots' | 'grouped' | undefined = ex ? 'slots' : undefined) =>
+    decoderShader(gpu.caps, w, matmulSkeleton(withTail ? { roundF16: spec.x === 'f16' } : undefined, experts), input, xVec);
   const gemmInput: MatmulInput = q8 ? 'q8' : 'f32';
   // E4M3 weights without NaN codes decode without checking for them (shaders/fp8_codes.wgsl), or by f32 bits where the
   // tuning takes that (FP8_BITS).
@@ -364,6 +383,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           ...(tail ? { TAIL_NORM: +!!tail.norm, TAIL_Q8: +!!tail.quantized } : {}),
           ...fmtOf(t),
         })
+      : ex
+        ? getPipeline(gpu, family, codeOf(gemmInput, xVecOf(t.gemmXVec), false, 'grouped'), 'rows', {
+            WG: t.gemmWG, R: a.glu ? t.gemmR + (t.gemmR % 2) : t.gemmR, TT: EXPERT_TILE, FLOAT_DOT: +t.gemmFloat, X_VEC: xVecOf(t.gemmXVec), ...fmtOf(t),
+          })
       : t.gemm === 'tiled'
         ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmtOf(t) })
         : getPipeline(gpu, family, codeOf(gemmInput, gemmXVec(t)), GEMM_ENTRY[gemmOf(t) as 'rows' | 'rows8' | 'flat'], {
@@ -406,10 +429,12 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
     ? [raw.x, raw.norm?.weight ?? (q8 ? alloc.storage(`${a.label}.nonorm`, 4) : null)]
     : gemvQ ? [gemvQ.codes, gemvQ.scales] : xBindings;
   const bias = a.bias ?? alloc.storage(`${a.label}.nobias`, 4); // bound, never read (has_bias is 0)
-  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate, outScale: a.outScale, experts: ex };
+  const experts = ex && { ...ex, all: nExperts, orderAt: expertGroups(a.maxTokens, ex.slots, nExperts).tiles };
+  const opts = { N: yWidth, yOffset, bias: !!a.bias, accumulate: a.accumulate, outScale: a.outScale, experts };
   const gemvOpts = { ...opts, normEps: raw?.norm?.eps, glu: a.glu?.act, tailEps: tail?.norm?.eps };
   const fused = raw?.norm || a.glu || tail;
-  const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, opts)));
+  // (the expert GEMM writes h from the gate/up pairs, as the GEMV does)
+  const params = w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, ex ? gemvOpts : opts)));
   const gemvParams = fused ? w.chunks.map((c, i) => staticUniform(alloc, `${a.label}.gemv_params[${i}]`, MATMUL_PARAMS, chunkParams(w, c, gemvOpts))) : params;
   // One list of a path and variant: a dispatch per chunk. Bindings: 0 params, 1 step, 2-3 x (f32 x, or
   // Q8_0 codes and scales, or f32 x and the norm weight), 4-5 codes and scales, 6 bias, 7 y (the GLU
@@ -426,13 +451,13 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       const weights: Binding[] = [c.data, c.scales ?? null];
       const entries: Binding[] = path === 'gemv'
         ? [gemvParams[i], step, ...gemvXBindings, ...weights, tail ? null : bias, trial?.y ?? a.glu?.h ?? a.y, ...tailBindings, ...(ex ? [ex.ids] : [])]
-        : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? a.y];
+        : [params[i], step, ...xBindings, ...weights, bias, trial?.y ?? (ex ? a.glu?.h : undefined) ?? a.y, ...(ex?.groups ? [ex.groups] : [])];
       const name = `${a.label}.${path}[${i}]`;
       return {
-        label: path === 'gemv' ? `${family}/gemv${ex ? '_experts' : ''}${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}${tail ? (tail.norm ? '_tailnorm' : '_tailq8') : ''}` : `${family}/gemm`,
+        label: path === 'gemv' ? `${family}/gemv${ex ? '_experts' : ''}${raw?.norm ? '_norm' : ''}${a.glu ? '_glu' : ''}${tail ? (tail.norm ? '_tailnorm' : '_tailq8') : ''}` : `${family}/gemm${ex ? '_experts' : ''}`,
         pipeline,
         bindGroup: trial ? uncountedBindGroup(gpu, name, pipeline, entries) : bindGroup(alloc, name, pipeline, entries),
-        grid: (n: number) => (ex ? gemvGrid(t, ex.rows, n * ex.slots) : path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
+        grid: (n: number) => (ex ? (path === 'gemv' ? gemvGrid(t, ex.rows, n * ex.slots) : groupedGrid(t, n)) : path === 'gemv' ? gemvGrid(t, c.rows, n) : gemmGrid(t, c.rows, n)),
       };
     });
   };
@@ -448,7 +473,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       tune = { ...tune, ...chosen };
     }
   }
-  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), ex ? null : listOf('gemm', tune)]);
+  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), ex && !ex.groups ? null : listOf('gemm', tune)]);
   const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
   const gemm = [...(quantize ? [quantize] : []), ...(gemmList ?? gemvList)];
   const gemmTile = !ex && (gemmOf(tune) === 'rows' || gemmOf(tune) === 'rows8') ? gemmShape(tune).TT : 1;
@@ -464,4 +489,6 @@ function checkExperts(w: GpuWeights, a: MatmulArgs, bad: (msg: string) => EmberE
   if (w.chunks.some((c) => c.rowStart % e.rows || c.rows % e.rows)) throw bad('an expert GEMV needs chunks of whole experts (uploadWeights rowAlign)');
   if (a.tail || a.gemvX || a.gemvQuantizedX || a.bias || a.accumulate || a.yOffset) throw bad('an expert GEMV takes no tail, raw x, bias, accumulate or y offset');
   if (e.ids.size < a.maxTokens * e.slots * 4) throw bad(`experts.ids needs ${a.maxTokens * e.slots * 4} bytes, the buffer has ${e.ids.size}`);
+  const groups = expertGroups(a.maxTokens, e.slots, w.rows / e.rows).words * 4;
+  if (e.groups && e.groups.size < groups) throw bad(`experts.groups needs ${groups} bytes, the buffer has ${e.groups.size}`);
 }

@@ -14,6 +14,7 @@ import quantizeSource from '../../shaders/matmul_quantize_x.wgsl?raw';
 import commonSource from '../../shaders/matmul_common.wgsl?raw';
 import tailSource from '../../shaders/matmul_tail.wgsl?raw';
 import expertsSource from '../../shaders/matmul_experts.wgsl?raw';
+import expertsGroupedSource from '../../shaders/matmul_experts_grouped.wgsl?raw';
 import { GLU_LIB, Q8_BLOCK_LIB, Q8_BLOCK_ONLY, RMS_LIB, ROUND_F16_LIB, TILED_INDEX_LIB } from './wgsl_lib.ts';
 import type { GpuCaps } from '../gpu/device.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -35,26 +36,31 @@ export const MATMUL_SOURCES = {
   matmul_quantize_x: quantizeSource,
   matmul_tail: tailSource,
   matmul_experts: expertsSource,
+  matmul_experts_grouped: expertsGroupedSource,
 } as const;
 
 /**
  * The skeletons a decoder goes in front of (decoderShader's `main`): every access pattern, and the GEMVs' tail, the
  * RMSNorm or Q8_0 their last subgroup runs (shaders/matmul_tail.wgsl) where `tail`, with no bias (its binding unused), or
  * an empty one. `tail.roundF16`: the decoder's x mode has round_f16 already (f16 weights), which the tail's Q8_0 needs.
- * `experts`: the GEMVs over stacked experts' matrices, a row of y per token's slot (shaders/matmul_experts.wgsl); else
- * the plain matrix's hooks, which fold away.
+ * `experts`: the matmuls over stacked experts' matrices, a row of y per token's slot: the GEMVs' (`slots`,
+ * shaders/matmul_experts.wgsl) or the GEMM's over runs of one expert's slots (`grouped`,
+ * shaders/matmul_experts_grouped.wgsl); else the plain matrix's hooks, which fold away.
  */
-export function matmulSkeleton(tail?: { roundF16: boolean }, experts = false): string {
+export function matmulSkeleton(tail?: { roundF16: boolean }, experts?: 'slots' | 'grouped'): string {
   const end = tail
     ? `fn bias_at(n: u32) -> f32 { return 0.0; }\n${RMS_LIB}\n${tail.roundF16 ? Q8_BLOCK_ONLY : Q8_BLOCK_LIB}\n${tailSource}`
     : 'fn bias_at(n: u32) -> f32 { return bias[n]; }\nfn gemv_tail(groups: u32) {}';
-  return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}\n${experts ? expertsSource : PLAIN_ROWS}`;
+  const hooks = experts === 'slots' ? expertsSource : experts === 'grouped' ? expertsGroupedSource : PLAIN_ROWS;
+  return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}\n${hooks}`;
 }
 
 /** A plain matrix's row hooks (shaders/matmul_experts.wgsl has the expert GEMV's): y's rows are the pass's tokens. */
 const PLAIN_ROWS = `const NOT_HERE: u32 = 0xffffffffu;
 fn y_rows() -> u32 { return step.n_tokens; }
+fn y_row(t: u32) -> u32 { return t; }
 fn x_row(t: u32) -> u32 { return t; }
+fn x_rows4(t0: u32, nt: u32) -> vec4<u32> { return min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(nt - 1u)); }
 fn expert_start(t: u32, lid: u32) -> u32 { return 0u; }`;
 
 /**

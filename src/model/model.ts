@@ -1,7 +1,7 @@
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, type Dispatch } from '../kernels/dispatch.ts';
-import { buildMatmul, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
@@ -16,7 +16,7 @@ import { buildShortConv } from '../kernels/shortconv.ts';
 import { buildSsm } from '../kernels/ssm.ts';
 import { buildDeltaNet } from '../kernels/delta_net.ts';
 import { buildAttnGate } from '../kernels/attn_gate.ts';
-import { buildMoeCombine, buildMoeRoute } from '../kernels/moe.ts';
+import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../kernels/moe.ts';
 import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
@@ -157,6 +157,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const moeAct = moe && { // a mixture's activations: per token, and per token's slot (T * used rows)
     logits: act('moe.logits', moe.experts), ids: act('moe.ids', moe.used), weights: act('moe.weights', moe.used),
     hidden: act('moe.hidden', moe.used * moe.nFf), out: act('moe.out', moe.used * D),
+    groups: alloc.storage('moe.groups', expertGroups(maxBatch, moe.used, moe.experts).words * 4), // the prefill's slots by expert
   };
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
@@ -347,13 +348,16 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildDeltaNet(gpu, alloc, { shape: s, eps: c.eps, rows, slots: SSM_SLOTS, inProj: a.inProj, convWeight, ring, qkv: a.qkv, perHead, normWeight, state, y: a.y, step }));
       return { out: a.y, q8: undefined, wOut: dw.outProj, name: 'ssm_out', scale: 1 };
     };
-    // A mixture of experts: the router's logits, each token's experts and weights, the experts' gate/up GEMV writing
-    // h per token's slot (SwiGLU fused), their down GEMV, and the slots' outputs weighted into x.
+    // A mixture of experts: the router's logits, each token's experts and weights, the experts' gate/up matmul writing
+    // h per token's slot (SwiGLU fused), their down matmul, and the slots' outputs weighted into x. Decode's matmuls are
+    // GEMVs a slot each; the prefill's group the pass's slots by expert (moe/group) so that each expert's weights are read
+    // once per tile of its slots.
     const mixture = async (mw: MoeWeights, m: MoeShape, a: NonNullable<typeof moeAct>, xin: GPUBuffer, norm: Norm) => {
       const router = await up('ffn_gate_inp', mw.router);
       await matmul(`blk.${l}.ffn_gate_inp`, router, xin, a.logits, { quantizedX: takesQ8(router) ? norm.q8 : undefined });
       both(await buildMoeRoute(gpu, alloc, { experts: m.experts, slots: m.used, normTopk: m.normTopk, logits: a.logits, ids: a.ids, weights: a.weights, step }));
-      const slotsOf = (rows: number, xPerSlot: boolean) => ({ ids: a.ids, rows, slots: m.used, xPerSlot });
+      prefill.push(await buildMoeGroup(gpu, alloc, { experts: m.experts, slots: m.used, maxTokens: maxBatch, ids: a.ids, groups: a.groups, step }));
+      const slotsOf = (rows: number, xPerSlot: boolean) => ({ ids: a.ids, rows, slots: m.used, xPerSlot, groups: a.groups });
       const gateUp = await up('ffn_gate_up_exps', pairExpertRows(mw.gate, mw.up, m.experts), 2 * m.nFf);
       const quantizedX = takesQ8(gateUp) ? norm.q8 : undefined;
       await matmul(`blk.${l}.ffn_gate_up_exps`, gateUp, xin, a.hidden, { quantizedX, glu: { h: a.hidden, act: c.ffnAct }, experts: slotsOf(2 * m.nFf, false) });
