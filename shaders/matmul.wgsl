@@ -197,15 +197,17 @@ fn rows8(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let nt = step.n_tokens;
+  let nt = y_rows();
   let t0 = wid.y * 8u;
   if (t0 >= nt) { return; }
+  let w0 = expert_start(t0, lid); // as in rows
+  if (w0 == NOT_HERE) { return; }
   let lane = subgroup_lane();
-  let t_own = min(t0 + (lane & 7u), nt - 1u);
+  let t_own = x_row(min(t0 + (lane & 7u), nt - 1u));
   let nb = blocks_per_row();
   let bpg = blocks_per_group();
   let r0 = gid.x * R;
-  let rows4 = clamp_rows(r0);
+  let rows4 = clamp_rows(r0) + vec4<u32>(w0);
   var acc_a: array<vec4<f32>, 4>; // [token 0-3][row]
   var acc_b: array<vec4<f32>, 4>; // [token 4-7][row]
   var gc = GroupCursor(0u, bpg);
@@ -239,8 +241,8 @@ fn rows8(
     gc = next_block(gc, bpg);
   }
   for (var i = 0u; i < 4u; i++) {
-    if (t0 + i < nt) { emit(t0 + i, r0, acc_a[i]); }
-    if (t0 + 4u + i < nt) { emit(t0 + 4u + i, r0, acc_b[i]); }
+    if (t0 + i < nt) { emit(y_row(t0 + i), r0, acc_a[i]); }
+    if (t0 + 4u + i < nt) { emit(y_row(t0 + 4u + i), r0, acc_b[i]); }
   }
 }
 

@@ -186,7 +186,8 @@ describe('moe group', () => {
 });
 
 describe('expert GEMM (the prefill: slots grouped by expert)', () => {
-  const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{}, { gemmWG: 16, gemmR: 3, gemmXVec: 1, gemmFloat: false }, { gemmWG: 64, gemmR: 4, gemmXVec: 4, gemmFloat: true }];
+  // rows by 4 (two workgroup rows a tile of 8), rows8 (one; rows by 4 without subgroups of 8)
+  const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{}, { gemm: 'rows', gemmWG: 16, gemmR: 3, gemmXVec: 1, gemmFloat: false }, { gemm: 'rows', gemmWG: 64, gemmR: 4, gemmXVec: 4, gemmFloat: true }, { gemm: 'rows8', gemmWG: 16, gemmR: 4 }];
   for (const variant of VARIANTS) {
     for (const kind of KINDS) {
       for (const t of GEMM_LAYOUTS) {

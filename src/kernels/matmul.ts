@@ -131,8 +131,8 @@ export interface ExpertRows {
   groups?: GPUBuffer;
 }
 
-/** Slots of one expert the expert GEMM takes at a time (its TT): moe/group pads each expert's run to a multiple. */
-export const EXPERT_TILE = 4;
+/** moe/group pads each expert's run of slots to a multiple of this (GROUP_TILE): the expert GEMM's TT (rows8's) or twice it (rows'). */
+export const EXPERT_TILE = 8;
 
 /** moe/group's output for passes of up to `maxTokens`: each tile's expert (`tiles` of them), then every padded row's slot. */
 export function expertGroups(maxTokens: number, slots: number, experts: number): { tiles: number; words: number } {
@@ -334,7 +334,11 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const maxGroups = gpu.caps.maxWorkgroupsPerDimension;
   // The expert GEMM's grid: tiles of the pass's padded rows (expertGroups), EXPERT_TILE a workgroup row.
   const nExperts = ex ? w.rows / ex.rows : 0;
-  const groupedGrid = (t: MatmulTuning, n: number): [number, number] => [ceilDiv(ex!.rows, t.gemmWG * t.gemmR), expertGroups(n, ex!.slots, nExperts).tiles];
+  // (rows8 where the device takes it, else rows by 4: two workgroup rows a tile)
+  const groupedTT = (t: MatmulTuning) => (gemmOf(t) === 'rows8' ? 8 : 4);
+  const groupedR = (t: MatmulTuning) => (a.glu ? t.gemmR + (t.gemmR % 2) : t.gemmR);
+  const groupedGrid = (t: MatmulTuning, n: number): [number, number] =>
+    [ceilDiv(ex!.rows, t.gemmWG * groupedR(t)), (expertGroups(n, ex!.slots, nExperts).tiles * EXPERT_TILE) / groupedTT(t)];
   const grids = (t: MatmulTuning) =>
     w.chunks.flatMap((c) => (ex ? [gemvGrid(t, ex.rows, a.maxTokens * ex.slots), ...(ex.groups ? [groupedGrid(t, a.maxTokens)] : [])] : [gemvGrid(t, c.rows, a.maxTokens), gemmGrid(t, c.rows, a.maxTokens)]));
   for (const [x, y] of grids(defaults)) {
@@ -384,8 +388,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
           ...fmtOf(t),
         })
       : ex
-        ? getPipeline(gpu, family, codeOf(gemmInput, xVecOf(t.gemmXVec), false, 'grouped'), 'rows', {
-            WG: t.gemmWG, R: a.glu ? t.gemmR + (t.gemmR % 2) : t.gemmR, TT: EXPERT_TILE, FLOAT_DOT: +t.gemmFloat, X_VEC: xVecOf(t.gemmXVec), ...fmtOf(t),
+        ? getPipeline(gpu, family, codeOf(gemmInput, groupedTT(t) === 8 ? 1 : xVecOf(t.gemmXVec), false, 'grouped'), groupedTT(t) === 8 ? 'rows8' : 'rows', {
+            WG: t.gemmWG, R: groupedR(t), TT: groupedTT(t), FLOAT_DOT: +t.gemmFloat, X_VEC: groupedTT(t) === 8 ? 1 : xVecOf(t.gemmXVec), ...fmtOf(t),
           })
       : t.gemm === 'tiled'
         ? getPipeline(gpu, family, codeOf(gemmInput, 1), 'gemm', { ...GEMM_TILE, ...fmtOf(t) })
