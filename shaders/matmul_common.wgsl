@@ -36,11 +36,11 @@ struct MatmulParams {
   eps: f32, // the RMSNorm epsilon (x_norm)
   glu: u32, // 0: y = the rows; 1 + act: rows are gate/up pairs, y = h = act(gate) * up (glu_act's act)
   out_scale: f32, // multiplies each output before it is written or added (Granite's residual multiplier), else 1
-  slots: u32, // the expert GEMV (shaders/matmul_experts.wgsl): experts each token takes (rows of y per token), else 0
-  x_div: u32, // the expert GEMV: rows of y per row of x (slots, or 1), else 1
-  expert_rows: u32, // the expert GEMV: rows of one expert in the stacked matrix (N), else 0
-  expert_first: u32, // the expert GEMV: the first expert in this chunk, else 0
-  expert_count: u32, // the expert GEMV: experts in this chunk, else 0
+  slots: u32, // the expert matmuls (shaders/matmul_experts*.wgsl): experts each token takes (rows of y per token), else 0
+  x_div: u32, // the expert matmuls: rows of y per row of x (slots, or 1), else 1
+  expert_rows: u32, // the expert matmuls: rows of one expert in the stacked matrix (N), else 0
+  expert_first: u32, // the expert matmuls: the first expert in this chunk, else 0
+  expert_count: u32, // the expert matmuls: experts in this chunk, else 0
   experts_all: u32, // the expert GEMM: the mixture's experts, else 0
   order_at: u32, // the expert GEMM: where moe/group's slot order starts in its buffer (after the tiles' experts), else 0
 }

@@ -201,6 +201,28 @@ describe('expert GEMM (the prefill: slots grouped by expert)', () => {
   }
 });
 
+describe('expert matmuls refuse what they cannot run', () => {
+  it('chunks that split an expert, a bias, buffers too small', async () => {
+    const gpu = await testGpu();
+    const alloc = new Allocator(gpu);
+    try {
+      const { w: wd } = makeWeights('q8', 3 * 40, 64, rng(1));
+      const split = uploadWeights(alloc, 'split', wd, { maxChunkBytes: 64 * gpuRowWords('q8', 64) * 4 }); // chunks of 64 rows (or of whole tiles)
+      expect(split.chunks.length).toBeGreaterThan(1);
+      const whole = uploadWeights(alloc, 'whole', wd, { rowAlign: 40 });
+      const b = alloc.storage('b', 1 << 16);
+      const step = stepBuffer(alloc, { n_tokens: 1 });
+      const args = { label: 'e', x: b, y: b, step, maxTokens: 2, experts: { ids: b, rows: 40, slots: 2, xPerSlot: false } };
+      await expect(buildMatmul(gpu, alloc, { ...args, w: split })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: /chunks of whole experts/ });
+      await expect(buildMatmul(gpu, alloc, { ...args, w: whole, bias: b })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: /no tail, raw x, bias/ });
+      await expect(buildMatmul(gpu, alloc, { ...args, w: whole, experts: { ...args.experts, rows: 48 } })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: /must divide the 120 stacked rows/ });
+      await expect(buildMatmul(gpu, alloc, { ...args, w: whole, experts: { ...args.experts, groups: alloc.storage('g', 4) } })).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: /experts\.groups needs/ });
+    } finally {
+      alloc.destroyAll();
+    }
+  });
+});
+
 describe('expert GEMV', () => {
   for (const variant of VARIANTS) {
     for (const kind of KINDS) {

@@ -8,6 +8,8 @@ import { UniformLayout } from '../gpu/uniforms.ts';
 import { bindGroup, ceilDiv, staticUniform, uncountedBindGroup, type Binding, type Dispatch } from './dispatch.ts';
 import { candidates, chooseVariant, gemmTrialTokens } from './autotune.ts';
 import { FORMATS, GGUF_FORMATS } from './weight_formats.ts';
+import { checkExperts, EXPERT_TILE, expertGroups, type ExpertRows } from './matmul_experts.ts';
+export { EXPERT_TILE, expertGroups, type ExpertRows } from './matmul_experts.ts';
 
 /**
  * y[t, n] (+)= sum_k W[n, k] x[t, k] (+ bias[n]) for every weight format, on one design: the access
@@ -60,11 +62,11 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['eps', 'f32'], // its epsilon
   ['glu', 'u32'], // 0: y = the rows; 1 + act (0 silu, 1 tanh GELU): y = h = act(gate) * up of row pairs
   ['out_scale', 'f32'], // multiplies each output before it is written or added (Granite's residual multiplier), else 1
-  ['slots', 'u32'], // the expert GEMV (MatmulArgs.experts): rows of y per token, else 0
-  ['x_div', 'u32'], // the expert GEMV: rows of y per row of x, else 1
-  ['expert_rows', 'u32'], // the expert GEMV: rows of one expert, else 0
-  ['expert_first', 'u32'], // the expert GEMV: the chunk's first expert, else 0
-  ['expert_count', 'u32'], // the expert GEMV: the chunk's experts, else 0
+  ['slots', 'u32'], // the expert matmuls (MatmulArgs.experts): rows of y per token, else 0
+  ['x_div', 'u32'], // the expert matmuls: rows of y per row of x, else 1
+  ['expert_rows', 'u32'], // the expert matmuls: rows of one expert, else 0
+  ['expert_first', 'u32'], // the expert matmuls: the chunk's first expert, else 0
+  ['expert_count', 'u32'], // the expert matmuls: the chunk's experts, else 0
   ['experts_all', 'u32'], // the expert GEMM: the mixture's experts, else 0
   ['order_at', 'u32'], // the expert GEMM: where the slot order starts in `groups`, else 0
 ] as const);
@@ -114,31 +116,6 @@ export function chunkParams(w: Pick<GpuWeights, 'rows' | 'cols' | 'group'>, c: P
     experts_all: e?.all ?? 0,
     order_at: e?.orderAt ?? 0,
   };
-}
-
-/**
- * A mixture of experts' matrices stacked into one (expert e's rows at e * rows, chunks of whole experts: uploadWeights
- * rowAlign), run with a row of y per token's slot, T * slots, each with the expert routing chose for it (`ids`,
- * (T * slots) u32, shaders/moe.wgsl): x a row per token (the FFN's input, `xPerSlot` false) or per slot (the hidden
- * rows). Decode runs GEMVs, a slot each; with `groups` (moe/group's sort of the pass's slots by expert, expertGroups'
- * layout) the prefill runs the `rows` GEMM over tiles of EXPERT_TILE slots of one expert, else the GEMVs too.
- */
-export interface ExpertRows {
-  ids: GPUBuffer;
-  rows: number;
-  slots: number;
-  xPerSlot: boolean;
-  groups?: GPUBuffer;
-}
-
-/** moe/group pads each expert's run of slots to a multiple of this (GROUP_TILE): the expert GEMM's TT (rows8's) or twice it (rows'). */
-export const EXPERT_TILE = 8;
-
-/** moe/group's output for passes of up to `maxTokens`: each tile's expert (`tiles` of them), then every padded row's slot. */
-export function expertGroups(maxTokens: number, slots: number, experts: number): { tiles: number; words: number } {
-  const rows = maxTokens * slots + experts * (EXPERT_TILE - 1);
-  const tiles = ceilDiv(rows, EXPERT_TILE);
-  return { tiles, words: tiles + tiles * EXPERT_TILE };
 }
 
 export const QUANTIZE_PARAMS = new UniformLayout('QuantizeParams', [
@@ -211,7 +188,7 @@ export interface MatmulArgs {
    * share. Needs gemvTakesTail; not with gemvX.
    */
   tail?: { count: GPUBuffer; norm?: { weight: GPUBuffer; eps: number; y: GPUBuffer }; quantized?: { codes: GPUBuffer; scales: GPUBuffer } };
-  /** The GEMVs of stacked experts (ExpertRows): `gemm` is then the GEMV list too, y and maxTokens count tokens. */
+  /** The matmuls of stacked experts (ExpertRows, src/kernels/matmul_experts.ts): y and maxTokens count tokens. */
   experts?: ExpertRows;
 }
 
@@ -484,15 +461,3 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   return { gemv, gemm, quantizedX, tuning: tune, tokenTile: gemmTile };
 }
 
-/** What the expert GEMV takes: whole experts in each chunk, and none of what reads or writes a plain matrix's y. */
-function checkExperts(w: GpuWeights, a: MatmulArgs, bad: (msg: string) => EmberError): void {
-  const e = a.experts!;
-  if (!(Number.isInteger(e.slots) && e.slots >= 1 && Number.isInteger(e.rows) && e.rows >= 1 && w.rows % e.rows === 0)) {
-    throw bad(`experts of ${e.rows} rows, ${e.slots} a token, must divide the ${w.rows} stacked rows`);
-  }
-  if (w.chunks.some((c) => c.rowStart % e.rows || c.rows % e.rows)) throw bad('an expert GEMV needs chunks of whole experts (uploadWeights rowAlign)');
-  if (a.tail || a.gemvX || a.gemvQuantizedX || a.bias || a.accumulate || a.yOffset) throw bad('an expert GEMV takes no tail, raw x, bias, accumulate or y offset');
-  if (e.ids.size < a.maxTokens * e.slots * 4) throw bad(`experts.ids needs ${a.maxTokens * e.slots * 4} bytes, the buffer has ${e.ids.size}`);
-  const groups = expertGroups(a.maxTokens, e.slots, w.rows / e.rows).words * 4;
-  if (e.groups && e.groups.size < groups) throw bad(`experts.groups needs ${groups} bytes, the buffer has ${e.groups.size}`);
-}

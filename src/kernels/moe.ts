@@ -5,7 +5,7 @@ import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
-import { EXPERT_TILE, expertGroups } from './matmul.ts';
+import { EXPERT_TILE, expertGroups } from './matmul_experts.ts';
 
 export const MOE_PARAMS = new UniformLayout('Params', [
   ['experts', 'u32'],
