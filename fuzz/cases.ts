@@ -2,7 +2,8 @@
  * The fuzz corpus (valid files) and the case generator: case `i` of seed `s` is always the same
  * mutation of the same base file. GGUF: stories260K (F32 and Q8_0, from ../shared/models) and a
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
- * rope_freqs tensor), and test/fixtures/qwen3_5's llama.cpp conversion (a Gated DeltaNet model). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
+ * rope_freqs tensor), and test/fixtures/qwen3_5's and qwen3_moe's llama.cpp conversions (a Gated DeltaNet model, a
+ * mixture of experts). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
  * file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
@@ -74,6 +75,8 @@ export function loadCorpus(): Corpus {
       ggufBase('generated-extras.gguf', generatedWithExtras()),
       // Qwen3.5 as llama.cpp converts it: its ssm.* keys size the Gated DeltaNet's state, ring and kernels
       ggufBase('qwen3_5.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/qwen3_5/qwen3_5.llama-cpp.gguf')))),
+      // Qwen3-MoE as llama.cpp converts it: its expert_* keys size the router, the stacked experts and the slots
+      ggufBase('qwen3_moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/qwen3_moe/qwen3_moe.llama-cpp.gguf')))),
     ],
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
