@@ -318,7 +318,7 @@ function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValu
 /** The GGUF architecture of a mixture of experts: qwen3moe, which renormalises the chosen experts' weights always. */
 function moeArch(c: ModelConfig, dir: string): string {
   if (c.arch !== 'qwen3' || !c.moe?.normTopk) {
-    throw new EmberError('UNSUPPORTED', `${dir}: a mixture of experts is written as llama.cpp's qwen3moe, which renormalises the chosen experts' weights (norm_topk_prob true)`);
+    throw new EmberError('UNSUPPORTED', `${dir}: hf_to_gguf writes mixtures of experts as llama.cpp's qwen3moe only (Qwen3-MoE, norm_topk_prob true)`);
   }
   return 'qwen3moe';
 }

@@ -3,7 +3,7 @@ import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLa
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
-import { qwen3MoeLayers } from './config_moe.ts';
+import { graniteMoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -13,7 +13,7 @@ export const HF_MODEL_TYPES = {
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
-  qwen3_moe: 'Qwen3MoeForCausalLM',
+  qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -26,6 +26,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   falcon_h1: 'falcon-h1', // llama.cpp's name for it
   qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', // (the second: the text model of a checkpoint with a vision tower)
   qwen3_moe: 'qwen3', // Qwen3 with mixtures of experts (ModelConfig.moe)
+  granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -41,7 +42,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -81,7 +82,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
 
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
   const granite4 = modelType === 'granitemoehybrid';
-  const granite = modelType === 'granite' || granite4;
+  const granite = modelType === 'granite' || granite4 || modelType === 'granitemoe';
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
   const lfm2 = modelType === 'lfm2';
   const falcon = modelType === 'falcon_h1';
@@ -122,7 +123,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
   const qwen35Mixers = qwen35 ? qwen35Layers(cfg, file, bad, nLayer) : null;
-  const experts = modelType === 'qwen3_moe' ? qwen3MoeLayers(cfg, file, bad, nLayer) : null;
+  const experts = modelType === 'qwen3_moe' ? qwen3MoeLayers(cfg, file, bad, nLayer) : modelType === 'granitemoe' ? graniteMoeLayers(cfg, file, nLayer) : null;
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
   const windows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;

@@ -24,3 +24,15 @@ export function qwen3MoeLayers(cfg: Record<string, unknown>, file: string, bad: 
   const layerMoe = Array.from({ length: nLayer }, (_, l) => !dense.includes(l) && (l + 1) % (step as number) === 0);
   return { layerMoe, moe };
 }
+
+/**
+ * Granite 3.0/3.1's mixtures (GraniteMoeConfig): every layer's FFN num_local_experts experts of intermediate_size, the
+ * top num_experts_per_tok by logit, softmax over those (the renormalised softmax of the chosen ones: normTopk).
+ */
+export function graniteMoeLayers(cfg: Record<string, unknown>, file: string, nLayer: number): { layerMoe: boolean[]; moe: MoeShape } {
+  const field = (name: string, fallback: unknown) => cfg[name] ?? fallback;
+  const moe = validateMoe({ experts: field('num_local_experts', 8) as number, used: field('num_experts_per_tok', 2) as number, nFf: field('intermediate_size', 1024) as number, normTopk: true }, file, {
+    experts: 'field num_local_experts', used: 'field num_experts_per_tok', nFf: 'field intermediate_size', normTopk: 'field num_experts_per_tok',
+  });
+  return { layerMoe: Array<boolean>(nLayer).fill(true), moe };
+}

@@ -10,7 +10,7 @@ import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { configFromHF, type HFExtra } from './config.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
 import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
-import { checkDtype, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
+import { checkDtype, DTYPE_BYTES, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
 
 /** GGUF's name of a mixture's stacked experts (blk.L.ffn_gate_exps.weight), read from one tensor per expert. */
 const STACKED_EXPERTS = /^blk\.\d+\.ffn_(gate|up|down)_exps\.weight$/;
@@ -220,8 +220,22 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
     const t = tensor(gguf, [rows, cols]);
     return { t, bytes: await readTensorBytes(t) };
   };
+  // Granite's experts: down as the 3-D tensor it is; gate and up each expert's first or second half of input_linear's rows.
+  const graniteExperts = async (gguf: string, rows: number, cols: number) => {
+    const [, b, which] = /^(blk\.\d+\.)ffn_(gate|up|down)_exps\.weight$/.exec(gguf)!;
+    const n = c.moe!.experts, per = rows / n;
+    const t = which === 'down' ? tensor(gguf, [n, per, cols]) : tensor(`${b}ffn_gate_up_exps.weight`, [n, 2 * per, cols]);
+    if (isFp8(t)) throw new EmberError('UNSUPPORTED', `${t.source.name}: tensor ${t.name} is ${t.dtype}; emberlm reads a mixture's experts from F32, F16 or BF16`, { tensor: t.name });
+    const all = await readTensorBytes(t);
+    if (which === 'down') return { t: { ...t, shape: [rows, cols] }, bytes: all };
+    const expert = per * cols * DTYPE_BYTES[t.dtype]; // one expert's gate (or up) rows
+    const bytes = new Uint8Array(n * expert);
+    for (let e = 0; e < n; e++) bytes.set(all.subarray((2 * e + (which === 'up' ? 1 : 0)) * expert, (2 * e + (which === 'up' ? 2 : 1)) * expert), e * expert);
+    return { t: { ...t, name: gguf, shape: [rows, cols], byteLength: bytes.length }, bytes };
+  };
   // A mixture's experts, one tensor each, read as one matrix of them stacked (GGUF's ffn_*_exps): alike dtypes, no FP8.
   const stackedExperts = async (gguf: string, rows: number, cols: number) => {
+    if (extra.modelType === 'granitemoe') return graniteExperts(gguf, rows, cols);
     const n = c.moe?.experts ?? 0;
     if (!(n > 0 && rows % n === 0)) throw new EmberError('BAD_MODEL', `${name}: ${gguf} read as ${rows} rows of ${n} experts`, { tensor: gguf });
     const parts = await Promise.all(Array.from({ length: n }, (_, e) => one(expertTensorName(gguf, e), rows / n, cols)));

@@ -105,6 +105,17 @@ const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...SSM_LAYER,
 ];
 
+/**
+ * Granite 3.0/3.1's mixtures (GraniteMoeForCausalLM): each layer's experts in two 3-D tensors, input_linear [E, 2F, D]
+ * (each expert's gate rows, then its up rows) and output_linear [E, D, F], and the router's linear layer.
+ */
+const GRANITE_MOE_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down|gate_inp)\./.test(g)),
+  ['ffn_gate_inp.weight', 'block_sparse_moe.router.layer.weight'],
+  ['ffn_gate_up_exps.weight', 'block_sparse_moe.input_linear.weight'],
+  ['ffn_down_exps.weight', 'block_sparse_moe.output_linear.weight'],
+];
+
 /** Falcon-H1: attention and a Mamba-2 mixer in every layer, the FFN as `feed_forward`, its norm `pre_ff_layernorm`. */
 const FALCON_H1_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...LAYER.filter(([g]) => !/^ffn_/.test(g)),
@@ -133,14 +144,14 @@ const QWEN35_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_out.weight', 'linear_attn.out_proj.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35';
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
-  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35',
+  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER]] as const).map(([f, layer]) => [
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER], ['granitemoe', GRANITE_MOE_LAYER]] as const).map(([f, layer]) => [
     f,
     { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
   ]),
@@ -259,7 +270,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}${c.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] });
     else out.push({ name: `${b}attn_q.weight`, shape: [c.attnGate ? 2 * qDim : qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
-    if (c.layerMoe[i] && c.moe) out.push(...expertTensors(b, D, c.moe));
+    if (c.layerMoe[i] && c.moe) out.push(...expertTensors(b, D, c.moe, extra.modelType === 'granitemoe'));
     else if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
     if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });
@@ -273,8 +284,12 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
 }
 
 /** A mixture's router and each expert's gate, up and down, by the names hfTensorName maps. */
-function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>): ExpectedTensor[] {
+function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>, fused: boolean): ExpectedTensor[] {
   const out: ExpectedTensor[] = [{ name: `${b}ffn_gate_inp.weight`, shape: [m.experts, D] }];
+  if (fused) { // Granite's: [experts, rows, cols]
+    out.push({ name: `${b}ffn_gate_up_exps.weight`, shape: [m.experts, 2 * m.nFf, D] }, { name: `${b}ffn_down_exps.weight`, shape: [m.experts, D, m.nFf] });
+    return out;
+  }
   for (let e = 0; e < m.experts; e++) {
     out.push({ name: `${b}ffn_gate.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_up.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_down.${e}.weight`, shape: [D, m.nFf] });
   }

@@ -17,7 +17,7 @@ export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2';
 export const SUPPORTED_DTYPES: readonly SafetensorsDtype[] = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'];
 
 /** Bytes per element of every dtype the format defines, so that any file's offsets can be checked. */
-const DTYPE_BYTES: Record<string, number> = {
+export const DTYPE_BYTES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, F8_E8M0: 1,
   I16: 2, U16: 2, F16: 2, BF16: 2,
   I32: 4, U32: 4, F32: 4,

@@ -1,7 +1,7 @@
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
-import { STEP, type Dispatch } from '../kernels/dispatch.ts';
-import { buildMatmul, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
+import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
@@ -44,7 +44,11 @@ export interface Model {
   readonly alloc: Allocator;
   readonly nCtx: number; // KV-cache length
   readonly maxBatch: number; // tokens per prefill pass; longer prompts run in several passes
-  /** Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. */
+  /**
+   * Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. With a
+   * mixture of experts, the tokens whose slots fill a tile of every expert's GEMM on average (EXPERT_TILE x experts /
+   * used): in fewer, each expert's weights are read for fewer slots than a tile holds.
+   */
   readonly tokenTile: number;
   readonly weightBytes: number;
   /** The mixtures' expert matrices' share of weightBytes, of which a token reads `moe.used / moe.experts` (0: no mixture). */
@@ -455,6 +459,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   head.push(...sampler.pick);
   progress(c.nLayer + 2, 'ready');
 
+  if (moe) tokenTile *= Math.ceil(ceilDiv(EXPERT_TILE * moe.experts, moe.used) / tokenTile);
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
