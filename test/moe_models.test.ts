@@ -1,9 +1,10 @@
 /**
- * Qwen3-MoE as people download it: from a folder (test/fixtures/qwen3_moe: experts one tensor each, as the Hub's
- * checkpoints store them) and from a GGUF file as llama.cpp's own converter writes it
- * (test/fixtures/qwen3_moe/qwen3_moe.llama-cpp.gguf: architecture qwen3moe, the experts stacked in 3-D ffn_*_exps
- * tensors, layer 2 a dense FFN); at load-time quantization against the CPU reference forward (src/model/ref_forward.ts:
- * every expert of every token computed, the same converted weights); configs that describe no runnable mixture refused.
+ * Mixtures of experts as people download them: Qwen3-MoE and Granite 3.x MoE from GGUF files as llama.cpp's own
+ * converter writes them (test/fixtures/<name>/<name>.llama-cpp.gguf: architectures qwen3moe and granitemoe, the
+ * experts stacked in 3-D ffn_*_exps tensors; qwen3_moe's layer 2 a dense FFN) to transformers' ids (the folders
+ * themselves: test/hf_oracle.test.ts); Qwen3-MoE at load-time quantization against the CPU reference forward
+ * (src/model/ref_forward.ts: every expert of every token computed, the same converted weights); configs that describe
+ * no runnable mixture refused.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -29,30 +30,37 @@ const oracle = JSON.parse(readFileSync(hfOraclePath('qwen3_moe'), 'utf8')) as { 
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 const ggufFile = async () => readGGUF(sourceFromBuffer(new Uint8Array(readFileSync(GGUF)), 'qwen3_moe.llama-cpp.gguf'));
 
-describe('qwen3_moe as llama.cpp converts it', () => {
+// granitemoe (test/fixtures/granitemoe/granitemoe.llama-cpp.gguf): Granite's multipliers, every FFN a mixture, q/k rows
+// permuted to adjacent pairs as llama.cpp's granite rotates them
+describe.each([
+  { name: 'qwen3_moe', config: { arch: 'qwen3', layerMoe: [true, true, false, true], moe: { experts: 8, used: 2, nFf: 32, normTopk: true } } },
+  { name: 'granitemoe', config: { arch: 'granite', layerMoe: [true, true, true, true], moe: { experts: 8, used: 2, nFf: 32, normTopk: true }, residualScale: 0.75, embedScale: 1.25 } },
+])('$name as llama.cpp converts it', ({ name, config }) => {
+  const oracleOf = JSON.parse(readFileSync(hfOraclePath(name), 'utf8')) as { prompts: OraclePrompt[] };
   let engine: Engine;
   beforeAll(async () => {
-    engine = await Engine.load(GGUF, { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+    engine = await Engine.load(resolve(import.meta.dirname, `fixtures/${name}/${name}.llama-cpp.gguf`), { gpu: await testGpu('f16'), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
   });
   afterAll(() => engine?.dispose());
 
-  it('reads the folder\'s forward-pass config: the experts\' shape, layer 2 dense', async () => {
-    const hf = configFromHF(JSON.parse(readFileSync(resolve(hfOracleFolder('qwen3_moe'), 'config.json'), 'utf8'))).config;
-    const { name: _a, eps: e1, ...ours } = engine.model.config;
-    const { name: _b, eps: e2, ...theirs } = hf;
+  it('reads the folder\'s forward-pass config: the experts\' shape, the dense layers', async () => {
+    const hf = configFromHF(JSON.parse(readFileSync(resolve(hfOracleFolder(name), 'config.json'), 'utf8'))).config;
+    // (GGUF llama-style files rotate adjacent pairs: their q/k rows were permuted to them)
+    const { name: _a, eps: e1, ropeNeox: _n1, ...ours } = engine.model.config;
+    const { name: _b, eps: e2, ropeNeox: _n2, ...theirs } = hf;
     expect(ours).toEqual(theirs);
     expect(e1).toBe(Math.fround(e2));
-    expect(ours).toMatchObject({ arch: 'qwen3', layerMoe: [true, true, false, true], moe: { experts: 8, used: 2, nFf: 32, normTopk: true } });
+    expect(ours).toMatchObject(config);
   });
 
   it('greedy ids and top logits equal transformers\'', async () => {
     let worst = 0;
-    for (const p of oracle.prompts) {
+    for (const p of oracleOf.prompts) {
       const run = await teacherForced(engine, p.prompt_ids, p);
       expect(run.ids).toEqual(p.generated_ids);
       worst = Math.max(worst, run.top);
     }
-    console.log(`[qwen3_moe gguf] max |dlogit| ${worst.toExponential(2)}`);
+    console.log(`[${name} gguf] max |dlogit| ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(2e-4); // as the folder (test/hf_oracle.test.ts)
   });
 });
