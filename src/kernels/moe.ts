@@ -4,7 +4,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
-import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
+import { buildKernel, ceilDiv, type Binding, type Dispatch } from './dispatch.ts';
 import { EXPERT_TILE, expertGroups } from './matmul_experts.ts';
 
 export const MOE_PARAMS = new UniformLayout('Params', [
@@ -42,7 +42,15 @@ export interface MoeCombineArgs {
 }
 
 const WG = 64;
-const NO_GROUPS = { tile: 0, tiles: 0, pad0: 0, pad1: 0 };
+
+/** One entry of shaders/moe.wgsl: its Params (what the entry does not read left 0, scale 1) and its bindings from 2. */
+function moeKernel(
+  gpu: Gpu, alloc: Allocator, entry: 'route' | 'combine' | 'group', a: { step: GPUBuffer }, constants: Record<string, number>,
+  values: Partial<Record<(typeof MOE_PARAMS.fields)[number][0], number>>, bindings: Binding[], grid: Dispatch['grid'],
+): Promise<Dispatch> {
+  const params = { experts: 0, slots: 0, width: 0, scale: 1, tile: 0, tiles: 0, pad0: 0, pad1: 0, ...values };
+  return buildKernel(gpu, alloc, { label: `moe/${entry}`, code: shaderText(source, {}), entry, constants: { WG, ...constants }, params: MOE_PARAMS, values: params, step: a.step, bindings, grid });
+}
 
 function checkShape(experts: number, slots: number): void {
   if (!(Number.isInteger(experts) && experts >= 1 && Number.isInteger(slots) && slots >= 1 && slots <= Math.min(experts, MOE_MAX_SLOTS))) {
@@ -53,33 +61,15 @@ function checkShape(experts: number, slots: number): void {
 /** Each token's experts (the `slots` largest router logits) and their weights (softmax over all, renormalised where normTopk). */
 export async function buildMoeRoute(gpu: Gpu, alloc: Allocator, a: MoeRouteArgs): Promise<Dispatch> {
   checkShape(a.experts, a.slots);
-  return buildKernel(gpu, alloc, {
-    label: 'moe/route',
-    code: shaderText(source, {}),
-    entry: 'route',
-    constants: { WG, NORM_TOPK: +a.normTopk },
-    params: MOE_PARAMS,
-    values: { ...NO_GROUPS, experts: a.experts, slots: a.slots, width: 0, scale: 1 },
-    step: a.step,
-    bindings: [a.logits, a.ids, a.weights],
-    grid: (n) => [ceilDiv(n, WG), 1],
-  });
+  const values = { experts: a.experts, slots: a.slots };
+  return moeKernel(gpu, alloc, 'route', a, { NORM_TOPK: +a.normTopk }, values, [a.logits, a.ids, a.weights], (n) => [ceilDiv(n, WG), 1]);
 }
 
 /** x += scale * (each token's slots' expert outputs, weighted and summed). */
 export async function buildMoeCombine(gpu: Gpu, alloc: Allocator, a: MoeCombineArgs): Promise<Dispatch> {
   checkShape(a.slots, a.slots);
-  return buildKernel(gpu, alloc, {
-    label: 'moe/combine',
-    code: shaderText(source, {}),
-    entry: 'combine',
-    constants: { WG },
-    params: MOE_PARAMS,
-    values: { ...NO_GROUPS, experts: 0, slots: a.slots, width: a.width, scale: a.scale },
-    step: a.step,
-    bindings: [null, null, null, a.weights, a.expertOut, a.x],
-    grid: (n) => [ceilDiv(a.width, WG), n],
-  });
+  const values = { slots: a.slots, width: a.width, scale: a.scale };
+  return moeKernel(gpu, alloc, 'combine', a, {}, values, [null, null, null, a.weights, a.expertOut, a.x], (n) => [ceilDiv(a.width, WG), n]);
 }
 
 export interface MoeGroupArgs {
@@ -99,15 +89,6 @@ export async function buildMoeGroup(gpu: Gpu, alloc: Allocator, a: MoeGroupArgs)
   checkShape(a.experts, a.slots);
   const { tiles, words } = expertGroups(a.maxTokens, a.slots, a.experts);
   if (a.groups.size < words * 4) throw new EmberError('BAD_ARGUMENT', `moe/group: groups needs ${words * 4} bytes, the buffer has ${a.groups.size}`);
-  return buildKernel(gpu, alloc, {
-    label: 'moe/group',
-    code: shaderText(source, {}),
-    entry: 'group',
-    constants: { WG, EXPERTS_MAX: a.experts },
-    params: MOE_PARAMS,
-    values: { experts: a.experts, slots: a.slots, width: 0, scale: 1, tile: EXPERT_TILE, tiles, pad0: 0, pad1: 0 },
-    step: a.step,
-    bindings: [null, null, null, null, null, null, a.ids, a.groups],
-    grid: () => [1, 1],
-  });
+  const values = { experts: a.experts, slots: a.slots, tile: EXPERT_TILE, tiles };
+  return moeKernel(gpu, alloc, 'group', a, { EXPERTS_MAX: a.experts }, values, [null, null, null, null, null, null, a.ids, a.groups], () => [1, 1]);
 }
