@@ -6,6 +6,7 @@ import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, ceilDiv, type Binding, type Dispatch } from './dispatch.ts';
 import { EXPERT_TILE, expertGroups } from './matmul_experts.ts';
+import { MOE_MAX_SLOTS } from '../model/moe_shape.ts';
 
 export const MOE_PARAMS = new UniformLayout('Params', [
   ['experts', 'u32'],
@@ -18,8 +19,6 @@ export const MOE_PARAMS = new UniformLayout('Params', [
   ['pad1', 'u32'],
 ] as const);
 export const MOE_SOURCE = source;
-/** The most experts a token may take (MAX_SLOTS in shaders/moe.wgsl). */
-export const MOE_MAX_SLOTS = 16;
 
 export interface MoeRouteArgs {
   experts: number;

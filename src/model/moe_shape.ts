@@ -1,7 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { metaBool, metaNumber, type GGUFFile } from '../gguf/reader.ts';
 import { printableJson } from '../util/printable.ts';
-import { MOE_MAX_SLOTS } from '../kernels/moe.ts';
 import { CONFIG_LIMITS } from './validate.ts';
 
 /**
@@ -15,6 +14,9 @@ export interface MoeShape {
   readonly nFf: number; // one expert's hidden width
   readonly normTopk: boolean;
 }
+
+/** The most experts a token may take (MAX_SLOTS in shaders/moe.wgsl). */
+export const MOE_MAX_SLOTS = 16;
 
 /** How each field is named in the source file, for messages. */
 export type MoeFieldNames = Readonly<Record<keyof MoeShape, string>>;
