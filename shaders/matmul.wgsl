@@ -39,10 +39,6 @@
 // subgroup_lane and share4 (rows' x loads, shared through subgroups or not) and lanes_partial /
 // lanes_stride (subgroupAdd or not). glu_act: shaders/glu.wgsl. WG, R, TT, TM, TN, MatmulParams, p, step and clamp_rows:
 // shaders/matmul_common.wgsl. Bindings 2-3: x (the x mode); 4-5: codes and scales (the decoder).
-// Which rows a dispatch computes and where they come from and go (joined after, by matmulSkeleton): y_rows (rows of y
-// this pass), expert_start (the first weight row of a workgroup's rows, or NOT_HERE), x_rows4 / x_row (the rows of x
-// they read), y_row (the row of y each writes): the pass's tokens and 0 for a plain matrix, which fold away; a mixture's
-// slots for the expert matmuls (shaders/matmul_experts.wgsl, matmul_experts_grouped.wgsl; binding 8).
 
 @group(0) @binding(6) var<storage, read> bias: array<f32>; // (rows of the matrix); a dummy unless has_bias, unbound with a tail
 // (bias_at, from matmulSkeleton: bias[n], or 0 where a GEMV's tail takes the binding's place: Chromium gives 10 storage

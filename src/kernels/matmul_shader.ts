@@ -55,7 +55,13 @@ export function matmulSkeleton(tail?: { roundF16: boolean }, experts?: 'slots' |
   return `${GLU_LIB}\n${skeletonSource}\n${flatSource}\n${end}\n${hooks}`;
 }
 
-/** A plain matrix's row hooks (shaders/matmul_experts.wgsl has the expert GEMV's): y's rows are the pass's tokens. */
+/**
+ * A plain matrix's row hooks: which rows a dispatch computes and where they come from and go: y_rows (rows of y this
+ * pass), expert_start (the first weight row of a workgroup's rows, or NOT_HERE), x_rows4 / x_row (the rows of x they
+ * read), y_row (the row of y each writes). Here the pass's tokens and 0, which fold away; a mixture's slots for the
+ * expert matmuls (shaders/matmul_experts.wgsl, matmul_experts_grouped.wgsl; binding 8). (Kept out of
+ * shaders/matmul.wgsl's text: a change there costs lavapipe a recompile of every matmul pipeline, minutes of CI.)
+ */
 const PLAIN_ROWS = `const NOT_HERE: u32 = 0xffffffffu;
 fn y_rows() -> u32 { return step.n_tokens; }
 fn y_row(t: u32) -> u32 { return t; }
