@@ -12,8 +12,8 @@ import { openFolder, type ModelFolder } from './folder.ts';
 import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
 import { checkDtype, DTYPE_BYTES, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
 
-/** GGUF's name of a mixture's stacked experts (blk.L.ffn_gate_exps.weight), read from one tensor per expert. */
-const STACKED_EXPERTS = /^blk\.\d+\.ffn_(gate|up|down)_exps\.weight$/;
+/** GGUF's name of a mixture's stacked experts (blk.L.ffn_gate_exps.weight): its layer's prefix and which matrix. */
+const STACKED_EXPERTS = /^(blk\.\d+\.)ffn_(gate|up|down)_exps\.weight$/;
 
 /**
  * A native FP8 weight matrix as `matrix` returns it for quant 'auto' (and 'fp8-e4m3' / 'fp8-e5m2' on
@@ -222,7 +222,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
   };
   // Granite's experts: down as the 3-D tensor it is; gate and up each expert's first or second half of input_linear's rows.
   const graniteExperts = async (gguf: string, rows: number, cols: number) => {
-    const [, b, which] = /^(blk\.\d+\.)ffn_(gate|up|down)_exps\.weight$/.exec(gguf)!;
+    const [, b, which] = STACKED_EXPERTS.exec(gguf)!;
     const n = c.moe!.experts, per = rows / n;
     const t = which === 'down' ? tensor(gguf, [n, per, cols]) : tensor(`${b}ffn_gate_up_exps.weight`, [n, 2 * per, cols]);
     if (isFp8(t)) throw new EmberError('UNSUPPORTED', `${t.source.name}: tensor ${t.name} is ${t.dtype}; emberlm reads a mixture's experts from F32, F16 or BF16`, { tensor: t.name });

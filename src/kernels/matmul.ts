@@ -291,7 +291,8 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const tailFits = (t: MatmulTuning) => !tail || t.gemv !== 'split';
   if (!tailFits(defaults)) throw bad(`a GEMV tail needs the rows or flat GEMV, not ${defaults.gemv}`);
   // Rows per invocation (rows) or workgroup (split) of the GEMV; with a GLU a pair of rows each.
-  const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : a.glu ? t.gemvR + (t.gemvR % 2) : t.gemvR);
+  const pairedR = (r: number) => (a.glu ? r + (r % 2) : r); // a GLU's rows come in pairs
+  const gemvR = (t: MatmulTuning) => (t.gemv === 'flat' ? 4 : pairedR(t.gemvR));
   // A split GEMV's lanes per group of rows (LANES), and so its groups per workgroup.
   const gemvLanes = (t: MatmulTuning) => t.gemvLanes ?? t.gemvWG;
   const gemvIters = (t: MatmulTuning) => (t.gemv === 'split' ? t.gemvIters ?? 1 : 1);
@@ -313,7 +314,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   const nExperts = ex ? w.rows / ex.rows : 0;
   // (rows8 where the device takes it, else rows by 4: two workgroup rows a tile)
   const groupedTT = (t: MatmulTuning) => (gemmOf(t) === 'rows8' ? 8 : 4);
-  const groupedR = (t: MatmulTuning) => (a.glu ? t.gemmR + (t.gemmR % 2) : t.gemmR);
+  const groupedR = (t: MatmulTuning) => pairedR(t.gemmR);
   const groupedGrid = (t: MatmulTuning, n: number): [number, number] =>
     [ceilDiv(ex!.rows, t.gemmWG * groupedR(t)), (expertGroups(n, ex!.slots, nExperts).tiles * EXPERT_TILE) / groupedTT(t)];
   const grids = (t: MatmulTuning) =>

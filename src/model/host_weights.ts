@@ -134,11 +134,12 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
  * The rows of a fused gate|up matrix (2F rows: gate 0..F-1, then up 0..F-1) reordered as pairs, gate j
  * at row 2j and up j at 2j + 1, so one GEMV invocation computes both and writes act(gate) * up (the
  * matmul's GLU epilogue). Every layout keeps a row as a contiguous run of data (and, per row, scales).
+ * With `experts`: every expert's gate rows, then every expert's up rows, paired expert by expert.
  */
-export function pairRows(w: WeightData): WeightData {
-  const F = w.rows / 2;
-  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix needs an even number of rows, got ${w.rows}`);
-  return gatherRows(w, Array.from({ length: w.rows }, (_, i) => (i % 2 === 0 ? i / 2 : F + (i - 1) / 2)));
+export function pairRows(w: WeightData, experts = 1): WeightData {
+  const F = w.rows / (2 * experts);
+  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix of ${experts} expert(s) needs an even number of rows a expert, got ${w.rows}`);
+  return gatherRows(w, Array.from({ length: w.rows }, (_, i) => (i % 2 ? experts * F : 0) + Math.floor(i / (2 * F)) * F + ((i % (2 * F)) >> 1)));
 }
 
 /**
@@ -242,11 +243,7 @@ async function readMoe(w: WeightSource, m: MoeShape, D: number, b: string, quant
 export function pairExpertRows(gate: WeightData, up: WeightData, experts: number): WeightData {
   const [both] = fuseRows('ffn_gate/up_exps', [gate, up]);
   if (both.rows !== gate.rows + up.rows) throw new EmberError('UNSUPPORTED', `a mixture's gate (${gate.format}) and up (${up.format}) are stored differently; emberlm needs them alike`);
-  const F = gate.rows / experts;
-  return gatherRows(both, Array.from({ length: both.rows }, (_, i) => {
-    const e = Math.floor(i / (2 * F)), j = (i % (2 * F)) >> 1;
-    return (i % 2 ? gate.rows : 0) + e * F + j;
-  }));
+  return pairRows(both, experts);
 }
 
 /** An LFM2 short-convolution layer: in_proj in qkv's place, out_proj in o's, its kernel; the FFN as any layer's (readFfn). */

@@ -90,7 +90,8 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     for (const [wo, mixed, s] of outs) addResidual(matmulRef(wo, mixed, T, scaled(s)), w.postAttnNorm);
     if (w.moe) {
       const y = moeFfnRef(w.moe, c.moe!, normed(w.ffnNorm), T, c.ffnAct);
-      addResidual(y.map((v) => Math.fround(v * c.residualScale)), w.postFfnNorm);
+      const { outScale } = scaled(c.mup?.ffnOut); // as the dense FFN's down projection applies it
+      addResidual(y.map((v) => Math.fround(v * outScale)), w.postFfnNorm);
       return;
     }
     const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
