@@ -138,7 +138,7 @@ export function concatRows(name: string, weights: readonly WeightData[]): Weight
  */
 export function pairRows(w: WeightData, experts = 1): WeightData {
   const F = w.rows / (2 * experts);
-  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix of ${experts} expert(s) needs an even number of rows a expert, got ${w.rows}`);
+  if (!Number.isInteger(F)) throw new EmberError('BAD_MODEL', `a gate|up matrix${experts > 1 ? ` of ${experts} experts` : ''} needs an even number of rows${experts > 1 ? ' an expert' : ''}, got ${w.rows}`);
   return gatherRows(w, Array.from({ length: w.rows }, (_, i) => (i % 2 ? experts * F : 0) + Math.floor(i / (2 * F)) * F + ((i % (2 * F)) >> 1)));
 }
 
