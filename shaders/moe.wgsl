@@ -1,10 +1,12 @@
 // A mixture of experts' routing and its output (src/kernels/moe.ts). route: each token's router logits to the experts it
-// takes (the `slots` largest, softmax over all of them, the chosen weights renormalised where NORM_TOPK) and their
-// weights; the expert GEMVs (shaders/matmul_experts.wgsl) then run a row per token's slot. group (the prefill's): the
+// takes and their weights: the `slots` largest logits, weighed by the softmax over all of them; or (SIGMOID, LFM2-MoE)
+// the `slots` largest of each logit's sigmoid plus the expert's selection bias, weighed by the sigmoids alone; the
+// chosen weights renormalised where NORM_TOPK; the expert GEMVs (shaders/matmul_experts.wgsl) then run a row per token's slot. group (the prefill's): the
 // pass's slots sorted by expert into runs of whole tiles for the expert GEMM (shaders/matmul_experts_grouped.wgsl).
 // combine: the slots' outputs weighted and added into the residual stream.
 override WG: u32 = 64;
 override NORM_TOPK: bool = true; // the chosen weights divided by their sum (Qwen3-MoE's norm_topk_prob, Mixtral)
+override SIGMOID: bool = false; // scores by sigmoid, chosen with the bias (else the softmax's order: the logits')
 override EXPERTS_MAX: u32 = 1; // group: the mixture's experts (its workgroup arrays)
 
 struct Params {
@@ -28,40 +30,52 @@ const MAX_SLOTS: u32 = 16u;
 @group(0) @binding(2) var<storage, read> logits: array<f32>; // (T, experts): the router's
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>; // (T, slots): the chosen experts, largest first
 @group(0) @binding(4) var<storage, read_write> weights: array<f32>; // (T, slots): their weights
+@group(0) @binding(10) var<storage, read> bias: array<f32>; // (experts): added to the sigmoids to choose (zeros where none)
 
-// One token a lane: the slots' experts by repeated maxima over the logits (the lowest index among equals), their
-// softmax probabilities over every expert, then renormalised.
+fn sigmoid(l: f32) -> f32 { return 1.0 / (1.0 + exp(-l)); }
+
+// What an expert is chosen by: its logit (softmax keeps their order), or its sigmoid plus its bias.
+fn choice_score(l: f32, e: u32) -> f32 { return select(l, sigmoid(l) + bias[e], SIGMOID); }
+
+// One token a lane: the slots' experts by repeated maxima over the scores (the lowest index among equals), their
+// softmax probabilities over every expert or their sigmoids, then renormalised (transformers' sum + 1e-6 for sigmoids).
 @compute @workgroup_size(WG)
 fn route(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x;
   if (t >= step.n_tokens) { return; }
   let row = t * p.experts;
   var top = logits[row];
-  for (var e = 1u; e < p.experts; e++) { top = max(top, logits[row + e]); }
   var total = 0.0;
-  for (var e = 0u; e < p.experts; e++) { total += exp(logits[row + e] - top); }
+  if (!SIGMOID) {
+    for (var e = 1u; e < p.experts; e++) { top = max(top, logits[row + e]); }
+    for (var e = 0u; e < p.experts; e++) { total += exp(logits[row + e] - top); }
+  }
   var chosen: array<u32, MAX_SLOTS>;
   var w: array<f32, MAX_SLOTS>;
   var sum = 0.0;
   for (var s = 0u; s < p.slots; s++) {
     var best = 0xffffffffu;
+    var best_score = 0.0;
     var best_l = 0.0;
     for (var e = 0u; e < p.experts; e++) {
       var taken = false;
       for (var j = 0u; j < s; j++) { taken = taken || chosen[j] == e; }
       let l = logits[row + e];
-      if (!taken && (best == 0xffffffffu || l > best_l)) {
+      let score = choice_score(l, e);
+      if (!taken && (best == 0xffffffffu || score > best_score)) {
         best = e;
+        best_score = score;
         best_l = l;
       }
     }
     chosen[s] = best;
-    w[s] = exp(best_l - top) / total;
+    w[s] = select(exp(best_l - top) / total, sigmoid(best_l), SIGMOID);
     sum += w[s];
   }
+  let denominator = select(sum, sum + 1e-6, SIGMOID);
   for (var s = 0u; s < p.slots; s++) {
     ids[t * p.slots + s] = chosen[s];
-    weights[t * p.slots + s] = select(w[s], w[s] / sum, NORM_TOPK);
+    weights[t * p.slots + s] = select(w[s], w[s] / denominator, NORM_TOPK);
   }
 }
 

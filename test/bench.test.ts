@@ -188,6 +188,9 @@ describe('synthetic models', () => {
     }
   });
 
+  /** LFM2-8B-A1B's 8.3B parameters (its card), of which a token takes ~1.5B. */
+  const LFM2_8B_A1B_PARAMS = 8_339_930_560;
+
   it('granite-3.0-1b-a400m: granitemoe, every FFN 32 experts stacked in ffn_*_exps, routers F32; runs', async () => {
     expect(syntheticGGUF('granite-3.0-1b-a400m', 'Q8_0').params).toBe(1_334_628_352); // 1.3B in all (its card), ~400M a token
     const small: SyntheticShape = { ...SYNTHETIC_MODELS['granite-3.0-1b-a400m'], nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 32, vocab: 300, contextLength: 64, moe: { experts: 6, used: 2 } };
@@ -208,6 +211,31 @@ describe('synthetic models', () => {
       expect(experts).toBeGreaterThan(0);
       expect(weightBytesPerToken(engine.model, 'auto')).toBeCloseTo(weightBytesPerToken({ ...engine.model, expertBytes: 0 }, 'auto') - (experts * 4) / 6, 6);
       expect(all).toBeGreaterThan(experts);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('lfm2-8b-a1b: lfm2moe, experts from layer 2 on with a selection bias, as llama.cpp\'s converter writes them; runs', async () => {
+    expect(syntheticGGUF('lfm2-8b-a1b', 'Q8_0').params).toBe(LFM2_8B_A1B_PARAMS);
+    const small: SyntheticShape = {
+      ...SYNTHETIC_MODELS['lfm2-8b-a1b'], nEmbd: 64, nLayer: 4, nHead: 4, nHeadKv: 2, nFf: 96, vocab: 300, contextLength: 64, attentionLayers: [2],
+      moe: { experts: 6, used: 2, nFf: 32, denseLayers: 1, sigmoid: true },
+    };
+    const g = syntheticGGUF(small, 'Q8_0', 3);
+    const out = joined(g);
+    const f = await readGGUF(sourceFromBuffer(out, g.fileName));
+    expect(f.metadata.get('general.architecture')).toBe('lfm2moe');
+    expect([f.metadata.get('lfm2moe.expert_feed_forward_length'), f.metadata.get('lfm2moe.leading_dense_block_count'), f.metadata.get('lfm2moe.expert_gating_func')]).toEqual([32, 1, 2]);
+    expect(f.tensors.has('blk.0.ffn_gate_inp.weight')).toBe(false);
+    expect(f.tensors.get('blk.0.ffn_gate.weight')).toMatchObject({ ne: [64, 96], type: 'Q8_0' });
+    expect(f.tensors.get('blk.1.exp_probs_b.bias')).toMatchObject({ ne: [6], type: 'F32' });
+    expect(f.tensors.get('blk.3.ffn_down_exps.weight')).toMatchObject({ ne: [32, 64, 6], type: 'Q8_0' });
+    const engine = await Engine.load(out, { gpu: await testGpu(), contextLength: 32 });
+    try {
+      expect(engine.config).toMatchObject({ arch: 'lfm2', nFf: 96, layerMoe: [false, true, true, true], layerConv: [true, true, false, true], moe: { experts: 6, used: 2, nFf: 32, gating: 'sigmoid', selectionBias: true } });
+      const r = await engine.complete([1, 5, 9], { maxTokens: 6, temperature: 0, stopAtEos: false });
+      expect(r.ids).toHaveLength(6);
     } finally {
       engine.dispose();
     }

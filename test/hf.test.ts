@@ -244,7 +244,7 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(() => olmo('olmo3', { rope_parameters: { full_attention: yarn, sliding_attention: { rope_theta: -1 } } })).toThrow(/sliding_attention\.rope_theta is -1; expected a finite number above 0/);
   });
 
-  it('granitemoehybrid: Granite 4.0\'s dense models as granite (shared_mlp\'s width, RoPE only when asked); experts refused', () => {
+  it('granitemoehybrid: Granite 4.0\'s dense models as granite (shared_mlp\'s width, RoPE only when asked); experts beside the shared MLP', () => {
     const g4 = (patch: Record<string, unknown> = {}) => configFromHF({
       ...base(), model_type: 'granitemoehybrid', layer_types: ['attention', 'attention', 'full_attention', 'attention'], num_local_experts: 0,
       shared_intermediate_size: 2048, position_embedding_type: 'rope', residual_multiplier: 0.22, ...patch,
@@ -254,8 +254,13 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(g4()).toMatchObject({ layerSsm: [], ssm: null });
     expect(() => g4({ layer_types: undefined })).toThrow(/layer_types is undefined; expected 4 entries of "attention" or "mamba"/);
     expect(() => g4({ layer_types: ['attention', 'attention'] })).toThrow(/layer_types is .*; expected 4 entries of "attention" or "mamba", one per layer/);
-    expect(() => g4({ num_local_experts: 62 })).toThrow(/num_local_experts 62 \(a mixture of experts\) is not supported/);
-    expect(() => g4({ num_local_experts: undefined })).toThrow(/num_local_experts 8 /);
+    expect(g4()).toMatchObject({ layerMoe: [], moe: null });
+    // Granite 4.0-H-Tiny's: 64 experts of intermediate_size, 6 a token, beside the shared MLP (nFf)
+    expect(g4({ num_local_experts: 64, num_experts_per_tok: 6, intermediate_size: 512 })).toMatchObject({
+      nFf: 2048, layerMoe: [true, true, true, true], moe: { experts: 64, used: 6, nFf: 512, normTopk: true, gating: 'softmax', sharedExpert: true },
+    });
+    expect(g4({ num_local_experts: undefined }).moe).toMatchObject({ experts: 8, used: 2 }); // GraniteMoeHybridConfig's defaults
+    expect(() => g4({ num_local_experts: 4, num_experts_per_tok: 5 })).toThrow(/field num_experts_per_tok is 5; expected an integer from 1 to the 4 experts/);
   });
 
   it('granitemoehybrid with Mamba-2 layers (Granite 4.0-H): which layers, their shape from mamba_* (defaults, "auto" head size), time_step_limit; groups and biases refused', () => {

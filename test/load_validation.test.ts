@@ -143,7 +143,9 @@ describe('GGUF hyper-parameters', () => {
     expect((await read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.bool(false)]])).layerRope).toEqual([false, false, false]);
     await expectEmberError(() => read(ssm({ inner_size: 100 })), 'BAD_MODEL', /granitehybrid\.ssm\.inner_size over granitehybrid\.ssm\.time_step_rank is 16\.6+\d*; expected an integer/);
     await expectEmberError(() => read(ssm({ group_count: 2 })), 'UNSUPPORTED', /granitehybrid\.ssm\.group_count is 2; emberlm runs Mamba-2 mixers of one group/);
-    await expectEmberError(() => read([...ssm(), ['granitehybrid.expert_count', meta.u32(64)]]), 'UNSUPPORTED', /granitehybrid\.expert_count is 64 \(a mixture of experts\) is not supported/);
+    // (Granite 4.0-H-Tiny's experts are read, test/moe_models.test.ts; their keys must be whole)
+    await expectEmberError(() => read([...ssm(), ['granitehybrid.expert_count', meta.u32(64)]]), 'BAD_MODEL', /granitehybrid\.expert_used_count is missing/);
+    await expectEmberError(() => read([...ssm(), ['granitehybrid.expert_count', meta.u32(64)], ['granitehybrid.expert_used_count', meta.u32(6)], ['granitehybrid.expert_shared_feed_forward_length', meta.i32(-1)]]), 'BAD_MODEL', /expert_shared_feed_forward_length is -1/);
     await expectEmberError(() => read(ssm({ state_size: 1024 })), 'BAD_MODEL', /granitehybrid\.ssm\.state_size is 1024; expected an integer from 1 to 256/);
     await expectEmberError(() => read(ssm().filter(([k]) => !k.endsWith('conv_kernel'))), 'BAD_MODEL', /metadata key granitehybrid\.ssm\.conv_kernel is missing/);
     await expectEmberError(() => read([...ssm(), ['granitehybrid.rope.scaling.finetuned', meta.u32(1)]]), 'BAD_MODEL', /rope\.scaling\.finetuned should be a bool, got number "1"/);

@@ -1,6 +1,6 @@
 /**
- * A mixture of experts on the GPU against the CPU references: routing (shaders/moe.wgsl route: top-k of softmax,
- * renormalised or not, ties to the lowest index), the weighted sum into the residual stream (combine), and the expert
+ * A mixture of experts on the GPU against the CPU references: routing (shaders/moe.wgsl route: top-k of softmax, or
+ * of sigmoid plus a selection bias, renormalised or not, ties to the lowest index), the weighted sum into the residual stream (combine), and the expert
  * GEMV (MatmulArgs.experts: stacked experts, a row of y per token's slot, x per token or per slot, the GLU epilogue,
  * chunks of whole experts) in every weight format's decoder and every GEMV layout, on both device variants.
  */
@@ -15,8 +15,10 @@ import { makeWeights, matmulDevice, type WeightKind } from './helpers/matmul.ts'
 
 describe('moe route', () => {
   for (const variant of VARIANTS) {
-    for (const [experts, k, normTopk] of [[8, 2, true], [8, 2, false], [128, 8, true], [5, 5, true]] as const) {
-      it(`${variant}: ${experts} experts, top ${k}${normTopk ? ', renormalised' : ''}`, async () => {
+    const cases = [[8, 2, true, 'softmax', false], [8, 2, false, 'softmax', false], [128, 8, true, 'softmax', false], [5, 5, true, 'softmax', false],
+      [32, 4, true, 'sigmoid', true], [8, 2, false, 'sigmoid', true], [8, 3, true, 'sigmoid', false]] as const;
+    for (const [experts, k, normTopk, gating, biased] of cases) {
+      it(`${variant}: ${experts} experts, top ${k} by ${gating}${biased ? ' + bias' : ''}${normTopk ? ', renormalised' : ''}`, async () => {
         const gpu = await testGpu(variant);
         const alloc = new Allocator(gpu);
         try {
@@ -24,11 +26,16 @@ describe('moe route', () => {
           const r = rng(experts * 31 + k);
           const logits = randn(r, T * experts, 2);
           for (let t = 0; t < T; t += 3) logits[t * experts + experts - 1] = logits[t * experts]; // ties: the lower index first
+          // a bias of the scores' spread, so that it changes choices; the last expert's equals the first's (ties again)
+          const bias = biased ? randn(r, experts, 0.2) : undefined;
+          if (bias) bias[experts - 1] = bias[0];
           const ids = alloc.storage('ids', T * k * 4);
           const weights = alloc.storage('weights', T * k * 4);
           const step = stepBuffer(alloc, { n_tokens: T });
-          run(gpu, [await buildMoeRoute(gpu, alloc, { experts, slots: k, normTopk, logits: alloc.upload('logits', logits), ids, weights, step })], T);
-          const want = moeRouteRef(logits, T, experts, k, normTopk);
+          const args = { experts, slots: k, normTopk, gating, bias: bias && alloc.upload('bias', bias), logits: alloc.upload('logits', logits), ids, weights, step };
+          run(gpu, [await buildMoeRoute(gpu, alloc, args)], T);
+          const want = moeRouteRef(logits, T, experts, k, normTopk, gating, bias);
+          if (bias) expect(moeRouteRef(logits, T, experts, k, normTopk, gating).ids).not.toEqual(want.ids); // the bias counts
           expect(Array.from(new Uint32Array(await readBuffer(gpu, ids, T * k * 4)))).toEqual(Array.from(want.ids));
           expect(worstRatio(new Float32Array(await readBuffer(gpu, weights, T * k * 4)), want.weights, 1e-7, 1e-5)).toBeLessThanOrEqual(1);
         } finally {
@@ -37,14 +44,15 @@ describe('moe route', () => {
       });
     }
   }
-  it('refuses more slots than experts or than it holds', async () => {
+  it('refuses more slots than experts or than it holds, and a bias beside softmax', async () => {
     const gpu = await testGpu();
     const alloc = new Allocator(gpu);
     const b = alloc.storage('b', 1024);
     const step = stepBuffer(alloc, { n_tokens: 1 });
     for (const [experts, slots] of [[4, 5], [64, 17], [8, 0]]) {
-      await expect(buildMoeRoute(gpu, alloc, { experts, slots, normTopk: true, logits: b, ids: b, weights: b, step })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+      await expect(buildMoeRoute(gpu, alloc, { experts, slots, normTopk: true, gating: 'softmax', logits: b, ids: b, weights: b, step })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
     }
+    await expect(buildMoeRoute(gpu, alloc, { experts: 8, slots: 2, normTopk: true, gating: 'softmax', bias: b, logits: b, ids: b, weights: b, step })).rejects.toMatchObject({ code: 'BAD_ARGUMENT' });
     alloc.destroyAll();
   });
 });

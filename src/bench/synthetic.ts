@@ -19,7 +19,7 @@ import { spmVocab } from '../../models/generate.ts';
 import { createRng } from '../../models/rng.ts';
 
 export interface SyntheticShape {
-  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid' | 'qwen35' | 'granitemoe';
+  readonly arch: 'llama' | 'qwen2' | 'qwen3' | 'lfm2' | 'granitehybrid' | 'qwen35' | 'granitemoe' | 'lfm2moe';
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -51,8 +51,12 @@ export interface SyntheticShape {
     readonly headVDim: number;
     readonly taps: number;
   };
-  /** granitemoe: every layer's FFN a mixture of `experts` SwiGLU experts of nFf, `used` a token (llama.cpp's stacked ffn_*_exps). */
-  readonly moe?: { readonly experts: number; readonly used: number };
+  /**
+   * A mixture of `experts` SwiGLU experts, `used` a token (llama.cpp's stacked ffn_*_exps) in every FFN from layer
+   * `denseLayers` (default 0) on, each `nFf` wide (default the shape's nFf, as granitemoe's feed_forward_length);
+   * sigmoid: lfm2moe's router (sigmoid scores, a selection bias exp_probs_b).
+   */
+  readonly moe?: { readonly experts: number; readonly used: number; readonly nFf?: number; readonly denseLayers?: number; readonly sigmoid?: boolean };
 }
 
 /**
@@ -86,6 +90,12 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticShape>> = {
   'granite-3.0-1b-a400m': {
     arch: 'granitemoe', nEmbd: 1024, nLayer: 24, nHead: 16, nHeadKv: 8, nFf: 512, vocab: 49155, tied: true, qkvBias: false, ropeBase: 10000, eps: 1e-6,
     contextLength: 4096, moe: { experts: 32, used: 8 },
+  },
+  // LiquidAI/LFM2-8B-A1B: LFM2 (attention at 2, 6, 10, 14, 18, 21) whose FFNs from layer 2 on are 32 experts of 1792,
+  // 4 a token, chosen by sigmoid scores plus a bias; layers 0 and 1 dense MLPs of 7168
+  'lfm2-8b-a1b': {
+    arch: 'lfm2moe', nEmbd: 2048, nLayer: 24, nHead: 32, nHeadKv: 8, nFf: 7168, vocab: 65536, tied: true, qkvBias: false, ropeBase: 1000000, eps: 1e-5,
+    contextLength: 128000, attentionLayers: [2, 6, 10, 14, 18, 21], convTaps: 3, moe: { experts: 32, used: 4, nFf: 1792, denseLayers: 2, sigmoid: true },
   },
 };
 
@@ -159,14 +169,16 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
     const numel = ne.reduce((a, b) => a * b, 1);
     out.push({ name, ne, kind, type: t, bytes: (numel / BLOCK(t)[0]) * BLOCK(t)[1] });
   };
-  const addFfn = (p: string) => {
+  const addFfn = (p: string, l: number) => {
     // (qwen35's name for the FFN's pre-norm)
     add(`${p}${s.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, [s.nEmbd], 'norm');
-    if (s.moe) {
-      add(`${p}ffn_gate_inp.weight`, [s.nEmbd, s.moe.experts], 'router');
-      add(`${p}ffn_gate_exps.weight`, [s.nEmbd, s.nFf, s.moe.experts], 'weight');
-      add(`${p}ffn_up_exps.weight`, [s.nEmbd, s.nFf, s.moe.experts], 'weight');
-      add(`${p}ffn_down_exps.weight`, [s.nFf, s.nEmbd, s.moe.experts], 'weight');
+    if (s.moe && l >= (s.moe.denseLayers ?? 0)) {
+      const m = s.moe, f = m.nFf ?? s.nFf;
+      add(`${p}ffn_gate_inp.weight`, [s.nEmbd, m.experts], 'router');
+      if (m.sigmoid) add(`${p}exp_probs_b.bias`, [m.experts], 'bias');
+      add(`${p}ffn_gate_exps.weight`, [s.nEmbd, f, m.experts], 'weight');
+      add(`${p}ffn_up_exps.weight`, [s.nEmbd, f, m.experts], 'weight');
+      add(`${p}ffn_down_exps.weight`, [f, s.nEmbd, m.experts], 'weight');
       return;
     }
     add(`${p}ffn_gate.weight`, [s.nEmbd, s.nFf], 'weight');
@@ -175,7 +187,7 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
   };
   add('token_embd.weight', [s.nEmbd, s.vocab], 'embed');
   if (!s.tied) add('output.weight', [s.nEmbd, s.vocab], 'weight');
-  const isConv = (l: number) => s.arch === 'lfm2' && !s.attentionLayers?.includes(l);
+  const isConv = (l: number) => lfm2Family(s) && !s.attentionLayers?.includes(l);
   const isSsm = (l: number) => s.arch === 'granitehybrid' && !s.attentionLayers?.includes(l);
   for (let l = 0; l < s.nLayer; l++) {
     const p = `blk.${l}.`;
@@ -192,7 +204,7 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       add(`${p}ssm_a`, [d.nVHead], 'decay'); // A = -exp(A_log), as llama.cpp's converter stores it
       add(`${p}ssm_norm.weight`, [d.headVDim], 'norm');
       add(`${p}ssm_out.weight`, [valueDim, s.nEmbd], 'weight');
-      addFfn(p);
+      addFfn(p, l);
       continue;
     }
     if (isSsm(l) && s.ssm) {
@@ -205,17 +217,17 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       add(`${p}ssm_d`, [1, h], 'norm');
       add(`${p}ssm_norm.weight`, [inner, 1], 'norm');
       add(`${p}ssm_out.weight`, [inner, s.nEmbd], 'weight');
-      addFfn(p);
+      addFfn(p, l);
       continue;
     }
     if (isConv(l)) {
       add(`${p}shortconv.in_proj.weight`, [s.nEmbd, 3 * s.nEmbd], 'weight');
       add(`${p}shortconv.conv.weight`, [s.convTaps ?? 3, s.nEmbd], 'conv');
       add(`${p}shortconv.out_proj.weight`, [s.nEmbd, s.nEmbd], 'weight');
-      addFfn(p);
+      addFfn(p, l);
       continue;
     }
-    if (s.arch === 'lfm2' || s.arch === 'qwen3' || s.arch === 'qwen35') {
+    if (lfm2Family(s) || s.arch === 'qwen3' || s.arch === 'qwen35') {
       add(`${p}attn_q_norm.weight`, [hd], 'norm');
       add(`${p}attn_k_norm.weight`, [hd], 'norm');
     }
@@ -229,21 +241,25 @@ function plan(s: SyntheticShape, type: TensorType): TensorPlan[] {
       add(`${p}attn_v.bias`, [s.nHeadKv * hd], 'bias');
     }
     add(`${p}attn_output.weight`, [s.nHead * hd, s.nEmbd], 'weight');
-    addFfn(p);
+    addFfn(p, l);
   }
-  add(s.arch === 'lfm2' ? 'token_embd_norm.weight' : 'output_norm.weight', [s.nEmbd], 'norm'); // LFM2's final norm: llama.cpp's name
+  add(lfm2Family(s) ? 'token_embd_norm.weight' : 'output_norm.weight', [s.nEmbd], 'norm'); // LFM2's final norm: llama.cpp's name
   return out;
 }
 
+const lfm2Family = (s: SyntheticShape) => s.arch === 'lfm2' || s.arch === 'lfm2moe';
+
 /**
- * granitemoe's experts and Granite 3.0's multipliers (granite-3.0-1b-a400m's: embedding 12, residual 0.22, attention
- * 1/64, logits 6), which llama.cpp's granite reads (logit_scale it requires).
+ * The experts' keys; granitemoe's Granite 3.0 multipliers (granite-3.0-1b-a400m's: embedding 12, residual 0.22,
+ * attention 1/64, logits 6), which llama.cpp's granite reads (logit_scale it requires); lfm2moe's experts' width, dense
+ * layers and sigmoid router (expert_gating_func 2), as llama.cpp's converter writes them.
  */
 function moeMetadata(a: string, m: NonNullable<SyntheticShape['moe']>): Array<[string, MetaValue]> {
-  return [
-    [`${a}.expert_count`, meta.u32(m.experts)], [`${a}.expert_used_count`, meta.u32(m.used)],
-    [`${a}.embedding_scale`, meta.f32(12)], [`${a}.residual_scale`, meta.f32(0.22)], [`${a}.attention.scale`, meta.f32(0.015625)], [`${a}.logit_scale`, meta.f32(6)],
-  ];
+  const experts: Array<[string, MetaValue]> = [[`${a}.expert_count`, meta.u32(m.experts)], [`${a}.expert_used_count`, meta.u32(m.used)]];
+  if (a === 'lfm2moe') {
+    return [...experts, [`${a}.expert_feed_forward_length`, meta.u32(m.nFf!)], [`${a}.leading_dense_block_count`, meta.u32(m.denseLayers ?? 0)], [`${a}.expert_gating_func`, meta.u32(2)]];
+  }
+  return [...experts, [`${a}.embedding_scale`, meta.f32(12)], [`${a}.residual_scale`, meta.f32(0.22)], [`${a}.attention.scale`, meta.f32(0.015625)], [`${a}.logit_scale`, meta.f32(6)]];
 }
 
 /** granitehybrid's Mamba-2 keys as llama.cpp reads them, NoPE (rope.scaling.finetuned false), Granite 4.0's multipliers. */
@@ -293,7 +309,7 @@ function metadata(s: SyntheticShape, type: TensorType, name: string): Array<[str
     [`${a}.attention.head_count`, meta.u32(s.nHead)],
     // LFM2, granitehybrid: one count a layer, 0 on the short-convolution or Mamba-2 layers (qwen35: one count)
     [`${a}.attention.head_count_kv`, s.attentionLayers && !s.delta ? meta.u32s(Array.from({ length: s.nLayer }, (_, l) => (s.attentionLayers?.includes(l) ? s.nHeadKv : 0))) : meta.u32(s.nHeadKv)],
-    ...(s.arch === 'lfm2' ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
+    ...(lfm2Family(s) ? [[`${a}.shortconv.l_cache`, meta.u32(s.convTaps ?? 3)] as [string, MetaValue]] : []),
     ...(s.ssm ? ssmMetadata(a, s.nEmbd, s.ssm) : []),
     ...(s.delta ? deltaMetadata(a, s, s.delta) : []),
     ...(s.moe ? moeMetadata(a, s.moe) : []),

@@ -59,6 +59,7 @@ bench options (speed; medians over repeats, warm-up excluded):
   --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
                       <tmp>/emberlm-bench): smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, qwen3-0.6b,
                       lfm2-350m, granite-4.0-h-350m, qwen3.5-0.8b, granite-3.0-1b-a400m,
+                      lfm2-8b-a1b,
                       each with :q8_0 (default), :f16,
                       :f32, :bf16, a ggml block type (:q4_0,
                       :q4_k, :q6_k ...)

@@ -3,7 +3,7 @@ import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLa
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
-import { graniteMoeLayers, qwen3MoeLayers } from './config_moe.ts';
+import { graniteMoeLayers, lfm2MoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -13,7 +13,7 @@ export const HF_MODEL_TYPES = {
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
-  qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM',
+  qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -21,12 +21,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', smollm3: 'smollm3', ernie4_5: 'ernie4_5', granite: 'granite',
   olmo2: 'olmo2', olmo3: 'olmo2', // OLMo 3 is OLMo 2 with windowed layers (as llama.cpp's olmo2 runs it)
   lfm2: 'lfm2',
-  granitemoehybrid: 'granite', // Granite 4.0's dense models (every layer attention, no experts), as llama.cpp converts them
+  granitemoehybrid: 'granite', // Granite 4.0 (Mamba-2 layers in the -H models, experts beside the shared MLP in -H-Tiny/Small)
   ministral3: 'mistral3', // llama.cpp's name for it
   falcon_h1: 'falcon-h1', // llama.cpp's name for it
   qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', // (the second: the text model of a checkpoint with a vision tower)
   qwen3_moe: 'qwen3', // Qwen3 with mixtures of experts (ModelConfig.moe)
   granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
+  lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -42,7 +43,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,7 +85,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const granite4 = modelType === 'granitemoehybrid';
   const granite = modelType === 'granite' || granite4 || modelType === 'granitemoe';
   const olmo = modelType === 'olmo2' || modelType === 'olmo3';
-  const lfm2 = modelType === 'lfm2';
+  const lfm2 = modelType === 'lfm2' || modelType === 'lfm2_moe';
   const falcon = modelType === 'falcon_h1';
   const qwen35 = modelType === 'qwen3_5' || modelType === 'qwen3_5_text';
   if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
@@ -123,7 +124,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const layerRope = modelType === 'smollm3' ? nopeLayers(cfg, nLayer, bad, posInt) : granite4 && cfg.position_embedding_type !== 'rope' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer);
   const layerConv = lfm2 ? convLayers(cfg, nLayer, bad) : [];
   const qwen35Mixers = qwen35 ? qwen35Layers(cfg, file, bad, nLayer) : null;
-  const experts = modelType === 'qwen3_moe' ? qwen3MoeLayers(cfg, file, bad, nLayer) : modelType === 'granitemoe' ? graniteMoeLayers(cfg, file, nLayer) : null;
+  const experts = moeLayers(cfg, modelType, file, bad, nLayer);
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
   const windows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
@@ -135,7 +136,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     name: typeof cfg._name_or_path === 'string' && cfg._name_or_path ? cfg._name_or_path : fallbackName,
     nLayer,
     nEmbd,
-    nFf: lfm2 ? lfm2FfnWidth(cfg, posInt, num, flag) : granite4 ? posInt('shared_intermediate_size', 1024) : posInt('intermediate_size'),
+    nFf: modelType === 'lfm2' ? lfm2FfnWidth(cfg, posInt, num, flag) : granite4 ? posInt('shared_intermediate_size', 1024) : posInt('intermediate_size'),
     nHead,
     nKv,
     headDim,
@@ -269,6 +270,16 @@ function convLayers(cfg: Record<string, unknown>, nLayer: number, bad: Bad): boo
 }
 
 /** LFM2's MLP width as Lfm2MLP computes it: with block_auto_adjust_ff_dim, 2/3 of intermediate_size, times the multiplier, rounded up to block_multiple_of. */
+/** The mixtures of experts a model_type has, where it has any (src/hf/config_moe.ts). */
+function moeLayers(cfg: Record<string, unknown>, modelType: HFModelType, file: string, bad: Bad, nLayer: number) {
+  if (modelType === 'qwen3_moe') return qwen3MoeLayers(cfg, file, bad, nLayer);
+  if (modelType === 'granitemoe') return graniteMoeLayers(cfg, file, nLayer);
+  if (modelType === 'lfm2_moe') return lfm2MoeLayers(cfg, file, bad, nLayer);
+  // Granite 4.0-H-Tiny/Small: experts beside the shared MLP (GraniteMoeHybridConfig's default: 8 of them)
+  if (modelType === 'granitemoehybrid' && cfg.num_local_experts !== 0) return graniteMoeLayers(cfg, file, nLayer, true);
+  return null;
+}
+
 function lfm2FfnWidth(cfg: Record<string, unknown>, posInt: (f: string, d?: number) => number, num: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean): number {
   let width = cfg.block_ff_dim !== undefined ? posInt('block_ff_dim') : posInt('intermediate_size', 12288); // Lfm2Config: block_ff_dim wins
   if (!flag('block_auto_adjust_ff_dim', true)) return width;
@@ -303,7 +314,7 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let p: Record<string, unknown> = rp ?? {};
   let where = field;
   let ropeBaseLocal: number | null = null;
-  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'ministral3' ? 1e6 : 10000;
+  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : 10000;
   // Gemma 3 and OLMo 3: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
   const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3';
   if (gemma3 || olmo3) {

@@ -10,9 +10,9 @@ import { isObject, type Bad } from './config.ts';
  */
 
 /**
- * Granite 4.0 (GraniteMoeHybridForCausalLM) as emberlm runs it: the dense models, no experts (num_local_experts 0),
- * whose MLP is the shared one; each layer attention or (the -H models) a Mamba-2 mixer. Which layers are Mamba-2, and
- * their shape (null where none is); mixtures of experts are refused.
+ * Granite 4.0 (GraniteMoeHybridForCausalLM) as emberlm runs it: each layer attention or (the -H models) a Mamba-2
+ * mixer, its MLP the shared one (with experts beside it where num_local_experts says: src/hf/config_moe.ts). Which
+ * layers are Mamba-2, and their shape (null where none is).
  */
 export function graniteLayers(cfg: Record<string, unknown>, file: string, bad: Bad, nLayer: number, nEmbd: number): { layerSsm: boolean[]; ssm: SsmShape | null } {
   // IBM's configs say "attention" and "mamba"; transformers 5 saves them as "full_attention" and "linear_attention"
@@ -20,9 +20,6 @@ export function graniteLayers(cfg: Record<string, unknown>, file: string, bad: B
   const attention = (t: unknown) => t === 'attention' || t === 'full_attention';
   if (!Array.isArray(types) || types.length !== nLayer || !types.every((t) => attention(t) || t === 'mamba' || t === 'linear_attention')) {
     throw bad('layer_types', `is ${printableJson(types)?.slice(0, 80)}; expected ${nLayer} entries of "attention" or "mamba", one per layer`);
-  }
-  if (cfg.num_local_experts !== 0) {
-    throw new EmberError('UNSUPPORTED', `${file}: num_local_experts ${printableJson(cfg.num_local_experts ?? 8)} (a mixture of experts) is not supported; Granite 4.0's dense models have 0`, { file, field: 'num_local_experts' });
   }
   const layerSsm = types.map((t) => !attention(t));
   return { layerSsm, ssm: layerSsm.some(Boolean) ? mambaShape(cfg, file, bad, nEmbd) : null };

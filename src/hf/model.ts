@@ -235,7 +235,7 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
   };
   // A mixture's experts, one tensor each, read as one matrix of them stacked (GGUF's ffn_*_exps): alike dtypes, no FP8.
   const stackedExperts = async (gguf: string, rows: number, cols: number) => {
-    if (extra.modelType === 'granitemoe') return graniteExperts(gguf, rows, cols);
+    if (extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid') return graniteExperts(gguf, rows, cols);
     const n = c.moe?.experts ?? 0;
     if (!(n > 0 && rows % n === 0)) throw new EmberError('BAD_MODEL', `${name}: ${gguf} read as ${rows} rows of ${n} experts`, { tensor: gguf });
     const parts = await Promise.all(Array.from({ length: n }, (_, e) => one(expertTensorName(gguf, e), rows / n, cols)));

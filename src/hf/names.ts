@@ -37,11 +37,16 @@ const LAYER: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /**
- * A mixture's experts, one tensor each (Qwen3-MoE's mlp.experts.E.{gate,up,down}_proj), by the per-expert names of
- * llama.cpp's first Mixtral files (blk.L.ffn_gate.E.weight); the GGUF files of today stack them (ffn_gate_exps).
+ * A mixture's experts, one tensor each (Qwen3-MoE's mlp.experts.E.{gate,up,down}_proj, LFM2-MoE's
+ * feed_forward.experts.E.{w1,w3,w2}), by the per-expert names of llama.cpp's first Mixtral files (blk.L.ffn_gate.E.weight);
+ * the GGUF files of today stack them (ffn_gate_exps).
  */
 const EXPERT_GGUF = /^blk\.(\d+)\.ffn_(gate|up|down)\.(\d+)\.weight$/;
-const EXPERT_HF = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/;
+type ExpertNames = { readonly under: string; readonly gate: string; readonly up: string; readonly down: string };
+const EXPERT_NAMES: Partial<Record<Family, ExpertNames>> = {
+  llama: { under: 'mlp.experts', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' },
+  lfm2: { under: 'feed_forward.experts', gate: 'w1', up: 'w3', down: 'w2' },
+};
 /** Expert e's tensor of a stacked GGUF name (blk.L.ffn_gate_exps.weight), as hfTensorName maps it. */
 export const expertTensorName = (stacked: string, e: number) => stacked.replace(/_exps\.weight$/, `.${e}.weight`);
 
@@ -83,6 +88,8 @@ const LFM2_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_gate.weight', 'feed_forward.w1.weight'],
   ['ffn_up.weight', 'feed_forward.w3.weight'],
   ['ffn_down.weight', 'feed_forward.w2.weight'],
+  ['ffn_gate_inp.weight', 'feed_forward.gate.weight'], // LFM2-MoE's router
+  ['exp_probs_b.bias', 'feed_forward.expert_bias'], // and its bias for choosing experts
 ];
 
 /** Mamba-2 mixers (Granite 4.0-H, Falcon-H1) by llama.cpp's names; ssm_a holds A_log there: the reader takes -exp of it, as llama.cpp's converter. */
@@ -97,12 +104,23 @@ const SSM_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_out.weight', 'mamba.out_proj.weight'],
 ];
 
-/** Granite 4.0: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up); the -H models' Mamba-2 layers. */
+/** Granite's experts (3.0/3.1's MoE models, 4.0-H-Tiny/Small's beside the shared MLP): the router and two 3-D tensors. */
+const GRANITE_MOE_EXPERTS: ReadonlyArray<readonly [string, string]> = [
+  ['ffn_gate_inp.weight', 'block_sparse_moe.router.layer.weight'],
+  ['ffn_gate_up_exps.weight', 'block_sparse_moe.input_linear.weight'],
+  ['ffn_down_exps.weight', 'block_sparse_moe.output_linear.weight'],
+];
+
+/**
+ * Granite 4.0: the MLP is `shared_mlp`, gate and up in one matrix (input_linear: gate rows, then up), the experts beside
+ * it where there are any (as Granite 3's: GRANITE_MOE_EXPERTS); the -H models' Mamba-2 layers.
+ */
 const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
-  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down)\./.test(g)),
+  ...LAYER.filter(([g]) => !/^ffn_(gate|up|down|gate_inp)\./.test(g)),
   ['ffn_up.weight', 'shared_mlp.input_linear.weight'],
   ['ffn_down.weight', 'shared_mlp.output_linear.weight'],
   ...SSM_LAYER,
+  ...GRANITE_MOE_EXPERTS,
 ];
 
 /**
@@ -111,9 +129,7 @@ const GRANITE4_LAYER: ReadonlyArray<readonly [string, string]> = [
  */
 const GRANITE_MOE_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...LAYER.filter(([g]) => !/^ffn_(gate|up|down|gate_inp)\./.test(g)),
-  ['ffn_gate_inp.weight', 'block_sparse_moe.router.layer.weight'],
-  ['ffn_gate_up_exps.weight', 'block_sparse_moe.input_linear.weight'],
-  ['ffn_down_exps.weight', 'block_sparse_moe.output_linear.weight'],
+  ...GRANITE_MOE_EXPERTS,
 ];
 
 /** Falcon-H1: attention and a Mamba-2 mixer in every layer, the FFN as `feed_forward`, its norm `pre_ff_layernorm`. */
@@ -147,7 +163,7 @@ const QWEN35_LAYER: ReadonlyArray<readonly [string, string]> = [
 type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
-  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe',
+  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe', lfm2_moe: 'lfm2',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const MAPS = Object.fromEntries(
@@ -173,13 +189,21 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
-  const ex = familyOf(modelType) === 'llama' ? EXPERT_GGUF.exec(gguf) : null;
-  if (ex) return `model.layers.${ex[1]}.mlp.experts.${ex[3]}.${ex[2]}_proj.weight`;
+  const ex = EXPERT_GGUF.exec(gguf);
+  const en = EXPERT_NAMES[familyOf(modelType)];
+  if (ex && en) return `model.layers.${ex[1]}.${en.under}.${ex[3]}.${en[ex[2] as 'gate' | 'up' | 'down']}.weight`;
   const g = GLOBAL_TO_HF.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
   const rest = m && MAPS[familyOf(modelType)].toHf.get(m[2]);
   return rest ? `model.layers.${m[1]}.${rest}` : null;
+}
+
+/** An expert's HF tensor name (model.layers.L.<under>.E.<name>.weight) as GGUF's per-expert name; null for any other. */
+function expertOf(hf: string, en: ExpertNames | undefined): string | null {
+  const m = en && /^model\.layers\.(\d+)\.(.+)\.(\d+)\.(\w+)\.weight$/.exec(hf);
+  const which = m && m[2] === en!.under ? (['gate', 'up', 'down'] as const).find((k) => en![k] === m[4]) : undefined;
+  return which ? `blk.${m![1]}.ffn_${which}.${m![3]}.weight` : null;
 }
 
 /** The GGUF name of an HF tensor name in a model of this type (default: the Llama layout), or null when there is none. */
@@ -189,8 +213,8 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
-  const ex = familyOf(modelType) === 'llama' ? EXPERT_HF.exec(hf) : null;
-  if (ex) return `blk.${ex[1]}.ffn_${ex[3]}.${ex[2]}.weight`;
+  const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
+  if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
@@ -208,6 +232,7 @@ export interface ExpectedTensor {
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
+  const granite = extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid'; // (experts in 3-D tensors)
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
@@ -216,6 +241,15 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
   if (!c.tiedEmbeddings) out.push({ name: 'output.weight', shape: [c.vocab, D] });
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
+    const ffn = (): ExpectedTensor[] => {
+      const experts = c.layerMoe[i] && c.moe ? expertTensors(b, D, c.moe, granite) : [];
+      if (c.layerMoe[i] && !c.moe?.sharedExpert) return experts;
+      return [...experts, ...denseFfn()]; // (a shared expert: the dense FFN beside them)
+    };
+    const denseFfn = (): ExpectedTensor[] => {
+      if (fusedFfn) return [{ name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] }];
+      return [{ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] }];
+    };
     if (c.layerConv[i]) {
       out.push(
         { name: `${b}attn_norm.weight`, shape: [D] },
@@ -223,9 +257,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
         { name: `${b}shortconv.conv.weight`, shape: [D, c.convKernel] }, // HF's [D, 1, taps]
         { name: `${b}shortconv.out_proj.weight`, shape: [D, D] },
         { name: `${b}ffn_norm.weight`, shape: [D] },
-        { name: `${b}ffn_gate.weight`, shape: [F, D] },
-        { name: `${b}ffn_up.weight`, shape: [F, D] },
-        { name: `${b}ffn_down.weight`, shape: [D, F] },
+        ...ffn(),
       );
       continue;
     }
@@ -242,7 +274,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
       );
       if (m.gatedNorm) out.push({ name: `${b}ssm_norm.weight`, shape: [m.nGroup, inner / m.nGroup] });
       if (!c.ssmBesideAttention) {
-        out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] }, { name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+        out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}ffn_norm.weight`, shape: [D] }, ...ffn());
         continue;
       }
     }
@@ -270,9 +302,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     if (c.preNorms) out.push({ name: `${b}attn_norm.weight`, shape: [D] }, { name: `${b}${c.arch === 'qwen35' ? 'post_attention_norm' : 'ffn_norm'}.weight`, shape: [D] });
     if (fused) out.push({ name: `${b}attn_qkv.weight`, shape: [qDim + 2 * kvDim, D] });
     else out.push({ name: `${b}attn_q.weight`, shape: [c.attnGate ? 2 * qDim : qDim, D] }, { name: `${b}attn_k.weight`, shape: [kvDim, D] }, { name: `${b}attn_v.weight`, shape: [kvDim, D] });
-    if (c.layerMoe[i] && c.moe) out.push(...expertTensors(b, D, c.moe, extra.modelType === 'granitemoe'));
-    else if (fusedFfn) out.push({ name: `${b}ffn_up.weight`, shape: [2 * F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
-    else out.push({ name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+    out.push(...ffn());
     if (c.postNorms) out.push({ name: `${b}post_attention_norm.weight`, shape: [D] }, { name: `${b}post_ffw_norm.weight`, shape: [D] });
     if (c.qkvBias) {
       out.push({ name: `${b}attn_q.bias`, shape: [qDim] }, { name: `${b}attn_k.bias`, shape: [kvDim] }, { name: `${b}attn_v.bias`, shape: [kvDim] });
@@ -286,6 +316,7 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
 /** A mixture's router and each expert's gate, up and down, by the names hfTensorName maps. */
 function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>, fused: boolean): ExpectedTensor[] {
   const out: ExpectedTensor[] = [{ name: `${b}ffn_gate_inp.weight`, shape: [m.experts, D] }];
+  if (m.selectionBias) out.push({ name: `${b}exp_probs_b.bias`, shape: [m.experts] });
   if (fused) { // Granite's: [experts, rows, cols]
     out.push({ name: `${b}ffn_gate_up_exps.weight`, shape: [m.experts, 2 * m.nFf, D] }, { name: `${b}ffn_down_exps.weight`, shape: [m.experts, D, m.nFf] });
     return out;

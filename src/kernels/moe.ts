@@ -6,7 +6,7 @@ import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, ceilDiv, type Binding, type Dispatch } from './dispatch.ts';
 import { EXPERT_TILE, expertGroups } from './matmul_experts.ts';
-import { MOE_MAX_SLOTS } from '../model/moe_shape.ts';
+import { MOE_MAX_SLOTS, type MoeGating } from '../model/moe_shape.ts';
 
 export const MOE_PARAMS = new UniformLayout('Params', [
   ['experts', 'u32'],
@@ -24,6 +24,8 @@ export interface MoeRouteArgs {
   experts: number;
   slots: number; // experts a token takes
   normTopk: boolean; // the chosen weights renormalised to sum 1
+  gating: MoeGating; // softmax over the logits, or each one's sigmoid
+  bias?: GPUBuffer; // (experts) f32: sigmoid gating's selection bias (none: zeros)
   logits: GPUBuffer; // (T, experts) f32: the router's
   ids: GPUBuffer; // (T, slots) u32: written
   weights: GPUBuffer; // (T, slots) f32: written
@@ -57,11 +59,19 @@ function checkShape(experts: number, slots: number): void {
   }
 }
 
-/** Each token's experts (the `slots` largest router logits) and their weights (softmax over all, renormalised where normTopk). */
+/**
+ * Each token's experts and their weights: the `slots` largest router logits, softmax over all; or the `slots` largest
+ * sigmoids plus bias, their sigmoids; renormalised where normTopk.
+ */
 export async function buildMoeRoute(gpu: Gpu, alloc: Allocator, a: MoeRouteArgs): Promise<Dispatch> {
   checkShape(a.experts, a.slots);
+  const sigmoid = a.gating === 'sigmoid';
+  if (a.bias && !sigmoid) throw new EmberError('BAD_ARGUMENT', 'moe/route: a selection bias goes with sigmoid gating');
+  // (softmax never reads the bias binding: the logits stand in)
+  const bias = a.bias ?? (sigmoid ? alloc.upload('moe.no_bias', new Float32Array(a.experts)) : a.logits);
   const values = { experts: a.experts, slots: a.slots };
-  return moeKernel(gpu, alloc, 'route', a, { NORM_TOPK: +a.normTopk }, values, [a.logits, a.ids, a.weights], (n) => [ceilDiv(n, WG), 1]);
+  const bindings = [a.logits, a.ids, a.weights, null, null, null, null, null, bias];
+  return moeKernel(gpu, alloc, 'route', a, { NORM_TOPK: +a.normTopk, SIGMOID: +sigmoid }, values, bindings, (n) => [ceilDiv(n, WG), 1]);
 }
 
 /** x += scale * (each token's slots' expert outputs, weighted and summed). */

@@ -179,7 +179,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2' };
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
@@ -188,6 +188,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
   const hybrid = arch === 'granitehybrid';
+  const lfm2 = arch === 'lfm2' || arch === 'lfm2moe';
   const falcon = arch === 'falcon-h1'; // a Mamba-2 mixer beside attention in every layer, its muP multipliers in the weights
   const k = (s: string) => `${arch}.${s}`;
   const num = (s: string, fallback?: number) => metaNumber(f, k(s), fallback);
@@ -253,7 +254,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     residualScale: granite('residual_scale', 0),
     logitScale: granite('logit_scale', hybrid ? 0 : undefined), // (optional in llama.cpp's granitehybrid)
     layerConv: Object.freeze([]), // filled in below
-    convKernel: arch === 'lfm2' ? num('shortconv.l_cache') : 0,
+    convKernel: lfm2 ? num('shortconv.l_cache') : 0,
     layerSsm: Object.freeze([]), // filled in below
     ssm: hybrid || falcon ? ggufSsm(f, arch) : null,
     ssmBesideAttention: falcon,
@@ -277,8 +278,10 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const moe = ggufMoe(f, arch, nLayer);
   return Object.freeze({
     ...config, ...(q35 ? { layerDelta: Object.freeze(q35.layerDelta), delta: Object.freeze(q35.delta) } : {}),
-    ...(moe ? { layerMoe: Object.freeze(moe.layerMoe), moe: Object.freeze(moe.moe) } : {}), layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
-    layerConv: Object.freeze(arch === 'lfm2' ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : falcon ? Array<boolean>(nLayer).fill(true) : []),
+    ...(moe ? { layerMoe: Object.freeze(moe.layerMoe), moe: Object.freeze(moe.moe) } : {}),
+    ...(moe?.sharedFfn ? { nFf: moe.sharedFfn } : {}), // (a shared expert is the dense FFN: its width, not the experts')
+    layerWindow: Object.freeze(ggufLayerWindows(f, arch, nLayer)), layerRope: Object.freeze(layerRope),
+    layerConv: Object.freeze(lfm2 ? recurrent : []), layerSsm: Object.freeze(hybrid ? recurrent : falcon ? Array<boolean>(nLayer).fill(true) : []),
   });
 }
 

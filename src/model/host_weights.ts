@@ -31,8 +31,8 @@ export interface LayerWeights {
   /** A Gated DeltaNet's weights (Qwen3.5's linear-attention layers, in place of attention); null for the other kinds. */
   delta: DeltaWeights | null;
   ffnNorm: Float32Array | null; // (D), as attnNorm
-  gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv; none where `moe`
-  down: WeightData | null; // (D, F); null where `moe`
+  gateUp: WeightData[]; // (2F, D): gate rows then up rows, in parts as qkv; none where `moe` has no shared expert
+  down: WeightData | null; // (D, F); null where `moe` has no shared expert
   /** A mixture of experts in place of the dense FFN (ModelConfig.layerMoe); null for a dense one. */
   moe: MoeWeights | null;
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
@@ -45,6 +45,7 @@ export interface MoeWeights {
   gate: WeightData; // (experts * nFf, D)
   up: WeightData; // (experts * nFf, D)
   down: WeightData; // (experts * D, nFf)
+  bias: Float32Array | null; // (experts): added to the scores that choose the experts (MoeShape.selectionBias), else null
 }
 
 /** A Mamba-2 mixer's weights (src/model/ssm_shape.ts's widths). */
@@ -201,8 +202,9 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
 }
 
 /**
- * A layer's FFN, alike for every kind of layer; Phi-3 and Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no
- * ffn_gate). Falcon-H1's gate multiplier scales its norm's weight (ModelConfig.mup says why).
+ * A layer's FFN, alike for every kind of layer: dense, a mixture of experts, or both (a shared expert); Phi-3 and
+ * Granite 4.0 ship gate and up fused (ffn_up of 2F rows, no ffn_gate). Falcon-H1's gate multiplier scales its norm's
+ * weight (ModelConfig.mup says why).
  */
 async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantScheme, opts?: MatrixOptions): Promise<Pick<LayerWeights, 'ffnNorm' | 'gateUp' | 'down' | 'moe' | 'postFfnNorm'>> {
   const D = c.nEmbd;
@@ -212,20 +214,23 @@ async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantS
   const normName = c.arch === 'qwen35' ? `${b}post_attention_norm.weight` : c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
   const norm = c.preNorms ? await w.vector(normName, D) : null;
   const gate = c.mup?.ffnGate ?? 1;
+  const dense = !moe || c.moe!.sharedExpert;
+  // a shared expert is the dense FFN beside the experts: GGUF's ffn_*_shexp, a folder's shared MLP by the dense names
+  const ffn = (part: 'gate' | 'up' | 'down') => `${b}ffn_${part}${moe && w.has(`${b}ffn_down_shexp.weight`) ? '_shexp' : ''}.weight`;
   return {
     ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
     moe,
-    gateUp: moe ? [] : w.has(`${b}ffn_gate.weight`)
-      ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(`${b}ffn_gate.weight`, c.nFf, D, quant, opts), await w.matrix(`${b}ffn_up.weight`, c.nFf, D, quant, opts)])
-      : [await w.matrix(`${b}ffn_up.weight`, 2 * c.nFf, D, quant, opts)],
-    down: moe ? null : await w.matrix(`${b}ffn_down.weight`, D, c.nFf, quant, opts),
+    gateUp: !dense ? [] : w.has(ffn('gate'))
+      ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(ffn('gate'), c.nFf, D, quant, opts), await w.matrix(ffn('up'), c.nFf, D, quant, opts)])
+      : [await w.matrix(ffn('up'), 2 * c.nFf, D, quant, opts)],
+    down: !dense ? null : await w.matrix(ffn('down'), D, c.nFf, quant, opts),
     postFfnNorm: c.postNorms ? await w.vector(`${b}post_ffw_norm.weight`, D) : null,
   };
 }
 
 /**
  * A mixture's router, kept as the file stores it whatever the scheme (its logits pick the experts; llama-quantize
- * leaves it F32 too), and its experts' gate, up and down, each stacked.
+ * leaves it F32 too), its experts' gate, up and down, each stacked, and the bias that helps choose them.
  */
 async function readMoe(w: WeightSource, m: MoeShape, D: number, b: string, quant: QuantScheme, opts?: MatrixOptions): Promise<MoeWeights> {
   return {
@@ -233,6 +238,7 @@ async function readMoe(w: WeightSource, m: MoeShape, D: number, b: string, quant
     gate: await w.matrix(`${b}ffn_gate_exps.weight`, m.experts * m.nFf, D, quant, opts),
     up: await w.matrix(`${b}ffn_up_exps.weight`, m.experts * m.nFf, D, quant, opts),
     down: await w.matrix(`${b}ffn_down_exps.weight`, m.experts * D, m.nFf, quant, opts),
+    bias: m.selectionBias ? await w.vector(`${b}exp_probs_b.bias`, m.experts) : null,
   };
 }
 

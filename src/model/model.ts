@@ -1,3 +1,4 @@
+import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
 import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
@@ -359,7 +360,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const mixture = async (mw: MoeWeights, m: MoeShape, a: NonNullable<typeof moeAct>, xin: GPUBuffer, norm: Norm) => {
       const router = await up('ffn_gate_inp', mw.router);
       await matmul(`blk.${l}.ffn_gate_inp`, router, xin, a.logits, { quantizedX: takesQ8(router) ? norm.q8 : undefined });
-      both(await buildMoeRoute(gpu, alloc, { experts: m.experts, slots: m.used, normTopk: m.normTopk, logits: a.logits, ids: a.ids, weights: a.weights, step }));
+      const bias = mw.bias ? vec('exp_probs_b', mw.bias) : undefined;
+      both(await buildMoeRoute(gpu, alloc, { experts: m.experts, slots: m.used, normTopk: m.normTopk, gating: m.gating, bias, logits: a.logits, ids: a.ids, weights: a.weights, step }));
       prefill.push(await buildMoeGroup(gpu, alloc, { experts: m.experts, slots: m.used, maxTokens: maxBatch, ids: a.ids, groups: a.groups, step }));
       const slotsOf = (rows: number, xPerSlot: boolean) => ({ ids: a.ids, rows, slots: m.used, xPerSlot, groups: a.groups });
       const gateUp = await up('ffn_gate_up_exps', pairExpertRows(mw.gate, mw.up, m.experts), 2 * m.nFf);
@@ -368,7 +370,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const down = await up('ffn_down_exps', mw.down, D);
       expertBytes += gateUp.bytes + down.bytes;
       await matmul(`blk.${l}.ffn_down_exps`, down, a.hidden, a.out, { experts: slotsOf(D, true) });
-      const scale = c.residualScale * (c.mup?.ffnOut ?? 1);
+      const scale = c.residualScale * (c.mup?.ffnOut ?? 1) * m.weightScale;
       both(await buildMoeCombine(gpu, alloc, { slots: m.used, width: D, scale, weights: a.weights, expertOut: a.out, x, step }));
     };
     // The layer's mixers, each read from attnIn before any adds to x (Falcon-H1 runs a Mamba-2 mixer beside attention).
@@ -393,7 +395,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
-    const ffnParts = w.moe ? [w.moe.router, w.moe.gate] : w.gateUp; // the matrices that read the FFN's norm
+    const ffnParts = w.moe ? [w.moe.router, w.moe.gate, ...w.gateUp] : w.gateUp; // the matrices that read the FFN's norm
     const ffnQ8 = ffnParts.some(takesQ8);
     let oTail: MatmulArgs['tail'];
     for (const [i, m] of mixers.entries()) {
@@ -408,7 +410,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const ffnNorm = ffnNw ? await preNorm(ffnNw, ffnParts, oTail && { q8: ffnQ8 }, !!w.moe) : w.moe ? {} : noNorm(w.gateUp);
     if (w.moe && moe && moeAct) {
       await mixture(w.moe, moe, moeAct, ffnIn, ffnNorm);
-      continue; // (no tail: the next layer's norm runs on its own)
+      if (!w.down) continue; // (no tail: the next layer's norm runs on its own)
+      // A shared expert: the dense FFN next, on the norm the mixture read (its own buffer, as the sum went into x)
+      if (!ffnNw) throw new EmberError('UNSUPPORTED', `${c.name}: a shared expert without the FFN's pre-norm is not supported`);
     }
     const downQ8 = takesQ8(w.down!) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });

@@ -88,14 +88,15 @@ export function refLogits(m: RefModel, tokens: readonly number[]): Float32Array 
     if (w.ssm) outs.push([w.ssm.outProj, scan(w, w.ssm), c.mup?.ssmOut ?? 1]);
     if (w.o && !w.conv) outs.push([w.o, attend(w, l), c.mup?.attnOut ?? 1]);
     for (const [wo, mixed, s] of outs) addResidual(matmulRef(wo, mixed, T, scaled(s)), w.postAttnNorm);
+    // The FFN: dense, a mixture of experts, or both (a shared expert beside the experts), each reading the same norm of x
+    const xn = normed(w.ffnNorm);
+    const ffnOuts: Float32Array[] = [];
     if (w.moe) {
-      const y = moeFfnRef(w.moe, c.moe!, normed(w.ffnNorm), T, c.ffnAct);
       const { outScale } = scaled(c.mup?.ffnOut); // as the dense FFN's down projection applies it
-      addResidual(y.map((v) => Math.fround(v * outScale)), w.postFfnNorm);
-      return;
+      ffnOuts.push(moeFfnRef(w.moe, c.moe!, xn, T, c.ffnAct).map((v) => Math.fround(v * outScale)));
     }
-    const h = swigluRef(matmulParts(w.gateUp, normed(w.ffnNorm), T, null), T, F, c.ffnAct);
-    addResidual(matmulRef(w.down!, h, T, scaled(c.mup?.ffnOut)), w.postFfnNorm);
+    if (w.down) ffnOuts.push(matmulRef(w.down, swigluRef(matmulParts(w.gateUp, xn, T, null), T, F, c.ffnAct), T, scaled(c.mup?.ffnOut)));
+    addResidual(ffnOuts.reduce((sum, y) => sum.map((v, i) => v + y[i])), w.postFfnNorm);
   });
   const logits = matmulRef(m.lmHead, rmsnormRef(x, m.outputNorm, D, c.eps), T);
   return c.finalSoftcap > 0 ? softcapRef(logits, c.finalSoftcap) : logits;

@@ -2,8 +2,8 @@
  * The worker API in a real browser: Debian's chromium (scripts/install-webgpu.sh installs it; never
  * downloaded) driven by playwright-core, WebGPU on SwiftShader (no shader-f16, so the f32 paths run).
  * vite serves test/browser/page/, whose worker loads stories260K by URL (HTTP Range reads), then a Hugging Face BF16
- * folder, then test/fixtures/granite4h and falcon_h1 (Mamba-2 layers), qwen3_5 (Gated DeltaNet layers) and qwen3_moe (mixtures of
- * experts); greedy ids must equal llama.cpp's and transformers'. A missing
+ * folder, then test/fixtures/granite4h and falcon_h1 (Mamba-2 layers), qwen3_5 (Gated DeltaNet layers), qwen3_moe, lfm2_moe and
+ * granite4h-moe (mixtures of experts: softmax and sigmoid routers, a shared expert); greedy ids must equal llama.cpp's and transformers'. A missing
  * chromium fails the test, it does not skip it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,8 +87,9 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
   // Mamba-2 mixers on SwiftShader (its subgroups of 4 share B and C by shuffles): Granite 4.0-H's in place of attention,
   // Falcon-H1's beside it; transformers' ids on the oracles made here (test/fixtures, joined to hf-oracle's tokenizer
   // in a temporary folder).
-  // qwen3_moe: a mixture of experts (its expert GEMVs in rows_flat, the expert read by one lane and handed to all).
-  it.each(['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe'])("%s (Mamba-2 or Gated DeltaNet layers, experts) by URL: transformers' prompt and greedy ids", async (name) => {
+  // qwen3_moe: a mixture of experts (its expert GEMVs in rows_flat, the expert read by one lane and handed to all);
+  // lfm2_moe: a sigmoid router with a selection bias; granite4h-moe: the shared MLP beside the experts.
+  it.each(['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'])("%s (Mamba-2 or Gated DeltaNet layers, experts) by URL: transformers' prompt and greedy ids", async (name) => {
     const g = (JSON.parse(readFileSync(hfOraclePath(name), 'utf8')) as { prompts: HfPrompt[] }).prompts;
     const run = await runPage({ model: `/@fs${hfOracleFolder(name)}/`, prompts: JSON.stringify(g.map((p) => p.prompt)), maxTokens: '32', kv: 'f32' });
     run.greedy.forEach((r, i) => {
@@ -125,7 +126,7 @@ async function startServer(): Promise<ViteDevServer> {
     root: join(REPO_ROOT, 'test/browser/page'),
     cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
     logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe'].map(hfOracleFolder)] } },
+    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'].map(hfOracleFolder)] } },
     // Pre-bundle up front, so a dependency found mid-run never reloads the page.
     optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
   });

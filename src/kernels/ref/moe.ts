@@ -1,16 +1,21 @@
 import type { MoeWeights } from '../../model/host_weights.ts';
-import type { MoeShape } from '../../model/moe_shape.ts';
+import type { MoeGating, MoeShape } from '../../model/moe_shape.ts';
 import { swigluRef } from './layers.ts';
 import { matmulRef } from './matmul.ts';
 
 /**
- * CPU references for a mixture of experts' routing and output (shaders/moe.wgsl) as transformers runs Qwen3-MoE and
- * Mixtral: softmax over every expert's router logit, the k largest (the lowest index among equals), renormalised to
- * sum 1 where normTopk; the slots' outputs weighted and summed into the residual stream.
+ * CPU references for a mixture of experts' routing and output (shaders/moe.wgsl) as transformers runs Qwen3-MoE,
+ * Mixtral and LFM2-MoE: softmax over every expert's router logit, the k largest (the lowest index among equals); or
+ * each logit's sigmoid, the k largest of sigmoid + bias, weighed by the sigmoids; renormalised to sum 1 where normTopk
+ * (the sigmoids by sum + 1e-6, as transformers); the slots' outputs weighted and summed into the residual stream.
  */
 
-/** Each token's experts, largest logit first, and their weights: (T, k) each. */
-export function moeRouteRef(logits: Float32Array, T: number, experts: number, k: number, normTopk: boolean): { ids: Uint32Array; weights: Float32Array } {
+const sigmoid = (l: number) => 1 / (1 + Math.exp(-l));
+
+/** Each token's experts, best score first, and their weights: (T, k) each. */
+export function moeRouteRef(
+  logits: Float32Array, T: number, experts: number, k: number, normTopk: boolean, gating: MoeGating = 'softmax', bias?: Float32Array,
+): { ids: Uint32Array; weights: Float32Array } {
   const ids = new Uint32Array(T * k);
   const weights = new Float32Array(T * k);
   for (let t = 0; t < T; t++) {
@@ -18,10 +23,11 @@ export function moeRouteRef(logits: Float32Array, T: number, experts: number, k:
     const top = Math.max(...row);
     let total = 0;
     for (const l of row) total += Math.exp(l - top);
-    // a stable sort: equal logits keep their index order
-    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a]).slice(0, k);
-    const p = order.map((e) => Math.exp(row[e] - top) / total);
-    const sum = p.reduce((s, v) => s + v, 0);
+    const score = (e: number) => (gating === 'sigmoid' ? sigmoid(row[e]) + (bias?.[e] ?? 0) : row[e]);
+    // a stable sort: equal scores keep their index order
+    const order = Array.from(row.keys()).sort((a, b) => score(b) - score(a)).slice(0, k);
+    const p = order.map((e) => (gating === 'sigmoid' ? sigmoid(row[e]) : Math.exp(row[e] - top) / total));
+    const sum = p.reduce((s, v) => s + v, 0) + (gating === 'sigmoid' ? 1e-6 : 0);
     order.forEach((e, s) => {
       ids[t * k + s] = e;
       weights[t * k + s] = normTopk ? p[s] / sum : p[s];
@@ -45,12 +51,12 @@ export function moeCombineRef(x0: Float32Array, weights: Float32Array, expertOut
 
 /**
  * A mixture of experts' FFN output, (T, D) (before the residual add): each token's experts by moeRouteRef over the
- * router's logits, each expert's SwiGLU FFN (its rows of the stacked gate, up and down), their outputs weighted and
- * summed. Every expert is computed for every token (a reference, not a fast path).
+ * router's logits, each expert's SwiGLU FFN (its rows of the stacked gate, up and down), their outputs weighted (times
+ * the shape's weightScale) and summed. Every expert is computed for every token (a reference, not a fast path).
  */
 export function moeFfnRef(w: MoeWeights, m: MoeShape, xn: Float32Array, T: number, act: 'silu' | 'gelu_tanh' = 'silu'): Float32Array {
   const D = w.router.cols, F = m.nFf;
-  const { ids, weights } = moeRouteRef(matmulRef(w.router, xn, T), T, m.experts, m.used, m.normTopk);
+  const { ids, weights } = moeRouteRef(matmulRef(w.router, xn, T), T, m.experts, m.used, m.normTopk, m.gating, w.bias ?? undefined);
   const gate = matmulRef(w.gate, xn, T), up = matmulRef(w.up, xn, T); // (T, experts * F)
   const out = new Float32Array(T * D);
   for (let t = 0; t < T; t++) {
@@ -60,7 +66,7 @@ export function moeFfnRef(w: MoeWeights, m: MoeShape, xn: Float32Array, T: numbe
       gu.set(gate.subarray(t * m.experts * F + e * F, t * m.experts * F + (e + 1) * F), 0);
       gu.set(up.subarray(t * m.experts * F + e * F, t * m.experts * F + (e + 1) * F), F);
       const y = matmulRef(w.down, swigluRef(gu, 1, F, act), 1).subarray(e * D, (e + 1) * D);
-      for (let i = 0; i < D; i++) out[t * D + i] += weights[t * m.used + s] * y[i];
+      for (let i = 0; i < D; i++) out[t * D + i] += m.weightScale * weights[t * m.used + s] * y[i];
     }
   }
   return out;
