@@ -2,8 +2,8 @@
  * The fuzz corpus (valid files) and the case generator: case `i` of seed `s` is always the same
  * mutation of the same base file. GGUF: stories260K (F32 and Q8_0, from ../shared/models) and a
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
- * rope_freqs tensor), and test/fixtures/qwen3_5's and qwen3_moe's llama.cpp conversions (a Gated DeltaNet model, a
- * mixture of experts). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
+ * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
+ * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
  * file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
@@ -77,6 +77,10 @@ export function loadCorpus(): Corpus {
       ggufBase('qwen3_5.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/qwen3_5/qwen3_5.llama-cpp.gguf')))),
       // Qwen3-MoE as llama.cpp converts it: its expert_* keys size the router, the stacked experts and the slots
       ggufBase('qwen3_moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/qwen3_moe/qwen3_moe.llama-cpp.gguf')))),
+      // LFM2-MoE (a sigmoid router, its exp_probs_b, dense layers first) and Granite 4.0-H-Tiny's family (the shared
+      // expert's ffn_*_shexp and width beside Mamba-2 layers)
+      ggufBase('lfm2_moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/lfm2_moe/lfm2_moe.llama-cpp.gguf')))),
+      ggufBase('granite4h-moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/granite4h-moe/granite4h-moe.llama-cpp.gguf')))),
     ],
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
