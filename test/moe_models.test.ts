@@ -40,6 +40,8 @@ describe.each([
   { name: 'granite4h-moe', contextTrain: 1048576, config: { arch: 'granite', nFf: 64, layerMoe: [true, true, true, true], layerSsm: [true, false, true, true], moe: { experts: 8, used: 2, nFf: 32, sharedExpert: true } } },
   // LFM2-MoE: llama.cpp's converter writes no routed_scaling_factor (1.5 in the folder) and its graph applies none, so the
   // file is the folder's model with the scale 1: transformers' run of that (lfm2_moe.scale1.transformers.json) is its oracle
+  // OLMoE: q and k normalised across all heads, the softmax's top 2 left unrenormalised (norm_topk_prob false)
+  { name: 'olmoe', config: { arch: 'llama', qkNorm: true, qkNormAllHeads: true, layerMoe: [true, true, true, true], moe: { experts: 8, used: 2, nFf: 32, normTopk: false } } },
   { name: 'lfm2_moe', oracle: 'scale1', config: { arch: 'lfm2', layerMoe: [false, true, true, true], moe: { experts: 8, used: 2, nFf: 32, gating: 'sigmoid', selectionBias: true, weightScale: 1 } } },
 ])('$name as llama.cpp converts it', ({ name, oracle, contextTrain, config }: { name: string; oracle?: string; contextTrain?: number; config: object }) => {
   const oracleOf = JSON.parse(readFileSync(hfOraclePath(name).replace(/transformers\.json$/, `${oracle ? `${oracle}.` : ''}transformers.json`), 'utf8')) as { prompts: OraclePrompt[] };
@@ -114,9 +116,10 @@ describe('qwen3_moe quantized at load, against the CPU reference forward', () =>
   }
 });
 
-// A sigmoid router with its selection bias (LFM2-MoE), a shared expert beside a Mamba-2 hybrid (Granite 4.0-H-Tiny's)
+// A sigmoid router with its selection bias (LFM2-MoE), a shared expert beside a Mamba-2 hybrid (Granite 4.0-H-Tiny's),
+// q/k norms over all heads and unrenormalised weights (OLMoE)
 // (int8-g32 comes out equal to the reference's bits: each matmul's x is rounded to int8 codes, and those agree)
-describe.each(['lfm2_moe', 'granite4h-moe'])('%s quantized at load, against the CPU reference forward', (name) => {
+describe.each(['lfm2_moe', 'granite4h-moe', 'olmoe'])('%s quantized at load, against the CPU reference forward', (name) => {
   for (const [quant, variant] of [['int8-g32', 'f16'], ['f16', 'f32']] as const) {
     it(`${quant} (${variant})`, async () => {
       const worst = await againstReference(quant, variant, name);
@@ -139,7 +142,7 @@ describe('mixtures that emberlm cannot run are refused, naming the field', () =>
     await expectEmberError(() => configFromHF({ ...config(), mlp_only_layers: 2 }), 'BAD_MODEL', /field mlp_only_layers is 2; expected a list/);
     await expectEmberError(() => configFromHF({ ...config(), moe_intermediate_size: 0 }), 'BAD_MODEL', /field moe_intermediate_size is 0/);
   });
-  it('config.json of LFM2-MoE: sigmoid scores, the selection bias, the weights\' scale, the dense layers first', async () => {
+  it('config.json of LFM2-MoE: sigmoid scores, the selection bias, the weights\' scale, the dense layers first; OLMoE\'s clip_qkv', async () => {
     const lfm2 = JSON.parse(readFileSync(resolve(hfOracleFolder('lfm2_moe'), 'config.json'), 'utf8')) as Record<string, unknown>;
     const { config: c } = configFromHF(lfm2);
     expect(c).toMatchObject({ arch: 'lfm2', layerMoe: [false, true, true, true], layerConv: [true, false, true, true], nFf: 128 });
@@ -149,6 +152,9 @@ describe('mixtures that emberlm cannot run are refused, naming the field', () =>
     await expectEmberError(() => configFromHF({ ...lfm2, use_expert_bias: 'yes' }), 'BAD_MODEL', /field use_expert_bias is "yes"; expected true or false/);
     await expectEmberError(() => configFromHF({ ...lfm2, num_dense_layers: -1 }), 'BAD_MODEL', /field num_dense_layers is -1/);
     await expectEmberError(() => configFromHF({ ...lfm2, num_experts_per_tok: 20, num_experts: 32 }), 'UNSUPPORTED', /num_experts_per_tok is 20/);
+    const olmoe = JSON.parse(readFileSync(resolve(hfOracleFolder('olmoe'), 'config.json'), 'utf8')) as Record<string, unknown>;
+    await expectEmberError(() => configFromHF({ ...olmoe, clip_qkv: 8 }), 'UNSUPPORTED', /clip_qkv 8 \(q, k and v clamped\) is not supported/);
+    await expectEmberError(() => configFromHF({ ...olmoe, norm_topk_prob: 1 }), 'BAD_MODEL', /field norm_topk_prob is 1; expected true or false/);
   });
   it('GGUF metadata', async () => {
     const f = await ggufFile();
@@ -158,6 +164,6 @@ describe('mixtures that emberlm cannot run are refused, naming the field', () =>
     await expectEmberError(() => patched('qwen3moe.expert_gating_func', 2), 'UNSUPPORTED', /expert_gating_func is 2; emberlm routes by softmax/);
     await expectEmberError(() => patched('qwen3moe.expert_weights_scale', 2.5), 'UNSUPPORTED', /expert_weights_scale is 2\.5/);
     await expectEmberError(() => patched('qwen3moe.expert_shared_feed_forward_length', 64), 'UNSUPPORTED', /expert_shared_feed_forward_length is 64; emberlm runs shared experts for granitemoe, granitehybrid/);
-    await expectEmberError(() => configFromGGUF({ ...f, metadata: new Map([...f.metadata, ['general.architecture', 'olmoe'], ['olmoe.expert_count', 8]]) }), 'UNSUPPORTED', /olmoe/);
+    await expectEmberError(() => configFromGGUF({ ...f, metadata: new Map([...f.metadata, ['general.architecture', 'qwen2moe'], ['qwen2moe.expert_count', 8]]) }), 'UNSUPPORTED', /qwen2moe/);
   });
 });

@@ -3,7 +3,7 @@ import { gemmaEmbedScale, layerWindows, nopeEvery, PLAIN_FEATURES, ropeOnEveryLa
 import { CONFIG_LIMITS, validateConfig, type ConfigFieldNames } from '../model/validate.ts';
 import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
-import { graniteMoeLayers, lfm2MoeLayers, qwen3MoeLayers } from './config_moe.ts';
+import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -13,7 +13,7 @@ export const HF_MODEL_TYPES = {
   ernie4_5: 'Ernie4_5ForCausalLM', granite: 'GraniteForCausalLM', olmo2: 'Olmo2ForCausalLM', olmo3: 'Olmo3ForCausalLM',
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
-  qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM',
+  qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -28,6 +28,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   qwen3_moe: 'qwen3', // Qwen3 with mixtures of experts (ModelConfig.moe)
   granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
   lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
+  olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -43,7 +44,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -89,6 +90,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const falcon = modelType === 'falcon_h1';
   const qwen35 = modelType === 'qwen3_5' || modelType === 'qwen3_5_text';
   if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
+  if (modelType === 'olmoe' && has('clip_qkv')) throw new EmberError('UNSUPPORTED', `${file}: clip_qkv ${printableJson(cfg.clip_qkv)} (q, k and v clamped) is not supported`, { file, field: 'clip_qkv' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
@@ -143,14 +145,14 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo || falcon ? 1e-5 : 1e-6),
+    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
     ropeBaseLocal,
     qkvBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3' || modelType === 'qwen3_moe' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35,
-    qkNormAllHeads: olmo,
+    qkNorm: modelType === 'qwen3' || modelType === 'qwen3_moe' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35 || modelType === 'olmoe',
+    qkNormAllHeads: olmo || modelType === 'olmoe',
     // (Lfm2Config: tie_embedding, when given, wins)
     tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
     layerWindow: Object.freeze(windows),
@@ -275,6 +277,7 @@ function moeLayers(cfg: Record<string, unknown>, modelType: HFModelType, file: s
   if (modelType === 'qwen3_moe') return qwen3MoeLayers(cfg, file, bad, nLayer);
   if (modelType === 'granitemoe') return graniteMoeLayers(cfg, file, nLayer);
   if (modelType === 'lfm2_moe') return lfm2MoeLayers(cfg, file, bad, nLayer);
+  if (modelType === 'olmoe') return olmoeLayers(cfg, file, bad, nLayer);
   // Granite 4.0-H-Tiny/Small: experts beside the shared MLP (GraniteMoeHybridConfig's default: 8 of them)
   if (modelType === 'granitemoehybrid' && cfg.num_local_experts !== 0) return graniteMoeLayers(cfg, file, nLayer, true);
   return null;

@@ -64,3 +64,17 @@ export function lfm2MoeLayers(cfg: Record<string, unknown>, file: string, bad: B
   }, file, ROUTER_FIELDS);
   return { layerMoe: Array.from({ length: nLayer }, (_, l) => l >= (dense as number)), moe };
 }
+
+/**
+ * OLMoE's mixtures (OlmoeConfig, OLMoE-1B-7B): every layer's FFN num_experts SwiGLU experts of intermediate_size, the
+ * top num_experts_per_tok of the softmax over all of them, renormalised only where norm_topk_prob (its default: not).
+ */
+export function olmoeLayers(cfg: Record<string, unknown>, file: string, bad: Bad, nLayer: number): { layerMoe: boolean[]; moe: MoeShape } {
+  const field = (name: string, fallback: unknown) => cfg[name] ?? fallback;
+  const normTopk = field('norm_topk_prob', false);
+  if (typeof normTopk !== 'boolean') throw bad('norm_topk_prob', `is ${printableJson(normTopk)}; expected true or false`);
+  const moe = validateMoe({
+    experts: field('num_experts', 64) as number, used: field('num_experts_per_tok', 8) as number, nFf: field('intermediate_size', 2048) as number, normTopk, ...SOFTMAX_ROUTER,
+  }, file, { ...ROUTER_FIELDS, nFf: 'field intermediate_size' });
+  return { layerMoe: Array<boolean>(nLayer).fill(true), moe };
+}

@@ -179,7 +179,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
@@ -239,7 +239,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution)
-    qkNormAllHeads: olmo,
+    qkNormAllHeads: olmo || arch === 'olmoe', // (q and k normalised across their heads at once)
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
     layerRope: Object.freeze([]), // likewise

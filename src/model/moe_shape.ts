@@ -56,10 +56,10 @@ export function validateMoe(s: MoeShape, file: string, names: MoeFieldNames): Mo
 }
 
 /** GGUF architectures whose experts' weights llama.cpp renormalises (build_moe_ffn's norm_w) when the file says nothing. */
-const NORM_TOPK: Readonly<Record<string, boolean>> = { qwen3moe: true, llama: true, granitemoe: true, granitehybrid: true, lfm2moe: true };
+const NORM_TOPK: Readonly<Record<string, boolean>> = { qwen3moe: true, llama: true, granitemoe: true, granitehybrid: true, lfm2moe: true, olmoe: false };
 
 /** Architectures whose experts are feed_forward_length wide (llama.cpp's n_ff), not expert_feed_forward_length. */
-const EXPERTS_N_FF = ['llama', 'granitemoe', 'granitehybrid'];
+const EXPERTS_N_FF = ['llama', 'granitemoe', 'granitehybrid', 'olmoe'];
 
 /** Architectures whose shared expert llama.cpp reads (expert_shared_feed_forward_length, ffn_*_shexp): Granite's. */
 const SHARED_READ = ['granitemoe', 'granitehybrid'];

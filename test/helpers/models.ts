@@ -35,7 +35,7 @@ export async function openShared(rel: string): Promise<GGUFFile> {
 
 /**
  * An hf-oracle model folder and its transformers oracle JSON: ../shared/models/hf-oracle/<name>, or for the models whose
- * oracle this repository made (test/fixtures/make_hf_oracle.py: smollm3, ernie4_5, qwen3-yarn, granite, granite4, granite4h, granite4h-groups, falcon_h1, olmo2, olmo3, lfm2, ministral3, qwen3_5, qwen3_moe, granitemoe, lfm2_moe, granite4h-moe) a folder in the temp directory joining
+ * oracle this repository made (test/fixtures/make_hf_oracle.py: smollm3, ernie4_5, qwen3-yarn, granite, granite4, granite4h, granite4h-groups, falcon_h1, olmo2, olmo3, lfm2, ministral3, qwen3_5, qwen3_moe, granitemoe, lfm2_moe, granite4h-moe, olmoe) a folder in the temp directory joining
  * the fixture's config and weights to the shared tokenizer it names (hf-oracle/llama-gqa's, not copied here).
  */
 const OWN_ORACLES: Record<string, string> = { smollm3: 'hf-oracle/llama-gqa', ernie4_5: 'hf-oracle/llama-gqa', 'qwen3-yarn': 'hf-oracle/llama-gqa', granite: 'hf-oracle/llama-gqa',
@@ -46,6 +46,7 @@ const OWN_ORACLES: Record<string, string> = { smollm3: 'hf-oracle/llama-gqa', er
   granitemoe: 'hf-oracle/llama-gqa',
   lfm2_moe: 'hf-oracle/llama-gqa',
   'granite4h-moe': 'hf-oracle/llama-gqa',
+  olmoe: 'hf-oracle/llama-gqa',
 };
 
 export function hfOracleFolder(name: string): string {
