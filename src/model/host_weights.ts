@@ -216,7 +216,8 @@ async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantS
   const gate = c.mup?.ffnGate ?? 1;
   const dense = !moe || c.moe!.sharedExpert;
   // a shared expert is the dense FFN beside the experts: GGUF's ffn_*_shexp, a folder's shared MLP by the dense names
-  const ffn = (part: 'gate' | 'up' | 'down') => `${b}ffn_${part}${moe && w.has(`${b}ffn_down_shexp.weight`) ? '_shexp' : ''}.weight`;
+  const shexp = moe && w.has(`${b}ffn_down_shexp.weight`) ? '_shexp' : '';
+  const ffn = (part: 'gate' | 'up' | 'down') => `${b}ffn_${part}${shexp}.weight`;
   return {
     ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
     moe,

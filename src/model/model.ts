@@ -409,10 +409,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const ffnIn = ffnNw ? xn : x;
     const ffnNorm = ffnNw ? await preNorm(ffnNw, ffnParts, oTail && { q8: ffnQ8 }, !!w.moe) : w.moe ? {} : noNorm(w.gateUp);
     if (w.moe && moe && moeAct) {
+      // A shared expert (w.down) runs next, on the norm the mixture read: its own buffer, as the mixture's sum goes into x
+      if (w.down && !ffnNw) throw new EmberError('UNSUPPORTED', `${c.name}: a shared expert without the FFN's pre-norm is not supported`);
       await mixture(w.moe, moe, moeAct, ffnIn, ffnNorm);
       if (!w.down) continue; // (no tail: the next layer's norm runs on its own)
-      // A shared expert: the dense FFN next, on the norm the mixture read (its own buffer, as the sum went into x)
-      if (!ffnNw) throw new EmberError('UNSUPPORTED', `${c.name}: a shared expert without the FFN's pre-norm is not supported`);
     }
     const downQ8 = takesQ8(w.down!) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });

@@ -92,7 +92,7 @@ export function ggufMoe(f: GGUFFile, arch: string, nLayer: number): { moe: MoeSh
   const scale = metaNumber(f, key('expert_weights_scale'), 0);
   if (scale !== 0 && scale !== 1) throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('expert_weights_scale')} is ${scale}; emberlm, as llama.cpp, runs ${arch}'s experts' weights unscaled`, { field: key('expert_weights_scale') });
   const gatingFunc = metaNumber(f, key('expert_gating_func'), 1);
-  const gating = GATING_READ.includes(arch) ? GATING[gatingFunc] : gatingFunc === 1 ? 'softmax' : undefined;
+  const gating = GATING_READ.includes(arch) || gatingFunc === 1 ? GATING[gatingFunc] : undefined;
   if (!gating) {
     const takes = GATING_READ.includes(arch) ? 'softmax (1) or sigmoid (2)' : `softmax (1) for ${arch}, as llama.cpp does`;
     throw new EmberError('UNSUPPORTED', `${f.source.name}: ${key('expert_gating_func')} is ${gatingFunc}; emberlm routes by ${takes}`, { field: key('expert_gating_func') });

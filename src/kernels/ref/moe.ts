@@ -18,16 +18,16 @@ export function moeRouteRef(
 ): { ids: Uint32Array; weights: Float32Array } {
   const ids = new Uint32Array(T * k);
   const weights = new Float32Array(T * k);
+  const sig = gating === 'sigmoid';
   for (let t = 0; t < T; t++) {
     const row = logits.subarray(t * experts, (t + 1) * experts);
     const top = Math.max(...row);
-    let total = 0;
-    for (const l of row) total += Math.exp(l - top);
-    const score = (e: number) => (gating === 'sigmoid' ? sigmoid(row[e]) + (bias?.[e] ?? 0) : row[e]);
+    const total = row.reduce((sum, l) => sum + Math.exp(l - top), 0);
+    const score = (e: number) => (sig ? sigmoid(row[e]) + (bias?.[e] ?? 0) : row[e]);
     // a stable sort: equal scores keep their index order
     const order = Array.from(row.keys()).sort((a, b) => score(b) - score(a)).slice(0, k);
-    const p = order.map((e) => (gating === 'sigmoid' ? sigmoid(row[e]) : Math.exp(row[e] - top) / total));
-    const sum = p.reduce((s, v) => s + v, 0) + (gating === 'sigmoid' ? 1e-6 : 0);
+    const p = order.map((e) => (sig ? sigmoid(row[e]) : Math.exp(row[e] - top) / total));
+    const sum = p.reduce((s, v) => s + v, 0) + (sig ? 1e-6 : 0);
     order.forEach((e, s) => {
       ids[t * k + s] = e;
       weights[t * k + s] = normTopk ? p[s] / sum : p[s];
