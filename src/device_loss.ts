@@ -28,11 +28,20 @@ export interface Produced {
 }
 
 /** The error a generation on `gpu` ends with after `e`, carrying what it produced. */
-export async function generationFailure(e: unknown, gpu: Gpu, disposed: boolean, produced: Produced): Promise<EmberError> {
+export function generationFailure(e: unknown, gpu: Gpu, disposed: boolean, produced: Produced): Promise<EmberError> {
   const details = { ...produced, ids: [...produced.ids] };
-  const after = `after ${produced.ids.length} generated tokens`;
+  return requestFailure(e, gpu, disposed, { doing: 'the generation', after: `after ${produced.ids.length} generated tokens`, details });
+}
+
+/**
+ * The error a request on `gpu` (`doing`: 'the generation') ends with after `e`, saying how far it came (`after`) and
+ * carrying `details` (what it produced).
+ */
+export async function requestFailure(
+  e: unknown, gpu: Gpu, disposed: boolean, { doing, after, details }: { doing: string; after: string; details: Record<string, unknown> },
+): Promise<EmberError> {
   if (disposed) {
-    return new EmberError('ABORTED', `the engine was disposed during the generation, ${after}`, { ...details, finishReason: 'abort' });
+    return new EmberError('ABORTED', `the engine was disposed during ${doing}, ${after}`, { ...details, finishReason: 'abort' });
   }
   // A destroyed or lost device fails the pending readback, possibly before `lost` has settled.
   if (!(e instanceof EmberError)) await Promise.race([gpu.lost, new Promise((r) => setTimeout(r, 100))]);
@@ -43,5 +52,5 @@ export async function generationFailure(e: unknown, gpu: Gpu, disposed: boolean,
   if (e instanceof EmberError) {
     return new EmberError(e.code, e.message.replace(/^\[[A-Z_]+\] /, ''), { ...e.details, ...details });
   }
-  return new EmberError('DEVICE', `the generation failed ${after}: ${(e as Error)?.message ?? String(e)}`, details);
+  return new EmberError('DEVICE', `${doing} failed ${after}: ${(e as Error)?.message ?? String(e)}`, details);
 }

@@ -2,7 +2,8 @@ import { EmberError } from './errors.ts';
 import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
-import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { readHidden, resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { pool, prepareEmbed, type EmbedOptions, type EmbedRequest, type EmbeddingResult } from './embed.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
@@ -15,13 +16,14 @@ import { cutRequest, prepareRequest, type GenerateOptions, type Request } from '
 import { PrefillPasses } from './prefill.ts';
 import { EngineTuning } from './tuning.ts';
 import { quietSleep } from './util/timers.ts';
-import { generationFailure, reportDeviceLoss } from './device_loss.ts';
+import { generationFailure, reportDeviceLoss, requestFailure } from './device_loss.ts';
 
 export type { ModelInput } from './model_input.ts';
 export type { GeneratedToken, GenerationResult, GenerationStats } from './token_pipe.ts';
 export type { ContextOverflow } from './context.ts';
 export type { LoadOptions } from './load.ts';
 export type { GenerateOptions } from './request.ts';
+export type { EmbedOptions, EmbeddingResult } from './embed.ts';
 
 /** `generate`'s stream: iterate for tokens; `result` (also the iterator's return value) is the whole result. */
 export interface GenerationStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
@@ -86,6 +88,8 @@ export class Engine extends EventTarget {
   private readonly scheduler = new Scheduler();
   /** The generations whose producer runs, with its promise (dispose() frees the buffers once all have settled). */
   private readonly live = new Map<TokenPipe, Promise<void>>();
+  /** The embedding requests running or in line (dispose() waits for them too). */
+  private readonly embedding = new Set<Promise<unknown>>();
   private released: Promise<void> | null = null;
   /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
   private samplerOwner: TokenPipe | null = null;
@@ -171,6 +175,59 @@ export class Engine extends EventTarget {
       const r = await it.next();
       if (r.done) return r.value;
     }
+  }
+
+  /**
+   * Embeds each input (a string, token ids, or a list of them): its tokens (a string's ended by the tokenizer's end
+   * tokens, `tokenizer.endIds`) run through the model in the KV cache's turn, as a prompt would, and the final norm's
+   * output at the last token is its embedding, L2-normalised unless `normalize: false`: the recipe of decoder
+   * embedding models such as Qwen3-Embedding (any model gives one; only they are trained for it). The KV cache then
+   * holds the last input, as after a generation (a chat's next turn runs its prompt again).
+   */
+  embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
+    try {
+      if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
+      checkLost(this.current.gpu);
+      const m = this.current;
+      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: m.nCtx, width: this.config.nEmbd });
+      const run = this.runEmbed(r);
+      this.embedding.add(run);
+      const gone = () => this.embedding.delete(run);
+      run.then(gone, gone);
+      return run;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Runs each input in its own turn on the engine (a generation in line goes between two inputs). */
+  private async runEmbed(r: EmbedRequest): Promise<EmbeddingResult> {
+    const me = { contended: () => {} };
+    const leave = () => this.scheduler.cancel(me);
+    r.signal?.addEventListener('abort', leave);
+    const embeddings: Float32Array[] = [];
+    const stop = () => !!r.signal?.aborted || this.disposed;
+    const stopped = () => new EmberError('ABORTED', `the embedding was aborted after ${embeddings.length} of ${r.seqs.length} inputs`, { done: embeddings.length });
+    try {
+      for (const seq of r.seqs) {
+        if (stop() || !(await this.scheduler.acquire(me)) || stop()) throw stopped();
+        try {
+          checkLost(this.current.gpu);
+          const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, true, stop, false);
+          if (!step) throw stopped();
+          await step.wait();
+          embeddings.push(pool(await readHidden(this.current), r));
+        } finally {
+          this.scheduler.release(me);
+        }
+      }
+    } catch (e) {
+      const after = `after ${embeddings.length} of ${r.seqs.length} inputs`;
+      throw await requestFailure(e, this.current.gpu, this.disposed, { doing: 'the embedding', after, details: { done: embeddings.length } });
+    } finally {
+      r.signal?.removeEventListener('abort', leave);
+    }
+    return { embeddings, promptTokens: r.seqs.reduce((n, s) => n + s.length, 0) };
   }
 
   /** Checks the options and the prompt, and fits the prompt to the context by the overflow policy. */
@@ -423,8 +480,8 @@ export class Engine extends EventTarget {
 
   private async release(): Promise<void> {
     const { gpu, alloc, readback } = this.current;
-    if (this.live.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
-      await Promise.allSettled(this.live.values());
+    if (this.live.size > 0 || this.embedding.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
+      await Promise.allSettled([...this.live.values(), ...this.embedding]);
       // The GPU's work done and every id read (a lost device answers too): no map left pending on a destroyed buffer.
       const idle = Promise.all([gpu.device.queue.onSubmittedWorkDone(), readback.settled()]).catch(() => {});
       await Promise.race([idle, quietSleep(RELEASE_WAIT_MS)]);

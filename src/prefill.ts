@@ -19,7 +19,7 @@ export class PrefillPasses {
    * Makes m's KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
    * the last token), in passes of about `tuning.passMs`; `stop` is checked before each pass. One pass is
    * queued behind the one running, so the GPU has work while the CPU encodes and while a paced readback
-   * sleeps (MapPacer); only the last pass runs the LM head and the sampler. Returns the last pass
+   * sleeps (MapPacer); only the last pass runs the LM head and the sampler (or what `s.head` says). Returns the last pass
    * submitted, not awaited (its id is the one sampled after seq; null when it stopped, once the passes
    * submitted before have run).
    */
@@ -38,7 +38,7 @@ export class PrefillPasses {
       const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
       const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
       const submitted = performance.now();
-      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last, head: last }, last ? u : 0);
+      const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last, head: last && (s.head ?? true) }, last ? u : 0);
       const before = running;
       let ended: Promise<number> | null = null;
       const end = async () => {

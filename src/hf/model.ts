@@ -118,6 +118,21 @@ async function requiredJson(folder: ModelFolder, file: string, how?: string): Pr
 }
 
 async function openTensors(folder: ModelFolder): Promise<TensorSet> {
+  return underModel(await openFiles(folder));
+}
+
+/**
+ * A checkpoint saved from the bare decoder (Qwen3-Embedding's: embed_tokens.weight, layers.N..., norm.weight) names its
+ * tensors as the full model's do under `model.`: they are looked up by those names.
+ */
+function underModel(set: TensorSet): TensorSet {
+  const names = [...set.tensors.keys()];
+  if (!set.tensors.has('embed_tokens.weight') || names.some((n) => n.startsWith('model.'))) return set;
+  const tensors = new Map(names.map((n) => [n === 'lm_head.weight' ? n : `model.${n}`, set.tensors.get(n)!] as const));
+  return { tensors, close: () => set.close() };
+}
+
+async function openFiles(folder: ModelFolder): Promise<TensorSet> {
   const indexName = 'model.safetensors.index.json';
   const index = await folder.json(indexName);
   if (index !== undefined) return openShards(index, folder.label(indexName), (f) => folder.source(f));
@@ -149,6 +164,7 @@ function withEos(tok: Tokenizer, eos: readonly number[]): Tokenizer {
     bosId: tok.bosId,
     eosId: tok.eosId ?? eos[0] ?? null,
     addBos: tok.addBos,
+    endIds: tok.endIds,
     addSpacePrefix: tok.addSpacePrefix,
     encode: (text, opts) => tok.encode(text, opts),
     tokenBytes: (id) => tok.tokenBytes(id),

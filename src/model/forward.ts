@@ -19,15 +19,18 @@ export interface PassTimer {
   timestampWrites(label: string): GPUComputePassTimestampWrites | undefined;
 }
 
+/** What a pass runs after the layers: final norm, LM head and sampler (true), nothing (false), or the final norm alone ('hidden'). */
+export type Head = boolean | 'hidden';
+
 /**
- * Records the layers for n tokens, then final norm, LM head and sampler, into `enc`. `chained`: one token,
- * the one the previous pass sampled (read from `result` on the GPU).
+ * Records the layers for n tokens, then what `head` says, into `enc`. `chained`: one token, the one the previous pass
+ * sampled (read from `result` on the GPU).
  */
 export function encodeForward(
-  m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head = true, logprobs = false,
+  m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false,
 ): void {
   const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const tail = head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
+  const tail = head === 'hidden' ? [[m.finalNorm]] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, 1] as const)];
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
@@ -49,10 +52,11 @@ export function encodeForward(
  * is a generated token, counted for the penalties (default true; false for a prefill pass whose sample is
  * thrown away). `head: false`: a prefill pass before the last one, which only fills the KV cache: no final
  * norm, LM head or sampler (the LM head alone reads 20-40% of a small model's weights), and the id read back
- * means nothing.
+ * means nothing. `head: 'hidden'`: the final norm of the last token alone, into `buffers.hidden` (an embedding);
+ * the id means nothing either.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: boolean; masked?: boolean; logprobs?: number };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -122,13 +126,14 @@ export async function submitForward(
     masked: s.masked ? 1 : 0, // the sampler's `allowed` bits, written for this step (writeAllowed)
     logprobs: s.logprobs ?? 0,
   };
-  const logprobs = (s.logprobs ?? 0) > 0 && s.head !== false;
+  const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
+  const logprobs = (s.logprobs ?? 0) > 0 && sampled;
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null, s.head !== false, logprobs);
+  encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   if (logprobs) enc.copyBufferToBuffer(m.sampler.lp, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, LOGPROBS_WORDS * 4);
   gpu.device.queue.submit([enc.finish()]);
@@ -136,7 +141,7 @@ export async function submitForward(
   const id = words.then((w) => w[0]);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
-    if (v === NONFINITE_LOGITS && s.head !== false) {
+    if (v === NONFINITE_LOGITS && sampled) {
       throw new EmberError('BAD_MODEL', `the model's logits at position ${pos + n - 1} are not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow`, { pos: pos + n - 1 });
     }
     if (cached.length === pos) cached.push(...fed); // only when the cache held every position before pos
@@ -147,6 +152,11 @@ export async function submitForward(
   const reported = ran.then(() => words).then((w) => decodeLogprobs(w.subarray(READBACK_LOGPROBS_AT)));
   void reported.catch(() => {});
   return { wait: () => m.readback.wait(ran), logprobs: () => reported };
+}
+
+/** The final norm's output for the last token of the latest pass that ran it (`head: 'hidden'` or a sampled one). */
+export async function readHidden(m: Model): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(m.gpu, m.buffers.hidden, m.config.nEmbd * 4));
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

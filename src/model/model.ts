@@ -65,6 +65,7 @@ export interface Model {
     readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
     readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
+    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input)
     readonly result: GPUBuffer; // (1) u32, the sampled token
   };
   /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
@@ -78,6 +79,8 @@ export interface Model {
   readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
   /** Final norm of the last token, LM head, sampler. */
   readonly head: readonly Dispatch[];
+  /** head's first dispatch: the final norm of the last token into `buffers.hidden` (a pass that embeds stops there). */
+  readonly finalNorm: Dispatch;
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
   readonly sampler: Sampler;
   /**
@@ -455,7 +458,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     weightBytes += lmHead.bytes;
     params += c.vocab * D;
   }
-  const head: Dispatch[] = [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true })];
+  const finalNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
+  const head: Dispatch[] = [finalNorm];
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
@@ -467,9 +471,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, result },
+    buffers: { ids, step, stepHead, logits, hidden: xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
-    decode, prefill, chained, head, sampler,
+    decode, prefill, chained, head, finalNorm, sampler,
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };
@@ -479,4 +483,4 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];
 
 // The passes themselves (encode, submit, read back): src/model/forward.ts.
-export { encodeForward, forward, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';
+export { encodeForward, forward, readHidden, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';

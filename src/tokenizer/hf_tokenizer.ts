@@ -81,6 +81,7 @@ class HFWrappedTokenizer implements Tokenizer {
   readonly bosId: number | null;
   readonly eosId: number | null;
   readonly addBos: boolean;
+  readonly endIds: readonly number[];
   readonly addSpacePrefix: boolean;
   private readonly full: HFTokenizer;
   /** Same tokenizer without the special added tokens, for `parseSpecial: false`; built on first use. */
@@ -118,6 +119,7 @@ class HFWrappedTokenizer implements Tokenizer {
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : this.postProcessorAddsBos());
     // The library builds some parts (the post-processor) only when it first encodes: a malformed one
     // must fail here, at load, not in the middle of a generation.
+    this.endIds = this.postProcessorEnd();
     const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
     const outside = probe.find((id) => !(id >= 0 && id < this.vocabSize));
     if (probe.length === 0 || outside !== undefined) {
@@ -137,6 +139,14 @@ class HFWrappedTokenizer implements Tokenizer {
   private postProcessorAddsBos(): boolean {
     const ids = this.full.encode('a', { add_special_tokens: true }).ids;
     return ids[0] === this.bosId;
+  }
+
+  /** The special tokens the post-processor puts after a text (its template's end), found by encoding one. */
+  private postProcessorEnd(): number[] {
+    const plain = this.full.encode('a', { add_special_tokens: false }).ids;
+    const whole = this.full.encode('a', { add_special_tokens: true }).ids;
+    const at = whole.findIndex((_, i) => plain.every((id, j) => whole[i + j] === id));
+    return at < 0 ? [] : whole.slice(at + plain.length).filter((id) => this.specialIds.has(id));
   }
 
   encode(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {

@@ -7,6 +7,12 @@ export interface Tokenizer {
   /** Whether `encode` prepends BOS unless told otherwise (tokenizer.ggml.add_bos_token, or the model family's default). */
   readonly addBos: boolean;
   /**
+   * The special tokens the model's tokenizer puts after a whole text (a Hugging Face post-processor's template, GGUF
+   * `tokenizer.ggml.add_eos_token`'s EOS): an embedding's input ends with them (Qwen3-Embedding's end token). Chat and
+   * generation never append them.
+   */
+  readonly endIds: readonly number[];
+  /**
    * Whether encoding puts a space ('▁') in front of the text (SentencePiece style). Such tokenizers drop
    * that one leading space again when decoding; `TextStreamer` uses this as its default for `stripLeadingSpace`.
    */

@@ -28,6 +28,8 @@ export interface GGUFVocab {
   readonly eogIds: ReadonlySet<number>;
   /** tokenizer.ggml.add_bos_token / add_space_prefix when the file has them. */
   readonly addBosKey: boolean | undefined;
+  /** tokenizer.ggml.add_eos_token when the file has it. */
+  readonly addEosKey: boolean | undefined;
   readonly addSpacePrefixKey: boolean | undefined;
   /** Control, unknown and user-defined tokens, longest first (the order llama.cpp matches them in). */
   readonly specialTokens: readonly SpecialToken[];
@@ -149,6 +151,7 @@ export function readVocab(meta: Metadata): GGUFVocab {
     unkId,
     eogIds,
     addBosKey: optionalBool(meta, 'tokenizer.ggml.add_bos_token'),
+    addEosKey: optionalBool(meta, 'tokenizer.ggml.add_eos_token'),
     addSpacePrefixKey: optionalBool(meta, 'tokenizer.ggml.add_space_prefix'),
     specialTokens: sortLongestFirst(special),
     userDefinedTokens: sortLongestFirst(userDefined),

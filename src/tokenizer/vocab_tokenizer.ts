@@ -17,6 +17,7 @@ export abstract class VocabTokenizer implements Tokenizer {
   readonly bosId: number | null;
   readonly eosId: number | null;
   readonly addBos: boolean;
+  readonly endIds: readonly number[];
   abstract readonly addSpacePrefix: boolean;
   /** id -> bytes, filled on first use: decoding a stream touches few distinct tokens. */
   private readonly bytesCache: (Uint8Array | undefined)[];
@@ -26,6 +27,7 @@ export abstract class VocabTokenizer implements Tokenizer {
     this.bosId = vocab.bosId;
     this.eosId = vocab.eosId;
     this.addBos = (vocab.addBosKey ?? addBosDefault) && vocab.bosId !== null;
+    this.endIds = vocab.addEosKey && vocab.eosId !== null ? [vocab.eosId] : [];
     this.bytesCache = new Array(this.vocabSize);
   }
 

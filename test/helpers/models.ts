@@ -4,7 +4,7 @@
  * fail loudly when the files are not there.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,11 @@ const OWN_ORACLES: Record<string, string> = { smollm3: 'hf-oracle/llama-gqa', er
 export function hfOracleFolder(name: string): string {
   const tokenizerFrom = OWN_ORACLES[name];
   if (!tokenizerFrom) return sharedModelPath(`hf-oracle/${name}`);
+  return hfOracleFolderOf(name, tokenizerFrom, ['config.json', 'generation_config.json', 'model.safetensors'], ['tokenizer.json', 'tokenizer_config.json']);
+}
+
+/** A folder in the temp directory linking the fixture's `own` files and the shared tokenizer folder's `shared` ones. */
+function hfOracleFolderOf(name: string, tokenizerFrom: string, own: string[], shared: string[]): string {
   // One folder per checkout and model, made once and reused (links only; test workers may make it at the same time).
   const checkout = createHash('sha256').update(`${REPO_ROOT}\0${SHARED_MODELS}`).digest('hex').slice(0, 12);
   const dir = resolve(tmpdir(), `emberlm-oracle-${name}-${checkout}`);
@@ -63,8 +68,28 @@ export function hfOracleFolder(name: string): string {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
   };
-  for (const file of ['config.json', 'generation_config.json', 'model.safetensors']) link(resolve(REPO_ROOT, 'test/fixtures', name, file), file);
-  for (const file of ['tokenizer.json', 'tokenizer_config.json']) link(sharedModelPath(`${tokenizerFrom}/${file}`), file);
+  for (const file of own) link(resolve(REPO_ROOT, 'test/fixtures', name, file), file);
+  for (const file of shared) link(sharedModelPath(`${tokenizerFrom}/${file}`), file);
+  return dir;
+}
+
+/**
+ * test/fixtures/qwen3_embedding as a folder (test/fixtures/make_embedding_oracle.py): its config and weights, and
+ * hf-oracle/qwen3's tokenizer with the post-processor that script gives it (appending `</s>` to a text, as
+ * Qwen3-Embedding's appends its end token), written to the temp directory.
+ */
+export function embeddingFolder(): string {
+  const dir = hfOracleFolderOf('qwen3_embedding', 'hf-oracle/qwen3', ['config.json', 'model.safetensors'], ['tokenizer_config.json']);
+  const tokenizer = JSON.parse(readFileSync(sharedModelPath('hf-oracle/qwen3/tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[]; post_processor?: unknown };
+  const end = '</s>', endId = tokenizer.added_tokens.find((t) => t.content === end)!.id;
+  const sequence = (id: string, typeId: number) => ({ Sequence: { id, type_id: typeId } });
+  tokenizer.post_processor = {
+    type: 'TemplateProcessing',
+    single: [sequence('A', 0), { SpecialToken: { id: end, type_id: 0 } }],
+    pair: [sequence('A', 0), sequence('B', 1), { SpecialToken: { id: end, type_id: 1 } }],
+    special_tokens: { [end]: { id: end, ids: [endId], tokens: [end] } },
+  };
+  writeFileSync(resolve(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
   return dir;
 }
 

@@ -1,0 +1,142 @@
+/**
+ * Engine.embed against transformers (test/fixtures/qwen3_embedding, made by test/fixtures/make_embedding_oracle.py): a
+ * Qwen3-Embedding-shaped checkpoint (the bare Qwen3Model's tensor names, a tokenizer whose post-processor appends an end
+ * token), each text's ids and its last token's final hidden state, L2-normalised; then how embedding shares the engine
+ * with generation, and what it refuses.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { embeddingFolder, sharedModelPath } from './helpers/models.ts';
+import { testGpu, VARIANTS } from './helpers/gpu.ts';
+import { expectEmberError } from './helpers/errors.ts';
+
+interface EmbeddingOracle { end_token: string; prompts: { text: string; ids: number[]; hidden: number[]; embedding: number[] }[] }
+const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as EmbeddingOracle;
+const texts = oracle.prompts.map((p) => p.text);
+const GREEDY = { temperature: 0, topK: 0, topP: 1 };
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i] * b[i], aa + a[i] * a[i], bb + b[i] * b[i]];
+  return ab / Math.sqrt(aa * bb);
+};
+
+describe.each(VARIANTS)('Qwen3-Embedding-shaped folder (%s device)', (variant) => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(embeddingFolder(), { gpu: await testGpu(variant), contextLength: 128, maxBatch: 16, kvCache: 'f32' });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('reads the bare decoder\'s tensor names and the post-processor\'s end token', () => {
+    expect(engine.config.arch).toBe('qwen3');
+    expect(engine.tokenizer.endIds).toEqual([oracle.prompts[0].ids.at(-1)]);
+    for (const p of oracle.prompts) expect([...engine.tokenize(p.text), ...engine.tokenizer.endIds]).toEqual(p.ids);
+  });
+
+  it('gives transformers\' last-token embeddings, L2-normalised, in input order', async () => {
+    const r = await engine.embed(texts);
+    expect(r.embeddings).toHaveLength(texts.length);
+    expect(r.promptTokens).toBe(oracle.prompts.reduce((n, p) => n + p.ids.length, 0));
+    for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-6);
+  });
+
+  it('gives the hidden state as it is with normalize false, and a Matryoshka prefix with dimensions', async () => {
+    const p = oracle.prompts[3];
+    const [raw] = (await engine.embed(p.text, { normalize: false })).embeddings;
+    expect(maxDiff(raw, p.hidden) / Math.max(...p.hidden.map(Math.abs))).toBeLessThan(2e-6);
+    const [short] = (await engine.embed(p.text, { dimensions: 16 })).embeddings;
+    const head = p.hidden.slice(0, 16), norm = Math.hypot(...head);
+    expect(maxDiff(short, head.map((v) => v / norm))).toBeLessThan(2e-6);
+  });
+
+  it('takes token ids as they are, and gives the same bits again when the KV cache already holds the input', async () => {
+    const p = oracle.prompts[1];
+    const [fromIds] = (await engine.embed(p.ids)).embeddings;
+    const [again] = (await engine.embed(p.ids)).embeddings; // only its last token runs
+    const [fromText] = (await engine.embed([p.text])).embeddings;
+    expect(maxDiff(fromIds, p.embedding)).toBeLessThan(2e-6);
+    expect(Array.from(again)).toEqual(Array.from(fromIds));
+    expect(Array.from(fromText)).toEqual(Array.from(fromIds));
+  });
+});
+
+describe('embedding beside generation', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(embeddingFolder(), { gpu: await testGpu(), contextLength: 128, maxBatch: 8 });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('takes its turn between a generation\'s steps, and neither changes the other', async () => {
+    const solo = await engine.complete('Once upon a time', { ...GREEDY, maxTokens: 12, stopAtEos: false });
+    const [alone] = (await engine.embed(texts[2])).embeddings;
+    const stream = engine.generate('Once upon a time', { ...GREEDY, maxTokens: 12, stopAtEos: false, reuseKv: false });
+    const first = await stream.next(); // the generation holds the engine; the embedding waits in line
+    const embedded = engine.embed(texts[2]);
+    const ids = [(first.value as { id: number }).id];
+    for await (const t of stream) ids.push(t.id);
+    expect(ids).toEqual(solo.ids);
+    expect(Array.from((await embedded).embeddings[0])).toEqual(Array.from(alone));
+    // and a chat turn after it runs its prompt again, to the same ids
+    expect((await engine.complete('Once upon a time', { ...GREEDY, maxTokens: 12, stopAtEos: false })).ids).toEqual(solo.ids);
+  });
+
+  it('refuses bad input with typed errors and stays usable', async () => {
+    await expectEmberError(() => engine.embed([]), 'BAD_ARGUMENT', /input must be a string, an array of token ids, or a non-empty array/);
+    await expectEmberError(() => engine.embed([[]]), 'BAD_ARGUMENT', /input\[0\] must be a text or ids of at least one token/);
+    expect((await engine.embed('')).promptTokens).toBe(1); // the end token alone, as transformers runs it
+    await expectEmberError(() => engine.embed(['a', 7 as unknown as string]), 'BAD_ARGUMENT', /the prompt must be a string or an array of token ids/);
+    await expectEmberError(() => engine.embed([[1, 1e6]]), 'BAD_ARGUMENT', /prompt\[1\] must be inside the vocabulary/);
+    await expectEmberError(() => engine.embed('a', { dimensions: 65 }), 'BAD_ARGUMENT', /dimensions must be an integer in 1\.\.64/);
+    await expectEmberError(() => engine.embed('a', { normalize: 'yes' as unknown as boolean }), 'BAD_ARGUMENT', /normalize must be true or false/);
+    await expectEmberError(() => engine.embed(['a', 'Once '.repeat(200)]), 'CONTEXT_OVERFLOW', /input\[1\] is \d+ tokens, past the context of 128/);
+    const [ok] = (await engine.embed(texts[0])).embeddings;
+    expect(maxDiff(ok, oracle.prompts[0].embedding)).toBeLessThan(3e-3); // f16 K/V here
+  });
+
+  it('stops at an abort with ABORTED, saying how many inputs were done', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const e = await expectEmberError(() => engine.embed(texts, { signal: ac.signal }), 'ABORTED', /aborted after 0 of 5 inputs/);
+    expect(e.details.done).toBe(0);
+    // aborted while in line behind a generation
+    const stream = engine.generate('Once upon a time', { ...GREEDY, maxTokens: 6, stopAtEos: false });
+    await stream.next();
+    const later = new AbortController();
+    const waiting = engine.embed(texts, { signal: later.signal });
+    later.abort();
+    await expectEmberError(() => waiting, 'ABORTED', /aborted after 0 of 5 inputs/);
+    for await (const _ of stream);
+    expect((await engine.embed(texts[0])).embeddings).toHaveLength(1);
+  });
+});
+
+it('ends with ABORTED when the engine is disposed under it, and refuses once disposed', async () => {
+  const engine = await Engine.load(embeddingFolder(), { gpu: await testGpu(), contextLength: 128, maxBatch: 8 });
+  const running = engine.embed(Array(8).fill(texts[3]));
+  const disposed = engine.dispose();
+  await expectEmberError(() => running, 'ABORTED', /disposed during the embedding/);
+  await disposed;
+  await expectEmberError(() => engine.embed('a'), 'BAD_ARGUMENT', /disposed/);
+});
+
+it('a GGUF tokenizer ends an embedding\'s text with EOS only where tokenizer.ggml.add_eos_token says so', async () => {
+  const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu: await testGpu(), contextLength: 64 });
+  try {
+    expect(engine.tokenizer.endIds).toEqual([]);
+    const [e] = (await engine.embed('Once upon a time')).embeddings;
+    expect(e).toHaveLength(engine.config.nEmbd);
+    expect(Math.hypot(...e)).toBeCloseTo(1, 5);
+  } finally {
+    await engine.dispose();
+  }
+});
