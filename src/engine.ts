@@ -3,6 +3,7 @@ import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { readHidden, resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { createEmbeddings, type Embeddings } from './embeddings.ts';
 import { pool, prepareEmbed, type EmbedOptions, type EmbedRequest, type EmbeddingResult } from './embed.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
@@ -109,6 +110,8 @@ export class Engine extends EventTarget {
    * (lavapipe, SmolLM2-135M Q8_0: GPU idle 0.15-0.9 ms per token with 3, 2.2-14 with 2, same run).
    */
   readonly tuning = new EngineTuning();
+  /** OpenAI-style `embeddings.create` over `embed` (src/embeddings.ts). */
+  readonly embeddings: Embeddings = createEmbeddings(this, () => this.config.name);
   private readonly passes = new PrefillPasses(this.tuning);
   private current: Model;
   readonly tokenizer: Tokenizer;

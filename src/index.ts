@@ -3,8 +3,9 @@
 // get @webgpu/types through src/ts5/, those on 6+ from their DOM lib.
 export {
   Engine, DeviceLostEvent, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats,
-  type GenerationStream, type ContextOverflow, type ModelInput,
+  type GenerationStream, type ContextOverflow, type ModelInput, type EmbedOptions, type EmbeddingResult,
 } from './engine.ts';
+export { createEmbeddings, type Embeddings, type EmbeddingRequest, type EmbeddingResponse } from './embeddings.ts';
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';
 export { validateSampling, LOGIT_BIAS_CAP, type SamplingOptions } from './sampling.ts';
 export { createGpu, type Gpu, type GpuCaps, type GpuOptions } from './gpu/device.ts';

@@ -15,7 +15,7 @@ import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
 import { EmberError } from '../src/errors.ts';
 import type { DeviceLostEvent, GeneratedToken } from '../src/engine.ts';
 import { expectEmberError } from './helpers/errors.ts';
-import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { embeddingFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub, type MockHub } from './helpers/mock_hub.ts';
 import { MISTRAL_CALL, mistralToolModel } from './helpers/bigram_model.ts';
@@ -262,6 +262,29 @@ describe('worker API over node:worker_threads', () => {
     const rest = await engine.complete(prompt, { ...GREEDY, maxTokens: 22, stopAtEos: false });
     expect(rest.stats.cachedTokens).toBe(prompt.length - 1); // the history ran again on the new device
     expect([...first.ids, ...rest.ids]).toEqual(o.generated_token_ids.slice(0, 32));
+  });
+
+  it("embeddings cross the boundary: embed's Float32Arrays and embeddings.create's lists and base64 equal transformers'", async () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as { prompts: { text: string; embedding: number[] }[] };
+    const info = await engine.load(embeddingFolder(), { contextLength: 128, kvCache: 'f32' });
+    const near = (e: ArrayLike<number>, want: number[]) => want.every((v, i) => Math.abs(e[i] - v) < 2e-6);
+    const r = await engine.embed(o.prompts.map((p) => p.text));
+    expect(r.embeddings.every((e, i) => e instanceof Float32Array && near(e, o.prompts[i].embedding))).toBe(true);
+    const res = await engine.embeddings.create({ input: [o.prompts[0].text, o.prompts[2].text] });
+    expect(res).toMatchObject({ object: 'list', model: info.config.name, usage: { prompt_tokens: expect.any(Number) } });
+    expect(res.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(near(res.data[1].embedding as number[], o.prompts[2].embedding)).toBe(true);
+    const b64 = await engine.embeddings.create({ input: o.prompts[0].text, encoding_format: 'base64' });
+    const bytes = Uint8Array.from(atob(b64.data[0].embedding as string), (c) => c.charCodeAt(0));
+    expect(near(new Float32Array(bytes.buffer), o.prompts[0].embedding)).toBe(true);
+    const ac = new AbortController();
+    ac.abort();
+    await expectEmberError(() => engine.embed(o.prompts[0].text, { signal: ac.signal }), 'ABORTED', /aborted before it was sent/);
+    const later = new AbortController();
+    const running = engine.embed(Array(200).fill(o.prompts[3].text), { signal: later.signal });
+    setTimeout(() => later.abort(), 20);
+    await expectEmberError(() => running, 'ABORTED', /the embedding was aborted after \d+ of 200 inputs/);
+    await expectEmberError(() => engine.embeddings.create({ input: 'a', encoding_format: 'hex' as 'float' }), 'BAD_ARGUMENT', /encoding_format must be 'float' or 'base64'/);
   });
 
   it('dispose frees the model (a running stream ends with ABORTED, as locally); then calls say so; terminate ends the worker', async () => {

@@ -1,6 +1,7 @@
 import { proxy, transfer, wrap, type Endpoint, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { GenerateOptions, GeneratedToken, GenerationResult, ModelInput } from '../engine.ts';
+import type { EmbedOptions, EmbeddingResult, GenerateOptions, GeneratedToken, GenerationResult, ModelInput } from '../engine.ts';
+import { createEmbeddings, type Embeddings } from '../embeddings.ts';
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions } from '../chat/types.ts';
 import { Channel } from './channel.ts';
 import { installErrorTransfer } from './errors.ts';
@@ -42,6 +43,10 @@ export interface WorkerEngine extends EventTarget {
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
   readonly chat: Chat;
+  /** Engine.embed in the worker: each input's last-token embedding (Qwen3-Embedding's pooling), L2-normalised. */
+  embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts?: EmbedOptions): Promise<EmbeddingResult>;
+  /** OpenAI-style embeddings over `embed`; `model` in the response is the loaded model's name. */
+  readonly embeddings: Embeddings;
   /** After a 'devicelost': loads the model again on a new device and runs the KV history again (Engine.recover). */
   recover(): Promise<void>;
   /** Destroys the worker's GPU device as a driver reset would, to try the app's recovery path. */
@@ -195,6 +200,17 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     })();
   }
 
+  let modelName = ''; // the loaded model's, for embeddings' responses
+  async function embed(input: Parameters<WorkerEngine['embed']>[0], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
+    const { signal, ...rest } = opts ?? {};
+    // (a generation's stream ends at its next step; an embedding could finish before the abort reaches the worker)
+    if (signal?.aborted) throw new EmberError('ABORTED', 'the embedding was aborted before it was sent to the worker', { done: 0 });
+    const id = nextId++;
+    const started = remote.embed(input, rest, id);
+    const detach = forwardAbort(signal, id);
+    return call(started).finally(detach);
+  }
+
   const events = new EventTarget();
   await call(remote.watchDeviceLost(proxy((reason: string) => void events.dispatchEvent(new DeviceLostEvent(reason)))));
   const api: Omit<WorkerEngine, keyof EventTarget> = {
@@ -203,7 +219,9 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
       const id = nextId++;
       const started = remote.load(portable(model), rest, onProgress && proxy(onProgress), id);
       const detach = forwardAbort(signal, id);
-      return call(started).finally(detach);
+      const info = await call(started).finally(detach);
+      modelName = info.config.name;
+      return info;
     },
     generate,
     async complete(prompt, opts = {}) {
@@ -214,6 +232,8 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
       return call(started).finally(detach);
     },
     tokenize: (text, opts = {}) => call(remote.tokenize(text, opts)),
+    embed,
+    embeddings: createEmbeddings({ embed }, () => modelName),
     cache: {
       list: () => call(remote.cacheList()),
       size: async () => (await call(remote.cacheList())).reduce((s, e) => s + e.storedBytes, 0),

@@ -1,5 +1,5 @@
 import { expose, releaseProxy, type Endpoint } from 'comlink';
-import { Engine, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
+import { Engine, type EmbedOptions, type EmbeddingResult, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import type { DeviceLostEvent } from '../device_lost.ts';
 import { createChat } from '../chat/completions.ts';
@@ -47,6 +47,7 @@ export interface WorkerFileCache {
 /** Generate options without the signal, which stays in the page (see `connectEngine`). */
 export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal' | 'constraint'>;
 export type WorkerChatRequest = Omit<ChatCompletionRequest, 'signal'>;
+export type WorkerEmbedOptions = Omit<EmbedOptions, 'signal'>;
 
 /** What the page learns about the model it loaded. */
 export interface ModelInfo {
@@ -173,6 +174,11 @@ export class EngineHost {
         await delivered; // callbacks are answered in order: once the last one is, the page has every token before the outcome
       }
     }, onToken);
+  }
+
+  /** Engine.embed (the Float32Arrays cross as they are). */
+  embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: WorkerEmbedOptions, requestId: number): Promise<EmbeddingResult> {
+    return this.track(requestId, (signal) => this.loaded().engine.embed(input, { ...opts, signal }));
   }
 
   chatCompletion(request: WorkerChatRequest & { stream?: false }, requestId: number): Promise<ChatCompletion> {
