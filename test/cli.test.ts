@@ -1,10 +1,10 @@
 /** The CLI as a user runs it: `npx emberlm ...` → bin/emberlm.js → dist/cli.js (built by vite). */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { embeddingFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub } from './helpers/mock_hub.ts';
 import { SYNTHETIC_MODELS } from '../src/bench/synthetic.ts';
@@ -118,6 +118,30 @@ describe('emberlm CLI', () => {
     const bad = cli([...args, '--attention', 'wide,default']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] --attention takes one of wide or default here, got "wide,default"/);
+  });
+
+  it('embed prints transformers\' embeddings (--json, --file, --dimensions); a missing input is a typed error', () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as { prompts: { text: string; embedding: number[]; hidden: number[] }[] };
+    const m = embeddingFolder();
+    const near = (e: number[], want: number[]) => e.length === want.length && want.every((v, i) => Math.abs(e[i] - v) < 1e-3); // f16 K/V by default
+    const one = cli(['embed', '--model', m, '--text', o.prompts[0].text, '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    const r = JSON.parse(one.stdout) as { embeddings: number[][]; prompt_tokens: number };
+    expect(near(r.embeddings[0], o.prompts[0].embedding)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-embed-'));
+    try {
+      writeFileSync(join(dir, 'in.txt'), `${o.prompts[2].text}\n\n${o.prompts[3].text}\n`);
+      const lines = cli(['embed', '--model', m, '--file', join(dir, 'in.txt'), '--dimensions', '8', '--no-normalize']);
+      expect(lines.code, lines.stderr).toBe(0);
+      const rows = lines.stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+      expect(rows).toHaveLength(2);
+      expect(near(rows[1], o.prompts[3].hidden.slice(0, 8))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const none = cli(['embed', '--model', m]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] embed takes one of --text "<text>" or --file FILE/);
   });
 
   it('bad input exits non-zero with a one-line typed error', () => {

@@ -31,6 +31,7 @@ export const COMMAND_OPTIONS = {
     json: bool, logprobs: str, 'json-object': bool, 'json-schema': str,
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
+  embed: { ...MODEL, text: str, file: str, dimensions: str, 'no-normalize': bool, quant: str, ctx: str, json: bool },
   cache: { json: bool },
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,
@@ -44,12 +45,12 @@ export type Command = keyof typeof COMMAND_OPTIONS;
 export type Flags = Record<string, string | boolean | undefined>;
 
 /** Positional arguments after the command: cache's subcommand and URL; none for the others. */
-const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, cache: 2, bench: 0, quality: 0 };
+const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, embed: 0, cache: 2, bench: 0, quality: 0 };
 
 /** Options whose value is one number, so `--seed -1` means the value -1, not an option named "-1". */
 const NUMERIC = new Set([
   'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'seed', 'repetition-penalty', 'presence-penalty',
-  'frequency-penalty', 'ctx', 'gen-tokens', 'repeats', 'peer-timeout',
+  'frequency-penalty', 'ctx', 'gen-tokens', 'repeats', 'peer-timeout', 'dimensions',
 ]);
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;

@@ -20,6 +20,7 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
+  emberlm embed --model <model> (--text "<text>" | --file FILE) [--dimensions N] [--no-normalize] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
@@ -54,6 +55,14 @@ generate options:
   --logprobs K        with --json: each token's log-probability and its K likeliest alternatives' (0..20)
   --json-object       the output held to a JSON object by a grammar (each token chosen among those that continue it)
   --json-schema FILE  the output held to JSON that the JSON Schema in FILE accepts
+
+embed options (each input's last-token embedding, L2-normalised: Qwen3-Embedding's pooling):
+  --text T            one input
+  --file FILE         one input a line
+  --dimensions N      keep the first N values (Matryoshka models), then normalise
+  --no-normalize      the final hidden state as it is
+  --quant Q, --ctx N  as for generate
+  --json              {"embeddings": [[...], ...], "prompt_tokens": N}; else one line of numbers an input
 
 bench options (speed; medians over repeats, warm-up excluded):
   --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
@@ -227,6 +236,36 @@ async function cache(flags: Flags, args: string[]): Promise<void> {
   else process.stdout.write(`deleted ${await files.delete(url)} entries\n`);
 }
 
+async function embed(flags: Flags): Promise<void> {
+  const inputs = await embedInputs(flags);
+  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] !== true };
+  const engine = await Engine.load(need(flags, 'model'), {
+    hubUrl: process.env.EMBERLM_HUB_URL, onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
+  });
+  try {
+    const r = await engine.embed(inputs, opts);
+    if (flags.json) process.stdout.write(JSON.stringify({ embeddings: r.embeddings.map((e) => Array.from(e)), prompt_tokens: r.promptTokens }) + '\n');
+    else for (const e of r.embeddings) process.stdout.write(Array.from(e).join(' ') + '\n');
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** --text (one input) or --file (one a line, blank lines skipped). */
+async function embedInputs(flags: Flags): Promise<string[]> {
+  const { text, file } = flags;
+  if ((typeof text === 'string') === (typeof file === 'string')) throw new EmberError('BAD_ARGUMENT', 'embed takes one of --text "<text>" or --file FILE');
+  if (typeof text === 'string') return [text];
+  let lines: string[];
+  try {
+    lines = (await readFile(file as string, 'utf8')).split(/\r?\n/).filter((l) => l.trim() !== '');
+  } catch (e) {
+    throw new EmberError('BAD_ARGUMENT', `--file ${file as string}: ${(e as Error).message}`);
+  }
+  if (lines.length === 0) throw new EmberError('BAD_ARGUMENT', `--file ${file as string} holds no text (one input a line)`);
+  return lines;
+}
+
 async function tokenize(flags: Flags): Promise<void> {
   const text = flags.text;
   if (typeof text !== 'string') throw new EmberError('BAD_ARGUMENT', '--text is required (an empty text is --text "")');
@@ -243,6 +282,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'generate') await generate(flags);
   else if (command === 'tokenize') await tokenize(flags);
+  else if (command === 'embed') await embed(flags);
   else if (command === 'cache') await cache(flags, args);
   else if (command === 'bench') await bench(flags);
   else await quality(flags);
