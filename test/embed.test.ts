@@ -11,6 +11,7 @@ import { Engine } from '../src/engine.ts';
 import { embeddingFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { hfToGGUF } from '../models/hf_to_gguf.ts';
 
 interface EmbeddingOracle { end_token: string; prompts: { text: string; ids: number[]; hidden: number[]; embedding: number[] }[] }
 const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as EmbeddingOracle;
@@ -127,6 +128,16 @@ it('ends with ABORTED when the engine is disposed under it, and refuses once dis
   await expectEmberError(() => running, 'ABORTED', /disposed during the embedding/);
   await disposed;
   await expectEmberError(() => engine.embed('a'), 'BAD_ARGUMENT', /disposed/);
+});
+
+it('the folder written to GGUF (models/hf_to_gguf.ts) embeds each input\'s ids to transformers\' vectors', async () => {
+  const engine = await Engine.load(await hfToGGUF(embeddingFolder()), { gpu: await testGpu(), contextLength: 128, kvCache: 'f32' });
+  try {
+    const r = await engine.embed(oracle.prompts.map((p) => p.ids));
+    for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-6);
+  } finally {
+    await engine.dispose();
+  }
 });
 
 it('a GGUF tokenizer ends an embedding\'s text with EOS only where tokenizer.ggml.add_eos_token says so', async () => {
