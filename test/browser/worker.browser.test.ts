@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type ViteDevServer } from 'vite';
-import { hfOracleFolder, hfOraclePath, REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
+import { embeddingFolder, hfOracleFolder, hfOraclePath, REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
 import { readOracle } from '../helpers/oracle.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import type { BrowserRun } from './page/main.ts';
@@ -99,6 +99,14 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     expect(run.greedy).toHaveLength(4);
   }, 240_000);
 
+  it("embeddings in a worker on SwiftShader: test/fixtures/qwen3_embedding by URL gives transformers' vectors", async () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as { prompts: { text: string; embedding: number[] }[] };
+    const run = await runPage({ model: `/@fs${embeddingFolder()}/`, prompts: JSON.stringify(o.prompts.map((p) => p.text)), maxTokens: '4', kv: 'f32', embed: '1' });
+    expect(run.embeddings).toHaveLength(o.prompts.length);
+    // (SwiftShader's flat kernels sum in their own order: 1.8e-5 where lavapipe's are within 2e-6)
+    run.embeddings!.forEach((e, i) => expect(Math.max(...e.map((v, j) => Math.abs(v - o.prompts[i].embedding[j]))), o.prompts[i].text).toBeLessThan(1e-4));
+  }, 240_000);
+
   /** Serves test/browser/page/ (once), opens it with `query` and returns what it left in window.__ember. */
   async function runPage(query: Record<string, string>): Promise<BrowserRun> {
     // Launched here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
@@ -126,7 +134,7 @@ async function startServer(): Promise<ViteDevServer> {
     root: join(REPO_ROOT, 'test/browser/page'),
     cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
     logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'].map(hfOracleFolder)] } },
+    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'].map(hfOracleFolder), embeddingFolder()] } },
     // Pre-bundle up front, so a dependency found mid-run never reloads the page.
     optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
   });

@@ -2,7 +2,7 @@
  * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
  * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
  * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>]
- * [&quant=<scheme>&gpuQuantize=0|1][&json=1].
+ * [&quant=<scheme>&gpuQuantize=0|1][&json=1][&embed=1].
  */
 import { connectEngine } from '../../../src/worker/index.ts';
 import { EmberError } from '../../../src/errors.ts';
@@ -19,6 +19,8 @@ export interface BrowserRun {
   json: { content: string; finish: string } | null;
   overflow: { isEmberError: boolean; code: string | null; message: string };
   abortedFinish: string;
+  /** With &embed=1: engine.embed(prompts), as plain arrays. */
+  embeddings: number[][] | null;
 }
 declare global {
   interface Window { __ember?: { ok: true; run: BrowserRun } | { ok: false; error: string } }
@@ -63,6 +65,7 @@ async function run(): Promise<BrowserRun> {
       const r = await engine.chat.completions.create({ messages, max_tokens: 40, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'kid', schema } } });
       json = { content: r.choices[0].message.content ?? '', finish: r.choices[0].finish_reason };
     }
+    const embeddings = q.get('embed') === '1' ? (await engine.embed(prompts)).embeddings.map((e) => Array.from(e)) : null;
     let overflow: BrowserRun['overflow'] = { isEmberError: false, code: null, message: 'nothing was thrown' };
     try {
       await engine.complete('the cat sat. '.repeat(200), GREEDY);
@@ -76,7 +79,7 @@ async function run(): Promise<BrowserRun> {
     const abortedFinish = (await stream.result).finishReason;
     return {
       adapter: { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } },
-      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, json, overflow, abortedFinish,
+      progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, json, overflow, abortedFinish, embeddings,
     };
   } finally {
     engine.terminate();
