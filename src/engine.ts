@@ -2,7 +2,7 @@ import { EmberError } from './errors.ts';
 import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
-import { readHidden, resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
 import { pool, prepareEmbed, type EmbedOptions, type EmbedRequest, type EmbeddingResult } from './embed.ts';
 import { writeAllowed } from './kernels/sample.ts';
@@ -219,7 +219,7 @@ export class Engine extends EventTarget {
           const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, true, stop, false);
           if (!step) throw stopped();
           await step.wait();
-          embeddings.push(pool(await readHidden(this.current), r));
+          embeddings.push(pool(await step.hidden!(), r));
         } finally {
           this.scheduler.release(me);
         }

@@ -49,7 +49,7 @@ export class PrefillPasses {
         doneAt = now;
         return id;
       };
-      const step: PendingStep = { wait: () => (ended ??= end()), logprobs: pass.logprobs && (() => pass.logprobs!()) };
+      const step: PendingStep = { wait: () => (ended ??= end()), logprobs: pass.logprobs && (() => pass.logprobs!()), hidden: pass.hidden && (() => pass.hidden!()) };
       if (last) return { step, cached };
       await running?.wait(); // one pass stays queued behind the one running
       running = step;

@@ -74,6 +74,8 @@ export interface PendingStep {
   wait(): Promise<number>;
   /** Where the pass reported logprobs (Sampling.logprobs): the sampled token's, read back with its id. */
   logprobs?(): Promise<TokenLogprobs>;
+  /** A pass with `head: 'hidden'`: the final norm's output at its last token, read back in its id's place. */
+  hidden?(): Promise<Float32Array>;
 }
 
 /**
@@ -128,6 +130,7 @@ export async function submitForward(
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
+  const hidden = s.head === 'hidden' ? m.config.nEmbd : 0; // words after the id
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
@@ -136,8 +139,9 @@ export async function submitForward(
   encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   if (logprobs) enc.copyBufferToBuffer(m.sampler.lp, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, LOGPROBS_WORDS * 4);
+  if (hidden) enc.copyBufferToBuffer(b.hidden, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, hidden * 4);
   gpu.device.queue.submit([enc.finish()]);
-  const words = m.readback.readWords(slot, n, logprobs ? READBACK_LOGPROBS_AT + LOGPROBS_WORDS : 1);
+  const words = m.readback.readWords(slot, n, logprobs || hidden ? READBACK_LOGPROBS_AT + (hidden || LOGPROBS_WORDS) : 1);
   const id = words.then((w) => w[0]);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
@@ -148,15 +152,15 @@ export async function submitForward(
     return v;
   });
   void ran.catch(() => {}); // a discarded step's failure is nobody's to see
+  if (hidden) {
+    const row = ran.then(() => words).then((w) => new Float32Array(w.buffer, w.byteOffset + READBACK_LOGPROBS_AT * 4, hidden));
+    void row.catch(() => {});
+    return { wait: () => m.readback.wait(ran), hidden: () => row };
+  }
   if (!logprobs) return { wait: () => m.readback.wait(ran) };
   const reported = ran.then(() => words).then((w) => decodeLogprobs(w.subarray(READBACK_LOGPROBS_AT)));
   void reported.catch(() => {});
   return { wait: () => m.readback.wait(ran), logprobs: () => reported };
-}
-
-/** The final norm's output for the last token of the latest pass that ran it (`head: 'hidden'` or a sampled one). */
-export async function readHidden(m: Model): Promise<Float32Array> {
-  return new Float32Array(await readBuffer(m.gpu, m.buffers.hidden, m.config.nEmbd * 4));
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

@@ -30,7 +30,6 @@ import { ropeTables } from './rope_tables.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
 
 /** A readback buffer: the id, then (where asked) the sampler's logprobs. */
-const READBACK_BYTES = (READBACK_LOGPROBS_AT + LOGPROBS_WORDS) * 4;
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
 import type { QuantScheme, WeightSource } from './weight_source.ts';
 
@@ -171,7 +170,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
-    alloc.create(`result.readback.${i}`, READBACK_BYTES, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs
+    alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, D)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden row
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
 
   // Frequencies per rotated dimension, with whatever scaling the model asks for; Gemma 3's windowed
@@ -483,4 +482,4 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];
 
 // The passes themselves (encode, submit, read back): src/model/forward.ts.
-export { encodeForward, forward, readHidden, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';
+export { encodeForward, forward, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';

@@ -2,7 +2,7 @@ import { MapPacer, sleep } from './map_pacer.ts';
 
 /** Readback buffers a model has: at most this many forward passes can be in flight at once. */
 export const READBACK_RING = 4;
-/** Where a pass's logprobs land in its readback buffer (words), after its id. */
+/** Where a pass's logprobs (or the hidden row of a pass that stops at the final norm) land in its readback buffer (words), after its id. */
 export const READBACK_LOGPROBS_AT = 4;
 
 /**
