@@ -107,6 +107,22 @@ describe('tokenizer.json with SentencePiece-style BPE and byte fallback (from st
     expect(hf.isEndOfGeneration(2)).toBe(true);
   });
 
+  it('ends a text with what the post-processor appends (endIds), and nothing it puts in front', async () => {
+    const f = await openGGUF('stories260K/stories260K.gguf');
+    const special = (id: string) => ({ SpecialToken: { id, type_id: 0 } });
+    const template = (single: object[]) => ({
+      type: 'TemplateProcessing', single, pair: single,
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } },
+    });
+    const text = { Sequence: { id: 'A', type_id: 0 } };
+    const withPost = (post: object | null) => tokenizerFromHF({ ...spmTokenizerJson(f), post_processor: post }, { bos_token: '<s>', eos_token: '</s>' });
+    expect(hf.endIds).toEqual([]);
+    expect(withPost(template([special('<s>'), text])).endIds).toEqual([]); // Llama's: BOS in front only
+    expect(withPost(template([special('<s>'), text, special('</s>')])).endIds).toEqual([2]);
+    expect(withPost(template([text, special('</s>')])).endIds).toEqual([2]); // Qwen3-Embedding's shape
+    expect(tokenizerFromGGUF(f).endIds).toEqual([]); // no tokenizer.ggml.add_eos_token
+  });
+
   const oracle = JSON.parse(fixtureText('oracle/stories260K.llama-cpp.bos-only-256.json')) as { results: { generated_token_ids: number[]; full_text: string }[] };
   const story = oracle.results[0]!.full_text;
   const texts = ['Once upon a time', 'Lily wanted to', 'The cat', story, ...story.split('\n'), 'Émile ate 3 crêpes 🥞 at 10:30!', '  two leading spaces', 'tab\tand\nnewline'];
