@@ -5,6 +5,7 @@
  */
 import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
+import type { Pooling } from './model/config.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
 
 export interface EmbedOptions {
@@ -32,8 +33,11 @@ export interface EmbedRequest {
 
 /** Checks the options and tokenizes every input: strings as prompts plus the tokenizer's end tokens, id arrays as they are. */
 export function prepareEmbed(
-  input: unknown, o: EmbedOptions, target: { tokenizer: Tokenizer; vocab: number; nCtx: number; width: number },
+  input: unknown, o: EmbedOptions, target: { tokenizer: Tokenizer; vocab: number; nCtx: number; width: number; pooling?: Pooling },
 ): EmbedRequest {
+  if (target.pooling && target.pooling !== 'last' && target.pooling !== 'none') {
+    throw new EmberError('UNSUPPORTED', `the model's file says its embeddings are pooled by ${target.pooling} (pooling_type); emberlm embeds by the last token only`, { pooling: target.pooling });
+  }
   if (typeof o !== 'object' || o === null) bad('the embed options', 'an object', o);
   const normalize = boolOption('normalize', o.normalize) ?? true;
   const dimensions = intOption('dimensions', o.dimensions, 1, target.width) ?? target.width;

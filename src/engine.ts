@@ -192,7 +192,7 @@ export class Engine extends EventTarget {
       if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
       checkLost(this.current.gpu);
       const m = this.current;
-      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: m.nCtx, width: this.config.nEmbd });
+      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: m.nCtx, width: this.config.nEmbd, pooling: this.config.pooling });
       const run = this.runEmbed(r);
       this.embedding.add(run);
       const gone = () => this.embedding.delete(run);

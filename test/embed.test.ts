@@ -11,7 +11,8 @@ import { Engine } from '../src/engine.ts';
 import { embeddingFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
-import { hfToGGUF } from '../models/hf_to_gguf.ts';
+import { hfToGGUF, hfToGGUFFile } from '../models/hf_to_gguf.ts';
+import { meta, writeGGUF } from '../src/gguf/writer.ts';
 
 interface EmbeddingOracle { end_token: string; prompts: { text: string; ids: number[]; hidden: number[]; embedding: number[] }[] }
 const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/qwen3_embedding/qwen3_embedding.transformers.json'), 'utf8')) as EmbeddingOracle;
@@ -137,6 +138,25 @@ it('the folder written to GGUF (models/hf_to_gguf.ts) embeds each input\'s ids t
     for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-6);
   } finally {
     await engine.dispose();
+  }
+});
+
+it('a GGUF whose pooling_type is last embeds; mean, cls or rank pooling is refused with UNSUPPORTED', async () => {
+  const file = await hfToGGUFFile(embeddingFolder());
+  const withPooling = (type: number) => writeGGUF({ ...file, metadata: [...file.metadata, ['qwen3.pooling_type', meta.u32(type)]] });
+  const last = await Engine.load(withPooling(3), { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+  try {
+    expect(last.config.pooling).toBe('last');
+    expect(maxDiff((await last.embed(oracle.prompts[0].ids)).embeddings[0], oracle.prompts[0].embedding)).toBeLessThan(2e-6);
+  } finally {
+    await last.dispose();
+  }
+  const mean = await Engine.load(withPooling(1), { gpu: await testGpu(), contextLength: 64 });
+  try {
+    await expectEmberError(() => mean.embed('a'), 'UNSUPPORTED', /pooled by mean \(pooling_type\); emberlm embeds by the last token only/);
+    expect((await mean.complete('a', { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2); // generation is unaffected
+  } finally {
+    await mean.dispose();
   }
 });
 

@@ -72,6 +72,11 @@ export interface ModelConfig {
   readonly layerMoe: readonly boolean[];
   /** The mixtures' shape (src/model/moe_shape.ts), or null where no layer has one. */
   readonly moe: MoeShape | null;
+  /**
+   * How the file says an embedding is pooled (GGUF `<arch>.pooling_type`): `embed` takes the last token's, and refuses
+   * the others (mean, cls, rank); absent where the file says nothing.
+   */
+  readonly pooling?: Pooling;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -181,6 +186,10 @@ function positive(f: GGUFFile, key: string, v: number): number {
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
 const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
+/** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
+const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
+export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
+
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
@@ -276,7 +285,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const q35 = qwen35 ? qwen35Gguf(f, arch, nLayer) : null;
   // Mixtures of experts (Qwen3-MoE, Mixtral's llama files); refused for the architectures not read for them
   const moe = ggufMoe(f, arch, nLayer);
+  const pooling = POOLING[num('pooling_type', -1)];
   return Object.freeze({
+    ...(pooling ? { pooling } : {}),
     ...config, ...(q35 ? { layerDelta: Object.freeze(q35.layerDelta), delta: Object.freeze(q35.delta) } : {}),
     ...(moe ? { layerMoe: Object.freeze(moe.layerMoe), moe: Object.freeze(moe.moe) } : {}),
     ...(moe?.sharedFfn ? { nFf: moe.sharedFfn } : {}), // (a shared expert is the dense FFN: its width, not the experts')
