@@ -3,7 +3,7 @@
  * mutation of the same base file. GGUF: stories260K (F32 and Q8_0, from ../shared/models) and a
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
  * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
- * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert). Hugging Face: random folders from models/generate_hf.ts (a single safetensors
+ * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert). Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout) and random folders from models/generate_hf.ts (a single safetensors
  * file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { mulberry32 } from '../src/util/rng.ts';
 import { randomModelFile } from '../models/generate.ts';
 import { randomHFModel } from '../models/generate_hf.ts';
 import { ggufFields, type Field } from './gguf_fields.ts';
+import { embeddingFolder } from '../test/helpers/models.ts';
 import { int, jsonText, mutateBytes, mutateGGUFField, mutateJson, pick, type Rng } from './mutate.ts';
 
 export type CaseKind = 'gguf-bytes' | 'gguf-field' | 'safetensors' | 'config.json' | 'tokenizer.json' | 'tokenizer_config.json';
@@ -85,9 +86,14 @@ export function loadCorpus(): Corpus {
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
       hf('hf-qwen2-bf16-sharded', randomHFModel({ modelType: 'qwen2', dtype: 'BF16', sharded: true, nLayer: 1, seed: 8 })),
+      // Qwen3-Embedding's layout: the bare decoder's tensor names, a post-processor appending an end token
+      { name: 'qwen3_embedding', files: folderFiles(embeddingFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
   };
 }
+
+/** A folder's files, read into memory. */
+const folderFiles = (dir: string, names: string[]) => new Map(names.map((n) => [n, new Uint8Array(readFileSync(resolve(dir, n)))] as const));
 
 /** Case `index` of the campaign seeded `seed`. */
 export function makeCase(corpus: Corpus, seed: number, index: number): FuzzCase {

@@ -57,6 +57,8 @@ async function run(c: FuzzCase, dir: string): Promise<Pick<CaseResult, 'outcome'
       const vocab = engine.config.vocab;
       const bad = res.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
       if (bad !== undefined || typeof res.text !== 'string') return { outcome: 'wrong-output', message: `generated id ${bad} outside 0..${vocab - 1}` };
+      const [e] = (await engine.embed('Once upon a time')).embeddings; // the tokenizer's end tokens, the last hidden row
+      if (e.length !== engine.config.nEmbd || !e.every(Number.isFinite)) return { outcome: 'wrong-output', message: `an embedding of ${e.length} values (n_embd ${engine.config.nEmbd}), finite: ${e.every(Number.isFinite)}` };
       return { outcome: 'ok' };
     } finally {
       engine.dispose();
