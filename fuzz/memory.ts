@@ -47,9 +47,10 @@ export async function measure(cycles: number, modelPath: string, log?: (line: st
   for (let i = 0; i < cycles; i++) {
     const e = await Engine.load(modelPath, { contextLength: 128 });
     await e.complete('Once upon a time', { temperature: 0, topK: 0, topP: 1, maxTokens: 16 });
+    await e.embed(['Once upon a time', 'Lily wanted to']);
     e.dispose();
     good.push(await sample());
-    if ((i + 1) % 10 === 0) log?.(`load/generate/dispose ${i + 1}: ${fmt(good[i])}`);
+    if ((i + 1) % 10 === 0) log?.(`load/generate/embed/dispose ${i + 1}: ${fmt(good[i])}`);
   }
   const broken = halfBrokenModel();
   const failed: Sample[] = [];
@@ -90,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(JSON.stringify({ cycles, from: from + 1, good: delta(good), failed: delta(failed) }));
     return;
   }
-  console.log(growth('load -> generate -> dispose', good));
+  console.log(growth('load -> generate -> embed -> dispose', good));
   console.log(growth('failed loads', failed));
 }
 
