@@ -4,8 +4,9 @@
  * token), each text's ids and its last token's final hidden state, L2-normalised; then how embedding shares the engine
  * with generation, and what it refuses.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { embeddingFolder, sharedModelPath } from './helpers/models.ts';
@@ -138,6 +139,25 @@ it('the folder written to GGUF (models/hf_to_gguf.ts) embeds each input\'s ids t
     for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-6);
   } finally {
     await engine.dispose();
+  }
+});
+
+it('a bare decoder whose config is untied but which has no LM head (Qwen3-Embedding-8B\'s) loads, its embedding standing in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emberlm-untied-'));
+  try {
+    const from = embeddingFolder();
+    for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(join(from, f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(from, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, tie_word_embeddings: false }));
+    const engine = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+    try {
+      expect(engine.config.tiedEmbeddings).toBe(true);
+      expect(maxDiff((await engine.embed(texts[2])).embeddings[0], oracle.prompts[2].embedding)).toBeLessThan(2e-6);
+    } finally {
+      await engine.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

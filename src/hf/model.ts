@@ -61,7 +61,9 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const configJson = await requiredJson(folder, 'config.json');
   const path = typeof base === 'string' || base instanceof URL ? String(base) : folder.label('');
   const folderName = folder.name ?? (path.replace(/\/+$/, '').split('/').pop() || 'model');
-  const { config, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
+  const read = configFromHF(configJson, folder.label('config.json'), folderName);
+  const extra = read.extra;
+  let config = read.config;
 
   const baseTokenizer = await folderTokenizer(folder);
   if (baseTokenizer.vocabSize > config.vocab) {
@@ -71,7 +73,10 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const eosTokenIds = eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), baseTokenizer);
   const tokenizer = withEos(baseTokenizer, eosTokenIds);
 
-  const set = await openTensors(folder);
+  const { set, bare } = await openTensors(folder);
+  // A bare decoder has no LM head, whatever its config says (Qwen3-Embedding-8B's: untied): its embedding stands in, as
+  // llama.cpp takes token_embd for a missing output; its generations mean nothing, its embeddings are what it is for.
+  if (bare && !config.tiedEmbeddings && !set.tensors.has('lm_head.weight')) config = Object.freeze({ ...config, tiedEmbeddings: true });
   try {
     const weights = hfWeights(set, config, extra, folder.label(''));
     validate(set, weights.name, config, extra);
@@ -117,7 +122,7 @@ async function requiredJson(folder: ModelFolder, file: string, how?: string): Pr
   return v;
 }
 
-async function openTensors(folder: ModelFolder): Promise<TensorSet> {
+async function openTensors(folder: ModelFolder): Promise<{ set: TensorSet; bare: boolean }> {
   return underModel(await openFiles(folder));
 }
 
@@ -125,11 +130,11 @@ async function openTensors(folder: ModelFolder): Promise<TensorSet> {
  * A checkpoint saved from the bare decoder (Qwen3-Embedding's: embed_tokens.weight, layers.N..., norm.weight) names its
  * tensors as the full model's do under `model.`: they are looked up by those names.
  */
-function underModel(set: TensorSet): TensorSet {
+function underModel(set: TensorSet): { set: TensorSet; bare: boolean } {
   const names = [...set.tensors.keys()];
-  if (!set.tensors.has('embed_tokens.weight') || names.some((n) => n.startsWith('model.'))) return set;
+  if (!set.tensors.has('embed_tokens.weight') || names.some((n) => n.startsWith('model.'))) return { set, bare: false };
   const tensors = new Map(names.map((n) => [n === 'lm_head.weight' ? n : `model.${n}`, set.tensors.get(n)!] as const));
-  return { tensors, close: () => set.close() };
+  return { set: { tensors, close: () => set.close() }, bare: true };
 }
 
 async function openFiles(folder: ModelFolder): Promise<TensorSet> {
