@@ -191,8 +191,8 @@ export class Engine extends EventTarget {
     try {
       if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
       checkLost(this.current.gpu);
-      const m = this.current;
-      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: m.nCtx, width: this.config.nEmbd, pooling: this.config.pooling });
+      const { config, nCtx } = this.current;
+      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: config.vocab, nCtx, width: config.nEmbd, pooling: config.pooling });
       const run = this.runEmbed(r);
       this.embedding.add(run);
       const gone = () => this.embedding.delete(run);

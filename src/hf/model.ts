@@ -61,14 +61,12 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const configJson = await requiredJson(folder, 'config.json');
   const path = typeof base === 'string' || base instanceof URL ? String(base) : folder.label('');
   const folderName = folder.name ?? (path.replace(/\/+$/, '').split('/').pop() || 'model');
-  const read = configFromHF(configJson, folder.label('config.json'), folderName);
-  const extra = read.extra;
-  let config = read.config;
+  const { config: declared, extra } = configFromHF(configJson, folder.label('config.json'), folderName);
 
   const baseTokenizer = await folderTokenizer(folder);
-  if (baseTokenizer.vocabSize > config.vocab) {
+  if (baseTokenizer.vocabSize > declared.vocab) {
     // fewer tokens than embedding rows is a padded embedding (Qwen); more cannot be run
-    throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: ${baseTokenizer.vocabSize} tokens, but config.json field vocab_size is ${config.vocab}`, { file: folder.label('tokenizer.json'), field: 'vocab_size' });
+    throw new EmberError('BAD_MODEL', `${folder.label('tokenizer.json')}: ${baseTokenizer.vocabSize} tokens, but config.json field vocab_size is ${declared.vocab}`, { file: folder.label('tokenizer.json'), field: 'vocab_size' });
   }
   const eosTokenIds = eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), baseTokenizer);
   const tokenizer = withEos(baseTokenizer, eosTokenIds);
@@ -76,7 +74,8 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const { set, bare } = await openTensors(folder);
   // A bare decoder has no LM head, whatever its config says (Qwen3-Embedding-8B's: untied): its embedding stands in, as
   // llama.cpp takes token_embd for a missing output; its generations mean nothing, its embeddings are what it is for.
-  if (bare && !config.tiedEmbeddings && !set.tensors.has('lm_head.weight')) config = Object.freeze({ ...config, tiedEmbeddings: true });
+  const headless = bare && !declared.tiedEmbeddings && !set.tensors.has('lm_head.weight');
+  const config = headless ? Object.freeze({ ...declared, tiedEmbeddings: true }) : declared;
   try {
     const weights = hfWeights(set, config, extra, folder.label(''));
     validate(set, weights.name, config, extra);

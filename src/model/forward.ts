@@ -130,7 +130,8 @@ export async function submitForward(
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
-  const hidden = s.head === 'hidden' ? m.config.nEmbd : 0; // words after the id
+  // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the hidden row of a pass that embeds.
+  const extra = s.head === 'hidden' ? { from: b.hidden, words: m.config.nEmbd } : logprobs ? { from: m.sampler.lp, words: LOGPROBS_WORDS } : null;
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
@@ -138,10 +139,9 @@ export async function submitForward(
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
   encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
-  if (logprobs) enc.copyBufferToBuffer(m.sampler.lp, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, LOGPROBS_WORDS * 4);
-  if (hidden) enc.copyBufferToBuffer(b.hidden, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, hidden * 4);
+  if (extra) enc.copyBufferToBuffer(extra.from, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, extra.words * 4);
   gpu.device.queue.submit([enc.finish()]);
-  const words = m.readback.readWords(slot, n, logprobs || hidden ? READBACK_LOGPROBS_AT + (hidden || LOGPROBS_WORDS) : 1);
+  const words = m.readback.readWords(slot, n, extra ? READBACK_LOGPROBS_AT + extra.words : 1);
   const id = words.then((w) => w[0]);
   const fed = tokens ? Array.from(tokens) : [];
   const ran = id.then((v) => {
@@ -152,15 +152,12 @@ export async function submitForward(
     return v;
   });
   void ran.catch(() => {}); // a discarded step's failure is nobody's to see
-  if (hidden) {
-    const row = ran.then(() => words).then((w) => new Float32Array(w.buffer, w.byteOffset + READBACK_LOGPROBS_AT * 4, hidden));
-    void row.catch(() => {});
-    return { wait: () => m.readback.wait(ran), hidden: () => row };
-  }
-  if (!logprobs) return { wait: () => m.readback.wait(ran) };
-  const reported = ran.then(() => words).then((w) => decodeLogprobs(w.subarray(READBACK_LOGPROBS_AT)));
-  void reported.catch(() => {});
-  return { wait: () => m.readback.wait(ran), logprobs: () => reported };
+  const wait = () => m.readback.wait(ran);
+  if (!extra) return { wait };
+  const after = ran.then(() => words).then((w) => w.subarray(READBACK_LOGPROBS_AT)); // the words after the id
+  void after.catch(() => {});
+  if (s.head === 'hidden') return { wait, hidden: () => after.then((w) => new Float32Array(w.buffer, w.byteOffset, w.length)) };
+  return { wait, logprobs: () => after.then(decodeLogprobs) };
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

@@ -116,10 +116,11 @@ class HFWrappedTokenizer implements Tokenizer {
     this.eosId = idOf('eos_token');
     if (this.eosId !== null) this.eogIds.add(this.eosId);
     const addBos = config['add_bos_token'];
-    this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : this.postProcessorAddsBos());
     // The library builds some parts (the post-processor) only when it first encodes: a malformed one
     // must fail here, at load, not in the middle of a generation.
-    this.endIds = this.postProcessorEnd();
+    const wrap = this.postProcessorWrap();
+    this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : wrap.before[0] === this.bosId);
+    this.endIds = wrap.after;
     const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
     const outside = probe.find((id) => !(id >= 0 && id < this.vocabSize));
     if (probe.length === 0 || outside !== undefined) {
@@ -135,18 +136,16 @@ class HFWrappedTokenizer implements Tokenizer {
     return text === undefined ? null : (this.full.token_to_id(text) ?? null);
   }
 
-  /** Whether the model's own post-processor prepends BOS (the HF default when add_bos_token is not set). */
-  private postProcessorAddsBos(): boolean {
-    const ids = this.full.encode('a', { add_special_tokens: true }).ids;
-    return ids[0] === this.bosId;
-  }
-
-  /** The special tokens the post-processor puts after a text (its template's end), found by encoding one. */
-  private postProcessorEnd(): number[] {
+  /**
+   * What the model's own post-processor puts around a text, found by encoding one: in front (BOS, the HF default when
+   * add_bos_token is not set) and after it, its special tokens (Qwen3-Embedding's end token).
+   */
+  private postProcessorWrap(): { before: number[]; after: number[] } {
     const plain = this.full.encode('a', { add_special_tokens: false }).ids;
     const whole = this.full.encode('a', { add_special_tokens: true }).ids;
     const at = whole.findIndex((_, i) => plain.every((id, j) => whole[i + j] === id));
-    return at < 0 ? [] : whole.slice(at + plain.length).filter((id) => this.specialIds.has(id));
+    if (at < 0) return { before: whole, after: [] };
+    return { before: whole.slice(0, at), after: whole.slice(at + plain.length).filter((id) => this.specialIds.has(id)) };
   }
 
   encode(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {
