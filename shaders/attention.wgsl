@@ -59,7 +59,7 @@ struct Params {
   mscale: f32,
   temp_beta: f32, // q's temperature (q_temperature, shaders/kv_write.wgsl)
   temp_floor: u32,
-  pad0: u32,
+  bidirectional: u32, // prefill: a query also sees the pass's later keys (embedding models such as EmbeddingGemma)
   pad1: u32,
 }
 
@@ -105,6 +105,15 @@ fn tanh4(x: vec4<f32>) -> vec4<f32> {
 fn first_key(n_keys: u32) -> u32 {
   if (p.window > 0u && n_keys > p.window) { return n_keys - p.window; }
   return 0u;
+}
+
+// One past the last key a query at key count n_keys sees: itself when causal; with bidirectional attention, the keys of
+// the pass after it too, as far as the window reaches (window - 1 keys on either side of a query: symmetric).
+fn key_end(n_keys: u32) -> u32 {
+  if (p.bidirectional == 0u) { return n_keys; }
+  let pass_end = step.pos + step.n_tokens;
+  if (p.window > 0u) { return min(pass_end, n_keys + p.window - 1u); }
+  return pass_end;
 }
 
 // Vec4s of a head dimension this invocation owns in the V pass: lid, lid + WG, ... below MAXD4.
@@ -257,13 +266,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   }
   var span: Span;
   for (var qi = 0u; qi < NQ; qi++) {
-    let n_keys = step.pos + min(t0 + qi / GROUP, step.n_tokens - 1u) + 1u; // causal: keys 0..pos+t
+    let n_keys = step.pos + min(t0 + qi / GROUP, step.n_tokens - 1u) + 1u; // keys 0..pos+t (causal)
     span.lo[qi] = first_key(n_keys);
-    span.hi[qi] = n_keys;
+    span.hi[qi] = key_end(n_keys);
   }
   workgroupBarrier();
   init_state();
-  attend(first_key(step.pos + t0 + 1u), step.pos + t0 + n_t, kvh, lid, &span);
+  attend(first_key(step.pos + t0 + 1u), key_end(step.pos + t0 + n_t), kvh, lid, &span);
   for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 

@@ -79,11 +79,11 @@ fn prefill_dims(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
       let q = qkv4(t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
       q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), q, d4 < MAXD4);
     }
-    let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
+    let n_keys = step.pos + t + 1u; // keys 0..pos+t (causal)
     q_lo[qi / 4u][qi % 4u] = first_key(n_keys);
-    q_hi[qi / 4u][qi % 4u] = n_keys;
+    q_hi[qi / 4u][qi % 4u] = key_end(n_keys);
   }
-  attend_dims(first_key(step.pos + t0 + 1u), step.pos + t0 + n_t, kvh, lid);
+  attend_dims(first_key(step.pos + t0 + 1u), key_end(step.pos + t0 + n_t), kvh, lid);
   for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
 }
 

@@ -214,6 +214,6 @@ fn prefill_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
     sh_q[i] = qkv4(t * row_len + (kvh * GROUP + i / MAXD4) * p.head_dim, i % MAXD4) * p.scale;
   }
   workgroupBarrier();
-  let n_keys = step.pos + t + 1u; // causal: keys 0..pos+t
-  for (var q0 = 0u; q0 < GROUP; q0 += 4u) { write_flat(attend_flat(first_key(n_keys), n_keys, kvh, lid, q0), q0, t, kvh, lid); }
+  let n_keys = step.pos + t + 1u; // keys 0..pos+t (causal)
+  for (var q0 = 0u; q0 < GROUP; q0 += 4u) { write_flat(attend_flat(first_key(n_keys), key_end(n_keys), kvh, lid, q0), q0, t, kvh, lid); }
 }

@@ -141,14 +141,21 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [4, 2, 32, 100, 1, 8, 8, 15, 0], // decode far past the window, softcap
     [2, 1, 256, 20, 3, 0, 512, 0, 0], // Gemma's head_dim 256
     [4, 2, 256, 300, 2, 10, 11, 5, 0],
-  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg) => {
+    // bidirectional (1): a query also sees the pass's later keys (EmbeddingGemma), window - 1 either side
+    [4, 2, 16, 0, 30, 0, 512, 0, 0, 1],
+    [4, 2, 16, 0, 30, 6, 512, 0, 0, 1],
+    [4, 2, 16, 10, 12, 4, 512, 0, 0, 1], // after cached positions: those and the pass's keys
+    [3, 1, 4, 0, 40, 0, 512, 0, 0, 1],
+    [9, 3, 64, 0, 70, 0, 512, 0, 32, 1],
+    [2, 1, 256, 0, 20, 5, 512, 0, 0, 1],
+  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi = 0) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
     const r = rng(headDim * 7 + pos);
     const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
-    const o = { scale, window, cacheLen: ring, softcap };
+    const o = { scale, window, cacheLen: ring, softcap, bidirectional: bi === 1 };
     // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
     // and prefill_flat (as decode_flat: subgroups of 4 or more).
     const modes = [

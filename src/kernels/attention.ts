@@ -29,7 +29,7 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['mscale', 'f32'],
   ['temp_beta', 'f32'],
   ['temp_floor', 'u32'],
-  ['pad0', 'u32'],
+  ['bidirectional', 'u32'],
   ['pad1', 'u32'],
 ] as const);
 export const ATTENTION_SOURCE = source;
@@ -204,7 +204,9 @@ export interface AttentionArgs extends KvCacheArgs {
   nKv: number;
   headDim: number;
   scale: number; // multiplies q.k
-  window: number; // keys pos-window+1..pos; 0 = all
+  window: number; // keys pos-window+1..pos (with bidirectional, ..pos+window-1 too); 0 = all
+  /** The prefill's queries also see the pass's later keys (EmbeddingGemma's attention); decode stays causal. */
+  bidirectional?: boolean;
   softcap: number; // 0 = off
   rope: RopeTable; // decode rotates q and the new k itself
   nSplit: number; // decode: workgroups per kv head (decodeSplits)
@@ -305,7 +307,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
         softcap: a.softcap, n_split: a.nSplit,
         n_rot: a.rope.nRot, neox: a.rope.neox ? 1 : 0, long_from: a.rope.longFrom, mscale: a.rope.mscale,
-        temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, pad0: 0, pad1: 0,
+        temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, bidirectional: a.bidirectional ? 1 : 0, pad1: 0,
       },
       step: a.step,
       bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d: null where the entry point does not use it

@@ -78,9 +78,10 @@ export interface AttentionOptions {
   window?: number; // keys pos-window+1..pos; 0 = all
   softcap?: number; // scores = cap * tanh(scores / cap); 0 = off
   cacheLen?: number; // rows of the K/V ring
+  bidirectional?: boolean; // a query also sees the later keys of the pass, window - 1 of them at most
 }
 
-/** Causal GQA attention of T queries (at pos..pos+T) over the caches. Returns (T, q_dim). */
+/** GQA attention of T queries (at pos..pos+T) over the caches, causal unless o.bidirectional. Returns (T, q_dim). */
 export function attentionRef(s: { nHead: number; nKv: number; headDim: number }, qkv: Float32Array, T: number, pos: number, kCache: Float32Array, vCache: Float32Array, o: AttentionOptions = {}): Float32Array {
   const hd = s.headDim;
   const qDim = s.nHead * hd;
@@ -89,8 +90,8 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
   const scale = o.scale ?? 1 / Math.sqrt(hd);
   const cacheLen = o.cacheLen ?? Infinity;
   for (let t = 0; t < T; t++) {
-    const n = pos + t + 1;
-    const first = o.window && n > o.window ? n - o.window : 0;
+    const first = o.window && pos + t + 1 > o.window ? pos + t + 1 - o.window : 0;
+    const n = !o.bidirectional ? pos + t + 1 : o.window ? Math.min(pos + T, pos + t + o.window) : pos + T; // one past the last key
     for (let h = 0; h < s.nHead; h++) {
       const kvh = Math.floor(h / (s.nHead / s.nKv));
       const q = qkv.subarray(t * (qDim + 2 * kvDim) + h * hd, t * (qDim + 2 * kvDim) + (h + 1) * hd);
