@@ -126,21 +126,21 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
   // workgroup size (8 on lavapipe), 16 = a GPU's, 32 its earlier one. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
   it.each([
-    [4, 2, 8, 0, 5, 0, 512, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
-    [8, 4, 8, 30, 1, 0, 512, 0, 32],
-    [2, 2, 64, 70, 3, 0, 512, 0, 0],
-    [4, 1, 128, 0, 100, 0, 512, 0, 0],
-    [3, 1, 4, 9, 40, 0, 512, 0, 0], // 3 queries per workgroup (1 token)
-    [3, 1, 4, 9, 40, 0, 512, 0, 32],
-    [2, 1, 96, 200, 1, 0, 512, 0, 0],
-    [9, 3, 64, 150, 1, 0, 512, 0, 0],
-    [9, 3, 64, 0, 70, 0, 512, 0, 32], // past one tile of keys
-    [9, 3, 64, 0, 70, 0, 512, 0, 16],
-    [4, 2, 16, 0, 30, 12, 512, 0, 0], // window inside one prefill pass
-    [4, 2, 16, 40, 6, 12, 17, 0, 0], // ring of W - 1 + T rows, wrapped
-    [4, 2, 32, 100, 1, 8, 8, 15, 0], // decode far past the window, softcap
-    [2, 1, 256, 20, 3, 0, 512, 0, 0], // Gemma's head_dim 256
-    [4, 2, 256, 300, 2, 10, 11, 5, 0],
+    [4, 2, 8, 0, 5, 0, 512, 0, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
+    [8, 4, 8, 30, 1, 0, 512, 0, 32, 0],
+    [2, 2, 64, 70, 3, 0, 512, 0, 0, 0],
+    [4, 1, 128, 0, 100, 0, 512, 0, 0, 0],
+    [3, 1, 4, 9, 40, 0, 512, 0, 0, 0], // 3 queries per workgroup (1 token)
+    [3, 1, 4, 9, 40, 0, 512, 0, 32, 0],
+    [2, 1, 96, 200, 1, 0, 512, 0, 0, 0],
+    [9, 3, 64, 150, 1, 0, 512, 0, 0, 0],
+    [9, 3, 64, 0, 70, 0, 512, 0, 32, 0], // past one tile of keys
+    [9, 3, 64, 0, 70, 0, 512, 0, 16, 0],
+    [4, 2, 16, 0, 30, 12, 512, 0, 0, 0], // window inside one prefill pass
+    [4, 2, 16, 40, 6, 12, 17, 0, 0, 0], // ring of W - 1 + T rows, wrapped
+    [4, 2, 32, 100, 1, 8, 8, 15, 0, 0], // decode far past the window, softcap
+    [2, 1, 256, 20, 3, 0, 512, 0, 0, 0], // Gemma's head_dim 256
+    [4, 2, 256, 300, 2, 10, 11, 5, 0, 0],
     // bidirectional (1): a query also sees the pass's later keys (EmbeddingGemma), window - 1 either side
     [4, 2, 16, 0, 30, 0, 512, 0, 0, 1],
     [4, 2, 16, 0, 30, 6, 512, 0, 0, 1],
@@ -148,7 +148,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [3, 1, 4, 0, 40, 0, 512, 0, 0, 1],
     [9, 3, 64, 0, 70, 0, 512, 0, 32, 1],
     [2, 1, 256, 0, 20, 5, 512, 0, 0, 1],
-  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi = 0) => {
+  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
