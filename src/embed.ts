@@ -1,16 +1,41 @@
 /**
- * Text embeddings from a decoder (Qwen3-Embedding's recipe): each input runs through the model as a prompt, ended by the
- * tokens its tokenizer puts after a text; the embedding is the final norm's output at the last token, L2-normalised.
- * Here: the request's checks and the pooling; the passes run in Engine.embed.
+ * Text embeddings from a decoder: each input runs through the model as a prompt, ended by the tokens its tokenizer puts
+ * after a text, and the final norm's output is pooled: at the last token (Qwen3-Embedding's recipe, and the default), or
+ * as a sentence-transformers folder's modules say (EmbeddingGemma: the mean of every token's row, two Dense layers),
+ * then L2-normalised. Here: the request's checks and the pooling; the passes run in Engine.embed.
  */
 import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
-import type { Pooling } from './model/config.ts';
+import type { ModelConfig } from './model/config.ts';
+import type { Model } from './model/model.ts';
+import { applyDense, type SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
 
+/**
+ * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
+ * GGUF names (pooling_type; the last token's where it names none), normalised.
+ */
+export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize' | 'prompts'>;
+
+/** The model's recipe, or the UNSUPPORTED error an embedding of it raises (a reranker's rank pooling). */
+export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null | undefined): EmbedRecipe | EmberError {
+  if (sentence) return sentence;
+  const p = config.pooling ?? 'last';
+  if (p === 'rank') return new EmberError('UNSUPPORTED', "the model's file says its outputs are pooled by rank (pooling_type: a reranker's score); emberlm embeds by the last token, the mean or the first token", { pooling: p });
+  return { pooling: p === 'none' ? 'last' : p, dense: [], normalize: true, prompts: {} };
+}
+
+/** The width of an embedding: the last Dense layer's, else the model's. */
+export const embedWidth = (r: EmbedRecipe, nEmbd: number) => r.dense.at(-1)?.outFeatures ?? nEmbd;
+
 export interface EmbedOptions {
-  /** Divide each embedding by its L2 norm (default true, as Qwen3-Embedding and the OpenAI API do). */
+  /**
+   * Divide each embedding by its L2 norm (default true, as Qwen3-Embedding and the OpenAI API do; for a
+   * sentence-transformers folder, whether its modules end in Normalize).
+   */
   normalize?: boolean;
+  /** A prompt the model's folder names (config_sentence_transformers.json: EmbeddingGemma's "query", "document", ...), put in front of each text. */
+  promptName?: string;
   /** Keep the first `dimensions` values (Matryoshka models such as Qwen3-Embedding), before normalising (default: all). */
   dimensions?: number;
   signal?: AbortSignal;
@@ -29,44 +54,82 @@ export interface EmbedRequest {
   normalize: boolean;
   dimensions: number;
   signal: AbortSignal | undefined;
+  recipe: EmbedRecipe;
+  /** Each input in one pass, none of it from the KV cache (EmbedTarget.onePass). */
+  onePass: boolean;
 }
 
-/** Checks the options and tokenizes every input: strings as prompts plus the tokenizer's end tokens, id arrays as they are. */
-export function prepareEmbed(
-  input: unknown, o: EmbedOptions, target: { tokenizer: Tokenizer; vocab: number; nCtx: number; width: number; pooling?: Pooling },
-): EmbedRequest {
-  if (target.pooling && target.pooling !== 'last' && target.pooling !== 'none') {
-    throw new EmberError('UNSUPPORTED', `the model's file says its embeddings are pooled by ${target.pooling} (pooling_type); emberlm embeds by the last token only`, { pooling: target.pooling });
-  }
+/** What an embedding request is checked against. `onePass`: the most tokens of an input, where each runs in one pass. */
+export interface EmbedTarget { tokenizer: Tokenizer; vocab: number; nCtx: number; onePass: number | null; recipe: EmbedRecipe; width: number }
+
+/**
+ * The target of a loaded model: an input runs in one pass where the model attends both ways (a token's K and V depend
+ * on later tokens) or pools every row (each row comes from that pass; none from a cached prefix).
+ */
+export function embedTarget(m: Model, tokenizer: Tokenizer, recipe: EmbedRecipe): EmbedTarget {
+  const onePass = m.config.bidirectional || m.hiddenRows ? m.maxBatch : null;
+  return { tokenizer, vocab: m.config.vocab, nCtx: m.nCtx, onePass, recipe, width: embedWidth(recipe, m.config.nEmbd) };
+}
+
+/** Checks the options and tokenizes every input: strings (after the named prompt) as prompts plus the tokenizer's end tokens, id arrays as they are. */
+export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarget): EmbedRequest {
   if (typeof o !== 'object' || o === null) bad('the embed options', 'an object', o);
-  const normalize = boolOption('normalize', o.normalize) ?? true;
+  const { recipe } = target;
+  const normalize = boolOption('normalize', o.normalize) ?? recipe.normalize;
   const dimensions = intOption('dimensions', o.dimensions, 1, target.width) ?? target.width;
   const signal = signalOption(o.signal);
+  const prompt = promptText(recipe, o.promptName);
   const list = isOneInput(input) ? [input] : input;
   if (!Array.isArray(list) || list.length === 0) bad('the input', 'a string, an array of token ids, or a non-empty array of them', input);
   const { tokenizer: tok } = target;
   const seqs = (list as unknown[]).map((one, i) => {
     checkPrompt(one, target.vocab);
-    const ids = typeof one === 'string' ? [...tok.encode(one, { addBos: tok.addBos }), ...tok.endIds] : [...(one as number[])];
+    const ids = typeof one === 'string' ? [...tok.encode(prompt + one, { addBos: tok.addBos }), ...tok.endIds] : [...(one as number[])];
     if (ids.length === 0) bad(`input[${i}]`, 'a text or ids of at least one token', one);
     if (ids.length > target.nCtx) {
       throw new EmberError('CONTEXT_OVERFLOW', `input[${i}] is ${ids.length} tokens, past the context of ${target.nCtx}`, { input: i, tokens: ids.length, nCtx: target.nCtx });
     }
+    if (target.onePass !== null && ids.length > target.onePass) {
+      const why = `this model embeds each input in one pass, of at most ${target.onePass} tokens (the load's maxBatch)`;
+      throw new EmberError('CONTEXT_OVERFLOW', `input[${i}] is ${ids.length} tokens: ${why}`, { input: i, tokens: ids.length, maxBatch: target.onePass });
+    }
     return ids;
   });
-  return { seqs, normalize, dimensions, signal };
+  return { seqs, normalize, dimensions, signal, recipe, onePass: target.onePass !== null };
+}
+
+/** The text of the prompt named (none: ''). */
+function promptText(recipe: EmbedRecipe, name: unknown): string {
+  if (name === undefined) return '';
+  if (typeof name === 'string' && Object.hasOwn(recipe.prompts, name)) return recipe.prompts[name];
+  const names = Object.keys(recipe.prompts);
+  return bad('promptName', names.length ? `one of the model's prompts (${names.join(', ')})` : 'left out: the model names no prompts', name);
 }
 
 /** One input, not a list: a string, or an array of numbers (token ids; [] is left to be refused as empty). */
 const isOneInput = (v: unknown) => typeof v === 'string' || (Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number'));
 
-/** The embedding of one input from the final norm's output at its last token. */
-export function pool(hidden: Float32Array, r: Pick<EmbedRequest, 'normalize' | 'dimensions'>): Float32Array {
-  const e = hidden.slice(0, r.dimensions);
-  if (!e.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the model\'s final hidden state is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
+/**
+ * The embedding of one input from the final norm's output: `hidden` holds its last row, or every row (`rows` of them)
+ * where the recipe pools them; then the Dense layers, the first `dimensions` values, and the L2 normalisation.
+ */
+export function pool(hidden: Float32Array, rows: number, r: Pick<EmbedRequest, 'normalize' | 'dimensions' | 'recipe'>): Float32Array {
+  const { recipe } = r;
+  const width = hidden.length / rows;
+  const row = (t: number) => hidden.subarray(t * width, (t + 1) * width);
+  const pooled = recipe.pooling === 'mean' ? meanOf(hidden, rows, width) : recipe.pooling === 'cls' ? row(0) : row(rows - 1);
+  if (!pooled.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the model\'s final hidden state is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
+  const e = applyDense(pooled, recipe.dense).slice(0, r.dimensions);
   if (!r.normalize) return e;
   let sum = 0;
   for (const v of e) sum += v * v;
   const scale = 1 / Math.max(Math.sqrt(sum), 1e-12); // torch.nn.functional.normalize's eps
   return e.map((v) => v * scale);
+}
+
+/** The mean of `rows` rows, summed in float64 (sentence-transformers sums in float32; the difference is rounding). */
+function meanOf(hidden: Float32Array, rows: number, width: number): Float32Array {
+  const sum = new Float64Array(width);
+  for (let t = 0; t < rows; t++) for (let i = 0; i < width; i++) sum[i] += hidden[t * width + i];
+  return Float32Array.from(sum, (v) => v / rows);
 }

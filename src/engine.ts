@@ -4,7 +4,7 @@ import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
-import { pool, prepareEmbed, type EmbedOptions, type EmbedRequest, type EmbeddingResult } from './embed.ts';
+import { embedRecipe, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbedRequest, type EmbeddingResult } from './embed.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
@@ -117,6 +117,8 @@ export class Engine extends EventTarget {
   readonly tokenizer: Tokenizer;
   /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
   readonly chatTemplate: string | null;
+  /** How `embed` pools the final norm's rows (src/embed.ts), or why it cannot. */
+  private readonly recipe: EmbedRecipe | EmberError;
 
   private constructor(
     loaded: LoadedModel,
@@ -129,6 +131,7 @@ export class Engine extends EventTarget {
     if (waitSpins(loaded.model.gpu)) this.tuning.decodeAhead = 3;
     this.tokenizer = loaded.tokenizer;
     this.chatTemplate = loaded.chatTemplate;
+    this.recipe = embedRecipe(loaded.model.config, loaded.sentence);
     this.watch(this.current.gpu);
   }
 
@@ -183,16 +186,16 @@ export class Engine extends EventTarget {
   /**
    * Embeds each input (a string, token ids, or a list of them): its tokens (a string's ended by the tokenizer's end
    * tokens, `tokenizer.endIds`) run through the model in the KV cache's turn, as a prompt would, and the final norm's
-   * output at the last token is its embedding, L2-normalised unless `normalize: false`: the recipe of decoder
-   * embedding models such as Qwen3-Embedding (any model gives one; only they are trained for it). The KV cache then
-   * holds the last input, as after a generation (a chat's next turn runs its prompt again).
+   * output is pooled as src/embed.ts says (the last token's, L2-normalised, by default: Qwen3-Embedding's recipe; a
+   * sentence-transformers folder's modules: EmbeddingGemma's mean and Dense layers). The KV cache then holds the last
+   * input, as after a generation (a chat's next turn runs its prompt again).
    */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
     try {
       if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
       checkLost(this.current.gpu);
-      const { config, nCtx } = this.current;
-      const r = prepareEmbed(input, opts, { tokenizer: this.tokenizer, vocab: config.vocab, nCtx, width: config.nEmbd, pooling: config.pooling });
+      if (this.recipe instanceof EmberError) throw this.recipe;
+      const r = prepareEmbed(input, opts, embedTarget(this.current, this.tokenizer, this.recipe));
       const run = this.runEmbed(r);
       this.embedding.add(run);
       const gone = () => this.embedding.delete(run);
@@ -216,10 +219,10 @@ export class Engine extends EventTarget {
         if (stop() || !(await this.scheduler.acquire(me)) || stop()) throw stopped();
         try {
           checkLost(this.current.gpu);
-          const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, true, stop, false);
+          const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
           if (!step) throw stopped();
           await step.wait();
-          embeddings.push(pool(await step.hidden!(), r));
+          embeddings.push(pool(await step.hidden!(), this.current.hiddenRows ? seq.length : 1, r));
         } finally {
           this.scheduler.release(me);
         }
@@ -237,6 +240,7 @@ export class Engine extends EventTarget {
   private prepare(prompt: string | readonly number[], o: GenerateOptions): Request {
     if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
     checkLost(this.current.gpu);
+    if (this.config.bidirectional) throw new EmberError('UNSUPPORTED', `${this.config.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not generate`);
     return prepareRequest(prompt, o, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: this.current.nCtx });
   }
 

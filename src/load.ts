@@ -13,6 +13,7 @@ import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
+import type { SentenceModules } from './hf/sentence.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
 import { folderChatTemplate } from './chat/template.ts';
 import type { FileCache } from './loader/file_cache.ts';
@@ -26,7 +27,7 @@ import { autotuneDefault } from './kernels/autotune.ts';
 export interface LoadOptions {
   /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
   contextLength?: number;
-  /** Prompt tokens per prefill pass (default 256). */
+  /** Prompt tokens per prefill pass (default 256; an embedding model that runs each input in one pass: the context, at most 2,048). */
   maxBatch?: number;
   /** Weight storage: 'auto' keeps the file's types (default). */
   quant?: QuantScheme;
@@ -88,7 +89,15 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
   chatTemplate: string | null;
+  /** A sentence-transformers folder's pooling, Dense layers and prompts (EmbeddingGemma), or null. */
+  sentence: SentenceModules | null;
 }
+
+/**
+ * maxBatch by default: 256, or for a model that embeds each input in one pass (bidirectional attention, every row
+ * pooled) the context up to 2,048 tokens (EmbeddingGemma's), so that an input may fill it.
+ */
+const defaultMaxBatch = (c: ModelConfig, nCtx: number) => (c.bidirectional || c.pooling === 'mean' || c.pooling === 'cls' ? Math.min(nCtx, 2048) : 256);
 
 /**
  * Loads `input` onto `opts.gpu`, or onto the shared device for `opts.gpuOptions` (acquired here, and
@@ -108,7 +117,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
   };
   const build = async (
-    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string,
+    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, sentence: SentenceModules | null = null,
   ): Promise<LoadedModel> => {
     const nCtx = nCtxOf(config);
     let weights = sourceWeights;
@@ -124,7 +133,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     try {
       const model = await buildModel(gpu, weights, config, {
         nCtx,
-        maxBatch: Math.min(opts.maxBatch ?? 256, nCtx),
+        maxBatch: Math.min(opts.maxBatch ?? defaultMaxBatch(config, nCtx), nCtx),
         quant,
         kvCache,
         nValid: tokenizer.vocabSize,
@@ -140,7 +149,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
       if (opts.signal?.aborted || gpu.lostReason) await model.alloc.destroyAll();
       aborted();
       if (gpu.lostReason) throw lostWhileLoading(gpu);
-      return { model, tokenizer, chatTemplate };
+      return { model, tokenizer, chatTemplate, sentence };
     } catch (e) {
       if (!opts.gpu) releaseGpu(gpu);
       // A lost device fails a pending readback or pipeline, possibly before `lost` has settled.
@@ -160,7 +169,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     try {
       const template = await folderChatTemplate(opened.folder);
       progress.parse(opened.folder.label('config.json'), true);
-      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`);
+      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, hf.sentence);
     } finally {
       await hf.close();
     }

@@ -21,10 +21,11 @@ export class PrefillPasses {
    * queued behind the one running, so the GPU has work while the CPU encodes and while a paced readback
    * sleeps (MapPacer); only the last pass runs the LM head and the sampler (or what `s.head` says). Returns the last pass
    * submitted, not awaited (its id is the one sampled after seq; null when it stopped, once the passes
-   * submitted before have run).
+   * submitted before have run). `whole`: what runs is one pass (at most maxBatch tokens): an embedding of a model that
+   * attends both ways or pools every row.
    */
   async advance(
-    m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean,
+    m: Model, seq: readonly number[], s: Sampling, u: number, reuse: boolean, stop: () => boolean, record: boolean, whole = false,
   ): Promise<{ step: PendingStep | null; cached: number }> {
     // Windowed layers keep a ring: a restart behind what the cache holds may need rows that later positions overwrote.
     const cached = m.kv.rings.restartAt(Math.min(reuse ? commonPrefix(m.kv.ids, seq) : 0, seq.length - 1));
@@ -35,7 +36,7 @@ export class PrefillPasses {
         await running?.wait(); // what was submitted is in the cache before the stop is reported
         return { step: null, cached };
       }
-      const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch, m.maxBatch);
+      const n = Math.min(seq.length - p, Number.isFinite(this.tuning.passMs) && !whole ? this.passTokens : m.maxBatch, m.maxBatch);
       const last = p + n === seq.length; // only its sample is kept: counted for the penalties, drawn with u
       const submitted = performance.now();
       const pass = await submitForward(m, seq.slice(p, p + n), p, { ...s, record: record && last, head: last && (s.head ?? true) }, last ? u : 0);

@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { embeddingFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub } from './helpers/mock_hub.ts';
 import { SYNTHETIC_MODELS } from '../src/bench/synthetic.ts';
@@ -142,6 +142,18 @@ describe('emberlm CLI', () => {
     const none = cli(['embed', '--model', m]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] embed takes one of --text "<text>" or --file FILE/);
+  });
+
+  it('embed --prompt-name puts an EmbeddingGemma-shaped folder\'s prompt in front, and pools as its modules say', () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8')) as { prompts: { text: string; embedding: number[] }[] };
+    const query = 'task: search result | query: ';
+    const r = cli(['embed', '--model', embeddingGemmaFolder(), '--text', o.prompts[1].text.slice(query.length), '--prompt-name', 'query', '--ctx', '64', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [e] = (JSON.parse(r.stdout) as { embeddings: number[][] }).embeddings;
+    expect(e.every((v, i) => Math.abs(v - o.prompts[1].embedding[i]) < 1e-3)).toBe(true); // f16 K/V by default
+    const bad = cli(['embed', '--model', embeddingGemmaFolder(), '--text', 'x', '--prompt-name', 'passage', '--ctx', '64']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] promptName must be one of the model's prompts \(query, document\), got "passage"$/m);
   });
 
   it('bad input exits non-zero with a one-line typed error', () => {

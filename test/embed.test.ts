@@ -161,22 +161,42 @@ it('a bare decoder whose config is untied but which has no LM head (Qwen3-Embedd
   }
 });
 
-it('a GGUF whose pooling_type is last embeds; mean, cls or rank pooling is refused with UNSUPPORTED', async () => {
+it('a GGUF\'s pooling_type: last, mean and CLS pool the final norm\'s rows; rank is refused with UNSUPPORTED', async () => {
   const file = await hfToGGUFFile(embeddingFolder());
   const withPooling = (type: number) => writeGGUF({ ...file, metadata: [...file.metadata, ['qwen3.pooling_type', meta.u32(type)]] });
-  const last = await Engine.load(withPooling(3), { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+  const load = async (type: number) => Engine.load(withPooling(type), { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+  const { ids } = oracle.prompts[3];
+  const normalized = (v: ArrayLike<number>) => Array.from(v, (x) => x / Math.hypot(...Array.from(v)));
+  // Causal attention: row t of an input's final norm is the last-token state of its first t + 1 tokens.
+  let rows: Float32Array[];
+  const last = await load(3);
   try {
     expect(last.config.pooling).toBe('last');
     expect(maxDiff((await last.embed(oracle.prompts[0].ids)).embeddings[0], oracle.prompts[0].embedding)).toBeLessThan(2e-6);
+    rows = (await last.embed(ids.map((_, t) => ids.slice(0, t + 1)), { normalize: false })).embeddings;
   } finally {
     await last.dispose();
   }
-  const mean = await Engine.load(withPooling(1), { gpu: await testGpu(), contextLength: 64 });
+  const mean = await load(1);
   try {
-    await expectEmberError(() => mean.embed('a'), 'UNSUPPORTED', /pooled by mean \(pooling_type\); emberlm embeds by the last token only/);
-    expect((await mean.complete('a', { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2); // generation is unaffected
+    expect(mean.config.pooling).toBe('mean');
+    const sum = rows[0].map((_, i) => rows.reduce((s, r) => s + r[i], 0) / rows.length);
+    expect(maxDiff((await mean.embed([ids])).embeddings[0], normalized(sum))).toBeLessThan(2e-5);
   } finally {
     await mean.dispose();
+  }
+  const cls = await load(2);
+  try {
+    expect(maxDiff((await cls.embed([ids])).embeddings[0], normalized(rows[0]))).toBeLessThan(2e-5);
+  } finally {
+    await cls.dispose();
+  }
+  const rank = await load(4);
+  try {
+    await expectEmberError(() => rank.embed('a'), 'UNSUPPORTED', /pooled by rank \(pooling_type: a reranker's score\)/);
+    expect((await rank.complete('a', { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2); // generation is unaffected
+  } finally {
+    await rank.dispose();
   }
 });
 

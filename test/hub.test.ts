@@ -22,7 +22,7 @@ import { mulberry32 } from '../src/util/rng.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { standardHub, type MockHub } from './helpers/mock_hub.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { embeddingGemmaFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 
 /** A URL where nothing listens: a port that was free a moment ago. */
@@ -167,6 +167,22 @@ describe('loading from a mock Hub with a download cache', () => {
     hub.requests.length = 0;
     (await load('ember/llama-gqa')).dispose();
     expect(hub.requests).toEqual([]);
+  });
+
+  it('org/name loads a sentence-transformers folder: its modules from the subfolders the listing names', async () => {
+    const folder = embeddingGemmaFolder();
+    const files = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json',
+      '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors'];
+    hub.repo('ember/embeddinggemma-tiny', files.map((path) => ({ path, fixture: join(folder, path) })));
+    const oracle = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8'));
+    const engine = await load('ember/embeddinggemma-tiny', { contextLength: 64, kvCache: 'f32' });
+    try {
+      const [e] = (await engine.embed(oracle.prompts[0].text)).embeddings;
+      expect(Math.max(...Array.from(e, (v, i) => Math.abs(v - oracle.prompts[0].embedding[i])))).toBeLessThan(2e-5);
+    } finally {
+      await engine.dispose();
+    }
+    expect(hub.fileRequests().map((r) => r.path.replace('/ember/embeddinggemma-tiny/resolve/main/', '')).sort()).toEqual([...files].sort());
   });
 
   it('an interrupted download resumes with a Range request, and the file is whole', async () => {

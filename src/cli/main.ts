@@ -20,7 +20,7 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
-  emberlm embed --model <model> (--text "<text>" | --file FILE) [--dimensions N] [--no-normalize] [--json]
+  emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
@@ -56,11 +56,13 @@ generate options:
   --json-object       the output held to a JSON object by a grammar (each token chosen among those that continue it)
   --json-schema FILE  the output held to JSON that the JSON Schema in FILE accepts
 
-embed options (each input's last-token embedding, L2-normalised: Qwen3-Embedding's pooling):
+embed options (each input's last-token embedding, L2-normalised: Qwen3-Embedding's pooling; a sentence-transformers
+folder's own pooling and Dense layers: EmbeddingGemma's):
   --text T            one input
   --file FILE         one input a line
+  --prompt-name NAME  a prompt the model's folder names (EmbeddingGemma: query, document, ...) before each input
   --dimensions N      keep the first N values (Matryoshka models), then normalise
-  --no-normalize      the final hidden state as it is
+  --no-normalize      the embedding as the model gives it, not normalised
   --quant Q, --ctx N  as for generate
   --json              {"embeddings": [[...], ...], "prompt_tokens": N}; else one line of numbers an input
 
@@ -238,7 +240,7 @@ async function cache(flags: Flags, args: string[]): Promise<void> {
 
 async function embed(flags: Flags): Promise<void> {
   const inputs = await embedInputs(flags);
-  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] !== true };
+  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] === true ? false : undefined, promptName: flags['prompt-name'] as string | undefined };
   const engine = await Engine.load(need(flags, 'model'), {
     hubUrl: process.env.EMBERLM_HUB_URL, onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
   });

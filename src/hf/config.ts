@@ -99,7 +99,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
-  if (flag('use_bidirectional_attention', false)) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is not supported (causal attention only)`, { file, field: 'use_bidirectional_attention' });
+  // EmbeddingGemma: transformers' Gemma 3 attends both ways with it (other families' configs do not have it)
+  const bidirectional = flag('use_bidirectional_attention', false);
+  if (bidirectional && modelType !== 'gemma3_text') throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
@@ -128,7 +130,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const qwen35Mixers = qwen35 ? qwen35Layers(cfg, file, bad, nLayer) : null;
   const experts = moeLayers(cfg, modelType, file, bad, nLayer);
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
-  const windows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  const causalWindows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
+  // Bidirectional, Gemma3TextConfig reads sliding_window S as keys less than S // 2 + 1 away on either side
+  const windows = bidirectional ? causalWindows.map((w) => (w > 0 ? Math.floor(w / 2) + 1 : 0)) : causalWindows;
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 
@@ -157,7 +161,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
-    ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const } : {}),
+    ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const, bidirectional } : {}),
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)

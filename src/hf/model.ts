@@ -8,6 +8,7 @@ import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { configFromHF, type HFExtra } from './config.ts';
+import { sentenceModules, type SentenceModules } from './sentence.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
 import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
 import { checkDtype, DTYPE_BYTES, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
@@ -42,6 +43,8 @@ export interface HFModel {
   readonly tokenizer: Tokenizer;
   /** eos ids from generation_config.json, else the tokenizer's eos. */
   readonly eosTokenIds: readonly number[];
+  /** A sentence-transformers folder's modules after the transformer (modules.json), or null. */
+  readonly sentence: SentenceModules | null;
   /** Closes the safetensors files (weights cannot be read after). */
   close(): Promise<void>;
 }
@@ -71,15 +74,16 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const eosTokenIds = eosIds(await folder.json('generation_config.json'), folder.label('generation_config.json'), baseTokenizer);
   const tokenizer = withEos(baseTokenizer, eosTokenIds);
 
+  const sentence = await sentenceModules(folder, declared.nEmbd);
   const { set, bare } = await openTensors(folder);
   // A bare decoder has no LM head, whatever its config says (Qwen3-Embedding-8B's: untied): its embedding stands in, as
   // llama.cpp takes token_embd for a missing output; its generations mean nothing, its embeddings are what it is for.
   const headless = bare && !declared.tiedEmbeddings && !set.tensors.has('lm_head.weight');
-  const config = headless ? Object.freeze({ ...declared, tiedEmbeddings: true }) : declared;
+  const config = Object.freeze({ ...declared, ...(headless ? { tiedEmbeddings: true } : {}), ...(sentence ? { pooling: sentence.pooling } : {}) });
   try {
     const weights = hfWeights(set, config, extra, folder.label(''));
     validate(set, weights.name, config, extra);
-    return { config, extra, weights, tokenizer, eosTokenIds, close: set.close };
+    return { config, extra, weights, tokenizer, eosTokenIds, sentence, close: set.close };
   } catch (e) {
     await set.close();
     throw e;

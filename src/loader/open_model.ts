@@ -100,7 +100,8 @@ async function openHub(id: HubId, o: Ctx): Promise<OpenedModel> {
   const base = hubFileUrl(hub, id, dir);
   const name = dir.replace(/\/+$/, '').split('/').pop() || id.repo.split('/')[1];
   const files = listing && new Map(listing.filter((e) => e.type === 'file').map((e) => [e.path.slice(dir.length), e]));
-  return hfFolder(cachedFolder(base.endsWith('/') ? base : `${base}/`, o, files, name));
+  const dirs = new Set(listing?.filter((e) => e.type === 'directory').map((e) => e.path.slice(dir.length).replace(/^\/+/, '')));
+  return hfFolder(cachedFolder(base.endsWith('/') ? base : `${base}/`, o, files, name, dirs));
 }
 
 /** The file at `url`, through the downloads cache when there is one, else by Range requests. */
@@ -168,8 +169,10 @@ async function treeListing(hub: string, id: HubId, dir: string, o: Ctx, optional
  * there is none). With the Hub's listing, absent files are known without a request, and each file's
  * size and sha256 are checked.
  */
-function cachedFolder(base: string, o: Ctx, files: Map<string, TreeEntry> | null, name?: string): ModelFolder {
+function cachedFolder(base: string, o: Ctx, files: Map<string, TreeEntry> | null, name?: string, dirs = new Set<string>()): ModelFolder {
   const label = (file: string) => new URL(file, base).href;
+  // The listing is of the folder's own files; one in a subfolder it lists (sentence-transformers' 1_Pooling/) is asked for.
+  const absent = (file: string) => files !== null && !files.has(file) && !dirs.has(file.slice(0, file.lastIndexOf('/')));
   const expect = (file: string) => {
     const e = files?.get(file);
     return e && expectedFromTree(e);
@@ -178,17 +181,17 @@ function cachedFolder(base: string, o: Ctx, files: Map<string, TreeEntry> | null
     name,
     label,
     async json(file, required = false) {
-      if (files && !files.has(file)) return undefined;
+      if (absent(file)) return undefined;
       try {
         return await fetchJson(label(file), expect(file), o, file);
       } catch (e) {
-        if (!files && e instanceof EmberError && e.code === 'NETWORK' && e.details.status === 404) return undefined;
+        if (!files?.has(file) && e instanceof EmberError && e.code === 'NETWORK' && e.details.status === 404) return undefined;
         if (!files && !required && isHtmlError(e)) return undefined; // a fallback page for a file the server lacks
         throw e;
       }
     },
     async source(file) {
-      if (files && !files.has(file)) throw new EmberError('BAD_FILE', `${label(file)}: file is missing (the repo's listing has no ${file})`, { file: label(file) });
+      if (absent(file)) throw new EmberError('BAD_FILE', `${label(file)}: file is missing (the repo's listing has no ${file})`, { file: label(file) });
       return fetchFile(label(file), expect(file), o, file);
     },
   };

@@ -77,6 +77,12 @@ export interface ModelConfig {
    * the others (mean, cls, rank); absent where the file says nothing.
    */
   readonly pooling?: Pooling;
+  /**
+   * EmbeddingGemma (use_bidirectional_attention): a prefill pass's queries also see its later keys, within a windowed
+   * layer's window on either side (layerWindow W: keys p-W+1..p+W-1). Such a model embeds (each input in one pass) and
+   * does not generate.
+   */
+  readonly bidirectional: boolean;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -148,7 +154,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -273,6 +279,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     moe: null,
     attnGate: qwen35,
     mup: null,
+    bidirectional: false, // (llama.cpp's gemma-embedding is not read)
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).

@@ -64,7 +64,7 @@ export interface Model {
     readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
     readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
-    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input)
+    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input), or (T, n_embd) where hiddenRows
     readonly result: GPUBuffer; // (1) u32, the sampled token
   };
   /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
@@ -78,8 +78,16 @@ export interface Model {
   readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
   /** Final norm of the last token, LM head, sampler. */
   readonly head: readonly Dispatch[];
-  /** head's first dispatch: the final norm of the last token into `buffers.hidden` (a pass that embeds stops there). */
+  /**
+   * What a pass that embeds runs after the layers: the final norm of its last token into `buffers.hidden` (head's first
+   * dispatch), or of every row where `hiddenRows`.
+   */
   readonly finalNorm: Dispatch;
+  /**
+   * An embedding pools every row of its pass (mean or CLS pooling: ModelConfig.pooling), so such a pass reads back the
+   * final norm of each; otherwise only the last token's.
+   */
+  readonly hiddenRows: boolean;
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
   readonly sampler: Sampler;
   /**
@@ -169,8 +177,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
+  const hiddenRows = c.pooling === 'mean' || c.pooling === 'cls';
+  const hiddenWords = D * (hiddenRows ? maxBatch : 1);
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
-    alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, D)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden row
+    alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, hiddenWords)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden rows
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
 
   // Frequencies per rotated dimension, with whatever scaling the model asks for; Gemma 3's windowed
@@ -224,7 +234,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   // A layer's attention by its window (0: all keys) and rotated dims: its heads, K/V ring, RoPE and the most keys a query sees.
   const attentionOf = (window: number, nRot = c.nRot) => ({
-    nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, kvType,
+    nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, scale: c.attnScale, window, softcap: c.attnSoftcap, kvType, bidirectional: c.bidirectional,
     cacheLen: kvCacheRows(window, nCtx, maxBatch), maxKeys: window > 0 ? Math.min(window, nCtx) : nCtx,
     rope: { nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) },
   });
@@ -457,8 +467,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     weightBytes += lmHead.bytes;
     params += c.vocab * D;
   }
-  const finalNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
-  const head: Dispatch[] = [finalNorm];
+  const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
+  const head: Dispatch[] = [lastNorm];
+  // Every row's final norm lands in xn, which the layers no longer need.
+  const finalNorm = hiddenRows ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn }) : lastNorm;
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
@@ -470,9 +482,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, hidden: xLast, result },
+    buffers: { ids, step, stepHead, logits, hidden: hiddenRows ? xn : xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
-    decode, prefill, chained, head, finalNorm, sampler,
+    decode, prefill, chained, head, finalNorm, hiddenRows, sampler,
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };

@@ -14,7 +14,7 @@ import { sharedModelPath } from './models.ts';
 export interface MockFile {
   /** Path in the repo. */
   readonly path: string;
-  /** Fixture under ../shared/models. */
+  /** Fixture under ../shared/models (or an absolute path: a folder made for a test). */
   readonly fixture: string;
 }
 
@@ -105,13 +105,16 @@ export class MockHub {
     const files = this.files(repo, rev);
     if (!files) return this.notFound(res);
     const prefix = dir ? `${dir.replace(/\/$/, '')}/` : '';
-    const entries = [...files].filter(([p]) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map(([p, f]) => ({
+    const entries: object[] = [...files].filter(([p]) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map(([p, f]) => ({
       type: 'file',
       oid: createHash('sha1').update(f.bytes).digest('hex'),
       size: f.bytes.length,
       path: p,
       ...(f.lfs ? { lfs: { oid: f.sha256, size: f.bytes.length, pointerSize: 134 } } : {}),
     }));
+    // Subfolders as the Hub lists them: an entry each, their files not
+    const dirs = new Set([...files.keys()].filter((p) => p.startsWith(prefix) && p.slice(prefix.length).includes('/')).map((p) => prefix + p.slice(prefix.length).split('/')[0]));
+    for (const d of dirs) entries.push({ type: 'directory', oid: createHash('sha1').update(d).digest('hex'), size: 0, path: d });
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(entries));
   }
 

@@ -80,17 +80,35 @@ function hfOracleFolderOf(name: string, tokenizerFrom: string, own: string[], sh
  */
 export function embeddingFolder(): string {
   const dir = hfOracleFolderOf('qwen3_embedding', 'hf-oracle/qwen3', ['config.json', 'model.safetensors'], ['tokenizer_config.json']);
-  const tokenizer = JSON.parse(readFileSync(sharedModelPath('hf-oracle/qwen3/tokenizer.json'), 'utf8')) as { added_tokens: { id: number; content: string }[]; post_processor?: unknown };
-  const end = '</s>', endId = tokenizer.added_tokens.find((t) => t.content === end)!.id;
+  writeTemplateTokenizer(dir, 'hf-oracle/qwen3', [], '</s>');
+  return dir;
+}
+
+/**
+ * test/fixtures/embeddinggemma as a folder (test/fixtures/make_embeddinggemma_oracle.py): its config, weights and
+ * sentence-transformers modules, and hf-oracle/gemma3's tokenizer with that script's post-processor (`<s>` before a
+ * text, `</s>` after, as EmbeddingGemma's puts its BOS and EOS), written to the temp directory.
+ */
+export function embeddingGemmaFolder(): string {
+  const own = ['config.json', 'model.safetensors', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json', '1_Pooling', '2_Dense', '3_Dense'];
+  const dir = hfOracleFolderOf('embeddinggemma', 'hf-oracle/gemma3', own, ['tokenizer_config.json']);
+  writeTemplateTokenizer(dir, 'hf-oracle/gemma3', ['<s>'], '</s>');
+  return dir;
+}
+
+/** `from`'s tokenizer.json into dir, its post-processor a TemplateProcessing that puts the `before` tokens in front of a text and `end` after it. */
+function writeTemplateTokenizer(dir: string, from: string, before: string[], end: string): void {
+  const tokenizer = JSON.parse(readFileSync(sharedModelPath(`${from}/tokenizer.json`), 'utf8')) as { added_tokens: { id: number; content: string }[]; post_processor?: unknown };
+  const special = (content: string) => ({ id: content, ids: [tokenizer.added_tokens.find((t) => t.content === content)!.id], tokens: [content] });
+  const token = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });
   const sequence = (id: string, typeId: number) => ({ Sequence: { id, type_id: typeId } });
   tokenizer.post_processor = {
     type: 'TemplateProcessing',
-    single: [sequence('A', 0), { SpecialToken: { id: end, type_id: 0 } }],
-    pair: [sequence('A', 0), sequence('B', 1), { SpecialToken: { id: end, type_id: 1 } }],
-    special_tokens: { [end]: { id: end, ids: [endId], tokens: [end] } },
+    single: [...before.map((b) => token(b, 0)), sequence('A', 0), token(end, 0)],
+    pair: [...before.map((b) => token(b, 0)), sequence('A', 0), sequence('B', 1), token(end, 1)],
+    special_tokens: Object.fromEntries([...before, end].map((t) => [t, special(t)])),
   };
   writeFileSync(resolve(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
-  return dir;
 }
 
 export function hfOraclePath(name: string): string {

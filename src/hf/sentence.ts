@@ -1,0 +1,138 @@
+/**
+ * A sentence-transformers model folder's modules after the transformer (modules.json: Pooling, Dense, Normalize), as
+ * EmbeddingGemma ships them: how the final norm's rows of an input become its embedding. The pooling runs on the rows
+ * read back from the GPU, the Dense layers (a few million multiply-adds per input) in JavaScript.
+ */
+import { EmberError } from '../errors.ts';
+import type { Pooling } from '../model/config.ts';
+import { printableJson } from '../util/printable.ts';
+import type { ModelFolder } from './folder.ts';
+import { openSingle, tensorToF32, readTensorBytes } from './safetensors.ts';
+
+/** One Dense module: y = act(W x + b), W (out, in) row-major. */
+export interface DenseLayer {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly weight: Float32Array;
+  readonly bias: Float32Array | null;
+  readonly activation: 'identity' | 'tanh';
+}
+
+export interface SentenceModules {
+  /** How an input's rows are pooled: their mean, the first token's (CLS) or the last token's. */
+  readonly pooling: Extract<Pooling, 'mean' | 'cls' | 'last'>;
+  /** Applied in order after the pooling. */
+  readonly dense: readonly DenseLayer[];
+  /** Whether the pipeline ends in L2 normalisation (a Normalize module). */
+  readonly normalize: boolean;
+  /** config_sentence_transformers.json's prompts by name: text put in front of an input (EmbeddingGemma's "query": "task: search result | query: "). */
+  readonly prompts: Readonly<Record<string, string>>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The folder's modules after its transformer, or null when it has no modules.json (not a sentence-transformers folder). */
+export async function sentenceModules(folder: ModelFolder, width: number): Promise<SentenceModules | null> {
+  const list = await folder.json('modules.json');
+  if (list === undefined) return null;
+  const file = folder.label('modules.json');
+  if (!Array.isArray(list) || !list.every((m) => isObject(m) && typeof m.type === 'string' && typeof m.path === 'string')) {
+    throw new EmberError('BAD_MODEL', `${file}: expected a list of modules, each with a type and a path`, { file });
+  }
+  let pooling: SentenceModules['pooling'] | null = null;
+  const dense: DenseLayer[] = [];
+  let normalize = false;
+  let features = width;
+  for (const [i, m] of (list as { type: string; path: string }[]).entries()) {
+    const kind = m.type.split('.').pop();
+    const at = `${file}: module ${i} (${m.type})`;
+    if (i === 0) {
+      if (kind !== 'Transformer') throw new EmberError('UNSUPPORTED', `${at}: the first module must be the Transformer`, { file });
+    } else if (kind === 'Pooling' && pooling === null && dense.length === 0) {
+      pooling = await poolingMode(folder, `${m.path}/config.json`, width);
+    } else if (kind === 'Dense' && pooling !== null && !normalize) {
+      const layer = await denseLayer(folder, m.path, features);
+      dense.push(layer);
+      features = layer.outFeatures;
+    } else if (kind === 'Normalize' && pooling !== null) {
+      normalize = true;
+    } else {
+      throw new EmberError('UNSUPPORTED', `${at} is not supported here: emberlm runs Transformer, Pooling, Dense layers, Normalize, in that order`, { file, module: m.type });
+    }
+  }
+  if (pooling === null) throw new EmberError('UNSUPPORTED', `${file}: no Pooling module`, { file });
+  return { pooling, dense, normalize, prompts: await prompts(folder) };
+}
+
+/** The one pooling mode a Pooling module's config turns on. */
+async function poolingMode(folder: ModelFolder, path: string, width: number): Promise<SentenceModules['pooling']> {
+  const file = folder.label(path);
+  const c = await folder.json(path, true);
+  if (!isObject(c)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
+  if (c.word_embedding_dimension !== undefined && c.word_embedding_dimension !== width) {
+    throw new EmberError('BAD_MODEL', `${file}: word_embedding_dimension is ${printableJson(c.word_embedding_dimension)}, but the model's hidden_size is ${width}`, { file, field: 'word_embedding_dimension' });
+  }
+  if (c.include_prompt === false) throw new EmberError('UNSUPPORTED', `${file}: include_prompt false (a prompt's tokens left out of the pooling) is not supported`, { file, field: 'include_prompt' });
+  // sentence-transformers 6 writes pooling_mode: "mean"; earlier versions a flag per mode
+  const modes = typeof c.pooling_mode === 'string' ? [`pooling_mode_${c.pooling_mode}`] : Object.keys(c).filter((k) => k.startsWith('pooling_mode_') && c[k] === true);
+  const known: Record<string, SentenceModules['pooling']> = { pooling_mode_mean_tokens: 'mean', pooling_mode_mean: 'mean', pooling_mode_cls_token: 'cls', pooling_mode_cls: 'cls', pooling_mode_lasttoken: 'last' };
+  if (modes.length !== 1 || !known[modes[0]]) {
+    throw new EmberError('UNSUPPORTED', `${file}: pooling ${modes.join(' + ') || 'none'} is not supported (one of ${Object.keys(known).join(', ')})`, { file, modes });
+  }
+  return known[modes[0]];
+}
+
+const ACTIVATIONS: Record<string, DenseLayer['activation']> = {
+  'torch.nn.modules.linear.Identity': 'identity',
+  'torch.nn.modules.activation.Tanh': 'tanh',
+};
+
+/** A Dense module: its config.json and its weights (model.safetensors: linear.weight, linear.bias). */
+async function denseLayer(folder: ModelFolder, path: string, inWidth: number): Promise<DenseLayer> {
+  const file = folder.label(`${path}/config.json`);
+  const c = await folder.json(`${path}/config.json`, true);
+  if (!isObject(c)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
+  const { in_features: inF, out_features: outF } = c;
+  if (inF !== inWidth) throw new EmberError('BAD_MODEL', `${file}: in_features is ${printableJson(inF)}, but what comes in has ${inWidth} values`, { file, field: 'in_features' });
+  if (!Number.isInteger(outF) || (outF as number) <= 0) throw new EmberError('BAD_MODEL', `${file}: out_features is ${printableJson(outF)}; expected a positive integer`, { file, field: 'out_features' });
+  const act = ACTIVATIONS[String(c.activation_function ?? 'torch.nn.modules.activation.Tanh')]; // Dense's default is Tanh
+  if (!act) throw new EmberError('UNSUPPORTED', `${file}: activation_function ${printableJson(c.activation_function)} is not supported (${Object.keys(ACTIVATIONS).join(', ')})`, { file, field: 'activation_function' });
+  const set = await openSingle(await folder.source(`${path}/model.safetensors`));
+  try {
+    const read = async (name: string, shape: number[]) => {
+      const t = set.tensors.get(name);
+      const where = folder.label(`${path}/model.safetensors`);
+      if (!t) throw new EmberError('BAD_MODEL', `${where}: tensor ${name} is missing`, { file: where, tensor: name });
+      if (t.shape.join(',') !== shape.join(',')) throw new EmberError('BAD_MODEL', `${where}: tensor ${name} has shape [${t.shape}], expected [${shape}]`, { file: where, tensor: name });
+      return tensorToF32(t, await readTensorBytes(t));
+    };
+    const weight = await read('linear.weight', [outF as number, inF]);
+    const bias = c.bias === false ? null : await read('linear.bias', [outF as number]);
+    return { inFeatures: inF, outFeatures: outF as number, weight, bias, activation: act };
+  } finally {
+    await set.close();
+  }
+}
+
+async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
+  const c = await folder.json('config_sentence_transformers.json');
+  const p = isObject(c) ? c.prompts : undefined;
+  if (!isObject(p)) return {};
+  return Object.fromEntries(Object.entries(p).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/** The Dense layers on a pooled vector. */
+export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
+  let v = x;
+  for (const d of dense) {
+    const y = new Float32Array(d.outFeatures);
+    for (let o = 0; o < d.outFeatures; o++) {
+      let s = d.bias ? d.bias[o] : 0;
+      const row = o * d.inFeatures;
+      for (let i = 0; i < d.inFeatures; i++) s += d.weight[row + i] * v[i];
+      y[o] = d.activation === 'tanh' ? Math.tanh(s) : s;
+    }
+    v = y;
+  }
+  return v;
+}

@@ -1,0 +1,120 @@
+/**
+ * Engine.embed against sentence-transformers (test/fixtures/embeddinggemma, made by
+ * test/fixtures/make_embeddinggemma_oracle.py): an EmbeddingGemma-shaped folder, a bare Gemma3TextModel whose attention
+ * runs both ways (its sliding layers' window on either side of a token), then modules.json's mean pooling, two Dense
+ * layers and Normalize; its prompts by name; what such a model refuses (generation, an input past one pass); and the
+ * modules it does not run, refused by name.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine.ts';
+import { embeddingGemmaFolder } from './helpers/models.ts';
+import { testGpu, VARIANTS } from './helpers/gpu.ts';
+import { expectEmberError } from './helpers/errors.ts';
+
+interface Prompt { text: string; ids: number[]; hidden: number[][]; mean: number[]; dense: number[]; embedding: number[] }
+const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8')) as { prompts: Prompt[] };
+const texts = oracle.prompts.map((p) => p.text);
+const QUERY = 'task: search result | query: ';
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+describe.each(VARIANTS)('EmbeddingGemma-shaped folder (%s device)', (variant) => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.load(embeddingGemmaFolder(), { gpu: await testGpu(variant), contextLength: 64, kvCache: 'f32' });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('reads bidirectional attention, its window on either side, and the modules', () => {
+    expect(engine.config.bidirectional).toBe(true);
+    expect(engine.config.layerWindow).toEqual([5, 5, 0, 5]); // sliding_window 8: |q - k| <= 4, as transformers holds it
+    expect(engine.config.pooling).toBe('mean');
+    expect(engine.model.maxBatch).toBe(64); // one pass takes a whole context's input
+    for (const p of oracle.prompts) expect([...engine.tokenize(p.text), ...engine.tokenizer.endIds]).toEqual(p.ids);
+  });
+
+  it('gives sentence-transformers\' embeddings: mean of every row, Dense, Dense, Normalize', async () => {
+    const r = await engine.embed(texts);
+    expect(r.promptTokens).toBe(oracle.prompts.reduce((n, p) => n + p.ids.length, 0));
+    for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-5);
+  });
+
+  it('gives the Dense output as it is with normalize false, a Matryoshka prefix with dimensions', async () => {
+    const p = oracle.prompts[3];
+    const [raw] = (await engine.embed(p.text, { normalize: false })).embeddings;
+    expect(maxDiff(raw, p.dense) / Math.max(...p.dense.map(Math.abs))).toBeLessThan(2e-5);
+    const [short] = (await engine.embed(p.text, { dimensions: 32 })).embeddings;
+    const head = p.dense.slice(0, 32), norm = Math.hypot(...head);
+    expect(maxDiff(short, head.map((v) => v / norm))).toBeLessThan(2e-5);
+  });
+
+  it('puts a named prompt in front of each text, and names the prompts it has', async () => {
+    const p = oracle.prompts[1];
+    expect(p.text.startsWith(QUERY)).toBe(true);
+    const [e] = (await engine.embed(p.text.slice(QUERY.length), { promptName: 'query' })).embeddings;
+    expect(maxDiff(e, p.embedding)).toBeLessThan(2e-5);
+    await expectEmberError(() => engine.embed('x', { promptName: 'search' }), 'BAD_ARGUMENT', /promptName must be one of the model's prompts \(query, document\)/);
+  });
+
+  it('runs each input whole: a cached prefix from an earlier input is not reused', async () => {
+    const p = oracle.prompts[1];
+    await engine.embed([p.ids.slice(0, 20)]); // the cache holds its first 20 tokens, computed without the rest
+    const [e] = (await engine.embed([p.ids])).embeddings;
+    expect(maxDiff(e, p.embedding)).toBeLessThan(2e-5);
+  });
+
+  it('does not generate, refuses an input past one pass, and embeds after', async () => {
+    await expectEmberError(() => engine.complete('Once upon a time', { maxTokens: 2 }), 'UNSUPPORTED', /attends both ways.*does not generate/);
+    await expectEmberError(() => engine.embed(['a', 'word '.repeat(80)]), 'CONTEXT_OVERFLOW', /input\[1\] is \d+ tokens, past the context of 64/);
+    const [e] = (await engine.embed(oracle.prompts[4].text)).embeddings;
+    expect(maxDiff(e, oracle.prompts[4].embedding)).toBeLessThan(2e-5);
+  });
+});
+
+describe('EmbeddingGemma-shaped folder, other loads', () => {
+  it('refuses an input past a smaller maxBatch, naming it', async () => {
+    const engine = await Engine.load(embeddingGemmaFolder(), { gpu: await testGpu(), contextLength: 64, maxBatch: 16 });
+    try {
+      await expectEmberError(() => engine.embed(texts), 'CONTEXT_OVERFLOW', /input\[1\] is 45 tokens: this model embeds each input in one pass, of at most 16 tokens \(the load's maxBatch\)/);
+      const [e] = (await engine.embed(texts[0])).embeddings;
+      expect(maxDiff(e, oracle.prompts[0].embedding)).toBeLessThan(3e-4); // (an f16 K/V cache: 1.2e-4 apart)
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  // A copy of the folder with one file changed.
+  const changed = (file: string, edit: (json: Record<string, unknown>) => unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-embed-'));
+    cpSync(embeddingGemmaFolder(), dir, { recursive: true, dereference: true });
+    const path = join(dir, file);
+    writeFileSync(path, JSON.stringify(edit(JSON.parse(readFileSync(path, 'utf8')))));
+    return dir;
+  };
+  it.each([
+    ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, pooling_mode_mean_tokens: false, pooling_mode_max_tokens: true }), 'UNSUPPORTED', /pooling pooling_mode_max_tokens is not supported/],
+    ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, include_prompt: false }), 'UNSUPPORTED', /include_prompt false/],
+    ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, word_embedding_dimension: 768 }), 'BAD_MODEL', /word_embedding_dimension is 768, but the model's hidden_size is 96/],
+    ['2_Dense/config.json', (c: Record<string, unknown>) => ({ ...c, in_features: 768 }), 'BAD_MODEL', /in_features is 768, but what comes in has 96 values/],
+    ['3_Dense/config.json', (c: Record<string, unknown>) => ({ ...c, bias: true }), 'BAD_MODEL', /3_Dense\/model.safetensors: tensor linear.bias is missing/],
+    ['2_Dense/config.json', (c: Record<string, unknown>) => ({ ...c, activation_function: 'torch.nn.modules.activation.GELU' }), 'UNSUPPORTED', /activation_function "torch.nn.modules.activation.GELU" is not supported/],
+    ['modules.json', (m: unknown) => [...(m as unknown[]), { idx: 5, name: '5', path: '5_Dense', type: 'sentence_transformers.models.LayerNorm' }], 'UNSUPPORTED', /module 5 \(sentence_transformers.models.LayerNorm\) is not supported here/],
+    ['config.json', (c: Record<string, unknown>) => ({ ...c, model_type: 'qwen3', architectures: ['Qwen3ForCausalLM'] }), 'UNSUPPORTED', /use_bidirectional_attention true is supported for gemma3_text \(EmbeddingGemma\) only/],
+  ])('refuses %s changed: %#', async (file, edit, code, message) => {
+    const dir = changed(file, edit as (json: Record<string, unknown>) => unknown);
+    const gpu = await testGpu();
+    try {
+      await expectEmberError(() => Engine.load(dir, { gpu }), code as 'UNSUPPORTED', message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
