@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type ViteDevServer } from 'vite';
-import { embeddingFolder, hfOracleFolder, hfOraclePath, REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder, hfOracleFolder, hfOraclePath, REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
 import { readOracle } from '../helpers/oracle.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import type { BrowserRun } from './page/main.ts';
@@ -107,6 +107,15 @@ describe('worker API in chromium (WebGPU on SwiftShader)', () => {
     run.embeddings!.forEach((e, i) => expect(Math.max(...e.map((v, j) => Math.abs(v - o.prompts[i].embedding[j]))), o.prompts[i].text).toBeLessThan(1e-4));
   }, 240_000);
 
+  it("EmbeddingGemma-shaped folder in a worker on SwiftShader: bidirectional attention, mean pooling and Dense layers give sentence-transformers' vectors", async () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8')) as { prompts: { text: string; embedding: number[] }[] };
+    const query = 'task: search result | query: ';
+    const texts = [o.prompts[1].text.slice(query.length)]; // under the model's "query" prompt
+    const run = await runPage({ model: `/@fs${embeddingGemmaFolder()}/`, prompts: JSON.stringify(texts), kv: 'f32', embed: 'only', promptName: 'query' });
+    expect(run.embeddings).toHaveLength(1);
+    expect(Math.max(...run.embeddings![0].map((v, j) => Math.abs(v - o.prompts[1].embedding[j])))).toBeLessThan(1e-4);
+  }, 240_000);
+
   /** Serves test/browser/page/ (once), opens it with `query` and returns what it left in window.__ember. */
   async function runPage(query: Record<string, string>): Promise<BrowserRun> {
     // Launched here rather than in a hook, so that a missing browser counts as a failed test, not a skipped one.
@@ -134,7 +143,7 @@ async function startServer(): Promise<ViteDevServer> {
     root: join(REPO_ROOT, 'test/browser/page'),
     cacheDir: join(REPO_ROOT, 'node_modules/.cache/emberlm-browser-test-vite'),
     logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'].map(hfOracleFolder), embeddingFolder()] } },
+    server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS, ...['granite4h', 'falcon_h1', 'qwen3_5', 'qwen3_moe', 'lfm2_moe', 'granite4h-moe'].map(hfOracleFolder), embeddingFolder(), embeddingGemmaFolder()] } },
     // Pre-bundle up front, so a dependency found mid-run never reloads the page.
     optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
   });

@@ -2,7 +2,7 @@
  * The browser test's page (test/browser/worker.browser.test.ts serves it with vite): runs the model in
  * a worker through connectEngine and leaves what it saw in `window.__ember` for the test to read.
  * Query: ?model=<URL of the GGUF, or of a Hugging Face folder>&prompts=<JSON array>&maxTokens=<n>[&kv=<K/V cache type>]
- * [&quant=<scheme>&gpuQuantize=0|1][&json=1][&embed=1].
+ * [&quant=<scheme>&gpuQuantize=0|1][&json=1][&embed=1 | &embed=only[&promptName=<name>]] (only: an embedding model, which does not generate).
  */
 import { connectEngine } from '../../../src/worker/index.ts';
 import { EmberError } from '../../../src/errors.ts';
@@ -19,7 +19,7 @@ export interface BrowserRun {
   json: { content: string; finish: string } | null;
   overflow: { isEmberError: boolean; code: string | null; message: string };
   abortedFinish: string;
-  /** With &embed=1: engine.embed(prompts), as plain arrays. */
+  /** With &embed=1 or only: engine.embed(prompts), as plain arrays. */
   embeddings: number[][] | null;
 }
 declare global {
@@ -41,6 +41,12 @@ async function run(): Promise<BrowserRun> {
     const gpuQuantize = q.has('gpuQuantize') ? q.get('gpuQuantize') === '1' : undefined;
     await engine.load(q.get('model')!, { contextLength: 256, kvCache, quant, gpuQuantize }, () => progressCalls++);
     const prompts = JSON.parse(q.get('prompts')!) as string[];
+    const adapterRun = { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } };
+    if (q.get('embed') === 'only') {
+      const { embeddings } = await engine.embed(prompts, { promptName: q.get('promptName') ?? undefined });
+      const none = { greedy: [], streamedIds: [], streamedText: '', chatContent: '', chatStreamContent: '', json: null, overflow: { isEmberError: false, code: null, message: '' }, abortedFinish: '' };
+      return { adapter: adapterRun, progressCalls, ...none, embeddings: embeddings.map((e) => Array.from(e)) };
+    }
     const maxTokens = Number(q.get('maxTokens'));
     const greedy = [];
     for (const p of prompts) {
@@ -78,7 +84,7 @@ async function run(): Promise<BrowserRun> {
     for await (const _ of stream) if (++n === 2) ac.abort();
     const abortedFinish = (await stream.result).finishReason;
     return {
-      adapter: { features: [...adapter.features].sort(), info: { vendor: info.vendor, architecture: info.architecture, description: info.description } },
+      adapter: adapterRun,
       progressCalls, greedy, streamedIds, streamedText, chatContent: chat.choices[0].message.content ?? '', chatStreamContent, json, overflow, abortedFinish, embeddings,
     };
   } finally {
