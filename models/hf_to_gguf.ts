@@ -8,7 +8,8 @@
  * short-convolution layers marked by a head_count_kv of 0, their kernels [D, taps] as ggml's [taps, D]), qwen35 (Qwen3.5: its
  * Gated DeltaNets' value heads in llama.cpp's tiled order, A as -exp(A_log), q and its gate left interleaved per head; no
  * multi-token-prediction layers, as llama.cpp's --no-mtp: hf_to_gguf_qwen35.ts), qwen3moe (Qwen3-MoE: each layer's experts
- * stacked into ffn_{gate,up,down}_exps, expert slowest). Weights are written F32 (BF16/F16/FP8
+ * stacked into ffn_{gate,up,down}_exps, expert slowest), gemma-embedding (EmbeddingGemma: bidirectional Gemma 3, its
+ * sentence-transformers pooling as pooling_type and Dense layers as dense_2/dense_3). Weights are written F32 (BF16/F16/FP8
  * widened exactly); Gemma's and Qwen3.5's (1 + w) norms are stored as (1 + w), as llama.cpp's converter stores them. The
  * tokenizer comes from tokenizer.json.
  *
@@ -129,8 +130,9 @@ function hparams(c: ModelConfig, arch: string, json: Json): Array<[string, MetaV
   const windows = c.layerWindow.filter((w) => w > 0);
   if (windows.length > 0) {
     if (new Set(windows).size > 1) throw new EmberError('UNSUPPORTED', `hf_to_gguf: layers use different windows (${[...new Set(windows)].join(', ')}); GGUF holds one`);
-    m.push([k('attention.sliding_window'), meta.u32(windows[0])]);
-    if (windows.length < c.nLayer || arch === 'gemma2' || arch === 'gemma3') {
+    // gemma-embedding's file holds the window as transformers saves it: keys within window - 1 on either side, 2 (window - 1)
+    m.push([k('attention.sliding_window'), meta.u32(arch === 'gemma-embedding' ? 2 * (windows[0] - 1) : windows[0])]);
+    if (windows.length < c.nLayer || arch === 'gemma2' || arch === 'gemma3' || arch === 'gemma-embedding') {
       m.push([k('attention.sliding_window_pattern'), meta.bools(c.layerWindow.map((w) => w > 0))]);
     }
   }
@@ -330,7 +332,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const hf = await loadHFModel(dir, 'f32');
   try {
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
-    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : hf.config.moe ? moeArch(hf.config, dir) : GGUF_ARCH[hf.config.arch];
+    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : hf.config.moe ? moeArch(hf.config, dir) : hf.config.bidirectional ? 'gemma-embedding' : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
     if (hf.config.layerRope.some((r, l) => r !== implied[l])) {
@@ -346,7 +348,11 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
       ...hparams(withMupFolded(hf.config), arch, { ...cj, ...(cj.text_config as Json | undefined) }),
       ...tokenizerMeta(tj, tc, hf),
     ];
-    return { metadata, tensors: await tensors(hf, arch) };
+    // EmbeddingGemma: its pooling, and its sentence-transformers Dense layers as llama.cpp names them
+    const dense = (hf.sentence?.dense ?? []).map((d, i): TensorToWrite => ({ name: `dense_${i + 2}.weight`, ne: [d.inFeatures, d.outFeatures], type: 'F32', data: d.weight }));
+    if (hf.sentence?.dense.some((d) => d.bias || d.activation !== 'identity')) throw new EmberError('UNSUPPORTED', `${dir}: Dense layers with a bias or an activation: llama.cpp's dense_2/dense_3 have neither`);
+    if (hf.sentence) metadata.push([`${arch}.pooling_type`, meta.u32({ mean: 1, cls: 2, last: 3 }[hf.sentence.pooling])]);
+    return { metadata, tensors: [...(await tensors(hf, arch)), ...dense] };
   } finally {
     await hf.close();
   }

@@ -13,7 +13,7 @@ import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
-import type { SentenceModules } from './hf/sentence.ts';
+import { ggufSentenceModules, type SentenceModules } from './hf/sentence.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
 import { folderChatTemplate } from './chat/template.ts';
 import type { FileCache } from './loader/file_cache.ts';
@@ -181,7 +181,9 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const template = file.metadata.get('tokenizer.chat_template');
     progress.parse(src.name, true);
     const chatTemplate = typeof template === 'string' ? template : null;
-    return await build(ggufWeights(file), configFromGGUF(file), tokenizerFromGGUF(file), chatTemplate, opened.key);
+    const weights = ggufWeights(file);
+    const config = configFromGGUF(file);
+    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, await ggufSentenceModules(file, weights, config));
   } finally {
     await src.close?.();
   }

@@ -2,8 +2,8 @@
  * Engine.embed against sentence-transformers (test/fixtures/embeddinggemma, made by
  * test/fixtures/make_embeddinggemma_oracle.py): an EmbeddingGemma-shaped folder, a bare Gemma3TextModel whose attention
  * runs both ways (its sliding layers' window on either side of a token), then modules.json's mean pooling, two Dense
- * layers and Normalize; its prompts by name; what such a model refuses (generation, an input past one pass); and the
- * modules it does not run, refused by name.
+ * layers and Normalize; its prompts by name; what such a model refuses (generation, an input past one pass); its GGUF
+ * in llama.cpp's gemma-embedding layout; and the modules it does not run, refused by name.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { Engine } from '../src/engine.ts';
 import { embeddingGemmaFolder } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { hfToGGUF } from '../models/hf_to_gguf.ts';
 
 interface Prompt { text: string; ids: number[]; hidden: number[][]; mean: number[]; dense: number[]; embedding: number[] }
 const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8')) as { prompts: Prompt[] };
@@ -86,6 +87,20 @@ describe('EmbeddingGemma-shaped folder, other loads', () => {
       await expectEmberError(() => engine.embed(texts), 'CONTEXT_OVERFLOW', /input\[1\] is 45 tokens: this model embeds each input in one pass, of at most 16 tokens \(the load's maxBatch\)/);
       const [e] = (await engine.embed(texts[0])).embeddings;
       expect(maxDiff(e, oracle.prompts[0].embedding)).toBeLessThan(3e-4); // (an f16 K/V cache: 1.2e-4 apart)
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('its GGUF (gemma-embedding, as llama.cpp names it: dense_2 and dense_3, pooling_type mean, the saved window) embeds alike', async () => {
+    const engine = await Engine.load(await hfToGGUF(embeddingGemmaFolder()), { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+    try {
+      expect(engine.config.bidirectional).toBe(true);
+      expect(engine.config.layerWindow).toEqual([5, 5, 0, 5]);
+      expect(engine.config.pooling).toBe('mean');
+      const r = await engine.embed(oracle.prompts.map((p) => p.ids));
+      for (const [i, p] of oracle.prompts.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(2e-5);
+      await expectEmberError(() => engine.complete('a', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
     } finally {
       await engine.dispose();
     }

@@ -1,10 +1,13 @@
 /**
  * A sentence-transformers model folder's modules after the transformer (modules.json: Pooling, Dense, Normalize), as
- * EmbeddingGemma ships them: how the final norm's rows of an input become its embedding. The pooling runs on the rows
+ * EmbeddingGemma ships them (and its GGUF's dense tensors): how the final norm's rows of an input become its embedding. The pooling runs on the rows
  * read back from the GPU, the Dense layers (a few million multiply-adds per input) in JavaScript.
  */
 import { EmberError } from '../errors.ts';
-import type { Pooling } from '../model/config.ts';
+import type { ModelConfig, Pooling } from '../model/config.ts';
+import type { GGUFFile } from '../gguf/reader.ts';
+import type { WeightSource } from '../model/weight_source.ts';
+import { dequantize } from '../kernels/ref/matmul.ts';
 import { printableJson } from '../util/printable.ts';
 import type { ModelFolder } from './folder.ts';
 import { openSingle, tensorToF32, readTensorBytes } from './safetensors.ts';
@@ -119,6 +122,25 @@ async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
   const p = isObject(c) ? c.prompts : undefined;
   if (!isObject(p)) return {};
   return Object.fromEntries(Object.entries(p).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/**
+ * llama.cpp's EmbeddingGemma GGUF (gemma-embedding) carries the Dense layers as dense_2.weight and dense_3.weight (no
+ * bias, no activation; its pooling in pooling_type); null for a GGUF without them.
+ */
+export async function ggufSentenceModules(f: GGUFFile, weights: WeightSource, c: ModelConfig): Promise<SentenceModules | null> {
+  const names = ['dense_2.weight', 'dense_3.weight'].filter((n) => f.tensors.has(n));
+  if (names.length === 0) return null;
+  const dense: DenseLayer[] = [];
+  for (const name of names) {
+    const [inF, outF] = f.tensors.get(name)!.ne; // ggml's ne: columns (in) first
+    const width = dense.at(-1)?.outFeatures ?? c.nEmbd;
+    if (inF !== width) throw new EmberError('BAD_MODEL', `${f.source.name}: tensor ${name} takes ${inF} values, but what comes in has ${width}`, { tensor: name });
+    const weight = dequantize(await weights.matrix(name, outF, inF, 'auto'));
+    dense.push({ inFeatures: inF, outFeatures: outF, weight, bias: null, activation: 'identity' });
+  }
+  const pooling = c.pooling === 'mean' || c.pooling === 'cls' ? c.pooling : 'last';
+  return { pooling, dense, normalize: true, prompts: {} };
 }
 
 /** The Dense layers on a pooled vector. */

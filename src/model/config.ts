@@ -190,7 +190,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
 /** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
 const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
@@ -228,7 +228,8 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   }
   const nLayer = positive(f, k('block_count'), num('block_count') - qwen35NextnLayers(f, arch));
   const contextTrain = num('context_length', 2048);
-  const gemma = arch === 'gemma2' || arch === 'gemma3';
+  const gemma3 = arch === 'gemma3' || arch === 'gemma-embedding'; // (EmbeddingGemma: Gemma 3 attending both ways)
+  const gemma = arch === 'gemma2' || gemma3;
   const olmo = arch === 'olmo2';
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
@@ -251,7 +252,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ropeBase: num('rope.freq_base', 10000),
     ropeNeox: ggufRopeNeox(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
-    ropeBaseLocal: arch === 'gemma3' ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
+    ropeBaseLocal: gemma3 ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
     qkNorm: [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution)
     qkNormAllHeads: olmo || arch === 'olmoe', // (q and k normalised across their heads at once)
@@ -279,7 +280,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     moe: null,
     attnGate: qwen35,
     mup: null,
-    bidirectional: false, // (llama.cpp's gemma-embedding is not read)
+    bidirectional: arch === 'gemma-embedding',
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).
@@ -373,12 +374,14 @@ function ggufRopeScaling(f: GGUFFile, arch: string, contextTrain: number): RopeS
  * family's own (Gemma 2: every other layer; Gemma 3: 5 of 6; OLMo 3 (olmo2): 3 of 4; the others: all layers).
  */
 function ggufLayerWindows(f: GGUFFile, arch: string, nLayer: number): number[] {
-  const window = metaNumber(f, `${arch}.attention.sliding_window`, 0);
+  const saved = metaNumber(f, `${arch}.attention.sliding_window`, 0);
+  // gemma-embedding's window is symmetric: llama.cpp masks keys more than sliding_window / 2 away on either side
+  const window = arch === 'gemma-embedding' && saved > 0 ? Math.floor(saved / 2) + 1 : saved;
   const pattern = f.metadata.get(`${arch}.attention.sliding_window_pattern`);
   if (Array.isArray(pattern)) {
     if (pattern.length !== nLayer) throw new EmberError('BAD_MODEL', `${f.source.name}: ${arch}.attention.sliding_window_pattern has ${pattern.length} entries; expected ${nLayer} (one per layer)`);
     return layerWindows(nLayer, window, (l) => Boolean(pattern[l]));
   }
-  const period = typeof pattern === 'number' ? pattern : arch === 'gemma2' ? 2 : arch === 'gemma3' ? 6 : arch === 'olmo2' ? 4 : 0;
+  const period = typeof pattern === 'number' ? pattern : arch === 'gemma2' ? 2 : arch === 'gemma3' || arch === 'gemma-embedding' ? 6 : arch === 'olmo2' ? 4 : 0;
   return layerWindows(nLayer, window, (l) => period === 0 || (l + 1) % period !== 0);
 }
