@@ -44,6 +44,12 @@ export interface LoadOptions {
   /** Where Hub ids (org/name, org/name/file.gguf, org/name:Q4_K_M) resolve: a mirror, a test server (default https://huggingface.co). */
   hubUrl?: string;
   /**
+   * A Hugging Face access token for gated and private repos (google/embeddinggemma-300m, meta-llama/...): sent as
+   * `Authorization: Bearer` with the requests for a Hub id, to `hubUrl` alone (fetch drops it on the Hub's redirects to
+   * its file storage, whose links are signed). In a page, anyone who can read the page can read the token.
+   */
+  hubToken?: string;
+  /**
    * Where downloads (Hub ids, http(s) URLs) are kept, so that a second load makes no request: by default a cache
    * folder in Node (EMBERLM_CACHE, else ~/.cache/emberlm), Cache Storage in a page or worker; false: nothing is
    * kept, files are read by Range requests.
@@ -162,7 +168,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
   const lostWhileLoading = (gpu: Gpu) => new EmberError('DEVICE', `the GPU device was lost (${gpu.lostReason}) while loading ${describeInput(input)}; load again${opts.gpu ? ' on a new device' : ''}`);
   const fileCache = opts.fileCache === false ? null : (opts.fileCache ?? 'default');
   aborted();
-  const opened = await openModel(input, { hubUrl: opts.hubUrl, fileCache, onDownload: progress.download, signal: opts.signal });
+  const opened = await openModel(input, { hubUrl: opts.hubUrl, hubToken: opts.hubToken, fileCache, onDownload: progress.download, signal: opts.signal });
   if (opened.kind === 'hf') {
     progress.parse(opened.folder.label('config.json'), false);
     const hf = await loadHFModel(opened.folder, quant);

@@ -73,8 +73,10 @@ export function signalOption(v: unknown): AbortSignal | undefined {
 
 /** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune, fuseDecode and wideAttention (booleans). */
 export function checkLoadOptions(o: {
-  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown;
+  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown; hubToken?: unknown;
 }): void {
+  // (a token is not echoed into a message that may be logged)
+  if (o.hubToken !== undefined && (typeof o.hubToken !== 'string' || o.hubToken === '')) bad('hubToken', 'a non-empty string (a Hugging Face access token)', `a ${typeof o.hubToken}`);
   intOption('contextLength', o.contextLength, 1);
   intOption('maxBatch', o.maxBatch, 1);
   boolOption('autotune', o.autotune);

@@ -186,7 +186,7 @@ describe('emberlm CLI', () => {
     }
   });
 
-  it('--model takes a Hub id (EMBERLM_HUB_URL), downloads into EMBERLM_CACHE once; cache lists and clears it', async () => {
+  it('--model takes a Hub id (EMBERLM_HUB_URL, HF_TOKEN for a gated repo), downloads into EMBERLM_CACHE once; cache lists and clears it', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const hub = await standardHub().start();
@@ -201,8 +201,13 @@ describe('emberlm CLI', () => {
         expect(JSON.parse(r.stdout).ids, `run ${run}`).toEqual(o.generated_token_ids);
         expect(hub.fileRequests().length, `run ${run}`).toBe(1); // the second run reads the cache
       }
-      const t = await cliAsync(['tokenize', '--model', 'ember/llama-gqa', '--text', 'Once upon a time', '--json'], env);
+      hub.gated.set('ember/llama-gqa', 'hf_tok'); // a gated repo: $HF_TOKEN is the token
+      const denied = await cliAsync(['tokenize', '--model', 'ember/llama-gqa', '--text', 'x'], env);
+      expect(denied.code).toBe(2);
+      expect(denied.stderr).toMatch(/^emberlm: \[NETWORK\] .*HTTP 401 \(access denied: .*HF_TOKEN/);
+      const t = await cliAsync(['tokenize', '--model', 'ember/llama-gqa', '--text', 'Once upon a time', '--json'], { ...env, HF_TOKEN: 'hf_tok' });
       expect(JSON.parse(t.stdout), t.stderr).toEqual({ ids: [1, 403, 407, 261, 378] });
+      hub.gated.clear();
       const list = JSON.parse((await cliAsync(['cache', 'list', '--json'], env)).stdout);
       expect(list.where).toBe(join(cacheDir, 'files'));
       expect(list.entries.map((e: { url: string }) => e.url.slice(hub.url.length))).toContain('/ember/stories260K-GGUF/resolve/main/stories260K-Q8_0.gguf');

@@ -185,6 +185,31 @@ describe('loading from a mock Hub with a download cache', () => {
     expect(hub.fileRequests().map((r) => r.path.replace('/ember/embeddinggemma-tiny/resolve/main/', '')).sort()).toEqual([...files].sort());
   });
 
+  it('a gated repo: refused without a token (NETWORK 401 naming hubToken), loaded with one; the token goes to the Hub alone', async () => {
+    hub.gated.set('ember/llama-gqa', 'hf_s3cret');
+    try {
+      const err = await expectEmberError(() => load('ember/llama-gqa'), 'NETWORK', /HTTP 401 \(access denied: the model may be gated or private: .*hubToken \(the CLI reads HF_TOKEN\)\)/);
+      expect(err.message).not.toMatch(/s3cret/);
+      await expectEmberError(() => load('ember/llama-gqa', { hubToken: 'wrong' }), 'NETWORK', /HTTP 401/);
+      hub.requests.length = 0;
+      const engine = await load('ember/llama-gqa', { hubToken: 'hf_s3cret' });
+      expect(engine.config.name).toBe('llama-gqa');
+      await engine.dispose();
+      expect(hub.requests.length).toBeGreaterThan(0);
+      expect(hub.requests.every((r) => r.auth)).toBe(true);
+      // A URL is not a Hub id: the token is not sent with it
+      hub.requests.length = 0;
+      await rm(join(dir, 'cache'), { recursive: true, force: true });
+      const byUrl = await load(`${hub.url}/ember/stories260K/resolve/main/gguf/stories260K.gguf`, { hubToken: 'hf_s3cret', fileCache: false });
+      await byUrl.dispose();
+      expect(hub.requests.length).toBeGreaterThan(0);
+      expect(hub.requests.some((r) => r.auth)).toBe(false);
+      await expectEmberError(() => load('ember/llama-gqa', { hubToken: 42 as never }), 'BAD_ARGUMENT', /hubToken must be a non-empty string \(a Hugging Face access token\), got "a number"/);
+    } finally {
+      hub.gated.delete('ember/llama-gqa');
+    }
+  });
+
   it('an interrupted download resumes with a Range request, and the file is whole', async () => {
     const file = '/ember/stories260K-GGUF/resolve/main/stories260K-F16.gguf';
     const url = hub.url + file;

@@ -150,3 +150,6 @@ export function strFlag(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   return typeof v === 'string' ? v : undefined;
 }
+
+/** Where Hub ids resolve ($EMBERLM_HUB_URL) and the access token for gated repos ($HF_TOKEN, as the Hugging Face tools read it). */
+export const hubEnv = () => ({ hubUrl: process.env.EMBERLM_HUB_URL, hubToken: process.env.HF_TOKEN || undefined });

@@ -12,7 +12,7 @@ import { attentionFlag, autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
 import { grammarConstraint, type OutputFormat } from '../grammar/constraint.ts';
 import { readFile } from 'node:fs/promises';
-import { decimal, num, parseCommandLine, type Flags } from './args.ts';
+import { decimal, hubEnv, num, parseCommandLine, type Flags } from './args.ts';
 import { cacheFolder } from './files.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
@@ -27,8 +27,9 @@ Usage:
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
 folder), org/name/path/file.gguf, or org/name:Q4_K_M (the GGUF of that quant), each with an optional
-@revision. Hub ids resolve at $EMBERLM_HUB_URL (default https://huggingface.co); downloads are kept
-in $EMBERLM_CACHE/files (default ~/.cache/emberlm), so the second run makes no request.
+@revision. Hub ids resolve at $EMBERLM_HUB_URL (default https://huggingface.co), with $HF_TOKEN as the
+access token for gated and private repos; downloads are kept in $EMBERLM_CACHE/files (default
+~/.cache/emberlm), so the second run makes no request.
 
 generate options:
   --max-tokens N      tokens to generate (default 128)
@@ -154,7 +155,7 @@ async function generate(flags: Flags): Promise<void> {
   };
   const output = await outputFlag(flags);
   const engine = await Engine.load(need(flags, 'model'), {
-    hubUrl: process.env.EMBERLM_HUB_URL,
+    ...hubEnv(),
     onProgress: showDownload,
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
@@ -212,7 +213,7 @@ async function outputFlag(flags: Flags): Promise<OutputFormat | undefined> {
 
 /** The tokenizer alone (no weights read) of whatever `generate` takes: a GGUF file, an HF folder, a Hub id. */
 async function loadTokenizer(name: string): Promise<Tokenizer> {
-  const model = await openModel(name, { hubUrl: process.env.EMBERLM_HUB_URL, fileCache: nodeFileCache() });
+  const model = await openModel(name, { ...hubEnv(), fileCache: nodeFileCache() });
   if (model.kind === 'hf') return loadHFTokenizer(model.folder);
   try {
     return tokenizerFromGGUF(await readGGUF(model.source));
@@ -242,7 +243,7 @@ async function embed(flags: Flags): Promise<void> {
   const inputs = await embedInputs(flags);
   const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] === true ? false : undefined, promptName: flags['prompt-name'] as string | undefined };
   const engine = await Engine.load(need(flags, 'model'), {
-    hubUrl: process.env.EMBERLM_HUB_URL, onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
+    ...hubEnv(), onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
   });
   try {
     const r = await engine.embed(inputs, opts);

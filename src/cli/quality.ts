@@ -10,7 +10,7 @@ import { createGpu } from '../gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
 import { runQuality, type QualityReport } from '../bench/quality.ts';
 import { formatQuality, roundDeep } from '../bench/report.ts';
-import { strFlag, type Flags } from './args.ts';
+import { hubEnv, strFlag, type Flags } from './args.ts';
 import { parseKvList, parseList } from './bench.ts';
 import { openOut, printThenSave, readTextFile } from './files.ts';
 
@@ -55,7 +55,7 @@ export async function runQualityCommand(o: {
   const gpu = await createGpu();
   try {
     // The model as generate takes it: a GGUF file, a Hugging Face folder, a URL or a Hub id.
-    const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log, load: { hubUrl: process.env.EMBERLM_HUB_URL } };
+    const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log, load: hubEnv() };
     return await runQuality(o.model, opts);
   } finally {
     gpu.device.destroy();

@@ -49,19 +49,19 @@ export function sourceFromBlob(blob: Blob, name = (blob as File).name ?? 'blob')
  * A URL read with HTTP Range requests (as the Hugging Face Hub serves them). A server that states no
  * size, or ignores Range, is read whole into memory instead. Failures are EmberErrors naming the URL.
  */
-export async function sourceFromURL(url: string): Promise<ByteSource> {
-  const head = await httpGet(url, { method: 'HEAD' });
+export async function sourceFromURL(url: string, headers: Record<string, string> = {}): Promise<ByteSource> {
+  const head = await httpGet(url, { method: 'HEAD', headers });
   if (!head.ok) throw statusError(url, head);
   if (isHtml(head)) throw htmlError(url);
   const size = statedSize(head);
-  if (size === undefined || head.headers.get('accept-ranges') === 'none') return sourceFromBuffer(await readWhole(url), url);
+  if (size === undefined || head.headers.get('accept-ranges') === 'none') return sourceFromBuffer(await readWhole(url, headers), url);
   const src: ByteSource = {
     name: url,
     size,
     async read(offset, length) {
       checkRange(src, offset, length);
       if (length === 0) return new Uint8Array(0);
-      const r = await httpGet(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+      const r = await httpGet(url, { headers: { ...headers, Range: `bytes=${offset}-${offset + length - 1}` } });
       if (!r.ok) throw statusError(url, r);
       if (r.status !== 206 && !(r.status === 200 && offset === 0 && length === size)) {
         throw new EmberError('BAD_FILE', `${url}: expected a 206 partial response to a Range request, got HTTP ${r.status}`, { url });
@@ -78,8 +78,8 @@ export async function sourceFromURL(url: string): Promise<ByteSource> {
 }
 
 /** The whole body of `url` (a server without Content-Length or Range support). */
-async function readWhole(url: string): Promise<Uint8Array> {
-  const r = await httpGet(url);
+async function readWhole(url: string, headers: Record<string, string>): Promise<Uint8Array> {
+  const r = await httpGet(url, { headers });
   if (!r.ok) throw statusError(url, r);
   let bytes: Uint8Array;
   try {

@@ -67,6 +67,8 @@ export interface DownloadOptions {
   what?: string;
   /** How long the answer, and then each chunk, may take before the download fails (default STALL_MS, 60 s). */
   stallMs?: number;
+  /** Sent with the request (a Hub token's Authorization). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -135,7 +137,7 @@ export class FileCache {
 
   private async download(url: string, partial: FileMeta | null, o: DownloadOptions, retried = false): Promise<ByteSource> {
     const have = partial ? await this.store.storedBytes(url, partial) : 0;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...o.headers };
     if (have > 0) {
       headers.Range = `bytes=${have}-`;
       if (partial?.etag) headers['If-Range'] = `"${partial.etag}"`;

@@ -81,7 +81,7 @@ export function statusError(url: string, r: Response): EmberError {
   const s = r.status;
   let why = r.statusText || 'error';
   if (s === 404) why = 'not found: check the repo id, revision and file name';
-  else if (s === 401 || s === 403) why = 'access denied: the model may be gated or private (emberlm sends no token)';
+  else if (s === 401 || s === 403) why = 'access denied: the model may be gated or private: accept its terms on the Hub and pass an access token as hubToken (the CLI reads HF_TOKEN)';
   else if (s === 429) why = 'too many requests: the server is rate-limiting, try again later';
   else if (s >= 500) why = 'the server failed';
   return new EmberError('NETWORK', `${url}: HTTP ${s} (${why})`, { url, status: s });

@@ -17,6 +17,8 @@ export type OpenedModel =
 export interface OpenOptions {
   /** Where Hub ids resolve (default https://huggingface.co). */
   hubUrl?: string;
+  /** A Hugging Face access token, sent to the Hub (hubUrl) alone, for gated and private repos. */
+  hubToken?: string;
   /** Where http(s) downloads are kept ('default': the platform's, made when first needed); null: read by Range requests, nothing kept. */
   fileCache: FileCache | null | 'default';
   onDownload?: DownloadProgress;
@@ -69,16 +71,18 @@ async function local(s: string): Promise<OpenedModel> {
   return gguf(await openSource(s));
 }
 
-/** OpenOptions with the cache made on first use. */
+/** OpenOptions with the cache made on first use; `headers` go with every request (a Hub id's token). */
 interface Ctx extends Omit<OpenOptions, 'fileCache'> {
   files(): Promise<FileCache | null>;
+  headers?: Record<string, string>;
 }
 
 const gguf = (source: ByteSource): OpenedModel => ({ kind: 'gguf', source, key: `gguf|${source.name}|${source.size}` });
 const hfFolder = (folder: ModelFolder, key = folder.label('')): OpenedModel => ({ kind: 'hf', folder, key: `hf|${key}` });
 
-async function openHub(id: HubId, o: Ctx): Promise<OpenedModel> {
-  const hub = o.hubUrl ?? DEFAULT_HUB;
+async function openHub(id: HubId, ctx: Ctx): Promise<OpenedModel> {
+  const hub = ctx.hubUrl ?? DEFAULT_HUB;
+  const o: Ctx = { ...ctx, headers: ctx.hubToken ? { Authorization: `Bearer ${ctx.hubToken}` } : undefined };
   const where = `${id.repo}@${id.revision}`;
   if (id.quant) {
     const listing = await treeListing(hub, id, '', o, false);
@@ -107,8 +111,8 @@ async function openHub(id: HubId, o: Ctx): Promise<OpenedModel> {
 /** The file at `url`, through the downloads cache when there is one, else by Range requests. */
 async function fetchFile(url: string, expect: ExpectedFile | undefined, o: Ctx, what: string): Promise<ByteSource> {
   const files = await o.files();
-  if (files) return files.open(url, { expect, onProgress: o.onDownload, signal: o.signal, what });
-  return sourceFromURL(url);
+  if (files) return files.open(url, { expect, onProgress: o.onDownload, signal: o.signal, what, headers: o.headers });
+  return sourceFromURL(url, o.headers);
 }
 
 async function readAllText(src: ByteSource): Promise<string> {
@@ -131,7 +135,7 @@ function parseJson(text: string, url: string): unknown {
 async function fetchJson(url: string, expect: ExpectedFile | undefined, o: Ctx, what: string): Promise<unknown> {
   const files = await o.files();
   if (files) {
-    const text = await readAllText(await files.open(url, { expect, signal: o.signal, what }));
+    const text = await readAllText(await files.open(url, { expect, signal: o.signal, what, headers: o.headers }));
     try {
       return parseJson(text, url);
     } catch (e) {
@@ -139,7 +143,7 @@ async function fetchJson(url: string, expect: ExpectedFile | undefined, o: Ctx, 
       throw e;
     }
   }
-  const r = await httpGet(url, { signal: o.signal });
+  const r = await httpGet(url, { signal: o.signal, headers: o.headers });
   if (!r.ok) throw statusError(url, r);
   if (isHtml(r)) throw htmlError(url, what);
   return parseJson(await r.text(), url);

@@ -22,6 +22,8 @@ export interface MockRequest {
   readonly method: string;
   readonly path: string;
   readonly range: string | null;
+  /** Whether it carried an Authorization header. */
+  readonly auth?: true;
 }
 
 interface Stored {
@@ -40,6 +42,8 @@ export class MockHub {
   readonly noLength = new Set<string>();
   /** Pathnames whose bytes are altered (one byte flipped) while the listing keeps the true sha256. */
   readonly corrupt = new Set<string>();
+  /** Gated repos and the token each wants (`Authorization: Bearer <token>`); others answer 401, as the Hub does. */
+  readonly gated = new Map<string, string>();
   private readonly repos = new Map<string, Map<string, Stored>>();
   private server: Server | null = null;
   url = '';
@@ -85,7 +89,13 @@ export class MockHub {
       res.writeHead(204, { 'Access-Control-Allow-Headers': 'Range, If-Range', 'Access-Control-Allow-Methods': 'GET, HEAD' }).end();
       return;
     }
-    this.requests.push({ method: req.method!, path, range: req.headers.range ?? null });
+    this.requests.push({ method: req.method!, path, range: req.headers.range ?? null, ...(req.headers.authorization ? { auth: true as const } : {}) });
+    const repo = /^\/(?:api\/models\/)?([^/]+\/[^/]+)\//.exec(path)?.[1];
+    const token = repo && this.gated.get(repo);
+    if (token && req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401, { 'Content-Type': 'text/plain', 'X-Error-Code': 'GatedRepo' }).end('Access to this model is restricted');
+      return;
+    }
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)\/?(.*)$/.exec(path);
     if (tree) return this.tree(res, tree[1], tree[2], tree[3]);
     const file = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
