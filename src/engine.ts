@@ -4,7 +4,9 @@ import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
-import { embedRecipe, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbedRequest, type EmbeddingResult } from './embed.ts';
+import { embedRecipe, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
+import { runInputs, tokenCount, type InputTurns } from './per_input.ts';
+import { prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
@@ -17,7 +19,7 @@ import { cutRequest, prepareRequest, type GenerateOptions, type Request } from '
 import { PrefillPasses } from './prefill.ts';
 import { EngineTuning } from './tuning.ts';
 import { quietSleep } from './util/timers.ts';
-import { generationFailure, reportDeviceLoss, requestFailure } from './device_loss.ts';
+import { generationFailure, reportDeviceLoss } from './device_loss.ts';
 
 export type { ModelInput } from './model_input.ts';
 export type { GeneratedToken, GenerationResult, GenerationStats } from './token_pipe.ts';
@@ -25,6 +27,7 @@ export type { ContextOverflow } from './context.ts';
 export type { LoadOptions } from './load.ts';
 export type { GenerateOptions } from './request.ts';
 export type { EmbedOptions, EmbeddingResult } from './embed.ts';
+export type { RerankOptions, RerankResult } from './rerank.ts';
 
 /** `generate`'s stream: iterate for tokens; `result` (also the iterator's return value) is the whole result. */
 export interface GenerationStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
@@ -89,8 +92,10 @@ export class Engine extends EventTarget {
   private readonly scheduler = new Scheduler();
   /** The generations whose producer runs, with its promise (dispose() frees the buffers once all have settled). */
   private readonly live = new Map<TokenPipe, Promise<void>>();
-  /** The embedding requests running or in line (dispose() waits for them too). */
-  private readonly embedding = new Set<Promise<unknown>>();
+  /** The embedding and reranking requests running or in line (dispose() waits for them too). */
+  private readonly perInput = new Set<Promise<unknown>>();
+  /** Their turns on the engine (src/per_input.ts). */
+  private readonly turns: InputTurns = { scheduler: this.scheduler, gpu: () => this.current.gpu, disposed: () => this.disposed };
   private released: Promise<void> | null = null;
   /** The request whose counts and logit bias the GPU sampler holds (another's must restore its own). */
   private samplerOwner: TokenPipe | null = null;
@@ -191,49 +196,47 @@ export class Engine extends EventTarget {
    * input, as after a generation (a chat's next turn runs its prompt again).
    */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
-    try {
-      if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
-      checkLost(this.current.gpu);
+    return this.startInputs(async () => {
       if (this.recipe instanceof EmberError) throw this.recipe;
       const r = prepareEmbed(input, opts, embedTarget(this.current, this.tokenizer, this.recipe));
-      const run = this.runEmbed(r);
-      this.embedding.add(run);
-      const gone = () => this.embedding.delete(run);
-      run.then(gone, gone);
-      return run;
-    } catch (e) {
-      return Promise.reject(e);
-    }
+      const embeddings = await runInputs(this.turns, 'the embedding', r.seqs, r.signal, async (seq, stop) => {
+        const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
+        await step?.wait();
+        return step && pool(await step.hidden!(), this.current.hiddenRows ? seq.length : 1, r);
+      });
+      return { embeddings, promptTokens: tokenCount(r.seqs) };
+    });
   }
 
-  /** Runs each input in its own turn on the engine (a generation in line goes between two inputs). */
-  private async runEmbed(r: EmbedRequest): Promise<EmbeddingResult> {
-    const me = { contended: () => {} };
-    const leave = () => this.scheduler.cancel(me);
-    r.signal?.addEventListener('abort', leave);
-    const embeddings: Float32Array[] = [];
-    const stop = () => !!r.signal?.aborted || this.disposed;
-    const stopped = () => new EmberError('ABORTED', `the embedding was aborted after ${embeddings.length} of ${r.seqs.length} inputs`, { done: embeddings.length });
-    try {
-      for (const seq of r.seqs) {
-        if (stop() || !(await this.scheduler.acquire(me)) || stop()) throw stopped();
-        try {
-          checkLost(this.current.gpu);
-          const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
-          if (!step) throw stopped();
-          await step.wait();
-          embeddings.push(pool(await step.hidden!(), this.current.hiddenRows ? seq.length : 1, r));
-        } finally {
-          this.scheduler.release(me);
-        }
-      }
-    } catch (e) {
-      const after = `after ${embeddings.length} of ${r.seqs.length} inputs`;
-      throw await requestFailure(e, this.current.gpu, this.disposed, { doing: 'the embedding', after, details: { done: embeddings.length } });
-    } finally {
-      r.signal?.removeEventListener('abort', leave);
-    }
-    return { embeddings, promptTokens: r.seqs.reduce((n, s) => n + s.length, 0) };
+  /**
+   * Scores each document against the query, Qwen3-Reranker's way (src/rerank.ts): P("yes") after a prompt that asks
+   * whether the document meets the query, in document order. The documents take their turns as embed's inputs do, and
+   * each runs only what follows the prompt's shared prefix (the instruction and the query) in the KV cache.
+   */
+  rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
+    return this.startInputs(async () => {
+      const r = prepareRerank(query, documents, opts, { tokenizer: this.tokenizer, nCtx: this.current.nCtx, config: this.config });
+      const scores = await runInputs(this.turns, 'the reranking', r.seqs, r.signal, async (seq, stop) => {
+        writeAllowed(this.current.gpu, this.current.sampler, r.allowed);
+        const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
+        await step?.wait();
+        return step && yesProbability(await step.logprobs!(), r.yes);
+      });
+      return { scores, promptTokens: tokenCount(r.seqs) };
+    });
+  }
+
+  /** Starts a request that runs input by input (embed, rerank), kept in `perInput` until it settles; a refusal rejects. */
+  private startInputs<T>(start: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED));
+    const run = (async () => {
+      checkLost(this.current.gpu);
+      return start();
+    })();
+    this.perInput.add(run);
+    const gone = () => this.perInput.delete(run);
+    run.then(gone, gone);
+    return run;
   }
 
   /** Checks the options and the prompt, and fits the prompt to the context by the overflow policy. */
@@ -487,8 +490,8 @@ export class Engine extends EventTarget {
 
   private async release(): Promise<void> {
     const { gpu, alloc, readback } = this.current;
-    if (this.live.size > 0 || this.embedding.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
-      await Promise.allSettled([...this.live.values(), ...this.embedding]);
+    if (this.live.size > 0 || this.perInput.size > 0 || readback.inFlight > 0) { // else freed at once, as the caller may count on
+      await Promise.allSettled([...this.live.values(), ...this.perInput]);
       // The GPU's work done and every id read (a lost device answers too): no map left pending on a destroyed buffer.
       const idle = Promise.all([gpu.device.queue.onSubmittedWorkDone(), readback.settled()]).catch(() => {});
       await Promise.race([idle, quietSleep(RELEASE_WAIT_MS)]);

@@ -3,7 +3,7 @@
 // get @webgpu/types through src/ts5/, those on 6+ from their DOM lib.
 export {
   Engine, DeviceLostEvent, type LoadOptions, type GenerateOptions, type GeneratedToken, type GenerationResult, type GenerationStats,
-  type GenerationStream, type ContextOverflow, type ModelInput, type EmbedOptions, type EmbeddingResult,
+  type GenerationStream, type ContextOverflow, type ModelInput, type EmbedOptions, type EmbeddingResult, type RerankOptions, type RerankResult,
 } from './engine.ts';
 export { createEmbeddings, type Embeddings, type EmbeddingRequest, type EmbeddingResponse } from './embeddings.ts';
 export { EmberError, isEmberError, type ErrorCode } from './errors.ts';

@@ -15,7 +15,7 @@ import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
 import { EmberError } from '../src/errors.ts';
 import type { DeviceLostEvent, GeneratedToken } from '../src/engine.ts';
 import { expectEmberError } from './helpers/errors.ts';
-import { embeddingFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { embeddingFolder, hfOracleFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub, type MockHub } from './helpers/mock_hub.ts';
 import { MISTRAL_CALL, mistralToolModel } from './helpers/bigram_model.ts';
@@ -285,6 +285,21 @@ describe('worker API over node:worker_threads', () => {
     setTimeout(() => later.abort(), 20);
     await expectEmberError(() => running, 'ABORTED', /the embedding was aborted after \d+ of 200 inputs/);
     await expectEmberError(() => engine.embeddings.create({ input: 'a', encoding_format: 'hex' as 'float' }), 'BAD_ARGUMENT', /encoding_format must be 'float' or 'base64'/);
+  });
+
+  it("rerank crosses the boundary: transformers' scores, and an abort before or while it runs", async () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_reranker/qwen3_reranker.transformers.json'), 'utf8')) as { cases: { instruction: string | null; query: string; document: string; score: number }[] };
+    await engine.load(hfOracleFolder('llama-smollm2-bf16'), { contextLength: 256, kvCache: 'f32', quant: 'f32' });
+    const cases = o.cases.filter((c) => c.query === o.cases[0].query && c.instruction === null);
+    const r = await engine.rerank(cases[0].query, cases.map((c) => c.document));
+    r.scores.forEach((s, i) => expect(Math.abs(s - cases[i].score)).toBeLessThan(1e-6));
+    const ac = new AbortController();
+    ac.abort();
+    await expectEmberError(() => engine.rerank('q', ['a'], { signal: ac.signal }), 'ABORTED', /the reranking was aborted before it was sent/);
+    const later = new AbortController();
+    const running = engine.rerank('q', Array.from({ length: 200 }, (_, i) => `document ${i}`), { signal: later.signal });
+    setTimeout(() => later.abort(), 20);
+    await expectEmberError(() => running, 'ABORTED', /the reranking was aborted after \d+ of 200 inputs/);
   });
 
   it('dispose frees the model (a running stream ends with ABORTED, as locally); then calls say so; terminate ends the worker', async () => {

@@ -1,6 +1,6 @@
 import { proxy, transfer, wrap, type Endpoint, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { EmbedOptions, EmbeddingResult, GenerateOptions, GeneratedToken, GenerationResult, ModelInput } from '../engine.ts';
+import type { EmbedOptions, EmbeddingResult, RerankOptions, RerankResult, GenerateOptions, GeneratedToken, GenerationResult, ModelInput } from '../engine.ts';
 import { createEmbeddings, type Embeddings } from '../embeddings.ts';
 import type { Chat, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatCompletions } from '../chat/types.ts';
 import { Channel } from './channel.ts';
@@ -43,8 +43,10 @@ export interface WorkerEngine extends EventTarget {
   tokenize(text: string, opts?: { addBos?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   /** OpenAI-style chat completions, rendered with the model's chat template in the worker. */
   readonly chat: Chat;
-  /** Engine.embed in the worker: each input's last-token embedding (Qwen3-Embedding's pooling), L2-normalised. */
+  /** Engine.embed in the worker: each input's embedding, pooled as the model says (src/embed.ts). */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts?: EmbedOptions): Promise<EmbeddingResult>;
+  /** Engine.rerank in the worker: each document's P("yes") against the query (Qwen3-Reranker's recipe). */
+  rerank(query: string, documents: readonly string[], opts?: RerankOptions): Promise<RerankResult>;
   /** OpenAI-style embeddings over `embed`; `model` in the response is the loaded model's name. */
   readonly embeddings: Embeddings;
   /** After a 'devicelost': loads the model again on a new device and runs the KV history again (Engine.recover). */
@@ -211,6 +213,15 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     return call(started).finally(detach);
   }
 
+  async function rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
+    const { signal, ...rest } = opts ?? {};
+    if (signal?.aborted) throw new EmberError('ABORTED', 'the reranking was aborted before it was sent to the worker', { done: 0 });
+    const id = nextId++;
+    const started = remote.rerank(query, documents, rest, id);
+    const detach = forwardAbort(signal, id);
+    return call(started).finally(detach);
+  }
+
   const events = new EventTarget();
   await call(remote.watchDeviceLost(proxy((reason: string) => void events.dispatchEvent(new DeviceLostEvent(reason)))));
   const api: Omit<WorkerEngine, keyof EventTarget> = {
@@ -233,6 +244,7 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
     },
     tokenize: (text, opts = {}) => call(remote.tokenize(text, opts)),
     embed,
+    rerank,
     embeddings: createEmbeddings({ embed }, () => modelName),
     cache: {
       list: () => call(remote.cacheList()),

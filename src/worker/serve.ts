@@ -1,5 +1,5 @@
 import { expose, releaseProxy, type Endpoint } from 'comlink';
-import { Engine, type EmbedOptions, type EmbeddingResult, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
+import { Engine, type EmbedOptions, type EmbeddingResult, type RerankOptions, type RerankResult, type GenerateOptions, type GeneratedToken, type GenerationResult, type LoadOptions, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import type { DeviceLostEvent } from '../device_lost.ts';
 import { createChat } from '../chat/completions.ts';
@@ -179,6 +179,11 @@ export class EngineHost {
   /** Engine.embed (the Float32Arrays cross as they are). */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: WorkerEmbedOptions, requestId: number): Promise<EmbeddingResult> {
     return this.track(requestId, (signal) => this.loaded().engine.embed(input, { ...opts, signal }));
+  }
+
+  /** Engine.rerank. */
+  rerank(query: string, documents: readonly string[], opts: Omit<RerankOptions, 'signal'>, requestId: number): Promise<RerankResult> {
+    return this.track(requestId, (signal) => this.loaded().engine.rerank(query, documents, { ...opts, signal }));
   }
 
   chatCompletion(request: WorkerChatRequest & { stream?: false }, requestId: number): Promise<ChatCompletion> {

@@ -1,0 +1,53 @@
+/**
+ * Requests that run input by input (embed's inputs, rerank's documents): each input takes its own turn on the engine, so
+ * a generation in line goes between two, as between two of a generation's steps.
+ */
+import { EmberError } from './errors.ts';
+import { checkLost, type Gpu } from './gpu/device.ts';
+import { requestFailure } from './device_loss.ts';
+import type { Scheduler } from './scheduler.ts';
+
+/** What the loop needs of the engine. */
+export interface InputTurns {
+  readonly scheduler: Scheduler;
+  /** The engine's current device (a recovery replaces it). */
+  gpu(): Gpu;
+  disposed(): boolean;
+}
+
+/**
+ * Runs `one` on each sequence in its own turn; `one` gives null where `stop` ended its passes. An abort or a dispose
+ * before or between inputs is ABORTED with `details.done`; a lost device or another failure says what was done.
+ */
+export async function runInputs<T>(
+  e: InputTurns, doing: string, seqs: readonly number[][], signal: AbortSignal | undefined,
+  one: (seq: number[], stop: () => boolean) => Promise<T | null>,
+): Promise<T[]> {
+  const me = { contended: () => {} };
+  const leave = () => e.scheduler.cancel(me);
+  signal?.addEventListener('abort', leave);
+  const out: T[] = [];
+  const stop = () => !!signal?.aborted || e.disposed();
+  const stopped = () => new EmberError('ABORTED', `${doing} was aborted after ${out.length} of ${seqs.length} inputs`, { done: out.length });
+  try {
+    for (const seq of seqs) {
+      if (stop() || !(await e.scheduler.acquire(me)) || stop()) throw stopped();
+      try {
+        checkLost(e.gpu());
+        const v = await one(seq, stop);
+        if (v === null) throw stopped();
+        out.push(v);
+      } finally {
+        e.scheduler.release(me);
+      }
+    }
+  } catch (err) {
+    throw await requestFailure(err, e.gpu(), e.disposed(), { doing, after: `after ${out.length} of ${seqs.length} inputs`, details: { done: out.length } });
+  } finally {
+    signal?.removeEventListener('abort', leave);
+  }
+  return out;
+}
+
+/** The tokens of every sequence together (a result's promptTokens). */
+export const tokenCount = (seqs: readonly number[][]) => seqs.reduce((n, s) => n + s.length, 0);

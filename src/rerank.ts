@@ -1,0 +1,77 @@
+/**
+ * Reranking by a decoder (Qwen3-Reranker's recipe, its model card's): each (query, document) pair is wrapped in a fixed
+ * prompt asking whether the document meets the query, and scored by the probability of "yes" against "no" at the last
+ * position, softmax([logit_no, logit_yes])[1]. The pass's sampler gives it: only the two tokens allowed (the `allowed`
+ * mask), their log-probabilities under that mask come back with the pass. Here: the request's checks and prompts; the
+ * passes run in Engine.rerank, which shares the prompt's prefix (instruction and query) between documents through the
+ * KV cache.
+ */
+import { EmberError } from './errors.ts';
+import type { Tokenizer } from './tokenizer/index.ts';
+import type { TokenLogprobs } from './kernels/sample.ts';
+import type { ModelConfig } from './model/config.ts';
+import { bad, signalOption } from './options.ts';
+
+export interface RerankOptions {
+  /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
+  instruction?: string;
+  signal?: AbortSignal;
+}
+
+export interface RerankResult {
+  /** One per document, in document order: the probability (0 to 1) that it meets the query. */
+  scores: number[];
+  /** Tokens of every pair's prompt together (the part shared through the KV cache included). */
+  promptTokens: number;
+}
+
+export interface RerankRequest {
+  seqs: number[][];
+  /** The sampler's mask: only "yes" and "no" may be chosen. */
+  allowed: Uint32Array;
+  yes: number;
+  signal: AbortSignal | undefined;
+}
+
+const PREFIX = '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n';
+const SUFFIX = '<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n';
+const INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query';
+
+/** Checks the request and makes each pair's tokens: the prefix and suffix with their markers, the pair's text without. */
+export function prepareRerank(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; config: ModelConfig }): RerankRequest {
+  if (target.config.bidirectional) throw new EmberError('UNSUPPORTED', `${target.config.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not rerank`);
+  if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
+  if (typeof query !== 'string') bad('the query', 'a string', query);
+  if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
+  if (o.instruction !== undefined && typeof o.instruction !== 'string') bad('instruction', 'a string', o.instruction);
+  const signal = signalOption(o.signal);
+  const tok = target.tokenizer;
+  const [yes, no] = ['yes', 'no'].map((word) => oneToken(tok, word));
+  const prefix = tok.encode(PREFIX, { parseSpecial: true });
+  const suffix = tok.encode(SUFFIX, { parseSpecial: true });
+  const seqs = (documents as string[]).map((doc, i) => {
+    const ids = [...prefix, ...tok.encode(`<Instruct>: ${o.instruction ?? INSTRUCTION}\n<Query>: ${query}\n<Document>: ${doc}`), ...suffix];
+    if (ids.length > target.nCtx) {
+      throw new EmberError('CONTEXT_OVERFLOW', `documents[${i}] makes a prompt of ${ids.length} tokens, past the context of ${target.nCtx}`, { document: i, tokens: ids.length, nCtx: target.nCtx });
+    }
+    return ids;
+  });
+  const allowed = new Uint32Array(Math.ceil((Math.max(yes, no) + 1) / 32));
+  for (const id of [yes, no]) allowed[id >> 5] |= 1 << (id & 31);
+  return { seqs, allowed, yes, signal };
+}
+
+/** The id of `word` as one token of the vocabulary, or UNSUPPORTED: this tokenizer is not a reranker's. */
+function oneToken(tok: Tokenizer, word: string): number {
+  const ids = tok.encode(word);
+  if (ids.length !== 1) throw new EmberError('UNSUPPORTED', `reranking scores the tokens "yes" and "no", but this tokenizer spells "${word}" with ${ids.length} tokens (a Qwen3-Reranker's has one each)`, { word });
+  return ids[0];
+}
+
+/** The pair's score from the pass's log-probabilities under the yes/no mask: P(yes). */
+export function yesProbability(lp: TokenLogprobs, yes: number): number {
+  const hit = lp.top.find((t) => t.id === yes);
+  if (!hit) return 0; // "no" alone was left (yes's logit at -inf)
+  if (!Number.isFinite(hit.logprob) && hit.logprob !== -Infinity) throw new EmberError('BAD_MODEL', 'the model\'s logits for "yes" and "no" are not finite (NaN): its weights hold NaN or infinity, or its activations overflow');
+  return Math.exp(hit.logprob);
+}
