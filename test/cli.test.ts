@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { embeddingFolder, embeddingGemmaFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder, hfOracleFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub } from './helpers/mock_hub.ts';
 import { SYNTHETIC_MODELS } from '../src/bench/synthetic.ts';
@@ -154,6 +154,29 @@ describe('emberlm CLI', () => {
     const bad = cli(['embed', '--model', embeddingGemmaFolder(), '--text', 'x', '--prompt-name', 'passage', '--ctx', '64']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] promptName must be one of the model's prompts \(query, document\), got "passage"$/m);
+  });
+
+  it('rerank prints transformers\' scores, one a document (--file) or as JSON; a missing query is a typed error', () => {
+    const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_reranker/qwen3_reranker.transformers.json'), 'utf8')) as { cases: { instruction: string | null; query: string; document: string; score: number }[] };
+    const m = hfOracleFolder('llama-smollm2-bf16');
+    const cases = o.cases.filter((c) => c.query === o.cases[0].query && c.instruction === null);
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-rerank-'));
+    try {
+      writeFileSync(join(dir, 'docs.txt'), cases.map((c) => c.document).join('\n') + '\n');
+      const r = cli(['rerank', '--model', m, '--query', cases[0].query, '--file', join(dir, 'docs.txt'), '--quant', 'f32']);
+      expect(r.code, r.stderr).toBe(0);
+      const scores = r.stdout.trim().split('\n').map(Number);
+      scores.forEach((s, i) => expect(Math.abs(s - cases[i].score) / cases[i].score).toBeLessThan(1e-2)); // f16 K/V by default
+      const c = o.cases.find((x) => x.instruction !== null)!;
+      const one = cli(['rerank', '--model', m, '--query', c.query, '--text', c.document, '--instruction', c.instruction!, '--quant', 'f32', '--json']);
+      expect(one.code, one.stderr).toBe(0);
+      expect(Math.abs((JSON.parse(one.stdout) as { scores: number[] }).scores[0] - c.score) / c.score).toBeLessThan(1e-2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const none = cli(['rerank', '--model', m, '--text', 'x']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] rerank takes --query "<text>"/);
   });
 
   it('bad input exits non-zero with a one-line typed error', () => {

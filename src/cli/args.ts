@@ -32,6 +32,7 @@ export const COMMAND_OPTIONS = {
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
   embed: { ...MODEL, text: str, file: str, 'prompt-name': str, dimensions: str, 'no-normalize': bool, quant: str, ctx: str, json: bool },
+  rerank: { ...MODEL, query: str, text: str, file: str, instruction: str, quant: str, ctx: str, json: bool },
   cache: { json: bool },
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,
@@ -45,7 +46,7 @@ export type Command = keyof typeof COMMAND_OPTIONS;
 export type Flags = Record<string, string | boolean | undefined>;
 
 /** Positional arguments after the command: cache's subcommand and URL; none for the others. */
-const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, embed: 0, cache: 2, bench: 0, quality: 0 };
+const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, embed: 0, rerank: 0, cache: 2, bench: 0, quality: 0 };
 
 /** Options whose value is one number, so `--seed -1` means the value -1, not an option named "-1". */
 const NUMERIC = new Set([

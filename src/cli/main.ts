@@ -14,6 +14,7 @@ import { grammarConstraint, type OutputFormat } from '../grammar/constraint.ts';
 import { readFile } from 'node:fs/promises';
 import { decimal, hubEnv, num, parseCommandLine, type Flags } from './args.ts';
 import { cacheFolder } from './files.ts';
+import { embed, rerank } from './retrieval.ts';
 
 const HELP = `emberlm — LLM inference on WebGPU
 
@@ -21,6 +22,7 @@ Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
   emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--json]
+  emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
@@ -66,6 +68,14 @@ folder's own pooling and Dense layers: EmbeddingGemma's):
   --no-normalize      the embedding as the model gives it, not normalised
   --quant Q, --ctx N  as for generate
   --json              {"embeddings": [[...], ...], "prompt_tokens": N}; else one line of numbers an input
+
+rerank options (each document's P("yes") against the query: Qwen3-Reranker's recipe):
+  --query Q           the query
+  --text T            one document
+  --file FILE         one document a line
+  --instruction I     what a relevant document is (default: Qwen3-Reranker's web search instruction)
+  --quant Q, --ctx N  as for generate
+  --json              {"scores": [...], "prompt_tokens": N}; else one score a line, in document order
 
 bench options (speed; medians over repeats, warm-up excluded):
   --synthetic LIST    random-weight models of real shapes, written once to $EMBERLM_CACHE (default
@@ -239,35 +249,10 @@ async function cache(flags: Flags, args: string[]): Promise<void> {
   else process.stdout.write(`deleted ${await files.delete(url)} entries\n`);
 }
 
-async function embed(flags: Flags): Promise<void> {
-  const inputs = await embedInputs(flags);
-  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] === true ? false : undefined, promptName: flags['prompt-name'] as string | undefined };
-  const engine = await Engine.load(need(flags, 'model'), {
-    ...hubEnv(), onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
-  });
-  try {
-    const r = await engine.embed(inputs, opts);
-    if (flags.json) process.stdout.write(JSON.stringify({ embeddings: r.embeddings.map((e) => Array.from(e)), prompt_tokens: r.promptTokens }) + '\n');
-    else for (const e of r.embeddings) process.stdout.write(Array.from(e).join(' ') + '\n');
-  } finally {
-    await engine.dispose();
-  }
-}
-
-/** --text (one input) or --file (one a line, blank lines skipped). */
-async function embedInputs(flags: Flags): Promise<string[]> {
-  const { text, file } = flags;
-  if ((typeof text === 'string') === (typeof file === 'string')) throw new EmberError('BAD_ARGUMENT', 'embed takes one of --text "<text>" or --file FILE');
-  if (typeof text === 'string') return [text];
-  let lines: string[];
-  try {
-    lines = (await readFile(file as string, 'utf8')).split(/\r?\n/).filter((l) => l.trim() !== '');
-  } catch (e) {
-    throw new EmberError('BAD_ARGUMENT', `--file ${file as string}: ${(e as Error).message}`);
-  }
-  if (lines.length === 0) throw new EmberError('BAD_ARGUMENT', `--file ${file as string} holds no text (one input a line)`);
-  return lines;
-}
+/** The engine of embed and rerank. */
+const loadFor = (flags: Flags) => Engine.load(need(flags, 'model'), {
+  ...hubEnv(), onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
+});
 
 async function tokenize(flags: Flags): Promise<void> {
   const text = flags.text;
@@ -285,7 +270,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'generate') await generate(flags);
   else if (command === 'tokenize') await tokenize(flags);
-  else if (command === 'embed') await embed(flags);
+  else if (command === 'embed') await embed(flags, loadFor);
+  else if (command === 'rerank') await rerank(flags, loadFor);
   else if (command === 'cache') await cache(flags, args);
   else if (command === 'bench') await bench(flags);
   else await quality(flags);
