@@ -14,7 +14,7 @@ import { mulberry32 } from '../src/util/rng.ts';
 import { randomModelFile } from '../models/generate.ts';
 import { randomHFModel } from '../models/generate_hf.ts';
 import { ggufFields, type Field } from './gguf_fields.ts';
-import { embeddingFolder } from '../test/helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder } from '../test/helpers/models.ts';
 import { int, jsonText, mutateBytes, mutateGGUFField, mutateJson, pick, type Rng } from './mutate.ts';
 
 export type CaseKind = 'gguf-bytes' | 'gguf-field' | 'safetensors' | 'config.json' | 'tokenizer.json' | 'tokenizer_config.json';
@@ -88,6 +88,8 @@ export function loadCorpus(): Corpus {
       hf('hf-qwen2-bf16-sharded', randomHFModel({ modelType: 'qwen2', dtype: 'BF16', sharded: true, nLayer: 1, seed: 8 })),
       // Qwen3-Embedding's layout: the bare decoder's tensor names, a post-processor appending an end token
       { name: 'qwen3_embedding', files: folderFiles(embeddingFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      // EmbeddingGemma's: bidirectional attention, sentence-transformers modules in subfolders (pooling, Dense layers, prompts)
+      { name: 'embeddinggemma', files: folderFiles(embeddingGemmaFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json', '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors']) },
     ],
   };
 }
