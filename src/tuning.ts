@@ -10,6 +10,21 @@ function checked(name: string, v: unknown, ok: (n: number) => boolean, expected:
   return v;
 }
 
+/**
+ * passMs: GPU time one prefill pass aims at (a Stop waits for at most about one pass); Infinity: passes
+ * of maxBatch tokens.
+ * minPassTokens: the fewest tokens of a prefill pass after the first (a pass's fixed costs: see PrefillPasses);
+ * on a slow device it sets the Stop latency instead of passMs. 8: SmolLM2-135M Q8_0 in chromium on SwiftShader
+ * prefills ~7 tok/s, so a pass of 8 is ~1.1 s and a Stop waits for it and the one queued behind (16: twice that),
+ * for prefill within that run's noise (64 tokens: 7.0 tok/s with 8; 4.6-7.3 with 16; 5.5-6.9 with 4; 3.3 with 2);
+ * lavapipe 77 against 78 tok/s (bench/prefill_passes.ts).
+ * runAheadMs: while another request waits, how long a generation whose reader has not come back keeps
+ * generating into its buffer before it steps aside (it resumes, re-running its tokens, when read again).
+ * decodeAhead: decode steps in flight on the GPU (1 to 4): each step takes its token from the previous
+ * one's sample on the GPU, so the next is submitted while one runs; 1 waits for each id before the next.
+ * 3 where readbacks are paced (waitSpins): a readback that wakes late then finds the GPU still busy
+ * (lavapipe, SmolLM2-135M Q8_0: GPU idle 0.15-0.9 ms per token with 3, 2.2-14 with 2, same run).
+ */
 export class EngineTuning {
   #passMs = 100;
   #minPassTokens = 8;

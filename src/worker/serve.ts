@@ -55,6 +55,8 @@ export interface ModelInfo {
   /** null when the model has none (chat then uses the plain fallback). */
   readonly chatTemplate: string | null;
   readonly tokenizer: { readonly vocabSize: number; readonly bosId: number | null; readonly eosId: number | null; readonly addBos: boolean };
+  /** The prompts embed takes by name (Engine.embedPrompts). */
+  readonly embedPrompts: Readonly<Record<string, string>>;
 }
 
 /** A comlink callback from the page: calling it posts a message and returns a promise of its receipt. */
@@ -131,7 +133,7 @@ export class EngineHost {
         if (this.onLost && this.model?.engine === engine) void post(this.onLost, (e as DeviceLostEvent).reason);
       });
       const t = engine.tokenizer;
-      return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos } };
+      return { config: engine.config, chatTemplate: engine.chatTemplate, tokenizer: { vocabSize: t.vocabSize, bosId: t.bosId, eosId: t.eosId, addBos: t.addBos }, embedPrompts: engine.embedPrompts };
     } finally {
       if (requestId !== undefined) this.loading.delete(requestId);
       release(onProgress);
