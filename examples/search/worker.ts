@@ -1,0 +1,3 @@
+import { serveEngine } from 'emberlm/worker';
+
+serveEngine();

@@ -1,0 +1,91 @@
+/**
+ * The search example (examples/search) as a user meets it, in chromium on SwiftShader: an EmbeddingGemma-shaped model
+ * and a reranker named by Hub ids (a local mock of the Hub, `?hub=`), the sample documents, a query typed and searched.
+ * Every document's cosine score must equal what emberlm computes for it in Node (lavapipe; SwiftShader's kernels sum in
+ * their own order), the list sorted by it, and the reranker's scores those of Engine.rerank.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basename, join } from 'node:path';
+import { createServer, type ViteDevServer } from 'vite';
+import { Engine } from '../../src/engine.ts';
+import { embeddingGemmaFolder, hfOracleFolder, REPO_ROOT, SHARED_MODELS } from '../helpers/models.ts';
+import { testGpu } from '../helpers/gpu.ts';
+import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
+import { MockHub } from '../helpers/mock_hub.ts';
+
+const WAIT = { timeout: 180_000 };
+const QUERY = 'What is the capital of China?';
+const EMBEDDER = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json',
+  '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors'];
+const RERANKER = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+
+describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
+  let server: ViteDevServer;
+  let hub: MockHub;
+  let browser: Chromium;
+  beforeAll(async () => {
+    const gemma = embeddingGemmaFolder(), smol = hfOracleFolder('llama-smollm2-bf16');
+    hub = await new MockHub()
+      .repo('ember/embeddinggemma-tiny', EMBEDDER.map((path) => ({ path, fixture: join(gemma, path) })))
+      .repo('ember/smollm2-reranker', RERANKER.map((path) => ({ path, fixture: join(smol, path) })))
+      .start();
+    server = await createServer({
+      configFile: join(REPO_ROOT, 'examples/search/vite.config.ts'),
+      root: join(REPO_ROOT, 'examples/search'),
+      cacheDir: join(REPO_ROOT, `node_modules/.cache/emberlm-search-test-vite-${basename(REPO_ROOT)}`),
+      logLevel: 'warn',
+      server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
+      optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
+    });
+    await server.listen();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await hub?.stop();
+  });
+
+  it('ranks the sample documents as emberlm does in Node, and reranks the best five', async () => {
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const logs = collectLogs(page);
+    const query = new URLSearchParams({ hub: hub.url, model: 'ember/embeddinggemma-tiny', reranker: 'ember/smollm2-reranker' });
+    await page.goto(`${server.resolvedUrls!.local[0]!}?${query}`);
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/will rerank the best 5 hits/);
+    await page.fill('#query', QUERY);
+    await page.click('#search-button');
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/6 documents ranked in .* \(6 embedded now\)/);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search.png'), fullPage: true });
+    const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({
+      text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score), rerank: (li as HTMLElement).dataset.rerank,
+    })));
+    expect(items, logs.join('\n')).toHaveLength(6);
+
+    // The same in Node: the documents' and the query's embeddings with their prompts, the reranker's scores
+    const docs = (await page.inputValue('#documents')).split('\n');
+    const embedder = await Engine.load(embeddingGemmaFolder(), { gpu: await testGpu() });
+    const want = new Map<string, number>();
+    try {
+      const { embeddings } = await embedder.embed(docs, { promptName: 'document' });
+      const [q] = (await embedder.embed(QUERY, { promptName: 'query' })).embeddings;
+      docs.forEach((d, i) => want.set(d, embeddings[i].reduce((s, v, j) => s + v * q[j], 0)));
+    } finally {
+      await embedder.dispose();
+    }
+    for (const it of items) expect(Math.abs(it.score - want.get(it.text)!), it.text).toBeLessThan(1e-3);
+    const byScore = [...want.entries()].sort((a, b) => b[1] - a[1]).map(([d]) => d);
+    const top = byScore.slice(0, 5);
+    expect(new Set(items.slice(0, 5).map((i) => i.text))).toEqual(new Set(top)); // the best five, reordered by the reranker
+    expect(items.slice(5).map((i) => i.text)).toEqual(byScore.slice(5));
+    expect(items.slice(5).every((i) => i.rerank === undefined)).toBe(true);
+    const reranker = await Engine.load(hfOracleFolder('llama-smollm2-bf16'), { gpu: await testGpu() });
+    try {
+      const { scores } = await reranker.rerank(QUERY, top);
+      for (const it of items.slice(0, 5)) expect(Math.abs(Number(it.rerank) - scores[top.indexOf(it.text)]) / scores[top.indexOf(it.text)], it.text).toBeLessThan(1e-2);
+      const reranks = items.slice(0, 5).map((i) => Number(i.rerank));
+      expect(reranks).toEqual([...reranks].sort((a, b) => b - a));
+    } finally {
+      await reranker.dispose();
+    }
+  }, 400_000);
+});
