@@ -5,9 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { argmax, bytesPerParam, klDivergence, logSoftmax, perplexity, QualityAccumulator } from '../src/bench/metrics.ts';
 import { runQuality } from '../src/bench/quality.ts';
+import { runEmbedQuality } from '../src/bench/quality_embed.ts';
+import { formatEmbedQuality } from '../src/bench/report.ts';
 import { DEFAULT_QUALITY_SCHEMES, readTexts } from '../src/cli/quality.ts';
 import { QUANT_SCHEMES } from '../src/model/weight_source.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { embeddingGemmaFolder, sharedModelPath } from './helpers/models.ts';
+import { expectEmberError } from './helpers/errors.ts';
 import { testGpu } from './helpers/gpu.ts';
 
 describe('quality metrics', () => {
@@ -132,5 +135,24 @@ describe('quality of a Hugging Face folder', () => {
     expect(by.auto.kld_max).toBe(0);
     expect(by.auto.bytes_per_param).toBeCloseTo(2, 2); // bf16, the norms f32
     expect(by['int8-g32'].kld_mean).toBeGreaterThan(0);
+  });
+});
+
+describe('quality of an embedding model (--embed)', () => {
+  it('scores embeddings against the f32 run: f32 itself exactly, int8 close, q4_0 further; refuses next-token scoring', async () => {
+    const texts = readTexts(sharedModelPath('oracle/stories260K.llama-cpp.json'));
+    const gpu = await testGpu();
+    const q = await runEmbedQuality(embeddingGemmaFolder(), { gpu, schemes: ['f32', 'int8', 'q4_0'], kvCaches: ['f16'], texts });
+    expect(q.inputs).toBe(texts.length); // each text fits one input
+    expect(q.width).toBe(96);
+    const by = Object.fromEntries(q.results.map((r) => [r.quant, r]));
+    expect(by.f32).toMatchObject({ cos_mean: 1, cos_min: 1, nearest: 1 });
+    expect(by.int8.cos_min).toBeGreaterThan(0.999);
+    expect(by.int8.cos_mean).toBeLessThan(1);
+    expect(by.q4_0.cos_mean).toBeLessThan(by.int8.cos_mean);
+    expect(q.kv_results[0].cos_min).toBeGreaterThan(0.9999);
+    console.log(`[quality --embed] ${q.results.map((r) => `${r.quant}: cos mean ${r.cos_mean.toFixed(6)} min ${r.cos_min.toFixed(6)} nearest ${r.nearest}`).join('; ')}; K/V f16: cos min ${q.kv_results[0].cos_min.toFixed(7)}`);
+    expect(formatEmbedQuality(q, 'text')).toMatch(/f32 \(reference\).*1\.000000/);
+    await expectEmberError(() => runQuality(embeddingGemmaFolder(), { gpu, schemes: ['int8'], texts }), 'UNSUPPORTED', /attends both ways.*quality --embed/);
   });
 });

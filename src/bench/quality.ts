@@ -91,6 +91,10 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   say('reference (f32)');
   const ref = await Engine.load(input, { ...load, quant: 'f32', kvCache: 'f32', gpu: o.gpu, maxBatch: 1 });
   const c = ref.model.config;
+  if (c.bidirectional) {
+    ref.dispose();
+    throw new EmberError('UNSUPPORTED', `${o.model ?? 'the model'} attends both ways, an embedding model: it has no next-token distribution to score; its embeddings are (emberlm quality --embed, runEmbedQuality)`);
+  }
   const params = ref.model.params; // the file's tensors (a GGUF's, a Hugging Face folder's), the tied head once
   const kvPerPosition = (k: KvCacheType) => c.nLayer * kvBytesPerPosition(k, c.nKv, c.headDim);
   const window = Math.min(o.window ?? 1024, ref.model.nCtx);

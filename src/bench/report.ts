@@ -1,6 +1,7 @@
 /** Plain-text and markdown tables of benchmark and quality reports (no GPU, no Node imports). */
 import type { BenchResult, BenchScales, DeviceInfo, SpeedResult } from './harness.ts';
 import type { QualityReport } from './quality.ts';
+import type { EmbedMetrics, EmbedQualityReport } from './quality_embed.ts';
 import { sig } from './stats.ts';
 import type { QuantScheme } from '../model/weight_source.ts';
 
@@ -167,6 +168,21 @@ export function formatQuality(q: QualityReport, style: 'text' | 'markdown'): str
       ...q.kv_results.map((x) => [x.kv_cache, String(x.bytes_per_position), ...metricCells(x)]),
     ];
     out += `\n${fmt({ head: kvHead, rows: kvRows })}\n`;
+  }
+  return out;
+}
+
+const EMBED_HEAD = ['cosine mean', 'cosine min', 'same nearest'];
+const embedCells = (x: EmbedMetrics) => [f(x.cos_mean, 6), f(x.cos_min, 6), `${f(100 * x.nearest, 1)}%`];
+
+/** An embedding model's quality report (src/bench/quality_embed.ts) as tables. */
+export function formatEmbedQuality(q: EmbedQualityReport, style: 'text' | 'markdown'): string {
+  const fmt = style === 'markdown' ? markdown : text;
+  const rows = [[`${q.reference} (reference)`, f(q.reference_bytes_per_param, 3), ...embedCells({ cos_mean: 1, cos_min: 1, nearest: 1 })], ...q.results.map((x) => [x.quant, f(x.bytes_per_param, 3), ...embedCells(x)])];
+  let out = `${q.model}: embeddings of ${q.inputs} inputs (${q.texts} texts), ${q.width} values each, against the f32 run's; device: ${q.device}\n\n${fmt({ head: ['quant', 'bytes/param', ...EMBED_HEAD], rows })}\n`;
+  if (q.kv_results.length) {
+    const kvRows = q.kv_results.map((x) => [x.kv_cache, String(x.bytes_per_position), ...embedCells(x)]);
+    out += `\n${fmt({ head: ['K/V cache (f32 weights)', 'bytes/position', ...EMBED_HEAD], rows: kvRows })}\n`;
   }
   return out;
 }

@@ -39,7 +39,7 @@ export const COMMAND_OPTIONS = {
     'decode-ahead': str, kv: str, scales: str, fuse: str, attention: str, convert: str, ...AUTOTUNE,
     peer: str, 'peer-timeout': str, out: str, json: bool, markdown: bool,
   },
-  quality: { ...MODEL, quant: str, kv: str, text: str, out: str, json: bool, markdown: bool },
+  quality: { ...MODEL, quant: str, kv: str, text: str, embed: bool, out: str, json: bool, markdown: bool },
 } satisfies Record<string, Options>;
 
 export type Command = keyof typeof COMMAND_OPTIONS;

@@ -25,7 +25,7 @@ Usage:
   emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--out FILE] [--json|--markdown]
+  emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--embed] [--out FILE] [--json|--markdown]
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
 folder), org/name/path/file.gguf, or org/name:Q4_K_M (the GGUF of that quant), each with an optional
@@ -115,6 +115,8 @@ quality options (each scheme against the f32 run of the same model):
                       given alone, only these run
   --text FILE         text to score: a plain text file, or JSON with results[].full_text
                       (default: ../shared/models/oracle/stories260K.llama-cpp.json)
+  --embed             an embedding model: each text's embedding against the f32 run's (cosine mean and worst,
+                      how often each text's nearest other text stays the same), not next-token distributions
 `;
 
 /** --logit-bias 42:100,7:-100 as { 42: 100, 7: -100 } (the engine checks the ids and values). */

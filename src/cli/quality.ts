@@ -9,7 +9,8 @@ import { EmberError } from '../errors.ts';
 import { createGpu } from '../gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../model/weight_source.ts';
 import { runQuality, type QualityReport } from '../bench/quality.ts';
-import { formatQuality, roundDeep } from '../bench/report.ts';
+import { runEmbedQuality, type EmbedQualityReport } from '../bench/quality_embed.ts';
+import { formatEmbedQuality, formatQuality, roundDeep } from '../bench/report.ts';
 import { hubEnv, strFlag, type Flags } from './args.ts';
 import { parseKvList, parseList } from './bench.ts';
 import { openOut, printThenSave, readTextFile } from './files.ts';
@@ -47,8 +48,8 @@ export const DEFAULT_QUALITY_SCHEMES = (): QuantScheme[] => QUANT_SCHEMES.filter
  * --quant LIST and --kv LIST: with --kv alone only the K/V cache types run; without either, every weight scheme.
  */
 export async function runQualityCommand(o: {
-  model: string; quant?: string; kv?: string; text?: string; log?: (l: string) => void;
-}): Promise<QualityReport> {
+  model: string; quant?: string; kv?: string; text?: string; embed?: boolean; log?: (l: string) => void;
+}): Promise<QualityReport | EmbedQualityReport> {
   const kvCaches = parseKvList(o.kv) ?? [];
   const schemes = (parseList(o.quant, 'quant') ?? (kvCaches.length ? [] : DEFAULT_QUALITY_SCHEMES())) as QuantScheme[];
   const texts = readTexts(o.text ?? defaultTextFile());
@@ -56,7 +57,7 @@ export async function runQualityCommand(o: {
   try {
     // The model as generate takes it: a GGUF file, a Hugging Face folder, a URL or a Hub id.
     const opts = { model: basename(o.model), gpu, schemes, kvCaches, texts, onProgress: o.log, load: hubEnv() };
-    return await runQuality(o.model, opts);
+    return await (o.embed ? runEmbedQuality : runQuality)(o.model, opts);
   } finally {
     gpu.device.destroy();
   }
@@ -68,14 +69,16 @@ export async function quality(flags: Flags): Promise<void> {
   if (!model) throw new EmberError('BAD_ARGUMENT', '--model is required (see emberlm --help)');
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const out = str('out') === undefined ? undefined : openOut(str('out')!);
-  let report: QualityReport;
+  let report: QualityReport | EmbedQualityReport;
   try {
-    report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), log });
+    report = await runQualityCommand({ model, quant: str('quant'), kv: str('kv'), text: str('text'), embed: flags.embed === true, log });
   } catch (e) {
     out?.discard();
     throw e;
   }
   const rounded = roundDeep(report, 6);
-  const printed = flags.json ? JSON.stringify(rounded) + '\n' : formatQuality(report, flags.markdown ? 'markdown' : 'text');
+  const style = flags.markdown ? 'markdown' : 'text';
+  const table = 'inputs' in report ? formatEmbedQuality(report, style) : formatQuality(report, style);
+  const printed = flags.json ? JSON.stringify(rounded) + '\n' : table;
   printThenSave(printed, rounded, out);
 }
