@@ -4,7 +4,7 @@
  * token), each text's ids and its last token's final hidden state, L2-normalised; then how embedding shares the engine
  * with generation, and what it refuses.
  */
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,37 @@ describe.each(VARIANTS)('Qwen3-Embedding-shaped folder (%s device)', (variant) =
     expect(Array.from(again)).toEqual(Array.from(fromIds));
     expect(Array.from(fromText)).toEqual(Array.from(fromIds));
   });
+});
+
+it('a folder with Qwen3-Embedding\'s sentence-transformers files: last-token pooling, Normalize, its query prompt by name', async () => {
+  // Qwen3-Embedding's sentence-transformers files: last-token pooling, Normalize, and the query prompt its model card encodes queries with (prompt_name='query')
+  const dir = mkdtempSync(join(tmpdir(), 'emberlm-qwen3-st-'));
+  const src = embeddingFolder();
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) symlinkSync(join(src, f), join(dir, f));
+  const query = 'Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:';
+  const json = (file: string, v: unknown) => writeFileSync(join(dir, file), JSON.stringify(v));
+  json('modules.json', [
+    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+    { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+  ]);
+  mkdirSync(join(dir, '1_Pooling'));
+  json('1_Pooling/config.json', { word_embedding_dimension: 64, pooling_mode_cls_token: false, pooling_mode_mean_tokens: false, pooling_mode_lasttoken: true, include_prompt: true });
+  json('config_sentence_transformers.json', { prompts: { query, document: '' }, default_prompt_name: null, similarity_fn_name: 'cosine' });
+  const engine = await Engine.load(dir, { gpu: await testGpu(), contextLength: 128, kvCache: 'f32' });
+  try {
+    expect(engine.config.pooling).toBe('last');
+    expect(engine.embedPrompts).toEqual({ query, document: '' });
+    const p = oracle.prompts[1];
+    expect(p.text.startsWith(query)).toBe(true);
+    const [q] = (await engine.embed(p.text.slice(query.length), { promptName: 'query' })).embeddings;
+    expect(maxDiff(q, p.embedding)).toBeLessThan(2e-6);
+    const [d] = (await engine.embed(oracle.prompts[2].text, { promptName: 'document' })).embeddings;
+    expect(maxDiff(d, oracle.prompts[2].embedding)).toBeLessThan(2e-6);
+  } finally {
+    await engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('embedding beside generation', () => {
