@@ -76,3 +76,22 @@ describe('rerank refusals', () => {
     }
   });
 });
+
+it('a device lost while reranking: DEVICE with the documents done; recover() and the same scores again', async () => {
+  const c = oracle.cases[0];
+  const engine = await Engine.load(hfOracleFolder('llama-smollm2-bf16'), { contextLength: 256, kvCache: 'f32', quant: 'f32' }); // a device of its own
+  try {
+    const [want] = (await engine.rerank(c.query, [c.document])).scores;
+    const docs = Array.from({ length: 400 }, (_, i) => `${c.document} (${i})`);
+    const running = engine.rerank(c.query, docs);
+    setTimeout(() => engine.model.gpu.device.destroy(), 50);
+    const err = await expectEmberError(() => running, 'DEVICE', /the GPU device was lost \(.*\) after \d+ of 400 inputs; engine.recover\(\)/);
+    expect(err.details.done).toBeLessThan(400);
+    await expectEmberError(() => engine.rerank(c.query, [c.document]), 'DEVICE', /lost/);
+    await engine.recover();
+    expect((await engine.rerank(c.query, [c.document])).scores[0]).toBe(want);
+    expect((await engine.embed('Once upon a time')).embeddings[0]).toHaveLength(engine.config.nEmbd);
+  } finally {
+    await engine.dispose();
+  }
+});
