@@ -269,6 +269,7 @@ describe('loading from a mock Hub with a download cache', () => {
   });
 
   it('404, an HTML answer and a refused connection are typed errors naming the URL', async () => {
+    await expectEmberError(() => load('ember/no-such-repo'), 'NETWORK', new RegExp(`ember/no-such-repo@main: not found on ${hub.url} \\(HTTP 404 for its listing and its config\\.json\\): check the repo id`));
     await expectEmberError(() => load('ember/no-such-repo:Q8_0'), 'NETWORK', new RegExp(`${hub.url}/api/models/ember/no-such-repo/tree/main: HTTP 404 \\(not found`));
     await expectEmberError(() => load('ember/stories260K/gguf/missing.gguf'), 'NETWORK', /resolve\/main\/gguf\/missing\.gguf: ember\/stories260K@main has no file gguf\/missing\.gguf \(it has: gguf\/stories260K\.gguf\)/);
     await expectEmberError(() => load('ember/stories260K-GGUF:Q8_0@nope'), 'NETWORK', /tree\/nope: HTTP 404/);

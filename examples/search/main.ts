@@ -49,8 +49,8 @@ function say(text: string, error = false): void {
   ui.status.classList.toggle('error', error);
 }
 
-/** emberlm's typed errors say what was wrong in their message; anything else as it is. */
-const explainError = (e: unknown) => (isEmberError(e) ? `${e.code}: ${e.message}` : String(e));
+/** emberlm's typed errors say what was wrong in their message, after their code; anything else as it is. */
+const explainError = (e: unknown) => (isEmberError(e) ? e.message : String(e));
 
 /** Runs one action at a time, with the controls disabled and its failure shown. */
 async function busy(action: () => Promise<void>): Promise<void> {

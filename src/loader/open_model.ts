@@ -105,7 +105,12 @@ async function openHub(id: HubId, ctx: Ctx): Promise<OpenedModel> {
   const name = dir.replace(/\/+$/, '').split('/').pop() || id.repo.split('/')[1];
   const files = listing && new Map(listing.filter((e) => e.type === 'file').map((e) => [e.path.slice(dir.length), e]));
   const dirs = new Set(listing?.filter((e) => e.type === 'directory').map((e) => e.path.slice(dir.length).replace(/^\/+/, '')));
-  return hfFolder(cachedFolder(base.endsWith('/') ? base : `${base}/`, o, files, name, dirs));
+  const folder = cachedFolder(base.endsWith('/') ? base : `${base}/`, o, files, name, dirs);
+  // No listing (a 404 from the API: a mirror without one, or no such repo) and no config.json: say which, not "config.json is missing"
+  if (!listing && (await folder.json('config.json')) === undefined) {
+    throw new EmberError('NETWORK', `${where}${dir ? `/${dir}` : ''}: not found on ${hub} (HTTP 404 for its listing and its config.json): check the repo id, the revision and the folder`, { url: base, status: 404 });
+  }
+  return hfFolder(folder);
 }
 
 /** The file at `url`, through the downloads cache when there is one, else by Range requests. */

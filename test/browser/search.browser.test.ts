@@ -88,4 +88,23 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       await reranker.dispose();
     }
   }, 400_000);
+
+  it('a model the Hub does not have is explained in the status line, and the page stays usable', async () => {
+    browser ??= await launchChromium();
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 }); // a phone
+    await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url })}`);
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/Load an embedding model to start/);
+    expect(await page.isDisabled('#search-button')).toBe(true);
+    await page.fill('#model-input', 'ember/no-such-model');
+    await page.click('#load-button');
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/^\[NETWORK\] ember\/no-such-model@main: not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 for its listing and its config\.json\)/);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-404-phone.png'), fullPage: true });
+    await page.fill('#model-input', 'ember/embeddinggemma-tiny');
+    await page.click('#load-button');
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/is ready \(with its query and document prompts\)/);
+    await page.fill('#query', 'gravity');
+    await page.press('#query', 'Enter');
+    await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
+  }, 300_000);
 });
