@@ -8,7 +8,7 @@ import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import type { ModelConfig } from './model/config.ts';
 import type { Model } from './model/model.ts';
-import { applyDense, type SentenceModules } from './hf/sentence.ts';
+import type { DenseLayer, SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
 
 /**
@@ -132,4 +132,20 @@ function meanOf(hidden: Float32Array, rows: number, width: number): Float32Array
   const sum = new Float64Array(width);
   for (let t = 0; t < rows; t++) for (let i = 0; i < width; i++) sum[i] += hidden[t * width + i];
   return Float32Array.from(sum, (v) => v / rows);
+}
+
+/** The Dense layers on a pooled vector. */
+function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
+  let v = x;
+  for (const d of dense) {
+    const y = new Float32Array(d.outFeatures);
+    for (let o = 0; o < d.outFeatures; o++) {
+      let s = d.bias ? d.bias[o] : 0;
+      const row = o * d.inFeatures;
+      for (let i = 0; i < d.inFeatures; i++) s += d.weight[row + i] * v[i];
+      y[o] = d.activation === 'tanh' ? Math.tanh(s) : s;
+    }
+    v = y;
+  }
+  return v;
 }

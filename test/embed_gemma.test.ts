@@ -14,6 +14,9 @@ import { embeddingGemmaFolder } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { hfToGGUF } from '../models/hf_to_gguf.ts';
+import { readSafetensors, readTensorBytes, tensorToF32 } from '../src/hf/safetensors.ts';
+import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
 
 interface Prompt { text: string; ids: number[]; hidden: number[][]; mean: number[]; dense: number[]; embedding: number[] }
 const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/embeddinggemma/embeddinggemma.sentence_transformers.json'), 'utf8')) as { prompts: Prompt[] };
@@ -103,6 +106,39 @@ describe('EmbeddingGemma-shaped folder, other loads', () => {
       await expectEmberError(() => engine.complete('a', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
     } finally {
       await engine.dispose();
+    }
+  });
+
+  it('Dense layers with a bias and Tanh (sentence-transformers\' default activation) are applied as written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-dense-'));
+    try {
+      cpSync(embeddingGemmaFolder(), dir, { recursive: true, dereference: true });
+      const tensor = async (file: string, name: string) => {
+        const f = await readSafetensors(sourceFromBuffer(new Uint8Array(readFileSync(join(dir, file))), file));
+        const t = f.tensors.get(name)!;
+        return tensorToF32(t, await readTensorBytes(t));
+      };
+      const w2 = await tensor('2_Dense/model.safetensors', 'linear.weight'), w3 = await tensor('3_Dense/model.safetensors', 'linear.weight');
+      const b3 = Float32Array.from({ length: 96 }, (_, i) => Math.sin(i) * 0.5);
+      writeFileSync(join(dir, '2_Dense/config.json'), JSON.stringify({ in_features: 96, out_features: 192, bias: false, activation_function: 'torch.nn.modules.activation.Tanh' }));
+      writeFileSync(join(dir, '3_Dense/config.json'), JSON.stringify({ in_features: 192, out_features: 96, bias: true, activation_function: 'torch.nn.modules.linear.Identity' }));
+      const f32 = (a: Float32Array) => new Uint8Array(a.buffer);
+      writeFileSync(join(dir, '3_Dense/model.safetensors'), encodeSafetensors([
+        { name: 'linear.weight', dtype: 'F32', shape: [96, 192], bytes: f32(w3) }, { name: 'linear.bias', dtype: 'F32', shape: [96], bytes: f32(b3) },
+      ]));
+      const engine = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+      try {
+        const p = oracle.prompts[3];
+        const [e] = (await engine.embed(p.ids)).embeddings;
+        const h = Array.from({ length: 192 }, (_, o) => Math.tanh(p.mean.reduce((s, v, i) => s + w2[o * 96 + i] * v, 0)));
+        const y = Array.from({ length: 96 }, (_, o) => b3[o] + h.reduce((s, v, i) => s + w3[o * 192 + i] * v, 0));
+        const n = Math.hypot(...y);
+        expect(maxDiff(e, y.map((v) => v / n))).toBeLessThan(2e-5);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,7 +1,7 @@
 /**
  * A sentence-transformers model folder's modules after the transformer (modules.json: Pooling, Dense, Normalize), as
- * EmbeddingGemma ships them (and its GGUF's dense tensors): how the final norm's rows of an input become its embedding. The pooling runs on the rows
- * read back from the GPU, the Dense layers (a few million multiply-adds per input) in JavaScript.
+ * EmbeddingGemma ships them, and the same read from its GGUF's dense tensors: how the final norm's rows of an input
+ * become its embedding (src/embed.ts pools the rows read back from the GPU and runs the Dense layers in JavaScript).
  */
 import { EmberError } from '../errors.ts';
 import type { ModelConfig, Pooling } from '../model/config.ts';
@@ -141,20 +141,4 @@ export async function ggufSentenceModules(f: GGUFFile, weights: WeightSource, c:
   }
   const pooling = c.pooling === 'mean' || c.pooling === 'cls' ? c.pooling : 'last';
   return { pooling, dense, normalize: true, prompts: {} };
-}
-
-/** The Dense layers on a pooled vector. */
-export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
-  let v = x;
-  for (const d of dense) {
-    const y = new Float32Array(d.outFeatures);
-    for (let o = 0; o < d.outFeatures; o++) {
-      let s = d.bias ? d.bias[o] : 0;
-      const row = o * d.inFeatures;
-      for (let i = 0; i < d.inFeatures; i++) s += d.weight[row + i] * v[i];
-      y[o] = d.activation === 'tanh' ? Math.tanh(s) : s;
-    }
-    v = y;
-  }
-  return v;
 }
