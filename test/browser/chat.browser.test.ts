@@ -10,11 +10,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { bigramModel, toolTemplate, type BigramToken } from '../helpers/bigram_model.ts';
-import { createServer, type ViteDevServer } from 'vite';
+import type { ViteDevServer } from 'vite';
+import { serveExample } from './example_server.ts';
 import type { Page } from 'playwright-core';
-import { REPO_ROOT, SHARED_MODELS, sharedModelPath } from '../helpers/models.ts';
+import { sharedModelPath } from '../helpers/models.ts';
 import { readOracle } from '../helpers/oracle.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import { serveFiles, type FileServer } from './file_server.ts';
@@ -82,16 +83,7 @@ describe('examples/chat in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/thinker-GGUF', [{ path: 'thinker.gguf', fixture: join(made, 'thinker.gguf') }]) // (an absolute path)
       .start();
     noCors = await serveFiles({ [STORIES]: sharedModelPath('stories260K/stories260K.gguf') }, { cors: false });
-    server = await createServer({
-      configFile: join(REPO_ROOT, 'examples/chat/vite.config.ts'),
-      root: join(REPO_ROOT, 'examples/chat'),
-      // per worktree: node_modules (and its .cache) is shared by every checkout on this machine
-      cacheDir: join(REPO_ROOT, `node_modules/.cache/emberlm-chat-test-vite-${basename(REPO_ROOT)}`),
-      logLevel: 'warn',
-      server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
-      optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
-    });
-    await server.listen();
+    server = await serveExample('chat');
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,10 +5,11 @@
  * their own order), the list sorted by it, and the reranker's scores those of Engine.rerank.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { basename, join } from 'node:path';
-import { createServer, type ViteDevServer } from 'vite';
+import { join } from 'node:path';
+import type { ViteDevServer } from 'vite';
+import { serveExample } from './example_server.ts';
 import { Engine } from '../../src/engine.ts';
-import { embeddingGemmaFolder, hfOracleFolder, REPO_ROOT, SHARED_MODELS } from '../helpers/models.ts';
+import { embeddingGemmaFolder, hfOracleFolder } from '../helpers/models.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
 import { MockHub } from '../helpers/mock_hub.ts';
@@ -29,15 +30,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/embeddinggemma-tiny', EMBEDDER.map((path) => ({ path, fixture: join(gemma, path) })))
       .repo('ember/smollm2-reranker', RERANKER.map((path) => ({ path, fixture: join(smol, path) })))
       .start();
-    server = await createServer({
-      configFile: join(REPO_ROOT, 'examples/search/vite.config.ts'),
-      root: join(REPO_ROOT, 'examples/search'),
-      cacheDir: join(REPO_ROOT, `node_modules/.cache/emberlm-search-test-vite-${basename(REPO_ROOT)}`),
-      logLevel: 'warn',
-      server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO_ROOT, SHARED_MODELS] } },
-      optimizeDeps: { noDiscovery: true, include: ['comlink', '@huggingface/jinja', '@huggingface/tokenizers'] },
-    });
-    await server.listen();
+    server = await serveExample('search');
   });
   afterAll(async () => {
     await browser?.close();
