@@ -40,6 +40,8 @@ const INSTRUCTION = 'Given a web search query, retrieve relevant passages that a
 /** Checks the request and makes each pair's tokens: the prefix and suffix with their markers, the pair's text without. */
 export function prepareRerank(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; config: ModelConfig }): RerankRequest {
   if (target.config.bidirectional) throw new EmberError('UNSUPPORTED', `${target.config.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not rerank`);
+  // llama.cpp's reranker conversion scores with a classifier (cls.output) and may leave out the LM head this recipe reads
+  if (target.config.pooling === 'rank') throw new EmberError('UNSUPPORTED', `${target.config.name} is llama.cpp's reranker conversion (pooling_type rank: a classifier head, which emberlm does not read); rerank reads the yes/no logits of the LM head: load the model's Hugging Face folder, or a GGUF converted as a causal LM`);
   if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
   if (typeof query !== 'string') bad('the query', 'a string', query);
   if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
