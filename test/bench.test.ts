@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { latency, median, percentile, sig, spread } from '../src/bench/stats.ts';
-import { formatBench, roundDeep } from '../src/bench/report.ts';
+import { formatBench, formatEmbedSpeed, roundDeep } from '../src/bench/report.ts';
+import { runEmbedSpeed } from '../src/bench/embed_speed.ts';
 import { PROBE_PARAMS, PROBE_SOURCE, probeBandwidth } from '../src/bench/probe.ts';
 import { SYNTHETIC_MODELS, syntheticGGUF, type SyntheticShape } from '../src/bench/synthetic.ts';
 import { ggmlDequantize } from '../src/quant/ggml/index.ts';
@@ -19,7 +20,7 @@ import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { toF32 } from '../src/gguf/convert.ts';
 import { Engine } from '../src/engine.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { embeddingGemmaFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
 
@@ -432,5 +433,22 @@ describe('bench end to end (stories260K, tiny settings)', () => {
     const a = benchPrompt(512, 100, 1);
     expect(benchPrompt(512, 100, 1)).toEqual(a);
     expect(a.every((id) => id >= 3 && id < 512)).toBe(true);
+  });
+});
+
+describe('bench --embed', () => {
+  it('times embed for one input of each length on an embedding model, and tabulates it', async () => {
+    const gpu = await testGpu();
+    const r = await runEmbedSpeed(embeddingGemmaFolder(), { model: 'embeddinggemma-tiny', gpu, quant: 'int8', promptTokens: [8, 32], repeats: 2 });
+    expect(r).toMatchObject({ bidirectional: true, pooling: 'mean', width: 96, max_batch: 32, quant: 'int8' });
+    expect(r.rows.map((x) => x.prompt_tokens)).toEqual([8, 32]);
+    for (const x of r.rows) {
+      expect(x.ms.min).toBeLessThanOrEqual(x.ms.median);
+      expect(x.ms.median).toBeLessThanOrEqual(x.ms.max);
+      expect(x.tok_s).toBeCloseTo(x.prompt_tokens / (x.ms.median / 1000), 6);
+    }
+    const table = formatEmbedSpeed([r], 'text');
+    expect(table).toMatch(/bidirectional, mean pooling, 96 values, one pass of up to 32 tokens/);
+    expect(table.split('\n').filter((l) => l.startsWith('embeddinggemma-tiny'))).toHaveLength(2);
   });
 });

@@ -2,6 +2,7 @@
 import type { BenchResult, BenchScales, DeviceInfo, SpeedResult } from './harness.ts';
 import type { QualityReport } from './quality.ts';
 import type { EmbedMetrics, EmbedQualityReport } from './quality_embed.ts';
+import type { EmbedSpeedReport } from './embed_speed.ts';
 import { sig } from './stats.ts';
 import type { QuantScheme } from '../model/weight_source.ts';
 
@@ -185,4 +186,14 @@ export function formatEmbedQuality(q: EmbedQualityReport, style: 'text' | 'markd
     out += `\n${fmt({ head: ['K/V cache (f32 weights)', 'bytes/position', ...EMBED_HEAD], rows: kvRows })}\n`;
   }
   return out;
+}
+
+/** `bench --embed`'s reports (src/bench/embed_speed.ts): a row per scheme and input length. */
+export function formatEmbedSpeed(reports: readonly EmbedSpeedReport[], style: 'text' | 'markdown'): string {
+  const fmt = style === 'markdown' ? markdown : text;
+  const r0 = reports[0];
+  const head = ['model', 'quant', 'tokens', 'ms (median)', 'min-max', 'tok/s', 'load ms', 'weights MB'];
+  const rows = reports.flatMap((r) => r.rows.map((x) => [r.model, r.quant, String(x.prompt_tokens), f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0)]));
+  const what = `${r0.bidirectional ? 'bidirectional, ' : ''}${r0.pooling} pooling, ${r0.width} values, one pass of up to ${r0.max_batch} tokens`;
+  return `device: ${r0.device}; ${what}; load average ${f(r0.loadavg_1m.start, 2)} -> ${f(reports.at(-1)!.loadavg_1m.end, 2)}\n\n${fmt({ head, rows })}\n`;
 }

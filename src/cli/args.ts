@@ -37,7 +37,7 @@ export const COMMAND_OPTIONS = {
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,
     'decode-ahead': str, kv: str, scales: str, fuse: str, attention: str, convert: str, ...AUTOTUNE,
-    peer: str, 'peer-timeout': str, out: str, json: bool, markdown: bool,
+    peer: str, 'peer-timeout': str, embed: bool, out: str, json: bool, markdown: bool,
   },
   quality: { ...MODEL, quant: str, kv: str, text: str, embed: bool, out: str, json: bool, markdown: bool },
 } satisfies Record<string, Options>;

@@ -19,9 +19,10 @@ import { kvCacheOption } from '../options.ts';
 import { BENCH_SCALES, benchModel, describeDevice, type BenchConfig, type BenchResult, type BenchScales } from '../bench/harness.ts';
 import { benchLlamaCpp, loadNodeLlamaCpp, PEER_BACKENDS, type PeerBackend, type PeerInfo } from '../bench/peer.ts';
 import { probeBandwidth, type ProbeOptions } from '../bench/probe.ts';
-import { formatBench, roundDeep, type BenchReport } from '../bench/report.ts';
+import { formatBench, formatEmbedSpeed, roundDeep, type BenchReport } from '../bench/report.ts';
+import { runEmbedSpeed, type EmbedSpeedReport } from '../bench/embed_speed.ts';
 import { syntheticGGUF, SYNTHETIC_MODELS } from '../bench/synthetic.ts';
-import { strFlag, type Flags } from './args.ts';
+import { hubEnv, strFlag, type Flags } from './args.ts';
 import { openOut, printThenSave } from './files.ts';
 
 export interface BenchCommand {
@@ -236,6 +237,7 @@ export async function runBench(cmd: BenchCommand): Promise<BenchReport> {
 }
 
 export async function bench(flags: Flags): Promise<void> {
+  if (flags.embed) return benchEmbed(flags);
   const str = (k: string) => strFlag(flags, k);
   const one = (k: string, fallback: number) => {
     const xs = parseInts(str(k), k) ?? [fallback];
@@ -269,5 +271,32 @@ export async function bench(flags: Flags): Promise<void> {
   });
   const rounded = roundDeep(report);
   const printed = flags.json ? JSON.stringify(rounded) + '\n' : formatBench(report, flags.markdown ? 'markdown' : 'text');
+  printThenSave(printed, rounded, out);
+}
+
+/** `bench --embed`: embed's time for one input of each length, per --quant (src/bench/embed_speed.ts). */
+async function benchEmbed(flags: Flags): Promise<void> {
+  const str = (k: string) => strFlag(flags, k);
+  const model = str('model');
+  if (!model) throw new EmberError('BAD_ARGUMENT', 'bench --embed takes --model (an embedding model: a folder, a GGUF, a URL or a Hub id)');
+  const promptTokens = parseInts(str('prompt-tokens'), 'prompt-tokens') ?? [16, 64, 256];
+  const repeats = parseInts(str('repeats'), 'repeats')?.[0] ?? 3;
+  const kvCache = kvCacheFlag(str('kv'));
+  const out = str('out') === undefined ? undefined : openOut(str('out')!);
+  const gpu = await createGpu();
+  const reports: EmbedSpeedReport[] = [];
+  try {
+    for (const quant of parseQuant(str('quant'))) {
+      const log = (l: string) => process.stderr.write(`${l}\n`);
+      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, repeats, load: hubEnv(), onProgress: log }));
+    }
+  } catch (e) {
+    out?.discard();
+    throw e;
+  } finally {
+    gpu.device.destroy();
+  }
+  const rounded = roundDeep(reports);
+  const printed = flags.json ? JSON.stringify(rounded) + '\n' : formatEmbedSpeed(reports, flags.markdown ? 'markdown' : 'text');
   printThenSave(printed, rounded, out);
 }

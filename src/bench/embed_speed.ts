@@ -1,0 +1,85 @@
+/**
+ * Embedding speed (`emberlm bench --embed`): how long `embed` takes for one input of each length, on a model as it
+ * loads (an embedding model's own pooling: EmbeddingGemma's one pass per input, mean and Dense layers). The inputs are
+ * random ids of the tokenizer's vocabulary; one untimed input of each length first compiles what that pass size runs.
+ */
+import { loadavg } from 'node:os';
+import { Engine, type ModelInput } from '../engine.ts';
+import { EmberError } from '../errors.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { QuantScheme } from '../model/weight_source.ts';
+import type { KvCacheType } from '../kernels/kv_layout.ts';
+import { mulberry32 } from '../util/rng.ts';
+
+export interface EmbedSpeedRow {
+  prompt_tokens: number;
+  /** Median, fastest and slowest of the repeats, ms for the whole embed call (the input's passes, the pooling). */
+  ms: { median: number; min: number; max: number };
+  tok_s: number; // prompt_tokens / median
+}
+
+export interface EmbedSpeedReport {
+  model: string;
+  quant: QuantScheme;
+  kv_cache: KvCacheType | 'default';
+  device: string;
+  bidirectional: boolean;
+  pooling: string;
+  width: number; // values an embedding holds
+  max_batch: number;
+  load_ms: number;
+  weight_bytes: number;
+  loadavg_1m: { start: number; end: number };
+  rows: EmbedSpeedRow[];
+}
+
+export interface EmbedSpeedOptions {
+  model?: string; // the name printed
+  gpu: Gpu;
+  quant: QuantScheme;
+  kvCache?: KvCacheType;
+  promptTokens: readonly number[];
+  repeats: number;
+  /** How the model is found (a Hub mirror, a token); the rest is the benchmark's. */
+  load?: { hubUrl?: string; hubToken?: string };
+  onProgress?: (message: string) => void;
+}
+
+export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Promise<EmbedSpeedReport> {
+  if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) throw new EmberError('BAD_ARGUMENT', `repeats must be a positive integer, got ${o.repeats}`);
+  const start = loadavg()[0];
+  const say = o.onProgress ?? (() => {});
+  say(`${o.model ?? 'model'}: loading`);
+  const t0 = performance.now();
+  const e = await Engine.load(input, { ...o.load, gpu: o.gpu, quant: o.quant, kvCache: o.kvCache, contextLength: Math.max(...o.promptTokens) });
+  const loadMs = performance.now() - t0;
+  try {
+    const rand = mulberry32(1);
+    const vocab = e.tokenizer.vocabSize;
+    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * vocab));
+    const rows: EmbedSpeedRow[] = [];
+    let width = 0;
+    for (const n of o.promptTokens) {
+      say(`${n} tokens: warm-up`);
+      width = (await e.embed([ids(n)])).embeddings[0].length;
+      const ms: number[] = [];
+      for (let r = 0; r < o.repeats; r++) {
+        say(`${n} tokens: run ${r + 1}/${o.repeats}`);
+        const t = performance.now();
+        await e.embed([ids(n)]);
+        ms.push(performance.now() - t);
+      }
+      ms.sort((a, b) => a - b);
+      const median = ms[Math.floor(ms.length / 2)];
+      rows.push({ prompt_tokens: n, ms: { median, min: ms[0], max: ms.at(-1)! }, tok_s: n / (median / 1000) });
+    }
+    const c = e.config;
+    return {
+      model: o.model ?? 'model', quant: o.quant, kv_cache: o.kvCache ?? 'default', device: o.gpu.caps.adapterName,
+      bidirectional: c.bidirectional, pooling: c.pooling ?? 'last', width, max_batch: e.model.maxBatch, load_ms: loadMs,
+      weight_bytes: e.model.weightBytes, loadavg_1m: { start, end: loadavg()[0] }, rows,
+    };
+  } finally {
+    await e.dispose();
+  }
+}
