@@ -10,6 +10,7 @@ import type { ModelConfig } from './model/config.ts';
 import type { Model } from './model/model.ts';
 import type { DenseLayer, SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
+import { progressOption } from './per_input.ts';
 
 /**
  * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
@@ -36,6 +37,8 @@ export interface EmbedOptions {
   normalize?: boolean;
   /** A prompt the model's folder names (config_sentence_transformers.json: EmbeddingGemma's "query", "document", ...), put in front of each text. */
   promptName?: string;
+  /** Called after each input is embedded: how many are done, of how many (an index's progress bar). */
+  onProgress?: (done: number, total: number) => void;
   /** Keep the first `dimensions` values (Matryoshka models such as Qwen3-Embedding), before normalising (default: all). */
   dimensions?: number;
   signal?: AbortSignal;
@@ -54,6 +57,7 @@ export interface EmbedRequest {
   normalize: boolean;
   dimensions: number;
   signal: AbortSignal | undefined;
+  onProgress: EmbedOptions['onProgress'];
   recipe: EmbedRecipe;
   /** Each input in one pass, none of it from the KV cache (EmbedTarget.onePass). */
   onePass: boolean;
@@ -95,7 +99,7 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
     }
     return ids;
   });
-  return { seqs, normalize, dimensions, signal, recipe, onePass: target.onePass !== null };
+  return { seqs, normalize, dimensions, signal, onProgress: progressOption(o.onProgress), recipe, onePass: target.onePass !== null };
 }
 
 /** The text of the prompt named (none: ''). */

@@ -190,7 +190,7 @@ export class Engine extends EventTarget {
     return this.startInputs(async () => {
       if (this.recipe instanceof EmberError) throw this.recipe;
       const r = prepareEmbed(input, opts, embedTarget(this.current, this.tokenizer, this.recipe));
-      const embeddings = await runInputs(this.turns, 'the embedding', r.seqs, r.signal, async (seq, stop) => {
+      const embeddings = await runInputs(this.turns, 'the embedding', r.seqs, r, async (seq, stop) => {
         const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
         await step?.wait();
         return step && pool(await step.hidden!(), this.current.hiddenRows ? seq.length : 1, r);
@@ -207,7 +207,7 @@ export class Engine extends EventTarget {
   rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
     return this.startInputs(async () => {
       const r = prepareRerank(query, documents, opts, { tokenizer: this.tokenizer, nCtx: this.current.nCtx, config: this.config });
-      const scores = await runInputs(this.turns, 'the reranking', r.seqs, r.signal, async (seq, stop) => {
+      const scores = await runInputs(this.turns, 'the reranking', r.seqs, r, async (seq, stop) => {
         writeAllowed(this.current.gpu, this.current.sampler, r.allowed);
         const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
         await step?.wait();

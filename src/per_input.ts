@@ -6,6 +6,19 @@ import { EmberError } from './errors.ts';
 import { checkLost, type Gpu } from './gpu/device.ts';
 import { requestFailure } from './device_loss.ts';
 import type { Scheduler } from './scheduler.ts';
+import { bad } from './options.ts';
+
+/** A per-input request's own options: its abort signal, and a call after each input (done, of total). */
+export interface InputOptions {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** `onProgress` checked: a function or nothing. */
+export function progressOption(v: unknown): InputOptions['onProgress'] {
+  if (v !== undefined && typeof v !== 'function') bad('onProgress', 'a function (done, total) => void', v);
+  return v as InputOptions['onProgress'];
+}
 
 /** What the loop needs of the engine. */
 export interface InputTurns {
@@ -20,9 +33,10 @@ export interface InputTurns {
  * before or between inputs is ABORTED with `details.done`; a lost device or another failure says what was done.
  */
 export async function runInputs<T>(
-  e: InputTurns, doing: string, seqs: readonly number[][], signal: AbortSignal | undefined,
+  e: InputTurns, doing: string, seqs: readonly number[][], o: InputOptions,
   one: (seq: number[], stop: () => boolean) => Promise<T | null>,
 ): Promise<T[]> {
+  const { signal, onProgress } = o;
   const me = { contended: () => {} };
   const leave = () => e.scheduler.cancel(me);
   signal?.addEventListener('abort', leave);
@@ -37,6 +51,7 @@ export async function runInputs<T>(
         const v = await one(seq, stop);
         if (v === null) throw stopped();
         out.push(v);
+        onProgress?.(out.length, seqs.length);
       } finally {
         e.scheduler.release(me);
       }

@@ -11,11 +11,14 @@ import type { Tokenizer } from './tokenizer/index.ts';
 import type { TokenLogprobs } from './kernels/sample.ts';
 import type { ModelConfig } from './model/config.ts';
 import { bad, signalOption } from './options.ts';
+import { progressOption } from './per_input.ts';
 
 export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
   instruction?: string;
   signal?: AbortSignal;
+  /** Called after each document is scored: how many are done, of how many. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface RerankResult {
@@ -31,6 +34,7 @@ export interface RerankRequest {
   allowed: Uint32Array;
   yes: number;
   signal: AbortSignal | undefined;
+  onProgress: RerankOptions['onProgress'];
 }
 
 const PREFIX = '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n';
@@ -60,7 +64,7 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
   });
   const allowed = new Uint32Array(Math.ceil((Math.max(yes, no) + 1) / 32));
   for (const id of [yes, no]) allowed[id >> 5] |= 1 << (id & 31);
-  return { seqs, allowed, yes, signal };
+  return { seqs, allowed, yes, signal, onProgress: progressOption(o.onProgress) };
 }
 
 /** The id of `word` as one token of the vocabulary, or UNSUPPORTED: this tokenizer is not a reranker's. */

@@ -291,8 +291,10 @@ describe('worker API over node:worker_threads', () => {
     const o = JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/qwen3_reranker/qwen3_reranker.transformers.json'), 'utf8')) as { cases: { instruction: string | null; query: string; document: string; score: number }[] };
     await engine.load(hfOracleFolder('llama-smollm2-bf16'), { contextLength: 256, kvCache: 'f32', quant: 'f32' });
     const cases = o.cases.filter((c) => c.query === o.cases[0].query && c.instruction === null);
-    const r = await engine.rerank(cases[0].query, cases.map((c) => c.document));
+    const progress: [number, number][] = [];
+    const r = await engine.rerank(cases[0].query, cases.map((c) => c.document), { onProgress: (done, total) => void progress.push([done, total]) });
     r.scores.forEach((s, i) => expect(Math.abs(s - cases[i].score)).toBeLessThan(1e-6));
+    expect(progress).toEqual(cases.map((_, i) => [i + 1, cases.length])); // every call before the result
     const ac = new AbortController();
     ac.abort();
     await expectEmberError(() => engine.rerank('q', ['a'], { signal: ac.signal }), 'ABORTED', /the reranking was aborted before it was sent/);

@@ -95,8 +95,8 @@ async function search(): Promise<void> {
   const t0 = performance.now();
   const missing = docs.filter((d) => !state.vectors.has(d));
   if (missing.length > 0) {
-    say(`Embedding ${missing.length} documents…`);
-    const { embeddings } = await m.engine.embed(missing, { promptName: prompt(m, 'document') });
+    const onProgress = (done: number, total: number) => say(`Embedding documents: ${done} of ${total}…`);
+    const { embeddings } = await m.engine.embed(missing, { promptName: prompt(m, 'document'), onProgress });
     missing.forEach((d, i) => state.vectors.set(d, embeddings[i]));
   }
   const [q] = (await m.engine.embed(query, { promptName: prompt(m, 'query') })).embeddings;
@@ -105,8 +105,8 @@ async function search(): Promise<void> {
   hits.sort((a, b) => b.score - a.score);
   if (state.reranker) {
     const top = hits.slice(0, RERANK_TOP);
-    say(`Reranking the best ${top.length}…`);
-    const { scores } = await state.reranker.engine.rerank(query, top.map((h) => h.text));
+    const onProgress = (done: number, total: number) => say(`Reranking the best hits: ${done} of ${total}…`);
+    const { scores } = await state.reranker.engine.rerank(query, top.map((h) => h.text), { onProgress });
     top.forEach((h, i) => (h.rerank = scores[i]));
     top.sort((a, b) => b.rerank! - a.rerank!);
     hits.splice(0, top.length, ...top);

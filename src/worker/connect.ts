@@ -11,6 +11,7 @@ import { parseHubId } from '../loader/hub_id.ts';
 import { DeviceLostEvent } from '../device_lost.ts';
 import { quietSleep } from '../util/timers.ts';
 import type { ProgressCallback } from '../loader/progress.ts';
+import { progressOption } from '../per_input.ts';
 
 /** The tokens of a generation as they arrive; `result` (also the iterator's return value) is the whole result. */
 export interface TokenStream extends AsyncGenerator<GeneratedToken, GenerationResult, undefined> {
@@ -204,20 +205,20 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
 
   let modelName = ''; // the loaded model's, for embeddings' responses
   async function embed(input: Parameters<WorkerEngine['embed']>[0], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
-    const { signal, ...rest } = opts ?? {};
+    const { signal, onProgress, ...rest } = opts ?? {};
     // (a generation's stream ends at its next step; an embedding could finish before the abort reaches the worker)
     if (signal?.aborted) throw new EmberError('ABORTED', 'the embedding was aborted before it was sent to the worker', { done: 0 });
     const id = nextId++;
-    const started = remote.embed(input, rest, id);
+    const started = remote.embed(input, rest, id, progressOption(onProgress) && proxy(onProgress!));
     const detach = forwardAbort(signal, id);
     return call(started).finally(detach);
   }
 
   async function rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
-    const { signal, ...rest } = opts ?? {};
+    const { signal, onProgress, ...rest } = opts ?? {};
     if (signal?.aborted) throw new EmberError('ABORTED', 'the reranking was aborted before it was sent to the worker', { done: 0 });
     const id = nextId++;
-    const started = remote.rerank(query, documents, rest, id);
+    const started = remote.rerank(query, documents, rest, id, progressOption(onProgress) && proxy(onProgress!));
     const detach = forwardAbort(signal, id);
     return call(started).finally(detach);
   }

@@ -47,7 +47,8 @@ export interface WorkerFileCache {
 /** Generate options without the signal, which stays in the page (see `connectEngine`). */
 export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal' | 'constraint'>;
 export type WorkerChatRequest = Omit<ChatCompletionRequest, 'signal'>;
-export type WorkerEmbedOptions = Omit<EmbedOptions, 'signal'>;
+export type WorkerEmbedOptions = Omit<EmbedOptions, 'signal' | 'onProgress'>;
+export type WorkerRerankOptions = Omit<RerankOptions, 'signal' | 'onProgress'>;
 
 /** What the page learns about the model it loaded. */
 export interface ModelInfo {
@@ -65,6 +66,14 @@ type Callback<A extends unknown[]> = (...args: A) => unknown;
 /** Calls a page callback without waiting for it; a failed delivery (the page went away) is ignored. */
 function post<A extends unknown[]>(cb: Callback<A>, ...args: A): Promise<void> {
   return Promise.resolve(cb(...args)).then(() => {}, () => {});
+}
+
+/** Runs `fn` with a progress callback that posts to the page's `cb`, and resolves once the page has every call. */
+async function relayed<T>(cb: Callback<[number, number]> | undefined, fn: (p: ((done: number, total: number) => void) | undefined) => Promise<T>): Promise<T> {
+  const posted: Promise<void>[] = [];
+  const result = await fn(cb && ((done, total) => void posted.push(post(cb, done, total))));
+  await Promise.all(posted);
+  return result;
 }
 
 /** Closes the port behind a page callback once it will not be called again. */
@@ -178,14 +187,16 @@ export class EngineHost {
     }, onToken);
   }
 
-  /** Engine.embed (the Float32Arrays cross as they are). */
-  embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: WorkerEmbedOptions, requestId: number): Promise<EmbeddingResult> {
-    return this.track(requestId, (signal) => this.loaded().engine.embed(input, { ...opts, signal }));
+  /** Engine.embed (the Float32Arrays cross as they are); each progress call reaches the page before the result. */
+  embed(
+    input: string | readonly number[] | readonly (string | readonly number[])[], opts: WorkerEmbedOptions, requestId: number, onProgress?: Callback<[number, number]>,
+  ): Promise<EmbeddingResult> {
+    return this.track(requestId, (signal) => relayed(onProgress, (p) => this.loaded().engine.embed(input, { ...opts, signal, onProgress: p })), onProgress);
   }
 
-  /** Engine.rerank. */
-  rerank(query: string, documents: readonly string[], opts: Omit<RerankOptions, 'signal'>, requestId: number): Promise<RerankResult> {
-    return this.track(requestId, (signal) => this.loaded().engine.rerank(query, documents, { ...opts, signal }));
+  /** Engine.rerank, as embed. */
+  rerank(query: string, documents: readonly string[], opts: WorkerRerankOptions, requestId: number, onProgress?: Callback<[number, number]>): Promise<RerankResult> {
+    return this.track(requestId, (signal) => relayed(onProgress, (p) => this.loaded().engine.rerank(query, documents, { ...opts, signal, onProgress: p })), onProgress);
   }
 
   chatCompletion(request: WorkerChatRequest & { stream?: false }, requestId: number): Promise<ChatCompletion> {
