@@ -101,9 +101,14 @@ export interface LoadedModel {
 
 /**
  * maxBatch by default: 256, or for a model that embeds each input in one pass (bidirectional attention, every row
- * pooled) the context up to 2,048 tokens (EmbeddingGemma's), so that an input may fill it.
+ * pooled) the context up to 2,048 tokens (EmbeddingGemma's), so that an input may fill it, as far as the widest
+ * activation of a pass (the FFN's gate|up rows, or a mixture's slots) stays within WebGPU's default 128 MiB binding.
  */
-const defaultMaxBatch = (c: ModelConfig, nCtx: number) => (c.bidirectional || c.pooling === 'mean' || c.pooling === 'cls' ? Math.min(nCtx, 2048) : 256);
+export function defaultMaxBatch(c: ModelConfig, nCtx: number): number {
+  if (!(c.bidirectional || c.pooling === 'mean' || c.pooling === 'cls')) return 256;
+  const rowBytes = 4 * Math.max(2 * c.nFf, c.moe ? 2 * c.moe.used * c.moe.nFf : 0, (c.nHead + 2 * c.nKv) * c.headDim);
+  return Math.max(1, Math.min(nCtx, 2048, Math.floor(2 ** 27 / rowBytes)));
+}
 
 /**
  * Loads `input` onto `opts.gpu`, or onto the shared device for `opts.gpuOptions` (acquired here, and

@@ -169,3 +169,18 @@ describe('EmbeddingGemma-shaped folder, other loads', () => {
     }
   });
 });
+
+it('maxBatch by default: 256 for a model that generates; for one that embeds in one pass the context up to 2,048, within a 128 MiB activation', async () => {
+  const { defaultMaxBatch } = await import('../src/load.ts');
+  const engine = await Engine.load(embeddingGemmaFolder(), { gpu: await testGpu(), contextLength: 4096 });
+  try {
+    const c = engine.config;
+    expect(engine.model.maxBatch).toBe(2048);
+    expect(defaultMaxBatch({ ...c, bidirectional: false, pooling: undefined }, 4096)).toBe(256);
+    expect(defaultMaxBatch({ ...c, bidirectional: false, pooling: 'mean' }, 1000)).toBe(1000);
+    // A wide FFN (Qwen3-Embedding-8B's 12,288): gate|up rows of 96 KiB, so 1,365 of them in 128 MiB
+    expect(defaultMaxBatch({ ...c, nFf: 12288 }, 4096)).toBe(1365);
+  } finally {
+    await engine.dispose();
+  }
+});
