@@ -13,6 +13,8 @@ export interface EmbeddingRequest {
   model?: string;
   dimensions?: number;
   encoding_format?: 'float' | 'base64';
+  /** Not OpenAI's: a prompt the model names (EmbeddingGemma's 'query', 'document', ...), as embed's promptName. */
+  prompt_name?: string;
   signal?: AbortSignal;
 }
 
@@ -32,7 +34,7 @@ export interface EmbeddingEngine {
   embed(input: EmbeddingRequest['input'], opts?: EmbedOptions): Promise<EmbeddingResult>;
 }
 
-const KNOWN = new Set(['input', 'model', 'dimensions', 'encoding_format', 'signal', 'user']);
+const KNOWN = new Set(['input', 'model', 'dimensions', 'encoding_format', 'prompt_name', 'signal', 'user']);
 
 export function createEmbeddings(engine: EmbeddingEngine, model: () => string): Embeddings {
   return {
@@ -42,7 +44,7 @@ export function createEmbeddings(engine: EmbeddingEngine, model: () => string): 
       if (unknown) bad(`embeddings request field ${unknown}`, `one of ${[...KNOWN].join(', ')}`, unknown);
       const format = req.encoding_format ?? 'float';
       if (format !== 'float' && format !== 'base64') bad('encoding_format', "'float' or 'base64'", format);
-      const r = await engine.embed(req.input, { dimensions: req.dimensions, signal: req.signal });
+      const r = await engine.embed(req.input, { dimensions: req.dimensions, promptName: req.prompt_name, signal: req.signal });
       return {
         object: 'list',
         data: r.embeddings.map((e, index) => ({ object: 'embedding', index, embedding: format === 'float' ? Array.from(e) : base64(e) })),

@@ -66,6 +66,9 @@ describe.each(VARIANTS)('EmbeddingGemma-shaped folder (%s device)', (variant) =>
     const [e] = (await engine.embed(p.text.slice(QUERY.length), { promptName: 'query' })).embeddings;
     expect(maxDiff(e, p.embedding)).toBeLessThan(2e-5);
     await expectEmberError(() => engine.embed('x', { promptName: 'search' }), 'BAD_ARGUMENT', /promptName must be one of the model's prompts \(query, document\)/);
+    // The OpenAI-style surface takes it as prompt_name (not OpenAI's own field)
+    const res = await engine.embeddings.create({ input: [p.text.slice(QUERY.length)], prompt_name: 'query' });
+    expect(maxDiff(res.data[0].embedding as number[], p.embedding)).toBeLessThan(2e-5);
   });
 
   it('runs each input whole: a cached prefix from an earlier input is not reused', async () => {
