@@ -6,7 +6,7 @@
  */
 import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
-import type { ModelConfig } from './model/config.ts';
+import { embedsInOnePass, type ModelConfig } from './model/config.ts';
 import type { Model } from './model/model.ts';
 import type { DenseLayer, SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
@@ -18,12 +18,20 @@ import { progressOption } from './per_input.ts';
  */
 export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize' | 'prompts'>;
 
-/** The model's recipe, or the UNSUPPORTED error an embedding of it raises (a reranker's rank pooling). */
-export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null | undefined): EmbedRecipe | EmberError {
+/**
+ * The model's recipe, or the UNSUPPORTED error an embedding of it raises (a reranker's rank pooling): a folder's
+ * modules, else the file's pooling with the Dense layers it carries (an EmbeddingGemma GGUF's dense_2, dense_3).
+ */
+export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null, dense: readonly DenseLayer[] = []): EmbedRecipe | EmberError {
   if (sentence) return sentence;
   const p = config.pooling ?? 'last';
   if (p === 'rank') return new EmberError('UNSUPPORTED', "the model's file says its outputs are pooled by rank (pooling_type: a reranker's score); emberlm embeds by the last token, the mean or the first token", { pooling: p });
-  return { pooling: p === 'none' ? 'last' : p, dense: [], normalize: true, prompts: {} };
+  return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {} };
+}
+
+/** Refuses what a model that attends both ways cannot do (generate, rerank): it only embeds. */
+export function embeddingOnly(c: ModelConfig, what: string): void {
+  if (c.bidirectional) throw new EmberError('UNSUPPORTED', `${c.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not ${what}`);
 }
 
 /** The width of an embedding: the last Dense layer's, else the model's. */
@@ -71,7 +79,7 @@ export interface EmbedTarget { tokenizer: Tokenizer; vocab: number; nCtx: number
  * on later tokens) or pools every row (each row comes from that pass; none from a cached prefix).
  */
 export function embedTarget(m: Model, tokenizer: Tokenizer, recipe: EmbedRecipe): EmbedTarget {
-  const onePass = m.config.bidirectional || m.hiddenRows ? m.maxBatch : null;
+  const onePass = embedsInOnePass(m.config) ? m.maxBatch : null;
   return { tokenizer, vocab: m.config.vocab, nCtx: m.nCtx, onePass, recipe, width: embedWidth(recipe, m.config.nEmbd) };
 }
 
@@ -114,12 +122,13 @@ function promptText(recipe: EmbedRecipe, name: unknown): string {
 const isOneInput = (v: unknown) => typeof v === 'string' || (Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number'));
 
 /**
- * The embedding of one input from the final norm's output: `hidden` holds its last row, or every row (`rows` of them)
- * where the recipe pools them; then the Dense layers, the first `dimensions` values, and the L2 normalisation.
+ * The embedding of one input from the final norm's output: `hidden` holds the rows the recipe pools (rows of `width`:
+ * the last or first token's alone, or every row for a mean); then the Dense layers, the first `dimensions` values, and
+ * the L2 normalisation.
  */
-export function pool(hidden: Float32Array, rows: number, r: Pick<EmbedRequest, 'normalize' | 'dimensions' | 'recipe'>): Float32Array {
+export function pool(hidden: Float32Array, width: number, r: Pick<EmbedRequest, 'normalize' | 'dimensions' | 'recipe'>): Float32Array {
   const { recipe } = r;
-  const width = hidden.length / rows;
+  const rows = hidden.length / width;
   const row = (t: number) => hidden.subarray(t * width, (t + 1) * width);
   const pooled = recipe.pooling === 'mean' ? meanOf(hidden, rows, width) : recipe.pooling === 'cls' ? row(0) : row(rows - 1);
   if (!pooled.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the model\'s final hidden state is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');

@@ -4,7 +4,7 @@ import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
-import { embedRecipe, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
+import { embeddingOnly, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
 import { runInputs, tokenCount, type InputTurns } from './per_input.ts';
 import { prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
 import { writeAllowed } from './kernels/sample.ts';
@@ -127,7 +127,7 @@ export class Engine extends EventTarget {
     if (waitSpins(loaded.model.gpu)) this.tuning.decodeAhead = 3;
     this.tokenizer = loaded.tokenizer;
     this.chatTemplate = loaded.chatTemplate;
-    this.recipe = embedRecipe(loaded.model.config, loaded.sentence);
+    this.recipe = loaded.recipe;
     this.watch(this.current.gpu);
   }
 
@@ -193,7 +193,7 @@ export class Engine extends EventTarget {
       const embeddings = await runInputs(this.turns, 'the embedding', r.seqs, r, async (seq, stop) => {
         const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
         await step?.wait();
-        return step && pool(await step.hidden!(), this.current.hiddenRows ? seq.length : 1, r);
+        return step && pool(await step.hidden!(), this.config.nEmbd, r);
       });
       return { embeddings, promptTokens: tokenCount(r.seqs) };
     });
@@ -234,7 +234,7 @@ export class Engine extends EventTarget {
   private prepare(prompt: string | readonly number[], o: GenerateOptions): Request {
     if (this.disposed) throw new EmberError('BAD_ARGUMENT', ENGINE_DISPOSED);
     checkLost(this.current.gpu);
-    if (this.config.bidirectional) throw new EmberError('UNSUPPORTED', `${this.config.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not generate`);
+    embeddingOnly(this.config, 'generate');
     return prepareRequest(prompt, o, { tokenizer: this.tokenizer, vocab: this.config.vocab, nCtx: this.current.nCtx });
   }
 

@@ -8,12 +8,13 @@ import type { Gpu, GpuOptions } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import { watchCompiles } from './gpu/pipelines.ts';
 import { readGGUF } from './gguf/reader.ts';
-import { configFromGGUF, type ModelConfig } from './model/config.ts';
+import { configFromGGUF, embedsInOnePass, type ModelConfig } from './model/config.ts';
 import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
-import { ggufSentenceModules, type SentenceModules } from './hf/sentence.ts';
+import { ggufDenseLayers } from './hf/sentence.ts';
+import { embedRecipe, type EmbedRecipe } from './embed.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
 import { folderChatTemplate } from './chat/template.ts';
 import type { FileCache } from './loader/file_cache.ts';
@@ -95,8 +96,8 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   /** The model's Jinja chat template (GGUF tokenizer.chat_template, HF tokenizer_config.json), or null. */
   chatTemplate: string | null;
-  /** A sentence-transformers folder's pooling, Dense layers and prompts (EmbeddingGemma), or null. */
-  sentence: SentenceModules | null;
+  /** How `embed` pools (a sentence-transformers folder's modules, a file's pooling and Dense layers), or why it cannot. */
+  recipe: EmbedRecipe | EmberError;
 }
 
 /**
@@ -105,7 +106,7 @@ export interface LoadedModel {
  * activation of a pass (the FFN's gate|up rows, or a mixture's slots) stays within WebGPU's default 128 MiB binding.
  */
 export function defaultMaxBatch(c: ModelConfig, nCtx: number): number {
-  if (!(c.bidirectional || c.pooling === 'mean' || c.pooling === 'cls')) return 256;
+  if (!embedsInOnePass(c)) return 256;
   const rowBytes = 4 * Math.max(2 * c.nFf, c.moe ? 2 * c.moe.used * c.moe.nFf : 0, (c.nHead + 2 * c.nKv) * c.headDim);
   return Math.max(1, Math.min(nCtx, 2048, Math.floor(2 ** 27 / rowBytes)));
 }
@@ -128,7 +129,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
   };
   const build = async (
-    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, sentence: SentenceModules | null = null,
+    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, recipe: EmbedRecipe | EmberError,
   ): Promise<LoadedModel> => {
     const nCtx = nCtxOf(config);
     let weights = sourceWeights;
@@ -160,7 +161,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
       if (opts.signal?.aborted || gpu.lostReason) await model.alloc.destroyAll();
       aborted();
       if (gpu.lostReason) throw lostWhileLoading(gpu);
-      return { model, tokenizer, chatTemplate, sentence };
+      return { model, tokenizer, chatTemplate, recipe };
     } catch (e) {
       if (!opts.gpu) releaseGpu(gpu);
       // A lost device fails a pending readback or pipeline, possibly before `lost` has settled.
@@ -180,7 +181,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     try {
       const template = await folderChatTemplate(opened.folder);
       progress.parse(opened.folder.label('config.json'), true);
-      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, hf.sentence);
+      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, embedRecipe(hf.config, hf.sentence));
     } finally {
       await hf.close();
     }
@@ -194,7 +195,8 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const chatTemplate = typeof template === 'string' ? template : null;
     const weights = ggufWeights(file);
     const config = configFromGGUF(file);
-    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, await ggufSentenceModules(file, weights, config));
+    const recipe = embedRecipe(config, null, await ggufDenseLayers(file, weights, config.nEmbd));
+    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, recipe);
   } finally {
     await src.close?.();
   }

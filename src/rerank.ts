@@ -12,6 +12,7 @@ import type { TokenLogprobs } from './kernels/sample.ts';
 import type { ModelConfig } from './model/config.ts';
 import { bad, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
+import { embeddingOnly } from './embed.ts';
 
 export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
@@ -43,7 +44,7 @@ const INSTRUCTION = 'Given a web search query, retrieve relevant passages that a
 
 /** Checks the request and makes each pair's tokens: the prefix and suffix with their markers, the pair's text without. */
 export function prepareRerank(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; config: ModelConfig }): RerankRequest {
-  if (target.config.bidirectional) throw new EmberError('UNSUPPORTED', `${target.config.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not rerank`);
+  embeddingOnly(target.config, 'rerank');
   // llama.cpp's reranker conversion scores with a classifier (cls.output) and may leave out the LM head this recipe reads
   if (target.config.pooling === 'rank') throw new EmberError('UNSUPPORTED', `${target.config.name} is llama.cpp's reranker conversion (pooling_type rank: a classifier head, which emberlm does not read); rerank reads the yes/no logits of the LM head: load the model's Hugging Face folder, or a GGUF converted as a causal LM`);
   if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);

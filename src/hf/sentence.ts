@@ -4,7 +4,7 @@
  * become its embedding (src/embed.ts pools the rows read back from the GPU and runs the Dense layers in JavaScript).
  */
 import { EmberError } from '../errors.ts';
-import type { ModelConfig, Pooling } from '../model/config.ts';
+import type { Pooling } from '../model/config.ts';
 import type { GGUFFile } from '../gguf/reader.ts';
 import type { WeightSource } from '../model/weight_source.ts';
 import { dequantize } from '../kernels/ref/matmul.ts';
@@ -126,19 +126,16 @@ async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
 
 /**
  * llama.cpp's EmbeddingGemma GGUF (gemma-embedding) carries the Dense layers as dense_2.weight and dense_3.weight (no
- * bias, no activation; its pooling in pooling_type); null for a GGUF without them.
+ * bias, no activation; its pooling is pooling_type's); none in another GGUF.
  */
-export async function ggufSentenceModules(f: GGUFFile, weights: WeightSource, c: ModelConfig): Promise<SentenceModules | null> {
-  const names = ['dense_2.weight', 'dense_3.weight'].filter((n) => f.tensors.has(n));
-  if (names.length === 0) return null;
+export async function ggufDenseLayers(f: GGUFFile, weights: WeightSource, nEmbd: number): Promise<DenseLayer[]> {
   const dense: DenseLayer[] = [];
-  for (const name of names) {
+  for (const name of ['dense_2.weight', 'dense_3.weight'].filter((n) => f.tensors.has(n))) {
     const [inF, outF] = f.tensors.get(name)!.ne; // ggml's ne: columns (in) first
-    const width = dense.at(-1)?.outFeatures ?? c.nEmbd;
+    const width = dense.at(-1)?.outFeatures ?? nEmbd;
     if (inF !== width) throw new EmberError('BAD_MODEL', `${f.source.name}: tensor ${name} takes ${inF} values, but what comes in has ${width}`, { tensor: name });
     const weight = dequantize(await weights.matrix(name, outF, inF, 'auto'));
     dense.push({ inFeatures: inF, outFeatures: outF, weight, bias: null, activation: 'identity' });
   }
-  const pooling = c.pooling === 'mean' || c.pooling === 'cls' ? c.pooling : 'last';
-  return { pooling, dense, normalize: true, prompts: {} };
+  return dense;
 }

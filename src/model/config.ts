@@ -192,6 +192,17 @@ function positive(f: GGUFFile, key: string, v: number): number {
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
 const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
+/** Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean). */
+export function pooledRows(c: Pick<ModelConfig, 'pooling'>): 'last' | 'first' | 'all' {
+  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : 'last';
+}
+
+/**
+ * An input to embed runs in one pass with nothing from the KV cache: with bidirectional attention a token's K and V
+ * depend on the tokens after it, and a row pooled other than the last must come from the pass itself.
+ */
+export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional'>) => c.bidirectional || pooledRows(c) !== 'last';
+
 /** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
 const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
 export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';

@@ -31,7 +31,7 @@ export function encodeForward(
 ): void {
   const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
   const tail = head === 'hidden' ? [[m.finalNorm]] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
-  const tailTokens = head === 'hidden' && m.hiddenRows ? n : 1; // the head's dispatches take one token, a rows norm all
+  const tailTokens = head === 'hidden' && m.embedRows !== 'last' ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
@@ -53,7 +53,7 @@ export function encodeForward(
  * is a generated token, counted for the penalties (default true; false for a prefill pass whose sample is
  * thrown away). `head: false`: a prefill pass before the last one, which only fills the KV cache: no final
  * norm, LM head or sampler (the LM head alone reads 20-40% of a small model's weights), and the id read back
- * means nothing. `head: 'hidden'`: the final norm alone (of the last token, or of every token where m.hiddenRows), into `buffers.hidden` (an embedding);
+ * means nothing. `head: 'hidden'`: the final norm alone (of the last token, or of every token: m.embedRows), into `buffers.hidden` (an embedding);
  * the id means nothing either.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
@@ -75,7 +75,7 @@ export interface PendingStep {
   wait(): Promise<number>;
   /** Where the pass reported logprobs (Sampling.logprobs): the sampled token's, read back with its id. */
   logprobs?(): Promise<TokenLogprobs>;
-  /** A pass with `head: 'hidden'`: the final norm's output at its last token (every token's, rows of n_embd, where m.hiddenRows), read back after its id. */
+  /** A pass with `head: 'hidden'`: the final norm's output at the rows m.embedRows names (rows of n_embd), read back after its id. */
   hidden?(): Promise<Float32Array>;
 }
 
@@ -132,7 +132,7 @@ export async function submitForward(
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
   // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the hidden row of a pass that embeds.
-  const hiddenWords = m.config.nEmbd * (m.hiddenRows ? n : 1);
+  const hiddenWords = m.config.nEmbd * (m.embedRows === 'all' ? n : 1); // 'first' is the rows norm's row 0
   const extra = s.head === 'hidden' ? { from: b.hidden, words: hiddenWords } : logprobs ? { from: m.sampler.lp, words: LOGPROBS_WORDS } : null;
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.

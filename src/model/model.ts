@@ -21,7 +21,7 @@ import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../kernels/moe.ts
 import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
-import { layerRot, type ModelConfig } from './config.ts';
+import { layerRot, pooledRows, type ModelConfig } from './config.ts';
 import { pairExpertRows, pairRows, readLayer, readOutputNorm, type DeltaWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
@@ -64,7 +64,7 @@ export interface Model {
     readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
     readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
-    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input), or (T, n_embd) where hiddenRows
+    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input), or (T, n_embd) where embedRows is not 'last'
     readonly result: GPUBuffer; // (1) u32, the sampled token
   };
   /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
@@ -80,14 +80,11 @@ export interface Model {
   readonly head: readonly Dispatch[];
   /**
    * What a pass that embeds runs after the layers: the final norm of its last token into `buffers.hidden` (head's first
-   * dispatch), or of every row where `hiddenRows`.
+   * dispatch), or of every row where `embedRows` is not 'last'.
    */
   readonly finalNorm: Dispatch;
-  /**
-   * An embedding pools every row of its pass (mean or CLS pooling: ModelConfig.pooling), so such a pass reads back the
-   * final norm of each; otherwise only the last token's.
-   */
-  readonly hiddenRows: boolean;
+  /** The final norm's rows a pass that embeds reads back (pooledRows of the config: the last, the first, or all). */
+  readonly embedRows: 'last' | 'first' | 'all';
   /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
   readonly sampler: Sampler;
   /**
@@ -177,8 +174,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const xLast = alloc.storage('x_last', D * 4); // (1, D)
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
-  const hiddenRows = c.pooling === 'mean' || c.pooling === 'cls';
-  const hiddenWords = D * (hiddenRows ? maxBatch : 1);
+  const embedRows = pooledRows(c);
+  const hiddenWords = D * (embedRows === 'all' ? maxBatch : 1);
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
     alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, hiddenWords)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden rows
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
@@ -470,7 +467,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
   const head: Dispatch[] = [lastNorm];
   // Every row's final norm lands in xn, which the layers no longer need.
-  const finalNorm = hiddenRows ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn }) : lastNorm;
+  const finalNorm = embedRows !== 'last' ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn }) : lastNorm;
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
@@ -482,9 +479,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, hidden: hiddenRows ? xn : xLast, result },
+    buffers: { ids, step, stepHead, logits, hidden: embedRows !== 'last' ? xn : xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
-    decode, prefill, chained, head, finalNorm, hiddenRows, sampler,
+    decode, prefill, chained, head, finalNorm, embedRows, sampler,
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };

@@ -204,24 +204,24 @@ export async function connectEngine(worker: Worker | NodeWorkerLike | Endpoint):
   }
 
   let modelName = ''; // the loaded model's, for embeddings' responses
-  async function embed(input: Parameters<WorkerEngine['embed']>[0], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
-    const { signal, onProgress, ...rest } = opts ?? {};
-    // (a generation's stream ends at its next step; an embedding could finish before the abort reaches the worker)
-    if (signal?.aborted) throw new EmberError('ABORTED', 'the embedding was aborted before it was sent to the worker', { done: 0 });
+  /**
+   * Sends a request that runs input by input (embed, rerank): its signal stays in the page (an aborted one rejects before
+   * the call crosses: an embedding could finish before the abort reaches the worker), its onProgress crosses as a proxy.
+   */
+  async function perInput<O extends { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }, R>(
+    doing: string, opts: O, send: (rest: Omit<O, 'signal' | 'onProgress'>, id: number, progress: ((done: number, total: number) => void) | undefined) => Promise<R>,
+  ): Promise<R> {
+    const { signal, onProgress, ...rest } = opts ?? ({} as O);
+    if (signal?.aborted) throw new EmberError('ABORTED', `${doing} was aborted before it was sent to the worker`, { done: 0 });
     const id = nextId++;
-    const started = remote.embed(input, rest, id, progressOption(onProgress) && proxy(onProgress!));
+    const started = send(rest, id, progressOption(onProgress) && proxy(onProgress!));
     const detach = forwardAbort(signal, id);
     return call(started).finally(detach);
   }
-
-  async function rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
-    const { signal, onProgress, ...rest } = opts ?? {};
-    if (signal?.aborted) throw new EmberError('ABORTED', 'the reranking was aborted before it was sent to the worker', { done: 0 });
-    const id = nextId++;
-    const started = remote.rerank(query, documents, rest, id, progressOption(onProgress) && proxy(onProgress!));
-    const detach = forwardAbort(signal, id);
-    return call(started).finally(detach);
-  }
+  const embed = (input: Parameters<WorkerEngine['embed']>[0], opts: EmbedOptions = {}): Promise<EmbeddingResult> =>
+    perInput('the embedding', opts, (rest, id, progress) => remote.embed(input, rest, id, progress));
+  const rerank = (query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> =>
+    perInput('the reranking', opts, (rest, id, progress) => remote.rerank(query, documents, rest, id, progress));
 
   const events = new EventTarget();
   await call(remote.watchDeviceLost(proxy((reason: string) => void events.dispatchEvent(new DeviceLostEvent(reason)))));
