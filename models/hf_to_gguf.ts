@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { HFModel } from '../src/hf/model.ts';
 import { expectedTensors } from '../src/hf/names.ts';
 import { meta, writeGGUF, type GGUFToWrite, type MetaValue, type TensorToWrite } from '../src/gguf/writer.ts';
-import { ggufLayerRope, ggufRopeNeox, yarnMscale, type ModelConfig } from '../src/model/config.ts';
+import { ggufLayerRope, ggufRopeNeox, poolingType, yarnMscale, type ModelConfig } from '../src/model/config.ts';
 import { ssmInner } from '../src/model/ssm_shape.ts';
 import { runIfMain } from './cli.ts';
 import { qwen35Keys, tileValueHeads } from './hf_to_gguf_qwen35.ts';
@@ -351,7 +351,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     // EmbeddingGemma: its pooling, and its sentence-transformers Dense layers as llama.cpp names them
     const dense = (hf.sentence?.dense ?? []).map((d, i): TensorToWrite => ({ name: `dense_${i + 2}.weight`, ne: [d.inFeatures, d.outFeatures], type: 'F32', data: d.weight }));
     if (hf.sentence?.dense.some((d) => d.bias || d.activation !== 'identity')) throw new EmberError('UNSUPPORTED', `${dir}: Dense layers with a bias or an activation: llama.cpp's dense_2/dense_3 have neither`);
-    if (hf.sentence) metadata.push([`${arch}.pooling_type`, meta.u32({ mean: 1, cls: 2, last: 3 }[hf.sentence.pooling])]);
+    if (hf.sentence) metadata.push([`${arch}.pooling_type`, meta.u32(poolingType(hf.sentence.pooling))]);
     return { metadata, tensors: [...(await tensors(hf, arch)), ...dense] };
   } finally {
     await hf.close();

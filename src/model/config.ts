@@ -206,6 +206,8 @@ export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional'
 /** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
 const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
 export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
+/** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
+export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
