@@ -2,28 +2,30 @@
 // h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh). glu_act:
 // shaders/glu.wgsl, put in front at load. The rows of gate|up are [gate | up] per token, or with
 // paired = 1 gate j and up j side by side (the matmul's GLU layout, whose decode GEMV writes h itself;
-// the prefill's GEMM leaves the pairs to this kernel).
+// the prefill's GEMM leaves the pairs to this kernel); with paired = 2 an ungated FFN's h = act(up), the rows of
+// gate_up n_ff long (BERT: GELU by erf, act = 2).
 // main_q8 (one invocation per block of 32) also writes h in Q8_0 (shaders/q8_block.wgsl) for a q8/q4
 // ffn_down, which then skips its own quantize dispatch.
 override WG: u32 = 64;
 
 struct Params {
   n_ff: u32,
-  act: u32, // 0: silu, 1: tanh GELU
-  paired: u32, // 1: gate j at 2j and up j at 2j + 1 of each row; 0: gate j at j, up j at n_ff + j
+  act: u32, // 0: silu, 1: tanh GELU, 2: GELU (erf)
+  paired: u32, // 1: gate j at 2j and up j at 2j + 1 of each row; 0: gate j at j, up j at n_ff + j; 2: no gate, up j at j
   pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
 @group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] or pairs per token
+@group(0) @binding(2) var<storage, read> gate_up: array<f32>; // (T, 2*n_ff): [gate | up] or pairs per token; (T, n_ff) ungated
 @group(0) @binding(3) var<storage, read_write> h: array<f32>; // (T, n_ff)
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
 // act(gate j) * up j of token t
 fn glu(t: u32, j: u32) -> f32 {
+  if (p.paired == 2u) { return glu_act(gate_up[t * p.n_ff + j], p.act); }
   let row = t * 2u * p.n_ff;
   if (p.paired == 1u) { return glu_act(gate_up[row + 2u * j], p.act) * gate_up[row + 2u * j + 1u]; }
   return glu_act(gate_up[row + j], p.act) * gate_up[row + p.n_ff + j];

@@ -5,7 +5,7 @@ import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
 import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, chooseDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { autotuneChoices, resetAutotune } from '../src/kernels/autotune.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { attentionRef, attnGateRef, embeddingRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, attnGateRef, embeddingRef, erfRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildAttnGate } from '../src/kernels/attn_gate.ts';
 import { buildShortConv } from '../src/kernels/shortconv.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
@@ -417,6 +417,28 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(gu, T, nFf, act), 1e-6, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
+
+  it.each([false, true])('ungated GELU by erf (BERT\'s FFN), Q8_0 too: %s', async (quantized) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const T = 3, nFf = 160;
+    const up = randn(rng(6), T * nFf, 3);
+    up[0] = 12; up[1] = -12; up[2] = 0; up[3] = -1e-4; // tails, zero and near it: erf's fit and its sign
+    const h = alloc.storage('h', T * nFf * 4);
+    const q8 = { codes: alloc.storage('q', T * nFf), scales: alloc.storage('d', (T * nFf) / 8) };
+    const args = { nFf, act: 'gelu' as const, gateUp: alloc.upload('up', up), h, step: stepBuffer(alloc, { n_tokens: T }), ungated: true, quantized: quantized ? q8 : undefined };
+    run(gpu, [await buildSwiglu(gpu, alloc, args)], T);
+    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(up, T, nFf, 'gelu', true), 1e-6, 2e-6)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+});
+
+it('erfRef: erf to double precision either side of its switch from series to continued fraction', () => {
+  // (Python's math.erf, to 15 digits)
+  for (const [x, e] of [[0.1, 0.112462916018285], [1, 0.842700792949715], [2.9, 0.999958902121901], [3.1, 0.999988351342633], [5, 0.999999999998463]]) {
+    expect(erfRef(x)).toBeCloseTo(e, 13);
+    expect(erfRef(-x)).toBeCloseTo(-e, 13);
+  }
 });
 
 describe.each(VARIANTS)('activations handed over in Q8_0 (%s)', (variant) => {

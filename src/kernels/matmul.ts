@@ -60,7 +60,7 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['y_offset', 'u32'], // y column of the matrix's row 0
   ['x_norm', 'u32'], // 1: the input RMS-normalises x (decode's fused norm)
   ['eps', 'f32'], // its epsilon
-  ['glu', 'u32'], // 0: y = the rows; 1 + act (0 silu, 1 tanh GELU): y = h = act(gate) * up of row pairs
+  ['glu', 'u32'], // 0: y = the rows; 1 + act (GLU_ACTS): y = h = act(gate) * up of row pairs
   ['out_scale', 'f32'], // multiplies each output before it is written or added (Granite's residual multiplier), else 1
   ['slots', 'u32'], // the expert matmuls (MatmulArgs.experts): rows of y per token, else 0
   ['x_div', 'u32'], // the expert matmuls: rows of y per row of x, else 1
@@ -71,8 +71,8 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['order_at', 'u32'], // the expert GEMM: where the slot order starts in `groups`, else 0
 ] as const);
 
-/** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
-export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
+/** The FFN activations the GLU epilogue and SwiGLU take (glu_act's codes): gated, or BERT's ungated GELU by erf. */
+export const GLU_ACTS = { silu: 0, gelu_tanh: 1, gelu: 2 } as const;
 export type GluAct = keyof typeof GLU_ACTS;
 
 /** The override constants of every pipeline that decodes `w`: its format's, and its tiling (if any). */

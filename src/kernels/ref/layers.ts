@@ -4,6 +4,7 @@
  */
 import type { KvCacheType } from '../kv_layout.ts';
 import { kvRoundTrip } from './kv_cache.ts';
+import type { GluAct } from '../matmul.ts';
 import { ssmConvDim, ssmInner, ssmInProj, type SsmShape } from '../../model/ssm_shape.ts';
 
 /** x[t] = table[ids[t]], table already widened to f32 (vocab, dim). */
@@ -127,14 +128,37 @@ export function softcapRef(x: Float32Array, cap: number): Float32Array {
 /** GELU, tanh approximation (PyTorch's gelu(approximate='tanh'), Gemma's gelu_pytorch_tanh). */
 export const geluTanh = (g: number) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g)));
 
-/** h = act(gate) * up from the fused (T, 2*nFf) gate|up rows: SwiGLU (silu) or GeGLU (tanh GELU). */
-export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: 'silu' | 'gelu_tanh' = 'silu'): Float32Array {
+/**
+ * erf in double precision (JavaScript has none): its Taylor series below 3, where the terms stay under 1e3 (13 digits
+ * kept), and erfc's continued fraction above, evaluated backwards from its 60th term.
+ */
+export function erfRef(x: number): number {
+  const z = Math.abs(x);
+  if (z < 3) {
+    let term = z, sum = z;
+    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = z;
+  for (let k = 60; k >= 1; k--) f = z + k / 2 / f; // erfc(z) = e^-z^2 / sqrt(pi) / (z + 1/2 / (z + 1 / (z + 3/2 / ...)))
+  return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / f);
+}
+
+/** GELU by erf (PyTorch's gelu, BERT's). */
+export const geluErf = (g: number) => 0.5 * g * (1 + erfRef(g / Math.SQRT2));
+
+/** The FFN activations by name (GluAct). */
+export const gluActRef = (g: number, act: GluAct) => (act === 'silu' ? g / (1 + Math.exp(-g)) : act === 'gelu_tanh' ? geluTanh(g) : geluErf(g));
+
+/** h = act(gate) * up from the fused (T, 2*nFf) gate|up rows: SwiGLU (silu) or GeGLU (tanh GELU); `ungated`: h = act(up) of (T, nFf) rows. */
+export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: GluAct = 'silu', ungated = false): Float32Array {
   const h = new Float32Array(T * nFf);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < nFf; i++) {
-      const g = gateUp[t * 2 * nFf + i];
-      const a = act === 'silu' ? g / (1 + Math.exp(-g)) : geluTanh(g);
-      h[t * nFf + i] = a * gateUp[t * 2 * nFf + nFf + i];
+      h[t * nFf + i] = ungated ? gluActRef(gateUp[t * nFf + i], act) : gluActRef(gateUp[t * 2 * nFf + i], act) * gateUp[t * 2 * nFf + nFf + i];
     }
   }
   return h;

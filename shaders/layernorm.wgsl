@@ -1,0 +1,73 @@
+// LayerNorm with a bias (BERT's): y[t] = (v - mean(v)) / sqrt(var(v) + eps) * w + b over a row v of dim values, the
+// mean and the (biased) variance in two passes over the row, as PyTorch's layer_norm. v is x[t] plus
+//   residual    y[t] itself: a post-norm encoder's residual add and norm in one, y (the residual stream) rewritten in
+//               place (every element is read again and written by the same invocation, after the sums' barriers)
+//   positions   row pos + t of `table`: the embeddings' norm, over the token's embedding plus its absolute position's
+// One workgroup a row.
+override WG: u32 = 64;
+
+struct Params {
+  dim: u32,
+  eps: f32,
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+// Step (n_tokens, pos, sampling settings) is declared once, in src/gpu/step.ts, and put in front at load.
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> x: array<f32>; // (T, dim)
+@group(0) @binding(3) var<storage, read> w: array<f32>; // (dim)
+@group(0) @binding(4) var<storage, read> b: array<f32>; // (dim)
+@group(0) @binding(5) var<storage, read> table: array<f32>; // (positions, dim): `positions` only
+@group(0) @binding(6) var<storage, read_write> y: array<f32>; // (T, dim)
+
+var<workgroup> partial: array<f32, WG>;
+
+// The sum of every invocation's s (a tree by one invocation: two barriers, not log2(WG) + 1).
+fn row_sum(s: f32, lid: u32) -> f32 {
+  partial[lid] = s;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var t = 0.0;
+    for (var i = 0u; i < WG; i++) { t += partial[i]; }
+    partial[0] = t;
+  }
+  workgroupBarrier();
+  let total = partial[0];
+  workgroupBarrier(); // before a next row_sum writes partial
+  return total;
+}
+
+// Element i of row t's v.
+fn value(t: u32, i: u32, table_row: u32, residual: bool) -> f32 {
+  if (residual) { return x[t * p.dim + i] + y[t * p.dim + i]; }
+  return x[t * p.dim + i] + table[table_row * p.dim + i];
+}
+
+fn normalise(t: u32, lid: u32, table_row: u32, residual: bool) {
+  var s = 0.0;
+  for (var i = lid; i < p.dim; i += WG) { s += value(t, i, table_row, residual); }
+  let mean = row_sum(s, lid) / f32(p.dim);
+  var q = 0.0;
+  for (var i = lid; i < p.dim; i += WG) {
+    let d = value(t, i, table_row, residual) - mean;
+    q += d * d;
+  }
+  let inv = 1.0 / sqrt(row_sum(q, lid) / f32(p.dim) + p.eps);
+  for (var i = lid; i < p.dim; i += WG) {
+    y[t * p.dim + i] = (value(t, i, table_row, residual) - mean) * inv * w[i] + b[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn residual(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, 0u, true);
+}
+
+@compute @workgroup_size(WG)
+fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, step.pos + wg.x, false);
+}
