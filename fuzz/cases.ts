@@ -90,6 +90,8 @@ export function loadCorpus(): Corpus {
       { name: 'qwen3_embedding', files: folderFiles(embeddingFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
       // EmbeddingGemma's: bidirectional attention, sentence-transformers modules in subfolders (pooling, Dense layers, prompts)
       { name: 'embeddinggemma', files: folderFiles(embeddingGemmaFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json', '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors']) },
+      // BERT's (all-MiniLM's): learned positions, post-norm LayerNorms, biases everywhere, a WordPiece tokenizer
+      { name: 'bert', files: folderFiles(resolve(REPO, 'test/fixtures/bert'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
     ],
   };
 }

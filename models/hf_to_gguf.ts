@@ -331,6 +331,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
+    if (hf.config.postLayerNorms) throw new EmberError('UNSUPPORTED', `${dir}: BERT folders are not written to GGUF (emberlm does not read GGUF bert files: their WordPiece vocabulary)`);
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
     const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : hf.config.moe ? moeArch(hf.config, dir) : hf.config.bidirectional ? 'gemma-embedding' : GGUF_ARCH[hf.config.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).

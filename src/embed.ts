@@ -24,14 +24,14 @@ export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize
  */
 export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null, dense: readonly DenseLayer[] = []): EmbedRecipe | EmberError {
   if (sentence) return sentence;
-  const p = config.pooling ?? 'last';
+  const p = config.pooling ?? (config.postLayerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
   if (p === 'rank') return new EmberError('UNSUPPORTED', "the model's file says its outputs are pooled by rank (pooling_type: a reranker's score); emberlm embeds by the last token, the mean or the first token", { pooling: p });
   return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {} };
 }
 
 /** Refuses what a model that attends both ways cannot do (generate, rerank): it only embeds. */
 export function embeddingOnly(c: ModelConfig, what: string): void {
-  if (c.bidirectional) throw new EmberError('UNSUPPORTED', `${c.name} attends both ways, as an embedding model (EmbeddingGemma): it embeds (engine.embed) and does not ${what}`);
+  if (c.bidirectional) throw new EmberError('UNSUPPORTED', `${c.name} attends both ways, as an embedding model (EmbeddingGemma, BERT): it embeds (engine.embed) and does not ${what}`);
 }
 
 /** The width of an embedding: the last Dense layer's, else the model's. */

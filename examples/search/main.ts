@@ -150,7 +150,7 @@ ui.query.addEventListener('input', refresh);
 ui.documents.addEventListener('input', refresh);
 
 ui.documents.value = SAMPLE.join('\n');
-ui.modelInput.value = params.get('model') ?? 'Qwen/Qwen3-Embedding-0.6B';
+ui.modelInput.value = params.get('model') ?? 'sentence-transformers/all-MiniLM-L6-v2'; // 22.7M parameters, 90 MB
 ui.rerankerInput.value = params.get('reranker') ?? '';
 if (!('gpu' in navigator)) say('This browser has no WebGPU: try a recent Chrome, Edge or Safari.', true);
 else {

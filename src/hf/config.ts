@@ -14,6 +14,7 @@ export const HF_MODEL_TYPES = {
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
+  bert: 'BertModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -29,6 +30,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
   lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
   olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
+  bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
 };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
@@ -44,7 +46,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,10 +94,12 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
   if (modelType === 'olmoe' && has('clip_qkv')) throw new EmberError('UNSUPPORTED', `${file}: clip_qkv ${printableJson(cfg.clip_qkv)} (q, k and v clamped) is not supported`, { file, field: 'clip_qkv' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
-  // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU)
+  const bert = modelType === 'bert';
+  if (bert) checkBert(cfg, file, flag);
+  // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : 'silu');
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : ['silu'];
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert ? 'gelu' : 'silu');
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
@@ -149,7 +153,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 ? num('norm_eps', 1e-5) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 ? num('norm_eps', 1e-5) : bert ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -163,6 +167,11 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const, bidirectional } : {}),
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
+    // BERT: no RoPE (learned positions), biases everywhere, no LM head read (BertModel has none)
+    ...(bert ? {
+      preNorms: false, postLayerNorms: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
+      qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: posInt('type_vocab_size', 2),
+    } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
@@ -207,6 +216,15 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 }
 
 export type Bad = (field: string, msg: string) => EmberError;
+
+/** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */
+function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
+  const refuse = (field: string, what: string) => new EmberError('UNSUPPORTED', `${file}: ${field} ${what} is not supported (emberlm runs BERT as an encoder with absolute positions)`, { file, field });
+  const positions = cfg.position_embedding_type ?? 'absolute';
+  if (positions !== 'absolute') throw refuse('position_embedding_type', printableJson(positions) ?? '');
+  if (flag('is_decoder', false)) throw refuse('is_decoder', 'true');
+  if (flag('add_cross_attention', false)) throw refuse('add_cross_attention', 'true');
+}
 
 /**
  * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),

@@ -7,7 +7,7 @@ import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
-import { configFromHF, type HFExtra } from './config.ts';
+import { configFromHF, type HFExtra, type HFModelType } from './config.ts';
 import { sentenceModules, type SentenceModules } from './sentence.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
 import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
@@ -75,7 +75,7 @@ export async function loadHFModel(base: string | URL | ModelFolder, quant: Quant
   const tokenizer = withEos(baseTokenizer, eosTokenIds);
 
   const sentence = await sentenceModules(folder, declared.nEmbd);
-  const { set, bare } = await openTensors(folder);
+  const { set, bare } = await openTensors(folder, extra.modelType);
   // A bare decoder has no LM head, whatever its config says (Qwen3-Embedding-8B's: untied): its embedding stands in, as
   // llama.cpp takes token_embd for a missing output; its generations mean nothing, its embeddings are what it is for.
   const headless = bare && !declared.tiedEmbeddings && !set.tensors.has('lm_head.weight');
@@ -125,8 +125,17 @@ async function requiredJson(folder: ModelFolder, file: string, how?: string): Pr
   return v;
 }
 
-async function openTensors(folder: ModelFolder): Promise<{ set: TensorSet; bare: boolean }> {
-  return underModel(await openFiles(folder));
+async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise<{ set: TensorSet; bare: boolean }> {
+  const set = await openFiles(folder);
+  return modelType === 'bert' ? { set: withoutPrefix(set, 'bert.'), bare: false } : underModel(set);
+}
+
+/** A BertFor* checkpoint keeps the encoder under `bert.` (its head's tensors beside it): looked up as BertModel's. */
+function withoutPrefix(set: TensorSet, prefix: string): TensorSet {
+  const names = [...set.tensors.keys()];
+  if (!names.some((n) => n.startsWith(prefix))) return set;
+  const tensors = new Map(names.filter((n) => n.startsWith(prefix)).map((n) => [n.slice(prefix.length), set.tensors.get(n)!] as const));
+  return { tensors, close: () => set.close() };
 }
 
 /**

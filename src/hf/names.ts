@@ -160,6 +160,50 @@ const QWEN35_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_out.weight', 'linear_attn.out_proj.weight'],
 ];
 
+/**
+ * BERT (BertModel, as sentence-transformers saves it: no `bert.` prefix; BertFor* checkpoints' `bert.` is taken off at
+ * load): `embeddings.*` and `encoder.layer.N.*`, by llama.cpp's bert names. The pooler is not read.
+ */
+const BERT_GLOBAL: ReadonlyArray<readonly [string, string]> = [
+  ['token_embd.weight', 'embeddings.word_embeddings.weight'],
+  ['position_embd.weight', 'embeddings.position_embeddings.weight'],
+  ['token_types.weight', 'embeddings.token_type_embeddings.weight'],
+  ['token_embd_norm.weight', 'embeddings.LayerNorm.weight'],
+  ['token_embd_norm.bias', 'embeddings.LayerNorm.bias'],
+];
+const BERT_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...(['weight', 'bias'] as const).flatMap((p) => [
+    [`attn_q.${p}`, `attention.self.query.${p}`],
+    [`attn_k.${p}`, `attention.self.key.${p}`],
+    [`attn_v.${p}`, `attention.self.value.${p}`],
+    [`attn_output.${p}`, `attention.output.dense.${p}`],
+    [`attn_output_norm.${p}`, `attention.output.LayerNorm.${p}`],
+    [`ffn_up.${p}`, `intermediate.dense.${p}`],
+    [`ffn_down.${p}`, `output.dense.${p}`],
+    [`layer_output_norm.${p}`, `output.LayerNorm.${p}`],
+  ] as const),
+];
+const BERT_TO_HF = new Map(BERT_GLOBAL);
+const BERT_TO_GGUF = new Map(BERT_GLOBAL.map(([g, h]) => [h, g] as const));
+const BERT_LAYER_TO_HF = new Map(BERT_LAYER);
+const BERT_LAYER_TO_GGUF = new Map(BERT_LAYER.map(([g, h]) => [h, g] as const));
+
+function bertHfName(gguf: string): string | null {
+  const g = BERT_TO_HF.get(gguf);
+  if (g) return g;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
+  const rest = m && BERT_LAYER_TO_HF.get(m[2]);
+  return rest ? `encoder.layer.${m[1]}.${rest}` : null;
+}
+
+function bertGgufName(hf: string): string | null {
+  const g = BERT_TO_GGUF.get(hf);
+  if (g) return g;
+  const m = /^encoder\.layer\.(\d+)\.(.+)$/.exec(hf);
+  const rest = m && BERT_LAYER_TO_GGUF.get(m[2]);
+  return rest ? `blk.${m[1]}.${rest}` : null;
+}
+
 type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
@@ -188,6 +232,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 }
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
+  if (modelType === 'bert') return bertHfName(gguf);
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
@@ -213,6 +258,7 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
+  if (modelType === 'bert') return bertGgufName(hf);
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);
@@ -230,6 +276,7 @@ export interface ExpectedTensor {
 
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
+  if (c.postLayerNorms) return bertTensors(c);
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
   const granite = extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid'; // (experts in 3-D tensors)
@@ -309,6 +356,25 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     }
     const [qNorm, kNorm] = qkNormSpans(c, c.qkNormAllHeads);
     if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [qNorm] }, { name: `${b}attn_k_norm.weight`, shape: [kNorm] });
+  }
+  return out;
+}
+
+/** BERT's tensors (bertHfName's): embeddings with positions and token types, and post-norm layers with biases everywhere. */
+function bertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const both = (name: string, rows: number, cols: number): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [rows, cols] }, { name: `${name}.bias`, shape: [rows] }];
+  const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
+  const out: ExpectedTensor[] = [
+    { name: 'token_embd.weight', shape: [c.vocab, D] },
+    { name: 'position_embd.weight', shape: [c.contextTrain, D] },
+    { name: 'token_types.weight', shape: [c.tokenTypes, D] },
+    ...norm('token_embd_norm'),
+  ];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push(...both(`${b}attn_q`, D, D), ...both(`${b}attn_k`, D, D), ...both(`${b}attn_v`, D, D), ...both(`${b}attn_output`, D, D), ...norm(`${b}attn_output_norm`));
+    out.push(...both(`${b}ffn_up`, F, D), ...both(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
   }
   return out;
 }

@@ -6,9 +6,10 @@ import { UNIT_SCALES, type SsmShape } from './ssm_shape.ts';
 import type { DeltaShape } from './delta_shape.ts';
 import { qwen35Gguf, qwen35NextnLayers } from './config_delta_gguf.ts';
 import { ggufMoe, type MoeShape } from './moe_shape.ts';
+import type { GluAct } from '../kernels/matmul.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -83,6 +84,15 @@ export interface ModelConfig {
    * does not generate.
    */
   readonly bidirectional: boolean;
+  /**
+   * BERT (an encoder: with `bidirectional`): LayerNorm with a bias in place of RMSNorm, after each residual add (x =
+   * LN(x + sublayer(x)), no pre-norms, every projection with a bias) and over the embeddings, which add a learned
+   * absolute position's row (position_embd, token type 0's row folded in); no final norm: the embedding pools the
+   * residual stream itself.
+   */
+  readonly postLayerNorms: boolean;
+  /** BERT: rows of token_types (type_vocab_size; every input is type 0), else 0. */
+  readonly tokenTypes: number;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -96,7 +106,10 @@ export interface ModelConfig {
   readonly preNorms: boolean;
   /** Gemma 2/3, OLMo 2: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
   readonly postNorms: boolean;
-  readonly ffnAct: 'silu' | 'gelu_tanh'; // gate activation: SwiGLU, or GeGLU with tanh-approximated GELU (Gemma)
+  /** The FFN's activation: SwiGLU's gate, GeGLU's with tanh-approximated GELU (Gemma), or BERT's GELU by erf (ungated: ffnGated). */
+  readonly ffnAct: GluAct;
+  /** h = act(gate) * up (every family but BERT), or h = act(up): one up matrix, no gate. */
+  readonly ffnGated: boolean;
   readonly attnScale: number; // multiplies q.k: 1/sqrt(head_dim), or Gemma's query_pre_attn_scalar^-0.5
   readonly attnSoftcap: number; // Gemma 2: scores = cap * tanh(scores / cap) before softmax; 0 = off
   readonly finalSoftcap: number; // Gemma 2: logits = cap * tanh(logits / cap); 0 = off
@@ -154,7 +167,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, ffnAct: 'silu',
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, tokenTypes: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -192,16 +205,19 @@ function positive(f: GGUFFile, key: string, v: number): number {
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
 const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
-/** Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean). */
-export function pooledRows(c: Pick<ModelConfig, 'pooling'>): 'last' | 'first' | 'all' {
-  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : 'last';
+/**
+ * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
+ * encoder without a final norm (postLayerNorms) reads its residual stream, every row but for CLS.
+ */
+export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms'>): 'last' | 'first' | 'all' {
+  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : c.postLayerNorms ? 'all' : 'last';
 }
 
 /**
  * An input to embed runs in one pass with nothing from the KV cache: with bidirectional attention a token's K and V
  * depend on the tokens after it, and a row pooled other than the last must come from the pass itself.
  */
-export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional'>) => c.bidirectional || pooledRows(c) !== 'last';
+export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms'>) => c.bidirectional || pooledRows(c) !== 'last';
 
 /** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
 const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
@@ -211,6 +227,8 @@ export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).f
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
+  // (llama.cpp's bert files carry a WordPiece vocabulary, which emberlm's GGUF tokenizers do not read)
+  if (arch === 'bert') throw new EmberError('UNSUPPORTED', `${f.source.name}: GGUF bert files are not supported (their WordPiece vocabulary is not read); load the model's Hugging Face folder`, { arch });
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
     const names = [...SUPPORTED_ARCHS, ...Object.keys(GGUF_ARCH_AS)].join(', ');
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
@@ -275,7 +293,10 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : granite('embedding_scale', 0),
     preNorms: !olmo,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
+    postLayerNorms: false,
+    tokenTypes: 0,
     ffnAct: gemma ? 'gelu_tanh' : 'silu',
+    ffnGated: true,
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),

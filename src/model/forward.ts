@@ -30,7 +30,7 @@ export function encodeForward(
   m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false,
 ): void {
   const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const tail = head === 'hidden' ? [[m.finalNorm]] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
+  const tail = head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
   const tailTokens = head === 'hidden' && m.embedRows !== 'last' ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
   if (!timer) {

@@ -37,7 +37,28 @@ export interface LayerWeights {
   moe: MoeWeights | null;
   postAttnNorm: Float32Array | null; // (D), Gemma: norm of the attention output before the residual add
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
+  /** BERT's (ModelConfig.postLayerNorms): its output projections' biases and the LayerNorms after each residual add. */
+  post?: PostLayerNorms;
 }
+
+/** A LayerNorm's weight and bias, (D) each. */
+export interface LayerNormWeights {
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+/** A post-norm encoder layer's (BERT's) biases on o, up and down, and its LayerNorms after attention and after the FFN. */
+export interface PostLayerNorms {
+  oBias: Float32Array; // (D)
+  upBias: Float32Array; // (F)
+  downBias: Float32Array; // (D)
+  attn: LayerNormWeights;
+  ffn: LayerNormWeights;
+}
+
+/** A LayerNorm's weight and bias by its GGUF name (`<name>.weight`, `<name>.bias`). */
+export const readLayerNorm = async (w: WeightSource, name: string, D: number): Promise<LayerNormWeights> =>
+  ({ weight: await w.vector(`${name}.weight`, D), bias: await w.vector(`${name}.bias`, D) });
 
 /** A mixture of experts' weights (src/model/moe_shape.ts): each matrix its experts' stacked along rows. */
 export interface MoeWeights {
@@ -76,6 +97,7 @@ export interface DeltaWeights {
  * embedding, so the norm takes it (exact where s is a power of two, as Granite's are).
  */
 export async function readOutputNorm(w: WeightSource, c: ModelConfig): Promise<Float32Array> {
+  if (c.postLayerNorms) return new Float32Array(c.nEmbd).fill(1); // an encoder has no final norm (and never runs its LM head)
   const v = await w.vector(c.arch === 'lfm2' ? 'token_embd_norm.weight' : 'output_norm.weight', c.nEmbd); // LFM2's keeps llama.cpp's name
   return c.logitScale === 1 ? v : v.map((x) => x / c.logitScale);
 }
@@ -198,6 +220,18 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     ssm: c.layerSsm[i] ? await readSsm(w, c, b, quant, opts) : null, // Falcon-H1's, beside attention
     delta: null,
     ...(await readFfn(w, c, i, quant, opts)),
+    ...(c.postLayerNorms ? { post: await readPostLayerNorms(w, c, b) } : {}),
+  };
+}
+
+async function readPostLayerNorms(w: WeightSource, c: ModelConfig, b: string): Promise<PostLayerNorms> {
+  const D = c.nEmbd;
+  return {
+    oBias: await w.vector(`${b}attn_output.bias`, D),
+    upBias: await w.vector(`${b}ffn_up.bias`, c.nFf),
+    downBias: await w.vector(`${b}ffn_down.bias`, D),
+    attn: await readLayerNorm(w, `${b}attn_output_norm`, D),
+    ffn: await readLayerNorm(w, `${b}layer_output_norm`, D),
   };
 }
 
@@ -221,7 +255,7 @@ async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantS
   return {
     ffnNorm: norm && gate !== 1 ? norm.map((v) => v * gate) : norm,
     moe,
-    gateUp: !dense ? [] : w.has(ffn('gate'))
+    gateUp: !dense ? [] : !c.ffnGated ? [await w.matrix(ffn('up'), c.nFf, D, quant, opts)] : w.has(ffn('gate'))
       ? fuseRows(`${b}ffn_gate/up`, [await w.matrix(ffn('gate'), c.nFf, D, quant, opts), await w.matrix(ffn('up'), c.nFf, D, quant, opts)])
       : [await w.matrix(ffn('up'), 2 * c.nFf, D, quant, opts)],
     down: !dense ? null : await w.matrix(ffn('down'), D, c.nFf, quant, opts),

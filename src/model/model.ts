@@ -5,6 +5,7 @@ import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
 import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
+import { buildLayernorm } from '../kernels/layernorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
@@ -22,111 +23,18 @@ import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
 import { layerRot, pooledRows, type ModelConfig } from './config.ts';
-import { pairExpertRows, pairRows, readLayer, readOutputNorm, type DeltaWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
+import { pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
-
-/** A readback buffer: the id, then (where asked) the sampler's logprobs. */
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
-import type { QuantScheme, WeightSource } from './weight_source.ts';
+import type { WeightSource } from './weight_source.ts';
+import type { BuildOptions, Model } from './model_types.ts';
 
-/**
- * A loaded model: its config, every GPU buffer (weights, activations, KV cache, uniforms) and the
- * dispatch lists of a forward pass, all made at load. A forward pass only writes the Step uniforms
- * and the token ids, encodes the lists and submits once.
- */
-export interface Model {
-  readonly config: ModelConfig;
-  readonly gpu: Gpu;
-  readonly alloc: Allocator;
-  readonly nCtx: number; // KV-cache length
-  readonly maxBatch: number; // tokens per prefill pass; longer prompts run in several passes
-  /**
-   * Tokens the prefill GEMMs compute at a time (the per-row GEMM's TT): passes waste nothing at multiples of it. With a
-   * mixture of experts, the tokens whose slots fill a tile of every expert's GEMM on average (EXPERT_TILE x experts /
-   * used): in fewer, each expert's weights are read for fewer slots than a tile holds.
-   */
-  readonly tokenTile: number;
-  readonly weightBytes: number;
-  /** The mixtures' expert matrices' share of weightBytes, of which a token reads `moe.used / moe.experts` (0: no mixture). */
-  readonly expertBytes: number;
-  /** The weights' parameters (matrices and vectors as the file holds them, the LM head once when tied). */
-  readonly params: number;
-  /** How the K/V cache stores its values (src/kernels/kv_layout.ts). */
-  readonly kvCache: KvCacheType;
-  /** K and V cache bytes over all layers, codes and scales (windowed layers hold a ring, see kvCacheRows), with LFM2's convolution rings and Mamba-2's rings and state slots. */
-  readonly kvBytes: number;
-  readonly buffers: {
-    readonly ids: GPUBuffer; // (maxBatch) u32
-    readonly step: GPUBuffer; // Step for the layers: n_tokens = tokens in this pass
-    readonly stepHead: GPUBuffer; // Step for final norm, LM head and sampler: n_tokens = 1
-    readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
-    readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input), or (T, n_embd) where embedRows is not 'last'
-    readonly result: GPUBuffer; // (1) u32, the sampled token
-  };
-  /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
-  readonly readback: ReadbackRing;
-  /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls). */
-  readonly decode: readonly Dispatch[];
-  readonly prefill: readonly Dispatch[];
-  /** `decode` whose embedding gather reads its id from `result`: the token the previous pass sampled. */
-  readonly chained: readonly Dispatch[];
-  /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
-  readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
-  /** Final norm of the last token, LM head, sampler. */
-  readonly head: readonly Dispatch[];
-  /**
-   * What a pass that embeds runs after the layers: the final norm of its last token into `buffers.hidden` (head's first
-   * dispatch), or of every row where `embedRows` is not 'last'.
-   */
-  readonly finalNorm: Dispatch;
-  /** The final norm's rows a pass that embeds reads back (pooledRows of the config: the last, the first, or all). */
-  readonly embedRows: 'last' | 'first' | 'all';
-  /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
-  readonly sampler: Sampler;
-  /**
-   * What the KV cache holds: ids[p] is the token whose K and V are at position p (kept by `forward`), and
-   * which positions the windowed layers' rings still hold (for a request that goes back behind ids' end).
-   */
-  readonly kv: { readonly ids: number[]; readonly rings: KvRings };
-}
-
-export interface BuildOptions {
-  nCtx: number;
-  maxBatch: number;
-  quant: QuantScheme;
-  /** K/V cache storage (default f16). */
-  kvCache?: KvCacheType;
-  /** Ids at or past it are never sampled: the tokenizer's vocabulary, when the embedding is padded (default: vocab). */
-  nValid?: number;
-  onProgress?: (fraction: number, what: string) => void;
-  /** Pick each matmul's launch variants by a short timed trial (src/kernels/autotune.ts; default off). */
-  autotune?: boolean;
-  /**
-   * Decode's GEMVs take in what feeds them (RMSNorm, x's Q8_0, SwiGLU): default on GPUs, off on CPU adapters, where a
-   * layer's fused matmuls measured 1.42x the separate kernels' time (bench/fused.ts: every workgroup redoes the prologue).
-   * There, by default, only decode attention hands its output over in Q8_0 (attention/decode_dims_q8): a SmolLM2 step
-   * 24.6-25.0 against 25.2-25.3 ms without (bench/decode_knockout.ts --fuse default,false). false: no fusion at all.
-   */
-  fuseDecode?: boolean;
-  /** q8 and q4 scales as f16 pairs where they are f16 values, as GGUF Q8_0 and Q4_0 files' are (UploadOptions.halfScales). */
-  halfScales?: boolean;
-  /**
-   * F32, F16 and BF16 tensors converted to int8-g32, int8, FP8 or f16 on the GPU as they are uploaded
-   * (src/kernels/quantize_weights.ts; the CPU's codes and scales), and to the ggml schemes on the GPU before they are
-   * laid out (src/kernels/quantize_ggml.ts; the CPU's bytes), not on the CPU: default true. false: the CPU converts.
-   */
-  gpuQuantize?: boolean;
-  /**
-   * Decode attention by decode_wide (shaders/attention_wide.wgsl: a key a lane, workgroups of 64, splits of 64 keys),
-   * written for GPUs, where decode's tiles cost a load's latency per 4 keys. Default: with autotune, a timed trial of
-   * both at load (chooseDecodeWide); without, off.
-   */
-  wideAttention?: boolean;
-}
+// The Model a load makes and the options it takes: src/model/model_types.ts.
+export type { BuildOptions, Model } from './model_types.ts';
 
 export async function buildModel(gpu: Gpu, f: WeightSource, c: ModelConfig, o: BuildOptions): Promise<Model> {
   const alloc = new Allocator(gpu);
@@ -221,13 +129,30 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     (v instanceof Float32Array && !GPU_GGML_TYPES.includes(type) ? Promise.resolve(ggmlQuantizeOnCpu(type, v)) : ggmlQuantizeOnGpu(gpu, type, v));
   const gpuQuant = { gpuQuant: onGpu, ...(onGpu ? { ggmlQuantize } : {}) };
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
-  both(await buildEmbedding(gpu, alloc, { table: embed, ids, x, step, scale: c.embedScale }));
+  // (BERT gathers the token's row into xn, then adds its position's and normalises into x: positionsNorm)
+  const embedInto = c.postLayerNorms ? xn : x;
+  both(await buildEmbedding(gpu, alloc, { table: embed, ids, x: embedInto, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
-  const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x, step, scale: c.embedScale });
+  const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale });
   let weightBytes = embed.bytes;
   let expertBytes = 0;
   let params = c.vocab * D;
   let kvBytes = 0;
+  const upload = (name: string, v: Float32Array) => {
+    weightBytes += v.byteLength;
+    params += v.length;
+    return alloc.upload(name, v);
+  };
+  // BERT's embeddings: x = LayerNorm(token row + its position's row + token type 0's row), the last two summed at load.
+  const positionsNorm = async () => {
+    const table = await f.vector('position_embd.weight', c.contextTrain * D, [c.contextTrain, D]);
+    const types = await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]);
+    for (let i = 0; i < table.length; i++) table[i] += types[i % D];
+    const norm = await readLayerNorm(f, 'token_embd_norm', D);
+    const add = { table: upload('position_embd', table) };
+    return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
+  };
+  if (c.postLayerNorms) both(await positionsNorm());
 
   // A layer's attention by its window (0: all keys) and rotated dims: its heads, K/V ring, RoPE and the most keys a query sees.
   const attentionOf = (window: number, nRot = c.nRot) => ({
@@ -257,9 +182,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     // A vector's buffer: uploaded now, or written into one made before (`into`).
     const vec = (name: string, v: Float32Array, into?: GPUBuffer) => {
+      if (!into) return upload(`blk.${l}.${name}`, v);
       weightBytes += v.byteLength;
       params += v.length;
-      if (!into) return alloc.upload(`blk.${l}.${name}`, v);
       writeBuffer(gpu, into, v);
       return into;
     };
@@ -403,6 +328,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
+    // BERT: the projection and its bias into xn (free by then), then x = LayerNorm(x + xn) in place.
+    const postLayerNorm = async (name: string, wt: GpuWeights, xin: GPUBuffer, bias: Float32Array, norm: LayerNormWeights, normName: string, q8: { prefill?: Q8x; decode?: Q8x }) => {
+      await matmul(`blk.${l}.${name}`, wt, xin, xn, { bias: vec(`${name}.bias`, bias), quantizedX: q8.prefill, gemvX: q8.prefill ? undefined : rawX(wt, xin), gemvQuantizedX: q8.decode });
+      const ln = { weight: vec(`${normName}.weight`, norm.weight), bias: vec(`${normName}.bias`, norm.bias) };
+      both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln, add: 'residual', y: x }));
+    };
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnParts = w.moe ? [w.moe.router, w.moe.gate, ...w.gateUp] : w.gateUp; // the matrices that read the FFN's norm
     const ffnQ8 = ffnParts.some(takesQ8);
@@ -413,6 +344,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       oTail = i === mixers.length - 1 && ffnNw && !w.postAttnNorm && takesTail(out) ? normTail(ffnNw, ffnQ8) : undefined;
       // (a Mamba-2 mixer's norm hands the prefill its Q8_0 too, and decode's GEMV reads that rather than f32 x)
       const handed = m.handed ? { prefill: m.q8, raw: null } : {};
+      if (w.post) {
+        await postLayerNorm(m.name, out, m.out, w.post.oBias, w.post.attn, 'attn_output_norm', { decode: m.q8 });
+        continue;
+      }
       await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale);
     }
     const ffnIn = ffnNw ? xn : x;
@@ -426,7 +361,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const downQ8 = takesQ8(w.down!) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
     let glu = false;
-    if (w.gateUp.length === 1) {
+    if (!c.ffnGated && w.post) {
+      // BERT: h = act(up x + bias), then down
+      const u = await up('ffn_up', w.gateUp[0]);
+      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: vec('ffn_up.bias', w.post.upBias), quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
+      both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, ungated: true }));
+    } else if (w.gateUp.length === 1) {
       // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
       // GEMV writes h itself (SwiGLU fused) on GPUs, and on CPU adapters where ffn_down reads h as it is (f32 x) or in
       // Q8_0 from the GEMV's tail; elsewhere it writes the pairs too.
@@ -450,6 +390,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     // where this layer's qkv takes it (the next layer's norm runs on its own where its qkv takes Q8_0 and this did not).
     const nextNorm = l + 1 < c.nLayer && c.preNorms && !w.postFfnNorm && takesTail(down) ? alloc.storage(`blk.${l + 1}.attn_norm`, D * 4) : null;
     const downTail = nextNorm ? normTail(nextNorm, inProjections(w).some(takesQ8)) : undefined;
+    if (w.post) {
+      await postLayerNorm('ffn_down', down, hid, w.post.downBias, w.post.ffn, 'layer_output_norm', { prefill: downQ8, decode: downQ8 });
+      continue;
+    }
     await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail, c.mup?.ffnOut);
     tailed = downTail && nextNorm ? { weight: nextNorm, q8: !!downTail.quantized } : null;
   }
@@ -466,8 +410,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   }
   const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
   const head: Dispatch[] = [lastNorm];
-  // Every row's final norm lands in xn, which the layers no longer need.
-  const finalNorm = embedRows !== 'last' ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn }) : lastNorm;
+  // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
+  const finalNorm = c.postLayerNorms ? [] : embedRows !== 'last' ? [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })] : [lastNorm];
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
@@ -479,7 +423,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, hidden: embedRows !== 'last' ? xn : xLast, result },
+    buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, finalNorm, embedRows, sampler,
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },

@@ -23,6 +23,7 @@ interface DecoderJson {
   replacement?: string;
   prepend_scheme?: string;
   add_prefix_space?: boolean;
+  prefix?: string; // WordPiece
 }
 type TokenizerConfigJson = Record<string, unknown>;
 
@@ -37,10 +38,12 @@ interface DecodingStyle {
   byteFallback: boolean;
   /** The decoder strips the space that encoding put in front (Strip(' ', 1, 0) or Metaspace 'first'/'always'). */
   stripsLeadingSpace: boolean;
+  /** WordPiece (BERT): a word's continuation pieces start with this ('##'); every other piece is a word after a space. */
+  continuation: string | null;
 }
 
 function decodingStyle(decoder: DecoderJson | null | undefined): DecodingStyle {
-  const style: DecodingStyle = { byteLevel: false, spaceChar: null, byteFallback: false, stripsLeadingSpace: false };
+  const style: DecodingStyle = { byteLevel: false, spaceChar: null, byteFallback: false, stripsLeadingSpace: false, continuation: null };
   const visit = (d: DecoderJson | null | undefined) => {
     if (!d) return;
     switch (d.type) {
@@ -52,6 +55,10 @@ function decodingStyle(decoder: DecoderJson | null | undefined): DecodingStyle {
         break;
       case 'Strip':
         if (d.content === ' ' && (d.start ?? 0) >= 1) style.stripsLeadingSpace = true;
+        break;
+      case 'WordPiece':
+        style.continuation = d.prefix ?? '##';
+        style.stripsLeadingSpace = true;
         break;
       case 'Metaspace':
         style.spaceChar = d.replacement ?? '▁';
@@ -112,13 +119,14 @@ class HFWrappedTokenizer implements Tokenizer {
       const text = configTokenText(config[key]);
       return text === null ? null : (this.full.token_to_id(text) ?? null);
     };
-    this.bosId = idOf('bos_token') ?? this.templateBos();
-    this.eosId = idOf('eos_token');
-    if (this.eosId !== null) this.eogIds.add(this.eosId);
-    const addBos = config['add_bos_token'];
     // The library builds some parts (the post-processor) only when it first encodes: a malformed one
     // must fail here, at load, not in the middle of a generation.
     const wrap = this.postProcessorWrap();
+    // (BERT's [CLS], from its BertProcessing: its config names no bos_token, its template no `single`)
+    this.bosId = idOf('bos_token') ?? this.templateBos() ?? (wrap.before.length === 1 ? wrap.before[0] : null);
+    this.eosId = idOf('eos_token');
+    if (this.eosId !== null) this.eogIds.add(this.eosId);
+    const addBos = config['add_bos_token'];
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : wrap.before[0] === this.bosId);
     this.endIds = wrap.after;
     const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
@@ -192,8 +200,11 @@ class HFWrappedTokenizer implements Tokenizer {
     if (added !== undefined) return utf8.encode(added);
     const token = this.full.id_to_token(id);
     if (token === undefined) return EMPTY;
-    const { byteLevel, spaceChar, byteFallback } = this.style;
+    const { byteLevel, spaceChar, byteFallback, continuation } = this.style;
     if (byteLevel) return byteDecode(token);
+    // (BERT's pieces: "##ing" goes on the word before it; the spaces its pre-tokenizer split on come back, around
+    // punctuation too, as the library's decode without clean_up_tokenization_spaces gives them)
+    if (continuation !== null) return utf8.encode(token.startsWith(continuation) ? token.slice(continuation.length) : ` ${token}`);
     if (byteFallback) {
       const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(token);
       if (m) return Uint8Array.of(parseInt(m[1]!, 16));
@@ -225,8 +236,8 @@ export function tokenizerFromHF(tokenizerJson: object, tokenizerConfig: object =
   if (typeof json.model?.type !== 'string') {
     throw new EmberError('BAD_MODEL', 'tokenizer.json has no model.type; is this a Hugging Face tokenizer.json?');
   }
-  if (!['BPE', 'Unigram'].includes(json.model.type)) {
-    throw new EmberError('UNSUPPORTED', `tokenizer.json model type ${JSON.stringify(json.model.type)} is not supported (supported: BPE, Unigram; WordPiece decoding is not implemented)`);
+  if (!['BPE', 'Unigram', 'WordPiece'].includes(json.model.type)) {
+    throw new EmberError('UNSUPPORTED', `tokenizer.json model type ${JSON.stringify(json.model.type)} is not supported (supported: BPE, Unigram, WordPiece)`);
   }
   const unicodeJson = withUnicodePreTokenizers({ ...json, added_tokens: json.added_tokens ?? [] });
   return new HFWrappedTokenizer(unicodeJson, tokenizerConfig as TokenizerConfigJson);
