@@ -102,6 +102,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     await page.fill('#query', 'gravity');
     await page.press('#query', 'Enter');
     await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-bert-phone.png'), fullPage: true });
     // BERT's kernels (LayerNorm, GELU by erf) on SwiftShader in a worker: the scores emberlm gives in Node
     const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score) })));
     const engine = await Engine.load(BERT, { gpu: await testGpu() });
