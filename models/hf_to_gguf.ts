@@ -144,6 +144,8 @@ function hparams(c: ModelConfig, arch: string, json: Json): Array<[string, MetaV
   }
   if (c.ropeBaseLocal !== null) m.push([k('rope.freq_base_swa'), meta.f32(c.ropeBaseLocal)]);
   if (arch === 'lfm2') m.push([k('shortconv.l_cache'), meta.u32(c.convKernel)]);
+  // (llama.cpp's bert reads LayerNorm's epsilon under its own key, and attends both ways where causal is false)
+  if (arch === 'bert') m.push([k('attention.layer_norm_epsilon'), meta.f32(c.eps)], [k('attention.causal'), meta.bool(false)], ['tokenizer.ggml.token_type_count', meta.u32(c.tokenTypes)]);
   if (arch === 'granite' || arch === 'granitehybrid') {
     m.push([k('embedding_scale'), meta.f32(c.embedScale)], [k('residual_scale'), meta.f32(c.residualScale)], [k('logit_scale'), meta.f32(c.logitScale)]);
   }
@@ -271,7 +273,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : v && typ
 /**
  * tokenizer.json -> tokenizer.ggml.*: a SentencePiece-style BPE (byte_fallback, '▁' normalizer) becomes
  * 'llama' with scores from the merge ranks (the piece a rank-r merge makes scores -r, so llama.cpp's
- * best-score-first merging follows HF's merge order); a byte-level BPE becomes 'gpt2' with its merges.
+ * best-score-first merging follows HF's merge order); a byte-level BPE becomes 'gpt2' with its merges; WordPiece 'bert'.
  * Rows of the embedding past the tokenizer are padded with unused [PAD<i>] tokens, as llama.cpp does.
  */
 function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]> {
@@ -301,6 +303,15 @@ function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValu
     m.push(['tokenizer.ggml.model', meta.str('llama')], ['tokenizer.ggml.tokens', meta.strs(tokens)], ['tokenizer.ggml.scores', meta.f32s(scores)]);
     m.push(['tokenizer.ggml.add_space_prefix', meta.bool(JSON.stringify(tj.normalizer ?? '').includes('Prepend'))]);
     if (unk !== null && vocab[unk] !== undefined) m.push(['tokenizer.ggml.unknown_token_id', meta.u32(vocab[unk])]);
+  } else if (model.type === 'WordPiece') {
+    // llama.cpp's bert vocabulary: a word's first piece after a phantom space (U+2581), a continuation without its ##;
+    // [CLS] is BOS (below), [SEP] goes after a text (add_sep_token)
+    const phantom = tokens.map((t, i) => (types[i] === TOKEN_TYPE.CONTROL ? t : t.startsWith('##') ? t.slice(2) : `\u2581${t}`));
+    m.push(['tokenizer.ggml.model', meta.str('bert')], ['tokenizer.ggml.pre', meta.str('default')], ['tokenizer.ggml.tokens', meta.strs(phantom)]);
+    const [sep] = hf.tokenizer.endIds, unk = vocab[str(model.unk_token) ?? ''], pad = vocab[str(tc.pad_token) ?? ''];
+    if (sep !== undefined) m.push(['tokenizer.ggml.seperator_token_id', meta.u32(sep)], ['tokenizer.ggml.add_sep_token', meta.bool(true)]); // (gguf-py's spelling)
+    if (unk !== undefined) m.push(['tokenizer.ggml.unknown_token_id', meta.u32(unk)]);
+    if (pad !== undefined) m.push(['tokenizer.ggml.padding_token_id', meta.u32(pad)]);
   } else {
     // llama.cpp's pre-tokenizer names: single digits then GPT-2's split (SmolLM, StarCoder) or GPT-2's alone
     const digits = /"individual_digits":true/.test(JSON.stringify(tj.pre_tokenizer ?? ''));
@@ -331,9 +342,9 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   const { loadHFModel } = await import('../src/hf/model.ts');
   const hf = await loadHFModel(dir, 'f32');
   try {
-    if (hf.config.postLayerNorms) throw new EmberError('UNSUPPORTED', `${dir}: BERT folders are not written to GGUF (emberlm does not read GGUF bert files: their WordPiece vocabulary)`);
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
-    const arch = hf.config.layerSsm.some(Boolean) && !hf.config.ssmBesideAttention ? 'granitehybrid' : hf.config.moe ? moeArch(hf.config, dir) : hf.config.bidirectional ? 'gemma-embedding' : GGUF_ARCH[hf.config.arch];
+    const c = hf.config;
+    const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
     if (hf.config.layerRope.some((r, l) => r !== implied[l])) {

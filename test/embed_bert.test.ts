@@ -2,7 +2,8 @@
  * Engine.embed against sentence-transformers on a BERT folder (test/fixtures/bert, made by
  * test/fixtures/make_bert_oracle.py): all-MiniLM-L6-v2's layout, a BertModel (learned positions, post-norm layers with
  * LayerNorm and biases, GELU by erf, a WordPiece tokenizer putting [CLS] and [SEP] around a text), then mean pooling and
- * Normalize; CLS pooling (bge's); a BertFor* checkpoint's `bert.` names; what such a model refuses.
+ * Normalize; CLS pooling (bge's); a BertFor* checkpoint's `bert.` names; its GGUF in llama.cpp's bert layout; what such a
+ * model refuses.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
-import { embeddingFolder } from './helpers/models.ts';
-import { hfToGGUF, hfToGGUFFile } from '../models/hf_to_gguf.ts';
-import { meta, writeGGUF } from '../src/gguf/writer.ts';
+import { hfToGGUFFile } from '../models/hf_to_gguf.ts';
+import { writeGGUF } from '../src/gguf/writer.ts';
 import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
@@ -180,11 +180,26 @@ describe('BERT folder, other loads', () => {
     }
   });
 
-  it('refuses a context past its learned positions, GGUF bert files, and writing one', async () => {
+  it('refuses a context past its learned positions', async () => {
     await expectEmberError(async () => Engine.load(FOLDER, { gpu: await testGpu(), contextLength: 65 }), 'BAD_ARGUMENT', /contextLength 65 is past bert's 64 learned positions/);
-    await expectEmberError(() => hfToGGUF(FOLDER), 'UNSUPPORTED', /BERT folders are not written to GGUF/);
-    const file = await hfToGGUFFile(embeddingFolder());
-    const bert = writeGGUF({ ...file, metadata: file.metadata.map(([k, v]) => (k === 'general.architecture' ? [k, meta.str('bert')] : [k, v])) });
-    await expectEmberError(async () => Engine.load(bert, { gpu: await testGpu() }), 'UNSUPPORTED', /GGUF bert files are not supported/);
+  });
+
+  it('its GGUF (llama.cpp\'s bert: a phantom-space WordPiece vocabulary, LayerNorm epsilon, causal false, pooling_type) tokenizes and embeds alike', async () => {
+    const file = await hfToGGUFFile(FOLDER);
+    const key = (k: string) => file.metadata.find(([name]) => name === k)?.[1];
+    expect([key('general.architecture'), key('tokenizer.ggml.model'), key('bert.attention.causal'), key('bert.pooling_type')].map((v) => v?.value)).toEqual(['bert', 'bert', false, 1]);
+    const tokens = key('tokenizer.ggml.tokens')!.value as string[];
+    expect([tokens[2], tokens[9], tokens.find((t) => t === 'ing')]).toEqual(['[CLS]', '\u2581a', 'ing']); // (a control token, a word, "##ing")
+    const engine = await Engine.load(writeGGUF(file), { gpu: await testGpu(), kvCache: 'f32' });
+    try {
+      expect([engine.config.arch, engine.config.postLayerNorms, engine.config.bidirectional, engine.config.tokenTypes, engine.config.pooling]).toEqual(['bert', true, true, 2, 'mean']);
+      for (const p of oracle.cases) expect([...engine.tokenize(p.text), ...engine.tokenizer.endIds], p.text).toEqual(p.ids);
+      const r = await engine.embed(texts);
+      for (const [i, p] of oracle.cases.entries()) expect(maxDiff(r.embeddings[i], p.embedding), p.text).toBeLessThan(1e-5);
+      expect(engine.tokenizer.decode(engine.tokenize('Lily was playing in the parks, SHOUTING? treetop!'))).toBe('lily was playing in the parks , shouting ? treetop');
+      await expectEmberError(() => engine.complete('a', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
+    } finally {
+      await engine.dispose();
+    }
   });
 });

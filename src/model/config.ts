@@ -130,7 +130,7 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
   return {
     nLayer: k('block_count'), nEmbd: k('embedding_length'), nFf: k('feed_forward_length'), nHead: k('attention.head_count'),
     nKv: k('attention.head_count_kv'), headDim: k('attention.key_length'), nRot: k('rope.dimension_count'),
-    vocab: 'the row count of token_embd.weight', contextTrain: k('context_length'), eps: k('attention.layer_norm_rms_epsilon'),
+    vocab: 'the row count of token_embd.weight', contextTrain: k('context_length'), eps: k(arch === 'bert' ? 'attention.layer_norm_epsilon' : 'attention.layer_norm_rms_epsilon'),
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
     ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'), ropeAttnFactor: k('rope.scaling.attn_factor'),
     embedScale: k('embedding_scale'), attnScale: k('attention.scale'), residualScale: k('residual_scale'), logitScale: k('logit_scale'),
@@ -192,7 +192,8 @@ export const nopeEvery = (nLayer: number, interval: number): boolean[] => Array.
 export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', 'ernie4_5', 'granite', 'granitemoe', 'granitehybrid', 'mistral3'].includes(arch);
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
-export const ggufLayerRope = (arch: string, nLayer: number): boolean[] => (arch === 'smollm3' ? nopeEvery(nLayer, 4) : ropeOnEveryLayer(nLayer));
+export const ggufLayerRope = (arch: string, nLayer: number): boolean[] =>
+  (arch === 'smollm3' ? nopeEvery(nLayer, 4) : arch === 'bert' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer)); // (BERT: learned positions)
 
 /** Gemma: sqrt(hidden) as transformers computes it in float32. */
 export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
@@ -219,6 +220,12 @@ export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms'>): 
  */
 export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms'>) => c.bidirectional || pooledRows(c) !== 'last';
 
+/** The rows of a BERT file's token_types.weight (type_vocab_size): 1 where it is a vector, 0 where it is missing. */
+const tokenTypeRows = (f: GGUFFile) => {
+  const t = f.tensors.get('token_types.weight');
+  return t ? (t.ne[1] ?? 1) : 0;
+};
+
 /** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
 const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
 export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
@@ -227,8 +234,6 @@ export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).f
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
-  // (llama.cpp's bert files carry a WordPiece vocabulary, which emberlm's GGUF tokenizers do not read)
-  if (arch === 'bert') throw new EmberError('UNSUPPORTED', `${f.source.name}: GGUF bert files are not supported (their WordPiece vocabulary is not read); load the model's Hugging Face folder`, { arch });
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
     const names = [...SUPPORTED_ARCHS, ...Object.keys(GGUF_ARCH_AS)].join(', ');
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
@@ -262,6 +267,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const gemma3 = arch === 'gemma3' || arch === 'gemma-embedding'; // (EmbeddingGemma: Gemma 3 attending both ways)
   const gemma = arch === 'gemma2' || gemma3;
   const olmo = arch === 'olmo2';
+  const bert = arch === 'bert'; // an encoder (postLayerNorms): llama.cpp's bert files, embeddings only
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
@@ -279,7 +285,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     nRot,
     vocab,
     contextTrain,
-    eps: num('attention.layer_norm_rms_epsilon', 1e-5),
+    eps: bert ? num('attention.layer_norm_epsilon') : num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
     ropeNeox: ggufRopeNeox(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
@@ -291,12 +297,13 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range
     layerRope: Object.freeze([]), // likewise
     embedScale: gemma ? gemmaEmbedScale(nEmbd) : granite('embedding_scale', 0),
-    preNorms: !olmo,
+    preNorms: !olmo && !bert,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
-    postLayerNorms: false,
-    tokenTypes: 0,
-    ffnAct: gemma ? 'gelu_tanh' : 'silu',
-    ffnGated: true,
+    postLayerNorms: bert,
+    tokenTypes: bert ? tokenTypeRows(f) : 0,
+    // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
+    ffnAct: gemma ? 'gelu_tanh' : bert ? 'gelu' : 'silu',
+    ffnGated: !bert,
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),
@@ -314,7 +321,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     moe: null,
     attnGate: qwen35,
     mup: null,
-    bidirectional: arch === 'gemma-embedding',
+    bidirectional: arch === 'gemma-embedding' || bert,
     attnTemperature: ggufAttnTemperature(f, arch, contextTrain),
   }), f.source.name, ggufFieldNames(arch));
   // One entry per layer: built after validateConfig bounds block_count (2^31 layers would exhaust the heap).

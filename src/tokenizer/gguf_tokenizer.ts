@@ -4,9 +4,10 @@ import { BpeTokenizer } from './bpe.ts';
 import { SpmTokenizer } from './spm.ts';
 import type { Tokenizer } from './types.ts';
 import { readVocab } from './vocab.ts';
+import { wordPieceFromGGUF } from './wordpiece_gguf.ts';
 
 /**
- * The tokenizer stored in a GGUF file: SentencePiece ('llama') or byte-level BPE ('gpt2').
+ * The tokenizer stored in a GGUF file: SentencePiece ('llama'), byte-level BPE ('gpt2') or WordPiece ('bert').
  * Throws UNSUPPORTED for other `tokenizer.ggml.model` values and BAD_MODEL for inconsistent vocab metadata.
  */
 export function tokenizerFromGGUF(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
@@ -21,11 +22,12 @@ export function tokenizerFromGGUF(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
 
 function build(f: Pick<GGUFFile, 'metadata'>): Tokenizer {
   const model = f.metadata.get('tokenizer.ggml.model');
-  if (model !== 'llama' && model !== 'gpt2') {
-    throw new EmberError('UNSUPPORTED', `tokenizer.ggml.model = ${JSON.stringify(model ?? null)} is not supported (supported: "llama" (SentencePiece), "gpt2" (byte-level BPE))`, { model });
+  if (model !== 'llama' && model !== 'gpt2' && model !== 'bert') {
+    throw new EmberError('UNSUPPORTED', `tokenizer.ggml.model = ${JSON.stringify(model ?? null)} is not supported (supported: "llama" (SentencePiece), "gpt2" (byte-level BPE), "bert" (WordPiece))`, { model });
   }
   const vocab = readVocab(f.metadata);
   if (model === 'llama') return new SpmTokenizer(vocab);
+  if (model === 'bert') return wordPieceFromGGUF(vocab, f.metadata);
 
   const merges = f.metadata.get('tokenizer.ggml.merges');
   if (!Array.isArray(merges) || merges.some((m) => typeof m !== 'string')) {
