@@ -16,7 +16,7 @@ import { progressOption } from './per_input.ts';
  * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
  * GGUF names (pooling_type; the last token's where it names none), normalised.
  */
-export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize' | 'prompts'>;
+export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize' | 'prompts' | 'maxSeqLength'>;
 
 /**
  * The model's recipe, or the UNSUPPORTED error an embedding of it raises (a reranker's rank pooling): a folder's
@@ -26,7 +26,7 @@ export function embedRecipe(config: ModelConfig, sentence: SentenceModules | nul
   if (sentence) return sentence;
   const p = config.pooling ?? (config.postLayerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
   if (p === 'rank') return new EmberError('UNSUPPORTED', "the model's file says its outputs are pooled by rank (pooling_type: a reranker's score); emberlm embeds by the last token, the mean or the first token", { pooling: p });
-  return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {} };
+  return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {}, maxSeqLength: null };
 }
 
 /** Refuses what a model that attends both ways cannot do (generate, rerank): it only embeds. */
@@ -47,6 +47,12 @@ export interface EmbedOptions {
   promptName?: string;
   /** Called after each input is embedded: how many are done, of how many (an index's progress bar). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A text longer than the model takes is cut, its end tokens kept, as sentence-transformers cuts at the folder's
+   * `max_seq_length` (a folder's, else the context or one pass): default false, such an input is CONTEXT_OVERFLOW.
+   * Token-id inputs are never cut.
+   */
+  truncate?: boolean;
   /** Keep the first `dimensions` values (Matryoshka models such as Qwen3-Embedding), before normalising (default: all). */
   dimensions?: number;
   signal?: AbortSignal;
@@ -91,12 +97,14 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
   const dimensions = intOption('dimensions', o.dimensions, 1, target.width) ?? target.width;
   const signal = signalOption(o.signal);
   const prompt = promptText(recipe, o.promptName);
+  // what a text is cut to with `truncate`: sentence-transformers' max_seq_length, within what the model runs
+  const keep = boolOption('truncate', o.truncate) ? Math.min(target.nCtx, target.onePass ?? Infinity, recipe.maxSeqLength ?? Infinity) : Infinity;
   const list = isOneInput(input) ? [input] : input;
   if (!Array.isArray(list) || list.length === 0) bad('the input', 'a string, an array of token ids, or a non-empty array of them', input);
   const { tokenizer: tok } = target;
   const seqs = (list as unknown[]).map((one, i) => {
     checkPrompt(one, target.vocab);
-    const ids = typeof one === 'string' ? [...tok.encode(prompt + one, { addBos: tok.addBos }), ...tok.endIds] : [...(one as number[])];
+    const ids = typeof one === 'string' ? cut([...tok.encode(prompt + one, { addBos: tok.addBos }), ...tok.endIds], keep, tok.endIds.length) : [...(one as number[])];
     if (ids.length === 0) bad(`input[${i}]`, 'a text or ids of at least one token', one);
     if (ids.length > target.nCtx) {
       throw new EmberError('CONTEXT_OVERFLOW', `input[${i}] is ${ids.length} tokens, past the context of ${target.nCtx}`, { input: i, tokens: ids.length, nCtx: target.nCtx });
@@ -109,6 +117,9 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
   });
   return { seqs, normalize, dimensions, signal, onProgress: progressOption(o.onProgress), recipe, onePass: target.onePass !== null };
 }
+
+/** The first `keep` tokens of `ids` but its `ends` last ones, then those (a text cut, its end tokens kept). */
+const cut = (ids: number[], keep: number, ends: number) => (ids.length <= keep ? ids : [...ids.slice(0, Math.max(0, keep - ends)), ...ids.slice(ids.length - ends)]);
 
 /** The text of the prompt named (none: ''). */
 function promptText(recipe: EmbedRecipe, name: unknown): string {

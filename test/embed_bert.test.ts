@@ -20,7 +20,8 @@ import { sourceFromBuffer } from '../src/gguf/source.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/bert');
 interface Case { text: string; ids: number[]; hidden: number[]; mean: number[]; embedding: number[] }
-const oracle = JSON.parse(readFileSync(join(FOLDER, 'bert.sentence_transformers.json'), 'utf8')) as { dim: number; cases: Case[] };
+interface Truncated { text: string; max_seq_length: number; ids: number[]; embedding: number[] }
+const oracle = JSON.parse(readFileSync(join(FOLDER, 'bert.sentence_transformers.json'), 'utf8')) as { dim: number; cases: Case[]; truncated: Truncated };
 const texts = oracle.cases.map((c) => c.text);
 const D = oracle.dim;
 
@@ -74,6 +75,7 @@ describe.each(VARIANTS)('BERT folder (%s device)', (variant) => {
     await expectEmberError(() => engine.complete('Once upon a time', { maxTokens: 2 }), 'UNSUPPORTED', /attends both ways.*does not generate/);
     await expectEmberError(() => engine.rerank('a', ['b']), 'UNSUPPORTED', /does not rerank/);
     await expectEmberError(() => engine.embed(['a', 'the park '.repeat(40)]), 'CONTEXT_OVERFLOW', /input\[1\] is \d+ tokens, past the context of 64/);
+    expect((await engine.embed('the park '.repeat(40), { truncate: true })).promptTokens).toBe(64); // (its max_seq_length)
     const [e] = (await engine.embed(oracle.cases[4].text)).embeddings;
     expect(maxDiff(e, oracle.cases[4].embedding)).toBeLessThan(1e-5);
   });
@@ -92,6 +94,26 @@ describe('BERT folder, other loads', () => {
       } finally {
         await engine.dispose();
       }
+    }
+  });
+
+  it('with truncate, cuts a text at the folder\'s max_seq_length, [CLS] and [SEP] kept, as sentence-transformers does; ids are never cut', async () => {
+    const t = oracle.truncated;
+    const dir = await changedCopy((d) => editJson(d, 'sentence_bert_config.json', (c) => ({ ...c, max_seq_length: t.max_seq_length })));
+    try {
+      const engine = await Engine.load(dir, { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        const cut = await engine.embed(t.text, { truncate: true });
+        expect(cut.promptTokens).toBe(t.ids.length);
+        expect(maxDiff(cut.embeddings[0], t.embedding)).toBeLessThan(1e-5);
+        const whole = await engine.embed(t.text); // (without it: all 25 tokens, which fit the context)
+        expect(maxDiff(whole.embeddings[0], oracle.cases[3].embedding)).toBeLessThan(1e-5);
+        await expectEmberError(() => engine.embed([Array<number>(65).fill(9)], { truncate: true }), 'CONTEXT_OVERFLOW', /input\[0\] is 65 tokens, past the context of 64/);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

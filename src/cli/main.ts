@@ -21,7 +21,7 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
-  emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--json]
+  emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--truncate] [--json]
   emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
@@ -61,12 +61,14 @@ generate options:
   --json-schema FILE  the output held to JSON that the JSON Schema in FILE accepts
 
 embed options (each input's last-token embedding, L2-normalised: Qwen3-Embedding's pooling; a sentence-transformers
-folder's own pooling and Dense layers: EmbeddingGemma's):
+folder's own pooling and Dense layers: EmbeddingGemma's, BERT's):
   --text T            one input
   --file FILE         one input a line
   --prompt-name NAME  a prompt the model's folder names (EmbeddingGemma: query, document, ...) before each input
   --dimensions N      keep the first N values (Matryoshka models), then normalise
   --no-normalize      the embedding as the model gives it, not normalised
+  --truncate          cut a text past the model's max_seq_length (or context), keeping its end tokens, as
+                      sentence-transformers does; without it such a text is an error
   --quant Q, --ctx N  as for generate
   --json              {"embeddings": [[...], ...], "prompt_tokens": N}; else one line of numbers an input
 

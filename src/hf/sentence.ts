@@ -30,6 +30,8 @@ export interface SentenceModules {
   readonly normalize: boolean;
   /** config_sentence_transformers.json's prompts by name: text put in front of an input (EmbeddingGemma's "query": "task: search result | query: "). */
   readonly prompts: Readonly<Record<string, string>>;
+  /** sentence_bert_config.json's max_seq_length: the tokens sentence-transformers keeps of an input (embed's `truncate`); null where none is given. */
+  readonly maxSeqLength: number | null;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -64,7 +66,7 @@ export async function sentenceModules(folder: ModelFolder, width: number): Promi
     }
   }
   if (pooling === null) throw new EmberError('UNSUPPORTED', `${file}: no Pooling module`, { file });
-  return { pooling, dense, normalize, prompts: await prompts(folder) };
+  return { pooling, dense, normalize, prompts: await prompts(folder), maxSeqLength: await maxSeqLength(folder) };
 }
 
 /** The one pooling mode a Pooling module's config turns on. */
@@ -115,6 +117,16 @@ async function denseLayer(folder: ModelFolder, path: string, inWidth: number): P
   } finally {
     await set.close();
   }
+}
+
+async function maxSeqLength(folder: ModelFolder): Promise<number | null> {
+  const c = await folder.json('sentence_bert_config.json');
+  const n = isObject(c) ? c.max_seq_length : undefined;
+  if (n === undefined || n === null) return null;
+  if (!(Number.isInteger(n) && (n as number) > 0)) {
+    throw new EmberError('BAD_MODEL', `${folder.label('sentence_bert_config.json')}: max_seq_length is ${printableJson(n)}; expected a positive integer`, { file: folder.label('sentence_bert_config.json') });
+  }
+  return n as number;
 }
 
 async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
