@@ -363,7 +363,9 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     // EmbeddingGemma: its pooling, and its sentence-transformers Dense layers as llama.cpp names them
     const dense = (hf.sentence?.dense ?? []).map((d, i): TensorToWrite => ({ name: `dense_${i + 2}.weight`, ne: [d.inFeatures, d.outFeatures], type: 'F32', data: d.weight }));
     if (hf.sentence?.dense.some((d) => d.bias || d.activation !== 'identity')) throw new EmberError('UNSUPPORTED', `${dir}: Dense layers with a bias or an activation: llama.cpp's dense_2/dense_3 have neither`);
-    if (hf.sentence) metadata.push([`${arch}.pooling_type`, meta.u32(poolingType(hf.sentence.pooling))]);
+    // (a cross-encoder's: rank, its head in cls and cls.output, as llama.cpp's converter writes a BERT reranker)
+    const pooling = hf.sentence?.pooling ?? (c.pooling === 'rank' ? 'rank' : null);
+    if (pooling) metadata.push([`${arch}.pooling_type`, meta.u32(poolingType(pooling))]);
     return { metadata, tensors: [...(await tensors(hf, arch)), ...dense] };
   } finally {
     await hf.close();

@@ -3,13 +3,15 @@
 //   residual    y[t] itself: a post-norm encoder's residual add and norm in one, y (the residual stream) rewritten in
 //               place (every element is read again and written by the same invocation, after the sums' barriers)
 //   positions   row pos + t of `table`: the embeddings' norm, over the token's embedding plus its absolute position's
+//               row, summed at load with token type 0's; from step.segment_b on (a pair's second segment) the row
+//               p.positions further, summed with token type 1's
 // One workgroup a row.
 override WG: u32 = 64;
 
 struct Params {
   dim: u32,
   eps: f32,
-  pad0: u32,
+  positions: u32, // `positions`: the table's rows of each token type
   pad1: u32,
 }
 
@@ -19,7 +21,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>; // (T, dim)
 @group(0) @binding(3) var<storage, read> w: array<f32>; // (dim)
 @group(0) @binding(4) var<storage, read> b: array<f32>; // (dim)
-@group(0) @binding(5) var<storage, read> table: array<f32>; // (positions, dim): `positions` only
+@group(0) @binding(5) var<storage, read> table: array<f32>; // (types, positions, dim): `positions` only
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (T, dim)
 
 var<workgroup> partial: array<f32, WG>;
@@ -69,5 +71,6 @@ fn residual(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
 @compute @workgroup_size(WG)
 fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
-  normalise(wg.x, lid, step.pos + wg.x, false);
+  let p_t = step.pos + wg.x;
+  normalise(wg.x, lid, select(p_t, p.positions + p_t, p_t >= step.segment_b), false);
 }

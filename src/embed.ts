@@ -25,7 +25,10 @@ export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize
 export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null, dense: readonly DenseLayer[] = []): EmbedRecipe | EmberError {
   if (sentence) return sentence;
   const p = config.pooling ?? (config.postLayerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
-  if (p === 'rank') return new EmberError('UNSUPPORTED', "the model's file says its outputs are pooled by rank (pooling_type: a reranker's score); emberlm embeds by the last token, the mean or the first token", { pooling: p });
+  if (p === 'rank') {
+    const what = config.postLayerNorms ? 'a cross-encoder: engine.rerank scores (query, document) pairs with it' : "a reranker's score; emberlm embeds by the last token, the mean or the first token";
+    return new EmberError('UNSUPPORTED', `the model's outputs are pooled by rank (pooling_type: ${what})`, { pooling: p });
+  }
   return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {}, maxSeqLength: null };
 }
 
@@ -159,7 +162,7 @@ function meanOf(hidden: Float32Array, rows: number, width: number): Float32Array
 }
 
 /** The Dense layers on a pooled vector. */
-function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
+export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
   let v = x;
   for (const d of dense) {
     const y = new Float32Array(d.outFeatures);

@@ -4,10 +4,12 @@ import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
 import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
-import { embeddingOnly, embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
-import { runInputs, tokenCount, type InputTurns } from './per_input.ts';
-import { prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
+import { embeddingOnly, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
+import type { InputTurns } from './per_input.ts';
+import type { RerankOptions, RerankResult } from './rerank.ts';
+import type { DenseLayer } from './hf/sentence.ts';
 import { writeAllowed } from './kernels/sample.ts';
+import { embedInputs, rerankPairs, type Retrieval } from './retrieval.ts';
 import { TextStreamer, type Tokenizer } from './tokenizer/index.ts';
 import type { ModelInput } from './model_input.ts';
 import { mulberry32 } from './util/rng.ts';
@@ -110,6 +112,8 @@ export class Engine extends EventTarget {
   readonly chatTemplate: string | null;
   /** How `embed` pools the final norm's rows (src/embed.ts), or why it cannot. */
   private readonly recipe: EmbedRecipe | EmberError;
+  /** A cross-encoder's head, which `rerank` scores by (src/rerank.ts), or null. */
+  private readonly rankHead: readonly DenseLayer[] | null;
 
   /** The prompts `embed` takes by name (`promptName`): a sentence-transformers folder's (EmbeddingGemma: query, document, ...). */
   get embedPrompts(): Readonly<Record<string, string>> {
@@ -128,6 +132,7 @@ export class Engine extends EventTarget {
     this.tokenizer = loaded.tokenizer;
     this.chatTemplate = loaded.chatTemplate;
     this.recipe = loaded.recipe;
+    this.rankHead = loaded.rankHead;
     this.watch(this.current.gpu);
   }
 
@@ -187,34 +192,21 @@ export class Engine extends EventTarget {
    * input, as after a generation (a chat's next turn runs its prompt again).
    */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts: EmbedOptions = {}): Promise<EmbeddingResult> {
-    return this.startInputs(async () => {
-      if (this.recipe instanceof EmberError) throw this.recipe;
-      const r = prepareEmbed(input, opts, embedTarget(this.current, this.tokenizer, this.recipe));
-      const embeddings = await runInputs(this.turns, 'the embedding', r.seqs, r, async (seq, stop) => {
-        const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
-        await step?.wait();
-        return step && pool(await step.hidden!(), this.config.nEmbd, r);
-      });
-      return { embeddings, promptTokens: tokenCount(r.seqs) };
-    });
+    return this.startInputs(() => embedInputs(this.retrieval(), input, opts));
   }
 
   /**
-   * Scores each document against the query, Qwen3-Reranker's way (src/rerank.ts): P("yes") after a prompt that asks
-   * whether the document meets the query, in document order. The documents take their turns as embed's inputs do, and
-   * each runs only what follows the prompt's shared prefix (the instruction and the query) in the KV cache.
+   * Scores each document against the query, in document order (src/rerank.ts): a decoder Qwen3-Reranker's way, P("yes")
+   * after a prompt that asks whether the document meets the query, each running only what follows the prompt's shared
+   * prefix (the instruction and the query) in the KV cache; a cross-encoder (a BERT reranker) by its head over each
+   * (query, document) pair. The documents take their turns as embed's inputs do.
    */
   rerank(query: string, documents: readonly string[], opts: RerankOptions = {}): Promise<RerankResult> {
-    return this.startInputs(async () => {
-      const r = prepareRerank(query, documents, opts, { tokenizer: this.tokenizer, nCtx: this.current.nCtx, config: this.config });
-      const scores = await runInputs(this.turns, 'the reranking', r.seqs, r, async (seq, stop) => {
-        writeAllowed(this.current.gpu, this.current.sampler, r.allowed);
-        const { step } = await this.passes.advance(this.current, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
-        await step?.wait();
-        return step && yesProbability(await step.logprobs!(), r.yes);
-      });
-      return { scores, promptTokens: tokenCount(r.seqs) };
-    });
+    return this.startInputs(() => rerankPairs(this.retrieval(), query, documents, opts));
+  }
+
+  private retrieval(): Retrieval {
+    return { model: this.current, tokenizer: this.tokenizer, turns: this.turns, passes: this.passes, recipe: this.recipe, rankHead: this.rankHead };
   }
 
   /** Starts a request that runs input by input (embed, rerank), kept in `perInput` until it settles; a refusal rejects. */

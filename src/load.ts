@@ -13,7 +13,7 @@ import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
-import { ggufDenseLayers } from './hf/sentence.ts';
+import { ggufDenseLayers, rankHead, type DenseLayer } from './hf/sentence.ts';
 import { embedRecipe, type EmbedRecipe } from './embed.ts';
 import { describeInput, type ModelInput } from './model_input.ts';
 import { folderChatTemplate } from './chat/template.ts';
@@ -98,6 +98,8 @@ export interface LoadedModel {
   chatTemplate: string | null;
   /** How `embed` pools (a sentence-transformers folder's modules, a file's pooling and Dense layers), or why it cannot. */
   recipe: EmbedRecipe | EmberError;
+  /** A cross-encoder's head (its pooler and classifier over [CLS]: `rerank` scores by it), or null (src/hf/sentence.ts). */
+  rankHead: readonly DenseLayer[] | null;
 }
 
 /**
@@ -163,7 +165,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
       if (opts.signal?.aborted || gpu.lostReason) await model.alloc.destroyAll();
       aborted();
       if (gpu.lostReason) throw lostWhileLoading(gpu);
-      return { model, tokenizer, chatTemplate, recipe };
+      return { model, tokenizer, chatTemplate, recipe, rankHead: await rankHead(weights, config) };
     } catch (e) {
       if (!opts.gpu) releaseGpu(gpu);
       // A lost device fails a pending readback or pipeline, possibly before `lost` has settled.

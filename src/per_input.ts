@@ -34,7 +34,7 @@ export interface InputTurns {
  */
 export async function runInputs<T>(
   e: InputTurns, doing: string, seqs: readonly number[][], o: InputOptions,
-  one: (seq: number[], stop: () => boolean) => Promise<T | null>,
+  one: (seq: number[], stop: () => boolean, index: number) => Promise<T | null>,
 ): Promise<T[]> {
   const { signal, onProgress } = o;
   const me = { contended: () => {} };
@@ -44,11 +44,11 @@ export async function runInputs<T>(
   const stop = () => !!signal?.aborted || e.disposed();
   const stopped = () => new EmberError('ABORTED', `${doing} was aborted after ${out.length} of ${seqs.length} inputs`, { done: out.length });
   try {
-    for (const seq of seqs) {
+    for (const [i, seq] of seqs.entries()) {
       if (stop() || !(await e.scheduler.acquire(me)) || stop()) throw stopped();
       try {
         checkLost(e.gpu());
-        const v = await one(seq, stop);
+        const v = await one(seq, stop, i);
         if (v === null) throw stopped();
         out.push(v);
         onProgress?.(out.length, seqs.length);

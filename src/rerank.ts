@@ -10,9 +10,10 @@ import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import type { TokenLogprobs } from './kernels/sample.ts';
 import type { ModelConfig } from './model/config.ts';
-import { bad, signalOption } from './options.ts';
+import { bad, boolOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
-import { embeddingOnly } from './embed.ts';
+import { applyDense, embeddingOnly } from './embed.ts';
+import type { DenseLayer } from './hf/sentence.ts';
 
 export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
@@ -20,6 +21,12 @@ export interface RerankOptions {
   signal?: AbortSignal;
   /** Called after each document is scored: how many are done, of how many. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A pair longer than the model takes is cut, as sentence-transformers' CrossEncoder cuts it (the longer of the query
+   * and the document loses its last token, until the pair fits; a decoder's prompt: the document's end): default
+   * false, such a pair is CONTEXT_OVERFLOW.
+   */
+  truncate?: boolean;
 }
 
 export interface RerankResult {
@@ -52,12 +59,15 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
   if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
   if (o.instruction !== undefined && typeof o.instruction !== 'string') bad('instruction', 'a string', o.instruction);
   const signal = signalOption(o.signal);
+  const truncate = boolOption('truncate', o.truncate) ?? false;
   const tok = target.tokenizer;
   const [yes, no] = ['yes', 'no'].map((word) => oneToken(tok, word));
   const prefix = tok.encode(PREFIX, { parseSpecial: true });
   const suffix = tok.encode(SUFFIX, { parseSpecial: true });
   const seqs = (documents as string[]).map((doc, i) => {
-    const ids = [...prefix, ...tok.encode(`<Instruct>: ${o.instruction ?? INSTRUCTION}\n<Query>: ${query}\n<Document>: ${doc}`), ...suffix];
+    const pair = tok.encode(`<Instruct>: ${o.instruction ?? INSTRUCTION}\n<Query>: ${query}\n<Document>: ${doc}`);
+    const room = target.nCtx - prefix.length - suffix.length;
+    const ids = [...prefix, ...(truncate && pair.length > room ? pair.slice(0, Math.max(0, room)) : pair), ...suffix];
     if (ids.length > target.nCtx) {
       throw new EmberError('CONTEXT_OVERFLOW', `documents[${i}] makes a prompt of ${ids.length} tokens, past the context of ${target.nCtx}`, { document: i, tokens: ids.length, nCtx: target.nCtx });
     }
@@ -66,6 +76,62 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
   const allowed = new Uint32Array(Math.ceil((Math.max(yes, no) + 1) / 32));
   for (const id of [yes, no]) allowed[id >> 5] |= 1 << (id & 31);
   return { seqs, allowed, yes, signal, onProgress: progressOption(o.onProgress) };
+}
+
+/** A cross-encoder's request (a BERT reranker: LoadedModel.rankHead): each pair's tokens and where its document starts. */
+export interface CrossEncodeRequest {
+  seqs: number[][];
+  /** Per pair: the position of the document's first token (token type 1 from there on: Step.segment_b). */
+  segmentB: number[];
+  signal: AbortSignal | undefined;
+  onProgress: RerankOptions['onProgress'];
+}
+
+/**
+ * Checks the request and makes each pair's tokens as the tokenizer's pair template does: [CLS] query [SEP] document
+ * [SEP] (BOS, the query, its end tokens, the document, its end tokens), each in one pass of at most `onePass` tokens.
+ */
+export function prepareCrossEncode(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; onePass: number; config: ModelConfig }): CrossEncodeRequest {
+  if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
+  if (typeof query !== 'string') bad('the query', 'a string', query);
+  if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
+  if (o.instruction !== undefined) bad('instruction', `left out: ${target.config.name} is a cross-encoder, which takes the query and the document alone`, o.instruction);
+  if (target.config.tokenTypes < 2) throw new EmberError('BAD_MODEL', `${target.config.name} is a cross-encoder with ${target.config.tokenTypes} token type: a pair's document needs a second`);
+  const truncate = boolOption('truncate', o.truncate) ?? false;
+  const tok = target.tokenizer;
+  const bos = tok.addBos && tok.bosId !== null ? [tok.bosId] : [];
+  const q = tok.encode(query, { addBos: false });
+  const most = Math.min(target.nCtx, target.onePass);
+  const pairs = (documents as string[]).map((doc, i) => {
+    const [a, b] = cutLongestFirst(q, tok.encode(doc, { addBos: false }), truncate ? most - bos.length - 2 * tok.endIds.length : Infinity);
+    const ids = [...bos, ...a, ...tok.endIds, ...b, ...tok.endIds];
+    if (ids.length > most) {
+      throw new EmberError('CONTEXT_OVERFLOW', `documents[${i}] makes a pair of ${ids.length} tokens with the query, past the ${most} this model takes in one pass`, { document: i, tokens: ids.length, nCtx: most });
+    }
+    return { ids, segmentB: bos.length + a.length + tok.endIds.length };
+  });
+  return { seqs: pairs.map((p) => p.ids), segmentB: pairs.map((p) => p.segmentB), signal: signalOption(o.signal), onProgress: progressOption(o.onProgress) };
+}
+
+/**
+ * The two sequences cut to `room` tokens together, the longer one losing its last token first (the first where they are
+ * equal): the tokenizers library's longest_first, which leaves the shorter whole where it can and splits `room` in
+ * halves, the second's the larger, where both are long.
+ */
+export function cutLongestFirst(a: number[], b: number[], room: number): [number[], number[]] {
+  let [na, nb] = [a.length, b.length];
+  while (na + nb > room && na + nb > 0) {
+    if (na >= nb) na--;
+    else nb--;
+  }
+  return [a.slice(0, na), b.slice(0, nb)];
+}
+
+/** A cross-encoder's score of a pair from its [CLS] row: the sigmoid of the head's logit (sentence-transformers' CrossEncoder's, one label). */
+export function crossEncoderScore(cls: Float32Array, head: readonly DenseLayer[]): number {
+  const [logit] = applyDense(cls, head);
+  if (!Number.isFinite(logit)) throw new EmberError('BAD_MODEL', 'the cross-encoder\'s logit is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
+  return 1 / (1 + Math.exp(-logit));
 }
 
 /** The id of `word` as one token of the vocabulary, or UNSUPPORTED: this tokenizer is not a reranker's. */

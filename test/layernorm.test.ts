@@ -7,29 +7,32 @@ import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers
 
 describe.each(VARIANTS)('layernorm (%s)', (variant) => {
   // Rows off zero (a mean of 2): the kernel's two passes must take the mean out before squaring.
+  // positions: a table of two token types, the pass's tokens after its first of type 1 (Step.segment_b)
   it.each([[1, 64, 0], [3, 384, 0], [2, 7, 5], [4, 1000, 3]])('T=%i dim=%i pos=%i: residual and positions match the CPU reference', async (T, dim, pos) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const r = rng(dim * 17 + T);
     const x = randn(r, T * dim, 3).map((v) => v + 2);
     const resid = randn(r, T * dim, 1);
-    const table = randn(r, (pos + T) * dim, 0.5);
+    const P = pos + T;
+    const table = randn(r, 2 * P * dim, 0.5);
     const w = randn(r, dim), b = randn(r, dim);
     const xb = alloc.upload('x', x), wb = alloc.upload('w', w), bb = alloc.upload('b', b), tb = alloc.upload('table', table);
     const yb = alloc.upload('y', resid), yp = alloc.storage('y.positions', x.byteLength);
-    const step = stepBuffer(alloc, { n_tokens: T, pos });
+    const step = stepBuffer(alloc, { n_tokens: T, pos, segment_b: pos + 1 });
     const inPlace = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: 'residual', y: yb });
-    const positions = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: { table: tb }, y: yp });
+    const positions = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: { table: tb, positions: P }, y: yp });
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
     encodeDispatches(pass, [inPlace, positions], T);
     pass.end();
     gpu.device.queue.submit([enc.finish()]);
-    const sum = (a: Float32Array, at: number) => x.map((v, i) => v + a[at + i]);
+    const sum = (a: Float32Array, row: (t: number) => number) => x.map((v, i) => v + a[row(Math.floor(i / dim)) * dim + (i % dim)]);
     const got = new Float32Array(await readBuffer(gpu, yb, x.byteLength));
-    expect(worstRatio(got, layernormRef(sum(resid, 0), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    expect(worstRatio(got, layernormRef(sum(resid, (t) => t), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     const gotPos = new Float32Array(await readBuffer(gpu, yp, x.byteLength));
-    expect(worstRatio(gotPos, layernormRef(sum(table, pos * dim), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    const rowOf = (t: number) => (t >= 1 ? P : 0) + pos + t; // token 0 of type 0, the others of type 1
+    expect(worstRatio(gotPos, layernormRef(sum(table, rowOf), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 });

@@ -96,17 +96,18 @@ async function search(): Promise<void> {
   const missing = docs.filter((d) => !state.vectors.has(d));
   if (missing.length > 0) {
     const onProgress = (done: number, total: number) => say(`Embedding documents: ${done} of ${total}…`);
-    const { embeddings } = await m.engine.embed(missing, { promptName: prompt(m, 'document'), onProgress });
+    // (a document past what the model takes is cut, as sentence-transformers cuts it)
+    const { embeddings } = await m.engine.embed(missing, { promptName: prompt(m, 'document'), onProgress, truncate: true });
     missing.forEach((d, i) => state.vectors.set(d, embeddings[i]));
   }
-  const [q] = (await m.engine.embed(query, { promptName: prompt(m, 'query') })).embeddings;
+  const [q] = (await m.engine.embed(query, { promptName: prompt(m, 'query'), truncate: true })).embeddings;
   // The vectors are L2-normalised: their dot product is the cosine similarity.
   const hits = docs.map((text) => ({ text, score: dot(q, state.vectors.get(text)!), rerank: null as number | null }));
   hits.sort((a, b) => b.score - a.score);
   if (state.reranker) {
     const top = hits.slice(0, RERANK_TOP);
     const onProgress = (done: number, total: number) => say(`Reranking the best hits: ${done} of ${total}…`);
-    const { scores } = await state.reranker.engine.rerank(query, top.map((h) => h.text), { onProgress });
+    const { scores } = await state.reranker.engine.rerank(query, top.map((h) => h.text), { onProgress, truncate: true });
     top.forEach((h, i) => (h.rerank = scores[i]));
     top.sort((a, b) => b.rerank! - a.rerank!);
     hits.splice(0, top.length, ...top);

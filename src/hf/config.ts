@@ -171,6 +171,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(bert ? {
       preNorms: false, postLayerNorms: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
       qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: posInt('type_vocab_size', 2),
+      ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
@@ -216,6 +217,19 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 }
 
 export type Bad = (field: string, msg: string) => EmberError;
+
+/**
+ * A cross-encoder (BertForSequenceClassification with one label: ms-marco-MiniLM's) scores a (query, document) pair by
+ * its pooler and classifier: a reranker, its pooling 'rank' as llama.cpp names it. Other heads (several labels, masked-LM
+ * heads) are not read: such a checkpoint is its encoder.
+ */
+function crossEncoder(cfg: Record<string, unknown>, file: string): boolean {
+  const archs = cfg.architectures;
+  if (!Array.isArray(archs) || archs[0] !== 'BertForSequenceClassification') return false;
+  const labels = isObject(cfg.id2label) ? Object.keys(cfg.id2label).length : typeof cfg.num_labels === 'number' ? cfg.num_labels : 2;
+  if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: a BertForSequenceClassification of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
+  return true;
+}
 
 /** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */
 function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {

@@ -130,11 +130,11 @@ async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise
   return modelType === 'bert' ? { set: withoutPrefix(set, 'bert.'), bare: false } : underModel(set);
 }
 
-/** A BertFor* checkpoint keeps the encoder under `bert.` (its head's tensors beside it): looked up as BertModel's. */
+/** A BertFor* checkpoint keeps the encoder under `bert.` (its head's tensors beside it, `classifier.*`): looked up as BertModel's. */
 function withoutPrefix(set: TensorSet, prefix: string): TensorSet {
   const names = [...set.tensors.keys()];
   if (!names.some((n) => n.startsWith(prefix))) return set;
-  const tensors = new Map(names.filter((n) => n.startsWith(prefix)).map((n) => [n.slice(prefix.length), set.tensors.get(n)!] as const));
+  const tensors = new Map(names.map((n) => [n.startsWith(prefix) ? n.slice(prefix.length) : n, set.tensors.get(n)!] as const));
   return { tensors, close: () => set.close() };
 }
 

@@ -170,6 +170,11 @@ const BERT_GLOBAL: ReadonlyArray<readonly [string, string]> = [
   ['token_types.weight', 'embeddings.token_type_embeddings.weight'],
   ['token_embd_norm.weight', 'embeddings.LayerNorm.weight'],
   ['token_embd_norm.bias', 'embeddings.LayerNorm.bias'],
+  // a cross-encoder's (BertForSequenceClassification) pooler and classifier, by llama.cpp's names for a reranker's head
+  ['cls.weight', 'pooler.dense.weight'],
+  ['cls.bias', 'pooler.dense.bias'],
+  ['cls.output.weight', 'classifier.weight'],
+  ['cls.output.bias', 'classifier.bias'],
 ];
 const BERT_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...(['weight', 'bias'] as const).flatMap((p) => [
@@ -370,6 +375,8 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
     { name: 'position_embd.weight', shape: [c.contextTrain, D] },
     { name: 'token_types.weight', shape: [c.tokenTypes, D] },
     ...norm('token_embd_norm'),
+    // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit
+    ...(c.pooling === 'rank' ? [...both('cls', D, D), ...both('cls.output', 1, D)] : []),
   ];
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;

@@ -4,7 +4,7 @@
  * become its embedding (src/embed.ts pools the rows read back from the GPU and runs the Dense layers in JavaScript).
  */
 import { EmberError } from '../errors.ts';
-import type { Pooling } from '../model/config.ts';
+import type { ModelConfig, Pooling } from '../model/config.ts';
 import type { GGUFFile } from '../gguf/reader.ts';
 import type { WeightSource } from '../model/weight_source.ts';
 import { dequantize } from '../kernels/ref/matmul.ts';
@@ -134,6 +134,22 @@ async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
   const p = isObject(c) ? c.prompts : undefined;
   if (!isObject(p)) return {};
   return Object.fromEntries(Object.entries(p).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/**
+ * A cross-encoder's head (ModelConfig.pooling 'rank' of an encoder: BertForSequenceClassification's pooler, tanh of a
+ * dense layer over [CLS], then the classifier to one logit), by llama.cpp's names for it (cls, cls.output); null for
+ * another model.
+ */
+export async function rankHead(weights: WeightSource, c: ModelConfig): Promise<DenseLayer[] | null> {
+  if (c.pooling !== 'rank' || !c.postLayerNorms) return null;
+  const D = c.nEmbd;
+  const layer = async (name: string, out: number, activation: DenseLayer['activation']): Promise<DenseLayer> => ({
+    inFeatures: D, outFeatures: out, activation,
+    weight: dequantize(await weights.matrix(`${name}.weight`, out, D, 'auto')),
+    bias: await weights.vector(`${name}.bias`, out),
+  });
+  return [await layer('cls', D, 'tanh'), await layer('cls.output', 1, 'identity')];
 }
 
 /**

@@ -9,7 +9,7 @@ import { rmsnormWorkgroup } from './rmsnorm.ts';
 export const LAYERNORM_PARAMS = new UniformLayout('Params', [
   ['dim', 'u32'],
   ['eps', 'f32'],
-  ['pad0', 'u32'],
+  ['positions', 'u32'],
   ['pad1', 'u32'],
 ] as const);
 export const LAYERNORM_SOURCE = source;
@@ -23,9 +23,10 @@ export interface LayernormArgs {
   bias: Binding; // (dim) f32
   /**
    * What is added to x before the norm: 'residual', y's own row (y = LN(x + y), in place: a post-norm residual add), or
-   * a table of absolute position embeddings (positions, dim), row pos + t (y = LN(x + table[pos + t])).
+   * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): row pos + t,
+   * type 0's, or type 1's from Step.segment_b on (y = LN(x + table[type, pos + t])).
    */
-  add: 'residual' | { table: Binding };
+  add: 'residual' | { table: Binding; positions: number };
   y: Binding; // (T, dim) f32; may not alias x
 }
 
@@ -38,7 +39,7 @@ export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Pr
     entry: residual ? 'residual' : 'positions',
     constants: { WG: rmsnormWorkgroup(gpu.caps.cpu) },
     params: LAYERNORM_PARAMS,
-    values: { dim: a.dim, eps: a.eps, pad0: 0, pad1: 0 },
+    values: { dim: a.dim, eps: a.eps, positions: residual ? 0 : (a.add as { positions: number }).positions, pad1: 0 },
     step: a.step,
     // (the residual entry point reads no table: the weight's buffer stands in for it)
     bindings: [a.x, a.weight, a.bias, residual ? a.weight : (a.add as { table: Binding }).table, a.y],

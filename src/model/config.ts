@@ -211,7 +211,8 @@ const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma
  * encoder without a final norm (postLayerNorms) reads its residual stream, every row but for CLS.
  */
 export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms'>): 'last' | 'first' | 'all' {
-  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : c.postLayerNorms ? 'all' : 'last';
+  if (c.postLayerNorms) return c.pooling === 'cls' || c.pooling === 'rank' ? 'first' : 'all'; // (a cross-encoder's head reads [CLS])
+  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : 'last';
 }
 
 /**

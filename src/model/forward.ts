@@ -1,6 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
+import { NO_SEGMENT_B } from '../gpu/step.ts';
 import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type TokenLogprobs } from '../kernels/sample.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
@@ -57,7 +58,7 @@ export function encodeForward(
  * the id means nothing either.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number; segmentB?: number };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -128,6 +129,7 @@ export async function submitForward(
     uniform_rand: uniformRand,
     masked: s.masked ? 1 : 0, // the sampler's `allowed` bits, written for this step (writeAllowed)
     logprobs: s.logprobs ?? 0,
+    segment_b: s.segmentB ?? NO_SEGMENT_B, // (BERT: where a pair's second segment starts)
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;

@@ -143,13 +143,15 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     params += v.length;
     return alloc.upload(name, v);
   };
-  // BERT's embeddings: x = LayerNorm(token row + its position's row + token type 0's row), the last two summed at load.
+  // BERT's embeddings: x = LayerNorm(token row + its position's row + its token type's row), the last two summed at load
+  // for types 0 and 1 (a pair's second segment).
   const positionsNorm = async () => {
-    const table = await f.vector('position_embd.weight', c.contextTrain * D, [c.contextTrain, D]);
+    const P = c.contextTrain;
+    const positions = await f.vector('position_embd.weight', P * D, [P, D]);
     const types = await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]);
-    for (let i = 0; i < table.length; i++) table[i] += types[i % D];
+    const table = new Float32Array(Math.min(c.tokenTypes, 2) * P * D).map((_, i) => positions[i % (P * D)] + types[Math.floor(i / (P * D)) * D + (i % D)]);
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
-    const add = { table: upload('position_embd', table) };
+    const add = { table: upload('position_embd', table), positions: P };
     return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
   };
   if (c.postLayerNorms) both(await positionsNorm());

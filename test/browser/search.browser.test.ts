@@ -21,6 +21,7 @@ const EMBEDDER = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokeniz
 const RERANKER = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 const BERT = resolve(import.meta.dirname, '../fixtures/bert');
 const BERT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json'];
+const CROSS_ENCODER = resolve(import.meta.dirname, '../fixtures/bert_reranker');
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer;
@@ -32,6 +33,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/embeddinggemma-tiny', EMBEDDER.map((path) => ({ path, fixture: join(gemma, path) })))
       .repo('ember/smollm2-reranker', RERANKER.map((path) => ({ path, fixture: join(smol, path) })))
       .repo('ember/bert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(BERT, path) })))
+      .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
       .start();
     server = await serveExample('search');
   });
@@ -85,7 +87,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     }
   }, 400_000);
 
-  it('a model the Hub does not have is explained in the status line, and the page stays usable: a BERT model ranks as in Node', async () => {
+  it('a model the Hub does not have is explained in the status line, and the page stays usable: a BERT model ranks, a BERT cross-encoder reranks, as in Node', async () => {
     browser ??= await launchChromium();
     const page = await browser.context.newPage();
     await page.setViewportSize({ width: 390, height: 844 }); // a phone
@@ -111,6 +113,21 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       items.forEach((it, i) => expect(Math.abs(it.score - docs[i].reduce((s, v, j) => s + v * q[j], 0)), it.text).toBeLessThan(1e-3));
     } finally {
       await engine.dispose();
+    }
+    // A cross-encoder's pairs (their documents of token type 1, Step.segment_b) on SwiftShader: Engine.rerank's scores
+    await page.fill('#reranker-input', 'ember/bert-reranker-tiny');
+    await page.click('#reranker-button');
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/will rerank the best 5 hits/);
+    await page.press('#query', 'Enter');
+    await expect.poll(() => page.locator('#results li[data-rerank]').count(), WAIT).toBe(5);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-bert-reranked-phone.png'), fullPage: true });
+    const top = await page.locator('#results li[data-rerank]').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, rerank: Number((li as HTMLElement).dataset.rerank) })));
+    const reranker = await Engine.load(CROSS_ENCODER, { gpu: await testGpu() });
+    try {
+      const { scores } = await reranker.rerank('gravity', top.map((t) => t.text), { truncate: true }); // (one pair is past its 64 positions)
+      top.forEach((t, i) => expect(Math.abs(t.rerank - scores[i]), t.text).toBeLessThan(1e-3));
+    } finally {
+      await reranker.dispose();
     }
   }, 300_000);
 });

@@ -1,0 +1,62 @@
+/**
+ * Engine's embed and rerank: each input takes its turn on the KV cache (src/per_input.ts) and runs through the model's
+ * prefill passes; what its last pass reads back becomes an embedding (src/embed.ts) or a score (src/rerank.ts).
+ */
+import { EmberError } from './errors.ts';
+import type { Model } from './model/model.ts';
+import type { PrefillPasses } from './prefill.ts';
+import type { Tokenizer } from './tokenizer/index.ts';
+import type { DenseLayer } from './hf/sentence.ts';
+import { embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
+import { crossEncoderScore, prepareCrossEncode, prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
+import { runInputs, tokenCount, type InputTurns } from './per_input.ts';
+import { writeAllowed } from './kernels/sample.ts';
+import { GREEDY } from './sampling.ts';
+
+/** What embed and rerank run on: the engine's model and the turns its requests take. */
+export interface Retrieval {
+  readonly model: Model;
+  readonly tokenizer: Tokenizer;
+  readonly turns: InputTurns;
+  readonly passes: PrefillPasses;
+  /** How embed pools (src/embed.ts), or why it cannot. */
+  readonly recipe: EmbedRecipe | EmberError;
+  /** A cross-encoder's head, which rerank scores by, or null (a decoder's yes/no recipe). */
+  readonly rankHead: readonly DenseLayer[] | null;
+}
+
+export async function embedInputs(e: Retrieval, input: unknown, opts: EmbedOptions): Promise<EmbeddingResult> {
+  if (e.recipe instanceof EmberError) throw e.recipe;
+  const r = prepareEmbed(input, opts, embedTarget(e.model, e.tokenizer, e.recipe));
+  const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, async (seq, stop) => {
+    const { step } = await e.passes.advance(e.model, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
+    await step?.wait();
+    return step && pool(await step.hidden!(), e.model.config.nEmbd, r);
+  });
+  return { embeddings, promptTokens: tokenCount(r.seqs) };
+}
+
+export async function rerankPairs(e: Retrieval, query: unknown, documents: unknown, opts: RerankOptions): Promise<RerankResult> {
+  if (e.rankHead) return crossEncode(e, e.rankHead, query, documents, opts);
+  const m = e.model;
+  const r = prepareRerank(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, config: m.config });
+  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async (seq, stop) => {
+    writeAllowed(m.gpu, m.sampler, r.allowed);
+    const { step } = await e.passes.advance(m, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
+    await step?.wait();
+    return step && yesProbability(await step.logprobs!(), r.yes);
+  });
+  return { scores, promptTokens: tokenCount(r.seqs) };
+}
+
+/** A cross-encoder's rerank: each pair in one pass (its document of token type 1), its [CLS] row through the head. */
+async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unknown, documents: unknown, opts: RerankOptions): Promise<RerankResult> {
+  const m = e.model;
+  const r = prepareCrossEncode(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, onePass: m.maxBatch, config: m.config });
+  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async (seq, stop, i) => {
+    const { step } = await e.passes.advance(m, seq, { ...GREEDY, head: 'hidden', segmentB: r.segmentB[i] }, 0, false, stop, false, true);
+    await step?.wait();
+    return step && crossEncoderScore(await step.hidden!(), head);
+  });
+  return { scores, promptTokens: tokenCount(r.seqs) };
+}
