@@ -32,7 +32,7 @@ export const COMMAND_OPTIONS = {
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
   embed: { ...MODEL, text: str, file: str, 'prompt-name': str, dimensions: str, 'no-normalize': bool, truncate: bool, quant: str, ctx: str, json: bool },
-  rerank: { ...MODEL, query: str, text: str, file: str, instruction: str, quant: str, ctx: str, json: bool },
+  rerank: { ...MODEL, query: str, text: str, file: str, instruction: str, truncate: bool, quant: str, ctx: str, json: bool },
   cache: { json: bool },
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,

@@ -22,7 +22,7 @@ Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
   emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--truncate] [--json]
-  emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--json]
+  emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--truncate] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm bench --embed --model <model> [--quant a,b] [--prompt-tokens L] [--repeats N] [--kv T]
@@ -72,11 +72,13 @@ folder's own pooling and Dense layers: EmbeddingGemma's, BERT's):
   --quant Q, --ctx N  as for generate
   --json              {"embeddings": [[...], ...], "prompt_tokens": N}; else one line of numbers an input
 
-rerank options (each document's P("yes") against the query: Qwen3-Reranker's recipe):
+rerank options (each document's score against the query: Qwen3-Reranker's P("yes"), or a cross-encoder's):
   --query Q           the query
   --text T            one document
   --file FILE         one document a line
-  --instruction I     what a relevant document is (default: Qwen3-Reranker's web search instruction)
+  --instruction I     what a relevant document is (default: Qwen3-Reranker's web search instruction; a cross-encoder
+                      takes none)
+  --truncate          cut a pair past the model's context (a cross-encoder's as sentence-transformers does)
   --quant Q, --ctx N  as for generate
   --json              {"scores": [...], "prompt_tokens": N}; else one score a line, in document order
 

@@ -26,7 +26,7 @@ export async function rerank(flags: Flags, load: LoadFor): Promise<void> {
   const documents = await texts(flags, 'rerank', 'document');
   const instruction = flags.instruction as string | undefined;
   await withEngine(flags, load, async (engine) => {
-    const r = await engine.rerank(query, documents, { instruction });
+    const r = await engine.rerank(query, documents, { instruction, truncate: flags.truncate === true });
     if (flags.json) process.stdout.write(JSON.stringify({ scores: r.scores, prompt_tokens: r.promptTokens }) + '\n');
     else for (const s of r.scores) process.stdout.write(`${s}\n`);
   });

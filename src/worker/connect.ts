@@ -46,7 +46,7 @@ export interface WorkerEngine extends EventTarget {
   readonly chat: Chat;
   /** Engine.embed in the worker: each input's embedding, pooled as the model says (src/embed.ts). */
   embed(input: string | readonly number[] | readonly (string | readonly number[])[], opts?: EmbedOptions): Promise<EmbeddingResult>;
-  /** Engine.rerank in the worker: each document's P("yes") against the query (Qwen3-Reranker's recipe). */
+  /** Engine.rerank in the worker: each document's score against the query (Qwen3-Reranker's P("yes"), or a cross-encoder's). */
   rerank(query: string, documents: readonly string[], opts?: RerankOptions): Promise<RerankResult>;
   /** OpenAI-style embeddings over `embed`; `model` in the response is the loaded model's name. */
   readonly embeddings: Embeddings;
