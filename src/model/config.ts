@@ -87,11 +87,11 @@ export interface ModelConfig {
   /**
    * BERT (an encoder: with `bidirectional`): LayerNorm with a bias in place of RMSNorm, after each residual add (x =
    * LN(x + sublayer(x)), no pre-norms, every projection with a bias) and over the embeddings, which add a learned
-   * absolute position's row (position_embd, token type 0's row folded in); no final norm: the embedding pools the
-   * residual stream itself.
+   * absolute position's row and a token type's (position_embd, token_types: type 0, or 1 from Step.segment_b on, a
+   * cross-encoder's document); no final norm: the embedding pools the residual stream itself.
    */
   readonly postLayerNorms: boolean;
-  /** BERT: rows of token_types (type_vocab_size; every input is type 0), else 0. */
+  /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
