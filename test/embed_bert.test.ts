@@ -225,3 +225,48 @@ describe('BERT folder, other loads', () => {
     }
   });
 });
+
+describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_idx + 1, one token type)', () => {
+  const XLMR = resolve(import.meta.dirname, 'fixtures/xlm_roberta');
+  const xlmr = JSON.parse(readFileSync(join(XLMR, 'xlm_roberta.sentence_transformers.json'), 'utf8')) as { cases: { text: string; ids: number[]; embedding: number[]; unshifted: number[] }[] };
+
+  it('embeds as sentence-transformers does, its positions counted from padding_idx + 1', async () => {
+    const engine = await Engine.load(XLMR, { gpu: await testGpu(), kvCache: 'f32' });
+    try {
+      expect([engine.config.arch, engine.config.positionOffset, engine.config.contextTrain, engine.config.tokenTypes]).toEqual(['bert', 1, 64, 1]);
+      const r = await engine.embed(xlmr.cases.map((c) => c.text));
+      for (const [i, c] of xlmr.cases.entries()) {
+        expect([...engine.tokenize(c.text), ...engine.tokenizer.endIds], c.text).toEqual(c.ids);
+        expect(maxDiff(r.embeddings[i], c.embedding), c.text).toBeLessThan(1e-5);
+        expect(maxDiff(c.unshifted, c.embedding)).toBeGreaterThan(0.04); // (counted from 0 the embedding is elsewhere)
+      }
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('reads an XLMRobertaFor* checkpoint\'s roberta. names; refuses its sequence classifier and writing a GGUF', async () => {
+    const dir = await (async () => {
+      const d = mkdtempSync(join(tmpdir(), 'emberlm-xlmr-'));
+      cpSync(XLMR, d, { recursive: true });
+      const file = join(d, 'model.safetensors');
+      const st = await readSafetensors(sourceFromBuffer(new Uint8Array(readFileSync(file)), 'model.safetensors'));
+      writeFileSync(file, encodeSafetensors(await Promise.all([...st.tensors.values()].map(async (t) => ({ name: `roberta.${t.name}`, dtype: t.dtype, shape: [...t.shape], bytes: await readTensorBytes(t) })))));
+      return d;
+    })();
+    try {
+      const engine = await Engine.load(dir, { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        const [e] = (await engine.embed(xlmr.cases[1].text)).embeddings;
+        expect(maxDiff(e, xlmr.cases[1].embedding)).toBeLessThan(1e-5);
+      } finally {
+        await engine.dispose();
+      }
+      editJson(dir, 'config.json', (c) => ({ ...c, architectures: ['XLMRobertaForSequenceClassification'] }));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /XLMRobertaForSequenceClassification is not supported/);
+      await expectEmberError(() => hfToGGUFFile(XLMR), 'UNSUPPORTED', /RoBERTa and XLM-R folders are not written to GGUF/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

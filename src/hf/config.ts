@@ -14,7 +14,7 @@ export const HF_MODEL_TYPES = {
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
-  bert: 'BertModel',
+  bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -31,7 +31,11 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
   olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
   bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
+  roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
 };
+
+/** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
+export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -46,7 +50,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -94,7 +98,10 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (falcon && flag('projectors_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: projectors_bias true (a bias on the Mamba-2 out_proj) is not supported`, { file, field: 'projectors_bias' });
   if (modelType === 'olmoe' && has('clip_qkv')) throw new EmberError('UNSUPPORTED', `${file}: clip_qkv ${printableJson(cfg.clip_qkv)} (q, k and v clamped) is not supported`, { file, field: 'clip_qkv' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
-  const bert = modelType === 'bert';
+  const bert = modelType in BERT_TYPES;
+  const roberta = bert && modelType !== 'bert';
+  // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
+  const positionOffset = roberta ? num('pad_token_id', 1) + 1 : 0;
   if (bert) checkBert(cfg, file, flag);
   // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma ? 'hidden_activation' : 'hidden_act';
@@ -171,6 +178,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(bert ? {
       preNorms: false, postLayerNorms: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
       qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: posInt('type_vocab_size', 2),
+      positionOffset, contextTrain: contextTrain - positionOffset,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
@@ -225,7 +233,8 @@ export type Bad = (field: string, msg: string) => EmberError;
  */
 function crossEncoder(cfg: Record<string, unknown>, file: string): boolean {
   const archs = cfg.architectures;
-  if (!Array.isArray(archs) || archs[0] !== 'BertForSequenceClassification') return false;
+  if (!Array.isArray(archs) || typeof archs[0] !== 'string' || !archs[0].endsWith('ForSequenceClassification')) return false;
+  if (archs[0] !== 'BertForSequenceClassification') throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} is not supported (emberlm's cross-encoders are BertForSequenceClassification's)`, { file, field: 'architectures' });
   const labels = isObject(cfg.id2label) ? Object.keys(cfg.id2label).length : typeof cfg.num_labels === 'number' ? cfg.num_labels : 2;
   if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: a BertForSequenceClassification of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
   return true;

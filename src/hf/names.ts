@@ -2,7 +2,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import { ssmConvDim, ssmInner, ssmInProj } from '../model/ssm_shape.ts';
 import { deltaConvDim, deltaValueDim } from '../model/delta_shape.ts';
-import type { HFExtra, HFModelType } from './config.ts';
+import { BERT_TYPES, type HFExtra, type HFModelType } from './config.ts';
 
 /**
  * GGUF tensor names (emberlm's canonical ones, llama.cpp's) <-> Hugging Face names. The Llama-style
@@ -237,7 +237,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 }
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
-  if (modelType === 'bert') return bertHfName(gguf);
+  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf);
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
@@ -263,7 +263,7 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
-  if (modelType === 'bert') return bertGgufName(hf);
+  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf);
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);
@@ -372,7 +372,7 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
   const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
-    { name: 'position_embd.weight', shape: [c.contextTrain, D] },
+    { name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] },
     { name: 'token_types.weight', shape: [c.tokenTypes, D] },
     ...norm('token_embd_norm'),
     // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit

@@ -93,6 +93,11 @@ export interface ModelConfig {
   readonly postLayerNorms: boolean;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
+  /**
+   * RoBERTa and XLM-R (BERT's layout otherwise): position p reads position_embd's row p + positionOffset (padding_idx + 1,
+   * as their position ids count from there); contextTrain is what is left of the table. 0 for BERT and the decoders.
+   */
+  readonly positionOffset: number;
   /** Falcon-H1: each layer runs attention and its Mamba-2 mixer side by side on one norm, both outputs added to x. */
   readonly ssmBesideAttention: boolean;
   /**
@@ -167,7 +172,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, tokenTypes: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -302,6 +307,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     postLayerNorms: bert,
     tokenTypes: bert ? tokenTypeRows(f) : 0,
+    positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
     ffnAct: gemma ? 'gelu_tanh' : bert ? 'gelu' : 'silu',
     ffnGated: !bert,

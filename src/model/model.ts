@@ -146,8 +146,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // BERT's embeddings: x = LayerNorm(token row + its position's row + its token type's row), the last two summed at load
   // for types 0 and 1 (a pair's second segment).
   const positionsNorm = async () => {
-    const P = c.contextTrain;
-    const positions = await f.vector('position_embd.weight', P * D, [P, D]);
+    const P = c.contextTrain, skip = c.positionOffset * D; // (RoBERTa's first rows are never read)
+    const positions = (await f.vector('position_embd.weight', skip + P * D, [c.positionOffset + P, D])).subarray(skip);
     const types = await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]);
     const table = new Float32Array(Math.min(c.tokenTypes, 2) * P * D).map((_, i) => positions[i % (P * D)] + types[Math.floor(i / (P * D)) * D + (i % D)]);
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
