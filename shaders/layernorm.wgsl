@@ -3,8 +3,9 @@
 //   residual    y[t] itself: a post-norm encoder's residual add and norm in one, y (the residual stream) rewritten in
 //               place (every element is read again and written by the same invocation, after the sums' barriers)
 //   positions   row pos + t of `table`: the embeddings' norm, over the token's embedding plus its absolute position's
-//               row, summed at load with token type 0's; from step.segment_b on (a pair's second segment) the row
-//               p.positions further, summed with token type 1's
+//               row, summed at load with token type 0's; from segment.b on (a pair's second segment) the row
+//               p.positions further, summed with token type 1's. `segment` is this kernel's own per-pass uniform,
+//               written with the pass's Step (Step itself is every kernel's: a field there recompiles them all)
 // One workgroup a row.
 override WG: u32 = 64;
 
@@ -23,6 +24,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b: array<f32>; // (dim)
 @group(0) @binding(5) var<storage, read> table: array<f32>; // (types, positions, dim): `positions` only
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (T, dim)
+@group(0) @binding(7) var<uniform> segment: Segment; // `positions` only
+
+struct Segment {
+  b: u32, // the position a pair's second segment (token type 1) starts at; 0xffffffff: none
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -72,5 +81,5 @@ fn residual(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
 fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   let p_t = step.pos + wg.x;
-  normalise(wg.x, lid, select(p_t, p.positions + p_t, p_t >= step.segment_b), false);
+  normalise(wg.x, lid, select(p_t, p.positions + p_t, p_t >= segment.b), false);
 }

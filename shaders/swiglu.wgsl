@@ -10,7 +10,7 @@ override WG: u32 = 64;
 
 struct Params {
   n_ff: u32,
-  act: u32, // 0: silu, 1: tanh GELU, 2: GELU (erf)
+  act: u32, // 0: silu, 1: tanh GELU, 2: GELU (erf; ungated only)
   paired: u32, // 1: gate j at 2j and up j at 2j + 1 of each row; 0: gate j at j, up j at n_ff + j; 2: no gate, up j at j
   pad2: u32,
 }
@@ -23,9 +23,25 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
-// act(gate j) * up j of token t
+// An ungated FFN's activation: GELU by erf (act 2, BERT's), or glu_act's. Here, not in shaders/glu.wgsl, which every
+// matmul pipeline includes for its GLU epilogue: a change there has lavapipe compile all of them again.
+fn ungated_act(g: f32, act: u32) -> f32 {
+  if (act == 2u) { return 0.5 * g * (1.0 + erf_f32(g * 0.7071067811865476)); }
+  return glu_act(g, act);
+}
+
+// erf by erfc's Chebyshev fit in Numerical Recipes (erfcc: fractional error under 1.2e-7 everywhere): WGSL has no erf.
+fn erf_f32(x: f32) -> f32 {
+  let z = abs(x);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let erfc = t * exp(-z * z + poly);
+  return sign(x) * (1.0 - erfc);
+}
+
+// act(gate j) * up j of token t; act(up j) ungated
 fn glu(t: u32, j: u32) -> f32 {
-  if (p.paired == 2u) { return glu_act(gate_up[t * p.n_ff + j], p.act); }
+  if (p.paired == 2u) { return ungated_act(gate_up[t * p.n_ff + j], p.act); }
   let row = t * 2u * p.n_ff;
   if (p.paired == 1u) { return glu_act(gate_up[row + 2u * j], p.act) * gate_up[row + 2u * j + 1u]; }
   return glu_act(gate_up[row + j], p.act) * gate_up[row + p.n_ff + j];

@@ -81,7 +81,7 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
 /** A cross-encoder's request (a BERT reranker: LoadedModel.rankHead): each pair's tokens and where its document starts. */
 export interface CrossEncodeRequest {
   seqs: number[][];
-  /** Per pair: the position of the document's first token (token type 1 from there on: Step.segment_b). */
+  /** Per pair: the position of the document's first token (token type 1 from there on: the LayerNorm's Segment uniform). */
   segmentB: number[];
   signal: AbortSignal | undefined;
   onProgress: RerankOptions['onProgress'];

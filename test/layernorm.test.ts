@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
-import { buildLayernorm } from '../src/kernels/layernorm.ts';
+import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
+import { buildLayernorm, SEGMENT, segmentValues } from '../src/kernels/layernorm.ts';
 import { encodeDispatches } from '../src/kernels/dispatch.ts';
 import { layernormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 describe.each(VARIANTS)('layernorm (%s)', (variant) => {
   // Rows off zero (a mean of 2): the kernel's two passes must take the mean out before squaring.
-  // positions: a table of two token types, the pass's tokens after its first of type 1 (Step.segment_b)
+  // positions: a table of two token types, the pass's tokens after its first of type 1 (its Segment uniform)
   it.each([[1, 64, 0], [3, 384, 0], [2, 7, 5], [4, 1000, 3]])('T=%i dim=%i pos=%i: residual and positions match the CPU reference', async (T, dim, pos) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
@@ -19,9 +19,11 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     const w = randn(r, dim), b = randn(r, dim);
     const xb = alloc.upload('x', x), wb = alloc.upload('w', w), bb = alloc.upload('b', b), tb = alloc.upload('table', table);
     const yb = alloc.upload('y', resid), yp = alloc.storage('y.positions', x.byteLength);
-    const step = stepBuffer(alloc, { n_tokens: T, pos, segment_b: pos + 1 });
+    const step = stepBuffer(alloc, { n_tokens: T, pos });
+    const segment = alloc.uniform('segment', SEGMENT.size);
+    writeBuffer(gpu, segment, segmentValues(pos + 1));
     const inPlace = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: 'residual', y: yb });
-    const positions = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: { table: tb, positions: P }, y: yp });
+    const positions = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: { table: tb, positions: P, segment }, y: yp });
     const enc = gpu.device.createCommandEncoder();
     const pass = enc.beginComputePass();
     encodeDispatches(pass, [inPlace, positions], T);

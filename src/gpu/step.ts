@@ -21,16 +21,11 @@ export const STEP = new UniformLayout('Step', [
   ['uniform_rand', 'f32'], // sampling: a uniform random number in [0,1) drawn on the CPU from the seeded generator
   ['masked', 'u32'], // sampling: 1 = only the tokens the sampler's `allowed` bits name may be chosen (a grammar)
   ['logprobs', 'u32'], // sampling: 0 = off, else 1 + k: the `logprobs` pass reports the chosen token's and the k likeliest
-  ['segment_b', 'u32'], // BERT: the position a pair's second segment (token type 1) starts at; NO_SEGMENT_B: none
 ] as const);
-
-/** Step.segment_b of a pass with no second segment: every token is of type 0. */
-export const NO_SEGMENT_B = 0xffffffff;
 export type StepValues = Parameters<typeof STEP.pack>[0];
 
 /** A pass of one token at position 0 with greedy sampling and nothing counted: spread it and set what differs. */
 export const STEP_DEFAULTS: StepValues = Object.freeze({
   n_tokens: 1, pos: 0, temperature: 0, top_k: 0, top_p: 1, min_p: 0,
   repetition_penalty: 1, presence_penalty: 0, frequency_penalty: 0, n_bias: 0, record: 0, uniform_rand: 0, masked: 0, logprobs: 0,
-  segment_b: NO_SEGMENT_B,
 });

@@ -14,6 +14,13 @@ export const LAYERNORM_PARAMS = new UniformLayout('Params', [
 ] as const);
 export const LAYERNORM_SOURCE = source;
 
+/** The `positions` entry point's per-pass uniform: where a pair's second segment starts (writeSegment). */
+export const SEGMENT = new UniformLayout('Segment', [['b', 'u32'], ['pad0', 'u32'], ['pad1', 'u32'], ['pad2', 'u32']] as const);
+/** Segment.b of a pass with no second segment: every token is of type 0. */
+export const NO_SEGMENT_B = 0xffffffff;
+/** The Segment values of a pass whose tokens from `b` on are of token type 1 (none: NO_SEGMENT_B). */
+export const segmentValues = (b = NO_SEGMENT_B) => SEGMENT.pack({ b, pad0: 0, pad1: 0, pad2: 0 });
+
 export interface LayernormArgs {
   dim: number;
   eps: number;
@@ -24,9 +31,9 @@ export interface LayernormArgs {
   /**
    * What is added to x before the norm: 'residual', y's own row (y = LN(x + y), in place: a post-norm residual add), or
    * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): row pos + t,
-   * type 0's, or type 1's from Step.segment_b on (y = LN(x + table[type, pos + t])).
+   * type 0's, or type 1's from `segment`'s b on (y = LN(x + table[type, pos + t])), `segment` a SEGMENT uniform.
    */
-  add: 'residual' | { table: Binding; positions: number };
+  add: 'residual' | { table: Binding; positions: number; segment: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
 }
 
@@ -42,7 +49,7 @@ export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Pr
     values: { dim: a.dim, eps: a.eps, positions: residual ? 0 : (a.add as { positions: number }).positions, pad1: 0 },
     step: a.step,
     // (the residual entry point reads no table: the weight's buffer stands in for it)
-    bindings: [a.x, a.weight, a.bias, residual ? a.weight : (a.add as { table: Binding }).table, a.y],
+    bindings: residual ? [a.x, a.weight, a.bias, a.weight, a.y] : [a.x, a.weight, a.bias, (a.add as { table: Binding }).table, a.y, (a.add as { segment: GPUBuffer }).segment],
     grid: (n) => [n],
   });
 }

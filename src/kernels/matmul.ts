@@ -71,8 +71,8 @@ export const MATMUL_PARAMS = new UniformLayout('MatmulParams', [
   ['order_at', 'u32'], // the expert GEMM: where the slot order starts in `groups`, else 0
 ] as const);
 
-/** The FFN activations the GLU epilogue and SwiGLU take (glu_act's codes): gated, or BERT's ungated GELU by erf. */
-export const GLU_ACTS = { silu: 0, gelu_tanh: 1, gelu: 2 } as const;
+/** The gated FFN activations the GLU epilogue and SwiGLU take (glu_act's codes). */
+export const GLU_ACTS = { silu: 0, gelu_tanh: 1 } as const;
 export type GluAct = keyof typeof GLU_ACTS;
 
 /** The override constants of every pipeline that decodes `w`: its format's, and its tiling (if any). */

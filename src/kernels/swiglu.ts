@@ -6,7 +6,11 @@ import { shaderText } from '../gpu/pipelines.ts';
 import { UniformLayout } from '../gpu/uniforms.ts';
 import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
 import { rmsnormWorkgroup } from './rmsnorm.ts';
-import { GLU_ACTS, type GluAct } from './matmul.ts';
+import { GLU_ACTS } from './matmul.ts';
+
+/** The FFN activations by swiglu's act code: the gated ones (GLU_ACTS, glu_act's), and BERT's ungated GELU by erf. */
+export const FFN_ACTS = { ...GLU_ACTS, gelu: 2 } as const;
+export type FfnAct = keyof typeof FFN_ACTS;
 
 export const SWIGLU_PARAMS = new UniformLayout('Params', [
   ['n_ff', 'u32'],
@@ -18,7 +22,7 @@ export const SWIGLU_SOURCE = source;
 
 export interface SwigluArgs {
   nFf: number;
-  act?: GluAct; // default silu
+  act?: FfnAct; // default silu; gelu (erf) ungated only
   gateUp: GPUBuffer; // (T, 2*n_ff): [gate | up] per token, or gate/up pairs with `paired`; (T, n_ff) `ungated`
   /** gate j and up j side by side (rows of a GLU matmul's weights, pairRows), not [gate | up]. */
   paired?: boolean;
@@ -40,7 +44,7 @@ export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },
     params: SWIGLU_PARAMS,
-    values: { n_ff: a.nFf, act: GLU_ACTS[a.act ?? 'silu'], paired: a.ungated ? 2 : a.paired ? 1 : 0, pad2: 0 },
+    values: { n_ff: a.nFf, act: FFN_ACTS[a.act ?? 'silu'], paired: a.ungated ? 2 : a.paired ? 1 : 0, pad2: 0 },
     step: a.step,
     bindings: a.quantized ? [a.gateUp, a.h, a.quantized.codes, a.quantized.scales] : [a.gateUp, a.h],
     grid: (n) => [ceilDiv(a.quantized ? a.nFf / 32 : a.nFf, WG), n],

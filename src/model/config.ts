@@ -6,7 +6,7 @@ import { UNIT_SCALES, type SsmShape } from './ssm_shape.ts';
 import type { DeltaShape } from './delta_shape.ts';
 import { qwen35Gguf, qwen35NextnLayers } from './config_delta_gguf.ts';
 import { ggufMoe, type MoeShape } from './moe_shape.ts';
-import type { GluAct } from '../kernels/matmul.ts';
+import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
@@ -87,7 +87,7 @@ export interface ModelConfig {
   /**
    * BERT (an encoder: with `bidirectional`): LayerNorm with a bias in place of RMSNorm, after each residual add (x =
    * LN(x + sublayer(x)), no pre-norms, every projection with a bias) and over the embeddings, which add a learned
-   * absolute position's row and a token type's (position_embd, token_types: type 0, or 1 from Step.segment_b on, a
+   * absolute position's row and a token type's (position_embd, token_types: type 0, or 1 from the pass's Segment on, a
    * cross-encoder's document); no final norm: the embedding pools the residual stream itself.
    */
   readonly postLayerNorms: boolean;
@@ -112,7 +112,7 @@ export interface ModelConfig {
   /** Gemma 2/3, OLMo 2: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
   readonly postNorms: boolean;
   /** The FFN's activation: SwiGLU's gate, GeGLU's with tanh-approximated GELU (Gemma), or BERT's GELU by erf (ungated: ffnGated). */
-  readonly ffnAct: GluAct;
+  readonly ffnAct: FfnAct;
   /** h = act(gate) * up (every family but BERT), or h = act(up): one up matrix, no gate. */
   readonly ffnGated: boolean;
   readonly attnScale: number; // multiplies q.k: 1/sqrt(head_dim), or Gemma's query_pre_attn_scalar^-0.5

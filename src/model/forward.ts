@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { NO_SEGMENT_B } from '../gpu/step.ts';
+import { segmentValues } from '../kernels/layernorm.ts';
 import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type TokenLogprobs } from '../kernels/sample.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
@@ -129,7 +129,6 @@ export async function submitForward(
     uniform_rand: uniformRand,
     masked: s.masked ? 1 : 0, // the sampler's `allowed` bits, written for this step (writeAllowed)
     logprobs: s.logprobs ?? 0,
-    segment_b: s.segmentB ?? NO_SEGMENT_B, // (BERT: where a pair's second segment starts)
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
@@ -140,6 +139,7 @@ export async function submitForward(
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
+  if (b.segment) writeBuffer(gpu, b.segment, segmentValues(s.segmentB)); // (BERT: where a pair's second segment starts)
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
   encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);

@@ -2,10 +2,10 @@ import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
 import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
-import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GluAct, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
-import { buildLayernorm } from '../kernels/layernorm.ts';
+import { buildLayernorm, SEGMENT } from '../kernels/layernorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
@@ -131,6 +131,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   // (BERT gathers the token's row into xn, then adds its position's and normalises into x: positionsNorm)
   const embedInto = c.postLayerNorms ? xn : x;
+  const segment = c.postLayerNorms ? alloc.uniform('segment', SEGMENT.size) : undefined;
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x: embedInto, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale });
@@ -151,7 +152,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const types = await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]);
     const table = new Float32Array(Math.min(c.tokenTypes, 2) * P * D).map((_, i) => positions[i % (P * D)] + types[Math.floor(i / (P * D)) * D + (i % D)]);
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
-    const add = { table: upload('position_embd', table), positions: P };
+    const add = { table: upload('position_embd', table), positions: P, segment: segment! };
     return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
   };
   if (c.postLayerNorms) both(await positionsNorm());
@@ -302,7 +303,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const slotsOf = (rows: number, xPerSlot: boolean) => ({ ids: a.ids, rows, slots: m.used, xPerSlot, groups: a.groups });
       const gateUp = await up('ffn_gate_up_exps', pairExpertRows(mw.gate, mw.up, m.experts), 2 * m.nFf);
       const quantizedX = takesQ8(gateUp) ? norm.q8 : undefined;
-      await matmul(`blk.${l}.ffn_gate_up_exps`, gateUp, xin, a.hidden, { quantizedX, glu: { h: a.hidden, act: c.ffnAct }, experts: slotsOf(2 * m.nFf, false) });
+      await matmul(`blk.${l}.ffn_gate_up_exps`, gateUp, xin, a.hidden, { quantizedX, glu: { h: a.hidden, act: gluAct(c) }, experts: slotsOf(2 * m.nFf, false) });
       const down = await up('ffn_down_exps', mw.down, D);
       expertBytes += gateUp.bytes + down.bytes;
       await matmul(`blk.${l}.ffn_down_exps`, down, a.hidden, a.out, { experts: slotsOf(D, true) });
@@ -376,7 +377,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const quantizedX = takesQ8(g) ? ffnNorm.q8 : undefined;
       const hTail = downQ8 && takesTail(g) ? { quantized: downQ8, count: tailCount } : undefined;
       glu = fuse || !downQ8 || !!hTail;
-      const gluArgs = glu ? { glu: { h: hid, act: c.ffnAct }, tail: hTail } : {};
+      const gluArgs = glu ? { glu: { h: hid, act: gluAct(c) }, tail: hTail } : {};
       await matmul(`blk.${l}.gate_up`, g, ffnIn, gateUp, { quantizedX, gemvX: ffnNorm.gemvX, ...gluArgs });
       const sw = await swiglu(true);
       if (glu) prefill.push(sw);
@@ -425,12 +426,18 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result },
+    buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result, segment },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, finalNorm, embedRows, sampler,
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };
+}
+
+/** A gated FFN's activation, as the GLU epilogue takes it (BERT's GELU by erf is ungated: never one). */
+function gluAct(c: ModelConfig): GluAct {
+  if (c.ffnAct === 'gelu') throw new EmberError('UNSUPPORTED', `${c.name}: a gated FFN with GELU by erf`);
+  return c.ffnAct;
 }
 
 /** The matrices that read a layer's first norm: attention's q/k/v (and gate), a Mamba-2 mixer's in_proj, or both (Falcon-H1), a Gated DeltaNet's in-projections. */

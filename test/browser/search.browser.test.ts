@@ -114,7 +114,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     } finally {
       await engine.dispose();
     }
-    // A cross-encoder's pairs (their documents of token type 1, Step.segment_b) on SwiftShader: Engine.rerank's scores
+    // A cross-encoder's pairs (their documents of token type 1, the LayerNorm's Segment uniform) on SwiftShader: Engine.rerank's scores
     await page.fill('#reranker-input', 'ember/bert-reranker-tiny');
     await page.click('#reranker-button');
     await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/will rerank the best 5 hits/);

@@ -4,7 +4,7 @@
  */
 import type { KvCacheType } from '../kv_layout.ts';
 import { kvRoundTrip } from './kv_cache.ts';
-import type { GluAct } from '../matmul.ts';
+import type { FfnAct } from '../swiglu.ts';
 import { ssmConvDim, ssmInner, ssmInProj, type SsmShape } from '../../model/ssm_shape.ts';
 
 /** x[t] = table[ids[t]], table already widened to f32 (vocab, dim). */
@@ -150,11 +150,11 @@ export function erfRef(x: number): number {
 /** GELU by erf (PyTorch's gelu, BERT's). */
 export const geluErf = (g: number) => 0.5 * g * (1 + erfRef(g / Math.SQRT2));
 
-/** The FFN activations by name (GluAct). */
-export const gluActRef = (g: number, act: GluAct) => (act === 'silu' ? g / (1 + Math.exp(-g)) : act === 'gelu_tanh' ? geluTanh(g) : geluErf(g));
+/** The FFN activations by name (FfnAct). */
+export const gluActRef = (g: number, act: FfnAct) => (act === 'silu' ? g / (1 + Math.exp(-g)) : act === 'gelu_tanh' ? geluTanh(g) : geluErf(g));
 
 /** h = act(gate) * up from the fused (T, 2*nFf) gate|up rows: SwiGLU (silu) or GeGLU (tanh GELU); `ungated`: h = act(up) of (T, nFf) rows. */
-export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: GluAct = 'silu', ungated = false): Float32Array {
+export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: FfnAct = 'silu', ungated = false): Float32Array {
   const h = new Float32Array(T * nFf);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < nFf; i++) {

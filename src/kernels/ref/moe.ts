@@ -1,7 +1,7 @@
 import type { MoeWeights } from '../../model/host_weights.ts';
 import type { MoeGating, MoeShape } from '../../model/moe_shape.ts';
 import { swigluRef } from './layers.ts';
-import type { GluAct } from '../matmul.ts';
+import type { FfnAct } from '../swiglu.ts';
 import { matmulRef } from './matmul.ts';
 
 /**
@@ -55,7 +55,7 @@ export function moeCombineRef(x0: Float32Array, weights: Float32Array, expertOut
  * router's logits, each expert's SwiGLU FFN (its rows of the stacked gate, up and down), their outputs weighted (times
  * the shape's weightScale) and summed. Every expert is computed for every token (a reference, not a fast path).
  */
-export function moeFfnRef(w: MoeWeights, m: MoeShape, xn: Float32Array, T: number, act: GluAct = 'silu'): Float32Array {
+export function moeFfnRef(w: MoeWeights, m: MoeShape, xn: Float32Array, T: number, act: FfnAct = 'silu'): Float32Array {
   const D = w.router.cols, F = m.nFf;
   const { ids, weights } = moeRouteRef(matmulRef(w.router, xn, T), T, m.experts, m.used, m.normTopk, m.gating, w.bias ?? undefined);
   const gate = matmulRef(w.gate, xn, T), up = matmulRef(w.up, xn, T); // (T, experts * F)
