@@ -118,7 +118,7 @@ export function prepareCrossEncode(query: unknown, documents: unknown, o: Rerank
  * equal): the tokenizers library's longest_first, which leaves the shorter whole where it can and splits `room` in
  * halves, the second's the larger, where both are long.
  */
-export function cutLongestFirst(a: number[], b: number[], room: number): [number[], number[]] {
+function cutLongestFirst(a: number[], b: number[], room: number): [number[], number[]] {
   let [na, nb] = [a.length, b.length];
   while (na + nb > room && na + nb > 0) {
     if (na >= nb) na--;
