@@ -2,9 +2,10 @@
  * Reranking by a decoder (Qwen3-Reranker's recipe, its model card's): each (query, document) pair is wrapped in a fixed
  * prompt asking whether the document meets the query, and scored by the probability of "yes" against "no" at the last
  * position, softmax([logit_no, logit_yes])[1]. The pass's sampler gives it: only the two tokens allowed (the `allowed`
- * mask), their log-probabilities under that mask come back with the pass. Here: the request's checks and prompts; the
- * passes run in Engine.rerank, which shares the prompt's prefix (instruction and query) between documents through the
- * KV cache.
+ * mask), their log-probabilities under that mask come back with the pass. Or by a cross-encoder (a BERT reranker): the
+ * pair as one input, its head's logit over [CLS] through a sigmoid. Here: the requests' checks, prompts and pairs; the
+ * passes run in src/retrieval.ts, the decoder's sharing the prompt's prefix (instruction and query) between documents
+ * through the KV cache.
  */
 import { EmberError } from './errors.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
@@ -54,9 +55,7 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
   embeddingOnly(target.config, 'rerank');
   // llama.cpp's reranker conversion scores with a classifier (cls.output) and may leave out the LM head this recipe reads
   if (target.config.pooling === 'rank') throw new EmberError('UNSUPPORTED', `${target.config.name} is llama.cpp's reranker conversion (pooling_type rank: a classifier head, which emberlm does not read); rerank reads the yes/no logits of the LM head: load the model's Hugging Face folder, or a GGUF converted as a causal LM`);
-  if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
-  if (typeof query !== 'string') bad('the query', 'a string', query);
-  if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
+  checkRequest(query, documents, o);
   if (o.instruction !== undefined && typeof o.instruction !== 'string') bad('instruction', 'a string', o.instruction);
   const signal = signalOption(o.signal);
   const truncate = boolOption('truncate', o.truncate) ?? false;
@@ -92,9 +91,7 @@ export interface CrossEncodeRequest {
  * [SEP] (BOS, the query, its end tokens, the document, its end tokens), each in one pass of at most `onePass` tokens.
  */
 export function prepareCrossEncode(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; onePass: number; config: ModelConfig }): CrossEncodeRequest {
-  if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
-  if (typeof query !== 'string') bad('the query', 'a string', query);
-  if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
+  checkRequest(query, documents, o);
   if (o.instruction !== undefined) bad('instruction', `left out: ${target.config.name} is a cross-encoder, which takes the query and the document alone`, o.instruction);
   if (target.config.tokenTypes < 2) throw new EmberError('BAD_MODEL', `${target.config.name} is a cross-encoder with ${target.config.tokenTypes} token type: a pair's document needs a second`);
   const truncate = boolOption('truncate', o.truncate) ?? false;
@@ -132,6 +129,13 @@ export function crossEncoderScore(cls: Float32Array, head: readonly DenseLayer[]
   const [logit] = applyDense(cls, head);
   if (!Number.isFinite(logit)) throw new EmberError('BAD_MODEL', 'the cross-encoder\'s logit is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
   return 1 / (1 + Math.exp(-logit));
+}
+
+/** The checks every rerank request passes: its options an object, a string query, a non-empty list of string documents. */
+function checkRequest(query: unknown, documents: unknown, o: RerankOptions): asserts query is string {
+  if (typeof o !== 'object' || o === null) bad('the rerank options', 'an object', o);
+  if (typeof query !== 'string') bad('the query', 'a string', query);
+  if (!Array.isArray(documents) || documents.length === 0 || !documents.every((d) => typeof d === 'string')) bad('the documents', 'a non-empty array of strings', documents);
 }
 
 /** The id of `word` as one token of the vocabulary, or UNSUPPORTED: this tokenizer is not a reranker's. */
