@@ -15,6 +15,7 @@ import { bad, boolOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
 import { applyDense, embeddingOnly } from './embed.ts';
 import type { DenseLayer } from './hf/sentence.ts';
+import { NO_SEGMENT_B } from './kernels/layernorm.ts';
 
 export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
@@ -87,25 +88,27 @@ export interface CrossEncodeRequest {
 }
 
 /**
- * Checks the request and makes each pair's tokens as the tokenizer's pair template does: [CLS] query [SEP] document
- * [SEP] (BOS, the query, its end tokens, the document, its end tokens), each in one pass of at most `onePass` tokens.
+ * Checks the request and makes each pair's tokens as the tokenizer's pair template does (BERT's [CLS] query [SEP]
+ * document [SEP], RoBERTa's <s> query </s></s> document </s>; without one: BOS, the query, its end tokens, the document,
+ * its end tokens), each in one pass of at most `onePass` tokens. The document is of token type 1 where the model has
+ * two types (BERT's); RoBERTa's one type serves both.
  */
 export function prepareCrossEncode(query: unknown, documents: unknown, o: RerankOptions, target: { tokenizer: Tokenizer; nCtx: number; onePass: number; config: ModelConfig }): CrossEncodeRequest {
   checkRequest(query, documents, o);
   if (o.instruction !== undefined) bad('instruction', `left out: ${target.config.name} is a cross-encoder, which takes the query and the document alone`, o.instruction);
-  if (target.config.tokenTypes < 2) throw new EmberError('BAD_MODEL', `${target.config.name} is a cross-encoder with ${target.config.tokenTypes} token type: a pair's document needs a second`);
   const truncate = boolOption('truncate', o.truncate) ?? false;
   const tok = target.tokenizer;
-  const bos = tok.addBos && tok.bosId !== null ? [tok.bosId] : [];
+  const wrap = tok.pairWrap ?? { before: tok.addBos && tok.bosId !== null ? [tok.bosId] : [], between: tok.endIds, after: tok.endIds };
+  const specials = wrap.before.length + wrap.between.length + wrap.after.length;
   const q = tok.encode(query, { addBos: false });
   const most = Math.min(target.nCtx, target.onePass);
   const pairs = (documents as string[]).map((doc, i) => {
-    const [a, b] = cutLongestFirst(q, tok.encode(doc, { addBos: false }), truncate ? most - bos.length - 2 * tok.endIds.length : Infinity);
-    const ids = [...bos, ...a, ...tok.endIds, ...b, ...tok.endIds];
+    const [a, b] = cutLongestFirst(q, tok.encode(doc, { addBos: false }), truncate ? most - specials : Infinity);
+    const ids = [...wrap.before, ...a, ...wrap.between, ...b, ...wrap.after];
     if (ids.length > most) {
       throw new EmberError('CONTEXT_OVERFLOW', `documents[${i}] makes a pair of ${ids.length} tokens with the query, past the ${most} this model takes in one pass`, { document: i, tokens: ids.length, nCtx: most });
     }
-    return { ids, segmentB: bos.length + a.length + tok.endIds.length };
+    return { ids, segmentB: target.config.tokenTypes < 2 ? NO_SEGMENT_B : wrap.before.length + a.length + wrap.between.length };
   });
   return { seqs: pairs.map((p) => p.ids), segmentB: pairs.map((p) => p.segmentB), signal: signalOption(o.signal), onProgress: progressOption(o.onProgress) };
 }

@@ -245,7 +245,7 @@ describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_
     }
   });
 
-  it('reads an XLMRobertaFor* checkpoint\'s roberta. names; refuses its sequence classifier and writing a GGUF', async () => {
+  it('reads an XLMRobertaFor* checkpoint\'s roberta. names; refuses a classifier of several labels and writing a GGUF', async () => {
     const dir = await (async () => {
       const d = mkdtempSync(join(tmpdir(), 'emberlm-xlmr-'));
       cpSync(XLMR, d, { recursive: true });
@@ -262,8 +262,8 @@ describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_
       } finally {
         await engine.dispose();
       }
-      editJson(dir, 'config.json', (c) => ({ ...c, architectures: ['XLMRobertaForSequenceClassification'] }));
-      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /XLMRobertaForSequenceClassification is not supported/);
+      editJson(dir, 'config.json', (c) => ({ ...c, architectures: ['XLMRobertaForSequenceClassification'], id2label: { 0: 'a', 1: 'b', 2: 'c' } }));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /XLMRobertaForSequenceClassification of 3 labels is not supported/);
       await expectEmberError(() => hfToGGUFFile(XLMR), 'UNSUPPORTED', /RoBERTa and XLM-R folders are not written to GGUF/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -104,9 +104,30 @@ describe('BERT cross-encoder, other loads', () => {
       cpSync(FOLDER, dir, { recursive: true });
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, id2label: { 0: 'no', 1: 'yes' } }));
-      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /a BertForSequenceClassification of 2 labels is not supported/);
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /BertForSequenceClassification of 2 labels is not supported/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('XLM-RoBERTa cross-encoder (bge-reranker\'s layout: <s> query </s></s> document </s>, one token type)', () => {
+  const XLMR = resolve(import.meta.dirname, 'fixtures/xlm_roberta_reranker');
+  const cases = (JSON.parse(readFileSync(join(XLMR, 'xlm_roberta_reranker.cross_encoder.json'), 'utf8')) as { cases: Case[] }).cases;
+
+  it('pairs by the tokenizer\'s RobertaProcessing template and scores as the model does', async () => {
+    const engine = await Engine.load(XLMR, { gpu: await testGpu(), kvCache: 'f32' });
+    try {
+      expect([engine.config.pooling, engine.config.tokenTypes, engine.config.positionOffset]).toEqual(['rank', 1, 1]);
+      for (const query of [...new Set(cases.map((c) => c.query))]) {
+        const mine = cases.filter((c) => c.query === query);
+        const r = prepareCrossEncode(query, mine.map((c) => c.document), {}, { tokenizer: engine.tokenizer, nCtx: 64, onePass: 64, config: engine.config });
+        expect(r.seqs).toEqual(mine.map((c) => c.ids));
+        const { scores } = await engine.rerank(query, mine.map((c) => c.document));
+        mine.forEach((c, i) => expect(Math.abs(scores[i] - c.score), c.document).toBeLessThan(1e-6));
+      }
+    } finally {
+      await engine.dispose();
     }
   });
 });

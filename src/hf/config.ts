@@ -226,17 +226,20 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 
 export type Bad = (field: string, msg: string) => EmberError;
 
+/** The sequence classifiers read as cross-encoders (their head: a tanh dense layer over the first token, then one logit). */
+const CROSS_ENCODERS = ['BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification'];
+
 /**
- * A cross-encoder (BertForSequenceClassification with one label: ms-marco-MiniLM's) scores a (query, document) pair by
+ * A cross-encoder (a sequence classifier with one label: ms-marco-MiniLM's BERT, bge-reranker's XLM-R) scores a (query, document) pair by
  * its pooler and classifier: a reranker, its pooling 'rank' as llama.cpp names it. Other heads (several labels, masked-LM
  * heads) are not read: such a checkpoint is its encoder.
  */
 function crossEncoder(cfg: Record<string, unknown>, file: string): boolean {
   const archs = cfg.architectures;
   if (!Array.isArray(archs) || typeof archs[0] !== 'string' || !archs[0].endsWith('ForSequenceClassification')) return false;
-  if (archs[0] !== 'BertForSequenceClassification') throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} is not supported (emberlm's cross-encoders are BertForSequenceClassification's)`, { file, field: 'architectures' });
+  if (!CROSS_ENCODERS.includes(archs[0])) throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} is not supported (emberlm's cross-encoders: ${CROSS_ENCODERS.join(', ')})`, { file, field: 'architectures' });
   const labels = isObject(cfg.id2label) ? Object.keys(cfg.id2label).length : typeof cfg.num_labels === 'number' ? cfg.num_labels : 2;
-  if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: a BertForSequenceClassification of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
+  if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
   return true;
 }
 

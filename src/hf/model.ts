@@ -183,6 +183,7 @@ function withEos(tok: Tokenizer, eos: readonly number[]): Tokenizer {
     eosId: tok.eosId ?? eos[0] ?? null,
     addBos: tok.addBos,
     endIds: tok.endIds,
+    pairWrap: tok.pairWrap,
     addSpacePrefix: tok.addSpacePrefix,
     encode: (text, opts) => tok.encode(text, opts),
     tokenBytes: (id) => tok.tokenBytes(id),

@@ -193,16 +193,26 @@ const BERT_TO_GGUF = new Map(BERT_GLOBAL.map(([g, h]) => [h, g] as const));
 const BERT_LAYER_TO_HF = new Map(BERT_LAYER);
 const BERT_LAYER_TO_GGUF = new Map(BERT_LAYER.map(([g, h]) => [h, g] as const));
 
-function bertHfName(gguf: string): string | null {
-  const g = BERT_TO_HF.get(gguf);
+/** RoBERTa's sequence classifier (RobertaClassificationHead): its dense layer and out_proj, over <s>, by the same names. */
+const ROBERTA_HEAD: ReadonlyArray<readonly [string, string]> = [
+  ['cls.weight', 'classifier.dense.weight'],
+  ['cls.bias', 'classifier.dense.bias'],
+  ['cls.output.weight', 'classifier.out_proj.weight'],
+  ['cls.output.bias', 'classifier.out_proj.bias'],
+];
+const ROBERTA_TO_HF = new Map([...BERT_GLOBAL.filter(([g]) => !g.startsWith('cls.')), ...ROBERTA_HEAD]);
+const ROBERTA_TO_GGUF = new Map([...ROBERTA_TO_HF].map(([g, h]) => [h, g] as const));
+
+function bertHfName(gguf: string, roberta: boolean): string | null {
+  const g = (roberta ? ROBERTA_TO_HF : BERT_TO_HF).get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
   const rest = m && BERT_LAYER_TO_HF.get(m[2]);
   return rest ? `encoder.layer.${m[1]}.${rest}` : null;
 }
 
-function bertGgufName(hf: string): string | null {
-  const g = BERT_TO_GGUF.get(hf);
+function bertGgufName(hf: string, roberta: boolean): string | null {
+  const g = (roberta ? ROBERTA_TO_GGUF : BERT_TO_GGUF).get(hf);
   if (g) return g;
   const m = /^encoder\.layer\.(\d+)\.(.+)$/.exec(hf);
   const rest = m && BERT_LAYER_TO_GGUF.get(m[2]);
@@ -237,7 +247,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 }
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
-  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf);
+  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf, modelType !== 'bert');
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
@@ -263,7 +273,7 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
-  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf);
+  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf, modelType !== 'bert');
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);

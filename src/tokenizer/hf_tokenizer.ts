@@ -2,7 +2,7 @@ import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { EmberError } from '../errors.ts';
 import { byteDecode } from './byte_level.ts';
 import { joinTokenBytes } from './join_bytes.ts';
-import type { Tokenizer } from './types.ts';
+import type { PairWrap, Tokenizer } from './types.ts';
 import { END_OF_GENERATION_TEXTS } from './vocab.ts';
 import { withUnicodePreTokenizers } from './unicode_pre_tokenizers.ts';
 
@@ -89,6 +89,7 @@ class HFWrappedTokenizer implements Tokenizer {
   readonly eosId: number | null;
   readonly addBos: boolean;
   readonly endIds: readonly number[];
+  readonly pairWrap?: PairWrap;
   readonly addSpacePrefix: boolean;
   private readonly full: HFTokenizer;
   /** Same tokenizer without the special added tokens, for `parseSpecial: false`; built on first use. */
@@ -129,6 +130,7 @@ class HFWrappedTokenizer implements Tokenizer {
     const addBos = config['add_bos_token'];
     this.addBos = this.bosId !== null && (typeof addBos === 'boolean' ? addBos : wrap.before[0] === this.bosId);
     this.endIds = wrap.after;
+    this.pairWrap = this.pairTemplate();
     const probe = this.full.encode('Once upon a time, 1 2', { add_special_tokens: false }).ids;
     const outside = probe.find((id) => !(id >= 0 && id < this.vocabSize));
     if (probe.length === 0 || outside !== undefined) {
@@ -154,6 +156,17 @@ class HFWrappedTokenizer implements Tokenizer {
     const at = whole.findIndex((_, i) => plain.every((id, j) => whole[i + j] === id));
     if (at < 0) return { before: whole, after: [] };
     return { before: whole.slice(0, at), after: whole.slice(at + plain.length).filter((id) => this.specialIds.has(id)) };
+  }
+
+  /** The pair template's special tokens, found by encoding a pair of one-token texts; undefined where it has none. */
+  private pairTemplate(): PairWrap | undefined {
+    if (!this.json.post_processor) return undefined;
+    const [a] = this.full.encode('a', { add_special_tokens: false }).ids;
+    const [b] = this.full.encode('b', { add_special_tokens: false }).ids;
+    const ids = this.full.encode('a', { text_pair: 'b', add_special_tokens: true }).ids;
+    const [i, j] = [ids.indexOf(a), ids.lastIndexOf(b)];
+    if (a === undefined || b === undefined || i < 0 || j <= i) return undefined;
+    return { before: ids.slice(0, i), between: ids.slice(i + 1, j), after: ids.slice(j + 1) };
   }
 
   encode(text: string, opts: { addBos?: boolean; parseSpecial?: boolean } = {}): number[] {

@@ -1,4 +1,11 @@
 /** Text <-> token ids for one model. Built once at load; every method is synchronous and pure. */
+/** The special tokens of a pair template: before the first text, between the two, after the second. */
+export interface PairWrap {
+  readonly before: readonly number[];
+  readonly between: readonly number[];
+  readonly after: readonly number[];
+}
+
 export interface Tokenizer {
   readonly vocabSize: number;
   /** null when the model has none. */
@@ -12,6 +19,12 @@ export interface Tokenizer {
    * generation never append them.
    */
   readonly endIds: readonly number[];
+  /**
+   * The special tokens a Hugging Face post-processor's pair template puts around and between two texts (a
+   * cross-encoder's query and document: BERT's [CLS] a [SEP] b [SEP], RoBERTa's <s> a </s></s> b </s>); absent where
+   * the tokenizer has no pair template (GGUF's SentencePiece and BPE ones).
+   */
+  readonly pairWrap?: PairWrap;
   /**
    * Whether encoding puts a space ('▁') in front of the text (SentencePiece style). Such tokenizers drop
    * that one leading space again when decoding; `TextStreamer` uses this as its default for `stripLeadingSpace`.
