@@ -38,10 +38,10 @@ const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return ab / Math.sqrt(aa * bb);
 };
 
-/** A copy of the folder, `edit` run on it. */
-function changedCopy(edit: (dir: string) => void | Promise<void>): Promise<string> | string {
+/** A copy of the folder (the BERT fixture's by default), `edit` run on it. */
+function changedCopy(edit: (dir: string) => void | Promise<void>, from = FOLDER): Promise<string> | string {
   const dir = mkdtempSync(join(tmpdir(), 'emberlm-bert-'));
-  cpSync(FOLDER, dir, { recursive: true });
+  cpSync(from, dir, { recursive: true });
   const done = edit(dir);
   return done instanceof Promise ? done.then(() => dir) : dir;
 }
@@ -265,6 +265,38 @@ describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_
       editJson(dir, 'config.json', (c) => ({ ...c, architectures: ['XLMRobertaForSequenceClassification'], id2label: { 0: 'a', 1: 'b', 2: 'c' } }));
       await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /XLMRobertaForSequenceClassification of 3 labels is not supported/);
       await expectEmberError(() => hfToGGUFFile(XLMR), 'UNSUPPORTED', /RoBERTa and XLM-R folders are not written to GGUF/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DistilBERT folder (msmarco-distilbert\'s layout: its own names and config keys, no token types)', () => {
+  const DISTIL = resolve(import.meta.dirname, 'fixtures/distilbert');
+  const distil = JSON.parse(readFileSync(join(DISTIL, 'distilbert.sentence_transformers.json'), 'utf8')) as { cases: { text: string; ids: number[]; embedding: number[] }[] };
+
+  it('embeds as sentence-transformers does, from its folder and from its GGUF (bert, no token_types)', async () => {
+    const file = await hfToGGUFFile(DISTIL);
+    expect(file.tensors.some((t) => t.name === 'token_types.weight')).toBe(false);
+    for (const input of [DISTIL, writeGGUF(file)]) {
+      const engine = await Engine.load(input, { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        expect([engine.config.arch, engine.config.tokenTypes, engine.config.nEmbd, engine.config.nFf]).toEqual(['bert', 0, 64, 128]);
+        const r = await engine.embed(distil.cases.map((c) => c.text));
+        for (const [i, c] of distil.cases.entries()) {
+          expect([...engine.tokenize(c.text), ...engine.tokenizer.endIds], c.text).toEqual(c.ids);
+          expect(maxDiff(r.embeddings[i], c.embedding), c.text).toBeLessThan(1e-5);
+        }
+      } finally {
+        await engine.dispose();
+      }
+    }
+  });
+
+  it('refuses sinusoidal positions', async () => {
+    const dir = await changedCopy((d) => editJson(d, 'config.json', (c) => ({ ...c, sinusoidal_pos_embds: true })), DISTIL);
+    try {
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /sinusoidal_pos_embds true is not supported/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -14,7 +14,7 @@ export const HF_MODEL_TYPES = {
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
-  bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel',
+  bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -32,10 +32,11 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
   bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
   roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
+  distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
-export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.' };
+export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -50,7 +51,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -64,7 +65,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : json;
+  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : modelType === 'distilbert' ? distilbertConfig(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
   const has = (field: string) => cfg[field] !== undefined && cfg[field] !== null;
@@ -99,7 +100,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (modelType === 'olmoe' && has('clip_qkv')) throw new EmberError('UNSUPPORTED', `${file}: clip_qkv ${printableJson(cfg.clip_qkv)} (q, k and v clamped) is not supported`, { file, field: 'clip_qkv' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   const bert = modelType in BERT_TYPES;
-  const roberta = bert && modelType !== 'bert';
+  const roberta = modelType === 'roberta' || modelType === 'xlm-roberta';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
   const positionOffset = roberta ? num('pad_token_id', 1) + 1 : 0;
   if (bert) checkBert(cfg, file, flag);
@@ -177,7 +178,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     // BERT: no RoPE (learned positions), biases everywhere, no LM head read (BertModel has none)
     ...(bert ? {
       preNorms: false, postLayerNorms: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
-      qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: posInt('type_vocab_size', 2),
+      qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
       positionOffset, contextTrain: contextTrain - positionOffset,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
@@ -241,6 +242,16 @@ function crossEncoder(cfg: Record<string, unknown>, file: string): boolean {
   const labels = isObject(cfg.id2label) ? Object.keys(cfg.id2label).length : typeof cfg.num_labels === 'number' ? cfg.num_labels : 2;
   if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
   return true;
+}
+
+/**
+ * DistilBERT's config.json in BERT's keys (transformers maps them alike: dim is hidden_size, ...): no token types, its
+ * LayerNorms' epsilon fixed at 1e-12. Sinusoidal positions are refused.
+ */
+function distilbertConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  if (json.sinusoidal_pos_embds === true) throw new EmberError('UNSUPPORTED', `${file}: sinusoidal_pos_embds true is not supported (emberlm reads learned positions)`, { file, field: 'sinusoidal_pos_embds' });
+  const { dim, n_heads, n_layers, hidden_dim, activation, ...rest } = json;
+  return { ...rest, hidden_size: dim, num_attention_heads: n_heads, num_hidden_layers: n_layers, intermediate_size: hidden_dim, hidden_act: activation, type_vocab_size: 0, layer_norm_eps: 1e-12 };
 }
 
 /** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */

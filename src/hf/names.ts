@@ -189,9 +189,6 @@ const BERT_LAYER: ReadonlyArray<readonly [string, string]> = [
   ] as const),
 ];
 const BERT_TO_HF = new Map(BERT_GLOBAL);
-const BERT_TO_GGUF = new Map(BERT_GLOBAL.map(([g, h]) => [h, g] as const));
-const BERT_LAYER_TO_HF = new Map(BERT_LAYER);
-const BERT_LAYER_TO_GGUF = new Map(BERT_LAYER.map(([g, h]) => [h, g] as const));
 
 /** RoBERTa's sequence classifier (RobertaClassificationHead): its dense layer and out_proj, over <s>, by the same names. */
 const ROBERTA_HEAD: ReadonlyArray<readonly [string, string]> = [
@@ -201,22 +198,52 @@ const ROBERTA_HEAD: ReadonlyArray<readonly [string, string]> = [
   ['cls.output.bias', 'classifier.out_proj.bias'],
 ];
 const ROBERTA_TO_HF = new Map([...BERT_GLOBAL.filter(([g]) => !g.startsWith('cls.')), ...ROBERTA_HEAD]);
-const ROBERTA_TO_GGUF = new Map([...ROBERTA_TO_HF].map(([g, h]) => [h, g] as const));
 
-function bertHfName(gguf: string, roberta: boolean): string | null {
-  const g = (roberta ? ROBERTA_TO_HF : BERT_TO_HF).get(gguf);
+/** DistilBERT: BERT's embeddings (no token types) and `transformer.layer.N.*` by its own names. */
+const DISTILBERT_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', 'bias'] as const).flatMap((p) => [
+  [`attn_q.${p}`, `attention.q_lin.${p}`],
+  [`attn_k.${p}`, `attention.k_lin.${p}`],
+  [`attn_v.${p}`, `attention.v_lin.${p}`],
+  [`attn_output.${p}`, `attention.out_lin.${p}`],
+  [`attn_output_norm.${p}`, `sa_layer_norm.${p}`],
+  [`ffn_up.${p}`, `ffn.lin1.${p}`],
+  [`ffn_down.${p}`, `ffn.lin2.${p}`],
+  [`layer_output_norm.${p}`, `output_layer_norm.${p}`],
+] as const);
+
+/** A BERT-layout model_type's names both ways: its global tensors, its layers' prefix and their names. */
+interface BertLayout {
+  readonly toHf: ReadonlyMap<string, string>;
+  readonly toGguf: ReadonlyMap<string, string>;
+  readonly layers: string;
+  readonly layerToHf: ReadonlyMap<string, string>;
+  readonly layerToGguf: ReadonlyMap<string, string>;
+}
+const bertLayout = (global: ReadonlyMap<string, string>, layers: string, layer: ReadonlyArray<readonly [string, string]>): BertLayout => ({
+  toHf: global, toGguf: new Map([...global].map(([g, h]) => [h, g] as const)), layers,
+  layerToHf: new Map(layer), layerToGguf: new Map(layer.map(([g, h]) => [h, g] as const)),
+});
+const BERT_LAYOUT = bertLayout(BERT_TO_HF, 'encoder.layer', BERT_LAYER);
+const ROBERTA_LAYOUT = bertLayout(ROBERTA_TO_HF, 'encoder.layer', BERT_LAYER);
+const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT_LAYER);
+const layoutOf = (t: HFModelType): BertLayout => (t === 'distilbert' ? DISTILBERT_LAYOUT : t === 'bert' ? BERT_LAYOUT : ROBERTA_LAYOUT);
+
+function bertHfName(gguf: string, t: HFModelType): string | null {
+  const l = layoutOf(t);
+  const g = l.toHf.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
-  const rest = m && BERT_LAYER_TO_HF.get(m[2]);
-  return rest ? `encoder.layer.${m[1]}.${rest}` : null;
+  const rest = m && l.layerToHf.get(m[2]);
+  return rest ? `${l.layers}.${m[1]}.${rest}` : null;
 }
 
-function bertGgufName(hf: string, roberta: boolean): string | null {
-  const g = (roberta ? ROBERTA_TO_GGUF : BERT_TO_GGUF).get(hf);
+function bertGgufName(hf: string, t: HFModelType): string | null {
+  const l = layoutOf(t);
+  const g = l.toGguf.get(hf);
   if (g) return g;
-  const m = /^encoder\.layer\.(\d+)\.(.+)$/.exec(hf);
-  const rest = m && BERT_LAYER_TO_GGUF.get(m[2]);
-  return rest ? `blk.${m[1]}.${rest}` : null;
+  const m = /^(.+)\.(\d+)\.(.+)$/.exec(hf);
+  const rest = m && m[1] === l.layers ? l.layerToGguf.get(m[3]) : undefined;
+  return rest ? `blk.${m![2]}.${rest}` : null;
 }
 
 type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe';
@@ -247,7 +274,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 }
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
-  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf, modelType !== 'bert');
+  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf, modelType);
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
@@ -273,7 +300,7 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
-  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf, modelType !== 'bert');
+  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf, modelType);
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);
@@ -383,7 +410,7 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
     { name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] },
-    { name: 'token_types.weight', shape: [c.tokenTypes, D] },
+    ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT has none)
     ...norm('token_embd_norm'),
     // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit
     ...(c.pooling === 'rank' ? [...both('cls', D, D), ...both('cls.output', 1, D)] : []),
