@@ -347,8 +347,8 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     if (c.positionOffset > 0) throw new EmberError('UNSUPPORTED', `${dir}: RoBERTa and XLM-R folders are not written to GGUF here (llama.cpp reads their SentencePiece vocabulary as t5's)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
-    const implied = arch === 'granitehybrid' ? hf.config.layerRope.map(() => hf.config.layerRope[0]) : ggufLayerRope(arch, hf.config.nLayer);
-    if (hf.config.layerRope.some((r, l) => r !== implied[l])) {
+    const implied = arch === 'granitehybrid' ? c.layerRope.map(() => c.layerRope[0]) : ggufLayerRope(arch, c.nLayer);
+    if (c.layerRope.some((r, l) => r !== implied[l])) {
       throw new EmberError('UNSUPPORTED', `${dir}: no_rope_layers other than every 4th layer cannot be written to GGUF (llama.cpp's smollm3 reads no such key)`);
     }
     const tj = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Json;
@@ -356,9 +356,9 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     const cj = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Json;
     const metadata: Array<[string, MetaValue]> = [
       ['general.architecture', meta.str(arch)],
-      ['general.name', meta.str(hf.config.name)],
+      ['general.name', meta.str(c.name)],
       ['general.file_type', meta.u32(0)],
-      ...hparams(withMupFolded(hf.config), arch, { ...cj, ...(cj.text_config as Json | undefined) }),
+      ...hparams(withMupFolded(c), arch, { ...cj, ...(cj.text_config as Json | undefined) }),
       ...tokenizerMeta(tj, tc, hf),
     ];
     // EmbeddingGemma: its pooling, and its sentence-transformers Dense layers as llama.cpp names them

@@ -12,6 +12,7 @@ import { Engine } from '../src/engine.ts';
 import { embeddingFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { cosine, maxDiff } from './helpers/vectors.ts';
 import { hfToGGUF, hfToGGUFFile } from '../models/hf_to_gguf.ts';
 import { meta, writeGGUF } from '../src/gguf/writer.ts';
 
@@ -20,17 +21,6 @@ const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/qw
 const texts = oracle.prompts.map((p) => p.text);
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i] * b[i], aa + a[i] * a[i], bb + b[i] * b[i]];
-  return ab / Math.sqrt(aa * bb);
-};
 
 describe.each(VARIANTS)('Qwen3-Embedding-shaped folder (%s device)', (variant) => {
   let engine: Engine;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { cosine, maxDiff } from './helpers/vectors.ts';
 import { hfToGGUFFile } from '../models/hf_to_gguf.ts';
 import { writeGGUF } from '../src/gguf/writer.ts';
 import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
@@ -25,18 +26,7 @@ const oracle = JSON.parse(readFileSync(join(FOLDER, 'bert.sentence_transformers.
 const texts = oracle.cases.map((c) => c.text);
 const D = oracle.dim;
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 const normalized = (v: readonly number[]) => v.map((x) => x / Math.hypot(...v));
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) [ab, aa, bb] = [ab + a[i] * b[i], aa + a[i] * a[i], bb + b[i] * b[i]];
-  return ab / Math.sqrt(aa * bb);
-};
 
 /** A copy of the folder (the BERT fixture's by default), `edit` run on it. */
 function changedCopy(edit: (dir: string) => void | Promise<void>, from = FOLDER): Promise<string> | string {

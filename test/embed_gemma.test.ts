@@ -13,6 +13,7 @@ import { Engine } from '../src/engine.ts';
 import { embeddingGemmaFolder } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { maxDiff } from './helpers/vectors.ts';
 import { hfToGGUF } from '../models/hf_to_gguf.ts';
 import { readSafetensors, readTensorBytes, tensorToF32 } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
@@ -23,12 +24,6 @@ const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/em
 const texts = oracle.prompts.map((p) => p.text);
 const QUERY = 'task: search result | query: ';
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe.each(VARIANTS)('EmbeddingGemma-shaped folder (%s device)', (variant) => {
   let engine: Engine;

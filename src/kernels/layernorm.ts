@@ -14,7 +14,7 @@ export const LAYERNORM_PARAMS = new UniformLayout('Params', [
 ] as const);
 export const LAYERNORM_SOURCE = source;
 
-/** The `positions` entry point's per-pass uniform: where a pair's second segment starts (writeSegment). */
+/** The `positions` entry point's per-pass uniform: where a pair's second segment starts (segmentValues, written with each pass's Step). */
 export const SEGMENT = new UniformLayout('Segment', [['b', 'u32'], ['pad0', 'u32'], ['pad1', 'u32'], ['pad2', 'u32']] as const);
 /** Segment.b of a pass with no second segment: every token is of type 0. */
 export const NO_SEGMENT_B = 0xffffffff;

@@ -149,9 +149,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const positionsNorm = async () => {
     const P = c.contextTrain, skip = c.positionOffset * D; // (RoBERTa's first rows are never read)
     const positions = (await f.vector('position_embd.weight', skip + P * D, [c.positionOffset + P, D])).subarray(skip);
-    // (DistilBERT has no token types: its table the positions alone)
+    // (DistilBERT has no token types: a row of zeros stands for type 0's)
     const types = c.tokenTypes > 0 ? await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]) : new Float32Array(D);
-    const table = new Float32Array(Math.min(Math.max(c.tokenTypes, 1), 2) * P * D).map((_, i) => positions[i % (P * D)] + types[Math.floor(i / (P * D)) * D + (i % D)]);
+    const rows = Math.min(types.length / D, 2); // type 0's, and type 1's where a pair's document has it
+    const table = new Float32Array(rows * P * D);
+    for (let t = 0; t < rows; t++) for (let i = 0; i < P * D; i++) table[t * P * D + i] = positions[i] + types[t * D + (i % D)];
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
     const add = { table: upload('position_embd', table), positions: P, segment: segment! };
     return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
