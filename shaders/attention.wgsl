@@ -384,3 +384,43 @@ fn merge(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid:
   for (var u = 1u; u < ksub; u++) { a += sh_merge[u * MAXD4 + d4]; }
   out[h * hd4 + d4] = a * (1.0 / l_all);
 }
+
+// Several inputs in one pass (embeddings: src/model/forward.ts's PassInput): token t attends only within its own input,
+// pass tokens [inputs[t].x, inputs[t].y). main_inputs, prefill_dims_inputs and prefill_flat_inputs are main,
+// prefill_dims and prefill_flat with that bound; entry points of their own, written after the others, so that those
+// keep their text (a change there would miss lavapipe's shader cache for every attention pipeline).
+@group(0) @binding(10) var<storage, read> inputs: array<vec4<u32>>; // (T): its input's first token, one past its last, token type, 0
+
+// first_key and key_end for token t (at key count n_keys), kept within its input.
+fn input_first(n_keys: u32, t: u32) -> u32 {
+  return max(first_key(n_keys), step.pos + inputs[t].x);
+}
+
+fn input_end(n_keys: u32, t: u32) -> u32 {
+  return min(key_end(n_keys), step.pos + inputs[t].y);
+}
+
+@compute @workgroup_size(WG)
+fn main_inputs(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t0 = wg.y * TQ;
+  if (t0 >= step.n_tokens) { return; }
+  let n_t = min(TQ, step.n_tokens - t0);
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var i = lid; i < NQ * MAXD4; i += WG) {
+    let qi = i / MAXD4;
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u);
+    sh_q[i] = qkv4(t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim, i % MAXD4) * p.scale;
+  }
+  var span: Span;
+  for (var qi = 0u; qi < NQ; qi++) {
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u);
+    span.lo[qi] = input_first(step.pos + t + 1u, t);
+    span.hi[qi] = input_end(step.pos + t + 1u, t);
+  }
+  workgroupBarrier();
+  init_state();
+  let t1 = t0 + n_t - 1u; // (the bounds grow with t: the workgroup's keys are its first token's start to its last's end)
+  attend(input_first(step.pos + t0 + 1u, t0), input_end(step.pos + t1 + 1u, t1), kvh, lid, &span);
+  for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
+}

@@ -238,3 +238,26 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
   }
   store_state4();
 }
+
+// prefill_dims within each token's input (shaders/attention.wgsl's `inputs`).
+@compute @workgroup_size(WG)
+fn prefill_dims_inputs(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t0 = wg.y * TQ;
+  if (t0 >= step.n_tokens) { return; }
+  let n_t = min(TQ, step.n_tokens - t0);
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var qi = 0u; qi < NQ; qi++) {
+    let t = min(t0 + qi / GROUP, step.n_tokens - 1u);
+    for (var i = 0u; i < d4_count(); i++) {
+      let d4 = lid + i * WG;
+      let q = qkv4(t * row_len + (kvh * GROUP + qi % GROUP) * p.head_dim, min(d4, MAXD4 - 1u)) * p.scale;
+      q_own[qi * MAXD4 + i] = select(vec4<f32>(0.0), q, d4 < MAXD4);
+    }
+    q_lo[qi / 4u][qi % 4u] = input_first(step.pos + t + 1u, t);
+    q_hi[qi / 4u][qi % 4u] = input_end(step.pos + t + 1u, t);
+  }
+  let t1 = t0 + n_t - 1u;
+  attend_dims(input_first(step.pos + t0 + 1u, t0), input_end(step.pos + t1 + 1u, t1), kvh, lid);
+  for (var qi = 0u; qi < GROUP * n_t; qi++) { write_out(qi, t0 + qi / GROUP, kvh, lid); }
+}

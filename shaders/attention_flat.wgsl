@@ -217,3 +217,20 @@ fn prefill_flat(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let n_keys = step.pos + t + 1u; // keys 0..pos+t (causal)
   for (var q0 = 0u; q0 < GROUP; q0 += 4u) { write_flat(attend_flat(first_key(n_keys), key_end(n_keys), kvh, lid, q0), q0, t, kvh, lid); }
 }
+
+// prefill_flat within each token's input (shaders/attention.wgsl's `inputs`).
+@compute @workgroup_size(FW)
+fn prefill_flat_inputs(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let kvh = wg.x;
+  let t = wg.y;
+  if (t >= step.n_tokens) { return; }
+  let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
+  for (var i = lid; i < GROUP * MAXD4; i += FW) {
+    sh_q[i] = qkv4(t * row_len + (kvh * GROUP + i / MAXD4) * p.head_dim, i % MAXD4) * p.scale;
+  }
+  workgroupBarrier();
+  let n_keys = step.pos + t + 1u;
+  let first = input_first(n_keys, t);
+  let end = input_end(n_keys, t);
+  for (var q0 = 0u; q0 < GROUP; q0 += 4u) { write_flat(attend_flat(first, end, kvh, lid, q0), q0, t, kvh, lid); }
+}

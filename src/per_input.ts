@@ -29,12 +29,15 @@ export interface InputTurns {
 }
 
 /**
- * Runs `one` on each sequence in its own turn; `one` gives null where `stop` ended its passes. An abort or a dispose
- * before or between inputs is ABORTED with `details.done`; a lost device or another failure says what was done.
+ * Runs `run` on each batch of sequences in its own turn: the batch from sequence `from` is `batchSize(from)` of them
+ * (default one; asked as each begins, so it may follow the passes measured so far), and `run` gives a result for each,
+ * or null where `stop` ended its passes. An abort or a dispose before or between batches is ABORTED with
+ * `details.done`; a lost device or another failure says what was done.
  */
 export async function runInputs<T>(
   e: InputTurns, doing: string, seqs: readonly number[][], o: InputOptions,
-  one: (seq: number[], stop: () => boolean, index: number) => Promise<T | null>,
+  run: (batch: number[][], stop: () => boolean, from: number) => Promise<T[] | null>,
+  batchSize: (from: number) => number = () => 1,
 ): Promise<T[]> {
   const { signal, onProgress } = o;
   const me = { contended: () => {} };
@@ -44,13 +47,14 @@ export async function runInputs<T>(
   const stop = () => !!signal?.aborted || e.disposed();
   const stopped = () => new EmberError('ABORTED', `${doing} was aborted after ${out.length} of ${seqs.length} inputs`, { done: out.length });
   try {
-    for (const [i, seq] of seqs.entries()) {
+    while (out.length < seqs.length) {
       if (stop() || !(await e.scheduler.acquire(me)) || stop()) throw stopped();
       try {
         checkLost(e.gpu());
-        const v = await one(seq, stop, i);
+        const from = out.length;
+        const v = await run(seqs.slice(from, from + batchSize(from)), stop, from);
         if (v === null) throw stopped();
-        out.push(v);
+        out.push(...v);
         onProgress?.(out.length, seqs.length);
       } finally {
         e.scheduler.release(me);
@@ -62,6 +66,13 @@ export async function runInputs<T>(
     signal?.removeEventListener('abort', leave);
   }
   return out;
+}
+
+/** How many sequences from `from` on hold at most `cap` tokens together: at least one (a longer one alone). */
+export function fitting(seqs: readonly number[][], from: number, cap: number): number {
+  let n = 1;
+  for (let tokens = seqs[from].length; from + n < seqs.length && tokens + seqs[from + n].length <= cap; n++) tokens += seqs[from + n].length;
+  return n;
 }
 
 /** The tokens of every sequence together (a result's promptTokens). */

@@ -13,7 +13,7 @@ export class PrefillPasses {
    * passMs: GPU time one pass aims at; Infinity: passes of maxBatch tokens. minPassTokens: the fewest tokens a
    * tuned pass takes (the engine's `tuning`, shared).
    */
-  constructor(private readonly tuning: { readonly passMs: number; readonly minPassTokens: number }) {}
+  constructor(private readonly tuning: { readonly passMs: number; readonly minPassTokens: number; readonly batchInputs: boolean }) {}
 
   /**
    * Makes m's KV cache hold `seq`: only the part after the prefix the cache already holds runs (at least
@@ -56,6 +56,12 @@ export class PrefillPasses {
       running = step;
       p += n;
     }
+  }
+
+  /** The tokens a pass of several inputs may hold: what a tuned pass takes (maxBatch where passes are not timed; 1: one input a pass). */
+  batchTokens(m: Model): number {
+    if (!this.tuning.batchInputs) return 1;
+    return Number.isFinite(this.tuning.passMs) ? this.passTokens : m.maxBatch;
   }
 
   /**

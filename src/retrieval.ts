@@ -9,7 +9,7 @@ import type { Tokenizer } from './tokenizer/index.ts';
 import type { DenseLayer } from './hf/sentence.ts';
 import { embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
 import { crossEncoderScore, prepareCrossEncode, prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
-import { runInputs, tokenCount, type InputTurns } from './per_input.ts';
+import { fitting, runInputs, tokenCount, type InputTurns } from './per_input.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { GREEDY } from './sampling.ts';
 
@@ -28,11 +28,13 @@ export interface Retrieval {
 export async function embedInputs(e: Retrieval, input: unknown, opts: EmbedOptions): Promise<EmbeddingResult> {
   if (e.recipe instanceof EmberError) throw e.recipe;
   const r = prepareEmbed(input, opts, embedTarget(e.model, e.tokenizer, e.recipe));
-  const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, async (seq, stop) => {
-    const { step } = await e.passes.advance(e.model, seq, { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
+  const run = async (batch: number[][], stop: () => boolean) => {
+    if (batch.length > 1) return (await batchRows(e, batch, [], stop))?.map((rows) => pool(rows, e.model.config.nEmbd, r)) ?? null;
+    const { step } = await e.passes.advance(e.model, batch[0], { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
     await step?.wait();
-    return step && pool(await step.hidden!(), e.model.config.nEmbd, r);
-  });
+    return step && [pool(await step.hidden!(), e.model.config.nEmbd, r)];
+  };
+  const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, run, r.onePass ? batchSize(e, r.seqs) : undefined);
   return { embeddings, promptTokens: tokenCount(r.seqs) };
 }
 
@@ -40,23 +42,43 @@ export async function rerankPairs(e: Retrieval, query: unknown, documents: unkno
   if (e.rankHead) return crossEncode(e, e.rankHead, query, documents, opts);
   const m = e.model;
   const r = prepareRerank(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, config: m.config });
-  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async (seq, stop) => {
+  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async ([seq], stop) => {
     writeAllowed(m.gpu, m.sampler, r.allowed);
     const { step } = await e.passes.advance(m, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
     await step?.wait();
-    return step && yesProbability(await step.logprobs!(), r.yes);
+    return step && [yesProbability(await step.logprobs!(), r.yes)];
   });
   return { scores, promptTokens: tokenCount(r.seqs) };
 }
 
-/** A cross-encoder's rerank: each pair in one pass (its document of token type 1), its [CLS] row through the head. */
+/** A cross-encoder's rerank: each pair in one pass (its document of token type 1), or several pairs a pass; its [CLS] row through the head. */
 async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unknown, documents: unknown, opts: RerankOptions): Promise<RerankResult> {
   const m = e.model;
   const r = prepareCrossEncode(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, onePass: m.maxBatch, config: m.config });
-  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async (seq, stop, i) => {
-    const { step } = await e.passes.advance(m, seq, { ...GREEDY, head: 'hidden', segmentB: r.segmentB[i] }, 0, false, stop, false, true);
+  const run = async (batch: number[][], stop: () => boolean, from: number) => {
+    if (batch.length > 1) return (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, head)) ?? null;
+    const { step } = await e.passes.advance(m, batch[0], { ...GREEDY, head: 'hidden', segmentB: r.segmentB[from] }, 0, false, stop, false, true);
     await step?.wait();
-    return step && crossEncoderScore(await step.hidden!(), head);
-  });
+    return step && [crossEncoderScore(await step.hidden!(), head)];
+  };
+  const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, run, batchSize(e, r.seqs));
   return { scores, promptTokens: tokenCount(r.seqs) };
+}
+
+/**
+ * Where the model runs several inputs a pass (Model.batched), how many from `from` on go in one: as many as fit the
+ * tokens a tuned prefill pass takes (so a Stop still waits for about one pass), asked as each batch begins.
+ */
+const batchSize = (e: Retrieval, seqs: readonly number[][]) => (e.model.batched ? (from: number) => fitting(seqs, from, e.passes.batchTokens(e.model)) : undefined);
+
+/** Runs `batch` in one pass, its inputs side by side (the second segment of input i from segmentB[i] on): each one's final rows. */
+async function batchRows(e: Retrieval, batch: number[][], segmentB: readonly number[], stop: () => boolean): Promise<Float32Array[] | null> {
+  const inputs = batch.map((seq, i) => ({ length: seq.length, segmentB: segmentB[i] }));
+  const { step } = await e.passes.advance(e.model, batch.flat(), { ...GREEDY, head: 'hidden', inputs }, 0, false, stop, false, true);
+  await step?.wait();
+  if (!step) return null;
+  const rows = await step.hidden!();
+  const width = e.model.config.nEmbd;
+  let start = 0;
+  return batch.map((seq) => rows.subarray(width * start, width * (start += seq.length)));
 }

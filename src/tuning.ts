@@ -24,12 +24,15 @@ function checked(name: string, v: unknown, ok: (n: number) => boolean, expected:
  * one's sample on the GPU, so the next is submitted while one runs; 1 waits for each id before the next.
  * 3 where readbacks are paced (waitSpins): a readback that wakes late then finds the GPU still busy
  * (lavapipe, SmolLM2-135M Q8_0: GPU idle 0.15-0.9 ms per token with 3, 2.2-14 with 2, same run).
+ * batchInputs: embed and rerank run several inputs side by side in a pass of up to a tuned pass's tokens, where the
+ * model can (Model.batched); false: one input a pass.
  */
 export class EngineTuning {
   #passMs = 100;
   #minPassTokens = 8;
   #runAheadMs = 1000;
   #decodeAhead = 2;
+  #batchInputs = true;
 
   /** GPU time a prefill pass aims at, ms; Infinity: passes of maxBatch tokens. */
   get passMs(): number {
@@ -61,5 +64,14 @@ export class EngineTuning {
   }
   set decodeAhead(v: number) {
     this.#decodeAhead = checked('decodeAhead', v, (n) => Number.isInteger(n) && n >= 1 && n <= READBACK_RING, `an integer in 1..${READBACK_RING}`);
+  }
+
+  /** Several embed or rerank inputs a pass, where the model runs them (false: one a pass). */
+  get batchInputs(): boolean {
+    return this.#batchInputs;
+  }
+  set batchInputs(v: boolean) {
+    if (typeof v !== 'boolean') bad('tuning.batchInputs', 'true or false', v);
+    this.#batchInputs = v;
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer, writeBuffer } from '../src/gpu/buffers.ts';
 import { buildLayernorm, SEGMENT, segmentValues } from '../src/kernels/layernorm.ts';
 import { encodeDispatches } from '../src/kernels/dispatch.ts';
+import { packInputs } from '../src/model/pass_inputs.ts';
 import { layernormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
@@ -37,4 +38,34 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     expect(worstRatio(gotPos, layernormRef(sum(table, rowOf), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
+
+  // Several inputs in one pass: each token at its position in its own input, of the type its input's segment gives it.
+  it.each([[[3], 16], [[2, 5, 1], 64], [[4, 4], 384]])('inputs %j dim=%i: positions_inputs matches the CPU reference', async (lengths, dim) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim + lengths.length);
+    const inputs = lengths.map((length, i) => ({ length, ...(i % 2 === 1 ? { segmentB: 1 } : {}) }));
+    const T = lengths.reduce((s, n) => s + n, 0);
+    const P = Math.max(...lengths);
+    const x = randn(r, T * dim, 3).map((v) => v + 2);
+    const table = randn(r, 2 * P * dim, 0.5);
+    const w = randn(r, dim), b = randn(r, dim);
+    const packed = packInputs(inputs);
+    const y = alloc.storage('y', x.byteLength);
+    const add = { table: alloc.upload('table', table), positions: P, inputs: alloc.upload('inputs', packed) };
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), add, y });
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [d], T);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const rowOf = (t: number) => packed[4 * t + 2] * P + t - packed[4 * t]; // its type's rows, at its place in its input
+    const want = layernormRef(x.map((v, i) => v + table[rowOf(Math.floor(i / dim)) * dim + (i % dim)]), w, b, dim, 1e-12);
+    expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+});
+
+it('packInputs: each token\'s input bounds in the pass and its token type', () => {
+  expect(Array.from(packInputs([{ length: 2 }, { length: 3, segmentB: 2 }]))).toEqual([0, 2, 0, 0, 0, 2, 0, 0, 2, 5, 0, 0, 2, 5, 0, 0, 2, 5, 1, 0]);
 });

@@ -16,6 +16,7 @@ import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/k
 import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { packInputs } from '../src/model/pass_inputs.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
 /** Each case compiles the pipelines of every K/V type (lavapipe, a loaded machine: minutes). */
@@ -148,14 +149,22 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [3, 1, 4, 0, 40, 0, 512, 0, 0, 1],
     [9, 3, 64, 0, 70, 0, 512, 0, 32, 1],
     [2, 1, 256, 0, 20, 5, 512, 0, 0, 1],
-  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi) => {
+    // several inputs in one pass (the *_inputs entry points): each token's keys within its own input
+    [4, 2, 8, 0, 5, 0, 512, 0, 0, 1, [1, 1, 2, 1]], // 2 tokens a workgroup, across inputs
+    [4, 2, 16, 0, 20, 0, 512, 0, 0, 1, [3, 7, 1, 9]],
+    [4, 2, 16, 0, 30, 6, 512, 0, 0, 1, [10, 15, 5]], // windows inside the inputs
+    [3, 1, 4, 0, 40, 0, 512, 0, 0, 0, [13, 27]], // causal within each input
+    [9, 3, 64, 0, 70, 0, 512, 0, 32, 1, [20, 30, 20]], // past one tile of keys
+    [2, 1, 256, 0, 20, 5, 512, 0, 0, 1, [5, 15]],
+  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i inputs=%j', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths?: number[]) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
     const r = rng(headDim * 7 + pos);
     const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
-    const o = { scale, window, cacheLen: ring, softcap, bidirectional: bi === 1 };
+    const inputs = lengths?.map((length) => ({ length }));
+    const o = { scale, window, cacheLen: ring, softcap, bidirectional: bi === 1, inputs };
     // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
     // and prefill_flat (as decode_flat: subgroups of 4 or more).
     const modes = [
@@ -171,8 +180,9 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
       const d = await buildAttention(gpu, alloc, {
         nHead, nKv, headDim, ...o, kvType, kv, rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
         step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, prefillDims, flat, keyBlocks,
+        inputs: inputs && alloc.upload('inputs', packInputs(inputs)),
       });
-      run(gpu, [d.prefill], T);
+      run(gpu, [inputs ? d.prefillInputs! : d.prefill], T);
       const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
       // prefill_dims and prefill_flat sum a score's partial dots over lanes (decode_dims' order and tolerance).
       const [atol, rtol] = mode === 'keys' ? [1e-5, 1e-4] : [1e-4, 1e-3];

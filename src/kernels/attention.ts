@@ -231,11 +231,18 @@ export interface AttentionArgs extends KvCacheArgs {
    * `decodeQ8` says whether it does.
    */
   outQ8?: { codes: GPUBuffer; scales: GPUBuffer };
+  /**
+   * Where a pass of several inputs says which each token is of ((T) vec4<u32>: its input's first token, one past its
+   * last, ...: src/model/forward.ts); given, `prefillInputs` attends within each token's input.
+   */
+  inputs?: GPUBuffer;
 }
 
 export interface AttentionDispatches {
   /** Attention of a prefill pass, after buildRope's dispatch. */
   prefill: Dispatch;
+  /** The same for a pass of several inputs (AttentionArgs.inputs), each token attending within its own. */
+  prefillInputs?: Dispatch;
   /**
    * A decode step: RoPE, K/V write and attention per (kv head, split); with more than one split, partial states
    * and then the merge per query head.
@@ -289,10 +296,11 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     throw new EmberError('UNSUPPORTED', `attention: decode_wide takes heads of at most ${4 * WIDE_WG} dimensions whose ${group} queries fit the device's ${limit} bytes of workgroup memory`);
   }
   if (a.nSplit > MERGE_WG) throw new EmberError('UNSUPPORTED', `attention: decode merges at most ${MERGE_WG} splits, not ${a.nSplit}`);
-  type Entry = 'main' | 'prefill_dims' | 'prefill_flat' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
-  const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry === 'prefill_flat';
+  type Prefill = 'main' | 'prefill_dims' | 'prefill_flat';
+  type Entry = Prefill | `${Prefill}_inputs` | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
+  const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry.startsWith('prefill_flat');
   const isWide = (entry: Entry) => entry === 'decode_wide';
-  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry === 'prefill_dims' || isFlat(entry);
+  const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry.startsWith('prefill_dims') || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
     const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : wg;
     const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : '';
@@ -301,7 +309,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: (entry === 'prefill_dims' ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
+      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: (entry.startsWith('prefill_dims') ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -310,7 +318,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
         temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, bidirectional: a.bidirectional ? 1 : 0, pad1: 0,
       },
       step: a.step,
-      bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d: null where the entry point does not use it
+      bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d, inputs: null where the entry point does not use it
       grid,
     });
   };
@@ -321,11 +329,16 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const dimsTq = prefillBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
-  const prefill = flat
-    ? await kernel('prefill_flat', `prefill_flat_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, n])
-    : prefillDims
-    ? await kernel('prefill_dims', `prefill_dims_${span}_${a.kvType}`, dimsTq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / dimsTq)])
-    : await kernel('main', `${span}_${a.kvType}`, tq, [null, a.qkv, a.kv, a.out, null, null], (n) => [a.nKv, Math.ceil(n / tq)]);
+  const prefillOf = (suffix: '' | '_inputs') => {
+    const bindings = [null, a.qkv, a.kv, a.out, null, null, ...(suffix ? [null, null, a.inputs!] : [])];
+    return flat
+      ? kernel(`prefill_flat${suffix}`, `prefill_flat${suffix}_${span}_${a.kvType}`, 1, bindings, (n) => [a.nKv, n])
+      : prefillDims
+      ? kernel(`prefill_dims${suffix}`, `prefill_dims${suffix}_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
+      : kernel(`main${suffix}`, `${span}${suffix}_${a.kvType}`, tq, bindings, (n) => [a.nKv, Math.ceil(n / tq)]);
+  };
+  const prefill = await prefillOf('');
+  const prefillInputs = a.inputs ? await prefillOf('_inputs') : undefined;
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
   const entry = wide ? 'decode_wide' : flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
@@ -336,7 +349,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     ]),
   ];
   if (a.nSplit > 1) decode.push(await kernel('merge', 'merge', 1, [null, null, null, a.out, partAcc, partMl], () => [a.nHead]));
-  return { prefill, decode, decodeQ8: q8 !== null };
+  return { prefill, prefillInputs, decode, decodeQ8: q8 !== null };
 }
 
 /** A layer's decode attention as the trial times it: AttentionArgs without the buffers the trial makes itself. */

@@ -31,25 +31,29 @@ export interface LayernormArgs {
   /**
    * What is added to x before the norm: 'residual', y's own row (y = LN(x + y), in place: a post-norm residual add), or
    * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): row pos + t,
-   * type 0's, or type 1's from `segment`'s b on (y = LN(x + table[type, pos + t])), `segment` a SEGMENT uniform.
+   * type 0's, or type 1's from `segment`'s b on (y = LN(x + table[type, pos + t])), `segment` a SEGMENT uniform; or,
+   * for a pass of several inputs, each token's position in its input and its type from `inputs` ((T) vec4<u32>: its
+   * input's first token, one past its last, its type: src/model/forward.ts).
    */
-  add: 'residual' | { table: Binding; positions: number; segment: GPUBuffer };
+  add: 'residual' | { table: Binding; positions: number; segment: GPUBuffer } | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
 }
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
-  const residual = a.add === 'residual';
+  const add = a.add === 'residual' ? null : a.add;
+  const entry = !add ? 'residual' : 'inputs' in add ? 'positions_inputs' : 'positions';
+  // (the residual entry point reads no table: the weight's buffer stands in for it)
+  const extra = !add ? [a.weight, a.y] : 'inputs' in add ? [add.table, a.y, null, add.inputs] : [add.table, a.y, add.segment];
   return buildKernel(gpu, alloc, {
-    label: residual ? 'layernorm/residual' : 'layernorm/positions',
+    label: `layernorm/${entry}`,
     code: shaderText(source, {}),
-    entry: residual ? 'residual' : 'positions',
+    entry,
     constants: { WG: rmsnormWorkgroup(gpu.caps.cpu) },
     params: LAYERNORM_PARAMS,
-    values: { dim: a.dim, eps: a.eps, positions: residual ? 0 : (a.add as { positions: number }).positions, pad1: 0 },
+    values: { dim: a.dim, eps: a.eps, positions: add?.positions ?? 0, pad1: 0 },
     step: a.step,
-    // (the residual entry point reads no table: the weight's buffer stands in for it)
-    bindings: residual ? [a.x, a.weight, a.bias, a.weight, a.y] : [a.x, a.weight, a.bias, (a.add as { table: Binding }).table, a.y, (a.add as { segment: GPUBuffer }).segment],
+    bindings: [a.x, a.weight, a.bias, ...extra],
     grid: (n) => [n],
   });
 }

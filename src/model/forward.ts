@@ -6,6 +6,7 @@ import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as reset
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
 import { READBACK_LOGPROBS_AT } from './readback_ring.ts';
+import { packInputs, type PassInput } from './pass_inputs.ts';
 
 /**
  * A loaded Model's forward passes: each writes the Step uniforms and the token ids, encodes the dispatch lists made at
@@ -28,9 +29,9 @@ export type Head = boolean | 'hidden';
  * sampled (read from `result` on the GPU).
  */
 export function encodeForward(
-  m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false,
+  m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false, batched = false,
 ): void {
-  const layers = chained ? m.chained : n === 1 ? m.decode : m.prefill;
+  const layers = batched ? m.batched!.prefill : chained ? m.chained : n === 1 ? m.decode : m.prefill;
   const tail = head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
   const tailTokens = head === 'hidden' && m.embedRows !== 'last' ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
@@ -58,7 +59,7 @@ export function encodeForward(
  * the id means nothing either.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number; segmentB?: number };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number; segmentB?: number; inputs?: readonly PassInput[] };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -108,6 +109,8 @@ export async function submitForward(
       throw new EmberError('BAD_ARGUMENT', `token id ${t} is outside the vocabulary (integers 0..${m.config.vocab - 1})`);
     }
   }
+  const batched = s.inputs !== undefined;
+  if (batched) checkBatched(m, n, pos, s);
   const slot = await m.readback.take(); // from here to the submit nothing awaits: Step writes and submit stay in order
   const { gpu, buffers: b } = m;
   const cached = m.kv.ids;
@@ -133,21 +136,22 @@ export async function submitForward(
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
   // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the hidden row of a pass that embeds.
-  const hiddenWords = m.config.nEmbd * (m.embedRows === 'all' ? n : 1); // 'first' is the rows norm's row 0
+  const hiddenWords = m.config.nEmbd * (m.embedRows === 'all' || batched ? n : 1); // 'first' is the rows norm's row 0
   const extra = s.head === 'hidden' ? { from: b.hidden, words: hiddenWords } : logprobs ? { from: m.sampler.lp, words: LOGPROBS_WORDS } : null;
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   if (b.segment) writeBuffer(gpu, b.segment, segmentValues(s.segmentB)); // (BERT: where a pair's second segment starts)
+  if (batched) writeBuffer(gpu, m.batched!.inputs, packInputs(s.inputs!));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs);
+  encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs, batched);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   if (extra) enc.copyBufferToBuffer(extra.from, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, extra.words * 4);
   gpu.device.queue.submit([enc.finish()]);
   const words = m.readback.readWords(slot, n, extra ? READBACK_LOGPROBS_AT + extra.words : 1);
   const id = words.then((w) => w[0]);
-  const fed = tokens ? Array.from(tokens) : [];
+  const fed = tokens && !batched ? Array.from(tokens) : []; // (the K/V of a batched pass are no prefix of anything)
   const ran = id.then((v) => {
     if (v === NONFINITE_LOGITS && sampled) {
       throw new EmberError('BAD_MODEL', `the model's logits at position ${pos + n - 1} are not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow`, { pos: pos + n - 1 });
@@ -162,6 +166,15 @@ export async function submitForward(
   void after.catch(() => {});
   if (s.head === 'hidden') return { wait, hidden: () => after.then((w) => new Float32Array(w.buffer, w.byteOffset, w.length)) };
   return { wait, logprobs: () => after.then(decodeLogprobs) };
+}
+
+/** A pass of several inputs: an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
+function checkBatched(m: Model, n: number, pos: number, s: Sampling): void {
+  if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: it does not embed in one pass, or has recurrent layers`);
+  const tokens = s.inputs!.reduce((t, x) => t + x.length, 0);
+  if (s.head !== 'hidden' || pos !== 0 || tokens !== n) {
+    throw new EmberError('BAD_ARGUMENT', `a pass of several inputs embeds from position 0, its inputs' ${tokens} tokens (got head ${String(s.head)}, position ${pos}, ${n} tokens)`);
+  }
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

@@ -22,7 +22,7 @@ import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../kernels/moe.ts
 import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
-import { layerRot, pooledRows, type ModelConfig } from './config.ts';
+import { embedsInOnePass, layerRot, pooledRows, type ModelConfig } from './config.ts';
 import { pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
@@ -83,7 +83,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
   const embedRows = pooledRows(c);
-  const hiddenWords = D * (embedRows === 'all' ? maxBatch : 1);
+  const hiddenWords = D * (embedRows === 'last' ? 1 : maxBatch); // ('first': the first row of each input of a batched pass)
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
     alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, hiddenWords)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden rows
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
@@ -96,6 +96,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const decode: Dispatch[] = [];
   const prefill: Dispatch[] = [];
+  // Several inputs a pass (Model.batched): the prefill dispatches that differ there, each with its twin.
+  const batchable = embedsInOnePass(c) && !hasConv && !ssm && !delta;
+  const inputs = batchable ? alloc.storage('pass_inputs', maxBatch * 16) : null; // (T) vec4<u32>: packInputs
+  const twins = new Map<Dispatch, Dispatch>();
   const both = (d: Dispatch | Dispatch[]) => {
     decode.push(...[d].flat());
     prefill.push(...[d].flat());
@@ -155,8 +159,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const table = new Float32Array(rows * P * D);
     for (let t = 0; t < rows; t++) for (let i = 0; i < P * D; i++) table[t * P * D + i] = positions[i] + types[t * D + (i % D)];
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
-    const add = { table: upload('position_embd', table), positions: P, segment: segment! };
-    return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
+    const ln = { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), y: x };
+    const rowsOf = { table: upload('position_embd', table), positions: P };
+    const one = await buildLayernorm(gpu, alloc, { ...ln, add: { ...rowsOf, segment: segment! } });
+    if (inputs) twins.set(one, await buildLayernorm(gpu, alloc, { ...ln, add: { ...rowsOf, inputs } }));
+    return one;
   };
   if (c.postLayerNorms) both(await positionsNorm());
 
@@ -249,8 +256,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
         // (a gated output is gated before o_proj reads it, in f32)
         outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false && !gated ? (attnQ8 ?? undefined) : undefined,
+        inputs: inputs ?? undefined,
       });
       prefill.push(attention.prefill); // after the rope dispatch
+      if (attention.prefillInputs) twins.set(attention.prefill, attention.prefillInputs);
       decode.push(...attention.decode); // RoPE and the K/V write happen inside
       if (gated) both(await buildAttnGate(gpu, alloc, { width: qDim, gate: attnGate, out: attn, step }));
       return { out: attn, q8: attention.decodeQ8 ? (attnQ8 ?? undefined) : undefined, wOut: wO, name: 'attn_output', scale: c.mup?.attnOut ?? 1 };
@@ -432,6 +441,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result, segment },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, finalNorm, embedRows, sampler,
+    batched: inputs && { prefill: prefill.map((d) => twins.get(d) ?? d), inputs },
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };

@@ -50,6 +50,12 @@ export interface Model {
   readonly prefill: readonly Dispatch[];
   /** `decode` whose embedding gather reads its id from `result`: the token the previous pass sampled. */
   readonly chained: readonly Dispatch[];
+  /**
+   * Where an embedding model runs several inputs in one pass (src/model/pass_inputs.ts): `prefill` with each token
+   * attending within its input (and BERT's positions counted from its start), and the per-token buffer that says where.
+   * Null for a model that does not embed in one pass or has recurrent layers (their state runs through the whole pass).
+   */
+  readonly batched: { readonly prefill: readonly Dispatch[]; readonly inputs: GPUBuffer } | null;
   /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
   readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
   /** Final norm of the last token, LM head, sampler. */

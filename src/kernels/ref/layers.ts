@@ -6,6 +6,7 @@ import type { KvCacheType } from '../kv_layout.ts';
 import { kvRoundTrip } from './kv_cache.ts';
 import type { FfnAct } from '../swiglu.ts';
 import { ssmConvDim, ssmInner, ssmInProj, type SsmShape } from '../../model/ssm_shape.ts';
+import { packInputs, type PassInput } from '../../model/pass_inputs.ts';
 
 /** x[t] = table[ids[t]], table already widened to f32 (vocab, dim). */
 export function embeddingRef(table: Float32Array, dim: number, ids: ArrayLike<number>): Float32Array {
@@ -80,6 +81,7 @@ export interface AttentionOptions {
   softcap?: number; // scores = cap * tanh(scores / cap); 0 = off
   cacheLen?: number; // rows of the K/V ring
   bidirectional?: boolean; // a query also sees the later keys of the pass, window - 1 of them at most
+  inputs?: readonly PassInput[]; // the pass's tokens are these inputs side by side, each token's keys within its own
 }
 
 /** GQA attention of T queries (at pos..pos+T) over the caches, causal unless o.bidirectional. Returns (T, q_dim). */
@@ -90,9 +92,12 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
   const out = new Float32Array(T * qDim);
   const scale = o.scale ?? 1 / Math.sqrt(hd);
   const cacheLen = o.cacheLen ?? Infinity;
+  const own = o.inputs && packInputs(o.inputs); // each token's input: [start, end) of the pass
   for (let t = 0; t < T; t++) {
-    const first = o.window && pos + t + 1 > o.window ? pos + t + 1 - o.window : 0;
-    const n = !o.bidirectional ? pos + t + 1 : o.window ? Math.min(pos + T, pos + t + o.window) : pos + T; // one past the last key
+    const keys0 = o.window && pos + t + 1 > o.window ? pos + t + 1 - o.window : 0;
+    const keys1 = !o.bidirectional ? pos + t + 1 : o.window ? Math.min(pos + T, pos + t + o.window) : pos + T; // one past the last key
+    const first = own ? Math.max(keys0, pos + own[4 * t]) : keys0;
+    const n = own ? Math.min(keys1, pos + own[4 * t + 1]) : keys1;
     for (let h = 0; h < s.nHead; h++) {
       const kvh = Math.floor(h / (s.nHead / s.nKv));
       const q = qkv.subarray(t * (qDim + 2 * kvDim) + h * hd, t * (qDim + 2 * kvDim) + (h + 1) * hd);
