@@ -48,7 +48,7 @@ export interface EmbedOptions {
   normalize?: boolean;
   /** A prompt the model's folder names (config_sentence_transformers.json: EmbeddingGemma's "query", "document", ...), put in front of each text. */
   promptName?: string;
-  /** Called after each input is embedded: how many are done, of how many (an index's progress bar). */
+  /** Called after each input is embedded, or each pass of several (engine.tuning.batchInputs): how many are done, of how many (an index's progress bar). */
   onProgress?: (done: number, total: number) => void;
   /**
    * A text longer than the model takes is cut, its end tokens kept, as sentence-transformers cuts at the folder's

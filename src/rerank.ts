@@ -21,7 +21,7 @@ export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
   instruction?: string;
   signal?: AbortSignal;
-  /** Called after each document is scored: how many are done, of how many. */
+  /** Called after each document is scored, or each pass of several (a cross-encoder's: engine.tuning.batchInputs): how many are done, of how many. */
   onProgress?: (done: number, total: number) => void;
   /**
    * A pair longer than the model takes is cut, as sentence-transformers' CrossEncoder cuts it (the longer of the query

@@ -1,7 +1,9 @@
 /**
- * Embedding speed (`emberlm bench --embed`): how long `embed` takes for one input of each length, on a model as it
- * loads (an embedding model's own pooling: EmbeddingGemma's one pass per input, mean and Dense layers). The inputs are
- * random ids of the tokenizer's vocabulary; one untimed input of each length first compiles what that pass size runs.
+ * Embedding speed (`emberlm bench --embed`): how long `embed` takes for a list of `inputs` inputs (default one) of each
+ * length, on a model as it loads (an embedding model's own pooling: EmbeddingGemma's one pass per input, mean and Dense
+ * layers), with several inputs a pass and/or one a pass (`batch`: engine.tuning.batchInputs), the two alternating. The
+ * inputs are random ids of the tokenizer's vocabulary; one untimed call of each length and way first compiles what its
+ * passes run (and sizes the tuned passes that batches fill).
  */
 import { loadavg } from 'node:os';
 import { Engine, type ModelInput } from '../engine.ts';
@@ -12,10 +14,12 @@ import type { KvCacheType } from '../kernels/kv_layout.ts';
 import { mulberry32 } from '../util/rng.ts';
 
 export interface EmbedSpeedRow {
-  prompt_tokens: number;
-  /** Median, fastest and slowest of the repeats, ms for the whole embed call (the input's passes, the pooling). */
+  prompt_tokens: number; // of each input
+  inputs: number; // of the embed call
+  batched: boolean; // engine.tuning.batchInputs
+  /** Median, fastest and slowest of the repeats, ms for the whole embed call (the inputs' passes, the pooling). */
   ms: { median: number; min: number; max: number };
-  tok_s: number; // prompt_tokens / median
+  tok_s: number; // inputs * prompt_tokens / median
 }
 
 export interface EmbedSpeedReport {
@@ -39,6 +43,10 @@ export interface EmbedSpeedOptions {
   quant: QuantScheme;
   kvCache?: KvCacheType;
   promptTokens: readonly number[];
+  /** Inputs an embed call takes (default 1). */
+  inputs?: number;
+  /** Several inputs a pass (true) and/or one a pass (false), side by side (default [true]). */
+  batch?: readonly boolean[];
   repeats: number;
   /** How the model is found (a Hub mirror, a token); the rest is the benchmark's. */
   load?: { hubUrl?: string; hubToken?: string };
@@ -47,6 +55,7 @@ export interface EmbedSpeedOptions {
 
 export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Promise<EmbedSpeedReport> {
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) throw new EmberError('BAD_ARGUMENT', `repeats must be a positive integer, got ${o.repeats}`);
+  if (!(Number.isInteger(o.inputs ?? 1) && (o.inputs ?? 1) >= 1)) throw new EmberError('BAD_ARGUMENT', `inputs must be a positive integer, got ${o.inputs}`);
   const start = loadavg()[0];
   const say = o.onProgress ?? (() => {});
   say(`${o.model ?? 'model'}: loading`);
@@ -56,22 +65,27 @@ export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Pr
   try {
     const rand = mulberry32(1);
     const vocab = e.tokenizer.vocabSize;
-    const ids = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * vocab));
+    const inputs = o.inputs ?? 1;
+    const batch = o.batch ?? [true];
+    const list = (n: number) => Array.from({ length: inputs }, () => Array.from({ length: n }, () => Math.floor(rand() * vocab)));
     const rows: EmbedSpeedRow[] = [];
     let width = 0;
     for (const n of o.promptTokens) {
-      say(`${n} tokens: warm-up`);
-      width = (await e.embed([ids(n)])).embeddings[0].length;
-      const ms: number[] = [];
-      for (let r = 0; r < o.repeats; r++) {
-        say(`${n} tokens: run ${r + 1}/${o.repeats}`);
-        const t = performance.now();
-        await e.embed([ids(n)]);
-        ms.push(performance.now() - t);
+      const times = batch.map(() => [] as number[]);
+      for (let r = -1; r < o.repeats; r++) { // (-1: the warm-up)
+        for (const [b, batched] of batch.entries()) {
+          say(`${inputs} x ${n} tokens, ${batched ? 'batched' : 'one a pass'}: ${r < 0 ? 'warm-up' : `run ${r + 1}/${o.repeats}`}`);
+          e.tuning.batchInputs = batched;
+          const t = performance.now();
+          width = (await e.embed(list(n))).embeddings[0].length;
+          if (r >= 0) times[b].push(performance.now() - t);
+        }
       }
-      ms.sort((a, b) => a - b);
-      const median = ms[Math.floor(ms.length / 2)];
-      rows.push({ prompt_tokens: n, ms: { median, min: ms[0], max: ms.at(-1)! }, tok_s: n / (median / 1000) });
+      for (const [b, batched] of batch.entries()) {
+        const ms = times[b].sort((x, y) => x - y);
+        const median = ms[Math.floor(ms.length / 2)];
+        rows.push({ prompt_tokens: n, inputs, batched, ms: { median, min: ms[0], max: ms.at(-1)! }, tok_s: (inputs * n) / (median / 1000) });
+      }
     }
     const c = e.config;
     return {

@@ -192,8 +192,10 @@ export function formatEmbedQuality(q: EmbedQualityReport, style: 'text' | 'markd
 export function formatEmbedSpeed(reports: readonly EmbedSpeedReport[], style: 'text' | 'markdown'): string {
   const fmt = style === 'markdown' ? markdown : text;
   const r0 = reports[0];
-  const head = ['model', 'quant', 'tokens', 'ms (median)', 'min-max', 'tok/s', 'load ms', 'weights MB'];
-  const rows = reports.flatMap((r) => r.rows.map((x) => [r.model, r.quant, String(x.prompt_tokens), f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0)]));
+  const head = ['model', 'quant', 'tokens', 'inputs', 'passes', 'ms (median)', 'min-max', 'tok/s', 'load ms', 'weights MB'];
+  const rows = reports.flatMap((r) => r.rows.map((x) => [
+    r.model, r.quant, String(x.prompt_tokens), String(x.inputs), x.batched ? 'batched' : 'one a pass', f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0),
+  ]));
   const what = `${r0.bidirectional ? 'bidirectional, ' : ''}${r0.pooling} pooling, ${r0.width} values, one pass of up to ${r0.max_batch} tokens`;
   return `device: ${r0.device}; ${what}; load average ${f(r0.loadavg_1m.start, 2)} -> ${f(reports.at(-1)!.loadavg_1m.end, 2)}\n\n${fmt({ head, rows })}\n`;
 }

@@ -37,7 +37,7 @@ export const COMMAND_OPTIONS = {
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,
     'decode-ahead': str, kv: str, scales: str, fuse: str, attention: str, convert: str, ...AUTOTUNE,
-    peer: str, 'peer-timeout': str, embed: bool, out: str, json: bool, markdown: bool,
+    peer: str, 'peer-timeout': str, embed: bool, inputs: str, batch: str, out: str, json: bool, markdown: bool,
   },
   quality: { ...MODEL, quant: str, kv: str, text: str, embed: bool, out: str, json: bool, markdown: bool },
 } satisfies Record<string, Options>;
@@ -51,7 +51,7 @@ const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, embed: 0, 
 /** Options whose value is one number, so `--seed -1` means the value -1, not an option named "-1". */
 const NUMERIC = new Set([
   'max-tokens', 'temperature', 'top-k', 'top-p', 'min-p', 'seed', 'repetition-penalty', 'presence-penalty',
-  'frequency-penalty', 'ctx', 'gen-tokens', 'repeats', 'peer-timeout', 'dimensions',
+  'frequency-penalty', 'ctx', 'gen-tokens', 'repeats', 'peer-timeout', 'dimensions', 'inputs',
 ]);
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;

@@ -281,6 +281,8 @@ async function benchEmbed(flags: Flags): Promise<void> {
   if (!model) throw new EmberError('BAD_ARGUMENT', 'bench --embed takes --model (an embedding model: a folder, a GGUF, a URL or a Hub id)');
   const promptTokens = parseInts(str('prompt-tokens'), 'prompt-tokens') ?? [16, 64, 256];
   const repeats = parseInts(str('repeats'), 'repeats')?.[0] ?? 3;
+  const inputs = parseInts(str('inputs'), 'inputs')?.[0] ?? 1;
+  const batch = parseSwitch(str('batch'), 'batch', 'on', 'off');
   const kvCache = kvCacheFlag(str('kv'));
   const out = str('out') === undefined ? undefined : openOut(str('out')!);
   const gpu = await createGpu();
@@ -288,7 +290,7 @@ async function benchEmbed(flags: Flags): Promise<void> {
   try {
     for (const quant of parseQuant(str('quant'))) {
       const log = (l: string) => process.stderr.write(`${l}\n`);
-      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, repeats, load: hubEnv(), onProgress: log }));
+      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, inputs, batch, repeats, load: hubEnv(), onProgress: log }));
     }
   } catch (e) {
     out?.discard();

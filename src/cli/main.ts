@@ -25,7 +25,7 @@ Usage:
   emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--truncate] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm bench --embed --model <model> [--quant a,b] [--prompt-tokens L] [--repeats N] [--kv T]
+  emberlm bench --embed --model <model> [--quant a,b] [--prompt-tokens L] [--inputs N] [--batch on,off] [--repeats N] [--kv T]
   emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--embed] [--out FILE] [--json|--markdown]
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
@@ -111,8 +111,9 @@ bench options (speed; medians over repeats, warm-up excluded):
                       and Vulkan where present; llama.cpp:cpu-t1,cpu-t2,vulkan picks backends
   --peer-timeout S    seconds one peer phase (loading, a warm-up, a timed run) may take before the peer is
                       ended and reported as an error (default 600)
-  --embed             time embed instead (an embedding model, --model): one input of each --prompt-tokens
-                      length (default 16,64,256), --repeats times, each --quant
+  --embed             time embed instead (an embedding model, --model): --inputs inputs (default 1) of each
+                      --prompt-tokens length (default 16,64,256), --repeats times, each --quant; --batch on,off
+                      runs several inputs a pass and one a pass side by side (default on)
   --out FILE          also write the JSON report to FILE (e.g. bench/results/<name>.json)
   --json | --markdown JSON report, or markdown tables (default: plain tables)
 
