@@ -5,9 +5,10 @@
  *
  *   npx tsx bench/browser.ts loads                                  (bench/loads/: load paths)
  *   npx tsx bench/browser.ts . 'synthetic=smollm2-135m&gen=16'       (bench/index.html: the harness)
+ *   npx tsx bench/browser.ts . 'embed=1&url=/@fs/tmp/minilm/&prompt=8,16&inputs=32&batch=on,off&repeats=3&quant=auto&run=1'
  */
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'vite';
 import { collectLogs, launchChromium } from '../test/browser/chromium.ts';
@@ -21,7 +22,7 @@ console.log(`load average: ${load()}`);
 const server = await createServer({
   configFile: false, root: join(REPO, 'bench'), logLevel: 'warn',
   cacheDir: join(REPO, 'node_modules/.cache/emberlm-bench-vite'),
-  server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO] } },
+  server: { host: '127.0.0.1', port: 0, hmr: false, fs: { allow: [REPO, tmpdir()] } }, // (a model made in the temp folder, by /@fs/ URL)
 });
 await server.listen();
 const browser = await launchChromium();

@@ -7,7 +7,8 @@ import { createGpu, type Gpu } from '../src/gpu/device.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../src/model/weight_source.ts';
 import { benchModel, describeDevice, type BenchConfig, type BenchResult } from '../src/bench/harness.ts';
 import { probeBandwidth } from '../src/bench/probe.ts';
-import { formatBench, roundDeep, type BenchReport } from '../src/bench/report.ts';
+import { formatBench, formatEmbedSpeed, roundDeep, type BenchReport } from '../src/bench/report.ts';
+import { runEmbedSpeed } from '../src/bench/embed_speed.ts';
 import { SYNTHETIC_MODELS, SYNTHETIC_TYPES, syntheticGGUF } from '../src/bench/synthetic.ts';
 import type { ModelInput } from '../src/engine.ts';
 import type { KvCacheType } from '../src/kernels/kv_layout.ts';
@@ -30,7 +31,7 @@ function modelInput(): { input: ModelInput; name: string } {
   const file = $<HTMLInputElement>('file').files?.[0];
   if (file) return { input: file, name: file.name };
   const url = $<HTMLInputElement>('url').value.trim();
-  if (url) return { input: url, name: url.split('/').pop() ?? url };
+  if (url) return { input: url, name: url.split('/').filter(Boolean).pop() ?? url }; // (a folder's URL ends in /)
   const synth = $<HTMLSelectElement>('synthetic').value;
   if (synth) {
     const g = syntheticGGUF(synth, $<HTMLSelectElement>('type').value);
@@ -88,17 +89,35 @@ async function run(): Promise<BenchReport> {
   return report;
 }
 
+/**
+ * ?embed=1: embed's speed instead (src/bench/embed_speed.ts) on the model at `url` (an embedding model's folder or GGUF):
+ * &inputs=N inputs of each &prompt length, &batch=on,off several a pass and one a pass side by side.
+ */
+async function runEmbed(): Promise<{ text: string; report: unknown }> {
+  const { input, name } = modelInput();
+  gpu ??= await createGpu();
+  const batch = (query.get('batch') ?? 'on').split(',').map((b) => b === 'on');
+  const reports = [await runEmbedSpeed(input, {
+    model: name, gpu, quant: $<HTMLInputElement>('quant').value as QuantScheme, promptTokens: ints($<HTMLInputElement>('prompt').value),
+    inputs: Number(query.get('inputs') ?? 1), batch, repeats: Number($<HTMLInputElement>('repeats').value), onProgress: status,
+  })];
+  const text = formatEmbedSpeed(reports, 'text');
+  $('table').textContent = text;
+  status('done');
+  return { text, report: roundDeep(reports) };
+}
+
 // The query string can fill the form and start the run (bench/browser.ts drives the page this way):
 // ?synthetic=smollm2-135m&type=Q8_0&prompt=128&gen=16&repeats=1&quant=auto&run=1 (&fuse=1 or 0: fuseDecode; &minPass=N:
-// tuning.minPassTokens; &kv=f16|int8|fp8-e4m3|f32: the K/V cache; &gpuQuantize=0: conversions on the CPU). The report
-// lands in window.__bench.
+// tuning.minPassTokens; &kv=f16|int8|fp8-e4m3|f32: the K/V cache; &gpuQuantize=0: conversions on the CPU; &embed=1:
+// runEmbed's). The report lands in window.__bench.
 const query = new URLSearchParams(location.search);
 for (const id of ['synthetic', 'type', 'url', 'quant', 'prompt', 'gen', 'repeats']) {
   const v = query.get(id);
   if (v !== null) $<HTMLInputElement>(id).value = v;
 }
 if (query.get('run') === '1') {
-  const outcome = run().then((report) => ({ text: formatBench(report, 'text'), report: roundDeep(report) }));
+  const outcome = query.get('embed') === '1' ? runEmbed() : run().then((report) => ({ text: formatBench(report, 'text'), report: roundDeep(report) }));
   reportPage(outcome, (e) => status(`error: ${e}`)); // run() shows its own report
 }
 

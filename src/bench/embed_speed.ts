@@ -5,7 +5,6 @@
  * inputs are random ids of the tokenizer's vocabulary; one untimed call of each length and way first compiles what its
  * passes run (and sizes the tuned passes that batches fill).
  */
-import { loadavg } from 'node:os';
 import { Engine, type ModelInput } from '../engine.ts';
 import { EmberError } from '../errors.ts';
 import type { Gpu } from '../gpu/device.ts';
@@ -33,7 +32,7 @@ export interface EmbedSpeedReport {
   max_batch: number;
   load_ms: number;
   weight_bytes: number;
-  loadavg_1m: { start: number; end: number };
+  loadavg_1m: { start: number | null; end: number | null }; // (null in a browser)
   rows: EmbedSpeedRow[];
 }
 
@@ -51,12 +50,14 @@ export interface EmbedSpeedOptions {
   /** How the model is found (a Hub mirror, a token); the rest is the benchmark's. */
   load?: { hubUrl?: string; hubToken?: string };
   onProgress?: (message: string) => void;
+  /** The host's 1-minute load average (Node's os.loadavg()[0]; none in a browser). */
+  loadavg?: () => number;
 }
 
 export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Promise<EmbedSpeedReport> {
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) throw new EmberError('BAD_ARGUMENT', `repeats must be a positive integer, got ${o.repeats}`);
   if (!(Number.isInteger(o.inputs ?? 1) && (o.inputs ?? 1) >= 1)) throw new EmberError('BAD_ARGUMENT', `inputs must be a positive integer, got ${o.inputs}`);
-  const start = loadavg()[0];
+  const start = o.loadavg?.() ?? null;
   const say = o.onProgress ?? (() => {});
   say(`${o.model ?? 'model'}: loading`);
   const t0 = performance.now();
@@ -91,7 +92,7 @@ export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Pr
     return {
       model: o.model ?? 'model', quant: o.quant, kv_cache: o.kvCache ?? 'default', device: o.gpu.caps.adapterName,
       bidirectional: c.bidirectional, pooling: c.pooling ?? 'last', width, max_batch: e.model.maxBatch, load_ms: loadMs,
-      weight_bytes: e.model.weightBytes, loadavg_1m: { start, end: loadavg()[0] }, rows,
+      weight_bytes: e.model.weightBytes, loadavg_1m: { start, end: o.loadavg?.() ?? null }, rows,
     };
   } finally {
     await e.dispose();

@@ -197,5 +197,7 @@ export function formatEmbedSpeed(reports: readonly EmbedSpeedReport[], style: 't
     r.model, r.quant, String(x.prompt_tokens), String(x.inputs), x.batched ? 'batched' : 'one a pass', f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0),
   ]));
   const what = `${r0.bidirectional ? 'bidirectional, ' : ''}${r0.pooling} pooling, ${r0.width} values, one pass of up to ${r0.max_batch} tokens`;
-  return `device: ${r0.device}; ${what}; load average ${f(r0.loadavg_1m.start, 2)} -> ${f(reports.at(-1)!.loadavg_1m.end, 2)}\n\n${fmt({ head, rows })}\n`;
+  const { start } = r0.loadavg_1m, { end } = reports.at(-1)!.loadavg_1m;
+  const load = start === null || end === null ? '' : `; load average ${f(start, 2)} -> ${f(end, 2)}`;
+  return `device: ${r0.device}; ${what}${load}\n\n${fmt({ head, rows })}\n`;
 }

@@ -290,7 +290,7 @@ async function benchEmbed(flags: Flags): Promise<void> {
   try {
     for (const quant of parseQuant(str('quant'))) {
       const log = (l: string) => process.stderr.write(`${l}\n`);
-      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, inputs, batch, repeats, load: hubEnv(), onProgress: log }));
+      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, inputs, batch, repeats, load: hubEnv(), onProgress: log, loadavg: () => loadavg()[0] }));
     }
   } catch (e) {
     out?.discard();
