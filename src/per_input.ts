@@ -71,7 +71,8 @@ export async function runInputs<T>(
 /** How many sequences from `from` on hold at most `cap` tokens together: at least one (a longer one alone). */
 export function fitting(seqs: readonly number[][], from: number, cap: number): number {
   let n = 1;
-  for (let tokens = seqs[from].length; from + n < seqs.length && tokens + seqs[from + n].length <= cap; n++) tokens += seqs[from + n].length;
+  let tokens = seqs[from].length;
+  while (from + n < seqs.length && tokens + seqs[from + n].length <= cap) tokens += seqs[from + n++].length;
   return n;
 }
 

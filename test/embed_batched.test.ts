@@ -4,7 +4,9 @@
  * BERT (learned positions), XLM-R (positions from padding_idx + 1), DistilBERT, EmbeddingGemma (RoPE, windowed layers
  * both ways) and the BERT and XLM-R cross-encoders (a pair's document of token type 1).
  */
-import { resolve } from 'node:path';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { fitting } from '../src/per_input.ts';
@@ -91,12 +93,27 @@ describe('several inputs a pass', () => {
     expect([fitting(seqs, 0, 3), fitting(seqs, 0, 2), fitting(seqs, 2, 3), fitting(seqs, 2, 4), fitting(seqs, 2, 1), fitting(seqs, 0, 100)]).toEqual([2, 1, 1, 2, 1, 4]);
   });
 
-  it('a last-token embedder runs one input a pass (its rows may come from the K/V cache)', async () => {
-    const engine = await Engine.load(embeddingFolder(), { gpu: await testGpu(), contextLength: 128 });
+  it('a last-token embedder runs one input a pass, attending causally (Qwen3-Embedding) or both ways', async () => {
+    const qwen = await Engine.load(embeddingFolder(), { gpu: await testGpu(), contextLength: 128 });
     try {
-      expect(engine.model.batched).toBeNull();
+      expect(qwen.model.batched).toBeNull();
     } finally {
-      await engine.dispose();
+      await qwen.dispose();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-last-'));
+    cpSync(embeddingGemmaFolder(), dir, { recursive: true });
+    const pooling = join(dir, '1_Pooling/config.json');
+    writeFileSync(pooling, JSON.stringify({ ...JSON.parse(readFileSync(pooling, 'utf8')), pooling_mode_mean_tokens: false, pooling_mode_lasttoken: true }));
+    const gemma = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
+    try {
+      expect([gemma.config.bidirectional, gemma.model.batched]).toEqual([true, null]);
+      const [first] = (await gemma.embed(TEXTS[0])).embeddings;
+      const [r, passes] = await submits(gemma, () => gemma.embed(TEXTS));
+      expect(passes).toBe(TEXTS.length);
+      expect(maxDiff(r.embeddings[0], first)).toBe(0);
+    } finally {
+      await gemma.dispose();
+      rmSync(dir, { recursive: true });
     }
   });
 });

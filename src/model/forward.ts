@@ -170,7 +170,7 @@ export async function submitForward(
 
 /** A pass of several inputs: an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
 function checkBatched(m: Model, n: number, pos: number, s: Sampling): void {
-  if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: it does not embed in one pass, or has recurrent layers`);
+  if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: its embedding is its last row, or it has recurrent layers`);
   const tokens = s.inputs!.reduce((t, x) => t + x.length, 0);
   if (s.head !== 'hidden' || pos !== 0 || tokens !== n) {
     throw new EmberError('BAD_ARGUMENT', `a pass of several inputs embeds from position 0, its inputs' ${tokens} tokens (got head ${String(s.head)}, position ${pos}, ${n} tokens)`);

@@ -22,7 +22,7 @@ import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../kernels/moe.ts
 import type { MoeShape } from './moe_shape.ts';
 import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
-import { embedsInOnePass, layerRot, pooledRows, type ModelConfig } from './config.ts';
+import { layerRot, pooledRows, type ModelConfig } from './config.ts';
 import { pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
@@ -96,8 +96,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const decode: Dispatch[] = [];
   const prefill: Dispatch[] = [];
-  // Several inputs a pass (Model.batched): the prefill dispatches that differ there, each with its twin.
-  const batchable = embedsInOnePass(c) && !hasConv && !ssm && !delta;
+  // Several inputs a pass (Model.batched): the prefill dispatches that differ there, each with its twin. Only where every
+  // row of the pass is pooled from (not a last-token embedder's one row) and no recurrent state runs through the pass.
+  const batchable = pooledRows(c) !== 'last' && !hasConv && !ssm && !delta;
   const inputs = batchable ? alloc.storage('pass_inputs', maxBatch * 16) : null; // (T) vec4<u32>: packInputs
   const twins = new Map<Dispatch, Dispatch>();
   const both = (d: Dispatch | Dispatch[]) => {

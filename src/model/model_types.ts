@@ -53,7 +53,8 @@ export interface Model {
   /**
    * Where an embedding model runs several inputs in one pass (src/model/pass_inputs.ts): `prefill` with each token
    * attending within its input (and BERT's positions counted from its start), and the per-token buffer that says where.
-   * Null for a model that does not embed in one pass or has recurrent layers (their state runs through the whole pass).
+   * Null for a model whose embedding is its last row (a last-token embedder's one row is all a pass keeps) or that has
+   * recurrent layers (their state runs through the whole pass).
    */
   readonly batched: { readonly prefill: readonly Dispatch[]; readonly inputs: GPUBuffer } | null;
   /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
