@@ -68,11 +68,11 @@ export async function runInputs<T>(
   return out;
 }
 
-/** How many sequences from `from` on hold at most `cap` tokens together: at least one (a longer one alone). */
-export function fitting(seqs: readonly number[][], from: number, cap: number): number {
+/** How many sequences from `from` on hold at most `cap` tokens together, `most` at most: at least one (a longer one alone). */
+export function fitting(seqs: readonly number[][], from: number, cap: number, most = Infinity): number {
   let n = 1;
   let tokens = seqs[from].length;
-  while (from + n < seqs.length && tokens + seqs[from + n].length <= cap) tokens += seqs[from + n++].length;
+  while (n < most && from + n < seqs.length && tokens + seqs[from + n].length <= cap) tokens += seqs[from + n++].length;
   return n;
 }
 

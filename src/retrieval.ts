@@ -10,6 +10,7 @@ import type { DenseLayer } from './hf/sentence.ts';
 import { embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
 import { crossEncoderScore, prepareCrossEncode, prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
 import { fitting, runInputs, tokenCount, type InputTurns } from './per_input.ts';
+import { MAX_PASS_INPUTS } from './model/pass_inputs.ts';
 import { writeAllowed } from './kernels/sample.ts';
 import { GREEDY } from './sampling.ts';
 
@@ -34,7 +35,7 @@ export async function embedInputs(e: Retrieval, input: unknown, opts: EmbedOptio
     await step?.wait();
     return step && [pool(await step.hidden!(), e.model.config.nEmbd, r)];
   };
-  const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, run, r.onePass ? batchSize(e, r.seqs) : undefined);
+  const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, run, batchSize(e, r.seqs));
   return { embeddings, promptTokens: tokenCount(r.seqs) };
 }
 
@@ -69,9 +70,13 @@ async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unk
  * Where the model runs several inputs a pass (Model.batched), how many from `from` on go in one: as many as fit the
  * tokens a tuned prefill pass takes (so a Stop still waits for about one pass), asked as each batch begins.
  */
-const batchSize = (e: Retrieval, seqs: readonly number[][]) => (e.model.batched ? (from: number) => fitting(seqs, from, e.passes.batchTokens(e.model)) : undefined);
+const batchSize = (e: Retrieval, seqs: readonly number[][]) =>
+  (e.model.batched ? (from: number) => fitting(seqs, from, e.passes.batchTokens(e.model), MAX_PASS_INPUTS) : undefined);
 
-/** Runs `batch` in one pass, its inputs side by side (the second segment of input i from segmentB[i] on): each one's final rows. */
+/**
+ * Runs `batch` in one pass, its inputs side by side (the second segment of input i from segmentB[i] on): each one's rows
+ * to pool (every row where the model pools all, else its one row: the first or the last).
+ */
 async function batchRows(e: Retrieval, batch: number[][], segmentB: readonly number[], stop: () => boolean): Promise<Float32Array[] | null> {
   const inputs = batch.map((seq, i) => ({ length: seq.length, segmentB: segmentB[i] }));
   const { step } = await e.passes.advance(e.model, batch.flat(), { ...GREEDY, head: 'hidden', inputs }, 0, false, stop, false, true);
@@ -80,5 +85,5 @@ async function batchRows(e: Retrieval, batch: number[][], segmentB: readonly num
   const rows = await step.hidden!();
   const width = e.model.config.nEmbd;
   let start = 0;
-  return batch.map((seq) => rows.subarray(width * start, width * (start += seq.length)));
+  return batch.map((seq) => rows.subarray(width * start, width * (start += e.model.embedRows === 'all' ? seq.length : 1)));
 }

@@ -2,16 +2,17 @@
  * Several inputs in one pass (Model.batched, src/model/pass_inputs.ts): an embedding model's texts side by side, each
  * token attending within its own input at its own positions, give what each gives alone, in one pass where they fit:
  * BERT (learned positions), XLM-R (positions from padding_idx + 1), DistilBERT, EmbeddingGemma (RoPE, windowed layers
- * both ways) and the BERT and XLM-R cross-encoders (a pair's document of token type 1).
+ * both ways), Qwen3-Embedding (causal, the last row an input) and the BERT and XLM-R cross-encoders (a pair's document
+ * of token type 1); a model with recurrent layers runs one input a pass.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { fitting } from '../src/per_input.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { embeddingFolder, embeddingGemmaFolder } from './helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder, hfOracleFolder } from './helpers/models.ts';
 import { maxDiff } from './helpers/vectors.ts';
 
 const fixture = (name: string) => resolve(import.meta.dirname, 'fixtures', name);
@@ -33,12 +34,23 @@ async function submits<T>(engine: Engine, run: () => Promise<T>): Promise<[T, nu
   }
 }
 
+/** A copy of the EmbeddingGemma folder pooling its last token: both ways, one row an input read back. */
+function gemmaLastToken(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-last-'));
+  cpSync(embeddingGemmaFolder(), dir, { recursive: true, dereference: true }); // (its files are links into the repository)
+  const pooling = join(dir, '1_Pooling/config.json');
+  writeFileSync(pooling, JSON.stringify({ ...JSON.parse(readFileSync(pooling, 'utf8')), pooling_mode_mean_tokens: false, pooling_mode_lasttoken: true }));
+  return dir;
+}
+
 describe('several inputs a pass', () => {
   it.each([
     ['BERT', () => fixture('bert')],
     ['XLM-R', () => fixture('xlm_roberta')],
     ['DistilBERT', () => fixture('distilbert')],
     ['EmbeddingGemma', embeddingGemmaFolder],
+    ['EmbeddingGemma with last-token pooling (both ways, one row an input)', gemmaLastToken],
+    ['Qwen3-Embedding (causal, its last row)', embeddingFolder],
   ])('%s: a list in one pass gives each text\'s embedding alone', async (_, folder) => {
     const engine = await Engine.load(folder(), { gpu: await testGpu(), kvCache: 'f32', contextLength: 64 });
     try {
@@ -93,27 +105,17 @@ describe('several inputs a pass', () => {
     expect([fitting(seqs, 0, 3), fitting(seqs, 0, 2), fitting(seqs, 2, 3), fitting(seqs, 2, 4), fitting(seqs, 2, 1), fitting(seqs, 0, 100)]).toEqual([2, 1, 1, 2, 1, 4]);
   });
 
-  it('a last-token embedder runs one input a pass, attending causally (Qwen3-Embedding) or both ways', async () => {
-    const qwen = await Engine.load(embeddingFolder(), { gpu: await testGpu(), contextLength: 128 });
+  it('a model with recurrent layers runs one input a pass (LFM2: its convolutions\' state runs through a pass)', async () => {
+    const engine = await Engine.load(hfOracleFolder('lfm2'), { gpu: await testGpu(), contextLength: 64 });
     try {
-      expect(qwen.model.batched).toBeNull();
-    } finally {
-      await qwen.dispose();
-    }
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-last-'));
-    cpSync(embeddingGemmaFolder(), dir, { recursive: true });
-    const pooling = join(dir, '1_Pooling/config.json');
-    writeFileSync(pooling, JSON.stringify({ ...JSON.parse(readFileSync(pooling, 'utf8')), pooling_mode_mean_tokens: false, pooling_mode_lasttoken: true }));
-    const gemma = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64, kvCache: 'f32' });
-    try {
-      expect([gemma.config.bidirectional, gemma.model.batched]).toEqual([true, null]);
-      const [first] = (await gemma.embed(TEXTS[0])).embeddings;
-      const [r, passes] = await submits(gemma, () => gemma.embed(TEXTS));
+      expect(engine.model.batched).toBeNull();
+      engine.tuning.passMs = Infinity;
+      const [first] = (await engine.embed(TEXTS[0])).embeddings;
+      const [r, passes] = await submits(engine, () => engine.embed(TEXTS));
       expect(passes).toBe(TEXTS.length);
       expect(maxDiff(r.embeddings[0], first)).toBe(0);
     } finally {
-      await gemma.dispose();
-      rmSync(dir, { recursive: true });
+      await engine.dispose();
     }
   });
 });

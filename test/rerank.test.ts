@@ -67,13 +67,14 @@ describe('rerank refusals', () => {
     expect((await engine.rerank('q', ['a', 'b'])).scores).toHaveLength(2);
   });
 
-  it('reports progress after each document (and embed after each input); a progress that is not a function is refused', async () => {
+  it('reports progress after each document (and embed after each pass, of one input or several); a progress that is not a function is refused', async () => {
     const calls: [number, number][] = [];
     await engine.rerank('q', ['a', 'b', 'c'], { onProgress: (done, total) => calls.push([done, total]) });
     expect(calls).toEqual([[1, 3], [2, 3], [3, 3]]);
     const embedded: [number, number][] = [];
-    await engine.embed(['a', 'b'], { onProgress: (done, total) => embedded.push([done, total]) });
-    expect(embedded).toEqual([[1, 2], [2, 2]]);
+    await engine.embed(['a', 'b', 'c'], { onProgress: (done, total) => embedded.push([done, total]) });
+    expect(embedded.at(-1)).toEqual([3, 3]);
+    expect(embedded.every(([done], i) => i === 0 || done > embedded[i - 1][0])).toBe(true);
     await expectEmberError(() => engine.rerank('q', ['a'], { onProgress: 'yes' as never }), 'BAD_ARGUMENT', /onProgress must be a function \(done, total\) => void/);
   });
 

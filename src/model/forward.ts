@@ -6,7 +6,7 @@ import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as reset
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
 import { READBACK_LOGPROBS_AT } from './readback_ring.ts';
-import { packInputs, type PassInput } from './pass_inputs.ts';
+import { MAX_PASS_INPUTS, packInputs, type PassInput } from './pass_inputs.ts';
 
 /**
  * A loaded Model's forward passes: each writes the Step uniforms and the token ids, encodes the dispatch lists made at
@@ -32,8 +32,8 @@ export function encodeForward(
   m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false, batched = false,
 ): void {
   const layers = batched ? m.batched!.prefill : chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const tail = head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
-  const tailTokens = head === 'hidden' && m.embedRows !== 'last' ? n : 1; // the head's dispatches take one token, a rows norm all
+  const tail = batched ? [m.batched!.finalNorm] : head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
+  const tailTokens = batched || (head === 'hidden' && m.embedRows !== 'last') ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
@@ -135,9 +135,9 @@ export async function submitForward(
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
-  // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the hidden row of a pass that embeds.
-  const hiddenWords = m.config.nEmbd * (m.embedRows === 'all' || batched ? n : 1); // 'first' is the rows norm's row 0
-  const extra = s.head === 'hidden' ? { from: b.hidden, words: hiddenWords } : logprobs ? { from: m.sampler.lp, words: LOGPROBS_WORDS } : null;
+  // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the rows of a pass that embeds.
+  const copies = s.head === 'hidden' ? hiddenRows(m, n, s.inputs) : logprobs ? [{ from: m.sampler.lp, at: 0, words: LOGPROBS_WORDS }] : [];
+  const extraWords = copies.reduce((w, c) => w + c.words, 0);
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
@@ -147,9 +147,13 @@ export async function submitForward(
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
   encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs, batched);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
-  if (extra) enc.copyBufferToBuffer(extra.from, 0, m.readback.buffers[slot], READBACK_LOGPROBS_AT * 4, extra.words * 4);
+  let at = READBACK_LOGPROBS_AT;
+  for (const c of copies) {
+    enc.copyBufferToBuffer(c.from, c.at * 4, m.readback.buffers[slot], at * 4, c.words * 4);
+    at += c.words;
+  }
   gpu.device.queue.submit([enc.finish()]);
-  const words = m.readback.readWords(slot, n, extra ? READBACK_LOGPROBS_AT + extra.words : 1);
+  const words = m.readback.readWords(slot, n, extraWords ? READBACK_LOGPROBS_AT + extraWords : 1);
   const id = words.then((w) => w[0]);
   const fed = tokens && !batched ? Array.from(tokens) : []; // (the K/V of a batched pass are no prefix of anything)
   const ran = id.then((v) => {
@@ -161,7 +165,7 @@ export async function submitForward(
   });
   void ran.catch(() => {}); // a discarded step's failure is nobody's to see
   const wait = () => m.readback.wait(ran);
-  if (!extra) return { wait };
+  if (!extraWords) return { wait };
   const after = ran.then(() => words).then((w) => w.subarray(READBACK_LOGPROBS_AT)); // the words after the id
   void after.catch(() => {});
   if (s.head === 'hidden') return { wait, hidden: () => after.then((w) => new Float32Array(w.buffer, w.byteOffset, w.length)) };
@@ -170,11 +174,29 @@ export async function submitForward(
 
 /** A pass of several inputs: an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
 function checkBatched(m: Model, n: number, pos: number, s: Sampling): void {
-  if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: its embedding is its last row, or it has recurrent layers`);
+  if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: it has recurrent layers`);
   const tokens = s.inputs!.reduce((t, x) => t + x.length, 0);
-  if (s.head !== 'hidden' || pos !== 0 || tokens !== n) {
-    throw new EmberError('BAD_ARGUMENT', `a pass of several inputs embeds from position 0, its inputs' ${tokens} tokens (got head ${String(s.head)}, position ${pos}, ${n} tokens)`);
+  if (s.head !== 'hidden' || pos !== 0 || tokens !== n || s.inputs!.length > MAX_PASS_INPUTS) {
+    const got = `head ${String(s.head)}, position ${pos}, ${n} tokens, ${s.inputs!.length} inputs`;
+    throw new EmberError('BAD_ARGUMENT', `a pass of several inputs embeds from position 0, its inputs' ${tokens} tokens, at most ${MAX_PASS_INPUTS} inputs (got ${got})`);
   }
+}
+
+/**
+ * The rows a pass that embeds reads back: of one input, those m.embedRows names (every row, or the final norm's one row);
+ * of several, every row where all are pooled, else each input's first or last.
+ */
+function hiddenRows(m: Model, n: number, inputs?: readonly PassInput[]): { from: GPUBuffer; at: number; words: number }[] {
+  const width = m.config.nEmbd;
+  if (!inputs) return [{ from: m.buffers.hidden, at: 0, words: width * (m.embedRows === 'all' ? n : 1) }];
+  const from = m.batched!.hidden;
+  if (m.embedRows === 'all') return [{ from, at: 0, words: width * n }];
+  let start = 0;
+  return inputs.map(({ length }) => {
+    const row = m.embedRows === 'first' ? start : start + length - 1;
+    start += length;
+    return { from, at: row * width, words: width };
+  });
 }
 
 /** The logits of the last token of the latest forward pass, after logit_bias and penalties (tests, quality measurements). */

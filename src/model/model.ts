@@ -29,6 +29,7 @@ import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
+import { MAX_PASS_INPUTS } from './pass_inputs.ts';
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
 import type { WeightSource } from './weight_source.ts';
 import type { BuildOptions, Model } from './model_types.ts';
@@ -83,7 +84,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
   const result = alloc.storage('result', 4); // (1) u32
   const embedRows = pooledRows(c);
-  const hiddenWords = D * (embedRows === 'last' ? 1 : maxBatch); // ('first': the first row of each input of a batched pass)
+  // (a batched pass reads back every row where all are pooled, else one row an input: MAX_PASS_INPUTS at most)
+  const hiddenWords = D * (embedRows === 'all' ? maxBatch : Math.min(maxBatch, MAX_PASS_INPUTS));
   const readbacks = Array.from({ length: READBACK_RING }, (_, i) =>
     alloc.create(`result.readback.${i}`, (READBACK_LOGPROBS_AT + Math.max(LOGPROBS_WORDS, hiddenWords)) * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST)); // the id, then its logprobs or the hidden rows
   const progress = (i: number, what: string) => o.onProgress?.(i / (c.nLayer + 2), what);
@@ -96,9 +98,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   const decode: Dispatch[] = [];
   const prefill: Dispatch[] = [];
-  // Several inputs a pass (Model.batched): the prefill dispatches that differ there, each with its twin. Only where every
-  // row of the pass is pooled from (not a last-token embedder's one row) and no recurrent state runs through the pass.
-  const batchable = pooledRows(c) !== 'last' && !hasConv && !ssm && !delta;
+  // Several inputs a pass (Model.batched): the prefill dispatches that differ there, each with its twin. Not where a
+  // recurrent state runs through the pass.
+  const batchable = !hasConv && !ssm && !delta;
   const inputs = batchable ? alloc.storage('pass_inputs', maxBatch * 16) : null; // (T) vec4<u32>: packInputs
   const twins = new Map<Dispatch, Dispatch>();
   const both = (d: Dispatch | Dispatch[]) => {
@@ -427,7 +429,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
   const head: Dispatch[] = [lastNorm];
   // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
-  const finalNorm = c.postLayerNorms ? [] : embedRows !== 'last' ? [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })] : [lastNorm];
+  const rowsNorm = c.postLayerNorms ? [] : [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
+  const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm];
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
@@ -442,7 +445,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result, segment },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, finalNorm, embedRows, sampler,
-    batched: inputs && { prefill: prefill.map((d) => twins.get(d) ?? d), inputs },
+    batched: inputs && { prefill: prefill.map((d) => twins.get(d) ?? d), finalNorm: rowsNorm, hidden: c.postLayerNorms ? x : xn, inputs },
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},
   };

@@ -51,12 +51,12 @@ export interface Model {
   /** `decode` whose embedding gather reads its id from `result`: the token the previous pass sampled. */
   readonly chained: readonly Dispatch[];
   /**
-   * Where an embedding model runs several inputs in one pass (src/model/pass_inputs.ts): `prefill` with each token
-   * attending within its input (and BERT's positions counted from its start), and the per-token buffer that says where.
-   * Null for a model whose embedding is its last row (a last-token embedder's one row is all a pass keeps) or that has
-   * recurrent layers (their state runs through the whole pass).
+   * How a pass that embeds several inputs runs (src/model/pass_inputs.ts): `prefill` with each token attending within
+   * its input (and BERT's positions counted from its start), the final norm of every row into `hidden` (nothing for an
+   * encoder, whose x it is), and the per-token buffer that says where each input is. Null for a model with recurrent
+   * layers (their state runs through the whole pass).
    */
-  readonly batched: { readonly prefill: readonly Dispatch[]; readonly inputs: GPUBuffer } | null;
+  readonly batched: { readonly prefill: readonly Dispatch[]; readonly finalNorm: readonly Dispatch[]; readonly hidden: GPUBuffer; readonly inputs: GPUBuffer } | null;
   /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
   readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
   /** Final norm of the last token, LM head, sampler. */

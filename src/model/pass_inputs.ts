@@ -5,6 +5,12 @@
  * positions).
  */
 
+/**
+ * The most inputs a pass takes: where a model pools one row an input (its first or last), each is copied to the readback
+ * on its own, which holds this many rows.
+ */
+export const MAX_PASS_INPUTS = 64;
+
 /** One input of such a pass: its tokens, and where its second segment (token type 1) starts, where it has one. */
 export interface PassInput {
   length: number;
