@@ -37,6 +37,9 @@ export async function runEmbedQuality(input: ModelInput, o: QualityOptions): Pro
   const load = { ...o.load, gpu: o.gpu };
   say('reference (f32)');
   const ref = await Engine.load(input, { ...load, quant: 'f32', kvCache: 'f32' });
+  // Inputs in passes of maxBatch tokens, the same in every run: passes sized by their measured time would batch the
+  // inputs differently from run to run, which moves an embedding in its last bits (a score's order, RoPE's angles).
+  ref.tuning.passMs = Infinity;
   let inputs: number[][], reference: Float32Array[], refBytes: number;
   const { params, nCtx, config: c } = ref.model;
   try {
@@ -52,6 +55,7 @@ export async function runEmbedQuality(input: ModelInput, o: QualityOptions): Pro
   }
   const score = async (quant: QuantScheme, kvCache: KvCacheType): Promise<EmbedMetrics & { weightBytes: number }> => {
     const e = await Engine.load(input, { ...load, quant, kvCache, contextLength: nCtx });
+    e.tuning.passMs = Infinity;
     try {
       return { ...compare(reference, (await e.embed(inputs)).embeddings), weightBytes: e.model.weightBytes };
     } finally {

@@ -46,7 +46,7 @@ export class ReadbackRing {
   readWords(i: number, tokens: number, words: number): Promise<Uint32Array> {
     const buf = this.buffers[i];
     this.reads++;
-    const id = this.mapped(buf, tokens).then(() => {
+    const id = this.mapped(buf, tokens, words * 4).then(() => {
       const v = new Uint32Array(buf.getMappedRange(0, words * 4).slice(0));
       buf.unmap();
       return v;
@@ -56,10 +56,14 @@ export class ReadbackRing {
     return id;
   }
 
-  /** Maps buf: at once, or with a pacer, after the previous read and a sleep through most of the pass. */
-  private async mapped(buf: GPUBuffer, tokens: number): Promise<void> {
+  /**
+   * Maps buf's first `bytes`: at once, or with a pacer, after the previous read and a sleep through most of the pass. (Only
+   * those: a browser copies a mapped range from its GPU process, and a buffer sized for an embedding's rows is far larger
+   * than a decode step's id.)
+   */
+  private async mapped(buf: GPUBuffer, tokens: number, bytes: number): Promise<void> {
     const pacer = this.pacer;
-    if (!pacer) return buf.mapAsync(GPUMapMode.READ);
+    if (!pacer) return buf.mapAsync(GPUMapMode.READ, 0, bytes);
     const submitted = performance.now();
     const previous = this.lastEnd;
     const read = (async () => {
@@ -67,7 +71,7 @@ export class ReadbackRing {
       const ms = pacer.mapAt(tokens, start) - performance.now();
       if (ms > 1) await sleep(ms);
       const asked = performance.now();
-      await buf.mapAsync(GPUMapMode.READ);
+      await buf.mapAsync(GPUMapMode.READ, 0, bytes);
       const end = performance.now();
       pacer.done(tokens, start, end, asked);
       return end;
