@@ -277,8 +277,12 @@ export async function bench(flags: Flags): Promise<void> {
 /** `bench --embed`: embed's time for one input of each length, per --quant (src/bench/embed_speed.ts). */
 async function benchEmbed(flags: Flags): Promise<void> {
   const str = (k: string) => strFlag(flags, k);
-  const model = str('model');
-  if (!model) throw new EmberError('BAD_ARGUMENT', 'bench --embed takes --model (an embedding model: a folder, a GGUF, a URL or a Hub id)');
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  // (a synthetic decoder embeds by its last row: Qwen3-Embedding-0.6B is the qwen3-0.6b shape)
+  const synthetic = str('synthetic');
+  const cacheDir = process.env.EMBERLM_CACHE ?? join(tmpdir(), 'emberlm-bench');
+  const model = synthetic ? await syntheticFile(synthetic, cacheDir, log) : str('model') && { path: str('model')!, name: basename(str('model')!) };
+  if (!model) throw new EmberError('BAD_ARGUMENT', 'bench --embed takes --model (an embedding model: a folder, a GGUF, a URL or a Hub id) or --synthetic <name>[:type]');
   const promptTokens = parseInts(str('prompt-tokens'), 'prompt-tokens') ?? [16, 64, 256];
   const repeats = parseInts(str('repeats'), 'repeats')?.[0] ?? 3;
   const inputs = parseInts(str('inputs'), 'inputs')?.[0] ?? 1;
@@ -289,8 +293,7 @@ async function benchEmbed(flags: Flags): Promise<void> {
   const reports: EmbedSpeedReport[] = [];
   try {
     for (const quant of parseQuant(str('quant'))) {
-      const log = (l: string) => process.stderr.write(`${l}\n`);
-      reports.push(await runEmbedSpeed(model, { model: basename(model), gpu, quant, kvCache, promptTokens, inputs, batch, repeats, load: hubEnv(), onProgress: log, loadavg: () => loadavg()[0] }));
+      reports.push(await runEmbedSpeed(model.path, { model: model.name, gpu, quant, kvCache, promptTokens, inputs, batch, repeats, load: hubEnv(), onProgress: log, loadavg: () => loadavg()[0] }));
     }
   } catch (e) {
     out?.discard();

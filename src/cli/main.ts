@@ -25,7 +25,7 @@ Usage:
   emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--truncate] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
-  emberlm bench --embed --model <model> [--quant a,b] [--prompt-tokens L] [--inputs N] [--batch on,off] [--repeats N] [--kv T]
+  emberlm bench --embed --model <model> | --synthetic <name> [--quant a,b] [--prompt-tokens L] [--inputs N] [--batch on,off] [--repeats N] [--kv T]
   emberlm quality --model <model> [--quant a,b] [--kv a,b] [--text FILE] [--embed] [--out FILE] [--json|--markdown]
 
 A <model> is a GGUF file, a Hugging Face folder, a URL, or a Hugging Face Hub id: org/name (a model
