@@ -260,6 +260,9 @@ describe('emberlm CLI', () => {
       [['generate', '--model', m, '--max-tokens', ''], /--max-tokens expects a number, got ""/],
       [['generate', '--model', m, '--max-tokens', '0x10'], /--max-tokens expects a number, got "0x10"/],
       [['bench', '--model', m, '--repeats', '0x10'], /--repeats expects positive integers, got "0x10"/],
+      [['bench', '--embed'], /bench --embed takes --model .* or --synthetic <name>\[:type\]/],
+      [['bench', '--embed', '--model', m, '--batch', 'maybe'], /--batch takes on or off, got "maybe"/],
+      [['bench', '--embed', '--model', m, '--inputs', '0'], /--inputs expects positive integers, got "0"/],
       [['generate', '--model', m, '--max-tokens'], /\[BAD_ARGUMENT\] Option '-n, --max-tokens <value>' argument missing/],
     ];
     for (const [args, message] of refused) {
