@@ -62,6 +62,11 @@ async function run(c: FuzzCase, dir: string): Promise<Pick<CaseResult, 'outcome'
       }
       const [e] = (await engine.embed('Once upon a time')).embeddings; // pooled as the model says (its Dense layers may change the width)
       if (e.length === 0 || !e.every(Number.isFinite)) return { outcome: 'wrong-output', message: `an embedding of ${e.length} values, finite: ${e.every(Number.isFinite)}` };
+      // The same text beside others, in one pass where the model runs several (passes of maxBatch): the same embedding.
+      engine.tuning.passMs = Infinity;
+      const [first] = (await engine.embed(['Once upon a time', 'Lily', 'wanted to play'])).embeddings;
+      const apart = Math.max(...e.map((v, i) => Math.abs(v - first[i])));
+      if (!(apart < 1e-3)) return { outcome: 'wrong-output', message: `an embedding ${apart} away from its own beside two other inputs` };
       return { outcome: 'ok' };
     } finally {
       engine.dispose();
