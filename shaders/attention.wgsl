@@ -385,7 +385,7 @@ fn merge(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid:
   out[h * hd4 + d4] = a * (1.0 / l_all);
 }
 
-// Several inputs in one pass (embeddings: src/model/forward.ts's PassInput): token t attends only within its own input,
+// Several inputs in one pass (embeddings: src/model/pass_inputs.ts): token t attends only within its own input,
 // pass tokens [inputs[t].x, inputs[t].y). main_inputs, prefill_dims_inputs and prefill_flat_inputs are main,
 // prefill_dims and prefill_flat with that bound; entry points of their own, written after the others, so that those
 // keep their text (a change there would miss lavapipe's shader cache for every attention pipeline).

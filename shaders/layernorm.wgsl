@@ -84,7 +84,7 @@ fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   normalise(wg.x, lid, select(p_t, p.positions + p_t, p_t >= segment.b), false);
 }
 
-// `positions` for several inputs in one pass (embeddings: src/model/forward.ts's PassInput): token t is at position
+// `positions` for several inputs in one pass (embeddings: src/model/pass_inputs.ts): token t is at position
 // t - inputs[t].x of its input, of token type inputs[t].z (an entry point of its own: the others keep their text).
 @group(0) @binding(8) var<storage, read> inputs: array<vec4<u32>>; // (T): its input's first token, one past its last, token type, 0
 

@@ -233,7 +233,7 @@ export interface AttentionArgs extends KvCacheArgs {
   outQ8?: { codes: GPUBuffer; scales: GPUBuffer };
   /**
    * Where a pass of several inputs says which each token is of ((T) vec4<u32>: its input's first token, one past its
-   * last, ...: src/model/forward.ts); given, `prefillInputs` attends within each token's input.
+   * last, its token type: src/model/pass_inputs.ts); given, `prefillInputs` attends within each token's input.
    */
   inputs?: GPUBuffer;
 }

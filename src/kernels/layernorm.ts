@@ -33,7 +33,7 @@ export interface LayernormArgs {
    * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): row pos + t,
    * type 0's, or type 1's from `segment`'s b on (y = LN(x + table[type, pos + t])), `segment` a SEGMENT uniform; or,
    * for a pass of several inputs, each token's position in its input and its type from `inputs` ((T) vec4<u32>: its
-   * input's first token, one past its last, its type: src/model/forward.ts).
+   * input's first token, one past its last, its type: src/model/pass_inputs.ts).
    */
   add: 'residual' | { table: Binding; positions: number; segment: GPUBuffer } | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
