@@ -70,7 +70,9 @@ export interface LoadOptions {
   /**
    * Time each matmul shape's launch variants for a moment at load and keep the fastest on this device
    * (src/kernels/autotune.ts; cached per adapter and shape). Default on, except on CPU adapters (compiling the
-   * candidates costs tens of seconds there) and under test runners, where results must not depend on timing.
+   * candidates costs tens of seconds there) and under test runners, where results must not depend on timing. A model
+   * that attends both ways (an encoder, which never decodes) times its GEMMs alone: no GEMV, LM head or decode
+   * attention trial.
    */
   autotune?: boolean;
   /**

@@ -506,7 +506,7 @@ describe('matmul uniforms and validation', () => {
     expect(gpuWarmupMs({ cpu: true }, Infinity)).toBe(0);
   });
 
-  it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right', async () => {
+  it('autotune: times the GPU-style and CPU-SIMD candidates once per shape, keeps one, and its lists are right; \'prefill\' times the GEMM alone', async () => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     resetAutotune();
@@ -541,6 +541,10 @@ describe('matmul uniforms and validation', () => {
       const again = await build(alloc.storage('y2', T * N * 4));
       expect(again.tuning).toEqual(mm.tuning);
       expect(await autotuneChoices(gpu.caps.adapterName)).toHaveLength(2);
+      // A model that never decodes (autotune 'prefill', an encoder's): another shape's GEMM is timed, not its GEMV.
+      const w2 = uploadWeights(alloc, 'w2', packQ8(randn(r, 2 * N * K, 0.1), 2 * N, K));
+      await buildMatmul(gpu, alloc, { label: 'mm2', w: w2, x: alloc.upload('x2', x), y: alloc.storage('y3', T * 2 * N * 4), step: stepBuffer(alloc, { n_tokens: T }), maxTokens: T, autotune: 'prefill' });
+      expect((await autotuneChoices(gpu.caps.adapterName)).map((c) => c.path)).toEqual(['gemv', 'gemm', 'gemm']);
     } finally {
       resetAutotune();
       alloc.destroyAll();

@@ -161,8 +161,9 @@ export interface MatmulArgs {
   /**
    * Pick each list's launch variant by a short timed trial (src/kernels/autotune.ts), among the
    * GPU-style and CPU-SIMD layouts, for the paths `tuning` does not fix; cached per adapter and shape.
+   * 'prefill': the GEMM's alone (a model that never decodes: its GEMV keeps the default).
    */
-  autotune?: boolean;
+  autotune?: boolean | 'prefill';
   /** x already in Q8_0 (codes (T, K/4) u32, scales (T, K/32) f32), written by its producer; q8/q4 only. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
   /**
@@ -447,7 +448,7 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
   let tune = defaults;
   if (a.autotune && !ex) {
     for (const path of ['gemv', 'gemm'] as const) {
-      if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1)) continue; // fixed by the caller, or never run
+      if (a.tuning?.[path] || (path === 'gemm' && a.maxTokens === 1) || (path === 'gemv' && a.autotune === 'prefill')) continue; // fixed by the caller, or never run
       const cands = candidates(defaults, path, floatDot, splitLanes(gpu.caps)).filter((v) => [fits, lanesFit, prologueFits, tailFits].every((ok) => ok({ ...defaults, ...v })));
       const key = `${w.format}${w.halfScales ? ' f16-scales' : ''}${w.wideCodes ? ' wide' : ''}${w.offsetCodes ? ' offset' : ''} K=${K} N=${N} g=${w.group} ${path}${path === 'gemv' ? ` in=${gemvInput}${a.glu ? ' glu' : ''}` : ''}`;
       const T = path === 'gemv' ? 1 : Math.min(a.maxTokens, gemmTrialTokens(gpu.caps));

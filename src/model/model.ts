@@ -121,8 +121,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   let tokenTile = 1;
+  // A model that attends both ways never decodes (it embeds): only its GEMMs are worth a trial, and no LM head.
+  const autotune = o.autotune && (c.bidirectional ? 'prefill' : true);
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
-    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune: o.autotune, ...extra });
+    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
     tokenTile = Math.max(tokenTile, m.tokenTile);
@@ -176,7 +178,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     cacheLen: kvCacheRows(window, nCtx, maxBatch), maxKeys: window > 0 ? Math.min(window, nCtx) : nCtx,
     rope: { nRot, neox: c.ropeNeox, ...(window > 0 ? ropeLocal : ropeGlobal) },
   });
-  const wide = o.wideAttention ?? (o.autotune ? await chooseDecodeWide(gpu, attentionOf(c.layerWindow[0] ?? 0)) : false);
+  const wide = o.wideAttention ?? (autotune === true ? await chooseDecodeWide(gpu, attentionOf(c.layerWindow[0] ?? 0)) : false);
   const splitsOf = (window: number) => decodeSplits(attentionOf(window).maxKeys, gpu.caps.cpu, wide);
   const maxSplits = Math.max(...Array.from({ length: c.nLayer }, (_, l) => splitsOf(c.layerWindow[l] ?? 0)));
   const attnScratch = attentionScratch(alloc, c.nHead, maxSplits, c.headDim); // one for all layers
@@ -431,7 +433,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
   const rowsNorm = c.postLayerNorms ? [] : [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
   const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm];
-  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: o.autotune };
+  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
   if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
   const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
