@@ -219,6 +219,39 @@ fn xshared(piece: u32, lane: u32) -> vec4<u32> {
   return vec4<u32>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
 }`).replace('fn main(@builtin(global_invocation_id) g: vec3u)', 'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32)');
 
+// R4MS with the codes' bytes taken apart by masks alone (2026-12-07): bytes 0-2 flipped to offset binary by one xor
+// a word (u = code + 128, masked in place: u * 2^(8i)), byte 3 masked as it is (the code * 2^24, signed); x's codes as
+// floats scaled by 2^(-8i) at their place, so each product is u * x exactly, and the block's 128 * (x0 + x1 + x2) sums,
+// found once for the 4 rows, taken off. No integer multiply.
+const XA = /* wgsl */ `
+fn ma(w: u32) -> vec4<f32> {
+  let o = w ^ 0x00808080u;
+  return vec4<f32>(vec4<i32>(bitcast<i32>(o & 0xFFu), bitcast<i32>(o & 0xFF00u), bitcast<i32>(o & 0xFF0000u), bitcast<i32>(w & 0xFF000000u)));
+}
+fn adot(w: vec4<u32>, x: mat4x4<f32>) -> f32 {
+  return (dot(ma(w.x), x[0]) + dot(ma(w.y), x[1])) + (dot(ma(w.z), x[2]) + dot(ma(w.w), x[3]));
+}
+const XPLACE = vec4<f32>(5.960464477539063e-8, 2.3283064365386963e-10, 9.094947017729282e-13, 3.552713678800501e-15); // 2^-24 * 2^(-8i), x's mw codes * 2^24
+fn ax(v: vec4<u32>) -> mat4x4<f32> { return mat4x4<f32>(mw(v.x) * XPLACE, mw(v.y) * XPLACE, mw(v.z) * XPLACE, mw(v.w) * XPLACE); }
+fn off(x: mat4x4<f32>) -> f32 { // 128 * the sum of x's codes at bytes 0-2 (the offsets' part of every row's sum)
+  let s = x[0] + x[1] + x[2] + x[3];
+  return 128.0 * (s.x + s.y * 256.0 + s.z * 65536.0);
+}
+`;
+const R4XA = 'enable subgroups;\n' + rows4(/* wgsl */ `let xa = ax(xshared(2u * b, lane));
+    let xb = ax(xshared(2u * b + 1u, lane));
+    let o = off(xa) + off(xb);
+    let s = vec4<f32>(
+      adot(w[wi.x], xa) + adot(w[wi.x + 1u], xb),
+      adot(w[wi.y], xa) + adot(w[wi.y + 1u], xb),
+      adot(w[wi.z], xa) + adot(w[wi.z + 1u], xb),
+      adot(w[wi.w], xa) + adot(w[wi.w + 1u], xb)) - vec4<f32>(o);`, MW + XA + /* wgsl */ `
+@group(0) @binding(5) var<storage, read> xw: array<u32>;
+fn xshared(piece: u32, lane: u32) -> vec4<u32> {
+  let mine = xw[4u * piece + (lane & 3u)];
+  return vec4<u32>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
+}`).replace('fn main(@builtin(global_invocation_id) g: vec3u)', 'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32)');
+
 // Controls for R4MS: R4M with the subgroups extension and the lane id only; and with one subgroupBroadcast of its sums.
 const withLane = (src: string) => 'enable subgroups;\n' + src.replace('fn main(@builtin(global_invocation_id) g: vec3u)', 'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(subgroup_invocation_id) lane: u32)');
 const R4ML = withLane(R4M);
@@ -242,11 +275,11 @@ const R4MT = rows4(/* wgsl */ `let xa = mx(xq[2u * b]);
 
 // R4M and R4MT with the codes xor-folded in place of their products: the two loads alone, the loop otherwise the same.
 const XT = 'fn xt(a: vec4<u32>, x: mat4x4<f32>) -> f32 { return f32(a.x ^ a.y ^ a.z ^ a.w) * x[0].x; }\n';
-const xorOf = (src: string) => src.replaceAll('mdot(', 'xt(').replace('@compute', XT + '@compute');
+const xorOf = (src: string) => src.replaceAll(/(?<!fn )mdot\(/g, 'xt(').replace('@compute', XT + '@compute'); // (calls, not mdot's own definition)
 
 const VARIANTS: [string, string, number, number?][] = [
   ['r4 mul-and texture', R4MT, 4], ['r4 texture xor', xorOf(R4MT), 4], ['r4 mul-and xor', xorOf(R4M), 4],
-  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x shared', R4MS, 4], ['r4 mul-and lane id', R4ML, 4], ['r4 mul-and broadcast own', R4MB, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
+  ['r4 f32 mul-and', R4M, 4], ['r4 mul-and x shared', R4MS, 4], ['r4 xor-and x shared', R4XA, 4], ['r4 mul-and lane id', R4ML, 4], ['r4 mul-and broadcast own', R4MB, 4], ['r4 mul-and x words', R4MW4, 4], ['r4 mul-and cursor', R4MC, 4], ['r4 wide scalar shifts', R4X1, 4], ['r4 wide mul-and loop', R4MW, 4],
   ['r4 d4 tiled', R4T('tiled(r, b, NB)'), 4], ['r4 d4 runtime nb', R4T('(r * (k_words() / 32u) + b)'), 4],
   ['r4 d4 x words ifs', R4I, 4],
   ['r4 d4 wg16', R4('d4'), 4, 16], ['r4 d4 x words', R4W, 4], ['r4 d4 x words loop', R4L, 4],
