@@ -16,6 +16,7 @@ export interface EmbedSpeedRow {
   prompt_tokens: number; // of each input
   inputs: number; // of the embed call
   batched: boolean; // engine.tuning.batchInputs
+  passes: number; // forward passes an embed call ran (the median call's; one a pass: `inputs` where each fits one pass)
   /** Median, fastest and slowest of the repeats, ms for the whole embed call (the inputs' passes, the pooling). */
   ms: { median: number; min: number; max: number };
   tok_s: number; // inputs * prompt_tokens / median
@@ -61,7 +62,10 @@ export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Pr
   const say = o.onProgress ?? (() => {});
   say(`${o.model ?? 'model'}: loading`);
   const t0 = performance.now();
-  const e = await Engine.load(input, { ...o.load, gpu: o.gpu, quant: o.quant, kvCache: o.kvCache, contextLength: Math.max(...o.promptTokens) });
+  // The context (and with it a one-pass model's maxBatch) the longest input's, or for a list the model's own, so that a
+  // pass has room for several inputs.
+  const contextLength = (o.inputs ?? 1) > 1 ? undefined : Math.max(...o.promptTokens);
+  const e = await Engine.load(input, { ...o.load, gpu: o.gpu, quant: o.quant, kvCache: o.kvCache, contextLength });
   const loadMs = performance.now() - t0;
   try {
     const rand = mulberry32(1);
@@ -72,20 +76,22 @@ export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Pr
     const rows: EmbedSpeedRow[] = [];
     let width = 0;
     for (const n of o.promptTokens) {
-      const times = batch.map(() => [] as number[]);
+      const runs = batch.map(() => [] as { ms: number; passes: number }[]);
       for (let r = -1; r < o.repeats; r++) { // (-1: the warm-up)
         for (const [b, batched] of batch.entries()) {
           say(`${inputs} x ${n} tokens, ${batched ? 'batched' : 'one a pass'}: ${r < 0 ? 'warm-up' : `run ${r + 1}/${o.repeats}`}`);
           e.tuning.batchInputs = batched;
+          const reads = e.model.readback.reads; // (a read per pass submitted)
           const t = performance.now();
           width = (await e.embed(list(n))).embeddings[0].length;
-          if (r >= 0) times[b].push(performance.now() - t);
+          if (r >= 0) runs[b].push({ ms: performance.now() - t, passes: e.model.readback.reads - reads });
         }
       }
       for (const [b, batched] of batch.entries()) {
-        const ms = times[b].sort((x, y) => x - y);
-        const median = ms[Math.floor(ms.length / 2)];
-        rows.push({ prompt_tokens: n, inputs, batched, ms: { median, min: ms[0], max: ms.at(-1)! }, tok_s: (inputs * n) / (median / 1000) });
+        const sorted = runs[b].sort((x, y) => x.ms - y.ms);
+        const median = sorted[Math.floor(sorted.length / 2)];
+        const ms = { median: median.ms, min: sorted[0].ms, max: sorted.at(-1)!.ms };
+        rows.push({ prompt_tokens: n, inputs, batched, passes: median.passes, ms, tok_s: (inputs * n) / (median.ms / 1000) });
       }
     }
     const c = e.config;

@@ -192,9 +192,9 @@ export function formatEmbedQuality(q: EmbedQualityReport, style: 'text' | 'markd
 export function formatEmbedSpeed(reports: readonly EmbedSpeedReport[], style: 'text' | 'markdown'): string {
   const fmt = style === 'markdown' ? markdown : text;
   const r0 = reports[0];
-  const head = ['model', 'quant', 'tokens', 'inputs', 'passes', 'ms (median)', 'min-max', 'tok/s', 'load ms', 'weights MB'];
+  const head = ['model', 'quant', 'tokens', 'inputs', 'inputs a pass', 'passes', 'ms (median)', 'min-max', 'tok/s', 'load ms', 'weights MB'];
   const rows = reports.flatMap((r) => r.rows.map((x) => [
-    r.model, r.quant, String(x.prompt_tokens), String(x.inputs), x.batched ? 'batched' : 'one a pass', f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0),
+    r.model, r.quant, String(x.prompt_tokens), String(x.inputs), x.batched ? 'several' : 'one', String(x.passes), f(x.ms.median, 0), `${f(x.ms.min, 0)}-${f(x.ms.max, 0)}`, f(x.tok_s, 1), f(r.load_ms, 0), f(r.weight_bytes / 1e6, 0),
   ]));
   const what = `${r0.bidirectional ? 'bidirectional, ' : ''}${r0.pooling} pooling, ${r0.width} values, one pass of up to ${r0.max_batch} tokens`;
   const { start } = r0.loadavg_1m, { end } = reports.at(-1)!.loadavg_1m;
