@@ -2,10 +2,9 @@
 // mean and the (biased) variance in two passes over the row, as PyTorch's layer_norm. v is x[t] plus
 //   residual    y[t] itself: a post-norm encoder's residual add and norm in one, y (the residual stream) rewritten in
 //               place (every element is read again and written by the same invocation, after the sums' barriers)
-//   positions   row pos + t of `table`: the embeddings' norm, over the token's embedding plus its absolute position's
-//               row, summed at load with token type 0's; from segment.b on (a pair's second segment) the row
-//               p.positions further, summed with token type 1's. `segment` is this kernel's own per-pass uniform,
-//               written with the pass's Step (Step itself is every kernel's: a field there recompiles them all)
+//   positions   a row of `table`: the embeddings' norm, over the token's embedding plus its absolute position's row,
+//               summed at load with its token type's (type 1's rows p.positions further); each token's position in its
+//               input and its type from `inputs` (src/model/pass_inputs.ts: one input, or several side by side)
 // One workgroup a row.
 override WG: u32 = 64;
 
@@ -24,14 +23,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b: array<f32>; // (dim)
 @group(0) @binding(5) var<storage, read> table: array<f32>; // (types, positions, dim): `positions` only
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (T, dim)
-@group(0) @binding(7) var<uniform> segment: Segment; // `positions` only
-
-struct Segment {
-  b: u32, // the position a pair's second segment (token type 1) starts at; 0xffffffff: none
-  pad0: u32,
-  pad1: u32,
-  pad2: u32,
-}
+@group(0) @binding(7) var<storage, read> inputs: array<vec4<u32>>; // (T): its input's first token, one past its last, token type, 0
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -79,17 +71,6 @@ fn residual(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
 
 @compute @workgroup_size(WG)
 fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  if (wg.x >= step.n_tokens) { return; }
-  let p_t = step.pos + wg.x;
-  normalise(wg.x, lid, select(p_t, p.positions + p_t, p_t >= segment.b), false);
-}
-
-// `positions` for several inputs in one pass (embeddings: src/model/pass_inputs.ts): token t is at position
-// t - inputs[t].x of its input, of token type inputs[t].z (an entry point of its own: the others keep their text).
-@group(0) @binding(8) var<storage, read> inputs: array<vec4<u32>>; // (T): its input's first token, one past its last, token type, 0
-
-@compute @workgroup_size(WG)
-fn positions_inputs(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   let own = inputs[wg.x];
   normalise(wg.x, lid, own.z * p.positions + wg.x - own.x, false);

@@ -15,7 +15,6 @@ import { bad, boolOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
 import { applyDense, embeddingOnly } from './embed.ts';
 import type { DenseLayer } from './hf/sentence.ts';
-import { NO_SEGMENT_B } from './kernels/layernorm.ts';
 
 export interface RerankOptions {
   /** What a relevant document is (default Qwen3-Reranker's: 'Given a web search query, retrieve relevant passages that answer the query'). */
@@ -81,8 +80,8 @@ export function prepareRerank(query: unknown, documents: unknown, o: RerankOptio
 /** A cross-encoder's request (a BERT reranker: LoadedModel.rankHead): each pair's tokens and where its document starts. */
 export interface CrossEncodeRequest {
   seqs: number[][];
-  /** Per pair: the position of the document's first token (token type 1 from there on: the LayerNorm's Segment uniform). */
-  segmentB: number[];
+  /** Per pair: the position of the document's first token (token type 1 from there on: PassInput.segmentB); none with one type. */
+  segmentB: (number | undefined)[];
   signal: AbortSignal | undefined;
   onProgress: RerankOptions['onProgress'];
 }
@@ -108,7 +107,7 @@ export function prepareCrossEncode(query: unknown, documents: unknown, o: Rerank
     if (ids.length > most) {
       throw new EmberError('CONTEXT_OVERFLOW', `documents[${i}] makes a pair of ${ids.length} tokens with the query, past the ${most} this model takes in one pass`, { document: i, tokens: ids.length, nCtx: most });
     }
-    return { ids, segmentB: target.config.tokenTypes < 2 ? NO_SEGMENT_B : wrap.before.length + a.length + wrap.between.length };
+    return { ids, segmentB: target.config.tokenTypes < 2 ? undefined : wrap.before.length + a.length + wrap.between.length };
   });
   return { seqs: pairs.map((p) => p.ids), segmentB: pairs.map((p) => p.segmentB), signal: signalOption(o.signal), onProgress: progressOption(o.onProgress) };
 }

@@ -52,16 +52,12 @@ export async function rerankPairs(e: Retrieval, query: unknown, documents: unkno
   return { scores, promptTokens: tokenCount(r.seqs) };
 }
 
-/** A cross-encoder's rerank: each pair in one pass (its document of token type 1), or several pairs a pass; its [CLS] row through the head. */
+/** A cross-encoder's rerank: pairs side by side in a pass (one or several; a pair's document of token type 1), each one's [CLS] row through the head. */
 async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unknown, documents: unknown, opts: RerankOptions): Promise<RerankResult> {
   const m = e.model;
   const r = prepareCrossEncode(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, onePass: m.maxBatch, config: m.config });
-  const run = async (batch: number[][], stop: () => boolean, from: number) => {
-    if (batch.length > 1) return (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, head)) ?? null;
-    const { step } = await e.passes.advance(m, batch[0], { ...GREEDY, head: 'hidden', segmentB: r.segmentB[from] }, 0, false, stop, false, true);
-    await step?.wait();
-    return step && [crossEncoderScore(await step.hidden!(), head)];
-  };
+  const run = async (batch: number[][], stop: () => boolean, from: number) =>
+    (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, head)) ?? null;
   const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, run, batchSize(e, r.seqs));
   return { scores, promptTokens: tokenCount(r.seqs) };
 }
@@ -77,7 +73,7 @@ const batchSize = (e: Retrieval, seqs: readonly number[][]) =>
  * Runs `batch` in one pass, its inputs side by side (the second segment of input i from segmentB[i] on): each one's rows
  * to pool (every row where the model pools all, else its one row: the first or the last).
  */
-async function batchRows(e: Retrieval, batch: number[][], segmentB: readonly number[], stop: () => boolean): Promise<Float32Array[] | null> {
+async function batchRows(e: Retrieval, batch: number[][], segmentB: readonly (number | undefined)[], stop: () => boolean): Promise<Float32Array[] | null> {
   const inputs = batch.map((seq, i) => ({ length: seq.length, segmentB: segmentB[i] }));
   const { step } = await e.passes.advance(e.model, batch.flat(), { ...GREEDY, head: 'hidden', inputs }, 0, false, stop, false, true);
   await step?.wait();

@@ -14,13 +14,6 @@ export const LAYERNORM_PARAMS = new UniformLayout('Params', [
 ] as const);
 export const LAYERNORM_SOURCE = source;
 
-/** The `positions` entry point's per-pass uniform: where a pair's second segment starts (segmentValues, written with each pass's Step). */
-export const SEGMENT = new UniformLayout('Segment', [['b', 'u32'], ['pad0', 'u32'], ['pad1', 'u32'], ['pad2', 'u32']] as const);
-/** Segment.b of a pass with no second segment: every token is of type 0. */
-export const NO_SEGMENT_B = 0xffffffff;
-/** The Segment values of a pass whose tokens from `b` on are of token type 1 (none: NO_SEGMENT_B). */
-export const segmentValues = (b = NO_SEGMENT_B) => SEGMENT.pack({ b, pad0: 0, pad1: 0, pad2: 0 });
-
 export interface LayernormArgs {
   dim: number;
   eps: number;
@@ -30,21 +23,20 @@ export interface LayernormArgs {
   bias: Binding; // (dim) f32
   /**
    * What is added to x before the norm: 'residual', y's own row (y = LN(x + y), in place: a post-norm residual add), or
-   * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): row pos + t,
-   * type 0's, or type 1's from `segment`'s b on (y = LN(x + table[type, pos + t])), `segment` a SEGMENT uniform; or,
-   * for a pass of several inputs, each token's position in its input and its type from `inputs` ((T) vec4<u32>: its
-   * input's first token, one past its last, its type: src/model/pass_inputs.ts).
+   * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): y = LN(x +
+   * table[type, position]), each token's position in its input and its type from `inputs` ((T) vec4<u32>: its input's
+   * first token, one past its last, its type: src/model/pass_inputs.ts).
    */
-  add: 'residual' | { table: Binding; positions: number; segment: GPUBuffer } | { table: Binding; positions: number; inputs: GPUBuffer };
+  add: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
 }
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
   const add = a.add === 'residual' ? null : a.add;
-  const entry = !add ? 'residual' : 'inputs' in add ? 'positions_inputs' : 'positions';
+  const entry = add ? 'positions' : 'residual';
   // (the residual entry point reads no table: the weight's buffer stands in for it)
-  const extra = !add ? [a.weight, a.y] : 'inputs' in add ? [add.table, a.y, null, add.inputs] : [add.table, a.y, add.segment];
+  const extra = add ? [add.table, a.y, add.inputs] : [a.weight, a.y];
   return buildKernel(gpu, alloc, {
     label: `layernorm/${entry}`,
     code: shaderText(source, {}),

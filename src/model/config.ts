@@ -87,7 +87,7 @@ export interface ModelConfig {
   /**
    * BERT (an encoder: with `bidirectional`): LayerNorm with a bias in place of RMSNorm, after each residual add (x =
    * LN(x + sublayer(x)), no pre-norms, every projection with a bias) and over the embeddings, which add a learned
-   * absolute position's row and a token type's (position_embd, token_types: type 0, or 1 from the pass's Segment on, a
+   * absolute position's row and a token type's (position_embd, token_types: type 0, or 1 from PassInput.segmentB on, a
    * cross-encoder's document); no final norm: the embedding pools the residual stream itself.
    */
   readonly postLayerNorms: boolean;

@@ -1,7 +1,6 @@
 import { EmberError } from '../errors.ts';
 import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { segmentValues } from '../kernels/layernorm.ts';
 import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type TokenLogprobs } from '../kernels/sample.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
@@ -59,7 +58,7 @@ export function encodeForward(
  * the id means nothing either.
  */
 export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
-  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number; segmentB?: number; inputs?: readonly PassInput[] };
+  Partial<Omit<ResolvedSampling, 'seed'>> & { record?: boolean; head?: Head; masked?: boolean; logprobs?: number; inputs?: readonly PassInput[] };
 
 /**
  * Starts a request: token counts cleared, the prompt's ids marked as seen, the logit bias written; a request
@@ -109,8 +108,10 @@ export async function submitForward(
       throw new EmberError('BAD_ARGUMENT', `token id ${t} is outside the vocabulary (integers 0..${m.config.vocab - 1})`);
     }
   }
-  const batched = s.inputs !== undefined;
-  if (batched) checkBatched(m, n, pos, s);
+  const batched = s.inputs !== undefined; // several inputs: the batched lists, each input's rows read back
+  // (BERT's embeddings norm reads each token's position and type from `inputs` in every pass: one input, the whole pass)
+  const inputs = s.inputs ?? (m.config.postLayerNorms ? [{ length: n }] : null);
+  if (inputs) checkInputs(m, n, pos, s, inputs);
   const slot = await m.readback.take(); // from here to the submit nothing awaits: Step writes and submit stay in order
   const { gpu, buffers: b } = m;
   const cached = m.kv.ids;
@@ -142,8 +143,7 @@ export async function submitForward(
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.
   writeBuffer(gpu, b.step, STEP.pack(base));
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
-  if (b.segment) writeBuffer(gpu, b.segment, segmentValues(s.segmentB)); // (BERT: where a pair's second segment starts)
-  if (batched) writeBuffer(gpu, m.batched!.inputs, packInputs(s.inputs!));
+  if (inputs) writeBuffer(gpu, m.batched!.inputs, packInputs(inputs));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
   encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs, batched);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
@@ -172,12 +172,12 @@ export async function submitForward(
   return { wait, logprobs: () => after.then(decodeLogprobs) };
 }
 
-/** A pass of several inputs: an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
-function checkBatched(m: Model, n: number, pos: number, s: Sampling): void {
+/** A pass of inputs (several, or an encoder's one): an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
+function checkInputs(m: Model, n: number, pos: number, s: Sampling, inputs: readonly PassInput[]): void {
   if (!m.batched) throw new EmberError('UNSUPPORTED', `${m.config.name} runs one input a pass: it has recurrent layers`);
-  const tokens = s.inputs!.reduce((t, x) => t + x.length, 0);
-  if (s.head !== 'hidden' || pos !== 0 || tokens !== n || s.inputs!.length > MAX_PASS_INPUTS) {
-    const got = `head ${String(s.head)}, position ${pos}, ${n} tokens, ${s.inputs!.length} inputs`;
+  const tokens = inputs.reduce((t, x) => t + x.length, 0);
+  if (s.head !== 'hidden' || pos !== 0 || tokens !== n || inputs.length > MAX_PASS_INPUTS) {
+    const got = `head ${String(s.head)}, position ${pos}, ${n} tokens, ${inputs.length} inputs`;
     throw new EmberError('BAD_ARGUMENT', `a pass of several inputs embeds from position 0, its inputs' ${tokens} tokens, at most ${MAX_PASS_INPUTS} inputs (got ${got})`);
   }
 }

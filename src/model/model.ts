@@ -5,7 +5,7 @@ import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
 import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GluAct, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
-import { buildLayernorm, SEGMENT } from '../kernels/layernorm.ts';
+import { buildLayernorm } from '../kernels/layernorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
 import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
@@ -140,7 +140,6 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
   // (BERT gathers the token's row into xn, then adds its position's and normalises into x: positionsNorm)
   const embedInto = c.postLayerNorms ? xn : x;
-  const segment = c.postLayerNorms ? alloc.uniform('segment', SEGMENT.size) : undefined;
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x: embedInto, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale });
@@ -154,7 +153,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     return alloc.upload(name, v);
   };
   // BERT's embeddings: x = LayerNorm(token row + its position's row + its token type's row), the last two summed at load
-  // for types 0 and 1 (a pair's second segment).
+  // for types 0 and 1 (a pair's second segment); each token's position and type from `inputs`, in every pass.
   const positionsNorm = async () => {
     const P = c.contextTrain, skip = c.positionOffset * D; // (RoBERTa's first rows are never read)
     const positions = (await f.vector('position_embd.weight', skip + P * D, [c.positionOffset + P, D])).subarray(skip);
@@ -164,11 +163,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const table = new Float32Array(rows * P * D);
     for (let t = 0; t < rows; t++) for (let i = 0; i < P * D; i++) table[t * P * D + i] = positions[i] + types[t * D + (i % D)];
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
-    const ln = { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), y: x };
-    const rowsOf = { table: upload('position_embd', table), positions: P };
-    const one = await buildLayernorm(gpu, alloc, { ...ln, add: { ...rowsOf, segment: segment! } });
-    if (inputs) twins.set(one, await buildLayernorm(gpu, alloc, { ...ln, add: { ...rowsOf, inputs } }));
-    return one;
+    const add = { table: upload('position_embd', table), positions: P, inputs: inputs! }; // (an encoder has no recurrent layers)
+    return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
   };
   if (c.postLayerNorms) both(await positionsNorm());
 
@@ -444,7 +440,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
-    buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result, segment },
+    buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
     decode, prefill, chained, head, finalNorm, embedRows, sampler,
     batched: inputs && { prefill: prefill.map((d) => twins.get(d) ?? d), finalNorm: rowsNorm, hidden: c.postLayerNorms ? x : xn, inputs },

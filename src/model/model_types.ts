@@ -41,7 +41,6 @@ export interface Model {
     readonly logits: GPUBuffer; // (vocab) f32, of the pass's last token
     readonly hidden: GPUBuffer; // (n_embd) f32: the final norm of the pass's last token (the LM head's input), or (T, n_embd) where embedRows is not 'last' (an encoder's: x)
     readonly result: GPUBuffer; // (1) u32, the sampled token
-    readonly segment?: GPUBuffer; // BERT's: the embeddings' LayerNorm's Segment uniform (src/kernels/layernorm.ts), written each pass
   };
   /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
   readonly readback: ReadbackRing;

@@ -1,7 +1,7 @@
 /**
  * A pass of several inputs (embed's texts, rerank's pairs, batched): their tokens side by side, each token attending
  * only within its input (shaders/attention.wgsl's `*_inputs` entry points) at its position in its input
- * (shaders/layernorm.wgsl's positions_inputs; RoPE needs nothing, as a score depends only on the distance of two
+ * (shaders/layernorm.wgsl's positions, which reads this in every pass of an encoder; RoPE needs nothing, as a score depends only on the distance of two
  * positions).
  */
 
