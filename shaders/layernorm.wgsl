@@ -1,5 +1,6 @@
 // LayerNorm with a bias (BERT's): y[t] = (v - mean(v)) / sqrt(var(v) + eps) * w + b over a row v of dim values, the
-// mean and the (biased) variance in two passes over the row, as PyTorch's layer_norm. v is x[t] plus
+// mean and the (biased) variance in two passes over the row, as PyTorch's layer_norm. v is x[t] itself (`plain`: a
+// pre-norm encoder's, ModernBERT's, whose norms have no bias: b is zeros), or x[t] plus
 //   residual    y[t] itself: a post-norm encoder's residual add and norm in one, y (the residual stream) rewritten in
 //               place (every element is read again and written by the same invocation, after the sums' barriers)
 //   positions   a row of `table`: the embeddings' norm, over the token's embedding plus its absolute position's row,
@@ -42,36 +43,48 @@ fn row_sum(s: f32, lid: u32) -> f32 {
   return total;
 }
 
+// What is added to x: y's own row, a row of the table, or nothing.
+const RESIDUAL = 0u;
+const POSITIONS = 1u;
+const PLAIN = 2u;
+
 // Element i of row t's v.
-fn value(t: u32, i: u32, table_row: u32, residual: bool) -> f32 {
-  if (residual) { return x[t * p.dim + i] + y[t * p.dim + i]; }
+fn value(t: u32, i: u32, table_row: u32, add: u32) -> f32 {
+  if (add == RESIDUAL) { return x[t * p.dim + i] + y[t * p.dim + i]; }
+  if (add == PLAIN) { return x[t * p.dim + i]; }
   return x[t * p.dim + i] + table[table_row * p.dim + i];
 }
 
-fn normalise(t: u32, lid: u32, table_row: u32, residual: bool) {
+fn normalise(t: u32, lid: u32, table_row: u32, add: u32) {
   var s = 0.0;
-  for (var i = lid; i < p.dim; i += WG) { s += value(t, i, table_row, residual); }
+  for (var i = lid; i < p.dim; i += WG) { s += value(t, i, table_row, add); }
   let mean = row_sum(s, lid) / f32(p.dim);
   var q = 0.0;
   for (var i = lid; i < p.dim; i += WG) {
-    let d = value(t, i, table_row, residual) - mean;
+    let d = value(t, i, table_row, add) - mean;
     q += d * d;
   }
   let inv = 1.0 / sqrt(row_sum(q, lid) / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    y[t * p.dim + i] = (value(t, i, table_row, residual) - mean) * inv * w[i] + b[i];
+    y[t * p.dim + i] = (value(t, i, table_row, add) - mean) * inv * w[i] + b[i];
   }
 }
 
 @compute @workgroup_size(WG)
 fn residual(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
-  normalise(wg.x, lid, 0u, true);
+  normalise(wg.x, lid, 0u, RESIDUAL);
 }
 
 @compute @workgroup_size(WG)
 fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   let own = inputs[wg.x];
-  normalise(wg.x, lid, own.z * p.positions + wg.x - own.x, false);
+  normalise(wg.x, lid, own.z * p.positions + wg.x - own.x, POSITIONS);
+}
+
+@compute @workgroup_size(WG)
+fn plain(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, 0u, PLAIN);
 }

@@ -1,5 +1,6 @@
 // SwiGLU: h = silu(gate) * up, reading the fused gate|up matmul output; GeGLU (act = 1, Gemma):
-// h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh). glu_act:
+// h = gelu_tanh(gate) * up with PyTorch's tanh approximation (gelu_pytorch_tanh); with act = 2 GELU by erf (ModernBERT's
+// GeGLU, which decode's GLU epilogue does not take: such a model only encodes). glu_act:
 // shaders/glu.wgsl, put in front at load. The rows of gate|up are [gate | up] per token, or with
 // paired = 1 gate j and up j side by side (the matmul's GLU layout, whose decode GEMV writes h itself;
 // the prefill's GEMM leaves the pairs to this kernel); with paired = 2 an ungated FFN's h = act(up), the rows of
@@ -10,7 +11,7 @@ override WG: u32 = 64;
 
 struct Params {
   n_ff: u32,
-  act: u32, // 0: silu, 1: tanh GELU, 2: GELU (erf; ungated only)
+  act: u32, // 0: silu, 1: tanh GELU, 2: GELU (erf)
   paired: u32, // 1: gate j at 2j and up j at 2j + 1 of each row; 0: gate j at j, up j at n_ff + j; 2: no gate, up j at j
   pad2: u32,
 }
@@ -23,9 +24,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
-// An ungated FFN's activation: GELU by erf (act 2, BERT's), or glu_act's. Here, not in shaders/glu.wgsl, which every
-// matmul pipeline includes for its GLU epilogue: a change there has lavapipe compile all of them again.
-fn ungated_act(g: f32, act: u32) -> f32 {
+// The FFN's activation: GELU by erf (act 2: BERT's ungated, ModernBERT's gated), or glu_act's. Here, not in
+// shaders/glu.wgsl, which every matmul pipeline includes for its GLU epilogue: a change there has lavapipe compile all
+// of them again.
+fn ffn_act(g: f32, act: u32) -> f32 {
   if (act == 2u) { return 0.5 * g * (1.0 + erf_f32(g * 0.7071067811865476)); }
   return glu_act(g, act);
 }
@@ -41,10 +43,10 @@ fn erf_f32(x: f32) -> f32 {
 
 // act(gate j) * up j of token t; act(up j) ungated
 fn glu(t: u32, j: u32) -> f32 {
-  if (p.paired == 2u) { return ungated_act(gate_up[t * p.n_ff + j], p.act); }
+  if (p.paired == 2u) { return ffn_act(gate_up[t * p.n_ff + j], p.act); }
   let row = t * 2u * p.n_ff;
-  if (p.paired == 1u) { return glu_act(gate_up[row + 2u * j], p.act) * gate_up[row + 2u * j + 1u]; }
-  return glu_act(gate_up[row + j], p.act) * gate_up[row + p.n_ff + j];
+  if (p.paired == 1u) { return ffn_act(gate_up[row + 2u * j], p.act) * gate_up[row + 2u * j + 1u]; }
+  return ffn_act(gate_up[row + j], p.act) * gate_up[row + p.n_ff + j];
 }
 
 @compute @workgroup_size(WG)

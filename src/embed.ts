@@ -24,7 +24,7 @@ export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize
  */
 export function embedRecipe(config: ModelConfig, sentence: SentenceModules | null, dense: readonly DenseLayer[] = []): EmbedRecipe | EmberError {
   if (sentence) return sentence;
-  const p = config.pooling ?? (config.postLayerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
+  const p = config.pooling ?? (config.postLayerNorms || config.layerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
   if (p === 'rank') {
     const what = config.postLayerNorms ? 'a cross-encoder: engine.rerank scores (query, document) pairs with it' : "a reranker's score; emberlm embeds by the last token, the mean or the first token";
     return new EmberError('UNSUPPORTED', `the model's outputs are pooled by rank (pooling_type: ${what})`, { pooling: p });
@@ -34,7 +34,7 @@ export function embedRecipe(config: ModelConfig, sentence: SentenceModules | nul
 
 /** Refuses what a model that attends both ways cannot do (generate, rerank): it only embeds. */
 export function embeddingOnly(c: ModelConfig, what: string): void {
-  if (c.bidirectional) throw new EmberError('UNSUPPORTED', `${c.name} attends both ways, as an embedding model (EmbeddingGemma, BERT): it embeds (engine.embed) and does not ${what}`);
+  if (c.bidirectional) throw new EmberError('UNSUPPORTED', `${c.name} attends both ways, as an embedding model (EmbeddingGemma, BERT, ModernBERT): it embeds (engine.embed) and does not ${what}`);
 }
 
 /** The width of an embedding: the last Dense layer's, else the model's. */

@@ -1,8 +1,8 @@
 /**
  * Several inputs in one pass (Model.batched, src/model/pass_inputs.ts): an embedding model's texts side by side, each
  * token attending within its own input at its own positions, give what each gives alone, in one pass where they fit:
- * BERT (learned positions), XLM-R (positions from padding_idx + 1), DistilBERT, EmbeddingGemma (RoPE, windowed layers
- * both ways), Qwen3-Embedding (causal, the last row an input) and the BERT and XLM-R cross-encoders (a pair's document
+ * BERT (learned positions), XLM-R (positions from padding_idx + 1), DistilBERT, ModernBERT and EmbeddingGemma (RoPE,
+ * windowed layers both ways), Qwen3-Embedding (causal, the last row an input) and the BERT and XLM-R cross-encoders (a pair's document
  * of token type 1); a model with recurrent layers runs one input a pass.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ describe('several inputs a pass', () => {
     ['BERT', () => fixture('bert')],
     ['XLM-R', () => fixture('xlm_roberta')],
     ['DistilBERT', () => fixture('distilbert')],
+    ['ModernBERT (RoPE, windowed layers both ways)', () => fixture('modernbert')],
     ['EmbeddingGemma', embeddingGemmaFolder],
     ['EmbeddingGemma with last-token pooling (both ways, one row an input)', gemmaLastToken],
     ['Qwen3-Embedding (causal, its last row)', embeddingFolder],

@@ -29,6 +29,24 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  // plain: y = LN(x), a pre-norm (ModernBERT's, whose norms have no bias: zeros); x and y apart.
+  it.each([[2, 64, false], [5, 96, true], [1, 1000, false]])('T=%i dim=%i bias %s: plain matches the CPU reference', async (T, dim, biased) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim * 5 + T);
+    const x = randn(r, T * dim, 3).map((v) => v + 2);
+    const w = randn(r, dim), b = biased ? randn(r, dim) : new Float32Array(dim);
+    const y = alloc.storage('y', x.byteLength);
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), y });
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [d], T);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), layernormRef(x, w, b, dim, 1e-5), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
   // positions: a table of two token types; one input or several in a pass, each token at its position in its own input,
   // of the type its input's segment gives it.
   it.each([[[3], 16], [[2, 5, 1], 64], [[4, 4], 384]])('inputs %j dim=%i: positions matches the CPU reference', async (lengths, dim) => {

@@ -416,7 +416,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it.each(['silu', 'gelu_tanh'] as const)('swiglu/geglu (%s)', async (act) => {
+  it.each(['silu', 'gelu_tanh', 'gelu'] as const)('swiglu/geglu (%s)', async (act) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const T = 3, nFf = 172;

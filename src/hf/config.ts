@@ -15,6 +15,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
+  modernbert: 'ModernBertModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -33,10 +34,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
   roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
   distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
+  modernbert: 'modern-bert', // (llama.cpp's name) pre-norm LayerNorms, RoPE, GeGLU: gte-modernbert, modernbert-embed, granite-embedding-r2
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.' };
+/** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -51,7 +55,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -100,20 +104,22 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (modelType === 'olmoe' && has('clip_qkv')) throw new EmberError('UNSUPPORTED', `${file}: clip_qkv ${printableJson(cfg.clip_qkv)} (q, k and v clamped) is not supported`, { file, field: 'clip_qkv' });
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   const bert = modelType in BERT_TYPES;
+  const modernbert = modelType === 'modernbert';
+  if (modernbert) checkModernBert(cfg, file, flag);
   const roberta = modelType === 'roberta' || modelType === 'xlm-roberta';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
   const positionOffset = roberta ? num('pad_token_id', 1) + 1 : 0;
   if (bert) checkBert(cfg, file, flag);
-  // Gemma's MLP reads hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
-  const actField = gemma ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert ? 'gelu' : 'silu');
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : ['silu'];
+  // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
+  const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert ? 'gelu' : 'silu');
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
   // EmbeddingGemma: transformers' Gemma 3 attends both ways with it (other families' configs do not have it)
-  const bidirectional = flag('use_bidirectional_attention', false);
-  if (bidirectional && modelType !== 'gemma3_text') throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
+  const bidirectional = modernbert || flag('use_bidirectional_attention', false);
+  if (bidirectional && modelType !== 'gemma3_text' && !modernbert) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
@@ -143,7 +149,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const experts = moeLayers(cfg, modelType, file, bad, nLayer);
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
   const causalWindows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
-  // Bidirectional, Gemma3TextConfig reads sliding_window S as keys less than S // 2 + 1 away on either side
+  // Bidirectional, Gemma3TextConfig reads sliding_window S as keys less than S // 2 + 1 away on either side (ModernBERT's local_attention too)
   const windows = bidirectional ? causalWindows.map((w) => (w > 0 ? Math.floor(w / 2) + 1 : 0)) : causalWindows;
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
@@ -161,7 +167,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 ? num('norm_eps', 1e-5) : bert ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -182,6 +188,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       positionOffset, contextTrain: contextTrain - positionOffset,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
+    // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
+    ...(modernbert ? { layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
@@ -264,10 +272,22 @@ function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string,
 }
 
 /**
+ * What emberlm's ModernBERT is: an encoder whose LayerNorms have no bias (norm_bias false, as every published one) and
+ * that runs as ModernBertModel (a sequence classifier's head is not read: refused, as its score would be lost).
+ */
+function checkModernBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
+  if (flag('norm_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: norm_bias true (LayerNorms with a bias) is not supported for ModernBERT`, { file, field: 'norm_bias' });
+  const archs = cfg.architectures;
+  const head = Array.isArray(archs) && typeof archs[0] === 'string' && archs[0].endsWith('ForSequenceClassification') ? archs[0] : null;
+  if (head) throw new EmberError('UNSUPPORTED', `${file}: ${head} is not supported (emberlm's cross-encoders: ${CROSS_ENCODERS.join(', ')}; a ModernBERT embedder runs as ModernBertModel)`, { file, field: 'architectures' });
+}
+
+/**
  * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),
  * else each family's rule as transformers applies it (Mistral, Phi-3: every layer when sliding_window is
  * set; Qwen2/3: layers >= max_window_layers when use_sliding_window; SmolLM3: its NoPE layers when
- * use_sliding_window; Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th; OLMo 3: all but every 4th).
+ * use_sliding_window; Gemma 2: even layers; Gemma 3: all but every sliding_window_pattern-th; OLMo 3: all but every 4th;
+ * ModernBERT: local_attention, all but every global_attn_every_n_layers-th from the first).
  */
 function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: number, bad: Bad, posInt: (f: string, d?: number) => number, flag: (f: string, d: boolean) => boolean, layerRope: readonly boolean[]): number[] {
   const gemma = t === 'gemma2' || t === 'gemma3_text';
@@ -275,6 +295,7 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
   const gated = qwen || t === 'smollm3'; // a window only with use_sliding_window
   let window = 0;
   if (gemma || t === 'olmo3') window = posInt('sliding_window', 4096);
+  else if (t === 'modernbert') window = posInt('local_attention', 128);
   else if (cfg.sliding_window !== undefined && cfg.sliding_window !== null && (!gated || flag('use_sliding_window', false))) window = posInt('sliding_window');
   const types = cfg.layer_types;
   if (types !== undefined && types !== null) {
@@ -284,6 +305,10 @@ function slidingWindows(cfg: Record<string, unknown>, t: HFModelType, nLayer: nu
     return layerWindows(nLayer, window, (l) => types[l] === 'sliding_attention');
   }
   if (t === 'gemma2') return layerWindows(nLayer, window, (l) => (l + 1) % 2 !== 0);
+  if (t === 'modernbert') {
+    const every = posInt('global_attn_every_n_layers', 3);
+    return layerWindows(nLayer, window, (l) => l % every !== 0);
+  }
   if (t === 'gemma3_text') {
     const period = posInt('sliding_window_pattern', 6);
     return layerWindows(nLayer, window, (l) => (l + 1) % period !== 0);
@@ -377,28 +402,30 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let where = field;
   let ropeBaseLocal: number | null = null;
   let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : 10000;
-  // Gemma 3 and OLMo 3: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
-  const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3';
-  if (gemma3 || olmo3) {
-    thetaDefault = gemma3 ? 1e6 : 500000;
+  // Gemma 3, OLMo 3 and ModernBERT: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
+  const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3', modernbert = m.modelType === 'modernbert';
+  if (gemma3 || olmo3 || modernbert) {
+    thetaDefault = gemma3 ? 1e6 : modernbert ? 160000 : 500000;
     const local = isObject(p.sliding_attention) ? p.sliding_attention : null;
     if (isObject(p.full_attention) || local) {
       if (local && (local.rope_type ?? 'default') !== 'default') {
         throw new EmberError('UNSUPPORTED', `${file}: ${field}.sliding_attention.rope_type ${printableJson(local.rope_type)} is not supported (default)`, { file, field: `${field}.sliding_attention.rope_type` });
       }
       if (typeof local?.rope_theta === 'number') ropeBaseLocal = local.rope_theta;
-      else if (gemma3) ropeBaseLocal = 10000;
+      else if (gemma3 || modernbert) ropeBaseLocal = 10000;
       p = isObject(p.full_attention) ? p.full_attention : {};
       where = `${field}.full_attention`;
     } else if (gemma3) {
       ropeBaseLocal = typeof cfg.rope_local_base_freq === 'number' ? cfg.rope_local_base_freq : 10000;
+    } else if (modernbert) {
+      ropeBaseLocal = typeof cfg.local_rope_theta === 'number' ? cfg.local_rope_theta : 10000; // (transformers v4's keys)
     }
   }
-  const theta = cfg.rope_theta ?? p.rope_theta ?? thetaDefault;
+  const theta = cfg.rope_theta ?? p.rope_theta ?? (modernbert ? cfg.global_rope_theta : undefined) ?? thetaDefault;
   if (typeof theta !== 'number' || !(theta > 0) || !Number.isFinite(theta)) throw bad('rope_theta', `is ${printableJson(theta)}; expected a finite number above 0`);
   if (olmo3) ropeBaseLocal ??= theta;
   if (ropeBaseLocal !== null && !(ropeBaseLocal > 0 && Number.isFinite(ropeBaseLocal))) {
-    throw bad(gemma3 ? 'rope_local_base_freq' : `${field}.sliding_attention.rope_theta`, `is ${ropeBaseLocal}; expected a finite number above 0`);
+    throw bad(gemma3 ? 'rope_local_base_freq' : modernbert && field !== 'rope_parameters' ? 'local_rope_theta' : `${field}.sliding_attention.rope_theta`, `is ${ropeBaseLocal}; expected a finite number above 0`);
   }
   let type = p.rope_type ?? p.type ?? 'default';
   if (m.modelType === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope'; // as transformers' Phi3Config renames them

@@ -7,7 +7,7 @@ import { dequantizeFp8Blocks } from '../quant/fp8.ts';
 import { bf16Packed } from '../gguf/convert.ts';
 import { printableJson } from '../util/printable.ts';
 import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
-import { BERT_TYPES, configFromHF, type HFExtra, type HFModelType } from './config.ts';
+import { ENCODER_TYPES, configFromHF, type HFExtra, type HFModelType } from './config.ts';
 import { sentenceModules, type SentenceModules } from './sentence.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
 import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
@@ -127,11 +127,11 @@ async function requiredJson(folder: ModelFolder, file: string, how?: string): Pr
 
 async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise<{ set: TensorSet; bare: boolean }> {
   const set = await openFiles(folder);
-  const prefix = BERT_TYPES[modelType];
+  const prefix = ENCODER_TYPES[modelType];
   return prefix ? { set: withoutPrefix(set, prefix), bare: false } : underModel(set);
 }
 
-/** A BertFor* checkpoint keeps the encoder under `bert.` (RoBERTa's `roberta.`; its head's tensors beside it, `classifier.*`): looked up as BertModel's. */
+/** A BertFor* checkpoint keeps the encoder under `bert.` (RoBERTa's `roberta.`, ModernBERT's `model.`; its head's tensors beside it, `classifier.*`): looked up as BertModel's. */
 function withoutPrefix(set: TensorSet, prefix: string): TensorSet {
   const names = [...set.tensors.keys()];
   if (!names.some((n) => n.startsWith(prefix))) return set;

@@ -2,7 +2,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import { ssmConvDim, ssmInner, ssmInProj } from '../model/ssm_shape.ts';
 import { deltaConvDim, deltaValueDim } from '../model/delta_shape.ts';
-import { BERT_TYPES, type HFExtra, type HFModelType } from './config.ts';
+import { ENCODER_TYPES, type HFExtra, type HFModelType } from './config.ts';
 
 /**
  * GGUF tensor names (emberlm's canonical ones, llama.cpp's) <-> Hugging Face names. The Llama-style
@@ -211,7 +211,22 @@ const DISTILBERT_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', '
   [`layer_output_norm.${p}`, `output_layer_norm.${p}`],
 ] as const);
 
-/** A BERT-layout model_type's names both ways: its global tensors, its layers' prefix and their names. */
+/** ModernBERT (ModernBertModel; ModernBertFor* checkpoints' `model.` is taken off at load), by llama.cpp's modern-bert names. */
+const MODERNBERT_GLOBAL = new Map([
+  ['token_embd.weight', 'embeddings.tok_embeddings.weight'],
+  ['token_embd_norm.weight', 'embeddings.norm.weight'],
+  ['output_norm.weight', 'final_norm.weight'],
+]);
+const MODERNBERT_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_norm.weight', 'attn_norm.weight'], // (none in the first layer)
+  ['attn_qkv.weight', 'attn.Wqkv.weight'],
+  ['attn_output.weight', 'attn.Wo.weight'],
+  ['ffn_norm.weight', 'mlp_norm.weight'],
+  ['ffn_up.weight', 'mlp.Wi.weight'], // (2F rows: the GELU's input, then its gate, as Phi-3's gate_up_proj)
+  ['ffn_down.weight', 'mlp.Wo.weight'],
+];
+
+/** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
   readonly toGguf: ReadonlyMap<string, string>;
@@ -226,7 +241,9 @@ const bertLayout = (global: ReadonlyMap<string, string>, layers: string, layer: 
 const BERT_LAYOUT = bertLayout(BERT_TO_HF, 'encoder.layer', BERT_LAYER);
 const ROBERTA_LAYOUT = bertLayout(ROBERTA_TO_HF, 'encoder.layer', BERT_LAYER);
 const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT_LAYER);
-const layoutOf = (t: HFModelType): BertLayout => (t === 'distilbert' ? DISTILBERT_LAYOUT : t === 'bert' ? BERT_LAYOUT : ROBERTA_LAYOUT);
+const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT };
+const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
 function bertHfName(gguf: string, t: HFModelType): string | null {
   const l = layoutOf(t);
@@ -274,7 +291,7 @@ export function hfTensorName(gguf: string, modelType?: HFModelType): string | nu
 }
 
 function textModelName(gguf: string, modelType?: HFModelType): string | null {
-  if (modelType && modelType in BERT_TYPES) return bertHfName(gguf, modelType);
+  if (modelType && modelType in ENCODER_TYPES) return bertHfName(gguf, modelType);
   if (modelType === 'falcon_h1' && gguf === 'output_norm.weight') return FALCON_FINAL_NORM;
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
@@ -300,7 +317,7 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
     hf = hf.replace(LANGUAGE_MODEL, 'model.');
   }
   if (modelType === 'falcon_h1' && hf === FALCON_FINAL_NORM) return 'output_norm.weight';
-  if (modelType && modelType in BERT_TYPES) return bertGgufName(hf, modelType);
+  if (modelType && modelType in ENCODER_TYPES) return bertGgufName(hf, modelType);
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
   const g = GLOBAL_TO_GGUF.get(hf);
@@ -319,6 +336,7 @@ export interface ExpectedTensor {
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
   if (c.postLayerNorms) return bertTensors(c);
+  if (c.layerNorms) return modernBertTensors(c);
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
   const granite = extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid'; // (experts in 3-D tensors)
@@ -398,6 +416,24 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
     }
     const [qNorm, kNorm] = qkNormSpans(c, c.qkNormAllHeads);
     if (extra.qkNorm) out.push({ name: `${b}attn_q_norm.weight`, shape: [qNorm] }, { name: `${b}attn_k_norm.weight`, shape: [kNorm] });
+  }
+  return out;
+}
+
+/** ModernBERT's tensors: fused q|k|v and GELU input|gate, LayerNorm weights only, no attn_norm in the first layer. */
+function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_embd_norm.weight', shape: [D] }, { name: 'output_norm.weight', shape: [D] }];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    if (i > 0) out.push({ name: `${b}attn_norm.weight`, shape: [D] });
+    out.push(
+      { name: `${b}attn_qkv.weight`, shape: [3 * D, D] },
+      { name: `${b}attn_output.weight`, shape: [D, D] },
+      { name: `${b}ffn_norm.weight`, shape: [D] },
+      { name: `${b}ffn_up.weight`, shape: [2 * F, D] },
+      { name: `${b}ffn_down.weight`, shape: [D, F] },
+    );
   }
   return out;
 }

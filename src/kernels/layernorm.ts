@@ -22,20 +22,20 @@ export interface LayernormArgs {
   weight: Binding; // (dim) f32
   bias: Binding; // (dim) f32
   /**
-   * What is added to x before the norm: 'residual', y's own row (y = LN(x + y), in place: a post-norm residual add), or
-   * a table of absolute position embeddings, each summed with a token type's ((types, positions, dim)): y = LN(x +
-   * table[type, position]), each token's position in its input and its type from `inputs` ((T) vec4<u32>: its input's
-   * first token, one past its last, its type: src/model/pass_inputs.ts).
+   * What is added to x before the norm: nothing (y = LN(x): a pre-norm), 'residual', y's own row (y = LN(x + y), in
+   * place: a post-norm residual add), or a table of absolute position embeddings, each summed with a token type's
+   * ((types, positions, dim)): y = LN(x + table[type, position]), each token's position in its input and its type from
+   * `inputs` ((T) vec4<u32>: its input's first token, one past its last, its type: src/model/pass_inputs.ts).
    */
-  add: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
+  add?: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
 }
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
-  const add = a.add === 'residual' ? null : a.add;
-  const entry = add ? 'positions' : 'residual';
-  // (the residual entry point reads no table: the weight's buffer stands in for it)
+  const add = typeof a.add === 'object' ? a.add : null;
+  const entry = add ? 'positions' : a.add === 'residual' ? 'residual' : 'plain';
+  // (the residual and plain entry points read no table: the weight's buffer stands in for it)
   const extra = add ? [add.table, a.y, add.inputs] : [a.weight, a.y];
   return buildKernel(gpu, alloc, {
     label: `layernorm/${entry}`,

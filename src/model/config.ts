@@ -9,7 +9,7 @@ import { ggufMoe, type MoeShape } from './moe_shape.ts';
 import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'modern-bert'] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
@@ -91,6 +91,11 @@ export interface ModelConfig {
    * cross-encoder's document); no final norm: the embedding pools the residual stream itself.
    */
   readonly postLayerNorms: boolean;
+  /**
+   * ModernBERT (an encoder: with `bidirectional`): LayerNorm without a bias in place of RMSNorm, for the pre-norms (none
+   * before the first layer's attention), over the embeddings (no positions: RoPE) and as the final norm.
+   */
+  readonly layerNorms: boolean;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
   /**
@@ -111,7 +116,7 @@ export interface ModelConfig {
   readonly preNorms: boolean;
   /** Gemma 2/3, OLMo 2: RMSNorm of the attention and of the FFN output before each residual add (post_attention_norm, post_ffw_norm). */
   readonly postNorms: boolean;
-  /** The FFN's activation: SwiGLU's gate, GeGLU's with tanh-approximated GELU (Gemma), or BERT's GELU by erf (ungated: ffnGated). */
+  /** The FFN's activation: SwiGLU's gate, GeGLU's with tanh-approximated GELU (Gemma), or GELU by erf (BERT's ungated: ffnGated; ModernBERT's GeGLU). */
   readonly ffnAct: FfnAct;
   /** h = act(gate) * up (every family but BERT), or h = act(up): one up matrix, no gate. */
   readonly ffnGated: boolean;
@@ -172,7 +177,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, layerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -215,16 +220,17 @@ const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma
  * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
  * encoder without a final norm (postLayerNorms) reads its residual stream, every row but for CLS.
  */
-export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms'>): 'last' | 'first' | 'all' {
+export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms' | 'layerNorms'>): 'last' | 'first' | 'all' {
   if (c.postLayerNorms) return c.pooling === 'cls' || c.pooling === 'rank' ? 'first' : 'all'; // (a cross-encoder's head reads [CLS])
-  return c.pooling === 'mean' ? 'all' : c.pooling === 'cls' ? 'first' : 'last';
+  const p = c.pooling ?? (c.layerNorms ? 'mean' : undefined); // (ModernBERT without sentence-transformers' files: their default)
+  return p === 'mean' ? 'all' : p === 'cls' ? 'first' : 'last';
 }
 
 /**
  * An input to embed runs in one pass with nothing from the KV cache: with bidirectional attention a token's K and V
  * depend on the tokens after it, and a row pooled other than the last must come from the pass itself.
  */
-export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms'>) => c.bidirectional || pooledRows(c) !== 'last';
+export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms' | 'layerNorms'>) => c.bidirectional || pooledRows(c) !== 'last';
 
 /** The rows of a BERT file's token_types.weight (type_vocab_size): 1 where it is a vector, 0 where it is missing. */
 const tokenTypeRows = (f: GGUFFile) => {
@@ -238,10 +244,13 @@ export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 /** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
 export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
+/** Architectures read from Hugging Face folders only: their GGUF files are refused. */
+const FOLDER_ONLY_ARCHS: readonly string[] = ['modern-bert'];
+
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
-  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
-    const names = [...SUPPORTED_ARCHS, ...Object.keys(GGUF_ARCH_AS)].join(', ');
+  if (FOLDER_ONLY_ARCHS.includes(arch) || (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch])) {
+    const names = [...SUPPORTED_ARCHS.filter((a) => !FOLDER_ONLY_ARCHS.includes(a)), ...Object.keys(GGUF_ARCH_AS)].join(', ');
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
   const hybrid = arch === 'granitehybrid';
@@ -306,6 +315,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     preNorms: !olmo && !bert,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     postLayerNorms: bert,
+    layerNorms: false,
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)

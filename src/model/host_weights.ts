@@ -12,7 +12,7 @@ import type { MatrixOptions, QuantScheme, WeightSource } from './weight_source.t
  * time, so the host never holds more than a layer's weights beside the file.
  */
 export interface LayerWeights {
-  attnNorm: Float32Array | null; // (D); null where the sublayers read x as it is (OLMo 2: ModelConfig.preNorms false)
+  attnNorm: Float32Array | null; // (D); null where the sublayers read x as it is (OLMo 2: ModelConfig.preNorms false; ModernBERT's first layer)
   /**
    * (q_dim + 2*kv_dim, D): q, k, v rows fused so one matmul serves all three; when their formats differ
    * (a Q4_K_M file's Q6_K attn_v beside Q4_K q/k), one part per run of alike matrices, in row order.
@@ -208,7 +208,8 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
   }
   const [qNormLen, kNormLen] = qkNormSpans(c, c.qkNormAllHeads);
   return {
-    attnNorm: c.preNorms ? await w.vector(`${b}attn_norm.weight`, D) : null,
+    // (ModernBERT's first layer reads the embeddings' norm as it is)
+    attnNorm: c.preNorms && !(c.layerNorms && i === 0) ? await w.vector(`${b}attn_norm.weight`, D) : null,
     qkv,
     qkvBias,
     qNorm: c.qkNorm ? await w.vector(`${b}attn_q_norm.weight`, qNormLen) : null,

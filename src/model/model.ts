@@ -138,8 +138,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     (v instanceof Float32Array && !GPU_GGML_TYPES.includes(type) ? Promise.resolve(ggmlQuantizeOnCpu(type, v)) : ggmlQuantizeOnGpu(gpu, type, v));
   const gpuQuant = { gpuQuant: onGpu, ...(onGpu ? { ggmlQuantize } : {}) };
   const embed = await uploadMatrix(alloc, 'token_embd', await f.matrix('token_embd.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
-  // (BERT gathers the token's row into xn, then adds its position's and normalises into x: positionsNorm)
-  const embedInto = c.postLayerNorms ? xn : x;
+  // (BERT gathers the token's row into xn, then adds its position's and normalises into x: positionsNorm; ModernBERT
+  // normalises it into x: layerNorm)
+  const embedInto = c.postLayerNorms || c.layerNorms ? xn : x;
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x: embedInto, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
   const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale });
@@ -167,6 +168,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
   };
   if (c.postLayerNorms) both(await positionsNorm());
+  // ModernBERT's LayerNorms (ModelConfig.layerNorms) have no bias: one buffer of zeros stands in for all of them.
+  const noBias = c.layerNorms ? alloc.upload('layernorm.no_bias', new Float32Array(D)) : null;
+  const layerNorm = (weight: GPUBuffer, from: GPUBuffer, to: GPUBuffer) => buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: from, weight, bias: noBias!, y: to });
+  if (c.layerNorms) both(await layerNorm(upload('token_embd_norm.weight', await f.vector('token_embd_norm.weight', D)), xn, x));
 
   // A layer's attention by its window (0: all keys) and rotated dims: its heads, K/V ring, RoPE and the most keys a query sees.
   const attentionOf = (window: number, nRot = c.nRot) => ({
@@ -182,7 +187,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // that follows, run by their last subgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
   // next pre-norm's weight buffer, which the last down GEMV's tail already reads, and whether it wrote Q8_0 too.
   const tailCount = alloc.storage('gemv_tail.count', 4);
-  const takesTail = (wt: GpuWeights) => !fuse && gemvTakesTail(gpu.caps, wt);
+  // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)
+  const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
   let tailed: { weight: GPUBuffer; q8: boolean } | null = null;
   for (let l = 0; l < c.nLayer; l++) {
@@ -220,6 +226,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     // `nw`: the norm's weight, uploaded; `byTail`: decode's norm ran in the GEMV before, into Q8_0 too where q8.
     // `own`: decode keeps the norm's dispatch even where GEMVs could fuse it (a mixture's router and experts read xn).
     const preNorm = async (nw: GPUBuffer, parts: WeightData[], byTail?: { q8: boolean }, own = false): Promise<Norm> => {
+      if (c.layerNorms) {
+        both(await layerNorm(nw, x, xn)); // (a q8/q4 matmul quantizes xn itself)
+        return {};
+      }
       const q8 = parts.some(takesQ8) ? (xnQ8 ?? undefined) : undefined;
       const norm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: nw, y: xn, quantized: q8 });
       prefill.push(norm);
@@ -382,7 +392,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const u = await up('ffn_up', w.gateUp[0]);
       await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: vec('ffn_up.bias', w.post.upBias), quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
       both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, ungated: true }));
-    } else if (w.gateUp.length === 1) {
+    } else if (w.gateUp.length === 1 && c.ffnAct !== 'gelu') {
       // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
       // GEMV writes h itself (SwiGLU fused) on GPUs, and on CPU adapters where ffn_down reads h as it is (f32 x) or in
       // Q8_0 from the GEMV's tail; elsewhere it writes the pairs too.
@@ -396,6 +406,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       if (glu) prefill.push(sw);
       else both(sw);
     } else {
+      // [gate | up] rows (ModernBERT's one Wi matrix too: its GELU by erf is the SwiGLU kernel's, not the GLU epilogue's)
       await fused('gate_up', w.gateUp, ffnIn, gateUp, null, ffnNorm);
       both(await swiglu(false));
     }
@@ -427,7 +438,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
   const head: Dispatch[] = [lastNorm];
   // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
-  const rowsNorm = c.postLayerNorms ? [] : [await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
+  const rowsNorm = c.postLayerNorms ? [] : [c.layerNorms ? await layerNorm(outNorm, x, xn) : await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
   const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm];
   const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true };
   head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);

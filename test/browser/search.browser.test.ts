@@ -22,6 +22,7 @@ const RERANKER = ['config.json', 'generation_config.json', 'model.safetensors', 
 const BERT = resolve(import.meta.dirname, '../fixtures/bert');
 const BERT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json'];
 const CROSS_ENCODER = resolve(import.meta.dirname, '../fixtures/bert_reranker');
+const MODERNBERT = resolve(import.meta.dirname, '../fixtures/modernbert');
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer;
@@ -33,6 +34,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/embeddinggemma-tiny', EMBEDDER.map((path) => ({ path, fixture: join(gemma, path) })))
       .repo('ember/smollm2-reranker', RERANKER.map((path) => ({ path, fixture: join(smol, path) })))
       .repo('ember/bert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(BERT, path) })))
+      .repo('ember/modernbert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MODERNBERT, path) })))
       .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
       .start();
     server = await serveExample('search');
@@ -114,7 +116,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     } finally {
       await engine.dispose();
     }
-    // A cross-encoder's pairs (their documents of token type 1, the LayerNorm's Segment uniform) on SwiftShader: Engine.rerank's scores
+    // A cross-encoder's pairs (their documents of token type 1, from the pass's per-token inputs) on SwiftShader: Engine.rerank's scores
     await page.fill('#reranker-input', 'ember/bert-reranker-tiny');
     await page.click('#reranker-button');
     await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/will rerank the best 5 hits/);
@@ -128,6 +130,26 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       top.forEach((t, i) => expect(Math.abs(t.rerank - scores[i]), t.text).toBeLessThan(1e-3));
     } finally {
       await reranker.dispose();
+    }
+  }, 300_000);
+
+  it('a ModernBERT model ranks as in Node', async () => {
+    browser ??= await launchChromium();
+    const page = await browser.context.newPage();
+    await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: 'ember/modernbert-tiny' })}`);
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/ember\/modernbert-tiny is ready\. Type a query\./);
+    await page.fill('#query', 'gravity');
+    await page.press('#query', 'Enter');
+    await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-modernbert.png'), fullPage: true });
+    // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways) on SwiftShader in a worker
+    const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score) })));
+    const engine = await Engine.load(MODERNBERT, { gpu: await testGpu() });
+    try {
+      const [q, ...docs] = (await engine.embed(['gravity', ...items.map((i) => i.text)], { truncate: true })).embeddings;
+      items.forEach((it, i) => expect(Math.abs(it.score - docs[i].reduce((s, v, j) => s + v * q[j], 0)), it.text).toBeLessThan(1e-3));
+    } finally {
+      await engine.dispose();
     }
   }, 300_000);
 });
