@@ -6,6 +6,7 @@
 //   positions   a row of `table`: the embeddings' norm, over the token's embedding plus its absolute position's row,
 //               summed at load with its token type's (type 1's rows p.positions further); each token's position in its
 //               input and its type from `inputs` (src/model/pass_inputs.ts: one input, or several side by side)
+//   types       a row of `table` by the token's type alone (nomic-bert's embeddings: RoPE, no position rows)
 // One workgroup a row.
 override WG: u32 = 64;
 
@@ -81,6 +82,12 @@ fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
   if (wg.x >= step.n_tokens) { return; }
   let own = inputs[wg.x];
   normalise(wg.x, lid, own.z * p.positions + wg.x - own.x, POSITIONS);
+}
+
+@compute @workgroup_size(WG)
+fn types(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, inputs[wg.x].z, POSITIONS);
 }
 
 @compute @workgroup_size(WG)

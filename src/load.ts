@@ -127,7 +127,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const n = opts.contextLength ?? Math.min(c.contextTrain, 4096);
     if (!(Number.isInteger(n) && n > 0)) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is not a positive integer`);
     // (learned positions end where the table does)
-    if (c.postLayerNorms && n > c.contextTrain) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is past ${c.name}'s ${c.contextTrain} learned positions`);
+    if (c.learnedPositions && n > c.contextTrain) throw new EmberError('BAD_ARGUMENT', `contextLength ${n} is past ${c.name}'s ${c.contextTrain} learned positions`);
     return n;
   };
   const progress = progressReporter(opts.onProgress);

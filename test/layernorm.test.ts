@@ -73,6 +73,29 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
+
+  // types: a row a token type alone (nomic-bert's embeddings, which rotate q and k instead of adding positions)
+  it.each([[[3, 2], 64], [[1], 16]])('inputs %j dim=%i: types matches the CPU reference', async (lengths, dim) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim + 7 * lengths.length);
+    const packed = packInputs(lengths.map((length, i) => ({ length, ...(i % 2 === 1 ? { segmentB: 1 } : {}) })));
+    const T = lengths.reduce((s, n) => s + n, 0);
+    const x = randn(r, T * dim, 3).map((v) => v + 2);
+    const table = randn(r, 2 * dim, 0.5);
+    const w = randn(r, dim), b = randn(r, dim);
+    const y = alloc.storage('y', x.byteLength);
+    const add = { table: alloc.upload('table', table), positions: 0, inputs: alloc.upload('inputs', packed) };
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), add, y });
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeDispatches(pass, [d], T);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    const want = layernormRef(x.map((v, i) => v + table[packed[4 * Math.floor(i / dim) + 2] * dim + (i % dim)]), w, b, dim, 1e-12);
+    expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
 });
 
 it('packInputs: each token\'s input bounds in the pass and its token type', () => {

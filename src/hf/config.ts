@@ -183,7 +183,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     // BERT: no RoPE (learned positions), biases everywhere, no LM head read (BertModel has none)
     ...(bert ? {
-      preNorms: false, postLayerNorms: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
+      preNorms: false, postLayerNorms: true, learnedPositions: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
       qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
       positionOffset, contextTrain: contextTrain - positionOffset,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),

@@ -25,7 +25,8 @@ export interface LayernormArgs {
    * What is added to x before the norm: nothing (y = LN(x): a pre-norm), 'residual', y's own row (y = LN(x + y), in
    * place: a post-norm residual add), or a table of absolute position embeddings, each summed with a token type's
    * ((types, positions, dim)): y = LN(x + table[type, position]), each token's position in its input and its type from
-   * `inputs` ((T) vec4<u32>: its input's first token, one past its last, its type: src/model/pass_inputs.ts).
+   * `inputs` ((T) vec4<u32>: its input's first token, one past its last, its type: src/model/pass_inputs.ts). With
+   * `positions` 0 the table holds a row a token type alone ((types, dim)): y = LN(x + table[type]).
    */
   add?: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
@@ -34,7 +35,7 @@ export interface LayernormArgs {
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
   const add = typeof a.add === 'object' ? a.add : null;
-  const entry = add ? 'positions' : a.add === 'residual' ? 'residual' : 'plain';
+  const entry = add ? (add.positions > 0 ? 'positions' : 'types') : a.add === 'residual' ? 'residual' : 'plain';
   // (the residual and plain entry points read no table: the weight's buffer stands in for it)
   const extra = add ? [add.table, a.y, add.inputs] : [a.weight, a.y];
   return buildKernel(gpu, alloc, {

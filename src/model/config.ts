@@ -92,6 +92,11 @@ export interface ModelConfig {
    */
   readonly postLayerNorms: boolean;
   /**
+   * BERT, RoBERTa, DistilBERT: the embeddings add a learned absolute position's row (position_embd; the context is at
+   * most its rows). nomic-bert is BERT's post-norm encoder with RoPE instead (its embeddings add the token type's row only).
+   */
+  readonly learnedPositions: boolean;
+  /**
    * ModernBERT (an encoder: with `bidirectional`): LayerNorm without a bias in place of RMSNorm, for the pre-norms (none
    * before the first layer's attention), over the embeddings (no positions: RoPE) and as the final norm.
    */
@@ -177,7 +182,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, layerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -214,7 +219,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'nomic-bert': 'bert', 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
 /**
  * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
@@ -282,7 +287,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const gemma3 = arch === 'gemma3' || arch === 'gemma-embedding'; // (EmbeddingGemma: Gemma 3 attending both ways)
   const gemma = arch === 'gemma2' || gemma3;
   const olmo = arch === 'olmo2';
-  const bert = arch === 'bert'; // an encoder (postLayerNorms): llama.cpp's bert files, embeddings only
+  // an encoder (postLayerNorms): llama.cpp's bert files, embeddings only; nomic-bert's (nomic-embed-text) rotate and gate
+  const nomic = arch === 'nomic-bert';
+  const bert = arch === 'bert' || nomic;
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
@@ -315,12 +322,13 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     preNorms: !olmo && !bert,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     postLayerNorms: bert,
+    learnedPositions: bert && !nomic,
     layerNorms: false,
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
-    ffnAct: gemma ? 'gelu_tanh' : bert ? 'gelu' : 'silu',
-    ffnGated: !bert,
+    ffnAct: gemma ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
+    ffnGated: !bert || nomic,
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),

@@ -47,11 +47,11 @@ export interface LayerNormWeights {
   bias: Float32Array;
 }
 
-/** A post-norm encoder layer's (BERT's) biases on o, up and down, and its LayerNorms after attention and after the FFN. */
+/** A post-norm encoder layer's (BERT's) biases on o, up and down (nomic-bert has none: null), and its LayerNorms after attention and after the FFN. */
 export interface PostLayerNorms {
-  oBias: Float32Array; // (D)
-  upBias: Float32Array; // (F)
-  downBias: Float32Array; // (D)
+  oBias: Float32Array | null; // (D)
+  upBias: Float32Array | null; // (F)
+  downBias: Float32Array | null; // (D)
   attn: LayerNormWeights;
   ffn: LayerNormWeights;
 }
@@ -227,10 +227,11 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
 
 async function readPostLayerNorms(w: WeightSource, c: ModelConfig, b: string): Promise<PostLayerNorms> {
   const D = c.nEmbd;
+  const bias = async (name: string, n: number) => (w.has(`${b}${name}.bias`) ? w.vector(`${b}${name}.bias`, n) : null);
   return {
-    oBias: await w.vector(`${b}attn_output.bias`, D),
-    upBias: await w.vector(`${b}ffn_up.bias`, c.nFf),
-    downBias: await w.vector(`${b}ffn_down.bias`, D),
+    oBias: await bias('attn_output', D),
+    upBias: await bias('ffn_up', c.nFf),
+    downBias: await bias('ffn_down', D),
     attn: await readLayerNorm(w, `${b}attn_output_norm`, D),
     ffn: await readLayerNorm(w, `${b}layer_output_norm`, D),
   };

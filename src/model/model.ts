@@ -154,15 +154,17 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     return alloc.upload(name, v);
   };
   // BERT's embeddings: x = LayerNorm(token row + its position's row + its token type's row), the last two summed at load
-  // for types 0 and 1 (a pair's second segment); each token's position and type from `inputs`, in every pass.
+  // for types 0 and 1 (a pair's second segment); each token's position and type from `inputs`, in every pass. (nomic-bert
+  // rotates q and k instead: its table is the type rows alone, P 0.)
   const positionsNorm = async () => {
-    const P = c.contextTrain, skip = c.positionOffset * D; // (RoBERTa's first rows are never read)
-    const positions = (await f.vector('position_embd.weight', skip + P * D, [c.positionOffset + P, D])).subarray(skip);
+    const P = c.learnedPositions ? c.contextTrain : 0, skip = c.positionOffset * D; // (RoBERTa's first rows are never read)
+    const positions = P ? (await f.vector('position_embd.weight', skip + P * D, [c.positionOffset + P, D])).subarray(skip) : new Float32Array(D);
     // (DistilBERT has no token types: a row of zeros stands for type 0's)
     const types = c.tokenTypes > 0 ? await f.vector('token_types.weight', c.tokenTypes * D, [c.tokenTypes, D]) : new Float32Array(D);
     const rows = Math.min(types.length / D, 2); // type 0's, and type 1's where a pair's document has it
-    const table = new Float32Array(rows * P * D);
-    for (let t = 0; t < rows; t++) for (let i = 0; i < P * D; i++) table[t * P * D + i] = positions[i] + types[t * D + (i % D)];
+    const span = Math.max(P, 1); // (a type's rows in the table)
+    const table = new Float32Array(rows * span * D);
+    for (let t = 0; t < rows; t++) for (let i = 0; i < span * D; i++) table[t * span * D + i] = positions[i] + types[t * D + (i % D)];
     const norm = await readLayerNorm(f, 'token_embd_norm', D);
     const add = { table: upload('position_embd', table), positions: P, inputs: inputs! }; // (an encoder has no recurrent layers)
     return buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: upload('token_embd_norm.weight', norm.weight), bias: upload('token_embd_norm.bias', norm.bias), add, y: x });
@@ -355,8 +357,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     // BERT: the projection and its bias into xn (free by then), then x = LayerNorm(x + xn) in place.
-    const postLayerNorm = async (name: string, wt: GpuWeights, xin: GPUBuffer, bias: Float32Array, norm: LayerNormWeights, normName: string, q8: { prefill?: Q8x; decode?: Q8x }) => {
-      await matmul(`blk.${l}.${name}`, wt, xin, xn, { bias: vec(`${name}.bias`, bias), quantizedX: q8.prefill, gemvX: q8.prefill ? undefined : rawX(wt, xin), gemvQuantizedX: q8.decode });
+    const postLayerNorm = async (name: string, wt: GpuWeights, xin: GPUBuffer, bias: Float32Array | null, norm: LayerNormWeights, normName: string, q8: { prefill?: Q8x; decode?: Q8x }) => {
+      await matmul(`blk.${l}.${name}`, wt, xin, xn, { bias: bias ? vec(`${name}.bias`, bias) : undefined, quantizedX: q8.prefill, gemvX: q8.prefill ? undefined : rawX(wt, xin), gemvQuantizedX: q8.decode });
       const ln = { weight: vec(`${normName}.weight`, norm.weight), bias: vec(`${normName}.bias`, norm.bias) };
       both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln, add: 'residual', y: x }));
     };
@@ -390,7 +392,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     if (!c.ffnGated && w.post) {
       // BERT: h = act(up x + bias), then down
       const u = await up('ffn_up', w.gateUp[0]);
-      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: vec('ffn_up.bias', w.post.upBias), quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
+      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: w.post.upBias ? vec('ffn_up.bias', w.post.upBias) : undefined, quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
       both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, ungated: true }));
     } else if (w.gateUp.length === 1 && c.ffnAct !== 'gelu') {
       // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
