@@ -346,6 +346,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     const c = hf.config;
     if (c.positionOffset > 0) throw new EmberError('UNSUPPORTED', `${dir}: RoBERTa and XLM-R folders are not written to GGUF here (llama.cpp reads their SentencePiece vocabulary as t5's)`);
     if (c.layerNorms) throw new EmberError('UNSUPPORTED', `${dir}: ModernBERT folders are not written to GGUF here (emberlm reads ModernBERT from folders only)`);
+    if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert folders are not written to GGUF here (llama.cpp's own converter does)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? c.layerRope.map(() => c.layerRope[0]) : ggufLayerRope(arch, c.nLayer);

@@ -15,7 +15,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
-  modernbert: 'ModernBertModel',
+  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -35,12 +35,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
   distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
   modernbert: 'modern-bert', // (llama.cpp's name) pre-norm LayerNorms, RoPE, GeGLU: gte-modernbert, modernbert-embed, granite-embedding-r2
+  nomic_bert: 'bert', // (as llama.cpp's nomic-bert runs: BERT with RoPE and SwiGLU) nomic-embed-text-v1, v1.5
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
-export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.' };
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -55,7 +56,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -69,7 +70,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : modelType === 'distilbert' ? distilbertConfig(json, file) : json;
+  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : modelType === 'distilbert' ? distilbertConfig(json, file) : modelType === 'nomic_bert' ? nomicBertConfig(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
   const has = (field: string) => cfg[field] !== undefined && cfg[field] !== null;
@@ -105,6 +106,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (lfm2 && flag('conv_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: conv_bias true (biases on the short convolutions) is not supported`, { file, field: 'conv_bias' });
   const bert = modelType in BERT_TYPES;
   const modernbert = modelType === 'modernbert';
+  const nomic = modelType === 'nomic_bert';
   if (modernbert) checkModernBert(cfg, file, flag);
   const roberta = modelType === 'roberta' || modelType === 'xlm-roberta';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
@@ -112,14 +114,14 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (bert) checkBert(cfg, file, flag);
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert ? 'gelu' : 'silu');
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
   // EmbeddingGemma: transformers' Gemma 3 attends both ways with it (other families' configs do not have it)
-  const bidirectional = modernbert || flag('use_bidirectional_attention', false);
-  if (bidirectional && modelType !== 'gemma3_text' && !modernbert) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
+  const bidirectional = modernbert || nomic || flag('use_bidirectional_attention', false);
+  if (bidirectional && modelType !== 'gemma3_text' && !modernbert && !nomic) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
@@ -167,7 +169,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -190,6 +192,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
     ...(modernbert ? { layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const } : {}),
+    // nomic-bert: BERT's post-norm layers and token types, RoPE in every layer, SwiGLU, no projection biases
+    ...(nomic ? { preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, tokenTypes: posInt('type_vocab_size', 2) } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
@@ -260,6 +264,28 @@ function distilbertConfig(json: Record<string, unknown>, file: string): Record<s
   if (json.sinusoidal_pos_embds === true) throw new EmberError('UNSUPPORTED', `${file}: sinusoidal_pos_embds true is not supported (emberlm reads learned positions)`, { file, field: 'sinusoidal_pos_embds' });
   const { dim, n_heads, n_layers, hidden_dim, activation, ...rest } = json;
   return { ...rest, hidden_size: dim, num_attention_heads: n_heads, num_hidden_layers: n_layers, intermediate_size: hidden_dim, hidden_act: activation, type_vocab_size: 0, layer_norm_eps: 1e-12 };
+}
+
+/**
+ * nomic-bert's config.json (contrastors' NomicBertConfig, GPT-2's key names) in the keys read here, as llama.cpp's
+ * converter reads it: the context is max_trained_positions (n_positions is what dynamic NTK scaling would reach,
+ * rotary_scaling_factor, refused). What emberlm runs is what nomic-embed-text-v1 and v1.5 are: post-norm, SwiGLU,
+ * RoPE over every dimension in NeoX halves, no biases on q|k|v or the FFN, attention both ways.
+ */
+function nomicBertConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const refuse = (field: string, want: string) => {
+    throw new EmberError('UNSUPPORTED', `${file}: ${field} ${printableJson(json[field])} is not supported (emberlm runs nomic-bert with ${want})`, { file, field });
+  };
+  const wants: [string, unknown, string][] = [
+    ['activation_function', 'swiglu', 'swiglu'], ['prenorm', false, 'post-norm layers'], ['causal', false, 'attention both ways'],
+    ['qkv_proj_bias', false, 'no q|k|v bias'], ['mlp_fc1_bias', false, 'no FFN biases'], ['mlp_fc2_bias', false, 'no FFN biases'],
+    ['rotary_emb_fraction', 1, 'RoPE over every dimension'], ['rotary_emb_interleaved', false, 'RoPE in halves'], ['rotary_scaling_factor', null, 'no RoPE scaling'],
+    ['use_rms_norm', false, 'LayerNorm'], ['parallel_block', false, 'sequential blocks'],
+  ];
+  for (const [field, value, want] of wants) if (json[field] !== undefined && json[field] !== value) refuse(field, want);
+  const { n_embd, n_head, n_layer, n_inner, layer_norm_epsilon, max_trained_positions, rotary_emb_base, ...rest } = json;
+  const inner = n_inner ?? (typeof n_embd === 'number' ? 4 * n_embd : n_inner);
+  return { ...rest, hidden_size: n_embd, num_attention_heads: n_head, num_hidden_layers: n_layer, intermediate_size: inner, hidden_act: 'silu', layer_norm_eps: layer_norm_epsilon ?? 1e-12, max_position_embeddings: max_trained_positions, rope_theta: rotary_emb_base ?? 10000 };
 }
 
 /** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */

@@ -226,6 +226,25 @@ const MODERNBERT_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_down.weight', 'mlp.Wo.weight'],
 ];
 
+/** nomic-bert (contrastors' NomicBertModel: nomic-embed-text), by llama.cpp's nomic-bert names. */
+const NOMIC_GLOBAL = new Map([
+  ['token_embd.weight', 'embeddings.word_embeddings.weight'],
+  ['token_types.weight', 'embeddings.token_type_embeddings.weight'],
+  ['token_embd_norm.weight', 'emb_ln.weight'],
+  ['token_embd_norm.bias', 'emb_ln.bias'],
+]);
+const NOMIC_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_qkv.weight', 'attn.Wqkv.weight'],
+  ['attn_output.weight', 'attn.out_proj.weight'],
+  ['attn_output_norm.weight', 'norm1.weight'],
+  ['attn_output_norm.bias', 'norm1.bias'],
+  ['ffn_up.weight', 'mlp.fc11.weight'],
+  ['ffn_gate.weight', 'mlp.fc12.weight'], // (the SiLU's input: h = fc11(x) * silu(fc12(x)))
+  ['ffn_down.weight', 'mlp.fc2.weight'],
+  ['layer_output_norm.weight', 'norm2.weight'],
+  ['layer_output_norm.bias', 'norm2.bias'],
+];
+
 /** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
@@ -242,7 +261,8 @@ const BERT_LAYOUT = bertLayout(BERT_TO_HF, 'encoder.layer', BERT_LAYER);
 const ROBERTA_LAYOUT = bertLayout(ROBERTA_TO_HF, 'encoder.layer', BERT_LAYER);
 const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT_LAYER);
 const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAYER);
-const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT };
+const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
 function bertHfName(gguf: string, t: HFModelType): string | null {
@@ -335,7 +355,7 @@ export interface ExpectedTensor {
 
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
-  if (c.postLayerNorms) return bertTensors(c);
+  if (c.postLayerNorms) return c.learnedPositions ? bertTensors(c) : nomicBertTensors(c);
   if (c.layerNorms) return modernBertTensors(c);
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
@@ -434,6 +454,19 @@ function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
       { name: `${b}ffn_up.weight`, shape: [2 * F, D] },
       { name: `${b}ffn_down.weight`, shape: [D, F] },
     );
+  }
+  return out;
+}
+
+/** nomic-bert's tensors: BERT's embeddings without positions, fused q|k|v, SwiGLU, LayerNorms with biases, no other bias. */
+function nomicBertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_types.weight', shape: [c.tokenTypes, D] }, ...norm('token_embd_norm')];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push({ name: `${b}attn_qkv.weight`, shape: [3 * D, D] }, { name: `${b}attn_output.weight`, shape: [D, D] }, ...norm(`${b}attn_output_norm`));
+    out.push({ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] }, ...norm(`${b}layer_output_norm`));
   }
   return out;
 }
