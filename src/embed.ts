@@ -11,6 +11,7 @@ import type { Model } from './model/model.ts';
 import type { DenseLayer, SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
+import { geluErf } from './kernels/ref/layers.ts';
 
 /**
  * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
@@ -26,7 +27,7 @@ export function embedRecipe(config: ModelConfig, sentence: SentenceModules | nul
   if (sentence) return sentence;
   const p = config.pooling ?? (config.postLayerNorms || config.layerNorms ? 'mean' : 'last'); // (an encoder's: sentence-transformers' default)
   if (p === 'rank') {
-    const what = config.postLayerNorms ? 'a cross-encoder: engine.rerank scores (query, document) pairs with it' : "a reranker's score; emberlm embeds by the last token, the mean or the first token";
+    const what = config.postLayerNorms || config.layerNorms ? 'a cross-encoder: engine.rerank scores (query, document) pairs with it' : "a reranker's score; emberlm embeds by the last token, the mean or the first token";
     return new EmberError('UNSUPPORTED', `the model's outputs are pooled by rank (pooling_type: ${what})`, { pooling: p });
   }
   return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {}, maxSeqLength: null };
@@ -155,10 +156,18 @@ export function pool(hidden: Float32Array, width: number, r: Pick<EmbedRequest, 
 }
 
 /** The mean of `rows` rows, summed in float64 (sentence-transformers sums in float32; the difference is rounding). */
-function meanOf(hidden: Float32Array, rows: number, width: number): Float32Array {
+export function meanOf(hidden: Float32Array, rows: number, width: number): Float32Array {
   const sum = new Float64Array(width);
   for (let t = 0; t < rows; t++) for (let i = 0; i < width; i++) sum[i] += hidden[t * width + i];
   return Float32Array.from(sum, (v) => v / rows);
+}
+
+/** LayerNorm without a bias of one vector, its sums in float64. */
+function layerNorm(x: Float32Array, weight: Float32Array, eps: number): Float32Array {
+  const mean = x.reduce((s, v) => s + v, 0) / x.length;
+  const variance = x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length;
+  const inv = 1 / Math.sqrt(variance + eps);
+  return x.map((v, i) => (v - mean) * inv * weight[i]);
 }
 
 /** The Dense layers on a pooled vector. */
@@ -170,9 +179,9 @@ export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float
       let s = d.bias ? d.bias[o] : 0;
       const row = o * d.inFeatures;
       for (let i = 0; i < d.inFeatures; i++) s += d.weight[row + i] * v[i];
-      y[o] = d.activation === 'tanh' ? Math.tanh(s) : s;
+      y[o] = d.activation === 'tanh' ? Math.tanh(s) : d.activation === 'gelu' ? geluErf(s) : s;
     }
-    v = y;
+    v = d.norm ? layerNorm(y, d.norm.weight, d.norm.eps) : y;
   }
   return v;
 }

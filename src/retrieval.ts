@@ -52,12 +52,12 @@ export async function rerankPairs(e: Retrieval, query: unknown, documents: unkno
   return { scores, promptTokens: tokenCount(r.seqs) };
 }
 
-/** A cross-encoder's rerank: pairs side by side in a pass (one or several; a pair's document of token type 1), each one's [CLS] row through the head. */
+/** A cross-encoder's rerank: pairs side by side in a pass (one or several; a pair's document of token type 1), each one's [CLS] row (or rows' mean) through the head. */
 async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unknown, documents: unknown, opts: RerankOptions): Promise<RerankResult> {
   const m = e.model;
   const r = prepareCrossEncode(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, onePass: m.maxBatch, config: m.config });
   const run = async (batch: number[][], stop: () => boolean, from: number) =>
-    (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, head)) ?? null;
+    (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, m.config.nEmbd, head)) ?? null;
   const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, run, batchSize(e, r.seqs));
   return { scores, promptTokens: tokenCount(r.seqs) };
 }

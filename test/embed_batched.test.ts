@@ -2,8 +2,9 @@
  * Several inputs in one pass (Model.batched, src/model/pass_inputs.ts): an embedding model's texts side by side, each
  * token attending within its own input at its own positions, give what each gives alone, in one pass where they fit:
  * BERT (learned positions), XLM-R (positions from padding_idx + 1), DistilBERT, ModernBERT and EmbeddingGemma (RoPE,
- * windowed layers both ways), Qwen3-Embedding (causal, the last row an input) and the BERT and XLM-R cross-encoders (a pair's document
- * of token type 1); a model with recurrent layers runs one input a pass.
+ * windowed layers both ways), Qwen3-Embedding (causal, the last row an input) and the BERT, XLM-R and ModernBERT
+ * cross-encoders (a pair's document of token type 1 where the model has types; ModernBERT's head over the mean of a
+ * pair's rows); a model with recurrent layers runs one input a pass.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,7 @@ describe('several inputs a pass', () => {
     }
   });
 
-  it.each([['BERT', 'bert_reranker'], ['XLM-R', 'xlm_roberta_reranker']])('%s cross-encoder: pairs in one pass score as each alone', async (_, name) => {
+  it.each([['BERT', 'bert_reranker'], ['XLM-R', 'xlm_roberta_reranker'], ['ModernBERT (the mean of each pair\'s rows)', 'modernbert_reranker']])('%s cross-encoder: pairs in one pass score as each alone', async (_, name) => {
     const engine = await Engine.load(fixture(name), { gpu: await testGpu(), kvCache: 'f32' });
     try {
       engine.tuning.passMs = Infinity;

@@ -3,7 +3,8 @@
  * test/fixtures/make_modernbert_oracle.py): modernbert-embed's and gte-modernbert's layout, a ModernBertModel (pre-norm
  * LayerNorms without biases, RoPE with a base for the global layers and one for the local ones, attention both ways
  * and within a window on either side in the local layers, GeGLU by erf) under mean pooling and Normalize; the same
- * model from transformers v4's config keys and from a ModernBertFor* checkpoint's `model.` names; what it refuses.
+ * model from transformers v4's config keys and from a ModernBertFor* checkpoint's `model.` names; what it refuses; a
+ * ModernBERT cross-encoder (test/fixtures/modernbert_reranker: gte-reranker-modernbert-base's layout) against CrossEncoder.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/modernbert');
+const RERANKER = resolve(import.meta.dirname, 'fixtures/modernbert_reranker');
 interface Case { text: string; ids: number[]; embedding: number[] }
 const oracle = JSON.parse(readFileSync(join(FOLDER, 'modernbert.sentence_transformers.json'), 'utf8')) as { cases: Case[] };
 const texts = oracle.cases.map((c) => c.text);
@@ -32,11 +34,11 @@ async function expectOracle(engine: Engine, tol = 1e-5): Promise<void> {
   }
 }
 
-/** A copy of the fixture, `edit` run on it; removed after `use`. */
-async function withCopy(edit: (dir: string) => void | Promise<void>, use: (dir: string) => Promise<void>): Promise<void> {
+/** A copy of the fixture (or of `from`), `edit` run on it; removed after `use`. */
+async function withCopy(edit: (dir: string) => void | Promise<void>, use: (dir: string) => Promise<void>, from = FOLDER): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emberlm-modernbert-'));
   try {
-    cpSync(FOLDER, dir, { recursive: true, dereference: true });
+    cpSync(from, dir, { recursive: true, dereference: true });
     await edit(dir);
     await use(dir);
   } finally {
@@ -130,14 +132,40 @@ describe('ModernBERT folder, other loads', () => {
     }));
   });
 
-  it('refuses LayerNorm biases, a sequence classifier, biased projections and writing a GGUF', async () => {
-    const refused = async (edit: (c: Record<string, unknown>) => unknown, message: RegExp) =>
+  it('refuses LayerNorm biases, a classifier of several labels or another activation, biased projections and writing a GGUF', async () => {
+    const refused = async (edit: (c: Record<string, unknown>) => unknown, message: RegExp, from = FOLDER) =>
       withCopy((d) => editJson(d, 'config.json', edit), async (d) => {
         await expectEmberError(async () => Engine.load(d, { gpu: await testGpu() }), 'UNSUPPORTED', message);
-      });
+      }, from);
     await refused((c) => ({ ...c, norm_bias: true }), /norm_bias true .* is not supported for ModernBERT/);
-    await refused((c) => ({ ...c, architectures: ['ModernBertForSequenceClassification'] }), /ModernBertForSequenceClassification is not supported/);
+    await refused((c) => ({ ...c, id2label: { 0: 'a', 1: 'b' } }), /ModernBertForSequenceClassification of 2 labels is not supported/, RERANKER);
+    await refused((c) => ({ ...c, classifier_activation: 'tanh' }), /classifier_activation "tanh" is not supported/, RERANKER);
     await refused((c) => ({ ...c, mlp_bias: true }), /mlp_bias true is not supported/);
     await expectEmberError(() => hfToGGUFFile(FOLDER), 'UNSUPPORTED', /ModernBERT folders are not written to GGUF/);
+  });
+});
+
+describe('ModernBERT cross-encoder (gte-reranker-modernbert-base\'s layout: a head over the rows\' mean)', () => {
+  interface Pair { query: string; document: string; score: number }
+  const scored = (file: string) => (JSON.parse(readFileSync(join(RERANKER, file), 'utf8')) as { cases: Pair[] }).cases;
+  /** Engine.rerank's scores for each query of `pairs` against CrossEncoder.predict's, within 1e-6. */
+  async function expectScores(engine: Engine, pairs: readonly Pair[]): Promise<void> {
+    for (const query of new Set(pairs.map((p) => p.query))) {
+      const mine = pairs.filter((p) => p.query === query);
+      const { scores } = await engine.rerank(query, mine.map((p) => p.document));
+      mine.forEach((p, i) => expect(Math.abs(scores[i] - p.score), p.document).toBeLessThan(1e-6));
+    }
+  }
+
+  it('scores as CrossEncoder does, by the mean of every row (classifier_pooling mean) and by [CLS] (cls); does not embed', async () => {
+    await withEngine(RERANKER, async (engine) => {
+      expect([engine.config.pooling, engine.config.classifierPooling, engine.model.embedRows]).toEqual(['rank', 'mean', 'all']);
+      await expectScores(engine, scored('modernbert_reranker.cross_encoder.json'));
+      await expectEmberError(() => engine.embed('a'), 'UNSUPPORTED', /pooled by rank \(pooling_type: a cross-encoder/);
+    });
+    await withCopy((d) => editJson(d, 'config.json', (c) => ({ ...c, classifier_pooling: 'cls' })), (d) => withEngine(d, async (engine) => {
+      expect(engine.model.embedRows).toBe('first');
+      await expectScores(engine, scored('modernbert_reranker.cls.cross_encoder.json'));
+    }), RERANKER);
   });
 });

@@ -191,7 +191,10 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
-    ...(modernbert ? { layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const } : {}),
+    ...(modernbert ? {
+      layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
+      ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const, classifierPooling: cfg.classifier_pooling === 'mean' ? 'mean' as const : 'cls' as const } : {}),
+    } : {}),
     // nomic-bert: BERT's post-norm layers and token types, RoPE in every layer, SwiGLU, no projection biases
     ...(nomic ? { preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, tokenTypes: posInt('type_vocab_size', 2) } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
@@ -239,8 +242,11 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 
 export type Bad = (field: string, msg: string) => EmberError;
 
-/** The sequence classifiers read as cross-encoders (their head: a tanh dense layer over the first token, then one logit). */
-const CROSS_ENCODERS = ['BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification'];
+/**
+ * The sequence classifiers read as cross-encoders (their head: a tanh dense layer over the first token, then one logit;
+ * ModernBERT's: a dense layer, GELU and a LayerNorm over the rows' mean or the first, then one logit).
+ */
+const CROSS_ENCODERS = ['BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification'];
 
 /**
  * A cross-encoder (a sequence classifier with one label: ms-marco-MiniLM's BERT, bge-reranker's XLM-R) scores a (query, document) pair by
@@ -298,14 +304,15 @@ function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string,
 }
 
 /**
- * What emberlm's ModernBERT is: an encoder whose LayerNorms have no bias (norm_bias false, as every published one) and
- * that runs as ModernBertModel (a sequence classifier's head is not read: refused, as its score would be lost).
+ * What emberlm's ModernBERT is: an encoder whose LayerNorms have no bias (norm_bias false, as every published one); as a
+ * cross-encoder (gte-reranker-modernbert-base), its head's activation GELU by erf (classifier_activation gelu).
  */
 function checkModernBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
   if (flag('norm_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: norm_bias true (LayerNorms with a bias) is not supported for ModernBERT`, { file, field: 'norm_bias' });
-  const archs = cfg.architectures;
-  const head = Array.isArray(archs) && typeof archs[0] === 'string' && archs[0].endsWith('ForSequenceClassification') ? archs[0] : null;
-  if (head) throw new EmberError('UNSUPPORTED', `${file}: ${head} is not supported (emberlm's cross-encoders: ${CROSS_ENCODERS.join(', ')}; a ModernBERT embedder runs as ModernBertModel)`, { file, field: 'architectures' });
+  const act = cfg.classifier_activation ?? 'gelu';
+  if (act !== 'gelu') throw new EmberError('UNSUPPORTED', `${file}: classifier_activation ${printableJson(act)} is not supported (gelu)`, { file, field: 'classifier_activation' });
+  const pooling = cfg.classifier_pooling ?? 'cls';
+  if (pooling !== 'cls' && pooling !== 'mean') throw new EmberError('BAD_MODEL', `${file}: field classifier_pooling is ${printableJson(pooling)}; expected "cls" or "mean"`, { file, field: 'classifier_pooling' });
 }
 
 /**

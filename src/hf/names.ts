@@ -216,6 +216,12 @@ const MODERNBERT_GLOBAL = new Map([
   ['token_embd.weight', 'embeddings.tok_embeddings.weight'],
   ['token_embd_norm.weight', 'embeddings.norm.weight'],
   ['output_norm.weight', 'final_norm.weight'],
+  // a cross-encoder's (ModernBertForSequenceClassification) head and classifier, by llama.cpp's names
+  ['cls.weight', 'head.dense.weight'],
+  ['cls.bias', 'head.dense.bias'],
+  ['cls.norm.weight', 'head.norm.weight'],
+  ['cls.output.weight', 'classifier.weight'],
+  ['cls.output.bias', 'classifier.bias'],
 ]);
 const MODERNBERT_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['attn_norm.weight', 'attn_norm.weight'], // (none in the first layer)
@@ -444,6 +450,8 @@ export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 
 function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
   const D = c.nEmbd, F = c.nFf;
   const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_embd_norm.weight', shape: [D] }, { name: 'output_norm.weight', shape: [D] }];
+  // a cross-encoder's head (its dense layer's bias where classifier_bias is true) and classifier
+  if (c.pooling === 'rank') out.push({ name: 'cls.weight', shape: [D, D] }, { name: 'cls.norm.weight', shape: [D] }, { name: 'cls.output.weight', shape: [1, D] }, { name: 'cls.output.bias', shape: [1] });
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
     if (i > 0) out.push({ name: `${b}attn_norm.weight`, shape: [D] });

@@ -12,13 +12,14 @@ import { printableJson } from '../util/printable.ts';
 import type { ModelFolder } from './folder.ts';
 import { openSingle, tensorToF32, readTensorBytes } from './safetensors.ts';
 
-/** One Dense module: y = act(W x + b), W (out, in) row-major. */
+/** One Dense module: y = act(W x + b), W (out, in) row-major; then a LayerNorm without a bias where `norm` is given. */
 export interface DenseLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly weight: Float32Array;
   readonly bias: Float32Array | null;
-  readonly activation: 'identity' | 'tanh';
+  readonly activation: 'identity' | 'tanh' | 'gelu'; // (gelu: by erf, a ModernBERT cross-encoder's head)
+  readonly norm?: { readonly weight: Float32Array; readonly eps: number }; // (the same head's LayerNorm)
 }
 
 export interface SentenceModules {
@@ -142,14 +143,17 @@ async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
  * another model.
  */
 export async function rankHead(weights: WeightSource, c: ModelConfig): Promise<DenseLayer[] | null> {
-  if (c.pooling !== 'rank' || !c.postLayerNorms) return null;
+  if (c.pooling !== 'rank' || !(c.postLayerNorms || c.layerNorms)) return null;
   const D = c.nEmbd;
   const layer = async (name: string, out: number, activation: DenseLayer['activation']): Promise<DenseLayer> => ({
     inFeatures: D, outFeatures: out, activation,
     weight: dequantize(await weights.matrix(`${name}.weight`, out, D, 'auto')),
-    bias: await weights.vector(`${name}.bias`, out),
+    bias: c.postLayerNorms || weights.has(`${name}.bias`) ? await weights.vector(`${name}.bias`, out) : null, // (ModernBERT's classifier_bias)
   });
-  return [await layer('cls', D, 'tanh'), await layer('cls.output', 1, 'identity')];
+  if (c.postLayerNorms) return [await layer('cls', D, 'tanh'), await layer('cls.output', 1, 'identity')];
+  // ModernBERT's: a dense layer, GELU, a LayerNorm without a bias; then its classifier
+  const norm = { weight: await weights.vector('cls.norm.weight', D), eps: c.eps };
+  return [{ ...(await layer('cls', D, 'gelu')), norm }, await layer('cls.output', 1, 'identity')];
 }
 
 /**

@@ -78,6 +78,8 @@ export interface ModelConfig {
    * the others (mean, cls, rank); absent where the file says nothing.
    */
   readonly pooling?: Pooling;
+  /** A ModernBERT cross-encoder's (pooling 'rank'): which rows its head reads, their mean or the [CLS] row (classifier_pooling). */
+  readonly classifierPooling?: 'cls' | 'mean';
   /**
    * EmbeddingGemma (use_bidirectional_attention): a prefill pass's queries also see its later keys, within a windowed
    * layer's window on either side (layerWindow W: keys p-W+1..p+W-1). Such a model embeds (each input in one pass) and
@@ -225,9 +227,10 @@ const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'nomic-bert': 'bert', 'ge
  * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
  * encoder without a final norm (postLayerNorms) reads its residual stream, every row but for CLS.
  */
-export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms' | 'layerNorms'>): 'last' | 'first' | 'all' {
+export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms' | 'layerNorms' | 'classifierPooling'>): 'last' | 'first' | 'all' {
   if (c.postLayerNorms) return c.pooling === 'cls' || c.pooling === 'rank' ? 'first' : 'all'; // (a cross-encoder's head reads [CLS])
-  const p = c.pooling ?? (c.layerNorms ? 'mean' : undefined); // (ModernBERT without sentence-transformers' files: their default)
+  // (ModernBERT without sentence-transformers' files: their default; its cross-encoder's head: its classifier_pooling)
+  const p = c.layerNorms ? (c.pooling === 'rank' ? c.classifierPooling : c.pooling ?? 'mean') : c.pooling;
   return p === 'mean' ? 'all' : p === 'cls' ? 'first' : 'last';
 }
 
@@ -235,7 +238,7 @@ export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms' | '
  * An input to embed runs in one pass with nothing from the KV cache: with bidirectional attention a token's K and V
  * depend on the tokens after it, and a row pooled other than the last must come from the pass itself.
  */
-export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms' | 'layerNorms'>) => c.bidirectional || pooledRows(c) !== 'last';
+export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms' | 'layerNorms' | 'classifierPooling'>) => c.bidirectional || pooledRows(c) !== 'last';
 
 /** The rows of a BERT file's token_types.weight (type_vocab_size): 1 where it is a vector, 0 where it is missing. */
 const tokenTypeRows = (f: GGUFFile) => {
