@@ -3,8 +3,9 @@
  * mutation of the same base file. GGUF: stories260K (F32 and Q8_0, from ../shared/models) and a
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
  * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
- * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert). Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout) and random folders from models/generate_hf.ts (a single safetensors
- * file; two shards and an index).
+ * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
+ * GGUF. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert and
+ * modernbert_reranker, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -82,6 +83,8 @@ export function loadCorpus(): Corpus {
       // expert's ffn_*_shexp and width beside Mamba-2 layers)
       ggufBase('lfm2_moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/lfm2_moe/lfm2_moe.llama-cpp.gguf')))),
       ggufBase('granite4h-moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/granite4h-moe/granite4h-moe.llama-cpp.gguf')))),
+      // nomic-bert (nomic-embed-text): BERT's post-norm layers with RoPE, token types, SwiGLU, no projection biases
+      ggufBase('nomic-bert-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/nomic_bert/nomic-bert-tiny.gguf')))),
     ],
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
@@ -92,6 +95,9 @@ export function loadCorpus(): Corpus {
       { name: 'embeddinggemma', files: folderFiles(embeddingGemmaFolder(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json', '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors']) },
       // BERT's (all-MiniLM's): learned positions, post-norm LayerNorms, biases everywhere, a WordPiece tokenizer
       { name: 'bert', files: folderFiles(resolve(REPO, 'test/fixtures/bert'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
+      // ModernBERT's: pre-norm LayerNorms without biases, local and global layers, GeGLU; and its cross-encoder's head
+      { name: 'modernbert', files: folderFiles(resolve(REPO, 'test/fixtures/modernbert'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
+      { name: 'modernbert_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/modernbert_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
   };
 }

@@ -60,6 +60,12 @@ async function run(c: FuzzCase, dir: string): Promise<Pick<CaseResult, 'outcome'
         const bad = res.ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
         if (bad !== undefined || typeof res.text !== 'string') return { outcome: 'wrong-output', message: `generated id ${bad} outside 0..${vocab - 1}` };
       }
+      if (engine.config.pooling === 'rank' && engine.config.bidirectional) { // (a cross-encoder reranks only)
+        const { scores } = await engine.rerank('Once upon a time', ['Lily', 'wanted to play']);
+        const [alone] = (await engine.rerank('Once upon a time', ['Lily'])).scores;
+        if (!scores.every((s) => s >= 0 && s <= 1) || !(Math.abs(scores[0] - alone) < 1e-3)) return { outcome: 'wrong-output', message: `scores ${scores.join(', ')}, the first alone ${alone}` };
+        return { outcome: 'ok' };
+      }
       const [e] = (await engine.embed('Once upon a time')).embeddings; // pooled as the model says (its Dense layers may change the width)
       if (e.length === 0 || !e.every(Number.isFinite)) return { outcome: 'wrong-output', message: `an embedding of ${e.length} values, finite: ${e.every(Number.isFinite)}` };
       // The same text beside others, in one pass where the model runs several (passes of maxBatch): the same embedding.
