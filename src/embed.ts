@@ -148,6 +148,7 @@ export function pool(hidden: Float32Array, width: number, r: Pick<EmbedRequest, 
   const pooled = recipe.pooling === 'mean' ? meanOf(hidden, rows, width) : recipe.pooling === 'cls' ? row(0) : row(rows - 1);
   if (!pooled.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the model\'s final hidden state is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
   const e = applyDense(pooled, recipe.dense).slice(0, r.dimensions);
+  if (!e.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the Dense layers\' output is not finite (NaN or infinity): their weights hold NaN or infinity, or their values overflow');
   if (!r.normalize) return e;
   let sum = 0;
   for (const v of e) sum += v * v;

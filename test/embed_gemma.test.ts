@@ -140,6 +140,28 @@ describe('EmbeddingGemma-shaped folder, other loads', () => {
     }
   });
 
+  it('a Dense weight of NaN (a file corrupted past its header) is BAD_MODEL at embed, naming the Dense layers; the engine stays usable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-nan-'));
+    try {
+      cpSync(embeddingGemmaFolder(), dir, { recursive: true, dereference: true });
+      const file = join(dir, '3_Dense/model.safetensors');
+      const f = await readSafetensors(sourceFromBuffer(new Uint8Array(readFileSync(file)), '3_Dense/model.safetensors'));
+      const w = tensorToF32(f.tensors.get('linear.weight')!, await readTensorBytes(f.tensors.get('linear.weight')!));
+      w[5] = NaN;
+      writeFileSync(file, encodeSafetensors([{ name: 'linear.weight', dtype: 'F32', shape: [96, 192], bytes: new Uint8Array(w.buffer) }]));
+      const engine = await Engine.load(dir, { gpu: await testGpu(), contextLength: 64 });
+      try {
+        await expectEmberError(() => engine.embed('a'), 'BAD_MODEL', /the Dense layers' output is not finite \(NaN or infinity\)/);
+        expect((await engine.tokenize('a')).length).toBeGreaterThan(0);
+        await expectEmberError(() => engine.embed('b'), 'BAD_MODEL', /Dense layers/);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // A copy of the folder with one file changed.
   const changed = (file: string, edit: (json: Record<string, unknown>) => unknown) => {
     const dir = mkdtempSync(join(tmpdir(), 'emberlm-gemma-embed-'));
