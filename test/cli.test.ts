@@ -141,7 +141,7 @@ describe('emberlm CLI', () => {
     }
     const none = cli(['embed', '--model', m]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] embed takes one of --text "<text>" or --file FILE/);
+    expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] embed takes --text "<text>" \(once or more\) or --file FILE/);
   });
 
   it('embed --prompt-name puts an EmbeddingGemma-shaped folder\'s prompt in front, and pools as its modules say', () => {
@@ -177,6 +177,21 @@ describe('emberlm CLI', () => {
     const none = cli(['rerank', '--model', m, '--text', 'x']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] rerank takes --query "<text>"/);
+  });
+
+  it('--text given more than once: each a document for rerank (a ModernBERT cross-encoder here), an error where a command takes one', () => {
+    const pairs = (JSON.parse(readFileSync(join(REPO_ROOT, 'test/fixtures/modernbert_reranker/modernbert_reranker.cross_encoder.json'), 'utf8')) as { cases: { query: string; document: string; score: number }[] }).cases.slice(0, 3);
+    const model = join(REPO_ROOT, 'test/fixtures/modernbert_reranker');
+    const r = cli(['rerank', '--model', model, '--query', pairs[0].query, ...pairs.flatMap((p) => ['--text', p.document]), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { scores } = JSON.parse(r.stdout) as { scores: number[] };
+    expect(scores).toHaveLength(3);
+    scores.forEach((s, i) => expect(Math.abs(s - pairs[i].score), pairs[i].document).toBeLessThan(1e-3)); // (f16 K/V by default)
+    const twice = cli(['tokenize', '--model', model, '--text', 'a', '--text', 'b']);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] --text is given 2 times; tokenize takes one/);
+    const models = cli(['embed', '--model', model, '--model', model, '--text', 'a']);
+    expect(models.stderr).toMatch(/^emberlm: \[BAD_ARGUMENT\] --model is given 2 times; embed takes one/);
   });
 
   it('bad input exits non-zero with a one-line typed error', () => {

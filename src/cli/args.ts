@@ -43,7 +43,11 @@ export const COMMAND_OPTIONS = {
 } satisfies Record<string, Options>;
 
 export type Command = keyof typeof COMMAND_OPTIONS;
-export type Flags = Record<string, string | boolean | undefined>;
+/** Each option's value; a list where a command takes the option more than once (REPEATABLE). */
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+/** Options a command takes more than once, every value kept in order: embed's inputs, rerank's documents. */
+const REPEATABLE: Partial<Record<Command, readonly string[]>> = { embed: ['text'], rerank: ['text'] };
 
 /** Positional arguments after the command: cache's subcommand and URL; none for the others. */
 const MAX_ARGS: Record<Command, number> = { generate: 0, tokenize: 0, embed: 0, rerank: 0, cache: 2, bench: 0, quality: 0 };
@@ -132,7 +136,20 @@ export function parseCommandLine(argv: string[]): CommandLine {
     const stray = printableJson(args[MAX_ARGS[cmd]]);
     throw new EmberError('BAD_ARGUMENT', `unexpected argument ${stray} for ${cmd} (options take --name value; see emberlm --help)`);
   }
-  return { command: cmd, flags: values, args };
+  return { command: cmd, flags: { ...values, ...repeated(cmd, tokens) }, args };
+}
+
+/** The values of an option given more than once: a list where the command takes several, else BAD_ARGUMENT (parseArgs keeps the last alone). */
+function repeated(cmd: Command, tokens: ReturnType<typeof parseArgs>['tokens'] = []): Flags {
+  const seen = new Map<string, string[]>();
+  for (const t of tokens) if (t.kind === 'option' && t.value !== undefined) seen.set(t.name, [...(seen.get(t.name) ?? []), t.value]);
+  const lists: Flags = {};
+  for (const [name, values] of seen) {
+    if (values.length < 2) continue;
+    if (!REPEATABLE[cmd]?.includes(name)) throw new EmberError('BAD_ARGUMENT', `--${name} is given ${values.length} times; ${cmd} takes one`, { option: name });
+    lists[name] = values;
+  }
+  return lists;
 }
 
 /** A numeric flag's value, or `fallback` when it is absent. */

@@ -21,8 +21,8 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
-  emberlm embed --model <model> (--text "<text>" | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--truncate] [--json]
-  emberlm rerank --model <model> --query "<text>" (--text "<document>" | --file FILE) [--instruction I] [--truncate] [--json]
+  emberlm embed --model <model> (--text "<text>"... | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--truncate] [--json]
+  emberlm rerank --model <model> --query "<text>" (--text "<document>"... | --file FILE) [--instruction I] [--truncate] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm bench --embed --model <model> | --synthetic <name> [--quant a,b] [--prompt-tokens L] [--inputs N] [--batch on,off] [--repeats N] [--kv T]

@@ -41,10 +41,11 @@ async function withEngine(flags: Flags, load: LoadFor, use: (engine: Engine) => 
   }
 }
 
-/** --text (one) or --file (one a line, blank lines skipped). */
+/** --text (one, or several: each its own input) or --file (one a line, blank lines skipped). */
 async function texts(flags: Flags, command: string, what: string): Promise<string[]> {
   const { text, file } = flags;
-  if ((typeof text === 'string') === (typeof file === 'string')) throw new EmberError('BAD_ARGUMENT', `${command} takes one of --text "<text>" or --file FILE`);
+  if ((text === undefined) === (typeof file !== 'string')) throw new EmberError('BAD_ARGUMENT', `${command} takes --text "<text>" (once or more) or --file FILE`);
+  if (Array.isArray(text)) return text;
   if (typeof text === 'string') return [text];
   let lines: string[];
   try {
