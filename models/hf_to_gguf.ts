@@ -241,6 +241,10 @@ async function tensors(hf: HFModel, arch: string): Promise<TensorToWrite[]> {
       continue;
     }
     let data = (await hf.weights.matrix(e.name, rows, cols, 'f32')).data as Float32Array;
+    if (e.name === 'position_embd.weight' && c.positionOffset > 0) { // (RoBERTa's first rows, never read: llama.cpp's converter drops them)
+      out.push({ name: e.name, ne: [cols, rows - c.positionOffset], type: 'F32', data: data.slice(c.positionOffset * cols) });
+      continue;
+    }
     const fold = muP(c, e.name, rows);
     if (fold !== null) {
       if (e.name === 'token_embd.weight' && c.tiedEmbeddings) {
@@ -273,11 +277,13 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : v && typ
 /**
  * tokenizer.json -> tokenizer.ggml.*: a SentencePiece-style BPE (byte_fallback, '▁' normalizer) becomes
  * 'llama' with scores from the merge ranks (the piece a rank-r merge makes scores -r, so llama.cpp's
- * best-score-first merging follows HF's merge order); a byte-level BPE becomes 'gpt2' with its merges; WordPiece 'bert'.
- * Rows of the embedding past the tokenizer are padded with unused [PAD<i>] tokens, as llama.cpp does.
+ * best-score-first merging follows HF's merge order); a byte-level BPE becomes 'gpt2' with its merges; WordPiece 'bert';
+ * a SentencePiece Unigram (XLM-R's) 't5' (unigramMeta). Rows of the embedding past the tokenizer are padded with unused
+ * [PAD<i>] tokens, as llama.cpp does.
  */
 function tokenizerMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]> {
   const model = tj.model as Json;
+  if (model.type === 'Unigram') return unigramMeta(tj, tc, hf);
   const vocab = model.vocab as Record<string, number>;
   const added = (tj.added_tokens as { id: number; content: string; special: boolean }[] | undefined) ?? [];
   const n = Math.max(hf.config.vocab, ...added.map((a) => a.id + 1), ...Object.values(vocab).map((id) => id + 1));
@@ -337,6 +343,44 @@ function moeArch(c: ModelConfig, dir: string): string {
 }
 
 /** The GGUF writer's input for an HF folder on disk. */
+/**
+ * A SentencePiece Unigram tokenizer.json (XLM-R's) as llama.cpp's converter writes one: 't5', its pieces and scores, the
+ * normalizer's precompiled charsmap, remove_extra_whitespaces where the normalizer collapses runs of spaces,
+ * add_space_prefix where Metaspace prepends, BOS and EOS around a text (the separator: the tokenizer's sep_token).
+ */
+function unigramMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]> {
+  const model = tj.model as Json;
+  const pieces = model.vocab as [string, number][];
+  const added = (tj.added_tokens as { id: number; content: string; special: boolean }[] | undefined) ?? [];
+  const n = Math.max(hf.config.vocab, pieces.length, ...added.map((a) => a.id + 1));
+  const tokens = Array.from({ length: n }, (_, i) => pieces[i]?.[0] ?? `[PAD${i}]`);
+  const scores = Float32Array.from({ length: n }, (_, i) => pieces[i]?.[1] ?? -10000);
+  const types = Int32Array.from({ length: n }, (_, i) => (i < pieces.length ? TOKEN_TYPE.NORMAL : TOKEN_TYPE.UNUSED));
+  for (const a of added) { tokens[a.id] = a.content; types[a.id] = a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED; }
+  const unk = typeof model.unk_id === 'number' ? model.unk_id : null;
+  if (unk !== null) types[unk] = TOKEN_TYPE.UNKNOWN;
+  const norm = JSON.stringify(tj.normalizer ?? '');
+  const charsmap = /"precompiled_charsmap":"([^"]+)"/.exec(norm)?.[1];
+  const tok = hf.tokenizer;
+  const id = (v: unknown) => (str(v) === null ? undefined : tokens.indexOf(str(v)!));
+  const m: Array<[string, MetaValue]> = [
+    ['tokenizer.ggml.model', meta.str('t5')], ['tokenizer.ggml.pre', meta.str('default')],
+    ['tokenizer.ggml.tokens', meta.strs(tokens)], ['tokenizer.ggml.scores', meta.f32s(scores)], ['tokenizer.ggml.token_type', meta.i32s(types)],
+    ['tokenizer.ggml.add_space_prefix', meta.bool(!/"prepend_scheme":"never"/.test(JSON.stringify(tj.pre_tokenizer ?? '')))],
+    ['tokenizer.ggml.remove_extra_whitespaces', meta.bool(norm.includes('" {2,}"'))],
+    ...(charsmap ? [['tokenizer.ggml.precompiled_charsmap', meta.u8s(Buffer.from(charsmap, 'base64'))] as [string, MetaValue]] : []),
+  ];
+  if (unk !== null) m.push(['tokenizer.ggml.unknown_token_id', meta.u32(unk)]);
+  for (const [key, v] of [['padding_token_id', tc.pad_token], ['seperator_token_id', tc.sep_token]] as const) { // (gguf-py's spelling)
+    const i = id(v);
+    if (i !== undefined && i >= 0) m.push([`tokenizer.ggml.${key}`, meta.u32(i)]);
+  }
+  if (tok.bosId !== null) m.push(['tokenizer.ggml.bos_token_id', meta.u32(tok.bosId)]);
+  if (tok.eosId !== null) m.push(['tokenizer.ggml.eos_token_id', meta.u32(tok.eosId)]);
+  m.push(['tokenizer.ggml.add_bos_token', meta.bool(tok.addBos)], ['tokenizer.ggml.add_eos_token', meta.bool(tok.endIds.length > 0)]);
+  return m;
+}
+
 export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   // Imported when called: src/hf/model.ts reaches the kernels' WGSL, which a script started by tsx loads under Vite (cli.ts).
   const { loadHFModel } = await import('../src/hf/model.ts');
@@ -344,7 +388,6 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
   try {
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
     const c = hf.config;
-    if (c.positionOffset > 0) throw new EmberError('UNSUPPORTED', `${dir}: RoBERTa and XLM-R folders are not written to GGUF here (llama.cpp reads their SentencePiece vocabulary as t5's)`);
     if (c.layerNorms) throw new EmberError('UNSUPPORTED', `${dir}: ModernBERT folders are not written to GGUF here (emberlm reads ModernBERT from folders only)`);
     if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert folders are not written to GGUF here (llama.cpp's own converter does)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];

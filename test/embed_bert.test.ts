@@ -240,7 +240,7 @@ describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_
     }
   });
 
-  it('reads an XLMRobertaFor* checkpoint\'s roberta. names; refuses a classifier of several labels and writing a GGUF', async () => {
+  it('reads an XLMRobertaFor* checkpoint\'s roberta. names, and its GGUF (positions from row 0: the first pad_token_id + 1 dropped); refuses a classifier of several labels', async () => {
     const dir = await (async () => {
       const d = mkdtempSync(join(tmpdir(), 'emberlm-xlmr-'));
       cpSync(XLMR, d, { recursive: true });
@@ -259,7 +259,13 @@ describe('XLM-RoBERTa folder (multilingual-e5\'s layout: positions from padding_
       }
       editJson(dir, 'config.json', (c) => ({ ...c, architectures: ['XLMRobertaForSequenceClassification'], id2label: { 0: 'a', 1: 'b', 2: 'c' } }));
       await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /XLMRobertaForSequenceClassification of 3 labels is not supported/);
-      await expectEmberError(() => hfToGGUFFile(XLMR), 'UNSUPPORTED', /RoBERTa and XLM-R folders are not written to GGUF/);
+      const gguf = await Engine.load(writeGGUF(await hfToGGUFFile(XLMR)), { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        expect([gguf.config.positionOffset, gguf.config.contextTrain]).toEqual([0, 64]);
+        await expectOracle(gguf, xlmr.cases);
+      } finally {
+        await gguf.dispose();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -17,7 +17,8 @@ export type MetaValue =
   | { type: 'bool[]'; value: readonly boolean[] }
   | { type: 'f32[]'; value: ArrayLike<number> }
   | { type: 'i32[]'; value: ArrayLike<number> }
-  | { type: 'u32[]'; value: ArrayLike<number> };
+  | { type: 'u32[]'; value: ArrayLike<number> }
+  | { type: 'u8[]'; value: ArrayLike<number> };
 
 export const meta = {
   u8: (value: number): MetaValue => ({ type: 'u8', value }),
@@ -37,6 +38,7 @@ export const meta = {
   f32s: (value: ArrayLike<number>): MetaValue => ({ type: 'f32[]', value }),
   i32s: (value: ArrayLike<number>): MetaValue => ({ type: 'i32[]', value }),
   u32s: (value: ArrayLike<number>): MetaValue => ({ type: 'u32[]', value }),
+  u8s: (value: ArrayLike<number>): MetaValue => ({ type: 'u8[]', value }), // (a Unigram tokenizer's precompiled_charsmap)
 };
 
 export type TensorToWrite = {
@@ -139,6 +141,10 @@ function writeValue(w: Bytes, key: string, m: MetaValue): void {
     case 'u32[]':
       w.u32(VT.array); w.u32(VT.u32); w.u64(m.value.length);
       for (let i = 0; i < m.value.length; i++) { checkInt(`${key}[${i}]`, m.value[i], 0, 0xffffffff); w.u32(m.value[i]); }
+      return;
+    case 'u8[]':
+      w.u32(VT.array); w.u32(VT.u8); w.u64(m.value.length);
+      for (let i = 0; i < m.value.length; i++) { checkInt(`${key}[${i}]`, m.value[i], 0, 0xff); w.u8(m.value[i]); }
       return;
     default:
       throw bad(`metadata ${key}: unknown value type ${(m as { type: string }).type}`);
