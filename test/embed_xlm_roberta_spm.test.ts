@@ -11,6 +11,8 @@ import { Engine } from '../src/engine.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { maxDiff } from './helpers/vectors.ts';
 import { hfToGGUF, hfToGGUFFile } from '../models/hf_to_gguf.ts';
+import { writeGGUF } from '../src/gguf/writer.ts';
+import { expectEmberError } from './helpers/errors.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/xlm_roberta_spm');
 const read = <T>(file: string) => JSON.parse(readFileSync(join(FOLDER, file), 'utf8')) as T;
@@ -53,6 +55,14 @@ describe('XLM-R with a SentencePiece Unigram tokenizer (full-width forms, ligatu
       }
     } finally {
       await engine.dispose();
+    }
+  });
+
+  it('a t5 vocabulary without its scores or its unknown token is BAD_MODEL, naming the key', async () => {
+    const file = await hfToGGUFFile(FOLDER);
+    for (const [drop, message] of [['tokenizer.ggml.scores', /needs tokenizer\.ggml\.scores/], ['tokenizer.ggml.unknown_token_id', /needs tokenizer\.ggml\.unknown_token_id/]] as const) {
+      const bytes = writeGGUF({ ...file, metadata: file.metadata.filter(([k]) => k !== drop) });
+      await expectEmberError(async () => Engine.load(bytes, { gpu: await testGpu() }), 'BAD_MODEL', message);
     }
   });
 });
