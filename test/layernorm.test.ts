@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { buildLayernorm } from '../src/kernels/layernorm.ts';
-import { encodeDispatches } from '../src/kernels/dispatch.ts';
 import { packInputs } from '../src/model/pass_inputs.ts';
 import { layernormRef } from '../src/kernels/ref/rmsnorm.ts';
-import { randn, rng, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 
 describe.each(VARIANTS)('layernorm (%s)', (variant) => {
   // Rows off zero (a mean of 2): the kernel's two passes must take the mean out before squaring.
@@ -19,11 +18,7 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     const yb = alloc.upload('y', resid);
     const step = stepBuffer(alloc, { n_tokens: T, pos });
     const inPlace = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step, x: xb, weight: wb, bias: bb, add: 'residual', y: yb });
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeDispatches(pass, [inPlace], T);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    run(gpu, [inPlace], T);
     const got = new Float32Array(await readBuffer(gpu, yb, x.byteLength));
     expect(worstRatio(got, layernormRef(x.map((v, i) => v + resid[i]), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
@@ -38,11 +33,7 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     const w = randn(r, dim), b = biased ? randn(r, dim) : new Float32Array(dim);
     const y = alloc.storage('y', x.byteLength);
     const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), y });
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeDispatches(pass, [d], T);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    run(gpu, [d], T);
     expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), layernormRef(x, w, b, dim, 1e-5), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
@@ -63,11 +54,7 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     const y = alloc.storage('y', x.byteLength);
     const add = { table: alloc.upload('table', table), positions: P, inputs: alloc.upload('inputs', packed) };
     const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), add, y });
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeDispatches(pass, [d], T);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    run(gpu, [d], T);
     const rowOf = (t: number) => packed[4 * t + 2] * P + t - packed[4 * t]; // its type's rows, at its place in its input
     const want = layernormRef(x.map((v, i) => v + table[rowOf(Math.floor(i / dim)) * dim + (i % dim)]), w, b, dim, 1e-12);
     expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
@@ -87,11 +74,7 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     const y = alloc.storage('y', x.byteLength);
     const add = { table: alloc.upload('table', table), positions: 0, inputs: alloc.upload('inputs', packed) };
     const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), add, y });
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeDispatches(pass, [d], T);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
+    run(gpu, [d], T);
     const want = layernormRef(x.map((v, i) => v + table[packed[4 * Math.floor(i / dim) + 2] * dim + (i % dim)]), w, b, dim, 1e-12);
     expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
