@@ -5,6 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
+import { checkBert, checkModernBert, crossEncoder, distilbertConfig, nomicBertConfig } from './config_encoders.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -241,79 +242,6 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
 }
 
 export type Bad = (field: string, msg: string) => EmberError;
-
-/**
- * The sequence classifiers read as cross-encoders (their head: a tanh dense layer over the first token, then one logit;
- * ModernBERT's: a dense layer, GELU and a LayerNorm over the rows' mean or the first, then one logit).
- */
-const CROSS_ENCODERS = ['BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification'];
-
-/**
- * A cross-encoder (a sequence classifier with one label: ms-marco-MiniLM's BERT, bge-reranker's XLM-R) scores a (query, document) pair by
- * its pooler and classifier: a reranker, its pooling 'rank' as llama.cpp names it. Other heads (several labels, masked-LM
- * heads) are not read: such a checkpoint is its encoder.
- */
-function crossEncoder(cfg: Record<string, unknown>, file: string): boolean {
-  const archs = cfg.architectures;
-  if (!Array.isArray(archs) || typeof archs[0] !== 'string' || !archs[0].endsWith('ForSequenceClassification')) return false;
-  if (!CROSS_ENCODERS.includes(archs[0])) throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} is not supported (emberlm's cross-encoders: ${CROSS_ENCODERS.join(', ')})`, { file, field: 'architectures' });
-  const labels = isObject(cfg.id2label) ? Object.keys(cfg.id2label).length : typeof cfg.num_labels === 'number' ? cfg.num_labels : 2;
-  if (labels !== 1) throw new EmberError('UNSUPPORTED', `${file}: ${archs[0]} of ${labels} labels is not supported (a reranker's cross-encoder has one)`, { file, field: 'id2label' });
-  return true;
-}
-
-/**
- * DistilBERT's config.json in BERT's keys (transformers maps them alike: dim is hidden_size, ...): no token types, its
- * LayerNorms' epsilon fixed at 1e-12. Sinusoidal positions are refused.
- */
-function distilbertConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
-  if (json.sinusoidal_pos_embds === true) throw new EmberError('UNSUPPORTED', `${file}: sinusoidal_pos_embds true is not supported (emberlm reads learned positions)`, { file, field: 'sinusoidal_pos_embds' });
-  const { dim, n_heads, n_layers, hidden_dim, activation, ...rest } = json;
-  return { ...rest, hidden_size: dim, num_attention_heads: n_heads, num_hidden_layers: n_layers, intermediate_size: hidden_dim, hidden_act: activation, type_vocab_size: 0, layer_norm_eps: 1e-12 };
-}
-
-/**
- * nomic-bert's config.json (contrastors' NomicBertConfig, GPT-2's key names) in the keys read here, as llama.cpp's
- * converter reads it: the context is max_trained_positions (n_positions is what dynamic NTK scaling would reach,
- * rotary_scaling_factor, refused). What emberlm runs is what nomic-embed-text-v1 and v1.5 are: post-norm, SwiGLU,
- * RoPE over every dimension in NeoX halves, no biases on q|k|v or the FFN, attention both ways.
- */
-function nomicBertConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
-  const refuse = (field: string, want: string) => {
-    throw new EmberError('UNSUPPORTED', `${file}: ${field} ${printableJson(json[field])} is not supported (emberlm runs nomic-bert with ${want})`, { file, field });
-  };
-  const wants: [string, unknown, string][] = [
-    ['activation_function', 'swiglu', 'swiglu'], ['prenorm', false, 'post-norm layers'], ['causal', false, 'attention both ways'],
-    ['qkv_proj_bias', false, 'no q|k|v bias'], ['mlp_fc1_bias', false, 'no FFN biases'], ['mlp_fc2_bias', false, 'no FFN biases'],
-    ['rotary_emb_fraction', 1, 'RoPE over every dimension'], ['rotary_emb_interleaved', false, 'RoPE in halves'], ['rotary_scaling_factor', null, 'no RoPE scaling'],
-    ['use_rms_norm', false, 'LayerNorm'], ['parallel_block', false, 'sequential blocks'],
-  ];
-  for (const [field, value, want] of wants) if (json[field] !== undefined && json[field] !== value) refuse(field, want);
-  const { n_embd, n_head, n_layer, n_inner, layer_norm_epsilon, max_trained_positions, rotary_emb_base, ...rest } = json;
-  const inner = n_inner ?? (typeof n_embd === 'number' ? 4 * n_embd : n_inner);
-  return { ...rest, hidden_size: n_embd, num_attention_heads: n_head, num_hidden_layers: n_layer, intermediate_size: inner, hidden_act: 'silu', layer_norm_eps: layer_norm_epsilon ?? 1e-12, max_position_embeddings: max_trained_positions, rope_theta: rotary_emb_base ?? 10000 };
-}
-
-/** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */
-function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
-  const refuse = (field: string, what: string) => new EmberError('UNSUPPORTED', `${file}: ${field} ${what} is not supported (emberlm runs BERT as an encoder with absolute positions)`, { file, field });
-  const positions = cfg.position_embedding_type ?? 'absolute';
-  if (positions !== 'absolute') throw refuse('position_embedding_type', printableJson(positions) ?? '');
-  if (flag('is_decoder', false)) throw refuse('is_decoder', 'true');
-  if (flag('add_cross_attention', false)) throw refuse('add_cross_attention', 'true');
-}
-
-/**
- * What emberlm's ModernBERT is: an encoder whose LayerNorms have no bias (norm_bias false, as every published one); as a
- * cross-encoder (gte-reranker-modernbert-base), its head's activation GELU by erf (classifier_activation gelu).
- */
-function checkModernBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
-  if (flag('norm_bias', false)) throw new EmberError('UNSUPPORTED', `${file}: norm_bias true (LayerNorms with a bias) is not supported for ModernBERT`, { file, field: 'norm_bias' });
-  const act = cfg.classifier_activation ?? 'gelu';
-  if (act !== 'gelu') throw new EmberError('UNSUPPORTED', `${file}: classifier_activation ${printableJson(act)} is not supported (gelu)`, { file, field: 'classifier_activation' });
-  const pooling = cfg.classifier_pooling ?? 'cls';
-  if (pooling !== 'cls' && pooling !== 'mean') throw new EmberError('BAD_MODEL', `${file}: field classifier_pooling is ${printableJson(pooling)}; expected "cls" or "mean"`, { file, field: 'classifier_pooling' });
-}
 
 /**
  * Which layers attend through a window, and its size: `layer_types` when given ("sliding_attention"),

@@ -1,0 +1,193 @@
+/**
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, ModernBERT, nomic-bert: llama.cpp's names <->
+ * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
+ */
+import type { ModelConfig } from '../model/config.ts';
+import type { HFModelType } from './config.ts';
+import type { ExpectedTensor } from './names.ts';
+
+/**
+ * BERT (BertModel, as sentence-transformers saves it: no `bert.` prefix; BertFor* checkpoints' `bert.` is taken off at
+ * load): `embeddings.*` and `encoder.layer.N.*`, by llama.cpp's bert names. The pooler is not read.
+ */
+const BERT_GLOBAL: ReadonlyArray<readonly [string, string]> = [
+  ['token_embd.weight', 'embeddings.word_embeddings.weight'],
+  ['position_embd.weight', 'embeddings.position_embeddings.weight'],
+  ['token_types.weight', 'embeddings.token_type_embeddings.weight'],
+  ['token_embd_norm.weight', 'embeddings.LayerNorm.weight'],
+  ['token_embd_norm.bias', 'embeddings.LayerNorm.bias'],
+  // a cross-encoder's (BertForSequenceClassification) pooler and classifier, by llama.cpp's names for a reranker's head
+  ['cls.weight', 'pooler.dense.weight'],
+  ['cls.bias', 'pooler.dense.bias'],
+  ['cls.output.weight', 'classifier.weight'],
+  ['cls.output.bias', 'classifier.bias'],
+];
+const BERT_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...(['weight', 'bias'] as const).flatMap((p) => [
+    [`attn_q.${p}`, `attention.self.query.${p}`],
+    [`attn_k.${p}`, `attention.self.key.${p}`],
+    [`attn_v.${p}`, `attention.self.value.${p}`],
+    [`attn_output.${p}`, `attention.output.dense.${p}`],
+    [`attn_output_norm.${p}`, `attention.output.LayerNorm.${p}`],
+    [`ffn_up.${p}`, `intermediate.dense.${p}`],
+    [`ffn_down.${p}`, `output.dense.${p}`],
+    [`layer_output_norm.${p}`, `output.LayerNorm.${p}`],
+  ] as const),
+];
+const BERT_TO_HF = new Map(BERT_GLOBAL);
+
+/** RoBERTa's sequence classifier (RobertaClassificationHead): its dense layer and out_proj, over <s>, by the same names. */
+const ROBERTA_HEAD: ReadonlyArray<readonly [string, string]> = [
+  ['cls.weight', 'classifier.dense.weight'],
+  ['cls.bias', 'classifier.dense.bias'],
+  ['cls.output.weight', 'classifier.out_proj.weight'],
+  ['cls.output.bias', 'classifier.out_proj.bias'],
+];
+const ROBERTA_TO_HF = new Map([...BERT_GLOBAL.filter(([g]) => !g.startsWith('cls.')), ...ROBERTA_HEAD]);
+
+/** DistilBERT: BERT's embeddings (no token types) and `transformer.layer.N.*` by its own names. */
+const DISTILBERT_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', 'bias'] as const).flatMap((p) => [
+  [`attn_q.${p}`, `attention.q_lin.${p}`],
+  [`attn_k.${p}`, `attention.k_lin.${p}`],
+  [`attn_v.${p}`, `attention.v_lin.${p}`],
+  [`attn_output.${p}`, `attention.out_lin.${p}`],
+  [`attn_output_norm.${p}`, `sa_layer_norm.${p}`],
+  [`ffn_up.${p}`, `ffn.lin1.${p}`],
+  [`ffn_down.${p}`, `ffn.lin2.${p}`],
+  [`layer_output_norm.${p}`, `output_layer_norm.${p}`],
+] as const);
+
+/** ModernBERT (ModernBertModel; ModernBertFor* checkpoints' `model.` is taken off at load), by llama.cpp's modern-bert names. */
+const MODERNBERT_GLOBAL = new Map([
+  ['token_embd.weight', 'embeddings.tok_embeddings.weight'],
+  ['token_embd_norm.weight', 'embeddings.norm.weight'],
+  ['output_norm.weight', 'final_norm.weight'],
+  // a cross-encoder's (ModernBertForSequenceClassification) head and classifier, by llama.cpp's names
+  ['cls.weight', 'head.dense.weight'],
+  ['cls.bias', 'head.dense.bias'],
+  ['cls.norm.weight', 'head.norm.weight'],
+  ['cls.output.weight', 'classifier.weight'],
+  ['cls.output.bias', 'classifier.bias'],
+]);
+const MODERNBERT_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_norm.weight', 'attn_norm.weight'], // (none in the first layer)
+  ['attn_qkv.weight', 'attn.Wqkv.weight'],
+  ['attn_output.weight', 'attn.Wo.weight'],
+  ['ffn_norm.weight', 'mlp_norm.weight'],
+  ['ffn_up.weight', 'mlp.Wi.weight'], // (2F rows: the GELU's input, then its gate, as Phi-3's gate_up_proj)
+  ['ffn_down.weight', 'mlp.Wo.weight'],
+];
+
+/** nomic-bert (contrastors' NomicBertModel: nomic-embed-text), by llama.cpp's nomic-bert names. */
+const NOMIC_GLOBAL = new Map([
+  ['token_embd.weight', 'embeddings.word_embeddings.weight'],
+  ['token_types.weight', 'embeddings.token_type_embeddings.weight'],
+  ['token_embd_norm.weight', 'emb_ln.weight'],
+  ['token_embd_norm.bias', 'emb_ln.bias'],
+]);
+const NOMIC_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_qkv.weight', 'attn.Wqkv.weight'],
+  ['attn_output.weight', 'attn.out_proj.weight'],
+  ['attn_output_norm.weight', 'norm1.weight'],
+  ['attn_output_norm.bias', 'norm1.bias'],
+  ['ffn_up.weight', 'mlp.fc11.weight'],
+  ['ffn_gate.weight', 'mlp.fc12.weight'], // (the SiLU's input: h = fc11(x) * silu(fc12(x)))
+  ['ffn_down.weight', 'mlp.fc2.weight'],
+  ['layer_output_norm.weight', 'norm2.weight'],
+  ['layer_output_norm.bias', 'norm2.bias'],
+];
+
+/** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
+interface BertLayout {
+  readonly toHf: ReadonlyMap<string, string>;
+  readonly toGguf: ReadonlyMap<string, string>;
+  readonly layers: string;
+  readonly layerToHf: ReadonlyMap<string, string>;
+  readonly layerToGguf: ReadonlyMap<string, string>;
+}
+const bertLayout = (global: ReadonlyMap<string, string>, layers: string, layer: ReadonlyArray<readonly [string, string]>): BertLayout => ({
+  toHf: global, toGguf: new Map([...global].map(([g, h]) => [h, g] as const)), layers,
+  layerToHf: new Map(layer), layerToGguf: new Map(layer.map(([g, h]) => [h, g] as const)),
+});
+const BERT_LAYOUT = bertLayout(BERT_TO_HF, 'encoder.layer', BERT_LAYER);
+const ROBERTA_LAYOUT = bertLayout(ROBERTA_TO_HF, 'encoder.layer', BERT_LAYER);
+const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT_LAYER);
+const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAYER);
+const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT };
+const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
+
+export function encoderHfName(gguf: string, t: HFModelType): string | null {
+  const l = layoutOf(t);
+  const g = l.toHf.get(gguf);
+  if (g) return g;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
+  const rest = m && l.layerToHf.get(m[2]);
+  return rest ? `${l.layers}.${m[1]}.${rest}` : null;
+}
+
+export function encoderGgufName(hf: string, t: HFModelType): string | null {
+  const l = layoutOf(t);
+  const g = l.toGguf.get(hf);
+  if (g) return g;
+  const m = /^(.+)\.(\d+)\.(.+)$/.exec(hf);
+  const rest = m && m[1] === l.layers ? l.layerToGguf.get(m[3]) : undefined;
+  return rest ? `blk.${m![2]}.${rest}` : null;
+}
+
+/** Every tensor an encoder must have, in GGUF names, by its layout. */
+export const encoderTensors = (c: ModelConfig): ExpectedTensor[] => (c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : nomicBertTensors(c));
+
+/** ModernBERT's tensors: fused q|k|v and GELU input|gate, LayerNorm weights only, no attn_norm in the first layer. */
+function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_embd_norm.weight', shape: [D] }, { name: 'output_norm.weight', shape: [D] }];
+  // a cross-encoder's head (its dense layer's bias where classifier_bias is true) and classifier
+  if (c.pooling === 'rank') out.push({ name: 'cls.weight', shape: [D, D] }, { name: 'cls.norm.weight', shape: [D] }, { name: 'cls.output.weight', shape: [1, D] }, { name: 'cls.output.bias', shape: [1] });
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    if (i > 0) out.push({ name: `${b}attn_norm.weight`, shape: [D] });
+    out.push(
+      { name: `${b}attn_qkv.weight`, shape: [3 * D, D] },
+      { name: `${b}attn_output.weight`, shape: [D, D] },
+      { name: `${b}ffn_norm.weight`, shape: [D] },
+      { name: `${b}ffn_up.weight`, shape: [2 * F, D] },
+      { name: `${b}ffn_down.weight`, shape: [D, F] },
+    );
+  }
+  return out;
+}
+
+/** nomic-bert's tensors: BERT's embeddings without positions, fused q|k|v, SwiGLU, LayerNorms with biases, no other bias. */
+function nomicBertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_types.weight', shape: [c.tokenTypes, D] }, ...norm('token_embd_norm')];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push({ name: `${b}attn_qkv.weight`, shape: [3 * D, D] }, { name: `${b}attn_output.weight`, shape: [D, D] }, ...norm(`${b}attn_output_norm`));
+    out.push({ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] }, ...norm(`${b}layer_output_norm`));
+  }
+  return out;
+}
+
+/** BERT's tensors (encoderHfName's): embeddings with positions and token types, and post-norm layers with biases everywhere. */
+function bertTensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf;
+  const both = (name: string, rows: number, cols: number): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [rows, cols] }, { name: `${name}.bias`, shape: [rows] }];
+  const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
+  const out: ExpectedTensor[] = [
+    { name: 'token_embd.weight', shape: [c.vocab, D] },
+    { name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] },
+    ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT has none)
+    ...norm('token_embd_norm'),
+    // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit
+    ...(c.pooling === 'rank' ? [...both('cls', D, D), ...both('cls.output', 1, D)] : []),
+  ];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push(...both(`${b}attn_q`, D, D), ...both(`${b}attn_k`, D, D), ...both(`${b}attn_v`, D, D), ...both(`${b}attn_output`, D, D), ...norm(`${b}attn_output_norm`));
+    out.push(...both(`${b}ffn_up`, F, D), ...both(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
+  }
+  return out;
+}
