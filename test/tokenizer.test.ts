@@ -181,7 +181,7 @@ describe('bad metadata', () => {
   }
 
   it('rejects an unknown tokenizer model, naming it', () => {
-    expectError(() => tokenizerFromGGUF(fake({ ...base, 'tokenizer.ggml.model': 't5' })), 'UNSUPPORTED', /"t5" is not supported \(supported: .*"bert" \(WordPiece\)\)/);
+    expectError(() => tokenizerFromGGUF(fake({ ...base, 'tokenizer.ggml.model': 'rwkv' })), 'UNSUPPORTED', /"rwkv" is not supported \(supported: .*"bert" \(WordPiece\), "t5" \(SentencePiece Unigram\)\)/);
     expectError(() => tokenizerFromGGUF(fake(base)), 'UNSUPPORTED', /tokenizer\.ggml\.model/);
   });
 
