@@ -106,6 +106,13 @@ describe('ModernBERT folder, other loads', () => {
     }
   });
 
+  it('by default holds one pass\'s K/V: an 8,192-token model\'s context is its 2,048-token pass (maxBatch)', async () => {
+    await withCopy((d) => editJson(d, 'config.json', (c) => ({ ...c, max_position_embeddings: 8192 })), (d) => withEngine(d, async (engine) => {
+      expect([engine.model.nCtx, engine.model.maxBatch]).toEqual([2048, 2048]);
+      await expectEmberError(() => engine.embed([Array.from({ length: 2049 }, () => 5)]), 'CONTEXT_OVERFLOW', /past the context of 2048/);
+    }));
+  });
+
   it('reads transformers v4\'s keys (global_rope_theta, local_rope_theta, global_attn_every_n_layers; no layer_types), as published checkpoints have them', async () => {
     await withCopy(
       (d) => editJson(d, 'config.json', ({ layer_types: _t, rope_parameters: _r, ...c }) => ({ ...c, global_rope_theta: 160000, local_rope_theta: 10000, global_attn_every_n_layers: 3 })),
