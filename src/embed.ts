@@ -12,6 +12,7 @@ import type { DenseLayer, SentenceModules } from './hf/sentence.ts';
 import { bad, boolOption, checkPrompt, intOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
 import { geluErf } from './kernels/ref/layers.ts';
+import { layernormRef } from './kernels/ref/rmsnorm.ts';
 
 /**
  * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
@@ -163,14 +164,6 @@ export function meanOf(hidden: Float32Array, rows: number, width: number): Float
   return Float32Array.from(sum, (v) => v / rows);
 }
 
-/** LayerNorm without a bias of one vector, its sums in float64. */
-function layerNorm(x: Float32Array, weight: Float32Array, eps: number): Float32Array {
-  const mean = x.reduce((s, v) => s + v, 0) / x.length;
-  const variance = x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length;
-  const inv = 1 / Math.sqrt(variance + eps);
-  return x.map((v, i) => (v - mean) * inv * weight[i]);
-}
-
 /** The Dense layers on a pooled vector. */
 export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float32Array {
   let v = x;
@@ -182,7 +175,7 @@ export function applyDense(x: Float32Array, dense: readonly DenseLayer[]): Float
       for (let i = 0; i < d.inFeatures; i++) s += d.weight[row + i] * v[i];
       y[o] = d.activation === 'tanh' ? Math.tanh(s) : d.activation === 'gelu' ? geluErf(s) : s;
     }
-    v = d.norm ? layerNorm(y, d.norm.weight, d.norm.eps) : y;
+    v = d.norm ? layernormRef(y, d.norm.weight, d.norm.bias, y.length, d.norm.eps) : y; // (its sums in float64)
   }
   return v;
 }

@@ -13,7 +13,7 @@ import type { TokenLogprobs } from './kernels/sample.ts';
 import type { ModelConfig } from './model/config.ts';
 import { bad, boolOption, signalOption } from './options.ts';
 import { progressOption } from './per_input.ts';
-import { applyDense, embeddingOnly, meanOf } from './embed.ts';
+import { applyDense, embeddingOnly } from './embed.ts';
 import type { DenseLayer } from './hf/sentence.ts';
 
 export interface RerankOptions {
@@ -127,11 +127,10 @@ function cutLongestFirst(a: number[], b: number[], room: number): [number[], num
 }
 
 /**
- * A cross-encoder's score of a pair from its [CLS] row, or from the mean of its rows (`rows` of `width`; a ModernBERT
- * head's classifier_pooling mean): the sigmoid of the head's logit (sentence-transformers' CrossEncoder's, one label).
+ * A cross-encoder's score of a pair from its pooled row (the [CLS] row, or a ModernBERT head's mean of the rows): the
+ * sigmoid of the head's logit (sentence-transformers' CrossEncoder's, one label).
  */
-export function crossEncoderScore(rows: Float32Array, width: number, head: readonly DenseLayer[]): number {
-  const pooled = rows.length > width ? meanOf(rows, rows.length / width, width) : rows;
+export function crossEncoderScore(pooled: Float32Array, head: readonly DenseLayer[]): number {
   const [logit] = applyDense(pooled, head);
   if (!Number.isFinite(logit)) throw new EmberError('BAD_MODEL', 'the cross-encoder\'s logit is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
   return 1 / (1 + Math.exp(-logit));

@@ -7,7 +7,7 @@ import type { Model } from './model/model.ts';
 import type { PrefillPasses } from './prefill.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import type { DenseLayer } from './hf/sentence.ts';
-import { embedTarget, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
+import { embedTarget, meanOf, pool, prepareEmbed, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
 import { crossEncoderScore, prepareCrossEncode, prepareRerank, yesProbability, type RerankOptions, type RerankResult } from './rerank.ts';
 import { fitting, runInputs, tokenCount, type InputTurns } from './per_input.ts';
 import { MAX_PASS_INPUTS } from './model/pass_inputs.ts';
@@ -57,10 +57,13 @@ async function crossEncode(e: Retrieval, head: readonly DenseLayer[], query: unk
   const m = e.model;
   const r = prepareCrossEncode(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, onePass: m.maxBatch, config: m.config });
   const run = async (batch: number[][], stop: () => boolean, from: number) =>
-    (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(rows, m.config.nEmbd, head)) ?? null;
+    (await batchRows(e, batch, r.segmentB.slice(from), stop))?.map((rows) => crossEncoderScore(pooledPair(m, rows), head)) ?? null;
   const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, run, batchSize(e, r.seqs));
   return { scores, promptTokens: tokenCount(r.seqs) };
 }
+
+/** A pair's rows as its head reads them: the [CLS] row as read back, or the mean of every row (ModelConfig.classifierPooling). */
+const pooledPair = (m: Model, rows: Float32Array) => (m.embedRows === 'all' ? meanOf(rows, rows.length / m.config.nEmbd, m.config.nEmbd) : rows);
 
 /**
  * Where the model runs several inputs a pass (Model.batched), how many from `from` on go in one: as many as fit the

@@ -121,8 +121,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
   // EmbeddingGemma: transformers' Gemma 3 attends both ways with it (other families' configs do not have it)
-  const bidirectional = modernbert || nomic || flag('use_bidirectional_attention', false);
-  if (bidirectional && modelType !== 'gemma3_text' && !modernbert && !nomic) throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
+  const bidirectional = flag('use_bidirectional_attention', false);
+  if (bidirectional && modelType !== 'gemma3_text') throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
 
   const nEmbd = posInt('hidden_size');
   const nHead = posInt('num_attention_heads');
@@ -153,7 +153,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   // (LFM2's, Granite 4.0's and Qwen3.5's layer_types name their layers' kinds, no windows)
   const causalWindows = lfm2 || granite4 || falcon || qwen35 ? Array<number>(nLayer).fill(0) : slidingWindows(cfg, modelType, nLayer, bad, posInt, flag, layerRope);
   // Bidirectional, Gemma3TextConfig reads sliding_window S as keys less than S // 2 + 1 away on either side (ModernBERT's local_attention too)
-  const windows = bidirectional ? causalWindows.map((w) => (w > 0 ? Math.floor(w / 2) + 1 : 0)) : causalWindows;
+  const windows = bidirectional || modernbert ? causalWindows.map((w) => (w > 0 ? Math.floor(w / 2) + 1 : 0)) : causalWindows;
   const slidingWindow = windows.some((w) => w > 0) ? Math.max(...windows) : null;
   const softcap = (field: string, fallback: number) => (cfg[field] === null ? 0 : num(field, fallback));
 

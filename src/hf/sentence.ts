@@ -12,14 +12,14 @@ import { printableJson } from '../util/printable.ts';
 import type { ModelFolder } from './folder.ts';
 import { openSingle, tensorToF32, readTensorBytes } from './safetensors.ts';
 
-/** One Dense module: y = act(W x + b), W (out, in) row-major; then a LayerNorm without a bias where `norm` is given. */
+/** One Dense module: y = act(W x + b), W (out, in) row-major; then a LayerNorm where `norm` is given. */
 export interface DenseLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly weight: Float32Array;
   readonly bias: Float32Array | null;
   readonly activation: 'identity' | 'tanh' | 'gelu'; // (gelu: by erf, a ModernBERT cross-encoder's head)
-  readonly norm?: { readonly weight: Float32Array; readonly eps: number }; // (the same head's LayerNorm)
+  readonly norm?: { readonly weight: Float32Array; readonly bias: Float32Array; readonly eps: number }; // (the same head's LayerNorm)
 }
 
 export interface SentenceModules {
@@ -152,7 +152,7 @@ export async function rankHead(weights: WeightSource, c: ModelConfig): Promise<D
   });
   if (c.postLayerNorms) return [await layer('cls', D, 'tanh'), await layer('cls.output', 1, 'identity')];
   // ModernBERT's: a dense layer, GELU, a LayerNorm without a bias; then its classifier
-  const norm = { weight: await weights.vector('cls.norm.weight', D), eps: c.eps };
+  const norm = { weight: await weights.vector('cls.norm.weight', D), bias: new Float32Array(D), eps: c.eps };
   return [{ ...(await layer('cls', D, 'gelu')), norm }, await layer('cls.output', 1, 'identity')];
 }
 

@@ -9,8 +9,9 @@ import { ggufMoe, type MoeShape } from './moe_shape.ts';
 import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'modern-bert'] as const;
-export type Arch = (typeof SUPPORTED_ARCHS)[number];
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
+/** A forward pass's architecture: a GGUF one (SUPPORTED_ARCHS), or ModernBERT's, read from Hugging Face folders only. */
+export type Arch = (typeof SUPPORTED_ARCHS)[number] | 'modern-bert';
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
 export interface ModelConfig {
@@ -252,13 +253,10 @@ export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 /** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
 export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
-/** Architectures read from Hugging Face folders only: their GGUF files are refused. */
-const FOLDER_ONLY_ARCHS: readonly string[] = ['modern-bert'];
-
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
-  if (FOLDER_ONLY_ARCHS.includes(arch) || (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch])) {
-    const names = [...SUPPORTED_ARCHS.filter((a) => !FOLDER_ONLY_ARCHS.includes(a)), ...Object.keys(GGUF_ARCH_AS)].join(', ');
+  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
+    const names = [...SUPPORTED_ARCHS, ...Object.keys(GGUF_ARCH_AS)].join(', ');
     throw new EmberError('UNSUPPORTED', `${f.source.name}: architecture ${printable(arch)} is not supported (supported: ${names})`, { arch });
   }
   const hybrid = arch === 'granitehybrid';

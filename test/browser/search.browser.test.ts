@@ -12,9 +12,29 @@ import { Engine } from '../../src/engine.ts';
 import { embeddingGemmaFolder, hfOracleFolder } from '../helpers/models.ts';
 import { testGpu } from '../helpers/gpu.ts';
 import { collectLogs, launchChromium, type Chromium } from './chromium.ts';
+type Page = Awaited<ReturnType<Chromium['context']['newPage']>>;
 import { MockHub } from '../helpers/mock_hub.ts';
 
 const WAIT = { timeout: 180_000 };
+
+/**
+ * Searches "gravity" on the page with its loaded embedder and checks each of the 6 hits' scores against the model in
+ * `folder` in Node (lavapipe: within 1e-3, SwiftShader's kernels summing in their own order); `shot`: its screenshot.
+ */
+async function expectRanksAsNode(page: Page, folder: string, shot: string): Promise<void> {
+  await page.fill('#query', 'gravity');
+  await page.press('#query', 'Enter');
+  await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
+  if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, shot), fullPage: true });
+  const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score) })));
+  const engine = await Engine.load(folder, { gpu: await testGpu() });
+  try {
+    const [q, ...docs] = (await engine.embed(['gravity', ...items.map((i) => i.text)], { truncate: true })).embeddings; // (as the page embeds)
+    items.forEach((it, i) => expect(Math.abs(it.score - docs[i].reduce((s, v, j) => s + v * q[j], 0)), it.text).toBeLessThan(1e-3));
+  } finally {
+    await engine.dispose();
+  }
+}
 const QUERY = 'What is the capital of China?';
 const EMBEDDER = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'config_sentence_transformers.json',
   '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Dense/config.json', '3_Dense/model.safetensors'];
@@ -103,19 +123,8 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     await page.fill('#model-input', 'ember/bert-tiny');
     await page.click('#load-button');
     await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/ember\/bert-tiny is ready\. Type a query\./);
-    await page.fill('#query', 'gravity');
-    await page.press('#query', 'Enter');
-    await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
-    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-bert-phone.png'), fullPage: true });
     // BERT's kernels (LayerNorm, GELU by erf) on SwiftShader in a worker: the scores emberlm gives in Node
-    const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score) })));
-    const engine = await Engine.load(BERT, { gpu: await testGpu() });
-    try {
-      const [q, ...docs] = (await engine.embed(['gravity', ...items.map((i) => i.text)])).embeddings;
-      items.forEach((it, i) => expect(Math.abs(it.score - docs[i].reduce((s, v, j) => s + v * q[j], 0)), it.text).toBeLessThan(1e-3));
-    } finally {
-      await engine.dispose();
-    }
+    await expectRanksAsNode(page, BERT, 'search-bert-phone.png');
     // A cross-encoder's pairs (their documents of token type 1, from the pass's per-token inputs) on SwiftShader: Engine.rerank's scores
     await page.fill('#reranker-input', 'ember/bert-reranker-tiny');
     await page.click('#reranker-button');
@@ -138,18 +147,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     const page = await browser.context.newPage();
     await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: 'ember/modernbert-tiny' })}`);
     await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/ember\/modernbert-tiny is ready\. Type a query\./);
-    await page.fill('#query', 'gravity');
-    await page.press('#query', 'Enter');
-    await expect.poll(() => page.locator('#results li').count(), WAIT).toBe(6);
-    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-modernbert.png'), fullPage: true });
     // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways) on SwiftShader in a worker
-    const items = await page.locator('#results li').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, score: Number((li as HTMLElement).dataset.score) })));
-    const engine = await Engine.load(MODERNBERT, { gpu: await testGpu() });
-    try {
-      const [q, ...docs] = (await engine.embed(['gravity', ...items.map((i) => i.text)], { truncate: true })).embeddings;
-      items.forEach((it, i) => expect(Math.abs(it.score - docs[i].reduce((s, v, j) => s + v * q[j], 0)), it.text).toBeLessThan(1e-3));
-    } finally {
-      await engine.dispose();
-    }
+    await expectRanksAsNode(page, MODERNBERT, 'search-modernbert.png');
   }, 300_000);
 });
