@@ -1,6 +1,7 @@
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { EmberError } from '../errors.ts';
 import { byteDecode } from './byte_level.ts';
+import { readingCharsmaps } from './charsmap.ts';
 import { joinTokenBytes } from './join_bytes.ts';
 import type { PairWrap, Tokenizer } from './types.ts';
 import { END_OF_GENERATION_TEXTS } from './vocab.ts';
@@ -102,7 +103,7 @@ class HFWrappedTokenizer implements Tokenizer {
   private readonly bytesCache: (Uint8Array | undefined)[];
 
   constructor(private readonly json: TokenizerJson, private readonly config: TokenizerConfigJson) {
-    this.full = new HFTokenizer(json, config);
+    this.full = readingCharsmaps(new HFTokenizer(json, config));
     for (const t of json.added_tokens ?? []) {
       this.addedText.set(t.id, t.content);
       if (t.special) {
@@ -191,7 +192,7 @@ class HFWrappedTokenizer implements Tokenizer {
   }
 
   private plainTokenizer(): HFTokenizer {
-    this.plain ??= new HFTokenizer({ ...this.json, added_tokens: (this.json.added_tokens ?? []).filter((t) => !t.special) }, this.config);
+    this.plain ??= readingCharsmaps(new HFTokenizer({ ...this.json, added_tokens: (this.json.added_tokens ?? []).filter((t) => !t.special) }, this.config));
     return this.plain;
   }
 
