@@ -191,6 +191,40 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
 
+  // prefill_bias (MPNet): a bias by relative position on every score, clamped at R, each token within its input
+  it.each([
+    [4, 4, 16, 0, 12, 3, 0, [12]], // keys further than R = 3 away take the last bias
+    [4, 4, 16, 0, 20, 19, 8, [7, 13]], // R the pass's length: no clamp; a GPU's workgroup
+    [2, 1, 64, 0, 30, 8, 0, [10, 1, 19]], // grouped queries, inputs of one token
+    [3, 3, 8, 5, 9, 4, 0, [9]], // after cached positions (their keys outside the input: not seen)
+    [2, 2, 256, 0, 11, 5, 0, [11]], // heads of 256
+  ])('attention (prefill_bias) n_head=%i n_kv=%i hd=%i pos=%i T=%i reach=%i wg=%i inputs=%j', async (nHead, nKv, headDim, pos, T, reach, wg, lengths: number[]) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim, ring = pos + T;
+    const r = rng(headDim * 11 + T);
+    const qkv = randn(r, T * row), kCache = randn(r, ring * kvDim), vCache = randn(r, ring * kvDim);
+    const relBias = randn(r, nHead * (2 * reach + 1));
+    const inputs = lengths.map((length) => ({ length }));
+    const o = { scale: 0.3 / Math.sqrt(headDim), window: 0, cacheLen: ring, softcap: 0, bidirectional: true, inputs, relBias };
+    for (const kvType of KV_CACHE_TYPES) {
+      const out = alloc.storage('out', T * qDim * 4);
+      const packed = kvPack(kvType, kCache, vCache, nKv, headDim);
+      const stored = kvUnpack(kvType, packed, ring, nKv, headDim);
+      const d = await buildAttention(gpu, alloc, {
+        nHead, nKv, headDim, ...o, kvType, kv: alloc.upload('kv', packed), rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
+        step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, inputs: alloc.upload('inputs', packInputs(inputs)), relBias: alloc.upload('bias', relBias),
+      });
+      expect(d.prefillInputs).toBe(d.prefill);
+      run(gpu, [d.prefill], T);
+      const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
+      expect(worstRatio(await f32(gpu, out, T * qDim), want, 1e-5, 1e-4), kvType).toBeLessThanOrEqual(1);
+      // (the bias counts: without it the reference parts from the kernel)
+      expect(worstRatio(attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, { ...o, relBias: undefined }), want, 1e-3, 1e-2)).toBeGreaterThan(1);
+    }
+    alloc.destroyAll();
+  }, COMPILE_TIMEOUT);
+
   // decode: RoPE of q and the new k, the K/V write and split-K attention in one dispatch, then the merge
   // n_split 1: the decode writes the output itself (no merge); wg as in the prefill's cases
   it.each([

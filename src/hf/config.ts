@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkModernBert, crossEncoder, distilbertConfig, nomicBertConfig } from './config_encoders.ts';
+import { checkBert, checkModernBert, crossEncoder, distilbertConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig } from './config_encoders.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -16,7 +16,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
-  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel',
+  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -37,10 +37,11 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
   modernbert: 'modern-bert', // (llama.cpp's name) pre-norm LayerNorms, RoPE, GeGLU: gte-modernbert, modernbert-embed, granite-embedding-r2
   nomic_bert: 'bert', // (as llama.cpp's nomic-bert runs: BERT with RoPE and SwiGLU) nomic-embed-text-v1, v1.5
+  mpnet: 'bert', // (RoBERTa's positions, no token types, a bias by relative position on the scores) all-mpnet-base-v2, multi-qa-mpnet
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
-export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.' };
+export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
 export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.' };
 
@@ -57,7 +58,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -71,7 +72,8 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const cfg = modelType === 'qwen3_5' ? qwen35TextConfig(json, file) : modelType === 'distilbert' ? distilbertConfig(json, file) : modelType === 'nomic_bert' ? nomicBertConfig(json, file) : json;
+  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig }[modelType as string];
+  const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
   const has = (field: string) => cfg[field] !== undefined && cfg[field] !== null;
@@ -109,7 +111,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const modernbert = modelType === 'modernbert';
   const nomic = modelType === 'nomic_bert';
   if (modernbert) checkModernBert(cfg, file, flag);
-  const roberta = modelType === 'roberta' || modelType === 'xlm-roberta';
+  const roberta = modelType === 'roberta' || modelType === 'xlm-roberta' || modelType === 'mpnet';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
   const positionOffset = roberta ? num('pad_token_id', 1) + 1 : 0;
   if (bert) checkBert(cfg, file, flag);
@@ -189,6 +191,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       preNorms: false, postLayerNorms: true, learnedPositions: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
       qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
       positionOffset, contextTrain: contextTrain - positionOffset,
+      ...(modelType === 'mpnet' ? { relativeBias: MPNET_RELATIVE_BIAS } : {}),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf

@@ -1,6 +1,6 @@
 /**
- * The encoders' config.json readings beside configFromHF: which sequence classifiers are cross-encoders, DistilBERT's and
- * nomic-bert's keys in the ones read there, and what emberlm's BERT and ModernBERT are.
+ * The encoders' config.json readings beside configFromHF: which sequence classifiers are cross-encoders, DistilBERT's,
+ * MPNet's and nomic-bert's keys in the ones read there, and what emberlm's BERT and ModernBERT are.
  */
 import { EmberError } from '../errors.ts';
 import { printableJson } from '../util/printable.ts';
@@ -34,6 +34,21 @@ export function distilbertConfig(json: Record<string, unknown>, file: string): R
   if (json.sinusoidal_pos_embds === true) throw new EmberError('UNSUPPORTED', `${file}: sinusoidal_pos_embds true is not supported (emberlm reads learned positions)`, { file, field: 'sinusoidal_pos_embds' });
   const { dim, n_heads, n_layers, hidden_dim, activation, ...rest } = json;
   return { ...rest, hidden_size: dim, num_attention_heads: n_heads, num_hidden_layers: n_layers, intermediate_size: hidden_dim, hidden_act: activation, type_vocab_size: 0, layer_norm_eps: 1e-12 };
+}
+
+/** MPNet's relative position buckets (T5's): transformers computes them with these, whatever its config says. */
+export const MPNET_RELATIVE_BIAS = Object.freeze({ buckets: 32, maxDistance: 128 });
+
+/**
+ * MPNet's config.json in BERT's keys: no token types (its positions count from padding_idx + 1, as RoBERTa's); the
+ * relative position buckets transformers computes are 32 (relative_attention_num_buckets sizes only their table).
+ */
+export function mpnetConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const buckets = json.relative_attention_num_buckets ?? MPNET_RELATIVE_BIAS.buckets;
+  if (buckets !== MPNET_RELATIVE_BIAS.buckets) {
+    throw new EmberError('UNSUPPORTED', `${file}: relative_attention_num_buckets ${printableJson(buckets)} is not supported (MPNet's attention takes ${MPNET_RELATIVE_BIAS.buckets})`, { file, field: 'relative_attention_num_buckets' });
+  }
+  return { ...json, type_vocab_size: 0 };
 }
 
 /**

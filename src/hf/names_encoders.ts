@@ -1,5 +1,5 @@
 /**
- * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, ModernBERT, nomic-bert: llama.cpp's names <->
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, ModernBERT, nomic-bert: llama.cpp's names <->
  * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
  */
 import type { ModelConfig } from '../model/config.ts';
@@ -55,6 +55,25 @@ const DISTILBERT_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', '
   [`ffn_up.${p}`, `ffn.lin1.${p}`],
   [`ffn_down.${p}`, `ffn.lin2.${p}`],
   [`layer_output_norm.${p}`, `output_layer_norm.${p}`],
+] as const);
+
+/**
+ * MPNet (MPNetModel; MPNetFor* checkpoints' `mpnet.` is taken off at load): BERT's embeddings without token types, its
+ * layers under names of their own, and the relative position bias every layer adds (T5's `attn_rel_b` in llama.cpp's names).
+ */
+const MPNET_GLOBAL = new Map([
+  ...BERT_GLOBAL.filter(([g]) => g.startsWith('token_embd') || g === 'position_embd.weight'),
+  ['attn_rel_b.weight', 'encoder.relative_attention_bias.weight'],
+]);
+const MPNET_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', 'bias'] as const).flatMap((p) => [
+  [`attn_q.${p}`, `attention.attn.q.${p}`],
+  [`attn_k.${p}`, `attention.attn.k.${p}`],
+  [`attn_v.${p}`, `attention.attn.v.${p}`],
+  [`attn_output.${p}`, `attention.attn.o.${p}`],
+  [`attn_output_norm.${p}`, `attention.LayerNorm.${p}`],
+  [`ffn_up.${p}`, `intermediate.dense.${p}`],
+  [`ffn_down.${p}`, `output.dense.${p}`],
+  [`layer_output_norm.${p}`, `output.LayerNorm.${p}`],
 ] as const);
 
 /** ModernBERT (ModernBertModel; ModernBertFor* checkpoints' `model.` is taken off at load), by llama.cpp's modern-bert names. */
@@ -114,7 +133,8 @@ const ROBERTA_LAYOUT = bertLayout(ROBERTA_TO_HF, 'encoder.layer', BERT_LAYER);
 const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT_LAYER);
 const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAYER);
 const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
-const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT };
+const MPNET_LAYOUT = bertLayout(MPNET_GLOBAL, 'encoder.layer', MPNET_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
 export function encoderHfName(gguf: string, t: HFModelType): string | null {
@@ -179,7 +199,8 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
     { name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] },
-    ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT has none)
+    ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT and MPNet have none)
+    ...(c.relativeBias ? [{ name: 'attn_rel_b.weight', shape: [c.relativeBias.buckets, c.nHead] }] : []),
     ...norm('token_embd_norm'),
     // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit
     ...(c.pooling === 'rank' ? [...both('cls', D, D), ...both('cls.output', 1, D)] : []),

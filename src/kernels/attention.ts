@@ -2,6 +2,7 @@ import source from '../../shaders/attention.wgsl?raw';
 import flatSource from '../../shaders/attention_flat.wgsl?raw';
 import wideSource from '../../shaders/attention_wide.wgsl?raw';
 import dimsSource from '../../shaders/attention_dims.wgsl?raw';
+import biasSource from '../../shaders/attention_bias.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -236,6 +237,12 @@ export interface AttentionArgs extends KvCacheArgs {
    * last, its token type: src/model/pass_inputs.ts); given, `prefillInputs` attends within each token's input.
    */
   inputs?: GPUBuffer;
+  /**
+   * A bias on every score by relative position (MPNet's buckets), (n_head, 2R + 1) f32: query head h's for key - query =
+   * r at h * (2R + 1) + R + r, r clamped to [-R, R]. Given (with `inputs`, written for every pass), the prefill runs
+   * prefill_bias (shaders/attention_bias.wgsl) whatever the adapter; decode has no bias (such a model embeds).
+   */
+  relBias?: GPUBuffer;
 }
 
 export interface AttentionDispatches {
@@ -297,13 +304,13 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   }
   if (a.nSplit > MERGE_WG) throw new EmberError('UNSUPPORTED', `attention: decode merges at most ${MERGE_WG} splits, not ${a.nSplit}`);
   type Prefill = 'main' | 'prefill_dims' | 'prefill_flat';
-  type Entry = Prefill | `${Prefill}_inputs` | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
+  type Entry = Prefill | `${Prefill}_inputs` | 'prefill_bias' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry.startsWith('prefill_flat');
   const isWide = (entry: Entry) => entry === 'decode_wide';
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry.startsWith('prefill_dims') || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
     const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : wg;
-    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : '';
+    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : entry === 'prefill_bias' ? biasSource : '';
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
@@ -331,6 +338,10 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefillOf = (suffix: '' | '_inputs') => {
     const bindings = [null, a.qkv, a.kv, a.out, null, null, ...(suffix ? [null, null, a.inputs!] : [])];
+    if (a.relBias) {
+      if (!a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
+      return kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, a.inputs, a.relBias], (n) => [a.nHead, n]);
+    }
     return flat
       ? kernel(`prefill_flat${suffix}`, `prefill_flat${suffix}_${span}_${a.kvType}`, 1, bindings, (n) => [a.nKv, n])
       : prefillDims
@@ -338,7 +349,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       : kernel(`main${suffix}`, `${span}${suffix}_${a.kvType}`, tq, bindings, (n) => [a.nKv, Math.ceil(n / tq)]);
   };
   const prefill = await prefillOf('');
-  const prefillInputs = a.inputs ? await prefillOf('_inputs') : undefined;
+  const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined; // (prefill_bias reads inputs either way)
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
   const entry = wide ? 'decode_wide' : flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';

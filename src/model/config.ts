@@ -104,6 +104,12 @@ export interface ModelConfig {
    * before the first layer's attention), over the embeddings (no positions: RoPE) and as the final norm.
    */
   readonly layerNorms: boolean;
+  /**
+   * MPNet (BERT's layout otherwise): every attention score gets a learned bias by the key's position relative to the
+   * query's, bucketed as T5 does (half the buckets for keys before the query, exact up to buckets / 4 apart, then
+   * logarithmic up to maxDistance); one table (attn_rel_b, buckets x heads) for all layers. null elsewhere.
+   */
+  readonly relativeBias: { readonly buckets: number; readonly maxDistance: number } | null;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
   /**
@@ -185,7 +191,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -325,6 +331,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     postLayerNorms: bert,
     learnedPositions: bert && !nomic,
     layerNorms: false,
+    relativeBias: null, // (llama.cpp has no MPNet)
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)

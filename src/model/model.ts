@@ -28,6 +28,7 @@ import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/q
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
+import { relativeBiasTable } from './relative_bias.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
 import { MAX_PASS_INPUTS } from './pass_inputs.ts';
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
@@ -189,6 +190,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // that follows, run by their last subgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
   // next pre-norm's weight buffer, which the last down GEMV's tail already reads, and whether it wrote Q8_0 too.
   const tailCount = alloc.storage('gemv_tail.count', 4);
+  // MPNet: its bias by relative position, one table for every layer's attention, over any two positions of a pass
+  const rb = c.relativeBias;
+  const relBias = rb ? alloc.upload('attn_rel_b.table', relativeBiasTable(await f.vector('attn_rel_b.weight', rb.buckets * c.nHead, [rb.buckets, c.nHead]), c.nHead, rb, maxBatch)) : undefined;
   // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)
   const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
@@ -269,7 +273,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
         // (a gated output is gated before o_proj reads it, in f32)
         outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false && !gated ? (attnQ8 ?? undefined) : undefined,
-        inputs: inputs ?? undefined,
+        inputs: inputs ?? undefined, relBias,
       });
       prefill.push(attention.prefill); // after the rope dispatch
       if (attention.prefillInputs) twins.set(attention.prefill, attention.prefillInputs);

@@ -43,6 +43,7 @@ const BERT = resolve(import.meta.dirname, '../fixtures/bert');
 const BERT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json'];
 const CROSS_ENCODER = resolve(import.meta.dirname, '../fixtures/bert_reranker');
 const MODERNBERT = resolve(import.meta.dirname, '../fixtures/modernbert');
+const MPNET = resolve(import.meta.dirname, '../fixtures/mpnet');
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer;
@@ -55,6 +56,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/smollm2-reranker', RERANKER.map((path) => ({ path, fixture: join(smol, path) })))
       .repo('ember/bert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(BERT, path) })))
       .repo('ember/modernbert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MODERNBERT, path) })))
+      .repo('ember/mpnet-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MPNET, path) })))
       .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
       .start();
     server = await serveExample('search');
@@ -142,12 +144,13 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     }
   }, 300_000);
 
-  it('a ModernBERT model ranks as in Node', async () => {
+  // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways) and MPNet's (prefill_bias: a
+  // bias by relative position on the scores) on SwiftShader in a worker
+  it.each([['modernbert', MODERNBERT], ['mpnet', MPNET]])('a %s model ranks as in Node', async (name, folder) => {
     browser ??= await launchChromium();
     const page = await browser.context.newPage();
-    await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: 'ember/modernbert-tiny' })}`);
-    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/ember\/modernbert-tiny is ready\. Type a query\./);
-    // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways) on SwiftShader in a worker
-    await expectRanksAsNode(page, MODERNBERT, 'search-modernbert.png');
+    await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: `ember/${name}-tiny` })}`);
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(new RegExp(`ember/${name}-tiny is ready\\. Type a query\\.`));
+    await expectRanksAsNode(page, folder, `search-${name}.png`);
   }, 300_000);
 });

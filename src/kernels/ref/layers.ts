@@ -82,6 +82,7 @@ export interface AttentionOptions {
   cacheLen?: number; // rows of the K/V ring
   bidirectional?: boolean; // a query also sees the later keys of the pass, window - 1 of them at most
   inputs?: readonly PassInput[]; // the pass's tokens are these inputs side by side, each token's keys within its own
+  relBias?: Float32Array; // (n_head, 2R + 1): added to the scaled score by key - query clamped to [-R, R] (AttentionArgs.relBias)
 }
 
 /** GQA attention of T queries (at pos..pos+T) over the caches, causal unless o.bidirectional. Returns (T, q_dim). */
@@ -93,6 +94,8 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
   const scale = o.scale ?? 1 / Math.sqrt(hd);
   const cacheLen = o.cacheLen ?? Infinity;
   const own = o.inputs && packInputs(o.inputs); // each token's input: [start, end) of the pass
+  const reach = o.relBias ? (o.relBias.length / s.nHead - 1) / 2 : 0;
+  const bias = (h: number, r: number) => (o.relBias ? o.relBias[h * (2 * reach + 1) + reach + Math.min(reach, Math.max(-reach, r))] : 0);
   for (let t = 0; t < T; t++) {
     const keys0 = o.window && pos + t + 1 > o.window ? pos + t + 1 - o.window : 0;
     const keys1 = !o.bidirectional ? pos + t + 1 : o.window ? Math.min(pos + T, pos + t + o.window) : pos + T; // one past the last key
@@ -107,7 +110,7 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
       for (let j = first; j < n; j++) {
         let d = 0;
         for (let e = 0; e < hd; e++) d += q[e] * kCache[row(j) + e];
-        let v = d * scale;
+        let v = d * scale + bias(h, j - (pos + t));
         if (o.softcap) v = o.softcap * Math.tanh(v / o.softcap);
         sc[j - first] = v;
         m = Math.max(m, v);

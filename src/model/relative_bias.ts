@@ -1,0 +1,37 @@
+/**
+ * MPNet's attention bias by relative position (ModelConfig.relativeBias): T5's buckets, looked up in its learned table
+ * (attn_rel_b: buckets x heads) once at load, into the table the prefill's attention reads (AttentionArgs.relBias).
+ */
+
+/**
+ * The bucket of key - query = r, as transformers' MPNet computes it: n = -r; keys after the query (n < 0) take the upper
+ * half; |n| below buckets / 4 is its own bucket, then log(|n| / exact) / log(maxDistance / exact) of the half's other
+ * buckets, the last from maxDistance on. (f32 there, doubles here: the same buckets, as no integer |n| below 2^24 lands
+ * within an f32 rounding of a boundary but the powers of two, which both compute exactly.)
+ */
+export function relativeBucket(r: number, buckets: number, maxDistance: number): number {
+  const half = buckets / 2;
+  const exact = half / 2;
+  const n = -r;
+  const upper = n < 0 ? half : 0;
+  const a = Math.abs(n);
+  if (a < exact) return upper + a;
+  const large = exact + Math.trunc((Math.log(a / exact) / Math.log(maxDistance / exact)) * (half - exact));
+  return upper + Math.min(large, half - 1);
+}
+
+/**
+ * The prefill's table (n_head, 2R + 1) for passes of at most `passTokens` tokens (R = passTokens - 1, so no distance is
+ * clamped): head h's bias for key - query = r at h * (2R + 1) + R + r. `weights`: attn_rel_b, row b holds bucket b's
+ * bias for each head.
+ */
+export function relativeBiasTable(weights: Float32Array, nHead: number, bias: { buckets: number; maxDistance: number }, passTokens: number): Float32Array {
+  const reach = Math.max(passTokens - 1, 0);
+  const span = 2 * reach + 1;
+  const table = new Float32Array(nHead * span);
+  for (let r = -reach; r <= reach; r++) {
+    const b = relativeBucket(r, bias.buckets, bias.maxDistance);
+    for (let h = 0; h < nHead; h++) table[h * span + reach + r] = weights[b * nHead + h];
+  }
+  return table;
+}
