@@ -4,7 +4,8 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1,dims@N] [--wg N] [--no-subgroups]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1,dims@N,bias]
+ *     [--both-ways] [--wg N] [--no-subgroups]
  *   npx tsx bench/browser.ts attention_page 'ctx=32,512&prefill=0&wg=4'   (the same in chromium, on SwiftShader)
  *
  * Decode at context c: one token at position c - 1 over a cache of n_ctx rows (the splits follow n_ctx, as a
@@ -13,7 +14,8 @@
  * keys one at a time, not in blocks of the workgroup's size) and flat
  * (decode_flat, subgroups of 4: SwiftShader) and wide (decode_wide, a key a lane, splits of 64 keys: for GPUs); the
  * default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims; dims@N: N
- * tokens a workgroup).
+ * tokens a workgroup; bias: prefill_bias, MPNet's, with a random relative bias over the pass). --both-ways: the prefill
+ * attends both ways within its tokens (an encoder's), as prefill_bias always does.
  * NOCHECK=1 times a case that disagrees with the reference too (for knock-out experiments: a part of a kernel removed).
  */
 
@@ -26,7 +28,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       'head-dim': { type: 'string', default: '64' }, ctx: { type: 'string', default: '128,2048' },
       prefill: { type: 'string', default: '128' }, 'n-ctx': { type: 'string' }, rounds: { type: 'string', default: '5' },
       iters: { type: 'string', default: '8' }, splits: { type: 'string' }, decode: { type: 'string' }, 'prefill-by': { type: 'string' },
-      wg: { type: 'string' }, 'no-subgroups': { type: 'boolean' },
+      wg: { type: 'string' }, 'no-subgroups': { type: 'boolean' }, 'both-ways': { type: 'boolean' },
     },
   });
   await import('../src/node/host.ts');
@@ -39,7 +41,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     kv: a.kv, heads: a.heads, headDim: Number(a['head-dim']), ctx: a.ctx.split(',').map(Number), prefill: Number(a.prefill),
     nCtx: a['n-ctx'] ? Number(a['n-ctx']) : undefined, rounds: Number(a.rounds), iters: Number(a.iters),
     splits: a.splits ? Number(a.splits) : undefined, decode: a.decode?.split(','), prefillBy: a['prefill-by']?.split(','),
-    wg: a.wg ? Number(a.wg) : undefined,
+    wg: a.wg ? Number(a.wg) : undefined, bothWays: a['both-ways'],
   }, console.log, () => { const c = process.cpuUsage(); return (c.user + c.system); });
   console.log(`load average ${load()}`);
   gpu.device.destroy();
@@ -58,6 +60,7 @@ export interface AttentionBenchOptions {
   decode?: string[]; // keys, dims
   prefillBy?: string[]; // keys, dims
   wg?: number; // the attention workgroup (default attentionWorkgroup of the adapter)
+  bothWays?: boolean; // the prefill attends both ways (an encoder's)
   noCheck?: boolean; // time a case that disagrees with the reference too
 }
 
@@ -71,6 +74,7 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
   const { ONE_TABLE } = await import('../src/kernels/rope.ts');
   const { STEP, STEP_DEFAULTS, encodeDispatches } = await import('../src/kernels/dispatch.ts');
   const { attentionRef } = await import('../src/kernels/ref/layers.ts');
+  const { packInputs } = await import('../src/model/pass_inputs.ts');
   const { kvPack, kvUnpack } = await import('../src/kernels/ref/kv_cache.ts');
   const { quantizeQ8_0 } = await import('../src/kernels/ref/matmul.ts');
   const { mulberry32 } = await import('../src/util/rng.ts');
@@ -111,7 +115,11 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     const out = alloc.storage('out', T * qDim * 4);
     // The decode's output in Q8_0 too, as a model with q8 weights asks for it (written where the entry point can).
     const outQ8 = { codes: alloc.storage('out_q', qDim), scales: alloc.storage('out_d', qDim / 8) };
+    // prefill_bias: a bias by relative position over the pass, within its one input (an encoder's pass), both ways
+    const bias = by === 'bias' ? { relBias: rand(nHead * (2 * T - 1)), inputs: [{ length: T }], bidirectional: true } : {};
+    const both = o.bothWays || by === 'bias' ? { bidirectional: true } : {};
     const d = await buildAttention(gpu, alloc, {
+      ...both, ...(by === 'bias' ? { relBias: alloc.upload('bias', bias.relBias!), inputs: alloc.upload('inputs', packInputs(bias.inputs!)) } : {}),
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
       nSplit: o.splits ?? decodeSplits(nCtx, onCpu, by === 'wide'), qkv: alloc.upload('qkv', qkv), out, step,
       decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', wide: by === 'wide', outQ8: T === 1 ? outQ8 : undefined,
@@ -126,7 +134,7 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
       k.set(k1, pos * kvDim);
       v.set(v1, pos * kvDim);
     }
-    const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, k, v, { scale });
+    const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, k, v, { scale, ...both, ...bias });
     const check = async () => {
       const got = new Float32Array(await readBuffer(gpu, out, T * qDim * 4));
       let worst = 0;

@@ -182,6 +182,13 @@ function keyBlockLib(blocks: boolean, wg: number): string {
 const DIMS_PREFILL_QUERIES = 15;
 /** Private memory a prefill_dims workgroup's queries may take: under WGSL's 8,192 bytes, with room for the rest. */
 const PRIVATE_BYTES = 8000;
+/**
+ * prefill_bias' most tokens a workgroup: each K and V row it loads serves them all, but a lane holds their queries and
+ * outputs, all head dimensions. One MPNet-base-shaped layer (12 heads of 64) over 256 tokens on lavapipe (`bench/attention.ts
+ * --heads 12/12 --prefill 256 --prefill-by dims,bias --both-ways`): 74, 40, 59 and 70 ms with 1, 2, 4 and 8 tokens
+ * (prefill_dims, without a bias, 15 ms): past 2, what a lane holds spills.
+ */
+const BIAS_TOKENS = 2;
 
 /** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
 const FLAT_WG = 4;
@@ -314,7 +321,8 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
-        `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...kvShaderParts(a.kvType, a.headDim)),
+        `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...(entry === 'prefill_bias' ? [`const BIAS_TQ: u32 = ${biasTq}u;`] : []),
+        ...kvShaderParts(a.kvType, a.headDim)),
       entry,
       constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: (entry.startsWith('prefill_dims') ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
       params: ATTENTION_PARAMS,
@@ -336,11 +344,13 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const dimsTq = prefillBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
+  // prefill_bias' tokens a workgroup: their queries and outputs, and a K row, in private memory (under WGSL's 8 KiB)
+  const biasTq = Math.max(1, Math.min(BIAS_TOKENS, Math.floor((PRIVATE_BYTES / (4 * a.headDim) - 1) / 2)));
   const prefillOf = (suffix: '' | '_inputs') => {
     const bindings = [null, a.qkv, a.kv, a.out, null, null, ...(suffix ? [null, null, a.inputs!] : [])];
     if (a.relBias) {
       if (!a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
-      return kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, a.inputs, a.relBias], (n) => [a.nHead, n]);
+      return kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, a.inputs, a.relBias], (n) => [a.nHead, Math.ceil(n / biasTq)]);
     }
     return flat
       ? kernel(`prefill_flat${suffix}`, `prefill_flat${suffix}_${span}_${a.kvType}`, 1, bindings, (n) => [a.nKv, n])
