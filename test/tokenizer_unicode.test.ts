@@ -5,6 +5,7 @@
  * and `pre_tokenizers.Whitespace()/Digits().pre_tokenize_str(s)`; npm test needs no Python.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { tokenizerFromHF } from '../src/tokenizer/index.ts';
@@ -52,6 +53,13 @@ describe('Unicode-aware pre-tokenizers', () => {
     expect(pieces(digits, 'héllo wörld x²+y³ ж!!')).toEqual(['héllo wörld x', '²', '+y', '³', ' ж!!']);
     expect(pieces(digits, 'a_b-c ١٢ ½ naïve—café')).toEqual(['a_b-c ', '١٢', ' ', '½', ' naïve—café']);
     expect(pieces({ type: 'Digits', individual_digits: true }, 'ab١٢3')).toEqual(['ab', '١', '٢', '3']);
+  });
+
+  it('BertPreTokenizer: the crate\'s whitespace (U+0085 too) and its punctuation tables, not JavaScript\'s newer \\p{P} (853 characters between letters, and mixed)', () => {
+    const oracle = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/bert_pre_tokenizer/pieces.json'), 'utf8')) as { cases: { text: string; pieces: string[] }[] };
+    const wrong = oracle.cases.filter((c) => JSON.stringify(pieces({ type: 'BertPreTokenizer' }, c.text)) !== JSON.stringify(c.pieces));
+    expect(wrong.map((c) => c.text)).toEqual([]);
+    expect(pieces({ type: 'Sequence', pretokenizers: [{ type: 'BertPreTokenizer' }] }, 'word\u061dnext, x\u0085y')).toEqual(['word\u061dnext', ',', 'x', 'y']);
   });
 
   it('leaves other pre-tokenizers and a missing one alone', () => {

@@ -1,13 +1,16 @@
 /**
- * `@huggingface/tokenizers` (0.2) writes two pre-tokenizers with JavaScript's ASCII-only classes, where
- * the reference (the Rust `tokenizers` crate behind transformers) is Unicode-aware:
+ * `@huggingface/tokenizers` (0.2) writes three pre-tokenizers with JavaScript's classes, where the reference (the Rust
+ * `tokenizers` crate behind transformers) reads others:
  * - `Digits` splits on `\d` (ASCII 0-9); Rust splits on `char::is_numeric` (categories Nd, Nl, No), so
  *   '½', '①', 'Ⅻ' or '١' are digits there.
  * - `Whitespace` matches `\w+|[^\w\s]+` with ASCII `\w`; Rust's regex `\w` is Unicode (Alphabetic, M, Nd,
  *   Pc, Join_Control), so 'é' or 'ж' are word characters there.
- * Before the library sees a tokenizer.json, both are rewritten into the equivalent `Split` pre-tokenizer
+ * - `BertPreTokenizer` splits on `\s` and `\p{P}`; Rust's whitespace and punctuation tables are other sets (bertAsSplit).
+ * Before the library sees a tokenizer.json, all three are rewritten into the equivalent `Split` pre-tokenizer
  * with an explicit Unicode pattern (the library's Split handles `\p{..}` classes faithfully).
  */
+
+import { BERT_PUNCTUATION } from './bert_punctuation.ts';
 
 type Json = Record<string, unknown>;
 
@@ -26,6 +29,17 @@ function whitespaceAsSplit(): Json {
   return { type: 'Split', pattern: { Regex: pattern }, behavior: 'Removed', invert: true };
 }
 
+/**
+ * `BertPreTokenizer` as a Split keeping the runs between whitespace and punctuation and each punctuation character alone
+ * (Rust: split on char::is_whitespace, removed, then on ASCII or Unicode punctuation, isolated). Its punctuation is the
+ * crate's own table (bert_punctuation.ts), of an older Unicode than JavaScript's \p{P}: 145 code points apart (U+061D,
+ * U+2E43-2E5D, ...), and U+0085 is whitespace there but not to JavaScript's \s.
+ */
+function bertAsSplit(): Json {
+  const pattern = `[^\\p{White_Space}${BERT_PUNCTUATION}]+|[${BERT_PUNCTUATION}]`;
+  return { type: 'Split', pattern: { Regex: pattern }, behavior: 'Removed', invert: true };
+}
+
 function rewrite(node: unknown): unknown {
   if (!node || typeof node !== 'object' || Array.isArray(node)) return node;
   const n = node as Json;
@@ -34,6 +48,8 @@ function rewrite(node: unknown): unknown {
       return digitsAsSplit(n.individual_digits === true);
     case 'Whitespace':
       return whitespaceAsSplit();
+    case 'BertPreTokenizer':
+      return bertAsSplit();
     case 'Sequence':
       if (!Array.isArray(n.pretokenizers)) return n;
       return { ...n, pretokenizers: n.pretokenizers.map(rewrite) };
