@@ -342,10 +342,10 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // Each query holds head_dim floats of q_own and of acc in private memory, which WGSL bounds (8 KiB a module).
   const queries = Math.min(DIMS_PREFILL_QUERIES, Math.floor(PRIVATE_BYTES / (8 * a.headDim + 16)));
   const dimsTq = prefillBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
-  // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
-  // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   // prefill_bias' tokens a workgroup: their queries and outputs, and a K row, in private memory (under WGSL's 8 KiB)
   const biasTq = Math.max(1, Math.min(BIAS_TOKENS, Math.floor((PRIVATE_BYTES / (4 * a.headDim) - 1) / 2)));
+  // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
+  // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefillOf = (suffix: '' | '_inputs') => {
     const bindings = [null, a.qkv, a.kv, a.out, null, null, ...(suffix ? [null, null, a.inputs!] : [])];
     if (a.relBias) {
