@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { argmax, bytesPerParam, klDivergence, logSoftmax, perplexity, QualityAccumulator } from '../src/bench/metrics.ts';
+import { resolve } from 'node:path';
 import { runQuality } from '../src/bench/quality.ts';
 import { runEmbedQuality } from '../src/bench/quality_embed.ts';
 import { formatEmbedQuality } from '../src/bench/report.ts';
@@ -135,6 +136,15 @@ describe('quality of a Hugging Face folder', () => {
     expect(by.auto.kld_max).toBe(0);
     expect(by.auto.bytes_per_param).toBeCloseTo(2, 2); // bf16, the norms f32
     expect(by['int8-g32'].kld_mean).toBeGreaterThan(0);
+  });
+
+  it('scores a model whose tokenizer has no BOS (Qwen2\'s; each window starts with its text), and an encoder\'s embeddings without one (T5\'s)', async () => {
+    const texts = readTexts(sharedModelPath('oracle/stories260K.llama-cpp.json')).slice(0, 1);
+    const gpu = await testGpu();
+    const q = await runQuality(sharedModelPath('hf-oracle/qwen2'), { gpu, schemes: ['int8-g32'], texts });
+    expect(q.results[0].kld_mean).toBeGreaterThan(0);
+    const e = await runEmbedQuality(resolve(import.meta.dirname, 'fixtures/t5_relu'), { gpu, schemes: ['int8-g32'], kvCaches: [], texts });
+    expect(e.results[0].cos_min).toBeGreaterThan(0.999);
   });
 });
 

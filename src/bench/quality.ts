@@ -100,7 +100,7 @@ export async function runQuality(input: ModelInput, o: QualityOptions): Promise<
   const window = Math.min(o.window ?? 1024, ref.model.nCtx);
   const windows: number[][] = [];
   for (const t of o.texts) {
-    const ids = ref.tokenize(t, { addBos: true });
+    const ids = ref.tokenize(t); // (BOS where the tokenizer puts one, as llama.cpp's perplexity: not Qwen's)
     for (let i = 0; i < ids.length; i += window) windows.push(ids.slice(i, i + window));
   }
   const refLogits: Float32Array[] = [];

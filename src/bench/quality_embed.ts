@@ -45,7 +45,7 @@ export async function runEmbedQuality(input: ModelInput, o: QualityOptions): Pro
   try {
     const window = Math.min(o.window ?? 1024, ref.model.maxBatch, nCtx);
     inputs = o.texts.flatMap((t) => {
-      const ids = [...ref.tokenize(t, { addBos: true }), ...ref.tokenizer.endIds];
+      const ids = [...ref.tokenize(t), ...ref.tokenizer.endIds]; // (BOS where the tokenizer puts one: embed's own ids)
       return Array.from({ length: Math.ceil(ids.length / window) }, (_, i) => ids.slice(i * window, (i + 1) * window));
     });
     reference = (await ref.embed(inputs)).embeddings;
