@@ -390,7 +390,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     const c = hf.config;
     if (c.layerNorms) throw new EmberError('UNSUPPORTED', `${dir}: ModernBERT folders are not written to GGUF here (emberlm reads ModernBERT from folders only)`);
     if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert folders are not written to GGUF here (llama.cpp's own converter does)`);
-    if (c.relativeBias) throw new EmberError('UNSUPPORTED', `${dir}: MPNet folders are not written to GGUF (llama.cpp has no MPNet; emberlm reads it from folders)`);
+    if (c.relativeBias) throw new EmberError('UNSUPPORTED', `${dir}: encoders with a bias by relative position (MPNet, T5) are not written to GGUF here (emberlm reads them from folders)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? c.layerRope.map(() => c.layerRope[0]) : ggufLayerRope(arch, c.nLayer);

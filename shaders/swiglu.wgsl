@@ -24,11 +24,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> hq: array<vec4<u32>>; // (T, n_ff/16): main_q8 only
 @group(0) @binding(5) var<storage, read_write> hd: array<f32>; // (T, n_ff/32): main_q8 only
 
-// The FFN's activation: GELU by erf (act 2: BERT's ungated, ModernBERT's gated), or glu_act's. Here, not in
+// The FFN's activation: GELU by erf (act 2: BERT's ungated, ModernBERT's gated), ReLU (act 3: T5's), or glu_act's. Here, not in
 // shaders/glu.wgsl, which every matmul pipeline includes for its GLU epilogue: a change there has lavapipe compile all
 // of them again.
 fn ffn_act(g: f32, act: u32) -> f32 {
   if (act == 2u) { return 0.5 * g * (1.0 + erf_f32(g * 0.7071067811865476)); }
+  if (act == 3u) { return max(g, 0.0); }
   return glu_act(g, act);
 }
 

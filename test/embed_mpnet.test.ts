@@ -72,7 +72,7 @@ describe('MPNet refused', () => {
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, relative_attention_num_buckets: 64 }));
       await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /relative_attention_num_buckets 64 is not supported/);
-      await expectEmberError(() => hfToGGUFFile(FOLDER), 'UNSUPPORTED', /MPNet folders are not written to GGUF/);
+      await expectEmberError(() => hfToGGUFFile(FOLDER), 'UNSUPPORTED', /encoders with a bias by relative position \(MPNet, T5\) are not written to GGUF/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -462,7 +462,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   });
 
-  it.each([false, true])('ungated GELU by erf (BERT\'s FFN), Q8_0 too: %s', async (quantized) => {
+  it.each([['gelu', false], ['gelu', true], ['relu', false], ['relu', true]] as const)('ungated %s (BERT\'s GELU by erf, T5\'s ReLU), Q8_0 too: %s', async (act, quantized) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const T = 3, nFf = 160;
@@ -470,9 +470,9 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     up[0] = 12; up[1] = -12; up[2] = 0; up[3] = -1e-4; // tails, zero and near it: erf's fit and its sign
     const h = alloc.storage('h', T * nFf * 4);
     const q8 = { codes: alloc.storage('q', T * nFf), scales: alloc.storage('d', (T * nFf) / 8) };
-    const args = { nFf, act: 'gelu' as const, gateUp: alloc.upload('up', up), h, step: stepBuffer(alloc, { n_tokens: T }), ungated: true, quantized: quantized ? q8 : undefined };
+    const args = { nFf, act, gateUp: alloc.upload('up', up), h, step: stepBuffer(alloc, { n_tokens: T }), ungated: true, quantized: quantized ? q8 : undefined };
     run(gpu, [await buildSwiglu(gpu, alloc, args)], T);
-    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(up, T, nFf, 'gelu', true), 1e-6, 2e-6)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await f32(gpu, h, T * nFf), swigluRef(up, T, nFf, act, true), 1e-6, 2e-6)).toBeLessThanOrEqual(1);
     alloc.destroyAll();
   });
 });

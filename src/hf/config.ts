@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkModernBert, crossEncoder, distilbertConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig } from './config_encoders.ts';
+import { checkBert, checkModernBert, crossEncoder, distilbertConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -16,7 +16,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
-  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel',
+  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -38,12 +38,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   modernbert: 'modern-bert', // (llama.cpp's name) pre-norm LayerNorms, RoPE, GeGLU: gte-modernbert, modernbert-embed, granite-embedding-r2
   nomic_bert: 'bert', // (as llama.cpp's nomic-bert runs: BERT with RoPE and SwiGLU) nomic-embed-text-v1, v1.5
   mpnet: 'bert', // (RoBERTa's positions, no token types, a bias by relative position on the scores) all-mpnet-base-v2, multi-qa-mpnet
+  t5: 't5', // T5's encoder: sentence-t5, gtr-t5 (pre-norm RMSNorm, a bias by relative position, no positions)
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
-export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.' };
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -58,7 +59,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -72,7 +73,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig }[modelType as string];
+  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config }[modelType as string];
   const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
@@ -118,7 +119,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : ['silu'];
+  const t5 = modelType === 't5';
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
@@ -199,6 +201,12 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const, classifierPooling: cfg.classifier_pooling === 'mean' ? 'mean' as const : 'cls' as const } : {}),
     } : {}),
+    // T5's encoder: pre-norm RMSNorms, no positions but a bias by relative position, q.k unscaled, ReLU or GeGLU (tanh)
+    ...(t5 ? {
+      bidirectional: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tiedEmbeddings: true,
+      relativeBias: { buckets: posInt('relative_attention_num_buckets', 32), maxDistance: posInt('relative_attention_max_distance', 128) },
+      ffnGated: act !== 'relu', ffnAct: act === 'relu' ? 'relu' as const : 'gelu_tanh' as const,
+    } : {}),
     // nomic-bert: BERT's post-norm layers and token types, RoPE in every layer, SwiGLU, no projection biases
     ...(nomic ? { preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, tokenTypes: posInt('type_vocab_size', 2) } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
@@ -207,7 +215,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(qwen35Mixers ? { layerDelta: Object.freeze(qwen35Mixers.layerDelta), delta: Object.freeze(qwen35Mixers.delta), attnGate: true } : {}),
     ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
     ...(experts ? { layerMoe: Object.freeze(experts.layerMoe), moe: Object.freeze(experts.moe) } : {}),
-    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : 1 / Math.sqrt(headDim),
+    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : t5 ? 1 : 1 / Math.sqrt(headDim), // (T5's init folds it in)
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
     // Granite's multipliers (GraniteConfig's defaults are 1, attention_multiplier's too, not 1/sqrt(head_dim))

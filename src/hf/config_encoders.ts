@@ -1,6 +1,6 @@
 /**
  * The encoders' config.json readings beside configFromHF: which sequence classifiers are cross-encoders, DistilBERT's,
- * MPNet's and nomic-bert's keys in the ones read there, and what emberlm's BERT and ModernBERT are.
+ * MPNet's, T5's and nomic-bert's keys in the ones read there, and what emberlm's BERT and ModernBERT are.
  */
 import { EmberError } from '../errors.ts';
 import { printableJson } from '../util/printable.ts';
@@ -49,6 +49,23 @@ export function mpnetConfig(json: Record<string, unknown>, file: string): Record
     throw new EmberError('UNSUPPORTED', `${file}: relative_attention_num_buckets ${printableJson(buckets)} is not supported (MPNet's attention takes ${MPNET_RELATIVE_BIAS.buckets})`, { file, field: 'relative_attention_num_buckets' });
   }
   return { ...json, type_vocab_size: 0 };
+}
+
+/**
+ * T5's config.json (an encoder's: T5EncoderModel, or the encoder of a T5 checkpoint) in the keys read here: d_model,
+ * num_heads of d_kv, d_ff, num_layers, layer_norm_epsilon (its RMSNorm's), n_positions (512 where absent: T5 has no
+ * position table; its relative buckets reach any length). The FFN is v1.0's ReLU (feed_forward_proj relu: sentence-t5,
+ * gtr-t5) or v1.1's GeGLU with tanh's GELU (gated-gelu); other activations are refused.
+ */
+export function t5Config(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const proj = json.feed_forward_proj ?? 'relu';
+  const act = { relu: 'relu', 'gated-gelu': 'gelu_new' }[String(proj)];
+  if (act === undefined) throw new EmberError('UNSUPPORTED', `${file}: feed_forward_proj ${printableJson(proj)} is not supported (T5's relu or gated-gelu)`, { file, field: 'feed_forward_proj' });
+  const { d_model, num_heads, d_kv, d_ff, num_layers, layer_norm_epsilon, n_positions, ...rest } = json;
+  return {
+    ...rest, hidden_size: d_model, num_attention_heads: num_heads, head_dim: d_kv, intermediate_size: d_ff, num_hidden_layers: num_layers,
+    rms_norm_eps: layer_norm_epsilon ?? 1e-6, max_position_embeddings: n_positions ?? 512, hidden_act: act, tie_word_embeddings: true,
+  };
 }
 
 /**

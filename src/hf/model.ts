@@ -128,7 +128,13 @@ async function requiredJson(folder: ModelFolder, file: string, how?: string): Pr
 async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise<{ set: TensorSet; bare: boolean }> {
   const set = await openFiles(folder);
   const prefix = ENCODER_TYPES[modelType];
+  if (modelType === 't5') return { set: renamed(withoutPrefix(set, prefix!), (n) => n.replace('DenseReluDense.wi_1.', 'DenseReluDense.wi.')), bare: false };
   return prefix ? { set: withoutPrefix(set, prefix), bare: false } : underModel(set);
+}
+
+/** The set with each tensor under `rename(name)` (T5 v1.1's up projection, wi_1, looked up as v1.0's wi). */
+function renamed(set: TensorSet, rename: (name: string) => string): TensorSet {
+  return { tensors: new Map([...set.tensors].map(([n, t]) => [rename(n), t] as const)), close: () => set.close() };
 }
 
 /** A BertFor* checkpoint keeps the encoder under `bert.` (RoBERTa's `roberta.`, ModernBERT's `model.`; its head's tensors beside it, `classifier.*`): looked up as BertModel's. */

@@ -233,7 +233,7 @@ export interface ExpectedTensor {
 
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
-  if (c.postLayerNorms || c.layerNorms) return encoderTensors(c);
+  if (c.postLayerNorms || c.layerNorms || c.arch === 't5') return encoderTensors(c);
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
   const granite = extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid'; // (experts in 3-D tensors)

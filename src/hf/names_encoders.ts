@@ -1,5 +1,5 @@
 /**
- * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, ModernBERT, nomic-bert: llama.cpp's names <->
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert: llama.cpp's names <->
  * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
  */
 import type { ModelConfig } from '../model/config.ts';
@@ -76,6 +76,28 @@ const MPNET_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', 'bias'
   [`layer_output_norm.${p}`, `output.LayerNorm.${p}`],
 ] as const);
 
+/**
+ * T5's encoder (T5EncoderModel, or a whole T5 checkpoint's encoder: its `encoder.` is taken off at load, the decoder not
+ * read), by llama.cpp's t5 names: the embedding table is `shared`, layer 0's attention holds the relative bias table
+ * every layer reads. The FFN's up projection is v1.0's `wi`, or v1.1's `wi_1` beside its gate `wi_0` (read as `wi`: src/hf/model.ts).
+ */
+const T5_GLOBAL = new Map([
+  ['token_embd.weight', 'shared.weight'],
+  ['output_norm.weight', 'final_layer_norm.weight'],
+  ['attn_rel_b.weight', 'block.0.layer.0.SelfAttention.relative_attention_bias.weight'],
+]);
+const T5_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ['attn_norm.weight', 'layer.0.layer_norm.weight'],
+  ['attn_q.weight', 'layer.0.SelfAttention.q.weight'],
+  ['attn_k.weight', 'layer.0.SelfAttention.k.weight'],
+  ['attn_v.weight', 'layer.0.SelfAttention.v.weight'],
+  ['attn_output.weight', 'layer.0.SelfAttention.o.weight'],
+  ['ffn_norm.weight', 'layer.1.layer_norm.weight'],
+  ['ffn_gate.weight', 'layer.1.DenseReluDense.wi_0.weight'],
+  ['ffn_up.weight', 'layer.1.DenseReluDense.wi.weight'],
+  ['ffn_down.weight', 'layer.1.DenseReluDense.wo.weight'],
+];
+
 /** ModernBERT (ModernBertModel; ModernBertFor* checkpoints' `model.` is taken off at load), by llama.cpp's modern-bert names. */
 const MODERNBERT_GLOBAL = new Map([
   ['token_embd.weight', 'embeddings.tok_embeddings.weight'],
@@ -134,7 +156,8 @@ const DISTILBERT_LAYOUT = bertLayout(BERT_TO_HF, 'transformer.layer', DISTILBERT
 const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAYER);
 const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
 const MPNET_LAYOUT = bertLayout(MPNET_GLOBAL, 'encoder.layer', MPNET_LAYER);
-const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT };
+const T5_LAYOUT = bertLayout(T5_GLOBAL, 'block', T5_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
 export function encoderHfName(gguf: string, t: HFModelType): string | null {
@@ -156,7 +179,20 @@ export function encoderGgufName(hf: string, t: HFModelType): string | null {
 }
 
 /** Every tensor an encoder must have, in GGUF names, by its layout. */
-export const encoderTensors = (c: ModelConfig): ExpectedTensor[] => (c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : nomicBertTensors(c));
+export const encoderTensors = (c: ModelConfig): ExpectedTensor[] =>
+  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : nomicBertTensors(c));
+
+/** T5's encoder's tensors: RMSNorm weights, q/k/v/o without biases, the FFN's up (and v1.1's gate) and down, the relative bias table. */
+function t5Tensors(c: ModelConfig): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf, inner = c.nHead * c.headDim;
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'output_norm.weight', shape: [D] }, { name: 'attn_rel_b.weight', shape: [c.relativeBias!.buckets, c.nHead] }];
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push({ name: `${b}attn_norm.weight`, shape: [D] }, ...['q', 'k', 'v'].map((p) => ({ name: `${b}attn_${p}.weight`, shape: [inner, D] })), { name: `${b}attn_output.weight`, shape: [D, inner] });
+    out.push({ name: `${b}ffn_norm.weight`, shape: [D] }, ...(c.ffnGated ? [{ name: `${b}ffn_gate.weight`, shape: [F, D] }] : []), { name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] });
+  }
+  return out;
+}
 
 /** ModernBERT's tensors: fused q|k|v and GELU input|gate, LayerNorm weights only, no attn_norm in the first layer. */
 function modernBertTensors(c: ModelConfig): ExpectedTensor[] {

@@ -8,8 +8,8 @@ import { buildKernel, ceilDiv, type Dispatch } from './dispatch.ts';
 import { rmsnormWorkgroup } from './rmsnorm.ts';
 import { GLU_ACTS } from './matmul.ts';
 
-/** The FFN activations by swiglu's act code: the gated ones (GLU_ACTS, glu_act's), and BERT's ungated GELU by erf. */
-export const FFN_ACTS = { ...GLU_ACTS, gelu: 2 } as const;
+/** The FFN activations by swiglu's act code: the gated ones (GLU_ACTS, glu_act's), GELU by erf, and ReLU (T5's, ungated). */
+export const FFN_ACTS = { ...GLU_ACTS, gelu: 2, relu: 3 } as const;
 export type FfnAct = keyof typeof FFN_ACTS;
 
 export const SWIGLU_PARAMS = new UniformLayout('Params', [
@@ -22,7 +22,7 @@ export const SWIGLU_SOURCE = source;
 
 export interface SwigluArgs {
   nFf: number;
-  act?: FfnAct; // default silu; gelu (erf) ungated only
+  act?: FfnAct; // default silu
   gateUp: GPUBuffer; // (T, 2*n_ff): [gate | up] per token, or gate/up pairs with `paired`; (T, n_ff) `ungated`
   /** gate j and up j side by side (rows of a GLU matmul's weights, pairRows), not [gate | up]. */
   paired?: boolean;
@@ -39,7 +39,7 @@ export function buildSwiglu(gpu: Gpu, alloc: Allocator, a: SwigluArgs): Promise<
   // took 4.6-5.5 ms a token for SmolLM2's 30 layers, 6 of 8 took 3.4-3.7 (whole model, alternating twice).
   const WG = a.quantized ? rmsnormWorkgroup(gpu.caps.cpu) : 64;
   return buildKernel(gpu, alloc, {
-    label: `${a.ungated ? 'gelu' : a.act === 'gelu_tanh' ? 'geglu' : 'swiglu'}/${a.quantized ? 'rows_q8' : 'rows'}`,
+    label: `${a.ungated ? a.act ?? 'silu' : a.act === 'gelu_tanh' ? 'geglu' : 'swiglu'}/${a.quantized ? 'rows_q8' : 'rows'}`,
     code: shaderText(source, {}, Q8_BLOCK_LIB, GLU_LIB),
     entry: a.quantized ? 'main_q8' : 'main',
     constants: { WG },

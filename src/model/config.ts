@@ -10,8 +10,8 @@ import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
-/** A forward pass's architecture: a GGUF one (SUPPORTED_ARCHS), or ModernBERT's, read from Hugging Face folders only. */
-export type Arch = (typeof SUPPORTED_ARCHS)[number] | 'modern-bert';
+/** A forward pass's architecture: a GGUF one (SUPPORTED_ARCHS), or ModernBERT's or T5's encoder, read from Hugging Face folders only. */
+export type Arch = (typeof SUPPORTED_ARCHS)[number] | 'modern-bert' | 't5';
 
 /** Everything the forward pass needs to know about a model, validated once at load. */
 export interface ModelConfig {

@@ -393,10 +393,10 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const downQ8 = takesQ8(w.down!) ? (hidQ8 ?? undefined) : undefined;
     const swiglu = (paired: boolean) => buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, paired });
     let glu = false;
-    if (!c.ffnGated && w.post) {
-      // BERT: h = act(up x + bias), then down
+    if (!c.ffnGated) {
+      // BERT, T5 v1.0: h = act(up x + bias), then down
       const u = await up('ffn_up', w.gateUp[0]);
-      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: w.post.upBias ? vec('ffn_up.bias', w.post.upBias) : undefined, quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
+      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: w.post?.upBias ? vec('ffn_up.bias', w.post.upBias) : undefined, quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
       both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, ungated: true }));
     } else if (w.gateUp.length === 1 && c.ffnAct !== 'gelu') {
       // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
@@ -466,9 +466,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   };
 }
 
-/** A gated FFN's activation, as the GLU epilogue takes it (BERT's GELU by erf is ungated: never one). */
+/** A gated FFN's activation, as the GLU epilogue takes it (BERT's GELU by erf and T5's ReLU are ungated: never one). */
 function gluAct(c: ModelConfig): GluAct {
-  if (c.ffnAct === 'gelu') throw new EmberError('UNSUPPORTED', `${c.name}: a gated FFN with GELU by erf`);
+  if (c.ffnAct === 'gelu' || c.ffnAct === 'relu') throw new EmberError('UNSUPPORTED', `${c.name}: a gated FFN with ${c.ffnAct === 'gelu' ? 'GELU by erf' : 'ReLU'}`);
   return c.ffnAct;
 }
 

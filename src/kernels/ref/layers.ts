@@ -159,7 +159,7 @@ export function erfRef(x: number): number {
 export const geluErf = (g: number) => 0.5 * g * (1 + erfRef(g / Math.SQRT2));
 
 /** The FFN activations by name (FfnAct). */
-const gluActRef = (g: number, act: FfnAct) => (act === 'silu' ? g / (1 + Math.exp(-g)) : act === 'gelu_tanh' ? geluTanh(g) : geluErf(g));
+const gluActRef = (g: number, act: FfnAct) => (act === 'silu' ? g / (1 + Math.exp(-g)) : act === 'gelu_tanh' ? geluTanh(g) : act === 'relu' ? Math.max(g, 0) : geluErf(g));
 
 /** h = act(gate) * up from the fused (T, 2*nFf) gate|up rows: SwiGLU (silu) or GeGLU (tanh GELU); `ungated`: h = act(up) of (T, nFf) rows. */
 export function swigluRef(gateUp: Float32Array, T: number, nFf: number, act: FfnAct = 'silu', ungated = false): Float32Array {
