@@ -5,7 +5,7 @@
  * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
  * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
  * GGUF. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
- * modernbert_reranker, mpnet (a relative position bias) and xlm_roberta_spm (a precompiled charsmap), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * modernbert_reranker, mpnet and t5_relu (a relative position bias) and xlm_roberta_spm (a precompiled charsmap), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -100,6 +100,8 @@ export function loadCorpus(): Corpus {
       { name: 'modernbert_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/modernbert_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
       // MPNet's: BERT's layout with a table of relative position biases (attn_rel_b) every layer's attention adds
       { name: 'mpnet', files: folderFiles(resolve(REPO, 'test/fixtures/mpnet'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
+      // T5's encoder: pre-norm RMSNorm, the relative position bias, ReLU, a Dense layer
+      { name: 't5_relu', files: folderFiles(resolve(REPO, 'test/fixtures/t5_relu'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Normalize/config.json']) },
       // XLM-R's SentencePiece Unigram tokenizer: a precompiled charsmap (a base64 trie) the normalizer reads
       { name: 'xlm_roberta_spm', files: folderFiles(resolve(REPO, 'test/fixtures/xlm_roberta_spm'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
     ],
