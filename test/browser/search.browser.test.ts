@@ -44,6 +44,8 @@ const BERT_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'token
 const CROSS_ENCODER = resolve(import.meta.dirname, '../fixtures/bert_reranker');
 const MODERNBERT = resolve(import.meta.dirname, '../fixtures/modernbert');
 const MPNET = resolve(import.meta.dirname, '../fixtures/mpnet');
+const T5 = resolve(import.meta.dirname, '../fixtures/t5_relu');
+const T5_FILES = [...BERT_FILES, '2_Dense/config.json', '2_Dense/model.safetensors', '3_Normalize/config.json'];
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
   let server: ViteDevServer;
@@ -57,6 +59,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/bert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(BERT, path) })))
       .repo('ember/modernbert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MODERNBERT, path) })))
       .repo('ember/mpnet-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MPNET, path) })))
+      .repo('ember/t5-tiny', T5_FILES.map((path) => ({ path, fixture: join(T5, path) })))
       .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
       .start();
     server = await serveExample('search');
@@ -144,9 +147,9 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     }
   }, 300_000);
 
-  // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways) and MPNet's (prefill_bias: a
-  // bias by relative position on the scores) on SwiftShader in a worker
-  it.each([['modernbert', MODERNBERT], ['mpnet', MPNET]])('a %s model ranks as in Node', async (name, folder) => {
+  // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways), MPNet's (prefill_bias: a
+  // bias by relative position on the scores) and T5's (that bias, RMSNorm, ReLU, a Dense layer) on SwiftShader in a worker
+  it.each([['modernbert', MODERNBERT], ['mpnet', MPNET], ['t5', T5]])('a %s model ranks as in Node', async (name, folder) => {
     browser ??= await launchChromium();
     const page = await browser.context.newPage();
     await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: `ember/${name}-tiny` })}`);
