@@ -105,9 +105,9 @@ export interface ModelConfig {
    */
   readonly layerNorms: boolean;
   /**
-   * MPNet (BERT's layout otherwise): every attention score gets a learned bias by the key's position relative to the
-   * query's, bucketed as T5 does (half the buckets for keys before the query, exact up to buckets / 4 apart, then
-   * logarithmic up to maxDistance); one table (attn_rel_b, buckets x heads) for all layers. null elsewhere.
+   * MPNet and T5's encoder: every attention score gets a learned bias by the key's position relative to the query's,
+   * bucketed as T5 does (half the buckets for keys after the query, exact up to buckets / 4 apart, then logarithmic up to
+   * maxDistance); one table (attn_rel_b, buckets x heads) for all layers. null elsewhere.
    */
   readonly relativeBias: { readonly buckets: number; readonly maxDistance: number } | null;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */

@@ -1,5 +1,5 @@
 /**
- * MPNet's attention bias by relative position (ModelConfig.relativeBias): T5's buckets, looked up in its learned table
+ * MPNet's and T5's attention bias by relative position (ModelConfig.relativeBias): T5's buckets, looked up in the learned table
  * (attn_rel_b: buckets x heads) once at load, into the table the prefill's attention reads (AttentionArgs.relBias).
  */
 
