@@ -198,6 +198,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     [2, 1, 64, 0, 30, 8, 0, [10, 1, 19]], // grouped queries, inputs of one token
     [3, 3, 8, 5, 9, 4, 0, [9]], // after cached positions (their keys outside the input: not seen)
     [2, 2, 256, 0, 11, 5, 0, [11]], // heads of 256
+    [2, 2, 256, 0, 11, 5, 32, [11]], // a workgroup of 32 asked: as many lanes as fit the merge's workgroup memory
   ])('attention (prefill_bias) n_head=%i n_kv=%i hd=%i pos=%i T=%i reach=%i wg=%i inputs=%j', async (nHead, nKv, headDim, pos, T, reach, wg, lengths: number[]) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);

@@ -316,7 +316,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const isWide = (entry: Entry) => entry === 'decode_wide';
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry.startsWith('prefill_dims') || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
-    const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : wg;
+    const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : entry === 'prefill_bias' ? biasLanes : wg;
     const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : entry === 'prefill_bias' ? biasSource : '';
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
@@ -342,8 +342,10 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // Each query holds head_dim floats of q_own and of acc in private memory, which WGSL bounds (8 KiB a module).
   const queries = Math.min(DIMS_PREFILL_QUERIES, Math.floor(PRIVATE_BYTES / (8 * a.headDim + 16)));
   const dimsTq = prefillBlocks ? a.prefillDimsTokens ?? Math.max(1, Math.floor(queries / group)) : 1;
-  // prefill_bias' tokens a workgroup: their queries and outputs, and a K row, in private memory (under WGSL's 8 KiB)
+  // prefill_bias' tokens a workgroup: their queries and outputs, and a K row, in private memory (under WGSL's 8 KiB);
+  // its lanes: as many as the workgroup's, where their states fit workgroup memory for the merge (heads of 256 on a GPU: 15)
   const biasTq = Math.max(1, Math.min(BIAS_TOKENS, Math.floor((PRIVATE_BYTES / (4 * a.headDim) - 1) / 2)));
+  const biasLanes = Math.max(1, Math.min(wg, Math.floor(limit / (4 * a.headDim + 8))));
   // By head dimensions one token a workgroup: on lavapipe one SmolLM2-shaped layer's attention took 1.8 ms against
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefillOf = (suffix: '' | '_inputs') => {
