@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { hfToGGUFFile } from '../models/hf_to_gguf.ts';
+import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
+import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
+import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { maxDiff } from './helpers/vectors.ts';
@@ -37,6 +40,33 @@ describe.each(VARIANTS)('T5 encoder folders (%s device)', (variant) => {
       await expectEmberError(() => engine.complete('Once', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
     } finally {
       await engine.dispose();
+    }
+  });
+});
+
+describe('a whole T5 checkpoint (T5ForConditionalGeneration)', () => {
+  it('embeds by its encoder: the decoder\'s tensors and the LM head beside it are not read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-t5-full-'));
+    try {
+      cpSync(folder('t5_relu'), dir, { recursive: true });
+      const file = join(dir, 'model.safetensors');
+      const st = await readSafetensors(sourceFromBuffer(new Uint8Array(readFileSync(file)), 'model.safetensors'));
+      const tensors = await Promise.all([...st.tensors.values()].map(async (t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: await readTensorBytes(t) })));
+      const [shared] = tensors.filter((t) => t.name === 'shared.weight');
+      const decoder = tensors.filter((t) => t.name.startsWith('encoder.block.0.')).map((t) => ({ ...t, name: t.name.replace('encoder.', 'decoder.'), bytes: new Uint8Array(t.bytes.length).fill(7) }));
+      writeFileSync(file, encodeSafetensors([...tensors, ...decoder, { ...shared, name: 'lm_head.weight' }]));
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, architectures: ['T5ForConditionalGeneration'], is_encoder_decoder: true }));
+      const engine = await Engine.load(dir, { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        const cases = oracle('t5_relu');
+        const r = await engine.embed(cases.map((x) => x.text));
+        cases.forEach((x, i) => expect(maxDiff(r.embeddings[i], x.embedding), x.text).toBeLessThan(2e-6));
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
