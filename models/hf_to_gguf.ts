@@ -26,6 +26,7 @@ import { ssmInner } from '../src/model/ssm_shape.ts';
 import { runIfMain } from './cli.ts';
 import { qwen35Keys, tileValueHeads } from './hf_to_gguf_qwen35.ts';
 import { TOKEN_TYPE } from './generate.ts';
+import { base64ToBytes } from '../src/util/base64.ts';
 
 type Json = Record<string, unknown>;
 
@@ -360,7 +361,8 @@ function unigramMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]
   const unk = typeof model.unk_id === 'number' ? model.unk_id : null;
   if (unk !== null) types[unk] = TOKEN_TYPE.UNKNOWN;
   const norm = JSON.stringify(tj.normalizer ?? '');
-  const charsmap = /"precompiled_charsmap":"([^"]+)"/.exec(norm)?.[1];
+  const normalizers = (tj.normalizer as Json | null)?.normalizers as Json[] | undefined ?? [tj.normalizer as Json | null];
+  const charsmap = str(normalizers.find((n) => n?.type === 'Precompiled')?.precompiled_charsmap);
   const tok = hf.tokenizer;
   const id = (v: unknown) => (str(v) === null ? undefined : tokens.indexOf(str(v)!));
   const m: Array<[string, MetaValue]> = [
@@ -368,7 +370,7 @@ function unigramMeta(tj: Json, tc: Json, hf: HFModel): Array<[string, MetaValue]
     ['tokenizer.ggml.tokens', meta.strs(tokens)], ['tokenizer.ggml.scores', meta.f32s(scores)], ['tokenizer.ggml.token_type', meta.i32s(types)],
     ['tokenizer.ggml.add_space_prefix', meta.bool(!/"prepend_scheme":"never"/.test(JSON.stringify(tj.pre_tokenizer ?? '')))],
     ['tokenizer.ggml.remove_extra_whitespaces', meta.bool(norm.includes('" {2,}"'))],
-    ...(charsmap ? [['tokenizer.ggml.precompiled_charsmap', meta.u8s(Buffer.from(charsmap, 'base64'))] as [string, MetaValue]] : []),
+    ...(charsmap ? [['tokenizer.ggml.precompiled_charsmap', meta.u8s(base64ToBytes(charsmap))] as [string, MetaValue]] : []),
   ];
   if (unk !== null) m.push(['tokenizer.ggml.unknown_token_id', meta.u32(unk)]);
   for (const [key, v] of [['padding_token_id', tc.pad_token], ['seperator_token_id', tc.sep_token]] as const) { // (gguf-py's spelling)

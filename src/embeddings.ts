@@ -6,6 +6,7 @@
 import type { EmbedOptions, EmbeddingResult } from './embed.ts';
 import { EmberError } from './errors.ts';
 import { bad } from './options.ts';
+import { bytesToBase64 } from './util/base64.ts';
 
 export interface EmbeddingRequest {
   input: string | readonly number[] | readonly (string | readonly number[])[];
@@ -60,7 +61,5 @@ function base64(e: Float32Array): string {
   const bytes = new Uint8Array(e.length * 4);
   const view = new DataView(bytes.buffer);
   e.forEach((v, i) => view.setFloat32(4 * i, v, true));
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
+  return bytesToBase64(bytes);
 }

@@ -132,17 +132,15 @@ async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise
   return prefix ? { set: withoutPrefix(set, prefix), bare: false } : underModel(set);
 }
 
-/** The set with each tensor under `rename(name)` (T5 v1.1's up projection, wi_1, looked up as v1.0's wi). */
+/** The set with each tensor under `rename(name)` (a prefix taken off or put on; T5 v1.1's up projection, wi_1, looked up as v1.0's wi). */
 function renamed(set: TensorSet, rename: (name: string) => string): TensorSet {
   return { tensors: new Map([...set.tensors].map(([n, t]) => [rename(n), t] as const)), close: () => set.close() };
 }
 
 /** A BertFor* checkpoint keeps the encoder under `bert.` (RoBERTa's `roberta.`, ModernBERT's `model.`; its head's tensors beside it, `classifier.*`): looked up as BertModel's. */
 function withoutPrefix(set: TensorSet, prefix: string): TensorSet {
-  const names = [...set.tensors.keys()];
-  if (!names.some((n) => n.startsWith(prefix))) return set;
-  const tensors = new Map(names.map((n) => [n.startsWith(prefix) ? n.slice(prefix.length) : n, set.tensors.get(n)!] as const));
-  return { tensors, close: () => set.close() };
+  if (![...set.tensors.keys()].some((n) => n.startsWith(prefix))) return set;
+  return renamed(set, (n) => (n.startsWith(prefix) ? n.slice(prefix.length) : n));
 }
 
 /**
@@ -150,10 +148,8 @@ function withoutPrefix(set: TensorSet, prefix: string): TensorSet {
  * tensors as the full model's do under `model.`: they are looked up by those names.
  */
 function underModel(set: TensorSet): { set: TensorSet; bare: boolean } {
-  const names = [...set.tensors.keys()];
-  if (!set.tensors.has('embed_tokens.weight') || names.some((n) => n.startsWith('model.'))) return { set, bare: false };
-  const tensors = new Map(names.map((n) => [n === 'lm_head.weight' ? n : `model.${n}`, set.tensors.get(n)!] as const));
-  return { set: { tensors, close: () => set.close() }, bare: true };
+  if (!set.tensors.has('embed_tokens.weight') || [...set.tensors.keys()].some((n) => n.startsWith('model.'))) return { set, bare: false };
+  return { set: renamed(set, (n) => (n === 'lm_head.weight' ? n : `model.${n}`)), bare: true };
 }
 
 async function openFiles(folder: ModelFolder): Promise<TensorSet> {

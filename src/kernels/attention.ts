@@ -350,18 +350,18 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // 6.6 by keys for a 128-token pass, 32 against 119 ms for 512 (bench/attention.ts --prefill-by keys,dims).
   const prefillOf = (suffix: '' | '_inputs') => {
     const bindings = [null, a.qkv, a.kv, a.out, null, null, ...(suffix ? [null, null, a.inputs!] : [])];
-    if (a.relBias) {
-      if (!a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
-      return kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, a.inputs, a.relBias], (n) => [a.nHead, Math.ceil(n / biasTq)]);
-    }
     return flat
       ? kernel(`prefill_flat${suffix}`, `prefill_flat${suffix}_${span}_${a.kvType}`, 1, bindings, (n) => [a.nKv, n])
       : prefillDims
       ? kernel(`prefill_dims${suffix}`, `prefill_dims${suffix}_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
       : kernel(`main${suffix}`, `${span}${suffix}_${a.kvType}`, tq, bindings, (n) => [a.nKv, Math.ceil(n / tq)]);
   };
-  const prefill = await prefillOf('');
-  const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined; // (prefill_bias reads inputs either way)
+  // A relative position bias: prefill_bias, which reads each token's input in every pass, serves both
+  const biasPrefill = (bias: GPUBuffer, inputs: GPUBuffer) =>
+    kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, inputs, bias], (n) => [a.nHead, Math.ceil(n / biasTq)]);
+  if (a.relBias && !a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
+  const prefill = a.relBias ? await biasPrefill(a.relBias, a.inputs!) : await prefillOf('');
+  const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined;
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
   const entry = wide ? 'decode_wide' : flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';

@@ -190,7 +190,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   // that follows, run by their last subgroup (MatmulArgs.tail), so that norm has no dispatch of its own. `tailed`: the
   // next pre-norm's weight buffer, which the last down GEMV's tail already reads, and whether it wrote Q8_0 too.
   const tailCount = alloc.storage('gemv_tail.count', 4);
-  // MPNet: its bias by relative position, one table for every layer's attention, over any two positions of a pass
+  // MPNet, T5: their bias by relative position, one table for every layer's attention, over any two positions of a pass
   const rb = c.relativeBias;
   const relBias = rb ? alloc.upload('attn_rel_b.table', relativeBiasTable(await f.vector('attn_rel_b.weight', rb.buckets * c.nHead, [rb.buckets, c.nHead]), c.nHead, rb, maxBatch)) : undefined;
   // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)

@@ -10,6 +10,7 @@
  */
 import { Normalizer, PrecompiledNormalizer, SequenceNormalizer, type Tokenizer as LibraryTokenizer } from '@huggingface/tokenizers';
 import { EmberError } from '../errors.ts';
+import { base64ToBytes } from '../util/base64.ts';
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder('utf-8', { fatal: true });
@@ -130,7 +131,7 @@ class CharsmapNormalizer extends Normalizer {
 
 function bytesOf(b64: string): Uint8Array {
   try {
-    return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return base64ToBytes(b64);
   } catch {
     throw bad('it is not base64');
   }

@@ -1,4 +1,5 @@
 import { EmberError } from '../errors.ts';
+import { bytesToBase64 } from '../util/base64.ts';
 import type { GGUFValue } from '../gguf/reader.ts';
 import { tokenizerFromHF } from './hf_tokenizer.ts';
 import type { Tokenizer } from './types.ts';
@@ -22,7 +23,7 @@ export function unigramFromGGUF(vocab: GGUFVocab, meta: ReadonlyMap<string, GGUF
   const bytes = Array.isArray(charsmap) && charsmap.length > 0 ? Uint8Array.from(charsmap as number[]) : null;
   const squeeze = meta.get('tokenizer.ggml.remove_extra_whitespaces') !== false;
   const normalizers = [
-    ...(bytes ? [{ type: 'Precompiled', precompiled_charsmap: base64(bytes) }] : []),
+    ...(bytes ? [{ type: 'Precompiled', precompiled_charsmap: bytesToBase64(bytes) }] : []),
     ...(squeeze ? [{ type: 'Strip', strip_left: false, strip_right: true }, { type: 'Replace', pattern: { Regex: ' {2,}' }, content: '\u2581' }] : []),
   ];
   const metaspace = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: vocab.addSpacePrefixKey === false ? 'never' : 'always', split: true };
@@ -47,10 +48,4 @@ export function unigramFromGGUF(vocab: GGUFVocab, meta: ReadonlyMap<string, GGUF
     model: { type: 'Unigram', unk_id: vocab.unkId, vocab: vocab.tokens.map((t, i) => [t, scores[i]]), byte_fallback: false },
   };
   return tokenizerFromHF(json, {});
-}
-
-function base64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
 }
