@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkModernBert, crossEncoder, distilbertConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
+import { checkBert, checkModernBert, crossEncoder, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -16,7 +16,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
-  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel',
+  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -39,12 +39,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   nomic_bert: 'bert', // (as llama.cpp's nomic-bert runs: BERT with RoPE and SwiGLU) nomic-embed-text-v1, v1.5
   mpnet: 'bert', // (RoBERTa's positions, no token types, a bias by relative position on the scores) all-mpnet-base-v2, multi-qa-mpnet
   t5: 't5', // T5's encoder: sentence-t5, gtr-t5 (pre-norm RMSNorm, a bias by relative position, no positions)
+  new: 'bert', gte: 'bert', // GTE v1.5 (Alibaba-NLP's NewModel; transformers' GteModel): BERT with RoPE and GeGLU, gte-multilingual-base
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
-export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.' };
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -59,7 +60,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -73,7 +74,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config }[modelType as string];
+  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig }[modelType as string];
   const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
@@ -111,6 +112,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const bert = modelType in BERT_TYPES;
   const modernbert = modelType === 'modernbert';
   const nomic = modelType === 'nomic_bert';
+  const gte = modelType === 'new' || modelType === 'gte';
   if (modernbert) checkModernBert(cfg, file, flag);
   const roberta = modelType === 'roberta' || modelType === 'xlm-roberta' || modelType === 'mpnet';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
@@ -118,9 +120,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (bert) checkBert(cfg, file, flag);
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert || gte ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const t5 = modelType === 't5';
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert || gte ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
@@ -174,7 +176,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -209,6 +211,12 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     } : {}),
     // nomic-bert: BERT's post-norm layers and token types, RoPE in every layer, SwiGLU, no projection biases
     ...(nomic ? { preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, tokenTypes: posInt('type_vocab_size', 2) } : {}),
+    // GTE v1.5: nomic-bert's layout with biases on q|k|v, o and down, GeGLU (erf's GELU), token types where any (gte-base-en-v1.5: none)
+    ...(gte ? {
+      preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
+      tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 1),
+      ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
+    } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
@@ -373,7 +381,7 @@ function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { modelTy
   let p: Record<string, unknown> = rp ?? {};
   let where = field;
   let ropeBaseLocal: number | null = null;
-  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : 10000;
+  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : m.modelType === 'gte' ? 160000 : 10000;
   // Gemma 3, OLMo 3 and ModernBERT: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
   const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3', modernbert = m.modelType === 'modernbert';
   if (gemma3 || olmo3 || modernbert) {

@@ -10,7 +10,10 @@ import { isObject } from './config.ts';
  * The sequence classifiers read as cross-encoders (their head: a tanh dense layer over the first token, then one logit;
  * ModernBERT's: a dense layer, GELU and a LayerNorm over the rows' mean or the first, then one logit).
  */
-export const CROSS_ENCODERS = ['BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification'];
+export const CROSS_ENCODERS = [
+  'BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification',
+  'NewForSequenceClassification', 'GteForSequenceClassification', // (gte-multilingual-reranker-base: BERT's pooler and classifier)
+];
 
 /**
  * A cross-encoder (a sequence classifier with one label: ms-marco-MiniLM's BERT, bge-reranker's XLM-R) scores a (query, document) pair by
@@ -88,6 +91,34 @@ export function nomicBertConfig(json: Record<string, unknown>, file: string): Re
   const { n_embd, n_head, n_layer, n_inner, layer_norm_epsilon, max_trained_positions, rotary_emb_base, ...rest } = json;
   const inner = n_inner ?? (typeof n_embd === 'number' ? 4 * n_embd : n_inner);
   return { ...rest, hidden_size: n_embd, num_attention_heads: n_head, num_hidden_layers: n_layer, intermediate_size: inner, hidden_act: 'silu', layer_norm_eps: layer_norm_epsilon ?? 1e-12, max_position_embeddings: max_trained_positions, rope_theta: rotary_emb_base ?? 10000 };
+}
+
+/**
+ * GTE v1.5's config.json (Alibaba-NLP's NewConfig, model_type new; or transformers' GteConfig, model_type gte) in the keys
+ * read here. What emberlm runs is what gte-multilingual-base, gte-base/large-en-v1.5, snowflake-arctic-embed-m-v2.0 and
+ * gte-multilingual-reranker-base are: post-norm LayerNorms, RoPE over the whole head, fused q|k|v, GeGLU. NewModel's fixed
+ * NTK scaling (rope_scaling type ntk, factor f > 1, as vLLM's NTKScalingRotaryEmbedding: inv_freq = (theta f)^(-2i/d) /
+ * f^(2/d)) is linear scaling by f^(2/d) at rope_theta theta f; its mixed form (mixed_b) is refused.
+ */
+export function gteConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const refuse = (field: string, want: string) => {
+    throw new EmberError('UNSUPPORTED', `${file}: ${field} ${printableJson(json[field])} is not supported (emberlm runs GTE with ${want})`, { file, field });
+  };
+  const wants: [string, unknown[], string][] = [
+    ['position_embedding_type', ['rope', 'rotary'], 'RoPE'], ['layer_norm_type', ['layer_norm'], 'LayerNorm'], ['pack_qkv', [true], 'q|k|v packed (qkv_proj)'],
+    ['logn_attention_scale', [false], 'no log-n attention scale'],
+  ];
+  for (const [field, values, want] of wants) if (json[field] !== undefined && json[field] !== null && !values.includes(json[field])) refuse(field, want);
+  const scaling = json.rope_scaling;
+  if (!isObject(scaling) || (scaling.type ?? scaling.rope_type) !== 'ntk') return json;
+  if (scaling.mixed_b !== undefined && scaling.mixed_b !== null) refuse('rope_scaling', 'fixed NTK scaling (no mixed_b)');
+  const { factor } = scaling, theta = json.rope_theta ?? 10000, headDim = Number(json.hidden_size) / Number(json.num_attention_heads);
+  if (typeof factor !== 'number' || !(factor > 0) || !Number.isFinite(factor)) {
+    throw new EmberError('BAD_MODEL', `${file}: field rope_scaling.factor is ${printableJson(factor)}; expected a finite number above 0`, { file, field: 'rope_scaling.factor' });
+  }
+  // (NewModel rescales only past max_position_embeddings; a bad theta or width is named by configFromHF)
+  if (factor <= 1 || typeof theta !== 'number' || !Number.isInteger(headDim)) return { ...json, rope_scaling: null };
+  return { ...json, rope_theta: theta * factor, rope_scaling: { type: 'linear', factor: factor ** (2 / headDim) } };
 }
 
 /** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */

@@ -129,12 +129,31 @@ async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise
   const set = await openFiles(folder);
   const prefix = ENCODER_TYPES[modelType];
   if (modelType === 't5') return { set: renamed(withoutPrefix(set, prefix!), (n) => n.replace('DenseReluDense.wi_1.', 'DenseReluDense.wi.')), bare: false };
+  if (modelType === 'new' || modelType === 'gte') return { set: withHalves(withoutPrefix(set, prefix!), /^(.+\.mlp\.)up_gate_proj\.weight$/, ['up_proj.weight', 'gate_proj.weight']), bare: false };
   return prefix ? { set: withoutPrefix(set, prefix), bare: false } : underModel(set);
 }
 
 /** The set with each tensor under `rename(name)` (a prefix taken off or put on; T5 v1.1's up projection, wi_1, looked up as v1.0's wi). */
 function renamed(set: TensorSet, rename: (name: string) => string): TensorSet {
   return { tensors: new Map([...set.tensors].map(([n, t]) => [rename(n), t] as const)), close: () => set.close() };
+}
+
+/**
+ * The set with each tensor that `fused` matches also read as its two halves of rows (a contiguous byte range each), named
+ * by the match's first group and `halves` (GTE's up_gate_proj: up's rows, then the gate's). An odd row count leaves the
+ * second half a row longer, for the shape check to name.
+ */
+function withHalves(set: TensorSet, fused: RegExp, halves: readonly [string, string]): TensorSet {
+  const tensors = new Map(set.tensors);
+  for (const [name, t] of set.tensors) {
+    const m = fused.exec(name);
+    if (!m || t.shape.length !== 2) continue;
+    const rowBytes = t.byteLength / t.shape[0], first = Math.floor(t.shape[0] / 2);
+    const part = (rows: number, skip: number, which: string): SafeTensorInfo => ({ ...t, name: `${name} (its ${which} half)`, shape: [rows, t.shape[1]], offset: t.offset + skip * rowBytes, byteLength: rows * rowBytes });
+    tensors.set(m[1] + halves[0], part(first, 0, 'first'));
+    tensors.set(m[1] + halves[1], part(t.shape[0] - first, first, 'second'));
+  }
+  return { tensors, close: () => set.close() };
 }
 
 /** A BertFor* checkpoint keeps the encoder under `bert.` (RoBERTa's `roberta.`, ModernBERT's `model.`; its head's tensors beside it, `classifier.*`): looked up as BertModel's. */

@@ -1,5 +1,5 @@
 /**
- * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert: llama.cpp's names <->
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert, GTE: llama.cpp's names <->
  * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
  */
 import type { ModelConfig } from '../model/config.ts';
@@ -138,6 +138,24 @@ const NOMIC_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['layer_output_norm.bias', 'norm2.bias'],
 ];
 
+/**
+ * GTE v1.5 (NewModel as Alibaba-NLP and transformers save it; NewFor*'s `new.` and GteFor*'s `gte.` taken off at load): BERT's
+ * embeddings without positions, fused q|k|v with its bias. up_gate_proj (up's rows, then the gate's) is read as its two
+ * halves, `mlp.up_proj` and `mlp.gate_proj` (src/hf/model.ts).
+ */
+const GTE_GLOBAL = new Map(BERT_GLOBAL.filter(([g]) => g !== 'position_embd.weight'));
+const GTE_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...(['weight', 'bias'] as const).flatMap((p) => [
+    [`attn_qkv.${p}`, `attention.qkv_proj.${p}`],
+    [`attn_output.${p}`, `attention.o_proj.${p}`],
+    [`attn_output_norm.${p}`, `attn_ln.${p}`],
+    [`ffn_down.${p}`, `mlp.down_proj.${p}`],
+    [`layer_output_norm.${p}`, `mlp_ln.${p}`],
+  ] as const),
+  ['ffn_up.weight', 'mlp.up_proj.weight'],
+  ['ffn_gate.weight', 'mlp.gate_proj.weight'], // (the GELU's input: h = up(x) * gelu(gate(x)))
+];
+
 /** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
@@ -157,7 +175,10 @@ const MODERNBERT_LAYOUT = bertLayout(MODERNBERT_GLOBAL, 'layers', MODERNBERT_LAY
 const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
 const MPNET_LAYOUT = bertLayout(MPNET_GLOBAL, 'encoder.layer', MPNET_LAYER);
 const T5_LAYOUT = bertLayout(T5_GLOBAL, 'block', T5_LAYER);
-const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = { bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT };
+const GTE_LAYOUT = bertLayout(GTE_GLOBAL, 'encoder.layer', GTE_LAYER);
+const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = {
+  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT,
+};
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
 export function encoderHfName(gguf: string, t: HFModelType): string | null {
@@ -180,7 +201,7 @@ export function encoderGgufName(hf: string, t: HFModelType): string | null {
 
 /** Every tensor an encoder must have, in GGUF names, by its layout. */
 export const encoderTensors = (c: ModelConfig): ExpectedTensor[] =>
-  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : nomicBertTensors(c));
+  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : ropeBertTensors(c));
 
 /** T5's encoder's tensors: RMSNorm weights, q/k/v/o without biases, the FFN's up (and v1.1's gate) and down, the relative bias table. */
 function t5Tensors(c: ModelConfig): ExpectedTensor[] {
@@ -214,15 +235,21 @@ function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
   return out;
 }
 
-/** nomic-bert's tensors: BERT's embeddings without positions, fused q|k|v, SwiGLU, LayerNorms with biases, no other bias. */
-function nomicBertTensors(c: ModelConfig): ExpectedTensor[] {
+/**
+ * nomic-bert's and GTE's tensors: BERT's embeddings without positions (nomic-bert's token types always, GTE's where it has
+ * any), fused q|k|v, a gated FFN, LayerNorms with biases; GTE's biases on q|k|v, o and down (qkvBias), and its
+ * cross-encoder's head.
+ */
+function ropeBertTensors(c: ModelConfig): ExpectedTensor[] {
   const D = c.nEmbd, F = c.nFf;
   const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
-  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, { name: 'token_types.weight', shape: [c.tokenTypes, D] }, ...norm('token_embd_norm')];
+  const linear = (name: string, rows: number, cols: number): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [rows, cols] }, ...(c.qkvBias ? [{ name: `${name}.bias`, shape: [rows] }] : [])];
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), ...norm('token_embd_norm')];
+  if (c.pooling === 'rank') out.push(...linear('cls', D, D), ...linear('cls.output', 1, D));
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
-    out.push({ name: `${b}attn_qkv.weight`, shape: [3 * D, D] }, { name: `${b}attn_output.weight`, shape: [D, D] }, ...norm(`${b}attn_output_norm`));
-    out.push({ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }, { name: `${b}ffn_down.weight`, shape: [D, F] }, ...norm(`${b}layer_output_norm`));
+    out.push(...linear(`${b}attn_qkv`, 3 * D, D), ...linear(`${b}attn_output`, D, D), ...norm(`${b}attn_output_norm`));
+    out.push({ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }, ...linear(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
   }
   return out;
 }

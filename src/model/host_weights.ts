@@ -200,7 +200,9 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     ? [await w.matrix(`${b}attn_qkv.weight`, qDim + 2 * kvDim, D, quant, opts)]
     : fuseRows(`${b}attn_q/k/v`, [q ?? await w.matrix(`${b}attn_q.weight`, qDim, D, quant, opts), await w.matrix(`${b}attn_k.weight`, kvDim, D, quant, opts), await w.matrix(`${b}attn_v.weight`, kvDim, D, quant, opts)]);
   let qkvBias: Float32Array | null = null;
-  if (c.qkvBias) {
+  if (c.qkvBias && w.has(`${b}attn_qkv.bias`)) {
+    qkvBias = await w.vector(`${b}attn_qkv.bias`, qDim + 2 * kvDim); // (GTE's, beside its fused q|k|v)
+  } else if (c.qkvBias) {
     qkvBias = new Float32Array(qDim + 2 * kvDim);
     qkvBias.set(await w.vector(`${b}attn_q.bias`, qDim), 0);
     qkvBias.set(await w.vector(`${b}attn_k.bias`, kvDim), qDim);
