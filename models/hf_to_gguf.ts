@@ -391,7 +391,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     // Granite 4.0-H: llama.cpp's granitehybrid (its Mamba-2 layers), whose RoPE is all layers' or none's (rope.scaling.finetuned)
     const c = hf.config;
     if (c.layerNorms) throw new EmberError('UNSUPPORTED', `${dir}: ModernBERT folders are not written to GGUF here (emberlm reads ModernBERT from folders only)`);
-    if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert and GTE folders are not written to GGUF here (emberlm reads them from folders; llama.cpp's own converter writes nomic-bert)`);
+    if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert, GTE and jina-bert-v2 folders are not written to GGUF here (emberlm reads them from folders; llama.cpp's own converter writes nomic-bert and jina-bert-v2)`);
     if (c.relativeBias) throw new EmberError('UNSUPPORTED', `${dir}: encoders with a bias by relative position (MPNet, T5) are not written to GGUF here (emberlm reads them from folders)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).

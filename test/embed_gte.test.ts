@@ -126,7 +126,7 @@ describe('GTE, what counts and what is refused', () => {
     ];
     for (const [edit, message] of refused) expect(() => configFromHF({ ...readConfig('gte'), ...edit }, 'gte'), JSON.stringify(edit)).toThrow(message);
     expect(() => configFromHF({ ...readConfig('gte'), rope_scaling: { type: 'ntk', factor: 'two' } }, 'gte')).toThrow(/rope_scaling.factor is "two"/);
-    await expectEmberError(() => hfToGGUFFile(join(FIXTURES, 'gte')), 'UNSUPPORTED', /nomic-bert and GTE folders are not written to GGUF/);
+    await expectEmberError(() => hfToGGUFFile(join(FIXTURES, 'gte')), 'UNSUPPORTED', /nomic-bert, GTE and jina-bert-v2 folders are not written to GGUF/);
   });
 
   it('an up_gate_proj of other rows than intermediate_size, named by its half', async () => {

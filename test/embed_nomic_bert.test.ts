@@ -119,6 +119,6 @@ describe('nomic-bert Hugging Face folder (nomic-embed-text-v1.5\'s layout)', () 
       writeFileSync(join(dir, 'config.json'), JSON.stringify(NOMIC_CONFIG));
     }
     const { hfToGGUFFile } = await import('../models/hf_to_gguf.ts');
-    await expectEmberError(() => hfToGGUFFile(dir), 'UNSUPPORTED', /nomic-bert and GTE folders are not written to GGUF/);
+    await expectEmberError(() => hfToGGUFFile(dir), 'UNSUPPORTED', /nomic-bert, GTE and jina-bert-v2 folders are not written to GGUF/);
   });
 });

@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkModernBert, crossEncoder, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
+import { checkBert, checkJinaBert, checkModernBert, crossEncoder, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -16,7 +16,7 @@ export const HF_MODEL_TYPES = {
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
-  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel',
+  modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -40,12 +40,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   mpnet: 'bert', // (RoBERTa's positions, no token types, a bias by relative position on the scores) all-mpnet-base-v2, multi-qa-mpnet
   t5: 't5', // T5's encoder: sentence-t5, gtr-t5 (pre-norm RMSNorm, a bias by relative position, no positions)
   new: 'bert', gte: 'bert', // GTE v1.5 (Alibaba-NLP's NewModel; transformers' GteModel): BERT with RoPE and GeGLU, gte-multilingual-base
+  jina_bert: 'bert', // (model_type bert with position_embedding_type alibi: JinaBertModel, jina-embeddings-v2) BERT with ALiBi and GeGLU
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
-export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.' };
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.', jina_bert: 'bert.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -60,7 +61,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -113,6 +114,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const modernbert = modelType === 'modernbert';
   const nomic = modelType === 'nomic_bert';
   const gte = modelType === 'new' || modelType === 'gte';
+  const jina = modelType === 'jina_bert';
+  if (jina) checkJinaBert(cfg, file);
   if (modernbert) checkModernBert(cfg, file, flag);
   const roberta = modelType === 'roberta' || modelType === 'xlm-roberta' || modelType === 'mpnet';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
@@ -120,9 +123,9 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (bert) checkBert(cfg, file, flag);
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert || gte ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert || gte || jina ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const t5 = modelType === 't5';
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert || gte ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert || gte || jina ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
@@ -176,7 +179,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte || jina ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -217,6 +220,11 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 1),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
+    // jina-bert-v2: BERT's post-norm layers and token types, no positions but ALiBi (llama.cpp's slopes for 8), GeGLU
+    ...(jina ? {
+      preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)),
+      alibiMaxBias: 8, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const, tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
+    } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),
@@ -240,7 +248,7 @@ function hfFieldNames(rope: string, gemma: boolean): ConfigFieldNames {
     ropeBase: 'field rope_theta', ropeFactor: `field ${rope}.factor`, ropeLowFreqFactor: `field ${rope}.low_freq_factor`,
     ropeHighFreqFactor: `field ${rope}.high_freq_factor`, ropeOriginalContext: `field ${rope}.original_max_position_embeddings`, ropeAttnFactor: `field ${rope}.attention_factor`,
     embedScale: 'field embedding_multiplier', attnScale: gemma ? 'field query_pre_attn_scalar' : 'field attention_multiplier', residualScale: 'field residual_multiplier', logitScale: 'field logits_scaling',
-    convKernel: 'field conv_L_cache',
+    convKernel: 'field conv_L_cache', alibiMaxBias: 'jina-bert-v2\'s ALiBi maximum bias',
   };
 }
 
@@ -248,6 +256,8 @@ function typeFrom(cfg: Record<string, unknown>, file: string): HFModelType {
   const known = Object.keys(HF_MODEL_TYPES).join(', ');
   if (cfg.model_type !== undefined) {
     const t = cfg.model_type;
+    // (jina-embeddings-v2's config.json says bert, its remote code JinaBertModel: ALiBi in place of position rows)
+    if (t === 'bert' && cfg.position_embedding_type === 'alibi') return 'jina_bert';
     if (typeof t === 'string' && t in HF_MODEL_TYPES) return t as HFModelType;
     throw new EmberError('UNSUPPORTED', `${file}: model_type ${printableJson(t)} is not supported (supported: ${known})`, { file, field: 'model_type', modelType: t });
   }

@@ -121,6 +121,19 @@ export function gteConfig(json: Record<string, unknown>, file: string): Record<s
   return { ...json, rope_theta: theta * factor, rope_scaling: { type: 'linear', factor: factor ** (2 / headDim) } };
 }
 
+/**
+ * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers (JinaBertConfig): the GeGLU FFN
+ * (feed_forward_type geglu: mlp.gated_layers), attention over the whole input (window_size [-1, -1]).
+ */
+export function checkJinaBert(cfg: Record<string, unknown>, file: string): void {
+  const ffn = cfg.feed_forward_type ?? 'geglu';
+  if (ffn !== 'geglu') throw new EmberError('UNSUPPORTED', `${file}: feed_forward_type ${printableJson(ffn)} is not supported (emberlm runs jina-bert-v2 with geglu)`, { file, field: 'feed_forward_type' });
+  const w = cfg.window_size;
+  if (w !== undefined && w !== null && !(Array.isArray(w) && w.every((v) => v === -1))) {
+    throw new EmberError('UNSUPPORTED', `${file}: window_size ${printableJson(w)} (local attention) is not supported (emberlm runs jina-bert-v2 with [-1, -1])`, { file, field: 'window_size' });
+  }
+}
+
 /** What emberlm's BERT is: an encoder with learned absolute positions, no cross-attention. */
 export function checkBert(cfg: Record<string, unknown>, file: string, flag: (f: string, d: boolean) => boolean): void {
   const refuse = (field: string, what: string) => new EmberError('UNSUPPORTED', `${file}: ${field} ${what} is not supported (emberlm runs BERT as an encoder with absolute positions)`, { file, field });

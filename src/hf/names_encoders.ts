@@ -1,5 +1,5 @@
 /**
- * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert, GTE: llama.cpp's names <->
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert, GTE, jina-bert-v2: llama.cpp's names <->
  * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
  */
 import type { ModelConfig } from '../model/config.ts';
@@ -156,6 +156,18 @@ const GTE_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ffn_gate.weight', 'mlp.gate_proj.weight'], // (the GELU's input: h = up(x) * gelu(gate(x)))
 ];
 
+/**
+ * jina-bert-v2 (JinaBertModel; JinaBertFor*'s `bert.` taken off at load), by llama.cpp's jina-bert-v2 names: BERT's
+ * embeddings without positions and its attention, a GeGLU FFN (mlp.gated_layers: the gate's rows, then up's, as ffn_up
+ * of 2F rows), mlp.wo and mlp.layernorm.
+ */
+const JINA_GLOBAL = new Map(BERT_GLOBAL.filter(([g]) => g !== 'position_embd.weight' && !g.startsWith('cls')));
+const JINA_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...BERT_LAYER.filter(([g]) => g.startsWith('attn_')),
+  ['ffn_up.weight', 'mlp.gated_layers.weight'],
+  ...(['weight', 'bias'] as const).flatMap((p) => [[`ffn_down.${p}`, `mlp.wo.${p}`], [`layer_output_norm.${p}`, `mlp.layernorm.${p}`]] as const),
+];
+
 /** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
@@ -176,8 +188,9 @@ const NOMIC_LAYOUT = bertLayout(NOMIC_GLOBAL, 'encoder.layers', NOMIC_LAYER);
 const MPNET_LAYOUT = bertLayout(MPNET_GLOBAL, 'encoder.layer', MPNET_LAYER);
 const T5_LAYOUT = bertLayout(T5_GLOBAL, 'block', T5_LAYER);
 const GTE_LAYOUT = bertLayout(GTE_GLOBAL, 'encoder.layer', GTE_LAYER);
+const JINA_LAYOUT = bertLayout(JINA_GLOBAL, 'encoder.layer', JINA_LAYER);
 const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = {
-  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT,
+  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT,
 };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
@@ -201,7 +214,7 @@ export function encoderGgufName(hf: string, t: HFModelType): string | null {
 
 /** Every tensor an encoder must have, in GGUF names, by its layout. */
 export const encoderTensors = (c: ModelConfig): ExpectedTensor[] =>
-  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions ? bertTensors(c) : ropeBertTensors(c));
+  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions || c.alibiMaxBias > 0 ? bertTensors(c) : ropeBertTensors(c));
 
 /** T5's encoder's tensors: RMSNorm weights, q/k/v/o without biases, the FFN's up (and v1.1's gate) and down, the relative bias table. */
 function t5Tensors(c: ModelConfig): ExpectedTensor[] {
@@ -254,14 +267,17 @@ function ropeBertTensors(c: ModelConfig): ExpectedTensor[] {
   return out;
 }
 
-/** BERT's tensors (encoderHfName's): embeddings with positions and token types, and post-norm layers with biases everywhere. */
+/**
+ * BERT's tensors (encoderHfName's): embeddings with positions and token types, and post-norm layers with biases
+ * everywhere; jina-bert-v2's without positions (ALiBi), its GeGLU's gate and up in one ffn_up of 2F rows without a bias.
+ */
 function bertTensors(c: ModelConfig): ExpectedTensor[] {
   const D = c.nEmbd, F = c.nFf;
   const both = (name: string, rows: number, cols: number): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [rows, cols] }, { name: `${name}.bias`, shape: [rows] }];
   const norm = (name: string): ExpectedTensor[] => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
   const out: ExpectedTensor[] = [
     { name: 'token_embd.weight', shape: [c.vocab, D] },
-    { name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] },
+    ...(c.learnedPositions ? [{ name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] }] : []),
     ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT and MPNet have none)
     ...(c.relativeBias ? [{ name: 'attn_rel_b.weight', shape: [c.relativeBias.buckets, c.nHead] }] : []),
     ...norm('token_embd_norm'),
@@ -271,7 +287,7 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
     out.push(...both(`${b}attn_q`, D, D), ...both(`${b}attn_k`, D, D), ...both(`${b}attn_v`, D, D), ...both(`${b}attn_output`, D, D), ...norm(`${b}attn_output_norm`));
-    out.push(...both(`${b}ffn_up`, F, D), ...both(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
+    out.push(...(c.ffnGated ? [{ name: `${b}ffn_up.weight`, shape: [2 * F, D] }] : both(`${b}ffn_up`, F, D)), ...both(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
   }
   return out;
 }

@@ -110,6 +110,11 @@ export interface ModelConfig {
    * maxDistance); one table (attn_rel_b, buckets x heads) for all layers. null elsewhere.
    */
   readonly relativeBias: { readonly buckets: number; readonly maxDistance: number } | null;
+  /**
+   * jina-bert-v2 (jina-embeddings-v2): ALiBi, -slope_h |key - query| on every score in place of position rows, head h's
+   * slope from this maximum bias as llama.cpp's soft_max takes it (8: 2^-8(h+1)/H for a power-of-two H); 0 elsewhere.
+   */
+  readonly alibiMaxBias: number;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
   /**
@@ -158,7 +163,7 @@ function ggufFieldNames(arch: string): ConfigFieldNames {
     ropeBase: k('rope.freq_base'), ropeFactor: k('rope.scaling.factor'), ropeLowFreqFactor: k('rope.scaling.low_freq_factor'),
     ropeHighFreqFactor: k('rope.scaling.high_freq_factor'), ropeOriginalContext: k('rope.scaling.original_context_length'), ropeAttnFactor: k('rope.scaling.attn_factor'),
     embedScale: k('embedding_scale'), attnScale: k('attention.scale'), residualScale: k('residual_scale'), logitScale: k('logit_scale'),
-    convKernel: k('shortconv.l_cache'),
+    convKernel: k('shortconv.l_cache'), alibiMaxBias: k('attention.max_alibi_bias'),
   };
 }
 
@@ -191,7 +196,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, alibiMaxBias: 0, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -217,7 +222,7 @@ export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', '
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] =>
-  (arch === 'smollm3' ? nopeEvery(nLayer, 4) : arch === 'bert' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer)); // (BERT: learned positions)
+  (arch === 'smollm3' ? nopeEvery(nLayer, 4) : arch === 'bert' || arch === 'jina-bert-v2' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer)); // (BERT: learned positions; jina-bert-v2: ALiBi)
 
 /** Gemma: sqrt(hidden) as transformers computes it in float32. */
 export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
@@ -228,7 +233,7 @@ function positive(f: GGUFFile, key: string, v: number): number {
 }
 
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
-const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'nomic-bert': 'bert', 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
+const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'nomic-bert': 'bert', 'jina-bert-v2': 'bert', 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
 /**
  * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
@@ -258,6 +263,16 @@ const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'l
 export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 /** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
 export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
+
+/**
+ * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers. The q and k LayerNorms of the -de, -es
+ * and -code models (attn_q_norm, over all heads with a bias) and a bias on a gated FFN's up are refused.
+ */
+function checkJinaBertGguf(f: GGUFFile): void {
+  const names = [...f.tensors.keys()];
+  const odd = names.find((n) => /^blk\.\d+\.(attn_[qk]_norm\.weight|ffn_up\.bias)$/.test(n));
+  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without q/k norms or a bias on its gated FFN)`, { tensor: odd });
+}
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
@@ -294,9 +309,12 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const gemma3 = arch === 'gemma3' || arch === 'gemma-embedding'; // (EmbeddingGemma: Gemma 3 attending both ways)
   const gemma = arch === 'gemma2' || gemma3;
   const olmo = arch === 'olmo2';
-  // an encoder (postLayerNorms): llama.cpp's bert files, embeddings only; nomic-bert's (nomic-embed-text) rotate and gate
+  // an encoder (postLayerNorms): llama.cpp's bert files, embeddings only; nomic-bert's (nomic-embed-text) rotate and gate,
+  // jina-bert-v2's (jina-embeddings-v2) add ALiBi's biases and gate
   const nomic = arch === 'nomic-bert';
-  const bert = arch === 'bert' || nomic;
+  const jina = arch === 'jina-bert-v2';
+  if (jina) checkJinaBertGguf(f);
+  const bert = arch === 'bert' || nomic || jina;
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
@@ -329,14 +347,15 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     preNorms: !olmo && !bert,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     postLayerNorms: bert,
-    learnedPositions: bert && !nomic,
+    learnedPositions: arch === 'bert',
     layerNorms: false,
     relativeBias: null, // (llama.cpp has no MPNet)
+    alibiMaxBias: jina ? num('attention.max_alibi_bias', 8) : 0, // (llama.cpp's jina-bert-v2 takes 8)
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
     ffnAct: gemma ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
-    ffnGated: !bert || nomic,
+    ffnGated: arch !== 'bert',
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),

@@ -28,7 +28,7 @@ import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/q
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
-import { relativeBiasTable } from './relative_bias.ts';
+import { alibiTable, relativeBiasTable } from './relative_bias.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
 import { MAX_PASS_INPUTS } from './pass_inputs.ts';
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
@@ -192,7 +192,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const tailCount = alloc.storage('gemv_tail.count', 4);
   // MPNet, T5: their bias by relative position, one table for every layer's attention, over any two positions of a pass
   const rb = c.relativeBias;
-  const relBias = rb ? alloc.upload('attn_rel_b.table', relativeBiasTable(await f.vector('attn_rel_b.weight', rb.buckets * c.nHead, [rb.buckets, c.nHead]), c.nHead, rb, maxBatch)) : undefined;
+  const relBias = rb ? alloc.upload('attn_rel_b.table', relativeBiasTable(await f.vector('attn_rel_b.weight', rb.buckets * c.nHead, [rb.buckets, c.nHead]), c.nHead, rb, maxBatch))
+    : c.alibiMaxBias > 0 ? alloc.upload('alibi.table', alibiTable(c.nHead, c.alibiMaxBias, maxBatch)) : undefined;
   // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)
   const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });

@@ -1,6 +1,7 @@
 /**
- * MPNet's and T5's attention bias by relative position (ModelConfig.relativeBias): T5's buckets, looked up in the learned table
- * (attn_rel_b: buckets x heads) once at load, into the table the prefill's attention reads (AttentionArgs.relBias).
+ * Attention biases by relative position, as one table the prefill's attention reads (AttentionArgs.relBias), made once at
+ * load: MPNet's and T5's (ModelConfig.relativeBias: T5's buckets, looked up in the learned attn_rel_b, buckets x heads)
+ * and ALiBi's (ModelConfig.alibiMaxBias: jina-bert-v2's -slope |r|).
  */
 
 /**
@@ -33,5 +34,25 @@ export function relativeBiasTable(weights: Float32Array, nHead: number, bias: { 
     const b = relativeBucket(r, bias.buckets, bias.maxDistance);
     for (let h = 0; h < nHead; h++) table[h * span + reach + r] = weights[b * nHead + h];
   }
+  return table;
+}
+
+/**
+ * ALiBi's slope for each head as ggml's soft_max takes max_bias: for the largest power of two n <= nHead, m0 =
+ * 2^(-maxBias / n) to the powers 1..n, then m1 = 2^(-maxBias / 2n) to the odd powers 1, 3, ... for the heads past n.
+ */
+export function alibiSlopes(nHead: number, maxBias: number): Float64Array {
+  const n = 2 ** Math.floor(Math.log2(nHead));
+  const m0 = 2 ** (-maxBias / n), m1 = 2 ** (-maxBias / 2 / n);
+  return Float64Array.from({ length: nHead }, (_, h) => (h < n ? m0 ** (h + 1) : m1 ** (2 * (h - n) + 1)));
+}
+
+/** ALiBi's table in relativeBiasTable's layout: head h's bias for key - query = r is -slope_h |r|, both ways. */
+export function alibiTable(nHead: number, maxBias: number, passTokens: number): Float32Array {
+  const reach = Math.max(passTokens - 1, 0);
+  const span = 2 * reach + 1;
+  const slopes = alibiSlopes(nHead, maxBias);
+  const table = new Float32Array(nHead * span);
+  for (let h = 0; h < nHead; h++) for (let r = -reach; r <= reach; r++) table[h * span + reach + r] = -slopes[h] * Math.abs(r);
   return table;
 }

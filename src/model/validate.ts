@@ -81,7 +81,7 @@ export function validateDelta(s: DeltaShape, file: string, names: Readonly<Recor
 export type ConfigFieldNames = Readonly<Record<
   'nLayer' | 'nEmbd' | 'nFf' | 'nHead' | 'nKv' | 'headDim' | 'nRot' | 'vocab' | 'contextTrain' | 'eps' | 'ropeBase' |
   'ropeFactor' | 'ropeLowFreqFactor' | 'ropeHighFreqFactor' | 'ropeOriginalContext' | 'ropeAttnFactor' |
-  'embedScale' | 'attnScale' | 'residualScale' | 'logitScale' | 'convKernel', string>>;
+  'embedScale' | 'attnScale' | 'residualScale' | 'logitScale' | 'convKernel' | 'alibiMaxBias', string>>;
 
 /** Returns `c` when it is runnable; otherwise raises BAD_MODEL naming the file's field, what was expected and what was found. */
 export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldNames): ModelConfig {
@@ -113,6 +113,7 @@ export function validateConfig(c: ModelConfig, file: string, names: ConfigFieldN
   if (c.eps >= 1) throw fail('eps', c.eps, 'a small positive number below 1');
   positive('ropeBase', c.ropeBase);
   for (const key of ['embedScale', 'attnScale', 'residualScale', 'logitScale'] as const) positive(key, c[key]);
+  if (c.alibiMaxBias !== 0) positive('alibiMaxBias', c.alibiMaxBias); // (0: no ALiBi)
   if (c.arch === 'lfm2') int('convKernel', c.convKernel, CONV_TAPS_MAX); // the shortconv kernel's loop over taps is unrolled to this
   const rs = c.ropeScaling;
   if (rs.type !== 'none') positive('ropeFactor', rs.factor);
