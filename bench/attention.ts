@@ -4,7 +4,7 @@
  * `rounds`; and the process CPU time, which on lavapipe is the work done and moves less with other processes' load).
  *
  *   npx tsx bench/attention.ts [--kv f16] [--heads 9/3] [--head-dim 64] [--ctx 128,2048] [--prefill 128]
- *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1,dims@N,bias]
+ *     [--n-ctx 2064] [--rounds 5] [--iters 8] [--splits N] [--decode keys,dims,dims1,flat,wide] [--prefill-by keys,dims,dims1,dims@N,bias,dims-bias]
  *     [--both-ways] [--wg N] [--no-subgroups]
  *   npx tsx bench/browser.ts attention_page 'ctx=32,512&prefill=0&wg=4'   (the same in chromium, on SwiftShader)
  *
@@ -14,7 +14,8 @@
  * keys one at a time, not in blocks of the workgroup's size) and flat
  * (decode_flat, subgroups of 4: SwiftShader) and wide (decode_wide, a key a lane, splits of 64 keys: for GPUs); the
  * default has each where the adapter can run it; `--prefill-by` likewise for the prefill (main, prefill_dims; dims@N: N
- * tokens a workgroup; bias: prefill_bias, MPNet's, with a random relative bias over the pass). --both-ways: the prefill
+ * tokens a workgroup; bias: prefill_bias, MPNet's, with a random relative bias over the pass; dims-bias: prefill_dims_bias,
+ * the same by head dimensions). --both-ways: the prefill
  * attends both ways within its tokens (an encoder's), as prefill_bias always does.
  * NOCHECK=1 times a case that disagrees with the reference too (for knock-out experiments: a part of a kernel removed).
  */
@@ -116,10 +117,11 @@ export async function benchAttention(gpu: import('../src/gpu/device.ts').Gpu, o:
     // The decode's output in Q8_0 too, as a model with q8 weights asks for it (written where the entry point can).
     const outQ8 = { codes: alloc.storage('out_q', qDim), scales: alloc.storage('out_d', qDim / 8) };
     // prefill_bias: a bias by relative position over the pass, within its one input (an encoder's pass), both ways
-    const bias = by === 'bias' ? { relBias: rand(nHead * (2 * T - 1)), inputs: [{ length: T }], bidirectional: true } : {};
-    const both = o.bothWays || by === 'bias' ? { bidirectional: true } : {};
+    const biased = by.endsWith('bias'); // bias: prefill_bias; dims-bias: prefill_dims_bias
+    const bias = biased ? { relBias: rand(nHead * (2 * T - 1)), inputs: [{ length: T }], bidirectional: true } : {};
+    const both = o.bothWays || biased ? { bidirectional: true } : {};
     const d = await buildAttention(gpu, alloc, {
-      ...both, ...(by === 'bias' ? { relBias: alloc.upload('bias', bias.relBias!), inputs: alloc.upload('inputs', packInputs(bias.inputs!)) } : {}),
+      ...both, ...(biased ? { relBias: alloc.upload('bias', bias.relBias!), inputs: alloc.upload('inputs', packInputs(bias.inputs!)) } : {}),
       nHead, nKv, headDim, scale, window: 0, softcap: 0, kvType, cacheLen: nCtx, kv, rope: { ...rope, nRot: 0 },
       nSplit: o.splits ?? decodeSplits(nCtx, onCpu, by === 'wide'), qkv: alloc.upload('qkv', qkv), out, step,
       decodeDims: byDims, prefillDims: byDims, wg, flat: by === 'flat', wide: by === 'wide', outQ8: T === 1 ? outQ8 : undefined,

@@ -1,6 +1,7 @@
 // decode_dims, decode_dims_q8 and prefill_dims: attention by head dimensions, for CPU adapters whose workgroup is one
 // subgroup (src/kernels/attention.ts's decodeByDims). Put after shaders/attention.wgsl (decode_begin, decode_end,
-// write_out, the softmax state), with lanes_sum4 and lanes_max (subgroup operations) in front.
+// write_out, the softmax state), with lanes_sum4 and lanes_max (subgroup operations) in front, and before the scores'
+// bias by relative position: REL_BIAS and score_bias (shaders/attention_dims_bias.wgsl's, or none: NO_SCORE_BIAS).
 
 // decode_dims: the queries' vec4s of this invocation (vec4 i of query qi: dimension vec4 lid + i * WG), in registers.
 var<private> q_own: array<vec4<f32>, NQ * MAXD4>;
@@ -158,6 +159,7 @@ fn attend_each(start: u32, end: u32, kvh: u32, lid: u32) {
     var prob: array<vec4<f32>, NQ4>;
     for (var g = 0u; g < NQ4; g++) {
       var s = lanes_sum4(part[g]) * ks;
+      if (REL_BIAS) { s += score_bias(g, j); }
       if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
       // Of exp(m - m_new) and exp(s - m_new) one is 1: a single exp per query and key.
       let e = exp(-abs(s - m4[g]));
@@ -210,6 +212,7 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
     var probs: array<array<vec4<f32>, KB>, NQ4>; // [query group][key of the block]: V's weights, in every lane
     for (var g = 0u; g < NQ4; g++) {
       var s = lanes_sum_each(part[g], lid) * ks;
+      if (REL_BIAS) { s += score_bias(g, j0 + lid); }
       if (p.softcap > 0.0) { s = p.softcap * tanh4(s / p.softcap); }
       let key = vec4<u32>(j0 + lid);
       let seen = (key >= q_lo[g]) & (key < q_hi[g]); // lanes past the last key too (key >= end)
@@ -242,6 +245,10 @@ fn attend_blocks(start: u32, end: u32, kvh: u32, lid: u32) {
 // prefill_dims within each token's input (shaders/attention.wgsl's `inputs`).
 @compute @workgroup_size(WG)
 fn prefill_dims_inputs(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  prefill_within_inputs(wg, lid);
+}
+
+fn prefill_within_inputs(wg: vec3u, lid: u32) {
   let kvh = wg.x;
   let t0 = wg.y * TQ;
   if (t0 >= step.n_tokens) { return; }

@@ -29,7 +29,7 @@ const CLS = 2, SEP = 3; // (test/fixtures/bert's vocabulary)
 // the vectors (norms 7.2 to 7.7) part by 1.8e-4 to 4.4e-4 (with tanh's GELU here, 0.6e-4 to 3.8e-4)
 const LLAMA_CPP_TOL = 1e-3;
 
-async function embedAll(engine: Engine): Promise<number[][]> {
+async function embedAll(engine: Engine) {
   return (await engine.embed(texts, { normalize: false })).embeddings;
 }
 

@@ -191,7 +191,8 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
 
-  // prefill_bias (MPNet): a bias by relative position on every score, clamped at R, each token within its input
+  // prefill_bias (MPNet, T5, jina-bert-v2): a bias by relative position on every score, clamped at R, each token within
+  // its input; by keys (prefill_bias), and where the adapter takes the prefill by head dimensions (prefill_dims_bias)
   it.each([
     [4, 4, 16, 0, 12, 3, 0, [12]], // keys further than R = 3 away take the last bias
     [4, 4, 16, 0, 20, 19, 8, [7, 13]], // R the pass's length: no clamp; a GPU's workgroup
@@ -208,18 +209,21 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const relBias = randn(r, nHead * (2 * reach + 1));
     const inputs = lengths.map((length) => ({ length }));
     const o = { scale: 0.3 / Math.sqrt(headDim), window: 0, cacheLen: ring, softcap: 0, bidirectional: true, inputs, relBias };
-    for (const kvType of KV_CACHE_TYPES) {
+    // by keys; by head dimensions in blocks of keys (the default) and a key at a time (attend_each)
+    const ways = [{ prefillDims: false }, {}, { keyBlocks: false }];
+    for (const [kvType, way] of KV_CACHE_TYPES.flatMap((t) => ways.map((w) => [t, w] as const))) {
       const out = alloc.storage('out', T * qDim * 4);
       const packed = kvPack(kvType, kCache, vCache, nKv, headDim);
       const stored = kvUnpack(kvType, packed, ring, nKv, headDim);
       const d = await buildAttention(gpu, alloc, {
-        nHead, nKv, headDim, ...o, kvType, kv: alloc.upload('kv', packed), rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out,
+        nHead, nKv, headDim, ...o, kvType, kv: alloc.upload('kv', packed), rope: noRope(alloc, headDim), nSplit: 1, qkv: alloc.upload('qkv', qkv), out, ...way,
         step: stepBuffer(alloc, { n_tokens: T, pos }), wg: wg || undefined, inputs: alloc.upload('inputs', packInputs(inputs)), relBias: alloc.upload('bias', relBias),
       });
       expect(d.prefillInputs).toBe(d.prefill);
+      expect(d.prefill.label).toMatch(way.prefillDims === false || wg > 8 || variant === 'f32' ? /prefill_bias/ : /prefill_dims_bias/);
       run(gpu, [d.prefill], T);
       const want = attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, o);
-      expect(worstRatio(await f32(gpu, out, T * qDim), want, 1e-5, 1e-4), kvType).toBeLessThanOrEqual(1);
+      expect(worstRatio(await f32(gpu, out, T * qDim), want, 1e-5, 1e-4), `${kvType} ${d.prefill.label}`).toBeLessThanOrEqual(1);
       // (the bias counts: without it the reference parts from the kernel)
       expect(worstRatio(attentionRef({ nHead, nKv, headDim }, qkv, T, pos, stored.k, stored.v, { ...o, relBias: undefined }), want, 1e-3, 1e-2)).toBeGreaterThan(1);
     }

@@ -3,6 +3,7 @@ import flatSource from '../../shaders/attention_flat.wgsl?raw';
 import wideSource from '../../shaders/attention_wide.wgsl?raw';
 import dimsSource from '../../shaders/attention_dims.wgsl?raw';
 import biasSource from '../../shaders/attention_bias.wgsl?raw';
+import dimsBiasSource from '../../shaders/attention_dims_bias.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -189,6 +190,8 @@ const PRIVATE_BYTES = 8000;
  * (prefill_dims, without a bias, 15 ms): past 2, what a lane holds spills.
  */
 const BIAS_TOKENS = 2;
+/** The dims kernels' scores without a bias by relative position (prefill_dims_bias puts shaders/attention_dims_bias.wgsl in its place). */
+const NO_SCORE_BIAS = 'const REL_BIAS = false;\nfn score_bias(g: u32, j: u32) -> vec4<f32> { return vec4<f32>(0.0); }';
 
 /** decode_flat's workgroup: one SwiftShader subgroup (shaders/attention_flat.wgsl's FW). */
 const FLAT_WG = 4;
@@ -311,20 +314,20 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   }
   if (a.nSplit > MERGE_WG) throw new EmberError('UNSUPPORTED', `attention: decode merges at most ${MERGE_WG} splits, not ${a.nSplit}`);
   type Prefill = 'main' | 'prefill_dims' | 'prefill_flat';
-  type Entry = Prefill | `${Prefill}_inputs` | 'prefill_bias' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
+  type Entry = Prefill | `${Prefill}_inputs` | 'prefill_bias' | 'prefill_dims_bias' | 'decode' | 'decode_dims' | 'decode_dims_q8' | 'decode_flat' | 'decode_flat_q8' | 'merge' | 'decode_wide';
   const isFlat = (entry: Entry) => entry === 'decode_flat' || entry === 'decode_flat_q8' || entry.startsWith('prefill_flat');
   const isWide = (entry: Entry) => entry === 'decode_wide';
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry.startsWith('prefill_dims') || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
     const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : entry === 'prefill_bias' ? biasLanes : wg;
-    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? dimsSource : entry === 'prefill_bias' ? biasSource : '';
+    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? `${dimsSource}\n${entry === 'prefill_dims_bias' ? dimsBiasSource : NO_SCORE_BIAS}` : entry === 'prefill_bias' ? biasSource : '';
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
         `const GROUP: u32 = ${group}u;`, `const TQ: u32 = ${tokens}u;`, ...(entry === 'prefill_bias' ? [`const BIAS_TQ: u32 = ${biasTq}u;`] : []),
         ...kvShaderParts(a.kvType, a.headDim)),
       entry,
-      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(extra === dimsSource ? { KEY_BLOCKS: (entry.startsWith('prefill_dims') ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
+      constants: { WG: lanes, KG: kg(group * tokens, entry === 'decode' || byDims(entry)), ...(byDims(entry) && !isFlat(entry) ? { KEY_BLOCKS: (entry.startsWith('prefill_dims') ? prefillBlocks : decodeBlocks) ? 1 : 0 } : {}) },
       params: ATTENTION_PARAMS,
       values: {
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
@@ -356,9 +359,15 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
       ? kernel(`prefill_dims${suffix}`, `prefill_dims${suffix}_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
       : kernel(`main${suffix}`, `${span}${suffix}_${a.kvType}`, tq, bindings, (n) => [a.nKv, Math.ceil(n / tq)]);
   };
-  // A relative position bias: prefill_bias, which reads each token's input in every pass, serves both
-  const biasPrefill = (bias: GPUBuffer, inputs: GPUBuffer) =>
-    kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, [null, a.qkv, a.kv, a.out, null, null, null, null, inputs, bias], (n) => [a.nHead, Math.ceil(n / biasTq)]);
+  // A relative position bias: prefill_dims_bias where the prefill goes by head dimensions, else prefill_bias; either reads
+  // each token's input in every pass, so it serves both. (One MPNet-base layer over 256 tokens on lavapipe: prefill_bias
+  // 40 ms, prefill_dims without a bias 15.)
+  const biasPrefill = (bias: GPUBuffer, inputs: GPUBuffer) => {
+    const bindings = [null, a.qkv, a.kv, a.out, null, null, null, null, inputs, bias];
+    return prefillDims
+      ? kernel('prefill_dims_bias', `prefill_dims_bias_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
+      : kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, bindings, (n) => [a.nHead, Math.ceil(n / biasTq)]);
+  };
   if (a.relBias && !a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
   const prefill = a.relBias ? await biasPrefill(a.relBias, a.inputs!) : await prefillOf('');
   const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined;
