@@ -2,7 +2,7 @@ import { EmberError } from './errors.ts';
 import { checkLost, waitSpins, type Gpu } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import type { ModelConfig } from './model/config.ts';
-import { resetSampler, submitForward, type Model, type PendingStep } from './model/model.ts';
+import { resetSampler, samplerOf, submitForward, type Model, type PendingStep } from './model/model.ts';
 import { createEmbeddings, type Embeddings } from './embeddings.ts';
 import { embeddingOnly, type EmbedOptions, type EmbedRecipe, type EmbeddingResult } from './embed.ts';
 import type { InputTurns } from './per_input.ts';
@@ -320,7 +320,7 @@ export class Engine extends EventTarget {
               finishReason = 'stop'; // the constraint is complete and allows no token, not even an end of generation
               break;
             }
-            writeAllowed(this.current.gpu, this.current.sampler, allowed);
+            writeAllowed(this.current.gpu, samplerOf(this.current), allowed);
           }
           const run = await this.passes.advance(this.current, r.seq, r.sampling, u, r.reuse || !first, stop, true);
           if (first) {

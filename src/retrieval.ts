@@ -3,7 +3,7 @@
  * prefill passes; what its last pass reads back becomes an embedding (src/embed.ts) or a score (src/rerank.ts).
  */
 import { EmberError } from './errors.ts';
-import type { Model } from './model/model.ts';
+import { samplerOf, type Model } from './model/model.ts';
 import type { PrefillPasses } from './prefill.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import type { DenseLayer } from './hf/sentence.ts';
@@ -44,7 +44,7 @@ export async function rerankPairs(e: Retrieval, query: unknown, documents: unkno
   const m = e.model;
   const r = prepareRerank(query, documents, opts, { tokenizer: e.tokenizer, nCtx: m.nCtx, config: m.config });
   const scores = await runInputs(e.turns, 'the reranking', r.seqs, r, async ([seq], stop) => {
-    writeAllowed(m.gpu, m.sampler, r.allowed);
+    writeAllowed(m.gpu, samplerOf(m), r.allowed);
     const { step } = await e.passes.advance(m, seq, { ...GREEDY, masked: true, logprobs: 3 }, 0, true, stop, false);
     await step?.wait();
     return step && [yesProbability(await step.logprobs!(), r.yes)];

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
+import { createGpu } from '../src/gpu/device.ts';
+import { watchCompiles } from '../src/gpu/pipelines.ts';
 import { hfToGGUFFile } from '../models/hf_to_gguf.ts';
 import { readSafetensors, readTensorBytes } from '../src/hf/safetensors.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
@@ -40,6 +42,29 @@ describe.each(VARIANTS)('T5 encoder folders (%s device)', (variant) => {
       await expectEmberError(() => engine.complete('Once', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
     } finally {
       await engine.dispose();
+    }
+  });
+});
+
+describe('an encoder builds nothing of decode', () => {
+  it('no GEMV, decode attention, last-row norm, LM head or sampler; a pass of one token runs the prefill\'s lists', async () => {
+    const gpu = await createGpu(); // (a device of its own: every pipeline this load needs is compiled, none cached)
+    const compiled: string[] = [];
+    const unwatch = watchCompiles(gpu, (label) => compiled.push(label));
+    const engine = await Engine.load(folder('t5'), { gpu, kvCache: 'f32' });
+    try {
+      unwatch();
+      expect(compiled.filter((l) => /gemv|decode|rmsnorm\/last|sample\//.test(l))).toEqual([]);
+      expect([engine.model.decode.length, engine.model.chained.length, engine.model.head.length, engine.model.sampler]).toEqual([0, 0, 0, null]);
+      // '' is '</s>' alone: its pass of one token, alone and among others, gives one embedding
+      expect([...engine.tokenize(''), ...engine.tokenizer.endIds]).toHaveLength(1);
+      const [withOthers] = (await engine.embed(['', 'Once upon a time'])).embeddings;
+      engine.tuning.batchInputs = false;
+      expect(maxDiff((await engine.embed('')).embeddings[0], withOthers)).toBeLessThan(1e-6);
+      await expectEmberError(() => engine.complete('Once', { maxTokens: 1 }), 'UNSUPPORTED', /attends both ways/);
+    } finally {
+      await engine.dispose();
+      gpu.device.destroy();
     }
   });
 });

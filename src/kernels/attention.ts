@@ -250,9 +250,11 @@ export interface AttentionArgs extends KvCacheArgs {
   /**
    * A bias on every score by relative position (MPNet's buckets), (n_head, 2R + 1) f32: query head h's for key - query =
    * r at h * (2R + 1) + R + r, r clamped to [-R, R]. Given (with `inputs`, written for every pass), the prefill runs
-   * prefill_bias (shaders/attention_bias.wgsl) whatever the adapter; decode has no bias (such a model embeds).
+   * prefill_dims_bias or prefill_bias; decode has no bias (such a model embeds).
    */
   relBias?: GPUBuffer;
+  /** false: a model that never decodes (it attends both ways: an encoder), whose decode is not built (decode []). */
+  decodes?: boolean;
 }
 
 export interface AttentionDispatches {
@@ -372,6 +374,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const prefill = a.relBias ? await biasPrefill(a.relBias, a.inputs!) : await prefillOf('');
   const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined;
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
+  if (a.decodes === false) return { prefill, prefillInputs, decode: [], decodeQ8: false };
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;
   const entry = wide ? 'decode_wide' : flat ? (q8 ? 'decode_flat_q8' : 'decode_flat') : q8 ? 'decode_dims_q8' : dims ? 'decode_dims' : 'decode';
   const decode = [

@@ -164,6 +164,8 @@ export interface MatmulArgs {
    * 'prefill': the GEMM's alone (a model that never decodes: its GEMV keeps the default).
    */
   autotune?: boolean | 'prefill';
+  /** false: a model that never decodes (an encoder): no GEMV is built (gemv []), where the GEMM does not run it. */
+  decodes?: boolean;
   /** x already in Q8_0 (codes (T, K/4) u32, scales (T, K/32) f32), written by its producer; q8/q4 only. */
   quantizedX?: { codes: GPUBuffer; scales: GPUBuffer };
   /**
@@ -456,8 +458,10 @@ export async function buildMatmul(gpu: Gpu, alloc: Allocator, a: MatmulArgs): Pr
       tune = { ...tune, ...chosen };
     }
   }
-  const [gemvList, gemmList] = await Promise.all([listOf('gemv', tune), ex && !ex.groups ? null : listOf('gemm', tune)]);
-  const gemv = [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList];
+  const gemmRuns = !ex || !!ex.groups; // (else the expert GEMV runs the prefill too)
+  const gemvRuns = a.decodes !== false || !gemmRuns;
+  const [gemvList, gemmList] = await Promise.all([gemvRuns ? listOf('gemv', tune) : [], gemmRuns ? listOf('gemm', tune) : null]);
+  const gemv = gemvList.length ? [...(quantize && quantizeGemv ? [quantize] : []), ...gemvList] : [];
   const gemm = [...(quantize ? [quantize] : []), ...(gemmList ?? gemvList)];
   const gemmTile = !ex && (gemmOf(tune) === 'rows' || gemmOf(tune) === 'rows8') ? gemmShape(tune).TT : 1;
   return { gemv, gemm, quantizedX, tuning: tune, tokenTile: gemmTile };

@@ -1,7 +1,7 @@
 import { EmberError } from '../errors.ts';
 import { readBuffer, writeBuffer } from '../gpu/buffers.ts';
 import { STEP, STEP_DEFAULTS, encodeDispatches, type Dispatch, type StepValues } from '../kernels/dispatch.ts';
-import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type TokenLogprobs } from '../kernels/sample.ts';
+import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as resetSamplerState, type Sampler, type TokenLogprobs } from '../kernels/sample.ts';
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
 import { READBACK_LOGPROBS_AT } from './readback_ring.ts';
@@ -30,8 +30,9 @@ export type Head = boolean | 'hidden';
 export function encodeForward(
   m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false, batched = false,
 ): void {
-  const layers = batched ? m.batched!.prefill : chained ? m.chained : n === 1 ? m.decode : m.prefill;
-  const tail = batched ? [m.batched!.finalNorm] : head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[m.sampler.logprobs]] : [])] : [];
+  // (a model that never decodes runs a pass of one token by the prefill's lists: it has no others)
+  const layers = batched ? m.batched!.prefill : chained ? m.chained : n === 1 && m.decode.length > 0 ? m.decode : m.prefill;
+  const tail = batched ? [m.batched!.finalNorm] : head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[samplerOf(m).logprobs]] : [])] : [];
   const tailTokens = batched || (head === 'hidden' && m.embedRows !== 'last') ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
   if (!timer) {
@@ -67,7 +68,13 @@ export type Sampling = Pick<ResolvedSampling, 'temperature' | 'topK' | 'topP'> &
 export function resetSampler(
   m: Model, promptIds: readonly number[], s: Pick<ResolvedSampling, 'logitBias'>, generated: readonly number[] = [],
 ): void {
-  resetSamplerState(m.gpu, m.sampler, promptIds, s, generated);
+  resetSamplerState(m.gpu, samplerOf(m), promptIds, s, generated);
+}
+
+/** The model's sampler: a model that never decodes (it attends both ways, an embedding model) has none. */
+export function samplerOf(m: Model): Sampler {
+  if (!m.sampler) throw new EmberError('UNSUPPORTED', `${m.config.name} attends both ways, as an embedding model: it embeds and does not sample tokens`);
+  return m.sampler;
 }
 
 /** A forward pass submitted to the GPU. */
@@ -136,9 +143,10 @@ export async function submitForward(
     logprobs: s.logprobs ?? 0,
   };
   const sampled = s.head === undefined || s.head === true; // the pass runs the LM head and the sampler
+  if (sampled) samplerOf(m);
   const logprobs = (s.logprobs ?? 0) > 0 && sampled;
   // What the pass copies after its id into the readback buffer: the sampler's logprobs, or the rows of a pass that embeds.
-  const copies = s.head === 'hidden' ? hiddenRows(m, n, s.inputs) : logprobs ? [{ from: m.sampler.lp, at: 0, words: LOGPROBS_WORDS }] : [];
+  const copies = s.head === 'hidden' ? hiddenRows(m, n, s.inputs) : logprobs ? [{ from: samplerOf(m).lp, at: 0, words: LOGPROBS_WORDS }] : [];
   const extraWords = copies.reduce((w, c) => w + c.words, 0);
   if (tokens) writeBuffer(gpu, b.ids, new Uint32Array(Array.from(tokens)));
   // Queue writes land after the passes submitted before them: a pass in flight keeps its own values.

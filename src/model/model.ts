@@ -122,10 +122,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const fuse = o.fuseDecode ?? !gpu.caps.cpu;
   const rawX = (wt: GpuWeights, xin: GPUBuffer) => (fuse && takesQ8(wt) && gemvReadsRawX(wt) ? { x: xin } : undefined);
   let tokenTile = 1;
-  // A model that attends both ways never decodes (it embeds): only its GEMMs are worth a trial, and no LM head.
-  const autotune = o.autotune && (c.bidirectional ? 'prefill' : true);
+  // A model that attends both ways never decodes (it embeds): nothing of decode is built (its GEMVs, decode attention, the
+  // last row's norm, the LM head, the sampler), so its passes all run the prefill's lists; only its GEMMs are worth a trial.
+  const decodes = !c.bidirectional;
+  const autotune = o.autotune && (decodes ? true : 'prefill');
   const matmul = async (label: string, w: GpuWeights, xin: GPUBuffer, y: GPUBuffer, extra: MatmulExtra = {}) => {
-    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune, ...extra });
+    const m = await buildMatmul(gpu, alloc, { label, w, x: xin, y, step, maxTokens: maxBatch, autotune, decodes, ...extra });
     decode.push(...m.gemv);
     prefill.push(...m.gemm);
     tokenTile = Math.max(tokenTile, m.tokenTile);
@@ -144,7 +146,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const embedInto = c.postLayerNorms || c.layerNorms ? xn : x;
   both(await buildEmbedding(gpu, alloc, { table: embed, ids, x: embedInto, step, scale: c.embedScale }));
   // A pipelined decode step takes its token from the previous step's sample, never from the CPU.
-  const embedChained = await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale });
+  const embedChained = decodes ? await buildEmbedding(gpu, alloc, { table: embed, ids: result, x: embedInto, step, scale: c.embedScale }) : [];
   let weightBytes = embed.bytes;
   let expertBytes = 0;
   let params = c.vocab * D;
@@ -274,7 +276,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
         // (a gated output is gated before o_proj reads it, in f32)
         outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false && !gated ? (attnQ8 ?? undefined) : undefined,
-        inputs: inputs ?? undefined, relBias,
+        inputs: inputs ?? undefined, relBias, decodes,
       });
       prefill.push(attention.prefill); // after the rope dispatch
       if (attention.prefillInputs) twins.set(attention.prefill, attention.prefillInputs);
@@ -442,20 +444,24 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     weightBytes += lmHead.bytes;
     params += c.vocab * D;
   }
-  const lastNorm = await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
-  const head: Dispatch[] = [lastNorm];
+  const lastNorm = decodes || embedRows === 'last' ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true }) : null;
   // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
   const rowsNorm = c.postLayerNorms ? [] : [c.layerNorms ? await layerNorm(outNorm, x, xn) : await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
-  const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm];
-  const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true };
-  head.push(...(await buildMatmul(gpu, alloc, headArgs)).gemv);
-  if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
-  const sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
-  head.push(...sampler.pick);
+  const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm!];
+  const head: Dispatch[] = [];
+  let sampler: Sampler | null = null;
+  if (decodes) {
+    const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true };
+    head.push(lastNorm!, ...(await buildMatmul(gpu, alloc, headArgs)).gemv);
+    if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
+    sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
+    head.push(...sampler.pick);
+  }
   progress(c.nLayer + 2, 'ready');
 
   if (moe) tokenTile *= Math.ceil(ceilDiv(EXPERT_TILE * moe.experts, moe.used) / tokenTile);
-  const chained = [...embedChained, ...decode.slice(embedChained.length)]; // the gather's dispatches come first
+  const chained = decodes ? [...embedChained, ...decode.slice(embedChained.length)] : []; // the gather's dispatches come first
+  if (!decodes) decode.length = 0; // (what `both` put there: the prefill's norms and the like, never run alone)
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result },
@@ -477,4 +483,4 @@ function gluAct(c: ModelConfig): GluAct {
 const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];
 
 // The passes themselves (encode, submit, read back): src/model/forward.ts.
-export { encodeForward, forward, readLogits, resetSampler, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';
+export { encodeForward, forward, readLogits, resetSampler, samplerOf, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';

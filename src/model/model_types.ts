@@ -44,7 +44,7 @@ export interface Model {
   };
   /** MAP_READ copies of `result` (and of the sampler's logprobs at word 4, where asked), one per pass in flight. */
   readonly readback: ReadbackRing;
-  /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls). */
+  /** Layers for one token (GEMV matmuls) and for a batch (GEMM matmuls); decode empty where the model never decodes (ModelConfig.bidirectional). */
   readonly decode: readonly Dispatch[];
   readonly prefill: readonly Dispatch[];
   /** `decode` whose embedding gather reads its id from `result`: the token the previous pass sampled. */
@@ -58,7 +58,7 @@ export interface Model {
   readonly batched: { readonly prefill: readonly Dispatch[]; readonly finalNorm: readonly Dispatch[]; readonly hidden: GPUBuffer; readonly inputs: GPUBuffer } | null;
   /** Set by the benchmark: timestamp writes for the one compute pass of each forward (the GPU idle between steps). */
   readonly timing: { stepWrites?: () => GPUComputePassTimestampWrites | undefined };
-  /** Final norm of the last token, LM head, sampler. */
+  /** Final norm of the last token, LM head, sampler (none where the model never decodes). */
   readonly head: readonly Dispatch[];
   /**
    * What a pass that embeds runs after the layers: the final norm of its last token into `buffers.hidden` (head's first
@@ -68,8 +68,8 @@ export interface Model {
   readonly finalNorm: readonly Dispatch[];
   /** The final norm's rows a pass that embeds reads back (pooledRows of the config: the last, the first, or all). */
   readonly embedRows: 'last' | 'first' | 'all';
-  /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. */
-  readonly sampler: Sampler;
+  /** The sampler's per-request state (token counts, logit bias); `resetSampler` starts a request. Null where the model never decodes. */
+  readonly sampler: Sampler | null;
   /**
    * What the KV cache holds: ids[p] is the token whose K and V are at position p (kept by `forward`), and
    * which positions the windowed layers' rings still hold (for a request that goes back behind ids' end).
