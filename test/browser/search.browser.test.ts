@@ -45,6 +45,7 @@ const CROSS_ENCODER = resolve(import.meta.dirname, '../fixtures/bert_reranker');
 const MODERNBERT = resolve(import.meta.dirname, '../fixtures/modernbert');
 const MPNET = resolve(import.meta.dirname, '../fixtures/mpnet');
 const T5 = resolve(import.meta.dirname, '../fixtures/t5_relu');
+const GTE = resolve(import.meta.dirname, '../fixtures/gte');
 const T5_FILES = [...BERT_FILES, '2_Dense/config.json', '2_Dense/model.safetensors', '3_Normalize/config.json'];
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
@@ -60,6 +61,7 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/modernbert-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MODERNBERT, path) })))
       .repo('ember/mpnet-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MPNET, path) })))
       .repo('ember/t5-tiny', T5_FILES.map((path) => ({ path, fixture: join(T5, path) })))
+      .repo('ember/gte-tiny', BERT_FILES.map((path) => ({ path, fixture: join(GTE, path) })))
       .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
       .start();
     server = await serveExample('search');
@@ -148,8 +150,9 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
   }, 300_000);
 
   // ModernBERT's kernels (the pre-norm LayerNorm, GeGLU by erf, windowed layers both ways), MPNet's (prefill_bias: a
-  // bias by relative position on the scores) and T5's (that bias, RMSNorm, ReLU, a Dense layer) on SwiftShader in a worker
-  it.each([['modernbert', MODERNBERT], ['mpnet', MPNET], ['t5', T5]])('a %s model ranks as in Node', async (name, folder) => {
+  // bias by relative position on the scores), T5's (that bias, RMSNorm, ReLU, a Dense layer) and GTE's (BERT's layers
+  // with RoPE, a fused q|k|v's bias, GeGLU by erf; its SentencePiece tokenizer) on SwiftShader in a worker
+  it.each([['modernbert', MODERNBERT], ['mpnet', MPNET], ['t5', T5], ['gte', GTE]])('a %s model ranks as in Node', async (name, folder) => {
     browser ??= await launchChromium();
     const page = await browser.context.newPage();
     await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: `ember/${name}-tiny` })}`);
