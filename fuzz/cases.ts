@@ -4,8 +4,9 @@
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
  * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
  * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
- * GGUF. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
- * modernbert_reranker, mpnet and t5_relu (a relative position bias) and xlm_roberta_spm (a precompiled charsmap), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * and jina_bert's GGUFs. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
+ * modernbert_reranker, mpnet and t5_relu (a relative position bias), xlm_roberta_spm (a precompiled charsmap), gte and
+ * gte_reranker (GTE's halves of up_gate_proj), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -85,6 +86,8 @@ export function loadCorpus(): Corpus {
       ggufBase('granite4h-moe.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/granite4h-moe/granite4h-moe.llama-cpp.gguf')))),
       // nomic-bert (nomic-embed-text): BERT's post-norm layers with RoPE, token types, SwiGLU, no projection biases
       ggufBase('nomic-bert-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/nomic_bert/nomic-bert-tiny.gguf')))),
+      // jina-bert-v2 (jina-embeddings-v2): ALiBi (its max bias key sizes the slopes), one gate|up matrix of 2F rows
+      ggufBase('jina-bert-v2-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/jina_bert/jina-bert-v2-tiny.gguf')))),
     ],
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
@@ -104,6 +107,9 @@ export function loadCorpus(): Corpus {
       { name: 't5_relu', files: folderFiles(resolve(REPO, 'test/fixtures/t5_relu'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json', '2_Dense/config.json', '2_Dense/model.safetensors', '3_Normalize/config.json']) },
       // XLM-R's SentencePiece Unigram tokenizer: a precompiled charsmap (a base64 trie) the normalizer reads
       { name: 'xlm_roberta_spm', files: folderFiles(resolve(REPO, 'test/fixtures/xlm_roberta_spm'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
+      // GTE's (NewModel): fused q|k|v with its bias, up_gate_proj read as two halves of rows, NTK RoPE scaling keys; its cross-encoder
+      { name: 'gte', files: folderFiles(resolve(REPO, 'test/fixtures/gte'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
+      { name: 'gte_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/gte_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
   };
 }
