@@ -14,6 +14,7 @@ import { meta, writeGGUF } from '../src/gguf/writer.ts';
 import { readGGUF, readTensorBytes } from '../src/gguf/reader.ts';
 import { sourceFromBuffer } from '../src/gguf/source.ts';
 import { encodeSafetensors } from '../src/hf/safetensors_writer.ts';
+import { readSafetensors, readTensorBytes as readSafeTensorBytes } from '../src/hf/safetensors.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { maxDiff } from './helpers/vectors.ts';
@@ -86,9 +87,9 @@ describe('jina-bert-v2 GGUF, what counts and what is refused', () => {
     }
   });
 
-  it('refuses q/k norms (the -de, -es, -code models) and a bias on the gated FFN\'s up', async () => {
+  it('refuses q/k norms (the -de, -es, -code models), the -code model\'s second attention norm and a bias on the gated FFN\'s up', async () => {
     const file = await tinyJinaBert();
-    for (const name of ['blk.0.attn_q_norm.weight', 'blk.1.ffn_up.bias']) {
+    for (const name of ['blk.0.attn_q_norm.weight', 'blk.1.attn_norm_2.weight', 'blk.1.ffn_up.bias']) {
       const width = name.endsWith('ffn_up.bias') ? 192 : 64;
       const bytes = writeGGUF({ ...file, tensors: [...file.tensors, { name, ne: [width], type: 'F32', data: new Float32Array(width) }] });
       await expectEmberError(async () => Engine.load(bytes, { gpu: await testGpu() }), 'UNSUPPORTED', new RegExp(`tensor ${name.replace(/\./g, '\\.')} is not supported`));
@@ -157,5 +158,16 @@ describe('jina-bert-v2 Hugging Face folder (jina-embeddings-v2-small-en\'s layou
     }
     const { hfToGGUFFile } = await import('../models/hf_to_gguf.ts');
     await expectEmberError(() => hfToGGUFFile(dir), 'UNSUPPORTED', /nomic-bert, GTE and jina-bert-v2 folders are not written to GGUF/);
+    // a layer's tensor of a variant (q/k norms) is refused, not left unread
+    const weights = join(dir, 'model.safetensors');
+    const original = readFileSync(weights);
+    try {
+      const st = await readSafetensors(sourceFromBuffer(new Uint8Array(original), 'model.safetensors'));
+      const tensors = await Promise.all([...st.tensors.values()].map(async (t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: await readSafeTensorBytes(t) })));
+      writeFileSync(weights, encodeSafetensors([...tensors, { name: 'encoder.layer.0.attention.self.layer_norm_q.weight', dtype: 'F32', shape: [64], bytes: new Uint8Array(256) }]));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /tensor encoder\.layer\.0\.attention\.self\.layer_norm_q\.weight is not supported/);
+    } finally {
+      writeFileSync(weights, original);
+    }
   });
 });

@@ -10,7 +10,7 @@ import { tokenizerFromHF, type Tokenizer } from '../tokenizer/index.ts';
 import { ENCODER_TYPES, configFromHF, type HFExtra, type HFModelType } from './config.ts';
 import { sentenceModules, type SentenceModules } from './sentence.ts';
 import { openFolder, type ModelFolder } from './folder.ts';
-import { expectedTensors, expertTensorName, hfTensorName } from './names.ts';
+import { expectedTensors, expertTensorName, ggufTensorName, hfTensorName } from './names.ts';
 import { checkDtype, DTYPE_BYTES, openShards, openSingle, readTensorBytes, tensorToF32, type SafeTensorInfo, type TensorSet } from './safetensors.ts';
 
 /** GGUF's name of a mixture's stacked experts (blk.L.ffn_gate_exps.weight): its layer's prefix and which matrix. */
@@ -354,4 +354,8 @@ function validate(set: TensorSet, name: string, c: ModelConfig, extra: HFExtra):
     const t = tensor(e.name, e.shape);
     if (isFp8(t)) scalesOf(t, e.shape[0], e.shape[1]);
   }
+  // jina-bert-v2's remote code has variants of its layers (the -de, -es and -code models' q/k norms, a second norm):
+  // a layer's tensor emberlm would not read is refused rather than left out
+  const unread = extra.modelType === 'jina_bert' && [...set.tensors.keys()].find((n) => n.startsWith('encoder.layer.') && ggufTensorName(n, extra.modelType) === null);
+  if (unread) throw new EmberError('UNSUPPORTED', `${name}: tensor ${unread} is not supported (emberlm runs jina-bert-v2's layers without q/k norms or other additions)`, { tensor: unread });
 }

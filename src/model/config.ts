@@ -266,12 +266,13 @@ export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).f
 
 /**
  * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers. The q and k LayerNorms of the -de, -es
- * and -code models (attn_q_norm, over all heads with a bias) and a bias on a gated FFN's up are refused.
+ * and -code models (attn_q_norm, over all heads with a bias), the -code model's second norm after attention (attn_norm_2,
+ * over the layer's input added again) and a bias on a gated FFN's up are refused, not left unread.
  */
 function checkJinaBertGguf(f: GGUFFile): void {
   const names = [...f.tensors.keys()];
-  const odd = names.find((n) => /^blk\.\d+\.(attn_[qk]_norm\.weight|ffn_up\.bias)$/.test(n));
-  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without q/k norms or a bias on its gated FFN)`, { tensor: odd });
+  const odd = names.find((n) => /^blk\.\d+\.(attn_[qk]_norm\.weight|attn_norm_2\.weight|ffn_up\.bias)$/.test(n));
+  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without q/k norms, a second attention norm or a bias on its gated FFN)`, { tensor: odd });
 }
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
