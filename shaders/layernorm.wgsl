@@ -7,14 +7,19 @@
 //               summed at load with its token type's (type 1's rows p.positions further); each token's position in its
 //               input and its type from `inputs` (src/model/pass_inputs.ts: one input, or several side by side)
 //   types       a row of `table` by the token's type alone (nomic-bert's embeddings: RoPE, no position rows)
-// One workgroup a row.
+// or, `in_rows`, dim values of y's row t from p.offset (rows of p.stride) normalised in place (jina-bert-v2's q and k
+// norms over all heads, in the fused q|k|v rows). One workgroup a row.
 override WG: u32 = 64;
 
 struct Params {
   dim: u32,
   eps: f32,
   positions: u32, // `positions`: the table's rows of each token type
+  stride: u32, // y's row length (dim but for `in_rows`)
+  offset: u32, // where in y's row the dim values start (0 but for `in_rows`)
   pad1: u32,
+  pad2: u32,
+  pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -48,11 +53,13 @@ fn row_sum(s: f32, lid: u32) -> f32 {
 const RESIDUAL = 0u;
 const POSITIONS = 1u;
 const PLAIN = 2u;
+const IN_ROWS = 3u; // y's own values, nothing added
 
 // Element i of row t's v.
 fn value(t: u32, i: u32, table_row: u32, add: u32) -> f32 {
   if (add == RESIDUAL) { return x[t * p.dim + i] + y[t * p.dim + i]; }
   if (add == PLAIN) { return x[t * p.dim + i]; }
+  if (add == IN_ROWS) { return y[t * p.stride + p.offset + i]; }
   return x[t * p.dim + i] + table[table_row * p.dim + i];
 }
 
@@ -67,7 +74,7 @@ fn normalise(t: u32, lid: u32, table_row: u32, add: u32) {
   }
   let inv = 1.0 / sqrt(row_sum(q, lid) / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    y[t * p.dim + i] = (value(t, i, table_row, add) - mean) * inv * w[i] + b[i];
+    y[t * p.stride + p.offset + i] = (value(t, i, table_row, add) - mean) * inv * w[i] + b[i];
   }
 }
 
@@ -88,6 +95,12 @@ fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 fn types(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   normalise(wg.x, lid, inputs[wg.x].z, POSITIONS);
+}
+
+@compute @workgroup_size(WG)
+fn in_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, 0u, IN_ROWS);
 }
 
 @compute @workgroup_size(WG)

@@ -87,9 +87,26 @@ describe('jina-bert-v2 GGUF, what counts and what is refused', () => {
     }
   });
 
-  it('refuses q/k norms (the -de, -es, -code models), the -code model\'s second attention norm and a bias on the gated FFN\'s up', async () => {
+  it('-de / -es\'s q and k LayerNorms over all heads: llama.cpp\'s embeddings; the file without them parts by over 1e-2', async () => {
+    const qk = JSON.parse(readFileSync(join(FOLDER, 'jina-bert-qk.llama_cpp.json'), 'utf8')) as { cases: Case[] };
+    const file = await tinyJinaBert(true);
+    const without = { ...file, tensors: file.tensors.filter((t) => !/attn_[qk]_norm/.test(t.name)) };
+    for (const [bytes, near] of [[readFileSync(join(FOLDER, 'jina-bert-v2-qk-tiny.gguf')), true], [writeGGUF(without), false]] as const) {
+      const engine = await Engine.load(new Uint8Array(bytes), { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        const all = await embedAll(engine);
+        const worst = Math.max(...qk.cases.map((o, i) => maxDiff(all[i], o.embedding)));
+        if (near) expect(worst).toBeLessThan(LLAMA_CPP_TOL); // (measured 1.7e-4 to 3.7e-4)
+        else expect(worst).toBeGreaterThan(1e-2);
+      } finally {
+        engine.dispose();
+      }
+    }
+  });
+
+  it('refuses the -code model\'s second attention norm and a bias on the gated FFN\'s up', async () => {
     const file = await tinyJinaBert();
-    for (const name of ['blk.0.attn_q_norm.weight', 'blk.1.attn_norm_2.weight', 'blk.1.ffn_up.bias']) {
+    for (const name of ['blk.1.attn_norm_2.weight', 'blk.1.ffn_up.bias']) {
       const width = name.endsWith('ffn_up.bias') ? 192 : 64;
       const bytes = writeGGUF({ ...file, tensors: [...file.tensors, { name, ne: [width], type: 'F32', data: new Float32Array(width) }] });
       await expectEmberError(async () => Engine.load(bytes, { gpu: await testGpu() }), 'UNSUPPORTED', new RegExp(`tensor ${name.replace(/\./g, '\\.')} is not supported`));

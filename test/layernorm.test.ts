@@ -38,6 +38,23 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  // in_rows: dim values from `offset` of rows of `stride`, in place (jina-bert-v2's q and k norms in the fused q|k|v rows);
+  // the rest of each row untouched.
+  it.each([[3, 64, 192, 64], [2, 48, 96, 0], [1, 1000, 1200, 200]])('T=%i dim=%i stride=%i offset=%i: in_rows matches the CPU reference', async (T, dim, stride, offset) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim * 3 + stride);
+    const rows = randn(r, T * stride, 3).map((v) => v + 2);
+    const w = randn(r, dim), b = randn(r, dim);
+    const y = alloc.upload('y', rows);
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: null, weight: alloc.upload('w', w), bias: alloc.upload('b', b), y, inRows: { stride, offset } });
+    run(gpu, [d], T);
+    const want = rows.slice();
+    for (let t = 0; t < T; t++) want.set(layernormRef(rows.slice(t * stride + offset, t * stride + offset + dim), w, b, dim, 1e-12), t * stride + offset);
+    expect(worstRatio(new Float32Array(await readBuffer(gpu, y, rows.byteLength)), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
   // positions: a table of two token types; one input or several in a pass, each token at its position in its own input,
   // of the type its input's segment gives it.
   it.each([[[3], 16], [[2, 5, 1], 64], [[4, 4], 384]])('inputs %j dim=%i: positions matches the CPU reference', async (lengths, dim) => {

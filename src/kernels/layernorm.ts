@@ -10,7 +10,11 @@ export const LAYERNORM_PARAMS = new UniformLayout('Params', [
   ['dim', 'u32'],
   ['eps', 'f32'],
   ['positions', 'u32'],
+  ['stride', 'u32'],
+  ['offset', 'u32'],
   ['pad1', 'u32'],
+  ['pad2', 'u32'],
+  ['pad3', 'u32'],
 ] as const);
 export const LAYERNORM_SOURCE = source;
 
@@ -30,12 +34,14 @@ export interface LayernormArgs {
    */
   add?: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
   y: Binding; // (T, dim) f32; may not alias x
+  /** y = LN(y) in place on dim values of each row of y from `offset`, rows of `stride` (x not read: null; the weight stands in). */
+  inRows?: { stride: number; offset: number };
 }
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
   const add = typeof a.add === 'object' ? a.add : null;
-  const entry = add ? (add.positions > 0 ? 'positions' : 'types') : a.add === 'residual' ? 'residual' : 'plain';
+  const entry = a.inRows ? 'in_rows' : add ? (add.positions > 0 ? 'positions' : 'types') : a.add === 'residual' ? 'residual' : 'plain';
   // (the residual and plain entry points read no table: the weight's buffer stands in for it)
   const extra = add ? [add.table, a.y, add.inputs] : [a.weight, a.y];
   return buildKernel(gpu, alloc, {
@@ -44,9 +50,9 @@ export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Pr
     entry,
     constants: { WG: rmsnormWorkgroup(gpu.caps.cpu) },
     params: LAYERNORM_PARAMS,
-    values: { dim: a.dim, eps: a.eps, positions: add?.positions ?? 0, pad1: 0 },
+    values: { dim: a.dim, eps: a.eps, positions: add?.positions ?? 0, stride: a.inRows?.stride ?? a.dim, offset: a.inRows?.offset ?? 0, pad1: 0, pad2: 0, pad3: 0 },
     step: a.step,
-    bindings: [a.x, a.weight, a.bias, ...extra],
+    bindings: [a.inRows ? a.weight : a.x, a.weight, a.bias, ...extra], // (value() reads x and table in other modes: bound, never read)
     grid: (n) => [n],
   });
 }

@@ -265,14 +265,14 @@ export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
 /**
- * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers. The q and k LayerNorms of the -de, -es
- * and -code models (attn_q_norm, over all heads with a bias), the -code model's second norm after attention (attn_norm_2,
- * over the layer's input added again) and a bias on a gated FFN's up are refused, not left unread.
+ * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers, and -de / -es's q and k LayerNorms (over
+ * all heads, with a bias: PostLayerNorms.qk). The -code model's second norm after attention (attn_norm_2, over the
+ * layer's input added again) and a bias on a gated FFN's up are refused, not left unread.
  */
 function checkJinaBertGguf(f: GGUFFile): void {
   const names = [...f.tensors.keys()];
-  const odd = names.find((n) => /^blk\.\d+\.(attn_[qk]_norm\.weight|attn_norm_2\.weight|ffn_up\.bias)$/.test(n));
-  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without q/k norms, a second attention norm or a bias on its gated FFN)`, { tensor: odd });
+  const odd = names.find((n) => /^blk\.\d+\.(attn_norm_2\.weight|ffn_up\.bias)$/.test(n));
+  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without a second attention norm or a bias on its gated FFN)`, { tensor: odd });
 }
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
@@ -339,7 +339,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: gemma3 ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
     qkvBias: f.tensors.has('blk.0.attn_q.bias'),
-    qkNorm: [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution)
+    qkNorm: !jina && [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution; jina-bert-v2's are LayerNorms: PostLayerNorms.qk)
     qkNormAllHeads: olmo || arch === 'olmoe', // (q and k normalised across their heads at once)
     tiedEmbeddings: !f.tensors.has('output.weight'),
     layerWindow: Object.freeze([]), // filled in below, once nLayer is known to be in range

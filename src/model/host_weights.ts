@@ -54,6 +54,8 @@ export interface PostLayerNorms {
   downBias: Float32Array | null; // (D)
   attn: LayerNormWeights;
   ffn: LayerNormWeights;
+  /** jina-bert-v2's -de and -es models: a LayerNorm over all of q and one over all of k (attn_q_norm, attn_k_norm), else null. */
+  qk: { q: LayerNormWeights; k: LayerNormWeights } | null;
 }
 
 /** A LayerNorm's weight and bias by its GGUF name (`<name>.weight`, `<name>.bias`). */
@@ -236,6 +238,7 @@ async function readPostLayerNorms(w: WeightSource, c: ModelConfig, b: string): P
     downBias: await bias('ffn_down', D),
     attn: await readLayerNorm(w, `${b}attn_output_norm`, D),
     ffn: await readLayerNorm(w, `${b}layer_output_norm`, D),
+    qk: w.has(`${b}attn_q_norm.weight`) ? { q: await readLayerNorm(w, `${b}attn_q_norm`, c.nHead * c.headDim), k: await readLayerNorm(w, `${b}attn_k_norm`, c.nKv * c.headDim) } : null,
   };
 }
 

@@ -264,6 +264,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
       kvBytes += kv.size;
       await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
+      // jina-bert-v2's -de and -es models: a LayerNorm over all of q, one over all of k, in place in the fused rows
+      for (const [name, norm, dim, offset] of w.post?.qk ? [['attn_q_norm', w.post.qk.q, qDim, 0], ['attn_k_norm', w.post.qk.k, kvDim, qDim]] as const : []) {
+        const ln = { weight: vec(`${name}.weight`, norm.weight), bias: vec(`${name}.bias`, norm.bias) };
+        both(await buildLayernorm(gpu, alloc, { dim, eps: c.eps, step, x: null, ...ln, y: qkv, inRows: { stride: qkvDim, offset } }));
+      }
       const gated = w.attnGate && attnGate;
       if (gated) await fused('attn_gate', [w.attnGate!], attnIn.xin, attnGate, null, attnIn.norm);
       if (w.qNorm && w.kNorm) {

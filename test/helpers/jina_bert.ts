@@ -9,9 +9,11 @@ import { tinyEncoderGguf } from './tiny_encoder_gguf.ts';
 
 export const JINA_TINY = { arch: 'jina-bert-v2', name: 'jina-bert-v2-tiny', D: 64, F: 96, layers: 2, heads: 4, context: 128, seed: 31 } as const;
 
-export function tinyJinaBert(): Promise<GGUFToWrite> {
+/** The file; `qkNorms`: with jina-embeddings-v2-base-de / -es's LayerNorms over all of q and of k (their own draw, seed 37). */
+export function tinyJinaBert(qkNorms = false): Promise<GGUFToWrite> {
   const { D, F, layers } = JINA_TINY;
-  return tinyEncoderGguf(JINA_TINY, (add, vocab) => {
+  const e = qkNorms ? { ...JINA_TINY, name: 'jina-bert-v2-qk-tiny', seed: 37 } : JINA_TINY;
+  return tinyEncoderGguf(e, (add, vocab) => {
     add('token_embd.weight', [D, vocab], 0.5);
     add('token_types.weight', [D, 2], 0.5);
     add('token_embd_norm.weight', [D], 0.2, 1);
@@ -21,6 +23,12 @@ export function tinyJinaBert(): Promise<GGUFToWrite> {
       for (const p of ['q', 'k', 'v']) {
         add(`${b}attn_${p}.weight`, [D, D], 0.1);
         add(`${b}attn_${p}.bias`, [D], 0.1);
+      }
+      if (qkNorms) {
+        for (const p of ['q', 'k']) {
+          add(`${b}attn_${p}_norm.weight`, [D], 0.2, 1);
+          add(`${b}attn_${p}_norm.bias`, [D], 0.1);
+        }
       }
       add(`${b}attn_output.weight`, [D, D], 0.1);
       add(`${b}attn_output.bias`, [D], 0.1);
