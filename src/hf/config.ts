@@ -123,12 +123,16 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (bert) checkBert(cfg, file, flag);
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
-  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : bert || modernbert || gte || jina ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
+  const geluEncoder = bert || modernbert || gte || jina; // (GELU by erf unless the config names tanh's)
+  const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : geluEncoder ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const t5 = modelType === 't5';
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : bert || modernbert || gte || jina ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
+  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : geluEncoder ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
+  const gelu = act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const; // an encoder's FFN activation
+  // an encoder's token types: type_vocab_size's rows (0: none, gte-base-en-v1.5's)
+  const tokenTypes = (fallback: number) => (cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', fallback));
   // EmbeddingGemma: transformers' Gemma 3 attends both ways with it (other families' configs do not have it)
   const bidirectional = flag('use_bidirectional_attention', false);
   if (bidirectional && modelType !== 'gemma3_text') throw new EmberError('UNSUPPORTED', `${file}: use_bidirectional_attention true is supported for gemma3_text (EmbeddingGemma) only`, { file, field: 'use_bidirectional_attention' });
@@ -195,15 +199,15 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(olmo ? { preNorms: false, postNorms: true } : {}), // OLMo 2/3 normalise each sublayer's output only
     // BERT: no RoPE (learned positions), biases everywhere, no LM head read (BertModel has none)
     ...(bert ? {
-      preNorms: false, postLayerNorms: true, learnedPositions: true, bidirectional: true, ffnGated: false, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
-      qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
+      preNorms: false, postLayerNorms: true, learnedPositions: true, bidirectional: true, ffnGated: false, ffnAct: gelu,
+      qkvBias: true, tiedEmbeddings: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)), tokenTypes: tokenTypes(2),
       positionOffset, contextTrain: contextTrain - positionOffset,
       ...(modelType === 'mpnet' ? { relativeBias: MPNET_RELATIVE_BIAS } : {}),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
     ...(modernbert ? {
-      layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
+      layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: gelu,
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const, classifierPooling: cfg.classifier_pooling === 'mean' ? 'mean' as const : 'cls' as const } : {}),
     } : {}),
     // T5's encoder: pre-norm RMSNorms, no positions but a bias by relative position, q.k unscaled, ReLU or GeGLU (tanh)
@@ -216,14 +220,14 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(nomic ? { preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, tokenTypes: posInt('type_vocab_size', 2) } : {}),
     // GTE v1.5: nomic-bert's layout with biases on q|k|v, o and down, GeGLU (erf's GELU), token types where any (gte-base-en-v1.5: none)
     ...(gte ? {
-      preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const,
-      tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 1),
+      preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, ffnAct: gelu,
+      tokenTypes: tokenTypes(1),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // jina-bert-v2: BERT's post-norm layers and token types, no positions but ALiBi (llama.cpp's slopes for 8), GeGLU
     ...(jina ? {
       preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)),
-      alibiMaxBias: 8, ffnAct: act === 'gelu' ? 'gelu' as const : 'gelu_tanh' as const, tokenTypes: cfg.type_vocab_size === 0 ? 0 : posInt('type_vocab_size', 2),
+      alibiMaxBias: 8, ffnAct: gelu, tokenTypes: tokenTypes(2),
     } : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
