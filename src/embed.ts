@@ -18,7 +18,7 @@ import { layernormRef } from './kernels/ref/rmsnorm.ts';
  * How an input's final-norm rows become its embedding: a sentence-transformers folder's modules, else the pooling a
  * GGUF names (pooling_type; the last token's where it names none), normalised.
  */
-export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'dense' | 'normalize' | 'prompts' | 'maxSeqLength'>;
+export type EmbedRecipe = Pick<SentenceModules, 'pooling' | 'includePrompt' | 'dense' | 'normalize' | 'prompts' | 'maxSeqLength'>;
 
 /**
  * The model's recipe, or the UNSUPPORTED error an embedding of it raises (a reranker's rank pooling): a folder's
@@ -31,7 +31,7 @@ export function embedRecipe(config: ModelConfig, sentence: SentenceModules | nul
     const what = config.postLayerNorms || config.layerNorms ? 'a cross-encoder: engine.rerank scores (query, document) pairs with it' : "a reranker's score; emberlm embeds by the last token, the mean or the first token";
     return new EmberError('UNSUPPORTED', `the model's outputs are pooled by rank (pooling_type: ${what})`, { pooling: p });
   }
-  return { pooling: p === 'none' ? 'last' : p, dense, normalize: true, prompts: {}, maxSeqLength: null };
+  return { pooling: p === 'none' ? 'last' : p, includePrompt: true, dense, normalize: true, prompts: {}, maxSeqLength: null };
 }
 
 /** Refuses what a model that attends both ways cannot do (generate, rerank): it only embeds. */
@@ -73,6 +73,8 @@ export interface EmbeddingResult {
 /** A checked embedding request: the token sequence of every input. */
 export interface EmbedRequest {
   seqs: number[][];
+  /** Each input's first rows its pooling leaves out: the named prompt's where the recipe does not pool it (includePrompt false), else 0. */
+  skipRows: number[];
   normalize: boolean;
   dimensions: number;
   signal: AbortSignal | undefined;
@@ -107,6 +109,8 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
   const list = isOneInput(input) ? [input] : input;
   if (!Array.isArray(list) || list.length === 0) bad('the input', 'a string, an array of token ids, or a non-empty array of them', input);
   const { tokenizer: tok } = target;
+  // sentence-transformers' prompt length: the prompt alone with the special tokens, but a trailing one
+  const promptRows = recipe.includePrompt || prompt === '' ? 0 : tok.encode(prompt, { addBos: tok.addBos }).length + Math.max(tok.endIds.length - 1, 0);
   const seqs = (list as unknown[]).map((one, i) => {
     checkPrompt(one, target.vocab);
     const ids = typeof one === 'string' ? cut([...tok.encode(prompt + one, { addBos: tok.addBos }), ...tok.endIds], keep, tok.endIds.length) : [...(one as number[])];
@@ -120,7 +124,8 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
     }
     return ids;
   });
-  return { seqs, normalize, dimensions, signal, onProgress: progressOption(o.onProgress), recipe, onePass: target.onePass !== null };
+  const skipRows = (list as unknown[]).map((one) => (typeof one === 'string' ? promptRows : 0)); // (ids come without the prompt)
+  return { seqs, skipRows, normalize, dimensions, signal, onProgress: progressOption(o.onProgress), recipe, onePass: target.onePass !== null };
 }
 
 /** The first `keep` tokens of `ids` but its `ends` last ones, then those (a text cut, its end tokens kept). */
@@ -139,14 +144,16 @@ const isOneInput = (v: unknown) => typeof v === 'string' || (Array.isArray(v) &&
 
 /**
  * The embedding of one input from the final norm's output: `hidden` holds the rows the recipe pools (rows of `width`:
- * the last or first token's alone, or every row for a mean); then the Dense layers, the first `dimensions` values, and
- * the L2 normalisation.
+ * the last or first token's alone, or every row for a mean, but its first `skip`: a prompt's left out); then the Dense
+ * layers, the first `dimensions` values, and the L2 normalisation.
  */
-export function pool(hidden: Float32Array, width: number, r: Pick<EmbedRequest, 'normalize' | 'dimensions' | 'recipe'>): Float32Array {
+export function pool(hidden: Float32Array, width: number, r: Pick<EmbedRequest, 'normalize' | 'dimensions' | 'recipe'>, skip = 0): Float32Array {
   const { recipe } = r;
   const rows = hidden.length / width;
   const row = (t: number) => hidden.subarray(t * width, (t + 1) * width);
-  const pooled = recipe.pooling === 'mean' ? meanOf(hidden, rows, width) : recipe.pooling === 'cls' ? row(0) : row(rows - 1);
+  // (no row left: sentence-transformers' sum over none, zeros)
+  const mean = () => (skip < rows ? meanOf(hidden.subarray(skip * width), rows - skip, width) : new Float32Array(width));
+  const pooled = recipe.pooling === 'mean' ? mean() : recipe.pooling === 'cls' ? row(0) : row(rows - 1);
   if (!pooled.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the model\'s final hidden state is not finite (NaN or infinity): its weights hold NaN or infinity, or its activations overflow');
   const e = applyDense(pooled, recipe.dense).slice(0, r.dimensions);
   if (!e.every(Number.isFinite)) throw new EmberError('BAD_MODEL', 'the Dense layers\' output is not finite (NaN or infinity): their weights hold NaN or infinity, or their values overflow');

@@ -29,11 +29,11 @@ export interface Retrieval {
 export async function embedInputs(e: Retrieval, input: unknown, opts: EmbedOptions): Promise<EmbeddingResult> {
   if (e.recipe instanceof EmberError) throw e.recipe;
   const r = prepareEmbed(input, opts, embedTarget(e.model, e.tokenizer, e.recipe));
-  const run = async (batch: number[][], stop: () => boolean) => {
-    if (batch.length > 1) return (await batchRows(e, batch, [], stop))?.map((rows) => pool(rows, e.model.config.nEmbd, r)) ?? null;
+  const run = async (batch: number[][], stop: () => boolean, from: number) => {
+    if (batch.length > 1) return (await batchRows(e, batch, [], stop))?.map((rows, i) => pool(rows, e.model.config.nEmbd, r, r.skipRows[from + i])) ?? null;
     const { step } = await e.passes.advance(e.model, batch[0], { ...GREEDY, head: 'hidden' }, 0, !r.onePass, stop, false, r.onePass);
     await step?.wait();
-    return step && [pool(await step.hidden!(), e.model.config.nEmbd, r)];
+    return step && [pool(await step.hidden!(), e.model.config.nEmbd, r, r.skipRows[from])];
   };
   const embeddings = await runInputs(e.turns, 'the embedding', r.seqs, r, run, batchSize(e, r.seqs));
   return { embeddings, promptTokens: tokenCount(r.seqs) };

@@ -25,6 +25,11 @@ export interface DenseLayer {
 export interface SentenceModules {
   /** How an input's rows are pooled: their mean, the first token's (CLS) or the last token's. */
   readonly pooling: Extract<Pooling, 'mean' | 'cls' | 'last'>;
+  /**
+   * Pooling's include_prompt: false leaves a named prompt's rows out of the mean (INSTRUCTOR's), as many as the prompt's
+   * tokens with the tokenizer's special ones but a trailing one (sentence-transformers' prompt length).
+   */
+  readonly includePrompt: boolean;
   /** Applied in order after the pooling. */
   readonly dense: readonly DenseLayer[];
   /** Whether the pipeline ends in L2 normalisation (a Normalize module). */
@@ -45,7 +50,7 @@ export async function sentenceModules(folder: ModelFolder, width: number): Promi
   if (!Array.isArray(list) || !list.every((m) => isObject(m) && typeof m.type === 'string' && typeof m.path === 'string')) {
     throw new EmberError('BAD_MODEL', `${file}: expected a list of modules, each with a type and a path`, { file });
   }
-  let pooling: SentenceModules['pooling'] | null = null;
+  let pooling: { mode: SentenceModules['pooling']; includePrompt: boolean } | null = null;
   const dense: DenseLayer[] = [];
   let normalize = false;
   let features = width;
@@ -67,25 +72,27 @@ export async function sentenceModules(folder: ModelFolder, width: number): Promi
     }
   }
   if (pooling === null) throw new EmberError('UNSUPPORTED', `${file}: no Pooling module`, { file });
-  return { pooling, dense, normalize, prompts: await prompts(folder), maxSeqLength: await maxSeqLength(folder) };
+  return { pooling: pooling.mode, includePrompt: pooling.includePrompt, dense, normalize, prompts: await prompts(folder), maxSeqLength: await maxSeqLength(folder) };
 }
 
-/** The one pooling mode a Pooling module's config turns on. */
-async function poolingMode(folder: ModelFolder, path: string, width: number): Promise<SentenceModules['pooling']> {
+/** The one pooling mode a Pooling module's config turns on, and whether a prompt's rows are pooled (include_prompt). */
+async function poolingMode(folder: ModelFolder, path: string, width: number): Promise<{ mode: SentenceModules['pooling']; includePrompt: boolean }> {
   const file = folder.label(path);
   const c = await folder.json(path, true);
   if (!isObject(c)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   if (c.word_embedding_dimension !== undefined && c.word_embedding_dimension !== width) {
     throw new EmberError('BAD_MODEL', `${file}: word_embedding_dimension is ${printableJson(c.word_embedding_dimension)}, but the model's hidden_size is ${width}`, { file, field: 'word_embedding_dimension' });
   }
-  if (c.include_prompt === false) throw new EmberError('UNSUPPORTED', `${file}: include_prompt false (a prompt's tokens left out of the pooling) is not supported`, { file, field: 'include_prompt' });
+  if (c.include_prompt !== undefined && typeof c.include_prompt !== 'boolean') {
+    throw new EmberError('BAD_MODEL', `${file}: include_prompt is ${printableJson(c.include_prompt)}; expected true or false`, { file, field: 'include_prompt' });
+  }
   // sentence-transformers 6 writes pooling_mode: "mean"; earlier versions a flag per mode
   const modes = typeof c.pooling_mode === 'string' ? [`pooling_mode_${c.pooling_mode}`] : Object.keys(c).filter((k) => k.startsWith('pooling_mode_') && c[k] === true);
   const known: Record<string, SentenceModules['pooling']> = { pooling_mode_mean_tokens: 'mean', pooling_mode_mean: 'mean', pooling_mode_cls_token: 'cls', pooling_mode_cls: 'cls', pooling_mode_lasttoken: 'last' };
   if (modes.length !== 1 || !known[modes[0]]) {
     throw new EmberError('UNSUPPORTED', `${file}: pooling ${modes.join(' + ') || 'none'} is not supported (one of ${Object.keys(known).join(', ')})`, { file, modes });
   }
-  return known[modes[0]];
+  return { mode: known[modes[0]], includePrompt: c.include_prompt !== false };
 }
 
 const ACTIVATIONS: Record<string, DenseLayer['activation']> = {
