@@ -172,7 +172,7 @@ describe('EmbeddingGemma-shaped folder, other loads', () => {
   };
   it.each([
     ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, pooling_mode_mean_tokens: false, pooling_mode_max_tokens: true }), 'UNSUPPORTED', /pooling pooling_mode_max_tokens is not supported/],
-    ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, include_prompt: false }), 'UNSUPPORTED', /include_prompt false/],
+    ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, include_prompt: 0 }), 'BAD_MODEL', /include_prompt is 0; expected true or false/],
     ['1_Pooling/config.json', (c: Record<string, unknown>) => ({ ...c, word_embedding_dimension: 768 }), 'BAD_MODEL', /word_embedding_dimension is 768, but the model's hidden_size is 96/],
     ['2_Dense/config.json', (c: Record<string, unknown>) => ({ ...c, in_features: 768 }), 'BAD_MODEL', /in_features is 768, but what comes in has 96 values/],
     ['3_Dense/config.json', (c: Record<string, unknown>) => ({ ...c, bias: true }), 'BAD_MODEL', /3_Dense\/model.safetensors: tensor linear.bias is missing/],
