@@ -50,6 +50,11 @@ export interface EmbedOptions {
   normalize?: boolean;
   /** A prompt the model's folder names (config_sentence_transformers.json: EmbeddingGemma's "query", "document", ...), put in front of each text. */
   promptName?: string;
+  /**
+   * A prompt's own text, put in front of each text as sentence-transformers' encode(prompt=...) does (an INSTRUCTOR
+   * instruction: "Represent the Science title: "), left out of the pooling where the folder's include_prompt is false.
+   */
+  prompt?: string;
   /** Called after each input is embedded, or each pass of several (engine.tuning.batchInputs): how many are done, of how many (an index's progress bar). */
   onProgress?: (done: number, total: number) => void;
   /**
@@ -103,7 +108,7 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
   const normalize = boolOption('normalize', o.normalize) ?? recipe.normalize;
   const dimensions = intOption('dimensions', o.dimensions, 1, target.width) ?? target.width;
   const signal = signalOption(o.signal);
-  const prompt = promptText(recipe, o.promptName);
+  const prompt = promptText(recipe, o.promptName, o.prompt);
   // what a text is cut to with `truncate`: sentence-transformers' max_seq_length, within what the model runs
   const keep = boolOption('truncate', o.truncate) ? Math.min(target.nCtx, target.onePass ?? Infinity, recipe.maxSeqLength ?? Infinity) : Infinity;
   const list = isOneInput(input) ? [input] : input;
@@ -131,8 +136,12 @@ export function prepareEmbed(input: unknown, o: EmbedOptions, target: EmbedTarge
 /** The first `keep` tokens of `ids` but its `ends` last ones, then those (a text cut, its end tokens kept). */
 const cut = (ids: number[], keep: number, ends: number) => (ids.length <= keep ? ids : [...ids.slice(0, Math.max(0, keep - ends)), ...ids.slice(ids.length - ends)]);
 
-/** The text of the prompt named (none: ''). */
-function promptText(recipe: EmbedRecipe, name: unknown): string {
+/** The text of the prompt named, or given (none: ''). */
+function promptText(recipe: EmbedRecipe, name: unknown, text: unknown): string {
+  if (text !== undefined) {
+    if (name !== undefined) bad('prompt', 'left out where promptName is given (one prompt or the other)', text);
+    return typeof text === 'string' ? text : bad('prompt', 'a string', text);
+  }
   if (name === undefined) return '';
   if (typeof name === 'string' && Object.hasOwn(recipe.prompts, name)) return recipe.prompts[name];
   const names = Object.keys(recipe.prompts);

@@ -59,6 +59,14 @@ describe.each([['t5_relu'], ['bert']])('include_prompt false (%s)', (name) => {
     }
   });
 
+  it('a prompt of one\'s own (INSTRUCTOR\'s instructions, sentence-transformers\' prompt=) as the named one; not both', async () => {
+    for (const c of oracle.cases.filter((x) => x.prompt_name)) {
+      expect(maxDiff((await engine.embed(c.text, { prompt: oracle.prompts[c.prompt_name!] })).embeddings[0], c.embedding), c.text).toBeLessThan(1e-5);
+    }
+    await expectEmberError(() => engine.embed('a', { prompt: 'x: ', promptName: 'query' }), 'BAD_ARGUMENT', /prompt .*left out where promptName is given/);
+    await expectEmberError(() => engine.embed('a', { prompt: 3 as unknown as string }), 'BAD_ARGUMENT', /prompt .*a string/);
+  });
+
   it('token ids are pooled whole (they come without the prompt)', async () => {
     const ids = [...engine.tokenize('Once upon a time'), ...engine.tokenizer.endIds];
     const [fromIds, fromText] = [(await engine.embed([ids])).embeddings[0], (await engine.embed('Once upon a time')).embeddings[0]];

@@ -21,7 +21,7 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
-  emberlm embed --model <model> (--text "<text>"... | --file FILE) [--prompt-name NAME] [--dimensions N] [--no-normalize] [--truncate] [--json]
+  emberlm embed --model <model> (--text "<text>"... | --file FILE) [--prompt-name NAME | --prompt P] [--dimensions N] [--no-normalize] [--truncate] [--json]
   emberlm rerank --model <model> --query "<text>" (--text "<document>"... | --file FILE) [--instruction I] [--truncate] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
@@ -65,6 +65,7 @@ folder's own pooling and Dense layers: EmbeddingGemma's, BERT's):
   --text T            one input
   --file FILE         one input a line
   --prompt-name NAME  a prompt the model's folder names (EmbeddingGemma: query, document, ...) before each input
+  --prompt P          a prompt of your own before each input (an INSTRUCTOR instruction), as sentence-transformers' prompt=
   --dimensions N      keep the first N values (Matryoshka models), then normalise
   --no-normalize      the embedding as the model gives it, not normalised
   --truncate          cut a text past the model's max_seq_length (or context), keeping its end tokens, as

@@ -12,7 +12,7 @@ export type LoadFor = (flags: Flags) => Promise<Engine>;
 
 export async function embed(flags: Flags, load: LoadFor): Promise<void> {
   const inputs = await texts(flags, 'embed', 'input');
-  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] === true ? false : undefined, promptName: flags['prompt-name'] as string | undefined, truncate: flags.truncate === true };
+  const opts = { dimensions: num(flags, 'dimensions'), normalize: flags['no-normalize'] === true ? false : undefined, promptName: flags['prompt-name'] as string | undefined, prompt: flags.prompt as string | undefined, truncate: flags.truncate === true };
   await withEngine(flags, load, async (engine) => {
     const r = await engine.embed(inputs, opts);
     if (flags.json) process.stdout.write(JSON.stringify({ embeddings: r.embeddings.map((e) => Array.from(e)), prompt_tokens: r.promptTokens }) + '\n');
