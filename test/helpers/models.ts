@@ -4,7 +4,8 @@
  * fail loudly when the files are not there.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,7 +109,14 @@ function writeTemplateTokenizer(dir: string, from: string, before: string[], end
     pair: [...before.map((b) => token(b, 0)), sequence('A', 0), sequence('B', 1), token(end, 1)],
     special_tokens: Object.fromEntries([...before, end].map((t) => [t, special(t)])),
   };
-  writeFileSync(resolve(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  // Whole or not at all: test workers and the fuzz workers read this file while others make it (a write in place let a
+  // fuzz worker read it empty: a crash in CI), so it goes in under another name and is renamed over, when it differs.
+  const path = resolve(dir, 'tokenizer.json');
+  const text = JSON.stringify(tokenizer);
+  if (existsSync(path) && readFileSync(path, 'utf8') === text) return;
+  const part = `${path}.${process.pid}.${threadId}.part`;
+  writeFileSync(part, text);
+  renameSync(part, path);
 }
 
 export function hfOraclePath(name: string): string {
