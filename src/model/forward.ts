@@ -5,6 +5,7 @@ import { decodeLogprobs, LOGPROBS_WORDS, NONFINITE_LOGITS, resetSampler as reset
 import type { ResolvedSampling } from '../sampling.ts';
 import type { Model } from './model.ts';
 import { READBACK_LOGPROBS_AT } from './readback_ring.ts';
+import { scoresBiased } from './relative_bias.ts';
 import { MAX_PASS_INPUTS, packInputs, type PassInput } from './pass_inputs.ts';
 
 /**
@@ -118,7 +119,7 @@ export async function submitForward(
   const batched = s.inputs !== undefined; // several inputs: the batched lists, each input's rows read back
   // (BERT's embeddings norm and a relative position bias's attention read each token's input from `inputs` in every pass:
   // one input, the whole pass)
-  const inputs = s.inputs ?? (m.config.postLayerNorms || m.config.relativeBias || m.config.alibiMaxBias > 0 ? [{ length: n }] : null);
+  const inputs = s.inputs ?? (m.config.postLayerNorms || scoresBiased(m.config) ? [{ length: n }] : null);
   if (inputs) checkInputs(m, n, pos, s, inputs);
   const slot = await m.readback.take(); // from here to the submit nothing awaits: Step writes and submit stay in order
   const { gpu, buffers: b } = m;

@@ -466,12 +466,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
 
   if (moe) tokenTile *= Math.ceil(ceilDiv(EXPERT_TILE * moe.experts, moe.used) / tokenTile);
   const chained = decodes ? [...embedChained, ...decode.slice(embedChained.length)] : []; // the gather's dispatches come first
-  if (!decodes) decode.length = 0; // (what `both` put there: the prefill's norms and the like, never run alone)
   return {
     config: c, gpu, alloc, nCtx, maxBatch, tokenTile, weightBytes, expertBytes, params, kvCache: kvType, kvBytes,
     buffers: { ids, step, stepHead, logits, hidden: c.postLayerNorms ? x : embedRows !== 'last' ? xn : xLast, result },
     readback: new ReadbackRing(readbacks, { pace: waitSpins(gpu) }),
-    decode, prefill, chained, head, finalNorm, embedRows, sampler,
+    decode: decodes ? decode : [], // (where not, `both` put the prefill's norms and the like there, never run alone)
+    prefill, chained, head, finalNorm, embedRows, sampler,
     batched: inputs && { prefill: prefill.map((d) => twins.get(d) ?? d), finalNorm: rowsNorm, hidden: c.postLayerNorms ? x : xn, inputs },
     kv: { ids: [], rings: new KvRings(ringWindows(c), nCtx, maxBatch, ssm || delta ? SSM_SLOTS : 0) },
     timing: {},

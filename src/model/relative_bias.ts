@@ -3,6 +3,7 @@
  * load: MPNet's and T5's (ModelConfig.relativeBias: T5's buckets, looked up in the learned attn_rel_b, buckets x heads)
  * and ALiBi's (ModelConfig.alibiMaxBias: jina-bert-v2's -slope |r|).
  */
+import type { ModelConfig } from './config.ts';
 
 /**
  * The bucket of key - query = r, as transformers' MPNet computes it: n = -r; keys after the query (n < 0) take the upper
@@ -23,18 +24,19 @@ export function relativeBucket(r: number, buckets: number, maxDistance: number):
 
 /**
  * The prefill's table (n_head, 2R + 1) for passes of at most `passTokens` tokens (R = passTokens - 1, so no distance is
- * clamped): head h's bias for key - query = r at h * (2R + 1) + R + r. `weights`: attn_rel_b, row b holds bucket b's
- * bias for each head.
+ * clamped): head h's bias for key - query = r at h * (2R + 1) + R + r, as `biasOf(h, r)` gives it.
  */
-export function relativeBiasTable(weights: Float32Array, nHead: number, bias: { buckets: number; maxDistance: number }, passTokens: number): Float32Array {
+function passTable(nHead: number, passTokens: number, biasOf: (h: number, r: number) => number): Float32Array {
   const reach = Math.max(passTokens - 1, 0);
   const span = 2 * reach + 1;
   const table = new Float32Array(nHead * span);
-  for (let r = -reach; r <= reach; r++) {
-    const b = relativeBucket(r, bias.buckets, bias.maxDistance);
-    for (let h = 0; h < nHead; h++) table[h * span + reach + r] = weights[b * nHead + h];
-  }
+  for (let h = 0; h < nHead; h++) for (let r = -reach; r <= reach; r++) table[h * span + reach + r] = biasOf(h, r);
   return table;
+}
+
+/** T5's buckets' table (passTable's layout). `weights`: attn_rel_b, row b holds bucket b's bias for each head. */
+export function relativeBiasTable(weights: Float32Array, nHead: number, bias: { buckets: number; maxDistance: number }, passTokens: number): Float32Array {
+  return passTable(nHead, passTokens, (h, r) => weights[relativeBucket(r, bias.buckets, bias.maxDistance) * nHead + h]);
 }
 
 /**
@@ -47,12 +49,11 @@ export function alibiSlopes(nHead: number, maxBias: number): Float64Array {
   return Float64Array.from({ length: nHead }, (_, h) => (h < n ? m0 ** (h + 1) : m1 ** (2 * (h - n) + 1)));
 }
 
-/** ALiBi's table in relativeBiasTable's layout: head h's bias for key - query = r is -slope_h |r|, both ways. */
+/** ALiBi's table (passTable's layout): head h's bias for key - query = r is -slope_h |r|, both ways. */
 export function alibiTable(nHead: number, maxBias: number, passTokens: number): Float32Array {
-  const reach = Math.max(passTokens - 1, 0);
-  const span = 2 * reach + 1;
   const slopes = alibiSlopes(nHead, maxBias);
-  const table = new Float32Array(nHead * span);
-  for (let h = 0; h < nHead; h++) for (let r = -reach; r <= reach; r++) table[h * span + reach + r] = -slopes[h] * Math.abs(r);
-  return table;
+  return passTable(nHead, passTokens, (h, r) => -slopes[h] * Math.abs(r));
 }
+
+/** Whether the model's scores get a bias by relative position (T5's buckets or ALiBi): its prefill then reads each token's input. */
+export const scoresBiased = (c: Pick<ModelConfig, 'relativeBias' | 'alibiMaxBias'>) => c.relativeBias !== null || c.alibiMaxBias > 0;
