@@ -60,7 +60,7 @@ struct Params {
   temp_beta: f32, // q's temperature (q_temperature, shaders/kv_write.wgsl)
   temp_floor: u32,
   bidirectional: u32, // prefill: a query also sees the pass's later keys (embedding models such as EmbeddingGemma)
-  pad1: u32,
+  rel_rows: u32, // DeBERTa's relative rows (shaders/attention_rel_deberta.wgsl), else 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

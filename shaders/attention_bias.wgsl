@@ -1,16 +1,15 @@
-// prefill_bias: an encoder's prefill whose scores get a bias by relative position (MPNet's relative attention buckets).
-// Put after shaders/attention.wgsl (Params, qkv, kv, out, inputs, input_first / input_end, EMPTY_M), with BIAS_TQ in
-// front. Each token attends within its input (such a model's passes always write `inputs`: BERT's embeddings read it).
-// rel_bias (n_head, 2R + 1): query head h's bias for key - query = r at h * (2R + 1) + R + r, r clamped to [-R, R] (R:
-// as far as the bias changes, or the pass's length), added to the scaled score as transformers does.
+// prefill_bias: an encoder's prefill whose scores get a bias by relative position (MPNet's relative attention buckets,
+// T5's, jina-bert-v2's ALiBi, DeBERTa's disentangled terms). Put after shaders/attention.wgsl (Params, qkv, kv, out,
+// inputs, input_first / input_end, EMPTY_M), with BIAS_TQ in front, and before rel_score (query head h, pass token t,
+// key j: the bias added to the scaled score, as transformers adds it): shaders/attention_rel_table.wgsl's or
+// shaders/attention_rel_deberta.wgsl's. Each token attends within its input (such a model's passes always write
+// `inputs`: BERT's embeddings read it).
 // One workgroup per (query head, BIAS_TQ tokens): lane lid takes keys lid, lid + WG, ..., loads each one's K and V row
 // once for the workgroup's tokens (each masked to its own input's keys), and keeps a softmax state and every head
 // dimension per token; the lanes' states are merged through workgroup memory at the end, a token at a time. A kernel of
 // its own, not a branch in main, prefill_dims and prefill_flat: their text stays as it was (lavapipe's shader cache).
 // Loops over head dimensions run to the constant MAXD4, so that lavapipe unrolls them and keeps the arrays out of
 // memory indexed lane by lane (an MPNet-base layer over 256 tokens: 70 ms against 122 with head_dim / 4 as the bound).
-@group(0) @binding(11) var<storage, read> rel_bias: array<f32>;
-
 var<private> bias_q: array<vec4<f32>, BIAS_TQ * MAXD4>; // the tokens' scaled queries
 var<private> bias_acc: array<vec4<f32>, BIAS_TQ * MAXD4>; // their weighted V rows over this lane's keys
 var<private> bias_k: array<vec4<f32>, MAXD4>; // the key's K row
@@ -26,8 +25,6 @@ fn prefill_bias(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let kvh = h / GROUP;
   let hd4 = p.head_dim / 4u;
   let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;
-  let reach = i32((arrayLength(&rel_bias) / p.n_head - 1u) / 2u);
-  let bias_row = i32(h) * (2 * reach + 1) + reach;
   var lo: array<u32, BIAS_TQ>; // token i's keys [lo, hi)
   var hi: array<u32, BIAS_TQ>;
   var m: array<f32, BIAS_TQ>;
@@ -55,8 +52,7 @@ fn prefill_bias(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
     for (var i = 0u; i < BIAS_TQ; i++) {
       var dots = vec4<f32>(0.0);
       for (var d = 0u; d < MAXD4; d++) { dots += bias_q[i * MAXD4 + d] * bias_k[d]; }
-      let r = clamp(i32(j) - i32(step.pos + t0 + i), -reach, reach);
-      let s = (dots.x + dots.y + dots.z + dots.w) * ks + rel_bias[u32(bias_row + r)];
+      let s = (dots.x + dots.y + dots.z + dots.w) * ks + rel_score(h, min(t0 + i, step.n_tokens - 1u), j);
       let seen = j >= lo[i] && j < hi[i];
       let m_new = select(m[i], max(m[i], s), seen);
       corr[i] = exp(m[i] - m_new);

@@ -1,32 +1,29 @@
-// prefill_dims_bias: prefill_dims_inputs with a bias by relative position on every score (MPNet's and T5's buckets,
-// jina-bert-v2's ALiBi: the table prefill_bias reads), for the adapters prefill_dims runs on. Put after
-// shaders/attention_dims.wgsl, whose attend_each and attend_blocks add score_bias where REL_BIAS.
-// rel_bias (n_head, 2R + 1): query head h's bias for key - query = r at h * (2R + 1) + R + r.
-@group(0) @binding(11) var<storage, read> rel_bias: array<f32>;
+// prefill_dims_bias: prefill_dims_inputs with a bias by relative position on every score (rel_score, put after this:
+// shaders/attention_rel_table.wgsl's table or shaders/attention_rel_deberta.wgsl's disentangled terms), for the
+// adapters prefill_dims runs on. Put after shaders/attention_dims.wgsl, whose attend_each and attend_blocks add
+// score_bias where REL_BIAS.
 
 const REL_BIAS = true;
-var<private> q_pos: array<vec4<i32>, NQ4>; // query 4g + c's position
-var<private> q_row: array<vec4<i32>, NQ4>; // where its head's row of rel_bias holds distance 0: h (2R + 1) + R
-var<private> reach: i32; // R
+var<private> q_tok: array<vec4<u32>, NQ4>; // query 4g + c's token in the pass
+var<private> q_head: array<vec4<u32>, NQ4>; // and its head
 
-// Key j's bias for the 4 queries of group g (key - query clamped to [-R, R]: a block's masked keys may lie past it).
+// Key j's bias for the 4 queries of group g.
 fn score_bias(g: u32, j: u32) -> vec4<f32> {
-  let at = q_row[g] + clamp(vec4<i32>(i32(j)) - q_pos[g], vec4<i32>(-reach), vec4<i32>(reach));
-  return vec4<f32>(rel_bias[at.x], rel_bias[at.y], rel_bias[at.z], rel_bias[at.w]);
+  let t = q_tok[g];
+  let h = q_head[g];
+  return vec4<f32>(rel_score(h.x, t.x, j), rel_score(h.y, t.y, j), rel_score(h.z, t.z, j), rel_score(h.w, t.w, j));
 }
 
 @compute @workgroup_size(WG)
 fn prefill_dims_bias(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  reach = i32((arrayLength(&rel_bias) / p.n_head - 1u) / 2u);
   for (var g = 0u; g < NQ4; g++) {
-    q_pos[g] = vec4<i32>(0);
-    q_row[g] = vec4<i32>(reach); // (components past NQ: head 0 at position 0, never read into a state)
+    q_tok[g] = vec4<u32>(0u); // (components past NQ: head 0's token 0, never read into a state)
+    q_head[g] = vec4<u32>(0u);
   }
   let t0 = wg.y * TQ;
   for (var qi = 0u; qi < NQ; qi++) {
-    let t = min(t0 + qi / GROUP, step.n_tokens - 1u); // (as prefill_within_inputs takes its tokens)
-    q_pos[qi / 4u][qi % 4u] = i32(step.pos + t);
-    q_row[qi / 4u][qi % 4u] = i32(wg.x * GROUP + qi % GROUP) * (2 * reach + 1) + reach;
+    q_tok[qi / 4u][qi % 4u] = min(t0 + qi / GROUP, step.n_tokens - 1u); // (as prefill_within_inputs takes its tokens)
+    q_head[qi / 4u][qi % 4u] = wg.x * GROUP + qi % GROUP;
   }
   prefill_within_inputs(wg, lid);
 }

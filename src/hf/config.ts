@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkJinaBert, checkModernBert, crossEncoder, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
+import { checkBert, checkJinaBert, checkModernBert, crossEncoder, debertaBuckets, debertaConfig, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 import { llama4Temperature, rope } from './config_rope.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -18,6 +18,7 @@ export const HF_MODEL_TYPES = {
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
   modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
+  'deberta-v2': 'DebertaV2Model',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -42,10 +43,11 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   t5: 't5', // T5's encoder: sentence-t5, gtr-t5 (pre-norm RMSNorm, a bias by relative position, no positions)
   new: 'bert', gte: 'bert', // GTE v1.5 (Alibaba-NLP's NewModel; transformers' GteModel): BERT with RoPE and GeGLU, gte-multilingual-base
   jina_bert: 'bert', // (model_type bert with position_embedding_type alibi: JinaBertModel, jina-embeddings-v2) BERT with ALiBi and GeGLU
+  'deberta-v2': 'bert', // DeBERTa-v2/v3 (mxbai-rerank-*-v1): BERT's layers, no positions but disentangled attention
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
-export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.' };
+export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.', 'deberta-v2': 'deberta.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
 export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.', jina_bert: 'bert.' };
 
@@ -62,7 +64,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -76,7 +78,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig }[modelType as string];
+  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig, 'deberta-v2': debertaConfig }[modelType as string];
   const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
@@ -118,6 +120,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const jina = modelType === 'jina_bert';
   if (jina) checkJinaBert(cfg, file);
   if (modernbert) checkModernBert(cfg, file, flag);
+  const deberta = modelType === 'deberta-v2';
   const roberta = modelType === 'roberta' || modelType === 'xlm-roberta' || modelType === 'mpnet';
   // RoBERTa's position ids count from padding_idx + 1 (create_position_ids_from_input_ids): rows it never reads
   const positionOffset = roberta ? num('pad_token_id', 1) + 1 : 0;
@@ -206,6 +209,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       ...(modelType === 'mpnet' ? { relativeBias: MPNET_RELATIVE_BIAS } : {}),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
+    // DeBERTa-v2/v3: no position rows, but the scores' relative terms (c2p, p2c) at 1 / sqrt(3 head_dim), as the content's
+    ...(deberta ? { learnedPositions: false, tokenTypes: tokenTypes(0), disentangled: debertaBuckets(cfg, contextTrain) } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
     ...(modernbert ? {
       layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: gelu,
@@ -236,7 +241,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     ...(qwen35Mixers ? { layerDelta: Object.freeze(qwen35Mixers.layerDelta), delta: Object.freeze(qwen35Mixers.delta), attnGate: true } : {}),
     ...(modelType === 'ministral3' ? { attnTemperature: llama4Temperature(cfg, bad) } : {}),
     ...(experts ? { layerMoe: Object.freeze(experts.layerMoe), moe: Object.freeze(experts.moe) } : {}),
-    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : t5 ? 1 : 1 / Math.sqrt(headDim), // (T5's init folds it in)
+    attnScale: gemma ? 1 / Math.sqrt(num('query_pre_attn_scalar', 256)) : granite ? num('attention_multiplier', 1) : t5 ? 1 : 1 / Math.sqrt(deberta ? 3 * headDim : headDim), // (T5's init folds it in)
     attnSoftcap: gemma ? softcap('attn_logit_softcapping', modelType === 'gemma2' ? 50 : 0) : 0,
     finalSoftcap: gemma ? softcap('final_logit_softcapping', modelType === 'gemma2' ? 30 : 0) : 0,
     // Granite's multipliers (GraniteConfig's defaults are 1, attention_multiplier's too, not 1/sqrt(head_dim))

@@ -13,6 +13,7 @@ import { isObject } from './config.ts';
 export const CROSS_ENCODERS = [
   'BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification',
   'NewForSequenceClassification', 'GteForSequenceClassification', // (gte-multilingual-reranker-base: BERT's pooler and classifier)
+  'DebertaV2ForSequenceClassification', // (mxbai-rerank-*-v1: a ContextPooler of GELU, then the classifier)
 ];
 
 /**
@@ -153,4 +154,38 @@ export function checkModernBert(cfg: Record<string, unknown>, file: string, flag
   if (act !== 'gelu') throw new EmberError('UNSUPPORTED', `${file}: classifier_activation ${printableJson(act)} is not supported (gelu)`, { file, field: 'classifier_activation' });
   const pooling = cfg.classifier_pooling ?? 'cls';
   if (pooling !== 'cls' && pooling !== 'mean') throw new EmberError('BAD_MODEL', `${file}: field classifier_pooling is ${printableJson(pooling)}; expected "cls" or "mean"`, { file, field: 'classifier_pooling' });
+}
+
+/**
+ * DeBERTa-v2/v3's config.json (DebertaV2Config, model_type deberta-v2): what emberlm runs is what deberta-v3-xsmall to
+ * -large and their cross-encoders (mxbai-rerank-*-v1) are: relative attention with log position buckets, c2p and p2c
+ * (pos_att_type) through the layer's own key and query projections (share_att_key), the relative rows LayerNorm'd
+ * (norm_rel_ebd layer_norm), no absolute positions (position_biased_input false), no convolution after the first layer
+ * (conv_kernel_size), a ContextPooler of GELU. Its keys are BERT's otherwise (type_vocab_size 0: no token types).
+ */
+export function debertaConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const refuse = (field: string, want: string) => {
+    throw new EmberError('UNSUPPORTED', `${file}: ${field} ${printableJson(json[field])} is not supported (emberlm runs DeBERTa-v2/v3 with ${want})`, { file, field });
+  };
+  const att = json.pos_att_type;
+  const types = typeof att === 'string' ? att.toLowerCase().split('|').map((s) => s.trim()) : Array.isArray(att) ? att : [];
+  if (!(types.length === 2 && types.includes('c2p') && types.includes('p2c'))) refuse('pos_att_type', 'p2c and c2p');
+  const norm = typeof json.norm_rel_ebd === 'string' ? json.norm_rel_ebd.toLowerCase().split('|').map((s) => s.trim()) : [];
+  if (!norm.includes('layer_norm')) refuse('norm_rel_ebd', 'layer_norm');
+  const wants: [string, unknown[], string][] = [
+    ['relative_attention', [true], 'relative attention'], ['share_att_key', [true], 'the key and query projections shared (share_att_key)'],
+    ['position_biased_input', [false], 'no absolute positions (position_biased_input false)'], ['conv_kernel_size', [0, undefined, null], 'no convolution layer'],
+    ['embedding_size', [undefined, null, json.hidden_size], 'embeddings of hidden_size'], ['pooler_hidden_size', [undefined, null, json.hidden_size], 'a pooler of hidden_size'],
+    ['pooler_hidden_act', [undefined, 'gelu'], 'a pooler of gelu'], ['attention_head_size', [undefined, null], 'heads of hidden_size / num_attention_heads'],
+  ];
+  for (const [field, values, want] of wants) if (!values.includes(json[field])) refuse(field, want);
+  const buckets = json.position_buckets;
+  if (!(typeof buckets === 'number' && Number.isInteger(buckets) && buckets > 0)) refuse('position_buckets', 'log buckets (a positive position_buckets)');
+  return { ...json, type_vocab_size: json.type_vocab_size ?? 0 };
+}
+
+/** DeBERTa's buckets (ModelConfig.disentangled): position_buckets, and max_relative_positions (max_position_embeddings where below 1). */
+export function debertaBuckets(cfg: Record<string, unknown>, contextTrain: number): { buckets: number; maxPosition: number } {
+  const max = typeof cfg.max_relative_positions === 'number' && cfg.max_relative_positions >= 1 ? cfg.max_relative_positions : contextTrain;
+  return { buckets: cfg.position_buckets as number, maxPosition: max };
 }

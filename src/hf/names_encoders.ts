@@ -1,5 +1,5 @@
 /**
- * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert, GTE, jina-bert-v2: llama.cpp's names <->
+ * The encoders' tensor names both ways (BERT, RoBERTa/XLM-R, DistilBERT, MPNet, T5, ModernBERT, nomic-bert, GTE, jina-bert-v2, DeBERTa: llama.cpp's names <->
  * their checkpoints' own), and the tensors each must have: src/hf/names.ts's lookups for ENCODER_TYPES.
  */
 import type { ModelConfig } from '../model/config.ts';
@@ -168,6 +168,19 @@ const JINA_LAYER: ReadonlyArray<readonly [string, string]> = [
   ...(['weight', 'bias'] as const).flatMap((p) => [[`ffn_down.${p}`, `mlp.wo.${p}`], [`layer_output_norm.${p}`, `mlp.layernorm.${p}`]] as const),
 ];
 
+/**
+ * DeBERTa-v2/v3 (DebertaV2Model; DebertaV2For*'s `deberta.` taken off at load): BERT's embeddings without positions or
+ * token types, the relative rows and their LayerNorm (rel_embd, rel_embd_norm: names of emberlm's own, llama.cpp has no
+ * DeBERTa), BERT's layers with query_proj / key_proj / value_proj, and a cross-encoder's ContextPooler and classifier.
+ */
+const DEBERTA_GLOBAL = new Map<string, string>([
+  ...BERT_GLOBAL.filter(([g]) => g.startsWith('token_embd') || g.startsWith('cls')),
+  ['rel_embd.weight', 'encoder.rel_embeddings.weight'],
+  ['rel_embd_norm.weight', 'encoder.LayerNorm.weight'],
+  ['rel_embd_norm.bias', 'encoder.LayerNorm.bias'],
+]);
+const DEBERTA_LAYER: ReadonlyArray<readonly [string, string]> = BERT_LAYER.map(([g, h]) => [g, h.replace(/^attention\.self\.(query|key|value)\./, 'attention.self.$1_proj.')]);
+
 /** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
@@ -189,8 +202,9 @@ const MPNET_LAYOUT = bertLayout(MPNET_GLOBAL, 'encoder.layer', MPNET_LAYER);
 const T5_LAYOUT = bertLayout(T5_GLOBAL, 'block', T5_LAYER);
 const GTE_LAYOUT = bertLayout(GTE_GLOBAL, 'encoder.layer', GTE_LAYER);
 const JINA_LAYOUT = bertLayout(JINA_GLOBAL, 'encoder.layer', JINA_LAYER);
+const DEBERTA_LAYOUT = bertLayout(DEBERTA_GLOBAL, 'encoder.layer', DEBERTA_LAYER);
 const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = {
-  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT,
+  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT, 'deberta-v2': DEBERTA_LAYOUT,
 };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
@@ -214,7 +228,7 @@ export function encoderGgufName(hf: string, t: HFModelType): string | null {
 
 /** Every tensor an encoder must have, in GGUF names, by its layout. */
 export const encoderTensors = (c: ModelConfig): ExpectedTensor[] =>
-  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions || c.alibiMaxBias > 0 ? bertTensors(c) : ropeBertTensors(c));
+  (c.arch === 't5' ? t5Tensors(c) : c.layerNorms ? modernBertTensors(c) : c.learnedPositions || c.alibiMaxBias > 0 || c.disentangled ? bertTensors(c) : ropeBertTensors(c));
 
 /** T5's encoder's tensors: RMSNorm weights, q/k/v/o without biases, the FFN's up (and v1.1's gate) and down, the relative bias table. */
 function t5Tensors(c: ModelConfig): ExpectedTensor[] {
@@ -280,6 +294,7 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
     ...(c.learnedPositions ? [{ name: 'position_embd.weight', shape: [c.positionOffset + c.contextTrain, D] }] : []),
     ...(c.tokenTypes > 0 ? [{ name: 'token_types.weight', shape: [c.tokenTypes, D] }] : []), // (DistilBERT and MPNet have none)
     ...(c.relativeBias ? [{ name: 'attn_rel_b.weight', shape: [c.relativeBias.buckets, c.nHead] }] : []),
+    ...(c.disentangled ? [{ name: 'rel_embd.weight', shape: [2 * c.disentangled.buckets, D] }, ...norm('rel_embd_norm')] : []),
     ...norm('token_embd_norm'),
     // a cross-encoder's head: the pooler's dense layer over [CLS], the classifier to one logit
     ...(c.pooling === 'rank' ? [...both('cls', D, D), ...both('cls.output', 1, D)] : []),

@@ -4,6 +4,8 @@ import wideSource from '../../shaders/attention_wide.wgsl?raw';
 import dimsSource from '../../shaders/attention_dims.wgsl?raw';
 import biasSource from '../../shaders/attention_bias.wgsl?raw';
 import dimsBiasSource from '../../shaders/attention_dims_bias.wgsl?raw';
+import relTableSource from '../../shaders/attention_rel_table.wgsl?raw';
+import relDebertaSource from '../../shaders/attention_rel_deberta.wgsl?raw';
 import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import type { Allocator } from '../gpu/buffers.ts';
 import { shaderText } from '../gpu/pipelines.ts';
@@ -32,7 +34,7 @@ export const ATTENTION_PARAMS = new UniformLayout('Params', [
   ['temp_beta', 'f32'],
   ['temp_floor', 'u32'],
   ['bidirectional', 'u32'],
-  ['pad1', 'u32'],
+  ['rel_rows', 'u32'], // DeBERTa's relative rows (AttentionArgs.disentangled), else 0
 ] as const);
 export const ATTENTION_SOURCE = source;
 export const MAX_HEAD_DIM = 256;
@@ -253,6 +255,11 @@ export interface AttentionArgs extends KvCacheArgs {
    * prefill_dims_bias or prefill_bias; decode has no bias (such a model embeds).
    */
   relBias?: GPUBuffer;
+  /**
+   * DeBERTa's disentangled terms in place of relBias (with `inputs`): `relAt` (2R + 2) u32, debertaRows' table of the
+   * relative row of each key - query; `c2p` and `p2c` (T, n_head, rows) f32, written for each pass by buildDisentangled (scaled).
+   */
+  disentangled?: { relAt: GPUBuffer; c2p: GPUBuffer; p2c: GPUBuffer; rows: number };
   /** false: a model that never decodes (it attends both ways: an encoder), whose decode is not built (decode []). */
   decodes?: boolean;
 }
@@ -322,7 +329,8 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   const byDims = (entry: Entry) => entry === 'decode_dims' || entry === 'decode_dims_q8' || entry.startsWith('prefill_dims') || isFlat(entry);
   const kernel = (entry: Entry, variant: string, tokens: number, bindings: (GPUBuffer | null)[], grid: Dispatch['grid']) => {
     const lanes = isFlat(entry) ? FLAT_WG : isWide(entry) ? WIDE_WG : entry === 'merge' ? MERGE_WG : entry === 'prefill_bias' ? biasLanes : wg;
-    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? `${dimsSource}\n${entry === 'prefill_dims_bias' ? dimsBiasSource : NO_SCORE_BIAS}` : entry === 'prefill_bias' ? biasSource : '';
+    const relSource = a.disentangled ? relDebertaSource : relTableSource; // (the biased entries' rel_score)
+    const extra = isFlat(entry) ? flatSource : isWide(entry) ? wideSource : byDims(entry) ? `${dimsSource}\n${entry === 'prefill_dims_bias' ? `${dimsBiasSource}\n${relSource}` : NO_SCORE_BIAS}` : entry === 'prefill_bias' ? `${biasSource}\n${relSource}` : '';
     return buildKernel(gpu, alloc, {
       label: `attention/${variant}`,
       code: shaderText(extra ? `${source}\n${extra}` : source, { subgroups: byDims(entry) }, TANH_LIB, lanesSumLib(byDims(entry), lanes),
@@ -335,7 +343,7 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
         n_head: a.nHead, n_kv: a.nKv, head_dim: a.headDim, scale: a.scale, window: a.window, cache_len: a.cacheLen,
         softcap: a.softcap, n_split: a.nSplit,
         n_rot: a.rope.nRot, neox: a.rope.neox ? 1 : 0, long_from: a.rope.longFrom, mscale: a.rope.mscale,
-        temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, bidirectional: a.bidirectional ? 1 : 0, pad1: 0,
+        temp_beta: a.rope.tempBeta ?? 0, temp_floor: a.rope.tempFloor ?? 0, bidirectional: a.bidirectional ? 1 : 0, rel_rows: a.disentangled?.rows ?? 0,
       },
       step: a.step,
       bindings, // inv_freq, qkv, kv, out, part_acc, part_ml, out_q, out_d, inputs: null where the entry point does not use it
@@ -364,15 +372,20 @@ export async function buildAttention(gpu: Gpu, alloc: Allocator, a: AttentionArg
   // A relative position bias: prefill_dims_bias where the prefill goes by head dimensions, else prefill_bias; either reads
   // each token's input in every pass, so it serves both. (One MPNet-base layer over 256 tokens on lavapipe: prefill_bias
   // 40 ms, prefill_dims without a bias 15.)
-  const biasPrefill = (bias: GPUBuffer, inputs: GPUBuffer) => {
-    const bindings = [null, a.qkv, a.kv, a.out, null, null, null, null, inputs, bias];
+  // DeBERTa's disentangled terms go by the same entry points, their rel_score the terms' (binding 11 on).
+  const d = a.disentangled;
+  const biased = a.relBias !== undefined || d !== undefined;
+  const biasPrefill = (inputs: GPUBuffer) => {
+    const bindings = [null, a.qkv, a.kv, a.out, null, null, null, null, inputs, ...(d ? [d.relAt, d.c2p, d.p2c] : [a.relBias!])];
+    const kind = d ? '_deberta' : '';
     return prefillDims
-      ? kernel('prefill_dims_bias', `prefill_dims_bias_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
-      : kernel('prefill_bias', `prefill_bias_${span}_${a.kvType}`, 1, bindings, (n) => [a.nHead, Math.ceil(n / biasTq)]);
+      ? kernel('prefill_dims_bias', `prefill_dims_bias${kind}_${span}_${a.kvType}`, dimsTq, bindings, (n) => [a.nKv, Math.ceil(n / dimsTq)])
+      : kernel('prefill_bias', `prefill_bias${kind}_${span}_${a.kvType}`, 1, bindings, (n) => [a.nHead, Math.ceil(n / biasTq)]);
   };
-  if (a.relBias && !a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
-  const prefill = a.relBias ? await biasPrefill(a.relBias, a.inputs!) : await prefillOf('');
-  const prefillInputs = a.relBias ? prefill : a.inputs ? await prefillOf('_inputs') : undefined;
+  if (biased && !a.inputs) throw new EmberError('BAD_ARGUMENT', 'attention: a relative position bias needs the pass\'s inputs');
+  if (a.relBias && d) throw new EmberError('BAD_ARGUMENT', 'attention: a table of relative biases or disentangled terms, not both');
+  const prefill = biased ? await biasPrefill(a.inputs!) : await prefillOf('');
+  const prefillInputs = biased ? prefill : a.inputs ? await prefillOf('_inputs') : undefined;
   // Decode's output in Q8_0 as well: on lavapipe, 30 quantize launches of ~30 us a token fewer.
   if (a.decodes === false) return { prefill, prefillInputs, decode: [], decodeQ8: false };
   const q8 = a.outQ8 && !wide && a.nSplit === 1 && a.headDim % 32 === 0 && (flat || (dims && wg === 8)) ? a.outQ8 : null;

@@ -115,6 +115,13 @@ export interface ModelConfig {
    * slope from this maximum bias as llama.cpp's soft_max takes it (8: 2^-8(h+1)/H for a power-of-two H); 0 elsewhere.
    */
   readonly alibiMaxBias: number;
+  /**
+   * DeBERTa-v2/v3: disentangled attention. Each score adds q_i . Kr[d] + k_j . Qr[d], Kr and Qr the layer's key and query
+   * projections (biases too) of the LayerNorm'd rel_embd rows, d = clamp(bucket(i - j) + buckets, 0, 2 buckets - 1) with
+   * transformers' log buckets (exact below buckets / 2, logarithmic to maxPosition); attnScale is 1 / sqrt(3 head_dim)
+   * on all three terms. null elsewhere.
+   */
+  readonly disentangled: { readonly buckets: number; readonly maxPosition: number } | null;
   /** BERT: rows of token_types (type_vocab_size: an embedding's tokens are of type 0, a cross-encoder's document of type 1), else 0. */
   readonly tokenTypes: number;
   /**
@@ -196,7 +203,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, alibiMaxBias: 0, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, alibiMaxBias: 0, disentangled: null, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -352,6 +359,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     layerNorms: false,
     relativeBias: null, // (llama.cpp has no MPNet)
     alibiMaxBias: jina ? num('attention.max_alibi_bias', 8) : 0, // (llama.cpp's jina-bert-v2 takes 8)
+    disentangled: null, // (llama.cpp has no DeBERTa)
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)

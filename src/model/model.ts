@@ -29,6 +29,8 @@ import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
 import { ropeTables } from './rope_tables.ts';
 import { alibiTable, relativeBiasTable } from './relative_bias.ts';
+import { debertaLoad, relativeQk, type FusedPart } from './deberta.ts';
+import { buildDisentangled } from '../kernels/disentangled.ts';
 import { READBACK_LOGPROBS_AT, READBACK_RING, ReadbackRing } from './readback_ring.ts';
 import { MAX_PASS_INPUTS } from './pass_inputs.ts';
 import { KvRings, kvCacheRows, ringWindows, SSM_SLOTS } from './kv_rings.ts';
@@ -196,6 +198,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const rb = c.relativeBias;
   const relBias = rb ? alloc.upload('attn_rel_b.table', relativeBiasTable(await f.vector('attn_rel_b.weight', rb.buckets * c.nHead, [rb.buckets, c.nHead]), c.nHead, rb, maxBatch))
     : c.alibiMaxBias > 0 ? alloc.upload('alibi.table', alibiTable(c.nHead, c.alibiMaxBias, maxBatch)) : undefined;
+  // DeBERTa: the relative rows, and the buffers of the pass's c2p and p2c terms, for every layer
+  const deberta = c.disentangled ? await debertaLoad(gpu, alloc, f, c, maxBatch) : null;
   // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)
   const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
@@ -219,16 +223,21 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     };
     // A fused output (qkv, gate|up): one matmul per part of alike matrices, each into its columns of y.
     type Norm = { q8?: Q8x; gemvX?: MatmulExtra['gemvX'] };
+    // Returns each part's matmul as built (DeBERTa's relative rows go through q|k|v's again: relativeQk).
     const fused = async (name: string, parts: WeightData[], xin: GPUBuffer, y: GPUBuffer, bias: Float32Array | null, norm: Norm) => {
       const width = parts.reduce((n, p) => n + p.rows, 0);
+      const built: FusedPart[] = [];
       let yOffset = 0;
       for (const [i, p] of parts.entries()) {
         const part = parts.length > 1 ? `${name}.${i}` : name;
         const b = bias ? vec(`${part}_bias`, bias.subarray(yOffset, yOffset + p.rows)) : undefined;
         const quantizedX = takesQ8(p) ? norm.q8 : undefined;
-        await matmul(`blk.${l}.${part}`, await up(part, p), xin, y, { bias: b, quantizedX, gemvX: norm.gemvX, yOffset, yWidth: width });
+        const w = await up(part, p);
+        await matmul(`blk.${l}.${part}`, w, xin, y, { bias: b, quantizedX, gemvX: norm.gemvX, yOffset, yWidth: width });
+        built.push({ label: `blk.${l}.${part}`, w, bias: b, yOffset, yWidth: width });
         yOffset += p.rows;
       }
+      return built;
     };
     // A pre-norm: the prefill runs RMSNorm into xn (and its Q8_0 for q8/q4 GEMMs); decode's GEMVs read x
     // and normalise (and quantize) it in their prologue, unless a q8/q4 row is too long for that.
@@ -263,7 +272,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       const { cacheLen, rope } = shape;
       const kv = alloc.storage(`blk.${l}.kv_cache`, kvCacheBytes(kvType, cacheLen, c.nKv, c.headDim)); // K|V (n_kv, cacheLen, head_dim) rings, scales
       kvBytes += kv.size;
-      await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
+      const qkvParts = await fused('qkv', w.qkv, attnIn.xin, qkv, w.qkvBias, attnIn.norm);
       // jina-bert-v2's -de and -es models: a LayerNorm over all of q, one over all of k, in place in the fused rows
       for (const [name, norm, dim, offset] of w.post?.qk ? [['attn_q_norm', w.post.qk.q, qDim, 0], ['attn_k_norm', w.post.qk.k, kvDim, qDim]] as const : []) {
         const ln = { weight: vec(`${name}.weight`, norm.weight), bias: vec(`${name}.bias`, norm.bias) };
@@ -277,11 +286,14 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       }
       const cache = { kvType, cacheLen, kv };
       prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
+      // DeBERTa: the pass's c2p and p2c terms against this layer's projections of the relative rows
+      const terms = deberta && { ...deberta.terms, rel: await relativeQk(gpu, deberta, qkvParts, `blk.${l}`) };
+      if (terms) prefill.push(await buildDisentangled(gpu, alloc, { nHead: c.nHead, headDim: c.headDim, scale: c.attnScale, qkv, ...terms, buckets: c.disentangled!.buckets, step }));
       const attention = await buildAttention(gpu, alloc, {
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
         // (a gated output is gated before o_proj reads it, in f32)
         outQ8: takesQ8(wO) && !fuse && o.fuseDecode !== false && !gated ? (attnQ8 ?? undefined) : undefined,
-        inputs: inputs ?? undefined, relBias, decodes,
+        inputs: inputs ?? undefined, relBias, disentangled: deberta?.terms, decodes,
       });
       prefill.push(attention.prefill); // after the rope dispatch
       if (attention.prefillInputs) twins.set(attention.prefill, attention.prefillInputs);

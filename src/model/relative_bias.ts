@@ -55,5 +55,30 @@ export function alibiTable(nHead: number, maxBias: number, passTokens: number): 
   return passTable(nHead, passTokens, (h, r) => -slopes[h] * Math.abs(r));
 }
 
-/** Whether the model's scores get a bias by relative position (T5's buckets or ALiBi): its prefill then reads each token's input. */
-export const scoresBiased = (c: Pick<ModelConfig, 'relativeBias' | 'alibiMaxBias'>) => c.relativeBias !== null || c.alibiMaxBias > 0;
+/** Whether the model's scores get a bias by relative position (T5's buckets, ALiBi, DeBERTa's terms): its prefill then reads each token's input. */
+export const scoresBiased = (c: Pick<ModelConfig, 'relativeBias' | 'alibiMaxBias' | 'disentangled'>) => c.relativeBias !== null || c.alibiMaxBias > 0 || c.disentangled !== null;
+
+/**
+ * DeBERTa's bucket of query - key = r (transformers' make_log_bucket_position, in f32 as torch computes it): r itself
+ * within half the buckets (mid), else sign(r) (mid + ceil(log(|r| / mid) / log((maxPosition - 1) / mid) (mid - 1))).
+ */
+export function debertaBucket(r: number, buckets: number, maxPosition: number): number {
+  const mid = Math.floor(buckets / 2);
+  const a = Math.abs(r);
+  if (a <= mid) return r;
+  const f = Math.fround;
+  const scaled = f(f(f(Math.log(f(a / mid))) / f(Math.log(f((maxPosition - 1) / mid)))) * (mid - 1));
+  return Math.sign(r) * (Math.ceil(scaled) + mid);
+}
+
+/**
+ * The relative row each key - query = r of a pass of at most `passTokens` tokens reads (DeBERTa's c2p and p2c index,
+ * clamp(bucket(query - key) + buckets, 0, 2 buckets - 1)): R = passTokens - 1 first (a buffer's length is padded, so
+ * the shaders cannot take R from it), then r's row at 1 + R + r. The table prefill attention and
+ * shaders/disentangled.wgsl read (AttentionArgs.disentangled.relAt).
+ */
+export function debertaRows(d: { buckets: number; maxPosition: number }, passTokens: number): Uint32Array {
+  const reach = Math.max(passTokens - 1, 0);
+  const row = (r: number) => Math.min(Math.max(debertaBucket(-r, d.buckets, d.maxPosition) + d.buckets, 0), 2 * d.buckets - 1);
+  return Uint32Array.from({ length: 2 * reach + 2 }, (_, i) => (i === 0 ? reach : row(i - 1 - reach)));
+}

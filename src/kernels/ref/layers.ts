@@ -83,6 +83,9 @@ export interface AttentionOptions {
   bidirectional?: boolean; // a query also sees the later keys of the pass, window - 1 of them at most
   inputs?: readonly PassInput[]; // the pass's tokens are these inputs side by side, each token's keys within its own
   relBias?: Float32Array; // (n_head, 2R + 1): added to the scaled score by key - query clamped to [-R, R] (AttentionArgs.relBias)
+  // DeBERTa's terms (AttentionArgs.disentangled): `rel` (rows, 2 q_dim) Qr | Kr, `rows` debertaRows' table (R, then the
+  // row of key - query r at 1 + R + r); score + scale (q_t . Kr[row] + k_j . Qr[row]), k_j from the pass's qkv (an encoder's pass from position 0)
+  disentangled?: { rel: Float32Array; rows: Uint32Array };
 }
 
 /** GQA attention of T queries (at pos..pos+T) over the caches, causal unless o.bidirectional. Returns (T, q_dim). */
@@ -96,6 +99,13 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
   const own = o.inputs && packInputs(o.inputs); // each token's input: [start, end) of the pass
   const reach = o.relBias ? (o.relBias.length / s.nHead - 1) / 2 : 0;
   const bias = (h: number, r: number) => (o.relBias ? o.relBias[h * (2 * reach + 1) + reach + Math.min(reach, Math.max(-reach, r))] : 0);
+  const terms = (h: number, t: number, j: number) => {
+    const d = o.disentangled!, R = d.rows[0], rowLen = qDim + 2 * kvDim;
+    const at = d.rows[1 + R + Math.min(R, Math.max(-R, j - pos - t))] * 2 * qDim + h * hd;
+    let c = 0;
+    for (let e = 0; e < hd; e++) c += qkv[t * rowLen + h * hd + e] * d.rel[at + qDim + e] + qkv[(j - pos) * rowLen + qDim + h * hd + e] * d.rel[at + e];
+    return c * scale;
+  };
   for (let t = 0; t < T; t++) {
     const keys0 = o.window && pos + t + 1 > o.window ? pos + t + 1 - o.window : 0;
     const keys1 = !o.bidirectional ? pos + t + 1 : o.window ? Math.min(pos + T, pos + t + o.window) : pos + T; // one past the last key
@@ -110,7 +120,7 @@ export function attentionRef(s: { nHead: number; nKv: number; headDim: number },
       for (let j = first; j < n; j++) {
         let d = 0;
         for (let e = 0; e < hd; e++) d += q[e] * kCache[row(j) + e];
-        let v = d * scale + bias(h, j - (pos + t));
+        let v = d * scale + (o.disentangled ? terms(h, t, j) : bias(h, j - (pos + t)));
         if (o.softcap) v = o.softcap * Math.tanh(v / o.softcap);
         sc[j - first] = v;
         m = Math.max(m, v);
