@@ -29,11 +29,11 @@ export interface DisentangledArgs {
 
 /**
  * DeBERTa's c2p and p2c terms of a pass (shaders/disentangled.wgsl), for the layer's prefill attention to add to its
- * scores (AttentionArgs.disentangled): one invocation per relative row the pass reaches, head and token.
+ * scores (AttentionArgs.disentangled): one invocation per TB relative rows the pass reaches, head and TT tokens.
  */
 export function buildDisentangled(gpu: Gpu, alloc: Allocator, a: DisentangledArgs): Promise<Dispatch> {
   if (a.headDim % 4 !== 0) throw new EmberError('UNSUPPORTED', `DeBERTa's attention: head_dim ${a.headDim} is not a multiple of 4`);
-  const WG = 64;
+  const WG = 64, TT = 4, TB = 4; // (shaders/disentangled.wgsl's: tokens and rows an invocation takes)
   const zero = 1 + a.table[0]; // (key - query = 0)
   // rows rel_at[zero + n - 1] to rel_at[zero - n + 1] (the table falls as key - query grows)
   const reached = (n: number) => a.table[zero + 1 - n] - a.table[zero + n - 1] + 1;
@@ -45,6 +45,6 @@ export function buildDisentangled(gpu: Gpu, alloc: Allocator, a: DisentangledArg
     values: { n_head: a.nHead, head_dim: a.headDim, rows: 2 * a.buckets, scale: a.scale },
     step: a.step,
     bindings: [a.qkv, a.rel, a.relAt, a.c2p, a.p2c],
-    grid: (n) => [ceilDiv(reached(n), WG), a.nHead, n],
+    grid: (n) => [ceilDiv(reached(n), WG * TB), a.nHead, ceilDiv(n, TT)],
   });
 }
