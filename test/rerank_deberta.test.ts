@@ -5,7 +5,8 @@
  * 92 tokens, past the exact buckets. The buckets themselves against transformers' for mxbai-rerank's configuration, and
  * the configurations emberlm refuses.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
@@ -17,7 +18,8 @@ import { expectEmberError } from './helpers/errors.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/deberta_reranker');
 interface Case { query: string; document: string; ids: number[]; logit: number; score: number }
-const oracle = JSON.parse(readFileSync(join(FOLDER, 'deberta_reranker.cross_encoder.json'), 'utf8')) as { cases: Case[]; buckets: Record<string, number[]> & { reach: number } };
+interface Embedding { text: string; ids: number[]; mean: number[] }
+const oracle = JSON.parse(readFileSync(join(FOLDER, 'deberta_reranker.cross_encoder.json'), 'utf8')) as { cases: Case[]; embeddings: Embedding[]; buckets: Record<string, number[]> & { reach: number } };
 const byQuery = [...new Set(oracle.cases.map((c) => c.query))].map((q) => ({ query: q, cases: oracle.cases.filter((c) => c.query === q) }));
 const config = JSON.parse(readFileSync(join(FOLDER, 'config.json'), 'utf8')) as Record<string, unknown>;
 
@@ -68,6 +70,31 @@ describe('DeBERTa-v3 cross-encoder (mxbai-rerank-v1\'s layout: disentangled atte
         await engine.dispose();
       }
     });
+  });
+
+  it('as an encoder (DebertaV2Model, no modules.json) embeds by the mean of its last hidden state (L2-normalised), as transformers computes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-deberta-'));
+    try {
+      cpSync(FOLDER, dir, { recursive: true });
+      const { architectures: _, id2label: __, label2id: ___, ...encoder } = config;
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...encoder, architectures: ['DebertaV2Model'] }));
+      const engine = await Engine.load(dir, { gpu: await testGpu(), kvCache: 'f32' });
+      try {
+        const tok = engine.tokenizer;
+        expect([...tok.encode(oracle.embeddings[0].text, { addBos: tok.addBos }), ...tok.endIds]).toEqual(oracle.embeddings[0].ids); // (as embed wraps a text)
+        const got = (await engine.embed(oracle.embeddings.map((e) => e.text))).embeddings;
+        let worst = 0;
+        got.forEach((v, i) => {
+          const mean = oracle.embeddings[i].mean, norm = Math.hypot(...mean); // (embed L2-normalises, as emberlm does without modules.json)
+          mean.forEach((w, d) => (worst = Math.max(worst, Math.abs(v[d] - w / norm))));
+        });
+        expect(worst).toBeLessThan(1e-5);
+      } finally {
+        await engine.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('with the default f16 K/V cache and int8 weights, close to transformers; embed is refused', async () => {
