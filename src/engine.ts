@@ -115,6 +115,11 @@ export class Engine extends EventTarget {
   /** A cross-encoder's head, which `rerank` scores by (src/rerank.ts), or null. */
   private readonly rankHead: readonly DenseLayer[] | null;
 
+  /** How `embed` pools (a sentence-transformers folder's pooling, else the model's own: src/embed.ts), or 'rank' where it cannot (a reranker). */
+  get embedPooling(): string {
+    return this.recipe instanceof EmberError ? 'rank' : this.recipe.pooling;
+  }
+
   /** The prompts `embed` takes by name (`promptName`): a sentence-transformers folder's (EmbeddingGemma: query, document, ...). */
   get embedPrompts(): Readonly<Record<string, string>> {
     return this.recipe instanceof EmberError ? {} : this.recipe.prompts;

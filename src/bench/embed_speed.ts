@@ -97,7 +97,7 @@ export async function runEmbedSpeed(input: ModelInput, o: EmbedSpeedOptions): Pr
     const c = e.config;
     return {
       model: o.model ?? 'model', quant: o.quant, kv_cache: o.kvCache ?? 'default', device: o.gpu.caps.adapterName,
-      bidirectional: c.bidirectional, pooling: c.pooling ?? 'last', width, max_batch: e.model.maxBatch, load_ms: loadMs,
+      bidirectional: c.bidirectional, pooling: e.embedPooling, width, max_batch: e.model.maxBatch, load_ms: loadMs,
       weight_bytes: e.model.weightBytes, loadavg_1m: { start, end: o.loadavg?.() ?? null }, rows,
     };
   } finally {
