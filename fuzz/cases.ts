@@ -6,7 +6,7 @@
  * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
  * and jina_bert's GGUFs. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
  * modernbert_reranker, mpnet and t5_relu (a relative position bias), xlm_roberta_spm (a precompiled charsmap), gte and
- * gte_reranker (GTE's halves of up_gate_proj), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -110,6 +110,8 @@ export function loadCorpus(): Corpus {
       // GTE's (NewModel): fused q|k|v with its bias, up_gate_proj read as two halves of rows, NTK RoPE scaling keys; its cross-encoder
       { name: 'gte', files: folderFiles(resolve(REPO, 'test/fixtures/gte'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'modules.json', 'sentence_bert_config.json', '1_Pooling/config.json']) },
       { name: 'gte_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/gte_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      // DeBERTa-v3's cross-encoder: disentangled attention (rel_embeddings and their LayerNorm, position buckets), a ContextPooler
+      { name: 'deberta_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/deberta_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
   };
 }

@@ -57,6 +57,18 @@ describe('DeBERTa-v3 cross-encoder (mxbai-rerank-v1\'s layout: disentangled atte
     await expectEmberError(() => configFromHF({ ...config, [field]: value }), 'UNSUPPORTED', new RegExp(field));
   });
 
+  it('refuses buckets that reach past the positions (BAD_MODEL) and a rel_embeddings of another size, naming the field or tensor', async () => {
+    await expectEmberError(() => configFromHF({ ...config, max_relative_positions: 5 }), 'BAD_MODEL', /max_relative_positions is 5/);
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-deberta-'));
+    try {
+      cpSync(FOLDER, dir, { recursive: true });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, position_buckets: 16 }));
+      await expectEmberError(async () => (await Engine.load(dir, { gpu: await testGpu() })).dispose(), 'BAD_MODEL', /rel_embeddings/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe.each(VARIANTS)('(%s kernels)', (variant) => {
     it('pairs by the tokenizer\'s template and scores as transformers does (f32 K/V cache: within 1e-6)', async () => {
       const engine = await Engine.load(FOLDER, { gpu: await testGpu(variant), kvCache: 'f32' });

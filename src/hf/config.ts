@@ -210,7 +210,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // DeBERTa-v2/v3: no position rows, but the scores' relative terms (c2p, p2c) at 1 / sqrt(3 head_dim), as the content's
-    ...(deberta ? { learnedPositions: false, tokenTypes: tokenTypes(0), disentangled: debertaBuckets(cfg, contextTrain) } : {}),
+    ...(deberta ? { learnedPositions: false, tokenTypes: tokenTypes(0), disentangled: debertaBuckets(cfg, contextTrain, file) } : {}),
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
     ...(modernbert ? {
       layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: gelu,

@@ -185,7 +185,14 @@ export function debertaConfig(json: Record<string, unknown>, file: string): Reco
 }
 
 /** DeBERTa's buckets (ModelConfig.disentangled): position_buckets, and max_relative_positions (max_position_embeddings where below 1). */
-export function debertaBuckets(cfg: Record<string, unknown>, contextTrain: number): { buckets: number; maxPosition: number } {
-  const max = typeof cfg.max_relative_positions === 'number' && cfg.max_relative_positions >= 1 ? cfg.max_relative_positions : contextTrain;
-  return { buckets: cfg.position_buckets as number, maxPosition: max };
+export function debertaBuckets(cfg: Record<string, unknown>, contextTrain: number, file: string): { buckets: number; maxPosition: number } {
+  const own = typeof cfg.max_relative_positions === 'number' && cfg.max_relative_positions >= 1;
+  const max = own ? cfg.max_relative_positions as number : contextTrain;
+  const buckets = cfg.position_buckets as number;
+  // (the log buckets divide by log((max - 1) / (buckets / 2)))
+  if (!(Number.isInteger(max) && max - 1 > Math.floor(buckets / 2))) {
+    const field = own ? 'max_relative_positions' : 'max_position_embeddings';
+    throw new EmberError('BAD_MODEL', `${file}: field ${field} is ${max}; DeBERTa's log buckets need an integer above position_buckets / 2 + 1 (${Math.floor(buckets / 2) + 1})`, { file, field });
+  }
+  return { buckets, maxPosition: max };
 }
