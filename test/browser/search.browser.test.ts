@@ -46,6 +46,8 @@ const MODERNBERT = resolve(import.meta.dirname, '../fixtures/modernbert');
 const MPNET = resolve(import.meta.dirname, '../fixtures/mpnet');
 const T5 = resolve(import.meta.dirname, '../fixtures/t5_relu');
 const GTE = resolve(import.meta.dirname, '../fixtures/gte');
+const DEBERTA = resolve(import.meta.dirname, '../fixtures/deberta_reranker');
+const CROSS_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 const T5_FILES = [...BERT_FILES, '2_Dense/config.json', '2_Dense/model.safetensors', '3_Normalize/config.json'];
 
 describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
@@ -62,7 +64,8 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
       .repo('ember/mpnet-tiny', BERT_FILES.map((path) => ({ path, fixture: join(MPNET, path) })))
       .repo('ember/t5-tiny', T5_FILES.map((path) => ({ path, fixture: join(T5, path) })))
       .repo('ember/gte-tiny', BERT_FILES.map((path) => ({ path, fixture: join(GTE, path) })))
-      .repo('ember/bert-reranker-tiny', ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
+      .repo('ember/bert-reranker-tiny', CROSS_FILES.map((path) => ({ path, fixture: join(CROSS_ENCODER, path) })))
+      .repo('ember/deberta-reranker-tiny', CROSS_FILES.map((path) => ({ path, fixture: join(DEBERTA, path) })))
       .start();
     server = await serveExample('search');
   });
@@ -143,6 +146,26 @@ describe('examples/search in chromium (WebGPU on SwiftShader)', () => {
     const reranker = await Engine.load(CROSS_ENCODER, { gpu: await testGpu() });
     try {
       const { scores } = await reranker.rerank('gravity', top.map((t) => t.text), { truncate: true }); // (one pair is past its 64 positions)
+      top.forEach((t, i) => expect(Math.abs(t.rerank - scores[i]), t.text).toBeLessThan(1e-3));
+    } finally {
+      await reranker.dispose();
+    }
+  }, 300_000);
+
+  // DeBERTa's disentangled attention on SwiftShader (its terms' kernel, prefill_bias with their rel_score) in a worker
+  it('a DeBERTa cross-encoder reranks as in Node', async () => {
+    browser ??= await launchChromium();
+    const page = await browser.context.newPage();
+    await page.goto(`${server.resolvedUrls!.local[0]!}?${new URLSearchParams({ hub: hub.url, model: 'ember/bert-tiny', reranker: 'ember/deberta-reranker-tiny' })}`);
+    await expect.poll(() => page.locator('#status').textContent(), WAIT).toMatch(/will rerank the best 5 hits/);
+    await page.fill('#query', 'gravity');
+    await page.press('#query', 'Enter');
+    await expect.poll(() => page.locator('#results li[data-rerank]').count(), WAIT).toBe(5);
+    if (process.env.EMBERLM_SCREENSHOTS) await page.screenshot({ path: join(process.env.EMBERLM_SCREENSHOTS, 'search-deberta-reranked.png'), fullPage: true });
+    const top = await page.locator('#results li[data-rerank]').evaluateAll((lis) => lis.map((li) => ({ text: li.lastChild!.textContent!, rerank: Number((li as HTMLElement).dataset.rerank) })));
+    const reranker = await Engine.load(DEBERTA, { gpu: await testGpu() });
+    try {
+      const { scores } = await reranker.rerank('gravity', top.map((t) => t.text), { truncate: true });
       top.forEach((t, i) => expect(Math.abs(t.rerank - scores[i]), t.text).toBeLessThan(1e-3));
     } finally {
       await reranker.dispose();
