@@ -7,6 +7,8 @@
 //               summed at load with its token type's (type 1's rows p.positions further); each token's position in its
 //               input and its type from `inputs` (src/model/pass_inputs.ts: one input, or several side by side)
 //   types       a row of `table` by the token's type alone (nomic-bert's embeddings: RoPE, no position rows)
+//   rows        row t of `table`, a (T, dim) buffer (jina-bert-v2-code's second norm after attention: the layer's
+//               input added again)
 // or, `in_rows`, dim values of y's row t from p.offset (rows of p.stride) normalised in place (jina-bert-v2's q and k
 // norms over all heads, in the fused q|k|v rows). One workgroup a row.
 override WG: u32 = 64;
@@ -28,7 +30,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>; // (T, dim)
 @group(0) @binding(3) var<storage, read> w: array<f32>; // (dim)
 @group(0) @binding(4) var<storage, read> b: array<f32>; // (dim)
-@group(0) @binding(5) var<storage, read> table: array<f32>; // (types, positions, dim): `positions` only
+@group(0) @binding(5) var<storage, read> table: array<f32>; // (types, positions, dim): `positions`; (T, dim): `rows`
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (T, dim)
 @group(0) @binding(7) var<storage, read> inputs: array<vec4<u32>>; // (T): its input's first token, one past its last, token type, 0
 
@@ -95,6 +97,12 @@ fn positions(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 fn types(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   normalise(wg.x, lid, inputs[wg.x].z, POSITIONS);
+}
+
+@compute @workgroup_size(WG)
+fn rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  if (wg.x >= step.n_tokens) { return; }
+  normalise(wg.x, lid, wg.x, POSITIONS);
 }
 
 @compute @workgroup_size(WG)

@@ -55,6 +55,21 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  // rows: y = LN(x + rows[t]), a (T, dim) buffer of its own (jina-bert-v2-code's second norm after attention); x, rows, y apart.
+  it.each([[1, 64], [3, 384], [4, 1000]])('T=%i dim=%i: rows matches the CPU reference', async (T, dim) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim * 7 + T);
+    const x = randn(r, T * dim, 3).map((v) => v + 2), rows = randn(r, T * dim, 1);
+    const w = randn(r, dim), b = randn(r, dim);
+    const y = alloc.storage('y', x.byteLength);
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-12, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), add: { rows: alloc.upload('rows', rows) }, y });
+    expect(d.label).toBe('layernorm/rows');
+    run(gpu, [d], T);
+    expect(worstRatio(new Float32Array(await readBuffer(gpu, y, x.byteLength)), layernormRef(x.map((v, i) => v + rows[i]), w, b, dim, 1e-12), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
   // positions: a table of two token types; one input or several in a pass, each token at its position in its own input,
   // of the type its input's segment gives it.
   it.each([[[3], 16], [[2, 5, 1], 64], [[4, 4], 384]])('inputs %j dim=%i: positions matches the CPU reference', async (lengths, dim) => {

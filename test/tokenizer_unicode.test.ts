@@ -85,3 +85,14 @@ describe('the qwen35 pre-tokenizer', () => {
     expect(splitWords('नमस्ते', preTokenizerFor('qwen2').regexes).length).toBeGreaterThan(1);
   });
 });
+
+/**
+ * GGUF `tokenizer.ggml.pre` names llama.cpp reads as GPT-2's split (llama-vocab.cpp): jina-embeddings-v2's -de / -es and
+ * -code, jina-v1-en, roberta-bpe split as gpt-2 does.
+ */
+describe('jina\'s and RoBERTa\'s pre-tokenizer names', () => {
+  it.each(['jina-v2-de', 'jina-v2-es', 'jina-v2-code', 'jina-v1-en', 'roberta-bpe'])('%s splits as gpt-2', (pre) => {
+    const text = "def f(x):\n    return x**2  # it's 42!";
+    expect(splitWords(text, preTokenizerFor(pre).regexes)).toEqual(splitWords(text, preTokenizerFor('gpt-2').regexes));
+  });
+});

@@ -30,9 +30,10 @@ export interface LayernormArgs {
    * place: a post-norm residual add), or a table of absolute position embeddings, each summed with a token type's
    * ((types, positions, dim)): y = LN(x + table[type, position]), each token's position in its input and its type from
    * `inputs` ((T) vec4<u32>: its input's first token, one past its last, its type: src/model/pass_inputs.ts). With
-   * `positions` 0 the table holds a row a token type alone ((types, dim)): y = LN(x + table[type]).
+   * `positions` 0 the table holds a row a token type alone ((types, dim)): y = LN(x + table[type]). `{ rows }`: y = LN(x + rows[t]),
+   * a (T, dim) buffer of its own.
    */
-  add?: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer };
+  add?: 'residual' | { table: Binding; positions: number; inputs: GPUBuffer } | { rows: Binding };
   y: Binding; // (T, dim) f32; may not alias x
   /** y = LN(y) in place on dim values of each row of y from `offset`, rows of `stride` (x not read: null; the weight stands in). */
   inRows?: { stride: number; offset: number };
@@ -40,10 +41,11 @@ export interface LayernormArgs {
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
-  const add = typeof a.add === 'object' ? a.add : null;
-  const entry = a.inRows ? 'in_rows' : add ? (add.positions > 0 ? 'positions' : 'types') : a.add === 'residual' ? 'residual' : 'plain';
+  const add = typeof a.add === 'object' && 'table' in a.add ? a.add : null;
+  const rows = typeof a.add === 'object' && 'rows' in a.add ? a.add.rows : null;
+  const entry = a.inRows ? 'in_rows' : add ? (add.positions > 0 ? 'positions' : 'types') : rows ? 'rows' : a.add === 'residual' ? 'residual' : 'plain';
   // (the residual and plain entry points read no table: the weight's buffer stands in for it)
-  const extra = add ? [add.table, a.y, add.inputs] : [a.weight, a.y];
+  const extra = add ? [add.table, a.y, add.inputs] : [rows ?? a.weight, a.y];
   return buildKernel(gpu, alloc, {
     label: `layernorm/${entry}`,
     code: shaderText(source, {}),

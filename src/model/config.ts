@@ -271,17 +271,6 @@ export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 /** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
 export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
-/**
- * What emberlm's jina-bert-v2 is: jina-embeddings-v2-small-en / base-en's layers, and -de / -es's q and k LayerNorms (over
- * all heads, with a bias: PostLayerNorms.qk). The -code model's second norm after attention (attn_norm_2, over the
- * layer's input added again) and a bias on a gated FFN's up are refused, not left unread.
- */
-function checkJinaBertGguf(f: GGUFFile): void {
-  const names = [...f.tensors.keys()];
-  const odd = names.find((n) => /^blk\.\d+\.(attn_norm_2\.weight|ffn_up\.bias)$/.test(n));
-  if (odd) throw new EmberError('UNSUPPORTED', `${f.source.name}: tensor ${odd} is not supported (emberlm runs jina-bert-v2 without a second attention norm or a bias on its gated FFN)`, { tensor: odd });
-}
-
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch) && !GGUF_ARCH_AS[arch]) {
@@ -321,7 +310,6 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   // jina-bert-v2's (jina-embeddings-v2) add ALiBi's biases and gate
   const nomic = arch === 'nomic-bert';
   const jina = arch === 'jina-bert-v2';
-  if (jina) checkJinaBertGguf(f);
   const bert = arch === 'bert' || nomic || jina;
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp

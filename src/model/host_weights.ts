@@ -47,7 +47,7 @@ export interface LayerNormWeights {
   bias: Float32Array;
 }
 
-/** A post-norm encoder layer's (BERT's) biases on o, up and down (nomic-bert has none: null), and its LayerNorms after attention and after the FFN. */
+/** A post-norm encoder layer's (BERT's) biases on o, up and down (nomic-bert has none: null), and its LayerNorms after attention (two in jina-bert-v2-code) and after the FFN. */
 export interface PostLayerNorms {
   oBias: Float32Array | null; // (D)
   upBias: Float32Array | null; // (F)
@@ -56,6 +56,8 @@ export interface PostLayerNorms {
   ffn: LayerNormWeights;
   /** jina-bert-v2's -de and -es models: a LayerNorm over all of q and one over all of k (attn_q_norm, attn_k_norm), else null. */
   qk: { q: LayerNormWeights; k: LayerNormWeights } | null;
+  /** jina-bert-v2-code: a second LayerNorm after attention's, over its output plus the layer's input again (attn_norm_2), else null. */
+  attn2: LayerNormWeights | null;
 }
 
 /** A LayerNorm's weight and bias by its GGUF name (`<name>.weight`, `<name>.bias`). */
@@ -234,11 +236,12 @@ async function readPostLayerNorms(w: WeightSource, c: ModelConfig, b: string): P
   const bias = async (name: string, n: number) => (w.has(`${b}${name}.bias`) ? w.vector(`${b}${name}.bias`, n) : null);
   return {
     oBias: await bias('attn_output', D),
-    upBias: await bias('ffn_up', c.nFf),
+    upBias: await bias('ffn_up', c.ffnGated ? 2 * c.nFf : c.nFf), // (a gated FFN's: jina-bert-v2-code's, on its gate|up rows)
     downBias: await bias('ffn_down', D),
     attn: await readLayerNorm(w, `${b}attn_output_norm`, D),
     ffn: await readLayerNorm(w, `${b}layer_output_norm`, D),
     qk: w.has(`${b}attn_q_norm.weight`) ? { q: await readLayerNorm(w, `${b}attn_q_norm`, c.nHead * c.headDim), k: await readLayerNorm(w, `${b}attn_k_norm`, c.nKv * c.headDim) } : null,
+    attn2: w.has(`${b}attn_norm_2.weight`) ? await readLayerNorm(w, `${b}attn_norm_2`, D) : null,
   };
 }
 

@@ -204,6 +204,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
   let tailed: { weight: GPUBuffer; q8: boolean } | null = null;
+  let xSecond: GPUBuffer | null = null; // (T, D): jina-bert-v2-code's first norm after attention, made with its first layer
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant, gpuQuant);
@@ -381,10 +382,18 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
     // BERT: the projection and its bias into xn (free by then), then x = LayerNorm(x + xn) in place.
-    const postLayerNorm = async (name: string, wt: GpuWeights, xin: GPUBuffer, bias: Float32Array | null, norm: LayerNormWeights, normName: string, q8: { prefill?: Q8x; decode?: Q8x }) => {
+    // x = LN(W xin + bias + x). `second` (jina-bert-v2-code's attn_norm_2): x = LN2(that + x), x the layer's input
+    // again, the first norm's output kept apart (xSecond) until the second reads both.
+    const postLayerNorm = async (name: string, wt: GpuWeights, xin: GPUBuffer, bias: Float32Array | null, norm: LayerNormWeights, normName: string, q8: { prefill?: Q8x; decode?: Q8x }, second?: LayerNormWeights | null) => {
       await matmul(`blk.${l}.${name}`, wt, xin, xn, { bias: bias ? vec(`${name}.bias`, bias) : undefined, quantizedX: q8.prefill, gemvX: q8.prefill ? undefined : rawX(wt, xin), gemvQuantizedX: q8.decode });
-      const ln = { weight: vec(`${normName}.weight`, norm.weight), bias: vec(`${normName}.bias`, norm.bias) };
-      both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln, add: 'residual', y: x }));
+      const ln = (n: LayerNormWeights, nName: string) => ({ weight: vec(`${nName}.weight`, n.weight), bias: vec(`${nName}.bias`, n.bias) });
+      if (!second) {
+        both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln(norm, normName), add: 'residual', y: x }));
+        return;
+      }
+      xSecond ??= act('x_second_norm', D);
+      both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln(norm, normName), add: { rows: x }, y: xSecond }));
+      both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xSecond, ...ln(second, 'attn_norm_2'), add: 'residual', y: x }));
     };
     const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
     const ffnParts = w.moe ? [w.moe.router, w.moe.gate, ...w.gateUp] : w.gateUp; // the matrices that read the FFN's norm
@@ -397,7 +406,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       // (a Mamba-2 mixer's norm hands the prefill its Q8_0 too, and decode's GEMV reads that rather than f32 x)
       const handed = m.handed ? { prefill: m.q8, raw: null } : {};
       if (w.post) {
-        await postLayerNorm(m.name, out, m.out, w.post.oBias, w.post.attn, 'attn_output_norm', { decode: m.q8 });
+        await postLayerNorm(m.name, out, m.out, w.post.oBias, w.post.attn, 'attn_output_norm', { decode: m.q8 }, w.post.attn2);
         continue;
       }
       await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale);
@@ -433,7 +442,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       else both(sw);
     } else {
       // [gate | up] rows (ModernBERT's one Wi matrix too: its GELU by erf is the SwiGLU kernel's, not the GLU epilogue's)
-      await fused('gate_up', w.gateUp, ffnIn, gateUp, null, ffnNorm);
+      await fused('gate_up', w.gateUp, ffnIn, gateUp, w.post?.upBias ?? null, ffnNorm); // (jina-bert-v2-code's up has a bias)
       both(await swiglu(false));
     }
     // Decode's ffn_down quantizes h itself after the GLU GEMV on GPUs; SwiGLU or the GLU GEMV's tail hands it over in

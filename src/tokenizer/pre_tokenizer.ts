@@ -55,7 +55,7 @@ const FAMILIES: Record<string, Family> = {
 /** `tokenizer.ggml.pre` value -> family, following llama.cpp's table for the values listed. */
 const PRE_TYPES: Record<string, keyof typeof FAMILIES> = {
   default: 'default',
-  'gpt-2': 'gpt2', 'phi-2': 'gpt2', mpt: 'gpt2', olmo: 'gpt2', 'jina-es': 'gpt2', 'jina-de': 'gpt2', 'jina-v2-es': 'gpt2', 'jina-v2-de': 'gpt2', 'roberta-bpe': 'gpt2', exaone4: 'gpt2',
+  'gpt-2': 'gpt2', 'phi-2': 'gpt2', mpt: 'gpt2', olmo: 'gpt2', 'jina-es': 'gpt2', 'jina-de': 'gpt2', 'jina-v2-es': 'gpt2', 'jina-v2-de': 'gpt2', 'jina-v1-en': 'gpt2', 'jina-v2-code': 'gpt2', 'roberta-bpe': 'gpt2', exaone4: 'gpt2',
   'llama-bpe': 'llama3', llama3: 'llama3', 'llama-v3': 'llama3', falcon3: 'llama3', 'falcon-h1': 'llama3', pixtral: 'llama3', lfm2: 'llama3',
   dbrx: 'llama3Like', 'smaug-bpe': 'llama3Like', 'chatglm-bpe': 'llama3Like', glm4: 'llama3Like',
   qwen2: 'qwen2', 'deepseek-r1-qwen': 'qwen2', stablelm2: 'qwen2', megrez: 'qwen2', qwen35: 'qwen35',

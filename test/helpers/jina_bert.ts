@@ -9,10 +9,15 @@ import { tinyEncoderGguf } from './tiny_encoder_gguf.ts';
 
 export const JINA_TINY = { arch: 'jina-bert-v2', name: 'jina-bert-v2-tiny', D: 64, F: 96, layers: 2, heads: 4, context: 128, seed: 31 } as const;
 
-/** The file; `qkNorms`: with jina-embeddings-v2-base-de / -es's LayerNorms over all of q and of k (their own draw, seed 37). */
-export function tinyJinaBert(qkNorms = false): Promise<GGUFToWrite> {
+/**
+ * The file of a variant: `qk`, with jina-embeddings-v2-base-de / -es's LayerNorms over all of q and of k (their own draw,
+ * seed 37); `code`, jina-embeddings-v2-base-code's layers as llama.cpp runs them (seed 41): those q and k norms, a second
+ * norm after attention over the layer's input added again (attn_norm_2), a bias on the gated FFN's up (ffn_up.bias).
+ */
+export function tinyJinaBert(variant: 'plain' | 'qk' | 'code' = 'plain'): Promise<GGUFToWrite> {
   const { D, F, layers } = JINA_TINY;
-  const e = qkNorms ? { ...JINA_TINY, name: 'jina-bert-v2-qk-tiny', seed: 37 } : JINA_TINY;
+  const qkNorms = variant !== 'plain', code = variant === 'code';
+  const e = { plain: JINA_TINY, qk: { ...JINA_TINY, name: 'jina-bert-v2-qk-tiny', seed: 37 }, code: { ...JINA_TINY, name: 'jina-bert-v2-code-tiny', seed: 41 } }[variant];
   return tinyEncoderGguf(e, (add, vocab) => {
     add('token_embd.weight', [D, vocab], 0.5);
     add('token_types.weight', [D, 2], 0.5);
@@ -34,7 +39,12 @@ export function tinyJinaBert(qkNorms = false): Promise<GGUFToWrite> {
       add(`${b}attn_output.bias`, [D], 0.1);
       add(`${b}attn_output_norm.weight`, [D], 0.2, 1);
       add(`${b}attn_output_norm.bias`, [D], 0.1);
+      if (code) {
+        add(`${b}attn_norm_2.weight`, [D], 0.2, 1);
+        add(`${b}attn_norm_2.bias`, [D], 0.1);
+      }
       add(`${b}ffn_up.weight`, [D, 2 * F], 0.1); // (the gate's F rows, then up's: mlp.gated_layers)
+      if (code) add(`${b}ffn_up.bias`, [2 * F], 0.1);
       add(`${b}ffn_down.weight`, [F, D], 0.1);
       add(`${b}ffn_down.bias`, [D], 0.1);
       add(`${b}layer_output_norm.weight`, [D], 0.2, 1);
