@@ -131,3 +131,36 @@ describe('XLM-RoBERTa cross-encoder (bge-reranker\'s layout: <s> query </s></s> 
     }
   });
 });
+
+describe('ELECTRA cross-encoder (ms-marco-electra-base\'s layout: BERT under electra., a head of GELU)', () => {
+  const ELECTRA = resolve(import.meta.dirname, 'fixtures/electra_reranker');
+  const cases = (JSON.parse(readFileSync(join(ELECTRA, 'electra_reranker.cross_encoder.json'), 'utf8')) as { cases: Case[] }).cases;
+
+  it('pairs as BERT does (the document of token type 1) and scores as CrossEncoder does: dense, GELU, out_proj over [CLS]', async () => {
+    const engine = await Engine.load(ELECTRA, { gpu: await testGpu(), kvCache: 'f32' });
+    try {
+      expect([engine.config.pooling, engine.config.tokenTypes, engine.config.classifierAct]).toEqual(['rank', 2, 'gelu']);
+      for (const query of [...new Set(cases.map((c) => c.query))]) {
+        const mine = cases.filter((c) => c.query === query);
+        const r = prepareCrossEncode(query, mine.map((c) => c.document), {}, { tokenizer: engine.tokenizer, nCtx: 64, onePass: 64, config: engine.config });
+        expect(r.seqs).toEqual(mine.map((c) => c.ids));
+        const { scores } = await engine.rerank(query, mine.map((c) => c.document));
+        mine.forEach((c, i) => expect(Math.abs(scores[i] - c.score), c.document).toBeLessThan(1e-6));
+      }
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('refuses an embedding_size other than hidden_size (ELECTRA-small\'s embeddings_project), naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-electra-'));
+    try {
+      cpSync(ELECTRA, dir, { recursive: true });
+      const config = JSON.parse(readFileSync(join(ELECTRA, 'config.json'), 'utf8'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, embedding_size: 32 }));
+      await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /embedding_size 32 is not supported/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,7 +5,7 @@ import { falconMup, graniteLayers, mambaShape } from './config_ssm.ts';
 import { qwen35Layers, qwen35TextConfig } from './config_delta.ts';
 import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './config_moe.ts';
 import { printableJson } from '../util/printable.ts';
-import { checkBert, checkJinaBert, checkModernBert, crossEncoder, debertaBuckets, debertaConfig, distilbertConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
+import { checkBert, checkJinaBert, checkModernBert, crossEncoder, debertaBuckets, debertaConfig, distilbertConfig, electraConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 import { llama4Temperature, rope } from './config_rope.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
@@ -18,7 +18,7 @@ export const HF_MODEL_TYPES = {
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
   modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
-  'deberta-v2': 'DebertaV2Model',
+  'deberta-v2': 'DebertaV2Model', electra: 'ElectraModel',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -44,10 +44,11 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   new: 'bert', gte: 'bert', // GTE v1.5 (Alibaba-NLP's NewModel; transformers' GteModel): BERT with RoPE and GeGLU, gte-multilingual-base
   jina_bert: 'bert', // (model_type bert with position_embedding_type alibi: JinaBertModel, jina-embeddings-v2) BERT with ALiBi and GeGLU
   'deberta-v2': 'bert', // DeBERTa-v2/v3 (mxbai-rerank-*-v1): BERT's layers, no positions but disentangled attention
+  electra: 'bert', // ELECTRA's discriminator (ms-marco-electra-base): BERT under its own prefix, a head of GELU
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
-export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.', 'deberta-v2': 'deberta.' };
+export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.', 'deberta-v2': 'deberta.', electra: 'electra.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
 export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.', jina_bert: 'bert.' };
 
@@ -64,7 +65,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -78,7 +79,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig, 'deberta-v2': debertaConfig }[modelType as string];
+  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig, 'deberta-v2': debertaConfig, electra: electraConfig }[modelType as string];
   const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
@@ -210,7 +211,8 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
     } : {}),
     // DeBERTa-v2/v3: no position rows, but the scores' relative terms (c2p, p2c) at 1 / sqrt(3 head_dim), as the content's
-    ...(deberta ? { learnedPositions: false, tokenTypes: tokenTypes(0), disentangled: debertaBuckets(cfg, contextTrain, file) } : {}),
+    ...(deberta ? { learnedPositions: false, tokenTypes: tokenTypes(0), disentangled: debertaBuckets(cfg, contextTrain, file), classifierAct: 'gelu' as const } : {}),
+    ...(modelType === 'electra' ? { classifierAct: 'gelu' as const } : {}), // (its ElectraClassificationHead)
     // ModernBERT: LayerNorms without biases before each sublayer, over the embeddings and at the end; GeGLU by erf
     ...(modernbert ? {
       layerNorms: true, bidirectional: true, tiedEmbeddings: true, ffnAct: gelu,

@@ -14,6 +14,7 @@ export const CROSS_ENCODERS = [
   'BertForSequenceClassification', 'XLMRobertaForSequenceClassification', 'RobertaForSequenceClassification', 'ModernBertForSequenceClassification',
   'NewForSequenceClassification', 'GteForSequenceClassification', // (gte-multilingual-reranker-base: BERT's pooler and classifier)
   'DebertaV2ForSequenceClassification', // (mxbai-rerank-*-v1: a ContextPooler of GELU, then the classifier)
+  'ElectraForSequenceClassification', // (ms-marco-electra-base: a dense layer of GELU over [CLS], then out_proj)
 ];
 
 /**
@@ -195,4 +196,17 @@ export function debertaBuckets(cfg: Record<string, unknown>, contextTrain: numbe
     throw new EmberError('BAD_MODEL', `${file}: field ${field} is ${max}; DeBERTa's log buckets need an integer above position_buckets / 2 + 1 (${Math.floor(buckets / 2) + 1})`, { file, field });
   }
   return { buckets, maxPosition: max };
+}
+
+/**
+ * ELECTRA's config.json (ElectraConfig: BERT's keys): its discriminator is BERT's encoder where embedding_size is
+ * hidden_size (the base and large models); a smaller embedding_size, projected up by embeddings_project (ELECTRA-small),
+ * is refused.
+ */
+export function electraConfig(json: Record<string, unknown>, file: string): Record<string, unknown> {
+  const e = json.embedding_size;
+  if (e !== undefined && e !== null && e !== json.hidden_size) {
+    throw new EmberError('UNSUPPORTED', `${file}: embedding_size ${printableJson(e)} is not supported (emberlm runs ELECTRA with embeddings of hidden_size, no embeddings_project)`, { file, field: 'embedding_size' });
+  }
+  return json;
 }

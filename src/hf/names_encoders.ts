@@ -204,6 +204,7 @@ const GTE_LAYOUT = bertLayout(GTE_GLOBAL, 'encoder.layer', GTE_LAYER);
 const JINA_LAYOUT = bertLayout(JINA_GLOBAL, 'encoder.layer', JINA_LAYER);
 const DEBERTA_LAYOUT = bertLayout(DEBERTA_GLOBAL, 'encoder.layer', DEBERTA_LAYER);
 const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = {
+  electra: ROBERTA_LAYOUT, // (ELECTRA's head: classifier.dense and out_proj, as RoBERTa's)
   bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT, 'deberta-v2': DEBERTA_LAYOUT,
 };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;

@@ -146,7 +146,7 @@ async function prompts(folder: ModelFolder): Promise<Record<string, string>> {
 
 /**
  * A cross-encoder's head (ModelConfig.pooling 'rank' of an encoder: BertForSequenceClassification's pooler, tanh of a
- * dense layer over [CLS] (DeBERTa's: GELU), then the classifier to one logit), by llama.cpp's names for it (cls, cls.output); null for
+ * dense layer over [CLS] (DeBERTa's and ELECTRA's: GELU), then the classifier to one logit), by llama.cpp's names for it (cls, cls.output); null for
  * another model.
  */
 export async function rankHead(weights: WeightSource, c: ModelConfig): Promise<DenseLayer[] | null> {
@@ -157,8 +157,8 @@ export async function rankHead(weights: WeightSource, c: ModelConfig): Promise<D
     weight: dequantize(await weights.matrix(`${name}.weight`, out, D, 'auto')),
     bias: c.postLayerNorms || weights.has(`${name}.bias`) ? await weights.vector(`${name}.bias`, out) : null, // (ModernBERT's classifier_bias)
   });
-  // (DeBERTa's ContextPooler: GELU by erf where BERT's pooler takes tanh)
-  if (c.postLayerNorms) return [await layer('cls', D, c.disentangled ? 'gelu' : 'tanh'), await layer('cls.output', 1, 'identity')];
+  // (DeBERTa's ContextPooler and ELECTRA's head: GELU by erf where BERT's pooler takes tanh)
+  if (c.postLayerNorms) return [await layer('cls', D, c.classifierAct ?? 'tanh'), await layer('cls.output', 1, 'identity')];
   // ModernBERT's: a dense layer, GELU, a LayerNorm without a bias; then its classifier
   const norm = { weight: await weights.vector('cls.norm.weight', D), bias: new Float32Array(D), eps: c.eps };
   return [{ ...(await layer('cls', D, 'gelu')), norm }, await layer('cls.output', 1, 'identity')];

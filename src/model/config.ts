@@ -81,6 +81,8 @@ export interface ModelConfig {
   readonly pooling?: Pooling;
   /** A ModernBERT cross-encoder's (pooling 'rank'): which rows its head reads, their mean or the [CLS] row (classifier_pooling). */
   readonly classifierPooling?: 'cls' | 'mean';
+  /** A BERT-layout cross-encoder's head activation over [CLS]'s dense layer: BERT's pooler's tanh (absent), or GELU by erf (DeBERTa's ContextPooler, ELECTRA's head). */
+  readonly classifierAct?: 'gelu';
   /**
    * EmbeddingGemma (use_bidirectional_attention): a prefill pass's queries also see its later keys, within a windowed
    * layer's window on either side (layerWindow W: keys p-W+1..p+W-1). Such a model embeds (each input in one pass) and
