@@ -7,10 +7,11 @@ import { EmberError } from './errors.ts';
 import type { Gpu, GpuOptions } from './gpu/device.ts';
 import { acquireGpu, releaseGpu } from './gpu/shared.ts';
 import { watchCompiles } from './gpu/pipelines.ts';
-import { readGGUF } from './gguf/reader.ts';
+import { metaString, readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, embedsInOnePass, type ModelConfig } from './model/config.ts';
 import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
+import { readLoraAdapter, withLora, type LoraAdapter } from './model/lora.ts';
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { ggufDenseLayers, rankHead, type DenseLayer } from './hf/sentence.ts';
@@ -90,6 +91,12 @@ export interface LoadOptions {
   gpuQuantize?: boolean;
   /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */
   wideAttention?: boolean;
+  /**
+   * LoRA adapters merged into the weights at load (src/model/lora.ts: W + scale alpha / rank B A, as llama.cpp applies
+   * them), each a GGUF adapter (llama.cpp's convert_lora_to_gguf.py) by path, URL, Hub id, File or bytes; `scale`
+   * defaults to 1. The matrices they touch are not kept by `cache`.
+   */
+  lora?: readonly { adapter: ModelInput; scale?: number }[];
 }
 
 /** A model built on its device, with its tokenizer and chat template. */
@@ -137,12 +144,30 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
   const aborted = () => {
     if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
   };
+  // The adapters, read whole (they are small), each checked against the base's llama.cpp architecture where it has one (GGUF).
+  const loraAdapters = async (list: NonNullable<LoadOptions['lora']>, baseArch: string | null): Promise<LoraAdapter[]> => {
+    const adapters: LoraAdapter[] = [];
+    for (const [i, { adapter, scale = 1 }] of list.entries()) {
+      const opened = await openModel(adapter, { hubUrl: opts.hubUrl, hubToken: opts.hubToken, fileCache, onDownload: progress.download, signal: opts.signal });
+      if (opened.kind === 'hf') throw new EmberError('UNSUPPORTED', `lora[${i}]: ${describeInput(adapter)} is a folder (a PEFT adapter?); emberlm reads LoRA adapters as GGUF (llama.cpp's convert_lora_to_gguf.py writes them)`);
+      try {
+        const ad = await readLoraAdapter(await readGGUF(opened.source), scale);
+        if (baseArch && ad.arch !== baseArch) throw new EmberError('BAD_ARGUMENT', `lora[${i}]: ${ad.name} is an adapter for ${ad.arch}, the model is ${baseArch}`);
+        adapters.push(ad);
+      } finally {
+        await opened.source.close?.();
+      }
+    }
+    return adapters;
+  };
   const build = async (
-    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, recipe: EmbedRecipe | EmberError,
+    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, recipe: EmbedRecipe | EmberError, baseArch: string | null = null,
   ): Promise<LoadedModel> => {
     const nCtx = nCtxOf(config);
     let weights = sourceWeights;
     if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
+    // (the matrices an adapter touches read from the file itself: the cache knows nothing of adapters)
+    if (opts.lora?.length) weights = withLora(weights, await loraAdapters(opts.lora, baseArch), sourceWeights);
     const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
     const steps = config.nLayer + 2;
     const onProgress = (f: number, what: string) => {
@@ -205,7 +230,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const weights = ggufWeights(file);
     const config = configFromGGUF(file);
     const recipe = embedRecipe(config, null, await ggufDenseLayers(file, weights, config.nEmbd));
-    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, recipe);
+    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, recipe, metaString(file, 'general.architecture', ''));
   } finally {
     await src.close?.();
   }

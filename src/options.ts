@@ -73,8 +73,16 @@ export function signalOption(v: unknown): AbortSignal | undefined {
 
 /** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune, fuseDecode and wideAttention (booleans). */
 export function checkLoadOptions(o: {
-  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown; hubToken?: unknown;
+  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown; hubToken?: unknown; lora?: unknown;
 }): void {
+  if (o.lora !== undefined) {
+    if (!Array.isArray(o.lora)) bad('lora', 'an array of { adapter, scale? }', o.lora);
+    o.lora.forEach((l: unknown, i) => {
+      if (typeof l !== 'object' || l === null || !('adapter' in l)) bad(`lora[${i}]`, 'an object { adapter, scale? } (adapter: a GGUF LoRA adapter\'s path, URL, Hub id, File or bytes)', l);
+      const scale = (l as { scale?: unknown }).scale;
+      if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale))) bad(`lora[${i}].scale`, 'a finite number', scale);
+    });
+  }
   // (a token is not echoed into a message that may be logged)
   if (o.hubToken !== undefined && (typeof o.hubToken !== 'string' || o.hubToken === '')) bad('hubToken', 'a non-empty string (a Hugging Face access token)', `a ${typeof o.hubToken}`);
   intOption('contextLength', o.contextLength, 1);

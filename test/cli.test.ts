@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { embeddingFolder, embeddingGemmaFolder, hfOracleFolder, REPO_ROOT, sharedModelPath } from './helpers/models.ts';
 import { readOracle } from './helpers/oracle.ts';
 import { standardHub } from './helpers/mock_hub.ts';
@@ -46,6 +46,17 @@ describe('emberlm CLI', () => {
     expect(o.full_text).toBe(o.prompt + out.text.replace(/^ /, ' '));
     expect(out.stats.decode_tok_s).toBeGreaterThan(0);
     expect(out.stats.ttft_ms).toBeGreaterThan(0);
+  });
+
+  it('generate --lora merges GGUF LoRA adapters at load, each at its @scale: llama.cpp\'s greedy ids with them', () => {
+    const run = (JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/lora/lora.llama_cpp.json'), 'utf8')) as { runs: { base: string; setting: string; prompt: number[]; ids: number[] }[] })
+      .runs.find((x) => x.base === 'F32' && x.setting === 'wide@0.5+keys@1.5')!;
+    const lora = ['wide@0.5', 'keys@1.5'].map((a) => resolve(import.meta.dirname, `fixtures/lora/stories260K-lora-${a.replace('@', '.gguf@')}`)).join(',');
+    const r = cli(['generate', '--model', sharedModelPath('stories260K/stories260K.gguf'), '--prompt', 'Once upon a time, there was a little girl named Lily.', '--lora', lora, '--max-tokens', '24', '--temperature', '0', '--kv', 'f32', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.prompt_ids).toEqual(run.prompt);
+    expect(out.ids).toEqual(run.ids);
   });
 
   it('generate takes the sampling options: --logit-bias forces a token, --frequency-penalty changes greedy ids', () => {

@@ -27,7 +27,7 @@ export const COMMAND_OPTIONS = {
     temperature: str, 'top-k': str, 'top-p': str, 'min-p': str, seed: str,
     'repetition-penalty': str, 'presence-penalty': str, 'frequency-penalty': str, 'logit-bias': str,
     'parse-special': bool,
-    quant: str, ctx: str, kv: str, attention: str, 'no-f16': bool, ...AUTOTUNE, cache: str,
+    quant: str, ctx: str, kv: str, attention: str, 'no-f16': bool, ...AUTOTUNE, cache: str, lora: str,
     json: bool, logprobs: str, 'json-object': bool, 'json-schema': str,
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
@@ -172,3 +172,16 @@ export function strFlag(flags: Flags, name: string): string | undefined {
 
 /** Where Hub ids resolve ($EMBERLM_HUB_URL) and the access token for gated repos ($HF_TOKEN, as the Hugging Face tools read it). */
 export const hubEnv = () => ({ hubUrl: process.env.EMBERLM_HUB_URL, hubToken: process.env.HF_TOKEN || undefined });
+
+/**
+ * --lora's adapters: a comma-separated list of GGUF LoRA adapters, each with an optional @scale (a decimal: a Hub id's
+ * own @revision stays part of its name).
+ */
+export function loraFlag(v: string | undefined): { adapter: string; scale?: number }[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((item) => {
+    const m = /^(.+)@(-?\d+(?:\.\d+)?)$/.exec(item);
+    if (!item) throw new EmberError('BAD_ARGUMENT', `--lora ${printableJson(v)} has an empty entry (a comma-separated list of FILE[@SCALE])`);
+    return m ? { adapter: m[1], scale: Number(m[2]) } : { adapter: item };
+  });
+}

@@ -12,7 +12,7 @@ import { attentionFlag, autotuneFlag, bench, kvCacheFlag } from './bench.ts';
 import { quality } from './quality.ts';
 import { grammarConstraint, type OutputFormat } from '../grammar/constraint.ts';
 import { readFile } from 'node:fs/promises';
-import { decimal, hubEnv, num, parseCommandLine, type Flags } from './args.ts';
+import { decimal, hubEnv, loraFlag, num, parseCommandLine, type Flags } from './args.ts';
 import { cacheFolder } from './files.ts';
 import { embed, rerank } from './retrieval.ts';
 
@@ -55,6 +55,8 @@ generate options:
   --autotune          time the matmul launch variants at load and keep the fastest (default on GPUs, off
                       on CPU adapters such as lavapipe); --no-autotune: static defaults everywhere
   --cache DIR         keep weights converted to the ggml schemes in DIR, so --quant runs once per model file
+  --lora A[@S],...    LoRA adapters (GGUF, as llama.cpp's convert_lora_to_gguf.py writes them) merged into the
+                      weights at load, each at scale S (default 1)
   --json              print one JSON object at the end instead of streaming text
   --logprobs K        with --json: each token's log-probability and its K likeliest alternatives' (0..20)
   --json-object       the output held to a JSON object by a grammar (each token chosen among those that continue it)
@@ -185,6 +187,7 @@ async function generate(flags: Flags): Promise<void> {
     ...autotuneFlag(flags),
     ...attentionFlag(flags.attention),
     cache: typeof flags.cache === 'string' ? await cacheFolder(flags.cache) : undefined,
+    lora: loraFlag(typeof flags.lora === 'string' ? flags.lora : undefined),
   });
   try {
     const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';

@@ -215,7 +215,7 @@ export function ggmlWeightData(type: string, rows: number, cols: number, bytes: 
 }
 
 /** Any tensor the reader accepts, as f32: ggml's dequantize_row_* for the block types. */
-function tensorF32(t: TensorInfo, bytes: Uint8Array): Float32Array {
+export function tensorF32(t: TensorInfo, bytes: Uint8Array): Float32Array {
   return ['F32', 'F16', 'BF16'].includes(t.type) ? toF32(t, bytes) : ggmlDequantize(t.type, bytes, t.numel);
 }
 
