@@ -11,7 +11,12 @@ import { metaString, readGGUF } from './gguf/reader.ts';
 import { configFromGGUF, embedsInOnePass, type ModelConfig } from './model/config.ts';
 import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
-import { readLoraAdapter, withLora, type LoraAdapter } from './model/lora.ts';
+import { readLoraAdapter, readPeftAdapter, withLora, type LoraAdapter } from './model/lora.ts';
+import { ggufTensorName } from './hf/names.ts';
+import type { HFModelType } from './hf/config.ts';
+
+/** What adapters are checked against: a GGUF base's llama.cpp architecture, or an HF folder's model_type (its names). */
+type LoraBase = { arch: string } | { hfType: HFModelType };
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { ggufDenseLayers, rankHead, type DenseLayer } from './hf/sentence.ts';
@@ -93,8 +98,8 @@ export interface LoadOptions {
   wideAttention?: boolean;
   /**
    * LoRA adapters merged into the weights at load (src/model/lora.ts: W + scale alpha / rank B A, as llama.cpp applies
-   * them), each a GGUF adapter (llama.cpp's convert_lora_to_gguf.py) by path, URL, Hub id, File or bytes; `scale`
-   * defaults to 1. The matrices they touch are not kept by `cache`.
+   * them), each a GGUF adapter (llama.cpp's convert_lora_to_gguf.py) or, for a Hugging Face folder, a PEFT folder, by
+   * path, URL, Hub id, File or bytes; `scale` defaults to 1. The matrices they touch are not kept by `cache`.
    */
   lora?: readonly { adapter: ModelInput; scale?: number }[];
 }
@@ -144,15 +149,22 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
   const aborted = () => {
     if (opts.signal?.aborted) throw new EmberError('ABORTED', `the load of ${describeInput(input)} was aborted`);
   };
-  // The adapters, read whole (they are small), each checked against the base's llama.cpp architecture where it has one (GGUF).
-  const loraAdapters = async (list: NonNullable<LoadOptions['lora']>, baseArch: string | null): Promise<LoraAdapter[]> => {
+  // The adapters, read whole (they are small): GGUF ones checked against a GGUF base's llama.cpp architecture, PEFT
+  // folders read by an HF folder base's tensor names.
+  const loraAdapters = async (list: NonNullable<LoadOptions['lora']>, base: LoraBase): Promise<LoraAdapter[]> => {
     const adapters: LoraAdapter[] = [];
     for (const [i, { adapter, scale = 1 }] of list.entries()) {
       const opened = await openModel(adapter, { hubUrl: opts.hubUrl, hubToken: opts.hubToken, fileCache, onDownload: progress.download, signal: opts.signal });
-      if (opened.kind === 'hf') throw new EmberError('UNSUPPORTED', `lora[${i}]: ${describeInput(adapter)} is a folder (a PEFT adapter?); emberlm reads LoRA adapters as GGUF (llama.cpp's convert_lora_to_gguf.py writes them)`);
+      if (opened.kind === 'hf') {
+        if (!('hfType' in base)) {
+          throw new EmberError('UNSUPPORTED', `lora[${i}]: ${describeInput(adapter)} is a PEFT folder, whose names and q/k rows are a Hugging Face folder's; load the model's folder, or convert the adapter for the GGUF with llama.cpp's convert_lora_to_gguf.py`);
+        }
+        adapters.push(await readPeftAdapter(opened.folder, (hf) => ggufTensorName(hf, base.hfType), scale));
+        continue;
+      }
       try {
         const ad = await readLoraAdapter(await readGGUF(opened.source), scale);
-        if (baseArch && ad.arch !== baseArch) throw new EmberError('BAD_ARGUMENT', `lora[${i}]: ${ad.name} is an adapter for ${ad.arch}, the model is ${baseArch}`);
+        if ('arch' in base && ad.arch !== base.arch) throw new EmberError('BAD_ARGUMENT', `lora[${i}]: ${ad.name} is an adapter for ${ad.arch}, the model is ${base.arch}`);
         adapters.push(ad);
       } finally {
         await opened.source.close?.();
@@ -161,13 +173,13 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     return adapters;
   };
   const build = async (
-    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, recipe: EmbedRecipe | EmberError, baseArch: string | null = null,
+    sourceWeights: WeightSource, config: ModelConfig, tokenizer: Tokenizer, chatTemplate: string | null, fileKey: string, recipe: EmbedRecipe | EmberError, loraBase: LoraBase,
   ): Promise<LoadedModel> => {
     const nCtx = nCtxOf(config);
     let weights = sourceWeights;
     if (opts.cache) weights = cachedWeights(weights, opts.cache, fileKey);
     // (the matrices an adapter touches read from the file itself: the cache knows nothing of adapters)
-    if (opts.lora?.length) weights = withLora(weights, await loraAdapters(opts.lora, baseArch), sourceWeights);
+    if (opts.lora?.length) weights = withLora(weights, await loraAdapters(opts.lora, loraBase), sourceWeights);
     const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
     const steps = config.nLayer + 2;
     const onProgress = (f: number, what: string) => {
@@ -215,7 +227,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     try {
       const template = await folderChatTemplate(opened.folder);
       progress.parse(opened.folder.label('config.json'), true);
-      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, embedRecipe(hf.config, hf.sentence));
+      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, embedRecipe(hf.config, hf.sentence), { hfType: hf.extra.modelType });
     } finally {
       await hf.close();
     }
@@ -230,7 +242,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     const weights = ggufWeights(file);
     const config = configFromGGUF(file);
     const recipe = embedRecipe(config, null, await ggufDenseLayers(file, weights, config.nEmbd));
-    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, recipe, metaString(file, 'general.architecture', ''));
+    return await build(weights, config, tokenizerFromGGUF(file), chatTemplate, opened.key, recipe, { arch: metaString(file, 'general.architecture', '') });
   } finally {
     await src.close?.();
   }

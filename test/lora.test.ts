@@ -4,13 +4,14 @@
  * (rank 4, alpha 8, on attention, the FFN, the LM head and the embeddings) at scale 1, and with `wide` at 0.5 and `keys`
  * (rank 2, alpha 0) at 1.5 stacked; the logits after a 16-token prompt (BOS first) and 24 greedy ids. And what is refused.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { forward, readLogits } from '../src/model/model.ts';
 import { meta, writeGGUF } from '../src/gguf/writer.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { hfOracleFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
 import { LORA_ADAPTERS, tinyLora } from './helpers/lora.ts';
@@ -73,5 +74,46 @@ describe('LoRA adapters merged at load, against llama.cpp applying them', () => 
     await expectEmberError(() => load([{ adapter: wide }]), 'BAD_MODEL', /the pair of blk\.1\.attn_k\.weight is 16 x 64, the model's 32 x 64/);
     await expectEmberError(() => load({ adapter: base }), 'BAD_ARGUMENT', /lora must be an array/);
     await expectEmberError(() => load([{ adapter: writeGGUF(adapter), scale: Number.NaN }]), 'BAD_ARGUMENT', /lora\[0\]\.scale must be a finite number/);
+  });
+});
+
+/**
+ * PEFT LoRA folders (test/fixtures/peft, made by test/fixtures/make_peft_oracle.py) on hf-oracle's llama-gqa (every
+ * linear layer and lm_head, with PEFT's own copy of lm_head) and phi3 (its fused qkv_proj and gate_up_proj, rsLoRA),
+ * against transformers + peft: the logits after the prompt, 16 greedy ids.
+ */
+describe('PEFT LoRA folders on Hugging Face folders, against transformers + peft', () => {
+  const PEFT = resolve(import.meta.dirname, 'fixtures/peft');
+  const peft = JSON.parse(readFileSync(join(PEFT, 'peft.transformers.json'), 'utf8')) as { runs: { adapter: string; base: string; prompt: number[]; logits: number[]; ids: number[] }[] };
+
+  it.each(peft.runs.map((r) => [r.adapter, r] as const))('%s: logits within 1e-4, greedy ids equal', async (_name, run) => {
+    const engine = await Engine.load(hfOracleFolder(run.base), { gpu: await testGpu(), kvCache: 'f32', lora: [{ adapter: join(PEFT, run.adapter) }] });
+    try {
+      await forward(engine.model, run.prompt, 0, GREEDY, 0);
+      const logits = await readLogits(engine.model);
+      expect(Math.max(...run.logits.map((v, i) => Math.abs(v - logits[i])))).toBeLessThan(1e-4); // (measured 4.8e-6)
+      const r = engine.generate(run.prompt, { maxTokens: 16, temperature: 0 });
+      for await (const _ of r); // (drained)
+      expect((await r.result).ids).toEqual(run.ids);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it('refuses what it does not merge, naming it: DoRA, a module the model has not (a tied lm_head), a PEFT folder for a GGUF', async () => {
+    const gpu = await testGpu();
+    const dir = mkdtempSync(join(tmpdir(), 'emberlm-peft-'));
+    try {
+      cpSync(join(PEFT, 'llama-gqa-lora'), dir, { recursive: true });
+      const config = JSON.parse(readFileSync(join(PEFT, 'llama-gqa-lora/adapter_config.json'), 'utf8'));
+      writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...config, use_dora: true }));
+      await expectEmberError(() => Engine.load(hfOracleFolder('llama-gqa'), { gpu, lora: [{ adapter: dir }] }), 'UNSUPPORTED', /use_dora true is not supported/);
+      // qwen2's names are llama's, but it ties lm_head to its embeddings: no output.weight to merge into
+      writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(config));
+      await expectEmberError(() => Engine.load(hfOracleFolder('qwen2'), { gpu, lora: [{ adapter: dir }] }), 'BAD_MODEL', /tensor output\.weight is not in .*qwen2/);
+      await expectEmberError(() => Engine.load(sharedModelPath(FILES.F32), { gpu, lora: [{ adapter: dir }] }), 'UNSUPPORTED', /is a PEFT folder/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

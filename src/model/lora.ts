@@ -13,13 +13,19 @@ import { GGUF_LAYOUTS, type GgufFormat } from '../kernels/weight_layouts.ts';
 import type { WeightData } from '../kernels/matmul.ts';
 import { ggmlQuantize } from '../quant/ggml/index.ts';
 import { convertF32, ggmlWeightData, storeF32, tensorF32, type WeightSource } from './weight_source.ts';
+import type { ModelFolder } from '../hf/folder.ts';
+import { readSafetensors, readTensorBytes as readSafeBytes, tensorToF32, type SafetensorsFile } from '../hf/safetensors.ts';
 
 /**
  * One base tensor's low-rank pair, f32: for a matrix, A (rank x cols) and B (rows x rank); for the embeddings
  * (`lookup`: token_embd, whose rows llama.cpp looks up in A too), A (rows x rank) and B (cols x rank), row t's delta
  * B A[t].
  */
-interface LoraPair { a: Float32Array; b: Float32Array; rank: number; cols: number; rows: number; lookup: boolean }
+interface LoraPair {
+  a: Float32Array; b: Float32Array; rank: number; cols: number; rows: number; lookup: boolean;
+  /** A PEFT adapter's own copy of the base weight (save_embedding_layers: `<module>.base_layer.weight`), merged into in its place. */
+  base?: Float32Array;
+}
 
 export interface LoraAdapter {
   readonly name: string;
@@ -111,7 +117,8 @@ export function withLora(base: WeightSource, adapters: readonly LoraAdapter[], s
       const mine = adapters.filter((ad) => ad.pairs.has(tensor));
       if (mine.length === 0) return base.matrix(tensor, rows, cols, quant, opts);
       const stored = await source.matrix(tensor, rows, cols, quant === 'auto' ? 'auto' : 'f32'); // (no gpuQuant: the values themselves)
-      const w = dequantize(stored);
+      const own = mine.map((ad) => ad.pairs.get(tensor)!.base).find((b) => b !== undefined);
+      const w = own && own.length === rows * cols ? Float32Array.from(own) : dequantize(stored);
       for (const ad of mine) {
         const p = ad.pairs.get(tensor)!;
         if (p.rows !== rows || p.cols !== cols) {
@@ -130,4 +137,79 @@ function storedAs(was: WeightData, w: Float32Array): WeightData {
   const ggml = was.format === 'q8' ? 'Q8_0' : was.format === 'q4' ? 'Q4_0' : was.format in GGUF_LAYOUTS ? GGUF_LAYOUTS[was.format as GgufFormat].ggml : null;
   if (ggml && REQUANTIZED.includes(ggml)) return ggmlWeightData(ggml, rows, cols, ggmlQuantize(ggml, w));
   return storeF32(w, rows, cols, was.format === 'f32' ? 'f32' : 'f16');
+}
+
+/** PEFT's LoRA options emberlm merges (adapter_config.json); the others' values are refused by name when set. */
+const PEFT_PLAIN: ReadonlyArray<readonly [string, (v: unknown) => boolean, string]> = [
+  ['fan_in_fan_out', (v) => v === false || v == null, 'false (GPT-2 Conv1D layers)'],
+  ['use_dora', (v) => v === false || v == null, 'false (DoRA)'],
+  ['bias', (v) => v === 'none' || v == null, '"none"'],
+  ['lora_bias', (v) => v === false || v == null, 'false'],
+  ['modules_to_save', (v) => v == null || (Array.isArray(v) && v.length === 0), 'none (whole modules saved beside the adapter)'],
+  ['layer_replication', (v) => v == null, 'none'],
+  ['rank_pattern', (v) => v == null || (typeof v === 'object' && Object.keys(v as object).length === 0), '{} (one r for every module)'],
+  ['alpha_pattern', (v) => v == null || (typeof v === 'object' && Object.keys(v as object).length === 0), '{} (one lora_alpha for every module)'],
+];
+
+/**
+ * A PEFT LoRA folder (adapter_config.json, adapter_model.safetensors: `base_model.model.<module>.lora_A.weight` r x in
+ * and `.lora_B.weight` out x r; an embedding's `lora_embedding_A` r x vocab and `lora_embedding_B` dim x r) for a
+ * model whose HF tensor names `gguf` maps to emberlm's. Scaling lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora.
+ */
+export async function readPeftAdapter(folder: ModelFolder, gguf: (hf: string) => string | null, scale: number): Promise<LoraAdapter> {
+  const name = folder.label('adapter_config.json');
+  const cfg = await folder.json('adapter_config.json', true) as Record<string, unknown>;
+  const bad = (msg: string, details: Record<string, unknown> = {}) => new EmberError('BAD_MODEL', `${name}: ${msg}`, { file: name, ...details });
+  if (cfg.peft_type !== 'LORA') throw new EmberError('UNSUPPORTED', `${name}: peft_type ${JSON.stringify(cfg.peft_type ?? null)} is not supported (LORA)`, { file: name, field: 'peft_type' });
+  for (const [field, ok, want] of PEFT_PLAIN) {
+    if (!ok(cfg[field])) throw new EmberError('UNSUPPORTED', `${name}: ${field} ${JSON.stringify(cfg[field])} is not supported (emberlm merges LoRA with ${want})`, { file: name, field });
+  }
+  const r = cfg.r, alpha = cfg.lora_alpha ?? 8;
+  if (!(typeof r === 'number' && Number.isInteger(r) && r > 0)) throw bad(`field r is ${JSON.stringify(r)}; expected a positive integer`, { field: 'r' });
+  if (!(typeof alpha === 'number' && Number.isFinite(alpha))) throw bad(`field lora_alpha is ${JSON.stringify(alpha)}; expected a number`, { field: 'lora_alpha' });
+  if (!Number.isFinite(scale)) throw new EmberError('BAD_ARGUMENT', `${name}: the LoRA scale ${scale} is not a finite number`, { file: name });
+  const src = await folder.source('adapter_model.safetensors');
+  try {
+    return await peftPairs(name, await readSafetensors(src), gguf, scale, cfg.use_rslora === true ? alpha * Math.sqrt(r) : alpha, folder.label(''));
+  } finally {
+    await src.close?.();
+  }
+}
+
+/** The pairs of a PEFT adapter's safetensors, as readPeftAdapter's adapter (alpha' folds rsLoRA's sqrt(r) in). */
+async function peftPairs(name: string, st: SafetensorsFile, gguf: (hf: string) => string | null, scale: number, alpha: number, label: string): Promise<LoraAdapter> {
+  const bad = (msg: string, details: Record<string, unknown> = {}) => new EmberError('BAD_MODEL', `${name}: ${msg}`, { file: name, ...details });
+  const f32 = async (t: string) => tensorToF32(st.tensors.get(t)!, await readSafeBytes(st.tensors.get(t)!));
+  const pairs = new Map<string, LoraPair>();
+  for (const [t, info] of st.tensors) {
+    const m = /^base_model\.model\.(.+)\.(lora_A|lora_embedding_A)(?:\.default)?(?:\.weight)?$/.exec(t);
+    if (!m) {
+      if (!/\.(lora_B|lora_embedding_B|base_layer)(\.default)?(\.weight)?$/.test(t)) throw bad(`tensor ${t} is not a LoRA pair's (lora_A, lora_B)`, { tensor: t });
+      continue;
+    }
+    const module = m[1], embedding = m[2] === 'lora_embedding_A';
+    const target = gguf(`${module}.weight`);
+    if (!target) throw bad(`tensor ${t}: the model has no ${module}.weight`, { tensor: t });
+    const bName = t.replace(embedding ? 'lora_embedding_A' : 'lora_A', embedding ? 'lora_embedding_B' : 'lora_B');
+    const b = st.tensors.get(bName);
+    if (!b) throw bad(`tensor ${t} has no ${bName}`, { tensor: t });
+    // A (r x in) and B (out x r); an embedding's A (r x vocab) and B (dim x r), its row t's delta B A[:, t]
+    const [rank, inner] = info.shape, [outer] = b.shape;
+    if (info.shape.length !== 2 || b.shape.length !== 2 || b.shape[1] !== rank) throw bad(`tensors ${t} [${info.shape.join(', ')}] and ${bName} [${b.shape.join(', ')}] are not a rank-r pair`, { tensor: t });
+    const a = await f32(t);
+    const own = st.tensors.get(`base_model.model.${module}.base_layer.weight`);
+    const base = own ? await f32(own.name) : undefined;
+    pairs.set(target, embedding
+      ? { a: transpose(a, rank, inner), b: await f32(bName), rank, rows: inner, cols: outer, lookup: true, base }
+      : { a, b: await f32(bName), rank, rows: outer, cols: inner, lookup: false, base });
+  }
+  if (pairs.size === 0) throw bad('adapter_model.safetensors holds no LoRA pairs');
+  return { name: label, arch: '', alpha, scale, pairs };
+}
+
+/** An (rows x cols) row-major matrix transposed. */
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(m.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j];
+  return t;
 }
