@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { build, type Plugin } from 'vite';
 import { connectEngine, type WorkerEngine } from '../src/worker/index.ts';
 import { EmberError } from '../src/errors.ts';
@@ -190,6 +190,14 @@ describe('worker API over node:worker_threads', () => {
     expect(info.config.vocab).toBe(512);
     await expectEmberError(() => engine.complete('the cat sat. '.repeat(20), GREEDY), 'CONTEXT_OVERFLOW', /context holds 64/);
     expect((await engine.complete(oracle[2].prompt, { ...GREEDY, maxTokens: 32 })).ids).toEqual(oracle[2].generated_token_ids);
+  });
+
+  it('loads with LoRA adapters given as bytes (test/fixtures/lora): llama.cpp\'s greedy ids with them', async () => {
+    const lora = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/lora/lora.llama_cpp.json'), 'utf8')) as { runs: { base: string; setting: string; prompt: number[]; ids: number[] }[] };
+    const run = lora.runs.find((r) => r.base === 'F32' && r.setting === 'wide@1')!;
+    const adapter = new Uint8Array(readFileSync(resolve(import.meta.dirname, 'fixtures/lora/stories260K-lora-wide.gguf')));
+    await engine.load(sharedModelPath(STORIES), { contextLength: 128, kvCache: 'f32', lora: [{ adapter }] });
+    expect((await engine.complete(run.prompt, { ...GREEDY, maxTokens: 24 })).ids).toEqual(run.ids);
   });
 
   it('tools cross the boundary: a request with tools, tool_calls back, whole and streamed', async () => {
