@@ -4,8 +4,7 @@
  * (rank 4, alpha 8, on attention, the FFN, the LM head and the embeddings) at scale 1, and with `wide` at 0.5 and `keys`
  * (rank 2, alpha 0) at 1.5 stacked; the logits after a 16-token prompt (BOS first) and 24 greedy ids. And what is refused.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
@@ -14,6 +13,7 @@ import { meta, writeGGUF } from '../src/gguf/writer.ts';
 import { hfOracleFolder, sharedModelPath } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { withPatchedFolder } from './helpers/folders.ts';
 import { LORA_ADAPTERS, tinyLora } from './helpers/lora.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/lora');
@@ -102,18 +102,12 @@ describe('PEFT LoRA folders on Hugging Face folders, against transformers + peft
 
   it('refuses what it does not merge, naming it: DoRA, a module the model has not (a tied lm_head), a PEFT folder for a GGUF', async () => {
     const gpu = await testGpu();
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-peft-'));
-    try {
-      cpSync(join(PEFT, 'llama-gqa-lora'), dir, { recursive: true });
-      const config = JSON.parse(readFileSync(join(PEFT, 'llama-gqa-lora/adapter_config.json'), 'utf8'));
-      writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...config, use_dora: true }));
+    const adapter = join(PEFT, 'llama-gqa-lora');
+    await withPatchedFolder(adapter, { use_dora: true }, async (dir) => {
       await expectEmberError(() => Engine.load(hfOracleFolder('llama-gqa'), { gpu, lora: [{ adapter: dir }] }), 'UNSUPPORTED', /use_dora true is not supported/);
-      // qwen2's names are llama's, but it ties lm_head to its embeddings: no output.weight to merge into
-      writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(config));
-      await expectEmberError(() => Engine.load(hfOracleFolder('qwen2'), { gpu, lora: [{ adapter: dir }] }), 'BAD_MODEL', /tensor output\.weight is not in .*qwen2/);
-      await expectEmberError(() => Engine.load(sharedModelPath(FILES.F32), { gpu, lora: [{ adapter: dir }] }), 'UNSUPPORTED', /is a PEFT folder/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    }, 'adapter_config.json');
+    // qwen2's names are llama's, but it ties lm_head to its embeddings: no output.weight to merge into
+    await expectEmberError(() => Engine.load(hfOracleFolder('qwen2'), { gpu, lora: [{ adapter }] }), 'BAD_MODEL', /tensor output\.weight is not in .*qwen2/);
+    await expectEmberError(() => Engine.load(sharedModelPath(FILES.F32), { gpu, lora: [{ adapter }] }), 'UNSUPPORTED', /is a PEFT folder/);
   });
 });

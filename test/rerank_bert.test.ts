@@ -5,14 +5,14 @@
  * scored by the pooler and classifier over [CLS] and a sigmoid. Its GGUF in llama.cpp's layout (pooling_type rank, cls
  * and cls.output); what such a model refuses.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
 import { prepareCrossEncode } from '../src/rerank.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { withPatchedFolder } from './helpers/folders.ts';
 import { hfToGGUFFile } from '../models/hf_to_gguf.ts';
 import { writeGGUF } from '../src/gguf/writer.ts';
 
@@ -20,6 +20,17 @@ const FOLDER = resolve(import.meta.dirname, 'fixtures/bert_reranker');
 interface Case { query: string; document: string; ids: number[]; token_type_ids: number[]; logit: number; score: number; logit_all_type_0: number }
 const oracle = JSON.parse(readFileSync(join(FOLDER, 'bert_reranker.cross_encoder.json'), 'utf8')) as { cases: Case[] };
 const byQuery = [...new Set(oracle.cases.map((c) => c.query))].map((q) => ({ query: q, cases: oracle.cases.filter((c) => c.query === q) }));
+
+/** Each query's pairs as the oracle's ids (the tokenizer's pair template) and their scores within 1e-6 of the oracle's. */
+async function expectPairsAndScores(engine: Engine, cases: readonly Case[]): Promise<void> {
+  for (const query of [...new Set(cases.map((c) => c.query))]) {
+    const mine = cases.filter((c) => c.query === query);
+    const r = prepareCrossEncode(query, mine.map((c) => c.document), {}, { tokenizer: engine.tokenizer, nCtx: 64, onePass: 64, config: engine.config });
+    expect(r.seqs).toEqual(mine.map((c) => c.ids));
+    const { scores } = await engine.rerank(query, mine.map((c) => c.document));
+    mine.forEach((c, i) => expect(Math.abs(scores[i] - c.score), c.document).toBeLessThan(1e-6));
+  }
+}
 
 async function expectScores(engine: Engine, tol: number) {
   for (const { query, cases } of byQuery) {
@@ -99,15 +110,9 @@ describe('BERT cross-encoder, other loads', () => {
   });
 
   it('refuses a BertForSequenceClassification of two labels (not a reranker\'s)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-bert-ce-'));
-    try {
-      cpSync(FOLDER, dir, { recursive: true });
-      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, id2label: { 0: 'no', 1: 'yes' } }));
+    await withPatchedFolder(FOLDER, { id2label: { 0: 'no', 1: 'yes' } }, async (dir) => {
       await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /BertForSequenceClassification of 2 labels is not supported/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -119,13 +124,7 @@ describe('XLM-RoBERTa cross-encoder (bge-reranker\'s layout: <s> query </s></s> 
     const engine = await Engine.load(XLMR, { gpu: await testGpu(), kvCache: 'f32' });
     try {
       expect([engine.config.pooling, engine.config.tokenTypes, engine.config.positionOffset]).toEqual(['rank', 1, 1]);
-      for (const query of [...new Set(cases.map((c) => c.query))]) {
-        const mine = cases.filter((c) => c.query === query);
-        const r = prepareCrossEncode(query, mine.map((c) => c.document), {}, { tokenizer: engine.tokenizer, nCtx: 64, onePass: 64, config: engine.config });
-        expect(r.seqs).toEqual(mine.map((c) => c.ids));
-        const { scores } = await engine.rerank(query, mine.map((c) => c.document));
-        mine.forEach((c, i) => expect(Math.abs(scores[i] - c.score), c.document).toBeLessThan(1e-6));
-      }
+      await expectPairsAndScores(engine, cases);
     } finally {
       await engine.dispose();
     }
@@ -140,27 +139,15 @@ describe('ELECTRA cross-encoder (ms-marco-electra-base\'s layout: BERT under ele
     const engine = await Engine.load(ELECTRA, { gpu: await testGpu(), kvCache: 'f32' });
     try {
       expect([engine.config.pooling, engine.config.tokenTypes, engine.config.classifierAct]).toEqual(['rank', 2, 'gelu']);
-      for (const query of [...new Set(cases.map((c) => c.query))]) {
-        const mine = cases.filter((c) => c.query === query);
-        const r = prepareCrossEncode(query, mine.map((c) => c.document), {}, { tokenizer: engine.tokenizer, nCtx: 64, onePass: 64, config: engine.config });
-        expect(r.seqs).toEqual(mine.map((c) => c.ids));
-        const { scores } = await engine.rerank(query, mine.map((c) => c.document));
-        mine.forEach((c, i) => expect(Math.abs(scores[i] - c.score), c.document).toBeLessThan(1e-6));
-      }
+      await expectPairsAndScores(engine, cases);
     } finally {
       await engine.dispose();
     }
   });
 
   it('refuses an embedding_size other than hidden_size (ELECTRA-small\'s embeddings_project), naming it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-electra-'));
-    try {
-      cpSync(ELECTRA, dir, { recursive: true });
-      const config = JSON.parse(readFileSync(join(ELECTRA, 'config.json'), 'utf8'));
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, embedding_size: 32 }));
+    await withPatchedFolder(ELECTRA, { embedding_size: 32 }, async (dir) => {
       await expectEmberError(async () => Engine.load(dir, { gpu: await testGpu() }), 'UNSUPPORTED', /embedding_size 32 is not supported/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -5,8 +5,7 @@
  * 92 tokens, past the exact buckets. The buckets themselves against transformers' for mxbai-rerank's configuration, and
  * the configurations emberlm refuses.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine.ts';
@@ -15,6 +14,7 @@ import { prepareCrossEncode } from '../src/rerank.ts';
 import { debertaBucket } from '../src/model/relative_bias.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
 import { expectEmberError } from './helpers/errors.ts';
+import { withPatchedFolder } from './helpers/folders.ts';
 
 const FOLDER = resolve(import.meta.dirname, 'fixtures/deberta_reranker');
 interface Case { query: string; document: string; ids: number[]; logit: number; score: number }
@@ -59,14 +59,9 @@ describe('DeBERTa-v3 cross-encoder (mxbai-rerank-v1\'s layout: disentangled atte
 
   it('refuses buckets that reach past the positions (BAD_MODEL) and a rel_embeddings of another size, naming the field or tensor', async () => {
     await expectEmberError(() => configFromHF({ ...config, max_relative_positions: 5 }), 'BAD_MODEL', /max_relative_positions is 5/);
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-deberta-'));
-    try {
-      cpSync(FOLDER, dir, { recursive: true });
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, position_buckets: 16 }));
+    await withPatchedFolder(FOLDER, { position_buckets: 16 }, async (dir) => {
       await expectEmberError(async () => (await Engine.load(dir, { gpu: await testGpu() })).dispose(), 'BAD_MODEL', /rel_embeddings/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   describe.each(VARIANTS)('(%s kernels)', (variant) => {
@@ -85,11 +80,8 @@ describe('DeBERTa-v3 cross-encoder (mxbai-rerank-v1\'s layout: disentangled atte
   });
 
   it('as an encoder (DebertaV2Model, no modules.json) embeds by the mean of its last hidden state (L2-normalised), as transformers computes it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'emberlm-deberta-'));
-    try {
-      cpSync(FOLDER, dir, { recursive: true });
-      const { architectures: _, id2label: __, label2id: ___, ...encoder } = config;
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...encoder, architectures: ['DebertaV2Model'] }));
+    // (a DebertaV2Model of one label's config: id2label and label2id stay, read by no model class but the classifier's)
+    await withPatchedFolder(FOLDER, { architectures: ['DebertaV2Model'] }, async (dir) => {
       const engine = await Engine.load(dir, { gpu: await testGpu(), kvCache: 'f32' });
       try {
         const tok = engine.tokenizer;
@@ -104,9 +96,7 @@ describe('DeBERTa-v3 cross-encoder (mxbai-rerank-v1\'s layout: disentangled atte
       } finally {
         await engine.dispose();
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('with the default f16 K/V cache and int8 weights, close to transformers; embed is refused', async () => {
