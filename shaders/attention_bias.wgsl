@@ -1,7 +1,7 @@
 // prefill_bias: an encoder's prefill whose scores get a bias by relative position (MPNet's relative attention buckets,
 // T5's, jina-bert-v2's ALiBi, DeBERTa's disentangled terms). Put after shaders/attention.wgsl (Params, qkv, kv, out,
 // inputs, input_first / input_end, EMPTY_M), with BIAS_TQ in front, and before rel_score (query head h, pass token t,
-// key j: the bias added to the scaled score, as transformers adds it): shaders/attention_rel_table.wgsl's or
+// key j: the bias added to the scaled score, as transformers adds it; rel_setup first): shaders/attention_rel_table.wgsl's or
 // shaders/attention_rel_deberta.wgsl's. Each token attends within its input (such a model's passes always write
 // `inputs`: BERT's embeddings read it).
 // One workgroup per (query head, BIAS_TQ tokens): lane lid takes keys lid, lid + WG, ..., loads each one's K and V row
@@ -22,6 +22,7 @@ fn prefill_bias(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
   let t0 = wg.y * BIAS_TQ;
   if (t0 >= step.n_tokens) { return; }
   let n_t = min(BIAS_TQ, step.n_tokens - t0);
+  rel_setup();
   let kvh = h / GROUP;
   let hd4 = p.head_dim / 4u;
   let row_len = (p.n_head + 2u * p.n_kv) * p.head_dim;

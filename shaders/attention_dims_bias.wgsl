@@ -16,6 +16,7 @@ fn score_bias(g: u32, j: u32) -> vec4<f32> {
 
 @compute @workgroup_size(WG)
 fn prefill_dims_bias(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  rel_setup();
   for (var g = 0u; g < NQ4; g++) {
     q_tok[g] = vec4<u32>(0u); // (components past NQ: head 0's token 0, never read into a state)
     q_head[g] = vec4<u32>(0u);

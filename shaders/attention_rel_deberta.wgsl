@@ -6,6 +6,8 @@
 @group(0) @binding(12) var<storage, read> c2p: array<f32>; // (T, n_head, rel_rows): q_t . Kr[row] * scale
 @group(0) @binding(13) var<storage, read> p2c: array<f32>; // (T, n_head, rel_rows): k_t . Qr[row] * scale
 
+fn rel_setup() {} // (R is rel_at[0])
+
 fn rel_score(h: u32, t: u32, j: u32) -> f32 {
   let key = min(j - step.pos, step.n_tokens - 1u); // (an encoder's pass starts at position 0: key j is token j)
   let row = rel_at[1u + rel_at[0] + key - t]; // (|key - t| < n_tokens: within R; u32 wraps back into range)
