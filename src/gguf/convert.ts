@@ -101,7 +101,7 @@ export function f32ToBF16Bits(x: number): number {
 
 let f16Table: Float32Array | undefined;
 /** All 65536 f16 values as f32, built once on first use. */
-function f16Lut(): Float32Array {
+export function f16Lut(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
