@@ -73,7 +73,14 @@ describe('LoRA adapters merged at load, against llama.cpp applying them', () => 
     const wide = writeGGUF({ ...adapter, tensors: adapter.tensors.map((t) => (t.name === 'blk.1.attn_k.weight.lora_b' ? { ...t, ne: [2, 16], data: t.data.subarray(0, 32) } : t)) });
     await expectEmberError(() => load([{ adapter: wide }]), 'BAD_MODEL', /the pair of blk\.1\.attn_k\.weight is 16 x 64, the model's 32 x 64/);
     await expectEmberError(() => load({ adapter: base }), 'BAD_ARGUMENT', /lora must be an array/);
+    // a truncated adapter is a typed error naming the file, and the engine loads the model after it
+    const whole = writeGGUF(adapter);
+    for (const cut of [10, 200, Math.floor(whole.length / 2), whole.length - 1]) {
+      await expectEmberError(() => load([{ adapter: whole.slice(0, cut) }]), 'BAD_FILE', /./);
+    }
     await expectEmberError(() => load([{ adapter: writeGGUF(adapter), scale: Number.NaN }]), 'BAD_ARGUMENT', /lora\[0\]\.scale must be a finite number/);
+    const engine = await load(undefined);
+    await engine.dispose();
   });
 });
 
