@@ -7,6 +7,7 @@
  * and jina_bert's GGUFs. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
  * modernbert_reranker, mpnet and t5_relu (a relative position bias), xlm_roberta_spm (a precompiled charsmap), gte and
  * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), electra_reranker, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * LoRA: test/fixtures/lora's adapters, changed, loaded with stories260K.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -19,8 +20,8 @@ import { ggufFields, type Field } from './gguf_fields.ts';
 import { embeddingFolder, embeddingGemmaFolder } from '../test/helpers/models.ts';
 import { int, jsonText, mutateBytes, mutateGGUFField, mutateJson, pick, type Rng } from './mutate.ts';
 
-export type CaseKind = 'gguf-bytes' | 'gguf-field' | 'safetensors' | 'config.json' | 'tokenizer.json' | 'tokenizer_config.json';
-export const CASE_KINDS: readonly CaseKind[] = ['gguf-bytes', 'gguf-field', 'safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json'];
+export type CaseKind = 'gguf-bytes' | 'gguf-field' | 'safetensors' | 'config.json' | 'tokenizer.json' | 'tokenizer_config.json' | 'lora';
+export const CASE_KINDS: readonly CaseKind[] = ['gguf-bytes', 'gguf-field', 'safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json', 'lora'];
 
 /** A file of an HF folder: its bytes, a directory in its place, or absent. */
 export type FolderEntry = Uint8Array | 'directory' | 'missing';
@@ -32,6 +33,8 @@ export interface FuzzCase {
   readonly what: string;
   readonly gguf?: Uint8Array;
   readonly folder?: ReadonlyMap<string, FolderEntry>;
+  /** A LoRA adapter (GGUF) the model loads with: `lora` cases, stories260K with a mutated test/fixtures/lora adapter. */
+  readonly lora?: Uint8Array;
 }
 
 interface GGUFBase { readonly name: string; readonly bytes: Uint8Array; readonly fields: readonly Field[]; readonly headerEnd: number }
@@ -59,6 +62,8 @@ function generatedWithExtras(): Uint8Array {
 export interface Corpus {
   readonly gguf: readonly GGUFBase[];
   readonly hf: readonly HFBase[];
+  /** LoRA adapters for stories260K (the first of `gguf`). */
+  readonly lora: readonly GGUFBase[];
 }
 
 export function loadCorpus(): Corpus {
@@ -89,6 +94,7 @@ export function loadCorpus(): Corpus {
       // jina-bert-v2 (jina-embeddings-v2): ALiBi (its max bias key sizes the slopes), one gate|up matrix of 2F rows
       ggufBase('jina-bert-v2-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/jina_bert/jina-bert-v2-tiny.gguf')))),
     ],
+    lora: ['wide', 'keys'].map((a) => ggufBase(`stories260K-lora-${a}.gguf`, new Uint8Array(readFileSync(resolve(REPO, `test/fixtures/lora/stories260K-lora-${a}.gguf`))))),
     hf: [
       hf('hf-llama-f32', randomHFModel({ modelType: 'llama', nLayer: 1, seed: 7 })),
       hf('hf-qwen2-bf16-sharded', randomHFModel({ modelType: 'qwen2', dtype: 'BF16', sharded: true, nLayer: 1, seed: 8 })),
@@ -125,7 +131,12 @@ const folderFiles = (dir: string, names: string[]) => new Map(names.map((n) => [
 export function makeCase(corpus: Corpus, seed: number, index: number): FuzzCase {
   const r = mulberry32((Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
   const u = r();
-  const kind: CaseKind = u < 0.25 ? 'gguf-bytes' : u < 0.5 ? 'gguf-field' : u < 0.62 ? 'safetensors' : u < 0.76 ? 'config.json' : u < 0.9 ? 'tokenizer.json' : 'tokenizer_config.json';
+  const kind: CaseKind = u < 0.23 ? 'gguf-bytes' : u < 0.46 ? 'gguf-field' : u < 0.58 ? 'safetensors' : u < 0.72 ? 'config.json' : u < 0.86 ? 'tokenizer.json' : u < 0.95 ? 'tokenizer_config.json' : 'lora';
+  if (kind === 'lora') { // stories260K with an adapter changed as a GGUF is: bytes or one field
+    const base = pick(r, corpus.lora);
+    const m = r() < 0.5 ? mutateBytes(r, base.bytes, 0, base.bytes.length) : mutateGGUFField(r, base.bytes, pick(r, base.fields));
+    return { index, kind, base: base.name, what: m.what, gguf: corpus.gguf[0].bytes, lora: m.value };
+  }
   if (kind === 'gguf-bytes' || kind === 'gguf-field') {
     const base = pick(r, corpus.gguf);
     const m = kind === 'gguf-bytes'

@@ -52,7 +52,7 @@ async function input(c: FuzzCase, dir: string): Promise<string | Uint8Array> {
 
 async function run(c: FuzzCase, dir: string): Promise<Pick<CaseResult, 'outcome' | 'code' | 'message'>> {
   try {
-    const engine = await Engine.load(await input(c, dir), { contextLength: 64 });
+    const engine = await Engine.load(await input(c, dir), { contextLength: 64, ...(c.lora ? { lora: [{ adapter: c.lora }] } : {}) });
     try {
       if (!engine.config.bidirectional) { // (an EmbeddingGemma embeds only)
         const res = await engine.complete('Once upon a time', { temperature: 0, topK: 0, topP: 1, maxTokens: 4 });

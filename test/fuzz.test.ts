@@ -1,7 +1,7 @@
 /**
  * A short fuzz campaign on every `npm test` (the long one: `npm run fuzz -- --cases 10000`): mutated
- * GGUF files, safetensors headers, config.json, tokenizer.json and tokenizer_config.json, each loaded by
- * Engine.load in a child process, must end in a typed EmberError with a readable message or in a run
+ * GGUF files, safetensors headers, config.json, tokenizer.json and tokenizer_config.json, and LoRA adapters, each
+ * loaded by Engine.load in a child process, must end in a typed EmberError with a readable message or in a run
  * that generates ids inside the vocabulary, within 60 s and 2 GB.
  */
 import { describe, expect, it } from 'vitest';
