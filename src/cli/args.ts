@@ -32,8 +32,8 @@ export const COMMAND_OPTIONS = {
   },
   tokenize: { ...MODEL, text: str, 'no-bos': bool, 'parse-special': bool, json: bool },
   // (an option of one name is one option for every command: embed's prompt keeps generate's -p)
-  embed: { ...MODEL, text: str, file: str, 'prompt-name': str, prompt: { type: 'string', short: 'p' }, dimensions: str, 'no-normalize': bool, truncate: bool, quant: str, ctx: str, json: bool },
-  rerank: { ...MODEL, query: str, text: str, file: str, instruction: str, truncate: bool, quant: str, ctx: str, json: bool },
+  embed: { ...MODEL, text: str, file: str, 'prompt-name': str, prompt: { type: 'string', short: 'p' }, dimensions: str, 'no-normalize': bool, truncate: bool, quant: str, ctx: str, lora: str, json: bool },
+  rerank: { ...MODEL, query: str, text: str, file: str, instruction: str, truncate: bool, quant: str, ctx: str, lora: str, json: bool },
   cache: { json: bool },
   bench: {
     ...MODEL, synthetic: str, quant: str, 'prompt-tokens': str, 'gen-tokens': str, repeats: str,

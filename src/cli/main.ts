@@ -21,8 +21,8 @@ const HELP = `emberlm — LLM inference on WebGPU
 Usage:
   emberlm generate --model <model> --prompt "<text>" [options]
   emberlm tokenize --model <model> --text "<text>" [--no-bos] [--parse-special] [--json]
-  emberlm embed --model <model> (--text "<text>"... | --file FILE) [--prompt-name NAME | --prompt P] [--dimensions N] [--no-normalize] [--truncate] [--json]
-  emberlm rerank --model <model> --query "<text>" (--text "<document>"... | --file FILE) [--instruction I] [--truncate] [--json]
+  emberlm embed --model <model> (--text "<text>"... | --file FILE) [--prompt-name NAME | --prompt P] [--dimensions N] [--no-normalize] [--truncate] [--lora A] [--json]
+  emberlm rerank --model <model> --query "<text>" (--text "<document>"... | --file FILE) [--instruction I] [--truncate] [--lora A] [--json]
   emberlm cache [list | clear | delete <url>] [--json]
   emberlm bench (--model <file.gguf> | --synthetic <name>[:type],...) [bench options]
   emberlm bench --embed --model <model> | --synthetic <name> [--quant a,b] [--prompt-tokens L] [--inputs N] [--batch on,off] [--repeats N] [--kv T]
@@ -266,6 +266,7 @@ async function cache(flags: Flags, args: string[]): Promise<void> {
 /** The engine of embed and rerank. */
 const loadFor = (flags: Flags) => Engine.load(need(flags, 'model'), {
   ...hubEnv(), onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
+  lora: loraFlag(typeof flags.lora === 'string' ? flags.lora : undefined),
 });
 
 async function tokenize(flags: Flags): Promise<void> {
