@@ -18,7 +18,7 @@ export const HF_MODEL_TYPES = {
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
   modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
-  'deberta-v2': 'DebertaV2Model', electra: 'ElectraModel',
+  'deberta-v2': 'DebertaV2Model', electra: 'ElectraModel', jina_embeddings_v3: 'JinaEmbeddingsV3Model',
 } as const;
 export type HFModelType = keyof typeof HF_MODEL_TYPES;
 /** The forward pass's architecture for each model_type. */
@@ -45,12 +45,13 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   jina_bert: 'bert', // (model_type bert with position_embedding_type alibi: JinaBertModel, jina-embeddings-v2) BERT with ALiBi and GeGLU
   'deberta-v2': 'bert', // DeBERTa-v2/v3 (mxbai-rerank-*-v1): BERT's layers, no positions but disentangled attention
   electra: 'bert', // ELECTRA's discriminator (ms-marco-electra-base): BERT under its own prefix, a head of GELU
+  jina_embeddings_v3: 'bert', // jina-embeddings-v3 (-hf): XLM-R's post-norm encoder with RoPE, an ungated GELU FFN
 };
 
 /** The model_types of BERT's layout (ModelConfig.postLayerNorms), and the prefix a *For* checkpoint keeps its encoder under. */
 export const BERT_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { bert: 'bert.', roberta: 'roberta.', 'xlm-roberta': 'roberta.', distilbert: 'distilbert.', mpnet: 'mpnet.', 'deberta-v2': 'deberta.', electra: 'electra.' };
 /** The encoders' model_types (BERT's layouts and ModernBERT's: names of their own, no `model.layers`), by the prefix a *For* checkpoint keeps the encoder under. */
-export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.', jina_bert: 'bert.' };
+export const ENCODER_TYPES: Readonly<Partial<Record<HFModelType, string>>> = { ...BERT_TYPES, modernbert: 'model.', nomic_bert: 'bert.', t5: 'encoder.', new: 'new.', gte: 'gte.', jina_bert: 'bert.', jina_embeddings_v3: 'roberta.' };
 
 /** What an HF model needs beyond `ModelConfig` (fields the forward pass does not read yet). */
 export interface HFExtra {
@@ -65,7 +66,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512, jina_embeddings_v3: 8194,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,6 +119,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const modernbert = modelType === 'modernbert';
   const nomic = modelType === 'nomic_bert';
   const gte = modelType === 'new' || modelType === 'gte';
+  const jinaV3 = modelType === 'jina_embeddings_v3';
   const jina = modelType === 'jina_bert';
   if (jina) checkJinaBert(cfg, file);
   if (modernbert) checkModernBert(cfg, file, flag);
@@ -128,7 +130,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   if (bert) checkBert(cfg, file, flag);
   // Gemma's and ModernBERT's MLP read hidden_activation (GeGLU); the others hidden_act (SwiGLU; BERT's ungated GELU)
   const actField = gemma || modernbert ? 'hidden_activation' : 'hidden_act';
-  const geluEncoder = bert || modernbert || gte || jina; // (GELU by erf unless the config names tanh's)
+  const geluEncoder = bert || modernbert || gte || jina || jinaV3; // (GELU by erf unless the config names tanh's)
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : geluEncoder ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const t5 = modelType === 't5';
   const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : geluEncoder ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
@@ -188,7 +190,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte || jina ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte || jina || jinaV3 ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -231,6 +233,10 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, ffnAct: gelu,
       tokenTypes: tokenTypes(1),
       ...(crossEncoder(cfg, file) ? { pooling: 'rank' as const } : {}),
+    } : {}),
+    // jina-embeddings-v3: GTE's layout (post-norm, RoPE, fused q|k|v) with an ungated GELU FFN, biases everywhere
+    ...(jinaV3 ? {
+      preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, ffnGated: false, ffnAct: gelu, tokenTypes: tokenTypes(1),
     } : {}),
     // jina-bert-v2: BERT's post-norm layers and token types, no positions but ALiBi (llama.cpp's slopes for 8), GeGLU
     ...(jina ? {

@@ -19,7 +19,7 @@ export function rope(cfg: Record<string, unknown>, file: string, bad: Bad, m: { 
   let p: Record<string, unknown> = rp ?? {};
   let where = field;
   let ropeBaseLocal: number | null = null;
-  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : m.modelType === 'gte' ? 160000 : 10000;
+  let thetaDefault = m.modelType === 'lfm2' || m.modelType === 'lfm2_moe' || m.modelType === 'ministral3' ? 1e6 : m.modelType === 'gte' ? 160000 : m.modelType === 'jina_embeddings_v3' ? 20000 : 10000;
   // Gemma 3, OLMo 3 and ModernBERT: the windowed layers rotate unscaled, at their own base (OLMo 3's: the full layers' by default)
   const gemma3 = m.modelType === 'gemma3_text', olmo3 = m.modelType === 'olmo3', modernbert = m.modelType === 'modernbert';
   if (gemma3 || olmo3 || modernbert) {

@@ -181,6 +181,25 @@ const DEBERTA_GLOBAL = new Map<string, string>([
 ]);
 const DEBERTA_LAYER: ReadonlyArray<readonly [string, string]> = BERT_LAYER.map(([g, h]) => [g, h.replace(/^attention\.self\.(query|key|value)\./, 'attention.self.$1_proj.')]);
 
+/**
+ * jina-embeddings-v3 (JinaEmbeddingsV3Model as transformers saves it, jinaai/jina-embeddings-v3-hf: the original
+ * XLMRobertaLoRA's names), by GTE's GGUF names: the embeddings' norm emb_ln, a fused mixer.Wqkv, out_proj, norm1 after
+ * attention, an ungated fc1 / fc2 with biases, norm2 after the FFN.
+ */
+const JINA_V3_GLOBAL = new Map<string, string>([
+  ...BERT_GLOBAL.filter(([g]) => g === 'token_embd.weight' || g === 'token_types.weight'),
+  ['token_embd_norm.weight', 'emb_ln.weight'],
+  ['token_embd_norm.bias', 'emb_ln.bias'],
+]);
+const JINA_V3_LAYER: ReadonlyArray<readonly [string, string]> = (['weight', 'bias'] as const).flatMap((p) => [
+  [`attn_qkv.${p}`, `mixer.Wqkv.${p}`],
+  [`attn_output.${p}`, `mixer.out_proj.${p}`],
+  [`attn_output_norm.${p}`, `norm1.${p}`],
+  [`ffn_up.${p}`, `mlp.fc1.${p}`],
+  [`ffn_down.${p}`, `mlp.fc2.${p}`],
+  [`layer_output_norm.${p}`, `norm2.${p}`],
+] as const);
+
 /** An encoder model_type's names both ways: its global tensors, its layers' prefix and their names. */
 interface BertLayout {
   readonly toHf: ReadonlyMap<string, string>;
@@ -203,9 +222,10 @@ const T5_LAYOUT = bertLayout(T5_GLOBAL, 'block', T5_LAYER);
 const GTE_LAYOUT = bertLayout(GTE_GLOBAL, 'encoder.layer', GTE_LAYER);
 const JINA_LAYOUT = bertLayout(JINA_GLOBAL, 'encoder.layer', JINA_LAYER);
 const DEBERTA_LAYOUT = bertLayout(DEBERTA_GLOBAL, 'encoder.layer', DEBERTA_LAYER);
+const JINA_V3_LAYOUT = bertLayout(JINA_V3_GLOBAL, 'encoder.layers', JINA_V3_LAYER);
 const LAYOUTS: Partial<Record<HFModelType, BertLayout>> = {
   electra: ROBERTA_LAYOUT, // (ELECTRA's head: classifier.dense and out_proj, as RoBERTa's)
-  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT, 'deberta-v2': DEBERTA_LAYOUT,
+  bert: BERT_LAYOUT, distilbert: DISTILBERT_LAYOUT, modernbert: MODERNBERT_LAYOUT, nomic_bert: NOMIC_LAYOUT, mpnet: MPNET_LAYOUT, t5: T5_LAYOUT, new: GTE_LAYOUT, gte: GTE_LAYOUT, jina_bert: JINA_LAYOUT, 'deberta-v2': DEBERTA_LAYOUT, jina_embeddings_v3: JINA_V3_LAYOUT,
 };
 const layoutOf = (t: HFModelType): BertLayout => LAYOUTS[t] ?? ROBERTA_LAYOUT;
 
@@ -264,9 +284,9 @@ function modernBertTensors(c: ModelConfig): ExpectedTensor[] {
 }
 
 /**
- * nomic-bert's and GTE's tensors: BERT's embeddings without positions (nomic-bert's token types always, GTE's where it has
- * any), fused q|k|v, a gated FFN, LayerNorms with biases; GTE's biases on q|k|v, o and down (qkvBias), and its
- * cross-encoder's head.
+ * nomic-bert's, GTE's and jina-embeddings-v3's tensors: BERT's embeddings without positions (nomic-bert's token types
+ * always, GTE's where it has any), fused q|k|v, a gated FFN (jina-embeddings-v3's ungated), LayerNorms with biases; GTE's
+ * biases on q|k|v, o and down (qkvBias; jina-embeddings-v3's on up too), and its cross-encoder's head.
  */
 function ropeBertTensors(c: ModelConfig): ExpectedTensor[] {
   const D = c.nEmbd, F = c.nFf;
@@ -277,7 +297,9 @@ function ropeBertTensors(c: ModelConfig): ExpectedTensor[] {
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
     out.push(...linear(`${b}attn_qkv`, 3 * D, D), ...linear(`${b}attn_output`, D, D), ...norm(`${b}attn_output_norm`));
-    out.push({ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }, ...linear(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
+    // (jina-embeddings-v3's FFN is ungated, fc1 with a bias)
+    const up = c.ffnGated ? [{ name: `${b}ffn_up.weight`, shape: [F, D] }, { name: `${b}ffn_gate.weight`, shape: [F, D] }] : linear(`${b}ffn_up`, F, D);
+    out.push(...up, ...linear(`${b}ffn_down`, D, F), ...norm(`${b}layer_output_norm`));
   }
   return out;
 }
