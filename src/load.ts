@@ -13,10 +13,11 @@ import { buildModel, type Model } from './model/model.ts';
 import { checkQuantScheme, ggufWeights, type QuantScheme, type WeightSource } from './model/weight_source.ts';
 import { readLoraAdapter, readPeftAdapter, withLora, type LoraAdapter } from './model/lora.ts';
 import { ggufTensorName } from './hf/names.ts';
+import { peftModuleWeight } from './hf/names_encoders.ts';
 import type { HFModelType } from './hf/config.ts';
 
 /** What adapters are checked against: a GGUF base's llama.cpp architecture, or an HF folder's model_type (its names). */
-type LoraBase = { arch: string } | { hfType: HFModelType };
+type LoraBase = { arch: string } | { hfType: HFModelType; qDim: number; kvDim: number };
 import { tokenizerFromGGUF, type Tokenizer } from './tokenizer/index.ts';
 import { loadHFModel } from './hf/model.ts';
 import { ggufDenseLayers, rankHead, type DenseLayer } from './hf/sentence.ts';
@@ -159,7 +160,12 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
         if (!('hfType' in base)) {
           throw new EmberError('UNSUPPORTED', `lora[${i}]: ${describeInput(adapter)} is a PEFT folder, whose names and q/k rows are a Hugging Face folder's; load the model's folder, or convert the adapter for the GGUF with llama.cpp's convert_lora_to_gguf.py`);
         }
-        adapters.push(await readPeftAdapter(opened.folder, (hf) => ggufTensorName(hf, base.hfType), scale));
+        const { hfType, qDim, kvDim } = base;
+        adapters.push(await readPeftAdapter(opened.folder, (module) => {
+          const w = peftModuleWeight(module, hfType, qDim, kvDim);
+          const tensor = ggufTensorName(w.hf, hfType);
+          return tensor ? { tensor, part: w.part } : null;
+        }, scale));
         continue;
       }
       try {
@@ -227,7 +233,7 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     try {
       const template = await folderChatTemplate(opened.folder);
       progress.parse(opened.folder.label('config.json'), true);
-      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, embedRecipe(hf.config, hf.sentence), { hfType: hf.extra.modelType });
+      return await build(hf.weights as WeightSource, hf.config, hf.tokenizer, template, `${opened.key}|${JSON.stringify(hf.config)}`, embedRecipe(hf.config, hf.sentence), { hfType: hf.extra.modelType, qDim: hf.config.nHead * hf.config.headDim, kvDim: hf.config.nKv * hf.config.headDim });
     } finally {
       await hf.close();
     }

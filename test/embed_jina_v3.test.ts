@@ -2,7 +2,9 @@
  * Engine.embed on jina-embeddings-v3's layout (test/fixtures/jina_v3, made by test/fixtures/make_jina_v3_oracle.py):
  * JinaEmbeddingsV3Model as transformers saves it (jinaai/jina-embeddings-v3-hf: emb_ln, a fused mixer.Wqkv, norm1 and
  * norm2 after attention and the ungated fc1 / fc2), XLM-R's post-norm encoder with RoPE at 20,000 in place of position
- * rows; mean pooling. Against transformers' last hidden state, texts of 3 to 179 tokens.
+ * rows; mean pooling. Against transformers' last hidden state, texts of 3 to 179 tokens; and with a PEFT task adapter
+ * as jina's are (rank 4, alpha 1 on q, k, v, o, fc1, fc2 and the word embeddings: PEFT names q_proj, k_proj, v_proj as
+ * the model holds them in memory, merged into their rows of the saved mixer.Wqkv), against transformers + peft.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -34,6 +36,19 @@ describe.each(VARIANTS)('jina-embeddings-v3 (%s kernels)', (variant) => {
       for (const x of oracle.base) expect([...engine.tokenize(x.text), ...engine.tokenizer.endIds]).toEqual(x.ids);
       const { embeddings } = await engine.embed(oracle.base.map((x) => x.text));
       expect(worst(embeddings, oracle.base)).toBeLessThan(1e-5); // (measured 1.6e-7)
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
+describe('jina-embeddings-v3 with a PEFT task adapter', () => {
+  it('merges q_proj / k_proj / v_proj into their rows of the fused Wqkv, and the embeddings\' pair: transformers + peft\'s embeddings', async () => {
+    const engine = await Engine.load(FOLDER, { gpu: await testGpu(), kvCache: 'f32', lora: [{ adapter: join(FOLDER, 'task-lora') }] });
+    try {
+      const { embeddings } = await engine.embed(oracle.task_lora.map((x) => x.text));
+      expect(worst(embeddings, oracle.task_lora)).toBeLessThan(1e-5); // (measured 1.1e-7)
+      expect(worst(embeddings, oracle.base)).toBeGreaterThan(1e-2); // (the adapter moves them)
     } finally {
       await engine.dispose();
     }

@@ -329,3 +329,17 @@ function bertTensors(c: ModelConfig): ExpectedTensor[] {
   }
   return out;
 }
+
+/**
+ * A PEFT module's weight in the checkpoint, and the row its part starts at where the checkpoint fuses it: PEFT names the modules as the model holds
+ * them in memory, which for jina-embeddings-v3 are q_proj, k_proj, v_proj, o_proj and mlp.fc1 / fc2 under `layers.N.`
+ * where transformers saves (and emberlm reads) the fused encoder.layers.N.mixer.Wqkv, out_proj and mlp; the others as
+ * they are.
+ */
+export function peftModuleWeight(module: string, t: HFModelType, qDim: number, kvDim: number): { hf: string; part?: number } {
+  const m = t === 'jina_embeddings_v3' ? /^layers\.(\d+)\.(self_attn\.([qkvo])_proj|mlp\.fc[12])$/.exec(module) : null;
+  if (!m) return { hf: `${module}.weight` };
+  if (m[3] === 'o') return { hf: `encoder.layers.${m[1]}.mixer.out_proj.weight` };
+  if (m[3]) return { hf: `encoder.layers.${m[1]}.mixer.Wqkv.weight`, part: { q: 0, k: qDim, v: qDim + kvDim }[m[3] as 'q' | 'k' | 'v'] };
+  return { hf: `encoder.layers.${m[1]}.${m[2]}.weight` };
+}

@@ -23,6 +23,8 @@ import { readSafetensors, readTensorBytes as readSafeBytes, tensorToF32, type Sa
  */
 interface LoraPair {
   a: Float32Array; b: Float32Array; rank: number; cols: number; rows: number; lookup: boolean;
+  /** Where its rows start in the base tensor when it is a part of a fused one (a PEFT q_proj's in jina-embeddings-v3's Wqkv); else the whole. */
+  part?: number;
   /** A PEFT adapter's own copy of the base weight (save_embedding_layers: `<module>.base_layer.weight`), merged into in its place. */
   base?: Float32Array;
 }
@@ -33,8 +35,8 @@ export interface LoraAdapter {
   readonly arch: string;
   readonly alpha: number;
   readonly scale: number;
-  /** By base tensor name (token_embd.weight, blk.N.attn_q.weight, ...). */
-  readonly pairs: ReadonlyMap<string, LoraPair>;
+  /** By base tensor name (token_embd.weight, blk.N.attn_q.weight, ...); several for the parts of a fused tensor. */
+  readonly pairs: ReadonlyMap<string, readonly LoraPair[]>;
 }
 
 /** The ggml types whose matrices are requantized after the merge (ggml's reference quantizers; the rest become f16). */
@@ -51,7 +53,7 @@ export async function readLoraAdapter(f: GGUFFile, scale: number): Promise<LoraA
   if (!(Number.isFinite(scale))) throw new EmberError('BAD_ARGUMENT', `${name}: the LoRA scale ${scale} is not a finite number`, { file: name });
   const alpha = metaNumber(f, 'adapter.lora.alpha', 0);
   if (!(Number.isFinite(alpha) && alpha >= 0)) throw bad(`adapter.lora.alpha is ${alpha}; expected a finite number, 0 or above`, { key: 'adapter.lora.alpha' });
-  const pairs = new Map<string, LoraPair>();
+  const pairs = new Map<string, LoraPair[]>();
   for (const [tensor, a] of f.tensors) {
     if (!tensor.endsWith('.lora_a')) {
       if (!tensor.endsWith('.lora_b')) throw bad(`tensor ${tensor} is neither a .lora_a nor a .lora_b`, { tensor });
@@ -69,7 +71,7 @@ export async function readLoraAdapter(f: GGUFFile, scale: number): Promise<LoraA
       throw bad(`tensors ${tensor} [${a.ne.join(', ')}] and ${base}.lora_b [${b.ne.join(', ')}] are not a rank-r pair (${want})`, { tensor });
     }
     if (/_exps\.weight$/.test(base)) throw new EmberError('UNSUPPORTED', `${name}: a LoRA on the experts' tensor ${base} is not supported`, { tensor: base });
-    pairs.set(base, { a: tensorF32(a, await readTensorBytes(f, a)), b: tensorF32(b, await readTensorBytes(f, b)), rank, cols, rows, lookup });
+    pairs.set(base, [{ a: tensorF32(a, await readTensorBytes(f, a)), b: tensorF32(b, await readTensorBytes(f, b)), rank, cols, rows, lookup }]);
   }
   if (pairs.size === 0) throw bad('holds no LoRA tensors');
   return { name, arch: metaString(f, 'general.architecture', ''), alpha, scale, pairs };
@@ -122,14 +124,17 @@ export function withLora(base: WeightSource, adapters: readonly LoraAdapter[], s
       const mine = adapters.filter((ad) => ad.pairs.has(tensor));
       if (mine.length === 0) return base.matrix(tensor, rows, cols, quant, opts);
       const stored = await source.matrix(tensor, rows, cols, quant === 'auto' ? 'auto' : 'f32'); // (no gpuQuant: the values themselves)
-      const own = mine.map((ad) => ad.pairs.get(tensor)!.base).find((b) => b !== undefined);
+      const own = mine.flatMap((ad) => ad.pairs.get(tensor)!).map((p) => p.base).find((b) => b !== undefined);
       const w = own && own.length === rows * cols ? Float32Array.from(own) : dequantize(stored);
       for (const ad of mine) {
-        const p = ad.pairs.get(tensor)!;
-        if (p.rows !== rows || p.cols !== cols) {
-          throw new EmberError('BAD_MODEL', `${ad.name}: the pair of ${tensor} is ${p.rows} x ${p.cols}, the model's ${rows} x ${cols}`, { tensor });
+        for (const p of ad.pairs.get(tensor)!) {
+          const from = p.part ?? 0;
+          if (p.cols !== cols || (p.part === undefined ? p.rows !== rows : from + p.rows > rows)) {
+            const at = p.part === undefined ? '' : ` at row ${from}`;
+            throw new EmberError('BAD_MODEL', `${ad.name}: the pair of ${tensor}${at} is ${p.rows} x ${p.cols}, the model's ${rows} x ${cols}`, { tensor });
+          }
+          addDelta(w.subarray(from * cols), p, ad.alpha > 0 ? (ad.scale * ad.alpha) / p.rank : ad.scale);
         }
-        addDelta(w, p, ad.alpha > 0 ? (ad.scale * ad.alpha) / p.rank : ad.scale);
       }
       return quant === 'auto' ? storedAs(stored, w, opts) : convertF32(w, rows, cols, quant, opts);
     },
@@ -146,6 +151,12 @@ async function storedAs(was: WeightData, w: Float32Array, opts?: MatrixOptions):
   if (ggml && REQUANTIZED.includes(ggml)) return ggmlWeightData(ggml, rows, cols, opts?.ggmlQuantize ? await opts.ggmlQuantize(ggml, w) : ggmlQuantize(ggml, w));
   return storeF32(w, rows, cols, was.format === 'f32' ? 'f32' : 'f16');
 }
+
+/**
+ * Where a PEFT module's pair goes: the model's tensor (GGUF name) and the row its part starts at (a module the checkpoint
+ * keeps fused: jina-embeddings-v3's q_proj in mixer.Wqkv), or null for a module the model has not.
+ */
+export type PeftTarget = (module: string) => { tensor: string; part?: number } | null;
 
 /** PEFT's LoRA options emberlm merges (adapter_config.json); the others' values are refused by name when set. */
 const PEFT_PLAIN: ReadonlyArray<readonly [string, (v: unknown) => boolean, string]> = [
@@ -164,7 +175,7 @@ const PEFT_PLAIN: ReadonlyArray<readonly [string, (v: unknown) => boolean, strin
  * and `.lora_B.weight` out x r; an embedding's `lora_embedding_A` r x vocab and `lora_embedding_B` dim x r) for a
  * model whose HF tensor names `gguf` maps to emberlm's. Scaling lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora.
  */
-export async function readPeftAdapter(folder: ModelFolder, gguf: (hf: string) => string | null, scale: number): Promise<LoraAdapter> {
+export async function readPeftAdapter(folder: ModelFolder, target: PeftTarget, scale: number): Promise<LoraAdapter> {
   const name = folder.label('adapter_config.json');
   const cfg = await folder.json('adapter_config.json', true) as Record<string, unknown>;
   const bad = (msg: string, details: Record<string, unknown> = {}) => new EmberError('BAD_MODEL', `${name}: ${msg}`, { file: name, ...details });
@@ -178,17 +189,17 @@ export async function readPeftAdapter(folder: ModelFolder, gguf: (hf: string) =>
   if (!Number.isFinite(scale)) throw new EmberError('BAD_ARGUMENT', `${name}: the LoRA scale ${scale} is not a finite number`, { file: name });
   const src = await folder.source('adapter_model.safetensors');
   try {
-    return await peftPairs(name, await readSafetensors(src), gguf, scale, cfg.use_rslora === true ? alpha * Math.sqrt(r) : alpha, folder.label(''));
+    return await peftPairs(name, await readSafetensors(src), target, scale, cfg.use_rslora === true ? alpha * Math.sqrt(r) : alpha, folder.label(''));
   } finally {
     await src.close?.();
   }
 }
 
 /** The pairs of a PEFT adapter's safetensors, as readPeftAdapter's adapter (alpha' folds rsLoRA's sqrt(r) in). */
-async function peftPairs(name: string, st: SafetensorsFile, gguf: (hf: string) => string | null, scale: number, alpha: number, label: string): Promise<LoraAdapter> {
+async function peftPairs(name: string, st: SafetensorsFile, target: PeftTarget, scale: number, alpha: number, label: string): Promise<LoraAdapter> {
   const bad = (msg: string, details: Record<string, unknown> = {}) => new EmberError('BAD_MODEL', `${name}: ${msg}`, { file: name, ...details });
   const f32 = async (t: string) => tensorToF32(st.tensors.get(t)!, await readSafeBytes(st.tensors.get(t)!));
-  const pairs = new Map<string, LoraPair>();
+  const pairs = new Map<string, LoraPair[]>();
   for (const [t, info] of st.tensors) {
     const m = /^base_model\.model\.(.+)\.(lora_A|lora_embedding_A)(?:\.default)?(?:\.weight)?$/.exec(t);
     if (!m) {
@@ -196,8 +207,8 @@ async function peftPairs(name: string, st: SafetensorsFile, gguf: (hf: string) =
       continue;
     }
     const module = m[1], embedding = m[2] === 'lora_embedding_A';
-    const target = gguf(`${module}.weight`);
-    if (!target) throw bad(`tensor ${t}: the model has no ${module}.weight`, { tensor: t });
+    const to = target(module);
+    if (!to) throw bad(`tensor ${t}: the model has no ${module}.weight`, { tensor: t });
     const bName = t.replace(embedding ? 'lora_embedding_A' : 'lora_A', embedding ? 'lora_embedding_B' : 'lora_B');
     const b = st.tensors.get(bName);
     if (!b) throw bad(`tensor ${t} has no ${bName}`, { tensor: t });
@@ -207,9 +218,10 @@ async function peftPairs(name: string, st: SafetensorsFile, gguf: (hf: string) =
     const a = await f32(t);
     const own = st.tensors.get(`base_model.model.${module}.base_layer.weight`);
     const base = own ? await f32(own.name) : undefined;
-    pairs.set(target, embedding
+    const pair = embedding
       ? { a: transpose(a, rank, inner), b: await f32(bName), rank, rows: inner, cols: outer, lookup: true, base }
-      : { a, b: await f32(bName), rank, rows: outer, cols: inner, lookup: false, base });
+      : { a, b: await f32(bName), rank, rows: outer, cols: inner, lookup: false, base, part: to.part };
+    pairs.set(to.tensor, [...(pairs.get(to.tensor) ?? []), pair]);
   }
   if (pairs.size === 0) throw bad('adapter_model.safetensors holds no LoRA pairs');
   return { name: label, arch: '', alpha, scale, pairs };
