@@ -6,7 +6,7 @@
  * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
  * and jina_bert's GGUFs. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
  * modernbert_reranker, mpnet and t5_relu (a relative position bias), xlm_roberta_spm (a precompiled charsmap), gte and
- * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), electra_reranker, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), electra_reranker, jina_v3, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  * LoRA: test/fixtures/lora's adapters, changed, loaded with stories260K.
  */
 import { readFileSync } from 'node:fs';
@@ -118,6 +118,8 @@ export function loadCorpus(): Corpus {
       { name: 'gte_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/gte_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
       // DeBERTa-v3's cross-encoder: disentangled attention (rel_embeddings and their LayerNorm, position buckets), a ContextPooler
       { name: 'deberta_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/deberta_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      // jina-embeddings-v3 as transformers saves it: emb_ln, a fused mixer.Wqkv, RoPE at 20,000, an ungated FFN
+      { name: 'jina_v3', files: folderFiles(resolve(REPO, 'test/fixtures/jina_v3'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
       // ELECTRA's cross-encoder: BERT under electra., a head of GELU
       { name: 'electra_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/electra_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
