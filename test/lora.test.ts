@@ -68,6 +68,8 @@ describe('LoRA adapters merged at load, against llama.cpp applying them', () => 
     await expectEmberError(() => load([{ adapter: base }]), 'BAD_ARGUMENT', /is not a LoRA adapter \(general\.type ""/);
     const qwen = writeGGUF({ ...adapter, metadata: adapter.metadata.map(([k, v]) => (k === 'general.architecture' ? [k, meta.str('qwen2')] : [k, v])) });
     await expectEmberError(() => load([{ adapter: qwen }]), 'BAD_ARGUMENT', /an adapter for qwen2, the model is llama/);
+    const norm = writeGGUF({ ...adapter, tensors: adapter.tensors.map((t) => ({ ...t, name: t.name.replace('blk.0.attn_k', 'blk.0.attn_norm') })) });
+    await expectEmberError(() => load([{ adapter: norm }]), 'UNSUPPORTED', /a LoRA pair for blk\.0\.attn_norm\.weight \(a bias or a norm\) is not supported/);
     const stray = writeGGUF({ ...adapter, tensors: adapter.tensors.map((t) => ({ ...t, name: t.name.replace('blk.0.', 'blk.9.') })) });
     await expectEmberError(() => load([{ adapter: stray }]), 'BAD_MODEL', /tensor blk\.9\.attn_k\.weight is not in/);
     const wide = writeGGUF({ ...adapter, tensors: adapter.tensors.map((t) => (t.name === 'blk.1.attn_k.weight.lora_b' ? { ...t, ne: [2, 16], data: t.data.subarray(0, 32) } : t)) });

@@ -114,6 +114,8 @@ export function withLora(base: WeightSource, adapters: readonly LoraAdapter[], s
   for (const ad of adapters) {
     for (const tensor of ad.pairs.keys()) {
       if (!base.has(tensor)) throw new EmberError('BAD_MODEL', `${ad.name}: tensor ${tensor} is not in ${base.name}`, { tensor });
+      // (a bias or a norm is read as a vector: a pair for it would be left unapplied, so it is refused)
+      if (/(\.bias|norm\.weight|norm_\d+\.weight)$/.test(tensor)) throw new EmberError('UNSUPPORTED', `${ad.name}: a LoRA pair for ${tensor} (a bias or a norm) is not supported`, { tensor });
     }
   }
   return {
