@@ -41,7 +41,7 @@ describe.each(VARIANTS)('disentangled attention (%s)', (variant) => {
     const step = stepBuffer(alloc, { n_tokens: T, pos: 0 });
     const qkvBuf = alloc.upload('qkv', qkv);
     const terms = { relAt: alloc.upload('rel_at', relAt), c2p: alloc.storage('c2p', maxBatch * nHead * rows * 4), p2c: alloc.storage('p2c', maxBatch * nHead * rows * 4), rows };
-    const dispatch = await buildDisentangled(gpu, alloc, { nHead, headDim, scale, qkv: qkvBuf, rel: alloc.upload('rel', rel), relAt: terms.relAt, table: relAt, c2p: terms.c2p, p2c: terms.p2c, buckets, step });
+    const dispatch = await buildDisentangled(gpu, alloc, { nHead, headDim, scale, qkv: qkvBuf, rel: alloc.upload('rel', rel), relAt: terms.relAt, table: relAt, c2p: terms.c2p, p2c: terms.p2c, rows, step });
     const ways = [{ prefillDims: false }, {}, { keyBlocks: false }];
     for (const [kvType, way] of kvTypes.flatMap((t) => ways.map((w) => [t, w] as const))) {
       const out = alloc.storage('out', T * qDim * 4);

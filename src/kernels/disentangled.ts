@@ -21,9 +21,9 @@ export interface DisentangledArgs {
   rel: GPUBuffer; // (rows, 2 q_dim) f32: Qr | Kr
   relAt: GPUBuffer; // (2R + 2) u32 (debertaRows)
   table: Uint32Array; // its values, on the CPU: the grid reads them
-  c2p: GPUBuffer; // (T, n_head, 2 buckets) f32
+  c2p: GPUBuffer; // (T, n_head, rows) f32
   p2c: GPUBuffer;
-  buckets: number;
+  rows: number; // the relative rows: 2 buckets
   step: GPUBuffer;
 }
 
@@ -42,7 +42,7 @@ export function buildDisentangled(gpu: Gpu, alloc: Allocator, a: DisentangledArg
     code: shaderText(source, {}, `const MAXD4: u32 = ${a.headDim / 4}u;`),
     constants: { WG },
     params: DISENTANGLED_PARAMS,
-    values: { n_head: a.nHead, head_dim: a.headDim, rows: 2 * a.buckets, scale: a.scale },
+    values: { n_head: a.nHead, head_dim: a.headDim, rows: a.rows, scale: a.scale },
     step: a.step,
     bindings: [a.qkv, a.rel, a.relAt, a.c2p, a.p2c],
     grid: (n) => [ceilDiv(reached(n), WG * TB), a.nHead, ceilDiv(n, TT)],

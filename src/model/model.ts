@@ -1,8 +1,8 @@
 import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
-import { ceilDiv, STEP, type Dispatch } from '../kernels/dispatch.ts';
-import { buildMatmul, EXPERT_TILE, expertGroups, gemvReadsRawX, gemvTakesTail, storedFormat, type GluAct, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { ceilDiv, type Dispatch } from '../kernels/dispatch.ts';
+import { buildMatmul, EXPERT_TILE, gemvReadsRawX, gemvTakesTail, storedFormat, type GluAct, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildLayernorm } from '../kernels/layernorm.ts';
@@ -20,8 +20,9 @@ import { buildDeltaNet } from '../kernels/delta_net.ts';
 import { buildAttnGate } from '../kernels/attn_gate.ts';
 import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../kernels/moe.ts';
 import type { MoeShape } from './moe_shape.ts';
-import { ssmConvDim, ssmInner, ssmInProj, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
-import { deltaConvDim, deltaInProj, deltaPerHead, deltaStateSize, deltaValueDim } from './delta_shape.ts';
+import { ssmConvDim, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
+import { deltaConvDim, deltaPerHead, deltaStateSize } from './delta_shape.ts';
+import { allocateActivations } from './activations.ts';
 import { layerRot, pooledRows, type ModelConfig } from './config.ts';
 import { pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
@@ -54,38 +55,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const { nCtx, maxBatch } = o;
   const kvType = o.kvCache ?? DEFAULT_KV_CACHE;
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim, qkvDim = qDim + 2 * kvDim;
-  const act = (label: string, width: number) => alloc.storage(label, maxBatch * width * 4);
-  const ids = alloc.storage('ids', maxBatch * 4);
-  const step = alloc.uniform('step', STEP.size);
-  const stepHead = alloc.uniform('step.head', STEP.size);
-  const x = act('x', D); // (T, D) residual stream
-  const xn = act('xn', D); // (T, D) normalised
-  const qkv = act('qkv', qkvDim); // (T, q_dim + 2*kv_dim)
-  const attn = act('attn', qDim); // (T, q_dim)
-  const gateUp = act('gate_up', 2 * F); // (T, 2F)
-  const hid = act('ffn_hidden', F); // (T, F)
-  const hasConv = c.layerConv.some(Boolean);
-  const convIn = hasConv ? act('shortconv.bcx', 3 * D) : null; // (T, 3D): B, C, x
-  const convOut = hasConv ? act('shortconv.y', D) : null; // (T, D)
-  const ssm = c.layerSsm.some(Boolean) ? c.ssm : null;
-  const inner = ssm ? ssmInner(ssm) : 0;
-  const ssmAct = ssm && { // Mamba-2 layers' activations (T, width)
-    zxbcdt: act('ssm.zxbcdt', ssmInProj(ssm)), xbc: act('ssm.xbc', ssmConvDim(ssm)), y: act('ssm.y', inner), yNorm: act('ssm.y_norm', inner),
-  };
-  const delta = c.layerDelta.some(Boolean) ? c.delta : null;
-  const deltaAct = delta && { // Gated DeltaNet layers' activations (T, width)
-    inProj: act('delta.in_proj', deltaInProj(delta)), qkv: act('delta.qkv', deltaConvDim(delta)), y: act('delta.y', deltaValueDim(delta)),
-  };
-  const attnGate = c.attnGate ? act('attn_gate', qDim) : null; // (T, q_dim): Qwen3.5's gate on the attention output
-  const moe = c.layerMoe.some(Boolean) ? c.moe : null;
-  const moeAct = moe && { // a mixture's activations: per token, and per token's slot (T * used rows)
-    logits: act('moe.logits', moe.experts), ids: act('moe.ids', moe.used), weights: act('moe.weights', moe.used),
-    hidden: act('moe.hidden', moe.used * moe.nFf), out: act('moe.out', moe.used * D),
-    groups: alloc.storage('moe.groups', expertGroups(maxBatch, moe.used, moe.experts).words * 4), // the prefill's slots by expert
-  };
-  const xLast = alloc.storage('x_last', D * 4); // (1, D)
-  const logits = alloc.storage('logits', c.vocab * 4); // (vocab)
-  const result = alloc.storage('result', 4); // (1) u32
+  // Every buffer a pass writes, allocated once here (src/model/activations.ts)
+  const { act, ids, step, stepHead, x, xn, qkv, attn, gateUp, hid, hasConv, convIn, convOut, ssm, inner, ssmAct, delta, deltaAct, attnGate, moe, moeAct, xLast, logits, result } = allocateActivations(alloc, c, maxBatch);
   const embedRows = pooledRows(c);
   // (a batched pass reads back every row where all are pooled, else one row an input: MAX_PASS_INPUTS at most)
   const hiddenWords = D * (embedRows === 'all' ? maxBatch : Math.min(maxBatch, MAX_PASS_INPUTS));
@@ -289,7 +260,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       prefill.push(await buildRope(gpu, alloc, { nHead: c.nHead, nKv: c.nKv, headDim: c.headDim, ...rope, ...cache, qkv, step }));
       // DeBERTa: the pass's c2p and p2c terms against this layer's projections of the relative rows
       const terms = deberta && { ...deberta.terms, rel: await relativeQk(gpu, deberta, qkvParts, `blk.${l}`) };
-      if (terms) prefill.push(await buildDisentangled(gpu, alloc, { nHead: c.nHead, headDim: c.headDim, scale: c.attnScale, qkv, ...terms, buckets: c.disentangled!.buckets, step }));
+      if (terms) prefill.push(await buildDisentangled(gpu, alloc, { nHead: c.nHead, headDim: c.headDim, scale: c.attnScale, qkv, ...terms, step }));
       const attention = await buildAttention(gpu, alloc, {
         ...shape, kv, nSplit: splitsOf(window), wide, qkv, out: attn, step, scratch: attnScratch,
         // (a gated output is gated before o_proj reads it, in f32)
