@@ -10,7 +10,8 @@
 //   rows        row t of `table`, a (T, dim) buffer (jina-bert-v2-code's second norm after attention: the layer's
 //               input added again)
 // or, `in_rows`, dim values of y's row t from p.offset (rows of p.stride) normalised in place (jina-bert-v2's q and k
-// norms over all heads, in the fused q|k|v rows). One workgroup a row.
+// norms over all heads, in the fused q|k|v rows), or, `last`, the pass's last row of x alone into y's row 0 (a
+// pre-LayerNorm decoder's final norm before the LM head: GPT-NeoX, Phi-2, StableLM). One workgroup a row.
 override WG: u32 = 64;
 
 struct Params {
@@ -66,6 +67,11 @@ fn value(t: u32, i: u32, table_row: u32, add: u32) -> f32 {
 }
 
 fn normalise(t: u32, lid: u32, table_row: u32, add: u32) {
+  normalise_into(t, t, lid, table_row, add);
+}
+
+// Row t's v, normalised into y's row `out`.
+fn normalise_into(t: u32, out: u32, lid: u32, table_row: u32, add: u32) {
   var s = 0.0;
   for (var i = lid; i < p.dim; i += WG) { s += value(t, i, table_row, add); }
   let mean = row_sum(s, lid) / f32(p.dim);
@@ -76,7 +82,7 @@ fn normalise(t: u32, lid: u32, table_row: u32, add: u32) {
   }
   let inv = 1.0 / sqrt(row_sum(q, lid) / f32(p.dim) + p.eps);
   for (var i = lid; i < p.dim; i += WG) {
-    y[t * p.stride + p.offset + i] = (value(t, i, table_row, add) - mean) * inv * w[i] + b[i];
+    y[out * p.stride + p.offset + i] = (value(t, i, table_row, add) - mean) * inv * w[i] + b[i];
   }
 }
 
@@ -115,4 +121,9 @@ fn in_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
 fn plain(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (wg.x >= step.n_tokens) { return; }
   normalise(wg.x, lid, 0u, PLAIN);
+}
+
+@compute @workgroup_size(WG)
+fn last(@builtin(local_invocation_index) lid: u32) {
+  normalise_into(step.n_tokens - 1u, 0u, lid, 0u, PLAIN);
 }

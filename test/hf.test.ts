@@ -228,6 +228,21 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(c.ropeScaling.attnFactor).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(256)), 12);
   });
 
+  it('phi, stablelm and gpt_neox: LayerNorms with biases, partial rotary, the FFN beside attention as each family runs it', () => {
+    const ln = (t: string, patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: t, rms_norm_eps: undefined, hidden_act: undefined, ...patch }).config;
+    const layerNormed = { preLayerNorms: true, preNorms: true, eps: 1e-5, ropeNeox: true };
+    // Phi-2: gelu_new by default, its FFN always beside attention on the one norm, biases on q|k|v
+    expect(ln('phi', { partial_rotary_factor: 0.5 })).toMatchObject({ arch: 'phi2', ...layerNormed, parallelFfn: 'shared', qkvBias: true, ffnGated: false, ffnAct: 'gelu_tanh', nRot: 8 });
+    // StableLM 2: SwiGLU, q|k|v biases with use_qkv_bias, sequential unless use_parallel_residual
+    expect(ln('stablelm', { partial_rotary_factor: 0.25, use_qkv_bias: true })).toMatchObject({ arch: 'stablelm', ...layerNormed, parallelFfn: null, qkvBias: true, ffnGated: true, ffnAct: 'silu', nRot: 4 });
+    expect(ln('stablelm', { use_parallel_residual: true })).toMatchObject({ parallelFfn: 'shared', qkvBias: false });
+    // GPT-NeoX in transformers 4's keys (rotary_pct, rotary_emb_base): its own FFN norm beside attention by default, GELU by erf
+    expect(ln('gpt_neox', { rotary_pct: 0.25, rotary_emb_base: 20000, rope_theta: undefined, attention_bias: undefined })).toMatchObject({ arch: 'gptneox', ...layerNormed, parallelFfn: 'own', qkvBias: true, ffnGated: false, ffnAct: 'gelu', nRot: 4, ropeBase: 20000 });
+    expect(ln('gpt_neox', { use_parallel_residual: false, attention_bias: false })).toMatchObject({ parallelFfn: null, qkvBias: false });
+    expect(() => ln('phi', { qk_layernorm: true })).toThrow(/qk_layernorm true \(LayerNorms of q and k per head\) is not supported/);
+    expect(() => ln('stablelm', { hidden_act: 'gelu' })).toThrow(/hidden_act "gelu" is not supported \(emberlm runs silu here\)/);
+  });
+
   it('olmo2 and olmo3: post-norms only, q/k norms over all heads, eps 1e-5; OLMo 3\'s windows on 3 of 4 layers, rotated unscaled', () => {
     const olmo = (t: string, patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: t, rms_norm_eps: undefined, rope_theta: undefined, rope_scaling: undefined, ...patch }).config;
     const plain = { preNorms: false, postNorms: true, qkNorm: true, qkNormAllHeads: true, eps: 1e-5, ropeNeox: true };

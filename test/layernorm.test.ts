@@ -38,6 +38,23 @@ describe.each(VARIANTS)('layernorm (%s)', (variant) => {
     alloc.destroyAll();
   });
 
+  // last: the pass's last row alone into row 0 (a pre-LayerNorm decoder's final norm before the LM head); the rest of y untouched.
+  it.each([[1, 64], [4, 96], [3, 1000]])('T=%i dim=%i: last matches the CPU reference of the last row', async (T, dim) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const r = rng(dim * 11 + T);
+    const x = randn(r, T * dim, 3).map((v) => v + 2);
+    const w = randn(r, dim), b = randn(r, dim);
+    const y = alloc.upload('y', new Float32Array(2 * dim).fill(7));
+    const d = await buildLayernorm(gpu, alloc, { dim, eps: 1e-5, step: stepBuffer(alloc, { n_tokens: T, pos: 0 }), x: alloc.upload('x', x), weight: alloc.upload('w', w), bias: alloc.upload('b', b), y, lastOnly: true });
+    expect(d.label).toBe('layernorm/last');
+    run(gpu, [d], T);
+    const got = new Float32Array(await readBuffer(gpu, y, 2 * dim * 4));
+    expect(worstRatio(got.subarray(0, dim), layernormRef(x.slice((T - 1) * dim), w, b, dim, 1e-5), 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    expect(Array.from(got.subarray(dim)).every((v) => v === 7)).toBe(true);
+    alloc.destroyAll();
+  });
+
   // in_rows: dim values from `offset` of rows of `stride`, in place (jina-bert-v2's q and k norms in the fused q|k|v rows);
   // the rest of each row untouched.
   it.each([[3, 64, 192, 64], [2, 48, 96, 0], [1, 1000, 1200, 200]])('T=%i dim=%i stride=%i offset=%i: in_rows matches the CPU reference', async (T, dim, stride, offset) => {

@@ -7,6 +7,7 @@ import { graniteMoeLayers, lfm2MoeLayers, olmoeLayers, qwen3MoeLayers } from './
 import { printableJson } from '../util/printable.ts';
 import { checkBert, checkJinaBert, checkModernBert, crossEncoder, debertaBuckets, debertaConfig, distilbertConfig, electraConfig, gteConfig, MPNET_RELATIVE_BIAS, mpnetConfig, nomicBertConfig, t5Config } from './config_encoders.ts';
 import { llama4Temperature, rope } from './config_rope.ts';
+import { layerNormActs, layerNormConfig, layerNormFeatures, LAYER_NORM_TYPES, type LayerNormType } from './config_layernorm.ts';
 
 /** Hugging Face `model_type`s emberlm runs, and the `architectures` class each one names. */
 export const HF_MODEL_TYPES = {
@@ -16,6 +17,7 @@ export const HF_MODEL_TYPES = {
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
+  phi: 'PhiForCausalLM', stablelm: 'StableLmForCausalLM', gpt_neox: 'GPTNeoXForCausalLM',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
   modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
   'deberta-v2': 'DebertaV2Model', electra: 'ElectraModel', jina_embeddings_v3: 'JinaEmbeddingsV3Model',
@@ -34,6 +36,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
   lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
   olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
+  phi: 'phi2', stablelm: 'stablelm', gpt_neox: 'gptneox', // LayerNorms with biases (src/hf/config_layernorm.ts; llama.cpp's names)
   bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
   roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
   distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
@@ -66,7 +69,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512, jina_embeddings_v3: 8194,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, phi: 2048, stablelm: 4096, gpt_neox: 2048, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512, jina_embeddings_v3: 8194,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -80,7 +83,8 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 export function configFromHF(json: unknown, file = 'config.json', fallbackName = 'model'): { config: ModelConfig; extra: HFExtra } {
   if (!isObject(json)) throw new EmberError('BAD_MODEL', `${file}: expected a JSON object`, { file });
   const modelType = typeFrom(json, file);
-  const transform = { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig, 'deberta-v2': debertaConfig, electra: electraConfig }[modelType as string];
+  const layerNormType = LAYER_NORM_TYPES.includes(modelType) ? modelType as LayerNormType : null;
+  const transform = layerNormType ? (j: Record<string, unknown>, f: string) => layerNormConfig(j, layerNormType, f) : { qwen3_5: qwen35TextConfig, distilbert: distilbertConfig, nomic_bert: nomicBertConfig, mpnet: mpnetConfig, t5: t5Config, new: gteConfig, gte: gteConfig, 'deberta-v2': debertaConfig, electra: electraConfig }[modelType as string];
   const cfg = transform ? transform(json, file) : json;
   const bad = (field: string, msg: string) => new EmberError('BAD_MODEL', `${file}: field ${field} ${msg}`, { file, field });
 
@@ -133,7 +137,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
   const geluEncoder = bert || modernbert || gte || jina || jinaV3; // (GELU by erf unless the config names tanh's)
   const act = cfg[actField] ?? (gemma ? 'gelu_pytorch_tanh' : geluEncoder ? 'gelu' : 'silu'); // (nomic_bert's: silu, nomicBertConfig)
   const t5 = modelType === 't5';
-  const wantAct = gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : geluEncoder ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
+  const wantAct = layerNormType ? layerNormActs(layerNormType) : gemma ? ['gelu_pytorch_tanh', 'gelu_new'] : geluEncoder ? ['gelu', 'gelu_new', 'gelu_pytorch_tanh'] : t5 ? ['relu', 'gelu_new'] : ['silu'];
   if (!wantAct.includes(act as string)) {
     throw new EmberError('UNSUPPORTED', `${file}: ${actField} ${printableJson(act)} is not supported (emberlm runs ${wantAct.join(' or ')} here)`, { file, field: actField });
   }
@@ -190,7 +194,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     nRot,
     vocab: posInt('vocab_size'),
     contextTrain,
-    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : bert || nomic || gte || jina || jinaV3 ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
+    eps: lfm2 || modernbert ? num('norm_eps', 1e-5) : layerNormType ? num('layer_norm_eps', 1e-5) : bert || nomic || gte || jina || jinaV3 ? num('layer_norm_eps', 1e-12) : num('rms_norm_eps', olmo || falcon || modelType === 'olmoe' ? 1e-5 : 1e-6),
     ropeBase,
     ropeNeox: modelType !== 'ernie4_5',
     ropeScaling: Object.freeze(ropeScaling),
@@ -243,6 +247,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)),
       alibiMaxBias: 8, ffnAct: gelu, tokenTypes: tokenTypes(2),
     } : {}),
+    ...(layerNormType ? layerNormFeatures(layerNormType, cfg, act as string, flag) : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),

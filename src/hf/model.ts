@@ -272,9 +272,11 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
   // llama.cpp's converter does, so the forward pass runs one RMSNorm for every family. (Qwen3.5's gated norm, ssm_norm,
   // multiplies by its weight as it is.)
   const normPlusOne = ['gemma2', 'gemma3_text', 'qwen3_5', 'qwen3_5_text'].includes(extra.modelType);
+  const neoxQkv = extra.modelType === 'gpt_neox' ? (gguf: string) => gguf.endsWith('.attn_qkv.weight') || gguf.endsWith('.attn_qkv.bias') : () => false;
   const one = async (gguf: string, rows: number, cols: number) => {
     const t = tensor(gguf, [rows, cols]);
-    return { t, bytes: await readTensorBytes(t) };
+    const bytes = await readTensorBytes(t);
+    return { t, bytes: neoxQkv(gguf) ? qkvByPart(bytes, c.nHead) : bytes };
   };
   // Granite's experts: down as the 3-D tensor it is; gate and up each expert's first or second half of input_linear's rows.
   const graniteExperts = async (gguf: string, rows: number, cols: number) => {
@@ -312,7 +314,8 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
     },
     async vector(gguf, n, shape = [n]) {
       const t = tensor(gguf, shape);
-      const v = tensorToF32(t, await readTensorBytes(t));
+      const bytes = await readTensorBytes(t);
+      const v = tensorToF32(t, neoxQkv(gguf) ? qkvByPart(bytes, c.nHead) : bytes);
       if (normPlusOne && gguf.endsWith('norm.weight') && !gguf.endsWith('ssm_norm.weight')) for (let i = 0; i < v.length; i++) v[i] = 1 + v[i];
       if (/\.ssm_a$/.test(gguf)) for (let i = 0; i < v.length; i++) v[i] = -Math.exp(v[i]); // A = -exp(A_log)
       return v;
@@ -345,6 +348,19 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       return convertF32(tensorToF32(t, bytes), rows, cols, quant, opts); // F32, BF16 of odd rows, or a conversion
     },
   };
+}
+
+/**
+ * GPT-NeoX's query_key_value rows (or bias values) run head by head, each head's q, k and v rows in turn: reordered into
+ * all q rows, then k, then v, as the forward pass reads q|k|v (and llama.cpp's converter writes attn_qkv).
+ */
+function qkvByPart(bytes: Uint8Array, heads: number): Uint8Array {
+  const run = bytes.length / (3 * heads); // one head's q (or k, or v) rows
+  const out = new Uint8Array(bytes.length);
+  for (let h = 0; h < heads; h++) {
+    for (let part = 0; part < 3; part++) out.set(bytes.subarray((3 * h + part) * run, (3 * h + part + 1) * run), (part * heads + h) * run);
+  }
+  return out;
 }
 
 /** Checks every tensor the forward pass will read, so a bad checkpoint fails at load, not mid-upload. */

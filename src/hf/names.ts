@@ -161,18 +161,47 @@ const QWEN35_LAYER: ReadonlyArray<readonly [string, string]> = [
   ['ssm_out.weight', 'linear_attn.out_proj.weight'],
 ];
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe';
+/** A LayerNorm's bias beside its weight (the pre-LayerNorm decoders': ModelConfig.preLayerNorms). */
+const withBias = (pairs: ReadonlyArray<readonly [string, string]>) => pairs.flatMap(([g, h]) => [[g, h], [g.replace(/weight$/, 'bias'), h.replace(/weight$/, 'bias')]] as const);
+
+/** Phi-1/1.5/2: one LayerNorm a layer (attention and the FFN beside it read it), dense and fc1/fc2 with biases. */
+const PHI_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => /^attn_[qkv]\./.test(g)),
+  ...withBias([['attn_norm.weight', 'input_layernorm.weight'], ['attn_output.weight', 'self_attn.dense.weight'], ['ffn_up.weight', 'mlp.fc1.weight'], ['ffn_down.weight', 'mlp.fc2.weight']]),
+];
+
+/** StableLM 2: Llama's names, its norms LayerNorms with biases. */
+const STABLELM_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => !/^attn_norm\.|^ffn_norm\./.test(g)),
+  ...withBias([['attn_norm.weight', 'input_layernorm.weight'], ['ffn_norm.weight', 'post_attention_layernorm.weight']]),
+];
+
+/** GPT-NeoX (under gpt_neox.layers.N): q|k|v in one matrix (its rows head by head: src/hf/model.ts reorders them), biases everywhere. */
+const NEOX_LAYER: ReadonlyArray<readonly [string, string]> = withBias([
+  ['attn_norm.weight', 'input_layernorm.weight'], ['ffn_norm.weight', 'post_attention_layernorm.weight'],
+  ['attn_qkv.weight', 'attention.query_key_value.weight'], ['attn_output.weight', 'attention.dense.weight'],
+  ['ffn_up.weight', 'mlp.dense_h_to_4h.weight'], ['ffn_down.weight', 'mlp.dense_4h_to_h.weight'],
+]);
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe' | 'phi' | 'stablelm' | 'neox';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
-  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe', lfm2_moe: 'lfm2',
+  qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe', lfm2_moe: 'lfm2', phi: 'phi', stablelm: 'stablelm', gpt_neox: 'neox',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
+const twoWays = (pairs: ReadonlyArray<readonly [string, string]>) => ({ toHf: new Map(pairs), toGguf: new Map(pairs.map(([g, h]) => [h, g] as const)) });
 const MAPS = Object.fromEntries(
-  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER], ['granitemoe', GRANITE_MOE_LAYER]] as const).map(([f, layer]) => [
-    f,
-    { toHf: new Map(layer), toGguf: new Map(layer.map(([g, h]) => [h, g] as const)) },
-  ]),
+  ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER], ['granitemoe', GRANITE_MOE_LAYER],
+    ['phi', PHI_LAYER], ['stablelm', STABLELM_LAYER], ['neox', NEOX_LAYER]] as const).map(([f, layer]) => [f, twoWays(layer)]),
 ) as Record<Family, { toHf: Map<string, string>; toGguf: Map<string, string> }>;
+/** The names outside the layers where a family has its own (the rest as GLOBAL). */
+const FAMILY_GLOBAL: Partial<Record<Family, ReturnType<typeof twoWays>>> = {
+  phi: twoWays(withBias([['output_norm.weight', 'model.final_layernorm.weight'], ['output.weight', 'lm_head.weight']])),
+  stablelm: twoWays(withBias([['output_norm.weight', 'model.norm.weight']])),
+  neox: twoWays([['token_embd.weight', 'gpt_neox.embed_in.weight'], ['output.weight', 'embed_out.weight'], ...withBias([['output_norm.weight', 'gpt_neox.final_layer_norm.weight']])]),
+};
+/** Where a family's layers are: model.layers.N, GPT-NeoX's gpt_neox.layers.N. */
+const layersOf = (f: Family) => (f === 'neox' ? 'gpt_neox.layers.' : 'model.layers.');
 const GLOBAL_TO_HF = new Map(GLOBAL);
 const GLOBAL_TO_GGUF = new Map(GLOBAL.map(([g, h]) => [h, g] as const));
 /** Falcon-H1's final norm is `final_layernorm`. */
@@ -194,11 +223,12 @@ function textModelName(gguf: string, modelType?: HFModelType): string | null {
   const ex = EXPERT_GGUF.exec(gguf);
   const en = EXPERT_NAMES[familyOf(modelType)];
   if (ex && en) return `model.layers.${ex[1]}.${en.under}.${ex[3]}.${en[ex[2] as 'gate' | 'up' | 'down']}.weight`;
-  const g = GLOBAL_TO_HF.get(gguf);
+  const family = familyOf(modelType);
+  const g = FAMILY_GLOBAL[family]?.toHf.get(gguf) ?? GLOBAL_TO_HF.get(gguf);
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(gguf);
-  const rest = m && MAPS[familyOf(modelType)].toHf.get(m[2]);
-  return rest ? `model.layers.${m[1]}.${rest}` : null;
+  const rest = m && MAPS[family].toHf.get(m[2]);
+  return rest ? `${layersOf(family)}${m[1]}.${rest}` : null;
 }
 
 /** An expert's HF tensor name (model.layers.L.<under>.E.<name>.weight) as GGUF's per-expert name; null for any other. */
@@ -218,10 +248,12 @@ export function ggufTensorName(hf: string, modelType?: HFModelType): string | nu
   if (modelType && modelType in ENCODER_TYPES) return encoderGgufName(hf, modelType);
   const ex = expertOf(hf, EXPERT_NAMES[familyOf(modelType)]);
   if (ex) return ex;
-  const g = GLOBAL_TO_GGUF.get(hf);
+  const family = familyOf(modelType);
+  const g = FAMILY_GLOBAL[family]?.toGguf.get(hf) ?? GLOBAL_TO_GGUF.get(hf);
   if (g) return g;
-  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
-  const rest = m && MAPS[familyOf(modelType)].toGguf.get(m[2]);
+  const layers = layersOf(family);
+  const m = hf.startsWith(layers) ? /^(\d+)\.(.+)$/.exec(hf.slice(layers.length)) : null;
+  const rest = m && MAPS[family].toGguf.get(m[2]);
   return rest ? `blk.${m[1]}.${rest}` : null;
 }
 
@@ -234,6 +266,7 @@ export interface ExpectedTensor {
 /** Every tensor a model with this config must have, in GGUF names. */
 export function expectedTensors(c: ModelConfig, extra: Pick<HFExtra, 'qkNorm' | 'modelType'>): ExpectedTensor[] {
   if (c.postLayerNorms || c.layerNorms || c.arch === 't5') return encoderTensors(c);
+  if (c.preLayerNorms) return layerNormTensors(c, extra.modelType);
   const fused = c.arch === 'phi3';
   const fusedFfn = fused || extra.modelType === 'granitemoehybrid';
   const granite = extra.modelType === 'granitemoe' || extra.modelType === 'granitemoehybrid'; // (experts in 3-D tensors)
@@ -327,6 +360,30 @@ function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>,
   }
   for (let e = 0; e < m.experts; e++) {
     out.push({ name: `${b}ffn_gate.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_up.${e}.weight`, shape: [m.nFf, D] }, { name: `${b}ffn_down.${e}.weight`, shape: [D, m.nFf] });
+  }
+  return out;
+}
+
+/**
+ * The pre-LayerNorm decoders' tensors (Phi, StableLM, GPT-NeoX): each norm's weight and bias; GPT-NeoX's fused q|k|v;
+ * the biases each family has (Phi's on every projection and its LM head, GPT-NeoX's on all but its LM head with
+ * attention_bias, its FFN's always; StableLM's on q|k|v with use_qkv_bias).
+ */
+function layerNormTensors(c: ModelConfig, modelType: HFModelType): ExpectedTensor[] {
+  const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
+  const phi = modelType === 'phi', neox = modelType === 'gpt_neox';
+  const norm = (name: string) => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
+  const linear = (name: string, rows: number, cols: number, bias: boolean) => [{ name: `${name}.weight`, shape: [rows, cols] }, ...(bias ? [{ name: `${name}.bias`, shape: [rows] }] : [])];
+  const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, ...norm('output_norm')];
+  if (!c.tiedEmbeddings) out.push(...linear('output', c.vocab, D, phi));
+  for (let i = 0; i < c.nLayer; i++) {
+    const b = `blk.${i}.`;
+    out.push(...norm(`${b}attn_norm`), ...(c.parallelFfn === 'shared' ? [] : norm(`${b}ffn_norm`)));
+    if (neox) out.push(...linear(`${b}attn_qkv`, qDim + 2 * kvDim, D, c.qkvBias));
+    else out.push(...linear(`${b}attn_q`, qDim, D, c.qkvBias), ...linear(`${b}attn_k`, kvDim, D, c.qkvBias), ...linear(`${b}attn_v`, kvDim, D, c.qkvBias));
+    out.push(...linear(`${b}attn_output`, D, qDim, phi || (neox && c.qkvBias)));
+    if (c.ffnGated) out.push(...linear(`${b}ffn_gate`, F, D, false), ...linear(`${b}ffn_up`, F, D, false), ...linear(`${b}ffn_down`, D, F, false));
+    else out.push(...linear(`${b}ffn_up`, F, D, true), ...linear(`${b}ffn_down`, D, F, true));
   }
   return out;
 }

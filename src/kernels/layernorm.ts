@@ -37,13 +37,15 @@ export interface LayernormArgs {
   y: Binding; // (T, dim) f32; may not alias x
   /** y = LN(y) in place on dim values of each row of y from `offset`, rows of `stride` (x not read: null; the weight stands in). */
   inRows?: { stride: number; offset: number };
+  /** y = LN(x) of the pass's last row alone, into y's row 0 ((1, dim): the LM head's input); nothing added. */
+  lastOnly?: boolean;
 }
 
 /** BERT's LayerNorm, one workgroup a row (shaders/layernorm.wgsl); workgroups of one SIMD group on CPU adapters, as RMSNorm's. */
 export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Promise<Dispatch> {
   const add = typeof a.add === 'object' && 'table' in a.add ? a.add : null;
   const rows = typeof a.add === 'object' && 'rows' in a.add ? a.add.rows : null;
-  const entry = a.inRows ? 'in_rows' : add ? (add.positions > 0 ? 'positions' : 'types') : rows ? 'rows' : a.add === 'residual' ? 'residual' : 'plain';
+  const entry = a.lastOnly ? 'last' : a.inRows ? 'in_rows' : add ? (add.positions > 0 ? 'positions' : 'types') : rows ? 'rows' : a.add === 'residual' ? 'residual' : 'plain';
   // (the residual and plain entry points read no table: the weight's buffer stands in for it)
   const extra = add ? [add.table, a.y, add.inputs] : [rows ?? a.weight, a.y];
   return buildKernel(gpu, alloc, {
@@ -55,6 +57,6 @@ export function buildLayernorm(gpu: Gpu, alloc: Allocator, a: LayernormArgs): Pr
     values: { dim: a.dim, eps: a.eps, positions: add?.positions ?? 0, stride: a.inRows?.stride ?? a.dim, offset: a.inRows?.offset ?? 0, pad1: 0, pad2: 0, pad3: 0 },
     step: a.step,
     bindings: [a.inRows ? a.weight : a.x, a.weight, a.bias, ...extra], // (value() reads x and table in other modes: bound, never read)
-    grid: (n) => [n],
+    grid: (n) => [a.lastOnly ? 1 : n],
   });
 }

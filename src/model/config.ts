@@ -9,7 +9,7 @@ import { ggufMoe, type MoeShape } from './moe_shape.ts';
 import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'phi2', 'stablelm', 'gptneox'] as const;
 /** A forward pass's architecture: a GGUF one (SUPPORTED_ARCHS), or ModernBERT's or T5's encoder, read from Hugging Face folders only. */
 export type Arch = (typeof SUPPORTED_ARCHS)[number] | 'modern-bert' | 't5';
 
@@ -106,6 +106,18 @@ export interface ModelConfig {
    * before the first layer's attention), over the embeddings (no positions: RoPE) and as the final norm.
    */
   readonly layerNorms: boolean;
+  /**
+   * GPT-NeoX, Phi-2, StableLM: LayerNorms with a bias in place of RMSNorm, before each sublayer and as the final norm
+   * (attn_norm, ffn_norm and output_norm, each `.weight` and `.bias`); their projections' biases (attn_output, ffn_up,
+   * ffn_down, output) are read where the file has them.
+   */
+  readonly preLayerNorms: boolean;
+  /**
+   * The FFN beside attention rather than after it, x + attn(norm(x)) + ffn(norm'(x)): Phi-2's and StableLM's
+   * use_parallel_residual read one norm for both ('shared': no ffn_norm), GPT-NeoX's its own of the layer's input ('own');
+   * null where the FFN reads x after attention's add (every other family).
+   */
+  readonly parallelFfn: 'shared' | 'own' | null;
   /**
    * MPNet and T5's encoder: every attention score gets a learned bias by the key's position relative to the query's,
    * bucketed as T5 does (half the buckets for keys after the query, exact up to buckets / 4 apart, then logarithmic up to
@@ -205,7 +217,7 @@ export function yarnMscale(factor: number, mscale = 1): number {
 
 /** The features a plain Llama-style model has; families override what they change. */
 export const PLAIN_FEATURES = {
-  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, relativeBias: null, alibiMaxBias: 0, disentangled: null, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
+  layerConv: [], convKernel: 0, layerSsm: [], ssm: null, layerDelta: [], delta: null, layerMoe: [], moe: null, attnGate: false, ssmBesideAttention: false, mup: null, bidirectional: false, attnTemperature: null, ropeBaseLocal: null, qkNormAllHeads: false, preNorms: true, postNorms: false, postLayerNorms: false, learnedPositions: false, layerNorms: false, preLayerNorms: false, parallelFfn: null, relativeBias: null, alibiMaxBias: 0, disentangled: null, tokenTypes: 0, positionOffset: 0, ffnAct: 'silu', ffnGated: true,
   attnSoftcap: 0, finalSoftcap: 0, embedScale: 1, residualScale: 1, logitScale: 1,
 } as const;
 
@@ -316,6 +328,11 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
+  // LayerNorms with biases (GPT-NeoX, Phi-2, StableLM), the FFN beside attention as llama.cpp's graphs run it: Phi-2's
+  // always on one norm, StableLM's where its layers have no ffn_norm, GPT-NeoX's on its own norm with use_parallel_residual
+  const layerNormed = arch === 'phi2' || arch === 'stablelm' || arch === 'gptneox';
+  const parallelFfn = arch === 'phi2' || (arch === 'stablelm' && !f.tensors.has('blk.0.ffn_norm.weight')) ? 'shared' as const
+    : arch === 'gptneox' && metaBool(f, k('use_parallel_residual'), true) ? 'own' as const : null;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
   const granite = (key: string, fallback?: number) => (arch === 'granite' || arch === 'granitemoe' || hybrid ? num(key, fallback) || 1 : 1);
   const config = validateConfig(Object.freeze({
@@ -330,12 +347,12 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     nRot,
     vocab,
     contextTrain,
-    eps: bert ? num('attention.layer_norm_epsilon') : num('attention.layer_norm_rms_epsilon', 1e-5),
+    eps: bert || layerNormed ? num('attention.layer_norm_epsilon') : num('attention.layer_norm_rms_epsilon', 1e-5),
     ropeBase: num('rope.freq_base', 10000),
     ropeNeox: ggufRopeNeox(arch),
     ropeScaling: Object.freeze(ggufRopeScaling(f, arch, contextTrain)),
     ropeBaseLocal: gemma3 ? num('rope.freq_base_swa', 10000) : olmoSwa ? num('rope.freq_base_swa', num('rope.freq_base', 10000)) : null,
-    qkvBias: f.tensors.has('blk.0.attn_q.bias'),
+    qkvBias: f.tensors.has('blk.0.attn_q.bias') || (layerNormed && f.tensors.has('blk.0.attn_qkv.bias')),
     qkNorm: !jina && [...f.tensors.keys()].some((name) => /^blk\.\d+\.attn_q_norm\.weight$/.test(name)), // (LFM2's layer 0 may be a convolution; jina-bert-v2's are LayerNorms: PostLayerNorms.qk)
     qkNormAllHeads: olmo || arch === 'olmoe', // (q and k normalised across their heads at once)
     tiedEmbeddings: !f.tensors.has('output.weight'),
@@ -347,14 +364,17 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     postLayerNorms: bert,
     learnedPositions: arch === 'bert',
     layerNorms: false,
+    preLayerNorms: layerNormed,
+    parallelFfn,
     relativeBias: null, // (llama.cpp has no MPNet)
     alibiMaxBias: jina ? num('attention.max_alibi_bias', 8) : 0, // (llama.cpp's jina-bert-v2 takes 8)
     disentangled: null, // (llama.cpp has no DeBERTa)
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
-    ffnAct: gemma ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
-    ffnGated: arch !== 'bert',
+    // (Phi-2's and GPT-NeoX's GELU as llama.cpp's ggml_gelu runs it: tanh's, where transformers runs GPT-NeoX's by erf)
+    ffnAct: gemma || arch === 'phi2' || arch === 'gptneox' ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
+    ffnGated: arch !== 'bert' && arch !== 'phi2' && arch !== 'gptneox',
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),

@@ -39,6 +39,17 @@ export interface LayerWeights {
   postFfnNorm: Float32Array | null; // (D), Gemma: norm of the FFN output before the residual add
   /** BERT's (ModelConfig.postLayerNorms): its output projections' biases and the LayerNorms after each residual add. */
   post?: PostLayerNorms;
+  /** A pre-LayerNorm decoder's (ModelConfig.preLayerNorms): its norms' biases and its projections'. */
+  pre?: PreLayerNormBiases;
+}
+
+/** The biases of a pre-LayerNorm decoder layer (GPT-NeoX, Phi, StableLM): its norms', and its projections' where the file has them. */
+export interface PreLayerNormBiases {
+  attnNorm: Float32Array; // (D)
+  ffnNorm: Float32Array | null; // (D); null where the FFN reads attention's norm (parallelFfn 'shared')
+  o: Float32Array | null; // (D)
+  up: Float32Array | null; // (F)
+  down: Float32Array | null; // (D)
 }
 
 /** A LayerNorm's weight and bias, (D) each. */
@@ -228,6 +239,19 @@ export async function readLayer(w: WeightSource, c: ModelConfig, i: number, quan
     delta: null,
     ...(await readFfn(w, c, i, quant, opts)),
     ...(c.postLayerNorms ? { post: await readPostLayerNorms(w, c, b) } : {}),
+    ...(c.preLayerNorms ? { pre: await readPreLayerNormBiases(w, c, b) } : {}),
+  };
+}
+
+async function readPreLayerNormBiases(w: WeightSource, c: ModelConfig, b: string): Promise<PreLayerNormBiases> {
+  const D = c.nEmbd;
+  const bias = async (name: string, n: number) => (w.has(`${b}${name}.bias`) ? w.vector(`${b}${name}.bias`, n) : null);
+  return {
+    attnNorm: await w.vector(`${b}attn_norm.bias`, D),
+    ffnNorm: c.parallelFfn === 'shared' ? null : await w.vector(`${b}ffn_norm.bias`, D),
+    o: await bias('attn_output', D),
+    up: await bias('ffn_up', c.nFf),
+    down: await bias('ffn_down', D),
   };
 }
 
@@ -256,7 +280,7 @@ async function readFfn(w: WeightSource, c: ModelConfig, i: number, quant: QuantS
   const moe = c.moe && c.layerMoe[i] ? await readMoe(w, c.moe, D, b, quant, opts) : null;
   // (llama.cpp's falcon-h1 files name it without `.weight`, its qwen35 ones post_attention_norm)
   const normName = c.arch === 'qwen35' ? `${b}post_attention_norm.weight` : c.ssmBesideAttention && !w.has(`${b}ffn_norm.weight`) ? `${b}ffn_norm` : `${b}ffn_norm.weight`;
-  const norm = c.preNorms ? await w.vector(normName, D) : null;
+  const norm = c.preNorms && c.parallelFfn !== 'shared' ? await w.vector(normName, D) : null; // (Phi's FFN reads attention's norm)
   const gate = c.mup?.ffnGate ?? 1;
   const dense = !moe || c.moe!.sharedExpert;
   // a shared expert is the dense FFN beside the experts: GGUF's ffn_*_shexp, a folder's shared MLP by the dense names

@@ -148,7 +148,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   if (c.postLayerNorms) both(await positionsNorm());
   // ModernBERT's LayerNorms (ModelConfig.layerNorms) have no bias: one buffer of zeros stands in for all of them.
   const noBias = c.layerNorms ? alloc.upload('layernorm.no_bias', new Float32Array(D)) : null;
-  const layerNorm = (weight: GPUBuffer, from: GPUBuffer, to: GPUBuffer) => buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: from, weight, bias: noBias!, y: to });
+  const layerNorm = (weight: GPUBuffer, from: GPUBuffer, to: GPUBuffer, bias = noBias!, lastOnly = false) => buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: from, weight, bias, y: to, lastOnly });
   if (c.layerNorms) both(await layerNorm(upload('token_embd_norm.weight', await f.vector('token_embd_norm.weight', D)), xn, x));
 
   // A layer's attention by its window (0: all keys) and rotated dims: its heads, K/V ring, RoPE and the most keys a query sees.
@@ -171,11 +171,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     : c.alibiMaxBias > 0 ? alloc.upload('alibi.table', alibiTable(c.nHead, c.alibiMaxBias, maxBatch)) : undefined;
   // DeBERTa: the relative rows, and the buffers of the pass's c2p and p2c terms, for every layer
   const deberta = c.disentangled ? await debertaLoad(gpu, alloc, f, c, maxBatch) : null;
-  // (a tail's norm is RMSNorm: ModernBERT's LayerNorms run on their own)
-  const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && gemvTakesTail(gpu.caps, wt);
+  // (a tail's norm is RMSNorm: ModernBERT's and the pre-LayerNorm decoders' LayerNorms run on their own)
+  const takesTail = (wt: GpuWeights) => !fuse && !c.layerNorms && !c.preLayerNorms && gemvTakesTail(gpu.caps, wt);
   const normTail = (weight: GPUBuffer, q8: boolean): MatmulArgs['tail'] => ({ norm: { weight, eps: c.eps, y: xn }, quantized: q8 ? (xnQ8 ?? undefined) : undefined, count: tailCount });
   let tailed: { weight: GPUBuffer; q8: boolean } | null = null;
   let xSecond: GPUBuffer | null = null; // (T, D): jina-bert-v2-code's first norm after attention, made with its first layer
+  let xnFfn: GPUBuffer | null = null; // (T, D): GPT-NeoX's FFN norm, made beside attention's (parallelFfn 'own')
   for (let l = 0; l < c.nLayer; l++) {
     progress(l + 1, `layer ${l}`);
     const w = await readLayer(f, c, l, o.quant, gpuQuant);
@@ -233,10 +234,19 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     const noNorm = (parts: WeightData[]): Norm => (fuse && parts.every(gemvReadsRawX) ? { gemvX: { x } } : {});
     const normed = async (name: string, weight: Float32Array | null, parts: WeightData[], byTail?: { q8: boolean }, into?: GPUBuffer) =>
       (weight ? { xin: xn, norm: await preNorm(vec(name, weight, into), parts, byTail) } : { xin: x, norm: noNorm(parts) });
+    // A pre-LayerNorm decoder's norm (GPT-NeoX, Phi, StableLM): y = LN(x) with its bias, a dispatch of its own (the
+    // GEMVs' fused prologues and tails are RMSNorm's); what reads y quantizes it itself.
+    const preLayerNorm = async (name: string, weight: Float32Array, bias: Float32Array, y: GPUBuffer) => {
+      both(await layerNorm(vec(name, weight), x, y, vec(`${name}.bias`, bias)));
+      return { xin: y, norm: {} as Norm };
+    };
     // tailed: attn_norm's buffer, made with the last layer's down GEMV, whose tail reads it
     // (the matrices that read the norm: attention's q/k/v, a Mamba-2 mixer's in_proj, or both side by side in Falcon-H1)
-    const attnIn = await normed('attn_norm', w.attnNorm, inProjections(w), tailed ?? undefined, tailed?.weight);
+    const attnIn = w.pre ? await preLayerNorm('attn_norm', w.attnNorm!, w.pre.attnNorm, xn) : await normed('attn_norm', w.attnNorm, inProjections(w), tailed ?? undefined, tailed?.weight);
     tailed = null;
+    // The FFN beside attention (parallelFfn) reads the layer's input x: Phi's and StableLM's through attention's norm,
+    // GPT-NeoX's through its own, made here before attention adds to x.
+    const besideIn = c.parallelFfn === 'shared' ? attnIn : c.parallelFfn === 'own' ? await preLayerNorm('ffn_norm', w.ffnNorm!, w.pre!.ffnNorm!, xnFfn ??= act('xn_ffn', D)) : null;
     // Attention: its K/V ring, q/k norms, RoPE (in the prefill; decode's attention rotates), the attention itself.
     const attend = async (wO: WeightData) => {
       const window = c.layerWindow[l] ?? 0;
@@ -345,10 +355,11 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       decodeX?: Q8x, // decode's x in Q8_0, written by its producer (attention), where the prefill's is quantized here
       tail?: MatmulArgs['tail'], // decode's RMSNorm of the next sublayer, at the GEMV's end (no post-norm)
       scale = 1, // the sublayer's own output multiplier (Falcon-H1's), beside Granite's residual one
+      bias?: GPUBuffer, // the projection's (a pre-LayerNorm decoder's)
     ) => {
       const gemvX = raw ?? undefined; // null: read quantizedX, as the gemm does
       const gemvQuantizedX = decodeX;
-      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, outScale: c.residualScale * scale, quantizedX, gemvX, gemvQuantizedX, tail });
+      if (!postNorm) return matmul(label, wt, xin, x, { accumulate: true, outScale: c.residualScale * scale, quantizedX, gemvX, gemvQuantizedX, tail, bias });
       await matmul(label, wt, xin, xn, { quantizedX, gemvX, gemvQuantizedX });
       both(await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, weight: vec(name, postNorm), y: x, add: true }));
     };
@@ -366,7 +377,7 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xn, ...ln(norm, normName), add: { rows: x }, y: xSecond }));
       both(await buildLayernorm(gpu, alloc, { dim: D, eps: c.eps, step, x: xSecond, ...ln(second, 'attn_norm_2'), add: 'residual', y: x }));
     };
-    const ffnNw = w.ffnNorm && vec('ffn_norm', w.ffnNorm);
+    const ffnNw = w.ffnNorm && !w.pre ? vec('ffn_norm', w.ffnNorm) : null; // (a pre-LayerNorm decoder's: preLayerNorm)
     const ffnParts = w.moe ? [w.moe.router, w.moe.gate, ...w.gateUp] : w.gateUp; // the matrices that read the FFN's norm
     const ffnQ8 = ffnParts.some(takesQ8);
     let oTail: MatmulArgs['tail'];
@@ -380,10 +391,12 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
         await postLayerNorm(m.name, out, m.out, w.post.oBias, w.post.attn, 'attn_output_norm', { decode: m.q8 }, w.post.attn2);
         continue;
       }
-      await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale);
+      const oBias = w.pre?.o ? vec('attn_output.bias', w.pre.o) : undefined;
+      await residual(`blk.${l}.${m.name}`, out, m.out, w.postAttnNorm, 'post_attention_norm', handed.prefill, handed.raw, m.q8, oTail, m.scale, oBias);
     }
-    const ffnIn = ffnNw ? xn : x;
-    const ffnNorm = ffnNw ? await preNorm(ffnNw, ffnParts, oTail && { q8: ffnQ8 }, !!w.moe) : w.moe ? {} : noNorm(w.gateUp);
+    const ffnLayerNorm = w.pre && !besideIn ? await preLayerNorm('ffn_norm', w.ffnNorm!, w.pre.ffnNorm!, xn) : null;
+    const ffnIn = besideIn?.xin ?? ffnLayerNorm?.xin ?? (ffnNw ? xn : x);
+    const ffnNorm = besideIn?.norm ?? ffnLayerNorm?.norm ?? (ffnNw ? await preNorm(ffnNw, ffnParts, oTail && { q8: ffnQ8 }, !!w.moe) : w.moe ? {} : noNorm(w.gateUp));
     if (w.moe && moe && moeAct) {
       // A shared expert (w.down) runs next, on the norm the mixture read: its own buffer, as the mixture's sum goes into x
       if (w.down && !ffnNw) throw new EmberError('UNSUPPORTED', `${c.name}: a shared expert without the FFN's pre-norm is not supported`);
@@ -396,7 +409,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     if (!c.ffnGated) {
       // BERT, T5 v1.0: h = act(up x + bias), then down
       const u = await up('ffn_up', w.gateUp[0]);
-      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: w.post?.upBias ? vec('ffn_up.bias', w.post.upBias) : undefined, quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
+      const upBias = w.post?.upBias ?? w.pre?.up;
+      await matmul(`blk.${l}.ffn_up`, u, ffnIn, gateUp, { bias: upBias ? vec('ffn_up.bias', upBias) : undefined, quantizedX: takesQ8(u) ? ffnNorm.q8 : undefined, gemvX: ffnNorm.gemvX });
       both(await buildSwiglu(gpu, alloc, { nFf: F, act: c.ffnAct, gateUp, h: hid, step, quantized: downQ8, ungated: true }));
     } else if (w.gateUp.length === 1 && c.ffnAct !== 'gelu') {
       // One gate|up matrix, its rows in gate/up pairs: the prefill's GEMM writes the pairs and SwiGLU reads them; decode's
@@ -427,7 +441,8 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
       await postLayerNorm('ffn_down', down, hid, w.post.downBias, w.post.ffn, 'layer_output_norm', { prefill: downQ8, decode: downQ8 });
       continue;
     }
-    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail, c.mup?.ffnOut);
+    const downBias = w.pre?.down ? vec('ffn_down.bias', w.pre.down) : undefined;
+    await residual(`blk.${l}.ffn_down`, down, hid, w.postFfnNorm, 'post_ffw_norm', downQ8, glu && fuse ? rawX(down, hid) : null, undefined, downTail, c.mup?.ffnOut, downBias);
     tailed = downTail && nextNorm ? { weight: nextNorm, q8: !!downTail.quantized } : null;
   }
 
@@ -435,20 +450,23 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   const outNorm = alloc.upload('output_norm', await readOutputNorm(f, c));
   weightBytes += D * 4;
   params += D;
+  const outBias = c.preLayerNorms ? upload('output_norm.bias', await f.vector('output_norm.bias', D)) : null; // (a LayerNorm's)
+  const headBias = !c.tiedEmbeddings && f.has('output.bias') ? upload('output.bias', await f.vector('output.bias', c.vocab)) : undefined; // (Phi's)
   let lmHead = embed;
   if (!c.tiedEmbeddings) {
     lmHead = await uploadMatrix(alloc, 'output', await f.matrix('output.weight', c.vocab, D, o.quant, gpuQuant), { halfScales: o.halfScales });
     weightBytes += lmHead.bytes;
     params += c.vocab * D;
   }
-  const lastNorm = decodes || embedRows === 'last' ? await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true }) : null;
+  const lastNorm = !(decodes || embedRows === 'last') ? null
+    : outBias ? await layerNorm(outNorm, x, xLast, outBias, true) : await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xLast, lastOnly: true });
   // Every row's final norm lands in xn, which the layers no longer need; an encoder's embedding reads x as it is.
-  const rowsNorm = c.postLayerNorms ? [] : [c.layerNorms ? await layerNorm(outNorm, x, xn) : await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
+  const rowsNorm = c.postLayerNorms ? [] : [c.layerNorms || outBias ? await layerNorm(outNorm, x, xn, outBias ?? noBias!) : await buildRmsnorm(gpu, alloc, { dim: D, eps: c.eps, step, x, weight: outNorm, y: xn })];
   const finalNorm = embedRows !== 'last' ? rowsNorm : [lastNorm!];
   const head: Dispatch[] = [];
   let sampler: Sampler | null = null;
   if (decodes) {
-    const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true };
+    const headArgs = { label: 'output', w: lmHead, x: xLast, y: logits, step: stepHead, maxTokens: 1, gemvX: rawX(lmHead, xLast), autotune: autotune === true, bias: headBias };
     head.push(lastNorm!, ...(await buildMatmul(gpu, alloc, headArgs)).gemv);
     if (c.finalSoftcap > 0) head.push(await buildSoftcap(gpu, alloc, { n: c.vocab, cap: c.finalSoftcap, x: logits, step: stepHead }));
     sampler = await buildSample(gpu, alloc, { vocab: c.vocab, nValid: o.nValid ?? c.vocab, logits, result, step: stepHead });
