@@ -173,7 +173,7 @@ describe('config.json -> ModelConfig', () => {
 
   it('names the file and field of a bad config', async () => {
     const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
-    await expectEmberError(bad({ model_type: 'gpt_neox' }), 'UNSUPPORTED', /\/m\/config\.json: model_type "gpt_neox" is not supported/);
+    await expectEmberError(bad({ model_type: 'gpt2' }), 'UNSUPPORTED', /\/m\/config\.json: model_type "gpt2" is not supported/);
     await expectEmberError(bad({ hidden_size: undefined }), 'BAD_MODEL', /\/m\/config\.json: field hidden_size is missing/);
     await expectEmberError(bad({ num_hidden_layers: 2.5 }), 'BAD_MODEL', /config\.json: field num_hidden_layers is 2.5; expected a positive integer/);
     await expectEmberError(bad({ vocab_size: '300' }), 'BAD_MODEL', /field vocab_size is "300"; expected a number/);
@@ -706,8 +706,8 @@ describe('bad model folders', () => {
   });
 
   it('an unknown model_type and a missing config field', async () => {
-    const d1 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, model_type: 'gpt_neox' })));
-    await expectEmberError(() => loadHFModel(d1), 'UNSUPPORTED', new RegExp(`${d1}/config\\.json: model_type "gpt_neox" is not supported`));
+    const d1 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, model_type: 'gpt2' })));
+    await expectEmberError(() => loadHFModel(d1), 'UNSUPPORTED', new RegExp(`${d1}/config\\.json: model_type "gpt2" is not supported`));
     const { intermediate_size: _, ...rest } = gen.config;
     const d2 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify(rest)));
     await expectEmberError(() => loadHFModel(d2), 'BAD_MODEL', new RegExp(`${d2}/config\\.json: field intermediate_size is missing`));
