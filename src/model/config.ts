@@ -331,6 +331,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   // LayerNorms with biases (GPT-NeoX, Phi-2, StableLM), the FFN beside attention as llama.cpp's graphs run it: Phi-2's
   // always on one norm, StableLM's where its layers have no ffn_norm, GPT-NeoX's on its own norm with use_parallel_residual
   const layerNormed = arch === 'phi2' || arch === 'stablelm' || arch === 'gptneox';
+  if (layerNormed && f.tensors.has('blk.0.attn_q_norm.weight')) {
+    throw new EmberError('UNSUPPORTED', `${f.source.name}: ${arch} with q/k norms (blk.0.attn_q_norm: LayerNorms per head, StableLM 2 12B's) is not supported`, { arch, tensor: 'blk.0.attn_q_norm.weight' });
+  }
   const parallelFfn = arch === 'phi2' || (arch === 'stablelm' && !f.tensors.has('blk.0.ffn_norm.weight')) ? 'shared' as const
     : arch === 'gptneox' && metaBool(f, k('use_parallel_residual'), true) ? 'own' as const : null;
   // Granite's multipliers, as llama.cpp reads them: 0 or absent is no scaling, logit_scale is required.
