@@ -4,9 +4,9 @@
  * generated model carrying the metadata a real one may have (general.alignment, linear RoPE scaling, a
  * rope_freqs tensor), and test/fixtures/qwen3_5's, qwen3_moe's, lfm2_moe's and granite4h-moe's llama.cpp conversions
  * (a Gated DeltaNet model, mixtures of experts: softmax and sigmoid routers, a shared expert), and test/fixtures/nomic_bert's
- * and jina_bert's GGUFs. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
+ * and jina_bert's GGUFs, phi2's and gpt_neox's llama.cpp conversions. Hugging Face: test/fixtures/qwen3_embedding (Qwen3-Embedding's layout), embeddinggemma, bert, modernbert,
  * modernbert_reranker, mpnet and t5_relu (a relative position bias), xlm_roberta_spm (a precompiled charsmap), gte and
- * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), electra_reranker, jina_v3, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
+ * gte_reranker (GTE's halves of up_gate_proj), deberta_reranker (DeBERTa's disentangled attention), electra_reranker, jina_v3, phi2, gpt_neox, and random folders from models/generate_hf.ts (a single safetensors file; two shards and an index).
  * LoRA: test/fixtures/lora's adapters, changed, loaded with stories260K.
  */
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { mulberry32 } from '../src/util/rng.ts';
 import { randomModelFile } from '../models/generate.ts';
 import { randomHFModel } from '../models/generate_hf.ts';
 import { ggufFields, type Field } from './gguf_fields.ts';
-import { embeddingFolder, embeddingGemmaFolder } from '../test/helpers/models.ts';
+import { embeddingFolder, embeddingGemmaFolder, hfOracleFolder } from '../test/helpers/models.ts';
 import { int, jsonText, mutateBytes, mutateGGUFField, mutateJson, pick, type Rng } from './mutate.ts';
 
 export type CaseKind = 'gguf-bytes' | 'gguf-field' | 'safetensors' | 'config.json' | 'tokenizer.json' | 'tokenizer_config.json' | 'lora';
@@ -93,6 +93,10 @@ export function loadCorpus(): Corpus {
       ggufBase('nomic-bert-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/nomic_bert/nomic-bert-tiny.gguf')))),
       // jina-bert-v2 (jina-embeddings-v2): ALiBi (its max bias key sizes the slopes), one gate|up matrix of 2F rows
       ggufBase('jina-bert-v2-tiny.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/jina_bert/jina-bert-v2-tiny.gguf')))),
+      // Phi-2 and GPT-NeoX as llama.cpp converts them: LayerNorms with biases, biases on every projection (Phi's LM head
+      // too), the FFN beside attention (use_parallel_residual), partial rotary (rope.dimension_count)
+      ggufBase('phi2.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/phi2/phi2.llama-cpp.gguf')))),
+      ggufBase('gpt_neox.llama-cpp.gguf', new Uint8Array(readFileSync(resolve(REPO, 'test/fixtures/gpt_neox/gpt_neox.llama-cpp.gguf')))),
     ],
     lora: ['wide', 'keys'].map((a) => ggufBase(`stories260K-lora-${a}.gguf`, new Uint8Array(readFileSync(resolve(REPO, `test/fixtures/lora/stories260K-lora-${a}.gguf`))))),
     hf: [
@@ -122,6 +126,9 @@ export function loadCorpus(): Corpus {
       { name: 'jina_v3', files: folderFiles(resolve(REPO, 'test/fixtures/jina_v3'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
       // ELECTRA's cross-encoder: BERT under electra., a head of GELU
       { name: 'electra_reranker', files: folderFiles(resolve(REPO, 'test/fixtures/electra_reranker'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      // Phi-2's and GPT-NeoX's (Pythia's): LayerNorms with biases, the FFN beside attention, GPT-NeoX's q|k|v rows per head
+      { name: 'phi2', files: folderFiles(hfOracleFolder('phi2'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
+      { name: 'gpt_neox', files: folderFiles(hfOracleFolder('gpt_neox'), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) },
     ],
   };
 }
