@@ -393,7 +393,7 @@ export async function hfToGGUFFile(dir: string): Promise<GGUFToWrite> {
     if (c.layerNorms) throw new EmberError('UNSUPPORTED', `${dir}: ModernBERT folders are not written to GGUF here (emberlm reads ModernBERT from folders only)`);
     if (c.postLayerNorms && !c.learnedPositions) throw new EmberError('UNSUPPORTED', `${dir}: nomic-bert, GTE and jina-bert-v2 folders are not written to GGUF here (emberlm reads them from folders; llama.cpp's own converter writes nomic-bert and jina-bert-v2)`);
     if (c.relativeBias) throw new EmberError('UNSUPPORTED', `${dir}: encoders with a bias by relative position (MPNet, T5) are not written to GGUF here (emberlm reads them from folders)`);
-    if (c.preLayerNorms) throw new EmberError('UNSUPPORTED', `${dir}: Phi-2, StableLM and GPT-NeoX folders are not written to GGUF here (llama.cpp's own converter writes phi2, stablelm and gptneox, which emberlm reads)`);
+    if (c.preLayerNorms) throw new EmberError('UNSUPPORTED', `${dir}: Phi-2, StableLM, GPT-NeoX, StarCoder2 and GPT-2 folders are not written to GGUF here (llama.cpp's own converter writes phi2, stablelm, gptneox, starcoder2 and gpt2, which emberlm reads)`);
     const arch = c.layerSsm.some(Boolean) && !c.ssmBesideAttention ? 'granitehybrid' : c.moe ? moeArch(c, dir) : c.postLayerNorms ? 'bert' : c.bidirectional ? 'gemma-embedding' : GGUF_ARCH[c.arch];
     // GGUF has no key for NoPE layers: the file's must be what the architecture implies (smollm3: every 4th).
     const implied = arch === 'granitehybrid' ? c.layerRope.map(() => c.layerRope[0]) : ggufLayerRope(arch, c.nLayer);

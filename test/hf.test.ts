@@ -173,7 +173,7 @@ describe('config.json -> ModelConfig', () => {
 
   it('names the file and field of a bad config', async () => {
     const bad = (patch: Record<string, unknown>) => () => configFromHF({ ...base(), ...patch }, '/m/config.json');
-    await expectEmberError(bad({ model_type: 'gpt2' }), 'UNSUPPORTED', /\/m\/config\.json: model_type "gpt2" is not supported/);
+    await expectEmberError(bad({ model_type: 'bloom' }), 'UNSUPPORTED', /\/m\/config\.json: model_type "bloom" is not supported/);
     await expectEmberError(bad({ hidden_size: undefined }), 'BAD_MODEL', /\/m\/config\.json: field hidden_size is missing/);
     await expectEmberError(bad({ num_hidden_layers: 2.5 }), 'BAD_MODEL', /config\.json: field num_hidden_layers is 2.5; expected a positive integer/);
     await expectEmberError(bad({ vocab_size: '300' }), 'BAD_MODEL', /field vocab_size is "300"; expected a number/);
@@ -228,7 +228,7 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     expect(c.ropeScaling.attnFactor).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(256)), 12);
   });
 
-  it('phi, stablelm and gpt_neox: LayerNorms with biases, partial rotary, the FFN beside attention as each family runs it', () => {
+  it('phi, stablelm, gpt_neox, starcoder2 and gpt2: LayerNorms with biases, partial rotary or learned positions, the FFN beside attention as each family runs it', () => {
     const ln = (t: string, patch: Record<string, unknown> = {}) => configFromHF({ ...base(), model_type: t, rms_norm_eps: undefined, hidden_act: undefined, ...patch }).config;
     const layerNormed = { preLayerNorms: true, preNorms: true, eps: 1e-5, ropeNeox: true };
     // Phi-2: gelu_new by default, its FFN always beside attention on the one norm, biases on q|k|v
@@ -239,13 +239,22 @@ describe('config.json of windowed, Gemma and Phi-3 models', () => {
     // GPT-NeoX in transformers 4's keys (rotary_pct, rotary_emb_base): its own FFN norm beside attention by default, GELU by erf
     expect(ln('gpt_neox', { rotary_pct: 0.25, rotary_emb_base: 20000, rope_theta: undefined, attention_bias: undefined })).toMatchObject({ arch: 'gptneox', ...layerNormed, parallelFfn: 'own', qkvBias: true, ffnGated: false, ffnAct: 'gelu', nRot: 4, ropeBase: 20000 });
     expect(ln('gpt_neox', { use_parallel_residual: false, attention_bias: false })).toMatchObject({ parallelFfn: null, qkvBias: false });
-    // The Hub's configs as published (microsoft/phi-2, stabilityai/stablelm-2-1_6b, EleutherAI/pythia-160m: transformers 4's keys)
+    // The Hub's configs as published (microsoft/phi-2, stabilityai/stablelm-2-1_6b, EleutherAI/pythia-160m, bigcode/starcoder2-3b, openai-community/gpt2: transformers 4's keys)
     const phi2 = { model_type: 'phi', architectures: ['PhiForCausalLM'], hidden_act: 'gelu_new', hidden_size: 2560, intermediate_size: 10240, layer_norm_eps: 1e-5, max_position_embeddings: 2048, num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 32, partial_rotary_factor: 0.4, qk_layernorm: false, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, vocab_size: 51200 };
     expect(configFromHF(phi2).config).toMatchObject({ arch: 'phi2', nEmbd: 2560, nFf: 10240, nHead: 32, nKv: 32, headDim: 80, nRot: 32, contextTrain: 2048, parallelFfn: 'shared', tiedEmbeddings: false });
     const stablelm2 = { model_type: 'stablelm', architectures: ['StableLmForCausalLM'], hidden_act: 'silu', hidden_size: 2048, intermediate_size: 5632, layer_norm_eps: 1e-5, max_position_embeddings: 4096, num_attention_heads: 32, num_hidden_layers: 24, num_key_value_heads: 32, partial_rotary_factor: 0.25, qk_layernorm: false, rope_scaling: null, rope_theta: 10000, tie_word_embeddings: false, use_parallel_residual: false, use_qkv_bias: true, vocab_size: 100352 };
     expect(configFromHF(stablelm2).config).toMatchObject({ arch: 'stablelm', headDim: 64, nRot: 16, contextTrain: 4096, parallelFfn: null, qkvBias: true, ffnGated: true });
     const pythia = { model_type: 'gpt_neox', architectures: ['GPTNeoXForCausalLM'], hidden_act: 'gelu', hidden_size: 768, intermediate_size: 3072, layer_norm_eps: 1e-5, max_position_embeddings: 2048, num_attention_heads: 12, num_hidden_layers: 12, rotary_emb_base: 10000, rotary_pct: 0.25, tie_word_embeddings: false, use_parallel_residual: true, vocab_size: 50304 };
     expect(configFromHF(pythia).config).toMatchObject({ arch: 'gptneox', nKv: 12, headDim: 64, nRot: 16, ropeBase: 10000, parallelFfn: 'own', qkvBias: true, ffnAct: 'gelu' });
+    const starcoder2 = { model_type: 'starcoder2', architectures: ['Starcoder2ForCausalLM'], hidden_act: 'gelu_pytorch_tanh', hidden_size: 3072, intermediate_size: 12288, max_position_embeddings: 16384, mlp_type: 'default', norm_epsilon: 1e-5, norm_type: 'layer_norm', num_attention_heads: 24, num_hidden_layers: 30, num_key_value_heads: 2, rope_theta: 999999.4420358813, sliding_window: 4096, use_bias: true, vocab_size: 49152 };
+    const sc2 = configFromHF(starcoder2).config;
+    expect(sc2).toMatchObject({ arch: 'starcoder2', headDim: 128, nRot: 128, nKv: 2, eps: 1e-5, ropeBase: 999999.4420358813, qkvBias: true, ffnGated: false, ffnAct: 'gelu_tanh', tiedEmbeddings: true, parallelFfn: null });
+    expect(new Set(sc2.layerWindow)).toEqual(new Set([4096]));
+    expect(() => configFromHF({ ...starcoder2, norm_type: 'rms_norm' })).toThrow(/norm_type "rms_norm" \(StarCoder2 runs layer_norm\) is not supported/);
+    const gpt2 = { model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], activation_function: 'gelu_new', n_ctx: 1024, n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, layer_norm_epsilon: 1e-5, vocab_size: 50257 };
+    expect(configFromHF(gpt2).config).toMatchObject({ arch: 'gpt2', nEmbd: 768, nFf: 3072, nHead: 12, nKv: 12, nLayer: 12, contextTrain: 1024, learnedPositions: true, tiedEmbeddings: true, qkvBias: true, ffnAct: 'gelu_tanh' });
+    expect(configFromHF(gpt2).config.layerRope.some(Boolean)).toBe(false);
+    expect(() => configFromHF({ ...gpt2, scale_attn_by_inverse_layer_idx: true })).toThrow(/scale_attn_by_inverse_layer_idx true \(scores divided by the layer index too\) is not supported/);
     expect(() => ln('phi', { qk_layernorm: true })).toThrow(/qk_layernorm true \(LayerNorms of q and k per head\) is not supported/);
     expect(() => ln('stablelm', { hidden_act: 'gelu' })).toThrow(/hidden_act "gelu" is not supported \(emberlm runs silu here\)/);
   });
@@ -713,8 +722,8 @@ describe('bad model folders', () => {
   });
 
   it('an unknown model_type and a missing config field', async () => {
-    const d1 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, model_type: 'gpt2' })));
-    await expectEmberError(() => loadHFModel(d1), 'UNSUPPORTED', new RegExp(`${d1}/config\\.json: model_type "gpt2" is not supported`));
+    const d1 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify({ ...gen.config, model_type: 'bloom' })));
+    await expectEmberError(() => loadHFModel(d1), 'UNSUPPORTED', new RegExp(`${d1}/config\\.json: model_type "bloom" is not supported`));
     const { intermediate_size: _, ...rest } = gen.config;
     const d2 = await copy(async (x) => writeFile(join(x, 'config.json'), JSON.stringify(rest)));
     await expectEmberError(() => loadHFModel(d2), 'BAD_MODEL', new RegExp(`${d2}/config\\.json: field intermediate_size is missing`));

@@ -5,8 +5,9 @@ import { buildRope, ONE_TABLE, ropeInvFreq } from '../src/kernels/rope.ts';
 import { attentionWorkgroup, buildAttention, canDecodeByDims, canDecodeFlat, canDecodeWide, chooseDecodeWide, decodeByDims, decodeFlat } from '../src/kernels/attention.ts';
 import { autotuneChoices, resetAutotune } from '../src/kernels/autotune.ts';
 import { buildSwiglu } from '../src/kernels/swiglu.ts';
-import { attentionRef, attnGateRef, embeddingRef, erfRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
+import { attentionRef, attnGateRef, embeddingRef, positionsRef, erfRef, qkNormRef, ropeRef, shortConvRef, softcapRef, swigluRef } from '../src/kernels/ref/layers.ts';
 import { buildAttnGate } from '../src/kernels/attn_gate.ts';
+import { buildPositions } from '../src/kernels/positions.ts';
 import { buildShortConv } from '../src/kernels/shortconv.ts';
 import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
@@ -401,6 +402,19 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     run(gpu, [await buildRmsnorm(gpu, alloc, { dim: D, eps: 1e-6, step: stepBuffer(alloc, { n_tokens: T }), x: alloc.upload('x', x), weight: alloc.upload('w', w), y, add: true })], T);
     const want = rmsnormRef(x, w, D, 1e-6).map((v, i) => v + res[i]);
     expect(worstRatio(await f32(gpu, y, T * D), want, 1e-5, 1e-5)).toBeLessThanOrEqual(1);
+    alloc.destroyAll();
+  });
+
+  it.each([[3, 0], [1, 17], [4, 9]])('positions: T=%i from pos %i adds the table\'s rows pos.. in place, the pass\'s tokens only', async (T, pos) => {
+    const gpu = await testGpu(variant);
+    const alloc = new Allocator(gpu);
+    const dim = 72;
+    const x = randn(rng(7 + pos), (T + 1) * dim, 2), table = randn(rng(8), 32 * dim, 1);
+    const buf = alloc.upload('x', x);
+    run(gpu, [await buildPositions(gpu, alloc, { dim, table: alloc.upload('table', table), x: buf, step: stepBuffer(alloc, { n_tokens: T, pos }) })], T);
+    const got = await f32(gpu, buf, (T + 1) * dim);
+    expect(worstRatio(got.subarray(0, T * dim), positionsRef(x.subarray(0, T * dim), table, dim, pos), 1e-6, 1e-6)).toBeLessThanOrEqual(1);
+    expect(got.subarray(T * dim)).toEqual(x.subarray(T * dim)); // a row past n_tokens is left as it was
     alloc.destroyAll();
   });
 

@@ -17,7 +17,7 @@ export const HF_MODEL_TYPES = {
   lfm2: 'Lfm2ForCausalLM', granitemoehybrid: 'GraniteMoeHybridForCausalLM', ministral3: 'Ministral3ForCausalLM',
   falcon_h1: 'FalconH1ForCausalLM', qwen3_5_text: 'Qwen3_5ForCausalLM', qwen3_5: 'Qwen3_5ForConditionalGeneration',
   qwen3_moe: 'Qwen3MoeForCausalLM', granitemoe: 'GraniteMoeForCausalLM', lfm2_moe: 'Lfm2MoeForCausalLM', olmoe: 'OlmoeForCausalLM',
-  phi: 'PhiForCausalLM', stablelm: 'StableLmForCausalLM', gpt_neox: 'GPTNeoXForCausalLM',
+  phi: 'PhiForCausalLM', stablelm: 'StableLmForCausalLM', gpt_neox: 'GPTNeoXForCausalLM', starcoder2: 'Starcoder2ForCausalLM', gpt2: 'GPT2LMHeadModel',
   bert: 'BertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', distilbert: 'DistilBertModel',
   modernbert: 'ModernBertModel', nomic_bert: 'NomicBertModel', mpnet: 'MPNetModel', t5: 'T5EncoderModel', new: 'NewModel', gte: 'GteModel', jina_bert: 'JinaBertModel',
   'deberta-v2': 'DebertaV2Model', electra: 'ElectraModel', jina_embeddings_v3: 'JinaEmbeddingsV3Model',
@@ -36,7 +36,7 @@ const ARCH_OF: Record<HFModelType, Arch> = {
   granitemoe: 'granite', // Granite 3.0/3.1's mixtures of experts (llama.cpp's granitemoe runs as its granite)
   lfm2_moe: 'lfm2', // LFM2 with mixtures of experts (LFM2-8B-A1B)
   olmoe: 'llama', // OLMoE: Llama with q/k RMSNorms over all heads and a mixture in every layer (llama.cpp's olmoe)
-  phi: 'phi2', stablelm: 'stablelm', gpt_neox: 'gptneox', // LayerNorms with biases (src/hf/config_layernorm.ts; llama.cpp's names)
+  phi: 'phi2', stablelm: 'stablelm', gpt_neox: 'gptneox', starcoder2: 'starcoder2', gpt2: 'gpt2', // LayerNorms with biases (src/hf/config_layernorm.ts; llama.cpp's names)
   bert: 'bert', // the encoder of all-MiniLM, bge, e5 and gte: an embedding model
   roberta: 'bert', 'xlm-roberta': 'bert', // (BERT with its positions counted from padding_idx + 1: multilingual-e5, bge-m3)
   distilbert: 'bert', // (BERT with its own names and keys, no token types: msmarco-distilbert, multi-qa-distilbert)
@@ -69,7 +69,7 @@ export interface HFExtra {
 
 /** transformers' defaults for `max_position_embeddings` where a config.json leaves it out. */
 const DEFAULT_CONTEXT: Record<HFModelType, number> = {
-  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, phi: 2048, stablelm: 4096, gpt_neox: 2048, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512, jina_embeddings_v3: 8194,
+  llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768, gemma2: 8192, gemma3_text: 131072, phi3: 4096, smollm3: 32768, ernie4_5: 131072, granite: 2048, olmo2: 2048, olmo3: 2048, lfm2: 128000, granitemoehybrid: 2048, ministral3: 262144, falcon_h1: 8192, qwen3_5_text: 32768, qwen3_5: 32768, qwen3_moe: 32768, granitemoe: 2048, lfm2_moe: 128000, olmoe: 4096, phi: 2048, stablelm: 4096, gpt_neox: 2048, starcoder2: 4096, gpt2: 1024, bert: 512, roberta: 514, 'xlm-roberta': 514, distilbert: 512, modernbert: 8192, nomic_bert: 2048, mpnet: 514, t5: 512, new: 512, gte: 8192, jina_bert: 8192, 'deberta-v2': 512, electra: 512, jina_embeddings_v3: 8194,
 };
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -203,7 +203,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
     qkNorm: modelType === 'qwen3' || modelType === 'qwen3_moe' || modelType === 'gemma3_text' || olmo || lfm2 || qwen35 || modelType === 'olmoe',
     qkNormAllHeads: olmo || modelType === 'olmoe',
     // (Lfm2Config: tie_embedding, when given, wins)
-    tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2),
+    tiedEmbeddings: flag(lfm2 && has('tie_embedding') ? 'tie_embedding' : 'tie_word_embeddings', gemma || modelType === 'smollm3' || modelType === 'ernie4_5' || lfm2 || modelType === 'starcoder2' || modelType === 'gpt2'),
     layerWindow: Object.freeze(windows),
     layerRope: Object.freeze(layerRope),
     ...(gemma ? { embedScale: gemmaEmbedScale(nEmbd), postNorms: true, ffnAct: 'gelu_tanh' as const, bidirectional } : {}),
@@ -247,7 +247,7 @@ export function configFromHF(json: unknown, file = 'config.json', fallbackName =
       preNorms: false, postLayerNorms: true, bidirectional: true, tiedEmbeddings: true, qkvBias: true, layerRope: Object.freeze(Array<boolean>(nLayer).fill(false)),
       alibiMaxBias: 8, ffnAct: gelu, tokenTypes: tokenTypes(2),
     } : {}),
-    ...(layerNormType ? layerNormFeatures(layerNormType, cfg, act as string, flag) : {}),
+    ...(layerNormType ? layerNormFeatures(layerNormType, cfg, act as string, nLayer, flag) : {}),
     ...(lfm2 ? { layerConv: Object.freeze(layerConv), convKernel: posInt('conv_L_cache', 3) } : {}),
     // (empty where every layer attends, as GGUF's granite files read)
     ...(granite4Layers?.ssm ? { layerSsm: Object.freeze(granite4Layers.layerSsm), ssm: Object.freeze(granite4Layers.ssm) } : {}),

@@ -130,6 +130,8 @@ async function openTensors(folder: ModelFolder, modelType: HFModelType): Promise
   const prefix = ENCODER_TYPES[modelType];
   if (modelType === 't5') return { set: renamed(withoutPrefix(set, prefix!), (n) => n.replace('DenseReluDense.wi_1.', 'DenseReluDense.wi.')), bare: false };
   if (modelType === 'new' || modelType === 'gte') return { set: withHalves(withoutPrefix(set, prefix!), /^(.+\.mlp\.)up_gate_proj\.weight$/, ['up_proj.weight', 'gate_proj.weight']), bare: false };
+  // (openai-community/gpt2 saves GPT2Model's names, wte.weight, h.N...; distilgpt2 GPT2LMHeadModel's, transformer.wte.weight)
+  if (modelType === 'gpt2' && set.tensors.has('wte.weight')) return { set: renamed(set, (n) => (n === 'lm_head.weight' ? n : `transformer.${n}`)), bare: false };
   return prefix ? { set: withoutPrefix(set, prefix), bare: false } : underModel(set);
 }
 
@@ -273,7 +275,14 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
   // multiplies by its weight as it is.)
   const normPlusOne = ['gemma2', 'gemma3_text', 'qwen3_5', 'qwen3_5_text'].includes(extra.modelType);
   const neoxQkv = extra.modelType === 'gpt_neox' ? (gguf: string) => gguf.endsWith('.attn_qkv.weight') || gguf.endsWith('.attn_qkv.bias') : () => false;
+  // GPT-2's Conv1D weights are stored [in, out]: read transposed into the kernels' [out, in] rows
+  const conv1d = extra.modelType === 'gpt2' ? (gguf: string) => /\.(attn_qkv|attn_output|ffn_up|ffn_down)\.weight$/.test(gguf) : () => false;
   const one = async (gguf: string, rows: number, cols: number) => {
+    if (conv1d(gguf)) {
+      const t = tensor(gguf, [cols, rows]);
+      if (isFp8(t)) throw new EmberError('UNSUPPORTED', `${t.source.name}: tensor ${t.name} is a Conv1D weight stored as ${t.dtype}; emberlm reads GPT-2's from F32, F16 or BF16`, { tensor: t.name });
+      return { t: { ...t, shape: [rows, cols] }, bytes: transposed(await readTensorBytes(t), cols, rows, DTYPE_BYTES[t.dtype]) };
+    }
     const t = tensor(gguf, [rows, cols]);
     const bytes = await readTensorBytes(t);
     return { t, bytes: neoxQkv(gguf) ? qkvByPart(bytes, c.nHead) : bytes };
@@ -348,6 +357,15 @@ function hfWeights(set: TensorSet, c: ModelConfig, extra: HFExtra, name: string)
       return convertF32(tensorToF32(t, bytes), rows, cols, quant, opts); // F32, BF16 of odd rows, or a conversion
     },
   };
+}
+
+/** A row-major (rows, cols) matrix of `size`-byte values (2 or 4) as (cols, rows). */
+function transposed(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const View = size === 4 ? Uint32Array : Uint16Array;
+  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice(); // (a view needs its offset aligned)
+  const from = new View(aligned.buffer as ArrayBuffer, aligned.byteOffset, rows * cols), to = new View(rows * cols);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) to[k * rows + r] = from[r * cols + k];
+  return new Uint8Array(to.buffer);
 }
 
 /**

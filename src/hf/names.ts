@@ -183,25 +183,40 @@ const NEOX_LAYER: ReadonlyArray<readonly [string, string]> = withBias([
   ['ffn_up.weight', 'mlp.dense_h_to_4h.weight'], ['ffn_down.weight', 'mlp.dense_4h_to_h.weight'],
 ]);
 
-type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe' | 'phi' | 'stablelm' | 'neox';
+/** StarCoder2: Llama's attention names (biases on all four with use_bias), LayerNorms, an ungated c_fc / c_proj FFN with biases. */
+const STARCODER2_LAYER: ReadonlyArray<readonly [string, string]> = [
+  ...LAYER.filter(([g]) => /^attn_(q|k|v|output)\./.test(g)),
+  ...withBias([['attn_norm.weight', 'input_layernorm.weight'], ['ffn_norm.weight', 'post_attention_layernorm.weight'], ['ffn_up.weight', 'mlp.c_fc.weight'], ['ffn_down.weight', 'mlp.c_proj.weight']]),
+];
+
+/** GPT-2 (under transformer.h.N): ln_1 / ln_2, q|k|v in one c_attn, Conv1D weights stored [in, out] (src/hf/model.ts transposes them). */
+const GPT2_LAYER: ReadonlyArray<readonly [string, string]> = withBias([
+  ['attn_norm.weight', 'ln_1.weight'], ['attn_qkv.weight', 'attn.c_attn.weight'], ['attn_output.weight', 'attn.c_proj.weight'],
+  ['ffn_norm.weight', 'ln_2.weight'], ['ffn_up.weight', 'mlp.c_fc.weight'], ['ffn_down.weight', 'mlp.c_proj.weight'],
+]);
+
+type Family = 'llama' | 'gemma' | 'phi3' | 'olmo' | 'lfm2' | 'granite4' | 'falcon_h1' | 'qwen35' | 'granitemoe' | 'phi' | 'stablelm' | 'neox' | 'starcoder2' | 'gpt2';
 const FAMILY: Partial<Record<HFModelType, Family>> = {
   gemma2: 'gemma', gemma3_text: 'gemma', phi3: 'phi3', olmo2: 'olmo', olmo3: 'olmo', lfm2: 'lfm2', granitemoehybrid: 'granite4', falcon_h1: 'falcon_h1',
   qwen3_5_text: 'qwen35', qwen3_5: 'qwen35', granitemoe: 'granitemoe', lfm2_moe: 'lfm2', phi: 'phi', stablelm: 'stablelm', gpt_neox: 'neox',
+  starcoder2: 'starcoder2', gpt2: 'gpt2',
 };
 const familyOf = (t: HFModelType | undefined): Family => (t && FAMILY[t]) || 'llama';
 const twoWays = (pairs: ReadonlyArray<readonly [string, string]>) => ({ toHf: new Map(pairs), toGguf: new Map(pairs.map(([g, h]) => [h, g] as const)) });
 const MAPS = Object.fromEntries(
   ([['llama', LAYER], ['gemma', GEMMA_LAYER], ['phi3', PHI3_LAYER], ['olmo', OLMO_LAYER], ['lfm2', LFM2_LAYER], ['granite4', GRANITE4_LAYER], ['falcon_h1', FALCON_H1_LAYER], ['qwen35', QWEN35_LAYER], ['granitemoe', GRANITE_MOE_LAYER],
-    ['phi', PHI_LAYER], ['stablelm', STABLELM_LAYER], ['neox', NEOX_LAYER]] as const).map(([f, layer]) => [f, twoWays(layer)]),
+    ['phi', PHI_LAYER], ['stablelm', STABLELM_LAYER], ['neox', NEOX_LAYER], ['starcoder2', STARCODER2_LAYER], ['gpt2', GPT2_LAYER]] as const).map(([f, layer]) => [f, twoWays(layer)]),
 ) as Record<Family, { toHf: Map<string, string>; toGguf: Map<string, string> }>;
 /** The names outside the layers where a family has its own (the rest as GLOBAL). */
 const FAMILY_GLOBAL: Partial<Record<Family, ReturnType<typeof twoWays>>> = {
   phi: twoWays(withBias([['output_norm.weight', 'model.final_layernorm.weight'], ['output.weight', 'lm_head.weight']])),
   stablelm: twoWays(withBias([['output_norm.weight', 'model.norm.weight']])),
+  starcoder2: twoWays(withBias([['output_norm.weight', 'model.norm.weight']])),
+  gpt2: twoWays([['token_embd.weight', 'transformer.wte.weight'], ['position_embd.weight', 'transformer.wpe.weight'], ...withBias([['output_norm.weight', 'transformer.ln_f.weight']])]),
   neox: twoWays([['token_embd.weight', 'gpt_neox.embed_in.weight'], ['output.weight', 'embed_out.weight'], ...withBias([['output_norm.weight', 'gpt_neox.final_layer_norm.weight']])]),
 };
-/** Where a family's layers are: model.layers.N, GPT-NeoX's gpt_neox.layers.N. */
-const layersOf = (f: Family) => (f === 'neox' ? 'gpt_neox.layers.' : 'model.layers.');
+/** Where a family's layers are: model.layers.N, GPT-NeoX's gpt_neox.layers.N, GPT-2's transformer.h.N. */
+const layersOf = (f: Family) => (f === 'neox' ? 'gpt_neox.layers.' : f === 'gpt2' ? 'transformer.h.' : 'model.layers.');
 const GLOBAL_TO_HF = new Map(GLOBAL);
 const GLOBAL_TO_GGUF = new Map(GLOBAL.map(([g, h]) => [h, g] as const));
 /** Falcon-H1's final norm is `final_layernorm`. */
@@ -365,25 +380,30 @@ function expertTensors(b: string, D: number, m: NonNullable<ModelConfig['moe']>,
 }
 
 /**
- * The pre-LayerNorm decoders' tensors (Phi, StableLM, GPT-NeoX): each norm's weight and bias; GPT-NeoX's fused q|k|v;
- * the biases each family has (Phi's on every projection and its LM head, GPT-NeoX's on all but its LM head with
- * attention_bias, its FFN's always; StableLM's on q|k|v with use_qkv_bias).
+ * The pre-LayerNorm decoders' tensors (Phi, StableLM, GPT-NeoX, StarCoder2, GPT-2): each norm's weight and bias;
+ * GPT-NeoX's and GPT-2's fused q|k|v; the biases each family has (Phi's and GPT-2's on every projection, Phi's LM head
+ * too; GPT-NeoX's on all but its LM head with attention_bias, its FFN's always; StarCoder2's on all with use_bias;
+ * StableLM's on q|k|v with use_qkv_bias); GPT-2's learned positions, and its Conv1D weights as stored, [in, out].
  */
 function layerNormTensors(c: ModelConfig, modelType: HFModelType): ExpectedTensor[] {
   const D = c.nEmbd, F = c.nFf, qDim = c.nHead * c.headDim, kvDim = c.nKv * c.headDim;
-  const phi = modelType === 'phi', neox = modelType === 'gpt_neox';
+  const phi = modelType === 'phi', neox = modelType === 'gpt_neox', gpt2 = modelType === 'gpt2';
+  const oBias = phi || gpt2 || ((neox || modelType === 'starcoder2') && c.qkvBias);
+  const ffnBias = phi || gpt2 || neox || (modelType === 'starcoder2' && c.qkvBias);
   const norm = (name: string) => [{ name: `${name}.weight`, shape: [D] }, { name: `${name}.bias`, shape: [D] }];
-  const linear = (name: string, rows: number, cols: number, bias: boolean) => [{ name: `${name}.weight`, shape: [rows, cols] }, ...(bias ? [{ name: `${name}.bias`, shape: [rows] }] : [])];
+  // (GPT-2's Conv1D weights are stored transposed, [in, out])
+  const linear = (name: string, rows: number, cols: number, bias: boolean) => [{ name: `${name}.weight`, shape: gpt2 ? [cols, rows] : [rows, cols] }, ...(bias ? [{ name: `${name}.bias`, shape: [rows] }] : [])];
   const out: ExpectedTensor[] = [{ name: 'token_embd.weight', shape: [c.vocab, D] }, ...norm('output_norm')];
-  if (!c.tiedEmbeddings) out.push(...linear('output', c.vocab, D, phi));
+  if (c.learnedPositions) out.push({ name: 'position_embd.weight', shape: [c.contextTrain, D] });
+  if (!c.tiedEmbeddings) out.push({ name: 'output.weight', shape: [c.vocab, D] }, ...(phi ? [{ name: 'output.bias', shape: [c.vocab] }] : []));
   for (let i = 0; i < c.nLayer; i++) {
     const b = `blk.${i}.`;
     out.push(...norm(`${b}attn_norm`), ...(c.parallelFfn === 'shared' ? [] : norm(`${b}ffn_norm`)));
-    if (neox) out.push(...linear(`${b}attn_qkv`, qDim + 2 * kvDim, D, c.qkvBias));
+    if (neox || gpt2) out.push(...linear(`${b}attn_qkv`, qDim + 2 * kvDim, D, c.qkvBias));
     else out.push(...linear(`${b}attn_q`, qDim, D, c.qkvBias), ...linear(`${b}attn_k`, kvDim, D, c.qkvBias), ...linear(`${b}attn_v`, kvDim, D, c.qkvBias));
-    out.push(...linear(`${b}attn_output`, D, qDim, phi || (neox && c.qkvBias)));
+    out.push(...linear(`${b}attn_output`, D, qDim, oBias));
     if (c.ffnGated) out.push(...linear(`${b}ffn_gate`, F, D, false), ...linear(`${b}ffn_up`, F, D, false), ...linear(`${b}ffn_down`, D, F, false));
-    else out.push(...linear(`${b}ffn_up`, F, D, true), ...linear(`${b}ffn_down`, D, F, true));
+    else out.push(...linear(`${b}ffn_up`, F, D, ffnBias), ...linear(`${b}ffn_down`, D, F, ffnBias));
   }
   return out;
 }

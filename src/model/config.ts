@@ -9,7 +9,7 @@ import { ggufMoe, type MoeShape } from './moe_shape.ts';
 import type { FfnAct } from '../kernels/swiglu.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
-export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'phi2', 'stablelm', 'gptneox'] as const;
+export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'phi2', 'stablelm', 'gptneox', 'starcoder2', 'gpt2'] as const;
 /** A forward pass's architecture: a GGUF one (SUPPORTED_ARCHS), or ModernBERT's or T5's encoder, read from Hugging Face folders only. */
 export type Arch = (typeof SUPPORTED_ARCHS)[number] | 'modern-bert' | 't5';
 
@@ -243,7 +243,7 @@ export const ggufRopeNeox = (arch: string) => !['llama', 'mistral', 'smollm3', '
 
 /** Which layers a GGUF architecture rotates: llama.cpp has no key for smollm3's NoPE layers and skips every 4th. */
 export const ggufLayerRope = (arch: string, nLayer: number): boolean[] =>
-  (arch === 'smollm3' ? nopeEvery(nLayer, 4) : arch === 'bert' || arch === 'jina-bert-v2' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer)); // (BERT: learned positions; jina-bert-v2: ALiBi)
+  (arch === 'smollm3' ? nopeEvery(nLayer, 4) : arch === 'bert' || arch === 'jina-bert-v2' || arch === 'gpt2' ? Array<boolean>(nLayer).fill(false) : ropeOnEveryLayer(nLayer)); // (BERT, GPT-2: learned positions; jina-bert-v2: ALiBi)
 
 /** Gemma: sqrt(hidden) as transformers computes it in float32. */
 export const gemmaEmbedScale = (nEmbd: number) => Math.fround(Math.sqrt(nEmbd));
@@ -328,9 +328,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
   const qwen35 = arch === 'qwen35'; // Gated DeltaNet layers beside gated attention; its post_attention_norm is the FFN's pre-norm
   // OLMo 3 (GGUF olmo2 with a window): its windowed layers rotate unscaled, at rope.freq_base_swa or the same base, as llama.cpp
   const olmoSwa = olmo && num('attention.sliding_window', 0) > 0;
-  // LayerNorms with biases (GPT-NeoX, Phi-2, StableLM), the FFN beside attention as llama.cpp's graphs run it: Phi-2's
+  // LayerNorms with biases (GPT-NeoX, Phi-2, StableLM, StarCoder2, GPT-2), the FFN beside attention as llama.cpp's graphs run it: Phi-2's
   // always on one norm, StableLM's where its layers have no ffn_norm, GPT-NeoX's on its own norm with use_parallel_residual
-  const layerNormed = arch === 'phi2' || arch === 'stablelm' || arch === 'gptneox';
+  const layerNormed = arch === 'phi2' || arch === 'stablelm' || arch === 'gptneox' || arch === 'starcoder2' || arch === 'gpt2';
   if (layerNormed && f.tensors.has('blk.0.attn_q_norm.weight')) {
     throw new EmberError('UNSUPPORTED', `${f.source.name}: ${arch} with q/k norms (blk.0.attn_q_norm: LayerNorms per head, StableLM 2 12B's) is not supported`, { arch, tensor: 'blk.0.attn_q_norm.weight' });
   }
@@ -365,7 +365,7 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     preNorms: !olmo && !bert,
     postNorms: !qwen35 && f.tensors.has('blk.0.post_attention_norm.weight'),
     postLayerNorms: bert,
-    learnedPositions: arch === 'bert',
+    learnedPositions: arch === 'bert' || arch === 'gpt2', // (GPT-2's added to its embeddings: position_embd)
     layerNorms: false,
     preLayerNorms: layerNormed,
     parallelFfn,
@@ -375,9 +375,9 @@ export function configFromGGUF(f: GGUFFile): ModelConfig {
     tokenTypes: bert ? tokenTypeRows(f) : 0,
     positionOffset: 0,
     // (BERT's GELU is erf's, as transformers runs it; llama.cpp's ggml_gelu is the tanh approximation)
-    // (Phi-2's and GPT-NeoX's GELU as llama.cpp's ggml_gelu runs it: tanh's, where transformers runs GPT-NeoX's by erf)
-    ffnAct: gemma || arch === 'phi2' || arch === 'gptneox' ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
-    ffnGated: arch !== 'bert' && arch !== 'phi2' && arch !== 'gptneox',
+    // (the ungated FFNs' GELU as llama.cpp's ggml_gelu runs it: tanh's, where transformers runs GPT-NeoX's by erf)
+    ffnAct: gemma || (layerNormed && arch !== 'stablelm') ? 'gelu_tanh' : bert && !nomic ? 'gelu' : 'silu',
+    ffnGated: arch !== 'bert' && !(layerNormed && arch !== 'stablelm'),
     attnScale: num('attention.scale', 0) || 1 / Math.sqrt(headDim), // llama.cpp: 0 or absent is 1/sqrt(head_dim)
     // llama.cpp's defaults for Gemma 2 when the keys are absent (50 and 30); Gemma 3 has none
     attnSoftcap: num('attn_logit_softcapping', arch === 'gemma2' ? 50 : 0),

@@ -7,6 +7,7 @@ import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildLayernorm } from '../kernels/layernorm.ts';
 import { buildEmbedding } from '../kernels/embedding.ts';
+import { buildPositions } from '../kernels/positions.ts';
 import { buildRope } from '../kernels/rope.ts';
 import { attentionScratch, buildAttention, chooseDecodeWide, decodeSplits } from '../kernels/attention.ts';
 import { DEFAULT_KV_CACHE, kvCacheBytes, type KvCacheType } from '../kernels/kv_layout.ts';
@@ -129,6 +130,9 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
     params += v.length;
     return alloc.upload(name, v);
   };
+  // GPT-2: its learned positions' rows added to the embeddings, x[t] += table[pos + t], in every pass (after either gather)
+  const learned = c.learnedPositions && !c.postLayerNorms ? await f.vector('position_embd.weight', c.contextTrain * D, [c.contextTrain, D]) : null;
+  if (learned) both(await buildPositions(gpu, alloc, { dim: D, table: upload('position_embd', learned), x: embedInto, step }));
   // BERT's embeddings: x = LayerNorm(token row + its position's row + its token type's row), the last two summed at load
   // for types 0 and 1 (a pair's second segment); each token's position and type from `inputs`, in every pass. (nomic-bert
   // rotates q and k instead: its table is the type rows alone, P 0.)

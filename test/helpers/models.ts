@@ -48,7 +48,7 @@ const OWN_ORACLES: Record<string, string> = { smollm3: 'hf-oracle/llama-gqa', er
   lfm2_moe: 'hf-oracle/llama-gqa',
   'granite4h-moe': 'hf-oracle/llama-gqa',
   olmoe: 'hf-oracle/llama-gqa',
-  phi2: 'hf-oracle/llama-gqa', stablelm: 'hf-oracle/llama-gqa', gpt_neox: 'hf-oracle/llama-gqa',
+  phi2: 'hf-oracle/llama-gqa', stablelm: 'hf-oracle/llama-gqa', gpt_neox: 'hf-oracle/llama-gqa', starcoder2: 'hf-oracle/llama-gqa', gpt2: 'hf-oracle/llama-gqa',
 };
 
 export function hfOracleFolder(name: string): string {

@@ -269,6 +269,11 @@ export function ssmRef(
 }
 
 /** Qwen3.5's gated attention output (shaders/attn_gate.wgsl): out * sigmoid(gate), elementwise. */
+/** GPT-2's learned positions: x[t] + table[pos + t], row by row. */
+export function positionsRef(x: Float32Array, table: Float32Array, dim: number, pos: number): Float32Array {
+  return x.map((v, k) => v + table[pos * dim + k]);
+}
+
 export function attnGateRef(out: Float32Array, gate: Float32Array): Float32Array {
   return out.map((v, i) => v / (1 + Math.exp(-gate[i])));
 }
