@@ -7,6 +7,9 @@ import type { DeltaShape } from './delta_shape.ts';
 import { qwen35Gguf, qwen35NextnLayers } from './config_delta_gguf.ts';
 import { ggufMoe, type MoeShape } from './moe_shape.ts';
 import type { FfnAct } from '../kernels/swiglu.ts';
+import { POOLING, type Pooling } from './pooling.ts';
+// How an embedding pools (src/model/pooling.ts), read by configFromGGUF and exported from here as before.
+export { embedsInOnePass, pooledRows, poolingType, type Pooling } from './pooling.ts';
 
 /** Architectures run by the one forward function; differences are flags below, not code copies. */
 export const SUPPORTED_ARCHS = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'smollm3', 'ernie4_5', 'granite', 'olmo2', 'lfm2', 'mistral3', 'falcon-h1', 'qwen35', 'bert', 'phi2', 'stablelm', 'gptneox', 'starcoder2', 'gpt2'] as const;
@@ -256,34 +259,12 @@ function positive(f: GGUFFile, key: string, v: number): number {
 /** GGUF architectures run as one of SUPPORTED_ARCHS: llama.cpp's granitehybrid is Granite with Mamba-2 layers. */
 const GGUF_ARCH_AS: Readonly<Record<string, Arch>> = { 'nomic-bert': 'bert', 'jina-bert-v2': 'bert', 'gemma-embedding': 'gemma3', granitehybrid: 'granite', granitemoe: 'granite', qwen3moe: 'qwen3', lfm2moe: 'lfm2', olmoe: 'llama' };
 
-/**
- * Which rows of the final norm an embedding pools: the last token's, the first token's (CLS), or every row (mean); an
- * encoder without a final norm (postLayerNorms) reads its residual stream, every row but for CLS.
- */
-export function pooledRows(c: Pick<ModelConfig, 'pooling' | 'postLayerNorms' | 'layerNorms' | 'classifierPooling'>): 'last' | 'first' | 'all' {
-  if (c.postLayerNorms) return c.pooling === 'cls' || c.pooling === 'rank' ? 'first' : 'all'; // (a cross-encoder's head reads [CLS])
-  // (ModernBERT without sentence-transformers' files: their default; its cross-encoder's head: its classifier_pooling)
-  const p = c.layerNorms ? (c.pooling === 'rank' ? c.classifierPooling : c.pooling ?? 'mean') : c.pooling;
-  return p === 'mean' ? 'all' : p === 'cls' ? 'first' : 'last';
-}
-
-/**
- * An input to embed runs in one pass with nothing from the KV cache: with bidirectional attention a token's K and V
- * depend on the tokens after it, and a row pooled other than the last must come from the pass itself.
- */
-export const embedsInOnePass = (c: Pick<ModelConfig, 'pooling' | 'bidirectional' | 'postLayerNorms' | 'layerNorms' | 'classifierPooling'>) => c.bidirectional || pooledRows(c) !== 'last';
-
 /** The rows of a BERT file's token_types.weight (type_vocab_size): 1 where it is a vector, 0 where it is missing. */
 const tokenTypeRows = (f: GGUFFile) => {
   const t = f.tensors.get('token_types.weight');
   return t ? (t.ne[1] ?? 1) : 0;
 };
 
-/** llama.cpp's pooling types (`<arch>.pooling_type`, llama_pooling_type) by number. */
-const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last', 4: 'rank' };
-export type Pooling = 'none' | 'mean' | 'cls' | 'last' | 'rank';
-/** A pooling's `<arch>.pooling_type` number (what a GGUF writer puts). */
-export const poolingType = (p: Pooling): number => Number(Object.keys(POOLING).find((k) => POOLING[Number(k)] === p));
 
 export function configFromGGUF(f: GGUFFile): ModelConfig {
   const arch = metaString(f, 'general.architecture');

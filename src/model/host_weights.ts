@@ -1,5 +1,5 @@
 import { EmberError } from '../errors.ts';
-import { rowScales, scaleLayoutOf, type WeightData } from '../kernels/matmul.ts';
+import { rowScales, scaleLayoutOf, type GluAct, type WeightData } from '../kernels/matmul.ts';
 import { qkNormSpans } from '../kernels/qk_norm_spans.ts';
 import type { ModelConfig } from './config.ts';
 import type { MoeShape } from './moe_shape.ts';
@@ -394,3 +394,12 @@ async function readSsm(w: WeightSource, c: ModelConfig, b: string, quant: QuantS
     norm: s.gatedNorm ? await w.vector(`${b}ssm_norm.weight`, inner, [s.nGroup, inner / s.nGroup]) : null,
   };
 }
+
+/** A gated FFN's activation, as the GLU epilogue takes it (BERT's GELU by erf and T5's ReLU are ungated: never one). */
+export function gluAct(c: ModelConfig): GluAct {
+  if (c.ffnAct === 'gelu' || c.ffnAct === 'relu') throw new EmberError('UNSUPPORTED', `${c.name}: a gated FFN with ${c.ffnAct === 'gelu' ? 'GELU by erf' : 'ReLU'}`);
+  return c.ffnAct;
+}
+
+/** The matrices that read a layer's first norm: attention's q/k/v (and gate), a Mamba-2 mixer's in_proj, or both (Falcon-H1), a Gated DeltaNet's in-projections. */
+export const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];

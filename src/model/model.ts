@@ -2,7 +2,7 @@ import { EmberError } from '../errors.ts';
 import { waitSpins, type Gpu } from '../gpu/device.ts';
 import { Allocator, writeBuffer } from '../gpu/buffers.ts';
 import { ceilDiv, type Dispatch } from '../kernels/dispatch.ts';
-import { buildMatmul, EXPERT_TILE, gemvReadsRawX, gemvTakesTail, storedFormat, type GluAct, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
+import { buildMatmul, EXPERT_TILE, gemvReadsRawX, gemvTakesTail, storedFormat, type GpuWeights, type MatmulArgs, type WeightData } from '../kernels/matmul.ts';
 import { uploadMatrix } from '../kernels/quantize_weights.ts';
 import { buildRmsnorm } from '../kernels/rmsnorm.ts';
 import { buildLayernorm } from '../kernels/layernorm.ts';
@@ -25,7 +25,7 @@ import { ssmConvDim, ssmPerHead, ssmStateSize } from './ssm_shape.ts';
 import { deltaConvDim, deltaPerHead, deltaStateSize } from './delta_shape.ts';
 import { allocateActivations } from './activations.ts';
 import { layerRot, pooledRows, type ModelConfig } from './config.ts';
-import { pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type LayerWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
+import { gluAct, inProjections, pairExpertRows, pairRows, readLayer, readLayerNorm, readOutputNorm, type DeltaWeights, type LayerNormWeights, type MoeWeights, type SsmWeights } from './host_weights.ts';
 import { ggmlQuantizeOnGpu, GPU_GGML_TYPES, type GgmlValues } from '../kernels/quantize_ggml.ts';
 import { ggmlQuantize as ggmlQuantizeOnCpu } from '../quant/ggml/index.ts';
 import { checkedVectors } from './validate.ts';
@@ -492,14 +492,6 @@ async function build(gpu: Gpu, alloc: Allocator, f: WeightSource, c: ModelConfig
   };
 }
 
-/** A gated FFN's activation, as the GLU epilogue takes it (BERT's GELU by erf and T5's ReLU are ungated: never one). */
-function gluAct(c: ModelConfig): GluAct {
-  if (c.ffnAct === 'gelu' || c.ffnAct === 'relu') throw new EmberError('UNSUPPORTED', `${c.name}: a gated FFN with ${c.ffnAct === 'gelu' ? 'GELU by erf' : 'ReLU'}`);
-  return c.ffnAct;
-}
-
-/** The matrices that read a layer's first norm: attention's q/k/v (and gate), a Mamba-2 mixer's in_proj, or both (Falcon-H1), a Gated DeltaNet's in-projections. */
-const inProjections = (w: LayerWeights): WeightData[] => [...w.qkv, ...(w.attnGate ? [w.attnGate] : []), ...(w.ssm ? [w.ssm.inProj] : []), ...(w.delta?.inProj ?? [])];
 
 // The passes themselves (encode, submit, read back): src/model/forward.ts.
 export { encodeForward, forward, readLogits, resetSampler, samplerOf, submitForward, type PassTimer, type PendingStep, type Sampling } from './forward.ts';
