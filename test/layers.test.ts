@@ -13,6 +13,7 @@ import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { buildQkNorm } from '../src/kernels/qk_norm.ts';
+import { cover, turnOf } from './helpers/cover.ts';
 import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/kv_layout.ts';
 import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
@@ -167,12 +168,12 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const inputs = lengths?.map((length) => ({ length }));
     const o = { scale, window, cacheLen: ring, softcap, bidirectional: bi === 1, inputs };
     // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
-    // and prefill_flat (as decode_flat: subgroups of 4 or more).
+    // and prefill_flat (as decode_flat: subgroups of 4 or more); each with a K/V type turning with the case (cover).
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
       ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
     ];
-    for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
+    for (const [mode, kvType] of cover(modes, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths))) {
       // dims: keys in blocks of the workgroup's lanes (attend_blocks, the default); dims1: one at a time (attend_each)
       const prefillDims = mode.startsWith('dims'), flat = mode === 'flat', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', T * qDim * 4);
@@ -210,9 +211,10 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const relBias = randn(r, nHead * (2 * reach + 1));
     const inputs = lengths.map((length) => ({ length }));
     const o = { scale: 0.3 / Math.sqrt(headDim), window: 0, cacheLen: ring, softcap: 0, bidirectional: true, inputs, relBias };
-    // by keys; by head dimensions in blocks of keys (the default) and a key at a time (attend_each)
+    // by keys; by head dimensions in blocks of keys (the default) and a key at a time (attend_each); each with a K/V
+    // type turning with the case (cover)
     const ways = [{ prefillDims: false }, {}, { keyBlocks: false }];
-    for (const [kvType, way] of KV_CACHE_TYPES.flatMap((t) => ways.map((w) => [t, w] as const))) {
+    for (const [way, kvType] of cover(ways, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, pos, T, reach, wg, lengths))) {
       const out = alloc.storage('out', T * qDim * 4);
       const packed = kvPack(kvType, kCache, vCache, nKv, headDim);
       const stored = kvUnpack(kvType, packed, ring, nKv, headDim);
@@ -260,12 +262,13 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
     // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size), decode_flat
-    // (subgroups of 4 or more) and decode_wide (its own 64 lanes, whatever wg says); every split count goes through the merge.
+    // (subgroups of 4 or more) and decode_wide (its own 64 lanes, whatever wg says), each with a K/V type turning with
+    // the case (cover); every split count goes through the merge.
     const modes = [
       'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
       ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []), ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
     ];
-    for (const mode of modes) for (const kvType of KV_CACHE_TYPES) {
+    for (const [mode, kvType] of cover(modes, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg))) {
       const decodeDims = mode.startsWith('dims'), flat = mode === 'flat', wide = mode === 'wide', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));

@@ -29,7 +29,8 @@ import { f16Exact } from '../src/kernels/matmul_weights.ts';
 import { gemvLanesFit, laneGroupIsSubgroup } from '../src/kernels/matmul_tuning.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, layoutOutputs, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
+import { caseName, checkMatmul, layoutOutputs, matmulDevice, rowMajorWhere, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
+import { cover, turnOf } from './helpers/cover.ts';
 
 /**
  * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
@@ -398,10 +399,12 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const f32: WeightData = { format: 'f32', rows: N, cols: K, data: dequantize(b16) };
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, N - 1, 3];
-      const layouts: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [
+      // Half of the layouts, turning with the case and the device (test/helpers/cover.ts): all of them over the four runs.
+      const every: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [
         ...GEMV_LAYOUTS.map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
         ...GEMM_LAYOUTS.filter((t) => !t.gemmFloat).map((t) => [t, 'gemm'] as [Partial<MatmulTuning>, 'gemm']),
       ];
+      const layouts = cover([0], every, turnOf(variant, N, K), every.length / 2).map(([, l]) => l);
       const outputs = (wd: WeightData, tile: number) => layoutOutputs(gpu, alloc, uploadWeights(alloc, 'w', wd, { rowTile: tile }), x, T, ids, layouts);
       const want = await outputs(f32, 1);
       expect(await outputs(b16, 1)).toEqual(want);
@@ -562,7 +565,7 @@ describe('matmul uniforms and validation', () => {
     ['f32', 90], // rows padded to whole vec4s: a block's last pieces read the row's last vec4 again
     ['f16', 90], // rows padded to whole vec4<u32>s of 8 halves, read by vec2
     ['bf16', 90], // rows padded to whole vec2<u32>s of 4 values
-  ] as const)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs, gather; chunks of whole tiles', async (kind, K) => {
+  ] as const)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs (a layout a tile, turning), gather; chunks of whole tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -571,12 +574,10 @@ describe('matmul uniforms and validation', () => {
       const wd = makeWeights(kind, N, K, r);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
-      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
-      expect(outputs.get(8)).toEqual(outputs.get(1));
-      expect(outputs.get(16)).toEqual(outputs.get(1));
-      expect(outputs.get(32)).toEqual(outputs.get(1));
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, turnOf(kind, K));
+      for (const tile of [8, 16, 32]) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
       // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
-      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
+      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]!).buffer);
       expect(worstRatio(y1, matmulRef(wd, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 1e-5, 2e-5)).toBeLessThanOrEqual(1);
       const table = dequantize(wd);
       const e1 = new Float32Array(Uint32Array.from(outputs.get(1)!.at(-1)!).buffer);
@@ -607,8 +608,8 @@ describe('matmul uniforms and validation', () => {
       expect(plain.bytes - paired.bytes).toBe(N * (K / 32 - Math.ceil(K / 64)) * 4);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
-      const halves = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true);
-      const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false);
+      const halves = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true, undefined, turnOf(kind, K));
+      const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false, undefined, turnOf(kind, K));
       for (const tile of [1, 8, 16, 32]) expect(halves.get(tile)).toEqual(f32s.get(tile));
     } finally {
       alloc.destroyAll();

@@ -13,7 +13,8 @@ import { WIDE_CODES } from '../src/kernels/weight_formats.ts';
 import { GGUF_LAYOUTS, planeRowWords, wideRowWords, type GgufFormat } from '../src/kernels/weight_layouts.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, matmulDevice, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
+import { caseName, checkMatmul, matmulDevice, rowMajorWhere, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
+import { turnOf } from './helpers/cover.ts';
 
 /** Random valid blocks of `format`, rows x cols, and the same matrix dequantized by ggml's reference. */
 function makeWeights(format: GgufFormat, rows: number, cols: number, seed: number): { w: WeightData; f32: WeightData } {
@@ -105,17 +106,15 @@ function rowTileCase(alloc: Allocator, format: GgufFormat, seed: number) {
 }
 
 describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
-  it.each(GGUF_FORMATS)('%s in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMVs, GEMMs, gather; chunks of whole tiles', async (format) => {
+  it.each(GGUF_FORMATS)('%s in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMVs, GEMMs (a layout a tile, turning), gather; chunks of whole tiles', async (format) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const { w: wd, f32, K, T, x, ids } = rowTileCase(alloc, format, 41);
-      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids);
-      expect(outputs.get(8)).toEqual(outputs.get(1));
-      expect(outputs.get(16)).toEqual(outputs.get(1));
-      expect(outputs.get(32)).toEqual(outputs.get(1));
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, turnOf(format));
+      for (const tile of [8, 16, 32]) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
       // And row-major is right: the GEMV against the reference, the gather against ggml's dequantization.
-      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]).buffer);
+      const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]!).buffer);
       expect(worstRatio(y1, matmulRef(f32, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 2e-5, 2e-5)).toBeLessThanOrEqual(1);
       const all = f32.data as Float32Array;
       const e1 = new Float32Array(Uint32Array.from(outputs.get(1)!.at(-1)!).buffer);
@@ -126,13 +125,13 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
     }
   }, SLOW);
 
-  it.each(WIDE_CODES)('%s with its codes widened to a byte (CPU adapters\' default) gives the bits of its planes: GEMVs, GEMMs, gather, every row tile', async (format) => {
+  it.each(WIDE_CODES)('%s with its codes widened to a byte (CPU adapters\' default) gives the bits of its planes: GEMVs, GEMMs, gather, every row tile (a layout a tile past row-major, turning)', async (format) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
       const { w: wd, N, K, T, x, ids } = rowTileCase(alloc, format, 43);
-      const wide = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, true);
-      const planes = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, false);
+      const wide = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, true, turnOf(format));
+      const planes = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, false, turnOf(format));
       expect(wide).toEqual(planes);
       // The bytes: a byte a code against the planes' 5, 6 or 3 bits (each plane padded to whole vec4s).
       const bytes = (wideCodes: boolean) => uploadWeights(alloc, 'b', wd, { wideCodes, rowTile: 1 }).bytes;

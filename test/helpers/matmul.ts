@@ -6,6 +6,7 @@ import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type GpuWeights, 
 import { matmulRef, packBf16, packF16, packFp8, packQ4, packQ8 } from '../../src/kernels/ref/matmul.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../../src/quant/ggml/index.ts';
 import { GGUF_LAYOUTS } from '../../src/kernels/weight_layouts.ts';
+import { cover } from './cover.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
 
 /**
@@ -75,18 +76,24 @@ export async function checkMatmul(
   }
 }
 
+/** The launch layouts rowTileOutputs runs: the GEMVs for one token, the GEMMs for T. */
+const TILE_LAYOUTS: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
+
 /**
- * The bits of `wd` (37 rows) in row tiles 1, 8 and 16, each uploaded in chunks of at most 20 rows (16 in
- * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the rows, flat and split GEMVs (one
- * token), the rows, flat and tiled GEMMs (T tokens of x, (T, K) f32), and (last) the gather of rows `ids`.
+ * The bits of `wd` (37 rows) in row tiles 1, 8, 16 and 32, each uploaded in chunks of at most 20 rows (16 in
+ * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the launch layouts (TILE_LAYOUTS: rows, flat
+ * and split GEMVs, one token; rows, flat and tiled GEMMs, T tokens of x, (T, K) f32), then the gather of rows `ids`.
+ * Row-major runs every layout; each other tile one, turning with `turn` and the tile (test/helpers/cover.ts: every
+ * layout where EMBERLM_TEST_MATRIX=full), the others' places undefined.
  */
 export async function rowTileOutputs(
-  gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean, wideCodes?: boolean,
-): Promise<Map<number, number[][]>> {
+  gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean, wideCodes?: boolean, turn = 0,
+): Promise<Map<number, (number[] | undefined)[]>> {
   const { rows: N, cols: K } = wd;
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
-  const outputs = new Map<number, number[][]>();
-  for (const tile of [1, 8, 16, 32]) {
+  const outputs = new Map<number, (number[] | undefined)[]>();
+  const places = TILE_LAYOUTS.map((_, i) => i);
+  for (const [ti, tile] of [1, 8, 16, 32].entries()) {
     const wide = widensCodes(gpu.caps, wd.format, wideCodes);
     // Tiles of 8 written a tile at a time (pieceWords 1): a chunk's tiles in pieces, the last one padded.
     const pieceWords = tile === 8 ? 1 : undefined;
@@ -95,10 +102,18 @@ export async function rowTileOutputs(
     expect(w.wideCodes).toBe(wide || undefined);
     // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 || tile === 32 ? [19, 18] : [16, 16, 5]);
-    const tunings: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
-    outputs.set(tile, await layoutOutputs(gpu, alloc, w, x, T, ids, tunings));
+    const picked = tile === 1 ? places : cover([tile], places, turn + 2 * ti).map(([, i]) => i);
+    const got = await layoutOutputs(gpu, alloc, w, x, T, ids, picked.map((i) => TILE_LAYOUTS[i]));
+    const row: (number[] | undefined)[] = places.map((i) => (picked.includes(i) ? got[picked.indexOf(i)] : undefined));
+    outputs.set(tile, [...row, got.at(-1)]);
   }
   return outputs;
+}
+
+/** Row-major's outputs where `tile`'s ran (rowTileOutputs): what that tile's must equal. */
+export function rowMajorWhere(outputs: Map<number, (number[] | undefined)[]>, tile: number): (number[] | undefined)[] {
+  const mine = outputs.get(tile)!;
+  return outputs.get(1)!.map((v, i) => (mine[i] === undefined ? undefined : v));
 }
 
 /**
