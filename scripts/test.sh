@@ -8,7 +8,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 # slower (test/hf_oracle.test.ts: 634 s cold, 179 s warm, against 147 s warm with them). Their own shader cache, so
 # that what the tests compiled this way never stands in for the optimized kernels a benchmark runs.
 export GALLIVM_PERF="${GALLIVM_PERF-nopt}"
-export MESA_SHADER_CACHE_DIR="${MESA_SHADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/emberlm-test-mesa}"
+export MESA_SHADER_CACHE_DIR="${MESA_SHADER_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/emberlm-test-mesa}"
 npm run build --silent   # vite bundles + tsc declarations (dist/types), which the examples' typecheck reads
 npx tsc --noEmit -p .
 npx vitest run "$@"
