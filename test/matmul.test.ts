@@ -168,6 +168,22 @@ const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [
 ];
 const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }, { gemm: 'rows8', gemmWG: 8, gemmR: 3 }];
 
+const BF16_CASES = [[7, 14, 3], [40, 172, 9]] as const;
+// The row-tile cases: each tile runs one layout past row-major, turning with the case's place here (test/helpers/cover.ts),
+// so that over the table every tile meets every layout.
+const ROW_TILE_KINDS = [
+    ['q8', 96],
+    ['int8', 96],
+    ['q8-g64', 96],
+    ['q4', 96],
+    ['fp8e4m3', 96],
+    ['fp8e5m2-g32', 96],
+    ['fp8e4m3-b128', 96],
+    ['f32', 90], // rows padded to whole vec4s: a block's last pieces read the row's last vec4 again
+    ['f16', 90], // rows padded to whole vec4<u32>s of 8 halves, read by vec2
+    ['bf16', 90], // rows padded to whole vec2<u32>s of 4 values
+  ] as const;
+
 describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   describe.each(KINDS)('%s weights', (kind) => {
     const extra = EXTRA_CASES[kind] ?? [];
@@ -390,7 +406,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   });
 
   // bf16 is f32's values in half the bytes, read in f32's blocks and pieces: the same sums in the same order.
-  it.each([[7, 14, 3], [40, 172, 9]] as const)('bf16 weights (%i x %i) give the bits of the f32 weights they equal: every GEMV and GEMM layout, the gather', async (N, K, T) => {
+  it.each(BF16_CASES)('bf16 weights (%i x %i) give the bits of the f32 weights they equal: every GEMV and GEMM layout, the gather', async (N, K, T) => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
@@ -399,12 +415,14 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const f32: WeightData = { format: 'f32', rows: N, cols: K, data: dequantize(b16) };
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, N - 1, 3];
-      // Half of the layouts, turning with the case and the device (test/helpers/cover.ts): all of them over the four runs.
+      // Half of the layouts, the other half in the other case (test/helpers/cover.ts): all of them on each device.
       const every: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [
         ...GEMV_LAYOUTS.map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
         ...GEMM_LAYOUTS.filter((t) => !t.gemmFloat).map((t) => [t, 'gemm'] as [Partial<MatmulTuning>, 'gemm']),
       ];
-      const layouts = cover([0], every, turnOf(variant, N, K), every.length / 2).map(([, l]) => l);
+      const half = every.length / 2;
+      const place = BF16_CASES.findIndex(([n]) => n === N) + VARIANTS.indexOf(variant);
+      const layouts = cover([0], every, half * place, half).map(([, l]) => l);
       const outputs = (wd: WeightData, tile: number) => layoutOutputs(gpu, alloc, uploadWeights(alloc, 'w', wd, { rowTile: tile }), x, T, ids, layouts);
       const want = await outputs(f32, 1);
       expect(await outputs(b16, 1)).toEqual(want);
@@ -554,18 +572,7 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each([
-    ['q8', 96],
-    ['int8', 96],
-    ['q8-g64', 96],
-    ['q4', 96],
-    ['fp8e4m3', 96],
-    ['fp8e5m2-g32', 96],
-    ['fp8e4m3-b128', 96],
-    ['f32', 90], // rows padded to whole vec4s: a block's last pieces read the row's last vec4 again
-    ['f16', 90], // rows padded to whole vec4<u32>s of 8 halves, read by vec2
-    ['bf16', 90], // rows padded to whole vec2<u32>s of 4 values
-  ] as const)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs (a layout a tile, turning), gather; chunks of whole tiles', async (kind, K) => {
+  it.each(ROW_TILE_KINDS)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs (a layout a tile, turning), gather; chunks of whole tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -574,7 +581,8 @@ describe('matmul uniforms and validation', () => {
       const wd = makeWeights(kind, N, K, r);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
-      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, turnOf(kind, K));
+      const place = ROW_TILE_KINDS.findIndex(([k, kk]) => k === kind && kk === K);
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, place);
       for (const tile of [8, 16, 32]) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
       // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
       const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]!).buffer);

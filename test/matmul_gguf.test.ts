@@ -14,7 +14,6 @@ import { GGUF_LAYOUTS, planeRowWords, wideRowWords, type GgufFormat } from '../s
 import { ggmlDequantize, ggmlRandomBlocks } from '../src/quant/ggml/index.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
 import { caseName, checkMatmul, matmulDevice, rowMajorWhere, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
-import { turnOf } from './helpers/cover.ts';
 
 /** Random valid blocks of `format`, rows x cols, and the same matrix dequantized by ggml's reference. */
 function makeWeights(format: GgufFormat, rows: number, cols: number, seed: number): { w: WeightData; f32: WeightData } {
@@ -111,7 +110,7 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
     const alloc = new Allocator(gpu);
     try {
       const { w: wd, f32, K, T, x, ids } = rowTileCase(alloc, format, 41);
-      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, turnOf(format));
+      const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, GGUF_FORMATS.indexOf(format)); // every tile meets every layout over the formats
       for (const tile of [8, 16, 32]) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
       // And row-major is right: the GEMV against the reference, the gather against ggml's dequantization.
       const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]!).buffer);
@@ -130,8 +129,8 @@ describe('GGUF block formats: layout, subnormal scales, fused parts', () => {
     const alloc = new Allocator(gpu);
     try {
       const { w: wd, N, K, T, x, ids } = rowTileCase(alloc, format, 43);
-      const wide = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, true, turnOf(format));
-      const planes = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, false, turnOf(format));
+      const wide = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, true, WIDE_CODES.indexOf(format));
+      const planes = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, false, WIDE_CODES.indexOf(format));
       expect(wide).toEqual(planes);
       // The bytes: a byte a code against the planes' 5, 6 or 3 bits (each plane padded to whole vec4s).
       const bytes = (wideCodes: boolean) => uploadWeights(alloc, 'b', wd, { wideCodes, rowTile: 1 }).bytes;
