@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-# lavapipe compiles each pipeline at its first dispatch, 1-400 s apiece with LLVM's optimization passes (a new CI
+# lavapipe compiles each pipeline at its first dispatch, up to tens of seconds apiece with LLVM's optimization passes (a new CI
 # machine's Mesa shader cache is empty: most of the run). Without them a pipeline compiles 2-3x faster and runs ~1.2x
 # slower (test/hf_oracle.test.ts: 634 s cold, 179 s warm, against 147 s warm with them). Their own shader cache, so
 # that what the tests compiled this way never stands in for the optimized kernels a benchmark runs.

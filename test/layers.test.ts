@@ -13,11 +13,11 @@ import { buildSoftcap } from '../src/kernels/softcap.ts';
 import { buildRmsnorm } from '../src/kernels/rmsnorm.ts';
 import { rmsnormRef } from '../src/kernels/ref/rmsnorm.ts';
 import { buildQkNorm } from '../src/kernels/qk_norm.ts';
-import { cover, turnOf } from './helpers/cover.ts';
 import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/kv_layout.ts';
 import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { cover, turnOf } from './helpers/cover.ts';
 import { packInputs } from '../src/model/pass_inputs.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));

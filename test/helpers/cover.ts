@@ -2,8 +2,8 @@
  * Kernel tables whose every case crosses two lists (attention's entry points and K/V types, matmul's row tiles and
  * launch layouts): each pair is a pipeline, and on lavapipe with an empty shader cache (a new CI machine) each costs
  * 2-30 s to compile, so the whole cross product of every table took over an hour. By default a case runs each item of
- * the first list with some of the second, turning with the case (a hash of its parameters, stable under `-t`), so that
- * over a table every pair still runs. `EMBERLM_TEST_MATRIX=full` (npm run test:full) runs every pair of every case:
+ * the first list with some of the second, turning with the case (its place in the table, or a hash of its parameters:
+ * both stable under `-t`), so that over a table every pair still runs. `EMBERLM_TEST_MATRIX=full` (npm run test:full) runs every pair of every case:
  * for a change to a kernel's text.
  */
 export const FULL_MATRIX = process.env.EMBERLM_TEST_MATRIX === 'full';
