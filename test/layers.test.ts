@@ -16,8 +16,9 @@ import { buildQkNorm } from '../src/kernels/qk_norm.ts';
 import { KV_CACHE_TYPES, kvCacheBytes, type KvCacheType } from '../src/kernels/kv_layout.ts';
 import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
+import type { Gpu } from '../src/gpu/device.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { cover, turnOf } from './helpers/cover.ts';
+import { FULL_MATRIX, pairs, placeIn, spread } from './helpers/cover.ts';
 import { packInputs } from '../src/model/pass_inputs.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
@@ -50,7 +51,104 @@ function expectCacheK(kvType: KvCacheType, got: Float32Array, want: Float32Array
   expect(close / got.length, kvType).toBeGreaterThanOrEqual(0.98);
 }
 
+// The attention tables (the comments at their tests say what the columns are). Each case runs some of the entry points
+// the adapter can take, each with one K/V type, spread over the table (test/helpers/cover.ts): every pair runs.
+type PrefillCase = [number, number, number, number, number, number, number, number, number, number, number[]?];
+const PREFILL_CASES: PrefillCase[] = [
+  [4, 2, 8, 0, 5, 0, 512, 0, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
+  [8, 4, 8, 30, 1, 0, 512, 0, 32, 0],
+  [2, 2, 64, 70, 3, 0, 512, 0, 0, 0],
+  [4, 1, 128, 0, 100, 0, 512, 0, 0, 0],
+  [3, 1, 4, 9, 40, 0, 512, 0, 0, 0], // 3 queries per workgroup (1 token)
+  [3, 1, 4, 9, 40, 0, 512, 0, 32, 0],
+  [2, 1, 96, 200, 1, 0, 512, 0, 0, 0],
+  [9, 3, 64, 150, 1, 0, 512, 0, 0, 0],
+  [9, 3, 64, 0, 70, 0, 512, 0, 32, 0], // past one tile of keys
+  [9, 3, 64, 0, 70, 0, 512, 0, 16, 0],
+  [4, 2, 16, 0, 30, 12, 512, 0, 0, 0], // window inside one prefill pass
+  [4, 2, 16, 40, 6, 12, 17, 0, 0, 0], // ring of W - 1 + T rows, wrapped
+  [4, 2, 32, 100, 1, 8, 8, 15, 0, 0], // decode far past the window, softcap
+  [2, 1, 256, 20, 3, 0, 512, 0, 0, 0], // Gemma's head_dim 256
+  [4, 2, 256, 300, 2, 10, 11, 5, 0, 0],
+  // bidirectional (1): a query also sees the pass's later keys (EmbeddingGemma), window - 1 either side
+  [4, 2, 16, 0, 30, 0, 512, 0, 0, 1],
+  [4, 2, 16, 0, 30, 6, 512, 0, 0, 1],
+  [4, 2, 16, 10, 12, 4, 512, 0, 0, 1], // after cached positions: those and the pass's keys
+  [3, 1, 4, 0, 40, 0, 512, 0, 0, 1],
+  [9, 3, 64, 0, 70, 0, 512, 0, 32, 1],
+  [2, 1, 256, 0, 20, 5, 512, 0, 0, 1],
+  // several inputs in one pass (the *_inputs entry points): each token's keys within its own input
+  [4, 2, 8, 0, 5, 0, 512, 0, 0, 1, [1, 1, 2, 1]], // 2 tokens a workgroup, across inputs
+  [4, 2, 16, 0, 20, 0, 512, 0, 0, 1, [3, 7, 1, 9]],
+  [4, 2, 16, 0, 30, 6, 512, 0, 0, 1, [10, 15, 5]], // windows inside the inputs
+  [3, 1, 4, 0, 40, 0, 512, 0, 0, 0, [13, 27]], // causal within each input
+  [9, 3, 64, 0, 70, 0, 512, 0, 32, 1, [20, 30, 20]], // past one tile of keys
+  [2, 1, 256, 0, 20, 5, 512, 0, 0, 1, [5, 15]],
+];
+const BIAS_CASES: [number, number, number, number, number, number, number, number[]][] = [
+  [4, 4, 16, 0, 12, 3, 0, [12]], // keys further than R = 3 away take the last bias
+  [4, 4, 16, 0, 20, 19, 8, [7, 13]], // R the pass's length: no clamp; a GPU's workgroup
+  [2, 1, 64, 0, 30, 8, 0, [10, 1, 19]], // grouped queries, inputs of one token
+  [3, 3, 8, 5, 9, 4, 0, [9]], // after cached positions (their keys outside the input: not seen)
+  [2, 2, 256, 0, 11, 5, 0, [11]], // heads of 256
+  [2, 2, 256, 0, 11, 5, 32, [11]], // a workgroup of 32 asked: as many lanes as fit the merge's workgroup memory
+];
+type DecodeCase = [number, number, number, number, boolean, number, number, number, number, number, number];
+const DECODE_CASES: DecodeCase[] = [
+  [4, 2, 8, 8, false, 0, 512, 0, 1, 0, 0],
+  [4, 2, 8, 8, false, 0, 512, 0, 4, 0, 0], // one key, four splits: three of them empty
+  [9, 3, 64, 64, false, 150, 512, 0, 3, 0, 0],
+  [9, 3, 64, 64, false, 1000, 1024, 0, 1, 0, 0], // many tiles of keys in one split
+  [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 0], // 2,048 keys over 16 splits, partial rotation
+  [9, 3, 64, 32, true, 333, 2048, 0, 4, 0, 32],
+  [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 16], // a GPU's workgroup: 16 splits of 128 keys
+  [4, 2, 128, 128, false, 61, 512, 0, 3, 0, 16], // a partial last group of 4 keys, two vec4s of V a lane
+  [8, 4, 16, 16, true, 100, 512, 0, 5, 0, 0],
+  [4, 2, 32, 32, false, 100, 8, 8, 2, 15, 0], // window ring far past the window, softcap
+  [4, 2, 16, 16, true, 40, 17, 12, 3, 0, 0], // ring of W - 1 + T rows, wrapped
+  [4, 2, 16, 16, true, 40, 17, 12, 1, 0, 32],
+  [2, 1, 256, 256, false, 300, 512, 0, 7, 0, 0], // Gemma's head_dim 256
+  [3, 1, 4, 4, false, 33, 64, 0, 2, 0, 0],
+  [14, 2, 128, 128, true, 77, 512, 0, 1, 0, 0], // decode_flat: 7 queries a kv head (two passes), two quarters of a head
+  [6, 1, 96, 96, false, 20, 64, 0, 1, 0, 0], // decode_flat: a partial second quarter (6 vec4s a lane)
+];
+
+/** The prefill entry points an adapter runs for heads of `headDim` (wg 0: its default workgroup). */
+function prefillModes(caps: Gpu['caps'], headDim: number, wg: number): string[] {
+  const dims = canDecodeByDims(caps, wg || attentionWorkgroup(caps.cpu));
+  return ['keys', ...(dims ? ['dims', 'dims1'] : []), ...(canDecodeFlat(caps, headDim) ? ['flat'] : [])];
+}
+/** The decode entry points: the prefill's, and decode_wide where the queries of a kv head fit it. */
+function decodeModes(caps: Gpu['caps'], nHead: number, nKv: number, headDim: number, wg: number): string[] {
+  return [...prefillModes(caps, headDim, wg), ...(canDecodeWide(caps, nHead / nKv, headDim) ? ['wide'] : [])];
+}
+/** prefill_bias by keys; by head dimensions in blocks of keys (the default); a key at a time (attend_each). */
+const BIAS_WAYS = [{ prefillDims: false }, {}, { keyBlocks: false }];
+/** The ways that differ on an adapter: by keys alone where it cannot take the prefill by head dimensions. */
+const biasWays = (caps: Gpu['caps'], wg: number) => (canDecodeByDims(caps, wg || attentionWorkgroup(caps.cpu)) ? BIAS_WAYS : BIAS_WAYS.slice(0, 1));
+
+/**
+ * Each attention table's cases on a device variant, the pairs of an entry point (or way) and a K/V type a case can run on
+ * an adapter, and those it runs: one a case for the prefill, as many as the adapter's ways (two at least) for prefill_bias,
+ * half as many as the adapter's entry points for the decode. The f32 variant (no subgroups: the by-keys entry points only) runs every second case.
+ */
+function attentionTable<C, M>(variant: string, all: C[], pairsOf: (caps: Gpu['caps'], c: C) => [M, KvCacheType][], per: (caps: Gpu['caps'], cases: C[]) => number) {
+  const cases = variant === 'f16' || FULL_MATRIX ? all : all.filter((_, i) => i % 2 === 1);
+  return { cases, pairsOf, picks: (caps: Gpu['caps']) => spread(cases, (c) => pairsOf(caps, c), per(caps, cases)) };
+}
+const attentionTables = (variant: string) => ({
+  prefill: attentionTable(variant, PREFILL_CASES, (caps, c) => pairs(prefillModes(caps, c[2], c[8]), KV_CACHE_TYPES), () => 1),
+  bias: attentionTable(variant, BIAS_CASES, (caps, c) => pairs(biasWays(caps, c[6]), KV_CACHE_TYPES), (caps) => Math.max(2, biasWays(caps, 0).length)),
+  decode: attentionTable(
+    variant,
+    DECODE_CASES,
+    (caps, c) => pairs(decodeModes(caps, c[0], c[1], c[2], c[10]), KV_CACHE_TYPES),
+    (caps, cases) => Math.max(1, Math.floor(Math.max(...cases.map((c) => decodeModes(caps, c[0], c[1], c[2], c[10]).length)) / 2)),
+  ),
+});
+
 describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
+  const tables = attentionTables(variant);
   it('embedding gathers f32 rows across a split table', async () => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
@@ -128,37 +226,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
 
   // window 0 = full attention over a cache of `ring` rows (512: no wrap); softcap 0 = off; wg 0 = the adapter's
   // workgroup size (8 on lavapipe), 16 = a GPU's, 32 its earlier one. A workgroup takes up to 4 queries: GROUP heads x TQ tokens (prefillTokens).
-  it.each([
-    [4, 2, 8, 0, 5, 0, 512, 0, 0, 0], // 4 queries per workgroup (2 tokens), the last tile of tokens partial
-    [8, 4, 8, 30, 1, 0, 512, 0, 32, 0],
-    [2, 2, 64, 70, 3, 0, 512, 0, 0, 0],
-    [4, 1, 128, 0, 100, 0, 512, 0, 0, 0],
-    [3, 1, 4, 9, 40, 0, 512, 0, 0, 0], // 3 queries per workgroup (1 token)
-    [3, 1, 4, 9, 40, 0, 512, 0, 32, 0],
-    [2, 1, 96, 200, 1, 0, 512, 0, 0, 0],
-    [9, 3, 64, 150, 1, 0, 512, 0, 0, 0],
-    [9, 3, 64, 0, 70, 0, 512, 0, 32, 0], // past one tile of keys
-    [9, 3, 64, 0, 70, 0, 512, 0, 16, 0],
-    [4, 2, 16, 0, 30, 12, 512, 0, 0, 0], // window inside one prefill pass
-    [4, 2, 16, 40, 6, 12, 17, 0, 0, 0], // ring of W - 1 + T rows, wrapped
-    [4, 2, 32, 100, 1, 8, 8, 15, 0, 0], // decode far past the window, softcap
-    [2, 1, 256, 20, 3, 0, 512, 0, 0, 0], // Gemma's head_dim 256
-    [4, 2, 256, 300, 2, 10, 11, 5, 0, 0],
-    // bidirectional (1): a query also sees the pass's later keys (EmbeddingGemma), window - 1 either side
-    [4, 2, 16, 0, 30, 0, 512, 0, 0, 1],
-    [4, 2, 16, 0, 30, 6, 512, 0, 0, 1],
-    [4, 2, 16, 10, 12, 4, 512, 0, 0, 1], // after cached positions: those and the pass's keys
-    [3, 1, 4, 0, 40, 0, 512, 0, 0, 1],
-    [9, 3, 64, 0, 70, 0, 512, 0, 32, 1],
-    [2, 1, 256, 0, 20, 5, 512, 0, 0, 1],
-    // several inputs in one pass (the *_inputs entry points): each token's keys within its own input
-    [4, 2, 8, 0, 5, 0, 512, 0, 0, 1, [1, 1, 2, 1]], // 2 tokens a workgroup, across inputs
-    [4, 2, 16, 0, 20, 0, 512, 0, 0, 1, [3, 7, 1, 9]],
-    [4, 2, 16, 0, 30, 6, 512, 0, 0, 1, [10, 15, 5]], // windows inside the inputs
-    [3, 1, 4, 0, 40, 0, 512, 0, 0, 0, [13, 27]], // causal within each input
-    [9, 3, 64, 0, 70, 0, 512, 0, 32, 1, [20, 30, 20]], // past one tile of keys
-    [2, 1, 256, 0, 20, 5, 512, 0, 0, 1, [5, 15]],
-  ])('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i inputs=%j', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths?: number[]) => {
+  it.each(tables.prefill.cases)('attention (prefill) n_head=%i n_kv=%i hd=%i pos=%i T=%i window=%i ring=%i softcap=%i wg=%i bidirectional=%i inputs=%j', async (nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths?: number[]) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
@@ -167,13 +235,10 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1); // softcap: scores large enough to be capped
     const inputs = lengths?.map((length) => ({ length }));
     const o = { scale, window, cacheLen: ring, softcap, bidirectional: bi === 1, inputs };
-    // Every prefill entry point the adapter can run: prefill_dims (as decode_dims: subgroups of the workgroup's size)
-    // and prefill_flat (as decode_flat: subgroups of 4 or more); each with a K/V type turning with the case (cover).
-    const modes = [
-      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
-      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []),
-    ];
-    for (const [mode, kvType] of cover(modes, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths))) {
+    // One of the prefill entry points the adapter can run (prefill_dims as decode_dims: subgroups of the workgroup's
+    // size; prefill_flat as decode_flat: subgroups of 4 or more) with one K/V type, spread over the table.
+    const place = placeIn(tables.prefill.cases, [nHead, nKv, headDim, pos, T, window, ring, softcap, wg, bi, lengths]);
+    for (const [mode, kvType] of tables.prefill.picks(gpu.caps)[place]) {
       // dims: keys in blocks of the workgroup's lanes (attend_blocks, the default); dims1: one at a time (attend_each)
       const prefillDims = mode.startsWith('dims'), flat = mode === 'flat', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', T * qDim * 4);
@@ -195,14 +260,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
 
   // prefill_bias (MPNet, T5, jina-bert-v2): a bias by relative position on every score, clamped at R, each token within
   // its input; by keys (prefill_bias), and where the adapter takes the prefill by head dimensions (prefill_dims_bias)
-  it.each([
-    [4, 4, 16, 0, 12, 3, 0, [12]], // keys further than R = 3 away take the last bias
-    [4, 4, 16, 0, 20, 19, 8, [7, 13]], // R the pass's length: no clamp; a GPU's workgroup
-    [2, 1, 64, 0, 30, 8, 0, [10, 1, 19]], // grouped queries, inputs of one token
-    [3, 3, 8, 5, 9, 4, 0, [9]], // after cached positions (their keys outside the input: not seen)
-    [2, 2, 256, 0, 11, 5, 0, [11]], // heads of 256
-    [2, 2, 256, 0, 11, 5, 32, [11]], // a workgroup of 32 asked: as many lanes as fit the merge's workgroup memory
-  ])('attention (prefill_bias) n_head=%i n_kv=%i hd=%i pos=%i T=%i reach=%i wg=%i inputs=%j', async (nHead, nKv, headDim, pos, T, reach, wg, lengths: number[]) => {
+  it.each(tables.bias.cases)('attention (prefill_bias) n_head=%i n_kv=%i hd=%i pos=%i T=%i reach=%i wg=%i inputs=%j', async (nHead, nKv, headDim, pos, T, reach, wg, lengths: number[]) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim, ring = pos + T;
@@ -211,10 +269,9 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const relBias = randn(r, nHead * (2 * reach + 1));
     const inputs = lengths.map((length) => ({ length }));
     const o = { scale: 0.3 / Math.sqrt(headDim), window: 0, cacheLen: ring, softcap: 0, bidirectional: true, inputs, relBias };
-    // by keys; by head dimensions in blocks of keys (the default) and a key at a time (attend_each); each with a K/V
-    // type turning with the case (cover)
-    const ways = [{ prefillDims: false }, {}, { keyBlocks: false }];
-    for (const [way, kvType] of cover(ways, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, pos, T, reach, wg, lengths))) {
+    // Some of the ways (BIAS_WAYS), each with one K/V type, spread over the table.
+    const place = placeIn(tables.bias.cases, [nHead, nKv, headDim, pos, T, reach, wg, lengths]);
+    for (const [way, kvType] of tables.bias.picks(gpu.caps)[place]) {
       const out = alloc.storage('out', T * qDim * 4);
       const packed = kvPack(kvType, kCache, vCache, nKv, headDim);
       const stored = kvUnpack(kvType, packed, ring, nKv, headDim);
@@ -235,24 +292,7 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
 
   // decode: RoPE of q and the new k, the K/V write and split-K attention in one dispatch, then the merge
   // n_split 1: the decode writes the output itself (no merge); wg as in the prefill's cases
-  it.each([
-    [4, 2, 8, 8, false, 0, 512, 0, 1, 0, 0],
-    [4, 2, 8, 8, false, 0, 512, 0, 4, 0, 0], // one key, four splits: three of them empty
-    [9, 3, 64, 64, false, 150, 512, 0, 3, 0, 0],
-    [9, 3, 64, 64, false, 1000, 1024, 0, 1, 0, 0], // many tiles of keys in one split
-    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 0], // 2,048 keys over 16 splits, partial rotation
-    [9, 3, 64, 32, true, 333, 2048, 0, 4, 0, 32],
-    [9, 3, 64, 32, true, 2047, 2048, 0, 16, 0, 16], // a GPU's workgroup: 16 splits of 128 keys
-    [4, 2, 128, 128, false, 61, 512, 0, 3, 0, 16], // a partial last group of 4 keys, two vec4s of V a lane
-    [8, 4, 16, 16, true, 100, 512, 0, 5, 0, 0],
-    [4, 2, 32, 32, false, 100, 8, 8, 2, 15, 0], // window ring far past the window, softcap
-    [4, 2, 16, 16, true, 40, 17, 12, 3, 0, 0], // ring of W - 1 + T rows, wrapped
-    [4, 2, 16, 16, true, 40, 17, 12, 1, 0, 32],
-    [2, 1, 256, 256, false, 300, 512, 0, 7, 0, 0], // Gemma's head_dim 256
-    [3, 1, 4, 4, false, 33, 64, 0, 2, 0, 0],
-    [14, 2, 128, 128, true, 77, 512, 0, 1, 0, 0], // decode_flat: 7 queries a kv head (two passes), two quarters of a head
-    [6, 1, 96, 96, false, 20, 64, 0, 1, 0, 0], // decode_flat: a partial second quarter (6 vec4s a lane)
-  ])('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i wg=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg) => {
+  it.each(tables.decode.cases)('attention (decode) n_head=%i n_kv=%i hd=%i n_rot=%i neox=%s pos=%i ring=%i window=%i n_split=%i softcap=%i wg=%i', async (nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg) => {
     const gpu = await testGpu(variant);
     const alloc = new Allocator(gpu);
     const kvDim = nKv * headDim, qDim = nHead * headDim, row = qDim + 2 * kvDim;
@@ -261,14 +301,11 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     const scale = 0.3 / Math.sqrt(headDim) * (softcap ? 20 : 1);
     const o = { scale, window, cacheLen: ring, softcap };
     const table = ropeTable(nRot, ONE_TABLE);
-    // Every decode entry point the adapter can run: decode_dims (subgroups of the workgroup's size), decode_flat
-    // (subgroups of 4 or more) and decode_wide (its own 64 lanes, whatever wg says), each with a K/V type turning with
-    // the case (cover); every split count goes through the merge.
-    const modes = [
-      'keys', ...(canDecodeByDims(gpu.caps, wg || attentionWorkgroup(gpu.caps.cpu)) ? ['dims', 'dims1'] : []),
-      ...(canDecodeFlat(gpu.caps, headDim) ? ['flat'] : []), ...(canDecodeWide(gpu.caps, nHead / nKv, headDim) ? ['wide'] : []),
-    ];
-    for (const [mode, kvType] of cover(modes, KV_CACHE_TYPES, turnOf(variant, nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg))) {
+    // Half as many decode entry points as the adapter runs (decode_dims: subgroups of the workgroup's size; decode_flat:
+    // subgroups of 4 or more; decode_wide: its own 64 lanes, whatever wg says), each with one K/V type, spread over the
+    // table; every split count goes through the merge.
+    const place = placeIn(tables.decode.cases, [nHead, nKv, headDim, nRot, neox, pos, ring, window, nSplit, softcap, wg]);
+    for (const [mode, kvType] of tables.decode.picks(gpu.caps)[place]) {
       const decodeDims = mode.startsWith('dims'), flat = mode === 'flat', wide = mode === 'wide', keyBlocks = mode === 'dims';
       const out = alloc.storage('out', qDim * 4);
       const kv = alloc.upload('kv', kvPack(kvType, kCache, vCache, nKv, headDim));
@@ -301,6 +338,15 @@ describe.each(VARIANTS)('layer kernels (%s)', (variant) => {
     }
     alloc.destroyAll();
   }, COMPILE_TIMEOUT);
+
+  it('the attention tables run every pair of an entry point and a K/V type that a case of theirs can run here', async () => {
+    const { caps } = await testGpu(variant);
+    for (const [name, table] of Object.entries(tables) as [string, ReturnType<typeof attentionTable<unknown, unknown>>][]) {
+      const can = new Set(table.cases.flatMap((c) => table.pairsOf(caps, c).map((p) => JSON.stringify(p))));
+      const ran = new Set(table.picks(caps).flat().map((p) => JSON.stringify(p)));
+      expect([...ran].sort(), name).toEqual([...can].sort());
+    }
+  });
 
   // Which way wins is the device's business (no timing asserted): both are timed, the answer is the recorded choice,
   // and the same shape again is the cached choice.

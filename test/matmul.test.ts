@@ -29,8 +29,8 @@ import { f16Exact } from '../src/kernels/matmul_weights.ts';
 import { gemvLanesFit, laneGroupIsSubgroup } from '../src/kernels/matmul_tuning.ts';
 import { FP8_E4M3_VALUES, FP8_E5M2_VALUES, quantizeFp8Blocks } from '../src/quant/fp8.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { caseName, checkMatmul, layoutOutputs, matmulDevice, rowMajorWhere, rowTileOutputs, type MatmulCase } from './helpers/matmul.ts';
-import { cover, turnOf } from './helpers/cover.ts';
+import { caseName, checkMatmul, layoutOutputs, matmulDevice, rowMajorWhere, rowTileOutputs, tilesPast, type MatmulCase } from './helpers/matmul.ts';
+import { cover, FULL_MATRIX, halves } from './helpers/cover.ts';
 
 /**
  * Weight formats with their scale layouts: int8 is q8 with one scale per row; fp8 without a suffix
@@ -125,20 +125,23 @@ const KINDS: Kind[] = ['f32', 'f16', 'bf16', 'q8', 'q4', 'int8', 'q8-g64', 'fp8e
 /** The cases each kind runs besides GEMV_CASES / GEMM_CASES (K a multiple of 32). */
 const EXTRA_CASES: Partial<Record<Kind, Case[]>> = { f32: FLOAT_CASES, f16: FLOAT_CASES, bf16: FLOAT_CASES, fp8e4m3: FP8_ROW_CASES, fp8e5m2: FP8_ROW_CASES, 'fp8e4m3-b128': FP8_BLOCK_CASES };
 // The defaults of both device kinds, then odd launch shapes (partial R / TT groups, small workgroups).
-// Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and
-// the f32/f16 tiled GEMM (which uses none of the variant's functions) too.
+// Each pipeline costs llvmpipe 0.5-8 s to compile, so the odd shapes run on one device variant, and each kind runs
+// the others on the two devices by halves (each device every layout over two kinds).
 // Every way of the per-row GEMV's x loads (X_VEC 4 falls back to 1 where f32 x rows are not whole vec4s:
 // FLOAT_CASES' K = 6, 14; FP8_ROW_CASES' K = 20, 36, 172 end in a partial decoder block; 8 to 1 but for Q8_0 x
 // with subgroups of 8 or more: lavapipe's).
+// The entry points (every kind runs each) and their other launch shapes and x loads (each with every third kind).
 const GEMV_LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 8 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
+];
+const GEMV_SHAPES: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: false, gemvXVec: 1 },
-  { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows a workgroup
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16, gemvIters: 3 }, // and 3 turns of them
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 8, gemvIters: 3 }, // groups of one subgroup each (WARP on lavapipe)
-  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 // Q8_0 x's products in exact f32 (FLOAT_DOT): q8 / q4 kinds only. SwiftShader's flat takes them.
 const GEMV_FLOAT: Partial<MatmulTuning>[] = [{ gemv: 'rows', gemvWG: 64, gemvR: 2, gemvFloat: true }, { gemv: 'flat', gemvWG: 64, gemvFloat: true }];
@@ -169,6 +172,8 @@ const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [
 const GEMM_ODD: Partial<MatmulTuning>[] = [{ gemm: 'rows', gemmWG: 8, gemmR: 4, gemmTT: 3, gemmFloat: true }, { gemm: 'rows8', gemmWG: 8, gemmR: 3 }];
 
 const BF16_CASES = [[7, 14, 3], [40, 172, 9]] as const;
+// Q8_0 / Q4_0 rows of an odd number of blocks, their f16 scales in pairs.
+const PAIRED_SCALES = [['q8', 96], ['q8', 160], ['q4', 96]] as const;
 // The row-tile cases: each tile runs one layout past row-major, turning with the case's place here (test/helpers/cover.ts),
 // so that over the table every tile meets every layout.
 const ROW_TILE_KINDS = [
@@ -191,17 +196,23 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     const all = variant === 'f16';
     const q8x = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
     const e4m3 = kind === 'fp8e4m3' || kind === 'fp8e4m3-g32' || kind === 'fp8e4m3-b128';
-    const gemvLayouts = [...GEMV_LAYOUTS, ...(q8x ? GEMV_FLOAT : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])];
-    for (const tuning of all ? [...gemvLayouts, ...GEMV_ODD] : gemvLayouts) {
+    // Each kind runs each entry point on one of the two devices, and each launch shape on one device for every third
+    // kind, the odd ones on the f16 device for every second, turning (test/helpers/cover.ts: halves).
+    const place = KINDS.indexOf(kind);
+    const gemvLayouts = [
+      ...halves([...GEMV_LAYOUTS, ...(q8x ? GEMV_FLOAT : []), ...(e4m3 ? GEMV_FP8_ROUTES : [])], variant, place),
+      ...halves(GEMV_SHAPES, variant, place, 3),
+    ];
+    for (const tuning of all ? [...gemvLayouts, ...halves(GEMV_ODD, 'f16', place)] : gemvLayouts) {
       const tn = `${tuning.gemv} WG=${tuning.gemvWG} R=${tuning.gemvR}${tuning.gemvFloat ? ' float' : ''}${tuning.gemvXVec ? ` X_VEC=${tuning.gemvXVec}` : ''}${bitsName(tuning)}`;
       it.each([...(blocks ? [] : GEMV_CASES), ...extra.filter((c) => c.T <= 2)].map((c) => [caseName(c), c] as const))(`gemv ${tn} %s`, async (_, c) => {
         expect(await check(variant, kind, 'gemv', tuning, c)).toBeLessThanOrEqual(1);
       });
     }
-    // The tiled GEMM of q8 / q4 uses the variant's dot4i8; the others' uses none of the variant's functions.
+    // Q8_0 x's products as exact f32 FMAs (gemmFloat) change only the q8 / q4 kernels.
     const variantGemm = kind === 'q8' || kind === 'q4' || kind === 'int8' || kind === 'q8-g64';
-    const layouts = [...GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat), ...(e4m3 ? GEMM_FP8_ROUTES : [])];
-    for (const tuning of all ? [...layouts, ...GEMM_ODD] : layouts.filter((t) => variantGemm || t.gemm !== 'tiled')) {
+    const layouts = halves([...GEMM_LAYOUTS.filter((t) => variantGemm || !t.gemmFloat), ...(e4m3 ? GEMM_FP8_ROUTES : [])], variant, place);
+    for (const tuning of all ? [...layouts, ...halves(GEMM_ODD, 'f16', place)] : layouts) {
       const tn = tuning.gemm === 'rows' ? `rows WG=${tuning.gemmWG} R=${tuning.gemmR} TT=${tuning.gemmTT}${tuning.gemmFloat ? ' float' : ''}${bitsName(tuning)}`
         : tuning.gemm === 'rows8' ? `rows8 WG=${tuning.gemmWG} R=${tuning.gemmR}` : tuning.gemm;
       // The tiled GEMM's first compile takes lavapipe minutes on a loaded machine.
@@ -211,7 +222,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     }
   });
 
-  it.each(['e4m3', 'e5m2'] as const)('FP8 %s: all 256 codes decode as src/quant/fp8.ts (GEMV, split GEMV, GEMMs, both E4M3 decodes, embedding gather)', async (fmt) => {
+  it.each(['e4m3', 'e5m2'] as const)('FP8 %s: all 256 codes decode as src/quant/fp8.ts (half the GEMV and GEMM layouts, both E4M3 decodes, embedding gather)', async (fmt) => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
@@ -230,7 +241,9 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
         expect(w.nanCodes).toBe(fmt === 'e4m3' ? wd === rowsW : undefined);
         expect(w.fp8Bits).toBe(fmt === 'e4m3' ? wd === noNan : undefined);
         const layouts: Partial<MatmulTuning>[] = [{ gemv: 'rows', gemvXVec: 1 }, { gemv: 'rows', gemvXVec: 4 }, { gemv: 'split' }, { gemm: 'tiled' }, { gemm: 'rows' }];
-        for (const tuning of layouts.flatMap((t) => [{ ...t, fp8Bits: false }, { ...t, fp8Bits: true }])) {
+        // Half the layouts here, the others on the other device, the two decodes in turns (test/helpers/cover.ts).
+        const tunings = FULL_MATRIX ? layouts.flatMap((t) => [{ ...t, fp8Bits: false }, { ...t, fp8Bits: true }]) : halves(layouts, variant, 0).map((t, i) => ({ ...t, fp8Bits: i % 2 === 1 }));
+        for (const tuning of tunings) {
           const yb = alloc.storage('y', 256 * 4);
           const mm = await buildMatmul(gpu, alloc, { label: 'mm', w, x, y: yb, step: stepBuffer(alloc, { n_tokens: 1 }), maxTokens: 1, tuning });
           run(gpu, tuning.gemm ? mm.gemm : mm.gemv, 1);
@@ -297,7 +310,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
     }
   });
 
-  it('q8 codes offset by 128 (offsetCodes): the same bits as codes as they are, every code from -128 to 127, every layout and the gather', async () => {
+  it('q8 codes offset by 128 (offsetCodes): the same bits as codes as they are, every code from -128 to 127, half the layouts (all over both devices) and the gather', async () => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
@@ -311,11 +324,12 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const wd: WeightData = { format: 'q8', rows: N, cols: K, data: codes, scales };
       const x = alloc.upload('x', randn(r, T * K, 3));
       const step = stepBuffer(alloc, { n_tokens: T });
-      const tunings: [('gemv' | 'gemm'), Partial<MatmulTuning>][] = [
+      // Every layout over the two devices, half of them on each (test/helpers/cover.ts).
+      const tunings = halves<[('gemv' | 'gemm'), Partial<MatmulTuning>]>([
         ['gemv', { gemv: 'rows', gemvXVec: 8 }], ['gemv', { gemv: 'rows', gemvXVec: 4 }], ['gemv', { gemv: 'rows', gemvXVec: 1 }],
         ['gemv', { gemv: 'flat' }], ['gemv', { gemv: 'split', gemvWG: 64, gemvR: 2, gemvLanes: 8 }],
         ['gemm', { gemm: 'rows8' }], ['gemm', { gemm: 'rows', gemmR: 2, gemmTT: 4 }], ['gemm', { gemm: 'tiled' }], ['gemm', { gemm: 'flat' }],
-      ];
+      ], variant, 0);
       const outputs = async (offsetCodes: boolean) => {
         const w = uploadWeights(alloc, 'w', wd, { offsetCodes });
         expect(w.offsetCodes).toBe(offsetCodes || undefined);
@@ -406,7 +420,7 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
   });
 
   // bf16 is f32's values in half the bytes, read in f32's blocks and pieces: the same sums in the same order.
-  it.each(BF16_CASES)('bf16 weights (%i x %i) give the bits of the f32 weights they equal: half the GEMV and GEMM layouts a case (all of them over both), the gather', async (N, K, T) => {
+  it.each(BF16_CASES)('bf16 weights (%i x %i) give the bits of the f32 weights they equal: a quarter of the GEMV and GEMM layouts a case and device (all of them over the four), the gather', async (N, K, T) => {
     const gpu = await device(variant);
     const alloc = new Allocator(gpu);
     try {
@@ -415,18 +429,19 @@ describe.each(VARIANTS)('matmul (%s device)', (variant) => {
       const f32: WeightData = { format: 'f32', rows: N, cols: K, data: dequantize(b16) };
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, N - 1, 3];
-      // Half of the layouts, the other half in the other case (test/helpers/cover.ts): all of them on each device.
+      // A quarter of the layouts, the others in the other case and on the other device (test/helpers/cover.ts): all of
+      // them over the two cases on both devices.
       const every: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [
-        ...GEMV_LAYOUTS.map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
+        ...[...GEMV_LAYOUTS, ...GEMV_SHAPES].map((t) => [t, 'gemv'] as [Partial<MatmulTuning>, 'gemv']),
         ...GEMM_LAYOUTS.filter((t) => !t.gemmFloat).map((t) => [t, 'gemm'] as [Partial<MatmulTuning>, 'gemm']),
       ];
-      const half = every.length / 2;
-      const place = BF16_CASES.findIndex(([n]) => n === N) + VARIANTS.indexOf(variant);
-      const layouts = cover([0], every, half * place, half).map(([, l]) => l);
+      const places = BF16_CASES.length * VARIANTS.length;
+      const part = Math.ceil(every.length / places);
+      const place = BF16_CASES.findIndex(([n]) => n === N) * VARIANTS.length + VARIANTS.indexOf(variant);
+      const layouts = cover([0], every, part * place, part).map(([, l]) => l);
       const outputs = (wd: WeightData, tile: number) => layoutOutputs(gpu, alloc, uploadWeights(alloc, 'w', wd, { rowTile: tile }), x, T, ids, layouts);
-      const want = await outputs(f32, 1);
-      expect(await outputs(b16, 1)).toEqual(want);
-      expect(await outputs(b16, 32)).toEqual(want); // lavapipe's tiles
+      // Row-major f32 against bf16 in lavapipe's tiles (bf16's row-major runs with the row-tile kinds).
+      expect(await outputs(b16, 32)).toEqual(await outputs(f32, 1));
       expect(uploadWeights(alloc, 'w', b16, { rowTile: 1 }).bytes).toBe(N * Math.ceil(K / 4) * 8); // half of f32's
     } finally {
       alloc.destroyAll();
@@ -572,7 +587,7 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each(ROW_TILE_KINDS)('%s (K=%i) in row tiles (rowTile 8, 16, 32) gives the bits of row-major: GEMV, split GEMV, GEMMs (a layout a tile, turning), gather; chunks of whole tiles', async (kind, K) => {
+  it.each(ROW_TILE_KINDS)('%s (K=%i) in a row tile (8, 16 or 32, turning) gives the bits of row-major: a GEMV or GEMM layout (turning), gather; chunks of whole tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -583,7 +598,7 @@ describe('matmul uniforms and validation', () => {
       const ids = [0, 36, 17, 16, 15];
       const place = ROW_TILE_KINDS.findIndex(([k, kk]) => k === kind && kk === K);
       const outputs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, undefined, undefined, place);
-      for (const tile of [8, 16, 32]) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
+      for (const tile of tilesPast(outputs)) expect(outputs.get(tile), `rowTile ${tile}`).toEqual(rowMajorWhere(outputs, tile));
       // And row-major is right: the GEMV against the reference, the gather against the dequantized table.
       const y1 = new Float32Array(Uint32Array.from(outputs.get(1)![0]!).buffer);
       expect(worstRatio(y1, matmulRef(wd, new Float32Array(await readBuffer(gpu, x, K * 4)), 1), 1e-5, 2e-5)).toBeLessThanOrEqual(1);
@@ -595,11 +610,7 @@ describe('matmul uniforms and validation', () => {
     }
   });
 
-  it.each([
-    ['q8', 96],
-    ['q8', 160],
-    ['q4', 96],
-  ] as const)('%s with f16 scale pairs (K=%i, an odd number of blocks) gives the bits of f32 scales: GEMV, split GEMV, GEMMs, gather, row tiles', async (kind, K) => {
+  it.each(PAIRED_SCALES)('%s with f16 scale pairs (K=%i, an odd number of blocks) gives the bits of f32 scales: GEMV, split GEMV, GEMMs, gather, row tiles', async (kind, K) => {
     const gpu = await testGpu('f16');
     const alloc = new Allocator(gpu);
     try {
@@ -616,10 +627,10 @@ describe('matmul uniforms and validation', () => {
       expect(plain.bytes - paired.bytes).toBe(N * (K / 32 - Math.ceil(K / 64)) * 4);
       const x = alloc.upload('x', randn(r, T * K, 2));
       const ids = [0, 36, 17, 16, 15];
-      const turn = turnOf(kind, K);
-      const halves = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true, undefined, turn);
-      const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false, undefined, turn);
-      for (const tile of [1, 8, 16, 32]) expect(halves.get(tile)).toEqual(f32s.get(tile));
+      const place = PAIRED_SCALES.findIndex(([k, kk]) => k === kind && kk === K);
+      const pairs = await rowTileOutputs(gpu, alloc, wd, x, T, ids, true, undefined, place);
+      const f32s = await rowTileOutputs(gpu, alloc, wd, x, T, ids, false, undefined, place);
+      expect(pairs).toEqual(f32s);
     } finally {
       alloc.destroyAll();
     }

@@ -8,7 +8,7 @@
  * multiples of 4 for the float formats, two tokens, chunks), every GEMV layout, both device variants.
  */
 import { describe, expect, it } from 'vitest';
-import { FULL_MATRIX } from './helpers/cover.ts';
+import { FULL_MATRIX, halves } from './helpers/cover.ts';
 import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { buildMatmul, gemvReadsRawX, GEMV_LOCAL_K, gpuRowWords, MATMUL_SOURCES, uploadWeights, type GluAct, type MatmulTuning, type WeightData } from '../src/kernels/matmul.ts';
@@ -134,15 +134,18 @@ const KQUANT_CASES: Case[] = [
 const CASES: Record<Kind, Case[]> = { q8: Q8_CASES, q4: Q8_CASES.slice(0, 5), f32: FLOAT_CASES, f16: FLOAT_CASES, bf16: FLOAT_CASES, fp8e4m3: FLOAT_CASES.slice(2), q4_k: KQUANT_CASES };
 // The per-row GEMV with every way of its x loads (X_VEC 4: vec4 views of x and the norm weight where K % 4 == 0;
 // 8: Q8_0 x, held in workgroup memory by the q8_local input, on subgroups of 8 or more).
+// The entry points, then their other launch shapes and x loads.
 const LAYOUTS: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 8 },
+  { gemv: 'split', gemvWG: 64, gemvR: 4 },
+  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
+];
+const SHAPES: Partial<MatmulTuning>[] = [
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 4 },
   { gemv: 'rows', gemvWG: 64, gemvR: 2, gemvXVec: 1 },
-  { gemv: 'split', gemvWG: 64, gemvR: 4 },
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16 }, // 4 groups of rows share the prologue
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 16, gemvIters: 3 }, // in 3 turns
   { gemv: 'split', gemvWG: 64, gemvR: 4, gemvLanes: 8, gemvIters: 3 }, // groups of one subgroup each (WARP on lavapipe)
-  { gemv: 'flat', gemvWG: 64, gemvFloat: false },
 ];
 const FLAT_FLOAT: Partial<MatmulTuning> = { gemv: 'flat', gemvWG: 64, gemvFloat: true }; // SwiftShader's, for Q8_0 x
 // R odd: the GLU GEMV rounds it up to whole pairs; a workgroup smaller than RMSNorm's 64 partial sums.
@@ -156,9 +159,13 @@ const SLOW = 600_000; // ms: first compiles on a loaded machine
 describe.each(VARIANTS)('fused decode GEMV (%s device)', (variant) => {
   describe.each(Object.keys(CASES) as Kind[])('%s weights', (kind) => {
     const q8x = kind === 'q8' || kind === 'q4';
-    const layouts = [...LAYOUTS, ...(q8x ? [FLAT_FLOAT] : []), ...(variant === 'f16' && (kind === 'q8' || kind === 'f16') ? ODD : [])];
-    // Each layout with every few cases (the fused parts: norm, GLU, bias, accumulate), turning, so that every layout
-    // meets a case and every case a few layouts; all of them with EMBERLM_TEST_MATRIX=full (test/helpers/cover.ts).
+    // Each kind runs each entry point on one of the two devices and each other shape on one device for every third
+    // kind, turning with the kind (test/helpers/cover.ts: halves); each layout with every few cases (the fused parts:
+    // norm, GLU, bias, accumulate), turning, so that every layout meets a case and every case a few layouts; all of
+    // them with EMBERLM_TEST_MATRIX=full.
+    const place = Object.keys(CASES).indexOf(kind);
+    const both = [...halves([...LAYOUTS, ...(q8x ? [FLAT_FLOAT] : [])], variant, place), ...halves(SHAPES, variant, place, 3)];
+    const layouts = [...both, ...(variant === 'f16' && (kind === 'q8' || kind === 'f16') ? ODD : [])];
     const cases = CASES[kind];
     const every = Math.min(3, cases.length);
     for (const [li, tuning] of layouts.entries()) {

@@ -11,6 +11,7 @@ import { buildMoeCombine, buildMoeGroup, buildMoeRoute } from '../src/kernels/mo
 import { matmulRef } from '../src/kernels/ref/matmul.ts';
 import { moeCombineRef, moeRouteRef } from '../src/kernels/ref/moe.ts';
 import { randn, rng, run, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
+import { halves } from './helpers/cover.ts';
 import { makeWeights, matmulDevice, type WeightKind } from './helpers/matmul.ts';
 
 describe('moe route', () => {
@@ -198,7 +199,8 @@ describe('expert GEMM (the prefill: slots grouped by expert)', () => {
   const GEMM_LAYOUTS: Partial<MatmulTuning>[] = [{}, { gemm: 'rows', gemmWG: 16, gemmR: 3, gemmXVec: 1, gemmFloat: false }, { gemm: 'rows', gemmWG: 64, gemmR: 4, gemmXVec: 4, gemmFloat: true }, { gemm: 'rows8', gemmWG: 16, gemmR: 4 }];
   for (const variant of VARIANTS) {
     for (const kind of KINDS) {
-      for (const t of GEMM_LAYOUTS) {
+      // The device's own layout, and the others by halves turning with the kind (test/helpers/cover.ts).
+      for (const t of [{}, ...halves(GEMM_LAYOUTS.slice(1), variant, KINDS.indexOf(kind))]) {
         it(`${variant} ${kind} ${JSON.stringify(t)}`, async () => {
           for (const c of kind === 'q4_k' ? KQUANT_CASES : EXPERT_CASES) {
             expect(await checkExperts(variant, kind, t, { ...c, T: c.T + 6 }, true), JSON.stringify(c)).toBeLessThanOrEqual(1);
@@ -234,7 +236,7 @@ describe('expert matmuls refuse what they cannot run', () => {
 describe('expert GEMV', () => {
   for (const variant of VARIANTS) {
     for (const kind of KINDS) {
-      for (const t of LAYOUTS) {
+      for (const t of [{}, ...halves(LAYOUTS.slice(1), variant, KINDS.indexOf(kind))]) {
         const name = t.gemv ? `${t.gemv} WG=${t.gemvWG}${t.gemvR ? ` R=${t.gemvR}` : ''}${t.gemvXVec ? ` X_VEC=${t.gemvXVec}` : ''}` : 'default';
         it(`${variant} ${kind} ${name}`, async () => {
           for (const c of kind === 'q4_k' ? KQUANT_CASES : EXPERT_CASES) {

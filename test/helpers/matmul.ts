@@ -6,7 +6,7 @@ import { buildMatmul, gpuRowWords, uploadWeights, widensCodes, type GpuWeights, 
 import { matmulRef, packBf16, packF16, packFp8, packQ4, packQ8 } from '../../src/kernels/ref/matmul.ts';
 import { ggmlDequantize, ggmlRandomBlocks } from '../../src/quant/ggml/index.ts';
 import { GGUF_LAYOUTS } from '../../src/kernels/weight_layouts.ts';
-import { cover } from './cover.ts';
+import { cover, FULL_MATRIX } from './cover.ts';
 import { randn, run, stepBuffer, testGpu, worstRatio } from './gpu.ts';
 
 /**
@@ -76,24 +76,33 @@ export async function checkMatmul(
   }
 }
 
+/** The row tiles past row-major (1). */
+export const ROW_TILES = [8, 16, 32];
+
 /** The launch layouts rowTileOutputs runs: the GEMVs for one token, the GEMMs for T. */
 const TILE_LAYOUTS: [Partial<MatmulTuning>, 'gemv' | 'gemm'][] = [[{ gemv: 'rows' }, 'gemv'], [{ gemv: 'flat' }, 'gemv'], [{ gemv: 'split' }, 'gemv'], [{ gemm: 'rows' }, 'gemm'], [{ gemm: 'flat' }, 'gemm'], [{ gemm: 'tiled' }, 'gemm']];
 
 /**
- * The bits of `wd` (37 rows) in row tiles 1, 8, 16 and 32, each uploaded in chunks of at most 20 rows (16 in
- * tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the launch layouts (TILE_LAYOUTS: rows, flat
+ * The bits of `wd` (37 rows) in row-major and row tiles of 8, 16 or 32, each uploaded in chunks of at most 20 rows (16
+ * in tiles, so 3 chunks, the last tile padded; 2 row-major): per tile, y of the launch layouts (TILE_LAYOUTS: rows, flat
  * and split GEMVs, one token; rows, flat and tiled GEMMs, T tokens of x, (T, K) f32), then the gather of rows `ids`.
- * Row-major runs every layout; each other tile one, turning with `turn` and the tile (test/helpers/cover.ts: every
- * layout where EMBERLM_TEST_MATRIX=full), the others' places undefined.
+ * The case at `place` in its table runs one tile past row-major with one layout, both turning with the place
+ * (test/helpers/cover.ts; every tile and layout where EMBERLM_TEST_MATRIX=full): over six places a tile, every layout;
+ * row-major runs that layout and the rows GEMV; the others' places undefined.
  */
 export async function rowTileOutputs(
-  gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean, wideCodes?: boolean, turn = 0,
+  gpu: Gpu, alloc: Allocator, wd: WeightData, x: GPUBuffer, T: number, ids: number[], halfScales?: boolean, wideCodes?: boolean, place = 0,
 ): Promise<Map<number, (number[] | undefined)[]>> {
   const { rows: N, cols: K } = wd;
   expect(N).toBe(37); // two whole tiles of 16 and a padded one
   const outputs = new Map<number, (number[] | undefined)[]>();
   const places = TILE_LAYOUTS.map((_, i) => i);
-  for (const [ti, tile] of [1, 8, 16, 32].entries()) {
+  const tiles = [1, ...(FULL_MATRIX ? ROW_TILES : [ROW_TILES[place % ROW_TILES.length]])];
+  const turn = Math.floor(place / ROW_TILES.length);
+  const pick = new Map(tiles.map((tile) => [tile, cover([tile], places, turn + 2 * ROW_TILES.indexOf(tile)).map(([, i]) => i)]));
+  // Row-major: the rows GEMV (checked against the reference by the callers) and what the other tiles run.
+  pick.set(1, places.filter((i) => i === 0 || tiles.some((t) => t > 1 && pick.get(t)!.includes(i))));
+  for (const tile of tiles) {
     const wide = widensCodes(gpu.caps, wd.format, wideCodes);
     // Tiles of 8 written a tile at a time (pieceWords 1): a chunk's tiles in pieces, the last one padded.
     const pieceWords = tile === 8 ? 1 : undefined;
@@ -102,7 +111,7 @@ export async function rowTileOutputs(
     expect(w.wideCodes).toBe(wide || undefined);
     // Chunks of whole tiles where a tile fits in 20 rows; else each chunk is one padded tile.
     expect(w.chunks.map((c) => c.rows)).toEqual(tile === 1 || tile === 32 ? [19, 18] : [16, 16, 5]);
-    const picked = tile === 1 ? places : cover([tile], places, turn + 2 * ti).map(([, i]) => i);
+    const picked = pick.get(tile)!;
     const got = await layoutOutputs(gpu, alloc, w, x, T, ids, picked.map((i) => TILE_LAYOUTS[i]));
     const row: (number[] | undefined)[] = places.map((i) => (picked.includes(i) ? got[picked.indexOf(i)] : undefined));
     outputs.set(tile, [...row, got.at(-1)]);
@@ -151,4 +160,9 @@ export function makeWeights(kind: WeightKind, N: number, K: number, r: () => num
   const packs = { f32: () => ({ format: 'f32', rows: N, cols: K, data: v }) as WeightData, f16: packF16, bf16: packBf16, q8: packQ8, q4: packQ4, fp8e4m3: (a: Float32Array, n: number, k: number) => packFp8(a, n, k, 'e4m3') };
   const w = packs[kind](v, N, K);
   return { w, ref: w };
+}
+
+/** The row tiles past row-major that rowTileOutputs ran. */
+export function tilesPast(outputs: Map<number, unknown>): number[] {
+  return [...outputs.keys()].filter((tile) => tile > 1);
 }
