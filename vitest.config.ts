@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { LongestFirst } from './test/helpers/sequencer.ts';
 
 export default defineConfig({
   test: {
@@ -10,7 +9,6 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 600_000,
     pool: 'forks',
-    sequence: { sequencer: LongestFirst },
     projects: [
       {
         extends: true,
