@@ -14,7 +14,7 @@ import { chatPromptIds, readChatTemplate, renderChatTemplate } from '../src/chat
 import { hfOracleFolder, hfOraclePath, sharedModelPath } from './helpers/models.ts';
 import { teacherForced as teacherForcedIds } from './helpers/teacher_forced.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
-import { FULL_MATRIX } from './helpers/cover.ts';
+import { f32Takes } from './helpers/cover.ts';
 
 interface OracleStep { top_ids: number[]; top_logits: number[] }
 interface OraclePrompt { prompt: string; prompt_ids: number[]; generated_ids: number[]; steps: OracleStep[]; full_logits?: number[][] }
@@ -48,7 +48,7 @@ const teacherForced = (engine: Engine, p: OraclePrompt) => teacherForcedIds(engi
 describe.each(VARIANTS)('transformers oracle (%s)', (variant) => {
   // The f32 variant (SwiftShader's features: no shader-f16, no subgroups) takes every second model, all of them where
   // EMBERLM_TEST_MATRIX=full (test/helpers/cover.ts); its kernels are each tested on it against the CPU's.
-  describe.each(variant === 'f16' || FULL_MATRIX ? MODELS : MODELS.filter((_, i) => i % 2 === 1))('$name', ({ name, tol }) => {
+  describe.each(f32Takes(variant, MODELS))('$name', ({ name, tol }) => {
     const folder = hfOracleFolder(name);
     const oracle = readOracle(name);
     let engine: Engine;

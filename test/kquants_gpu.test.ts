@@ -24,7 +24,7 @@ import { ggufWeights } from '../src/model/weight_source.ts';
 import { judge } from './helpers/kq_judge.ts';
 import { readSharedBytes, sharedModelPath } from './helpers/models.ts';
 import { testGpu, VARIANTS } from './helpers/gpu.ts';
-import { FULL_MATRIX } from './helpers/cover.ts';
+import { f32Takes } from './helpers/cover.ts';
 
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 const json = (rel: string) => JSON.parse(readFileSync(sharedModelPath(rel), 'utf8'));
@@ -50,8 +50,7 @@ describe('kquants-real: 32 greedy ids equal llama.cpp\'s or float64\'s (the --ex
   it('has the 12 files', () => expect(ggufs('kquants-real')).toHaveLength(12));
   // Every file on the f16 variant, every second on the f32 one (all where EMBERLM_TEST_MATRIX=full: test/helpers/cover.ts);
   // test/matmul_gguf.test.ts runs each format's kernels on each against the CPU's.
-  const files = (v: string) => ggufs('kquants-real').filter((_, i) => v === 'f16' || FULL_MATRIX || i % 2 === 1);
-  it.each(VARIANTS.flatMap((v) => files(v).map((f) => [f, v] as const)))('%s (%s)', async (name, variant) => {
+  it.each(VARIANTS.flatMap((v) => f32Takes(v, ggufs('kquants-real')).map((f) => [f, v] as const)))('%s (%s)', async (name, variant) => {
     const e = await load('kquants-real', name, variant);
     try {
       for (const run of runs('kquants-real', name)) {

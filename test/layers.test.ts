@@ -18,7 +18,7 @@ import { kvPack, kvUnpack } from '../src/kernels/ref/kv_cache.ts';
 import { quantizeQ8_0 } from '../src/kernels/ref/matmul.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { randn, rng, run, setStep, stepBuffer, testGpu, VARIANTS, worstRatio } from './helpers/gpu.ts';
-import { FULL_MATRIX, pairs, placeIn, spread } from './helpers/cover.ts';
+import { f32Takes, pairs, placeIn, spread } from './helpers/cover.ts';
 import { packInputs } from '../src/model/pass_inputs.ts';
 
 const f32 = async (gpu: Parameters<typeof readBuffer>[0], b: GPUBuffer, n: number) => new Float32Array(await readBuffer(gpu, b, n * 4));
@@ -132,11 +132,11 @@ const biasWays = (caps: Gpu['caps'], wg: number) => (canDecodeByDims(caps, wg ||
  * an adapter, and those it runs: one a case for the prefill, as many as the adapter's ways (two at least) for prefill_bias,
  * half as many as the adapter's entry points for the decode. The f32 variant (no subgroups: the by-keys entry points only) runs every second case.
  */
-function attentionTable<C, M>(variant: string, all: C[], pairsOf: (caps: Gpu['caps'], c: C) => [M, KvCacheType][], per: (caps: Gpu['caps'], cases: C[]) => number) {
-  const cases = variant === 'f16' || FULL_MATRIX ? all : all.filter((_, i) => i % 2 === 1);
+function attentionTable<C, M>(variant: (typeof VARIANTS)[number], all: C[], pairsOf: (caps: Gpu['caps'], c: C) => [M, KvCacheType][], per: (caps: Gpu['caps'], cases: C[]) => number) {
+  const cases = f32Takes(variant, all);
   return { cases, pairsOf, picks: (caps: Gpu['caps']) => spread(cases, (c) => pairsOf(caps, c), per(caps, cases)) };
 }
-const attentionTables = (variant: string) => ({
+const attentionTables = (variant: (typeof VARIANTS)[number]) => ({
   prefill: attentionTable(variant, PREFILL_CASES, (caps, c) => pairs(prefillModes(caps, c[2], c[8]), KV_CACHE_TYPES), () => 1),
   bias: attentionTable(variant, BIAS_CASES, (caps, c) => pairs(biasWays(caps, c[6]), KV_CACHE_TYPES), (caps) => Math.max(2, biasWays(caps, 0).length)),
   decode: attentionTable(

@@ -11,7 +11,7 @@ export const FULL_MATRIX = process.env.EMBERLM_TEST_MATRIX === 'full';
 
 /** Each `a` with `per` of `bs` (every b where FULL_MATRIX), the b's turning with `turn` and with a's place. */
 export function cover<A, B>(as: readonly A[], bs: readonly B[], turn: number, per = 1): [A, B][] {
-  if (FULL_MATRIX || per >= bs.length) return as.flatMap((a) => bs.map((b) => [a, b] as [A, B]));
+  if (FULL_MATRIX || per >= bs.length) return pairs(as, bs);
   return as.flatMap((a, i) => Array.from({ length: per }, (_, j) => [a, bs[(turn + i * per + j) % bs.length]] as [A, B]));
 }
 
@@ -65,4 +65,9 @@ export function halves<T>(items: readonly T[], variant: (typeof VARIANTS)[number
   if (FULL_MATRIX) return [...items];
   const turn = VARIANTS.length * every;
   return items.filter((_, i) => (place + i) % turn === VARIANTS.indexOf(variant));
+}
+
+/** The cases of a table the f32 variant takes: every second (all of them on f16, and where FULL_MATRIX). */
+export function f32Takes<T>(variant: (typeof VARIANTS)[number], cases: readonly T[]): T[] {
+  return variant === 'f16' || FULL_MATRIX ? [...cases] : cases.filter((_, i) => i % 2 === 1);
 }
