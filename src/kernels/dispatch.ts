@@ -15,14 +15,28 @@ export interface Dispatch {
   readonly grid: (nTokens: number) => readonly [number, number?, number?];
 }
 
-export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dispatch[], nTokens: number): void {
+/**
+ * Pipelines some pass has dispatched. A CPU adapter compiles a pipeline at its first dispatch, not when it is created
+ * (lavapipe: seconds each, 40 s for a small model's first prefill and decode step), so such a pass's time says nothing
+ * of the next one's (src/model/map_pacer.ts).
+ */
+const dispatched = new WeakSet<GPUComputePipeline>();
+
+/** Encodes the list's non-empty launches. True when one of them is its pipeline's first dispatch. */
+export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dispatch[], nTokens: number): boolean {
+  let first = false;
   for (const d of list) {
     const [x, y = 1, z = 1] = d.grid(nTokens);
     if (x === 0 || y === 0 || z === 0) continue;
+    if (!dispatched.has(d.pipeline)) {
+      dispatched.add(d.pipeline);
+      first = true;
+    }
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
     pass.dispatchWorkgroups(x, y, z);
   }
+  return first;
 }
 
 /** null: a binding the chosen entry point does not use (layout 'auto' leaves it out). */

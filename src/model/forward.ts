@@ -26,29 +26,31 @@ export type Head = boolean | 'hidden';
 
 /**
  * Records the layers for n tokens, then what `head` says, into `enc`. `chained`: one token, the one the previous pass
- * sampled (read from `result` on the GPU).
+ * sampled (read from `result` on the GPU). True when the pass is a pipeline's first dispatch (encodeDispatches).
  */
 export function encodeForward(
   m: Model, enc: GPUCommandEncoder, n: number, timer?: PassTimer, chained = false, head: Head = true, logprobs = false, batched = false,
-): void {
+): boolean {
   // (a model that never decodes runs a pass of one token by the prefill's lists: it has no others)
   const layers = batched ? m.batched!.prefill : chained ? m.chained : n === 1 && m.decode.length > 0 ? m.decode : m.prefill;
   const tail = batched ? [m.batched!.finalNorm] : head === 'hidden' ? [m.finalNorm] : head ? [m.head, ...(logprobs ? [[samplerOf(m).logprobs]] : [])] : [];
   const tailTokens = batched || (head === 'hidden' && m.embedRows !== 'last') ? n : 1; // the head's dispatches take one token, a rows norm all
   const lists: (readonly [readonly Dispatch[], number])[] = [[layers, n], ...tail.map((list) => [list, tailTokens] as const)];
+  let first = false;
   if (!timer) {
     const pass = enc.beginComputePass({ timestampWrites: m.timing.stepWrites?.() });
-    for (const [list, tokens] of lists) encodeDispatches(pass, list, tokens);
+    for (const [list, tokens] of lists) first = encodeDispatches(pass, list, tokens) || first;
     pass.end();
-    return;
+    return first;
   }
   for (const [list, tokens] of lists) {
     for (const d of list) {
       const pass = enc.beginComputePass({ label: d.label, timestampWrites: timer.timestampWrites(d.label) });
-      encodeDispatches(pass, [d], tokens);
+      first = encodeDispatches(pass, [d], tokens) || first;
       pass.end();
     }
   }
+  return first;
 }
 
 /**
@@ -155,7 +157,7 @@ export async function submitForward(
   writeBuffer(gpu, b.stepHead, STEP.pack({ ...base, n_tokens: 1 }));
   if (inputs) writeBuffer(gpu, m.batched!.inputs, packInputs(inputs));
   const enc = gpu.device.createCommandEncoder({ label: 'forward' });
-  encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs, batched);
+  const compiles = encodeForward(m, enc, n, timer, tokens === null, s.head ?? true, logprobs, batched);
   enc.copyBufferToBuffer(b.result, 0, m.readback.buffers[slot], 0, 4);
   let at = READBACK_LOGPROBS_AT;
   for (const c of copies) {
@@ -163,7 +165,7 @@ export async function submitForward(
     at += c.words;
   }
   gpu.device.queue.submit([enc.finish()]);
-  const words = m.readback.readWords(slot, n, extraWords ? READBACK_LOGPROBS_AT + extraWords : 1);
+  const words = m.readback.readWords(slot, n, extraWords ? READBACK_LOGPROBS_AT + extraWords : 1, compiles);
   const id = words.then((w) => w[0]);
   const fed = tokens && !batched ? Array.from(tokens) : []; // (the K/V of a batched pass are no prefix of anything)
   const ran = id.then((v) => {

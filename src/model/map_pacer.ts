@@ -13,7 +13,9 @@
  * takes the middle of the sleep, so an estimate too high sheds its excess in a few passes. Averaging with
  * such a late map's time (the sleep itself) shed 7.5% a pass: a first pass slowed by compiling pipelines
  * (36-84 ms a token where the passes then took 12.5) had the reads of the next 20 prefill passes sleep
- * past their ends, a 128-token prompt 1.6x slower (emberlm bench, SmolLM2-135M Q8_0 on lavapipe).
+ * past their ends, a 128-token prompt 1.6x slower (emberlm bench, SmolLM2-135M Q8_0 on lavapipe). So a pass that
+ * dispatches a pipeline for the first time is not measured at all (ReadbackRing skips it): with Mesa's shader cache
+ * empty, such a pass takes seconds.
  */
 
 /**

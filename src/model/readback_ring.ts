@@ -12,7 +12,7 @@ export const READBACK_LOGPROBS_AT = 4;
  */
 export class ReadbackRing {
   /** Where waiting for a map costs the GPU (Dawn in Node on a CPU adapter): when to map each read. */
-  private readonly pacer: MapPacer | null;
+  readonly pacer: MapPacer | null;
   private lastEnd: Promise<number> = Promise.resolve(0); // when the latest paced read's pass ended (ms); never rejects
   private next = 0;
   private readonly pending: Promise<unknown>[];
@@ -23,6 +23,8 @@ export class ReadbackRing {
   waits = 0;
   /** Reads started and not yet ended (dropped steps' too). */
   inFlight = 0;
+  /** Reads of passes that dispatched a pipeline for the first time (their times teach the pacer nothing). */
+  firstUses = 0;
 
   constructor(readonly buffers: readonly GPUBuffer[], opts: { pace?: boolean } = {}) { // each (4) u32 at least, MAP_READ | COPY_DST
     this.pending = buffers.map(() => Promise.resolve());
@@ -42,11 +44,15 @@ export class ReadbackRing {
     return this.readWords(i, tokens, 1).then((w) => w[0]);
   }
 
-  /** Reads buffer i's first `words` u32 (the id, then what else the pass copied there: its logprobs). */
-  readWords(i: number, tokens: number, words: number): Promise<Uint32Array> {
+  /**
+   * Reads buffer i's first `words` u32 (the id, then what else the pass copied there: its logprobs). `compiles`: the pass
+   * dispatches a pipeline for the first time, so its time is no estimate of the next one's.
+   */
+  readWords(i: number, tokens: number, words: number, compiles = false): Promise<Uint32Array> {
     const buf = this.buffers[i];
     this.reads++;
-    const id = this.mapped(buf, tokens, words * 4).then(() => {
+    if (compiles) this.firstUses++;
+    const id = this.mapped(buf, tokens, words * 4, compiles).then(() => {
       const v = new Uint32Array(buf.getMappedRange(0, words * 4).slice(0));
       buf.unmap();
       return v;
@@ -61,7 +67,7 @@ export class ReadbackRing {
    * those: a browser copies a mapped range from its GPU process, and a buffer sized for an embedding's rows is far larger
    * than a decode step's id.)
    */
-  private async mapped(buf: GPUBuffer, tokens: number, bytes: number): Promise<void> {
+  private async mapped(buf: GPUBuffer, tokens: number, bytes: number, compiles: boolean): Promise<void> {
     const pacer = this.pacer;
     if (!pacer) return buf.mapAsync(GPUMapMode.READ, 0, bytes);
     const submitted = performance.now();
@@ -73,7 +79,8 @@ export class ReadbackRing {
       const asked = performance.now();
       await buf.mapAsync(GPUMapMode.READ, 0, bytes);
       const end = performance.now();
-      pacer.done(tokens, start, end, asked);
+      // (Learning from a pass that compiled made the next few sleep for most of its time: 20 s on a first decode step.)
+      if (!compiles) pacer.done(tokens, start, end, asked);
       return end;
     })();
     this.lastEnd = read.catch(() => performance.now()); // after a failure the next read goes on

@@ -1,0 +1,91 @@
+/**
+ * A CPU adapter (lavapipe) compiles a pipeline at its first dispatch, so a pass that dispatches one for the first time
+ * can take seconds where the next takes milliseconds. encodeDispatches says which passes do; their reads do not teach
+ * the readback pacer (src/model/map_pacer.ts), which otherwise slept through most of a first step's time on each of
+ * the next steps (12.6, 5.4, 2.3 s on SmolLM2-135M's shape after a 14.8 s first decode step).
+ */
+import { describe, expect, it } from 'vitest';
+import { createGpu } from '../src/gpu/device.ts';
+import { Allocator } from '../src/gpu/buffers.ts';
+import { buildKernel, encodeDispatches, type Dispatch } from '../src/kernels/dispatch.ts';
+import { UniformLayout } from '../src/gpu/uniforms.ts';
+import { ReadbackRing } from '../src/model/readback_ring.ts';
+import { Engine } from '../src/engine.ts';
+import { stepBuffer, testGpu } from './helpers/gpu.ts';
+import { sharedModelPath } from './helpers/models.ts';
+
+const FILL = `
+struct Params { value: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<uniform> step_: vec4<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1) fn main(@builtin(global_invocation_id) id: vec3<u32>) { out[id.x] = params.value + step_.x * 0u; }
+`;
+
+async function fillKernel(value: number, label: string) {
+  const gpu = await testGpu();
+  const alloc = new Allocator(gpu);
+  const out = alloc.storage(`${label}.out`, 16);
+  const d = await buildKernel(gpu, alloc, {
+    label, code: FILL, params: new UniformLayout('Params', [['value', 'u32']]), values: { value }, step: stepBuffer(alloc), bindings: [out], grid: (n) => [n],
+  });
+  return { gpu, d };
+}
+
+function encodeOnce(gpu: Awaited<ReturnType<typeof testGpu>>, list: Dispatch[], n: number): boolean {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  const first = encodeDispatches(pass, list, n);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  return first;
+}
+
+describe('first dispatches', () => {
+  it("encodeDispatches is true for a pass with a pipeline's first dispatch, and only then; an empty grid dispatches nothing", async () => {
+    const { gpu, d } = await fillKernel(7, 'first_dispatch/a');
+    const other = (await fillKernel(9, 'first_dispatch/b')).d;
+    expect(encodeOnce(gpu, [d], 0)).toBe(false); // skipped: no dispatch, nothing compiled
+    expect(encodeOnce(gpu, [d], 4)).toBe(true);
+    expect(encodeOnce(gpu, [d], 4)).toBe(false);
+    expect(encodeOnce(gpu, [d, other], 2)).toBe(true); // one new pipeline in the list is enough
+    expect(encodeOnce(gpu, [other, d], 2)).toBe(false);
+    await gpu.device.queue.onSubmittedWorkDone();
+  });
+
+  it("a read of a pass that compiles leaves the pacer's estimate alone; the next read sets it", async () => {
+    const gpu = await testGpu();
+    const bufs = [0, 1].map((i) => gpu.device.createBuffer({ label: `first_dispatch.read${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+    const ring = new ReadbackRing(bufs, { pace: true });
+    try {
+      expect(ring.pacer!.mapAt(1, 100)).toBe(100); // nothing measured: map at once
+      await ring.readWords(await ring.take(), 1, 1, true);
+      expect(ring.firstUses).toBe(1);
+      expect(ring.pacer!.mapAt(1, 100)).toBe(100); // still at once
+      await ring.readWords(await ring.take(), 1, 1);
+      expect(ring.firstUses).toBe(1);
+      expect(ring.pacer!.mapAt(1, 100)).toBeGreaterThan(100); // a measured step: sleep through most of it
+    } finally {
+      bufs.forEach((b) => b.destroy());
+    }
+  });
+
+  it('an engine on a new device flags the passes that compile: its first prefill and decode steps, none of a second run', async () => {
+    const gpu = await createGpu();
+    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu, contextLength: 128 });
+    try {
+      const greedy = { maxTokens: 12, temperature: 0, reuseKv: false };
+      const first = await engine.complete('Once upon a time', greedy);
+      const flagged = engine.model.readback.firstUses;
+      // The prompt's pass (layers and head) and the first decode step (the chained list): each compiled its pipelines.
+      expect(flagged).toBeGreaterThanOrEqual(2);
+      expect(flagged).toBeLessThanOrEqual(4);
+      const again = await engine.complete('Once upon a time', greedy);
+      expect(again.ids).toEqual(first.ids);
+      expect(engine.model.readback.firstUses).toBe(flagged);
+    } finally {
+      engine.dispose();
+      gpu.device.destroy();
+    }
+  });
+});
