@@ -46,7 +46,7 @@ export class PrefillPasses {
         await before?.wait(); // in order, so that each pass is timed from the end of the one before
         const id = await pass.wait();
         const now = performance.now();
-        if (n > 1) this.tunePass(m, n, now - Math.max(submitted, doneAt));
+        if (n > 1 && !pass.compiles) this.tunePass(m, n, now - Math.max(submitted, doneAt)); // (a first pass that compiled took seconds)
         doneAt = now;
         return id;
       };

@@ -88,4 +88,22 @@ describe('first dispatches', () => {
       gpu.device.destroy();
     }
   });
+
+  it('a prefill pass that compiles does not size the next ones', async () => {
+    const gpu = await createGpu();
+    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu, contextLength: 128, maxBatch: 64 });
+    try {
+      Object.assign(engine.tuning, { passMs: 1e9, minPassTokens: 1 }); // any measured pass grows the next to maxBatch
+      const prompt = engine.tokenize('Lily and Ben were friends. They went to the park and saw a big dog. '.repeat(2)).slice(0, 40);
+      expect(prompt.length).toBe(40);
+      const reads = engine.model.readback.reads;
+      await engine.complete(prompt, { maxTokens: 1, temperature: 0, reuseKv: false });
+      // Passes of 4 (compiles), 4 (queued behind it at the same size), 4 (sized before any measured pass ended), then
+      // the 28 left, sized from the second. Measuring the first would have made the third the last (4, 4, 32).
+      expect(engine.model.readback.reads - reads).toBe(4);
+    } finally {
+      engine.dispose();
+      gpu.device.destroy();
+    }
+  });
 });

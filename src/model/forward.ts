@@ -88,6 +88,8 @@ export interface PendingStep {
   logprobs?(): Promise<TokenLogprobs>;
   /** A pass with `head: 'hidden'`: the final norm's output at the rows m.embedRows names (rows of n_embd), read back after its id. */
   hidden?(): Promise<Float32Array>;
+  /** The pass dispatches a pipeline for the first time (a CPU adapter compiles it then): its time says nothing of the next pass's. */
+  compiles?: boolean;
 }
 
 /**
@@ -177,11 +179,11 @@ export async function submitForward(
   });
   void ran.catch(() => {}); // a discarded step's failure is nobody's to see
   const wait = () => m.readback.wait(ran);
-  if (!extraWords) return { wait };
+  if (!extraWords) return { wait, compiles };
   const after = ran.then(() => words).then((w) => w.subarray(READBACK_LOGPROBS_AT)); // the words after the id
   void after.catch(() => {});
-  if (s.head === 'hidden') return { wait, hidden: () => after.then((w) => new Float32Array(w.buffer, w.byteOffset, w.length)) };
-  return { wait, logprobs: () => after.then(decodeLogprobs) };
+  if (s.head === 'hidden') return { wait, compiles, hidden: () => after.then((w) => new Float32Array(w.buffer, w.byteOffset, w.length)) };
+  return { wait, compiles, logprobs: () => after.then(decodeLogprobs) };
 }
 
 /** A pass of inputs (several, or an encoder's one): an embedding's (head 'hidden') from position 0, of a model that runs them, its tokens theirs. */
