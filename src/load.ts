@@ -31,6 +31,7 @@ import { cachedWeights, type WeightCache } from './model/weight_cache.ts';
 import { checkLoadOptions, kvCacheOption } from './options.ts';
 import type { KvCacheType } from './kernels/kv_layout.ts';
 import { autotuneDefault } from './kernels/autotune.ts';
+import { modelLists, precompile, precompileDefault, precompileHelpers } from './kernels/precompile.ts';
 
 export interface LoadOptions {
   /** KV-cache length in tokens (default: the model's trained context, at most 4096). */
@@ -95,6 +96,13 @@ export interface LoadOptions {
    * true), so a BF16 checkpoint loads with such a `quant` without converting in JavaScript; false: on the CPU.
    */
   gpuQuantize?: boolean;
+  /**
+   * Compile the model's pipelines at the end of the load where the adapter compiles each at its first dispatch (a CPU
+   * adapter in Node: lavapipe, seconds a pipeline with Mesa's shader cache empty), on helper devices on the spare cores
+   * too (src/kernels/precompile.ts); the first request then compiles nothing. Default on there, except under test
+   * runners; elsewhere a GPU compiles as pipelines are made, and this finds nothing to do.
+   */
+  precompile?: boolean;
   /** Decode attention a key a lane (decode_wide, for GPUs; default: autotune's timed trial where autotune runs, else off). */
   wideAttention?: boolean;
   /**
@@ -188,9 +196,11 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
     if (opts.lora?.length) weights = withLora(weights, await loraAdapters(opts.lora, loraBase), sourceWeights);
     const gpu = opts.gpu ?? (await acquireGpu(opts.gpuOptions));
     const steps = config.nLayer + 2;
+    const precompiling = opts.precompile ?? precompileDefault(gpu);
+    const built = precompiling ? 0.9 : 1; // of the build's fraction: the rest is the compiling at its end
     const onProgress = (f: number, what: string) => {
       aborted(); // between layers: buildModel frees what it made
-      progress.build(quant === 'auto' ? 'upload' : 'quantize', f, what, Math.round(f * steps), steps);
+      progress.build(quant === 'auto' ? 'upload' : 'quantize', built * f, what, Math.round(f * steps), steps);
     };
     let compiles = 0;
     const unwatch = watchCompiles(gpu, (label) => progress.build('compile', 0, label, ++compiles, null));
@@ -210,6 +220,11 @@ export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Prom
       });
       // The uploads and conversions done: a device lost on the way has said so by now, and a model on it is no model.
       await gpu.device.queue.onSubmittedWorkDone();
+      if (precompiling && !opts.signal?.aborted && !gpu.lostReason) {
+        const stop = () => !!opts.signal?.aborted || gpu.lostReason !== null;
+        const report = (done: number, total: number, label: string) => progress.build('compile', built + ((1 - built) * done) / total, label, done, total);
+        await precompile(gpu, modelLists(model), { helpers: precompileHelpers(), onProgress: report, stop });
+      }
       if (opts.signal?.aborted || gpu.lostReason) await model.alloc.destroyAll();
       aborted();
       if (gpu.lostReason) throw lostWhileLoading(gpu);

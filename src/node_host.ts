@@ -25,6 +25,8 @@ export interface NodeHost {
   fileCache(): FileCache;
   /** Quantized weights kept in `dir`, or in the cache folder's weights/. */
   weightCache(dir?: string): Promise<WeightCache>;
+  /** Helper devices a load may compile pipelines on (src/kernels/precompile.ts): the spare cores, 0 where Mesa's shader cache is off. */
+  precompileHelpers(): number;
   /** ggmlQuantize on worker threads (src/quant/ggml/quantize_pool_node.ts): the same bytes, the cores sharing the work. */
   ggmlQuantize(type: string, values: Float32Array): Promise<Uint8Array>;
 }

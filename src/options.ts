@@ -71,9 +71,9 @@ export function signalOption(v: unknown): AbortSignal | undefined {
   return s;
 }
 
-/** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune, fuseDecode and wideAttention (booleans). */
+/** The load options that are plain values: contextLength and maxBatch (integers of at least 1), autotune, fuseDecode, wideAttention, gpuQuantize and precompile (booleans). */
 export function checkLoadOptions(o: {
-  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown; hubToken?: unknown; lora?: unknown;
+  contextLength?: unknown; maxBatch?: unknown; autotune?: unknown; fuseDecode?: unknown; wideAttention?: unknown; gpuQuantize?: unknown; precompile?: unknown; hubToken?: unknown; lora?: unknown;
 }): void {
   if (o.lora !== undefined) {
     if (!Array.isArray(o.lora)) bad('lora', 'an array of { adapter, scale? }', o.lora);
@@ -91,6 +91,7 @@ export function checkLoadOptions(o: {
   boolOption('fuseDecode', o.fuseDecode);
   boolOption('wideAttention', o.wideAttention);
   boolOption('gpuQuantize', o.gpuQuantize);
+  boolOption('precompile', o.precompile);
 }
 
 /** A prompt: a string, or an array of integer token ids inside the vocabulary. */

@@ -255,6 +255,9 @@ describe('streams that cannot wedge the engine', () => {
     for (const contextLength of [NaN, 0, -1, 2.5, '64', null]) {
       await expectEmberError(() => load({ contextLength }), 'BAD_ARGUMENT', /contextLength must be an integer in 1 or more, got/);
     }
+    for (const precompile of ['yes', 1, null]) {
+      await expectEmberError(() => load({ precompile }), 'BAD_ARGUMENT', /precompile must be/);
+    }
     for (const kvCache of ['q8', 'F16', 8, null]) {
       const e = await expectEmberError(() => load({ kvCache }), 'BAD_ARGUMENT', /kvCache must be one of f16, int8, fp8-e4m3, f32, got/);
       expect((e as EmberError).details.option).toBe('kvCache');

@@ -56,6 +56,16 @@ export function setLavapipeThreads(): void {
 }
 
 /**
+ * Helper devices for compiling a model's pipelines at load (src/kernels/precompile.ts): one per core beside the one the
+ * model's device compiles on, at most 3; none where Mesa's shader cache is off, which is how a helper's work reaches
+ * the model's device.
+ */
+export function precompileHelpers(env: Record<string, string | undefined> = process.env, cpus = availableParallelism()): number {
+  const off = /^(1|true|yes)$/i.test(env.MESA_SHADER_CACHE_DISABLE ?? '');
+  return off ? 0 : Math.min(3, Math.max(0, cpus - 1));
+}
+
+/**
  * Dawn rounds timestamp queries down to 65,536 ns unless told not to (its timestamp_quantization toggle, a guard for
  * pages against timing attacks). A Node process has no such page, and on a GPU a kernel takes a few microseconds: a
  * lent H200's bandwidth probe read two quanta (4,224 GB/s) and its per-kernel profile only quanta.

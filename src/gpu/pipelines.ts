@@ -19,6 +19,18 @@ export function shaderText(source: string, v: ShaderVariant = {}, ...parts: stri
 }
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+/** What getPipeline made a pipeline from: enough to make it again on another device (src/kernels/precompile.ts). */
+export interface PipelineSpec {
+  readonly label: string;
+  readonly code: string;
+  readonly entryPoint: string;
+  readonly constants: Record<string, number>;
+}
+const specs = new WeakMap<GPUComputePipeline, PipelineSpec>();
+
+export const pipelineSpec = (p: GPUComputePipeline): PipelineSpec | undefined => specs.get(p);
+
 const compileWatchers = new WeakMap<GPUDevice, Set<(label: string) => void>>();
 
 /** Calls `cb` with the label of each pipeline compiled on the device from now on (a load's 'compile' progress); returns the unsubscribe. */
@@ -55,7 +67,8 @@ export function getPipeline(
   if (!p) {
     for (const cb of compileWatchers.get(gpu.device) ?? []) cb(label);
     const module = gpu.device.createShaderModule({ label, code });
-    p = gpu.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } }).catch(async (e) => {
+    const made = gpu.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint, constants } });
+    p = made.then((pipeline) => (specs.set(pipeline, { label, code, entryPoint, constants }), pipeline)).catch(async (e) => {
       const info = await module.getCompilationInfo?.();
       const msgs = info?.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n') ?? '';
       if (cache!.delete(key)) cached--;

@@ -22,6 +22,21 @@ export interface Dispatch {
  */
 const dispatched = new WeakSet<GPUComputePipeline>();
 
+/** Whether some pass has dispatched the pipeline (then its compiling is done), and marking one that precompile ran. */
+export const wasDispatched = (p: GPUComputePipeline): boolean => dispatched.has(p);
+export const markDispatched = (p: GPUComputePipeline): void => void dispatched.add(p);
+
+/** A binding as a bind group gave it: the buffer's UNIFORM and STORAGE usage bits and the bound size. */
+export interface BoundBuffer {
+  readonly binding: number;
+  readonly usage: number;
+  readonly size: number;
+}
+const bound = new WeakMap<GPUComputePipeline, readonly BoundBuffer[]>();
+
+/** The bindings of the pipeline's first bind group: what a bind group of stand-in buffers needs (src/kernels/precompile.ts). */
+export const boundBuffers = (p: GPUComputePipeline): readonly BoundBuffer[] | undefined => bound.get(p);
+
 /** Encodes the list's non-empty launches. True when one of them is its pipeline's first dispatch. */
 export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dispatch[], nTokens: number): boolean {
   let first = false;
@@ -50,10 +65,20 @@ export function bindGroup(alloc: Allocator, label: string, pipeline: GPUComputeP
 
 /** The same outside any Allocator's count: for short-lived lists (an autotune trial's). */
 export function uncountedBindGroup(gpu: Gpu, label: string, pipeline: GPUComputePipeline, entries: readonly Binding[]): GPUBindGroup {
+  if (!bound.has(pipeline)) bound.set(pipeline, boundOf(entries));
   return gpu.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
     entries: entries.flatMap((e, i) => (e === null ? [] : [{ binding: i, resource: 'usage' in e ? { buffer: e } : e }])),
+  });
+}
+
+function boundOf(entries: readonly Binding[]): BoundBuffer[] {
+  return entries.flatMap((e, binding) => {
+    if (e === null) return [];
+    const buffer = 'usage' in e ? e : e.buffer;
+    const size = 'usage' in e ? e.size : (e.size ?? buffer.size - (e.offset ?? 0));
+    return [{ binding, usage: buffer.usage & (GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE), size }];
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * What a load is doing. 'compile': a kernel pipeline starts compiling (while the layers are built;
- * a device that compiled them for an earlier load reports none).
+ * a device that compiled them for an earlier load reports none), or, at the end of a load that
+ * precompiles (LoadOptions.precompile: a CPU adapter in Node), one is compiled.
  */
 export type LoadPhase = 'download' | 'parse' | 'quantize' | 'upload' | 'compile';
 
@@ -8,7 +9,7 @@ export interface LoadProgress {
   readonly phase: LoadPhase;
   /** 'download': bytes of `what` so far; 'compile': pipelines so far; the other phases: steps done. */
   readonly loaded: number;
-  /** Bytes of the file (null when the server does not say), or the phase's steps (null for 'compile'). */
+  /** Bytes of the file (null when the server does not say), or the phase's steps (for 'compile': null, or the pipelines a precompile compiles). */
   readonly total: number | null;
   /** The file (its URL), or the layer or tensor being built. */
   readonly what: string;

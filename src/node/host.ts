@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { installNodeHost } from '../node_host.ts';
-import { dawnGpu, pollDawnByTimer, setLavapipeThreads } from '../gpu/dawn.ts';
+import { dawnGpu, pollDawnByTimer, precompileHelpers, setLavapipeThreads } from '../gpu/dawn.ts';
 import { sourceFromPath } from '../gguf/source_node.ts';
 import { pathFolder } from '../hf/folder_node.ts';
 import { nodeFileCache, nodeWeightCache } from '../loader/node_cache.ts';
@@ -19,4 +19,5 @@ installNodeHost({
   fileCache: () => nodeFileCache(),
   weightCache: (dir) => (dir === undefined ? nodeWeightCache() : folderWeightCache(dir)),
   ggmlQuantize: (type, values) => ggmlQuantizeParallel(type, values),
+  precompileHelpers: () => precompileHelpers(),
 });
