@@ -102,6 +102,10 @@ export async function helperWork(gpu: Gpu, next: () => GPUComputePipeline | unde
   } catch {
     return; // the model's device goes on alone
   }
+  if (helper.caps.adapterName !== gpu.caps.adapterName) { // (a GPU beside the CPU adapter: its compiling is no help)
+    helper.device.destroy();
+    return;
+  }
   const standIns = new StandIns(helper.device);
   try {
     for (let p = next(); p; p = next()) {
