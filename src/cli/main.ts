@@ -151,12 +151,21 @@ function need(flags: Flags, name: string): string {
   return v;
 }
 
-/** Download progress on a terminal's stderr (nothing when piped). */
-function showDownload(_f: number, _what: string, e: LoadProgress): void {
-  if (!process.stderr.isTTY || e.phase !== 'download') return;
+let compileStart = 0; // the time of the load's last event before its compiling (a CPU adapter's precompile: 'compile' events with a total)
+
+/**
+ * Download progress, and a CPU adapter's compiling at the end of a load once it has taken a second (Mesa's shader cache
+ * was empty: a first run), on a terminal's stderr (nothing when piped).
+ */
+function showProgress(_f: number, _what: string, e: LoadProgress): void {
+  if (!process.stderr.isTTY) return;
+  const end = e.loaded === e.total ? '\n' : '';
+  if (e.phase !== 'compile') compileStart = performance.now(); // the compiling follows the load's last upload
+  else if (e.total !== null && performance.now() - compileStart > 1000) process.stderr.write(`\rcompiling kernels (once per machine): ${e.loaded} / ${e.total}${end}`);
+  if (e.phase !== 'download') return;
   const mb = (n: number) => (n / 1e6).toFixed(1);
   const of = e.total === null ? '' : ` / ${mb(e.total)}`;
-  process.stderr.write(`\r${e.what.split('/').pop()}: ${mb(e.loaded)}${of} MB${e.loaded === e.total ? '\n' : ''}`);
+  process.stderr.write(`\r${e.what.split('/').pop()}: ${mb(e.loaded)}${of} MB${end}`);
 }
 
 async function generate(flags: Flags): Promise<void> {
@@ -179,7 +188,7 @@ async function generate(flags: Flags): Promise<void> {
   const output = await outputFlag(flags);
   const engine = await Engine.load(need(flags, 'model'), {
     ...hubEnv(),
-    onProgress: showDownload,
+    onProgress: showProgress,
     quant: (flags.quant as never) ?? 'auto',
     contextLength: num(flags, 'ctx'),
     kvCache: kvCacheFlag(typeof flags.kv === 'string' ? flags.kv : undefined),
@@ -265,7 +274,7 @@ async function cache(flags: Flags, args: string[]): Promise<void> {
 
 /** The engine of embed and rerank. */
 const loadFor = (flags: Flags) => Engine.load(need(flags, 'model'), {
-  ...hubEnv(), onProgress: showDownload, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
+  ...hubEnv(), onProgress: showProgress, quant: (flags.quant as never) ?? 'auto', contextLength: num(flags, 'ctx'),
   lora: loraFlag(typeof flags.lora === 'string' ? flags.lora : undefined),
 });
 
