@@ -11,7 +11,7 @@ import { readSharedBytes } from './helpers/models.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { gpuBytesInUse } from '../src/gpu/buffers.ts';
 import { createGpu } from '../src/gpu/device.ts';
-import type { LoadProgress } from '../src/loader/progress.ts';
+import type { LoadProgress, ProgressCallback } from '../src/loader/progress.ts';
 
 const OPTS = { nEmbd: 64, nLayer: 1, nFf: 96, vocab: 300, seed: 11 };
 const GREEDY = { temperature: 0, topK: 0, topP: 1 };
@@ -152,6 +152,27 @@ describe('bad input gets a typed error and leaves the engine usable', () => {
       await e.dispose();
       gpu.device.destroy();
     }
+  });
+
+  it('a device lost or an abort while a load precompiles (the end of a load on a CPU adapter) ends it as at any other step', async () => {
+    const bytes = writeGGUF(randomModelFile({ ...OPTS, nLayer: 2 }));
+    const before = gpuBytesInUse();
+    const compiling = (e: LoadProgress) => e.phase === 'compile' && e.total !== null;
+    const gpu = await createGpu();
+    const lost: ProgressCallback = (_f, _w, e) => void (compiling(e) && e.loaded === 1 && gpu.device.destroy());
+    await expectError(Engine.load(bytes, { gpu, contextLength: 32, precompile: true, onProgress: lost }), 'DEVICE', /device was lost \(destroyed.*\) while loading/);
+    expect(gpuBytesInUse()).toBe(before);
+    const fresh = await createGpu();
+    const ac = new AbortController();
+    let compiled = 0;
+    const abort: ProgressCallback = (_f, _w, e) => void (compiling(e) && ++compiled === 1 && ac.abort());
+    await expectError(Engine.load(bytes, { gpu: fresh, contextLength: 32, precompile: true, signal: ac.signal, onProgress: abort }), 'ABORTED', /was aborted/);
+    expect(compiled).toBe(1); // no pipeline was taken after the abort
+    expect(gpuBytesInUse()).toBe(before);
+    const e = await Engine.load(bytes, { gpu: fresh, contextLength: 32, precompile: true });
+    expect((await e.complete([1, 2, 3], { ...GREEDY, maxTokens: 2 })).ids).toHaveLength(2);
+    await e.dispose();
+    fresh.device.destroy();
   });
 
   it("non-finite logits end the request with BAD_MODEL naming the position, keeping the tokens produced; the engine serves on", async () => {
