@@ -21,15 +21,6 @@ fn kv_scale_word(which: u32, row: u32, kvh: u32) -> u32 {
   return 2u * p.cache_len * p.n_kv * p.head_dim / KV_PER_WORD + (which * p.n_kv + kvh) * p.cache_len + row;
 }
 
-// RoPE's (cos, sin) of pair j at position pos, scaled by mscale. Pairs: adjacent (2j, 2j+1) as in Llama GGUF, or halves
-// (j, j + n_rot/2) as NeoX/Qwen2. LongRoPE: the second table when the pass's last position + 1 > long_from.
-fn rope_cs(j: u32, pos: u32) -> vec2<f32> {
-  var table = 0u;
-  if (step.pos + step.n_tokens > p.long_from) { table = p.n_rot / 2u; }
-  let theta = f32(pos) * inv_freq[table + j];
-  return vec2<f32>(cos(theta), sin(theta)) * p.mscale;
-}
-
 // Llama 4's attention temperature (Ministral 3): q times 1 + beta ln(1 + floor(pos / floor)) after RoPE, 1 below
 // `floor` positions (the YaRN original context); temp_floor 0: off.
 fn q_temperature(pos: u32) -> f32 {
@@ -37,25 +28,7 @@ fn q_temperature(pos: u32) -> f32 {
   return 1.0 + p.temp_beta * log(1.0 + f32(pos / p.temp_floor));
 }
 
-// An element x rotated with its pair partner xp by (cos, sin) cs: the pair's first element or its second.
-fn rope_rot(x: f32, xp: f32, cs: vec2<f32>, first: bool) -> f32 {
-  return select(xp * cs.y + x * cs.x, x * cs.x - xp * cs.y, first);
-}
-
-// Element i of a head after RoPE at position pos, given its value x and its pair partner's xp; elements past n_rot
-// are not rotated.
-fn rope_elem(i: u32, x: f32, xp: f32, pos: u32) -> f32 {
-  if (i >= p.n_rot) { return x; }
-  let half = p.n_rot / 2u;
-  var j = i / 2u;
-  var first = (i & 1u) == 0u;
-  if (p.neox == 1u) {
-    j = i % half;
-    first = i < half;
-  }
-  return rope_rot(x, xp, rope_cs(j, pos), first);
-}
-
+// Element i's pair partner: the other element of its pair (adjacent, or NeoX's halves); itself past n_rot.
 fn rope_partner(i: u32) -> u32 {
   if (i >= p.n_rot) { return i; }
   if (p.neox == 1u) { return select(i - p.n_rot / 2u, i + p.n_rot / 2u, i < p.n_rot / 2u); }
@@ -63,32 +36,49 @@ fn rope_partner(i: u32) -> u32 {
 }
 
 // Elements 4d..4d+3 of the head starting at qkv[base], rotated for position pos. A vec4 of rotated elements is loaded
-// as one, its partners as one more (NeoX, halves of whole vec4s) or as its own pairs swapped (adjacent pairs, whose two
-// elements share one angle: half the cos and sin); the same operations per element as rope_elem, so the same values.
-// Elsewhere (past n_rot, partial vec4s) element by element.
+// as one, its partners as one more (NeoX, halves of whole vec4s) or as its own pairs swapped (adjacent pairs);
+// elsewhere (past n_rot, partial vec4s) element by element. Pairs: adjacent (2j, 2j+1) as in Llama GGUF, or halves
+// (j, j + n_rot/2) as NeoX/Qwen2; LongRoPE reads the second table when the pass's last position + 1 > long_from. Then one
+// cos and sin of a vec4 of angles (scaled by mscale) for all four, whatever the path: with them in each path (adjacent
+// pairs 2, the others 4), lavapipe's LLVM took 2.9-3.1 s to compile the RoPE kernel, 1.1-1.8 s like this, and decode_dims
+// ~1 s more (their expansions are most of a small kernel's code); adjacent pairs now take 4 where 2 would do (the RoPE
+// dispatch 0.386 against 0.330 ms a prefill token, bench/prefill_profile.ts).
 fn rope4(base: u32, d: u32, pos: u32) -> vec4<f32> {
   let i0 = 4u * d;
   let half = p.n_rot / 2u;
+  var table = 0u;
+  if (step.pos + step.n_tokens > p.long_from) { table = half; }
+  let i = vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u);
+  var x: vec4<f32>;
+  var xp: vec4<f32>; // each element's pair partner
+  var freq: vec4<f32>; // each element's pair's frequency
+  var first: vec4<bool>; // the pair's first element
   if (i0 + 3u < p.n_rot && p.neox == 0u) {
-    let x = qkv4(base, d);
-    let cs0 = rope_cs(2u * d, pos);
-    let cs1 = rope_cs(2u * d + 1u, pos);
-    return vec4<f32>(rope_rot(x.x, x.y, cs0, true), rope_rot(x.y, x.x, cs0, false), rope_rot(x.z, x.w, cs1, true), rope_rot(x.w, x.z, cs1, false));
-  }
-  if (i0 + 3u < p.n_rot && half % 4u == 0u) {
+    x = qkv4(base, d);
+    xp = x.yxwz;
+    freq = vec2<f32>(inv_freq[table + 2u * d], inv_freq[table + 2u * d + 1u]).xxyy; // two pairs: two loads
+    first = vec4<bool>(true, false, true, false);
+  } else if (i0 + 3u < p.n_rot && half % 4u == 0u) {
     let lo = i0 < half;
-    let x = qkv4(base, d);
-    let xp = qkv4(base, select(d - half / 4u, d + half / 4u, lo));
-    let j0 = select(i0 - half, i0, lo);
-    return vec4<f32>(rope_rot(x.x, xp.x, rope_cs(j0, pos), lo), rope_rot(x.y, xp.y, rope_cs(j0 + 1u, pos), lo),
-      rope_rot(x.z, xp.z, rope_cs(j0 + 2u, pos), lo), rope_rot(x.w, xp.w, rope_cs(j0 + 3u, pos), lo));
+    x = qkv4(base, d);
+    xp = qkv4(base, select(d - half / 4u, d + half / 4u, lo));
+    let j0 = table + select(i0 - half, i0, lo);
+    freq = vec4<f32>(inv_freq[j0], inv_freq[j0 + 1u], inv_freq[j0 + 2u], inv_freq[j0 + 3u]);
+    first = vec4<bool>(lo);
+  } else {
+    for (var c = 0u; c < 4u; c++) {
+      x[c] = qkv[base + i[c]];
+      xp[c] = qkv[base + rope_partner(i[c])];
+      let j = select(i[c] / 2u, i[c] % max(half, 1u), p.neox == 1u);
+      freq[c] = inv_freq[table + min(j, max(half, 1u) - 1u)]; // (an element past n_rot keeps x: its pair is any)
+      first[c] = select((i[c] & 1u) == 0u, i[c] < half, p.neox == 1u);
+    }
   }
-  var y: vec4<f32>;
-  for (var c = 0u; c < 4u; c++) {
-    let i = i0 + c;
-    y[c] = rope_elem(i, qkv[base + i], qkv[base + rope_partner(i)], pos);
-  }
-  return y;
+  let theta = f32(pos) * freq;
+  let cos_t = cos(theta) * p.mscale;
+  let sin_t = sin(theta) * p.mscale;
+  let y = select(xp * sin_t + x * cos_t, x * cos_t - xp * sin_t, first);
+  return select(x, y, i < vec4<u32>(p.n_rot));
 }
 
 fn qkv4(base: u32, d: u32) -> vec4<f32> {

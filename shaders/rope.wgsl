@@ -5,7 +5,7 @@
 // spans the head and the int8/fp8 formats scale each head by its absmax. Decode steps do all of this
 // inside the attention dispatch (shaders/attention.wgsl). Frequencies come from a table computed on
 // the CPU at load (freq_base, Llama-3 scaling, per-dimension factors all live there); LongRoPE models
-// bind two tables (short, long) and cos and sin are scaled by mscale (see rope_elem).
+// bind two tables (short, long) and cos and sin are scaled by mscale (see rope4, shaders/kv_write.wgsl).
 // Put in front at load: MAXD4 = head_dim / 4, a K/V format (shaders/kv/*.wgsl), shaders/kv_write.wgsl.
 override WG: u32 = 32;
 
