@@ -17,7 +17,7 @@ export interface Dispatch {
 
 /**
  * Pipelines some pass has dispatched. A CPU adapter compiles a pipeline at its first dispatch, not when it is created
- * (lavapipe: seconds each, 40 s for a small model's first prefill and decode step), so such a pass's time says nothing
+ * (lavapipe: seconds each, ~35 s for a small model's first prefill and decode step), so such a pass's time says nothing
  * of the next one's (src/model/map_pacer.ts).
  */
 const dispatched = new WeakSet<GPUComputePipeline>();
