@@ -5,14 +5,12 @@
  * the next steps (12.6, 5.4, 2.3 s on SmolLM2-135M's shape after a 14.8 s first decode step).
  */
 import { describe, expect, it } from 'vitest';
-import { createGpu } from '../src/gpu/device.ts';
 import { Allocator } from '../src/gpu/buffers.ts';
-import { buildKernel, encodeDispatches, type Dispatch } from '../src/kernels/dispatch.ts';
+import { buildKernel } from '../src/kernels/dispatch.ts';
 import { UniformLayout } from '../src/gpu/uniforms.ts';
 import { ReadbackRing } from '../src/model/readback_ring.ts';
-import { Engine } from '../src/engine.ts';
-import { stepBuffer, testGpu } from './helpers/gpu.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { run, stepBuffer, testGpu } from './helpers/gpu.ts';
+import { storiesOnNewDevice } from './helpers/new_device.ts';
 
 const FILL = `
 struct Params { value: u32 }
@@ -32,24 +30,15 @@ async function fillKernel(value: number, label: string) {
   return { gpu, d };
 }
 
-function encodeOnce(gpu: Awaited<ReturnType<typeof testGpu>>, list: Dispatch[], n: number): boolean {
-  const enc = gpu.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  const first = encodeDispatches(pass, list, n);
-  pass.end();
-  gpu.device.queue.submit([enc.finish()]);
-  return first;
-}
-
 describe('first dispatches', () => {
   it("encodeDispatches is true for a pass with a pipeline's first dispatch, and only then; an empty grid dispatches nothing", async () => {
     const { gpu, d } = await fillKernel(7, 'first_dispatch/a');
     const other = (await fillKernel(9, 'first_dispatch/b')).d;
-    expect(encodeOnce(gpu, [d], 0)).toBe(false); // skipped: no dispatch, nothing compiled
-    expect(encodeOnce(gpu, [d], 4)).toBe(true);
-    expect(encodeOnce(gpu, [d], 4)).toBe(false);
-    expect(encodeOnce(gpu, [d, other], 2)).toBe(true); // one new pipeline in the list is enough
-    expect(encodeOnce(gpu, [other, d], 2)).toBe(false);
+    expect(run(gpu, [d], 0)).toBe(false); // skipped: no dispatch, nothing compiled
+    expect(run(gpu, [d], 4)).toBe(true);
+    expect(run(gpu, [d], 4)).toBe(false);
+    expect(run(gpu, [d, other], 2)).toBe(true); // one new pipeline in the list is enough
+    expect(run(gpu, [other, d], 2)).toBe(false);
     await gpu.device.queue.onSubmittedWorkDone();
   });
 
@@ -71,9 +60,7 @@ describe('first dispatches', () => {
   });
 
   it('an engine on a new device flags the passes that compile: its first prefill and decode steps, none of a second run', async () => {
-    const gpu = await createGpu();
-    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu, contextLength: 128 });
-    try {
+    await storiesOnNewDevice({ contextLength: 128 }, async (engine) => {
       const greedy = { maxTokens: 12, temperature: 0, reuseKv: false };
       const first = await engine.complete('Once upon a time', greedy);
       const flagged = engine.model.readback.firstUses;
@@ -83,16 +70,11 @@ describe('first dispatches', () => {
       const again = await engine.complete('Once upon a time', greedy);
       expect(again.ids).toEqual(first.ids);
       expect(engine.model.readback.firstUses).toBe(flagged);
-    } finally {
-      engine.dispose();
-      gpu.device.destroy();
-    }
+    });
   });
 
   it('a prefill pass that compiles does not size the next ones', async () => {
-    const gpu = await createGpu();
-    const engine = await Engine.load(sharedModelPath('stories260K/stories260K.gguf'), { gpu, contextLength: 128, maxBatch: 64 });
-    try {
+    await storiesOnNewDevice({ contextLength: 128, maxBatch: 64 }, async (engine) => {
       Object.assign(engine.tuning, { passMs: 1e9, minPassTokens: 1 }); // any measured pass grows the next to maxBatch
       const prompt = engine.tokenize('Lily and Ben were friends. They went to the park and saw a big dog. '.repeat(2)).slice(0, 40);
       expect(prompt.length).toBe(40);
@@ -101,9 +83,6 @@ describe('first dispatches', () => {
       // Passes of 4 (compiles), 4 (queued behind it at the same size), 4 (sized before any measured pass ended), then
       // the 28 left, sized from the second. Measuring the first would have made the third the last (4, 4, 32).
       expect(engine.model.readback.reads - reads).toBe(4);
-    } finally {
-      engine.dispose();
-      gpu.device.destroy();
-    }
+    });
   });
 });

@@ -5,20 +5,17 @@
  * to its first real dispatch; the model then gives llama.cpp's greedy ids on stories260K.
  */
 import { describe, expect, it } from 'vitest';
-import { createGpu } from '../src/gpu/device.ts';
-import { Allocator } from '../src/gpu/buffers.ts';
+import { Allocator, readBuffer } from '../src/gpu/buffers.ts';
 import { precompileHelpers } from '../src/gpu/dawn.ts';
 import { buildKernel, wasDispatched } from '../src/kernels/dispatch.ts';
 import { UniformLayout } from '../src/gpu/uniforms.ts';
 import { helperWork, modelLists, pendingPipelines, precompile, precompileDefault } from '../src/kernels/precompile.ts';
 import { nodeHostIfAny } from '../src/node_host.ts';
-import { Engine } from '../src/engine.ts';
 import type { LoadProgress } from '../src/loader/progress.ts';
-import { stepBuffer, testGpu } from './helpers/gpu.ts';
-import { sharedModelPath } from './helpers/models.ts';
+import { run, stepBuffer, testGpu } from './helpers/gpu.ts';
+import { storiesOnNewDevice } from './helpers/new_device.ts';
 import { readOracle } from './helpers/oracle.ts';
 
-const STORIES = sharedModelPath('stories260K/stories260K.gguf');
 const oracle = readOracle('stories260K.llama-cpp.json').results[0];
 const GREEDY = { maxTokens: 32, temperature: 0, reuseKv: false } as const;
 
@@ -33,9 +30,7 @@ describe('precompile', () => {
   });
 
   it("compiles every pipeline of a model's first request, on the model's device and a helper; the ids are llama.cpp's", async () => {
-    const gpu = await createGpu();
-    const engine = await Engine.load(STORIES, { gpu, contextLength: 128, precompile: false });
-    try {
+    await storiesOnNewDevice({ contextLength: 128, precompile: false }, async (engine, gpu) => {
       const lists = modelLists(engine.model);
       const pending = pendingPipelines(lists);
       expect(pending.length).toBe(new Set(lists.flat().map((d) => d.pipeline)).size); // a new device: none dispatched yet
@@ -49,16 +44,11 @@ describe('precompile', () => {
       expect(pending.filter(wasDispatched).length).toBe(pending.length - report.onHelpers);
       expect((await engine.complete(oracle.prompt, GREEDY)).ids).toEqual(oracle.generated_token_ids);
       expect(pendingPipelines(lists).length).toBe(0);
-    } finally {
-      engine.dispose();
-      gpu.device.destroy();
-    }
+    });
   });
 
   it('a helper device compiles every pipeline of the model from its spec and stand-ins, and leaves them undispatched', async () => {
-    const gpu = await createGpu();
-    const engine = await Engine.load(STORIES, { gpu, contextLength: 128, precompile: false });
-    try {
+    await storiesOnNewDevice({ contextLength: 128, precompile: false }, async (engine, gpu) => {
       const pending = pendingPipelines(modelLists(engine.model));
       const queue = [...pending];
       const results: boolean[] = [];
@@ -66,35 +56,31 @@ describe('precompile', () => {
       expect(results).toEqual(pending.map(() => true));
       expect(pending.some(wasDispatched)).toBe(false); // their first dispatch here loads what the helper compiled
       expect((await engine.complete(oracle.prompt, GREEDY)).ids).toEqual(oracle.generated_token_ids);
-    } finally {
-      engine.dispose();
-      gpu.device.destroy();
-    }
+    });
   });
 
   it("a load with precompile reports each pipeline as 'compile' progress, to the whole load's end; the first request compiles nothing", async () => {
-    const gpu = await createGpu();
     const events: LoadProgress[] = [];
     // No helpers (a cold shader cache would start them): every pipeline on the model's device, so all count as dispatched.
     const host = nodeHostIfAny()!;
     const helpers = host.precompileHelpers;
     host.precompileHelpers = () => 0;
-    const engine = await Engine.load(STORIES, { gpu, contextLength: 128, precompile: true, onProgress: (_f, _w, e) => events.push(e) }).finally(() => (host.precompileHelpers = helpers));
     try {
-      const lists = modelLists(engine.model);
-      const compiled = events.filter((e) => e.phase === 'compile' && e.total !== null);
-      expect(compiled.length).toBe(new Set(lists.flat().map((d) => d.pipeline)).size);
-      expect(compiled.map((e) => e.loaded)).toEqual(compiled.map((_, i) => i + 1));
-      expect(compiled.at(-1)!.fraction).toBe(1);
-      const uploads = events.filter((e) => e.phase === 'upload');
-      expect(Math.max(...uploads.map((e) => e.fraction))).toBeCloseTo(0.9); // the rest is the compiling
-      expect(pendingPipelines(lists).length).toBe(0);
-      const firstUses = engine.model.readback.firstUses;
-      expect((await engine.complete(oracle.prompt, GREEDY)).ids).toEqual(oracle.generated_token_ids);
-      expect(engine.model.readback.firstUses).toBe(firstUses);
+      await storiesOnNewDevice({ contextLength: 128, precompile: true, onProgress: (_f, _w, e) => events.push(e) }, async (engine) => {
+        const lists = modelLists(engine.model);
+        const compiled = events.filter((e) => e.phase === 'compile' && e.total !== null);
+        expect(compiled.length).toBe(new Set(lists.flat().map((d) => d.pipeline)).size);
+        expect(compiled.map((e) => e.loaded)).toEqual(compiled.map((_, i) => i + 1));
+        expect(compiled.at(-1)!.fraction).toBe(1);
+        const uploads = events.filter((e) => e.phase === 'upload');
+        expect(Math.max(...uploads.map((e) => e.fraction))).toBeCloseTo(0.9); // the rest is the compiling
+        expect(pendingPipelines(lists).length).toBe(0);
+        const firstUses = engine.model.readback.firstUses;
+        expect((await engine.complete(oracle.prompt, GREEDY)).ids).toEqual(oracle.generated_token_ids);
+        expect(engine.model.readback.firstUses).toBe(firstUses);
+      });
     } finally {
-      engine.dispose();
-      gpu.device.destroy();
+      host.precompileHelpers = helpers;
     }
   });
 
@@ -117,17 +103,7 @@ struct Params { value: u32 }
     expect(wasDispatched(d.pipeline)).toBe(false);
     const stopped = await precompile(gpu, [[d]], { helpers: 0, stop: () => true });
     expect(stopped.pipelines).toBe(0);
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(1);
-    pass.end();
-    const read = gpu.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    enc.copyBufferToBuffer(big, (words - 1) * 4, read, 0, 4);
-    gpu.device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    expect(new Uint32Array(read.getMappedRange())[0]).toBe(42);
-    read.destroy();
+    run(gpu, [d], 1);
+    expect(new Uint32Array(await readBuffer(gpu, big, 4, (words - 1) * 4))[0]).toBe(42);
   });
 });

@@ -44,7 +44,9 @@ export function waitSpins(gpu: Pick<Gpu, 'caps'>): boolean {
   return gpu.caps.cpu && isNode();
 }
 
-export type FeatureName = 'shader-f16' | 'subgroups' | 'timestamp-query';
+/** The features emberlm uses where the adapter has them (each can be disabled: GpuOptions). */
+export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export type FeatureName = (typeof OPTIONAL_FEATURES)[number];
 
 export interface GpuOptions {
   /** Features not to use even where the adapter has them (to test the fallback paths, or to mimic a weaker device). */
@@ -70,7 +72,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     throw new EmberError('DEVICE', `no WebGPU adapter was found (${hint})`);
   }
   const off = new Set(opts.disable ?? []);
-  const want: FeatureName[] = (['shader-f16', 'subgroups', 'timestamp-query'] as const).filter((f) => adapter.features.has(f) && !off.has(f));
+  const want: FeatureName[] = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !off.has(f));
   const a = adapter.limits;
   // Ask for everything the adapter offers of the limits we use; defaults (128 MiB bindings) are often below it.
   const requiredLimits: Record<string, number> = {

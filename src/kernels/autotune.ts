@@ -2,6 +2,7 @@ import type { Gpu, GpuCaps } from '../gpu/device.ts';
 import { Allocator, readBuffer } from '../gpu/buffers.ts';
 import { encodeDispatches, STEP, STEP_DEFAULTS, type Dispatch } from './dispatch.ts';
 import type { MatmulTuning } from './matmul.ts';
+import { underTestRunner } from '../util/test_runner.ts';
 
 /**
  * Matmul launch variants picked per device by a short timed trial at load. The candidates are both
@@ -116,9 +117,7 @@ export async function autotuneChoices(adapterName: string): Promise<AutotuneChoi
  * of seconds (26 s for SmolLM2-135M on lavapipe) and the per-row layouts are the known best.
  */
 export function autotuneDefault(caps: GpuCaps): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  if (env?.VITEST || (globalThis as { navigator?: { webdriver?: boolean } }).navigator?.webdriver) return false;
-  return !caps.cpu;
+  return !underTestRunner() && !caps.cpu;
 }
 
 /** Forgets every choice and the spent budget (tests). */

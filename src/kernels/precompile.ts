@@ -1,4 +1,5 @@
-import { createGpu, waitSpins, type FeatureName, type Gpu } from '../gpu/device.ts';
+import { createGpu, OPTIONAL_FEATURES, waitSpins, type Gpu } from '../gpu/device.ts';
+import { underTestRunner } from '../util/test_runner.ts';
 import type { Model } from '../model/model_types.ts';
 import { nodeHostIfAny } from '../node_host.ts';
 import { dropPipelines, pipelineSpec } from '../gpu/pipelines.ts';
@@ -38,8 +39,7 @@ export interface PrecompileReport {
  * in Node), but not under a test runner, where helpers would take the cores the test files share.
  */
 export function precompileDefault(gpu: Pick<Gpu, 'caps'>): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return waitSpins(gpu) && !env?.VITEST;
+  return waitSpins(gpu) && !underTestRunner();
 }
 
 /** Helper devices a load may start: the Node host's spare cores (none where Mesa's shader cache is off: nothing is shared). */
@@ -95,7 +95,7 @@ export async function precompile(gpu: Gpu, lists: readonly (readonly Dispatch[])
 
 /** A helper device on the model's adapter with its features, taking pipelines until none is left. */
 export async function helperWork(gpu: Gpu, next: () => GPUComputePipeline | undefined, done: (p: GPUComputePipeline, ok: boolean) => void): Promise<void> {
-  const disable = (['shader-f16', 'subgroups', 'timestamp-query'] as const).filter((f: FeatureName) => !gpu.device.features.has(f));
+  const disable = OPTIONAL_FEATURES.filter((f) => !gpu.device.features.has(f));
   let helper: Gpu;
   try {
     helper = await createGpu({ disable });
@@ -157,7 +157,7 @@ class StandIns {
     const have = this.buffers.get(key);
     if (have && have.size >= standInSize(b)) return have;
     have?.destroy();
-    const made = this.device.createBuffer({ label: `precompile.${key}`, size: Math.max(standInSize(b), have?.size ?? 0), usage: b.usage });
+    const made = this.device.createBuffer({ label: `precompile.${key}`, size: standInSize(b), usage: b.usage });
     this.buffers.set(key, made);
     return made;
   }

@@ -45,11 +45,12 @@ import type { Dispatch } from '../../src/kernels/dispatch.ts';
 import { encodeDispatches } from '../../src/kernels/dispatch.ts';
 import type { Gpu as GpuT } from '../../src/gpu/device.ts';
 
-/** Encodes and submits dispatches for n tokens in one compute pass. */
-export function run(gpu: GpuT, list: readonly Dispatch[], nTokens: number): void {
+/** Encodes and submits dispatches for n tokens in one compute pass; true when one was its pipeline's first (encodeDispatches). */
+export function run(gpu: GpuT, list: readonly Dispatch[], nTokens: number): boolean {
   const enc = gpu.device.createCommandEncoder();
   const pass = enc.beginComputePass();
-  encodeDispatches(pass, list, nTokens);
+  const first = encodeDispatches(pass, list, nTokens);
   pass.end();
   gpu.device.queue.submit([enc.finish()]);
+  return first;
 }
